@@ -1,0 +1,62 @@
+# Test helpers. Every test is a CTest test; labels: unit, golden, e2e, fuzz-replay, slow.
+
+# cn_module(<name> <sources...> [DEPS <targets...>])
+# Declares the static library cn_<name> and records it for the CLI and libchronon.
+function(cn_module name)
+  cmake_parse_arguments(M "" "" "DEPS" ${ARGN})
+  add_library(cn_${name} STATIC ${M_UNPARSED_ARGUMENTS})
+  set_target_properties(cn_${name} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  if(M_DEPS)
+    target_link_libraries(cn_${name} PUBLIC ${M_DEPS})
+  endif()
+  set_property(GLOBAL APPEND PROPERTY CN_MODULE_LIBS cn_${name})
+endfunction()
+
+# cn_cmocka_test(<binary> <source> LIBS <targets...> [LABEL l])
+# Builds one cmocka binary and registers each cmocka_unit_test(name) found in the
+# source as its own CTest test "<binary>.<name>", run as `<binary> <name>`.
+function(cn_cmocka_test bin src)
+  cmake_parse_arguments(T "" "LABEL;PREFIX" "LIBS" ${ARGN})
+  if(NOT T_LABEL)
+    set(T_LABEL unit)
+  endif()
+  if(NOT T_PREFIX)
+    set(T_PREFIX ${bin})
+  endif()
+  add_executable(${bin} ${src} ${T_UNPARSED_ARGUMENTS})
+  target_link_libraries(${bin} PRIVATE ${T_LIBS} PkgConfig::CMOCKA)
+  target_include_directories(${bin} PRIVATE ${CMAKE_SOURCE_DIR}/tests/harness)
+  file(STRINGS ${src} lines REGEX "cmocka_unit_test[a-z_]*\\(")
+  set(found 0)
+  foreach(line ${lines})
+    string(REGEX MATCHALL "cmocka_unit_test[a-z_]*\\(([A-Za-z0-9_]+)" ms "${line}")
+    foreach(m ${ms})
+      string(REGEX REPLACE ".*\\(" "" tname "${m}")
+      add_test(NAME ${T_PREFIX}.${tname} COMMAND ${bin} ${tname})
+      set_tests_properties(${T_PREFIX}.${tname} PROPERTIES LABELS ${T_LABEL} SKIP_RETURN_CODE 77
+        ENVIRONMENT "CN_SOURCE_DIR=${CMAKE_SOURCE_DIR};CN_BUILD_DIR=${CMAKE_BINARY_DIR}")
+      math(EXPR found "${found}+1")
+    endforeach()
+  endforeach()
+  if(found EQUAL 0)
+    message(FATAL_ERROR "${src}: no cmocka_unit_test(...) found")
+  endif()
+endfunction()
+
+# cn_script_test(<name> <command...> [LABEL l]): a test driven by a script
+# (Python with /usr/bin/python3, or sh). The script gets CHRONON_BIN and paths.
+function(cn_script_test name)
+  cmake_parse_arguments(T "" "LABEL;TIMEOUT" "" ${ARGN})
+  if(NOT T_LABEL)
+    set(T_LABEL e2e)
+  endif()
+  add_test(NAME ${name} COMMAND ${T_UNPARSED_ARGUMENTS})
+  set(env "CHRONON_BIN=${CMAKE_BINARY_DIR}/chronon;CN_SOURCE_DIR=${CMAKE_SOURCE_DIR};CN_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1")
+  set_tests_properties(${name} PROPERTIES LABELS ${T_LABEL} SKIP_RETURN_CODE 77 ENVIRONMENT "${env}")
+  if(T_TIMEOUT)
+    set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT})
+  endif()
+endfunction()
+
+pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
+set(CN_PYTHON /usr/bin/python3 CACHE FILEPATH "Python used by tests (needs pytest)")

@@ -1,0 +1,59 @@
+/* alloc.c: allocation wrappers with counting and fault injection (see alloc.h). */
+#include "base/compat.h"
+
+#include "base/alloc.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_uint_fast64_t n_allocs;
+static atomic_int_fast64_t fail_after = -2; /* -2: not read yet, -1: never fail */
+
+static int64_t fault_budget(void) {
+    int64_t v = atomic_load(&fail_after);
+    if (v == -2) {
+        const char *s = getenv("CN_TEST_FAIL_ALLOC_AFTER");
+        v = (s && *s) ? strtoll(s, NULL, 10) : -1;
+        atomic_store(&fail_after, v);
+    }
+    return v;
+}
+
+void cn_alloc_reset_fault(void) { atomic_store(&fail_after, -2); }
+
+static int should_fail(void) {
+    int64_t budget = fault_budget();
+    uint64_t n = atomic_fetch_add(&n_allocs, 1);
+    return budget >= 0 && n >= (uint64_t)budget;
+}
+
+uint64_t cn_alloc_count(void) { return atomic_load(&n_allocs); }
+
+void *cn_malloc(size_t n) {
+    if (should_fail()) return NULL;
+    return malloc(n ? n : 1);
+}
+
+void *cn_calloc(size_t count, size_t size) {
+    if (should_fail()) return NULL;
+    return calloc(count ? count : 1, size ? size : 1);
+}
+
+void *cn_realloc(void *p, size_t n) {
+    if (should_fail()) return NULL;
+    return realloc(p, n ? n : 1);
+}
+
+void cn_free(void *p) { free(p); }
+
+char *cn_strndup(const char *s, size_t n) {
+    if (!s) return NULL;
+    char *d = cn_malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
+char *cn_strdup(const char *s) { return s ? cn_strndup(s, strlen(s)) : NULL; }

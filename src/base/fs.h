@@ -1,0 +1,19 @@
+/* fs.h: local file helpers. Writes go to a temporary name in the same directory,
+ * are fsync'ed and renamed into place, so a reader sees the old file or the new one.
+ * Errors name the path and the OS reason. */
+#ifndef CN_FS_H
+#define CN_FS_H
+
+#include "base/compat.h"
+#include "base/err.h"
+
+/* OWNED: *out (cn_free), NUL-terminated; *len excludes the NUL. */
+int cn_fs_read_all(const char *path, char **out, size_t *len, CnErr *err);
+/* Atomic replace of path with data (temp + fsync + rename + dir fsync). */
+int cn_fs_write_atomic(const char *path, const void *data, size_t len, CnErr *err);
+/* mkdir -p (mode 0755). */
+int cn_fs_mkdirs(const char *path, CnErr *err);
+bool cn_fs_exists(const char *path);
+bool cn_fs_is_dir(const char *path);
+
+#endif /* CN_FS_H */

@@ -1,0 +1,32 @@
+/* cli.h: the `chronon <verb>` command table and helpers shared by verbs.
+ * Each verb is `int run(int argc, char **argv)` with argv[0] the verb; it returns the
+ * process exit code (0 ok, 1 failure, 2 usage error) and prints its own errors as one
+ * line "chronon <verb>: <message>" on stderr. */
+#ifndef CN_CLI_H
+#define CN_CLI_H
+
+#include "base/compat.h"
+#include "base/err.h"
+
+typedef struct CnCliCmd {
+    const char *name;
+    const char *summary;                 /* one line for `chronon --help` */
+    int (*run)(int argc, char **argv);
+} CnCliCmd;
+
+extern const CnCliCmd cn_cli_commands[];
+extern const size_t cn_cli_n_commands;
+
+/* Verbs. */
+int cn_cli_compile(int argc, char **argv);
+int cn_cli_version(int argc, char **argv);
+
+/* Prints "chronon <verb>: <err message>" to stderr and returns 1. */
+int cn_cli_fail(const char *verb, const CnErr *err);
+/* True when argv[i] is -h or --help. */
+bool cn_cli_is_help(const char *arg);
+/* Directory holding api/py (CHRONON_HOME, the binary's source tree, or the build's
+ * source dir). BORROWED: static storage, valid for the process. */
+const char *cn_cli_home(void);
+
+#endif /* CN_CLI_H */

@@ -1,0 +1,9 @@
+/* commands.c: the verb table. Keep it sorted by the order a user meets the verbs. */
+#include "cli/cli.h"
+
+const CnCliCmd cn_cli_commands[] = {
+    {"compile", "compile Python configs to production JSON (runs compile.py)", cn_cli_compile},
+    {"version", "print the version", cn_cli_version},
+};
+
+const size_t cn_cli_n_commands = sizeof cn_cli_commands / sizeof cn_cli_commands[0];

@@ -1,0 +1,58 @@
+/* cn_test.h: the unit-test harness over cmocka.
+ * A test binary lists its cases with CN_TEST_MAIN(cmocka_unit_test(a), ...). CTest runs
+ * each case as its own test (`bin <case>`, see cmake/cn_test.cmake); with no argument
+ * the binary runs them all. ASSERT_OK prints the CnErr message on failure.
+ * SKIP: a case lacking a prerequisite calls cn_test_skip("reason"): it prints
+ * "SKIP: reason" and exits 77, or fails when CN_TEST_STRICT=1 (CI). */
+#ifndef CN_TEST_H
+#define CN_TEST_H
+
+#include "base/compat.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/err.h"
+
+#define ASSERT_OK(rc, err)                                                       \
+    do {                                                                         \
+        int rc_ = (rc);                                                          \
+        if (rc_ != 0) fail_msg("rc=%d (%s): %s", rc_, chronon_err_name(rc_), cn_err_msg(err)); \
+    } while (0)
+
+#define ASSERT_ERR(rc, code, err)                                                \
+    do {                                                                         \
+        int rc_ = (rc);                                                          \
+        if (rc_ != (code))                                                       \
+            fail_msg("expected %s, got rc=%d: %s", chronon_err_name(code), rc_, cn_err_msg(err)); \
+    } while (0)
+
+#define ASSERT_CONTAINS(hay, needle)                                             \
+    do {                                                                         \
+        const char *h_ = (hay), *n_ = (needle);                                  \
+        if (!h_ || !strstr(h_, n_)) fail_msg("expected \"%s\" in \"%s\"", n_, h_ ? h_ : "(null)"); \
+    } while (0)
+
+static inline void cn_test_skip(const char *why) {
+    const char *strict = getenv("CN_TEST_STRICT");
+    if (strict && strcmp(strict, "1") == 0) fail_msg("SKIP not allowed (CN_TEST_STRICT=1): %s", why);
+    printf("SKIP: %s\n", why);
+    fflush(stdout);
+    exit(77);
+}
+
+#define CN_TEST_MAIN(...)                                                        \
+    int main(int argc, char **argv) {                                            \
+        const struct CMUnitTest tests_[] = {__VA_ARGS__};                        \
+        if (argc > 1) cmocka_set_test_filter(argv[1]);                           \
+        return cmocka_run_group_tests(tests_, NULL, NULL);                       \
+    }
+
+#endif /* CN_TEST_H */
