@@ -7,7 +7,24 @@ dir="$root/third_party/npm"
 mkdir -p "$dir"
 # Each line: an npm package spec the tests use.
 SPECS="
+@duckdb/node-bindings-linux-x64@1.4.4-r.4
+hyparquet@1.31.5
+hyparquet-compressors@1.1.2
+hyparquet-writer@0.17.0
+s3rver@3.7.1 avsc@5.7.9
 "
+# DuckDB's C header is not in the bindings package; the old Node package ships the
+# sources of the same release, so take duckdb.h from its tarball.
+hdr="$dir/include/duckdb.h"
+if [ ! -f "$hdr" ]; then
+    echo "checkers: duckdb.h from npm pack duckdb@1.4.4"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --loglevel=error duckdb@1.4.4 >/dev/null \
+        && tar xzf duckdb-1.4.4.tgz package/src/duckdb/src/include/duckdb.h)
+    mkdir -p "$dir/include"
+    mv "$tmp/package/src/duckdb/src/include/duckdb.h" "$hdr"
+    rm -rf "$tmp"
+fi
 stamp="$dir/.installed"
 want=$(echo "$SPECS" | tr -s ' \n' ' ' | sed 's/^ //;s/ $//')
 if [ -z "$want" ]; then exit 0; fi
