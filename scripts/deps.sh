@@ -9,7 +9,7 @@ what=${1:-build}
 BUILD_PKGS="build-essential cmake ninja-build pkg-config git python3 \
   libjansson-dev libzstd-dev libsnappy-dev zlib1g-dev liblmdb-dev libsqlite3-dev \
   libcurl4-openssl-dev libpq-dev"
-TEST_PKGS="libcmocka-dev python3-pytest nodejs npm clang"
+TEST_PKGS="libcmocka-dev python3-pytest clang"
 
 pkgs=$BUILD_PKGS
 [ "$what" = test ] && pkgs="$pkgs $TEST_PKGS"
@@ -18,6 +18,11 @@ missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
 done
+# node and npm may come from another source than Debian (e.g. a newer nodejs that bundles
+# npm); only install Debian's when the commands are absent.
+if [ "$what" = test ] && ! { command -v node >/dev/null && command -v npm >/dev/null; }; then
+    missing="$missing nodejs npm"
+fi
 if [ -n "$missing" ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "deps: missing packages:$missing (run as root, or install them)" >&2
