@@ -1,0 +1,274 @@
+/* cmd_run.c: `chronon run`, the job runner behind Chronon's run.py.
+ * Parses run.py's flags, resolves the conf under the repo, checks dates, and hands the
+ * job to the mode's handler. Spark/jar flags of run.py are accepted and ignored so that
+ * existing commands and scripts keep working. */
+#include "base/compat.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/date.h"
+#include "base/fs.h"
+#include "cli/cli.h"
+#include "cli/run.h"
+
+/* The modes of Chronon's run.py. Handlers are filled in as the engine grows. */
+static const CnRunMode modes[] = {
+    {"backfill", "group_bys,joins,staging_queries", "compute historical partitions into the output table", NULL},
+    {"backfill-left", "joins", "compute the join's left side table", NULL},
+    {"backfill-final", "joins", "join the left side with the part tables", NULL},
+    {"upload", "group_bys", "build the online batch payload of a day", NULL},
+    {"metadata-upload", "group_bys,joins", "store compiled configs in the online metadata dataset", NULL},
+    {"fetch", "group_bys,joins", "fetch online features for keys and print them as JSON", NULL},
+    {"streaming", "group_bys", "long-running update of the streaming dataset", NULL},
+    {"local-streaming", "group_bys", "streaming, local variant", NULL},
+    {"analyze", "group_bys,joins", "schema and validation report", NULL},
+    {"metadata-export", "group_bys,joins,staging_queries", "export configs as metadata", NULL},
+    {"consistency-metrics-compute", "joins", "compare logged online values to backfill", NULL},
+    {"compare", "joins", "compare a join with a query", NULL},
+    {"stats-summary", "joins", "daily statistics of a join", NULL},
+    {"log-summary", "joins", "daily statistics of logged values", NULL},
+    {"log-flattener", "joins", "flatten request logs into the _logged table", NULL},
+    {"label-join", "joins", "compute label tables", NULL},
+    {"model-transform-batch", "joins", "apply model transforms in batch", NULL},
+    {"info", "group_bys,joins,staging_queries", "render information about a config", NULL},
+};
+
+/* run.py flags that take a value and that we accept but have no use for (Spark, jars). */
+static const char *const ignored_valued[] = {
+    "--app-name", "--online-jar", "--online-class", "--version", "--spark-version",
+    "--spark-submit-path", "--spark-streaming-submit-path", "--online-jar-fetch",
+    "--online-args", "--chronon-jar", "--release-tag", "--list-apps", "--render-info",
+};
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: chronon run --mode MODE --conf production/<conf_type>/<team>/<name>\n"
+            "                   [--ds YYYY-MM-DD | --start-ds YYYY-MM-DD --end-ds YYYY-MM-DD]\n"
+            "                   [--parallelism N] [--repo DIR] [--env dev|production] [mode options]\n"
+            "\n"
+            "Runs one Chronon job. Also reached through Chronon's run.py, with the same flags:\n"
+            "  python3 api/py/ai/chronon/repo/run.py --mode backfill --conf production/group_bys/team/x.v1 --ds 2023-12-01\n"
+            "\n"
+            "options:\n"
+            "  --mode MODE        job to run (default backfill), see below\n"
+            "  --conf PATH        compiled config, relative to --repo; required except for fetch\n"
+            "  --repo DIR         chronon root (default: $CHRONON_REPO_PATH, else the current directory)\n"
+            "  --ds D             end partition (default: today, UTC)\n"
+            "  --start-ds D       first partition of a range (with --end-ds)\n"
+            "  --end-ds D         last partition of a range; overrides --ds\n"
+            "  --parallelism N    split the --start-ds..--end-ds range into N contiguous chunks\n"
+            "  --env ENV          environment whose teams.json settings apply (default dev)\n"
+            "  --conf-type T      group_bys|joins|staging_queries when there is no --conf (default group_bys)\n"
+            "  --sub-help         print this help and exit\n"
+            "Spark and jar flags of Chronon's run.py (--spark-submit-path, --online-jar, --version, ...)\n"
+            "are accepted and ignored. Other flags go to the mode (fetch: --name, -k/--key-json, ...).\n"
+            "\n"
+            "modes:\n");
+    for (size_t i = 0; i < CN_ARRAY_LEN(modes); i++)
+        fprintf(f, "  %-28s %s [%s]%s\n", modes[i].mode, modes[i].summary, modes[i].conf_types,
+                modes[i].handler ? "" : " (not in this build yet)");
+}
+
+static const CnRunMode *find_mode(const char *name) {
+    for (size_t i = 0; i < CN_ARRAY_LEN(modes); i++)
+        if (!strcmp(modes[i].mode, name)) return &modes[i];
+    return NULL;
+}
+
+static bool is_ignored_valued(const char *flag) {
+    for (size_t i = 0; i < CN_ARRAY_LEN(ignored_valued); i++)
+        if (!strcmp(ignored_valued[i], flag)) return true;
+    return false;
+}
+
+/* Splits "--flag=value"; returns the flag name length. */
+static size_t flag_name_len(const char *arg) {
+    const char *eq = strchr(arg, '=');
+    return eq ? (size_t)(eq - arg) : strlen(arg);
+}
+
+static int parse_ds(const char *flag, const char *v, char out[11], CnErr *err) {
+    int64_t d;
+    if (cn_ds_parse(v, &d))
+        return cn_err_set(err, CN_EINVAL, "%s: invalid date '%s' (expected YYYY-MM-DD)", flag, v);
+    cn_ds_format(d, out);
+    return 0;
+}
+
+int cn_run_parse(int argc, char **argv, CnRunArgs *a, CnErr *err) {
+    memset(a, 0, sizeof *a);
+    a->mode = "backfill";
+    a->env = "dev";
+    const char *ds = NULL, *end_ds = NULL, *start_ds = NULL, *par = NULL, *conf_type = NULL;
+    a->extra = cn_calloc((size_t)argc + 1, sizeof *a->extra);
+    if (!a->extra) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        size_t n = flag_name_len(arg);
+        const char *inline_val = arg[n] == '=' ? arg + n + 1 : NULL;
+        static const char *const known[] = {"--conf", "--env", "--mode", "--ds", "--start-ds",
+                                            "--end-ds", "--parallelism", "--repo", "--conf-type"};
+        const char **slot = NULL;
+        const char *name = NULL;
+        for (size_t k = 0; k < CN_ARRAY_LEN(known); k++)
+            if (strlen(known[k]) == n && !strncmp(arg, known[k], n)) name = known[k];
+        if (name) {
+            if (!strcmp(name, "--conf")) slot = &a->conf;
+            else if (!strcmp(name, "--env")) slot = &a->env;
+            else if (!strcmp(name, "--mode")) slot = &a->mode;
+            else if (!strcmp(name, "--ds")) slot = &ds;
+            else if (!strcmp(name, "--start-ds")) slot = &start_ds;
+            else if (!strcmp(name, "--end-ds")) slot = &end_ds;
+            else if (!strcmp(name, "--parallelism")) slot = &par;
+            else if (!strcmp(name, "--repo")) slot = &a->repo;
+            else slot = &conf_type;
+            if (inline_val) {
+                *slot = inline_val;
+            } else if (i + 1 < argc) {
+                *slot = argv[++i];
+            } else {
+                return cn_err_set(err, CN_EINVAL, "%s needs a value", name);
+            }
+            continue;
+        }
+        char flag[64];
+        snprintf(flag, sizeof flag, "%.*s", (int)(n < 63 ? n : 63), arg);
+        if (is_ignored_valued(flag)) {
+            if (!inline_val) i++;
+            continue;
+        }
+        a->extra[a->n_extra++] = argv[i];
+    }
+
+    if (!find_mode(a->mode)) return cn_err_set(err, CN_EINVAL, "--mode: unknown mode '%s'", a->mode);
+    if (!a->repo) {
+        const char *env = getenv("CHRONON_REPO_PATH");
+        a->repo = env && *env ? env : ".";
+    }
+    if (ds && parse_ds("--ds", ds, a->ds, err)) return err->code;
+    if (end_ds) {
+        if (parse_ds("--end-ds", end_ds, a->ds, err)) return err->code;
+        a->has_end = true;
+    }
+    if (!ds && !end_ds) {
+        time_t now = time(NULL);
+        cn_ms_to_ds((int64_t)now * 1000, a->ds);
+    }
+    if (start_ds) {
+        if (parse_ds("--start-ds", start_ds, a->start_ds, err)) return err->code;
+        a->has_start = true;
+        if (strcmp(a->start_ds, a->ds) > 0)
+            return cn_err_set(err, CN_EINVAL, "--start-ds %s is after the end partition %s",
+                              a->start_ds, a->ds);
+    }
+    if (par) {
+        char *end = NULL;
+        long p = strtol(par, &end, 10);
+        if (!*par || *end || p < 1 || p > 100000)
+            return cn_err_set(err, CN_EINVAL, "--parallelism: invalid value '%s' (expected a positive integer)", par);
+        if (!a->has_start || !a->has_end)
+            return cn_err_set(err, CN_EINVAL, "--parallelism needs --start-ds and --end-ds");
+        int64_t s, e;
+        cn_ds_parse(a->start_ds, &s);
+        cn_ds_parse(a->ds, &e);
+        if (p > e - s + 1)
+            return cn_err_set(err, CN_EINVAL,
+                              "--parallelism %ld is larger than the %lld days from %s to %s", p,
+                              (long long)(e - s + 1), a->start_ds, a->ds);
+        a->parallelism = (int)p;
+    }
+
+    if (a->conf) {
+        /* production/<conf_type>/<team>/<name>: the 3rd- and 2nd-last segments */
+        char tmp[PATH_MAX];
+        snprintf(tmp, sizeof tmp, "%s", a->conf);
+        char *segs[64];
+        int ns = 0;
+        for (char *tok = strtok(tmp, "/"); tok && ns < 64; tok = strtok(NULL, "/")) segs[ns++] = tok;
+        if (ns < 3)
+            return cn_err_set(err, CN_EINVAL,
+                              "--conf %s: expected a path like production/<group_bys|joins|staging_queries>/<team>/<name>",
+                              a->conf);
+        a->conf_type = cn_strdup(segs[ns - 3]);
+        a->team = cn_strdup(segs[ns - 2]);
+        char path[PATH_MAX];
+        if (a->conf[0] == '/') snprintf(path, sizeof path, "%s", a->conf);
+        else snprintf(path, sizeof path, "%s/%s", a->repo, a->conf);
+        a->conf_path = cn_strdup(path);
+        if (!a->conf_type || !a->team || !a->conf_path) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        if (!cn_fs_exists(path))
+            return cn_err_set(err, CN_ENOTFOUND, "--conf %s: no such file %s (compile the config first, or check --repo)",
+                              a->conf, path);
+    } else {
+        a->conf_type = conf_type ? conf_type : "group_bys";
+    }
+    if (strcmp(a->conf_type, "group_bys") && strcmp(a->conf_type, "joins") &&
+        strcmp(a->conf_type, "staging_queries"))
+        return cn_err_set(err, CN_EINVAL,
+                          "conf type '%s' (from %s) is not one of group_bys, joins, staging_queries",
+                          a->conf_type, a->conf ? "--conf" : "--conf-type");
+    return 0;
+}
+
+const char *cn_run_extra(const CnRunArgs *a, const char *flag, const char *alias) {
+    for (int i = 0; i < a->n_extra; i++) {
+        const char *arg = a->extra[i];
+        for (int k = 0; k < 2; k++) {
+            const char *f = k ? alias : flag;
+            if (!f) continue;
+            size_t n = strlen(f);
+            if (strncmp(arg, f, n)) continue;
+            if (arg[n] == '=') return arg + n + 1;
+            if (arg[n] == 0 && i + 1 < a->n_extra) return a->extra[i + 1];
+        }
+    }
+    return NULL;
+}
+
+static void free_args(CnRunArgs *a) {
+    cn_free(a->extra);
+    if (a->conf) {
+        cn_free((char *)a->conf_type);
+        cn_free((char *)a->team);
+        cn_free((char *)a->conf_path);
+    }
+}
+
+int cn_cli_run(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (cn_cli_is_help(argv[i]) || !strcmp(argv[i], "--sub-help")) {
+            usage(stdout);
+            return 0;
+        }
+    CnErr err = CN_ERR_INIT;
+    CnRunArgs a;
+    int rc = cn_run_parse(argc, argv, &a, &err);
+    if (rc) {
+        free_args(&a);
+        fprintf(stderr, "chronon run: %s\n", cn_err_msg(&err));
+        return rc == CN_EINVAL ? 2 : 1;
+    }
+    const CnRunMode *m = find_mode(a.mode);
+    int code = 0;
+    if (!strstr(m->conf_types, a.conf_type)) {
+        fprintf(stderr, "chronon run: mode '%s' does not apply to %s (it takes %s)\n", a.mode,
+                a.conf_type, m->conf_types);
+        code = 2;
+    } else if (!a.conf && strcmp(a.mode, "fetch") != 0) {
+        fprintf(stderr, "chronon run: --conf is required for mode '%s'\n", a.mode);
+        code = 2;
+    } else if (!m->handler) {
+        fprintf(stderr, "chronon run: mode '%s' is not available in this build of chronon-c yet\n", a.mode);
+        code = 1;
+    } else if ((rc = m->handler(&a, &err)) != 0) {
+        fprintf(stderr, "chronon run: %s\n", cn_err_msg(&err));
+        code = 1;
+    }
+    free_args(&a);
+    return code;
+}

@@ -1,0 +1,43 @@
+/* run.h: `chronon run` (and Chronon's run.py, which hands its flags to it): parsed
+ * arguments and the table of modes. A mode handler gets the parsed arguments and
+ * returns 0 or a negative code with err set; the CLI prints err and exits 1.
+ * Flags follow Chronon's run.py (spec/config.md section 7): unknown flags are kept in
+ * order in `extra` for the mode (e.g. --name, -k for fetch). */
+#ifndef CN_CLI_RUN_H
+#define CN_CLI_RUN_H
+
+#include "base/compat.h"
+#include "base/err.h"
+
+typedef struct CnRunArgs {
+    const char *mode;       /* backfill (default), upload, fetch, metadata-upload, ... */
+    const char *conf;       /* as given: production/<conf_type>/<team>/<file> */
+    const char *conf_path;  /* resolved against repo (NULL without --conf) */
+    const char *conf_type;  /* group_bys | joins | staging_queries */
+    const char *team;       /* second-last path segment of --conf */
+    const char *repo;       /* chronon root: --repo, CHRONON_REPO_PATH, or "." */
+    const char *env;        /* --env, default "dev" */
+    char ds[11];            /* end partition: --end-ds, else --ds, else today (UTC) */
+    char start_ds[11];      /* --start-ds, or "" */
+    bool has_start, has_end;
+    int parallelism;        /* --parallelism N (0 = not given) */
+    int n_extra;            /* flags not known to run, passed to the mode */
+    char **extra;
+} CnRunArgs;
+
+typedef int (*CnRunHandler)(const CnRunArgs *a, CnErr *err);
+
+typedef struct CnRunMode {
+    const char *mode;
+    const char *conf_types;   /* comma-separated conf types the mode takes */
+    const char *summary;
+    CnRunHandler handler;     /* NULL: not in this build yet */
+} CnRunMode;
+
+/* Parses argv (argv[0] is "run"). 0, or CN_EINVAL with err naming the flag and value. */
+int cn_run_parse(int argc, char **argv, CnRunArgs *out, CnErr *err);
+/* Value of an extra flag (`--name X`, `--name=X`, or a short alias), or NULL.
+ * BORROWED from argv. */
+const char *cn_run_extra(const CnRunArgs *a, const char *flag, const char *alias);
+
+#endif /* CN_CLI_RUN_H */
