@@ -1,0 +1,219 @@
+/* test_col.c: types, schemas, vector appenders, batch reset/copy and invariant checks. */
+#include "cn_test.h"
+
+#include "base/alloc.h"
+#include "col/col.h"
+
+static void type_names_and_parse(void **state) {
+    (void)state;
+    CnArena a;
+    cn_arena_init(&a, 0);
+    char buf[128];
+    CnErr err = CN_ERR_INIT;
+    const CnType *t = NULL;
+    ASSERT_OK(cn_col_type_parse(&a, "list<float64>", &t, &err), &err);
+    assert_int_equal(t->id, CN_COL_LIST);
+    assert_string_equal(cn_col_type_name(t, buf, sizeof buf), "list<float64>");
+    ASSERT_OK(cn_col_type_parse(&a, "map<string, long>", &t, &err), &err);
+    assert_string_equal(cn_col_type_name(t, buf, sizeof buf), "map<string,int64>");
+    assert_false(t->children[0].nullable);
+    ASSERT_OK(cn_col_type_parse(&a, "struct<a:int32,b:list<string>>", &t, &err), &err);
+    assert_string_equal(cn_col_type_name(t, buf, sizeof buf), "struct<a:int32,b:list<string>>");
+    const CnType *u = NULL;
+    ASSERT_OK(cn_col_type_parse(&a, "struct<a:int,b:array<string>>", &u, &err), &err);
+    assert_true(cn_col_type_equal(t, u));
+    ASSERT_ERR(cn_col_type_parse(&a, "list<decimal>", &t, &err), CN_EINVAL, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "list<decimal>");
+    cn_err_clear(&err);
+    ASSERT_ERR(cn_col_type_parse(&a, "map<list<int>,int>", &t, &err), CN_EINVAL, &err);
+    cn_err_clear(&err);
+    ASSERT_ERR(cn_col_type_parse(&a, "int64 x", &t, &err), CN_EINVAL, &err);
+    /* truncation never overruns */
+    ASSERT_OK(cn_col_type_parse(&a, "map<string,list<float64>>", &t, &err), &err);
+    char small[8];
+    cn_col_type_name(t, small, sizeof small);
+    assert_string_equal(small, "map<str");
+    assert_int_equal(cn_col_type_width(CN_COL_DATE), 4);
+    assert_int_equal(cn_col_type_width(CN_COL_TIMESTAMP), 8);
+    assert_int_equal(cn_col_type_width(CN_COL_STRING), 0);
+    cn_arena_fini(&a);
+}
+
+static void schema_add_find_project(void **state) {
+    (void)state;
+    CnSchema *s = NULL, *p = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_col_schema_new(&s), &err);
+    for (int i = 0; i < 40; i++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "c%d", i);
+        ASSERT_OK(cn_col_schema_add(s, nm, cn_col_type_prim(CN_COL_INT64), true, i + 1, &err), &err);
+    }
+    ASSERT_ERR(cn_col_schema_add(s, "c3", cn_col_type_prim(CN_COL_INT32), true, 99, &err), CN_EEXISTS, &err);
+    assert_int_equal(cn_col_schema_find(s, "c39"), 39);
+    assert_int_equal(cn_col_schema_find(s, "nope"), -1);
+    cn_err_clear(&err);
+    const char *names[] = {"c7", "c2"};
+    ASSERT_OK(cn_col_schema_project(s, names, 2, &p, &err), &err);
+    assert_int_equal(p->n_fields, 2);
+    assert_string_equal(p->fields[0].name, "c7");
+    assert_int_equal(p->fields[0].field_id, 8);
+    cn_col_schema_free(p);
+    const char *bad[] = {"zz"};
+    ASSERT_ERR(cn_col_schema_project(s, bad, 1, &p, &err), CN_ENOTFOUND, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "\"zz\"");
+    assert_null(p);
+    cn_col_schema_free(s);
+}
+
+/* A schema covering every type, filled row by row, checked value by value. */
+static CnSchema *all_types_schema(void) {
+    CnSchema *s = NULL;
+    CnErr err = CN_ERR_INIT;
+    assert_int_equal(cn_col_schema_new(&s), 0);
+    static const CnTypeId prims[] = {CN_COL_BOOL, CN_COL_INT32, CN_COL_INT64, CN_COL_FLOAT32,
+                                     CN_COL_FLOAT64, CN_COL_DATE, CN_COL_TIMESTAMP, CN_COL_STRING,
+                                     CN_COL_BINARY};
+    for (size_t i = 0; i < CN_ARRAY_LEN(prims); i++)
+        ASSERT_OK(cn_col_schema_add(s, cn_col_type_id_name(prims[i]), cn_col_type_prim(prims[i]), true,
+                                    (int32_t)i + 1, &err), &err);
+    const CnType *l = cn_col_type_list(&s->arena, cn_col_type_prim(CN_COL_FLOAT64), true, 100);
+    const CnType *m = cn_col_type_map(&s->arena, cn_col_type_prim(CN_COL_STRING),
+                                      cn_col_type_prim(CN_COL_INT64), true, 101, 102);
+    ASSERT_OK(cn_col_schema_add(s, "l", l, true, 20, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "m", m, true, 21, &err), &err);
+    return s;
+}
+
+static void fill_rows(CnBatch *b, uint32_t n) {
+    CnErr err = CN_ERR_INIT;
+    for (uint32_t r = 0; r < n; r++) {
+        bool nul = r % 5 == 3;
+        CnVec *c = b->cols;
+        if (nul) {
+            for (uint32_t k = 0; k < b->n_cols; k++) assert_int_equal(cn_col_vec_append_null(&c[k]), 0);
+            continue;
+        }
+        char s[32];
+        int len = snprintf(s, sizeof s, "v%u", r * 7);
+        cn_col_vec_append_bool(&c[0], r & 1);
+        cn_col_vec_append_i32(&c[1], (int32_t)r - 50);
+        cn_col_vec_append_i64(&c[2], (int64_t)r * 1000000007LL);
+        cn_col_vec_append_f32(&c[3], (float)r / 4);
+        cn_col_vec_append_f64(&c[4], (double)r / 3);
+        cn_col_vec_append_i32(&c[5], 19000 + (int32_t)r);
+        cn_col_vec_append_i64(&c[6], 1700000000000LL + r);
+        cn_col_vec_append_str(&c[7], s, (size_t)len);
+        cn_col_vec_append_str(&c[8], s, (size_t)len);
+        for (uint32_t j = 0; j < r % 4; j++) {
+            if (j == 1) cn_col_vec_append_null(&c[9].child[0]);
+            else cn_col_vec_append_f64(&c[9].child[0], r + j * 0.5);
+            cn_col_vec_append_str(&c[10].child[0], s, (size_t)len - (j % 2));
+            cn_col_vec_append_i64(&c[10].child[1], (int64_t)j);
+        }
+        cn_col_vec_close_list(&c[9]);
+        cn_col_vec_close_list(&c[10]);
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    ASSERT_OK(cn_col_batch_check(b, &err), &err);
+}
+
+static void check_rows(const CnBatch *b, uint32_t n) {
+    assert_int_equal(b->n_rows, n);
+    for (uint32_t r = 0; r < n; r++) {
+        const CnVec *c = b->cols;
+        bool nul = r % 5 == 3;
+        for (uint32_t k = 0; k < b->n_cols; k++) assert_int_equal(cn_col_vec_is_valid(&c[k], r), !nul);
+        if (nul) continue;
+        char s[32];
+        snprintf(s, sizeof s, "v%u", r * 7);
+        assert_int_equal(((uint8_t *)c[0].values)[r], r & 1);
+        assert_int_equal(((int32_t *)c[1].values)[r], (int32_t)r - 50);
+        assert_true(((int64_t *)c[2].values)[r] == (int64_t)r * 1000000007LL);
+        assert_true(((float *)c[3].values)[r] == (float)r / 4);
+        assert_true(((double *)c[4].values)[r] == (double)r / 3);
+        assert_int_equal(((int32_t *)c[5].values)[r], 19000 + (int32_t)r);
+        assert_true(((int64_t *)c[6].values)[r] == 1700000000000LL + r);
+        uint32_t len;
+        const char *p = cn_col_vec_str(&c[7], r, &len);
+        assert_int_equal(len, strlen(s));
+        assert_memory_equal(p, s, len);
+        assert_int_equal(c[9].offsets[r + 1] - c[9].offsets[r], r % 4);
+        for (uint32_t j = 0; j < r % 4; j++) {
+            uint32_t e = c[9].offsets[r] + j;
+            assert_int_equal(cn_col_vec_is_valid(&c[9].child[0], e), j != 1);
+            if (j != 1) assert_true(((double *)c[9].child[0].values)[e] == r + j * 0.5);
+            assert_true(((int64_t *)c[10].child[1].values)[c[10].offsets[r] + j] == (int64_t)j);
+        }
+    }
+}
+
+static void batch_build_reset_copy(void **state) {
+    (void)state;
+    CnSchema *s = all_types_schema();
+    CnBatch *b = NULL, *d = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    fill_rows(b, 1000);
+    check_rows(b, 1000);
+    /* after reset: same capacity, fresh contents, validity gone */
+    uint32_t cap = b->cols[2].cap;
+    uint64_t allocs = cn_alloc_count();
+    cn_col_batch_reset(b);
+    assert_int_equal(b->n_rows, 0);
+    assert_null(b->cols[0].valid);
+    fill_rows(b, 1000);
+    check_rows(b, 1000);
+    assert_int_equal(b->cols[2].cap, cap);
+    assert_true(cn_alloc_count() - allocs < 20); /* only the validity bitmaps come back */
+    /* append everything, then a selection */
+    ASSERT_OK(cn_col_batch_new(s, &d, &err), &err);
+    ASSERT_OK(cn_col_batch_append_rows(d, b, NULL, 0, &err), &err);
+    ASSERT_OK(cn_col_batch_check(d, &err), &err);
+    check_rows(d, 1000);
+    cn_col_batch_reset(d);
+    uint32_t sel[] = {3, 8, 9, 500};
+    ASSERT_OK(cn_col_batch_append_rows(d, b, sel, 4, &err), &err);
+    ASSERT_OK(cn_col_batch_check(d, &err), &err);
+    assert_int_equal(d->n_rows, 4);
+    assert_false(cn_col_vec_is_valid(&d->cols[2], 0));
+    assert_true(((int64_t *)d->cols[2].values)[3] == 500LL * 1000000007LL);
+    assert_int_equal(d->cols[9].offsets[4] - d->cols[9].offsets[3], 0);
+    assert_int_equal(d->cols[9].offsets[3] - d->cols[9].offsets[2], 1);
+    CnScalar sc;
+    cn_col_vec_get(&d->cols[7], 3, &sc);
+    assert_int_equal(sc.v.s.len, 5);
+    assert_memory_equal(sc.v.s.p, "v3500", 5);
+    assert_int_equal((uintptr_t)d->cols[2].values % 64, 0);
+    cn_col_batch_free(d);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
+static void check_catches_broken_invariants(void **state) {
+    (void)state;
+    CnSchema *s = all_types_schema();
+    CnBatch *b = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    fill_rows(b, 10);
+    b->cols[9].offsets[5] = 0; /* decreasing offsets */
+    ASSERT_ERR(cn_col_batch_check(b, &err), CN_EINTERNAL, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "column \"l\"");
+    cn_col_batch_reset(b);
+    fill_rows(b, 10);
+    cn_err_clear(&err);
+    b->cols[1].n_null = 0; /* count disagrees with bitmap */
+    ASSERT_ERR(cn_col_batch_check(b, &err), CN_EINTERNAL, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "n_null");
+    cn_col_batch_reset(b);
+    fill_rows(b, 10);
+    cn_err_clear(&err);
+    cn_col_vec_append_i32(&b->cols[1], 5); /* ragged columns */
+    ASSERT_ERR(cn_col_batch_sync_rows(b, &err), CN_EINTERNAL, &err);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
+CN_TEST_MAIN(cmocka_unit_test(type_names_and_parse), cmocka_unit_test(schema_add_find_project),
+             cmocka_unit_test(batch_build_reset_copy), cmocka_unit_test(check_catches_broken_invariants))
