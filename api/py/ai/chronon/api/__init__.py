@@ -1,0 +1,1 @@
+"""Chronon's Thrift API model; see ttypes."""
