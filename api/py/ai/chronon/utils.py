@@ -168,6 +168,14 @@ def join_part_name(jp):
 
 def join_part_output_table_name(join, jp, full_name: bool = False):
     """<join output table>_[<prefix>_]<group by clean name> (Scala partOutputTable)."""
+    if isinstance(join, api.Join) and not join.metaData.name:
+        # a join imported from a joins.* module has no name until compiled; name it from
+        # its module, as get_join_output_table_name does
+        module_name = get_mod_name_from_gc(join, "joins")
+        if module_name is None:
+            raise ValueError("join_part_output_table_name: the join has no name and is not a top-level variable "
+                             "of a joins.* module; compile it first or set metaData.name")
+        eo.import_module_set_name(importlib.import_module(module_name), api.Join)
     return "_".join(c for c in [output_table_name(join, full_name), join_part_name(jp)] if c is not None)
 
 

@@ -47,7 +47,7 @@ from ai.chronon.repo import (  # noqa: E402
     dependency_tracker,
     teams,
 )
-from ai.chronon.repo.serializer import thrift_simple_json_protected, json2thrift  # noqa: E402
+from ai.chronon.repo.serializer import SerializationError, json2thrift, thrift_simple_json_protected  # noqa: E402
 from ai.chronon.repo.validator import (  # noqa: E402
     ChrononRepoValidator,
     get_group_by_output_columns,
@@ -299,10 +299,13 @@ def _write_obj(full_output_root, validator, name, obj, log_level, force_compile=
         if old is not None and obj.metaData.samplePercent is None:
             obj.metaData.samplePercent = old
             _print_warning(f"(preserving existing samplePercent: {old}%)")
-    if respect_existing_env_vars:
-        content = _serialize_preserving_mode_to_env_map(output_file, obj, obj_class)
-    else:
-        content = thrift_simple_json_protected(obj, obj_class)
+    try:
+        if respect_existing_env_vars:
+            content = _serialize_preserving_mode_to_env_map(output_file, obj, obj_class)
+        else:
+            content = thrift_simple_json_protected(obj, obj_class)
+    except SerializationError as e:
+        raise CompileError(f"{class_name} {name}: {e}") from e
     _print_highlighted(f"Writing {class_name} to", output_file)
     if respect_existing_env_vars:
         _print_warning("(preserving existing modeToEnvMap)")

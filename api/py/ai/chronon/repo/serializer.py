@@ -26,7 +26,7 @@ def _type_name(t):
 
 def _bad(path, t, value):
     return SerializationError(
-        f"field {path}: expected {_type_name(t)}, got {type(value).__name__} {value!r:.200}")
+        f"field {path}: expected {_type_name(t)}, got {type(value).__name__} {value!r:.120}")
 
 
 def to_simple(value, t, path):

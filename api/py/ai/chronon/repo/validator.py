@@ -258,7 +258,8 @@ class ChrononRepoValidator(object):
 
     def _validate_staging_query(self, staging_query: StagingQuery) -> List[str]:
         errors = []
-        if staging_query.createView and staging_query.query:
+        # a non-string query is reported by the serializer (field query: expected string)
+        if staging_query.createView and isinstance(staging_query.query, str):
             found = [name for name in ("start_date", "end_date")
                      if re.search(r"\{\{\s*" + name + r"\s*\}\}", staging_query.query, re.IGNORECASE)]
             if found:
