@@ -20,6 +20,7 @@ extern const size_t cn_cli_n_commands;
 /* Verbs. */
 int cn_cli_compile(int argc, char **argv);
 int cn_cli_run(int argc, char **argv);
+int cn_cli_conf(int argc, char **argv);
 int cn_cli_version(int argc, char **argv);
 
 /* Prints "chronon <verb>: <err message>" to stderr and returns 1. */
