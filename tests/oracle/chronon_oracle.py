@@ -1535,6 +1535,11 @@ class GroupByModel:
                     and any(p.window_ms is not None and p.window_ms % DAY_MS for p in self.parts)):
                 raise OracleError("%s: HOURS windows need TEMPORAL accuracy (D21)" % where)
             self.value_columns = [p.name for p in self.parts]
+            seen = set()
+            for c in self.value_columns:
+                if c in seen or c in self.keys:
+                    raise OracleError("%s: duplicate output column %s" % (where, c))
+                seen.add(c)
         else:
             if not self.is_entities:
                 raise OracleError("%s: aggregations may be absent only for entity sources" % where)
