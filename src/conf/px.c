@@ -150,7 +150,7 @@ int cn_conf__enum(CnConfPx *px, json_t *obj, const char *key, const char *enum_n
                   bool required, bool *has, int *out) {
     json_t *v = field(obj, key);
     char expected[96];
-    snprintf(expected, sizeof expected, "a %s enum integer 0..%d", enum_name, n_values - 1);
+    snprintf(expected, sizeof expected, "an integer (%s 0..%d)", enum_name, n_values - 1);
     if (!v) return required ? missing(px, key, expected) : 0;
     if (!json_is_integer(v)) return wrong_type(px, key, v, expected);
     json_int_t x = json_integer_value(v);
