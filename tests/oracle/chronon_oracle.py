@@ -881,30 +881,28 @@ class Table:
     def from_rows(name, rows, schema=None, partition_column="ds"):
         """Builds a table from dicts; without a schema, types come from the values."""
         rows = [dict(r) for r in rows]
-        if schema is None:
-            schema = {}
-            for r in rows:
-                for c, v in r.items():
-                    schema[c] = wider(schema.get(c, "null"), value_type(v))
-            schema = {c: ("string" if t == "null" else t) for c, t in schema.items()}
-            # A mix of ints and floats is a double column.
-            for r in rows:
-                for c, v in r.items():
-                    if is_float_type(schema[c]) and isinstance(v, int) and not isinstance(v, bool):
-                        r[c] = float(v)
-        else:
-            schema = {c: norm_type(t) for c, t in schema.items()}
-            for i, r in enumerate(rows):
-                for c in list(r):
-                    if c not in schema:
-                        raise OracleError("table %s row %d: column %r is not in the schema"
-                                          % (name, i + 1, c))
+        given = {c: norm_type(t) for c, t in (schema or {}).items()}
+        # Columns without a declared type take the type of their values.
+        inferred = {}
+        for r in rows:
+            for c, v in r.items():
+                if c not in given:
+                    inferred[c] = wider(inferred.get(c, "null"), value_type(v))
+        schema = {c: ("string" if t == "null" else t) for c, t in inferred.items()}
+        schema.update(given)
+        for i, r in enumerate(rows):
+            for c in list(r):
+                t = schema[c]
+                if c in given:
                     try:
-                        r[c] = spark_cast(r[c], schema[c])
+                        r[c] = spark_cast(r[c], t)
                     except OracleError as e:
-                        raise OracleError("table %s row %d column %s: %s" % (name, i + 1, c, e))
-                for c in schema:
-                    r.setdefault(c, None)
+                        raise OracleError("table %s row %d column %s: %s"
+                                          % (name, i + 1, c, e)) from None
+                elif is_float_type(t) and isinstance(r[c], int) and not isinstance(r[c], bool):
+                    r[c] = float(r[c])   # a mix of ints and floats is a double column
+            for c in schema:
+                r.setdefault(c, None)
         schema.setdefault(partition_column, "string")
         for i, r in enumerate(rows):
             p = r.get(partition_column)
