@@ -12,7 +12,7 @@ online, and dependent confs are recompiled), then every file of the original pro
 is compared with ours as parsed JSON.  Differences limited to the fields Chronon's checked-in
 files are known to carry stale (a join's metaData.samplePercent; tableProperties and
 outputNamespace of a GroupBy embedded in a join, which depend on compile order) are reported
-as "match (stale fields)".  Exit 0 when every comparable file matches.
+as "match (stale fields)" when the field is absent from our output.  Exit 0 when every comparable file matches.
 """
 
 import argparse
@@ -51,6 +51,16 @@ def is_stale_path(path):
     return False
 
 
+def is_stale(path, orig, ours):
+    """A stale-field difference: the field is absent from our output (the current DSL does not
+    set it) and Chronon's value is the old default (samplePercent 100.0) or team metadata."""
+    if not is_stale_path(path) or lookup(ours, path) != ABSENT:
+        return False
+    if path[-1] == "samplePercent":
+        return lookup(orig, path) == 100.0
+    return True
+
+
 def is_alias_diff(a, b):
     if not isinstance(a, str) or not isinstance(b, str):
         return False
@@ -87,12 +97,15 @@ def fmt(path):
     return ".".join(str(p) for p in path)
 
 
+ABSENT = "<absent>"
+
+
 def lookup(doc, path):
     for p in path:
         try:
             doc = doc[p]
         except (KeyError, IndexError, TypeError):
-            return "<absent>"
+            return ABSENT
     return doc
 
 
@@ -159,14 +172,14 @@ def main():
             if not paths:
                 counts["match"] += 1
                 print(f"  match{' (same text)' if same_text else ' (same JSON)':<17} {rel}")
-            elif all(is_stale_path(p) for p in paths):
+            elif all(is_stale(p, orig, ours) for p in paths):
                 counts["match (stale fields)"] += 1
                 print(f"  match (stale fields)  {rel}: {', '.join(sorted(set(fmt(p) for p in paths)))}")
             else:
                 counts["DIFF"] += 1
                 print(f"  DIFF                  {rel}")
                 for p in paths:
-                    tag = " (stale)" if is_stale_path(p) else ""
+                    tag = " (stale)" if is_stale(p, orig, ours) else ""
                     print(f"      {fmt(p)}{tag}: chronon={json.dumps(lookup(orig, p))[:300]} "
                           f"ours={json.dumps(lookup(ours, p))[:300]}")
     total = sum(counts.values())

@@ -205,3 +205,20 @@ def test_folder_compile_skips_broken_file(tmp_path):
     assert "Failed to extract" in r.stderr and "bad config" in r.stderr
     assert output_files(root) == ["group_bys/team_a/good.v1"]
     assert "Successfully wrote 1 GroupBy objects" in r.stdout
+
+
+def test_failed_config_does_not_poison_shared_source(tmp_path):
+    # a_broken.py fails validation after touching the shared `events` source; good.py, compiled
+    # next in the same process, must still serialize
+    root = make_root(tmp_path, {
+        "group_bys/team_a/a_broken.py": '''
+            from ai.chronon.group_by import GroupBy, Aggregation, Operation
+            from sources.common import events
+            v1 = GroupBy(sources=events, keys=["user_id"], online=True,
+                         aggregations=[Aggregation(operation=Operation.COUNT)])
+            ''',
+        "group_bys/team_a/good.py": GOOD_GB})
+    r = run_compile(root, "--conf", "group_bys/team_a", "-y")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "input_column is required for all operations" in r.stderr
+    assert output_files(root) == ["group_bys/team_a/good.v1"]

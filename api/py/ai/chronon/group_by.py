@@ -299,7 +299,9 @@ def GroupBy(
         if query.selects is None:
             query.selects = {}
         for col in required_columns:
-            if col not in query.selects:
+            # a missing input column (None) is reported by validate_group_by; adding it would
+            # poison a source shared with other configs
+            if col is not None and col not in query.selects:
                 query.selects[col] = col
         if "ts" in query.selects:
             ts = query.selects.pop("ts")

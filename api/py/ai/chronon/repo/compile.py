@@ -518,8 +518,8 @@ def extract_and_convert(chronon_root, input_path, output_root, debug, force_over
                     backfill_gbs[gb.metaData.name] = gb
                 else:
                     offline_gbs.append(gb.metaData.name)
-            pre_write = _online_parts_check(obj, offline_gbs, list(backfill_gbs),
-                                            os.path.relpath(full_input_path, chronon_root_path))
+            source_file = (_get_conf_file_path(name, Join) or (None, input_path))[1]
+            pre_write = _online_parts_check(obj, offline_gbs, list(backfill_gbs), source_file)
 
         if not _write_obj(full_output_root, validator, name, obj, log_level, force_overwrite, force_overwrite,
                           respect_existing_env_vars, respect_existing_sample_percent, pre_write=pre_write):
