@@ -114,7 +114,7 @@ Model = _define("Model", None)
 ModelTransform = _define("ModelTransform", None)
 ModelTransforms = _define("ModelTransforms", None)
 
-S, B, I32, D = "string", "bool", "i32", "double"
+_S, _B, _I32, _D = "string", "bool", "i32", "double"
 
 
 def _l(t):
@@ -126,53 +126,53 @@ def _m(k, v):
 
 
 _SPEC = {
-    Query: [(1, "selects", _m(S, S)), (2, "wheres", _l(S)), (3, "startPartition", S),
-            (4, "endPartition", S), (5, "timeColumn", S), (6, "setups", _l(S)),
-            (7, "mutationTimeColumn", S), (8, "reversalColumn", S), (9, "partitionColumn", S)],
-    StagingQuery: [(1, "metaData", MetaData), (2, "query", S), (3, "startPartition", S),
-                   (4, "setups", _l(S)), (5, "createView", B)],
-    EventSource: [(1, "table", S), (2, "topic", S), (3, "query", Query), (4, "isCumulative", B)],
-    EntitySource: [(1, "snapshotTable", S), (2, "mutationTable", S), (3, "mutationTopic", S),
+    Query: [(1, "selects", _m(_S, _S)), (2, "wheres", _l(_S)), (3, "startPartition", _S),
+            (4, "endPartition", _S), (5, "timeColumn", _S), (6, "setups", _l(_S)),
+            (7, "mutationTimeColumn", _S), (8, "reversalColumn", _S), (9, "partitionColumn", _S)],
+    StagingQuery: [(1, "metaData", MetaData), (2, "query", _S), (3, "startPartition", _S),
+                   (4, "setups", _l(_S)), (5, "createView", _B)],
+    EventSource: [(1, "table", _S), (2, "topic", _S), (3, "query", Query), (4, "isCumulative", _B)],
+    EntitySource: [(1, "snapshotTable", _S), (2, "mutationTable", _S), (3, "mutationTopic", _S),
                    (4, "query", Query)],
-    ExternalSourceFactoryConfig: [(1, "factoryName", S), (2, "factoryParams", _m(S, S))],
+    ExternalSourceFactoryConfig: [(1, "factoryName", _S), (2, "factoryParams", _m(_S, _S))],
     ExternalSource: [(1, "metadata", MetaData), (2, "keySchema", TDataType),
                      (3, "valueSchema", TDataType), (4, "factoryConfig", ExternalSourceFactoryConfig),
                      (5, "offlineGroupBy", GroupBy)],
     JoinSource: [(1, "join", Join), (2, "query", Query)],
     Source: [(1, "events", EventSource), (2, "entities", EntitySource), (3, "joinSource", JoinSource)],
-    Window: [(1, "length", I32), (2, "timeUnit", TimeUnit)],
-    Aggregation: [(1, "inputColumn", S), (2, "operation", Operation), (3, "argMap", _m(S, S)),
-                  (4, "windows", _l(Window)), (5, "buckets", _l(S)), (6, "elementWise", B)],
-    AggregationPart: [(1, "inputColumn", S), (2, "operation", Operation), (3, "argMap", _m(S, S)),
-                      (4, "window", Window), (5, "bucket", S), (6, "elementWise", B)],
-    MetaData: [(1, "name", S), (2, "online", B), (3, "production", B), (4, "customJson", S),
-               (5, "dependencies", _l(S)), (6, "tableProperties", _m(S, S)), (7, "outputNamespace", S),
-               (8, "team", S), (9, "modeToEnvMap", _m(S, _m(S, S))), (10, "consistencyCheck", B),
-               (11, "samplePercent", D), (12, "offlineSchedule", S), (13, "consistencySamplePercent", D),
-               (14, "historicalBackfill", B), (15, "deprecationDate", S), (16, "description", S)],
-    GroupBy: [(1, "metaData", MetaData), (2, "sources", _l(Source)), (3, "keyColumns", _l(S)),
-              (4, "aggregations", _l(Aggregation)), (5, "accuracy", Accuracy), (6, "backfillStartDate", S),
-              (7, "derivations", _l(Derivation)), (8, "isIncremental", B)],
-    JoinPart: [(1, "groupBy", GroupBy), (2, "keyMapping", _m(S, S)), (4, "prefix", S)],
-    ExternalPart: [(1, "source", ExternalSource), (2, "keyMapping", _m(S, S)), (3, "prefix", S)],
-    Derivation: [(1, "name", S), (2, "expression", S), (3, "metaData", MetaData)],
+    Window: [(1, "length", _I32), (2, "timeUnit", TimeUnit)],
+    Aggregation: [(1, "inputColumn", _S), (2, "operation", Operation), (3, "argMap", _m(_S, _S)),
+                  (4, "windows", _l(Window)), (5, "buckets", _l(_S)), (6, "elementWise", _B)],
+    AggregationPart: [(1, "inputColumn", _S), (2, "operation", Operation), (3, "argMap", _m(_S, _S)),
+                      (4, "window", Window), (5, "bucket", _S), (6, "elementWise", _B)],
+    MetaData: [(1, "name", _S), (2, "online", _B), (3, "production", _B), (4, "customJson", _S),
+               (5, "dependencies", _l(_S)), (6, "tableProperties", _m(_S, _S)), (7, "outputNamespace", _S),
+               (8, "team", _S), (9, "modeToEnvMap", _m(_S, _m(_S, _S))), (10, "consistencyCheck", _B),
+               (11, "samplePercent", _D), (12, "offlineSchedule", _S), (13, "consistencySamplePercent", _D),
+               (14, "historicalBackfill", _B), (15, "deprecationDate", _S), (16, "description", _S)],
+    GroupBy: [(1, "metaData", MetaData), (2, "sources", _l(Source)), (3, "keyColumns", _l(_S)),
+              (4, "aggregations", _l(Aggregation)), (5, "accuracy", Accuracy), (6, "backfillStartDate", _S),
+              (7, "derivations", _l(Derivation)), (8, "isIncremental", _B)],
+    JoinPart: [(1, "groupBy", GroupBy), (2, "keyMapping", _m(_S, _S)), (4, "prefix", _S)],
+    ExternalPart: [(1, "source", ExternalSource), (2, "keyMapping", _m(_S, _S)), (3, "prefix", _S)],
+    Derivation: [(1, "name", _S), (2, "expression", _S), (3, "metaData", MetaData)],
     Join: [(1, "metaData", MetaData), (2, "left", Source), (3, "joinParts", _l(JoinPart)),
-           (4, "skewKeys", _m(S, _l(S))), (5, "onlineExternalParts", _l(ExternalPart)),
-           (6, "labelPart", LabelPart), (7, "bootstrapParts", _l(BootstrapPart)), (8, "rowIds", _l(S)),
+           (4, "skewKeys", _m(_S, _l(_S))), (5, "onlineExternalParts", _l(ExternalPart)),
+           (6, "labelPart", LabelPart), (7, "bootstrapParts", _l(BootstrapPart)), (8, "rowIds", _l(_S)),
            (9, "derivations", _l(Derivation)), (10, "modelTransforms", ModelTransforms)],
-    BootstrapPart: [(1, "metaData", MetaData), (2, "table", S), (3, "query", Query), (4, "keyColumns", _l(S))],
-    LabelPart: [(1, "labels", _l(JoinPart)), (2, "leftStartOffset", I32), (3, "leftEndOffset", I32),
+    BootstrapPart: [(1, "metaData", MetaData), (2, "table", _S), (3, "query", Query), (4, "keyColumns", _l(_S))],
+    LabelPart: [(1, "labels", _l(JoinPart)), (2, "leftStartOffset", _I32), (3, "leftEndOffset", _I32),
                 (4, "metaData", MetaData)],
-    GroupByServingInfo: [(1, "groupBy", GroupBy), (2, "inputAvroSchema", S), (3, "selectedAvroSchema", S),
-                         (4, "keyAvroSchema", S), (5, "batchEndDate", S), (6, "dateFormat", S)],
-    DataField: [(1, "name", S), (2, "dataType", TDataType)],
-    TDataType: [(1, "kind", DataKind), (2, "params", _l(DataField)), (3, "name", S)],
-    InferenceSpec: [(1, "modelBackend", S), (2, "modelBackendParams", _m(S, S))],
+    GroupByServingInfo: [(1, "groupBy", GroupBy), (2, "inputAvroSchema", _S), (3, "selectedAvroSchema", _S),
+                         (4, "keyAvroSchema", _S), (5, "batchEndDate", _S), (6, "dateFormat", _S)],
+    DataField: [(1, "name", _S), (2, "dataType", TDataType)],
+    TDataType: [(1, "kind", DataKind), (2, "params", _l(DataField)), (3, "name", _S)],
+    InferenceSpec: [(1, "modelBackend", _S), (2, "modelBackendParams", _m(_S, _S))],
     Model: [(1, "metaData", MetaData), (2, "inferenceSpec", InferenceSpec), (3, "inputSchema", TDataType),
             (4, "outputSchema", TDataType)],
-    ModelTransform: [(1, "model", Model), (2, "inputMappings", _m(S, S)), (3, "outputMappings", _m(S, S)),
-                     (4, "prefix", S)],
-    ModelTransforms: [(1, "transforms", _l(ModelTransform)), (2, "passthroughFields", _l(S))],
+    ModelTransform: [(1, "model", Model), (2, "inputMappings", _m(_S, _S)), (3, "outputMappings", _m(_S, _S)),
+                     (4, "prefix", _S)],
+    ModelTransforms: [(1, "transforms", _l(ModelTransform)), (2, "passthroughFields", _l(_S))],
 }
 
 for _cls, _fields in _SPEC.items():
@@ -181,6 +181,7 @@ for _cls, _fields in _SPEC.items():
     _cls.__module__ = __name__
 
 STRUCTS = tuple(_SPEC)
+__all__ = ["Operation", "TimeUnit", "Accuracy", "DataKind"] + [c.__name__ for c in STRUCTS]
 for _e in (Operation, TimeUnit, Accuracy, DataKind):
     _e.__module__ = __name__
 
