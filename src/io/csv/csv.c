@@ -97,6 +97,15 @@ static inline int peek_ch(CnCsvReader *r, int *rc, CnErr *err) {
     return (unsigned char)r->buf[r->pos];
 }
 
+/* Appends n bytes to the record buffer; the common case is one memcpy. */
+static inline int field_append(CnBuf *b, const char *p, size_t n) {
+    if (CN_UNLIKELY(b->len + n + 1 > b->cap)) return cn_buf_append(b, p, n);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return 0;
+}
+
 static int push_field(CnCsvReader *r, bool quoted) {
     if (r->n_fields == r->cap_fields) {
         uint32_t cap = r->cap_fields ? r->cap_fields * 2 : 64;
@@ -111,7 +120,7 @@ static int push_field(CnCsvReader *r, bool quoted) {
     r->end[r->n_fields] = (uint32_t)r->field.len;
     r->quoted[r->n_fields] = quoted;
     r->n_fields++;
-    return cn_buf_putc(&r->field, '\0');
+    return field_append(&r->field, "", 1);
 }
 
 /* Parses one record into r->field/end/quoted. Returns 1 for a record, 0 at end of
@@ -177,7 +186,7 @@ static int read_record(CnCsvReader *r, CnErr *err) {
                     if (ch == ',' || ch == '\n' || ch == '\r') break;
                     p++;
                 }
-                if (cn_buf_append(&r->field, r->buf + start, p - start) < 0) return CN_ENOMEM;
+                if (field_append(&r->field, r->buf + start, p - start) < 0) return CN_ENOMEM;
                 r->pos = p;
                 c = next_ch(r, &rc, err);
                 if (rc < 0) return rc;
@@ -234,9 +243,38 @@ static bool parse_i64(const char *s, uint32_t len, int64_t *out) {
     return true;
 }
 
+/* Exact fast path for plain decimals ([-]digits[.digits], at most 15 digits): the
+ * digits form an integer below 2^53 and 10^frac is exact, so one IEEE division gives
+ * the correctly rounded result strtod would. Returns false to fall back to strtod. */
+static bool parse_f64_fast(const char *s, uint32_t len, double *out) {
+    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+                                   1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    uint32_t i = 0, digits = 0, frac = 0;
+    bool neg = false, dot = false;
+    uint64_t m = 0;
+    if (s[0] == '-' || s[0] == '+') neg = s[i++] == '-';
+    for (; i < len; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9') {
+            m = m * 10 + (uint64_t)(c - '0');
+            digits++;
+            frac += dot;
+        } else if (c == '.' && !dot) {
+            dot = true;
+        } else {
+            return false;
+        }
+    }
+    if (digits == 0 || digits > 15) return false;
+    double d = (double)m / pow10[frac];
+    *out = neg ? -d : d;
+    return true;
+}
+
 /* s is NUL-terminated at len. Decimal or scientific notation, nan and inf; no hex,
  * no surrounding spaces. */
 static bool parse_f64(const char *s, uint32_t len, double *out) {
+    if (len && parse_f64_fast(s, len, out)) return true;
     if (len == 0 || s[0] == ' ' || s[0] == '\t' || s[len - 1] == ' ' || s[len - 1] == '\t') return false;
     for (uint32_t i = 0; i < len; i++)
         if (s[i] == 'x' || s[i] == 'X') return false;

@@ -271,6 +271,24 @@ static void int64_limits_and_float_forms(void **state) {
     assert_true(((double *)b->cols[1].values)[1] == -0.005);
     done(&t);
 
+    /* Every decimal reads back exactly as strtod reads it (the reader has a fast path
+     * for short decimals). */
+    static const char *const decimals[] = {"0.1", "123456789.012345", "-0.000000000000001", "5.", ".5",
+                                           "999999999999999", "9007199254740993.5", "1e-300", "-0",
+                                           "0.30000000000000004", "2.2250738585072014e-308", "+7.25"};
+    CnBuf text = CN_BUF_INIT;
+    cn_buf_puts(&text, "x\n");
+    for (size_t i = 0; i < CN_ARRAY_LEN(decimals); i++) cn_buf_printf(&text, "%s\n", decimals[i]);
+    ASSERT_OK(open_text(&t, text.data, NULL), &t.err);
+    cn_buf_fini(&text);
+    assert_int_equal(col_type(&t, "x"), CN_COL_FLOAT64);
+    ASSERT_OK(cn_csv_reader_next(t.r, &b, &t.err), &t.err);
+    for (size_t i = 0; i < CN_ARRAY_LEN(decimals); i++) {
+        double got = ((double *)b->cols[0].values)[i], want = strtod(decimals[i], NULL);
+        if (memcmp(&got, &want, sizeof got) != 0) fail_msg("%s: read %.17g, strtod %.17g", decimals[i], got, want);
+    }
+    done(&t);
+
     /* Hex and padded numbers are text, not numbers. */
     ASSERT_OK(open_text(&t, "h,p\n0x10, 5\n", NULL), &t.err);
     assert_int_equal(col_type(&t, "h"), CN_COL_STRING);
