@@ -69,8 +69,12 @@ static int print_columns(CnArena *a, const CnColumnList *cols) {
     if (cols->values_unknown) printf("  (value columns unknown: a no-aggregation source has no selects)\n");
     for (size_t i = 0; i < cols->n; i++) {
         const char *rule = cn_conf_type_rule_str(a, &cols->cols[i].type);
-        printf("  %-40s %-9s %s\n", cols->cols[i].name, cn_conf_col_role_name(cols->cols[i].role),
-               rule ? rule : "?");
+        const CnColumn *c = &cols->cols[i];
+        printf("  %-40s %-9s %s", c->name, cn_conf_col_role_name(c->role), rule ? rule : "?");
+        /* A part's rule names the GroupBy's input column, so say which part. */
+        if (c->i_part >= 0)
+            printf("  (%s %d)", c->type.kind == CN_CONF_TYPE_DECLARED ? "external" : "part", c->i_part);
+        printf("\n");
     }
     return 0;
 }
@@ -130,12 +134,9 @@ static int show_text(CnArena *a, const CnConf *c, CnErr *err) {
             printf("      table: %s\n", t ? t : cn_err_msg(&e));
             printf("      keys:");
             const CnStrList *keys = &jp->group_by->key_columns;
-            for (size_t k = 0; k < keys->n; k++) {
-                const char *left = keys->items[k];
-                for (size_t m = 0; m < jp->key_mapping.n; m++)
-                    if (!strcmp(jp->key_mapping.vals[m], keys->items[k])) left = jp->key_mapping.keys[m];
-                printf("%s %s -> %s", k ? "," : "", left, keys->items[k]);
-            }
+            const char **left = cn_conf_join_part_left_keys(a, jp);
+            for (size_t k = 0; left && k < keys->n; k++)
+                printf("%s %s -> %s", k ? "," : "", left[k], keys->items[k]);
             printf("\n");
         }
         for (size_t i = 0; i < j->n_externals; i++)
@@ -264,6 +265,10 @@ static int show_json(CnArena *a, const CnConf *c, CnErr *err) {
             json_object_set_new(p, "table", jstr(cn_conf_join_part_table(a, j, jp, &e)));
             json_object_set_new(p, "keys", jlist(&jp->group_by->key_columns));
             json_object_set_new(p, "key_mapping", jmap(&jp->key_mapping));
+            const char **left = cn_conf_join_part_left_keys(a, jp);
+            json_t *lk = json_array();
+            for (size_t k = 0; left && left[k]; k++) json_array_append_new(lk, json_string(left[k]));
+            json_object_set_new(p, "left_keys", lk);
             json_object_set_new(p, "accuracy", json_string(cn_conf_accuracy_name(
                                                    cn_conf_groupby_accuracy(jp->group_by))));
             json_array_append_new(parts, p);

@@ -282,6 +282,10 @@ char *cn_conf_table_with_suffix(CnArena *a, const CnMetaData *md, const char *su
 char *cn_conf_join_part_table(CnArena *a, const CnJoin *j, const CnJoinPart *jp, CnErr *err);
 /* "[<prefix>_]<sanitize(gb name)>": the feature-column prefix of a join part. */
 char *cn_conf_join_part_prefix(CnArena *a, const CnJoinPart *jp);
+/* Left column joined to each GroupBy key of a part, in keyColumns order: keyMapping
+ * {left: key} inverted, unmapped keys keep their name (Chronon's rightToLeft).
+ * *left is allocated in a; NULL only when out of memory. */
+const char **cn_conf_join_part_left_keys(CnArena *a, const CnJoinPart *jp);
 /* "ext_[<prefix>_]<sanitize(source name)>". */
 char *cn_conf_external_prefix(CnArena *a, const CnExternalPart *ep);
 /* "<UPPER(sanitize(name))>_BATCH" and "..._STREAMING". */
@@ -366,7 +370,8 @@ typedef struct CnColumnList {
 } CnColumnList;
 
 /* GroupBy backfill output: keys (keyColumns order), values (part order), ds; with
- * derivations: keys, derived columns (with `*` expanded in place), ds.
+ * derivations: keys, derived columns (with `*` expanded in place), ds. Backfills write
+ * daily snapshots, so there is no ts column (compute.md section 5).
  * Allocated in a. Errors: CN_ECONFIG. */
 int cn_conf_groupby_output_columns(CnArena *a, const CnGroupBy *gb, CnColumnList *out,
                                    CnErr *err);

@@ -103,6 +103,19 @@ char *cn_conf_join_part_prefix(CnArena *a, const CnJoinPart *jp) {
     return jp->prefix ? cn_arena_printf(a, "%s_%s", jp->prefix, clean) : clean;
 }
 
+const char **cn_conf_join_part_left_keys(CnArena *a, const CnJoinPart *jp) {
+    const CnStrList *keys = &jp->group_by->key_columns;
+    const char **left = cn_arena_alloc(a, (keys->n + 1) * sizeof *left);
+    if (!left) return NULL;
+    for (size_t k = 0; k < keys->n; k++) {
+        left[k] = keys->items[k];
+        for (size_t m = 0; m < jp->key_mapping.n; m++)
+            if (!strcmp(jp->key_mapping.vals[m], keys->items[k])) left[k] = jp->key_mapping.keys[m];
+    }
+    left[keys->n] = NULL;
+    return left;
+}
+
 char *cn_conf_join_part_table(CnArena *a, const CnJoin *j, const CnJoinPart *jp, CnErr *err) {
     char *out = cn_conf_output_table(a, &j->meta, err);
     char *prefix = out ? cn_conf_join_part_prefix(a, jp) : NULL;
@@ -394,9 +407,9 @@ int cn_conf_groupby_value_columns(CnArena *a, const CnGroupBy *gb, CnColumnList 
     return rc;
 }
 
-static const char *partition_column(const CnQuery *q) {
-    return q->partition_column ? q->partition_column : "ds";
-}
+/* Outputs are always partitioned by ds; a query's partitionColumn names the partition
+ * column of the table it reads. */
+#define OUTPUT_PARTITION "ds"
 
 int cn_conf_groupby_output_columns(CnArena *a, const CnGroupBy *gb, CnColumnList *out, CnErr *err) {
     memset(out, 0, sizeof *out);
@@ -423,7 +436,7 @@ int cn_conf_groupby_output_columns(CnArena *a, const CnGroupBy *gb, CnColumnList
         if (!c) return cn_err_set(err, CN_ENOMEM, "out of memory");
         *c = vals.cols[i];
     }
-    CnColumn *ds = col_push(&v, partition_column(&gb->sources[0].query), CN_CONF_COL_PARTITION);
+    CnColumn *ds = col_push(&v, OUTPUT_PARTITION, CN_CONF_COL_PARTITION);
     if (!ds) return cn_err_set(err, CN_ENOMEM, "out of memory");
     ds->type.kind = CN_CONF_TYPE_STRING;
     out->cols = v.cols;
@@ -443,12 +456,12 @@ static bool skip_left(const void *ctx, const char *name) {
 int cn_conf__join_columns(CnArena *a, const CnJoin *j, bool derive, CnColumnList *out, CnErr *err) {
     memset(out, 0, sizeof *out);
     const CnQuery *lq = &j->left.query;
-    const char *pcol = partition_column(lq);
+    const char *pcol = lq->partition_column ? lq->partition_column : OUTPUT_PARTITION;
     ColVec left = {.a = a}, base = {.a = a};
     if (lq->has_selects) {
         for (size_t i = 0; i < lq->selects.n; i++) {
             const char *name = lq->selects.keys[i];
-            if (!strcmp(name, pcol)) continue;
+            if (!strcmp(name, pcol) || !strcmp(name, OUTPUT_PARTITION)) continue;
             CnColumn *c = col_push(&left, name, CN_CONF_COL_LEFT);
             if (!c) return cn_err_set(err, CN_ENOMEM, "out of memory");
             c->type.kind = !strcmp(name, "ts") ? CN_CONF_TYPE_LONG : CN_CONF_TYPE_INPUT;
@@ -513,7 +526,7 @@ int cn_conf__join_columns(CnArena *a, const CnJoin *j, bool derive, CnColumnList
             *c = base.cols[i];
         }
     }
-    CnColumn *ds = col_push(&v, pcol, CN_CONF_COL_PARTITION);
+    CnColumn *ds = col_push(&v, OUTPUT_PARTITION, CN_CONF_COL_PARTITION);
     if (!ds) return cn_err_set(err, CN_ENOMEM, "out of memory");
     ds->type.kind = CN_CONF_TYPE_STRING;
     out->cols = v.cols;

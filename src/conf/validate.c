@@ -233,6 +233,10 @@ static int validate_source(CnConfPx *px, const CnGroupBy *gb, const CnSource *s)
             goto done;
         }
     } else if (s->kind == CN_CONF_SRC_JOIN) {
+        size_t old2 = cn_conf__push_key(px, "join");
+        rc = cn_conf__validate_join(px, s->join);
+        cn_conf__pop(px, old2);
+        if (rc) goto done;
         if (!source_streaming(&s->join->left)) {
             rc = cn_conf__fail(px, CN_ECONFIG,
                                "join %s: the parent join's left source has no topic (a JoinSource needs "

@@ -228,6 +228,11 @@ static void join_key_mapping_prefixes_and_external_parts(void **state) {
     assert_string_equal(cn_conf_join_part_table(&a, j, &j->parts[2], &err),
                         "ns_a.team_a_training_v1_team_b_merchant_stats_v1");
     assert_string_equal(cn_conf_external_prefix(&a, &j->externals[0]), "ext_p_risk_score");
+    const char **lk = cn_conf_join_part_left_keys(&a, &j->parts[0]);
+    assert_string_equal(lk[0], "user"); /* mapped */
+    assert_null(lk[1]);
+    lk = cn_conf_join_part_left_keys(&a, &j->parts[2]);
+    assert_string_equal(lk[0], "merchant"); /* unmapped keeps its name */
     /* a topic on the part's source infers TEMPORAL; the entity part is SNAPSHOT */
     assert_int_equal(cn_conf_groupby_accuracy(j->parts[2].group_by), CN_CONF_TEMPORAL);
     assert_int_equal(cn_conf_groupby_accuracy(j->parts[1].group_by), CN_CONF_SNAPSHOT);

@@ -125,6 +125,7 @@ def test_join_json():
         "ns_a.team_a_training_v1_team_b_merchant_stats_v1",
     ]
     assert o["parts"][0]["key_mapping"] == {"user": "user_id"}
+    assert [p["left_keys"] for p in o["parts"]] == [["user"], ["user"], ["merchant"]]
     assert o["parts"][2]["accuracy"] == "TEMPORAL"
     assert [e["column_prefix"] for e in o["external_parts"]] == ["ext_p_risk_score", "ext_contextual"]
     assert [c["name"] for c in o["columns"]] == [
