@@ -575,6 +575,55 @@ int cn_col_vec_append_from(CnVec *dst, const CnVec *src, uint32_t i) {
     return CN_EINTERNAL;
 }
 
+int cn_col_vec_append_range(CnVec *dst, const CnVec *src, uint32_t start, uint32_t n) {
+    CN_ASSERT(dst->type->id == src->type->id);
+    if (n == 0) return 0;
+    if (cn_col_vec_reserve(dst, n) < 0) return CN_ENOMEM;
+    uint32_t d0 = dst->n;
+    CnTypeId id = src->type->id;
+    size_t w = cn_col_type_width(id);
+    if (w) memcpy((char *)dst->values + (size_t)d0 * w, (const char *)src->values + (size_t)start * w,
+                  (size_t)n * w);
+    if (has_offsets(id)) {
+        uint32_t base = src->offsets[start], total = src->offsets[start + n] - base;
+        uint32_t dbase = dst->offsets[d0];
+        if ((uint64_t)dbase + total > UINT32_MAX) return vec_oom(dst);
+        const uint32_t *so = src->offsets + start + 1;
+        uint32_t *dof = dst->offsets + d0 + 1;
+        for (uint32_t i = 0; i < n; i++) dof[i] = so[i] - base + dbase;
+        if (id == CN_COL_STRING || id == CN_COL_BINARY) {
+            if (dbase + total > dst->b_bytes.cap && cn_col_vec_reserve_bytes(dst, total) < 0)
+                return CN_ENOMEM;
+            if (total) memcpy(dst->bytes + dbase, src->bytes + base, total);
+        } else {
+            for (uint32_t c = 0; c < src->n_child; c++)
+                if (cn_col_vec_append_range(&dst->child[c], &src->child[c], base, total) < 0)
+                    return vec_oom(dst);
+        }
+    }
+    if (id == CN_COL_STRUCT)
+        for (uint32_t c = 0; c < src->n_child; c++)
+            if (cn_col_vec_append_range(&dst->child[c], &src->child[c], start, n) < 0)
+                return vec_oom(dst);
+    if (src->valid && src->n_null) {
+        uint32_t nulls = 0;
+        for (uint32_t i = 0; i < n; i++) nulls += !cn_col_vec_is_valid(src, start + i);
+        if (nulls) {
+            if (cn_col_vec_make_valid(dst) < 0) return CN_ENOMEM;
+            for (uint32_t i = 0; i < n; i++)
+                if (cn_col_vec_is_valid(src, start + i))
+                    dst->valid[(d0 + i) >> 6] |= UINT64_C(1) << ((d0 + i) & 63);
+            dst->n_null += nulls;
+            dst->n = d0 + n;
+            return 0;
+        }
+    }
+    if (dst->valid)
+        for (uint32_t i = 0; i < n; i++) dst->valid[(d0 + i) >> 6] |= UINT64_C(1) << ((d0 + i) & 63);
+    dst->n = d0 + n;
+    return 0;
+}
+
 void cn_col_vec_get(const CnVec *v, uint32_t i, CnScalar *out) {
     memset(out, 0, sizeof *out);
     out->type = v->type->id;

@@ -215,6 +215,10 @@ int cn_col_vec_append_scalar(CnVec *v, const CnScalar *s);
 /* Appends a deep copy of src entry i (nested children included). Types must be equal
  * (CN_ASSERT). 0 or CN_ENOMEM. */
 int cn_col_vec_append_from(CnVec *dst, const CnVec *src, uint32_t i);
+/* Appends entries [start, start+n) of src (nested children included); types must be
+ * equal (CN_ASSERT). Bulk copy: memcpy for fixed width, rebased offsets for the rest.
+ * 0 or CN_ENOMEM. */
+int cn_col_vec_append_range(CnVec *dst, const CnVec *src, uint32_t start, uint32_t n);
 /* Reads entry i of a primitive vector into *out (strings BORROWED from v). */
 void cn_col_vec_get(const CnVec *v, uint32_t i, CnScalar *out);
 

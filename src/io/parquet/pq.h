@@ -184,6 +184,12 @@ typedef struct CnPqWriteOpts {
     bool timestamp_micros;    /* write CN_COL_TIMESTAMP as TIMESTAMP(MICROS) (Iceberg's
                                  timestamp) instead of TIMESTAMP(MILLIS); default false */
     const char *created_by;   /* default "chronon-c version <v>" */
+    /* Encodings of pages that are not dictionary-encoded (dictionary off or fallen back):
+     * int_encoding for int32/int64/date/timestamp: CN_PQ_ENC_PLAIN (default) or
+     * CN_PQ_ENC_DELTA_BINARY_PACKED; bytes_encoding for string/binary: CN_PQ_ENC_PLAIN
+     * (default), CN_PQ_ENC_DELTA_LENGTH_BYTE_ARRAY or CN_PQ_ENC_DELTA_BYTE_ARRAY. */
+    int int_encoding;
+    int bytes_encoding;
 } CnPqWriteOpts;
 
 void cn_pq_write_opts_init(CnPqWriteOpts *o);

@@ -1,0 +1,328 @@
+/* enc.c: Parquet's integer encodings: the RLE/bit-packed hybrid (levels, dictionary
+ * indexes, booleans) and DELTA_BINARY_PACKED. Decoders bound every read by the page end
+ * and report CN_ECORRUPT; bit-packed values are read little-endian, LSB first. */
+#include "base/compat.h"
+
+#include <string.h>
+
+#include "io/parquet/pq_int.h"
+
+/* Reads w (<= 64) bits at bit offset off of base, where base holds n bytes. */
+static inline uint64_t read_bits(const uint8_t *base, size_t n, uint64_t off, int w) {
+    if (w == 0) return 0;
+    size_t byte = (size_t)(off >> 3);
+    int shift = (int)(off & 7);
+    uint64_t lo;
+    if (byte + 8 <= n) {
+        memcpy(&lo, base + byte, 8);
+    } else {
+        lo = 0;
+        for (size_t i = 0; i < 8 && byte + i < n; i++) lo |= (uint64_t)base[byte + i] << (8 * i);
+    }
+    uint64_t v = lo >> shift;
+    if (shift + w > 64) {
+        uint64_t hi = byte + 8 < n ? base[byte + 8] : 0;
+        v |= hi << (64 - shift);
+    }
+    return w == 64 ? v : v & ((UINT64_C(1) << w) - 1);
+}
+
+void cn_pq__rle_init(CnPqRle *r, const uint8_t *p, size_t len, int bw) {
+    memset(r, 0, sizeof *r);
+    r->p = p;
+    r->end = p + len;
+    r->bw = bw;
+}
+
+static int rle_next_run(CnPqRle *r, CnErr *err) {
+    uint64_t h = 0;
+    int shift = 0;
+    for (;;) {
+        if (r->p >= r->end)
+            return cn_err_set(err, CN_ECORRUPT, "RLE/bit-packed data ends before all values were read");
+        uint8_t b = *r->p++;
+        h |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) break;
+        shift += 7;
+        if (shift > 35) return cn_err_set(err, CN_ECORRUPT, "RLE run header too long");
+    }
+    if (h & 1) {
+        uint64_t groups = h >> 1;
+        uint64_t bytes = groups * (uint64_t)r->bw;
+        uint64_t count = groups * 8;
+        if (bytes > (uint64_t)(r->end - r->p)) {
+            /* some writers cut the padding of the last run: keep the values present */
+            bytes = (uint64_t)(r->end - r->p);
+            count = bytes * 8 / (uint64_t)r->bw;
+            if (count == 0) return cn_err_set(err, CN_ECORRUPT, "bit-packed run past the end of the data");
+        }
+        r->bp = r->p;
+        r->bp_left = (uint32_t)CN_MIN(count, UINT32_MAX);
+        r->bp_pos = 0;
+        r->p += bytes;
+    } else {
+        int nb = (r->bw + 7) / 8;
+        if (r->end - r->p < nb) return cn_err_set(err, CN_ECORRUPT, "RLE run value past the end of the data");
+        uint32_t v = 0;
+        for (int i = 0; i < nb; i++) v |= (uint32_t)r->p[i] << (8 * i);
+        r->p += nb;
+        r->rle_value = v;
+        r->rle_left = (uint32_t)CN_MIN(h >> 1, UINT32_MAX);
+    }
+    return 0;
+}
+
+#define RLE_GET(name, T)                                                        \
+    int name(CnPqRle *r, T *out, uint32_t n, CnErr *err) {                      \
+        while (n) {                                                             \
+            if (r->rle_left) {                                                  \
+                uint32_t k = CN_MIN(r->rle_left, n);                            \
+                T v = (T)r->rle_value;                                          \
+                for (uint32_t i = 0; i < k; i++) out[i] = v;                    \
+                out += k;                                                       \
+                n -= k;                                                         \
+                r->rle_left -= k;                                               \
+            } else if (r->bp_left) {                                            \
+                uint32_t k = CN_MIN(r->bp_left, n);                             \
+                size_t avail = (size_t)(r->p - r->bp);                          \
+                int bw = r->bw;                                                 \
+                uint64_t off = (uint64_t)r->bp_pos * (uint64_t)bw;              \
+                for (uint32_t i = 0; i < k; i++, off += (uint64_t)bw)           \
+                    out[i] = (T)read_bits(r->bp, avail, off, bw);               \
+                out += k;                                                       \
+                n -= k;                                                         \
+                r->bp_left -= k;                                                \
+                r->bp_pos += k;                                                 \
+            } else {                                                            \
+                int rc = rle_next_run(r, err);                                  \
+                if (rc < 0) return rc;                                          \
+            }                                                                   \
+        }                                                                       \
+        return 0;                                                               \
+    }
+
+RLE_GET(cn_pq__rle_get_u8, uint8_t)
+RLE_GET(cn_pq__rle_get_u32, uint32_t)
+
+/* ---------------------------------------------------------------- encoder */
+
+static void put_varint(CnBuf *b, uint64_t v) {
+    uint8_t tmp[10];
+    int n = 0;
+    while (v >= 0x80) {
+        tmp[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    tmp[n++] = (uint8_t)v;
+    cn_buf_append(b, tmp, (size_t)n);
+}
+
+/* Packs n values (n a multiple of 8) of width bw, LSB first. */
+static void pack_bits_u32(CnBuf *b, const uint32_t *v, uint32_t n, int bw) {
+    if (cn_buf_reserve(b, (size_t)n * (size_t)bw / 8 + 8) < 0) return;
+    uint8_t *o = (uint8_t *)b->data + b->len;
+    uint64_t acc = 0;
+    int bits = 0;
+    size_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        acc |= (uint64_t)v[i] << bits;
+        bits += bw;
+        while (bits >= 8) {
+            o[k++] = (uint8_t)acc;
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    if (bits) o[k++] = (uint8_t)acc;
+    b->len += k;
+    b->data[b->len] = 0;
+}
+
+#define RLE_ENCODE(name, T)                                                     \
+    void name(CnBuf *b, const T *v, uint32_t n, int bw) {                       \
+        uint32_t i = 0;                                                         \
+        uint32_t grp[8 * 64];                                                   \
+        int nb = (bw + 7) / 8;                                                  \
+        while (i < n) {                                                         \
+            uint32_t run = 1;                                                   \
+            while (i + run < n && v[i + run] == v[i]) run++;                    \
+            if (run >= 8) {                                                     \
+                put_varint(b, (uint64_t)run << 1);                              \
+                uint32_t x = (uint32_t)v[i];                                    \
+                for (int k = 0; k < nb; k++) cn_buf_putc(b, (char)(x >> (8 * k))); \
+                i += run;                                                       \
+                continue;                                                       \
+            }                                                                   \
+            /* bit-pack groups of 8 until a long run starts at a group edge */ \
+            uint32_t start = i, groups = 0;                                     \
+            while (i < n && groups < 63) {                                      \
+                i = i + 8 < n ? i + 8 : n;                                      \
+                groups++;                                                       \
+                if (i < n) {                                                    \
+                    uint32_t r2 = 1;                                            \
+                    while (i + r2 < n && r2 < 8 && v[i + r2] == v[i]) r2++;     \
+                    if (r2 >= 8) break;                                         \
+                }                                                               \
+            }                                                                   \
+            uint32_t cnt = i - start;                                           \
+            for (uint32_t k = 0; k < groups * 8; k++)                           \
+                grp[k] = k < cnt ? (uint32_t)v[start + k] : 0;                  \
+            put_varint(b, ((uint64_t)groups << 1) | 1);                         \
+            pack_bits_u32(b, grp, groups * 8, bw);                              \
+        }                                                                       \
+    }
+
+RLE_ENCODE(cn_pq__rle_encode_u8, uint8_t)
+RLE_ENCODE(cn_pq__rle_encode_u32, uint32_t)
+
+/* ------------------------------------------------------ DELTA_BINARY_PACKED */
+
+typedef struct VarIn {
+    const uint8_t *p, *end;
+    bool bad;
+} VarIn;
+
+static uint64_t vi_varint(VarIn *in) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+        if (in->p >= in->end) break;
+        uint8_t b = *in->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return v;
+    }
+    in->bad = true;
+    return 0;
+}
+
+static int64_t vi_zigzag(VarIn *in) {
+    uint64_t u = vi_varint(in);
+    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+typedef struct DeltaHdr {
+    uint64_t block, n_mini, total;
+    int64_t first;
+} DeltaHdr;
+
+static int delta_hdr(VarIn *in, DeltaHdr *h, CnErr *err) {
+    h->block = vi_varint(in);
+    h->n_mini = vi_varint(in);
+    h->total = vi_varint(in);
+    h->first = vi_zigzag(in);
+    if (in->bad) return cn_err_set(err, CN_ECORRUPT, "DELTA_BINARY_PACKED header truncated");
+    if (h->block == 0 || h->block % 128 || h->n_mini == 0 || h->block % h->n_mini ||
+        (h->block / h->n_mini) % 32 || h->block > (1u << 20))
+        return cn_err_set(err, CN_ECORRUPT,
+                          "DELTA_BINARY_PACKED header: block size %llu with %llu miniblocks is invalid",
+                          (unsigned long long)h->block, (unsigned long long)h->n_mini);
+    if (h->total > UINT32_MAX)
+        return cn_err_set(err, CN_ECORRUPT, "DELTA_BINARY_PACKED header: %llu values",
+                          (unsigned long long)h->total);
+    return 0;
+}
+
+int cn_pq__delta_count(const uint8_t *p, size_t len, uint32_t *n, CnErr *err) {
+    VarIn in = {p, p + len, false};
+    DeltaHdr h;
+    int rc = delta_hdr(&in, &h, err);
+    if (rc < 0) return rc;
+    *n = (uint32_t)h.total;
+    return 0;
+}
+
+int cn_pq__delta_decode(const uint8_t *p, size_t len, int64_t *out, uint32_t max_n,
+                        uint32_t *n_out, size_t *used, CnErr *err) {
+    VarIn in = {p, p + len, false};
+    DeltaHdr h;
+    int rc = delta_hdr(&in, &h, err);
+    if (rc < 0) return rc;
+    if (h.total > max_n)
+        return cn_err_set(err, CN_ECORRUPT, "DELTA_BINARY_PACKED holds %llu values, expected at most %u",
+                          (unsigned long long)h.total, max_n);
+    uint32_t total = (uint32_t)h.total, i = 0;
+    uint64_t per_mini = h.block / h.n_mini;
+    uint64_t prev = (uint64_t)h.first;
+    if (total) out[i++] = h.first;
+    while (i < total) {
+        uint64_t min_delta = (uint64_t)vi_zigzag(&in);
+        if (in.bad || (uint64_t)(in.end - in.p) < h.n_mini)
+            return cn_err_set(err, CN_ECORRUPT, "DELTA_BINARY_PACKED block header truncated at value %u of %u",
+                              i, total);
+        const uint8_t *widths = in.p;
+        in.p += h.n_mini;
+        for (uint64_t m = 0; m < h.n_mini && i < total; m++) {
+            int w = widths[m];
+            if (w > 64) return cn_err_set(err, CN_ECORRUPT, "DELTA_BINARY_PACKED bit width %d", w);
+            size_t bytes = (size_t)(per_mini * (uint64_t)w / 8);
+            if ((size_t)(in.end - in.p) < bytes)
+                return cn_err_set(err, CN_ECORRUPT, "DELTA_BINARY_PACKED miniblock truncated at value %u of %u",
+                                  i, total);
+            uint32_t k = (uint32_t)CN_MIN(per_mini, (uint64_t)(total - i));
+            uint64_t off = 0;
+            for (uint32_t j = 0; j < k; j++, off += (uint64_t)w) {
+                prev += min_delta + read_bits(in.p, bytes, off, w);
+                out[i++] = (int64_t)prev;
+            }
+            in.p += bytes;
+        }
+    }
+    *n_out = total;
+    *used = (size_t)(in.p - p);
+    return 0;
+}
+
+void cn_pq__delta_encode(CnBuf *b, const int64_t *v, uint32_t n) {
+    enum { BLOCK = 128, MINI = 4, PER = BLOCK / MINI };
+    put_varint(b, BLOCK);
+    put_varint(b, MINI);
+    put_varint(b, n);
+    int64_t first = n ? v[0] : 0;
+    put_varint(b, ((uint64_t)first << 1) ^ (uint64_t)(first >> 63));
+    uint64_t d[BLOCK];
+    for (uint32_t i = 1; i < n;) {
+        uint32_t k = CN_MIN((uint32_t)BLOCK, n - i);
+        uint64_t mn = UINT64_MAX;
+        int64_t mn_s = INT64_MAX;
+        for (uint32_t j = 0; j < k; j++) {
+            int64_t dd = (int64_t)((uint64_t)v[i + j] - (uint64_t)v[i + j - 1]);
+            d[j] = (uint64_t)dd;
+            if (dd < mn_s) mn_s = dd;
+        }
+        mn = (uint64_t)mn_s;
+        put_varint(b, ((uint64_t)mn_s << 1) ^ (uint64_t)(mn_s >> 63));
+        uint8_t widths[MINI] = {0};
+        for (uint32_t m = 0; m < MINI; m++) {
+            uint64_t mx = 0;
+            for (uint32_t j = m * PER; j < k && j < (m + 1) * PER; j++) mx |= d[j] - mn;
+            widths[m] = (uint8_t)(m * PER < k ? cn_pq__bit_width(mx) : 0);
+        }
+        cn_buf_append(b, widths, MINI);
+        for (uint32_t m = 0; m < MINI && m * PER < k; m++) {
+            int w = widths[m];
+            uint64_t acc = 0;
+            int bits = 0;
+            for (uint32_t j = m * PER; j < (m + 1) * PER; j++) {
+                uint64_t x = j < k ? d[j] - mn : 0;
+                for (int left = w; left > 0;) {
+                    int take = CN_MIN(left, 64 - bits);
+                    uint64_t part = take == 64 ? x : (x & ((UINT64_C(1) << take) - 1));
+                    acc |= bits == 64 ? 0 : part << bits;
+                    bits += take;
+                    x = take == 64 ? 0 : x >> take;
+                    left -= take;
+                    if (bits == 64) {
+                        cn_buf_append(b, &acc, 8); /* little-endian hosts only (x86-64, arm64) */
+                        acc = 0;
+                        bits = 0;
+                    }
+                }
+            }
+            while (bits > 0) {
+                cn_buf_putc(b, (char)acc);
+                acc >>= 8;
+                bits -= 8;
+            }
+        }
+        i += k;
+    }
+}

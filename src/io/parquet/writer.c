@@ -1,0 +1,1192 @@
+/* writer.c: Parquet writer (see pq.h). Rows are buffered in a batch until a row group
+ * is full; then each leaf column is turned into levels plus its dense non-null values,
+ * dictionary-encoded through an open-addressing hash table when that is smaller than
+ * PLAIN, cut into pages, compressed and appended to a temporary file. finish() writes
+ * the footer, fsyncs and renames, so readers never see a partial file. */
+#include "base/compat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/arena.h"
+#include "base/hash.h"
+#include "io/parquet/pq_int.h"
+
+enum { ROLE_FLAT, ROLE_LIST, ROLE_KEY, ROLE_VALUE };
+
+typedef struct WLeaf {
+    const char *names[3];   /* path in the file schema */
+    uint32_t n_names;
+    uint32_t i_field;
+    int role;
+    int physical;
+    const CnType *vtype;    /* value type */
+    int16_t max_def, max_rep, list_def;
+    int32_t field_id;
+    const char *path;
+} WLeaf;
+
+typedef struct Grow {
+    void *p;
+    size_t cap;
+} Grow;
+
+struct CnPqWriter {
+    char *path, *tmp;
+    int fd;
+    uint64_t off;            /* bytes in the file so far (written + buffered) */
+    CnPqWriteOpts o;
+    const CnSchema *schema;
+    CnArena arena;           /* leaves, metadata, statistics, kv copies */
+    WLeaf *leaves;
+    uint32_t n_leaves;
+    CnBatch *rg;
+    CnBuf fbuf, page, comp, lvl;
+    Grow def, rep, dense, idx, ids, slots, first, tmp64, sel;
+    /* metadata so far */
+    CnPqRowGroup *rgs;
+    uint32_t n_rgs, cap_rgs;
+    int64_t n_rows;
+    CnPqKv *kv;
+    uint32_t n_kv, cap_kv;
+    CnPqMeta meta;
+    CnPqLeaf *pub_leaves;
+    bool finished;
+    int sticky;
+    CnErr sticky_err;
+};
+
+static int grow(Grow *g, size_t n) {
+    if (n <= g->cap) return 0;
+    size_t cap = g->cap ? g->cap : 4096;
+    while (cap < n) cap *= 2;
+    void *p = cn_realloc(g->p, cap);
+    if (!p) return CN_ENOMEM;
+    g->p = p;
+    g->cap = cap;
+    return 0;
+}
+
+static void grow_free(Grow *g) {
+    cn_free(g->p);
+    g->p = NULL;
+    g->cap = 0;
+}
+
+/* ------------------------------------------------------------- names */
+
+int cn_pq_codec_parse(const char *s, CnPqCodec *out, CnErr *err) {
+    static const struct {
+        const char *n;
+        CnPqCodec c;
+    } t[] = {{"uncompressed", CN_PQ_CODEC_UNCOMPRESSED}, {"none", CN_PQ_CODEC_UNCOMPRESSED},
+             {"snappy", CN_PQ_CODEC_SNAPPY}, {"gzip", CN_PQ_CODEC_GZIP}, {"zstd", CN_PQ_CODEC_ZSTD}};
+    for (size_t i = 0; i < CN_ARRAY_LEN(t); i++)
+        if (s && strcasecmp(s, t[i].n) == 0) {
+            *out = t[i].c;
+            return 0;
+        }
+    return cn_err_set(err, CN_EINVAL, "unknown Parquet codec \"%s\" (expected uncompressed, snappy, gzip or zstd)",
+                      s ? s : "");
+}
+
+const char *cn_pq_codec_name(int codec) {
+    static const char *n[] = {"UNCOMPRESSED", "SNAPPY", "GZIP", "LZO", "BROTLI", "LZ4", "ZSTD", "LZ4_RAW"};
+    return codec >= 0 && codec < (int)CN_ARRAY_LEN(n) ? n[codec] : "UNKNOWN";
+}
+
+const char *cn_pq_encoding_name(int enc) {
+    static const char *n[] = {"PLAIN", "GROUP_VAR_INT", "PLAIN_DICTIONARY", "RLE", "BIT_PACKED",
+                              "DELTA_BINARY_PACKED", "DELTA_LENGTH_BYTE_ARRAY", "DELTA_BYTE_ARRAY",
+                              "RLE_DICTIONARY", "BYTE_STREAM_SPLIT"};
+    return enc >= 0 && enc < (int)CN_ARRAY_LEN(n) ? n[enc] : "UNKNOWN";
+}
+
+const char *cn_pq_physical_name(int physical) {
+    static const char *n[] = {"BOOLEAN", "INT32", "INT64", "INT96", "FLOAT", "DOUBLE", "BYTE_ARRAY",
+                              "FIXED_LEN_BYTE_ARRAY"};
+    return physical >= 0 && physical < (int)CN_ARRAY_LEN(n) ? n[physical] : "UNKNOWN";
+}
+
+void cn_pq_write_opts_init(CnPqWriteOpts *o) {
+    memset(o, 0, sizeof *o);
+    o->codec = CN_PQ_CODEC_ZSTD;
+    o->row_group_rows = 1u << 20;
+    o->page_bytes = 1u << 20;
+    o->page_version = 1;
+    o->dictionary = true;
+    o->dict_max_bytes = 1u << 20;
+    o->statistics = true;
+    o->int_encoding = CN_PQ_ENC_PLAIN;
+    o->bytes_encoding = CN_PQ_ENC_PLAIN;
+}
+
+/* ------------------------------------------------------------- schema */
+
+static int physical_of(CnTypeId id) {
+    switch (id) {
+    case CN_COL_BOOL: return CN_PQ_BOOLEAN;
+    case CN_COL_INT32: case CN_COL_DATE: return CN_PQ_INT32;
+    case CN_COL_INT64: case CN_COL_TIMESTAMP: return CN_PQ_INT64;
+    case CN_COL_FLOAT32: return CN_PQ_FLOAT;
+    case CN_COL_FLOAT64: return CN_PQ_DOUBLE;
+    case CN_COL_STRING: case CN_COL_BINARY: return CN_PQ_BYTE_ARRAY;
+    default: return -1;
+    }
+}
+
+static int plan_leaves(CnPqWriter *w, CnErr *err) {
+    const CnSchema *s = w->schema;
+    w->leaves = cn_arena_calloc(&w->arena, (2 * s->n_fields + 1) * sizeof *w->leaves);
+    if (!w->leaves) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < s->n_fields; i++) {
+        const CnField *f = &s->fields[i];
+        const CnType *t = f->type;
+        char tn[128];
+        int16_t dl = f->nullable ? 1 : 0;
+        if (!cn_col_type_is_nested(t->id)) {
+            WLeaf *L = &w->leaves[w->n_leaves++];
+            *L = (WLeaf){{f->name, NULL, NULL}, 1, i, ROLE_FLAT, physical_of(t->id), t, dl, 0, -1, f->field_id, f->name};
+            continue;
+        }
+        if (t->id == CN_COL_STRUCT)
+            return cn_err_set(err, CN_EUNSUPPORTED, "%s: column \"%s\": type %s is not supported by the Parquet writer",
+                              w->path, f->name, cn_col_type_name(t, tn, sizeof tn));
+        for (uint32_t c = 0; c < t->n_children; c++)
+            if (cn_col_type_is_nested(t->children[c].type->id))
+                return cn_err_set(err, CN_EUNSUPPORTED, "%s: column \"%s\": nested type %s is not supported by the Parquet writer",
+                                  w->path, f->name, cn_col_type_name(t, tn, sizeof tn));
+        if (t->id == CN_COL_LIST) {
+            const CnField *e = &t->children[0];
+            WLeaf *L = &w->leaves[w->n_leaves++];
+            *L = (WLeaf){{f->name, "list", "element"}, 3, i, ROLE_LIST, physical_of(e->type->id), e->type,
+                         (int16_t)(dl + 1 + (e->nullable ? 1 : 0)), 1, dl, e->field_id, NULL};
+            L->path = cn_arena_printf(&w->arena, "%s.list.element", f->name);
+        } else {
+            const CnField *k = &t->children[0], *v = &t->children[1];
+            WLeaf *L = &w->leaves[w->n_leaves++];
+            *L = (WLeaf){{f->name, "key_value", "key"}, 3, i, ROLE_KEY, physical_of(k->type->id), k->type,
+                         (int16_t)(dl + 1), 1, dl, k->field_id, NULL};
+            L->path = cn_arena_printf(&w->arena, "%s.key_value.key", f->name);
+            L = &w->leaves[w->n_leaves++];
+            *L = (WLeaf){{f->name, "key_value", "value"}, 3, i, ROLE_VALUE, physical_of(v->type->id), v->type,
+                         (int16_t)(dl + 1 + (v->nullable ? 1 : 0)), 1, dl, v->field_id, NULL};
+            L->path = cn_arena_printf(&w->arena, "%s.key_value.value", f->name);
+        }
+    }
+    for (uint32_t i = 0; i < w->n_leaves; i++)
+        if (!w->leaves[i].path) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* ---------------------------------------------------------------- file */
+
+static int fbuf_flush(CnPqWriter *w, CnErr *err) {
+    size_t done = 0;
+    if (w->fbuf.oom) return cn_err_set(err, CN_ENOMEM, "%s: out of memory", w->path);
+    while (done < w->fbuf.len) {
+        ssize_t n = write(w->fd, w->fbuf.data + done, w->fbuf.len - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            return cn_err_set(err, -e, "%s: write failed: %s", w->tmp, strerror(e));
+        }
+        done += (size_t)n;
+    }
+    cn_buf_reset(&w->fbuf);
+    return 0;
+}
+
+static int fwrite_bytes(CnPqWriter *w, const void *p, size_t n, CnErr *err) {
+    if (cn_buf_append(&w->fbuf, p, n) < 0) return cn_err_set(err, CN_ENOMEM, "%s: out of memory", w->path);
+    w->off += n;
+    if (w->fbuf.len >= (1u << 20)) return fbuf_flush(w, err);
+    return 0;
+}
+
+int cn_pq_writer_open(const char *path, const CnSchema *schema, const CnPqWriteOpts *opts, CnPqWriter **out,
+                      CnErr *err) {
+    *out = NULL;
+    CnPqWriter *w = cn_calloc(1, sizeof *w);
+    if (!w) return cn_err_set(err, CN_ENOMEM, "%s: out of memory", path);
+    int rc = 0;
+    w->fd = -1;
+    cn_arena_init(&w->arena, 16384);
+    if (opts) w->o = *opts;
+    else cn_pq_write_opts_init(&w->o);
+    w->schema = schema;
+    w->path = cn_strdup(path);
+    if (!w->path) goto oom;
+    const CnPqWriteOpts *o = &w->o;
+    if (o->codec != CN_PQ_CODEC_UNCOMPRESSED && o->codec != CN_PQ_CODEC_SNAPPY && o->codec != CN_PQ_CODEC_GZIP &&
+        o->codec != CN_PQ_CODEC_ZSTD) {
+        rc = cn_err_set(err, CN_EINVAL, "%s: codec %s cannot be written (use UNCOMPRESSED, SNAPPY, GZIP or ZSTD)", path,
+                        cn_pq_codec_name(o->codec));
+        goto done;
+    }
+    if (o->page_version != 1 && o->page_version != 2) {
+        rc = cn_err_set(err, CN_EINVAL, "%s: page_version %d (expected 1 or 2)", path, o->page_version);
+        goto done;
+    }
+    if (o->row_group_rows == 0 || o->page_bytes == 0) {
+        rc = cn_err_set(err, CN_EINVAL, "%s: row_group_rows and page_bytes must be positive", path);
+        goto done;
+    }
+    if (o->int_encoding != CN_PQ_ENC_PLAIN && o->int_encoding != CN_PQ_ENC_DELTA_BINARY_PACKED) {
+        rc = cn_err_set(err, CN_EINVAL, "%s: int_encoding %s (expected PLAIN or DELTA_BINARY_PACKED)", path,
+                        cn_pq_encoding_name(o->int_encoding));
+        goto done;
+    }
+    if (o->bytes_encoding != CN_PQ_ENC_PLAIN && o->bytes_encoding != CN_PQ_ENC_DELTA_LENGTH_BYTE_ARRAY &&
+        o->bytes_encoding != CN_PQ_ENC_DELTA_BYTE_ARRAY) {
+        rc = cn_err_set(err, CN_EINVAL, "%s: bytes_encoding %s (expected PLAIN, DELTA_LENGTH_BYTE_ARRAY or DELTA_BYTE_ARRAY)",
+                        path, cn_pq_encoding_name(o->bytes_encoding));
+        goto done;
+    }
+    if (!o->created_by) w->o.created_by = "chronon-c version " CHRONON_VERSION_STRING;
+    w->o.created_by = cn_arena_strdup(&w->arena, w->o.created_by);
+    if (!w->o.created_by) goto oom;
+    rc = plan_leaves(w, err);
+    if (rc < 0) goto done;
+    rc = cn_col_batch_new(schema, &w->rg, err);
+    if (rc < 0) goto done;
+    w->tmp = cn_malloc(strlen(path) + 64);
+    if (!w->tmp) goto oom;
+    snprintf(w->tmp, strlen(path) + 64, "%s.tmp.%ld.%lx", path, (long)getpid(), (unsigned long)(uintptr_t)w);
+    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        int e = errno;
+        rc = cn_err_set(err, -e, "%s: cannot create: %s", w->tmp, strerror(e));
+        goto done;
+    }
+    rc = fwrite_bytes(w, "PAR1", 4, err);
+done:
+    if (rc < 0) {
+        cn_pq_writer_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+oom:
+    rc = cn_err_set(err, CN_ENOMEM, "%s: out of memory", path);
+    goto done;
+}
+
+int cn_pq_writer_set_kv(CnPqWriter *w, const char *key, const char *value, CnErr *err) {
+    if (w->finished) return cn_err_set(err, CN_EINVAL, "%s: metadata after finish", w->path);
+    for (uint32_t i = 0; i < w->n_kv; i++)
+        if (strcmp(w->kv[i].key, key) == 0) {
+            w->kv[i].value = value ? cn_arena_strdup(&w->arena, value) : NULL;
+            return 0;
+        }
+    if (w->n_kv == w->cap_kv) {
+        uint32_t cap = w->cap_kv ? w->cap_kv * 2 : 8;
+        CnPqKv *kv = cn_arena_alloc(&w->arena, cap * sizeof *kv);
+        if (!kv) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        if (w->n_kv) memcpy(kv, w->kv, w->n_kv * sizeof *kv);
+        w->kv = kv;
+        w->cap_kv = cap;
+    }
+    CnPqKv *e = &w->kv[w->n_kv];
+    e->key = cn_arena_strdup(&w->arena, key);
+    e->value = value ? cn_arena_strdup(&w->arena, value) : NULL;
+    if (!e->key || (value && !e->value)) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    w->n_kv++;
+    return 0;
+}
+
+/* ------------------------------------------------------------ encoding */
+
+/* The non-null values of one leaf in physical form. */
+typedef struct ValSrc {
+    uint32_t n;
+    int wp;                  /* physical width (1, 4, 8), 0 for byte arrays */
+    const uint8_t *fixed;    /* n * wp bytes */
+    const CnVec *vv;         /* byte arrays: source vector */
+    const uint32_t *idx;     /* dense k -> entry of vv; NULL: entry k */
+} ValSrc;
+
+static inline const uint8_t *vs_bytes(const ValSrc *s, uint32_t k, uint32_t *len) {
+    uint32_t e = s->idx ? s->idx[k] : k;
+    *len = s->vv->offsets[e + 1] - s->vv->offsets[e];
+    return s->vv->bytes + s->vv->offsets[e];
+}
+
+typedef struct Chunk {
+    uint32_t n_levels;
+    const uint8_t *def, *rep; /* NULL when the max level is 0 */
+    ValSrc vs;
+    bool use_dict;
+    uint32_t n_dict;
+    const uint32_t *ids;      /* per dense value */
+    const uint32_t *first;    /* per dict entry: a dense index holding its value */
+    int value_enc;            /* when not dictionary */
+} Chunk;
+
+static int prepare(CnPqWriter *w, const WLeaf *L, const CnVec *top, Chunk *c, CnErr *err) {
+    memset(c, 0, sizeof *c);
+    const CnVec *vv = L->role == ROLE_FLAT ? top : L->role == ROLE_VALUE ? &top->child[1] : &top->child[0];
+    uint32_t n_levels = 0;
+    if (L->role == ROLE_FLAT) {
+        n_levels = top->n;
+    } else {
+        for (uint32_t r = 0; r < top->n; r++) {
+            uint32_t k = top->offsets[r + 1] - top->offsets[r];
+            n_levels += k ? k : 1;
+        }
+    }
+    if (grow(&w->def, n_levels + 8) < 0 || grow(&w->rep, n_levels + 8) < 0) goto oom;
+    uint8_t *def = w->def.p, *rep = w->rep.p;
+    if (L->role == ROLE_FLAT) {
+        if (L->max_def)
+            for (uint32_t i = 0; i < n_levels; i++) def[i] = cn_col_vec_is_valid(top, i);
+    } else {
+        uint32_t j = 0;
+        uint8_t full = (uint8_t)L->max_def, slot = (uint8_t)(L->list_def + 1);
+        for (uint32_t r = 0; r < top->n; r++) {
+            uint32_t a = top->offsets[r], b = top->offsets[r + 1];
+            if (a == b) {
+                rep[j] = 0;
+                def[j++] = cn_col_vec_is_valid(top, r) ? (uint8_t)L->list_def : 0;
+                continue;
+            }
+            for (uint32_t e = a; e < b; e++) {
+                rep[j] = e == a ? 0 : 1;
+                def[j++] = cn_col_vec_is_valid(vv, e) ? full : slot;
+            }
+        }
+    }
+    c->n_levels = n_levels;
+    c->def = L->max_def ? def : NULL;
+    c->rep = L->max_rep ? rep : NULL;
+
+    /* dense non-null values */
+    ValSrc *vs = &c->vs;
+    vs->vv = vv;
+    vs->wp = L->physical == CN_PQ_BOOLEAN ? 1 : L->physical == CN_PQ_BYTE_ARRAY ? 0 :
+             (L->physical == CN_PQ_INT32 || L->physical == CN_PQ_FLOAT) ? 4 : 8;
+    uint32_t n_nn = vv->n - vv->n_null;
+    vs->n = n_nn;
+    bool conv = L->vtype->id == CN_COL_TIMESTAMP && w->o.timestamp_micros;
+    if (vs->wp == 0) {
+        if (vv->n_null) {
+            if (grow(&w->idx, (size_t)n_nn * 4 + 4) < 0) goto oom;
+            uint32_t *ix = w->idx.p, k = 0;
+            for (uint32_t e = 0; e < vv->n; e++)
+                if (cn_col_vec_is_valid(vv, e)) ix[k++] = e;
+            vs->idx = ix;
+        }
+    } else if (!vv->n_null && !conv) {
+        vs->fixed = vv->values;
+    } else {
+        if (grow(&w->dense, (size_t)n_nn * (size_t)vs->wp + 8) < 0) goto oom;
+        uint8_t *d = w->dense.p;
+        size_t wp = (size_t)vs->wp;
+        uint32_t k = 0;
+        for (uint32_t e = 0; e < vv->n; e++)
+            if (cn_col_vec_is_valid(vv, e)) memcpy(d + (size_t)(k++) * wp, (const uint8_t *)vv->values + e * wp, wp);
+        if (conv) {
+            int64_t *t = (int64_t *)d;
+            for (uint32_t i = 0; i < n_nn; i++) t[i] *= 1000;
+        }
+        vs->fixed = d;
+    }
+    return 0;
+oom:
+    return cn_err_set(err, CN_ENOMEM, "out of memory");
+}
+
+static inline uint64_t val_hash(const ValSrc *vs, uint32_t k) {
+    if (vs->wp == 4) {
+        uint32_t x;
+        memcpy(&x, vs->fixed + 4 * (size_t)k, 4);
+        return cn_hash_u64(x);
+    }
+    if (vs->wp == 8) {
+        uint64_t x;
+        memcpy(&x, vs->fixed + 8 * (size_t)k, 8);
+        return cn_hash_u64(x ^ UINT64_C(0x9e3779b97f4a7c15));
+    }
+    uint32_t len;
+    const uint8_t *p = vs_bytes(vs, k, &len);
+    return cn_hash_bytes(p, len, 7);
+}
+
+static inline bool val_eq(const ValSrc *vs, uint32_t a, uint32_t b) {
+    if (vs->wp) return memcmp(vs->fixed + (size_t)a * (size_t)vs->wp, vs->fixed + (size_t)b * (size_t)vs->wp, (size_t)vs->wp) == 0;
+    uint32_t la, lb;
+    const uint8_t *pa = vs_bytes(vs, a, &la), *pb = vs_bytes(vs, b, &lb);
+    return la == lb && memcmp(pa, pb, la) == 0;
+}
+
+/* Builds the dictionary; false (use PLAIN) when it grows past dict_max_bytes or would
+ * not be smaller than PLAIN. */
+static int try_dict(CnPqWriter *w, Chunk *c, bool *use, CnErr *err) {
+    *use = false;
+    const ValSrc *vs = &c->vs;
+    if (!w->o.dictionary || vs->wp == 1 || vs->n == 0) return 0;
+    uint32_t cap = 1024;
+    if (grow(&w->slots, cap * 4) < 0 || grow(&w->ids, (size_t)vs->n * 4 + 4) < 0 || grow(&w->first, 1024 * 4) < 0)
+        goto oom;
+    uint32_t *slots = w->slots.p, *ids = w->ids.p, *first = w->first.p;
+    memset(slots, 0, cap * 4);
+    uint32_t nd = 0;
+    uint64_t dict_bytes = 0, plain_bytes = 0;
+    for (uint32_t k = 0; k < vs->n; k++) {
+        uint64_t h = val_hash(vs, k);
+        uint32_t mask = cap - 1, s = (uint32_t)h & mask;
+        uint32_t vlen = 0;
+        if (!vs->wp) vs_bytes(vs, k, &vlen);
+        plain_bytes += vs->wp ? (uint64_t)vs->wp : 4 + (uint64_t)vlen;
+        for (;;) {
+            uint32_t e = slots[s];
+            if (!e) break;
+            if (val_eq(vs, first[e - 1], k)) break;
+            s = (s + 1) & mask;
+        }
+        if (slots[s]) {
+            ids[k] = slots[s] - 1;
+            continue;
+        }
+        dict_bytes += vs->wp ? (uint64_t)vs->wp : 4 + (uint64_t)vlen;
+        if (dict_bytes > w->o.dict_max_bytes) return 0; /* fall back to PLAIN */
+        if ((size_t)(nd + 1) * 4 > w->first.cap) {
+            if (grow(&w->first, (size_t)(nd + 1) * 8) < 0) goto oom;
+            first = w->first.p;
+        }
+        first[nd] = k;
+        ids[k] = nd;
+        slots[s] = ++nd;
+        if (nd * 2 > cap) {
+            /* rehash into a table twice the size */
+            uint32_t ncap = cap * 2;
+            if (grow(&w->slots, (size_t)ncap * 4) < 0) goto oom;
+            slots = w->slots.p;
+            memset(slots, 0, (size_t)ncap * 4);
+            for (uint32_t d = 0; d < nd; d++) {
+                uint32_t q = (uint32_t)val_hash(vs, first[d]) & (ncap - 1);
+                while (slots[q]) q = (q + 1) & (ncap - 1);
+                slots[q] = d + 1;
+            }
+            cap = ncap;
+        }
+    }
+    int bw = cn_pq__bit_width(nd > 1 ? nd - 1 : 1);
+    uint64_t dict_cost = dict_bytes + ((uint64_t)vs->n * (uint64_t)bw + 7) / 8;
+    if (dict_cost >= plain_bytes) return 0; /* OPT-ONLY: both encodings read back the same */
+    c->use_dict = true;
+    c->n_dict = nd;
+    c->ids = ids;
+    c->first = first;
+    *use = true;
+    return 0;
+oom:
+    return cn_err_set(err, CN_ENOMEM, "out of memory");
+}
+
+/* PLAIN encoding of dense values [v0, v1) (or of dictionary entries when ix != NULL). */
+static void plain_encode(CnBuf *b, const ValSrc *vs, uint32_t v0, uint32_t v1, const uint32_t *ix) {
+    uint32_t n = v1 - v0;
+    if (vs->wp == 1) {
+        if (cn_buf_reserve(b, n / 8 + 2) < 0) return;
+        uint8_t *o = (uint8_t *)b->data + b->len;
+        memset(o, 0, n / 8 + 1);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t k = ix ? ix[v0 + i] : v0 + i;
+            o[i >> 3] |= (uint8_t)((vs->fixed[k] & 1) << (i & 7));
+        }
+        b->len += (n + 7) / 8;
+        return;
+    }
+    if (vs->wp) {
+        size_t wp = (size_t)vs->wp;
+        if (!ix) {
+            cn_buf_append(b, vs->fixed + (size_t)v0 * wp, (size_t)n * wp);
+            return;
+        }
+        if (cn_buf_reserve(b, (size_t)n * wp) < 0) return;
+        uint8_t *o = (uint8_t *)b->data + b->len;
+        for (uint32_t i = 0; i < n; i++) memcpy(o + i * wp, vs->fixed + (size_t)ix[v0 + i] * wp, wp);
+        b->len += (size_t)n * wp;
+        return;
+    }
+    for (uint32_t i = v0; i < v1; i++) {
+        uint32_t len;
+        const uint8_t *p = vs_bytes(vs, ix ? ix[i] : i, &len);
+        uint32_t l = len;
+        cn_buf_append(b, &l, 4);
+        cn_buf_append(b, p, len);
+    }
+}
+
+static int delta_encode_values(CnPqWriter *w, CnBuf *b, const ValSrc *vs, uint32_t v0, uint32_t v1, int enc) {
+    uint32_t n = v1 - v0;
+    if (grow(&w->tmp64, (size_t)n * 8 + 8) < 0) return CN_ENOMEM;
+    int64_t *t = w->tmp64.p;
+    if (enc == CN_PQ_ENC_DELTA_BINARY_PACKED) {
+        for (uint32_t i = 0; i < n; i++) {
+            if (vs->wp == 4) {
+                int32_t x;
+                memcpy(&x, vs->fixed + 4 * (size_t)(v0 + i), 4);
+                t[i] = x;
+            } else {
+                memcpy(&t[i], vs->fixed + 8 * (size_t)(v0 + i), 8);
+            }
+        }
+        cn_pq__delta_encode(b, t, n);
+        return 0;
+    }
+    if (enc == CN_PQ_ENC_DELTA_BYTE_ARRAY) {
+        /* prefix lengths against the previous value, then the suffixes as DLBA */
+        const uint8_t *pp = NULL;
+        uint32_t pl = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t len;
+            const uint8_t *p = vs_bytes(vs, v0 + i, &len);
+            uint32_t k = 0, m = CN_MIN(len, pl);
+            while (k < m && p[k] == pp[k]) k++;
+            t[i] = k;
+            pp = p;
+            pl = len;
+        }
+        cn_pq__delta_encode(b, t, n);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t len;
+            vs_bytes(vs, v0 + i, &len);
+            t[i] = (int64_t)len - t[i];
+        }
+        cn_pq__delta_encode(b, t, n);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t len;
+            const uint8_t *p = vs_bytes(vs, v0 + i, &len);
+            cn_buf_append(b, p + (len - (uint32_t)t[i]), (size_t)t[i]);
+        }
+        return 0;
+    }
+    /* DELTA_LENGTH_BYTE_ARRAY */
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t len;
+        vs_bytes(vs, v0 + i, &len);
+        t[i] = len;
+    }
+    cn_pq__delta_encode(b, t, n);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t len;
+        const uint8_t *p = vs_bytes(vs, v0 + i, &len);
+        cn_buf_append(b, p, len);
+    }
+    return 0;
+}
+
+static void levels_rle(CnBuf *b, const uint8_t *lv, uint32_t n, int16_t max, bool prefix) {
+    size_t at = b->len;
+    if (prefix) cn_buf_append(b, "\0\0\0\0", 4);
+    cn_pq__rle_encode_u8(b, lv, n, cn_pq__bit_width((uint64_t)max));
+    if (prefix && !b->oom) {
+        uint32_t l = (uint32_t)(b->len - at - 4);
+        memcpy(b->data + at, &l, 4);
+    }
+}
+
+typedef struct ChunkOut {
+    int64_t start, data_off, dict_off;
+    int64_t comp, uncomp;
+} ChunkOut;
+
+/* Compresses w->page into a page with header h and appends it to the file. */
+static int emit_page(CnPqWriter *w, CnPqPageHdr *h, size_t plain_prefix, ChunkOut *co, CnErr *err) {
+    cn_buf_reset(&w->comp);
+    /* v2 pages keep their levels (plain_prefix bytes) outside the compressed part */
+    if (plain_prefix) cn_buf_append(&w->comp, w->page.data, plain_prefix);
+    int rc = cn_pq__compress(w->o.codec, w->o.level, (const uint8_t *)w->page.data + plain_prefix,
+                             w->page.len - plain_prefix, &w->comp, err);
+    if (rc < 0) return rc;
+    if (w->page.oom || w->comp.oom || w->page.len > INT32_MAX || w->comp.len > INT32_MAX)
+        return cn_err_set(err, w->page.oom || w->comp.oom ? CN_ENOMEM : CN_ELIMIT, "page too large or out of memory");
+    h->uncompressed_len = (int32_t)w->page.len;
+    h->compressed_len = (int32_t)w->comp.len;
+    cn_buf_reset(&w->lvl);
+    cn_pq__page_hdr_encode(&w->lvl, h);
+    if (w->lvl.oom) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    co->comp += (int64_t)(w->lvl.len + w->comp.len);
+    co->uncomp += (int64_t)(w->lvl.len + w->page.len);
+    rc = fwrite_bytes(w, w->lvl.data, w->lvl.len, err);
+    if (rc == 0) rc = fwrite_bytes(w, w->comp.data, w->comp.len, err);
+    return rc;
+}
+
+static int cmp_bytes(const uint8_t *a, uint32_t la, const uint8_t *b, uint32_t lb) {
+    uint32_t n = CN_MIN(la, lb);
+    int c = n ? memcmp(a, b, n) : 0;
+    return c ? c : (la > lb) - (la < lb);
+}
+
+/* min/max over dense values (or the dictionary entries, which hold the same set). */
+static void compute_stats(CnPqWriter *w, const WLeaf *L, const Chunk *c, CnPqStats *st) {
+    const ValSrc *vs = &c->vs;
+    uint32_t n = c->use_dict ? c->n_dict : vs->n;
+    const uint32_t *ix = c->use_dict ? c->first : NULL;
+    if (!w->o.statistics || n == 0) return;
+    uint8_t mn[8], mx[8];
+    const uint8_t *smn = NULL, *smx = NULL;
+    uint32_t lmn = 0, lmx = 0;
+    bool found = false;
+    switch (L->physical) {
+    case CN_PQ_BOOLEAN: {
+        uint8_t a = 1, b = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            uint8_t v = vs->fixed[ix ? ix[i] : i];
+            a &= v;
+            b |= v;
+        }
+        mn[0] = a;
+        mx[0] = b;
+        lmn = lmx = 1;
+        found = true;
+        break;
+    }
+    case CN_PQ_INT32: {
+        const int32_t *v = (const int32_t *)vs->fixed;
+        int32_t a = INT32_MAX, b = INT32_MIN;
+        for (uint32_t i = 0; i < n; i++) {
+            int32_t x = v[ix ? ix[i] : i];
+            a = x < a ? x : a;
+            b = x > b ? x : b;
+        }
+        memcpy(mn, &a, 4);
+        memcpy(mx, &b, 4);
+        lmn = lmx = 4;
+        found = true;
+        break;
+    }
+    case CN_PQ_INT64: {
+        const int64_t *v = (const int64_t *)vs->fixed;
+        int64_t a = INT64_MAX, b = INT64_MIN;
+        for (uint32_t i = 0; i < n; i++) {
+            int64_t x = v[ix ? ix[i] : i];
+            a = x < a ? x : a;
+            b = x > b ? x : b;
+        }
+        memcpy(mn, &a, 8);
+        memcpy(mx, &b, 8);
+        lmn = lmx = 8;
+        found = true;
+        break;
+    }
+    case CN_PQ_FLOAT: case CN_PQ_DOUBLE: {
+        double a = 0, b = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t k = ix ? ix[i] : i;
+            double x;
+            if (L->physical == CN_PQ_FLOAT) {
+                float f;
+                memcpy(&f, vs->fixed + 4 * (size_t)k, 4);
+                x = f;
+            } else {
+                memcpy(&x, vs->fixed + 8 * (size_t)k, 8);
+            }
+            if (x != x) continue; /* NaN never bounds a range */
+            if (!found || x < a) a = x;
+            if (!found || x > b) b = x;
+            found = true;
+        }
+        if (!found) break;
+        /* Parquet: a zero min is written -0.0 and a zero max +0.0 */
+        if (a == 0) a = -0.0;
+        if (b == 0) b = 0.0;
+        if (L->physical == CN_PQ_FLOAT) {
+            float fa = (float)a, fb = (float)b;
+            memcpy(mn, &fa, 4);
+            memcpy(mx, &fb, 4);
+            lmn = lmx = 4;
+        } else {
+            memcpy(mn, &a, 8);
+            memcpy(mx, &b, 8);
+            lmn = lmx = 8;
+        }
+        break;
+    }
+    default: {
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t len;
+            const uint8_t *p = vs_bytes(vs, ix ? ix[i] : i, &len);
+            if (!found || cmp_bytes(p, len, smn, lmn) < 0) {
+                smn = p;
+                lmn = len;
+            }
+            if (!found || cmp_bytes(p, len, smx, lmx) > 0) {
+                smx = p;
+                lmx = len;
+            }
+            found = true;
+        }
+        /* long values would bloat the footer; such columns get no min/max */
+        if (lmn > 256 || lmx > 256) found = false;
+        break;
+    }
+    }
+    if (!found) return;
+    uint8_t *a = cn_arena_alloc(&w->arena, lmn + 1), *b = cn_arena_alloc(&w->arena, lmx + 1);
+    if (!a || !b) return;
+    memcpy(a, smn ? smn : mn, lmn);
+    memcpy(b, smx ? smx : mx, lmx);
+    st->has_min_max = true;
+    st->min = a;
+    st->min_len = lmn;
+    st->max = b;
+    st->max_len = lmx;
+}
+
+static int write_chunk(CnPqWriter *w, const WLeaf *L, const CnVec *top, CnPqChunk *meta, CnErr *err) {
+    Chunk c;
+    ChunkOut co = {(int64_t)w->off, -1, -1, 0, 0};
+    int rc = prepare(w, L, top, &c, err);
+    if (rc < 0) return rc;
+    bool use_dict = false;
+    rc = try_dict(w, &c, &use_dict, err);
+    if (rc < 0) return rc;
+    const ValSrc *vs = &c.vs;
+    int enc = CN_PQ_ENC_PLAIN;
+    if (use_dict) enc = CN_PQ_ENC_RLE_DICT;
+    else if (vs->wp == 0) enc = w->o.bytes_encoding;
+    else if (L->physical == CN_PQ_INT32 || L->physical == CN_PQ_INT64) enc = w->o.int_encoding;
+    int dict_bw = use_dict ? CN_MAX(1, cn_pq__bit_width(c.n_dict - 1)) : 0;
+    uint32_t encodings = (1u << CN_PQ_ENC_RLE) | (1u << enc);
+    if (use_dict) {
+        encodings |= 1u << CN_PQ_ENC_PLAIN;
+        cn_buf_reset(&w->page);
+        plain_encode(&w->page, vs, 0, c.n_dict, c.first);
+        CnPqPageHdr h = {0};
+        h.type = CN_PQ__PAGE_DICT;
+        h.n_values = (int32_t)c.n_dict;
+        h.encoding = CN_PQ_ENC_PLAIN;
+        co.dict_off = (int64_t)w->off;
+        rc = emit_page(w, &h, 0, &co, err);
+        if (rc < 0) return rc;
+    }
+    /* pages: about page_bytes of values each, cut at row starts */
+    uint64_t est_bytes = vs->wp ? (uint64_t)vs->wp : 4;
+    if (!vs->wp && vs->n) est_bytes += (vs->vv->offsets[vs->vv->n]) / vs->n;
+    if (use_dict) est_bytes = (uint64_t)(dict_bw + 7) / 8 + 1;
+    uint32_t per_page = (uint32_t)CN_MAX(UINT64_C(1), CN_MIN((uint64_t)w->o.page_bytes / est_bytes, UINT64_C(1) << 24));
+    uint32_t l0 = 0, v0 = 0;
+    co.data_off = (int64_t)w->off;
+    int64_t null_count = 0;
+    do {
+        uint32_t l1 = c.n_levels - l0 > per_page ? l0 + per_page : c.n_levels;
+        if (c.rep)
+            while (l1 < c.n_levels && c.rep[l1] != 0) l1++;
+        uint32_t nv = 0, rows = 0;
+        if (c.def) {
+            for (uint32_t j = l0; j < l1; j++) nv += c.def[j] == L->max_def;
+        } else {
+            nv = l1 - l0;
+        }
+        if (c.rep) {
+            for (uint32_t j = l0; j < l1; j++) rows += c.rep[j] == 0;
+        } else {
+            rows = l1 - l0;
+        }
+        uint32_t v1 = v0 + nv;
+        cn_buf_reset(&w->page);
+        bool v2 = w->o.page_version == 2;
+        size_t rep_len = 0, def_len = 0;
+        if (c.rep) {
+            size_t at = w->page.len;
+            levels_rle(&w->page, c.rep + l0, l1 - l0, L->max_rep, !v2);
+            rep_len = w->page.len - at;
+        }
+        if (c.def) {
+            size_t at = w->page.len;
+            levels_rle(&w->page, c.def + l0, l1 - l0, L->max_def, !v2);
+            def_len = w->page.len - at;
+        }
+        if (use_dict) {
+            cn_buf_putc(&w->page, (char)dict_bw);
+            cn_pq__rle_encode_u32(&w->page, c.ids + v0, nv, dict_bw);
+        } else if (enc == CN_PQ_ENC_PLAIN) {
+            plain_encode(&w->page, vs, v0, v1, NULL);
+        } else if (delta_encode_values(w, &w->page, vs, v0, v1, enc) < 0) {
+            return cn_err_set(err, CN_ENOMEM, "out of memory");
+        }
+        CnPqPageHdr h = {0};
+        h.type = v2 ? CN_PQ__PAGE_DATA_V2 : CN_PQ__PAGE_DATA;
+        h.n_values = (int32_t)(l1 - l0);
+        h.encoding = enc;
+        h.n_nulls = (int32_t)(l1 - l0 - nv);
+        h.n_rows = (int32_t)rows;
+        h.rep_len = (int32_t)rep_len;
+        h.def_len = (int32_t)def_len;
+        h.is_compressed = w->o.codec != CN_PQ_CODEC_UNCOMPRESSED;
+        null_count += l1 - l0 - nv;
+        rc = emit_page(w, &h, v2 ? rep_len + def_len : 0, &co, err);
+        if (rc < 0) return rc;
+        l0 = l1;
+        v0 = v1;
+    } while (l0 < c.n_levels);
+    memset(meta, 0, sizeof *meta);
+    meta->codec = w->o.codec;
+    meta->n_values = c.n_levels;
+    meta->data_page_offset = co.data_off;
+    meta->dict_page_offset = co.dict_off;
+    meta->compressed_len = co.comp;
+    meta->uncompressed_len = co.uncomp;
+    meta->encodings = encodings;
+    if (w->o.statistics) {
+        meta->stats.has_null_count = true;
+        meta->stats.null_count = null_count;
+        compute_stats(w, L, &c, &meta->stats);
+    }
+    return 0;
+}
+
+static int flush_row_group(CnPqWriter *w, CnErr *err) {
+    CnBatch *b = w->rg;
+    if (b->n_rows == 0) return 0;
+    if (w->n_rgs == w->cap_rgs) {
+        uint32_t cap = w->cap_rgs ? w->cap_rgs * 2 : 8;
+        CnPqRowGroup *r = cn_arena_alloc(&w->arena, cap * sizeof *r);
+        if (!r) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        if (w->n_rgs) memcpy(r, w->rgs, w->n_rgs * sizeof *r);
+        w->rgs = r;
+        w->cap_rgs = cap;
+    }
+    CnPqChunk *chunks = cn_arena_calloc(&w->arena, (w->n_leaves + 1) * sizeof *chunks);
+    if (!chunks) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    CnPqRowGroup *rg = &w->rgs[w->n_rgs];
+    rg->n_rows = b->n_rows;
+    rg->file_offset = (int64_t)w->off;
+    rg->total_byte_size = 0;
+    for (uint32_t i = 0; i < w->n_leaves; i++) {
+        const WLeaf *L = &w->leaves[i];
+        int rc = write_chunk(w, L, &b->cols[L->i_field], &chunks[i], err);
+        if (rc < 0)
+            return cn_err_ctx(err, rc, "%s: column \"%s\", row group %u", w->path, L->path, w->n_rgs);
+        rg->total_byte_size += chunks[i].uncompressed_len;
+    }
+    rg->chunks = chunks;
+    w->n_rgs++;
+    w->n_rows += b->n_rows;
+    cn_col_batch_reset(b);
+    return 0;
+}
+
+static int sticky(CnPqWriter *w, int rc, const CnErr *e, CnErr *err) {
+    if (rc < 0 && !w->sticky) {
+        w->sticky = rc;
+        w->sticky_err = *e;
+    }
+    if (rc < 0 && err && !err->code) *err = w->sticky_err;
+    return rc;
+}
+
+int cn_pq_writer_write(CnPqWriter *w, const CnBatch *b, CnErr *err) {
+    CnErr e = CN_ERR_INIT;
+    if (w->sticky) return sticky(w, w->sticky, &w->sticky_err, err);
+    if (w->finished) return cn_err_set(err, CN_EINVAL, "%s: write after finish", w->path);
+    int rc = 0;
+    if (b->n_cols != w->schema->n_fields) {
+        rc = cn_err_set(&e, CN_ETYPE, "%s: batch has %u columns, the file schema has %u", w->path, b->n_cols,
+                        w->schema->n_fields);
+        return sticky(w, rc, &e, err);
+    }
+    for (uint32_t c = 0; c < b->n_cols; c++) {
+        if (!cn_col_type_equal(b->cols[c].type, w->schema->fields[c].type)) {
+            char x[128], y[128];
+            rc = cn_err_set(&e, CN_ETYPE, "%s: column \"%s\" is %s in the file schema, the batch has %s", w->path,
+                            w->schema->fields[c].name, cn_col_type_name(w->schema->fields[c].type, x, sizeof x),
+                            cn_col_type_name(b->cols[c].type, y, sizeof y));
+            return sticky(w, rc, &e, err);
+        }
+        if (!w->schema->fields[c].nullable && b->cols[c].n_null) {
+            rc = cn_err_set(&e, CN_EINVAL, "%s: column \"%s\" is required but the batch has %u nulls", w->path,
+                            w->schema->fields[c].name, b->cols[c].n_null);
+            return sticky(w, rc, &e, err);
+        }
+    }
+    uint32_t n = b->sel ? b->n_sel : b->n_rows, done = 0;
+    while (done < n) {
+        uint32_t room = w->o.row_group_rows - w->rg->n_rows;
+        uint32_t k = CN_MIN(room, n - done);
+        if (grow(&w->sel, (size_t)k * 4 + 4) < 0) {
+            rc = cn_err_set(&e, CN_ENOMEM, "%s: out of memory", w->path);
+            break;
+        }
+        uint32_t *sel = w->sel.p;
+        for (uint32_t i = 0; i < k; i++) sel[i] = b->sel ? b->sel[done + i] : done + i;
+        if (!b->sel && done == 0 && k == n) {
+            rc = cn_col_batch_append_rows(w->rg, b, NULL, 0, &e);
+        } else {
+            rc = cn_col_batch_append_rows(w->rg, b, sel, k, &e);
+        }
+        if (rc < 0) break;
+        done += k;
+        if (w->rg->n_rows >= w->o.row_group_rows) {
+            rc = flush_row_group(w, &e);
+            if (rc < 0) break;
+        }
+    }
+    return sticky(w, rc, &e, err);
+}
+
+/* ------------------------------------------------------------- footer */
+
+static void put_logical_leaf(CnPqTOut *o, const CnType *t, bool micros) {
+    int conv = -1;
+    switch (t->id) {
+    case CN_COL_STRING: conv = CN_PQ__CT_UTF8; break;
+    case CN_COL_DATE: conv = CN_PQ__CT_DATE; break;
+    case CN_COL_TIMESTAMP: conv = micros ? CN_PQ__CT_TIMESTAMP_MICROS : CN_PQ__CT_TIMESTAMP_MILLIS; break;
+    default: break;
+    }
+    if (conv >= 0) cn_pq__t_put_i32(o, 6, conv);
+}
+
+static void put_logical_struct(CnPqTOut *o, const CnType *t, bool micros) {
+    if (t->id != CN_COL_STRING && t->id != CN_COL_DATE && t->id != CN_COL_TIMESTAMP) return;
+    cn_pq__t_field_hdr(o, CN_PQ__T_STRUCT, 10);
+    cn_pq__t_struct_begin(o);
+    int16_t member = t->id == CN_COL_STRING ? CN_PQ__LT_STRING : t->id == CN_COL_DATE ? CN_PQ__LT_DATE : CN_PQ__LT_TIMESTAMP;
+    cn_pq__t_field_hdr(o, CN_PQ__T_STRUCT, member);
+    cn_pq__t_struct_begin(o);
+    if (t->id == CN_COL_TIMESTAMP) {
+        /* epoch milliseconds are instants: isAdjustedToUTC = true */
+        cn_pq__t_put_bool(o, 1, true);
+        cn_pq__t_field_hdr(o, CN_PQ__T_STRUCT, 2);
+        cn_pq__t_struct_begin(o);
+        cn_pq__t_field_hdr(o, CN_PQ__T_STRUCT, micros ? 2 : 1);
+        cn_pq__t_struct_begin(o);
+        cn_pq__t_struct_end(o);
+        cn_pq__t_struct_end(o);
+    }
+    cn_pq__t_struct_end(o);
+    cn_pq__t_struct_end(o);
+}
+
+static void put_schema_leaf(CnPqTOut *o, const char *name, const CnType *t, int repetition, int32_t field_id,
+                            bool micros) {
+    cn_pq__t_struct_begin(o);
+    cn_pq__t_put_i32(o, 1, physical_of(t->id));
+    cn_pq__t_put_i32(o, 3, repetition);
+    cn_pq__t_put_binary(o, 4, name, strlen(name));
+    put_logical_leaf(o, t, micros);
+    if (field_id != CN_COL_NO_ID) cn_pq__t_put_i32(o, 9, field_id);
+    put_logical_struct(o, t, micros);
+    cn_pq__t_struct_end(o);
+}
+
+static void put_schema_group(CnPqTOut *o, const char *name, int repetition, int32_t n_children, int converted,
+                             int logical, int32_t field_id) {
+    cn_pq__t_struct_begin(o);
+    if (repetition >= 0) cn_pq__t_put_i32(o, 3, repetition);
+    cn_pq__t_put_binary(o, 4, name, strlen(name));
+    cn_pq__t_put_i32(o, 5, n_children);
+    if (converted >= 0) cn_pq__t_put_i32(o, 6, converted);
+    if (field_id != CN_COL_NO_ID) cn_pq__t_put_i32(o, 9, field_id);
+    if (logical) {
+        cn_pq__t_field_hdr(o, CN_PQ__T_STRUCT, 10);
+        cn_pq__t_struct_begin(o);
+        cn_pq__t_field_hdr(o, CN_PQ__T_STRUCT, (int16_t)logical);
+        cn_pq__t_struct_begin(o);
+        cn_pq__t_struct_end(o);
+        cn_pq__t_struct_end(o);
+    }
+    cn_pq__t_struct_end(o);
+}
+
+static void encode_footer(CnPqWriter *w, CnBuf *b) {
+    CnPqTOut o = {b, {0}, 0};
+    const CnSchema *s = w->schema;
+    bool micros = w->o.timestamp_micros;
+    cn_pq__t_struct_begin(&o);
+    cn_pq__t_put_i32(&o, 1, w->o.page_version == 2 ? 2 : 1);
+    uint32_t n_el = 1;
+    for (uint32_t i = 0; i < s->n_fields; i++) {
+        CnTypeId id = s->fields[i].type->id;
+        n_el += id == CN_COL_LIST ? 3 : id == CN_COL_MAP ? 4 : 1;
+    }
+    cn_pq__t_put_list_hdr(&o, 2, CN_PQ__T_STRUCT, n_el);
+    put_schema_group(&o, "schema", -1, (int32_t)s->n_fields, -1, 0, CN_COL_NO_ID);
+    for (uint32_t i = 0; i < s->n_fields; i++) {
+        const CnField *f = &s->fields[i];
+        int rep = f->nullable ? CN_PQ__OPTIONAL : CN_PQ__REQUIRED;
+        const CnType *t = f->type;
+        if (t->id == CN_COL_LIST) {
+            const CnField *e = &t->children[0];
+            put_schema_group(&o, f->name, rep, 1, CN_PQ__CT_LIST, CN_PQ__LT_LIST, f->field_id);
+            put_schema_group(&o, "list", CN_PQ__REPEATED, 1, -1, 0, CN_COL_NO_ID);
+            put_schema_leaf(&o, "element", e->type, e->nullable ? CN_PQ__OPTIONAL : CN_PQ__REQUIRED, e->field_id, micros);
+        } else if (t->id == CN_COL_MAP) {
+            const CnField *k = &t->children[0], *v = &t->children[1];
+            put_schema_group(&o, f->name, rep, 1, CN_PQ__CT_MAP, CN_PQ__LT_MAP, f->field_id);
+            put_schema_group(&o, "key_value", CN_PQ__REPEATED, 2, -1, 0, CN_COL_NO_ID);
+            put_schema_leaf(&o, "key", k->type, CN_PQ__REQUIRED, k->field_id, micros);
+            put_schema_leaf(&o, "value", v->type, v->nullable ? CN_PQ__OPTIONAL : CN_PQ__REQUIRED, v->field_id, micros);
+        } else {
+            put_schema_leaf(&o, f->name, t, rep, f->field_id, micros);
+        }
+    }
+    cn_pq__t_put_i64(&o, 3, w->n_rows);
+    cn_pq__t_put_list_hdr(&o, 4, CN_PQ__T_STRUCT, w->n_rgs);
+    for (uint32_t g = 0; g < w->n_rgs; g++) {
+        const CnPqRowGroup *rg = &w->rgs[g];
+        int64_t total_comp = 0;
+        cn_pq__t_struct_begin(&o);
+        cn_pq__t_put_list_hdr(&o, 1, CN_PQ__T_STRUCT, w->n_leaves);
+        for (uint32_t i = 0; i < w->n_leaves; i++) {
+            const CnPqChunk *c = &rg->chunks[i];
+            const WLeaf *L = &w->leaves[i];
+            total_comp += c->compressed_len;
+            cn_pq__t_struct_begin(&o);
+            cn_pq__t_put_i64(&o, 2, c->dict_page_offset >= 0 ? c->dict_page_offset : c->data_page_offset);
+            cn_pq__t_field_hdr(&o, CN_PQ__T_STRUCT, 3);
+            cn_pq__t_struct_begin(&o);
+            cn_pq__t_put_i32(&o, 1, L->physical);
+            uint32_t ne = (uint32_t)__builtin_popcount(c->encodings);
+            cn_pq__t_put_list_hdr(&o, 2, CN_PQ__T_I32, ne);
+            for (int e = 0; e < 32; e++)
+                if (c->encodings & (1u << e)) cn_pq__t_put_elem_i32(&o, e);
+            cn_pq__t_put_list_hdr(&o, 3, CN_PQ__T_BINARY, L->n_names);
+            for (uint32_t k = 0; k < L->n_names; k++) cn_pq__t_put_elem_binary(&o, L->names[k], strlen(L->names[k]));
+            cn_pq__t_put_i32(&o, 4, c->codec);
+            cn_pq__t_put_i64(&o, 5, c->n_values);
+            cn_pq__t_put_i64(&o, 6, c->uncompressed_len);
+            cn_pq__t_put_i64(&o, 7, c->compressed_len);
+            cn_pq__t_put_i64(&o, 9, c->data_page_offset);
+            if (c->dict_page_offset >= 0) cn_pq__t_put_i64(&o, 11, c->dict_page_offset);
+            if (c->stats.has_null_count || c->stats.has_min_max) {
+                cn_pq__t_field_hdr(&o, CN_PQ__T_STRUCT, 12);
+                cn_pq__t_struct_begin(&o);
+                if (c->stats.has_null_count) cn_pq__t_put_i64(&o, 3, c->stats.null_count);
+                if (c->stats.has_min_max) {
+                    cn_pq__t_put_binary(&o, 5, c->stats.max, c->stats.max_len);
+                    cn_pq__t_put_binary(&o, 6, c->stats.min, c->stats.min_len);
+                }
+                cn_pq__t_struct_end(&o);
+            }
+            cn_pq__t_struct_end(&o);
+            cn_pq__t_struct_end(&o);
+        }
+        cn_pq__t_put_i64(&o, 2, rg->total_byte_size);
+        cn_pq__t_put_i64(&o, 3, rg->n_rows);
+        cn_pq__t_put_i64(&o, 5, rg->file_offset);
+        cn_pq__t_put_i64(&o, 6, total_comp);
+        cn_pq__t_struct_end(&o);
+    }
+    if (w->n_kv) {
+        cn_pq__t_put_list_hdr(&o, 5, CN_PQ__T_STRUCT, w->n_kv);
+        for (uint32_t i = 0; i < w->n_kv; i++) {
+            cn_pq__t_struct_begin(&o);
+            cn_pq__t_put_binary(&o, 1, w->kv[i].key, strlen(w->kv[i].key));
+            if (w->kv[i].value) cn_pq__t_put_binary(&o, 2, w->kv[i].value, strlen(w->kv[i].value));
+            cn_pq__t_struct_end(&o);
+        }
+    }
+    cn_pq__t_put_binary(&o, 6, w->o.created_by, strlen(w->o.created_by));
+    /* column orders tell readers that min_value/max_value use the type's own order */
+    cn_pq__t_put_list_hdr(&o, 7, CN_PQ__T_STRUCT, w->n_leaves);
+    for (uint32_t i = 0; i < w->n_leaves; i++) {
+        cn_pq__t_struct_begin(&o);
+        cn_pq__t_field_hdr(&o, CN_PQ__T_STRUCT, 1);
+        cn_pq__t_struct_begin(&o);
+        cn_pq__t_struct_end(&o);
+        cn_pq__t_struct_end(&o);
+    }
+    cn_pq__t_struct_end(&o);
+}
+
+static int fsync_dir(const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) slash[1] = 0;
+    else if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+int cn_pq_writer_finish(CnPqWriter *w, CnErr *err) {
+    CnErr e = CN_ERR_INIT;
+    if (w->finished) return 0;
+    if (w->sticky) return sticky(w, w->sticky, &w->sticky_err, err);
+    int rc = flush_row_group(w, &e);
+    CnBuf foot = CN_BUF_INIT;
+    if (rc < 0) goto done;
+    encode_footer(w, &foot);
+    if (foot.oom || foot.len > UINT32_MAX) {
+        rc = cn_err_set(&e, CN_ENOMEM, "%s: out of memory writing the footer", w->path);
+        goto done;
+    }
+    uint32_t flen = (uint32_t)foot.len;
+    rc = fwrite_bytes(w, foot.data, foot.len, &e);
+    if (rc == 0) rc = fwrite_bytes(w, &flen, 4, &e);
+    if (rc == 0) rc = fwrite_bytes(w, "PAR1", 4, &e);
+    if (rc == 0) rc = fbuf_flush(w, &e);
+    if (rc < 0) goto done;
+    if (fsync(w->fd) < 0) {
+        int en = errno;
+        rc = cn_err_set(&e, -en, "%s: fsync failed: %s", w->tmp, strerror(en));
+        goto done;
+    }
+    int fd = w->fd;
+    w->fd = -1;
+    if (close(fd) < 0) {
+        int en = errno;
+        rc = cn_err_set(&e, -en, "%s: close failed: %s", w->tmp, strerror(en));
+        goto done;
+    }
+    if (rename(w->tmp, w->path) < 0) {
+        int en = errno;
+        rc = cn_err_set(&e, -en, "%s: cannot rename into place: %s", w->path, strerror(en));
+        goto done;
+    }
+    (void)fsync_dir(w->path); /* durability only: the file is complete either way */
+    w->finished = true;
+    /* public metadata */
+    w->pub_leaves = cn_arena_calloc(&w->arena, (w->n_leaves + 1) * sizeof *w->pub_leaves);
+    if (w->pub_leaves)
+        for (uint32_t i = 0; i < w->n_leaves; i++) {
+            const WLeaf *L = &w->leaves[i];
+            w->pub_leaves[i] = (CnPqLeaf){L->path, L->i_field, L->field_id, L->physical, 0, L->max_def, L->max_rep, L->vtype};
+        }
+    w->meta = (CnPqMeta){w->o.page_version == 2 ? 2 : 1, w->n_rows, w->o.created_by, w->off, w->n_leaves,
+                         w->pub_leaves, w->n_rgs, w->rgs, w->n_kv, w->kv};
+done:
+    cn_buf_fini(&foot);
+    if (rc < 0) {
+        if (w->fd >= 0) {
+            close(w->fd);
+            w->fd = -1;
+        }
+        unlink(w->tmp);
+    }
+    return sticky(w, rc, &e, err);
+}
+
+const CnPqMeta *cn_pq_writer_meta(const CnPqWriter *w) { return w->finished ? &w->meta : NULL; }
+
+void cn_pq_writer_free(CnPqWriter *w) {
+    if (!w) return;
+    if (w->fd >= 0) close(w->fd);
+    if (!w->finished && w->tmp) unlink(w->tmp);
+    cn_col_batch_free(w->rg);
+    cn_buf_fini(&w->fbuf);
+    cn_buf_fini(&w->page);
+    cn_buf_fini(&w->comp);
+    cn_buf_fini(&w->lvl);
+    Grow *gs[] = {&w->def, &w->rep, &w->dense, &w->idx, &w->ids, &w->slots, &w->first, &w->tmp64, &w->sel};
+    for (size_t i = 0; i < CN_ARRAY_LEN(gs); i++) grow_free(gs[i]);
+    cn_arena_fini(&w->arena);
+    cn_free(w->tmp);
+    cn_free(w->path);
+    cn_free(w);
+}
