@@ -141,10 +141,12 @@ def test_online_join_with_part_not_online_fails_and_writes_nothing(tmp_path):
 
 
 def run_expecting_validation_error(tmp_path, files, conf, *needles):
-    """Chronon reports validator errors as 'Could not write ...' and exits 0, writing nothing."""
+    """Validator errors print 'Could not write ...' as in Chronon; compiling a single file then
+    exits 1 (Chronon exits 0; see docs/compile.md)."""
     root = make_root(tmp_path, files)
     r = run_compile(root, "--conf", conf, "-y")
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "failed validation and were not written" in r.stderr
     assert "Could not write" in r.stdout
     for needle in needles:
         assert needle in r.stdout, r.stdout
@@ -222,3 +224,28 @@ def test_failed_config_does_not_poison_shared_source(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "input_column is required for all operations" in r.stderr
     assert output_files(root) == ["group_bys/team_a/good.v1"]
+
+
+def test_single_file_with_invalid_sibling_writes_valid_one_and_exits_1(tmp_path):
+    # Chronon writes the valid object and skips the invalid one; chronon-c does the same but
+    # exits 1, so the invalid config does not pass unnoticed.
+    root = make_root(tmp_path, {"group_bys/team_a/gb.py": GOOD_GB + '''
+bad = GroupBy(sources=events, keys=["user_id"], online=True, deprecation_date="2023/01/01",
+              aggregations=[Aggregation("price", Operation.SUM)])
+'''})
+    r = run_compile(root, "--conf", "group_bys/team_a/gb.py", "-y")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Could not write GroupBy gb.bad" in r.stdout
+    assert "1 GroupBy object(s) failed validation" in error_line(r)
+    assert output_files(root) == ["group_bys/team_a/gb.v1"]
+
+
+def test_folder_compile_skips_invalid_and_exits_0(tmp_path):
+    root = make_root(tmp_path, {"group_bys/team_a/gb.py": GOOD_GB + '''
+bad = GroupBy(sources=events, keys=["user_id"], online=True, deprecation_date="2023/01/01",
+              aggregations=[Aggregation("price", Operation.SUM)])
+'''})
+    r = run_compile(root, "--conf", "group_bys/team_a", "-y")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 GroupBy object(s) under group_bys/team_a could not be written" in r.stdout + r.stderr
+    assert output_files(root) == ["group_bys/team_a/gb.v1"]

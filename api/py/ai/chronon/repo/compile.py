@@ -445,6 +445,23 @@ def _online_parts_check(obj, offline_gbs, backfill_only_gbs, input_rel):
     return check
 
 
+def _check_file_before_writing(results, obj_class, validator, input_path):
+    """An online Join whose part GroupBys are not all online fails the whole file before
+    anything is written (Chronon raises this after writing the join)."""
+    for name, obj in results.items():
+        if obj_class is not Join or not obj.metaData.online or validator.can_skip_materialize(obj):
+            continue
+        if validator.validate_obj(obj):
+            continue  # reported as "Could not write" by the main loop
+        not_online = [jp.groupBy.metaData.name for jp in obj.joinParts if not jp.groupBy.metaData.online]
+        if not_online:
+            raise CompileError(
+                f"{input_path}: Join {name} is online (metaData.online) but part GroupBys are not: you must make "
+                f"all dependent GroupBys `online` if you want to make your join [{name}] `online`. You can do "
+                f"this by passing the `online=True` argument to the GroupBy constructor. "
+                f"Fix the following: {not_online}; nothing was written")
+
+
 def extract_and_convert(chronon_root, input_path, output_root, debug, force_overwrite, feature_display,
                         table_display, yes):
     log_level = logging.DEBUG if debug else logging.INFO
@@ -479,6 +496,7 @@ def extract_and_convert(chronon_root, input_path, output_root, debug, force_over
     extra_dependent_group_bys = {}
     extra_dependent_joins = {}
     num_written = 0
+    num_failed = 0
     full_output_root = os.path.join(chronon_root_path, output_root)
     teams_path = os.path.join(chronon_root_path, TEAMS_FILE_PATH)
     tracker = dependency_tracker.ChrononEntityDependencyTracker(chronon_root_path=full_output_root,
@@ -501,11 +519,30 @@ def extract_and_convert(chronon_root, input_path, output_root, debug, force_over
             respect_existing_sample_percent = True
             _print_warning("Will preserve existing samplePercent values.\n")
 
+    single_file = os.path.isfile(full_input_path)
     for name, obj in results.items():
         team_name = name.split(".")[0]
         _set_team_level_metadata(obj, teams_path, team_name)
         _set_templated_values(obj, obj_class, teams_path, team_name)
+    if single_file:
+        _check_file_before_writing(results, obj_class, validator, input_path)
+        if not force_overwrite:
+            # downstream confs that would go stale: refuse before writing anything
+            dependents = []
+            for name, obj in results.items():
+                if validator.can_skip_materialize(obj):
+                    continue
+                downstream_class = GroupBy if obj_class is Join else Join
+                dependents += [d for d in tracker.get_downstream_names_by_name(obj_class, obj.metaData.name)
+                               if _get_conf_file_path(d, downstream_class) is not None]
+            if dependents:
+                raise CompileError(
+                    f"{input_path}: compiled confs depend on this one: you must also materialize all dependent "
+                    f"GroupBys or Joins. You can do this by passing the --force-overwrite flag to the compile.py "
+                    f"command. Detected dependencies are as follows: {sorted(set(dependents))}; nothing was "
+                    f"written")
 
+    for name, obj in results.items():
         pre_write = None
         if obj_class is Join:
             # GroupBys of join parts that need their own compiled file (online or backfilled)
@@ -523,6 +560,8 @@ def extract_and_convert(chronon_root, input_path, output_root, debug, force_over
 
         if not _write_obj(full_output_root, validator, name, obj, log_level, force_overwrite, force_overwrite,
                           respect_existing_env_vars, respect_existing_sample_percent, pre_write=pre_write):
+            if validator.validate_obj(obj):
+                num_failed += 1
             continue
         num_written += 1
         if feature_display:
@@ -539,6 +578,10 @@ def extract_and_convert(chronon_root, input_path, output_root, debug, force_over
         _handle_deprecation_warning(obj, obj_class, new_gbs, new_joins)
         extra_dependent_group_bys.update(new_gbs)
         extra_dependent_joins.update(new_joins)
+
+    if not single_file and num_failed:
+        _print_warning(f"{num_failed} {obj_class.__name__} object(s) under {input_path} could not be written "
+                       f"(see the errors above)")
 
     if not force_overwrite:
         dependents = {**extra_dependent_group_bys, **extra_dependent_joins}
@@ -560,6 +603,10 @@ def extract_and_convert(chronon_root, input_path, output_root, debug, force_over
                                                   respect_existing_sample_percent=respect_existing_sample_percent)
     if num_written > 0:
         print(f"Successfully wrote {num_written} {obj_class.__name__} objects to {full_output_root}")
+    if single_file and num_failed:
+        # Chronon exits 0 here; a config that could not be written must fail the command
+        raise CompileError(f"{input_path}: {num_failed} {obj_class.__name__} object(s) failed validation and "
+                           f"were not written (see 'Could not write' above)")
 
 
 def _parser():

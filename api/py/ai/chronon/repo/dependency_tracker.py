@@ -23,8 +23,8 @@ class ChrononEntityDependencyTracker(object):
             raise ValueError(f"{'No' if not objs else 'Multiple'} {obj_class.__name__} found in {path}")
         return objs[0]
 
-    def get_join_downstream(self, conf_path: str) -> List[object]:
-        join_name = self.extract_conf(Join, conf_path).metaData.name
+    def get_join_downstream(self, conf_path: str, join_name: str = None) -> List[object]:
+        join_name = join_name or self.extract_conf(Join, conf_path).metaData.name
         names, out = set(), []
         for gb in extract_json_confs(GroupBy, os.path.join(self.chronon_root_path, GROUP_BY_FOLDER_NAME)):
             for source in gb.sources or []:
@@ -34,8 +34,8 @@ class ChrononEntityDependencyTracker(object):
                     out.append(gb)
         return out
 
-    def get_group_by_downstream(self, conf_path: str) -> List[object]:
-        gb_name = self.extract_conf(GroupBy, conf_path).metaData.name
+    def get_group_by_downstream(self, conf_path: str, gb_name: str = None) -> List[object]:
+        gb_name = gb_name or self.extract_conf(GroupBy, conf_path).metaData.name
         names, out = set(), []
         for join in extract_json_confs(Join, os.path.join(self.chronon_root_path, JOIN_FOLDER_NAME)):
             for jp in join.joinParts or []:
@@ -54,6 +54,14 @@ class ChrononEntityDependencyTracker(object):
             self.logger.info("Staging queries downstream check not supported yet.")
             return []
         raise ValueError(f"Invalid conf path: {conf_path}")
+
+    def get_downstream_names_by_name(self, obj_class: type, name: str) -> List[str]:
+        """Like get_downstream_names, for a conf that is not written yet."""
+        if obj_class is Join:
+            return [obj.metaData.name for obj in self.get_join_downstream("", name)]
+        if obj_class is GroupBy:
+            return [obj.metaData.name for obj in self.get_group_by_downstream("", name)]
+        return []
 
     def get_downstream_names(self, conf_path: str) -> List[str]:
         return [obj.metaData.name for obj in self.get_downstream(conf_path)]
