@@ -24,7 +24,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "compile the users' guide GroupBy (group_bys/my_team/user_purchase_features.py)"
 python3 "$root/api/py/ai/chronon/repo/compile.py" \
-    --conf group_bys/my_team/user_purchase_features.py --force-overwrite
+    --conf group_bys/my_team/user_purchase_features.py --force-overwrite -y
 step "compile the quickstart GroupBys and the training_set Join (chronon compile)"
 "$bin" compile --conf group_bys/quickstart -y
 "$bin" compile --conf joins/quickstart -y

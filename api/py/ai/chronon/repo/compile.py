@@ -665,7 +665,7 @@ def main(argv=None):
                             args.feature_display, args.table_display, args.yes)
     except Aborted:
         sys.stdout.flush()
-        print("Aborted!", file=sys.stderr)
+        print("Aborted! (no answer on standard input; pass -y to accept the defaults)", file=sys.stderr)
         return 1
     except Exception as e:  # every failure becomes one line and exit 1
         sys.stdout.flush()
