@@ -1078,9 +1078,20 @@ static int decode_values(CnPqReader *r, const CnPqLeaf *L, LeafX *x, int enc, co
  * slot_valid says which slots hold a value; the others become nulls. Backwards in place:
  * slot i >= dense index k always, so nothing is overwritten before it is read. */
 static int spread(CnVec *v, uint32_t base, uint32_t n_dense, const uint8_t *slot_valid, uint32_t n_slots, CnErr *err) {
-    if (n_dense == n_slots) return 0;
-    if (cn_col_vec_reserve(v, n_slots - n_dense) < 0 || cn_col_vec_make_valid(v) < 0)
-        return cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (n_dense == n_slots) {
+        if (v->valid)
+            for (uint32_t j = base; j < base + n_slots; j++) v->valid[j >> 6] |= UINT64_C(1) << (j & 63);
+        return 0;
+    }
+    if (cn_col_vec_reserve(v, n_slots - n_dense) < 0) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (!v->valid) {
+        /* the bitmap starts valid up to base only: the dense values are not in place yet */
+        uint32_t n_now = v->n;
+        v->n = base;
+        int rc = cn_col_vec_make_valid(v);
+        v->n = n_now;
+        if (rc < 0) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    }
     size_t w = cn_col_type_width(v->type->id);
     int64_t k = (int64_t)n_dense - 1;
     if (w) {

@@ -1,0 +1,863 @@
+/* test_pq.c: Parquet writer/reader round trips over every type, nullability, codec,
+ * page version and encoding; row groups, dictionary fallback, statistics, projection,
+ * pruning, nested lists/maps; and bad files (truncated, bad magic, corrupted footer or
+ * pages, unsupported codec) that must fail with an error naming file, column and row
+ * group, never crash. Seeded: CN_TEST_SEED replays a failure. */
+#include "cn_test.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/fs.h"
+#include "col/col.h"
+#include "io/parquet/pq.h"
+#include "io/parquet/pq_int.h"
+
+/* ------------------------------------------------------------- helpers */
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static uint64_t seed_init(void) {
+    const char *s = getenv("CN_TEST_SEED");
+    uint64_t seed = s && *s ? strtoull(s, NULL, 10) : 20240611;
+    rng_state = seed ? seed : 1;
+    return seed;
+}
+
+static char tmpdir[512];
+
+/* A path in this run's scratch directory; rotates over 4 buffers so a test can hold a
+ * few paths at once. */
+static const char *tmp_path(const char *name) {
+    static char bufs[4][1024];
+    static int next;
+    char *buf = bufs[next++ % 4];
+    if (!tmpdir[0]) {
+        const char *b = getenv("CN_BUILD_DIR");
+        snprintf(tmpdir, sizeof tmpdir, "%s/tmp-pq-%ld", b && *b ? b : "/tmp", (long)getpid());
+        mkdir(tmpdir, 0755);
+    }
+    snprintf(buf, sizeof bufs[0], "%s/%s", tmpdir, name);
+    return buf;
+}
+
+/* Every supported type, nullable (n_*) and required (r_*), plus nested columns. */
+static CnSchema *make_schema(void) {
+    CnSchema *s = NULL;
+    CnErr err = CN_ERR_INIT;
+    assert_int_equal(cn_col_schema_new(&s), 0);
+    static const CnTypeId prims[] = {CN_COL_BOOL, CN_COL_INT32, CN_COL_INT64, CN_COL_FLOAT32, CN_COL_FLOAT64,
+                                     CN_COL_DATE, CN_COL_TIMESTAMP, CN_COL_STRING, CN_COL_BINARY};
+    int32_t id = 1;
+    for (int nul = 0; nul < 2; nul++)
+        for (size_t i = 0; i < CN_ARRAY_LEN(prims); i++) {
+            char nm[32];
+            snprintf(nm, sizeof nm, "%s_%s", nul ? "n" : "r", cn_col_type_id_name(prims[i]));
+            ASSERT_OK(cn_col_schema_add(s, nm, cn_col_type_prim(prims[i]), nul, id++, &err), &err);
+        }
+    CnArena *a = &s->arena;
+    ASSERT_OK(cn_col_schema_add(s, "l_f64", cn_col_type_list(a, cn_col_type_prim(CN_COL_FLOAT64), true, 100), true, 50, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "l_str_req", cn_col_type_list(a, cn_col_type_prim(CN_COL_STRING), false, 101), false, 51, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "m_str_i64", cn_col_type_map(a, cn_col_type_prim(CN_COL_STRING), cn_col_type_prim(CN_COL_INT64), true, 102, 103), true, 52, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "m_i32_str_req", cn_col_type_map(a, cn_col_type_prim(CN_COL_INT32), cn_col_type_prim(CN_COL_STRING), false, 104, 105), false, 53, &err), &err);
+    return s;
+}
+
+static void append_prim(CnVec *v, uint32_t r, bool lowcard) {
+    uint64_t x = lowcard ? rnd() % 7 : rnd();
+    switch (v->type->id) {
+    case CN_COL_BOOL: cn_col_vec_append_bool(v, x & 1); break;
+    case CN_COL_INT32: cn_col_vec_append_i32(v, (int32_t)x); break;
+    case CN_COL_DATE: cn_col_vec_append_i32(v, 18000 + (int32_t)(x % 3000)); break;
+    case CN_COL_INT64: cn_col_vec_append_i64(v, (int64_t)x); break;
+    case CN_COL_TIMESTAMP: cn_col_vec_append_i64(v, 1700000000000LL + (int64_t)(x % 100000000) - 50000000); break;
+    case CN_COL_FLOAT32: cn_col_vec_append_f32(v, (float)((int64_t)(x % 20001) - 10000) / 8); break;
+    case CN_COL_FLOAT64: cn_col_vec_append_f64(v, (double)(int64_t)x / 3.0); break;
+    default: {
+        char s[64];
+        int n = lowcard ? snprintf(s, sizeof s, "k%u", (unsigned)x) : snprintf(s, sizeof s, "user_%llu_%u", (unsigned long long)(x % 100000), r);
+        if (x % 11 == 0) n = 0; /* empty strings too */
+        cn_col_vec_append_str(v, s, (size_t)n);
+        break;
+    }
+    }
+}
+
+/* Fills n rows; nulls about one in 6 for nullable columns; lists of 0-4 elements. */
+static void fill(CnBatch *b, uint32_t n, bool lowcard) {
+    CnErr err = CN_ERR_INIT;
+    for (uint32_t r = 0; r < n; r++) {
+        for (uint32_t c = 0; c < b->n_cols; c++) {
+            CnVec *v = &b->cols[c];
+            bool nullable = b->schema->fields[c].nullable;
+            if (nullable && rnd() % 6 == 0) {
+                cn_col_vec_append_null(v);
+                continue;
+            }
+            if (v->type->id == CN_COL_LIST || v->type->id == CN_COL_MAP) {
+                uint32_t k = (uint32_t)(rnd() % 5);
+                bool enull = v->type->id == CN_COL_LIST ? v->type->children[0].nullable : v->type->children[1].nullable;
+                for (uint32_t j = 0; j < k; j++) {
+                    if (v->type->id == CN_COL_LIST) {
+                        if (enull && rnd() % 4 == 0) cn_col_vec_append_null(&v->child[0]);
+                        else append_prim(&v->child[0], r, lowcard);
+                    } else {
+                        append_prim(&v->child[0], r, lowcard);
+                        if (enull && rnd() % 4 == 0) cn_col_vec_append_null(&v->child[1]);
+                        else append_prim(&v->child[1], r, lowcard);
+                    }
+                }
+                cn_col_vec_close_list(v);
+                continue;
+            }
+            append_prim(v, r, lowcard);
+        }
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    ASSERT_OK(cn_col_batch_check(b, &err), &err);
+}
+
+/* Entry i of a equals entry j of b (values, nulls, nested). Floats compare bitwise. */
+static bool entry_equal(const CnVec *a, uint32_t i, const CnVec *b, uint32_t j) {
+    bool va = cn_col_vec_is_valid(a, i), vb = cn_col_vec_is_valid(b, j);
+    if (va != vb) return false;
+    if (!va) return true;
+    CnTypeId id = a->type->id;
+    size_t w = cn_col_type_width(id);
+    if (w) return memcmp((const char *)a->values + i * w, (const char *)b->values + j * w, w) == 0;
+    if (id == CN_COL_STRING || id == CN_COL_BINARY) {
+        uint32_t la, lb;
+        const char *pa = cn_col_vec_str(a, i, &la), *pb = cn_col_vec_str(b, j, &lb);
+        return la == lb && memcmp(pa, pb, la) == 0;
+    }
+    uint32_t na = a->offsets[i + 1] - a->offsets[i], nb = b->offsets[j + 1] - b->offsets[j];
+    if (na != nb) return false;
+    for (uint32_t k = 0; k < na; k++)
+        for (uint32_t c = 0; c < a->n_child; c++)
+            if (!entry_equal(&a->child[c], a->offsets[i] + k, &b->child[c], b->offsets[j] + k)) return false;
+    return true;
+}
+
+/* Reads path fully and compares with the rows of expect (same schema). */
+static void read_and_compare(const char *path, const CnBatch *expect, uint32_t max_rows) {
+    CnPqReader *r = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_pq_reader_open(path, &r, &err), &err);
+    const CnSchema *s = cn_pq_reader_schema(r);
+    assert_int_equal(s->n_fields, expect->schema->n_fields);
+    for (uint32_t c = 0; c < s->n_fields; c++) {
+        char x[64], y[64];
+        const CnField *f = &s->fields[c], *g = &expect->schema->fields[c];
+        assert_string_equal(f->name, g->name);
+        if (!cn_col_type_equal(f->type, g->type))
+            fail_msg("column %s: read %s, wrote %s", f->name, cn_col_type_name(f->type, x, sizeof x),
+                     cn_col_type_name(g->type, y, sizeof y));
+        assert_int_equal(f->nullable, g->nullable);
+        assert_int_equal(f->field_id, g->field_id);
+    }
+    uint32_t row = 0;
+    const CnBatch *b;
+    for (;;) {
+        ASSERT_OK(cn_pq_reader_next(r, max_rows, &b, &err), &err);
+        if (!b) break;
+        ASSERT_OK(cn_col_batch_check(b, &err), &err);
+        assert_true(b->n_rows <= max_rows);
+        for (uint32_t c = 0; c < b->n_cols; c++)
+            for (uint32_t i = 0; i < b->n_rows; i++)
+                if (!entry_equal(&b->cols[c], i, &expect->cols[c], row + i))
+                    fail_msg("%s: column %s row %u differs", path, expect->schema->fields[c].name, row + i);
+        row += b->n_rows;
+    }
+    assert_int_equal(row, expect->n_rows);
+    assert_int_equal(cn_pq_reader_meta(r)->n_rows, expect->n_rows);
+    cn_pq_reader_close(r);
+}
+
+static void write_batch(const char *path, const CnBatch *b, const CnPqWriteOpts *o, uint32_t chunk) {
+    CnPqWriter *w = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_pq_writer_open(path, b->schema, o, &w, &err), &err);
+    /* feed in pieces through selections, as an operator would */
+    uint32_t *sel = cn_malloc((size_t)b->n_rows * 4 + 4);
+    for (uint32_t at = 0; at < b->n_rows; at += chunk) {
+        uint32_t k = CN_MIN(chunk, b->n_rows - at);
+        CnBatch view = *b;
+        for (uint32_t i = 0; i < k; i++) sel[i] = at + i;
+        view.sel = sel;
+        view.n_sel = k;
+        ASSERT_OK(cn_pq_writer_write(w, &view, &err), &err);
+    }
+    cn_free(sel);
+    ASSERT_OK(cn_pq_writer_set_kv(w, "chronon.test", "yes", &err), &err);
+    ASSERT_OK(cn_pq_writer_finish(w, &err), &err);
+    const CnPqMeta *m = cn_pq_writer_meta(w);
+    assert_non_null(m);
+    assert_int_equal(m->n_rows, b->n_rows);
+    cn_pq_writer_free(w);
+}
+
+static void roundtrip_codec(CnPqCodec codec) {
+    uint64_t seed = seed_init();
+    CnSchema *s = make_schema();
+    CnBatch *b = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    static const int ints[] = {CN_PQ_ENC_PLAIN, CN_PQ_ENC_DELTA_BINARY_PACKED};
+    static const int bytes[] = {CN_PQ_ENC_PLAIN, CN_PQ_ENC_DELTA_LENGTH_BYTE_ARRAY, CN_PQ_ENC_DELTA_BYTE_ARRAY};
+    int variant = 0;
+    for (int pv = 1; pv <= 2; pv++)
+        for (int dict = 0; dict < 2; dict++)
+            for (int lowcard = 0; lowcard < 2; lowcard++)
+                for (size_t e = 0; e < CN_ARRAY_LEN(bytes); e++) {
+                    cn_col_batch_reset(b);
+                    fill(b, 1500 + (uint32_t)(rnd() % 500), lowcard);
+                    CnPqWriteOpts o;
+                    cn_pq_write_opts_init(&o);
+                    o.codec = codec;
+                    o.page_version = pv;
+                    o.dictionary = dict;
+                    o.row_group_rows = 600;
+                    o.page_bytes = 1500; /* several pages per chunk */
+                    o.int_encoding = ints[e % 2];
+                    o.bytes_encoding = bytes[e];
+                    char name[64];
+                    snprintf(name, sizeof name, "rt-%d-%d.parquet", (int)codec, variant++);
+                    const char *path = tmp_path(name);
+                    write_batch(path, b, &o, 257);
+                    read_and_compare(path, b, 65536);
+                    read_and_compare(path, b, 97);
+                    unlink(path);
+                }
+    (void)seed;
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
+static void roundtrip_uncompressed(void **state) { (void)state; roundtrip_codec(CN_PQ_CODEC_UNCOMPRESSED); }
+static void roundtrip_snappy(void **state) { (void)state; roundtrip_codec(CN_PQ_CODEC_SNAPPY); }
+static void roundtrip_gzip(void **state) { (void)state; roundtrip_codec(CN_PQ_CODEC_GZIP); }
+static void roundtrip_zstd(void **state) { (void)state; roundtrip_codec(CN_PQ_CODEC_ZSTD); }
+
+/* One int64 column "k", one string column "s": the workhorse of the smaller tests. */
+static CnSchema *ks_schema(void) {
+    CnSchema *s = NULL;
+    CnErr err = CN_ERR_INIT;
+    assert_int_equal(cn_col_schema_new(&s), 0);
+    ASSERT_OK(cn_col_schema_add(s, "k", cn_col_type_prim(CN_COL_INT64), false, 1, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "s", cn_col_type_prim(CN_COL_STRING), true, 2, &err), &err);
+    return s;
+}
+
+static void write_ks(const char *path, uint32_t n, uint32_t rg_rows, uint32_t s_card, const CnPqWriteOpts *opt) {
+    CnSchema *s = ks_schema();
+    CnBatch *b = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    for (uint32_t i = 0; i < n; i++) {
+        cn_col_vec_append_i64(&b->cols[0], (int64_t)i * 10 - 5000);
+        char buf[32];
+        int len = snprintf(buf, sizeof buf, "v%05u", s_card ? i % s_card : i);
+        cn_col_vec_append_str(&b->cols[1], buf, (size_t)len);
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    CnPqWriteOpts o;
+    if (opt) o = *opt;
+    else cn_pq_write_opts_init(&o);
+    o.row_group_rows = rg_rows;
+    write_batch(path, b, &o, 1000);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void batches_never_span_row_groups(void **state) {
+    (void)state;
+    const char *path = tmp_path("rg.parquet");
+    write_ks(path, 2500, 1000, 0, NULL);
+    CnPqReader *r = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_pq_reader_open(path, &r, &err), &err);
+    const CnPqMeta *m = cn_pq_reader_meta(r);
+    assert_int_equal(m->n_row_groups, 3);
+    assert_int_equal(m->row_groups[2].n_rows, 500);
+    uint32_t sizes[16], nb = 0, total = 0;
+    const CnBatch *b;
+    int64_t expect = -5000;
+    for (;;) {
+        ASSERT_OK(cn_pq_reader_next(r, 400, &b, &err), &err);
+        if (!b) break;
+        sizes[nb++] = b->n_rows;
+        for (uint32_t i = 0; i < b->n_rows; i++, expect += 10) assert_true(((int64_t *)b->cols[0].values)[i] == expect);
+        total += b->n_rows;
+    }
+    assert_int_equal(total, 2500);
+    /* 1000 = 400 + 400 + 200 per row group, the last 500 = 400 + 100 */
+    uint32_t want[] = {400, 400, 200, 400, 400, 200, 400, 100};
+    assert_int_equal(nb, CN_ARRAY_LEN(want));
+    for (uint32_t i = 0; i < nb; i++) assert_int_equal(sizes[i], want[i]);
+    /* the end is sticky and repeatable */
+    ASSERT_OK(cn_pq_reader_next(r, 400, &b, &err), &err);
+    assert_null(b);
+    cn_pq_reader_close(r);
+    unlink(path);
+}
+
+static void dictionary_used_then_falls_back(void **state) {
+    (void)state;
+    const char *lo = tmp_path("dict-lo.parquet"), *hi = tmp_path("dict-hi.parquet");
+    CnPqWriteOpts o;
+    cn_pq_write_opts_init(&o);
+    o.dict_max_bytes = 4096;
+    write_ks(lo, 5000, 5000, 10, &o);   /* 10 distinct strings: dictionary */
+    write_ks(hi, 5000, 5000, 0, &o);    /* 5000 distinct: dictionary too big -> PLAIN */
+    CnPqReader *r = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_pq_reader_open(lo, &r, &err), &err);
+    const CnPqChunk *c = &cn_pq_reader_meta(r)->row_groups[0].chunks[1];
+    assert_true(c->encodings & (1u << CN_PQ_ENC_RLE_DICT));
+    assert_true(c->dict_page_offset > 0);
+    cn_pq_reader_close(r);
+    ASSERT_OK(cn_pq_reader_open(hi, &r, &err), &err);
+    c = &cn_pq_reader_meta(r)->row_groups[0].chunks[1];
+    assert_false(c->encodings & (1u << CN_PQ_ENC_RLE_DICT));
+    assert_int_equal(c->dict_page_offset, -1);
+    /* and the values still read back right */
+    const CnBatch *b;
+    ASSERT_OK(cn_pq_reader_next(r, 0, &b, &err), &err);
+    uint32_t len;
+    const char *p = cn_col_vec_str(&b->cols[1], 4321, &len);
+    assert_int_equal(len, 6);
+    assert_memory_equal(p, "v04321", 6);
+    cn_pq_reader_close(r);
+    unlink(lo);
+    unlink(hi);
+}
+
+static void statistics_follow_type_order(void **state) {
+    (void)state;
+    CnSchema *s = NULL;
+    CnErr err = CN_ERR_INIT;
+    assert_int_equal(cn_col_schema_new(&s), 0);
+    ASSERT_OK(cn_col_schema_add(s, "i", cn_col_type_prim(CN_COL_INT32), true, 1, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "s", cn_col_type_prim(CN_COL_STRING), true, 2, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "d", cn_col_type_prim(CN_COL_FLOAT64), true, 3, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "t", cn_col_type_prim(CN_COL_TIMESTAMP), true, 4, &err), &err);
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    int32_t iv[] = {5, -7, 3, 0};
+    const char *sv[] = {"b", "\xc3\xa9t\xc3\xa9", "a", "B"}; /* "été" sorts after ASCII (unsigned bytes) */
+    double dv[] = {1.5, -0.0, 0.0 / 0.0, 2.5};
+    for (int i = 0; i < 4; i++) {
+        cn_col_vec_append_i32(&b->cols[0], iv[i]);
+        cn_col_vec_append_str(&b->cols[1], sv[i], strlen(sv[i]));
+        cn_col_vec_append_f64(&b->cols[2], dv[i]);
+        cn_col_vec_append_i64(&b->cols[3], 1000 * (i + 1));
+    }
+    for (int c = 0; c < 4; c++) cn_col_vec_append_null(&b->cols[c]);
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    const char *path = tmp_path("stats.parquet");
+    for (int micros = 0; micros < 2; micros++) {
+        CnPqWriteOpts o;
+        cn_pq_write_opts_init(&o);
+        o.timestamp_micros = micros;
+        write_batch(path, b, &o, 100);
+        CnPqReader *r = NULL;
+        ASSERT_OK(cn_pq_reader_open(path, &r, &err), &err);
+        const CnPqChunk *ch = cn_pq_reader_meta(r)->row_groups[0].chunks;
+        int32_t mn, mx;
+        assert_true(ch[0].stats.has_min_max);
+        memcpy(&mn, ch[0].stats.min, 4);
+        memcpy(&mx, ch[0].stats.max, 4);
+        assert_int_equal(mn, -7);
+        assert_int_equal(mx, 5);
+        assert_int_equal(ch[0].stats.null_count, 1);
+        assert_int_equal(ch[1].stats.min_len, 1);
+        assert_memory_equal(ch[1].stats.min, "B", 1);
+        assert_int_equal(ch[1].stats.max_len, 5);
+        assert_memory_equal(ch[1].stats.max, "\xc3\xa9t\xc3\xa9", 5);
+        double dmn, dmx;
+        memcpy(&dmn, ch[2].stats.min, 8);
+        memcpy(&dmx, ch[2].stats.max, 8);
+        assert_true(dmn == -0.0 && dmx == 2.5); /* NaN ignored */
+        int64_t tmn;
+        memcpy(&tmn, ch[3].stats.min, 8);
+        assert_true(tmn == (micros ? 1000000 : 1000));
+        /* timestamps read back in milliseconds either way */
+        const CnBatch *rb;
+        ASSERT_OK(cn_pq_reader_next(r, 0, &rb, &err), &err);
+        assert_true(((int64_t *)rb->cols[3].values)[3] == 4000);
+        assert_string_equal(cn_pq_reader_kv(r, "chronon.test"), "yes");
+        cn_pq_reader_close(r);
+    }
+    unlink(path);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
+static void projection_by_name(void **state) {
+    (void)state;
+    const char *path = tmp_path("proj.parquet");
+    write_ks(path, 3000, 1000, 7, NULL);
+    CnPqReader *r = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_pq_reader_open(path, &r, &err), &err);
+    const char *names[] = {"s"};
+    ASSERT_OK(cn_pq_reader_project(r, names, 1, &err), &err);
+    assert_int_equal(cn_pq_reader_out_schema(r)->n_fields, 1);
+    const CnBatch *b;
+    uint32_t rows = 0;
+    for (;;) {
+        ASSERT_OK(cn_pq_reader_next(r, 0, &b, &err), &err);
+        if (!b) break;
+        assert_int_equal(b->n_cols, 1);
+        assert_int_equal(b->cols[0].type->id, CN_COL_STRING);
+        uint32_t len;
+        const char *p = cn_col_vec_str(&b->cols[0], 5, &len);
+        char want[16];
+        snprintf(want, sizeof want, "v%05u", (rows + 5) % 7);
+        assert_int_equal(len, strlen(want));
+        assert_memory_equal(p, want, len);
+        rows += b->n_rows;
+    }
+    assert_int_equal(rows, 3000);
+    cn_pq_reader_close(r);
+    ASSERT_OK(cn_pq_reader_open(path, &r, &err), &err);
+    const char *bad[] = {"k", "nope"};
+    ASSERT_ERR(cn_pq_reader_project(r, bad, 2, &err), CN_ENOTFOUND, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "\"nope\"");
+    ASSERT_CONTAINS(cn_err_msg(&err), "proj.parquet");
+    cn_pq_reader_close(r);
+    unlink(path);
+}
+
+static void pruning_skips_row_groups(void **state) {
+    (void)state;
+    const char *path = tmp_path("prune.parquet");
+    write_ks(path, 5000, 1000, 0, NULL); /* k = i*10 - 5000, sorted: rg g holds [g*10000-5000, ...] */
+    CnPqReader *r = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_pq_reader_open(path, &r, &err), &err);
+    CnScalar lo = {.type = CN_COL_INT64, .v.i64 = 16000}, hi = {.type = CN_COL_INT32, .v.i32 = 25000};
+    ASSERT_OK(cn_pq_reader_filter_range(r, "k", &lo, &hi, &err), &err);
+    bool want[] = {false, false, true, true, false};
+    for (uint32_t g = 0; g < 5; g++) assert_int_equal(cn_pq_reader_row_group_selected(r, g), want[g]);
+    const CnBatch *b;
+    uint32_t rows = 0;
+    int64_t first = 0;
+    for (;;) {
+        ASSERT_OK(cn_pq_reader_next(r, 0, &b, &err), &err);
+        if (!b) break;
+        if (!rows) first = ((int64_t *)b->cols[0].values)[0];
+        rows += b->n_rows;
+    }
+    assert_int_equal(rows, 2000);
+    assert_true(first == 15000);
+    cn_pq_reader_close(r);
+    /* strings compare bytewise; wrong types are rejected */
+    ASSERT_OK(cn_pq_reader_open(path, &r, &err), &err);
+    CnScalar slo = {.type = CN_COL_STRING, .v.s = {"v04500", 6}};
+    ASSERT_OK(cn_pq_reader_filter_range(r, "s", &slo, NULL, &err), &err);
+    assert_false(cn_pq_reader_row_group_selected(r, 3));
+    assert_true(cn_pq_reader_row_group_selected(r, 4));
+    ASSERT_ERR(cn_pq_reader_filter_range(r, "k", &slo, NULL, &err), CN_ETYPE, &err);
+    cn_err_clear(&err);
+    uint32_t only[] = {4};
+    ASSERT_OK(cn_pq_reader_set_row_groups(r, only, 1, &err), &err);
+    ASSERT_OK(cn_pq_reader_next(r, 0, &b, &err), &err);
+    assert_true(((int64_t *)b->cols[0].values)[0] == 35000);
+    cn_pq_reader_close(r);
+    unlink(path);
+}
+
+static void nested_lists_maps_with_nulls(void **state) {
+    (void)state;
+    CnSchema *s = NULL;
+    CnErr err = CN_ERR_INIT;
+    assert_int_equal(cn_col_schema_new(&s), 0);
+    ASSERT_OK(cn_col_schema_add(s, "l", cn_col_type_list(&s->arena, cn_col_type_prim(CN_COL_INT64), true, 10), true, 1, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "m", cn_col_type_map(&s->arena, cn_col_type_prim(CN_COL_STRING), cn_col_type_prim(CN_COL_FLOAT64), true, 11, 12), true, 2, &err), &err);
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    CnVec *l = &b->cols[0], *m = &b->cols[1];
+    /* row 0: [1, null, 3]   {a: 1.5, b: null} */
+    cn_col_vec_append_i64(&l->child[0], 1);
+    cn_col_vec_append_null(&l->child[0]);
+    cn_col_vec_append_i64(&l->child[0], 3);
+    cn_col_vec_close_list(l);
+    cn_col_vec_append_str(&m->child[0], "a", 1);
+    cn_col_vec_append_f64(&m->child[1], 1.5);
+    cn_col_vec_append_str(&m->child[0], "b", 1);
+    cn_col_vec_append_null(&m->child[1]);
+    cn_col_vec_close_list(m);
+    /* row 1: null, {} */
+    cn_col_vec_append_null(l);
+    cn_col_vec_close_list(m);
+    /* row 2: [], null */
+    cn_col_vec_close_list(l);
+    cn_col_vec_append_null(m);
+    /* row 3: [null] {c: 2} */
+    cn_col_vec_append_null(&l->child[0]);
+    cn_col_vec_close_list(l);
+    cn_col_vec_append_str(&m->child[0], "c", 1);
+    cn_col_vec_append_f64(&m->child[1], 2);
+    cn_col_vec_close_list(m);
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    ASSERT_OK(cn_col_batch_check(b, &err), &err);
+    const char *path = tmp_path("nested.parquet");
+    for (int pv = 1; pv <= 2; pv++) {
+        CnPqWriteOpts o;
+        cn_pq_write_opts_init(&o);
+        o.page_version = pv;
+        write_batch(path, b, &o, 3);
+        read_and_compare(path, b, 2);
+        CnPqReader *r = NULL;
+        ASSERT_OK(cn_pq_reader_open(path, &r, &err), &err);
+        const CnPqMeta *meta = cn_pq_reader_meta(r);
+        assert_int_equal(meta->n_leaves, 3);
+        assert_string_equal(meta->leaves[0].path, "l.list.element");
+        assert_int_equal(meta->leaves[0].max_def, 3);
+        assert_int_equal(meta->leaves[0].max_rep, 1);
+        assert_int_equal(meta->leaves[0].field_id, 10);
+        assert_string_equal(meta->leaves[2].path, "m.key_value.value");
+        const CnType *mt = cn_pq_reader_schema(r)->fields[1].type;
+        assert_int_equal(mt->children[0].field_id, 11);
+        assert_int_equal(mt->children[1].field_id, 12);
+        const CnBatch *rb;
+        ASSERT_OK(cn_pq_reader_next(r, 0, &rb, &err), &err);
+        const CnVec *rl = &rb->cols[0];
+        assert_false(cn_col_vec_is_valid(rl, 1));
+        assert_true(cn_col_vec_is_valid(rl, 2));
+        assert_int_equal(rl->offsets[3] - rl->offsets[2], 0);
+        assert_int_equal(rl->offsets[4] - rl->offsets[3], 1);
+        assert_false(cn_col_vec_is_valid(&rl->child[0], rl->offsets[3]));
+        cn_pq_reader_close(r);
+    }
+    unlink(path);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
+static void rle_hybrid_roundtrip(void **state) {
+    (void)state;
+    seed_init();
+    CnErr err = CN_ERR_INIT;
+    for (int bw = 1; bw <= 20; bw++) {
+        uint32_t n = 1 + (uint32_t)(rnd() % 5000);
+        uint32_t *v = cn_malloc(n * 4), *out = cn_malloc(n * 4);
+        uint32_t mask = (uint32_t)((UINT64_C(1) << bw) - 1);
+        for (uint32_t i = 0; i < n;) {
+            uint32_t run = 1 + (uint32_t)(rnd() % (rnd() % 2 ? 40 : 3));
+            uint32_t x = (uint32_t)rnd() & mask;
+            for (uint32_t k = 0; k < run && i < n; k++) v[i++] = rnd() % 5 ? x : (uint32_t)rnd() & mask;
+        }
+        CnBuf b = CN_BUF_INIT;
+        cn_pq__rle_encode_u32(&b, v, n, bw);
+        CnPqRle r;
+        cn_pq__rle_init(&r, (const uint8_t *)b.data, b.len, bw);
+        ASSERT_OK(cn_pq__rle_get_u32(&r, out, n, &err), &err);
+        assert_memory_equal(v, out, n * 4);
+        /* asking for more than was written fails cleanly */
+        cn_pq__rle_init(&r, (const uint8_t *)b.data, b.len, bw);
+        uint32_t *big = cn_malloc((n + 2000) * 4);
+        int rc = cn_pq__rle_get_u32(&r, big, n + 2000, &err);
+        assert_int_equal(rc, CN_ECORRUPT);
+        cn_err_clear(&err);
+        cn_free(big);
+        cn_buf_fini(&b);
+        cn_free(v);
+        cn_free(out);
+    }
+}
+
+static void delta_roundtrip_extremes(void **state) {
+    (void)state;
+    seed_init();
+    CnErr err = CN_ERR_INIT;
+    int64_t v[1000];
+    for (int t = 0; t < 4; t++) {
+        uint32_t n = t == 0 ? 1 : t == 1 ? 129 : 1000;
+        for (uint32_t i = 0; i < n; i++)
+            v[i] = t == 3 ? (i % 2 ? INT64_MAX : INT64_MIN) : (int64_t)(rnd() % 1000) - 500 + (int64_t)i * 7;
+        CnBuf b = CN_BUF_INIT;
+        cn_pq__delta_encode(&b, v, n);
+        int64_t out[1000];
+        uint32_t got;
+        size_t used;
+        ASSERT_OK(cn_pq__delta_decode((const uint8_t *)b.data, b.len, out, 1000, &got, &used, &err), &err);
+        assert_int_equal(got, n);
+        assert_int_equal(used, b.len);
+        assert_memory_equal(v, out, n * 8);
+        cn_buf_fini(&b);
+    }
+}
+
+/* ----------------------------------------------------------- bad input */
+
+static char *slurp(const char *path, size_t *len) {
+    char *d = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_fs_read_all(path, &d, len, &err), &err);
+    return d;
+}
+
+/* Reads everything; returns the rc (0 = fine) and leaves the message in err. */
+static int read_all_mem(const char *name, const void *p, size_t len, CnErr *err) {
+    CnPqReader *r = NULL;
+    int rc = cn_pq_reader_open_mem(name, p, len, &r, err);
+    if (rc < 0) return rc;
+    const CnBatch *b;
+    do {
+        rc = cn_pq_reader_next(r, 500, &b, err);
+        if (b) {
+            CnErr e2 = CN_ERR_INIT;
+            assert_int_equal(cn_col_batch_check(b, &e2), 0);
+        }
+    } while (rc == 0 && b);
+    cn_pq_reader_close(r);
+    return rc;
+}
+
+static void truncated_file_fails_cleanly(void **state) {
+    (void)state;
+    const char *path = tmp_path("trunc.parquet");
+    write_ks(path, 3000, 1000, 5, NULL);
+    size_t len;
+    char *d = slurp(path, &len);
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(read_all_mem("trunc.parquet", d, len, &err), &err);
+    for (size_t cut = 0; cut < len; cut += 1 + cut / 16) {
+        cn_err_clear(&err);
+        int rc = read_all_mem("trunc.parquet", d, cut, &err);
+        assert_true(rc < 0);
+        ASSERT_CONTAINS(cn_err_msg(&err), "trunc.parquet");
+    }
+    /* through the file path too */
+    assert_int_equal(truncate(path, (off_t)(len - 3)), 0);
+    CnPqReader *r = NULL;
+    cn_err_clear(&err);
+    ASSERT_ERR(cn_pq_reader_open(path, &r, &err), CN_ECORRUPT, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), path);
+    ASSERT_CONTAINS(cn_err_msg(&err), "PAR1");
+    cn_err_clear(&err);
+    ASSERT_ERR(cn_pq_reader_open(tmp_path("missing.parquet"), &r, &err), -ENOENT, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "missing.parquet");
+    cn_free(d);
+    unlink(path);
+}
+
+static void bad_magic_named(void **state) {
+    (void)state;
+    CnErr err = CN_ERR_INIT;
+    const char *csv = "a,b\n1,2\n3,4\n5,6\n";
+    ASSERT_ERR(read_all_mem("data.csv", csv, strlen(csv), &err), CN_ECORRUPT, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "data.csv: not a Parquet file");
+}
+
+/* Finds the first chunk's data page and breaks its page header: the error names the file,
+ * the column and the row group. */
+static void corrupt_page_names_column_and_row_group(void **state) {
+    (void)state;
+    const char *path = tmp_path("corrupt.parquet");
+    CnPqWriteOpts o;
+    cn_pq_write_opts_init(&o);
+    o.dictionary = false;
+    write_ks(path, 3000, 1000, 0, &o);
+    size_t len;
+    char *d = slurp(path, &len);
+    CnPqReader *r = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_pq_reader_open_mem("corrupt.parquet", d, len, &r, &err), &err);
+    int64_t off = cn_pq_reader_meta(r)->row_groups[1].chunks[1].data_page_offset;
+    cn_pq_reader_close(r);
+    /* page header starts with field 1 (type): 0x15; make it a truncated varint soup */
+    memset(d + off, 0xff, 12);
+    ASSERT_ERR(read_all_mem("corrupt.parquet", d, len, &err), CN_ECORRUPT, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "corrupt.parquet: column \"s\", row group 1, page 0");
+    cn_free(d);
+    unlink(path);
+}
+
+static void unsupported_codec_named(void **state) {
+    (void)state;
+    const char *path = tmp_path("codec.parquet");
+    write_ks(path, 100, 1000, 0, NULL);
+    size_t len;
+    char *d = slurp(path, &len);
+    uint32_t flen;
+    memcpy(&flen, d + len - 8, 4);
+    /* ColumnMetaData.codec follows path_in_schema: field delta 1, type i32 (0x15), ZSTD = zigzag 12;
+     * the physical type (field 1) follows the struct header 0x1c instead */
+    size_t at = len - 8 - flen, hits = 0;
+    for (size_t i = at; i + 1 < len - 8; i++)
+        if ((uint8_t)d[i] == 0x15 && d[i + 1] == 12 && (uint8_t)d[i - 1] != 0x1c && d[i - 1] != 0) {
+            d[i + 1] = 14; /* LZ4_RAW */
+            hits++;
+        }
+    assert_true(hits >= 2);
+    CnErr err = CN_ERR_INIT;
+    ASSERT_ERR(read_all_mem("codec.parquet", d, len, &err), CN_EUNSUPPORTED, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "codec.parquet: column \"k\", row group 0");
+    ASSERT_CONTAINS(cn_err_msg(&err), "LZ4_RAW");
+    cn_free(d);
+    unlink(path);
+}
+
+static void random_corruption_never_crashes(void **state) {
+    (void)state;
+    uint64_t seed = seed_init();
+    CnSchema *s = make_schema();
+    CnBatch *b = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    fill(b, 300, true);
+    const char *path = tmp_path("fuzz.parquet");
+    CnPqWriteOpts o;
+    cn_pq_write_opts_init(&o);
+    o.row_group_rows = 100;
+    o.page_bytes = 200;
+    write_batch(path, b, &o, 300);
+    size_t len;
+    char *d = slurp(path, &len);
+    char *m = cn_malloc(len);
+    int fails = 0;
+    for (int t = 0; t < 400; t++) {
+        memcpy(m, d, len);
+        int flips = 1 + (int)(rnd() % 8);
+        for (int k = 0; k < flips; k++) m[rnd() % len] ^= (char)(1 + rnd() % 255);
+        cn_err_clear(&err);
+        int rc = read_all_mem("fuzz.parquet", m, len, &err);
+        if (rc < 0) {
+            fails++;
+            ASSERT_CONTAINS(cn_err_msg(&err), "fuzz.parquet");
+        }
+    }
+    if (fails == 0) fail_msg("seed %llu: no corruption was detected in 400 tries", (unsigned long long)seed);
+    cn_free(m);
+    cn_free(d);
+    unlink(path);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
+static int count_dir_entries(const char *dir) {
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p) {
+        if (fscanf(p, "%d", &n) != 1) n = -1;
+        pclose(p);
+    }
+    return n;
+}
+
+static void writer_leaves_nothing_half_written(void **state) {
+    (void)state;
+    CnSchema *s = ks_schema();
+    CnErr err = CN_ERR_INIT;
+    const char *path = tmp_path("sub/x.parquet");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = 0;
+    mkdir(dir, 0755);
+    CnPqWriter *w = NULL;
+    ASSERT_OK(cn_pq_writer_open(path, s, NULL, &w, &err), &err);
+    assert_int_equal(count_dir_entries(dir), 1); /* the temp file */
+    assert_false(cn_fs_exists(path));
+    /* a batch of another schema fails, and keeps failing */
+    CnSchema *s2 = NULL;
+    assert_int_equal(cn_col_schema_new(&s2), 0);
+    ASSERT_OK(cn_col_schema_add(s2, "k", cn_col_type_prim(CN_COL_INT32), false, 1, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s2, "s", cn_col_type_prim(CN_COL_STRING), true, 2, &err), &err);
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(s2, &b, &err), &err);
+    ASSERT_ERR(cn_pq_writer_write(w, b, &err), CN_ETYPE, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "column \"k\" is int64 in the file schema, the batch has int32");
+    cn_err_clear(&err);
+    ASSERT_ERR(cn_pq_writer_finish(w, &err), CN_ETYPE, &err);
+    cn_pq_writer_free(w);
+    assert_false(cn_fs_exists(path));
+    assert_int_equal(count_dir_entries(dir), 0);
+    /* abandoned without finish: the temp file goes too */
+    ASSERT_OK(cn_pq_writer_open(path, s, NULL, &w, &err), &err);
+    cn_pq_writer_free(w);
+    assert_int_equal(count_dir_entries(dir), 0);
+    /* a directory that does not exist */
+    cn_err_clear(&err);
+    ASSERT_ERR(cn_pq_writer_open(tmp_path("nodir/y.parquet"), s, NULL, &w, &err), -ENOENT, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "nodir/y.parquet");
+    /* bad options name themselves */
+    CnPqWriteOpts o;
+    cn_pq_write_opts_init(&o);
+    o.page_version = 3;
+    cn_err_clear(&err);
+    ASSERT_ERR(cn_pq_writer_open(path, s, &o, &w, &err), CN_EINVAL, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "page_version");
+    CnPqCodec codec;
+    ASSERT_OK(cn_pq_codec_parse("ZSTD", &codec, &err), &err);
+    assert_int_equal(codec, CN_PQ_CODEC_ZSTD);
+    ASSERT_ERR(cn_pq_codec_parse("lz77", &codec, &err), CN_EINVAL, &err);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s2);
+    cn_col_schema_free(s);
+    rmdir(dir);
+}
+
+static void empty_file_and_zero_columns(void **state) {
+    (void)state;
+    CnSchema *s = ks_schema();
+    CnErr err = CN_ERR_INIT;
+    const char *path = tmp_path("empty.parquet");
+    CnPqWriter *w = NULL;
+    ASSERT_OK(cn_pq_writer_open(path, s, NULL, &w, &err), &err);
+    ASSERT_OK(cn_pq_writer_finish(w, &err), &err);
+    cn_pq_writer_free(w);
+    CnPqReader *r = NULL;
+    ASSERT_OK(cn_pq_reader_open(path, &r, &err), &err);
+    assert_int_equal(cn_pq_reader_meta(r)->n_rows, 0);
+    assert_int_equal(cn_pq_reader_schema(r)->n_fields, 2);
+    const CnBatch *b;
+    ASSERT_OK(cn_pq_reader_next(r, 0, &b, &err), &err);
+    assert_null(b);
+    cn_pq_reader_close(r);
+    unlink(path);
+    cn_col_schema_free(s);
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(roundtrip_uncompressed),
+        cmocka_unit_test(roundtrip_snappy),
+        cmocka_unit_test(roundtrip_gzip),
+        cmocka_unit_test(roundtrip_zstd),
+        cmocka_unit_test(batches_never_span_row_groups),
+        cmocka_unit_test(dictionary_used_then_falls_back),
+        cmocka_unit_test(statistics_follow_type_order),
+        cmocka_unit_test(projection_by_name),
+        cmocka_unit_test(pruning_skips_row_groups),
+        cmocka_unit_test(nested_lists_maps_with_nulls),
+        cmocka_unit_test(rle_hybrid_roundtrip),
+        cmocka_unit_test(delta_roundtrip_extremes),
+        cmocka_unit_test(truncated_file_fails_cleanly),
+        cmocka_unit_test(bad_magic_named),
+        cmocka_unit_test(corrupt_page_names_column_and_row_group),
+        cmocka_unit_test(unsupported_codec_named),
+        cmocka_unit_test(random_corruption_never_crashes),
+        cmocka_unit_test(writer_leaves_nothing_half_written),
+        cmocka_unit_test(empty_file_and_zero_columns),
+    };
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    if (tmpdir[0]) rmdir(tmpdir);
+    return rc;
+}
