@@ -210,6 +210,35 @@ static int read_len(CnAvroDec *d, size_t *n, const char *what, CnErr *err) {
     return 0;
 }
 
+/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF): strings go on
+ * to JSON and SQL, which need valid text. */
+static bool utf8_valid(const uint8_t *p, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
+        else return false;
+        if (i + len > n) return false;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (p[i + k] & 0x3F);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
 static int read_bytes(CnAvroDec *d, size_t n, CnAvroValue *out, CnErr *err) {
     uint8_t *p = cn_arena_alloc(d->arena, n + 1);
     if (!p) return cn_err_set(err, CN_ENOMEM, "%s: out of memory", d->where);
@@ -271,6 +300,8 @@ int cn_avro__decode(CnAvroDec *d, const CnAvroSchema *s, CnAvroValue *out, CnErr
         size_t n;
         rc = read_len(d, &n, s->type == CN_AVRO_STRING ? "string" : "bytes", err);
         if (rc < 0) return rc;
+        if (s->type == CN_AVRO_STRING && !utf8_valid(d->p, n))
+            return corrupt(d, err, "string is not valid UTF-8");
         return read_bytes(d, n, out, err);
     }
     case CN_AVRO_FIXED:
@@ -350,6 +381,8 @@ int cn_avro__decode(CnAvroDec *d, const CnAvroSchema *s, CnAvroValue *out, CnErr
                     size_t kl;
                     k->schema = &cn_avro__key_schema;
                     rc = read_len(d, &kl, "map key", err);
+                    if (rc == 0 && !utf8_valid(d->p, kl))
+                        rc = corrupt(d, err, "map key is not valid UTF-8");
                     if (rc == 0) rc = read_bytes(d, kl, k, err);
                     if (rc == 0) rc = cn_avro__decode(d, s->items, &items[2 * n + 1], err);
                 } else {

@@ -392,7 +392,9 @@ int cn_avro_value_to_json(const CnAvroValue *v, json_t **out, CnErr *err) {
     *out = to_json(v, 0);
     if (!*out)
         return cn_err_set(err, CN_EINVAL,
-                          "value cannot be shown as JSON (out of memory, bad UTF-8 or too deep)");
+                          "value of type %s cannot be shown as JSON (out of memory, a string "
+                          "that is not UTF-8, or nested too deep)",
+                          v && v->schema ? v->schema->name : "?");
     return 0;
 }
 
