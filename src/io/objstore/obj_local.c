@@ -268,7 +268,7 @@ static int local_list(CnObjStore *s, const char *prefix, CnObjListFn fn, void *u
     KeyVec kv = {0};
     int rc = walk(ls->dir, "", prefix, &kv, err);
     if (rc < 0) goto done;
-    qsort(kv.v, kv.n, sizeof *kv.v, cmp_entry);
+    if (kv.n > 1) qsort(kv.v, kv.n, sizeof *kv.v, cmp_entry);
     for (size_t i = 0; i < kv.n; i++) {
         rc = fn(ud, &kv.v[i]);
         if (rc != 0) break;
