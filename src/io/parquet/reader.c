@@ -28,6 +28,7 @@ typedef struct LeafX {
     CnBatch *dict;      /* one-column batch holding the dictionary, lazily made */
     CnSchema *dict_schema;
     bool has_dict;
+    bool list_open;     /* the last list entry can still take elements (across pages) */
 } LeafX;
 
 /* A top-level field of the file: its leaves, or why it cannot be read. */
@@ -223,7 +224,7 @@ static int add_leaf(CnPqReader *r, const CnPqSchemaEl *el, const char *path, uin
     uint32_t k = r->n_leaves++;
     r->leaves[k] = (CnPqLeaf){path, i_field, el->field_id, el->type, el->type == CN_PQ_FIXED_LEN_BYTE_ARRAY ? el->type_length : 0,
                               max_def, max_rep, t};
-    r->lx[k] = (LeafX){conv, role, list_def, NULL, NULL, false};
+    r->lx[k] = (LeafX){conv, role, list_def, NULL, NULL, false, false};
     return path ? 0 : CN_ENOMEM;
 }
 
@@ -1125,7 +1126,7 @@ static int spread(CnVec *v, uint32_t base, uint32_t n_dense, const uint8_t *slot
 
 /* List/map entries from the levels of the first leaf of a nested field. */
 static int build_offsets(CnVec *tv, const uint8_t *def, const uint8_t *rep, uint32_t n, int16_t list_def,
-                         uint32_t elems, CnErr *err) {
+                         uint32_t elems, bool *open, CnErr *err) {
     uint32_t starts = 0;
     for (uint32_t j = 0; j < n; j++) starts += rep[j] == 0;
     if (cn_col_vec_reserve(tv, starts) < 0) return cn_err_set(err, CN_ENOMEM, "out of memory");
@@ -1140,8 +1141,11 @@ static int build_offsets(CnVec *tv, const uint8_t *def, const uint8_t *rep, uint
             }
             tv->offsets[i + 1] = elems;
             tv->n = i + 1;
-        } else if (tv->n == 0) {
-            return FAIL(err, "first value of the column chunk continues a list (repetition level %u)", rep[j]);
+            *open = def[j] > list_def;
+        } else if (!*open || def[j] <= list_def) {
+            /* continuing no list, an empty/null one, or adding a non-element */
+            return FAIL(err, "level %u: repetition level %u with definition level %u does not continue a list", j,
+                        rep[j], def[j]);
         }
         if (def[j] > list_def) tv->offsets[tv->n] = ++elems;
     }
@@ -1190,7 +1194,7 @@ static int decode_page(CnPqReader *r, uint32_t li, CnVec *tv, const uint8_t *rep
     for (uint32_t j = 0; j < n_slots; j++) n_dense += slot[j];
     CnVec *vv = x->role == ROLE_FLAT ? tv : x->role == ROLE_VALUE ? &tv->child[1] : &tv->child[0];
     if (x->role == ROLE_LIST || x->role == ROLE_KEY) {
-        rc = build_offsets(tv, def, rep, n_levels, x->list_def, vv->n, err);
+        rc = build_offsets(tv, def, rep, n_levels, x->list_def, vv->n, &x->list_open, err);
         if (rc < 0) return rc;
         if (x->role == ROLE_KEY && n_dense != n_slots) return FAIL(err, "map key is null");
     }
@@ -1230,6 +1234,7 @@ static int decode_chunk(CnPqReader *r, uint32_t g, uint32_t li, CnVec *tv, CnErr
     int rc = 0;
     r->c_page = 0;
     x->has_dict = false;
+    x->list_open = false;
     int64_t start = c->data_page_offset;
     if (c->dict_page_offset > 0 && c->dict_page_offset < start) start = c->dict_page_offset;
     const uint8_t *chunk = NULL;
