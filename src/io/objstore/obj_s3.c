@@ -227,7 +227,10 @@ static int http_error(S3Store *s, const S3Req *r, const char *op, CnErr *err) {
     int rcode = CN_EREMOTE;
     if (r->status == 404 && (code[0] == 0 || strcmp(code, "NoSuchKey") == 0)) rcode = CN_ENOTFOUND;
     if (r->status == 412) rcode = CN_EEXISTS;
-    if (!code[0] && r->status == 403) snprintf(code, sizeof code, "AccessDenied");
+    if (!code[0] && r->status == 403)
+        snprintf(msg, sizeof msg, "access denied (a %s reply has no error code: check "
+                                  "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the bucket's "
+                                  "permissions)", r->method);
     return cn_err_set(err, rcode, "s3 %s s3://%s/%s: HTTP %ld%s%s%s%s%s", op, s->bucket,
                       r->key ? r->key : r->label ? r->label : "", r->status, code[0] ? " " : "", code,
                       msg[0] ? ": " : "", msg, hint_for(code));

@@ -302,6 +302,53 @@ def case_moto_sigv4_wrong_secret(work):
         check(b"403" in p.stderr and b"AWS_" in p.stderr, "unknown key: %s" % p.stderr)
 
 
+def case_retry_on_5xx(work):
+    """A server that fails twice with 503 then answers: the GET succeeds on the third try;
+    one that always fails gives up after 1 + retries attempts with a clear message."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        hits = []
+        fail_first = 2
+
+        def do_GET(self):
+            Handler.hits.append(self.path)
+            if len(Handler.hits) <= Handler.fail_first:
+                body = b"<Error><Code>SlowDown</Code><Message>busy</Message></Error>"
+                self.send_response(503)
+            else:
+                body = b"payload"
+                self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        env = base_env("http://127.0.0.1:%d" % srv.server_address[1])
+        tool(env, "get", "s3://chronon/wh", "k", work + "/out", "--backoff-ms=10")
+        check(read(work + "/out") == b"payload", "GET after retries returned wrong bytes")
+        check(len(Handler.hits) == 3 and all(h == "/chronon/wh/k" for h in Handler.hits),
+              "expected 3 attempts at /chronon/wh/k, got %s" % Handler.hits)
+        Handler.hits.clear()
+        Handler.fail_first = 100
+        p = tool(env, "get", "s3://chronon/wh", "k", work + "/out", "--retries=3",
+                 "--backoff-ms=10", expect_rc=1)
+        check(len(Handler.hits) == 4, "expected 4 attempts, got %d" % len(Handler.hits))
+        msg = p.stderr.decode()
+        for want in ["after 4 attempts", "HTTP 503", "SlowDown", "s3://chronon/wh/k"]:
+            check(want in msg, "message lacks %r: %s" % (want, msg))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 def main():
     fn = globals().get("case_" + CASE)
     check(fn is not None, "unknown case " + CASE)
