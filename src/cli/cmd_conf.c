@@ -67,10 +67,15 @@ static int print_columns(CnArena *a, const CnColumnList *cols) {
     printf("columns (%zu):\n", cols->n);
     if (cols->left_all_columns) printf("  (all columns of the left table, except ds)\n");
     if (cols->values_unknown) printf("  (value columns unknown: a no-aggregation source has no selects)\n");
+    int width = 8; /* the name column fits the longest name, so roles and types line up */
+    for (size_t i = 0; i < cols->n; i++) {
+        int n = (int)strlen(cols->cols[i].name);
+        if (n > width) width = n;
+    }
     for (size_t i = 0; i < cols->n; i++) {
         const char *rule = cn_conf_type_rule_str(a, &cols->cols[i].type);
         const CnColumn *c = &cols->cols[i];
-        printf("  %-40s %-9s %s", c->name, cn_conf_col_role_name(c->role), rule ? rule : "?");
+        printf("  %-*s %-9s %s", width, c->name, cn_conf_col_role_name(c->role), rule ? rule : "?");
         /* A part's rule names the GroupBy's input column, so say which part. */
         if (c->i_part >= 0)
             printf("  (%s %d)", c->type.kind == CN_CONF_TYPE_DECLARED ? "external" : "part", c->i_part);
