@@ -761,14 +761,11 @@ int cn_col_batch_append_rows(CnBatch *dst, const CnBatch *src, const uint32_t *s
                               dst->schema->fields[c].name, cn_col_type_name(d->type, a, sizeof a),
                               cn_col_type_name(s->type, b, sizeof b));
         }
-        if (cn_col_vec_reserve(d, n) < 0) break;
-        size_t w = cn_col_type_width(s->type->id);
-        if (w && !sel && !s->valid && !d->valid) {
-            /* OPT-ONLY: dense fixed-width copy */
-            memcpy((char *)d->values + (size_t)d->n * w, s->values, (size_t)n * w);
-            d->n += n;
+        if (!sel) {
+            if (cn_col_vec_append_range(d, s, 0, n) < 0) break;
             continue;
         }
+        if (cn_col_vec_reserve(d, n) < 0) break;
         for (uint32_t k = 0; k < n; k++)
             if (cn_col_vec_append_from(d, s, sel ? sel[k] : k) < 0) break;
     }

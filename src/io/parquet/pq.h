@@ -123,10 +123,13 @@ typedef struct CnPqMeta {
 typedef struct CnPqReader CnPqReader;
 
 /* Opens path and decodes its footer and schema (the whole file is never read here).
+ * Columns whose type is outside the supported subset do not stop the open: they are left
+ * out of the schema and listed by cn_pq_reader_unsupported(); reading without a
+ * projection then fails with CN_EUNSUPPORTED naming them, and a projection that leaves
+ * them out reads the rest.
  * OWNED: close with cn_pq_reader_close. Errors: -errno (open/read; message names the
  * path), CN_ECORRUPT (truncated, bad magic, bad footer: names the file and what was
- * expected), CN_EUNSUPPORTED (a column type outside the subset: names the column),
- * CN_ENOMEM. */
+ * expected), CN_EUNSUPPORTED (encrypted files, external column chunks), CN_ENOMEM. */
 int cn_pq_reader_open(const char *path, CnPqReader **out, CnErr *err);
 /* Same over bytes in memory; name is used in messages. data is BORROWED until close. */
 int cn_pq_reader_open_mem(const char *name, const void *data, size_t len, CnPqReader **out,
@@ -139,6 +142,11 @@ const CnSchema *cn_pq_reader_schema(const CnPqReader *r);
 const CnPqMeta *cn_pq_reader_meta(const CnPqReader *r);
 /* Value of a key/value metadata entry, or NULL. BORROWED until close. */
 const char *cn_pq_reader_kv(const CnPqReader *r, const char *key);
+
+/* The i-th top-level column left out of the schema because its type is unsupported, or
+ * NULL past the last one; *why (may be NULL) says what is unsupported. BORROWED until
+ * close. */
+const char *cn_pq_reader_unsupported(const CnPqReader *r, uint32_t i, const char **why);
 
 /* Projection by top-level column name, in the order given; NULL/0 means all columns.
  * Must be called before the first cn_pq_reader_next. CN_ENOTFOUND names the column and

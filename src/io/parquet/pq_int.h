@@ -32,8 +32,9 @@
  *   pages         DATA_PAGE (v1), DATA_PAGE_V2, DICTIONARY_PAGE; INDEX_PAGE skipped;
  *                 page CRCs are not checked
  *   encodings     read: PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY, RLE (levels, booleans),
- *                   BIT_PACKED (levels, legacy), DELTA_BINARY_PACKED, DELTA_LENGTH_BYTE_ARRAY,
- *                   DELTA_BYTE_ARRAY, BYTE_STREAM_SPLIT (float/double)
+ *                   DELTA_BINARY_PACKED, DELTA_LENGTH_BYTE_ARRAY,
+ *                   DELTA_BYTE_ARRAY, BYTE_STREAM_SPLIT (float/double/int32/int64);
+ *                   not BIT_PACKED (deprecated level encoding)
  *                 write: PLAIN, RLE_DICTIONARY (+ PLAIN dictionary page), RLE levels,
  *                   DELTA_BINARY_PACKED / DELTA_LENGTH_BYTE_ARRAY / DELTA_BYTE_ARRAY on request
  *   codecs        UNCOMPRESSED, SNAPPY, GZIP, ZSTD (read and write); LZ4, LZ4_RAW, BROTLI,

@@ -578,6 +578,17 @@ const char *cn_pq_reader_kv(const CnPqReader *r, const char *key) {
     return NULL;
 }
 
+const char *cn_pq_reader_unsupported(const CnPqReader *r, uint32_t i, const char **why) {
+    for (uint32_t k = 0; k < r->n_fx; k++) {
+        if (!r->fx[k].unsupported) continue;
+        if (i-- == 0) {
+            if (why) *why = r->fx[k].unsupported;
+            return r->fx[k].name;
+        }
+    }
+    return NULL;
+}
+
 static int find_fx(const CnPqReader *r, const char *name) {
     for (uint32_t i = 0; i < r->n_fx; i++)
         if (strcmp(r->fx[i].name, name) == 0) return (int)i;
@@ -1365,13 +1376,11 @@ int cn_pq_reader_next(CnPqReader *r, uint32_t max_rows, const CnBatch **out, CnE
     if (!r->started) {
         r->started = true;
         const CnSchema *os = cn_pq_reader_out_schema(r);
-        for (uint32_t c = 0; c < os->n_fields; c++) {
-            int k = find_fx(r, os->fields[c].name);
-            if (k >= 0 && r->fx[k].unsupported) {
-                rc = cn_err_set(&e, CN_EUNSUPPORTED, "%s: column \"%s\": %s", r->name, os->fields[c].name,
-                                r->fx[k].unsupported);
-                goto done;
-            }
+        const char *why = NULL, *bad = r->out_schema ? NULL : cn_pq_reader_unsupported(r, 0, &why);
+        if (bad) {
+            rc = cn_err_set(&e, CN_EUNSUPPORTED, "%s: column \"%s\": %s (project the other columns to skip it)",
+                            r->name, bad, why);
+            goto done;
         }
         rc = cn_col_batch_new(os, &r->rg_batch, &e);
         if (rc == 0) rc = cn_col_batch_new(os, &r->out, &e);

@@ -418,7 +418,18 @@ static inline uint64_t val_hash(const ValSrc *vs, uint32_t k) {
 }
 
 static inline bool val_eq(const ValSrc *vs, uint32_t a, uint32_t b) {
-    if (vs->wp) return memcmp(vs->fixed + (size_t)a * (size_t)vs->wp, vs->fixed + (size_t)b * (size_t)vs->wp, (size_t)vs->wp) == 0;
+    if (vs->wp == 8) {
+        uint64_t x, y;
+        memcpy(&x, vs->fixed + 8 * (size_t)a, 8);
+        memcpy(&y, vs->fixed + 8 * (size_t)b, 8);
+        return x == y;
+    }
+    if (vs->wp == 4) {
+        uint32_t x, y;
+        memcpy(&x, vs->fixed + 4 * (size_t)a, 4);
+        memcpy(&y, vs->fixed + 4 * (size_t)b, 4);
+        return x == y;
+    }
     uint32_t la, lb;
     const uint8_t *pa = vs_bytes(vs, a, &la), *pb = vs_bytes(vs, b, &lb);
     return la == lb && memcmp(pa, pb, la) == 0;

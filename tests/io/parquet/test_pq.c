@@ -712,6 +712,47 @@ static void unsupported_codec_named(void **state) {
     unlink(path);
 }
 
+/* A column outside the subset (here a string column re-labelled DECIMAL) leaves the rest
+ * readable through a projection, and reading everything names it. */
+static void unsupported_column_is_named_and_skippable(void **state) {
+    (void)state;
+    const char *path = tmp_path("dec.parquet");
+    write_ks(path, 50, 1000, 0, NULL);
+    size_t len;
+    char *d = slurp(path, &len);
+    /* SchemaElement of "s": name (0x18 0x01 's'), then converted_type UTF8 (0x25 0x00) */
+    char *at = NULL;
+    for (size_t i = 0; i + 5 <= len; i++)
+        if (memcmp(d + i, "\x18\x01s\x25\x00", 5) == 0) at = d + i;
+    assert_non_null(at);
+    at[4] = 10; /* DECIMAL = 5, zigzag 10 */
+    CnPqReader *r = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_pq_reader_open_mem("dec.parquet", d, len, &r, &err), &err);
+    assert_int_equal(cn_pq_reader_schema(r)->n_fields, 1);
+    const char *why = NULL;
+    assert_string_equal(cn_pq_reader_unsupported(r, 0, &why), "s");
+    ASSERT_CONTAINS(why, "DECIMAL");
+    assert_null(cn_pq_reader_unsupported(r, 1, NULL));
+    const CnBatch *b;
+    ASSERT_ERR(cn_pq_reader_next(r, 0, &b, &err), CN_EUNSUPPORTED, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "dec.parquet: column \"s\": DECIMAL is not supported");
+    cn_pq_reader_close(r);
+    cn_err_clear(&err);
+    ASSERT_OK(cn_pq_reader_open_mem("dec.parquet", d, len, &r, &err), &err);
+    const char *only[] = {"s"};
+    ASSERT_ERR(cn_pq_reader_project(r, only, 1, &err), CN_EUNSUPPORTED, &err);
+    cn_err_clear(&err);
+    only[0] = "k";
+    ASSERT_OK(cn_pq_reader_project(r, only, 1, &err), &err);
+    ASSERT_OK(cn_pq_reader_next(r, 0, &b, &err), &err);
+    assert_int_equal(b->n_rows, 50);
+    assert_true(((int64_t *)b->cols[0].values)[49] == 49 * 10 - 5000);
+    cn_pq_reader_close(r);
+    cn_free(d);
+    unlink(path);
+}
+
 static void random_corruption_never_crashes(void **state) {
     (void)state;
     uint64_t seed = seed_init();
@@ -867,6 +908,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(bad_magic_named),
         cmocka_unit_test(corrupt_page_names_column_and_row_group),
         cmocka_unit_test(unsupported_codec_named),
+        cmocka_unit_test(unsupported_column_is_named_and_skippable),
         cmocka_unit_test(random_corruption_never_crashes),
         cmocka_unit_test(writer_leaves_nothing_half_written),
         cmocka_unit_test(empty_file_and_zero_columns),
