@@ -11,15 +11,18 @@
 
 #define FIELDS(in, last, id, t) for (int16_t last = 0, id = 0; ((t) = cn_pq__t_field((in), &last, &id)) != CN_PQ__T_STOP && !(in)->bad;)
 
+static CN_COLD void t_oom(CnPqTIn *in) {
+    if (!in->bad) in->why = "out of memory";
+    in->bad = true;
+    in->oom = true;
+}
+
 static const char *dup_bin(CnPqTIn *in, CnArena *a) {
     uint32_t len;
     const uint8_t *p = cn_pq__t_binary(in, &len);
     if (in->bad) return NULL;
     char *s = cn_arena_strndup(a, (const char *)p, len);
-    if (!s) {
-        in->bad = true;
-        in->why = "out of memory";
-    }
+    if (!s) t_oom(in);
     return s;
 }
 
@@ -182,8 +185,7 @@ static void decode_row_group(CnPqTIn *in, CnArena *a, CnPqRowGroup *rg, uint32_t
             CnPqChunk *cs = cn_arena_calloc(a, (n ? n : 1) * sizeof *cs);
             int *ty = cn_arena_calloc(a, (n ? n : 1) * sizeof *ty);
             if (!cs || !ty) {
-                in->bad = true;
-                in->why = "out of memory";
+                t_oom(in);
                 break;
             }
             for (uint32_t i = 0; i < n && !in->bad; i++) {
@@ -216,7 +218,7 @@ static void decode_row_group(CnPqTIn *in, CnArena *a, CnPqRowGroup *rg, uint32_t
 
 int cn_pq__footer_decode(const uint8_t *p, size_t len, CnArena *a, CnPqFooter *f, CnErr *err) {
     memset(f, 0, sizeof *f);
-    CnPqTIn in = {p, p + len, false, NULL, 0};
+    CnPqTIn in = {p, p + len, false, NULL, 0, false};
     bool external = false;
     bool have_cols = false;
     int t;
@@ -282,6 +284,7 @@ int cn_pq__footer_decode(const uint8_t *p, size_t len, CnArena *a, CnPqFooter *f
         default: cn_pq__t_skip(&in, t); break;
         }
     }
+    if (in.oom) return cn_err_set(err, CN_ENOMEM, "out of memory decoding the footer");
     if (in.bad)
         return cn_err_set(err, CN_ECORRUPT, "corrupt footer (FileMetaData): %s at byte %zu of %zu",
                           in.why ? in.why : "malformed", (size_t)(in.p - p), len);
@@ -299,7 +302,7 @@ int cn_pq__page_hdr_decode(const uint8_t *p, size_t len, CnPqPageHdr *h, size_t 
     h->type = -1;
     h->is_compressed = true;
     h->uncompressed_len = h->compressed_len = -1;
-    CnPqTIn in = {p, p + len, false, NULL, 0};
+    CnPqTIn in = {p, p + len, false, NULL, 0, false};
     int t;
     FIELDS(&in, last, id, t) {
         switch (id) {

@@ -76,6 +76,7 @@ typedef struct CnPqTIn {
     bool bad;
     const char *why; /* first problem seen, for the error message */
     int depth;
+    bool oom;        /* the problem was our memory, not the bytes */
 } CnPqTIn;
 
 /* Field header: returns the type (CN_PQ__T_STOP at the end of a struct) and sets *id.

@@ -753,6 +753,76 @@ static void unsupported_column_is_named_and_skippable(void **state) {
     unlink(path);
 }
 
+/* One write + read cycle with no assertions inside, for fault injection. */
+static int write_read_cycle(const char *path, const CnSchema *s, CnErr *err) {
+    CnBatch *b = NULL;
+    CnPqWriter *w = NULL;
+    CnPqReader *r = NULL;
+    CnPqWriteOpts o;
+    cn_pq_write_opts_init(&o);
+    o.row_group_rows = 150;
+    int rc = cn_col_batch_new(s, &b, err);
+    if (rc < 0) goto done;
+    for (uint32_t i = 0; i < 300; i++) {
+        char buf[16];
+        int n = snprintf(buf, sizeof buf, "x%u", i % 13);
+        cn_col_vec_append_i64(&b->cols[0], i);
+        if (i % 7 == 0) cn_col_vec_append_null(&b->cols[1]);
+        else cn_col_vec_append_str(&b->cols[1], buf, (size_t)n);
+    }
+    rc = cn_col_batch_sync_rows(b, err);
+    if (rc == 0) rc = cn_pq_writer_open(path, s, &o, &w, err);
+    if (rc == 0) rc = cn_pq_writer_set_kv(w, "a", "b", err);
+    if (rc == 0) rc = cn_pq_writer_write(w, b, err);
+    if (rc == 0) rc = cn_pq_writer_finish(w, err);
+    if (rc == 0) rc = cn_pq_reader_open(path, &r, err);
+    const CnBatch *rb = NULL;
+    int64_t sum = 0;
+    while (rc == 0) {
+        rc = cn_pq_reader_next(r, 100, &rb, err);
+        if (rc < 0 || !rb) break;
+        for (uint32_t i = 0; i < rb->n_rows; i++) sum += ((int64_t *)rb->cols[0].values)[i];
+    }
+    if (rc == 0 && sum != 299 * 300 / 2) rc = cn_err_set(err, CN_EINTERNAL, "sum %lld", (long long)sum);
+done:
+    cn_pq_reader_close(r);
+    cn_pq_writer_free(w);
+    cn_col_batch_free(b);
+    return rc;
+}
+
+/* Allocation failure at every point of a write/read cycle ends in CN_ENOMEM (or success
+ * once the budget suffices), never a crash, a leak (ASan) or a partial file. */
+static void alloc_failures_end_cleanly(void **state) {
+    (void)state;
+    CnSchema *s = ks_schema();
+    char path[1024];
+    snprintf(path, sizeof path, "%s", tmp_path("oom.parquet"));
+    int oom = 0, ok = 0;
+    for (int k = 0; k < 400 && ok < 3; k++) {
+        char v[32];
+        snprintf(v, sizeof v, "%llu", (unsigned long long)(cn_alloc_count() + (uint64_t)k));
+        setenv("CN_TEST_FAIL_ALLOC_AFTER", v, 1);
+        cn_alloc_reset_fault();
+        CnErr err = CN_ERR_INIT;
+        int rc = write_read_cycle(path, s, &err);
+        setenv("CN_TEST_FAIL_ALLOC_AFTER", "-1", 1);
+        cn_alloc_reset_fault();
+        if (rc == 0) {
+            ok++;
+        } else {
+            if (rc != CN_ENOMEM) fail_msg("budget %d: rc=%d (%s): %s", k, rc, chronon_err_name(rc), cn_err_msg(&err));
+            oom++;
+        }
+        unlink(path);
+    }
+    unsetenv("CN_TEST_FAIL_ALLOC_AFTER");
+    cn_alloc_reset_fault();
+    assert_true(oom > 20);
+    assert_int_equal(ok, 3);
+    cn_col_schema_free(s);
+}
+
 static void random_corruption_never_crashes(void **state) {
     (void)state;
     uint64_t seed = seed_init();
@@ -910,6 +980,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(unsupported_codec_named),
         cmocka_unit_test(unsupported_column_is_named_and_skippable),
         cmocka_unit_test(random_corruption_never_crashes),
+        cmocka_unit_test(alloc_failures_end_cleanly),
         cmocka_unit_test(writer_leaves_nothing_half_written),
         cmocka_unit_test(empty_file_and_zero_columns),
     };
