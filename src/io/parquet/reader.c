@@ -1195,14 +1195,33 @@ static int decode_page(CnPqReader *r, uint32_t li, CnVec *tv, const uint8_t *rep
     }
     /* slots: one per level for flat columns, one per element for nested ones */
     uint32_t n_slots = 0, n_dense = 0;
-    if (x->role == ROLE_FLAT) {
-        for (uint32_t j = 0; j < n_levels; j++) slot[j] = def[j] == L->max_def;
+    if (x->role == ROLE_FLAT && L->max_def <= 1) {
+        /* levels 0/1 are the slot flags themselves */
+        slot = def;
         n_slots = n_levels;
+        if (L->max_def == 0) {
+            n_dense = n_levels;
+        } else {
+            uint32_t j = 0;
+            uint64_t acc = 0;
+            for (; j + 8 <= n_levels; j += 8) {
+                uint64_t wd;
+                memcpy(&wd, def + j, 8);
+                acc += (uint64_t)__builtin_popcountll(wd);
+            }
+            for (; j < n_levels; j++) acc += def[j];
+            n_dense = (uint32_t)acc;
+        }
     } else {
-        for (uint32_t j = 0; j < n_levels; j++)
-            if (def[j] > x->list_def) slot[n_slots++] = def[j] == L->max_def;
+        if (x->role == ROLE_FLAT) {
+            for (uint32_t j = 0; j < n_levels; j++) slot[j] = def[j] == L->max_def;
+            n_slots = n_levels;
+        } else {
+            for (uint32_t j = 0; j < n_levels; j++)
+                if (def[j] > x->list_def) slot[n_slots++] = def[j] == L->max_def;
+        }
+        for (uint32_t j = 0; j < n_slots; j++) n_dense += slot[j];
     }
-    for (uint32_t j = 0; j < n_slots; j++) n_dense += slot[j];
     CnVec *vv = x->role == ROLE_FLAT ? tv : x->role == ROLE_VALUE ? &tv->child[1] : &tv->child[0];
     if (x->role == ROLE_LIST || x->role == ROLE_KEY) {
         rc = build_offsets(tv, def, rep, n_levels, x->list_def, vv->n, &x->list_open, err);
