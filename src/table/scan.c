@@ -1,0 +1,220 @@
+/* scan.c: reading a snapshot: manifests pruned by their ds summary, files by their ds
+ * partition value, then one Parquet file at a time. Columns are matched by Iceberg
+ * field id (names may have changed); a column a file lacks reads as null, except the
+ * identity partition column, which takes the file's partition value. */
+#include "base/compat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "io/parquet/pq.h"
+#include "table/ice_int.h"
+
+struct CnIceScan {
+    CnIceCatalog *c;
+    CnArena arena;
+    char *table;              /* arena: "ns.name" for messages */
+    CnSchema *schema;         /* OWNED: the snapshot's schema */
+    CnSchema *out_schema;     /* OWNED: the projection */
+    int32_t ds_field_id;
+    CnIceDataFile *files;     /* arena */
+    uint32_t n_files, i_file;
+    int64_t n_records;
+    uint32_t batch_rows;
+    CnPqReader *r;            /* OWNED: the open file */
+    CnBuf bytes;              /* remote file's bytes while it is open */
+    int *map;                 /* OWNED: out column -> projected file column, or -1 */
+    CnBatch *out;             /* OWNED */
+};
+
+static int pick_snapshot(const CnIceTable *t, const CnIceScanOpts *o, int64_t *snap, CnErr *err) {
+    if (o && o->snapshot_id) {
+        if (!cn_ice__meta_snapshot(t->meta, o->snapshot_id)) {
+            CnBuf ids = CN_BUF_INIT;
+            for (uint32_t i = 0; i < t->n_snaps && i < 20; i++)
+                cn_buf_printf(&ids, "%s%lld", i ? ", " : "", (long long)t->snaps[i].id);
+            int rc = cn_err_set(err, CN_ENOTFOUND, "table %s: no snapshot %lld (snapshots: %s)",
+                                t->full_name, (long long)o->snapshot_id,
+                                ids.len ? ids.data : "none");
+            cn_buf_fini(&ids);
+            return rc;
+        }
+        *snap = o->snapshot_id;
+        return 0;
+    }
+    if (o && o->as_of_ms) {
+        *snap = -1;
+        /* the snapshot log is the table's history of current snapshots */
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(t->meta, "snapshot-log"), i, e) {
+            if (json_integer_value(json_object_get(e, "timestamp-ms")) <= o->as_of_ms)
+                *snap = json_integer_value(json_object_get(e, "snapshot-id"));
+        }
+        if (*snap < 0)
+            return cn_err_set(err, CN_ENOTFOUND, "table %s: no snapshot at or before %lld ms%s",
+                              t->full_name, (long long)o->as_of_ms,
+                              t->n_snaps ? " (the first one is later)" : " (the table has none)");
+        return 0;
+    }
+    *snap = cn_ice_table_current_snapshot(t);
+    return 0;
+}
+
+int cn_ice_scan_open(CnIceCatalog *c, const CnIceTable *t, const CnIceScanOpts *opts,
+                     CnIceScan **out, CnErr *err) {
+    *out = NULL;
+    CnIceScan *s = cn_calloc(1, sizeof *s);
+    if (!s) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    cn_arena_init(&s->arena, 0);
+    s->c = c;
+    s->table = cn_arena_strdup(&s->arena, t->full_name);
+    s->ds_field_id = t->ds_field_id;
+    s->batch_rows = opts && opts->batch_rows ? opts->batch_rows : 65536;
+    int64_t snap = -1;
+    int rc = pick_snapshot(t, opts, &snap, err);
+    if (rc < 0) goto done;
+    /* time travel reads with the schema the snapshot was written with */
+    json_t *sn = snap >= 0 ? cn_ice__meta_snapshot(t->meta, snap) : NULL;
+    json_t *sid = sn ? json_object_get(sn, "schema-id") : NULL;
+    json_t *sj = json_is_integer(sid) ? cn_ice__meta_schema(t->meta, json_integer_value(sid)) : NULL;
+    if (sj)
+        rc = cn_ice__schema_from_json(t->meta_loc, sj, &s->schema, err);
+    else
+        rc = cn_col_schema_copy(t->schema, &s->schema, err);
+    if (rc < 0) goto done;
+    if (opts && opts->columns) {
+        rc = cn_col_schema_project(s->schema, opts->columns, opts->n_columns, &s->out_schema, err);
+        if (rc < 0) {
+            cn_err_ctx(err, rc, "table %s", t->full_name);
+            goto done;
+        }
+    } else {
+        rc = cn_col_schema_copy(s->schema, &s->out_schema, err);
+        if (rc < 0) goto done;
+    }
+    if (snap >= 0) {
+        rc = cn_ice__snapshot_files(c, &s->arena, t, snap, opts ? opts->ds_lo : NULL,
+                                    opts ? opts->ds_hi : NULL, &s->files, &s->n_files, err);
+        if (rc < 0) goto done;
+    }
+    for (uint32_t i = 0; i < s->n_files; i++) s->n_records += s->files[i].records;
+    s->map = cn_calloc(s->out_schema->n_fields + 1, sizeof *s->map);
+    if (!s->map) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    rc = cn_col_batch_new(s->out_schema, &s->out, err);
+done:
+    if (rc < 0) {
+        cn_ice_scan_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+const CnSchema *cn_ice_scan_schema(const CnIceScan *s) { return s->out_schema; }
+uint32_t cn_ice_scan_n_files(const CnIceScan *s) { return s->n_files; }
+int64_t cn_ice_scan_n_records(const CnIceScan *s) { return s->n_records; }
+
+static int open_file(CnIceScan *s, const CnIceDataFile *f, CnErr *err) {
+    const char *local = cn_ice__local_path(f->path);
+    int rc;
+    if (local) {
+        rc = cn_pq_reader_open(local, &s->r, err);
+    } else {
+        rc = cn_ice__get(s->c, f->path, &s->bytes, err);
+        if (rc == 0) rc = cn_pq_reader_open_mem(f->path, s->bytes.data, s->bytes.len, &s->r, err);
+    }
+    if (rc < 0) return rc;
+    const CnSchema *fs = cn_pq_reader_schema(s->r);
+    const char **names = cn_arena_calloc(&s->arena, sizeof *names * (s->out_schema->n_fields + 1));
+    if (!names) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->out_schema->n_fields; i++) {
+        const CnField *want = &s->out_schema->fields[i];
+        int hit = -1;
+        for (uint32_t k = 0; k < fs->n_fields; k++)
+            if (fs->fields[k].field_id >= 0 ? fs->fields[k].field_id == want->field_id
+                                            : !strcmp(fs->fields[k].name, want->name))
+                hit = (int)k;
+        if (hit < 0) {
+            s->map[i] = -1;
+            continue;
+        }
+        if (!cn_col_type_equal(fs->fields[hit].type, want->type)) {
+            char t1[64], t2[64];
+            return cn_err_set(err, CN_ETYPE, "%s: column \"%s\" is %s in the file, the table says %s",
+                              f->path, fs->fields[hit].name,
+                              cn_col_type_name(fs->fields[hit].type, t1, sizeof t1),
+                              cn_col_type_name(want->type, t2, sizeof t2));
+        }
+        s->map[i] = (int)n;
+        names[n++] = fs->fields[hit].name;
+    }
+    if (n == 0) {
+        /* nothing to read but the row count: keep one column so batches carry rows */
+        names[n++] = fs->fields[0].name;
+        for (uint32_t i = 0; i < s->out_schema->n_fields; i++) s->map[i] = -1;
+    }
+    return cn_pq_reader_project(s->r, names, n, err);
+}
+
+static void close_file(CnIceScan *s) {
+    cn_pq_reader_close(s->r);
+    s->r = NULL;
+    cn_buf_reset(&s->bytes);
+}
+
+int cn_ice_scan_next(CnIceScan *s, const CnBatch **out, CnErr *err) {
+    *out = NULL;
+    int rc = 0;
+    for (;;) {
+        if (!s->r) {
+            if (s->i_file >= s->n_files) return 0;
+            rc = open_file(s, &s->files[s->i_file], err);
+            if (rc < 0) return cn_err_ctx(err, rc, "table %s", s->table);
+        }
+        const CnIceDataFile *f = &s->files[s->i_file];
+        const CnBatch *fb = NULL;
+        rc = cn_pq_reader_next(s->r, s->batch_rows, &fb, err);
+        if (rc < 0) return cn_err_ctx(err, rc, "table %s", s->table);
+        if (!fb) {
+            close_file(s);
+            s->i_file++;
+            continue;
+        }
+        if (fb->n_rows == 0) continue;
+        cn_col_batch_reset(s->out);
+        for (uint32_t i = 0; i < s->out_schema->n_fields; i++) {
+            CnVec *v = &s->out->cols[i];
+            if (s->map[i] >= 0) {
+                rc = cn_col_vec_append_range(v, &fb->cols[s->map[i]], 0, fb->n_rows);
+            } else if (s->out_schema->fields[i].field_id == s->ds_field_id && !f->ds_null) {
+                for (uint32_t r = 0; r < fb->n_rows && rc == 0; r++) rc = cn_col_vec_append_str(v, f->ds, 10);
+            } else {
+                for (uint32_t r = 0; r < fb->n_rows && rc == 0; r++) rc = cn_col_vec_append_null(v);
+            }
+            if (rc < 0) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        }
+        rc = cn_col_batch_sync_rows(s->out, err);
+        if (rc < 0) return rc;
+        *out = s->out;
+        return 0;
+    }
+}
+
+void cn_ice_scan_close(CnIceScan *s) {
+    if (!s) return;
+    close_file(s);
+    cn_buf_fini(&s->bytes);
+    cn_col_batch_free(s->out);
+    cn_free(s->map);
+    cn_col_schema_free(s->schema);
+    cn_col_schema_free(s->out_schema);
+    cn_arena_fini(&s->arena);
+    cn_free(s);
+}

@@ -1,0 +1,173 @@
+/* table.h: Iceberg v2 tables in a warehouse, and the catalog that points at them.
+ * A table `ns.name` lives at <warehouse>/ns.db/name/ with metadata/ (vN-<uuid>.metadata.json,
+ * snap-*.avro manifest lists, *-m*.avro manifests) and data/ds=YYYY-MM-DD/<uuid>.parquet. Every
+ * table is partitioned by identity on the string column `ds`.
+ * COMMIT PROTOCOL: a writer writes data files (unique names), then manifests and the
+ *   manifest list, then a new metadata file, then swaps the catalog's metadata_location
+ *   from the version it started on to the new one (compare-and-swap). Nothing is visible
+ *   before the swap. A writer that loses the race reloads and re-applies its change when
+ *   it does not conflict (appends never do; an overwrite conflicts when another commit
+ *   touched one of its ds partitions since it started) and otherwise fails with
+ *   CN_ECONFLICT naming the table and the partitions.
+ * Catalog layout is Iceberg's JDBC catalog (iceberg_tables, iceberg_namespace_properties),
+ *   in SQLite ("sqlite:<path>") or PostgreSQL ("postgresql://..."). docs/tables.md has
+ *   the details.
+ * Test hook: CN_TEST_TABLE_ABORT_AT=data|manifests|metadata|before-cas|after-cas kills the
+ *   writing process (SIGKILL) right after that step of a commit. Inert unless set.
+ * THREADS: a catalog, table or scan has one owner thread at a time. Processes and
+ *   machines may share a warehouse and catalog freely (that is what the CAS is for). */
+#ifndef CN_TABLE_H
+#define CN_TABLE_H
+
+#include "base/compat.h"
+#include "base/err.h"
+#include "col/col.h"
+
+typedef struct CnIceCatalog CnIceCatalog;
+typedef struct CnIceTable CnIceTable;
+typedef struct CnIceScan CnIceScan;
+typedef struct CnIceWrite CnIceWrite;
+
+/* Name of the partition column every table has. */
+#define CN_ICE_DS "ds"
+
+/* ---------------------------------------------------------------- catalog */
+
+/* Opens the warehouse (a local absolute directory, file:///dir or s3://bucket/prefix;
+ * a local one is created if missing) and the catalog URI ("sqlite:<path>",
+ * "postgresql://..." or "postgres://..."), creating the catalog tables if needed.
+ * OWNED: *out, cn_ice_catalog_close. Errors: CN_EINVAL (bad URI), CN_EREMOTE / CN_EIO
+ * (catalog unreachable: the message names the URI, without its password). */
+int cn_ice_catalog_open(const char *warehouse, const char *catalog, CnIceCatalog **out,
+                        CnErr *err);
+void cn_ice_catalog_close(CnIceCatalog *c); /* NULL-safe */
+/* BORROWED until close: the warehouse root URI, and the catalog URI as given. */
+const char *cn_ice_catalog_warehouse(const CnIceCatalog *c);
+const char *cn_ice_catalog_uri(const CnIceCatalog *c);
+
+/* Splits "ns.name" (or "name", meaning namespace "default") into ns and name and
+ * validates both: 1-128 characters of [A-Za-z0-9_-], not starting with '-', so a name
+ * can never leave the warehouse. CN_EINVAL names the bad part. */
+int cn_ice_name_parse(const char *full, char ns[129], char name[129], CnErr *err);
+
+/* Calls fn for each table (ns NULL: all namespaces), sorted by namespace then name. */
+typedef int (*CnIceNameFn)(void *ud, const char *ns, const char *name);
+int cn_ice_catalog_list(CnIceCatalog *c, const char *ns, CnIceNameFn fn, void *ud, CnErr *err);
+
+/* ------------------------------------------------------------------ tables */
+
+/* Creates table ns.name with the given columns; the namespace is created on demand.
+ * The schema must have a string column "ds" (the partition column); field ids are
+ * assigned here (the schema's own are ignored). props: n_props key/value pairs (may be
+ * 0). Errors: CN_EEXISTS (the table exists), CN_EINVAL (bad name, no ds column),
+ * CN_EUNSUPPORTED (a struct column), catalog and storage errors. */
+int cn_ice_table_create(CnIceCatalog *c, const char *ns, const char *name,
+                        const CnSchema *schema, const char *const *props, uint32_t n_props,
+                        CnErr *err);
+/* Loads the current version. OWNED: *out, cn_ice_table_free. CN_ENOTFOUND names the
+ * table and lists the tables of its namespace (or the namespaces) with similar names. */
+int cn_ice_table_load(CnIceCatalog *c, const char *ns, const char *name, CnIceTable **out,
+                      CnErr *err);
+void cn_ice_table_free(CnIceTable *t); /* NULL-safe */
+bool cn_ice_table_exists(CnIceCatalog *c, const char *ns, const char *name);
+
+/* Accessors. BORROWED: valid until cn_ice_table_free. */
+const char *cn_ice_table_name(const CnIceTable *t);              /* "ns.name" */
+const char *cn_ice_table_location(const CnIceTable *t);          /* table root URI */
+const char *cn_ice_table_metadata_location(const CnIceTable *t); /* current metadata file */
+const CnSchema *cn_ice_table_schema(const CnIceTable *t);        /* current schema */
+/* Property value or NULL. */
+const char *cn_ice_table_property(const CnIceTable *t, const char *key);
+
+typedef struct CnIceSnapshot {
+    int64_t id;
+    int64_t parent_id;       /* -1 for the first */
+    int64_t sequence_number;
+    int64_t timestamp_ms;
+    const char *operation;   /* "append", "overwrite", ... BORROWED */
+    int64_t added_files, deleted_files, added_records, deleted_records, total_records;
+} CnIceSnapshot;
+
+/* Current snapshot id, -1 when the table has no data yet. */
+int64_t cn_ice_table_current_snapshot(const CnIceTable *t);
+/* Snapshots in commit order (the snapshot log). i < n. */
+uint32_t cn_ice_table_n_snapshots(const CnIceTable *t);
+void cn_ice_table_snapshot(const CnIceTable *t, uint32_t i, CnIceSnapshot *out);
+
+/* Schema evolution: appends a nullable column with a new field id (older files read it
+ * as null). CN_EEXISTS when the name is taken. Committed with the CAS protocol. */
+int cn_ice_table_add_column(CnIceCatalog *c, const char *ns, const char *name,
+                            const char *column, const CnType *type, CnErr *err);
+/* Sets (value non-NULL) or removes (value NULL) properties, one commit. */
+int cn_ice_table_set_properties(CnIceCatalog *c, const char *ns, const char *name,
+                                const char *const *keys, const char *const *values,
+                                uint32_t n, CnErr *err);
+
+/* ------------------------------------------------------------------ writes */
+
+typedef enum CnIceWriteMode {
+    CN_ICE_APPEND = 0,    /* add files */
+    CN_ICE_OVERWRITE = 1, /* replace every ds partition the write touches */
+} CnIceWriteMode;
+
+/* Starts a write on the table's current version. OWNED: *out, cn_ice_write_free
+ * (which removes the data files of a write that was not committed). */
+int cn_ice_write_begin(CnIceCatalog *c, const char *ns, const char *name, CnIceWriteMode mode,
+                       CnIceWrite **out, CnErr *err);
+/* The schema batches must have (the table's current schema). BORROWED until free. */
+const CnSchema *cn_ice_write_schema(const CnIceWrite *w);
+/* Writes the batch's rows (selected ones when b->sel is set) into one data file per ds
+ * value. Column types must match the write schema (CN_ETYPE names the column); a null
+ * or malformed ds is CN_EINVAL naming the row's value. */
+int cn_ice_write_batch(CnIceWrite *w, const CnBatch *b, CnErr *err);
+/* Also overwrite these ds partitions even when no row lands in them (a run that
+ * produced an empty day). Overwrite mode only. */
+int cn_ice_write_touch_partition(CnIceWrite *w, const char *ds, CnErr *err);
+/* Property set with the commit (copied). */
+int cn_ice_write_set_property(CnIceWrite *w, const char *key, const char *value, CnErr *err);
+/* Finishes the files and commits one snapshot (append or overwrite). *snapshot_id
+ * (optional OUT) gets the new snapshot's id. A write with no rows and no touched
+ * partition commits nothing and returns 0 with *snapshot_id = -1. CN_ECONFLICT as
+ * described at the top. */
+int cn_ice_write_commit(CnIceWrite *w, int64_t *snapshot_id, CnErr *err);
+void cn_ice_write_free(CnIceWrite *w); /* NULL-safe */
+
+/* ------------------------------------------------------------------- scans */
+
+typedef struct CnIceScanOpts {
+    int64_t snapshot_id;         /* 0: current (or as_of_ms) */
+    int64_t as_of_ms;            /* 0: none; else the last snapshot committed at or before */
+    const char *ds_lo, *ds_hi;   /* inclusive partition range; NULL = unbounded */
+    const char *const *columns;  /* projection by name, in this order; NULL = all */
+    uint32_t n_columns;
+    uint32_t batch_rows;         /* 0 = 65536 */
+} CnIceScanOpts;
+
+/* Plans a scan: picks the snapshot, prunes manifests and files by ds. Reads file by file.
+ * opts may be NULL. OWNED: *out, cn_ice_scan_close. CN_ENOTFOUND for an unknown snapshot
+ * id, a timestamp before the first snapshot, or a column the table lacks (the message
+ * lists the columns). */
+int cn_ice_scan_open(CnIceCatalog *c, const CnIceTable *t, const CnIceScanOpts *opts,
+                     CnIceScan **out, CnErr *err);
+/* Schema of the batches (the projection). BORROWED until close. */
+const CnSchema *cn_ice_scan_schema(const CnIceScan *s);
+/* Data files the scan will read (after pruning), and their total rows. */
+uint32_t cn_ice_scan_n_files(const CnIceScan *s);
+int64_t cn_ice_scan_n_records(const CnIceScan *s);
+/* Next batch or *out = NULL at the end. BORROWED: valid until the next call or close.
+ * Columns a file lacks (added later) read as null. */
+int cn_ice_scan_next(CnIceScan *s, const CnBatch **out, CnErr *err);
+void cn_ice_scan_close(CnIceScan *s); /* NULL-safe */
+
+/* --------------------------------------------------------------------- gc */
+
+/* Removes files under the table's directory that no snapshot of the current metadata
+ * references (nor the metadata log), and that are older than older_than_ms (their age
+ * comes from the UUIDv7 in the names we write, else the local file's mtime; files of
+ * unknown age are kept). fn (may be NULL) is called with each removed key. *n_removed
+ * (optional OUT). */
+typedef int (*CnIceGcFn)(void *ud, const char *uri, uint64_t size);
+int cn_ice_gc(CnIceCatalog *c, const char *ns, const char *name, int64_t older_than_ms,
+              CnIceGcFn fn, void *ud, uint64_t *n_removed, CnErr *err);
+
+#endif /* CN_TABLE_H */

@@ -1,0 +1,627 @@
+/* write.c: appends and dynamic partition overwrites.
+ * Rows are split by ds into one Parquet file per partition (unique UUIDv7 names under
+ * data/ds=.../), written straight to the warehouse (local) or to a temporary file that
+ * is uploaded when finished (S3). The commit then writes the manifests and manifest
+ * list for a new snapshot and goes through cn_ice__commit's compare-and-swap; each
+ * retry re-reads the winner's snapshot, checks for conflicts and rebuilds the manifests
+ * (the data files are reused as they are). */
+#include "base/compat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/date.h"
+#include "base/fs.h"
+#include "io/parquet/pq.h"
+#include "table/ice_int.h"
+
+typedef struct Part {
+    char ds[11];
+    CnPqWriter *pw;
+    char *key;                /* arena: key of the data file in the warehouse */
+    char *tmp_path;           /* arena: the local file the writer produces */
+    int64_t rows;
+    uint32_t *idx;            /* OWNED: rows of the current batch in this partition */
+    uint32_t n_idx, cap_idx;
+} Part;
+
+struct CnIceWrite {
+    CnIceCatalog *c;
+    char ns[129], name[129];
+    CnIceWriteMode mode;
+    CnIceTable *base;         /* OWNED: the version the write started on */
+    int64_t start_snap;
+    int ds_col;
+    CnArena arena;
+    Part *parts;              /* OWNED */
+    uint32_t n_parts, cap_parts, last_part;
+    char (*touched)[11];      /* OWNED: partitions an overwrite replaces */
+    uint32_t n_touched, cap_touched;
+    json_t *props;            /* OWNED */
+    char *schema_json;        /* OWNED (jansson): iceberg.schema for the Parquet footer */
+    CnIceDataFile *files;     /* arena */
+    uint32_t n_files;
+    char *tmpdir;             /* arena: S3 staging directory, or NULL */
+    CnBuf attempt_keys;       /* manifests of the last commit attempt, "key\n" each */
+    int64_t new_snap;
+    bool finished, committed;
+};
+
+static int oom(CnErr *err) { return cn_err_set(err, CN_ENOMEM, "out of memory"); }
+
+int cn_ice_write_begin(CnIceCatalog *c, const char *ns, const char *name, CnIceWriteMode mode,
+                       CnIceWrite **out, CnErr *err) {
+    *out = NULL;
+    CnIceWrite *w = cn_calloc(1, sizeof *w);
+    if (!w) return oom(err);
+    cn_arena_init(&w->arena, 0);
+    w->c = c;
+    w->mode = mode;
+    snprintf(w->ns, sizeof w->ns, "%s", ns);
+    snprintf(w->name, sizeof w->name, "%s", name);
+    int rc = cn_ice_table_load(c, ns, name, &w->base, err);
+    if (rc < 0) goto done;
+    w->start_snap = cn_ice_table_current_snapshot(w->base);
+    w->ds_col = cn_col_schema_find(w->base->schema, CN_ICE_DS);
+    if (w->ds_col < 0 || w->base->ds_field_id < 0) {
+        rc = cn_err_set(err, CN_EUNSUPPORTED,
+                        "table %s is not partitioned by identity(ds); chronon writes only such tables",
+                        w->base->full_name);
+        goto done;
+    }
+    w->props = json_object();
+    json_t *sj = cn_ice__meta_schema(w->base->meta,
+                                     json_integer_value(json_object_get(w->base->meta, "current-schema-id")));
+    w->schema_json = json_dumps(sj, JSON_COMPACT);
+    if (!w->props || !w->schema_json) {
+        rc = oom(err);
+        goto done;
+    }
+    if (!cn_ice__local_path(c->warehouse)) {
+        const char *tmp = getenv("TMPDIR");
+        char *tpl = cn_arena_printf(&w->arena, "%s/chronon-write-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!tpl || !mkdtemp(tpl)) {
+            rc = cn_err_set(err, CN_EIO, "cannot create a staging directory under %s", tmp ? tmp : "/tmp");
+            goto done;
+        }
+        w->tmpdir = tpl;
+    }
+done:
+    if (rc < 0) {
+        cn_ice_write_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+const CnSchema *cn_ice_write_schema(const CnIceWrite *w) { return w->base->schema; }
+
+static int touch(CnIceWrite *w, const char *ds) {
+    for (uint32_t i = 0; i < w->n_touched; i++)
+        if (!strcmp(w->touched[i], ds)) return 0;
+    if (w->n_touched == w->cap_touched) {
+        uint32_t cap = w->cap_touched ? w->cap_touched * 2 : 16;
+        void *p = cn_realloc(w->touched, sizeof *w->touched * cap);
+        if (!p) return CN_ENOMEM;
+        w->touched = p;
+        w->cap_touched = cap;
+    }
+    memcpy(w->touched[w->n_touched++], ds, 11);
+    return 0;
+}
+
+int cn_ice_write_touch_partition(CnIceWrite *w, const char *ds, CnErr *err) {
+    int64_t d;
+    if (cn_ds_parse(ds, &d) < 0)
+        return cn_err_set(err, CN_EINVAL, "table %s: partition \"%s\" is not a YYYY-MM-DD date",
+                          w->base->full_name, ds);
+    if (w->mode != CN_ICE_OVERWRITE)
+        return cn_err_set(err, CN_EINVAL, "table %s: touching a partition needs overwrite mode",
+                          w->base->full_name);
+    return touch(w, ds) < 0 ? oom(err) : 0;
+}
+
+int cn_ice_write_set_property(CnIceWrite *w, const char *key, const char *value, CnErr *err) {
+    if (json_object_set_new(w->props, key, json_string(value)) < 0) return oom(err);
+    return 0;
+}
+
+static int open_part(CnIceWrite *w, const char *ds, Part **out, CnErr *err) {
+    for (uint32_t i = 0; i < w->n_parts; i++) {
+        uint32_t k = (w->last_part + i) % w->n_parts;
+        if (!memcmp(w->parts[k].ds, ds, 11)) {
+            w->last_part = k;
+            *out = &w->parts[k];
+            return 0;
+        }
+    }
+    if (w->n_parts == w->cap_parts) {
+        uint32_t cap = w->cap_parts ? w->cap_parts * 2 : 8;
+        Part *p = cn_realloc(w->parts, sizeof *p * cap);
+        if (!p) return oom(err);
+        memset(p + w->cap_parts, 0, sizeof *p * (cap - w->cap_parts));
+        w->parts = p;
+        w->cap_parts = cap;
+    }
+    Part *p = &w->parts[w->n_parts];
+    memcpy(p->ds, ds, 11);
+    char uuid[37];
+    cn_ice__uuid7(uuid);
+    p->key = cn_arena_printf(&w->arena, "%s.db/%s/data/ds=%s/%s.parquet", w->ns, w->name, ds, uuid);
+    const char *local = cn_ice__local_path(w->c->warehouse);
+    p->tmp_path = local ? cn_arena_printf(&w->arena, "%s/%s", local, p->key)
+                        : cn_arena_printf(&w->arena, "%s/%s.parquet", w->tmpdir, uuid);
+    if (!p->key || !p->tmp_path) return oom(err);
+    if (local) {
+        char *dir = cn_arena_strdup(&w->arena, p->tmp_path);
+        if (!dir) return oom(err);
+        *strrchr(dir, '/') = 0;
+        int rc = cn_fs_mkdirs(dir, err);
+        if (rc < 0) return rc;
+    }
+    CnPqWriteOpts o;
+    cn_pq_write_opts_init(&o);
+    o.timestamp_micros = true; /* Iceberg's timestamp is microseconds */
+    o.row_group_rows = 262144; /* bounds memory when many partitions are open at once */
+    int rc = cn_pq_writer_open(p->tmp_path, w->base->schema, &o, &p->pw, err);
+    if (rc == 0) rc = cn_pq_writer_set_kv(p->pw, "iceberg.schema", w->schema_json, err);
+    if (rc < 0) {
+        cn_pq_writer_free(p->pw);
+        p->pw = NULL;
+        return cn_err_ctx(err, rc, "table %s: data file for ds=%s", w->base->full_name, ds);
+    }
+    w->last_part = w->n_parts++;
+    *out = p;
+    return touch(w, ds) < 0 ? oom(err) : 0;
+}
+
+int cn_ice_write_batch(CnIceWrite *w, const CnBatch *b, CnErr *err) {
+    if (w->finished)
+        return cn_err_set(err, CN_EINVAL, "table %s: write already committed", w->base->full_name);
+    const CnSchema *s = w->base->schema;
+    if (b->n_cols != s->n_fields)
+        return cn_err_set(err, CN_ETYPE, "table %s: batch has %u columns, the table has %u",
+                          w->base->full_name, b->n_cols, s->n_fields);
+    for (uint32_t i = 0; i < s->n_fields; i++) {
+        if (!cn_col_type_equal(b->cols[i].type, s->fields[i].type) ||
+            strcmp(b->schema->fields[i].name, s->fields[i].name)) {
+            char t1[64], t2[64];
+            return cn_err_set(err, CN_ETYPE,
+                              "table %s: batch column %u is \"%s\" %s, the table has \"%s\" %s",
+                              w->base->full_name, i, b->schema->fields[i].name,
+                              cn_col_type_name(b->cols[i].type, t1, sizeof t1), s->fields[i].name,
+                              cn_col_type_name(s->fields[i].type, t2, sizeof t2));
+        }
+    }
+    const CnVec *dv = &b->cols[w->ds_col];
+    uint32_t n = b->sel ? b->n_sel : b->n_rows;
+    for (uint32_t i = 0; i < w->n_parts; i++) w->parts[i].n_idx = 0;
+    Part *last = NULL;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t row = b->sel ? b->sel[k] : k;
+        uint32_t len = 0;
+        const char *v = cn_col_vec_is_valid(dv, row) ? cn_col_vec_str(dv, row, &len) : NULL;
+        if (!v)
+            return cn_err_set(err, CN_EINVAL, "table %s: row %u has a null ds (the partition column)",
+                              w->base->full_name, row);
+        char ds[11];
+        int64_t day;
+        if (len == 10) {
+            memcpy(ds, v, 10);
+            ds[10] = 0;
+        }
+        if (len != 10 || cn_ds_parse(ds, &day) < 0)
+            return cn_err_set(err, CN_EINVAL,
+                              "table %s: row %u: ds \"%.*s\" is not a YYYY-MM-DD date",
+                              w->base->full_name, row, (int)CN_MIN(len, 40), v);
+        Part *p = last;
+        if (!p || memcmp(p->ds, ds, 11)) {
+            int rc = open_part(w, ds, &p, err);
+            if (rc < 0) return rc;
+            last = p;
+        }
+        if (p->n_idx == p->cap_idx) {
+            uint32_t cap = p->cap_idx ? p->cap_idx * 2 : 1024;
+            uint32_t *q = cn_realloc(p->idx, sizeof *q * cap);
+            if (!q) return oom(err);
+            p->idx = q;
+            p->cap_idx = cap;
+        }
+        p->idx[p->n_idx++] = row;
+    }
+    for (uint32_t i = 0; i < w->n_parts; i++) {
+        Part *p = &w->parts[i];
+        if (!p->n_idx) continue;
+        CnBatch view = *b; /* shallow: only the selection differs */
+        view.sel = p->idx;
+        view.n_sel = p->n_idx;
+        int rc = cn_pq_writer_write(p->pw, &view, err);
+        if (rc < 0) return cn_err_ctx(err, rc, "table %s: ds=%s", w->base->full_name, p->ds);
+        p->rows += p->n_idx;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- statistics */
+
+static int cmp_raw(CnTypeId t, const uint8_t *a, uint32_t al, const uint8_t *b, uint32_t bl) {
+    switch (t) {
+    case CN_COL_BOOL: return (a[0] > b[0]) - (a[0] < b[0]);
+    case CN_COL_INT32:
+    case CN_COL_DATE: {
+        int32_t x, y;
+        memcpy(&x, a, 4);
+        memcpy(&y, b, 4);
+        return (x > y) - (x < y);
+    }
+    case CN_COL_INT64:
+    case CN_COL_TIMESTAMP: {
+        int64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        return (x > y) - (x < y);
+    }
+    case CN_COL_FLOAT32: {
+        float x, y;
+        memcpy(&x, a, 4);
+        memcpy(&y, b, 4);
+        return (x > y) - (x < y);
+    }
+    case CN_COL_FLOAT64: {
+        double x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        return (x > y) - (x < y);
+    }
+    default: {
+        int c = memcmp(a, b, CN_MIN(al, bl));
+        return c ? c : (al > bl) - (al < bl);
+    }
+    }
+}
+
+static int file_stats(CnIceWrite *w, const CnPqMeta *m, CnIceDataFile *f) {
+    f->stats = cn_arena_calloc(&w->arena, sizeof *f->stats * (m->n_leaves + 1));
+    if (!f->stats) return CN_ENOMEM;
+    for (uint32_t l = 0; l < m->n_leaves; l++) {
+        const CnPqLeaf *leaf = &m->leaves[l];
+        if (strchr(leaf->path, '.') || leaf->field_id < 0) continue; /* top-level only */
+        CnIceColStat *s = &f->stats[f->n_stats++];
+        s->field_id = leaf->field_id;
+        bool bounds = true;
+        for (uint32_t g = 0; g < m->n_row_groups; g++) {
+            const CnPqChunk *ch = &m->row_groups[g].chunks[l];
+            s->size += ch->compressed_len;
+            s->values += ch->n_values;
+            s->nulls += ch->stats.null_count;
+            const CnPqStats *st = &ch->stats;
+            if (!st->has_min_max) {
+                if (m->row_groups[g].n_rows > st->null_count) bounds = false;
+                continue;
+            }
+            if (!s->has_bounds || cmp_raw(leaf->type->id, st->min, st->min_len,
+                                          (const uint8_t *)s->lo.data, (uint32_t)s->lo.len) < 0) {
+                cn_buf_reset(&s->lo);
+                cn_buf_append(&s->lo, st->min, st->min_len);
+            }
+            if (!s->has_bounds || cmp_raw(leaf->type->id, st->max, st->max_len,
+                                          (const uint8_t *)s->hi.data, (uint32_t)s->hi.len) > 0) {
+                cn_buf_reset(&s->hi);
+                cn_buf_append(&s->hi, st->max, st->max_len);
+            }
+            s->has_bounds = true;
+        }
+        /* long strings would bloat manifests; Iceberg bounds are optional */
+        if (!bounds || s->lo.len > 256 || s->hi.len > 256 || s->lo.oom || s->hi.oom) s->has_bounds = false;
+    }
+    return 0;
+}
+
+static int finish_files(CnIceWrite *w, CnErr *err) {
+    w->files = cn_arena_calloc(&w->arena, sizeof *w->files * (w->n_parts + 1));
+    if (!w->files) return oom(err);
+    for (uint32_t i = 0; i < w->n_parts; i++) {
+        Part *p = &w->parts[i];
+        int rc = cn_pq_writer_finish(p->pw, err);
+        if (rc < 0) return cn_err_ctx(err, rc, "table %s: ds=%s", w->base->full_name, p->ds);
+        const CnPqMeta *m = cn_pq_writer_meta(p->pw);
+        CnIceDataFile *f = &w->files[w->n_files++];
+        CnBuf uri = CN_BUF_INIT;
+        rc = cn_obj_uri(w->c->store, p->key, &uri);
+        f->path = rc == 0 ? cn_arena_strdup(&w->arena, uri.data) : NULL;
+        cn_buf_fini(&uri);
+        if (!f->path) return oom(err);
+        memcpy(f->ds, p->ds, 11);
+        f->records = p->rows;
+        f->size = (int64_t)m->file_len;
+        f->status = 1;
+        if (file_stats(w, m, f) < 0) return oom(err);
+        if (w->tmpdir) {
+            char *data = NULL;
+            size_t len = 0;
+            rc = cn_fs_read_all(p->tmp_path, &data, &len, err);
+            if (rc == 0) rc = cn_obj_put(w->c->store, p->key, data, len, err);
+            cn_free(data);
+            unlink(p->tmp_path);
+            if (rc < 0) return cn_err_ctx(err, rc, "table %s: uploading ds=%s", w->base->full_name, p->ds);
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ commit */
+
+static bool is_touched(const CnIceWrite *w, const char *ds) {
+    for (uint32_t i = 0; i < w->n_touched; i++)
+        if (!strcmp(w->touched[i], ds)) return true;
+    return false;
+}
+
+static bool manifest_may_touch(const CnIceWrite *w, const CnIceManifest *m) {
+    if (!m->has_bounds || m->contains_null) return true;
+    for (uint32_t i = 0; i < w->n_touched; i++)
+        if (strcmp(w->touched[i], m->lo) >= 0 && strcmp(w->touched[i], m->hi) <= 0) return true;
+    return false;
+}
+
+/* CN_ECONFLICT when a snapshot committed after the write started changed one of the
+ * partitions this overwrite replaces. */
+static int check_conflicts(CnIceWrite *w, CnIceCatalog *c, CnIceTable *base, CnArena *a, CnErr *err) {
+    int64_t id = cn_ice_table_current_snapshot(base);
+    CnBuf hit = CN_BUF_INIT;
+    int rc = 0;
+    int64_t culprit = -1;
+    while (rc == 0 && id >= 0 && id != w->start_snap) {
+        json_t *sn = cn_ice__meta_snapshot(base->meta, id);
+        if (!sn) break;
+        const char *ml = json_string_value(json_object_get(sn, "manifest-list"));
+        CnIceManifest *ms = NULL;
+        uint32_t n_ms = 0;
+        rc = ml ? cn_ice__read_manifest_list(c, a, ml, &ms, &n_ms, err) : 0;
+        for (uint32_t i = 0; rc == 0 && i < n_ms; i++) {
+            if (ms[i].added_snapshot_id != id || !manifest_may_touch(w, &ms[i])) continue;
+            CnIceDataFile *fs = NULL;
+            uint32_t nf = 0;
+            rc = cn_ice__read_manifest(c, a, &ms[i], false, &fs, &nf, err);
+            for (uint32_t k = 0; rc == 0 && k < nf; k++) {
+                if (fs[k].status == 0 || fs[k].snapshot_id != id || fs[k].ds_null) continue;
+                if (is_touched(w, fs[k].ds) && (!hit.data || !strstr(hit.data, fs[k].ds))) {
+                    cn_buf_printf(&hit, "%sds=%s", hit.len ? ", " : "", fs[k].ds);
+                    culprit = id;
+                }
+            }
+        }
+        json_t *p = json_object_get(sn, "parent-snapshot-id");
+        id = json_is_integer(p) ? json_integer_value(p) : -1;
+    }
+    if (rc == 0 && hit.len)
+        rc = cn_err_set(err, CN_ECONFLICT,
+                        "table %s: overwrite of partitions %s conflicts with snapshot %lld, "
+                        "committed by another writer after this write started from snapshot %lld; "
+                        "nothing was committed, run it again",
+                        w->base->full_name, hit.data, (long long)culprit, (long long)w->start_snap);
+    cn_buf_fini(&hit);
+    return rc;
+}
+
+static void drop_attempt(CnIceWrite *w) {
+    CnErr e = CN_ERR_INIT;
+    for (char *p = w->attempt_keys.data; p && *p;) {
+        char *nl = strchr(p, '\n');
+        if (!nl) break;
+        *nl = 0;
+        cn_obj_delete(w->c->store, p, &e);
+        p = nl + 1;
+    }
+    cn_buf_reset(&w->attempt_keys);
+}
+
+static json_t *num(int64_t v) {
+    char s[24];
+    snprintf(s, sizeof s, "%lld", (long long)v);
+    return json_string(s);
+}
+
+static int apply_write(void *ud, CnIceCatalog *c, CnIceTable *base, json_t *meta, CnErr *err) {
+    CnIceWrite *w = ud;
+    CnArena a;
+    cn_arena_init(&a, 0);
+    CnIceManifest *prev = NULL, *ms = NULL;
+    uint32_t n_prev = 0, n_ms = 0;
+    CnBuf key = CN_BUF_INIT, uri = CN_BUF_INIT;
+    int rc = 0;
+    drop_attempt(w);
+    if (base->ds_field_id != w->base->ds_field_id) {
+        rc = cn_err_set(err, CN_ECONFLICT, "table %s: the partition spec changed during the write", base->full_name);
+        goto done;
+    }
+    if (w->mode == CN_ICE_OVERWRITE) {
+        rc = check_conflicts(w, c, base, &a, err);
+        if (rc < 0) goto done;
+    }
+    int64_t parent = cn_ice_table_current_snapshot(base);
+    int64_t seq = json_integer_value(json_object_get(meta, "last-sequence-number")) + 1;
+    int64_t snap = cn_ice__random_id();
+    json_t *psn = parent >= 0 ? cn_ice__meta_snapshot(base->meta, parent) : NULL;
+    if (psn) {
+        const char *ml = json_string_value(json_object_get(psn, "manifest-list"));
+        if (ml) rc = cn_ice__read_manifest_list(c, &a, ml, &prev, &n_prev, err);
+        if (rc < 0) goto done;
+    }
+    ms = cn_arena_calloc(&a, sizeof *ms * (n_prev + 2));
+    if (!ms) {
+        rc = oom(err);
+        goto done;
+    }
+    char uuid[37];
+    cn_ice__uuid7(uuid);
+    int64_t del_files = 0, del_rows = 0, add_rows = 0;
+    for (uint32_t i = 0; i < w->n_files; i++) add_rows += w->files[i].records;
+    if (w->n_files) {
+        cn_ice__table_key(w->ns, w->name, &key);
+        cn_buf_printf(&key, "/metadata/%s-m0.avro", uuid);
+        rc = cn_ice__write_manifest(c, &a, base, key.data, snap, seq, w->files, w->n_files, &ms[n_ms], err);
+        if (rc < 0) goto done;
+        n_ms++;
+        cn_buf_printf(&w->attempt_keys, "%s\n", key.data);
+    }
+    for (uint32_t i = 0; i < n_prev; i++) {
+        if (w->mode != CN_ICE_OVERWRITE || !manifest_may_touch(w, &prev[i])) {
+            ms[n_ms++] = prev[i];
+            continue;
+        }
+        CnIceDataFile *fs = NULL;
+        uint32_t nf = 0, n_hit = 0, n_keep = 0;
+        rc = cn_ice__read_manifest(c, &a, &prev[i], true, &fs, &nf, err);
+        if (rc < 0) goto done;
+        for (uint32_t k = 0; k < nf; k++)
+            if (fs[k].status != 2 && !fs[k].ds_null && is_touched(w, fs[k].ds)) n_hit++;
+        if (n_hit == 0) {
+            ms[n_ms++] = prev[i];
+        } else {
+            /* rewrite: the replaced files become DELETED, the rest EXISTING, old
+             * DELETED entries are dropped (their snapshot already recorded them) */
+            for (uint32_t k = 0; k < nf; k++) {
+                if (fs[k].status == 2) continue;
+                CnIceDataFile f = fs[k];
+                if (!f.ds_null && is_touched(w, f.ds)) {
+                    f.status = 2;
+                    del_files++;
+                    del_rows += f.records;
+                } else {
+                    f.status = 0;
+                }
+                fs[n_keep++] = f;
+            }
+            cn_ice__table_key(w->ns, w->name, &key);
+            cn_buf_printf(&key, "/metadata/%s-m%u.avro", uuid, i + 1);
+            rc = cn_ice__write_manifest(c, &a, base, key.data, snap, seq, fs, n_keep, &ms[n_ms], err);
+            if (rc == 0) {
+                ms[n_ms].added_snapshot_id = snap;
+                n_ms++;
+                cn_buf_printf(&w->attempt_keys, "%s\n", key.data);
+            }
+        }
+        for (uint32_t k = 0; k < nf; k++) json_decref(fs[k].raw);
+        if (rc < 0) goto done;
+    }
+    cn_ice__table_key(w->ns, w->name, &key);
+    cn_buf_printf(&key, "/metadata/snap-%lld-1-%s.avro", (long long)snap, uuid);
+    rc = cn_ice__write_manifest_list(c, key.data, snap, parent, seq, ms, n_ms, err);
+    if (rc < 0) goto done;
+    cn_buf_printf(&w->attempt_keys, "%s\n", key.data);
+    rc = cn_obj_uri(c->store, key.data, &uri);
+    if (rc < 0) goto done;
+    cn_ice__abort_point("manifests");
+
+    json_t *psum = psn ? json_object_get(psn, "summary") : NULL;
+    const char *pt = json_string_value(json_object_get(psum, "total-records"));
+    const char *pf = json_string_value(json_object_get(psum, "total-data-files"));
+    int64_t total = (pt ? strtoll(pt, NULL, 10) : 0) + add_rows - del_rows;
+    int64_t total_files = (pf ? strtoll(pf, NULL, 10) : 0) + w->n_files - del_files;
+    int64_t now = cn_ice__now_ms();
+    if (psn) now = CN_MAX(now, json_integer_value(json_object_get(psn, "timestamp-ms")));
+    json_t *summary = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "operation",
+                                w->mode == CN_ICE_OVERWRITE ? "overwrite" : "append",
+                                "added-data-files", num(w->n_files), "added-records", num(add_rows),
+                                "deleted-data-files", num(del_files), "deleted-records", num(del_rows),
+                                "total-records", num(total), "total-data-files", num(total_files),
+                                "changed-partition-count", num(w->n_touched));
+    if (w->mode == CN_ICE_OVERWRITE) json_object_set_new(summary, "replace-partitions", json_string("true"));
+    json_t *sn = json_pack("{s:I, s:I, s:I, s:s, s:o, s:I}", "snapshot-id", (json_int_t)snap,
+                           "sequence-number", (json_int_t)seq, "timestamp-ms", (json_int_t)now,
+                           "manifest-list", uri.data, "summary", summary, "schema-id",
+                           json_integer_value(json_object_get(meta, "current-schema-id")));
+    if (!sn) {
+        rc = oom(err);
+        goto done;
+    }
+    if (parent >= 0) json_object_set_new(sn, "parent-snapshot-id", json_integer(parent));
+    json_t *snaps = json_object_get(meta, "snapshots");
+    if (!json_is_array(snaps)) {
+        snaps = json_array();
+        json_object_set_new(meta, "snapshots", snaps);
+    }
+    json_array_append_new(snaps, sn);
+    json_object_set_new(meta, "current-snapshot-id", json_integer(snap));
+    json_object_set_new(meta, "last-sequence-number", json_integer(seq));
+    json_t *refs = json_object_get(meta, "refs");
+    if (!json_is_object(refs)) {
+        refs = json_object();
+        json_object_set_new(meta, "refs", refs);
+    }
+    json_object_set_new(refs, "main", json_pack("{s:I, s:s}", "snapshot-id", (json_int_t)snap, "type", "branch"));
+    json_t *slog = json_object_get(meta, "snapshot-log");
+    if (!json_is_array(slog)) {
+        slog = json_array();
+        json_object_set_new(meta, "snapshot-log", slog);
+    }
+    json_array_append_new(slog, json_pack("{s:I, s:I}", "timestamp-ms", (json_int_t)now, "snapshot-id", (json_int_t)snap));
+    json_t *props = json_object_get(meta, "properties");
+    if (!json_is_object(props)) {
+        props = json_object();
+        json_object_set_new(meta, "properties", props);
+    }
+    json_object_update(props, w->props);
+    w->new_snap = snap;
+done:
+    cn_arena_fini(&a);
+    cn_buf_fini(&key);
+    cn_buf_fini(&uri);
+    return rc;
+}
+
+int cn_ice_write_commit(CnIceWrite *w, int64_t *snapshot_id, CnErr *err) {
+    if (snapshot_id) *snapshot_id = -1;
+    if (w->finished)
+        return cn_err_set(err, CN_EINVAL, "table %s: write already committed", w->base->full_name);
+    w->finished = true;
+    int rc = finish_files(w, err);
+    if (rc < 0) return rc;
+    if (w->n_files == 0 && w->n_touched == 0) return 0;
+    cn_ice__abort_point("data");
+    rc = cn_ice__commit(w->c, w->ns, w->name, apply_write, w, err);
+    if (rc < 0) {
+        drop_attempt(w);
+        return rc;
+    }
+    w->committed = true;
+    if (snapshot_id) *snapshot_id = w->new_snap;
+    return 0;
+}
+
+void cn_ice_write_free(CnIceWrite *w) {
+    if (!w) return;
+    CnErr e = CN_ERR_INIT;
+    for (uint32_t i = 0; i < w->n_parts; i++) {
+        Part *p = &w->parts[i];
+        cn_pq_writer_free(p->pw); /* removes its temporary file when not finished */
+        if (!w->committed) {
+            if (w->tmpdir) unlink(p->tmp_path);
+            cn_obj_delete(w->c->store, p->key, &e);
+        }
+        cn_free(p->idx);
+    }
+    if (w->tmpdir) rmdir(w->tmpdir);
+    for (uint32_t i = 0; i < w->n_files; i++)
+        for (uint32_t k = 0; k < w->files[i].n_stats; k++) {
+            cn_buf_fini(&w->files[i].stats[k].lo);
+            cn_buf_fini(&w->files[i].stats[k].hi);
+        }
+    cn_free(w->parts);
+    cn_free(w->touched);
+    json_decref(w->props);
+    if (w->schema_json) {
+        json_free_t fr;
+        json_get_alloc_funcs(NULL, &fr);
+        fr(w->schema_json);
+    }
+    cn_buf_fini(&w->attempt_keys);
+    cn_ice_table_free(w->base);
+    cn_arena_fini(&w->arena);
+    cn_free(w);
+}
