@@ -260,7 +260,7 @@ static int bind_ident(CnExpr *e, Node *n, CnErr *err) {
         }
         char hint[160] = "";
         if (best) snprintf(hint, sizeof hint, "; did you mean \"%s\"?", best);
-        if (strchr(n->name, '.') && !best) snprintf(hint, sizeof hint, "; struct fields and qualified names are not supported");
+        if (strchr(n->name, '.')) snprintf(hint, sizeof hint, "; struct fields and qualified names are not supported");
         int rc = cn_expr__bind_error(e, n, CN_ENOTFOUND, err, "unknown column \"%s\" (available: %s)%s", n->name,
                                      b.len ? b.data : "none", hint);
         cn_buf_fini(&b);
@@ -404,10 +404,11 @@ static int bind_case(CnExpr *e, Node *n, CnErr *err) {
     uint32_t n_when = (n->n_args - (n->case_else ? 1 : 0)) / 2;
     for (uint32_t w = 0; w < n_when; w++)
         if ((rc = want_bool(e, n, 2 * w, "WHEN", err)) < 0) return rc;
-    /* the values: THEN results and ELSE */
+    /* the values: THEN results (odd indexes) and the ELSE (last) */
+    uint32_t n_vals = n_when + (n->case_else ? 1 : 0);
     CnTypeId t = CN_EXPR__TNULL;
-    for (uint32_t i = 1; i < n->n_args; i += (i < 2 * n_when ? 2 : 1)) {
-        Node *a = n->args[i];
+    for (uint32_t k = 0; k < n_vals; k++) {
+        Node *a = n->args[k < n_when ? 2 * k + 1 : n->n_args - 1];
         CnTypeId w;
         char b[64];
         if (cn_col_type_is_nested(a->t))
@@ -416,8 +417,10 @@ static int bind_case(CnExpr *e, Node *n, CnErr *err) {
             return cn_expr__bind_error(e, a, CN_ETYPE, err, "CASE branches mix %s and %s", tname(t), tname(a->t));
         t = w;
     }
+    if (t == CN_EXPR__TNULL) t = CN_COL_STRING;
     bool nullable = !n->case_else;
-    for (uint32_t i = 1; i < n->n_args; i += (i < 2 * n_when ? 2 : 1)) {
+    for (uint32_t k = 0; k < n_vals; k++) {
+        uint32_t i = k < n_when ? 2 * k + 1 : n->n_args - 1;
         if ((rc = cn_expr__cast_arg(e, n, i, t, err)) < 0) return rc;
         nullable |= n->args[i]->nullable;
     }

@@ -42,6 +42,7 @@ struct Node {
     CnTypeId t;            /* after bind: result type id (CN_EXPR__TNULL for NULL) */
     const CnType *type;    /* after bind: full type (primitive singleton or nested) */
     uint32_t pos;          /* 1-based column in the text */
+    uint32_t height;       /* 1 + the tallest argument (bounds recursion) */
     uint32_t n_args;
     Node **args;
     /* payload by kind */
@@ -161,6 +162,10 @@ struct FnDef {
 #define FN_STRICT 1   /* null in any argument gives null (allows folding NULL args) */
 #define FN_NONDET 2   /* the zero-argument form is non-deterministic (unix_timestamp()) */
 #define FN_NULLOUT 4  /* may return null on valid input */
+
+/* Longest string a function builds for one value (lpad, repeat): longer is null, so a
+ * hostile expression cannot exhaust memory. */
+#define CN_EXPR__MAX_STR (UINT32_C(1) << 24)
 
 /* Case-insensitive lookup; NULL when unknown. */
 const FnDef *cn_expr__fn_find(const char *name);

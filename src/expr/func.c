@@ -324,7 +324,7 @@ static int ev_trim(EvalCtx *c, const Node *n, const Val *args, Val *out) {
 }
 
 static int ev_pad(EvalCtx *c, const Node *n, const Val *args, Val *out) {
-    BEGIN(n->n_args, CN_COL_STRING, false);
+    BEGIN(n->n_args, CN_COL_STRING, true);
     StrBuild sb;
     cn_expr__sb_init(&sb, c->a);
     CnExprStr *r = out->data;
@@ -342,6 +342,10 @@ static int ev_pad(EvalCtx *c, const Node *n, const Val *args, Val *out) {
         int64_t nch = u8count(s.p, s.len);
         if (nch >= len || pad.len == 0) {
             r[i] = substr_sql(s, 1, len);
+            continue;
+        }
+        if ((uint64_t)len * CN_MAX(pad.len, 1u) > CN_EXPR__MAX_STR) {
+            bm_clear(out->valid, i);
             continue;
         }
         int64_t need = len - nch;
@@ -458,7 +462,7 @@ static int ev_repeat(EvalCtx *c, const Node *n, const Val *args, Val *out) {
         SKIP_NULL(i);
         CnExprStr s = VAL_AT(&args[0], CnExprStr, i);
         int64_t k = VAL_AT(&args[1], int32_t, i);
-        if ((uint64_t)s.len * (uint64_t)(k > 0 ? k : 0) > (UINT64_C(1) << 28)) {
+        if ((uint64_t)s.len * (uint64_t)(k > 0 ? k : 0) > CN_EXPR__MAX_STR) {
             bm_clear(out->valid, i); /* refuse absurd sizes instead of exhausting memory */
             continue;
         }
@@ -836,7 +840,12 @@ static int bind_greatest(CnExpr *e, Node *n, CnErr *err) {
     CnTypeId t;
     int rc = cn_expr__unify(e, n, 0, false, n->fn->name, &t, err);
     if (rc < 0) return rc;
-    if (t == CN_EXPR__TNULL || t == CN_COL_BINARY)
+    if (t == CN_EXPR__TNULL) {
+        t = CN_COL_STRING;
+        for (uint32_t i = 0; i < n->n_args; i++)
+            if ((rc = cn_expr__cast_arg(e, n, i, t, err)) < 0) return rc;
+    }
+    if (t == CN_COL_BINARY)
         return cn_expr__bind_error(e, n, CN_ETYPE, err, "%s needs comparable arguments", n->fn->name);
     cn_expr__set_type(n, t);
     return 0;
@@ -1471,8 +1480,8 @@ static const FnDef FNS[] = {
     {"trim", 1, 1, "S", 0, b_trim, ev_trim, FN_STRICT},
     {"ltrim", 1, 1, "S", 0, b_ltrim, ev_trim, FN_STRICT},
     {"rtrim", 1, 1, "S", 0, b_rtrim, ev_trim, FN_STRICT},
-    {"lpad", 2, 3, "SIS", 0, b_lpad, ev_pad, FN_STRICT},
-    {"rpad", 2, 3, "SIS", 0, b_rpad, ev_pad, FN_STRICT},
+    {"lpad", 2, 3, "SIS", 0, b_lpad, ev_pad, FN_STRICT | FN_NULLOUT},
+    {"rpad", 2, 3, "SIS", 0, b_rpad, ev_pad, FN_STRICT | FN_NULLOUT},
     {"instr", 2, 2, "SS", 'I', NULL, ev_instr, FN_STRICT},
     {"contains", 2, 2, "SS", 0, b_contains, ev_contains, FN_STRICT},
     {"startswith", 2, 2, "SS", 0, b_startswith, ev_contains, FN_STRICT},

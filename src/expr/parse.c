@@ -35,6 +35,7 @@ typedef struct Parser {
 } Parser;
 
 #define MAX_DEPTH 200 /* nesting bound: keeps recursion (and fuzzers) off the stack limit */
+#define MAX_HEIGHT 1000 /* tree height bound: binding and evaluation recurse per level */
 
 const char *cn_expr__quote(const CnExpr *e, char *buf, size_t len) {
     const char *t = e->text ? e->text : "";
@@ -67,6 +68,17 @@ static int perr(Parser *p, uint32_t pos0, int code, const char *fmt, ...) {
     va_end(ap);
     return cn_err_set(p->err, code, "%s: %s at column %u: %s", cn_expr__quote(p->e, q, sizeof q),
                       code == CN_EUNSUPPORTED ? "unsupported" : "syntax error", pos0 + 1, what);
+}
+
+/* Sets nd->height from its arguments; long operator chains (a+b+c+...) build tall
+ * trees without deep parser recursion, so the bound is checked here. */
+static int height(Parser *p, Node *nd) {
+    uint32_t h = 0;
+    for (uint32_t i = 0; i < nd->n_args; i++) h = CN_MAX(h, nd->args[i]->height);
+    nd->height = h + 1;
+    if (nd->height > MAX_HEIGHT)
+        return perr(p, nd->pos - 1, CN_ELIMIT, "expression nested deeper than %d levels", MAX_HEIGHT);
+    return 0;
 }
 
 static CN_COLD int oom(Parser *p) { return cn_err_set(p->err, CN_ENOMEM, "expression: out of memory"); }
@@ -406,6 +418,8 @@ static int parse_args(Parser *p, Node *call, const char *what) {
     if (!call->args) return oom(p);
     memcpy(call->args, tmp, n * sizeof *tmp);
     call->n_args = n;
+    int rc2 = height(p, call);
+    if (rc2 < 0) return rc2;
     return lex(p);
 }
 
@@ -439,6 +453,7 @@ static int parse_cast(Parser *p, uint32_t pos, Node **out) {
     nd->args[0] = x;
     if (!(nd->name = cn_arena_strndup(&p->e->arena, p->s + start, end - start))) return oom(p);
     nd->aux = (int)tpos; /* bind reports type errors here; it replaces aux afterwards */
+    if ((rc = height(p, nd)) < 0) return rc;
     if ((rc = expect_op(p, ")", "to close CAST")) < 0) return rc;
     *out = nd;
     return 0;
@@ -475,6 +490,7 @@ static int parse_case(Parser *p, uint32_t pos, Node **out) {
     memcpy(nd->args, tmp, n * sizeof *tmp);
     nd->case_operand = operand;
     nd->case_else = has_else;
+    if ((rc = height(p, nd)) < 0) return rc;
     *out = nd;
     return 0;
 }
@@ -599,6 +615,7 @@ static int parse_prefix(Parser *p, Node **out) {
         Node *nd = cn_expr__node(p->e, N_NOT, pos, 1);
         if (!nd) return oom(p);
         nd->args[0] = x;
+        if ((rc = height(p, nd)) < 0) return rc;
         *out = nd;
     } else if (is_op(p, "-") || is_op(p, "+") || is_op(p, "~")) {
         char op = p->tok.op[0];
@@ -616,6 +633,7 @@ static int parse_prefix(Parser *p, Node **out) {
                 if (!nd) return oom(p);
                 nd->op = op == '-' ? OP_NEG : OP_BITNOT;
                 nd->args[0] = x;
+                if ((rc = height(p, nd)) < 0) return rc;
                 *out = nd;
             }
         }
@@ -632,6 +650,7 @@ static int parse_prefix(Parser *p, Node **out) {
         if (!nd) return oom(p);
         nd->args[0] = *out;
         nd->args[1] = i;
+        if ((rc = height(p, nd)) < 0) return rc;
         *out = nd;
     }
     p->depth--;
@@ -688,6 +707,7 @@ static int parse_predicate(Parser *p, Node *left, Node **out, bool *done) {
         if (!nd) return oom(p);
         nd->args[0] = left;
         nd->negated = neg;
+        if ((rc = height(p, nd)) < 0) return rc;
         *out = nd;
         *done = true;
         return 0;
@@ -715,6 +735,7 @@ static int parse_predicate(Parser *p, Node *left, Node **out, bool *done) {
         call->args = args;
         call->n_args++;
         call->negated = neg;
+        if ((rc = height(p, call)) < 0) return rc;
         *out = call;
     } else if (is_kw(p, "BETWEEN")) {
         Node *lo, *hi;
@@ -727,6 +748,7 @@ static int parse_predicate(Parser *p, Node *left, Node **out, bool *done) {
         nd->args[1] = lo;
         nd->args[2] = hi;
         nd->negated = neg;
+        if ((rc = height(p, nd)) < 0) return rc;
         *out = nd;
     } else if (is_kw(p, "LIKE") || is_kw(p, "RLIKE") || is_kw(p, "REGEXP")) {
         bool like = is_kw(p, "LIKE");
@@ -756,6 +778,7 @@ static int parse_predicate(Parser *p, Node *left, Node **out, bool *done) {
             nd->aux = (unsigned char)ec;
             if ((rc = lex(p)) < 0) return rc;
         }
+        if ((rc = height(p, nd)) < 0) return rc;
         *out = nd;
     } else {
         return 0;
@@ -795,6 +818,7 @@ static int parse_expr(Parser *p, int min_prec, Node **out) {
         nd->op = b->op;
         nd->args[0] = left;
         nd->args[1] = right;
+        if ((rc = height(p, nd)) < 0) return rc;
         left = nd;
     }
     *out = left;

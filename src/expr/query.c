@@ -81,6 +81,8 @@ int cn_expr_query_bind(const CnSchema *src, const CnExprQuerySpec *spec, CnExprQ
     }
     for (uint32_t i = 0; i < n_sel && rc == 0; i++) {
         const char *name = spec->n_selects ? spec->select_names[i] : src->fields[i].name;
+        /* select-all with a time column: the time column is the output's "ts" */
+        if (!spec->n_selects && spec->time_column && strcmp(name, "ts") == 0) continue;
         char field[256];
         snprintf(field, sizeof field, "selects[\"%s\"]", name);
         char *text = spec->n_selects ? NULL : quote_ident(name);
