@@ -466,6 +466,8 @@ static int try_dict(CnPqWriter *w, Chunk *c, bool *use, CnErr *err) {
         }
         dict_bytes += vs->wp ? (uint64_t)vs->wp : 4 + (uint64_t)vlen;
         if (dict_bytes > w->o.dict_max_bytes) return 0; /* fall back to PLAIN */
+        /* OPT-ONLY: nearly all distinct so far, so the dictionary cannot pay */
+        if (k == 8191 && (uint64_t)nd * 10 > (uint64_t)k * 9) return 0;
         if ((size_t)(nd + 1) * 4 > w->first.cap) {
             if (grow(&w->first, (size_t)(nd + 1) * 8) < 0) goto oom;
             first = w->first.p;
