@@ -34,7 +34,7 @@ static const char k_usage[] =
     "exit codes: 0 ok, 1 unknown DAG or task, or a config could not be loaded, 2 usage error\n";
 
 /* Task indexes in dependency order (a task after everything it waits for), ties in the
- * model's order. The model has no cycles. */
+ * model's order. Tasks of a cycle (an incomplete DAG) follow in model order. */
 static size_t *topo_order(const CnSchedDag *d) {
     size_t n = d->n_tasks;
     size_t *order = cn_calloc(n ? n : 1, sizeof *order);
@@ -45,15 +45,17 @@ static size_t *topo_order(const CnSchedDag *d) {
         return NULL;
     }
     for (size_t k = 0; k < n; k++) {
-        for (size_t i = 0; i < n; i++) {
+        size_t pick = n;
+        for (size_t i = 0; i < n && pick == n; i++) {
             if (done[i]) continue;
             bool ready = true;
             for (size_t u = 0; u < d->tasks[i].n_upstream && ready; u++) ready = done[d->tasks[i].upstream[u]];
-            if (!ready) continue;
-            done[i] = true;
-            order[k] = i;
-            break;
+            if (ready) pick = i;
         }
+        for (size_t i = 0; i < n && pick == n; i++)
+            if (!done[i]) pick = i; /* in a cycle: nothing is ready */
+        done[pick] = true;
+        order[k] = pick;
     }
     cn_free(done);
     return order;

@@ -545,8 +545,8 @@ typedef struct Dep {
 } Dep;
 
 /* metaData.dependencies entries are JSON strings {"name","spec","start","end"}; a
- * StagingQuery's are bare specs, named here as GroupBy dependencies are named:
- * wait_for_<table>_<partition column>. */
+ * StagingQuery's are bare specs, named here as GroupBy dependencies are named
+ * (wait_for_<table>_<partition column>), or "wf__<spec>" as Chronon's helpers do. */
 static int parse_dep(Build *b, const Entry *e, size_t i, const char *raw, Dep *d, char *why, size_t why_len) {
     memset(d, 0, sizeof *d);
     if (e->conf->kind == CN_CONF_STAGING_QUERY || raw[0] != '{') {
@@ -557,8 +557,10 @@ static int parse_dep(Build *b, const Entry *e, size_t i, const char *raw, Dep *d
             return -1;
         }
         d->spec = raw;
-        d->name = fmt_ok(b, cn_arena_printf(b->a, "wait_for_%.*s_%.*s", (int)(slash - raw), raw,
-                                            (int)(eq - slash - 1), slash + 1));
+        /* Chronon's helpers name these "wf__<spec>" (normalized later) */
+        if (b->m->naming == CN_SCHED_NAMING_CHRONON) d->name = fmt_ok(b, cn_arena_printf(b->a, "wf__%s", raw));
+        else d->name = fmt_ok(b, cn_arena_printf(b->a, "wait_for_%.*s_%.*s", (int)(slash - raw), raw,
+                                                 (int)(eq - slash - 1), slash + 1));
         return 0;
     }
     json_error_t je;
@@ -800,10 +802,13 @@ int cn_sched_model_build(const char *repo, const CnSchedOptions *opt, CnSchedMod
         }
         for (size_t t = 0; t < d->n_tasks; t++)
             if (has_cycle(d, t, state)) {
-                rc = cn_err_set(err, CN_ECONFIG,
-                                "DAG %s: its tasks wait for each other in a cycle (configs of team %s read each other's output tables)",
-                                d->id, d->team);
-                goto done;
+                char msg[512];
+                snprintf(msg, sizeof msg,
+                         "DAG %s: task %s waits for itself through other tasks (configs of team %s read each other's output tables)",
+                         d->id, d->tasks[t].id, d->team);
+                issue(&b, d->tasks[t].conf_path ? d->tasks[t].conf_path : "production", d->id, msg);
+                d->incomplete = true;
+                break;
             }
     }
     if (m->n_dags) qsort(m->dags, m->n_dags, sizeof *m->dags, cmp_dag);
