@@ -215,5 +215,76 @@ static void check_catches_broken_invariants(void **state) {
     cn_col_schema_free(s);
 }
 
+static void append_range_matches_row_copies(void **state) {
+    (void)state;
+    CnSchema *s = all_types_schema();
+    CnBatch *b = NULL, *x = NULL, *y = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    ASSERT_OK(cn_col_batch_new(s, &x, &err), &err);
+    ASSERT_OK(cn_col_batch_new(s, &y, &err), &err);
+    fill_rows(b, 700);
+    /* ranges that start and end inside validity words, appended after a prefix */
+    uint32_t starts[] = {0, 37, 63, 64, 129, 500}, lens[] = {1, 100, 2, 64, 300, 200};
+    for (size_t t = 0; t < CN_ARRAY_LEN(starts); t++) {
+        for (uint32_t c = 0; c < b->n_cols; c++) {
+            ASSERT_OK(cn_col_vec_append_range(&x->cols[c], &b->cols[c], starts[t], lens[t]), &err);
+            for (uint32_t i = 0; i < lens[t]; i++)
+                ASSERT_OK(cn_col_vec_append_from(&y->cols[c], &b->cols[c], starts[t] + i), &err);
+        }
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(x, &err), &err);
+    ASSERT_OK(cn_col_batch_sync_rows(y, &err), &err);
+    ASSERT_OK(cn_col_batch_check(x, &err), &err);
+    assert_int_equal(x->n_rows, y->n_rows);
+    for (uint32_t c = 0; c < x->n_cols; c++) {
+        const CnVec *u = &x->cols[c], *v = &y->cols[c];
+        assert_int_equal(u->n_null, v->n_null);
+        for (uint32_t i = 0; i < x->n_rows; i++) {
+            assert_int_equal(cn_col_vec_is_valid(u, i), cn_col_vec_is_valid(v, i));
+            size_t w = cn_col_type_width(u->type->id);
+            if (w && cn_col_vec_is_valid(u, i))
+                assert_memory_equal((char *)u->values + i * w, (char *)v->values + i * w, w);
+            if (u->offsets) assert_int_equal(u->offsets[i + 1] - u->offsets[i], v->offsets[i + 1] - v->offsets[i]);
+        }
+    }
+    assert_memory_equal(x->cols[7].bytes, y->cols[7].bytes, x->cols[7].offsets[x->n_rows]);
+    cn_col_batch_free(x);
+    cn_col_batch_free(y);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
+static void struct_vectors_append_and_null(void **state) {
+    (void)state;
+    CnSchema *s = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_col_schema_new(&s), &err);
+    const CnType *t = NULL;
+    ASSERT_OK(cn_col_type_parse(&s->arena, "struct<a:int64,b:string>", &t, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "st", t, true, 1, &err), &err);
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    CnVec *v = &b->cols[0];
+    cn_col_vec_append_i64(&v->child[0], 7);
+    cn_col_vec_append_str(&v->child[1], "x", 1);
+    ASSERT_OK(cn_col_vec_close_struct(v), &err);
+    ASSERT_OK(cn_col_vec_append_null(v), &err);
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    ASSERT_OK(cn_col_batch_check(b, &err), &err);
+    assert_int_equal(b->n_rows, 2);
+    assert_false(cn_col_vec_is_valid(v, 1));
+    assert_int_equal(v->child[0].n, 2);
+    /* a deep copy of the schema keeps names and types */
+    CnSchema *c = NULL;
+    ASSERT_OK(cn_col_schema_copy(s, &c, &err), &err);
+    assert_true(cn_col_type_equal(c->fields[0].type, t));
+    assert_string_equal(c->fields[0].type->children[1].name, "b");
+    cn_col_schema_free(c);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
 CN_TEST_MAIN(cmocka_unit_test(type_names_and_parse), cmocka_unit_test(schema_add_find_project),
-             cmocka_unit_test(batch_build_reset_copy), cmocka_unit_test(check_catches_broken_invariants))
+             cmocka_unit_test(batch_build_reset_copy), cmocka_unit_test(check_catches_broken_invariants),
+             cmocka_unit_test(append_range_matches_row_copies), cmocka_unit_test(struct_vectors_append_and_null))

@@ -921,6 +921,14 @@ int cn_pq_writer_write(CnPqWriter *w, const CnBatch *b, CnErr *err) {
                             w->schema->fields[c].name, b->cols[c].n_null);
             return sticky(w, rc, &e, err);
         }
+        /* required list elements, map keys and values: a null would not fit the levels */
+        const CnType *t = w->schema->fields[c].type;
+        for (uint32_t k = 0; k < t->n_children && k < b->cols[c].n_child; k++)
+            if (!t->children[k].nullable && b->cols[c].child[k].n_null) {
+                rc = cn_err_set(&e, CN_EINVAL, "%s: column \"%s\": %s is required but the batch has %u nulls",
+                                w->path, w->schema->fields[c].name, t->children[k].name, b->cols[c].child[k].n_null);
+                return sticky(w, rc, &e, err);
+            }
     }
     uint32_t n = b->sel ? b->n_sel : b->n_rows, done = 0;
     while (done < n) {

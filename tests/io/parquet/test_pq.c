@@ -914,6 +914,23 @@ static void writer_leaves_nothing_half_written(void **state) {
     cn_pq_writer_free(w);
     assert_false(cn_fs_exists(path));
     assert_int_equal(count_dir_entries(dir), 0);
+    /* a null element in a list of required elements is refused, not written */
+    cn_err_clear(&err);
+    CnSchema *s3 = NULL;
+    assert_int_equal(cn_col_schema_new(&s3), 0);
+    ASSERT_OK(cn_col_schema_add(s3, "l", cn_col_type_list(&s3->arena, cn_col_type_prim(CN_COL_INT64), false, 5), true, 1, &err), &err);
+    CnBatch *b3 = NULL;
+    ASSERT_OK(cn_col_batch_new(s3, &b3, &err), &err);
+    cn_col_vec_append_null(&b3->cols[0].child[0]);
+    cn_col_vec_close_list(&b3->cols[0]);
+    ASSERT_OK(cn_col_batch_sync_rows(b3, &err), &err);
+    ASSERT_OK(cn_pq_writer_open(path, s3, NULL, &w, &err), &err);
+    ASSERT_ERR(cn_pq_writer_write(w, b3, &err), CN_EINVAL, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "column \"l\": element is required");
+    cn_err_clear(&err);
+    cn_pq_writer_free(w);
+    cn_col_batch_free(b3);
+    cn_col_schema_free(s3);
     /* abandoned without finish: the temp file goes too */
     ASSERT_OK(cn_pq_writer_open(path, s, NULL, &w, &err), &err);
     cn_pq_writer_free(w);
