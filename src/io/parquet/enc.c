@@ -87,7 +87,17 @@ static int rle_next_run(CnPqRle *r, CnErr *err) {
                 size_t avail = (size_t)(r->p - r->bp);                          \
                 int bw = r->bw;                                                 \
                 uint64_t off = (uint64_t)r->bp_pos * (uint64_t)bw;              \
-                for (uint32_t i = 0; i < k; i++, off += (uint64_t)bw)           \
+                uint32_t i = 0;                                                 \
+                if (bw > 0 && bw <= 32) {                                       \
+                    /* unchecked 8-byte loads while they stay inside the run */ \
+                    uint64_t mask = (UINT64_C(1) << bw) - 1;                    \
+                    for (; i < k && (off >> 3) + 8 <= avail; i++, off += (uint64_t)bw) { \
+                        uint64_t wd;                                            \
+                        memcpy(&wd, r->bp + (off >> 3), 8);                     \
+                        out[i] = (T)((wd >> (off & 7)) & mask);                 \
+                    }                                                           \
+                }                                                               \
+                for (; i < k; i++, off += (uint64_t)bw)                         \
                     out[i] = (T)read_bits(r->bp, avail, off, bw);               \
                 out += k;                                                       \
                 n -= k;                                                         \
