@@ -91,7 +91,9 @@ typedef struct CnPqRowGroup {
  * "m.key_value.value"). */
 typedef struct CnPqLeaf {
     const char *path;         /* dotted path of the leaf in the file schema */
-    uint32_t i_field;         /* index of its top-level field in the file CnSchema */
+    uint32_t i_field;         /* index of its top-level field in the file CnSchema;
+                                 UINT32_MAX (and type NULL) for a leaf of an
+                                 unsupported column */
     int32_t field_id;         /* of the leaf node (element/key/value id for nested), or -1 */
     int physical;             /* CnPqPhysical */
     int32_t type_length;      /* FIXED_LEN_BYTE_ARRAY width, else 0 */
