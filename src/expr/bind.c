@@ -655,7 +655,7 @@ static int bind_index(CnExpr *e, Node *n, CnErr *err) {
 
 static int bind_node(CnExpr *e, Node **slot, CnErr *err) {
     Node *n = *slot;
-    int rc;
+    int rc = 0;
     if (n->kind == N_LIT) {
         if (n->t == CN_EXPR__TNULL) n->type = NULL;
         else set_type(n, n->t);

@@ -313,7 +313,7 @@ size_t cn_expr__date_to_str(int32_t days, char *buf) {
 
 size_t cn_expr__ts_to_str(int64_t ms, char *buf) {
     int64_t days = cn_expr__floordiv(ms, CN_MS_PER_DAY);
-    int64_t rem = ms - days * CN_MS_PER_DAY;
+    int64_t rem = cn_expr__floormod(ms, CN_MS_PER_DAY);
     size_t o = cn_expr__date_to_str((int32_t)days, buf);
     int64_t sec = rem / 1000, frac = rem % 1000;
     o += (size_t)sprintf(buf + o, " %02d:%02d:%02d", (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60));

@@ -114,7 +114,7 @@ static size_t put_num(char *buf, size_t cap, size_t o, int64_t v, int width) {
 
 size_t cn_expr__datefmt_format(const DateFmt *f, int64_t ms, char *buf, size_t cap) {
     int64_t days = cn_expr__floordiv(ms, CN_MS_PER_DAY);
-    int64_t rem = ms - days * CN_MS_PER_DAY;
+    int64_t rem = cn_expr__floormod(ms, CN_MS_PER_DAY);
     int64_t y;
     unsigned mo, d;
     cn_date_civil_from_days(days, &y, &mo, &d);

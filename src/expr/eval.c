@@ -140,6 +140,20 @@ CnExprStr cn_expr__sb_end(StrBuild *sb) {
     return s;
 }
 
+const char *cn_expr__cstr(EvalCtx *c, CBuf *b, CnExprStr s) {
+    if (s.len + 1 > b->cap) {
+        size_t cap = CN_MAX((size_t)s.len + 1, b->cap * 2);
+        cap = CN_MAX(cap, (size_t)256);
+        char *p = cn_arena_alloc(c->a, cap);
+        if (!p) return NULL;
+        b->p = p;
+        b->cap = cap;
+    }
+    if (s.len) memcpy(b->p, s.p, s.len);
+    b->p[s.len] = '\0';
+    return b->p;
+}
+
 /* ------------------------------------------------------------- leaves */
 
 static int eval_lit(EvalCtx *c, const Node *nd, Val *out) {
@@ -596,6 +610,7 @@ static int eval_like(EvalCtx *c, const Node *nd, const Val *args, Val *out) {
         out->is_const = out->cnull = true;
         return 0;
     }
+    CBuf cb = {0};
     for (uint32_t i = 0; i < c->n; i++) {
         if (out->valid && !bm_get(out->valid, i)) continue;
         CnExprStr s = VAL_AT(&args[0], CnExprStr, i), p = VAL_AT(&args[1], CnExprStr, i);
@@ -604,7 +619,9 @@ static int eval_like(EvalCtx *c, const Node *nd, const Val *args, Val *out) {
             m = like_match(s.p, s.len, p.p, p.len, (unsigned)nd->aux);
         } else {
             regmatch_t pm[1] = {{.rm_so = 0, .rm_eo = (regoff_t)s.len}};
-            m = regexec(nd->re, s.p, 1, pm, REG_STARTEND) == 0;
+            const char *cs = cn_expr__cstr(c, &cb, s);
+            if (!cs) return oom(c);
+            m = regexec(nd->re, cs, 1, pm, REG_STARTEND) == 0;
         }
         r[i] = (uint8_t)(m != nd->negated);
     }

@@ -218,6 +218,16 @@ static inline int64_t cn_expr__floordiv(int64_t a, int64_t b) {
     if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
     return q;
 }
+static inline int64_t cn_expr__floormod(int64_t a, int64_t b) {
+    int64_t r = a % b;
+    return r < 0 ? r + b : r;
+}
+/* A reusable NUL-terminated copy of a string view (regexec needs one). */
+typedef struct CBuf {
+    char *p;
+    size_t cap;
+} CBuf;
+const char *cn_expr__cstr(EvalCtx *c, CBuf *b, CnExprStr s);
 
 /* ------------------------------------------------------------ date patterns */
 

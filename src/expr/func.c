@@ -509,10 +509,11 @@ static int bind_regex_fn(CnExpr *e, Node *n, CnErr *err) {
     return 0;
 }
 
+/* p is NUL-terminated (a CBuf copy); offsets in m index it. */
 static bool re_find(const regex_t *re, const char *p, uint32_t from, uint32_t n, regmatch_t *m, size_t nm) {
     m[0].rm_so = (regoff_t)from;
     m[0].rm_eo = (regoff_t)n;
-    return regexec(re, p ? p : "", nm, m, REG_STARTEND | (from > 0 ? REG_NOTBOL : 0)) == 0;
+    return regexec(re, p, nm, m, REG_STARTEND | (from > 0 ? REG_NOTBOL : 0)) == 0;
 }
 
 static int ev_regexp_replace(EvalCtx *c, const Node *n, const Val *args, Val *out) {
@@ -521,11 +522,14 @@ static int ev_regexp_replace(EvalCtx *c, const Node *n, const Val *args, Val *ou
     cn_expr__sb_init(&sb, c->a);
     CnExprStr *r = out->data;
     regmatch_t m[10];
+    CBuf cb = {0};
     ROWS {
         SKIP_NULL(i);
         CnExprStr s = VAL_AT(&args[0], CnExprStr, i), rep = VAL_AT(&args[2], CnExprStr, i);
+        const char *cs = cn_expr__cstr(c, &cb, s);
+        if (!cs) return oom(c);
         uint32_t at = 0;
-        while (at <= s.len && re_find(n->re, s.p, at, s.len, m, 10)) {
+        while (at <= s.len && re_find(n->re, cs, at, s.len, m, 10)) {
             uint32_t so = (uint32_t)m[0].rm_so, eo = (uint32_t)m[0].rm_eo;
             cn_expr__sb_put(&sb, s.p + at, so - at);
             /* Java replacement: $n is a group, \x is x */
@@ -565,15 +569,18 @@ static int ev_regexp_extract(EvalCtx *c, const Node *n, const Val *args, Val *ou
     CnExprStr *r = out->data;
     regmatch_t m[10];
     const Val *gv = arg_or_null(args, n, 2);
+    CBuf cb = {0};
     ROWS {
         SKIP_NULL(i);
         CnExprStr s = VAL_AT(&args[0], CnExprStr, i);
+        const char *cs = cn_expr__cstr(c, &cb, s);
+        if (!cs) return oom(c);
         int32_t g = gv ? VAL_AT(gv, int32_t, i) : 1;
         if (g < 0 || (size_t)g > n->re->re_nsub || g > 9) {
             bm_clear(out->valid, i);
             continue;
         }
-        if (re_find(n->re, s.p, 0, s.len, m, 10) && m[g].rm_so >= 0)
+        if (re_find(n->re, cs, 0, s.len, m, 10) && m[g].rm_so >= 0)
             r[i] = (CnExprStr){s.p + m[g].rm_so, (uint32_t)(m[g].rm_eo - m[g].rm_so)};
         else r[i] = (CnExprStr){"", 0};
     }
@@ -603,6 +610,7 @@ static int ev_split(EvalCtx *c, const Node *n, const Val *args, Val *out) {
     const Val *lim = arg_or_null(args, n, 2);
     bool lit = re_is_literal(n->args[1]);
     regmatch_t m[1];
+    CBuf cb = {0};
     CnVec *el = &v->child[0];
     ROWS {
         if (all_null || (valid && !bm_get(valid, i))) {
@@ -613,6 +621,8 @@ static int ev_split(EvalCtx *c, const Node *n, const Val *args, Val *out) {
         int64_t limit = lim ? VAL_AT(lim, int32_t, i) : -1;
         uint32_t at = 0, parts = 0, from = 0;
         CnExprStr pat = VAL_AT(&args[1], CnExprStr, i);
+        const char *cs = lit ? s.p : cn_expr__cstr(c, &cb, s);
+        if (!cs) return oom(c);
         for (;;) {
             if (limit > 0 && parts + 1 >= (uint64_t)limit) break;
             uint32_t so, eo;
@@ -622,7 +632,7 @@ static int ev_split(EvalCtx *c, const Node *n, const Val *args, Val *out) {
                 so = (uint32_t)(f - s.p);
                 eo = so + pat.len;
             } else {
-                if (from > s.len || !re_find(n->re, s.p, from, s.len, m, 1)) break;
+                if (from > s.len || !re_find(n->re, cs, from, s.len, m, 1)) break;
                 so = (uint32_t)m[0].rm_so;
                 eo = (uint32_t)m[0].rm_eo;
                 if (eo == so) {
@@ -1106,7 +1116,7 @@ static int ev_datepart(EvalCtx *c, const Node *n, const Val *args, Val *out) {
         SKIP_NULL(i);
         if (part >= DP_HOUR) {
             int64_t ms = VAL_AT(&args[0], int64_t, i);
-            int64_t rem = ms - cn_expr__floordiv(ms, CN_MS_PER_DAY) * CN_MS_PER_DAY;
+            int64_t rem = cn_expr__floormod(ms, CN_MS_PER_DAY);
             r[i] = (int32_t)(part == DP_HOUR ? rem / 3600000 : part == DP_MINUTE ? rem / 60000 % 60 : rem / 1000 % 60);
             continue;
         }
