@@ -21,6 +21,8 @@ extern const size_t cn_cli_n_commands;
 int cn_cli_compile(int argc, char **argv);
 int cn_cli_run(int argc, char **argv);
 int cn_cli_conf(int argc, char **argv);
+int cn_cli_load(int argc, char **argv);
+int cn_cli_gc(int argc, char **argv);
 int cn_cli_dags(int argc, char **argv), cn_cli_tasks(int argc, char **argv), cn_cli_airflow(int argc, char **argv);
 int cn_cli_parquet(int argc, char **argv);
 int cn_cli_version(int argc, char **argv);

@@ -5,6 +5,8 @@ const CnCliCmd cn_cli_commands[] = {
     {"compile", "compile Python configs to production JSON (runs compile.py)", cn_cli_compile},
     {"run", "run a job: backfill, upload, fetch, ... (the engine behind run.py)", cn_cli_run},
     {"conf", "inspect compiled configs: keys, sources, output columns", cn_cli_conf},
+    {"load", "load a CSV or Parquet file into an Iceberg table (creates it)", cn_cli_load},
+    {"gc", "remove orphan files of tables (crashed or conflicting writers)", cn_cli_gc},
     {"dags", "list the scheduler's DAGs built from production/", cn_cli_dags}, {"tasks", "list a DAG's tasks and their dependencies", cn_cli_tasks}, {"airflow", "export the DAGs as Airflow DAG files", cn_cli_airflow},
     {"parquet", "look into Parquet files: schema, cat, stats; convert CSV to Parquet", cn_cli_parquet},
     {"version", "print the version", cn_cli_version},

@@ -76,8 +76,10 @@ int cn_ice_scan_open(CnIceCatalog *c, const CnIceTable *t, const CnIceScanOpts *
     int64_t snap = -1;
     int rc = pick_snapshot(t, opts, &snap, err);
     if (rc < 0) goto done;
-    /* time travel reads with the schema the snapshot was written with */
-    json_t *sn = snap >= 0 ? cn_ice__meta_snapshot(t->meta, snap) : NULL;
+    /* time travel reads with the schema the snapshot was written with; the current
+     * snapshot with the current schema (columns added since read as null) */
+    bool travel = opts && (opts->snapshot_id || opts->as_of_ms);
+    json_t *sn = snap >= 0 && travel ? cn_ice__meta_snapshot(t->meta, snap) : NULL;
     json_t *sid = sn ? json_object_get(sn, "schema-id") : NULL;
     json_t *sj = json_is_integer(sid) ? cn_ice__meta_schema(t->meta, json_integer_value(sid)) : NULL;
     if (sj)

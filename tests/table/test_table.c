@@ -1,0 +1,633 @@
+/* test_table.c: Iceberg tables on a local warehouse with a SQLite catalog: create,
+ * append, partition overwrite, time travel, schema evolution, pruning and projection,
+ * properties, conflicts between concurrent writers, aborted writes, gc, and the errors
+ * (names, unknown tables with suggestions, unreachable catalogs). Each case uses a
+ * fresh temporary warehouse. */
+#include "cn_test.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/fs.h"
+#include "base/str.h"
+#include "table/table.h"
+
+typedef struct Env {
+    char dir[256];
+    char wh[300];
+    char cat[320];
+    CnIceCatalog *c;
+    CnErr err;
+} Env;
+
+static void env_open(Env *e) {
+    memset(e, 0, sizeof *e);
+    const char *t = getenv("TMPDIR");
+    snprintf(e->dir, sizeof e->dir, "%s/cn_table_XXXXXX", t && *t ? t : "/tmp");
+    assert_non_null(mkdtemp(e->dir));
+    snprintf(e->wh, sizeof e->wh, "%s/wh", e->dir);
+    snprintf(e->cat, sizeof e->cat, "sqlite:%s/catalog.db", e->dir);
+    ASSERT_OK(cn_ice_catalog_open(e->wh, e->cat, &e->c, &e->err), &e->err);
+}
+
+static void rm_rf(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) < 0) return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            char sub[1024];
+            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+            rm_rf(sub);
+        }
+        if (d) closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static void env_close(Env *e) {
+    cn_ice_catalog_close(e->c);
+    rm_rf(e->dir);
+}
+
+/* Schema (user_id int64, amount float64, ds string). OWNED by the caller. */
+static CnSchema *base_schema(void) {
+    CnSchema *s = NULL;
+    CnErr err = CN_ERR_INIT;
+    assert_int_equal(cn_col_schema_new(&s), 0);
+    ASSERT_OK(cn_col_schema_add(s, "user_id", cn_col_type_prim(CN_COL_INT64), true, -1, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "amount", cn_col_type_prim(CN_COL_FLOAT64), true, -1, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "ds", cn_col_type_prim(CN_COL_STRING), true, -1, &err), &err);
+    return s;
+}
+
+/* Writes n rows user_id = base+i, amount = (base+i)*0.5, ds = dss[i % n_ds] with the
+ * table's current schema (extra columns get value i as float64 when float, else null). */
+static int64_t write_rows(Env *e, const char *table, CnIceWriteMode mode, int64_t base, uint32_t n,
+                          const char *const *dss, uint32_t n_ds, int expect_rc) {
+    CnIceWrite *w = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_ice_write_begin(e->c, "data", table, mode, &w, &err), &err);
+    const CnSchema *s = cn_ice_write_schema(w);
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t k = 0; k < s->n_fields; k++) {
+            CnVec *v = &b->cols[k];
+            const char *name = s->fields[k].name;
+            if (!strcmp(name, "user_id"))
+                cn_col_vec_append_i64(v, base + i);
+            else if (!strcmp(name, "amount"))
+                cn_col_vec_append_f64(v, (double)(base + i) * 0.5);
+            else if (!strcmp(name, "ds"))
+                cn_col_vec_append_str(v, dss[i % n_ds], 10);
+            else if (s->fields[k].type->id == CN_COL_FLOAT64)
+                cn_col_vec_append_f64(v, (double)i);
+            else
+                cn_col_vec_append_null(v);
+        }
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    ASSERT_OK(cn_ice_write_batch(w, b, &err), &err);
+    int64_t snap = -1;
+    int rc = cn_ice_write_commit(w, &snap, &err);
+    if (expect_rc == 0) ASSERT_OK(rc, &err);
+    else ASSERT_ERR(rc, expect_rc, &err);
+    cn_col_batch_free(b);
+    cn_ice_write_free(w);
+    return snap;
+}
+
+typedef struct Sum {
+    int64_t rows, user_sum, null_extra;
+    double amount_sum, extra_sum;
+    uint32_t files;
+} Sum;
+
+static Sum scan_sum(Env *e, const char *table, const CnIceScanOpts *o) {
+    CnIceTable *t = NULL;
+    CnIceScan *s = NULL;
+    CnErr err = CN_ERR_INIT;
+    Sum sum = {0};
+    ASSERT_OK(cn_ice_table_load(e->c, "data", table, &t, &err), &err);
+    ASSERT_OK(cn_ice_scan_open(e->c, t, o, &s, &err), &err);
+    sum.files = cn_ice_scan_n_files(s);
+    const CnSchema *sc = cn_ice_scan_schema(s);
+    int iu = cn_col_schema_find(sc, "user_id"), ia = cn_col_schema_find(sc, "amount");
+    int ix = cn_col_schema_find(sc, "extra"), ids = cn_col_schema_find(sc, "ds");
+    const CnBatch *b = NULL;
+    while (1) {
+        ASSERT_OK(cn_ice_scan_next(s, &b, &err), &err);
+        if (!b) break;
+        ASSERT_OK(cn_col_batch_check(b, &err), &err);
+        for (uint32_t r = 0; r < b->n_rows; r++) {
+            if (iu >= 0) sum.user_sum += ((const int64_t *)b->cols[iu].values)[r];
+            if (ia >= 0) sum.amount_sum += ((const double *)b->cols[ia].values)[r];
+            if (ix >= 0) {
+                if (cn_col_vec_is_valid(&b->cols[ix], r))
+                    sum.extra_sum += ((const double *)b->cols[ix].values)[r];
+                else
+                    sum.null_extra++;
+            }
+            if (ids >= 0) assert_true(cn_col_vec_is_valid(&b->cols[ids], r));
+        }
+        sum.rows += b->n_rows;
+    }
+    assert_int_equal(sum.rows, cn_ice_scan_n_records(s));
+    cn_ice_scan_close(s);
+    cn_ice_table_free(t);
+    return sum;
+}
+
+static const char *const D3[] = {"2023-12-01", "2023-12-02", "2023-12-03"};
+
+static void create_table(Env *e, const char *name) {
+    CnSchema *s = base_schema();
+    ASSERT_OK(cn_ice_table_create(e->c, "data", name, s, NULL, 0, &e->err), &e->err);
+    cn_col_schema_free(s);
+}
+
+static bool file_exists_under(const char *dir, const char *suffix) {
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    bool found = false;
+    while (d && (de = readdir(d)))
+        if (cn_str_ends_with(de->d_name, suffix)) found = true;
+    if (d) closedir(d);
+    return found;
+}
+
+/* ------------------------------------------------------------------ cases */
+
+static void names_are_validated(void **state) {
+    (void)state;
+    char ns[129], name[129];
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_ice_name_parse("data.purchases", ns, name, &err), &err);
+    assert_string_equal(ns, "data");
+    assert_string_equal(name, "purchases");
+    ASSERT_OK(cn_ice_name_parse("purchases", ns, name, &err), &err);
+    assert_string_equal(ns, "default");
+    const char *bad[] = {"../etc.passwd", "data./x", "data/x.y", "data..x", ".x", "data.",
+                         "-x.y", "data.a b", "data.a/../../b", "da ta.x", ""};
+    for (size_t i = 0; i < CN_ARRAY_LEN(bad); i++) {
+        cn_err_clear(&err);
+        ASSERT_ERR(cn_ice_name_parse(bad[i], ns, name, &err), CN_EINVAL, &err);
+        ASSERT_CONTAINS(cn_err_msg(&err), "table name");
+    }
+    Env e;
+    env_open(&e);
+    CnSchema *s = base_schema();
+    ASSERT_ERR(cn_ice_table_create(e.c, "..", "x", s, NULL, 0, &e.err), CN_EINVAL, &e.err);
+    cn_err_clear(&e.err);
+    ASSERT_ERR(cn_ice_table_create(e.c, "data", "x/../../y", s, NULL, 0, &e.err), CN_EINVAL, &e.err);
+    cn_col_schema_free(s);
+    /* nothing was created outside (or inside) the warehouse */
+    assert_false(file_exists_under(e.wh, ".db"));
+    env_close(&e);
+}
+
+static void create_append_scan(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    create_table(&e, "t");
+    CnIceTable *t = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &t, &e.err), &e.err);
+    assert_int_equal(cn_ice_table_current_snapshot(t), -1);
+    const CnSchema *s = cn_ice_table_schema(t);
+    assert_int_equal(s->n_fields, 3);
+    assert_int_equal(s->fields[0].field_id, 1);
+    assert_int_equal(s->fields[2].field_id, 3);
+    ASSERT_CONTAINS(cn_ice_table_metadata_location(t), "/data.db/t/metadata/v1-");
+    cn_ice_table_free(t);
+    /* an empty table scans to nothing */
+    Sum z = scan_sum(&e, "t", NULL);
+    assert_int_equal(z.rows, 0);
+
+    int64_t s1 = write_rows(&e, "t", CN_ICE_APPEND, 0, 300, D3, 3, 0);
+    int64_t s2 = write_rows(&e, "t", CN_ICE_APPEND, 1000, 30, D3, 3, 0);
+    assert_true(s1 > 0 && s2 > 0 && s1 != s2);
+    Sum sum = scan_sum(&e, "t", NULL);
+    assert_int_equal(sum.rows, 330);
+    int64_t want = 299 * 300 / 2 + 30 * 1000 + 29 * 30 / 2;
+    assert_int_equal(sum.user_sum, want);
+    assert_true(sum.amount_sum == (double)want * 0.5);
+    assert_int_equal(sum.files, 6);
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &t, &e.err), &e.err);
+    assert_int_equal(cn_ice_table_n_snapshots(t), 2);
+    CnIceSnapshot sn;
+    cn_ice_table_snapshot(t, 1, &sn);
+    assert_int_equal(sn.id, s2);
+    assert_int_equal(sn.parent_id, s1);
+    assert_int_equal(sn.sequence_number, 2);
+    assert_string_equal(sn.operation, "append");
+    assert_int_equal(sn.added_records, 30);
+    assert_int_equal(sn.total_records, 330);
+    ASSERT_CONTAINS(cn_ice_table_metadata_location(t), "/v3-");
+    cn_ice_table_free(t);
+    char data_dir[600];
+    snprintf(data_dir, sizeof data_dir, "%s/data.db/t/data/ds=2023-12-02", e.wh);
+    assert_true(file_exists_under(data_dir, ".parquet"));
+    env_close(&e);
+}
+
+static void overwrite_replaces_only_its_partitions(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    create_table(&e, "t");
+    int64_t s1 = write_rows(&e, "t", CN_ICE_APPEND, 0, 300, D3, 3, 0); /* 100 per day */
+    const char *d2[] = {"2023-12-02"};
+    int64_t s2 = write_rows(&e, "t", CN_ICE_OVERWRITE, 5000, 7, d2, 1, 0);
+    Sum all = scan_sum(&e, "t", NULL);
+    assert_int_equal(all.rows, 207);
+    CnIceScanOpts o = {.ds_lo = "2023-12-02", .ds_hi = "2023-12-02"};
+    Sum day2 = scan_sum(&e, "t", &o);
+    assert_int_equal(day2.rows, 7);
+    assert_int_equal(day2.user_sum, 7 * 5000 + 21);
+    assert_int_equal(day2.files, 1);
+    /* the old snapshot still reads the replaced rows */
+    CnIceScanOpts old = {.snapshot_id = s1, .ds_lo = "2023-12-02", .ds_hi = "2023-12-02"};
+    Sum was = scan_sum(&e, "t", &old);
+    assert_int_equal(was.rows, 100);
+    CnIceTable *t = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &t, &e.err), &e.err);
+    CnIceSnapshot sn;
+    cn_ice_table_snapshot(t, 1, &sn);
+    assert_int_equal(sn.id, s2);
+    assert_string_equal(sn.operation, "overwrite");
+    assert_int_equal(sn.deleted_files, 1);
+    assert_int_equal(sn.deleted_records, 100);
+    assert_int_equal(sn.total_records, 207);
+    cn_ice_table_free(t);
+    /* overwrite again: still one snapshot per overwrite, the others untouched */
+    write_rows(&e, "t", CN_ICE_OVERWRITE, 9000, 4, d2, 1, 0);
+    Sum again = scan_sum(&e, "t", NULL);
+    assert_int_equal(again.rows, 204);
+    env_close(&e);
+}
+
+static void time_travel_by_id_and_timestamp(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    create_table(&e, "t");
+    int64_t s1 = write_rows(&e, "t", CN_ICE_APPEND, 0, 10, D3, 3, 0);
+    usleep(20000);
+    int64_t s2 = write_rows(&e, "t", CN_ICE_APPEND, 100, 5, D3, 3, 0);
+    CnIceTable *t = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &t, &e.err), &e.err);
+    CnIceSnapshot a, b;
+    cn_ice_table_snapshot(t, 0, &a);
+    cn_ice_table_snapshot(t, 1, &b);
+    assert_int_equal(a.id, s1);
+    assert_true(b.timestamp_ms > a.timestamp_ms);
+    cn_ice_table_free(t);
+    CnIceScanOpts o1 = {.snapshot_id = s1};
+    assert_int_equal(scan_sum(&e, "t", &o1).rows, 10);
+    CnIceScanOpts o2 = {.snapshot_id = s2};
+    assert_int_equal(scan_sum(&e, "t", &o2).rows, 15);
+    CnIceScanOpts at1 = {.as_of_ms = b.timestamp_ms - 1};
+    assert_int_equal(scan_sum(&e, "t", &at1).rows, 10);
+    CnIceScanOpts at2 = {.as_of_ms = b.timestamp_ms};
+    assert_int_equal(scan_sum(&e, "t", &at2).rows, 15);
+    /* unknown id and a time before the first snapshot */
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &t, &e.err), &e.err);
+    CnIceScan *s = NULL;
+    CnIceScanOpts bad = {.snapshot_id = 42};
+    ASSERT_ERR(cn_ice_scan_open(e.c, t, &bad, &s, &e.err), CN_ENOTFOUND, &e.err);
+    ASSERT_CONTAINS(cn_err_msg(&e.err), "no snapshot 42");
+    cn_err_clear(&e.err);
+    CnIceScanOpts early = {.as_of_ms = a.timestamp_ms - 1000};
+    ASSERT_ERR(cn_ice_scan_open(e.c, t, &early, &s, &e.err), CN_ENOTFOUND, &e.err);
+    ASSERT_CONTAINS(cn_err_msg(&e.err), "no snapshot at or before");
+    cn_ice_table_free(t);
+    env_close(&e);
+}
+
+static void add_column_reads_old_files_as_null(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    create_table(&e, "t");
+    int64_t s1 = write_rows(&e, "t", CN_ICE_APPEND, 0, 12, D3, 3, 0);
+    ASSERT_OK(cn_ice_table_add_column(e.c, "data", "t", "extra", cn_col_type_prim(CN_COL_FLOAT64), &e.err), &e.err);
+    ASSERT_ERR(cn_ice_table_add_column(e.c, "data", "t", "extra", cn_col_type_prim(CN_COL_INT64), &e.err),
+               CN_EEXISTS, &e.err);
+    cn_err_clear(&e.err);
+    CnIceTable *t = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &t, &e.err), &e.err);
+    const CnSchema *s = cn_ice_table_schema(t);
+    assert_int_equal(s->n_fields, 4);
+    assert_string_equal(s->fields[3].name, "extra");
+    assert_int_equal(s->fields[3].field_id, 4);
+    cn_ice_table_free(t);
+    Sum before = scan_sum(&e, "t", NULL);
+    assert_int_equal(before.rows, 12);
+    assert_int_equal(before.null_extra, 12);
+    write_rows(&e, "t", CN_ICE_APPEND, 100, 6, D3, 3, 0);
+    Sum after = scan_sum(&e, "t", NULL);
+    assert_int_equal(after.rows, 18);
+    assert_int_equal(after.null_extra, 12);
+    assert_true(after.extra_sum == 0 + 1 + 2 + 3 + 4 + 5);
+    /* time travel reads with the old schema: no extra column */
+    CnIceScanOpts o = {.snapshot_id = s1};
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &t, &e.err), &e.err);
+    CnIceScan *sc = NULL;
+    ASSERT_OK(cn_ice_scan_open(e.c, t, &o, &sc, &e.err), &e.err);
+    assert_int_equal(cn_ice_scan_schema(sc)->n_fields, 3);
+    cn_ice_scan_close(sc);
+    cn_ice_table_free(t);
+    env_close(&e);
+}
+
+static void pruning_and_projection(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    create_table(&e, "t");
+    const char *d5[] = {"2023-12-01", "2023-12-02", "2023-12-03", "2023-12-04", "2023-12-05"};
+    write_rows(&e, "t", CN_ICE_APPEND, 0, 50, d5, 5, 0);
+    write_rows(&e, "t", CN_ICE_APPEND, 0, 10, d5 + 4, 1, 0);
+    CnIceScanOpts o = {.ds_lo = "2023-12-02", .ds_hi = "2023-12-03"};
+    Sum s = scan_sum(&e, "t", &o);
+    assert_int_equal(s.files, 2);
+    assert_int_equal(s.rows, 20);
+    CnIceScanOpts lo = {.ds_lo = "2023-12-05"};
+    Sum s5 = scan_sum(&e, "t", &lo);
+    assert_int_equal(s5.files, 2);
+    assert_int_equal(s5.rows, 20);
+    CnIceScanOpts none = {.ds_lo = "2024-01-01"};
+    assert_int_equal(scan_sum(&e, "t", &none).files, 0);
+    /* projection: order as asked, only those columns */
+    const char *cols[] = {"ds", "user_id"};
+    CnIceScanOpts p = {.columns = cols, .n_columns = 2, .ds_hi = "2023-12-01"};
+    CnIceTable *t = NULL;
+    CnIceScan *sc = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &t, &e.err), &e.err);
+    ASSERT_OK(cn_ice_scan_open(e.c, t, &p, &sc, &e.err), &e.err);
+    const CnSchema *ps = cn_ice_scan_schema(sc);
+    assert_int_equal(ps->n_fields, 2);
+    assert_string_equal(ps->fields[0].name, "ds");
+    const CnBatch *b = NULL;
+    ASSERT_OK(cn_ice_scan_next(sc, &b, &e.err), &e.err);
+    assert_non_null(b);
+    assert_int_equal(b->n_rows, 10);
+    uint32_t len;
+    const char *v = cn_col_vec_str(&b->cols[0], 3, &len);
+    assert_int_equal(len, 10);
+    assert_memory_equal(v, "2023-12-01", 10);
+    assert_int_equal(((const int64_t *)b->cols[1].values)[1], 5);
+    cn_ice_scan_close(sc);
+    const char *badc[] = {"user_id", "nope"};
+    CnIceScanOpts bp = {.columns = badc, .n_columns = 2};
+    ASSERT_ERR(cn_ice_scan_open(e.c, t, &bp, &sc, &e.err), CN_ENOTFOUND, &e.err);
+    ASSERT_CONTAINS(cn_err_msg(&e.err), "nope");
+    ASSERT_CONTAINS(cn_err_msg(&e.err), "data.t");
+    cn_ice_table_free(t);
+    env_close(&e);
+}
+
+static void properties_round_trip(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    CnSchema *s = base_schema();
+    const char *props[] = {"chronon.semantic_hash", "abc123"};
+    ASSERT_OK(cn_ice_table_create(e.c, "data", "t", s, props, 1, &e.err), &e.err);
+    cn_col_schema_free(s);
+    const char *k[] = {"chronon.sort_order", "chronon.semantic_hash"};
+    const char *v[] = {"user_id,ts", NULL};
+    ASSERT_OK(cn_ice_table_set_properties(e.c, "data", "t", k, v, 2, &e.err), &e.err);
+    CnIceWrite *w = NULL;
+    ASSERT_OK(cn_ice_write_begin(e.c, "data", "t", CN_ICE_OVERWRITE, &w, &e.err), &e.err);
+    ASSERT_OK(cn_ice_write_set_property(w, "chronon.last_run", "2023-12-01", &e.err), &e.err);
+    ASSERT_OK(cn_ice_write_touch_partition(w, "2023-12-01", &e.err), &e.err);
+    ASSERT_ERR(cn_ice_write_touch_partition(w, "2023-13-01", &e.err), CN_EINVAL, &e.err);
+    cn_err_clear(&e.err);
+    int64_t snap = 0;
+    ASSERT_OK(cn_ice_write_commit(w, &snap, &e.err), &e.err);
+    assert_true(snap > 0); /* an empty overwrite still commits (it empties the day) */
+    cn_ice_write_free(w);
+    CnIceTable *t = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &t, &e.err), &e.err);
+    assert_string_equal(cn_ice_table_property(t, "chronon.sort_order"), "user_id,ts");
+    assert_null(cn_ice_table_property(t, "chronon.semantic_hash"));
+    assert_string_equal(cn_ice_table_property(t, "chronon.last_run"), "2023-12-01");
+    assert_string_equal(cn_ice_table_property(t, "write.format.default"), "parquet");
+    cn_ice_table_free(t);
+    env_close(&e);
+}
+
+static void not_found_suggests_names(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    create_table(&e, "purchases");
+    create_table(&e, "users");
+    CnSchema *s = base_schema();
+    ASSERT_OK(cn_ice_table_create(e.c, "quickstart", "purchases_v1", s, NULL, 0, &e.err), &e.err);
+    ASSERT_ERR(cn_ice_table_create(e.c, "data", "users", s, NULL, 0, &e.err), CN_EEXISTS, &e.err);
+    ASSERT_CONTAINS(cn_err_msg(&e.err), "data.users already exists");
+    cn_col_schema_free(s);
+    CnIceTable *t = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_ERR(cn_ice_table_load(e.c, "data", "purchase", &t, &err), CN_ENOTFOUND, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "table data.purchase not found");
+    ASSERT_CONTAINS(cn_err_msg(&err), "did you mean data.purchases?");
+    ASSERT_CONTAINS(cn_err_msg(&err), "users");
+    cn_err_clear(&err);
+    ASSERT_ERR(cn_ice_table_load(e.c, "dat", "purchases", &t, &err), CN_ENOTFOUND, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "namespace \"dat\" does not exist");
+    ASSERT_CONTAINS(cn_err_msg(&err), "did you mean data?");
+    ASSERT_CONTAINS(cn_err_msg(&err), "quickstart");
+    cn_err_clear(&err);
+    /* a write to a missing table fails the same way */
+    CnIceWrite *w = NULL;
+    ASSERT_ERR(cn_ice_write_begin(e.c, "data", "nope", CN_ICE_APPEND, &w, &err), CN_ENOTFOUND, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "data.nope not found");
+    env_close(&e);
+}
+
+static void racing_writers_merge_or_conflict(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    create_table(&e, "t");
+    write_rows(&e, "t", CN_ICE_APPEND, 0, 30, D3, 3, 0);
+    /* two writes start from the same snapshot */
+    CnIceWrite *a = NULL, *b = NULL, *c = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_ice_write_begin(e.c, "data", "t", CN_ICE_OVERWRITE, &a, &err), &err);
+    ASSERT_OK(cn_ice_write_begin(e.c, "data", "t", CN_ICE_OVERWRITE, &b, &err), &err);
+    ASSERT_OK(cn_ice_write_begin(e.c, "data", "t", CN_ICE_OVERWRITE, &c, &err), &err);
+    ASSERT_OK(cn_ice_write_touch_partition(a, "2023-12-01", &err), &err);
+    ASSERT_OK(cn_ice_write_touch_partition(b, "2023-12-01", &err), &err);
+    ASSERT_OK(cn_ice_write_touch_partition(c, "2023-12-03", &err), &err);
+    ASSERT_OK(cn_ice_write_commit(a, NULL, &err), &err);
+    /* b overwrote the same day: conflict, named */
+    ASSERT_ERR(cn_ice_write_commit(b, NULL, &err), CN_ECONFLICT, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "data.t");
+    ASSERT_CONTAINS(cn_err_msg(&err), "ds=2023-12-01");
+    cn_err_clear(&err);
+    /* c touched another day: re-applied on a's snapshot */
+    ASSERT_OK(cn_ice_write_commit(c, NULL, &err), &err);
+    cn_ice_write_free(a);
+    cn_ice_write_free(b);
+    cn_ice_write_free(c);
+    Sum s = scan_sum(&e, "t", NULL);
+    assert_int_equal(s.rows, 10); /* only 2023-12-02 is left */
+    CnIceTable *t = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &t, &e.err), &e.err);
+    assert_int_equal(cn_ice_table_n_snapshots(t), 3);
+    cn_ice_table_free(t);
+    env_close(&e);
+}
+
+static void uncommitted_write_leaves_nothing(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    create_table(&e, "t");
+    CnIceWrite *w = NULL;
+    ASSERT_OK(cn_ice_write_begin(e.c, "data", "t", CN_ICE_APPEND, &w, &e.err), &e.err);
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(cn_ice_write_schema(w), &b, &e.err), &e.err);
+    cn_col_vec_append_i64(&b->cols[0], 1);
+    cn_col_vec_append_f64(&b->cols[1], 1);
+    cn_col_vec_append_str(&b->cols[2], "2023-12-01", 10);
+    ASSERT_OK(cn_col_batch_sync_rows(b, &e.err), &e.err);
+    ASSERT_OK(cn_ice_write_batch(w, b, &e.err), &e.err);
+    /* a bad ds in the next batch fails the write; the table never sees either batch */
+    cn_col_batch_reset(b);
+    cn_col_vec_append_i64(&b->cols[0], 2);
+    cn_col_vec_append_f64(&b->cols[1], 2);
+    cn_col_vec_append_str(&b->cols[2], "12/01/2023", 10);
+    ASSERT_OK(cn_col_batch_sync_rows(b, &e.err), &e.err);
+    ASSERT_ERR(cn_ice_write_batch(w, b, &e.err), CN_EINVAL, &e.err);
+    ASSERT_CONTAINS(cn_err_msg(&e.err), "\"12/01/2023\" is not a YYYY-MM-DD date");
+    cn_col_batch_free(b);
+    cn_ice_write_free(w);
+    assert_int_equal(scan_sum(&e, "t", NULL).rows, 0);
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/data.db/t/data/ds=2023-12-01", e.wh);
+    assert_false(file_exists_under(dir, ".parquet"));
+    env_close(&e);
+}
+
+static void wrong_batch_schema_is_refused(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    create_table(&e, "t");
+    CnIceWrite *w = NULL;
+    ASSERT_OK(cn_ice_write_begin(e.c, "data", "t", CN_ICE_APPEND, &w, &e.err), &e.err);
+    CnSchema *s = NULL;
+    assert_int_equal(cn_col_schema_new(&s), 0);
+    ASSERT_OK(cn_col_schema_add(s, "user_id", cn_col_type_prim(CN_COL_STRING), true, -1, &e.err), &e.err);
+    ASSERT_OK(cn_col_schema_add(s, "amount", cn_col_type_prim(CN_COL_FLOAT64), true, -1, &e.err), &e.err);
+    ASSERT_OK(cn_col_schema_add(s, "ds", cn_col_type_prim(CN_COL_STRING), true, -1, &e.err), &e.err);
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(s, &b, &e.err), &e.err);
+    ASSERT_ERR(cn_ice_write_batch(w, b, &e.err), CN_ETYPE, &e.err);
+    ASSERT_CONTAINS(cn_err_msg(&e.err), "\"user_id\" string, the table has \"user_id\" int64");
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+    cn_ice_write_free(w);
+    /* a table needs a ds string column */
+    cn_err_clear(&e.err);
+    assert_int_equal(cn_col_schema_new(&s), 0);
+    ASSERT_OK(cn_col_schema_add(s, "x", cn_col_type_prim(CN_COL_INT64), true, -1, &e.err), &e.err);
+    ASSERT_ERR(cn_ice_table_create(e.c, "data", "nods", s, NULL, 0, &e.err), CN_EINVAL, &e.err);
+    ASSERT_CONTAINS(cn_err_msg(&e.err), "needs a string column \"ds\"");
+    cn_col_schema_free(s);
+    env_close(&e);
+}
+
+static uint32_t count_files(const char *dir) {
+    uint32_t n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (de->d_name[0] != '.') n++;
+    if (d) closedir(d);
+    return n;
+}
+
+static void gc_removes_only_orphans(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    create_table(&e, "t");
+    write_rows(&e, "t", CN_ICE_APPEND, 0, 30, D3, 3, 0);
+    const char *d1[] = {"2023-12-01"};
+    write_rows(&e, "t", CN_ICE_OVERWRITE, 0, 3, d1, 1, 0);
+    char dir[600], orphan[700], meta_dir[600];
+    snprintf(dir, sizeof dir, "%s/data.db/t/data/ds=2023-12-01", e.wh);
+    snprintf(meta_dir, sizeof meta_dir, "%s/data.db/t/metadata", e.wh);
+    uint32_t live_data = count_files(dir), live_meta = count_files(meta_dir);
+    assert_int_equal(live_data, 2); /* the replaced file stays for time travel */
+    /* a crashed writer's file: a UUIDv7 name from an hour ago */
+    snprintf(orphan, sizeof orphan, "%s/%s", dir, "00000000-0000-7000-8000-000000000000.parquet");
+    ASSERT_OK(cn_fs_write_atomic(orphan, "x", 1, &e.err), &e.err);
+    uint64_t n = 99;
+    /* too young for a 100-year grace period? its UUID says 1970, so it is old */
+    ASSERT_OK(cn_ice_gc(e.c, "data", "t", INT64_C(3600000), NULL, NULL, &n, &e.err), &e.err);
+    assert_int_equal(n, 1);
+    assert_false(cn_fs_exists(orphan));
+    assert_int_equal(count_files(dir), live_data);
+    assert_int_equal(count_files(meta_dir), live_meta);
+    /* a fresh orphan survives the grace period, then goes */
+    char uuid_name[700];
+    snprintf(uuid_name, sizeof uuid_name, "%s/stray.tmp", dir);
+    ASSERT_OK(cn_fs_write_atomic(uuid_name, "y", 1, &e.err), &e.err);
+    ASSERT_OK(cn_ice_gc(e.c, "data", "t", INT64_C(3600000), NULL, NULL, &n, &e.err), &e.err);
+    assert_int_equal(n, 0);
+    ASSERT_OK(cn_ice_gc(e.c, "data", "t", 0, NULL, NULL, &n, &e.err), &e.err);
+    assert_int_equal(n, 1);
+    Sum s = scan_sum(&e, "t", NULL);
+    assert_int_equal(s.rows, 23);
+    CnIceScanOpts first = {.as_of_ms = INT64_MAX / 2};
+    assert_int_equal(scan_sum(&e, "t", &first).rows, 23);
+    env_close(&e);
+}
+
+static void unreachable_catalog_names_uri(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    CnIceCatalog *c = NULL;
+    CnErr err = CN_ERR_INIT;
+    char uri[600];
+    snprintf(uri, sizeof uri, "sqlite:%s/no/such/dir/catalog.db", e.dir);
+    assert_true(cn_ice_catalog_open(e.wh, uri, &c, &err) < 0);
+    ASSERT_CONTAINS(cn_err_msg(&err), uri);
+    assert_null(c);
+    cn_err_clear(&err);
+    assert_true(cn_ice_catalog_open(e.wh, "postgresql://chronon:secret@127.0.0.1:1/db?connect_timeout=2", &c, &err) < 0);
+    ASSERT_CONTAINS(cn_err_msg(&err), "postgresql://chronon:***@127.0.0.1:1/db");
+    assert_null(strstr(cn_err_msg(&err), "secret"));
+    cn_err_clear(&err);
+    ASSERT_ERR(cn_ice_catalog_open(e.wh, "mysql://x", &c, &err), CN_EINVAL, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "unsupported URI");
+    env_close(&e);
+}
+
+CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(create_append_scan),
+             cmocka_unit_test(overwrite_replaces_only_its_partitions),
+             cmocka_unit_test(time_travel_by_id_and_timestamp),
+             cmocka_unit_test(add_column_reads_old_files_as_null),
+             cmocka_unit_test(pruning_and_projection), cmocka_unit_test(properties_round_trip),
+             cmocka_unit_test(not_found_suggests_names),
+             cmocka_unit_test(racing_writers_merge_or_conflict),
+             cmocka_unit_test(uncommitted_write_leaves_nothing),
+             cmocka_unit_test(wrong_batch_schema_is_refused),
+             cmocka_unit_test(gc_removes_only_orphans),
+             cmocka_unit_test(unreachable_catalog_names_uri))
