@@ -63,6 +63,11 @@ static size_t *topo_order(const CnSchedDag *d) {
 
 static void print_tree(const CnSchedDag *d, size_t i, int depth) {
     printf("%*s%s (%s)\n", depth * 4, "", d->tasks[i].id, cn_sched_task_kind_name(d->tasks[i].kind));
+    /* a path longer than the DAG has tasks goes round a cycle (an incomplete DAG) */
+    if ((size_t)depth > d->n_tasks) {
+        printf("%*s... (cycle)\n", (depth + 1) * 4, "");
+        return;
+    }
     for (size_t k = 0; k < d->n_tasks; k++)
         if (cn_sched_task_has_upstream(d, k, i)) print_tree(d, k, depth + 1);
 }
