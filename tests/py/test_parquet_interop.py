@@ -190,24 +190,43 @@ def test_projection_and_limit_match_duckdb(data):
     assert [list(r) for r in got[:1]] == [["s", "i64"]]
 
 
-def test_required_columns_keep_repetition(tmp_path):
-    """hyparquet-writer writes REQUIRED columns; our Parquet -> Parquet conversion keeps
-    them required, and DuckDB reads the same values from both."""
-    src = str(tmp_path / "req.parquet")
+@pytest.fixture(scope="module")
+def required_src(tmp_path_factory):
+    """A hyparquet-writer file with REQUIRED columns of every physical type, and the
+    values DuckDB reads from it."""
+    tmp = tmp_path_factory.mktemp("pq_required")
+    src = str(tmp / "req.parquet")
     n = 3000
+    rnd = random.Random(11)
     pc.hyp_write({"codec": "UNCOMPRESSED", "rowGroupSize": 1000, "columns": [
-        {"name": "k", "type": "INT64", "nullable": False, "data": list(range(n))},
+        {"name": "k", "type": "INT64", "nullable": False, "data": [rnd.randint(-2**63, 2**63 - 1) for _ in range(n)]},
+        {"name": "i", "type": "INT32", "nullable": False, "data": [rnd.randint(-2**31, 2**31 - 1) for _ in range(n)]},
+        {"name": "f", "type": "FLOAT", "nullable": False, "data": [pc.f32(rnd.uniform(-1e3, 1e3)) for _ in range(n)]},
+        {"name": "d", "type": "DOUBLE", "nullable": False, "data": [rnd.uniform(-1e9, 1e9) for _ in range(n)]},
+        {"name": "b", "type": "BOOLEAN", "nullable": False, "data": [rnd.random() < 0.3 for _ in range(n)]},
         {"name": "s", "type": "STRING", "nullable": False, "data": [f"s{i % 13}" for i in range(n)]},
+        {"name": "bin", "type": "BYTE_ARRAY", "nullable": False, "data": [chr(i % 200 + 32) * (i % 5) for i in range(n)]},
         {"name": "o", "type": "DOUBLE", "nullable": True, "data": [None if i % 9 == 0 else i / 4 for i in range(n)]}]},
-        src, str(tmp_path))
-    out = str(tmp_path / "ours.parquet")
-    pc.chronon("parquet", "convert", src, out, "--codec", "snappy")
-    reps = {r["name"]: r["repetition_type"] for r in pc.duck(f"SELECT name, repetition_type FROM parquet_schema('{out}')")}
-    assert reps["k"] == "REQUIRED" and reps["s"] == "REQUIRED" and reps["o"] == "OPTIONAL"
+        src, str(tmp))
     want = pc.duck(f"SELECT * FROM read_parquet('{src}')")
     assert len(want) == n
-    pc.assert_rows_equal(pc.duck(f"SELECT * FROM read_parquet('{out}')"), want, "DuckDB on ours")
-    pc.assert_rows_equal(pc.hyp_read(out), want, "hyparquet on ours")
+    return src, want
+
+
+@pytest.mark.parametrize("enc", list(ENCODINGS))
+@pytest.mark.parametrize("codec", ["zstd", "snappy", "gzip", "none"])
+def test_required_columns_keep_repetition(tmp_path, required_src, codec, enc):
+    """Our Parquet -> Parquet conversion keeps REQUIRED columns required (with each
+    codec and encoding), and DuckDB, hyparquet and we read the original's values."""
+    src, want = required_src
+    out = str(tmp_path / "ours.parquet")
+    pc.chronon("parquet", "convert", src, out, "--codec", codec, "--row-group-rows", 1200, *ENCODINGS[enc][0])
+    reps = {r["name"]: r["repetition_type"] for r in pc.duck(f"SELECT name, repetition_type FROM parquet_schema('{out}')")}
+    assert all(reps[c] == "REQUIRED" for c in ("k", "i", "f", "d", "b", "s", "bin")), reps
+    assert reps["o"] == "OPTIONAL"
+    pc.assert_rows_equal(pc.cat(out), want, "chronon on ours", float32_cols=["f"])
+    pc.assert_rows_equal(pc.duck(f"SELECT * FROM read_parquet('{out}')"), want, "DuckDB on ours", float32_cols=["f"])
+    pc.assert_rows_equal(pc.hyp_read(out), want, "hyparquet on ours", float32_cols=["f"])
 
 
 NESTED_SQL = """SELECT range AS id,
