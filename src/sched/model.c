@@ -8,6 +8,7 @@
 #include "sched/sched_int.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,8 +245,12 @@ static CnSchedDag *dag_ensure(Build *b, const char *id, CnSchedDagKind kind, con
 
 /* Index of the task with id in d, adding it when absent. *added says which. */
 static long task_ensure(Build *b, CnSchedDag *d, const char *id, CnSchedTaskKind kind, bool *added) {
-    long i = cn_sched_task_index(d, id);
     *added = false;
+    if (!id) { /* a name that could not be allocated */
+        b->oom = true;
+        return -1;
+    }
+    long i = cn_sched_task_index(d, id);
     if (i >= 0) return i;
     CnSchedTask *t = grow(b, (void **)&d->tasks, &d->n_tasks, &d->cap_tasks, sizeof *t);
     if (!t) return -1;
@@ -267,6 +272,7 @@ static void issue(Build *b, const char *rel, const char *dag_id, const char *msg
     CnSchedModel *m = b->m;
     CnSchedIssue *is = grow(b, (void **)&m->issues, &m->n_issues, &m->cap_issues, sizeof *is);
     if (!is) return;
+    if (!msg) msg = "";
     is->path = dup(b, rel);
     is->dag_id = dag_id;
     /* msg either continues the path (": ...", ":3:5: ...") or is a sentence of its own */
@@ -338,6 +344,10 @@ static void load_one(Build *b, const char *rel) {
     CnErr e = CN_ERR_INIT;
     CnConf *c = NULL;
     int rc = cn_conf_load(full, &c, &e);
+    if (rc == CN_ENOMEM || rc == -ENOMEM) {
+        b->oom = true; /* our failure, not the file's */
+        return;
+    }
     if (rc) {
         /* The loader names the full path; say it relative to the repo like the rest. */
         const char *msg = cn_err_msg(&e);
@@ -458,6 +468,7 @@ static const char *chronon_task_id(Build *b, const char *prefix, const char *nam
 }
 
 static void plan_group_by(Build *b, Entry *e) {
+    if (b->oom) return;
     const CnGroupBy *gb = e->conf->group_by;
     bool guide = b->m->naming == CN_SCHED_NAMING_GUIDE;
     bool backfill = gb_backfill(b, gb), online = is_online(&gb->meta);
@@ -497,6 +508,7 @@ static void plan_group_by(Build *b, Entry *e) {
 }
 
 static void plan_join(Build *b, Entry *e) {
+    if (b->oom) return;
     const CnJoin *j = e->conf->join;
     bool guide = b->m->naming == CN_SCHED_NAMING_GUIDE;
     if (!join_backfill(b, j)) return;
@@ -520,6 +532,7 @@ static void plan_join(Build *b, Entry *e) {
 }
 
 static void plan_staging_query(Build *b, Entry *e) {
+    if (b->oom) return;
     const CnStagingQuery *sq = e->conf->staging_query;
     bool guide = b->m->naming == CN_SCHED_NAMING_GUIDE;
     const char *dag_id = team_dag_id(b, CN_CONF_STAGING_QUERY, e->team, sq->meta.name);
@@ -588,6 +601,7 @@ static int parse_dep(Build *b, const Entry *e, size_t i, const char *raw, Dep *d
 }
 
 static void add_sensor(Build *b, Entry *e, CnSchedDag *d, const Dep *dep) {
+    if (!dep->name || !dep->spec) return; /* out of memory, flagged */
     const char *id = b->m->naming == CN_SCHED_NAMING_GUIDE ? sanitized(b, dep->name)
                                                            : fmt_ok(b, cn_sched__normalize(b->a, &b->m->settings, dep->name));
     if (!id) return;
@@ -646,7 +660,7 @@ static void wait_for_sources(Build *b, Entry *e, CnSchedDag *d, const CnSource *
 }
 
 static void link_entry(Build *b, Entry *e) {
-    if (!e->dag_id || !e->n_entry) return;
+    if (b->oom || !e->dag_id || !e->n_entry) return;
     CnSchedDag *d = dag_get(b, e->dag_id);
     const CnMetaData *md = e->conf->meta;
     for (size_t i = 0; i < md->dependencies.n; i++) {
@@ -657,7 +671,8 @@ static void link_entry(Build *b, Entry *e) {
             d->incomplete = true;
             continue;
         }
-        if (dep.name && dep.spec) add_sensor(b, e, d, &dep);
+        if (b->oom) return;
+        add_sensor(b, e, d, &dep);
         /* A sensor on a table we produce also waits for the producing task. */
         const char *slash = dep.spec ? strchr(dep.spec, '/') : NULL;
         if (slash) wait_for_table(b, e, d, fmt_ok(b, cn_arena_strndup(b->a, dep.spec, (size_t)(slash - dep.spec))));
@@ -777,7 +792,7 @@ int cn_sched_model_build(const char *repo, const CnSchedOptions *opt, CnSchedMod
         if ((rc = walk(repo, kinds[k], &files, err))) goto done;
         qsort(files.items + first, files.n - first, sizeof *files.items, cmp_str);
     }
-    for (size_t i = 0; i < files.n; i++) load_one(&b, files.items[i]);
+    for (size_t i = 0; i < files.n && !b.oom; i++) load_one(&b, files.items[i]);
 
     /* Producers first (staging queries and GroupBys before the joins that read them is
      * not needed: every run task exists before any link is made). */
@@ -793,7 +808,7 @@ int cn_sched_model_build(const char *repo, const CnSchedOptions *opt, CnSchedMod
         CnSchedDag *d = m->issues[i].dag_id ? dag_get(&b, m->issues[i].dag_id) : NULL;
         if (d) d->incomplete = true;
     }
-    for (size_t i = 0; i < m->n_dags; i++) {
+    for (size_t i = 0; i < m->n_dags && !b.oom; i++) {
         CnSchedDag *d = &m->dags[i];
         unsigned char *state = cn_arena_calloc(b.a, d->n_tasks ? d->n_tasks : 1);
         if (!state) {

@@ -66,6 +66,22 @@ static int get_str(Ctx *c, const char *key, json_t *v, const char **out) {
     return *out ? 0 : cn_err_set(c->err, CN_ENOMEM, "out of memory");
 }
 
+/* Percent-encodes what RFC 3986 does not allow in a URI's user or password, so that a
+ * password with '@' or ':' still parses. In a; NULL in, NULL out. */
+static const char *userinfo(CnArena *a, const char *s) {
+    if (!s) return NULL;
+    char *out = cn_arena_alloc(a, strlen(s) * 3 + 1), *o = out;
+    if (!out) return s; /* the caller's printf into the same arena reports the OOM */
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~", *p))
+            *o++ = (char)*p;
+        else o += sprintf(o, "%%%02X", *p);
+    }
+    *o = 0;
+    return out;
+}
+
 /* ONLINE_STORE_CONFIG of the guide is a dict (host, port, database, username, password);
  * we take it as that object or as the URI it stands for. */
 static int get_online(Ctx *c, const char *key, json_t *v, const char **out) {
@@ -93,8 +109,8 @@ static int get_online(Ctx *c, const char *key, json_t *v, const char **out) {
     if (port && !json_is_integer(port) && !json_is_string(port))
         return bad(c, "online_store.port", "an integer or a string", port);
     const char *scheme = json_string_value(json_object_get(v, "scheme"));
-    const char *user = json_string_value(json_object_get(v, "username"));
-    const char *pass = json_string_value(json_object_get(v, "password"));
+    const char *user = userinfo(c->a, json_string_value(json_object_get(v, "username")));
+    const char *pass = userinfo(c->a, json_string_value(json_object_get(v, "password")));
     const char *db = json_string_value(json_object_get(v, "database"));
     char portbuf[32] = "";
     if (json_is_integer(port)) snprintf(portbuf, sizeof portbuf, ":%lld", (long long)json_integer_value(port));

@@ -382,6 +382,9 @@ static void settings_defaults_and_values(void **state) {
     assert_int_equal(s.n_time_parts, 0);
     ASSERT_OK(apply(&s, &a, "{\"online_store\": {\"scheme\": \"mongodb\", \"host\": \"h\"}}", &err), &err);
     assert_string_equal(s.online_store, "mongodb://h");
+    ASSERT_OK(apply(&s, &a, "{\"online_store\": {\"host\": \"h\", \"port\": \"99\", \"username\": \"u\","
+                            " \"password\": \"p@ss:w/rd\"}}", &err), &err);
+    assert_string_equal(s.online_store, "mongodb://u:p%40ss%3Aw%2Frd@h:99");
     cn_arena_fini(&a);
 }
 
@@ -490,6 +493,41 @@ static void missing_production_dir_is_an_error(void **state) {
     ASSERT_CONTAINS(cn_err_msg(&err), "no production/ directory");
 }
 
+/* Every allocation failure ends in CN_ENOMEM (or the OS's ENOMEM from a read) with no
+ * model, never a crash, a leak or a model that silently lacks configs. */
+static void allocation_failures_fail_cleanly(void **state) {
+    (void)state;
+    const char *repo = src_path("tests/sched/fixtures/repo_a");
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", repo);
+    size_t n_ok = 0, n_oom = 0;
+    for (uint64_t n = 0; n_ok == 0 && n < 1000000; n = n < 64 ? n + 1 : n + n / 8) {
+        char v[32];
+        snprintf(v, sizeof v, "%llu", (unsigned long long)(cn_alloc_count() + n));
+        setenv("CN_TEST_FAIL_ALLOC_AFTER", v, 1);
+        cn_alloc_reset_fault();
+        CnErr err = CN_ERR_INIT;
+        CnSchedModel *m = NULL;
+        int rc = cn_sched_model_build(path, NULL, &m, &err);
+        unsetenv("CN_TEST_FAIL_ALLOC_AFTER");
+        cn_alloc_reset_fault();
+        if (rc == 0) {
+            assert_int_equal(m->n_issues, 0);
+            assert_int_equal(m->n_dags, 5);
+            assert_int_equal(dag(m, "chronon_batch_dag_team_b")->n_tasks, 8);
+            n_ok++;
+        } else {
+            if (rc != CN_ENOMEM && rc != -12 /* ENOMEM from a read */)
+                fail_msg("allocation failure %llu gave rc=%d: %s", (unsigned long long)n, rc, cn_err_msg(&err));
+            assert_null(m);
+            n_oom++;
+        }
+        cn_sched_model_free(m);
+    }
+    assert_true(n_oom > 0);
+    assert_true(n_ok > 0);
+}
+
 /* ---- Airflow rendering ---- */
 
 static char *render(const CnSchedModel *m, const char *id) {
@@ -549,4 +587,5 @@ CN_TEST_MAIN(cmocka_unit_test(quickstart_example_builds_the_guide_dags),
              cmocka_unit_test(broken_configs_are_reported_and_the_rest_builds),
              cmocka_unit_test(cycle_marks_the_dag_incomplete),
              cmocka_unit_test(missing_production_dir_is_an_error),
+             cmocka_unit_test(allocation_failures_fail_cleanly),
              cmocka_unit_test(airflow_file_carries_ids_schedule_settings_and_edges))
