@@ -276,8 +276,13 @@ def test_duckdb_writes_we_read(tmp_path, codec, version):
     src = str(tmp_path / f"duck-{codec}-{version}.parquet")
     pc.duck(f"COPY ({FLAT_SQL}) TO '{src}' (FORMAT PARQUET, COMPRESSION {codec}, ROW_GROUP_SIZE 2048, "
             f"PARQUET_VERSION {version})")
-    meta = pc.duck(f"SELECT DISTINCT row_group_id FROM parquet_metadata('{src}')")
-    assert len(meta) >= 2, "expected several row groups"
+    meta = pc.duck(f"SELECT row_group_id, encodings FROM parquet_metadata('{src}')")
+    assert len({m["row_group_id"] for m in meta}) >= 2, "expected several row groups"
+    # The encodings this case exists for are really in the file.
+    encodings = {m["encodings"] for m in meta}
+    expected = ({"DELTA_BINARY_PACKED", "BYTE_STREAM_SPLIT", "DELTA_LENGTH_BYTE_ARRAY", "RLE_DICTIONARY"}
+                if version == "V2" else {"PLAIN", "PLAIN_DICTIONARY"})
+    assert expected <= encodings, f"DuckDB {version} wrote encodings {encodings}"
     want = pc.duck(FLAT_READ.format(src))
     assert len(want) == 6000
     pc.assert_rows_equal(pc.cat(src), want, f"chronon reading DuckDB {codec} {version}", float32_cols=["f32"])
@@ -315,6 +320,8 @@ def test_hyparquet_writes_we_read(tmp_path, codec):
     pc.hyp_write({"codec": codec, "rowGroupSize": 1000, "pageSize": 2048, "columns": cols}, src, str(tmp_path))
     want = pc.hyp_read(src)
     assert len(want) == n
+    used = {e for rg in pc.hyp_meta(src)["row_groups"] for c in rg["columns"] for e in c["encodings"]}
+    assert {"DELTA_BINARY_PACKED", "BYTE_STREAM_SPLIT", "DELTA_LENGTH_BYTE_ARRAY", "DELTA_BYTE_ARRAY"} <= used, used
     got = pc.cat(src)
     pc.assert_rows_equal(got, want, f"chronon reading hyparquet-writer {codec}", float32_cols=["f32"])
     # DuckDB agrees with hyparquet on the same file (both checkers see one truth).
