@@ -252,10 +252,15 @@ done:
 int cn_agg__payload_append(CnVec *out, CnTypeId sc, const uint8_t *p, uint32_t len,
                            CnErr *err) {
     (void)sc;
+    int rc = 0;
+    if (out->type->id == CN_COL_STRING || out->type->id == CN_COL_BINARY)
+        return cn_col_vec_append_str(out, p, len) ? cn_err_set(err, CN_ENOMEM, "agg: out of memory") : 0;
+    size_t w = cn_col_type_width(out->type->id);
+    CN_CHECK_DATA(!w || len == w, err, rc, "agg payload: %u bytes for a %s", len,
+                  cn_col_type_id_name(out->type->id));
     Rd r = {p, p + len};
-    int rc = codec_get(out, &r, false, 0, err);
+    rc = codec_get(out, &r, false, 0, err);
     if (rc < 0) return rc;
-    if (out->type->id == CN_COL_STRING || out->type->id == CN_COL_BINARY) return 0;
     CN_CHECK_DATA(r.p == r.end, err, rc, "agg payload: %zu trailing bytes",
                   (size_t)(r.end - r.p));
 done:
