@@ -70,6 +70,8 @@ typedef struct CnKvOptions {
     uint64_t map_size_max;       /* ... up to this; default 1 TiB */
     uint32_t max_readers;        /* read slots across processes; default 1024 */
     uint32_t max_datasets;       /* dataset versions open at once in one process; default 4096 */
+    uint64_t load_chunk_bytes;   /* a bulk load buffers, sorts and writes this much per write
+                                  * transaction; default 64 MiB */
     bool no_sync;                /* skip fsync at commit (MDB_NOSYNC): a crash may lose the
                                   * last commits, never consistency. Tests, scratch stores */
 } CnKvOptions;

@@ -47,9 +47,9 @@
  * range and LMDB's codes. */
 #define LM_NEED_OPEN (-29001)
 
-/* A chunk of a bulk load is written in one transaction when it fits (LMDB caps a write
- * transaction near 512 MiB of dirty pages; halved on MDB_TXN_FULL). */
-#define CHUNK_BYTES (UINT64_C(64) << 20)
+/* A chunk of a bulk load (options.load_chunk_bytes, at most CHUNK_ENTS pairs) is sorted
+ * and written in one transaction when it fits (LMDB caps a write transaction near 512 MiB
+ * of dirty pages; the slice is halved on MDB_TXN_FULL). */
 #define CHUNK_ENTS (1u << 20)
 
 /* One open database handle. INVARIANT: a node exists iff its dbi is open in this
@@ -1071,7 +1071,8 @@ static int lm_load_add(CnKvLoad *ld, const void *key, size_t key_len, const void
         L->sorted = false;
     L->n_ents++;
     L->chunk_bytes += key_len + value_len + 16;
-    if (L->chunk_bytes >= CHUNK_BYTES || L->n_ents >= CHUNK_ENTS) return load_flush(ld, err);
+    if (L->chunk_bytes >= ld->kv->opts.load_chunk_bytes || L->n_ents >= CHUNK_ENTS)
+        return load_flush(ld, err);
     return 0;
 }
 

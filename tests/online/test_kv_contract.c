@@ -366,8 +366,12 @@ static void many_keys_sorted_and_unsorted_on(const char *tmpl) {
     Fx f;
     fx_open(&f, tmpl);
     const size_t N = 100000;
-    const char *dss[2] = {"SORTED", "SHUFFLED"};
-    for (int d = 0; d < 2; d++) {
+    const char *dss[3] = {"SORTED", "SHUFFLED", "SHUFFLED_SMALL_CHUNKS"};
+    for (int d = 0; d < 3; d++) {
+        if (d == 2) { /* many chunks: each sorted on its own, interleaving the others */
+            CnKvOptions o = {.load_chunk_bytes = 256 << 10};
+            fx_reopen(&f, &o);
+        }
         CnKvLoad *ld;
         ASSERT_OK(cn_kv_load_begin(f.kv, dss[d], &ld, &f.err), &f.err);
         for (size_t i = 0; i < N; i++) {
@@ -584,7 +588,10 @@ static void flip_load(Fx *f, int k) {
 
 static void atomic_flip_under_concurrent_reads_on(const char *tmpl) {
     Fx f;
-    fx_open(&f, tmpl);
+    /* small chunks: each load spans dozens of write transactions, so a reader of a
+     * half-written version would notice */
+    CnKvOptions o = {.load_chunk_bytes = 32 << 10};
+    fx_open_opts(&f, tmpl, &o);
     flip_load(&f, 1);
     volatile int done = 0;
     FlipReader r[2] = {{f.kv, &done, 0, 0, {0}}, {f.kv, &done, 0, 0, {0}}};
