@@ -212,8 +212,21 @@ static int pg_fail(CnIceCatalog *c, PGresult *r, const char *what, CnErr *err) {
     snprintf(clean, sizeof clean, "%s", msg && *msg ? msg : "no answer");
     size_t l = strlen(clean);
     while (l && (clean[l - 1] == '\n' || clean[l - 1] == ' ')) clean[--l] = 0;
+    /* libpq's messages span lines ("...\n\tIs the server running..."): keep one line */
+    char line[600];
+    size_t o = 0;
+    for (size_t i = 0; i < l && o + 3 < sizeof line; i++) {
+        if (clean[i] == '\n') {
+            line[o++] = ';';
+            line[o++] = ' ';
+            while (i + 1 < l && (clean[i + 1] == '\t' || clean[i + 1] == ' ')) i++;
+        } else {
+            line[o++] = clean[i];
+        }
+    }
+    line[o] = 0;
     int code = PQstatus(pg(c)) == CONNECTION_OK ? CN_EREMOTE : CN_EIO;
-    return cn_err_set(err, code, "catalog %s: %s: %s", c->safe_uri, what, clean);
+    return cn_err_set(err, code, "catalog %s: %s: %s", c->safe_uri, what, line);
 }
 
 /* Runs a parameterised statement; *res OWNED by the caller (PQclear) on success. */
