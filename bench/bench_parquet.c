@@ -7,6 +7,8 @@
  * DuckDB runs with threads=1. Timed: our write of in-memory batches vs DuckDB's
  * COPY of an in-memory table; our read (every value touched) vs DuckDB's read_parquet
  * aggregate over every column. Loading the data into DuckDB is not timed.
+ * Both wall and CPU time are printed; the goals are judged on CPU time, which a busy
+ * machine disturbs less.
  * Every read computes the same aggregates (count, sum(key), sum(ts - base), sum(amount),
  * count(category), total category bytes); the run fails (exit 1) if DuckDB reading our
  * file or we reading DuckDB's file disagree with the generated data. */
@@ -40,6 +42,14 @@ typedef struct Agg {
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU time of the process: both sides run on this one thread (DuckDB with threads=1),
+ * so this is the fairer figure on a busy machine, where wall time also counts waiting. */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -197,17 +207,18 @@ int main(int argc, char **argv) {
     CnPqWriteOpts opts;
     cn_pq_write_opts_init(&opts);
     opts.codec = CN_PQ_CODEC_ZSTD;
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     CnPqWriter *w = NULL;
     if (cn_pq_writer_open(ours_path, schema, &opts, &w, &err) < 0) die("writer open", &err);
     for (uint32_t bi = 0; bi < n_batches; bi++) cn_pq_writer_write(w, batches[bi], &err);
     if (cn_pq_writer_finish(w, &err) < 0) die("writer finish", &err);
-    double ours_write = now_s() - t0;
+    double ours_write = now_s() - t0, ours_write_cpu = cpu_s() - c0;
     uint32_t ours_rgs = cn_pq_writer_meta(w)->n_row_groups;
     cn_pq_writer_free(w);
 
     /* ---- ours: read */
     t0 = now_s();
+    c0 = cpu_s();
     CnPqReader *r = NULL;
     Agg ours_read_agg = {0};
     if (cn_pq_reader_open(ours_path, &r, &err) < 0) die("reader open", &err);
@@ -218,7 +229,7 @@ int main(int argc, char **argv) {
         agg_batch(&ours_read_agg, b);
     }
     cn_pq_reader_close(r);
-    double ours_read = now_s() - t0;
+    double ours_read = now_s() - t0, ours_read_cpu = cpu_s() - c0;
 
     /* ---- DuckDB: load (untimed), write, read */
     duckdb_database db;
@@ -249,11 +260,13 @@ int main(int argc, char **argv) {
     char sql[1024];
     snprintf(sql, sizeof sql, "COPY t TO '%s' (FORMAT PARQUET, COMPRESSION ZSTD)", duck_path);
     t0 = now_s();
+    c0 = cpu_s();
     duck_exec(con, sql);
-    double duck_write = now_s() - t0;
+    double duck_write = now_s() - t0, duck_write_cpu = cpu_s() - c0;
     t0 = now_s();
+    c0 = cpu_s();
     Agg duck_read_agg = duck_agg(con, duck_path);
-    double duck_read = now_s() - t0;
+    double duck_read = now_s() - t0, duck_read_cpu = cpu_s() - c0;
     /* Cross-reads for correctness (untimed). */
     Agg duck_on_ours = duck_agg(con, ours_path);
     Agg ours_on_duck = {0};
@@ -283,15 +296,20 @@ int main(int argc, char **argv) {
     printf("bench_parquet: %" PRIu64 " rows (key int64, ts int64, amount float64 5%% null, category string "
            "~1000 distinct 5%% null), ZSTD, DuckDB threads=1\n",
            rows);
-    printf("  %-8s %14s %14s %10s\n", "", "chronon-c", "DuckDB", "ratio");
-    printf("  %-8s %10.2f M/s %10.2f M/s %9.2fx   (time %.3fs vs %.3fs; >1 means slower than DuckDB)\n", "write",
-           n / ours_write / 1e6, n / duck_write / 1e6, ours_write / duck_write, ours_write, duck_write);
-    printf("  %-8s %10.2f M/s %10.2f M/s %9.2fx   (time %.3fs vs %.3fs)\n", "read", n / ours_read / 1e6,
+    printf("  %-8s %14s %14s %10s   %s\n", "", "chronon-c", "DuckDB", "ratio", "(ratio > 1: slower than DuckDB)");
+    printf("  %-8s %10.2f M/s %10.2f M/s %9.2fx   wall %.3fs vs %.3fs\n", "write", n / ours_write / 1e6,
+           n / duck_write / 1e6, ours_write / duck_write, ours_write, duck_write);
+    printf("  %-8s %10.2f M/s %10.2f M/s %9.2fx   wall %.3fs vs %.3fs\n", "read", n / ours_read / 1e6,
            n / duck_read / 1e6, ours_read / duck_read, ours_read, duck_read);
-    printf("  %-8s %12.2f MB %12.2f MB %9.2fx   (row groups %u vs %" PRId64 ")\n", "size", (double)ours_size / 1e6,
+    printf("  %-8s %10.2f M/s %10.2f M/s %9.2fx   cpu %.3fs vs %.3fs\n", "write cpu", n / ours_write_cpu / 1e6,
+           n / duck_write_cpu / 1e6, ours_write_cpu / duck_write_cpu, ours_write_cpu, duck_write_cpu);
+    printf("  %-8s %10.2f M/s %10.2f M/s %9.2fx   cpu %.3fs vs %.3fs\n", "read cpu", n / ours_read_cpu / 1e6,
+           n / duck_read_cpu / 1e6, ours_read_cpu / duck_read_cpu, ours_read_cpu, duck_read_cpu);
+    printf("  %-8s %12.2f MB %12.2f MB %9.2fx   row groups %u vs %" PRId64 "\n", "size", (double)ours_size / 1e6,
            (double)duck_size / 1e6, (double)ours_size / (double)duck_size, ours_rgs, duck_rgs);
-    printf("  goals: write <= 1.5x %s, read <= 1.5x %s, size <= 1.2x %s\n", ours_write / duck_write <= 1.5 ? "met" : "MISSED",
-           ours_read / duck_read <= 1.5 ? "met" : "MISSED", (double)ours_size / (double)duck_size <= 1.2 ? "met" : "MISSED");
+    double wr = ours_write_cpu / duck_write_cpu, rr = ours_read_cpu / duck_read_cpu;
+    printf("  goals (cpu time): write <= 1.5x %s, read <= 1.5x %s, size <= 1.2x %s\n", wr <= 1.5 ? "met" : "MISSED",
+           rr <= 1.5 ? "met" : "MISSED", (double)ours_size / (double)duck_size <= 1.2 ? "met" : "MISSED");
 
     int status = 0;
     struct {
