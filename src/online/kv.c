@@ -37,7 +37,7 @@ static void fill_defaults(CnKvOptions *o) {
     if (o->map_size > o->map_size_max) o->map_size = o->map_size_max;
     if (!o->max_readers) o->max_readers = 1024;
     if (!o->max_datasets) o->max_datasets = 4096;
-    if (!o->load_chunk_bytes) o->load_chunk_bytes = UINT64_C(64) << 20;
+    if (!o->load_chunk_bytes) o->load_chunk_bytes = UINT64_C(256) << 20;
 }
 
 /* "redis://user:secret@host/0" -> "redis://user:***@host/0": URIs end up in logs and

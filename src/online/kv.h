@@ -71,7 +71,8 @@ typedef struct CnKvOptions {
     uint32_t max_readers;        /* read slots across processes; default 1024 */
     uint32_t max_datasets;       /* dataset versions open at once in one process; default 4096 */
     uint64_t load_chunk_bytes;   /* a bulk load buffers, sorts and writes this much per write
-                                  * transaction; default 64 MiB */
+                                  * transaction; default 256 MiB (a load that fits is
+                                  * appended in key order whatever its input order) */
     bool no_sync;                /* skip fsync at commit (MDB_NOSYNC): a crash may lose the
                                   * last commits, never consistency. Tests, scratch stores */
 } CnKvOptions;

@@ -49,8 +49,9 @@
 
 /* A chunk of a bulk load (options.load_chunk_bytes, at most CHUNK_ENTS pairs) is sorted
  * and written in one transaction when it fits (LMDB caps a write transaction near 512 MiB
- * of dirty pages; the slice is halved on MDB_TXN_FULL). */
-#define CHUNK_ENTS (1u << 20)
+ * of dirty pages; the slice is halved on MDB_TXN_FULL). A load that fits in one chunk
+ * is appended in key order whatever order it arrived in. */
+#define CHUNK_ENTS (1u << 22)
 
 /* One open database handle. INVARIANT: a node exists iff its dbi is open in this
  * process; nodes are added/removed only under the exclusive gate, read under shared. */
@@ -81,16 +82,17 @@ typedef struct Lmdb {
     size_t n_buckets;       /* power of two */
 } Lmdb;
 
+/* A buffered pair: key bytes then value bytes in the chunk arena. 16 bytes, since a big
+ * load buffers millions. */
 typedef struct LmEnt {
-    const uint8_t *key, *val;
-    size_t key_len, val_len;
-    size_t seq;             /* arrival order: the last of equal keys wins */
+    const uint8_t *p;
+    uint32_t key_len, val_len;
 } LmEnt;
 
 typedef struct LmLoad {
     RegNode *node;          /* the new version's handle, pinned */
     CnArena arena;          /* chunk bytes */
-    LmEnt *ents;            /* OWNED */
+    LmEnt *ents, *tmp;      /* OWNED; tmp: merge-sort scratch */
     size_t n_ents, cap_ents;
     uint64_t chunk_bytes;
     bool sorted;            /* chunk keys strictly ascending so far */
@@ -964,25 +966,42 @@ static int lm_load_begin(CnKvLoad *ld, CnErr *err) {
     return 0;
 }
 
-static int ent_cmp(const void *pa, const void *pb) {
-    const LmEnt *a = pa, *b = pb;
-    int c = cn_kv__key_cmp(a->key, a->key_len, b->key, b->key_len);
-    if (c) return c;
-    return a->seq < b->seq ? -1 : a->seq > b->seq;
+static int ent_cmp(const LmEnt *a, const LmEnt *b) {
+    return cn_kv__key_cmp(a->p, a->key_len, b->p, b->key_len);
+}
+
+/* Stable merge sort of a[0..n) using tmp: equal keys keep arrival order, so the last
+ * one added is the last of its run. Bottom-up, no recursion. */
+static void merge_sort(LmEnt *a, LmEnt *tmp, size_t n) {
+    LmEnt *src = a, *dst = tmp;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = CN_MIN(lo + w, n), hi = CN_MIN(lo + 2 * w, n), i = lo, j = mid, o = lo;
+            while (i < mid && j < hi) dst[o++] = ent_cmp(&src[j], &src[i]) < 0 ? src[j++] : src[i++];
+            while (i < mid) dst[o++] = src[i++];
+            while (j < hi) dst[o++] = src[j++];
+        }
+        LmEnt *x = src;
+        src = dst;
+        dst = x;
+    }
+    if (src != a) memcpy(a, src, n * sizeof *a);
 }
 
 /* Sorts the chunk and keeps the last of equal keys. */
-static void sort_chunk(LmLoad *L) {
-    qsort(L->ents, L->n_ents, sizeof *L->ents, ent_cmp);
+static int sort_chunk(CnKvLoad *ld, CnErr *err) {
+    LmLoad *L = ld->impl;
+    if (!L->tmp && !(L->tmp = cn_malloc(L->cap_ents * sizeof *L->tmp)))
+        return oom(ld->kv, ld->dataset, err);
+    merge_sort(L->ents, L->tmp, L->n_ents);
     size_t o = 0;
     for (size_t i = 0; i < L->n_ents; i++) {
-        if (i + 1 < L->n_ents && cn_kv__key_cmp(L->ents[i].key, L->ents[i].key_len,
-                                                L->ents[i + 1].key, L->ents[i + 1].key_len) == 0)
-            continue;
+        if (i + 1 < L->n_ents && ent_cmp(&L->ents[i], &L->ents[i + 1]) == 0) continue;
         L->ents[o++] = L->ents[i];
     }
     L->n_ents = o;
     L->sorted = true;
+    return 0;
 }
 
 typedef struct FlushArg {
@@ -1003,20 +1022,20 @@ static int flush_body(CnKv *kv, MDB_txn *t, void *arg, CnErr *err) {
     const LmEnt *e = NULL;
     for (size_t i = a->from; i < a->to; i++) {
         e = &L->ents[i];
-        MDB_val k = {e->key_len, (void *)e->key};
-        MDB_val d = {e->val_len, (void *)(e->val_len ? e->val : cn_kv__empty)};
+        MDB_val k = {e->key_len, (void *)e->p};
+        MDB_val d = {e->val_len, (void *)(e->val_len ? e->p + e->key_len : cn_kv__empty)};
         /* keys beyond everything written go to the end of the tree without a search */
-        unsigned fl = !mk || cn_kv__key_cmp(e->key, e->key_len, mk, ml) > 0 ? MDB_APPEND : 0;
+        unsigned fl = !mk || cn_kv__key_cmp(e->p, e->key_len, mk, ml) > 0 ? MDB_APPEND : 0;
         rc = mdb_cursor_put(c, &k, &d, fl);
         if (rc) break;
         if (fl) {
-            mk = e->key;
+            mk = e->p;
             ml = e->key_len;
         }
     }
     mdb_cursor_close(c);
     if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) return rc;
-    if (rc) return lm_err(kv, rc, err, "load", a->ld->dataset, e->key, e->key_len);
+    if (rc) return lm_err(kv, rc, err, "load", a->ld->dataset, e->p, e->key_len);
     a->max = mk;
     a->max_len = ml;
     return 0;
@@ -1024,7 +1043,10 @@ static int flush_body(CnKv *kv, MDB_txn *t, void *arg, CnErr *err) {
 
 static int load_flush(CnKvLoad *ld, CnErr *err) {
     LmLoad *L = ld->impl;
-    if (!L->sorted) sort_chunk(L);
+    if (!L->sorted) {
+        int rc = sort_chunk(ld, err);
+        if (rc < 0) return rc;
+    }
     size_t i = 0;
     while (i < L->n_ents) {
         size_t to = L->n_ents - i > L->slice ? i + L->slice : L->n_ents;
@@ -1053,22 +1075,25 @@ static int load_flush(CnKvLoad *ld, CnErr *err) {
 static int lm_load_add(CnKvLoad *ld, const void *key, size_t key_len, const void *value,
                        size_t value_len, CnErr *err) {
     LmLoad *L = ld->impl;
+    if (value_len > UINT32_MAX)
+        return cn_err_set(err, CN_ELIMIT, "%s: dataset %s: a value of %zu bytes; loads take values "
+                          "up to 4 GiB", ld->kv->uri, ld->dataset, value_len);
     if (L->n_ents == L->cap_ents) {
         size_t cap = L->cap_ents ? L->cap_ents * 2 : 4096;
         LmEnt *ne = cn_realloc(L->ents, cap * sizeof *ne);
         if (!ne) return oom(ld->kv, ld->dataset, err);
         L->ents = ne;
         L->cap_ents = cap;
+        cn_free(L->tmp); /* regrown at the next sort */
+        L->tmp = NULL;
     }
     uint8_t *b = cn_arena_alloc(&L->arena, key_len + value_len);
     if (!b) return oom(ld->kv, ld->dataset, err);
     memcpy(b, key, key_len);
     if (value_len) memcpy(b + key_len, value, value_len);
     LmEnt *e = &L->ents[L->n_ents];
-    *e = (LmEnt){b, b + key_len, key_len, value_len, (size_t)ld->n_added};
-    if (L->sorted && L->n_ents &&
-        cn_kv__key_cmp(e[-1].key, e[-1].key_len, e->key, e->key_len) >= 0)
-        L->sorted = false;
+    *e = (LmEnt){b, (uint32_t)key_len, (uint32_t)value_len};
+    if (L->sorted && L->n_ents && ent_cmp(&e[-1], e) >= 0) L->sorted = false;
     L->n_ents++;
     L->chunk_bytes += key_len + value_len + 16;
     if (L->chunk_bytes >= ld->kv->opts.load_chunk_bytes || L->n_ents >= CHUNK_ENTS)
@@ -1082,6 +1107,7 @@ static void load_free(CnKvLoad *ld) {
     cn_arena_fini(&L->arena);
     cn_buf_fini(&L->max_key);
     cn_free(L->ents);
+    cn_free(L->tmp);
     cn_free(L);
     ld->impl = NULL;
 }
