@@ -80,7 +80,7 @@ int cn_cli_sched_report(const char *verb, const CnSchedModel *m) {
     for (size_t i = 0; i < m->n_issues; i++) fprintf(stderr, "chronon %s: %s\n", verb, m->issues[i].msg);
     size_t n_incomplete = 0;
     for (size_t i = 0; i < m->n_dags; i++) n_incomplete += m->dags[i].incomplete;
-    fprintf(stderr, "chronon %s: %zu problem(s) in %s/production; the other DAGs were still built: %zu complete",
+    fprintf(stderr, "chronon %s: %zu problem(s) in %s; the other DAGs were still built: %zu complete",
             verb, m->n_issues, m->repo, m->n_dags - n_incomplete);
     if (n_incomplete) {
         fprintf(stderr, ", %zu incomplete (see the problems above):", n_incomplete);

@@ -220,6 +220,17 @@ static const char *team_setting(Build *b, const char *team, const char *key) {
     return v;
 }
 
+static void issue(Build *b, const char *rel, const char *dag_id, const char *msg) {
+    CnSchedModel *m = b->m;
+    CnSchedIssue *is = grow(b, (void **)&m->issues, &m->n_issues, &m->cap_issues, sizeof *is);
+    if (!is) return;
+    if (!msg) msg = "";
+    is->path = dup(b, rel);
+    is->dag_id = dag_id;
+    /* msg either continues the path (": ...", ":3:5: ...") or is a sentence of its own */
+    is->msg = fmt_ok(b, cn_arena_printf(b->a, "%s%s%s", rel, msg[0] == ':' ? "" : ": ", msg));
+}
+
 static CnSchedDag *dag_ensure(Build *b, const char *id, CnSchedDagKind kind, const char *team,
                               const char *schedule) {
     CnSchedDag *d = dag_get(b, id);
@@ -238,6 +249,15 @@ static CnSchedDag *dag_ensure(Build *b, const char *id, CnSchedDagKind kind, con
     int64_t days;
     /* teams.json dies with the build: copy what the DAG keeps */
     d->start_date = start && !cn_ds_parse(start, &days) ? dup(b, start) : m->settings.start_date;
+    if (start && cn_ds_parse(start, &days)) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "team \"%s\": dag_start_date \"%s\" is not a date YYYY-MM-DD; its DAGs start %s",
+                 team, start, d->start_date);
+        bool seen = false; /* once per team, not per DAG */
+        for (size_t i = 0; i < m->n_issues; i++) seen |= m->issues[i].msg && strstr(m->issues[i].msg, msg);
+        if (!seen) issue(b, "teams.json", NULL, msg);
+    }
     const char *owner = team_setting(b, team, "team_name");
     d->owner = owner ? dup(b, owner) : team;
     return d;
@@ -268,16 +288,6 @@ static void edge(Build *b, CnSchedDag *d, long up, long down) {
     if (slot) *slot = (size_t)up;
 }
 
-static void issue(Build *b, const char *rel, const char *dag_id, const char *msg) {
-    CnSchedModel *m = b->m;
-    CnSchedIssue *is = grow(b, (void **)&m->issues, &m->n_issues, &m->cap_issues, sizeof *is);
-    if (!is) return;
-    if (!msg) msg = "";
-    is->path = dup(b, rel);
-    is->dag_id = dag_id;
-    /* msg either continues the path (": ...", ":3:5: ...") or is a sentence of its own */
-    is->msg = fmt_ok(b, cn_arena_printf(b->a, "%s%s%s", rel, msg[0] == ':' ? "" : ": ", msg));
-}
 
 /* ---- pass 1: discovery ---- */
 

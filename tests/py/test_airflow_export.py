@@ -347,6 +347,7 @@ def test_broken_config_is_reported_and_other_dags_written(tmp_path, fake_airflow
     assert "production/group_bys/team_c/broken.v1:" in r.stderr
     assert "malformed JSON" in r.stderr
     assert "production/group_bys/team_a/bad_op.v1: aggregations[0].operation" in r.stderr
+    assert 'teams.json: team "team_a": dag_start_date "2024-02-30" is not a date YYYY-MM-DD' in r.stderr
     assert "not writing" in r.stderr and "chronon_batch_dag_team_a.py" in r.stderr
     assert "the other DAGs were still built" in r.stderr
     assert sorted(f.name for f in out.glob("*.py")) == ["chronon_batch_dag_team_c.py",
@@ -404,7 +405,7 @@ def test_dags_list_reports_broken_configs():
     assert [d["dag_id"] for d in doc["dags"]] == ["chronon_batch_dag_team_a", "chronon_join_team_a_ok_join_v1"]
     assert doc["dags"][0]["incomplete"] is True
     assert [e["path"] for e in doc["errors"]] == ["production/group_bys/team_a/bad_op.v1",
-                                                  "production/group_bys/team_c/broken.v1"]
+                                                  "production/group_bys/team_c/broken.v1", "teams.json"]
     assert "production/group_bys/team_c/broken.v1" in r.stderr
 
 

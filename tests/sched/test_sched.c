@@ -449,8 +449,8 @@ static void bad_settings_file_fails_the_build(void **state) {
 static void broken_configs_are_reported_and_the_rest_builds(void **state) {
     (void)state;
     CnSchedModel *m = build("tests/sched/fixtures/repo_bad", CN_SCHED_NAMING_GUIDE);
-    assert_int_equal(m->n_issues, 2);
-    /* file order: group_bys/team_a/bad_op.v1, group_bys/team_c/broken.v1 */
+    assert_int_equal(m->n_issues, 3);
+    /* file order: group_bys/team_a/bad_op.v1, group_bys/team_c/broken.v1, then teams.json */
     assert_string_equal(m->issues[0].path, "production/group_bys/team_a/bad_op.v1");
     ASSERT_CONTAINS(m->issues[0].msg, "production/group_bys/team_a/bad_op.v1: aggregations[0].operation");
     ASSERT_CONTAINS(m->issues[0].msg, "99");
@@ -459,6 +459,11 @@ static void broken_configs_are_reported_and_the_rest_builds(void **state) {
     ASSERT_CONTAINS(m->issues[1].msg, "production/group_bys/team_c/broken.v1:");
     ASSERT_CONTAINS(m->issues[1].msg, "malformed JSON");
     assert_string_equal(m->issues[1].dag_id, "chronon_batch_dag_team_c");
+    /* a bad team setting is reported, and the default applies */
+    assert_string_equal(m->issues[2].path, "teams.json");
+    ASSERT_CONTAINS(m->issues[2].msg, "teams.json: team \"team_a\": dag_start_date \"2024-02-30\" is not a date");
+    assert_null(m->issues[2].dag_id);
+    assert_string_equal(dag(m, "chronon_join_team_a_ok_join_v1")->start_date, "2023-02-01");
     /* the rest still builds; the DAG that lost a config says so */
     assert_int_equal(m->n_dags, 2);
     assert_null(cn_sched_dag_find(m, "chronon_batch_dag_team_c"));
