@@ -485,6 +485,13 @@ static int apply_write(void *ud, CnIceCatalog *c, CnIceTable *base, json_t *meta
         } else {
             /* rewrite: the replaced files become DELETED, the rest EXISTING, old
              * DELETED entries are dropped (their snapshot already recorded them) */
+            /* keep[] shares the raw records with fs[]; fs[] releases them below */
+            CnIceDataFile *keep = cn_arena_calloc(&a, sizeof *keep * (nf + 1));
+            if (!keep) {
+                for (uint32_t k = 0; k < nf; k++) json_decref(fs[k].raw);
+                rc = oom(err);
+                goto done;
+            }
             for (uint32_t k = 0; k < nf; k++) {
                 if (fs[k].status == 2) continue;
                 CnIceDataFile f = fs[k];
@@ -495,11 +502,11 @@ static int apply_write(void *ud, CnIceCatalog *c, CnIceTable *base, json_t *meta
                 } else {
                     f.status = 0;
                 }
-                fs[n_keep++] = f;
+                keep[n_keep++] = f;
             }
             cn_ice__table_key(w->ns, w->name, &key);
             cn_buf_printf(&key, "/metadata/%s-m%u.avro", uuid, i + 1);
-            rc = cn_ice__write_manifest(c, &a, base, key.data, snap, seq, fs, n_keep, &ms[n_ms], err);
+            rc = cn_ice__write_manifest(c, &a, base, key.data, snap, seq, keep, n_keep, &ms[n_ms], err);
             if (rc == 0) {
                 ms[n_ms].added_snapshot_id = snap;
                 n_ms++;

@@ -249,8 +249,8 @@ def case_local_readers(work):
     check(day4 == sorted_rows([{"user_id": r["user_id"], "score": r["score"]} for r in exp if r["ds"] == "2023-12-04"]),
           "day 4 projection: %s" % day4[:3])
     # DuckDB reads our data files: the first load's files (all still on disk)
-    if not DUCK:
-        skip("duckdb_tool not built (run scripts/checkers.sh)")
+    if not DUCK or not os.path.exists(DUCK):
+        skip("duckdb_tool not built (run scripts/checkers.sh, then build): %s" % DUCK)
     files = sorted(glob.glob(wh + "/data.db/events/data/ds=*/*.parquet"))
     lst = "[" + ",".join("'%s'" % f for f in files) + "]"
     p = subprocess.run([DUCK, "SELECT count(*) AS n, sum(user_id) AS s FROM read_parquet(%s)" % lst,
