@@ -100,7 +100,7 @@ struct CnAggState {
     uint32_t ch_cap;
     CnBuf labels;
     /* scratch, reused per batch (never per row) */
-    uint32_t *s_ids, *s_sel, *s_idx, *s_tmp;
+    uint32_t *s_ids, *s_sel, *s_idx;
     uint32_t s_cap, s_idx_cap;
     CnBuf s_buf, s_buf2;
 };

@@ -93,8 +93,6 @@ static int gather(CnAggState *st, const uint8_t *b, uint32_t n) {
     uint32_t cap = st->s_idx_cap;
     if (cn_agg__grow_u32(&st->s_idx, &cap, n + 1)) return CN_ENOMEM;
     st->s_idx_cap = cap;
-    uint32_t tcap = st->s_cap;
-    (void)tcap;
     uint32_t off = REC_HDR;
     for (uint32_t i = 0; i < n; i++) {
         st->s_idx[i] = off;
@@ -120,14 +118,12 @@ int cn_agg__rec_compact(CnAggState *st, uint32_t id) {
     if (hdr_get(b, 1) == n) return 0; /* already compact */
     if (gather(st, b, n)) return CN_ENOMEM;
     uint32_t *tmp = NULL;
-    uint32_t tcap = 0;
     /* the sort needs n more slots: keep them beside s_idx */
     uint32_t cap = st->s_idx_cap;
     if (cn_agg__grow_u32(&st->s_idx, &cap, 2 * n + 2)) return CN_ENOMEM;
     st->s_idx_cap = cap;
     b = cn_agg__blob(st, off);
     tmp = st->s_idx + n;
-    (void)tcap;
     Ctx ctx = {sp, b};
     cn_agg__sort(st->s_idx, n, tmp, rec_cmp, &ctx);
     CnBuf *o = &st->s_buf2;

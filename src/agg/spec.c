@@ -181,7 +181,7 @@ static int resolve_flat(CnArena *a, const CnAggDef *d, const char *what, const C
     if (!op_timed(op) && cn_col_type_is_nested(e->id) && op != CN_AGG_COUNT)
         return cn_err_set(err, CN_ECONFIG,
                           "%s: input column \"%s\" has type %s; %s takes %s", what,
-                          d->input_column, cn_col_type_name(d->input_column ? t : t, tb, sizeof tb),
+                          d->input_column, cn_col_type_name(t, tb, sizeof tb),
                           cn_agg_op_name(op), "scalars, lists of scalars or maps of scalars");
     if (!input_ok(op, e->id))
         return cn_err_set(err, CN_ECONFIG, "%s: %s does not accept input column \"%s\" of type %s",

@@ -60,7 +60,6 @@ void cn_agg_state_free(CnAggState *st) {
     cn_free(st->s_ids);
     cn_free(st->s_sel);
     cn_free(st->s_idx);
-    cn_free(st->s_tmp);
     cn_buf_fini(&st->s_buf);
     cn_buf_fini(&st->s_buf2);
     cn_free(st);
