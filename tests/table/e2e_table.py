@@ -19,6 +19,9 @@ by pid at the end):
                       failure is a clear conflict, nothing half-applied
   postgres            a throwaway PostgreSQL (Debian) as the catalog: commits, conflicts
                       and concurrent appends, and the iceberg_tables row
+  settings_inputs     flag > environment > default for the warehouse and catalog (--repo),
+                      Parquet input, --ds, a bare name in namespace default, gc --all,
+                      --help of load and gc
   bad_input           unknown tables (suggestions), unknown columns, names escaping the
                       warehouse, wrong S3 credentials, unreachable catalogs, missing ds
 A missing checker or server prints SKIP and exits 77 (a failure when CN_TEST_STRICT=1).
@@ -580,6 +583,55 @@ def case_bad_input(work):
         stop(proc)
 
 
+def case_settings_inputs(work):
+    env = base_env()
+
+    def run(*args, cwd=None, extra=None, expect=0):
+        e = dict(env)
+        e.update(extra or {})
+        p = subprocess.run([CHRONON] + list(args), env=e, cwd=cwd, capture_output=True, text=True, timeout=120)
+        check(p.returncode == expect, "chronon %s: rc=%d %s" % (" ".join(args), p.returncode, p.stderr))
+        return p
+
+    for verb, needle in (("load", "--partition-from COL"), ("gc", "--older-than DURATION")):
+        out = run(verb, "--help").stdout
+        check(out.startswith("usage: chronon %s" % verb) and needle in out, "%s --help: %s" % (verb, out[:200]))
+    repo = work + "/repo"
+    os.mkdir(repo)
+    write_csv(work + "/a.csv", ["user_id", "ts", "amount"], [(1, T0, 1.0), (2, T0 + DAY, 2.0)])
+    # default: <root>/warehouse and sqlite:<warehouse>/catalog.db, root = --repo or the cwd
+    run("load", work + "/a.csv", "data.a", "--partition-from", "ts", "--repo", repo)
+    check(os.path.isfile(repo + "/warehouse/catalog.db"), "default catalog not under <repo>/warehouse")
+    check(glob.glob(repo + "/warehouse/data.db/a/data/ds=2023-12-01/*.parquet"), "default warehouse not used")
+    run("load", work + "/a.csv", "data.a", "--partition-from", "ts", cwd=repo)
+    d = Ctx(work, repo + "/warehouse", "sqlite:%s/warehouse/catalog.db" % repo)
+    check(len(d.scan("data.a")) == 4, "second load from the repo's cwd did not reach the same table")
+    # environment beats the default, a flag beats the environment
+    env_wh, env_cat = work + "/envwh", "sqlite:%s/env.db" % work
+    run("load", work + "/a.csv", "b", "--ds", "2023-12-09", "--repo", repo,
+        extra={"CHRONON_WAREHOUSE": env_wh, "CHRONON_CATALOG": env_cat})
+    e = Ctx(work, env_wh, env_cat)
+    rows = e.scan("default.b")
+    check([r["ds"] for r in rows] == ["2023-12-09"] * 2, "--ds into default.b: %s" % rows)
+    run("load", work + "/a.csv", "c", "--ds", "2023-12-09", "--warehouse", work + "/flagwh", "--catalog", env_cat,
+        extra={"CHRONON_WAREHOUSE": env_wh})
+    check(glob.glob(work + "/flagwh/default.db/c/data/ds=2023-12-09/*.parquet"), "--warehouse did not beat the environment")
+    # Parquet input: one of our own data files (it has ds) into a new table
+    src = sorted(glob.glob(repo + "/warehouse/data.db/a/data/ds=2023-12-02/*.parquet"))[0]
+    run("load", src, "data.copy", "--repo", repo)
+    check(d.scan("data.copy") == [{"user_id": 2, "ts": T0 + DAY, "amount": 2.0, "ds": "2023-12-02"}],
+          "Parquet load: %s" % d.scan("data.copy"))
+    p = run("load", src, "data.copy", "--repo", repo, "--schema", "user_id:int64", expect=1)
+    check("--schema applies to CSV files only" in p.stderr, p.stderr)
+    # gc --all visits every table of the catalog
+    out = run("gc", "--all", "--older-than", "0s", "--repo", repo).stdout
+    check("data.a: removed 0 orphan files" in out and "data.copy: removed 0 orphan files" in out, "gc --all: %s" % out)
+    p = run("gc", "--repo", repo, expect=2)
+    check("name tables or pass --all" in p.stderr, p.stderr)
+    p = run("gc", "--older-than", "5x", "data.a", "--repo", repo, expect=1)
+    check("--older-than \"5x\"" in p.stderr, p.stderr)
+
+
 def main():
     work = tempfile.mkdtemp(prefix="cn_table_e2e_")
     try:
@@ -593,6 +645,8 @@ def main():
             case_concurrent(work, CASE[11:])
         elif CASE == "postgres":
             case_postgres(work)
+        elif CASE == "settings_inputs":
+            case_settings_inputs(work)
         elif CASE == "bad_input":
             case_bad_input(work)
         else:
