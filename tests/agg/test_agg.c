@@ -7,6 +7,7 @@
 #include "cn_test.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #include "agg/agg.h"
 #include "base/alloc.h"
@@ -1144,6 +1145,63 @@ static void java_double_keys(void **s) {
     t_free(t);
 }
 
+
+/* Every allocation failure inside update, merge, finalize and encode ends in CN_ENOMEM
+ * (never a crash; the ASan build also checks for leaks), and a later run succeeds. */
+static void allocation_faults_end_cleanly(void **s) {
+    (void)s;
+    const OpCase cases[] = {
+        {CN_AGG_LAST_K, "string", "{\"k\":\"2\"}", true, false},
+        {CN_AGG_APPROX_UNIQUE_COUNT, "long", "{\"k\":\"4\"}", false, false},
+        {CN_AGG_APPROX_PERCENTILE, "long", "{\"k\":\"8\"}", false, false},
+        {CN_AGG_SUM, "map<string,long>", NULL, false, false},
+    };
+    uint64_t r = 5;
+    static uint32_t sel[400];
+    for (size_t ci = 0; ci < CN_ARRAY_LEN(cases); ci++) {
+        const OpCase *c = &cases[ci];
+        T *t = t_new();
+        ASSERT_OK(t_spec(t, c->op, c->type, c->args, c->bucket, c->ew), &t->err);
+        random_rows(t, c, &r, 400);
+        for (uint32_t i = 0; i < 400; i++) sel[i] = i;
+        int failures = 0;
+        for (uint64_t budget = 0;; budget++) {
+            char env[32];
+            snprintf(env, sizeof env, "%llu", (unsigned long long)(cn_alloc_count() + budget));
+            setenv("CN_TEST_FAIL_ALLOC_AFTER", env, 1);
+            cn_alloc_reset_fault();
+            CnErr err = CN_ERR_INIT;
+            CnAggState *a = NULL, *b = NULL;
+            CnBatch *ob = NULL;
+            CnBuf enc = CN_BUF_INIT;
+            const CnVec *cols = t->rows->cols;
+            uint32_t ids[6] = {0, 1, 2, 3, 4, 5};
+            int rc = cn_agg_state_new(t->spec, &a, &err);
+            if (rc == 0) rc = cn_agg_state_new(t->spec, &b, &err);
+            if (rc == 0) rc = cn_agg_state_reserve(a, 6, &err);
+            if (rc == 0) rc = cn_agg_state_reserve(b, 6, &err);
+            if (rc == 0) rc = cn_agg_state_update(a, t->keys, sel, 400, &cols[0], &cols[1], &cols[2], &err);
+            for (uint32_t k = 0; rc == 0 && k < 6; k++) rc = cn_agg_state_merge(b, 5 - k, a, k, &err);
+            for (uint32_t k = 0; rc == 0 && k < 6; k++) rc = cn_agg_state_encode(b, k, &enc, &err);
+            if (rc == 0 && enc.oom) rc = CN_ENOMEM;
+            if (rc == 0) rc = cn_col_batch_new(t->out, &ob, &err);
+            if (rc == 0) rc = cn_agg_state_finalize(b, ids, 6, &ob->cols[0], &err);
+            setenv("CN_TEST_FAIL_ALLOC_AFTER", "", 1);
+            cn_alloc_reset_fault();
+            cn_col_batch_free(ob);
+            cn_buf_fini(&enc);
+            cn_agg_state_free(a);
+            cn_agg_state_free(b);
+            if (rc == 0) break;
+            if (rc != CN_ENOMEM) fail_msg("%s budget %llu: rc %d: %s", cn_agg_op_name(c->op),
+                                          (unsigned long long)budget, rc, cn_err_msg(&err));
+            failures++;
+        }
+        assert_true(failures >= 5);
+        t_free(t);
+    }
+}
+
 CN_TEST_MAIN(cmocka_unit_test(variance_skew_kurtosis_example),
              cmocka_unit_test(skew_kurtosis_small_n_null),
              cmocka_unit_test(top_k_bottom_k_example),
@@ -1176,4 +1234,5 @@ CN_TEST_MAIN(cmocka_unit_test(variance_skew_kurtosis_example),
              cmocka_unit_test(window_math),
              cmocka_unit_test(example_2_1_memberships),
              cmocka_unit_test(slider_matches_direct_merge),
-             cmocka_unit_test(java_double_keys))
+             cmocka_unit_test(java_double_keys),
+             cmocka_unit_test(allocation_faults_end_cleanly))
