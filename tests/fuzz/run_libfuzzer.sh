@@ -15,18 +15,27 @@ skip() {
     echo "SKIP: $1"; exit 77
 }
 command -v clang >/dev/null 2>&1 || skip "clang not installed"
+# Several fuzz tests share the clang build dir and CTest may run them at once: one
+# configure/build at a time.
+mkdir -p "$fb"
+exec 9>"$fb.lock"
+flock 9
 if [ ! -f "$fb/build.ninja" ]; then
     cmake -S "$src" -B "$fb" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DCN_FUZZ=ON >"$fb.configure.log" 2>&1 || { cat "$fb.configure.log"; exit 1; }
+        -DCN_FUZZ=ON >"$fb.configure.$target.log" 2>&1 || { cat "$fb.configure.$target.log"; exit 1; }
 fi
-cmake --build "$fb" --target "fuzz_$target" >"$fb.build.log" 2>&1 || { tail -50 "$fb.build.log"; exit 1; }
+cmake --build "$fb" --target "fuzz_$target" >"$fb.build.$target.log" 2>&1 || { tail -50 "$fb.build.$target.log"; exit 1; }
+flock -u 9
+# The target may be defined by any test directory (tests/fuzz, tests/<module>).
+bin=$(find "$fb/tests" -type f -name "fuzz_$target" -perm -u+x | head -1)
+[ -n "$bin" ] || { echo "fuzz_$target was not built under $fb/tests"; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/corpus" "$build/fuzz-artifacts"
 cp "$src/tests/fuzz/corpus/$target"/* "$work/corpus/"
 echo "fuzzing $target for ${secs}s"
 # -rss_limit_mb bounds memory per input; detect_leaks stays on (leaks are bugs).
-"$fb/tests/fuzz/fuzz_$target" -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 \
+"$bin" -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 \
     -timeout=20 -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/$target-" \
     "$work/corpus" 2>"$work/log" || { tail -60 "$work/log"; exit 1; }
 tail -12 "$work/log"
