@@ -13,6 +13,7 @@ hyparquet-compressors@1.1.2
 hyparquet-writer@0.17.0
 s3rver@3.7.1 avsc@5.7.9
 icebird@0.3.1
+dynalite@4.0.0
 "
 # DuckDB's C header is not in the bindings package; the old Node package ships the
 # sources of the same release, so take duckdb.h from its tarball.
