@@ -16,9 +16,16 @@
 #include "cli/cli.h"
 #include "cli/run.h"
 
+/* backfill dispatches per conf type, one line each. */
+static int run_backfill(const CnRunArgs *a, CnErr *err) {
+    if (!strcmp(a->conf_type, "group_bys")) return cn_cli_backfill_group_by(a, err);
+    return cn_err_set(err, CN_EUNSUPPORTED, "mode 'backfill' on %s is not available in this build of chronon-c yet",
+                      a->conf_type);
+}
+
 /* The modes of Chronon's run.py. Handlers are filled in as the engine grows. */
 static const CnRunMode modes[] = {
-    {"backfill", "group_bys,joins,staging_queries", "compute historical partitions into the output table", NULL},
+    {"backfill", "group_bys,joins,staging_queries", "compute historical partitions into the output table", run_backfill},
     {"backfill-left", "joins", "compute the join's left side table", NULL},
     {"backfill-final", "joins", "join the left side with the part tables", NULL},
     {"upload", "group_bys", "build the online batch payload of a day", NULL},

@@ -40,4 +40,7 @@ int cn_run_parse(int argc, char **argv, CnRunArgs *out, CnErr *err);
  * BORROWED from argv. */
 const char *cn_run_extra(const CnRunArgs *a, const char *flag, const char *alias);
 
+/* Mode handlers per conf type (backfill: cmd_backfill_gb.c for group_bys). */
+int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err);
+
 #endif /* CN_CLI_RUN_H */

@@ -1,0 +1,116 @@
+/* cmd_backfill_gb.c: `chronon run --mode backfill` on a GroupBy: resolves the warehouse
+ * and catalog, parses the engine's options and runs src/engine's backfill. */
+#include "base/compat.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/date.h"
+#include "base/str.h"
+#include "cli/cli.h"
+#include "cli/run.h"
+#include "conf/conf.h"
+#include "engine/engine.h"
+#include "table/table.h"
+
+static bool has_flag(const CnRunArgs *a, const char *flag) {
+    for (int i = 0; i < a->n_extra; i++)
+        if (!strcmp(a->extra[i], flag)) return true;
+    return false;
+}
+
+/* "512M", "2G", "100000" (bytes), "1.5G". */
+static int parse_size(const char *s, uint64_t *out) {
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (end == s || v <= 0) return -1;
+    double mul = 1;
+    if (*end == 'k' || *end == 'K') mul = 1024.0, end++;
+    else if (*end == 'm' || *end == 'M') mul = 1024.0 * 1024, end++;
+    else if (*end == 'g' || *end == 'G') mul = 1024.0 * 1024 * 1024, end++;
+    if (*end == 'b' || *end == 'B') end++;
+    if (*end) return -1;
+    *out = (uint64_t)(v * mul);
+    return 0;
+}
+
+int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
+    CnConf *conf = NULL;
+    CnIceCatalog *cat = NULL;
+    int rc = cn_conf_load(a->conf_path, &conf, err);
+    if (rc) return rc;
+    if (!conf->group_by) {
+        rc = cn_err_set(err, CN_ECONFIG, "%s: not a GroupBy", a->conf);
+        goto done;
+    }
+    CnEngOpts o;
+    memset(&o, 0, sizeof o);
+    o.end_ds = a->ds;
+    o.start_ds = a->has_start ? a->start_ds : NULL;
+    o.use_tiles = !has_flag(a, "--no-tiles");
+    o.run_first_hole = has_flag(a, "--run-first-hole");
+    o.verbose = has_flag(a, "--verbose") || has_flag(a, "-v");
+    bool quiet = has_flag(a, "--quiet") || has_flag(a, "-q");
+    o.progress = !quiet && isatty(2);
+    const char *v = cn_run_extra(a, "--step-days", NULL);
+    if (v) {
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+        if (!*v || *end || n < 1 || n > 100000) {
+            rc = cn_err_set(err, CN_EINVAL, "--step-days: invalid value '%s' (expected a positive number of days)", v);
+            goto done;
+        }
+        o.step_days = (int)n;
+    } else if (a->parallelism > 0 && a->has_start) {
+        /* --parallelism N: N contiguous chunks of the range */
+        int64_t s = 0, e = 0;
+        cn_ds_parse(a->start_ds, &s);
+        cn_ds_parse(a->ds, &e);
+        o.step_days = (int)((e - s + 1 + a->parallelism - 1) / a->parallelism);
+    }
+    v = cn_run_extra(a, "--max-memory", NULL);
+    if (v && parse_size(v, &o.max_memory)) {
+        rc = cn_err_set(err, CN_EINVAL, "--max-memory: invalid size '%s' (expected bytes or a number with K, M or G)", v);
+        goto done;
+    }
+    /* warehouse and catalog: flag > environment > <repo>/warehouse */
+    char cwd[PATH_MAX], root[PATH_MAX + 8], wh[2 * PATH_MAX + 64], cu[2 * PATH_MAX + 160];
+    if (!getcwd(cwd, sizeof cwd)) {
+        rc = cn_err_set(err, CN_EIO, "cannot read the current directory");
+        goto done;
+    }
+    char real[PATH_MAX];
+    if (realpath(a->repo, real)) snprintf(root, sizeof root, "%s", real);
+    else if (a->repo[0] == '/') snprintf(root, sizeof root, "%s", a->repo);
+    else snprintf(root, sizeof root, "%s/%s", cwd, a->repo);
+    const char *w = cn_run_extra(a, "--warehouse", NULL);
+    if (!w || !*w) w = getenv("CHRONON_WAREHOUSE");
+    if (!w || !*w) snprintf(wh, sizeof wh, "%s/warehouse", root);
+    else if (strstr(w, "://") || w[0] == '/') snprintf(wh, sizeof wh, "%s", w);
+    else snprintf(wh, sizeof wh, "%s/%s", cwd, w);
+    const char *c = cn_run_extra(a, "--catalog", NULL);
+    if (!c || !*c) c = getenv("CHRONON_CATALOG");
+    if (c && *c) {
+        snprintf(cu, sizeof cu, "%s", c);
+    } else {
+        const char *local = cn_str_starts_with(wh, "file://") ? wh + 7 : wh;
+        if (local[0] == '/') snprintf(cu, sizeof cu, "sqlite:%s/catalog.db", local);
+        else snprintf(cu, sizeof cu, "sqlite:%s/catalog.db", root);
+    }
+    rc = cn_ice_catalog_open(wh, cu, &cat, err);
+    if (rc) goto done;
+    CnEngStats st;
+    rc = cn_eng_groupby_backfill(cat, conf->group_by, &o, &st, err);
+    if (o.verbose)
+        fprintf(stderr, "backfill %s: %lld chunks (%lld failed), rows scanned %lld, tiles read %lld, tiles written %lld, rows written %lld in %lld partitions\n",
+                conf->group_by->meta.name, (long long)st.chunks, (long long)st.chunks_failed, (long long)st.rows_scanned,
+                (long long)st.tiles_read, (long long)st.tiles_written, (long long)st.rows_written,
+                (long long)st.days_written);
+done:
+    cn_ice_catalog_close(cat);
+    cn_conf_free(conf);
+    return rc;
+}

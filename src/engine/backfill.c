@@ -1,0 +1,686 @@
+/* backfill.c: partitions to compute (compute.md section 5), one commit per chunk, the
+ * tile store `<output table>__tiles`, and the snapshot/temporal evaluation API.
+ * Tile store rows: key columns, tile_ms (start of the time tile), agg (base index; -1
+ * marks a scanned partition that produced no tile), ir (agg IR encoding, docs/agg.md),
+ * ds (the source partition the rows came from). The table property
+ * chronon.tiles.signature holds a hash of everything a tile depends on (sources,
+ * queries, keys, aggregations, tile sizes); on a mismatch stored tiles are ignored and
+ * their partitions emptied at the next write. Tile writes are a cache: a failure is
+ * logged and the backfill still succeeds. */
+#include "engine/eng_int.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/date.h"
+#include "base/hash.h"
+#include "base/log.h"
+
+#define SIG_PROP "chronon.tiles.signature"
+
+static int32_t to_days(const char *ds) {
+    int64_t d = 0;
+    cn_ds_parse(ds, &d);
+    return (int32_t)d;
+}
+
+/* Distinct partitions of table ns.name (sorted), or none when the table is absent. */
+static int table_days(CnIceCatalog *cat, const char *full, int32_t **days, uint32_t *n, CnErr *err) {
+    char ns[129], name[129];
+    *days = NULL;
+    *n = 0;
+    int rc = cn_ice_name_parse(full, ns, name, err);
+    if (rc || !cn_ice_table_exists(cat, ns, name)) return rc;
+    CnIceTable *t = NULL;
+    CnIceScan *scan = NULL;
+    const char *col = CN_ICE_DS;
+    CnIceScanOpts so = {0};
+    so.columns = &col;
+    so.n_columns = 1;
+    uint32_t cap = 0;
+    rc = cn_ice_table_load(cat, ns, name, &t, err);
+    if (rc == 0) rc = cn_ice_scan_open(cat, t, &so, &scan, err);
+    int32_t last = INT32_MIN;
+    while (rc == 0) {
+        const CnBatch *b = NULL;
+        rc = cn_ice_scan_next(scan, &b, err);
+        if (rc || !b) break;
+        for (uint32_t r = 0; r < b->n_rows && rc == 0; r++) {
+            uint32_t len;
+            const char *p = cn_col_vec_str(&b->cols[0], r, &len);
+            char dsb[11];
+            int64_t d;
+            snprintf(dsb, sizeof dsb, "%.*s", (int)(len < 10 ? len : 10), p);
+            if (cn_ds_parse(dsb, &d) || (int32_t)d == last) continue;
+            last = (int32_t)d;
+            bool dup = false;
+            for (uint32_t i = *n; i > 0 && i + 8 > *n && !dup; i--) dup = (*days)[i - 1] == last;
+            if (dup) continue;
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 64;
+                int32_t *nd = cn_realloc(*days, cap * sizeof *nd);
+                if (!nd) {
+                    rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+                    break;
+                }
+                *days = nd;
+            }
+            (*days)[(*n)++] = last;
+        }
+    }
+    cn_ice_scan_close(scan);
+    cn_ice_table_free(t);
+    /* sort + dedup */
+    for (uint32_t i = 1; i < *n; i++) {
+        int32_t x = (*days)[i];
+        uint32_t j = i;
+        while (j > 0 && (*days)[j - 1] > x) (*days)[j] = (*days)[j - 1], j--;
+        (*days)[j] = x;
+    }
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < *n; i++)
+        if (!k || (*days)[k - 1] != (*days)[i]) (*days)[k++] = (*days)[i];
+    *n = k;
+    if (rc) {
+        cn_free(*days);
+        *days = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+static bool has(const int32_t *days, uint32_t n, int32_t d) {
+    int64_t lo = 0, hi = (int64_t)n - 1;
+    while (lo <= hi) {
+        int64_t m = (lo + hi) / 2;
+        if (days[m] == d) return true;
+        if (days[m] < d) lo = m + 1;
+        else hi = m - 1;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------ signature */
+
+static uint64_t hs(uint64_t h, const char *s) { return cn_hash_bytes(s ? s : "\x01", s ? strlen(s) + 1 : 1, h); }
+
+static uint64_t signature(const CnEngGroupBy *g) {
+    const CnGroupBy *gb = g->gb;
+    uint64_t h = 0x74696c6573;
+    for (size_t i = 0; i < gb->n_sources; i++) {
+        const CnSource *s = &gb->sources[i];
+        h = hs(h, s->table);
+        for (size_t k = 0; k < s->query.selects.n; k++) h = hs(hs(h, s->query.selects.keys[k]), s->query.selects.vals[k]);
+        for (size_t k = 0; k < s->query.wheres.n; k++) h = hs(h, s->query.wheres.items[k]);
+        h = hs(hs(hs(h, s->query.time_column), s->query.start_partition), s->query.end_partition);
+    }
+    for (size_t k = 0; k < gb->key_columns.n; k++) h = hs(h, gb->key_columns.items[k]);
+    for (uint32_t b = 0; b < g->n_bases; b++) {
+        char buf[96];
+        snprintf(buf, sizeof buf, "%d/%d/%d/%lld", (int)cn_agg_spec_op(g->bases[b].spec), g->bases[b].i_input,
+                 g->bases[b].i_bucket, (long long)g->bases[b].tile_ms);
+        h = hs(h, buf);
+        char tb[256];
+        h = hs(h, cn_col_type_name(g->row_schema->fields[g->bases[b].i_input].type, tb, sizeof tb));
+    }
+    for (size_t i = 0; i < gb->n_aggs; i++)
+        for (size_t k = 0; k < gb->aggs[i].arg_map.n; k++) h = hs(hs(h, gb->aggs[i].arg_map.keys[k]), gb->aggs[i].arg_map.vals[k]);
+    return h;
+}
+
+/* ------------------------------------------------------------------ tile store */
+
+typedef struct Store {
+    char ns[129], name[129];
+    bool exists, valid;      /* table exists; its signature matches */
+    char sig[32];
+    int32_t *days;           /* partitions with stored tiles (valid only) */
+    uint32_t n_days;
+    int32_t *all_days;       /* every partition in the table */
+    uint32_t n_all;
+} Store;
+
+static bool store_skip(void *ud, int32_t day) {
+    const Store *s = ud;
+    return s->valid && has(s->days, s->n_days, day);
+}
+
+static int store_open(CnIceCatalog *cat, const char *out_table, Store *s, CnErr *err) {
+    memset(s, 0, sizeof *s);
+    char full[300];
+    snprintf(full, sizeof full, "%s__tiles", out_table);
+    int rc = cn_ice_name_parse(full, s->ns, s->name, err);
+    if (rc) return rc;
+    s->exists = cn_ice_table_exists(cat, s->ns, s->name);
+    if (!s->exists) return 0;
+    return table_days(cat, full, &s->all_days, &s->n_all, err);
+}
+
+static void store_fini(Store *s) {
+    cn_free(s->all_days);
+}
+
+/* Reads the stored tiles of partitions [lo, hi] into ts. */
+static int store_read(CnIceCatalog *cat, Store *st, CnEngGroupBy *g, CnEngTileSet *ts, int32_t lo, int32_t hi,
+                      CnErr *err) {
+    CnIceTable *t = NULL;
+    CnIceScan *scan = NULL;
+    CnBuf kb = CN_BUF_INIT;
+    int rc = cn_ice_table_load(cat, st->ns, st->name, &t, err);
+    if (rc) return rc;
+    const char *p = cn_ice_table_property(t, SIG_PROP);
+    st->valid = p && !strcmp(p, st->sig);
+    if (!st->valid) goto done;
+    st->days = st->all_days;
+    st->n_days = st->n_all;
+    char lo_ds[11], hi_ds[11];
+    CnIceScanOpts so = {0};
+    if (lo != INT32_MIN) cn_ds_format(lo, lo_ds), so.ds_lo = lo_ds;
+    if (hi != INT32_MAX) cn_ds_format(hi, hi_ds), so.ds_hi = hi_ds;
+    rc = cn_ice_scan_open(cat, t, &so, &scan, err);
+    if (rc) goto done;
+    const CnSchema *ss = cn_ice_scan_schema(scan);
+    int kc[64];
+    uint32_t nk = g->n_keys < 64 ? g->n_keys : 64;
+    for (uint32_t k = 0; k < nk; k++) {
+        kc[k] = cn_col_schema_find(ss, g->key_schema->fields[k].name);
+        if (kc[k] < 0 || !cn_col_type_equal(ss->fields[kc[k]].type, g->key_schema->fields[k].type)) {
+            st->valid = false; /* key schema changed: the store is stale */
+            goto done;
+        }
+    }
+    int i_tile = cn_col_schema_find(ss, "tile_ms"), i_agg = cn_col_schema_find(ss, "agg"),
+        i_ir = cn_col_schema_find(ss, "ir"), i_ds = cn_col_schema_find(ss, CN_ICE_DS);
+    if (i_tile < 0 || i_agg < 0 || i_ir < 0 || i_ds < 0) {
+        st->valid = false;
+        goto done;
+    }
+    while (rc == 0) {
+        const CnBatch *b = NULL;
+        rc = cn_ice_scan_next(scan, &b, err);
+        if (rc || !b) break;
+        for (uint32_t r = 0; r < b->n_rows && rc == 0; r++) {
+            int32_t agg = ((const int32_t *)b->cols[i_agg].values)[r];
+            if (agg < 0 || !cn_col_vec_is_valid(&b->cols[i_agg], r)) continue; /* partition marker */
+            if ((uint32_t)agg >= g->n_bases) {
+                rc = cn_err_set(err, CN_ECORRUPT, "tile store %s.%s: agg %d out of range", st->ns, st->name, agg);
+                break;
+            }
+            g->stats.tiles_read++;
+            uint32_t len;
+            const char *dsp = cn_col_vec_str(&b->cols[i_ds], r, &len);
+            char dsb[11];
+            snprintf(dsb, sizeof dsb, "%.*s", (int)(len < 10 ? len : 10), dsp);
+            int32_t pday = to_days(dsb);
+            int64_t tile = ((const int64_t *)b->cols[i_tile].values)[r];
+            cn_eng__key_encode(b, kc, nk, r, &kb);
+            uint32_t id;
+            rc = cn_eng__key_intern(&g->keys, kb.data, kb.len, b, kc, r, &id, err);
+            CnAggState *tst = NULL;
+            if (rc == 0) rc = cn_eng__tiles_get(ts, pday, tile, (uint32_t)agg, &tst, err);
+            if (rc == 0) rc = cn_agg_state_reserve(tst, id + 1, err);
+            const char *ir = cn_col_vec_str(&b->cols[i_ir], r, &len);
+            size_t used = 0;
+            if (rc == 0) rc = cn_agg_state_decode(tst, id, (const uint8_t *)ir, len, &used, err);
+            if (rc) rc = cn_err_ctx(err, rc, "tile store %s.%s, partition %s", st->ns, st->name, dsb);
+        }
+    }
+done:
+    cn_buf_fini(&kb);
+    cn_ice_scan_close(scan);
+    cn_ice_table_free(t);
+    return rc;
+}
+
+/* Writes the tiles of partitions not in the store (and markers for them). */
+static int store_write(CnIceCatalog *cat, Store *st, CnEngGroupBy *g, CnEngTileSet *ts, CnErr *err) {
+    CnSchema *sch = NULL;
+    CnBatch *b = NULL;
+    CnIceWrite *w = NULL;
+    CnBuf ir = CN_BUF_INIT;
+    int rc = cn_col_schema_new(&sch);
+    for (uint32_t k = 0; k < g->n_keys && rc == 0; k++)
+        rc = cn_col_schema_add(sch, g->key_schema->fields[k].name, g->key_schema->fields[k].type, true, CN_COL_NO_ID, err);
+    if (rc == 0) rc = cn_col_schema_add(sch, "tile_ms", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, err);
+    if (rc == 0) rc = cn_col_schema_add(sch, "agg", cn_col_type_prim(CN_COL_INT32), true, CN_COL_NO_ID, err);
+    if (rc == 0) rc = cn_col_schema_add(sch, "ir", cn_col_type_prim(CN_COL_BINARY), true, CN_COL_NO_ID, err);
+    if (rc == 0) rc = cn_col_schema_add(sch, CN_ICE_DS, cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, err);
+    if (rc) goto done;
+    if (!st->exists) {
+        const char *props[] = {"chronon.hidden", "true"};
+        rc = cn_ice_table_create(cat, st->ns, st->name, sch, props, 1, err);
+        if (rc == CN_EEXISTS) cn_err_clear(err), rc = 0;
+        if (rc) goto done;
+        st->exists = true;
+    }
+    rc = cn_ice_write_begin(cat, st->ns, st->name, CN_ICE_OVERWRITE, &w, err);
+    if (rc == 0) rc = cn_col_batch_new(cn_ice_write_schema(w), &b, err);
+    if (rc == 0) rc = cn_ice_write_set_property(w, SIG_PROP, st->sig, err);
+    if (rc) goto done;
+    uint32_t nk = g->n_keys;
+    if (!st->valid) /* stale store: empty every partition it has */
+        for (uint32_t i = 0; i < st->n_all && rc == 0; i++) {
+            char ds[11];
+            cn_ds_format(st->all_days[i], ds);
+            rc = cn_ice_write_touch_partition(w, ds, err);
+        }
+    /* markers: one per newly scanned partition */
+    for (uint32_t i = 0; i < g->n_src_days && rc == 0; i++) {
+        int32_t d = g->src_days[i];
+        if (store_skip(st, d)) continue;
+        char ds[11];
+        cn_ds_format(d, ds);
+        for (uint32_t k = 0; k < nk; k++) cn_col_vec_append_null(&b->cols[k]);
+        cn_col_vec_append_null(&b->cols[nk]);
+        cn_col_vec_append_i32(&b->cols[nk + 1], -1);
+        cn_col_vec_append_null(&b->cols[nk + 2]);
+        cn_col_vec_append_str(&b->cols[nk + 3], ds, 10);
+    }
+    if (rc == 0) rc = cn_col_batch_sync_rows(b, err);
+    for (uint32_t i = 0; i < cn_eng__tiles_n(ts) && rc == 0; i++) {
+        int32_t pday;
+        int64_t tile;
+        uint32_t base;
+        CnAggState *s;
+        cn_eng__tiles_at(ts, i, &pday, &tile, &base, &s);
+        if (store_skip(st, pday)) continue;
+        char ds[11];
+        cn_ds_format(pday, ds);
+        uint32_t n = cn_agg_state_n_ids(s);
+        for (uint32_t id = 0; id < n && rc == 0; id++) {
+            if (!cn_agg_state_present(s, id)) continue;
+            cn_buf_reset(&ir);
+            rc = cn_agg_state_encode(s, id, &ir, err);
+            if (rc) break;
+            for (uint32_t k = 0; k < nk; k++) cn_col_vec_append_from(&b->cols[k], &g->keys.vals->cols[k], id);
+            cn_col_vec_append_i64(&b->cols[nk], tile);
+            cn_col_vec_append_i32(&b->cols[nk + 1], (int32_t)base);
+            cn_col_vec_append_str(&b->cols[nk + 2], ir.data, ir.len);
+            cn_col_vec_append_str(&b->cols[nk + 3], ds, 10);
+            g->stats.tiles_written++;
+            if (b->cols[nk].n >= 65536) {
+                rc = cn_col_batch_sync_rows(b, err);
+                if (rc == 0) rc = cn_ice_write_batch(w, b, err);
+                cn_col_batch_reset(b);
+            }
+        }
+    }
+    if (rc == 0) rc = cn_col_batch_sync_rows(b, err);
+    if (rc == 0 && b->n_rows) rc = cn_ice_write_batch(w, b, err);
+    if (rc == 0) rc = cn_ice_write_commit(w, NULL, err);
+done:
+    cn_buf_fini(&ir);
+    cn_ice_write_free(w);
+    cn_col_batch_free(b);
+    cn_col_schema_free(sch);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ chunks */
+
+typedef struct Writer {
+    CnIceWrite *w;
+    CnEngGroupBy *g;
+    int32_t s, e;
+    bool progress;
+    int64_t rows, days;
+} Writer;
+
+static int emit_write(void *ud, int32_t day, CnBatch *b, CnErr *err) {
+    Writer *wr = ud;
+    char ds[11];
+    cn_ds_format(day, ds);
+    int rc = cn_ice_write_touch_partition(wr->w, ds, err);
+    if (rc == 0) rc = cn_ice_write_batch(wr->w, b, err);
+    wr->rows += b->sel ? b->n_sel : b->n_rows;
+    wr->days++;
+    if (wr->progress) {
+        int64_t done = day - wr->s + 1, all = wr->e - wr->s + 1;
+        int bar = (int)(30 * done / (all ? all : 1));
+        fprintf(stderr, "\r%s [%.*s%*s] %s %lld/%lld", wr->g->output_table, bar,
+                "##############################", 30 - bar, "", ds, (long long)done, (long long)all);
+        if (done == all) fputc('\n', stderr);
+        fflush(stderr);
+    }
+    return rc;
+}
+
+static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o, const char *out_table, int32_t s,
+                     int32_t e, CnEngStats *st, CnErr *err) {
+    CnEngGroupBy *g = NULL;
+    CnEngTileSet *ts = NULL;
+    CnSchema *os = NULL;
+    Writer wr = {0};
+    Store store;
+    memset(&store, 0, sizeof store);
+    char ns[129], name[129];
+    int rc = cn_ice_name_parse(out_table, ns, name, err);
+    if (rc) return rc;
+    /* scan range: [S - 1d - maxWindow, E]; all history when a part is unwindowed */
+    int32_t lo = s, hi = e;
+    bool events = gb->n_sources && cn_conf_source_model(&gb->sources[0]) == CN_CONF_EVENTS;
+    if (events) {
+        int64_t max_w = 0;
+        bool unbounded = !gb->has_aggregations;
+        for (size_t i = 0; gb->has_aggregations && i < gb->n_aggs; i++) {
+            const CnAggregation *a = &gb->aggs[i];
+            if (!a->has_windows || !a->n_windows) unbounded = true;
+            for (size_t k = 0; k < a->n_windows; k++) {
+                int64_t w = 0;
+                CnErr e2 = CN_ERR_INIT;
+                if (cn_agg_window_ms(a->windows[k].length, a->windows[k].unit, "window", &w, &e2) == 0) {
+                    if (w == CN_AGG_UNWINDOWED) unbounded = true;
+                    else if (w > max_w) max_w = w;
+                }
+            }
+        }
+        lo = unbounded ? INT32_MIN : (int32_t)cn_ms_to_days((int64_t)s * CN_MS_PER_DAY - CN_MS_PER_DAY - max_w);
+    }
+    bool tiles = o->use_tiles && events && gb->has_aggregations;
+    if (tiles) rc = store_open(cat, out_table, &store, err);
+    /* the signature needs the resolved parts: open without the store first when it
+     * exists, then decide; a cheap first pass resolves the GroupBy on no rows */
+    if (rc == 0 && tiles && store.exists) {
+        CnEngGroupBy *probe = NULL;
+        rc = cn_eng__open(cat, gb, 1, 0, o, NULL, NULL, &probe, err);
+        if (rc == 0) {
+            snprintf(store.sig, sizeof store.sig, "%016llx", (unsigned long long)signature(probe));
+            CnIceTable *t = NULL;
+            if (cn_ice_table_load(cat, store.ns, store.name, &t, err) == 0) {
+                const char *p = cn_ice_table_property(t, SIG_PROP);
+                store.valid = p && !strcmp(p, store.sig);
+                if (store.valid) store.days = store.all_days, store.n_days = store.n_all;
+            } else {
+                cn_err_clear(err);
+            }
+            cn_ice_table_free(t);
+        }
+        cn_eng_gb_free(probe);
+    }
+    if (rc == 0) rc = cn_eng__open(cat, gb, lo, hi, o, tiles ? store_skip : NULL, &store, &g, err);
+    if (rc) goto done;
+    g->output_table = out_table;
+    if (tiles) {
+        snprintf(store.sig, sizeof store.sig, "%016llx", (unsigned long long)signature(g));
+        rc = cn_eng__tiles_new(g, &ts, err);
+        if (rc == 0 && store.exists && store.valid) rc = store_read(cat, &store, g, ts, lo, hi, err);
+        if (rc == 0) rc = cn_eng__tiles_build(g, ts, err);
+        if (rc) goto done;
+    }
+    if (!cn_ice_table_exists(cat, ns, name)) {
+        rc = cn_eng__out_schema(g, &os, err);
+        if (rc == 0) rc = cn_ice_table_create(cat, ns, name, os, NULL, 0, err);
+        if (rc == CN_EEXISTS) cn_err_clear(err), rc = 0;
+        if (rc) goto done;
+    }
+    rc = cn_ice_write_begin(cat, ns, name, CN_ICE_OVERWRITE, &wr.w, err);
+    if (rc) goto done;
+    wr.g = g;
+    wr.s = s;
+    wr.e = e;
+    wr.progress = o->progress;
+    rc = cn_eng__compute(g, s, e, ts, emit_write, &wr, err);
+    if (rc == 0) rc = cn_ice_write_commit(wr.w, NULL, err);
+    if (rc == 0 && tiles) {
+        CnErr terr = CN_ERR_INIT;
+        if (store_write(cat, &store, g, ts, &terr))
+            cn_log(CN_LOG_WARN, "tile store of %s not updated (the next run recomputes from the sources): %s",
+                   out_table, cn_err_msg(&terr));
+    }
+    if (rc == 0) {
+        st->rows_written += wr.rows;
+        st->days_written += wr.days;
+    }
+done:
+    if (g) {
+        st->rows_scanned += g->stats.rows_scanned;
+        st->tiles_read += g->stats.tiles_read;
+        st->tiles_written += g->stats.tiles_written;
+        st->partitions_scanned += g->stats.partitions_scanned;
+    }
+    if (o->verbose) {
+        char a[11], b[11];
+        cn_ds_format(s, a);
+        cn_ds_format(e, b);
+        fprintf(stderr, "chunk %s..%s: rows scanned %lld, tiles read %lld, tiles written %lld, rows written %lld in %lld partitions%s\n",
+                a, b, g ? (long long)g->stats.rows_scanned : 0LL, g ? (long long)g->stats.tiles_read : 0LL,
+                g ? (long long)g->stats.tiles_written : 0LL, (long long)wr.rows, (long long)wr.days,
+                rc ? " (failed)" : "");
+    }
+    cn_ice_write_free(wr.w);
+    cn_eng__tiles_free(ts);
+    cn_col_schema_free(os);
+    store_fini(&store);
+    cn_eng_gb_free(g);
+    return rc;
+}
+
+static uint64_t default_max_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psz <= 0) return UINT64_C(4) << 30;
+    return (uint64_t)pages * (uint64_t)psz / 2;
+}
+
+int cn_eng_groupby_backfill(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *opts, CnEngStats *stats,
+                            CnErr *err) {
+    CnEngOpts o = *opts;
+    CnEngStats st;
+    memset(&st, 0, sizeof st);
+    CnArena a;
+    cn_arena_init(&a, 0);
+    int32_t *out_days = NULL, *src_days = NULL;
+    uint32_t n_out = 0, n_src = 0;
+    int rc = 0, first_rc = 0;
+    if (!o.step_days) o.step_days = 30;
+    if (!o.max_memory) o.max_memory = default_max_memory();
+    const char *end = o.end_ds;
+    const char *start = o.start_ds ? o.start_ds : gb->backfill_start_date ? gb->backfill_start_date : end;
+    if (gb->meta.historical_backfill == 0) start = end;
+    int64_t s64, e64;
+    if (!end || cn_ds_parse(end, &e64)) {
+        rc = cn_err_set(err, CN_EINVAL, "end partition '%s' is not a date (expected YYYY-MM-DD)", end ? end : "");
+        goto done;
+    }
+    if (cn_ds_parse(start, &s64)) {
+        rc = cn_err_set(err, CN_EINVAL, "backfillStartDate '%s' is not a date (expected YYYY-MM-DD)", start);
+        goto done;
+    }
+    if (s64 > e64) {
+        rc = cn_err_set(err, CN_EINVAL, "start partition %s is after the end partition %s: empty range", start, end);
+        goto done;
+    }
+    const char *out_table = cn_conf_output_table(&a, &gb->meta, err);
+    if (!out_table) {
+        rc = err->code ? err->code : CN_ECONFIG;
+        goto done;
+    }
+    rc = table_days(cat, out_table, &out_days, &n_out, err);
+    if (rc == 0) rc = cn_eng__source_days(cat, gb, (int32_t)s64, (int32_t)e64, &src_days, &n_src, err);
+    if (rc) goto done;
+    if (n_src == 0) {
+        char tabs[512];
+        size_t off = 0;
+        tabs[0] = 0;
+        for (size_t i = 0; i < gb->n_sources && off + 2 < sizeof tabs; i++)
+            off += (size_t)snprintf(tabs + off, sizeof tabs - off, "%s%s", i ? ", " : "",
+                                    cn_conf_source_table(&a, &gb->sources[i]) ? cn_conf_source_table(&a, &gb->sources[i]) : "?");
+        rc = cn_err_set(err, CN_EINVAL,
+                        "no source partition between %s and %s in %s: nothing to compute (load the input "
+                        "data first, or choose another --start-ds/--end-ds)",
+                        start, end, tabs);
+        goto done;
+    }
+    int32_t earliest = n_out && !o.run_first_hole ? out_days[0] : INT32_MIN;
+    /* holes: runs of days without output and with a source partition */
+    for (int32_t d = (int32_t)s64; d <= (int32_t)e64;) {
+        bool cand = d >= earliest && !has(out_days, n_out, d) && has(src_days, n_src, d);
+        if (!cand) {
+            d++;
+            continue;
+        }
+        int32_t h0 = d;
+        while (d <= (int32_t)e64 && d >= earliest && !has(out_days, n_out, d) && has(src_days, n_src, d)) d++;
+        int32_t h1 = d - 1;
+        for (int32_t c0 = h0; c0 <= h1; c0 += o.step_days) {
+            int32_t c1 = c0 + o.step_days - 1 < h1 ? c0 + o.step_days - 1 : h1;
+            st.chunks++;
+            CnErr cerr = CN_ERR_INIT;
+            int crc = run_chunk(cat, gb, &o, out_table, c0, c1, &st, &cerr);
+            if (crc) {
+                st.chunks_failed++;
+                char a0[11], a1[11];
+                cn_ds_format(c0, a0);
+                cn_ds_format(c1, a1);
+                if (!first_rc) {
+                    first_rc = crc;
+                    cn_err_set(err, crc, "%s (partitions %s..%s)", cn_err_msg(&cerr), a0, a1);
+                } else {
+                    fprintf(stderr, "chronon: partitions %s..%s failed: %s\n", a0, a1, cn_err_msg(&cerr));
+                }
+            }
+        }
+    }
+    if (st.chunks == 0 && o.verbose)
+        fprintf(stderr, "%s: every partition from %s to %s with input already exists; nothing to compute\n", out_table,
+                start, end);
+    rc = first_rc;
+done:
+    if (stats) *stats = st;
+    cn_free(out_days);
+    cn_free(src_days);
+    cn_arena_fini(&a);
+    return cn_err_ctx(err, rc, "backfill of GroupBy %s", gb->meta.name ? gb->meta.name : "?");
+}
+
+/* ------------------------------------------------------------------ evaluation API */
+
+int cn_eng_gb_open(CnIceCatalog *cat, const CnGroupBy *gb, const char *lo_ds, const char *hi_ds,
+                   const CnEngOpts *opts, CnEngGroupBy **out, CnErr *err) {
+    CnEngOpts o;
+    memset(&o, 0, sizeof o);
+    if (opts) o = *opts;
+    if (!o.max_memory) o.max_memory = default_max_memory();
+    int32_t lo = lo_ds ? to_days(lo_ds) : INT32_MIN, hi = hi_ds ? to_days(hi_ds) : INT32_MAX;
+    return cn_eng__open(cat, gb, lo, hi, &o, NULL, NULL, out, err);
+}
+
+typedef struct SnapOut {
+    CnBatch *out;
+} SnapOut;
+
+static int emit_snap(void *ud, int32_t day, CnBatch *b, CnErr *err) {
+    (void)day;
+    SnapOut *so = ud;
+    const uint32_t *sel = b->sel;
+    uint32_t n = sel ? b->n_sel : b->n_rows;
+    for (uint32_t c = 0; c < so->out->n_cols; c++)
+        for (uint32_t i = 0; i < n; i++) cn_col_vec_append_from(&so->out->cols[c], &b->cols[c], sel ? sel[i] : i);
+    return cn_col_batch_sync_rows(so->out, err);
+}
+
+int cn_eng_gb_snapshot(CnEngGroupBy *g, const char *ds, CnBatch *out, CnErr *err) {
+    int32_t d = to_days(ds);
+    SnapOut so = {out};
+    return cn_eng__compute(g, d, d, NULL, emit_snap, &so, err);
+}
+
+/* Key id of the encoded key, or UINT32_MAX. */
+static uint32_t key_find(const CnEngKeys *k, const void *p, size_t len) {
+    if (!k->cap) return UINT32_MAX;
+    uint64_t h = cn_hash_bytes(p, len, 0x6b6579);
+    for (uint32_t i = (uint32_t)h & (k->cap - 1); k->slots[i]; i = (i + 1) & (k->cap - 1)) {
+        uint32_t c = k->slots[i] - 1;
+        if (k->hash[c] == h && k->off[c + 1] - k->off[c] == len && !memcmp(k->bytes.data + k->off[c], p, len))
+            return c;
+    }
+    return UINT32_MAX;
+}
+
+int cn_eng_gb_values_at(CnEngGroupBy *g, const CnBatch *q, CnBatch *out, CnErr *err) {
+    int kc[64];
+    if (g->n_keys > 64) return cn_err_set(err, CN_EUNSUPPORTED, "values_at: more than 64 key columns");
+    if (g->no_aggs) return cn_err_set(err, CN_EUNSUPPORTED, "values_at: a GroupBy without aggregations has no value at a time");
+    for (uint32_t k = 0; k < g->n_keys; k++) {
+        const char *name = g->key_schema->fields[k].name;
+        kc[k] = cn_col_schema_find(q->schema, name);
+        if (kc[k] < 0) return cn_err_set(err, CN_ENOTFOUND, "values_at: the queries have no key column \"%s\"", name);
+        if (!cn_col_type_equal(q->schema->fields[kc[k]].type, g->key_schema->fields[k].type))
+            return cn_err_set(err, CN_ETYPE, "values_at: key column \"%s\" has another type than the GroupBy's", name);
+    }
+    int i_ts = cn_col_schema_find(q->schema, "ts");
+    if (i_ts < 0 || q->schema->fields[i_ts].type->id != CN_COL_INT64)
+        return cn_err_set(err, CN_ETYPE, "values_at: the queries need an int64 column \"ts\"");
+    /* rows by key (CSR) */
+    uint32_t n_ids = g->keys.n;
+    uint32_t *start = cn_calloc((size_t)n_ids + 2, sizeof *start);
+    uint32_t *byk = cn_malloc(((size_t)g->n_rows + 1) * sizeof *byk);
+    uint32_t *sel = cn_malloc(((size_t)g->n_rows + 1) * sizeof *sel);
+    uint32_t *zero = cn_calloc((size_t)g->n_rows + 1, sizeof *zero);
+    CnAggState **st = cn_calloc(g->n_parts + 1, sizeof *st);
+    uint64_t *valid = NULL;
+    CnBuf kb = CN_BUF_INIT;
+    int rc = 0;
+    if (!start || !byk || !sel || !zero || !st) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (uint32_t r = 0; r < g->n_rows; r++) start[g->key_id[r] + 1]++;
+    for (uint32_t i = 0; i < n_ids; i++) start[i + 1] += start[i];
+    for (uint32_t r = 0; r < g->n_rows; r++) byk[start[g->key_id[r]] + (zero[g->key_id[r]]++)] = r;
+    memset(zero, 0, ((size_t)g->n_rows + 1) * sizeof *zero);
+    CnVec tsv;
+    memset(&tsv, 0, sizeof tsv);
+    tsv.type = cn_col_type_prim(CN_COL_INT64);
+    tsv.n = g->n_rows;
+    tsv.values = g->ts;
+    valid = cn_calloc(((size_t)g->n_rows + 63) / 64 + 1, sizeof *valid);
+    if (!valid) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (uint32_t r = 0; r < g->n_rows; r++)
+        if (g->ts_ok[r]) valid[r >> 6] |= UINT64_C(1) << (r & 63);
+        else tsv.n_null++;
+    tsv.valid = valid;
+    for (uint32_t p = 0; p < g->n_parts && rc == 0; p++) {
+        rc = cn_agg_state_new(g->bases[g->parts[p].i_base].spec, &st[p], err);
+        if (rc == 0) rc = cn_agg_state_reserve(st[p], 1, err);
+    }
+    uint32_t zero_id = 0;
+    for (uint32_t r = 0; r < q->n_rows && rc == 0; r++) {
+        uint32_t id = UINT32_MAX;
+        bool tv = cn_col_vec_is_valid(&q->cols[i_ts], r);
+        int64_t t = tv ? ((const int64_t *)q->cols[i_ts].values)[r] : 0;
+        if (tv && cn_eng__key_encode(q, kc, g->n_keys, r, &kb)) id = key_find(&g->keys, kb.data, kb.len);
+        for (uint32_t p = 0; p < g->n_parts && rc == 0; p++) {
+            const CnEngPart *pt = &g->parts[p];
+            const CnEngBase *b = &g->bases[pt->i_base];
+            cn_agg_state_clear(st[p], 0);
+            uint32_t m = 0;
+            if (id != UINT32_MAX) {
+                int64_t lo = pt->w_ms ? cn_agg_temporal_start(t, pt->w_ms) : INT64_MIN;
+                for (uint32_t i = start[id]; i < start[id + 1]; i++) {
+                    uint32_t row = byk[i];
+                    if (g->ts_ok[row] && g->ts[row] < t && g->ts[row] >= lo) sel[m++] = row;
+                }
+            }
+            rc = cn_agg_state_update(st[p], zero, sel, m, &g->rows->cols[b->i_input], &tsv,
+                                     b->i_bucket >= 0 ? &g->rows->cols[b->i_bucket] : NULL, err);
+            if (rc == 0) rc = cn_agg_state_finalize(st[p], &zero_id, 1, &out->cols[p], err);
+        }
+    }
+    if (rc == 0) rc = cn_col_batch_sync_rows(out, err);
+done:
+    for (uint32_t p = 0; st && p < g->n_parts; p++) cn_agg_state_free(st[p]);
+    cn_free(st);
+    cn_free(start);
+    cn_free(byk);
+    cn_free(sel);
+    cn_free(zero);
+    cn_free(valid);
+    cn_buf_fini(&kb);
+    return rc;
+}

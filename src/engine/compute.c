@@ -1,0 +1,563 @@
+/* compute.c: daily snapshots from tiles (events) or from one partition (entities).
+ * A tile is the IR of every key over one time tile [t, t+tile_ms) of one base, from the
+ * rows of one storage partition. The tile that day D's windows take for time t is the
+ * merge of the tiles of t stored on or before day(t) (the "main" tile); tiles stored
+ * later (late rows) become visible on their storage day (D27) and are merged per day on
+ * top of the sliding merge. Windowed parts slide over main tiles (src/agg slider);
+ * unwindowed parts fold main tiles into a running IR. */
+#include "engine/eng_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/date.h"
+#include "base/hash.h"
+
+typedef struct TileEnt {
+    int32_t pday;
+    uint32_t base;
+    int64_t tile;
+    CnAggState *st;
+} TileEnt;
+
+struct CnEngTileSet {
+    CnEngGroupBy *g;
+    TileEnt *ents;
+    uint32_t n, cap;
+    uint32_t *slots; /* index+1 */
+    uint32_t n_slots;
+};
+
+int cn_eng__tiles_new(CnEngGroupBy *g, CnEngTileSet **out, CnErr *err) {
+    CnEngTileSet *ts = cn_calloc(1, sizeof *ts);
+    if (!ts) return cn_err_set(err, CN_ENOMEM, "tiles: out of memory");
+    ts->g = g;
+    *out = ts;
+    return 0;
+}
+
+void cn_eng__tiles_free(CnEngTileSet *ts) {
+    if (!ts) return;
+    for (uint32_t i = 0; i < ts->n; i++) cn_agg_state_free(ts->ents[i].st);
+    cn_free(ts->ents);
+    cn_free(ts->slots);
+    cn_free(ts);
+}
+
+static uint64_t tile_hash(int32_t pday, int64_t tile, uint32_t base) {
+    return cn_hash_u64((uint64_t)tile * 31 + (uint64_t)(uint32_t)pday * 1000003u + base);
+}
+
+static int rehash(CnEngTileSet *ts, CnErr *err) {
+    uint32_t ns = ts->n_slots ? ts->n_slots * 2 : 256;
+    uint32_t *s = cn_calloc(ns, sizeof *s);
+    if (!s) return cn_err_set(err, CN_ENOMEM, "tiles: out of memory");
+    for (uint32_t i = 0; i < ts->n; i++) {
+        uint32_t j = (uint32_t)tile_hash(ts->ents[i].pday, ts->ents[i].tile, ts->ents[i].base) & (ns - 1);
+        while (s[j]) j = (j + 1) & (ns - 1);
+        s[j] = i + 1;
+    }
+    cn_free(ts->slots);
+    ts->slots = s;
+    ts->n_slots = ns;
+    return 0;
+}
+
+int cn_eng__tiles_get(CnEngTileSet *ts, int32_t pday, int64_t tile, uint32_t base, CnAggState **out, CnErr *err) {
+    int rc;
+    if ((ts->n + 1) * 2 > ts->n_slots && (rc = rehash(ts, err))) return rc;
+    uint32_t j = (uint32_t)tile_hash(pday, tile, base) & (ts->n_slots - 1);
+    while (ts->slots[j]) {
+        TileEnt *e = &ts->ents[ts->slots[j] - 1];
+        if (e->pday == pday && e->tile == tile && e->base == base) {
+            *out = e->st;
+            return 0;
+        }
+        j = (j + 1) & (ts->n_slots - 1);
+    }
+    if (ts->n == ts->cap) {
+        uint32_t nc = ts->cap ? ts->cap * 2 : 64;
+        TileEnt *ne = cn_realloc(ts->ents, nc * sizeof *ne);
+        if (!ne) return cn_err_set(err, CN_ENOMEM, "tiles: out of memory");
+        ts->ents = ne;
+        ts->cap = nc;
+    }
+    TileEnt *e = &ts->ents[ts->n];
+    e->pday = pday;
+    e->tile = tile;
+    e->base = base;
+    e->st = NULL;
+    rc = cn_agg_state_new(ts->g->bases[base].spec, &e->st, err);
+    if (rc) return rc;
+    ts->slots[j] = ++ts->n;
+    *out = e->st;
+    return 0;
+}
+
+uint32_t cn_eng__tiles_n(const CnEngTileSet *ts) { return ts->n; }
+
+void cn_eng__tiles_at(const CnEngTileSet *ts, uint32_t i, int32_t *pday, int64_t *tile, uint32_t *base,
+                      CnAggState **st) {
+    *pday = ts->ents[i].pday;
+    *tile = ts->ents[i].tile;
+    *base = ts->ents[i].base;
+    *st = ts->ents[i].st;
+}
+
+static uint64_t tiles_mem(const CnEngTileSet *ts) {
+    uint64_t m = 0;
+    for (uint32_t i = 0; i < ts->n; i++) m += cn_agg_state_mem(ts->ents[i].st);
+    return m;
+}
+
+/* A view of the loaded rows as vectors the agg kernels take: ts as an INT64 vector. */
+typedef struct RowView {
+    CnVec tsv;
+    uint64_t *valid;
+} RowView;
+
+static int row_view(CnEngGroupBy *g, RowView *v, CnErr *err) {
+    memset(v, 0, sizeof *v);
+    v->tsv.type = cn_col_type_prim(CN_COL_INT64);
+    v->tsv.n = g->n_rows;
+    v->tsv.values = g->ts;
+    size_t words = ((size_t)g->n_rows + 63) / 64 + 1;
+    v->valid = cn_calloc(words, sizeof *v->valid);
+    if (!v->valid) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    uint32_t nn = 0;
+    for (uint32_t r = 0; r < g->n_rows; r++) {
+        if (g->ts_ok[r]) v->valid[r >> 6] |= UINT64_C(1) << (r & 63);
+        else nn++;
+    }
+    v->tsv.valid = v->valid;
+    v->tsv.n_null = nn;
+    return 0;
+}
+
+typedef struct RowKey {
+    int64_t tile;
+    int32_t pday;
+    uint32_t row;
+} RowKey;
+
+static int cmp_rowkey(const void *a, const void *b) {
+    const RowKey *x = a, *y = b;
+    if (x->pday != y->pday) return x->pday < y->pday ? -1 : 1;
+    if (x->tile != y->tile) return x->tile < y->tile ? -1 : 1;
+    return (x->row > y->row) - (x->row < y->row);
+}
+
+int cn_eng__tiles_build(CnEngGroupBy *g, CnEngTileSet *ts, CnErr *err) {
+    RowView v;
+    RowKey *rk = NULL;
+    uint32_t *sel = NULL;
+    int rc = row_view(g, &v, err);
+    if (rc) return rc;
+    rk = cn_malloc(((size_t)g->n_rows + 1) * sizeof *rk);
+    sel = cn_malloc(((size_t)g->n_rows + 1) * sizeof *sel);
+    if (!rk || !sel) {
+        rc = cn_err_set(err, CN_ENOMEM, "tiles: out of memory");
+        goto done;
+    }
+    for (uint32_t b = 0; b < g->n_bases && rc == 0; b++) {
+        const CnEngBase *base = &g->bases[b];
+        uint32_t n = 0;
+        for (uint32_t r = 0; r < g->n_rows; r++) {
+            if (!g->ts_ok[r]) continue; /* events without ts never count */
+            rk[n].tile = cn_agg_floor(g->ts[r], base->tile_ms);
+            rk[n].pday = g->pday[r];
+            rk[n].row = r;
+            n++;
+        }
+        qsort(rk, n, sizeof *rk, cmp_rowkey);
+        for (uint32_t i = 0; i < n && rc == 0;) {
+            uint32_t j = i, m = 0;
+            while (j < n && rk[j].pday == rk[i].pday && rk[j].tile == rk[i].tile) sel[m++] = rk[j++].row;
+            CnAggState *st = NULL;
+            rc = cn_eng__tiles_get(ts, rk[i].pday, rk[i].tile, b, &st, err);
+            if (rc == 0) rc = cn_agg_state_reserve(st, g->keys.n, err);
+            if (rc == 0)
+                rc = cn_agg_state_update(st, g->key_id, sel, m, &g->rows->cols[base->i_input], &v.tsv,
+                                         base->i_bucket >= 0 ? &g->rows->cols[base->i_bucket] : NULL, err);
+            i = j;
+        }
+        if (rc == 0) rc = cn_eng__mem_check(g, tiles_mem(ts), "building daily tiles", err);
+    }
+done:
+    cn_free(v.valid);
+    cn_free(rk);
+    cn_free(sel);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ output batch */
+
+int cn_eng__out_schema(CnEngGroupBy *g, CnSchema **out, CnErr *err) {
+    int rc = cn_col_schema_new(out);
+    for (uint32_t i = 0; i < g->key_schema->n_fields && rc == 0; i++)
+        rc = cn_col_schema_add(*out, g->key_schema->fields[i].name, g->key_schema->fields[i].type, true, CN_COL_NO_ID,
+                               err);
+    for (uint32_t i = 0; i < g->value_schema->n_fields && rc == 0; i++)
+        rc = cn_col_schema_add(*out, g->value_schema->fields[i].name, g->value_schema->fields[i].type, true,
+                               CN_COL_NO_ID, err);
+    if (rc == 0) rc = cn_col_schema_add(*out, CN_ICE_DS, cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, err);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ events */
+
+typedef struct Group {  /* tiles of one (base, time tile) */
+    uint32_t base;
+    int64_t tile;
+    uint32_t first, n;  /* into order[] */
+    CnAggState *main;   /* merge of the non-late tiles (owned when merged) */
+    bool owned;
+} Group;
+
+typedef struct Ctx {
+    CnEngGroupBy *g;
+    CnEngTileSet *ts;
+    uint32_t *order;    /* tile entries sorted by (base, tile, pday) */
+    Group *groups;
+    uint32_t n_groups;
+    CnAggState **empty; /* per base: an empty tile */
+} Ctx;
+
+static CnEngTileSet *sort_ts;
+static int cmp_ent(const void *a, const void *b) {
+    const TileEnt *x = &sort_ts->ents[*(const uint32_t *)a], *y = &sort_ts->ents[*(const uint32_t *)b];
+    if (x->base != y->base) return x->base < y->base ? -1 : 1;
+    if (x->tile != y->tile) return x->tile < y->tile ? -1 : 1;
+    return (x->pday > y->pday) - (x->pday < y->pday);
+}
+
+static int32_t day_of_ms(int64_t t) { return (int32_t)cn_ms_to_days(t); }
+
+static int merge_all(CnAggState *dst, const CnAggState *src, uint32_t n_ids, CnErr *err) {
+    uint32_t n = cn_agg_state_n_ids(src);
+    if (n > n_ids) n = n_ids;
+    for (uint32_t id = 0; id < n; id++) {
+        if (!cn_agg_state_present(src, id)) continue;
+        int rc = cn_agg_state_merge(dst, id, src, id, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* Group index of (base, tile) or -1. */
+static int64_t find_group(const Ctx *c, uint32_t base, int64_t tile) {
+    int64_t lo = 0, hi = (int64_t)c->n_groups - 1;
+    while (lo <= hi) {
+        int64_t mid = (lo + hi) / 2;
+        const Group *gr = &c->groups[mid];
+        if (gr->base == base && gr->tile == tile) return mid;
+        if (gr->base < base || (gr->base == base && gr->tile < tile)) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+/* The main tile of (base, tile): BORROWED until the context is freed. */
+static int main_tile(Ctx *c, uint32_t base, int64_t tile, const CnAggState **out, CnErr *err) {
+    int64_t gi = find_group(c, base, tile);
+    *out = c->empty[base];
+    if (gi < 0) return 0;
+    Group *gr = &c->groups[gi];
+    if (gr->main) {
+        *out = gr->main;
+        return 0;
+    }
+    int32_t td = day_of_ms(tile);
+    uint32_t n_main = 0, last = 0;
+    for (uint32_t k = 0; k < gr->n; k++)
+        if (c->ts->ents[c->order[gr->first + k]].pday <= td) n_main++, last = k;
+    if (n_main == 0) return 0;
+    if (n_main == 1) {
+        gr->main = c->ts->ents[c->order[gr->first + last]].st;
+        *out = gr->main;
+        return 0;
+    }
+    int rc = cn_agg_state_new(c->g->bases[base].spec, &gr->main, err);
+    if (rc == 0) rc = cn_agg_state_reserve(gr->main, c->g->keys.n, err);
+    for (uint32_t k = 0; k < gr->n && rc == 0; k++) {
+        const TileEnt *e = &c->ts->ents[c->order[gr->first + k]];
+        if (e->pday <= td) rc = merge_all(gr->main, e->st, c->g->keys.n, err);
+    }
+    gr->owned = true;
+    *out = gr->main;
+    return rc;
+}
+
+static void ctx_free(Ctx *c) {
+    for (uint32_t i = 0; i < c->n_groups; i++)
+        if (c->groups[i].owned) cn_agg_state_free(c->groups[i].main);
+    for (uint32_t b = 0; c->empty && b < c->g->n_bases; b++) cn_agg_state_free(c->empty[b]);
+    cn_free(c->empty);
+    cn_free(c->groups);
+    cn_free(c->order);
+}
+
+static int ctx_init(Ctx *c, CnEngGroupBy *g, CnEngTileSet *ts, CnErr *err) {
+    memset(c, 0, sizeof *c);
+    c->g = g;
+    c->ts = ts;
+    c->order = cn_malloc(((size_t)ts->n + 1) * sizeof *c->order);
+    c->groups = cn_malloc(((size_t)ts->n + 1) * sizeof *c->groups);
+    c->empty = cn_calloc(g->n_bases + 1, sizeof *c->empty);
+    if (!c->order || !c->groups || !c->empty) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < ts->n; i++) c->order[i] = i;
+    sort_ts = ts; /* qsort has no context argument; one sort at a time per process */
+    qsort(c->order, ts->n, sizeof *c->order, cmp_ent);
+    sort_ts = NULL;
+    for (uint32_t i = 0; i < ts->n;) {
+        const TileEnt *e = &ts->ents[c->order[i]];
+        Group *gr = &c->groups[c->n_groups++];
+        gr->base = e->base;
+        gr->tile = e->tile;
+        gr->first = i;
+        gr->main = NULL;
+        gr->owned = false;
+        uint32_t j = i;
+        while (j < ts->n && ts->ents[c->order[j]].base == e->base && ts->ents[c->order[j]].tile == e->tile) j++;
+        gr->n = j - i;
+        i = j;
+    }
+    int rc = 0;
+    for (uint32_t b = 0; b < g->n_bases && rc == 0; b++) rc = cn_agg_state_new(g->bases[b].spec, &c->empty[b], err);
+    return rc;
+}
+
+static int emit_rows(CnEngGroupBy *g, int32_t day, CnBatch *ob, CnAggState **dst, const uint32_t *ids, uint32_t n,
+                     bool drop_all_null, CnEngEmitFn emit, void *ud, CnErr *err) {
+    int rc = 0;
+    cn_col_batch_reset(ob);
+    uint32_t nk = g->n_keys;
+    for (uint32_t k = 0; k < nk; k++)
+        for (uint32_t i = 0; i < n; i++) cn_col_vec_append_from(&ob->cols[k], &g->keys.vals->cols[k], ids[i]);
+    for (uint32_t p = 0; p < g->n_parts && rc == 0; p++) rc = cn_agg_state_finalize(dst[p], ids, n, &ob->cols[nk + p], err);
+    char ds[11];
+    cn_ds_format(day, ds);
+    for (uint32_t i = 0; i < n; i++) cn_col_vec_append_str(&ob->cols[ob->n_cols - 1], ds, 10);
+    if (rc == 0) rc = cn_col_batch_sync_rows(ob, err);
+    if (rc) return rc;
+    uint32_t *sel = NULL;
+    if (drop_all_null) {
+        /* D6: an events snapshot writes a key only when some value is non-null */
+        sel = cn_malloc(((size_t)n + 1) * sizeof *sel);
+        if (!sel) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            bool any = false;
+            for (uint32_t p = 0; p < g->n_parts && !any; p++) any = cn_col_vec_is_valid(&ob->cols[nk + p], i);
+            if (any) sel[k++] = i;
+        }
+        ob->sel = sel;
+        ob->n_sel = k;
+    }
+    rc = emit(ud, day, ob, err);
+    ob->sel = NULL;
+    cn_free(sel);
+    return rc;
+}
+
+static int compute_events(CnEngGroupBy *g, int32_t s, int32_t e, CnEngTileSet *ts, CnBatch *ob, CnEngEmitFn emit,
+                          void *ud, CnErr *err) {
+    Ctx c;
+    CnAggSlider **sl = cn_calloc(g->n_parts + 1, sizeof *sl);
+    CnAggState **dst = cn_calloc(g->n_parts + 1, sizeof *dst);
+    int64_t *next_t = cn_calloc(g->n_parts + 1, sizeof *next_t); /* next tile to fold/push */
+    uint32_t *late_next = cn_calloc(g->n_parts + 1, sizeof *late_next);
+    uint32_t *ids = NULL;
+    uint32_t *late = NULL, n_late = 0;
+    int rc = ctx_init(&c, g, ts, err);
+    if (!sl || !dst || !next_t || !late_next) rc = rc ? rc : cn_err_set(err, CN_ENOMEM, "out of memory");
+    uint32_t n_ids = g->keys.n;
+    ids = cn_malloc(((size_t)n_ids + 1) * sizeof *ids);
+    late = cn_malloc(((size_t)ts->n + 1) * sizeof *late);
+    if (!ids || !late) rc = rc ? rc : cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (rc) goto done;
+    for (uint32_t i = 0; i < n_ids; i++) ids[i] = i;
+    /* late tiles (stored after their time's day), by storage day */
+    for (uint32_t i = 0; i < ts->n; i++) {
+        const TileEnt *te = &ts->ents[c.order[i]];
+        if (te->pday > day_of_ms(te->tile)) late[n_late++] = c.order[i];
+    }
+    for (uint32_t i = 1; i < n_late; i++) { /* insertion sort by pday: late tiles are few */
+        uint32_t x = late[i], j = i;
+        while (j > 0 && ts->ents[late[j - 1]].pday > ts->ents[x].pday) late[j] = late[j - 1], j--;
+        late[j] = x;
+    }
+    int64_t min_tile = INT64_MAX;
+    for (uint32_t i = 0; i < ts->n; i++)
+        if (ts->ents[i].tile < min_tile) min_tile = ts->ents[i].tile;
+    for (uint32_t p = 0; p < g->n_parts && rc == 0; p++) {
+        const CnEngPart *pt = &g->parts[p];
+        const CnEngBase *b = &g->bases[pt->i_base];
+        rc = cn_agg_state_new(b->spec, &dst[p], err);
+        if (rc == 0) rc = cn_agg_state_reserve(dst[p], n_ids, err);
+        if (rc == 0 && pt->w_ms) rc = cn_agg_slider_new(b->spec, &sl[p], err);
+        int64_t e0 = ((int64_t)s + 1) * CN_MS_PER_DAY;
+        next_t[p] = pt->w_ms ? e0 - pt->w_ms : (min_tile == INT64_MAX ? e0 : cn_agg_floor(min_tile, b->tile_ms));
+    }
+    for (int32_t d = s; d <= e && rc == 0; d++) {
+        int64_t end = ((int64_t)d + 1) * CN_MS_PER_DAY;
+        for (uint32_t p = 0; p < g->n_parts && rc == 0; p++) {
+            const CnEngPart *pt = &g->parts[p];
+            const CnEngBase *b = &g->bases[pt->i_base];
+            const CnAggState *tile = NULL;
+            if (!pt->w_ms) {
+                /* running IR: fold main tiles up to the end of d, then late tiles stored by d */
+                for (; next_t[p] < end && rc == 0; next_t[p] += b->tile_ms) {
+                    rc = main_tile(&c, (uint32_t)pt->i_base, next_t[p], &tile, err);
+                    if (rc == 0) rc = merge_all(dst[p], tile, n_ids, err);
+                }
+                for (; late_next[p] < n_late && rc == 0; late_next[p]++) {
+                    const TileEnt *te = &ts->ents[late[late_next[p]]];
+                    if (te->pday > d) break;
+                    if (te->base == (uint32_t)pt->i_base) rc = merge_all(dst[p], te->st, n_ids, err);
+                }
+                continue;
+            }
+            int64_t n_tiles = pt->w_ms / b->tile_ms;
+            for (; next_t[p] < end && rc == 0; next_t[p] += b->tile_ms) {
+                rc = main_tile(&c, (uint32_t)pt->i_base, next_t[p], &tile, err);
+                if (rc == 0) rc = cn_agg_slider_push(sl[p], tile, err);
+                while (rc == 0 && cn_agg_slider_len(sl[p]) > n_tiles) rc = cn_agg_slider_pop(sl[p], err);
+            }
+            cn_agg_state_reset(dst[p]);
+            for (uint32_t id = 0; id < n_ids && rc == 0; id++) rc = cn_agg_slider_query(sl[p], id, dst[p], id, err);
+            /* late tiles in the window, visible from their storage day on */
+            for (uint32_t i = 0; i < n_late && rc == 0; i++) {
+                const TileEnt *te = &ts->ents[late[i]];
+                if (te->pday > d) break;
+                if (te->base == (uint32_t)pt->i_base && te->tile >= end - pt->w_ms && te->tile < end)
+                    rc = merge_all(dst[p], te->st, n_ids, err);
+            }
+        }
+        if (rc == 0 && cn_eng__has_day(g, d)) rc = emit_rows(g, d, ob, dst, ids, n_ids, true, emit, ud, err);
+    }
+done:
+    for (uint32_t p = 0; p < g->n_parts; p++) {
+        if (sl) cn_agg_slider_free(sl[p]);
+        if (dst) cn_agg_state_free(dst[p]);
+    }
+    cn_free(sl);
+    cn_free(dst);
+    cn_free(next_t);
+    cn_free(late_next);
+    cn_free(ids);
+    cn_free(late);
+    ctx_free(&c);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ entities */
+
+static int compute_entities(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEngEmitFn emit, void *ud,
+                            CnErr *err) {
+    RowView v;
+    uint32_t n_ids = g->keys.n;
+    CnAggState **dst = cn_calloc(g->n_parts + 1, sizeof *dst);
+    uint32_t *rows = cn_malloc(((size_t)g->n_rows + 1) * sizeof *rows);
+    uint32_t *sel = cn_malloc(((size_t)g->n_rows + 1) * sizeof *sel);
+    uint32_t *ids = cn_malloc(((size_t)n_ids + 1) * sizeof *ids);
+    uint8_t *seen = cn_calloc((size_t)n_ids + 1, 1);
+    int rc = row_view(g, &v, err);
+    if (!dst || !rows || !sel || !ids || !seen) rc = rc ? rc : cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t p = 0; p < g->n_parts && rc == 0; p++) {
+        rc = cn_agg_state_new(g->bases[g->parts[p].i_base].spec, &dst[p], err);
+        if (rc == 0) rc = cn_agg_state_reserve(dst[p], n_ids, err);
+    }
+    for (int32_t d = s; d <= e && rc == 0; d++) {
+        if (!cn_eng__has_day(g, d)) continue;
+        uint32_t nr = 0, ni = 0;
+        for (uint32_t r = 0; r < g->n_rows; r++)
+            if (g->pday[r] == d) rows[nr++] = r;
+        if (g->no_aggs) {
+            /* pass-through: keys, selected values, ds */
+            cn_col_batch_reset(ob);
+            for (uint32_t k = 0; k < g->n_keys; k++)
+                for (uint32_t i = 0; i < nr; i++)
+                    cn_col_vec_append_from(&ob->cols[k], &g->rows->cols[g->key_cols[k]], rows[i]);
+            for (uint32_t c = 0; c < g->n_values; c++)
+                for (uint32_t i = 0; i < nr; i++)
+                    cn_col_vec_append_from(&ob->cols[g->n_keys + c], &g->rows->cols[g->value_cols[c]], rows[i]);
+            char ds[11];
+            cn_ds_format(d, ds);
+            for (uint32_t i = 0; i < nr; i++) cn_col_vec_append_str(&ob->cols[ob->n_cols - 1], ds, 10);
+            rc = cn_col_batch_sync_rows(ob, err);
+            if (rc == 0) rc = emit(ud, d, ob, err);
+            continue;
+        }
+        for (uint32_t i = 0; i < nr; i++) {
+            uint32_t id = g->key_id[rows[i]];
+            if (!seen[id]) seen[id] = 1, ids[ni++] = id;
+        }
+        int64_t end = ((int64_t)d + 1) * CN_MS_PER_DAY;
+        for (uint32_t p = 0; p < g->n_parts && rc == 0; p++) {
+            const CnEngPart *pt = &g->parts[p];
+            const CnEngBase *b = &g->bases[pt->i_base];
+            uint32_t m = 0;
+            for (uint32_t i = 0; i < nr; i++) {
+                uint32_t r = rows[i];
+                /* no windows at all: every row counts, even one dated after d */
+                if (g->any_window) {
+                    if (!g->ts_ok[r] || g->ts[r] >= end) continue;
+                    if (pt->w_ms && g->ts[r] < end - pt->w_ms) continue;
+                }
+                sel[m++] = r;
+            }
+            cn_agg_state_reset(dst[p]);
+            rc = cn_agg_state_update(dst[p], g->key_id, sel, m, &g->rows->cols[b->i_input], &v.tsv,
+                                     b->i_bucket >= 0 ? &g->rows->cols[b->i_bucket] : NULL, err);
+        }
+        if (rc == 0) rc = emit_rows(g, d, ob, dst, ids, ni, false, emit, ud, err);
+        for (uint32_t i = 0; i < ni; i++) seen[ids[i]] = 0;
+    }
+    for (uint32_t p = 0; dst && p < g->n_parts; p++) cn_agg_state_free(dst[p]);
+    cn_free(dst);
+    cn_free(rows);
+    cn_free(sel);
+    cn_free(ids);
+    cn_free(seen);
+    cn_free(v.valid);
+    return rc;
+}
+
+bool cn_eng__has_day(const CnEngGroupBy *g, int32_t d) {
+    int64_t lo = 0, hi = (int64_t)g->n_src_days - 1;
+    while (lo <= hi) {
+        int64_t mid = (lo + hi) / 2;
+        if (g->src_days[mid] == d) return true;
+        if (g->src_days[mid] < d) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return false;
+}
+
+int cn_eng__compute(CnEngGroupBy *g, int32_t s, int32_t e, CnEngTileSet *stored, CnEngEmitFn emit, void *ud,
+                    CnErr *err) {
+    CnSchema *os = NULL;
+    CnBatch *ob = NULL;
+    CnEngTileSet *ts = stored;
+    int rc = cn_eng__out_schema(g, &os, err);
+    if (rc == 0) rc = cn_col_batch_new(os, &ob, err);
+    if (rc) goto done;
+    if (g->entities) {
+        rc = compute_entities(g, s, e, ob, emit, ud, err);
+        goto done;
+    }
+    if (!ts) {
+        rc = cn_eng__tiles_new(g, &ts, err);
+        if (rc == 0) rc = cn_eng__tiles_build(g, ts, err);
+        if (rc) goto done;
+    }
+    rc = compute_events(g, s, e, ts, ob, emit, ud, err);
+done:
+    if (ts != stored) cn_eng__tiles_free(ts);
+    cn_col_batch_free(ob);
+    cn_col_schema_free(os);
+    return rc;
+}

@@ -1,0 +1,117 @@
+/* eng_int.h: private layer of the engine: the loaded GroupBy (rows as columns plus
+ * per-row key id, ts and storage day), the key table, aggregation bases and parts.
+ * Rows keep their source order; every per-row array below has n_rows entries. */
+#ifndef CN_ENG_INT_H
+#define CN_ENG_INT_H
+
+#include "agg/agg.h"
+#include "base/arena.h"
+#include "base/str.h"
+#include "engine/engine.h"
+
+/* Encoded key -> dense id. INVARIANT: slots has cap (a power of two) entries holding
+ * id+1 or 0; off[id]..off[id+1] is the id's encoded key in bytes; vals holds one row of
+ * key values per id, in id order. */
+typedef struct CnEngKeys {
+    uint32_t *slots;
+    uint32_t cap;
+    uint32_t n, n_cap;
+    uint64_t *hash;   /* per id */
+    uint64_t *off;    /* n_cap + 1 */
+    CnBuf bytes;
+    CnBatch *vals;    /* schema: the key columns */
+} CnEngKeys;
+
+/* One (aggregation, bucket): parts of different windows share its tiles. */
+typedef struct CnEngBase {
+    const CnAggSpec *spec;
+    int i_input;       /* column of rows */
+    int i_bucket;      /* column of rows, -1: not bucketed */
+    int64_t tile_ms;   /* CN_AGG_MS_DAY or CN_AGG_MS_HOUR */
+    int64_t max_w;     /* longest window of its parts (0: none windowed) */
+} CnEngBase;
+
+typedef struct CnEngPart {
+    const char *name;
+    int i_base;
+    int64_t w_ms;      /* 0: unwindowed */
+} CnEngPart;
+
+struct CnEngGroupBy {
+    const CnGroupBy *gb;
+    CnArena arena;                /* job lifetime: names, specs, types */
+    bool entities;                /* sources are entities */
+    bool no_aggs;                 /* aggregations=null: rows pass through */
+    bool any_window;              /* some part is windowed */
+    CnSchema *row_schema;         /* selected columns of every source (same for all) */
+    CnBatch *rows;
+    uint32_t *key_id;
+    int64_t *ts;
+    uint8_t *ts_ok;               /* ts present */
+    int32_t *pday;                /* storage partition, days since epoch */
+    uint32_t n_rows, cap_rows;
+    CnEngKeys keys;
+    int *key_cols;                /* rows column of each key, keyColumns order */
+    uint32_t n_keys;
+    int *value_cols;              /* no-aggregation value columns */
+    uint32_t n_values;
+    CnSchema *key_schema, *value_schema;
+    CnEngBase *bases;
+    uint32_t n_bases;
+    CnEngPart *parts;
+    uint32_t n_parts;
+    const char *output_table;
+    int32_t scan_lo, scan_hi;     /* partition days loaded (inclusive) */
+    int32_t *src_days;            /* sorted distinct partitions present in the sources */
+    uint32_t n_src_days;
+    CnEngOpts opts;
+    CnEngStats stats;
+    uint64_t mem_base;            /* bytes held by rows and keys */
+};
+
+/* Loads sources for partitions [lo, hi] (INT32_MIN/INT32_MAX unbounded). skip(day)
+ * returning true leaves that partition unscanned (its tiles come from the store). */
+typedef bool (*CnEngSkipFn)(void *ud, int32_t day);
+int cn_eng__open(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi,
+                 const CnEngOpts *opts, CnEngSkipFn skip, void *skip_ud, CnEngGroupBy **out,
+                 CnErr *err);
+/* Sorted distinct partitions (days) of the sources within [lo, hi]. OWNED: *days
+ * (cn_free). */
+int cn_eng__source_days(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi, int32_t **days,
+                        uint32_t *n_days, CnErr *err);
+/* True when some source has partition d (within the loaded range). */
+bool cn_eng__has_day(const CnEngGroupBy *g, int32_t d);
+/* Output schema: keys, values, ds. OWNED: *out (cn_col_schema_free). */
+int cn_eng__out_schema(CnEngGroupBy *g, CnSchema **out, CnErr *err);
+/* Key id of encoded key bytes, adding it (with vals row r of batch b) when new. */
+int cn_eng__key_intern(CnEngKeys *k, const void *p, size_t len, const CnBatch *b,
+                       const int *cols, uint32_t r, uint32_t *id, CnErr *err);
+/* Encodes the key columns cols[0..n) of row r into out (reset first). false when every
+ * key is null. CN_EUNSUPPORTED for nested key types is checked at open. */
+bool cn_eng__key_encode(const CnBatch *b, const int *cols, uint32_t n, uint32_t r, CnBuf *out);
+/* Memory check against opts.max_memory: CN_ELIMIT saying what to raise. */
+int cn_eng__mem_check(CnEngGroupBy *g, uint64_t extra, const char *what, CnErr *err);
+
+/* Computes output days [s, e] (days since epoch) and calls emit per day with a batch of
+ * keys, values (and nothing else) and a selection of the rows to write.
+ * tiles_in: stored tiles to merge (may be NULL); tiles_out: when set, receives the tiles
+ * of every scanned partition (see tiles.c). */
+typedef struct CnEngTileSet CnEngTileSet;
+typedef int (*CnEngEmitFn)(void *ud, int32_t day, CnBatch *b, CnErr *err);
+int cn_eng__compute(CnEngGroupBy *g, int32_t s, int32_t e, CnEngTileSet *stored,
+                    CnEngEmitFn emit, void *ud, CnErr *err);
+
+/* Tile sets: (storage day, tile start, base) -> CnAggState over key ids. */
+int cn_eng__tiles_new(CnEngGroupBy *g, CnEngTileSet **out, CnErr *err);
+void cn_eng__tiles_free(CnEngTileSet *ts);
+/* State of (pday, tile_ms, base), created empty when absent. */
+int cn_eng__tiles_get(CnEngTileSet *ts, int32_t pday, int64_t tile, uint32_t base,
+                      CnAggState **out, CnErr *err);
+/* Iteration: the i-th tile (order of creation). */
+uint32_t cn_eng__tiles_n(const CnEngTileSet *ts);
+void cn_eng__tiles_at(const CnEngTileSet *ts, uint32_t i, int32_t *pday, int64_t *tile,
+                      uint32_t *base, CnAggState **st);
+/* Builds the tiles of every loaded row into ts (all partitions loaded). */
+int cn_eng__tiles_build(CnEngGroupBy *g, CnEngTileSet *ts, CnErr *err);
+
+#endif /* CN_ENG_INT_H */

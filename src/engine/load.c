@@ -1,0 +1,691 @@
+/* load.c: binds a GroupBy to its source tables and loads the selected rows.
+ * Each source is bound twice: once against the table schema to learn which columns the
+ * Query reads (plus ds), then against the scan's projected schema. A hidden select
+ * "__cn_ds" carries each row's storage partition through the wheres. Keys are encoded
+ * into bytes (null flag + fixed-width value or length + bytes per key column) and
+ * interned in one open-addressing table; per-row work allocates nothing. */
+#include "engine/eng_int.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/date.h"
+#include "base/hash.h"
+#include "expr/expr.h"
+
+#define DS_COL "__cn_ds"
+
+/* ------------------------------------------------------------------ keys */
+
+bool cn_eng__key_encode(const CnBatch *b, const int *cols, uint32_t n, uint32_t r, CnBuf *out) {
+    bool any = false;
+    cn_buf_reset(out);
+    for (uint32_t k = 0; k < n; k++) {
+        const CnVec *v = &b->cols[cols[k]];
+        if (!cn_col_vec_is_valid(v, r)) {
+            cn_buf_putc(out, 0);
+            continue;
+        }
+        any = true;
+        cn_buf_putc(out, 1);
+        size_t w = cn_col_type_width(v->type->id);
+        if (w) {
+            cn_buf_append(out, (const uint8_t *)v->values + (size_t)r * w, w);
+        } else {
+            uint32_t len;
+            const char *s = cn_col_vec_str(v, r, &len);
+            cn_buf_append(out, &len, sizeof len);
+            cn_buf_append(out, s, len);
+        }
+    }
+    return any;
+}
+
+static int keys_grow_table(CnEngKeys *k, CnErr *err) {
+    uint32_t cap = k->cap ? k->cap * 2 : 1024;
+    uint32_t *slots = cn_calloc(cap, sizeof *slots);
+    if (!slots) return cn_err_set(err, CN_ENOMEM, "key table: out of memory (%u slots)", cap);
+    for (uint32_t id = 0; id < k->n; id++) {
+        uint32_t i = (uint32_t)k->hash[id] & (cap - 1);
+        while (slots[i]) i = (i + 1) & (cap - 1);
+        slots[i] = id + 1;
+    }
+    cn_free(k->slots);
+    k->slots = slots;
+    k->cap = cap;
+    return 0;
+}
+
+int cn_eng__key_intern(CnEngKeys *k, const void *p, size_t len, const CnBatch *b, const int *cols,
+                       uint32_t r, uint32_t *id, CnErr *err) {
+    uint64_t h = cn_hash_bytes(p, len, 0x6b6579);
+    if ((uint64_t)(k->n + 1) * 2 > k->cap) {
+        int rc = keys_grow_table(k, err);
+        if (rc) return rc;
+    }
+    uint32_t i = (uint32_t)h & (k->cap - 1);
+    for (;;) {
+        uint32_t s = k->slots[i];
+        if (!s) break;
+        uint32_t cand = s - 1;
+        if (k->hash[cand] == h && k->off[cand + 1] - k->off[cand] == len &&
+            !memcmp(k->bytes.data + k->off[cand], p, len)) {
+            *id = cand;
+            return 0;
+        }
+        i = (i + 1) & (k->cap - 1);
+    }
+    if (k->n == k->n_cap) {
+        uint32_t nc = k->n_cap ? k->n_cap * 2 : 1024;
+        uint64_t *hh = cn_realloc(k->hash, (size_t)nc * sizeof *hh);
+        if (!hh) return cn_err_set(err, CN_ENOMEM, "key table: out of memory");
+        k->hash = hh;
+        uint64_t *oo = cn_realloc(k->off, ((size_t)nc + 1) * sizeof *oo);
+        if (!oo) return cn_err_set(err, CN_ENOMEM, "key table: out of memory");
+        if (!k->off) oo[0] = 0;
+        k->off = oo;
+        k->n_cap = nc;
+    }
+    if (cn_buf_append(&k->bytes, p, len)) return cn_err_set(err, CN_ENOMEM, "key table: out of memory");
+    uint32_t nid = k->n++;
+    k->hash[nid] = h;
+    k->off[nid + 1] = k->off[nid] + len;
+    k->slots[i] = nid + 1;
+    for (uint32_t c = 0; c < k->vals->n_cols; c++)
+        cn_col_vec_append_from(&k->vals->cols[c], &b->cols[cols[c]], r);
+    int rc = cn_col_batch_sync_rows(k->vals, err);
+    if (rc) return rc;
+    *id = nid;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ memory */
+
+static uint64_t vec_mem(const CnVec *v) {
+    uint64_t m = v->b_values.cap + v->b_offsets.cap + v->b_bytes.cap + v->b_valid.cap;
+    for (uint32_t i = 0; i < v->n_child; i++) m += vec_mem(&v->child[i]);
+    return m;
+}
+
+static uint64_t batch_mem(const CnBatch *b) {
+    uint64_t m = 0;
+    for (uint32_t i = 0; b && i < b->n_cols; i++) m += vec_mem(&b->cols[i]);
+    return m;
+}
+
+int cn_eng__mem_check(CnEngGroupBy *g, uint64_t extra, const char *what, CnErr *err) {
+    g->mem_base = batch_mem(g->rows) + batch_mem(g->keys.vals) + g->keys.bytes.cap +
+                  (uint64_t)g->cap_rows * (sizeof *g->key_id + sizeof *g->ts + 1 + sizeof *g->pday) +
+                  (uint64_t)g->keys.cap * 4 + (uint64_t)g->keys.n_cap * 16;
+    uint64_t used = g->mem_base + extra;
+    if (g->opts.max_memory && used > g->opts.max_memory)
+        return cn_err_set(err, CN_ELIMIT,
+                          "%s: needs about %llu MiB, more than --max-memory %llu MiB allows; raise "
+                          "--max-memory (or lower --step-days to compute fewer days at once)",
+                          what, (unsigned long long)(used >> 20),
+                          (unsigned long long)(g->opts.max_memory >> 20));
+    return 0;
+}
+
+/* ------------------------------------------------------------------ sources */
+
+static int grow_rows(CnEngGroupBy *g, uint32_t n_more, CnErr *err) {
+    if ((uint64_t)g->n_rows + n_more <= g->cap_rows) return 0;
+    uint64_t nc = g->cap_rows ? g->cap_rows : 4096;
+    while (nc < (uint64_t)g->n_rows + n_more) nc *= 2;
+    if (nc > UINT32_MAX) return cn_err_set(err, CN_ELIMIT, "more than 4G source rows in one run; lower --step-days");
+    uint32_t *k = cn_realloc(g->key_id, nc * sizeof *k);
+    if (k) g->key_id = k;
+    int64_t *t = cn_realloc(g->ts, nc * sizeof *t);
+    if (t) g->ts = t;
+    uint8_t *o = cn_realloc(g->ts_ok, nc);
+    if (o) g->ts_ok = o;
+    int32_t *d = cn_realloc(g->pday, nc * sizeof *d);
+    if (d) g->pday = d;
+    if (!k || !t || !o || !d) return cn_err_set(err, CN_ENOMEM, "source rows: out of memory");
+    g->cap_rows = (uint32_t)nc;
+    return 0;
+}
+
+static bool is_partition_col(const char *name) { return !strcmp(name, CN_ICE_DS); }
+
+typedef struct SrcBind {
+    const char **names, **exprs;
+    uint32_t n;
+    const char **wheres;
+    uint32_t n_wheres;
+    const char *time_column;
+} SrcBind;
+
+/* The select list of a source: its selects (or every non-partition column) + __cn_ds. */
+static int make_bind(CnArena *a, const CnSource *s, const CnSchema *tschema, SrcBind *b, CnErr *err) {
+    const CnQuery *q = &s->query;
+    uint32_t n = q->has_selects ? (uint32_t)q->selects.n : tschema->n_fields;
+    b->names = cn_arena_alloc(a, (n + 1) * sizeof *b->names);
+    b->exprs = cn_arena_alloc(a, (n + 1) * sizeof *b->exprs);
+    if (!b->names || !b->exprs) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    b->n = 0;
+    if (q->has_selects) {
+        for (size_t i = 0; i < q->selects.n; i++) {
+            b->names[b->n] = q->selects.keys[i];
+            b->exprs[b->n++] = q->selects.vals[i];
+        }
+    } else {
+        for (uint32_t i = 0; i < tschema->n_fields; i++) {
+            const char *c = tschema->fields[i].name;
+            if (is_partition_col(c) || (q->time_column && !strcmp(c, "ts"))) continue;
+            b->names[b->n] = c;
+            b->exprs[b->n++] = cn_arena_printf(a, "`%s`", c);
+        }
+    }
+    b->names[b->n] = DS_COL;
+    b->exprs[b->n++] = "`" CN_ICE_DS "`";
+    b->wheres = q->wheres.items;
+    b->n_wheres = (uint32_t)q->wheres.n;
+    b->time_column = q->time_column;
+    return 0;
+}
+
+static int bind(const CnSchema *schema, const SrcBind *b, CnExprQuery **q, CnErr *err) {
+    CnExprQuerySpec spec = {b->names, b->exprs, b->n, b->wheres, b->n_wheres, b->time_column};
+    return cn_expr_query_bind(schema, &spec, q, err);
+}
+
+/* Parses "YYYY-MM-DD" (days) or returns fallback. */
+static int32_t ds_days(const char *ds, int32_t fallback) {
+    int64_t d;
+    if (!ds || cn_ds_parse(ds, &d)) return fallback;
+    return (int32_t)d;
+}
+
+static int add_src_day(CnEngGroupBy *g, int32_t d, uint32_t *cap) {
+    if (g->n_src_days && g->src_days[g->n_src_days - 1] == d) return 0;
+    if (g->n_src_days == *cap) {
+        uint32_t nc = *cap ? *cap * 2 : 64;
+        int32_t *p = cn_realloc(g->src_days, nc * sizeof *p);
+        if (!p) return CN_ENOMEM;
+        g->src_days = p;
+        *cap = nc;
+    }
+    g->src_days[g->n_src_days++] = d;
+    return 0;
+}
+
+static int cmp_i32(const void *a, const void *b);
+
+int cn_eng__source_days(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi, int32_t **days,
+                        uint32_t *n_days, CnErr *err) {
+    CnEngGroupBy tmp;
+    memset(&tmp, 0, sizeof tmp);
+    uint32_t cap = 0;
+    int rc = 0;
+    CnArena a;
+    cn_arena_init(&a, 0);
+    for (size_t i = 0; i < gb->n_sources && rc == 0; i++) {
+        const CnSource *s = &gb->sources[i];
+        const char *tname = cn_conf_source_table(&a, s);
+        char ns[129], name[129];
+        CnIceTable *t = NULL;
+        CnIceScan *scan = NULL;
+        if (!tname) continue;
+        int32_t l = lo, h = hi;
+        int32_t qlo = ds_days(s->query.start_partition, INT32_MIN), qhi = ds_days(s->query.end_partition, INT32_MAX);
+        if (qlo > l) l = qlo;
+        if (qhi < h) h = qhi;
+        if (l > h) continue;
+        rc = cn_ice_name_parse(tname, ns, name, err);
+        if (rc == 0) rc = cn_ice_table_load(cat, ns, name, &t, err);
+        char lo_ds[11], hi_ds[11];
+        const char *col = CN_ICE_DS;
+        CnIceScanOpts so = {0};
+        if (l != INT32_MIN) cn_ds_format(l, lo_ds), so.ds_lo = lo_ds;
+        if (h != INT32_MAX) cn_ds_format(h, hi_ds), so.ds_hi = hi_ds;
+        so.columns = &col;
+        so.n_columns = 1;
+        if (rc == 0) rc = cn_ice_scan_open(cat, t, &so, &scan, err);
+        for (int32_t last = INT32_MIN; rc == 0;) {
+            const CnBatch *b = NULL;
+            rc = cn_ice_scan_next(scan, &b, err);
+            if (rc || !b) break;
+            for (uint32_t r = 0; r < b->n_rows; r++) {
+                uint32_t len;
+                const char *p = cn_col_vec_str(&b->cols[0], r, &len);
+                char dsb[11];
+                snprintf(dsb, sizeof dsb, "%.*s", (int)(len < 10 ? len : 10), p);
+                int32_t d = ds_days(dsb, INT32_MIN);
+                if (d == last || d == INT32_MIN) continue;
+                last = d;
+                if (add_src_day(&tmp, d, &cap)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+            }
+        }
+        cn_ice_scan_close(scan);
+        cn_ice_table_free(t);
+        if (rc) rc = cn_err_ctx(err, rc, "sources[%zu]", i);
+    }
+    cn_arena_fini(&a);
+    if (rc == 0 && tmp.n_src_days > 1) {
+        qsort(tmp.src_days, tmp.n_src_days, sizeof *tmp.src_days, cmp_i32);
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < tmp.n_src_days; i++)
+            if (!k || tmp.src_days[k - 1] != tmp.src_days[i]) tmp.src_days[k++] = tmp.src_days[i];
+        tmp.n_src_days = k;
+    }
+    if (rc) {
+        cn_free(tmp.src_days);
+        return rc;
+    }
+    *days = tmp.src_days;
+    *n_days = tmp.n_src_days;
+    return 0;
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int resolve(CnEngGroupBy *g, CnErr *err);
+
+/* Loads one source. */
+static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, uint32_t i_src, int32_t lo,
+                       int32_t hi, CnEngSkipFn skip, void *skip_ud, CnErr *err) {
+    CnIceTable *t = NULL;
+    CnExprQuery *q1 = NULL, *q2 = NULL;
+    CnIceScan *scan = NULL;
+    CnBatch *out = NULL;
+    bool *used = NULL;
+    const char **cols = NULL;
+    CnBuf kb = CN_BUF_INIT;
+    char ns[129], name[129];
+    const char *tname = cn_conf_source_table(&g->arena, s);
+    int rc = 0;
+    if (!tname) {
+        rc = cn_err_set(err, CN_EUNSUPPORTED, "sources[%u]: joinSource sources are not supported by the backfill yet", i_src);
+        goto done;
+    }
+    if (s->is_cumulative == 1) {
+        rc = cn_err_set(err, CN_EUNSUPPORTED, "sources[%u] (%s): isCumulative event sources are not supported yet",
+                        i_src, tname);
+        goto done;
+    }
+    rc = cn_ice_name_parse(tname, ns, name, err);
+    if (rc == 0) rc = cn_ice_table_load(cat, ns, name, &t, err);
+    if (rc) {
+        rc = cn_err_ctx(err, rc, "sources[%u]", i_src);
+        goto done;
+    }
+    const CnSchema *tschema = cn_ice_table_schema(t);
+    SrcBind sb;
+    memset(&sb, 0, sizeof sb);
+    rc = make_bind(&g->arena, s, tschema, &sb, err);
+    if (rc == 0) rc = bind(tschema, &sb, &q1, err);
+    if (rc) {
+        rc = cn_err_ctx(err, rc, "source table %s", tname);
+        goto done;
+    }
+    used = cn_calloc(tschema->n_fields + 1, sizeof *used);
+    cols = cn_calloc(tschema->n_fields + 1, sizeof *cols);
+    if (!used || !cols) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    cn_expr_query_mark_columns(q1, used);
+    uint32_t n_cols = 0;
+    for (uint32_t i = 0; i < tschema->n_fields; i++)
+        if (used[i] || is_partition_col(tschema->fields[i].name)) cols[n_cols++] = tschema->fields[i].name;
+
+    /* the row schema comes from the first source; others must produce the same */
+    const CnSchema *qs = cn_expr_query_schema(q1);
+    if (!g->row_schema) {
+        rc = cn_col_schema_new(&g->row_schema);
+        for (uint32_t i = 0; i < qs->n_fields && rc == 0; i++)
+            if (strcmp(qs->fields[i].name, DS_COL))
+                rc = cn_col_schema_add(g->row_schema, qs->fields[i].name,
+                                       cn_col_type_copy(&g->row_schema->arena, qs->fields[i].type), true,
+                                       CN_COL_NO_ID, err);
+        if (rc == 0) rc = cn_col_batch_new(g->row_schema, &g->rows, err);
+        /* keys, values and parts resolve against the first source's columns */
+        if (rc == 0) rc = resolve(g, err);
+        if (rc) goto done;
+    } else {
+        for (uint32_t i = 0; i < qs->n_fields; i++) {
+            if (!strcmp(qs->fields[i].name, DS_COL)) continue;
+            int j = cn_col_schema_find(g->row_schema, qs->fields[i].name);
+            if (j < 0 || (uint32_t)j != i || !cn_col_type_equal(g->row_schema->fields[j].type, qs->fields[i].type)) {
+                rc = cn_err_set(err, CN_ECONFIG,
+                                "sources[%u] (%s): selects must produce the same columns, in the same order and "
+                                "with the same types, as sources[0] (column \"%s\" differs)",
+                                i_src, tname, qs->fields[i].name);
+                goto done;
+            }
+        }
+    }
+
+    int32_t qlo = ds_days(s->query.start_partition, INT32_MIN), qhi = ds_days(s->query.end_partition, INT32_MAX);
+    if (qlo > lo) lo = qlo;
+    if (qhi < hi) hi = qhi;
+    if (lo > hi) goto done; /* nothing of this source is in range */
+    char lo_ds[11], hi_ds[11];
+    CnIceScanOpts so = {0};
+    if (lo != INT32_MIN) {
+        cn_ds_format(lo, lo_ds);
+        so.ds_lo = lo_ds;
+    }
+    if (hi != INT32_MAX) {
+        cn_ds_format(hi, hi_ds);
+        so.ds_hi = hi_ds;
+    }
+    so.columns = cols;
+    so.n_columns = n_cols;
+    rc = cn_ice_scan_open(cat, t, &so, &scan, err);
+    if (rc == 0) rc = bind(cn_ice_scan_schema(scan), &sb, &q2, err);
+    if (rc == 0) rc = cn_col_batch_new(cn_expr_query_schema(q2), &out, err);
+    if (rc) {
+        rc = cn_err_ctx(err, rc, "source table %s", tname);
+        goto done;
+    }
+    int i_ds_in = cn_col_schema_find(cn_ice_scan_schema(scan), CN_ICE_DS);
+    const CnSchema *os = cn_expr_query_schema(q2);
+    int i_ds = cn_col_schema_find(os, DS_COL);
+    int i_ts = cn_col_schema_find(os, "ts");
+    if (i_ts >= 0 && os->fields[i_ts].type->id != CN_COL_INT64 && os->fields[i_ts].type->id != CN_COL_TIMESTAMP &&
+        (g->any_window || !g->entities)) {
+        char tb[64];
+        rc = cn_err_set(err, CN_ETYPE, "source table %s: ts is %s, expected long epoch milliseconds (cast it in selects)",
+                        tname, cn_col_type_name(os->fields[i_ts].type, tb, sizeof tb));
+        goto done;
+    }
+    bool ts_from_ds = i_ts < 0 && !g->entities; /* SNAPSHOT events without timeColumn */
+    for (;;) {
+        const CnBatch *in = NULL;
+        rc = cn_ice_scan_next(scan, &in, err);
+        if (rc || !in) break;
+        /* partitions served from the tile store are not read again */
+        uint32_t *selbuf = NULL;
+        if (skip && in->n_rows) {
+            const CnVec *dv = &in->cols[i_ds_in];
+            uint32_t k = 0;
+            selbuf = cn_malloc((size_t)in->n_rows * sizeof *selbuf);
+            if (!selbuf) {
+                rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+                break;
+            }
+            for (uint32_t r = 0; r < in->n_rows; r++) {
+                uint32_t len;
+                const char *p = cn_col_vec_str(dv, r, &len);
+                char dsb[11];
+                snprintf(dsb, sizeof dsb, "%.*s", (int)(len < 10 ? len : 10), p);
+                if (!skip(skip_ud, ds_days(dsb, INT32_MIN))) selbuf[k++] = r;
+            }
+            ((CnBatch *)in)->sel = selbuf;
+            ((CnBatch *)in)->n_sel = k;
+        }
+        g->stats.rows_scanned += in->sel ? in->n_sel : in->n_rows;
+        cn_col_batch_reset(out);
+        rc = cn_expr_query_run(q2, in, out, err);
+        ((CnBatch *)in)->sel = NULL;
+        cn_free(selbuf);
+        if (rc) {
+            rc = cn_err_ctx(err, rc, "source table %s", tname);
+            break;
+        }
+        rc = grow_rows(g, out->n_rows, err);
+        if (rc) break;
+        uint32_t *keep = cn_malloc(((size_t)out->n_rows + 1) * sizeof *keep);
+        if (!keep) {
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+            break;
+        }
+        uint32_t n_keep = 0;
+        for (uint32_t r = 0; r < out->n_rows && rc == 0; r++) {
+            /* Query step 4: a row needs at least one non-null key */
+            if (!cn_eng__key_encode(out, g->key_cols, g->n_keys, r, &kb)) continue;
+            if (kb.oom) {
+                rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+                break;
+            }
+            uint32_t id;
+            rc = cn_eng__key_intern(&g->keys, kb.data, kb.len, out, g->key_cols, r, &id, err);
+            if (rc) break;
+            uint32_t len;
+            const char *p = cn_col_vec_str(&out->cols[i_ds], r, &len);
+            char dsb[11];
+            snprintf(dsb, sizeof dsb, "%.*s", (int)(len < 10 ? len : 10), p);
+            int32_t day = ds_days(dsb, INT32_MIN);
+            uint32_t row = g->n_rows + n_keep;
+            g->key_id[row] = id;
+            g->pday[row] = day;
+            if (ts_from_ds) {
+                g->ts[row] = ((int64_t)day + 1) * CN_MS_PER_DAY - 1;
+                g->ts_ok[row] = 1;
+            } else if (i_ts >= 0 && cn_col_vec_is_valid(&out->cols[i_ts], r) &&
+                       cn_col_type_width(out->cols[i_ts].type->id) == 8) {
+                g->ts[row] = ((const int64_t *)out->cols[i_ts].values)[r];
+                g->ts_ok[row] = 1;
+            } else {
+                g->ts[row] = 0;
+                g->ts_ok[row] = 0;
+            }
+            keep[n_keep++] = r;
+        }
+        if (rc == 0) {
+            /* rows batch lacks __cn_ds: append the columns one by one */
+            for (uint32_t c = 0, oc = 0; c < out->n_cols && rc == 0; c++) {
+                if ((int)c == i_ds) continue;
+                for (uint32_t k = 0; k < n_keep; k++) cn_col_vec_append_from(&g->rows->cols[oc], &out->cols[c], keep[k]);
+                oc++;
+            }
+            rc = cn_col_batch_sync_rows(g->rows, err);
+            g->n_rows += n_keep;
+        }
+        cn_free(keep);
+        if (rc == 0) rc = cn_eng__mem_check(g, 0, "loading the sources", err);
+        if (rc) break;
+    }
+done:
+    cn_buf_fini(&kb);
+    cn_col_batch_free(out);
+    cn_expr_query_free(q2);
+    cn_ice_scan_close(scan);
+    cn_expr_query_free(q1);
+    cn_ice_table_free(t);
+    cn_free(used);
+    cn_free(cols);
+    return rc;
+}
+
+/* Resolves keys, value columns, bases and parts against the row schema. */
+static int resolve(CnEngGroupBy *g, CnErr *err) {
+    const CnGroupBy *gb = g->gb;
+    const CnSchema *rs = g->row_schema;
+    int rc = 0;
+    char tb[64];
+    for (uint32_t k = 0; k < g->n_keys; k++) {
+        int i = cn_col_schema_find(rs, gb->key_columns.items[k]);
+        if (i < 0) return cn_err_set(err, CN_ECONFIG, "keyColumns[%u]: key column \"%s\" is not selected by the source query",
+                                     k, gb->key_columns.items[k]);
+        const CnType *t = rs->fields[i].type;
+        if (cn_col_type_is_nested(t->id))
+            return cn_err_set(err, CN_EUNSUPPORTED, "keyColumns[%u]: key column \"%s\" has type %s; keys must be scalars",
+                              k, gb->key_columns.items[k], cn_col_type_name(t, tb, sizeof tb));
+        g->key_cols[k] = i;
+    }
+    rc = cn_col_schema_new(&g->key_schema);
+    for (uint32_t k = 0; k < g->n_keys && rc == 0; k++)
+        rc = cn_col_schema_add(g->key_schema, rs->fields[g->key_cols[k]].name,
+                               cn_col_type_copy(&g->key_schema->arena, rs->fields[g->key_cols[k]].type), true,
+                               CN_COL_NO_ID, err);
+    if (rc == 0) rc = cn_col_batch_new(g->key_schema, &g->keys.vals, err);
+    if (rc == 0) rc = cn_col_schema_new(&g->value_schema);
+    if (rc) return rc;
+    if (g->no_aggs) {
+        g->value_cols = cn_arena_alloc(&g->arena, (rs->n_fields + 1) * sizeof *g->value_cols);
+        if (!g->value_cols) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        for (uint32_t i = 0; i < rs->n_fields && rc == 0; i++) {
+            const char *c = rs->fields[i].name;
+            bool is_key = false;
+            for (uint32_t k = 0; k < g->n_keys; k++) is_key |= g->key_cols[k] == (int)i;
+            if (is_key || !strcmp(c, "ts")) continue;
+            g->value_cols[g->n_values++] = (int)i;
+            rc = cn_col_schema_add(g->value_schema, c, cn_col_type_copy(&g->value_schema->arena, rs->fields[i].type),
+                                   true, CN_COL_NO_ID, err);
+        }
+        return rc;
+    }
+    CnAggPart *parts = NULL;
+    size_t n_parts = 0;
+    rc = cn_conf_groupby_agg_parts(&g->arena, gb, &parts, &n_parts, err);
+    if (rc) return rc;
+    g->parts = cn_arena_calloc(&g->arena, (n_parts + 1) * sizeof *g->parts);
+    g->bases = cn_arena_calloc(&g->arena, (n_parts + 1) * sizeof *g->bases);
+    if (!g->parts || !g->bases) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    size_t prev_agg = SIZE_MAX;
+    const char *prev_bucket = NULL;
+    for (size_t i = 0; i < n_parts; i++) {
+        const CnAggPart *p = &parts[i];
+        const CnAggregation *a = p->agg;
+        bool new_base = p->i_agg != prev_agg || (p->bucket != prev_bucket &&
+                                                 (!p->bucket || !prev_bucket || strcmp(p->bucket, prev_bucket)));
+        if (new_base) {
+            CnEngBase *b = &g->bases[g->n_bases++];
+            b->i_input = cn_col_schema_find(rs, a->input_column);
+            if (b->i_input < 0) {
+                char avail[1024];
+                size_t o = 0;
+                avail[0] = 0;
+                for (uint32_t c = 0; c < rs->n_fields && o + 2 < sizeof avail; c++)
+                    o += (size_t)snprintf(avail + o, sizeof avail - o, "%s%s", c ? ", " : "", rs->fields[c].name);
+                return cn_err_set(err, CN_ECONFIG,
+                                  "aggregations[%zu]: inputColumn \"%s\" is not a selected column (available: %s)",
+                                  p->i_agg, a->input_column, avail);
+            }
+            b->i_bucket = -1;
+            if (p->bucket) {
+                b->i_bucket = cn_col_schema_find(rs, p->bucket);
+                if (b->i_bucket < 0 || rs->fields[b->i_bucket].type->id != CN_COL_STRING)
+                    return cn_err_set(err, CN_ECONFIG, "aggregations[%zu]: bucket \"%s\" must be a selected string column",
+                                      p->i_agg, p->bucket);
+            }
+            CnAggDef def = {(CnAggOp)a->op, a->input_column, a->arg_map.keys, a->arg_map.vals,
+                            (uint32_t)a->arg_map.n, a->element_wise == 1, p->bucket != NULL};
+            rc = cn_agg_spec_new(&g->arena, &def, rs->fields[b->i_input].type, &b->spec, err);
+            if (rc) return cn_err_ctx(err, rc, "aggregations[%zu]", p->i_agg);
+            b->tile_ms = CN_AGG_MS_DAY;
+            prev_agg = p->i_agg;
+            prev_bucket = p->bucket;
+        }
+        CnEngBase *b = &g->bases[g->n_bases - 1];
+        CnEngPart *ep = &g->parts[g->n_parts++];
+        ep->name = p->name;
+        ep->i_base = (int)g->n_bases - 1;
+        ep->w_ms = 0;
+        if (p->window) {
+            rc = cn_agg_window_ms(p->window->length, p->window->unit, p->name, &ep->w_ms, err);
+            if (rc) return rc;
+        }
+        if (ep->w_ms) {
+            g->any_window = true;
+            if (ep->w_ms % CN_AGG_MS_DAY) {
+                if (!g->entities && cn_conf_groupby_accuracy(gb) == CN_CONF_SNAPSHOT)
+                    return cn_err_set(err, CN_ECONFIG,
+                                      "aggregations[%zu]: window %s is in hours; a SNAPSHOT GroupBy over events "
+                                      "takes DAYS windows only (D21; hour windows need accuracy TEMPORAL)",
+                                      p->i_agg, p->name);
+                b->tile_ms = CN_AGG_MS_HOUR;
+            }
+            if (ep->w_ms > b->max_w) b->max_w = ep->w_ms;
+        }
+        rc = cn_col_schema_add(g->value_schema, p->name,
+                               cn_col_type_copy(&g->value_schema->arena, cn_agg_spec_output_type(b->spec)), true,
+                               CN_COL_NO_ID, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* The window parts (any_window) must be known before loading (ts checks); a first
+ * pass over the config gives it. */
+static bool conf_any_window(const CnGroupBy *gb) {
+    for (size_t i = 0; gb->has_aggregations && i < gb->n_aggs; i++)
+        if (gb->aggs[i].has_windows && gb->aggs[i].n_windows) return true;
+    return false;
+}
+
+int cn_eng__open(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi, const CnEngOpts *opts,
+                 CnEngSkipFn skip, void *skip_ud, CnEngGroupBy **out, CnErr *err) {
+    *out = NULL;
+    CnEngGroupBy *g = cn_calloc(1, sizeof *g);
+    if (!g) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    cn_arena_init(&g->arena, 0);
+    g->gb = gb;
+    g->opts = *opts;
+    g->scan_lo = lo;
+    g->scan_hi = hi;
+    int rc = 0;
+    if (!gb->n_sources) {
+        rc = cn_err_set(err, CN_ECONFIG, "sources: the GroupBy has no source");
+        goto done;
+    }
+    CnDataModel m0 = cn_conf_source_model(&gb->sources[0]);
+    for (size_t i = 1; i < gb->n_sources; i++)
+        if (cn_conf_source_model(&gb->sources[i]) != m0) {
+            rc = cn_err_set(err, CN_ECONFIG, "sources[%zu]: sources mix events and entities", i);
+            goto done;
+        }
+    g->entities = m0 == CN_CONF_ENTITIES;
+    g->no_aggs = !gb->has_aggregations;
+    g->any_window = conf_any_window(gb);
+    if (g->no_aggs && !g->entities) {
+        rc = cn_err_set(err, CN_ECONFIG, "aggregations: may be absent only for entity sources");
+        goto done;
+    }
+    g->n_keys = (uint32_t)gb->key_columns.n;
+    if (!g->n_keys) {
+        rc = cn_err_set(err, CN_ECONFIG, "keyColumns: the GroupBy has no key");
+        goto done;
+    }
+    g->key_cols = cn_arena_alloc(&g->arena, g->n_keys * sizeof *g->key_cols);
+    if (!g->key_cols) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < gb->n_sources && rc == 0; i++) {
+        rc = load_source(g, cat, &gb->sources[i], (uint32_t)i, lo, hi, skip, skip_ud, err);
+    }
+    if (rc == 0) rc = cn_eng__source_days(cat, gb, lo, hi, &g->src_days, &g->n_src_days, err);
+done:
+    if (rc) {
+        cn_eng_gb_free(g);
+        return cn_err_ctx(err, rc, "GroupBy %s", gb->meta.name ? gb->meta.name : "?");
+    }
+    *out = g;
+    return 0;
+}
+
+void cn_eng_gb_free(CnEngGroupBy *g) {
+    if (!g) return;
+    cn_col_batch_free(g->rows);
+    cn_col_batch_free(g->keys.vals);
+    cn_free(g->keys.slots);
+    cn_free(g->keys.hash);
+    cn_free(g->keys.off);
+    cn_buf_fini(&g->keys.bytes);
+    cn_free(g->key_id);
+    cn_free(g->ts);
+    cn_free(g->ts_ok);
+    cn_free(g->pday);
+    cn_free(g->src_days);
+    cn_col_schema_free(g->key_schema);
+    cn_col_schema_free(g->value_schema);
+    cn_col_schema_free(g->row_schema);
+    cn_arena_fini(&g->arena);
+    cn_free(g);
+}
+
+const CnSchema *cn_eng_gb_key_schema(const CnEngGroupBy *g) { return g->key_schema; }
+const CnSchema *cn_eng_gb_value_schema(const CnEngGroupBy *g) { return g->value_schema; }
+const CnEngStats *cn_eng_gb_stats(const CnEngGroupBy *g) { return &g->stats; }
