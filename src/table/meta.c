@@ -44,6 +44,9 @@ static json_t *type_to_json(const CnType *t) {
                          (json_int_t)v->field_id, "value", type_to_json(v->type),
                          "value-required", !v->nullable);
     }
+    /* our timestamps are UTC instants and the Parquet writer marks them adjusted to
+     * UTC, which is Iceberg's timestamptz */
+    if (t->id == CN_COL_TIMESTAMP) return json_string("timestamptz");
     const char *n = prim_ice_name(t->id);
     return json_string(n ? n : "unknown");
 }

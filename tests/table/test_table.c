@@ -620,7 +620,110 @@ static void unreachable_catalog_names_uri(void **state) {
     env_close(&e);
 }
 
-CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(create_append_scan),
+static void all_types_round_trip(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    CnSchema *s = NULL;
+    assert_int_equal(cn_col_schema_new(&s), 0);
+    const CnType *lt = cn_col_type_list(&s->arena, cn_col_type_prim(CN_COL_INT64), true, -1);
+    const CnType *mt = cn_col_type_map(&s->arena, cn_col_type_prim(CN_COL_STRING),
+                                       cn_col_type_prim(CN_COL_FLOAT64), true, -1, -1);
+    struct { const char *n; const CnType *t; } cols[] = {
+        {"b", cn_col_type_prim(CN_COL_BOOL)},      {"i", cn_col_type_prim(CN_COL_INT32)},
+        {"l", cn_col_type_prim(CN_COL_INT64)},     {"f", cn_col_type_prim(CN_COL_FLOAT32)},
+        {"d", cn_col_type_prim(CN_COL_FLOAT64)},   {"day", cn_col_type_prim(CN_COL_DATE)},
+        {"ts", cn_col_type_prim(CN_COL_TIMESTAMP)}, {"s", cn_col_type_prim(CN_COL_STRING)},
+        {"bin", cn_col_type_prim(CN_COL_BINARY)},  {"tags", lt}, {"m", mt},
+        {"ds", cn_col_type_prim(CN_COL_STRING)}};
+    for (size_t i = 0; i < CN_ARRAY_LEN(cols); i++)
+        ASSERT_OK(cn_col_schema_add(s, cols[i].n, cols[i].t, true, -1, &e.err), &e.err);
+    ASSERT_OK(cn_ice_table_create(e.c, "data", "types", s, NULL, 0, &e.err), &e.err);
+    cn_col_schema_free(s);
+    CnIceTable *t = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "types", &t, &e.err), &e.err);
+    const CnSchema *ts = cn_ice_table_schema(t);
+    /* nested ids come after the top-level ones */
+    assert_int_equal(ts->fields[9].type->children[0].field_id, 13);
+    assert_int_equal(ts->fields[10].type->children[1].field_id, 15);
+    cn_ice_table_free(t);
+    CnIceWrite *w = NULL;
+    ASSERT_OK(cn_ice_write_begin(e.c, "data", "types", CN_ICE_APPEND, &w, &e.err), &e.err);
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(cn_ice_write_schema(w), &b, &e.err), &e.err);
+    for (int r = 0; r < 2; r++) {
+        CnVec *v = b->cols;
+        if (r == 1) {
+            for (int k = 0; k < 11; k++) cn_col_vec_append_null(&v[k]);
+        } else {
+            cn_col_vec_append_bool(&v[0], true);
+            cn_col_vec_append_i32(&v[1], -7);
+            cn_col_vec_append_i64(&v[2], INT64_C(1) << 40);
+            cn_col_vec_append_f32(&v[3], 0.5f);
+            cn_col_vec_append_f64(&v[4], -2.25);
+            cn_col_vec_append_i32(&v[5], 19692);
+            cn_col_vec_append_i64(&v[6], INT64_C(1701388800123));
+            cn_col_vec_append_str(&v[7], "héllo", 6);
+            cn_col_vec_append_str(&v[8], "\0\1\2", 3);
+            cn_col_vec_append_i64(&v[9].child[0], 1);
+            cn_col_vec_append_null(&v[9].child[0]);
+            cn_col_vec_close_list(&v[9]);
+            cn_col_vec_append_str(&v[10].child[0], "k", 1);
+            cn_col_vec_append_f64(&v[10].child[1], 3.5);
+            cn_col_vec_close_list(&v[10]);
+        }
+        cn_col_vec_append_str(&v[11], "2023-12-01", 10);
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(b, &e.err), &e.err);
+    ASSERT_OK(cn_ice_write_batch(w, b, &e.err), &e.err);
+    ASSERT_OK(cn_ice_write_commit(w, NULL, &e.err), &e.err);
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "types", &t, &e.err), &e.err);
+    CnIceScan *sc = NULL;
+    ASSERT_OK(cn_ice_scan_open(e.c, t, NULL, &sc, &e.err), &e.err);
+    const CnBatch *o = NULL;
+    ASSERT_OK(cn_ice_scan_next(sc, &o, &e.err), &e.err);
+    assert_non_null(o);
+    assert_int_equal(o->n_rows, 2);
+    for (uint32_t k = 0; k < 12; k++) {
+        char t1[64], t2[64];
+        if (!cn_col_type_equal(o->cols[k].type, b->cols[k].type))
+            fail_msg("column %u: %s vs %s", k, cn_col_type_name(o->cols[k].type, t1, sizeof t1),
+                     cn_col_type_name(b->cols[k].type, t2, sizeof t2));
+        for (uint32_t r = 0; r < 2; r++) {
+            assert_int_equal(cn_col_vec_is_valid(&o->cols[k], r), cn_col_vec_is_valid(&b->cols[k], r));
+            if (k < 9 && cn_col_vec_is_valid(&o->cols[k], r)) {
+                CnScalar x, y;
+                cn_col_vec_get(&o->cols[k], r, &x);
+                cn_col_vec_get(&b->cols[k], r, &y);
+                if (k >= 7) {
+                    assert_int_equal(x.v.s.len, y.v.s.len);
+                    assert_memory_equal(x.v.s.p, y.v.s.p, x.v.s.len);
+                } else {
+                    assert_memory_equal(&x.v, &y.v, cn_col_type_width(x.type));
+                }
+            }
+        }
+    }
+    const CnVec *tags = &o->cols[9];
+    assert_int_equal(tags->offsets[1], 2);
+    assert_int_equal(((const int64_t *)tags->child[0].values)[0], 1);
+    assert_false(cn_col_vec_is_valid(&tags->child[0], 1));
+    assert_true(((const double *)o->cols[10].child[1].values)[0] == 3.5);
+    cn_ice_scan_close(sc);
+    /* the metadata says timestamptz (UTC instants) */
+    char *text = NULL;
+    size_t len = 0;
+    ASSERT_OK(cn_fs_read_all(cn_ice_table_metadata_location(t) + 7, &text, &len, &e.err), &e.err);
+    ASSERT_CONTAINS(text, "\"type\": \"timestamptz\"");
+    ASSERT_CONTAINS(text, "\"element-id\": 13");
+    cn_free(text);
+    cn_ice_table_free(t);
+    cn_col_batch_free(b);
+    cn_ice_write_free(w);
+    env_close(&e);
+}
+
+CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(all_types_round_trip), cmocka_unit_test(create_append_scan),
              cmocka_unit_test(overwrite_replaces_only_its_partitions),
              cmocka_unit_test(time_travel_by_id_and_timestamp),
              cmocka_unit_test(add_column_reads_old_files_as_null),
