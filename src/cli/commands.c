@@ -6,6 +6,7 @@ const CnCliCmd cn_cli_commands[] = {
     {"run", "run a job: backfill, upload, fetch, ... (the engine behind run.py)", cn_cli_run},
     {"conf", "inspect compiled configs: keys, sources, output columns", cn_cli_conf},
     {"load", "load a CSV or Parquet file into an Iceberg table (creates it)", cn_cli_load},
+    {"sql", "run SQL over the warehouse tables: SHOW TABLES, DESCRIBE, SELECT (spark-sql)", cn_cli_sql},
     {"gc", "remove orphan files of tables (crashed or conflicting writers)", cn_cli_gc},
     {"dags", "list the scheduler's DAGs built from production/", cn_cli_dags}, {"tasks", "list a DAG's tasks and their dependencies", cn_cli_tasks}, {"airflow", "export the DAGs as Airflow DAG files", cn_cli_airflow},
     {"parquet", "look into Parquet files: schema, cat, stats; convert CSV to Parquet", cn_cli_parquet},
