@@ -369,10 +369,11 @@ static int compute_events(CnEngGroupBy *g, int32_t s, int32_t e, CnEngTileSet *t
     CnAggState **dst = cn_calloc(g->n_parts + 1, sizeof *dst);
     int64_t *next_t = cn_calloc(g->n_parts + 1, sizeof *next_t); /* next tile to fold/push */
     uint32_t *late_next = cn_calloc(g->n_parts + 1, sizeof *late_next);
+    bool *direct = cn_calloc(g->n_parts + 1, sizeof *direct);
     uint32_t *ids = NULL;
     uint32_t *late = NULL, n_late = 0;
     int rc = ctx_init(&c, g, ts, err);
-    if (!sl || !dst || !next_t || !late_next) rc = rc ? rc : cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (!sl || !dst || !next_t || !late_next || !direct) rc = rc ? rc : cn_err_set(err, CN_ENOMEM, "out of memory");
     uint32_t n_ids = g->keys.n;
     ids = cn_malloc(((size_t)n_ids + 1) * sizeof *ids);
     late = cn_malloc(((size_t)ts->n + 1) * sizeof *late);
@@ -397,7 +398,9 @@ static int compute_events(CnEngGroupBy *g, int32_t s, int32_t e, CnEngTileSet *t
         const CnEngBase *b = &g->bases[pt->i_base];
         rc = cn_agg_state_new(b->spec, &dst[p], err);
         if (rc == 0) rc = cn_agg_state_reserve(dst[p], n_ids, err);
-        if (rc == 0 && pt->w_ms) rc = cn_agg_slider_new(b->spec, &sl[p], err);
+        const CnType *it = g->row_schema->fields[b->i_input].type;
+        direct[p] = cn_agg_spec_deletable(b->spec) && (b->i_bucket >= 0 || it->id == CN_COL_MAP);
+        if (rc == 0 && pt->w_ms && !direct[p]) rc = cn_agg_slider_new(b->spec, &sl[p], err);
         int64_t e0 = ((int64_t)s + 1) * CN_MS_PER_DAY;
         next_t[p] = pt->w_ms ? e0 - pt->w_ms : (min_tile == INT64_MAX ? e0 : cn_agg_floor(min_tile, b->tile_ms));
     }
@@ -421,6 +424,16 @@ static int compute_events(CnEngGroupBy *g, int32_t s, int32_t e, CnEngTileSet *t
                 continue;
             }
             int64_t n_tiles = pt->w_ms / b->tile_ms;
+            if (direct[p]) {
+                /* merge the window's tiles afresh: subtracting would leave bucket or map
+                 * entries with a zero count behind instead of removing them */
+                cn_agg_state_reset(dst[p]);
+                for (int64_t t = end - pt->w_ms; t < end && rc == 0; t += b->tile_ms) {
+                    rc = main_tile(&c, (uint32_t)pt->i_base, t, &tile, err);
+                    if (rc == 0) rc = merge_all(dst[p], tile, n_ids, err);
+                }
+                goto late_tiles;
+            }
             for (; next_t[p] < end && rc == 0; next_t[p] += b->tile_ms) {
                 rc = main_tile(&c, (uint32_t)pt->i_base, next_t[p], &tile, err);
                 if (rc == 0) rc = cn_agg_slider_push(sl[p], tile, err);
@@ -428,6 +441,7 @@ static int compute_events(CnEngGroupBy *g, int32_t s, int32_t e, CnEngTileSet *t
             }
             cn_agg_state_reset(dst[p]);
             for (uint32_t id = 0; id < n_ids && rc == 0; id++) rc = cn_agg_slider_query(sl[p], id, dst[p], id, err);
+        late_tiles:
             /* late tiles in the window, visible from their storage day on */
             for (uint32_t i = 0; i < n_late && rc == 0; i++) {
                 const TileEnt *te = &ts->ents[late[i]];
@@ -447,6 +461,7 @@ done:
     cn_free(dst);
     cn_free(next_t);
     cn_free(late_next);
+    cn_free(direct);
     cn_free(ids);
     cn_free(late);
     ctx_free(&c);
