@@ -35,6 +35,8 @@ static int resolve_where(const char *repo, const char *wh_flag, const char *cat_
     if (repo && repo[0] == '/') snprintf(root, sizeof root, "%s", repo);
     else if (repo) snprintf(root, sizeof root, "%s/%s", cwd, repo);
     else snprintf(root, sizeof root, "%s", cwd);
+    char canon[PATH_MAX];
+    if (realpath(root, canon)) snprintf(root, sizeof root, "%s", canon); /* "./" would not match the catalog */
     const char *wh = wh_flag;
     if (!wh || !*wh) wh = getenv("CHRONON_WAREHOUSE");
     if (!wh || !*wh) wh = wh_fallback;

@@ -2,7 +2,8 @@
  * Spark catalog commands (SHOW TABLES/NAMESPACES/PARTITIONS/TBLPROPERTIES/COLUMNS,
  * DESCRIBE [EXTENDED], USE, SET) from the catalog, and hands everything else to SQLite
  * after a token-level rewrite:
- *   - `default.` is quoted (DEFAULT is a SQLite keyword, and Spark's default namespace);
+ *   - `default.` is quoted (DEFAULT is a SQLite keyword, and Spark's default namespace),
+ *     and so is the function name `isnull(` (ISNULL is a SQLite operator);
  *   - `CAST(x AS t)` becomes cn_cast(x, 't') so Spark's cast rules apply (SQLite would
  *     give STRING or DATE numeric affinity);
  *   - `CREATE OR REPLACE [TEMP] VIEW` becomes DROP VIEW IF EXISTS + CREATE.
@@ -477,7 +478,7 @@ static int cmd_describe(CnSql *s, const Stmt *st, size_t i, Out *o) {
         const char *row[3] = {sc->fields[k].name, b.data ? b.data : "", ""};
         rc = out_text_row(o, 3, row);
     }
-    const char *part[][3] = {{"", "", ""}, {"# Partitioning", "", ""}, {"Part 0", CN_ICE_DS, NULL}};
+    const char *part[][3] = {{"", "", ""}, {"# Partitioning", "", ""}, {"Part 0", CN_ICE_DS, ""}};
     for (size_t k = 0; k < 3 && !rc; k++) rc = out_text_row(o, 3, part[k]);
     if (extended && !rc) {
         char snap[32], nsnap[32];
@@ -499,14 +500,14 @@ static int cmd_describe(CnSql *s, const Stmt *st, size_t i, Out *o) {
         const char *rows[][3] = {
             {"", "", ""},
             {"# Detailed Table Information", "", ""},
-            {"Name", cn_ice_table_name(t), NULL},
+            {"Name", cn_ice_table_name(t), ""},
             {"Table Type", "ICEBERG", ""},
             {"Provider", "iceberg", ""},
-            {"Location", cn_ice_table_location(t), NULL},
-            {"Current Snapshot", snap, NULL},
-            {"Snapshots", nsnap, NULL},
-            {"Metadata Location", cn_ice_table_metadata_location(t), NULL},
-            {"Catalog", cn_ice_catalog_uri(s->cat), NULL},
+            {"Location", cn_ice_table_location(t), ""},
+            {"Current Snapshot", snap, ""},
+            {"Snapshots", nsnap, ""},
+            {"Metadata Location", cn_ice_table_metadata_location(t), ""},
+            {"Catalog", cn_ice_catalog_uri(s->cat), ""},
             {"Table Properties", b.data ? b.data : "[]", ""},
         };
         for (size_t k = 0; k < CN_ARRAY_LEN(rows) && !rc; k++) rc = out_text_row(o, 3, rows[k]);
@@ -706,6 +707,8 @@ static int rewrite(const char *text, const CnSqlTok *all, size_t from, size_t to
         }
         if (cn_sql__tok_is(text, t, "default") && nt && is_punct(text, nt, '.')) {
             cn_buf_puts(&r->sql, "\"default\"");
+        } else if (cn_sql__tok_is(text, t, "isnull") && nt && is_punct(text, nt, '(')) {
+            cn_buf_puts(&r->sql, "\"isnull\""); /* a SQLite keyword (x ISNULL); quoted it is a name */
         } else {
             cn_buf_append(&r->sql, text + t->off, t->len);
         }
