@@ -362,6 +362,34 @@ static int emit_rows(CnEngGroupBy *g, int32_t day, CnBatch *ob, CnAggState **dst
     return rc;
 }
 
+/* True when a window must be a left fold of its tiles in time order instead of a
+ * sliding merge: floating-point sums and moments (add/subtract and two-stack merge trees
+ * round differently depending on where a run starts, and a later incremental run must
+ * give the same bits as a full recompute), sketches (same reason), and deletable
+ * bucketed or map parts (subtracting leaves zero-count entries instead of none). */
+static bool needs_fold(const CnEngGroupBy *g, const CnEngBase *b) {
+    const CnType *it = g->row_schema->fields[b->i_input].type;
+    if (it->id == CN_COL_LIST || it->id == CN_COL_MAP) it = it->children[it->id == CN_COL_MAP ? 1 : 0].type;
+    bool fp = it->id == CN_COL_FLOAT32 || it->id == CN_COL_FLOAT64;
+    switch (cn_agg_spec_op(b->spec)) {
+    case CN_AGG_VARIANCE:
+    case CN_AGG_SKEW:
+    case CN_AGG_KURTOSIS:
+    case CN_AGG_APPROX_PERCENTILE:
+    case CN_AGG_APPROX_UNIQUE_COUNT:
+    case CN_AGG_APPROX_HISTOGRAM_K:
+        return true;
+    case CN_AGG_SUM:
+    case CN_AGG_AVERAGE:
+        if (fp) return true;
+        break;
+    default:
+        break;
+    }
+    return cn_agg_spec_deletable(b->spec) &&
+           (b->i_bucket >= 0 || g->row_schema->fields[b->i_input].type->id == CN_COL_MAP);
+}
+
 static int compute_events(CnEngGroupBy *g, int32_t s, int32_t e, CnEngTileSet *ts, CnBatch *ob, CnEngEmitFn emit,
                           void *ud, CnErr *err) {
     Ctx c;
@@ -398,8 +426,7 @@ static int compute_events(CnEngGroupBy *g, int32_t s, int32_t e, CnEngTileSet *t
         const CnEngBase *b = &g->bases[pt->i_base];
         rc = cn_agg_state_new(b->spec, &dst[p], err);
         if (rc == 0) rc = cn_agg_state_reserve(dst[p], n_ids, err);
-        const CnType *it = g->row_schema->fields[b->i_input].type;
-        direct[p] = cn_agg_spec_deletable(b->spec) && (b->i_bucket >= 0 || it->id == CN_COL_MAP);
+        direct[p] = needs_fold(g, b);
         if (rc == 0 && pt->w_ms && !direct[p]) rc = cn_agg_slider_new(b->spec, &sl[p], err);
         int64_t e0 = ((int64_t)s + 1) * CN_MS_PER_DAY;
         next_t[p] = pt->w_ms ? e0 - pt->w_ms : (min_tile == INT64_MAX ? e0 : cn_agg_floor(min_tile, b->tile_ms));
