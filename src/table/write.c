@@ -38,6 +38,7 @@ struct CnIceWrite {
     CnArena arena;
     Part *parts;              /* OWNED */
     uint32_t n_parts, cap_parts, last_part;
+    int32_t slot[256];        /* hash of a ds string -> partition index + 1 (0: none) */
     char (*touched)[11];      /* OWNED: partitions an overwrite replaces */
     uint32_t n_touched, cap_touched;
     json_t *props;            /* OWNED */
@@ -200,7 +201,6 @@ int cn_ice_write_batch(CnIceWrite *w, const CnBatch *b, CnErr *err) {
     const CnVec *dv = &b->cols[w->ds_col];
     uint32_t n = b->sel ? b->n_sel : b->n_rows;
     for (uint32_t i = 0; i < w->n_parts; i++) w->parts[i].n_idx = 0;
-    Part *last = NULL;
     for (uint32_t k = 0; k < n; k++) {
         uint32_t row = b->sel ? b->sel[k] : k;
         uint32_t len = 0;
@@ -208,21 +208,29 @@ int cn_ice_write_batch(CnIceWrite *w, const CnBatch *b, CnErr *err) {
         if (!v)
             return cn_err_set(err, CN_EINVAL, "table %s: row %u has a null ds (the partition column)",
                               w->base->full_name, row);
-        char ds[11];
-        int64_t day;
+        /* a ds seen before maps straight to its partition (no parse, no search) */
+        Part *p = NULL;
+        uint32_t h = 0;
         if (len == 10) {
-            memcpy(ds, v, 10);
-            ds[10] = 0;
+            for (int i = 0; i < 10; i++) h = h * 31 + (uint8_t)v[i];
+            h &= CN_ARRAY_LEN(w->slot) - 1;
+            int32_t pi = w->slot[h] - 1;
+            if (pi >= 0 && !memcmp(w->parts[pi].ds, v, 10)) p = &w->parts[pi];
         }
-        if (len != 10 || cn_ds_parse(ds, &day) < 0)
-            return cn_err_set(err, CN_EINVAL,
-                              "table %s: row %u: ds \"%.*s\" is not a YYYY-MM-DD date",
-                              w->base->full_name, row, (int)CN_MIN(len, 40), v);
-        Part *p = last;
-        if (!p || memcmp(p->ds, ds, 11)) {
+        if (!p) {
+            char ds[11];
+            int64_t day;
+            if (len == 10) {
+                memcpy(ds, v, 10);
+                ds[10] = 0;
+            }
+            if (len != 10 || cn_ds_parse(ds, &day) < 0)
+                return cn_err_set(err, CN_EINVAL,
+                                  "table %s: row %u: ds \"%.*s\" is not a YYYY-MM-DD date",
+                                  w->base->full_name, row, (int)CN_MIN(len, 40), v);
             int rc = open_part(w, ds, &p, err);
             if (rc < 0) return rc;
-            last = p;
+            w->slot[h] = (int32_t)(p - w->parts) + 1;
         }
         if (p->n_idx == p->cap_idx) {
             uint32_t cap = p->cap_idx ? p->cap_idx * 2 : 1024;
