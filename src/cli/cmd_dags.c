@@ -1,6 +1,7 @@
 /* cmd_dags.c: `chronon dags list`, the DAGs the scheduler builds from production/
- * (Airflow's `airflow dags list`), and the helpers the scheduler verbs share
- * (sched_cli.h). Run states and pausing come with the scheduler daemon. */
+ * (Airflow's `airflow dags list`) with their paused flag and last run from the state DB,
+ * and the helpers the scheduler verbs share (sched_cli.h). The verbs that change run
+ * state are in cmd_scheduler.c. */
 #include "base/compat.h"
 
 #include <stdio.h>
@@ -9,18 +10,20 @@
 
 #include <jansson.h>
 
+#include "base/alloc.h"
 #include "base/str.h"
 #include "cli/cli.h"
 #include "cli/sched_cli.h"
 
 static const char k_usage[] =
     "usage: chronon dags list [--repo DIR] [--naming guide|chronon] [--settings FILE] [--json]\n"
+    "       chronon dags state|trigger|backfill|pause|unpause ... (chronon dags state --help)\n"
     "\n"
     "Lists the DAGs built from the compiled configs under <repo>/production: one batch DAG\n"
     "per team for GroupBys (chronon_batch_dag_<team>), one per Join (chronon_join_<name>),\n"
     "one per team for StagingQueries (chronon_staging_query_<team>); see docs/scheduler.md.\n"
-    "Columns: dag id, schedule, number of tasks, paused (always \"no\" until the scheduler\n"
-    "keeps run state).\n"
+    "Columns: dag id, schedule, number of tasks, paused (yes/no), last run (ds and state,\n"
+    "or - when the scheduler has not run it; from the state DB, see chronon scheduler --help).\n"
     "\n"
     "options:\n"
     "  --repo DIR         chronon root (default: $CHRONON_REPO_PATH, else the current directory)\n"
@@ -100,7 +103,25 @@ int cn_cli_sched_unknown_dag(const char *verb, const CnSchedModel *m, const char
     return 1;
 }
 
-static int list_json(const CnSchedModel *m) {
+/* Paused flag and last run of each DAG; db may be NULL (no scheduler has run). */
+typedef struct RunInfo {
+    bool paused;
+    bool has_run;
+    CnSchedRun last;
+} RunInfo;
+
+static int run_info(CnSchedDb *db, const CnSchedModel *m, RunInfo *info) {
+    CnErr err = CN_ERR_INIT;
+    for (size_t i = 0; db && i < m->n_dags; i++) {
+        int rc = cn_sched_db_is_paused(db, m->dags[i].id, &info[i].paused, &err);
+        if (!rc) rc = cn_sched_db_run_last(db, m->dags[i].id, &info[i].last, &err);
+        info[i].has_run = rc == 0;
+        if (rc && rc != CN_ENOTFOUND) return cn_cli_fail("dags", &err);
+    }
+    return 0;
+}
+
+static int list_json(const CnSchedModel *m, const RunInfo *info) {
     json_t *root = json_object(), *dags = json_array(), *errs = json_array();
     int rc = 1;
     if (!root || !dags || !errs) goto done;
@@ -108,9 +129,14 @@ static int list_json(const CnSchedModel *m) {
         const CnSchedDag *d = &m->dags[i];
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:b, s:b}", "dag_id", d->id, "kind",
                               cn_sched_dag_kind_name(d->kind), "team", d->team, "schedule", d->schedule,
-                              "tasks", (json_int_t)d->n_tasks, "concurrency", d->concurrency, "paused", 0,
-                              "incomplete", d->incomplete);
+                              "tasks", (json_int_t)d->n_tasks, "concurrency", d->concurrency, "paused",
+                              info[i].paused, "incomplete", d->incomplete);
         if (!o || json_array_append_new(dags, o)) goto done;
+        json_object_set_new(o, "last_run",
+                            info[i].has_run ? json_pack("{s:s, s:s, s:s}", "ds", info[i].last.ds, "state",
+                                                        cn_sched_run_state_name(info[i].last.state), "run_type",
+                                                        info[i].last.run_type)
+                                            : json_null());
     }
     for (size_t i = 0; i < m->n_issues; i++) {
         const CnSchedIssue *is = &m->issues[i];
@@ -132,14 +158,17 @@ done:
     return rc;
 }
 
-static void list_text(const CnSchedModel *m) {
+static void list_text(const CnSchedModel *m, const RunInfo *info) {
     size_t w = strlen("dag_id");
     for (size_t i = 0; i < m->n_dags; i++) w = CN_MAX(w, strlen(m->dags[i].id));
-    printf("%-*s  %-9s  %5s  %s\n", (int)w, "dag_id", "schedule", "tasks", "paused");
+    printf("%-*s  %-9s  %5s  %-6s  %s\n", (int)w, "dag_id", "schedule", "tasks", "paused", "last_run");
     for (size_t i = 0; i < m->n_dags; i++) {
         const CnSchedDag *d = &m->dags[i];
-        printf("%-*s  %-9s  %5zu  %s%s\n", (int)w, d->id, d->schedule, d->n_tasks, "no",
-               d->incomplete ? "  (incomplete: see errors)" : "");
+        char last[48] = "-";
+        if (info[i].has_run)
+            snprintf(last, sizeof last, "%s %s", info[i].last.ds, cn_sched_run_state_name(info[i].last.state));
+        printf("%-*s  %-9s  %5zu  %-6s  %s%s\n", (int)w, d->id, d->schedule, d->n_tasks, info[i].paused ? "yes" : "no",
+               last, d->incomplete ? "  (incomplete: see errors)" : "");
     }
 }
 
@@ -151,13 +180,16 @@ int cn_cli_dags(int argc, char **argv) {
         fputs(k_usage, stderr);
         return 2;
     }
+    static const char *const state_verbs[] = {"state", "trigger", "backfill", "pause", "unpause"};
+    for (size_t k = 0; k < CN_ARRAY_LEN(state_verbs); k++)
+        if (!strcmp(argv[1], state_verbs[k])) return cn_cli_dags_state_verbs(argc, argv);
     for (int i = 1; i < argc; i++)
         if (cn_cli_is_help(argv[i])) {
             fputs(k_usage, stdout);
             return 0;
         }
     if (strcmp(argv[1], "list")) {
-        fprintf(stderr, "chronon dags: unknown subcommand '%s' (expected: list)\n", argv[1]);
+        fprintf(stderr, "chronon dags: unknown subcommand '%s' (expected: list, state, trigger, backfill, pause, unpause)\n", argv[1]);
         return 2;
     }
     for (int i = 2; i < argc; i++) {
@@ -172,7 +204,13 @@ int cn_cli_dags(int argc, char **argv) {
     }
     CnSchedModel *m = NULL;
     if (cn_cli_sched_load("dags", &c, &m)) return 1;
-    int code = json ? list_json(m) : (list_text(m), 0);
+    CnSchedDb *db = NULL;
+    RunInfo *info = cn_calloc(m->n_dags ? m->n_dags : 1, sizeof *info);
+    int code = info ? cn_cli_sched_db_open("dags", m, false, &db) : 1;
+    if (!code) code = run_info(db, m, info);
+    if (!code) code = json ? list_json(m, info) : (list_text(m, info), 0);
+    cn_sched_db_close(db);
+    cn_free(info);
     fflush(stdout);
     if (cn_cli_sched_report("dags", m)) code = 1;
     cn_sched_model_free(m);

@@ -1,6 +1,6 @@
 /* cmd_tasks.c: `chronon tasks list <dag> [--tree]` (Airflow's `airflow tasks list`) and
  * `chronon tasks show <dag> <task>`: the tasks of one DAG, their dependency graph and the
- * command each runs. Logs and clearing come with the scheduler daemon. */
+ * command each runs. `tasks logs` and `tasks clear` are in cmd_scheduler.c. */
 #include "base/compat.h"
 
 #include <stdio.h>
@@ -17,6 +17,7 @@
 static const char k_usage[] =
     "usage: chronon tasks list <dag_id> [--tree] [--json] [--repo DIR] [--naming guide|chronon]\n"
     "       chronon tasks show <dag_id> <task_id> [--repo DIR] [--naming guide|chronon]\n"
+    "       chronon tasks logs|clear ... (chronon tasks logs --help)\n"
     "\n"
     "list  prints the task ids of a DAG, each after the tasks it waits for; with --tree,\n"
     "      the dependency graph from the tasks that wait for nothing, each task's\n"
@@ -153,13 +154,14 @@ int cn_cli_tasks(int argc, char **argv) {
     bool tree = false, json = false;
     const char *pos[2] = {NULL, NULL};
     int n_pos = 0;
+    if (argc >= 2 && (!strcmp(argv[1], "logs") || !strcmp(argv[1], "clear"))) return cn_cli_tasks_state_verbs(argc, argv);
     for (int i = 1; i < argc; i++)
         if (cn_cli_is_help(argv[i])) {
             fputs(k_usage, stdout);
             return 0;
         }
     if (argc < 2 || (strcmp(argv[1], "list") && strcmp(argv[1], "show"))) {
-        if (argc >= 2) fprintf(stderr, "chronon tasks: unknown subcommand '%s' (expected: list, show)\n", argv[1]);
+        if (argc >= 2) fprintf(stderr, "chronon tasks: unknown subcommand '%s' (expected: list, show, logs, clear)\n", argv[1]);
         fputs(k_usage, stderr);
         return 2;
     }

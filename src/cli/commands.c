@@ -9,6 +9,7 @@ const CnCliCmd cn_cli_commands[] = {
     {"sql", "run SQL over the warehouse tables: SHOW TABLES, DESCRIBE, SELECT (spark-sql)", cn_cli_sql},
     {"gc", "remove orphan files of tables (crashed or conflicting writers)", cn_cli_gc},
     {"dags", "list the scheduler's DAGs built from production/", cn_cli_dags}, {"tasks", "list a DAG's tasks and their dependencies", cn_cli_tasks}, {"airflow", "export the DAGs as Airflow DAG files", cn_cli_airflow},
+    {"scheduler", "run the DAGs: daily runs, sensors, retries, catch-up, logs (state DB)", cn_cli_scheduler},
     {"parquet", "look into Parquet files: schema, cat, stats; convert CSV to Parquet", cn_cli_parquet},
     {"version", "print the version", cn_cli_version},
 };

@@ -26,4 +26,13 @@ int cn_cli_sched_report(const char *verb, const CnSchedModel *m);
 /* Prints "chronon <verb>: no DAG '<id>' ...; DAGs are: ..." to stderr; returns 1. */
 int cn_cli_sched_unknown_dag(const char *verb, const CnSchedModel *m, const char *id);
 
+/* Opens the state DB of the model's repo (cmd_scheduler.c has the precedence). Without
+ * create, a SQLite file that does not exist gives *out = NULL and 0. Else prints the
+ * error and returns 1. */
+int cn_cli_sched_db_open(const char *verb, const CnSchedModel *m, bool create, CnSchedDb **out);
+/* `chronon dags state|trigger|backfill|pause|unpause ...` (argv[1] is the subcommand). */
+int cn_cli_dags_state_verbs(int argc, char **argv);
+/* `chronon tasks logs|clear ...`. */
+int cn_cli_tasks_state_verbs(int argc, char **argv);
+
 #endif /* CN_CLI_SCHED_CLI_H */

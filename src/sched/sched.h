@@ -20,6 +20,8 @@
 #include "base/err.h"
 #include "base/str.h"
 
+#include <stdio.h>
+
 typedef enum CnSchedNaming {
     CN_SCHED_NAMING_GUIDE = 0,   /* chronon_batch_dag_<team>, backfill_task, ... */
     CN_SCHED_NAMING_CHRONON = 1, /* chronon_group_by_batch_<team>, group_by_batch__<N>, ... */
@@ -42,6 +44,20 @@ typedef struct CnSchedSettings {
     int sensor_timeout_s;
     int sensor_poke_s;
     int sensor_retries;
+    /* The daemon (`chronon scheduler`). Durations in milliseconds so that tests run fast;
+     * the *_seconds keys take fractions. The *_s fields above stay in step (rounded up)
+     * for the Airflow export. */
+    int64_t poll_ms;            /* poll_interval_seconds: loop period, default 5 s */
+    int64_t retry_delay_ms;     /* retry_delay_minutes or retry_delay_seconds */
+    bool retry_exponential;     /* retry_exponential_backoff: delay * 2^(try-1), default true */
+    int64_t max_retry_delay_ms; /* max_retry_delay_seconds: cap of the backoff, default 1 h */
+    int64_t task_timeout_ms;    /* task_timeout_seconds: kill a run task after, default 24 h; 0 none */
+    int64_t sensor_poke_ms;     /* sensor_poke_interval_seconds */
+    int64_t sensor_timeout_ms;  /* sensor_timeout_hours or sensor_timeout_seconds */
+    int max_active_runs;        /* per DAG, default 1: missed days run one after another */
+    int parallelism;            /* run tasks at once over all DAGs, default 16 */
+    const char *log_dir;        /* NULL: <warehouse>/logs */
+    const char *state_db;       /* NULL: $CHRONON_SCHEDULER_DB, else sqlite:<warehouse>/scheduler.db */
 } CnSchedSettings;
 
 typedef enum CnSchedTaskKind {
@@ -161,5 +177,143 @@ const char *cn_sched_naming_name(CnSchedNaming n);
  * BashSensor for partition sensors, ExternalTaskSensor for cross-DAG waits, and the
  * edges. Appends to out. Errors: CN_ENOMEM. */
 int cn_sched_airflow_render(const CnSchedModel *m, const CnSchedDag *d, CnBuf *out, CnErr *err);
+
+/* ================================================================ run state
+ * state.c: DAG runs, task instances and paused DAGs in the scheduler DB (SQLite file or
+ * PostgreSQL). docs/scheduler.md has the schema and the life of a task instance.
+ * THREADS: a CnSchedDb has one owner thread at a time; processes share the database. */
+
+typedef enum CnSchedTiState {
+    CN_SCHED_TI_NONE = 0,        /* created with its DAG run, upstream not done */
+    CN_SCHED_TI_SCHEDULED,       /* upstream done, waiting for a slot */
+    CN_SCHED_TI_QUEUED,          /* claimed by a scheduler, process being started */
+    CN_SCHED_TI_RUNNING,         /* a process (or a sensor's pokes) is at work */
+    CN_SCHED_TI_SUCCESS,
+    CN_SCHED_TI_FAILED,          /* out of tries */
+    CN_SCHED_TI_UP_FOR_RETRY,    /* failed a try; next_ms says when the next starts */
+    CN_SCHED_TI_UPSTREAM_FAILED, /* an upstream task failed: never runs */
+    CN_SCHED_TI_SKIPPED,
+} CnSchedTiState;
+
+/* "none", "scheduled", ... "skipped" (Airflow's names). */
+const char *cn_sched_ti_state_name(CnSchedTiState s);
+/* The state of a name, or -1. */
+int cn_sched_ti_state_parse(const char *s);
+/* success, failed, upstream_failed, skipped. */
+bool cn_sched_ti_state_finished(CnSchedTiState s);
+
+/* One task instance row. Times are epoch ms, 0 when unset. */
+typedef struct CnSchedTi {
+    char dag_id[256], task_id[256], ds[11];
+    CnSchedTiState state;
+    int try_number;          /* tries started so far (the running try's number) */
+    int64_t pid;             /* process group leader of the running try */
+    int64_t pid_start;       /* its start time (clock ticks after boot): tells pid reuse */
+    char host[256];          /* host the process runs on */
+    char owner[128];         /* scheduler that claimed the try: "<host>:<pid>:<start>" */
+    int64_t start_ms, end_ms;
+    int64_t next_ms;         /* up_for_retry: next try; running sensor: next poke */
+    int64_t first_ms;        /* running sensor: first poke of this try */
+    char log_path[1024];     /* log of the latest try */
+    char reason[512];        /* why it failed, was killed or waits */
+    int try_base;            /* tries before the last clear: the retry budget starts here */
+} CnSchedTi;
+
+typedef enum CnSchedRunState {
+    CN_SCHED_RUN_QUEUED = 0, CN_SCHED_RUN_RUNNING, CN_SCHED_RUN_SUCCESS, CN_SCHED_RUN_FAILED,
+} CnSchedRunState;
+const char *cn_sched_run_state_name(CnSchedRunState s);
+
+typedef struct CnSchedRun {
+    char dag_id[256], ds[11];
+    CnSchedRunState state;
+    char run_type[16];       /* scheduled, manual, backfill */
+    int64_t created_ms, start_ms, end_ms;
+} CnSchedRun;
+
+typedef struct CnSchedDb CnSchedDb;
+
+/* Opens "sqlite:<path>" or "postgresql://...", creating the tables (create: also the
+ * SQLite file and its directory). OWNED: *out, cn_sched_db_close. Errors: CN_EINVAL
+ * (bad URI), CN_ENOTFOUND (!create and no SQLite file), CN_EIO (cannot open or connect:
+ * names the URI without its password), CN_EUNSUPPORTED (another schema version). */
+int cn_sched_db_open(const char *uri, bool create, CnSchedDb **out, CnErr *err);
+void cn_sched_db_close(CnSchedDb *db); /* NULL-safe */
+/* BORROWED until close: the URI without its password. */
+const char *cn_sched_db_uri(const CnSchedDb *db);
+
+/* Adds the row in state none unless it exists. */
+int cn_sched_db_ti_ensure(CnSchedDb *db, const char *dag, const char *task, const char *ds, CnErr *err);
+/* CN_ENOTFOUND (err untouched) when there is no such row. */
+int cn_sched_db_ti_get(CnSchedDb *db, const char *dag, const char *task, const char *ds, CnSchedTi *out,
+                       CnErr *err);
+/* Rows of dag and ds (NULL: any), or (active_only) every queued or running row.
+ * OWNED: *out, cn_free; *out is NULL when *n is 0. */
+int cn_sched_db_ti_list(CnSchedDb *db, const char *dag, const char *ds, bool active_only, CnSchedTi **out,
+                        size_t *n, CnErr *err);
+/* Compare-and-swap: writes neu's fields over the row of old's key if the row still has
+ * old's state, try_number and owner. *won says whether it did. */
+int cn_sched_db_ti_cas(CnSchedDb *db, const CnSchedTi *old, const CnSchedTi *neu, bool *won, CnErr *err);
+
+/* Adds a run in state queued unless one exists for (dag, ds); *inserted (may be NULL)
+ * says which. */
+int cn_sched_db_run_insert(CnSchedDb *db, const char *dag, const char *ds, const char *run_type, int64_t now_ms,
+                           bool *inserted, CnErr *err);
+/* Runs of dag and ds (NULL: any), by ds then dag. OWNED: *out, cn_free. */
+int cn_sched_db_run_list(CnSchedDb *db, const char *dag, const char *ds, CnSchedRun **out, size_t *n, CnErr *err);
+/* The run with the latest ds; CN_ENOTFOUND when the DAG has none. */
+int cn_sched_db_run_last(CnSchedDb *db, const char *dag, CnSchedRun *out, CnErr *err);
+/* Writes state, start_ms and end_ms of the run. */
+int cn_sched_db_run_set(CnSchedDb *db, const CnSchedRun *run, CnErr *err);
+int cn_sched_db_pause(CnSchedDb *db, const char *dag, bool paused, int64_t now_ms, CnErr *err);
+int cn_sched_db_is_paused(CnSchedDb *db, const char *dag, bool *paused, CnErr *err);
+
+/* ================================================================ the daemon
+ * runner.c: runs DAG runs: sensors poke the catalog in-process, run tasks are child
+ * processes (own process group, one log file per try, a timeout), retries back off.
+ * See docs/scheduler.md ("Run lifecycle"). */
+
+typedef struct CnSched CnSched;
+
+typedef struct CnSchedRunOpts {
+    const char *db_uri;       /* state DB */
+    const char *warehouse;    /* local warehouse directory or URI (sensors, default log dir) */
+    const char *catalog;      /* catalog URI (sensors) */
+    const char *log_dir;      /* where logs go */
+    const char *self_exe;     /* program for chronon_bin "chronon" (this binary) */
+    bool once;                /* stop when nothing can progress (sensors not met = blocked) */
+    const char *only_dag;     /* NULL: every DAG */
+    const char *ds_lo, *ds_hi;/* NULL: every run; else only runs of these days */
+    bool ignore_paused;       /* run only_dag even when paused (dags backfill) */
+    const volatile int *stop; /* the caller's signal flag; non-zero: stop */
+    FILE *out;                /* progress lines; may be NULL */
+} CnSchedRunOpts;
+
+/* Opens the state DB and builds the runner on the model (BORROWED for its life).
+ * OWNED: *out, cn_sched_free. */
+int cn_sched_new(const CnSchedModel *m, const CnSchedRunOpts *o, CnSched **out, CnErr *err);
+void cn_sched_free(CnSched *s); /* NULL-safe; leaves running children running */
+/* BORROWED until cn_sched_free. */
+CnSchedDb *cn_sched_db(CnSched *s);
+/* The scheduled runs of every unpaused DAG up to today (catch-up), as settings say. */
+int cn_sched_create_runs(CnSched *s, int64_t today_days, CnErr *err);
+/* Adds a run of dag for ds (run_type "manual" or "backfill"); CN_EEXISTS when there is
+ * one. */
+int cn_sched_trigger(CnSched *s, const char *dag, const char *ds, const char *run_type, CnErr *err);
+/* One pass: reap and adopt processes, enforce timeouts, settle states, poke sensors,
+ * start what is ready. *busy (OUT) says whether anything still runs or waits on a
+ * clock (retry delay, poke interval in daemon mode); false means finished or blocked. */
+int cn_sched_tick(CnSched *s, bool *busy, CnErr *err);
+/* Loops tick + sleep(poll) until *stop or (once) nothing is busy. */
+int cn_sched_loop(CnSched *s, CnErr *err);
+/* Counts over the runs of ds (NULL: all) of the DAGs this runner covers. */
+typedef struct CnSchedCounts {
+    size_t success, failed, upstream_failed, blocked, other;
+} CnSchedCounts;
+int cn_sched_counts(CnSched *s, const char *ds, CnSchedCounts *c, CnErr *err);
+/* Resets a task instance (and with downstream, every task after it in the DAG) of ds to
+ * none and sets its run back to running. */
+int cn_sched_clear(CnSchedDb *db, const CnSchedDag *d, const char *task, const char *ds, bool downstream,
+                   size_t *n_cleared, CnErr *err);
 
 #endif /* CN_SCHED_H */

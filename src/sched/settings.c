@@ -30,6 +30,15 @@ void cn_sched_settings_defaults(CnSchedSettings *s) {
     s->sensor_timeout_s = 48 * 3600; /* Chronon's sensors: 48 h, 3 retries */
     s->sensor_poke_s = 60;
     s->sensor_retries = 3;
+    s->poll_ms = 5000;
+    s->retry_delay_ms = 60000;
+    s->retry_exponential = true;
+    s->max_retry_delay_ms = 3600 * 1000;
+    s->task_timeout_ms = 24 * CN_MS_PER_HOUR;
+    s->sensor_poke_ms = 60000;
+    s->sensor_timeout_ms = 48 * CN_MS_PER_HOUR;
+    s->max_active_runs = 1;
+    s->parallelism = 16;
 }
 
 typedef struct Ctx {
@@ -59,6 +68,19 @@ static int get_int(Ctx *c, const char *key, json_t *v, long min, long max, int *
     *out = (int)json_integer_value(v);
     return 0;
 }
+
+/* A duration in seconds (fractions allowed) from min_s to max_s, as milliseconds. */
+static int get_secs(Ctx *c, const char *key, json_t *v, double min_s, double max_s, int64_t *ms) {
+    if (!json_is_number(v) || json_number_value(v) < min_s || json_number_value(v) > max_s) {
+        char what[96];
+        snprintf(what, sizeof what, "a number of seconds from %g to %g", min_s, max_s);
+        return bad(c, key, what, v);
+    }
+    *ms = (int64_t)(json_number_value(v) * 1000.0 + 0.5);
+    return 0;
+}
+
+static int secs_up(int64_t ms) { return (int)((ms + 999) / 1000); }
 
 static int get_str(Ctx *c, const char *key, json_t *v, const char **out) {
     if (!json_is_string(v) || !*json_string_value(v)) return bad(c, key, "a non-empty string", v);
@@ -146,11 +168,33 @@ int cn_sched_settings_apply(CnArena *a, CnSchedSettings *s, const char *name, co
         else if (!strcmp(k, "retry_delay_minutes")) {
             rc = get_int(&c, k, v, 0, 7 * 24 * 60, &tmp);
             s->retry_delay_s = tmp * 60;
+            s->retry_delay_ms = (int64_t)tmp * 60000;
+        } else if (!strcmp(k, "retry_delay_seconds")) {
+            rc = get_secs(&c, k, v, 0, 7 * 86400, &s->retry_delay_ms);
+            s->retry_delay_s = secs_up(s->retry_delay_ms);
         } else if (!strcmp(k, "sensor_timeout_hours")) {
             rc = get_int(&c, k, v, 1, 24 * 365, &tmp);
             s->sensor_timeout_s = tmp * 3600;
-        } else if (!strcmp(k, "sensor_poke_interval_seconds"))
-            rc = get_int(&c, k, v, 1, 24 * 3600, &s->sensor_poke_s);
+            s->sensor_timeout_ms = (int64_t)tmp * CN_MS_PER_HOUR;
+        } else if (!strcmp(k, "sensor_timeout_seconds")) {
+            rc = get_secs(&c, k, v, 0.001, 365 * 86400.0, &s->sensor_timeout_ms);
+            s->sensor_timeout_s = secs_up(s->sensor_timeout_ms);
+        } else if (!strcmp(k, "sensor_poke_interval_seconds")) {
+            rc = get_secs(&c, k, v, 0.001, 24 * 3600, &s->sensor_poke_ms);
+            s->sensor_poke_s = secs_up(s->sensor_poke_ms);
+        } else if (!strcmp(k, "poll_interval_seconds"))
+            rc = get_secs(&c, k, v, 0.001, 3600, &s->poll_ms);
+        else if (!strcmp(k, "max_retry_delay_seconds"))
+            rc = get_secs(&c, k, v, 0, 7 * 86400, &s->max_retry_delay_ms);
+        else if (!strcmp(k, "task_timeout_seconds"))
+            rc = get_secs(&c, k, v, 0, 30 * 86400, &s->task_timeout_ms);
+        else if (!strcmp(k, "retry_exponential_backoff")) {
+            if (!json_is_boolean(v)) rc = bad(&c, k, "true or false", v);
+            else s->retry_exponential = json_is_true(v);
+        } else if (!strcmp(k, "max_active_runs")) rc = get_int(&c, k, v, 1, 10000, &s->max_active_runs);
+        else if (!strcmp(k, "parallelism")) rc = get_int(&c, k, v, 1, 100000, &s->parallelism);
+        else if (!strcmp(k, "log_dir")) rc = get_str(&c, k, v, &s->log_dir);
+        else if (!strcmp(k, "state_db")) rc = get_str(&c, k, v, &s->state_db);
         else if (!strcmp(k, "sensor_retries")) rc = get_int(&c, k, v, 0, 100, &s->sensor_retries);
         else if (!strcmp(k, "catchup")) {
             if (!json_is_boolean(v)) rc = bad(&c, k, "true or false", v);
@@ -181,7 +225,10 @@ int cn_sched_settings_apply(CnArena *a, CnSchedSettings *s, const char *name, co
                             "%s: %s%sunknown scheduler setting \"%s\" (expected one of chronon_path, "
                             "chronon_bin, group_by_batch_concurrency, join_concurrency, time_parts, "
                             "online_store, retries, retry_delay_minutes, start_date, catchup, "
-                            "sensor_timeout_hours, sensor_poke_interval_seconds, sensor_retries)",
+                            "sensor_timeout_hours, sensor_timeout_seconds, sensor_poke_interval_seconds, "
+                            "sensor_retries, poll_interval_seconds, retry_delay_seconds, "
+                            "retry_exponential_backoff, max_retry_delay_seconds, task_timeout_seconds, "
+                            "max_active_runs, parallelism, log_dir, state_db)",
                             name, c.where, *c.where ? ": " : "", k);
         }
         if (rc) goto done;

@@ -375,13 +375,13 @@ def test_dags_list(tmp_path):
     r = chronon("dags", "list", "--repo", QUICKSTART)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["dag_id", "schedule", "tasks", "paused"]
+    assert lines[0].split() == ["dag_id", "schedule", "tasks", "paused", "last_run"]
     rows = [l.split() for l in lines[1:]]
     assert rows == [
-        ["chronon_batch_dag_my_team", "@daily", "4", "no"],
-        ["chronon_batch_dag_quickstart", "@daily", "12", "no"],
-        ["chronon_join_quickstart_training_set_v1", "@daily", "8", "no"],
-        ["chronon_join_quickstart_training_set_v2", "@daily", "7", "no"],
+        ["chronon_batch_dag_my_team", "@daily", "4", "no", "-"],
+        ["chronon_batch_dag_quickstart", "@daily", "12", "no", "-"],
+        ["chronon_join_quickstart_training_set_v1", "@daily", "8", "no", "-"],
+        ["chronon_join_quickstart_training_set_v2", "@daily", "7", "no", "-"],
     ]
     r = chronon("dags", "list", "--repo", os.path.join(FIX, "repo_a"), "--json")
     assert r.returncode == 0, r.stderr
