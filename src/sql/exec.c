@@ -435,19 +435,27 @@ static int cmd_show_namespaces(CnSql *s, const Stmt *st, size_t i, Out *o) {
                           (int)st->t[i].len, st->text + st->t[i].off);
     static const char *const names[] = {"namespace"};
     int rc = out_begin(o, 1, names);
-    bool has_default = false;
-    for (size_t k = 0; k < s->n_tables; k++) has_default |= !strcmp(s->tables[k].ns, "default");
+    /* the listing is sorted by namespace; "default" always exists (Spark's), in order */
+    bool default_done = false;
     const char *last = NULL;
-    /* listing is sorted by namespace; "default" is always there (Spark's) */
-    if (!has_default && (!pat[0] || cn_sql_like_match(pat, "default"))) {
-        const char *row[1] = {"default"};
-        rc = out_text_row(o, 1, row);
-    }
-    for (size_t k = 0; k < s->n_tables && !rc; k++) {
-        if (last && !strcmp(last, s->tables[k].ns)) continue;
-        last = s->tables[k].ns;
-        if (pat[0] && !cn_sql_like_match(pat, last)) continue;
-        const char *row[1] = {last};
+    for (size_t k = 0; k <= s->n_tables && !rc; k++) {
+        const char *ns = k < s->n_tables ? s->tables[k].ns : NULL;
+        if (ns && last && !strcmp(last, ns)) continue;
+        if (!default_done && (!ns || strcmp("default", ns) <= 0)) {
+            default_done = true;
+            if (!pat[0] || cn_sql_like_match(pat, "default")) {
+                const char *row[1] = {"default"};
+                rc = out_text_row(o, 1, row);
+            }
+            if (ns && !strcmp(ns, "default")) {
+                last = ns;
+                continue;
+            }
+        }
+        if (!ns || rc) break;
+        last = ns;
+        if (pat[0] && !cn_sql_like_match(pat, ns)) continue;
+        const char *row[1] = {ns};
         rc = out_text_row(o, 1, row);
     }
     return rc ? rc : out_end(o);

@@ -139,7 +139,9 @@ static void show_and_use(void **state) {
     (void)state;
     Env e;
     env_open(&e);
-    assert_string_equal(q(&e, "SHOW NAMESPACES"), "namespace\ndefault\ndata\n");
+    assert_string_equal(q(&e, "SHOW NAMESPACES"), "namespace\ndata\ndefault\n");
+    assert_string_equal(q(&e, "SHOW DATABASES LIKE 'd*'"), "namespace\ndata\ndefault\n");
+    assert_string_equal(q(&e, "SHOW SCHEMAS LIKE 'def*'"), "namespace\ndefault\n");
     assert_string_equal(q(&e, "SHOW TABLES IN data"),
                         "namespace|tableName|isTemporary\ndata|events|false\ndata|users|false\n");
     assert_string_equal(q(&e, "show tables in data like '*user*'"),
