@@ -200,9 +200,11 @@ int cn_cli_scheduler(int argc, char **argv) {
     resolve(m, &p);
     char day[11];
     if (once && !ds) today_ds(-1, day), ds = day;
+    char today[11];
+    today_ds(0, today);
     CnSchedRunOpts o = {.db_uri = p.db, .warehouse = p.warehouse, .catalog = p.catalog, .log_dir = p.logs,
                         .self_exe = *p.self ? p.self : NULL, .once = once, .only_dag = only_dag,
-                        .ds_lo = ds, .ds_hi = ds, .stop = &g_stop, .out = stdout};
+                        .ds_lo = ds, .ds_hi = ds, .today = today, .stop = &g_stop, .out = stdout};
     CnErr err = CN_ERR_INIT;
     CnSched *s = NULL;
     int code = 0;

@@ -947,7 +947,9 @@ int cn_sched_loop(CnSched *s, CnErr *err) {
     while (!(s->o.stop && *s->o.stop)) {
         bool busy = false;
         if (!s->o.once) {
-            if ((rc = cn_sched_create_runs(s, cn_ms_to_days(now_ms()), err))) break;
+            int64_t today;
+            if (!s->o.today || cn_ds_parse(s->o.today, &today)) today = cn_ms_to_days(now_ms());
+            if ((rc = cn_sched_create_runs(s, today, err))) break;
         }
         if ((rc = cn_sched_tick(s, &busy, err))) break;
         if (s->o.once && !busy) break;

@@ -285,6 +285,7 @@ typedef struct CnSchedRunOpts {
     const char *only_dag;     /* NULL: every DAG */
     const char *ds_lo, *ds_hi;/* NULL: every run; else only runs of these days */
     bool ignore_paused;       /* run only_dag even when paused (dags backfill) */
+    const char *today;        /* ds of "today" for the daemon's runs; NULL: the UTC clock */
     const volatile int *stop; /* the caller's signal flag; non-zero: stop */
     FILE *out;                /* progress lines; may be NULL */
 } CnSchedRunOpts;

@@ -86,8 +86,8 @@ def make_repo(tmp, settings=None, plan=None, start="2024-01-01"):
     s.update(settings or {})
     write(os.path.join(repo, "scheduler.json"), json.dumps(s))
     write(os.path.join(fake_dir, "plan.json"), json.dumps(plan or {}))
-    env = dict(os.environ, FAKE_DIR=fake_dir, CHRONON_REPO_PATH=repo)
-    for k in ("CHRONON_WAREHOUSE", "CHRONON_CATALOG", "CHRONON_SCHEDULER_DB", "CHRONON_SCHEDULER_TODAY"):
+    env = dict(os.environ, FAKE_DIR=fake_dir, CHRONON_REPO_PATH=repo, CHRONON_SCHEDULER_TODAY="2024-01-02")
+    for k in ("CHRONON_WAREHOUSE", "CHRONON_CATALOG", "CHRONON_SCHEDULER_DB"):
         env.pop(k, None)
     return repo, env
 
