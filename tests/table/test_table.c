@@ -723,7 +723,60 @@ static void all_types_round_trip(void **state) {
     env_close(&e);
 }
 
-CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(all_types_round_trip), cmocka_unit_test(create_append_scan),
+/* Damaged metadata or manifests give errors naming the file, never a crash. */
+static void corrupt_files_are_reported(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    create_table(&e, "t");
+    write_rows(&e, "t", CN_ICE_APPEND, 0, 9, D3, 3, 0);
+    CnIceTable *t = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &t, &e.err), &e.err);
+    char meta[1024];
+    snprintf(meta, sizeof meta, "%s", cn_ice_table_metadata_location(t) + 7);
+    char *text = NULL;
+    size_t len = 0;
+    ASSERT_OK(cn_fs_read_all(meta, &text, &len, &e.err), &e.err);
+    /* the manifest list of the snapshot, found in the metadata text */
+    char *ml = strstr(text, "\"manifest-list\": \"file://");
+    assert_non_null(ml);
+    char list[1024];
+    snprintf(list, sizeof list, "%.*s", (int)(strchr(ml + 26, '"') - (ml + 24)), ml + 24);
+    cn_ice_table_free(t);
+    /* truncated manifest list: scans fail cleanly, naming it */
+    char *avro = NULL;
+    size_t alen = 0;
+    ASSERT_OK(cn_fs_read_all(list, &avro, &alen, &e.err), &e.err);
+    ASSERT_OK(cn_fs_write_atomic(list, avro, alen / 2, &e.err), &e.err);
+    CnIceScan *sc = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &t, &e.err), &e.err);
+    CnErr err = CN_ERR_INIT;
+    assert_true(cn_ice_scan_open(e.c, t, NULL, &sc, &err) < 0);
+    ASSERT_CONTAINS(cn_err_msg(&err), "manifest list");
+    ASSERT_CONTAINS(cn_err_msg(&err), list);
+    cn_ice_table_free(t);
+    ASSERT_OK(cn_fs_write_atomic(list, avro, alen, &e.err), &e.err);
+    cn_free(avro);
+    /* metadata that is not JSON, then JSON of the wrong version */
+    ASSERT_OK(cn_fs_write_atomic(meta, text, len / 3, &e.err), &e.err);
+    cn_err_clear(&err);
+    assert_true(cn_ice_table_load(e.c, "data", "t", &t, &err) < 0);
+    ASSERT_CONTAINS(cn_err_msg(&err), meta);
+    const char *v3 = "{\"format-version\": 3, \"location\": \"file:///x\"}";
+    ASSERT_OK(cn_fs_write_atomic(meta, v3, strlen(v3), &e.err), &e.err);
+    cn_err_clear(&err);
+    ASSERT_ERR(cn_ice_table_load(e.c, "data", "t", &t, &err), CN_ECORRUPT, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "format-version 3, expected 2");
+    /* a missing metadata file names the table */
+    unlink(meta);
+    cn_err_clear(&err);
+    assert_true(cn_ice_table_load(e.c, "data", "t", &t, &err) < 0);
+    ASSERT_CONTAINS(cn_err_msg(&err), "table data.t: metadata file named by the catalog");
+    cn_free(text);
+    env_close(&e);
+}
+
+CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(corrupt_files_are_reported), cmocka_unit_test(all_types_round_trip), cmocka_unit_test(create_append_scan),
              cmocka_unit_test(overwrite_replaces_only_its_partitions),
              cmocka_unit_test(time_travel_by_id_and_timestamp),
              cmocka_unit_test(add_column_reads_old_files_as_null),
