@@ -777,6 +777,20 @@ bool cn_pq_reader_row_group_selected(const CnPqReader *r, uint32_t i) {
 static int plain_values(CnPqReader *r, const CnPqLeaf *L, const LeafX *x, const uint8_t *p, size_t len,
                         uint32_t n, CnVec *v, size_t *used, CnErr *err) {
     (void)r;
+    /* The count comes from an untrusted header: check it against the bytes the values
+     * need at the least before reserving room for them. */
+    uint64_t min_bits = 8;
+    switch (L->physical) {
+    case CN_PQ_BOOLEAN: min_bits = 1; break;
+    case CN_PQ_INT32: case CN_PQ_FLOAT: min_bits = 32; break;
+    case CN_PQ_INT64: case CN_PQ_DOUBLE: min_bits = 64; break;
+    case CN_PQ_INT96: min_bits = 96; break;
+    case CN_PQ_BYTE_ARRAY: min_bits = 32; break; /* a 4-byte length each */
+    case CN_PQ_FIXED_LEN_BYTE_ARRAY: min_bits = 8 * (uint64_t)(L->type_length > 0 ? L->type_length : 1); break;
+    default: break;
+    }
+    if ((uint64_t)n * min_bits > (uint64_t)len * 8)
+        return FAIL(err, "PLAIN values: page claims %u values but holds only %zu bytes", n, len);
     if (cn_col_vec_reserve(v, n) < 0) return cn_err_set(err, CN_ENOMEM, "out of memory");
     uint32_t b0 = v->n;
     switch (L->physical) {
