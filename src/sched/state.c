@@ -358,8 +358,8 @@ int cn_sched_db_ti_list(CnSchedDb *db, const char *dag, const char *ds, bool act
     int rc = query(db,
                    active_only ? "SELECT " TI_COLS " FROM task_instances WHERE state IN ('running', 'queued') "
                                  "ORDER BY ds, dag_id, task_id"
-                               : "SELECT " TI_COLS " FROM task_instances WHERE ($1 IS NULL OR dag_id = $1) AND "
-                                 "($2 IS NULL OR ds = $2) ORDER BY ds, dag_id, task_id",
+                               : "SELECT " TI_COLS " FROM task_instances WHERE (CAST($1 AS TEXT) IS NULL OR dag_id = $1) AND "
+                                 "(CAST($2 AS TEXT) IS NULL OR ds = $2) ORDER BY ds, dag_id, task_id",
                    active_only ? 0 : 2, p, &r, NULL, err);
     if (rc) return rc;
     if (!r.n_rows) return 0;
@@ -452,7 +452,7 @@ int cn_sched_db_run_list(CnSchedDb *db, const char *dag, const char *ds, CnSched
     const char *p[] = {dag, ds};
     Rows r;
     int rc = query(db,
-                   "SELECT " RUN_COLS " FROM dag_runs WHERE ($1 IS NULL OR dag_id = $1) AND ($2 IS NULL OR ds = $2) "
+                   "SELECT " RUN_COLS " FROM dag_runs WHERE (CAST($1 AS TEXT) IS NULL OR dag_id = $1) AND (CAST($2 AS TEXT) IS NULL OR ds = $2) "
                    "ORDER BY ds, dag_id",
                    2, p, &r, NULL, err);
     if (rc || !r.n_rows) return rc;
