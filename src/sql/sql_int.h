@@ -86,6 +86,11 @@ int cn_sql__prepare(CnSql *s, const char *sql, sqlite3_stmt **out, CnErr *err);
 /* Refreshes the catalog listing (once per statement). */
 int cn_sql__refresh(CnSql *s, CnErr *err);
 
+/* Distinct ds partitions of t within [lo, hi] (NULL: unbounded), ascending, read from
+ * the ds column of the pruned files. OWNED: *out, one block, cn_free. */
+int cn_sql__partitions(CnIceCatalog *c, const CnIceTable *t, const char *lo, const char *hi, char ***out, size_t *n,
+                       CnErr *err);
+
 /* ---- virtual table module (vtab.c) ---- */
 int cn_sql__vtab_register(CnSql *s, CnErr *err);
 /* Declared SQLite type of a column type (table above). */

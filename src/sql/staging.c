@@ -26,21 +26,21 @@
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-int cn_sql_table_partitions(CnIceCatalog *c, const char *ns, const char *name, char ***out, size_t *n,
-                            CnErr *err) {
+int cn_sql__partitions(CnIceCatalog *c, const CnIceTable *t, const char *lo, const char *hi, char ***out, size_t *n,
+                       CnErr *err) {
     *out = NULL;
     *n = 0;
-    CnIceTable *t = NULL;
     CnIceScan *scan = NULL;
     char (*vals)[11] = NULL;
     size_t nv = 0, cap = 0;
-    int rc = cn_ice_table_load(c, ns, name, &t, err);
-    if (rc < 0) goto done;
     const char *col = CN_ICE_DS;
     CnIceScanOpts o = {0};
     o.columns = &col;
     o.n_columns = 1;
-    if ((rc = cn_ice_scan_open(c, t, &o, &scan, err)) < 0) goto done;
+    o.ds_lo = lo;
+    o.ds_hi = hi;
+    int rc = cn_ice_scan_open(c, t, &o, &scan, err);
+    if (rc < 0) goto done;
     for (;;) {
         const CnBatch *b;
         if ((rc = cn_ice_scan_next(scan, &b, err)) < 0) goto done;
@@ -79,6 +79,16 @@ int cn_sql_table_partitions(CnIceCatalog *c, const char *ns, const char *name, c
 done:
     cn_free(vals);
     cn_ice_scan_close(scan);
+    return rc;
+}
+
+int cn_sql_table_partitions(CnIceCatalog *c, const char *ns, const char *name, char ***out, size_t *n,
+                            CnErr *err) {
+    *out = NULL;
+    *n = 0;
+    CnIceTable *t = NULL;
+    int rc = cn_ice_table_load(c, ns, name, &t, err);
+    if (rc == 0) rc = cn_sql__partitions(c, t, NULL, NULL, out, n, err);
     cn_ice_table_free(t);
     return rc;
 }

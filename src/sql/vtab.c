@@ -5,6 +5,15 @@
  * projection; both travel to xFilter in idxStr as "<colUsed hex>|<ops>", ops one
  * letter per argv value (e = < l > g, upper case for the inclusive forms). SQLite still
  * checks every constraint itself (omit stays 0): the range only prunes files.
+ * ORDER BY ds (also SQLite's GROUP BY ds, DISTINCT ds) is consumed when it is the only
+ * ordering term: the cursor then lists the partitions in range and scans them one at a
+ * time in ds order (a third idxStr field "a" or "d"), so SQLite needs no sorter.
+ * JOINS: an equality on another column whose right side is not a constant (a join
+ *   key) is taken as a lookup (fourth idxStr field: the column). The first lookup of a
+ *   statement materialises the projected rows of the ds range once and hashes the key
+ *   column; each lookup then walks one hash chain. Without it SQLite would re-scan the
+ *   inner table for every outer row. The materialisations live until the next
+ *   statement (gen) because every cursor of the statement may point into them.
  * The table is re-loaded once per statement (CnSql.gen), so a statement sees the
  * latest snapshot and every scan within it sees the same one. */
 #include "sql/sql_int.h"
@@ -15,6 +24,28 @@
 
 #include "base/alloc.h"
 #include "base/date.h"
+#include "base/hash.h"
+
+/* Rows of a scan kept in memory with a hash index on one column (joins). */
+typedef struct Mat {
+    struct Mat *next_mat;
+    char *key;              /* OWNED: "<idxStr>|<lo>|<hi>" it was built for */
+    CnSchema *schema;       /* OWNED: the projection */
+    CnBatch *rows;          /* OWNED */
+    int key_col;            /* column of rows holding the key */
+    uint32_t *heads, *next; /* OWNED: chains of row indexes, UINT32_MAX ends */
+    uint32_t mask;
+} Mat;
+
+/* A lookup key, normalised so that SQLite's = on the column can only be true when the
+ * keys are equal (SQLite re-checks anyway). */
+typedef enum KeyKind { KEY_OK = 0, KEY_NONE, KEY_ALL } KeyKind;
+typedef struct Key {
+    bool is_str;
+    int64_t i;
+    const char *p;
+    uint32_t len;
+} Key;
 
 typedef struct IceVtab {
     sqlite3_vtab base;
@@ -24,6 +55,7 @@ typedef struct IceVtab {
     uint64_t gen;
     CnSchema *decl;         /* OWNED: the columns declared to SQLite */
     int i_ds;               /* declared index of ds, -1 */
+    Mat *mats;              /* OWNED list, freed when gen changes */
 } IceVtab;
 
 typedef struct IceCursor {
@@ -34,7 +66,98 @@ typedef struct IceCursor {
     int64_t rowid;
     bool eof;
     int *col_map;           /* declared column -> batch column, -1: not projected */
+    /* ordered scans: one scan per partition, in order */
+    char **parts;           /* OWNED block (cn_sql__partitions), NULL: one plain scan */
+    size_t n_parts, i_part;
+    bool desc;
+    const char **cols;      /* OWNED projection, kept for the per-partition scans */
+    uint32_t n_cols;
+    /* lookups: rows come from a Mat (BORROWED from the vtab) */
+    int mode;               /* 0 scan, 1 one hash chain, 2 every row of the Mat */
+    const Mat *mat;
+    Key key;
+    char key_buf[64];
 } IceCursor;
+
+static void mats_free(IceVtab *vt) {
+    for (Mat *m = vt->mats, *n; m; m = n) {
+        n = m->next_mat;
+        cn_free(m->key);
+        cn_col_batch_free(m->rows);
+        cn_col_schema_free(m->schema);
+        cn_free(m->heads);
+        cn_free(m->next);
+        cn_free(m);
+    }
+    vt->mats = NULL;
+}
+
+static bool key_type_ok(CnTypeId t) {
+    return t == CN_COL_INT32 || t == CN_COL_INT64 || t == CN_COL_BOOL || t == CN_COL_STRING || t == CN_COL_DATE;
+}
+
+static uint64_t key_hash(const Key *k) {
+    return k->is_str ? cn_hash_bytes(k->p, k->len, 0) : cn_hash_u64((uint64_t)k->i);
+}
+
+static bool key_eq(const Key *a, const Key *b) {
+    if (a->is_str != b->is_str) return false;
+    return a->is_str ? a->len == b->len && !memcmp(a->p, b->p, a->len) : a->i == b->i;
+}
+
+/* Key of entry r of a key column; false for null (= never matches null). */
+static bool key_of_row(const CnVec *v, uint32_t r, Key *k) {
+    if (!cn_col_vec_is_valid(v, r)) return false;
+    k->is_str = false;
+    switch (v->type->id) {
+    case CN_COL_BOOL: k->i = ((const uint8_t *)v->values)[r]; return true;
+    case CN_COL_INT32:
+    case CN_COL_DATE: k->i = ((const int32_t *)v->values)[r]; return true;
+    case CN_COL_INT64: k->i = ((const int64_t *)v->values)[r]; return true;
+    default:
+        k->is_str = true;
+        k->p = cn_col_vec_str(v, r, &k->len);
+        return true;
+    }
+}
+
+/* Key of a constraint value compared with a column of type t, as SQLite compares them
+ * (INTEGER/TEXT affinity of the declared type). buf holds converted text. */
+static KeyKind key_of_value(CnTypeId t, sqlite3_value *v, Key *k, char *buf, size_t cap) {
+    int vt = sqlite3_value_type(v);
+    if (vt == SQLITE_NULL) return KEY_NONE;
+    k->is_str = false;
+    if (t == CN_COL_STRING || t == CN_COL_DATE) {
+        if (vt == SQLITE_BLOB) return KEY_ALL;
+        const char *txt = (const char *)sqlite3_value_text(v);
+        int n = sqlite3_value_bytes(v);
+        if (!txt) return KEY_ALL;
+        if (t == CN_COL_DATE) {
+            int64_t d;
+            if (n != 10 || cn_ds_parse(txt, &d)) return KEY_NONE;
+            k->i = d;
+            return KEY_OK;
+        }
+        if ((size_t)n >= cap) return KEY_ALL;
+        memcpy(buf, txt, (size_t)n);
+        k->is_str = true;
+        k->p = buf;
+        k->len = (uint32_t)n;
+        return KEY_OK;
+    }
+    /* integer columns */
+    if (vt == SQLITE_INTEGER) {
+        k->i = sqlite3_value_int64(v);
+        return KEY_OK;
+    }
+    if (vt == SQLITE_FLOAT) {
+        double x = sqlite3_value_double(v);
+        if (x != x || x < -9.2e18 || x > 9.2e18 || (double)(int64_t)x != x) return KEY_NONE;
+        k->i = (int64_t)x;
+        return KEY_OK;
+    }
+    return KEY_ALL; /* text compared with an integer column: let SQLite decide */
+}
 
 const char *cn_sql__decl_type(const CnType *t) {
     switch (t->id) {
@@ -110,6 +233,7 @@ done:
 
 static int vt_disconnect(sqlite3_vtab *base) {
     IceVtab *vt = (IceVtab *)base;
+    mats_free(vt);
     cn_ice_table_free(vt->t);
     cn_col_schema_free(vt->decl);
     cn_free(vt);
@@ -121,9 +245,24 @@ static int vt_best_index(sqlite3_vtab *base, sqlite3_index_info *ii) {
     char ops[64];
     int n_ops = 0;
     double cost = 1e7;
+    int key_col = -1;
     for (int i = 0; i < ii->nConstraint && n_ops < 60; i++) {
         const struct sqlite3_index_constraint *c = &ii->aConstraint[i];
-        if (!c->usable || c->iColumn != vt->i_ds || vt->i_ds < 0) continue;
+        if (!c->usable) continue;
+        if (c->iColumn != vt->i_ds && c->iColumn >= 0 && key_col < 0 && c->op == SQLITE_INDEX_CONSTRAINT_EQ &&
+            key_type_ok(vt->decl->fields[c->iColumn].type->id)) {
+            /* a join key (right side not a constant), compared bytewise */
+            sqlite3_value *rhs = NULL;
+            const char *coll = sqlite3_vtab_collation(ii, i);
+            if (sqlite3_vtab_rhs_value(ii, i, &rhs) != SQLITE_OK && (!coll || !sqlite3_stricmp(coll, "BINARY"))) {
+                key_col = c->iColumn;
+                ops[n_ops++] = 'k';
+                ii->aConstraintUsage[i].argvIndex = n_ops;
+                ii->aConstraintUsage[i].omit = 0;
+                continue;
+            }
+        }
+        if (c->iColumn != vt->i_ds || vt->i_ds < 0) continue;
         char op;
         switch (c->op) {
         case SQLITE_INDEX_CONSTRAINT_EQ: op = 'e'; cost /= 100; break;
@@ -139,7 +278,13 @@ static int vt_best_index(sqlite3_vtab *base, sqlite3_index_info *ii) {
     }
     ops[n_ops] = 0;
     ii->idxNum = n_ops;
-    ii->idxStr = sqlite3_mprintf("%016llx|%s", (unsigned long long)ii->colUsed, ops);
+    char order = '-';
+    if (key_col < 0 && ii->nOrderBy == 1 && vt->i_ds >= 0 && ii->aOrderBy[0].iColumn == vt->i_ds) {
+        order = ii->aOrderBy[0].desc ? 'd' : 'a';
+        ii->orderByConsumed = 1;
+    }
+    if (key_col >= 0) cost = 20; /* one hash chain per lookup once the rows are in memory */
+    ii->idxStr = sqlite3_mprintf("%016llx|%s|%c|%d", (unsigned long long)ii->colUsed, ops, order, key_col);
     if (!ii->idxStr) return SQLITE_NOMEM;
     ii->needToFreeIdxStr = 1;
     ii->estimatedCost = cost;
@@ -161,6 +306,28 @@ static void cursor_reset(IceCursor *c) {
     c->b = NULL;
     cn_free(c->col_map);
     c->col_map = NULL;
+    cn_free(c->parts);
+    c->parts = NULL;
+    c->n_parts = c->i_part = 0;
+    cn_free(c->cols);
+    c->cols = NULL;
+    c->mode = 0;
+    c->mat = NULL;
+}
+
+/* Opens the scan of the next partition of an ordered cursor; *more = false at the end. */
+static int open_next_part(IceCursor *c, IceVtab *vt, bool *more, CnErr *err) {
+    cn_ice_scan_close(c->scan);
+    c->scan = NULL;
+    *more = c->i_part < c->n_parts;
+    if (!*more) return 0;
+    const char *p = c->parts[c->desc ? c->n_parts - 1 - c->i_part : c->i_part];
+    c->i_part++;
+    CnIceScanOpts o = {0};
+    o.ds_lo = o.ds_hi = p;
+    o.columns = c->cols;
+    o.n_columns = c->n_cols;
+    return cn_ice_scan_open(vt->s->cat, vt->t, &o, &c->scan, err);
 }
 
 static int vt_close(sqlite3_vtab_cursor *cur) {
@@ -170,15 +337,32 @@ static int vt_close(sqlite3_vtab_cursor *cur) {
     return SQLITE_OK;
 }
 
-/* Moves to the next row with data (loads batches as needed). */
-static int advance(IceCursor *c, CnErr *err) {
+/* Moves to the next row with data (loads batches, and partitions, as needed). */
+static int advance(IceCursor *c, IceVtab *vt, CnErr *err) {
+    if (c->mode == 1) { /* c->row is a chain position: stop on the next equal key */
+        for (; c->row != UINT32_MAX; c->row = c->mat->next[c->row]) {
+            Key k;
+            if (key_of_row(&c->b->cols[c->mat->key_col], c->row, &k) && key_eq(&k, &c->key)) return 0;
+        }
+        c->eof = true;
+        return 0;
+    }
+    if (c->mode == 2) {
+        if (c->row >= c->b->n_rows) c->eof = true;
+        return 0;
+    }
     while (!c->b || c->row >= c->b->n_rows) {
         c->row = 0;
-        int rc = cn_ice_scan_next(c->scan, &c->b, err);
+        int rc = c->scan ? cn_ice_scan_next(c->scan, &c->b, err) : 0;
         if (rc < 0) return rc;
-        if (!c->b) {
-            c->eof = true;
-            return 0;
+        if (!c->scan || !c->b) {
+            bool more = false;
+            c->b = NULL;
+            if (c->parts && (rc = open_next_part(c, vt, &more, err)) < 0) return rc;
+            if (!more) {
+                c->eof = true;
+                return 0;
+            }
         }
     }
     return 0;
@@ -188,6 +372,92 @@ static bool valid_ds(sqlite3_value *v) {
     if (sqlite3_value_type(v) != SQLITE_TEXT) return false;
     int64_t d;
     return sqlite3_value_bytes(v) == 10 && cn_ds_parse((const char *)sqlite3_value_text(v), &d) == 0;
+}
+
+/* The Mat of this projection and ds range, built on first use. */
+static int get_mat(IceVtab *vt, const char *idx_str, const CnIceScanOpts *o, int key_col, const Mat **out,
+                   CnErr *err) {
+    CnSql *s = vt->s;
+    char *key = sqlite3_mprintf("%s|%s|%s", idx_str, o->ds_lo ? o->ds_lo : "", o->ds_hi ? o->ds_hi : "");
+    if (!key) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (Mat *m = vt->mats; m; m = m->next_mat)
+        if (!strcmp(m->key, key)) {
+            sqlite3_free(key);
+            *out = m;
+            return 0;
+        }
+    CnIceScan *scan = NULL;
+    Mat *m = cn_calloc(1, sizeof *m);
+    int rc = m ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (rc == 0 && !(m->key = cn_strdup(key))) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    sqlite3_free(key);
+    if (rc < 0) goto done;
+    m->key_col = key_col;
+    if ((rc = cn_ice_scan_open(s->cat, vt->t, o, &scan, err)) < 0) goto done;
+    if ((rc = cn_col_schema_copy(cn_ice_scan_schema(scan), &m->schema, err)) < 0) goto done;
+    if ((rc = cn_col_batch_new(m->schema, &m->rows, err)) < 0) goto done;
+    for (;;) {
+        const CnBatch *b;
+        if ((rc = cn_ice_scan_next(scan, &b, err)) < 0) goto done;
+        if (!b) break;
+        if ((uint64_t)m->rows->n_rows + b->n_rows >= UINT32_MAX) {
+            rc = cn_err_set(err, CN_ELIMIT, "%s.%s: a join side of more than 4 billion rows", vt->ns, vt->name);
+            goto done;
+        }
+        if ((rc = cn_col_batch_append_rows(m->rows, b, NULL, b->n_rows, err)) < 0) goto done;
+    }
+    uint32_t n = m->rows->n_rows, cap = 16;
+    while (cap < n * 2u && cap < (1u << 31)) cap <<= 1;
+    m->mask = cap - 1;
+    m->heads = cn_malloc((size_t)cap * sizeof *m->heads);
+    m->next = cn_malloc(((size_t)n + 1) * sizeof *m->next);
+    if (!m->heads || !m->next) { rc = cn_err_set(err, CN_ENOMEM, "out of memory"); goto done; }
+    memset(m->heads, 0xff, (size_t)cap * sizeof *m->heads);
+    const CnVec *kv = &m->rows->cols[key_col];
+    for (uint32_t r = n; r-- > 0;) { /* backwards: chains in row order */
+        Key k;
+        m->next[r] = UINT32_MAX;
+        if (!key_of_row(kv, r, &k)) continue;
+        uint32_t h = (uint32_t)key_hash(&k) & m->mask;
+        m->next[r] = m->heads[h];
+        m->heads[h] = r;
+    }
+    if (s->verbose)
+        fprintf(s->log ? s->log : stderr, "scan %s.%s: ds [%s, %s]: %u files, %u rows in memory for lookups on %s\n",
+                vt->ns, vt->name, o->ds_lo ? o->ds_lo : "-inf", o->ds_hi ? o->ds_hi : "+inf", cn_ice_scan_n_files(scan),
+                n, m->schema->fields[key_col].name);
+done:
+    cn_ice_scan_close(scan);
+    if (rc < 0) {
+        if (m) {
+            m->next_mat = vt->mats; /* freed with the others */
+            vt->mats = m;
+        }
+        return rc;
+    }
+    m->next_mat = vt->mats;
+    vt->mats = m;
+    *out = m;
+    return 0;
+}
+
+/* Positions c on the rows whose key column equals v. */
+static int lookup(IceCursor *c, IceVtab *vt, const char *idx_str, const CnIceScanOpts *o, int key_col,
+                  sqlite3_value *v, CnErr *err) {
+    const Mat *m = NULL;
+    int rc = get_mat(vt, idx_str, o, key_col, &m, err);
+    if (rc < 0) return rc;
+    c->mat = m;
+    c->b = m->rows;
+    c->row = 0;
+    switch (key_of_value(m->rows->cols[key_col].type->id, v, &c->key, c->key_buf, sizeof c->key_buf)) {
+    case KEY_NONE: c->eof = true; return 0;
+    case KEY_ALL: c->mode = 2; return advance(c, vt, err);
+    default:
+        c->mode = 1;
+        c->row = m->heads[(uint32_t)key_hash(&c->key) & m->mask];
+        return advance(c, vt, err);
+    }
 }
 
 static int vt_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, int argc,
@@ -209,15 +479,25 @@ static int vt_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str,
         cn_ice_table_free(vt->t);
         vt->t = t;
         vt->gen = s->gen;
+        mats_free(vt);
     }
     unsigned long long used = strtoull(idx_str, NULL, 16);
     const char *ops = strchr(idx_str, '|');
     ops = ops ? ops + 1 : "";
+    const char *order = strchr(ops, '|');
+    bool ordered = order && (order[1] == 'a' || order[1] == 'd');
+    c->desc = ordered && order[1] == 'd';
+    int key_col = order && order[1] && order[2] == '|' ? atoi(order + 3) : -1;
+    int key_arg = -1;
     /* ds range: the intersection of the bounds, inclusive (strict bounds widen by
      * nothing: SQLite re-checks rows) */
     char lo[11] = "", hi[11] = "";
     bool empty = false;
-    for (int i = 0; i < argc && ops[i]; i++) {
+    for (int i = 0; i < argc && ops[i] && ops[i] != '|'; i++) {
+        if (ops[i] == 'k') {
+            key_arg = i;
+            continue;
+        }
         if (sqlite3_value_type(argv[i]) == SQLITE_NULL) { empty = true; continue; }
         if (!valid_ds(argv[i])) continue;
         const char *v = (const char *)sqlite3_value_text(argv[i]);
@@ -229,7 +509,7 @@ static int vt_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str,
     const CnSchema *cur_schema = cn_ice_table_schema(vt->t);
     uint32_t nd = vt->decl->n_fields;
     c->col_map = cn_calloc(nd ? nd : 1, sizeof *c->col_map);
-    cols = cn_calloc(nd + 1, sizeof *cols);
+    cols = c->cols = cn_calloc(nd + 1, sizeof *cols);
     if (!c->col_map || !cols) { rc = cn_err_set(&err, CN_ENOMEM, "out of memory"); goto done; }
     uint32_t n_cols = 0;
     for (uint32_t i = 0; i < nd; i++) {
@@ -242,6 +522,7 @@ static int vt_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str,
         }
     }
     if (n_cols == 0) cols[n_cols++] = CN_ICE_DS; /* count(*): the cheapest column */
+    c->n_cols = n_cols;
     if (empty) {
         c->eof = true;
         if (s->verbose)
@@ -253,7 +534,17 @@ static int vt_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str,
     o.ds_hi = hi[0] ? hi : NULL;
     o.columns = cols;
     o.n_columns = n_cols;
+    if (key_col >= 0 && key_arg >= 0 && key_col < (int)nd && c->col_map[key_col] >= 0) {
+        rc = lookup(c, vt, idx_str, &o, c->col_map[key_col], argv[key_arg], &err);
+        goto done;
+    }
     if ((rc = cn_ice_scan_open(s->cat, vt->t, &o, &c->scan, &err)) < 0) goto done;
+    if (ordered) {
+        if ((rc = cn_sql__partitions(s->cat, vt->t, o.ds_lo, o.ds_hi, &c->parts, &c->n_parts, &err)) < 0) goto done;
+        if (s->verbose)
+            fprintf(s->log ? s->log : stderr, "scan %s.%s: in ds order, one partition at a time (%zu partitions)\n",
+                    vt->ns, vt->name, c->n_parts);
+    }
     if (s->verbose) {
         /* the unpruned file count, for the comparison */
         CnIceScanOpts all = {0};
@@ -271,9 +562,13 @@ static int vt_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str,
         for (uint32_t i = 0; i < n_cols; i++) fprintf(s->log ? s->log : stderr, " %s", cols[i]);
         fprintf(s->log ? s->log : stderr, "\n");
     }
-    rc = advance(c, &err);
+    if (ordered) {
+        /* the planning scan above gave the counts; rows come per partition */
+        cn_ice_scan_close(c->scan);
+        c->scan = NULL;
+    }
+    rc = advance(c, vt, &err);
 done:
-    cn_free(cols);
     if (rc < 0) {
         if (s->stmt_err) cn_err_set(s->stmt_err, err.code, "%s", cn_err_msg(&err));
         return vt_error(cur->pVtab, &err);
@@ -284,10 +579,10 @@ done:
 static int vt_next(sqlite3_vtab_cursor *cur) {
     IceCursor *c = (IceCursor *)cur;
     CnErr err = CN_ERR_INIT;
-    c->row++;
+    IceVtab *vt = (IceVtab *)cur->pVtab;
+    c->row = c->mode == 1 ? c->mat->next[c->row] : c->row + 1;
     c->rowid++;
-    if (advance(c, &err) < 0) {
-        IceVtab *vt = (IceVtab *)cur->pVtab;
+    if (advance(c, vt, &err) < 0) {
         if (vt->s->stmt_err) cn_err_set(vt->s->stmt_err, err.code, "%s", cn_err_msg(&err));
         return vt_error(cur->pVtab, &err);
     }
