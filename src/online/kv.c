@@ -20,10 +20,19 @@ static const struct {
 } SCHEMES[] = {
     {"lmdb", "lmdb", &cn_kv__lmdb_ops},
     {"mem", "mem", &cn_kv__mem_ops},
+#ifdef CN_HAVE_HIREDIS
+    {"redis", "redis", &cn_kv__redis_ops},
+#else
     {"redis", "redis", NULL},
+#endif
     {"rediss", "redis", NULL},
+#ifdef CN_HAVE_MONGOC
+    {"mongodb", "mongodb", &cn_kv__mongo_ops},
+    {"mongodb+srv", "mongodb", &cn_kv__mongo_ops},
+#else
     {"mongodb", "mongodb", NULL},
     {"mongodb+srv", "mongodb", NULL},
+#endif
     {"dynamodb", "dynamodb", NULL},
 };
 

@@ -8,8 +8,9 @@
  *   scheme        backend          status
  *   lmdb:<dir>    kv_lmdb.c        built in (default: <warehouse>/online)
  *   mem:[name]    kv_mem.c         built in (process memory; tests, reference)
- *   redis(s)://   -                recognised, CN_EUNSUPPORTED
- *   mongodb(+srv)://  -            recognised, CN_EUNSUPPORTED
+ *   redis://      kv_redis.c       built in when hiredis is found (CN_HAVE_HIREDIS)
+ *   rediss://     -                recognised, CN_EUNSUPPORTED (hiredis 0.14 has no TLS)
+ *   mongodb(+srv)://  kv_mongo.c   built in when libmongoc is found (CN_HAVE_MONGOC)
  *   dynamodb://   -                recognised, CN_EUNSUPPORTED
  *
  * THREADS: a backend honours kv.h's rule (many readers, one writer) on its own: kv.c
@@ -72,6 +73,9 @@ struct CnKvOps {
 
 extern const CnKvOps cn_kv__lmdb_ops;
 extern const CnKvOps cn_kv__mem_ops;
+extern const CnKvOps cn_kv__mongo_ops;    /* kv_mongo.c, when CN_HAVE_MONGOC */
+extern const CnKvOps cn_kv__redis_ops;    /* kv_redis.c, when CN_HAVE_HIREDIS */
+extern const CnKvOps cn_kv__dynamodb_ops; /* kv_dynamodb.c, when CN_HAVE_DYNAMODB */
 
 /* The empty value's data pointer (found, zero length). */
 extern const uint8_t cn_kv__empty[1];

@@ -1,6 +1,6 @@
 /* test_kv_contract.c: the KV contract, written once and run against every backend.
  * Each case loops over BACKENDS (one line per backend; "{dir}" becomes a fresh empty
- * directory) plus the comma-separated URIs in CN_KV_TEST_URIS, so a remote backend is
+ * directory, "{ns}" a fresh namespace name) plus the comma-separated URIs in CN_KV_TEST_URIS, so a remote backend is
  * tested by adding its URI. Cases that need local files (corruption, map growth) run on
  * the backends whose caps say so; the others run everywhere. The mem backend is the
  * reference: random_ops_match_mem replays a seeded random workload on a backend and on
@@ -58,9 +58,16 @@ static void fx_uri(Fx *f, const char *tmpl) {
     const char *tmp = getenv("TMPDIR");
     snprintf(f->dir, sizeof f->dir, "%s/cnkv.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(f->dir)) fail_msg("mkdtemp %s: %s", f->dir, strerror(errno));
-    const char *p = strstr(tmpl, "{dir}");
-    if (p) snprintf(f->uri, sizeof f->uri, "%.*s%s%s", (int)(p - tmpl), tmpl, f->dir, p + 5);
-    else snprintf(f->uri, sizeof f->uri, "%s", tmpl);
+    /* "{dir}": the directory; "{ns}": its unique name, a fresh namespace (key prefix,
+     * table prefix) inside a shared server for remote backends */
+    const char *ns = strrchr(f->dir, '/') + 1;
+    size_t o = 0;
+    for (const char *p = tmpl; *p && o + 1 < sizeof f->uri;) {
+        const char *sub = !strncmp(p, "{dir}", 5) ? f->dir : !strncmp(p, "{ns}", 4) ? ns : NULL;
+        if (sub) o += (size_t)snprintf(f->uri + o, sizeof f->uri - o, "%s", sub), p += sub == ns ? 4 : 5;
+        else f->uri[o++] = *p++;
+    }
+    f->uri[CN_MIN(o, sizeof f->uri - 1)] = 0;
 }
 
 static void fx_open_opts(Fx *f, const char *tmpl, const CnKvOptions *o) {
@@ -975,9 +982,13 @@ static void uris_fail_clearly(void **state) {
         int code;
         const char *msg;
     } cases[] = {
-        {"redis://user:hunter2@cache:6379/0", CN_EUNSUPPORTED, "backend redis is not built into this chronon-c"},
+        {"rediss://user:hunter2@cache:6379/0", CN_EUNSUPPORTED, "backend redis is not built into this chronon-c"},
+#ifdef CN_HAVE_MONGOC /* built in: a malformed URI fails before any connection attempt */
+        {"mongodb://user:hunter2@db:27017/a.b", CN_ECONFIG, "mongodb://user:***@db:27017/a.b\": Invalid database name"},
+#else
         {"mongodb://db:27017", CN_EUNSUPPORTED, "backend mongodb is not built into this chronon-c"},
         {"mongodb+srv://cluster0", CN_EUNSUPPORTED, "backend mongodb is not built into"},
+#endif
         {"dynamodb://us-east-1", CN_EUNSUPPORTED, "backend dynamodb is not built into"},
         {"ftp://x", CN_ECONFIG, "unknown scheme \"ftp\""},
         {"warehouse/online", CN_ECONFIG, "has no scheme"},
@@ -992,7 +1003,7 @@ static void uris_fail_clearly(void **state) {
         assert_null(kv);
         if (strstr(cases[i].msg, "redis")) { /* credentials never reach messages */
             assert_null(strstr(cn_err_msg(&err), "hunter2"));
-            ASSERT_CONTAINS(cn_err_msg(&err), "redis://user:***@cache:6379/0");
+            ASSERT_CONTAINS(cn_err_msg(&err), "rediss://user:***@cache:6379/0");
         }
     }
 }
