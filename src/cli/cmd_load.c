@@ -161,6 +161,7 @@ int cn_cli_load(int argc, char **argv) {
     CnBatch *out = NULL;
     int *map = NULL;
     Settings st;
+    char *created_at = NULL; /* metadata of the table this load created, for undoing it */
     bool overwrite = false;
     if (!strcmp(mode, "overwrite"))
         overwrite = true;
@@ -239,6 +240,11 @@ int cn_cli_load(int argc, char **argv) {
         if (rc == CN_EEXISTS) { /* another loader created it first: append to it */
             cn_err_clear(&err);
             rc = 0;
+        } else if (rc == 0) {
+            CnIceTable *t = NULL;
+            rc = cn_ice_table_load(c, ns, name, &t, &err);
+            created_at = rc == 0 ? cn_strdup(cn_ice_table_metadata_location(t)) : NULL;
+            cn_ice_table_free(t);
         }
         if (rc < 0) goto done;
     }
@@ -319,6 +325,11 @@ done:
     cn_col_batch_free(out);
     cn_free(map);
     cn_ice_write_free(w);
+    if (rc < 0 && created_at) { /* a failed first load leaves no empty table behind */
+        CnErr e2 = CN_ERR_INIT;
+        cn_ice_table_drop_unused(c, ns, name, created_at, &e2);
+    }
+    cn_free(created_at);
     cn_col_schema_free(create);
     cn_csv_reader_close(in.csv);
     cn_pq_reader_close(in.pq);

@@ -141,6 +141,26 @@ static int sq_cas(CnIceCatalog *c, const char *ns, const char *name, const char 
     return rc;
 }
 
+static int sq_drop(CnIceCatalog *c, const char *ns, const char *name, const char *loc, CnErr *err) {
+    sqlite3_stmt *st = NULL;
+    int rc = sq_prepare(c,
+                        "DELETE FROM iceberg_tables WHERE catalog_name = ?1 AND table_namespace = ?2 "
+                        "AND table_name = ?3 AND metadata_location = ?4",
+                        &st, err);
+    if (rc < 0) return rc;
+    sqlite3_bind_text(st, 1, CN_ICE__CATALOG_NAME, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, loc, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s != SQLITE_DONE)
+        rc = sq_fail(c, s, "delete from iceberg_tables", err);
+    else if (sqlite3_changes(sq(c)) != 1)
+        rc = CN_ECONFLICT;
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int sq_lines(CnIceCatalog *c, const char *sql, const char *arg, CnBuf *out, CnErr *err) {
     sqlite3_stmt *st = NULL;
     int rc = sq_prepare(c, sql, &st, err);
@@ -184,7 +204,7 @@ static int sq_list_ns(CnIceCatalog *c, CnBuf *out, CnErr *err) {
 
 static void sq_close(CnIceCatalog *c) { sqlite3_close(sq(c)); }
 
-static const CnIceCatOps sqlite_ops = {sq_get, sq_insert, sq_cas, sq_ensure_ns,
+static const CnIceCatOps sqlite_ops = {sq_get, sq_insert, sq_cas, sq_ensure_ns, sq_drop,
                                        sq_list, sq_list_ns, sq_close};
 
 int cn_ice__sqlite_open(CnIceCatalog *c, const char *path, CnErr *err) {
@@ -307,6 +327,19 @@ static int pg_ensure_ns(CnIceCatalog *c, const char *ns, CnErr *err) {
     return rc;
 }
 
+static int pg_drop(CnIceCatalog *c, const char *ns, const char *name, const char *loc, CnErr *err) {
+    const char *p[] = {CN_ICE__CATALOG_NAME, ns, name, loc};
+    PGresult *r = NULL;
+    int rc = pg_exec(c,
+                     "DELETE FROM iceberg_tables WHERE catalog_name = $1 AND table_namespace = $2 "
+                     "AND table_name = $3 AND metadata_location = $4",
+                     4, p, &r, NULL, err);
+    if (rc < 0) return rc;
+    if (strcmp(PQcmdTuples(r), "1") != 0) rc = CN_ECONFLICT;
+    PQclear(r);
+    return rc;
+}
+
 static int pg_lines(CnIceCatalog *c, const char *sql, int n, const char *const *p, CnBuf *out,
                     CnErr *err) {
     PGresult *r = NULL;
@@ -346,7 +379,7 @@ static int pg_list_ns(CnIceCatalog *c, CnBuf *out, CnErr *err) {
 
 static void pg_close(CnIceCatalog *c) { PQfinish(pg(c)); }
 
-static const CnIceCatOps pg_ops = {pg_get, pg_insert, pg_cas, pg_ensure_ns,
+static const CnIceCatOps pg_ops = {pg_get, pg_insert, pg_cas, pg_ensure_ns, pg_drop,
                                    pg_list, pg_list_ns, pg_close};
 
 int cn_ice__pg_open(CnIceCatalog *c, const char *conninfo, CnErr *err) {

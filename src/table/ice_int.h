@@ -52,6 +52,8 @@ struct CnIceCatOps {
     int (*cas)(CnIceCatalog *c, const char *ns, const char *name, const char *old_loc,
                const char *new_loc, CnErr *err);
     int (*ensure_ns)(CnIceCatalog *c, const char *ns, CnErr *err);
+    /* Deletes the row when metadata_location is still loc: 0, or CN_ECONFLICT. */
+    int (*drop)(CnIceCatalog *c, const char *ns, const char *name, const char *loc, CnErr *err);
     /* Appends "ns\tname\n" lines (ns NULL = all) to out, sorted. */
     int (*list)(CnIceCatalog *c, const char *ns, CnBuf *out, CnErr *err);
     /* Appends "ns\n" lines of known namespaces, sorted. */

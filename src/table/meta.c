@@ -353,6 +353,26 @@ int cn_ice_table_load(CnIceCatalog *c, const char *ns, const char *name, CnIceTa
     return rc;
 }
 
+int cn_ice_table_drop_unused(CnIceCatalog *c, const char *ns, const char *name,
+                             const char *metadata_location, CnErr *err) {
+    CnIceTable *t = NULL;
+    int rc = cn_ice_table_load(c, ns, name, &t, err);
+    if (rc < 0) return rc;
+    if (cn_ice_table_current_snapshot(t) >= 0 || strcmp(t->meta_loc, metadata_location)) {
+        cn_ice_table_free(t);
+        return cn_err_set(err, CN_ECONFLICT, "table %s.%s changed since it was created; not dropped", ns, name);
+    }
+    cn_ice_table_free(t);
+    rc = c->ops->drop(c, ns, name, metadata_location, err);
+    if (rc == CN_ECONFLICT)
+        return cn_err_set(err, rc, "table %s.%s changed since it was created; not dropped", ns, name);
+    if (rc < 0) return rc;
+    const char *key = NULL;
+    CnErr e2 = CN_ERR_INIT;
+    if (cn_ice__key(c, metadata_location, &key, &e2) == 0) cn_obj_delete(c->store, key, &e2);
+    return 0;
+}
+
 bool cn_ice_table_exists(CnIceCatalog *c, const char *ns, const char *name) {
     char *loc = NULL;
     CnErr e = CN_ERR_INIT;

@@ -69,6 +69,11 @@ int cn_ice_table_create(CnIceCatalog *c, const char *ns, const char *name,
 int cn_ice_table_load(CnIceCatalog *c, const char *ns, const char *name, CnIceTable **out,
                       CnErr *err);
 void cn_ice_table_free(CnIceTable *t); /* NULL-safe */
+/* Removes the table from the catalog if it has no snapshot and nobody committed to it
+ * since (its metadata location is still metadata_location), and deletes that metadata
+ * file: undoes a create whose first write failed. CN_ECONFLICT when it changed. */
+int cn_ice_table_drop_unused(CnIceCatalog *c, const char *ns, const char *name,
+                             const char *metadata_location, CnErr *err);
 bool cn_ice_table_exists(CnIceCatalog *c, const char *ns, const char *name);
 
 /* Accessors. BORROWED: valid until cn_ice_table_free. */

@@ -562,6 +562,11 @@ def case_bad_input(work):
     expect_fail(ctx.chronon("load", work + "/d.csv", "data.purchases", expect=None), "\"12/02/2023\" is not a YYYY-MM-DD date")
     expect_fail(ctx.chronon("load", work + "/missing.csv", "data.purchases", "--partition-from", "ts", expect=None), "missing.csv")
     check(len(ctx.snapshots("data.purchases")) == n_snaps, "a failed load committed something")
+    # a failed first load does not leave an empty table behind
+    expect_fail(ctx.chronon("load", work + "/d.csv", "data.fresh", expect=None), "\"12/02/2023\" is not a YYYY-MM-DD date")
+    expect_fail(ctx.tool("scan", "data.fresh", expect=None), "data.fresh not found")
+    check(not glob.glob(wh + "/data.db/fresh/metadata/*") and not glob.glob(wh + "/data.db/fresh/data/*/*"),
+          "files of the undone table remain: %s" % glob.glob(wh + "/data.db/fresh/*/*"))
     check(len(ctx.scan("data.purchases")) == 2, "rows changed by failed loads")
     # unreachable catalogs
     bad_pg = "postgresql://chronon:hunter2@127.0.0.1:%d/cat?connect_timeout=3" % free_port()
