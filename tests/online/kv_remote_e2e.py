@@ -1,0 +1,315 @@
+"""End-to-end tests of the remote online-store backends against real servers, each
+started here on a free loopback port and stopped at the end:
+  redis_contract      the whole KV contract suite (test_kv_contract) on redis-server,
+                      through a password and a non-zero database
+  redis_down          store down at open: one clear error naming the URI; opens once up
+  redis_dies          the server dies under a reader and comes back: errors while it is
+                      down, no crash, correct values again after the restart
+  dynamodb_contract   the contract suite on dynalite
+  dynamodb_dies       dynalite down at open, then dies under a reader and comes back
+  dynamodb_sigv4      moto with signature checks on: the right secret works, a wrong one
+                      fails clearly (the signer is right, not merely tolerated)
+Usage: kv_remote_e2e.py CASE. A missing server program is a skip (exit 77), or a
+failure when CN_TEST_STRICT=1. Paths come from CN_BUILD_DIR and CN_SOURCE_DIR."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+BUILD = os.environ.get("CN_BUILD_DIR", "")
+SOURCE = os.environ.get("CN_SOURCE_DIR", "")
+CONTRACT = os.path.join(BUILD, "tests", "online", "test_kv_contract")
+TOOL = os.path.join(BUILD, "tests", "online", "kv_tool")
+
+
+def skip(why):
+    if os.environ.get("CN_TEST_STRICT") == "1":
+        sys.exit(f"FAIL (strict): {why}")
+    print(f"SKIP: {why}")
+    sys.exit(77)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc=None, timeout=20.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port} after {timeout}s")
+
+
+def stop(proc):
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def tool(uri, *args, env=None, timeout=60):
+    r = subprocess.run([TOOL, uri, *args], capture_output=True, text=True, env=env,
+                       timeout=timeout)
+    return r.returncode, r.stdout + r.stderr
+
+
+def contract(uri, env=None, timeout=1500):
+    e = dict(os.environ if env is None else env)
+    e["CN_KV_TEST_URIS"] = uri
+    t0 = time.time()
+    r = subprocess.run([CONTRACT], env=e, capture_output=True, text=True, timeout=timeout)
+    out = r.stdout + r.stderr
+    print(out[-3000:])
+    print(f"contract on {uri}: {time.time() - t0:.1f}s")
+    assert r.returncode == 0, f"contract suite failed on {uri}"
+    # it really ran on the remote backend, every case
+    assert out.count(f" on {uri}") >= 15, "contract cases did not run on the remote URI"
+    assert "[  PASSED  ] 19 test(s)." in out
+
+
+# ---- redis ------------------------------------------------------------------------------
+
+class Redis:
+    def __init__(self, d, port, password=None, persist=False):
+        self.d, self.port, self.password, self.persist = d, port, password, persist
+        self.proc = None
+
+    def start(self):
+        exe = shutil.which("redis-server")
+        args = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.d,
+                "--save", "", "--logfile", os.path.join(self.d, "log")]
+        args += ["--appendonly", "yes", "--appendfsync", "always"] if self.persist else \
+                ["--appendonly", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(args)
+        wait_port(self.port, self.proc)
+
+    def stop(self):
+        stop(self.proc)
+
+
+def need_redis():
+    if not shutil.which("redis-server"):
+        skip("redis-server not installed (scripts/deps.sh test)")
+
+
+def case_redis_contract(d):
+    need_redis()
+    port = free_port()
+    r = Redis(d, port, password="s3cret:/@x")
+    r.start()
+    try:
+        contract(f"redis://:s3cret%3A%2F%40x@127.0.0.1:{port}/3?prefix={{ns}}:")
+        # what the suite wrote went to database 3, under per-case prefixes
+        out = subprocess.run(["redis-cli", "-p", str(port), "--no-auth-warning", "-a",
+                              "s3cret:/@x", "-n", "3", "dbsize"], capture_output=True,
+                             text=True).stdout
+        assert int(out.strip()) > 0, out
+        # a wrong password is one clear error naming the store, without the password
+        rc, out = tool(f"redis://:wrong@127.0.0.1:{port}/3", "open")
+        assert rc == 1 and "authentication refused" in out and "redis://:***@127.0.0.1" in out, out
+        assert "wrong" not in out, out
+    finally:
+        r.stop()
+
+
+def case_redis_down(d):
+    need_redis()
+    port = free_port()
+    uri = f"redis://127.0.0.1:{port}/0"
+    t0 = time.time()
+    rc, out = tool(uri, "open")
+    took = time.time() - t0
+    assert rc == 1, out
+    assert f"error: {uri}: connect (PING) failed after 3 attempts: cannot connect to " \
+           f"127.0.0.1:{port}: Connection refused" in out, out
+    assert took < 5, f"a refused connection took {took:.1f}s"
+    r = Redis(d, port)
+    r.start()
+    try:
+        rc, out = tool(uri, "open")
+        assert rc == 0 and "ok redis" in out, out
+    finally:
+        r.stop()
+
+
+def watch_through_restart(uri, start, kill, env=None, n=500, down_s=1.5, total_s=6.0):
+    """Runs kv_tool watch for total_s while the server is killed after 1 s and started
+    again down_s later; checks the transitions ok -> err -> ok."""
+    p = subprocess.Popen([TOOL, uri, "watch", "D", str(n), str(total_s)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(1.0)
+    kill()
+    time.sleep(down_s)
+    start()
+    out, err = p.communicate(timeout=total_s + 60)
+    print(out, err)
+    assert p.returncode == 0, f"watch exited {p.returncode}: {out} {err}"
+    lines = out.splitlines()
+    states = [l.split(" ")[0] for l in lines]
+    assert states[0] == "ok", lines
+    assert "err" in states, f"no error seen while the server was down: {lines}"
+    assert states[-2] == "ok", f"did not recover after the restart: {lines}"
+    return [l for l in lines if l.startswith("err")]
+
+
+def case_redis_dies(d):
+    need_redis()
+    port = free_port()
+    uri = f"redis://127.0.0.1:{port}/0"
+    r = Redis(d, port, persist=True)
+    r.start()
+    try:
+        rc, out = tool(uri, "load", "D", "500")
+        assert rc == 0, out
+        errs = watch_through_restart(uri, r.start, r.stop)
+        assert all(uri in e and "dataset D" in e for e in errs), errs
+    finally:
+        r.stop()
+
+
+# ---- dynamodb ----------------------------------------------------------------------------
+
+def dynalite_cli():
+    root = os.path.join(SOURCE, "third_party", "npm", "node_modules", "dynalite", "cli.js")
+    if not os.path.exists(root) or not shutil.which("node"):
+        skip("dynalite not installed (scripts/checkers.sh)")
+    return root
+
+
+class Dynalite:
+    def __init__(self, d, port):
+        self.d, self.port, self.proc = d, port, None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["node", dynalite_cli(), "--host", "127.0.0.1", "--port", str(self.port),
+             "--path", os.path.join(self.d, "db"), "--createTableMs", "0",
+             "--deleteTableMs", "0", "--updateTableMs", "0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc)
+
+    def stop(self):
+        stop(self.proc)
+
+
+def aws_env(port, key="AKIDEXAMPLE", secret="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"):
+    e = dict(os.environ)
+    e.update({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": key,
+              "AWS_SECRET_ACCESS_KEY": secret, "AWS_REGION": "us-east-1"})
+    e.pop("AWS_SESSION_TOKEN", None)
+    return e
+
+
+def case_dynamodb_contract(d):
+    port = free_port()
+    s = Dynalite(d, port)
+    s.start()
+    try:
+        contract("dynamodb://{ns}.?region=us-east-1", env=aws_env(port))
+    finally:
+        s.stop()
+
+
+def case_dynamodb_dies(d):
+    port = free_port()
+    env = aws_env(port)
+    uri = "dynamodb://e2e_?region=us-east-1"
+    rc, out = tool(uri, "open", env=env)
+    assert rc == 1 and uri in out and f"127.0.0.1:{port}" in out, out
+    s = Dynalite(d, port)
+    s.start()
+    try:
+        rc, out = tool(uri, "load", "D", "300", env=env)
+        assert rc == 0, out
+        errs = watch_through_restart(uri, s.start, s.stop, env=env, n=300)
+        assert all(uri in e for e in errs), errs
+    finally:
+        s.stop()
+
+
+def moto_python():
+    cands = [os.environ.get("CN_MOTO_PYTHON", "")] + \
+            [p for p in (shutil.which("python3", path=x) for x in os.environ["PATH"].split(":")) if p]
+    for p in cands:
+        if p and subprocess.run([p, "-c", "import moto.server"], capture_output=True).returncode == 0:
+            return p
+    skip("no python with moto (set CN_MOTO_PYTHON)")
+
+
+def iam_call(port, params):
+    """An unauthenticated IAM query call (moto allows INITIAL_NO_AUTH_ACTION_COUNT)."""
+    body = "&".join(f"{k}={urllib.parse.quote(v, safe='')}" for k, v in params.items())
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/", data=body.encode(), headers={
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+        "X-Amz-Date": "20240101T000000Z"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.read().decode()
+
+
+def case_dynamodb_sigv4(d):
+    import re
+    import urllib.parse  # noqa: F401  (used by iam_call)
+    py = moto_python()
+    port = free_port()
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3")
+    proc = subprocess.Popen([py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        wait_port(port, proc, timeout=30)
+        iam_call(port, {"Action": "CreateUser", "UserName": "chronon", "Version": "2010-05-08"})
+        out = iam_call(port, {"Action": "CreateAccessKey", "UserName": "chronon",
+                              "Version": "2010-05-08"})
+        key = re.search(r"<AccessKeyId>([^<]+)</AccessKeyId>", out).group(1)
+        secret = re.search(r"<SecretAccessKey>([^<]+)</SecretAccessKey>", out).group(1)
+        policy = json.dumps({"Version": "2012-10-17",
+                             "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+        iam_call(port, {"Action": "PutUserPolicy", "UserName": "chronon", "PolicyName": "all",
+                        "PolicyDocument": policy, "Version": "2010-05-08"})
+        uri = "dynamodb://sig_?region=us-east-1"
+        ok = aws_env(port, key, secret)
+        rc, out = tool(uri, "load", "SIGNED", "60", env=ok)
+        assert rc == 0 and "loaded 60" in out, out
+        rc, out = tool(uri, "get", "SIGNED", "k42", env=ok)
+        assert rc == 0 and "value v42" in out, out
+        bad = aws_env(port, key, secret[:-1] + ("x" if secret[-1] != "x" else "y"))
+        rc, out = tool(uri, "get", "SIGNED", "k42", env=bad)
+        print(out)
+        assert rc == 1, out
+        assert "InvalidSignatureException" in out or "SignatureDoesNotMatch" in out or \
+            "UnrecognizedClientException" in out, out
+        assert "AWS_SECRET_ACCESS_KEY" in out and "sig_chronon_datasets" in out, out
+    finally:
+        stop(proc)
+
+
+def main():
+    if len(sys.argv) != 2 or f"case_{sys.argv[1]}" not in globals():
+        sys.exit(f"usage: {sys.argv[0]} CASE ({', '.join(k[5:] for k in globals() if k.startswith('case_'))})")
+    if not os.path.exists(CONTRACT) or not os.path.exists(TOOL):
+        sys.exit("CN_BUILD_DIR does not hold tests/online/test_kv_contract and kv_tool")
+    d = tempfile.mkdtemp(prefix="cnkv-e2e.")
+    try:
+        globals()[f"case_{sys.argv[1]}"](d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()
