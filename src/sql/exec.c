@@ -4,6 +4,7 @@
  * after a token-level rewrite:
  *   - `default.` is quoted (DEFAULT is a SQLite keyword, and Spark's default namespace),
  *     and so is the function name `isnull(` (ISNULL is a SQLite operator);
+ *   - `spark_catalog.` (Spark's session catalog) is dropped;
  *   - `CAST(x AS t)` becomes cn_cast(x, 't') so Spark's cast rules apply (SQLite would
  *     give STRING or DATE numeric affinity);
  *   - `CREATE OR REPLACE [TEMP] VIEW` becomes DROP VIEW IF EXISTS + CREATE.
@@ -712,6 +713,10 @@ static int rewrite(const char *text, const CnSqlTok *all, size_t from, size_t to
         if (n_cast && cn_sql__tok_is(text, t, "AS") && depth == cast_depth[n_cast - 1]) {
             in_type = true;
             goto next_tok;
+        }
+        if (cn_sql__tok_is(text, t, "spark_catalog") && nt && is_punct(text, nt, '.')) {
+            i = next; /* Spark's session catalog prefix: drop "spark_catalog." */
+            continue;
         }
         if (cn_sql__tok_is(text, t, "default") && nt && is_punct(text, nt, '.')) {
             cn_buf_puts(&r->sql, "\"default\"");

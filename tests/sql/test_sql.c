@@ -188,6 +188,7 @@ static void select_join_aggregate(void **state) {
                         "user_id|s\n0|15.0\n1|20.0\n2|25.0\n");
     /* several statements, backquotes, default namespace quoting */
     assert_string_equal(q(&e, "SELECT max(`user_id`) AS m FROM `data`.`events`; SELECT 1 AS one"), "m\n3\none\n1\n");
+    assert_string_equal(q(&e, "SELECT count(*) AS n FROM spark_catalog.data.users"), "n\n3\n");
     env_close(&e);
 }
 
@@ -526,6 +527,14 @@ static void staging_backfill(void **state) {
     ASSERT_CONTAINS(text, "chunk 3/3 [2024-01-05, 2024-01-05]: 4 rows, 1 partitions");
     ASSERT_CONTAINS(text, "nothing to compute");
     ASSERT_CONTAINS(text, "chunk 1/1 [2024-01-06, 2024-01-06]: 0 rows");
+    /* historicalBackfill false: only the end partition */
+    sq.meta.name = "team.latest_only.v1";
+    sq.meta.historical_backfill = 0;
+    o.end_ds = "2024-01-04";
+    ASSERT_OK(cn_sql_staging_run(e.c, &sq, &o, &err), &err);
+    assert_string_equal(q(&e, "SELECT ds, count(*) AS n FROM out.team_latest_only_v1 GROUP BY ds"),
+                        "ds|n\n2024-01-04|4\n");
+    sq.meta.historical_backfill = CN_CONF_UNSET;
     /* a failing query: the error names the chunk */
     sq.meta.name = "team.bad.v1";
     sq.query = "SELECT nocol, ds FROM data.events WHERE ds = '{{ start_date }}'";
