@@ -27,6 +27,25 @@ if [ ! -f "$hdr" ]; then
     mv "$tmp/package/src/duckdb/src/include/duckdb.h" "$hdr"
     rm -rf "$tmp"
 fi
+# CongoDB, a MongoDB wire-protocol server in JavaScript, ships inside smartmongo, whose
+# own dependencies do not install; take its folder and install the six it needs.
+congo="$dir/congodb"
+congo_want="@push.rocks/smartmongo@2.2.0 smartfs@^1.3.1 smartpath@^5.0.11 smartpromise@^4.0.3 smartrx@^3.0.0 bson@^6.10.0 mingo@^7.2.0"
+if [ ! -f "$congo/.installed" ] || [ "$(cat "$congo/.installed")" != "$congo_want" ]; then
+    echo "checkers: CongoDB from npm pack @push.rocks/smartmongo@2.2.0"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --loglevel=error @push.rocks/smartmongo@2.2.0 >/dev/null \
+        && tar xzf push.rocks-smartmongo-2.2.0.tgz package/dist_ts/congodb)
+    rm -rf "$congo"
+    mkdir -p "$congo"
+    mv "$tmp/package/dist_ts/congodb" "$congo/congodb"
+    rm -rf "$tmp"
+    echo '{"name":"chronon-congodb","private":true,"type":"module"}' > "$congo/package.json"
+    (cd "$congo" && npm install --no-audit --no-fund --loglevel=error \
+        @push.rocks/smartfs@^1.3.1 @push.rocks/smartpath@^5.0.11 @push.rocks/smartpromise@^4.0.3 \
+        @push.rocks/smartrx@^3.0.0 bson@^6.10.0 mingo@^7.2.0 >/dev/null)
+    echo "$congo_want" > "$congo/.installed"
+fi
 stamp="$dir/.installed"
 want=$(echo "$SPECS" | tr -s ' \n' ' ' | sed 's/^ //;s/ $//')
 if [ -z "$want" ]; then exit 0; fi

@@ -1,0 +1,42 @@
+// Starts CongoDB, a MongoDB wire-protocol server written in JavaScript (from npm
+// @push.rocks/smartmongo, installed by scripts/checkers.sh under third_party/npm/congodb),
+// so the MongoDB backend of the online store is tested against a real server process.
+//   node mongo_server.mjs PORT [HOST]     PORT 0 picks a free port
+// Prints "ready <port>" on stdout once it accepts connections; stops on SIGTERM/SIGINT.
+// Data lives in memory only. Exit 77 when CongoDB is not installed.
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const entry = path.join(here, '..', '..', 'third_party', 'npm', 'congodb', 'congodb', 'index.js')
+if (!fs.existsSync(entry)) {
+  console.log('SKIP: CongoDB not installed (run scripts/checkers.sh)')
+  process.exit(77)
+}
+const port = Number(process.argv[2] ?? '0')
+const host = process.argv[3] ?? '127.0.0.1'
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`mongo_server: port "${process.argv[2]}" is not a port number (0..65535)`)
+  process.exit(2)
+}
+const { CongoServer } = await import(pathToFileURL(entry).href)
+const server = new CongoServer({ port, host })
+try {
+  await server.start()
+} catch (e) {
+  console.error(`mongo_server: cannot listen on ${host}:${port}: ${e.message}`)
+  process.exit(1)
+}
+// CongoServer keeps its net.Server in a field; with PORT 0 the kernel chose the port.
+const bound = server.server?.address?.()?.port ?? port
+console.log(`ready ${bound}`)
+let stopping = false
+const stop = async () => {
+  if (stopping) return
+  stopping = true
+  await server.stop()
+  process.exit(0)
+}
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)
