@@ -434,6 +434,56 @@ static json_t *num(int64_t v) {
     return json_string(s);
 }
 
+/* Each commit adds a manifest; past this many, the older ones are merged into one so
+ * that scans of long-lived tables (a daily job for years) read few files. */
+#define MERGE_AT 100
+
+/* Rewrites ms[0..n) as one manifest into ms[0]: live entries become EXISTING; DELETED
+ * entries survive only when this snapshot deleted them. */
+static int merge_manifests(CnIceWrite *w, CnIceCatalog *c, CnIceTable *base, CnArena *a,
+                           int64_t snap, int64_t seq, const char *uuid, CnIceManifest *ms,
+                           uint32_t n, CnErr *err) {
+    uint32_t cap = 256, cnt = 0;
+    CnIceDataFile *all = cn_arena_calloc(a, sizeof *all * cap);
+    CnIceDataFile **chunks = cn_arena_calloc(a, sizeof *chunks * (n + 1));
+    uint32_t *n_chunk = cn_arena_calloc(a, sizeof *n_chunk * (n + 1));
+    int rc = all && chunks && n_chunk ? 0 : oom(err);
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
+        rc = cn_ice__read_manifest(c, a, &ms[i], true, &chunks[i], &n_chunk[i], err);
+        for (uint32_t k = 0; rc == 0 && k < n_chunk[i]; k++) {
+            CnIceDataFile f = chunks[i][k];
+            if (f.status == 2 && f.snapshot_id != snap) continue;
+            if (f.status == 1) f.status = 0;
+            if (cnt == cap) {
+                CnIceDataFile *a2 = cn_arena_calloc(a, sizeof *all * cap * 2);
+                if (!a2) {
+                    rc = oom(err);
+                    break;
+                }
+                memcpy(a2, all, sizeof *all * cap);
+                all = a2;
+                cap *= 2;
+            }
+            all[cnt++] = f;
+        }
+    }
+    CnBuf key = CN_BUF_INIT;
+    if (rc == 0) {
+        cn_ice__table_key(w->ns, w->name, &key);
+        cn_buf_printf(&key, "/metadata/%s-merged.avro", uuid);
+        CnIceManifest merged;
+        rc = cn_ice__write_manifest(c, a, base, key.data, snap, seq, all, cnt, &merged, err);
+        if (rc == 0) {
+            ms[0] = merged;
+            cn_buf_printf(&w->attempt_keys, "%s\n", key.data);
+        }
+    }
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t k = 0; chunks && k < n_chunk[i]; k++) json_decref(chunks[i][k].raw);
+    cn_buf_fini(&key);
+    return rc;
+}
+
 static int apply_write(void *ud, CnIceCatalog *c, CnIceTable *base, json_t *meta, CnErr *err) {
     CnIceWrite *w = ud;
     CnArena a;
@@ -523,6 +573,12 @@ static int apply_write(void *ud, CnIceCatalog *c, CnIceTable *base, json_t *meta
         }
         for (uint32_t k = 0; k < nf; k++) json_decref(fs[k].raw);
         if (rc < 0) goto done;
+    }
+    if (n_ms > MERGE_AT) {
+        uint32_t first = w->n_files ? 1 : 0;
+        rc = merge_manifests(w, c, base, &a, snap, seq, uuid, ms + first, n_ms - first, err);
+        if (rc < 0) goto done;
+        n_ms = first + 1;
     }
     cn_ice__table_key(w->ns, w->name, &key);
     cn_buf_printf(&key, "/metadata/snap-%lld-1-%s.avro", (long long)snap, uuid);

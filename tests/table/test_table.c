@@ -776,7 +776,40 @@ static void corrupt_files_are_reported(void **state) {
     env_close(&e);
 }
 
-CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(corrupt_files_are_reported), cmocka_unit_test(all_types_round_trip), cmocka_unit_test(create_append_scan),
+/* Past 100 manifests a commit merges the older ones; every snapshot still reads. */
+static void many_commits_merge_manifests(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    create_table(&e, "t");
+    int64_t first = 0;
+    for (int i = 0; i < 103; i++) {
+        int64_t id = write_rows(&e, "t", CN_ICE_APPEND, i * 10, 2, D3 + (i % 3), 1, 0);
+        if (i == 0) first = id;
+    }
+    const char *d1[] = {"2023-12-01"};
+    write_rows(&e, "t", CN_ICE_OVERWRITE, 5000, 1, d1, 1, 0);
+    char meta_dir[600];
+    snprintf(meta_dir, sizeof meta_dir, "%s/data.db/t/metadata", e.wh);
+    assert_true(file_exists_under(meta_dir, "-merged.avro"));
+    Sum s = scan_sum(&e, "t", NULL);
+    /* 103 appends of 2 rows; day 1 (35 appends) replaced by one row */
+    assert_int_equal(s.rows, 206 - 70 + 1);
+    CnIceScanOpts o = {.snapshot_id = first};
+    assert_int_equal(scan_sum(&e, "t", &o).rows, 2);
+    CnIceTable *t = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &t, &e.err), &e.err);
+    for (uint32_t i = 0; i < cn_ice_table_n_snapshots(t); i += 17) {
+        CnIceSnapshot sn;
+        cn_ice_table_snapshot(t, i, &sn);
+        CnIceScanOpts at = {.snapshot_id = sn.id};
+        assert_int_equal(scan_sum(&e, "t", &at).rows, sn.total_records);
+    }
+    cn_ice_table_free(t);
+    env_close(&e);
+}
+
+CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(many_commits_merge_manifests), cmocka_unit_test(corrupt_files_are_reported), cmocka_unit_test(all_types_round_trip), cmocka_unit_test(create_append_scan),
              cmocka_unit_test(overwrite_replaces_only_its_partitions),
              cmocka_unit_test(time_travel_by_id_and_timestamp),
              cmocka_unit_test(add_column_reads_old_files_as_null),
