@@ -531,7 +531,9 @@ static void staging_backfill(void **state) {
     sq.meta.name = "team.latest_only.v1";
     sq.meta.historical_backfill = 0;
     o.end_ds = "2024-01-04";
+    o.progress = tmpfile();
     ASSERT_OK(cn_sql_staging_run(e.c, &sq, &o, &err), &err);
+    fclose(o.progress);
     assert_string_equal(q(&e, "SELECT ds, count(*) AS n FROM out.team_latest_only_v1 GROUP BY ds"),
                         "ds|n\n2024-01-04|4\n");
     sq.meta.historical_backfill = CN_CONF_UNSET;
