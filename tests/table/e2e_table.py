@@ -14,7 +14,8 @@ by pid at the end):
                       after the swap, new) snapshot, chronon gc removes the orphans, and
                       the next load works
   concurrent_disjoint two processes overwrite different partitions 50 times each
-  concurrent_append   two processes append to one partition 50 times each
+  concurrent_append   two processes append to one partition 50 times each (101 commits:
+                      manifests get merged; icebird reads the result)
   concurrent_overlap  two processes overwrite the same partition 50 times each: every
                       failure is a clear conflict, nothing half-applied
   postgres            a throwaway PostgreSQL (Debian) as the catalog: commits, conflicts
@@ -442,6 +443,8 @@ def case_concurrent(work, kind, ctx=None, table="data.events"):
         ids = sorted(r["user_id"] for r in rows)
         want = sorted([0] + [w * 1000 + i for w in (1, 2) for i in range(50) for _ in range(2)])
         check(ids == want, "appends lost or duplicated: %d rows, expected %d" % (len(ids), len(want)))
+        # 101 commits: the older manifests were merged; icebird reads the same rows
+        check(icebird(ctx.meta(table)) == rows, "icebird disagrees after 101 commits (merged manifests)")
     else:
         for (w, i, rc, err) in bad:
             lines = err.strip().splitlines()
