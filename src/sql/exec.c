@@ -4,7 +4,8 @@
  * after a token-level rewrite:
  *   - `default.` is quoted (DEFAULT is a SQLite keyword, and Spark's default namespace),
  *     and so is the function name `isnull(` (ISNULL is a SQLite operator);
- *   - `spark_catalog.` (Spark's session catalog) is dropped;
+ *   - `spark_catalog.` (Spark's session catalog) is dropped, `DATE '...'` and
+ *     `TIMESTAMP '...'` literals become their text, `RLIKE` is REGEXP, `<=>` is IS;
  *   - `CAST(x AS t)` becomes cn_cast(x, 't') so Spark's cast rules apply (SQLite would
  *     give STRING or DATE numeric affinity);
  *   - `CREATE OR REPLACE [TEMP] VIEW` becomes DROP VIEW IF EXISTS + CREATE.
@@ -712,6 +713,20 @@ static int rewrite(const char *text, const CnSqlTok *all, size_t from, size_t to
         if (is_punct(text, t, ')') && depth) depth--;
         if (n_cast && cn_sql__tok_is(text, t, "AS") && depth == cast_depth[n_cast - 1]) {
             in_type = true;
+            goto next_tok;
+        }
+        if ((cn_sql__tok_is(text, t, "DATE") || cn_sql__tok_is(text, t, "TIMESTAMP")) && nt &&
+            nt->k == CN_SQL__TK_STRING) {
+            goto next_tok; /* Spark's typed literal DATE '2020-01-01': the text is the value here */
+        }
+        if (cn_sql__tok_is(text, t, "RLIKE")) {
+            cn_buf_puts(&r->sql, "REGEXP");
+            goto next_tok;
+        }
+        if (is_punct(text, t, '<') && i + 2 < to && is_punct(text, &all[i + 1], '=') &&
+            is_punct(text, &all[i + 2], '>')) {
+            cn_buf_puts(&r->sql, " IS "); /* null-safe equality */
+            i += 2;
             goto next_tok;
         }
         if (cn_sql__tok_is(text, t, "spark_catalog") && nt && is_punct(text, nt, '.')) {

@@ -328,6 +328,10 @@ static void spark_functions(void **state) {
         {"'abc' REGEXP '^a'", "1"},
         {"'Abc' LIKE 'a%'", "0"},
         {"isnull(NULL)", "1"},
+        {"datediff(DATE '2024-03-01', DATE '2024-02-01')", "29"},
+        {"'a1' RLIKE '[0-9]$'", "1"},
+        {"NULL <=> NULL", "1"},
+        {"1 <=> NULL", "0"},
     };
     for (size_t i = 0; i < CN_ARRAY_LEN(cases); i++) {
         char text[512], want[600];
