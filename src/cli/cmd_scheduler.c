@@ -105,7 +105,8 @@ static const char *flag_value(const char *verb, int argc, char **argv, int *i, c
 /* ---------------------------------------------------------------- scheduler */
 
 static const char k_sched_usage[] =
-    "usage: chronon scheduler [--once] [--ds YYYY-MM-DD] [--repo DIR] [--settings FILE] [--naming N]\n"
+    "usage: chronon scheduler [--once [--ds YYYY-MM-DD]] [--dag DAG_ID] [--repo DIR] [--settings FILE]\n"
+    "                         [--naming N]\n"
     "\n"
     "Runs the DAGs of `chronon dags list`: a DAG run per scheduled day from the DAG's start\n"
     "date (catchup setting) up to yesterday (UTC), days in order, each task a child process\n"

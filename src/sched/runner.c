@@ -144,6 +144,7 @@ static void rc_path(const char *log, char *out, size_t cap) {
 /* Exit code the wrapper recorded, or -1 when it recorded none. */
 static int read_rc(const char *log) {
     char p[1100], buf[32];
+    if (!*log) return -1; /* the try never got a log, so never ran */
     rc_path(log, p, sizeof p);
     int fd = open(p, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
@@ -690,7 +691,13 @@ static int step_run(CnSched *s, const CnSchedDag *d, CnSchedRun *run, int *dag_s
     size_t n = 0;
     int rc = cn_sched_db_ti_list(s->db, d->id, run->ds, false, &tis, &n, err);
     if (rc) return rc;
-    if (n < d->n_tasks) { /* a new run, or a DAG that gained tasks */
+    bool missing = n < d->n_tasks;
+    for (size_t i = 0; !missing && i < d->n_tasks; i++) {
+        bool found = false;
+        for (size_t k = 0; k < n && !found; k++) found = !strcmp(tis[k].task_id, d->tasks[i].id);
+        missing = !found;
+    }
+    if (missing) { /* a new run, or a DAG that gained tasks */
         for (size_t i = 0; !rc && i < d->n_tasks; i++) rc = cn_sched_db_ti_ensure(s->db, d->id, d->tasks[i].id, run->ds, err);
         cn_free(tis);
         tis = NULL;

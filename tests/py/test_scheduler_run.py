@@ -247,7 +247,7 @@ def test_bad_settings_and_db(tmp_path):
 
 
 def test_help_matches_the_verbs(tmp_path):
-    for args, text in [(("scheduler",), "chronon scheduler [--once]"),
+    for args, text in [(("scheduler",), "chronon scheduler [--once [--ds YYYY-MM-DD]] [--dag DAG_ID]"),
                        (("dags", "state"), "chronon dags backfill <dag_id> --start-ds"),
                        (("dags", "trigger"), "chronon dags pause <dag_id>"),
                        (("tasks", "logs"), "chronon tasks clear <dag_id> <task_id> <ds> [--downstream]"),
