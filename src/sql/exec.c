@@ -1050,8 +1050,10 @@ static int run_create_or_replace_view(CnSql *s, const Stmt *st, Out *o) {
 }
 
 static int run_stmt(CnSql *s, const Stmt *st, Out *o) {
-    int rc = cn_sql__refresh(s, o->err);
-    if (rc < 0) return rc;
+    int rc = 0;
+    /* catalog commands read the listing; SQL refreshes it in cn_sql__prepare */
+    if ((kw(st, 0, "SHOW") || kw(st, 0, "DESCRIBE") || kw(st, 0, "DESC")) && (rc = cn_sql__refresh(s, o->err)) < 0)
+        return rc;
     if (kw(st, 0, "SHOW")) {
         if (kw(st, 1, "TABLES")) return cmd_show_tables(s, st, 2, o);
         if (kw(st, 1, "NAMESPACES") || kw(st, 1, "DATABASES") || kw(st, 1, "SCHEMAS"))
