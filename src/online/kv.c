@@ -33,7 +33,7 @@ static const struct {
     {"mongodb", "mongodb", NULL},
     {"mongodb+srv", "mongodb", NULL},
 #endif
-    {"dynamodb", "dynamodb", NULL},
+    {"dynamodb", "dynamodb", &cn_kv__dynamodb_ops},
 };
 
 static void fill_defaults(CnKvOptions *o) {

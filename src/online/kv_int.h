@@ -11,7 +11,7 @@
  *   redis://      kv_redis.c       built in when hiredis is found (CN_HAVE_HIREDIS)
  *   rediss://     -                recognised, CN_EUNSUPPORTED (hiredis 0.14 has no TLS)
  *   mongodb(+srv)://  kv_mongo.c   built in when libmongoc is found (CN_HAVE_MONGOC)
- *   dynamodb://   -                recognised, CN_EUNSUPPORTED
+ *   dynamodb://   kv_dynamodb.c    built in (libcurl, OpenSSL)
  *
  * THREADS: a backend honours kv.h's rule (many readers, one writer) on its own: kv.c
  * adds no lock. */
@@ -75,7 +75,7 @@ extern const CnKvOps cn_kv__lmdb_ops;
 extern const CnKvOps cn_kv__mem_ops;
 extern const CnKvOps cn_kv__mongo_ops;    /* kv_mongo.c, when CN_HAVE_MONGOC */
 extern const CnKvOps cn_kv__redis_ops;    /* kv_redis.c, when CN_HAVE_HIREDIS */
-extern const CnKvOps cn_kv__dynamodb_ops; /* kv_dynamodb.c, when CN_HAVE_DYNAMODB */
+extern const CnKvOps cn_kv__dynamodb_ops; /* kv_dynamodb.c */
 
 /* The empty value's data pointer (found, zero length). */
 extern const uint8_t cn_kv__empty[1];

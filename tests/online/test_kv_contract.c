@@ -989,7 +989,9 @@ static void uris_fail_clearly(void **state) {
         {"mongodb://db:27017", CN_EUNSUPPORTED, "backend mongodb is not built into this chronon-c"},
         {"mongodb+srv://cluster0", CN_EUNSUPPORTED, "backend mongodb is not built into"},
 #endif
-        {"dynamodb://us-east-1", CN_EUNSUPPORTED, "backend dynamodb is not built into"},
+        {"dynamodb:us-east-1", CN_ECONFIG, "no \"//\" after the scheme"},
+        {"dynamodb://bad/prefix", CN_ECONFIG, "unexpected text after the table prefix"},
+        {"redis://cache:99999/0", CN_ECONFIG, "port is not 1..65535"},
         {"ftp://x", CN_ECONFIG, "unknown scheme \"ftp\""},
         {"warehouse/online", CN_ECONFIG, "has no scheme"},
         {"", CN_ECONFIG, "URI is empty"},

@@ -1,0 +1,1331 @@
+/* kv_dynamodb.c: the DynamoDB backend, `dynamodb://[table-prefix][?region=R]`, speaking
+ * DynamoDB's JSON protocol (x-amz-json-1.0) over libcurl, signed with AWS SigV4 here.
+ * Endpoint: AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL (e.g. dynalite, moto), else
+ * https://dynamodb.<region>.amazonaws.com. Region: the URI, else AWS_REGION or
+ * AWS_DEFAULT_REGION. Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+ * AWS_SESSION_TOKEN (no instance profiles).
+ *
+ * (The object store's signer in src/io/objstore/obj_s3.c is private and S3-only: fixed
+ * service "s3", UNSIGNED-PAYLOAD. DynamoDB needs the payload hash and the x-amz-target
+ * header signed, so this file carries its own signer.)
+ *
+ * Tables (P = the prefix; created when missing, on demand, PAY_PER_REQUEST, and waited
+ * for until ACTIVE):
+ *   P chronon_datasets     hash key ds (S): one item per dataset {ds, v: current version}
+ *                          and the counter item {ds: "\u0001next_version", n} (dataset
+ *                          names never hold control bytes... in practice; see docs)
+ *   P<dataset, escaped>    hash key k (B, the user key), range key v (N):
+ *                          v = version * 1024 + part. Part 0 holds d (B, the value or its
+ *                          first part; absent for an empty value) and, for a value over
+ *                          PART_BYTES, n (N, the number of parts); parts 1..n-1 hold the
+ *                          rest (DynamoDB items are at most 400 KB).
+ * Dataset names become table names with every byte outside [A-Za-z0-9_.] written as
+ * -XX (hex), padded with '-' to DynamoDB's 3-byte minimum.
+ *
+ * Versions: a load takes a number from the counter (UpdateItem ADD), writes its items
+ * with BatchWriteItem (25 per request, UnprocessedItems retried with backoff), then
+ * flips the dataset item with a conditional PutItem (attribute_not_exists(ds) OR
+ * v < :new; failing means a newer load won: CN_ECONFLICT), then deletes the items of
+ * older versions (Scan with FilterExpression v < :cut, BatchWriteItem deletes).
+ * A multi-get reads the pointer (consistent GetItem), then BatchGetItem (100 keys per
+ * request, consistent, UnprocessedKeys retried). If a key is missing and the pointer
+ * has moved meanwhile, the read is redone on the new version, so a reader never mixes
+ * versions even while the old one is being deleted.
+ * Retries: transport errors, HTTP 5xx and throttling (ThrottlingException,
+ * ProvisionedThroughputExceededException, RequestLimitExceeded) up to `retries` times
+ * (at least 8 for throttling) with doubling backoff. Errors name the table and the AWS
+ * error type. */
+#include "base/compat.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "base/str.h"
+#include "online/kv_int.h"
+
+enum { PART_SHIFT = 1024, BATCH_WRITE = 25, BATCH_GET = 100, POOL_IDLE_MAX = 16 };
+#define PART_BYTES ((size_t)380000)
+#define MAX_KEY 2048
+static const char COUNTER_KEY[] = "\x01next_version";
+
+typedef struct DHandle {
+    CURL *h;
+    struct DHandle *next;
+} DHandle;
+
+typedef struct DStore {
+    pthread_mutex_t mu;     /* guards idle */
+    DHandle *idle;
+    unsigned n_idle;
+    char *prefix, *region, *endpoint, *host;     /* OWNED */
+    char *access_key, *secret_key, *token;       /* OWNED; token may be NULL */
+    char *ds_table;         /* OWNED: P chronon_datasets */
+} DStore;
+
+/* ---- small helpers ------------------------------------------------------------------- */
+
+static void sleep_ms(uint64_t ms) {
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+static void hex_of(const unsigned char *d, size_t n, char *out) {
+    static const char HEX[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = HEX[d[i] >> 4];
+        out[2 * i + 1] = HEX[d[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+static bool hmac(const void *key, size_t kl, const void *msg, size_t ml, unsigned char out[32]) {
+    unsigned int ol = 32;
+    return HMAC(EVP_sha256(), key, (int)kl, msg, ml, out, &ol) != NULL && ol == 32;
+}
+
+/* base64 of n bytes as a jansson string (NULL when out of memory). */
+static json_t *b64_json(const void *p, size_t n) {
+    size_t cap = 4 * ((n + 2) / 3) + 1;
+    char *s = cn_malloc(cap);
+    if (!s) return NULL;
+    EVP_EncodeBlock((unsigned char *)s, p, (int)n);
+    json_t *j = json_stringn(s, cap - 1);
+    cn_free(s);
+    return j;
+}
+
+/* Decodes base64 text into arena memory; *len is the decoded size. NULL on bad input
+ * or out of memory. */
+static uint8_t *b64_decode(CnArena *arena, const char *s, size_t sl, size_t *len) {
+    if (sl % 4) return NULL;
+    uint8_t *out = cn_arena_alloc(arena, sl / 4 * 3 + 1);
+    if (!out) return NULL;
+    int n = sl ? EVP_DecodeBlock(out, (const unsigned char *)s, (int)sl) : 0;
+    if (n < 0) return NULL;
+    size_t pad = sl >= 1 && s[sl - 1] == '=' ? (sl >= 2 && s[sl - 2] == '=' ? 2 : 1) : 0;
+    *len = (size_t)n - pad;
+    return out;
+}
+
+/* ---- transport ------------------------------------------------------------------------ */
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud) {
+    return cn_buf_append(ud, p, sz * n) ? 0 : sz * n;
+}
+
+static CURL *handle_get(DStore *s) {
+    pthread_mutex_lock(&s->mu);
+    DHandle *d = s->idle;
+    if (d) {
+        s->idle = d->next;
+        s->n_idle--;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!d) return curl_easy_init();
+    CURL *h = d->h;
+    cn_free(d);
+    return h;
+}
+
+static void handle_put(DStore *s, CURL *h) {
+    DHandle *d = cn_malloc(sizeof *d);
+    if (d) {
+        pthread_mutex_lock(&s->mu);
+        if (s->n_idle < POOL_IDLE_MAX) {
+            d->h = h;
+            d->next = s->idle;
+            s->idle = d;
+            s->n_idle++;
+            d = NULL;
+            h = NULL;
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    cn_free(d);
+    if (h) curl_easy_cleanup(h);
+}
+
+/* Signs and sends one request. OUT *status and the body in resp. Returns 0 when a
+ * reply arrived, CN_EIO on a transport failure (why filled). */
+static int send_once(CnKv *kv, const char *op, const char *body, size_t body_len, long *status,
+                     CnBuf *resp, char *why, size_t why_cap) {
+    DStore *s = kv->impl;
+    char amzdate[32], date[16], target[96];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(amzdate, sizeof amzdate, "%Y%m%dT%H%M%SZ", &tm);
+    strftime(date, sizeof date, "%Y%m%d", &tm);
+    snprintf(target, sizeof target, "DynamoDB_20120810.%s", op);
+    unsigned char dig[32], k1[32], k2[32], k3[32], k4[32], sig[32];
+    char body_hex[65], creq_hex[65], sig_hex[65];
+    SHA256((const unsigned char *)body, body_len, dig);
+    hex_of(dig, 32, body_hex);
+    const char *signed_h = s->token
+        ? "content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
+        : "content-type;host;x-amz-date;x-amz-target";
+    CnBuf creq = CN_BUF_INIT, sts = CN_BUF_INIT, h = CN_BUF_INIT;
+    cn_buf_printf(&creq, "POST\n/\n\ncontent-type:application/x-amz-json-1.0\nhost:%s\n"
+                         "x-amz-date:%s\n", s->host, amzdate);
+    if (s->token) cn_buf_printf(&creq, "x-amz-security-token:%s\n", s->token);
+    cn_buf_printf(&creq, "x-amz-target:%s\n\n%s\n%s", target, signed_h, body_hex);
+    int rc = 0;
+    struct curl_slist *hdrs = NULL;
+    CURL *c = NULL;
+    if (creq.oom) {
+        snprintf(why, why_cap, "out of memory");
+        rc = CN_ENOMEM;
+        goto done;
+    }
+    SHA256((const unsigned char *)creq.data, creq.len, dig);
+    hex_of(dig, 32, creq_hex);
+    cn_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/dynamodb/aws4_request\n%s", amzdate, date,
+                  s->region, creq_hex);
+    cn_buf_printf(&h, "AWS4%s", s->secret_key);
+    if (sts.oom || h.oom || !hmac(h.data, h.len, date, strlen(date), k1) ||
+        !hmac(k1, 32, s->region, strlen(s->region), k2) || !hmac(k2, 32, "dynamodb", 8, k3) ||
+        !hmac(k3, 32, "aws4_request", 12, k4) || !hmac(k4, 32, sts.data, sts.len, sig)) {
+        snprintf(why, why_cap, "cannot sign the request");
+        rc = CN_EINTERNAL;
+        goto done;
+    }
+    hex_of(sig, 32, sig_hex);
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/x-amz-json-1.0");
+    hdrs = curl_slist_append(hdrs, "Expect:");
+#define ADD_HDR(...)                                  \
+    do {                                              \
+        cn_buf_reset(&h);                             \
+        cn_buf_printf(&h, __VA_ARGS__);               \
+        if (!h.oom) hdrs = curl_slist_append(hdrs, h.data); \
+    } while (0)
+    ADD_HDR("Host: %s", s->host);
+    ADD_HDR("X-Amz-Date: %s", amzdate);
+    ADD_HDR("X-Amz-Target: %s", target);
+    if (s->token) ADD_HDR("X-Amz-Security-Token: %s", s->token);
+    ADD_HDR("Authorization: AWS4-HMAC-SHA256 Credential=%s/%s/%s/dynamodb/aws4_request, "
+            "SignedHeaders=%s, Signature=%s", s->access_key, date, s->region, signed_h, sig_hex);
+#undef ADD_HDR
+    if (h.oom || !hdrs || !(c = handle_get(s))) {
+        snprintf(why, why_cap, "out of memory");
+        rc = CN_ENOMEM;
+        goto done;
+    }
+    char curl_err[CURL_ERROR_SIZE] = "";
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, s->endpoint);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)kv->opts.connect_timeout_ms);
+    /* a request timeout covers large batches too: at least 10 s */
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)CN_MAX(kv->opts.timeout_ms, 10000u));
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
+    cn_buf_reset(resp);
+    CURLcode cc = curl_easy_perform(c);
+    if (cc != CURLE_OK) {
+        snprintf(why, why_cap, "cannot reach %s: %s", s->endpoint,
+                 curl_err[0] ? curl_err : curl_easy_strerror(cc));
+        rc = resp->oom ? CN_ENOMEM : CN_EIO;
+        curl_easy_cleanup(c);
+        c = NULL;
+    } else {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    }
+done:
+    if (c) handle_put(s, c);
+    curl_slist_free_all(hdrs);
+    cn_buf_fini(&creq);
+    cn_buf_fini(&sts);
+    cn_buf_fini(&h);
+    return rc;
+}
+
+/* The AWS error type ("ValidationException") of an error reply, and its message. */
+static void aws_error(const CnBuf *resp, char *type, size_t tcap, char *msg, size_t mcap) {
+    snprintf(type, tcap, "UnknownError");
+    msg[0] = 0;
+    json_t *j = resp->len ? json_loadb(resp->data, resp->len, 0, NULL) : NULL;
+    const char *t = j ? json_string_value(json_object_get(j, "__type")) : NULL;
+    const char *m = j ? json_string_value(json_object_get(j, "message")) : NULL;
+    if (!m && j) m = json_string_value(json_object_get(j, "Message"));
+    if (t) snprintf(type, tcap, "%s", strchr(t, '#') ? strchr(t, '#') + 1 : t);
+    if (m) snprintf(msg, mcap, "%s", m);
+    else if (!j && resp->len) snprintf(msg, mcap, "%.*s", (int)CN_MIN(resp->len, 200), resp->data);
+    json_decref(j);
+}
+
+static const char *hint_for(const char *type) {
+    if (!strcmp(type, "InvalidSignatureException") || !strcmp(type, "SignatureDoesNotMatch"))
+        return " (check AWS_SECRET_ACCESS_KEY)";
+    if (!strcmp(type, "UnrecognizedClientException") || !strcmp(type, "InvalidClientTokenId"))
+        return " (check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)";
+    if (!strcmp(type, "ExpiredTokenException")) return " (check AWS_SESSION_TOKEN)";
+    if (!strcmp(type, "AccessDeniedException"))
+        return " (check the credentials' permissions on this table)";
+    return "";
+}
+
+static bool throttled(const char *type) {
+    return !strcmp(type, "ThrottlingException") ||
+           !strcmp(type, "ProvisionedThroughputExceededException") ||
+           !strcmp(type, "RequestLimitExceeded") || !strcmp(type, "InternalServerError") ||
+           !strcmp(type, "LimitExceededException");
+}
+
+/* One DynamoDB call with retries. OWNED *out: the parsed reply (json_decref). On an
+ * AWS error reply, *aws_type (when not NULL) receives its type and the error is set,
+ * naming the store, the table and the type. */
+static int ddb(CnKv *kv, const char *op, const char *table, json_t *req, json_t **out,
+               char *aws_type, size_t tcap, CnErr *err) {
+    *out = NULL;
+    if (aws_type) aws_type[0] = 0;
+    char *body = json_dumps(req, JSON_COMPACT);
+    if (!body) return cn_err_set(err, CN_ENOMEM, "%s: table %s: %s: out of memory", kv->uri, table, op);
+    CnBuf resp = CN_BUF_INIT;
+    char why[600] = "", type[128] = "", msg[400] = "";
+    uint32_t attempts = kv->opts.retries + 1;
+    int rc = 0;
+    for (uint32_t attempt = 0;; attempt++) {
+        long status = 0;
+        rc = send_once(kv, op, body, strlen(body), &status, &resp, why, sizeof why);
+        bool retry = rc == CN_EIO;
+        if (rc == 0 && status == 200) {
+            json_error_t je;
+            *out = json_loadb(resp.data ? resp.data : "", resp.len, 0, &je);
+            if (!*out)
+                rc = cn_err_set(err, CN_EREMOTE, "%s: table %s: %s: reply is not JSON: %s", kv->uri,
+                                table, op, je.text);
+            break;
+        }
+        if (rc == 0) {
+            aws_error(&resp, type, sizeof type, msg, sizeof msg);
+            retry = status >= 500 || throttled(type);
+            if (throttled(type) && attempts < 9) attempts = 9;
+            snprintf(why, sizeof why, "HTTP %ld %s%s%s%s", status, type, msg[0] ? ": " : "", msg,
+                     hint_for(type));
+            rc = CN_EREMOTE;
+        }
+        if (rc == CN_ENOMEM || rc == CN_EINTERNAL || !retry || attempt + 1 >= attempts) {
+            if (aws_type) snprintf(aws_type, tcap, "%s", type);
+            rc = cn_err_set(err, rc, "%s: table %s: %s failed%s%.0u%s: %s", kv->uri, table, op,
+                            attempt ? " after " : "", attempt ? attempt + 1 : 0u,
+                            attempt ? " attempts" : "", why);
+            break;
+        }
+        uint64_t delay = (uint64_t)kv->opts.retry_backoff_ms << CN_MIN(attempt, 10u);
+        sleep_ms(CN_MIN(delay, (uint64_t)5000));
+    }
+    free(body); /* jansson's allocation */
+    cn_buf_fini(&resp);
+    return rc;
+}
+
+/* ---- tables --------------------------------------------------------------------------- */
+
+/* P + escaped dataset: bytes outside [A-Za-z0-9_.] as -XX, padded to 3 bytes. OWNED. */
+static char *table_of(CnKv *kv, const char *dataset, CnErr *err) {
+    DStore *s = kv->impl;
+    CnBuf b = CN_BUF_INIT;
+    cn_buf_puts(&b, s->prefix);
+    for (const unsigned char *p = (const unsigned char *)dataset; *p; p++) {
+        unsigned c = *p;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '_' || c == '.')
+            cn_buf_putc(&b, (char)c);
+        else
+            cn_buf_printf(&b, "-%02X", c);
+    }
+    while (b.len < 3) cn_buf_putc(&b, '-');
+    if (b.oom) {
+        cn_buf_fini(&b);
+        cn_err_set(err, CN_ENOMEM, "%s: dataset %s: out of memory", kv->uri, dataset);
+        return NULL;
+    }
+    if (b.len > 255) {
+        cn_err_set(err, CN_EINVAL, "%s: dataset %s: table name %.40s... is %zu bytes; DynamoDB "
+                   "allows 255 (shorten the dataset name or the table prefix)", kv->uri, dataset,
+                   b.data, b.len);
+        cn_buf_fini(&b);
+        return NULL;
+    }
+    return cn_buf_take(&b);
+}
+
+/* Creates the table when missing (hash key `hk` of type ht, optional range key v:N) and
+ * waits until it is ACTIVE. */
+static int ensure_table(CnKv *kv, const char *table, const char *hk, const char *ht, bool range,
+                        CnErr *err) {
+    char type[128];
+    json_t *out = NULL;
+    int rc = 0;
+    for (int waited = 0; waited < 600; waited++) { /* up to ~60 s */
+        json_t *req = json_pack("{s:s}", "TableName", table);
+        CnErr e = CN_ERR_INIT;
+        rc = ddb(kv, "DescribeTable", table, req, &out, type, sizeof type, &e);
+        json_decref(req);
+        if (rc == 0) {
+            const char *st = json_string_value(
+                json_object_get(json_object_get(out, "Table"), "TableStatus"));
+            bool active = st && !strcmp(st, "ACTIVE");
+            json_decref(out);
+            out = NULL;
+            if (active) return 0;
+            sleep_ms(100);
+            continue;
+        }
+        if (strcmp(type, "ResourceNotFoundException") != 0) {
+            *err = e;
+            return rc;
+        }
+        req = range ? json_pack("{s:s, s:s, s:[{s:s, s:s}, {s:s, s:s}], s:[{s:s, s:s}, {s:s, s:s}]}",
+                                "TableName", table, "BillingMode", "PAY_PER_REQUEST",
+                                "AttributeDefinitions", "AttributeName", hk, "AttributeType", ht,
+                                "AttributeName", "v", "AttributeType", "N", "KeySchema",
+                                "AttributeName", hk, "KeyType", "HASH", "AttributeName", "v",
+                                "KeyType", "RANGE")
+                    : json_pack("{s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s}]}", "TableName", table,
+                                "BillingMode", "PAY_PER_REQUEST", "AttributeDefinitions",
+                                "AttributeName", hk, "AttributeType", ht, "KeySchema",
+                                "AttributeName", hk, "KeyType", "HASH");
+        cn_err_clear(&e);
+        rc = ddb(kv, "CreateTable", table, req, &out, type, sizeof type, &e);
+        json_decref(req);
+        json_decref(out);
+        out = NULL;
+        if (rc < 0 && strcmp(type, "ResourceInUseException") != 0) { /* not a creation race */
+            *err = e;
+            return rc;
+        }
+    }
+    return cn_err_set(err, CN_EREMOTE, "%s: table %s did not become ACTIVE within a minute",
+                      kv->uri, table);
+}
+
+/* ---- open / close --------------------------------------------------------------------- */
+
+static void dstore_free(DStore *s) {
+    if (!s) return;
+    while (s->idle) {
+        DHandle *n = s->idle->next;
+        curl_easy_cleanup(s->idle->h);
+        cn_free(s->idle);
+        s->idle = n;
+    }
+    pthread_mutex_destroy(&s->mu);
+    cn_free(s->prefix);
+    cn_free(s->region);
+    cn_free(s->endpoint);
+    cn_free(s->host);
+    cn_free(s->access_key);
+    cn_free(s->secret_key);
+    cn_free(s->token);
+    cn_free(s->ds_table);
+    cn_free(s);
+}
+
+static void dynamo_close(CnKv *kv) {
+    dstore_free(kv->impl);
+    kv->impl = NULL;
+}
+
+static char *env_dup(const char *name) {
+    const char *v = getenv(name);
+    return v && *v ? cn_strdup(v) : NULL;
+}
+
+static int bad_uri(CnKv *kv, const char *why, CnErr *err) {
+    return cn_err_set(err, CN_ECONFIG, "online store URI \"%s\": %s; expected "
+                      "dynamodb://[table-prefix][?region=R]", kv->uri, why);
+}
+
+static int dynamo_open(CnKv *kv, const char *target, CnErr *err) {
+    DStore *s = cn_calloc(1, sizeof *s);
+    if (!s) return cn_err_set(err, CN_ENOMEM, "%s: out of memory", kv->uri);
+    pthread_mutex_init(&s->mu, NULL);
+    kv->impl = s;
+    int rc = 0;
+    CnBuf b = CN_BUF_INIT;
+    if (strncmp(target, "//", 2) != 0) {
+        rc = bad_uri(kv, "no \"//\" after the scheme", err);
+        goto done;
+    }
+    target += 2;
+    size_t pl = strcspn(target, "?#/");
+    s->prefix = cn_strndup(target, pl);
+    for (size_t i = 0; s->prefix && i < pl; i++) {
+        char c = s->prefix[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-')) {
+            rc = bad_uri(kv, "the table prefix may hold only A-Z a-z 0-9 _ . -", err);
+            goto done;
+        }
+    }
+    const char *q = target + pl;
+    if (*q == '/') q++;
+    if (*q == '?') {
+        q++;
+        while (*q && *q != '#') {
+            size_t n = strcspn(q, "&#");
+            if (n > 7 && strncmp(q, "region=", 7) == 0) {
+                cn_free(s->region);
+                s->region = cn_strndup(q + 7, n - 7);
+            } else if (n) {
+                rc = bad_uri(kv, "unknown query parameter (only region= is known)", err);
+                goto done;
+            }
+            q += n;
+            if (*q == '&') q++;
+        }
+    } else if (*q && *q != '#') {
+        rc = bad_uri(kv, "unexpected text after the table prefix", err);
+        goto done;
+    }
+    if (!s->region) s->region = env_dup("AWS_REGION");
+    if (!s->region) s->region = env_dup("AWS_DEFAULT_REGION");
+    s->access_key = env_dup("AWS_ACCESS_KEY_ID");
+    s->secret_key = env_dup("AWS_SECRET_ACCESS_KEY");
+    s->token = env_dup("AWS_SESSION_TOKEN");
+    if (!s->prefix) {
+        rc = cn_err_set(err, CN_ENOMEM, "%s: out of memory", kv->uri);
+        goto done;
+    }
+    if (!s->region || !*s->region) {
+        rc = cn_err_set(err, CN_ECONFIG, "%s: no AWS region: add ?region=... to the URI or set "
+                        "AWS_REGION", kv->uri);
+        goto done;
+    }
+    if (!s->access_key || !s->secret_key) {
+        rc = cn_err_set(err, CN_ECONFIG, "%s: DynamoDB needs credentials: set AWS_ACCESS_KEY_ID "
+                        "and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones)",
+                        kv->uri);
+        goto done;
+    }
+    char *ep = env_dup("AWS_ENDPOINT_URL_DYNAMODB");
+    if (!ep) ep = env_dup("AWS_ENDPOINT_URL");
+    if (ep) {
+        size_t n = strlen(ep);
+        while (n > 0 && ep[n - 1] == '/') ep[--n] = 0;
+        if (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) {
+            rc = cn_err_set(err, CN_ECONFIG, "%s: AWS_ENDPOINT_URL=\"%s\": expected "
+                            "http://host[:port] or https://host[:port]", kv->uri, ep);
+            cn_free(ep);
+            goto done;
+        }
+        const char *h = strstr(ep, "://") + 3;
+        if (strchr(h, '/')) {
+            rc = cn_err_set(err, CN_ECONFIG, "%s: AWS_ENDPOINT_URL=\"%s\": DynamoDB endpoints "
+                            "have no path", kv->uri, ep);
+            cn_free(ep);
+            goto done;
+        }
+        s->endpoint = ep;
+        s->host = cn_strdup(h);
+    } else {
+        cn_buf_printf(&b, "https://dynamodb.%s.amazonaws.com", s->region);
+        s->endpoint = cn_buf_take(&b);
+        s->host = s->endpoint ? cn_strdup(s->endpoint + 8) : NULL;
+    }
+    cn_buf_reset(&b);
+    cn_buf_printf(&b, "%schronon_datasets", s->prefix);
+    s->ds_table = cn_buf_take(&b);
+    if (!s->endpoint || !s->host || !s->ds_table) {
+        rc = cn_err_set(err, CN_ENOMEM, "%s: out of memory", kv->uri);
+        goto done;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        rc = cn_err_set(err, CN_EINTERNAL, "%s: curl_global_init failed", kv->uri);
+        goto done;
+    }
+    /* reaches the service and checks the credentials now, with one clear error */
+    rc = ensure_table(kv, s->ds_table, "ds", "S", false, err);
+done:
+    cn_buf_fini(&b);
+    if (rc < 0) {
+        dstore_free(s);
+        kv->impl = NULL;
+    }
+    return rc;
+}
+
+/* ---- datasets ------------------------------------------------------------------------- */
+
+static int no_dataset(CnKv *kv, const char *dataset, CnErr *err) {
+    return cn_err_set(err, CN_ENOTFOUND, "%s: dataset %s does not exist", kv->uri, dataset);
+}
+
+static int oom(CnKv *kv, const char *dataset, CnErr *err) {
+    return cn_err_set(err, CN_ENOMEM, "%s: dataset %s: out of memory", kv->uri, dataset);
+}
+
+static int num_of(json_t *attr, uint64_t *v) {
+    const char *n = json_string_value(json_object_get(attr, "N"));
+    if (!n || !*n) return -1;
+    char *e;
+    unsigned long long x = strtoull(n, &e, 10);
+    if (*e) return -1;
+    *v = x;
+    return 0;
+}
+
+/* The current version of dataset, or 0 when it does not exist. */
+static int get_pointer(CnKv *kv, const char *dataset, uint64_t *version, CnErr *err) {
+    DStore *s = kv->impl;
+    json_t *req = json_pack("{s:s, s:{s:{s:s}}, s:b}", "TableName", s->ds_table, "Key", "ds", "S",
+                            dataset, "ConsistentRead", 1);
+    json_t *out;
+    int rc = req ? ddb(kv, "GetItem", s->ds_table, req, &out, NULL, 0, err) : oom(kv, dataset, err);
+    json_decref(req);
+    if (rc < 0) return rc;
+    json_t *item = json_object_get(out, "Item");
+    *version = 0;
+    if (item && num_of(json_object_get(item, "v"), version) < 0)
+        rc = cn_err_set(err, CN_ECORRUPT, "%s: table %s: item of dataset %s has no version v",
+                        kv->uri, s->ds_table, dataset);
+    json_decref(out);
+    return rc;
+}
+
+static int next_version(CnKv *kv, const char *dataset, uint64_t *version, CnErr *err) {
+    DStore *s = kv->impl;
+    json_t *req = json_pack("{s:s, s:{s:{s:s}}, s:s, s:{s:{s:s}}, s:s}", "TableName", s->ds_table,
+                            "Key", "ds", "S", COUNTER_KEY, "UpdateExpression", "ADD n :one",
+                            "ExpressionAttributeValues", ":one", "N", "1", "ReturnValues",
+                            "UPDATED_NEW");
+    json_t *out;
+    int rc = req ? ddb(kv, "UpdateItem", s->ds_table, req, &out, NULL, 0, err) : oom(kv, dataset, err);
+    json_decref(req);
+    if (rc < 0) return rc;
+    if (num_of(json_object_get(json_object_get(out, "Attributes"), "n"), version) < 0)
+        rc = cn_err_set(err, CN_EREMOTE, "%s: table %s: the version counter reply has no n",
+                        kv->uri, s->ds_table);
+    json_decref(out);
+    return rc;
+}
+
+/* Sets the pointer to version unless a newer one is there (CN_ECONFLICT). create_only:
+ * only when the dataset does not exist (returns 1 when it did). */
+static int put_pointer(CnKv *kv, const char *dataset, uint64_t version, bool create_only,
+                       CnErr *err) {
+    DStore *s = kv->impl;
+    char vs[24], type[128];
+    snprintf(vs, sizeof vs, "%llu", (unsigned long long)version);
+    json_t *req = json_pack("{s:s, s:{s:{s:s}, s:{s:s}}, s:s, s:{s:{s:s}}}", "TableName",
+                            s->ds_table, "Item", "ds", "S", dataset, "v", "N", vs,
+                            "ConditionExpression",
+                            create_only ? "attribute_not_exists(ds) OR v < :zero"
+                                        : "attribute_not_exists(ds) OR v < :new",
+                            "ExpressionAttributeValues", create_only ? ":zero" : ":new", "N",
+                            create_only ? "0" : vs);
+    json_t *out = NULL;
+    CnErr e = CN_ERR_INIT;
+    int rc = req ? ddb(kv, "PutItem", s->ds_table, req, &out, type, sizeof type, &e)
+                 : oom(kv, dataset, &e);
+    json_decref(req);
+    json_decref(out);
+    if (rc < 0 && !strcmp(type, "ConditionalCheckFailedException")) {
+        if (create_only) return 1;
+        uint64_t cur = 0;
+        CnErr e2 = CN_ERR_INIT;
+        get_pointer(kv, dataset, &cur, &e2);
+        return cn_err_set(err, CN_ECONFLICT, "%s: dataset %s: a newer load (version %llu) was "
+                          "committed while version %llu was loading", kv->uri, dataset,
+                          (unsigned long long)cur, (unsigned long long)version);
+    }
+    if (rc < 0) *err = e;
+    return rc;
+}
+
+static int dynamo_dataset_create(CnKv *kv, const char *dataset, CnErr *err) {
+    uint64_t cur, v;
+    int rc = get_pointer(kv, dataset, &cur, err);
+    if (rc < 0 || cur) return rc;
+    char *table = table_of(kv, dataset, err);
+    if (!table) return err->code;
+    rc = ensure_table(kv, table, "k", "B", true, err);
+    cn_free(table);
+    if (rc == 0) rc = next_version(kv, dataset, &v, err);
+    if (rc == 0) rc = put_pointer(kv, dataset, v, true, err);
+    return rc < 0 ? rc : 0;
+}
+
+static int dynamo_dataset_drop(CnKv *kv, const char *dataset, CnErr *err) {
+    DStore *s = kv->impl;
+    json_t *req = json_pack("{s:s, s:{s:{s:s}}, s:s}", "TableName", s->ds_table, "Key", "ds", "S",
+                            dataset, "ReturnValues", "ALL_OLD");
+    json_t *out;
+    int rc = req ? ddb(kv, "DeleteItem", s->ds_table, req, &out, NULL, 0, err) : oom(kv, dataset, err);
+    json_decref(req);
+    if (rc < 0) return rc;
+    bool existed = json_object_get(out, "Attributes") != NULL;
+    json_decref(out);
+    if (!existed) return no_dataset(kv, dataset, err);
+    char *table = table_of(kv, dataset, err);
+    if (!table) return err->code;
+    char type[128];
+    req = json_pack("{s:s}", "TableName", table);
+    CnErr e = CN_ERR_INIT;
+    rc = ddb(kv, "DeleteTable", table, req, &out, type, sizeof type, &e);
+    json_decref(req);
+    json_decref(out);
+    if (rc < 0 && strcmp(type, "ResourceNotFoundException") != 0) *err = e;
+    else rc = 0;
+    /* wait for the deletion, so that creating the dataset again finds no DELETING table */
+    for (int i = 0; rc == 0 && i < 600; i++) {
+        req = json_pack("{s:s}", "TableName", table);
+        CnErr e3 = CN_ERR_INIT;
+        int r = ddb(kv, "DescribeTable", table, req, &out, type, sizeof type, &e3);
+        json_decref(req);
+        json_decref(out);
+        if (r < 0) break;
+        sleep_ms(100);
+    }
+    cn_free(table);
+    return rc;
+}
+
+static int cmp_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int dynamo_dataset_list(CnKv *kv, CnArena *arena, char ***names, size_t *n, CnErr *err) {
+    DStore *s = kv->impl;
+    char **out = NULL;
+    size_t count = 0, cap = 0;
+    json_t *start = NULL;
+    int rc = 0;
+    do {
+        json_t *req = json_pack("{s:s, s:b}", "TableName", s->ds_table, "ConsistentRead", 1);
+        if (start) json_object_set(req, "ExclusiveStartKey", start);
+        json_decref(start);
+        start = NULL;
+        json_t *resp;
+        rc = ddb(kv, "Scan", s->ds_table, req, &resp, NULL, 0, err);
+        json_decref(req);
+        if (rc < 0) break;
+        json_t *items = json_object_get(resp, "Items");
+        size_t i;
+        json_t *it;
+        json_array_foreach(items, i, it) {
+            const char *name = json_string_value(json_object_get(json_object_get(it, "ds"), "S"));
+            if (!name || !strcmp(name, COUNTER_KEY)) continue;
+            if (count == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                char **g = cn_arena_alloc(arena, nc * sizeof *g);
+                if (!g) break;
+                if (count) memcpy(g, out, count * sizeof *g);
+                out = g;
+                cap = nc;
+            }
+            if (!(out[count] = cn_arena_strdup(arena, name))) break;
+            count++;
+        }
+        if (i < json_array_size(items)) rc = cn_err_set(err, CN_ENOMEM, "%s: out of memory", kv->uri);
+        start = json_incref(json_object_get(resp, "LastEvaluatedKey"));
+        json_decref(resp);
+    } while (rc == 0 && start);
+    json_decref(start);
+    if (rc < 0) return rc;
+    if (count) qsort(out, count, sizeof *out, cmp_names);
+    *names = out ? out : cn_arena_alloc(arena, sizeof *out);
+    *n = count;
+    return 0;
+}
+
+static int dynamo_dataset_version(CnKv *kv, const char *dataset, uint64_t *version, CnErr *err) {
+    int rc = get_pointer(kv, dataset, version, err);
+    if (rc == 0 && !*version) rc = no_dataset(kv, dataset, err);
+    return rc;
+}
+
+/* ---- item writes ------------------------------------------------------------------------ */
+
+/* A write of one item: a put (value, part) or a delete of (key, sort). */
+typedef struct DWrite {
+    const uint8_t *key;
+    size_t key_len;
+    uint64_t sort;
+    const uint8_t *val;     /* put: this part's bytes */
+    size_t val_len;
+    uint32_t n_parts;       /* put of part 0: how many parts */
+    bool del;
+} DWrite;
+
+static json_t *key_json(const uint8_t *key, size_t key_len, uint64_t sort) {
+    char vs[24];
+    snprintf(vs, sizeof vs, "%llu", (unsigned long long)sort);
+    return json_pack("{s:{s:o}, s:{s:s}}", "k", "B", b64_json(key, key_len), "v", "N", vs);
+}
+
+/* Sends up to BATCH_WRITE writes (distinct item keys) with BatchWriteItem, resending
+ * UnprocessedItems with backoff. */
+static int batch_write(CnKv *kv, const char *dataset, const char *table, const DWrite *w, size_t n,
+                       CnErr *err) {
+    json_t *reqs = json_array();
+    for (size_t i = 0; reqs && i < n; i++) {
+        json_t *item = key_json(w[i].key, w[i].key_len, w[i].sort);
+        if (!item) {
+            json_decref(reqs);
+            reqs = NULL;
+            break;
+        }
+        json_t *r;
+        if (w[i].del) {
+            r = json_pack("{s:{s:o}}", "DeleteRequest", "Key", item);
+        } else {
+            if (w[i].val_len) json_object_set_new(item, "d", json_pack("{s:o}", "B", b64_json(w[i].val, w[i].val_len)));
+            if (w[i].n_parts > 1) {
+                char ns[16];
+                snprintf(ns, sizeof ns, "%u", w[i].n_parts);
+                json_object_set_new(item, "n", json_pack("{s:s}", "N", ns));
+            }
+            r = json_pack("{s:{s:o}}", "PutRequest", "Item", item);
+        }
+        if (!r || json_array_append_new(reqs, r) < 0) {
+            json_decref(reqs);
+            reqs = NULL;
+        }
+    }
+    if (!reqs) return oom(kv, dataset, err);
+    int rc = 0;
+    for (uint32_t round = 0;; round++) {
+        json_t *req = json_pack("{s:{s:o}}", "RequestItems", table, reqs);
+        json_t *out;
+        rc = req ? ddb(kv, "BatchWriteItem", table, req, &out, NULL, 0, err) : oom(kv, dataset, err);
+        json_decref(req);
+        if (rc < 0) break;
+        json_t *left = json_object_get(json_object_get(out, "UnprocessedItems"), table);
+        reqs = left && json_array_size(left) ? json_incref(left) : NULL;
+        json_decref(out);
+        if (!reqs) break;
+        if (round >= 12) {
+            json_decref(reqs);
+            rc = cn_err_set(err, CN_EREMOTE, "%s: table %s: BatchWriteItem left %zu items "
+                            "unprocessed after %u rounds (throttled)", kv->uri, table,
+                            json_array_size(left), round + 1);
+            break;
+        }
+        sleep_ms(CN_MIN((uint64_t)kv->opts.retry_backoff_ms << CN_MIN(round, 8u), (uint64_t)5000));
+    }
+    return rc;
+}
+
+/* Buffers writes, keeping item keys distinct within a batch (BatchWriteItem refuses
+ * duplicates): a repeated item key replaces the earlier write, so the last one wins. */
+typedef struct DBatch {
+    DWrite w[BATCH_WRITE];
+    size_t n;
+    CnArena mem;            /* copies of keys and values of the pending writes */
+} DBatch;
+
+static int batch_flush(CnKv *kv, const char *dataset, const char *table, DBatch *b, CnErr *err) {
+    int rc = b->n ? batch_write(kv, dataset, table, b->w, b->n, err) : 0;
+    b->n = 0;
+    cn_arena_reset(&b->mem);
+    return rc;
+}
+
+static int batch_add(CnKv *kv, const char *dataset, const char *table, DBatch *b, DWrite w,
+                     bool copy, CnErr *err) {
+    if (copy) {
+        uint8_t *k = cn_arena_alloc(&b->mem, w.key_len);
+        uint8_t *v = w.val_len ? cn_arena_alloc(&b->mem, w.val_len) : NULL;
+        if (!k || (w.val_len && !v)) return oom(kv, dataset, err);
+        memcpy(k, w.key, w.key_len);
+        if (w.val_len) memcpy(v, w.val, w.val_len);
+        w.key = k;
+        w.val = v;
+    }
+    for (size_t i = 0; i < b->n; i++)
+        if (b->w[i].sort == w.sort && b->w[i].key_len == w.key_len &&
+            !memcmp(b->w[i].key, w.key, w.key_len)) {
+            b->w[i] = w;
+            return 0;
+        }
+    b->w[b->n++] = w;
+    return b->n == BATCH_WRITE ? batch_flush(kv, dataset, table, b, err) : 0;
+}
+
+/* Adds the writes of one (key, value) put of version: part 0 and any further parts. */
+static int batch_put(CnKv *kv, const char *dataset, const char *table, DBatch *b, uint64_t version,
+                     const void *key, size_t key_len, const void *val, size_t val_len, bool copy,
+                     CnErr *err) {
+    uint32_t parts = val_len <= PART_BYTES ? 1 : (uint32_t)((val_len + PART_BYTES - 1) / PART_BYTES);
+    if (parts >= PART_SHIFT) {
+        char kr[CN_KV_KEY_REPR_MAX];
+        return cn_err_set(err, CN_ELIMIT, "%s: dataset %s: key %s: value of %zu bytes is over "
+                          "the %zu bytes this backend stores", kv->uri, dataset,
+                          cn_kv_key_repr(key, key_len, kr, sizeof kr), val_len,
+                          PART_BYTES * (PART_SHIFT - 1));
+    }
+    for (uint32_t p = 0; p < parts; p++) {
+        size_t off = (size_t)p * PART_BYTES, len = CN_MIN(PART_BYTES, val_len - off);
+        DWrite w = {key, key_len, version * PART_SHIFT + p, (const uint8_t *)val + off, len,
+                    p == 0 ? parts : 0, false};
+        int rc = batch_add(kv, dataset, table, b, w, copy, err);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+/* ---- reads ------------------------------------------------------------------------------ */
+
+typedef struct DKey {
+    const uint8_t *key;
+    size_t len;
+    size_t idx;             /* position in the caller's array */
+} DKey;
+
+static int dkey_cmp(const void *a, const void *b) {
+    const DKey *x = a, *y = b;
+    return cn_kv__key_cmp(x->key, x->len, y->key, y->len);
+}
+
+/* BatchGetItem of items (sorted, distinct keys) at sort keys sorts[i]; calls back
+ * found(ud, i, item) per item found. */
+typedef int (*FoundFn)(void *ud, size_t i, json_t *item, CnErr *err);
+
+static int batch_get(CnKv *kv, const char *dataset, const char *table, const DKey *keys,
+                     const uint64_t *sorts, size_t n, FoundFn found, void *ud, CnErr *err) {
+    int rc = 0;
+    for (size_t first = 0; rc == 0 && first < n; first += BATCH_GET) {
+        size_t m = CN_MIN((size_t)BATCH_GET, n - first);
+        json_t *klist = json_array();
+        for (size_t i = 0; klist && i < m; i++)
+            if (json_array_append_new(klist, key_json(keys[first + i].key, keys[first + i].len,
+                                                      sorts[first + i])) < 0) {
+                json_decref(klist);
+                klist = NULL;
+            }
+        if (!klist) return oom(kv, dataset, err);
+        json_t *pending = json_pack("{s:o, s:b}", "Keys", klist, "ConsistentRead", 1);
+        for (uint32_t round = 0; rc == 0 && pending; round++) {
+            json_t *req = json_pack("{s:{s:o}}", "RequestItems", table, pending);
+            json_t *out;
+            rc = req ? ddb(kv, "BatchGetItem", table, req, &out, NULL, 0, err) : oom(kv, dataset, err);
+            json_decref(req);
+            pending = NULL;
+            if (rc < 0) break;
+            json_t *items = json_object_get(json_object_get(out, "Responses"), table);
+            size_t i;
+            json_t *it;
+            json_array_foreach(items, i, it) {
+                const char *kb = json_string_value(json_object_get(json_object_get(it, "k"), "B"));
+                uint64_t sort;
+                if (!kb || num_of(json_object_get(it, "v"), &sort) < 0) continue;
+                /* find the key: decode into a scratch arena, binary search */
+                CnArena tmp;
+                cn_arena_init(&tmp, 0);
+                size_t kl = 0;
+                uint8_t *k = b64_decode(&tmp, kb, strlen(kb), &kl);
+                DKey probe = {k, kl, 0};
+                const DKey *hit = k ? bsearch(&probe, keys + first, m, sizeof *keys, dkey_cmp) : NULL;
+                cn_arena_fini(&tmp);
+                if (hit && sorts[hit - keys] == sort) rc = found(ud, (size_t)(hit - keys), it, err);
+                if (rc < 0) break;
+            }
+            json_t *left = json_object_get(json_object_get(out, "UnprocessedKeys"), table);
+            if (rc == 0 && left && json_array_size(json_object_get(left, "Keys"))) {
+                if (round >= 12)
+                    rc = cn_err_set(err, CN_EREMOTE, "%s: table %s: BatchGetItem left keys "
+                                    "unprocessed after %u rounds (throttled)", kv->uri, table,
+                                    round + 1);
+                else {
+                    pending = json_incref(left);
+                    sleep_ms(CN_MIN((uint64_t)kv->opts.retry_backoff_ms << CN_MIN(round, 8u),
+                                    (uint64_t)5000));
+                }
+            }
+            json_decref(out);
+        }
+        json_decref(pending);
+    }
+    return rc;
+}
+
+typedef struct GetCtx {
+    CnKv *kv;
+    const char *dataset;
+    CnArena *arena;
+    CnKvSlice *values;      /* the caller's */
+    const DKey *keys;       /* distinct, sorted */
+    uint32_t *parts;        /* per distinct key: parts of its value (0 = missing) */
+    size_t *total;          /* per distinct key: full length */
+    uint8_t **buf;          /* per distinct key: the assembled value (arena) */
+    size_t found;
+} GetCtx;
+
+static int found_part0(void *ud, size_t i, json_t *item, CnErr *err) {
+    GetCtx *g = ud;
+    uint64_t parts = 1;
+    if (json_object_get(item, "n") && num_of(json_object_get(item, "n"), &parts) < 0) parts = 1;
+    const char *d = json_string_value(json_object_get(json_object_get(item, "d"), "B"));
+    size_t len = 0;
+    uint8_t *v = d ? b64_decode(g->arena, d, strlen(d), &len) : (uint8_t *)cn_kv__empty;
+    if (!v) return oom(g->kv, g->dataset, err);
+    g->parts[i] = (uint32_t)parts;
+    g->found++;
+    if (parts == 1) {
+        g->values[g->keys[i].idx] = (CnKvSlice){v, len};
+        return 0;
+    }
+    /* room for every part; the later ones are PART_BYTES each but the last */
+    g->buf[i] = cn_arena_alloc(g->arena, (size_t)parts * PART_BYTES);
+    if (!g->buf[i]) return oom(g->kv, g->dataset, err);
+    memcpy(g->buf[i], v, len);
+    g->total[i] = len;
+    return 0;
+}
+
+typedef struct PartCtx {
+    GetCtx *g;
+    const size_t *owner;    /* per part request: the distinct key's index */
+    const uint64_t *sorts;
+    uint64_t base;
+} PartCtx;
+
+static int found_part(void *ud, size_t i, json_t *item, CnErr *err) {
+    PartCtx *p = ud;
+    GetCtx *g = p->g;
+    size_t o = p->owner[i];
+    const char *d = json_string_value(json_object_get(json_object_get(item, "d"), "B"));
+    size_t len = 0;
+    CnArena tmp;
+    cn_arena_init(&tmp, 0);
+    uint8_t *v = d ? b64_decode(&tmp, d, strlen(d), &len) : NULL;
+    int rc = 0;
+    uint64_t part = p->sorts[i] - p->base;
+    if (!v || len > PART_BYTES) rc = cn_err_set(err, CN_ECORRUPT, "%s: dataset %s: part %llu of "
+                                                "a value is damaged", g->kv->uri, g->dataset,
+                                                (unsigned long long)part);
+    else {
+        memcpy(g->buf[o] + part * PART_BYTES, v, len);
+        g->total[o] += len;
+    }
+    cn_arena_fini(&tmp);
+    return rc;
+}
+
+/* One read of keys at version: values set for found keys. OUT *all_found. */
+static int read_version(CnKv *kv, const char *dataset, const char *table, uint64_t version,
+                        const DKey *dk, size_t nd, CnKvSlice *values, size_t n, CnArena *arena,
+                        bool *all_found, CnErr *err) {
+    int rc = 0;
+    uint64_t *sorts = cn_malloc((nd + 1) * sizeof *sorts);
+    uint32_t *parts = cn_calloc(nd + 1, sizeof *parts);
+    size_t *total = cn_calloc(nd + 1, sizeof *total);
+    uint8_t **buf = cn_calloc(nd + 1, sizeof *buf);
+    DKey *pk = NULL;
+    uint64_t *psorts = NULL;
+    size_t *owner = NULL;
+    if (!sorts || !parts || !total || !buf) {
+        rc = oom(kv, dataset, err);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) values[i] = (CnKvSlice){NULL, 0};
+    for (size_t i = 0; i < nd; i++) sorts[i] = version * PART_SHIFT;
+    GetCtx g = {kv, dataset, arena, values, dk, parts, total, buf, 0};
+    rc = batch_get(kv, dataset, table, dk, sorts, nd, found_part0, &g, err);
+    if (rc < 0) goto done;
+    *all_found = g.found == nd;
+    /* values in several parts: fetch parts 1.. of each (key order kept: sorted) */
+    size_t np = 0;
+    for (size_t i = 0; i < nd; i++)
+        if (parts[i] > 1) np += parts[i] - 1;
+    if (np) {
+        pk = cn_malloc(np * sizeof *pk);
+        psorts = cn_malloc(np * sizeof *psorts);
+        owner = cn_malloc(np * sizeof *owner);
+        if (!pk || !psorts || !owner) {
+            rc = oom(kv, dataset, err);
+            goto done;
+        }
+        /* one request list per part number keeps keys distinct within each BatchGetItem */
+        for (uint32_t part = 1; rc == 0; part++) {
+            size_t m = 0;
+            for (size_t i = 0; i < nd; i++)
+                if (parts[i] > part) {
+                    pk[m] = dk[i];
+                    psorts[m] = version * PART_SHIFT + part;
+                    owner[m++] = i;
+                }
+            if (!m) break;
+            PartCtx pc = {&g, owner, psorts, version * PART_SHIFT};
+            rc = batch_get(kv, dataset, table, pk, psorts, m, found_part, &pc, err);
+        }
+        for (size_t i = 0; rc == 0 && i < nd; i++)
+            if (parts[i] > 1) {
+                size_t want_min = (size_t)(parts[i] - 1) * PART_BYTES + 1;
+                if (total[i] < want_min) { /* a part vanished: a flip deleted this version */
+                    *all_found = false;
+                    continue;
+                }
+                values[dk[i].idx] = (CnKvSlice){buf[i], total[i]};
+            }
+    }
+done:
+    cn_free(sorts);
+    cn_free(parts);
+    cn_free(total);
+    cn_free(buf);
+    cn_free(pk);
+    cn_free(psorts);
+    cn_free(owner);
+    return rc;
+}
+
+static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys, size_t n,
+                            CnKvSlice *values, CnArena *arena, CnErr *err) {
+    uint64_t version;
+    int rc = get_pointer(kv, dataset, &version, err);
+    if (rc < 0) return rc;
+    if (!version) return no_dataset(kv, dataset, err);
+    char *table = table_of(kv, dataset, err);
+    if (!table) return err->code;
+    DKey *dk = cn_malloc((n + 1) * sizeof *dk);
+    size_t *dup_of = cn_malloc((n + 1) * sizeof *dup_of);
+    if (!dk || !dup_of) {
+        rc = oom(kv, dataset, err);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) dk[i] = (DKey){keys[i].data, keys[i].len, i};
+    qsort(dk, n, sizeof *dk, dkey_cmp);
+    /* distinct keys; a repeat remembers the first index of its key */
+    size_t nd = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (nd && dkey_cmp(&dk[nd - 1], &dk[i]) == 0) {
+            dup_of[dk[i].idx] = dk[nd - 1].idx;
+            continue;
+        }
+        dup_of[dk[i].idx] = SIZE_MAX;
+        dk[nd++] = dk[i];
+    }
+    for (int attempt = 0;; attempt++) {
+        bool all = true;
+        rc = read_version(kv, dataset, table, version, dk, nd, values, n, arena, &all, err);
+        if (rc < 0 || all) break;
+        /* something was missing: fine, unless the version moved under us (its items
+         * are being deleted); then read the new version */
+        uint64_t now;
+        rc = get_pointer(kv, dataset, &now, err);
+        if (rc < 0) break;
+        if (!now) {
+            rc = no_dataset(kv, dataset, err);
+            break;
+        }
+        if (now == version) break;
+        if (attempt >= 8) {
+            rc = cn_err_set(err, CN_ECONFLICT, "%s: dataset %s: the version kept changing during "
+                            "a multi-get", kv->uri, dataset);
+            break;
+        }
+        version = now;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (dup_of[i] != SIZE_MAX) values[i] = values[dup_of[i]];
+done:
+    if (rc < 0)
+        for (size_t i = 0; i < n; i++) values[i] = (CnKvSlice){NULL, 0};
+    cn_free(dk);
+    cn_free(dup_of);
+    cn_free(table);
+    return rc;
+}
+
+/* ---- in-place writes -------------------------------------------------------------------- */
+
+static int write_current(CnKv *kv, const char *dataset, const CnKvSlice *keys,
+                         const CnKvSlice *values, size_t n, CnErr *err) {
+    uint64_t version;
+    int rc = get_pointer(kv, dataset, &version, err);
+    if (rc < 0) return rc;
+    if (!version) return no_dataset(kv, dataset, err);
+    char *table = table_of(kv, dataset, err);
+    if (!table) return err->code;
+    DBatch *b = cn_calloc(1, sizeof *b);
+    if (!b) {
+        cn_free(table);
+        return oom(kv, dataset, err);
+    }
+    cn_arena_init(&b->mem, 0);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (values) {
+            rc = batch_put(kv, dataset, table, b, version, keys[i].data, keys[i].len,
+                           values[i].data, values[i].len, false, err);
+        } else { /* parts beyond 0 become unreachable; the next load's sweep takes them */
+            DWrite w = {keys[i].data, keys[i].len, version * PART_SHIFT, NULL, 0, 0, true};
+            rc = batch_add(kv, dataset, table, b, w, false, err);
+        }
+    }
+    if (rc == 0) rc = batch_flush(kv, dataset, table, b, err);
+    cn_arena_fini(&b->mem);
+    cn_free(b);
+    cn_free(table);
+    return rc;
+}
+
+static int dynamo_multi_put(CnKv *kv, const char *dataset, const CnKvSlice *keys,
+                            const CnKvSlice *values, size_t n, CnErr *err) {
+    return write_current(kv, dataset, keys, values, n, err);
+}
+
+static int dynamo_multi_delete(CnKv *kv, const char *dataset, const CnKvSlice *keys, size_t n,
+                               CnErr *err) {
+    return write_current(kv, dataset, keys, NULL, n, err);
+}
+
+/* ---- loads ------------------------------------------------------------------------------- */
+
+typedef struct DLoad {
+    char *table;            /* OWNED */
+    DBatch b;
+    bool wrote;
+} DLoad;
+
+/* Deletes every item whose version is in [from, below): Scan (projection k, v) with a
+ * filter, then batched deletes. */
+static int sweep(CnKv *kv, const char *dataset, const char *table, uint64_t from, uint64_t below,
+                 CnErr *err) {
+    char lo[32], hi[32];
+    snprintf(lo, sizeof lo, "%llu", (unsigned long long)(from * PART_SHIFT));
+    snprintf(hi, sizeof hi, "%llu", (unsigned long long)(below * PART_SHIFT));
+    DBatch *b = cn_calloc(1, sizeof *b);
+    if (!b) return oom(kv, dataset, err);
+    cn_arena_init(&b->mem, 0);
+    json_t *start = NULL;
+    int rc = 0;
+    do {
+        json_t *req = json_pack("{s:s, s:s, s:s, s:{s:s}, s:{s:{s:s}, s:{s:s}}}", "TableName",
+                                table, "ProjectionExpression", "k, #v", "FilterExpression",
+                                "#v >= :lo AND #v < :hi", "ExpressionAttributeNames", "#v", "v",
+                                "ExpressionAttributeValues", ":lo", "N", lo, ":hi", "N", hi);
+        if (req && start) json_object_set(req, "ExclusiveStartKey", start);
+        json_decref(start);
+        start = NULL;
+        json_t *out;
+        rc = req ? ddb(kv, "Scan", table, req, &out, NULL, 0, err) : oom(kv, dataset, err);
+        json_decref(req);
+        if (rc < 0) break;
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(out, "Items"), i, it) {
+            const char *kb = json_string_value(json_object_get(json_object_get(it, "k"), "B"));
+            uint64_t sort;
+            if (!kb || num_of(json_object_get(it, "v"), &sort) < 0) continue;
+            size_t kl;
+            uint8_t *k = b64_decode(&b->mem, kb, strlen(kb), &kl);
+            if (!k) {
+                rc = oom(kv, dataset, err);
+                break;
+            }
+            DWrite w = {k, kl, sort, NULL, 0, 0, true};
+            if ((rc = batch_add(kv, dataset, table, b, w, false, err)) < 0) break;
+        }
+        start = rc == 0 ? json_incref(json_object_get(out, "LastEvaluatedKey")) : NULL;
+        json_decref(out);
+    } while (rc == 0 && start);
+    json_decref(start);
+    if (rc == 0) rc = batch_flush(kv, dataset, table, b, err);
+    cn_arena_fini(&b->mem);
+    cn_free(b);
+    return rc;
+}
+
+static int dynamo_load_begin(CnKvLoad *ld, CnErr *err) {
+    CnKv *kv = ld->kv;
+    char *table = table_of(kv, ld->dataset, err);
+    if (!table) return err->code;
+    int rc = ensure_table(kv, table, "k", "B", true, err);
+    if (rc == 0) rc = next_version(kv, ld->dataset, &ld->version, err);
+    DLoad *l = rc == 0 ? cn_calloc(1, sizeof *l) : NULL;
+    if (rc == 0 && !l) rc = oom(kv, ld->dataset, err);
+    if (rc < 0) {
+        cn_free(table);
+        return rc;
+    }
+    l->table = table;
+    cn_arena_init(&l->b.mem, 0);
+    ld->impl = l;
+    return 0;
+}
+
+static int dynamo_load_add(CnKvLoad *ld, const void *key, size_t key_len, const void *value,
+                           size_t value_len, CnErr *err) {
+    DLoad *l = ld->impl;
+    l->wrote = true;
+    return batch_put(ld->kv, ld->dataset, l->table, &l->b, ld->version, key, key_len, value,
+                     value_len, true, err);
+}
+
+static void dload_free(CnKvLoad *ld) {
+    DLoad *l = ld->impl;
+    if (!l) return;
+    cn_arena_fini(&l->b.mem);
+    cn_free(l->table);
+    cn_free(l);
+    ld->impl = NULL;
+}
+
+static void dynamo_load_abort(CnKvLoad *ld) {
+    DLoad *l = ld->impl;
+    if (l && l->wrote) { /* best effort; a later load's sweep takes what stays */
+        CnErr e = CN_ERR_INIT;
+        if (sweep(ld->kv, ld->dataset, l->table, ld->version, ld->version + 1, &e) < 0)
+            cn_log(CN_LOG_WARN, "%s", cn_err_msg(&e));
+        cn_err_clear(&e);
+    }
+    dload_free(ld);
+}
+
+static int dynamo_load_commit(CnKvLoad *ld, CnErr *err) {
+    DLoad *l = ld->impl;
+    CnKv *kv = ld->kv;
+    int rc = batch_flush(kv, ld->dataset, l->table, &l->b, err);
+    if (rc == 0) rc = put_pointer(kv, ld->dataset, ld->version, false, err);
+    if (rc < 0) {
+        dynamo_load_abort(ld);
+        return rc;
+    }
+    /* flipped; deleting older versions can fail without undoing that */
+    CnErr gc = CN_ERR_INIT;
+    if (sweep(kv, ld->dataset, l->table, 0, ld->version, &gc) < 0)
+        cn_log(CN_LOG_WARN, "%s (old versions stay until the next load)", cn_err_msg(&gc));
+    cn_err_clear(&gc);
+    dload_free(ld);
+    return 0;
+}
+
+const CnKvOps cn_kv__dynamodb_ops = {
+    .name = "dynamodb",
+    .caps = CN_KV_CAP_PERSISTENT,
+    .max_key_len = MAX_KEY,
+    .open = dynamo_open,
+    .close = dynamo_close,
+    .dataset_create = dynamo_dataset_create,
+    .dataset_drop = dynamo_dataset_drop,
+    .dataset_list = dynamo_dataset_list,
+    .dataset_version = dynamo_dataset_version,
+    .multi_get = dynamo_multi_get,
+    .multi_put = dynamo_multi_put,
+    .multi_delete = dynamo_multi_delete,
+    .load_begin = dynamo_load_begin,
+    .load_add = dynamo_load_add,
+    .load_commit = dynamo_load_commit,
+    .load_abort = dynamo_load_abort,
+};
