@@ -104,6 +104,16 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
     if (rc) goto done;
     CnEngStats st;
     rc = cn_eng_groupby_backfill(cat, conf->group_by, &o, &st, err);
+    if (rc == 0 && !quiet && !o.verbose) {
+        /* one closing line, so a run that wrote nothing is not mistaken for one that did */
+        if (st.days_written > 0)
+            fprintf(stderr, "backfill %s: wrote %lld rows in %lld partition%s (%s..%s)\n",
+                    conf->group_by->meta.name, (long long)st.rows_written, (long long)st.days_written,
+                    st.days_written == 1 ? "" : "s", a->has_start ? a->start_ds : a->ds, a->ds);
+        else
+            fprintf(stderr, "backfill %s: nothing to compute: every partition up to %s is already written\n",
+                    conf->group_by->meta.name, a->ds);
+    }
     if (o.verbose)
         fprintf(stderr, "backfill %s: %lld chunks (%lld failed), rows scanned %lld, tiles read %lld, tiles written %lld, rows written %lld in %lld partitions\n",
                 conf->group_by->meta.name, (long long)st.chunks, (long long)st.chunks_failed, (long long)st.rows_scanned,
