@@ -267,7 +267,18 @@ static void aws_error(const CnBuf *resp, char *type, size_t tcap, char *msg, siz
     if (!m && j) m = json_string_value(json_object_get(j, "Message"));
     if (t) snprintf(type, tcap, "%s", strchr(t, '#') ? strchr(t, '#') + 1 : t);
     if (m) snprintf(msg, mcap, "%s", m);
-    else if (!j && resp->len) snprintf(msg, mcap, "%.*s", (int)CN_MIN(resp->len, 200), resp->data);
+    if (!j && resp->len) { /* some servers (moto's auth layer) answer in XML */
+        CnBuf z = CN_BUF_INIT;
+        cn_buf_append(&z, resp->data, resp->len);
+        const char *c = z.oom ? NULL : strstr(z.data, "<Code>");
+        const char *ce = c ? strstr(c, "</Code>") : NULL;
+        const char *mm = z.oom ? NULL : strstr(z.data, "<Message>");
+        const char *me = mm ? strstr(mm, "</Message>") : NULL;
+        if (ce) snprintf(type, tcap, "%.*s", (int)(ce - c - 6), c + 6);
+        if (me) snprintf(msg, mcap, "%.*s", (int)(me - mm - 9), mm + 9);
+        else snprintf(msg, mcap, "%.*s", (int)CN_MIN(resp->len, 200), resp->data);
+        cn_buf_fini(&z);
+    }
     json_decref(j);
 }
 
