@@ -266,6 +266,17 @@ def case_local_readers(work):
     check(lines[0] == {"n": len(all_rows), "s": sum(r[0] for r in all_rows)}, "duckdb count/sum %s" % lines[0])
     ids = {l["name"]: l["field_id"] for l in lines[1:]}
     check(ids == {"user_id": 1, "ts": 2, "amount": 3, "ds": 4, "score": 5}, "Parquet field ids %s" % ids)
+    # and we load a Parquet file DuckDB wrote (no field ids: columns go by name)
+    duck_file = work + "/duck.parquet"
+    p = subprocess.run([DUCK, "COPY (SELECT i::BIGINT AS user_id, (%d + i * 3600000)::BIGINT AS ts, (i * 0.5)::DOUBLE AS amount "
+                        "FROM range(100) t(i)) TO '%s' (FORMAT PARQUET)" % (T0, duck_file)],
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0, "duckdb COPY: %s" % p.stderr)
+    ctx.chronon("load", duck_file, "data.events", "--partition-from", "ts")
+    got = ctx.scan("data.events", "--ds-lo", "2023-12-05")
+    want = sorted_rows([{"user_id": i, "ts": T0 + i * 3600000, "amount": i * 0.5, "ds": ds_of(T0 + i * 3600000),
+                         "score": None} for i in range(100) if ds_of(T0 + i * 3600000) >= "2023-12-05"])
+    check(got == want, "rows loaded from DuckDB's Parquet: %d vs %d" % (len(got), len(want)))
 
 
 def s3rver(work):
