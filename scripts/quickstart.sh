@@ -35,4 +35,27 @@ find production -type f | sort | while read -r f; do
     "$bin" conf show "$f"
 done
 
-printf '\nquickstart: compiled configs are in %s/production\n' "$dir"
+step "load the sample data into the warehouse (Iceberg tables under ./warehouse)"
+"$bin" load data/purchases.csv default.purchases    # the guide's GroupBy reads bare 'purchases'
+for t in purchases returns users checkouts; do
+    "$bin" load "data/$t.csv" "data.$t"
+done
+
+run_py="python3 $root/api/py/ai/chronon/repo/run.py"
+step "backfill the guide's GroupBy for one day, then for a range (run.py)"
+$run_py --conf production/group_bys/my_team/user_purchase_features.v1 --mode backfill --ds 2023-12-01 --repo "$dir"
+$run_py --conf production/group_bys/my_team/user_purchase_features.v1 --mode backfill \
+    --start-ds 2023-12-01 --end-ds 2023-12-07 --repo "$dir"
+step "backfill the quickstart GroupBys"
+for gb in purchases returns users; do
+    $run_py --conf "production/group_bys/quickstart/$gb.v1" --mode backfill --ds 2023-12-07 --repo "$dir"
+done
+
+step "look at the output as the guide does with spark-sql (chronon sql)"
+"$bin" sql "USE default; SHOW TABLES LIKE '*user_purchase*';
+SELECT user_id, purchase_price_sum_7d, purchase_price_count_7d, purchase_price_average_7d, purchase_price_last10
+FROM default.my_team_user_purchase_features_v1 WHERE ds = '2023-12-01' ORDER BY user_id LIMIT 10"
+"$bin" sql "DESCRIBE EXTENDED default.my_team_user_purchase_features_v1" | grep -E 'Table Type|Provider|Location'
+
+printf '\nquickstart: done in %s (configs in production/, tables in warehouse/)\n' "$dir"
+printf 'try:  cd %s && %s sql\n' "$dir" "$bin"
