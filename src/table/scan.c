@@ -220,3 +220,24 @@ void cn_ice_scan_close(CnIceScan *s) {
     cn_arena_fini(&s->arena);
     cn_free(s);
 }
+
+int cn_ice_table_partitions(CnIceCatalog *c, const CnIceTable *t, int64_t snapshot_id,
+                            CnIcePartFn fn, void *ud, CnErr *err) {
+    int64_t snap = snapshot_id ? snapshot_id : cn_ice_table_current_snapshot(t);
+    if (snap < 0) return 0;
+    CnArena a;
+    cn_arena_init(&a, 0);
+    CnIceDataFile *fs = NULL;
+    uint32_t n = 0;
+    int rc = cn_ice__snapshot_files(c, &a, t, snap, NULL, NULL, &fs, &n, err);
+    /* files come sorted by ds: one run per partition */
+    for (uint32_t i = 0; rc == 0 && i < n;) {
+        uint32_t j = i;
+        int64_t records = 0;
+        while (j < n && fs[j].ds_null == fs[i].ds_null && !strcmp(fs[j].ds, fs[i].ds)) records += fs[j++].records;
+        if (!fs[i].ds_null) rc = fn(ud, fs[i].ds, records, j - i);
+        i = j;
+    }
+    cn_arena_fini(&a);
+    return rc;
+}

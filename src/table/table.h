@@ -137,6 +137,12 @@ int cn_ice_write_set_property(CnIceWrite *w, const char *key, const char *value,
 int cn_ice_write_commit(CnIceWrite *w, int64_t *snapshot_id, CnErr *err);
 void cn_ice_write_free(CnIceWrite *w); /* NULL-safe */
 
+/* The ds partitions of a snapshot (0: current) with their row and file counts, in ds
+ * order: what a partition sensor asks. fn's non-zero return stops and is returned. */
+typedef int (*CnIcePartFn)(void *ud, const char *ds, int64_t records, uint32_t files);
+int cn_ice_table_partitions(CnIceCatalog *c, const CnIceTable *t, int64_t snapshot_id,
+                            CnIcePartFn fn, void *ud, CnErr *err);
+
 /* ------------------------------------------------------------------- scans */
 
 typedef struct CnIceScanOpts {

@@ -238,6 +238,10 @@ static void create_append_scan(void **state) {
     env_close(&e);
 }
 
+static int part_line(void *ud, const char *ds, int64_t records, uint32_t files) {
+    return cn_buf_printf(ud, "%s:%lld:%u ", ds, (long long)records, files);
+}
+
 static void overwrite_replaces_only_its_partitions(void **state) {
     (void)state;
     Env e;
@@ -248,6 +252,16 @@ static void overwrite_replaces_only_its_partitions(void **state) {
     int64_t s2 = write_rows(&e, "t", CN_ICE_OVERWRITE, 5000, 7, d2, 1, 0);
     Sum all = scan_sum(&e, "t", NULL);
     assert_int_equal(all.rows, 207);
+    CnIceTable *pt = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &pt, &e.err), &e.err);
+    CnBuf parts = CN_BUF_INIT;
+    ASSERT_OK(cn_ice_table_partitions(e.c, pt, 0, part_line, &parts, &e.err), &e.err);
+    assert_string_equal(parts.data, "2023-12-01:100:1 2023-12-02:7:1 2023-12-03:100:1 ");
+    cn_buf_reset(&parts);
+    ASSERT_OK(cn_ice_table_partitions(e.c, pt, s1, part_line, &parts, &e.err), &e.err);
+    assert_string_equal(parts.data, "2023-12-01:100:1 2023-12-02:100:1 2023-12-03:100:1 ");
+    cn_buf_fini(&parts);
+    cn_ice_table_free(pt);
     CnIceScanOpts o = {.ds_lo = "2023-12-02", .ds_hi = "2023-12-02"};
     Sum day2 = scan_sum(&e, "t", &o);
     assert_int_equal(day2.rows, 7);
