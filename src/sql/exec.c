@@ -13,6 +13,7 @@
  * (an in-memory database) and a cn_ice virtual table; a bare name of the current
  * namespace gets one in main. Errors are turned into one line naming the table,
  * namespace or column (with similar names), or the line and column of a syntax error. */
+#include "base/str.h"
 #include "sql/sql_int.h"
 
 #include <ctype.h>
@@ -422,6 +423,8 @@ static int cmd_show_tables(CnSql *s, const Stmt *st, size_t i, Out *o) {
     for (size_t k = 0; k < s->n_tables && !rc; k++) {
         if (strcmp(s->tables[k].ns, cns)) continue;
         if (pat[0] && !cn_sql_like_match(pat, s->tables[k].name)) continue;
+        /* the engine's tile caches (<table>__tiles) are internal: queryable, not listed */
+        if (cn_str_ends_with(s->tables[k].name, "__tiles")) continue;
         const char *row[3] = {s->tables[k].ns, s->tables[k].name, "false"};
         rc = out_text_row(o, 3, row);
     }
