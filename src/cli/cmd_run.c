@@ -19,6 +19,7 @@
 /* backfill dispatches per conf type, one line each. */
 static int run_backfill(const CnRunArgs *a, CnErr *err) {
     if (!strcmp(a->conf_type, "group_bys")) return cn_cli_backfill_group_by(a, err);
+    if (!strcmp(a->conf_type, "joins")) return cn_cli_backfill_join(a, err);
     if (!strcmp(a->conf_type, "staging_queries")) return cn_run_staging_query_backfill(a, err);
     return cn_err_set(err, CN_EUNSUPPORTED, "mode 'backfill' on %s is not available in this build of chronon-c yet",
                       a->conf_type);

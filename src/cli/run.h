@@ -42,6 +42,7 @@ const char *cn_run_extra(const CnRunArgs *a, const char *flag, const char *alias
 
 /* Mode handlers per conf type (backfill: cmd_backfill_gb.c for group_bys). */
 int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err);
+int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err); /* cmd_backfill_join.c */
 int cn_run_staging_query_backfill(const CnRunArgs *a, CnErr *err); /* cmd_sql.c */
 
 #endif /* CN_CLI_RUN_H */

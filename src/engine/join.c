@@ -1,0 +1,1078 @@
+/* join.c: Join backfill (compute.md section 6): every left row exactly once, with the
+ * point-in-time value of every JoinPart, then derivations, written per ds partition.
+ * PER CHUNK: the left rows of the chunk's days are loaded in one batch (query applied,
+ *   hidden __cn_ds column keeps the storage partition P). Each part is then evaluated
+ *   for all rows at once:
+ *   - snapshot parts (entities left: snapshot of P; events left with a SNAPSHOT or
+ *     no-aggregation part: snapshot of day(q)-1) run the GroupBy's snapshot computation
+ *     once over the span of needed days and keep the rows of the needed days in a hash
+ *     (day, key) -> row;
+ *   - TEMPORAL event parts group the GroupBy rows by key once and evaluate each left
+ *     row over its key's rows with ts in [floor(q-W,H), q) stored in partitions <= P
+ *     (D27: a late event is seen from its storage day on).
+ *   A null in any key of a part, or no data, gives that part null features.
+ * NAMES: features are <fullPrefix>_<col>; a feature equal to a left column name is
+ *   coalesce(left, feature); two parts producing the same name is a config error. */
+#include "engine/eng_int.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/date.h"
+#include "base/hash.h"
+#include "base/log.h"
+#include "expr/expr.h"
+
+#define LDS "__cn_ds"
+
+static int32_t to_days(const char *ds, int32_t fallback) {
+    int64_t d;
+    if (!ds || cn_ds_parse(ds, &d)) return fallback;
+    return (int32_t)d;
+}
+
+static int32_t vec_day(const CnVec *v, uint32_t r) {
+    if (!cn_col_vec_is_valid(v, r)) return INT32_MIN;
+    uint32_t len;
+    const char *p = cn_col_vec_str(v, r, &len);
+    char b[11];
+    snprintf(b, sizeof b, "%.*s", (int)(len < 10 ? len : 10), p);
+    return to_days(b, INT32_MIN);
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* ------------------------------------------------------------------ hash (bytes -> row) */
+
+typedef struct Map {
+    uint32_t *slots; /* row + 1, 0 empty */
+    uint32_t cap, n;
+    uint64_t *hash;  /* per row */
+    uint64_t *off;   /* per row + 1 */
+    CnBuf bytes;
+    uint32_t n_cap;
+} Map;
+
+static void map_fini(Map *m) {
+    cn_free(m->slots);
+    cn_free(m->hash);
+    cn_free(m->off);
+    cn_buf_fini(&m->bytes);
+    memset(m, 0, sizeof *m);
+}
+
+static uint32_t map_find(const Map *m, const void *p, size_t len, uint64_t h) {
+    if (!m->cap) return UINT32_MAX;
+    for (uint32_t i = (uint32_t)h & (m->cap - 1); m->slots[i]; i = (i + 1) & (m->cap - 1)) {
+        uint32_t c = m->slots[i] - 1;
+        if (m->hash[c] == h && m->off[c + 1] - m->off[c] == len && !memcmp(m->bytes.data + m->off[c], p, len)) return c;
+    }
+    return UINT32_MAX;
+}
+
+/* Adds entry m->n (the next row); false when out of memory. */
+static bool map_add(Map *m, const void *p, size_t len, uint64_t h) {
+    if ((uint64_t)(m->n + 1) * 2 > m->cap) {
+        uint32_t cap = m->cap ? m->cap * 2 : 1024;
+        uint32_t *s = cn_calloc(cap, sizeof *s);
+        if (!s) return false;
+        for (uint32_t id = 0; id < m->n; id++) {
+            uint32_t i = (uint32_t)m->hash[id] & (cap - 1);
+            while (s[i]) i = (i + 1) & (cap - 1);
+            s[i] = id + 1;
+        }
+        cn_free(m->slots);
+        m->slots = s;
+        m->cap = cap;
+    }
+    if (m->n == m->n_cap) {
+        uint32_t nc = m->n_cap ? m->n_cap * 2 : 1024;
+        uint64_t *hh = cn_realloc(m->hash, (size_t)nc * sizeof *hh);
+        if (!hh) return false;
+        m->hash = hh;
+        uint64_t *oo = cn_realloc(m->off, ((size_t)nc + 1) * sizeof *oo);
+        if (!oo) return false;
+        if (!m->off) oo[0] = 0;
+        m->off = oo;
+        m->n_cap = nc;
+    }
+    if (cn_buf_append(&m->bytes, p, len)) return false;
+    uint32_t id = m->n++;
+    m->hash[id] = h;
+    m->off[id + 1] = m->off[id] + len;
+    uint32_t i = (uint32_t)h & (m->cap - 1);
+    while (m->slots[i]) i = (i + 1) & (m->cap - 1);
+    m->slots[i] = id + 1;
+    return true;
+}
+
+/* day + encoded key columns; false when a key column is null (null features). */
+static bool encode_day_key(const CnBatch *b, const int *cols, uint32_t n, uint32_t r, int32_t day, CnBuf *out) {
+    for (uint32_t k = 0; k < n; k++)
+        if (!cn_col_vec_is_valid(&b->cols[cols[k]], r)) return false;
+    cn_eng__key_encode(b, cols, n, r, out);
+    cn_buf_append(out, &day, sizeof day);
+    return true;
+}
+
+/* ------------------------------------------------------------------ left side */
+
+typedef struct Left {
+    CnArena *arena;
+    const char *table;
+    CnExprQuery *q;        /* bound on the scan projection */
+    CnBatch *rows;         /* query output: left columns (+ ts), __cn_ds */
+    int32_t *pday;         /* per row */
+    int i_ds, i_ts;        /* in rows */
+    int *order;            /* left output columns, Chronon order (indexes into rows) */
+    uint32_t n_order;
+    bool events;
+} Left;
+
+static void left_fini(Left *l) {
+    cn_expr_query_free(l->q);
+    cn_col_batch_free(l->rows);
+    cn_free(l->pday);
+    memset(l, 0, sizeof *l);
+}
+
+/* Selected column names in the order the output lists them. */
+typedef struct LeftSpec {
+    const char **names, **exprs;
+    uint32_t n;
+} LeftSpec;
+
+static int left_spec(CnArena *a, const CnSource *s, const CnSchema *ts, LeftSpec *sp, CnErr *err) {
+    const CnQuery *q = &s->query;
+    uint32_t n = q->has_selects ? (uint32_t)q->selects.n : ts->n_fields;
+    sp->names = cn_arena_alloc(a, (n + 2) * sizeof *sp->names);
+    sp->exprs = cn_arena_alloc(a, (n + 2) * sizeof *sp->exprs);
+    if (!sp->names || !sp->exprs) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    sp->n = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *name = q->has_selects ? q->selects.keys[i] : ts->fields[i].name;
+        const char *ex = q->has_selects ? q->selects.vals[i] : cn_arena_printf(a, "`%s`", name);
+        if (!strcmp(name, CN_ICE_DS)) continue;                 /* ds is the partition */
+        if (q->time_column && !strcmp(name, "ts")) continue;    /* ts comes from timeColumn */
+        sp->names[sp->n] = name;
+        sp->exprs[sp->n++] = ex;
+    }
+    sp->names[sp->n] = LDS;
+    sp->exprs[sp->n++] = "`" CN_ICE_DS "`";
+    return 0;
+}
+
+static int left_bind(const CnSchema *schema, const LeftSpec *sp, const CnQuery *q, CnExprQuery **out, CnErr *err) {
+    CnExprQuerySpec spec = {sp->names, sp->exprs, sp->n, q->wheres.items, (uint32_t)q->wheres.n, q->time_column};
+    return cn_expr_query_bind(schema, &spec, out, err);
+}
+
+/* Loads the left rows of partitions [lo, hi]. */
+static int left_load(CnIceCatalog *cat, const CnJoin *j, CnArena *a, int32_t lo, int32_t hi, Left *l, CnErr *err) {
+    const CnSource *s = &j->left;
+    CnIceTable *t = NULL;
+    CnExprQuery *q1 = NULL;
+    CnIceScan *scan = NULL;
+    bool *used = NULL;
+    const char **cols = NULL;
+    char ns[129], name[129];
+    memset(l, 0, sizeof *l);
+    l->arena = a;
+    l->events = s->kind == CN_CONF_SRC_EVENTS;
+    l->table = cn_conf_source_table(a, s);
+    int rc = cn_ice_name_parse(l->table, ns, name, err);
+    if (rc == 0) rc = cn_ice_table_load(cat, ns, name, &t, err);
+    if (rc) return cn_err_ctx(err, rc, "left table %s", l->table);
+    const CnSchema *tschema = cn_ice_table_schema(t);
+    LeftSpec sp = {0};
+    rc = left_spec(a, s, tschema, &sp, err);
+    if (rc == 0) rc = left_bind(tschema, &sp, &s->query, &q1, err);
+    if (rc) {
+        rc = cn_err_ctx(err, rc, "left query on %s", l->table);
+        goto done;
+    }
+    used = cn_calloc(tschema->n_fields + 1, sizeof *used);
+    cols = cn_calloc(tschema->n_fields + 1, sizeof *cols);
+    if (!used || !cols) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    cn_expr_query_mark_columns(q1, used);
+    uint32_t n_cols = 0;
+    for (uint32_t i = 0; i < tschema->n_fields; i++)
+        if (used[i] || !strcmp(tschema->fields[i].name, CN_ICE_DS)) cols[n_cols++] = tschema->fields[i].name;
+    int32_t qlo = to_days(s->query.start_partition, INT32_MIN), qhi = to_days(s->query.end_partition, INT32_MAX);
+    if (qlo > lo) lo = qlo;
+    if (qhi < hi) hi = qhi;
+    char lo_ds[11], hi_ds[11];
+    cn_ds_format(lo, lo_ds);
+    cn_ds_format(hi, hi_ds);
+    CnIceScanOpts so = {0};
+    so.ds_lo = lo_ds;
+    so.ds_hi = hi_ds;
+    so.columns = cols;
+    so.n_columns = n_cols;
+    rc = cn_ice_scan_open(cat, t, &so, &scan, err);
+    if (rc == 0) rc = left_bind(cn_ice_scan_schema(scan), &sp, &s->query, &l->q, err);
+    if (rc == 0) rc = cn_col_batch_new(cn_expr_query_schema(l->q), &l->rows, err);
+    if (rc) {
+        rc = cn_err_ctx(err, rc, "left table %s", l->table);
+        goto done;
+    }
+    while (rc == 0 && lo <= hi) {
+        const CnBatch *in = NULL;
+        rc = cn_ice_scan_next(scan, &in, err);
+        if (rc || !in) break;
+        rc = cn_expr_query_run(l->q, in, l->rows, err);
+        if (rc) rc = cn_err_ctx(err, rc, "left table %s", l->table);
+    }
+    if (rc) goto done;
+    const CnSchema *os = cn_expr_query_schema(l->q);
+    l->i_ds = cn_col_schema_find(os, LDS);
+    l->i_ts = cn_col_schema_find(os, "ts");
+    l->pday = cn_malloc(((size_t)l->rows->n_rows + 1) * sizeof *l->pday);
+    l->order = cn_arena_alloc(a, (os->n_fields + 1) * sizeof *l->order);
+    if (!l->pday || !l->order) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (uint32_t r = 0; r < l->rows->n_rows; r++) l->pday[r] = vec_day(&l->rows->cols[l->i_ds], r);
+    /* output order: selects (with ts where it was selected), then ts when not selected */
+    const CnQuery *q = &s->query;
+    bool ts_placed = false;
+    for (uint32_t i = 0; q->has_selects && i < q->selects.n; i++) {
+        const char *nm = q->selects.keys[i];
+        if (!strcmp(nm, CN_ICE_DS)) continue;
+        int c = cn_col_schema_find(os, nm);
+        if (c < 0) continue;
+        if (!strcmp(nm, "ts")) ts_placed = true;
+        l->order[l->n_order++] = c;
+    }
+    if (!q->has_selects)
+        for (uint32_t c = 0; c < os->n_fields; c++)
+            if ((int)c != l->i_ds && (int)c != l->i_ts) l->order[l->n_order++] = (int)c;
+    if (!ts_placed && l->i_ts >= 0) l->order[l->n_order++] = l->i_ts;
+done:
+    cn_expr_query_free(q1);
+    cn_free(used);
+    cn_free(cols);
+    cn_ice_scan_close(scan);
+    cn_ice_table_free(t);
+    return rc;
+}
+
+/* Drops rows whose value in a skewKeys column is listed (compared as text). */
+static int left_drop_skew(const CnJoin *j, Left *l, CnErr *err) {
+    if (!j->n_skew_keys || !l->rows->n_rows) return 0;
+    uint32_t n = l->rows->n_rows, k = 0;
+    uint32_t *keep = cn_malloc((size_t)n * sizeof *keep);
+    if (!keep) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    const CnSchema *os = l->rows->schema;
+    for (uint32_t r = 0; r < n; r++) {
+        bool skew = false;
+        for (size_t s = 0; s < j->n_skew_keys && !skew; s++) {
+            int c = cn_col_schema_find(os, j->skew_key_names[s]);
+            if (c < 0 || !cn_col_vec_is_valid(&l->rows->cols[c], r)) continue;
+            char buf[64];
+            const char *p = buf;
+            size_t len;
+            CnScalar v;
+            cn_col_vec_get(&l->rows->cols[c], r, &v);
+            if (v.type == CN_COL_STRING) p = v.v.s.p, len = v.v.s.len;
+            else if (v.type == CN_COL_INT32) len = (size_t)snprintf(buf, sizeof buf, "%d", v.v.i32);
+            else if (v.type == CN_COL_INT64) len = (size_t)snprintf(buf, sizeof buf, "%lld", (long long)v.v.i64);
+            else continue;
+            const CnStrList *vals = &j->skew_key_values[s];
+            for (size_t i = 0; i < vals->n && !skew; i++) {
+                const char *x = vals->items[i];
+                size_t xl = strlen(x);
+                if (xl >= 2 && (x[0] == '\'' || x[0] == '"') && x[xl - 1] == x[0]) x++, xl -= 2;
+                skew = xl == len && !memcmp(x, p, len);
+            }
+        }
+        if (!skew) keep[k++] = r;
+    }
+    int rc = 0;
+    if (k < n) {
+        CnBatch *nb = NULL;
+        rc = cn_col_batch_new(l->rows->schema, &nb, err);
+        if (rc == 0) rc = cn_col_batch_append_rows(nb, l->rows, keep, k, err);
+        if (rc == 0) {
+            for (uint32_t i = 0; i < k; i++) l->pday[i] = l->pday[keep[i]];
+            cn_col_batch_free(l->rows);
+            l->rows = nb;
+        } else {
+            cn_col_batch_free(nb);
+        }
+    }
+    cn_free(keep);
+    return rc;
+}
+
+/* Sorted distinct partitions of the left table in [lo, hi]. */
+static int left_days(CnIceCatalog *cat, const char *table, int32_t lo, int32_t hi, int32_t **days, uint32_t *n,
+                     CnErr *err) {
+    char ns[129], name[129];
+    CnIceTable *t = NULL;
+    CnIceScan *scan = NULL;
+    *days = NULL;
+    *n = 0;
+    uint32_t cap = 0;
+    int rc = cn_ice_name_parse(table, ns, name, err);
+    if (rc == 0) rc = cn_ice_table_load(cat, ns, name, &t, err);
+    const char *col = CN_ICE_DS;
+    CnIceScanOpts so = {0};
+    char a[11], b[11];
+    if (lo != INT32_MIN) cn_ds_format(lo, a), so.ds_lo = a;
+    if (hi != INT32_MAX) cn_ds_format(hi, b), so.ds_hi = b;
+    so.columns = &col;
+    so.n_columns = 1;
+    if (rc == 0) rc = cn_ice_scan_open(cat, t, &so, &scan, err);
+    int32_t last = INT32_MIN;
+    while (rc == 0) {
+        const CnBatch *bt = NULL;
+        rc = cn_ice_scan_next(scan, &bt, err);
+        if (rc || !bt) break;
+        for (uint32_t r = 0; r < bt->n_rows; r++) {
+            int32_t d = vec_day(&bt->cols[0], r);
+            if (d == INT32_MIN || d == last) continue;
+            last = d;
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 64;
+                int32_t *nd = cn_realloc(*days, cap * sizeof *nd);
+                if (!nd) {
+                    rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+                    break;
+                }
+                *days = nd;
+            }
+            (*days)[(*n)++] = d;
+        }
+    }
+    cn_ice_scan_close(scan);
+    cn_ice_table_free(t);
+    if (rc) {
+        cn_free(*days);
+        *days = NULL;
+        *n = 0;
+        return cn_err_ctx(err, rc, "left table %s", table);
+    }
+    if (*n > 1) qsort(*days, *n, sizeof **days, cmp_i32);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < *n; i++)
+        if (!k || (*days)[k - 1] != (*days)[i]) (*days)[k++] = (*days)[i];
+    *n = k;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ parts */
+
+typedef enum PartMode { MODE_SNAP_P = 0, MODE_SNAP_PREV, MODE_TEMPORAL } PartMode;
+
+typedef struct Part {
+    const CnJoinPart *jp;
+    const char *prefix;       /* fullPrefix */
+    const char **lkeys;       /* left column per GroupBy key */
+    int *lcol;                /* rows column per GroupBy key */
+    uint32_t n_keys;
+    PartMode mode;
+    CnEngGroupBy *g;
+    CnBatch *vals;            /* value schema, one row per left row */
+} Part;
+
+static void part_fini(Part *p) {
+    cn_eng_gb_free(p->g);
+    cn_col_batch_free(p->vals);
+    p->g = NULL;
+    p->vals = NULL;
+}
+
+/* Longest window of a GroupBy in ms; *unbounded when some part (or no aggregation)
+ * needs all history. */
+static int64_t max_window(const CnGroupBy *gb, bool *unbounded) {
+    int64_t max_w = 0;
+    *unbounded = !gb->has_aggregations;
+    for (size_t i = 0; gb->has_aggregations && i < gb->n_aggs; i++) {
+        const CnAggregation *a = &gb->aggs[i];
+        if (!a->has_windows || !a->n_windows) *unbounded = true;
+        for (size_t k = 0; k < a->n_windows; k++) {
+            int64_t w = 0;
+            CnErr e2 = CN_ERR_INIT;
+            if (cn_agg_window_ms(a->windows[k].length, (int32_t)a->windows[k].unit, "window", &w, &e2) == 0) {
+                if (w == CN_AGG_UNWINDOWED) *unbounded = true;
+                else if (w > max_w) max_w = w;
+            }
+        }
+    }
+    return max_w;
+}
+
+/* First partition the events of a GroupBy must be read from so that day d (a snapshot
+ * of d, or a value at a time on day d) sees every event of its windows. */
+static int32_t scan_lo_for(const CnGroupBy *gb, int32_t d) {
+    bool unb;
+    int64_t w = max_window(gb, &unb);
+    if (unb) return INT32_MIN;
+    return (int32_t)cn_ms_to_days((int64_t)d * CN_MS_PER_DAY - CN_MS_PER_DAY - w);
+}
+
+typedef struct SnapCtx {
+    Part *p;
+    const uint8_t *need;   /* per day offset from d0 */
+    int32_t d0;
+    CnBatch *rows;         /* keys + values of needed days */
+    Map map;
+    CnBuf kb;
+    int *kcols;
+    const char *table;
+} SnapCtx;
+
+static int snap_emit(void *ud, int32_t day, CnBatch *b, CnErr *err) {
+    SnapCtx *c = ud;
+    if (!c->need[day - c->d0]) return 0;
+    uint32_t n = b->sel ? b->n_sel : b->n_rows;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t r = b->sel ? b->sel[i] : i;
+        if (!encode_day_key(b, c->kcols, c->p->n_keys, r, day, &c->kb)) continue; /* never matched */
+        if (c->kb.oom) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        uint64_t h = cn_hash_bytes(c->kb.data, c->kb.len, 0x6a6f696e);
+        if (map_find(&c->map, c->kb.data, c->kb.len, h) != UINT32_MAX) {
+            /* D10: a no-aggregation part must be unique per (key, ds) */
+            char ds[11], kbuf[128];
+            cn_ds_format(day, ds);
+            size_t off = 0;
+            kbuf[0] = 0;
+            for (uint32_t k = 0; k < c->p->n_keys && off + 2 < sizeof kbuf; k++) {
+                CnScalar v;
+                cn_col_vec_get(&b->cols[k], r, &v);
+                if (v.type == CN_COL_STRING)
+                    off += (size_t)snprintf(kbuf + off, sizeof kbuf - off, "%s%.*s", k ? "," : "", (int)v.v.s.len, v.v.s.p);
+                else if (v.type == CN_COL_INT64)
+                    off += (size_t)snprintf(kbuf + off, sizeof kbuf - off, "%s%lld", k ? "," : "", (long long)v.v.i64);
+                else if (v.type == CN_COL_INT32)
+                    off += (size_t)snprintf(kbuf + off, sizeof kbuf - off, "%s%d", k ? "," : "", v.v.i32);
+            }
+            return cn_err_set(err, CN_ECONFIG,
+                              "part %s: right table %s has more than one row for key (%s) in ds %s; a GroupBy "
+                              "without aggregations must have one row per key and day",
+                              c->p->prefix, c->table, kbuf, ds);
+        }
+        if (!map_add(&c->map, c->kb.data, c->kb.len, h)) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        for (uint32_t col = 0; col < c->rows->n_cols; col++) cn_col_vec_append_from(&c->rows->cols[col], &b->cols[col], r);
+    }
+    return cn_col_batch_sync_rows(c->rows, err);
+}
+
+/* Snapshot parts: day per left row is P (entities left) or day(q)-1. */
+static int eval_snapshot(CnIceCatalog *cat, Part *p, const Left *l, const CnEngOpts *o, CnErr *err) {
+    const CnGroupBy *gb = p->jp->group_by;
+    uint32_t n = l->rows->n_rows;
+    int32_t *day = cn_malloc(((size_t)n + 1) * sizeof *day);
+    SnapCtx c;
+    memset(&c, 0, sizeof c);
+    uint8_t *need = NULL;
+    CnSchema *rs = NULL;
+    CnBuf kb = CN_BUF_INIT;
+    int rc = 0;
+    if (!day) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    int32_t dmin = INT32_MAX, dmax = INT32_MIN;
+    const CnVec *tsv = l->i_ts >= 0 ? &l->rows->cols[l->i_ts] : NULL;
+    for (uint32_t r = 0; r < n; r++) {
+        if (p->mode == MODE_SNAP_P) {
+            day[r] = l->pday[r];
+        } else if (tsv && cn_col_vec_is_valid(tsv, r)) {
+            day[r] = (int32_t)cn_ms_to_days(((const int64_t *)tsv->values)[r]) - 1;
+        } else {
+            day[r] = INT32_MIN; /* no ts: null features */
+        }
+        if (day[r] == INT32_MIN) continue;
+        if (day[r] < dmin) dmin = day[r];
+        if (day[r] > dmax) dmax = day[r];
+    }
+    if (dmin <= dmax) {
+        bool entities = gb->n_sources && cn_conf_source_model(&gb->sources[0]) == CN_CONF_ENTITIES;
+        int32_t lo = entities ? dmin : scan_lo_for(gb, dmin);
+        rc = cn_eng__open(cat, gb, lo, dmax, o, NULL, NULL, &p->g, err);
+        if (rc) goto done;
+    } else {
+        rc = cn_eng__open(cat, gb, 1, 0, o, NULL, NULL, &p->g, err);
+        if (rc) goto done;
+    }
+    rc = cn_col_batch_new(cn_eng_gb_value_schema(p->g), &p->vals, err);
+    if (rc) goto done;
+    const CnSchema *ks = cn_eng_gb_key_schema(p->g), *vs = cn_eng_gb_value_schema(p->g);
+    for (uint32_t k = 0; k < p->n_keys; k++) {
+        const CnType *lt = l->rows->schema->fields[p->lcol[k]].type, *rt = ks->fields[k].type;
+        if (!cn_col_type_equal(lt, rt)) {
+            char a[64], b[64];
+            rc = cn_err_set(err, CN_ECONFIG,
+                            "part %s: left column %s is %s but GroupBy %s key %s is %s (key types must match exactly)",
+                            p->prefix, p->lkeys[k], cn_col_type_name(lt, a, sizeof a), gb->meta.name,
+                            ks->fields[k].name, cn_col_type_name(rt, b, sizeof b));
+            goto done;
+        }
+    }
+    if (dmin <= dmax) {
+        rc = cn_col_schema_new(&rs);
+        for (uint32_t k = 0; k < ks->n_fields && rc == 0; k++)
+            rc = cn_col_schema_add(rs, ks->fields[k].name, ks->fields[k].type, true, CN_COL_NO_ID, err);
+        for (uint32_t k = 0; k < vs->n_fields && rc == 0; k++)
+            rc = cn_col_schema_add(rs, vs->fields[k].name, vs->fields[k].type, true, CN_COL_NO_ID, err);
+        if (rc == 0) rc = cn_col_batch_new(rs, &c.rows, err);
+        need = cn_calloc((size_t)(dmax - dmin) + 1, 1);
+        c.kcols = cn_malloc((p->n_keys + 1) * sizeof *c.kcols);
+        if (rc == 0 && (!need || !c.kcols)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        if (rc) goto done;
+        for (uint32_t k = 0; k < p->n_keys; k++) c.kcols[k] = (int)k;
+        for (uint32_t r = 0; r < n; r++)
+            if (day[r] != INT32_MIN) need[day[r] - dmin] = 1;
+        c.p = p;
+        c.need = need;
+        c.d0 = dmin;
+        CnArena ta;
+        cn_arena_init(&ta, 0);
+        c.table = gb->n_sources ? cn_conf_source_table(&ta, &gb->sources[0]) : "?";
+        rc = cn_eng__compute(p->g, dmin, dmax, NULL, snap_emit, &c, err);
+        if (rc == 0) {
+            uint32_t nk = p->n_keys;
+            for (uint32_t r = 0; r < n && rc == 0; r++) {
+                uint32_t hit = UINT32_MAX;
+                if (day[r] != INT32_MIN && encode_day_key(l->rows, p->lcol, nk, r, day[r], &kb)) {
+                    if (kb.oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+                    hit = map_find(&c.map, kb.data, kb.len, cn_hash_bytes(kb.data, kb.len, 0x6a6f696e));
+                }
+                for (uint32_t v = 0; v < p->vals->n_cols; v++) {
+                    if (hit == UINT32_MAX) cn_col_vec_append_null(&p->vals->cols[v]);
+                    else cn_col_vec_append_from(&p->vals->cols[v], &c.rows->cols[nk + v], hit);
+                }
+            }
+        }
+        cn_arena_fini(&ta);
+    } else {
+        for (uint32_t r = 0; r < n; r++)
+            for (uint32_t v = 0; v < p->vals->n_cols; v++) cn_col_vec_append_null(&p->vals->cols[v]);
+    }
+    if (rc == 0) rc = cn_col_batch_sync_rows(p->vals, err);
+done:
+    cn_free(day);
+    cn_free(need);
+    cn_free(c.kcols);
+    cn_col_batch_free(c.rows);
+    cn_col_schema_free(rs);
+    map_fini(&c.map);
+    cn_buf_fini(&c.kb);
+    cn_buf_fini(&kb);
+    return rc;
+}
+
+/* TEMPORAL event parts: value at q over the rows of partitions <= P. */
+static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngOpts *o, CnErr *err) {
+    const CnGroupBy *gb = p->jp->group_by;
+    uint32_t n = l->rows->n_rows;
+    const CnVec *tsv = l->i_ts >= 0 ? &l->rows->cols[l->i_ts] : NULL;
+    if (!tsv || tsv->type->id != CN_COL_INT64)
+        return cn_err_set(err, CN_ECONFIG, "part %s is TEMPORAL: the left needs a long ts column (set timeColumn)",
+                          p->prefix);
+    int32_t qmin = INT32_MAX, pmax = INT32_MIN;
+    for (uint32_t r = 0; r < n; r++) {
+        if (!cn_col_vec_is_valid(tsv, r)) {
+            char ds[11];
+            cn_ds_format(l->pday[r], ds);
+            return cn_err_set(err, CN_EINVAL,
+                              "part %s is TEMPORAL but left table %s has a row with a null ts in ds %s (every left "
+                              "row needs a ts)",
+                              p->prefix, l->table, ds);
+        }
+        int32_t d = (int32_t)cn_ms_to_days(((const int64_t *)tsv->values)[r]);
+        if (d < qmin) qmin = d;
+        if (l->pday[r] > pmax) pmax = l->pday[r];
+    }
+    int rc;
+    if (n) rc = cn_eng__open(cat, gb, scan_lo_for(gb, qmin), pmax, o, NULL, NULL, &p->g, err);
+    else rc = cn_eng__open(cat, gb, 1, 0, o, NULL, NULL, &p->g, err);
+    if (rc) return rc;
+    CnEngGroupBy *g = p->g;
+    rc = cn_col_batch_new(g->value_schema, &p->vals, err);
+    if (rc) return rc;
+    for (uint32_t k = 0; k < p->n_keys; k++) {
+        const CnType *lt = l->rows->schema->fields[p->lcol[k]].type, *rt = g->key_schema->fields[k].type;
+        if (!cn_col_type_equal(lt, rt)) {
+            char a[64], b[64];
+            return cn_err_set(err, CN_ECONFIG,
+                              "part %s: left column %s is %s but GroupBy %s key %s is %s (key types must match exactly)",
+                              p->prefix, p->lkeys[k], cn_col_type_name(lt, a, sizeof a), gb->meta.name,
+                              g->key_schema->fields[k].name, cn_col_type_name(rt, b, sizeof b));
+        }
+    }
+    /* GroupBy rows by key id (CSR), each key's rows in load order */
+    uint32_t n_ids = g->keys.n;
+    uint32_t *start = cn_calloc((size_t)n_ids + 2, sizeof *start);
+    uint32_t *byk = cn_malloc(((size_t)g->n_rows + 1) * sizeof *byk);
+    uint32_t *fill = cn_calloc((size_t)n_ids + 1, sizeof *fill);
+    uint32_t *sel = cn_malloc(((size_t)g->n_rows + 1) * sizeof *sel);
+    uint32_t *zero = cn_calloc((size_t)g->n_rows + 1, sizeof *zero);
+    uint64_t *valid = cn_calloc(((size_t)g->n_rows + 63) / 64 + 1, sizeof *valid);
+    CnAggState **st = cn_calloc(g->n_parts + 1, sizeof *st);
+    CnBuf kb = CN_BUF_INIT;
+    if (!start || !byk || !fill || !sel || !zero || !valid || !st) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (uint32_t r = 0; r < g->n_rows; r++) start[g->key_id[r] + 1]++;
+    for (uint32_t i = 0; i < n_ids; i++) start[i + 1] += start[i];
+    for (uint32_t r = 0; r < g->n_rows; r++) byk[start[g->key_id[r]] + fill[g->key_id[r]]++] = r;
+    CnVec gts;
+    memset(&gts, 0, sizeof gts);
+    gts.type = cn_col_type_prim(CN_COL_INT64);
+    gts.n = g->n_rows;
+    gts.values = g->ts;
+    for (uint32_t r = 0; r < g->n_rows; r++)
+        if (g->ts_ok[r]) valid[r >> 6] |= UINT64_C(1) << (r & 63);
+        else gts.n_null++;
+    gts.valid = valid;
+    for (uint32_t q = 0; q < g->n_parts && rc == 0; q++) {
+        rc = cn_agg_state_new(g->bases[g->parts[q].i_base].spec, &st[q], err);
+        if (rc == 0) rc = cn_agg_state_reserve(st[q], 1, err);
+    }
+    uint32_t zero_id = 0;
+    for (uint32_t r = 0; r < n && rc == 0; r++) {
+        uint32_t id = UINT32_MAX;
+        int64_t t = ((const int64_t *)tsv->values)[r];
+        bool all = true;
+        for (uint32_t k = 0; k < p->n_keys; k++) all = all && cn_col_vec_is_valid(&l->rows->cols[p->lcol[k]], r);
+        if (all && cn_eng__key_encode(l->rows, p->lcol, p->n_keys, r, &kb)) {
+            uint64_t h = cn_hash_bytes(kb.data, kb.len, 0x6b6579);
+            const CnEngKeys *ks = &g->keys;
+            for (uint32_t i = ks->cap ? (uint32_t)h & (ks->cap - 1) : 0; ks->cap && ks->slots[i]; i = (i + 1) & (ks->cap - 1)) {
+                uint32_t c = ks->slots[i] - 1;
+                if (ks->hash[c] == h && ks->off[c + 1] - ks->off[c] == kb.len &&
+                    !memcmp(ks->bytes.data + ks->off[c], kb.data, kb.len)) {
+                    id = c;
+                    break;
+                }
+            }
+        }
+        for (uint32_t q = 0; q < g->n_parts && rc == 0; q++) {
+            const CnEngPart *pt = &g->parts[q];
+            const CnEngBase *b = &g->bases[pt->i_base];
+            cn_agg_state_clear(st[q], 0);
+            uint32_t m = 0;
+            if (id != UINT32_MAX) {
+                int64_t lo = pt->w_ms ? cn_agg_temporal_start(t, pt->w_ms) : INT64_MIN;
+                for (uint32_t i = start[id]; i < start[id + 1]; i++) {
+                    uint32_t row = byk[i];
+                    if (g->ts_ok[row] && g->ts[row] < t && g->ts[row] >= lo && g->pday[row] <= l->pday[r]) sel[m++] = row;
+                }
+            }
+            rc = cn_agg_state_update(st[q], zero, sel, m, &g->rows->cols[b->i_input], &gts,
+                                     b->i_bucket >= 0 ? &g->rows->cols[b->i_bucket] : NULL, err);
+            if (rc == 0) rc = cn_agg_state_finalize(st[q], &zero_id, 1, &p->vals->cols[q], err);
+        }
+    }
+    if (rc == 0) rc = cn_col_batch_sync_rows(p->vals, err);
+done:
+    for (uint32_t q = 0; st && q < g->n_parts; q++) cn_agg_state_free(st[q]);
+    cn_free(st);
+    cn_free(start);
+    cn_free(byk);
+    cn_free(fill);
+    cn_free(sel);
+    cn_free(zero);
+    cn_free(valid);
+    cn_buf_fini(&kb);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ assembly */
+
+/* One output column: copy of base column `src` or derived vector `der`; coalesce
+ * (base column `co` first, then the derived value) when co >= 0. */
+typedef struct OutCol {
+    const char *name;
+    int src, der, co;
+} OutCol;
+
+static int out_set(OutCol *cols, uint32_t *n, const char *name, int src, int der, int co) {
+    for (uint32_t i = 0; i < *n; i++)
+        if (!strcmp(cols[i].name, name)) {
+            cols[i] = (OutCol){name, src, der, co};
+            return 0;
+        }
+    cols[(*n)++] = (OutCol){name, src, der, co};
+    return 0;
+}
+
+static bool verbatim_used(const CnJoin *j, const char *col) {
+    for (size_t i = 0; i < j->n_derivations; i++) {
+        const CnDerivation *d = &j->derivations[i];
+        if (!strcmp(d->name, "*") || !d->expression) continue;
+        const char *e = d->expression;
+        size_t len = strlen(e);
+        while (len && (*e == ' ' || *e == '\t' || *e == '\n')) e++, len--;
+        while (len && (e[len - 1] == ' ' || e[len - 1] == '\t' || e[len - 1] == '\n')) len--;
+        if (strlen(col) == len && !memcmp(e, col, len)) return true;
+    }
+    return false;
+}
+
+/* Builds the joined batch (left columns, features, ds) and applies derivations. */
+static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts, CnArena *a, CnSchema **out_schema,
+                    CnBatch **out, CnErr *err) {
+    CnSchema *bs = NULL, *ds_schema = NULL, *fs = NULL;
+    CnBatch *base = NULL, *der = NULL, *fin = NULL;
+    CnExpr **ex = NULL;
+    const CnSchema *ls = l->rows->schema;
+    uint32_t n = l->rows->n_rows;
+    int rc = cn_col_schema_new(&bs);
+    /* base columns: left (order), then part features; a feature named like a left
+     * column coalesces into it */
+    size_t n_feat = 0;
+    for (size_t p = 0; p < n_parts; p++) n_feat += parts[p].vals->n_cols;
+    int *feat_left = cn_arena_alloc(a, (n_feat + 1) * sizeof *feat_left); /* left col or -1 */
+    const char **feat_name = cn_arena_alloc(a, (n_feat + 1) * sizeof *feat_name);
+    if (!feat_left || !feat_name) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < l->n_order && rc == 0; i++)
+        rc = cn_col_schema_add(bs, ls->fields[l->order[i]].name, ls->fields[l->order[i]].type, true, CN_COL_NO_ID, err);
+    size_t f = 0;
+    for (size_t p = 0; p < n_parts && rc == 0; p++) {
+        const CnSchema *vs = parts[p].vals->schema;
+        for (uint32_t v = 0; v < vs->n_fields && rc == 0; v++, f++) {
+            const char *nm = cn_arena_printf(a, "%s_%s", parts[p].prefix, vs->fields[v].name);
+            feat_name[f] = nm;
+            feat_left[f] = -1;
+            for (uint32_t i = 0; i < l->n_order; i++)
+                if (!strcmp(ls->fields[l->order[i]].name, nm)) feat_left[f] = (int)i;
+            if (feat_left[f] >= 0) {
+                if (!cn_col_type_equal(bs->fields[feat_left[f]].type, vs->fields[v].type))
+                    rc = cn_err_set(err, CN_ECONFIG, "column %s is on the left and in part %s with different types",
+                                    nm, parts[p].prefix);
+                continue;
+            }
+            if (cn_col_schema_find(bs, nm) >= 0) {
+                rc = cn_err_set(err, CN_ECONFIG,
+                                "two join parts produce the column %s (the second is part %s); give one of them a "
+                                "prefix",
+                                nm, parts[p].prefix);
+                break;
+            }
+            rc = cn_col_schema_add(bs, nm, vs->fields[v].type, true, CN_COL_NO_ID, err);
+        }
+    }
+    if (rc == 0) rc = cn_col_schema_add(bs, CN_ICE_DS, cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, err);
+    if (rc == 0) rc = cn_col_batch_new(bs, &base, err);
+    if (rc) goto done;
+    /* fill the base batch */
+    for (uint32_t i = 0; i < l->n_order; i++) {
+        int fi = -1;
+        size_t ff = 0;
+        for (size_t p = 0; p < n_parts && fi < 0; p++)
+            for (uint32_t v = 0; v < parts[p].vals->n_cols; v++, ff++)
+                if (feat_left[ff] == (int)i) {
+                    fi = (int)ff;
+                    break;
+                }
+        const CnVec *lv = &l->rows->cols[l->order[i]];
+        if (fi < 0) {
+            cn_col_vec_append_range(&base->cols[i], lv, 0, n);
+            continue;
+        }
+        const CnVec *rv = NULL;
+        size_t k = 0;
+        for (size_t p = 0; p < n_parts && !rv; p++)
+            for (uint32_t v = 0; v < parts[p].vals->n_cols; v++, k++)
+                if ((int)k == fi) rv = &parts[p].vals->cols[v];
+        for (uint32_t r = 0; r < n; r++)
+            cn_col_vec_append_from(&base->cols[i], cn_col_vec_is_valid(lv, r) ? lv : rv, r);
+    }
+    f = 0;
+    for (size_t p = 0; p < n_parts; p++)
+        for (uint32_t v = 0; v < parts[p].vals->n_cols; v++, f++)
+            if (feat_left[f] < 0)
+                cn_col_vec_append_range(&base->cols[cn_col_schema_find(bs, feat_name[f])], &parts[p].vals->cols[v], 0, n);
+    cn_col_vec_append_range(&base->cols[bs->n_fields - 1], &l->rows->cols[l->i_ds], 0, n);
+    rc = cn_col_batch_sync_rows(base, err);
+    if (rc) goto done;
+    if (!j->n_derivations) {
+        *out_schema = bs;
+        *out = base;
+        bs = NULL;
+        base = NULL;
+        goto done;
+    }
+
+    /* derivations: left columns, then each derivation in order (`*` expands in place),
+     * then ds; a name already present is replaced where it stands */
+    size_t nd = j->n_derivations;
+    ex = cn_calloc(nd + 1, sizeof *ex);
+    OutCol *oc = cn_arena_alloc(a, (bs->n_fields + nd + 2) * sizeof *oc);
+    if (!ex || !oc) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    rc = cn_col_schema_new(&ds_schema);
+    for (size_t i = 0; i < nd && rc == 0; i++) {
+        const CnDerivation *d = &j->derivations[i];
+        if (!strcmp(d->name, "*")) continue;
+        rc = cn_expr_bind(d->expression ? d->expression : "", bs, &ex[i], err);
+        if (rc) {
+            rc = cn_err_ctx(err, rc, "derivations[%zu] (%s)", i, d->name);
+            break;
+        }
+        rc = cn_col_schema_add(ds_schema, cn_arena_printf(a, "__d%zu", i), cn_expr_type(ex[i]), true, CN_COL_NO_ID,
+                               err);
+    }
+    if (rc == 0) rc = cn_col_batch_new(ds_schema, &der, err);
+    if (rc) goto done;
+    uint32_t n_oc = 0;
+    for (uint32_t i = 0; i < l->n_order; i++) out_set(oc, &n_oc, bs->fields[i].name, (int)i, -1, -1);
+    for (size_t i = 0; i < nd && rc == 0; i++) {
+        const CnDerivation *d = &j->derivations[i];
+        if (!strcmp(d->name, "*")) {
+            for (uint32_t c = l->n_order; c + 1 < bs->n_fields; c++)
+                if (!verbatim_used(j, bs->fields[c].name)) out_set(oc, &n_oc, bs->fields[c].name, (int)c, -1, -1);
+            continue;
+        }
+        int dc = cn_col_schema_find(ds_schema, cn_arena_printf(a, "__d%zu", i));
+        rc = cn_expr_eval(ex[i], base, NULL, 0, &der->cols[dc], err);
+        if (rc || !strcmp(d->name, CN_ICE_DS)) continue;
+        int existing = cn_col_schema_find(bs, d->name);
+        if (existing == (int)bs->n_fields - 1) existing = -1;
+        if (existing >= 0 && !cn_col_type_equal(bs->fields[existing].type, cn_expr_type(ex[i]))) {
+            char t1[64], t2[64];
+            rc = cn_err_set(err, CN_ETYPE,
+                            "derivations[%zu] (%s): the expression is %s but the column it replaces is %s", i, d->name,
+                            cn_col_type_name(cn_expr_type(ex[i]), t1, sizeof t1),
+                            cn_col_type_name(bs->fields[existing].type, t2, sizeof t2));
+            break;
+        }
+        out_set(oc, &n_oc, d->name, -1, dc, existing);
+    }
+    if (rc == 0) rc = cn_col_batch_sync_rows(der, err);
+    out_set(oc, &n_oc, CN_ICE_DS, (int)bs->n_fields - 1, -1, -1);
+    if (rc == 0) rc = cn_col_schema_new(&fs);
+    for (uint32_t i = 0; i < n_oc && rc == 0; i++) {
+        const CnType *t = oc[i].src >= 0 ? bs->fields[oc[i].src].type : ds_schema->fields[oc[i].der].type;
+        rc = cn_col_schema_add(fs, oc[i].name, t, true, CN_COL_NO_ID, err);
+    }
+    if (rc == 0) rc = cn_col_batch_new(fs, &fin, err);
+    if (rc) goto done;
+    for (uint32_t i = 0; i < n_oc; i++) {
+        if (oc[i].src >= 0) {
+            cn_col_vec_append_range(&fin->cols[i], &base->cols[oc[i].src], 0, n);
+        } else if (oc[i].co < 0) {
+            cn_col_vec_append_range(&fin->cols[i], &der->cols[oc[i].der], 0, n);
+        } else {
+            const CnVec *bv = &base->cols[oc[i].co], *dv = &der->cols[oc[i].der];
+            for (uint32_t r = 0; r < n; r++) cn_col_vec_append_from(&fin->cols[i], cn_col_vec_is_valid(bv, r) ? bv : dv, r);
+        }
+    }
+    rc = cn_col_batch_sync_rows(fin, err);
+    if (rc) goto done;
+    *out_schema = fs;
+    *out = fin;
+    fs = NULL;
+    fin = NULL;
+done:
+    for (size_t i = 0; ex && i < j->n_derivations; i++) cn_expr_free(ex[i]);
+    cn_free(ex);
+    cn_col_batch_free(base);
+    cn_col_batch_free(der);
+    cn_col_batch_free(fin);
+    cn_col_schema_free(bs);
+    cn_col_schema_free(ds_schema);
+    cn_col_schema_free(fs);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ config checks */
+
+static int check_join(const CnJoin *j, CnErr *err) {
+    const char *jn = j->meta.name ? j->meta.name : "?";
+    if (j->left.kind != CN_CONF_SRC_EVENTS && j->left.kind != CN_CONF_SRC_ENTITIES)
+        return cn_err_set(err, CN_EUNSUPPORTED, "join %s: a %s left source is not supported (use events or entities)",
+                          jn, cn_conf_source_kind_name(j->left.kind));
+    if (j->left.kind == CN_CONF_SRC_EVENTS && j->left.is_cumulative == 1)
+        return cn_err_set(err, CN_ECONFIG, "join %s: left: a cumulative events source cannot be a join's left", jn);
+    if (j->n_bootstraps)
+        return cn_err_set(err, CN_EUNSUPPORTED, "join %s: bootstrapParts are not supported by the backfill yet", jn);
+    if (j->n_externals)
+        return cn_err_set(err, CN_EUNSUPPORTED,
+                          "join %s: onlineExternalParts are not supported by the backfill yet", jn);
+    if (!j->n_parts) return cn_err_set(err, CN_ECONFIG, "join %s: joinParts: at least one part is needed", jn);
+    for (size_t i = 0; i < j->n_parts; i++) {
+        const CnGroupBy *gb = j->parts[i].group_by;
+        if (!gb) return cn_err_set(err, CN_ECONFIG, "join %s: joinParts[%zu] has no groupBy", jn, i);
+        if (gb->n_derivations)
+            return cn_err_set(err, CN_EUNSUPPORTED,
+                              "join %s: joinParts[%zu] (%s): GroupBy derivations in a join part are not supported yet",
+                              jn, i, gb->meta.name ? gb->meta.name : "?");
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ chunk */
+
+static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, const char *out_table,
+                     const int32_t *days, uint32_t n_days, CnEngStats *st, CnErr *err) {
+    CnArena a;
+    cn_arena_init(&a, 0);
+    Left l;
+    memset(&l, 0, sizeof l);
+    Part *parts = cn_calloc(j->n_parts + 1, sizeof *parts);
+    CnSchema *os = NULL;
+    CnBatch *ob = NULL;
+    CnIceWrite *w = NULL;
+    char ns[129], name[129];
+    int rc = parts ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (rc == 0) rc = cn_ice_name_parse(out_table, ns, name, err);
+    if (rc == 0) rc = left_load(cat, j, &a, days[0], days[n_days - 1], &l, err);
+    if (rc == 0) rc = left_drop_skew(j, &l, err);
+    if (rc) goto done;
+    st->rows_scanned += l.rows->n_rows;
+    for (size_t i = 0; i < j->n_parts && rc == 0; i++) {
+        Part *p = &parts[i];
+        p->jp = &j->parts[i];
+        const CnGroupBy *gb = p->jp->group_by;
+        p->prefix = cn_conf_join_part_prefix(&a, p->jp);
+        p->lkeys = cn_conf_join_part_left_keys(&a, p->jp);
+        p->n_keys = (uint32_t)gb->key_columns.n;
+        p->lcol = cn_arena_alloc(&a, (p->n_keys + 1) * sizeof *p->lcol);
+        if (!p->prefix || !p->lkeys || !p->lcol) {
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+            break;
+        }
+        for (uint32_t k = 0; k < p->n_keys; k++) {
+            p->lcol[k] = cn_col_schema_find(l.rows->schema, p->lkeys[k]);
+            if (p->lcol[k] < 0 || p->lcol[k] == l.i_ds) {
+                rc = cn_err_set(err, CN_ECONFIG,
+                                "join %s: part %s: GroupBy %s key %s needs the left column %s, which the left query "
+                                "on %s does not produce (add it to the left selects or set keyMapping)",
+                                j->meta.name, p->prefix, gb->meta.name, gb->key_columns.items[k], p->lkeys[k], l.table);
+                break;
+            }
+        }
+        if (rc) break;
+        bool temporal = gb->has_aggregations && cn_conf_groupby_accuracy(gb) == CN_CONF_TEMPORAL;
+        bool right_entities = gb->n_sources && cn_conf_source_model(&gb->sources[0]) == CN_CONF_ENTITIES;
+        if (!l.events) p->mode = MODE_SNAP_P;
+        else if (!temporal) p->mode = MODE_SNAP_PREV;
+        else if (right_entities) {
+            rc = cn_err_set(err, CN_EUNSUPPORTED,
+                            "join %s: part %s: a TEMPORAL entities GroupBy on an events left (value at q with "
+                            "mutations) is not supported by the backfill yet",
+                            j->meta.name, p->prefix);
+            break;
+        } else p->mode = MODE_TEMPORAL;
+        rc = p->mode == MODE_TEMPORAL ? eval_temporal(cat, p, &l, o, err) : eval_snapshot(cat, p, &l, o, err);
+        if (p->g) st->rows_scanned += p->g->stats.rows_scanned;
+        if (rc) rc = cn_err_ctx(err, rc, "part %s", p->prefix);
+    }
+    if (rc == 0) rc = assemble(j, &l, parts, j->n_parts, &a, &os, &ob, err);
+    if (rc) goto done;
+    if (!cn_ice_table_exists(cat, ns, name)) {
+        rc = cn_ice_table_create(cat, ns, name, os, NULL, 0, err);
+        if (rc == CN_EEXISTS) cn_err_clear(err), rc = 0;
+        if (rc) goto done;
+    }
+    rc = cn_ice_write_begin(cat, ns, name, CN_ICE_OVERWRITE, &w, err);
+    for (uint32_t i = 0; i < n_days && rc == 0; i++) {
+        char ds[11];
+        cn_ds_format(days[i], ds);
+        rc = cn_ice_write_touch_partition(w, ds, err);
+    }
+    if (rc == 0) rc = cn_ice_write_batch(w, ob, err);
+    if (rc == 0) rc = cn_ice_write_commit(w, NULL, err);
+    if (rc == 0) {
+        st->rows_written += ob->n_rows;
+        st->days_written += n_days;
+    }
+done:
+    if (o->verbose) {
+        char d0[11], d1[11];
+        cn_ds_format(days[0], d0);
+        cn_ds_format(days[n_days - 1], d1);
+        fprintf(stderr, "join chunk %s..%s: %u left rows, %lld rows written%s\n", d0, d1, l.rows ? l.rows->n_rows : 0,
+                rc ? 0LL : (long long)(ob ? ob->n_rows : 0), rc ? " (failed)" : "");
+    }
+    cn_ice_write_free(w);
+    cn_col_batch_free(ob);
+    cn_col_schema_free(os);
+    for (size_t i = 0; parts && i < j->n_parts; i++) part_fini(&parts[i]);
+    cn_free(parts);
+    left_fini(&l);
+    cn_arena_fini(&a);
+    return rc;
+}
+
+int cn_eng_join_backfill(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *opts, CnEngStats *stats, CnErr *err) {
+    CnEngOpts o = *opts;
+    CnEngStats st;
+    memset(&st, 0, sizeof st);
+    CnArena a;
+    cn_arena_init(&a, 0);
+    int32_t *days = NULL;
+    uint32_t n_days = 0;
+    int rc = check_join(j, err), first_rc = 0;
+    if (rc) goto done;
+    if (!o.step_days) o.step_days = 30;
+    const CnQuery *lq = &j->left.query;
+    int32_t end = to_days(o.end_ds, INT32_MIN);
+    if (end == INT32_MIN) {
+        rc = cn_err_set(err, CN_EINVAL, "end partition '%s' is not a date (expected YYYY-MM-DD)", o.end_ds ? o.end_ds : "");
+        goto done;
+    }
+    int32_t lend = to_days(lq->end_partition, INT32_MAX);
+    if (lend < end) end = lend;
+    int32_t start = o.start_ds ? to_days(o.start_ds, INT32_MIN) : to_days(lq->start_partition, INT32_MIN);
+    if (j->meta.historical_backfill == 0) start = end;
+    const char *out_table = cn_conf_output_table(&a, &j->meta, err);
+    const char *ltable = cn_conf_source_table(&a, &j->left);
+    if (!out_table || !ltable) {
+        rc = err->code ? err->code : CN_ECONFIG;
+        goto done;
+    }
+    rc = left_days(cat, ltable, start, end, &days, &n_days, err);
+    if (rc) goto done;
+    if (!n_days) {
+        char e[11];
+        cn_ds_format(end, e);
+        rc = cn_err_set(err, CN_EINVAL,
+                        "no left partition of %s up to %s in the range: nothing to compute (load the left data "
+                        "first, or choose another --start-ds/--end-ds)",
+                        ltable, e);
+        goto done;
+    }
+    /* chunks: step_days consecutive calendar days holding left partitions */
+    for (uint32_t i = 0; i < n_days;) {
+        uint32_t k = i;
+        while (k + 1 < n_days && days[k + 1] - days[i] < o.step_days) k++;
+        st.chunks++;
+        CnErr cerr = CN_ERR_INIT;
+        int crc = run_chunk(cat, j, &o, out_table, days + i, k - i + 1, &st, &cerr);
+        if (crc) {
+            st.chunks_failed++;
+            char a0[11], a1[11];
+            cn_ds_format(days[i], a0);
+            cn_ds_format(days[k], a1);
+            if (!first_rc) {
+                first_rc = crc;
+                cn_err_set(err, crc, "%s (partitions %s..%s)", cn_err_msg(&cerr), a0, a1);
+            } else {
+                fprintf(stderr, "chronon: partitions %s..%s failed: %s\n", a0, a1, cn_err_msg(&cerr));
+            }
+        }
+        i = k + 1;
+    }
+    rc = first_rc;
+done:
+    if (stats) *stats = st;
+    cn_free(days);
+    cn_arena_fini(&a);
+    return cn_err_ctx(err, rc, "backfill of join %s", j->meta.name ? j->meta.name : "?");
+}
