@@ -63,6 +63,18 @@ typedef struct CnEngStats {
 int cn_eng_groupby_backfill(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *opts,
                             CnEngStats *stats, CnErr *err);
 
+/* Backfills the Join into <outputNamespace>.<cleanName(name)> (compute.md section 6):
+ * every left row of the left partitions in [start, min(left.endPartition, end_ds)]
+ * (start: opts->start_ds, else left.startPartition, else the first left partition)
+ * once, with each part's point-in-time features, then derivations; chunks of
+ * step_days, each one overwrite commit of its ds partitions. Bootstrap and external
+ * parts, and TEMPORAL entity parts on an events left, are CN_EUNSUPPORTED. Errors:
+ * CN_ENOTFOUND (left or right table), CN_ECONFIG (key not on the left, key types
+ * differ, two parts produce a column, duplicate rows of a no-aggregation part),
+ * expression errors of derivations (naming derivations[i]), table errors. */
+int cn_eng_join_backfill(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *opts, CnEngStats *stats,
+                         CnErr *err);
+
 /* ------------------------------------------------------------------------------------
  * Temporal evaluation: the value of a GroupBy for a key at a time, as the Join backfill
  * (TEMPORAL and SNAPSHOT parts) and online checks need it.
