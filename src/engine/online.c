@@ -1,0 +1,617 @@
+/* online.c: upload of a GroupBy's batch data for day D and the decode/finalize of a
+ * record at fetch time (online.h; compute.md section 8; docs/online-format.md).
+ * TEMPORAL records hold per part a collapsed IR plus tail hops; the rule that splits
+ * them (t >= B-W+2d collapses) makes every hop a whole H-aligned interval that a fetch
+ * keeps or drops as a unit, which is what makes online equal offline at any q < B+2d. */
+#include "engine/online.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/date.h"
+#include "engine/eng_int.h"
+
+#define REC_MAGIC "CNOB"
+#define REC_VERSION 1
+#define REC_TILES 1  /* per part: collapsed IR + tail hops */
+#define REC_VALUES 2 /* finalized values as JSON texts */
+#define REC_HEADER 16
+#define INFO_FORMAT 1
+#define KEY_PREFIX 0 /* record keys start with a 0 byte: never equal to a text key */
+
+/* ------------------------------------------------------------------ little-endian I/O */
+
+static void put_u16(CnBuf *b, uint16_t v) {
+    uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+    cn_buf_append(b, x, 2);
+}
+static void put_u32(CnBuf *b, uint32_t v) {
+    uint8_t x[4];
+    for (int i = 0; i < 4; i++) x[i] = (uint8_t)(v >> (8 * i));
+    cn_buf_append(b, x, 4);
+}
+static void put_i64(CnBuf *b, int64_t s) {
+    uint64_t v = (uint64_t)s;
+    uint8_t x[8];
+    for (int i = 0; i < 8; i++) x[i] = (uint8_t)(v >> (8 * i));
+    cn_buf_append(b, x, 8);
+}
+static uint32_t get_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static int64_t get_i64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return (int64_t)v;
+}
+
+static void put_header(CnBuf *b, int kind, uint32_t n, int64_t batch_end) {
+    cn_buf_append(b, REC_MAGIC, 4);
+    cn_buf_putc(b, REC_VERSION);
+    cn_buf_putc(b, (char)kind);
+    put_u16(b, (uint16_t)n);
+    put_i64(b, batch_end);
+}
+
+/* ------------------------------------------------------------------ JSON of values */
+
+json_t *cn_eng_vec_json(const CnVec *v, uint32_t i) {
+    if (!cn_col_vec_is_valid(v, i)) return json_null();
+    switch (v->type->id) {
+    case CN_COL_BOOL: return json_boolean(((const uint8_t *)v->values)[i]);
+    case CN_COL_INT32: return json_integer(((const int32_t *)v->values)[i]);
+    case CN_COL_DATE: {
+        char ds[11];
+        cn_ds_format(((const int32_t *)v->values)[i], ds);
+        return json_string(ds);
+    }
+    case CN_COL_INT64:
+    case CN_COL_TIMESTAMP: return json_integer(((const int64_t *)v->values)[i]);
+    case CN_COL_FLOAT32: {
+        double d = ((const float *)v->values)[i];
+        return isfinite(d) ? json_real(d) : json_null();
+    }
+    case CN_COL_FLOAT64: {
+        double d = ((const double *)v->values)[i];
+        return isfinite(d) ? json_real(d) : json_null();
+    }
+    case CN_COL_STRING:
+    case CN_COL_BINARY: {
+        uint32_t len;
+        const char *p = cn_col_vec_str(v, i, &len);
+        return json_stringn_nocheck(p, len);
+    }
+    case CN_COL_LIST: {
+        json_t *a = json_array();
+        for (uint32_t k = v->offsets[i]; a && k < v->offsets[i + 1]; k++)
+            json_array_append_new(a, cn_eng_vec_json(&v->child[0], k));
+        return a;
+    }
+    case CN_COL_MAP: {
+        json_t *o = json_object();
+        for (uint32_t k = v->offsets[i]; o && k < v->offsets[i + 1]; k++) {
+            json_t *key = cn_eng_vec_json(&v->child[0], k);
+            char buf[64];
+            const char *ks = buf;
+            if (json_is_string(key)) ks = json_string_value(key);
+            else if (json_is_integer(key)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(key));
+            else if (json_is_real(key)) snprintf(buf, sizeof buf, "%.17g", json_real_value(key));
+            else snprintf(buf, sizeof buf, "%s", json_is_true(key) ? "true" : "false");
+            json_object_set_new(o, ks, cn_eng_vec_json(&v->child[1], k));
+            json_decref(key);
+        }
+        return o;
+    }
+    case CN_COL_STRUCT: {
+        json_t *o = json_object();
+        for (uint32_t f = 0; o && f < v->type->n_children; f++)
+            json_object_set_new(o, v->type->children[f].name, cn_eng_vec_json(&v->child[f], i));
+        return o;
+    }
+    }
+    return json_null();
+}
+
+/* ------------------------------------------------------------------ upload */
+
+static json_t *schema_json(const CnSchema *s) {
+    json_t *a = json_array();
+    char tb[512];
+    for (uint32_t i = 0; a && i < s->n_fields; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s}", "name", s->fields[i].name, "type",
+                                           cn_col_type_name(s->fields[i].type, tb, sizeof tb)));
+    return a;
+}
+
+/* The serving info: a JSON document (docs/online-format.md). */
+static int serving_info(CnEngGroupBy *g, const char *conf_json, const char *ds, int64_t batch_end, int kind,
+                        CnBuf *out, CnErr *err) {
+    json_error_t je;
+    json_t *conf = json_loads(conf_json, 0, &je);
+    if (!conf) return cn_err_set(err, CN_ECORRUPT, "conf of GroupBy %s: %s (line %d)", g->gb->meta.name, je.text, je.line);
+    json_t *parts = json_array();
+    char tb[512];
+    for (uint32_t p = 0; parts && p < g->n_parts; p++) {
+        const CnEngBase *b = &g->bases[g->parts[p].i_base];
+        json_array_append_new(parts, json_pack("{s:s, s:I, s:I, s:s}", "name", g->parts[p].name, "windowMs",
+                                               (json_int_t)g->parts[p].w_ms, "hopMs",
+                                               (json_int_t)(g->parts[p].w_ms ? cn_agg_tail_hop_ms(g->parts[p].w_ms) : 0),
+                                               "inputType",
+                                               cn_col_type_name(g->row_schema->fields[b->i_input].type, tb, sizeof tb)));
+    }
+    json_t *info = json_pack("{s:i, s:s, s:s, s:I, s:s, s:s, s:o, s:o, s:o, s:o}", "format", INFO_FORMAT, "name",
+                             g->gb->meta.name, "endDs", ds, "batchEndMillis", (json_int_t)batch_end, "accuracy",
+                             cn_conf_accuracy_name(cn_conf_groupby_accuracy(g->gb)), "record",
+                             kind == REC_TILES ? "tiles" : "values", "keySchema", schema_json(g->key_schema),
+                             "valueSchema", schema_json(g->value_schema), "parts", parts, "conf", conf);
+    if (!info) return cn_err_set(err, CN_ENOMEM, "serving info: out of memory");
+    char *txt = json_dumps(info, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(info);
+    if (!txt) return cn_err_set(err, CN_ENOMEM, "serving info: out of memory");
+    cn_buf_reset(out);
+    cn_buf_puts(out, txt);
+    free(txt); /* jansson's allocation */
+    return out->oom ? cn_err_set(err, CN_ENOMEM, "serving info: out of memory") : 0;
+}
+
+typedef struct PartScratch {
+    CnAggState *coll;  /* id 0 */
+    CnAggState *hops;  /* id = hop index from hop_lo */
+    int64_t hop_ms, hop_lo, split; /* split = B - W + 2d */
+    uint32_t n_hops;
+} PartScratch;
+
+/* TEMPORAL: one record per key with its collapsed IRs and tail hops. */
+static int upload_tiles(CnEngGroupBy *g, int32_t day, int64_t batch_end, CnKvLoad *ld, CnEngUploadStats *st,
+                        CnErr *err) {
+    uint32_t n_ids = g->keys.n;
+    uint32_t *start = cn_calloc((size_t)n_ids + 2, sizeof *start);
+    uint32_t *fill = cn_calloc((size_t)n_ids + 1, sizeof *fill);
+    uint32_t *byk = cn_malloc(((size_t)g->n_rows + 1) * sizeof *byk);
+    uint32_t *kid = cn_calloc((size_t)g->n_rows + 1, sizeof *kid);
+    uint32_t *sel_c = cn_malloc(((size_t)g->n_rows + 1) * sizeof *sel_c);
+    uint32_t *sel_h = cn_malloc(((size_t)g->n_rows + 1) * sizeof *sel_h);
+    uint64_t *valid = cn_calloc(((size_t)g->n_rows + 63) / 64 + 1, sizeof *valid);
+    PartScratch *ps = cn_calloc((size_t)g->n_parts + 1, sizeof *ps);
+    CnBuf rec = CN_BUF_INIT, key = CN_BUF_INIT;
+    int rc = 0;
+    if (!start || !fill || !byk || !kid || !sel_c || !sel_h || !valid || !ps) {
+        rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
+        goto done;
+    }
+    for (uint32_t r = 0; r < g->n_rows; r++) start[g->key_id[r] + 1]++;
+    for (uint32_t i = 0; i < n_ids; i++) start[i + 1] += start[i];
+    for (uint32_t r = 0; r < g->n_rows; r++) byk[start[g->key_id[r]] + fill[g->key_id[r]]++] = r;
+    CnVec tsv;
+    memset(&tsv, 0, sizeof tsv);
+    tsv.type = cn_col_type_prim(CN_COL_INT64);
+    tsv.n = g->n_rows;
+    tsv.values = g->ts;
+    for (uint32_t r = 0; r < g->n_rows; r++)
+        if (g->ts_ok[r]) valid[r >> 6] |= UINT64_C(1) << (r & 63);
+        else tsv.n_null++;
+    tsv.valid = valid;
+    for (uint32_t p = 0; p < g->n_parts && rc == 0; p++) {
+        const CnAggSpec *spec = g->bases[g->parts[p].i_base].spec;
+        int64_t w = g->parts[p].w_ms;
+        rc = cn_agg_state_new(spec, &ps[p].coll, err);
+        if (rc == 0) rc = cn_agg_state_reserve(ps[p].coll, 1, err);
+        if (rc || !w) continue;
+        ps[p].hop_ms = cn_agg_tail_hop_ms(w);
+        ps[p].hop_lo = cn_agg_floor(batch_end - w, ps[p].hop_ms);
+        ps[p].split = batch_end - w + 2 * CN_AGG_MS_DAY;
+        ps[p].n_hops = (uint32_t)((ps[p].split - ps[p].hop_lo) / ps[p].hop_ms + 2);
+        rc = cn_agg_state_new(spec, &ps[p].hops, err);
+        if (rc == 0) rc = cn_agg_state_reserve(ps[p].hops, ps[p].n_hops, err);
+    }
+    for (uint32_t id = 0; id < n_ids && rc == 0; id++) {
+        cn_buf_reset(&rec);
+        put_header(&rec, REC_TILES, g->n_parts, batch_end);
+        bool any = false;
+        for (uint32_t p = 0; p < g->n_parts && rc == 0; p++) {
+            PartScratch *s = &ps[p];
+            const CnEngBase *b = &g->bases[g->parts[p].i_base];
+            int64_t w = g->parts[p].w_ms;
+            uint32_t nc = 0, nh = 0;
+            for (uint32_t i = start[id]; i < start[id + 1]; i++) {
+                uint32_t r = byk[i];
+                if (!g->ts_ok[r] || g->ts[r] >= batch_end) continue;
+                if (g->entities && g->pday[r] != day) continue; /* entities: partition D only */
+                if (w && g->ts[r] < batch_end - w) continue;
+                if (!w || g->ts[r] >= s->split) {
+                    kid[r] = 0;
+                    sel_c[nc++] = r;
+                } else {
+                    kid[r] = (uint32_t)((cn_agg_floor(g->ts[r], s->hop_ms) - s->hop_lo) / s->hop_ms);
+                    sel_h[nh++] = r;
+                }
+            }
+            const CnVec *in = &g->rows->cols[b->i_input];
+            const CnVec *bk = b->i_bucket >= 0 ? &g->rows->cols[b->i_bucket] : NULL;
+            cn_agg_state_clear(s->coll, 0);
+            if (nc) rc = cn_agg_state_update(s->coll, kid, sel_c, nc, in, &tsv, bk, err);
+            for (uint32_t h = 0; s->hops && h < s->n_hops; h++) cn_agg_state_clear(s->hops, h);
+            if (rc == 0 && nh) rc = cn_agg_state_update(s->hops, kid, sel_h, nh, in, &tsv, bk, err);
+            if (rc) break;
+            uint32_t n_present = 0;
+            for (uint32_t h = 0; s->hops && h < s->n_hops; h++) n_present += cn_agg_state_present(s->hops, h);
+            any |= n_present > 0 || cn_agg_state_present(s->coll, 0);
+            put_u32(&rec, n_present);
+            rc = cn_agg_state_encode(s->coll, 0, &rec, err);
+            for (uint32_t h = 0; rc == 0 && s->hops && h < s->n_hops; h++) {
+                if (!cn_agg_state_present(s->hops, h)) continue;
+                put_i64(&rec, s->hop_lo + (int64_t)h * s->hop_ms);
+                rc = cn_agg_state_encode(s->hops, h, &rec, err);
+            }
+        }
+        if (rc || !any) continue; /* a key without rows in reach has no record: fetch gives nulls */
+        if (rec.oom) {
+            rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
+            break;
+        }
+        cn_buf_reset(&key);
+        cn_buf_putc(&key, KEY_PREFIX);
+        cn_buf_append(&key, g->keys.bytes.data + g->keys.off[id], g->keys.off[id + 1] - g->keys.off[id]);
+        rc = cn_kv_load_add(ld, key.data, key.len, rec.data, rec.len, err);
+        st->keys++;
+    }
+done:
+    for (uint32_t p = 0; ps && p < g->n_parts; p++) {
+        cn_agg_state_free(ps[p].coll);
+        cn_agg_state_free(ps[p].hops);
+    }
+    cn_free(ps);
+    cn_free(start);
+    cn_free(fill);
+    cn_free(byk);
+    cn_free(kid);
+    cn_free(sel_c);
+    cn_free(sel_h);
+    cn_free(valid);
+    cn_buf_fini(&rec);
+    cn_buf_fini(&key);
+    return rc;
+}
+
+/* SNAPSHOT and no-aggregation GroupBys: the backfill's row of day D, finalized. */
+static int upload_values(CnEngGroupBy *g, const char *ds, int64_t batch_end, CnKvLoad *ld, CnEngUploadStats *st,
+                         CnErr *err) {
+    CnSchema *sch = NULL;
+    CnBatch *b = NULL;
+    CnBuf rec = CN_BUF_INIT, key = CN_BUF_INIT;
+    int kc[64];
+    int rc = 0;
+    if (g->n_keys > 64) return cn_err_set(err, CN_EUNSUPPORTED, "upload: more than 64 key columns");
+    rc = cn_col_schema_new(&sch);
+    if (rc) return cn_err_set(err, CN_ENOMEM, "upload: out of memory");
+    const CnSchema *parts[2] = {g->key_schema, g->value_schema};
+    for (int k = 0; k < 2 && rc == 0; k++)
+        for (uint32_t i = 0; i < parts[k]->n_fields && rc == 0; i++)
+            rc = cn_col_schema_add(sch, parts[k]->fields[i].name, cn_col_type_copy(&sch->arena, parts[k]->fields[i].type),
+                                   true, CN_COL_NO_ID, err);
+    if (rc == 0) rc = cn_col_batch_new(sch, &b, err);
+    if (rc == 0) rc = cn_eng_gb_snapshot(g, ds, b, err);
+    for (uint32_t k = 0; k < g->n_keys; k++) kc[k] = (int)k;
+    for (uint32_t r = 0; rc == 0 && b && r < b->n_rows; r++) {
+        cn_buf_reset(&key);
+        cn_buf_putc(&key, KEY_PREFIX);
+        CnBuf kb = CN_BUF_INIT;
+        bool any = cn_eng__key_encode(b, kc, g->n_keys, r, &kb);
+        cn_buf_append(&key, kb.data, kb.len);
+        cn_buf_fini(&kb);
+        if (!any) continue;
+        cn_buf_reset(&rec);
+        put_header(&rec, REC_VALUES, g->value_schema->n_fields, batch_end);
+        for (uint32_t c = 0; c < g->value_schema->n_fields; c++) {
+            json_t *v = cn_eng_vec_json(&b->cols[g->n_keys + c], r);
+            char *txt = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17)) : NULL;
+            json_decref(v);
+            if (!txt) {
+                rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
+                break;
+            }
+            put_u32(&rec, (uint32_t)strlen(txt));
+            cn_buf_puts(&rec, txt);
+            free(txt); /* jansson's allocation */
+        }
+        if (rc == 0 && (rec.oom || key.oom)) rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
+        if (rc == 0) rc = cn_kv_load_add(ld, key.data, key.len, rec.data, rec.len, err);
+        st->keys++;
+    }
+    cn_col_batch_free(b);
+    cn_col_schema_free(sch);
+    cn_buf_fini(&rec);
+    cn_buf_fini(&key);
+    return rc;
+}
+
+int cn_eng_upload(CnIceCatalog *cat, CnKv *kv, const CnGroupBy *gb, const char *conf_json, const char *ds,
+                  const CnEngOpts *opts, CnEngUploadStats *stats, CnErr *err) {
+    CnEngGroupBy *g = NULL;
+    CnKvLoad *ld = NULL;
+    CnArena a;
+    CnBuf info = CN_BUF_INIT;
+    CnEngUploadStats st;
+    memset(&st, 0, sizeof st);
+    cn_arena_init(&a, 0);
+    int64_t day64;
+    int rc = 0;
+    if (cn_ds_parse(ds, &day64)) {
+        rc = cn_err_set(err, CN_EINVAL, "--ds: invalid date '%s' (expected YYYY-MM-DD)", ds);
+        goto done;
+    }
+    int32_t day = (int32_t)day64;
+    int64_t batch_end = (day64 + 1) * CN_MS_PER_DAY;
+    st.batch_end_ms = batch_end;
+    rc = cn_eng_gb_open(cat, gb, NULL, ds, opts, &g, err);
+    if (rc) goto done;
+    if (!cn_eng__has_day(g, day)) {
+        CnBuf tabs = CN_BUF_INIT;
+        for (size_t i = 0; i < gb->n_sources; i++)
+            cn_buf_printf(&tabs, "%s%s", i ? ", " : "", cn_conf_source_table(&a, &gb->sources[i]));
+        char last[11] = "none";
+        if (g->n_src_days) cn_ds_format(g->src_days[g->n_src_days - 1], last);
+        rc = cn_err_set(err, CN_ENOTFOUND,
+                        "upload of GroupBy %s for %s: no source partition ds=%s in %s (latest partition up to %s: %s); "
+                        "load the day's data and run the backfill first",
+                        gb->meta.name, ds, ds, tabs.data ? tabs.data : "?", ds, last);
+        cn_buf_fini(&tabs);
+        goto done;
+    }
+    char *dataset = cn_conf_batch_dataset(&a, &gb->meta);
+    if (!dataset) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    bool tiles = !g->no_aggs && cn_conf_groupby_accuracy(gb) == CN_CONF_TEMPORAL;
+    rc = cn_kv_load_begin(kv, dataset, &ld, err);
+    if (rc == 0) rc = tiles ? upload_tiles(g, day, batch_end, ld, &st, err) : upload_values(g, ds, batch_end, ld, &st, err);
+    if (rc == 0) rc = serving_info(g, conf_json, ds, batch_end, tiles ? REC_TILES : REC_VALUES, &info, err);
+    if (rc == 0)
+        rc = cn_kv_load_add(ld, CN_KV_SERVING_INFO_KEY, strlen(CN_KV_SERVING_INFO_KEY), info.data, info.len, err);
+    if (rc == 0) {
+        rc = cn_kv_load_commit(ld, &st.version, err);
+        ld = NULL;
+    }
+done:
+    cn_kv_load_abort(ld);
+    cn_eng_gb_free(g);
+    cn_buf_fini(&info);
+    cn_arena_fini(&a);
+    if (stats) *stats = st;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ serving */
+
+struct CnEngServing {
+    CnArena arena;
+    char *dataset;
+    char end_ds[11];
+    int64_t batch_end;
+    int kind;
+    CnConf *conf;
+    CnSchema *key_schema, *value_schema;
+    uint32_t n_parts;
+    int64_t *w_ms;
+    CnAggState **st;  /* per part: id 0 result, id 1 scratch */
+    CnBatch *fin;     /* value schema, one row */
+    int kc[64];
+};
+
+void cn_eng_serving_free(CnEngServing *s) {
+    if (!s) return;
+    for (uint32_t p = 0; s->st && p < s->n_parts; p++) cn_agg_state_free(s->st[p]);
+    cn_col_batch_free(s->fin);
+    cn_col_schema_free(s->key_schema);
+    cn_col_schema_free(s->value_schema);
+    cn_conf_free(s->conf);
+    cn_arena_fini(&s->arena);
+    cn_free(s);
+}
+
+static int schema_of(CnArena *a, json_t *arr, const char *what, CnSchema **out, CnErr *err) {
+    int rc = cn_col_schema_new(out);
+    if (rc) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (!json_is_array(arr)) return cn_err_set(err, CN_ECORRUPT, "serving info: %s is not an array", what);
+    for (size_t i = 0; i < json_array_size(arr) && rc == 0; i++) {
+        json_t *f = json_array_get(arr, i);
+        const char *name = json_string_value(json_object_get(f, "name"));
+        const char *type = json_string_value(json_object_get(f, "type"));
+        const CnType *t = NULL;
+        if (!name || !type) return cn_err_set(err, CN_ECORRUPT, "serving info: %s[%zu] lacks name or type", what, i);
+        rc = cn_col_type_parse(a, type, &t, err);
+        if (rc == 0) rc = cn_col_schema_add(*out, name, cn_col_type_copy(&(*out)->arena, t), true, CN_COL_NO_ID, err);
+    }
+    return rc;
+}
+
+int cn_eng_serving_load(CnKv *kv, const char *group_by_name, CnEngServing **out, CnErr *err) {
+    *out = NULL;
+    CnEngServing *s = cn_calloc(1, sizeof *s);
+    if (!s) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    cn_arena_init(&s->arena, 0);
+    json_t *info = NULL;
+    CnAggPart *parts = NULL;
+    size_t n_parts = 0;
+    int rc = 0;
+    s->dataset = cn_kv_dataset_name(&s->arena, group_by_name, CN_KV_BATCH_SUFFIX);
+    if (!s->dataset) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    CnKvSlice v = {NULL, 0};
+    rc = cn_kv_get(kv, s->dataset, CN_KV_SERVING_INFO_KEY, strlen(CN_KV_SERVING_INFO_KEY), &v, &s->arena, err);
+    if (rc == CN_ENOTFOUND || (rc == 0 && !v.data)) {
+        cn_err_clear(err);
+        rc = cn_err_set(err, CN_ENOTFOUND,
+                        "GroupBy %s has no batch data in the online store %s (dataset %s); run --mode upload first",
+                        group_by_name, cn_kv_uri(kv), s->dataset);
+        goto done;
+    }
+    if (rc) goto done;
+    json_error_t je;
+    info = json_loadb((const char *)v.data, v.len, 0, &je);
+    if (!info || json_integer_value(json_object_get(info, "format")) != INFO_FORMAT) {
+        rc = cn_err_set(err, CN_ECORRUPT, "%s/%s: not a serving info of format %d%s%s", s->dataset,
+                        CN_KV_SERVING_INFO_KEY, INFO_FORMAT, info ? "" : ": ", info ? "" : je.text);
+        goto done;
+    }
+    const char *end_ds = json_string_value(json_object_get(info, "endDs"));
+    const char *rec = json_string_value(json_object_get(info, "record"));
+    s->batch_end = (int64_t)json_integer_value(json_object_get(info, "batchEndMillis"));
+    if (!end_ds || !rec) {
+        rc = cn_err_set(err, CN_ECORRUPT, "%s/%s: endDs or record missing", s->dataset, CN_KV_SERVING_INFO_KEY);
+        goto done;
+    }
+    snprintf(s->end_ds, sizeof s->end_ds, "%s", end_ds);
+    s->kind = !strcmp(rec, "tiles") ? REC_TILES : REC_VALUES;
+    rc = schema_of(&s->arena, json_object_get(info, "keySchema"), "keySchema", &s->key_schema, err);
+    if (rc == 0) rc = schema_of(&s->arena, json_object_get(info, "valueSchema"), "valueSchema", &s->value_schema, err);
+    if (rc) goto done;
+    if (s->key_schema->n_fields > 64 || !s->key_schema->n_fields) {
+        rc = cn_err_set(err, CN_ECORRUPT, "%s: %u key columns", s->dataset, s->key_schema->n_fields);
+        goto done;
+    }
+    for (uint32_t k = 0; k < s->key_schema->n_fields; k++) s->kc[k] = (int)k;
+    rc = cn_col_batch_new(s->value_schema, &s->fin, err);
+    if (rc || s->kind != REC_TILES) goto done;
+    /* tiles: the parts' IR specs, from the stored conf and input types */
+    char *ctext = json_dumps(json_object_get(info, "conf"), JSON_COMPACT);
+    if (!ctext) {
+        rc = cn_err_set(err, CN_ECORRUPT, "%s/%s: conf missing", s->dataset, CN_KV_SERVING_INFO_KEY);
+        goto done;
+    }
+    char *cname = cn_arena_printf(&s->arena, "%s/%s conf", s->dataset, CN_KV_SERVING_INFO_KEY);
+    rc = cn_conf_loadb(cname, ctext, strlen(ctext), CN_CONF_GROUP_BY, &s->conf, err);
+    free(ctext); /* jansson's allocation */
+    if (rc == 0) rc = cn_conf_groupby_agg_parts(&s->arena, s->conf->group_by, &parts, &n_parts, err);
+    if (rc) goto done;
+    json_t *jp = json_object_get(info, "parts");
+    if (json_array_size(jp) != n_parts || n_parts != s->value_schema->n_fields) {
+        rc = cn_err_set(err, CN_ECORRUPT, "%s/%s: %zu parts stored, the conf has %zu", s->dataset,
+                        CN_KV_SERVING_INFO_KEY, json_array_size(jp), n_parts);
+        goto done;
+    }
+    s->n_parts = (uint32_t)n_parts;
+    s->w_ms = cn_arena_calloc(&s->arena, (n_parts + 1) * sizeof *s->w_ms);
+    s->st = cn_arena_calloc(&s->arena, (n_parts + 1) * sizeof *s->st);
+    if (!s->w_ms || !s->st) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t p = 0; p < n_parts && rc == 0; p++) {
+        json_t *o = json_array_get(jp, p);
+        const char *it = json_string_value(json_object_get(o, "inputType"));
+        const CnType *t = NULL;
+        s->w_ms[p] = (int64_t)json_integer_value(json_object_get(o, "windowMs"));
+        if (!it) {
+            rc = cn_err_set(err, CN_ECORRUPT, "%s: parts[%zu] lacks inputType", s->dataset, p);
+            break;
+        }
+        rc = cn_col_type_parse(&s->arena, it, &t, err);
+        const CnAggregation *ag = parts[p].agg;
+        CnAggDef def = {(CnAggOp)ag->op, ag->input_column, ag->arg_map.keys, ag->arg_map.vals,
+                        (uint32_t)ag->arg_map.n, ag->element_wise == 1, parts[p].bucket != NULL};
+        const CnAggSpec *spec = NULL;
+        if (rc == 0) rc = cn_agg_spec_new(&s->arena, &def, t, &spec, err);
+        if (rc == 0) rc = cn_agg_state_new(spec, &s->st[p], err);
+        if (rc == 0) rc = cn_agg_state_reserve(s->st[p], 2, err);
+    }
+done:
+    json_decref(info);
+    if (rc) {
+        cn_eng_serving_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+const CnSchema *cn_eng_serving_key_schema(const CnEngServing *s) { return s->key_schema; }
+const CnSchema *cn_eng_serving_value_schema(const CnEngServing *s) { return s->value_schema; }
+const char *cn_eng_serving_dataset(const CnEngServing *s) { return s->dataset; }
+const char *cn_eng_serving_end_ds(const CnEngServing *s) { return s->end_ds; }
+int64_t cn_eng_serving_batch_end(const CnEngServing *s) { return s->batch_end; }
+
+bool cn_eng_serving_key(const CnEngServing *s, const CnBatch *keys, uint32_t r, CnBuf *out) {
+    CnBuf kb = CN_BUF_INIT;
+    bool any = cn_eng__key_encode(keys, s->kc, s->key_schema->n_fields, r, &kb);
+    cn_buf_reset(out);
+    cn_buf_putc(out, KEY_PREFIX);
+    cn_buf_append(out, kb.data, kb.len);
+    cn_buf_fini(&kb);
+    return any;
+}
+
+static void all_null(const CnEngServing *s, json_t *obj) {
+    for (uint32_t c = 0; c < s->value_schema->n_fields; c++)
+        json_object_set_new(obj, s->value_schema->fields[c].name, json_null());
+}
+
+int cn_eng_serving_values(CnEngServing *s, const uint8_t *p, size_t len, int64_t q, json_t *obj, CnErr *err) {
+    if (!p) {
+        all_null(s, obj);
+        return 0;
+    }
+    uint32_t n_cols = s->value_schema->n_fields;
+    if (len < REC_HEADER || memcmp(p, REC_MAGIC, 4) || p[4] != REC_VERSION || p[5] != s->kind ||
+        (uint32_t)(p[6] | p[7] << 8) != n_cols)
+        return cn_err_set(err, CN_ECORRUPT,
+                          "%s: record of %zu bytes is not a version-%d %s record with %u columns (docs/online-format.md)",
+                          s->dataset, len, REC_VERSION, s->kind == REC_TILES ? "tiles" : "values", n_cols);
+    size_t off = REC_HEADER;
+    int64_t batch_end = get_i64(p + 8);
+    if (s->kind == REC_VALUES) {
+        for (uint32_t c = 0; c < n_cols; c++) {
+            if (off + 4 > len || off + 4 + get_u32(p + off) > len)
+                return cn_err_set(err, CN_ECORRUPT, "%s: values record cut short at column %u", s->dataset, c);
+            uint32_t n = get_u32(p + off);
+            json_error_t je;
+            json_t *v = json_loadb((const char *)p + off + 4, n, JSON_DECODE_ANY, &je);
+            if (!v) return cn_err_set(err, CN_ECORRUPT, "%s: column %u: %s", s->dataset, c, je.text);
+            json_object_set_new(obj, s->value_schema->fields[c].name, v);
+            off += 4 + n;
+        }
+        return 0;
+    }
+    /* tiles. A fetch before the batch end has no value (compute.md 8.3 step 1). */
+    if (q < batch_end) {
+        all_null(s, obj);
+        return 0;
+    }
+    cn_col_batch_reset(s->fin);
+    int rc = 0;
+    for (uint32_t c = 0; c < n_cols && rc == 0; c++) {
+        CnAggState *st = s->st[c];
+        int64_t w = s->w_ms[c];
+        int64_t lo = w ? cn_agg_temporal_start(q, w) : INT64_MIN;
+        size_t used = 0;
+        if (off + 4 > len) return cn_err_set(err, CN_ECORRUPT, "%s: tiles record cut short at part %u", s->dataset, c);
+        uint32_t n_hops = get_u32(p + off);
+        off += 4;
+        rc = cn_agg_state_decode(st, 0, p + off, len - off, &used, err);
+        off += used;
+        for (uint32_t h = 0; h < n_hops && rc == 0; h++) {
+            if (off + 8 > len) return cn_err_set(err, CN_ECORRUPT, "%s: tiles record cut short at part %u", s->dataset, c);
+            int64_t hop = get_i64(p + off);
+            off += 8;
+            rc = cn_agg_state_decode(st, 1, p + off, len - off, &used, err);
+            off += used;
+            if (rc == 0 && hop >= lo) rc = cn_agg_state_merge(st, 0, st, 1, err);
+        }
+        uint32_t zero = 0;
+        if (rc == 0) rc = cn_agg_state_finalize(st, &zero, 1, &s->fin->cols[c], err);
+    }
+    if (rc == 0) rc = cn_col_batch_sync_rows(s->fin, err);
+    if (rc) return cn_err_ctx(err, rc, "%s", s->dataset);
+    for (uint32_t c = 0; c < n_cols; c++) {
+        json_t *v = cn_eng_vec_json(&s->fin->cols[c], 0);
+        if (!v) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        json_object_set_new(obj, s->value_schema->fields[c].name, v);
+    }
+    return 0;
+}
