@@ -117,6 +117,9 @@ void cn_pq__t_put_elem_binary(CnPqTOut *o, const void *p, size_t len);
 /* ---------------------------------------------------------------- footer */
 
 enum { CN_PQ__REQUIRED = 0, CN_PQ__OPTIONAL = 1, CN_PQ__REPEATED = 2 };
+
+/* Most list/map levels above a leaf (levels are kept in bytes; 16 is far past real use). */
+#define CN_PQ__MAX_DEPTH 16
 enum { CN_PQ__PAGE_DATA = 0, CN_PQ__PAGE_INDEX = 1, CN_PQ__PAGE_DICT = 2, CN_PQ__PAGE_DATA_V2 = 3 };
 
 /* Converted types we look at (Parquet's ConvertedType values). */

@@ -19,7 +19,9 @@
 #include "io/parquet/pq_int.h"
 
 enum { CONV_NONE, CONV_U32_I64, CONV_TS_MICROS, CONV_TS_NANOS, CONV_INT96, CONV_FLBA };
-enum { ROLE_FLAT, ROLE_LIST, ROLE_KEY, ROLE_VALUE };
+/* FLAT, LIST, KEY and VALUE are the one-level shapes with their own fast loops; DEEP is
+ * any leaf under two or more list/map levels, decoded generically (build_deep). */
+enum { ROLE_FLAT, ROLE_LIST, ROLE_KEY, ROLE_VALUE, ROLE_DEEP };
 
 typedef struct LeafX {
     int conv;
@@ -29,6 +31,15 @@ typedef struct LeafX {
     CnSchema *dict_schema;
     bool has_dict;
     bool list_open;     /* the last list entry can still take elements (across pages) */
+    /* DEEP: the list/map nodes from the top-level vector down to the leaf vector */
+    uint8_t depth;                          /* nodes above the leaf (== max_rep) */
+    uint8_t build_from;                     /* nodes above this depth were built by an
+                                               earlier leaf of the same field */
+    bool is_key;                            /* a map key: a null is corrupt */
+    uint8_t child[CN_PQ__MAX_DEPTH];        /* child vector taken below node k */
+    int16_t node_def[CN_PQ__MAX_DEPTH];     /* def level at which node k's entry exists
+                                               (empty); one less is a null entry */
+    bool open[CN_PQ__MAX_DEPTH];            /* node k's last entry can take elements */
 } LeafX;
 
 /* A top-level field of the file: its leaves, or why it cannot be read. */
@@ -213,10 +224,27 @@ static int skip_subtree(const CnPqFooter *f, uint32_t *i, uint32_t *n_leaves, in
     return 0;
 }
 
-static const char *join_path(CnArena *a, const char *x, const char *y, const char *z) {
-    if (!y) return cn_arena_strdup(a, x);
-    if (!z) return cn_arena_printf(a, "%s.%s", x, y);
-    return cn_arena_printf(a, "%s.%s.%s", x, y, z);
+/* The path walked so far while mapping a nested field. */
+typedef struct RChain {
+    const char *names[2 * CN_PQ__MAX_DEPTH + 1];
+    uint32_t n_names;
+    uint8_t depth;
+    uint8_t child[CN_PQ__MAX_DEPTH];
+    int16_t node_def[CN_PQ__MAX_DEPTH];
+    int16_t def;             /* definition level reached above the current node */
+    bool top_is_list;
+} RChain;
+
+static const char *chain_path(CnArena *a, const RChain *ch) {
+    if (ch->n_names == 1) return cn_arena_strdup(a, ch->names[0]);
+    CnBuf b = CN_BUF_INIT;
+    for (uint32_t k = 0; k < ch->n_names; k++) {
+        if (k) cn_buf_putc(&b, '.');
+        cn_buf_append(&b, ch->names[k], strlen(ch->names[k]));
+    }
+    const char *p = b.oom ? NULL : cn_arena_strndup(a, b.data, b.len);
+    cn_buf_fini(&b);
+    return p;
 }
 
 static int add_leaf(CnPqReader *r, const CnPqSchemaEl *el, const char *path, uint32_t i_field,
@@ -224,15 +252,151 @@ static int add_leaf(CnPqReader *r, const CnPqSchemaEl *el, const char *path, uin
     uint32_t k = r->n_leaves++;
     r->leaves[k] = (CnPqLeaf){path, i_field, el->field_id, el->type, el->type == CN_PQ_FIXED_LEN_BYTE_ARRAY ? el->type_length : 0,
                               max_def, max_rep, t};
-    r->lx[k] = (LeafX){conv, role, list_def, NULL, NULL, false, false};
+    r->lx[k] = (LeafX){conv, role, list_def, NULL, NULL, false, false, 0, 0, false, {0}, {0}, {0}};
     return path ? 0 : CN_ENOMEM;
+}
+
+/* A leaf at the end of chain ch (the first leaf of its field is fx->leaf0). */
+static int add_chain_leaf(CnPqReader *r, const FieldX *fx, const CnPqSchemaEl *el, const RChain *ch,
+                          uint32_t i_field, bool nullable, bool is_key, const CnType *t, int conv) {
+    int role = ch->depth == 0 ? ROLE_FLAT : ch->depth > 1 ? ROLE_DEEP :
+               ch->child[0] == 1 ? ROLE_VALUE : ch->top_is_list ? ROLE_LIST : ROLE_KEY;
+    int rc = add_leaf(r, el, chain_path(&r->arena, ch), i_field, (int16_t)(ch->def + nullable), ch->depth, t, conv,
+                      role, ch->depth ? ch->node_def[0] : -1);
+    if (rc < 0) return rc;
+    uint32_t k = r->n_leaves - 1;
+    LeafX *x = &r->lx[k];
+    x->depth = ch->depth;
+    x->is_key = is_key;
+    memcpy(x->child, ch->child, sizeof x->child);
+    memcpy(x->node_def, ch->node_def, sizeof x->node_def);
+    x->build_from = 0;
+    if (k > fx->leaf0) {
+        /* nodes on the path shared with the previous leaf are built by it (leaves come
+         * depth first, so no earlier leaf shares more) */
+        const LeafX *prev = &r->lx[k - 1];
+        uint32_t p = 0;
+        while (p < x->depth && p < prev->depth && x->child[p] == prev->child[p]) p++;
+        x->build_from = (uint8_t)(p + 1);
+    }
+    return 0;
+}
+
+/* Maps the schema subtree at *i (a top-level field, list element or map key/value) to a
+ * type, adding its leaves. Returns 0, 1 when it is outside the subset (*why set; the
+ * caller skips the subtree), < 0 for a malformed schema or OOM. */
+static int map_node(CnPqReader *r, uint32_t *i, const FieldX *fx, uint32_t i_field, RChain *ch, bool is_key,
+                    const CnType **t, bool *nullable, const char **why) {
+    const CnPqFooter *f = &r->foot;
+    CnArena *sa = &r->schema->arena;
+    if (*i >= f->n_schema) return CN_ECORRUPT;
+    const CnPqSchemaEl *el = &f->schema[*i];
+    *nullable = el->repetition == CN_PQ__OPTIONAL;
+    if (el->n_children <= 0) {
+        int conv;
+        (*i)++;
+        if (el->type < 0) return CN_ECORRUPT;
+        if (el->repetition == CN_PQ__REPEATED) {
+            *why = "repeated fields inside lists or maps are not supported";
+            return 1;
+        }
+        if (leaf_type(el, t, &conv, why) < 0) return 1;
+        return add_chain_leaf(r, fx, el, ch, i_field, *nullable, is_key, *t, conv);
+    }
+    if (el->repetition == CN_PQ__REPEATED) {
+        *why = "repeated groups are not supported";
+        return 1;
+    }
+    bool is_list = el->converted == CN_PQ__CT_LIST || el->logical == CN_PQ__LT_LIST;
+    bool is_map = el->converted == CN_PQ__CT_MAP || el->converted == CN_PQ__CT_MAP_KEY_VALUE ||
+                  el->logical == CN_PQ__LT_MAP;
+    if (!is_list && !is_map) {
+        *why = "struct columns are not supported";
+        return 1;
+    }
+    if (is_key) {
+        *why = "map keys must be primitive";
+        return 1;
+    }
+    if (ch->depth == CN_PQ__MAX_DEPTH) {
+        *why = "too many nested list/map levels";
+        return 1;
+    }
+    if (el->n_children != 1 || *i + 1 >= f->n_schema) {
+        *why = is_list ? "a LIST group must have one repeated child" : "a MAP group must have one repeated child";
+        return 1;
+    }
+    const CnPqSchemaEl *rep = &f->schema[*i + 1];
+    if (rep->repetition != CN_PQ__REPEATED) {
+        *why = "the child of a LIST/MAP group must be repeated";
+        return 1;
+    }
+    RChain saved = *ch;
+    uint8_t d = ch->depth;
+    if (d == 0) ch->top_is_list = is_list;
+    ch->node_def[d] = (int16_t)(ch->def + *nullable);
+    ch->def = (int16_t)(ch->node_def[d] + 1);
+    ch->names[ch->n_names++] = rep->name;
+    ch->child[d] = 0;
+    ch->depth = (uint8_t)(d + 1);
+    int rc;
+    if (is_list) {
+        const CnType *et;
+        bool enull;
+        int32_t eid;
+        if (rep->n_children <= 0) { /* 2-level list: the repeated field is the element */
+            int conv;
+            *i += 2;
+            if (rep->type < 0) return CN_ECORRUPT;
+            if (leaf_type(rep, &et, &conv, why) < 0) return 1;
+            enull = false;
+            eid = rep->field_id;
+            rc = add_chain_leaf(r, fx, rep, ch, i_field, false, false, et, conv);
+        } else {
+            char tuple[256];
+            snprintf(tuple, sizeof tuple, "%s_tuple", el->name);
+            if (rep->n_children != 1 || strcmp(rep->name, "array") == 0 || strcmp(rep->name, tuple) == 0) {
+                *why = "lists of structs are not supported";
+                return 1;
+            }
+            *i += 2;
+            if (*i >= f->n_schema) return CN_ECORRUPT;
+            const CnPqSchemaEl *elem = &f->schema[*i];
+            eid = elem->field_id;
+            ch->names[ch->n_names++] = elem->name;
+            rc = map_node(r, i, fx, i_field, ch, false, &et, &enull, why);
+        }
+        if (rc != 0) return rc;
+        *t = cn_col_type_list(sa, et, enull, eid);
+    } else {
+        if (rep->n_children != 2 || *i + 3 >= f->n_schema) {
+            *why = "a MAP must have a key and a value";
+            return 1;
+        }
+        *i += 2;
+        const CnType *kt, *vt;
+        bool knull, vnull;
+        const CnPqSchemaEl *key = &f->schema[*i];
+        ch->names[ch->n_names++] = key->name;
+        rc = map_node(r, i, fx, i_field, ch, true, &kt, &knull, why);
+        if (rc != 0) return rc;
+        ch->n_names--;
+        if (*i >= f->n_schema) return CN_ECORRUPT;
+        const CnPqSchemaEl *val = &f->schema[*i];
+        ch->names[ch->n_names++] = val->name;
+        ch->child[d] = 1;
+        rc = map_node(r, i, fx, i_field, ch, false, &vt, &vnull, why);
+        if (rc != 0) return rc;
+        *t = cn_col_type_map(sa, kt, vt, vnull, key->field_id, val->field_id);
+    }
+    *ch = saved;
+    return *t ? 0 : CN_ENOMEM;
 }
 
 /* Maps one top-level field at *i; on a field outside the subset it records why and
  * skips the subtree. Returns < 0 only for a malformed schema or OOM. */
 static int map_field(CnPqReader *r, uint32_t *i, CnErr *err) {
     const CnPqFooter *f = &r->foot;
-    CnArena *sa = &r->schema->arena;
     uint32_t start = *i;
     const CnPqSchemaEl *el = &f->schema[*i];
     FieldX *fx = &r->fx[r->n_fx++];
@@ -242,101 +406,29 @@ static int map_field(CnPqReader *r, uint32_t *i, CnErr *err) {
     const CnType *t = NULL;
     bool nullable = el->repetition != CN_PQ__REQUIRED;
     int rc = 0;
-    int16_t dl = el->repetition == CN_PQ__OPTIONAL ? 1 : 0;
 
-    if (el->n_children <= 0) {
+    if (el->n_children <= 0 && el->repetition == CN_PQ__REPEATED) {
+        /* legacy: a repeated primitive is a non-null list of required elements */
         int conv;
         (*i)++;
         if (el->type < 0) goto malformed;
         if (leaf_type(el, &t, &conv, &why) < 0) goto unsupported;
-        if (el->repetition == CN_PQ__REPEATED) {
-            /* legacy: a repeated primitive is a non-null list of required elements */
-            rc = add_leaf(r, el, cn_arena_strdup(&r->arena, el->name), i_field, 1, 1, t, conv, ROLE_LIST, 0);
-            t = cn_col_type_list(sa, t, false, el->field_id);
-            nullable = false;
-        } else {
-            rc = add_leaf(r, el, cn_arena_strdup(&r->arena, el->name), i_field, dl, 0, t, conv, ROLE_FLAT, -1);
-        }
-        if (rc < 0 || !t) goto oom;
-        goto add;
-    }
-    if (el->repetition == CN_PQ__REPEATED) {
-        why = "repeated groups are not supported";
-        goto unsupported_skip;
-    }
-    bool is_list = el->converted == CN_PQ__CT_LIST || el->logical == CN_PQ__LT_LIST;
-    bool is_map = el->converted == CN_PQ__CT_MAP || el->converted == CN_PQ__CT_MAP_KEY_VALUE ||
-                  el->logical == CN_PQ__LT_MAP;
-    if (!is_list && !is_map) {
-        why = "struct columns are not supported";
-        goto unsupported_skip;
-    }
-    if (el->n_children != 1 || *i + 1 >= f->n_schema) {
-        why = is_list ? "a LIST group must have one repeated child" : "a MAP group must have one repeated child";
-        goto unsupported_skip;
-    }
-    const CnPqSchemaEl *rep = &f->schema[*i + 1];
-    if (rep->repetition != CN_PQ__REPEATED) {
-        why = "the child of a LIST/MAP group must be repeated";
-        goto unsupported_skip;
-    }
-    if (is_list) {
-        const CnPqSchemaEl *elem = NULL;
-        const char *path;
-        int conv;
-        bool elem_opt;
-        if (rep->n_children <= 0) { /* 2-level list: the repeated field is the element */
-            elem = rep;
-            elem_opt = false;
-            path = join_path(&r->arena, el->name, rep->name, NULL);
-            if (leaf_type(elem, &t, &conv, &why) < 0) goto unsupported_skip;
-            *i += 2;
-            rc = add_leaf(r, elem, path, i_field, (int16_t)(dl + 1), 1, t, conv, ROLE_LIST, dl);
-        } else {
-            if (rep->n_children != 1 || strcmp(rep->name, "array") == 0 || *i + 2 >= f->n_schema) {
-                why = "lists of structs are not supported";
-                goto unsupported_skip;
-            }
-            elem = &f->schema[*i + 2];
-            if (elem->n_children > 0) {
-                why = "lists of nested types are not supported";
-                goto unsupported_skip;
-            }
-            elem_opt = elem->repetition == CN_PQ__OPTIONAL;
-            path = join_path(&r->arena, el->name, rep->name, elem->name);
-            if (leaf_type(elem, &t, &conv, &why) < 0) goto unsupported_skip;
-            *i += 3;
-            rc = add_leaf(r, elem, path, i_field, (int16_t)(dl + 1 + elem_opt), 1, t, conv, ROLE_LIST, dl);
-        }
+        rc = add_leaf(r, el, cn_arena_strdup(&r->arena, el->name), i_field, 1, 1, t, conv, ROLE_LIST, 0);
         if (rc < 0) goto oom;
-        t = cn_col_type_list(sa, t, elem_opt, elem->field_id);
+        r->lx[r->n_leaves - 1].depth = 1;
+        t = cn_col_type_list(&r->schema->arena, t, false, el->field_id);
+        nullable = false;
         if (!t) goto oom;
-        goto add;
+    } else {
+        RChain ch;
+        memset(&ch, 0, sizeof ch);
+        ch.names[ch.n_names++] = el->name;
+        rc = map_node(r, i, fx, i_field, &ch, false, &t, &nullable, &why);
+        if (rc == CN_ECORRUPT) goto malformed;
+        if (rc == CN_ENOMEM) goto oom;
+        if (rc > 0) goto unsupported;
+        nullable = el->repetition != CN_PQ__REQUIRED;
     }
-    /* map */
-    if (rep->n_children != 2 || *i + 3 >= f->n_schema) {
-        why = "a MAP must have a key and a value";
-        goto unsupported_skip;
-    }
-    const CnPqSchemaEl *key = &f->schema[*i + 2], *val = &f->schema[*i + 3];
-    if (key->n_children > 0 || val->n_children > 0) {
-        why = "maps with nested keys or values are not supported";
-        goto unsupported_skip;
-    }
-    const CnType *kt, *vt;
-    int kconv, vconv;
-    if (leaf_type(key, &kt, &kconv, &why) < 0 || leaf_type(val, &vt, &vconv, &why) < 0) goto unsupported_skip;
-    bool vopt = val->repetition == CN_PQ__OPTIONAL;
-    *i += 4;
-    rc = add_leaf(r, key, join_path(&r->arena, el->name, rep->name, key->name), i_field, (int16_t)(dl + 1), 1, kt,
-                  kconv, ROLE_KEY, dl);
-    if (rc == 0)
-        rc = add_leaf(r, val, join_path(&r->arena, el->name, rep->name, val->name), i_field,
-                      (int16_t)(dl + 1 + vopt), 1, vt, vconv, ROLE_VALUE, dl);
-    if (rc < 0) goto oom;
-    t = cn_col_type_map(sa, kt, vt, vopt, key->field_id, val->field_id);
-    if (!t) goto oom;
-add:
     fx->n_leaves = r->n_leaves - fx->leaf0;
     fx->i_schema = (int)i_field;
     rc = cn_col_schema_add(r->schema, el->name, t, nullable, el->field_id, err);
@@ -347,8 +439,9 @@ add:
         rc = 0;
     }
     return rc;
-unsupported_skip:
+unsupported:
     *i = start;
+    r->n_leaves = fx->leaf0;
     {
         uint32_t nl = 0;
         if (skip_subtree(f, i, &nl, 0) < 0) goto malformed;
@@ -361,18 +454,7 @@ unsupported_skip:
         }
     }
     fx->n_leaves = r->n_leaves - fx->leaf0;
-    fx->unsupported = why;
-    return 0;
-unsupported:
-    fx->n_leaves = 0;
-    {
-        CnPqSchemaEl dummy = *el;
-        dummy.type = -1;
-        if (add_leaf(r, &dummy, cn_arena_strdup(&r->arena, el->name), UINT32_MAX, 0, 0, NULL, 0, ROLE_FLAT, -1) < 0)
-            goto oom;
-    }
-    fx->n_leaves = 1;
-    fx->unsupported = why;
+    fx->unsupported = why ? why : "unsupported type";
     return 0;
 malformed:
     return cn_err_set(err, CN_ECORRUPT, "%s: corrupt schema at element %u (\"%s\")", r->name, start, el->name);
@@ -1177,6 +1259,59 @@ static int build_offsets(CnVec *tv, const uint8_t *def, const uint8_t *rep, uint
     return 0;
 }
 
+/* The vectors of a DEEP leaf's path: V[0] the field vector, V[depth] the leaf's. */
+static void deep_vectors(const LeafX *x, CnVec *tv, CnVec **V) {
+    V[0] = tv;
+    for (uint32_t k = 0; k < x->depth; k++) V[k + 1] = &V[k]->child[x->child[k]];
+}
+
+/* Levels of a DEEP leaf: appends the entries of the nodes this leaf builds (depth
+ * build_from and below) and one slot flag per leaf entry (1 = holds a value).
+ * A level (rep, def) starts a new entry at depth rep; each node below it gets a new
+ * entry too, until def says the entry is null (def < node_def) or empty (def ==
+ * node_def). The node at depth rep - 1 must have an open entry to take it. */
+static int build_deep(LeafX *x, const CnPqLeaf *L, CnVec *tv, const uint8_t *def, const uint8_t *rep,
+                      uint32_t n, uint8_t *slot, uint32_t *n_slots, CnErr *err) {
+    CnVec *V[CN_PQ__MAX_DEPTH + 1];
+    deep_vectors(x, tv, V);
+    uint32_t d = x->depth, bf = x->build_from, ns = 0, leaf_base = V[d]->n;
+    for (uint32_t k = bf; k < d; k++)
+        if (cn_col_vec_reserve(V[k], n) < 0) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t r0 = rep[j], dl = def[j];
+        if (r0 > 0 && (!x->open[r0 - 1] || (int)dl <= x->node_def[r0 - 1]))
+            return FAIL(err, "level %u: repetition level %u with definition level %u does not continue a list", j, r0,
+                        dl);
+        for (uint32_t k = r0;; k++) {
+            if (k == d) {
+                slot[ns++] = dl == (uint32_t)L->max_def;
+                if (k - 1 >= bf) V[k - 1]->offsets[V[k - 1]->n] = leaf_base + ns;
+                break;
+            }
+            if (k >= bf) {
+                CnVec *v = V[k];
+                uint32_t i = v->n;
+                if ((int)dl < x->node_def[k]) {
+                    if (cn_col_vec_make_valid(v) < 0) return cn_err_set(err, CN_ENOMEM, "out of memory");
+                    v->n_null++;
+                } else if (v->valid) {
+                    v->valid[i >> 6] |= UINT64_C(1) << (i & 63);
+                }
+                v->offsets[i + 1] = v->offsets[i];
+                v->n = i + 1;
+                if (k >= 1 && k - 1 >= bf) V[k - 1]->offsets[V[k - 1]->n] = v->n;
+            }
+            x->open[k] = (int)dl > x->node_def[k];
+            if (!x->open[k]) {
+                for (uint32_t m = k + 1; m < d; m++) x->open[m] = false;
+                break;
+            }
+        }
+    }
+    *n_slots = ns;
+    return 0;
+}
+
 /* Decodes one page's levels and values into the field vector tv. */
 static int decode_page(CnPqReader *r, uint32_t li, CnVec *tv, const uint8_t *rep_p, size_t rep_len,
                        const uint8_t *def_p, size_t def_len, const uint8_t *vals, size_t vals_len, int enc,
@@ -1226,6 +1361,11 @@ static int decode_page(CnPqReader *r, uint32_t li, CnVec *tv, const uint8_t *rep
             for (; j < n_levels; j++) acc += def[j];
             n_dense = (uint32_t)acc;
         }
+    } else if (x->role == ROLE_DEEP) {
+        if (L->max_def == 0) memset(def, 0, n_levels);
+        rc = build_deep(x, L, tv, def, rep, n_levels, slot, &n_slots, err);
+        if (rc < 0) return rc;
+        for (uint32_t j = 0; j < n_slots; j++) n_dense += slot[j];
     } else {
         if (x->role == ROLE_FLAT) {
             for (uint32_t j = 0; j < n_levels; j++) slot[j] = def[j] == L->max_def;
@@ -1237,6 +1377,12 @@ static int decode_page(CnPqReader *r, uint32_t li, CnVec *tv, const uint8_t *rep
         for (uint32_t j = 0; j < n_slots; j++) n_dense += slot[j];
     }
     CnVec *vv = x->role == ROLE_FLAT ? tv : x->role == ROLE_VALUE ? &tv->child[1] : &tv->child[0];
+    if (x->role == ROLE_DEEP) {
+        CnVec *V[CN_PQ__MAX_DEPTH + 1];
+        deep_vectors(x, tv, V);
+        vv = V[x->depth];
+        if (x->is_key && n_dense != n_slots) return FAIL(err, "map key is null");
+    }
     if (x->role == ROLE_LIST || x->role == ROLE_KEY) {
         rc = build_offsets(tv, def, rep, n_levels, x->list_def, vv->n, &x->list_open, err);
         if (rc < 0) return rc;
@@ -1279,6 +1425,7 @@ static int decode_chunk(CnPqReader *r, uint32_t g, uint32_t li, CnVec *tv, CnErr
     r->c_page = 0;
     x->has_dict = false;
     x->list_open = false;
+    memset(x->open, 0, sizeof x->open);
     int64_t start = c->data_page_offset;
     if (c->dict_page_offset > 0 && c->dict_page_offset < start) start = c->dict_page_offset;
     const uint8_t *chunk = NULL;
@@ -1360,7 +1507,15 @@ static int decode_chunk(CnPqReader *r, uint32_t g, uint32_t li, CnVec *tv, CnErr
         /* INDEX_PAGE and unknown page types are skipped */
         r->c_page++;
     }
-    if (x->role != ROLE_VALUE) {
+    if (x->role == ROLE_DEEP && x->build_from > 0) {
+        /* the entries this leaf made must be the ones the earlier leaf's nodes hold */
+        CnVec *V[CN_PQ__MAX_DEPTH + 1];
+        deep_vectors(x, tv, V);
+        const CnVec *up = V[x->build_from - 1];
+        CN_CHECK_DATA(V[x->build_from]->n == up->offsets[up->n], err, rc,
+                      "column holds %u nested entries, the column before it %u", V[x->build_from]->n,
+                      up->offsets[up->n]);
+    } else if (x->role != ROLE_VALUE) {
         CN_CHECK_DATA(tv->n - rows_before == (uint64_t)rg->n_rows, err, rc, "column chunk holds %u rows, row group has %lld",
                       tv->n - rows_before, (long long)rg->n_rows);
     } else {

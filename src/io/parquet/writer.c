@@ -17,10 +17,12 @@
 #include "base/hash.h"
 #include "io/parquet/pq_int.h"
 
-enum { ROLE_FLAT, ROLE_LIST, ROLE_KEY, ROLE_VALUE };
+/* FLAT, LIST, KEY and VALUE are the one-level shapes with their own fast loops; DEEP is
+ * any leaf under two or more list/map levels, walked generically. */
+enum { ROLE_FLAT, ROLE_LIST, ROLE_KEY, ROLE_VALUE, ROLE_DEEP };
 
 typedef struct WLeaf {
-    const char *names[3];   /* path in the file schema */
+    const char **names;     /* path in the file schema */
     uint32_t n_names;
     uint32_t i_field;
     int role;
@@ -29,6 +31,10 @@ typedef struct WLeaf {
     int16_t max_def, max_rep, list_def;
     int32_t field_id;
     const char *path;
+    /* the list/map nodes from the top-level vector down to the leaf vector */
+    uint8_t depth;                           /* nodes above the leaf */
+    uint8_t child[CN_PQ__MAX_DEPTH];         /* child vector taken below node k */
+    bool nullable[CN_PQ__MAX_DEPTH + 1];     /* entries of node k may be null (k == depth: leaf) */
 } WLeaf;
 
 typedef struct Grow {
@@ -140,47 +146,104 @@ static int physical_of(CnTypeId id) {
     }
 }
 
+/* Leaves under a type (a map key is one primitive leaf). */
+static uint32_t count_leaves(const CnType *t) {
+    if (!cn_col_type_is_nested(t->id)) return 1;
+    uint32_t n = 0;
+    for (uint32_t c = 0; c < t->n_children; c++) n += count_leaves(t->children[c].type);
+    return n;
+}
+
+/* The path walked so far while planning leaves. */
+typedef struct Plan {
+    const char *names[2 * CN_PQ__MAX_DEPTH + 1];
+    uint32_t n_names;
+    uint8_t depth;
+    uint8_t child[CN_PQ__MAX_DEPTH];
+    bool nullable[CN_PQ__MAX_DEPTH + 1];
+    int16_t def;             /* definition level reached above the current node */
+    bool top_is_list;
+} Plan;
+
+static int plan_type(CnPqWriter *w, uint32_t i_field, Plan *p, const CnType *t, bool nullable, int32_t field_id,
+                     CnErr *err) {
+    const CnField *top = &w->schema->fields[i_field];
+    char tn[128];
+    p->nullable[p->depth] = nullable;
+    if (!cn_col_type_is_nested(t->id)) {
+        WLeaf *L = &w->leaves[w->n_leaves++];
+        memset(L, 0, sizeof *L);
+        L->names = cn_arena_alloc(&w->arena, p->n_names * sizeof *L->names);
+        if (!L->names) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        memcpy(L->names, p->names, p->n_names * sizeof *L->names);
+        L->n_names = p->n_names;
+        L->i_field = i_field;
+        L->physical = physical_of(t->id);
+        L->vtype = t;
+        L->max_def = (int16_t)(p->def + (nullable ? 1 : 0));
+        L->max_rep = p->depth;
+        L->list_def = (int16_t)(p->depth ? (p->nullable[0] ? 1 : 0) : -1);
+        L->field_id = field_id;
+        L->depth = p->depth;
+        memcpy(L->child, p->child, sizeof L->child);
+        memcpy(L->nullable, p->nullable, sizeof L->nullable);
+        if (p->depth == 0) L->role = ROLE_FLAT;
+        else if (p->depth > 1) L->role = ROLE_DEEP;
+        else L->role = p->child[0] == 1 ? ROLE_VALUE : p->top_is_list ? ROLE_LIST : ROLE_KEY;
+        if (p->n_names == 1) {
+            L->path = p->names[0];
+        } else {
+            CnBuf b = CN_BUF_INIT;
+            for (uint32_t k = 0; k < p->n_names; k++) {
+                if (k) cn_buf_putc(&b, '.');
+                cn_buf_append(&b, p->names[k], strlen(p->names[k]));
+            }
+            L->path = b.oom ? NULL : cn_arena_strndup(&w->arena, b.data, b.len);
+            cn_buf_fini(&b);
+            if (!L->path) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        }
+        return 0;
+    }
+    if (t->id == CN_COL_STRUCT)
+        return cn_err_set(err, CN_EUNSUPPORTED, "%s: column \"%s\": type %s is not supported by the Parquet writer",
+                          w->path, top->name, cn_col_type_name(top->type, tn, sizeof tn));
+    if (p->depth == CN_PQ__MAX_DEPTH)
+        return cn_err_set(err, CN_EUNSUPPORTED, "%s: column \"%s\": more than %d nested list/map levels", w->path,
+                          top->name, CN_PQ__MAX_DEPTH);
+    Plan saved = *p;
+    if (p->depth == 0) p->top_is_list = t->id == CN_COL_LIST;
+    p->def = (int16_t)(p->def + (nullable ? 1 : 0) + 1);
+    p->names[p->n_names++] = t->id == CN_COL_LIST ? "list" : "key_value";
+    uint8_t d = p->depth++;
+    for (uint32_t c = 0; c < t->n_children; c++) {
+        const CnField *ch = &t->children[c];
+        p->child[d] = (uint8_t)c;
+        p->names[p->n_names] = t->id == CN_COL_LIST ? "element" : c == 0 ? "key" : "value";
+        p->n_names++;
+        int rc = plan_type(w, i_field, p, ch->type, t->id == CN_COL_MAP && c == 0 ? false : ch->nullable,
+                           ch->field_id, err);
+        if (rc < 0) return rc;
+        p->n_names--;
+        p->depth = (uint8_t)(d + 1);
+    }
+    *p = saved;
+    return 0;
+}
+
 static int plan_leaves(CnPqWriter *w, CnErr *err) {
     const CnSchema *s = w->schema;
-    w->leaves = cn_arena_calloc(&w->arena, (2 * s->n_fields + 1) * sizeof *w->leaves);
+    uint32_t n = 1;
+    for (uint32_t i = 0; i < s->n_fields; i++) n += count_leaves(s->fields[i].type);
+    w->leaves = cn_arena_calloc(&w->arena, n * sizeof *w->leaves);
     if (!w->leaves) return cn_err_set(err, CN_ENOMEM, "out of memory");
     for (uint32_t i = 0; i < s->n_fields; i++) {
         const CnField *f = &s->fields[i];
-        const CnType *t = f->type;
-        char tn[128];
-        int16_t dl = f->nullable ? 1 : 0;
-        if (!cn_col_type_is_nested(t->id)) {
-            WLeaf *L = &w->leaves[w->n_leaves++];
-            *L = (WLeaf){{f->name, NULL, NULL}, 1, i, ROLE_FLAT, physical_of(t->id), t, dl, 0, -1, f->field_id, f->name};
-            continue;
-        }
-        if (t->id == CN_COL_STRUCT)
-            return cn_err_set(err, CN_EUNSUPPORTED, "%s: column \"%s\": type %s is not supported by the Parquet writer",
-                              w->path, f->name, cn_col_type_name(t, tn, sizeof tn));
-        for (uint32_t c = 0; c < t->n_children; c++)
-            if (cn_col_type_is_nested(t->children[c].type->id))
-                return cn_err_set(err, CN_EUNSUPPORTED, "%s: column \"%s\": nested type %s is not supported by the Parquet writer",
-                                  w->path, f->name, cn_col_type_name(t, tn, sizeof tn));
-        if (t->id == CN_COL_LIST) {
-            const CnField *e = &t->children[0];
-            WLeaf *L = &w->leaves[w->n_leaves++];
-            *L = (WLeaf){{f->name, "list", "element"}, 3, i, ROLE_LIST, physical_of(e->type->id), e->type,
-                         (int16_t)(dl + 1 + (e->nullable ? 1 : 0)), 1, dl, e->field_id, NULL};
-            L->path = cn_arena_printf(&w->arena, "%s.list.element", f->name);
-        } else {
-            const CnField *k = &t->children[0], *v = &t->children[1];
-            WLeaf *L = &w->leaves[w->n_leaves++];
-            *L = (WLeaf){{f->name, "key_value", "key"}, 3, i, ROLE_KEY, physical_of(k->type->id), k->type,
-                         (int16_t)(dl + 1), 1, dl, k->field_id, NULL};
-            L->path = cn_arena_printf(&w->arena, "%s.key_value.key", f->name);
-            L = &w->leaves[w->n_leaves++];
-            *L = (WLeaf){{f->name, "key_value", "value"}, 3, i, ROLE_VALUE, physical_of(v->type->id), v->type,
-                         (int16_t)(dl + 1 + (v->nullable ? 1 : 0)), 1, dl, v->field_id, NULL};
-            L->path = cn_arena_printf(&w->arena, "%s.key_value.value", f->name);
-        }
+        Plan p;
+        memset(&p, 0, sizeof p);
+        p.names[p.n_names++] = f->name;
+        int rc = plan_type(w, i, &p, f->type, f->nullable, f->field_id, err);
+        if (rc < 0) return rc;
     }
-    for (uint32_t i = 0; i < w->n_leaves; i++)
-        if (!w->leaves[i].path) return cn_err_set(err, CN_ENOMEM, "out of memory");
     return 0;
 }
 
@@ -328,11 +391,54 @@ typedef struct Chunk {
     int value_enc;            /* when not dictionary */
 } Chunk;
 
+/* Levels of a DEEP leaf: entry e of the vector v at node k (k == depth: the leaf).
+ * rep is the repetition level of the first level it writes, def the definition level
+ * reached above it. Counts only while lv->def is NULL. */
+typedef struct DeepLv {
+    const WLeaf *L;
+    uint8_t *def, *rep;
+    uint32_t n;
+} DeepLv;
+
+static void deep_levels(DeepLv *lv, uint32_t k, const CnVec *v, uint32_t e, uint8_t rep, uint8_t def) {
+    const WLeaf *L = lv->L;
+    bool present = true;
+    if (L->nullable[k]) {
+        present = cn_col_vec_is_valid(v, e);
+        def = (uint8_t)(def + present);
+    }
+    uint32_t a = 0, b = 0;
+    if (present && k < L->depth) {
+        a = v->offsets[e];
+        b = v->offsets[e + 1];
+    }
+    if (a == b) { /* null, empty list/map or a leaf value */
+        if (lv->def) {
+            lv->rep[lv->n] = rep;
+            lv->def[lv->n] = def;
+        }
+        lv->n++;
+        return;
+    }
+    const CnVec *ch = &v->child[L->child[k]];
+    deep_levels(lv, k + 1, ch, a, rep, (uint8_t)(def + 1));
+    for (uint32_t x = a + 1; x < b; x++) deep_levels(lv, k + 1, ch, x, (uint8_t)(k + 1), (uint8_t)(def + 1));
+}
+
 static int prepare(CnPqWriter *w, const WLeaf *L, const CnVec *top, Chunk *c, CnErr *err) {
     memset(c, 0, sizeof *c);
     const CnVec *vv = L->role == ROLE_FLAT ? top : L->role == ROLE_VALUE ? &top->child[1] : &top->child[0];
     uint32_t n_levels = 0;
-    if (L->role == ROLE_FLAT) {
+    if (L->role == ROLE_DEEP) {
+        vv = top;
+        for (uint32_t k = 0; k < L->depth; k++) vv = &vv->child[L->child[k]];
+        DeepLv lv = {L, NULL, NULL, 0};
+        for (uint32_t r = 0; r < top->n; r++) deep_levels(&lv, 0, top, r, 0, 0);
+        n_levels = lv.n;
+        if (grow(&w->def, n_levels + 8) < 0 || grow(&w->rep, n_levels + 8) < 0) goto oom;
+        lv = (DeepLv){L, w->def.p, w->rep.p, 0};
+        for (uint32_t r = 0; r < top->n; r++) deep_levels(&lv, 0, top, r, 0, 0);
+    } else if (L->role == ROLE_FLAT) {
         n_levels = top->n;
     } else {
         for (uint32_t r = 0; r < top->n; r++) {
@@ -342,7 +448,9 @@ static int prepare(CnPqWriter *w, const WLeaf *L, const CnVec *top, Chunk *c, Cn
     }
     if (grow(&w->def, n_levels + 8) < 0 || grow(&w->rep, n_levels + 8) < 0) goto oom;
     uint8_t *def = w->def.p, *rep = w->rep.p;
-    if (L->role == ROLE_FLAT) {
+    if (L->role == ROLE_DEEP) {
+        /* levels made above */
+    } else if (L->role == ROLE_FLAT) {
         if (L->max_def)
             for (uint32_t i = 0; i < n_levels; i++) def[i] = cn_col_vec_is_valid(top, i);
     } else {
@@ -898,6 +1006,23 @@ static int sticky(CnPqWriter *w, int rc, const CnErr *e, CnErr *err) {
     return rc;
 }
 
+/* Nulls in a required child slot of a nested vector (searched depth first); *what names
+ * the slot. 0 when there are none. */
+static uint32_t required_nulls(const CnType *t, const CnVec *v, const char **what) {
+    for (uint32_t k = 0; k < t->n_children && k < v->n_child; k++) {
+        const CnField *f = &t->children[k];
+        if (!f->nullable && v->child[k].n_null) {
+            *what = f->name;
+            return v->child[k].n_null;
+        }
+        if (cn_col_type_is_nested(f->type->id)) {
+            uint32_t n = required_nulls(f->type, &v->child[k], what);
+            if (n) return n;
+        }
+    }
+    return 0;
+}
+
 int cn_pq_writer_write(CnPqWriter *w, const CnBatch *b, CnErr *err) {
     CnErr e = CN_ERR_INIT;
     if (w->sticky) return sticky(w, w->sticky, &w->sticky_err, err);
@@ -921,14 +1046,15 @@ int cn_pq_writer_write(CnPqWriter *w, const CnBatch *b, CnErr *err) {
                             w->schema->fields[c].name, b->cols[c].n_null);
             return sticky(w, rc, &e, err);
         }
-        /* required list elements, map keys and values: a null would not fit the levels */
-        const CnType *t = w->schema->fields[c].type;
-        for (uint32_t k = 0; k < t->n_children && k < b->cols[c].n_child; k++)
-            if (!t->children[k].nullable && b->cols[c].child[k].n_null) {
-                rc = cn_err_set(&e, CN_EINVAL, "%s: column \"%s\": %s is required but the batch has %u nulls",
-                                w->path, w->schema->fields[c].name, t->children[k].name, b->cols[c].child[k].n_null);
-                return sticky(w, rc, &e, err);
-            }
+        /* required list elements, map keys and values (at any depth): a null would not
+         * fit the levels */
+        const char *what = NULL;
+        uint32_t nulls = required_nulls(w->schema->fields[c].type, &b->cols[c], &what);
+        if (nulls) {
+            rc = cn_err_set(&e, CN_EINVAL, "%s: column \"%s\": %s is required but the batch has %u nulls", w->path,
+                            w->schema->fields[c].name, what, nulls);
+            return sticky(w, rc, &e, err);
+        }
     }
     uint32_t n = b->sel ? b->n_sel : b->n_rows, done = 0;
     while (done < n) {
@@ -1020,6 +1146,32 @@ static void put_schema_group(CnPqTOut *o, const char *name, int repetition, int3
     cn_pq__t_struct_end(o);
 }
 
+/* Schema elements written for a type: a list is its group, the repeated "list" group
+ * and the element; a map its group, "key_value", the key and the value. */
+static uint32_t count_elements(const CnType *t) {
+    if (t->id == CN_COL_LIST) return 2 + count_elements(t->children[0].type);
+    if (t->id == CN_COL_MAP) return 3 + count_elements(t->children[1].type);
+    return 1;
+}
+
+static void put_schema_type(CnPqTOut *o, const char *name, const CnType *t, int repetition, int32_t field_id,
+                            bool micros) {
+    if (t->id == CN_COL_LIST) {
+        const CnField *e = &t->children[0];
+        put_schema_group(o, name, repetition, 1, CN_PQ__CT_LIST, CN_PQ__LT_LIST, field_id);
+        put_schema_group(o, "list", CN_PQ__REPEATED, 1, -1, 0, CN_COL_NO_ID);
+        put_schema_type(o, "element", e->type, e->nullable ? CN_PQ__OPTIONAL : CN_PQ__REQUIRED, e->field_id, micros);
+    } else if (t->id == CN_COL_MAP) {
+        const CnField *k = &t->children[0], *v = &t->children[1];
+        put_schema_group(o, name, repetition, 1, CN_PQ__CT_MAP, CN_PQ__LT_MAP, field_id);
+        put_schema_group(o, "key_value", CN_PQ__REPEATED, 2, -1, 0, CN_COL_NO_ID);
+        put_schema_leaf(o, "key", k->type, CN_PQ__REQUIRED, k->field_id, micros);
+        put_schema_type(o, "value", v->type, v->nullable ? CN_PQ__OPTIONAL : CN_PQ__REQUIRED, v->field_id, micros);
+    } else {
+        put_schema_leaf(o, name, t, repetition, field_id, micros);
+    }
+}
+
 static void encode_footer(CnPqWriter *w, CnBuf *b) {
     CnPqTOut o = {b, {0}, 0};
     const CnSchema *s = w->schema;
@@ -1027,30 +1179,12 @@ static void encode_footer(CnPqWriter *w, CnBuf *b) {
     cn_pq__t_struct_begin(&o);
     cn_pq__t_put_i32(&o, 1, w->o.page_version == 2 ? 2 : 1);
     uint32_t n_el = 1;
-    for (uint32_t i = 0; i < s->n_fields; i++) {
-        CnTypeId id = s->fields[i].type->id;
-        n_el += id == CN_COL_LIST ? 3 : id == CN_COL_MAP ? 4 : 1;
-    }
+    for (uint32_t i = 0; i < s->n_fields; i++) n_el += count_elements(s->fields[i].type);
     cn_pq__t_put_list_hdr(&o, 2, CN_PQ__T_STRUCT, n_el);
     put_schema_group(&o, "schema", -1, (int32_t)s->n_fields, -1, 0, CN_COL_NO_ID);
     for (uint32_t i = 0; i < s->n_fields; i++) {
         const CnField *f = &s->fields[i];
-        int rep = f->nullable ? CN_PQ__OPTIONAL : CN_PQ__REQUIRED;
-        const CnType *t = f->type;
-        if (t->id == CN_COL_LIST) {
-            const CnField *e = &t->children[0];
-            put_schema_group(&o, f->name, rep, 1, CN_PQ__CT_LIST, CN_PQ__LT_LIST, f->field_id);
-            put_schema_group(&o, "list", CN_PQ__REPEATED, 1, -1, 0, CN_COL_NO_ID);
-            put_schema_leaf(&o, "element", e->type, e->nullable ? CN_PQ__OPTIONAL : CN_PQ__REQUIRED, e->field_id, micros);
-        } else if (t->id == CN_COL_MAP) {
-            const CnField *k = &t->children[0], *v = &t->children[1];
-            put_schema_group(&o, f->name, rep, 1, CN_PQ__CT_MAP, CN_PQ__LT_MAP, f->field_id);
-            put_schema_group(&o, "key_value", CN_PQ__REPEATED, 2, -1, 0, CN_COL_NO_ID);
-            put_schema_leaf(&o, "key", k->type, CN_PQ__REQUIRED, k->field_id, micros);
-            put_schema_leaf(&o, "value", v->type, v->nullable ? CN_PQ__OPTIONAL : CN_PQ__REQUIRED, v->field_id, micros);
-        } else {
-            put_schema_leaf(&o, f->name, t, rep, f->field_id, micros);
-        }
+        put_schema_type(&o, f->name, f->type, f->nullable ? CN_PQ__OPTIONAL : CN_PQ__REQUIRED, f->field_id, micros);
     }
     cn_pq__t_put_i64(&o, 3, w->n_rows);
     cn_pq__t_put_list_hdr(&o, 4, CN_PQ__T_STRUCT, w->n_rgs);

@@ -547,6 +547,209 @@ static void nested_lists_maps_with_nulls(void **state) {
     cn_col_schema_free(s);
 }
 
+/* A random value of v's type: nulls (where nullable) about one in 5 at every level,
+ * lists/maps of 0-3 entries (so empty ones are common). */
+static void append_random(CnVec *v, bool nullable, uint32_t r) {
+    if (nullable && rnd() % 5 == 0) {
+        cn_col_vec_append_null(v);
+        return;
+    }
+    const CnType *t = v->type;
+    if (t->id == CN_COL_LIST || t->id == CN_COL_MAP) {
+        uint32_t k = (uint32_t)(rnd() % 4);
+        for (uint32_t j = 0; j < k; j++) {
+            if (t->id == CN_COL_LIST) {
+                append_random(&v->child[0], t->children[0].nullable, r);
+            } else {
+                append_prim(&v->child[0], r, true);
+                append_random(&v->child[1], t->children[1].nullable, r);
+            }
+        }
+        cn_col_vec_close_list(v);
+        return;
+    }
+    append_prim(v, r, rnd() % 2 == 0);
+}
+
+/* Two and more list/map levels: map<string, list<T>> (the GroupBy's bucketed LAST_K
+ * shape), list<list<T>>, map<string, map<string, T>>, list<map<K, V>>, three levels, and
+ * required variants, next to flat and one-level columns; nulls and empties at every
+ * level, over page versions, dictionary on/off, small pages and several row groups,
+ * read whole and in slices. */
+static void deep_nesting_roundtrip(void **state) {
+    (void)state;
+    seed_init();
+    CnSchema *s = NULL;
+    CnErr err = CN_ERR_INIT;
+    assert_int_equal(cn_col_schema_new(&s), 0);
+    CnArena *a = &s->arena;
+    const CnType *str = cn_col_type_prim(CN_COL_STRING), *i64 = cn_col_type_prim(CN_COL_INT64);
+    const CnType *f64 = cn_col_type_prim(CN_COL_FLOAT64), *i32 = cn_col_type_prim(CN_COL_INT32);
+    ASSERT_OK(cn_col_schema_add(s, "k", i64, false, 1, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "ml", cn_col_type_map(a, str, cn_col_type_list(a, i64, true, 12), true, 10, 11), true, 2, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "ml_req", cn_col_type_map(a, str, cn_col_type_list(a, f64, false, 22), false, 20, 21), false, 3, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "ll", cn_col_type_list(a, cn_col_type_list(a, str, true, 31), true, 30), true, 4, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "mm", cn_col_type_map(a, str, cn_col_type_map(a, str, f64, true, 42, 43), true, 40, 41), true, 5, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "lm", cn_col_type_list(a, cn_col_type_map(a, i32, str, true, 51, 52), true, 50), true, 6, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "lll", cn_col_type_list(a, cn_col_type_list(a, cn_col_type_list(a, i32, true, 62), false, 61), true, 60), true, 7, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "l1", cn_col_type_list(a, i64, true, 70), true, 8, &err), &err);
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    for (uint32_t r = 0; r < 3000; r++) {
+        cn_col_vec_append_i64(&b->cols[0], r);
+        for (uint32_t c = 1; c < b->n_cols; c++) append_random(&b->cols[c], s->fields[c].nullable, r);
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    ASSERT_OK(cn_col_batch_check(b, &err), &err);
+    int variant = 0;
+    for (int pv = 1; pv <= 2; pv++)
+        for (int dict = 0; dict < 2; dict++) {
+            CnPqWriteOpts o;
+            cn_pq_write_opts_init(&o);
+            o.page_version = pv;
+            o.dictionary = dict;
+            o.row_group_rows = 1100;
+            o.page_bytes = 700; /* many pages per chunk */
+            o.codec = dict ? CN_PQ_CODEC_ZSTD : CN_PQ_CODEC_SNAPPY;
+            char name[64];
+            snprintf(name, sizeof name, "deep-%d.parquet", variant++);
+            const char *path = tmp_path(name);
+            write_batch(path, b, &o, 401);
+            read_and_compare(path, b, 65536);
+            read_and_compare(path, b, 77);
+            CnPqReader *r = NULL;
+            ASSERT_OK(cn_pq_reader_open(path, &r, &err), &err);
+            const CnPqMeta *m = cn_pq_reader_meta(r);
+            /* k, ml (2), ml_req (2), ll, mm (3), lm (2), lll, l1 */
+            assert_int_equal(m->n_leaves, 13);
+            assert_string_equal(m->leaves[2].path, "ml.key_value.value.list.element");
+            assert_int_equal(m->leaves[2].max_def, 5);
+            assert_int_equal(m->leaves[2].max_rep, 2);
+            assert_int_equal(m->leaves[2].field_id, 12);
+            assert_string_equal(m->leaves[4].path, "ml_req.key_value.value.list.element");
+            assert_int_equal(m->leaves[4].max_def, 2);
+            assert_string_equal(m->leaves[8].path, "mm.key_value.value.key_value.value");
+            assert_int_equal(m->leaves[8].max_def, 5);
+            assert_string_equal(m->leaves[11].path, "lll.list.element.list.element.list.element");
+            assert_int_equal(m->leaves[11].max_def, 6);
+            assert_int_equal(m->leaves[11].max_rep, 3);
+            const CnType *mt = cn_pq_reader_schema(r)->fields[1].type;
+            assert_int_equal(mt->children[1].type->id, CN_COL_LIST);
+            assert_int_equal(mt->children[1].field_id, 11);
+            assert_int_equal(mt->children[1].type->children[0].field_id, 12);
+            cn_pq_reader_close(r);
+            /* a projection of one deep column alone */
+            ASSERT_OK(cn_pq_reader_open(path, &r, &err), &err);
+            const char *only[] = {"mm"};
+            ASSERT_OK(cn_pq_reader_project(r, only, 1, &err), &err);
+            uint32_t row = 0;
+            const CnBatch *rb;
+            for (;;) {
+                ASSERT_OK(cn_pq_reader_next(r, 500, &rb, &err), &err);
+                if (!rb) break;
+                for (uint32_t i = 0; i < rb->n_rows; i++) assert_true(entry_equal(&rb->cols[0], i, &b->cols[4], row + i));
+                row += rb->n_rows;
+            }
+            assert_int_equal(row, 3000);
+            cn_pq_reader_close(r);
+            unlink(path);
+        }
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
+/* Hand-made rows of map<string, list<int64>> checked value by value after a round trip:
+ * a null map, an empty map, a null list, an empty list, null elements. */
+static void map_of_lists_exact_values(void **state) {
+    (void)state;
+    CnSchema *s = NULL;
+    CnErr err = CN_ERR_INIT;
+    assert_int_equal(cn_col_schema_new(&s), 0);
+    const CnType *t = cn_col_type_map(&s->arena, cn_col_type_prim(CN_COL_STRING),
+                                      cn_col_type_list(&s->arena, cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID),
+                                      true, CN_COL_NO_ID, CN_COL_NO_ID);
+    ASSERT_OK(cn_col_schema_add(s, "m", t, true, CN_COL_NO_ID, &err), &err);
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    CnVec *m = &b->cols[0], *keys = &m->child[0], *lists = &m->child[1], *el = &lists->child[0];
+    /* row 0: {a: [1, null, 3], b: null, c: []} */
+    cn_col_vec_append_str(keys, "a", 1);
+    cn_col_vec_append_i64(el, 1);
+    cn_col_vec_append_null(el);
+    cn_col_vec_append_i64(el, 3);
+    cn_col_vec_close_list(lists);
+    cn_col_vec_append_str(keys, "b", 1);
+    cn_col_vec_append_null(lists);
+    cn_col_vec_append_str(keys, "c", 1);
+    cn_col_vec_close_list(lists);
+    cn_col_vec_close_list(m);
+    /* row 1: null; row 2: {}; row 3: {d: [7]} */
+    cn_col_vec_append_null(m);
+    cn_col_vec_close_list(m);
+    cn_col_vec_append_str(keys, "d", 1);
+    cn_col_vec_append_i64(el, 7);
+    cn_col_vec_close_list(lists);
+    cn_col_vec_close_list(m);
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    const char *path = tmp_path("maplist.parquet");
+    write_batch(path, b, NULL, 4);
+    CnPqReader *r = NULL;
+    ASSERT_OK(cn_pq_reader_open(path, &r, &err), &err);
+    const CnBatch *rb;
+    ASSERT_OK(cn_pq_reader_next(r, 0, &rb, &err), &err);
+    assert_int_equal(rb->n_rows, 4);
+    const CnVec *rm = &rb->cols[0], *rl = &rm->child[1], *re = &rl->child[0];
+    static const uint32_t moff[] = {0, 3, 3, 3, 4};
+    for (int i = 0; i < 5; i++) assert_int_equal(rm->offsets[i], moff[i]);
+    assert_false(cn_col_vec_is_valid(rm, 1));
+    assert_true(cn_col_vec_is_valid(rm, 2));
+    static const uint32_t loff[] = {0, 3, 3, 3, 4};
+    for (int i = 0; i < 5; i++) assert_int_equal(rl->offsets[i], loff[i]);
+    assert_true(cn_col_vec_is_valid(rl, 0));
+    assert_false(cn_col_vec_is_valid(rl, 1));
+    assert_true(cn_col_vec_is_valid(rl, 2));
+    assert_int_equal(re->n, 4);
+    assert_int_equal(((const int64_t *)re->values)[0], 1);
+    assert_false(cn_col_vec_is_valid(re, 1));
+    assert_int_equal(((const int64_t *)re->values)[2], 3);
+    assert_int_equal(((const int64_t *)re->values)[3], 7);
+    uint32_t len;
+    const char *k3 = cn_col_vec_str(&rm->child[0], 3, &len);
+    assert_int_equal(len, 1);
+    assert_int_equal(k3[0], 'd');
+    cn_pq_reader_close(r);
+    unlink(path);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
+/* Required nested slots refuse nulls at any depth (they would not fit the levels). */
+static void deep_required_null_refused(void **state) {
+    (void)state;
+    CnSchema *s = NULL;
+    CnErr err = CN_ERR_INIT;
+    assert_int_equal(cn_col_schema_new(&s), 0);
+    const CnType *t = cn_col_type_list(&s->arena, cn_col_type_list(&s->arena, cn_col_type_prim(CN_COL_INT32), false, 2),
+                                       true, 1);
+    ASSERT_OK(cn_col_schema_add(s, "ll", t, true, CN_COL_NO_ID, &err), &err);
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    CnVec *inner = &b->cols[0].child[0];
+    cn_col_vec_append_null(&inner->child[0]);
+    cn_col_vec_close_list(inner);
+    cn_col_vec_close_list(&b->cols[0]);
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    const char *path = tmp_path("deepreq.parquet");
+    CnPqWriter *w = NULL;
+    ASSERT_OK(cn_pq_writer_open(path, s, NULL, &w, &err), &err);
+    ASSERT_ERR(cn_pq_writer_write(w, b, &err), CN_EINVAL, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "column \"ll\": element is required but the batch has 1 nulls");
+    cn_pq_writer_free(w);
+    assert_int_equal(access(path, F_OK), -1);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
 static void rle_hybrid_roundtrip(void **state) {
     (void)state;
     seed_init();
@@ -995,6 +1198,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test(bad_magic_named),
         cmocka_unit_test(corrupt_page_names_column_and_row_group),
         cmocka_unit_test(unsupported_codec_named),
+        cmocka_unit_test(deep_nesting_roundtrip),
+        cmocka_unit_test(map_of_lists_exact_values),
+        cmocka_unit_test(deep_required_null_refused),
         cmocka_unit_test(unsupported_column_is_named_and_skippable),
         cmocka_unit_test(random_corruption_never_crashes),
         cmocka_unit_test(alloc_failures_end_cleanly),
