@@ -527,6 +527,7 @@ int cn_ice__commit(CnIceCatalog *c, const char *ns, const char *name, CnIceApply
         CnIceTable *base = NULL;
         json_t *meta = NULL;
         char *new_uri = NULL;
+        bool lost = false;
         rc = cn_ice_table_load(c, ns, name, &base, err);
         if (rc < 0) return rc;
         meta = json_deep_copy(base->meta);
@@ -550,8 +551,11 @@ int cn_ice__commit(CnIceCatalog *c, const char *ns, const char *name, CnIceApply
         if (rc == 0) {
             cn_ice__abort_point("metadata");
             cn_ice__abort_point("before-cas");
-            rc = c->ops->cas(c, ns, name, base->meta_loc, new_uri, err);
+            CnErr cas_err = CN_ERR_INIT;
+            rc = c->ops->cas(c, ns, name, base->meta_loc, new_uri, &cas_err);
             if (rc == 0) cn_ice__abort_point("after-cas");
+            lost = rc == CN_ECONFLICT && !cas_err.code; /* a busy database is an error */
+            if (rc < 0 && !lost) cn_err_set(err, rc, "%s", cn_err_msg(&cas_err));
             if (rc == CN_ECONFLICT) {
                 /* Lost the race: our new metadata file is garbage; the next attempt
                  * starts from the winner's version. */
@@ -563,7 +567,7 @@ int cn_ice__commit(CnIceCatalog *c, const char *ns, const char *name, CnIceApply
         cn_free(new_uri);
         json_decref(meta);
         cn_ice_table_free(base);
-        if (rc != CN_ECONFLICT || err->code) return rc;
+        if (!lost) return rc;
         if (attempt >= 500)
             return cn_err_set(err, CN_ECONFLICT,
                               "table %s.%s: gave up after %d lost commit races (too many "
