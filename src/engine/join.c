@@ -422,6 +422,21 @@ static int32_t scan_lo_for(const CnGroupBy *gb, int32_t d) {
     return (int32_t)cn_ms_to_days((int64_t)d * CN_MS_PER_DAY - CN_MS_PER_DAY - w);
 }
 
+/* Makes every day of [d0, d1] count as a source day of g. */
+static int cover_days(CnEngGroupBy *g, int32_t d0, int32_t d1, CnErr *err) {
+    uint32_t n = 0;
+    int32_t *days = cn_malloc(((size_t)g->n_src_days + (size_t)(d1 - d0) + 2) * sizeof *days);
+    if (!days) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < g->n_src_days && g->src_days[i] < d0; i++) days[n++] = g->src_days[i];
+    for (int32_t d = d0; d <= d1; d++) days[n++] = d;
+    for (uint32_t i = 0; i < g->n_src_days; i++)
+        if (g->src_days[i] > d1) days[n++] = g->src_days[i];
+    cn_free(g->src_days);
+    g->src_days = days;
+    g->n_src_days = n;
+    return 0;
+}
+
 typedef struct SnapCtx {
     Part *p;
     const uint8_t *need;   /* per day offset from d0 */
@@ -495,8 +510,8 @@ static int eval_snapshot(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         if (day[r] < dmin) dmin = day[r];
         if (day[r] > dmax) dmax = day[r];
     }
+    bool entities = gb->n_sources && cn_conf_source_model(&gb->sources[0]) == CN_CONF_ENTITIES;
     if (dmin <= dmax) {
-        bool entities = gb->n_sources && cn_conf_source_model(&gb->sources[0]) == CN_CONF_ENTITIES;
         int32_t lo = entities ? dmin : scan_lo_for(gb, dmin);
         rc = cn_eng__open(cat, gb, lo, dmax, o, NULL, NULL, &p->g, err);
         if (rc) goto done;
@@ -532,6 +547,12 @@ static int eval_snapshot(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         for (uint32_t k = 0; k < p->n_keys; k++) c.kcols[k] = (int)k;
         for (uint32_t r = 0; r < n; r++)
             if (day[r] != INT32_MIN) need[day[r] - dmin] = 1;
+        if (!entities) {
+            /* a SNAPSHOT part is evaluated on every needed day, also on days without a
+             * source partition (the GroupBy backfill skips those, D22) */
+            rc = cover_days(p->g, dmin, dmax, err);
+            if (rc) goto done;
+        }
         c.p = p;
         c.need = need;
         c.d0 = dmin;

@@ -1,0 +1,332 @@
+"""Join backfills by `chronon run` equal the brute-force oracle row for row (compute.md
+section 6): the quickstart training_set joins over the example data, random joins over
+random data (several parts, key mappings, mixed accuracies, entity and event lefts, left
+rows before any event and exactly at event times, null keys, duplicate left rows, late
+events, derivations), and bad input. Prints the seed; CN_TEST_SEED=<seed> replays one
+case, CN_TEST_CASES=<n> runs more random joins (default 100)."""
+
+import json
+import os
+import random
+
+import pytest
+
+from engine_util import SRC, Warehouse, close, co, norm
+
+QS = os.path.join(SRC, "examples", "quickstart")
+DATA = os.path.join(QS, "data")
+QS_SCHEMAS = {
+    "purchases": "ts:int64,purchase_id:string,user_id:string,product_id:string,purchase_price:int64,item_category:string",
+    "returns": "ts:int64,return_id:string,user_id:string,product_id:string,refund_amt:int64",
+    "checkouts": "ts:int64,return_id:string,user_id:string,product_id:string,refund_amt:int64",
+    "users": "user_id:string,account_created_ds:string,email_verified:string",
+}
+QS_TABLES = {"data.purchases": "purchases", "data.returns": "returns", "data.users": "users",
+             "data.checkouts": "checkouts"}
+
+
+def compare_join(got, want, where=""):
+    """Same multiset of rows, same column order. Features are a function of the left
+    columns and ds, so rows sorted by those pair up even with duplicate left rows."""
+    assert len(got) == len(want), "%s: %d rows, oracle %d" % (where, len(got), len(want))
+    if not want:
+        return 0
+    want = [norm(co.to_json_value(r)) for r in want]
+    got = [norm(r) for r in got]
+    left = [c for c in want[0] if c == "ds" or not c.startswith(("f", "quickstart_", "d_"))]
+
+    def sk(r):
+        return json.dumps([r.get(c) for c in left], sort_keys=True)
+    got.sort(key=sk)
+    want.sort(key=sk)
+    for g, w in zip(got, want):
+        assert list(g.keys()) == list(w.keys()), "%s: columns %s != oracle %s" % (where, list(g), list(w))
+        for c in w:
+            assert close(g[c], w[c]), "%s: row %s column %s: got %r, oracle %r" % (where, sk(w), c, g[c], w[c])
+    return len(want)
+
+
+# --------------------------------------------------------------------------- quickstart
+
+@pytest.fixture(scope="module")
+def qs(tmp_path_factory):
+    w = Warehouse(tmp_path_factory.mktemp("qsjoin"))
+    for table, stem in QS_TABLES.items():
+        w.load(os.path.join(DATA, stem + ".csv"), table, QS_SCHEMAS[stem])
+    return w
+
+
+def qs_oracle_tables():
+    return {n: co.load_table(n, os.path.join(DATA, s + ".csv")) for n, s in QS_TABLES.items()}
+
+
+@pytest.mark.parametrize("conf,table", [
+    ("production/joins/quickstart/training_set.v1", "default.quickstart_training_set_v1"),
+    ("production/joins/quickstart/training_set.v2", "default.quickstart_training_set_v2"),
+])
+def test_quickstart_training_set_matches_oracle(qs, conf, table):
+    qs.run(QS, conf, "--start-ds", "2023-12-01", "--end-ds", "2023-12-07")
+    got = qs.rows(table)
+    cj = co._conf_of(os.path.join(QS, conf))
+    want = co.join_backfill(cj, qs_oracle_tables(), "2023-12-07", "2023-12-01")
+    n = compare_join(got, want, where=conf)
+    assert n > 100
+    assert {r["ds"] for r in got} == {"2023-12-0%d" % d for d in range(1, 8)}
+    # every part contributes real values somewhere (not an all-null join)
+    for prefix in ("quickstart_purchases_v1_", "quickstart_returns_v1_") + (
+            ("quickstart_users_v1_",) if conf.endswith("v1") else ()):
+        assert any(v is not None for r in got for c, v in r.items() if c.startswith(prefix)), prefix
+
+
+def test_quickstart_column_order_d11(qs):
+    qs.run(QS, "production/joins/quickstart/training_set.v2", "--ds", "2023-12-03")
+    got = qs.rows("default.quickstart_training_set_v2")
+    cols = list(got[0].keys())
+    assert cols[:2] == ["user_id", "ts"] and cols[-1] == "ds"
+    assert cols[2].startswith("quickstart_purchases_v1_") and cols[-2].startswith("quickstart_returns_v1_")
+
+
+# --------------------------------------------------------------------------- random joins
+
+DAY = 86400000
+BASE = "2024-03-01"
+EV_SCHEMA = {"ts": "long", "k1": "string", "k2": "long", "v": "long", "x": "double"}
+EV_LOAD = "ts:int64,k1:string,k2:int64,v:int64,x:float64"
+DIM_SCHEMA = {"k1": "string", "attr": "string", "score": "long"}
+DIM_LOAD = "k1:string,attr:string,score:int64"
+LEFT_SCHEMA = {"ts": "long", "uid": "string", "k1": "string", "k2": "long", "note": "string"}
+LEFT_LOAD = "ts:int64,uid:string,k1:string,k2:int64,note:string"
+OPS = {"SUM": 7, "COUNT": 6, "AVERAGE": 8, "MIN": 0, "MAX": 1, "LAST": 3, "LAST_K": 13, "UNIQUE_COUNT": 4}
+
+
+def write_csv(path, rows, cols, schema):
+    with open(path, "w") as f:
+        f.write(",".join(["ds"] + cols) + "\n")
+        for r in rows:
+            f.write(",".join([r["ds"]] + ["" if r[c] is None else (repr(r[c]) if isinstance(r[c], float) else str(r[c]))
+                                          for c in cols]) + "\n")
+    with open(path + ".schema.json", "w") as f:
+        json.dump(schema, f)
+
+
+def gen_data(rnd, n_days):
+    e0 = co.ds_to_epoch(BASE)
+    keys = ["u%d" % i for i in range(8)]
+    ev = []
+    for d in range(n_days):
+        for _ in range(rnd.randint(0, 20)):
+            k1 = None if rnd.random() < 0.05 else rnd.choice(keys)
+            ts = e0 + d * DAY + rnd.choice([0, DAY - 1, rnd.randint(0, DAY - 1), rnd.randint(0, DAY - 1)])
+            pd = d + 1 if rnd.random() < 0.08 else d          # late: stored the next day
+            ev.append({"ds": co.ds_add(BASE, pd), "ts": ts, "k1": k1, "k2": rnd.randint(0, 1),
+                       "v": None if rnd.random() < 0.1 else rnd.randint(-20, 50),
+                       "x": None if rnd.random() < 0.1 else rnd.choice([0.5, 2.25, rnd.uniform(-5, 5)])})
+    dim = []
+    for d in range(n_days):
+        for k in rnd.sample(keys, rnd.randint(0, len(keys))):
+            dim.append({"ds": co.ds_add(BASE, d), "k1": k, "attr": rnd.choice(["a", "b", None]),
+                        "score": rnd.randint(0, 9)})
+    left = []
+    ev_ts = [(r["k1"], r["ts"]) for r in ev if r["k1"] is not None]
+    for d in range(1, n_days):
+        for _ in range(rnd.randint(1, 12)):
+            r = rnd.random()
+            if r < 0.3 and ev_ts:
+                k1, ts = rnd.choice(ev_ts)                     # exactly at an event
+                ts = ts if co.day_of(ts) <= co.ds_add(BASE, d) else e0 + d * DAY
+            elif r < 0.4:
+                k1, ts = rnd.choice(keys), e0 + d * DAY         # start of the day
+            else:
+                k1, ts = rnd.choice(keys + ["nobody"]), e0 + d * DAY + rnd.randint(0, DAY - 1)
+            if rnd.random() < 0.1:
+                ts -= DAY                                        # ts on the day before its partition
+            if rnd.random() < 0.08:
+                k1 = None
+            row = {"ds": co.ds_add(BASE, d), "ts": ts, "uid": k1, "k1": k1,
+                   "k2": None if rnd.random() < 0.1 else rnd.randint(0, 1), "note": rnd.choice(["p", "q"])}
+            left.append(row)
+            if rnd.random() < 0.1:
+                left.append(dict(row))                           # duplicate left row
+    # a left row before any event of its key, on the first left day
+    left.append({"ds": co.ds_add(BASE, 1), "ts": e0 + 1, "uid": "u0", "k1": "u0", "k2": 0, "note": "p"})
+    return ev, dim, left
+
+
+def gen_groupby(rnd, name, events_left):
+    kind = rnd.choice(["events", "events", "dim", "dim_agg"])
+    meta = {"name": "t." + name, "outputNamespace": "out", "team": "t"}
+    if kind == "dim":
+        q = {"selects": {"k1": "k1", "attr": "attr", "score": "score"}}
+        return {"metaData": meta, "keyColumns": ["k1"],
+                "sources": [{"entities": {"snapshotTable": "raw.dim", "query": q}}]}
+    if kind == "dim_agg":
+        q = {"selects": {"k1": "k1", "score": "score"}}
+        return {"metaData": meta, "keyColumns": ["k1"], "accuracy": 1,
+                "sources": [{"entities": {"snapshotTable": "raw.dim", "query": q}}],
+                "aggregations": [{"inputColumn": "score", "operation": 7}, {"inputColumn": "score", "operation": 6}]}
+    temporal = events_left and rnd.random() < 0.6
+    aggs, used = [], set()
+    for _ in range(rnd.randint(1, 3)):
+        op = rnd.choice(list(OPS))
+        col = rnd.choice(["v", "x"])
+        if (op, col) in used:
+            continue
+        used.add((op, col))
+        a = {"inputColumn": col, "operation": OPS[op], "argMap": {}}
+        if op == "LAST_K":
+            a["argMap"] = {"k": "3"}
+        if rnd.random() < 0.7:
+            ws = [{"length": w, "timeUnit": 1} for w in sorted(rnd.sample([1, 2, 3], rnd.randint(1, 2)))]
+            if temporal and rnd.random() < 0.4:
+                ws.append({"length": rnd.choice([1, 6, 12]), "timeUnit": 0})
+            a["windows"] = ws
+        aggs.append(a)
+    keys = ["k1"] if rnd.random() < 0.7 else ["k1", "k2"]
+    q = {"selects": {"k1": "k1", "k2": "k2", "v": "v", "x": "x"}, "timeColumn": "ts"}
+    return {"metaData": meta, "keyColumns": keys, "accuracy": 0 if temporal else 1,
+            "sources": [{"events": {"table": "raw.ev", "query": q}}], "aggregations": aggs}
+
+
+def gen_join(rnd, name):
+    events_left = rnd.random() < 0.8
+    if events_left:
+        left = {"events": {"table": "raw.left", "query": {
+            "selects": {"uid": "uid", "k1": "k1", "k2": "k2", "note": "note", "ts": "ts"}, "timeColumn": "ts"}}}
+    else:
+        left = {"entities": {"snapshotTable": "raw.left", "query": {
+            "selects": {"uid": "uid", "k1": "k1", "k2": "k2", "note": "note"}}}}
+    if rnd.random() < 0.2:
+        left[list(left)[0]]["query"]["wheres"] = ["note = 'p' OR k2 = 1"]
+    parts = []
+    for i in range(rnd.randint(1, 3)):
+        gb = gen_groupby(rnd, "%s_gb%d" % (name, i), events_left)
+        jp = {"groupBy": gb, "prefix": "f%d" % i}
+        if rnd.random() < 0.5:
+            jp["keyMapping"] = {"uid": "k1"}
+        parts.append(jp)
+    conf = {"metaData": {"name": "t." + name, "outputNamespace": "out", "team": "t"},
+            "left": left, "joinParts": parts}
+    if rnd.random() < 0.3:
+        conf["derivations"] = [{"name": "*", "expression": "*"},
+                               {"name": "d_note", "expression": "concat(note, '!')"}]
+        if "aggregations" not in parts[0]["groupBy"]:
+            col = "f0_t_%s_gb0_score" % name
+            conf["derivations"].append({"name": "d_feat", "expression": "%s * 2 + 1" % col})
+            if rnd.random() < 0.5:   # a rename: the verbatim column leaves `*`
+                conf["derivations"].append({"name": "d_score", "expression": col})
+    return conf
+
+
+def run_case(tmp, seed, per_dataset):
+    rnd = random.Random(seed)
+    n_days = rnd.randint(3, 6)
+    ev, dim, left = gen_data(rnd, n_days)
+    root = os.path.join(str(tmp), "c%d" % seed)
+    os.makedirs(os.path.join(root, "production", "joins", "t"))
+    wh = Warehouse(root)
+    tables = {}
+    for name, rows, cols, schema, load in [
+            ("raw.ev", ev, ["ts", "k1", "k2", "v", "x"], EV_SCHEMA, EV_LOAD),
+            ("raw.dim", dim, ["k1", "attr", "score"], DIM_SCHEMA, DIM_LOAD),
+            ("raw.left", left, ["ts", "uid", "k1", "k2", "note"], LEFT_SCHEMA, LEFT_LOAD)]:
+        path = os.path.join(root, name + ".csv")
+        write_csv(path, rows, cols, schema)
+        if rows:
+            wh.load(path, name, load)
+        tables[name] = co.load_table(name, path)
+    end = co.ds_add(BASE, n_days - 1)
+    compared = 0
+    for i in range(per_dataset):
+        name = "j_%d_%d" % (seed, i)
+        conf = gen_join(rnd, name)
+        with open(os.path.join(root, "production", "joins", "t", name), "w") as f:
+            json.dump(conf, f)
+        start = rnd.choice([None, co.ds_add(BASE, 2)])
+        args = ["--end-ds", end] + (["--start-ds", start] if start else [])
+        args += ["--step-days", str(rnd.randint(1, 3))]
+        try:
+            want = co.join_backfill(conf, tables, end, start)
+        except co.OracleError as e:
+            # the oracle refuses (e.g. D10 duplicates): the run must fail too
+            p = wh.run(root, "production/joins/t/" + name, *args, check=False)
+            assert p.returncode != 0, "join %d: oracle says %s but the run succeeded" % (i, e)
+            continue
+        p = wh.run(root, "production/joins/t/" + name, *args, check=False)
+        assert p.returncode == 0, "join %d: %s" % (i, p.stderr)
+        got = wh.rows("out.t_" + name)
+        compare_join(got, want, where="join %d" % i)
+        compared += 1
+    return compared
+
+
+PER_DATASET = 4
+
+
+def test_random_joins_match_oracle(tmp_path):
+    env_seed = os.environ.get("CN_TEST_SEED")
+    if env_seed:
+        seeds = [int(env_seed)]
+    else:
+        base = random.SystemRandom().randrange(1 << 30)
+        n = int(os.environ.get("CN_TEST_CASES", "100"))
+        seeds = [base + i for i in range((n + PER_DATASET - 1) // PER_DATASET)]
+    print("seeds %d..%d (replay one with CN_TEST_SEED=<seed>)" % (seeds[0], seeds[-1]))
+    compared = 0
+    for s in seeds:
+        try:
+            compared += run_case(tmp_path, s, PER_DATASET)
+        except AssertionError as e:
+            raise AssertionError("CN_TEST_SEED=%d: %s" % (s, e)) from None
+    assert compared >= len(seeds) * PER_DATASET * 0.8, "too few joins compared (%d)" % compared
+
+
+# --------------------------------------------------------------------------- bad input
+
+def _bad_repo(tmp_path, conf):
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "production", "joins", "t"), exist_ok=True)
+    with open(os.path.join(root, "production", "joins", "t", "bad"), "w") as f:
+        json.dump(conf, f)
+    wh = Warehouse(root)
+    rnd = random.Random(7)
+    ev, dim, left = gen_data(rnd, 3)
+    for name, rows, cols, schema, load in [
+            ("raw.ev", ev, ["ts", "k1", "k2", "v", "x"], EV_SCHEMA, EV_LOAD),
+            ("raw.left", left, ["ts", "uid", "k1", "k2", "note"], LEFT_SCHEMA, LEFT_LOAD)]:
+        path = os.path.join(root, name + ".csv")
+        write_csv(path, rows, cols, schema)
+        wh.load(path, name, load)
+    return root, wh
+
+
+def _conf(left_table="raw.left", right_table="raw.ev", key="k1", derivations=None, parts=1, prefix=True):
+    gb = {"metaData": {"name": "t.gb", "outputNamespace": "out", "team": "t"}, "keyColumns": [key],
+          "accuracy": 0,
+          "sources": [{"events": {"table": right_table, "query": {
+              "selects": {key: "k1", "v": "v"}, "timeColumn": "ts"}}}],
+          "aggregations": [{"inputColumn": "v", "operation": 7}]}
+    c = {"metaData": {"name": "t.bad", "outputNamespace": "out", "team": "t"},
+         "left": {"events": {"table": left_table, "query": {"selects": {"k1": "k1", "ts": "ts"}, "timeColumn": "ts"}}},
+         "joinParts": [dict({"groupBy": gb}, **({"prefix": "p%d" % i} if prefix else {})) for i in range(parts)]}
+    if derivations:
+        c["derivations"] = derivations
+    return c
+
+
+@pytest.mark.parametrize("case,conf,needles", [
+    ("missing_left", _conf(left_table="raw.nope"), ["left table raw.nope", "not found"]),
+    ("missing_right", _conf(right_table="raw.gone"), ["raw.gone", "part p0_t_gb"]),
+    ("key_mismatch", _conf(key="account"), ["part p0_t_gb", "key account", "left column account"]),
+    ("unknown_column", _conf(derivations=[{"name": "z", "expression": "p0_t_gb_v_sum + nosuch"}]),
+     ["derivations[0] (z)", "nosuch"]),
+    ("same_column", _conf(parts=2, prefix=False), ["two join parts produce the column t_gb_v_sum"]),
+])
+def test_bad_input(tmp_path, case, conf, needles):
+    root, wh = _bad_repo(tmp_path, conf)
+    p = wh.run(root, "production/joins/t/bad", "--end-ds", co.ds_add(BASE, 2), check=False)
+    assert p.returncode == 1, "%s: exit %d: %s" % (case, p.returncode, p.stderr)
+    for n in needles:
+        assert n.lower() in p.stderr.lower(), "%s: %r not in %s" % (case, n, p.stderr)
+    assert p.stderr.count("\n") <= 2, p.stderr
+    # nothing half-written: no output table
+    assert not os.path.exists(os.path.join(wh.wh, "out.db", "t_bad", "data")), case
