@@ -126,9 +126,10 @@ typedef struct CnPqReader CnPqReader;
 
 /* Opens path and decodes its footer and schema (the whole file is never read here).
  * Columns whose type is outside the supported subset do not stop the open: they are left
- * out of the schema and listed by cn_pq_reader_unsupported(); reading without a
- * projection then fails with CN_EUNSUPPORTED naming them, and a projection that leaves
- * them out reads the rest.
+ * out of the schema and listed by cn_pq_reader_unsupported(). Nothing is dropped
+ * silently: reading without a projection fails with CN_EUNSUPPORTED naming the first of
+ * them and why. To read the rest, opt in explicitly with cn_pq_reader_skip_unsupported()
+ * or project columns by name leaving them out.
  * OWNED: close with cn_pq_reader_close. Errors: -errno (open/read; message names the
  * path), CN_ECORRUPT (truncated, bad magic, bad footer: names the file and what was
  * expected), CN_EUNSUPPORTED (encrypted files, external column chunks), CN_ENOMEM. */
@@ -155,6 +156,10 @@ const char *cn_pq_reader_unsupported(const CnPqReader *r, uint32_t i, const char
  * the file. */
 int cn_pq_reader_project(CnPqReader *r, const char *const *names, uint32_t n_names,
                          CnErr *err);
+/* Explicit opt-in to drop the columns outside the supported subset: projects every
+ * other column in file order (no-op when there are none). Callers should say what they
+ * skipped (cn_pq_reader_unsupported). Before the first next. CN_EINVAL after it. */
+int cn_pq_reader_skip_unsupported(CnPqReader *r, CnErr *err);
 /* Schema of the batches returned by next (the projection). BORROWED until close. */
 const CnSchema *cn_pq_reader_out_schema(const CnPqReader *r);
 

@@ -8,11 +8,18 @@
  *   schema        top-level columns that are one of:
  *                   required/optional primitive
  *                   LIST, 3-level (group LIST { repeated group { element } }) or 2-level
- *                     (group LIST { repeated primitive }), element primitive
- *                   MAP / MAP_KEY_VALUE (group { repeated group { required key; value } }),
- *                     key and value primitive
- *                   repeated primitive (legacy list of required elements)
- *                 not supported: structs, lists of lists/maps/structs, maps without values
+ *                     (group LIST { repeated primitive }); the element is a primitive or
+ *                     again a LIST or MAP
+ *                   MAP / MAP_KEY_VALUE (group { repeated group { key; value } }), key
+ *                     primitive (a null key is corrupt), value a primitive or again a LIST
+ *                     or MAP
+ *                   repeated primitive at top level (legacy list of required elements)
+ *                 nesting: up to CN_PQ__MAX_DEPTH list/map levels with general repetition
+ *                   and definition levels (nulls and empty lists/maps at every level);
+ *                   leaves under one level keep their own fast loops
+ *                 not supported: structs (also inside lists/maps), lists of one-field
+ *                   groups ("array"/"<name>_tuple"), maps without values, repeated fields
+ *                   inside lists/maps
  *   types (physical / logical -> CnTypeId)
  *     BOOLEAN                                        -> bool
  *     INT32  none, INT(8|16|32, signed), INT(8|16,unsigned) -> int32
@@ -28,7 +35,8 @@
  *   writer maps   bool BOOLEAN, int32 INT32, int64 INT64, float32 FLOAT, float64 DOUBLE,
  *                 date INT32 DATE, timestamp INT64 TIMESTAMP(MILLIS|MICROS, UTC),
  *                 string BYTE_ARRAY STRING, binary BYTE_ARRAY, list<T> 3-level LIST,
- *                 map<K,V> MAP (key_value/key/value); field_id from CnField.field_id
+ *                 map<K,V> MAP (key_value/key/value), T and V nested to any depth (e.g.
+ *                 map<string,list<T>>, list<list<T>>); field_id from CnField.field_id
  *   pages         DATA_PAGE (v1), DATA_PAGE_V2, DICTIONARY_PAGE; INDEX_PAGE skipped;
  *                 page CRCs are not checked
  *   encodings     read: PLAIN, PLAIN_DICTIONARY, RLE_DICTIONARY, RLE (levels, booleans),

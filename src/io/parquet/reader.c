@@ -691,6 +691,23 @@ int cn_pq_reader_project(CnPqReader *r, const char *const *names, uint32_t n_nam
     return cn_err_ctx(err, rc, "%s", r->name);
 }
 
+int cn_pq_reader_skip_unsupported(CnPqReader *r, CnErr *err) {
+    if (r->started) return cn_err_set(err, CN_EINVAL, "%s: projection after reading started", r->name);
+    if (!cn_pq_reader_unsupported(r, 0, NULL)) return 0;
+    const CnSchema *s = r->schema;
+    const char **names = cn_arena_alloc(&r->arena, (s->n_fields + 1) * sizeof *names);
+    if (!names) return cn_err_set(err, CN_ENOMEM, "%s: out of memory", r->name);
+    for (uint32_t i = 0; i < s->n_fields; i++) names[i] = s->fields[i].name;
+    if (s->n_fields == 0) {
+        /* nothing readable: an empty projection still carries the row counts */
+        if (r->out_schema && r->out_schema != r->schema) cn_col_schema_free(r->out_schema);
+        r->out_schema = NULL;
+        int rc = cn_col_schema_new(&r->out_schema);
+        return rc < 0 ? cn_err_set(err, rc, "%s: out of memory", r->name) : 0;
+    }
+    return cn_pq_reader_project(r, names, s->n_fields, err);
+}
+
 const CnSchema *cn_pq_reader_out_schema(const CnPqReader *r) {
     return r->out_schema ? r->out_schema : r->schema;
 }

@@ -952,6 +952,16 @@ static void unsupported_column_is_named_and_skippable(void **state) {
     assert_int_equal(b->n_rows, 50);
     assert_true(((int64_t *)b->cols[0].values)[49] == 49 * 10 - 5000);
     cn_pq_reader_close(r);
+    /* the explicit opt-in reads every decodable column */
+    ASSERT_OK(cn_pq_reader_open_mem("dec.parquet", d, len, &r, &err), &err);
+    ASSERT_OK(cn_pq_reader_skip_unsupported(r, &err), &err);
+    assert_int_equal(cn_pq_reader_out_schema(r)->n_fields, 1);
+    assert_string_equal(cn_pq_reader_out_schema(r)->fields[0].name, "k");
+    ASSERT_OK(cn_pq_reader_next(r, 0, &b, &err), &err);
+    assert_int_equal(b->n_rows, 50);
+    assert_true(((int64_t *)b->cols[0].values)[7] == 7 * 10 - 5000);
+    ASSERT_ERR(cn_pq_reader_skip_unsupported(r, &err), CN_EINVAL, &err);
+    cn_pq_reader_close(r);
     cn_free(d);
     unlink(path);
 }
