@@ -217,6 +217,10 @@ static int find_conf(CnKv *kv, const Env *e, const char *name, CnArena *ar, CnCo
     return rc;
 }
 
+static int cmp_str(const void *x, const void *y) {
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
 static const char *json_text(const json_t *v, char *buf, size_t cap) {
     char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     snprintf(buf, cap, "%s", s ? s : "?");
@@ -322,6 +326,61 @@ static int read_requests(const CnRunArgs *a, json_t **reqs, CnErr *err) {
     if (!json_array_size(*reqs))
         return cn_err_set(err, CN_EINVAL, "fetch: no keys given (use -k '{\"user_id\":\"123\"}', -f FILE or one JSON object a line on stdin)");
     return 0;
+}
+
+/* Writes v as JSON with keys sorted and doubles in their shortest round-trip form
+ * (250.6, not jansson's 17-digit 250.59999999999999), as Chronon's JSON printer shows
+ * them. indent < 0: one line. */
+static void write_json(CnBuf *b, const json_t *v, int indent, int depth) {
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        char num[40];
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(num, sizeof num, "%.*g", prec, d);
+            if (strtod(num, NULL) == d) break;
+        }
+        cn_buf_puts(b, num);
+        if (!strpbrk(num, ".eEn")) cn_buf_puts(b, ".0");
+    } else if (json_is_object(v) || json_is_array(v)) {
+        bool obj = json_is_object(v);
+        size_t n = obj ? json_object_size(v) : json_array_size(v);
+        const char **names = NULL;
+        if (obj && n) {
+            names = cn_calloc(n, sizeof *names);
+            if (!names) {
+                b->oom = true;
+                return;
+            }
+            size_t i = 0;
+            const char *k;
+            json_t *x;
+            json_object_foreach((json_t *)v, k, x) names[i++] = k;
+            qsort(names, n, sizeof *names, cmp_str);
+        }
+        cn_buf_putc(b, obj ? '{' : '[');
+        for (size_t i = 0; i < n; i++) {
+            if (i) cn_buf_putc(b, ',');
+            if (indent >= 0 && obj) cn_buf_printf(b, "\n%*s", indent * (depth + 1), "");
+            else if (indent >= 0) cn_buf_putc(b, ' ');
+            if (obj) {
+                json_t *k = json_string(names[i]);
+                char *ks = json_dumps(k, JSON_ENCODE_ANY);
+                cn_buf_puts(b, ks ? ks : "\"?\"");
+                free(ks); /* jansson's allocation */
+                json_decref(k);
+                cn_buf_puts(b, indent >= 0 ? ": " : ":");
+            }
+            write_json(b, obj ? json_object_get(v, names[i]) : json_array_get(v, i), indent, depth + 1);
+        }
+        if (indent >= 0 && obj && n) cn_buf_printf(b, "\n%*s", indent * depth, "");
+        else if (indent >= 0 && n) cn_buf_putc(b, ' ');
+        cn_buf_putc(b, obj ? '}' : ']');
+        cn_free(names);
+    } else {
+        char *t = json_dumps(v, JSON_ENCODE_ANY);
+        cn_buf_puts(b, t ? t : "null");
+        free(t); /* jansson's allocation */
+    }
 }
 
 int cn_run_fetch(const CnRunArgs *a, CnErr *err) {
@@ -436,13 +495,14 @@ int cn_run_fetch(const CnRunArgs *a, CnErr *err) {
         }
         json_array_append_new(outs, o);
     }
+    /* Chronon prints the map sorted by name; one indented object for one request, one
+     * line per request otherwise */
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        /* Chronon prints the map sorted by name; one pretty object for one request, one
-         * line per request otherwise */
-        size_t fl = JSON_SORT_KEYS | JSON_REAL_PRECISION(17) | (n == 1 ? JSON_INDENT(2) : JSON_COMPACT);
-        char *s = json_dumps(json_array_get(outs, i), fl);
-        if (s) puts(s);
-        free(s); /* jansson's allocation */
+        CnBuf ob = CN_BUF_INIT;
+        write_json(&ob, json_array_get(outs, i), n == 1 ? 2 : -1, 0);
+        if (ob.oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        else puts(ob.data);
+        cn_buf_fini(&ob);
     }
     json_decref(outs);
 done:
