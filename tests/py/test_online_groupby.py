@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from engine_util import CHRONON, SRC, Warehouse, close, co, norm
+from engine_util import BUILD, CHRONON, SRC, Warehouse, close, co, norm
 
 QS = os.path.join(SRC, "examples", "quickstart")
 DATA = os.path.join(QS, "data")
@@ -187,6 +187,20 @@ def test_guide_fetch_and_metadata_upload(env):
         os.rename(moved, os.path.join(env.repo, conf))
     out = json.loads(p.stdout)
     assert out["purchase_price_count_7d"] == want["purchase_price_count_7d"] >= 1
+
+
+def test_metadata_upload_of_a_join(env):
+    """A Join's compiled JSON lands under ZIPLINE_METADATA joins/<team>/<name>."""
+    conf = "production/joins/quickstart/training_set.v2"
+    p = run(env, "--mode", "metadata-upload", "--conf", conf)
+    assert "ZIPLINE_METADATA/joins/quickstart/training_set.v2" in p.stderr
+    tool = os.path.join(BUILD, "tests", "online", "kv_tool")
+    assert os.path.exists(tool), "kv_tool is built with the tests (tests/online)"
+    g = subprocess.run([tool, "lmdb:" + os.path.join(env.wh, "online"), "get", "ZIPLINE_METADATA",
+                        "joins/quickstart/training_set.v2"], capture_output=True, text=True)
+    assert g.returncode == 0 and g.stdout.startswith("value "), g.stdout + g.stderr
+    with open(os.path.join(env.repo, conf)) as f:
+        assert json.loads(g.stdout[len("value "):]) == json.load(f)
 
 
 def test_upload_replaces_the_day(env):
