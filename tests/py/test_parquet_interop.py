@@ -4,8 +4,9 @@ We write, they read: CSV -> `chronon parquet convert` over every primitive type,
 nulls, an all-null and a never-null column, for each codec x dictionary on/off x page
 v1/v2, in several row groups and pages; DuckDB (C library) and hyparquet (JavaScript)
 must read exactly the values the CSV holds, and the null counts and min/max in our
-statistics must match the data. Nested lists/maps and required columns go through
-Parquet -> Parquet conversion.
+statistics must match the data. Nested lists/maps (one level and deeper: maps of lists,
+lists of lists, maps of maps, lists of maps) and required columns go through Parquet ->
+Parquet conversion.
 
 They write, we read: DuckDB (every codec, Parquet v1 and v2 pages with DELTA and
 BYTE_STREAM_SPLIT encodings, dictionaries, several row groups, lists and maps with
@@ -251,6 +252,55 @@ def test_nested_lists_maps_both_directions(tmp_path, codec):
                "--row-group-rows", 1500)
     pc.assert_rows_equal(pc.duck(f"SELECT * FROM read_parquet('{ours}')"), want, "DuckDB reading our nested")
     pc.assert_rows_equal(pc.hyp_read(ours), want, "hyparquet reading our nested")
+
+
+# Two and more list/map levels, with nulls and empties at every level: map<string,
+# list<long>> (the GroupBy's bucketed LAST_K shape), list<list<string>>, map<string,
+# map<string,double>>, list<map<string,long>> and three list levels.
+DEEP_SQL = """SELECT
+  range AS k,
+  (CASE WHEN range % 11 = 0 THEN NULL
+        WHEN range % 7 = 0 THEN MAP {}
+        ELSE MAP {'b' || (range % 3): CASE WHEN range % 5 = 0 THEN NULL WHEN range % 4 = 0 THEN []
+                                          ELSE [range, NULL, range * 2][1:1 + range % 3] END,
+                  'z': [range % 10]} END)::MAP(VARCHAR, BIGINT[]) AS ml,
+  (CASE WHEN range % 13 = 0 THEN NULL WHEN range % 6 = 0 THEN []
+        ELSE [['a' || range, NULL], NULL, [], ['x']][1:1 + range % 4] END)::VARCHAR[][] AS ll,
+  (CASE WHEN range % 9 = 0 THEN NULL
+        ELSE MAP {'o' || (range % 2): CASE WHEN range % 4 = 0 THEN NULL WHEN range % 5 = 0 THEN MAP {}
+                                          ELSE MAP {'i': range / 4.0, 'j': CASE WHEN range % 3 = 0 THEN NULL
+                                                                               ELSE range END} END} END
+  )::MAP(VARCHAR, MAP(VARCHAR, DOUBLE)) AS mm,
+  (CASE WHEN range % 8 = 0 THEN NULL
+        ELSE [MAP {'p': range}, NULL, MAP {}][1:1 + range % 3] END)::MAP(VARCHAR, BIGINT)[] AS lm,
+  (CASE WHEN range % 10 = 0 THEN NULL
+        ELSE [[[range, NULL]], [NULL, []], []][1:1 + range % 3] END)::INTEGER[][][] AS lll
+FROM range(4000)"""
+
+
+@pytest.mark.parametrize("version", ["V1", "V2"])
+def test_deep_nesting_both_directions(tmp_path, version):
+    src = str(tmp_path / f"duck_deep_{version}.parquet")
+    pc.duck(f"COPY ({DEEP_SQL}) TO '{src}' (FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 1500, "
+            f"PARQUET_VERSION {version})")
+    want = pc.duck(f"SELECT * FROM read_parquet('{src}')")
+    assert len(want) == 4000
+    # the shapes this test exists for: nulls and empties at both levels
+    assert any(r["ml"] is not None and any(v is None for v in r["ml"].values()) for r in want)
+    assert any(r["ml"] is not None and any(v == [] for v in r["ml"].values()) for r in want)
+    assert any(r["ll"] and None in r["ll"] and [] in r["ll"] for r in want)
+    assert any(r["mm"] and {} in r["mm"].values() for r in want)
+    pc.assert_rows_equal(pc.cat(src), want, f"chronon reading DuckDB deep nesting {version}")
+    schema = pc.chronon("parquet", "schema", src).stdout
+    assert "ml: map<string,list<int64>>" in schema and "mm: map<string,map<string,float64>>" in schema, schema
+    # And back: our writer's output read by both checkers.
+    for pv in ("1", "2"):
+        ours = str(tmp_path / f"ours_deep_{version}_{pv}.parquet")
+        pc.chronon("parquet", "convert", src, ours, "--row-group-rows", 1700, "--page-version", pv)
+        pc.assert_rows_equal(pc.duck(f"SELECT * FROM read_parquet('{ours}')"), want,
+                             f"DuckDB reading our deep nesting (pages v{pv})")
+        pc.assert_rows_equal(pc.hyp_read(ours), want, f"hyparquet reading our deep nesting (pages v{pv})")
+        pc.assert_rows_equal(pc.cat(ours), want, f"chronon reading its own deep nesting (pages v{pv})")
 
 
 FLAT_SQL = """SELECT
