@@ -1,8 +1,10 @@
 // Starts CongoDB, a MongoDB wire-protocol server written in JavaScript (from npm
 // @push.rocks/smartmongo, installed by scripts/checkers.sh under third_party/npm/congodb),
 // so the MongoDB backend of the online store is tested against a real server process.
-//   node mongo_server.mjs PORT [HOST]     PORT 0 picks a free port
-// Prints "ready <port>" on stdout once it accepts connections; stops on SIGTERM/SIGINT.
+//   node mongo_server.mjs PORT [--lifeline]   PORT 0 picks a free port
+// Listens on 127.0.0.1. Prints "ready <port>" on stdout once it accepts connections;
+// stops on SIGTERM/SIGINT, and with --lifeline also when its stdin closes (so a test that
+// dies, even in a crash, never leaves a server behind).
 // Data lives in memory only. Exit 77 when CongoDB is not installed.
 import fs from 'node:fs'
 import path from 'node:path'
@@ -15,7 +17,8 @@ if (!fs.existsSync(entry)) {
   process.exit(77)
 }
 const port = Number(process.argv[2] ?? '0')
-const host = process.argv[3] ?? '127.0.0.1'
+const host = '127.0.0.1'
+const lifeline = process.argv.includes('--lifeline')
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`mongo_server: port "${process.argv[2]}" is not a port number (0..65535)`)
   process.exit(2)
@@ -40,3 +43,8 @@ const stop = async () => {
 }
 process.on('SIGTERM', stop)
 process.on('SIGINT', stop)
+if (lifeline) {
+  process.stdin.on('end', stop)
+  process.stdin.on('error', stop)
+  process.stdin.resume()
+}
