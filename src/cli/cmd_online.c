@@ -242,6 +242,16 @@ static int append_key(CnVec *vec, const char *name, const json_t *v, CnErr *err)
             return cn_col_vec_append_str(vec, vb, strlen(vb));
         }
         if (json_is_boolean(v)) return cn_col_vec_append_str(vec, json_is_true(v) ? "true" : "false", json_is_true(v) ? 4 : 5);
+        if (json_is_real(v)) {
+            /* as Java prints a double: shortest round-trip digits, "1.0" for integral values */
+            double d = json_real_value(v);
+            for (int prec = 15; prec <= 17; prec++) {
+                snprintf(vb, sizeof vb - 2, "%.*g", prec, d);
+                if (strtod(vb, NULL) == d) break;
+            }
+            if (!strpbrk(vb, ".eEn")) strcat(vb, ".0");
+            return cn_col_vec_append_str(vec, vb, strlen(vb));
+        }
     } else if (id == CN_COL_INT32 || id == CN_COL_INT64 || id == CN_COL_TIMESTAMP) {
         long long x = 0;
         bool ok = false;

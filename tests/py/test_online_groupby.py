@@ -163,6 +163,17 @@ def test_snapshot_fetch_equals_oracle(env, conf, name):
         check_against_oracle(env, conf, name, "user_id", B + dq)
 
 
+def test_string_key_takes_numbers(env):
+    """compute.md 8.4: a number sent for a string key is converted to its text."""
+    upload(env, "production/group_bys/quickstart/purchases.v1")
+    name = "quickstart/purchases.v1"
+    outs = [json.loads(run(env, "--mode", "fetch", "--name", name, "-k", k, "--ts", str(B + 1)).stdout)
+            for k in ('{"user_id": "5"}', '{"user_id": 5}')]
+    assert outs[0] == outs[1] and outs[0]["purchase_price_sum_30d"] is not None
+    p = run(env, "--mode", "fetch", "--name", name, "-k", '{"user_id": 5.0}', "--ts", str(B + 1))
+    assert all(v is None for v in json.loads(p.stdout).values())  # "5.0" is another key
+
+
 def test_guide_fetch_and_metadata_upload(env):
     conf = "production/group_bys/my_team/user_purchase_features.v1"
     upload(env, conf)
