@@ -47,6 +47,8 @@ void *cn_realloc(void *p, size_t n) {
 
 void cn_free(void *p) { free(p); }
 
+void cn_free_libc(void *p) { free(p); }
+
 char *cn_strndup(const char *s, size_t n) {
     if (!s) return NULL;
     char *d = cn_malloc(n + 1);

@@ -17,6 +17,10 @@ void cn_free(void *p);
 char *cn_strdup(const char *s);
 char *cn_strndup(const char *s, size_t n);
 
+/* Frees memory that libc or a library allocated with malloc on our behalf (getline's
+ * buffer, jansson's json_dumps text), which must not go through cn_free's accounting. */
+void cn_free_libc(void *p);
+
 /* Allocations performed so far (for leak and allocation-count tests). */
 uint64_t cn_alloc_count(void);
 /* Re-read CN_TEST_FAIL_ALLOC_AFTER (tests call this after setenv). */

@@ -343,7 +343,7 @@ static int ddb(CnKv *kv, const char *op, const char *table, json_t *req, json_t 
         uint64_t delay = (uint64_t)kv->opts.retry_backoff_ms << CN_MIN(attempt, 10u);
         sleep_ms(CN_MIN(delay, (uint64_t)5000));
     }
-    free(body); /* jansson's allocation */
+    cn_free_libc(body); /* jansson's allocation */
     cn_buf_fini(&resp);
     return rc;
 }
