@@ -444,6 +444,13 @@ int cn_run_fetch(const CnRunArgs *a, CnErr *err) {
     if (rc == 0 && !conf->group_by) rc = cn_err_set(err, CN_ECONFIG, "--name %s: not a GroupBy", name);
     if (rc == 0) rc = cn_eng_serving_load(kv, conf->group_by->meta.name, &sv, err);
     if (rc) goto done;
+    if (q >= cn_eng_serving_exact_until(sv))
+        fprintf(stderr, "fetch %s: warning: q=%lld is 2 days or more past the uploaded day %s; windows longer than 2 days "
+                "may still count rows that left them (upload a newer day)\n",
+                name, (long long)q, cn_eng_serving_end_ds(sv));
+    if (conf->group_by->n_derivations)
+        fprintf(stderr, "fetch %s: warning: the GroupBy's derivations are not applied at fetch in this build; "
+                "values are the aggregation columns\n", name);
     /* keys: one batch row per request, then one multi-get */
     const CnSchema *kschema = cn_eng_serving_key_schema(sv);
     size_t n = json_array_size(reqs);

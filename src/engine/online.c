@@ -537,6 +537,12 @@ const char *cn_eng_serving_dataset(const CnEngServing *s) { return s->dataset; }
 const char *cn_eng_serving_end_ds(const CnEngServing *s) { return s->end_ds; }
 int64_t cn_eng_serving_batch_end(const CnEngServing *s) { return s->batch_end; }
 
+int64_t cn_eng_serving_exact_until(const CnEngServing *s) {
+    for (uint32_t p = 0; s->kind == REC_TILES && p < s->n_parts; p++)
+        if (s->w_ms[p] > 2 * CN_AGG_MS_DAY) return s->batch_end + 2 * CN_AGG_MS_DAY;
+    return INT64_MAX;
+}
+
 bool cn_eng_serving_key(const CnEngServing *s, const CnBatch *keys, uint32_t r, CnBuf *out) {
     CnBuf kb = CN_BUF_INIT;
     bool any = cn_eng__key_encode(keys, s->kc, s->key_schema->n_fields, r, &kb);

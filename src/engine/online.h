@@ -51,6 +51,10 @@ const CnSchema *cn_eng_serving_value_schema(const CnEngServing *s);
 const char *cn_eng_serving_dataset(const CnEngServing *s);
 const char *cn_eng_serving_end_ds(const CnEngServing *s);
 int64_t cn_eng_serving_batch_end(const CnEngServing *s);
+/* The first q at which some windowed value may count rows that left its window: B+2d
+ * when a TEMPORAL part has a window longer than 2 days (compute.md 8.3, D13), else
+ * INT64_MAX. A newer upload moves it. */
+int64_t cn_eng_serving_exact_until(const CnEngServing *s);
 /* The KV key of row r of keys (schema: the key schema); false when every key is null. */
 bool cn_eng_serving_key(const CnEngServing *s, const CnBatch *keys, uint32_t r, CnBuf *out);
 /* Sets every value column of obj from one stored record at time q (ms): null for a

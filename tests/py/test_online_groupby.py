@@ -149,6 +149,11 @@ def test_temporal_fetch_before_batch_end_is_null(env):
     p = run(env, "--mode", "fetch", "--name", "quickstart.purchases_online.v1", "-k", '{"user_id": "1"}',
             "--ts", str(B + 3600000))
     assert json.loads(p.stdout)["purchase_price_sum"] is not None
+    assert "warning" not in p.stderr
+    # D13: from B+2d on, the 3d and 14d windows may count expired rows: said on stderr
+    p = run(env, "--mode", "fetch", "--name", "quickstart.purchases_online.v1", "-k", '{"user_id": "1"}',
+            "--ts", str(B + 2 * DAY))
+    assert "2 days or more past the uploaded day %s" % END in p.stderr
 
 
 @pytest.mark.parametrize("conf,name", [
