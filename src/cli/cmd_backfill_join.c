@@ -1,5 +1,7 @@
 /* cmd_backfill_join.c: `chronon run --mode backfill` on a Join: resolves the warehouse
- * and catalog like the GroupBy backfill and runs src/engine's join backfill. */
+ * and catalog like the GroupBy backfill and runs src/engine's join backfill.
+ * Mode options: --step-days N, --force (recompute partitions that exist),
+ * --run-first-hole, --verbose. */
 #include "base/compat.h"
 
 #include <limits.h>
@@ -59,6 +61,8 @@ int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err) {
     o.end_ds = a->ds;
     o.start_ds = a->has_start ? a->start_ds : NULL;
     o.verbose = has_flag(a, "--verbose") || has_flag(a, "-v");
+    o.force = has_flag(a, "--force");
+    o.run_first_hole = has_flag(a, "--run-first-hole");
     const char *v = cn_run_extra(a, "--step-days", NULL);
     if (v) {
         char *end = NULL;

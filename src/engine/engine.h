@@ -39,6 +39,7 @@ typedef struct CnEngOpts {
     uint64_t max_memory;      /* bytes; 0 = half the physical memory */
     int verbose;              /* 1: print rows scanned, tiles read/written, chunks */
     bool progress;            /* progress bar on stderr */
+    bool force;               /* joins: also recompute partitions the output has */
 } CnEngOpts;
 
 /* Counters of a run, for --verbose and tests. */

@@ -937,10 +937,66 @@ static int check_join(const CnJoin *j, CnErr *err) {
     return 0;
 }
 
+/* ------------------------------------------------------------------ semantic hash */
+
+#define HASH_PROP "chronon.join.semantic_hash"
+
+static uint64_t hs(uint64_t h, const char *s) { return cn_hash_bytes(s ? s : "\x01", s ? strlen(s) + 1 : 1, h); }
+static uint64_t hi64(uint64_t h, int64_t v) { return cn_hash_bytes(&v, sizeof v, h); }
+
+static uint64_t hash_query(uint64_t h, const CnQuery *q) {
+    h = hi64(h, q->has_selects);
+    for (size_t i = 0; i < q->selects.n; i++) h = hs(hs(h, q->selects.keys[i]), q->selects.vals[i]);
+    for (size_t i = 0; i < q->wheres.n; i++) h = hs(h, q->wheres.items[i]);
+    h = hs(hs(hs(h, q->start_partition), q->end_partition), q->time_column);
+    return hs(hs(hs(h, q->mutation_time_column), q->reversal_column), q->partition_column);
+}
+
+static uint64_t hash_source(uint64_t h, const CnSource *s) {
+    h = hi64(h, s->kind);
+    h = hs(hs(hs(h, s->table), s->topic), s->mutation_table);
+    h = hi64(h, s->is_cumulative);
+    if (s->join) h = hs(h, s->join->meta.name);
+    return hash_query(h, &s->query);
+}
+
+/* Everything the output depends on: left, parts (GroupBy sources, keys, aggregations,
+ * accuracy, key mapping, prefix), skew keys and derivations. Not metadata such as
+ * online/production flags, team or schedule. */
+static uint64_t semantic_hash(const CnJoin *j) {
+    uint64_t h = hash_source(0x6a6f696e, &j->left);
+    for (size_t i = 0; i < j->n_parts; i++) {
+        const CnJoinPart *jp = &j->parts[i];
+        const CnGroupBy *gb = jp->group_by;
+        h = hs(hs(h, jp->prefix), gb->meta.name);
+        for (size_t k = 0; k < jp->key_mapping.n; k++) h = hs(hs(h, jp->key_mapping.keys[k]), jp->key_mapping.vals[k]);
+        for (size_t k = 0; k < gb->n_sources; k++) h = hash_source(h, &gb->sources[k]);
+        for (size_t k = 0; k < gb->key_columns.n; k++) h = hs(h, gb->key_columns.items[k]);
+        h = hi64(hi64(h, cn_conf_groupby_accuracy(gb)), gb->has_aggregations);
+        for (size_t a = 0; a < gb->n_aggs; a++) {
+            const CnAggregation *ag = &gb->aggs[a];
+            h = hi64(hs(h, ag->input_column), ag->op);
+            for (size_t k = 0; k < ag->arg_map.n; k++) h = hs(hs(h, ag->arg_map.keys[k]), ag->arg_map.vals[k]);
+            h = hi64(h, ag->has_windows);
+            for (size_t k = 0; k < ag->n_windows; k++) h = hi64(hi64(h, ag->windows[k].length), ag->windows[k].unit);
+            for (size_t k = 0; k < ag->buckets.n; k++) h = hs(h, ag->buckets.items[k]);
+            h = hi64(h, ag->element_wise);
+        }
+        for (size_t k = 0; k < gb->n_derivations; k++)
+            h = hs(hs(h, gb->derivations[k].name), gb->derivations[k].expression);
+    }
+    for (size_t i = 0; i < j->n_skew_keys; i++) {
+        h = hs(h, j->skew_key_names[i]);
+        for (size_t k = 0; k < j->skew_key_values[i].n; k++) h = hs(h, j->skew_key_values[i].items[k]);
+    }
+    for (size_t i = 0; i < j->n_derivations; i++) h = hs(hs(h, j->derivations[i].name), j->derivations[i].expression);
+    return h;
+}
+
 /* ------------------------------------------------------------------ chunk */
 
 static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, const char *out_table,
-                     const int32_t *days, uint32_t n_days, CnEngStats *st, CnErr *err) {
+                     const char *hash_hex, const int32_t *days, uint32_t n_days, CnEngStats *st, CnErr *err) {
     CnArena a;
     cn_arena_init(&a, 0);
     Left l;
@@ -1002,6 +1058,19 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
         if (rc) goto done;
     }
     rc = cn_ice_write_begin(cat, ns, name, CN_ICE_OVERWRITE, &w, err);
+    if (rc == 0) {
+        /* a changed join that produces other columns cannot go into the old table */
+        const CnSchema *ts = cn_ice_write_schema(w);
+        bool same = ts->n_fields == os->n_fields;
+        for (uint32_t i = 0; same && i < os->n_fields; i++)
+            same = !strcmp(ts->fields[i].name, os->fields[i].name) && cn_col_type_equal(ts->fields[i].type, os->fields[i].type);
+        if (!same)
+            rc = cn_err_set(err, CN_ECONFIG,
+                            "output table %s has other columns (%u) than join %s now produces (%u): drop or rename "
+                            "the table to recompute it with the new columns",
+                            out_table, ts->n_fields, j->meta.name, os->n_fields);
+    }
+    if (rc == 0) rc = cn_ice_write_set_property(w, HASH_PROP, hash_hex, err);
     for (uint32_t i = 0; i < n_days && rc == 0; i++) {
         char ds[11];
         cn_ds_format(days[i], ds);
@@ -1037,8 +1106,8 @@ int cn_eng_join_backfill(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *op
     memset(&st, 0, sizeof st);
     CnArena a;
     cn_arena_init(&a, 0);
-    int32_t *days = NULL;
-    uint32_t n_days = 0;
+    int32_t *days = NULL, *out_days = NULL;
+    uint32_t n_days = 0, n_out = 0;
     int rc = check_join(j, err), first_rc = 0;
     if (rc) goto done;
     if (!o.step_days) o.step_days = 30;
@@ -1069,13 +1138,49 @@ int cn_eng_join_backfill(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *op
                         ltable, e);
         goto done;
     }
-    /* chunks: step_days consecutive calendar days holding left partitions */
+    /* partitions to compute (section 5 "Partitions to compute", over left days): days
+     * without output, on or after the earliest output partition; all of them with
+     * --force or when the join's semantic hash differs from the one the output was
+     * written with */
+    char hash_hex[17];
+    snprintf(hash_hex, sizeof hash_hex, "%016llx", (unsigned long long)semantic_hash(j));
+    {
+        char ons[129], oname[129];
+        rc = cn_ice_name_parse(out_table, ons, oname, err);
+        if (rc) goto done;
+        if (cn_ice_table_exists(cat, ons, oname) && !o.force) {
+            CnIceTable *ot = NULL;
+            rc = cn_ice_table_load(cat, ons, oname, &ot, err);
+            if (rc) goto done;
+            const char *prop = cn_ice_table_property(ot, HASH_PROP);
+            bool same = prop && !strcmp(prop, hash_hex);
+            cn_ice_table_free(ot);
+            if (!same) {
+                cn_log(CN_LOG_WARN, "%s was written by another version of join %s: recomputing every partition "
+                       "from the left side's first day in range",
+                       out_table, j->meta.name);
+            } else {
+                rc = left_days(cat, out_table, INT32_MIN, INT32_MAX, &out_days, &n_out, err);
+                if (rc) goto done;
+            }
+        }
+    }
+    int32_t earliest = n_out && !o.run_first_hole ? out_days[0] : INT32_MIN;
     for (uint32_t i = 0; i < n_days;) {
+        int32_t d = days[i];
+        bool cand = d >= earliest && !bsearch(&d, out_days, n_out, sizeof *out_days, cmp_i32);
+        if (!cand) {
+            i++;
+            continue;
+        }
+        /* a hole: consecutive candidate left days (calendar-consecutive), cut by step_days */
         uint32_t k = i;
-        while (k + 1 < n_days && days[k + 1] - days[i] < o.step_days) k++;
+        while (k + 1 < n_days && days[k + 1] == days[k] + 1 && days[k + 1] - days[i] < o.step_days &&
+               !bsearch(&days[k + 1], out_days, n_out, sizeof *out_days, cmp_i32))
+            k++;
         st.chunks++;
         CnErr cerr = CN_ERR_INIT;
-        int crc = run_chunk(cat, j, &o, out_table, days + i, k - i + 1, &st, &cerr);
+        int crc = run_chunk(cat, j, &o, out_table, hash_hex, days + i, k - i + 1, &st, &cerr);
         if (crc) {
             st.chunks_failed++;
             char a0[11], a1[11];
@@ -1090,10 +1195,14 @@ int cn_eng_join_backfill(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *op
         }
         i = k + 1;
     }
+    if (st.chunks == 0 && o.verbose)
+        fprintf(stderr, "%s: every left partition in range already has output; nothing to compute (--force recomputes)\n",
+                out_table);
     rc = first_rc;
 done:
     if (stats) *stats = st;
     cn_free(days);
+    cn_free(out_days);
     cn_arena_fini(&a);
     return cn_err_ctx(err, rc, "backfill of join %s", j->meta.name ? j->meta.name : "?");
 }

@@ -330,3 +330,44 @@ def test_bad_input(tmp_path, case, conf, needles):
     assert p.stderr.count("\n") <= 2, p.stderr
     # nothing half-written: no output table
     assert not os.path.exists(os.path.join(wh.wh, "out.db", "t_bad", "data")), case
+
+
+# --------------------------------------------------------------------------- re-runs
+
+def test_rerun_fills_only_missing_partitions(tmp_path):
+    w = Warehouse(tmp_path)
+    for table, stem in QS_TABLES.items():
+        w.load(os.path.join(DATA, stem + ".csv"), table, QS_SCHEMAS[stem])
+    conf = "production/joins/quickstart/training_set.v2"
+    table = "default.quickstart_training_set_v2"
+    w.run(QS, conf, "--start-ds", "2023-12-01", "--end-ds", "2023-12-03")
+    p = w.run(QS, conf, "--start-ds", "2023-12-01", "--end-ds", "2023-12-05", "--verbose")
+    assert "join chunk 2023-12-04..2023-12-05" in p.stderr and "chunk 2023-12-01" not in p.stderr, p.stderr
+    cj = co._conf_of(os.path.join(QS, conf))
+    want = co.join_backfill(cj, qs_oracle_tables(), "2023-12-05", "2023-12-01")
+    assert compare_join(w.rows(table), want, where="re-run") > 100
+    p = w.run(QS, conf, "--start-ds", "2023-12-01", "--end-ds", "2023-12-05", "--verbose")
+    assert "nothing to compute" in p.stderr and "join chunk" not in p.stderr, p.stderr
+    p = w.run(QS, conf, "--start-ds", "2023-12-02", "--end-ds", "2023-12-05", "--verbose", "--force")
+    assert "join chunk 2023-12-02..2023-12-05" in p.stderr, p.stderr
+    assert compare_join(w.rows(table), want, where="forced re-run") > 100
+
+
+def test_changed_join_recomputes_existing_partitions(tmp_path):
+    """A new semantic hash (here: a left `wheres`) recomputes days the output already has."""
+    w = Warehouse(tmp_path / "wh")
+    for table, stem in QS_TABLES.items():
+        w.load(os.path.join(DATA, stem + ".csv"), table, QS_SCHEMAS[stem])
+    conf = "production/joins/quickstart/training_set.v2"
+    w.run(QS, conf, "--start-ds", "2023-12-01", "--end-ds", "2023-12-04")
+    cj = co._conf_of(os.path.join(QS, conf))
+    cj["left"]["events"]["query"]["wheres"] = ["refund_amt > 250"]
+    repo = tmp_path / "repo"
+    os.makedirs(repo / "production" / "joins" / "quickstart")
+    with open(repo / "production" / "joins" / "quickstart" / "training_set.v2", "w") as f:
+        json.dump(cj, f)
+    p = w.run(str(repo), conf, "--start-ds", "2023-12-01", "--end-ds", "2023-12-04", "--verbose")
+    assert "another version" in p.stderr and "join chunk 2023-12-01..2023-12-04" in p.stderr, p.stderr
+    want = co.join_backfill(cj, qs_oracle_tables(), "2023-12-04", "2023-12-01")
+    got = w.rows("default.quickstart_training_set_v2")
+    assert 0 < compare_join(got, want, where="changed join") < 300
