@@ -422,6 +422,10 @@ static int32_t scan_lo_for(const CnGroupBy *gb, int32_t d) {
     return (int32_t)cn_ms_to_days((int64_t)d * CN_MS_PER_DAY - CN_MS_PER_DAY - w);
 }
 
+static bool has_day(const int32_t *days, uint32_t n, int32_t d) {
+    return n && bsearch(&d, days, n, sizeof *days, cmp_i32) != NULL;
+}
+
 /* Makes every day of [d0, d1] count as a source day of g. */
 static int cover_days(CnEngGroupBy *g, int32_t d0, int32_t d1, CnErr *err) {
     uint32_t n = 0;
@@ -1168,7 +1172,7 @@ int cn_eng_join_backfill(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *op
     int32_t earliest = n_out && !o.run_first_hole ? out_days[0] : INT32_MIN;
     for (uint32_t i = 0; i < n_days;) {
         int32_t d = days[i];
-        bool cand = d >= earliest && !bsearch(&d, out_days, n_out, sizeof *out_days, cmp_i32);
+        bool cand = d >= earliest && !has_day(out_days, n_out, d);
         if (!cand) {
             i++;
             continue;
@@ -1176,7 +1180,7 @@ int cn_eng_join_backfill(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *op
         /* a hole: consecutive candidate left days (calendar-consecutive), cut by step_days */
         uint32_t k = i;
         while (k + 1 < n_days && days[k + 1] == days[k] + 1 && days[k + 1] - days[i] < o.step_days &&
-               !bsearch(&days[k + 1], out_days, n_out, sizeof *out_days, cmp_i32))
+               !has_day(out_days, n_out, days[k + 1]))
             k++;
         st.chunks++;
         CnErr cerr = CN_ERR_INIT;
