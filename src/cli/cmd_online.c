@@ -224,7 +224,7 @@ static int cmp_str(const void *x, const void *y) {
 static const char *json_text(const json_t *v, char *buf, size_t cap) {
     char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     snprintf(buf, cap, "%s", s ? s : "?");
-    free(s); /* jansson's allocation */
+    cn_free_libc(s); /* jansson's allocation */
     return buf;
 }
 
@@ -326,7 +326,7 @@ static int read_requests(const CnRunArgs *a, json_t **reqs, CnErr *err) {
             if (rc == 0) json_array_append(*reqs, v);
             json_decref(v);
         }
-        free(line); /* getline's allocation */
+        cn_free_libc(line); /* getline's allocation */
         if (f) fclose(in);
         if (rc) return rc;
     }
@@ -376,7 +376,7 @@ static void write_json(CnBuf *b, const json_t *v, int indent, int depth) {
                 json_t *k = json_string(names[i]);
                 char *ks = json_dumps(k, JSON_ENCODE_ANY);
                 cn_buf_puts(b, ks ? ks : "\"?\"");
-                free(ks); /* jansson's allocation */
+                cn_free_libc(ks); /* jansson's allocation */
                 json_decref(k);
                 cn_buf_puts(b, indent >= 0 ? ": " : ":");
             }
@@ -389,7 +389,7 @@ static void write_json(CnBuf *b, const json_t *v, int indent, int depth) {
     } else {
         char *t = json_dumps(v, JSON_ENCODE_ANY);
         cn_buf_puts(b, t ? t : "null");
-        free(t); /* jansson's allocation */
+        cn_free_libc(t); /* jansson's allocation */
     }
 }
 

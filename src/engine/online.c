@@ -153,7 +153,7 @@ static int serving_info(CnEngGroupBy *g, const char *conf_json, const char *ds, 
     if (!txt) return cn_err_set(err, CN_ENOMEM, "serving info: out of memory");
     cn_buf_reset(out);
     cn_buf_puts(out, txt);
-    free(txt); /* jansson's allocation */
+    cn_free_libc(txt); /* jansson's allocation */
     return out->oom ? cn_err_set(err, CN_ENOMEM, "serving info: out of memory") : 0;
 }
 
@@ -315,7 +315,7 @@ static int upload_values(CnEngGroupBy *g, const char *ds, int64_t batch_end, CnK
             }
             put_u32(&rec, (uint32_t)strlen(txt));
             cn_buf_puts(&rec, txt);
-            free(txt); /* jansson's allocation */
+            cn_free_libc(txt); /* jansson's allocation */
         }
         if (rc == 0 && (rec.oom || key.oom)) rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
         if (rc == 0) rc = cn_kv_load_add(ld, key.data, key.len, rec.data, rec.len, err);
@@ -487,7 +487,7 @@ int cn_eng_serving_load(CnKv *kv, const char *group_by_name, CnEngServing **out,
     }
     char *cname = cn_arena_printf(&s->arena, "%s/%s conf", s->dataset, CN_KV_SERVING_INFO_KEY);
     rc = cn_conf_loadb(cname, ctext, strlen(ctext), CN_CONF_GROUP_BY, &s->conf, err);
-    free(ctext); /* jansson's allocation */
+    cn_free_libc(ctext); /* jansson's allocation */
     if (rc == 0) rc = cn_conf_groupby_agg_parts(&s->arena, s->conf->group_by, &parts, &n_parts, err);
     if (rc) goto done;
     json_t *jp = json_object_get(info, "parts");
