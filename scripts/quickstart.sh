@@ -51,6 +51,11 @@ for gb in purchases returns users; do
     $run_py --conf "production/group_bys/quickstart/$gb.v1" --mode backfill --ds 2023-12-07 --repo "$dir"
 done
 
+step "upload the guide's GroupBy and its metadata to the online store, then fetch (run.py)"
+$run_py --conf production/group_bys/my_team/user_purchase_features.v1 --mode upload --ds 2023-12-01 --repo "$dir"
+$run_py --conf production/group_bys/my_team/user_purchase_features.v1 --mode metadata-upload --repo "$dir"
+$run_py --mode fetch --conf-type group_bys --name my_team/user_purchase_features.v1 -k '{"user_id":"5"}' --repo "$dir"
+
 step "look at the output as the guide does with spark-sql (chronon sql)"
 "$bin" sql "USE default; SHOW TABLES LIKE '*user_purchase*';
 SELECT user_id, purchase_price_sum_7d, purchase_price_count_7d, purchase_price_average_7d, purchase_price_last10
