@@ -10,6 +10,8 @@
  *   - TEMPORAL event parts group the GroupBy rows by key once and evaluate each left
  *     row over its key's rows with ts in [floor(q-W,H), q) stored in partitions <= P
  *     (D27: a late event is seen from its storage day on).
+ *   - TEMPORAL entity parts (no mutationTable) do the same over the rows of snapshot
+ *     X-1 as a batch IR with B = epoch(X) (section 5 "Mutations", D1, no mutations).
  *   A null in any key of a part, or no data, gives that part null features.
  * NAMES: features are <fullPrefix>_<col>; a feature equal to a left column name is
  *   coalesce(left, feature); two parts producing the same name is a config error. */
@@ -373,7 +375,7 @@ static int left_days(CnIceCatalog *cat, const char *table, int32_t lo, int32_t h
 
 /* ------------------------------------------------------------------ parts */
 
-typedef enum PartMode { MODE_SNAP_P = 0, MODE_SNAP_PREV, MODE_TEMPORAL } PartMode;
+typedef enum PartMode { MODE_SNAP_P = 0, MODE_SNAP_PREV, MODE_TEMPORAL, MODE_TEMPORAL_ENT } PartMode;
 
 typedef struct Part {
     const CnJoinPart *jp;
@@ -596,7 +598,10 @@ done:
     return rc;
 }
 
-/* TEMPORAL event parts: value at q over the rows of partitions <= P. */
+/* TEMPORAL parts. Events: value at q over the rows of partitions <= P. Entities
+ * (without mutations): the batch IR of snapshot X-1 with B = epoch(X) (rows of
+ * partition X-1 with ts < B and, per windowed part, ts >= B-W (D1) and
+ * ts >= floor(q-W, H); rows without ts count only for unwindowed parts). */
 static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngOpts *o, CnErr *err) {
     const CnGroupBy *gb = p->jp->group_by;
     uint32_t n = l->rows->n_rows;
@@ -604,7 +609,8 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
     if (!tsv || tsv->type->id != CN_COL_INT64)
         return cn_err_set(err, CN_ECONFIG, "part %s is TEMPORAL: the left needs a long ts column (set timeColumn)",
                           p->prefix);
-    int32_t qmin = INT32_MAX, pmax = INT32_MIN;
+    bool ent = p->mode == MODE_TEMPORAL_ENT;
+    int32_t qmin = INT32_MAX, qmax = INT32_MIN, pmax = INT32_MIN;
     for (uint32_t r = 0; r < n; r++) {
         if (!cn_col_vec_is_valid(tsv, r)) {
             char ds[11];
@@ -616,10 +622,12 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         }
         int32_t d = (int32_t)cn_ms_to_days(((const int64_t *)tsv->values)[r]);
         if (d < qmin) qmin = d;
+        if (d > qmax) qmax = d;
         if (l->pday[r] > pmax) pmax = l->pday[r];
     }
     int rc;
-    if (n) rc = cn_eng__open(cat, gb, scan_lo_for(gb, qmin), pmax, o, NULL, NULL, &p->g, err);
+    if (n && ent) rc = cn_eng__open(cat, gb, qmin - 1, qmax - 1, o, NULL, NULL, &p->g, err);
+    else if (n) rc = cn_eng__open(cat, gb, scan_lo_for(gb, qmin), pmax, o, NULL, NULL, &p->g, err);
     else rc = cn_eng__open(cat, gb, 1, 0, o, NULL, NULL, &p->g, err);
     if (rc) return rc;
     CnEngGroupBy *g = p->g;
@@ -688,11 +696,23 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
             const CnEngBase *b = &g->bases[pt->i_base];
             cn_agg_state_clear(st[q], 0);
             uint32_t m = 0;
-            if (id != UINT32_MAX) {
+            if (id != UINT32_MAX && !ent) {
                 int64_t lo = pt->w_ms ? cn_agg_temporal_start(t, pt->w_ms) : INT64_MIN;
                 for (uint32_t i = start[id]; i < start[id + 1]; i++) {
                     uint32_t row = byk[i];
                     if (g->ts_ok[row] && g->ts[row] < t && g->ts[row] >= lo && g->pday[row] <= l->pday[r]) sel[m++] = row;
+                }
+            } else if (id != UINT32_MAX) {
+                int32_t x = (int32_t)cn_ms_to_days(t);
+                int64_t b0 = (int64_t)x * CN_MS_PER_DAY, lo = INT64_MIN;
+                if (pt->w_ms) {
+                    lo = cn_agg_temporal_start(t, pt->w_ms);
+                    if (b0 - pt->w_ms > lo) lo = b0 - pt->w_ms;
+                }
+                for (uint32_t i = start[id]; i < start[id + 1]; i++) {
+                    uint32_t row = byk[i];
+                    if (g->pday[row] != x - 1) continue;
+                    if (g->ts_ok[row] ? (g->ts[row] < b0 && g->ts[row] >= lo) : !pt->w_ms) sel[m++] = row;
                 }
             }
             rc = cn_agg_state_update(st[q], zero, sel, m, &g->rows->cols[b->i_input], &gts,
@@ -1044,13 +1064,16 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
         if (!l.events) p->mode = MODE_SNAP_P;
         else if (!temporal) p->mode = MODE_SNAP_PREV;
         else if (right_entities) {
-            rc = cn_err_set(err, CN_EUNSUPPORTED,
-                            "join %s: part %s: a TEMPORAL entities GroupBy on an events left (value at q with "
-                            "mutations) is not supported by the backfill yet",
-                            j->meta.name, p->prefix);
-            break;
+            for (size_t k = 0; k < gb->n_sources && rc == 0; k++)
+                if (gb->sources[k].mutation_table)
+                    rc = cn_err_set(err, CN_EUNSUPPORTED,
+                                    "join %s: part %s: a TEMPORAL entities GroupBy with a mutationTable (%s) on an "
+                                    "events left is not supported by the backfill yet",
+                                    j->meta.name, p->prefix, gb->sources[k].mutation_table);
+            if (rc) break;
+            p->mode = MODE_TEMPORAL_ENT;
         } else p->mode = MODE_TEMPORAL;
-        rc = p->mode == MODE_TEMPORAL ? eval_temporal(cat, p, &l, o, err) : eval_snapshot(cat, p, &l, o, err);
+        rc = p->mode >= MODE_TEMPORAL ? eval_temporal(cat, p, &l, o, err) : eval_snapshot(cat, p, &l, o, err);
         if (p->g) st->rows_scanned += p->g->stats.rows_scanned;
         if (rc) rc = cn_err_ctx(err, rc, "part %s", p->prefix);
     }

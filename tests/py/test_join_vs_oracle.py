@@ -92,8 +92,8 @@ DAY = 86400000
 BASE = "2024-03-01"
 EV_SCHEMA = {"ts": "long", "k1": "string", "k2": "long", "v": "long", "x": "double"}
 EV_LOAD = "ts:int64,k1:string,k2:int64,v:int64,x:float64"
-DIM_SCHEMA = {"k1": "string", "attr": "string", "score": "long"}
-DIM_LOAD = "k1:string,attr:string,score:int64"
+DIM_SCHEMA = {"ts": "long", "k1": "string", "attr": "string", "score": "long"}
+DIM_LOAD = "ts:int64,k1:string,attr:string,score:int64"
 LEFT_SCHEMA = {"ts": "long", "uid": "string", "k1": "string", "k2": "long", "note": "string"}
 LEFT_LOAD = "ts:int64,uid:string,k1:string,k2:int64,note:string"
 OPS = {"SUM": 7, "COUNT": 6, "AVERAGE": 8, "MIN": 0, "MAX": 1, "LAST": 3, "LAST_K": 13, "UNIQUE_COUNT": 4}
@@ -124,7 +124,8 @@ def gen_data(rnd, n_days):
     dim = []
     for d in range(n_days):
         for k in rnd.sample(keys, rnd.randint(0, len(keys))):
-            dim.append({"ds": co.ds_add(BASE, d), "k1": k, "attr": rnd.choice(["a", "b", None]),
+            ts = e0 + d * DAY + rnd.choice([-2 * DAY, -DAY, 0, DAY - 1, DAY, rnd.randint(-DAY, DAY - 1)])
+            dim.append({"ds": co.ds_add(BASE, d), "ts": ts, "k1": k, "attr": rnd.choice(["a", "b", None]),
                         "score": rnd.randint(0, 9)})
     left = []
     ev_ts = [(r["k1"], r["ts"]) for r in ev if r["k1"] is not None]
@@ -160,10 +161,17 @@ def gen_groupby(rnd, name, events_left):
         return {"metaData": meta, "keyColumns": ["k1"],
                 "sources": [{"entities": {"snapshotTable": "raw.dim", "query": q}}]}
     if kind == "dim_agg":
-        q = {"selects": {"k1": "k1", "score": "score"}}
-        return {"metaData": meta, "keyColumns": ["k1"], "accuracy": 1,
-                "sources": [{"entities": {"snapshotTable": "raw.dim", "query": q}}],
-                "aggregations": [{"inputColumn": "score", "operation": 7}, {"inputColumn": "score", "operation": 6}]}
+        q = {"selects": {"k1": "k1", "score": "score"}, "timeColumn": "ts"}
+        win = rnd.choice([None, [{"length": 1, "timeUnit": 1}], [{"length": 2, "timeUnit": 1}, {"length": 12, "timeUnit": 0}]])
+        aggs = [{"inputColumn": "score", "operation": 7}, {"inputColumn": "score", "operation": 6},
+                {"inputColumn": "score", "operation": 3}]
+        if win:
+            aggs[rnd.randint(0, 2)]["windows"] = win
+        temporal = events_left and rnd.random() < 0.5
+        if not temporal and win and len(win) > 1:
+            aggs = [a for a in aggs if a.get("windows") is None]   # SNAPSHOT + hours: a DSL error
+        return {"metaData": meta, "keyColumns": ["k1"], "accuracy": 0 if temporal else 1,
+                "sources": [{"entities": {"snapshotTable": "raw.dim", "query": q}}], "aggregations": aggs}
     temporal = events_left and rnd.random() < 0.6
     aggs, used = [], set()
     for _ in range(rnd.randint(1, 3)):
@@ -227,7 +235,7 @@ def run_case(tmp, seed, per_dataset):
     tables = {}
     for name, rows, cols, schema, load in [
             ("raw.ev", ev, ["ts", "k1", "k2", "v", "x"], EV_SCHEMA, EV_LOAD),
-            ("raw.dim", dim, ["k1", "attr", "score"], DIM_SCHEMA, DIM_LOAD),
+            ("raw.dim", dim, ["ts", "k1", "attr", "score"], DIM_SCHEMA, DIM_LOAD),
             ("raw.left", left, ["ts", "uid", "k1", "k2", "note"], LEFT_SCHEMA, LEFT_LOAD)]:
         path = os.path.join(root, name + ".csv")
         write_csv(path, rows, cols, schema)
