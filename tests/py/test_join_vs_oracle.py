@@ -214,6 +214,8 @@ def gen_join(rnd, name):
         parts.append(jp)
     conf = {"metaData": {"name": "t." + name, "outputNamespace": "out", "team": "t"},
             "left": left, "joinParts": parts}
+    if rnd.random() < 0.15:
+        conf["skewKeys"] = {"k1": ["u3", "'u4'"]}
     if rnd.random() < 0.3:
         conf["derivations"] = [{"name": "*", "expression": "*"},
                                {"name": "d_note", "expression": "concat(note, '!')"}]
@@ -328,6 +330,9 @@ def _conf(left_table="raw.left", right_table="raw.ev", key="k1", derivations=Non
     ("unknown_column", _conf(derivations=[{"name": "z", "expression": "p0_t_gb_v_sum + nosuch"}]),
      ["derivations[0] (z)", "nosuch"]),
     ("same_column", _conf(parts=2, prefix=False), ["two join parts produce the column t_gb_v_sum"]),
+    ("null_ts", dict(_conf(), left={"events": {"table": "raw.left", "query": {
+        "selects": {"k1": "k1", "ts": "ts"}, "timeColumn": "IF(note = 'p', NULL, ts)"}}}),
+     ["part p0_t_gb is TEMPORAL", "null ts", "raw.left"]),
 ])
 def test_bad_input(tmp_path, case, conf, needles):
     root, wh = _bad_repo(tmp_path, conf)
