@@ -18,6 +18,7 @@
 #include "base/date.h"
 #include "base/hash.h"
 #include "base/log.h"
+#include "expr/expr.h"
 
 #define SIG_PROP "chronon.tiles.signature"
 
@@ -321,9 +322,133 @@ done:
 
 /* ------------------------------------------------------------------ chunks */
 
+/* GroupBy derivations (compute.md section 5, config.md section 8): each output column
+ * (names and order from cn_conf_groupby_output_columns) is a copy of base column src,
+ * or derivation expression der, coalesced with base column co first (a derivation
+ * named like a key or a base value keeps a non-null existing value, as Chronon does).
+ * Expressions are bound once per chunk against the base schema (keys, values, ds). */
+typedef struct Derive {
+    CnSchema *out;         /* derived output schema */
+    CnBatch *batch;        /* one day's derived rows, reused */
+    CnExpr **ex;           /* per derivation, NULL for `*` */
+    size_t n_ex;
+    int *src, *der, *co;   /* per output column */
+} Derive;
+
+static void derive_free(Derive *d) {
+    for (size_t i = 0; d->ex && i < d->n_ex; i++) cn_expr_free(d->ex[i]);
+    cn_free(d->ex);
+    cn_free(d->src);
+    cn_col_batch_free(d->batch);
+    cn_col_schema_free(d->out);
+    memset(d, 0, sizeof *d);
+}
+
+static int derive_init(const CnGroupBy *gb, const CnSchema *base, Derive *d, CnErr *err) {
+    memset(d, 0, sizeof *d);
+    CnArena a;
+    cn_arena_init(&a, 0);
+    CnColumnList cl;
+    int rc = cn_conf_groupby_output_columns(&a, gb, &cl, err);
+    if (rc) goto done;
+    d->n_ex = gb->n_derivations;
+    d->ex = cn_calloc(d->n_ex + 1, sizeof *d->ex);
+    d->src = cn_malloc((3 * cl.n + 1) * sizeof *d->src);
+    if (!d->ex || !d->src) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    d->der = d->src + cl.n;
+    d->co = d->der + cl.n;
+    for (size_t i = 0; i < d->n_ex && rc == 0; i++) {
+        const CnDerivation *dv = &gb->derivations[i];
+        if (!strcmp(dv->name, "*")) continue;
+        rc = cn_expr_bind(dv->expression ? dv->expression : "", base, &d->ex[i], err);
+        if (rc) rc = cn_err_ctx(err, rc, "GroupBy %s: derivations[%zu] (%s)", gb->meta.name, i, dv->name);
+    }
+    if (rc == 0) rc = cn_col_schema_new(&d->out);
+    for (size_t c = 0; c < cl.n && rc == 0; c++) {
+        const char *nm = cl.cols[c].name;
+        int b = cn_col_schema_find(base, nm), x = -1;
+        if (cl.cols[c].role != CN_CONF_COL_PARTITION)
+            for (size_t i = 0; i < d->n_ex; i++)
+                if (d->ex[i] && !strcmp(gb->derivations[i].name, nm)) x = (int)i;
+        d->src[c] = x < 0 ? b : -1;
+        d->der[c] = x;
+        d->co[c] = x >= 0 ? b : -1;
+        if (x < 0 && b < 0) {
+            rc = cn_err_set(err, CN_ECONFIG, "GroupBy %s: output column %s is neither a base column nor a derivation",
+                            gb->meta.name, nm);
+            break;
+        }
+        const CnType *t = x >= 0 ? cn_expr_type(d->ex[x]) : base->fields[b].type;
+        if (x >= 0 && b >= 0 && !cn_col_type_equal(t, base->fields[b].type)) {
+            char t1[64], t2[64];
+            rc = cn_err_set(err, CN_ETYPE,
+                            "GroupBy %s: derivations[%d] (%s): the expression %s is %s but the column it replaces is %s",
+                            gb->meta.name, x, nm, gb->derivations[x].expression, cn_col_type_name(t, t1, sizeof t1),
+                            cn_col_type_name(base->fields[b].type, t2, sizeof t2));
+            break;
+        }
+        rc = cn_col_schema_add(d->out, nm, t, true, CN_COL_NO_ID, err);
+    }
+    if (rc == 0) rc = cn_col_batch_new(d->out, &d->batch, err);
+done:
+    if (rc) derive_free(d);
+    cn_arena_fini(&a);
+    return rc;
+}
+
+/* Evaluates the derivations over the selected rows of base batch b into d->batch. */
+static int derive_apply(Derive *d, const CnBatch *b, CnErr *err) {
+    const uint32_t *sel = b->sel;
+    uint32_t n = sel ? b->n_sel : b->n_rows;
+    CnBatch *o = d->batch;
+    int rc = 0;
+    cn_col_batch_reset(o);
+    for (uint32_t c = 0; c < o->n_cols && rc == 0; c++) {
+        CnVec *v = &o->cols[c];
+        if (d->src[c] >= 0) {
+            for (uint32_t i = 0; i < n && rc == 0; i++)
+                rc = cn_col_vec_append_from(v, &b->cols[d->src[c]], sel ? sel[i] : i);
+            if (rc) rc = cn_err_set(err, rc, "out of memory");
+            continue;
+        }
+        if (d->co[c] < 0) {
+            rc = cn_expr_eval(d->ex[d->der[c]], b, sel, n, v, err);
+            continue;
+        }
+        /* coalesce(existing, expression): evaluate only where the existing value is null */
+        const CnVec *ex = &b->cols[d->co[c]];
+        uint32_t *nul = cn_malloc(((size_t)n + 1) * sizeof *nul);
+        CnBatch *tmp = NULL;
+        CnSchema *ts = NULL;
+        uint32_t nn = 0;
+        if (!nul) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        for (uint32_t i = 0; i < n && rc == 0; i++)
+            if (!cn_col_vec_is_valid(ex, sel ? sel[i] : i)) nul[nn++] = sel ? sel[i] : i;
+        if (rc == 0) rc = cn_col_schema_new(&ts);
+        if (rc == 0) rc = cn_col_schema_add(ts, "v", o->schema->fields[c].type, true, CN_COL_NO_ID, err);
+        if (rc == 0) rc = cn_col_batch_new(ts, &tmp, err);
+        if (rc == 0 && nn) rc = cn_expr_eval(d->ex[d->der[c]], b, nul, nn, &tmp->cols[0], err);
+        for (uint32_t i = 0, k = 0; i < n && rc == 0; i++) {
+            uint32_t r = sel ? sel[i] : i;
+            if (k < nn && nul[k] == r) rc = cn_col_vec_append_from(v, &tmp->cols[0], k++);
+            else rc = cn_col_vec_append_from(v, ex, r);
+            if (rc) rc = cn_err_set(err, rc, "out of memory");
+        }
+        cn_col_batch_free(tmp);
+        cn_col_schema_free(ts);
+        cn_free(nul);
+    }
+    if (rc == 0) rc = cn_col_batch_sync_rows(o, err);
+    return rc;
+}
+
 typedef struct Writer {
     CnIceWrite *w;
     CnEngGroupBy *g;
+    Derive *derive;        /* NULL: no derivations */
     int32_t s, e;
     bool progress;
     int64_t rows, days;
@@ -334,7 +459,12 @@ static int emit_write(void *ud, int32_t day, CnBatch *b, CnErr *err) {
     char ds[11];
     cn_ds_format(day, ds);
     int rc = cn_ice_write_touch_partition(wr->w, ds, err);
-    if (rc == 0) rc = cn_ice_write_batch(wr->w, b, err);
+    if (rc == 0 && wr->derive) {
+        rc = derive_apply(wr->derive, b, err);
+        if (rc == 0) rc = cn_ice_write_batch(wr->w, wr->derive->batch, err);
+    } else if (rc == 0) {
+        rc = cn_ice_write_batch(wr->w, b, err);
+    }
     wr->rows += b->sel ? b->n_sel : b->n_rows;
     wr->days++;
     if (wr->progress) {
@@ -354,6 +484,7 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
     CnEngTileSet *ts = NULL;
     CnSchema *os = NULL;
     Writer wr = {0};
+    Derive derive = {0};
     Store store;
     memset(&store, 0, sizeof store);
     char ns[129], name[129];
@@ -410,9 +541,14 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
         if (rc == 0) rc = cn_eng__tiles_build(g, ts, err);
         if (rc) goto done;
     }
+    rc = cn_eng__out_schema(g, &os, err);
+    if (rc == 0 && gb->n_derivations) {
+        rc = derive_init(gb, os, &derive, err);
+        if (rc == 0) wr.derive = &derive;
+    }
+    if (rc) goto done;
     if (!cn_ice_table_exists(cat, ns, name)) {
-        rc = cn_eng__out_schema(g, &os, err);
-        if (rc == 0) rc = cn_ice_table_create(cat, ns, name, os, NULL, 0, err);
+        rc = cn_ice_table_create(cat, ns, name, wr.derive ? derive.out : os, NULL, 0, err);
         if (rc == CN_EEXISTS) cn_err_clear(err), rc = 0;
         if (rc) goto done;
     }
@@ -453,6 +589,7 @@ done:
     cn_ice_write_free(wr.w);
     cn_eng__tiles_free(ts);
     cn_col_schema_free(os);
+    derive_free(&derive);
     store_fini(&store);
     cn_eng_gb_free(g);
     return rc;
