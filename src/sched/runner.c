@@ -792,7 +792,9 @@ static int step_run(CnSched *s, const CnSchedDag *d, CnSchedRun *run, int *dag_s
         case CN_SCHED_TI_RUNNING:
             if (t->kind == CN_SCHED_TASK_RUN) {
                 *busy = true;
-            } else if (ti->next_ms <= now || (s->o.once && s->first_tick)) {
+            } else if (ti->next_ms <= now || s->o.once) {
+                /* --once pokes every tick: a wait on another DAG must see an upstream that
+                 * finished in this same pass */
                 bool waiting = false;
                 rc = poke(s, t, ti, &waiting, err);
                 if (!waiting || !s->o.once) *busy = true;
@@ -951,6 +953,7 @@ int cn_sched_trigger(CnSched *s, const char *dag, const char *ds, const char *ru
 
 int cn_sched_loop(CnSched *s, CnErr *err) {
     int rc = 0;
+    bool idle = false;
     while (!(s->o.stop && *s->o.stop)) {
         bool busy = false;
         if (!s->o.once) {
@@ -959,7 +962,14 @@ int cn_sched_loop(CnSched *s, CnErr *err) {
             if ((rc = cn_sched_create_runs(s, today, err))) break;
         }
         if ((rc = cn_sched_tick(s, &busy, err))) break;
-        if (s->o.once && !busy) break;
+        /* --once stops after two idle passes in a row: the second re-pokes every sensor
+         * after the last task of the first has settled */
+        if (s->o.once && !busy) {
+            if (idle) break;
+            idle = true;
+        } else {
+            idle = false;
+        }
         int64_t ms = s->m->settings.poll_ms;
         struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
         nanosleep(&ts, NULL); /* a signal cuts it short; the flag is checked above */

@@ -254,3 +254,26 @@ def test_help_matches_the_verbs(tmp_path):
                        (("dags", "list"), "chronon dags state|trigger|backfill|pause|unpause")]:
         r = chronon(dict(os.environ), *args, "--help")
         assert r.returncode == 0 and text in r.stdout, (args, r.stdout)
+
+
+def test_once_finishes_a_join_waiting_on_another_dag(tmp_path):
+    # The join's wait on the GroupBy DAG must see the backfill that finished in the same
+    # --once call, even with a long poke interval (the wait is re-poked after the upstream
+    # settles instead of the call ending with the join "blocked").
+    repo, env = u.make_repo(tmp_path, settings={"sensor_poke_interval_seconds": 30})
+    with open(os.path.join(repo, "production/group_bys/t/gb.v1")) as f:
+        gb = json.load(f)
+    u.write(os.path.join(repo, "production/joins/t/j.v1"), json.dumps({
+        "metaData": {"name": "t.j.v1", "online": 0, "production": 0, "outputNamespace": "ns_t", "team": "t",
+                     "offlineSchedule": "@daily", "dependencies": []},
+        "left": {"events": {"table": "data.events", "query": {
+            "selects": {"user_id": "user_id", "ts": "ts"}, "timeColumn": "ts"}}},
+        "joinParts": [{"groupBy": gb}],
+    }))
+    r = chronon(env, "scheduler", "--once", "--ds", DS)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "blocked: chronon_join_t_j_v1" not in r.stdout, r.stdout
+    state, tasks = u.task_states(env, "chronon_join_t_j_v1", DS)
+    assert state == "success", (state, tasks)
+    iv = u.intervals(env)
+    assert iv[(GB_DAG, "backfill_task", DS, 1)][1] <= iv[("chronon_join_t_j_v1", "backfill_task", DS, 1)][0]
