@@ -753,9 +753,9 @@ static int out_set(OutCol *cols, uint32_t *n, const char *name, int src, int der
     return 0;
 }
 
-static bool verbatim_used(const CnJoin *j, const char *col) {
-    for (size_t i = 0; i < j->n_derivations; i++) {
-        const CnDerivation *d = &j->derivations[i];
+static bool verbatim_used(const CnDerivation *ders, size_t nd, const char *col) {
+    for (size_t i = 0; i < nd; i++) {
+        const CnDerivation *d = &ders[i];
         if (!strcmp(d->name, "*") || !d->expression) continue;
         const char *e = d->expression;
         size_t len = strlen(e);
@@ -766,12 +766,103 @@ static bool verbatim_used(const CnJoin *j, const char *col) {
     return false;
 }
 
+/* Derivations over base (keep columns [0, n_keep), base features, ds last): the keep
+ * columns, then each derivation in order (`*` stands for the base features no other
+ * derivation uses verbatim), then ds; a derived name equal to a keep or base column is
+ * coalesce(existing, expression) and stays where that column stands. */
+static int apply_derivations(const CnDerivation *ders, size_t nd, uint32_t n_keep, const CnBatch *base, CnArena *a,
+                             CnSchema **out_schema, CnBatch **out, CnErr *err) {
+    const CnSchema *bs = base->schema;
+    uint32_t n = base->n_rows;
+    CnSchema *ds_schema = NULL, *fs = NULL;
+    CnBatch *der = NULL, *fin = NULL;
+    CnExpr **ex = NULL;
+    int rc = 0;
+    ex = cn_calloc(nd + 1, sizeof *ex);
+    OutCol *oc = cn_arena_alloc(a, (bs->n_fields + nd + 2) * sizeof *oc);
+    if (!ex || !oc) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    rc = cn_col_schema_new(&ds_schema);
+    for (size_t i = 0; i < nd && rc == 0; i++) {
+        const CnDerivation *d = &ders[i];
+        if (!strcmp(d->name, "*")) continue;
+        rc = cn_expr_bind(d->expression ? d->expression : "", bs, &ex[i], err);
+        if (rc) {
+            rc = cn_err_ctx(err, rc, "derivations[%zu] (%s)", i, d->name);
+            break;
+        }
+        rc = cn_col_schema_add(ds_schema, cn_arena_printf(a, "__d%zu", i), cn_expr_type(ex[i]), true, CN_COL_NO_ID,
+                               err);
+    }
+    if (rc == 0) rc = cn_col_batch_new(ds_schema, &der, err);
+    if (rc) goto done;
+    uint32_t n_oc = 0;
+    for (uint32_t i = 0; i < n_keep; i++) out_set(oc, &n_oc, bs->fields[i].name, (int)i, -1, -1);
+    for (size_t i = 0; i < nd && rc == 0; i++) {
+        const CnDerivation *d = &ders[i];
+        if (!strcmp(d->name, "*")) {
+            for (uint32_t c = n_keep; c + 1 < bs->n_fields; c++)
+                if (!verbatim_used(ders, nd, bs->fields[c].name)) out_set(oc, &n_oc, bs->fields[c].name, (int)c, -1, -1);
+            continue;
+        }
+        int dc = cn_col_schema_find(ds_schema, cn_arena_printf(a, "__d%zu", i));
+        rc = cn_expr_eval(ex[i], base, NULL, 0, &der->cols[dc], err);
+        if (rc || !strcmp(d->name, CN_ICE_DS)) continue;
+        int existing = cn_col_schema_find(bs, d->name);
+        if (existing == (int)bs->n_fields - 1) existing = -1;
+        if (existing >= 0 && !cn_col_type_equal(bs->fields[existing].type, cn_expr_type(ex[i]))) {
+            char t1[64], t2[64];
+            rc = cn_err_set(err, CN_ETYPE,
+                            "derivations[%zu] (%s): the expression is %s but the column it replaces is %s", i, d->name,
+                            cn_col_type_name(cn_expr_type(ex[i]), t1, sizeof t1),
+                            cn_col_type_name(bs->fields[existing].type, t2, sizeof t2));
+            break;
+        }
+        out_set(oc, &n_oc, d->name, -1, dc, existing);
+    }
+    if (rc == 0) rc = cn_col_batch_sync_rows(der, err);
+    out_set(oc, &n_oc, CN_ICE_DS, (int)bs->n_fields - 1, -1, -1);
+    if (rc == 0) rc = cn_col_schema_new(&fs);
+    for (uint32_t i = 0; i < n_oc && rc == 0; i++) {
+        const CnType *t = oc[i].src >= 0 ? bs->fields[oc[i].src].type : ds_schema->fields[oc[i].der].type;
+        const CnType *tc = cn_col_type_copy(&fs->arena, t);
+        rc = tc ? cn_col_schema_add(fs, oc[i].name, tc, true, CN_COL_NO_ID, err) : cn_err_set(err, CN_ENOMEM, "out of memory");
+    }
+    if (rc == 0) rc = cn_col_batch_new(fs, &fin, err);
+    if (rc) goto done;
+    for (uint32_t i = 0; i < n_oc; i++) {
+        if (oc[i].src >= 0) {
+            cn_col_vec_append_range(&fin->cols[i], &base->cols[oc[i].src], 0, n);
+        } else if (oc[i].co < 0) {
+            cn_col_vec_append_range(&fin->cols[i], &der->cols[oc[i].der], 0, n);
+        } else {
+            const CnVec *bv = &base->cols[oc[i].co], *dv = &der->cols[oc[i].der];
+            for (uint32_t r = 0; r < n; r++) cn_col_vec_append_from(&fin->cols[i], cn_col_vec_is_valid(bv, r) ? bv : dv, r);
+        }
+    }
+    rc = cn_col_batch_sync_rows(fin, err);
+    if (rc) goto done;
+    *out_schema = fs;
+    *out = fin;
+    fs = NULL;
+    fin = NULL;
+done:
+    for (size_t i = 0; ex && i < nd; i++) cn_expr_free(ex[i]);
+    cn_free(ex);
+    cn_col_batch_free(der);
+    cn_col_batch_free(fin);
+    cn_col_schema_free(ds_schema);
+    cn_col_schema_free(fs);
+    return rc;
+}
+
 /* Builds the joined batch (left columns, features, ds) and applies derivations. */
 static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts, CnArena *a, CnSchema **out_schema,
                     CnBatch **out, CnErr *err) {
-    CnSchema *bs = NULL, *ds_schema = NULL, *fs = NULL;
-    CnBatch *base = NULL, *der = NULL, *fin = NULL;
-    CnExpr **ex = NULL;
+    CnSchema *bs = NULL;
+    CnBatch *base = NULL;
     const CnSchema *ls = l->rows->schema;
     uint32_t n = l->rows->n_rows;
     int rc = cn_col_schema_new(&bs);
@@ -851,87 +942,10 @@ static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts,
         goto done;
     }
 
-    /* derivations: left columns, then each derivation in order (`*` expands in place),
-     * then ds; a name already present is replaced where it stands */
-    size_t nd = j->n_derivations;
-    ex = cn_calloc(nd + 1, sizeof *ex);
-    OutCol *oc = cn_arena_alloc(a, (bs->n_fields + nd + 2) * sizeof *oc);
-    if (!ex || !oc) {
-        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-        goto done;
-    }
-    rc = cn_col_schema_new(&ds_schema);
-    for (size_t i = 0; i < nd && rc == 0; i++) {
-        const CnDerivation *d = &j->derivations[i];
-        if (!strcmp(d->name, "*")) continue;
-        rc = cn_expr_bind(d->expression ? d->expression : "", bs, &ex[i], err);
-        if (rc) {
-            rc = cn_err_ctx(err, rc, "derivations[%zu] (%s)", i, d->name);
-            break;
-        }
-        rc = cn_col_schema_add(ds_schema, cn_arena_printf(a, "__d%zu", i), cn_expr_type(ex[i]), true, CN_COL_NO_ID,
-                               err);
-    }
-    if (rc == 0) rc = cn_col_batch_new(ds_schema, &der, err);
-    if (rc) goto done;
-    uint32_t n_oc = 0;
-    for (uint32_t i = 0; i < l->n_order; i++) out_set(oc, &n_oc, bs->fields[i].name, (int)i, -1, -1);
-    for (size_t i = 0; i < nd && rc == 0; i++) {
-        const CnDerivation *d = &j->derivations[i];
-        if (!strcmp(d->name, "*")) {
-            for (uint32_t c = l->n_order; c + 1 < bs->n_fields; c++)
-                if (!verbatim_used(j, bs->fields[c].name)) out_set(oc, &n_oc, bs->fields[c].name, (int)c, -1, -1);
-            continue;
-        }
-        int dc = cn_col_schema_find(ds_schema, cn_arena_printf(a, "__d%zu", i));
-        rc = cn_expr_eval(ex[i], base, NULL, 0, &der->cols[dc], err);
-        if (rc || !strcmp(d->name, CN_ICE_DS)) continue;
-        int existing = cn_col_schema_find(bs, d->name);
-        if (existing == (int)bs->n_fields - 1) existing = -1;
-        if (existing >= 0 && !cn_col_type_equal(bs->fields[existing].type, cn_expr_type(ex[i]))) {
-            char t1[64], t2[64];
-            rc = cn_err_set(err, CN_ETYPE,
-                            "derivations[%zu] (%s): the expression is %s but the column it replaces is %s", i, d->name,
-                            cn_col_type_name(cn_expr_type(ex[i]), t1, sizeof t1),
-                            cn_col_type_name(bs->fields[existing].type, t2, sizeof t2));
-            break;
-        }
-        out_set(oc, &n_oc, d->name, -1, dc, existing);
-    }
-    if (rc == 0) rc = cn_col_batch_sync_rows(der, err);
-    out_set(oc, &n_oc, CN_ICE_DS, (int)bs->n_fields - 1, -1, -1);
-    if (rc == 0) rc = cn_col_schema_new(&fs);
-    for (uint32_t i = 0; i < n_oc && rc == 0; i++) {
-        const CnType *t = oc[i].src >= 0 ? bs->fields[oc[i].src].type : ds_schema->fields[oc[i].der].type;
-        rc = cn_col_schema_add(fs, oc[i].name, t, true, CN_COL_NO_ID, err);
-    }
-    if (rc == 0) rc = cn_col_batch_new(fs, &fin, err);
-    if (rc) goto done;
-    for (uint32_t i = 0; i < n_oc; i++) {
-        if (oc[i].src >= 0) {
-            cn_col_vec_append_range(&fin->cols[i], &base->cols[oc[i].src], 0, n);
-        } else if (oc[i].co < 0) {
-            cn_col_vec_append_range(&fin->cols[i], &der->cols[oc[i].der], 0, n);
-        } else {
-            const CnVec *bv = &base->cols[oc[i].co], *dv = &der->cols[oc[i].der];
-            for (uint32_t r = 0; r < n; r++) cn_col_vec_append_from(&fin->cols[i], cn_col_vec_is_valid(bv, r) ? bv : dv, r);
-        }
-    }
-    rc = cn_col_batch_sync_rows(fin, err);
-    if (rc) goto done;
-    *out_schema = fs;
-    *out = fin;
-    fs = NULL;
-    fin = NULL;
+    rc = apply_derivations(j->derivations, j->n_derivations, l->n_order, base, a, out_schema, out, err);
 done:
-    for (size_t i = 0; ex && i < j->n_derivations; i++) cn_expr_free(ex[i]);
-    cn_free(ex);
     cn_col_batch_free(base);
-    cn_col_batch_free(der);
-    cn_col_batch_free(fin);
     cn_col_schema_free(bs);
-    cn_col_schema_free(ds_schema);
-    cn_col_schema_free(fs);
     return rc;
 }
 
