@@ -27,7 +27,24 @@ int cn_cli_dags(int argc, char **argv), cn_cli_tasks(int argc, char **argv), cn_
 int cn_cli_scheduler(int argc, char **argv);
 int cn_cli_parquet(int argc, char **argv);
 int cn_cli_sql(int argc, char **argv);
+int cn_cli_table(int argc, char **argv);
 int cn_cli_version(int argc, char **argv);
+
+/* Where a verb's data lives (DESIGN.md "Where things live"). */
+typedef struct CnCliWhere {
+    char root[4096];        /* the chronon root, canonical */
+    char warehouse[4096];   /* URI or absolute path */
+    char home[4096];        /* local directory for SQLite/LMDB files: the warehouse if local, else root */
+    char catalog[4200];     /* catalog URI */
+    char online[4200];      /* online store URI */
+} CnCliWhere;
+
+/* Resolves the warehouse, catalog and online store: a flag, else the environment
+ * (CHRONON_WAREHOUSE, CHRONON_CATALOG, CHRONON_ONLINE), else the teams.json value given as
+ * *_fallback (NULL when the verb has none), else <root>/warehouse,
+ * sqlite:<home>/catalog.db and lmdb:<home>/online. repo NULL means the current directory. */
+int cn_cli_where(const char *repo, const char *wh_flag, const char *cat_flag, const char *wh_fallback,
+                 const char *cat_fallback, CnCliWhere *w, CnErr *err);
 
 /* Prints "chronon <verb>: <err message>" to stderr and returns 1. */
 int cn_cli_fail(const char *verb, const CnErr *err);

@@ -76,31 +76,11 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
         rc = cn_err_set(err, CN_EINVAL, "--max-memory: invalid size '%s' (expected bytes or a number with K, M or G)", v);
         goto done;
     }
-    /* warehouse and catalog: flag > environment > <repo>/warehouse */
-    char cwd[PATH_MAX], root[PATH_MAX + 8], wh[2 * PATH_MAX + 64], cu[2 * PATH_MAX + 160];
-    if (!getcwd(cwd, sizeof cwd)) {
-        rc = cn_err_set(err, CN_EIO, "cannot read the current directory");
-        goto done;
-    }
-    char real[PATH_MAX];
-    if (realpath(a->repo, real)) snprintf(root, sizeof root, "%s", real);
-    else if (a->repo[0] == '/') snprintf(root, sizeof root, "%s", a->repo);
-    else snprintf(root, sizeof root, "%s/%s", cwd, a->repo);
-    const char *w = cn_run_extra(a, "--warehouse", NULL);
-    if (!w || !*w) w = getenv("CHRONON_WAREHOUSE");
-    if (!w || !*w) snprintf(wh, sizeof wh, "%s/warehouse", root);
-    else if (strstr(w, "://") || w[0] == '/') snprintf(wh, sizeof wh, "%s", w);
-    else snprintf(wh, sizeof wh, "%s/%s", cwd, w);
-    const char *c = cn_run_extra(a, "--catalog", NULL);
-    if (!c || !*c) c = getenv("CHRONON_CATALOG");
-    if (c && *c) {
-        snprintf(cu, sizeof cu, "%s", c);
-    } else {
-        const char *local = cn_str_starts_with(wh, "file://") ? wh + 7 : wh;
-        if (local[0] == '/') snprintf(cu, sizeof cu, "sqlite:%s/catalog.db", local);
-        else snprintf(cu, sizeof cu, "sqlite:%s/catalog.db", root);
-    }
-    rc = cn_ice_catalog_open(wh, cu, &cat, err);
+    CnCliWhere where;
+    rc = cn_cli_where(a->repo, cn_run_extra(a, "--warehouse", NULL), cn_run_extra(a, "--catalog", NULL), NULL, NULL,
+                      &where, err);
+    if (rc) goto done;
+    rc = cn_ice_catalog_open(where.warehouse, where.catalog, &cat, err);
     if (rc) goto done;
     CnEngStats st;
     rc = cn_eng_groupby_backfill(cat, conf->group_by, &o, &st, err);

@@ -19,43 +19,11 @@
 #include "io/parquet/pq.h"
 #include "table/table.h"
 
-typedef struct Settings {
-    char warehouse[2 * PATH_MAX + 64];
-    char catalog[2 * PATH_MAX + 160];
-} Settings;
+typedef CnCliWhere Settings;
 
 static int resolve_settings(const char *repo, const char *wh_flag, const char *cat_flag,
                             Settings *s, CnErr *err) {
-    char cwd[PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd)) return cn_err_set(err, CN_EIO, "cannot read the current directory");
-    char root[PATH_MAX + 8];
-    if (repo && repo[0] == '/')
-        snprintf(root, sizeof root, "%s", repo);
-    else if (repo)
-        snprintf(root, sizeof root, "%s/%s", cwd, repo);
-    else
-        snprintf(root, sizeof root, "%s", cwd);
-    const char *wh = wh_flag ? wh_flag : getenv("CHRONON_WAREHOUSE");
-    if (wh && !*wh) wh = NULL;
-    if (!wh)
-        snprintf(s->warehouse, sizeof s->warehouse, "%s/warehouse", root);
-    else if (strstr(wh, "://") || wh[0] == '/')
-        snprintf(s->warehouse, sizeof s->warehouse, "%s", wh);
-    else
-        snprintf(s->warehouse, sizeof s->warehouse, "%s/%s", cwd, wh);
-    const char *cat = cat_flag ? cat_flag : getenv("CHRONON_CATALOG");
-    if (cat && !*cat) cat = NULL;
-    if (cat) {
-        snprintf(s->catalog, sizeof s->catalog, "%s", cat);
-    } else {
-        const char *local = s->warehouse;
-        if (cn_str_starts_with(local, "file://")) local += 7;
-        if (local[0] == '/')
-            snprintf(s->catalog, sizeof s->catalog, "sqlite:%s/catalog.db", local);
-        else /* an S3 warehouse cannot hold a SQLite file: keep it in the root */
-            snprintf(s->catalog, sizeof s->catalog, "sqlite:%s/catalog.db", root);
-    }
-    return 0;
+    return cn_cli_where(repo, wh_flag, cat_flag, NULL, NULL, s, err);
 }
 
 /* ------------------------------------------------------------------- load */

@@ -28,36 +28,20 @@
 #include "table/table.h"
 
 typedef struct Env {
-    char root[PATH_MAX + 8];
-    char wh[2 * PATH_MAX + 64];
-    char cat[2 * PATH_MAX + 160];
-    char kv[2 * PATH_MAX + 96];
+    CnCliWhere w;
+    const char *root, *wh, *cat, *kv; /* views into w */
 } Env;
 
 /* Warehouse, catalog and online store: flag > environment > <repo>/warehouse, as the
  * backfill resolves them. */
 static int resolve_env(const CnRunArgs *a, Env *e, CnErr *err) {
-    char cwd[PATH_MAX], real[PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd)) return cn_err_set(err, CN_EIO, "cannot read the current directory");
-    if (realpath(a->repo, real)) snprintf(e->root, sizeof e->root, "%s", real);
-    else if (a->repo[0] == '/') snprintf(e->root, sizeof e->root, "%s", a->repo);
-    else snprintf(e->root, sizeof e->root, "%s/%s", cwd, a->repo);
-    const char *w = cn_run_extra(a, "--warehouse", NULL);
-    if (!w || !*w) w = getenv("CHRONON_WAREHOUSE");
-    if (!w || !*w) snprintf(e->wh, sizeof e->wh, "%s/warehouse", e->root);
-    else if (strstr(w, "://") || w[0] == '/') snprintf(e->wh, sizeof e->wh, "%s", w);
-    else snprintf(e->wh, sizeof e->wh, "%s/%s", cwd, w);
-    const char *local = cn_str_starts_with(e->wh, "file://") ? e->wh + 7 : e->wh;
-    const char *c = cn_run_extra(a, "--catalog", NULL);
-    if (!c || !*c) c = getenv("CHRONON_CATALOG");
-    if (c && *c) snprintf(e->cat, sizeof e->cat, "%s", c);
-    else if (local[0] == '/') snprintf(e->cat, sizeof e->cat, "sqlite:%s/catalog.db", local);
-    else snprintf(e->cat, sizeof e->cat, "sqlite:%s/catalog.db", e->root);
-    const char *o = getenv("CHRONON_ONLINE");
-    if (o && *o) snprintf(e->kv, sizeof e->kv, "%s", o);
-    else if (local[0] == '/') snprintf(e->kv, sizeof e->kv, "lmdb:%s/online", local);
-    else snprintf(e->kv, sizeof e->kv, "lmdb:%s/online", e->root);
-    return 0;
+    int rc = cn_cli_where(a->repo, cn_run_extra(a, "--warehouse", NULL), cn_run_extra(a, "--catalog", NULL), NULL,
+                          NULL, &e->w, err);
+    e->root = e->w.root;
+    e->wh = e->w.warehouse;
+    e->cat = e->w.catalog;
+    e->kv = e->w.online;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ upload */

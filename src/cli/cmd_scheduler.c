@@ -29,10 +29,9 @@ static void on_signal(int sig) {
 }
 
 typedef struct Paths {
-    char root[PATH_MAX];
-    char warehouse[PATH_MAX + 64];
-    char catalog[PATH_MAX + 160];
-    char db[PATH_MAX + 160];
+    CnCliWhere w;
+    const char *root, *warehouse, *catalog; /* views into w */
+    char db[2 * PATH_MAX + 160];
     char logs[2 * PATH_MAX + 80];
     char self[PATH_MAX];
 } Paths;
@@ -42,18 +41,13 @@ typedef struct Paths {
  * sqlite:<warehouse>/scheduler.db; logs from the log_dir setting, else <warehouse>/logs. */
 static void resolve(const CnSchedModel *m, Paths *p) {
     memset(p, 0, sizeof *p);
-    char cwd[PATH_MAX] = ".";
-    if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, ".");
-    if (!realpath(m->repo, p->root)) snprintf(p->root, sizeof p->root, "%s", m->repo);
-    const char *wh = getenv("CHRONON_WAREHOUSE");
-    if (!wh || !*wh) snprintf(p->warehouse, sizeof p->warehouse, "%s/warehouse", p->root);
-    else if (strstr(wh, "://") || wh[0] == '/') snprintf(p->warehouse, sizeof p->warehouse, "%s", wh);
-    else snprintf(p->warehouse, sizeof p->warehouse, "%s/%s", cwd, wh);
-    const char *local = cn_str_starts_with(p->warehouse, "file://") ? p->warehouse + 7 : p->warehouse;
-    const char *home = local[0] == '/' ? local : p->root; /* an S3 warehouse keeps files in the repo */
-    const char *cat = getenv("CHRONON_CATALOG");
-    if (cat && *cat) snprintf(p->catalog, sizeof p->catalog, "%s", cat);
-    else snprintf(p->catalog, sizeof p->catalog, "sqlite:%s/catalog.db", home);
+    CnErr e = CN_ERR_INIT;
+    if (cn_cli_where(m->repo, NULL, NULL, NULL, NULL, &p->w, &e) < 0) /* getcwd failed or a path too long */
+        snprintf(p->w.home, sizeof p->w.home, "%s", m->repo);
+    p->root = p->w.root;
+    p->warehouse = p->w.warehouse;
+    p->catalog = p->w.catalog;
+    const char *home = p->w.home; /* an S3 warehouse keeps files in the repo */
     const char *db = getenv("CHRONON_SCHEDULER_DB");
     if (db && *db) snprintf(p->db, sizeof p->db, "%s", db);
     else if (m->settings.state_db) snprintf(p->db, sizeof p->db, "%s", m->settings.state_db);

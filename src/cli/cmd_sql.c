@@ -20,41 +20,13 @@
 #include "sql/sql.h"
 #include "table/table.h"
 
-typedef struct Where {
-    char warehouse[2 * PATH_MAX + 64];
-    char catalog[2 * PATH_MAX + 160];
-} Where;
+typedef CnCliWhere Where;
 
 /* wh/cat: flag or teams.json values (NULL when not given); env wins over teams.json
  * but not over flags, so callers pass teams.json values as *_fallback. */
 static int resolve_where(const char *repo, const char *wh_flag, const char *cat_flag, const char *wh_fallback,
                          const char *cat_fallback, Where *w, CnErr *err) {
-    char cwd[PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd)) return cn_err_set(err, CN_EIO, "cannot read the current directory");
-    char root[PATH_MAX + 8];
-    if (repo && repo[0] == '/') snprintf(root, sizeof root, "%s", repo);
-    else if (repo) snprintf(root, sizeof root, "%s/%s", cwd, repo);
-    else snprintf(root, sizeof root, "%s", cwd);
-    char canon[PATH_MAX];
-    if (realpath(root, canon)) snprintf(root, sizeof root, "%s", canon); /* "./" would not match the catalog */
-    const char *wh = wh_flag;
-    if (!wh || !*wh) wh = getenv("CHRONON_WAREHOUSE");
-    if (!wh || !*wh) wh = wh_fallback;
-    if (!wh || !*wh) snprintf(w->warehouse, sizeof w->warehouse, "%s/warehouse", root);
-    else if (strstr(wh, "://") || wh[0] == '/') snprintf(w->warehouse, sizeof w->warehouse, "%s", wh);
-    else snprintf(w->warehouse, sizeof w->warehouse, "%s/%s", root, wh);
-    const char *cat = cat_flag;
-    if (!cat || !*cat) cat = getenv("CHRONON_CATALOG");
-    if (!cat || !*cat) cat = cat_fallback;
-    if (cat && *cat) {
-        snprintf(w->catalog, sizeof w->catalog, "%s", cat);
-    } else {
-        const char *local = w->warehouse;
-        if (cn_str_starts_with(local, "file://")) local += 7;
-        if (local[0] == '/') snprintf(w->catalog, sizeof w->catalog, "sqlite:%s/catalog.db", local);
-        else snprintf(w->catalog, sizeof w->catalog, "sqlite:%s/catalog.db", root);
-    }
-    return 0;
+    return cn_cli_where(repo, wh_flag, cat_flag, wh_fallback, cat_fallback, w, err);
 }
 
 /* ------------------------------------------------------------------ output */
