@@ -36,43 +36,17 @@ static int table_days(CnIceCatalog *cat, const char *full, int32_t **days, uint3
     int rc = cn_ice_name_parse(full, ns, name, err);
     if (rc || !cn_ice_table_exists(cat, ns, name)) return rc;
     CnIceTable *t = NULL;
-    CnIceScan *scan = NULL;
-    const char *col = CN_ICE_DS;
-    CnIceScanOpts so = {0};
-    so.columns = &col;
-    so.n_columns = 1;
-    uint32_t cap = 0;
+    CnIcePartition *ps = NULL;
+    uint32_t np = 0;
+    /* from the output's manifests: no data file is read */
     rc = cn_ice_table_load(cat, ns, name, &t, err);
-    if (rc == 0) rc = cn_ice_scan_open(cat, t, &so, &scan, err);
-    int32_t last = INT32_MIN;
-    while (rc == 0) {
-        const CnBatch *b = NULL;
-        rc = cn_ice_scan_next(scan, &b, err);
-        if (rc || !b) break;
-        for (uint32_t r = 0; r < b->n_rows && rc == 0; r++) {
-            uint32_t len;
-            const char *p = cn_col_vec_str(&b->cols[0], r, &len);
-            char dsb[11];
-            int64_t d;
-            snprintf(dsb, sizeof dsb, "%.*s", (int)(len < 10 ? len : 10), p);
-            if (cn_ds_parse(dsb, &d) || (int32_t)d == last) continue;
-            last = (int32_t)d;
-            bool dup = false;
-            for (uint32_t i = *n; i > 0 && i + 8 > *n && !dup; i--) dup = (*days)[i - 1] == last;
-            if (dup) continue;
-            if (*n == cap) {
-                cap = cap ? cap * 2 : 64;
-                int32_t *nd = cn_realloc(*days, cap * sizeof *nd);
-                if (!nd) {
-                    rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-                    break;
-                }
-                *days = nd;
-            }
-            (*days)[(*n)++] = last;
-        }
+    if (rc == 0) rc = cn_ice_table_partition_list(cat, t, 0, NULL, NULL, &ps, &np, err);
+    if (rc == 0 && np && !(*days = cn_calloc(np, sizeof **days))) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t i = 0; rc == 0 && i < np; i++) {
+        int64_t d;
+        if (ps[i].records > 0 && !cn_ds_parse(ps[i].ds, &d)) (*days)[(*n)++] = (int32_t)d;
     }
-    cn_ice_scan_close(scan);
+    cn_free(ps);
     cn_ice_table_free(t);
     /* sort + dedup */
     for (uint32_t i = 1; i < *n; i++) {

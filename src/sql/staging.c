@@ -24,62 +24,34 @@
 
 /* -------------------------------------------------------------- partitions */
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
+/* From the snapshot's manifests (cn_ice_table_partition_list): no data file is read. A
+ * partition whose files hold no record is not listed (a scan would see no ds there). */
 int cn_sql__partitions(CnIceCatalog *c, const CnIceTable *t, const char *lo, const char *hi, char ***out, size_t *n,
                        CnErr *err) {
     *out = NULL;
     *n = 0;
-    CnIceScan *scan = NULL;
-    char (*vals)[11] = NULL;
-    size_t nv = 0, cap = 0;
-    const char *col = CN_ICE_DS;
-    CnIceScanOpts o = {0};
-    o.columns = &col;
-    o.n_columns = 1;
-    o.ds_lo = lo;
-    o.ds_hi = hi;
-    int rc = cn_ice_scan_open(c, t, &o, &scan, err);
-    if (rc < 0) goto done;
-    for (;;) {
-        const CnBatch *b;
-        if ((rc = cn_ice_scan_next(scan, &b, err)) < 0) goto done;
-        if (!b) break;
-        const CnVec *v = &b->cols[0];
-        for (uint32_t i = 0; i < b->n_rows; i++) {
-            if (!cn_col_vec_is_valid(v, i)) continue;
-            uint32_t len;
-            const char *p = cn_col_vec_str(v, i, &len);
-            if (len != 10) continue;
-            if (nv && !memcmp(vals[nv - 1], p, 10)) continue; /* files hold one ds each */
-            if (nv == cap) {
-                cap = cap ? cap * 2 : 64;
-                char(*nvals)[11] = cn_realloc(vals, cap * sizeof *vals);
-                if (!nvals) { rc = cn_err_set(err, CN_ENOMEM, "out of memory"); goto done; }
-                vals = nvals;
-            }
-            memcpy(vals[nv], p, 10);
-            vals[nv++][10] = 0;
-        }
-    }
+    CnIcePartition *ps = NULL;
+    uint32_t np = 0;
+    int rc = cn_ice_table_partition_list(c, t, 0, lo, hi, &ps, &np, err);
+    if (rc < 0) return rc;
     /* one block: pointers, then the strings */
-    char **ptrs = cn_malloc((nv ? nv : 1) * (sizeof(char *) + 11));
-    if (!ptrs) { rc = cn_err_set(err, CN_ENOMEM, "out of memory"); goto done; }
-    char *str = (char *)(ptrs + (nv ? nv : 1));
-    for (size_t i = 0; i < nv; i++) {
-        ptrs[i] = str + 11 * i;
-        memcpy(ptrs[i], vals[i], 11);
+    char **ptrs = cn_malloc((np ? np : 1) * (sizeof(char *) + 11));
+    if (!ptrs) {
+        cn_free(ps);
+        return cn_err_set(err, CN_ENOMEM, "out of memory");
     }
-    qsort(ptrs, nv, sizeof *ptrs, cmp_str);
+    char *str = (char *)(ptrs + (np ? np : 1));
     size_t k = 0;
-    for (size_t i = 0; i < nv; i++)
-        if (!k || strcmp(ptrs[k - 1], ptrs[i])) ptrs[k++] = ptrs[i];
+    for (uint32_t i = 0; i < np; i++) {
+        if (ps[i].records <= 0 || strlen(ps[i].ds) != 10) continue;
+        ptrs[k] = str + 11 * k;
+        memcpy(ptrs[k], ps[i].ds, 11);
+        k++;
+    }
+    cn_free(ps);
     *out = ptrs;
     *n = k;
-done:
-    cn_free(vals);
-    cn_ice_scan_close(scan);
-    return rc;
+    return 0;
 }
 
 int cn_sql_table_partitions(CnIceCatalog *c, const char *ns, const char *name, char ***out, size_t *n,

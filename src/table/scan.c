@@ -221,23 +221,61 @@ void cn_ice_scan_close(CnIceScan *s) {
     cn_free(s);
 }
 
-int cn_ice_table_partitions(CnIceCatalog *c, const CnIceTable *t, int64_t snapshot_id,
-                            CnIcePartFn fn, void *ud, CnErr *err) {
+int cn_ice_table_partition_list(CnIceCatalog *c, const CnIceTable *t, int64_t snapshot_id,
+                                const char *ds_lo, const char *ds_hi, CnIcePartition **out,
+                                uint32_t *n, CnErr *err) {
+    *out = NULL;
+    *n = 0;
     int64_t snap = snapshot_id ? snapshot_id : cn_ice_table_current_snapshot(t);
     if (snap < 0) return 0;
     CnArena a;
     cn_arena_init(&a, 0);
     CnIceDataFile *fs = NULL;
-    uint32_t n = 0;
-    int rc = cn_ice__snapshot_files(c, &a, t, snap, NULL, NULL, &fs, &n, err);
-    /* files come sorted by ds: one run per partition */
-    for (uint32_t i = 0; rc == 0 && i < n;) {
+    uint32_t nf = 0, k = 0;
+    CnIcePartition *ps = NULL;
+    int rc = cn_ice__snapshot_files(c, &a, t, snap, ds_lo, ds_hi, &fs, &nf, err);
+    if (rc < 0) goto done;
+    if (nf) {
+        ps = cn_calloc(nf, sizeof *ps); /* at most one partition per file */
+        if (!ps) {
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    /* files come sorted by ds: one run per partition; a null ds is no partition a
+     * sensor could name */
+    for (uint32_t i = 0; i < nf;) {
         uint32_t j = i;
-        int64_t records = 0;
-        while (j < n && fs[j].ds_null == fs[i].ds_null && !strcmp(fs[j].ds, fs[i].ds)) records += fs[j++].records;
-        if (!fs[i].ds_null) rc = fn(ud, fs[i].ds, records, j - i);
+        CnIcePartition p = {.files = 0};
+        while (j < nf && fs[j].ds_null == fs[i].ds_null && !strcmp(fs[j].ds, fs[i].ds)) {
+            p.records += fs[j].records;
+            p.bytes += fs[j].size;
+            p.files++;
+            j++;
+        }
+        if (!fs[i].ds_null) {
+            memcpy(p.ds, fs[i].ds, sizeof p.ds);
+            ps[k++] = p;
+        }
         i = j;
     }
+done:
     cn_arena_fini(&a);
+    if (rc < 0 || k == 0) {
+        cn_free(ps);
+        return rc < 0 ? rc : 0;
+    }
+    *out = ps;
+    *n = k;
+    return 0;
+}
+
+int cn_ice_table_partitions(CnIceCatalog *c, const CnIceTable *t, int64_t snapshot_id,
+                            CnIcePartFn fn, void *ud, CnErr *err) {
+    CnIcePartition *ps = NULL;
+    uint32_t n = 0;
+    int rc = cn_ice_table_partition_list(c, t, snapshot_id, NULL, NULL, &ps, &n, err);
+    for (uint32_t i = 0; rc == 0 && i < n; i++) rc = fn(ud, &ps[i]);
+    cn_free(ps);
     return rc;
 }

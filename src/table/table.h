@@ -137,11 +137,26 @@ int cn_ice_write_set_property(CnIceWrite *w, const char *key, const char *value,
 int cn_ice_write_commit(CnIceWrite *w, int64_t *snapshot_id, CnErr *err);
 void cn_ice_write_free(CnIceWrite *w); /* NULL-safe */
 
-/* The ds partitions of a snapshot (0: current) with their row and file counts, in ds
- * order: what a partition sensor asks. fn's non-zero return stops and is returned. */
-typedef int (*CnIcePartFn)(void *ud, const char *ds, int64_t records, uint32_t files);
+/* One ds partition of a snapshot, summed over its live data files. */
+typedef struct CnIcePartition {
+    char ds[11];
+    uint32_t files;
+    int64_t records;         /* record_count of the manifests' entries */
+    int64_t bytes;           /* file_size_in_bytes */
+} CnIcePartition;
+
+/* The ds partitions of a snapshot (0: current) in ds order: what a partition sensor,
+ * SHOW PARTITIONS and hole detection ask. Reads the manifest list and manifests only,
+ * never a data file (they may be large, remote, or already gone). fn's non-zero
+ * return stops and is returned. CN_ENOTFOUND for an unknown snapshot id. */
+typedef int (*CnIcePartFn)(void *ud, const CnIcePartition *p);
 int cn_ice_table_partitions(CnIceCatalog *c, const CnIceTable *t, int64_t snapshot_id,
                             CnIcePartFn fn, void *ud, CnErr *err);
+/* The same as an array, restricted to ds in [ds_lo, ds_hi] (NULL: unbounded; manifests
+ * whose ds summary lies outside are not read). OWNED: *out, cn_free (NULL when *n = 0). */
+int cn_ice_table_partition_list(CnIceCatalog *c, const CnIceTable *t, int64_t snapshot_id,
+                                const char *ds_lo, const char *ds_hi, CnIcePartition **out,
+                                uint32_t *n, CnErr *err);
 
 /* ------------------------------------------------------------------- scans */
 

@@ -238,8 +238,9 @@ static void create_append_scan(void **state) {
     env_close(&e);
 }
 
-static int part_line(void *ud, const char *ds, int64_t records, uint32_t files) {
-    return cn_buf_printf(ud, "%s:%lld:%u ", ds, (long long)records, files);
+static int part_line(void *ud, const CnIcePartition *p) {
+    assert_true(p->bytes > 0);
+    return cn_buf_printf(ud, "%s:%lld:%u ", p->ds, (long long)p->records, p->files);
 }
 
 static void overwrite_replaces_only_its_partitions(void **state) {
@@ -285,6 +286,76 @@ static void overwrite_replaces_only_its_partitions(void **state) {
     write_rows(&e, "t", CN_ICE_OVERWRITE, 9000, 4, d2, 1, 0);
     Sum again = scan_sum(&e, "t", NULL);
     assert_int_equal(again.rows, 204);
+    env_close(&e);
+}
+
+/* Removes every .parquet file under dir (recursively); returns how many. */
+static uint32_t remove_parquet(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    uint32_t n = 0;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        char p[1200];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        if (cn_str_ends_with(de->d_name, ".parquet")) n += unlink(p) == 0;
+        else n += remove_parquet(p);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+/* The listing reads manifests only: with every data file gone it still answers (a scan
+ * of the ds column would fail), with bytes equal to the files' sizes. */
+static void partitions_come_from_manifests(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    create_table(&e, "t");
+    write_rows(&e, "t", CN_ICE_APPEND, 0, 300, D3, 3, 0);
+    int64_t s2 = write_rows(&e, "t", CN_ICE_APPEND, 1000, 30, D3 + 1, 1, 0);
+    CnIceTable *t = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &t, &e.err), &e.err);
+    CnIcePartition *ps = NULL;
+    uint32_t n = 0;
+    ASSERT_OK(cn_ice_table_partition_list(e.c, t, 0, NULL, NULL, &ps, &n, &e.err), &e.err);
+    assert_int_equal(n, 3);
+    int64_t bytes1 = ps[1].bytes;
+    assert_true(bytes1 > ps[0].bytes); /* two files */
+    cn_free(ps);
+    char data_dir[600];
+    snprintf(data_dir, sizeof data_dir, "%s/data.db/t/data", e.wh);
+    assert_int_equal(remove_parquet(data_dir), 4);
+    ASSERT_OK(cn_ice_table_partition_list(e.c, t, 0, NULL, NULL, &ps, &n, &e.err), &e.err);
+    assert_int_equal(n, 3);
+    assert_string_equal(ps[0].ds, "2023-12-01");
+    assert_int_equal(ps[0].records, 100);
+    assert_int_equal(ps[0].files, 1);
+    assert_string_equal(ps[1].ds, "2023-12-02");
+    assert_int_equal(ps[1].records, 130);
+    assert_int_equal(ps[1].files, 2);
+    assert_int_equal(ps[1].bytes, bytes1);
+    assert_string_equal(ps[2].ds, "2023-12-03");
+    cn_free(ps);
+    /* a ds range */
+    ASSERT_OK(cn_ice_table_partition_list(e.c, t, 0, "2023-12-02", NULL, &ps, &n, &e.err), &e.err);
+    assert_int_equal(n, 2);
+    assert_string_equal(ps[0].ds, "2023-12-02");
+    cn_free(ps);
+    ASSERT_OK(cn_ice_table_partition_list(e.c, t, 0, "2023-12-04", "2023-12-09", &ps, &n, &e.err), &e.err);
+    assert_int_equal(n, 0);
+    assert_null(ps);
+    /* the scan, which does read data files, now fails */
+    CnIceScan *scan = NULL;
+    const CnBatch *b = NULL;
+    ASSERT_OK(cn_ice_scan_open(e.c, t, NULL, &scan, &e.err), &e.err);
+    assert_true(cn_ice_scan_next(scan, &b, &e.err) < 0);
+    cn_ice_scan_close(scan);
+    cn_err_clear(&e.err);
+    /* an unknown snapshot is named */
+    assert_int_equal(cn_ice_table_partition_list(e.c, t, s2 + 1, NULL, NULL, &ps, &n, &e.err), CN_ENOTFOUND);
+    ASSERT_CONTAINS(cn_err_msg(&e.err), "no snapshot");
+    cn_ice_table_free(t);
     env_close(&e);
 }
 
@@ -825,6 +896,7 @@ static void many_commits_merge_manifests(void **state) {
 
 CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(many_commits_merge_manifests), cmocka_unit_test(corrupt_files_are_reported), cmocka_unit_test(all_types_round_trip), cmocka_unit_test(create_append_scan),
              cmocka_unit_test(overwrite_replaces_only_its_partitions),
+             cmocka_unit_test(partitions_come_from_manifests),
              cmocka_unit_test(time_travel_by_id_and_timestamp),
              cmocka_unit_test(add_column_reads_old_files_as_null),
              cmocka_unit_test(pruning_and_projection), cmocka_unit_test(properties_round_trip),

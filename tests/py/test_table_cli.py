@@ -1,0 +1,153 @@
+"""`chronon table partitions`: the listing (text and --json) from the manifests, the
+--has sensor contract (exit 0 present, 1 absent, 2 errors) with the exact command
+`chronon airflow export` emits, and that no data file is read."""
+import json
+import os
+import subprocess
+
+import pytest
+
+BIN = os.environ.get("CHRONON_BIN")
+SRC = os.environ.get("CN_SOURCE_DIR")
+assert BIN and SRC, "run under ctest: CHRONON_BIN and CN_SOURCE_DIR must be set"
+
+ROWS = [("2023-11-30", 1, 10), ("2023-11-30", 2, 20), ("2023-12-01", 1, 5),
+        ("2023-12-01", 3, 7), ("2023-12-01", 3, 8), ("2023-12-02", 2, 100)]
+MORE = [("2023-12-01", 9, 1), ("2023-12-03", 4, 4)]
+
+
+def sh(args, cwd, env=None):
+    e = dict(os.environ)
+    e.pop("CHRONON_WAREHOUSE", None)
+    e.pop("CHRONON_CATALOG", None)
+    e.update(env or {})
+    return subprocess.run([BIN] + args, cwd=cwd, capture_output=True, text=True, timeout=120, env=e)
+
+
+def write_csv(path, rows):
+    path.write_text("ds,user_id,price\n" + "".join(f"{d},{u},{x}\n" for d, u, x in rows))
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    r = tmp_path_factory.mktemp("tablewh")
+    write_csv(r / "a.csv", ROWS)
+    write_csv(r / "b.csv", MORE)
+    for f in ("a.csv", "b.csv"):
+        p = sh(["load", str(r / f), "data.purchases"], r)
+        assert p.returncode == 0, p.stderr
+    p = sh(["load", str(r / "a.csv"), "purchases"], r)  # default namespace
+    assert p.returncode == 0, p.stderr
+    return r
+
+
+def listing(root, *extra):
+    p = sh(["table", "partitions", "data.purchases", "--json", *extra], root)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def test_json_listing_counts(root):
+    j = listing(root)
+    assert j["table"] == "data.purchases"
+    assert isinstance(j["snapshot_id"], int)
+    got = [(x["ds"], x["files"], x["records"]) for x in j["partitions"]]
+    assert got == [("2023-11-30", 1, 2), ("2023-12-01", 2, 4), ("2023-12-02", 1, 1), ("2023-12-03", 1, 1)]
+    files = sorted((root / "warehouse/data.db/purchases/data/ds=2023-12-01").glob("*.parquet"))
+    assert len(files) == 2
+    assert j["partitions"][1]["bytes"] == sum(f.stat().st_size for f in files)
+
+
+def test_text_listing(root):
+    p = sh(["table", "partitions", "data.purchases"], root)
+    assert p.returncode == 0, p.stderr
+    lines = [l.split() for l in p.stdout.splitlines()]
+    assert lines[0] == ["ds", "files", "records", "bytes"]
+    assert [l[:3] for l in lines[1:]] == [["2023-11-30", "1", "2"], ["2023-12-01", "2", "4"],
+                                          ["2023-12-02", "1", "1"], ["2023-12-03", "1", "1"]]
+    assert all(int(l[3]) > 0 for l in lines[1:])
+
+
+def test_has_exit_codes(root):
+    for v in ("2023-12-01", "ds=2023-12-03"):
+        p = sh(["table", "partitions", "data.purchases", "--has", v], root)
+        assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+    p = sh(["table", "partitions", "data.purchases", "--has", "2023-12-04"], root)
+    assert p.returncode == 1
+    assert p.stdout == ""
+    assert p.stderr.count("\n") == 1
+    assert "data.purchases" in p.stderr and "ds=2023-12-04" in p.stderr and "2023-12-03" in p.stderr
+
+
+def test_snapshot_option(root):
+    now = listing(root)["snapshot_id"]
+    j = listing(root, "--snapshot", str(now))
+    assert j["snapshot_id"] == now
+    p = sh(["table", "partitions", "data.purchases", "--snapshot", "12345"], root)
+    assert p.returncode == 2 and "no snapshot 12345" in p.stderr
+
+
+def test_usage_and_missing_table(root):
+    p = sh(["table", "partitions", "data.purchase", "--has", "2023-12-01"], root)
+    assert p.returncode == 2
+    assert "data.purchase" in p.stderr and "purchases" in p.stderr  # names nearby tables
+    for args in (["table"], ["table", "frobnicate"], ["table", "partitions"],
+                 ["table", "partitions", "data.purchases", "--has"],
+                 ["table", "partitions", "data.purchases", "--bogus"],
+                 ["table", "partitions", "data.purchases", "--has", "yesterday"],
+                 ["table", "partitions", "data.purchases", "--has", "2023-13-01"],
+                 ["table", "partitions", "data.purchases", "--has", "ds=2023-12-01/hr=00:00"],
+                 ["table", "partitions", "data.purchases", "--has", "dt=2023-12-01"],
+                 ["table", "partitions", "bad name!"]):
+        p = sh(args, root)
+        assert p.returncode == 2, (args, p.stdout, p.stderr)
+        assert p.stderr.startswith("chronon table"), (args, p.stderr)
+    p = sh(["table", "partitions", "--help"], root)
+    assert p.returncode == 0 and "--has DS" in p.stdout
+
+
+def test_warehouse_flags_and_env(root, tmp_path):
+    wh = root / "warehouse"
+    p = sh(["table", "partitions", "data.purchases", "--has", "2023-12-02", "--warehouse", str(wh)], tmp_path)
+    assert p.returncode == 0, p.stderr
+    p = sh(["table", "partitions", "data.purchases", "--has", "2023-12-02", "--repo", str(root)], tmp_path)
+    assert p.returncode == 0, p.stderr
+    p = sh(["table", "partitions", "data.purchases", "--has", "2023-12-02",
+            "--catalog", f"sqlite:{wh}/catalog.db", "--warehouse", str(wh)], tmp_path)
+    assert p.returncode == 0, p.stderr
+    p = sh(["table", "partitions", "data.purchases", "--has", "2023-12-02"], tmp_path,
+           env={"CHRONON_WAREHOUSE": str(wh)})
+    assert p.returncode == 0, p.stderr
+
+
+def test_airflow_sensor_command_runs(root):
+    """The sensor line chronon airflow export writes, with Airflow's {{ ds }} filled in."""
+    cmd = ["table", "partitions", "purchases", "--has", "{{ ds }}"]
+    for ds, code in (("2023-12-02", 0), ("2023-12-03", 1)):
+        p = sh([c.replace("{{ ds }}", ds) for c in cmd], root)
+        assert p.returncode == code, p.stderr
+
+
+def test_no_data_file_is_read(tmp_path):
+    """Every data file gone: the listing, --has and SHOW PARTITIONS still answer from the
+    manifests, while a query that reads the data fails."""
+    write_csv(tmp_path / "a.csv", ROWS)
+    p = sh(["load", str(tmp_path / "a.csv"), "data.gone"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    p = sh(["table", "partitions", "data.gone", "--json"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    before = json.loads(p.stdout)["partitions"]
+    files = list((tmp_path / "warehouse").rglob("*.parquet"))
+    assert len(files) == 3
+    for f in files:
+        f.unlink()
+    p = sh(["table", "partitions", "data.gone", "--json"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["partitions"] == before
+    p = sh(["table", "partitions", "data.gone", "--has", "2023-12-02"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    p = sh(["sql", "SHOW PARTITIONS data.gone", "--format", "csv"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["partition", "ds=2023-11-30", "ds=2023-12-01", "ds=2023-12-02"]
+    p = sh(["sql", "SELECT count(*) FROM data.gone WHERE price > 0", "--format", "csv"], tmp_path)
+    assert p.returncode != 0
