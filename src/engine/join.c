@@ -386,13 +386,18 @@ typedef struct Part {
     PartMode mode;
     CnEngGroupBy *g;
     CnBatch *vals;            /* value schema, one row per left row */
+    int32_t *day;             /* per left row: the day the value is of (ds of GroupBy derivations) */
+    uint8_t *hit;             /* per left row: the part has a value (GroupBy derivations apply) */
+    CnSchema *vschema;        /* owned schema of vals after GroupBy derivations */
 } Part;
 
 static void part_fini(Part *p) {
     cn_eng_gb_free(p->g);
     cn_col_batch_free(p->vals);
-    p->g = NULL;
-    p->vals = NULL;
+    cn_col_schema_free(p->vschema);
+    cn_free(p->day);
+    cn_free(p->hit);
+    memset(p, 0, sizeof *p);
 }
 
 /* Longest window of a GroupBy in ms; *unbounded when some part (or no aggregation)
@@ -494,14 +499,15 @@ static int snap_emit(void *ud, int32_t day, CnBatch *b, CnErr *err) {
 static int eval_snapshot(CnIceCatalog *cat, Part *p, const Left *l, const CnEngOpts *o, CnErr *err) {
     const CnGroupBy *gb = p->jp->group_by;
     uint32_t n = l->rows->n_rows;
-    int32_t *day = cn_malloc(((size_t)n + 1) * sizeof *day);
+    int32_t *day = p->day = cn_malloc(((size_t)n + 1) * sizeof *day);
+    p->hit = cn_calloc((size_t)n + 1, 1);
     SnapCtx c;
     memset(&c, 0, sizeof c);
     uint8_t *need = NULL;
     CnSchema *rs = NULL;
     CnBuf kb = CN_BUF_INIT;
     int rc = 0;
-    if (!day) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (!day || !p->hit) return cn_err_set(err, CN_ENOMEM, "out of memory");
     int32_t dmin = INT32_MAX, dmax = INT32_MIN;
     const CnVec *tsv = l->i_ts >= 0 ? &l->rows->cols[l->i_ts] : NULL;
     for (uint32_t r = 0; r < n; r++) {
@@ -574,6 +580,7 @@ static int eval_snapshot(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
                     if (kb.oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
                     hit = map_find(&c.map, kb.data, kb.len, cn_hash_bytes(kb.data, kb.len, 0x6a6f696e));
                 }
+                p->hit[r] = hit != UINT32_MAX;
                 for (uint32_t v = 0; v < p->vals->n_cols; v++) {
                     if (hit == UINT32_MAX) cn_col_vec_append_null(&p->vals->cols[v]);
                     else cn_col_vec_append_from(&p->vals->cols[v], &c.rows->cols[nk + v], hit);
@@ -587,7 +594,6 @@ static int eval_snapshot(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
     }
     if (rc == 0) rc = cn_col_batch_sync_rows(p->vals, err);
 done:
-    cn_free(day);
     cn_free(need);
     cn_free(c.kcols);
     cn_col_batch_free(c.rows);
@@ -610,6 +616,9 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         return cn_err_set(err, CN_ECONFIG, "part %s is TEMPORAL: the left needs a long ts column (set timeColumn)",
                           p->prefix);
     bool ent = p->mode == MODE_TEMPORAL_ENT;
+    p->day = cn_malloc(((size_t)n + 1) * sizeof *p->day);
+    p->hit = cn_calloc((size_t)n + 1, 1);
+    if (!p->day || !p->hit) return cn_err_set(err, CN_ENOMEM, "out of memory");
     int32_t qmin = INT32_MAX, qmax = INT32_MIN, pmax = INT32_MIN;
     for (uint32_t r = 0; r < n; r++) {
         if (!cn_col_vec_is_valid(tsv, r)) {
@@ -620,7 +629,7 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
                               "row needs a ts)",
                               p->prefix, l->table, ds);
         }
-        int32_t d = (int32_t)cn_ms_to_days(((const int64_t *)tsv->values)[r]);
+        int32_t d = p->day[r] = (int32_t)cn_ms_to_days(((const int64_t *)tsv->values)[r]);
         if (d < qmin) qmin = d;
         if (d > qmax) qmax = d;
         if (l->pday[r] > pmax) pmax = l->pday[r];
@@ -679,6 +688,7 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         int64_t t = ((const int64_t *)tsv->values)[r];
         bool all = true;
         for (uint32_t k = 0; k < p->n_keys; k++) all = all && cn_col_vec_is_valid(&l->rows->cols[p->lcol[k]], r);
+        p->hit[r] = all;
         if (all && cn_eng__key_encode(l->rows, p->lcol, p->n_keys, r, &kb)) {
             uint64_t h = cn_hash_bytes(kb.data, kb.len, 0x6b6579);
             const CnEngKeys *ks = &g->keys;
@@ -858,6 +868,72 @@ done:
     return rc;
 }
 
+/* GroupBy derivations of a part: over (keys, values, ds = the day of the value) for
+ * rows that have a value; other rows keep null features. */
+static int derive_part(Part *p, const Left *l, CnArena *a, CnErr *err) {
+    const CnGroupBy *gb = p->jp->group_by;
+    if (!gb->n_derivations) return 0;
+    uint32_t n = l->rows->n_rows, nk = p->n_keys;
+    const CnSchema *ks = cn_eng_gb_key_schema(p->g), *vs = p->vals->schema;
+    CnSchema *ps = NULL, *os = NULL, *nvs = NULL;
+    CnBatch *pb = NULL, *ob = NULL, *nv = NULL;
+    int rc = cn_col_schema_new(&ps);
+    for (uint32_t k = 0; k < nk && rc == 0; k++)
+        rc = cn_col_schema_add(ps, ks->fields[k].name, l->rows->schema->fields[p->lcol[k]].type, true, CN_COL_NO_ID, err);
+    for (uint32_t v = 0; v < vs->n_fields && rc == 0; v++)
+        rc = cn_col_schema_add(ps, vs->fields[v].name, vs->fields[v].type, true, CN_COL_NO_ID, err);
+    if (rc == 0) rc = cn_col_schema_add(ps, CN_ICE_DS, cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, err);
+    if (rc == 0) rc = cn_col_batch_new(ps, &pb, err);
+    if (rc) goto done;
+    for (uint32_t k = 0; k < nk; k++)
+        cn_col_vec_append_range(&pb->cols[k], &l->rows->cols[p->lcol[k]], 0, n);
+    for (uint32_t v = 0; v < vs->n_fields; v++) cn_col_vec_append_range(&pb->cols[nk + v], &p->vals->cols[v], 0, n);
+    for (uint32_t r = 0; r < n; r++) {
+        char ds[11];
+        if (p->day[r] == INT32_MIN) {
+            cn_col_vec_append_null(&pb->cols[ps->n_fields - 1]);
+            continue;
+        }
+        cn_ds_format(p->day[r], ds);
+        cn_col_vec_append_str(&pb->cols[ps->n_fields - 1], ds, 10);
+    }
+    rc = cn_col_batch_sync_rows(pb, err);
+    if (rc == 0) rc = apply_derivations(gb->derivations, gb->n_derivations, nk, pb, a, &os, &ob, err);
+    if (rc) {
+        rc = cn_err_ctx(err, rc, "GroupBy %s", gb->meta.name);
+        goto done;
+    }
+    rc = cn_col_schema_new(&nvs);
+    for (uint32_t c = nk; c + 1 < os->n_fields && rc == 0; c++) {
+        const CnType *t = cn_col_type_copy(&nvs->arena, os->fields[c].type);
+        rc = t ? cn_col_schema_add(nvs, os->fields[c].name, t, true, CN_COL_NO_ID, err)
+               : cn_err_set(err, CN_ENOMEM, "out of memory");
+    }
+    if (rc == 0) rc = cn_col_batch_new(nvs, &nv, err);
+    if (rc) goto done;
+    for (uint32_t c = 0; c < nvs->n_fields; c++)
+        for (uint32_t r = 0; r < n; r++) {
+            if (p->hit[r]) cn_col_vec_append_from(&nv->cols[c], &ob->cols[nk + c], r);
+            else cn_col_vec_append_null(&nv->cols[c]);
+        }
+    rc = cn_col_batch_sync_rows(nv, err);
+    if (rc) goto done;
+    cn_col_batch_free(p->vals);
+    cn_col_schema_free(p->vschema);
+    p->vals = nv;
+    p->vschema = nvs;
+    nv = NULL;
+    nvs = NULL;
+done:
+    cn_col_batch_free(pb);
+    cn_col_batch_free(ob);
+    cn_col_batch_free(nv);
+    cn_col_schema_free(ps);
+    cn_col_schema_free(os);
+    cn_col_schema_free(nvs);
+    return rc;
+}
+
 /* Builds the joined batch (left columns, features, ds) and applies derivations. */
 static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts, CnArena *a, CnSchema **out_schema,
                     CnBatch **out, CnErr *err) {
@@ -967,10 +1043,6 @@ static int check_join(const CnJoin *j, CnErr *err) {
     for (size_t i = 0; i < j->n_parts; i++) {
         const CnGroupBy *gb = j->parts[i].group_by;
         if (!gb) return cn_err_set(err, CN_ECONFIG, "join %s: joinParts[%zu] has no groupBy", jn, i);
-        if (gb->n_derivations)
-            return cn_err_set(err, CN_EUNSUPPORTED,
-                              "join %s: joinParts[%zu] (%s): GroupBy derivations in a join part are not supported yet",
-                              jn, i, gb->meta.name ? gb->meta.name : "?");
     }
     return 0;
 }
@@ -1088,6 +1160,7 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
             p->mode = MODE_TEMPORAL_ENT;
         } else p->mode = MODE_TEMPORAL;
         rc = p->mode >= MODE_TEMPORAL ? eval_temporal(cat, p, &l, o, err) : eval_snapshot(cat, p, &l, o, err);
+        if (rc == 0) rc = derive_part(p, &l, &a, err);
         if (p->g) st->rows_scanned += p->g->stats.rows_scanned;
         if (rc) rc = cn_err_ctx(err, rc, "part %s", p->prefix);
     }

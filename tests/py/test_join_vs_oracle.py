@@ -158,8 +158,15 @@ def gen_groupby(rnd, name, events_left):
     meta = {"name": "t." + name, "outputNamespace": "out", "team": "t"}
     if kind == "dim":
         q = {"selects": {"k1": "k1", "attr": "attr", "score": "score"}}
-        return {"metaData": meta, "keyColumns": ["k1"],
-                "sources": [{"entities": {"snapshotTable": "raw.dim", "query": q}}]}
+        gb = {"metaData": meta, "keyColumns": ["k1"],
+              "sources": [{"entities": {"snapshotTable": "raw.dim", "query": q}}]}
+        if rnd.random() < 0.4:   # GroupBy derivations: `*`, an expression, a rename, keys and ds
+            gb["derivations"] = [{"name": "*", "expression": "*"},
+                                 {"name": "score10", "expression": "score * 10"},
+                                 {"name": "where_when", "expression": "concat(k1, '@', ds)"}]
+            if rnd.random() < 0.5:
+                gb["derivations"].append({"name": "a2", "expression": "attr"})
+        return gb
     if kind == "dim_agg":
         q = {"selects": {"k1": "k1", "score": "score"}, "timeColumn": "ts"}
         win = rnd.choice([None, [{"length": 1, "timeUnit": 1}], [{"length": 2, "timeUnit": 1}, {"length": 12, "timeUnit": 0}]])
@@ -170,8 +177,11 @@ def gen_groupby(rnd, name, events_left):
         temporal = events_left and rnd.random() < 0.5
         if not temporal and win and len(win) > 1:
             aggs = [a for a in aggs if a.get("windows") is None]   # SNAPSHOT + hours: a DSL error
-        return {"metaData": meta, "keyColumns": ["k1"], "accuracy": 0 if temporal else 1,
-                "sources": [{"entities": {"snapshotTable": "raw.dim", "query": q}}], "aggregations": aggs}
+        gb = {"metaData": meta, "keyColumns": ["k1"], "accuracy": 0 if temporal else 1,
+              "sources": [{"entities": {"snapshotTable": "raw.dim", "query": q}}], "aggregations": aggs}
+        if rnd.random() < 0.4:
+            gb["derivations"] = [{"name": "*", "expression": "*"}, {"name": "kd", "expression": "concat(k1, ds)"}]
+        return gb
     temporal = events_left and rnd.random() < 0.6
     aggs, used = [], set()
     for _ in range(rnd.randint(1, 3)):
