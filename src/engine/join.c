@@ -12,7 +12,11 @@
  *     (D27: a late event is seen from its storage day on).
  *   - TEMPORAL entity parts (no mutationTable) do the same over the rows of snapshot
  *     X-1 as a batch IR with B = epoch(X) (section 5 "Mutations", D1, no mutations).
- *   A null in any key of a part, or no data, gives that part null features.
+ *   A null in any key of a part, or no data, gives that part null features. A part's
+ *   GroupBy derivations then run over (keys, values, ds = the day of the value).
+ * RE-RUNS: only left days without output are computed (section 5 holes) unless
+ *   --force, or unless the output's chronon.join.semantic_hash property differs from
+ *   the join's (then every day in range is recomputed).
  * NAMES: features are <fullPrefix>_<col>; a feature equal to a left column name is
  *   coalesce(left, feature); two parts producing the same name is a config error. */
 #include "engine/eng_int.h"
