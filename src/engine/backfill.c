@@ -575,6 +575,43 @@ static uint64_t default_max_memory(void) {
     return (uint64_t)pages * (uint64_t)psz / 2;
 }
 
+int cn_eng__plan_chunks(int32_t s, int32_t e, const int32_t *out_days, uint32_t n_out, const int32_t *src_days,
+                        uint32_t n_src, int step_days, bool run_first_hole, int32_t **chunks, uint32_t *n_chunks,
+                        CnErr *err) {
+    *chunks = NULL;
+    *n_chunks = 0;
+    if (step_days <= 0) step_days = 30;
+    uint32_t cap = 0;
+    int32_t earliest = n_out && !run_first_hole ? out_days[0] : INT32_MIN;
+    /* holes: runs of days without output and with a source partition */
+    for (int32_t d = s; d <= e;) {
+        if (!(d >= earliest && !has(out_days, n_out, d) && has(src_days, n_src, d))) {
+            d++;
+            continue;
+        }
+        int32_t h0 = d;
+        while (d <= e && d >= earliest && !has(out_days, n_out, d) && has(src_days, n_src, d)) d++;
+        int32_t h1 = d - 1;
+        for (int32_t c0 = h0; c0 <= h1; c0 += step_days) {
+            if (*n_chunks == cap) {
+                cap = cap ? cap * 2 : 16;
+                int32_t *nc = cn_realloc(*chunks, (size_t)cap * 2 * sizeof *nc);
+                if (!nc) {
+                    cn_free(*chunks);
+                    *chunks = NULL;
+                    *n_chunks = 0;
+                    return cn_err_set(err, CN_ENOMEM, "out of memory");
+                }
+                *chunks = nc;
+            }
+            (*chunks)[2 * *n_chunks] = c0;
+            (*chunks)[2 * *n_chunks + 1] = c0 + step_days - 1 < h1 ? c0 + step_days - 1 : h1;
+            (*n_chunks)++;
+        }
+    }
+    return 0;
+}
+
 int cn_eng_groupby_backfill(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *opts, CnEngStats *stats,
                             CnErr *err) {
     CnEngOpts o = *opts;
@@ -582,8 +619,8 @@ int cn_eng_groupby_backfill(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngO
     memset(&st, 0, sizeof st);
     CnArena a;
     cn_arena_init(&a, 0);
-    int32_t *out_days = NULL, *src_days = NULL;
-    uint32_t n_out = 0, n_src = 0;
+    int32_t *out_days = NULL, *src_days = NULL, *chunks = NULL;
+    uint32_t n_out = 0, n_src = 0, n_chunks = 0;
     int rc = 0, first_rc = 0;
     if (!o.step_days) o.step_days = 30;
     if (!o.max_memory) o.max_memory = default_max_memory();
@@ -624,33 +661,24 @@ int cn_eng_groupby_backfill(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngO
                         start, end, tabs);
         goto done;
     }
-    int32_t earliest = n_out && !o.run_first_hole ? out_days[0] : INT32_MIN;
-    /* holes: runs of days without output and with a source partition */
-    for (int32_t d = (int32_t)s64; d <= (int32_t)e64;) {
-        bool cand = d >= earliest && !has(out_days, n_out, d) && has(src_days, n_src, d);
-        if (!cand) {
-            d++;
-            continue;
-        }
-        int32_t h0 = d;
-        while (d <= (int32_t)e64 && d >= earliest && !has(out_days, n_out, d) && has(src_days, n_src, d)) d++;
-        int32_t h1 = d - 1;
-        for (int32_t c0 = h0; c0 <= h1; c0 += o.step_days) {
-            int32_t c1 = c0 + o.step_days - 1 < h1 ? c0 + o.step_days - 1 : h1;
-            st.chunks++;
-            CnErr cerr = CN_ERR_INIT;
-            int crc = run_chunk(cat, gb, &o, out_table, c0, c1, &st, &cerr);
-            if (crc) {
-                st.chunks_failed++;
-                char a0[11], a1[11];
-                cn_ds_format(c0, a0);
-                cn_ds_format(c1, a1);
-                if (!first_rc) {
-                    first_rc = crc;
-                    cn_err_set(err, crc, "%s (partitions %s..%s)", cn_err_msg(&cerr), a0, a1);
-                } else {
-                    fprintf(stderr, "chronon: partitions %s..%s failed: %s\n", a0, a1, cn_err_msg(&cerr));
-                }
+    rc = cn_eng__plan_chunks((int32_t)s64, (int32_t)e64, out_days, n_out, src_days, n_src, o.step_days,
+                             o.run_first_hole, &chunks, &n_chunks, err);
+    if (rc) goto done;
+    for (uint32_t ci = 0; ci < n_chunks; ci++) {
+        int32_t c0 = chunks[2 * ci], c1 = chunks[2 * ci + 1];
+        st.chunks++;
+        CnErr cerr = CN_ERR_INIT;
+        int crc = run_chunk(cat, gb, &o, out_table, c0, c1, &st, &cerr);
+        if (crc) {
+            st.chunks_failed++;
+            char a0[11], a1[11];
+            cn_ds_format(c0, a0);
+            cn_ds_format(c1, a1);
+            if (!first_rc) {
+                first_rc = crc;
+                cn_err_set(err, crc, "%s (partitions %s..%s)", cn_err_msg(&cerr), a0, a1);
+            } else {
+                fprintf(stderr, "chronon: partitions %s..%s failed: %s\n", a0, a1, cn_err_msg(&cerr));
             }
         }
     }
@@ -662,6 +690,7 @@ done:
     if (stats) *stats = st;
     cn_free(out_days);
     cn_free(src_days);
+    cn_free(chunks);
     cn_arena_fini(&a);
     return cn_err_ctx(err, rc, "backfill of GroupBy %s", gb->meta.name ? gb->meta.name : "?");
 }

@@ -92,6 +92,13 @@ bool cn_eng__key_encode(const CnBatch *b, const int *cols, uint32_t n, uint32_t 
 /* Memory check against opts.max_memory: CN_ELIMIT saying what to raise. */
 int cn_eng__mem_check(CnEngGroupBy *g, uint64_t extra, const char *what, CnErr *err);
 
+/* Partitions to compute (compute.md section 5): the holes of days [s, e] (days since
+ * epoch) without output and with a source partition, on or after the earliest output
+ * day unless run_first_hole, cut into chunks of step_days (<= 0: 30). Days arrays are
+ * sorted. OWNED: *chunks holds *n_chunks pairs [first, last] (cn_free). CN_ENOMEM. */
+int cn_eng__plan_chunks(int32_t s, int32_t e, const int32_t *out_days, uint32_t n_out, const int32_t *src_days,
+                        uint32_t n_src, int step_days, bool run_first_hole, int32_t **chunks, uint32_t *n_chunks,
+                        CnErr *err);
 /* Computes output days [s, e] (days since epoch) and calls emit per day with a batch of
  * keys, values (and nothing else) and a selection of the rows to write.
  * tiles_in: stored tiles to merge (may be NULL); tiles_out: when set, receives the tiles

@@ -1,11 +1,18 @@
 /* test_engine.c: unit tests of engine internals: the key table (encoded key bytes ->
- * dense id, eng_int.h): many keys with probe collisions, stable ids, null keys. */
+ * dense id, eng_int.h): many keys with probe collisions, stable ids, null keys; the
+ * partitions to compute (compute.md section 5: holes, step days, run-first-hole); and
+ * the temporal API cn_eng_gb_values_at on a tiny table (compute.md Example 2.1). */
 #include "cn_test.h"
 
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/date.h"
 #include "base/str.h"
 #include "engine/eng_int.h"
 
@@ -121,4 +128,220 @@ static void test_keys_nulls(void **state) {
     cn_col_schema_free(sch);
 }
 
-CN_TEST_MAIN(cmocka_unit_test(test_keys_many), cmocka_unit_test(test_keys_nulls))
+/* ------------------------------------------------------------ partitions to compute */
+
+static int32_t day(const char *ds) {
+    int64_t d = 0;
+    assert_int_equal(cn_ds_parse(ds, &d), 0);
+    return (int32_t)d;
+}
+
+/* Chunks as "first..last first..last" text. */
+static void plan(const char *s, const char *e, const int32_t *out, uint32_t n_out, const int32_t *src,
+                 uint32_t n_src, int step, bool first_hole, char *buf, size_t len) {
+    CnErr err = CN_ERR_INIT;
+    int32_t *ch = NULL;
+    uint32_t n = 0;
+    ASSERT_OK(cn_eng__plan_chunks(day(s), day(e), out, n_out, src, n_src, step, first_hole, &ch, &n, &err), &err);
+    size_t off = 0;
+    buf[0] = 0;
+    for (uint32_t i = 0; i < n && off < len; i++) {
+        char a[11], b[11];
+        cn_ds_format(ch[2 * i], a);
+        cn_ds_format(ch[2 * i + 1], b);
+        off += (size_t)snprintf(buf + off, len - off, "%s%s..%s", i ? " " : "", a, b);
+    }
+    cn_free(ch);
+}
+
+/* compute.md section 5 example: range 03-01..03-08, output {03-02, 03-03, 03-06}, no
+ * source partition 03-05: holes [03-04] and [03-07..03-08]; --run-first-hole adds 03-01. */
+static void test_plan_spec_example(void **state) {
+    (void)state;
+    int32_t out[3] = {day("2025-03-02"), day("2025-03-03"), day("2025-03-06")};
+    int32_t src[7];
+    const char *sd[7] = {"2025-03-01", "2025-03-02", "2025-03-03", "2025-03-04",
+                         "2025-03-06", "2025-03-07", "2025-03-08"};
+    for (int i = 0; i < 7; i++) src[i] = day(sd[i]);
+    char buf[256];
+    plan("2025-03-01", "2025-03-08", out, 3, src, 7, 30, false, buf, sizeof buf);
+    assert_string_equal(buf, "2025-03-04..2025-03-04 2025-03-07..2025-03-08");
+    plan("2025-03-01", "2025-03-08", out, 3, src, 7, 30, true, buf, sizeof buf);
+    assert_string_equal(buf, "2025-03-01..2025-03-01 2025-03-04..2025-03-04 2025-03-07..2025-03-08");
+    /* a range inside the existing output computes nothing */
+    plan("2025-03-02", "2025-03-03", out, 3, src, 7, 30, false, buf, sizeof buf);
+    assert_string_equal(buf, "");
+}
+
+/* Step days cut each hole on its own; no output at all: everything with a source. */
+static void test_plan_step_days(void **state) {
+    (void)state;
+    int32_t src[12];
+    uint32_t n = 0;
+    for (int32_t d = day("2025-01-01"); d <= day("2025-01-13"); d++)
+        if (d != day("2025-01-11")) src[n++] = d; /* hole break at 01-11 */
+    char buf[512];
+    plan("2025-01-01", "2025-01-13", NULL, 0, src, n, 3, false, buf, sizeof buf);
+    assert_string_equal(buf, "2025-01-01..2025-01-03 2025-01-04..2025-01-06 2025-01-07..2025-01-09 "
+                             "2025-01-10..2025-01-10 2025-01-12..2025-01-13");
+    plan("2025-01-01", "2025-01-13", NULL, 0, src, n, 0, false, buf, sizeof buf); /* 0: 30 days */
+    assert_string_equal(buf, "2025-01-01..2025-01-10 2025-01-12..2025-01-13");
+    /* output on 01-05: earlier days are not candidates without run_first_hole */
+    int32_t out[1] = {day("2025-01-05")};
+    plan("2025-01-01", "2025-01-08", out, 1, src, n, 2, false, buf, sizeof buf);
+    assert_string_equal(buf, "2025-01-06..2025-01-07 2025-01-08..2025-01-08");
+    plan("2025-01-01", "2025-01-08", out, 1, src, n, 2, true, buf, sizeof buf);
+    assert_string_equal(buf, "2025-01-01..2025-01-02 2025-01-03..2025-01-04 2025-01-06..2025-01-07 "
+                             "2025-01-08..2025-01-08");
+}
+
+/* ------------------------------------------------------------ values_at */
+
+static void rm_rf(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) < 0) return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            char sub[1024];
+            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+            rm_rf(sub);
+        }
+        if (d) closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static const char GB_JSON[] =
+    "{\"metaData\": {\"name\": \"t.ex21\", \"outputNamespace\": \"out\", \"team\": \"t\"},"
+    " \"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {"
+    "   \"selects\": {\"user\": \"user\", \"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}],"
+    " \"keyColumns\": [\"user\"], \"accuracy\": 0,"
+    " \"aggregations\": ["
+    "  {\"inputColumn\": \"amount\", \"operation\": 7, \"windows\": [{\"length\": 1, \"timeUnit\": 0},"
+    "    {\"length\": 1, \"timeUnit\": 1}, {\"length\": 14, \"timeUnit\": 1}]},"
+    "  {\"inputColumn\": \"amount\", \"operation\": 6, \"windows\": [{\"length\": 1, \"timeUnit\": 0},"
+    "    {\"length\": 1, \"timeUnit\": 1}, {\"length\": 14, \"timeUnit\": 1}]},"
+    "  {\"inputColumn\": \"amount\", \"operation\": 7},"
+    "  {\"inputColumn\": \"amount\", \"operation\": 6}]}";
+
+static int64_t value_of(const CnBatch *b, const char *col, uint32_t r, bool *valid) {
+    int c = cn_col_schema_find(b->schema, col);
+    assert_true(c >= 0);
+    *valid = cn_col_vec_is_valid(&b->cols[c], r);
+    return *valid ? ((const int64_t *)b->cols[c].values)[r] : 0;
+}
+
+/* compute.md Example 2.1: u1's events e1..e8, queried at q = 2025-01-20 14:23:10.000:
+ * 1h 36/2, 1d 60/4, 14d 70/6, unwindowed 75/7 (e4 counts for 1d, e3 does not; e1 on
+ * the 14d tail counts; e8 at q never counts). An unknown key and a null ts give nulls. */
+static void test_values_at_example_2_1(void **state) {
+    (void)state;
+    CnErr err = CN_ERR_INIT;
+    char dir[256], wh[300], catu[320];
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/cn_eng_XXXXXX", t && *t ? t : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
+    CnIceCatalog *cat = NULL;
+    ASSERT_OK(cn_ice_catalog_open(wh, catu, &cat, &err), &err);
+    CnSchema *sch = NULL;
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_schema_new(&sch), &err);
+    ASSERT_OK(cn_col_schema_add(sch, "user", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(sch, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(sch, "amount", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(sch, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_batch_new(sch, &b, &err), &err);
+    static const struct { int64_t ts, amount; } ev[] = {
+        {1736121600000, 3},  /* e1 2025-01-06 00:00:00.000 */
+        {1736121599999, 5},  /* e2 2025-01-05 23:59:59.999 */
+        {1737295199999, 7},  /* e3 2025-01-19 13:59:59.999 */
+        {1737295200000, 11}, /* e4 2025-01-19 14:00:00.000 */
+        {1737379199999, 13}, /* e5 2025-01-20 13:19:59.999 */
+        {1737379200000, 17}, /* e6 2025-01-20 13:20:00.000 */
+        {1737382989999, 19}, /* e7 2025-01-20 14:23:09.999 */
+        {1737382990000, 23}, /* e8 2025-01-20 14:23:10.000 */
+    };
+    for (size_t i = 0; i < sizeof ev / sizeof ev[0]; i++) {
+        char ds[11];
+        cn_ds_format((int32_t)cn_ms_to_days(ev[i].ts), ds);
+        cn_col_vec_append_str(&b->cols[0], "u1", 2);
+        cn_col_vec_append_i64(&b->cols[1], ev[i].ts);
+        cn_col_vec_append_i64(&b->cols[2], ev[i].amount);
+        cn_col_vec_append_str(&b->cols[3], ds, 10);
+    }
+    /* another key in the same days must not leak into u1's values */
+    cn_col_vec_append_str(&b->cols[0], "u2", 2);
+    cn_col_vec_append_i64(&b->cols[1], 1737380000000);
+    cn_col_vec_append_i64(&b->cols[2], 1000);
+    cn_col_vec_append_str(&b->cols[3], "2025-01-20", 10);
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    ASSERT_OK(cn_ice_table_create(cat, "raw", "ev", sch, NULL, 0, &err), &err);
+    CnIceWrite *w = NULL;
+    ASSERT_OK(cn_ice_write_begin(cat, "raw", "ev", CN_ICE_APPEND, &w, &err), &err);
+    ASSERT_OK(cn_ice_write_batch(w, b, &err), &err);
+    ASSERT_OK(cn_ice_write_commit(w, NULL, &err), &err);
+    cn_ice_write_free(w);
+
+    CnConf *conf = NULL;
+    ASSERT_OK(cn_conf_loadb("production/group_bys/t/ex21", GB_JSON, sizeof GB_JSON - 1, CN_CONF_KIND_UNKNOWN,
+                            &conf, &err), &err);
+    assert_non_null(conf->group_by);
+    CnEngGroupBy *g = NULL;
+    ASSERT_OK(cn_eng_gb_open(cat, conf->group_by, NULL, "2025-01-20", NULL, &g, &err), &err);
+    const CnSchema *ks = cn_eng_gb_key_schema(g);
+    assert_int_equal(ks->n_fields, 1);
+    assert_string_equal(ks->fields[0].name, "user");
+
+    /* queries: (u1, q), (u9, q), (u1, null) */
+    CnSchema *qs = NULL;
+    CnBatch *q = NULL, *out = NULL;
+    ASSERT_OK(cn_col_schema_new(&qs), &err);
+    ASSERT_OK(cn_col_schema_add(qs, "user", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(qs, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_batch_new(qs, &q, &err), &err);
+    cn_col_vec_append_str(&q->cols[0], "u1", 2);
+    cn_col_vec_append_i64(&q->cols[1], 1737382990000);
+    cn_col_vec_append_str(&q->cols[0], "u9", 2);
+    cn_col_vec_append_i64(&q->cols[1], 1737382990000);
+    cn_col_vec_append_str(&q->cols[0], "u1", 2);
+    cn_col_vec_append_null(&q->cols[1]);
+    ASSERT_OK(cn_col_batch_sync_rows(q, &err), &err);
+    ASSERT_OK(cn_col_batch_new(cn_eng_gb_value_schema(g), &out, &err), &err);
+    ASSERT_OK(cn_eng_gb_values_at(g, q, out, &err), &err);
+    assert_int_equal(out->n_rows, 3);
+    static const struct { const char *col; int64_t want; } exp[] = {
+        {"amount_sum_1h", 36},  {"amount_count_1h", 2},  {"amount_sum_1d", 60}, {"amount_count_1d", 4},
+        {"amount_sum_14d", 70}, {"amount_count_14d", 6}, {"amount_sum", 75},    {"amount_count", 7},
+    };
+    assert_int_equal(out->n_cols, sizeof exp / sizeof exp[0]);
+    for (size_t i = 0; i < sizeof exp / sizeof exp[0]; i++) {
+        bool valid;
+        int64_t v = value_of(out, exp[i].col, 0, &valid);
+        if (!valid || v != exp[i].want) fail_msg("%s: got %lld (valid %d), want %lld", exp[i].col, (long long)v, valid,
+                                                 (long long)exp[i].want);
+        (void)value_of(out, exp[i].col, 1, &valid);
+        if (strstr(exp[i].col, "sum")) assert_false(valid); /* unknown key: null sums */
+        v = value_of(out, exp[i].col, 2, &valid);
+        if (strstr(exp[i].col, "sum")) assert_false(valid); /* null ts: null */
+    }
+    cn_col_batch_free(out);
+    cn_col_batch_free(q);
+    cn_col_schema_free(qs);
+    cn_eng_gb_free(g);
+    cn_conf_free(conf);
+    cn_col_batch_free(b);
+    cn_col_schema_free(sch);
+    cn_ice_catalog_close(cat);
+    rm_rf(dir);
+}
+
+CN_TEST_MAIN(cmocka_unit_test(test_keys_many), cmocka_unit_test(test_keys_nulls),
+             cmocka_unit_test(test_plan_spec_example), cmocka_unit_test(test_plan_step_days),
+             cmocka_unit_test(test_values_at_example_2_1))
