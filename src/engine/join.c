@@ -260,9 +260,14 @@ static int left_load(CnIceCatalog *cat, const CnJoin *j, CnArena *a, int32_t lo,
         if (!strcmp(nm, "ts")) ts_placed = true;
         l->order[l->n_order++] = c;
     }
-    if (!q->has_selects)
-        for (uint32_t c = 0; c < os->n_fields; c++)
-            if ((int)c != l->i_ds && (int)c != l->i_ts) l->order[l->n_order++] = (int)c;
+    for (uint32_t i = 0; !q->has_selects && i < tschema->n_fields; i++) {
+        /* all columns: table order, ts where the table has it */
+        const char *nm = tschema->fields[i].name;
+        int c = cn_col_schema_find(os, nm);
+        if (!strcmp(nm, CN_ICE_DS) || c < 0) continue;
+        if (c == l->i_ts) ts_placed = true;
+        l->order[l->n_order++] = c;
+    }
     if (!ts_placed && l->i_ts >= 0) l->order[l->n_order++] = l->i_ts;
 done:
     cn_expr_query_free(q1);

@@ -215,6 +215,8 @@ def gen_join(rnd, name):
             "selects": {"uid": "uid", "k1": "k1", "k2": "k2", "note": "note"}}}}
     if rnd.random() < 0.2:
         left[list(left)[0]]["query"]["wheres"] = ["note = 'p' OR k2 = 1"]
+    if rnd.random() < 0.15:
+        del left[list(left)[0]]["query"]["selects"]   # every left column, in table order
     parts = []
     for i in range(rnd.randint(1, 3)):
         gb = gen_groupby(rnd, "%s_gb%d" % (name, i), events_left)
