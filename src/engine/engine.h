@@ -60,7 +60,8 @@ typedef struct CnEngStats {
  * stats (optional OUT). Errors: CN_ENOTFOUND (source table, names nearby tables),
  * CN_ECONFIG (column missing in a select: lists the columns; bad operation input type),
  * CN_EINVAL (empty range), CN_ELIMIT (--max-memory exceeded: says what to raise),
- * table and storage errors. */
+ * expression errors of derivations (naming the GroupBy, derivations[i] and the
+ * expression; the output then has the derived columns), table and storage errors. */
 int cn_eng_groupby_backfill(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *opts,
                             CnEngStats *stats, CnErr *err);
 
