@@ -4,13 +4,10 @@
  * --run-first-hole, --verbose. */
 #include "base/compat.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "base/str.h"
 #include "cli/cli.h"
 #include "cli/run.h"
 #include "conf/conf.h"
@@ -23,28 +20,12 @@ static bool has_flag(const CnRunArgs *a, const char *flag) {
     return false;
 }
 
-/* warehouse and catalog: flag > environment > <repo>/warehouse */
+/* warehouse and catalog: flag > environment > <repo>/warehouse (cn_cli_where) */
 static int open_catalog(const CnRunArgs *a, CnIceCatalog **cat, CnErr *err) {
-    char cwd[PATH_MAX], root[PATH_MAX + 8], wh[2 * PATH_MAX + 64], cu[2 * PATH_MAX + 160], real[PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd)) return cn_err_set(err, CN_EIO, "cannot read the current directory");
-    if (realpath(a->repo, real)) snprintf(root, sizeof root, "%s", real);
-    else if (a->repo[0] == '/') snprintf(root, sizeof root, "%s", a->repo);
-    else snprintf(root, sizeof root, "%s/%s", cwd, a->repo);
-    const char *w = cn_run_extra(a, "--warehouse", NULL);
-    if (!w || !*w) w = getenv("CHRONON_WAREHOUSE");
-    if (!w || !*w) snprintf(wh, sizeof wh, "%s/warehouse", root);
-    else if (strstr(w, "://") || w[0] == '/') snprintf(wh, sizeof wh, "%s", w);
-    else snprintf(wh, sizeof wh, "%s/%s", cwd, w);
-    const char *c = cn_run_extra(a, "--catalog", NULL);
-    if (!c || !*c) c = getenv("CHRONON_CATALOG");
-    if (c && *c) {
-        snprintf(cu, sizeof cu, "%s", c);
-    } else {
-        const char *local = cn_str_starts_with(wh, "file://") ? wh + 7 : wh;
-        if (local[0] == '/') snprintf(cu, sizeof cu, "sqlite:%s/catalog.db", local);
-        else snprintf(cu, sizeof cu, "sqlite:%s/catalog.db", root);
-    }
-    return cn_ice_catalog_open(wh, cu, cat, err);
+    CnCliWhere where;
+    int rc = cn_cli_where(a->repo, cn_run_extra(a, "--warehouse", NULL), cn_run_extra(a, "--catalog", NULL), NULL,
+                          NULL, &where, err);
+    return rc ? rc : cn_ice_catalog_open(where.warehouse, where.catalog, cat, err);
 }
 
 int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err) {
