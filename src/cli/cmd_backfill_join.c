@@ -58,6 +58,14 @@ int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err) {
     if (rc) goto done;
     CnEngStats st;
     rc = cn_eng_join_backfill(cat, conf->join, &o, &st, err);
+    if (rc == 0 && !o.verbose && !has_flag(a, "--quiet") && !has_flag(a, "-q")) {
+        if (st.days_written > 0)
+            fprintf(stderr, "backfill %s: wrote %lld rows in %lld partition%s (up to %s)\n", conf->join->meta.name,
+                    (long long)st.rows_written, (long long)st.days_written, st.days_written == 1 ? "" : "s", a->ds);
+        else
+            fprintf(stderr, "backfill %s: nothing to compute: every left partition up to %s is already joined "
+                            "(--force recomputes)\n", conf->join->meta.name, a->ds);
+    }
     if (o.verbose)
         fprintf(stderr, "backfill %s: %lld chunks (%lld failed), rows written %lld in %lld partitions\n",
                 conf->join->meta.name, (long long)st.chunks, (long long)st.chunks_failed, (long long)st.rows_written,
