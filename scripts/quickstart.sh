@@ -51,6 +51,11 @@ for gb in purchases returns users; do
     $run_py --conf "production/group_bys/quickstart/$gb.v1" --mode backfill --ds 2023-12-07 --repo "$dir"
 done
 
+step "backfill the training_set join: point-in-time features for every checkout"
+$run_py --conf production/joins/quickstart/training_set.v1 --mode backfill --ds 2023-12-07 --repo "$dir"
+"$bin" sql "SELECT user_id, ts, quickstart_purchases_v1_purchase_price_sum_14d, quickstart_returns_v1_refund_amt_sum_14d,
+  quickstart_users_v1_email_verified FROM default.quickstart_training_set_v1 WHERE ds = '2023-12-01' ORDER BY ts LIMIT 5"
+
 step "upload the guide's GroupBy and its metadata to the online store, then fetch (run.py)"
 $run_py --conf production/group_bys/my_team/user_purchase_features.v1 --mode upload --ds 2023-12-01 --repo "$dir"
 $run_py --conf production/group_bys/my_team/user_purchase_features.v1 --mode metadata-upload --repo "$dir"
