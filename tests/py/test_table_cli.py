@@ -151,3 +151,36 @@ def test_no_data_file_is_read(tmp_path):
     assert p.stdout.split() == ["partition", "ds=2023-11-30", "ds=2023-12-01", "ds=2023-12-02"]
     p = sh(["sql", "SELECT count(*) FROM data.gone WHERE price > 0", "--format", "csv"], tmp_path)
     assert p.returncode != 0
+
+
+def test_staging_query_holes_and_max_date_use_manifests(tmp_path):
+    """A StagingQuery re-run finds its existing output partitions, and max_date its table's
+    newest partition, with those tables' data files gone: both come from the manifests."""
+    (tmp_path / "ev.csv").write_text("ds,user_id,amount\n" + "".join(
+        f"2025-01-0{d},{u},{u * 10 + d}\n" for d in range(1, 5) for u in (1, 2)))
+    write_csv(tmp_path / "g.csv", ROWS)
+    for f, t in (("ev.csv", "data.events"), ("g.csv", "data.gone")):
+        p = sh(["load", str(tmp_path / f), t], tmp_path)
+        assert p.returncode == 0, p.stderr
+    for f in (tmp_path / "warehouse/data.db/gone").rglob("*.parquet"):
+        f.unlink()
+    conf = tmp_path / "production/staging_queries/team/sq.v1"
+    conf.parent.mkdir(parents=True)
+    conf.write_text(json.dumps({
+        "metaData": {"name": "team.sq.v1", "outputNamespace": "sq_out", "team": "team"},
+        "startPartition": "2025-01-01",
+        "query": "SELECT user_id, amount, '{{ max_date(table=data.gone) }}' AS newest, ds FROM data.events "
+                 "WHERE ds BETWEEN '{{ start_date }}' AND '{{ end_date }}'"}))
+    run = ["run", "--mode", "backfill", "--conf", "production/staging_queries/team/sq.v1", "--repo", str(tmp_path)]
+    p = sh(run + ["--end-ds", "2025-01-04"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    p = sh(["sql", "SELECT DISTINCT newest FROM sq_out.team_sq_v1", "--format", "csv"], tmp_path)
+    assert p.returncode == 0 and p.stdout.split() == ["newest", "2023-12-02"], (p.stdout, p.stderr)
+    out = list((tmp_path / "warehouse/sq_out.db").rglob("*.parquet"))
+    assert out
+    for f in out:
+        f.unlink()
+    p = sh(run + ["--end-ds", "2025-01-04"], tmp_path)
+    assert p.returncode == 0 and "nothing to compute" in p.stderr, p.stderr
+    p = sh(["table", "partitions", "sq_out.team_sq_v1", "--has", "2025-01-04"], tmp_path)
+    assert p.returncode == 0, p.stderr
