@@ -184,3 +184,34 @@ def test_staging_query_holes_and_max_date_use_manifests(tmp_path):
     assert p.returncode == 0 and "nothing to compute" in p.stderr, p.stderr
     p = sh(["table", "partitions", "sq_out.team_sq_v1", "--has", "2025-01-04"], tmp_path)
     assert p.returncode == 0, p.stderr
+
+
+def test_groupby_rerun_finds_output_partitions_in_manifests(tmp_path):
+    """A GroupBy backfill re-run learns its existing output partitions from the output's
+    manifests: with the output's data files gone it still has nothing to compute."""
+    (tmp_path / "production/group_bys/t").mkdir(parents=True)
+    (tmp_path / "production/group_bys/t/gb").write_text(json.dumps({
+        "metaData": {"name": "t.gb", "outputNamespace": "out", "team": "t"},
+        "sources": [{"events": {"table": "raw.ev", "query": {
+            "selects": {"user_id": "user_id", "amount": "amount"}, "timeColumn": "ts"}}}],
+        "keyColumns": ["user_id"],
+        "aggregations": [{"inputColumn": "amount", "operation": 7, "windows": [{"length": 1, "timeUnit": 1}]}]}))
+    (tmp_path / "ev.csv").write_text("ds,ts,user_id,amount\n2024-01-01,1704067200000,u1,5\n"
+                                     "2024-01-02,1704153600000,u2,7\n2024-01-03,1704240000000,u1,2\n")
+    p = sh(["load", str(tmp_path / "ev.csv"), "raw.ev", "--schema", "ts:int64,user_id:string,amount:int64"],
+           tmp_path)
+    assert p.returncode == 0, p.stderr
+    run = ["run", "--mode", "backfill", "--repo", str(tmp_path), "--conf", "production/group_bys/t/gb",
+           "--start-ds", "2024-01-02", "--end-ds", "2024-01-03"]
+    p = sh(run, tmp_path)
+    assert p.returncode == 0, p.stderr
+    p = sh(["table", "partitions", "out.t_gb", "--json"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert [x["ds"] for x in json.loads(p.stdout)["partitions"]] == ["2024-01-02", "2024-01-03"]
+    out = list((tmp_path / "warehouse/out.db/t_gb/data").rglob("*.parquet"))
+    assert out
+    for f in out:
+        f.unlink()
+    p = sh(run, tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "nothing to compute" in p.stderr, p.stderr
