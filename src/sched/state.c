@@ -73,7 +73,7 @@ static int sq_query(CnSchedDb *db, const char *sql, int n, const char *const *p,
     int rc = 0, s = sqlite3_prepare_v2(db->sq, sql, -1, &st, NULL);
     if (s != SQLITE_OK) goto fail;
     for (int i = 0; i < n; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "$%d", i + 1);
         int idx = sqlite3_bind_parameter_index(st, name);
         if (idx == 0) continue; /* a parameter the statement does not use */

@@ -57,8 +57,8 @@ static void make_table(Env *e, const char *ns, const char *name, int n_ds, int n
         ASSERT_OK(cn_ice_write_begin(e->c, ns, name, CN_ICE_APPEND, &w, &err), &err);
         CnBatch *b = NULL;
         ASSERT_OK(cn_col_batch_new(cn_ice_write_schema(w), &b, &err), &err);
-        char ds[11];
-        snprintf(ds, sizeof ds, "2024-01-%02d", d + 1);
+        char ds[32];
+        snprintf(ds, sizeof ds, "2024-01-%02d", (d + 1) % 100);
         for (int i = 0; i < n_per_ds; i++) {
             cn_col_vec_append_i64(&b->cols[0], i);
             cn_col_vec_append_f64(&b->cols[1], i + d + 1);
