@@ -6,7 +6,6 @@
  *   | COUNT     | 8     | i64 count                                |
  *   | SUM_I     | 8     | i64 sum (wraps, D18)                     |
  *   | SUM_F     | 8     | f64 sum                                  |
- *   | SUM_I/F counted | 16 | sum as above, i64 count (under a bucket or map) |
  *   | AVG       | 16    | f64 sum, i64 count                       |
  *   | VAR       | 24    | i64 n, f64 mean, f64 m2                  |
  *   | MOM       | 40    | i64 n, f64 mean, m2, m3, m4              |
@@ -70,9 +69,6 @@ struct CnAggSpec {
     bool deletable, needs_ts;
     bool is_float_out;          /* FLAT scalar float output: N4 applies at top level */
     uint32_t mg_size;           /* APPROX_HISTOGRAM_K counters */
-    bool counted;               /* SUM under a bucket or map: the row also counts its
-                                   inputs ({sum, i64 n}, 16 bytes) so an entry whose count
-                                   returns to 0 after deletes is removed */
 };
 
 /* Dictionary of nested children: (parent id, label) -> child id. */
@@ -159,9 +155,6 @@ int cn_agg__rec_compact(CnAggState *st, uint32_t id);
 int cn_agg__rec_merge(CnAggState *dst, uint32_t dst_id, const uint8_t *src_blob,
                       uint32_t src_len, int64_t sign);
 int cn_agg__rec_finalize(CnAggState *st, uint32_t id, CnVec *out, CnErr *err);
-/* Records left once the log of id is compacted (a histogram's entries whose count is not
- * 0). CN_ENOMEM. */
-int cn_agg__rec_live(CnAggState *st, uint32_t id, uint32_t *n);
 /* Checks an encoded record log (untrusted); 0 or CN_ECORRUPT. */
 int cn_agg__rec_check(const CnAggSpec *sp, const uint8_t *p, uint32_t len, CnErr *err);
 

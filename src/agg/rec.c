@@ -246,16 +246,6 @@ int cn_agg__rec_merge(CnAggState *dst, uint32_t di, const uint8_t *src, uint32_t
     return 0;
 }
 
-int cn_agg__rec_live(CnAggState *st, uint32_t id, uint32_t *n) {
-    *n = 0;
-    uint64_t off = *cn_agg__row_off(st, id);
-    if (!off) return 0;
-    if (cn_agg__rec_compact(st, id)) return CN_ENOMEM;
-    off = *cn_agg__row_off(st, id);
-    *n = hdr_get(cn_agg__blob(st, off), 0);
-    return 0;
-}
-
 int cn_agg__rec_finalize(CnAggState *st, uint32_t id, CnVec *out, CnErr *err) {
     const CnAggSpec *sp = st->spec;
     int rc = cn_agg__rec_compact(st, id);

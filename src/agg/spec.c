@@ -335,11 +335,6 @@ int cn_agg_spec_new(CnArena *a, const CnAggDef *d, const CnType *t, const CnAggS
     }
     rc = resolve_flat(a, d, what, flat_t, inner, err);
     if (rc < 0) return rc;
-    if (inner->op == CN_AGG_SUM && (cont == CN_AGG__MAP || d->bucketed)) {
-        /* entries of a bucket or map IR are removed when their count returns to 0 */
-        inner->counted = true;
-        inner->row_width = 16;
-    }
     const CnAggSpec *top = inner;
     if (cont != CN_AGG__FLAT) {
         *s = *inner;

@@ -372,38 +372,6 @@ static int flat_update(CnAggState *st, const uint32_t *restrict keys, const uint
         }
         return 0;
     }
-    case CN_AGG__K_SUM_I: case CN_AGG__K_SUM_F: if (!sp->counted) break;
-        {
-            /* under a bucket or map: the sum and its input count */
-            const void *x = v->values;
-            for (uint32_t j = 0; j < n; j++) {
-                uint32_t r = sel ? sel[j] : j, id = keys[r];
-                if (!VALID(r)) continue;
-                uint8_t *row = st->rows + (size_t)id * 16;
-                int64_t c;
-                if (sp->kind == CN_AGG__K_SUM_I) {
-                    uint64_t a;
-                    memcpy(&a, row, 8);
-                    uint64_t y = (uint64_t)num_i(sc, x, r);
-                    a = sign > 0 ? a + y : a - y;
-                    memcpy(row, &a, 8);
-                } else {
-                    double a;
-                    memcpy(&a, row, 8);
-                    double y = num_f(sc, x, r);
-                    a = sign > 0 ? a + y : a - y;
-                    memcpy(row, &a, 8);
-                }
-                memcpy(&c, row + 8, 8);
-                c += sign;
-                memcpy(row + 8, &c, 8);
-                SETP(id);
-            }
-            return 0;
-        }
-    default: break;
-    }
-    switch (sp->kind) {
     case CN_AGG__K_SUM_I: {
         uint64_t *restrict s = ROWS(uint64_t);
         if (sign > 0) {
@@ -626,64 +594,6 @@ oom:
                       sp->input_column);
 }
 
-/* -------------------------------------------------------------- removal */
-
-/* Whether the IR of id holds nothing after deletes or subtracts: a COUNT, counted SUM or
- * AVERAGE whose count is back to 0, a histogram without entries, a bucket or map level
- * without entries. Such an entry of a bucket or map IR is removed so it finalizes as if
- * never seen (spec 4, HISTOGRAM: "an entry that reaches 0 is removed"). Other IRs are
- * never empty here. */
-static int ir_empty(CnAggState *st, uint32_t id, bool *empty) {
-    const CnAggSpec *sp = st->spec;
-    *empty = true;
-    if (!cn_agg__present(st, id)) return 0;
-    if (sp->nest != CN_AGG__FLAT) {
-        for (uint32_t c = st->first_child[id]; c != NONE; c = st->next_sib[c])
-            if (cn_agg__present(st->child, c)) {
-                *empty = false;
-                return 0;
-            }
-        *empty = sp->nest != CN_AGG__ELEM; /* element-wise lists keep their shape */
-        return 0;
-    }
-    const uint8_t *row = st->rows + (size_t)id * sp->row_width;
-    int64_t n = 1;
-    switch (sp->kind) {
-    case CN_AGG__K_COUNT: memcpy(&n, row, 8); break;
-    case CN_AGG__K_SUM_I: case CN_AGG__K_SUM_F:
-        if (sp->counted) memcpy(&n, row + 8, 8);
-        break;
-    case CN_AGG__K_AVG: memcpy(&n, row + 8, 8); break;
-    case CN_AGG__K_REC:
-        if (sp->rec == CN_AGG__R_HIST) {
-            uint32_t live;
-            if (cn_agg__rec_live(st, id, &live)) return CN_ENOMEM;
-            n = live;
-        }
-        break;
-    default: break;
-    }
-    *empty = n == 0;
-    return 0;
-}
-
-/* After a delete or subtract at a bucket or map level: removes child c of id when it is
- * empty (*gone says so), and id itself once none of its children is left. */
-static int prune_child(CnAggState *st, uint32_t id, uint32_t c, bool check_parent, bool *gone) {
-    bool empty;
-    *gone = false;
-    if (!cn_agg__present(st->child, c)) return 0;
-    if (ir_empty(st->child, c, &empty)) return CN_ENOMEM;
-    if (!empty) return 0;
-    cn_agg_state_clear(st->child, c);
-    *gone = true;
-    if (!check_parent) return 0;
-    for (uint32_t k = st->first_child[id]; k != NONE; k = st->next_sib[k])
-        if (cn_agg__present(st->child, k)) return 0;
-    st->present[id >> 6] &= ~(UINT64_C(1) << (id & 63));
-    return 0;
-}
-
 /* --------------------------------------------------------------- update */
 
 static int level_update(CnAggState *st, const uint32_t *keys, const uint32_t *sel, uint32_t n,
@@ -724,12 +634,6 @@ static int level_update(CnAggState *st, const uint32_t *keys, const uint32_t *se
             uint32_t r = st->s_sel[j];
             if (cn_agg__present(st->child, st->s_ids[r])) cn_agg__set_present(st, keys[r]);
         }
-        if (rc == 0 && sign < 0 && sp->deletable)
-            for (uint32_t j = 0; j < m; j++) {
-                uint32_t r = st->s_sel[j];
-                bool gone;
-                if (prune_child(st, keys[r], st->s_ids[r], true, &gone)) goto oom;
-            }
         return rc;
     }
     case CN_AGG__MAP: case CN_AGG__ELEM: {
@@ -774,14 +678,7 @@ static int level_update(CnAggState *st, const uint32_t *keys, const uint32_t *se
                 if (map) cn_agg__set_present(st, id);
             }
         }
-        int rc = level_update(st->child, st->s_ids, st->s_sel, m, e, NULL, NULL, sign, err);
-        if (rc == 0 && map && sign < 0 && sp->deletable)
-            for (uint32_t j = 0; j < m; j++) {
-                uint32_t c = st->s_ids[st->s_sel[j]];
-                bool gone;
-                if (prune_child(st, st->ch_parent[c], c, true, &gone)) goto oom;
-            }
-        return rc;
+        return level_update(st->child, st->s_ids, st->s_sel, m, e, NULL, NULL, sign, err);
     }
     }
     return 0;
@@ -891,7 +788,6 @@ static int flat_merge(CnAggState *dst, uint32_t di, const CnAggState *src, uint3
             memcpy(&y, b, 8);
             x = sign > 0 ? x + y : x - y;
             memcpy(a, &x, 8);
-            if (sp->counted) goto add_count;
             break;
         }
         case CN_AGG__K_SUM_F: {
@@ -900,15 +796,6 @@ static int flat_merge(CnAggState *dst, uint32_t di, const CnAggState *src, uint3
             memcpy(&y, b, 8);
             x = sign > 0 ? x + y : x - y;
             memcpy(a, &x, 8);
-            if (sp->counted) goto add_count;
-            break;
-        }
-        add_count: {
-            uint64_t x, y;
-            memcpy(&x, a + 8, 8);
-            memcpy(&y, b + 8, 8);
-            x = sign > 0 ? x + y : x - y;
-            memcpy(a + 8, &x, 8);
             break;
         }
         case CN_AGG__K_AVG: {
@@ -1020,7 +907,6 @@ static int level_merge(CnAggState *dst, uint32_t di, const CnAggState *src, uint
         return cn_err_set(err, CN_EINVAL,
                           "%s(%s): element-wise lists of one key have lengths %u and %u",
                           cn_agg_op_name(sp->op), sp->input_column, dst->width[di], src->width[si]);
-    bool pruned = false;
     for (uint32_t c = src->first_child[si]; c != NONE; c = src->next_sib[c]) {
         if (!cn_agg__present(src->child, c)) continue;
         uint32_t len;
@@ -1034,19 +920,9 @@ static int level_merge(CnAggState *dst, uint32_t di, const CnAggState *src, uint
         if (dc == NONE) goto oom;
         int rc = level_merge(dst->child, dc, src->child, c, sign, err);
         if (rc < 0) return rc;
-        bool gone = false;
-        if (sign < 0 && sp->nest != CN_AGG__ELEM && prune_child(dst, di, dc, false, &gone)) goto oom;
-        pruned |= gone;
     }
     if (sp->nest == CN_AGG__ELEM) dst->width[di] = src->width[si];
     cn_agg__set_present(dst, di);
-    if (pruned) {
-        /* entries whose count returned to 0 are gone: none left is a null IR */
-        bool any = false;
-        for (uint32_t c = dst->first_child[di]; c != NONE && !any; c = dst->next_sib[c])
-            any = cn_agg__present(dst->child, c);
-        if (!any) dst->present[di >> 6] &= ~(UINT64_C(1) << (di & 63));
-    }
     return 0;
 oom:
     return cn_err_set(err, CN_ENOMEM, "%s(%s): out of memory", cn_agg_op_name(sp->op),
@@ -1231,14 +1107,7 @@ int cn_agg_state_finalize(CnAggState *st, const uint32_t *ids, uint32_t n, CnVec
 
 /* ------------------------------------------------------- encode / decode */
 
-/* 2: SUM under a bucket or map carries its input count (16-byte rows). Version 1
- * encodings of every other spec are the same bytes and still decode. */
-#define CN_AGG_FORMAT_VERSION 2
-
-static bool has_counted(const CnAggSpec *sp) {
-    while (sp->nest != CN_AGG__FLAT) sp = sp->child;
-    return sp->counted;
-}
+#define CN_AGG_FORMAT_VERSION 1
 
 static int put_varint(CnBuf *b, uint64_t v) {
     uint8_t tmp[10];
@@ -1415,7 +1284,7 @@ int cn_agg_state_decode(CnAggState *st, uint32_t id, const uint8_t *p, size_t le
     cn_agg_state_clear(st, id);
     CN_CHECK_DATA(len >= 3, err, rc, "%s(%s) IR: %zu bytes, shorter than the 3-byte header",
                   cn_agg_op_name(sp->op), sp->input_column, len);
-    CN_CHECK_DATA(p[0] == CN_AGG_FORMAT_VERSION || (p[0] == 1 && !has_counted(sp)), err, rc, "%s(%s) IR: format version %u, expected %u",
+    CN_CHECK_DATA(p[0] == CN_AGG_FORMAT_VERSION, err, rc, "%s(%s) IR: format version %u, expected %u",
                   cn_agg_op_name(sp->op), sp->input_column, p[0], CN_AGG_FORMAT_VERSION);
     CN_CHECK_DATA(p[1] == (uint8_t)sp->op, err, rc, "%s(%s) IR: encodes operation %u (%s)",
                   cn_agg_op_name(sp->op), sp->input_column, p[1], cn_agg_op_name((CnAggOp)p[1]));
