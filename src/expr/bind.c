@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -821,6 +822,34 @@ regex_t *cn_expr__regex_compile(CnExpr *e, const Node *at, const char *pat, size
         if (e->n_regexes) memcpy(r, e->regexes, e->n_regexes * sizeof *r);
         e->regexes = r;
         e->cap_regexes = cap;
+    }
+    /* glibc's regcomp copies a bounded repetition's subtree once per repeat, so nested
+     * bounds multiply ("(a{99}){99}{99}" takes gigabytes): refuse patterns whose bounds
+     * multiply past a limit instead of letting one config exhaust memory. */
+    {
+        double copies = 1;
+        bool br = false;
+        for (const char *q = b.data; *q; q++) {
+            if (*q == '\\' && q[1]) {
+                q++;
+                continue;
+            }
+            if (*q == '[') br = true;
+            else if (*q == ']') br = false;
+            else if (*q == '{' && !br) {
+                char *end = NULL;
+                double lo = strtod(q + 1, &end), hi = lo;
+                if (end && *end == ',') hi = end[1] == '}' ? lo + 1 : strtod(end + 1, NULL);
+                copies *= (hi > lo ? hi : lo) + 1;
+            }
+        }
+        if (copies > 1000) {
+            cn_expr__bind_error(e, at, CN_EUNSUPPORTED, err,
+                                "regular expression '%.80s' repeats too much (its bounded repetitions multiply to "
+                                "more than 1000 copies); simplify it", b.data);
+            cn_buf_fini(&b);
+            return NULL;
+        }
     }
     regex_t *re = cn_arena_calloc(&e->arena, sizeof *re);
     if (!re) {

@@ -120,6 +120,8 @@ def test_interactive_piped(wh):
     ("SELECT purchase_prise FROM data.purchases", ["column purchase_prise not found", "purchase_price"]),
     ("SELECT *\nFROM data.purchases\nWHERE ds = = 1", ["syntax error at line 3, column 12"]),
     ("DESCRIBE data.usres", ["data.users"]),
+    # nested bounded repetitions would make glibc's regcomp allocate gigabytes
+    ("SELECT regexp_replace('aaa', '((a{20}){20}){20}', 'x')", ["repeats too much", "simplify it"]),
 ])
 def test_errors_one_line(wh, text, needles):
     r = sql(wh, text)
