@@ -338,3 +338,11 @@ char *cn_kv_dataset_name(CnArena *arena, const char *group_by_name, const char *
     }
     return s;
 }
+
+int cn_kv__no_dataset(CnKv *kv, const char *dataset, CnErr *err) {
+    return cn_err_set(err, CN_ENOTFOUND, "%s: dataset %s does not exist", kv->uri, dataset);
+}
+
+int cn_kv__oom(CnKv *kv, const char *dataset, CnErr *err) {
+    return cn_err_set(err, CN_ENOMEM, "%s: dataset %s: out of memory", kv->uri, dataset ? dataset : "-");
+}

@@ -577,14 +577,6 @@ done:
 
 /* ---- datasets ------------------------------------------------------------------------- */
 
-static int no_dataset(CnKv *kv, const char *dataset, CnErr *err) {
-    return cn_err_set(err, CN_ENOTFOUND, "%s: dataset %s does not exist", kv->uri, dataset);
-}
-
-static int oom(CnKv *kv, const char *dataset, CnErr *err) {
-    return cn_err_set(err, CN_ENOMEM, "%s: dataset %s: out of memory", kv->uri, dataset);
-}
-
 static int num_of(json_t *attr, uint64_t *v) {
     const char *n = json_string_value(json_object_get(attr, "N"));
     if (!n || !*n) return -1;
@@ -601,7 +593,7 @@ static int get_pointer(CnKv *kv, const char *dataset, uint64_t *version, CnErr *
     json_t *req = json_pack("{s:s, s:{s:{s:s}}, s:b}", "TableName", s->ds_table, "Key", "ds", "S",
                             dataset, "ConsistentRead", 1);
     json_t *out;
-    int rc = req ? ddb(kv, "GetItem", s->ds_table, req, &out, NULL, 0, err) : oom(kv, dataset, err);
+    int rc = req ? ddb(kv, "GetItem", s->ds_table, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
     json_decref(req);
     if (rc < 0) return rc;
     json_t *item = json_object_get(out, "Item");
@@ -620,7 +612,7 @@ static int next_version(CnKv *kv, const char *dataset, uint64_t *version, CnErr 
                             "ExpressionAttributeValues", ":one", "N", "1", "ReturnValues",
                             "UPDATED_NEW");
     json_t *out;
-    int rc = req ? ddb(kv, "UpdateItem", s->ds_table, req, &out, NULL, 0, err) : oom(kv, dataset, err);
+    int rc = req ? ddb(kv, "UpdateItem", s->ds_table, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
     json_decref(req);
     if (rc < 0) return rc;
     if (num_of(json_object_get(json_object_get(out, "Attributes"), "n"), version) < 0)
@@ -647,7 +639,7 @@ static int put_pointer(CnKv *kv, const char *dataset, uint64_t version, bool cre
     json_t *out = NULL;
     CnErr e = CN_ERR_INIT;
     int rc = req ? ddb(kv, "PutItem", s->ds_table, req, &out, type, sizeof type, &e)
-                 : oom(kv, dataset, &e);
+                 : cn_kv__oom(kv, dataset, &e);
     json_decref(req);
     json_decref(out);
     if (rc < 0 && !strcmp(type, "ConditionalCheckFailedException")) {
@@ -681,12 +673,12 @@ static int dynamo_dataset_drop(CnKv *kv, const char *dataset, CnErr *err) {
     json_t *req = json_pack("{s:s, s:{s:{s:s}}, s:s}", "TableName", s->ds_table, "Key", "ds", "S",
                             dataset, "ReturnValues", "ALL_OLD");
     json_t *out;
-    int rc = req ? ddb(kv, "DeleteItem", s->ds_table, req, &out, NULL, 0, err) : oom(kv, dataset, err);
+    int rc = req ? ddb(kv, "DeleteItem", s->ds_table, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
     json_decref(req);
     if (rc < 0) return rc;
     bool existed = json_object_get(out, "Attributes") != NULL;
     json_decref(out);
-    if (!existed) return no_dataset(kv, dataset, err);
+    if (!existed) return cn_kv__no_dataset(kv, dataset, err);
     char *table = table_of(kv, dataset, err);
     if (!table) return err->code;
     char type[128];
@@ -761,7 +753,7 @@ static int dynamo_dataset_list(CnKv *kv, CnArena *arena, char ***names, size_t *
 
 static int dynamo_dataset_version(CnKv *kv, const char *dataset, uint64_t *version, CnErr *err) {
     int rc = get_pointer(kv, dataset, version, err);
-    if (rc == 0 && !*version) rc = no_dataset(kv, dataset, err);
+    if (rc == 0 && !*version) rc = cn_kv__no_dataset(kv, dataset, err);
     return rc;
 }
 
@@ -813,12 +805,12 @@ static int batch_write(CnKv *kv, const char *dataset, const char *table, const D
             reqs = NULL;
         }
     }
-    if (!reqs) return oom(kv, dataset, err);
+    if (!reqs) return cn_kv__oom(kv, dataset, err);
     int rc = 0;
     for (uint32_t round = 0;; round++) {
         json_t *req = json_pack("{s:{s:o}}", "RequestItems", table, reqs);
         json_t *out;
-        rc = req ? ddb(kv, "BatchWriteItem", table, req, &out, NULL, 0, err) : oom(kv, dataset, err);
+        rc = req ? ddb(kv, "BatchWriteItem", table, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
         json_decref(req);
         if (rc < 0) break;
         json_t *left = json_object_get(json_object_get(out, "UnprocessedItems"), table);
@@ -857,7 +849,7 @@ static int batch_add(CnKv *kv, const char *dataset, const char *table, DBatch *b
     if (copy) {
         uint8_t *k = cn_arena_alloc(&b->mem, w.key_len);
         uint8_t *v = w.val_len ? cn_arena_alloc(&b->mem, w.val_len) : NULL;
-        if (!k || (w.val_len && !v)) return oom(kv, dataset, err);
+        if (!k || (w.val_len && !v)) return cn_kv__oom(kv, dataset, err);
         memcpy(k, w.key, w.key_len);
         if (w.val_len) memcpy(v, w.val, w.val_len);
         w.key = k;
@@ -924,12 +916,12 @@ static int batch_get(CnKv *kv, const char *dataset, const char *table, const DKe
                 json_decref(klist);
                 klist = NULL;
             }
-        if (!klist) return oom(kv, dataset, err);
+        if (!klist) return cn_kv__oom(kv, dataset, err);
         json_t *pending = json_pack("{s:o, s:b}", "Keys", klist, "ConsistentRead", 1);
         for (uint32_t round = 0; rc == 0 && pending; round++) {
             json_t *req = json_pack("{s:{s:o}}", "RequestItems", table, pending);
             json_t *out;
-            rc = req ? ddb(kv, "BatchGetItem", table, req, &out, NULL, 0, err) : oom(kv, dataset, err);
+            rc = req ? ddb(kv, "BatchGetItem", table, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
             json_decref(req);
             pending = NULL;
             if (rc < 0) break;
@@ -989,7 +981,7 @@ static int found_part0(void *ud, size_t i, json_t *item, CnErr *err) {
     const char *d = json_string_value(json_object_get(json_object_get(item, "d"), "B"));
     size_t len = 0;
     uint8_t *v = d ? b64_decode(g->arena, d, strlen(d), &len) : (uint8_t *)cn_kv__empty;
-    if (!v) return oom(g->kv, g->dataset, err);
+    if (!v) return cn_kv__oom(g->kv, g->dataset, err);
     g->parts[i] = (uint32_t)parts;
     g->found++;
     if (parts == 1) {
@@ -998,7 +990,7 @@ static int found_part0(void *ud, size_t i, json_t *item, CnErr *err) {
     }
     /* room for every part; the later ones are PART_BYTES each but the last */
     g->buf[i] = cn_arena_alloc(g->arena, (size_t)parts * PART_BYTES);
-    if (!g->buf[i]) return oom(g->kv, g->dataset, err);
+    if (!g->buf[i]) return cn_kv__oom(g->kv, g->dataset, err);
     memcpy(g->buf[i], v, len);
     g->total[i] = len;
     return 0;
@@ -1046,7 +1038,7 @@ static int read_version(CnKv *kv, const char *dataset, const char *table, uint64
     uint64_t *psorts = NULL;
     size_t *owner = NULL;
     if (!sorts || !parts || !total || !buf) {
-        rc = oom(kv, dataset, err);
+        rc = cn_kv__oom(kv, dataset, err);
         goto done;
     }
     for (size_t i = 0; i < n; i++) values[i] = (CnKvSlice){NULL, 0};
@@ -1064,7 +1056,7 @@ static int read_version(CnKv *kv, const char *dataset, const char *table, uint64
         psorts = cn_malloc(np * sizeof *psorts);
         owner = cn_malloc(np * sizeof *owner);
         if (!pk || !psorts || !owner) {
-            rc = oom(kv, dataset, err);
+            rc = cn_kv__oom(kv, dataset, err);
             goto done;
         }
         /* one request list per part number keeps keys distinct within each BatchGetItem */
@@ -1106,13 +1098,13 @@ static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys
     uint64_t version;
     int rc = get_pointer(kv, dataset, &version, err);
     if (rc < 0) return rc;
-    if (!version) return no_dataset(kv, dataset, err);
+    if (!version) return cn_kv__no_dataset(kv, dataset, err);
     char *table = table_of(kv, dataset, err);
     if (!table) return err->code;
     DKey *dk = cn_malloc((n + 1) * sizeof *dk);
     size_t *dup_of = cn_malloc((n + 1) * sizeof *dup_of);
     if (!dk || !dup_of) {
-        rc = oom(kv, dataset, err);
+        rc = cn_kv__oom(kv, dataset, err);
         goto done;
     }
     for (size_t i = 0; i < n; i++) dk[i] = (DKey){keys[i].data, keys[i].len, i};
@@ -1137,7 +1129,7 @@ static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys
         rc = get_pointer(kv, dataset, &now, err);
         if (rc < 0) break;
         if (!now) {
-            rc = no_dataset(kv, dataset, err);
+            rc = cn_kv__no_dataset(kv, dataset, err);
             break;
         }
         if (now == version) break;
@@ -1166,13 +1158,13 @@ static int write_current(CnKv *kv, const char *dataset, const CnKvSlice *keys,
     uint64_t version;
     int rc = get_pointer(kv, dataset, &version, err);
     if (rc < 0) return rc;
-    if (!version) return no_dataset(kv, dataset, err);
+    if (!version) return cn_kv__no_dataset(kv, dataset, err);
     char *table = table_of(kv, dataset, err);
     if (!table) return err->code;
     DBatch *b = cn_calloc(1, sizeof *b);
     if (!b) {
         cn_free(table);
-        return oom(kv, dataset, err);
+        return cn_kv__oom(kv, dataset, err);
     }
     cn_arena_init(&b->mem, 0);
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -1217,7 +1209,7 @@ static int sweep(CnKv *kv, const char *dataset, const char *table, uint64_t from
     snprintf(lo, sizeof lo, "%llu", (unsigned long long)(from * PART_SHIFT));
     snprintf(hi, sizeof hi, "%llu", (unsigned long long)(below * PART_SHIFT));
     DBatch *b = cn_calloc(1, sizeof *b);
-    if (!b) return oom(kv, dataset, err);
+    if (!b) return cn_kv__oom(kv, dataset, err);
     cn_arena_init(&b->mem, 0);
     json_t *start = NULL;
     int rc = 0;
@@ -1230,7 +1222,7 @@ static int sweep(CnKv *kv, const char *dataset, const char *table, uint64_t from
         json_decref(start);
         start = NULL;
         json_t *out;
-        rc = req ? ddb(kv, "Scan", table, req, &out, NULL, 0, err) : oom(kv, dataset, err);
+        rc = req ? ddb(kv, "Scan", table, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
         json_decref(req);
         if (rc < 0) break;
         size_t i;
@@ -1242,7 +1234,7 @@ static int sweep(CnKv *kv, const char *dataset, const char *table, uint64_t from
             size_t kl;
             uint8_t *k = b64_decode(&b->mem, kb, strlen(kb), &kl);
             if (!k) {
-                rc = oom(kv, dataset, err);
+                rc = cn_kv__oom(kv, dataset, err);
                 break;
             }
             DWrite w = {k, kl, sort, NULL, 0, 0, true};
@@ -1265,7 +1257,7 @@ static int dynamo_load_begin(CnKvLoad *ld, CnErr *err) {
     int rc = ensure_table(kv, table, "k", "B", true, err);
     if (rc == 0) rc = next_version(kv, ld->dataset, &ld->version, err);
     DLoad *l = rc == 0 ? cn_calloc(1, sizeof *l) : NULL;
-    if (rc == 0 && !l) rc = oom(kv, ld->dataset, err);
+    if (rc == 0 && !l) rc = cn_kv__oom(kv, ld->dataset, err);
     if (rc < 0) {
         cn_free(table);
         return rc;

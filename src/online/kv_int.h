@@ -83,6 +83,11 @@ extern const uint8_t cn_kv__empty[1];
 /* Copies a found value into arena (empty -> cn_kv__empty). NULL on out of memory. */
 const uint8_t *cn_kv__copy_value(CnArena *arena, const void *data, size_t len);
 
+/* The errors every backend gives the same words: "<uri>: dataset <d> does not exist"
+ * (CN_ENOTFOUND) and "<uri>: dataset <d>: out of memory" (CN_ENOMEM; dataset may be NULL). */
+int cn_kv__no_dataset(CnKv *kv, const char *dataset, CnErr *err);
+int cn_kv__oom(CnKv *kv, const char *dataset, CnErr *err);
+
 /* Byte order of keys, the same as LMDB's default: memcmp, then shorter first. */
 static inline int cn_kv__key_cmp(const void *a, size_t a_len, const void *b, size_t b_len) {
     size_t n = a_len < b_len ? a_len : b_len;

@@ -176,15 +176,6 @@ static int lm_err(CnKv *kv, int mrc, CnErr *err, const char *what, const char *d
                       mdb_strerror(mrc), hint);
 }
 
-static int no_dataset(CnKv *kv, const char *dataset, CnErr *err) {
-    return cn_err_set(err, CN_ENOTFOUND, "%s: dataset %s does not exist", kv->uri, dataset);
-}
-
-static int oom(CnKv *kv, const char *dataset, CnErr *err) {
-    return cn_err_set(err, CN_ENOMEM, "%s: dataset %s: out of memory", kv->uri,
-                      dataset ? dataset : "-");
-}
-
 /* ---- the gate ----------------------------------------------------------------------- */
 
 /* Returns a pooled reset read transaction when want_txn and one is free, else NULL. */
@@ -450,7 +441,7 @@ static int ensure_open(CnKv *kv, const char *ds, CnErr *err) {
     }
     if (!reg_add(s, ds, v, dbi, false)) {
         mdb_dbi_close(s->env, dbi);
-        rc = oom(kv, ds, err);
+        rc = cn_kv__oom(kv, ds, err);
         goto done;
     }
     /* older versions of this dataset are no longer read by new snapshots */
@@ -497,7 +488,7 @@ static int list_versions(CnKv *kv, MDB_txn *t, const char *ds, uint64_t below, u
             cap = cap ? cap * 2 : 8;
             uint64_t *nv = cn_realloc(vs, cap * sizeof *nv);
             if (!nv) {
-                rc = oom(kv, ds, err);
+                rc = cn_kv__oom(kv, ds, err);
                 goto done;
             }
             vs = nv;
@@ -762,7 +753,7 @@ static int create_after(CnKv *kv, void *arg, CnErr *err) {
     Lmdb *s = kv->impl;
     if (a->made && !reg_add(s, a->ds, a->version, a->dbi, false)) {
         mdb_dbi_close(s->env, a->dbi);
-        return oom(kv, a->ds, err);
+        return cn_kv__oom(kv, a->ds, err);
     }
     return 0;
 }
@@ -778,7 +769,7 @@ static int drop_body(CnKv *kv, MDB_txn *t, void *arg, CnErr *err) {
     Lmdb *s = kv->impl;
     uint64_t cur;
     int rc = cat_get(kv, t, ds, strlen(ds), &cur, err);
-    if (rc == 1) return no_dataset(kv, ds, err);
+    if (rc == 1) return cn_kv__no_dataset(kv, ds, err);
     if (rc < 0) return rc;
     MDB_val k = {strlen(ds), (void *)ds};
     rc = mdb_del(t, s->catalog, &k, NULL);
@@ -808,14 +799,14 @@ static int lm_dataset_list(CnKv *kv, CnArena *arena, char ***names, size_t *n, C
     }
     out = cn_arena_alloc(arena, (st.ms_entries + 1) * sizeof *out);
     if (!out) {
-        rc = oom(kv, NULL, err);
+        rc = cn_kv__oom(kv, NULL, err);
         goto done;
     }
     MDB_val k, d;
     for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
         if (k.mv_size && ((const char *)k.mv_data)[0] == '\0') continue; /* store records */
         if (count == st.ms_entries || !(out[count++] = cn_arena_strndup(arena, k.mv_data, k.mv_size))) {
-            rc = oom(kv, NULL, err);
+            rc = cn_kv__oom(kv, NULL, err);
             goto done;
         }
     }
@@ -836,7 +827,7 @@ static int lm_dataset_version(CnKv *kv, const char *dataset, uint64_t *version, 
     if (rc < 0) return rc;
     rc = cat_get(kv, t, dataset, strlen(dataset), version, err);
     read_end(kv->impl, t);
-    return rc == 1 ? no_dataset(kv, dataset, err) : rc;
+    return rc == 1 ? cn_kv__no_dataset(kv, dataset, err) : rc;
 }
 
 /* ---- reads and in-place writes ----------------------------------------------------------- */
@@ -852,7 +843,7 @@ static int lm_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys, si
         uint64_t v = 0;
         RegNode *nd = NULL;
         rc = cat_get(kv, t, dataset, ds_len, &v, err);
-        if (rc == 1) rc = no_dataset(kv, dataset, err);
+        if (rc == 1) rc = cn_kv__no_dataset(kv, dataset, err);
         else if (rc == 0 && !(nd = reg_find(s, dataset, ds_len, v))) rc = LM_NEED_OPEN;
         for (size_t i = 0; rc == 0 && i < n; i++) {
             MDB_val k = {keys[i].len, (void *)keys[i].data}, d;
@@ -864,7 +855,7 @@ static int lm_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys, si
             } else {
                 values[i].len = d.mv_size;
                 if (!(values[i].data = cn_kv__copy_value(arena, d.mv_data, d.mv_size)))
-                    rc = oom(kv, dataset, err);
+                    rc = cn_kv__oom(kv, dataset, err);
             }
         }
         read_end(s, t);
@@ -941,7 +932,7 @@ static int begin_after(CnKv *kv, void *arg, CnErr *err) {
     a->node = reg_add(s, a->ld->dataset, a->ld->version, a->dbi, true);
     if (!a->node) {
         mdb_dbi_close(s->env, a->dbi);
-        return oom(kv, a->ld->dataset, err);
+        return cn_kv__oom(kv, a->ld->dataset, err);
     }
     return 0;
 }
@@ -949,7 +940,7 @@ static int begin_after(CnKv *kv, void *arg, CnErr *err) {
 static int lm_load_begin(CnKvLoad *ld, CnErr *err) {
     CnKv *kv = ld->kv;
     LmLoad *L = cn_calloc(1, sizeof *L);
-    if (!L) return oom(kv, ld->dataset, err);
+    if (!L) return cn_kv__oom(kv, ld->dataset, err);
     cn_arena_init(&L->arena, 4u << 20);
     L->sorted = true;
     L->slice = CHUNK_ENTS;
@@ -992,7 +983,7 @@ static void merge_sort(LmEnt *a, LmEnt *tmp, size_t n) {
 static int sort_chunk(CnKvLoad *ld, CnErr *err) {
     LmLoad *L = ld->impl;
     if (!L->tmp && !(L->tmp = cn_malloc(L->cap_ents * sizeof *L->tmp)))
-        return oom(ld->kv, ld->dataset, err);
+        return cn_kv__oom(ld->kv, ld->dataset, err);
     merge_sort(L->ents, L->tmp, L->n_ents);
     size_t o = 0;
     for (size_t i = 0; i < L->n_ents; i++) {
@@ -1060,7 +1051,7 @@ static int load_flush(CnKvLoad *ld, CnErr *err) {
         if (rc < 0) return rc;
         if (a.max && a.max != (const uint8_t *)L->max_key.data) {
             cn_buf_reset(&L->max_key);
-            if (cn_buf_append(&L->max_key, a.max, a.max_len) < 0) return oom(ld->kv, ld->dataset, err);
+            if (cn_buf_append(&L->max_key, a.max, a.max_len) < 0) return cn_kv__oom(ld->kv, ld->dataset, err);
             L->have_max = true;
         }
         i = to;
@@ -1081,14 +1072,14 @@ static int lm_load_add(CnKvLoad *ld, const void *key, size_t key_len, const void
     if (L->n_ents == L->cap_ents) {
         size_t cap = L->cap_ents ? L->cap_ents * 2 : 4096;
         LmEnt *ne = cn_realloc(L->ents, cap * sizeof *ne);
-        if (!ne) return oom(ld->kv, ld->dataset, err);
+        if (!ne) return cn_kv__oom(ld->kv, ld->dataset, err);
         L->ents = ne;
         L->cap_ents = cap;
         cn_free(L->tmp); /* regrown at the next sort */
         L->tmp = NULL;
     }
     uint8_t *b = cn_arena_alloc(&L->arena, key_len + value_len);
-    if (!b) return oom(ld->kv, ld->dataset, err);
+    if (!b) return cn_kv__oom(ld->kv, ld->dataset, err);
     memcpy(b, key, key_len);
     if (value_len) memcpy(b + key_len, value, value_len);
     LmEnt *e = &L->ents[L->n_ents];

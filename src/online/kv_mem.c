@@ -155,14 +155,6 @@ static void ds_free(MemDs *d) {
     cn_free(d);
 }
 
-static int no_dataset(CnKv *kv, const char *dataset, CnErr *err) {
-    return cn_err_set(err, CN_ENOTFOUND, "%s: dataset %s does not exist", kv->uri, dataset);
-}
-
-static int oom(CnKv *kv, const char *dataset, CnErr *err) {
-    return cn_err_set(err, CN_ENOMEM, "%s: dataset %s: out of memory", kv->uri, dataset);
-}
-
 static int mem_open(CnKv *kv, const char *target, CnErr *err) {
     (void)target; /* "mem:" or "mem:<label>": the label only shows in messages */
     MemStore *s = cn_calloc(1, sizeof *s);
@@ -192,7 +184,7 @@ static int mem_dataset_create(CnKv *kv, const char *dataset, CnErr *err) {
     if (!ds_find(s, dataset, NULL)) {
         MemDs *d = ds_add(s, dataset);
         if (d) d->version = s->next_version++;
-        else rc = oom(kv, dataset, err);
+        else rc = cn_kv__oom(kv, dataset, err);
     }
     pthread_rwlock_unlock(&s->lock);
     return rc;
@@ -205,7 +197,7 @@ static int mem_dataset_drop(CnKv *kv, const char *dataset, CnErr *err) {
     MemDs *d = ds_find(s, dataset, &i);
     if (d) s->ds[i] = s->ds[--s->n_ds];
     pthread_rwlock_unlock(&s->lock);
-    if (!d) return no_dataset(kv, dataset, err);
+    if (!d) return cn_kv__no_dataset(kv, dataset, err);
     ds_free(d);
     return 0;
 }
@@ -239,7 +231,7 @@ static int mem_dataset_version(CnKv *kv, const char *dataset, uint64_t *version,
     MemDs *d = ds_find(s, dataset, NULL);
     if (d) *version = d->version;
     pthread_rwlock_unlock(&s->lock);
-    return d ? 0 : no_dataset(kv, dataset, err);
+    return d ? 0 : cn_kv__no_dataset(kv, dataset, err);
 }
 
 static int mem_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys, size_t n,
@@ -248,14 +240,14 @@ static int mem_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys, s
     int rc = 0;
     pthread_rwlock_rdlock(&s->lock);
     MemDs *d = ds_find(s, dataset, NULL);
-    if (!d) rc = no_dataset(kv, dataset, err);
+    if (!d) rc = cn_kv__no_dataset(kv, dataset, err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const MemEnt *e = tab_get(&d->tab, keys[i].data, keys[i].len);
         values[i] = (CnKvSlice){NULL, 0};
         if (!e) continue;
         values[i].data = cn_kv__copy_value(arena, e->bytes + e->key_len, e->val_len);
         values[i].len = e->val_len;
-        if (!values[i].data) rc = oom(kv, dataset, err);
+        if (!values[i].data) rc = cn_kv__oom(kv, dataset, err);
     }
     pthread_rwlock_unlock(&s->lock);
     return rc;
@@ -269,10 +261,10 @@ static int mem_multi_put(CnKv *kv, const char *dataset, const CnKvSlice *keys,
     int rc = 0;
     pthread_rwlock_wrlock(&s->lock);
     MemDs *d = ds_find(s, dataset, NULL);
-    if (!d) rc = no_dataset(kv, dataset, err);
+    if (!d) rc = cn_kv__no_dataset(kv, dataset, err);
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (tab_put(&d->tab, keys[i].data, keys[i].len, values[i].data, values[i].len) < 0)
-            rc = oom(kv, dataset, err);
+            rc = cn_kv__oom(kv, dataset, err);
     pthread_rwlock_unlock(&s->lock);
     return rc;
 }
@@ -283,7 +275,7 @@ static int mem_multi_delete(CnKv *kv, const char *dataset, const CnKvSlice *keys
     int rc = 0;
     pthread_rwlock_wrlock(&s->lock);
     MemDs *d = ds_find(s, dataset, NULL);
-    if (!d) rc = no_dataset(kv, dataset, err);
+    if (!d) rc = cn_kv__no_dataset(kv, dataset, err);
     for (size_t i = 0; rc == 0 && i < n; i++) tab_del(&d->tab, keys[i].data, keys[i].len);
     pthread_rwlock_unlock(&s->lock);
     return rc;
@@ -292,7 +284,7 @@ static int mem_multi_delete(CnKv *kv, const char *dataset, const CnKvSlice *keys
 static int mem_load_begin(CnKvLoad *ld, CnErr *err) {
     MemStore *s = ld->kv->impl;
     MemTab *t = cn_calloc(1, sizeof *t);
-    if (!t) return oom(ld->kv, ld->dataset, err);
+    if (!t) return cn_kv__oom(ld->kv, ld->dataset, err);
     pthread_rwlock_wrlock(&s->lock);
     ld->version = s->next_version++;
     pthread_rwlock_unlock(&s->lock);
@@ -303,7 +295,7 @@ static int mem_load_begin(CnKvLoad *ld, CnErr *err) {
 static int mem_load_add(CnKvLoad *ld, const void *key, size_t key_len, const void *value,
                         size_t value_len, CnErr *err) {
     if (tab_put(ld->impl, key, key_len, value, value_len) < 0)
-        return oom(ld->kv, ld->dataset, err);
+        return cn_kv__oom(ld->kv, ld->dataset, err);
     return 0;
 }
 
@@ -321,7 +313,7 @@ static int mem_load_commit(CnKvLoad *ld, CnErr *err) {
     pthread_rwlock_wrlock(&s->lock);
     MemDs *d = ds_find(s, ld->dataset, NULL);
     if (!d && !(d = ds_add(s, ld->dataset))) {
-        rc = oom(ld->kv, ld->dataset, err);
+        rc = cn_kv__oom(ld->kv, ld->dataset, err);
     } else if (d->version > ld->version) {
         rc = cn_err_set(err, CN_ECONFLICT, "%s: dataset %s: a newer load (version %llu) was "
                         "committed while version %llu was loading", ld->kv->uri, ld->dataset,

@@ -515,20 +515,12 @@ static int redis_open(CnKv *kv, const char *target, CnErr *err) {
 
 /* ---- datasets ------------------------------------------------------------------------- */
 
-static int no_dataset(CnKv *kv, const char *dataset, CnErr *err) {
-    return cn_err_set(err, CN_ENOTFOUND, "%s: dataset %s does not exist", kv->uri, dataset);
-}
-
-static int oom(CnKv *kv, const char *dataset, CnErr *err) {
-    return cn_err_set(err, CN_ENOMEM, "%s: dataset %s: out of memory", kv->uri, dataset);
-}
-
 /* P<dataset> in buf (OWNED by the caller via cn_buf_fini). */
 static int ds_prefix(CnKv *kv, const char *dataset, CnBuf *b, CnErr *err) {
     RStore *s = kv->impl;
     cn_buf_append(b, s->prefix, s->prefix_len);
     cn_buf_puts(b, dataset);
-    return b->oom ? oom(kv, dataset, err) : 0;
+    return b->oom ? cn_kv__oom(kv, dataset, err) : 0;
 }
 
 static int parse_version(const char *p, size_t n, uint64_t *v) {
@@ -568,7 +560,7 @@ static int gc_versions(CnKv *kv, const char *dataset, uint64_t from, uint64_t be
     }
     cn_buf_putc(&pat, '*');
     if (pre.oom || pat.oom) {
-        rc = oom(kv, dataset, err);
+        rc = cn_kv__oom(kv, dataset, err);
         goto done;
     }
     char cursor[32] = "0";
@@ -589,7 +581,7 @@ static int gc_versions(CnKv *kv, const char *dataset, uint64_t from, uint64_t be
         const char **dav = cn_malloc((keys->elements + 1) * sizeof *dav);
         size_t *dal = cn_malloc((keys->elements + 1) * sizeof *dal);
         int nd = 1;
-        if (!dav || !dal) rc = oom(kv, dataset, err);
+        if (!dav || !dal) rc = cn_kv__oom(kv, dataset, err);
         for (size_t i = 0; rc == 0 && i < keys->elements; i++) {
             const redisReply *k = keys->element[i];
             if (k->type != REDIS_REPLY_STRING || (size_t)k->len <= pre.len) continue;
@@ -625,7 +617,7 @@ static int redis_dataset_drop(CnKv *kv, const char *dataset, CnErr *err) {
     if (rc < 0) return rc;
     bool existed = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     freeReplyObject(r);
-    if (!existed) return no_dataset(kv, dataset, err);
+    if (!existed) return cn_kv__no_dataset(kv, dataset, err);
     return gc_versions(kv, dataset, 0, UINT64_MAX, err);
 }
 
@@ -664,14 +656,14 @@ static int redis_dataset_version(CnKv *kv, const char *dataset, uint64_t *versio
     CnBuf key = CN_BUF_INIT;
     int rc = ds_prefix(kv, dataset, &key, err);
     cn_buf_puts(&key, "@current");
-    if (rc == 0 && key.oom) rc = oom(kv, dataset, err);
+    if (rc == 0 && key.oom) rc = cn_kv__oom(kv, dataset, err);
     redisReply *r = NULL;
     if (rc == 0) {
         const char *av[2] = {"GET", key.data};
         size_t al[2] = {3, key.len};
         rc = rd_call(kv, dataset, "GET of the version pointer", 2, av, al, &r, err);
     }
-    if (rc == 0 && r->type == REDIS_REPLY_NIL) rc = no_dataset(kv, dataset, err);
+    if (rc == 0 && r->type == REDIS_REPLY_NIL) rc = cn_kv__no_dataset(kv, dataset, err);
     else if (rc == 0 && (r->type != REDIS_REPLY_STRING ||
                          parse_version(r->str, (size_t)r->len, version) < 0))
         rc = cn_err_set(err, CN_ECORRUPT, "%s: dataset %s: pointer %s does not hold a version "
@@ -690,14 +682,14 @@ static int redis_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys,
     const char **av = cn_malloc((n + 4) * sizeof *av);
     size_t *al = cn_malloc((n + 4) * sizeof *al);
     redisReply *r = NULL;
-    if (rc == 0 && (!av || !al)) rc = oom(kv, dataset, err);
+    if (rc == 0 && (!av || !al)) rc = cn_kv__oom(kv, dataset, err);
     if (rc < 0) goto done;
     av[3] = pre.data, al[3] = pre.len;
     for (size_t i = 0; i < n; i++) av[i + 4] = (const char *)keys[i].data, al[i + 4] = keys[i].len;
     rc = rd_script(kv, SC_GET, dataset, "multi-get", (int)(n + 4), av, al, &r, err);
     if (rc < 0) goto done;
     if (r->type == REDIS_REPLY_NIL) {
-        rc = no_dataset(kv, dataset, err);
+        rc = cn_kv__no_dataset(kv, dataset, err);
         goto done;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != n + 1) {
@@ -714,7 +706,7 @@ static int redis_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys,
         values[i].data = cn_kv__copy_value(arena, e->str, (size_t)e->len);
         values[i].len = (size_t)e->len;
         if (!values[i].data) {
-            rc = oom(kv, dataset, err);
+            rc = cn_kv__oom(kv, dataset, err);
             goto done;
         }
     }
@@ -734,7 +726,7 @@ static int put_or_delete(CnKv *kv, int sc, const char *dataset, const CnKvSlice 
     const char **av = cn_malloc((n * per + 4) * sizeof *av);
     size_t *al = cn_malloc((n * per + 4) * sizeof *al);
     redisReply *r = NULL;
-    if (rc == 0 && (!av || !al)) rc = oom(kv, dataset, err);
+    if (rc == 0 && (!av || !al)) rc = cn_kv__oom(kv, dataset, err);
     if (rc < 0) goto done;
     av[3] = pre.data, al[3] = pre.len;
     for (size_t i = 0; i < n; i++) {
@@ -745,7 +737,7 @@ static int put_or_delete(CnKv *kv, int sc, const char *dataset, const CnKvSlice 
         }
     }
     rc = rd_script(kv, sc, dataset, values ? "put" : "delete", (int)(n * per + 4), av, al, &r, err);
-    if (rc == 0 && r->type == REDIS_REPLY_INTEGER && r->integer < 0) rc = no_dataset(kv, dataset, err);
+    if (rc == 0 && r->type == REDIS_REPLY_INTEGER && r->integer < 0) rc = cn_kv__no_dataset(kv, dataset, err);
 done:
     if (r) freeReplyObject(r);
     cn_free(av);
@@ -791,7 +783,7 @@ static int load_flush(CnKvLoad *ld, CnErr *err) {
     redisReply **rep = cn_calloc(n_cmds, sizeof *rep);
     int rc = 0;
     if (!cmds || !av || !al || !rep) {
-        rc = oom(ld->kv, ld->dataset, err);
+        rc = cn_kv__oom(ld->kv, ld->dataset, err);
         goto done;
     }
     size_t o = 0;
@@ -830,7 +822,7 @@ static int redis_load_begin(CnKvLoad *ld, CnErr *err) {
     CnBuf key = CN_BUF_INIT;
     cn_buf_append(&key, s->prefix, s->prefix_len);
     cn_buf_puts(&key, "@next_version");
-    if (key.oom) return oom(kv, ld->dataset, err);
+    if (key.oom) return cn_kv__oom(kv, ld->dataset, err);
     const char *av[2] = {"INCR", key.data};
     size_t al[2] = {4, key.len};
     redisReply *r;
@@ -843,7 +835,7 @@ static int redis_load_begin(CnKvLoad *ld, CnErr *err) {
     CnBuf h = CN_BUF_INIT;
     rc = ds_prefix(kv, ld->dataset, &h, err);
     cn_buf_printf(&h, "@%llu", (unsigned long long)ld->version);
-    if (rc == 0 && (!l || h.oom)) rc = oom(kv, ld->dataset, err);
+    if (rc == 0 && (!l || h.oom)) rc = cn_kv__oom(kv, ld->dataset, err);
     if (rc < 0) {
         cn_buf_fini(&h);
         cn_free(l);
@@ -861,7 +853,7 @@ static int redis_load_add(CnKvLoad *ld, const void *key, size_t key_len, const v
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
         RPair *p = cn_realloc(l->pairs, cap * sizeof *p);
-        if (!p) return oom(ld->kv, ld->dataset, err);
+        if (!p) return cn_kv__oom(ld->kv, ld->dataset, err);
         l->pairs = p;
         l->cap = cap;
     }
@@ -872,7 +864,7 @@ static int redis_load_add(CnKvLoad *ld, const void *key, size_t key_len, const v
     p->vo = l->data.len;
     p->vl = value_len;
     if (value_len) cn_buf_append(&l->data, value, value_len);
-    if (l->data.oom) return oom(ld->kv, ld->dataset, err);
+    if (l->data.oom) return cn_kv__oom(ld->kv, ld->dataset, err);
     l->n++;
     if (l->n >= LOAD_FLUSH_PAIRS || l->data.len >= LOAD_FLUSH_BYTES) return load_flush(ld, err);
     return 0;
