@@ -67,5 +67,10 @@ SELECT user_id, purchase_price_sum_7d, purchase_price_count_7d, purchase_price_a
 FROM default.my_team_user_purchase_features_v1 WHERE ds = '2023-12-01' ORDER BY user_id LIMIT 10"
 "$bin" sql "DESCRIBE EXTENDED default.my_team_user_purchase_features_v1" | grep -E 'Table Type|Provider|Location'
 
+step "the scheduler in Airflow's role: the DAGs from production/, then one day of runs"
+"$bin" dags list --repo "$dir"
+"$bin" scheduler --once --ds 2023-12-07 --repo "$dir" | tail -4
+"$bin" dags state chronon_batch_dag_my_team 2023-12-07 --repo "$dir"
+
 printf '\nquickstart: done in %s (configs in production/, tables in warehouse/)\n' "$dir"
 printf 'try:  cd %s && %s sql\n' "$dir" "$bin"
