@@ -1,0 +1,43 @@
+/* fetch.h: online fetch of GroupBys and Joins by name (compute.md section 8), shared by
+ * `chronon run --mode fetch`, `chronon serve` and the C API (include/chronon.h).
+ *
+ * A fetcher reads configs from the online store's metadata dataset (written by
+ * `--mode metadata-upload`) and, when a repo is given, from <repo>/production as a
+ * fallback; it caches each GroupBy's serving info and reloads it when a newer upload
+ * has flipped the dataset version.
+ * THREADS: one CnFetcher may be used from many threads at once. */
+#ifndef CN_ENGINE_FETCH_H
+#define CN_ENGINE_FETCH_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "base/err.h"
+
+typedef struct CnFetcher CnFetcher;
+
+typedef enum CnFetchKind { CN_FETCH_GROUPBY = 0, CN_FETCH_JOIN = 1 } CnFetchKind;
+
+/* The query time meaning "now" (wall clock at the call). */
+#define CN_FETCH_NOW INT64_MIN
+
+/* online_uri: as cn_kv_open takes it (lmdb:<dir>, redis://, mongodb://, dynamodb://).
+ * repo: Chronon root holding production/, or NULL. OWNED: *out. */
+int cn_fetcher_open(const char *online_uri, const char *repo, CnFetcher **out, CnErr *err);
+void cn_fetcher_close(CnFetcher *f); /* NULL-safe */
+
+/* Fetches every key map of keys (a JSON array of objects) at ts_ms (epoch ms or
+ * CN_FETCH_NOW). name: "team.x.v1" or the guide's "team/x.v1".
+ * On success *out (OWNED) is a JSON array with one object per key map, in order:
+ *   {"keys": {...}, "values": {...}}      values as Chronon names them;
+ *   {"keys": {...}, "error": "<message>"} when that key map alone fails (e.g. the
+ *                                          guide's "Invalid key format" message).
+ * Join parts that fail give "<part>_exception" values instead of failing the key.
+ * Whole-request errors return non-zero: CN_ENOTFOUND (unknown name: names it and says
+ * to run metadata-upload/upload), CN_EINVAL (keys not an array of objects), store
+ * errors (CN_EREMOTE/CN_EIO). */
+int cn_fetcher_fetch_json(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys,
+                          int64_t ts_ms, json_t **out, CnErr *err);
+
+#endif /* CN_ENGINE_FETCH_H */

@@ -1,0 +1,67 @@
+/* http.h: a small HTTP/1.1 server over libmicrohttpd, shared by `chronon serve` (fetch
+ * routes, health, metrics, web UI) and `chronon scheduler` (web UI on port 8085).
+ *
+ * A server holds an ordered list of routes; a request goes to the first route whose
+ * method matches (NULL matches any) and whose path prefix matches. The handler fills a
+ * CnHttpResp; the server sends it. Handlers run on the server's worker threads, so they
+ * must be thread-safe with respect to their ctx.
+ * OWNERSHIP: the request and everything it points at live until the handler returns. */
+#ifndef CN_SERVE_HTTP_H
+#define CN_SERVE_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/err.h"
+#include "base/str.h"
+
+typedef struct CnHttpReq {
+    const char *method;   /* "GET", "POST", ... */
+    const char *path;     /* URL path, percent-decoded, without the query string */
+    const char *query;    /* raw query string without '?', "" when none */
+    const uint8_t *body;  /* request body, NUL-terminated; NULL when none */
+    size_t body_len;
+    CnArena *arena;       /* per-request scratch, freed after the response is sent */
+} CnHttpReq;
+
+/* The decoded value of query parameter name (application/x-www-form-urlencoded rules),
+ * allocated in req->arena; NULL when absent. Also works on a form-encoded POST body
+ * when from_body is true. */
+const char *cn_http_param(const CnHttpReq *req, const char *name, int from_body);
+
+typedef struct CnHttpResp {
+    int status;                /* default 200 */
+    const char *content_type;  /* static string; default "application/json" */
+    CnBuf body;                /* owned by the server, freed after sending */
+    char location[512];        /* sent as Location when non-empty (redirects) */
+} CnHttpResp;
+
+/* Returns 0 after filling resp. A non-zero return with resp->status unset is sent as
+ * 500 with the handler's message; handlers should set 4xx themselves for bad input. */
+typedef int (*CnHttpHandler)(void *ctx, const CnHttpReq *req, CnHttpResp *resp);
+
+typedef struct CnHttpServer CnHttpServer;
+
+typedef struct CnHttpOpts {
+    const char *bind;        /* default "127.0.0.1"; "0.0.0.0" for every interface */
+    int port;                /* 0 picks a free port: see cn_http_server_port */
+    int threads;             /* worker threads; default 4 */
+    int max_connections;     /* default 1024; beyond it new connections are refused */
+    size_t max_body;         /* default 16 MiB; larger bodies get 413 */
+} CnHttpOpts;
+
+int cn_http_server_new(const CnHttpOpts *opts, CnHttpServer **out, CnErr *err);
+/* Routes are tried in the order they were added. prefix "/" matches everything. */
+int cn_http_route(CnHttpServer *s, const char *method, const char *prefix, CnHttpHandler h,
+                  void *ctx, CnErr *err);
+/* Starts listening; CN_EIO names the address and port when bind fails. */
+int cn_http_server_start(CnHttpServer *s, CnErr *err);
+int cn_http_server_port(const CnHttpServer *s);
+/* Stops accepting, finishes requests in flight, frees. NULL-safe. */
+void cn_http_server_free(CnHttpServer *s);
+
+/* Escapes s for HTML text and attribute values into b. */
+int cn_http_html_escape(CnBuf *b, const char *s);
+
+#endif /* CN_SERVE_HTTP_H */
