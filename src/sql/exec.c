@@ -173,6 +173,8 @@ int cn_sql_open(CnIceCatalog *c, CnSql **out, CnErr *err) {
     CnSql *s = cn_calloc(1, sizeof *s);
     if (!s) return cn_err_set(err, CN_ENOMEM, "out of memory");
     s->cat = c;
+    const char *vec = getenv("CN_SQL_VECTORIZED");
+    s->no_fast = vec && !strcmp(vec, "0");
     snprintf(s->ns, sizeof s->ns, "default");
     cn_arena_init(&s->list_arena, 0);
     int rc = 0;
@@ -205,6 +207,8 @@ void cn_sql_close(CnSql *s) {
     cn_arena_fini(&s->list_arena);
     cn_free(s);
 }
+
+void cn_sql_set_vectorized(CnSql *s, bool on) { s->no_fast = !on; }
 
 void cn_sql_set_verbose(CnSql *s, bool verbose, FILE *log) {
     s->verbose = verbose;
@@ -1086,7 +1090,9 @@ static int run_stmt(CnSql *s, const Stmt *st, Out *o) {
     if (!one) return cn_err_set(o->err, CN_ENOMEM, "out of memory");
     CnErr e2 = CN_ERR_INIT;
     Out o2 = {o->sink, &e2};
-    rc = run_sql(s, one, &o2);
+    bool fast = false;
+    rc = cn_sql__fast_run(s, one, o->sink, &fast, &e2);
+    if (!fast) rc = run_sql(s, one, &o2);
     if (rc < 0) {
         /* positions are relative to the statement: shift to the whole text */
         const char *m = cn_err_msg(&e2);

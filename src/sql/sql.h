@@ -33,6 +33,11 @@ void cn_sql_close(CnSql *s); /* NULL-safe */
 /* verbose: one line per table scan on log (how many data files and rows the ds pruning
  * left). log NULL: stderr. */
 void cn_sql_set_verbose(CnSql *s, bool verbose, FILE *log);
+/* Vectorised aggregates (on by default; the environment variable CN_SQL_VECTORIZED=0
+ * turns them off at open): a plain count/sum/total/avg/min/max over one table, grouped
+ * by columns and filtered on ds, runs on column batches instead of SQLite's row loop,
+ * with the same results. Off: every SELECT goes through SQLite. */
+void cn_sql_set_vectorized(CnSql *s, bool on);
 /* Current namespace. BORROWED until the next USE. */
 const char *cn_sql_namespace(const CnSql *s);
 /* USE ns. CN_ENOTFOUND lists the namespaces. */

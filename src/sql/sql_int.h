@@ -52,6 +52,7 @@ struct CnSql {
     size_t n_main_vtabs;
     CnSqlFnCache *fn;
     CnErr *stmt_err;             /* the running statement's err (vtab errors land here) */
+    bool no_fast;                /* every SELECT through SQLite (fast.c off) */
 };
 
 /* ---- lexer ---- */
@@ -90,6 +91,13 @@ int cn_sql__refresh(CnSql *s, CnErr *err);
  * the ds column of the pruned files. OWNED: *out, one block, cn_free. */
 int cn_sql__partitions(CnIceCatalog *c, const CnIceTable *t, const char *lo, const char *hi, char ***out, size_t *n,
                        CnErr *err);
+
+/* ---- vectorised aggregates (fast.c) ---- */
+/* Runs text (one statement) on column batches when it is a plain aggregate over one
+ * table (fast.c lists the shape), feeding sink like cn_sql_exec. *handled false: not
+ * that shape (or a case it leaves to SQLite), nothing was sent, run it through SQLite.
+ * Errors only when *handled (storage errors, or the sink's code). */
+int cn_sql__fast_run(CnSql *s, const char *text, const CnSqlSink *sink, bool *handled, CnErr *err);
 
 /* ---- virtual table module (vtab.c) ---- */
 int cn_sql__vtab_register(CnSql *s, CnErr *err);

@@ -209,6 +209,11 @@ int cn_ice_scan_next(CnIceScan *s, const CnBatch **out, CnErr *err) {
     }
 }
 
+const char *cn_ice_scan_batch_ds(const CnIceScan *s) {
+    if (!s->r || s->i_file >= s->n_files || s->files[s->i_file].ds_null) return NULL;
+    return s->files[s->i_file].ds;
+}
+
 void cn_ice_scan_close(CnIceScan *s) {
     if (!s) return;
     close_file(s);

@@ -184,6 +184,11 @@ int64_t cn_ice_scan_n_records(const CnIceScan *s);
  * Columns a file lacks (added later) read as null. */
 int cn_ice_scan_next(CnIceScan *s, const CnBatch **out, CnErr *err);
 void cn_ice_scan_close(CnIceScan *s); /* NULL-safe */
+/* The ds partition value of the file the last batch came from (a batch never spans
+ * files; every row of it has this ds, as the identity partition guarantees), or NULL
+ * when the file's partition value is null or no batch was returned. BORROWED until the
+ * next cn_ice_scan_next. Lets a reader group or filter by ds without decoding it. */
+const char *cn_ice_scan_batch_ds(const CnIceScan *s);
 
 /* --------------------------------------------------------------------- gc */
 
