@@ -7,9 +7,9 @@
  *     no-aggregation part: snapshot of day(q)-1) run the GroupBy's snapshot computation
  *     once over the span of needed days and keep the rows of the needed days in a hash
  *     (day, key) -> row;
- *   - TEMPORAL event parts group the GroupBy rows by key once and evaluate each left
- *     row over its key's rows with ts in [floor(q-W,H), q) stored in partitions <= P
- *     (D27: a late event is seen from its storage day on).
+ *   - TEMPORAL event parts: each left row's value over its key's rows with ts in
+ *     [floor(q-W,H), q) stored in partitions <= P (D27: a late event is seen from its
+ *     storage day on), by one sorted sweep per key (sweep.c).
  *   - TEMPORAL entity parts (no mutationTable) do the same over the rows of snapshot
  *     X-1 as a batch IR with B = epoch(X) (section 5 "Mutations", D1, no mutations).
  *   A null in any key of a part, or no data, gives that part null features. A part's
@@ -20,6 +20,7 @@
  * NAMES: features are <fullPrefix>_<col>; a feature equal to a left column name is
  *   coalesce(left, feature); two parts producing the same name is a config error. */
 #include "engine/eng_int.h"
+#include "engine/sweep.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -613,6 +614,59 @@ done:
     return rc;
 }
 
+/* Key id in g of left row r under the part's key columns; UINT32_MAX when a key is
+ * null or the GroupBy has no such key. */
+static uint32_t left_key_id(const Part *p, const Left *l, uint32_t r, CnBuf *kb) {
+    const CnEngKeys *ks = &p->g->keys;
+    for (uint32_t k = 0; k < p->n_keys; k++)
+        if (!cn_col_vec_is_valid(&l->rows->cols[p->lcol[k]], r)) return UINT32_MAX;
+    if (!ks->cap || !cn_eng__key_encode(l->rows, p->lcol, p->n_keys, r, kb)) return UINT32_MAX;
+    uint64_t h = cn_hash_bytes(kb->data, kb->len, 0x6b6579);
+    for (uint32_t i = (uint32_t)h & (ks->cap - 1); ks->slots[i]; i = (i + 1) & (ks->cap - 1)) {
+        uint32_t c = ks->slots[i] - 1;
+        if (ks->hash[c] == h && ks->off[c + 1] - ks->off[c] == kb->len &&
+            !memcmp(ks->bytes.data + ks->off[c], kb->data, kb->len))
+            return c;
+    }
+    return UINT32_MAX;
+}
+
+/* TEMPORAL events part: every left row's value by the sorted sweep of sweep.c. */
+static int temporal_sweep(Part *p, const Left *l, const CnVec *tsv, CnErr *err) {
+    CnEngGroupBy *g = p->g;
+    uint32_t n = l->rows->n_rows;
+    uint32_t *qid = cn_malloc(((size_t)n + 1) * sizeof *qid), *ids = cn_malloc(((size_t)n + 1) * sizeof *ids);
+    CnAggState **res = cn_calloc(g->n_parts + 1, sizeof *res);
+    CnBuf kb = CN_BUF_INIT;
+    int rc = 0;
+    if (!qid || !ids || !res) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (uint32_t r = 0; r < n; r++) {
+        qid[r] = left_key_id(p, l, r, &kb);
+        ids[r] = r;
+        p->hit[r] = 1;
+        for (uint32_t k = 0; k < p->n_keys; k++)
+            if (!cn_col_vec_is_valid(&l->rows->cols[p->lcol[k]], r)) p->hit[r] = 0;
+    }
+    if (kb.oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t q = 0; q < g->n_parts && rc == 0; q++) {
+        rc = cn_agg_state_new(g->bases[g->parts[q].i_base].spec, &res[q], err);
+        if (rc == 0) rc = cn_agg_state_reserve(res[q], n, err);
+    }
+    if (rc == 0) rc = cn_eng__sweep_temporal(g, n, qid, (const int64_t *)tsv->values, l->pday, res, err);
+    for (uint32_t q = 0; q < g->n_parts && rc == 0; q++) rc = cn_agg_state_finalize(res[q], ids, n, &p->vals->cols[q], err);
+    if (rc == 0) rc = cn_col_batch_sync_rows(p->vals, err);
+done:
+    for (uint32_t q = 0; res && q < g->n_parts; q++) cn_agg_state_free(res[q]);
+    cn_free(res);
+    cn_free(qid);
+    cn_free(ids);
+    cn_buf_fini(&kb);
+    return rc;
+}
+
 /* TEMPORAL parts. Events: value at q over the rows of partitions <= P. Entities
  * (without mutations): the batch IR of snapshot X-1 with B = epoch(X) (rows of
  * partition X-1 with ts < B and, per windowed part, ts >= B-W (D1) and
@@ -692,6 +746,10 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         if (rc == 0) rc = cn_agg_state_reserve(st[q], 1, err);
     }
     uint32_t zero_id = 0;
+    if (!ent) {
+        rc = temporal_sweep(p, l, tsv, err);
+        goto done;
+    }
     for (uint32_t r = 0; r < n && rc == 0; r++) {
         uint32_t id = UINT32_MAX;
         int64_t t = ((const int64_t *)tsv->values)[r];
@@ -715,13 +773,7 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
             const CnEngBase *b = &g->bases[pt->i_base];
             cn_agg_state_clear(st[q], 0);
             uint32_t m = 0;
-            if (id != UINT32_MAX && !ent) {
-                int64_t lo = pt->w_ms ? cn_agg_temporal_start(t, pt->w_ms) : INT64_MIN;
-                for (uint32_t i = start[id]; i < start[id + 1]; i++) {
-                    uint32_t row = byk[i];
-                    if (g->ts_ok[row] && g->ts[row] < t && g->ts[row] >= lo && g->pday[row] <= l->pday[r]) sel[m++] = row;
-                }
-            } else if (id != UINT32_MAX) {
+            if (id != UINT32_MAX) {
                 int32_t x = (int32_t)cn_ms_to_days(t);
                 int64_t b0 = (int64_t)x * CN_MS_PER_DAY, lo = INT64_MIN;
                 if (pt->w_ms) {

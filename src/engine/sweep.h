@@ -1,0 +1,25 @@
+/* sweep.h: point-in-time values of a loaded TEMPORAL events GroupBy at many query
+ * times, by one sorted sweep per key (sweep.c). Private to the engine. */
+#ifndef CN_ENG_SWEEP_H
+#define CN_ENG_SWEEP_H
+
+#include "engine/eng_int.h"
+
+/* For each query r < n_q with key id qid[r] (UINT32_MAX: no key, left null) at time
+ * qts[r] in storage partition qpday[r], folds into res[part] id r the IR of g's part
+ * over the key's rows with a ts in [floor(q-W, H), q) (unwindowed: ts < q) stored in
+ * partitions <= qpday[r] (compute.md section 6, D27). res[part] must have at least n_q
+ * ids, all null on entry; ids of queries without data stay null.
+ * Cost: O((rows + queries) * parts) amortised merges plus two radix sorts; a query
+ * that could see a late row stored after its partition is answered by a scan of its
+ * key's rows instead. CN_ENOMEM, kernel errors (CN_EINVAL). */
+int cn_eng__sweep_temporal(CnEngGroupBy *g, uint32_t n_q, const uint32_t *qid, const int64_t *qts,
+                           const int32_t *qpday, CnAggState **res, CnErr *err);
+
+/* Permutation of rows idx[0..n) (or 0..n-1 when idx is NULL) sorted by (key[row],
+ * ts[row]), ties in input order (LSD radix sort, stable). key ids are < n_keys.
+ * OWNED: *out (cn_free), n entries. CN_ENOMEM. */
+int cn_eng__sort_key_ts(const uint32_t *key, const int64_t *ts, uint32_t n_keys, const uint32_t *idx, uint32_t n,
+                        uint32_t **out, CnErr *err);
+
+#endif /* CN_ENG_SWEEP_H */
