@@ -2,7 +2,11 @@
  * routes, health, metrics, web UI) and `chronon scheduler` (web UI on port 8085).
  *
  * A server holds an ordered list of routes; a request goes to the first route whose
- * method matches (NULL matches any) and whose path prefix matches. The handler fills a
+ * method matches (NULL matches any; a GET route also takes HEAD) and whose path prefix
+ * matches on a segment boundary ("/health" takes "/health" and "/health/x", not
+ * "/healthz"; a prefix ending in '/' takes everything under it). No route for the path:
+ * 404; a route for the path but not the method: 405 with Allow. Bodies above max_body:
+ * 413. Server-made errors are JSON {"error": "..."}. The handler fills a
  * CnHttpResp; the server sends it. Handlers run on the server's worker threads, so they
  * must be thread-safe with respect to their ctx.
  * OWNERSHIP: the request and everything it points at live until the handler returns. */
@@ -55,6 +59,13 @@ int cn_http_server_new(const CnHttpOpts *opts, CnHttpServer **out, CnErr *err);
 /* Routes are tried in the order they were added. prefix "/" matches everything. */
 int cn_http_route(CnHttpServer *s, const char *method, const char *prefix, CnHttpHandler h,
                   void *ctx, CnErr *err);
+/* Called once per request after its response is built (for metrics and access logs),
+ * on the worker thread: route is the matched route's prefix ("" when none matched),
+ * status the HTTP status sent, ns the time since the request line arrived. Set before
+ * start; fn must be thread-safe. */
+typedef void (*CnHttpObserver)(void *ctx, const char *route, const char *method, int status, uint64_t ns);
+void cn_http_set_observer(CnHttpServer *s, CnHttpObserver fn, void *ctx);
+
 /* Starts listening; CN_EIO names the address and port when bind fails. */
 int cn_http_server_start(CnHttpServer *s, CnErr *err);
 int cn_http_server_port(const CnHttpServer *s);
