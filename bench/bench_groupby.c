@@ -1,0 +1,478 @@
+/* bench_groupby.c: GroupBy backfill through the engine API against DuckDB running the
+ * equivalent SQL on the same Parquet files, in one run.
+ *   bench_groupby [events] [keys]     (default 10,000,000 events, 1,000,000 keys)
+ * Data (fixed seed): table raw.ev {user_id int64, ts int64 (ms), amount int64, ds}, 30 ds
+ * partitions 2024-01-01..2024-01-30, written day by day with our Parquet writer (one
+ * commit); each event has a uniform key and a uniform ts within its day.
+ * GroupBy: key user_id; SUM, COUNT, AVERAGE and LAST_K(k=10) of amount, each over windows
+ * 1d, 7d and 30d (12 columns), accuracy SNAPSHOT.
+ *
+ * 1. Snapshot of one ds (D = 2024-01-30, window end E = epoch(2024-01-31)): the backfill
+ *    of partition D without the tile store (a full computation), in a child process so
+ *    its peak RSS is its own. DuckDB (threads=1) runs, on the glob of the table's data
+ *    files, the SQL the snapshot means (compute.md section 2: E - W <= ts < E; an empty
+ *    group is null, COUNT included, N2; LAST_K newest first):
+ *
+ *      SELECT user_id,
+ *        sum(amount) FILTER (WHERE ts >= E - W)::BIGINT              -- per W in 1d, 7d, 30d
+ *        nullif(count(amount) FILTER (WHERE ts >= E - W), 0)
+ *        avg(amount) FILTER (WHERE ts >= E - W)
+ *        max_by(amount, ts, 10) FILTER (WHERE ts >= E - W)::VARCHAR  -- LAST_K(10)
+ *      FROM read_parquet('<table>/data/{asterisk}/{asterisk}.parquet')
+ *      WHERE ts >= E - 30d AND ts < E GROUP BY user_id
+ *
+ *    max_by(x, ts, n) is DuckDB's top-n by ts (newest first), its fastest form of LAST_K;
+ *    `list(amount ORDER BY ts DESC)[1:10]` gives the same lists more slowly. The lists
+ *    come back as text (the C API's value accessors do not read lists).
+ *    The keys with user_id % 97 == 5 are compared column by column (AVERAGE to 1e-9
+ *    relative); every key must be in both outputs. Exit 1 on any difference.
+ * 2. The 30-day range: one incremental backfill of 2024-01-01..2024-01-30 (tiles built
+ *    once per input day, stored in the __tiles table) against 30 separate full runs, one
+ *    per ds, without tiles, into a second GroupBy's table. Both tables must hold the same
+ *    rows for the sampled keys on every day.
+ * Printed: wall and CPU times, ratios, events/s/core, peak RSS. */
+#include "base/compat.h"
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/date.h"
+#include "base/str.h"
+#include "conf/conf.h"
+#include "duckdb.h"
+#include "engine/engine.h"
+#include "table/table.h"
+
+#define N_DS 30
+#define N_VAL 12 /* value columns */
+#define SAMPLE_MOD 97
+#define SAMPLE_REM 5
+
+static const char *const VAL_COLS[N_VAL] = {
+    "amount_sum_1d",   "amount_sum_7d",   "amount_sum_30d",   "amount_count_1d",
+    "amount_count_7d", "amount_count_30d", "amount_average_1d", "amount_average_7d",
+    "amount_average_30d", "amount_last10_1d", "amount_last10_7d", "amount_last10_30d",
+};
+
+static double wall(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+static double cpu(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void die(const char *what, const CnErr *err) {
+    fprintf(stderr, "bench_groupby: %s: %s\n", what, err ? cn_err_msg(err) : "failed");
+    exit(1);
+}
+
+static void rm_rf(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) < 0) return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            char sub[2048];
+            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+            rm_rf(sub);
+        }
+        if (d) closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static CnConf *groupby_conf(const char *name) {
+    char js[2048];
+    static const char WIN[] = "[{\"length\": 1, \"timeUnit\": 1}, {\"length\": 7, \"timeUnit\": 1},"
+                              " {\"length\": 30, \"timeUnit\": 1}]";
+    snprintf(js, sizeof js,
+             "{\"metaData\": {\"name\": \"%s\", \"outputNamespace\": \"bench\", \"team\": \"bench\"},"
+             " \"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {"
+             "   \"selects\": {\"user_id\": \"user_id\", \"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}],"
+             " \"keyColumns\": [\"user_id\"], \"accuracy\": 1,"
+             " \"aggregations\": ["
+             "  {\"inputColumn\": \"amount\", \"operation\": 7, \"windows\": %s},"
+             "  {\"inputColumn\": \"amount\", \"operation\": 6, \"windows\": %s},"
+             "  {\"inputColumn\": \"amount\", \"operation\": 8, \"windows\": %s},"
+             "  {\"inputColumn\": \"amount\", \"operation\": 13, \"argMap\": {\"k\": \"10\"}, \"windows\": %s}]}",
+             name, WIN, WIN, WIN, WIN);
+    char path[256];
+    snprintf(path, sizeof path, "production/group_bys/bench/%s", name);
+    CnConf *c = NULL;
+    CnErr err = CN_ERR_INIT;
+    if (cn_conf_loadb(path, js, strlen(js), CN_CONF_KIND_UNKNOWN, &c, &err)) die("GroupBy config", &err);
+    return c;
+}
+
+/* One entry of an output column as text, DuckDB's spelling ("NULL", "[3, 1]"). */
+static void fmt_entry(const CnVec *v, uint32_t r, char *out, size_t cap) {
+    if (!cn_col_vec_is_valid(v, r)) {
+        snprintf(out, cap, "NULL");
+        return;
+    }
+    switch (v->type->id) {
+    case CN_COL_INT64: snprintf(out, cap, "%" PRId64, ((const int64_t *)v->values)[r]); break;
+    case CN_COL_FLOAT64: snprintf(out, cap, "%.17g", ((const double *)v->values)[r]); break;
+    case CN_COL_LIST: {
+        size_t off = (size_t)snprintf(out, cap, "[");
+        const CnVec *ch = &v->child[0];
+        for (uint32_t i = v->offsets[r]; i < v->offsets[r + 1] && off + 24 < cap; i++)
+            off += (size_t)snprintf(out + off, cap - off, "%s%" PRId64, i > v->offsets[r] ? ", " : "",
+                                    ((const int64_t *)ch->values)[i]);
+        snprintf(out + off, cap - off, "]");
+        break;
+    }
+    default: snprintf(out, cap, "?type"); break;
+    }
+}
+
+/* Sampled rows of one output: sample[(user_id / SAMPLE_MOD) * N_VAL + c] (owned strings). */
+typedef struct Sample {
+    char **cell;
+    uint8_t *seen;
+    uint32_t n_slots;
+    int64_t rows;
+} Sample;
+
+static void sample_init(Sample *s, int64_t keys) {
+    s->n_slots = (uint32_t)(keys / SAMPLE_MOD + 1);
+    s->cell = calloc((size_t)s->n_slots * N_VAL, sizeof *s->cell);
+    s->seen = calloc(s->n_slots, 1);
+    s->rows = 0;
+    if (!s->cell || !s->seen) die("sample", NULL);
+}
+static void sample_free(Sample *s) {
+    for (size_t i = 0; i < (size_t)s->n_slots * N_VAL; i++) free(s->cell[i]);
+    free(s->cell);
+    free(s->seen);
+}
+
+/* Reads partition ds of our output table into a sample. */
+static void sample_ours(CnIceCatalog *c, const char *table, const char *ds, Sample *s) {
+    CnErr err = CN_ERR_INIT;
+    CnIceTable *t = NULL;
+    char ns[64];
+    const char *dot = strchr(table, '.');
+    snprintf(ns, sizeof ns, "%.*s", (int)(dot - table), table);
+    if (cn_ice_table_load(c, ns, dot + 1, &t, &err)) die("load output", &err);
+    const char *cols[1 + N_VAL];
+    cols[0] = "user_id";
+    for (int i = 0; i < N_VAL; i++) cols[1 + i] = VAL_COLS[i];
+    CnIceScanOpts o = {0};
+    o.columns = cols;
+    o.n_columns = 1 + N_VAL;
+    o.ds_lo = o.ds_hi = ds;
+    CnIceScan *sc = NULL;
+    if (cn_ice_scan_open(c, t, &o, &sc, &err)) die("scan output", &err);
+    char buf[512];
+    for (;;) {
+        const CnBatch *b;
+        if (cn_ice_scan_next(sc, &b, &err)) die("scan output", &err);
+        if (!b) break;
+        s->rows += b->n_rows;
+        const int64_t *uid = b->cols[0].values;
+        for (uint32_t r = 0; r < b->n_rows; r++) {
+            if (uid[r] % SAMPLE_MOD != SAMPLE_REM) continue;
+            uint32_t slot = (uint32_t)(uid[r] / SAMPLE_MOD);
+            s->seen[slot]++;
+            for (int i = 0; i < N_VAL; i++) {
+                fmt_entry(&b->cols[1 + i], r, buf, sizeof buf);
+                free(s->cell[(size_t)slot * N_VAL + i]);
+                s->cell[(size_t)slot * N_VAL + i] = strdup(buf);
+            }
+        }
+    }
+    cn_ice_scan_close(sc);
+    cn_ice_table_free(t);
+}
+
+/* Number of differing sampled cells (printing the first few). */
+static int64_t sample_diff(const Sample *a, const Sample *b, const char *what) {
+    int64_t bad = 0;
+    if (a->rows != b->rows) {
+        fprintf(stderr, "bench_groupby: %s: %lld rows versus %lld\n", what, (long long)a->rows, (long long)b->rows);
+        bad++;
+    }
+    for (uint32_t k = 0; k < a->n_slots; k++) {
+        if (a->seen[k] != b->seen[k]) {
+            if (bad++ < 5)
+                fprintf(stderr, "bench_groupby: %s: key %lld present %d versus %d times\n", what,
+                        (long long)k * SAMPLE_MOD + SAMPLE_REM, a->seen[k], b->seen[k]);
+            continue;
+        }
+        if (!a->seen[k]) continue;
+        for (int i = 0; i < N_VAL; i++) {
+            const char *x = a->cell[(size_t)k * N_VAL + i], *y = b->cell[(size_t)k * N_VAL + i];
+            bool same = strcmp(x, y) == 0;
+            if (!same && strstr(VAL_COLS[i], "average") && strcmp(x, "NULL") && strcmp(y, "NULL")) {
+                double dx = atof(x), dy = atof(y);
+                same = fabs(dx - dy) <= 1e-9 * fabs(dx) + 1e-12;
+            }
+            if (!same && bad++ < 5)
+                fprintf(stderr, "bench_groupby: %s: key %lld %s: %s versus %s\n", what,
+                        (long long)k * SAMPLE_MOD + SAMPLE_REM, VAL_COLS[i], x, y);
+        }
+    }
+    return bad;
+}
+
+static int64_t peak_rss_kb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* Runs backfill(s) in a child process: its own peak RSS, and nothing of it stays in
+ * this process. Returns wall seconds; *cpu_s and *rss_kb from the child's rusage. */
+static double run_child(CnIceCatalog *c, const CnGroupBy *gb, int32_t d0, int32_t d1, bool tiles, bool one_per_day,
+                        double *cpu_s, int64_t *rss_kb, CnEngStats *st_out) {
+    int fd[2];
+    if (pipe(fd)) die("pipe", NULL);
+    double w0 = wall();
+    pid_t pid = fork();
+    if (pid < 0) die("fork", NULL);
+    if (pid == 0) {
+        close(fd[0]);
+        CnEngStats sum;
+        memset(&sum, 0, sizeof sum);
+        for (int32_t d = d0; d <= d1; d++) {
+            char s[11], e[11];
+            cn_ds_format(one_per_day ? d : d0, s);
+            cn_ds_format(one_per_day ? d : d1, e);
+            CnEngOpts o;
+            memset(&o, 0, sizeof o);
+            o.start_ds = s;
+            o.end_ds = e;
+            o.use_tiles = tiles;
+            o.run_first_hole = true; /* days before the partition part 1 wrote */
+            CnEngStats st;
+            CnErr err = CN_ERR_INIT;
+            if (cn_eng_groupby_backfill(c, gb, &o, &st, &err)) {
+                fprintf(stderr, "bench_groupby: backfill %s..%s: %s\n", s, e, cn_err_msg(&err));
+                _exit(1);
+            }
+            sum.rows_scanned += st.rows_scanned;
+            sum.tiles_read += st.tiles_read;
+            sum.tiles_written += st.tiles_written;
+            sum.rows_written += st.rows_written;
+            sum.days_written += st.days_written;
+            if (!one_per_day) break;
+        }
+        if (write(fd[1], &sum, sizeof sum) != (ssize_t)sizeof sum) _exit(1);
+        _exit(0);
+    }
+    close(fd[1]);
+    CnEngStats st;
+    ssize_t got = read(fd[0], &st, sizeof st);
+    close(fd[0]);
+    int status = 0;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != (ssize_t)sizeof st)
+        die("backfill", NULL);
+    double w = wall() - w0;
+    *cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+             (double)ru.ru_stime.tv_usec / 1e6;
+    *rss_kb = ru.ru_maxrss;
+    if (st_out) *st_out = st;
+    return w;
+}
+
+int main(int argc, char **argv) {
+    int64_t events = argc > 1 ? atoll(argv[1]) : 10000000;
+    int64_t keys = argc > 2 ? atoll(argv[2]) : events / 10;
+    if (events < N_DS) events = N_DS;
+    if (keys < 1) keys = 1;
+    char dir[] = "/tmp/cn_bench_groupby_XXXXXX";
+    if (!mkdtemp(dir)) die("mkdtemp", NULL);
+    char wh[128], catu[160];
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
+    CnErr err = CN_ERR_INIT;
+    CnIceCatalog *c = NULL;
+    if (cn_ice_catalog_open(wh, catu, &c, &err)) die("catalog", &err);
+
+    /* ---- data */
+    int64_t day0;
+    if (cn_ds_parse("2024-01-01", &day0)) die("date", NULL);
+    CnSchema *s = NULL;
+    cn_col_schema_new(&s);
+    cn_col_schema_add(s, "user_id", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
+    cn_col_schema_add(s, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
+    cn_col_schema_add(s, "amount", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
+    cn_col_schema_add(s, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err);
+    if (cn_ice_table_create(c, "raw", "ev", s, NULL, 0, &err)) die("create", &err);
+    cn_col_schema_free(s);
+    double t0 = wall();
+    CnIceWrite *w = NULL;
+    if (cn_ice_write_begin(c, "raw", "ev", CN_ICE_APPEND, &w, &err)) die("write", &err);
+    CnBatch *b = NULL;
+    if (cn_col_batch_new(cn_ice_write_schema(w), &b, &err)) die("batch", &err);
+    uint64_t x = 88172645463325252ull;
+    int64_t per_day = events / N_DS;
+    for (int d = 0; d < N_DS; d++) {
+        char ds[11];
+        cn_ds_format((int32_t)day0 + d, ds);
+        int64_t base = (day0 + d) * CN_MS_PER_DAY;
+        int64_t nd = d == N_DS - 1 ? events - per_day * (N_DS - 1) : per_day;
+        for (int64_t i = 0; i < nd; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            uint64_t y = x * 0x2545F4914F6CDD1Dull;
+            cn_col_vec_append_i64(&b->cols[0], (int64_t)((y >> 20) % (uint64_t)keys));
+            cn_col_vec_append_i64(&b->cols[1], base + (int64_t)(x % (uint64_t)CN_MS_PER_DAY));
+            cn_col_vec_append_i64(&b->cols[2], (int64_t)(y >> 54)); /* 0..1023 */
+            cn_col_vec_append_str(&b->cols[3], ds, 10);
+            if (b->cols[0].n == 65536 || i == nd - 1) {
+                if (cn_col_batch_sync_rows(b, &err) || cn_ice_write_batch(w, b, &err)) die("write batch", &err);
+                cn_col_batch_reset(b);
+            }
+        }
+    }
+    if (cn_ice_write_commit(w, NULL, &err)) die("commit", &err);
+    cn_ice_write_free(w);
+    cn_col_batch_free(b);
+    printf("bench_groupby: %lld events, %lld keys, %d partitions written in %.2fs\n", (long long)events,
+           (long long)keys, N_DS, wall() - t0);
+
+    CnConf *full = groupby_conf("gb_full"), *inc = groupby_conf("gb_inc");
+    CnArena a;
+    cn_arena_init(&a, 0);
+    const char *full_table = cn_conf_output_table(&a, &full->group_by->meta, &err);
+    const char *inc_table = cn_conf_output_table(&a, &inc->group_by->meta, &err);
+    if (!full_table || !inc_table) die("output table", &err);
+    int32_t last = (int32_t)day0 + N_DS - 1;
+    char last_ds[11];
+    cn_ds_format(last, last_ds);
+    int bad = 0;
+
+    /* ---- 1. one ds: ours (no tiles: a full computation) */
+    double one_c;
+    int64_t one_rss;
+    CnEngStats one_st;
+    double one_w = run_child(c, full->group_by, last, last, false, false, &one_c, &one_rss, &one_st);
+
+    /* ---- 1. one ds: DuckDB */
+    duckdb_database db;
+    duckdb_connection con;
+    if (duckdb_open(NULL, &db) == DuckDBError || duckdb_connect(db, &con) == DuckDBError) die("DuckDB open", NULL);
+    duckdb_result res;
+    duckdb_query(con, "SET threads=1", &res);
+    duckdb_destroy_result(&res);
+    int64_t e = ((int64_t)last + 1) * CN_MS_PER_DAY;
+    static const int wdays[3] = {1, 7, 30};
+    char sel[4096];
+    size_t off = 0;
+    static const char *const HEAD[4] = {"sum(amount)", "nullif(count(amount)", "avg(amount)", "max_by(amount, ts, 10)"};
+    static const char *const TAIL[4] = {"::BIGINT", ", 0)", "", "::VARCHAR"};
+    for (int f = 0; f < 4; f++)
+        for (int i = 0; i < 3; i++)
+            off += (size_t)snprintf(sel + off, sizeof sel - off, ", %s FILTER (WHERE ts >= %lld)%s", HEAD[f],
+                                    (long long)(e - wdays[i] * CN_MS_PER_DAY), TAIL[f]);
+    size_t qcap = sizeof sel + 512;
+    char *dq = malloc(qcap);
+    if (!dq) die("out of memory", NULL);
+    snprintf(dq, qcap,
+             "SELECT user_id%s FROM read_parquet('%s/raw.db/ev/data/*/*.parquet') WHERE ts >= %lld AND ts < %lld "
+             "GROUP BY user_id",
+             sel, wh, (long long)(e - 30 * CN_MS_PER_DAY), (long long)e);
+    double w0 = wall(), c0 = cpu();
+    if (duckdb_query(con, dq, &res) == DuckDBError) {
+        fprintf(stderr, "bench_groupby: DuckDB: %s\n", duckdb_result_error(&res));
+        return 1;
+    }
+    double duck_w = wall() - w0, duck_c = cpu() - c0;
+    int64_t duck_rss = peak_rss_kb();
+    Sample sd, so;
+    sample_init(&sd, keys);
+    sample_init(&so, keys);
+    sd.rows = (int64_t)duckdb_row_count(&res);
+    for (idx_t r = 0; r < duckdb_row_count(&res); r++) {
+        int64_t uid = duckdb_value_int64(&res, 0, r);
+        if (uid % SAMPLE_MOD != SAMPLE_REM) continue;
+        uint32_t slot = (uint32_t)(uid / SAMPLE_MOD);
+        sd.seen[slot]++;
+        for (int i = 0; i < N_VAL; i++) {
+            char *v = duckdb_value_is_null(&res, (idx_t)i + 1, r) ? NULL : duckdb_value_varchar(&res, (idx_t)i + 1, r);
+            char buf[64];
+            if (v && strstr(VAL_COLS[i], "average")) snprintf(buf, sizeof buf, "%.17g", atof(v));
+            free(sd.cell[(size_t)slot * N_VAL + i]);
+            sd.cell[(size_t)slot * N_VAL + i] = strdup(!v ? "NULL" : strstr(VAL_COLS[i], "average") ? buf : v);
+            if (v) duckdb_free(v);
+        }
+    }
+    duckdb_destroy_result(&res);
+    duckdb_disconnect(&con);
+    duckdb_close(&db);
+    free(dq);
+    sample_ours(c, full_table, last_ds, &so);
+    int64_t d1 = sample_diff(&so, &sd, "one ds, chronon versus DuckDB");
+    sample_free(&so);
+    sample_free(&sd);
+    if (d1) bad = 1;
+
+    printf("snapshot of %s: windows 1d/7d/30d x SUM/COUNT/AVERAGE/LAST_K(10), %lld output rows\n", last_ds,
+           (long long)one_st.rows_written);
+    printf("  chronon backfill   wall %7.3fs  cpu %7.3fs  %6.1f M events/s/core  peak RSS %6.0f MB\n", one_w, one_c,
+           (double)events / one_c / 1e6, (double)one_rss / 1024.0);
+    printf("  DuckDB (threads=1) wall %7.3fs  cpu %7.3fs  %6.1f M events/s/core  peak RSS %6.0f MB (whole bench "
+           "process)\n",
+           duck_w, duck_c, (double)events / duck_c / 1e6, (double)duck_rss / 1024.0);
+    printf("  ratio DuckDB/chronon: %.2fx wall, %.2fx cpu (sampled keys %s)\n", duck_w / one_w, duck_c / one_c,
+           d1 ? "DIFFER" : "agree");
+
+    /* ---- 2. 30-day range: one incremental run versus 30 full runs */
+    double inc_c, full_c;
+    int64_t inc_rss, full_rss;
+    CnEngStats inc_st, full_st;
+    double inc_w = run_child(c, inc->group_by, (int32_t)day0, last, true, false, &inc_c, &inc_rss, &inc_st);
+    double full_w = run_child(c, full->group_by, (int32_t)day0, last - 1, false, true, &full_c, &full_rss, &full_st);
+    int64_t d2 = 0;
+    for (int32_t d = (int32_t)day0; d <= last; d++) {
+        char ds[11];
+        cn_ds_format(d, ds);
+        Sample si, sf;
+        sample_init(&si, keys);
+        sample_init(&sf, keys);
+        sample_ours(c, inc_table, ds, &si);
+        sample_ours(c, full_table, ds, &sf);
+        d2 += sample_diff(&si, &sf, ds);
+        sample_free(&si);
+        sample_free(&sf);
+    }
+    if (d2) bad = 1;
+    full_w += one_w; /* the last day's full run is part 1's */
+    full_c += one_c;
+    printf("30-day range %s..%s:\n", "2024-01-01", last_ds);
+    printf("  incremental (1 run, tiles)  wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB  rows scanned %lld, tiles "
+           "written %lld\n",
+           inc_w, inc_c, (double)inc_rss / 1024.0, (long long)inc_st.rows_scanned, (long long)inc_st.tiles_written);
+    printf("  30 full runs (no tiles)     wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB  rows scanned %lld\n", full_w,
+           full_c, (double)(full_rss > one_rss ? full_rss : one_rss) / 1024.0,
+           (long long)(full_st.rows_scanned + one_st.rows_scanned));
+    printf("  ratio full/incremental: %.1fx wall, %.1fx cpu (sampled keys on every day %s)\n", full_w / inc_w,
+           full_c / inc_c, d2 ? "DIFFER" : "agree");
+
+    cn_arena_fini(&a);
+    cn_conf_free(full);
+    cn_conf_free(inc);
+    cn_ice_catalog_close(c);
+    rm_rf(dir);
+    return bad;
+}
