@@ -19,6 +19,7 @@
 #include "base/str.h"
 #include "cli/cli.h"
 #include "cli/sched_cli.h"
+#include "cli/ui_cli.h"
 
 /* The CLI's stop flag (STYLE: the one mutable static). */
 static volatile sig_atomic_t g_stop;
@@ -58,6 +59,22 @@ static void resolve(const CnSchedModel *m, Paths *p) {
     else snprintf(p->logs, sizeof p->logs, "%s/logs", home);
     ssize_t n = readlink("/proc/self/exe", p->self, sizeof p->self - 1);
     p->self[n > 0 ? n : 0] = 0;
+}
+
+void cn_cli_sched_paths(const CnSchedModel *m, CnCliWhere *w, char *db, size_t db_len, char *logs,
+                        size_t logs_len) {
+    Paths *p = cn_malloc(sizeof *p); /* large: keep it off the worker threads' stacks */
+    if (!p) {
+        memset(w, 0, sizeof *w);
+        snprintf(db, db_len, "sqlite:%s/scheduler.db", m->repo);
+        snprintf(logs, logs_len, "%s/logs", m->repo);
+        return;
+    }
+    resolve(m, p);
+    *w = p->w;
+    snprintf(db, db_len, "%s", p->db);
+    snprintf(logs, logs_len, "%s", p->logs);
+    cn_free(p);
 }
 
 int cn_cli_sched_db_open(const char *verb, const CnSchedModel *m, bool create, CnSchedDb **out) {
@@ -100,7 +117,7 @@ static const char *flag_value(const char *verb, int argc, char **argv, int *i, c
 
 static const char k_sched_usage[] =
     "usage: chronon scheduler [--once [--ds YYYY-MM-DD]] [--dag DAG_ID] [--repo DIR] [--settings FILE]\n"
-    "                         [--naming N]\n"
+    "                         [--naming N] [--ui-port N] [--ui-bind ADDR] [--no-ui]\n"
     "\n"
     "Runs the DAGs of `chronon dags list`: a DAG run per scheduled day from the DAG's start\n"
     "date (catchup setting) up to yesterday (UTC), days in order, each task a child process\n"
@@ -119,8 +136,14 @@ static const char k_sched_usage[] =
     "  --repo DIR         chronon root (default: $CHRONON_REPO_PATH, else the current directory)\n"
     "  --settings FILE    scheduler settings (default: <repo>/scheduler.json when present)\n"
     "  --naming N         guide (default) or chronon, as for `chronon dags list`\n"
+    "  --ui-port N        serve the web UI on port N (default 8085, the daemon only; with\n"
+    "                     --once only when given; 0 picks a free port). docs/ui.md\n"
+    "  --ui-bind ADDR     the UI's address (default 127.0.0.1; 0.0.0.0 for every interface)\n"
+    "  --no-ui            no web UI\n"
     "  -h, --help         show this help\n"
     "\n"
+    "When the default port is taken, the daemon says so and runs without the UI; a port\n"
+    "given with --ui-port that cannot be used is an error.\n"
     "exit codes: 0 ok (with --once: nothing failed; blocked tasks are listed), 1 a task\n"
     "failed (--once) or the state DB or configs could not be used, 2 usage error\n";
 
@@ -154,8 +177,9 @@ static int run_loop(CnSched *s, CnErr *err) {
 int cn_cli_scheduler(int argc, char **argv) {
     CnSchedCliCommon c;
     cn_cli_sched_common_init(&c);
-    bool once = false;
-    const char *ds = NULL, *only_dag = NULL;
+    bool once = false, no_ui = false;
+    const char *ds = NULL, *only_dag = NULL, *ui_bind = "127.0.0.1";
+    int ui_port = -1; /* -1: not given */
     for (int i = 1; i < argc; i++) {
         if (cn_cli_is_help(argv[i])) {
             fputs(k_sched_usage, stdout);
@@ -168,6 +192,19 @@ int cn_cli_scheduler(int argc, char **argv) {
         if (r == 2) return 2;
         if (r == 1) continue;
         if (!strcmp(argv[i], "--once")) once = true;
+        else if (!strcmp(argv[i], "--no-ui")) no_ui = true;
+        else if ((v = flag_value("scheduler", argc, argv, &i, "--ui-port"))) {
+            char *end;
+            long port = *v ? strtol(v, &end, 10) : -1;
+            if (!*v || *end || port < 0 || port > 65535) {
+                fprintf(stderr, "chronon scheduler: --ui-port: '%s' is not a port number (0-65535)\n", v);
+                return 2;
+            }
+            ui_port = (int)port;
+        } else if ((v = flag_value("scheduler", argc, argv, &i, "--ui-bind"))) {
+            if (!*v) return 2;
+            ui_bind = v;
+        }
         else if ((v = flag_value("scheduler", argc, argv, &i, "--ds"))) {
             if (!valid_ds("scheduler", "--ds", v)) return 2;
             ds = v;
@@ -178,6 +215,10 @@ int cn_cli_scheduler(int argc, char **argv) {
             fprintf(stderr, "chronon scheduler: unknown argument '%s'\n%s", argv[i], k_sched_usage);
             return 2;
         }
+    }
+    if (no_ui && ui_port >= 0) {
+        fprintf(stderr, "chronon scheduler: --no-ui and --ui-port contradict each other\n");
+        return 2;
     }
     if (ds && !once) {
         fprintf(stderr, "chronon scheduler: --ds goes with --once (the daemon runs every scheduled day)\n");
@@ -202,7 +243,20 @@ int cn_cli_scheduler(int argc, char **argv) {
                         .ds_lo = ds, .ds_hi = ds, .today = today, .stop = &g_stop, .out = stdout};
     CnErr err = CN_ERR_INIT;
     CnSched *s = NULL;
+    CnCliUi *ui = NULL;
     int code = 0;
+    if (!no_ui && (!once || ui_port >= 0)) {
+        /* the dashboard is a convenience: a default port in use must not stop the runs */
+        if (cn_cli_ui_start("scheduler", m, ui_bind, ui_port >= 0 ? ui_port : CN_CLI_UI_PORT, &ui, &err)) {
+            if (ui_port >= 0) {
+                code = cn_cli_fail("scheduler", &err);
+                goto done;
+            }
+            fprintf(stderr, "chronon scheduler: %s; running without the web UI (--ui-port N picks another port)\n",
+                    cn_err_msg(&err));
+            cn_err_clear(&err);
+        }
+    }
     if (cn_sched_new(m, &o, &s, &err)) {
         code = cn_cli_fail("scheduler", &err);
         goto done;
@@ -233,6 +287,7 @@ int cn_cli_scheduler(int argc, char **argv) {
     }
     if (!once && g_stop) printf("scheduler: stopping on a signal; running tasks are left to the next scheduler\n");
 done:
+    cn_cli_ui_free(ui); /* stops the UI's server before the model it shows goes */
     cn_sched_free(s);
     cn_sched_model_free(m);
     return code;

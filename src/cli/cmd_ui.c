@@ -1,0 +1,191 @@
+/* cmd_ui.c: `chronon ui`, the web UI without the scheduler daemon, and the glue that
+ * mounts the UI (src/serve/ui.h) in `chronon scheduler` and `chronon serve`: where the
+ * state DB, logs, tables and online store are, and the fetcher behind the lookup form. */
+#include "base/compat.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "cli/cli.h"
+#include "cli/sched_cli.h"
+#include "cli/ui_cli.h"
+#include "engine/fetch.h"
+#include "serve/ui.h"
+
+/* Until the engine has fetch by name, the lookup form says so instead of failing to link. */
+#pragma weak cn_fetcher_open
+#pragma weak cn_fetcher_close
+
+struct CnCliUi {
+    CnHttpServer *server; /* NULL when the caller owns the server */
+    CnUi *ui;
+    CnFetcher *fetcher;
+};
+
+void cn_cli_ui_free(CnCliUi *u) {
+    if (!u) return;
+    cn_http_server_free(u->server); /* first: handlers use the UI until the server stops */
+    cn_ui_free(u->ui);
+    if (u->fetcher) cn_fetcher_close(u->fetcher);
+    cn_free(u);
+}
+
+int cn_cli_ui_mount(CnHttpServer *s, const CnSchedModel *m, bool with_fetch, bool root_redirect, CnCliUi **out,
+                    CnErr *err) {
+    *out = NULL;
+    CnCliUi *u = cn_calloc(1, sizeof *u);
+    CnCliWhere *w = cn_calloc(1, sizeof *w);
+    char *db = cn_malloc(8192), *logs = cn_malloc(8192);
+    int rc = 0;
+    if (!u || !w || !db || !logs) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory starting the web UI");
+        goto done;
+    }
+    cn_cli_sched_paths(m, w, db, 8192, logs, 8192);
+    if (with_fetch && cn_fetcher_open) {
+        /* upload tasks write where the online_store setting says, else chronon's default */
+        const char *online = m->settings.online_store ? m->settings.online_store : w->online;
+        rc = cn_fetcher_open(online, m->repo, &u->fetcher, err);
+        if (rc) {
+            rc = cn_err_ctx(err, rc, "feature lookup: online store %s", online);
+            goto done;
+        }
+    }
+    CnUiOpts o = {.model = m, .db_uri = db, .log_dir = logs, .warehouse = w->warehouse, .catalog = w->catalog,
+                  .fetcher = u->fetcher};
+    rc = cn_ui_mount(s, &o, root_redirect, &u->ui, err);
+done:
+    cn_free(w);
+    cn_free(db);
+    cn_free(logs);
+    if (rc) {
+        cn_cli_ui_free(u);
+        return rc;
+    }
+    *out = u;
+    return 0;
+}
+
+int cn_cli_ui_start(const char *verb, const CnSchedModel *m, const char *bind, int port, CnCliUi **out,
+                    CnErr *err) {
+    *out = NULL;
+    CnHttpServer *s = NULL;
+    CnCliUi *u = NULL;
+    CnHttpOpts ho = {.bind = bind, .port = port, .threads = 2};
+    int rc = cn_http_server_new(&ho, &s, err);
+    if (!rc) rc = cn_cli_ui_mount(s, m, true, true, &u, err);
+    if (!rc) rc = cn_http_server_start(s, err);
+    if (rc) {
+        cn_http_server_free(s);
+        cn_cli_ui_free(u);
+        return cn_err_ctx(err, rc, "web UI");
+    }
+    u->server = s;
+    printf("%s: web UI at http://%s:%d/ui/\n", verb, bind && strcmp(bind, "0.0.0.0") ? bind : "127.0.0.1",
+           cn_http_server_port(s));
+    fflush(stdout);
+    *out = u;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- chronon ui */
+
+static volatile sig_atomic_t g_ui_stop; /* the CLI's stop flag */
+
+static void on_signal(int sig) {
+    (void)sig;
+    g_ui_stop = 1;
+}
+
+static const char k_usage[] =
+    "usage: chronon ui [--port N] [--bind ADDR] [--repo DIR] [--settings FILE] [--naming N]\n"
+    "\n"
+    "Serves the web UI alone (without running DAGs): the DAGs of `chronon dags list` with\n"
+    "their last runs, a ds x task grid per DAG, task logs, pause/unpause/trigger/clear\n"
+    "buttons (they change the scheduler DB as `chronon dags`/`tasks` do), the warehouse's\n"
+    "tables with partitions and snapshots, and a feature lookup form over the online store.\n"
+    "`chronon scheduler` serves the same UI while it runs. Stops on SIGINT or SIGTERM.\n"
+    "docs/ui.md describes the pages.\n"
+    "\n"
+    "options:\n"
+    "  --port N           port (default 8085; 0 picks a free one, printed on start)\n"
+    "  --bind ADDR        address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)\n"
+    "  --repo DIR         chronon root (default: $CHRONON_REPO_PATH, else the current directory)\n"
+    "  --settings FILE    scheduler settings (default: <repo>/scheduler.json when present)\n"
+    "  --naming N         guide (default) or chronon, as for `chronon dags list`\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "exit codes: 0 stopped by a signal, 1 the configs, the online store or the port could\n"
+    "not be used, 2 usage error\n";
+
+static const char *flag_value(int argc, char **argv, int *i, const char *flag) {
+    size_t n = strlen(flag);
+    if (strncmp(argv[*i], flag, n)) return NULL;
+    if (argv[*i][n] == '=') return argv[*i] + n + 1;
+    if (argv[*i][n]) return NULL;
+    if (*i + 1 >= argc) return "";
+    return argv[++*i];
+}
+
+/* A port number 0..65535, or -1. */
+static int parse_port(const char *v) {
+    char *end;
+    long p = v && *v ? strtol(v, &end, 10) : -1;
+    return v && *v && !*end && p >= 0 && p <= 65535 ? (int)p : -1;
+}
+
+int cn_cli_ui(int argc, char **argv) {
+    CnSchedCliCommon c;
+    cn_cli_sched_common_init(&c);
+    int port = CN_CLI_UI_PORT;
+    const char *bind = "127.0.0.1";
+    for (int i = 1; i < argc; i++)
+        if (cn_cli_is_help(argv[i])) {
+            fputs(k_usage, stdout);
+            return 0;
+        }
+    for (int i = 1; i < argc; i++) {
+        int r = cn_cli_sched_common_flag("ui", argc, argv, &i, &c);
+        const char *v;
+        if (r == 2) return 2;
+        if (r == 1) continue;
+        if ((v = flag_value(argc, argv, &i, "--port"))) {
+            if ((port = parse_port(v)) < 0) {
+                fprintf(stderr, "chronon ui: --port: '%s' is not a port number (0-65535)\n", v);
+                return 2;
+            }
+        } else if ((v = flag_value(argc, argv, &i, "--bind"))) {
+            if (!*v) {
+                fprintf(stderr, "chronon ui: --bind needs an address\n");
+                return 2;
+            }
+            bind = v;
+        } else {
+            fprintf(stderr, "chronon ui: unknown argument '%s'\n%s", argv[i], k_usage);
+            return 2;
+        }
+    }
+    CnSchedModel *m = NULL;
+    if (cn_cli_sched_load("ui", &c, &m)) return 1;
+    cn_cli_sched_report("ui", m); /* broken configs show on the DAG list too */
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    CnErr err = CN_ERR_INIT;
+    CnCliUi *u = NULL;
+    int code = 0;
+    if (cn_cli_ui_start("ui", m, bind, port, &u, &err)) {
+        code = cn_cli_fail("ui", &err);
+    } else {
+        while (!g_ui_stop) sleep(1); /* a signal cuts the sleep short */
+        printf("ui: stopping on a signal\n");
+    }
+    cn_cli_ui_free(u);
+    cn_sched_model_free(m);
+    return code;
+}
