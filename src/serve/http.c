@@ -117,11 +117,12 @@ static bool method_matches(const Route *r, const char *method) {
     return strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0;
 }
 
+/* Errors the server makes have Chronon's service shape: {"errors": ["<message>"]}. */
 static void json_error(CnHttpResp *resp, int status, const char *msg) {
     resp->status = status;
     resp->content_type = "application/json";
     cn_buf_reset(&resp->body);
-    cn_buf_puts(&resp->body, "{\"error\":\"");
+    cn_buf_puts(&resp->body, "{\"errors\":[\"");
     for (const char *p = msg; *p; p++) {
         unsigned char c = (unsigned char)*p;
         if (c == '"' || c == '\\') {
@@ -133,7 +134,7 @@ static void json_error(CnHttpResp *resp, int status, const char *msg) {
             cn_buf_putc(&resp->body, (char)c);
         }
     }
-    cn_buf_puts(&resp->body, "\"}\n");
+    cn_buf_puts(&resp->body, "\"]}\n");
 }
 
 /* Routes the request and runs its handler; fills resp and names the matched route

@@ -6,7 +6,7 @@
  * matches on a segment boundary ("/health" takes "/health" and "/health/x", not
  * "/healthz"; a prefix ending in '/' takes everything under it). No route for the path:
  * 404; a route for the path but not the method: 405 with Allow. Bodies above max_body:
- * 413. Server-made errors are JSON {"error": "..."}. The handler fills a
+ * 413. Server-made errors are JSON {"errors": ["..."]} (Chronon's service shape). The handler fills a
  * CnHttpResp; the server sends it. Handlers run on the server's worker threads, so they
  * must be thread-safe with respect to their ctx.
  * OWNERSHIP: the request and everything it points at live until the handler returns. */

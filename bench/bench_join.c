@@ -1,0 +1,441 @@
+/* bench_join.c: a point-in-time Join backfill (TEMPORAL accuracy) through the engine API
+ * against DuckDB computing the same values with SQL on the same Parquet files, in one run.
+ *   bench_join [left_rows] [events] [keys]     (default 1,000,000 / 10,000,000 / 100,000)
+ * Data (fixed seed): raw.ev {user_id int64, ts int64 (ms), amount int64 0..1023, ds} over
+ * 30 partitions 2024-01-01..2024-01-30; raw.left {rid int64 (row number), user_id, ts, ds}
+ * over the 23 partitions 2024-01-08..2024-01-30. Keys and ts are uniform (ts within the
+ * row's ds), so every row is on time (its partition is the day of its ts).
+ * Join: left raw.left (timeColumn ts), one part: GroupBy on raw.ev keyed by user_id,
+ * accuracy TEMPORAL, SUM, COUNT and LAST of amount over windows 1h, 1d and 7d (9 features).
+ *
+ * Chronon's TEMPORAL window at query time q is floor(q - W, H) <= ts < q with the tail hop
+ * H = 5 min for W = 1h and 1 h for W = 1d and 7d (compute.md section 2). DuckDB (default
+ * threads) runs this SQL, a range join plus filtered aggregates, written to Parquet:
+ *
+ *   COPY (SELECT l.rid,
+ *       sum(e.amount)   FILTER (WHERE e.ts >= S(W))::BIGINT      -- per W in 1h, 1d, 7d
+ *       nullif(count(e.amount) FILTER (WHERE e.ts >= S(W)), 0)   -- empty window: null (N2)
+ *       arg_max(e.amount, e.ts) FILTER (WHERE e.ts >= S(W))      -- LAST
+ *     FROM read_parquet('<left files>') l
+ *     LEFT JOIN read_parquet('<event files>') e
+ *       ON e.user_id = l.user_id AND e.ts < l.ts AND e.ts >= S(7d)
+ *     GROUP BY l.rid) TO '<file>' (FORMAT parquet)
+ *   with S(W) = (l.ts - W) - (l.ts - W) % H(W)   (floor for the positive times used here)
+ *
+ * Ours: cn_eng_join_backfill of the 23 left partitions (reading both tables, the sweep,
+ * writing and committing the output) in a child process, so its peak RSS is its own.
+ * Cross-check: the rows with rid % 997 == 5 are compared feature by feature; both outputs
+ * must have every left row. Exit 1 on any difference.
+ * Printed: wall and CPU times, the ratio, peak RSS. */
+#include "base/compat.h"
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/date.h"
+#include "base/str.h"
+#include "conf/conf.h"
+#include "duckdb.h"
+#include "engine/engine.h"
+#include "table/table.h"
+
+#define N_DS 30
+#define LEFT_D0 7 /* first left partition: day 7 (2024-01-08), so 7d windows are full */
+#define N_FEAT 9
+#define SAMPLE_MOD 997
+#define SAMPLE_REM 5
+
+/* Feature suffixes in DuckDB's column order. */
+static const char *const FEAT[N_FEAT] = {
+    "amount_sum_1h",   "amount_sum_1d",   "amount_sum_7d",  "amount_count_1h", "amount_count_1d",
+    "amount_count_7d", "amount_last_1h", "amount_last_1d", "amount_last_7d",
+};
+
+static double wall(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+static double cpu(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void die(const char *what, const CnErr *err) {
+    fprintf(stderr, "bench_join: %s: %s\n", what, err ? cn_err_msg(err) : "failed");
+    exit(1);
+}
+
+static void rm_rf(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) < 0) return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            char sub[2048];
+            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+            rm_rf(sub);
+        }
+        if (d) closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static uint64_t xorshift(uint64_t *x) {
+    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+    return *x * 0x2545F4914F6CDD1Dull;
+}
+
+/* Writes table raw.<name> with n rows over partitions day0+d_lo .. day0+N_DS-1: columns
+ * user_id, ts, then amount (events) or rid (left), then ds. */
+static void write_table(CnIceCatalog *c, const char *name, bool left, int64_t n, int64_t keys, int64_t day0,
+                        uint64_t seed) {
+    CnErr err = CN_ERR_INIT;
+    CnSchema *s = NULL;
+    cn_col_schema_new(&s);
+    if (left) cn_col_schema_add(s, "rid", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
+    cn_col_schema_add(s, "user_id", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
+    cn_col_schema_add(s, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
+    if (!left) cn_col_schema_add(s, "amount", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
+    cn_col_schema_add(s, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err);
+    if (err.code || cn_ice_table_create(c, "raw", name, s, NULL, 0, &err)) die("create", &err);
+    cn_col_schema_free(s);
+    CnIceWrite *w = NULL;
+    if (cn_ice_write_begin(c, "raw", name, CN_ICE_APPEND, &w, &err)) die("write", &err);
+    CnBatch *b = NULL;
+    if (cn_col_batch_new(cn_ice_write_schema(w), &b, &err)) die("batch", &err);
+    int d_lo = left ? LEFT_D0 : 0, n_days = N_DS - d_lo;
+    int64_t per_day = n / n_days, rid = 0;
+    uint64_t x = seed;
+    for (int d = d_lo; d < N_DS; d++) {
+        char ds[11];
+        cn_ds_format((int32_t)(day0 + d), ds);
+        int64_t base = (day0 + d) * CN_MS_PER_DAY;
+        int64_t nd = d == N_DS - 1 ? n - per_day * (n_days - 1) : per_day;
+        for (int64_t i = 0; i < nd; i++) {
+            uint64_t y = xorshift(&x);
+            int c0 = 0;
+            if (left) cn_col_vec_append_i64(&b->cols[c0++], rid++);
+            cn_col_vec_append_i64(&b->cols[c0++], (int64_t)((y >> 20) % (uint64_t)keys));
+            cn_col_vec_append_i64(&b->cols[c0++], base + (int64_t)(x % (uint64_t)CN_MS_PER_DAY));
+            if (!left) cn_col_vec_append_i64(&b->cols[c0++], (int64_t)(y >> 54)); /* 0..1023 */
+            cn_col_vec_append_str(&b->cols[c0], ds, 10);
+            if (b->cols[0].n == 65536 || i == nd - 1) {
+                if (cn_col_batch_sync_rows(b, &err) || cn_ice_write_batch(w, b, &err)) die("write batch", &err);
+                cn_col_batch_reset(b);
+            }
+        }
+    }
+    if (cn_ice_write_commit(w, NULL, &err)) die("commit", &err);
+    cn_ice_write_free(w);
+    cn_col_batch_free(b);
+}
+
+static CnConf *join_conf(void) {
+    static const char WIN[] = "[{\"length\": 1, \"timeUnit\": 0}, {\"length\": 1, \"timeUnit\": 1},"
+                              " {\"length\": 7, \"timeUnit\": 1}]";
+    char js[4096];
+    snprintf(js, sizeof js,
+             "{\"metaData\": {\"name\": \"bench.pit\", \"outputNamespace\": \"bench\", \"team\": \"bench\"},"
+             " \"left\": {\"events\": {\"table\": \"raw.left\", \"query\": {"
+             "   \"selects\": {\"rid\": \"rid\", \"user_id\": \"user_id\", \"ts\": \"ts\"}, \"timeColumn\": \"ts\"}}},"
+             " \"joinParts\": [{\"groupBy\": {"
+             "   \"metaData\": {\"name\": \"bench.gb\", \"outputNamespace\": \"bench\", \"team\": \"bench\"},"
+             "   \"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {"
+             "     \"selects\": {\"user_id\": \"user_id\", \"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}],"
+             "   \"keyColumns\": [\"user_id\"], \"accuracy\": 0,"
+             "   \"aggregations\": ["
+             "    {\"inputColumn\": \"amount\", \"operation\": 7, \"windows\": %s},"
+             "    {\"inputColumn\": \"amount\", \"operation\": 6, \"windows\": %s},"
+             "    {\"inputColumn\": \"amount\", \"operation\": 3, \"windows\": %s}]}}]}",
+             WIN, WIN, WIN);
+    CnConf *c = NULL;
+    CnErr err = CN_ERR_INIT;
+    if (cn_conf_loadb("production/joins/bench/pit", js, strlen(js), CN_CONF_KIND_UNKNOWN, &c, &err))
+        die("Join config", &err);
+    return c;
+}
+
+/* Sampled rows: cell[(rid / SAMPLE_MOD) * N_FEAT + f] as text (owned), seen per slot. */
+typedef struct Sample {
+    char **cell;
+    uint8_t *seen;
+    uint32_t n_slots;
+    int64_t rows;
+} Sample;
+
+static void sample_init(Sample *s, int64_t n) {
+    s->n_slots = (uint32_t)(n / SAMPLE_MOD + 1);
+    s->cell = calloc((size_t)s->n_slots * N_FEAT, sizeof *s->cell);
+    s->seen = calloc(s->n_slots, 1);
+    s->rows = 0;
+    if (!s->cell || !s->seen) die("sample", NULL);
+}
+
+static void sample_free(Sample *s) {
+    for (size_t i = 0; i < (size_t)s->n_slots * N_FEAT; i++) free(s->cell[i]);
+    free(s->cell);
+    free(s->seen);
+}
+
+static void sample_set(Sample *s, int64_t rid, int f, const char *v) {
+    char **p = &s->cell[(size_t)(rid / SAMPLE_MOD) * N_FEAT + (size_t)f];
+    free(*p);
+    *p = strdup(v);
+}
+
+/* Our output table: every row counted, sampled rows kept. */
+static void sample_ours(CnIceCatalog *c, const char *table, Sample *s) {
+    CnErr err = CN_ERR_INIT;
+    CnIceTable *t = NULL;
+    char ns[64];
+    const char *dot = strchr(table, '.');
+    snprintf(ns, sizeof ns, "%.*s", (int)(dot - table), table);
+    if (cn_ice_table_load(c, ns, dot + 1, &t, &err)) die("load output", &err);
+    const CnSchema *ts = cn_ice_table_schema(t);
+    const char *cols[1 + N_FEAT];
+    cols[0] = "rid";
+    for (int f = 0; f < N_FEAT; f++) {
+        cols[1 + f] = NULL;
+        for (uint32_t i = 0; i < ts->n_fields; i++) {
+            const char *nm = ts->fields[i].name;
+            size_t ln = strlen(nm), lf = strlen(FEAT[f]);
+            if (ln > lf && !strcmp(nm + ln - lf, FEAT[f]) && nm[ln - lf - 1] == '_') cols[1 + f] = nm;
+        }
+        if (!cols[1 + f]) {
+            fprintf(stderr, "bench_join: output %s has no column ending in _%s\n", table, FEAT[f]);
+            exit(1);
+        }
+    }
+    CnIceScanOpts o = {0};
+    o.columns = cols;
+    o.n_columns = 1 + N_FEAT;
+    CnIceScan *sc = NULL;
+    if (cn_ice_scan_open(c, t, &o, &sc, &err)) die("scan output", &err);
+    for (;;) {
+        const CnBatch *b;
+        if (cn_ice_scan_next(sc, &b, &err)) die("scan output", &err);
+        if (!b) break;
+        s->rows += b->n_rows;
+        const int64_t *rid = b->cols[0].values;
+        for (uint32_t r = 0; r < b->n_rows; r++) {
+            if (rid[r] % SAMPLE_MOD != SAMPLE_REM) continue;
+            s->seen[rid[r] / SAMPLE_MOD]++;
+            for (int f = 0; f < N_FEAT; f++) {
+                const CnVec *v = &b->cols[1 + f];
+                char buf[32] = "NULL";
+                if (cn_col_vec_is_valid(v, r)) snprintf(buf, sizeof buf, "%" PRId64, ((const int64_t *)v->values)[r]);
+                sample_set(s, rid[r], f, buf);
+            }
+        }
+    }
+    cn_ice_scan_close(sc);
+    cn_ice_table_free(t);
+}
+
+static int64_t sample_diff(const Sample *a, const Sample *b) {
+    int64_t bad = 0;
+    if (a->rows != b->rows) {
+        fprintf(stderr, "bench_join: %lld output rows versus DuckDB's %lld\n", (long long)a->rows, (long long)b->rows);
+        bad++;
+    }
+    for (uint32_t k = 0; k < a->n_slots; k++) {
+        if (a->seen[k] != b->seen[k]) {
+            if (bad++ < 5)
+                fprintf(stderr, "bench_join: rid %lld present %d versus %d times\n",
+                        (long long)k * SAMPLE_MOD + SAMPLE_REM, a->seen[k], b->seen[k]);
+            continue;
+        }
+        for (int f = 0; a->seen[k] && f < N_FEAT; f++) {
+            const char *x = a->cell[(size_t)k * N_FEAT + f], *y = b->cell[(size_t)k * N_FEAT + f];
+            if (strcmp(x, y) && bad++ < 5)
+                fprintf(stderr, "bench_join: rid %lld %s: %s versus DuckDB's %s\n",
+                        (long long)k * SAMPLE_MOD + SAMPLE_REM, FEAT[f], x, y);
+        }
+    }
+    return bad;
+}
+
+/* The join backfill in a child process. Returns wall seconds; CPU and peak RSS from the
+ * child's rusage. */
+static double run_child(CnIceCatalog *c, const CnJoin *j, const char *s, const char *e, double *cpu_s,
+                        int64_t *rss_kb, CnEngStats *st_out) {
+    int fd[2];
+    if (pipe(fd)) die("pipe", NULL);
+    double w0 = wall();
+    pid_t pid = fork();
+    if (pid < 0) die("fork", NULL);
+    if (pid == 0) {
+        close(fd[0]);
+        CnEngOpts o;
+        memset(&o, 0, sizeof o);
+        o.start_ds = s;
+        o.end_ds = e;
+        CnEngStats st;
+        CnErr err = CN_ERR_INIT;
+        if (cn_eng_join_backfill(c, j, &o, &st, &err)) {
+            fprintf(stderr, "bench_join: join backfill: %s\n", cn_err_msg(&err));
+            _exit(1);
+        }
+        if (write(fd[1], &st, sizeof st) != (ssize_t)sizeof st) _exit(1);
+        _exit(0);
+    }
+    close(fd[1]);
+    CnEngStats st;
+    ssize_t got = read(fd[0], &st, sizeof st);
+    close(fd[0]);
+    int status = 0;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != (ssize_t)sizeof st)
+        die("join backfill", NULL);
+    double w = wall() - w0;
+    *cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+             (double)ru.ru_stime.tv_usec / 1e6;
+    *rss_kb = ru.ru_maxrss;
+    *st_out = st;
+    return w;
+}
+
+static void duck_exec(duckdb_connection con, const char *sql, duckdb_result *res) {
+    if (duckdb_query(con, sql, res) == DuckDBError) {
+        fprintf(stderr, "bench_join: DuckDB: %s\n", duckdb_result_error(res));
+        exit(1);
+    }
+}
+
+int main(int argc, char **argv) {
+    int64_t n_left = argc > 1 ? atoll(argv[1]) : 1000000;
+    int64_t events = argc > 2 ? atoll(argv[2]) : 10000000;
+    int64_t keys = argc > 3 ? atoll(argv[3]) : 100000;
+    if (n_left < N_DS) n_left = N_DS;
+    if (events < N_DS) events = N_DS;
+    if (keys < 1) keys = 1;
+    char dir[] = "/tmp/cn_bench_join_XXXXXX";
+    if (!mkdtemp(dir)) die("mkdtemp", NULL);
+    char wh[128], catu[160];
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
+    CnErr err = CN_ERR_INIT;
+    CnIceCatalog *c = NULL;
+    if (cn_ice_catalog_open(wh, catu, &c, &err)) die("catalog", &err);
+    int64_t day0;
+    if (cn_ds_parse("2024-01-01", &day0)) die("date", NULL);
+
+    double t0 = wall();
+    write_table(c, "ev", false, events, keys, day0, 88172645463325252ull);
+    write_table(c, "left", true, n_left, keys, day0, 0x9E3779B97F4A7C15ull);
+    printf("bench_join: %lld left rows, %lld events, %lld keys written in %.2fs\n", (long long)n_left,
+           (long long)events, (long long)keys, wall() - t0);
+
+    /* ---- ours */
+    CnConf *conf = join_conf();
+    CnArena a;
+    cn_arena_init(&a, 0);
+    const char *out_table = cn_conf_output_table(&a, &conf->join->meta, &err);
+    if (!out_table) die("output table", &err);
+    char s_ds[11], e_ds[11];
+    cn_ds_format((int32_t)day0 + LEFT_D0, s_ds);
+    cn_ds_format((int32_t)day0 + N_DS - 1, e_ds);
+    double our_c;
+    int64_t our_rss;
+    CnEngStats st;
+    double our_w = run_child(c, conf->join, s_ds, e_ds, &our_c, &our_rss, &st);
+
+    /* ---- DuckDB */
+    duckdb_database db;
+    duckdb_connection con;
+    duckdb_result res;
+    if (duckdb_open(NULL, &db) == DuckDBError || duckdb_connect(db, &con) == DuckDBError) die("DuckDB open", NULL);
+    static const int64_t W[3] = {3600000, 86400000, 604800000}, H[3] = {300000, 3600000, 3600000};
+    char start[3][128];
+    for (int i = 0; i < 3; i++)
+        snprintf(start[i], sizeof start[i], "(l.ts - %lld) - (l.ts - %lld) %% %lld", (long long)W[i], (long long)W[i],
+                 (long long)H[i]);
+    static const char *const HEAD[3] = {"sum(e.amount)", "nullif(count(e.amount)", "arg_max(e.amount, e.ts)"};
+    static const char *const TAIL[3] = {"::BIGINT", ", 0)", ""};
+    char sel[4096];
+    size_t off = 0;
+    for (int f = 0; f < 3; f++)
+        for (int i = 0; i < 3; i++)
+            off += (size_t)snprintf(sel + off, sizeof sel - off, ", %s FILTER (WHERE e.ts >= %s)%s AS %s", HEAD[f],
+                                    start[i], TAIL[f], FEAT[f * 3 + i]);
+    char duck_out[200];
+    snprintf(duck_out, sizeof duck_out, "%s/duck.parquet", dir);
+    size_t qcap = sizeof sel + 1024;
+    char *q = malloc(qcap);
+    if (!q) die("out of memory", NULL);
+    snprintf(q, qcap,
+             "COPY (SELECT l.rid%s FROM read_parquet('%s/raw.db/left/data/*/*.parquet') l "
+             "LEFT JOIN read_parquet('%s/raw.db/ev/data/*/*.parquet') e "
+             "ON e.user_id = l.user_id AND e.ts < l.ts AND e.ts >= %s GROUP BY l.rid) TO '%s' (FORMAT parquet)",
+             sel, wh, wh, start[2], duck_out);
+    double w0 = wall(), c0 = cpu();
+    duck_exec(con, q, &res);
+    double duck_w = wall() - w0, duck_c = cpu() - c0;
+    duckdb_destroy_result(&res);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    int64_t duck_rss = ru.ru_maxrss;
+
+    /* ---- cross-check */
+    Sample sd, so;
+    sample_init(&sd, n_left);
+    sample_init(&so, n_left);
+    snprintf(q, qcap, "SELECT count(*) FROM read_parquet('%s')", duck_out);
+    duck_exec(con, q, &res);
+    sd.rows = duckdb_value_int64(&res, 0, 0);
+    duckdb_destroy_result(&res);
+    snprintf(q, qcap, "SELECT * FROM read_parquet('%s') WHERE rid %% %d = %d", duck_out, SAMPLE_MOD, SAMPLE_REM);
+    duck_exec(con, q, &res);
+    for (idx_t r = 0; r < duckdb_row_count(&res); r++) {
+        int64_t rid = duckdb_value_int64(&res, 0, r);
+        sd.seen[rid / SAMPLE_MOD]++;
+        for (int f = 0; f < N_FEAT; f++) {
+            char buf[32] = "NULL";
+            if (!duckdb_value_is_null(&res, (idx_t)f + 1, r))
+                snprintf(buf, sizeof buf, "%" PRId64, duckdb_value_int64(&res, (idx_t)f + 1, r));
+            sample_set(&sd, rid, f, buf);
+        }
+    }
+    duckdb_destroy_result(&res);
+    duckdb_disconnect(&con);
+    duckdb_close(&db);
+    free(q);
+    sample_ours(c, out_table, &so);
+    int64_t bad = sample_diff(&so, &sd);
+    int64_t n_sampled = 0, n_nonnull = 0;
+    for (uint32_t k = 0; k < so.n_slots; k++) {
+        n_sampled += so.seen[k] != 0;
+        for (int f = 0; so.seen[k] && f < N_FEAT; f++) n_nonnull += strcmp(so.cell[(size_t)k * N_FEAT + f], "NULL") != 0;
+    }
+    sample_free(&so);
+    sample_free(&sd);
+
+    printf("point-in-time join, TEMPORAL, windows 1h/1d/7d x SUM/COUNT/LAST: %lld output rows, %lld rows read\n",
+           (long long)st.rows_written, (long long)st.rows_scanned);
+    printf("  chronon backfill      wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB (child process)\n", our_w, our_c,
+           (double)our_rss / 1024.0);
+    printf("  DuckDB (all threads)  wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB (whole bench process)\n", duck_w,
+           duck_c, (double)duck_rss / 1024.0);
+    printf("  ratio DuckDB/chronon: %.2fx wall, %.2fx cpu; %lld sampled rows (%lld non-null features) %s\n",
+           duck_w / our_w, duck_c / our_c, (long long)n_sampled, (long long)n_nonnull, bad ? "DIFFER" : "agree");
+    cn_arena_fini(&a);
+    cn_conf_free(conf);
+    cn_ice_catalog_close(c);
+    rm_rf(dir);
+    return bad || !n_sampled || !n_nonnull ? 1 : 0;
+}

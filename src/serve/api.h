@@ -1,0 +1,44 @@
+/* api.h: Chronon's feature-serving routes on a CnHttpServer (the routes of Chronon's
+ * service module: FeaturesHandler / WebServiceVerticle), plus health and Prometheus
+ * metrics. docs/serve.md has the routes, shapes and metric names.
+ *
+ *   POST /v1/features/groupby/<name>   body: JSON array of key maps
+ *   POST /v1/features/join/<name>      [?ts=<epoch ms>, default now: our extension]
+ *     200 {"results": [{"status": "Success", "entityKeys": {...}, "features": {...}},
+ *                      {"status": "Failure", "entityKeys": {...}, "error": "..."}]}
+ *     400 {"errors": ["<what is wrong with the body>"]}, 404 unknown name,
+ *     500 {"errors": [...]} for store failures (the server stays up)
+ *   GET /health, GET /ping, GET /metrics
+ *
+ * The fetch itself is a function pointer, so tests can drive the routes without a store;
+ * `chronon serve` passes a CnFetcher.
+ * THREADS: handlers run on the server's threads; metrics are atomic counters. */
+#ifndef CN_SERVE_API_H
+#define CN_SERVE_API_H
+
+#include <jansson.h>
+
+#include "base/err.h"
+#include "engine/fetch.h"
+#include "serve/http.h"
+
+/* Same contract as cn_fetcher_fetch_json (engine/fetch.h); ctx is the fetcher. */
+typedef int (*CnSrvFetchFn)(void *ctx, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
+                            json_t **out, CnErr *err);
+
+typedef struct CnSrvApi CnSrvApi;
+
+/* OWNED: *out, freed by cn_srv_api_free after the server using it is freed. */
+int cn_srv_api_new(CnSrvFetchFn fetch, void *fetch_ctx, CnSrvApi **out, CnErr *err);
+void cn_srv_api_free(CnSrvApi *api); /* NULL-safe */
+
+/* Adds the routes above to s and makes api the server's observer (every request,
+ * whatever its route, is counted in /metrics). Call before cn_http_server_start; other
+ * routes (the web UI) may be added after. */
+int cn_srv_api_mount(CnSrvApi *api, CnHttpServer *s, CnErr *err);
+
+/* Writes v as compact JSON into b: object keys in their order, doubles in their
+ * shortest round-trip form, NaN and infinities as null. Sets b->oom on failure. */
+void cn_srv_json_write(CnBuf *b, const json_t *v);
+
+#endif /* CN_SERVE_API_H */
