@@ -26,6 +26,7 @@ int cn_cli_gc(int argc, char **argv);
 int cn_cli_dags(int argc, char **argv), cn_cli_tasks(int argc, char **argv), cn_cli_airflow(int argc, char **argv);
 int cn_cli_scheduler(int argc, char **argv);
 int cn_cli_ui(int argc, char **argv);
+int cn_cli_serve(int argc, char **argv);
 int cn_cli_parquet(int argc, char **argv);
 int cn_cli_sql(int argc, char **argv);
 int cn_cli_table(int argc, char **argv);

@@ -12,6 +12,7 @@ const CnCliCmd cn_cli_commands[] = {
     {"dags", "list the scheduler's DAGs built from production/", cn_cli_dags}, {"tasks", "list a DAG's tasks and their dependencies", cn_cli_tasks}, {"airflow", "export the DAGs as Airflow DAG files", cn_cli_airflow},
     {"scheduler", "run the DAGs: daily runs, sensors, retries, catch-up, logs (state DB)", cn_cli_scheduler},
     {"ui", "serve the web UI (DAGs, runs, logs, tables, feature lookup) without running DAGs", cn_cli_ui},
+    {"serve", "serve online features over HTTP (Chronon's fetch routes, health, metrics)", cn_cli_serve},
     {"parquet", "look into Parquet files: schema, cat, stats; convert CSV to Parquet", cn_cli_parquet},
     {"version", "print the version", cn_cli_version},
 };

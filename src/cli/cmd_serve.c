@@ -1,0 +1,199 @@
+/* cmd_serve.c: `chronon serve`, the feature-serving HTTP service (Chronon's service
+ * module): the fetch routes, /health and /metrics of src/serve/api.h over one CnFetcher,
+ * plus the web UI on the same port. Runs until SIGTERM or SIGINT, then stops accepting,
+ * lets requests in flight finish and exits 0. docs/serve.md is the user's page. */
+#include "base/compat.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "cli/cli.h"
+#include "engine/fetch.h"
+#include "serve/api.h"
+#include "serve/http.h"
+
+/* The engine's fetch by name may be missing from a partial build: then serve says so
+ * instead of failing to link. */
+#pragma weak cn_fetcher_open
+#pragma weak cn_fetcher_close
+#pragma weak cn_fetcher_fetch_json
+
+static volatile sig_atomic_t g_serve_stop; /* the CLI's stop flag */
+
+static void on_signal(int sig) {
+    (void)sig;
+    g_serve_stop = 1;
+}
+
+static const char k_usage[] =
+    "usage: chronon serve [--port N] [--bind ADDR] [--threads N] [--repo DIR] [--online URI]\n"
+    "                     [--warehouse W] [--max-connections N] [--max-body BYTES]\n"
+    "\n"
+    "Serves online features over HTTP, with the routes and JSON of Chronon's feature service:\n"
+    "  POST /v1/features/groupby/<name>   body: a JSON array of key maps, e.g. [{\"user_id\": \"5\"}]\n"
+    "  POST /v1/features/join/<name>      (<name> as team/name.v1 or team.name.v1; ?ts=<epoch ms>\n"
+    "                                      fetches as of that time instead of now)\n"
+    "    200 {\"results\": [{\"status\": \"Success\", \"entityKeys\": {...}, \"features\": {...}}, ...]}\n"
+    "        (a key that fails alone: \"status\": \"Failure\" with \"error\")\n"
+    "    400 bad JSON or keys, 404 unknown name, 500 online store failure: {\"errors\": [\"...\"]}\n"
+    "  GET /health, GET /ping, GET /metrics (Prometheus text)\n"
+    "Configs come from the online store's metadata (`run.py --mode metadata-upload`), else from\n"
+    "<repo>/production. Stops on SIGINT or SIGTERM after the requests in flight. docs/serve.md.\n"
+    "\n"
+    "options:\n"
+    "  --port N             port (default 9000; 0 picks a free one); the address is printed on start\n"
+    "  --bind ADDR          address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)\n"
+    "  --threads N          worker threads (default 2 per CPU)\n"
+    "  --repo DIR           chronon root (default: the current directory)\n"
+    "  --online URI         online store: lmdb:<dir>, redis://, mongodb://, dynamodb:// (default:\n"
+    "                       $CHRONON_ONLINE, else lmdb:<warehouse>/online)\n"
+    "  --warehouse W        warehouse, for the default online store (default: $CHRONON_WAREHOUSE,\n"
+    "                       else <repo>/warehouse)\n"
+    "  --max-connections N  open connections at most; more are refused (default 1024)\n"
+    "  --max-body BYTES     largest request body; larger get 413 (default 16777216)\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "exit codes: 0 stopped by a signal, 1 the online store or the port could not be used,\n"
+    "2 usage error\n";
+
+static const char *flag_value(int argc, char **argv, int *i, const char *flag) {
+    size_t n = strlen(flag);
+    if (strncmp(argv[*i], flag, n) != 0) return NULL;
+    if (argv[*i][n] == '=') return argv[*i] + n + 1;
+    if (argv[*i][n]) return NULL;
+    if (*i + 1 >= argc) return "";
+    return argv[++*i];
+}
+
+/* v as an integer in [lo, hi], else -1. */
+static long long parse_int(const char *v, long long lo, long long hi) {
+    char *end = NULL;
+    long long x = v && *v ? strtoll(v, &end, 10) : -1;
+    return v && *v && !*end && x >= lo && x <= hi ? x : -1;
+}
+
+static int fetch_fn(void *ctx, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms, json_t **out,
+                    CnErr *err) {
+    return cn_fetcher_fetch_json(ctx, kind, name, keys, ts_ms, out, err);
+}
+
+int cn_cli_serve(int argc, char **argv) {
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    CnHttpOpts ho = {.bind = "127.0.0.1", .port = 9000, .threads = (int)(ncpu > 0 ? 2 * ncpu : 4)};
+    const char *repo = NULL, *online = NULL, *warehouse = NULL;
+    for (int i = 1; i < argc; i++)
+        if (cn_cli_is_help(argv[i])) {
+            fputs(k_usage, stdout);
+            return 0;
+        }
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        long long x;
+        if ((v = flag_value(argc, argv, &i, "--port"))) {
+            if ((x = parse_int(v, 0, 65535)) < 0) {
+                fprintf(stderr, "chronon serve: --port: '%s' is not a port number (0-65535)\n", v);
+                return 2;
+            }
+            ho.port = (int)x;
+        } else if ((v = flag_value(argc, argv, &i, "--threads"))) {
+            if ((x = parse_int(v, 1, 256)) < 0) {
+                fprintf(stderr, "chronon serve: --threads: '%s' is not a thread count (1-256)\n", v);
+                return 2;
+            }
+            ho.threads = (int)x;
+        } else if ((v = flag_value(argc, argv, &i, "--max-connections"))) {
+            if ((x = parse_int(v, 1, 1000000)) < 0) {
+                fprintf(stderr, "chronon serve: --max-connections: '%s' is not a count (1-1000000)\n", v);
+                return 2;
+            }
+            ho.max_connections = (int)x;
+        } else if ((v = flag_value(argc, argv, &i, "--max-body"))) {
+            if ((x = parse_int(v, 1, (long long)1 << 40)) < 0) {
+                fprintf(stderr, "chronon serve: --max-body: '%s' is not a byte count (at least 1)\n", v);
+                return 2;
+            }
+            ho.max_body = (size_t)x;
+        } else if ((v = flag_value(argc, argv, &i, "--bind"))) {
+            ho.bind = v;
+        } else if ((v = flag_value(argc, argv, &i, "--repo"))) {
+            repo = v;
+        } else if ((v = flag_value(argc, argv, &i, "--online"))) {
+            online = v;
+        } else if ((v = flag_value(argc, argv, &i, "--warehouse"))) {
+            warehouse = v;
+        } else {
+            fprintf(stderr, "chronon serve: unknown argument '%s'\n%s", argv[i], k_usage);
+            return 2;
+        }
+        if (v && !*v) {
+            fprintf(stderr, "chronon serve: %s needs a value\n", argv[i]);
+            return 2;
+        }
+    }
+
+    CnErr err = CN_ERR_INIT;
+    CnCliWhere *w = NULL;
+    CnFetcher *fetcher = NULL;
+    CnSrvApi *api = NULL;
+    CnHttpServer *s = NULL;
+    int code = 0, rc = 0;
+    w = cn_calloc(1, sizeof *w); /* 21 KiB of paths: off the stack */
+    if (!w) {
+        rc = cn_err_set(&err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    rc = cn_cli_where(repo, warehouse, NULL, NULL, NULL, w, &err);
+    if (rc) goto done;
+    if (!online) online = w->online;
+    if (!cn_fetcher_open) {
+        rc = cn_err_set(&err, CN_EUNSUPPORTED, "fetch by name is not in this build of chronon");
+        goto done;
+    }
+    rc = cn_fetcher_open(online, w->root, &fetcher, &err); /* its errors name the store */
+    if (rc) goto done;
+    rc = cn_srv_api_new(fetch_fn, fetcher, &api, &err);
+    if (rc == 0) rc = cn_http_server_new(&ho, &s, &err);
+    if (rc == 0) rc = cn_srv_api_mount(api, s, &err);
+    /* Web UI: its routes (/ui/..., and / redirecting there) mount here, after the fetch
+     * routes, which its feature lookup form posts to. */
+    if (rc) goto done;
+
+    /* Block the stop signals before the server's threads start, so they inherit the
+     * mask and only this thread takes them (in sigsuspend below). */
+    sigset_t stop_set, old_set;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGINT);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a client gone mid-reply is not our death */
+    pthread_sigmask(SIG_BLOCK, &stop_set, &old_set);
+    rc = cn_http_server_start(s, &err);
+    if (rc == 0) {
+        const char *host = strcmp(ho.bind, "0.0.0.0") == 0 ? "127.0.0.1" : ho.bind;
+        printf("serve: listening on http://%s:%d (online store %s, %d threads)\n", host, cn_http_server_port(s),
+               online, ho.threads);
+        fflush(stdout);
+        sigset_t wait_set = old_set;
+        sigdelset(&wait_set, SIGTERM);
+        sigdelset(&wait_set, SIGINT);
+        while (!g_serve_stop) sigsuspend(&wait_set);
+        printf("serve: stopping on a signal\n");
+        fflush(stdout);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+done:
+    cn_http_server_free(s); /* first: handlers use the api and the fetcher until it stops */
+    cn_srv_api_free(api);
+    if (fetcher) cn_fetcher_close(fetcher);
+    cn_free(w);
+    if (rc) code = cn_cli_fail("serve", &err);
+    return code;
+}
