@@ -1,0 +1,140 @@
+"""Runs bench_stores (our KV layer vs each store's own client) against redis-server,
+CongoDB (MongoDB wire protocol) and dynalite (DynamoDB), each started here on a free
+loopback port the way tests/online starts them, and bench_kv for LMDB.
+
+For each store it prints bench_stores' figures and how busy each process was: the
+server's CPU time and the bench's CPU time over the wall time of the run. A server near
+100% of a core while the bench mostly waits is the bottleneck: then the figures say how
+fast that test server is, not how fast a real Redis/MongoDB/DynamoDB would be.
+
+Usage: bench_stores.py [--smoke] [--only redis,mongodb,dynamodb,lmdb]
+  --smoke   tiny sizes (the CTest bench.stores.smoke): proves the bench runs and that
+            every value read through both paths matched; a missing server is skipped.
+Paths come from CN_BUILD_DIR and CN_SOURCE_DIR (set by CTest)."""
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.environ.get("CN_BUILD_DIR", "")
+SOURCE = os.environ.get("CN_SOURCE_DIR", "")
+sys.path.insert(0, os.path.join(SOURCE, "tests", "online"))
+import kv_mongo_e2e  # noqa: E402
+import kv_remote_e2e as remote  # noqa: E402
+
+# keys, fetches per size: CongoDB scans the whole collection per query, dynalite writes
+# a few thousand items/s, so they get fewer keys than Redis
+FULL = {"redis": (200000, 5000), "mongodb": (2000, 300), "dynamodb": (5000, 500), "lmdb": (2000000, 0)}
+SMOKE = {"redis": (5000, 200), "mongodb": (300, 30), "dynamodb": (300, 30)}
+
+
+def cpu_s(pid):
+    """utime + stime of a process in seconds (from /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_bench(argv, server_pid, env=None):
+    before = cpu_s(server_pid) if server_pid else 0.0
+    self0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.time()
+    r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=3600)
+    wall = time.time() - t0
+    self1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(r.stdout, end="")
+    if r.returncode != 0:
+        print(r.stderr, end="")
+        raise SystemExit(f"FAIL: {' '.join(argv)} exited {r.returncode}")
+    bench_cpu = (self1.ru_utime + self1.ru_stime) - (self0.ru_utime + self0.ru_stime)
+    line = f"  wall {wall:.1f} s; bench process CPU {100 * bench_cpu / wall:.0f}% of a core"
+    if server_pid:
+        srv = cpu_s(server_pid) - before
+        line += f"; server CPU {100 * srv / wall:.0f}% of a core"
+        if srv / wall > 0.8:
+            line += " (the test server is the bottleneck)"
+    print(line)
+    return r.stdout
+
+
+def check(out):
+    assert "cross-check: every value read through both paths matched" in out, out
+    assert out.count("overhead") >= 3, out
+
+
+def bench(store, sizes):
+    return [os.path.join(BUILD, "bench", "bench_stores"), "--store", store, "",
+            str(sizes[store][0]), str(sizes[store][1])]
+
+
+def do_redis(d, sizes):
+    remote.need_redis()
+    port = remote.free_port()
+    srv = remote.Redis(d, port)
+    srv.start()
+    try:
+        argv = bench("redis", sizes)
+        argv[3] = f"redis://127.0.0.1:{port}/0"
+        check(run_bench(argv, srv.proc.pid))
+    finally:
+        srv.stop()
+
+
+def do_mongodb(d, sizes):
+    proc, port = kv_mongo_e2e.start_server()
+    try:
+        argv = bench("mongodb", sizes)
+        argv[3] = f"mongodb://127.0.0.1:{port}/bench?socketTimeoutMS=60000"
+        check(run_bench(argv, proc.pid))
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def do_dynamodb(d, sizes):
+    port = remote.free_port()
+    srv = remote.Dynalite(d, port)
+    srv.start()
+    try:
+        argv = bench("dynamodb", sizes)
+        argv[3] = "dynamodb://bench_?region=us-east-1"
+        check(run_bench(argv, srv.proc.pid, env=remote.aws_env(port)))
+    finally:
+        srv.stop()
+
+
+def do_lmdb(d, sizes):
+    out = run_bench([os.path.join(BUILD, "bench", "bench_kv"), str(sizes["lmdb"][0])], None)
+    assert "multi-get 3 keys" in out, out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--only", default="")
+    a = ap.parse_args()
+    sizes = SMOKE if a.smoke else FULL
+    stores = [s for s in (a.only.split(",") if a.only else sizes) if s in sizes]
+    ran = 0
+    for store in stores:
+        print(f"== {store}")
+        sys.stdout.flush()
+        with tempfile.TemporaryDirectory(prefix="cn-bench-stores.") as d:
+            try:
+                globals()[f"do_{store}"](d, sizes)
+                ran += 1
+            except SystemExit as e:
+                # a missing server program: the e2e helpers exit 77 (skip)
+                if e.code != 77:
+                    raise
+                print(f"  {store}: skipped (server not installed)")
+        sys.stdout.flush()
+    if ran == 0:
+        sys.exit(77)
+
+
+if __name__ == "__main__":
+    main()
