@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/run.h"
 #include "conf/conf.h"
+#include "dist/dist.h"
 #include "engine/engine.h"
 #include "table/table.h"
 
@@ -40,8 +41,11 @@ static int parse_size(const char *s, uint64_t *out) {
 int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
     CnConf *conf = NULL;
     CnIceCatalog *cat = NULL;
-    int rc = cn_conf_load(a->conf_path, &conf, err);
-    if (rc) return rc;
+    CnDist *dist = NULL; /* distributed hook: launched by mpirun/srun (src/dist) */
+    CnEngShard shard;
+    int rc = cn_dist_launched() ? cn_dist_init(&dist, err) : 0;
+    if (rc == 0) rc = cn_conf_load(a->conf_path, &conf, err);
+    if (rc) goto done;
     if (!conf->group_by) {
         rc = cn_err_set(err, CN_ECONFIG, "%s: not a GroupBy", a->conf);
         goto done;
@@ -53,7 +57,7 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
     o.use_tiles = !has_flag(a, "--no-tiles");
     o.run_first_hole = has_flag(a, "--run-first-hole");
     o.verbose = has_flag(a, "--verbose") || has_flag(a, "-v");
-    bool quiet = has_flag(a, "--quiet") || has_flag(a, "-q");
+    bool quiet = has_flag(a, "--quiet") || has_flag(a, "-q") || cn_dist_rank(dist) != 0;
     o.progress = !quiet && isatty(2);
     const char *v = cn_run_extra(a, "--step-days", NULL);
     if (v) {
@@ -81,9 +85,15 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
                       &where, err);
     if (rc) goto done;
     rc = cn_ice_catalog_open(where.warehouse, where.catalog, &cat, err);
+    if (rc == 0 && dist) {
+        rc = cn_dist_check_catalog(dist, where.catalog, err);
+        cn_dist_shard(dist, &shard);
+        o.shard = &shard;
+    }
     if (rc) goto done;
     CnEngStats st;
     rc = cn_eng_groupby_backfill(cat, conf->group_by, &o, &st, err);
+    if (dist) cn_dist_sum_stats(dist, &st);
     if (rc == 0 && !quiet && !o.verbose) {
         /* one closing line, so a run that wrote nothing is not mistaken for one that did */
         if (st.days_written > 0)
@@ -94,7 +104,7 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
             fprintf(stderr, "backfill %s: nothing to compute: every partition up to %s is already written\n",
                     conf->group_by->meta.name, a->ds);
     }
-    if (o.verbose)
+    if (o.verbose && cn_dist_rank(dist) == 0)
         fprintf(stderr, "backfill %s: %lld chunks (%lld failed), rows scanned %lld, tiles read %lld, tiles written %lld, rows written %lld in %lld partitions\n",
                 conf->group_by->meta.name, (long long)st.chunks, (long long)st.chunks_failed, (long long)st.rows_scanned,
                 (long long)st.tiles_read, (long long)st.tiles_written, (long long)st.rows_written,
@@ -102,5 +112,6 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
 done:
     cn_ice_catalog_close(cat);
     cn_conf_free(conf);
+    cn_dist_finish(dist);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include "base/fs.h"
 #include "cli/cli.h"
 #include "cli/run.h"
+#include "dist/dist.h"
 
 /* backfill dispatches per conf type, one line each. */
 static int run_backfill(const CnRunArgs *a, CnErr *err) {
@@ -270,6 +271,11 @@ int cn_cli_run(int argc, char **argv) {
         code = 2;
     } else if (!a.conf && strcmp(a.mode, "fetch") != 0) {
         fprintf(stderr, "chronon run: --conf is required for mode '%s'\n", a.mode);
+        code = 2;
+    } else if (cn_dist_launched() && (strcmp(a.mode, "backfill") || strcmp(a.conf_type, "group_bys"))) {
+        /* distributed hook: N ranks must not each run a whole job */
+        fprintf(stderr, "chronon run: only GroupBy backfills run as several MPI ranks; run mode '%s' on %s without mpirun\n",
+                a.mode, a.conf_type);
         code = 2;
     } else if (!m->handler) {
         fprintf(stderr, "chronon run: mode '%s' is not available in this build of chronon-c yet\n", a.mode);

@@ -521,11 +521,13 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
         if (rc == 0) wr.derive = &derive;
     }
     if (rc) goto done;
-    if (!cn_ice_table_exists(cat, ns, name)) {
+    if ((!o->shard || o->shard->rank == 0) && !cn_ice_table_exists(cat, ns, name)) {
         rc = cn_ice_table_create(cat, ns, name, wr.derive ? derive.out : os, NULL, 0, err);
         if (rc == CN_EEXISTS) cn_err_clear(err), rc = 0;
         if (rc) goto done;
     }
+    if (o->shard) rc = o->shard->sync(o->shard->ud, err); /* distributed hook: rank 0 created it */
+    if (rc) goto done;
     rc = cn_ice_write_begin(cat, ns, name, CN_ICE_OVERWRITE, &wr.w, err);
     if (rc) goto done;
     wr.g = g;
@@ -533,7 +535,8 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
     wr.e = e;
     wr.progress = o->progress;
     rc = cn_eng__compute(g, s, e, ts, emit_write, &wr, err);
-    if (rc == 0) rc = cn_ice_write_commit(wr.w, NULL, err);
+    if (rc == 0) /* distributed hook: rank 0 commits every rank's files */
+        rc = o->shard ? o->shard->commit(o->shard->ud, wr.w, err) : cn_ice_write_commit(wr.w, NULL, err);
     if (rc == 0 && tiles) {
         CnErr terr = CN_ERR_INIT;
         if (store_write(cat, &store, g, ts, &terr))
@@ -545,6 +548,7 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
         st->days_written += wr.days;
     }
 done:
+    if (rc && o->shard) o->shard->fail(o->shard->ud, err); /* distributed hook: aborts the job */
     if (g) {
         st->rows_scanned += g->stats.rows_scanned;
         st->tiles_read += g->stats.tiles_read;
@@ -624,6 +628,10 @@ int cn_eng_groupby_backfill(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngO
     int rc = 0, first_rc = 0;
     if (!o.step_days) o.step_days = 30;
     if (!o.max_memory) o.max_memory = default_max_memory();
+    if (o.shard) { /* distributed hook: no tile store; rank 0 reports progress */
+        o.use_tiles = false;
+        if (o.shard->rank != 0) o.progress = false;
+    }
     const char *end = o.end_ds;
     const char *start = o.start_ds ? o.start_ds : gb->backfill_start_date ? gb->backfill_start_date : end;
     if (gb->meta.historical_backfill == 0) start = end;

@@ -49,6 +49,7 @@ struct CnEngGroupBy {
     int64_t *ts;
     uint8_t *ts_ok;               /* ts present */
     int32_t *pday;                /* storage partition, days since epoch */
+    uint64_t *ord;                /* distributed runs: (source, plan file, row) order; else NULL */
     uint32_t n_rows, cap_rows;
     CnEngKeys keys;
     int *key_cols;                /* rows column of each key, keyColumns order */
@@ -89,6 +90,9 @@ int cn_eng__key_intern(CnEngKeys *k, const void *p, size_t len, const CnBatch *b
 /* Encodes the key columns cols[0..n) of row r into out (reset first). false when every
  * key is null. CN_EUNSUPPORTED for nested key types is checked at open. */
 bool cn_eng__key_encode(const CnBatch *b, const int *cols, uint32_t n, uint32_t r, CnBuf *out);
+/* Distributed runs (opts.shard): sends every loaded row to the rank owning its key and
+ * replaces the rows and keys by the ones received, in one-process order (shard.c). */
+int cn_eng__shard_exchange(CnEngGroupBy *g, CnErr *err);
 /* Memory check against opts.max_memory: CN_ELIMIT saying what to raise. */
 int cn_eng__mem_check(CnEngGroupBy *g, uint64_t extra, const char *what, CnErr *err);
 

@@ -25,9 +25,31 @@
 
 #include "base/compat.h"
 #include "base/err.h"
+#include "base/str.h"
 #include "col/col.h"
 #include "conf/conf.h"
 #include "table/table.h"
+
+/* ---- distributed runs (src/dist sets this; NULL in CnEngOpts: one process) ----
+ * Every rank runs the same GroupBy backfill against the same catalog and plans the same
+ * chunks. Per chunk: the scan reads only files i % nranks == rank, the loaded rows go
+ * to the rank owning their key (key hash % nranks) through exchange, and are put back in
+ * the one-process order (source, file, row); each rank computes and writes its keys;
+ * commit hands this rank's files to rank 0, which commits them all once. The tile store
+ * is not used. A failing chunk calls fail, which does not return (the job aborts before
+ * any commit of that chunk). */
+typedef struct CnEngShard {
+    int rank, nranks;
+    void *ud;
+    /* send[i] goes to rank i; recv (reset first) gets what every rank sent to this one,
+     * in rank order. Collective. */
+    int (*exchange)(void *ud, const CnBuf *send, CnBuf *recv, CnErr *err);
+    /* Waits until every rank got here. Collective. */
+    int (*sync)(void *ud, CnErr *err);
+    /* Finishes this rank's write; rank 0 adds every rank's files and commits. Collective. */
+    int (*commit)(void *ud, CnIceWrite *w, CnErr *err);
+    void (*fail)(void *ud, const CnErr *err);
+} CnEngShard;
 
 /* Options of one backfill run (chronon run --mode backfill on group_bys). */
 typedef struct CnEngOpts {
@@ -40,6 +62,7 @@ typedef struct CnEngOpts {
     int verbose;              /* 1: print rows scanned, tiles read/written, chunks */
     bool progress;            /* progress bar on stderr */
     bool force;               /* joins: also recompute partitions the output has */
+    const CnEngShard *shard;  /* distributed GroupBy backfill, NULL: one process */
 } CnEngOpts;
 
 /* Counters of a run, for --verbose and tests. */

@@ -147,6 +147,11 @@ static int grow_rows(CnEngGroupBy *g, uint32_t n_more, CnErr *err) {
     int32_t *d = cn_realloc(g->pday, nc * sizeof *d);
     if (d) g->pday = d;
     if (!k || !t || !o || !d) return cn_err_set(err, CN_ENOMEM, "source rows: out of memory");
+    if (g->opts.shard) { /* distributed hook: plan order of each row (shard.c) */
+        uint64_t *od = cn_realloc(g->ord, nc * sizeof *od);
+        if (!od) return cn_err_set(err, CN_ENOMEM, "source rows: out of memory");
+        g->ord = od;
+    }
     g->cap_rows = (uint32_t)nc;
     return 0;
 }
@@ -381,6 +386,10 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
     }
     so.columns = cols;
     so.n_columns = n_cols;
+    if (g->opts.shard) { /* distributed hook: this rank reads its share of the files */
+        so.shard_n = (uint32_t)g->opts.shard->nranks;
+        so.shard_i = (uint32_t)g->opts.shard->rank;
+    }
     rc = cn_ice_scan_open(cat, t, &so, &scan, err);
     if (rc == 0) rc = bind(cn_ice_scan_schema(scan), &sb, &q2, err);
     if (rc == 0) rc = cn_col_batch_new(cn_expr_query_schema(q2), &out, err);
@@ -400,6 +409,8 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
         goto done;
     }
     bool ts_from_ds = i_ts < 0 && !g->entities; /* SNAPSHOT events without timeColumn */
+    uint32_t cur_file = UINT32_MAX;
+    uint64_t file_row = 0; /* distributed hook: rows of the current file before this batch */
     for (;;) {
         const CnBatch *in = NULL;
         rc = cn_ice_scan_next(scan, &in, err);
@@ -435,6 +446,7 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
         }
         rc = grow_rows(g, out->n_rows, err);
         if (rc) break;
+        if (g->ord && cn_ice_scan_batch_file(scan) != cur_file) cur_file = cn_ice_scan_batch_file(scan), file_row = 0;
         uint32_t *keep = cn_malloc(((size_t)out->n_rows + 1) * sizeof *keep);
         if (!keep) {
             rc = cn_err_set(err, CN_ENOMEM, "out of memory");
@@ -459,6 +471,7 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
             uint32_t row = g->n_rows + n_keep;
             g->key_id[row] = id;
             g->pday[row] = day;
+            if (g->ord) g->ord[row] = ((uint64_t)i_src << 56) | ((uint64_t)cur_file << 32) | (file_row + r);
             if (ts_from_ds) {
                 g->ts[row] = ((int64_t)day + 1) * CN_MS_PER_DAY - 1;
                 g->ts_ok[row] = 1;
@@ -483,6 +496,7 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
             g->n_rows += n_keep;
         }
         cn_free(keep);
+        file_row += out->n_rows;
         if (rc == 0) rc = cn_eng__mem_check(g, 0, "loading the sources", err);
         if (rc) break;
     }
@@ -656,6 +670,7 @@ int cn_eng__open(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi,
     for (size_t i = 0; i < gb->n_sources && rc == 0; i++) {
         rc = load_source(g, cat, &gb->sources[i], (uint32_t)i, lo, hi, skip, skip_ud, err);
     }
+    if (rc == 0 && opts->shard) rc = cn_eng__shard_exchange(g, err); /* distributed hook */
     if (rc == 0) rc = cn_eng__source_days(cat, gb, lo, hi, &g->src_days, &g->n_src_days, err);
 done:
     if (rc) {
@@ -678,6 +693,7 @@ void cn_eng_gb_free(CnEngGroupBy *g) {
     cn_free(g->ts);
     cn_free(g->ts_ok);
     cn_free(g->pday);
+    cn_free(g->ord);
     cn_free(g->src_days);
     cn_col_schema_free(g->key_schema);
     cn_col_schema_free(g->value_schema);

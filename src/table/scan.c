@@ -21,6 +21,7 @@ struct CnIceScan {
     int32_t ds_field_id;
     CnIceDataFile *files;     /* arena */
     uint32_t n_files, i_file;
+    uint32_t *file_ord;       /* arena: plan index of each file (sharded scans), or NULL */
     int64_t n_records;
     uint32_t batch_rows;
     CnPqReader *r;            /* OWNED: the open file */
@@ -101,6 +102,17 @@ int cn_ice_scan_open(CnIceCatalog *c, const CnIceTable *t, const CnIceScanOpts *
         rc = cn_ice__snapshot_files(c, &s->arena, t, snap, opts ? opts->ds_lo : NULL,
                                     opts ? opts->ds_hi : NULL, &s->files, &s->n_files, err);
         if (rc < 0) goto done;
+    }
+    if (opts && opts->shard_n > 0) { /* keep files i % shard_n == shard_i, remember i */
+        s->file_ord = cn_arena_alloc(&s->arena, ((size_t)s->n_files + 1) * sizeof *s->file_ord);
+        if (!s->file_ord) {
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+            goto done;
+        }
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < s->n_files; i++)
+            if (i % opts->shard_n == opts->shard_i) s->file_ord[k] = i, s->files[k++] = s->files[i];
+        s->n_files = k;
     }
     for (uint32_t i = 0; i < s->n_files; i++) s->n_records += s->files[i].records;
     s->map = cn_calloc(s->out_schema->n_fields + 1, sizeof *s->map);
@@ -283,4 +295,8 @@ int cn_ice_table_partitions(CnIceCatalog *c, const CnIceTable *t, int64_t snapsh
     for (uint32_t i = 0; rc == 0 && i < n; i++) rc = fn(ud, &ps[i]);
     cn_free(ps);
     return rc;
+}
+
+uint32_t cn_ice_scan_batch_file(const CnIceScan *s) {
+    return s->file_ord && s->i_file < s->n_files ? s->file_ord[s->i_file] : s->i_file;
 }

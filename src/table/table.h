@@ -21,6 +21,7 @@
 
 #include "base/compat.h"
 #include "base/err.h"
+#include "base/str.h"
 #include "col/col.h"
 
 typedef struct CnIceCatalog CnIceCatalog;
@@ -136,6 +137,16 @@ int cn_ice_write_set_property(CnIceWrite *w, const char *key, const char *value,
  * described at the top. */
 int cn_ice_write_commit(CnIceWrite *w, int64_t *snapshot_id, CnErr *err);
 void cn_ice_write_free(CnIceWrite *w); /* NULL-safe */
+/* Distributed writes (src/dist: every process writes its own files, one commits them).
+ * finish_files finishes this write's data files (uploading them) and appends a
+ * description of them (paths, partitions, counts, column statistics) to out; the write
+ * is then done: it commits nothing and free no longer removes those files (a job that
+ * fails afterwards leaves them unreferenced, for cn_ice_gc). add_files adds the files
+ * described by another process's finish_files on the same table to this write, before
+ * its commit; an overwrite also replaces their partitions. CN_ECORRUPT for a bad
+ * description. */
+int cn_ice_write_finish_files(CnIceWrite *w, CnBuf *out, CnErr *err);
+int cn_ice_write_add_files(CnIceWrite *w, const void *desc, size_t len, CnErr *err);
 
 /* One ds partition of a snapshot, summed over its live data files. */
 typedef struct CnIcePartition {
@@ -167,6 +178,10 @@ typedef struct CnIceScanOpts {
     const char *const *columns;  /* projection by name, in this order; NULL = all */
     uint32_t n_columns;
     uint32_t batch_rows;         /* 0 = 65536 */
+    /* Distributed scans (src/dist): shard_n > 0 reads only the planned files whose index
+     * i (in the plan's deterministic order) has i % shard_n == shard_i, so shard_n
+     * processes planning the same snapshot read disjoint files that together are all. */
+    uint32_t shard_n, shard_i;
 } CnIceScanOpts;
 
 /* Plans a scan: picks the snapshot, prunes manifests and files by ds. Reads file by file.
@@ -189,6 +204,11 @@ void cn_ice_scan_close(CnIceScan *s); /* NULL-safe */
  * when the file's partition value is null or no batch was returned. BORROWED until the
  * next cn_ice_scan_next. Lets a reader group or filter by ds without decoding it. */
 const char *cn_ice_scan_batch_ds(const CnIceScan *s);
+/* Index, in the unsharded plan, of the file the last batch came from (0 before the
+ * first batch): with a row's position in its file, a total order of the rows that does
+ * not depend on shard_n. */
+uint32_t cn_ice_scan_batch_file(const CnIceScan *s);
+
 
 /* --------------------------------------------------------------------- gc */
 

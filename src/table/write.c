@@ -45,6 +45,8 @@ struct CnIceWrite {
     char *schema_json;        /* OWNED (jansson): iceberg.schema for the Parquet footer */
     CnIceDataFile *files;     /* arena */
     uint32_t n_files;
+    CnIceDataFile *adopted;   /* OWNED array (strings in arena): cn_ice_write_add_files */
+    uint32_t n_adopted, cap_adopted;
     char *tmpdir;             /* arena: S3 staging directory, or NULL */
     CnBuf attempt_keys;       /* manifests of the last commit attempt, "key\n" each */
     int64_t new_snap;
@@ -330,8 +332,11 @@ static int file_stats(CnIceWrite *w, const CnPqMeta *m, CnIceDataFile *f) {
 }
 
 static int finish_files(CnIceWrite *w, CnErr *err) {
-    w->files = cn_arena_calloc(&w->arena, sizeof *w->files * (w->n_parts + 1));
+    w->files = cn_arena_calloc(&w->arena, sizeof *w->files * (w->n_parts + w->n_adopted + 1));
     if (!w->files) return oom(err);
+    /* other processes' files first: from here on w->files owns their statistics */
+    for (uint32_t i = 0; i < w->n_adopted; i++) w->files[w->n_files++] = w->adopted[i];
+    w->n_adopted = 0;
     for (uint32_t i = 0; i < w->n_parts; i++) {
         Part *p = &w->parts[i];
         int rc = cn_pq_writer_finish(p->pw, err);
@@ -683,6 +688,12 @@ void cn_ice_write_free(CnIceWrite *w) {
             cn_buf_fini(&w->files[i].stats[k].lo);
             cn_buf_fini(&w->files[i].stats[k].hi);
         }
+    for (uint32_t i = 0; i < w->n_adopted; i++) /* added but never finished */
+        for (uint32_t k = 0; k < w->adopted[i].n_stats; k++) {
+            cn_buf_fini(&w->adopted[i].stats[k].lo);
+            cn_buf_fini(&w->adopted[i].stats[k].hi);
+        }
+    cn_free(w->adopted);
     cn_free(w->parts);
     cn_free(w->touched);
     json_decref(w->props);
@@ -695,4 +706,128 @@ void cn_ice_write_free(CnIceWrite *w) {
     cn_ice_table_free(w->base);
     cn_arena_fini(&w->arena);
     cn_free(w);
+}
+
+/* ------------------------------------------------------- distributed writes */
+
+/* Description format (one process, same machine architecture): "CNF1", u32 n, then per
+ * file u32 path length, path, ds[11], u8 ds_null, i64 records, i64 size, u32 n_stats,
+ * per statistic i32 field id, i64 size/values/nulls, u8 has_bounds, u32 + lo, u32 + hi. */
+#define PUT(b, x) cn_buf_append((b), &(x), sizeof(x))
+
+int cn_ice_write_finish_files(CnIceWrite *w, CnBuf *out, CnErr *err) {
+    if (w->finished) return cn_err_set(err, CN_EINVAL, "table %s: write already committed", w->base->full_name);
+    w->finished = true;
+    int rc = finish_files(w, err);
+    if (rc < 0) return rc;
+    uint32_t n = w->n_files;
+    cn_buf_append(out, "CNF1", 4);
+    PUT(out, n);
+    for (uint32_t i = 0; i < n; i++) {
+        const CnIceDataFile *f = &w->files[i];
+        uint32_t pl = (uint32_t)strlen(f->path), ns = f->n_stats;
+        uint8_t dn = f->ds_null;
+        PUT(out, pl);
+        cn_buf_append(out, f->path, pl);
+        cn_buf_append(out, f->ds, 11);
+        PUT(out, dn);
+        PUT(out, f->records);
+        PUT(out, f->size);
+        PUT(out, ns);
+        for (uint32_t k = 0; k < ns; k++) {
+            const CnIceColStat *st = &f->stats[k];
+            uint8_t hb = st->has_bounds;
+            uint32_t ll = (uint32_t)st->lo.len, hl = (uint32_t)st->hi.len;
+            PUT(out, st->field_id);
+            PUT(out, st->size);
+            PUT(out, st->values);
+            PUT(out, st->nulls);
+            PUT(out, hb);
+            PUT(out, ll);
+            cn_buf_append(out, st->lo.data, ll);
+            PUT(out, hl);
+            cn_buf_append(out, st->hi.data, hl);
+        }
+    }
+    if (out->oom) return oom(err);
+    w->committed = true; /* the files now belong to whoever commits them */
+    return 0;
+}
+
+typedef struct Rd {
+    const uint8_t *p, *end;
+    bool bad;
+} Rd;
+
+static const void *rd(Rd *r, size_t n) {
+    if (r->bad || (size_t)(r->end - r->p) < n) {
+        r->bad = true;
+        return NULL;
+    }
+    const void *q = r->p;
+    r->p += n;
+    return q;
+}
+#define GET(r, x) do { const void *q_ = rd((r), sizeof(x)); if (q_) memcpy(&(x), q_, sizeof(x)); } while (0)
+
+int cn_ice_write_add_files(CnIceWrite *w, const void *desc, size_t len, CnErr *err) {
+    Rd r = {desc, (const uint8_t *)desc + len, false};
+    const void *m = rd(&r, 4);
+    uint32_t n = 0;
+    GET(&r, n);
+    if (!m || memcmp(m, "CNF1", 4) || r.bad)
+        return cn_err_set(err, CN_ECORRUPT, "table %s: bad description of another process's data files", w->base->full_name);
+    if (w->n_adopted + n > w->cap_adopted) {
+        uint32_t cap = w->n_adopted + n + 16;
+        void *p = cn_realloc(w->adopted, sizeof *w->adopted * cap);
+        if (!p) return oom(err);
+        w->adopted = p;
+        w->cap_adopted = cap;
+    }
+    for (uint32_t i = 0; i < n && !r.bad; i++) {
+        CnIceDataFile f;
+        memset(&f, 0, sizeof f);
+        uint32_t pl = 0, ns = 0;
+        uint8_t dn = 0;
+        GET(&r, pl);
+        const char *path = rd(&r, pl);
+        const char *ds = rd(&r, 11);
+        GET(&r, dn);
+        GET(&r, f.records);
+        GET(&r, f.size);
+        GET(&r, ns);
+        if (r.bad || ns > 100000) break;
+        f.path = cn_arena_alloc(&w->arena, (size_t)pl + 1);
+        f.stats = cn_arena_calloc(&w->arena, sizeof *f.stats * ((size_t)ns + 1));
+        if (!f.path || !f.stats) return oom(err);
+        memcpy(f.path, path, pl);
+        f.path[pl] = 0;
+        memcpy(f.ds, ds, 11);
+        f.ds[10] = 0;
+        f.ds_null = dn;
+        f.status = 1;
+        w->adopted[w->n_adopted++] = f; /* owned from here (freed with the write) */
+        CnIceDataFile *af = &w->adopted[w->n_adopted - 1];
+        for (uint32_t k = 0; k < ns && !r.bad; k++) {
+            CnIceColStat *st = &af->stats[af->n_stats++];
+            uint8_t hb = 0;
+            uint32_t ll = 0, hl = 0;
+            GET(&r, st->field_id);
+            GET(&r, st->size);
+            GET(&r, st->values);
+            GET(&r, st->nulls);
+            GET(&r, hb);
+            GET(&r, ll);
+            const void *lo = rd(&r, ll);
+            GET(&r, hl);
+            const void *hi = rd(&r, hl);
+            if (r.bad) break;
+            st->has_bounds = hb;
+            cn_buf_append(&st->lo, lo, ll);
+            cn_buf_append(&st->hi, hi, hl);
+        }
+        if (!af->ds_null && w->mode == CN_ICE_OVERWRITE && touch(w, af->ds) < 0) return oom(err);
+    }
+    if (r.bad) return cn_err_set(err, CN_ECORRUPT, "table %s: bad description of another process's data files", w->base->full_name);
+    return 0;
 }

@@ -1,0 +1,275 @@
+/* dist.c: the MPI side of distributed backfills (dist.h): launcher detection, the
+ * all-to-all shuffle of row bytes, the rank-0 commit of every rank's data files, the
+ * host check for local catalogs, and abort on failure. Built without MPI, only the
+ * detection and the "built without MPI" error remain. */
+#include "dist/dist.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/str.h"
+#include "table/table.h"
+
+#ifdef CN_HAVE_MPI
+#include <mpi.h>
+#endif
+
+struct CnDist {
+    int rank, size;
+    uint64_t bytes_sent;
+    int fail_rank; /* CN_TEST_DIST_FAIL_RANK, -1: none */
+};
+
+bool cn_dist_launched(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return true;
+    }
+    return false;
+}
+
+#ifdef CN_HAVE_MPI
+bool cn_dist_available(void) { return true; }
+#else
+bool cn_dist_available(void) { return false; }
+#endif
+
+int cn_dist_rank(const CnDist *d) { return d ? d->rank : 0; }
+int cn_dist_size(const CnDist *d) { return d ? d->size : 1; }
+uint64_t cn_dist_bytes_sent(const CnDist *d) { return d ? d->bytes_sent : 0; }
+
+void cn_dist_abort(CnDist *d, const CnErr *err) {
+    fprintf(stderr, "chronon: rank %d of %d: %s; aborting the job (nothing of this chunk is committed)\n",
+            cn_dist_rank(d), cn_dist_size(d), err && cn_err_msg(err)[0] ? cn_err_msg(err) : "failed");
+    fflush(stderr);
+#ifdef CN_HAVE_MPI
+    MPI_Abort(MPI_COMM_WORLD, 1);
+#endif
+    _exit(1);
+}
+
+#ifndef CN_HAVE_MPI
+
+int cn_dist_init(CnDist **out, CnErr *err) {
+    *out = NULL;
+    return cn_err_set(err, CN_EUNSUPPORTED,
+                      "this chronon was built without MPI, so it cannot run as %s ranks of an MPI job (rebuild "
+                      "with libopenmpi-dev installed and cmake -DCN_MPI=ON, or run it without mpirun)",
+                      getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE") : "several");
+}
+void cn_dist_finish(CnDist *d) { cn_free(d); }
+void cn_dist_shard(CnDist *d, CnEngShard *out) {
+    (void)d;
+    memset(out, 0, sizeof *out);
+}
+int cn_dist_check_catalog(CnDist *d, const char *catalog_uri, CnErr *err) {
+    (void)d;
+    (void)catalog_uri;
+    (void)err;
+    return 0;
+}
+void cn_dist_sum_stats(CnDist *d, CnEngStats *st) {
+    (void)d;
+    (void)st;
+}
+
+#else
+
+int cn_dist_init(CnDist **out, CnErr *err) {
+    *out = NULL;
+    CnDist *d = cn_calloc(1, sizeof *d);
+    if (!d) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited && MPI_Init(NULL, NULL) != MPI_SUCCESS) {
+        cn_free(d);
+        return cn_err_set(err, CN_EREMOTE, "MPI_Init failed (is this process started by mpirun or srun?)");
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+    const char *f = getenv("CN_TEST_DIST_FAIL_RANK");
+    d->fail_rank = f && *f ? atoi(f) : -1;
+    *out = d;
+    return 0;
+}
+
+void cn_dist_finish(CnDist *d) {
+    if (!d) return;
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (!fin) MPI_Finalize();
+    cn_free(d);
+}
+
+static int any_failed(int mine) {
+    int all = 0;
+    MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return all;
+}
+
+/* Shuffle: sizes first (MPI_Alltoall), then the bytes (MPI_Alltoallv). MPI counts are
+ * ints: more than 2 GiB to or from one rank in one chunk is refused (CN_ELIMIT). */
+static int x_exchange(void *ud, const CnBuf *send, CnBuf *recv, CnErr *err) {
+    CnDist *d = ud;
+    int n = d->size, rc = 0;
+    int *sc = cn_calloc((size_t)n * 4, sizeof *sc);
+    char *sb = NULL;
+    if (!sc) rc = cn_err_set(err, CN_ENOMEM, "shuffle: out of memory");
+    int *sd = sc + n, *rcnt = sc + 2 * n, *rd = sc + 3 * n;
+    size_t total = 0;
+    for (int i = 0; rc == 0 && i < n; i++) total += send[i].len;
+    if (rc == 0 && total > INT_MAX)
+        rc = cn_err_set(err, CN_ELIMIT, "shuffle: %zu bytes to send from rank %d, more than MPI's 2 GiB per call; "
+                                        "use more ranks or lower --step-days", total, d->rank);
+    if (rc == 0 && !(sb = cn_malloc(total + 1))) rc = cn_err_set(err, CN_ENOMEM, "shuffle: out of memory");
+    if (any_failed(rc != 0)) {
+        cn_free(sc);
+        cn_free(sb);
+        return rc ? rc : cn_err_set(err, CN_EREMOTE, "shuffle: another rank could not send its rows");
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(sb + off, send[i].data ? send[i].data : "", send[i].len);
+        sc[i] = (int)send[i].len;
+        sd[i] = (int)off;
+        off += send[i].len;
+        if (i != d->rank) d->bytes_sent += send[i].len;
+    }
+    MPI_Alltoall(sc, 1, MPI_INT, rcnt, 1, MPI_INT, MPI_COMM_WORLD);
+    size_t rtotal = 0;
+    for (int i = 0; i < n; i++) rd[i] = (int)rtotal, rtotal += (size_t)rcnt[i];
+    cn_buf_reset(recv);
+    if (rtotal > INT_MAX)
+        rc = cn_err_set(err, CN_ELIMIT, "shuffle: %zu bytes to receive on rank %d, more than MPI's 2 GiB per call; "
+                                        "use more ranks or lower --step-days", rtotal, d->rank);
+    else if (cn_buf_reserve(recv, rtotal + 1))
+        rc = cn_err_set(err, CN_ENOMEM, "shuffle: out of memory");
+    if (any_failed(rc != 0)) {
+        cn_free(sc);
+        cn_free(sb);
+        return rc ? rc : cn_err_set(err, CN_EREMOTE, "shuffle: another rank could not receive its rows");
+    }
+    MPI_Alltoallv(sb, sc, sd, MPI_BYTE, recv->data, rcnt, rd, MPI_BYTE, MPI_COMM_WORLD);
+    recv->len = rtotal;
+    cn_free(sc);
+    cn_free(sb);
+    return 0;
+}
+
+static int x_sync(void *ud, CnErr *err) {
+    (void)ud;
+    (void)err;
+    MPI_Barrier(MPI_COMM_WORLD);
+    return 0;
+}
+
+/* Every rank finishes its files; rank 0 gathers their descriptions, adds them to its
+ * own write and commits once; the outcome is broadcast. */
+static int x_commit(void *ud, CnIceWrite *w, CnErr *err) {
+    CnDist *d = ud;
+    CnBuf desc = CN_BUF_INIT;
+    int rc = 0, n = d->size;
+    if (d->rank != 0) rc = cn_ice_write_finish_files(w, &desc, err);
+    if (rc == 0 && d->rank == d->fail_rank)
+        rc = cn_err_set(err, CN_EIO, "injected failure after writing the data files (CN_TEST_DIST_FAIL_RANK=%d)",
+                        d->fail_rank);
+    if (rc) {
+        cn_buf_fini(&desc);
+        return rc; /* the engine calls fail: MPI_Abort before rank 0 can commit */
+    }
+    int len = desc.len > INT_MAX ? -1 : (int)desc.len;
+    int *lens = d->rank == 0 ? cn_calloc((size_t)n * 2 + 1, sizeof *lens) : NULL;
+    MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    char *all = NULL;
+    if (d->rank == 0) {
+        size_t total = 0;
+        if (!lens) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        for (int i = 0; i < n; i++) {
+            lens[n + i] = (int)total;
+            total += lens[i] > 0 ? (size_t)lens[i] : 0;
+        }
+        if (total > INT_MAX || !(all = cn_malloc(total + 1))) {
+            cn_free(lens);
+            return cn_err_set(err, CN_ENOMEM, "commit: cannot gather %zu bytes of file descriptions", total);
+        }
+    }
+    MPI_Gatherv(desc.data ? desc.data : "", len < 0 ? 0 : len, MPI_BYTE, all, lens, lens ? lens + n : NULL,
+                MPI_BYTE, 0, MPI_COMM_WORLD);
+    cn_buf_fini(&desc);
+    if (d->rank == 0) {
+        for (int i = 1; i < n && rc == 0; i++) {
+            if (lens[i] < 0) rc = cn_err_set(err, CN_ELIMIT, "commit: rank %d wrote too many files", i);
+            else rc = cn_ice_write_add_files(w, all + lens[n + i], (size_t)lens[i], err);
+        }
+        if (rc == 0) rc = cn_ice_write_commit(w, NULL, err);
+        cn_free(all);
+        cn_free(lens);
+    }
+    int ok = rc;
+    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (d->rank != 0 && ok) rc = cn_err_set(err, ok, "rank 0 could not commit the chunk");
+    return rc;
+}
+
+static void x_fail(void *ud, const CnErr *err) { cn_dist_abort(ud, err); }
+
+void cn_dist_shard(CnDist *d, CnEngShard *out) {
+    memset(out, 0, sizeof *out);
+    out->rank = d->rank;
+    out->nranks = d->size;
+    out->ud = d;
+    out->exchange = x_exchange;
+    out->sync = x_sync;
+    out->commit = x_commit;
+    out->fail = x_fail;
+}
+
+int cn_dist_check_catalog(CnDist *d, const char *catalog_uri, CnErr *err) {
+    if (!catalog_uri || strncmp(catalog_uri, "sqlite:", 7)) return 0;
+    enum { H = 256 };
+    char me[H];
+    memset(me, 0, sizeof me);
+    if (gethostname(me, H - 1)) snprintf(me, H, "unknown");
+    const char *fake = getenv("CN_TEST_DIST_FAKE_HOSTS");
+    if (fake && *fake == '1') {
+        size_t l = strlen(me);
+        snprintf(me + l, H - l, "-rank%d", d->rank);
+    }
+    char *all = cn_malloc((size_t)H * (size_t)d->size);
+    if (!all) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    MPI_Allgather(me, H, MPI_CHAR, all, H, MPI_CHAR, MPI_COMM_WORLD);
+    int other = -1;
+    for (int i = 1; i < d->size && other < 0; i++)
+        if (strncmp(all, all + (size_t)i * H, H)) other = i;
+    int rc = 0;
+    if (other >= 0)
+        rc = cn_err_set(err, CN_EINVAL,
+                        "catalog %s is a SQLite file local to one machine, but the %d ranks run on several hosts "
+                        "(rank 0 on %.64s, rank %d on %.64s): use a PostgreSQL catalog (--catalog "
+                        "postgresql://...) and a warehouse every host reaches (s3://... or a shared file system), "
+                        "or run every rank on one host",
+                        catalog_uri, d->size, all, other, all + (size_t)other * H);
+    cn_free(all);
+    return rc;
+}
+
+void cn_dist_sum_stats(CnDist *d, CnEngStats *st) {
+    int64_t v[8] = {st->rows_scanned, st->partitions_scanned, st->tiles_read, st->tiles_written,
+                    st->rows_written, st->chunks, st->chunks_failed, 0};
+    int64_t s[8];
+    MPI_Allreduce(v, s, 8, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    st->rows_scanned = s[0];
+    st->tiles_read = s[2];
+    st->tiles_written = s[3];
+    st->rows_written = s[4];
+    /* every rank plans the same chunks and days, and partitions are split across ranks
+     * by file: those counters stay this rank's */
+    (void)d;
+}
+
+#endif
