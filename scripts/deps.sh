@@ -8,7 +8,7 @@ what=${1:-build}
 
 BUILD_PKGS="build-essential cmake ninja-build pkg-config git python3 \
   libjansson-dev libzstd-dev libsnappy-dev zlib1g-dev liblmdb-dev libsqlite3-dev \
-  libcurl4-openssl-dev libssl-dev libpq-dev libhiredis-dev libmongoc-dev libmicrohttpd-dev"
+  libcurl4-openssl-dev libssl-dev libpq-dev libhiredis-dev libmongoc-dev libmicrohttpd-dev openmpi-bin libopenmpi-dev"
 TEST_PKGS="libcmocka-dev python3-pytest clang postgresql redis-server redis-tools chromium wrk slurm-wlm munge"
 
 pkgs=$BUILD_PKGS
