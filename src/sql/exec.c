@@ -219,35 +219,39 @@ const char *cn_sql_namespace(const CnSql *s) { return s->ns; }
 
 typedef struct ListCtx {
     CnSql *s;
+    CnSqlName **v;
+    size_t *n;
     size_t cap;
 } ListCtx;
 
 static int list_cb(void *ud, const char *ns, const char *name) {
     ListCtx *lc = ud;
     CnSql *s = lc->s;
-    if (s->n_tables == lc->cap) {
+    if (*lc->n == lc->cap) {
         size_t ncap = lc->cap ? lc->cap * 2 : 64;
         CnSqlName *nv = cn_arena_alloc(&s->list_arena, ncap * sizeof *nv);
         if (!nv) return CN_ENOMEM;
-        if (s->n_tables) memcpy(nv, s->tables, s->n_tables * sizeof *nv);
-        s->tables = nv;
+        if (*lc->n) memcpy(nv, *lc->v, *lc->n * sizeof *nv);
+        *lc->v = nv;
         lc->cap = ncap;
     }
-    CnSqlName *e = &s->tables[s->n_tables];
+    CnSqlName *e = &(*lc->v)[*lc->n];
     e->ns = cn_arena_strdup(&s->list_arena, ns);
     e->name = cn_arena_strdup(&s->list_arena, name);
     if (!e->ns || !e->name) return CN_ENOMEM;
-    s->n_tables++;
+    (*lc->n)++;
     return 0;
 }
 
 int cn_sql__refresh(CnSql *s, CnErr *err) {
     s->gen++;
     cn_arena_reset(&s->list_arena);
-    s->tables = NULL;
-    s->n_tables = 0;
-    ListCtx lc = {s, 0};
+    s->tables = s->views = NULL;
+    s->n_tables = s->n_views = 0;
+    ListCtx lc = {s, &s->tables, &s->n_tables, 0};
     int rc = cn_ice_catalog_list(s->cat, NULL, list_cb, &lc, err);
+    ListCtx lv = {s, &s->views, &s->n_views, 0};
+    if (rc == 0) rc = cn_ice_view_list(s->cat, NULL, list_cb, &lv, err);
     if (rc == CN_ENOMEM) cn_err_set(err, CN_ENOMEM, "out of memory listing the catalog");
     return rc;
 }
@@ -259,6 +263,8 @@ static const char *find_ns(CnSql *s, const char *ns) {
         if (!strcmp(s->tables[i].ns, ns)) return s->tables[i].ns;
     for (size_t i = 0; i < s->n_tables; i++)
         if (!strcasecmp(s->tables[i].ns, ns)) return s->tables[i].ns;
+    for (size_t i = 0; i < s->n_views; i++)
+        if (!strcasecmp(s->views[i].ns, ns)) return s->views[i].ns;
     return strcasecmp(ns, "default") ? NULL : "default";
 }
 
@@ -424,12 +430,18 @@ static int cmd_show_tables(CnSql *s, const Stmt *st, size_t i, Out *o) {
     if (!cns) return ns_not_found(s, ns, o->err);
     static const char *const names[] = {"namespace", "tableName", "isTemporary"};
     int rc = out_begin(o, 3, names);
-    for (size_t k = 0; k < s->n_tables && !rc; k++) {
-        if (strcmp(s->tables[k].ns, cns)) continue;
-        if (pat[0] && !cn_sql_like_match(pat, s->tables[k].name)) continue;
+    /* tables and views, each list sorted by name: merged */
+    size_t a = 0, b = 0;
+    while (!rc && (a < s->n_tables || b < s->n_views)) {
+        const CnSqlName *t = a < s->n_tables ? &s->tables[a] : NULL, *v = b < s->n_views ? &s->views[b] : NULL;
+        const CnSqlName *e = t && (!v || strcmp(t->name, v->name) <= 0) ? t : v;
+        if (e == t) a++;
+        else b++;
+        if (strcmp(e->ns, cns)) continue;
+        if (pat[0] && !cn_sql_like_match(pat, e->name)) continue;
         /* the engine's tile caches (<table>__tiles) are internal: queryable, not listed */
-        if (cn_str_ends_with(s->tables[k].name, "__tiles")) continue;
-        const char *row[3] = {s->tables[k].ns, s->tables[k].name, "false"};
+        if (cn_str_ends_with(e->name, "__tiles")) continue;
+        const char *row[3] = {e->ns, e->name, "false"};
         rc = out_text_row(o, 3, row);
     }
     return rc ? rc : out_end(o);
@@ -930,16 +942,126 @@ static int sql_error(CnSql *s, const char *text, const Rewrite *r, int offset, C
     return cn_err_set(err, CN_EINVAL, "%s%s", m, where);
 }
 
-int cn_sql__prepare(CnSql *s, const char *sql, sqlite3_stmt **out, CnErr *err) {
+/* Catalog view named ns.name (ns NULL: the current namespace), or NULL. */
+static const CnSqlName *find_view(CnSql *s, const char *ns, const char *name) {
+    const char *cns = ns ? find_ns(s, ns) : s->ns;
+    for (size_t i = 0; cns && i < s->n_views; i++)
+        if (!strcmp(s->views[i].ns, cns) && !strcasecmp(s->views[i].name, name)) return &s->views[i];
+    return NULL;
+}
+
+/* Words after a table reference that are not its alias. */
+static bool is_after_table_kw(const char *s, const CnSqlTok *t) {
+    static const char *const kws[] = {"WHERE", "GROUP", "ORDER", "LIMIT", "JOIN", "LEFT", "RIGHT", "INNER",
+                                      "CROSS", "FULL", "NATURAL", "ON", "USING", "UNION", "EXCEPT",
+                                      "INTERSECT", "HAVING", "WINDOW", "OUTER", "LATERAL", NULL};
+    for (int k = 0; kws[k]; k++)
+        if (cn_sql__tok_is(s, t, kws[k])) return true;
+    return false;
+}
+
+/* Expands the catalog views named after FROM or JOIN (`ns.v` or a bare `v` of the
+ * current namespace) into `(<view sql>) AS v` (keeping an alias given), repeatedly for
+ * views over views (at most 8 levels). *out NULL when the text names no view. */
+static int expand_views(CnSql *s, const char *sql, char **out, CnErr *err) {
+    *out = NULL;
+    if (!s->n_views) return 0;
+    char *cur = NULL;
+    int rc = 0;
+    for (int depth = 0; depth < 9; depth++) {
+        const char *text = cur ? cur : sql;
+        CnSqlTok *all = NULL;
+        size_t n = 0;
+        if (cn_sql__lex(text, strlen(text), &all, &n) < 0) { rc = cn_err_set(err, CN_ENOMEM, "out of memory"); break; }
+        CnBuf b = CN_BUF_INIT;
+        uint32_t copied = 0;
+        bool any = false;
+        size_t prev = SIZE_MAX;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            if (all[i].k == CN_SQL__TK_WS || all[i].k == CN_SQL__TK_COMMENT) continue;
+            bool after = prev != SIZE_MAX && (cn_sql__tok_is(text, &all[prev], "FROM") || cn_sql__tok_is(text, &all[prev], "JOIN"));
+            prev = i;
+            if (!after || !is_name_tok(&all[i])) continue;
+            /* the significant tokens that follow */
+            size_t nx[4];
+            int k = 0;
+            for (size_t j = i + 1; j < n && k < 4; j++)
+                if (all[j].k != CN_SQL__TK_WS && all[j].k != CN_SQL__TK_COMMENT) nx[k++] = j;
+            char a[129], nm[129];
+            const CnSqlName *v = NULL;
+            size_t last = i;
+            cn_sql__tok_text(text, &all[i], a, sizeof a);
+            if (k >= 2 && is_punct(text, &all[nx[0]], '.') && is_name_tok(&all[nx[1]]) &&
+                !(k >= 3 && is_punct(text, &all[nx[2]], '.'))) {
+                v = find_view(s, a, cn_sql__tok_text(text, &all[nx[1]], nm, sizeof nm));
+                last = nx[1];
+            } else if (!(k >= 1 && is_punct(text, &all[nx[0]], '.')) && !has_object(s, "temp", a)) {
+                v = find_view(s, NULL, a);
+                snprintf(nm, sizeof nm, "%s", a);
+            }
+            if (!v) continue;
+            char *vsql = NULL;
+            if ((rc = cn_ice_view_get(s->cat, v->ns, v->name, &vsql, NULL, err)) < 0) break;
+            size_t vl = strlen(vsql);
+            while (vl && (vsql[vl - 1] == ';' || vsql[vl - 1] == ' ' || vsql[vl - 1] == '\n' || vsql[vl - 1] == '\t'))
+                vl--;
+            /* after the name: an alias (AS x, or a name that is no keyword) keeps it */
+            size_t after_last = SIZE_MAX;
+            for (size_t j = last + 1; j < n; j++)
+                if (all[j].k != CN_SQL__TK_WS && all[j].k != CN_SQL__TK_COMMENT) { after_last = j; break; }
+            bool aliased = after_last != SIZE_MAX && is_name_tok(&all[after_last]) && !is_after_table_kw(text, &all[after_last]);
+            cn_buf_append(&b, text + copied, all[i].off - copied);
+            cn_buf_puts(&b, "(");
+            cn_buf_append(&b, vsql, vl);
+            cn_buf_puts(&b, "\n)");
+            if (!aliased) {
+                cn_buf_puts(&b, " AS \"");
+                for (const char *p = v->name; *p; p++) cn_buf_putc(&b, *p);
+                cn_buf_puts(&b, "\"");
+            }
+            cn_free(vsql);
+            copied = all[last].off + all[last].len;
+            i = last;
+            any = true;
+        }
+        cn_free(all);
+        if (rc < 0 || !any) {
+            cn_buf_fini(&b);
+            break;
+        }
+        if (depth == 8) {
+            cn_buf_fini(&b);
+            rc = cn_err_set(err, CN_ELIMIT, "views nested more than 8 deep (or a view that refers to itself)");
+            break;
+        }
+        cn_buf_puts(&b, text + copied);
+        if (b.oom) { cn_buf_fini(&b); rc = cn_err_set(err, CN_ENOMEM, "out of memory"); break; }
+        cn_free(cur);
+        cur = cn_buf_take(&b);
+    }
+    if (rc < 0) {
+        cn_free(cur);
+        return rc;
+    }
+    *out = cur;
+    return 0;
+}
+
+int cn_sql__prepare(CnSql *s, const char *sql_in, sqlite3_stmt **out, CnErr *err) {
     *out = NULL;
     CnSqlTok *all = NULL;
     size_t n = 0;
     Rewrite r;
     memset(&r, 0, sizeof r);
-    int rc = cn_sql__lex(sql, strlen(sql), &all, &n);
+    char *expanded = NULL;
+    const char *sql = sql_in;
+    int rc = cn_sql__refresh(s, err);
+    if (rc < 0) goto done;
+    if ((rc = expand_views(s, sql_in, &expanded, err)) < 0) goto done;
+    if (expanded) sql = expanded;
+    rc = cn_sql__lex(sql, strlen(sql), &all, &n);
     if (rc < 0) { cn_err_set(err, CN_ENOMEM, "out of memory"); goto done; }
     if ((rc = rewrite(sql, all, 0, n, &r)) < 0) { cn_err_set(err, CN_ENOMEM, "out of memory"); goto done; }
-    if ((rc = cn_sql__refresh(s, err)) < 0) goto done;
     if ((rc = ensure_refs(s, &r, err)) < 0) goto done;
     if (!r.sql.data) goto done;
     if (sqlite3_prepare_v2(s->db, r.sql.data, (int)r.sql.len, out, NULL) != SQLITE_OK) {
@@ -949,6 +1071,7 @@ int cn_sql__prepare(CnSql *s, const char *sql, sqlite3_stmt **out, CnErr *err) {
 done:
     rewrite_fini(&r);
     cn_free(all);
+    cn_free(expanded);
     return rc;
 }
 

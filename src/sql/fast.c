@@ -941,8 +941,17 @@ int cn_sql__fast_run(CnSql *s, const char *text, const CnSqlSink *sink, bool *ha
         if ((rc = cn_ice_scan_open(s->cat, x->t, &o, &x->scan, err)) < 0) goto handled;
         if (s->verbose) {
             FILE *log = s->log ? s->log : stderr;
-            fprintf(log, "scan %s.%s: ds [%s, %s]: %u files, %lld rows; columns:", ns, name, lo[0] ? lo : "-inf",
-                    hi[0] ? hi : "+inf", cn_ice_scan_n_files(x->scan), (long long)cn_ice_scan_n_records(x->scan));
+            /* the unpruned file count, for the comparison (as the virtual table prints) */
+            CnIceScanOpts unpruned = {0};
+            const char *dscol = CN_ICE_DS;
+            unpruned.columns = &dscol;
+            unpruned.n_columns = 1;
+            CnIceScan *full = NULL;
+            CnErr e2 = CN_ERR_INIT;
+            uint32_t total = cn_ice_scan_open(s->cat, x->t, &unpruned, &full, &e2) == 0 ? cn_ice_scan_n_files(full) : 0;
+            cn_ice_scan_close(full);
+            fprintf(log, "scan %s.%s: ds [%s, %s]: %u of %u files, %lld rows; columns:", ns, name, lo[0] ? lo : "-inf",
+                    hi[0] ? hi : "+inf", cn_ice_scan_n_files(x->scan), total, (long long)cn_ice_scan_n_records(x->scan));
             for (uint32_t i = 0; i < n_cols; i++) fprintf(log, " %s", cols[i]);
             fprintf(log, "; vectorised aggregate\n");
         }

@@ -121,7 +121,10 @@ typedef struct CnSqlStagingOpts {
  * first, then each chunk of the partitions to compute, rendered and run through the
  * SQL engine, each chunk one overwrite commit of the ds values it produced. A failed
  * hole does not stop the others; the first error is returned at the end, with the
- * number of failed holes. createView is refused (CN_EUNSUPPORTED). */
+ * number of failed holes. createView=true instead creates or replaces the view
+ * <outputNamespace>.<cleanName> in the catalog from the rendered query ({{ start_date }}
+ * and {{ end_date }} are refused, CN_ECONFIG) and records the partition endDs of that
+ * view in <outputNamespace>.chronon_signal_partitions (staging.c). */
 int cn_sql_staging_run(CnIceCatalog *c, const CnStagingQuery *sq, const CnSqlStagingOpts *o,
                        CnErr *err);
 

@@ -44,6 +44,8 @@ struct CnSql {
     CnArena list_arena;
     CnSqlName *tables;
     size_t n_tables;
+    CnSqlName *views;            /* catalog views (expanded as subqueries) */
+    size_t n_views;
     /* namespaces ATTACHed, in attach order (OWNED strings) */
     char **attached;
     size_t n_attached;

@@ -7,7 +7,14 @@
  * replaces exactly the ds partitions the chunk produced (dynamic partition overwrite).
  * Result columns get their Iceberg type from the source column's declared type when
  * the query selects a column as is, else from the values of the first batch (integers
- * bigint, reals double, text string, blobs binary; a column with only nulls string). */
+ * bigint, reals double, text string, blobs binary; a column with only nulls string).
+ * createView=true (Chronon's createStagingQueryView): no date ranges; the query, with
+ * {{ start_date }} and {{ end_date }} refused and the other macros rendered, becomes the
+ * catalog view <outputNamespace>.<cleanName> (CREATE OR REPLACE: a new view version),
+ * and a row (created_at, ds=endDs, table_name) replaces that view's row of partition
+ * endDs in <outputNamespace>.chronon_signal_partitions, the table partition sensors
+ * watch (Chronon partitions it by ds and table_name; ours by ds, so the other views'
+ * rows of that ds are carried over by the overwrite). */
 #include "sql/sql_int.h"
 
 #include <ctype.h>
@@ -513,6 +520,196 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------- createView */
+
+/* True when query holds {{ word }} (any blanks inside the braces). */
+static bool has_macro(const char *query, const char *word) {
+    size_t wl = strlen(word);
+    for (const char *p = strstr(query, "{{"); p; p = strstr(p + 2, "{{")) {
+        const char *q = p + 2;
+        while (isspace((unsigned char)*q)) q++;
+        if (strncmp(q, word, wl)) continue;
+        q += wl;
+        while (isspace((unsigned char)*q)) q++;
+        if (q[0] == '}' && q[1] == '}') return true;
+    }
+    return false;
+}
+
+/* Column names and types of query's result, from its first rows (as run_chunk). */
+static int query_schema(CnSql *s, const char *query, CnSchema **out, CnErr *err) {
+    sqlite3_stmt *q = NULL;
+    sqlite3_value **buf = NULL;
+    size_t n_buf = 0, cap = 100;
+    CnSchema *schema = NULL;
+    int rc = cn_sql__prepare(s, query, &q, err);
+    if (rc < 0) return rc;
+    if (!q) return cn_err_set(err, CN_ECONFIG, "the query is empty");
+    int nc = sqlite3_column_count(q);
+    if (nc == 0) { rc = cn_err_set(err, CN_ECONFIG, "the query returns no columns"); goto done; }
+    buf = cn_calloc(cap * (size_t)nc, sizeof *buf);
+    if (!buf) { rc = cn_err_set(err, CN_ENOMEM, "out of memory"); goto done; }
+    CnErr serr = CN_ERR_INIT;
+    s->stmt_err = &serr;
+    int step = SQLITE_DONE;
+    while (n_buf < cap && (step = sqlite3_step(q)) == SQLITE_ROW) {
+        for (int i = 0; i < nc; i++) buf[n_buf * (size_t)nc + (size_t)i] = sqlite3_value_dup(sqlite3_column_value(q, i));
+        n_buf++;
+    }
+    s->stmt_err = NULL;
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = serr.code ? cn_err_set(err, serr.code, "%s", cn_err_msg(&serr))
+                       : cn_err_set(err, CN_EINVAL, "%s", sqlite3_errmsg(s->db));
+        goto done;
+    }
+    if ((rc = cn_col_schema_new(&schema)) < 0) { rc = cn_err_set(err, CN_ENOMEM, "out of memory"); goto done; }
+    for (int i = 0; i < nc && rc == 0; i++) {
+        const char *cn = sqlite3_column_name(q, i);
+        for (int k = 0; k < i && rc == 0; k++)
+            if (!strcasecmp(cn, sqlite3_column_name(q, k)))
+                rc = cn_err_set(err, CN_ECONFIG, "the query returns column %s twice (alias one of them)", cn);
+        if (rc == 0)
+            rc = cn_col_schema_add(schema, cn, infer_type(sqlite3_column_decltype(q, i), buf, n_buf, (size_t)nc, (size_t)i),
+                                   true, -1, err);
+    }
+done:
+    for (size_t i = 0; buf && i < n_buf * (size_t)nc; i++) sqlite3_value_free(buf[i]);
+    cn_free(buf);
+    sqlite3_finalize(q);
+    if (rc < 0) {
+        cn_col_schema_free(schema);
+        return rc;
+    }
+    *out = schema;
+    return 0;
+}
+
+/* Replaces the row of view `full` in partition ds of ns.chronon_signal_partitions. */
+static int signal_partition(CnIceCatalog *c, const char *ns, const char *full, const char *ds,
+                            const char *const *props, uint32_t n_props, CnErr *err) {
+    static const char *const tname = "chronon_signal_partitions";
+    int rc = 0;
+    if (!cn_ice_table_exists(c, ns, tname)) {
+        CnSchema *sc = NULL;
+        if (cn_col_schema_new(&sc) < 0) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        static const char *const cols[] = {"created_at", "ds", "table_name"};
+        for (int i = 0; i < 3 && rc == 0; i++) rc = cn_col_schema_add(sc, cols[i], cn_col_type_prim(CN_COL_STRING), false, -1, err);
+        if (rc == 0) rc = cn_ice_table_create(c, ns, tname, sc, props, n_props, err);
+        cn_col_schema_free(sc);
+        if (rc == CN_EEXISTS) { cn_err_clear(err); rc = 0; } /* created meanwhile */
+        if (rc < 0) return rc;
+    }
+    char created[96];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(created, sizeof created, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (ts.tv_nsec / 1000000) % 1000);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        CnIceWrite *w = NULL;
+        CnBatch *b = NULL;
+        CnIceTable *t = NULL;
+        CnIceScan *scan = NULL;
+        if ((rc = cn_ice_write_begin(c, ns, tname, CN_ICE_OVERWRITE, &w, err)) < 0) goto next;
+        const CnSchema *ws = cn_ice_write_schema(w);
+        int i_c = cn_col_schema_find(ws, "created_at"), i_d = cn_col_schema_find(ws, CN_ICE_DS),
+            i_t = cn_col_schema_find(ws, "table_name");
+        if (i_c < 0 || i_d < 0 || i_t < 0) {
+            rc = cn_err_set(err, CN_ECONFIG, "table %s.%s: expected columns created_at, ds, table_name", ns, tname);
+            goto next;
+        }
+        if ((rc = cn_col_batch_new(ws, &b, err)) < 0) goto next;
+        /* the other views' rows of this ds stay */
+        if ((rc = cn_ice_table_load(c, ns, tname, &t, err)) < 0) goto next;
+        const char *cols[] = {"created_at", "table_name"};
+        CnIceScanOpts o = {0};
+        o.ds_lo = o.ds_hi = ds;
+        o.columns = cols;
+        o.n_columns = 2;
+        if ((rc = cn_ice_scan_open(c, t, &o, &scan, err)) < 0) goto next;
+        for (;;) {
+            const CnBatch *sb = NULL;
+            if ((rc = cn_ice_scan_next(scan, &sb, err)) < 0) goto next;
+            if (!sb) break;
+            for (uint32_t r = 0; r < sb->n_rows; r++) {
+                uint32_t lc = 0, lt = 0;
+                if (!cn_col_vec_is_valid(&sb->cols[1], r)) continue;
+                const char *pt = cn_col_vec_str(&sb->cols[1], r, &lt);
+                if (lt == strlen(full) && !memcmp(pt, full, lt)) continue;
+                for (uint32_t f = 0; f < ws->n_fields; f++) {
+                    CnVec *v = &b->cols[f];
+                    if ((int)f == i_d) cn_col_vec_append_str(v, ds, 10);
+                    else if ((int)f == i_t) cn_col_vec_append_str(v, pt, lt);
+                    else if ((int)f == i_c && cn_col_vec_is_valid(&sb->cols[0], r)) {
+                        const char *pc = cn_col_vec_str(&sb->cols[0], r, &lc);
+                        cn_col_vec_append_str(v, pc, lc);
+                    } else cn_col_vec_append_null(v);
+                }
+            }
+        }
+        for (uint32_t f = 0; f < ws->n_fields; f++) {
+            CnVec *v = &b->cols[f];
+            if ((int)f == i_d) cn_col_vec_append_str(v, ds, 10);
+            else if ((int)f == i_t) cn_col_vec_append_str(v, full, (uint32_t)strlen(full));
+            else if ((int)f == i_c) cn_col_vec_append_str(v, created, (uint32_t)strlen(created));
+            else cn_col_vec_append_null(v);
+        }
+        if ((rc = cn_col_batch_sync_rows(b, err)) < 0) goto next;
+        if ((rc = cn_ice_write_batch(w, b, err)) < 0) goto next;
+        rc = cn_ice_write_commit(w, NULL, err);
+    next:
+        cn_ice_scan_close(scan);
+        cn_ice_table_free(t);
+        cn_col_batch_free(b);
+        cn_ice_write_free(w);
+        if (rc != CN_ECONFLICT) break;
+        cn_err_clear(err);
+    }
+    return rc;
+}
+
+/* createView=true: the view and its signal partition. */
+static int staging_view(CnSql *s, CnIceCatalog *c, const CnStagingQuery *sq, const char *qname, const char *ns,
+                        const char *name, const CnSqlStagingOpts *o, const char *const *props, uint32_t n_props,
+                        FILE *pr, CnErr *err) {
+    char *rendered = NULL;
+    CnSchema *schema = NULL;
+    int rc = 0;
+    if (has_macro(sq->query, "start_date") || has_macro(sq->query, "end_date"))
+        return cn_err_set(err, CN_ECONFIG,
+                          "staging query %s: createView cannot be used with a query containing {{ start_date }} or "
+                          "{{ end_date }} (a view has no date range; set createView=False to backfill a table)",
+                          qname);
+    for (size_t i = 0; i < sq->setups.n; i++)
+        if ((rc = cn_sql_exec(s, sq->setups.items[i], NULL, err)) < 0)
+            return cn_err_ctx(err, rc, "staging query %s: setups[%zu]", qname, i);
+    if ((rc = cn_sql_render_macros(c, sq->query, NULL, NULL, o->end_ds, &rendered, err)) < 0) {
+        cn_err_ctx(err, rc, "staging query %s: query", qname);
+        goto done;
+    }
+    if ((rc = query_schema(s, rendered, &schema, err)) < 0) {
+        cn_err_ctx(err, rc, "staging query %s: view %s.%s", qname, ns, name);
+        goto done;
+    }
+    if ((rc = cn_ice_view_replace(c, ns, name, rendered, schema, props, n_props, err)) < 0) {
+        cn_err_ctx(err, rc, "staging query %s", qname);
+        goto done;
+    }
+    char full[260];
+    snprintf(full, sizeof full, "%s.%s", ns, name);
+    if ((rc = signal_partition(c, ns, full, o->end_ds, props, n_props, err)) < 0) {
+        cn_err_ctx(err, rc, "staging query %s: view %s created, but its signal partition was not written", qname, full);
+        goto done;
+    }
+    fprintf(pr, "staging query %s: view %s created (%u columns); signal partition ds=%s in %s.chronon_signal_partitions\n",
+            qname, full, schema->n_fields, o->end_ds, ns);
+done:
+    cn_free(rendered);
+    cn_col_schema_free(schema);
+    return rc;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -545,13 +742,6 @@ int cn_sql_staging_run(CnIceCatalog *c, const CnStagingQuery *sq, const CnSqlSta
     const char **props = NULL;
     char *rendered = NULL;
     int rc = 0;
-    if (sq->create_view == 1) {
-        rc = cn_err_set(err, CN_EUNSUPPORTED,
-                        "staging query %s: createView is not supported: the catalog holds Iceberg tables only, not views "
-                        "(set createView=False to write the query's rows into a table)",
-                        qname);
-        goto done;
-    }
     if (!sq->query || !*sq->query) {
         rc = cn_err_set(err, CN_ECONFIG, "staging query %s: query is empty", qname);
         goto done;
@@ -574,6 +764,10 @@ int cn_sql_staging_run(CnIceCatalog *c, const CnStagingQuery *sq, const CnSqlSta
     props[2 * (np - 1) + 1] = "staging_query";
 
     if ((rc = cn_sql_open(c, &s, err)) < 0) goto done;
+    if (sq->create_view == 1) {
+        rc = staging_view(s, c, sq, qname, ns, name, o, props, (uint32_t)np, pr, err);
+        goto done;
+    }
     for (size_t i = 0; i < sq->setups.n; i++) {
         if ((rc = cn_sql_exec(s, sq->setups.items[i], NULL, err)) < 0) {
             cn_err_ctx(err, rc, "staging query %s: setups[%zu]", qname, i);

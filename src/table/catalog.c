@@ -1,6 +1,10 @@
 /* catalog.c: the catalog, Iceberg's JDBC catalog tables in SQLite or PostgreSQL.
  *   iceberg_tables(catalog_name, table_namespace, table_name, metadata_location,
- *                  previous_metadata_location)            PK (catalog, ns, name)
+ *                  previous_metadata_location, iceberg_type)  PK (catalog, ns, name)
+ * iceberg_type is Iceberg's JDBC schema V1 column: 'TABLE' or 'VIEW' (NULL, in rows of
+ * catalogs made before views existed, means TABLE); a table and a view share one name
+ * space. Opening a catalog without the column adds it (ALTER TABLE), as Iceberg's
+ * migration does.
  *   iceberg_namespace_properties(catalog_name, namespace, property_key, property_value)
  * A namespace exists when it has a row (Iceberg writes property "exists" = "true").
  * A commit is one UPDATE ... WHERE metadata_location = <old>: the row count says whether
@@ -24,7 +28,7 @@ static const char *const create_sql[] = {
     "CREATE TABLE IF NOT EXISTS iceberg_tables ("
     "catalog_name VARCHAR(255) NOT NULL, table_namespace VARCHAR(255) NOT NULL, "
     "table_name VARCHAR(255) NOT NULL, metadata_location VARCHAR(1000), "
-    "previous_metadata_location VARCHAR(1000), "
+    "previous_metadata_location VARCHAR(1000), iceberg_type VARCHAR(5), "
     "PRIMARY KEY (catalog_name, table_namespace, table_name))",
     "CREATE TABLE IF NOT EXISTS iceberg_namespace_properties ("
     "catalog_name VARCHAR(255) NOT NULL, namespace VARCHAR(255) NOT NULL, "
@@ -46,13 +50,15 @@ static int sq_prepare(CnIceCatalog *c, const char *sql, sqlite3_stmt **st, CnErr
     return rc == SQLITE_OK ? 0 : sq_fail(c, rc, "prepare", err);
 }
 
-static int sq_get(CnIceCatalog *c, const char *ns, const char *name, char **loc, CnErr *err) {
+static int sq_get(CnIceCatalog *c, const char *type, const char *ns, const char *name, char **loc,
+                  CnErr *err) {
     sqlite3_stmt *st = NULL;
     int rc = sq_prepare(c,
                         "SELECT metadata_location FROM iceberg_tables WHERE catalog_name = ?1 "
-                        "AND table_namespace = ?2 AND table_name = ?3",
+                        "AND table_namespace = ?2 AND table_name = ?3 AND (iceberg_type = ?9 OR (iceberg_type IS NULL AND ?9 = 'TABLE'))",
                         &st, err);
     if (rc < 0) return rc;
+    sqlite3_bind_text(st, 9, type, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 1, CN_ICE__CATALOG_NAME, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
@@ -97,14 +103,16 @@ static int sq_ensure_ns(CnIceCatalog *c, const char *ns, CnErr *err) {
     return rc;
 }
 
-static int sq_insert(CnIceCatalog *c, const char *ns, const char *name, const char *loc,
-                     CnErr *err) {
+static int sq_insert(CnIceCatalog *c, const char *type, const char *ns, const char *name,
+                     const char *loc, CnErr *err) {
     sqlite3_stmt *st = NULL;
     int rc = sq_prepare(c,
                         "INSERT INTO iceberg_tables (catalog_name, table_namespace, table_name, "
-                        "metadata_location, previous_metadata_location) VALUES (?1, ?2, ?3, ?4, NULL)",
+                        "metadata_location, previous_metadata_location, iceberg_type) "
+                        "VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
                         &st, err);
     if (rc < 0) return rc;
+    sqlite3_bind_text(st, 5, type, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 1, CN_ICE__CATALOG_NAME, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
@@ -161,12 +169,14 @@ static int sq_drop(CnIceCatalog *c, const char *ns, const char *name, const char
     return rc;
 }
 
-static int sq_lines(CnIceCatalog *c, const char *sql, const char *arg, CnBuf *out, CnErr *err) {
+static int sq_lines(CnIceCatalog *c, const char *sql, const char *arg, const char *type, CnBuf *out,
+                    CnErr *err) {
     sqlite3_stmt *st = NULL;
     int rc = sq_prepare(c, sql, &st, err);
     if (rc < 0) return rc;
     sqlite3_bind_text(st, 1, CN_ICE__CATALOG_NAME, -1, SQLITE_STATIC);
     if (arg) sqlite3_bind_text(st, 2, arg, -1, SQLITE_STATIC);
+    if (type) sqlite3_bind_text(st, 9, type, -1, SQLITE_STATIC);
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         int nc = sqlite3_column_count(st);
@@ -182,16 +192,16 @@ static int sq_lines(CnIceCatalog *c, const char *sql, const char *arg, CnBuf *ou
     return rc;
 }
 
-static int sq_list(CnIceCatalog *c, const char *ns, CnBuf *out, CnErr *err) {
+static int sq_list(CnIceCatalog *c, const char *type, const char *ns, CnBuf *out, CnErr *err) {
     if (ns)
         return sq_lines(c,
                         "SELECT table_namespace, table_name FROM iceberg_tables WHERE "
-                        "catalog_name = ?1 AND table_namespace = ?2 ORDER BY 1, 2",
-                        ns, out, err);
+                        "catalog_name = ?1 AND table_namespace = ?2 AND (iceberg_type = ?9 OR (iceberg_type IS NULL AND ?9 = 'TABLE')) ORDER BY 1, 2",
+                        ns, type, out, err);
     return sq_lines(c,
                     "SELECT table_namespace, table_name FROM iceberg_tables WHERE "
-                    "catalog_name = ?1 ORDER BY 1, 2",
-                    NULL, out, err);
+                    "catalog_name = ?1 AND (iceberg_type = ?9 OR (iceberg_type IS NULL AND ?9 = 'TABLE')) ORDER BY 1, 2",
+                    NULL, type, out, err);
 }
 
 static int sq_list_ns(CnIceCatalog *c, CnBuf *out, CnErr *err) {
@@ -199,7 +209,7 @@ static int sq_list_ns(CnIceCatalog *c, CnBuf *out, CnErr *err) {
                     "SELECT namespace FROM iceberg_namespace_properties WHERE catalog_name = ?1 "
                     "UNION SELECT table_namespace FROM iceberg_tables WHERE catalog_name = ?1 "
                     "ORDER BY 1",
-                    NULL, out, err);
+                    NULL, NULL, out, err);
 }
 
 static void sq_close(CnIceCatalog *c) { sqlite3_close(sq(c)); }
@@ -219,6 +229,20 @@ int cn_ice__sqlite_open(CnIceCatalog *c, const char *path, CnErr *err) {
     /* WAL lets readers run during a commit; the busy timeout serialises writers. */
     int rc = sq_exec(c, "PRAGMA journal_mode=WAL", err);
     for (size_t i = 0; rc == 0 && i < CN_ARRAY_LEN(create_sql); i++) rc = sq_exec(c, create_sql[i], err);
+    if (rc == 0) { /* a catalog from before views: add iceberg_type (JDBC schema V1) */
+        sqlite3_stmt *st = NULL;
+        bool has = false;
+        if ((rc = sq_prepare(c, "SELECT 1 FROM pragma_table_info('iceberg_tables') WHERE name = 'iceberg_type'", &st,
+                             err)) < 0)
+            return rc;
+        has = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+        CnErr e2 = CN_ERR_INIT;
+        /* two processes may race to add it: the loser's "duplicate column" is fine */
+        if (!has && sq_exec(c, "ALTER TABLE iceberg_tables ADD COLUMN iceberg_type VARCHAR(5)", &e2) < 0 &&
+            !strstr(cn_err_msg(&e2), "duplicate column"))
+            rc = cn_err_set(err, e2.code, "%s", cn_err_msg(&e2));
+    }
     return rc;
 }
 
@@ -269,13 +293,15 @@ static int pg_exec(CnIceCatalog *c, const char *sql, int n, const char *const *p
     return 0;
 }
 
-static int pg_get(CnIceCatalog *c, const char *ns, const char *name, char **loc, CnErr *err) {
-    const char *p[] = {CN_ICE__CATALOG_NAME, ns, name};
+static int pg_get(CnIceCatalog *c, const char *type, const char *ns, const char *name, char **loc,
+                  CnErr *err) {
+    const char *p[] = {CN_ICE__CATALOG_NAME, ns, name, type};
     PGresult *r = NULL;
     int rc = pg_exec(c,
                      "SELECT metadata_location FROM iceberg_tables WHERE catalog_name = $1 AND "
-                     "table_namespace = $2 AND table_name = $3",
-                     3, p, &r, NULL, err);
+                     "table_namespace = $2 AND table_name = $3 AND "
+                     "(iceberg_type = $4 OR (iceberg_type IS NULL AND $4 = 'TABLE'))",
+                     4, p, &r, NULL, err);
     if (rc < 0) return rc;
     if (PQntuples(r) == 0) {
         rc = CN_ENOTFOUND;
@@ -287,15 +313,16 @@ static int pg_get(CnIceCatalog *c, const char *ns, const char *name, char **loc,
     return rc;
 }
 
-static int pg_insert(CnIceCatalog *c, const char *ns, const char *name, const char *loc,
-                     CnErr *err) {
-    const char *p[] = {CN_ICE__CATALOG_NAME, ns, name, loc};
+static int pg_insert(CnIceCatalog *c, const char *type, const char *ns, const char *name,
+                     const char *loc, CnErr *err) {
+    const char *p[] = {CN_ICE__CATALOG_NAME, ns, name, loc, type};
     PGresult *r = NULL;
     const char *state = NULL;
     int rc = pg_exec(c,
                      "INSERT INTO iceberg_tables (catalog_name, table_namespace, table_name, "
-                     "metadata_location, previous_metadata_location) VALUES ($1, $2, $3, $4, NULL)",
-                     4, p, &r, &state, err);
+                     "metadata_location, previous_metadata_location, iceberg_type) "
+                     "VALUES ($1, $2, $3, $4, NULL, $5)",
+                     5, p, &r, &state, err);
     if (rc == 0) PQclear(r);
     return rc;
 }
@@ -355,17 +382,19 @@ static int pg_lines(CnIceCatalog *c, const char *sql, int n, const char *const *
     return out->oom ? CN_ENOMEM : 0;
 }
 
-static int pg_list(CnIceCatalog *c, const char *ns, CnBuf *out, CnErr *err) {
-    const char *p[] = {CN_ICE__CATALOG_NAME, ns};
+static int pg_list(CnIceCatalog *c, const char *type, const char *ns, CnBuf *out, CnErr *err) {
+    const char *p[] = {CN_ICE__CATALOG_NAME, type, ns};
     if (ns)
         return pg_lines(c,
                         "SELECT table_namespace, table_name FROM iceberg_tables WHERE "
-                        "catalog_name = $1 AND table_namespace = $2 ORDER BY 1, 2",
-                        2, p, out, err);
+                        "catalog_name = $1 AND table_namespace = $3 AND "
+                        "(iceberg_type = $2 OR (iceberg_type IS NULL AND $2 = 'TABLE')) ORDER BY 1, 2",
+                        3, p, out, err);
     return pg_lines(c,
                     "SELECT table_namespace, table_name FROM iceberg_tables WHERE "
-                    "catalog_name = $1 ORDER BY 1, 2",
-                    1, p, out, err);
+                    "catalog_name = $1 AND (iceberg_type = $2 OR (iceberg_type IS NULL AND $2 = 'TABLE')) "
+                    "ORDER BY 1, 2",
+                    2, p, out, err);
 }
 
 static int pg_list_ns(CnIceCatalog *c, CnBuf *out, CnErr *err) {
@@ -408,7 +437,12 @@ int cn_ice__pg_open(CnIceCatalog *c, const char *conninfo, CnErr *err) {
             }
         }
     }
-    return 0;
+    /* a catalog from before views: add iceberg_type (JDBC schema V1) */
+    r = NULL;
+    int rc = pg_exec(c, "ALTER TABLE iceberg_tables ADD COLUMN IF NOT EXISTS iceberg_type VARCHAR(5)", 0, NULL, &r,
+                     NULL, err);
+    if (rc == 0) PQclear(r);
+    return rc;
 }
 
 /* -------------------------------------------------------------- the facade */
@@ -530,7 +564,7 @@ int cn_ice_name_parse(const char *full, char ns[129], char name[129], CnErr *err
 
 int cn_ice_catalog_list(CnIceCatalog *c, const char *ns, CnIceNameFn fn, void *ud, CnErr *err) {
     CnBuf b = CN_BUF_INIT;
-    int rc = c->ops->list(c, ns, &b, err);
+    int rc = c->ops->list(c, "TABLE", ns, &b, err);
     for (char *line = b.data; rc == 0 && line && *line;) {
         char *nl = strchr(line, '\n');
         if (!nl) break;

@@ -43,19 +43,21 @@ struct CnIceCatalog {
 };
 
 struct CnIceCatOps {
-    /* *loc OWNED (cn_free); CN_ENOTFOUND when no such table. */
-    int (*get)(CnIceCatalog *c, const char *ns, const char *name, char **loc, CnErr *err);
-    /* CN_EEXISTS when the table exists. */
-    int (*insert)(CnIceCatalog *c, const char *ns, const char *name, const char *loc,
-                  CnErr *err);
+    /* type: "TABLE" or "VIEW" (iceberg_type). */
+    /* *loc OWNED (cn_free); CN_ENOTFOUND when no such table (or view). */
+    int (*get)(CnIceCatalog *c, const char *type, const char *ns, const char *name, char **loc,
+               CnErr *err);
+    /* CN_EEXISTS when the name exists (as a table or a view). */
+    int (*insert)(CnIceCatalog *c, const char *type, const char *ns, const char *name,
+                  const char *loc, CnErr *err);
     /* 0 swapped, CN_ECONFLICT when metadata_location was no longer old. */
     int (*cas)(CnIceCatalog *c, const char *ns, const char *name, const char *old_loc,
                const char *new_loc, CnErr *err);
     int (*ensure_ns)(CnIceCatalog *c, const char *ns, CnErr *err);
     /* Deletes the row when metadata_location is still loc: 0, or CN_ECONFLICT. */
     int (*drop)(CnIceCatalog *c, const char *ns, const char *name, const char *loc, CnErr *err);
-    /* Appends "ns\tname\n" lines (ns NULL = all) to out, sorted. */
-    int (*list)(CnIceCatalog *c, const char *ns, CnBuf *out, CnErr *err);
+    /* Appends "ns\tname\n" lines of that type (ns NULL = all) to out, sorted. */
+    int (*list)(CnIceCatalog *c, const char *type, const char *ns, CnBuf *out, CnErr *err);
     /* Appends "ns\n" lines of known namespaces, sorted. */
     int (*list_ns)(CnIceCatalog *c, CnBuf *out, CnErr *err);
     void (*close)(CnIceCatalog *c);

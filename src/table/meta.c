@@ -315,12 +315,12 @@ static int not_found(CnIceCatalog *c, const char *ns, const char *name, CnErr *e
         suggest(&msg, "namespaces", ns, lines.data, 0);
     } else {
         cn_buf_reset(&lines);
-        c->ops->list(c, ns, &lines, &e2);
+        c->ops->list(c, "TABLE", ns, &lines, &e2);
         cn_buf_printf(&msg, "table %s.%s not found in catalog %s", ns, name, c->safe_uri);
         suggest(&msg, "tables in namespace", name, lines.data, 1);
         /* the same name in another namespace */
         CnBuf all = CN_BUF_INIT;
-        c->ops->list(c, NULL, &all, &e2);
+        c->ops->list(c, "TABLE", NULL, &all, &e2);
         CnBuf other = CN_BUF_INIT;
         for (const char *p = all.data; p && *p;) {
             const char *nl = strchr(p, '\n');
@@ -345,7 +345,7 @@ int cn_ice_table_load(CnIceCatalog *c, const char *ns, const char *name, CnIceTa
                       CnErr *err) {
     *out = NULL;
     char *loc = NULL;
-    int rc = c->ops->get(c, ns, name, &loc, err);
+    int rc = c->ops->get(c, "TABLE", ns, name, &loc, err);
     if (rc == CN_ENOTFOUND) return not_found(c, ns, name, err);
     if (rc < 0) return rc;
     rc = cn_ice__table_read(c, ns, name, loc, out, err);
@@ -376,7 +376,7 @@ int cn_ice_table_drop_unused(CnIceCatalog *c, const char *ns, const char *name,
 bool cn_ice_table_exists(CnIceCatalog *c, const char *ns, const char *name) {
     char *loc = NULL;
     CnErr e = CN_ERR_INIT;
-    int rc = c->ops->get(c, ns, name, &loc, &e);
+    int rc = c->ops->get(c, "TABLE", ns, name, &loc, &e);
     cn_free(loc);
     return rc == 0;
 }
@@ -502,7 +502,7 @@ int cn_ice_table_create(CnIceCatalog *c, const char *ns, const char *name,
     }
     rc = write_metadata(c, ns, name, meta, 1, &meta_uri, err);
     if (rc < 0) goto done;
-    rc = c->ops->insert(c, ns, name, meta_uri, err);
+    rc = c->ops->insert(c, "TABLE", ns, name, meta_uri, err);
     if (rc == CN_EEXISTS) {
         const char *k = NULL;
         CnErr e2 = CN_ERR_INIT;

@@ -209,6 +209,26 @@ const char *cn_ice_scan_batch_ds(const CnIceScan *s);
  * not depend on shard_n. */
 uint32_t cn_ice_scan_batch_file(const CnIceScan *s);
 
+/* ------------------------------------------------------------------- views */
+
+/* Views live in the catalog beside tables (iceberg_type 'VIEW', Iceberg view metadata;
+ * view.c has the layout); a view and a table cannot share a name. */
+
+/* CREATE OR REPLACE VIEW ns.name: creates the view, or adds a version with this SQL
+ * (Spark dialect) and result schema (primitive columns; ids are assigned here) and
+ * makes it current. props: n_props key/value pairs merged into the view's properties.
+ * Errors: CN_EINVAL (bad name, empty SQL), CN_EEXISTS (a table has the name),
+ * CN_EUNSUPPORTED (a nested column), CN_ECONFLICT (other writers kept winning),
+ * catalog and storage errors. */
+int cn_ice_view_replace(CnIceCatalog *c, const char *ns, const char *name, const char *sql,
+                        const CnSchema *schema, const char *const *props, uint32_t n_props,
+                        CnErr *err);
+/* The current SQL of view ns.name and its default namespace (optional, may be NULL).
+ * OWNED: *sql, *default_ns (cn_free). CN_ENOTFOUND when there is no such view. */
+int cn_ice_view_get(CnIceCatalog *c, const char *ns, const char *name, char **sql,
+                    char **default_ns, CnErr *err);
+/* Calls fn for each view (ns NULL: all namespaces), sorted by namespace then name. */
+int cn_ice_view_list(CnIceCatalog *c, const char *ns, CnIceNameFn fn, void *ud, CnErr *err);
 
 /* --------------------------------------------------------------------- gc */
 

@@ -1,12 +1,14 @@
 """StagingQuery backfill (`chronon run --mode backfill` and run.py on staging_queries) against
 hand-computed expectations: the worked example of spec/compute.md section 7 (chunks and
 rendered macros), holes and the skipped first hole (section 5), step-days, max_date, no
-startPartition, and the errors (unresolved macro, max_date of an empty table, createView)."""
+startPartition, createView (a catalog view and its signal partition), and the errors (unresolved
+macro, max_date of an empty table, date templates in a createView query)."""
 import csv
 import datetime
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -125,12 +127,46 @@ def test_max_date_and_no_start_partition(repo):
                      "latest": "2025-03-09", "ds": "2025-03-10"} for u in (1, 2)]
 
 
+def test_create_view(repo):
+    """createView=true: a catalog view (Iceberg view metadata behind a VIEW row of the JDBC
+    catalog) that chronon sql queries by name, replaced by each run, plus the signal row
+    (created_at, ds=endDs, table_name) in <ns>.chronon_signal_partitions."""
+    q = ("SELECT user_id, max(amount) AS top, ds FROM data.events "
+         "WHERE ds <= '{{ latest_date }}' GROUP BY user_id, ds")
+    conf = write_conf(repo, "team.view.v1", q, createView=True)
+    r = backfill(repo, conf, "--end-ds", "2025-03-02")
+    assert r.returncode == 0, r.stderr
+    assert "view sq_out.team_view_v1 created (3 columns)" in r.stderr
+    rows = query(repo, "SELECT ds, count(*) AS n FROM sq_out.team_view_v1 GROUP BY ds ORDER BY ds")
+    assert rows == [{"ds": "2025-03-01", "n": "2"}, {"ds": "2025-03-02", "n": "2"}]
+    assert {"namespace": "sq_out", "tableName": "team_view_v1", "isTemporary": "false"} in query(
+        repo, "SHOW TABLES IN sq_out")
+    r = backfill(repo, conf, "--end-ds", "2025-03-04")
+    assert r.returncode == 0, r.stderr
+    assert len(query(repo, "SELECT * FROM sq_out.team_view_v1")) == 8
+    sig = query(repo, "SELECT created_at, ds, table_name FROM sq_out.chronon_signal_partitions ORDER BY ds")
+    assert [(x["ds"], x["table_name"]) for x in sig] == [("2025-03-02", "sq_out.team_view_v1"),
+                                                         ("2025-03-04", "sq_out.team_view_v1")]
+    assert all(x["created_at"].endswith("Z") and "T" in x["created_at"] for x in sig)
+    # the catalog row is a VIEW; its metadata file is Iceberg view metadata with two versions
+    db = sqlite3.connect(repo / "warehouse" / "catalog.db")
+    kind, loc = db.execute("SELECT iceberg_type, metadata_location FROM iceberg_tables "
+                           "WHERE table_name = 'team_view_v1'").fetchone()
+    db.close()
+    assert kind == "VIEW"
+    meta = json.loads(open(loc.removeprefix("file://")).read())
+    assert meta["format-version"] == 1 and meta["current-version-id"] == 2
+    cur = [v for v in meta["versions"] if v["version-id"] == 2][0]
+    assert cur["representations"][0]["dialect"] == "spark" and "data.events" in cur["representations"][0]["sql"]
+    assert [f["name"] for f in meta["schemas"][-1]["fields"]] == ["user_id", "top", "ds"]
+
+
 @pytest.mark.parametrize("q,kw,needles", [
     ("SELECT ds FROM data.events WHERE ds = '{{ start_dt }}'", {}, ["unresolved macro", "{{ start_dt }}"]),
     ("SELECT ds FROM data.events WHERE ds = '{{ max_date(table=data.empty) }}'", {}, ["data.empty has no partitions"]),
     ("SELECT user_id FROM data.events WHERE ds = '{{ start_date }}'", {}, ["no ds column"]),
     ("SELECT * FROM data.nope WHERE ds = '{{ start_date }}'", {}, ["data.nope", "not found"]),
-    ("SELECT * FROM data.events", {"createView": 1}, ["createView", "not supported"]),
+    ("SELECT * FROM data.events WHERE ds = '{{ start_date }}'", {"createView": 1}, ["createView", "{{ start_date }}"]),
 ])
 def test_errors(repo, q, kw, needles):
     subprocess.run([BIN, "sql", "SELECT 1"], cwd=repo, check=True, capture_output=True)

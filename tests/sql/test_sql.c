@@ -559,10 +559,53 @@ static void staging_backfill(void **state) {
     ASSERT_CONTAINS(cn_err_msg(&err), "no ds column");
     fclose(o.progress);
     cn_err_clear(&err);
-    /* createView is refused clearly */
+    /* createView: a catalog view of the rendered query, queryable by name, replaced by
+     * each run, with one signal row per (ds, view) */
+    sq.meta.name = "team.view.v1";
+    sq.query = "SELECT user_id, sum(amount) AS total, ds FROM data.events WHERE ds <= '{{ latest_date }}' "
+               "GROUP BY user_id, ds";
     sq.create_view = 1;
-    assert_int_equal(cn_sql_staging_run(e.c, &sq, &o, &err), CN_EUNSUPPORTED);
-    ASSERT_CONTAINS(cn_err_msg(&err), "createView");
+    o.end_ds = "2024-01-02";
+    o.progress = tmpfile();
+    ASSERT_OK(cn_sql_staging_run(e.c, &sq, &o, &err), &err);
+    assert_string_equal(q(&e, "SELECT count(*) AS n, sum(total) AS s FROM out.team_view_v1"), "n|s\n8|24.0\n");
+    ASSERT_CONTAINS(q(&e, "SHOW TABLES IN out"), "out|team_view_v1|false\n");
+    assert_string_equal(q(&e, "SELECT ds, table_name FROM out.chronon_signal_partitions"),
+                        "ds|table_name\n2024-01-02|out.team_view_v1\n");
+    o.end_ds = "2024-01-03";
+    ASSERT_OK(cn_sql_staging_run(e.c, &sq, &o, &err), &err);
+    ASSERT_OK(cn_sql_staging_run(e.c, &sq, &o, &err), &err); /* same day again: replaced, not added */
+    fclose(o.progress);
+    assert_string_equal(q(&e, "USE out; SELECT v.ds, count(*) AS n FROM team_view_v1 v WHERE v.ds >= '2024-01-02' "
+                              "GROUP BY v.ds ORDER BY v.ds"),
+                        "ds|n\n2024-01-02|4\n2024-01-03|4\n");
+    assert_string_equal(q(&e, "SELECT ds, table_name FROM out.chronon_signal_partitions ORDER BY ds"),
+                        "ds|table_name\n2024-01-02|out.team_view_v1\n2024-01-03|out.team_view_v1\n");
+    /* a view over a view, joined with a table */
+    char *vsql = NULL;
+    CnSchema *vs = NULL;
+    assert_int_equal(cn_col_schema_new(&vs), 0);
+    ASSERT_OK(cn_col_schema_add(vs, "n", cn_col_type_prim(CN_COL_INT64), true, -1, &err), &err);
+    ASSERT_OK(cn_ice_view_replace(e.c, "out", "per_day", "SELECT ds, count(*) AS n FROM out.team_view_v1 GROUP BY ds;",
+                                  vs, NULL, 0, &err), &err);
+    cn_col_schema_free(vs);
+    ASSERT_OK(cn_ice_view_get(e.c, "out", "per_day", &vsql, NULL, &err), &err);
+    ASSERT_CONTAINS(vsql, "FROM out.team_view_v1");
+    cn_free(vsql);
+    assert_string_equal(q(&e, "SELECT p.ds, p.n, u.user_id FROM out.per_day AS p JOIN data.users u ON u.user_id = 2 "
+                              "WHERE p.ds = '2024-01-03'"),
+                        "ds|n|user_id\n2024-01-03|4|2\n");
+    /* date templates are refused for a view; a table's name cannot become a view */
+    sq.query = "SELECT * FROM data.events WHERE ds = '{{  start_date }}'";
+    assert_int_equal(cn_sql_staging_run(e.c, &sq, &o, &err), CN_ECONFIG);
+    ASSERT_CONTAINS(cn_err_msg(&err), "createView cannot be used with a query containing {{ start_date }}");
+    cn_err_clear(&err);
+    sq.meta.name = "team.sq.v1";
+    sq.query = "SELECT * FROM data.events";
+    o.progress = tmpfile();
+    assert_int_equal(cn_sql_staging_run(e.c, &sq, &o, &err), CN_EEXISTS);
+    ASSERT_CONTAINS(cn_err_msg(&err), "out.team_sq_v1: a table of that name exists");
+    fclose(o.progress);
     env_close(&e);
 }
 
