@@ -40,4 +40,10 @@ void cn_fetcher_close(CnFetcher *f); /* NULL-safe */
 int cn_fetcher_fetch_json(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys,
                           int64_t ts_ms, json_t **out, CnErr *err);
 
+/* Notes a fetch may give besides its answer (a key without data, a query time far past
+ * the uploaded day, GroupBy derivations not applied). fn runs on the fetching thread,
+ * possibly on several threads at once. Set before the fetcher is shared; NULL: none. */
+typedef void (*CnFetchNoteFn)(void *ud, const char *msg);
+void cn_fetcher_set_notes(CnFetcher *f, CnFetchNoteFn fn, void *ud);
+
 #endif /* CN_ENGINE_FETCH_H */

@@ -1,0 +1,623 @@
+/* fetch.c: CnFetcher, online fetch by name (compute.md section 8).
+ *
+ * CACHES, all under f->mu (held only to look up and link, never across store calls):
+ *   - named confs: the request name's metadata key ("group_bys/team/x.v1") -> the
+ *     parsed conf and the text it came from. Each fetch re-reads the metadata value
+ *     (one KV get) and reparses when the text changed. Replaced confs are kept until
+ *     close, because another thread may still be using them.
+ *   - servings: per batch dataset, idle CnEngServing objects of the dataset's current
+ *     version. A fetch takes one (or loads a new one), uses it alone and gives it back,
+ *     since a serving's decode scratch is one-thread-at-a-time. When the dataset's
+ *     version moves (a newer upload), idle servings of older versions are dropped.
+ * A fetch reads the dataset version before and after its multi-get; if an upload
+ * flipped the dataset in between, it fetches again with the new serving info. */
+#include "base/compat.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/arena.h"
+#include "base/date.h"
+#include "base/fs.h"
+#include "base/str.h"
+#include "engine/fetch.h"
+#include "engine/fetch_int.h"
+#include "engine/online.h"
+#include "online/kv.h"
+
+typedef struct Named {
+    struct Named *next;
+    CnFetchKind kind;
+    char *key;      /* metadata key, e.g. "group_bys/team/x.v1" */
+    char *text;     /* the conf text it was parsed from (metadata), NULL from a file */
+    size_t len;
+    CnConf *conf;
+} Named;
+
+typedef struct Serv {
+    struct Serv *next;
+    CnEngServing *sv;
+    uint64_t version;
+    CnBatch *keys; /* one-row scratch of the key schema */
+} Serv;
+
+typedef struct Pool {
+    struct Pool *next;
+    char *dataset;
+    uint64_t version; /* newest version seen */
+    Serv *idle;
+} Pool;
+
+struct CnFetcher {
+    CnKv *kv;
+    char *root; /* NULL: no repo fallback */
+    pthread_mutex_t mu;
+    Named *named, *retired;
+    Pool *pools;
+    CnFetchNoteFn note;
+    void *note_ud;
+};
+
+/* ------------------------------------------------------------------ open / close */
+
+int cn_fetcher_open(const char *online_uri, const char *repo, CnFetcher **out, CnErr *err) {
+    *out = NULL;
+    if (!online_uri || !*online_uri) return cn_err_set(err, CN_EINVAL, "fetch: no online store URI given");
+    CnFetcher *f = cn_calloc(1, sizeof *f);
+    if (!f) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    pthread_mutex_init(&f->mu, NULL);
+    int rc = 0;
+    if (repo && !(f->root = cn_strdup(repo))) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    CnKvOptions ko;
+    memset(&ko, 0, sizeof ko);
+    ko.read_only = true;
+    if (rc == 0) rc = cn_kv_open(online_uri, &ko, &f->kv, err);
+    if (rc == CN_ENOTFOUND) {
+        cn_err_clear(err);
+        rc = cn_err_set(err, CN_ENOTFOUND, "online store %s does not exist yet; run --mode upload (and metadata-upload) first",
+                        online_uri);
+    }
+    if (rc) {
+        cn_fetcher_close(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+static void named_free(Named *n) {
+    while (n) {
+        Named *next = n->next;
+        cn_conf_free(n->conf);
+        cn_free(n->key);
+        cn_free(n->text);
+        cn_free(n);
+        n = next;
+    }
+}
+
+static void serv_free(Serv *s) {
+    while (s) {
+        Serv *next = s->next;
+        cn_eng_serving_free(s->sv);
+        cn_col_batch_free(s->keys);
+        cn_free(s);
+        s = next;
+    }
+}
+
+void cn_fetcher_close(CnFetcher *f) {
+    if (!f) return;
+    named_free(f->named);
+    named_free(f->retired);
+    for (Pool *p = f->pools, *next; p; p = next) {
+        next = p->next;
+        serv_free(p->idle);
+        cn_free(p->dataset);
+        cn_free(p);
+    }
+    cn_kv_close(f->kv);
+    cn_free(f->root);
+    pthread_mutex_destroy(&f->mu);
+    cn_free(f);
+}
+
+void cn_fetcher_set_notes(CnFetcher *f, CnFetchNoteFn fn, void *ud) {
+    f->note = fn;
+    f->note_ud = ud;
+}
+
+CnKv *cn_fetcher__kv(CnFetcher *f) {
+    return f->kv;
+}
+
+void cn_fetcher__note(CnFetcher *f, const char *fmt, ...) {
+    if (!f->note) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    f->note(f->note_ud, msg);
+}
+
+int64_t cn_fetcher__now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------ names */
+
+char *cn_fetcher__metadata_key(CnArena *ar, const char *folder, const char *name) {
+    const char *dot = strchr(name, '.');
+    const char *slash = strchr(name, '/');
+    if (slash || !dot) return cn_arena_printf(ar, "%s/%s", folder, name);
+    return cn_arena_printf(ar, "%s/%.*s/%s", folder, (int)(dot - name), name, dot + 1);
+}
+
+static size_t edit_distance(const char *x, const char *y) {
+    size_t n = strlen(y), prev[256], cur[256];
+    if (n > 255) n = 255;
+    for (size_t j = 0; j <= n; j++) prev[j] = j;
+    for (size_t i = 1; x[i - 1]; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= n; j++) {
+            size_t d = prev[j - 1] + (x[i - 1] != y[j - 1]);
+            if (prev[j] + 1 < d) d = prev[j] + 1;
+            if (cur[j - 1] + 1 < d) d = cur[j - 1] + 1;
+            cur[j] = d;
+        }
+        memcpy(prev, cur, (n + 1) * sizeof *prev);
+    }
+    return prev[n];
+}
+
+/* The compiled names under <root>/production/<folder> closest to want, for messages. */
+static void nearby_names(const char *root, const char *folder, const char *want, CnBuf *out) {
+    char dir[PATH_MAX + 32];
+    if (!root) return;
+    snprintf(dir, sizeof dir, "%s/production/%s", root, folder);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    typedef struct { char name[256]; size_t dist; } Cand;
+    Cand best[5];
+    int nb = 0;
+    struct dirent *t;
+    while ((t = readdir(d))) {
+        if (t->d_name[0] == '.') continue;
+        char sub[PATH_MAX + 300];
+        snprintf(sub, sizeof sub, "%s/%s", dir, t->d_name);
+        DIR *d2 = opendir(sub);
+        if (!d2) continue;
+        struct dirent *e;
+        while ((e = readdir(d2))) {
+            if (e->d_name[0] == '.') continue;
+            Cand c;
+            snprintf(c.name, sizeof c.name, "%.120s/%.120s", t->d_name, e->d_name);
+            c.dist = edit_distance(c.name, want);
+            int pos = nb;
+            while (pos > 0 && best[pos - 1].dist > c.dist) pos--;
+            if (pos >= 5) continue;
+            if (nb < 5) nb++;
+            memmove(&best[pos + 1], &best[pos], (size_t)(nb - 1 - pos) * sizeof *best);
+            best[pos] = c;
+        }
+        closedir(d2);
+    }
+    closedir(d);
+    for (int i = 0; i < nb; i++) cn_buf_printf(out, "%s%s", i ? ", " : "", best[i].name);
+}
+
+/* The conf of a request name: ZIPLINE_METADATA, else <root>/production/<key>. Cached;
+ * the metadata text is compared on every call so a new metadata-upload is seen.
+ * BORROWED: *conf until the fetcher is closed. */
+int cn_fetcher__conf(CnFetcher *f, CnFetchKind kind, const char *name, CnArena *ar, const CnConf **conf,
+                     CnErr *err) {
+    const char *folder = kind == CN_FETCH_JOIN ? "joins" : "group_bys";
+    const char *what = kind == CN_FETCH_JOIN ? "Join" : "GroupBy";
+    char *key = cn_fetcher__metadata_key(ar, folder, name);
+    if (!key) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    CnKvSlice v = {NULL, 0};
+    int rc = cn_kv_get(f->kv, CN_KV_METADATA_DATASET, key, strlen(key), &v, ar, err);
+    if (rc && rc != CN_ENOTFOUND) return rc;
+    cn_err_clear(err);
+    pthread_mutex_lock(&f->mu);
+    Named *n = f->named;
+    while (n && !(n->kind == kind && !strcmp(n->key, key))) n = n->next;
+    bool fresh = n && (v.data ? (n->text && n->len == v.len && !memcmp(n->text, v.data, v.len)) : !n->text);
+    pthread_mutex_unlock(&f->mu);
+    if (fresh) {
+        *conf = n->conf;
+        return 0;
+    }
+    CnConf *c = NULL;
+    char *path = NULL;
+    if (v.data) {
+        rc = cn_conf_loadb(cn_arena_printf(ar, "%s/%s", CN_KV_METADATA_DATASET, key), (const char *)v.data, v.len,
+                           kind == CN_FETCH_JOIN ? CN_CONF_JOIN : CN_CONF_GROUP_BY, &c, err);
+    } else if (f->root && cn_fs_exists(path = cn_arena_printf(ar, "%s/production/%s", f->root, key))) {
+        rc = cn_conf_load(path, &c, err);
+    } else {
+        CnBuf near = CN_BUF_INIT;
+        nearby_names(f->root, folder, key + strlen(folder) + 1, &near);
+        if (f->root)
+            rc = cn_err_set(err, CN_ENOTFOUND,
+                            "--name %s: no %s %s in %s of %s nor at production/%s (run --mode metadata-upload); "
+                            "nearby names: %s",
+                            name, what, key, CN_KV_METADATA_DATASET, cn_kv_uri(f->kv), key, near.len ? near.data : "none");
+        else
+            rc = cn_err_set(err, CN_ENOTFOUND, "--name %s: no %s %s in %s of %s (run --mode metadata-upload)", name, what,
+                            key, CN_KV_METADATA_DATASET, cn_kv_uri(f->kv));
+        cn_buf_fini(&near);
+    }
+    if (rc == 0 && kind == CN_FETCH_GROUPBY && !c->group_by)
+        rc = cn_err_set(err, CN_ECONFIG, "--name %s: not a GroupBy", name);
+    if (rc == 0 && kind == CN_FETCH_JOIN && !c->join) rc = cn_err_set(err, CN_ECONFIG, "--name %s: not a Join", name);
+    Named *nn = NULL;
+    if (rc == 0 && (!(nn = cn_calloc(1, sizeof *nn)) || !(nn->key = cn_strdup(key)) ||
+                    (v.data && !(nn->text = cn_strndup((const char *)v.data, v.len)))))
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (rc) {
+        if (nn) named_free(nn);
+        cn_conf_free(c);
+        return rc;
+    }
+    nn->kind = kind;
+    nn->len = v.len;
+    nn->conf = c;
+    pthread_mutex_lock(&f->mu);
+    /* retire the entry it replaces (still in use elsewhere perhaps) */
+    for (Named **pp = &f->named; *pp; pp = &(*pp)->next)
+        if ((*pp)->kind == kind && !strcmp((*pp)->key, key)) {
+            Named *old = *pp;
+            *pp = old->next;
+            old->next = f->retired;
+            f->retired = old;
+            break;
+        }
+    nn->next = f->named;
+    f->named = nn;
+    pthread_mutex_unlock(&f->mu);
+    *conf = c;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ servings */
+
+static Pool *pool_get(CnFetcher *f, const char *dataset) {
+    Pool *p = f->pools;
+    while (p && strcmp(p->dataset, dataset)) p = p->next;
+    if (p) return p;
+    p = cn_calloc(1, sizeof *p);
+    if (!p || !(p->dataset = cn_strdup(dataset))) {
+        cn_free(p);
+        return NULL;
+    }
+    p->next = f->pools;
+    f->pools = p;
+    return p;
+}
+
+/* Takes a serving of the dataset's current version. OWNED by the caller until
+ * serv_release. */
+static int serv_acquire(CnFetcher *f, const char *gb_name, const char *dataset, Serv **out, CnErr *err) {
+    *out = NULL;
+    uint64_t ver = 0;
+    int rc = cn_kv_dataset_version(f->kv, dataset, &ver, err);
+    if (rc == CN_ENOTFOUND) {
+        cn_err_clear(err);
+        return cn_err_set(err, CN_ENOTFOUND,
+                          "GroupBy %s has no batch data in the online store %s (dataset %s); run --mode upload first",
+                          gb_name, cn_kv_uri(f->kv), dataset);
+    }
+    if (rc) return rc;
+    Serv *drop = NULL, *s = NULL;
+    pthread_mutex_lock(&f->mu);
+    Pool *p = pool_get(f, dataset);
+    if (p && ver > p->version) {
+        drop = p->idle;
+        p->idle = NULL;
+        p->version = ver;
+    }
+    if (p && p->idle && p->idle->version == ver) {
+        s = p->idle;
+        p->idle = s->next;
+        s->next = NULL;
+    }
+    pthread_mutex_unlock(&f->mu);
+    serv_free(drop);
+    if (!p) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (!s) {
+        if (!(s = cn_calloc(1, sizeof *s))) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        s->version = ver;
+        rc = cn_eng_serving_load(f->kv, gb_name, &s->sv, err);
+        if (rc == 0) rc = cn_col_batch_new(cn_eng_serving_key_schema(s->sv), &s->keys, err);
+        if (rc) {
+            serv_free(s);
+            return rc;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+static void serv_release(CnFetcher *f, const char *dataset, Serv *s) {
+    if (!s) return;
+    pthread_mutex_lock(&f->mu);
+    Pool *p = f->pools;
+    while (p && strcmp(p->dataset, dataset)) p = p->next;
+    if (p && s->version == p->version) {
+        s->next = p->idle;
+        p->idle = s;
+        s = NULL;
+    }
+    pthread_mutex_unlock(&f->mu);
+    serv_free(s);
+}
+
+/* ------------------------------------------------------------------ keys */
+
+/* v as compact JSON with sorted keys, for messages. */
+const char *cn_fetcher__json_text(const json_t *v, char *buf, size_t cap) {
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+    snprintf(buf, cap, "%s", s ? s : "?");
+    cn_free_libc(s); /* jansson's allocation */
+    return buf;
+}
+
+/* Appends request value v to key column vec (compute.md 8.4: keys are cast to the key
+ * schema). CN_EINVAL "Invalid key format" when it does not convert. */
+static int append_key(CnVec *vec, const char *name, const json_t *v, CnErr *err) {
+    char tb[64], vb[128];
+    const CnType *t = vec->type;
+    CnTypeId id = t->id;
+    if (json_is_null(v)) return cn_col_vec_append_null(vec);
+    if (id == CN_COL_STRING) {
+        if (json_is_string(v)) return cn_col_vec_append_str(vec, json_string_value(v), json_string_length(v));
+        if (json_is_integer(v)) {
+            snprintf(vb, sizeof vb, "%lld", (long long)json_integer_value(v));
+            return cn_col_vec_append_str(vec, vb, strlen(vb));
+        }
+        if (json_is_boolean(v))
+            return cn_col_vec_append_str(vec, json_is_true(v) ? "true" : "false", json_is_true(v) ? 4 : 5);
+        if (json_is_real(v)) {
+            /* as Java prints a double: shortest round-trip digits, "1.0" for integral values */
+            double d = json_real_value(v);
+            for (int prec = 15; prec <= 17; prec++) {
+                snprintf(vb, sizeof vb - 2, "%.*g", prec, d);
+                if (strtod(vb, NULL) == d) break;
+            }
+            if (!strpbrk(vb, ".eEn")) strcat(vb, ".0");
+            return cn_col_vec_append_str(vec, vb, strlen(vb));
+        }
+    } else if (id == CN_COL_INT32 || id == CN_COL_INT64 || id == CN_COL_TIMESTAMP) {
+        long long x = 0;
+        bool ok = false;
+        if (json_is_integer(v)) {
+            x = json_integer_value(v);
+            ok = true;
+        } else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) && fabs(json_real_value(v)) < 9e18) {
+            x = (long long)json_real_value(v);
+            ok = true;
+        } else if (json_is_string(v) && json_string_length(v)) {
+            char *end = NULL;
+            errno = 0;
+            x = strtoll(json_string_value(v), &end, 10);
+            ok = !*end && errno == 0;
+        }
+        if (ok && id == CN_COL_INT32 && (x < INT32_MIN || x > INT32_MAX)) ok = false;
+        if (ok) return id == CN_COL_INT32 ? cn_col_vec_append_i32(vec, (int32_t)x) : cn_col_vec_append_i64(vec, x);
+    } else if (id == CN_COL_FLOAT64 || id == CN_COL_FLOAT32) {
+        double x = 0;
+        bool ok = false;
+        if (json_is_number(v)) {
+            x = json_number_value(v);
+            ok = true;
+        } else if (json_is_string(v) && json_string_length(v)) {
+            char *end = NULL;
+            x = strtod(json_string_value(v), &end);
+            ok = !*end;
+        }
+        if (ok) return id == CN_COL_FLOAT32 ? cn_col_vec_append_f32(vec, (float)x) : cn_col_vec_append_f64(vec, x);
+    } else if (id == CN_COL_BOOL) {
+        if (json_is_boolean(v)) return cn_col_vec_append_bool(vec, json_is_true(v));
+        if (json_is_string(v) && (!strcmp(json_string_value(v), "true") || !strcmp(json_string_value(v), "false")))
+            return cn_col_vec_append_bool(vec, !strcmp(json_string_value(v), "true"));
+    } else if (id == CN_COL_DATE) {
+        int64_t d;
+        if (json_is_string(v) && !cn_ds_parse(json_string_value(v), &d)) return cn_col_vec_append_i32(vec, (int32_t)d);
+    }
+    return cn_err_set(err, CN_EINVAL,
+                      "Invalid key format: key \"%s\" is %s, which is not a valid %s (the GroupBy's key type)", name,
+                      cn_fetcher__json_text(v, vb, sizeof vb), cn_col_type_name(t, tb, sizeof tb));
+}
+
+/* The KV key of request r into *key (arena), or NULL when every key is null.
+ * Returns non-zero with err set when r lacks a key or a key does not convert. */
+static int request_key(const Serv *s, const char *gb_name, const json_t *r, CnArena *ar, CnBuf *kb, CnKvSlice *key,
+                       CnErr *err) {
+    const CnSchema *ks = cn_eng_serving_key_schema(s->sv);
+    key->data = NULL;
+    key->len = 0;
+    cn_col_batch_reset(s->keys);
+    int rc = 0;
+    for (uint32_t c = 0; c < ks->n_fields && rc == 0; c++) {
+        const char *kn = ks->fields[c].name;
+        json_t *v = json_object_get(r, kn);
+        if (!v) {
+            CnBuf have = CN_BUF_INIT;
+            for (uint32_t k = 0; k < ks->n_fields; k++) cn_buf_printf(&have, "%s%s", k ? ", " : "", ks->fields[k].name);
+            char rb[256];
+            rc = cn_err_set(err, CN_EINVAL, "request %s: missing key column \"%s\" (GroupBy %s keys: %s)",
+                            cn_fetcher__json_text(r, rb, sizeof rb), kn, gb_name, have.data ? have.data : "");
+            cn_buf_fini(&have);
+            return rc;
+        }
+        rc = append_key(&s->keys->cols[c], kn, v, err);
+        if (rc && !err->code) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    }
+    if (rc == 0) rc = cn_col_batch_sync_rows(s->keys, err);
+    if (rc) return rc;
+    kb->len = 0;
+    if (!cn_eng_serving_key(s->sv, s->keys, 0, kb)) return 0; /* a null key has no data */
+    uint8_t *copy = cn_arena_alloc(ar, kb->len ? kb->len : 1);
+    if (!copy || kb->oom) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    memcpy(copy, kb->data, kb->len);
+    key->data = copy;
+    key->len = kb->len;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ GroupBy fetch */
+
+int cn_fetcher__groupby(CnFetcher *f, const CnGroupBy *gb, json_t *const *reqs, size_t n, int64_t q, json_t **vals,
+                        const char **errs, CnArena *ar, CnErr *err) {
+    const char *gb_name = gb->meta.name;
+    char *dataset = cn_kv_dataset_name(ar, gb_name, CN_KV_BATCH_SUFFIX);
+    CnKvSlice *ks = cn_arena_calloc(ar, (n + 1) * sizeof *ks);
+    CnKvSlice *vs = cn_arena_calloc(ar, (n + 1) * sizeof *vs);
+    size_t *slot = cn_arena_calloc(ar, (n + 1) * sizeof *slot);
+    if (!dataset || !ks || !vs || !slot) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) vals[i] = NULL, errs[i] = NULL;
+    Serv *s = NULL;
+    CnBuf kb = CN_BUF_INIT;
+    int rc = 0;
+    /* a flip between reading the version and the multi-get means the records may not
+     * match the serving info: go again (an upload a few ms apart from the next is rare) */
+    for (int attempt = 0;; attempt++) {
+        rc = serv_acquire(f, gb_name, dataset, &s, err);
+        if (rc) goto done;
+        size_t nk = 0;
+        for (size_t i = 0; i < n; i++) {
+            CnErr kerr = CN_ERR_INIT;
+            slot[i] = SIZE_MAX;
+            errs[i] = NULL;
+            CnKvSlice k;
+            int krc = request_key(s, gb_name, reqs[i], ar, &kb, &k, &kerr);
+            if (krc == CN_ENOMEM) {
+                rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+                goto done;
+            }
+            if (krc) {
+                if (!(errs[i] = cn_arena_strdup(ar, cn_err_msg(&kerr)))) {
+                    rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+                    goto done;
+                }
+                continue;
+            }
+            if (k.data) {
+                slot[i] = nk;
+                ks[nk++] = k;
+            }
+        }
+        if (nk) rc = cn_kv_multi_get(f->kv, cn_eng_serving_dataset(s->sv), ks, nk, vs, ar, err);
+        if (rc) goto done;
+        uint64_t ver = 0;
+        rc = cn_kv_dataset_version(f->kv, dataset, &ver, err);
+        if (rc) goto done;
+        if (ver == s->version || attempt >= 3) break;
+        serv_release(f, dataset, s);
+        s = NULL;
+    }
+    if (q >= cn_eng_serving_exact_until(s->sv))
+        cn_fetcher__note(f, "fetch %s: warning: q=%lld is 2 days or more past the uploaded day %s; windows longer than 2 days "
+                         "may still count rows that left them (upload a newer day)",
+                         gb_name, (long long)q, cn_eng_serving_end_ds(s->sv));
+    for (size_t i = 0; i < n; i++) {
+        if (errs[i]) continue;
+        CnKvSlice v = {NULL, 0};
+        if (slot[i] != SIZE_MAX) v = vs[slot[i]];
+        if (!(vals[i] = json_object())) {
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+            goto done;
+        }
+        rc = cn_eng_serving_values(s->sv, v.data, v.len, q, vals[i], err);
+        if (rc) goto done;
+        if (!v.data && f->note) {
+            char rb[256];
+            cn_fetcher__note(f, "fetch %s: no data present for the provided key %s", gb_name,
+                             cn_fetcher__json_text(reqs[i], rb, sizeof rb));
+        }
+    }
+done:
+    if (rc)
+        for (size_t i = 0; i < n; i++) {
+            json_decref(vals[i]);
+            vals[i] = NULL;
+        }
+    serv_release(f, dataset, s);
+    cn_buf_fini(&kb);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ Join fetch */
+
+int cn_fetcher__join(CnFetcher *f, const CnJoin *j, json_t *const *reqs, size_t n, int64_t q, json_t **vals,
+                     const char **errs, CnArena *ar, CnErr *err) {
+    (void)f, (void)reqs, (void)n, (void)q, (void)vals, (void)errs, (void)ar;
+    return cn_err_set(err, CN_EUNSUPPORTED, "join fetch of %s is not in this build of chronon-c yet", j->meta.name);
+}
+
+/* ------------------------------------------------------------------ entry */
+
+int cn_fetcher_fetch_json(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
+                          json_t **out, CnErr *err) {
+    *out = NULL;
+    if (!name || !*name) return cn_err_set(err, CN_EINVAL, "fetch: no name given (expected e.g. team/x.v1)");
+    if (!json_is_array(keys)) return cn_err_set(err, CN_EINVAL, "fetch %s: keys are not a JSON array of objects", name);
+    size_t n = json_array_size(keys);
+    for (size_t i = 0; i < n; i++)
+        if (!json_is_object(json_array_get(keys, i)))
+            return cn_err_set(err, CN_EINVAL, "fetch %s: keys[%zu] is not an object of key columns", name, i);
+    if (kind != CN_FETCH_GROUPBY && kind != CN_FETCH_JOIN)
+        return cn_err_set(err, CN_EINVAL, "fetch %s: unknown kind %d (expected group-by or join)", name, (int)kind);
+    int64_t q = ts_ms == CN_FETCH_NOW ? cn_fetcher__now_ms() : ts_ms;
+    CnArena ar;
+    cn_arena_init(&ar, 0);
+    json_t *res = NULL;
+    json_t **reqs = cn_arena_calloc(&ar, (n + 1) * sizeof *reqs);
+    json_t **vals = cn_arena_calloc(&ar, (n + 1) * sizeof *vals);
+    const char **errs = cn_arena_calloc(&ar, (n + 1) * sizeof *errs);
+    const CnConf *conf = NULL;
+    int rc = 0;
+    if (!reqs || !vals || !errs) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) reqs[i] = json_array_get(keys, i);
+    if (rc == 0) rc = cn_fetcher__conf(f, kind, name, &ar, &conf, err);
+    if (rc) goto done;
+    if (kind == CN_FETCH_GROUPBY) {
+        if (conf->group_by->n_derivations)
+            cn_fetcher__note(f, "fetch %s: warning: the GroupBy's derivations are not applied at fetch in this build; "
+                             "values are the aggregation columns", name);
+        rc = cn_fetcher__groupby(f, conf->group_by, reqs, n, q, vals, errs, &ar, err);
+    } else {
+        rc = cn_fetcher__join(f, conf->join, reqs, n, q, vals, errs, &ar, err);
+    }
+    if (rc) goto done;
+    res = json_array();
+    for (size_t i = 0; res && i < n; i++) {
+        json_t *o = json_object();
+        json_t *k = json_deep_copy(reqs[i]);
+        json_t *v = errs[i] ? json_string(errs[i]) : vals[i];
+        vals[i] = NULL;
+        if (!o || !k || !v || json_object_set_new(o, "keys", k) ||
+            json_object_set_new(o, errs[i] ? "error" : "values", v) || json_array_append_new(res, o)) {
+            json_decref(res);
+            res = NULL;
+        }
+    }
+    if (!res) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+done:
+    for (size_t i = 0; vals && i < n; i++) json_decref(vals[i]);
+    cn_arena_fini(&ar);
+    if (rc == 0) *out = res;
+    return rc;
+}
