@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "cli/cli.h"
+#include "cli/ui_cli.h"
 #include "engine/fetch.h"
 #include "serve/api.h"
 #include "serve/http.h"
@@ -141,6 +142,7 @@ int cn_cli_serve(int argc, char **argv) {
     CnFetcher *fetcher = NULL;
     CnSrvApi *api = NULL;
     CnHttpServer *s = NULL;
+    CnCliUi *ui = NULL;
     int code = 0, rc = 0;
     w = cn_calloc(1, sizeof *w); /* 21 KiB of paths: off the stack */
     if (!w) {
@@ -161,6 +163,7 @@ int cn_cli_serve(int argc, char **argv) {
     if (rc == 0) rc = cn_srv_api_mount(api, s, &err);
     /* Web UI: its routes (/ui/..., and / redirecting there) mount here, after the fetch
      * routes, which its feature lookup form posts to. */
+    if (rc == 0) rc = cn_cli_ui_mount_repo(s, w->root, warehouse, &ui, &err);
     if (rc) goto done;
 
     /* Block the stop signals before the server's threads start, so they inherit the
@@ -192,6 +195,7 @@ int cn_cli_serve(int argc, char **argv) {
 done:
     cn_http_server_free(s); /* first: handlers use the api and the fetcher until it stops */
     cn_srv_api_free(api);
+    cn_cli_ui_free(ui);
     if (fetcher) cn_fetcher_close(fetcher);
     cn_free(w);
     if (rc) code = cn_cli_fail("serve", &err);

@@ -24,6 +24,7 @@ struct CnCliUi {
     CnHttpServer *server; /* NULL when the caller owns the server */
     CnUi *ui;
     CnFetcher *fetcher;
+    CnSchedModel *model;  /* owned (cn_cli_ui_mount_repo), else borrowed and NULL here */
 };
 
 void cn_cli_ui_free(CnCliUi *u) {
@@ -31,6 +32,7 @@ void cn_cli_ui_free(CnCliUi *u) {
     cn_http_server_free(u->server); /* first: handlers use the UI until the server stops */
     cn_ui_free(u->ui);
     if (u->fetcher) cn_fetcher_close(u->fetcher);
+    cn_sched_model_free(u->model);
     cn_free(u);
 }
 
@@ -88,6 +90,39 @@ int cn_cli_ui_start(const char *verb, const CnSchedModel *m, const char *bind, i
     printf("%s: web UI at http://%s:%d/ui/\n", verb, bind && strcmp(bind, "0.0.0.0") ? bind : "127.0.0.1",
            cn_http_server_port(s));
     fflush(stdout);
+    *out = u;
+    return 0;
+}
+
+int cn_cli_ui_mount_repo(CnHttpServer *s, const char *repo, const char *warehouse, CnCliUi **out, CnErr *err) {
+    *out = NULL;
+    CnSchedModel *m = NULL;
+    CnErr merr = CN_ERR_INIT;
+    CnSchedOptions mo = {CN_SCHED_NAMING_GUIDE, NULL};
+    if (cn_sched_model_build(repo ? repo : ".", &mo, &m, &merr) == 0) {
+        int rc = cn_cli_ui_mount(s, m, false, false, out, err);
+        if (rc) {
+            cn_sched_model_free(m);
+            return rc;
+        }
+        (*out)->model = m; /* the UI borrows it; freed with the UI */
+        return 0;
+    }
+    /* no production/ (a serving-only host) or broken settings: tables and lookup only */
+    if (merr.code != CN_ENOTFOUND) fprintf(stderr, "chronon serve: web UI without DAG pages: %s\n", cn_err_msg(&merr));
+    CnCliWhere *w = cn_calloc(1, sizeof *w);
+    CnCliUi *u = cn_calloc(1, sizeof *u);
+    int rc = !w || !u ? cn_err_set(err, CN_ENOMEM, "out of memory starting the web UI") : 0;
+    if (!rc) rc = cn_cli_where(repo, warehouse, NULL, NULL, NULL, w, err);
+    if (!rc) {
+        CnUiOpts o = {.warehouse = w->warehouse, .catalog = w->catalog};
+        rc = cn_ui_mount(s, &o, false, &u->ui, err);
+    }
+    cn_free(w);
+    if (rc) {
+        cn_cli_ui_free(u);
+        return rc;
+    }
     *out = u;
     return 0;
 }

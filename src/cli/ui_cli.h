@@ -24,6 +24,10 @@ typedef struct CnCliUi CnCliUi;
  * after the server is freed. */
 int cn_cli_ui_mount(CnHttpServer *s, const CnSchedModel *m, bool with_fetch, bool root_redirect, CnCliUi **out,
                     CnErr *err);
+/* The UI of repo on a server that has its own fetch routes (`chronon serve`): the DAG pages
+ * when repo has production/ (else only tables and lookup), tables of warehouse (NULL: as
+ * `chronon load` finds it). OWNED: *out, cn_cli_ui_free after the server is freed. */
+int cn_cli_ui_mount_repo(CnHttpServer *s, const char *repo, const char *warehouse, CnCliUi **out, CnErr *err);
 /* Starts a server with only the UI on bind:port (0: a free port) and prints
  * "<verb>: web UI at http://<host>:<port>/ui/". OWNED: *out, cn_cli_ui_free. */
 int cn_cli_ui_start(const char *verb, const CnSchedModel *m, const char *bind, int port, CnCliUi **out,
