@@ -1,0 +1,218 @@
+"""Distributed GroupBy backfills (mpirun -np N chronon run --mode backfill): the output
+is the same, row for row and bit for bit, for N = 1, 2, 3, 4 as for one process without
+MPI, on the quickstart GroupBys and on random GroupBys of the property test; a failing
+rank leaves the table as it was; SQLite catalogs are refused across hosts; other modes
+are refused under mpirun.
+usage: e2e_dist.py quickstart|random|fail|refusals"""
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SRC = os.environ.get("CN_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+sys.path.insert(0, os.path.join(SRC, "tests", "py"))
+from engine_util import CHRONON, Warehouse  # noqa: E402
+import test_groupby_property as prop  # noqa: E402
+
+RANKS = (1, 2, 3, 4)
+# mpirun costs about a second per job: the first GroupBy of each case runs every N, the
+# others 2 and 3 (CN_TEST_SLOW=1: every N for all)
+SOME_RANKS = RANKS if os.environ.get("CN_TEST_SLOW") == "1" else (2, 3)
+
+
+# shared memory between the ranks of one machine; no network interfaces to probe
+os.environ.setdefault("OMPI_MCA_btl", "self,vader")
+os.environ.setdefault("OMPI_MCA_pml", "ob1")
+
+
+def mpirun_cmd(n):
+    cmd = ["mpirun", "-np", str(n), "--oversubscribe"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-run-as-root")
+    return cmd
+
+
+def skip(why):
+    print("SKIP: " + why)
+    sys.exit(77)
+
+
+class Job:
+    """A chronon root with a warehouse; runs backfills with or without mpirun."""
+
+    def __init__(self, root):
+        self.root = root
+        self.wh = Warehouse(root)
+
+    def run(self, conf, args, ranks=None, env=None):
+        cmd = (mpirun_cmd(ranks) if ranks else []) + [CHRONON, "run", "--mode", "backfill", "--repo", self.root,
+                                                      "--conf", conf] + list(args)
+        e = self.wh.env()
+        e.update(env or {})
+        return subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=120)
+
+    def rows(self, table):
+        return sorted(json.dumps(r, sort_keys=True) for r in self.wh.rows(table))
+
+    def conf_copy(self, conf_rel, ns):
+        """The compiled conf with another outputNamespace, so each N writes its own table."""
+        with open(os.path.join(self.root, conf_rel)) as f:
+            c = json.load(f)
+        c["metaData"]["outputNamespace"] = ns
+        out = conf_rel + "_" + ns
+        with open(os.path.join(self.root, out), "w") as f:
+            json.dump(c, f)
+        return out, "%s.%s" % (ns, c["metaData"]["name"].replace(".", "_"))
+
+
+def same_for_every_n(job, conf_rel, args, what, ranks=RANKS):
+    ref_conf, ref_table = job.conf_copy(conf_rel, "single")
+    p = job.run(ref_conf, args)
+    assert p.returncode == 0, "%s, one process: %s" % (what, p.stderr)
+    want = job.rows(ref_table)
+    assert want, "%s: the one-process run wrote no rows" % what
+    for n in ranks:
+        conf, table = job.conf_copy(conf_rel, "ranks%d" % n)
+        p = job.run(conf, args, ranks=n)
+        assert p.returncode == 0, "%s, %d ranks: %s" % (what, n, p.stderr)
+        got = job.rows(table)
+        assert len(got) == len(want), "%s, %d ranks: %d rows, one process %d" % (what, n, len(got), len(want))
+        diff = [(g, w) for g, w in zip(got, want) if g != w]
+        assert not diff, "%s, %d ranks: first differing row\n  got  %s\n  want %s" % (what, n, diff[0][0], diff[0][1])
+    print("%s: %d rows identical for N = %s" % (what, len(want), ", ".join(map(str, ranks))))
+
+
+def quickstart_job(tmp):
+    root = os.path.join(tmp, "qs")
+    shutil.copytree(os.path.join(SRC, "examples", "quickstart"), root)
+    shutil.rmtree(os.path.join(root, "production"), ignore_errors=True)
+    p = subprocess.run([CHRONON, "compile", "--conf", "group_bys/quickstart", "-y"], cwd=root, capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stderr
+    job = Job(root)
+    # each table loaded in two appends: several files per partition to spread over ranks
+    for t in ("purchases", "returns", "users"):
+        with open(os.path.join(root, "data", t + ".csv")) as f:
+            lines = f.read().splitlines(True)
+        half = 1 + (len(lines) - 1) // 2
+        for i, part in enumerate((lines[1:half], lines[half:])):
+            path = os.path.join(tmp, "%s_%d.csv" % (t, i))
+            with open(path, "w") as f:
+                f.writelines([lines[0]] + part)
+            job.wh.load(path, "data." + t)
+    return job
+
+
+def case_quickstart(tmp):
+    job = quickstart_job(tmp)
+    for i, gb in enumerate(("purchases", "returns", "users")):
+        same_for_every_n(job, "production/group_bys/quickstart/%s.v1" % gb,
+                         ["--start-ds", "2023-12-01", "--end-ds", "2023-12-07"], "quickstart " + gb,
+                         RANKS if i == 0 else SOME_RANKS)
+
+
+def case_random(tmp):
+    """Random datasets and GroupBys of the property test (ops, windows, buckets, null
+    keys, ties on ts, late events), several files per partition."""
+    n_cases = 0
+    for seed in (11,):
+        rnd = random.Random(seed)
+        entities = False
+        n_days = 6
+        rows = prop.gen_rows(rnd, n_days, entities)
+        root = os.path.join(tmp, "r%d" % seed)
+        os.makedirs(os.path.join(root, "production", "group_bys", "t"))
+        job = Job(root)
+        half = len(rows) // 2
+        for i, part in enumerate((rows[:half], rows[half:])):
+            csv = os.path.join(root, "ev%d.csv" % i)
+            prop.write_csv(csv, part)
+            job.wh.load(csv, "raw.ev", prop.LOAD_SCHEMA)
+        start, end = prop.co.ds_add(prop.BASE_DAY, 1), prop.co.ds_add(prop.BASE_DAY, n_days - 1)
+        for i in range(3):
+            name = "gb_%d_%d" % (seed, i)
+            conf = prop.gen_conf(rnd, name, entities)
+            rel = "production/group_bys/t/" + name
+            with open(os.path.join(root, rel), "w") as f:
+                json.dump(conf, f)
+            same_for_every_n(job, rel, ["--start-ds", start, "--end-ds", end, "--step-days", "2"],
+                             "random seed %d GroupBy %d (%s)" % (seed, i, ", ".join(
+                                 "%s(%s)" % (a["operation"], a["inputColumn"]) for a in conf["aggregations"])),
+                             RANKS if i == 0 else SOME_RANKS)
+            n_cases += 1
+    assert n_cases == 3
+
+
+def case_fail(tmp):
+    job = quickstart_job(tmp)
+    conf = "production/group_bys/quickstart/purchases.v1"
+    table = "default.quickstart_purchases_v1"
+    p = job.run(conf, ["--start-ds", "2023-12-01", "--end-ds", "2023-12-03"], ranks=2)
+    assert p.returncode == 0, p.stderr
+    before = job.rows(table)
+    assert {json.loads(r)["ds"] for r in before} == {"2023-12-01", "2023-12-02", "2023-12-03"}
+    # rank 1 fails after writing its files: no commit, the table keeps its 3 days
+    p = job.run(conf, ["--start-ds", "2023-12-01", "--end-ds", "2023-12-07"], ranks=2,
+                env={"CN_TEST_DIST_FAIL_RANK": "1"})
+    assert p.returncode != 0, "the job succeeded although rank 1 failed"
+    assert "rank 1 of 2" in p.stderr and "injected failure" in p.stderr, p.stderr
+    assert job.rows(table) == before, "a failed job changed the table"
+    # the same run without the fault completes the range
+    p = job.run(conf, ["--start-ds", "2023-12-01", "--end-ds", "2023-12-07"], ranks=2)
+    assert p.returncode == 0, p.stderr
+    assert len({json.loads(r)["ds"] for r in job.rows(table)}) == 7
+    print("fail: a failing rank left the table unchanged; the retry wrote 7 days")
+
+
+def refusals_job(tmp):
+    """Compiled quickstart configs, no data: the refusals come before any scan."""
+    root = os.path.join(tmp, "qs")
+    shutil.copytree(os.path.join(SRC, "examples", "quickstart"), root)
+    shutil.rmtree(os.path.join(root, "production"), ignore_errors=True)
+    p = subprocess.run([CHRONON, "compile", "--conf", "group_bys/quickstart", "-y"], cwd=root, capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stderr
+    return Job(root)
+
+
+def case_refusals(tmp):
+    job = refusals_job(tmp)
+    p = job.run("production/group_bys/quickstart/purchases.v1", ["--ds", "2023-12-07"], ranks=2,
+                env={"CN_TEST_DIST_FAKE_HOSTS": "1"})
+    assert p.returncode != 0
+    assert "is a SQLite file local to one machine" in p.stderr and "PostgreSQL" in p.stderr, p.stderr
+    tables = subprocess.run([CHRONON, "sql", "SHOW TABLES IN default"], env=job.wh.env(), capture_output=True,
+                            text=True)
+    assert "quickstart_purchases_v1" not in tables.stdout, tables.stdout
+    print("hosts: SQLite catalog refused across hosts, nothing written")
+    p = subprocess.run(mpirun_cmd(2) + [CHRONON, "run", "--mode", "upload", "--repo", job.root, "--conf",
+                                        "production/group_bys/quickstart/purchases.v1", "--ds", "2023-12-07"],
+                       env=job.wh.env(), capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert "only GroupBy backfills run as several MPI ranks" in p.stderr, p.stderr
+    print("modes: upload refused under mpirun")
+
+
+def main():
+    case = sys.argv[1] if len(sys.argv) > 1 else ""
+    fn = globals().get("case_" + case)
+    if not fn:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    if not shutil.which("mpirun"):
+        skip("mpirun not installed (apt-get install openmpi-bin libopenmpi-dev)")
+    probe = subprocess.run(mpirun_cmd(1) + [CHRONON, "run", "--mode", "backfill", "--conf",
+                                            "production/group_bys/t/none", "--ds", "2023-12-01"],
+                           capture_output=True, text=True, timeout=60)
+    if "built without MPI" in probe.stderr:
+        skip("this chronon was built without MPI")
+    with tempfile.TemporaryDirectory(prefix="cn-dist-") as tmp:
+        fn(tmp)
+
+
+if __name__ == "__main__":
+    main()
