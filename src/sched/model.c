@@ -524,6 +524,16 @@ static void plan_join(Build *b, Entry *e) {
     if (!join_backfill(b, j)) return;
     const char *dag_id = team_dag_id(b, CN_CONF_JOIN, e->team, j->meta.name);
     const char *sched = j->meta.offline_schedule ? j->meta.offline_schedule : "@daily";
+    CnSchedCron cron;
+    char why[256];
+    if (cn_sched_cron_parse(sched, &cron, why, sizeof why) < 0) {
+        char msg[640];
+        snprintf(msg, sizeof msg, "metaData.offlineSchedule \"%.100s\" is not a schedule: %s. Expected an Airflow "
+                 "preset (@daily, @weekly, @monthly, ...), @never, or a 5-field cron string such as "
+                 "\"0 3 * * *\"; %s is not scheduled", sched, why, j->meta.name);
+        issue(b, e->rel, dag_id, msg);
+        return;
+    }
     CnSchedDag *d = dag_id ? dag_ensure(b, dag_id, CN_SCHED_DAG_JOIN, e->team, sched) : NULL;
     if (!d) return;
     e->dag_id = d->id;

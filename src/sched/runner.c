@@ -892,16 +892,13 @@ int cn_sched_tick(CnSched *s, bool *busy, CnErr *err) {
 
 /* ------------------------------------------------------------ runs */
 
-static bool scheduled_day(const char *schedule, int64_t day) {
-    int64_t y;
-    unsigned mo, dd;
-    if (!strcmp(schedule, "@daily")) return true;
-    if (!strcmp(schedule, "@weekly")) return ((day + 4) % 7 + 7) % 7 == 0; /* Sundays, as Airflow */
-    if (!strcmp(schedule, "@monthly")) {
-        cn_date_civil_from_days(day, &y, &mo, &dd);
-        return dd == 1;
-    }
-    return false; /* @never and what we do not know: manual runs only */
+/* The model accepted only valid schedules (model.c); one that does not parse here runs
+ * nothing rather than guessing. */
+static bool scheduled_day(const char *schedule, int64_t day, int64_t start_day) {
+    CnSchedCron c;
+    char why[256];
+    if (cn_sched_cron_parse(schedule, &c, why, sizeof why) < 0) return false;
+    return cn_sched_cron_day(&c, day, start_day);
 }
 
 int cn_sched_create_runs(CnSched *s, int64_t today, CnErr *err) {
@@ -917,7 +914,8 @@ int cn_sched_create_runs(CnSched *s, int64_t today, CnErr *err) {
         }
         int64_t start = 0;
         if (cn_ds_parse(d->start_date, &start)) continue;
-        if (!st->catchup) start = CN_MAX(start, latest - 31); /* only the latest scheduled day, below */
+        const int64_t first_day = start;
+        if (!st->catchup) start = CN_MAX(start, latest - 366); /* only the latest scheduled day, below */
         CnSchedRun last;
         int lr = cn_sched_db_run_last(s->db, d->id, &last, err);
         if (lr && lr != CN_ENOTFOUND) return lr;
@@ -929,9 +927,9 @@ int cn_sched_create_runs(CnSched *s, int64_t today, CnErr *err) {
         int64_t only = -1;
         if (!st->catchup)
             for (int64_t day = latest; day >= from && only < 0; day--)
-                if (scheduled_day(d->schedule, day)) only = day;
+                if (scheduled_day(d->schedule, day, first_day)) only = day;
         for (int64_t day = from; !rc && day <= latest; day++) {
-            if (!scheduled_day(d->schedule, day) || (!st->catchup && day != only)) continue;
+            if (!scheduled_day(d->schedule, day, first_day) || (!st->catchup && day != only)) continue;
             char ds[11];
             cn_ds_format(day, ds);
             bool ins = false;

@@ -317,4 +317,29 @@ int cn_sched_counts(CnSched *s, const char *ds, CnSchedCounts *c, CnErr *err);
 int cn_sched_clear(CnSchedDb *db, const CnSchedDag *d, const char *task, const char *ds, bool downstream,
                    size_t *n_cleared, CnErr *err);
 
+/* ================================================================ schedules
+ * cron.c: a DAG's schedule (Airflow presets, "@never", 5-field cron strings) and whether
+ * it has a run for a given ds, as Airflow's logical dates would give. docs/scheduler.md. */
+typedef enum CnSchedCronKind {
+    CN_SCHED_CRON_NEVER = 0,  /* "@never" / "None": manual runs only */
+    CN_SCHED_CRON_ONCE,       /* "@once": the start date only */
+    CN_SCHED_CRON_FIELDS,     /* presets and cron strings */
+} CnSchedCronKind;
+
+typedef struct CnSchedCron {
+    CnSchedCronKind kind;
+    uint64_t minutes;         /* bit i: minute i */
+    uint32_t hours, mdays;    /* bit i: hour i, day-of-month i */
+    uint16_t months;          /* bit i: month i (1..12) */
+    uint8_t wdays;            /* bit i: weekday i, 0 = Sunday */
+    bool mday_star, wday_star;/* the day field started with '*' (day-of-month/week OR rule) */
+} CnSchedCron;
+
+/* Parses a schedule. On error returns -1 and writes into why (cap bytes) which part is
+ * wrong and what was expected; the caller names the file and field. */
+int cn_sched_cron_parse(const char *expr, CnSchedCron *out, char *why, size_t cap);
+/* True when the schedule has a run whose ds is day (days since 1970-01-01): it fires at
+ * some time of that UTC day. start_day is the DAG's start (for @once). */
+bool cn_sched_cron_day(const CnSchedCron *c, int64_t day, int64_t start_day);
+
 #endif /* CN_SCHED_H */
