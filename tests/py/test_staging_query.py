@@ -132,7 +132,7 @@ def test_create_view(repo):
     catalog) that chronon sql queries by name, replaced by each run, plus the signal row
     (created_at, ds=endDs, table_name) in <ns>.chronon_signal_partitions."""
     q = ("SELECT user_id, max(amount) AS top, ds FROM data.events "
-         "WHERE ds <= '{{ latest_date }}' GROUP BY user_id, ds")
+         "WHERE ds >= '2025-03-01' AND ds <= '{{ latest_date }}' GROUP BY user_id, ds")
     conf = write_conf(repo, "team.view.v1", q, createView=True)
     r = backfill(repo, conf, "--end-ds", "2025-03-02")
     assert r.returncode == 0, r.stderr
