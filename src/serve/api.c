@@ -99,11 +99,62 @@ static void write_str(CnBuf *b, const char *s, size_t n) {
     cn_buf_putc(b, '"');
 }
 
+static void write_int(CnBuf *b, long long x) {
+    char tmp[24], *p = tmp + sizeof tmp;
+    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (x < 0) *--p = '-';
+    cn_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+/* Powers of ten that are exact doubles. */
+static const double P10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Writes d as n / 10^k with the fewest fraction digits k that read back as d, when
+ * 1e-4 <= |d| < 1e15 (where %g prints no exponent). n and 10^k are exact doubles and
+ * IEEE division rounds correctly, so n / 10^k == d proves strtod("n e-k") == d without
+ * printing and parsing, which costs about 10x more. False when no such n fits 2^53. */
+static bool write_real_fixed(CnBuf *b, double d) {
+    double a = fabs(d);
+    if (!(a >= 1e-4 && a < 1e15)) return false;
+    for (int k = 0; k < (int)CN_ARRAY_LEN(P10); k++) {
+        double s = a * P10[k];
+        if (s >= 9007199254740992.0) return false; /* 2^53 */
+        double n = nearbyint(s);
+        if (n / P10[k] != a) continue;
+        unsigned long long u = (unsigned long long)n;
+        char tmp[48], *p = tmp + sizeof tmp;
+        for (int i = 0; i < k; i++) {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        }
+        if (k > 0) *--p = '.';
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (d < 0) *--p = '-';
+        cn_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+        if (k == 0) cn_buf_puts(b, ".0");
+        return true;
+    }
+    return false;
+}
+
 static void write_real(CnBuf *b, double d) {
     if (!isfinite(d)) {
         cn_buf_puts(b, "null");
         return;
     }
+    if (d == 0) {
+        cn_buf_puts(b, signbit(d) ? "-0.0" : "0.0");
+        return;
+    }
+    if (write_real_fixed(b, d)) return; /* OPT-ONLY: same value as the loop below */
     char num[40];
     /* The shortest of 15..17 significant digits that reads back as d (250.6, not
      * 250.59999999999999), as Chronon's JSON shows doubles and `run --mode fetch` prints. */
@@ -141,7 +192,7 @@ void cn_srv_json_write(CnBuf *b, const json_t *v) {
         cn_buf_putc(b, ']');
         break;
     case JSON_STRING: write_str(b, json_string_value(v), json_string_length(v)); break;
-    case JSON_INTEGER: cn_buf_printf(b, "%lld", (long long)json_integer_value(v)); break;
+    case JSON_INTEGER: write_int(b, (long long)json_integer_value(v)); break;
     case JSON_REAL: write_real(b, json_real_value(v)); break;
     case JSON_TRUE: cn_buf_puts(b, "true"); break;
     case JSON_FALSE: cn_buf_puts(b, "false"); break;

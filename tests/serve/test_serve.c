@@ -6,6 +6,7 @@
 #include "cn_test.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -703,6 +704,55 @@ static void json_writer_numbers_and_strings(void **state) {
     cn_buf_fini(&b);
 }
 
+/* The reference: shortest of %.15g..%.17g that reads back (what `run --mode fetch` prints). */
+static void ref_real(char *out, size_t n, double d) {
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, n, "%.*g", prec, d);
+        if (strtod(out, NULL) == d) break;
+    }
+    if (!strpbrk(out, ".eE")) strcat(out, ".0");
+}
+
+static void json_writer_doubles_read_back_exactly(void **state) {
+    (void)state;
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    int same_text = 0;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift: fixed seed, same values every run */
+        double d;
+        switch (i % 4) {
+        case 0: d = (double)(int64_t)(x % 2000000001) / 1000.0 - 1e6; break; /* money-like */
+        case 1: d = (double)(x >> 11) / (double)(1ULL << 53) * 1000.0; break; /* 16-17 digits */
+        case 2: d = (double)(int64_t)(x % 100000) / 3.0; break;
+        default: {
+            memcpy(&d, &x, sizeof d); /* any bit pattern */
+            if (!isfinite(d)) continue;
+        }
+        }
+        json_t *v = json_real(d);
+        CnBuf b = CN_BUF_INIT;
+        cn_srv_json_write(&b, v);
+        json_decref(v);
+        if (strtod(b.data, NULL) != d) fail_msg("%.17g written as %s, which reads back as %.17g", d, b.data,
+                                                strtod(b.data, NULL));
+        char ref[64];
+        ref_real(ref, sizeof ref, d);
+        /* as short as the reference, and the same text whenever the reference has no
+         * exponent and at most 15 digits (then the shortest form is unique) */
+        if (strlen(b.data) > strlen(ref) && !strpbrk(ref, "eE"))
+            fail_msg("%.17g written as %s, longer than %s", d, b.data, ref);
+        if (!strpbrk(ref, "eE") && strcmp(ref, b.data) != 0) {
+            char r15[64];
+            snprintf(r15, sizeof r15, "%.15g", d);
+            if (strtod(r15, NULL) == d) fail_msg("%.17g written as %s, expected %s", d, b.data, ref);
+        } else {
+            same_text++;
+        }
+        cn_buf_fini(&b);
+    }
+    assert_true(same_text > 100000);
+}
+
 CN_TEST_MAIN(cmocka_unit_test(routes_methods_and_404_405),
              cmocka_unit_test(keep_alive_serves_many_requests_per_connection),
              cmocka_unit_test(query_params_body_and_path_decoding),
@@ -715,4 +765,5 @@ CN_TEST_MAIN(cmocka_unit_test(routes_methods_and_404_405),
              cmocka_unit_test_setup_teardown(api_groupby_response_has_chronon_shape, api_setup, api_teardown),
              cmocka_unit_test_setup_teardown(api_bad_requests_say_what_is_wrong, api_setup, api_teardown),
              cmocka_unit_test_setup_teardown(api_metrics_count_requests_keys_and_kv_errors, api_setup, api_teardown),
-             cmocka_unit_test(json_writer_numbers_and_strings))
+             cmocka_unit_test(json_writer_numbers_and_strings),
+             cmocka_unit_test(json_writer_doubles_read_back_exactly))
