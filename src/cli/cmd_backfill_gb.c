@@ -94,6 +94,11 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
     CnEngStats st;
     rc = cn_eng_groupby_backfill(cat, conf->group_by, &o, &st, err);
     if (dist) cn_dist_sum_stats(dist, &st);
+    uint64_t shuffled = dist ? cn_dist_bytes_shuffled(dist) : 0;
+    if (dist && o.verbose && cn_dist_rank(dist) == 0)
+        fprintf(stderr, "backfill %s: %d ranks shuffled %llu bytes (%.1f per source row)\n", conf->group_by->meta.name,
+                cn_dist_size(dist), (unsigned long long)shuffled,
+                st.rows_scanned ? (double)shuffled / (double)st.rows_scanned : 0.0);
     if (rc == 0 && !quiet && !o.verbose) {
         /* one closing line, so a run that wrote nothing is not mistaken for one that did */
         if (st.days_written > 0)

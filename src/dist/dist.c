@@ -77,6 +77,7 @@ void cn_dist_sum_stats(CnDist *d, CnEngStats *st) {
     (void)d;
     (void)st;
 }
+uint64_t cn_dist_bytes_shuffled(CnDist *d) { return cn_dist_bytes_sent(d); }
 
 #else
 
@@ -256,6 +257,12 @@ int cn_dist_check_catalog(CnDist *d, const char *catalog_uri, CnErr *err) {
                         catalog_uri, d->size, all, other, all + (size_t)other * H);
     cn_free(all);
     return rc;
+}
+
+uint64_t cn_dist_bytes_shuffled(CnDist *d) {
+    uint64_t mine = d->bytes_sent, all = 0;
+    MPI_Allreduce(&mine, &all, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    return all;
 }
 
 void cn_dist_sum_stats(CnDist *d, CnEngStats *st) {

@@ -40,6 +40,8 @@ int cn_dist_check_catalog(CnDist *d, const char *catalog_uri, CnErr *err);
 void cn_dist_sum_stats(CnDist *d, CnEngStats *st);
 /* Bytes this rank sent to other ranks in shuffles so far. */
 uint64_t cn_dist_bytes_sent(const CnDist *d);
+/* Bytes every rank sent to other ranks so far, summed (collective). */
+uint64_t cn_dist_bytes_shuffled(CnDist *d);
 /* Prints the error and ends the whole job (MPI_Abort). Does not return. */
 void cn_dist_abort(CnDist *d, const CnErr *err) CN_NORETURN;
 
