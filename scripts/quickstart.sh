@@ -79,3 +79,4 @@ step "the scheduler in Airflow's role: the DAGs from production/, then one day o
 
 printf '\nquickstart: done in %s (configs in production/, tables in warehouse/)\n' "$dir"
 printf 'try:  cd %s && %s sql\n' "$dir" "$bin"
+printf 'web UI (DAGs, runs, logs, tables, feature lookup):  cd %s && %s ui   then open http://127.0.0.1:8085/ui/\n' "$dir" "$bin"

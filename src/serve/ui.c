@@ -914,7 +914,7 @@ static int api_fetch(const CnUi *ui, const CnHttpReq *req, CnHttpResp *resp) {
     int rc = cn_fetcher_fetch_json(ui->o.fetcher, kind, name, keys, CN_FETCH_NOW, &got, &err);
     if (rc) {
         snprintf(msg, sizeof msg, "%s", cn_err_msg(&err));
-        status = rc == CN_EINVAL ? 400 : 500;
+        status = rc == CN_EINVAL ? 400 : rc == CN_ENOTFOUND ? 404 : 500; /* as chronon serve answers */
         goto fail;
     }
     json_t *results = json_array();

@@ -112,8 +112,25 @@ def test_lookup_form_fetches_features(site):
     assert set(rows) == set(want)
     for k, v in want.items():
         assert json.loads(rows[k]) == v, k
-    # an unknown name shows the fetch API's error, not an empty table
-    q = urllib.parse.urlencode({"kind": "groupby", "name": "quickstart/nope.v1", "keys": '{"user_id": "5"}',
-                                "go": "1"})
-    dom = ui_util.chromium(site.base() + "/ui/lookup?" + q, site.profile)
-    assert 'data-state="error"' in dom and "nope" in dom
+    # the UI's own fetch route answers as chronon serve does
+    st, _, body = site.request("POST", "/v1/features/groupby/quickstart%2Fnope.v1", body='[{"user_id": "5"}]')
+    assert st == 404 and "nope" in json.loads(body)["errors"][0]
+    st, _, body = site.request("POST", "/v1/features/groupby/quickstart%2Fpurchases.v1", body='{"user_id": 5')
+    assert st == 400 and json.loads(body)["errors"]
+    st, _, body = site.request("POST", "/v1/features/nope/x", body="[]")
+    assert st == 404
+
+
+def test_serve_mounts_the_ui(site):
+    """`chronon serve` has the same pages next to its fetch routes, which the lookup posts to."""
+    s = Ui(site.env, ["serve", "--port", "0", "--repo", site.repo], marker="listening on ")
+    try:
+        st, _, body = s.get("/ui/")
+        assert st == 200 and 'data-dag="%s"' % GB_DAG in body
+        st, _, body = s.get("/ui/lookup")
+        assert st == 200 and 'data-base="/v1/features"' in body
+        st, _, body = s.request("POST", "/v1/features/groupby/quickstart%2Fpurchases.v1", body='[{"user_id": "5"}]')
+        assert st == 200 and json.loads(body)["results"][0]["status"] == "Success"
+        assert s.get("/health")[0] == 200  # the server's own routes still answer
+    finally:
+        s.stop()

@@ -50,7 +50,7 @@ class Ui:
                 break
             self.lines.append(line)
             if marker in line:
-                self.url = line.split(marker, 1)[1].strip()
+                self.url = line.split(marker, 1)[1].split()[0]
                 u = urllib.parse.urlparse(self.url)
                 self.host, self.port = u.hostname, u.port
                 return
@@ -90,7 +90,7 @@ class Ui:
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--virtual-time-budget=5000"]
+                  "--virtual-time-budget=1500"]
 
 
 def chromium(url, profile, screenshot=None, size="1280,900"):
