@@ -645,17 +645,13 @@ static int temporal_sweep(Part *p, const Left *l, const CnVec *tsv, CnErr *err) 
     }
     for (uint32_t r = 0; r < n; r++) {
         qid[r] = left_key_id(p, l, r, &kb);
-        ids[r] = r;
         p->hit[r] = 1;
         for (uint32_t k = 0; k < p->n_keys; k++)
             if (!cn_col_vec_is_valid(&l->rows->cols[p->lcol[k]], r)) p->hit[r] = 0;
     }
     if (kb.oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-    for (uint32_t q = 0; q < g->n_parts && rc == 0; q++) {
-        rc = cn_agg_state_new(g->bases[g->parts[q].i_base].spec, &res[q], err);
-        if (rc == 0) rc = cn_agg_state_reserve(res[q], n, err);
-    }
-    if (rc == 0) rc = cn_eng__sweep_temporal(g, n, qid, (const int64_t *)tsv->values, l->pday, res, err);
+    for (uint32_t q = 0; q < g->n_parts && rc == 0; q++) rc = cn_agg_state_new(g->bases[g->parts[q].i_base].spec, &res[q], err);
+    if (rc == 0) rc = cn_eng__sweep_temporal(g, n, qid, (const int64_t *)tsv->values, l->pday, res, ids, err);
     for (uint32_t q = 0; q < g->n_parts && rc == 0; q++) rc = cn_agg_state_finalize(res[q], ids, n, &p->vals->cols[q], err);
     if (rc == 0) rc = cn_col_batch_sync_rows(p->vals, err);
 done:

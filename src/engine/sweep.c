@@ -95,10 +95,12 @@ typedef struct Sweep {
     const CnVec *in, *bucket, *ts;  /* GroupBy rows */
     int64_t w_ms;
     Kind kind;
-    const uint32_t *ev;     /* rows sorted by (key, ts), ts present */
-    const int64_t *ets;     /* ts per sorted position */
-    const uint32_t *zero;   /* per row: 0 */
-    uint32_t *pos;          /* per row: position within its key (front slot) */
+    /* Everything below is indexed by sorted position (rows with a ts, by key and ts),
+     * gathered once so that the per-part passes read memory in order. */
+    const int64_t *ets;     /* ts */
+    const int32_t *epday;   /* storage day */
+    const uint32_t *zero;   /* 0 */
+    uint32_t *pos;          /* position within its key (front slot) */
     int32_t *nn;            /* scratch per position: nearest non-null position */
     uint32_t *sel;          /* scratch: rows */
     CnAggState *acc, *back, *sfx, *tmp, *res;
@@ -115,12 +117,11 @@ static int upd(const Sweep *s, CnAggState *st, const uint32_t *ids, const uint32
  * exist among them). */
 static int scan_one(const Sweep *s, const uint32_t *rows, uint32_t m, int64_t t, int32_t pday, uint32_t r,
                     CnErr *err) {
-    CnEngGroupBy *g = s->g;
     int64_t lo = s->w_ms ? cn_agg_temporal_start(t, s->w_ms) : INT64_MIN;
     uint32_t k = 0;
     for (uint32_t i = 0; i < m; i++) {
         uint32_t row = rows[i];
-        if (g->ts[row] < t && g->ts[row] >= lo && g->pday[row] <= pday) s->sel[k++] = row;
+        if (s->ets[row] < t && s->ets[row] >= lo && s->epday[row] <= pday) s->sel[k++] = row;
     }
     cn_agg_state_clear(s->tmp, 0);
     int rc = upd(s, s->tmp, s->zero, s->sel, k, err);
@@ -137,10 +138,11 @@ static int flip(const Sweep *s, const uint32_t *rows, uint32_t a, uint32_t b, Cn
     return rc;
 }
 
-/* One key: its m rows (sorted positions) and its queries q[0..nq) sorted by ts. */
-static int sweep_key(Sweep *s, const uint32_t *rows, const int64_t *ets, uint32_t m, const uint32_t *q,
-                     uint32_t nq, const int64_t *qts, const int32_t *qpday, CnErr *err) {
-    CnEngGroupBy *g = s->g;
+/* One key: its m rows (sorted positions) and its nq queries sorted by ts (result slots
+ * q0.., times qts[0..nq), partitions qpday[0..nq)). */
+static int sweep_key(Sweep *s, const uint32_t *rows, const int64_t *ets, uint32_t m, uint32_t q0, uint32_t nq,
+                     const int64_t *qts, const int32_t *qpday, CnErr *err) {
+    const int32_t *epday = s->epday + rows[0];
     uint32_t lo = 0, hi = 0, fe = 0; /* window [lo, hi); front holds [lo, fe) */
     uint32_t n_nonnull = 0;
     int32_t max_pday = INT32_MIN;
@@ -157,11 +159,11 @@ static int sweep_key(Sweep *s, const uint32_t *rows, const int64_t *ets, uint32_
         for (uint32_t k = m; k-- > 0;) s->nn[k] = next = in_ok(s, rows[k]) ? (int32_t)k : next;
     }
     for (uint32_t i = 0; i < nq && rc == 0; i++) {
-        uint32_t r = q[i];
-        int64_t t = qts[r];
+        uint32_t r = q0 + i; /* result slot */
+        int64_t t = qts[i];
         uint32_t nhi = hi;
         while (nhi < m && ets[nhi] < t) {
-            if (g->pday[rows[nhi]] > max_pday) max_pday = g->pday[rows[nhi]];
+            if (epday[nhi] > max_pday) max_pday = epday[nhi];
             nhi++;
         }
         uint32_t nlo = lo;
@@ -197,8 +199,8 @@ static int sweep_key(Sweep *s, const uint32_t *rows, const int64_t *ets, uint32_
         lo = nlo;
         hi = nhi;
         if (rc) break;
-        if (max_pday > qpday[r]) {
-            rc = scan_one(s, rows, m, t, qpday[r], r, err);
+        if (max_pday > qpday[i]) {
+            rc = scan_one(s, rows, m, t, qpday[i], r, err);
             continue;
         }
         switch (s->kind) {
@@ -247,17 +249,17 @@ static Kind kind_of(const CnEngGroupBy *g, const CnEngBase *b, int64_t w_ms) {
 }
 
 int cn_eng__sweep_temporal(CnEngGroupBy *g, uint32_t n_q, const uint32_t *qid, const int64_t *qts,
-                           const int32_t *qpday, CnAggState **res, CnErr *err) {
+                           const int32_t *qpday, CnAggState **res, uint32_t *slot, CnErr *err) {
     uint32_t n_ids = g->keys.n, n_rows = g->n_rows;
     uint32_t *rsel = NULL, *ev = NULL, *qsel = NULL, *qs = NULL, *estart = NULL, *qstart = NULL;
-    uint32_t *zero = NULL, *pos = NULL, *sel = NULL;
-    int32_t *nn = NULL;
-    int64_t *ets = NULL;
+    uint32_t *zero = NULL, *pos = NULL, *sel = NULL, *iota = NULL;
+    int32_t *nn = NULL, *epday = NULL, *sqpday = NULL;
+    int64_t *ets = NULL, *sqts = NULL;
+    CnBatch *sb = NULL;
     uint32_t n_ev = 0, n_qq = 0, max_m = 0;
     Sweep s;
     memset(&s, 0, sizeof s);
     int rc = 0;
-    if (!n_q || !n_ids) return 0;
     rsel = cn_malloc(((size_t)n_rows + 1) * sizeof *rsel);
     qsel = cn_malloc(((size_t)n_q + 1) * sizeof *qsel);
     estart = cn_calloc((size_t)n_ids + 2, sizeof *estart);
@@ -275,40 +277,70 @@ int cn_eng__sweep_temporal(CnEngGroupBy *g, uint32_t n_q, const uint32_t *qid, c
         estart[k + 1] += estart[k];
         qstart[k + 1] += qstart[k];
     }
-    rc = cn_eng__sort_key_ts(g->key_id, g->ts, n_ids, rsel, n_ev, &ev, err);
+    for (uint32_t q = 0; q < g->n_parts && rc == 0; q++) rc = cn_agg_state_reserve(res[q], n_qq + 1, err);
+    if (rc == 0) rc = cn_eng__sort_key_ts(g->key_id, g->ts, n_ids, rsel, n_ev, &ev, err);
     if (rc == 0) rc = cn_eng__sort_key_ts(qid, qts, n_ids, qsel, n_qq, &qs, err);
     if (rc) goto done;
     cn_free(rsel);
     rsel = NULL;
+    /* queries: slot = sorted position; queries without a key share the null slot n_qq */
+    for (uint32_t r = 0; r < n_q; r++) slot[r] = n_qq;
+    sqts = cn_malloc(((size_t)n_qq + 1) * sizeof *sqts);
+    sqpday = cn_malloc(((size_t)n_qq + 1) * sizeof *sqpday);
     ets = cn_malloc(((size_t)n_ev + 1) * sizeof *ets);
-    zero = cn_calloc((size_t)n_rows + 1, sizeof *zero);
-    pos = cn_malloc(((size_t)n_rows + 1) * sizeof *pos);
+    epday = cn_malloc(((size_t)n_ev + 1) * sizeof *epday);
+    zero = cn_calloc((size_t)n_ev + 1, sizeof *zero);
+    pos = cn_malloc(((size_t)n_ev + 1) * sizeof *pos);
+    iota = cn_malloc(((size_t)n_ev + 1) * sizeof *iota);
     sel = cn_malloc(((size_t)max_m + 1) * sizeof *sel);
     nn = cn_malloc(((size_t)max_m + 1) * sizeof *nn);
-    if (!ets || !zero || !pos || !sel || !nn) {
+    if (!sqts || !sqpday || !ets || !epday || !zero || !pos || !iota || !sel || !nn) {
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto done;
     }
-    for (uint32_t i = 0; i < n_ev; i++) ets[i] = g->ts[ev[i]];
+    for (uint32_t j = 0; j < n_qq; j++) {
+        slot[qs[j]] = j;
+        sqts[j] = qts[qs[j]];
+        sqpday[j] = qpday[qs[j]];
+    }
+    for (uint32_t i = 0; i <= n_ev; i++) iota[i] = i;
+    for (uint32_t i = 0; i < n_ev; i++) {
+        ets[i] = g->ts[ev[i]];
+        epday[i] = g->pday[ev[i]];
+    }
+    /* the input and bucket columns of every base, gathered in sorted order */
+    rc = cn_col_batch_new(g->rows->schema, &sb, err);
+    for (uint32_t c = 0; c < g->rows->n_cols && rc == 0; c++) {
+        bool used = false;
+        for (uint32_t bi = 0; bi < g->n_bases; bi++)
+            used = used || g->bases[bi].i_input == (int)c || g->bases[bi].i_bucket == (int)c;
+        if (!used) continue;
+        CnVec *dst = &sb->cols[c];
+        const CnVec *src = &g->rows->cols[c];
+        if (cn_col_vec_reserve(dst, n_ev)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        for (uint32_t i = 0; i < n_ev && rc == 0; i++) cn_col_vec_append_from(dst, src, ev[i]);
+        if (rc == 0 && dst->oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    }
+    if (rc) goto done;
 
-    /* ts of GroupBy rows as a vector for the kernels that need it */
+    /* ts in sorted order as a vector for the kernels that need it */
     CnVec tsv;
     memset(&tsv, 0, sizeof tsv);
     tsv.type = cn_col_type_prim(CN_COL_INT64);
-    tsv.n = n_rows;
-    tsv.values = g->ts; /* rows without ts never reach a kernel */
+    tsv.n = n_ev;
+    tsv.values = ets;
     for (uint32_t pi = 0; pi < g->n_parts && rc == 0; pi++) {
         const CnEngPart *pt = &g->parts[pi];
         const CnEngBase *b = &g->bases[pt->i_base];
         s.g = g;
         s.b = b;
-        s.in = &g->rows->cols[b->i_input];
-        s.bucket = b->i_bucket >= 0 ? &g->rows->cols[b->i_bucket] : NULL;
+        s.in = &sb->cols[b->i_input];
+        s.bucket = b->i_bucket >= 0 ? &sb->cols[b->i_bucket] : NULL;
         s.ts = &tsv;
         s.w_ms = pt->w_ms;
         s.kind = kind_of(g, b, pt->w_ms);
-        s.ev = ev;
         s.ets = ets;
+        s.epday = epday;
         s.zero = zero;
         s.pos = pos;
         s.nn = nn;
@@ -324,12 +356,11 @@ int cn_eng__sweep_temporal(CnEngGroupBy *g, uint32_t n_q, const uint32_t *qid, c
             if (rc == 0) rc = cn_agg_state_new(b->spec, &s.sfx, err);
             if (rc == 0) rc = cn_agg_state_reserve(s.sfx, max_m + 1, err);
         }
-        if (rc == 0) rc = cn_agg_state_reserve(s.res, n_q, err);
         for (uint32_t k = 0; k < n_ids && rc == 0; k++) {
-            uint32_t nq = qstart[k + 1] - qstart[k];
+            uint32_t q0 = qstart[k], nq = qstart[k + 1] - q0;
             if (!nq) continue;
-            rc = sweep_key(&s, ev + estart[k], ets + estart[k], estart[k + 1] - estart[k], qs + qstart[k], nq, qts,
-                           qpday, err);
+            rc = sweep_key(&s, iota + estart[k], ets + estart[k], estart[k + 1] - estart[k], q0, nq, sqts + q0,
+                           sqpday + q0, err);
         }
         cn_agg_state_free(s.acc);
         cn_agg_state_free(s.tmp);
@@ -338,6 +369,11 @@ int cn_eng__sweep_temporal(CnEngGroupBy *g, uint32_t n_q, const uint32_t *qid, c
         s.acc = s.tmp = s.back = s.sfx = NULL;
     }
 done:
+    cn_col_batch_free(sb);
+    cn_free(sqts);
+    cn_free(sqpday);
+    cn_free(epday);
+    cn_free(iota);
     cn_free(rsel);
     cn_free(qsel);
     cn_free(ev);
