@@ -49,6 +49,7 @@ struct CnSched {
     Child *kids;
     size_t n_kids, cap_kids;
     bool first_tick;
+    int64_t beat_ms;       /* our last heartbeat in the state DB */
 };
 
 /* snprintf whose truncation is intended: messages and paths are cut, never overrun. */
@@ -334,8 +335,51 @@ static int kid_add(CnSched *s, const Child *k, CnErr *err) {
     return 0;
 }
 
+/* The host part of an owner string "<host>:<pid>:<start>" (the whole string if malformed). */
+static void owner_host(const char *owner, char *out, size_t cap) {
+    const char *c2 = strrchr(owner, ':');
+    const char *c1 = c2 && c2 > owner ? c2 - 1 : NULL;
+    while (c1 && c1 > owner && *c1 != ':') c1--;
+    if (!c1 || *c1 != ':') sfmt(out, cap, "%s", owner);
+    else sfmt(out, cap, "%.*s", (int)(c1 - owner), owner);
+}
+
+/* A try claimed by a scheduler on another host: that host's processes cannot be seen from
+ * here, so the owner's heartbeat decides. While it beat within the lease the try is
+ * its; after that the owner (and, for all we know, its host) is dead: take the try
+ * over and settle it from the result file when the log directory is shared, else count
+ * the try as failed, so that it is retried here as the retries setting allows (Airflow's
+ * zombie tasks). The old owner, should it come back, finds the row no longer its own
+ * and leaves it alone. */
+static int recover_remote(CnSched *s, const CnSchedTask *t, const CnSchedTi *ti, CnErr *err) {
+    int64_t now = now_ms(), beat = 0, lease = s->m->settings.lease_ms;
+    int rc = *ti->owner ? cn_sched_db_heartbeat_get(s->db, ti->owner, &beat, err) : CN_ENOTFOUND;
+    if (rc && rc != CN_ENOTFOUND) return rc;
+    int64_t last = CN_MAX(beat, ti->start_ms); /* no heartbeat yet: the claim is its sign of life */
+    if (now - last < lease) return 0;
+    CnSchedTi mine = *ti;
+    sfmt(mine.owner, sizeof mine.owner, "%s", s->owner);
+    bool won = false;
+    if ((rc = cn_sched_db_ti_cas(s->db, ti, &mine, &won, err)) || !won) return rc;
+    char host[256];
+    owner_host(*ti->owner ? ti->owner : ti->host, host, sizeof host);
+    int code = ti->state == CN_SCHED_TI_RUNNING ? read_rc(ti->log_path) : -1;
+    char reason[400];
+    if (code >= 0)
+        sfmt(reason, sizeof reason, "exit code %d (finished while its scheduler %s on host %s was gone); see %s", code,
+             ti->owner, host, ti->log_path);
+    else
+        sfmt(reason, sizeof reason, "its scheduler %s on host %s sent no heartbeat for %.1f s "
+             "(scheduler_lease_seconds %.1f); the try is presumed lost and taken over by %s",
+             ti->owner, host, (double)(now - last) / 1000.0, (double)lease / 1000.0, s->owner);
+    say(s, "%s %s %s try %d: taken over from %s (no heartbeat for %.1f s)", ti->dag_id, ti->task_id, ti->ds,
+        ti->try_number, ti->owner, (double)(now - last) / 1000.0);
+    log_line(ti->log_path, "%s", reason);
+    return settle(s, t, &mine, code == 0, reason, err);
+}
+
 /* Tries claimed by a scheduler of this host that is gone: adopt the live ones, settle the
- * rest. Other hosts' tries are theirs (docs/scheduler.md). */
+ * rest. Tries of other hosts: recover_remote (heartbeat and lease). docs/scheduler.md. */
 static int recover(CnSched *s, CnErr *err) {
     CnSchedTi *tis = NULL;
     size_t n = 0;
@@ -345,7 +389,12 @@ static int recover(CnSched *s, CnErr *err) {
         const CnSchedDag *d;
         const CnSchedTask *t = task_of(s, ti->dag_id, ti->task_id, &d);
         if (!t || t->kind != CN_SCHED_TASK_RUN || watched(s, ti) || !strcmp(ti->owner, s->owner)) continue;
-        if (*ti->host && strcmp(ti->host, s->host)) continue;
+        char oh[256] = "";
+        if (*ti->owner) owner_host(ti->owner, oh, sizeof oh);
+        if ((*ti->host && strcmp(ti->host, s->host)) || (*oh && strcmp(oh, s->host))) {
+            rc = recover_remote(s, t, ti, err);
+            continue;
+        }
         if (*ti->owner && owner_alive(s, ti->owner)) continue;
         if (ti->state == CN_SCHED_TI_RUNNING && proc_alive((pid_t)ti->pid, ti->pid_start)) {
             CnSchedTi neu = *ti;
@@ -849,7 +898,14 @@ static int count_running(const CnSched *s, const char *dag, int *n, CnErr *err) 
 
 int cn_sched_tick(CnSched *s, bool *busy, CnErr *err) {
     *busy = false;
-    int rc = watch(s, err);
+    int64_t now = now_ms(), every = CN_MIN(s->m->settings.lease_ms / 4, 10000);
+    int rc = 0;
+    /* the lease: other hosts' schedulers take our tries over when we fall silent */
+    if (now - s->beat_ms >= every) {
+        rc = cn_sched_db_heartbeat(s->db, s->owner, s->host, now, err);
+        if (!rc) s->beat_ms = now;
+    }
+    if (!rc) rc = watch(s, err);
     if (!rc) rc = recover(s, err);
     Slots sl = {s->m->settings.parallelism - (int)s->n_kids};
     for (size_t i = 0; !rc && i < s->m->n_dags; i++) {
@@ -1062,7 +1118,10 @@ int cn_sched_new(const CnSchedModel *m, const CnSchedRunOpts *o, CnSched **out, 
     s->m = m;
     s->o = *o;
     s->first_tick = true;
-    if (gethostname(s->host, sizeof s->host - 1) != 0) sfmt(s->host, sizeof s->host, "localhost");
+    /* CHRONON_SCHEDULER_HOST: containers that share a host name, and tests of hosts */
+    const char *hn = getenv("CHRONON_SCHEDULER_HOST");
+    if (hn && *hn && !strchr(hn, ':')) sfmt(s->host, sizeof s->host, "%s", hn);
+    else if (gethostname(s->host, sizeof s->host - 1) != 0) sfmt(s->host, sizeof s->host, "localhost");
     sfmt(s->owner, sizeof s->owner, "%.100s:%d:%lld", s->host, (int)getpid(),
              (long long)proc_start(getpid(), NULL));
     int rc = cn_sched_db_open(o->db_uri, true, &s->db, err);

@@ -58,6 +58,9 @@ typedef struct CnSchedSettings {
     int parallelism;            /* run tasks at once over all DAGs, default 16 */
     const char *log_dir;        /* NULL: <warehouse>/logs */
     const char *state_db;       /* NULL: $CHRONON_SCHEDULER_DB, else sqlite:<warehouse>/scheduler.db */
+    int64_t lease_ms;           /* scheduler_lease_seconds: a scheduler silent this long (no
+                                 * heartbeat in the state DB) is dead; another host takes over
+                                 * its tries. Default 300 s */
 } CnSchedSettings;
 
 typedef enum CnSchedTaskKind {
@@ -266,6 +269,10 @@ int cn_sched_db_run_last(CnSchedDb *db, const char *dag, CnSchedRun *out, CnErr 
 /* Writes state, start_ms and end_ms of the run. */
 int cn_sched_db_run_set(CnSchedDb *db, const CnSchedRun *run, CnErr *err);
 int cn_sched_db_pause(CnSchedDb *db, const char *dag, bool paused, int64_t now_ms, CnErr *err);
+/* Records that scheduler owner (on host) is alive at now_ms (table schedulers). */
+int cn_sched_db_heartbeat(CnSchedDb *db, const char *owner, const char *host, int64_t now_ms, CnErr *err);
+/* The last heartbeat of owner; CN_ENOTFOUND (err untouched) when it never sent one. */
+int cn_sched_db_heartbeat_get(CnSchedDb *db, const char *owner, int64_t *beat_ms, CnErr *err);
 int cn_sched_db_is_paused(CnSchedDb *db, const char *dag, bool *paused, CnErr *err);
 
 /* ================================================================ the daemon

@@ -39,6 +39,7 @@ void cn_sched_settings_defaults(CnSchedSettings *s) {
     s->sensor_timeout_ms = 48 * CN_MS_PER_HOUR;
     s->max_active_runs = 1;
     s->parallelism = 16;
+    s->lease_ms = 300 * 1000; /* Airflow's scheduler_zombie_task_threshold */
 }
 
 typedef struct Ctx {
@@ -188,6 +189,8 @@ int cn_sched_settings_apply(CnArena *a, CnSchedSettings *s, const char *name, co
             rc = get_secs(&c, k, v, 0, 7 * 86400, &s->max_retry_delay_ms);
         else if (!strcmp(k, "task_timeout_seconds"))
             rc = get_secs(&c, k, v, 0, 30 * 86400, &s->task_timeout_ms);
+        else if (!strcmp(k, "scheduler_lease_seconds"))
+            rc = get_secs(&c, k, v, 0.1, 7 * 86400, &s->lease_ms);
         else if (!strcmp(k, "retry_exponential_backoff")) {
             if (!json_is_boolean(v)) rc = bad(&c, k, "true or false", v);
             else s->retry_exponential = json_is_true(v);
@@ -228,7 +231,7 @@ int cn_sched_settings_apply(CnArena *a, CnSchedSettings *s, const char *name, co
                             "sensor_timeout_hours, sensor_timeout_seconds, sensor_poke_interval_seconds, "
                             "sensor_retries, poll_interval_seconds, retry_delay_seconds, "
                             "retry_exponential_backoff, max_retry_delay_seconds, task_timeout_seconds, "
-                            "max_active_runs, parallelism, log_dir, state_db)",
+                            "max_active_runs, parallelism, log_dir, state_db, scheduler_lease_seconds)",
                             name, c.where, *c.where ? ": " : "", k);
         }
         if (rc) goto done;

@@ -30,6 +30,8 @@ static const char *const create_sql[] = {
     "pid_start BIGINT, host TEXT, owner TEXT, start_ms BIGINT, end_ms BIGINT, next_ms BIGINT, "
     "first_ms BIGINT, try_base BIGINT NOT NULL DEFAULT 0, log_path TEXT, reason TEXT, PRIMARY KEY (dag_id, task_id, ds))",
     "CREATE TABLE IF NOT EXISTS paused_dags (dag_id TEXT PRIMARY KEY, paused_ms BIGINT NOT NULL)",
+    /* one row per scheduler process ever started, its last sign of life (lease) */
+    "CREATE TABLE IF NOT EXISTS schedulers (owner TEXT PRIMARY KEY, host TEXT NOT NULL, beat_ms BIGINT NOT NULL)",
 };
 
 struct CnSchedDb {
@@ -502,4 +504,23 @@ int cn_sched_db_is_paused(CnSchedDb *db, const char *dag, bool *paused, CnErr *e
     int rc = query(db, "SELECT dag_id FROM paused_dags WHERE dag_id = $1", 1, p, &r, NULL, err);
     *paused = rc == 0 && r.n_rows > 0;
     return rc;
+}
+
+int cn_sched_db_heartbeat(CnSchedDb *db, const char *owner, const char *host, int64_t now_ms, CnErr *err) {
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    const char *p[] = {owner, host, now};
+    return query(db, "INSERT INTO schedulers (owner, host, beat_ms) VALUES ($1, $2, $3) "
+                     "ON CONFLICT (owner) DO UPDATE SET beat_ms = excluded.beat_ms",
+                 3, p, NULL, NULL, err);
+}
+
+int cn_sched_db_heartbeat_get(CnSchedDb *db, const char *owner, int64_t *beat_ms, CnErr *err) {
+    const char *p[] = {owner};
+    Rows r;
+    int rc = query(db, "SELECT beat_ms FROM schedulers WHERE owner = $1", 1, p, &r, NULL, err);
+    if (rc) return rc;
+    if (r.n_rows == 0) return CN_ENOTFOUND;
+    *beat_ms = cell_i64(&r, 0, 0);
+    return 0;
 }
