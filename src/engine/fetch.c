@@ -31,6 +31,7 @@
 #include "engine/fetch.h"
 #include "engine/fetch_int.h"
 #include "engine/online.h"
+#include "expr/expr.h"
 #include "online/kv.h"
 
 typedef struct Named {
@@ -477,10 +478,169 @@ static int request_key(const Serv *s, const char *gb_name, const json_t *r, CnAr
     return 0;
 }
 
+/* ------------------------------------------------------------------ derivations */
+
+/* A JSON value into a vector of a primitive type (or a list of one), as the values of
+ * a response hold them. false when it does not fit (the column is then left out). */
+static bool json_to_vec(CnVec *v, const json_t *x) {
+    if (json_is_null(x)) return cn_col_vec_append_null(v) == 0;
+    switch (v->type->id) {
+    case CN_COL_BOOL: return json_is_boolean(x) && cn_col_vec_append_bool(v, json_is_true(x)) == 0;
+    case CN_COL_INT32: return json_is_integer(x) && cn_col_vec_append_i32(v, (int32_t)json_integer_value(x)) == 0;
+    case CN_COL_DATE: {
+        int64_t d;
+        return json_is_string(x) && !cn_ds_parse(json_string_value(x), &d) && cn_col_vec_append_i32(v, (int32_t)d) == 0;
+    }
+    case CN_COL_INT64:
+    case CN_COL_TIMESTAMP: return json_is_integer(x) && cn_col_vec_append_i64(v, json_integer_value(x)) == 0;
+    case CN_COL_FLOAT32: return json_is_number(x) && cn_col_vec_append_f32(v, (float)json_number_value(x)) == 0;
+    case CN_COL_FLOAT64: return json_is_number(x) && cn_col_vec_append_f64(v, json_number_value(x)) == 0;
+    case CN_COL_STRING:
+    case CN_COL_BINARY: return json_is_string(x) && cn_col_vec_append_str(v, json_string_value(x), json_string_length(x)) == 0;
+    case CN_COL_LIST: {
+        if (!json_is_array(x)) return false;
+        for (size_t i = 0; i < json_array_size(x); i++)
+            if (!json_to_vec(&v->child[0], json_array_get(x, i))) return false;
+        return cn_col_vec_close_list(v) == 0;
+    }
+    default: return false;
+    }
+}
+
+/* The type a JSON value of unknown column type is given (numbers as Spark reads JSON). */
+static const CnType *json_col_type(const json_t *x) {
+    if (json_is_integer(x)) return cn_col_type_prim(CN_COL_INT64);
+    if (json_is_real(x) || json_is_null(x)) return cn_col_type_prim(CN_COL_FLOAT64);
+    if (json_is_boolean(x)) return cn_col_type_prim(CN_COL_BOOL);
+    if (json_is_string(x)) return cn_col_type_prim(CN_COL_STRING);
+    return NULL;
+}
+
+static bool expr_is_column(const char *e, const char *col) {
+    while (*e == ' ' || *e == '\t' || *e == '\n') e++;
+    size_t len = strlen(e);
+    while (len && (e[len - 1] == ' ' || e[len - 1] == '\t' || e[len - 1] == '\n')) len--;
+    return strlen(col) == len && !memcmp(e, col, len);
+}
+
+static bool verbatim_used(const CnDerivation *ders, size_t nd, const char *col) {
+    for (size_t i = 0; i < nd; i++)
+        if (strcmp(ders[i].name, "*") && ders[i].expression && expr_is_column(ders[i].expression, col)) return true;
+    return false;
+}
+
+/* Online derivations (compute.md 8.4 step 6): over keys + base + {ts: q, ds: day(q)},
+ * the output holds `*` (base columns no derivation uses verbatim) and each derived name
+ * (coalesce(base, expression) when the name is a base column); ts and ds are dropped.
+ * Column types come from types (value schemas) when named there, else from the JSON.
+ * A failing derivation gives the rename-only result plus derivation_fetch_exception.
+ * OWNED: *out. */
+static int derive(const CnDerivation *ders, size_t nd, const json_t *keys, const json_t *base, const CnSchema *types,
+                  int64_t q, json_t **out, CnErr *err) {
+    CnSchema *sc = NULL;
+    CnBatch *row = NULL, *res = NULL;
+    CnSchema *rs = NULL;
+    CnExpr **ex = cn_calloc(nd + 1, sizeof *ex);
+    json_t *all = json_object(), *o = json_object();
+    CnErr derr = CN_ERR_INIT;
+    int rc = 0;
+    if (!ex || !all || !o || json_object_update(all, (json_t *)keys) || json_object_update(all, (json_t *)base)) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    char ds[11];
+    cn_ds_format((int32_t)(q >= 0 ? q / 86400000 : -((-q + 86399999) / 86400000)), ds);
+    json_object_set_new(all, "ts", json_integer(q));
+    json_object_set_new(all, "ds", json_string(ds));
+    /* one row of every column that converts */
+    if (cn_col_schema_new(&sc)) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach(all, k, x) {
+        int ti = types ? cn_col_schema_find(types, k) : -1;
+        const CnType *t = !strcmp(k, "ts") ? cn_col_type_prim(CN_COL_INT64)
+                          : ti >= 0       ? types->fields[ti].type
+                                          : json_col_type(x);
+        if (!t) continue;
+        rc = cn_col_schema_add(sc, k, cn_col_type_copy(&sc->arena, t), true, CN_COL_NO_ID, err);
+        if (rc) goto done;
+    }
+    rc = cn_col_batch_new(sc, &row, err);
+    if (rc) goto done;
+    /* a value that does not fit its type (a null typed by its JSON) is null */
+    for (uint32_t c = 0; c < sc->n_fields; c++)
+        if (!json_to_vec(&row->cols[c], json_object_get(all, sc->fields[c].name))) cn_col_vec_append_null(&row->cols[c]);
+    rc = cn_col_batch_sync_rows(row, err);
+    if (rc) goto done;
+    /* each derivation in order */
+    int drc = 0;
+    if (cn_col_schema_new(&rs)) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < nd && drc == 0; i++) {
+        if (!strcmp(ders[i].name, "*")) continue;
+        drc = cn_expr_bind(ders[i].expression ? ders[i].expression : "", sc, &ex[i], &derr);
+        if (drc) drc = cn_err_ctx(&derr, drc, "derivations[%zu] (%s)", i, ders[i].name);
+        else drc = cn_col_schema_add(rs, cn_arena_printf(&rs->arena, "d%zu", i), cn_expr_type(ex[i]), true, CN_COL_NO_ID, &derr);
+    }
+    if (drc == 0) drc = cn_col_batch_new(rs, &res, &derr);
+    for (size_t i = 0, c = 0; i < nd && drc == 0; i++) {
+        const CnDerivation *d = &ders[i];
+        if (!strcmp(d->name, "*")) {
+            json_object_foreach((json_t *)base, k, x)
+                if (!verbatim_used(ders, nd, k)) json_object_set(o, k, x);
+            continue;
+        }
+        drc = cn_expr_eval(ex[i], row, NULL, 0, &res->cols[c], &derr);
+        if (drc) break;
+        json_t *val = cn_eng_vec_json(&res->cols[c++], 0);
+        json_t *have = json_object_get(base, d->name);
+        if (have && !json_is_null(have)) json_object_set(o, d->name, have), json_decref(val);
+        else json_object_set_new(o, d->name, val ? val : json_null());
+    }
+    if (drc == CN_ENOMEM) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (drc) {
+        /* rename-only result plus the exception */
+        json_object_clear(o);
+        for (size_t i = 0; i < nd; i++) {
+            const CnDerivation *d = &ders[i];
+            if (!strcmp(d->name, "*")) {
+                json_object_foreach((json_t *)base, k, x)
+                    if (!verbatim_used(ders, nd, k)) json_object_set(o, k, x);
+            } else if (d->expression) {
+                json_object_foreach(all, k, x)
+                    if (expr_is_column(d->expression, k) && strcmp(k, "ts") && strcmp(k, "ds")) json_object_set(o, d->name, x);
+            }
+        }
+        json_object_set_new(o, "derivation_fetch_exception", json_string(cn_err_msg(&derr)));
+    }
+    json_object_del(o, "ts");
+    json_object_del(o, "ds");
+    *out = o;
+    o = NULL;
+done:
+    for (size_t i = 0; ex && i < nd; i++) cn_expr_free(ex[i]);
+    cn_free(ex);
+    cn_col_batch_free(row);
+    cn_col_batch_free(res);
+    cn_col_schema_free(sc);
+    cn_col_schema_free(rs);
+    json_decref(all);
+    json_decref(o);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ GroupBy fetch */
 
 int cn_fetcher__groupby(CnFetcher *f, const CnGroupBy *gb, json_t *const *reqs, size_t n, int64_t q, json_t **vals,
-                        const char **errs, CnArena *ar, CnErr *err) {
+                        const char **errs, bool *nodata, CnSchema **vschema, CnArena *ar, CnErr *err) {
     const char *gb_name = gb->meta.name;
     char *dataset = cn_kv_dataset_name(ar, gb_name, CN_KV_BATCH_SUFFIX);
     CnKvSlice *ks = cn_arena_calloc(ar, (n + 1) * sizeof *ks);
@@ -488,6 +648,7 @@ int cn_fetcher__groupby(CnFetcher *f, const CnGroupBy *gb, json_t *const *reqs, 
     size_t *slot = cn_arena_calloc(ar, (n + 1) * sizeof *slot);
     if (!dataset || !ks || !vs || !slot) return cn_err_set(err, CN_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) vals[i] = NULL, errs[i] = NULL;
+    if (vschema) *vschema = NULL;
     Serv *s = NULL;
     CnBuf kb = CN_BUF_INIT;
     int rc = 0;
@@ -542,12 +703,21 @@ int cn_fetcher__groupby(CnFetcher *f, const CnGroupBy *gb, json_t *const *reqs, 
         }
         rc = cn_eng_serving_values(s->sv, v.data, v.len, q, vals[i], err);
         if (rc) goto done;
+        if (nodata) nodata[i] = !v.data;
+        if (gb->n_derivations && !(nodata && !v.data)) {
+            json_t *d = NULL;
+            rc = derive(gb->derivations, gb->n_derivations, reqs[i], vals[i], cn_eng_serving_value_schema(s->sv), q, &d, err);
+            if (rc) goto done;
+            json_decref(vals[i]);
+            vals[i] = d;
+        }
         if (!v.data && f->note) {
             char rb[256];
             cn_fetcher__note(f, "fetch %s: no data present for the provided key %s", gb_name,
                              cn_fetcher__json_text(reqs[i], rb, sizeof rb));
         }
     }
+    if (vschema) rc = cn_col_schema_copy(cn_eng_serving_value_schema(s->sv), vschema, err);
 done:
     if (rc)
         for (size_t i = 0; i < n; i++) {
@@ -561,10 +731,143 @@ done:
 
 /* ------------------------------------------------------------------ Join fetch */
 
+/* Merges one part's answer for one request into acc (names prefixed). */
+static int put_prefixed(json_t *acc, const char *prefix, const json_t *vals) {
+    const char *k;
+    json_t *x;
+    char name[1024];
+    json_object_foreach((json_t *)vals, k, x) {
+        snprintf(name, sizeof name, "%s_%s", prefix, k);
+        if (json_object_set(acc, name, x)) return CN_ENOMEM;
+    }
+    return 0;
+}
+
 int cn_fetcher__join(CnFetcher *f, const CnJoin *j, json_t *const *reqs, size_t n, int64_t q, json_t **vals,
                      const char **errs, CnArena *ar, CnErr *err) {
-    (void)f, (void)reqs, (void)n, (void)q, (void)vals, (void)errs, (void)ar;
-    return cn_err_set(err, CN_EUNSUPPORTED, "join fetch of %s is not in this build of chronon-c yet", j->meta.name);
+    int rc = 0;
+    json_t **greqs = cn_arena_calloc(ar, (n + 1) * sizeof *greqs);
+    json_t **gvals = cn_arena_calloc(ar, (n + 1) * sizeof *gvals);
+    const char **gerrs = cn_arena_calloc(ar, (n + 1) * sizeof *gerrs);
+    bool *nodata = cn_arena_calloc(ar, n + 1);
+    bool *missing = cn_arena_calloc(ar, n + 1);
+    CnSchema *types = NULL, *vs = NULL;
+    if (!greqs || !gvals || !gerrs || !nodata || !missing || cn_col_schema_new(&types)) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        vals[i] = json_object();
+        errs[i] = NULL;
+        if (!vals[i]) {
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    for (size_t p = 0; p < j->n_parts; p++) {
+        const CnJoinPart *jp = &j->parts[p];
+        const CnGroupBy *gb = jp->group_by;
+        const char *prefix = cn_conf_join_part_prefix(ar, jp);
+        const char **lkeys = cn_conf_join_part_left_keys(ar, jp);
+        if (!prefix || !lkeys) {
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+            goto done;
+        }
+        char exc[512];
+        snprintf(exc, sizeof exc, "%s_exception", prefix);
+        /* the GroupBy request of each join request, with the right-side key names */
+        size_t ng = 0;
+        size_t *gi = cn_arena_calloc(ar, (n + 1) * sizeof *gi);
+        if (!gi) {
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++) {
+            CnBuf miss = CN_BUF_INIT;
+            json_t *g = json_object();
+            for (size_t k = 0; g && k < gb->key_columns.n; k++) {
+                json_t *v = json_object_get(reqs[i], lkeys[k]);
+                if (!v) cn_buf_printf(&miss, "%s%s", miss.len ? ", " : "", lkeys[k]);
+                else json_object_set(g, gb->key_columns.items[k], v);
+            }
+            if (!g) {
+                cn_buf_fini(&miss);
+                rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+                goto done;
+            }
+            missing[i] = miss.len > 0;
+            if (missing[i]) {
+                char rb[256];
+                json_t *m = json_sprintf("Failed to fetch %s: Missing keys [%s] in request %s of Join %s", prefix,
+                                         miss.data, cn_fetcher__json_text(reqs[i], rb, sizeof rb), j->meta.name);
+                json_object_set_new(vals[i], exc, m ? m : json_null());
+                json_decref(g);
+            } else {
+                gi[ng] = i;
+                greqs[ng++] = g;
+            }
+            cn_buf_fini(&miss);
+        }
+        CnErr perr = CN_ERR_INIT;
+        int prc = ng ? cn_fetcher__groupby(f, gb, greqs, ng, q, gvals, gerrs, nodata, &vs, ar, &perr) : 0;
+        if (prc == CN_ENOMEM) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        for (size_t t = 0; rc == 0 && t < ng; t++) {
+            json_t *acc = vals[gi[t]];
+            if (prc) json_object_set_new(acc, exc, json_string(cn_err_msg(&perr)));
+            else if (gerrs[t]) json_object_set_new(acc, exc, json_string(gerrs[t]));
+            else if (!nodata[t] && put_prefixed(acc, prefix, gvals[t]))
+                rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        }
+        for (size_t t = 0; t < ng; t++) {
+            json_decref(greqs[t]);
+            json_decref(gvals[t]);
+            greqs[t] = gvals[t] = NULL;
+        }
+        /* value types of the part, prefixed, for the Join's derivations */
+        for (uint32_t c = 0; rc == 0 && vs && c < vs->n_fields; c++) {
+            const char *nm = cn_arena_printf(ar, "%s_%s", prefix, vs->fields[c].name);
+            if (cn_col_schema_find(types, nm) < 0)
+                rc = cn_col_schema_add(types, nm, cn_col_type_copy(&types->arena, vs->fields[c].type), true, CN_COL_NO_ID,
+                                       err);
+        }
+        cn_col_schema_free(vs);
+        vs = NULL;
+        if (rc) goto done;
+    }
+    if (j->n_derivations) {
+        for (size_t i = 0; i < n; i++) {
+            json_t *d = NULL;
+            json_t *base = vals[i];
+            rc = derive(j->derivations, j->n_derivations, reqs[i], base, types, q, &d, err);
+            if (rc) goto done;
+            /* a part with an exception loses its derived features and keeps the exception */
+            const char *k;
+            json_t *x;
+            const char *k2;
+            json_t *x2;
+            void *tmp;
+            json_object_foreach(base, k, x) {
+                size_t kl = strlen(k);
+                if (kl <= 10 || strcmp(k + kl - 10, "_exception")) continue;
+                json_object_foreach_safe(d, tmp, k2, x2) {
+                    (void)x2;
+                    if (!strncmp(k2, k, kl - 10)) json_object_del(d, k2);
+                }
+                json_object_set(d, k, x);
+            }
+            json_decref(base);
+            vals[i] = d;
+        }
+    }
+done:
+    if (rc)
+        for (size_t i = 0; i < n; i++) {
+            json_decref(vals[i]);
+            vals[i] = NULL;
+        }
+    cn_col_schema_free(types);
+    cn_col_schema_free(vs);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ entry */
@@ -594,10 +897,7 @@ int cn_fetcher_fetch_json(CnFetcher *f, CnFetchKind kind, const char *name, cons
     if (rc == 0) rc = cn_fetcher__conf(f, kind, name, &ar, &conf, err);
     if (rc) goto done;
     if (kind == CN_FETCH_GROUPBY) {
-        if (conf->group_by->n_derivations)
-            cn_fetcher__note(f, "fetch %s: warning: the GroupBy's derivations are not applied at fetch in this build; "
-                             "values are the aggregation columns", name);
-        rc = cn_fetcher__groupby(f, conf->group_by, reqs, n, q, vals, errs, &ar, err);
+        rc = cn_fetcher__groupby(f, conf->group_by, reqs, n, q, vals, errs, NULL, NULL, &ar, err);
     } else {
         rc = cn_fetcher__join(f, conf->join, reqs, n, q, vals, errs, &ar, err);
     }
