@@ -3,15 +3,21 @@ is the same, row for row and bit for bit, for N = 1, 2, 3, 4 as for one process 
 MPI, on the quickstart GroupBys and on random GroupBys of the property test; a failing
 rank leaves the table as it was; SQLite catalogs are refused across hosts; other modes
 are refused under mpirun.
-usage: e2e_dist.py quickstart|random|fail|refusals"""
+The slurm case starts a single-node Slurm cluster (munged, slurmctld, slurmd on free
+loopback ports, state in a temp dir), submits the sbatch script of docs/scaling.md for a
+2-rank backfill, checks its output against one process, and stops the daemons.
+usage: e2e_dist.py quickstart|random|fail|refusals|slurm"""
 
 import json
 import os
 import random
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 SRC = os.environ.get("CN_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 sys.path.insert(0, os.path.join(SRC, "tests", "py"))
@@ -200,6 +206,131 @@ def case_refusals(tmp):
     assert p.returncode != 0
     assert "only GroupBy backfills run as several MPI ranks" in p.stderr, p.stderr
     print("modes: upload refused under mpirun")
+
+
+def free_port():
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+def sbatch_script():
+    """The sbatch script shown in docs/scaling.md (the block after its marker)."""
+    with open(os.path.join(SRC, "docs", "scaling.md")) as f:
+        m = re.search(r"<!-- sbatch script -->\s*```sh\n(.*?)```", f.read(), re.S)
+    assert m, "docs/scaling.md has no sbatch script block"
+    return m.group(1)
+
+
+SLURM_CONF = """ClusterName=chronontest
+SlurmctldHost={host}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket={d}/munge/sock
+StateSaveLocation={d}/state
+SlurmdSpoolDir={d}/spool
+SlurmctldPidFile={d}/slurmctld.pid
+SlurmdPidFile={d}/slurmd.pid
+SlurmctldLogFile={d}/slurmctld.log
+SlurmdLogFile={d}/slurmd.log
+SlurmctldPort={p1}
+SlurmdPort={p2}
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=none
+ReturnToService=2
+SchedulerType=sched/backfill
+JobCompType=jobcomp/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+NodeName={host} CPUs={cpus} RealMemory=1000 State=UNKNOWN
+PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+def case_slurm(tmp):
+    tools = ["slurmctld", "slurmd", "sbatch", "scontrol", "sinfo", "munged", "mungekey"]
+    missing = [t for t in tools if not shutil.which(t) and not os.access("/usr/sbin/" + t, os.X_OK)]
+    if missing:
+        skip("Slurm is not installed (apt-get install slurm-wlm munge): no " + ", ".join(missing))
+    if os.geteuid() != 0:
+        skip("the single-node Slurm cluster runs its daemons as root")
+    job = quickstart_job(tmp)
+    d = os.path.join(tmp, "slurm")
+    for sub in ("munge", "state", "spool"):
+        os.makedirs(os.path.join(d, sub))
+    os.chmod(os.path.join(d, "munge"), 0o700)
+    conf = os.path.join(d, "slurm.conf")
+    host = socket.gethostname().split(".")[0]
+    with open(conf, "w") as f:
+        f.write(SLURM_CONF.format(host=host, d=d, p1=free_port(), p2=free_port(), cpus=os.cpu_count() or 2))
+    env = job.wh.env()
+    env.update({"SLURM_CONF": conf, "PATH": env.get("PATH", "") + ":/usr/sbin", "CHRONON_BIN": CHRONON,
+                "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
+    daemons = []
+    try:
+        subprocess.run(["mungekey", "-c", "-k", os.path.join(d, "munge", "key")], check=True, env=env)
+        m = os.path.join(d, "munge")
+        daemons.append(subprocess.Popen(["munged", "-F", "-f", "--socket=" + m + "/sock", "--key-file=" + m + "/key",
+                                         "--log-file=" + m + "/log", "--pid-file=" + m + "/pid",
+                                         "--seed-file=" + m + "/seed"], env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL))
+        for _ in range(100):
+            if os.path.exists(m + "/sock"):
+                break
+            time.sleep(0.05)
+        daemons.append(subprocess.Popen(["slurmctld", "-D", "-c", "-f", conf], env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL))
+        daemons.append(subprocess.Popen(["slurmd", "-D", "-f", conf], env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL))
+        deadline = time.time() + 30
+        while True:
+            p = subprocess.run(["sinfo", "-h", "-o", "%t"], env=env, capture_output=True, text=True)
+            if p.stdout.strip() == "idle":
+                break
+            assert time.time() < deadline, "Slurm did not come up: %s %s" % (p.stdout, p.stderr)
+            time.sleep(0.2)
+        script = os.path.join(d, "backfill.sbatch")
+        with open(script, "w") as f:
+            f.write(sbatch_script())
+        conf_rel, table = job.conf_copy("production/group_bys/quickstart/returns.v1", "slurm")
+        env.update({"REPO": job.root, "CONF": conf_rel, "START": "2023-12-01", "END": "2023-12-07"})
+        out = os.path.join(d, "job.out")
+        p = subprocess.run(["sbatch", "--parsable", "--ntasks=2", "-o", out, script], env=env, capture_output=True,
+                           text=True, cwd=d)
+        assert p.returncode == 0, p.stderr
+        job_id = p.stdout.strip().split(";")[0]
+        deadline = time.time() + 120
+        state = ""
+        while time.time() < deadline:
+            q = subprocess.run(["scontrol", "show", "job", job_id], env=env, capture_output=True, text=True)
+            m2 = re.search(r"JobState=(\w+)", q.stdout)
+            state = m2.group(1) if m2 else ""
+            if state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"):
+                break
+            time.sleep(0.2)
+        log = open(out).read() if os.path.exists(out) else ""
+        assert state == "COMPLETED", "job %s: %s\n%s" % (job_id, state, log)
+        assert re.search(r"wrote \d+ rows in 7 partitions", log), log
+        got = job.rows(table)
+        ref_conf, ref_table = job.conf_copy("production/group_bys/quickstart/returns.v1", "single")
+        p = job.run(ref_conf, ["--start-ds", "2023-12-01", "--end-ds", "2023-12-07"])
+        assert p.returncode == 0, p.stderr
+        assert got == job.rows(ref_table), "the Slurm job's rows differ from one process"
+        print("slurm: job %s (2 ranks) wrote the same %d rows as one process" % (job_id, len(got)))
+    finally:
+        for pr in reversed(daemons):
+            pr.terminate()
+        for pr in reversed(daemons):
+            try:
+                pr.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pr.kill()
+                pr.wait()
 
 
 def main():
