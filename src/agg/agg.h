@@ -190,6 +190,10 @@ int cn_agg_slider_new(const CnAggSpec *spec, CnAggSlider **out, CnErr *err);
 void cn_agg_slider_free(CnAggSlider *s);              /* NULL-safe */
 /* Appends a tile (its n_ids may grow between pushes; missing ids are null). */
 int cn_agg_slider_push(CnAggSlider *s, const CnAggState *tile, CnErr *err);
+/* Appends a sparse tile: its IR i belongs to id ids[i] (ids distinct; NULL: identity).
+ * ids is BORROWED like the tile, until popped. */
+int cn_agg_slider_push_ids(CnAggSlider *s, const CnAggState *tile, const uint32_t *ids,
+                           CnErr *err);
 /* Drops the oldest tile; CN_EINVAL when empty. */
 int cn_agg_slider_pop(CnAggSlider *s, CnErr *err);
 uint32_t cn_agg_slider_len(const CnAggSlider *s);

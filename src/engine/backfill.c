@@ -195,11 +195,11 @@ static int store_read(CnIceCatalog *cat, Store *st, CnEngGroupBy *g, CnEngTileSe
             uint32_t id;
             rc = cn_eng__key_intern(&g->keys, kb.data, kb.len, b, kc, r, &id, err);
             CnAggState *tst = NULL;
-            if (rc == 0) rc = cn_eng__tiles_get(ts, pday, tile, (uint32_t)agg, &tst, err);
-            if (rc == 0) rc = cn_agg_state_reserve(tst, id + 1, err);
+            uint32_t slot = 0;
+            if (rc == 0) rc = cn_eng__tiles_slot(ts, pday, tile, (uint32_t)agg, id, &tst, &slot, err);
             const char *ir = cn_col_vec_str(&b->cols[i_ir], r, &len);
             size_t used = 0;
-            if (rc == 0) rc = cn_agg_state_decode(tst, id, (const uint8_t *)ir, len, &used, err);
+            if (rc == 0) rc = cn_agg_state_decode(tst, slot, (const uint8_t *)ir, len, &used, err);
             if (rc) rc = cn_err_ctx(err, rc, "tile store %s.%s, partition %s", st->ns, st->name, dsb);
         }
     }
@@ -265,12 +265,13 @@ static int store_write(CnIceCatalog *cat, Store *st, CnEngGroupBy *g, CnEngTileS
         char ds[11];
         cn_ds_format(pday, ds);
         uint32_t n = cn_agg_state_n_ids(s);
-        for (uint32_t id = 0; id < n && rc == 0; id++) {
-            if (!cn_agg_state_present(s, id)) continue;
+        const uint32_t *gid = cn_eng__tiles_ids(ts, i); /* sparse: IR j is key gid[j] */
+        for (uint32_t j = 0; j < n && rc == 0; j++) {
+            if (!cn_agg_state_present(s, j)) continue;
             cn_buf_reset(&ir);
-            rc = cn_agg_state_encode(s, id, &ir, err);
+            rc = cn_agg_state_encode(s, j, &ir, err);
             if (rc) break;
-            for (uint32_t k = 0; k < nk; k++) cn_col_vec_append_from(&b->cols[k], &g->keys.vals->cols[k], id);
+            for (uint32_t k = 0; k < nk; k++) cn_col_vec_append_from(&b->cols[k], &g->keys.vals->cols[k], gid[j]);
             cn_col_vec_append_i64(&b->cols[nk], tile);
             cn_col_vec_append_i32(&b->cols[nk + 1], (int32_t)base);
             cn_col_vec_append_str(&b->cols[nk + 2], ir.data, ir.len);

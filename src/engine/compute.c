@@ -4,7 +4,11 @@
  * merge of the tiles of t stored on or before day(t) (the "main" tile); tiles stored
  * later (late rows) become visible on their storage day (D27) and are merged per day on
  * top of the sliding merge. Windowed parts slide over main tiles (src/agg slider);
- * unwindowed parts fold main tiles into a running IR. */
+ * unwindowed parts fold main tiles into a running IR.
+ * Tiles are SPARSE: a tile holds IRs only for the keys with rows in it, IR j belonging
+ * to key id gid[j] (1M keys over 30 days would otherwise need 30 dense states of 1M
+ * slots per aggregation, almost all null). Only the merged main tile of a time with
+ * several storage days is dense (gid NULL: IR j is key id j). */
 #include "engine/eng_int.h"
 
 #include <stdio.h>
@@ -20,6 +24,8 @@ typedef struct TileEnt {
     uint32_t base;
     int64_t tile;
     CnAggState *st;
+    uint32_t *gid;      /* key id of each IR; n_ids(st) == n_gid */
+    uint32_t n_gid, cap_gid;
 } TileEnt;
 
 struct CnEngTileSet {
@@ -40,7 +46,7 @@ int cn_eng__tiles_new(CnEngGroupBy *g, CnEngTileSet **out, CnErr *err) {
 
 void cn_eng__tiles_free(CnEngTileSet *ts) {
     if (!ts) return;
-    for (uint32_t i = 0; i < ts->n; i++) cn_agg_state_free(ts->ents[i].st);
+    for (uint32_t i = 0; i < ts->n; i++) cn_agg_state_free(ts->ents[i].st), cn_free(ts->ents[i].gid);
     cn_free(ts->ents);
     cn_free(ts->slots);
     cn_free(ts);
@@ -65,14 +71,14 @@ static int rehash(CnEngTileSet *ts, CnErr *err) {
     return 0;
 }
 
-int cn_eng__tiles_get(CnEngTileSet *ts, int32_t pday, int64_t tile, uint32_t base, CnAggState **out, CnErr *err) {
+static int tiles_ent(CnEngTileSet *ts, int32_t pday, int64_t tile, uint32_t base, TileEnt **out, CnErr *err) {
     int rc;
     if ((ts->n + 1) * 2 > ts->n_slots && (rc = rehash(ts, err))) return rc;
     uint32_t j = (uint32_t)tile_hash(pday, tile, base) & (ts->n_slots - 1);
     while (ts->slots[j]) {
         TileEnt *e = &ts->ents[ts->slots[j] - 1];
         if (e->pday == pday && e->tile == tile && e->base == base) {
-            *out = e->st;
+            *out = e;
             return 0;
         }
         j = (j + 1) & (ts->n_slots - 1);
@@ -89,12 +95,48 @@ int cn_eng__tiles_get(CnEngTileSet *ts, int32_t pday, int64_t tile, uint32_t bas
     e->tile = tile;
     e->base = base;
     e->st = NULL;
+    e->gid = NULL;
+    e->n_gid = e->cap_gid = 0;
     rc = cn_agg_state_new(ts->g->bases[base].spec, &e->st, err);
     if (rc) return rc;
     ts->slots[j] = ++ts->n;
-    *out = e->st;
+    *out = e;
     return 0;
 }
+
+int cn_eng__tiles_get(CnEngTileSet *ts, int32_t pday, int64_t tile, uint32_t base, CnAggState **out, CnErr *err) {
+    TileEnt *e = NULL;
+    int rc = tiles_ent(ts, pday, tile, base, &e, err);
+    *out = rc ? NULL : e->st;
+    return rc;
+}
+
+/* Appends key id to e's map (a new null IR). */
+static int ent_add_id(TileEnt *e, uint32_t id, CnErr *err) {
+    if (e->n_gid == e->cap_gid) {
+        uint32_t nc = e->cap_gid ? e->cap_gid * 2 : 16;
+        uint32_t *ng = cn_realloc(e->gid, (size_t)nc * sizeof *ng);
+        if (!ng) return cn_err_set(err, CN_ENOMEM, "tiles: out of memory");
+        e->gid = ng;
+        e->cap_gid = nc;
+    }
+    e->gid[e->n_gid++] = id;
+    return 0;
+}
+
+int cn_eng__tiles_slot(CnEngTileSet *ts, int32_t pday, int64_t tile, uint32_t base, uint32_t id, CnAggState **st,
+                       uint32_t *slot, CnErr *err) {
+    TileEnt *e = NULL;
+    int rc = tiles_ent(ts, pday, tile, base, &e, err);
+    if (rc == 0) rc = ent_add_id(e, id, err);
+    if (rc == 0) rc = cn_agg_state_reserve(e->st, e->n_gid, err);
+    if (rc) return rc;
+    *st = e->st;
+    *slot = e->n_gid - 1;
+    return 0;
+}
+
+const uint32_t *cn_eng__tiles_ids(const CnEngTileSet *ts, uint32_t i) { return ts->ents[i].gid; }
 
 uint32_t cn_eng__tiles_n(const CnEngTileSet *ts) { return ts->n; }
 
@@ -108,7 +150,7 @@ void cn_eng__tiles_at(const CnEngTileSet *ts, uint32_t i, int32_t *pday, int64_t
 
 static uint64_t tiles_mem(const CnEngTileSet *ts) {
     uint64_t m = 0;
-    for (uint32_t i = 0; i < ts->n; i++) m += cn_agg_state_mem(ts->ents[i].st);
+    for (uint32_t i = 0; i < ts->n; i++) m += cn_agg_state_mem(ts->ents[i].st) + (uint64_t)ts->ents[i].cap_gid * 4;
     return m;
 }
 
@@ -149,46 +191,119 @@ static int cmp_rowkey(const void *a, const void *b) {
     return (x->row > y->row) - (x->row < y->row);
 }
 
+/* Rows with a ts in order of (pday, floor(ts, tile_ms)), rows in source order within
+ * one (pday, tile) (the order the kernels see them in decides ties). A counting sort
+ * when the (partition, tile) grid is small, else a comparison sort. Returns the count. */
+static int order_rows(CnEngGroupBy *g, int64_t tile_ms, uint32_t *order, RowKey *rk, uint32_t *n_out, CnErr *err) {
+    uint32_t n = 0;
+    int32_t pmin = INT32_MAX, pmax = INT32_MIN;
+    int64_t tmin = INT64_MAX, tmax = INT64_MIN;
+    for (uint32_t r = 0; r < g->n_rows; r++) {
+        if (!g->ts_ok[r]) continue; /* events without ts never count */
+        int64_t t = cn_agg_floor(g->ts[r], tile_ms) / tile_ms;
+        if (g->pday[r] < pmin) pmin = g->pday[r];
+        if (g->pday[r] > pmax) pmax = g->pday[r];
+        if (t < tmin) tmin = t;
+        if (t > tmax) tmax = t;
+        n++;
+    }
+    *n_out = n;
+    if (n == 0) return 0;
+    uint64_t pspan = (uint64_t)((int64_t)pmax - pmin + 1), tspan = (uint64_t)(tmax - tmin + 1);
+    if (tmax - tmin < (int64_t)(1u << 22) && pspan * tspan <= (uint64_t)(1u << 22)) {
+        size_t nb = (size_t)(pspan * tspan);
+        uint32_t *cnt = cn_calloc(nb + 1, sizeof *cnt);
+        if (!cnt) return cn_err_set(err, CN_ENOMEM, "tiles: out of memory");
+        for (uint32_t r = 0; r < g->n_rows; r++) {
+            if (!g->ts_ok[r]) continue;
+            uint64_t k = (uint64_t)(g->pday[r] - pmin) * tspan + (uint64_t)(cn_agg_floor(g->ts[r], tile_ms) / tile_ms - tmin);
+            cnt[k + 1]++;
+        }
+        for (size_t k = 0; k < nb; k++) cnt[k + 1] += cnt[k];
+        for (uint32_t r = 0; r < g->n_rows; r++) {
+            if (!g->ts_ok[r]) continue;
+            uint64_t k = (uint64_t)(g->pday[r] - pmin) * tspan + (uint64_t)(cn_agg_floor(g->ts[r], tile_ms) / tile_ms - tmin);
+            order[cnt[k]++] = r;
+        }
+        cn_free(cnt);
+        return 0;
+    }
+    n = 0;
+    for (uint32_t r = 0; r < g->n_rows; r++) {
+        if (!g->ts_ok[r]) continue;
+        rk[n].tile = cn_agg_floor(g->ts[r], tile_ms);
+        rk[n].pday = g->pday[r];
+        rk[n].row = r;
+        n++;
+    }
+    qsort(rk, n, sizeof *rk, cmp_rowkey);
+    for (uint32_t i = 0; i < n; i++) order[i] = rk[i].row;
+    return 0;
+}
+
 int cn_eng__tiles_build(CnEngGroupBy *g, CnEngTileSet *ts, CnErr *err) {
     RowView v;
     RowKey *rk = NULL;
-    uint32_t *sel = NULL;
+    uint32_t *order = NULL, *loc = NULL, *local_of = NULL;
+    bool *done_b = NULL;
     int rc = row_view(g, &v, err);
     if (rc) return rc;
     rk = cn_malloc(((size_t)g->n_rows + 1) * sizeof *rk);
-    sel = cn_malloc(((size_t)g->n_rows + 1) * sizeof *sel);
-    if (!rk || !sel) {
+    order = cn_malloc(((size_t)g->n_rows + 1) * sizeof *order);
+    loc = cn_malloc(((size_t)g->n_rows + 1) * sizeof *loc);
+    local_of = cn_malloc(((size_t)g->keys.n + 1) * sizeof *local_of);
+    done_b = cn_calloc(g->n_bases + 1, sizeof *done_b);
+    if (!rk || !order || !loc || !local_of || !done_b) {
         rc = cn_err_set(err, CN_ENOMEM, "tiles: out of memory");
         goto done;
     }
-    for (uint32_t b = 0; b < g->n_bases && rc == 0; b++) {
-        const CnEngBase *base = &g->bases[b];
+    memset(local_of, 0xff, ((size_t)g->keys.n + 1) * sizeof *local_of);
+    /* bases with the same tile size share one ordering of the rows */
+    for (uint32_t b0 = 0; b0 < g->n_bases && rc == 0; b0++) {
+        if (done_b[b0]) continue;
+        int64_t tile_ms = g->bases[b0].tile_ms;
         uint32_t n = 0;
-        for (uint32_t r = 0; r < g->n_rows; r++) {
-            if (!g->ts_ok[r]) continue; /* events without ts never count */
-            rk[n].tile = cn_agg_floor(g->ts[r], base->tile_ms);
-            rk[n].pday = g->pday[r];
-            rk[n].row = r;
-            n++;
-        }
-        qsort(rk, n, sizeof *rk, cmp_rowkey);
+        rc = order_rows(g, tile_ms, order, rk, &n, err);
         for (uint32_t i = 0; i < n && rc == 0;) {
-            uint32_t j = i, m = 0;
-            while (j < n && rk[j].pday == rk[i].pday && rk[j].tile == rk[i].tile) sel[m++] = rk[j++].row;
-            CnAggState *st = NULL;
-            rc = cn_eng__tiles_get(ts, rk[i].pday, rk[i].tile, b, &st, err);
-            if (rc == 0) rc = cn_agg_state_reserve(st, g->keys.n, err);
-            if (rc == 0)
-                rc = cn_agg_state_update(st, g->key_id, sel, m, &g->rows->cols[base->i_input], &v.tsv,
-                                         base->i_bucket >= 0 ? &g->rows->cols[base->i_bucket] : NULL, err);
+            uint32_t r0 = order[i];
+            int32_t pday = g->pday[r0];
+            int64_t tile = cn_agg_floor(g->ts[r0], tile_ms);
+            uint32_t j = i;
+            while (j < n && g->pday[order[j]] == pday && cn_agg_floor(g->ts[order[j]], tile_ms) == tile) j++;
+            for (uint32_t b = b0; b < g->n_bases && rc == 0; b++) {
+                const CnEngBase *base = &g->bases[b];
+                if (base->tile_ms != tile_ms) continue;
+                TileEnt *e = NULL;
+                rc = tiles_ent(ts, pday, tile, b, &e, err);
+                /* local slots: the tile's existing keys keep theirs, new keys are appended */
+                for (uint32_t k = 0; rc == 0 && k < e->n_gid; k++) local_of[e->gid[k]] = k;
+                for (uint32_t k = i; k < j && rc == 0; k++) {
+                    uint32_t id = g->key_id[order[k]];
+                    if (local_of[id] == UINT32_MAX) {
+                        local_of[id] = e->n_gid;
+                        rc = ent_add_id(e, id, err);
+                    }
+                    loc[order[k]] = local_of[id];
+                }
+                for (uint32_t k = 0; e && k < e->n_gid; k++) local_of[e->gid[k]] = UINT32_MAX;
+                if (rc == 0) rc = cn_agg_state_reserve(e->st, e->n_gid, err);
+                if (rc == 0)
+                    rc = cn_agg_state_update(e->st, loc, order + i, j - i, &g->rows->cols[base->i_input], &v.tsv,
+                                             base->i_bucket >= 0 ? &g->rows->cols[base->i_bucket] : NULL, err);
+            }
             i = j;
         }
+        for (uint32_t b = b0; b < g->n_bases; b++)
+            if (g->bases[b].tile_ms == tile_ms) done_b[b] = true;
         if (rc == 0) rc = cn_eng__mem_check(g, tiles_mem(ts), "building daily tiles", err);
     }
 done:
     cn_free(v.valid);
     cn_free(rk);
-    cn_free(sel);
+    cn_free(order);
+    cn_free(loc);
+    cn_free(local_of);
+    cn_free(done_b);
     return rc;
 }
 
@@ -213,6 +328,7 @@ typedef struct Group {  /* tiles of one (base, time tile) */
     int64_t tile;
     uint32_t first, n;  /* into order[] */
     CnAggState *main;   /* merge of the non-late tiles (owned when merged) */
+    const uint32_t *main_gid; /* its key ids (NULL: dense) */
     bool owned;
 } Group;
 
@@ -235,12 +351,15 @@ static int cmp_ent(const void *a, const void *b) {
 
 static int32_t day_of_ms(int64_t t) { return (int32_t)cn_ms_to_days(t); }
 
-static int merge_all(CnAggState *dst, const CnAggState *src, uint32_t n_ids, CnErr *err) {
+/* dst[gid[i]] (gid NULL: dst[i]) = merge with src[i] for every present IR i of src. */
+static int merge_all(CnAggState *dst, const CnAggState *src, const uint32_t *gid, uint32_t n_ids, CnErr *err) {
     uint32_t n = cn_agg_state_n_ids(src);
-    if (n > n_ids) n = n_ids;
-    for (uint32_t id = 0; id < n; id++) {
-        if (!cn_agg_state_present(src, id)) continue;
-        int rc = cn_agg_state_merge(dst, id, src, id, err);
+    if (!gid && n > n_ids) n = n_ids;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!cn_agg_state_present(src, i)) continue;
+        uint32_t id = gid ? gid[i] : i;
+        if (id >= n_ids) continue;
+        int rc = cn_agg_state_merge(dst, id, src, i, err);
         if (rc) return rc;
     }
     return 0;
@@ -259,14 +378,18 @@ static int64_t find_group(const Ctx *c, uint32_t base, int64_t tile) {
     return -1;
 }
 
-/* The main tile of (base, tile): BORROWED until the context is freed. */
-static int main_tile(Ctx *c, uint32_t base, int64_t tile, const CnAggState **out, CnErr *err) {
+/* The main tile of (base, tile) and its key ids (NULL: dense): BORROWED until the
+ * context is freed. */
+static int main_tile(Ctx *c, uint32_t base, int64_t tile, const CnAggState **out, const uint32_t **gid,
+                     CnErr *err) {
     int64_t gi = find_group(c, base, tile);
     *out = c->empty[base];
+    *gid = NULL;
     if (gi < 0) return 0;
     Group *gr = &c->groups[gi];
     if (gr->main) {
         *out = gr->main;
+        *gid = gr->main_gid;
         return 0;
     }
     int32_t td = day_of_ms(tile);
@@ -276,14 +399,16 @@ static int main_tile(Ctx *c, uint32_t base, int64_t tile, const CnAggState **out
     if (n_main == 0) return 0;
     if (n_main == 1) {
         gr->main = c->ts->ents[c->order[gr->first + last]].st;
+        gr->main_gid = c->ts->ents[c->order[gr->first + last]].gid;
         *out = gr->main;
+        *gid = gr->main_gid;
         return 0;
     }
     int rc = cn_agg_state_new(c->g->bases[base].spec, &gr->main, err);
     if (rc == 0) rc = cn_agg_state_reserve(gr->main, c->g->keys.n, err);
     for (uint32_t k = 0; k < gr->n && rc == 0; k++) {
         const TileEnt *e = &c->ts->ents[c->order[gr->first + k]];
-        if (e->pday <= td) rc = merge_all(gr->main, e->st, c->g->keys.n, err);
+        if (e->pday <= td) rc = merge_all(gr->main, e->st, e->gid, c->g->keys.n, err);
     }
     gr->owned = true;
     *out = gr->main;
@@ -318,6 +443,7 @@ static int ctx_init(Ctx *c, CnEngGroupBy *g, CnEngTileSet *ts, CnErr *err) {
         gr->tile = e->tile;
         gr->first = i;
         gr->main = NULL;
+        gr->main_gid = NULL;
         gr->owned = false;
         uint32_t j = i;
         while (j < ts->n && ts->ents[c->order[j]].base == e->base && ts->ents[c->order[j]].tile == e->tile) j++;
@@ -437,16 +563,17 @@ static int compute_events(CnEngGroupBy *g, int32_t s, int32_t e, CnEngTileSet *t
             const CnEngPart *pt = &g->parts[p];
             const CnEngBase *b = &g->bases[pt->i_base];
             const CnAggState *tile = NULL;
+            const uint32_t *tg = NULL;
             if (!pt->w_ms) {
                 /* running IR: fold main tiles up to the end of d, then late tiles stored by d */
                 for (; next_t[p] < end && rc == 0; next_t[p] += b->tile_ms) {
-                    rc = main_tile(&c, (uint32_t)pt->i_base, next_t[p], &tile, err);
-                    if (rc == 0) rc = merge_all(dst[p], tile, n_ids, err);
+                    rc = main_tile(&c, (uint32_t)pt->i_base, next_t[p], &tile, &tg, err);
+                    if (rc == 0) rc = merge_all(dst[p], tile, tg, n_ids, err);
                 }
                 for (; late_next[p] < n_late && rc == 0; late_next[p]++) {
                     const TileEnt *te = &ts->ents[late[late_next[p]]];
                     if (te->pday > d) break;
-                    if (te->base == (uint32_t)pt->i_base) rc = merge_all(dst[p], te->st, n_ids, err);
+                    if (te->base == (uint32_t)pt->i_base) rc = merge_all(dst[p], te->st, te->gid, n_ids, err);
                 }
                 continue;
             }
@@ -456,14 +583,14 @@ static int compute_events(CnEngGroupBy *g, int32_t s, int32_t e, CnEngTileSet *t
                  * entries with a zero count behind instead of removing them */
                 cn_agg_state_reset(dst[p]);
                 for (int64_t t = end - pt->w_ms; t < end && rc == 0; t += b->tile_ms) {
-                    rc = main_tile(&c, (uint32_t)pt->i_base, t, &tile, err);
-                    if (rc == 0) rc = merge_all(dst[p], tile, n_ids, err);
+                    rc = main_tile(&c, (uint32_t)pt->i_base, t, &tile, &tg, err);
+                    if (rc == 0) rc = merge_all(dst[p], tile, tg, n_ids, err);
                 }
                 goto late_tiles;
             }
             for (; next_t[p] < end && rc == 0; next_t[p] += b->tile_ms) {
-                rc = main_tile(&c, (uint32_t)pt->i_base, next_t[p], &tile, err);
-                if (rc == 0) rc = cn_agg_slider_push(sl[p], tile, err);
+                rc = main_tile(&c, (uint32_t)pt->i_base, next_t[p], &tile, &tg, err);
+                if (rc == 0) rc = cn_agg_slider_push_ids(sl[p], tile, tg, err);
                 while (rc == 0 && cn_agg_slider_len(sl[p]) > n_tiles) rc = cn_agg_slider_pop(sl[p], err);
             }
             cn_agg_state_reset(dst[p]);
@@ -474,7 +601,7 @@ static int compute_events(CnEngGroupBy *g, int32_t s, int32_t e, CnEngTileSet *t
                 const TileEnt *te = &ts->ents[late[i]];
                 if (te->pday > d) break;
                 if (te->base == (uint32_t)pt->i_base && te->tile >= end - pt->w_ms && te->tile < end)
-                    rc = merge_all(dst[p], te->st, n_ids, err);
+                    rc = merge_all(dst[p], te->st, te->gid, n_ids, err);
             }
         }
         if (rc == 0 && cn_eng__has_day(g, d)) rc = emit_rows(g, d, ob, dst, ids, n_ids, true, emit, ud, err);

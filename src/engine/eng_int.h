@@ -118,6 +118,13 @@ void cn_eng__tiles_free(CnEngTileSet *ts);
 /* State of (pday, tile_ms, base), created empty when absent. */
 int cn_eng__tiles_get(CnEngTileSet *ts, int32_t pday, int64_t tile, uint32_t base,
                       CnAggState **out, CnErr *err);
+/* Sparse tiles: a tile holds IRs only for the keys added to it; IR j is key id ids[j].
+ * tiles_slot appends key id to tile (pday, tile_ms, base) (created when absent) and gives
+ * its new null IR: *slot in *st. Each key is added at most once per tile. */
+int cn_eng__tiles_slot(CnEngTileSet *ts, int32_t pday, int64_t tile, uint32_t base, uint32_t id,
+                       CnAggState **st, uint32_t *slot, CnErr *err);
+/* Key id of each IR of the i-th tile (n_ids of its state entries). */
+const uint32_t *cn_eng__tiles_ids(const CnEngTileSet *ts, uint32_t i);
 /* Iteration: the i-th tile (order of creation). */
 uint32_t cn_eng__tiles_n(const CnEngTileSet *ts);
 void cn_eng__tiles_at(const CnEngTileSet *ts, uint32_t i, int32_t *pday, int64_t *tile,
