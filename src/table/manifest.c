@@ -342,8 +342,12 @@ int cn_ice__read_manifest_list(CnIceCatalog *c, CnArena *a, const char *uri,
 done:
     cn_avro_reader_free(r);
     cn_buf_fini(&buf);
-    if (rc < 0) return cn_err_ctx(err, rc == CN_ENOMEM ? cn_err_set(err, rc, "out of memory") : rc,
-                                  "manifest list %s", uri);
+    if (rc < 0) {
+        if (rc == CN_ENOMEM) cn_err_set(err, rc, "out of memory");
+        /* the Avro reader's messages already start with the file's name */
+        if (!strncmp(cn_err_msg(err), uri, strlen(uri))) return cn_err_ctx(err, rc, "manifest list");
+        return cn_err_ctx(err, rc, "manifest list %s", uri);
+    }
     *out = ms;
     *n = cnt;
     return 0;
@@ -414,6 +418,7 @@ done:
     if (rc < 0) {
         for (uint32_t i = 0; i < cnt; i++) json_decref(fs[i].raw);
         if (rc == CN_ENOMEM) cn_err_set(err, rc, "out of memory");
+        if (!strncmp(cn_err_msg(err), m->path, strlen(m->path))) return cn_err_ctx(err, rc, "manifest");
         return cn_err_ctx(err, rc, "manifest %s", m->path);
     }
     *out = fs;

@@ -17,9 +17,29 @@ int64_t cn_ice__now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Test hook CN_TEST_TABLE_SEED=<n>: ids and UUIDs come from a generator seeded with n,
+ * and UUID times are fixed, so a process writes the same file names and snapshot ids
+ * every run (the fuzz harness's table; its corpus must stay valid). Inert unless set. */
+static bool seeded_bytes(uint8_t *b, size_t n) {
+    static int state_set = -1;
+    static uint64_t x;
+    if (state_set < 0) {
+        const char *e = getenv("CN_TEST_TABLE_SEED");
+        state_set = e && *e;
+        x = state_set ? strtoull(e, NULL, 10) * 0x9E3779B97F4A7C15ULL + 1 : 0;
+    }
+    if (!state_set) return false;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        b[i] = (uint8_t)(x >> 56);
+    }
+    return true;
+}
+
 static void random_bytes(void *p, size_t n) {
     uint8_t *b = p;
     size_t got = 0;
+    if (seeded_bytes(b, n)) return;
     while (got < n) {
         ssize_t r = getrandom(b + got, n - got, 0);
         if (r <= 0) break;
@@ -37,7 +57,7 @@ static void random_bytes(void *p, size_t n) {
 void cn_ice__uuid7(char out[37]) {
     uint8_t b[16];
     random_bytes(b, sizeof b);
-    uint64_t ms = (uint64_t)cn_ice__now_ms();
+    uint64_t ms = getenv("CN_TEST_TABLE_SEED") ? 1700000000000ULL : (uint64_t)cn_ice__now_ms();
     for (int i = 0; i < 6; i++) b[i] = (uint8_t)(ms >> (40 - 8 * i));
     b[6] = (uint8_t)(0x70 | (b[6] & 0x0f));
     b[8] = (uint8_t)(0x80 | (b[8] & 0x3f));
