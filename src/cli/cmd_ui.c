@@ -13,17 +13,11 @@
 #include "cli/cli.h"
 #include "cli/sched_cli.h"
 #include "cli/ui_cli.h"
-#include "engine/fetch.h"
 #include "serve/ui.h"
-
-/* Until the engine has fetch by name, the lookup form says so instead of failing to link. */
-#pragma weak cn_fetcher_open
-#pragma weak cn_fetcher_close
 
 struct CnCliUi {
     CnHttpServer *server; /* NULL when the caller owns the server */
     CnUi *ui;
-    CnFetcher *fetcher;
     CnSchedModel *model;  /* owned (cn_cli_ui_mount_repo), else borrowed and NULL here */
 };
 
@@ -31,7 +25,6 @@ void cn_cli_ui_free(CnCliUi *u) {
     if (!u) return;
     cn_http_server_free(u->server); /* first: handlers use the UI until the server stops */
     cn_ui_free(u->ui);
-    if (u->fetcher) cn_fetcher_close(u->fetcher);
     cn_sched_model_free(u->model);
     cn_free(u);
 }
@@ -48,17 +41,11 @@ int cn_cli_ui_mount(CnHttpServer *s, const CnSchedModel *m, bool with_fetch, boo
         goto done;
     }
     cn_cli_sched_paths(m, w, db, 8192, logs, 8192);
-    if (with_fetch && cn_fetcher_open) {
-        /* upload tasks write where the online_store setting says, else chronon's default */
-        const char *online = m->settings.online_store ? m->settings.online_store : w->online;
-        rc = cn_fetcher_open(online, m->repo, &u->fetcher, err);
-        if (rc) {
-            rc = cn_err_ctx(err, rc, "feature lookup: online store %s", online);
-            goto done;
-        }
-    }
+    /* upload tasks write where the online_store setting says, else chronon's default; the
+     * UI opens it at the first lookup (it may not exist before the first upload) */
+    const char *online = m->settings.online_store ? m->settings.online_store : w->online;
     CnUiOpts o = {.model = m, .db_uri = db, .log_dir = logs, .warehouse = w->warehouse, .catalog = w->catalog,
-                  .fetcher = u->fetcher};
+                  .online_uri = with_fetch ? online : NULL};
     rc = cn_ui_mount(s, &o, root_redirect, &u->ui, err);
 done:
     cn_free(w);

@@ -8,9 +8,11 @@
 #include "base/compat.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -22,7 +24,10 @@
 #include "serve/ui.h"
 #include "table/table.h"
 
-#pragma weak cn_fetcher_fetch_json /* see cmd_ui.c: no fetcher, no call */
+/* A partial build may lack the engine's fetch by name: the lookup then says so. */
+#pragma weak cn_fetcher_open
+#pragma weak cn_fetcher_close
+#pragma weak cn_fetcher_fetch_json
 
 /* Runs shown in a DAG's grid, most recent last. */
 #define UI_GRID_RUNS 14
@@ -32,7 +37,12 @@
 struct CnUi {
     CnArena arena; /* owns the copied option strings */
     CnUiOpts o;
+    pthread_mutex_t mu; /* guards own_fetcher while it is opened */
+    CnFetcher *own_fetcher; /* opened on o.online_uri at the first lookup */
     char fetch_prefix[256]; /* fetch_base + "/" */
+    /* Random per process, in every form: a page of another site can make the browser
+     * POST to /ui/action but cannot read our pages, so it cannot know the token. */
+    char token[33];
 };
 
 /* ---------------------------------------------------------------- escaping */
@@ -154,9 +164,10 @@ static void dag_href(CnBuf *b, const char *dag) {
 }
 
 /* A POST button to /ui/action; task and ds may be NULL. */
-static void action_form(CnBuf *b, const char *op, const char *label, const char *dag, const char *task,
-                        const char *ds, const char *back) {
+static void action_form(const CnUi *ui, CnBuf *b, const char *op, const char *label, const char *dag,
+                        const char *task, const char *ds, const char *back) {
     cn_buf_puts(b, "<form class=\"i\" method=\"post\" action=\"/ui/action\">");
+    cn_buf_printf(b, "<input type=\"hidden\" name=\"token\" value=\"%s\">", ui->token);
     cn_buf_printf(b, "<input type=\"hidden\" name=\"op\" value=\"%s\">", op);
     cn_buf_puts(b, "<input type=\"hidden\" name=\"dag\" value=\"");
     html(b, dag);
@@ -269,8 +280,8 @@ static int page_dags(const CnUi *ui, const CnHttpReq *req, CnHttpResp *resp) {
             tis = NULL;
         }
         cn_buf_puts(b, "</td><td>");
-        action_form(b, paused ? "unpause" : "pause", paused ? "Unpause" : "Pause", d->id, NULL, NULL, "list");
-        action_form(b, "trigger", "Trigger", d->id, NULL, NULL, "list");
+        action_form(ui, b, paused ? "unpause" : "pause", paused ? "Unpause" : "Pause", d->id, NULL, NULL, "list");
+        action_form(ui, b, "trigger", "Trigger", d->id, NULL, NULL, "list");
         cn_buf_puts(b, "</td></tr>\n");
     }
     cn_buf_puts(b, "</table>\n");
@@ -327,8 +338,8 @@ static int page_dag(const CnUi *ui, const CnHttpReq *req, CnHttpResp *resp) {
     cn_buf_puts(b, ", schedule ");
     html(b, d->schedule);
     cn_buf_printf(b, ", %zu task(s), paused: <b id=\"paused\">%s</b> ", d->n_tasks, paused ? "yes" : "no");
-    action_form(b, paused ? "unpause" : "pause", paused ? "Unpause" : "Pause", d->id, NULL, NULL, "dag");
-    action_form(b, "trigger", "Trigger", d->id, NULL, NULL, "dag");
+    action_form(ui, b, paused ? "unpause" : "pause", paused ? "Unpause" : "Pause", d->id, NULL, NULL, "dag");
+    action_form(ui, b, "trigger", "Trigger", d->id, NULL, NULL, "dag");
     cn_buf_puts(b, "</p>\n");
     size_t first = n_runs > UI_GRID_RUNS ? n_runs - UI_GRID_RUNS : 0;
     if (!n_runs) {
@@ -533,7 +544,7 @@ static int page_log(const CnUi *ui, const CnHttpReq *req, CnHttpResp *resp) {
         cn_buf_puts(b, "</td></tr>");
     }
     cn_buf_puts(b, "</table><p>");
-    action_form(b, "clear", "Clear (run again)", d->id, task, ds, "log");
+    action_form(ui, b, "clear", "Clear (run again)", d->id, task, ds, "log");
     cn_buf_puts(b, "</p>\n");
     if (!try_no) try_no = ti.try_number;
     if (ti.try_number > 1) {
@@ -611,6 +622,10 @@ static int redirect(CnHttpResp *resp, const char *back, const char *dag, const c
 static int action(const CnUi *ui, const CnHttpReq *req, CnHttpResp *resp) {
     const char *op = cn_http_param(req, "op", 1);
     const char *back = cn_http_param(req, "back", 1);
+    const char *token = cn_http_param(req, "token", 1);
+    if (!token || strcmp(token, ui->token))
+        return error_page(ui, resp, 403, "forbidden",
+                          "the form's token does not match this server's: reload the page and try again");
     if (!op || (strcmp(op, "pause") && strcmp(op, "unpause") && strcmp(op, "trigger") && strcmp(op, "clear")))
         return error_page(ui, resp, 400, "unknown action",
                           "op: expected pause, unpause, trigger or clear");
@@ -885,9 +900,25 @@ static int page_lookup(const CnUi *ui, const CnHttpReq *req, CnHttpResp *resp) {
     return b->oom ? CN_ENOMEM : 0;
 }
 
+/* The fetcher given, or the one opened on online_uri (now, if not yet). */
+static CnFetcher *get_fetcher(CnUi *ui, CnErr *err) {
+    if (ui->o.fetcher) return ui->o.fetcher;
+    if (!cn_fetcher_open) {
+        cn_err_set(err, CN_EUNSUPPORTED, "fetch by name is not in this build of chronon");
+        return NULL;
+    }
+    pthread_mutex_lock(&ui->mu);
+    if (!ui->own_fetcher && cn_fetcher_open(ui->o.online_uri, ui->o.model ? ui->o.model->repo : NULL,
+                                            &ui->own_fetcher, err))
+        cn_err_ctx(err, err->code, "online store %s", ui->o.online_uri);
+    CnFetcher *f = ui->own_fetcher;
+    pthread_mutex_unlock(&ui->mu);
+    return f;
+}
+
 /* POST <fetch_base>/groupby|join/<name> through the fetcher, answered as Chronon's fetch
  * service does (compute.md section 9). */
-static int api_fetch(const CnUi *ui, const CnHttpReq *req, CnHttpResp *resp) {
+static int api_fetch(CnUi *ui, const CnHttpReq *req, CnHttpResp *resp) {
     const char *rest = req->path + strlen(ui->fetch_prefix);
     CnFetchKind kind;
     const char *name;
@@ -911,7 +942,13 @@ static int api_fetch(const CnUi *ui, const CnHttpReq *req, CnHttpResp *resp) {
         status = 400;
         goto fail;
     }
-    int rc = cn_fetcher_fetch_json(ui->o.fetcher, kind, name, keys, CN_FETCH_NOW, &got, &err);
+    CnFetcher *f = get_fetcher(ui, &err);
+    int rc = f ? cn_fetcher_fetch_json(f, kind, name, keys, CN_FETCH_NOW, &got, &err) : err.code;
+    if (rc && !f) {
+        snprintf(msg, sizeof msg, "%s", cn_err_msg(&err));
+        status = 503; /* the store may not exist until the first upload */
+        goto fail;
+    }
     if (rc) {
         snprintf(msg, sizeof msg, "%s", cn_err_msg(&err));
         status = rc == CN_EINVAL ? 400 : rc == CN_ENOTFOUND ? 404 : 500; /* as chronon serve answers */
@@ -954,9 +991,9 @@ int cn_ui_handle(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
     const CnUi *ui = ctx;
     const char *p = req->path;
     bool get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
-    if (ui->o.fetcher && cn_str_starts_with(p, ui->fetch_prefix)) {
+    if ((ui->o.fetcher || ui->o.online_uri) && cn_str_starts_with(p, ui->fetch_prefix)) {
         if (strcmp(req->method, "POST")) return error_page(ui, resp, 405, "method not allowed", "the fetch API takes POST");
-        return api_fetch(ui, req, resp);
+        return api_fetch((CnUi *)ui, req, resp); /* the lazily opened fetcher is the one mutable part */
     }
     if (!strcmp(p, "/") || !strcmp(p, "/ui")) {
         resp->status = 303;
@@ -1007,6 +1044,8 @@ int cn_ui_mount(CnHttpServer *s, const CnUiOpts *opts, bool root_redirect, CnUi 
     ui->o.log_dir = dup_opt(&ui->arena, opts->log_dir, &oom);
     ui->o.warehouse = dup_opt(&ui->arena, opts->warehouse, &oom);
     ui->o.catalog = dup_opt(&ui->arena, opts->catalog, &oom);
+    ui->o.online_uri = dup_opt(&ui->arena, opts->online_uri, &oom);
+    pthread_mutex_init(&ui->mu, NULL);
     ui->o.fetch_base = dup_opt(&ui->arena, opts->fetch_base ? opts->fetch_base : "/v1/features", &oom);
     ui->o.title = dup_opt(&ui->arena, opts->title ? opts->title : "chronon", &oom);
     int rc = 0;
@@ -1023,8 +1062,14 @@ int cn_ui_mount(CnHttpServer *s, const CnUiOpts *opts, bool root_redirect, CnUi 
     snprintf(ui->fetch_prefix, sizeof ui->fetch_prefix, "%s%s", ui->o.fetch_base,
              ui->o.fetch_base[bl - 1] == '/' ? "" : "/");
     if (ui->o.fetch_base[bl - 1] == '/') ((char *)ui->o.fetch_base)[bl - 1] = 0;
+    uint8_t rnd[16];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        rc = cn_err_set(err, CN_EIO, "web UI: no random bytes for the form token: %s", strerror(errno));
+        goto done;
+    }
+    for (size_t i = 0; i < sizeof rnd; i++) snprintf(ui->token + 2 * i, 3, "%02x", rnd[i]);
     rc = cn_http_route(s, NULL, "/ui", cn_ui_handle, ui, err);
-    if (!rc && ui->o.fetcher) rc = cn_http_route(s, "POST", ui->fetch_prefix, cn_ui_handle, ui, err);
+    if (!rc && (ui->o.fetcher || ui->o.online_uri)) rc = cn_http_route(s, "POST", ui->fetch_prefix, cn_ui_handle, ui, err);
     if (!rc && root_redirect) rc = cn_http_route(s, "GET", "/", cn_ui_handle, ui, err);
 done:
     if (rc) {
@@ -1037,6 +1082,8 @@ done:
 
 void cn_ui_free(CnUi *ui) {
     if (!ui) return;
+    if (ui->own_fetcher) cn_fetcher_close(ui->own_fetcher);
+    pthread_mutex_destroy(&ui->mu);
     cn_arena_fini(&ui->arena);
     cn_free(ui);
 }

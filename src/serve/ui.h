@@ -26,18 +26,20 @@ typedef struct CnUiOpts {
     const char *warehouse;     /* tables pages; NULL: none */
     const char *catalog;
     /* The lookup form posts to <fetch_base>/groupby|join/<name>; NULL: "/v1/features".
-     * With a fetcher the UI serves that route itself (the scheduler, `chronon ui`);
-     * without one the route is the server's (`chronon serve`). BORROWED. */
+     * With a fetcher or an online_uri the UI serves that route itself (the scheduler,
+     * `chronon ui`); without either the route is the server's (`chronon serve`). */
     const char *fetch_base;
-    CnFetcher *fetcher;
+    CnFetcher *fetcher;        /* BORROWED; or NULL and: */
+    const char *online_uri;    /* a store the UI opens at the first lookup (again after a
+                                * failure: the store may appear with the first upload) */
     const char *title;         /* shown in the header; NULL: "chronon" */
 } CnUiOpts;
 
 typedef struct CnUi CnUi;
 
 /* Copies opts (strings too) and adds the UI's routes to s: GET /ui/... pages, POST
- * /ui/action, GET / redirecting to /ui/ (root_redirect), and with a fetcher POST
- * <fetch_base>/. Add it before any catch-all route of the server.
+ * /ui/action, GET / (root_redirect: a prefix route taking every path no earlier route
+ * took; / itself redirects to /ui/), and with a fetcher or online_uri POST <fetch_base>/. Add it before any catch-all route of the server.
  * OWNED: *out, cn_ui_free AFTER cn_http_server_free (handlers use it until then).
  * Errors: CN_ENOMEM, and those of cn_http_route. */
 int cn_ui_mount(CnHttpServer *s, const CnUiOpts *opts, bool root_redirect, CnUi **out, CnErr *err);

@@ -159,8 +159,13 @@ def test_hostile_names_are_escaped(ui):
         assert "&lt;script&gt;alert" in body or "&lt;b&gt;" in body, path
 
 
+def token(ui):
+    """The form token every page's buttons carry."""
+    return re.search(r'name="token" value="([0-9a-f]{32})"', ui.get("/ui/")[2]).group(1)
+
+
 def form_post(ui, **form):
-    st, h, _ = ui.request("POST", "/ui/action", form=form)
+    st, h, _ = ui.request("POST", "/ui/action", form=dict(form, token=token(ui)))
     return st, h.get("location", "")
 
 
@@ -189,11 +194,15 @@ def test_actions_change_the_state_db(ui_rw):
     assert tasks["upload_task"]["state"] == "none" and tasks["metadata_upload_task"]["state"] == "none"
     assert tasks["backfill_task"]["state"] == "success"
     # bad forms
-    assert ui.request("POST", "/ui/action", form={"op": "explode", "dag": GB_DAG})[0] == 400
-    assert ui.request("POST", "/ui/action", form={"op": "pause", "dag": "nope"})[0] == 404
-    assert ui.request("POST", "/ui/action", form={"op": "clear", "dag": GB_DAG, "task": "upload_task",
-                                                  "ds": "yesterday"})[0] == 400
-    assert ui.request("POST", "/ui/action", form={"op": "clear", "dag": GB_DAG, "task": "nope", "ds": DS})[0] == 404
+    assert form_post(ui, op="explode", dag=GB_DAG)[0] == 400
+    assert form_post(ui, op="pause", dag="nope")[0] == 404
+    assert form_post(ui, op="clear", dag=GB_DAG, task="upload_task", ds="yesterday")[0] == 400
+    assert form_post(ui, op="clear", dag=GB_DAG, task="nope", ds=DS)[0] == 404
+    # a form without this server's token (another site posting) changes nothing
+    for bad in ({}, {"token": "0" * 32}):
+        st, _, body = ui.request("POST", "/ui/action", form=dict(bad, op="pause", dag=GB_DAG, back="dag"))
+        assert st == 403 and "token" in body
+    assert not {d["dag_id"]: d["paused"] for d in json.loads(chronon(env, "dags", "list", "--json").stdout)["dags"]}[GB_DAG]
 
 
 def test_scheduler_serves_the_ui_and_flags(tmp_path):

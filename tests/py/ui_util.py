@@ -54,8 +54,8 @@ class Ui:
                 u = urllib.parse.urlparse(self.url)
                 self.host, self.port = u.hostname, u.port
                 return
-        self.stop()
-        raise AssertionError("no UI address printed: %r %s" % (self.lines, self.p.stderr.read()))
+        out, err = self.stop()
+        raise AssertionError("no UI address printed: %r %s %s" % (self.lines, out, err))
 
     def stop(self):
         if self.p.poll() is None:
