@@ -428,9 +428,11 @@ static int write_metadata(CnIceCatalog *c, const char *ns, const char *name, jso
     if (rc < 0) goto done;
     *uri_out = cn_buf_take(&uri);
 done:
-    json_free_t fr;
-    json_get_alloc_funcs(NULL, &fr);
-    if (text) fr(text);
+    if (text) { /* jansson's allocator freed it */
+        json_free_t fr;
+        json_get_alloc_funcs(NULL, &fr);
+        fr(text);
+    }
     cn_buf_fini(&key);
     cn_buf_fini(&uri);
     return rc;
