@@ -228,6 +228,20 @@ static int parse_ts(const char *s, int64_t *out) {
     return 0;
 }
 
+/* Names are Chronon's: [A-Za-z0-9_.-] with '/' between team and name. Anything else
+ * (a "..", a leading '/', control characters) never reaches the fetcher, which may
+ * look the name up as a path under <repo>/production. */
+static bool name_ok(const char *name) {
+    if (name[0] == '/' || name[0] == '.' || strstr(name, "..") || strstr(name, "//")) return false;
+    for (const char *p = name; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+              c == '.' || c == '/'))
+            return false;
+    }
+    return true;
+}
+
 static int features_handler(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
     FeatRoute *fr = ctx;
     CnSrvApi *api = fr->api;
@@ -238,6 +252,12 @@ static int features_handler(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
     const char *name = req->path + strlen(fr->prefix);
     if (!*name) {
         fail(resp, 400, "missing the %s name after %s (e.g. %s%s)", kind_name, fr->prefix, fr->prefix,
+             fr->kind == CN_FETCH_JOIN ? "quickstart/training_set.v2" : "quickstart/purchases.v1");
+        goto done;
+    }
+    if (!name_ok(name)) {
+        fail(resp, 400, "%s name '%s' is not a valid name (expected letters, digits, '_', '-' and '.', one '/' "
+             "between team and name, e.g. %s)", kind_name, name,
              fr->kind == CN_FETCH_JOIN ? "quickstart/training_set.v2" : "quickstart/purchases.v1");
         goto done;
     }

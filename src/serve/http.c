@@ -392,11 +392,11 @@ void cn_http_server_free(CnHttpServer *s) {
     if (!s) return;
     if (s->daemon) {
         atomic_store(&s->stopping, true);
+        /* After a successful quiesce the listen socket is ours to close; otherwise
+         * MHD_stop_daemon closes it, and closing it here too could close a reused fd. */
         MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-        if (fd != MHD_INVALID_SOCKET) {
-            close(fd);
-            s->listen_fd = -1;
-        }
+        if (fd != MHD_INVALID_SOCKET) close(fd);
+        s->listen_fd = -1;
         /* Let requests already read finish and be sent. */
         for (int waited = 0; atomic_load(&s->in_flight) > 0 && waited < SHUTDOWN_WAIT_MS; waited += 5) {
             struct timespec ts = {0, 5 * 1000000L};
