@@ -622,6 +622,57 @@ done:
     return rc;
 }
 
+/* True when folding a window's rows straight into its IR gives the same bits as merging
+ * its tiles: no floating-point sums or moments, sketches or deletable bucket/map parts
+ * (the ones needs_fold lists). */
+static bool rows_exact(const CnEngGroupBy *g) {
+    for (uint32_t b = 0; b < g->n_bases; b++)
+        if (needs_fold(g, &g->bases[b])) return false;
+    return true;
+}
+
+/* Snapshots of a day or two without tiles (no tile store involved): each part folds the
+ * rows of its window that are visible on day d (storage partition <= d, D27) straight
+ * into its IR. Building tiles and merging 30 of them per key costs more than the rows
+ * themselves when only one day is wanted. */
+static int compute_rows(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEngEmitFn emit, void *ud,
+                        CnErr *err) {
+    RowView v;
+    uint32_t n_ids = g->keys.n;
+    CnAggState **dst = cn_calloc(g->n_parts + 1, sizeof *dst);
+    uint32_t *sel = cn_malloc(((size_t)g->n_rows + 1) * sizeof *sel);
+    uint32_t *ids = cn_malloc(((size_t)n_ids + 1) * sizeof *ids);
+    int rc = row_view(g, &v, err);
+    if (!dst || !sel || !ids) rc = rc ? rc : cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t i = 0; rc == 0 && i < n_ids; i++) ids[i] = i;
+    for (uint32_t p = 0; p < g->n_parts && rc == 0; p++) {
+        rc = cn_agg_state_new(g->bases[g->parts[p].i_base].spec, &dst[p], err);
+        if (rc == 0) rc = cn_agg_state_reserve(dst[p], n_ids, err);
+    }
+    for (int32_t d = s; d <= e && rc == 0; d++) {
+        if (!cn_eng__has_day(g, d)) continue;
+        int64_t end = ((int64_t)d + 1) * CN_MS_PER_DAY;
+        for (uint32_t p = 0; p < g->n_parts && rc == 0; p++) {
+            const CnEngPart *pt = &g->parts[p];
+            const CnEngBase *b = &g->bases[pt->i_base];
+            int64_t lo = pt->w_ms ? end - pt->w_ms : INT64_MIN;
+            uint32_t m = 0;
+            for (uint32_t r = 0; r < g->n_rows; r++)
+                if (g->ts_ok[r] && g->pday[r] <= d && g->ts[r] < end && g->ts[r] >= lo) sel[m++] = r;
+            cn_agg_state_reset(dst[p]);
+            rc = cn_agg_state_update(dst[p], g->key_id, sel, m, &g->rows->cols[b->i_input], &v.tsv,
+                                     b->i_bucket >= 0 ? &g->rows->cols[b->i_bucket] : NULL, err);
+        }
+        if (rc == 0) rc = emit_rows(g, d, ob, dst, ids, n_ids, true, emit, ud, err);
+    }
+    for (uint32_t p = 0; dst && p < g->n_parts; p++) cn_agg_state_free(dst[p]);
+    cn_free(dst);
+    cn_free(sel);
+    cn_free(ids);
+    cn_free(v.valid);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ entities */
 
 static int compute_entities(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEngEmitFn emit, void *ud,
@@ -716,6 +767,10 @@ int cn_eng__compute(CnEngGroupBy *g, int32_t s, int32_t e, CnEngTileSet *stored,
     if (rc) goto done;
     if (g->entities) {
         rc = compute_entities(g, s, e, ob, emit, ud, err);
+        goto done;
+    }
+    if (!ts && e - s < 2 && rows_exact(g)) {
+        rc = compute_rows(g, s, e, ob, emit, ud, err);
         goto done;
     }
     if (!ts) {

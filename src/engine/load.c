@@ -453,6 +453,9 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
             break;
         }
         uint32_t n_keep = 0;
+        char last_ds[10];  /* rows of a batch share their partition: parse ds once per change */
+        uint32_t last_len = UINT32_MAX;
+        int32_t last_day = INT32_MIN;
         for (uint32_t r = 0; r < out->n_rows && rc == 0; r++) {
             /* Query step 4: a row needs at least one non-null key */
             if (!cn_eng__key_encode(out, g->key_cols, g->n_keys, r, &kb)) continue;
@@ -465,9 +468,15 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
             if (rc) break;
             uint32_t len;
             const char *p = cn_col_vec_str(&out->cols[i_ds], r, &len);
-            char dsb[11];
-            snprintf(dsb, sizeof dsb, "%.*s", (int)(len < 10 ? len : 10), p);
-            int32_t day = ds_days(dsb, INT32_MIN);
+            if (len > 10) len = 10;
+            if (len != last_len || memcmp(p, last_ds, len) != 0) {
+                char dsb[11];
+                snprintf(dsb, sizeof dsb, "%.*s", (int)len, p);
+                last_day = ds_days(dsb, INT32_MIN);
+                memcpy(last_ds, p, len);
+                last_len = len;
+            }
+            int32_t day = last_day;
             uint32_t row = g->n_rows + n_keep;
             g->key_id[row] = id;
             g->pday[row] = day;
@@ -489,7 +498,11 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
             /* rows batch lacks __cn_ds: append the columns one by one */
             for (uint32_t c = 0, oc = 0; c < out->n_cols && rc == 0; c++) {
                 if ((int)c == i_ds) continue;
-                for (uint32_t k = 0; k < n_keep; k++) cn_col_vec_append_from(&g->rows->cols[oc], &out->cols[c], keep[k]);
+                if (n_keep == out->n_rows) /* every row kept: one bulk copy */
+                    rc = cn_col_vec_append_range(&g->rows->cols[oc], &out->cols[c], 0, n_keep);
+                else
+                    for (uint32_t k = 0; k < n_keep; k++)
+                        cn_col_vec_append_from(&g->rows->cols[oc], &out->cols[c], keep[k]);
                 oc++;
             }
             rc = cn_col_batch_sync_rows(g->rows, err);
