@@ -84,6 +84,14 @@ static int cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* CPU time of this thread: a fetch's own work, without the time the scheduler gave
+ * other processes (on a loaded machine wall-clock p99 measures the load). */
+static uint64_t cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static uint64_t xs(uint64_t *s) {
     *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
     return *s;
@@ -308,7 +316,8 @@ int main(int argc, char **argv) {
     printf("upload      raw lmdb mdb_put APPEND     %8.2f M keys/s (key %zu B, value %zu B)  ratio ours/raw %.3f\n",
            raw / 1e6, klen, vlen, up_mean / raw);
 
-    /* ---- fetch */
+    /* ---- fetch (the Join conf is read from the repo; metadata-upload makes the dataset) */
+    if (cn_kv_dataset_create(kv, CN_KV_METADATA_DATASET, &err)) die("metadata dataset", &err);
     CnFetcher *f = NULL;
     if (cn_fetcher_open(uri, repo, &f, &err)) die("fetcher", &err);
     int64_t q = (day + 1) * CN_MS_PER_DAY + 1;
@@ -342,6 +351,7 @@ int main(int argc, char **argv) {
         json_decref(out);
     }
     uint64_t *lat = cn_calloc((size_t)fetches, sizeof *lat), *klat = cn_calloc((size_t)fetches, sizeof *klat);
+    uint64_t *clat = cn_calloc((size_t)fetches, sizeof *clat);
     uint64_t sd = 777;
     char ds_names[N_GB][64];
     for (int g = 0; g < N_GB; g++) {
@@ -352,9 +362,10 @@ int main(int argc, char **argv) {
     for (int r = 0; r < fetches; r++) {
         int64_t k = (int64_t)(xs(&sd) % (uint64_t)keys);
         json_t *req = json_pack("[{s:I}]", "user_id", (json_int_t)k), *out = NULL;
-        uint64_t t0 = now_ns();
+        uint64_t c0 = cpu_ns(), t0 = now_ns();
         if (cn_fetcher_fetch_json(f, CN_FETCH_JOIN, "bench/join.v1", req, q, &out, &err)) die("fetch", &err);
         lat[r] = now_ns() - t0;
+        clat[r] = cpu_ns() - c0;
         json_decref(out);
         json_decref(req);
         /* the store's own cost: the same 3 records by cn_kv_multi_get */
@@ -373,23 +384,28 @@ int main(int argc, char **argv) {
     }
     qsort(lat, (size_t)fetches, sizeof *lat, cmp_u64);
     qsort(klat, (size_t)fetches, sizeof *klat, cmp_u64);
+    qsort(clat, (size_t)fetches, sizeof *clat, cmp_u64);
     uint64_t rp50 = 0, rp99 = 0;
     raw_get(rawdir, (size_t)keys, klen, fetches, &rp50, &rp99);
     double p50 = lat[fetches / 2] / 1e3, p99 = lat[(size_t)fetches * 99 / 100] / 1e3;
     double k50 = klat[fetches / 2] / 1e3, k99 = klat[(size_t)fetches * 99 / 100] / 1e3;
     printf("fetch join of 3 GroupBys x 10 features, 1 key (%d fetches over %lld keys):\n", fetches, (long long)keys);
     printf("  cn_fetcher_fetch_json   p50 %7.2f us  p99 %7.2f us\n", p50, p99);
+    printf("  (thread CPU time)       p50 %7.2f us  p99 %7.2f us\n", clat[fetches / 2] / 1e3,
+           clat[(size_t)fetches * 99 / 100] / 1e3);
     printf("  cn_kv_multi_get x3      p50 %7.2f us  p99 %7.2f us   fetch/kv p50 %.1fx  p99 %.1fx\n", k50, k99,
            p50 / k50, p99 / k99);
     printf("  raw mdb_get x3          p50 %7.2f us  p99 %7.2f us   fetch/raw p50 %.1fx  p99 %.1fx\n", rp50 / 1e3,
            rp99 / 1e3, p50 / (rp50 / 1e3), p99 / (rp99 / 1e3));
-    printf("goals: p99 < 50 us: %s; upload >= 1M keys/s: %s\n", p99 < 50 ? "met" : "NOT met",
-           up_mean >= 1e6 ? "met" : "NOT met");
+    double cp99 = clat[(size_t)fetches * 99 / 100] / 1e3;
+    printf("goals: p99 < 50 us: %s (wall), %s (CPU); upload >= 1M keys/s: %s\n", p99 < 50 ? "met" : "NOT met",
+           cp99 < 50 ? "met" : "NOT met", up_mean >= 1e6 ? "met" : "NOT met");
     if (bad) fprintf(stderr, "bench_online: fetched values differ from the generated data\n");
     else printf("cross-check: fetched values of sampled keys equal the generated data\n");
 
     cn_free(lat);
     cn_free(klat);
+    cn_free(clat);
     cn_buf_fini(&key);
     cn_arena_fini(&ar);
     cn_col_batch_free(kb);

@@ -736,8 +736,15 @@ static int put_prefixed(json_t *acc, const char *prefix, const json_t *vals) {
     const char *k;
     json_t *x;
     char name[1024];
+    size_t pl = strlen(prefix);
+    if (pl > 512) pl = 512;
+    memcpy(name, prefix, pl);
+    name[pl] = '_';
     json_object_foreach((json_t *)vals, k, x) {
-        snprintf(name, sizeof name, "%s_%s", prefix, k);
+        size_t kl = strlen(k);
+        if (kl > sizeof name - pl - 2) kl = sizeof name - pl - 2;
+        memcpy(name + pl + 1, k, kl);
+        name[pl + 1 + kl] = 0;
         if (json_object_set(acc, name, x)) return CN_ENOMEM;
     }
     return 0;
@@ -809,7 +816,10 @@ int cn_fetcher__join(CnFetcher *f, const CnJoin *j, json_t *const *reqs, size_t 
             cn_buf_fini(&miss);
         }
         CnErr perr = CN_ERR_INIT;
-        int prc = ng ? cn_fetcher__groupby(f, gb, greqs, ng, q, gvals, gerrs, nodata, &vs, ar, &perr) : 0;
+        /* the value types matter only to the Join's derivations */
+        int prc = ng ? cn_fetcher__groupby(f, gb, greqs, ng, q, gvals, gerrs, nodata, j->n_derivations ? &vs : NULL, ar,
+                                           &perr)
+                     : 0;
         if (prc == CN_ENOMEM) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         for (size_t t = 0; rc == 0 && t < ng; t++) {
             json_t *acc = vals[gi[t]];
@@ -885,7 +895,7 @@ int cn_fetcher_fetch_json(CnFetcher *f, CnFetchKind kind, const char *name, cons
         return cn_err_set(err, CN_EINVAL, "fetch %s: unknown kind %d (expected group-by or join)", name, (int)kind);
     int64_t q = ts_ms == CN_FETCH_NOW ? cn_fetcher__now_ms() : ts_ms;
     CnArena ar;
-    cn_arena_init(&ar, 0);
+    cn_arena_init(&ar, 8192); /* a fetch needs a few KiB; 64 KiB blocks cost malloc_consolidate */
     json_t *res = NULL;
     json_t **reqs = cn_arena_calloc(&ar, (n + 1) * sizeof *reqs);
     json_t **vals = cn_arena_calloc(&ar, (n + 1) * sizeof *vals);
