@@ -33,7 +33,11 @@ void cn_fetcher_close(CnFetcher *f); /* NULL-safe */
  *   {"keys": {...}, "values": {...}}      values as Chronon names them;
  *   {"keys": {...}, "error": "<message>"} when that key map alone fails (e.g. the
  *                                          guide's "Invalid key format" message).
- * Join parts that fail give "<part>_exception" values instead of failing the key.
+ * GroupBy derivations are applied (a key without data has every value null). A Join's
+ * values are named "<prefix>_<groupby>_<column>" as its backfill names them, after
+ * GroupBy and Join derivations; a part without data adds nothing; a part that fails
+ * (missing or malformed keys, no upload) gives "<prefix>_<groupby>_exception" values
+ * instead of failing the key.
  * Whole-request errors return non-zero: CN_ENOTFOUND (unknown name: names it and says
  * to run metadata-upload/upload), CN_EINVAL (keys not an array of objects), store
  * errors (CN_EREMOTE/CN_EIO). */
