@@ -241,4 +241,23 @@ typedef int (*CnIceGcFn)(void *ud, const char *uri, uint64_t size);
 int cn_ice_gc(CnIceCatalog *c, const char *ns, const char *name, int64_t older_than_ms,
               CnIceGcFn fn, void *ud, uint64_t *n_removed, CnErr *err);
 
+/* ------------------------------------------------------------------ expiry */
+
+typedef struct CnIceExpireStats {
+    uint32_t snapshots;        /* expired */
+    uint32_t snapshots_kept;
+    uint64_t manifest_lists, manifests, data_files; /* files removed */
+} CnIceExpireStats;
+
+/* Iceberg's expire-snapshots: drops the snapshots committed before older_than_ms except
+ * the current one (and any ref) and the retain_last (>= 1) most recent, in one commit,
+ * then removes the manifest lists, manifests and data files that only those snapshots
+ * reached (expire.c states the rules). Time travel to an expired snapshot then fails
+ * with CN_ENOTFOUND. fn (may be NULL) is called with each removed file's URI (size 0).
+ * Nothing to expire: no commit, counts zero. st may be NULL. Errors: CN_EINVAL
+ * (retain_last 0), CN_ENOTFOUND, catalog and storage errors. */
+int cn_ice_expire_snapshots(CnIceCatalog *c, const char *ns, const char *name,
+                            int64_t older_than_ms, uint32_t retain_last, CnIceGcFn fn,
+                            void *ud, CnIceExpireStats *st, CnErr *err);
+
 #endif /* CN_TABLE_H */

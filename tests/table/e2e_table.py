@@ -25,6 +25,10 @@ by pid at the end):
                       --help of load and gc
   bad_input           unknown tables (suggestions), unknown columns, names escaping the
                       warehouse, wrong S3 credentials, unreachable catalogs, missing ds
+  expire_snapshots    chronon table expire-snapshots: --dry-run, --retain-last 2 then 1;
+                      exactly the files only expired snapshots reached are removed, the
+                      rows stay, time travel to an expired snapshot fails clearly, icebird
+                      still reads the table, gc finds no orphans, bad flags exit 2
 A missing checker or server prints SKIP and exits 77 (a failure when CN_TEST_STRICT=1).
 """
 import glob
@@ -651,6 +655,79 @@ def case_settings_inputs(work):
     check("--older-than \"5x\"" in p.stderr, p.stderr)
 
 
+def live_data_files(manifest_list):
+    """Data files a snapshot reads (entries not marked deleted), read with avsc."""
+    out = set()
+    for m in avsc_read(manifest_list)["records"]:
+        for r in avsc_read(m["manifest_path"][7:])["records"]:
+            if r["status"] != 2:
+                out.add(r["data_file"]["file_path"][7:])
+    return out
+
+
+def case_expire_snapshots(work):
+    wh = work + "/wh"
+    ctx = Ctx(work, wh, "sqlite:%s/catalog.db" % work)
+    exp, rows1 = scenario(ctx)                      # snapshots: append, overwrite, append
+    exp3 = exp
+    first_files = set(table_files(wh))
+    day1 = [(300 + i, T0 + i, 9.0) for i in range(3)]
+    write_csv(work + "/d.csv", ["user_id", "ts", "amount"], day1)
+    ctx.chronon("load", work + "/d.csv", "data.events", "--partition-from", "ts", "--mode", "overwrite")
+    exp = sorted_rows([r for r in exp if r["ds"] != "2023-12-01"] +
+                      [{"user_id": u, "ts": t, "amount": a, "ds": ds_of(t), "score": None} for (u, t, a) in day1])
+    snaps = ctx.snapshots("data.events")
+    check([x["op"] for x in snaps] == ["append", "overwrite", "append", "overwrite"], "ops %s" % snaps)
+    check(ctx.scan("data.events") == exp, "rows before expiry")
+    data = lambda ds: sorted(f for f in table_files(wh) if "/data/ds=%s/" % ds in f)
+    day1_first = sorted(set(data("2023-12-01")) & first_files)
+    out = ctx.chronon("table", "expire-snapshots", "data.events", "--older-than", "0", "--retain-last", "2",
+                      "--dry-run").stdout
+    check("2 of 4 snapshots would expire" in out, "dry run: %s" % out)
+    check(len(ctx.snapshots("data.events")) == 4, "the dry run changed the table")
+    before = set(table_files(wh))
+    # the first load's day-2 files were overwritten by snapshot 2: only snapshot 1 read them
+    meta0 = json.load(open(ctx.meta("data.events")[7:]))
+    lists = {x["snapshot-id"]: x["manifest-list"][7:] for x in meta0["snapshots"]}
+    out = ctx.chronon("table", "expire-snapshots", "data.events", "--older-than", "0", "--retain-last", "2").stdout
+    check("expired 2 snapshots (2 kept)" in out, "expire output: %s" % out)
+    removed = sorted(l.split(" ", 1)[1][7:] for l in out.splitlines() if l.startswith("removed "))
+    gone = sorted(before - set(table_files(wh)))
+    check(removed == gone, "reported %s, removed %s" % (removed, gone))
+    # data files: exactly those no kept snapshot (3, 4) reads, as avsc reads the manifests
+    kept_live = live_data_files(lists[snaps[2]["id"]]) | live_data_files(lists[snaps[3]["id"]])
+    want = sorted(f for f in before if f.endswith(".parquet") and f not in kept_live)
+    check(want and all("/data/ds=2023-12-02/" in f for f in want), "expected removals %s" % want)
+    check(sorted(f for f in gone if f.endswith(".parquet")) == want, "removed data %s, expected %s" % (gone, want))
+    check(lists[snaps[0]["id"]] in gone and lists[snaps[1]["id"]] in gone, "expired manifest lists kept")
+    check(not any(f.endswith(".metadata.json") for f in gone), "metadata files removed")
+    check(ctx.scan("data.events") == exp, "rows changed by the expiry")
+    left = ctx.snapshots("data.events")
+    check([x["id"] for x in left] == [snaps[2]["id"], snaps[3]["id"]], "kept snapshots %s" % left)
+    p = ctx.tool("scan", "data.events", "--snapshot", str(snaps[0]["id"]), expect=None)
+    check(p.returncode != 0 and "no snapshot %d" % snaps[0]["id"] in (p.stderr + p.stdout),
+          "time travel to an expired snapshot: rc=%d %s" % (p.returncode, p.stderr[-500:]))
+    check(ctx.scan("data.events", "--snapshot", str(snaps[2]["id"])) == exp3, "time travel to a kept snapshot")
+    # the last overwrite made the first load's day-1 files unreachable once snapshot 3 goes
+    out = ctx.chronon("table", "expire-snapshots", "data.events", "--older-than", "0d").stdout
+    check("expired 1 snapshots (1 kept)" in out, "second expiry: %s" % out)
+    check(not any(os.path.exists(f) for f in day1_first), "day-1 files of the first load kept")
+    check(ctx.scan("data.events") == exp and icebird(ctx.meta("data.events")) == exp, "rows after the second expiry")
+    out = ctx.chronon("table", "expire-snapshots", "data.events", "--older-than", "0").stdout
+    check("expired 0 snapshots (1 kept)" in out, "nothing left to expire: %s" % out)
+    out = ctx.chronon("gc", "--older-than", "0s", "data.events").stdout
+    check(not [l for l in out.splitlines() if l.startswith("removed ")], "gc found orphans after expiry: %s" % out)
+    # a cutoff in the past expires nothing; bad flags
+    out = ctx.chronon("table", "expire-snapshots", "data.events", "--older-than", "2001-01-01T00:00:00Z").stdout
+    check("expired 0 snapshots" in out, "old cutoff: %s" % out)
+    p = ctx.chronon("table", "expire-snapshots", "data.events", "--older-than", "yesterday", expect=2)
+    check("--older-than 'yesterday'" in p.stderr, p.stderr)
+    p = ctx.chronon("table", "expire-snapshots", "data.events", "--older-than", "1", "--retain-last", "0", expect=2)
+    check("--retain-last '0'" in p.stderr, p.stderr)
+    p = ctx.chronon("table", "expire-snapshots", "data.nope", "--older-than", "1", expect=2)
+    check("data.nope" in p.stderr, p.stderr)
+
+
 def main():
     work = tempfile.mkdtemp(prefix="cn_table_e2e_")
     try:
@@ -668,6 +745,8 @@ def main():
             case_settings_inputs(work)
         elif CASE == "bad_input":
             case_bad_input(work)
+        elif CASE == "expire_snapshots":
+            case_expire_snapshots(work)
         else:
             check(False, "unknown case " + CASE)
         print("ok: " + CASE)
