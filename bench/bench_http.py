@@ -59,6 +59,13 @@ end
 """
 
 
+def cpu_s(pid):
+    """utime + stime of a process in seconds (from /proc)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -134,18 +141,21 @@ def cross_check(base, repo, env, kind, name, users):
     print("cross-check: %d served answers equal chronon run --mode fetch" % len(keys))
 
 
-def run_wrk(base, kind, name, users, duration, connections, d):
+def run_wrk(base, kind, name, users, duration, connections, d, server_pid):
     lua = os.path.join(d, "post.lua")
     with open(lua, "w") as f:
         f.write(WRK_LUA % (",".join('"%s"' % u for u in users), "/v1/features/%s/%s" % (kind, name)))
     argv = ["wrk", "-t2", "-c%d" % connections, "-d%ds" % duration, "-s", lua, "--latency", base + "/"]
+    cpu0 = cpu_s(server_pid)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60).stdout
+    cpu = cpu_s(server_pid) - cpu0
     m = re.search(r"wrk-summary requests=(\d+) non2xx=(\d+) p50_us=(\d+) p99_us=(\d+) errors=(\d+)", out)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if not m or not rps:
         raise SystemExit("FAIL: could not read wrk's output:\n" + out)
     return {"rps": float(rps.group(1)), "requests": int(m.group(1)), "non2xx": int(m.group(2)),
-            "p50_ms": int(m.group(3)) / 1000, "p99_ms": int(m.group(4)) / 1000, "errors": int(m.group(5))}
+            "p50_ms": int(m.group(3)) / 1000, "p99_ms": int(m.group(4)) / 1000, "errors": int(m.group(5)),
+            "cpu_us": 1e6 * cpu / max(int(m.group(1)), 1)}
 
 
 def run_redis(d, requests, connections):
@@ -159,9 +169,11 @@ def run_redis(d, requests, connections):
                 break
             except OSError:
                 time.sleep(0.05)
+        cpu0 = cpu_s(srv.pid)
         out = subprocess.run(["redis-benchmark", "-p", str(port), "-t", "get", "-n", str(requests), "-c",
                               str(connections), "--threads", "2", "--csv"],
                              capture_output=True, text=True, timeout=600).stdout
+        cpu = cpu_s(srv.pid) - cpu0
     finally:
         srv.send_signal(signal.SIGTERM)
         srv.wait(timeout=30)
@@ -169,7 +181,7 @@ def run_redis(d, requests, connections):
     for line in out.splitlines():
         f = [x.strip('"') for x in line.split(",")]
         if f and f[0] == "GET":
-            return {"rps": float(f[1]), "p50_ms": float(f[4]), "p99_ms": float(f[6])}
+            return {"rps": float(f[1]), "p50_ms": float(f[4]), "p99_ms": float(f[6]), "cpu_us": 1e6 * cpu / requests}
     raise SystemExit("FAIL: could not read redis-benchmark's output:\n" + out)
 
 
@@ -195,7 +207,7 @@ def main():
         srv, base = start_serve(repo, env, a.threads)
         try:
             cross_check(base, repo, env, a.kind, name, users)
-            w = run_wrk(base, a.kind, name, users, duration, a.connections, d)
+            w = run_wrk(base, a.kind, name, users, duration, a.connections, d, srv.pid)
         finally:
             srv.send_signal(signal.SIGTERM)
             srv.communicate(timeout=60)
@@ -208,6 +220,14 @@ def main():
     print("redis-benchmark -t get -c%d (same machine): %.0f requests/s, p50 %.2f ms, p99 %.2f ms"
           % (a.connections, r["rps"], r["p50_ms"], r["p99_ms"]))
     print("ratio chronon/redis: throughput %.2fx, p99 %.2fx" % (w["rps"] / r["rps"], w["p99_ms"] / max(r["p99_ms"], 1e-3)))
+    # CPU per request is steadier than requests/s on a busy machine: it says what the
+    # server would do with the cores to itself
+    ncpu = os.cpu_count() or 1
+    print("server CPU per request: chronon serve %.1f us (%d cores -> at most %.0f requests/s), redis-server %.1f us; "
+          "ratio %.1fx" % (w["cpu_us"], ncpu, ncpu * 1e6 / max(w["cpu_us"], 1e-3), r["cpu_us"],
+                           w["cpu_us"] / max(r["cpu_us"], 1e-3)))
+    with open("/proc/loadavg") as f:
+        print("load average during the run: %s (figures above are shared with whatever else ran)" % f.read().split()[0])
     print("goal >= 40000 requests/s and p99 < 2 ms: %s"
           % ("met" if w["rps"] >= 40000 and w["p99_ms"] < 2 else "NOT met"))
     if w["non2xx"] or w["errors"] or w["requests"] == 0:
