@@ -129,7 +129,7 @@ def test_quickstart_training_set(env):
     conf["metaData"]["name"] = "quickstart.training_set_fetch.v2"
     path = write_conf(env, "joins", conf)
     rng = random.Random(7)
-    rows = [(u, B + rng.randrange(DAY)) for u in users()[:40]] + [("no_such_user", B + 5), ("7", B)]
+    rows = [(u, B + rng.randrange(DAY)) for u in users()[:25]] + [("no_such_user", B + 5), ("7", B)]
     left_table(env, "data.fetch_left", rows)
     run(env, "--mode", "metadata-upload", "--conf", path)
     moved = os.path.join(env.repo, path) + ".moved"
@@ -221,7 +221,7 @@ def random_case(w, seed):
         run(w, "--mode", "upload", "--conf", "production/group_bys/fetchtest/%s" %
             p["groupBy"]["metaData"]["name"].split(".", 1)[1], "--ds", END)
     us = users()
-    rows = [(rng.choice(us), B + rng.randrange(DAY)) for _ in range(12)] + [("unknown", B + 1)]
+    rows = [(rng.choice(us), B + rng.randrange(DAY)) for _ in range(8)] + [("unknown", B + 1)]
     left_table(w, "data.%s_left" % tag, rows, key="uid")
     return join, jpath
 
