@@ -7,7 +7,7 @@ const CnCliCmd cn_cli_commands[] = {
     {"conf", "inspect compiled configs: keys, sources, output columns", cn_cli_conf},
     {"load", "load a CSV or Parquet file into an Iceberg table (creates it)", cn_cli_load},
     {"sql", "run SQL over the warehouse tables: SHOW TABLES, DESCRIBE, SELECT (spark-sql)", cn_cli_sql},
-    {"table", "list a table's ds partitions from its manifests; --has DS is the partition sensor", cn_cli_table},
+    {"table", "table partitions (--has DS: the partition sensor); expire-snapshots", cn_cli_table},
     {"gc", "remove orphan files of tables (crashed or conflicting writers)", cn_cli_gc},
     {"dags", "list the scheduler's DAGs built from production/", cn_cli_dags}, {"tasks", "list a DAG's tasks and their dependencies", cn_cli_tasks}, {"airflow", "export the DAGs as Airflow DAG files", cn_cli_airflow},
     {"scheduler", "run the DAGs: daily runs, sensors, retries, catch-up, logs (state DB)", cn_cli_scheduler},
