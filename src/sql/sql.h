@@ -11,7 +11,9 @@
  *   The virtual table turns `ds` constraints into partition pruning and SQLite's
  *   colUsed into column projection. A few Spark spellings are rewritten on the token
  *   stream first: `default.` (a SQLite keyword) is quoted, `CAST(x AS t)` goes through
- *   Spark's cast rules.
+ *   Spark's cast rules. Catalog views named after FROM/JOIN are expanded into
+ *   subqueries first. A plain aggregate over one table (fast.c) skips SQLite's row
+ *   loop and runs on the scan's column batches, with the same results.
  * THREADS: a CnSql has one owner thread at a time. */
 #ifndef CN_SQL_H
 #define CN_SQL_H
