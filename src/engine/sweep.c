@@ -40,9 +40,19 @@ int cn_eng__sort_key_ts(const uint32_t *key, const int64_t *ts, uint32_t n_keys,
         if (ts[r] < lo) lo = ts[r];
         if (ts[r] > hi) hi = ts[r];
     }
-    /* ts relative to the smallest: fewer digits to sort (a month of ms is 32 bits) */
+    /* ts relative to the smallest: fewer digits to sort (a month of ms is 32 bits).
+     * When key id and ts fit in 64 bits together, one radix sort of (key << bits | ts)
+     * does it all and no pass reads the key array out of order. */
     uint64_t range = n ? (uint64_t)hi - (uint64_t)lo : 0;
-    for (uint32_t i = 0; i < n; i++) u[i] = (uint64_t)ts[ix[i]] - (uint64_t)lo;
+    unsigned ts_bits = 0, key_bits = 0;
+    while (ts_bits < 64 && (range >> ts_bits)) ts_bits++;
+    while (key_bits < 32 && ((uint64_t)(n_keys ? n_keys - 1 : 0) >> key_bits)) key_bits++;
+    bool fused = ts_bits + key_bits <= 64;
+    for (uint32_t i = 0; i < n; i++) {
+        u[i] = (uint64_t)ts[ix[i]] - (uint64_t)lo;
+        if (fused && key_bits) u[i] |= (uint64_t)key[ix[i]] << ts_bits;
+    }
+    if (fused) range = ts_bits + key_bits >= 64 ? UINT64_MAX : (UINT64_C(1) << (ts_bits + key_bits)) - 1;
     for (unsigned shift = 0; shift < 64 && (range >> shift); shift += DIGIT_BITS) {
         memset(cnt, 0, N_BUCKETS * sizeof *cnt);
         for (uint32_t i = 0; i < n; i++) cnt[(u[i] >> shift) & (N_BUCKETS - 1)]++;
@@ -64,6 +74,11 @@ int cn_eng__sort_key_ts(const uint32_t *key, const int64_t *ts, uint32_t n_keys,
         u = u2, u2 = tu;
         uint32_t *ti = ix;
         ix = ix2, ix2 = ti;
+    }
+    if (fused) {
+        *out = ix;
+        ix = NULL;
+        goto done;
     }
     /* then stably by key: a counting sort over the dense key ids */
     memset(cnt, 0, ((size_t)n_keys + 1) * sizeof *cnt);
