@@ -116,7 +116,7 @@ int cn_sched_cron_parse(const char *expr, CnSchedCron *out, char *why, size_t ca
         snprintf(why, cap, "the schedule is empty");
         return -1;
     }
-    if (!strcmp(expr, "@never") || !strcmp(expr, "None")) {
+    if (!strcmp(expr, "@never")) {
         out->kind = CN_SCHED_CRON_NEVER;
         return 0;
     }

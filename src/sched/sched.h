@@ -328,7 +328,7 @@ int cn_sched_clear(CnSchedDb *db, const CnSchedDag *d, const char *task, const c
  * cron.c: a DAG's schedule (Airflow presets, "@never", 5-field cron strings) and whether
  * it has a run for a given ds, as Airflow's logical dates would give. docs/scheduler.md. */
 typedef enum CnSchedCronKind {
-    CN_SCHED_CRON_NEVER = 0,  /* "@never" / "None": manual runs only */
+    CN_SCHED_CRON_NEVER = 0,  /* "@never": manual runs only */
     CN_SCHED_CRON_ONCE,       /* "@once": the start date only */
     CN_SCHED_CRON_FIELDS,     /* presets and cron strings */
 } CnSchedCronKind;
