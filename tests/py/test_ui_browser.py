@@ -32,8 +32,9 @@ def site(tmp_path_factory):
     s.env, s.repo = env, repo
     s.profile = tempfile.mkdtemp(prefix="cn_ui_chromium_")
     yield s
-    s.stop()
+    out, err = s.stop()
     shutil.rmtree(s.profile, ignore_errors=True)
+    assert s.p.returncode == 0 and "stopping on a signal" in out, err  # sanitizer builds: no leak, no error
 
 
 def cli(site, *args):
@@ -133,4 +134,5 @@ def test_serve_mounts_the_ui(site):
         assert st == 200 and json.loads(body)["results"][0]["status"] == "Success"
         assert s.get("/health")[0] == 200  # the server's own routes still answer
     finally:
-        s.stop()
+        out, err = s.stop()
+    assert s.p.returncode == 0, err

@@ -60,14 +60,16 @@ def ui(tmp_path_factory):
     """One scheduler day for the tests that only read."""
     s = start(tmp_path_factory.mktemp("ui"))
     yield s
-    s.stop()
+    out, err = s.stop()
+    assert s.p.returncode == 0 and "stopping on a signal" in out, err  # sanitizer builds: no leak, no error
 
 
 @pytest.fixture
 def ui_rw(tmp_path):
     s = start(tmp_path)
     yield s
-    s.stop()
+    out, err = s.stop()
+    assert s.p.returncode == 0, err
 
 
 def grid(html):
@@ -214,7 +216,7 @@ def test_scheduler_serves_the_ui_and_flags(tmp_path):
         assert st == 200 and 'data-dag="%s"' % GB_DAG in body
     finally:
         out, err = s.stop()
-    assert "stopping on a signal" in out
+    assert s.p.returncode == 0 and "stopping on a signal" in out, err
     r = chronon(env, "scheduler", "--no-ui", "--ui-port", "8085")
     assert r.returncode == 2 and "contradict" in r.stderr
     r = chronon(env, "scheduler", "--ui-port", "99999")
