@@ -18,12 +18,6 @@
 #include "serve/api.h"
 #include "serve/http.h"
 
-/* The engine's fetch by name may be missing from a partial build: then serve says so
- * instead of failing to link. */
-#pragma weak cn_fetcher_open
-#pragma weak cn_fetcher_close
-#pragma weak cn_fetcher_fetch_json
-
 static volatile sig_atomic_t g_serve_stop; /* the CLI's stop flag */
 
 static void on_signal(int sig) {
@@ -43,6 +37,7 @@ static const char k_usage[] =
     "        (a key that fails alone: \"status\": \"Failure\" with \"error\")\n"
     "    400 bad JSON or keys, 404 unknown name, 500 online store failure: {\"errors\": [\"...\"]}\n"
     "  GET /health, GET /ping, GET /metrics (Prometheus text)\n"
+    "  GET /ui/ the web UI (DAGs, runs, tables, a feature lookup form; docs/ui.md)\n"
     "Configs come from the online store's metadata (`run.py --mode metadata-upload`), else from\n"
     "<repo>/production. Stops on SIGINT or SIGTERM after the requests in flight. docs/serve.md.\n"
     "\n"
@@ -152,10 +147,6 @@ int cn_cli_serve(int argc, char **argv) {
     rc = cn_cli_where(repo, warehouse, NULL, NULL, NULL, w, &err);
     if (rc) goto done;
     if (!online) online = w->online;
-    if (!cn_fetcher_open) {
-        rc = cn_err_set(&err, CN_EUNSUPPORTED, "fetch by name is not in this build of chronon");
-        goto done;
-    }
     rc = cn_fetcher_open(online, w->root, &fetcher, &err); /* its errors name the store */
     if (rc) goto done;
     rc = cn_srv_api_new(fetch_fn, fetcher, &api, &err);
