@@ -24,11 +24,6 @@
 #include "serve/ui.h"
 #include "table/table.h"
 
-/* A partial build may lack the engine's fetch by name: the lookup then says so. */
-#pragma weak cn_fetcher_open
-#pragma weak cn_fetcher_close
-#pragma weak cn_fetcher_fetch_json
-
 /* Runs shown in a DAG's grid, most recent last. */
 #define UI_GRID_RUNS 14
 /* Bytes of a log shown: its tail (a log can be large; the CLI prints it whole). */
@@ -903,10 +898,6 @@ static int page_lookup(const CnUi *ui, const CnHttpReq *req, CnHttpResp *resp) {
 /* The fetcher given, or the one opened on online_uri (now, if not yet). */
 static CnFetcher *get_fetcher(CnUi *ui, CnErr *err) {
     if (ui->o.fetcher) return ui->o.fetcher;
-    if (!cn_fetcher_open) {
-        cn_err_set(err, CN_EUNSUPPORTED, "fetch by name is not in this build of chronon");
-        return NULL;
-    }
     pthread_mutex_lock(&ui->mu);
     if (!ui->own_fetcher && cn_fetcher_open(ui->o.online_uri, ui->o.model ? ui->o.model->repo : NULL,
                                             &ui->own_fetcher, err))
