@@ -1,7 +1,8 @@
 /* cmd_backfill_join.c: `chronon run --mode backfill` on a Join: resolves the warehouse
  * and catalog like the GroupBy backfill and runs src/engine's join backfill.
  * Mode options: --step-days N, --force (recompute partitions that exist),
- * --run-first-hole, --verbose. */
+ * --run-first-hole, --max-memory SIZE (a chunk whose left rows or GroupBy rows need more
+ * is computed in halves, down to single days, else refused), --verbose. */
 #include "base/compat.h"
 
 #include <stdio.h>
@@ -18,6 +19,21 @@ static bool has_flag(const CnRunArgs *a, const char *flag) {
     for (int i = 0; i < a->n_extra; i++)
         if (!strcmp(a->extra[i], flag)) return true;
     return false;
+}
+
+/* "512M", "2G", "1048576": bytes, with K, M or G (powers of 1024). */
+static int parse_size(const char *s, uint64_t *out) {
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (end == s || !(v > 0) || v > 1e18) return -1;
+    double mul = 1;
+    if (*end == 'k' || *end == 'K') mul = 1024.0, end++;
+    else if (*end == 'm' || *end == 'M') mul = 1024.0 * 1024, end++;
+    else if (*end == 'g' || *end == 'G') mul = 1024.0 * 1024 * 1024, end++;
+    if (*end == 'b' || *end == 'B') end++;
+    if (*end) return -1;
+    *out = (uint64_t)(v * mul);
+    return 0;
 }
 
 /* warehouse and catalog: flag > environment > <repo>/warehouse (cn_cli_where) */
@@ -53,6 +69,11 @@ int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err) {
             goto done;
         }
         o.step_days = (int)n;
+    }
+    v = cn_run_extra(a, "--max-memory", NULL);
+    if (v && parse_size(v, &o.max_memory)) {
+        rc = cn_err_set(err, CN_EINVAL, "--max-memory: invalid size '%s' (expected bytes or a number with K, M or G)", v);
+        goto done;
     }
     rc = open_catalog(a, &cat, err);
     if (rc) goto done;

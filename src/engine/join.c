@@ -1162,6 +1162,18 @@ static uint64_t semantic_hash(const CnJoin *j) {
 
 /* ------------------------------------------------------------------ chunk */
 
+/* Bytes the left rows hold: values, string bytes and offsets, validity (what a chunk
+ * keeps for its whole run, and every part's features add about as much again). */
+static uint64_t left_mem(const CnBatch *b) {
+    uint64_t m = 0;
+    for (uint32_t c = 0; c < b->n_cols; c++) {
+        const CnVec *v = &b->cols[c];
+        m += (uint64_t)v->n * cn_col_type_width(v->type->id) + ((uint64_t)v->n + 63) / 64 * 8;
+        if (v->offsets) m += (uint64_t)v->offsets[v->n] + (uint64_t)(v->n + 1) * 4;
+    }
+    return m;
+}
+
 static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, const char *out_table,
                      const char *hash_hex, const int32_t *days, uint32_t n_days, CnEngStats *st, CnErr *err) {
     CnArena a;
@@ -1177,6 +1189,19 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
     if (rc == 0) rc = cn_ice_name_parse(out_table, ns, name, err);
     if (rc == 0) rc = left_load(cat, j, &a, days[0], days[n_days - 1], &l, err);
     if (rc == 0) rc = left_drop_skew(j, &l, err);
+    if (rc == 0 && o->max_memory) {
+        uint64_t need = left_mem(l.rows);
+        if (need > o->max_memory) {
+            char d0[11], d1[11];
+            cn_ds_format(days[0], d0);
+            cn_ds_format(days[n_days - 1], d1);
+            rc = cn_err_set(err, CN_ELIMIT,
+                            "the %u left rows of %s partitions %s..%s need about %llu MiB, more than --max-memory "
+                            "%llu MiB allows; raise --max-memory",
+                            l.rows->n_rows, l.table, d0, d1, (unsigned long long)(need >> 20),
+                            (unsigned long long)(o->max_memory >> 20));
+        }
+    }
     if (rc) goto done;
     st->rows_scanned += l.rows->n_rows;
     for (size_t i = 0; i < j->n_parts && rc == 0; i++) {
@@ -1271,6 +1296,28 @@ done:
     return rc;
 }
 
+/* Runs a chunk; when it needs more memory than --max-memory allows and has more than
+ * one day, runs its halves instead (each commits on its own), down to single days. */
+static int run_chunk_fit(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, const char *out_table,
+                         const char *hash_hex, const int32_t *days, uint32_t n_days, CnEngStats *st, CnErr *err) {
+    CnErr cerr = CN_ERR_INIT;
+    int rc = run_chunk(cat, j, o, out_table, hash_hex, days, n_days, st, &cerr);
+    if (rc != CN_ELIMIT || n_days < 2) {
+        if (rc) cn_err_set(err, rc, "%s", cn_err_msg(&cerr));
+        return rc;
+    }
+    if (o->verbose) {
+        char d0[11], d1[11];
+        cn_ds_format(days[0], d0);
+        cn_ds_format(days[n_days - 1], d1);
+        fprintf(stderr, "join chunk %s..%s does not fit in --max-memory: computing it in two halves\n", d0, d1);
+    }
+    uint32_t h = n_days / 2;
+    rc = run_chunk_fit(cat, j, o, out_table, hash_hex, days, h, st, err);
+    if (rc == 0) rc = run_chunk_fit(cat, j, o, out_table, hash_hex, days + h, n_days - h, st, err);
+    return rc;
+}
+
 int cn_eng_join_backfill(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *opts, CnEngStats *stats, CnErr *err) {
     CnEngOpts o = *opts;
     CnEngStats st;
@@ -1351,7 +1398,7 @@ int cn_eng_join_backfill(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *op
             k++;
         st.chunks++;
         CnErr cerr = CN_ERR_INIT;
-        int crc = run_chunk(cat, j, &o, out_table, hash_hex, days + i, k - i + 1, &st, &cerr);
+        int crc = run_chunk_fit(cat, j, &o, out_table, hash_hex, days + i, k - i + 1, &st, &cerr);
         if (crc) {
             st.chunks_failed++;
             char a0[11], a1[11];

@@ -462,3 +462,56 @@ def test_changed_join_recomputes_existing_partitions(tmp_path):
     want = co.join_backfill(cj, qs_oracle_tables(), "2023-12-04", "2023-12-01")
     got = w.rows("default.quickstart_training_set_v2")
     assert 0 < compare_join(got, want, where="changed join") < 300
+
+
+def test_max_memory_halves_chunks_then_refuses(tmp_path):
+    """--max-memory: a chunk whose left rows need more is computed in halves (same rows
+    as the oracle); when a single day does not fit, the run fails naming the left table,
+    the partitions and the limit, and writes nothing."""
+    rnd = random.Random(11)
+    e0, n_days = co.ds_to_epoch(BASE), 5
+    ev = [{"ds": co.ds_add(BASE, d), "ts": e0 + d * DAY + rnd.randint(0, DAY - 1), "k1": rnd.choice(["a", "b"]),
+           "k2": 0, "v": rnd.randint(0, 9), "x": 1.5} for d in range(n_days) for _ in range(30)]
+    pad = "n" * 2000   # ~3 MB of left rows per day
+    left = [{"ds": co.ds_add(BASE, d), "ts": e0 + d * DAY + rnd.randint(0, DAY - 1), "uid": "a",
+             "k1": rnd.choice(["a", "b", "c"]), "k2": 0, "note": pad} for d in range(1, n_days) for _ in range(1500)]
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "production", "joins", "t"))
+    wh = Warehouse(root)
+    tables = {}
+    for name, rows, cols, schema, load in [
+            ("raw.ev", ev, ["ts", "k1", "k2", "v", "x"], EV_SCHEMA, EV_LOAD),
+            ("raw.left", left, ["ts", "uid", "k1", "k2", "note"], LEFT_SCHEMA, LEFT_LOAD)]:
+        path = os.path.join(root, name + ".csv")
+        write_csv(path, rows, cols, schema)
+        wh.load(path, name, load)
+        tables[name] = co.load_table(name, path)
+    gb = {"metaData": {"name": "t.mm_gb", "outputNamespace": "out", "team": "t"}, "keyColumns": ["k1"],
+          "accuracy": 0, "sources": [{"events": {"table": "raw.ev", "query": {
+              "selects": {"k1": "k1", "v": "v"}, "timeColumn": "ts"}}}],
+          "aggregations": [{"inputColumn": "v", "operation": 7, "windows": [{"length": 1, "timeUnit": 1}]}]}
+    for name in ("mm", "mm_small"):
+        conf = {"metaData": {"name": "t." + name, "outputNamespace": "out", "team": "t"},
+                "left": {"events": {"table": "raw.left", "query": {
+                    "selects": {"k1": "k1", "note": "note", "ts": "ts"}, "timeColumn": "ts"}}},
+                "joinParts": [{"groupBy": gb, "prefix": "f0"}]}
+        with open(os.path.join(root, "production", "joins", "t", name), "w") as f:
+            json.dump(conf, f)
+    end = co.ds_add(BASE, n_days - 1)
+    p = wh.run(root, "production/joins/t/mm", "--end-ds", end, "--max-memory", "7M", "--verbose")
+    assert "does not fit in --max-memory: computing it in two halves" in p.stderr, p.stderr
+    assert "join chunk %s..%s: 3000 left rows" % (co.ds_add(BASE, 1), co.ds_add(BASE, 2)) in p.stderr, p.stderr
+    want = co.join_backfill(conf, tables, end, None)
+    for r in want:
+        r["note"] = pad
+    got = wh.rows("out.t_mm")
+    assert compare_join([dict(r, note=pad) for r in got], want, where="halves") == len(left)
+    # a single day does not fit: a clear error, nothing written
+    p = wh.run(root, "production/joins/t/mm_small", "--end-ds", end, "--max-memory", "2M", check=False)
+    assert p.returncode == 1, p.stderr
+    for needle in ("left rows of raw.left partitions %s..%s" % (co.ds_add(BASE, 1), co.ds_add(BASE, 1)),
+                   "more than --max-memory 2 MiB", "raise --max-memory"):
+        assert needle in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(wh.wh, "out.db", "t_mm_small", "data"))
+    p = wh.run(root, "production/joins/t/mm_small", "--end-ds", end, "--max-memory", "lots", check=False)
+    assert p.returncode != 0 and "--max-memory: invalid size 'lots'" in p.stderr, p.stderr
