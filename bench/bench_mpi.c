@@ -14,13 +14,14 @@
  * speed-up of N ranks over one process, and the bytes shuffled per event (as chronon
  * reports with --verbose). The chronon binary: $CHRONON_BIN, else the one built next to
  * this bench. Open MPI as root and more ranks than cores are allowed through its
- * environment variables. */
+ * environment variables. CN_BENCH_KEEP=1 keeps the temporary warehouse (for profiling). */
 #include "base/compat.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -104,8 +105,9 @@ static void write_conf(const char *dir, const char *name) {
     fclose(f);
 }
 
-/* Runs argv (NULL-terminated) with stderr to errfile; the wall time, or -1 on failure. */
-static double run(char *const *argv, const char *errfile) {
+/* Runs argv (NULL-terminated) with stderr to errfile; the wall time, or -1 on failure.
+ * *cpu: user + system seconds of the whole process tree (mpirun and its ranks). */
+static double run(char *const *argv, const char *errfile, double *cpu) {
     double t0 = wall();
     pid_t pid = fork();
     if (pid == 0) {
@@ -114,7 +116,11 @@ static double run(char *const *argv, const char *errfile) {
         _exit(127);
     }
     int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    if (pid < 0 || wait4(pid, &st, 0, &ru) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;
+    *cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec * 1e-6;
     return wall() - t0;
 }
 
@@ -208,7 +214,7 @@ int main(int argc, char **argv) {
     const char *names[3] = {"gb_single", "gb_mpi1", "gb_mpin"};
     char np[16], errf[3][300];
     snprintf(np, sizeof np, "%d", ranks);
-    double t[3];
+    double t[3], cpu[3];
     for (int i = 0; i < 3; i++) {
         write_conf(dir, names[i]);
         char conf[64];
@@ -216,7 +222,7 @@ int main(int argc, char **argv) {
         snprintf(errf[i], sizeof errf[i], "%s/%s.err", dir, names[i]);
         char *cmd[] = {"mpirun", "-np", i == 1 ? "1" : np, (char *)chronon, "run", "--mode", "backfill",
                        "--repo", dir, "--conf", conf, "--ds", "2024-01-30", "--no-tiles", "--verbose", NULL};
-        t[i] = run(i == 0 ? cmd + 3 : cmd, errf[i]);
+        t[i] = run(i == 0 ? cmd + 3 : cmd, errf[i], &cpu[i]);
         if (t[i] < 0) {
             fprintf(stderr, "bench_mpi: run %s failed, see %s\n", names[i], errf[i]);
             return 1;
@@ -236,16 +242,24 @@ int main(int argc, char **argv) {
         }
     }
     uint64_t sh = shuffled(errf[2]), sh1 = shuffled(errf[1]);
-    printf("one process (no MPI)      %8.2fs  %8.0f events/s   (peer)\n", t[0], (double)events / t[0]);
-    printf("mpirun -np 1              %8.2fs  %8.0f events/s   %.2fx of one process\n", t[1], (double)events / t[1],
-           t[0] / t[1]);
-    printf("mpirun -np %-2d             %8.2fs  %8.0f events/s   speed-up %.2fx over one process\n", ranks, t[2],
-           (double)events / t[2], t[0] / t[2]);
+    printf("one process (no MPI)   wall %7.2fs  cpu %7.2fs  %9.0f events/s   (peer)\n", t[0], cpu[0],
+           (double)events / t[0]);
+    printf("mpirun -np 1           wall %7.2fs  cpu %7.2fs  %9.0f events/s   %.2fx of one process, cpu %.2fx\n", t[1],
+           cpu[1], (double)events / t[1], t[0] / t[1], cpu[1] / cpu[0]);
+    printf("mpirun -np %-2d          wall %7.2fs  cpu %7.2fs  %9.0f events/s   speed-up %.2fx over one process, "
+           "cpu %.2fx\n", ranks, t[2], cpu[2], (double)events / t[2], t[0] / t[2], cpu[2] / cpu[0]);
+    printf("load average at the end: %s", "");
+    FILE *la = fopen("/proc/loadavg", "r");
+    char lab[128] = "?\n";
+    if (la && fgets(lab, sizeof lab, la)) printf("%s", lab);
+    else printf("?\n");
+    if (la) fclose(la);
     printf("bytes shuffled: %d ranks %llu (%.1f per event), 1 rank %llu\n", ranks, (unsigned long long)sh,
            (double)sh / (double)events, (unsigned long long)sh1);
     printf("output rows: %lld in each run, checksums %s\n", (long long)rows[0], bad ? "DIFFER" : "equal");
     cn_ice_catalog_close(c);
-    if (!bad) {
+    if (getenv("CN_BENCH_KEEP")) printf("kept %s (CN_BENCH_KEEP)\n", dir);
+    else if (!bad) {
         char cmd[300];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         if (system(cmd) != 0) fprintf(stderr, "bench_mpi: could not remove %s\n", dir);

@@ -464,7 +464,10 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
                 break;
             }
             uint32_t id;
-            rc = cn_eng__key_intern(&g->keys, kb.data, kb.len, out, g->key_cols, r, &id, err);
+            if (g->ord) /* distributed hook: the owning rank's number; it interns the key (shard.c) */
+                id = (uint32_t)((cn_hash_bytes(kb.data, kb.len, 0x6b6579) >> 32) % (uint64_t)g->opts.shard->nranks);
+            else
+                rc = cn_eng__key_intern(&g->keys, kb.data, kb.len, out, g->key_cols, r, &id, err);
             if (rc) break;
             uint32_t len;
             const char *p = cn_col_vec_str(&out->cols[i_ds], r, &len);

@@ -158,8 +158,7 @@ int cn_eng__shard_exchange(CnEngGroupBy *g, CnErr *err) {
     if (!send) return cn_err_set(err, CN_ENOMEM, "out of memory");
     const CnBatch *rows = g->rows;
     for (uint32_t r = 0; r < g->n_rows; r++) {
-        uint64_t h = g->keys.hash[g->key_id[r]];
-        CnBuf *b = &send[(h >> 32) % nr];
+        CnBuf *b = &send[g->key_id[r]]; /* load.c stored the owning rank, (key hash >> 32) % nranks */
         cn_buf_append(b, &g->ord[r], 8);
         cn_buf_append(b, &g->pday[r], 4);
         cn_buf_append(b, &g->ts_ok[r], 1);
