@@ -50,7 +50,7 @@ static const char k_usage[] =
     "                       $CHRONON_ONLINE, else lmdb:<warehouse>/online)\n"
     "  --warehouse W        warehouse, for the default online store (default: $CHRONON_WAREHOUSE,\n"
     "                       else <repo>/warehouse)\n"
-    "  --max-connections N  open connections at most; more are refused (default 1024)\n"
+    "  --max-connections N  open connections at most; more wait until one closes (default 1024)\n"
     "  --max-body BYTES     largest request body; larger get 413 (default 16777216)\n"
     "  -h, --help           show this help\n"
     "\n"

@@ -51,7 +51,8 @@ typedef struct CnHttpOpts {
     const char *bind;        /* default "127.0.0.1"; "0.0.0.0" for every interface */
     int port;                /* 0 picks a free port: see cn_http_server_port */
     int threads;             /* worker threads; default 4 */
-    int max_connections;     /* default 1024; beyond it new connections are refused */
+    int max_connections;     /* default 1024; beyond it new connections wait in the
+                              * listen backlog (1024) until one closes */
     size_t max_body;         /* default 16 MiB; larger bodies get 413 */
 } CnHttpOpts;
 
