@@ -43,7 +43,7 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
     CnIceCatalog *cat = NULL;
     CnDist *dist = NULL; /* distributed hook: launched by mpirun/srun (src/dist) */
     CnEngShard shard;
-    int rc = cn_dist_launched() ? cn_dist_init(&dist, err) : 0;
+    int rc = cn_dist_launched() ? cn_dist_init(&dist, err) : cn_dist_check_unlaunched(err);
     if (rc == 0) rc = cn_conf_load(a->conf_path, &conf, err);
     if (rc) goto done;
     if (!conf->group_by) {
@@ -115,6 +115,8 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
                 (long long)st.tiles_read, (long long)st.tiles_written, (long long)st.rows_written,
                 (long long)st.days_written);
 done:
+    /* distributed hook: a rank that stops early would leave the others waiting forever */
+    if (rc && dist) cn_dist_abort(dist, err);
     cn_ice_catalog_close(cat);
     cn_conf_free(conf);
     cn_dist_finish(dist);

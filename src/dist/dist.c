@@ -33,6 +33,15 @@ bool cn_dist_launched(void) {
     return false;
 }
 
+int cn_dist_check_unlaunched(CnErr *err) {
+    const char *n = getenv("SLURM_STEP_NUM_TASKS");
+    if (!n || atoi(n) <= 1) return 0;
+    return cn_err_set(err, CN_EINVAL,
+                      "srun started %s tasks of this backfill without MPI, so each would run the whole job: run "
+                      "mpirun inside the allocation (docs/scaling.md), or srun --mpi=pmix",
+                      n);
+}
+
 #ifdef CN_HAVE_MPI
 bool cn_dist_available(void) { return true; }
 #else
@@ -44,7 +53,7 @@ int cn_dist_size(const CnDist *d) { return d ? d->size : 1; }
 uint64_t cn_dist_bytes_sent(const CnDist *d) { return d ? d->bytes_sent : 0; }
 
 void cn_dist_abort(CnDist *d, const CnErr *err) {
-    fprintf(stderr, "chronon: rank %d of %d: %s; aborting the job (nothing of this chunk is committed)\n",
+    fprintf(stderr, "chronon: rank %d of %d: %s; aborting every rank\n",
             cn_dist_rank(d), cn_dist_size(d), err && cn_err_msg(err)[0] ? cn_err_msg(err) : "failed");
     fflush(stderr);
 #ifdef CN_HAVE_MPI

@@ -5,8 +5,9 @@
  * environment says so), so a plain `chronon ...` never touches MPI. A chronon built
  * without MPI (cmake -DCN_MPI=OFF, or no MPI library found) refuses to run under a
  * launcher rather than running N uncoordinated copies.
- * FAILURE: a rank whose chunk fails prints its error and calls MPI_Abort, which ends
- *   every rank; commits happen only on rank 0 after every rank handed over its files,
+ * FAILURE: a rank whose chunk (or whole backfill) fails prints its error and calls
+ *   MPI_Abort, which ends every rank; commits happen only on rank 0 after every rank
+ *   handed over its files,
  *   so a failed job commits nothing of the failing chunk (written files stay
  *   unreferenced until `chronon table gc`).
  * Test hooks (inert unless set): CN_TEST_DIST_FAIL_RANK=r makes rank r fail each chunk
@@ -24,6 +25,9 @@ typedef struct CnDist CnDist;
 /* True when an MPI launcher started this process (OMPI_COMM_WORLD_SIZE, PMI_SIZE or
  * PMIX_RANK in the environment). */
 bool cn_dist_launched(void);
+/* CN_EINVAL when Slurm's srun started this process as one of several tasks without an
+ * MPI launch (no PMI environment): each task would run the whole job on its own. */
+int cn_dist_check_unlaunched(CnErr *err);
 /* True when this chronon was built with MPI. */
 bool cn_dist_available(void);
 /* Initialises MPI. OWNED: *out, cn_dist_finish. CN_EUNSUPPORTED when built without MPI. */
