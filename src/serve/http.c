@@ -9,15 +9,14 @@
  * chunks, and the last call (no more data) routes the request and queues the response.
  * The completion callback frees the state.
  *
- * Limits: the listen socket's backlog and MHD's connection limit bound the queue; bodies
- * above max_body are not buffered and get 413. Shutdown: quiesce (stop accepting), wait
+ * Limits: past MHD's connection limit new connections wait in the listen backlog, which
+ * bounds the queue; bodies above max_body are drained, not buffered, and get 413. Shutdown: quiesce (stop accepting), wait
  * for requests in flight (bounded), then stop the daemon. */
 #include "base/compat.h"
 #include "serve/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -239,8 +238,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         char msg[96];
         snprintf(msg, sizeof msg, "request body larger than the limit of %zu bytes", s->opts.max_body);
         json_error(&resp, 413, msg);
-    } else if (st->body.oom) {
-        json_error(&resp, 503, "out of memory while reading the request body");
+    } else if (st->body.oom || !st->raw_uri) {
+        json_error(&resp, 503, "out of memory while reading the request");
     } else {
         const char *q = strchr(st->raw_uri, '?');
         CnHttpReq req = {
