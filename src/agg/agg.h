@@ -197,6 +197,8 @@ int cn_agg_slider_push_ids(CnAggSlider *s, const CnAggState *tile, const uint32_
 /* Drops the oldest tile; CN_EINVAL when empty. */
 int cn_agg_slider_pop(CnAggSlider *s, CnErr *err);
 uint32_t cn_agg_slider_len(const CnAggSlider *s);
+/* Bytes held by the slider's own states (not the borrowed tiles). */
+size_t cn_agg_slider_mem(const CnAggSlider *s);
 /* dst[dst_id] = merge(dst[dst_id], merge of the tiles' IRs of id). Null when every tile
  * is null for id, even after add/subtract. */
 int cn_agg_slider_query(CnAggSlider *s, uint32_t id, CnAggState *dst, uint32_t dst_id,

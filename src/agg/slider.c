@@ -54,6 +54,15 @@ void cn_agg_slider_free(CnAggSlider *s) {
 
 uint32_t cn_agg_slider_len(const CnAggSlider *s) { return s->q_len; }
 
+size_t cn_agg_slider_mem(const CnAggSlider *s) {
+    size_t m = (size_t)s->q_cap * (sizeof *s->q + sizeof *s->qid) + (size_t)s->cnt_cap * sizeof *s->cnt;
+    if (s->run) m += cn_agg_state_mem(s->run);
+    if (s->back) m += cn_agg_state_mem(s->back);
+    for (uint32_t i = 0; i < s->sfx_cap; i++)
+        if (s->sfx[i]) m += cn_agg_state_mem(s->sfx[i]);
+    return m;
+}
+
 static const CnAggState *q_at(const CnAggSlider *s, uint32_t i) {
     return s->q[(s->q_head + i) % s->q_cap];
 }

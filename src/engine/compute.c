@@ -604,6 +604,12 @@ static int compute_events(CnEngGroupBy *g, int32_t s, int32_t e, CnEngTileSet *t
                     rc = merge_all(dst[p], te->st, te->gid, n_ids, err);
             }
         }
+        if (rc == 0) { /* tiles, window states and sliders of this day against --max-memory */
+            uint64_t extra = tiles_mem(ts);
+            for (uint32_t p = 0; p < g->n_parts; p++)
+                extra += cn_agg_state_mem(dst[p]) + (sl[p] ? cn_agg_slider_mem(sl[p]) : 0);
+            rc = cn_eng__mem_check(g, extra, "computing the daily windows", err);
+        }
         if (rc == 0 && cn_eng__has_day(g, d)) rc = emit_rows(g, d, ob, dst, ids, n_ids, true, emit, ud, err);
     }
 done:
@@ -663,6 +669,9 @@ static int compute_rows(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
             rc = cn_agg_state_update(dst[p], g->key_id, sel, m, &g->rows->cols[b->i_input], &v.tsv,
                                      b->i_bucket >= 0 ? &g->rows->cols[b->i_bucket] : NULL, err);
         }
+        uint64_t extra = (uint64_t)g->n_rows * 4;
+        for (uint32_t p = 0; rc == 0 && p < g->n_parts; p++) extra += cn_agg_state_mem(dst[p]);
+        if (rc == 0) rc = cn_eng__mem_check(g, extra, "computing the daily windows", err);
         if (rc == 0) rc = emit_rows(g, d, ob, dst, ids, n_ids, true, emit, ud, err);
     }
     for (uint32_t p = 0; dst && p < g->n_parts; p++) cn_agg_state_free(dst[p]);
