@@ -711,6 +711,58 @@ static void api_bad_requests_say_what_is_wrong(void **state) {
     resp_fini(&r);
 }
 
+/* Every allocation of the server failing from the k-th on, for each k: a request gets a
+ * whole 200, a 5xx or a closed connection, never a torn 200, and the next request with
+ * memory back is answered in full. */
+static void api_survives_allocation_failures(void **state) {
+    ApiFx *fx = *state;
+    const char *body = "[{\"user_id\":\"5\"}]";
+    Resp want;
+    assert_int_equal(request(fx->port, "POST", "/v1/features/groupby/team/gb.v1", body, &want), 0);
+    assert_int_equal(want.status, 200);
+    char q[256];
+    snprintf(q, sizeof q,
+             "POST /v1/features/groupby/team/gb.v1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+             "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+    int n_failed = 0, n_ok = 0;
+    for (int k = 0; k < 40; k++) {
+        int fd = connect_to(fx->port);
+        /* from here on the client allocates nothing, so every failure is the server's */
+        char v[32];
+        snprintf(v, sizeof v, "%llu", (unsigned long long)(cn_alloc_count() + (uint64_t)k));
+        setenv("CN_TEST_FAIL_ALLOC_AFTER", v, 1);
+        cn_alloc_reset_fault();
+        send_all(fd, q, strlen(q));
+        static char got[16384];
+        size_t len = 0;
+        ssize_t n;
+        while (len < sizeof got - 1 && (n = recv(fd, got + len, sizeof got - 1 - len, 0)) > 0) len += (size_t)n;
+        got[len] = 0;
+        unsetenv("CN_TEST_FAIL_ALLOC_AFTER");
+        cn_alloc_reset_fault();
+        close(fd);
+        int status = 0;
+        sscanf(got, "HTTP/1.1 %d", &status);
+        const char *b = strstr(got, "\r\n\r\n");
+        if (status == 200) {
+            assert_non_null(b);
+            assert_string_equal(b + 4, want.body.data); /* whole, never torn */
+            n_ok++;
+        } else {
+            if (len) assert_true(status == 500 || status == 503);
+            n_failed++;
+        }
+        Resp ok;
+        assert_int_equal(request(fx->port, "POST", "/v1/features/groupby/team/gb.v1", body, &ok), 0);
+        assert_string_equal(ok.body.data, want.body.data);
+        resp_fini(&ok);
+    }
+    /* the injection reached the server, and past its last allocation requests succeed */
+    assert_true(n_failed > 0);
+    assert_true(n_ok > 0);
+    resp_fini(&want);
+}
+
 /* The value of the metric line starting with prefix (-1 when absent). */
 static double metric(const char *text, const char *prefix) {
     size_t n = strlen(prefix);
@@ -843,5 +895,6 @@ CN_TEST_MAIN(cmocka_unit_test(routes_methods_and_404_405),
              cmocka_unit_test_setup_teardown(api_groupby_response_has_chronon_shape, api_setup, api_teardown),
              cmocka_unit_test_setup_teardown(api_bad_requests_say_what_is_wrong, api_setup, api_teardown),
              cmocka_unit_test_setup_teardown(api_metrics_count_requests_keys_and_kv_errors, api_setup, api_teardown),
+             cmocka_unit_test_setup_teardown(api_survives_allocation_failures, api_setup, api_teardown),
              cmocka_unit_test(json_writer_numbers_and_strings),
              cmocka_unit_test(json_writer_doubles_read_back_exactly))
