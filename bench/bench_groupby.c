@@ -297,6 +297,7 @@ static double run_child(CnIceCatalog *c, const CnGroupBy *gb, int32_t d0, int32_
 }
 
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* figures show up as each part ends */
     int64_t events = argc > 1 ? atoll(argv[1]) : 10000000;
     int64_t keys = argc > 2 ? atoll(argv[2]) : events / 10;
     if (events < N_DS) events = N_DS;

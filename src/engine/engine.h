@@ -11,7 +11,10 @@
  *   Each day's windows come from a sliding merge over tiles (add/subtract for
  *   reversible ops, two stacks for the others, src/agg's slider); unwindowed parts fold
  *   tiles into a running IR. A row stored after its ts day (late) forms its own tile
- *   that becomes visible on its storage day (D27).
+ *   that becomes visible on its storage day (D27). Tiles are sparse (IRs only for the
+ *   keys with rows in the tile). A run of one or two days without the tile store, all of
+ *   whose operations are exact (no float sums or moments, no sketches), folds each
+ *   window's rows straight into its IR instead: same bits, no tiles to build.
  * TILE STORE: the tiles of every scanned source partition are saved in the hidden
  *   Iceberg table `<output table>__tiles` (keys, tile_ms, agg, ir, ds = the source
  *   partition), with the GroupBy's semantic hash as table property. A later run reads
