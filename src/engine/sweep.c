@@ -19,8 +19,10 @@
 
 #include "base/alloc.h"
 
-#define DIGIT_BITS 11
-#define N_BUCKETS (1u << DIGIT_BITS)
+/* Radix digits of at most 13 bits (a 32 KiB histogram stays in cache), as few passes
+ * as the key's bit length needs. */
+#define MAX_DIGIT_BITS 13
+#define N_BUCKETS (1u << MAX_DIGIT_BITS)
 
 int cn_eng__sort_key_ts(const uint32_t *key, const int64_t *ts, uint32_t n_keys, const uint32_t *idx, uint32_t n,
                         uint32_t **out, CnErr *err) {
@@ -53,12 +55,17 @@ int cn_eng__sort_key_ts(const uint32_t *key, const int64_t *ts, uint32_t n_keys,
         if (fused && key_bits) u[i] |= (uint64_t)key[ix[i]] << ts_bits;
     }
     if (fused) range = ts_bits + key_bits >= 64 ? UINT64_MAX : (UINT64_C(1) << (ts_bits + key_bits)) - 1;
-    for (unsigned shift = 0; shift < 64 && (range >> shift); shift += DIGIT_BITS) {
-        memset(cnt, 0, N_BUCKETS * sizeof *cnt);
-        for (uint32_t i = 0; i < n; i++) cnt[(u[i] >> shift) & (N_BUCKETS - 1)]++;
+    unsigned bits = 0;
+    while (bits < 64 && (range >> bits)) bits++;
+    unsigned passes = (bits + MAX_DIGIT_BITS - 1) / MAX_DIGIT_BITS;
+    unsigned digit = passes ? (bits + passes - 1) / passes : 1;
+    uint32_t n_b = 1u << digit, mask = n_b - 1;
+    for (unsigned shift = 0; shift < 64 && (range >> shift); shift += digit) {
+        memset(cnt, 0, n_b * sizeof *cnt);
+        for (uint32_t i = 0; i < n; i++) cnt[(u[i] >> shift) & mask]++;
         uint32_t sum = 0;
         bool one = false;
-        for (uint32_t b = 0; b < N_BUCKETS; b++) {
+        for (uint32_t b = 0; b < n_b; b++) {
             uint32_t c = cnt[b];
             if (c == n) one = true;
             cnt[b] = sum;
@@ -66,7 +73,7 @@ int cn_eng__sort_key_ts(const uint32_t *key, const int64_t *ts, uint32_t n_keys,
         }
         if (one) continue; /* every row has this digit: the order stands */
         for (uint32_t i = 0; i < n; i++) {
-            uint32_t d = cnt[(u[i] >> shift) & (N_BUCKETS - 1)]++;
+            uint32_t d = cnt[(u[i] >> shift) & mask]++;
             u2[d] = u[i];
             ix2[d] = ix[i];
         }
