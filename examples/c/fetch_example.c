@@ -1,12 +1,12 @@
 /* fetch_example.c: fetch features of a GroupBy or Join from C through libchronon.
  *
  *   fetch_example <online uri> <repo or -> <group_by|join> <name> <keys json> [ts_ms]
- *                 [--threads N] [--double KEY VALUE FEATURE]
+ *                 [--threads N] [--rounds R] [--double KEY VALUE FEATURE]
  *
  * e.g. fetch_example lmdb:warehouse/online . group_by quickstart/purchases.v1 \
  *        '[{"user_id":"5"}]' 1701993600001
- * prints the JSON answer. --threads N fetches the same keys from N threads at once, 200
- * times each, and checks every answer equals the first. --double also prints one
+ * prints the JSON answer. --threads N fetches the same keys from N threads at once, R
+ * times each (default 200), and checks every answer equals the first. --double also prints one
  * feature of one key through chronon_fetch_double. Build: cc fetch_example.c -lchronon. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -22,12 +22,13 @@ typedef struct Job {
     const char *name, *keys;
     int64_t ts;
     const char *want;
+    int rounds;
     int bad;
 } Job;
 
 static void *worker(void *arg) {
     Job *j = arg;
-    for (int i = 0; i < 200 && !j->bad; i++) {
+    for (int i = 0; i < j->rounds && !j->bad; i++) {
         char *got = NULL;
         if (chronon_fetch_json(j->client, j->kind, j->name, j->keys, j->ts, &got) != 0) {
             fprintf(stderr, "thread fetch failed: %s\n", chronon_last_error());
@@ -44,17 +45,18 @@ static void *worker(void *arg) {
 int main(int argc, char **argv) {
     if (argc < 6) {
         fprintf(stderr, "usage: %s <online uri> <repo or -> <group_by|join> <name> <keys json> [ts_ms] "
-                "[--threads N] [--double KEY VALUE FEATURE]\n", argv[0]);
+                "[--threads N] [--rounds R] [--double KEY VALUE FEATURE]\n", argv[0]);
         return 2;
     }
     const char *repo = strcmp(argv[2], "-") ? argv[2] : NULL;
     chronon_kind kind = strcmp(argv[3], "join") ? CHRONON_GROUPBY : CHRONON_JOIN;
     int64_t ts = CHRONON_NOW;
-    int threads = 0, arg = 6;
+    int threads = 0, rounds = 200, arg = 6;
     const char **dbl = NULL;
     if (arg < argc && argv[arg][0] != '-') ts = strtoll(argv[arg++], NULL, 10);
     for (; arg < argc; arg++) {
         if (!strcmp(argv[arg], "--threads") && arg + 1 < argc) threads = atoi(argv[++arg]);
+        else if (!strcmp(argv[arg], "--rounds") && arg + 1 < argc) rounds = atoi(argv[++arg]);
         else if (!strcmp(argv[arg], "--double") && arg + 3 < argc) dbl = (const char **)&argv[arg + 1], arg += 3;
         else {
             fprintf(stderr, "%s: unknown argument '%s'\n", argv[0], argv[arg]);
@@ -89,7 +91,7 @@ int main(int argc, char **argv) {
         pthread_t *tids = calloc((size_t)threads, sizeof *tids);
         Job *jobs = calloc((size_t)threads, sizeof *jobs);
         for (int i = 0; tids && jobs && i < threads; i++) {
-            jobs[i] = (Job){client, kind, argv[4], argv[5], ts, result, 0};
+            jobs[i] = (Job){client, kind, argv[4], argv[5], ts, result, rounds, 0};
             pthread_create(&tids[i], NULL, worker, &jobs[i]);
         }
         for (int i = 0; tids && jobs && i < threads; i++) {
@@ -97,7 +99,7 @@ int main(int argc, char **argv) {
             if (jobs[i].bad) rc = 1;
         }
         if (!tids || !jobs) rc = 1;
-        if (rc == 0) printf("threads: %d x 200 fetches agree\n", threads);
+        if (rc == 0) printf("threads: %d x %d fetches agree\n", threads, rounds);
         free(tids);
         free(jobs);
     }

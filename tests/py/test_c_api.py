@@ -126,3 +126,17 @@ def test_shared_library_exports_only_chronon_symbols():
     assert [s for s in syms if not s.startswith("chronon_")] == []
     p = subprocess.run([nm, "--defined-only", os.path.join(BUILD, "libchronon.a")], capture_output=True, text=True)
     assert " T cn_fetcher_open" in p.stdout and " T chronon_fetch_json" in p.stdout
+
+
+def test_fetches_during_uploads(env):
+    """Uploads of the same day flip the dataset to new versions while threads fetch:
+    every answer equals the first (the client reloads the serving info, and a fetch that
+    overlaps a flip goes again), none fails."""
+    name = "quickstart/purchases.v1"
+    p = subprocess.Popen([EXAMPLES[0], env.uri, env.repo, "group_by", name, json.dumps(KEYS), str(Q), "--threads", "3",
+                          "--rounds", "4000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(3):
+        run(env, "--mode", "upload", "--conf", "production/group_bys/quickstart/purchases.v1", "--ds", "2023-12-07")
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    assert "threads: 3 x 4000 fetches agree" in out
