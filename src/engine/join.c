@@ -14,6 +14,8 @@
  *     X-1 as a batch IR with B = epoch(X) (section 5 "Mutations", D1, no mutations).
  *   A null in any key of a part, or no data, gives that part null features. A part's
  *   GroupBy derivations then run over (keys, values, ds = the day of the value).
+ * MEMORY: a chunk whose left rows or GroupBy rows need more than --max-memory (default
+ *   half the physical memory) is computed in halves, down to single days, else refused.
  * RE-RUNS: only left days without output are computed (section 5 holes) unless
  *   --force, or unless the output's chronon.join.semantic_hash property differs from
  *   the join's (then every day in range is recomputed).
@@ -26,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/date.h"
@@ -1329,6 +1332,11 @@ int cn_eng_join_backfill(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *op
     int rc = check_join(j, err), first_rc = 0;
     if (rc) goto done;
     if (!o.step_days) o.step_days = 30;
+    if (!o.max_memory) {
+        /* as the GroupBy backfill: half the physical memory */
+        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        o.max_memory = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz / 2 : UINT64_C(4) << 30;
+    }
     const CnQuery *lq = &j->left.query;
     int32_t end = to_days(o.end_ds, INT32_MIN);
     if (end == INT32_MIN) {
