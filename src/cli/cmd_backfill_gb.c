@@ -84,7 +84,10 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
     rc = cn_cli_where(a->repo, cn_run_extra(a, "--warehouse", NULL), cn_run_extra(a, "--catalog", NULL), NULL, NULL,
                       &where, err);
     if (rc) goto done;
+    /* distributed hook: rank 0 opens (maybe creates) the catalog before the others */
+    if (dist && cn_dist_rank(dist) != 0) cn_dist_barrier(dist);
     rc = cn_ice_catalog_open(where.warehouse, where.catalog, &cat, err);
+    if (dist && cn_dist_rank(dist) == 0) cn_dist_barrier(dist);
     if (rc == 0 && dist) {
         rc = cn_dist_check_catalog(dist, where.catalog, err);
         cn_dist_shard(dist, &shard);

@@ -35,6 +35,8 @@ int cn_dist_init(CnDist **out, CnErr *err);
 void cn_dist_finish(CnDist *d); /* NULL-safe; MPI_Finalize */
 int cn_dist_rank(const CnDist *d);
 int cn_dist_size(const CnDist *d);
+/* Waits until every rank called it (collective). */
+void cn_dist_barrier(CnDist *d);
 /* Fills the engine's hooks (valid while d lives). */
 void cn_dist_shard(CnDist *d, CnEngShard *out);
 /* CN_EINVAL when the catalog is a local SQLite file and the ranks are not all on one
