@@ -162,7 +162,16 @@ typedef struct PartScratch {
     CnAggState *hops;  /* id = hop index from hop_lo */
     int64_t hop_ms, hop_lo, split; /* split = B - W + 2d */
     uint32_t n_hops;
+    /* The hops the current key touched, so that a key costs its rows and not n_hops
+     * (a 1h window has 576 five-minute hops in its two tail days). mark[h] holds the
+     * key id + 1 that last listed hop h in touched. */
+    uint32_t *mark, *touched, n_touched;
 } PartScratch;
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
 
 /* TEMPORAL: one record per key with its collapsed IRs and tail hops. */
 static int upload_tiles(CnEngGroupBy *g, int32_t day, int64_t batch_end, CnKvLoad *ld, CnEngUploadStats *st,
@@ -206,6 +215,9 @@ static int upload_tiles(CnEngGroupBy *g, int32_t day, int64_t batch_end, CnKvLoa
         ps[p].n_hops = (uint32_t)((ps[p].split - ps[p].hop_lo) / ps[p].hop_ms + 2);
         rc = cn_agg_state_new(spec, &ps[p].hops, err);
         if (rc == 0) rc = cn_agg_state_reserve(ps[p].hops, ps[p].n_hops, err);
+        ps[p].mark = cn_calloc(ps[p].n_hops, sizeof *ps[p].mark);
+        ps[p].touched = cn_malloc((size_t)ps[p].n_hops * sizeof *ps[p].touched);
+        if (rc == 0 && (!ps[p].mark || !ps[p].touched)) rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
     }
     for (uint32_t id = 0; id < n_ids && rc == 0; id++) {
         cn_buf_reset(&rec);
@@ -216,6 +228,7 @@ static int upload_tiles(CnEngGroupBy *g, int32_t day, int64_t batch_end, CnKvLoa
             const CnEngBase *b = &g->bases[g->parts[p].i_base];
             int64_t w = g->parts[p].w_ms;
             uint32_t nc = 0, nh = 0;
+            s->n_touched = 0;
             for (uint32_t i = start[id]; i < start[id + 1]; i++) {
                 uint32_t r = byk[i];
                 if (!g->ts_ok[r] || g->ts[r] >= batch_end) continue;
@@ -225,27 +238,35 @@ static int upload_tiles(CnEngGroupBy *g, int32_t day, int64_t batch_end, CnKvLoa
                     kid[r] = 0;
                     sel_c[nc++] = r;
                 } else {
-                    kid[r] = (uint32_t)((cn_agg_floor(g->ts[r], s->hop_ms) - s->hop_lo) / s->hop_ms);
+                    uint32_t h = (uint32_t)((cn_agg_floor(g->ts[r], s->hop_ms) - s->hop_lo) / s->hop_ms);
+                    kid[r] = h;
                     sel_h[nh++] = r;
+                    if (s->mark[h] != id + 1) {
+                        s->mark[h] = id + 1;
+                        s->touched[s->n_touched++] = h;
+                    }
                 }
             }
             const CnVec *in = &g->rows->cols[b->i_input];
             const CnVec *bk = b->i_bucket >= 0 ? &g->rows->cols[b->i_bucket] : NULL;
             cn_agg_state_clear(s->coll, 0);
             if (nc) rc = cn_agg_state_update(s->coll, kid, sel_c, nc, in, &tsv, bk, err);
-            for (uint32_t h = 0; s->hops && h < s->n_hops; h++) cn_agg_state_clear(s->hops, h);
+            /* hops are clear here: the previous key cleared the ones it touched */
             if (rc == 0 && nh) rc = cn_agg_state_update(s->hops, kid, sel_h, nh, in, &tsv, bk, err);
             if (rc) break;
+            if (s->n_touched > 1) qsort(s->touched, s->n_touched, sizeof *s->touched, cmp_u32);
             uint32_t n_present = 0;
-            for (uint32_t h = 0; s->hops && h < s->n_hops; h++) n_present += cn_agg_state_present(s->hops, h);
+            for (uint32_t t = 0; t < s->n_touched; t++) n_present += cn_agg_state_present(s->hops, s->touched[t]);
             any |= n_present > 0 || cn_agg_state_present(s->coll, 0);
             put_u32(&rec, n_present);
             rc = cn_agg_state_encode(s->coll, 0, &rec, err);
-            for (uint32_t h = 0; rc == 0 && s->hops && h < s->n_hops; h++) {
+            for (uint32_t t = 0; rc == 0 && t < s->n_touched; t++) {
+                uint32_t h = s->touched[t];
                 if (!cn_agg_state_present(s->hops, h)) continue;
                 put_i64(&rec, s->hop_lo + (int64_t)h * s->hop_ms);
                 rc = cn_agg_state_encode(s->hops, h, &rec, err);
             }
+            for (uint32_t t = 0; t < s->n_touched; t++) cn_agg_state_clear(s->hops, s->touched[t]);
         }
         if (rc || !any) continue; /* a key without rows in reach has no record: fetch gives nulls */
         if (rec.oom) {
@@ -262,6 +283,8 @@ done:
     for (uint32_t p = 0; ps && p < g->n_parts; p++) {
         cn_agg_state_free(ps[p].coll);
         cn_agg_state_free(ps[p].hops);
+        cn_free(ps[p].mark);
+        cn_free(ps[p].touched);
     }
     cn_free(ps);
     cn_free(start);
