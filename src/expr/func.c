@@ -340,7 +340,9 @@ static int ev_pad(EvalCtx *c, const Node *n, const Val *args, Val *out) {
             continue;
         }
         int64_t nch = u8count(s.p, s.len);
-        if (nch >= len || pad.len == 0) {
+        /* a pad of only UTF-8 continuation bytes holds no character: pads like '' */
+        int64_t pch = u8count(pad.p, pad.len);
+        if (nch >= len || pch == 0) {
             r[i] = substr_sql(s, 1, len);
             continue;
         }
@@ -349,7 +351,6 @@ static int ev_pad(EvalCtx *c, const Node *n, const Val *args, Val *out) {
             continue;
         }
         int64_t need = len - nch;
-        int64_t pch = u8count(pad.p, pad.len);
         if (!left) cn_expr__sb_put(&sb, s.p, s.len);
         for (int64_t k = 0; k < need;) {
             int64_t take = CN_MIN(pch, need - k);

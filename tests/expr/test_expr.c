@@ -705,6 +705,8 @@ static void eval_string_functions_2(void **state) {
     EXPECT(&f, "rpad(s, 5)", "abc  |     |NULL|Hello| 12  ");
     EXPECT1(&f, "lpad('abc', 0, 'x')", "");
     EXPECT1(&f, "lpad('abc', 5, '')", "abc");
+    EXPECT1(&f, "lpad('abc', 5, '\x96\x96')", "abc");      /* a pad without a character ends */
+    EXPECT1(&f, "rpad('abc', 5, '\x96')", "abc");
     EXPECT1(&f, "lpad('a', 2000000000, 'b')", "NULL");          /* absurd sizes are null */
     EXPECT(&f, "instr(s, 'l')", "0|0|NULL|3|0");
     EXPECT1(&f, "instr('h\xc3\xa9llo', 'l')", "3");
