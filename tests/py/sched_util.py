@@ -146,6 +146,16 @@ def task_states(env, dag, ds):
     return doc["state"], {t["task_id"]: t for t in doc["tasks"]}
 
 
+def try_task_states(env, dag, ds):
+    """task_states, or (None, {}) while the scheduler has not created the run yet."""
+    r = chronon(env, "dags", "state", dag, ds, "--json")
+    if r.returncode != 0 and "has no run for" in r.stderr:
+        return None, {}
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    return doc["state"], {t["task_id"]: t for t in doc["tasks"]}
+
+
 def wait_for(pred, timeout=30, what="condition"):
     end = time.time() + timeout
     while time.time() < end:
