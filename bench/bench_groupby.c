@@ -32,6 +32,7 @@
  *    per ds, without tiles, into a second GroupBy's table. Both tables must hold the same
  *    rows for the sampled keys on every day.
  * Printed: wall and CPU times, ratios, events/s/core, peak RSS. */
+#include "bench_util.h"
 #include "base/compat.h"
 
 #include <dirent.h>
@@ -65,40 +66,12 @@ static const char *const VAL_COLS[N_VAL] = {
     "amount_average_30d", "amount_last10_1d", "amount_last10_7d", "amount_last10_30d",
 };
 
-static double wall(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-static double cpu(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void die(const char *what, const CnErr *err) {
     fprintf(stderr, "bench_groupby: %s: %s\n", what, err ? cn_err_msg(err) : "failed");
     exit(1);
 }
 
-static void rm_rf(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) < 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char sub[2048];
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static CnConf *groupby_conf(const char *name) {
     char js[2048];

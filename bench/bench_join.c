@@ -27,6 +27,7 @@
  * Cross-check: the rows with rid % 997 == 5 are compared feature by feature; both outputs
  * must have every left row. Exit 1 on any difference.
  * Printed: wall and CPU times, the ratio, peak RSS. */
+#include "bench_util.h"
 #include "base/compat.h"
 
 #include <dirent.h>
@@ -60,40 +61,12 @@ static const char *const FEAT[N_FEAT] = {
     "amount_count_7d", "amount_last_1h", "amount_last_1d", "amount_last_7d",
 };
 
-static double wall(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-static double cpu(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void die(const char *what, const CnErr *err) {
     fprintf(stderr, "bench_join: %s: %s\n", what, err ? cn_err_msg(err) : "failed");
     exit(1);
 }
 
-static void rm_rf(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) < 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char sub[2048];
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static uint64_t xorshift(uint64_t *x) {
     *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;

@@ -16,6 +16,7 @@
  *           own cost) and raw mdb_get of 3 keys in a reused read transaction.
  * Cross-check (exit 1 on a difference): for sampled keys, the fetched p0 COUNT/SUM/MIN/
  * MAX of both windows equal the counts and sums of the generated events. */
+#include "bench_util.h"
 #include "base/compat.h"
 
 #include <dirent.h>
@@ -60,24 +61,6 @@ static void die(const char *what, const CnErr *err) {
     exit(1);
 }
 
-static void rm_rf(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) < 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char sub[2048];
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

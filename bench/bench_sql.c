@@ -10,6 +10,7 @@
  * The query runs twice: as `chronon sql` runs it (the vectorised aggregate of
  * src/sql/fast.c, on column batches) and with that path off (SQLite's row loop over the
  * virtual table), so the figure and the cost of the row loop are both visible. */
+#include "bench_util.h"
 #include "base/compat.h"
 
 #include <dirent.h>
@@ -29,40 +30,12 @@
 
 #define N_DS 30
 
-static double wall(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-static double cpu(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void die(const char *what, const CnErr *err) {
     fprintf(stderr, "bench_sql: %s: %s\n", what, err ? cn_err_msg(err) : "failed");
     exit(1);
 }
 
-static void rm_rf(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) < 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char sub[2048];
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 typedef struct Groups {
     int64_t n[N_DS];
