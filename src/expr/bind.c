@@ -823,6 +823,46 @@ regex_t *cn_expr__regex_compile(CnExpr *e, const Node *at, const char *pat, size
         e->regexes = r;
         e->cap_regexes = cap;
     }
+    /* A quantifier right after another one means something else in each engine: Java reads
+     * "x*?" as lazy and "x*+" as possessive and rejects a third, while glibc nests them as
+     * "(x*)?", which matches differently and costs memory doubling with each extra one
+     * ("a++++++++++++++++++++++" takes gigabytes). Refuse them with Java's reading named. */
+    {
+        bool br = false, after_q = false;
+        for (const char *q = b.data; *q; q++) {
+            if (*q == '\\' && q[1]) {
+                q++;
+                after_q = false;
+                continue;
+            }
+            if (br) {
+                if (*q == ']') br = false;
+                continue;
+            }
+            if (*q == '[') {
+                br = true;
+                if (q[1] == '^') q++;
+                if (q[1] == ']') q++; /* a leading ']' is a literal */
+                after_q = false;
+                continue;
+            }
+            bool quant = *q == '*' || *q == '+' || *q == '?' || (*q == '{' && q[1] >= '0' && q[1] <= '9');
+            if (quant && after_q) {
+                const char *what = *q == '?' ? "a lazy quantifier" : *q == '+' ? "a possessive quantifier"
+                                                                               : "a quantifier after a quantifier";
+                cn_expr__bind_error(e, at, CN_EUNSUPPORTED, err,
+                                    "regular expression '%.80s': %s ('%c' right after a quantifier) is not supported",
+                                    b.data, what, *q);
+                cn_buf_fini(&b);
+                return NULL;
+            }
+            if (quant && *q == '{') {
+                while (*q && *q != '}') q++;
+                if (!*q) break;
+            }
+            after_q = quant;
+        }
+    }
     /* glibc's regcomp copies a bounded repetition's subtree once per repeat, so nested
      * bounds multiply ("(a{99}){99}{99}" takes gigabytes): refuse patterns whose bounds
      * multiply past a limit instead of letting one config exhaust memory. */

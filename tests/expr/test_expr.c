@@ -701,6 +701,15 @@ static void eval_string_functions_2(void **state) {
     EXPECT1(&f, "regexp_extract('k=v', '(\\\\w+)=(\\\\w+)', 2)", "v");
     EXPECT1(&f, "regexp_extract('k=v', '(\\\\w+)=(\\\\w+)', 0)", "k=v");
     EXPECT1(&f, "regexp_extract('nothing', '([0-9]+)')", "");
+    /* stacked quantifiers: Java's lazy/possessive readings differ from POSIX's, and glibc's
+     * compile doubles its memory with each extra one; all refused, brackets and escapes not */
+    expect_err(&f, "regexp_extract(s, '(.*?)=', 1)", CN_EUNSUPPORTED, "a lazy quantifier ('?' right after a quantifier)");
+    expect_err(&f, "regexp_replace(s, 'a++', 'b')", CN_EUNSUPPORTED, "a possessive quantifier");
+    expect_err(&f, "regexp_replace(s, 'a{2}*', 'b')", CN_EUNSUPPORTED, "a quantifier after a quantifier");
+    expect_err(&f, "regexp_replace(s, '(TdA+++++++++++++++++++++++++++++++ AS', 'b')", CN_EUNSUPPORTED, "not supported");
+    EXPECT1(&f, "regexp_replace('a+?b', '[+?]+', '-')", "a-b");
+    EXPECT1(&f, "regexp_replace('a+?b', '\\\\++\\\\?', '-')", "a-b");
+    EXPECT1(&f, "regexp_replace('a]*b', '[]]*[*]', '-')", "a-b");
     EXPECT(&f, "lpad(s, 5, 'xy')", "xyabc|xyxyx|NULL|Hello|x 12 ");
     EXPECT(&f, "rpad(s, 5)", "abc  |     |NULL|Hello| 12  ");
     EXPECT1(&f, "lpad('abc', 0, 'x')", "");
