@@ -3,7 +3,7 @@
  * to the end; every batch must pass cn_col_batch_check (a reader bug otherwise, so it
  * aborts). Bad bytes must end in an error naming the file, never in a crash, an
  * assert or a leak. Built with clang -fsanitize=fuzzer,address when CN_FUZZ=ON; the
- * same function runs in every build through replay_main.c over the corpus. */
+ * same function runs in every build through fuzz_parquet_replay.c (replay.h) over the corpus. */
 #include "base/compat.h"
 
 #include <stdio.h>
