@@ -11,6 +11,7 @@
  * several storage days is dense (gid NULL: IR j is key id j). */
 #include "engine/eng_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -682,6 +683,251 @@ static int compute_rows(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
     return rc;
 }
 
+/* ------------------------------------------------------------------ key fold */
+
+/* The fast path of one- and two-day runs without tiles, for the common exact operations
+ * over one long input column (SUM, COUNT, AVERAGE, MIN, MAX, LAST_K, FIRST_K, any
+ * windows, no buckets). Per day: the visible rows (storage partition <= d, ts in the
+ * widest window, value not null) are put in key order by one counting sort, keeping
+ * source order within a key; then each key's rows are folded in one sequential pass
+ * into plain accumulators per distinct window, and its output row is appended at once.
+ * K-lists sort the key's few rows by (ts, value) newest first: every window's rows are
+ * then a prefix of that order (they are the rows with ts >= the window's start), so
+ * LAST_K of a window is the head of its prefix and FIRST_K the prefix's tail reversed.
+ * Results are bit for bit the generic path's: integer sums wrap alike, AVERAGE adds the
+ * same doubles in the same (source) order, K-lists follow rec.c's total order (ts, then
+ * value), and the rows written are the keys with a visible row, in key id order (the
+ * D6 filter of the generic path keeps exactly those). CN_ENG_FOLD=0 turns it off (tests
+ * compare both paths). */
+
+typedef enum FoldOp { FOLD_SUM, FOLD_COUNT, FOLD_AVG, FOLD_MIN, FOLD_MAX, FOLD_LASTK, FOLD_FIRSTK } FoldOp;
+
+typedef struct FoldPart {
+    FoldOp op;
+    uint32_t win;  /* index of its distinct window */
+    uint32_t k;    /* K-lists */
+} FoldPart;
+
+typedef struct FoldRow { /* one visible row of a key, in the key-ordered scratch */
+    int64_t ts;
+    int64_t v;
+} FoldRow;
+
+typedef struct FoldWin { /* accumulators of one key over one window */
+    int64_t lo;    /* start of the window; INT64_MIN unwindowed */
+    uint64_t n, sum;
+    double dsum;
+    int64_t mn, mx;
+} FoldWin;
+
+static bool fold_enabled(void) {
+    const char *e = getenv("CN_ENG_FOLD");
+    return !e || strcmp(e, "0") != 0;
+}
+
+/* Fills fp (one per part) and the distinct window lengths; false when some part needs
+ * the generic path. */
+static bool fold_plan(const CnEngGroupBy *g, FoldPart *fp, int64_t *wins, uint32_t *n_wins) {
+    if (!g->n_parts || !g->n_bases || g->no_aggs) return false;
+    int i_input = g->bases[0].i_input;
+    if (g->row_schema->fields[i_input].type->id != CN_COL_INT64) return false;
+    *n_wins = 0;
+    for (uint32_t p = 0; p < g->n_parts; p++) {
+        const CnEngPart *pt = &g->parts[p];
+        const CnEngBase *b = &g->bases[pt->i_base];
+        if (b->i_input != i_input || b->i_bucket >= 0) return false;
+        const CnType *ot = cn_agg_spec_output_type(b->spec);
+        CnTypeId want = CN_COL_INT64;
+        switch (cn_agg_spec_op(b->spec)) {
+        case CN_AGG_SUM: fp[p].op = FOLD_SUM; break;
+        case CN_AGG_COUNT: fp[p].op = FOLD_COUNT; break;
+        case CN_AGG_AVERAGE: fp[p].op = FOLD_AVG, want = CN_COL_FLOAT64; break;
+        case CN_AGG_MIN: fp[p].op = FOLD_MIN; break;
+        case CN_AGG_MAX: fp[p].op = FOLD_MAX; break;
+        case CN_AGG_LAST_K: fp[p].op = FOLD_LASTK, want = CN_COL_LIST; break;
+        case CN_AGG_FIRST_K: fp[p].op = FOLD_FIRSTK, want = CN_COL_LIST; break;
+        default: return false;
+        }
+        if (ot->id != want) return false;
+        if (want == CN_COL_LIST && ot->children[0].type->id != CN_COL_INT64) return false;
+        int32_t k = cn_agg_spec_k(b->spec);
+        if (want == CN_COL_LIST && k < 1) return false;
+        fp[p].k = want == CN_COL_LIST ? (uint32_t)k : 0;
+        uint32_t w = 0;
+        while (w < *n_wins && wins[w] != pt->w_ms) w++;
+        if (w == *n_wins) wins[(*n_wins)++] = pt->w_ms;
+        fp[p].win = w;
+    }
+    return true;
+}
+
+/* Newest first: ts descending, then value descending (rec.c's LAST_K order). */
+static int fold_row_cmp(const void *a, const void *b) {
+    const FoldRow *x = a, *y = b;
+    if (x->ts != y->ts) return x->ts > y->ts ? -1 : 1;
+    return (x->v > y->v) ? -1 : x->v < y->v;
+}
+
+static void fold_sort(FoldRow *r, uint32_t n) {
+    if (n > 24) {
+        qsort(r, n, sizeof *r, fold_row_cmp);
+        return;
+    }
+    for (uint32_t i = 1; i < n; i++) {
+        FoldRow x = r[i];
+        uint32_t j = i;
+        while (j > 0 && fold_row_cmp(&r[j - 1], &x) > 0) r[j] = r[j - 1], j--;
+        r[j] = x;
+    }
+}
+
+/* Appends key id's output row (keys, one value per part, ds) from its rows kr[0..n). */
+static int fold_key(CnEngGroupBy *g, const FoldPart *fp, FoldWin *w, uint32_t n_wins, bool any_k, uint32_t id,
+                    FoldRow *kr, uint32_t n, const char *ds, CnBatch *ob) {
+    for (uint32_t i = 0; i < n_wins; i++) {
+        w[i].n = w[i].sum = 0;
+        w[i].dsum = 0;
+        w[i].mn = INT64_MAX;
+        w[i].mx = INT64_MIN;
+    }
+    for (uint32_t j = 0; j < n; j++) { /* source order: AVERAGE's double sum depends on it */
+        int64_t t = kr[j].ts, v = kr[j].v;
+        for (uint32_t i = 0; i < n_wins; i++) {
+            if (t < w[i].lo) continue;
+            w[i].n++;
+            w[i].sum += (uint64_t)v;
+            w[i].dsum += (double)v;
+            if (v < w[i].mn) w[i].mn = v;
+            if (v > w[i].mx) w[i].mx = v;
+        }
+    }
+    if (any_k) fold_sort(kr, n);
+    int rc = 0;
+    uint32_t nk = g->n_keys;
+    for (uint32_t k = 0; k < nk; k++) rc |= cn_col_vec_append_from(&ob->cols[k], &g->keys.vals->cols[k], id);
+    for (uint32_t p = 0; p < g->n_parts; p++) {
+        CnVec *out = &ob->cols[nk + p];
+        const FoldWin *fw = &w[fp[p].win];
+        if (!fw->n) {
+            rc |= cn_col_vec_append_null(out);
+            continue;
+        }
+        switch (fp[p].op) {
+        case FOLD_SUM: rc |= cn_col_vec_append_i64(out, (int64_t)fw->sum); break;
+        case FOLD_COUNT: rc |= cn_col_vec_append_i64(out, (int64_t)fw->n); break;
+        case FOLD_MIN: rc |= cn_col_vec_append_i64(out, fw->mn); break;
+        case FOLD_MAX: rc |= cn_col_vec_append_i64(out, fw->mx); break;
+        case FOLD_AVG: {
+            double d = fw->dsum / (double)fw->n;
+            rc |= isfinite(d) ? cn_col_vec_append_f64(out, d) : cn_col_vec_append_null(out); /* N4 */
+            break;
+        }
+        case FOLD_LASTK: case FOLD_FIRSTK: {
+            /* the window's rows are kr[0..fw->n) (newest first) */
+            uint32_t m = fw->n < fp[p].k ? (uint32_t)fw->n : fp[p].k;
+            for (uint32_t j = 0; j < m; j++)
+                rc |= cn_col_vec_append_i64(&out->child[0],
+                                            kr[fp[p].op == FOLD_LASTK ? j : (uint32_t)fw->n - 1 - j].v);
+            rc |= cn_col_vec_close_list(out);
+            break;
+        }
+        }
+    }
+    rc |= cn_col_vec_append_str(&ob->cols[ob->n_cols - 1], ds, 10);
+    return rc ? CN_ENOMEM : 0;
+}
+
+#define FOLD_BATCH 65536u /* output rows per emitted batch */
+
+/* Snapshots of days [s, e] by the key fold; *done false (nothing emitted) when the
+ * GroupBy needs the generic path. */
+static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEngEmitFn emit, void *ud,
+                        bool *done, CnErr *err) {
+    *done = false;
+    if (!fold_enabled()) return 0;
+    FoldPart *fp = cn_calloc(g->n_parts + 1, sizeof *fp);
+    int64_t *wins = cn_calloc(g->n_parts + 1, sizeof *wins);
+    FoldWin *fw = cn_calloc(g->n_parts + 1, sizeof *fw);
+    uint32_t n_wins = 0, n_ids = g->keys.n;
+    uint32_t *start = NULL;
+    FoldRow *rows = NULL;
+    int rc = 0;
+    if (!fp || !wins || !fw) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!fold_plan(g, fp, wins, &n_wins)) goto out;
+    *done = true;
+    bool any_k = false;
+    for (uint32_t p = 0; p < g->n_parts; p++) any_k |= fp[p].op == FOLD_LASTK || fp[p].op == FOLD_FIRSTK;
+    const CnVec *val = &g->rows->cols[g->bases[0].i_input];
+    const int64_t *x = val->values;
+    start = cn_malloc(((size_t)n_ids + 2) * sizeof *start);
+    if (!start) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int32_t d = s; d <= e && rc == 0; d++) {
+        if (!cn_eng__has_day(g, d)) continue;
+        int64_t end = ((int64_t)d + 1) * CN_MS_PER_DAY, lo = INT64_MAX;
+        for (uint32_t i = 0; i < n_wins; i++) {
+            fw[i].lo = wins[i] ? end - wins[i] : INT64_MIN;
+            if (fw[i].lo < lo) lo = fw[i].lo;
+        }
+        /* counting sort of the visible rows by key id (stable: source order per key) */
+        memset(start, 0, ((size_t)n_ids + 2) * sizeof *start);
+        uint32_t m = 0;
+        for (uint32_t r = 0; r < g->n_rows; r++) {
+            if (!g->ts_ok[r] || g->pday[r] > d || g->ts[r] >= end || g->ts[r] < lo || !cn_col_vec_is_valid(val, r))
+                continue;
+            start[g->key_id[r] + 2]++;
+            m++;
+        }
+        rc = cn_eng__mem_check(g, (uint64_t)m * sizeof *rows + ((uint64_t)n_ids + 2) * sizeof *start,
+                               "computing the daily windows", err);
+        if (rc) break;
+        cn_free(rows);
+        rows = cn_malloc(((size_t)m + 1) * sizeof *rows);
+        if (!rows) {
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory (%u rows)", m);
+            break;
+        }
+        for (uint32_t i = 2; i < n_ids + 2; i++) start[i] += start[i - 1];
+        /* start[id + 1]: next slot of id while scattering; afterwards start[id]..start[id + 1] */
+        for (uint32_t r = 0; r < g->n_rows; r++) {
+            if (!g->ts_ok[r] || g->pday[r] > d || g->ts[r] >= end || g->ts[r] < lo || !cn_col_vec_is_valid(val, r))
+                continue;
+            FoldRow *fr = &rows[start[g->key_id[r] + 1]++];
+            fr->ts = g->ts[r];
+            fr->v = x[r];
+        }
+        char ds[11];
+        cn_ds_format(d, ds);
+        cn_col_batch_reset(ob);
+        for (uint32_t id = 0; id < n_ids && rc == 0; id++) {
+            uint32_t a = start[id], n = start[id + 1] - a;
+            if (!n) continue; /* no visible row: every value null, not written (D6) */
+            rc = fold_key(g, fp, fw, n_wins, any_k, id, rows + a, n, ds, ob);
+            if (rc) {
+                rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+                break;
+            }
+            if (ob->cols[0].n >= FOLD_BATCH || id + 1 == n_ids) {
+                rc = cn_col_batch_sync_rows(ob, err);
+                if (rc == 0) rc = emit(ud, d, ob, err);
+                cn_col_batch_reset(ob);
+            }
+        }
+    }
+out:
+    cn_free(fp);
+    cn_free(wins);
+    cn_free(fw);
+    cn_free(start);
+    cn_free(rows);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ entities */
 
 static int compute_entities(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEngEmitFn emit, void *ud,
@@ -779,7 +1025,9 @@ int cn_eng__compute(CnEngGroupBy *g, int32_t s, int32_t e, CnEngTileSet *stored,
         goto done;
     }
     if (!ts && e - s < 2 && rows_exact(g)) {
-        rc = compute_rows(g, s, e, ob, emit, ud, err);
+        bool done = false;
+        rc = compute_fold(g, s, e, ob, emit, ud, &done, err);
+        if (rc == 0 && !done) rc = compute_rows(g, s, e, ob, emit, ud, err);
         goto done;
     }
     if (!ts) {
