@@ -84,39 +84,55 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-static int cmd_partitions(int argc, char **argv) {
-    const char *table = NULL, *has = NULL, *snap_arg = NULL, *wh = NULL, *cat = NULL, *repo = NULL;
-    bool json = false;
+/* One option of a subcommand: a value (val) or a switch (flag). */
+typedef struct Opt {
+    const char *name;
+    const char **val;
+    bool *flag;
+} Opt;
+
+/* Parses a subcommand's arguments: the options in opts (ended by a zeroed entry) and one
+ * table. Returns 0 to go on, or the exit status (0 after --help, 2 on a usage error). */
+static int parse_args(int argc, char **argv, const Opt *opts, const char **table, bool *done) {
+    *done = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cn_cli_is_help(a)) {
             usage(stdout);
             return 0;
         }
-        const char **slot = !strcmp(a, "--has")         ? &has
-                            : !strcmp(a, "--snapshot")  ? &snap_arg
-                            : !strcmp(a, "--warehouse") ? &wh
-                            : !strcmp(a, "--catalog")   ? &cat
-                            : !strcmp(a, "--repo")      ? &repo
-                                                        : NULL;
-        if (slot) {
+        const Opt *o = opts;
+        while (o->name && strcmp(o->name, a)) o++;
+        if (o->name && o->val) {
             if (i + 1 >= argc) {
                 fprintf(stderr, VERB ": %s needs a value\n", a);
                 return 2;
             }
-            *slot = argv[++i];
-        } else if (!strcmp(a, "--json")) {
-            json = true;
+            *o->val = argv[++i];
+        } else if (o->name) {
+            *o->flag = true;
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, VERB ": unknown option %s (see chronon table partitions --help)\n", a);
+            fprintf(stderr, VERB ": unknown option %s (see chronon table %s --help)\n", a, argv[0]);
             return 2;
-        } else if (!table) {
-            table = a;
+        } else if (!*table) {
+            *table = a;
         } else {
-            fprintf(stderr, VERB ": more than one table given (%s, %s)\n", table, a);
+            fprintf(stderr, VERB ": more than one table given (%s, %s)\n", *table, a);
             return 2;
         }
     }
+    *done = false;
+    return 0;
+}
+
+static int cmd_partitions(int argc, char **argv) {
+    const char *table = NULL, *has = NULL, *snap_arg = NULL, *wh = NULL, *cat = NULL, *repo = NULL;
+    bool json = false, done;
+    const Opt opts[] = {{"--has", &has, NULL},      {"--snapshot", &snap_arg, NULL}, {"--warehouse", &wh, NULL},
+                        {"--catalog", &cat, NULL},  {"--repo", &repo, NULL},         {"--json", NULL, &json},
+                        {NULL, NULL, NULL}};
+    int rc = parse_args(argc, argv, opts, &table, &done);
+    if (done) return rc;
     if (!table) {
         fprintf(stderr, VERB ": partitions needs a table (usage: chronon table partitions <ns.table>)\n");
         return 2;
@@ -232,37 +248,12 @@ static int print_removed(void *ud, const char *uri, uint64_t size) {
 
 static int cmd_expire(int argc, char **argv) {
     const char *table = NULL, *older = NULL, *retain = NULL, *wh = NULL, *cat = NULL, *repo = NULL;
-    bool dry = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (cn_cli_is_help(a)) {
-            usage(stdout);
-            return 0;
-        }
-        const char **slot = !strcmp(a, "--older-than")    ? &older
-                            : !strcmp(a, "--retain-last") ? &retain
-                            : !strcmp(a, "--warehouse")   ? &wh
-                            : !strcmp(a, "--catalog")     ? &cat
-                            : !strcmp(a, "--repo")        ? &repo
-                                                          : NULL;
-        if (slot) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, VERB ": %s needs a value\n", a);
-                return 2;
-            }
-            *slot = argv[++i];
-        } else if (!strcmp(a, "--dry-run")) {
-            dry = true;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, VERB ": unknown option %s (see chronon table --help)\n", a);
-            return 2;
-        } else if (!table) {
-            table = a;
-        } else {
-            fprintf(stderr, VERB ": more than one table given (%s, %s)\n", table, a);
-            return 2;
-        }
-    }
+    bool dry = false, done;
+    const Opt opts[] = {{"--older-than", &older, NULL}, {"--retain-last", &retain, NULL}, {"--warehouse", &wh, NULL},
+                        {"--catalog", &cat, NULL},      {"--repo", &repo, NULL},          {"--dry-run", NULL, &dry},
+                        {NULL, NULL, NULL}};
+    int rc = parse_args(argc, argv, opts, &table, &done);
+    if (done) return rc;
     if (!table || !older) {
         fprintf(stderr, VERB ": expire-snapshots needs a table and --older-than (usage: chronon table "
                         "expire-snapshots <ns.table> --older-than <TS|DAYS> [--retain-last N])\n");
