@@ -838,6 +838,16 @@ static int fold_key(CnEngGroupBy *g, const FoldPart *fp, FoldWin *w, uint32_t n_
 }
 
 #define FOLD_BATCH 65536u /* output rows per emitted batch */
+#define FOLD_BUCKETS 1024u /* radix partitions of the key ids */
+/* Row r is visible on day d: a ts in [lo, end), stored by d, a non-null value. */
+#define FOLD_VISIBLE(r)                                                                           \
+    (g->ts_ok[r] && g->pday[r] <= d && g->ts[r] < end && g->ts[r] >= lo && cn_col_vec_is_valid(val, r))
+
+typedef struct FoldPartRow {
+    int64_t ts;
+    int64_t v;
+    uint32_t id;
+} FoldPartRow;
 
 /* Snapshots of days [s, e] by the key fold; *done false (nothing emitted) when the
  * GroupBy needs the generic path. */
@@ -849,8 +859,9 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
     int64_t *wins = cn_calloc(g->n_parts + 1, sizeof *wins);
     FoldWin *fw = cn_calloc(g->n_parts + 1, sizeof *fw);
     uint32_t n_wins = 0, n_ids = g->keys.n;
-    uint32_t *start = NULL;
-    FoldRow *rows = NULL;
+    uint32_t *start = NULL, *bpos = NULL;
+    FoldPartRow *part = NULL; /* visible rows by bucket */
+    FoldRow *rows = NULL;     /* one bucket's rows by key */
     int rc = 0;
     if (!fp || !wins || !fw) {
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
@@ -863,7 +874,8 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
     const CnVec *val = &g->rows->cols[g->bases[0].i_input];
     const int64_t *x = val->values;
     start = cn_malloc(((size_t)n_ids + 2) * sizeof *start);
-    if (!start) {
+    bpos = cn_malloc((FOLD_BUCKETS + 1) * sizeof *bpos);
+    if (!start || !bpos) {
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto out;
     }
@@ -874,49 +886,81 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
             fw[i].lo = wins[i] ? end - wins[i] : INT64_MIN;
             if (fw[i].lo < lo) lo = fw[i].lo;
         }
-        /* counting sort of the visible rows by key id (stable: source order per key) */
+        /* rows per key (start[id + 2]), then prefix sums */
         memset(start, 0, ((size_t)n_ids + 2) * sizeof *start);
         uint32_t m = 0;
         for (uint32_t r = 0; r < g->n_rows; r++) {
-            if (!g->ts_ok[r] || g->pday[r] > d || g->ts[r] >= end || g->ts[r] < lo || !cn_col_vec_is_valid(val, r))
-                continue;
+            if (!FOLD_VISIBLE(r)) continue;
             start[g->key_id[r] + 2]++;
             m++;
         }
-        rc = cn_eng__mem_check(g, (uint64_t)m * sizeof *rows + ((uint64_t)n_ids + 2) * sizeof *start,
+        for (uint32_t i = 2; i < n_ids + 2; i++) start[i] += start[i - 1];
+        /* Radix partition by the high bits of the key id into at most FOLD_BUCKETS
+         * buckets (a scatter over the whole array would miss cache and TLB on every
+         * row), then each bucket is put in key order in a small cache-resident buffer
+         * and folded from there. Both passes are stable: source order within a key. */
+        uint32_t shift = 0;
+        while (n_ids && ((n_ids - 1) >> shift) >= FOLD_BUCKETS) shift++;
+        /* until its bucket is scattered, id's rows begin at start[id + 1] */
+        uint32_t n_buckets = n_ids ? ((n_ids - 1) >> shift) + 1 : 0, max_b = 0;
+        for (uint32_t b = 0; b < n_buckets; b++) {
+            uint32_t hi = (b + 1) << shift < n_ids ? (b + 1) << shift : n_ids;
+            bpos[b] = start[(b << shift) + 1];
+            if (start[hi + 1] - bpos[b] > max_b) max_b = start[hi + 1] - bpos[b];
+        }
+        rc = cn_eng__mem_check(g, (uint64_t)m * sizeof *part + (uint64_t)max_b * sizeof *rows +
+                                      ((uint64_t)n_ids + 2) * sizeof *start,
                                "computing the daily windows", err);
         if (rc) break;
+        cn_free(part);
         cn_free(rows);
-        rows = cn_malloc(((size_t)m + 1) * sizeof *rows);
-        if (!rows) {
+        part = cn_malloc(((size_t)m + 1) * sizeof *part);
+        rows = cn_malloc(((size_t)max_b + 1) * sizeof *rows);
+        if (!part || !rows) {
             rc = cn_err_set(err, CN_ENOMEM, "out of memory (%u rows)", m);
             break;
         }
-        for (uint32_t i = 2; i < n_ids + 2; i++) start[i] += start[i - 1];
-        /* start[id + 1]: next slot of id while scattering; afterwards start[id]..start[id + 1] */
         for (uint32_t r = 0; r < g->n_rows; r++) {
-            if (!g->ts_ok[r] || g->pday[r] > d || g->ts[r] >= end || g->ts[r] < lo || !cn_col_vec_is_valid(val, r))
-                continue;
-            FoldRow *fr = &rows[start[g->key_id[r] + 1]++];
-            fr->ts = g->ts[r];
-            fr->v = x[r];
+            if (!FOLD_VISIBLE(r)) continue;
+            uint32_t id = g->key_id[r];
+            FoldPartRow *pr = &part[bpos[id >> shift]++];
+            pr->ts = g->ts[r];
+            pr->v = x[r];
+            pr->id = id;
         }
         char ds[11];
         cn_ds_format(d, ds);
+        if (g->opts.verbose) fprintf(stderr, "day %s: key fold of %u rows over %u keys\n", ds, m, n_ids);
         cn_col_batch_reset(ob);
-        for (uint32_t id = 0; id < n_ids && rc == 0; id++) {
-            uint32_t a = start[id], n = start[id + 1] - a;
-            if (!n) continue; /* no visible row: every value null, not written (D6) */
-            rc = fold_key(g, fp, fw, n_wins, any_k, id, rows + a, n, ds, ob);
-            if (rc) {
-                rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-                break;
+        bool emitted = false;
+        for (uint32_t b = 0; b < n_buckets && rc == 0; b++) {
+            uint32_t id0 = b << shift, id1 = (b + 1) << shift < n_ids ? (b + 1) << shift : n_ids;
+            uint32_t base = start[id0 + 1], end_b = start[id1 + 1];
+            for (uint32_t i = base; i < end_b; i++) { /* start[id + 1]: next slot of id */
+                const FoldPartRow *pr = &part[i];
+                FoldRow *fr = &rows[start[pr->id + 1]++ - base];
+                fr->ts = pr->ts;
+                fr->v = pr->v;
             }
-            if (ob->cols[0].n >= FOLD_BATCH || id + 1 == n_ids) {
-                rc = cn_col_batch_sync_rows(ob, err);
-                if (rc == 0) rc = emit(ud, d, ob, err);
-                cn_col_batch_reset(ob);
+            /* now start[id]..start[id + 1] are id's rows */
+            for (uint32_t id = id0; id < id1 && rc == 0; id++) {
+                uint32_t a = start[id], n = start[id + 1] - a;
+                if (!n) continue; /* no visible row: every value null, not written (D6) */
+                if (fold_key(g, fp, fw, n_wins, any_k, id, rows + (a - base), n, ds, ob)) {
+                    rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+                    break;
+                }
+                if (ob->cols[0].n >= FOLD_BATCH) {
+                    rc = cn_col_batch_sync_rows(ob, err);
+                    if (rc == 0) rc = emit(ud, d, ob, err);
+                    cn_col_batch_reset(ob);
+                    emitted = true;
+                }
             }
+        }
+        if (rc == 0 && (ob->cols[0].n || !emitted)) { /* the rest; a day without rows too */
+            rc = cn_col_batch_sync_rows(ob, err);
+            if (rc == 0) rc = emit(ud, d, ob, err);
         }
     }
 out:
@@ -924,6 +968,8 @@ out:
     cn_free(wins);
     cn_free(fw);
     cn_free(start);
+    cn_free(bpos);
+    cn_free(part);
     cn_free(rows);
     return rc;
 }
