@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "base/str.h"
 #include "online/kv_int.h"
+#include "online/kv_vercache.h"
 
 #define META_COLL "chronon_datasets"
 #define DEFAULT_DB "chronon"
@@ -48,6 +49,7 @@ typedef struct MgStore {
     mongoc_uri_t *uri;
     mongoc_client_pool_t *pool;
     char *db;               /* OWNED: database name */
+    CnKvVerCache indexed;   /* collections this handle created the index of (value 1) */
 } MgStore;
 
 /* A dataset's pointer document. */
@@ -291,8 +293,11 @@ static int next_version(MgCtx *x, uint64_t *ver) {
 
 /* The (ver, k) index that serves multi-gets and version clean-up; unique so that a real
  * MongoDB refuses a second document for a key. Servers without createIndexes (code 59)
- * still work, unindexed. */
+ * still work, unindexed. Sent once per handle and collection (a round trip per load
+ * otherwise); dropping the dataset through this handle forgets it. */
 static int ensure_index(MgCtx *x, const char *coll) {
+    uint64_t done_before;
+    if (cn_kv__vc_get(&x->s->indexed, coll, &done_before)) return 0;
     mongoc_collection_t *c = coll_get(x, coll);
     bson_t cmd = BSON_INITIALIZER, arr, idx, key, reply;
     BSON_APPEND_UTF8(&cmd, "createIndexes", coll);
@@ -310,6 +315,7 @@ static int ensure_index(MgCtx *x, const char *coll) {
     if (!mongoc_collection_write_command_with_opts(c, &cmd, NULL, &reply, &x->e) &&
         x->e.code != 59)
         rc = MG_DRIVER;
+    if (rc == 0) cn_kv__vc_set(&x->s->indexed, coll, 1);
     bson_destroy(&reply);
     bson_destroy(&cmd);
     mongoc_collection_destroy(c);
@@ -333,6 +339,7 @@ static void mg_close(CnKv *kv) {
     if (!s) return;
     if (s->pool) mongoc_client_pool_destroy(s->pool);
     if (s->uri) mongoc_uri_destroy(s->uri);
+    cn_kv__vc_fini(&s->indexed);
     cn_free(s->db);
     cn_free(s);
     kv->impl = NULL;
@@ -354,6 +361,7 @@ static int mg_open(CnKv *kv, const char *target, CnErr *err) {
     MgStore *s = cn_calloc(1, sizeof *s);
     if (!s) return cn_err_set(err, CN_ENOMEM, "%s: out of memory opening the store", full);
     kv->impl = s;
+    cn_kv__vc_init(&s->indexed);
     /* kv.c hands only the part after the scheme; put the scheme back. */
     CnBuf whole = CN_BUF_INIT;
     cn_buf_puts(&whole, strncmp(full, "mongodb+srv:", 12) == 0 ? "mongodb+srv:" : "mongodb:");
@@ -443,6 +451,7 @@ static int drop_fn(MgCtx *x, void *arg) {
     if (!mongoc_collection_delete_many(m, &q, NULL, NULL, &x->e)) rc = MG_DRIVER;
     else if (!mongoc_collection_drop_with_opts(c, NULL, &x->e) && x->e.code != 26) /* NamespaceNotFound */
         rc = MG_DRIVER;
+    cn_kv__vc_set(&x->s->indexed, p.coll, 0); /* the drop took the index with it */
     bson_destroy(&q);
     mongoc_collection_destroy(c);
     mongoc_collection_destroy(m);
@@ -986,6 +995,8 @@ typedef struct MgFlip {
     CnKvLoad *ld;
     const char *coll;
     uint64_t winner;        /* OUT: the newer version that won, on conflict */
+    uint64_t prev;          /* OUT: the version flipped away from; 0: none (first load),
+                             * UINT64_MAX: not known (a retried flip found its own) */
 } MgFlip;
 
 /* Points the dataset at ld->version unless a newer version is current already. Safe to
@@ -1003,15 +1014,24 @@ static int flip_fn(MgCtx *x, void *arg) {
     BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
     BSON_APPEND_INT64(&set, "ver", (int64_t)ver);
     bson_append_document_end(&upd, &set);
+    /* findAndModify rather than an update: its reply holds the version flipped away
+     * from, whose documents the commit then removes */
+    mongoc_find_and_modify_opts_t *fm = mongoc_find_and_modify_opts_new();
+    mongoc_find_and_modify_opts_set_update(fm, &upd);
     int rc = 0;
     bool updated = false;
-    if (!mongoc_collection_update_one(c, &q, &upd, NULL, &reply, &x->e)) {
+    if (!mongoc_collection_find_and_modify_with_opts(c, &q, fm, &reply, &x->e)) {
         rc = MG_DRIVER;
     } else {
-        uint64_t matched = 0;
-        updated = iter_u64(&reply, "matchedCount", &matched) && matched > 0;
+        bson_iter_t it, sub;
+        if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
+            bson_iter_recurse(&it, &sub) && bson_iter_find(&sub, "ver") && BSON_ITER_HOLDS_NUMBER(&sub)) {
+            updated = true;
+            f->prev = (uint64_t)bson_iter_as_int64(&sub);
+        }
     }
     bson_destroy(&reply);
+    mongoc_find_and_modify_opts_destroy(fm);
     if (rc == 0 && !updated) {
         MgPtr p;
         bool found;
@@ -1024,6 +1044,7 @@ static int flip_fn(MgCtx *x, void *arg) {
             BSON_APPEND_INT64(&doc, "ver", (int64_t)ver);
             if (!mongoc_collection_insert_one(c, &doc, NULL, NULL, &x->e)) rc = MG_DRIVER;
             bson_destroy(&doc);
+            f->prev = 0;
         }
     }
     bson_destroy(&q);
@@ -1044,11 +1065,20 @@ static void mg_load_abort(CnKvLoad *ld) {
     ld->impl = NULL;
 }
 
+static uint64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int mg_load_commit(CnKvLoad *ld, CnErr *err) {
     MgLoad *L = ld->impl;
+    uint64_t t0 = mono_ns();
     int rc = flush_chunk(ld, err);
-    MgFlip f = {ld, L->coll, 0};
+    uint64_t t1 = mono_ns();
+    MgFlip f = {ld, L->coll, 0, UINT64_MAX};
     if (rc == 0) rc = mg_run(ld->kv, ld->dataset, "flip to the new version", flip_fn, &f, err);
+    uint64_t t2 = mono_ns();
     if (rc == 0 && f.winner)
         rc = cn_err_set(err, CN_ECONFLICT, "%s: dataset %s: load of version %llu lost: version "
                         "%llu, from a load started later, was committed meanwhile", ld->kv->uri,
@@ -1059,10 +1089,18 @@ static int mg_load_commit(CnKvLoad *ld, CnErr *err) {
         return rc;
     }
     /* Old versions go after the flip; a failure here only leaves documents nobody reads,
-     * which the next load's clean-up removes. */
-    MgGc g = {L->coll, "$lt", ld->version};
-    CnErr ignored = CN_ERR_INIT;
-    mg_run(ld->kv, ld->dataset, "remove old versions", gc_fn, &g, &ignored);
+     * which the next load's clean-up removes. The first load of a dataset has nothing
+     * older that a reader ever saw, so it skips the delete (a query over the whole
+     * collection on servers without the index); documents of loads that crashed before
+     * it stay, unread, until the next load's clean-up. */
+    if (f.prev != 0) {
+        MgGc g = {L->coll, "$lt", ld->version};
+        CnErr ignored = CN_ERR_INIT;
+        mg_run(ld->kv, ld->dataset, "remove old versions", gc_fn, &g, &ignored);
+    }
+    cn_log(CN_LOG_DEBUG, "%s: dataset %s: commit of version %llu: last inserts %.1f ms, flip "
+           "%.1f ms, clean-up %.1f ms", ld->kv->uri, ld->dataset, (unsigned long long)ld->version,
+           (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6, (double)(mono_ns() - t2) / 1e6);
     load_free(L);
     ld->impl = NULL;
     return 0;

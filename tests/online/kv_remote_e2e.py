@@ -7,6 +7,8 @@ started here on a free loopback port and stopped at the end:
                       down, no crash, correct values again after the restart
   dynamodb_contract   the contract suite on dynalite
   dynamodb_dies       dynalite down at open, then dies under a reader and comes back
+  dynamodb_cleanup    what a commit deletes: the replaced version's items by its key list,
+                      a table sweep after a crashed load or an in-place put
   dynamodb_sigv4      moto with signature checks on: the right secret works, a wrong one
                       fails clearly (the signer is right, not merely tolerated)
 Usage: kv_remote_e2e.py CASE. A missing server program is a skip (exit 77), or a
@@ -243,6 +245,103 @@ def case_dynamodb_dies(d):
         assert rc == 0, out
         errs = watch_through_restart(uri, s.start, s.stop, env=env, n=300)
         assert all(uri in e for e in errs), errs
+    finally:
+        s.stop()
+
+
+def ddb_raw(port, op, body):
+    """One DynamoDB call straight to dynalite (it checks the signature's form, not its
+    value), to look at what the backend left in its tables."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/", data=json.dumps(body).encode(), headers={
+        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{op}",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/us-east-1/dynamodb/aws4_request, "
+                         "SignedHeaders=host, Signature=0",
+        "X-Amz-Date": "20240101T000000Z"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def scan_all(port, table):
+    items, start = [], None
+    while True:
+        body = {"TableName": table, "ConsistentRead": True}
+        if start:
+            body["ExclusiveStartKey"] = start
+        out = ddb_raw(port, "Scan", body)
+        items += out["Items"]
+        start = out.get("LastEvaluatedKey")
+        if not start:
+            return items
+
+
+def case_dynamodb_cleanup(d):
+    """A commit deletes the replaced version's items from the list of its keys the load
+    wrote (no Scan of the table); a crashed load, or keys added in place by a put, make
+    the next commit sweep the table instead. Checked by looking at the tables."""
+    import base64
+    port = free_port()
+    s = Dynalite(d, port)
+    s.start()
+    env = aws_env(port)
+    uri = "dynamodb://cl_?region=us-east-1"
+    table, meta = "cl_D", "cl_chronon_datasets"
+
+    def versions():
+        """{version: number of items} of table cl_D (sort key = version * 1024 + part)."""
+        out = {}
+        for it in scan_all(port, table):
+            v = int(it["v"]["N"]) // 1024
+            out[v] = out.get(v, 0) + 1
+        return out
+
+    def aux_items():
+        """Names of the dataset's manifest chunks and whether loads are open."""
+        names, open_loads = [], []
+        for it in scan_all(port, meta):
+            name = it["ds"]["S"]
+            if name.startswith("D\x02") and name != "D\x02open":
+                names.append(name[2:])
+            if name == "D\x02open":
+                open_loads = it.get("o", {}).get("NS", [])
+        return sorted(names), open_loads
+
+    def load(n):
+        rc, out = tool(uri, "load", "D", str(n), env=env)
+        assert rc == 0, out
+        return int(out.split()[-1])
+
+    try:
+        v1 = load(300)
+        v2 = load(200)
+        assert versions() == {v2: 200}, versions()
+        assert aux_items() == ([f"{v2}.0"], []), aux_items()
+        # an item of an old version that no key list names: the next commit deletes by the
+        # list, so it stays (a Scan of the table would have removed it)
+        ddb_raw(port, "PutItem", {"TableName": table, "Item": {
+            "k": {"B": base64.b64encode(b"planted").decode()}, "v": {"N": str(v1 * 1024)},
+            "d": {"B": base64.b64encode(b"x").decode()}}})
+        v3 = load(150)
+        assert versions() == {v1: 1, v3: 150}, versions()
+        assert aux_items() == ([f"{v3}.0"], []), aux_items()
+        # a crashed upload leaves items and an open load: the next commit sweeps them all
+        rc, out = tool(uri, "crash", "D", "60", env=env)
+        assert rc == 3 and "crashing" in out, out
+        assert len(versions()) == 3, versions()
+        assert len(aux_items()[1]) == 1, aux_items()
+        v5 = load(100)
+        assert versions() == {v5: 100}, versions()
+        assert aux_items() == ([f"{v5}.0"], []), aux_items()
+        # a key put in place is in no list: the commit after it sweeps too
+        rc, out = tool(uri, "put", "D", "extra", "e", env=env)
+        assert rc == 0, out
+        rc, out = tool(uri, "get", "D", "extra", env=env)
+        assert rc == 0 and "value e" in out, out
+        v6 = load(80)
+        assert versions() == {v6: 80}, versions()
+        rc, out = tool(uri, "get", "D", "extra", env=env)
+        assert rc == 0 and "(missing)" in out, out
+        rc, out = tool(uri, "get", "D", "k79", env=env)
+        assert rc == 0 and "value v79" in out, out
     finally:
         s.stop()
 

@@ -3,6 +3,9 @@
  *   kv_tool URI open                      open, print "ok" or the error (exit 1)
  *   kv_tool URI load DATASET N            bulk load keys k0..k<N-1> = "v<i>"; prints the version
  *   kv_tool URI get DATASET KEY           prints the value, "(missing)", or the error
+ *   kv_tool URI put DATASET KEY VALUE     one multi_put of one pair into the current version
+ *   kv_tool URI crash DATASET N           begins a load, adds keys c0..c<N-1>, and exits 3
+ *                                         without commit or abort (a crashed upload)
  *   kv_tool URI watch DATASET N SECONDS   multi-gets 3 keys of a loaded dataset every 20 ms
  *                                         and prints one line per change of state:
  *                                         "ok <i>" or "err <i> <message>"; exits 0 unless a
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/arena.h"
 #include "online/kv.h"
@@ -108,6 +112,25 @@ int main(int argc, char **argv) {
         if (rc == 0 && v.data) printf("value %.*s\n", (int)v.len, (const char *)v.data);
         else if (rc == 0) printf("(missing)\n");
         cn_arena_fini(&a);
+    } else if (strcmp(cmd, "put") == 0 && argc == 6) {
+        CnKvSlice k = {(const uint8_t *)argv[4], strlen(argv[4])};
+        CnKvSlice v = {(const uint8_t *)argv[5], strlen(argv[5])};
+        rc = cn_kv_multi_put(kv, argv[3], &k, &v, 1, &err);
+        if (rc == 0) printf("put\n");
+    } else if (strcmp(cmd, "crash") == 0 && argc == 5) {
+        long n = strtol(argv[4], NULL, 10);
+        CnKvLoad *ld;
+        rc = cn_kv_load_begin(kv, argv[3], &ld, &err);
+        for (long i = 0; rc == 0 && i < n; i++) {
+            char k[32];
+            int kl = snprintf(k, sizeof k, "c%ld", i);
+            rc = cn_kv_load_add(ld, k, (size_t)kl, k, (size_t)kl, &err);
+        }
+        if (rc == 0) {
+            printf("crashing\n");
+            fflush(stdout);
+            _exit(3);
+        }
     } else if (strcmp(cmd, "watch") == 0 && argc == 6) {
         rc = watch(kv, argv[3], strtol(argv[4], NULL, 10), strtod(argv[5], NULL));
         cn_kv_close(kv);
