@@ -2,17 +2,17 @@
  *
  * Responses are written straight into the reply buffer from the fetcher's JSON (no
  * second json_t tree and no jansson dump), in the field order of Chronon's service
- * (status, entityKeys, features | error). Metrics: one small mutex-guarded table of
- * (route, method, status) counters and per-route latency histograms, updated once per
- * request by the server's observer; fetch counters are atomics. The tables are bounded
- * (routes come from the route list; odd methods count as "other"), so a client cannot
- * grow them. */
+ * (status, entityKeys, features | error). The body parser takes the common shape
+ * ([{"user_id":"5"}]) itself and leaves everything else to jansson. Metrics: bounded
+ * tables of (route, method, status) counters and per-route latency histograms, updated
+ * once per request by the server's observer without a lock (see Shard). The tables are
+ * bounded (routes come from the route list; odd methods count as "other"), so a client
+ * cannot grow them. */
 #include "base/compat.h"
 #include "serve/api.h"
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,20 +29,30 @@ static const double BUCKETS_S[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005
 #define N_BUCKETS (sizeof BUCKETS_S / sizeof BUCKETS_S[0])
 #define MAX_ROUTES 32
 #define MAX_COUNTERS 256
+#define ADD_RELAXED(p, n) atomic_fetch_add_explicit((p), (n), memory_order_relaxed)
 
-typedef struct Counter {
-    int route;             /* index into routes */
-    char method[8];
-    int status;
-    uint64_t n;
-} Counter;
+/* Method labels of the request counter; anything else counts as "other". */
+static const char *const METHOD_LABELS[] = {"GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "other"};
 
-typedef struct RouteLat {
+
+/* The metric tables: keys are claimed once with a compare-and-swap and never change;
+ * counts are relaxed atomics in per-thread shards (a thread takes a shard on its first
+ * request), so the observer of a request takes no lock and two cores do not fight over
+ * one cache line. A scrape sums the shards. */
+#define N_SHARDS 8
+enum { SLOT_EMPTY, SLOT_FILLING, SLOT_READY };
+
+typedef struct RouteName {
+    atomic_int state;      /* SLOT_*; name is written once, before SLOT_READY */
     char name[96];
-    uint64_t buckets[N_BUCKETS + 1]; /* last: +Inf */
-    uint64_t count;
-    uint64_t sum_ns;
-} RouteLat;
+} RouteName;
+
+typedef struct Shard {
+    atomic_uint_least64_t lat[MAX_ROUTES][N_BUCKETS + 1]; /* last: +Inf */
+    atomic_uint_least64_t lat_sum_ns[MAX_ROUTES];
+    atomic_uint_least64_t count[MAX_COUNTERS];
+    char pad[64];          /* the next shard starts on another cache line */
+} Shard;
 
 typedef struct FeatRoute {
     CnSrvApi *api;
@@ -59,13 +69,12 @@ struct CnSrvApi {
     void *fetch_ctx;
     FeatRoute gb, join;
     struct timespec started;
-    /* Guarded by mu. */
-    pthread_mutex_t mu;
-    RouteLat routes[MAX_ROUTES];
-    int n_routes;
-    Counter counters[MAX_COUNTERS];
-    int n_counters;
-    uint64_t dropped;      /* observations past MAX_COUNTERS (never expected) */
+    RouteName route_names[MAX_ROUTES];
+    /* (route + 1) << 40 | method << 32 | status; 0: free slot */
+    atomic_uint_least64_t counter_keys[MAX_COUNTERS];
+    Shard shards[N_SHARDS];
+    atomic_uint_least64_t dropped; /* observations past the tables (never expected) */
+    atomic_uint next_shard;
     /* Atomics. */
     atomic_uint_least64_t requests[2][N_RES];
     atomic_uint_least64_t keys_ok[2], keys_failed[2];
@@ -74,29 +83,68 @@ struct CnSrvApi {
 
 /* ---- JSON writing ---------------------------------------------------------------- */
 
+/* Bytes a JSON string must escape: control characters, '"' and '\\'. */
+static const bool NEEDS_ESCAPE[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+    [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1,
+    [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+    [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1,
+    ['"'] = 1,  ['\\'] = 1,
+};
+
+/* Appends without the out-of-line call when the buffer has room (the writers below put
+ * a few bytes at a time, tens of times per feature). */
+static inline void put_raw(CnBuf *b, const char *p, size_t n) {
+    if (b->len + n < b->cap) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = 0;
+    } else {
+        cn_buf_append(b, p, n);
+    }
+}
+
+#define PUT_LIT(b, lit) put_raw((b), (lit), sizeof(lit) - 1)
+
+/* Whether any of the 8 bytes of w is below 0x20, '"' or '\\' (the "has a zero byte"
+ * bit trick: exact about whether some byte matches, which is all that is asked). */
+static inline bool word_needs_escape(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+    uint64_t hit = ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs);
+    return (hit & high) != 0;
+}
+
 static void write_str(CnBuf *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
-    cn_buf_putc(b, '"');
+    PUT_LIT(b, "\"");
+    size_t i = 0;
+    /* Feature names and values rarely need escapes: skip 8 bytes at a time to the first
+     * word that may. */
+    for (uint64_t w; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        if (word_needs_escape(w)) break;
+    }
     size_t run = 0; /* bytes copied as they are since the last escape */
-    for (size_t i = 0; i < n; i++) {
+    for (; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        cn_buf_append(b, s + run, i - run);
+        if (!NEEDS_ESCAPE[c]) continue;
+        put_raw(b, s + run, i - run);
         run = i + 1;
         switch (c) {
-        case '"': cn_buf_puts(b, "\\\""); break;
-        case '\\': cn_buf_puts(b, "\\\\"); break;
-        case '\n': cn_buf_puts(b, "\\n"); break;
-        case '\r': cn_buf_puts(b, "\\r"); break;
-        case '\t': cn_buf_puts(b, "\\t"); break;
+        case '"': PUT_LIT(b, "\\\""); break;
+        case '\\': PUT_LIT(b, "\\\\"); break;
+        case '\n': PUT_LIT(b, "\\n"); break;
+        case '\r': PUT_LIT(b, "\\r"); break;
+        case '\t': PUT_LIT(b, "\\t"); break;
         default: {
-            char u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
-            cn_buf_puts(b, u);
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            put_raw(b, u, sizeof u);
         }
         }
     }
-    cn_buf_append(b, s + run, n - run);
-    cn_buf_putc(b, '"');
+    put_raw(b, s + run, n - run);
+    PUT_LIT(b, "\"");
 }
 
 static void write_int(CnBuf *b, long long x) {
@@ -107,7 +155,7 @@ static void write_int(CnBuf *b, long long x) {
         u /= 10;
     } while (u);
     if (x < 0) *--p = '-';
-    cn_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+    put_raw(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 /* Powers of ten that are exact doubles. */
@@ -138,8 +186,8 @@ static bool write_real_fixed(CnBuf *b, double d) {
             u /= 10;
         } while (u);
         if (d < 0) *--p = '-';
-        cn_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
-        if (k == 0) cn_buf_puts(b, ".0");
+        put_raw(b, p, (size_t)(tmp + sizeof tmp - p));
+        if (k == 0) PUT_LIT(b, ".0");
         return true;
     }
     return false;
@@ -147,11 +195,12 @@ static bool write_real_fixed(CnBuf *b, double d) {
 
 static void write_real(CnBuf *b, double d) {
     if (!isfinite(d)) {
-        cn_buf_puts(b, "null");
+        PUT_LIT(b, "null");
         return;
     }
     if (d == 0) {
-        cn_buf_puts(b, signbit(d) ? "-0.0" : "0.0");
+        if (signbit(d)) PUT_LIT(b, "-0.0");
+        else PUT_LIT(b, "0.0");
         return;
     }
     if (write_real_fixed(b, d)) return; /* OPT-ONLY: same value as the loop below */
@@ -162,41 +211,42 @@ static void write_real(CnBuf *b, double d) {
         snprintf(num, sizeof num, "%.*g", prec, d);
         if (strtod(num, NULL) == d) break;
     }
-    cn_buf_puts(b, num);
-    if (!strpbrk(num, ".eE")) cn_buf_puts(b, ".0");
+    put_raw(b, num, strlen(num));
+    if (!strpbrk(num, ".eE")) PUT_LIT(b, ".0");
 }
 
 void cn_srv_json_write(CnBuf *b, const json_t *v) {
     switch (v ? json_typeof(v) : JSON_NULL) {
     case JSON_OBJECT: {
         const char *k;
+        size_t kn;
         json_t *x;
         bool first = true;
-        cn_buf_putc(b, '{');
-        json_object_foreach((json_t *)v, k, x) {
-            if (!first) cn_buf_putc(b, ',');
+        PUT_LIT(b, "{");
+        json_object_keylen_foreach((json_t *)v, k, kn, x) {
+            if (!first) PUT_LIT(b, ",");
             first = false;
-            write_str(b, k, strlen(k));
-            cn_buf_putc(b, ':');
+            write_str(b, k, kn);
+            PUT_LIT(b, ":");
             cn_srv_json_write(b, x);
         }
-        cn_buf_putc(b, '}');
+        PUT_LIT(b, "}");
         break;
     }
     case JSON_ARRAY:
-        cn_buf_putc(b, '[');
+        PUT_LIT(b, "[");
         for (size_t i = 0; i < json_array_size(v); i++) {
-            if (i) cn_buf_putc(b, ',');
+            if (i) PUT_LIT(b, ",");
             cn_srv_json_write(b, json_array_get(v, i));
         }
-        cn_buf_putc(b, ']');
+        PUT_LIT(b, "]");
         break;
     case JSON_STRING: write_str(b, json_string_value(v), json_string_length(v)); break;
     case JSON_INTEGER: write_int(b, (long long)json_integer_value(v)); break;
     case JSON_REAL: write_real(b, json_real_value(v)); break;
-    case JSON_TRUE: cn_buf_puts(b, "true"); break;
-    case JSON_FALSE: cn_buf_puts(b, "false"); break;
-    case JSON_NULL: cn_buf_puts(b, "null"); break;
+    case JSON_TRUE: PUT_LIT(b, "true"); break;
+    case JSON_FALSE: PUT_LIT(b, "false"); break;
+    case JSON_NULL: PUT_LIT(b, "null"); break;
     }
 }
 
@@ -215,6 +265,117 @@ static int fail(CnHttpResp *resp, int status, const char *fmt, ...) {
     write_str(&resp->body, msg, strlen(msg));
     cn_buf_puts(&resp->body, "]}\n");
     return 0;
+}
+
+/* ---- request body ---------------------------------------------------------------- */
+
+static inline const char *skip_ws(const char *p, const char *end) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    return p;
+}
+
+/* A string without escapes, control characters or non-ASCII bytes (those go to jansson,
+ * which validates escapes and UTF-8): *s, *n and the position after the closing quote;
+ * NULL to decline. */
+static const char *plain_string(const char *p, const char *end, const char **s, size_t *n) {
+    if (p >= end || *p != '"') return NULL;
+    const char *q = ++p;
+    while (q < end && *q != '"') {
+        unsigned char c = (unsigned char)*q;
+        if (c < 0x20 || c >= 0x80 || c == '\\') return NULL;
+        q++;
+    }
+    if (q >= end) return NULL;
+    *s = p;
+    *n = (size_t)(q - p);
+    return q + 1;
+}
+
+/* A JSON integer of at most 18 digits (always fits int64), as jansson reads it; NULL to
+ * decline (fractions, exponents, leading zeros, longer numbers). */
+static const char *plain_int(const char *p, const char *end, json_int_t *out) {
+    bool neg = p < end && *p == '-';
+    if (neg) p++;
+    const char *d = p;
+    long long x = 0;
+    while (p < end && *p >= '0' && *p <= '9') x = x * 10 + (*p++ - '0');
+    size_t nd = (size_t)(p - d);
+    if (nd == 0 || nd > 18 || (nd > 1 && *d == '0')) return NULL;
+    if (p < end && (*p == '.' || *p == 'e' || *p == 'E')) return NULL;
+    *out = neg ? -x : x;
+    return p;
+}
+
+int cn_srv_keys_parse(const char *body, size_t len, json_t **out) {
+    *out = NULL;
+    const char *p = body, *end = body + len;
+    json_t *arr = json_array(), *obj = NULL;
+    if (!arr) return 1;
+    p = skip_ws(p, end);
+    if (p >= end || *p++ != '[') goto decline;
+    p = skip_ws(p, end);
+    if (p < end && *p == ']') {
+        p++;
+        goto tail;
+    }
+    for (;;) {
+        if (p >= end || *p++ != '{') goto decline;
+        obj = json_object();
+        if (!obj) goto decline;
+        p = skip_ws(p, end);
+        if (p < end && *p == '}') {
+            p++;
+        } else {
+            for (;;) {
+                const char *k;
+                size_t kn;
+                if (!(p = plain_string(p, end, &k, &kn))) goto decline;
+                p = skip_ws(p, end);
+                if (p >= end || *p++ != ':') goto decline;
+                p = skip_ws(p, end);
+                json_t *v;
+                if (p < end && *p == '"') {
+                    const char *vs;
+                    size_t vn;
+                    if (!(p = plain_string(p, end, &vs, &vn))) goto decline;
+                    v = json_stringn_nocheck(vs, vn);
+                } else {
+                    json_int_t x;
+                    if (!(p = plain_int(p, end, &x))) goto decline;
+                    v = json_integer(x);
+                }
+                /* A repeated key keeps its last value, as jansson's loader does. */
+                if (!v || json_object_setn_new_nocheck(obj, k, kn, v) != 0) goto decline;
+                p = skip_ws(p, end);
+                if (p < end && *p == ',') {
+                    p = skip_ws(p + 1, end);
+                    continue;
+                }
+                if (p >= end || *p++ != '}') goto decline;
+                break;
+            }
+        }
+        if (json_array_append_new(arr, obj) != 0) {
+            obj = NULL;
+            goto decline;
+        }
+        obj = NULL;
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p >= end || *p++ != ']') goto decline;
+        break;
+    }
+tail:
+    if (skip_ws(p, end) != end) goto decline;
+    *out = arr;
+    return 0;
+decline:
+    json_decref(obj);
+    json_decref(arr);
+    return 1;
 }
 
 /* ---- fetch routes ---------------------------------------------------------------- */
@@ -272,7 +433,9 @@ static int features_handler(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
         goto done;
     }
     json_error_t je;
-    keys = json_loadb((const char *)req->body, req->body_len, 0, &je);
+    /* The common shape first; anything else (and every error message) is jansson's. */
+    if (cn_srv_keys_parse((const char *)req->body, req->body_len, &keys) != 0)
+        keys = json_loadb((const char *)req->body, req->body_len, 0, &je);
     if (!keys) {
         fail(resp, 400, "request body: invalid JSON at line %d, column %d: %s; expected a JSON array of key maps like "
              "[{\"user_id\": \"5\"}]", je.line, je.column, je.text);
@@ -300,7 +463,7 @@ static int features_handler(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
             fail(resp, 400, "%s %s: %s", kind_name, name, cn_err_msg(&err));
         } else {
             res = RES_ERROR;
-            atomic_fetch_add(&api->kv_errors, 1);
+            ADD_RELAXED(&api->kv_errors, 1);
             fail(resp, 500, "%s %s: %s", kind_name, name, cn_err_msg(&err));
         }
         goto done;
@@ -313,39 +476,39 @@ static int features_handler(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
     }
     CnBuf *b = &resp->body;
     cn_buf_reserve(b, 64 + 128 * json_array_size(out));
-    cn_buf_puts(b, "{\"results\":[");
+    PUT_LIT(b, "{\"results\":[");
     uint64_t n_ok = 0, n_failed = 0;
     for (size_t i = 0; i < json_array_size(out); i++) {
         json_t *o = json_array_get(out, i);
         json_t *ek = json_object_get(o, "keys");
         json_t *error = json_object_get(o, "error");
         if (!ek) ek = json_array_get(keys, i);
-        if (i) cn_buf_putc(b, ',');
+        if (i) PUT_LIT(b, ",");
         if (error) {
             n_failed++;
-            cn_buf_puts(b, "{\"status\":\"Failure\",\"entityKeys\":");
+            PUT_LIT(b, "{\"status\":\"Failure\",\"entityKeys\":");
             cn_srv_json_write(b, ek);
-            cn_buf_puts(b, ",\"error\":");
+            PUT_LIT(b, ",\"error\":");
             cn_srv_json_write(b, error);
         } else {
             n_ok++;
-            cn_buf_puts(b, "{\"status\":\"Success\",\"entityKeys\":");
+            PUT_LIT(b, "{\"status\":\"Success\",\"entityKeys\":");
             cn_srv_json_write(b, ek);
-            cn_buf_puts(b, ",\"features\":");
+            PUT_LIT(b, ",\"features\":");
             json_t *vals = json_object_get(o, "values");
             if (vals) cn_srv_json_write(b, vals);
-            else cn_buf_puts(b, "{}");
+            else PUT_LIT(b, "{}");
         }
-        cn_buf_putc(b, '}');
+        PUT_LIT(b, "}");
     }
-    cn_buf_puts(b, "]}\n");
-    atomic_fetch_add(&api->keys_ok[fr->kind], n_ok);
-    atomic_fetch_add(&api->keys_failed[fr->kind], n_failed);
+    PUT_LIT(b, "]}\n");
+    ADD_RELAXED(&api->keys_ok[fr->kind], n_ok);
+    ADD_RELAXED(&api->keys_failed[fr->kind], n_failed);
     resp->status = 200;
     resp->content_type = "application/json";
     res = RES_OK;
 done:
-    atomic_fetch_add(&api->requests[fr->kind][res], 1);
+    ADD_RELAXED(&api->requests[fr->kind][res], 1);
     json_decref(keys);
     json_decref(out);
     return 0;
@@ -388,35 +551,48 @@ static int metrics_handler(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
     cn_buf_puts(b, "# HELP chronon_http_requests_total HTTP requests answered, by route prefix, method and status.\n"
                    "# TYPE chronon_http_requests_total counter\n");
-    pthread_mutex_lock(&api->mu);
-    for (int i = 0; i < api->n_counters; i++) {
-        const Counter *c = &api->counters[i];
+    for (int i = 0; i < MAX_COUNTERS; i++) {
+        uint64_t key = atomic_load_explicit(&api->counter_keys[i], memory_order_acquire);
+        if (!key) break;
+        uint64_t n = 0;
+        for (int sh = 0; sh < N_SHARDS; sh++)
+            n += atomic_load_explicit(&api->shards[sh].count[i], memory_order_relaxed);
+        int route = (int)(key >> 40) - 1;
         cn_buf_puts(b, "chronon_http_requests_total{route=\"");
-        put_label(b, api->routes[c->route].name);
-        cn_buf_printf(b, "\",method=\"%s\",status=\"%d\"} %llu\n", c->method, c->status, (unsigned long long)c->n);
+        put_label(b, api->route_names[route].name);
+        cn_buf_printf(b, "\",method=\"%s\",status=\"%d\"} %llu\n", METHOD_LABELS[(key >> 32) & 0xff],
+                      (int)(key & 0xffffffffu), (unsigned long long)n);
     }
     cn_buf_puts(b, "# HELP chronon_http_request_duration_seconds Time from request line to response, by route prefix.\n"
                    "# TYPE chronon_http_request_duration_seconds histogram\n");
-    for (int i = 0; i < api->n_routes; i++) {
-        const RouteLat *r = &api->routes[i];
-        if (!r->count) continue;
+    for (int i = 0; i < MAX_ROUTES; i++) {
+        if (atomic_load_explicit(&api->route_names[i].state, memory_order_acquire) != SLOT_READY) continue;
+        const char *name = api->route_names[i].name;
+        uint64_t buckets[N_BUCKETS + 1] = {0}, sum_ns = 0;
+        for (int sh = 0; sh < N_SHARDS; sh++) {
+            for (size_t k = 0; k <= N_BUCKETS; k++)
+                buckets[k] += atomic_load_explicit(&api->shards[sh].lat[i][k], memory_order_relaxed);
+            sum_ns += atomic_load_explicit(&api->shards[sh].lat_sum_ns[i], memory_order_relaxed);
+        }
         uint64_t cum = 0;
+        for (size_t k = 0; k <= N_BUCKETS; k++) cum += buckets[k];
+        if (!cum) continue;
+        cum = 0; /* _count is the +Inf bucket, so a scrape is consistent even mid-request */
         for (size_t k = 0; k <= N_BUCKETS; k++) {
-            cum += r->buckets[k];
+            cum += buckets[k];
             cn_buf_puts(b, "chronon_http_request_duration_seconds_bucket{route=\"");
-            put_label(b, r->name);
+            put_label(b, name);
             if (k < N_BUCKETS) cn_buf_printf(b, "\",le=\"%g\"} %llu\n", BUCKETS_S[k], (unsigned long long)cum);
             else cn_buf_printf(b, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
         }
         cn_buf_puts(b, "chronon_http_request_duration_seconds_sum{route=\"");
-        put_label(b, r->name);
-        cn_buf_printf(b, "\"} %.9f\n", (double)r->sum_ns / 1e9);
+        put_label(b, name);
+        cn_buf_printf(b, "\"} %.9f\n", (double)sum_ns / 1e9);
         cn_buf_puts(b, "chronon_http_request_duration_seconds_count{route=\"");
-        put_label(b, r->name);
-        cn_buf_printf(b, "\"} %llu\n", (unsigned long long)r->count);
+        put_label(b, name);
+        cn_buf_printf(b, "\"} %llu\n", (unsigned long long)cum);
     }
-    uint64_t dropped = api->dropped;
-    pthread_mutex_unlock(&api->mu);
+    uint64_t dropped = atomic_load_explicit(&api->dropped, memory_order_relaxed);
     cn_buf_puts(b, "# HELP chronon_fetch_requests_total Fetch requests by kind and result (ok, bad_request, "
                    "not_found, error).\n# TYPE chronon_fetch_requests_total counter\n");
     for (int k = 0; k < 2; k++)
@@ -442,54 +618,72 @@ static int metrics_handler(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
     return 0;
 }
 
-static const char *method_label(const char *m) {
-    static const char *const known[] = {"GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"};
-    for (size_t i = 0; i < CN_ARRAY_LEN(known); i++)
-        if (strcmp(m, known[i]) == 0) return known[i];
-    return "other";
+static unsigned method_index(const char *m) {
+    unsigned i = 0;
+    while (i + 1 < CN_ARRAY_LEN(METHOD_LABELS) && strcmp(m, METHOD_LABELS[i]) != 0) i++;
+    return i;
+}
+
+/* The slot of route name rname, claimed on first sight; -1 when the table is full. */
+static int route_slot(CnSrvApi *api, const char *rname) {
+    for (int i = 0; i < MAX_ROUTES; i++) {
+        RouteName *r = &api->route_names[i];
+        int st = atomic_load_explicit(&r->state, memory_order_acquire);
+        if (st == SLOT_EMPTY) {
+            int expect = SLOT_EMPTY;
+            if (atomic_compare_exchange_strong_explicit(&r->state, &expect, SLOT_FILLING, memory_order_acq_rel,
+                                                        memory_order_acquire)) {
+                snprintf(r->name, sizeof r->name, "%s", rname);
+                atomic_store_explicit(&r->state, SLOT_READY, memory_order_release);
+                return i;
+            }
+            st = expect;
+        }
+        /* Another thread is naming this slot: a few stores away. */
+        while (st == SLOT_FILLING) st = atomic_load_explicit(&r->state, memory_order_acquire);
+        if (strcmp(r->name, rname) == 0) return i;
+    }
+    return -1;
+}
+
+static int counter_slot(CnSrvApi *api, uint64_t key) {
+    for (int i = 0; i < MAX_COUNTERS; i++) {
+        uint64_t k = atomic_load_explicit(&api->counter_keys[i], memory_order_acquire);
+        if (k == key) return i;
+        if (k == 0) {
+            uint64_t expect = 0;
+            if (atomic_compare_exchange_strong_explicit(&api->counter_keys[i], &expect, key, memory_order_acq_rel,
+                                                        memory_order_acquire) ||
+                expect == key)
+                return i;
+        }
+    }
+    return -1;
+}
+
+static Shard *my_shard(CnSrvApi *api) {
+    static _Thread_local int t_shard = -1;
+    if (t_shard < 0) t_shard = (int)(atomic_fetch_add_explicit(&api->next_shard, 1, memory_order_relaxed) % N_SHARDS);
+    return &api->shards[t_shard];
 }
 
 static void observe(void *ctx, const char *route, const char *method, int status, uint64_t ns) {
     CnSrvApi *api = ctx;
     const char *rname = route && *route ? route : "none";
-    const char *mlabel = method_label(method);
     double s = (double)ns / 1e9;
     size_t bucket = 0;
     while (bucket < N_BUCKETS && s > BUCKETS_S[bucket]) bucket++;
-    pthread_mutex_lock(&api->mu);
-    int ri = 0;
-    while (ri < api->n_routes && strcmp(api->routes[ri].name, rname) != 0) ri++;
-    if (ri == api->n_routes) {
-        if (ri == MAX_ROUTES) {
-            api->dropped++;
-            goto done;
-        }
-        snprintf(api->routes[ri].name, sizeof api->routes[ri].name, "%s", rname);
-        api->n_routes++;
+    int ri = route_slot(api, rname);
+    uint64_t key = ((uint64_t)(ri + 1) << 40) | ((uint64_t)method_index(method) << 32) | (uint32_t)status;
+    int ci = ri < 0 ? -1 : counter_slot(api, key);
+    if (ci < 0) {
+        atomic_fetch_add_explicit(&api->dropped, 1, memory_order_relaxed);
+        return;
     }
-    RouteLat *rl = &api->routes[ri];
-    rl->buckets[bucket]++;
-    rl->count++;
-    rl->sum_ns += ns;
-    int ci = 0;
-    while (ci < api->n_counters && !(api->counters[ci].route == ri && api->counters[ci].status == status &&
-                                     strcmp(api->counters[ci].method, mlabel) == 0))
-        ci++;
-    if (ci == api->n_counters) {
-        if (ci == MAX_COUNTERS) {
-            api->dropped++;
-            goto done;
-        }
-        Counter *c = &api->counters[ci];
-        c->route = ri;
-        c->status = status;
-        snprintf(c->method, sizeof c->method, "%s", mlabel);
-        c->n = 0;
-        api->n_counters++;
-    }
-    api->counters[ci].n++;
-done:
-    pthread_mutex_unlock(&api->mu);
+    Shard *sh = my_shard(api);
+    atomic_fetch_add_explicit(&sh->lat[ri][bucket], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sh->lat_sum_ns[ri], ns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sh->count[ci], 1, memory_order_relaxed);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------- */
@@ -503,14 +697,12 @@ int cn_srv_api_new(CnSrvFetchFn fetch, void *fetch_ctx, CnSrvApi **out, CnErr *e
     api->gb = (FeatRoute){api, CN_FETCH_GROUPBY, "/v1/features/groupby/"};
     api->join = (FeatRoute){api, CN_FETCH_JOIN, "/v1/features/join/"};
     clock_gettime(CLOCK_MONOTONIC, &api->started);
-    pthread_mutex_init(&api->mu, NULL);
     *out = api;
     return 0;
 }
 
 void cn_srv_api_free(CnSrvApi *api) {
     if (!api) return;
-    pthread_mutex_destroy(&api->mu);
     cn_free(api);
 }
 

@@ -41,4 +41,11 @@ int cn_srv_api_mount(CnSrvApi *api, CnHttpServer *s, CnErr *err);
  * shortest round-trip form, NaN and infinities as null. Sets b->oom on failure. */
 void cn_srv_json_write(CnBuf *b, const json_t *v);
 
+/* Parses the common fetch body, an array of objects whose values are plain strings
+ * (no escapes, ASCII) or integers, e.g. [{"user_id":"5"}], into the same json_t that
+ * jansson's loader makes, without its lexer. Returns 1 (and *out NULL) for anything
+ * else, valid or not: the caller then asks jansson, which also words the errors.
+ * OWNED: *out. */
+int cn_srv_keys_parse(const char *body, size_t len, json_t **out);
+
 #endif /* CN_SERVE_API_H */

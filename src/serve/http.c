@@ -1,13 +1,21 @@
 /* http.c: CnHttpServer over libmicrohttpd (MHD) with an internal epoll thread pool.
  *
+ * Memory: each connection owns one ConnState for its life (MHD's connection notifier
+ * makes and frees it): the request arena, the body buffer and the response buffer are
+ * reset between the requests of a kept-alive connection, not freed, so a request on a
+ * warm connection allocates nothing here. The response is sent from the connection's
+ * buffer without a copy (MHD_RESPMEM_PERSISTENT): MHD finishes sending it before the
+ * next request on the connection starts, and before the connection (and its state) is
+ * closed.
+ *
  * Request lifecycle: the URI log callback (called once per request, before headers are
- * parsed) creates the request state, with its arena and a copy of the raw URI (MHD later
+ * parsed) readies the connection's state, with a copy of the raw URI (MHD later
  * splits and unescapes that buffer in place, and the raw query is the only source of the
  * query string). The access handler is then called repeatedly: the first call only marks
  * the state (MHD 0.9.75 closes the connection after every reply queued on the first call,
  * which costs keep-alive and about 3/4 of the throughput), the middle calls append body
  * chunks, and the last call (no more data) routes the request and queues the response.
- * The completion callback frees the state.
+ * The completion callback resets the state.
  *
  * Limits: past MHD's connection limit new connections wait in the listen backlog, which
  * bounds the queue; bodies above max_body are drained, not buffered, and get 413. Shutdown: quiesce (stop accepting), wait
@@ -62,15 +70,22 @@ struct CnHttpServer {
     atomic_bool stopping;  /* replies say Connection: close once set */
 };
 
-typedef struct ReqState {
+/* Buffers above this are freed when their request ends rather than kept for the
+ * connection's next request (a rare big body or reply must not pin memory per idle
+ * connection). */
+#define KEEP_BUF_BYTES (256u * 1024u)
+
+typedef struct ConnState {
     CnHttpServer *srv;
     CnArena arena;
     char *raw_uri;         /* in arena */
     CnBuf body;
+    CnBuf out;             /* the response body, sent from here */
+    bool active;           /* between the URI callback and completion */
     bool seen;             /* the access handler ran once (headers complete) */
     bool too_big;          /* body exceeded max_body: drained, not kept */
     struct timespec t0;
-} ReqState;
+} ConnState;
 
 static uint64_t elapsed_ns(const struct timespec *t0) {
     struct timespec t1;
@@ -78,28 +93,56 @@ static uint64_t elapsed_ns(const struct timespec *t0) {
     return (uint64_t)(t1.tv_sec - t0->tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec - (uint64_t)t0->tv_nsec;
 }
 
-static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con) {
+static void buf_recycle(CnBuf *b) {
+    if (b->cap > KEEP_BUF_BYTES || b->oom) cn_buf_fini(b);
+    else cn_buf_reset(b);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *con, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
     (void)con;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        ConnState *cs = cn_calloc(1, sizeof *cs);
+        if (cs) {
+            cs->srv = cls;
+            cn_arena_init(&cs->arena, REQ_ARENA_BLOCK);
+        }
+        *socket_context = cs; /* NULL: the URI callback answers 503 */
+        return;
+    }
+    ConnState *cs = *socket_context;
+    if (!cs) return;
+    cn_buf_fini(&cs->body);
+    cn_buf_fini(&cs->out);
+    cn_arena_fini(&cs->arena);
+    cn_free(cs);
+    *socket_context = NULL;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con) {
     CnHttpServer *s = cls;
-    ReqState *st = cn_calloc(1, sizeof *st);
-    if (!st) return NULL; /* the access handler answers 503 */
-    st->srv = s;
-    clock_gettime(CLOCK_MONOTONIC, &st->t0);
-    cn_arena_init(&st->arena, REQ_ARENA_BLOCK);
-    st->raw_uri = cn_arena_strdup(&st->arena, uri ? uri : "/");
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    ConnState *cs = ci ? ci->socket_context : NULL;
+    if (!cs || cs->active) return NULL; /* the access handler answers 503 */
+    cs->active = true;
+    cs->seen = cs->too_big = false;
+    clock_gettime(CLOCK_MONOTONIC, &cs->t0);
+    cs->raw_uri = cn_arena_strdup(&cs->arena, uri ? uri : "/");
     atomic_fetch_add(&s->in_flight, 1);
-    return st;
+    return cs;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     (void)con, (void)toe;
     CnHttpServer *s = cls;
-    ReqState *st = *con_cls;
-    if (!st) return;
-    cn_buf_fini(&st->body);
-    cn_arena_fini(&st->arena);
-    cn_free(st);
+    ConnState *cs = *con_cls;
+    if (!cs) return;
+    buf_recycle(&cs->body);
+    buf_recycle(&cs->out);
+    cn_arena_reset(&cs->arena);
+    cs->raw_uri = NULL;
+    cs->active = false;
     *con_cls = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
 }
@@ -159,10 +202,10 @@ static void dispatch(CnHttpServer *s, const CnHttpReq *req, CnHttpResp *resp, co
         *route_out = r->prefix;
         int rc = r->handler(r->ctx, req, resp);
         if (rc != 0 && resp->status == 0) {
-            if (resp->body.len == 0) cn_buf_puts(&resp->body, "internal error");
-            char *msg = cn_buf_take(&resp->body);
-            json_error(resp, 500, msg ? msg : "internal error");
-            cn_free(msg);
+            /* The handler's message, moved out of the body the error replaces. */
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", resp->body.len ? resp->body.data : "internal error");
+            json_error(resp, 500, msg);
         }
         if (resp->status == 0) resp->status = 200;
         return;
@@ -175,19 +218,14 @@ static void dispatch(CnHttpServer *s, const CnHttpReq *req, CnHttpResp *resp, co
     json_error(resp, 404, "no such path");
 }
 
-static enum MHD_Result send_resp(CnHttpServer *s, struct MHD_Connection *con, CnHttpResp *resp,
-                                 const char *allow) {
-    size_t len = resp->body.len;
-    char *data = cn_buf_take(&resp->body);
-    struct MHD_Response *r;
-    if (data)
-        r = MHD_create_response_from_buffer_with_free_callback(len, data, cn_free);
-    else
-        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    if (!r) {
-        cn_free(data);
-        return MHD_NO;
-    }
+/* Queues resp. The body is sent from resp->body in place (PERSISTENT) when keep is
+ * true, the caller keeping the buffer until the request completes; else MHD copies it. */
+static enum MHD_Result send_resp(CnHttpServer *s, struct MHD_Connection *con, const CnHttpResp *resp,
+                                 const char *allow, bool keep) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        resp->body.len, resp->body.len ? resp->body.data : (void *)"",
+        keep || !resp->body.len ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             resp->content_type ? resp->content_type : "application/json");
     if (resp->location[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
@@ -203,12 +241,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
                                   size_t *upload_data_size, void **con_cls) {
     (void)version;
     CnHttpServer *s = cls;
-    ReqState *st = *con_cls;
+    ConnState *st = *con_cls;
     if (!st) {
-        /* The URI callback could not allocate: answer without state. */
+        /* No connection state (out of memory): answer without it. */
         CnHttpResp resp = {0};
         json_error(&resp, 503, "out of memory");
-        return send_resp(s, con, &resp, NULL);
+        enum MHD_Result ret = resp.body.oom ? MHD_NO : send_resp(s, con, &resp, NULL, false);
+        cn_buf_fini(&resp.body);
+        return ret;
     }
     if (!st->seen) {
         st->seen = true;
@@ -231,7 +271,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         return MHD_YES;
     }
 
-    CnHttpResp resp = {0};
+    /* The reply is written into the connection's buffer and sent from there. */
+    CnHttpResp resp = {.body = st->out};
+    cn_buf_reset(&resp.body);
     CnBuf allow = CN_BUF_INIT;
     const char *route = "";
     if (st->too_big) {
@@ -252,10 +294,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         };
         dispatch(s, &req, &resp, &route, &allow);
     }
-    if (resp.body.oom) json_error(&resp, 503, "out of memory while building the response");
+    if (resp.body.oom) {
+        /* A buffer that failed to grow keeps failing: answer from a fresh one. */
+        cn_buf_fini(&resp.body);
+        json_error(&resp, 503, "out of memory while building the response");
+    }
     if (s->observer) s->observer(s->observer_ctx, route, method, resp.status, elapsed_ns(&st->t0));
-    enum MHD_Result ret = send_resp(s, con, &resp, allow.data);
-    cn_buf_fini(&resp.body);
+    st->out = resp.body; /* kept until the request completes, then reused */
+    enum MHD_Result ret = resp.body.oom ? MHD_NO : send_resp(s, con, &resp, allow.data, true);
     cn_buf_fini(&allow);
     return ret;
 }
@@ -369,12 +415,15 @@ int cn_http_server_start(CnHttpServer *s, CnErr *err) {
     if (s->daemon) return 0;
     int rc = open_listener(s, err);
     if (rc < 0) return rc;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC;
+    /* TURBO: read, write and accept first and poll only on EAGAIN (the sockets are
+     * non-blocking), and skip shutdown() before close. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO;
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->opts.threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL_BYTES, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_END);
     if (!s->daemon) {
         close(s->listen_fd);

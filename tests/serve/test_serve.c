@@ -881,6 +881,151 @@ static void json_writer_doubles_read_back_exactly(void **state) {
     assert_true(same_text > 20000);
 }
 
+/* Strings of every length around the 8-byte word steps, with a byte that needs an
+ * escape (or a harmless one) at every position: the written JSON reads back as the
+ * same bytes, and plain strings are copied as they are. */
+static void json_writer_escapes_at_every_position(void **state) {
+    (void)state;
+    static const char specials[] = {'"', '\\', '\n', 0x01, 0x1f, 0x7f, ' ', '/', (char)0xc3};
+    char str[40];
+    for (size_t n = 1; n < sizeof str; n++) {
+        for (size_t at = 0; at < n; at++) {
+            for (size_t k = 0; k < sizeof specials; k++) {
+                for (size_t i = 0; i < n; i++) str[i] = (char)('a' + (i % 26));
+                str[at] = specials[k];
+                if (specials[k] == (char)0xc3) { /* a whole UTF-8 sequence, é */
+                    if (at + 1 >= n) continue;
+                    str[at + 1] = (char)0xa9;
+                }
+                json_t *v = json_stringn(str, n);
+                assert_non_null(v);
+                CnBuf b = CN_BUF_INIT;
+                cn_srv_json_write(&b, v);
+                json_error_t je;
+                json_t *back = json_loads(b.data, JSON_DECODE_ANY, &je);
+                if (!back || json_string_length(back) != n || memcmp(json_string_value(back), str, n) != 0)
+                    fail_msg("string of %zu bytes with 0x%02x at %zu written as %s", n, (unsigned char)specials[k], at,
+                             b.data);
+                if ((unsigned char)specials[k] >= 0x20 && specials[k] != '"' && specials[k] != '\\')
+                    assert_int_equal(b.len, n + 2); /* nothing escaped */
+                json_decref(back);
+                json_decref(v);
+                cn_buf_fini(&b);
+            }
+        }
+    }
+}
+
+/* ---- the body parser ------------------------------------------------------------- */
+
+/* What jansson's loader makes of body, as compact text in key order; NULL when it refuses. */
+static char *jansson_text(const char *body, size_t len) {
+    json_error_t je;
+    json_t *v = json_loadb(body, len, 0, &je);
+    char *t = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(v);
+    return t;
+}
+
+/* The hand parser either declines or makes exactly what jansson makes; a body jansson
+ * refuses is always declined (so its error message is jansson's). */
+static bool keys_parse_agrees(const char *body, size_t len) {
+    json_t *mine = NULL;
+    int rc = cn_srv_keys_parse(body, len, &mine);
+    char *want = jansson_text(body, len);
+    if (rc != 0) {
+        assert_null(mine);
+        free(want);
+        return false;
+    }
+    assert_non_null(mine);
+    char *got = json_dumps(mine, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!want || strcmp(got, want) != 0)
+        fail_msg("body '%.*s': hand parser made %s, jansson %s", (int)len, body, got, want ? want : "an error");
+    free(got);
+    free(want);
+    json_decref(mine);
+    return true;
+}
+
+static void keys_parser_takes_the_common_shape(void **state) {
+    (void)state;
+    static const char *const taken[] = {
+        "[{\"user_id\":\"5\"}]", " [ { \"user_id\" : \"5\" } ] \n", "[]", "[{}]", "[{\"user_id\":5}]",
+        "[{\"a\":\"x\",\"b\":-12,\"c\":\"\"},{\"a\":\"y\"}]", "[{\"a\":\"1\",\"a\":\"2\"}]", "[{\"a\":-0}]",
+        "\t[{\"user_id\":\"123456789012345678\"}]\r\n", "[{\"n\":123456789012345678}]",
+    };
+    for (size_t i = 0; i < CN_ARRAY_LEN(taken); i++)
+        if (!keys_parse_agrees(taken[i], strlen(taken[i]))) fail_msg("declined the common body %s", taken[i]);
+    /* valid JSON outside the common shape, and invalid bodies: declined */
+    static const char *const declined[] = {
+        "[{\"a\":\"\\u0041\"}]", "[{\"a\":\"\xc3\xa9\"}]", "[{\"a\":1.5}]", "[{\"a\":1e3}]", "[{\"a\":null}]",
+        "[{\"a\":true}]", "[{\"a\":[1]}]", "[{\"a\":1234567890123456789}]", "{\"a\":\"1\"}", "[1]", "[{\"a\":05}]",
+        "[{\"a\":\"1\"}", "[{\"a\":\"1\"},]", "[{\"a\":\"1\",}]", "[{\"a\" \"1\"}]", "[{\"a\":\"1\"}] x", "",
+        "[{\"a\":\"1\x01\"}]", "[{\"a\":-}]", "[{a:1}]",
+    };
+    for (size_t i = 0; i < CN_ARRAY_LEN(declined); i++)
+        if (keys_parse_agrees(declined[i], strlen(declined[i]))) fail_msg("took the body %s", declined[i]);
+}
+
+static uint64_t xorshift(uint64_t *x) {
+    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+    return *x;
+}
+
+/* Random bodies from JSON-ish pieces, and byte mutations of valid ones: the parser
+ * agrees with jansson on every one (fixed seed: the same bodies every run). */
+static void keys_parser_fuzzed_against_jansson(void **state) {
+    (void)state;
+    static const char *const pieces[] = {
+        "[", "]", "{", "}", ",", ":", " ", "\n", "\"user_id\"", "\"5\"", "\"\"", "123", "-7", "0", "-0", "05",
+        "1.5", "2e3", "\"a\\\"b\"", "\"\xc3\xa9\"", "null", "true", "\"\x01\"", "\"x", "-", "99999999999999999999",
+        "[{\"k\":\"v\"}]", "{\"k\":1}", "\"k\":\"v\"", ",{", "}]",
+    };
+    uint64_t x = 0x2545F4914F6CDD1DULL;
+    char body[512];
+    int taken = 0, n = 0;
+    for (int i = 0; i < 30000; i++) {
+        size_t len = 0;
+        if (i % 2 == 0) {
+            size_t k = 1 + xorshift(&x) % 14;
+            for (size_t j = 0; j < k; j++) {
+                const char *p = pieces[xorshift(&x) % CN_ARRAY_LEN(pieces)];
+                size_t pl = strlen(p);
+                if (len + pl >= sizeof body) break;
+                memcpy(body + len, p, pl);
+                len += pl;
+            }
+        } else {
+            /* a valid body of 1-3 key maps, then 0-2 byte edits */
+            unsigned user = (unsigned)(xorshift(&x) % 1000);
+            int num = (int)(xorshift(&x) % 2001) - 1000;
+            len = (size_t)snprintf(body, sizeof body, "[{\"user_id\":\"%u\",\"n\":%d}", user, num);
+            for (int m = (int)(xorshift(&x) % 3); m > 0; m--)
+                len += (size_t)snprintf(body + len, sizeof body - len, ",{\"k%d\":\"v\"}", m);
+            body[len++] = ']';
+            for (int e = (int)(xorshift(&x) % 3); e > 0 && len > 0; e--) {
+                size_t at = xorshift(&x) % len;
+                switch (xorshift(&x) % 3) {
+                case 0: memmove(body + at, body + at + 1, len - at - 1), len--; break; /* delete */
+                case 1: body[at] = (char)(xorshift(&x) % 256); break;                      /* replace */
+                default:                                                              /* insert */
+                    if (len + 1 < sizeof body) {
+                        memmove(body + at + 1, body + at, len - at);
+                        body[at] = "[]{},:\" 0-\\"[xorshift(&x) % 11];
+                        len++;
+                    }
+                }
+            }
+        }
+        taken += keys_parse_agrees(body, len);
+        n++;
+    }
+    /* the fast path is really taken, and not for everything */
+    assert_true(taken > n / 10);
+    assert_true(taken < n);
+}
+
 CN_TEST_MAIN(cmocka_unit_test(routes_methods_and_404_405),
              cmocka_unit_test(keep_alive_serves_many_requests_per_connection),
              cmocka_unit_test(query_params_body_and_path_decoding),
@@ -897,4 +1042,7 @@ CN_TEST_MAIN(cmocka_unit_test(routes_methods_and_404_405),
              cmocka_unit_test_setup_teardown(api_metrics_count_requests_keys_and_kv_errors, api_setup, api_teardown),
              cmocka_unit_test_setup_teardown(api_survives_allocation_failures, api_setup, api_teardown),
              cmocka_unit_test(json_writer_numbers_and_strings),
-             cmocka_unit_test(json_writer_doubles_read_back_exactly))
+             cmocka_unit_test(json_writer_doubles_read_back_exactly),
+             cmocka_unit_test(json_writer_escapes_at_every_position),
+             cmocka_unit_test(keys_parser_takes_the_common_shape),
+             cmocka_unit_test(keys_parser_fuzzed_against_jansson))
