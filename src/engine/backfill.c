@@ -11,6 +11,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,6 +27,20 @@ static int32_t to_days(const char *ds) {
     int64_t d = 0;
     cn_ds_parse(ds, &d);
     return (int32_t)d;
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts days and drops repeats; returns how many remain. */
+static uint32_t sort_unique(int32_t *days, uint32_t n) {
+    if (n > 1) qsort(days, n, sizeof *days, cmp_i32);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!k || days[k - 1] != days[i]) days[k++] = days[i];
+    return k;
 }
 
 /* Distinct partitions of table ns.name (sorted), or none when the table is absent. */
@@ -48,17 +63,7 @@ static int table_days(CnIceCatalog *cat, const char *full, int32_t **days, uint3
     }
     cn_free(ps);
     cn_ice_table_free(t);
-    /* sort + dedup */
-    for (uint32_t i = 1; i < *n; i++) {
-        int32_t x = (*days)[i];
-        uint32_t j = i;
-        while (j > 0 && (*days)[j - 1] > x) (*days)[j] = (*days)[j - 1], j--;
-        (*days)[j] = x;
-    }
-    uint32_t k = 0;
-    for (uint32_t i = 0; i < *n; i++)
-        if (!k || (*days)[k - 1] != (*days)[i]) (*days)[k++] = (*days)[i];
-    *n = k;
+    *n = sort_unique(*days, *n);
     if (rc) {
         cn_free(*days);
         *days = NULL;
@@ -155,21 +160,38 @@ static int store_read(CnIceCatalog *cat, Store *st, CnEngGroupBy *g, CnEngTileSe
     CnIceScanOpts so = {0};
     if (lo != INT32_MIN) cn_ds_format(lo, lo_ds), so.ds_lo = lo_ds;
     if (hi != INT32_MAX) cn_ds_format(hi, hi_ds), so.ds_hi = hi_ds;
+    /* only the columns a tile needs: the partition comes from each file's ds value */
+    uint32_t nk = g->n_keys;
+    if (nk > 60) {
+        st->valid = false;
+        goto done;
+    }
+    const char *cols[64];
+    for (uint32_t k = 0; k < nk; k++) cols[k] = g->key_schema->fields[k].name;
+    cols[nk] = "tile_ms";
+    cols[nk + 1] = "agg";
+    cols[nk + 2] = "ir";
+    so.columns = cols;
+    so.n_columns = nk + 3;
     rc = cn_ice_scan_open(cat, t, &so, &scan, err);
+    if (rc == CN_ENOTFOUND) { /* a column is missing: the store's layout is stale */
+        cn_err_clear(err);
+        rc = 0;
+        st->valid = false;
+        goto done;
+    }
     if (rc) goto done;
     const CnSchema *ss = cn_ice_scan_schema(scan);
     int kc[64];
-    uint32_t nk = g->n_keys < 64 ? g->n_keys : 64;
     for (uint32_t k = 0; k < nk; k++) {
-        kc[k] = cn_col_schema_find(ss, g->key_schema->fields[k].name);
-        if (kc[k] < 0 || !cn_col_type_equal(ss->fields[kc[k]].type, g->key_schema->fields[k].type)) {
+        kc[k] = (int)k;
+        if (!cn_col_type_equal(ss->fields[k].type, g->key_schema->fields[k].type)) {
             st->valid = false; /* key schema changed: the store is stale */
             goto done;
         }
     }
-    int i_tile = cn_col_schema_find(ss, "tile_ms"), i_agg = cn_col_schema_find(ss, "agg"),
-        i_ir = cn_col_schema_find(ss, "ir"), i_ds = cn_col_schema_find(ss, CN_ICE_DS);
-    if (i_tile < 0 || i_agg < 0 || i_ir < 0 || i_ds < 0) {
+    if (ss->fields[nk].type->id != CN_COL_INT64 || ss->fields[nk + 1].type->id != CN_COL_INT32 ||
+        ss->fields[nk + 2].type->id != CN_COL_BINARY) {
         st->valid = false;
         goto done;
     }
@@ -177,30 +199,35 @@ static int store_read(CnIceCatalog *cat, Store *st, CnEngGroupBy *g, CnEngTileSe
         const CnBatch *b = NULL;
         rc = cn_ice_scan_next(scan, &b, err);
         if (rc || !b) break;
+        const char *dsv = cn_ice_scan_batch_ds(scan);
+        int64_t pd;
+        if (!dsv || cn_ds_parse(dsv, &pd)) {
+            rc = cn_err_set(err, CN_ECORRUPT, "tile store %s.%s: a data file has partition ds=%s (expected a date)",
+                            st->ns, st->name, dsv ? dsv : "null");
+            break;
+        }
+        const CnVec *av = &b->cols[nk + 1], *iv = &b->cols[nk + 2];
+        const int32_t *aggs = av->values;
+        const int64_t *tiles = b->cols[nk].values;
         for (uint32_t r = 0; r < b->n_rows && rc == 0; r++) {
-            int32_t agg = ((const int32_t *)b->cols[i_agg].values)[r];
-            if (agg < 0 || !cn_col_vec_is_valid(&b->cols[i_agg], r)) continue; /* partition marker */
+            int32_t agg = aggs[r];
+            if (agg < 0 || (av->n_null && !cn_col_vec_is_valid(av, r))) continue; /* partition marker */
             if ((uint32_t)agg >= g->n_bases) {
-                rc = cn_err_set(err, CN_ECORRUPT, "tile store %s.%s: agg %d out of range", st->ns, st->name, agg);
+                rc = cn_err_set(err, CN_ECORRUPT, "tile store %s.%s, partition %s: agg %d out of range (%u bases)",
+                                st->ns, st->name, dsv, agg, g->n_bases);
                 break;
             }
             g->stats.tiles_read++;
-            uint32_t len;
-            const char *dsp = cn_col_vec_str(&b->cols[i_ds], r, &len);
-            char dsb[11];
-            snprintf(dsb, sizeof dsb, "%.*s", (int)(len < 10 ? len : 10), dsp);
-            int32_t pday = to_days(dsb);
-            int64_t tile = ((const int64_t *)b->cols[i_tile].values)[r];
             cn_eng__key_encode(b, kc, nk, r, &kb);
             uint32_t id;
             rc = cn_eng__key_intern(&g->keys, kb.data, kb.len, b, kc, r, &id, err);
             CnAggState *tst = NULL;
-            uint32_t slot = 0;
-            if (rc == 0) rc = cn_eng__tiles_slot(ts, pday, tile, (uint32_t)agg, id, &tst, &slot, err);
-            const char *ir = cn_col_vec_str(&b->cols[i_ir], r, &len);
+            uint32_t slot = 0, len = 0;
+            if (rc == 0) rc = cn_eng__tiles_slot(ts, (int32_t)pd, tiles[r], (uint32_t)agg, id, &tst, &slot, err);
+            const char *ir = cn_col_vec_str(iv, r, &len);
             size_t used = 0;
             if (rc == 0) rc = cn_agg_state_decode(tst, slot, (const uint8_t *)ir, len, &used, err);
-            if (rc) rc = cn_err_ctx(err, rc, "tile store %s.%s, partition %s", st->ns, st->name, dsb);
+            if (rc) rc = cn_err_ctx(err, rc, "tile store %s.%s, partition %s", st->ns, st->name, dsv);
         }
     }
 done:
@@ -210,12 +237,21 @@ done:
     return rc;
 }
 
+/* Writes b's rows (if any) and empties it. */
+static int write_rows(CnIceWrite *w, CnBatch *b, CnErr *err) {
+    int rc = cn_col_batch_sync_rows(b, err);
+    if (rc == 0 && b->n_rows) rc = cn_ice_write_batch(w, b, err);
+    cn_col_batch_reset(b);
+    return rc;
+}
+
 /* Writes the tiles of partitions not in the store (and markers for them). */
 static int store_write(CnIceCatalog *cat, Store *st, CnEngGroupBy *g, CnEngTileSet *ts, CnErr *err) {
     CnSchema *sch = NULL;
     CnBatch *b = NULL;
     CnIceWrite *w = NULL;
     CnBuf ir = CN_BUF_INIT;
+    int32_t *days = NULL;
     int rc = cn_col_schema_new(&sch);
     for (uint32_t k = 0; k < g->n_keys && rc == 0; k++)
         rc = cn_col_schema_add(sch, g->key_schema->fields[k].name, g->key_schema->fields[k].type, true, CN_COL_NO_ID, err);
@@ -242,53 +278,64 @@ static int store_write(CnIceCatalog *cat, Store *st, CnEngGroupBy *g, CnEngTileS
             cn_ds_format(st->all_days[i], ds);
             rc = cn_ice_write_touch_partition(w, ds, err);
         }
-    /* markers: one per newly scanned partition */
-    for (uint32_t i = 0; i < g->n_src_days && rc == 0; i++) {
-        int32_t d = g->src_days[i];
-        if (store_skip(st, d)) continue;
-        char ds[11];
-        cn_ds_format(d, ds);
-        for (uint32_t k = 0; k < nk; k++) cn_col_vec_append_null(&b->cols[k]);
-        cn_col_vec_append_null(&b->cols[nk]);
-        cn_col_vec_append_i32(&b->cols[nk + 1], -1);
-        cn_col_vec_append_null(&b->cols[nk + 2]);
-        cn_col_vec_append_str(&b->cols[nk + 3], ds, 10);
-    }
-    if (rc == 0) rc = cn_col_batch_sync_rows(b, err);
-    for (uint32_t i = 0; i < cn_eng__tiles_n(ts) && rc == 0; i++) {
+    /* partitions to write, in day order: each is written whole, then sealed, so the
+     * writer holds one partition's row group at a time, not every tile of the run */
+    uint32_t nt = cn_eng__tiles_n(ts);
+    days = cn_malloc(((size_t)g->n_src_days + nt + 1) * sizeof *days);
+    if (!days && rc == 0) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    uint32_t n_days = 0;
+    for (uint32_t i = 0; i < g->n_src_days && rc == 0; i++)
+        if (!store_skip(st, g->src_days[i])) days[n_days++] = g->src_days[i];
+    for (uint32_t i = 0; i < nt && rc == 0; i++) {
         int32_t pday;
         int64_t tile;
         uint32_t base;
         CnAggState *s;
         cn_eng__tiles_at(ts, i, &pday, &tile, &base, &s);
-        if (store_skip(st, pday)) continue;
+        if (!store_skip(st, pday)) days[n_days++] = pday;
+    }
+    n_days = sort_unique(days, n_days);
+    for (uint32_t di = 0; di < n_days && rc == 0; di++) {
+        int32_t d = days[di];
         char ds[11];
-        cn_ds_format(pday, ds);
-        uint32_t n = cn_agg_state_n_ids(s);
-        const uint32_t *gid = cn_eng__tiles_ids(ts, i); /* sparse: IR j is key gid[j] */
-        for (uint32_t j = 0; j < n && rc == 0; j++) {
-            if (!cn_agg_state_present(s, j)) continue;
-            cn_buf_reset(&ir);
-            rc = cn_agg_state_encode(s, j, &ir, err);
-            if (rc) break;
-            for (uint32_t k = 0; k < nk; k++) cn_col_vec_append_from(&b->cols[k], &g->keys.vals->cols[k], gid[j]);
-            cn_col_vec_append_i64(&b->cols[nk], tile);
-            cn_col_vec_append_i32(&b->cols[nk + 1], (int32_t)base);
-            cn_col_vec_append_str(&b->cols[nk + 2], ir.data, ir.len);
+        cn_ds_format(d, ds);
+        if (cn_eng__has_day(g, d)) { /* marker: the partition was scanned (maybe no tile) */
+            for (uint32_t k = 0; k < nk; k++) cn_col_vec_append_null(&b->cols[k]);
+            cn_col_vec_append_null(&b->cols[nk]);
+            cn_col_vec_append_i32(&b->cols[nk + 1], -1);
+            cn_col_vec_append_null(&b->cols[nk + 2]);
             cn_col_vec_append_str(&b->cols[nk + 3], ds, 10);
-            g->stats.tiles_written++;
-            if (b->cols[nk].n >= 65536) {
-                rc = cn_col_batch_sync_rows(b, err);
-                if (rc == 0) rc = cn_ice_write_batch(w, b, err);
-                cn_col_batch_reset(b);
+        }
+        for (uint32_t i = 0; i < nt && rc == 0; i++) {
+            int32_t pday;
+            int64_t tile;
+            uint32_t base;
+            CnAggState *s;
+            cn_eng__tiles_at(ts, i, &pday, &tile, &base, &s);
+            if (pday != d) continue;
+            uint32_t n = cn_agg_state_n_ids(s);
+            const uint32_t *gid = cn_eng__tiles_ids(ts, i); /* sparse: IR j is key gid[j] */
+            for (uint32_t j = 0; j < n && rc == 0; j++) {
+                if (!cn_agg_state_present(s, j)) continue;
+                cn_buf_reset(&ir);
+                rc = cn_agg_state_encode(s, j, &ir, err);
+                if (rc) break;
+                for (uint32_t k = 0; k < nk; k++) cn_col_vec_append_from(&b->cols[k], &g->keys.vals->cols[k], gid[j]);
+                cn_col_vec_append_i64(&b->cols[nk], tile);
+                cn_col_vec_append_i32(&b->cols[nk + 1], (int32_t)base);
+                cn_col_vec_append_str(&b->cols[nk + 2], ir.data, ir.len);
+                cn_col_vec_append_str(&b->cols[nk + 3], ds, 10);
+                g->stats.tiles_written++;
+                if (b->cols[nk].n >= 65536) rc = write_rows(w, b, err);
             }
         }
+        if (rc == 0) rc = write_rows(w, b, err);
+        if (rc == 0) rc = cn_ice_write_seal_partition(w, ds, err);
     }
-    if (rc == 0) rc = cn_col_batch_sync_rows(b, err);
-    if (rc == 0 && b->n_rows) rc = cn_ice_write_batch(w, b, err);
     if (rc == 0) rc = cn_ice_write_commit(w, NULL, err);
 done:
     cn_buf_fini(&ir);
+    cn_free(days);
     cn_ice_write_free(w);
     cn_col_batch_free(b);
     cn_col_schema_free(sch);
@@ -440,6 +487,9 @@ static int emit_write(void *ud, int32_t day, CnBatch *b, CnErr *err) {
     } else if (rc == 0) {
         rc = cn_ice_write_batch(wr->w, b, err);
     }
+    /* the day is complete: finish its file now so the writer never holds more than one
+     * day of output (the commit at the end still publishes every day at once) */
+    if (rc == 0) rc = cn_ice_write_seal_partition(wr->w, ds, err);
     wr->rows += b->sel ? b->n_sel : b->n_rows;
     wr->days++;
     if (wr->progress) {

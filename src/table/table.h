@@ -129,6 +129,13 @@ int cn_ice_write_batch(CnIceWrite *w, const CnBatch *b, CnErr *err);
 /* Also overwrite these ds partitions even when no row lands in them (a run that
  * produced an empty day). Overwrite mode only. */
 int cn_ice_write_touch_partition(CnIceWrite *w, const char *ds, CnErr *err);
+/* Finishes the data file(s) of partition ds written so far (last row group, footer;
+ * uploaded for S3) and releases their buffers: a writer producing partitions one after
+ * another seals each when done, so its memory is bounded by one partition's row group,
+ * not by the whole write. Rows of ds written later go to a new file of the partition.
+ * Nothing is visible before the commit; cn_ice_write_free without a commit removes
+ * sealed files as well. No file for ds: nothing to do. Errors: those of the file. */
+int cn_ice_write_seal_partition(CnIceWrite *w, const char *ds, CnErr *err);
 /* Property set with the commit (copied). */
 int cn_ice_write_set_property(CnIceWrite *w, const char *key, const char *value, CnErr *err);
 /* Finishes the files and commits one snapshot (append or overwrite). *snapshot_id

@@ -1,7 +1,10 @@
 /* write.c: appends and dynamic partition overwrites.
  * Rows are split by ds into one Parquet file per partition (unique UUIDv7 names under
  * data/ds=.../), written straight to the warehouse (local) or to a temporary file that
- * is uploaded when finished (S3). The commit then writes the manifests and manifest
+ * is uploaded when finished (S3). A writer that produces partitions one after another
+ * seals each when it is done (cn_ice_write_seal_partition): its file is finished there
+ * and its buffers are released, so memory is bounded by the open partitions, not the
+ * write; sealed files stay invisible until the commit and are removed without one. The commit then writes the manifests and manifest
  * list for a new snapshot and goes through cn_ice__commit's compare-and-swap; each
  * retry re-reads the winner's snapshot, checks for conflicts and rebuilds the manifests
  * (the data files are reused as they are). */
@@ -26,6 +29,9 @@ typedef struct Part {
     int64_t rows;
     uint32_t *idx;            /* OWNED: rows of the current batch in this partition */
     uint32_t n_idx, cap_idx;
+    bool sealed;              /* pw finished and freed; file describes it */
+    bool file_moved;          /* file (and its statistics) now belongs to w->files */
+    CnIceDataFile file;       /* when sealed; statistics buffers OWNED until moved */
 } Part;
 
 struct CnIceWrite {
@@ -136,7 +142,7 @@ int cn_ice_write_set_property(CnIceWrite *w, const char *key, const char *value,
 static int open_part(CnIceWrite *w, const char *ds, Part **out, CnErr *err) {
     for (uint32_t i = 0; i < w->n_parts; i++) {
         uint32_t k = (w->last_part + i) % w->n_parts;
-        if (!memcmp(w->parts[k].ds, ds, 11)) {
+        if (!w->parts[k].sealed && !memcmp(w->parts[k].ds, ds, 11)) {
             w->last_part = k;
             *out = &w->parts[k];
             return 0;
@@ -217,7 +223,7 @@ int cn_ice_write_batch(CnIceWrite *w, const CnBatch *b, CnErr *err) {
             for (int i = 0; i < 10; i++) h = h * 31 + (uint8_t)v[i];
             h &= CN_ARRAY_LEN(w->slot) - 1;
             int32_t pi = w->slot[h] - 1;
-            if (pi >= 0 && !memcmp(w->parts[pi].ds, v, 10)) p = &w->parts[pi];
+            if (pi >= 0 && !w->parts[pi].sealed && !memcmp(w->parts[pi].ds, v, 10)) p = &w->parts[pi];
         }
         if (!p) {
             char ds[11];
@@ -331,6 +337,54 @@ static int file_stats(CnIceWrite *w, const CnPqMeta *m, CnIceDataFile *f) {
     return 0;
 }
 
+/* Finishes p's data file (uploading it for S3) and describes it in p->file; frees the
+ * Parquet writer, whose buffers are the bulk of an open partition's memory. */
+static int seal(CnIceWrite *w, Part *p, CnErr *err) {
+    if (p->sealed) return 0;
+    int rc = cn_pq_writer_finish(p->pw, err);
+    if (rc < 0) return cn_err_ctx(err, rc, "table %s: ds=%s", w->base->full_name, p->ds);
+    const CnPqMeta *m = cn_pq_writer_meta(p->pw);
+    CnIceDataFile *f = &p->file;
+    CnBuf uri = CN_BUF_INIT;
+    rc = cn_obj_uri(w->c->store, p->key, &uri);
+    f->path = rc == 0 ? cn_arena_strdup(&w->arena, uri.data) : NULL;
+    cn_buf_fini(&uri);
+    if (!f->path) return oom(err);
+    memcpy(f->ds, p->ds, 11);
+    f->records = p->rows;
+    f->size = (int64_t)m->file_len;
+    f->status = 1;
+    p->sealed = true; /* from here write_free releases the statistics */
+    if (file_stats(w, m, f) < 0) return oom(err);
+    cn_pq_writer_free(p->pw); /* finished: the file stays */
+    p->pw = NULL;
+    cn_free(p->idx);
+    p->idx = NULL;
+    p->n_idx = p->cap_idx = 0;
+    if (w->tmpdir) {
+        char *data = NULL;
+        size_t len = 0;
+        rc = cn_fs_read_all(p->tmp_path, &data, &len, err);
+        if (rc == 0) rc = cn_obj_put(w->c->store, p->key, data, len, err);
+        cn_free(data);
+        unlink(p->tmp_path);
+        if (rc < 0) return cn_err_ctx(err, rc, "table %s: uploading ds=%s", w->base->full_name, p->ds);
+    }
+    return 0;
+}
+
+int cn_ice_write_seal_partition(CnIceWrite *w, const char *ds, CnErr *err) {
+    if (w->finished)
+        return cn_err_set(err, CN_EINVAL, "table %s: write already committed", w->base->full_name);
+    for (uint32_t i = 0; i < w->n_parts; i++) {
+        Part *p = &w->parts[i];
+        if (p->sealed || strcmp(p->ds, ds)) continue;
+        int rc = seal(w, p, err);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
 static int finish_files(CnIceWrite *w, CnErr *err) {
     w->files = cn_arena_calloc(&w->arena, sizeof *w->files * (w->n_parts + w->n_adopted + 1));
     if (!w->files) return oom(err);
@@ -339,29 +393,10 @@ static int finish_files(CnIceWrite *w, CnErr *err) {
     w->n_adopted = 0;
     for (uint32_t i = 0; i < w->n_parts; i++) {
         Part *p = &w->parts[i];
-        int rc = cn_pq_writer_finish(p->pw, err);
-        if (rc < 0) return cn_err_ctx(err, rc, "table %s: ds=%s", w->base->full_name, p->ds);
-        const CnPqMeta *m = cn_pq_writer_meta(p->pw);
-        CnIceDataFile *f = &w->files[w->n_files++];
-        CnBuf uri = CN_BUF_INIT;
-        rc = cn_obj_uri(w->c->store, p->key, &uri);
-        f->path = rc == 0 ? cn_arena_strdup(&w->arena, uri.data) : NULL;
-        cn_buf_fini(&uri);
-        if (!f->path) return oom(err);
-        memcpy(f->ds, p->ds, 11);
-        f->records = p->rows;
-        f->size = (int64_t)m->file_len;
-        f->status = 1;
-        if (file_stats(w, m, f) < 0) return oom(err);
-        if (w->tmpdir) {
-            char *data = NULL;
-            size_t len = 0;
-            rc = cn_fs_read_all(p->tmp_path, &data, &len, err);
-            if (rc == 0) rc = cn_obj_put(w->c->store, p->key, data, len, err);
-            cn_free(data);
-            unlink(p->tmp_path);
-            if (rc < 0) return cn_err_ctx(err, rc, "table %s: uploading ds=%s", w->base->full_name, p->ds);
-        }
+        int rc = seal(w, p, err);
+        if (rc < 0) return rc;
+        w->files[w->n_files++] = p->file;
+        p->file_moved = true;
     }
     return 0;
 }
@@ -678,9 +713,13 @@ void cn_ice_write_free(CnIceWrite *w) {
         cn_pq_writer_free(p->pw); /* removes its temporary file when not finished */
         if (!w->committed) {
             if (w->tmpdir) unlink(p->tmp_path);
-            cn_obj_delete(w->c->store, p->key, &e);
+            cn_obj_delete(w->c->store, p->key, &e); /* sealed files too */
         }
         cn_free(p->idx);
+        for (uint32_t k = 0; p->sealed && !p->file_moved && k < p->file.n_stats; k++) {
+            cn_buf_fini(&p->file.stats[k].lo);
+            cn_buf_fini(&p->file.stats[k].hi);
+        }
     }
     if (w->tmpdir) rmdir(w->tmpdir);
     for (uint32_t i = 0; i < w->n_files; i++)

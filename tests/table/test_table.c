@@ -607,6 +607,75 @@ static void uncommitted_write_leaves_nothing(void **state) {
     env_close(&e);
 }
 
+static uint32_t count_files(const char *dir) {
+    uint32_t n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (de->d_name[0] != '.') n++;
+    if (d) closedir(d);
+    return n;
+}
+
+/* One row user_id = u, amount = u, ds = ds into w. */
+static void put_row(CnIceWrite *w, CnBatch *b, int64_t u, const char *ds) {
+    CnErr err = CN_ERR_INIT;
+    cn_col_batch_reset(b);
+    cn_col_vec_append_i64(&b->cols[0], u);
+    cn_col_vec_append_f64(&b->cols[1], (double)u);
+    cn_col_vec_append_str(&b->cols[2], ds, 10);
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    ASSERT_OK(cn_ice_write_batch(w, b, &err), &err);
+}
+
+static void sealed_partitions_commit_once(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    create_table(&e, "t");
+    char d1[600], d2[600];
+    snprintf(d1, sizeof d1, "%s/data.db/t/data/ds=2023-12-01", e.wh);
+    snprintf(d2, sizeof d2, "%s/data.db/t/data/ds=2023-12-02", e.wh);
+    CnIceWrite *w = NULL;
+    CnBatch *b = NULL;
+    CnSchema *bs = base_schema(); /* outlives both writes */
+    ASSERT_OK(cn_ice_write_begin(e.c, "data", "t", CN_ICE_OVERWRITE, &w, &e.err), &e.err);
+    ASSERT_OK(cn_col_batch_new(bs, &b, &e.err), &e.err);
+    put_row(w, b, 1, "2023-12-01");
+    put_row(w, b, 2, "2023-12-02");
+    ASSERT_OK(cn_ice_write_seal_partition(w, "2023-12-01", &e.err), &e.err);
+    ASSERT_OK(cn_ice_write_seal_partition(w, "2023-12-05", &e.err), &e.err); /* no file: nothing */
+    /* the sealed file is finished (not a temporary name) but no snapshot has it yet */
+    assert_true(file_exists_under(d1, ".parquet"));
+    assert_int_equal(scan_sum(&e, "t", NULL).rows, 0);
+    put_row(w, b, 4, "2023-12-01"); /* after the seal: a second file of the partition */
+    ASSERT_OK(cn_ice_write_commit(w, NULL, &e.err), &e.err);
+    ASSERT_ERR(cn_ice_write_seal_partition(w, "2023-12-02", &e.err), CN_EINVAL, &e.err);
+    cn_err_clear(&e.err);
+    cn_ice_write_free(w);
+    Sum s = scan_sum(&e, "t", NULL);
+    assert_int_equal(s.rows, 3);
+    assert_int_equal(s.user_sum, 7);
+    assert_int_equal(s.files, 3);
+    assert_int_equal(count_files(d1), 2);
+    /* a write that seals and is then dropped leaves no file and changes nothing */
+    ASSERT_OK(cn_ice_write_begin(e.c, "data", "t", CN_ICE_OVERWRITE, &w, &e.err), &e.err);
+    put_row(w, b, 8, "2023-12-01");
+    ASSERT_OK(cn_ice_write_seal_partition(w, "2023-12-01", &e.err), &e.err);
+    put_row(w, b, 16, "2023-12-02");
+    ASSERT_OK(cn_ice_write_seal_partition(w, "2023-12-02", &e.err), &e.err);
+    assert_int_equal(count_files(d1), 3);
+    cn_ice_write_free(w);
+    assert_int_equal(count_files(d1), 2);
+    assert_int_equal(count_files(d2), 1);
+    s = scan_sum(&e, "t", NULL);
+    assert_int_equal(s.rows, 3);
+    assert_int_equal(s.user_sum, 7);
+    cn_col_batch_free(b);
+    cn_col_schema_free(bs);
+    env_close(&e);
+}
+
 static void wrong_batch_schema_is_refused(void **state) {
     (void)state;
     Env e;
@@ -634,16 +703,6 @@ static void wrong_batch_schema_is_refused(void **state) {
     ASSERT_CONTAINS(cn_err_msg(&e.err), "needs a string column \"ds\"");
     cn_col_schema_free(s);
     env_close(&e);
-}
-
-static uint32_t count_files(const char *dir) {
-    uint32_t n = 0;
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    while (d && (de = readdir(d)))
-        if (de->d_name[0] != '.') n++;
-    if (d) closedir(d);
-    return n;
 }
 
 static void gc_removes_only_orphans(void **state) {
@@ -903,6 +962,7 @@ CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(many_commit
              cmocka_unit_test(not_found_suggests_names),
              cmocka_unit_test(racing_writers_merge_or_conflict),
              cmocka_unit_test(uncommitted_write_leaves_nothing),
+             cmocka_unit_test(sealed_partitions_commit_once),
              cmocka_unit_test(wrong_batch_schema_is_refused),
              cmocka_unit_test(gc_removes_only_orphans),
              cmocka_unit_test(unreachable_catalog_names_uri))
