@@ -44,7 +44,8 @@ static const char k_usage[] =
     "options:\n"
     "  --port N             port (default 9000; 0 picks a free one); the address is printed on start\n"
     "  --bind ADDR          address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)\n"
-    "  --threads N          worker threads (default 2 per CPU)\n"
+    "  --threads N          worker threads (default: one per CPU for an lmdb: store, whose\n"
+    "                       fetches only compute; two per CPU for network stores, which wait)\n"
     "  --repo DIR           chronon root (default: the current directory)\n"
     "  --online URI         online store: lmdb:<dir>, redis://, mongodb://, dynamodb:// (default:\n"
     "                       $CHRONON_ONLINE, else lmdb:<warehouse>/online)\n"
@@ -80,7 +81,8 @@ static int fetch_fn(void *ctx, CnFetchKind kind, const char *name, const json_t 
 
 int cn_cli_serve(int argc, char **argv) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    CnHttpOpts ho = {.bind = "127.0.0.1", .port = 9000, .threads = (int)(ncpu > 0 ? 2 * ncpu : 4)};
+    if (ncpu <= 0) ncpu = 2;
+    CnHttpOpts ho = {.bind = "127.0.0.1", .port = 9000}; /* threads: after the store is known */
     const char *repo = NULL, *online = NULL, *warehouse = NULL;
     for (int i = 1; i < argc; i++)
         if (cn_cli_is_help(argv[i])) {
@@ -147,6 +149,10 @@ int cn_cli_serve(int argc, char **argv) {
     rc = cn_cli_where(repo, warehouse, NULL, NULL, NULL, w, &err);
     if (rc) goto done;
     if (!online) online = w->online;
+    /* An LMDB fetch never waits (the store is memory-mapped), so more threads than CPUs
+     * would only take turns on them (context switches, and a p99 of several time slices);
+     * a network store's fetch waits on its server, and another thread can run meanwhile. */
+    if (ho.threads == 0) ho.threads = (int)(strncmp(online, "lmdb:", 5) == 0 ? ncpu : 2 * ncpu);
     rc = cn_fetcher_open(online, w->root, &fetcher, &err); /* its errors name the store */
     if (rc) goto done;
     rc = cn_srv_api_new(fetch_fn, fetcher, &api, &err);
