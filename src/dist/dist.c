@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -95,6 +96,10 @@ int cn_dist_init(CnDist **out, CnErr *err) {
     *out = NULL;
     CnDist *d = cn_calloc(1, sizeof *d);
     if (!d) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    /* Open MPI: poll with sched_yield in its own blocking calls (MPI_Init, MPI_Finalize),
+     * so ranks sharing cores with each other or with other work give them up; the
+     * caller's setting wins */
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
     int inited = 0;
     MPI_Initialized(&inited);
     if (!inited && MPI_Init(NULL, NULL) != MPI_SUCCESS) {
@@ -113,13 +118,36 @@ void cn_dist_finish(CnDist *d) {
     if (!d) return;
     int fin = 0;
     MPI_Finalized(&fin);
+    if (!fin) cn_dist_barrier(d); /* wait for the slowest rank asleep, not in MPI_Finalize's polling */
     if (!fin) MPI_Finalize();
     cn_free(d);
 }
 
+/* Waits for a non-blocking MPI operation without spinning: a rank that reaches a
+ * collective first (its share of the scan was smaller) sleeps in short naps instead of
+ * busy-polling a core the other ranks need (Open MPI and MPICH poll in their blocking
+ * calls). Naps grow from 20 us to 1 ms, so a wait costs at most about 1 ms of latency. */
+static void wait_req(MPI_Request *req) {
+    long ns = 20000;
+    for (;;) {
+        int done = 0;
+        MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (done) return;
+        struct timespec t = {0, ns};
+        nanosleep(&t, NULL);
+        if (ns < 1000000) ns *= 2;
+    }
+}
+
+static void allreduce(const void *in, void *out, int n, MPI_Datatype t, MPI_Op op) {
+    MPI_Request req;
+    MPI_Iallreduce(in, out, n, t, op, MPI_COMM_WORLD, &req);
+    wait_req(&req);
+}
+
 static int any_failed(int mine) {
     int all = 0;
-    MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    allreduce(&mine, &all, 1, MPI_INT, MPI_MAX);
     return all;
 }
 
@@ -151,7 +179,9 @@ static int x_exchange(void *ud, const CnBuf *send, CnBuf *recv, CnErr *err) {
         off += send[i].len;
         if (i != d->rank) d->bytes_sent += send[i].len;
     }
-    MPI_Alltoall(sc, 1, MPI_INT, rcnt, 1, MPI_INT, MPI_COMM_WORLD);
+    MPI_Request req;
+    MPI_Ialltoall(sc, 1, MPI_INT, rcnt, 1, MPI_INT, MPI_COMM_WORLD, &req);
+    wait_req(&req);
     size_t rtotal = 0;
     for (int i = 0; i < n; i++) rd[i] = (int)rtotal, rtotal += (size_t)rcnt[i];
     cn_buf_reset(recv);
@@ -165,7 +195,8 @@ static int x_exchange(void *ud, const CnBuf *send, CnBuf *recv, CnErr *err) {
         cn_free(sb);
         return rc ? rc : cn_err_set(err, CN_EREMOTE, "shuffle: another rank could not receive its rows");
     }
-    MPI_Alltoallv(sb, sc, sd, MPI_BYTE, recv->data, rcnt, rd, MPI_BYTE, MPI_COMM_WORLD);
+    MPI_Ialltoallv(sb, sc, sd, MPI_BYTE, recv->data, rcnt, rd, MPI_BYTE, MPI_COMM_WORLD, &req);
+    wait_req(&req);
     recv->len = rtotal;
     cn_free(sc);
     cn_free(sb);
@@ -174,13 +205,14 @@ static int x_exchange(void *ud, const CnBuf *send, CnBuf *recv, CnErr *err) {
 
 void cn_dist_barrier(CnDist *d) {
     (void)d;
-    MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Request req;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    wait_req(&req);
 }
 
 static int x_sync(void *ud, CnErr *err) {
-    (void)ud;
     (void)err;
-    MPI_Barrier(MPI_COMM_WORLD);
+    cn_dist_barrier(ud);
     return 0;
 }
 
@@ -200,7 +232,9 @@ static int x_commit(void *ud, CnIceWrite *w, CnErr *err) {
     }
     int len = desc.len > INT_MAX ? -1 : (int)desc.len;
     int *lens = d->rank == 0 ? cn_calloc((size_t)n * 2 + 1, sizeof *lens) : NULL;
-    MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    MPI_Request req;
+    MPI_Igather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, MPI_COMM_WORLD, &req);
+    wait_req(&req);
     char *all = NULL;
     if (d->rank == 0) {
         size_t total = 0;
@@ -214,8 +248,9 @@ static int x_commit(void *ud, CnIceWrite *w, CnErr *err) {
             return cn_err_set(err, CN_ENOMEM, "commit: cannot gather %zu bytes of file descriptions", total);
         }
     }
-    MPI_Gatherv(desc.data ? desc.data : "", len < 0 ? 0 : len, MPI_BYTE, all, lens, lens ? lens + n : NULL,
-                MPI_BYTE, 0, MPI_COMM_WORLD);
+    MPI_Igatherv(desc.data ? desc.data : "", len < 0 ? 0 : len, MPI_BYTE, all, lens, lens ? lens + n : NULL,
+                 MPI_BYTE, 0, MPI_COMM_WORLD, &req);
+    wait_req(&req);
     cn_buf_fini(&desc);
     if (d->rank == 0) {
         for (int i = 1; i < n && rc == 0; i++) {
@@ -227,7 +262,8 @@ static int x_commit(void *ud, CnIceWrite *w, CnErr *err) {
         cn_free(lens);
     }
     int ok = rc;
-    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    MPI_Ibcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD, &req);
+    wait_req(&req);
     if (d->rank != 0 && ok) rc = cn_err_set(err, ok, "rank 0 could not commit the chunk");
     return rc;
 }
@@ -258,7 +294,9 @@ int cn_dist_check_catalog(CnDist *d, const char *catalog_uri, CnErr *err) {
     }
     char *all = cn_malloc((size_t)H * (size_t)d->size);
     if (!all) return cn_err_set(err, CN_ENOMEM, "out of memory");
-    MPI_Allgather(me, H, MPI_CHAR, all, H, MPI_CHAR, MPI_COMM_WORLD);
+    MPI_Request req;
+    MPI_Iallgather(me, H, MPI_CHAR, all, H, MPI_CHAR, MPI_COMM_WORLD, &req);
+    wait_req(&req);
     int other = -1;
     for (int i = 1; i < d->size && other < 0; i++)
         if (strncmp(all, all + (size_t)i * H, H)) other = i;
@@ -276,7 +314,7 @@ int cn_dist_check_catalog(CnDist *d, const char *catalog_uri, CnErr *err) {
 
 uint64_t cn_dist_bytes_shuffled(CnDist *d) {
     uint64_t mine = d->bytes_sent, all = 0;
-    MPI_Allreduce(&mine, &all, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    allreduce(&mine, &all, 1, MPI_UINT64_T, MPI_SUM);
     return all;
 }
 
@@ -284,7 +322,7 @@ void cn_dist_sum_stats(CnDist *d, CnEngStats *st) {
     int64_t v[8] = {st->rows_scanned, st->partitions_scanned, st->tiles_read, st->tiles_written,
                     st->rows_written, st->chunks, st->chunks_failed, 0};
     int64_t s[8];
-    MPI_Allreduce(v, s, 8, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    allreduce(v, s, 8, MPI_INT64_T, MPI_SUM);
     st->rows_scanned = s[0];
     st->tiles_read = s[2];
     st->tiles_written = s[3];
