@@ -2,8 +2,10 @@
 CongoDB (MongoDB wire protocol) and dynalite (DynamoDB), each started here on a free
 loopback port the way tests/online starts them, and bench_kv for LMDB.
 
-For each store it prints bench_stores' figures and how busy each process was: the
-server's CPU time and the bench's CPU time over the wall time of the run. A server near
+For each store it prints bench_stores' figures (with each upload's CPU time, the
+bench's and the server's, which it reads through CN_BENCH_SERVER_PID) and how busy each
+process was: the server's CPU time and the bench's CPU time over the wall time of the
+run. A server near
 100% of a core while the bench mostly waits is the bottleneck: then the figures say how
 fast that test server is, not how fast a real Redis/MongoDB/DynamoDB would be.
 
@@ -41,6 +43,9 @@ def cpu_s(pid):
 def run_bench(argv, server_pid, env=None):
     before = cpu_s(server_pid) if server_pid else 0.0
     self0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    env = dict(env if env is not None else os.environ)
+    if server_pid:
+        env["CN_BENCH_SERVER_PID"] = str(server_pid)  # per-upload CPU of the server
     t0 = time.time()
     r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=3600)
     wall = time.time() - t0

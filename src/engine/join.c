@@ -22,6 +22,7 @@
  * NAMES: features are <fullPrefix>_<col>; a feature equal to a left column name is
  *   coalesce(left, feature); two parts producing the same name is a config error. */
 #include "engine/eng_int.h"
+#include "engine/jscan.h"
 #include "engine/sweep.h"
 
 #include <limits.h>
@@ -697,6 +698,12 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         if (l->pday[r] > pmax) pmax = l->pday[r];
     }
     int rc;
+    if (n && !ent) { /* flat arrays when the part allows (jscan.c), else the generic load and sweep */
+        bool taken = false;
+        rc = cn_eng__jscan_temporal(cat, gb, scan_lo_for(gb, qmin), pmax, o, l->rows, p->lcol, p->n_keys,
+                                    (const int64_t *)tsv->values, l->pday, &p->g, &p->vals, p->hit, &taken, err);
+        if (rc || taken) return rc;
+    }
     if (n && ent) rc = cn_eng__open(cat, gb, qmin - 1, qmax - 1, o, NULL, NULL, &p->g, err);
     else if (n) rc = cn_eng__open(cat, gb, scan_lo_for(gb, qmin), pmax, o, NULL, NULL, &p->g, err);
     else rc = cn_eng__open(cat, gb, 1, 0, o, NULL, NULL, &p->g, err);

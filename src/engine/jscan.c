@@ -1,0 +1,908 @@
+/* jscan.c: the fast path of a Join's TEMPORAL events part (DESIGN.md "Temporal").
+ * The generic path loads every selected column through the expression engine, interns
+ * encoded keys row by row and folds windows through aggregation states; for the common
+ * part (one integer or string key, plain column selects, COUNT/SUM/FIRST/LAST of
+ * integers) that is most of the work. Here:
+ *  - LOAD: the key, ts and input columns of each source are read straight from the
+ *    table scan into flat arrays (storage day from the file's partition, not from a
+ *    decoded ds column); rows with a null key or ts are dropped, as the sweep ignores
+ *    them.
+ *  - KEYS: dense ids are key - min when integer keys span a small range, else an
+ *    open-addressing hash of the values (string keys: of their bytes, while loading);
+ *    nothing is encoded.
+ *  - SORT: one radix sort of rows and one of queries by (key id, coarse ts), finished
+ *    per group of equal radix key on the full ts (sort_recs); ts and storage day
+ *    travel with the sort, so the sweep reads them in sequence.
+ *  - SWEEP: per key, one pointer for the end of every window (ts < q) and one per
+ *    distinct window length for its start; COUNT and SUM are differences of prefix
+ *    arrays (SUM wraps modulo 2^64 as the generic kernel does, so it is exact), LAST
+ *    and FIRST the nearest non-null row at either end, ties in ts broken by value as
+ *    the kernel's fold breaks them. A query whose key has a row before q stored in a
+ *    partition after the query's (D27, late rows) is folded over its window's rows
+ *    with that filter instead.
+ * The results equal those of cn_eng__sweep_temporal bit for bit; tests/engine/
+ * test_jscan.c compares both paths on random data. Anything outside that subset is
+ * declined before work is done, and the generic path runs. */
+#include "engine/jscan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/alloc.h"
+#include "base/date.h"
+#include "base/hash.h"
+
+#define MAX_IN 8 /* distinct input columns a part set may read */
+#define NONE UINT32_MAX
+
+typedef enum JOp { J_COUNT, J_SUM, J_LAST, J_FIRST } JOp;
+
+typedef struct JPart {
+    JOp op;
+    uint32_t in;   /* input column, index into Plan.in */
+    uint32_t win;  /* window, index into Plan.w_ms */
+    CnTypeId out;  /* output type */
+} JPart;
+
+/* What the parts of the GroupBy read and compute. */
+typedef struct Plan {
+    const char *key;             /* row-schema name of the key */
+    CnTypeId key_type;
+    uint32_t n_in;
+    const char *in[MAX_IN];      /* row-schema names of the inputs */
+    CnTypeId in_type[MAX_IN];
+    bool in_vals[MAX_IN];        /* values are read (SUM, FIRST, LAST), not only validity */
+    bool in_sum[MAX_IN], in_cnt[MAX_IN], in_last[MAX_IN], in_first[MAX_IN];
+    uint32_t n_w;
+    int64_t *w_ms;               /* distinct window lengths (0: unwindowed) */
+    JPart *parts;                /* one per g->parts entry */
+    uint32_t n_parts;
+} Plan;
+
+/* String keys -> dense ids in first-seen order. INVARIANT: slots has cap (a power of
+ * two) entries holding id + 1 or 0; off[id]..off[id + 1] are the id's bytes. */
+typedef struct StrMap {
+    uint32_t *slots;
+    uint32_t cap, n, n_cap;
+    uint64_t *hash;   /* per id */
+    uint64_t *off;    /* n_cap + 1 */
+    CnBuf bytes;
+} StrMap;
+
+static void strmap_fini(StrMap *m) {
+    cn_free(m->slots);
+    cn_free(m->hash);
+    cn_free(m->off);
+    cn_buf_fini(&m->bytes);
+    memset(m, 0, sizeof *m);
+}
+
+static uint32_t strmap_probe(const StrMap *m, const char *p, uint32_t len, uint64_t h, uint32_t *slot) {
+    uint32_t i = (uint32_t)h & (m->cap - 1);
+    for (; m->slots[i]; i = (i + 1) & (m->cap - 1)) {
+        uint32_t c = m->slots[i] - 1;
+        if (m->hash[c] == h && m->off[c + 1] - m->off[c] == len && !memcmp(m->bytes.data + m->off[c], p, len))
+            return c;
+    }
+    *slot = i;
+    return NONE;
+}
+
+static uint32_t strmap_find(const StrMap *m, const char *p, uint32_t len) {
+    uint32_t slot;
+    return m->cap ? strmap_probe(m, p, len, cn_hash_bytes(p, len, 0x6b6579), &slot) : NONE;
+}
+
+static int strmap_add(StrMap *m, const char *p, uint32_t len, uint32_t *id, CnErr *err) {
+    if ((uint64_t)(m->n + 1) * 2 > m->cap) {
+        uint32_t cap = m->cap ? m->cap * 2 : 1024;
+        uint32_t *s = cn_calloc(cap, sizeof *s);
+        if (!s) return cn_err_set(err, CN_ENOMEM, "key table: out of memory (%u slots)", cap);
+        for (uint32_t j = 0; j < m->n; j++) {
+            uint32_t i = (uint32_t)m->hash[j] & (cap - 1);
+            while (s[i]) i = (i + 1) & (cap - 1);
+            s[i] = j + 1;
+        }
+        cn_free(m->slots);
+        m->slots = s;
+        m->cap = cap;
+    }
+    uint64_t h = cn_hash_bytes(p, len, 0x6b6579);
+    uint32_t slot = 0;
+    *id = strmap_probe(m, p, len, h, &slot);
+    if (*id != NONE) return 0;
+    if (m->n == m->n_cap) {
+        uint32_t nc = m->n_cap ? m->n_cap * 2 : 1024;
+        uint64_t *hh = cn_realloc(m->hash, (size_t)nc * sizeof *hh);
+        if (hh) m->hash = hh;
+        uint64_t *oo = hh ? cn_realloc(m->off, ((size_t)nc + 1) * sizeof *oo) : NULL;
+        if (!oo) return cn_err_set(err, CN_ENOMEM, "key table: out of memory");
+        if (!m->off) oo[0] = 0;
+        m->off = oo;
+        m->n_cap = nc;
+    }
+    if (cn_buf_append(&m->bytes, p, len)) return cn_err_set(err, CN_ENOMEM, "key table: out of memory");
+    m->hash[m->n] = h;
+    m->off[m->n + 1] = m->off[m->n] + len;
+    m->slots[slot] = m->n + 1;
+    *id = m->n++;
+    return 0;
+}
+
+/* Loaded rows, in scan order. */
+typedef struct Flat {
+    uint32_t n, cap;
+    int64_t *key, *ts;            /* key: the value, or the StrMap id of a string key */
+    StrMap skeys;
+    int32_t *pday;
+    int64_t *val[MAX_IN];
+    uint8_t *ok[MAX_IN];
+} Flat;
+
+/* A row or query in (key id, ts) order: what the sweep reads in sequence. */
+typedef struct Rec {
+    uint64_t u;      /* key id << coarse bits | coarse ts (the radix key) */
+    int64_t ts;
+    uint32_t ix;     /* row number */
+    int32_t pday;
+} Rec;
+
+static void flat_fini(Flat *f) {
+    strmap_fini(&f->skeys);
+    cn_free(f->key);
+    cn_free(f->ts);
+    cn_free(f->pday);
+    for (uint32_t c = 0; c < MAX_IN; c++) cn_free(f->val[c]), cn_free(f->ok[c]);
+    memset(f, 0, sizeof *f);
+}
+
+static bool is_int(CnTypeId t) { return t == CN_COL_INT32 || t == CN_COL_INT64; }
+
+static int64_t get_int(const CnVec *v, uint32_t r) {
+    return v->type->id == CN_COL_INT64 ? ((const int64_t *)v->values)[r] : ((const int32_t *)v->values)[r];
+}
+
+/* ------------------------------------------------------------------ plan */
+
+static uint32_t add_name(Plan *p, const char *name, CnTypeId t) {
+    for (uint32_t i = 0; i < p->n_in; i++)
+        if (!strcmp(p->in[i], name)) return i;
+    if (p->n_in == MAX_IN) return NONE;
+    p->in[p->n_in] = name;
+    p->in_type[p->n_in] = t;
+    return p->n_in++;
+}
+
+/* False when some part is outside the flat path's subset. */
+static bool plan_make(CnEngGroupBy *g, Plan *p) {
+    memset(p, 0, sizeof *p);
+    if (g->entities || g->no_aggs || g->n_keys != 1 || !g->n_parts || !g->row_schema) return false;
+    const CnSchema *rs = g->row_schema;
+    p->key = rs->fields[g->key_cols[0]].name;
+    p->key_type = rs->fields[g->key_cols[0]].type->id;
+    if (!is_int(p->key_type) && p->key_type != CN_COL_STRING) return false;
+    p->parts = cn_arena_alloc(&g->arena, (g->n_parts + 1) * sizeof *p->parts);
+    p->w_ms = cn_arena_alloc(&g->arena, (g->n_parts + 1) * sizeof *p->w_ms);
+    if (!p->parts || !p->w_ms) return false;
+    p->n_parts = g->n_parts;
+    for (uint32_t q = 0; q < g->n_parts; q++) {
+        const CnEngPart *pt = &g->parts[q];
+        const CnEngBase *b = &g->bases[pt->i_base];
+        if (b->i_bucket >= 0) return false;
+        CnTypeId it = rs->fields[b->i_input].type->id;
+        CnAggOp op = cn_agg_spec_op(b->spec);
+        JPart *jp = &p->parts[q];
+        if (op == CN_AGG_COUNT && !cn_col_type_is_nested(it) && cn_col_type_width(it) > 0) jp->op = J_COUNT;
+        else if (op == CN_AGG_SUM && is_int(it)) jp->op = J_SUM;
+        else if (op == CN_AGG_LAST && is_int(it)) jp->op = J_LAST;
+        else if (op == CN_AGG_FIRST && is_int(it)) jp->op = J_FIRST;
+        else return false;
+        jp->out = g->value_schema->fields[q].type->id;
+        if (jp->out != (jp->op == J_COUNT || jp->op == J_SUM ? CN_COL_INT64 : it)) return false;
+        jp->in = add_name(p, rs->fields[b->i_input].name, it);
+        if (jp->in == NONE) return false;
+        p->in_vals[jp->in] |= jp->op != J_COUNT;
+        p->in_cnt[jp->in] |= jp->op == J_COUNT || jp->op == J_SUM;
+        p->in_sum[jp->in] |= jp->op == J_SUM;
+        p->in_last[jp->in] |= jp->op == J_LAST;
+        p->in_first[jp->in] |= jp->op == J_FIRST;
+        uint32_t w = 0;
+        while (w < p->n_w && p->w_ms[w] != pt->w_ms) w++;
+        if (w == p->n_w) p->w_ms[p->n_w++] = pt->w_ms;
+        jp->win = w;
+    }
+    return true;
+}
+
+/* Table column named by a select expression that is only a column name (bare or in
+ * backticks, matching exactly as the binder matches first); -1 for anything else. */
+static int bare_col(const CnSchema *ts, const char *ex) {
+    char name[256];
+    size_t len = strlen(ex);
+    if (len >= 2 && ex[0] == '`' && ex[len - 1] == '`') {
+        if (len - 2 >= sizeof name || memchr(ex + 1, '`', len - 2)) return -1;
+        memcpy(name, ex + 1, len - 2);
+        name[len - 2] = 0;
+    } else {
+        if (!len || len >= sizeof name || !(ex[0] == '_' || ((ex[0] | 32) >= 'a' && (ex[0] | 32) <= 'z'))) return -1;
+        for (size_t i = 0; i < len; i++) {
+            char c = ex[i];
+            if (!(c == '_' || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z'))) return -1;
+        }
+        if (!strcasecmp(ex, "null") || !strcasecmp(ex, "true") || !strcasecmp(ex, "false")) return -1;
+        memcpy(name, ex, len + 1);
+    }
+    if (!strcmp(name, CN_ICE_DS)) return -1;
+    return cn_col_schema_find(ts, name);
+}
+
+/* Table column the source's query gives output column `name` from (as load.c binds
+ * it: selects, or every column but ds; timeColumn gives "ts"); -1 when it is computed
+ * or absent. */
+static int src_col(const CnSource *s, const CnSchema *ts, const char *name) {
+    const CnQuery *q = &s->query;
+    bool is_ts = !strcmp(name, "ts");
+    if (q->has_selects) {
+        int found = -1, n = 0;
+        for (size_t i = 0; i < q->selects.n; i++) {
+            if (!strcmp(q->selects.keys[i], "ts")) return -1; /* clashes with timeColumn */
+            if (!strcmp(q->selects.keys[i], name)) found = bare_col(ts, q->selects.vals[i]), n++;
+        }
+        if (is_ts) return q->time_column ? bare_col(ts, q->time_column) : -1;
+        return n == 1 ? found : -1;
+    }
+    if (is_ts && q->time_column) return bare_col(ts, q->time_column);
+    if (!strcmp(name, CN_ICE_DS)) return -1;
+    return cn_col_schema_find(ts, name);
+}
+
+/* ------------------------------------------------------------------ load */
+
+static int flat_grow(Flat *f, const Plan *p, uint64_t need, CnErr *err) {
+    if (need <= f->cap) return 0;
+    uint64_t nc = f->cap ? f->cap : 4096;
+    while (nc < need) nc *= 2;
+    if (nc > UINT32_MAX) return cn_err_set(err, CN_ELIMIT, "more than 4G source rows in one run; lower --step-days");
+    bool ok = true;
+#define GROW(arr)                                                \
+    do {                                                         \
+        void *np_ = cn_realloc((arr), nc * sizeof *(arr));       \
+        if (np_) (arr) = np_;                                    \
+        else ok = false;                                         \
+    } while (0)
+    GROW(f->key);
+    GROW(f->ts);
+    GROW(f->pday);
+    for (uint32_t c = 0; c < p->n_in; c++) {
+        if (p->in_vals[c]) GROW(f->val[c]);
+        GROW(f->ok[c]);
+    }
+#undef GROW
+    if (!ok) return cn_err_set(err, CN_ENOMEM, "source rows: out of memory");
+    f->cap = (uint32_t)nc;
+    return 0;
+}
+
+/* Bytes a loaded row costs through the sort and sweep: key, ts, day and id, two sort
+ * records, the sorted ts and day; per input the loaded and sorted value and validity
+ * and the prefix arrays. An estimate of the peak, not a sum of one moment. */
+static uint64_t row_bytes(const Plan *p) {
+    uint64_t b = 8 + 8 + 4 + 4 + 2 * sizeof(Rec) + 8 + 4;
+    for (uint32_t c = 0; c < p->n_in; c++) b += 2 * (1 + (p->in_vals[c] ? 8 : 0)) + 16;
+    return b;
+}
+
+static int32_t ds_day(const char *ds) {
+    int64_t d;
+    if (!ds || cn_ds_parse(ds, &d)) return INT32_MIN;
+    return (int32_t)d;
+}
+
+/* Appends the rows of source s in partitions [lo, hi]; *ok = false when the source is
+ * outside the subset (nothing is then appended). */
+static int load_source(CnIceCatalog *cat, const CnSource *s, const Plan *p, int32_t lo, int32_t hi,
+                       const CnEngOpts *o, Flat *f, int64_t *scanned, bool *ok, CnErr *err) {
+    CnArena a;
+    cn_arena_init(&a, 0);
+    CnIceTable *t = NULL;
+    CnIceScan *scan = NULL;
+    char ns[129], name[129];
+    int rc = 0;
+    *ok = false;
+    const char *tname = cn_conf_source_table(&a, s);
+    if (!tname || s->kind != CN_CONF_SRC_EVENTS || s->is_cumulative == 1 || s->query.wheres.n) goto done;
+    int32_t qlo = ds_day(s->query.start_partition), qhi = ds_day(s->query.end_partition);
+    if (s->query.start_partition && qlo == INT32_MIN) goto done;
+    if (s->query.end_partition && qhi == INT32_MIN) goto done;
+    if (s->query.start_partition && qlo > lo) lo = qlo;
+    if (s->query.end_partition && qhi < hi) hi = qhi;
+    if (cn_ice_name_parse(tname, ns, name, err) || cn_ice_table_load(cat, ns, name, &t, err)) {
+        cn_err_clear(err); /* the generic path reports it */
+        goto done;
+    }
+    const CnSchema *tsch = cn_ice_table_schema(t);
+    /* table columns of the key, ts and inputs; types as the row schema has them */
+    int tc[MAX_IN + 2];
+    const char *names[MAX_IN + 2];
+    CnTypeId want[MAX_IN + 2];
+    uint32_t n_need = 0;
+    names[n_need] = p->key, want[n_need++] = p->key_type;
+    names[n_need] = "ts", want[n_need++] = CN_COL_INT64;
+    for (uint32_t c = 0; c < p->n_in; c++) names[n_need] = p->in[c], want[n_need++] = p->in_type[c];
+    for (uint32_t i = 0; i < n_need; i++) {
+        tc[i] = src_col(s, tsch, names[i]);
+        if (tc[i] < 0 || tsch->fields[tc[i]].type->id != want[i]) goto done;
+    }
+    *ok = true;
+    if (lo > hi) goto done;
+    /* projection: distinct table columns; pos[i] = index of need i in it */
+    const char *proj[MAX_IN + 2];
+    uint32_t pos[MAX_IN + 2], n_proj = 0;
+    for (uint32_t i = 0; i < n_need; i++) {
+        uint32_t k = 0;
+        while (k < n_proj && strcmp(proj[k], tsch->fields[tc[i]].name)) k++;
+        if (k == n_proj) proj[n_proj++] = tsch->fields[tc[i]].name;
+        pos[i] = k;
+    }
+    char lo_ds[11], hi_ds[11];
+    CnIceScanOpts so = {0};
+    if (lo != INT32_MIN) cn_ds_format(lo, lo_ds), so.ds_lo = lo_ds;
+    if (hi != INT32_MAX) cn_ds_format(hi, hi_ds), so.ds_hi = hi_ds;
+    so.columns = proj;
+    so.n_columns = n_proj;
+    rc = cn_ice_scan_open(cat, t, &so, &scan, err);
+    if (rc) {
+        rc = cn_err_ctx(err, rc, "source table %s", tname);
+        goto done;
+    }
+    uint64_t expect = (uint64_t)f->n + (uint64_t)cn_ice_scan_n_records(scan);
+    if (o->max_memory && expect * row_bytes(p) > o->max_memory) {
+        rc = cn_err_set(err, CN_ELIMIT,
+                        "loading the sources: needs about %llu MiB, more than --max-memory %llu MiB allows; raise "
+                        "--max-memory (or lower --step-days to compute fewer days at once)",
+                        (unsigned long long)((expect * row_bytes(p)) >> 20),
+                        (unsigned long long)(o->max_memory >> 20));
+        goto done;
+    }
+    rc = flat_grow(f, p, expect, err);
+    char last_ds[11] = "";
+    int32_t day = INT32_MIN;
+    while (rc == 0) {
+        const CnBatch *b = NULL;
+        rc = cn_ice_scan_next(scan, &b, err);
+        if (rc) rc = cn_err_ctx(err, rc, "source table %s", tname);
+        if (rc || !b) break;
+        *scanned += b->n_rows;
+        const char *ds = cn_ice_scan_batch_ds(scan);
+        if (!ds) day = INT32_MIN, last_ds[0] = 0;
+        else if (strncmp(ds, last_ds, 10)) day = ds_day(ds), snprintf(last_ds, sizeof last_ds, "%.10s", ds);
+        rc = flat_grow(f, p, (uint64_t)f->n + b->n_rows, err);
+        if (rc) break;
+        const CnVec *kv = &b->cols[pos[0]], *tv = &b->cols[pos[1]];
+        uint32_t n = f->n;
+        for (uint32_t r = 0; r < b->n_rows; r++) {
+            if (!cn_col_vec_is_valid(kv, r) || !cn_col_vec_is_valid(tv, r)) continue;
+            if (p->key_type == CN_COL_STRING) {
+                uint32_t len, kid;
+                const char *kp = cn_col_vec_str(kv, r, &len);
+                rc = strmap_add(&f->skeys, kp, len, &kid, err);
+                if (rc) break;
+                f->key[n] = kid;
+            } else {
+                f->key[n] = get_int(kv, r);
+            }
+            f->ts[n] = ((const int64_t *)tv->values)[r];
+            f->pday[n] = day;
+            for (uint32_t c = 0; c < p->n_in; c++) {
+                const CnVec *iv = &b->cols[pos[2 + c]];
+                bool v = cn_col_vec_is_valid(iv, r);
+                f->ok[c][n] = v;
+                if (p->in_vals[c]) f->val[c][n] = v ? get_int(iv, r) : 0;
+            }
+            n++;
+        }
+        f->n = n;
+    }
+done:
+    cn_ice_scan_close(scan);
+    cn_ice_table_free(t);
+    cn_arena_fini(&a);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ keys */
+
+/* Key value -> dense id: key - lo when the keys span few values, else a hash. */
+typedef struct KeyMap {
+    bool range;
+    int64_t lo;
+    uint64_t span;       /* range mode: ids 0..span */
+    uint32_t *slots;     /* hash mode: id + 1 or 0; cap a power of two */
+    uint32_t cap, n;
+    int64_t *keys;       /* hash mode: per id */
+    uint32_t n_cap;
+} KeyMap;
+
+static void keymap_fini(KeyMap *m) {
+    cn_free(m->slots);
+    cn_free(m->keys);
+    memset(m, 0, sizeof *m);
+}
+
+static uint64_t mix(int64_t k) {
+    uint64_t x = (uint64_t)k;
+    x ^= x >> 30, x *= UINT64_C(0xbf58476d1ce4e5b9);
+    x ^= x >> 27, x *= UINT64_C(0x94d049bb133111eb);
+    return x ^ (x >> 31);
+}
+
+static uint32_t keymap_find(const KeyMap *m, int64_t k) {
+    if (m->range) {
+        uint64_t d = (uint64_t)k - (uint64_t)m->lo;
+        return k >= m->lo && d <= m->span ? (uint32_t)d : NONE;
+    }
+    if (!m->cap) return NONE;
+    for (uint32_t i = (uint32_t)mix(k) & (m->cap - 1); m->slots[i]; i = (i + 1) & (m->cap - 1))
+        if (m->keys[m->slots[i] - 1] == k) return m->slots[i] - 1;
+    return NONE;
+}
+
+static int keymap_add(KeyMap *m, int64_t k, uint32_t *id, CnErr *err) {
+    if ((uint64_t)(m->n + 1) * 2 > m->cap) {
+        uint32_t cap = m->cap ? m->cap * 2 : 1024;
+        uint32_t *s = cn_calloc(cap, sizeof *s);
+        if (!s) return cn_err_set(err, CN_ENOMEM, "key table: out of memory (%u slots)", cap);
+        for (uint32_t j = 0; j < m->n; j++) {
+            uint32_t i = (uint32_t)mix(m->keys[j]) & (cap - 1);
+            while (s[i]) i = (i + 1) & (cap - 1);
+            s[i] = j + 1;
+        }
+        cn_free(m->slots);
+        m->slots = s;
+        m->cap = cap;
+    }
+    uint32_t i = (uint32_t)mix(k) & (m->cap - 1);
+    for (; m->slots[i]; i = (i + 1) & (m->cap - 1))
+        if (m->keys[m->slots[i] - 1] == k) {
+            *id = m->slots[i] - 1;
+            return 0;
+        }
+    if (m->n == m->n_cap) {
+        uint32_t nc = m->n_cap ? m->n_cap * 2 : 1024;
+        int64_t *nk = cn_realloc(m->keys, (size_t)nc * sizeof *nk);
+        if (!nk) return cn_err_set(err, CN_ENOMEM, "key table: out of memory");
+        m->keys = nk;
+        m->n_cap = nc;
+    }
+    m->keys[m->n] = k;
+    m->slots[i] = m->n + 1;
+    *id = m->n++;
+    return 0;
+}
+
+/* Dense id of every loaded row; *n_ids ids in all. OWNED: *out (cn_free). */
+static int key_ids(const Flat *f, KeyMap *m, uint32_t **out, uint32_t *n_ids, CnErr *err) {
+    uint32_t *id = cn_malloc(((size_t)f->n + 1) * sizeof *id);
+    if (!id) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (uint32_t r = 0; r < f->n; r++) {
+        if (f->key[r] < lo) lo = f->key[r];
+        if (f->key[r] > hi) hi = f->key[r];
+    }
+    memset(m, 0, sizeof *m);
+    uint64_t span = f->n ? (uint64_t)hi - (uint64_t)lo : 0;
+    /* keys spanning at most about 2 values per row: ids need no hashing */
+    if (span < (UINT64_C(1) << 26) && span <= 2 * (uint64_t)f->n + 65536) {
+        m->range = true;
+        m->lo = f->n ? lo : 0;
+        m->span = span;
+        for (uint32_t r = 0; r < f->n; r++) id[r] = (uint32_t)((uint64_t)f->key[r] - (uint64_t)m->lo);
+        *n_ids = (uint32_t)span + 1;
+    } else {
+        for (uint32_t r = 0; r < f->n; r++) {
+            int rc = keymap_add(m, f->key[r], &id[r], err);
+            if (rc) {
+                cn_free(id);
+                return rc;
+            }
+        }
+        *n_ids = m->n;
+    }
+    *out = id;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ sort */
+
+#define DIGIT_MAX 11 /* 2048 buckets: every pass's write streams stay in cache */
+
+static int rec_cmp(const void *a, const void *b) {
+    const Rec *x = a, *y = b;
+    if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
+    return x->ix < y->ix ? -1 : x->ix > y->ix; /* input order */
+}
+
+/* Rows idx[0..n) (0..n-1 when idx is NULL) with key id id[r] < n_ids sorted by (id, ts),
+ * ties in input order. An LSD radix sort of (id, ts >> shift), shift chosen so that
+ * (id, coarse ts) has about 4n values, needs few passes of small digits; each group of
+ * equal radix key (about one row, more for busy keys) is then finished on the full ts:
+ * insertion sort for small groups, a sort on (ts, row) for large ones. OWNED: *out
+ * (cn_free), n entries; *coarse_bits is the shift of the id within u. CN_ENOMEM. */
+static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday, uint32_t n_ids, const uint32_t *idx,
+                     uint32_t n, Rec **out, unsigned *coarse_bits, CnErr *err) {
+    Rec *a = cn_malloc(((size_t)n + 1) * sizeof *a), *b = cn_malloc(((size_t)n + 1) * sizeof *b);
+    uint32_t *cnt = cn_malloc(((size_t)1 << DIGIT_MAX) * sizeof *cnt);
+    *out = NULL;
+    if (!a || !b || !cnt) {
+        cn_free(a), cn_free(b), cn_free(cnt);
+        return cn_err_set(err, CN_ENOMEM, "sorting %u rows by key and ts: out of memory", n);
+    }
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (uint32_t i = 0; i < n; i++) {
+        int64_t t = ts[idx ? idx[i] : i];
+        if (t < lo) lo = t;
+        if (t > hi) hi = t;
+    }
+    unsigned ts_bits = 0, key_bits = 0, n_bits = 0;
+    uint64_t range = n ? (uint64_t)hi - (uint64_t)lo : 0;
+    while (ts_bits < 64 && (range >> ts_bits)) ts_bits++;
+    while (key_bits < 32 && ((uint64_t)(n_ids ? n_ids - 1 : 0) >> key_bits)) key_bits++;
+    while (n_bits < 40 && ((uint64_t)n * 4 >> n_bits)) n_bits++;
+    unsigned cb = n_bits > key_bits ? n_bits - key_bits : 0;
+    if (cb > ts_bits) cb = ts_bits;
+    unsigned shift = ts_bits - cb;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t r = idx ? idx[i] : i;
+        a[i].u = ((uint64_t)id[r] << cb) | (((uint64_t)ts[r] - (uint64_t)lo) >> shift);
+        a[i].ts = ts[r];
+        a[i].ix = r;
+        a[i].pday = pday ? pday[r] : 0;
+    }
+    unsigned bits = key_bits + cb;
+    unsigned passes = (bits + DIGIT_MAX - 1) / DIGIT_MAX;
+    unsigned digit = passes ? (bits + passes - 1) / passes : 1;
+    uint32_t mask = (1u << digit) - 1;
+    for (unsigned sh = 0; sh < bits; sh += digit) {
+        memset(cnt, 0, ((size_t)mask + 1) * sizeof *cnt);
+        for (uint32_t i = 0; i < n; i++) cnt[(a[i].u >> sh) & mask]++;
+        uint32_t sum = 0;
+        bool one = false;
+        for (uint32_t d = 0; d <= mask; d++) {
+            uint32_t c = cnt[d];
+            one = one || c == n;
+            cnt[d] = sum;
+            sum += c;
+        }
+        if (one) continue; /* every row has this digit: the order stands */
+        for (uint32_t i = 0; i < n; i++) b[cnt[(a[i].u >> sh) & mask]++] = a[i];
+        Rec *t = a;
+        a = b, b = t;
+    }
+    for (uint32_t g = 0; shift && g < n;) {
+        uint32_t e = g + 1;
+        while (e < n && a[e].u == a[g].u) e++;
+        if (e - g > 32) {
+            qsort(a + g, e - g, sizeof *a, rec_cmp);
+        } else {
+            for (uint32_t i = g + 1; i < e; i++) {
+                Rec x = a[i];
+                uint32_t j = i;
+                for (; j > g && a[j - 1].ts > x.ts; j--) a[j] = a[j - 1];
+                a[j] = x;
+            }
+        }
+        g = e;
+    }
+    cn_free(b);
+    cn_free(cnt);
+    *out = a;
+    *coarse_bits = cb;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ sweep */
+
+/* Rows in (key id, ts) order, with what the parts read per position. */
+typedef struct Sorted {
+    uint32_t n;
+    int64_t *ts;
+    int32_t *pday;
+    int64_t *val[MAX_IN];
+    uint8_t *ok[MAX_IN];
+    uint32_t *cnt[MAX_IN];   /* prefix: non-null inputs in [0, i) */
+    uint64_t *sum[MAX_IN];   /* prefix: their sum modulo 2^64 */
+    uint32_t *nnl[MAX_IN];   /* last non-null position <= i, NONE */
+    uint32_t *nnf[MAX_IN];   /* first non-null position >= i, n */
+    uint32_t *start;         /* per key id: first position (n_ids + 1 entries) */
+} Sorted;
+
+static void sorted_fini(Sorted *s) {
+    cn_free(s->ts);
+    cn_free(s->pday);
+    cn_free(s->start);
+    for (uint32_t c = 0; c < MAX_IN; c++) {
+        cn_free(s->val[c]), cn_free(s->ok[c]), cn_free(s->cnt[c]);
+        cn_free(s->sum[c]), cn_free(s->nnl[c]), cn_free(s->nnf[c]);
+    }
+    memset(s, 0, sizeof *s);
+}
+
+/* Sorts the loaded rows by (id, ts) into s; frees f's arrays as they are consumed. */
+static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorted *s, CnErr *err) {
+    Rec *ev = NULL;
+    uint32_t n = f->n;
+    unsigned cb;
+    memset(s, 0, sizeof *s);
+    s->start = cn_calloc((size_t)n_ids + 2, sizeof *s->start);
+    if (!s->start) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t r = 0; r < n; r++) s->start[id[r] + 1]++;
+    for (uint32_t k = 0; k < n_ids; k++) s->start[k + 1] += s->start[k];
+    int rc = sort_recs(id, f->ts, f->pday, n_ids, NULL, n, &ev, &cb, err);
+    cn_free(f->ts), f->ts = NULL;
+    cn_free(f->pday), f->pday = NULL;
+    if (rc) return rc;
+    s->n = n;
+    s->ts = cn_malloc(((size_t)n + 1) * sizeof *s->ts);
+    s->pday = cn_malloc(((size_t)n + 1) * sizeof *s->pday);
+    if (!s->ts || !s->pday) goto oom;
+    for (uint32_t i = 0; i < n; i++) s->ts[i] = ev[i].ts, s->pday[i] = ev[i].pday;
+    for (uint32_t c = 0; c < p->n_in; c++) {
+        uint8_t *ok = s->ok[c] = cn_malloc((size_t)n + 1);
+        if (!ok) goto oom;
+        for (uint32_t i = 0; i < n; i++) ok[i] = f->ok[c][ev[i].ix];
+        cn_free(f->ok[c]), f->ok[c] = NULL;
+        if (p->in_vals[c]) {
+            int64_t *v = s->val[c] = cn_malloc(((size_t)n + 1) * sizeof *v);
+            if (!v) goto oom;
+            for (uint32_t i = 0; i < n; i++) v[i] = f->val[c][ev[i].ix];
+            cn_free(f->val[c]), f->val[c] = NULL;
+        }
+        if (p->in_cnt[c]) {
+            uint32_t *cn = s->cnt[c] = cn_malloc(((size_t)n + 1) * sizeof *cn);
+            if (!cn) goto oom;
+            cn[0] = 0;
+            for (uint32_t i = 0; i < n; i++) cn[i + 1] = cn[i] + ok[i];
+        }
+        if (p->in_sum[c]) {
+            uint64_t *sm = s->sum[c] = cn_malloc(((size_t)n + 1) * sizeof *sm);
+            if (!sm) goto oom;
+            sm[0] = 0;
+            for (uint32_t i = 0; i < n; i++) sm[i + 1] = sm[i] + (ok[i] ? (uint64_t)s->val[c][i] : 0);
+        }
+        if (p->in_last[c]) {
+            uint32_t *l = s->nnl[c] = cn_malloc(((size_t)n + 1) * sizeof *l), prev = NONE;
+            if (!l) goto oom;
+            for (uint32_t i = 0; i < n; i++) l[i] = prev = ok[i] ? i : prev;
+        }
+        if (p->in_first[c]) {
+            uint32_t *fi = s->nnf[c] = cn_malloc(((size_t)n + 1) * sizeof *fi), next = n;
+            if (!fi) goto oom;
+            fi[n] = n;
+            for (uint32_t i = n; i-- > 0;) fi[i] = next = ok[i] ? i : next;
+        }
+    }
+    cn_free(ev);
+    return 0;
+oom:
+    cn_free(ev);
+    return cn_err_set(err, CN_ENOMEM, "sorting %u source rows: out of memory", n);
+}
+
+/* Value of part jp over positions [a, b) of s (one key, window start and end), every
+ * row counting; false when null. */
+static bool part_value(const Sorted *s, const JPart *jp, uint32_t a, uint32_t b, int64_t *out) {
+    uint32_t c = jp->in;
+    switch (jp->op) {
+    case J_COUNT:
+    case J_SUM: {
+        uint32_t k = s->cnt[c][b] - s->cnt[c][a];
+        if (!k) return false;
+        *out = jp->op == J_COUNT ? (int64_t)k : (int64_t)(s->sum[c][b] - s->sum[c][a]);
+        return true;
+    }
+    case J_LAST: {
+        if (b <= a) return false;
+        uint32_t j = s->nnl[c][b - 1];
+        if (j == NONE || j < a) return false;
+        /* ties at that ts: the largest value, as the kernel's fold keeps */
+        int64_t best = s->val[c][j], t = s->ts[j];
+        for (uint32_t x = j; x > a && s->ts[x - 1] == t;)
+            if (s->ok[c][--x] && s->val[c][x] > best) best = s->val[c][x];
+        *out = best;
+        return true;
+    }
+    case J_FIRST: {
+        if (b <= a) return false;
+        uint32_t j = s->nnf[c][a];
+        if (j >= b) return false;
+        int64_t best = s->val[c][j], t = s->ts[j];
+        for (uint32_t x = j + 1; x < b && s->ts[x] == t; x++)
+            if (s->ok[c][x] && s->val[c][x] < best) best = s->val[c][x];
+        *out = best;
+        return true;
+    }
+    }
+    return false;
+}
+
+/* The same over the rows of [a, b) stored in partitions <= pday (late rows exist). */
+static bool part_value_upto(const Sorted *s, const JPart *jp, uint32_t a, uint32_t b, int32_t pday, int64_t *out) {
+    uint32_t c = jp->in, k = 0;
+    uint64_t sum = 0;
+    int64_t bt = 0, bv = 0;
+    for (uint32_t x = a; x < b; x++) {
+        if (s->pday[x] > pday || !s->ok[c][x]) continue;
+        int64_t t = s->ts[x], v = s->val[c] ? s->val[c][x] : 0;
+        if (jp->op == J_SUM) sum += (uint64_t)v;
+        else if (jp->op == J_LAST ? !k || t > bt || (t == bt && v > bv) : jp->op == J_FIRST && (!k || t < bt || (t == bt && v < bv)))
+            bt = t, bv = v;
+        k++;
+    }
+    if (!k) return false;
+    *out = jp->op == J_COUNT ? (int64_t)k : jp->op == J_SUM ? (int64_t)sum : bv;
+    return true;
+}
+
+/* Every query's part values: out_v[q][r], out_ok[q][r] for left row r. */
+static int sweep(const Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, const int64_t *qts,
+                 const int32_t *qpday, uint32_t n_ids, int64_t **out_v, uint8_t **out_ok, CnErr *err) {
+    uint32_t *qsel = cn_malloc(((size_t)n_q + 1) * sizeof *qsel), n_qq = 0;
+    uint32_t *lo = cn_malloc(((size_t)p->n_w + 1) * sizeof *lo);
+    Rec *qs = NULL;
+    unsigned cb = 0;
+    int rc = 0;
+    if (!qsel || !lo) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (uint32_t r = 0; r < n_q; r++)
+        if (qid[r] != NONE) qsel[n_qq++] = r;
+    rc = sort_recs(qid, qts, qpday, n_ids, qsel, n_qq, &qs, &cb, err);
+    if (rc) goto done;
+    uint32_t cur = NONE, e1 = 0, hi = 0;
+    int32_t max_pday = INT32_MIN;
+    for (uint32_t j = 0; j < n_qq; j++) {
+        uint32_t r = qs[j].ix, k = (uint32_t)(qs[j].u >> cb);
+        int64_t t = qs[j].ts;
+        int32_t qpd = qs[j].pday;
+        if (k != cur) {
+            cur = k;
+            hi = s->start[k];
+            e1 = s->start[k + 1];
+            max_pday = INT32_MIN;
+            for (uint32_t w = 0; w < p->n_w; w++) lo[w] = hi;
+        }
+        while (hi < e1 && s->ts[hi] < t) {
+            if (s->pday[hi] > max_pday) max_pday = s->pday[hi];
+            hi++;
+        }
+        for (uint32_t w = 0; w < p->n_w; w++) {
+            if (!p->w_ms[w]) continue;
+            int64_t st = cn_agg_temporal_start(t, p->w_ms[w]);
+            while (lo[w] < hi && s->ts[lo[w]] < st) lo[w]++;
+        }
+        bool late = max_pday > qpd;
+        for (uint32_t q = 0; q < p->n_parts; q++) {
+            const JPart *jp = &p->parts[q];
+            out_ok[q][r] = late ? part_value_upto(s, jp, lo[jp->win], hi, qpd, &out_v[q][r])
+                                : part_value(s, jp, lo[jp->win], hi, &out_v[q][r]);
+        }
+    }
+done:
+    cn_free(qsel);
+    cn_free(qs);
+    cn_free(lo);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ entry */
+
+int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi, const CnEngOpts *opts,
+                           const CnBatch *left, const int *lcol, uint32_t n_lkeys, const int64_t *qts,
+                           const int32_t *qpday, CnEngGroupBy **g_out, CnBatch **vals_out, uint8_t *hit, bool *taken,
+                           CnErr *err) {
+    CnEngGroupBy *g = NULL;
+    CnBatch *vals = NULL;
+    Flat f;
+    Sorted s;
+    KeyMap km;
+    StrMap skeys;
+    Plan p;
+    memset(&skeys, 0, sizeof skeys);
+    memset(&p, 0, sizeof p);
+    memset(&f, 0, sizeof f);
+    memset(&s, 0, sizeof s);
+    memset(&km, 0, sizeof km);
+    uint32_t *id = NULL, *qid = NULL, n_ids = 0, n = left->n_rows;
+    int64_t **out_v = NULL;
+    uint8_t **out_ok = NULL;
+    int64_t scanned = 0;
+    *taken = false;
+    if (opts->shard || n_lkeys != 1) return 0;
+    /* the GroupBy without rows: schemas, bases and parts as the generic path has them */
+    int rc = cn_eng__open(cat, gb, 1, 0, opts, NULL, NULL, &g, err);
+    if (rc) {
+        cn_err_clear(err); /* the generic path reports it */
+        return 0;
+    }
+    const CnVec *lk = &left->cols[lcol[0]];
+    if (!plan_make(g, &p) || !cn_col_type_equal(lk->type, g->key_schema->fields[0].type)) goto done;
+    for (size_t i = 0; i < gb->n_sources && rc == 0; i++) {
+        bool ok = false;
+        rc = load_source(cat, &gb->sources[i], &p, lo, hi, opts, &f, &scanned, &ok, err);
+        if (rc == 0 && !ok) goto done;
+    }
+    if (rc) goto done;
+    *taken = true;
+    g->stats.rows_scanned = scanned;
+    rc = key_ids(&f, &km, &id, &n_ids, err);
+    cn_free(f.key), f.key = NULL;
+    skeys = f.skeys; /* string keys: left rows look up their id here */
+    memset(&f.skeys, 0, sizeof f.skeys);
+    if (rc == 0) rc = sort_rows(&f, &p, id, n_ids, &s, err);
+    flat_fini(&f);
+    cn_free(id), id = NULL;
+    if (rc) goto done;
+    qid = cn_malloc(((size_t)n + 1) * sizeof *qid);
+    out_v = cn_calloc(p.n_parts + 1, sizeof *out_v);
+    out_ok = cn_calloc(p.n_parts + 1, sizeof *out_ok);
+    if (!qid || !out_v || !out_ok) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (uint32_t q = 0; q < p.n_parts && rc == 0; q++) {
+        out_v[q] = cn_malloc(((size_t)n + 1) * sizeof **out_v);
+        out_ok[q] = cn_calloc((size_t)n + 1, 1);
+        if (!out_v[q] || !out_ok[q]) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    }
+    if (rc) goto done;
+    for (uint32_t r = 0; r < n; r++) {
+        hit[r] = cn_col_vec_is_valid(lk, r);
+        if (!hit[r]) {
+            qid[r] = NONE;
+        } else if (p.key_type == CN_COL_STRING) {
+            uint32_t len;
+            const char *kp = cn_col_vec_str(lk, r, &len);
+            uint32_t sid = strmap_find(&skeys, kp, len);
+            qid[r] = sid == NONE ? NONE : keymap_find(&km, sid);
+        } else {
+            qid[r] = keymap_find(&km, get_int(lk, r));
+        }
+        if (qid[r] != NONE && s.start[qid[r]] == s.start[qid[r] + 1]) qid[r] = NONE; /* no rows */
+    }
+    rc = sweep(&s, &p, n, qid, qts, qpday, n_ids, out_v, out_ok, err);
+    if (rc == 0) rc = cn_col_batch_new(g->value_schema, &vals, err);
+    for (uint32_t q = 0; q < p.n_parts && rc == 0; q++) {
+        CnVec *v = &vals->cols[q];
+        if (cn_col_vec_reserve(v, n)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        bool i32 = p.parts[q].out == CN_COL_INT32;
+        for (uint32_t r = 0; r < n && rc == 0; r++) {
+            if (!out_ok[q][r]) cn_col_vec_append_null(v);
+            else if (i32) cn_col_vec_append_i32(v, (int32_t)out_v[q][r]);
+            else cn_col_vec_append_i64(v, out_v[q][r]);
+        }
+        if (rc == 0 && v->oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    }
+    if (rc == 0) rc = cn_col_batch_sync_rows(vals, err);
+done:
+    for (uint32_t q = 0; out_v && q < p.n_parts; q++) cn_free(out_v[q]);
+    for (uint32_t q = 0; out_ok && q < p.n_parts; q++) cn_free(out_ok[q]);
+    cn_free(out_v);
+    cn_free(out_ok);
+    cn_free(qid);
+    cn_free(id);
+    keymap_fini(&km);
+    strmap_fini(&skeys);
+    sorted_fini(&s);
+    flat_fini(&f);
+    if (rc || !*taken) {
+        cn_eng_gb_free(g);
+        cn_col_batch_free(vals);
+        return rc;
+    }
+    *g_out = g;
+    *vals_out = vals;
+    return 0;
+}

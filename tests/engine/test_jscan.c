@@ -1,0 +1,359 @@
+/* test_jscan.c: the flat fast path of TEMPORAL events join parts (jscan.h) against the
+ * generic path (cn_eng__open + cn_eng__sweep_temporal) on random data: null keys, ts and inputs, ties in ts, rows stored a day before or after their ts
+ * (D27), queries before any row and exactly at row times, keys in a dense range,
+ * sparse 64-bit keys and strings, int32 and int64 inputs, windows 1h/1d/7d and unwindowed, COUNT,
+ * SUM, FIRST and LAST. Every value of every query must be equal. Parts outside the
+ * subset (AVERAGE, a where clause, a computed select) must be declined untouched. */
+#include "cn_test.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/date.h"
+#include "base/hash.h"
+#include "engine/jscan.h"
+#include "engine/sweep.h"
+
+static void rm_rf(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) < 0) return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            char sub[1024];
+            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+            rm_rf(sub);
+        }
+        if (d) closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static uint64_t next(uint64_t *s) {
+    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+    return *s * UINT64_C(0x2545F4914F6CDD1D);
+}
+
+#define DAY0 19723 /* 2024-01-01 */
+#define N_DAYS 12
+
+typedef enum Keys { DENSE, SPARSE, STRINGS } Keys;
+
+/* Appends the key of draw x: a dense int64 range, sparse 64-bit values (hash ids), or
+ * strings. */
+static void append_key(CnVec *v, uint64_t x, uint32_t n_keys, Keys kk) {
+    uint64_t k = x % n_keys;
+    char s[32];
+    if (kk == STRINGS) cn_col_vec_append_str(v, s, (size_t)snprintf(s, sizeof s, "u%llu", (unsigned long long)k));
+    else if (kk == SPARSE) cn_col_vec_append_i64(v, (int64_t)(k * UINT64_C(0x9E3779B97F4A7C15)));
+    else cn_col_vec_append_i64(v, (int64_t)k - 3);
+}
+
+static const CnType *key_type(Keys kk) { return cn_col_type_prim(kk == STRINGS ? CN_COL_STRING : CN_COL_INT64); }
+
+/* Table raw.<name> {user int64, ts int64, amount int64, small int32, ds}: n random rows. */
+static void write_events(CnIceCatalog *cat, const char *name, uint32_t n, uint32_t n_keys, Keys kk, uint64_t seed) {
+    CnErr err = CN_ERR_INIT;
+    CnSchema *s = NULL;
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_schema_new(&s), &err);
+    ASSERT_OK(cn_col_schema_add(s, "user", key_type(kk), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "amount", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "small", cn_col_type_prim(CN_COL_INT32), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    int64_t prev_ts = (int64_t)DAY0 * CN_MS_PER_DAY;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t x = next(&seed);
+        /* ts on a coarse grid (ties are common), sometimes equal to the previous row's */
+        int64_t ts = (int64_t)DAY0 * CN_MS_PER_DAY + (int64_t)(x % ((uint64_t)N_DAYS * 96)) * 900000;
+        if (x % 11 == 0) ts = prev_ts;
+        prev_ts = ts;
+        int32_t day = (int32_t)cn_ms_to_days(ts);
+        uint64_t y = next(&seed);
+        if (y % 13 == 0) day += 1 + (int32_t)(y % 2); /* stored late */
+        else if (y % 17 == 0) day -= 1;              /* stored early */
+        char ds[11];
+        cn_ds_format(day, ds);
+        if (y % 31 == 0) cn_col_vec_append_null(&b->cols[0]);
+        else append_key(&b->cols[0], x >> 20, n_keys, kk);
+        if (y % 37 == 0) cn_col_vec_append_null(&b->cols[1]);
+        else cn_col_vec_append_i64(&b->cols[1], ts);
+        if (y % 7 == 0) cn_col_vec_append_null(&b->cols[2]);
+        else cn_col_vec_append_i64(&b->cols[2], (int64_t)(y >> 40) - 8000000);
+        if (y % 5 == 0) cn_col_vec_append_null(&b->cols[3]);
+        else cn_col_vec_append_i32(&b->cols[3], (int32_t)(y >> 50) % 50 - 10);
+        cn_col_vec_append_str(&b->cols[4], ds, 10);
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    ASSERT_OK(cn_ice_table_create(cat, "raw", name, s, NULL, 0, &err), &err);
+    CnIceWrite *w = NULL;
+    ASSERT_OK(cn_ice_write_begin(cat, "raw", name, CN_ICE_APPEND, &w, &err), &err);
+    ASSERT_OK(cn_ice_write_batch(w, b, &err), &err);
+    ASSERT_OK(cn_ice_write_commit(w, NULL, &err), &err);
+    cn_ice_write_free(w);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
+#define WINS "[{\"length\": 1, \"timeUnit\": 0}, {\"length\": 1, \"timeUnit\": 1}, {\"length\": 7, \"timeUnit\": 1}]"
+
+/* GroupBy over raw.ev; amount_expr, where and extra_agg (may be "") make variants. */
+static CnConf *gb_conf(const char *amount_expr, const char *where, const char *extra_agg) {
+    char js[8192];
+    snprintf(js, sizeof js,
+             "{\"metaData\": {\"name\": \"t.js\", \"outputNamespace\": \"out\", \"team\": \"t\"},"
+             " \"sources\": ["
+             "  {\"events\": {\"table\": \"raw.ev\", \"query\": {\"selects\": {\"user\": \"user\", \"amount\": \"%s\","
+             "    \"small\": \"`small`\"}, %s \"timeColumn\": \"ts\"}}}],"
+             " \"keyColumns\": [\"user\"], \"accuracy\": 0,"
+             " \"aggregations\": ["
+             "  {\"inputColumn\": \"amount\", \"operation\": 7, \"windows\": " WINS "},"
+             "  {\"inputColumn\": \"amount\", \"operation\": 6, \"windows\": " WINS "},"
+             "  {\"inputColumn\": \"amount\", \"operation\": 3, \"windows\": " WINS "},"
+             "  {\"inputColumn\": \"amount\", \"operation\": 2, \"windows\": " WINS "},"
+             "  {\"inputColumn\": \"amount\", \"operation\": 7}, {\"inputColumn\": \"amount\", \"operation\": 3},"
+             "  {\"inputColumn\": \"small\", \"operation\": 3, \"windows\": " WINS "},"
+             "  {\"inputColumn\": \"small\", \"operation\": 2}, {\"inputColumn\": \"small\", \"operation\": 7,"
+             "   \"windows\": " WINS "},"
+             "  {\"inputColumn\": \"small\", \"operation\": 6}%s]}",
+             amount_expr, where, extra_agg);
+    CnConf *c = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_conf_loadb("production/group_bys/t/js", js, strlen(js), CN_CONF_KIND_UNKNOWN, &c, &err), &err);
+    assert_non_null(c->group_by);
+    return c;
+}
+
+/* Left rows {user int64, ts int64}: keys of the same draws (some unknown, some null),
+ * ts at row times, between them and before any row; qpday day(ts) or a day later. */
+typedef struct Queries {
+    CnSchema *s;
+    CnBatch *b;
+    int64_t *ts;
+    int32_t *pday;
+} Queries;
+
+static void make_queries(Queries *q, uint32_t n, uint32_t n_keys, Keys kk, uint64_t seed) {
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_col_schema_new(&q->s), &err);
+    ASSERT_OK(cn_col_schema_add(q->s, "user", key_type(kk), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(q->s, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_batch_new(q->s, &q->b, &err), &err);
+    q->ts = cn_malloc((size_t)n * sizeof *q->ts);
+    q->pday = cn_malloc((size_t)n * sizeof *q->pday);
+    assert_non_null(q->ts), assert_non_null(q->pday);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t x = next(&seed), y = next(&seed);
+        int64_t ts = (int64_t)(DAY0 - 1) * CN_MS_PER_DAY + (int64_t)(x % ((uint64_t)(N_DAYS + 2) * 96)) * 900000;
+        if (y % 3 == 0) ts += (int64_t)(y % 900000); /* between grid points */
+        if (y % 29 == 0) cn_col_vec_append_null(&q->b->cols[0]);
+        else append_key(&q->b->cols[0], x >> 20, n_keys + n_keys / 8 + 1, kk);
+        cn_col_vec_append_i64(&q->b->cols[1], ts);
+        q->ts[i] = ts;
+        q->pday[i] = (int32_t)cn_ms_to_days(ts) + (y % 4 == 0);
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(q->b, &err), &err);
+}
+
+static void queries_fini(Queries *q) {
+    cn_col_batch_free(q->b);
+    cn_col_schema_free(q->s);
+    cn_free(q->ts);
+    cn_free(q->pday);
+}
+
+/* Key id in g of left row r (the join's lookup of encoded key bytes). */
+static uint32_t generic_id(const CnEngGroupBy *g, const CnBatch *left, uint32_t r, CnBuf *kb) {
+    int col = 0;
+    const CnEngKeys *ks = &g->keys;
+    if (!cn_col_vec_is_valid(&left->cols[0], r) || !ks->cap || !cn_eng__key_encode(left, &col, 1, r, kb))
+        return UINT32_MAX;
+    uint64_t h = cn_hash_bytes(kb->data, kb->len, 0x6b6579);
+    for (uint32_t i = (uint32_t)h & (ks->cap - 1); ks->slots[i]; i = (i + 1) & (ks->cap - 1)) {
+        uint32_t c = ks->slots[i] - 1;
+        if (ks->hash[c] == h && ks->off[c + 1] - ks->off[c] == kb->len &&
+            !memcmp(ks->bytes.data + ks->off[c], kb->data, kb->len))
+            return c;
+    }
+    return UINT32_MAX;
+}
+
+/* The generic path's values of every query. OWNED: the batch and *g_out (its schema). */
+static CnBatch *generic_values(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi, const Queries *q,
+                               CnEngGroupBy **g_out) {
+    CnErr err = CN_ERR_INIT;
+    CnEngOpts o;
+    memset(&o, 0, sizeof o);
+    CnEngGroupBy *g = NULL;
+    ASSERT_OK(cn_eng__open(cat, gb, lo, hi, &o, NULL, NULL, &g, &err), &err);
+    uint32_t n = q->b->n_rows;
+    uint32_t *qid = cn_malloc((size_t)n * sizeof *qid), *slot = cn_malloc((size_t)n * sizeof *slot);
+    CnAggState **res = cn_calloc(g->n_parts, sizeof *res);
+    CnBuf kb = CN_BUF_INIT;
+    for (uint32_t r = 0; r < n; r++) qid[r] = generic_id(g, q->b, r, &kb);
+    for (uint32_t p = 0; p < g->n_parts; p++)
+        ASSERT_OK(cn_agg_state_new(g->bases[g->parts[p].i_base].spec, &res[p], &err), &err);
+    ASSERT_OK(cn_eng__sweep_temporal(g, n, qid, q->ts, q->pday, res, slot, &err), &err);
+    CnBatch *out = NULL;
+    ASSERT_OK(cn_col_batch_new(g->value_schema, &out, &err), &err);
+    for (uint32_t p = 0; p < g->n_parts; p++) {
+        ASSERT_OK(cn_agg_state_finalize(res[p], slot, n, &out->cols[p], &err), &err);
+        cn_agg_state_free(res[p]);
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(out, &err), &err);
+    cn_buf_fini(&kb);
+    cn_free(res);
+    cn_free(qid);
+    cn_free(slot);
+    *g_out = g;
+    return out;
+}
+
+/* Both paths over partitions [lo, hi]; every value equal. Returns non-null values seen. */
+static uint64_t compare(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi, const Queries *q) {
+    CnErr err = CN_ERR_INIT;
+    CnEngOpts o;
+    memset(&o, 0, sizeof o);
+    CnEngGroupBy *g = NULL;
+    CnBatch *fast = NULL;
+    uint32_t n = q->b->n_rows;
+    uint8_t *hit = cn_calloc(n, 1);
+    int lcol = 0;
+    bool taken = false;
+    ASSERT_OK(cn_eng__jscan_temporal(cat, gb, lo, hi, &o, q->b, &lcol, 1, q->ts, q->pday, &g, &fast, hit, &taken, &err),
+              &err);
+    assert_true(taken);
+    CnEngGroupBy *gs = NULL;
+    CnBatch *slow = generic_values(cat, gb, lo, hi, q, &gs);
+    assert_int_equal(cn_eng_gb_stats(g)->rows_scanned, cn_eng_gb_stats(gs)->rows_scanned);
+    assert_int_equal(fast->n_cols, slow->n_cols);
+    assert_int_equal(fast->n_rows, n);
+    assert_int_equal(slow->n_rows, n);
+    uint64_t n_valid = 0;
+    for (uint32_t c = 0; c < fast->n_cols; c++) {
+        const CnVec *a = &fast->cols[c], *b = &slow->cols[c];
+        assert_string_equal(fast->schema->fields[c].name, slow->schema->fields[c].name);
+        assert_true(cn_col_type_equal(a->type, b->type));
+        size_t w = cn_col_type_width(a->type->id);
+        for (uint32_t r = 0; r < n; r++) {
+            bool va = cn_col_vec_is_valid(a, r), vb = cn_col_vec_is_valid(b, r);
+            int64_t x = 0, y = 0;
+            if (va) memcpy(&x, (const uint8_t *)a->values + r * w, w);
+            if (vb) memcpy(&y, (const uint8_t *)b->values + r * w, w);
+            if (va != vb || x != y)
+                fail_msg("%s row %u (ts %lld, pday %d): fast %s%lld, generic %s%lld", fast->schema->fields[c].name,
+                         r, (long long)q->ts[r], q->pday[r], va ? "" : "null ", (long long)x, vb ? "" : "null ",
+                         (long long)y);
+            n_valid += va;
+        }
+    }
+    for (uint32_t r = 0; r < n; r++) assert_int_equal(hit[r], cn_col_vec_is_valid(&q->b->cols[0], r));
+    cn_col_batch_free(fast);
+    cn_col_batch_free(slow);
+    cn_eng_gb_free(g);
+    cn_eng_gb_free(gs);
+    cn_free(hit);
+    return n_valid;
+}
+
+typedef struct Env {
+    char dir[256];
+    CnIceCatalog *cat;
+} Env;
+
+static void env_open(Env *e, uint32_t n_rows, uint32_t n_keys, Keys kk, uint64_t seed) {
+    CnErr err = CN_ERR_INIT;
+    char wh[300], catu[320];
+    const char *t = getenv("TMPDIR");
+    snprintf(e->dir, sizeof e->dir, "%s/cn_jscan_XXXXXX", t && *t ? t : "/tmp");
+    assert_non_null(mkdtemp(e->dir));
+    snprintf(wh, sizeof wh, "%s/wh", e->dir);
+    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", e->dir);
+    ASSERT_OK(cn_ice_catalog_open(wh, catu, &e->cat, &err), &err);
+    write_events(e->cat, "ev", n_rows, n_keys, kk, seed);
+}
+
+static void env_close(Env *e) {
+    cn_ice_catalog_close(e->cat);
+    rm_rf(e->dir);
+}
+
+static void run_random(uint32_t n_rows, uint32_t n_keys, Keys kk, uint64_t seed) {
+    Env e;
+    env_open(&e, n_rows, n_keys, kk, seed);
+    CnConf *c = gb_conf("amount", "", "");
+    Queries q;
+    make_queries(&q, n_rows / 2, n_keys, kk, seed + 99);
+    uint64_t v = compare(e.cat, c->group_by, INT32_MIN, INT32_MAX, &q);
+    assert_true(v > (uint64_t)q.b->n_rows); /* most queries see rows */
+    /* a partition range cuts rows at both ends */
+    compare(e.cat, c->group_by, DAY0 + 2, DAY0 + N_DAYS - 3, &q);
+    queries_fini(&q);
+    cn_conf_free(c);
+    env_close(&e);
+}
+
+static void test_random_dense_keys(void **state) {
+    (void)state;
+    for (uint64_t seed = 1; seed <= 3; seed++) run_random(20000, 300, DENSE, seed * 0x9E3779B97F4A7C15u);
+}
+
+static void test_random_sparse_keys(void **state) {
+    (void)state;
+    run_random(20000, 500, SPARSE, 77);
+    run_random(3000, 5, SPARSE, 78); /* few keys, long runs per key */
+}
+
+static void test_random_string_keys(void **state) {
+    (void)state;
+    run_random(20000, 400, STRINGS, 91);
+}
+
+/* Outside the subset: declined, nothing out. */
+static void test_declines(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e, 500, 10, DENSE, 5);
+    Queries q;
+    make_queries(&q, 100, 10, DENSE, 6);
+    static const struct { const char *amount, *where, *extra; } cases[] = {
+        {"amount", "", ", {\"inputColumn\": \"amount\", \"operation\": 8}"}, /* AVERAGE */
+        {"amount", "\"wheres\": [\"amount > 0\"],", ""},
+        {"amount + 1", "", ""},
+        {"AMOUNT", "", ""}, /* a name the binder matches only case-insensitively */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CnConf *c = gb_conf(cases[i].amount, cases[i].where, cases[i].extra);
+        CnErr err = CN_ERR_INIT;
+        CnEngOpts o;
+        memset(&o, 0, sizeof o);
+        CnEngGroupBy *g = NULL;
+        CnBatch *vals = NULL;
+        uint8_t hit[100] = {0};
+        int lcol = 0;
+        bool taken = true;
+        ASSERT_OK(cn_eng__jscan_temporal(e.cat, c->group_by, INT32_MIN, INT32_MAX, &o, q.b, &lcol, 1, q.ts, q.pday, &g,
+                                         &vals, hit, &taken, &err),
+                  &err);
+        assert_false(taken);
+        assert_null(g);
+        assert_null(vals);
+        cn_conf_free(c);
+    }
+    queries_fini(&q);
+    env_close(&e);
+}
+
+CN_TEST_MAIN(cmocka_unit_test(test_random_dense_keys), cmocka_unit_test(test_random_sparse_keys),
+             cmocka_unit_test(test_random_string_keys), cmocka_unit_test(test_declines))
