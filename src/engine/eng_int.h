@@ -82,6 +82,10 @@ int cn_eng__source_days(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int3
                         uint32_t *n_days, CnErr *err);
 /* True when some source has partition d (within the loaded range). */
 bool cn_eng__has_day(const CnEngGroupBy *g, int32_t d);
+/* First source partition the value for day x reads (a TEMPORAL value at a time on day x,
+ * or the snapshot of day x): x - 1d - maxWindow; INT32_MIN when some aggregation is
+ * unwindowed or there are none (D29, docs/joins.md). join.c. */
+int32_t cn_eng__value_scan_lo(const CnGroupBy *gb, int32_t x);
 /* Output schema: keys, values, ds. OWNED: *out (cn_col_schema_free). */
 int cn_eng__out_schema(CnEngGroupBy *g, CnSchema **out, CnErr *err);
 /* Key id of encoded key bytes, adding it (with vals row r of batch b) when new. */

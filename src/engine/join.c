@@ -22,8 +22,9 @@
  * NAMES: features are <fullPrefix>_<col>; a feature equal to a left column name is
  *   coalesce(left, feature); two parts producing the same name is a config error. */
 #include "engine/eng_int.h"
-#include "engine/jscan.h"
 #include "engine/sweep.h"
+#include "engine/bootstrap.h"
+#include "engine/rowmap.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -57,70 +58,6 @@ static int32_t vec_day(const CnVec *v, uint32_t r) {
 static int cmp_i32(const void *a, const void *b) {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     return (x > y) - (x < y);
-}
-
-/* ------------------------------------------------------------------ hash (bytes -> row) */
-
-typedef struct Map {
-    uint32_t *slots; /* row + 1, 0 empty */
-    uint32_t cap, n;
-    uint64_t *hash;  /* per row */
-    uint64_t *off;   /* per row + 1 */
-    CnBuf bytes;
-    uint32_t n_cap;
-} Map;
-
-static void map_fini(Map *m) {
-    cn_free(m->slots);
-    cn_free(m->hash);
-    cn_free(m->off);
-    cn_buf_fini(&m->bytes);
-    memset(m, 0, sizeof *m);
-}
-
-static uint32_t map_find(const Map *m, const void *p, size_t len, uint64_t h) {
-    if (!m->cap) return UINT32_MAX;
-    for (uint32_t i = (uint32_t)h & (m->cap - 1); m->slots[i]; i = (i + 1) & (m->cap - 1)) {
-        uint32_t c = m->slots[i] - 1;
-        if (m->hash[c] == h && m->off[c + 1] - m->off[c] == len && !memcmp(m->bytes.data + m->off[c], p, len)) return c;
-    }
-    return UINT32_MAX;
-}
-
-/* Adds entry m->n (the next row); false when out of memory. */
-static bool map_add(Map *m, const void *p, size_t len, uint64_t h) {
-    if ((uint64_t)(m->n + 1) * 2 > m->cap) {
-        uint32_t cap = m->cap ? m->cap * 2 : 1024;
-        uint32_t *s = cn_calloc(cap, sizeof *s);
-        if (!s) return false;
-        for (uint32_t id = 0; id < m->n; id++) {
-            uint32_t i = (uint32_t)m->hash[id] & (cap - 1);
-            while (s[i]) i = (i + 1) & (cap - 1);
-            s[i] = id + 1;
-        }
-        cn_free(m->slots);
-        m->slots = s;
-        m->cap = cap;
-    }
-    if (m->n == m->n_cap) {
-        uint32_t nc = m->n_cap ? m->n_cap * 2 : 1024;
-        uint64_t *hh = cn_realloc(m->hash, (size_t)nc * sizeof *hh);
-        if (!hh) return false;
-        m->hash = hh;
-        uint64_t *oo = cn_realloc(m->off, ((size_t)nc + 1) * sizeof *oo);
-        if (!oo) return false;
-        if (!m->off) oo[0] = 0;
-        m->off = oo;
-        m->n_cap = nc;
-    }
-    if (cn_buf_append(&m->bytes, p, len)) return false;
-    uint32_t id = m->n++;
-    m->hash[id] = h;
-    m->off[id + 1] = m->off[id] + len;
-    uint32_t i = (uint32_t)h & (m->cap - 1);
-    while (m->slots[i]) i = (i + 1) & (m->cap - 1);
-    m->slots[i] = id + 1;
-    return true;
 }
 
 /* day + encoded key columns; false when a key column is null (null features). */
@@ -443,6 +380,25 @@ static int32_t scan_lo_for(const CnGroupBy *gb, int32_t d) {
     return (int32_t)cn_ms_to_days((int64_t)d * CN_MS_PER_DAY - CN_MS_PER_DAY - w);
 }
 
+/* First partition the value for day x (a TEMPORAL query on day x, or the snapshot of
+ * day x) reads: x - 1d - maxWindow, INT32_MIN when a part is unwindowed. Chronon
+ * scans from the first day of the run's range by this rule, so its result for a row
+ * stored days before its ts depends on how the range is split; applying it per day
+ * makes backfill, upload and fetch agree whatever the range (docs/joins.md). */
+int32_t cn_eng__value_scan_lo(const CnGroupBy *gb, int32_t x) { return scan_lo_for(gb, x); }
+
+/* Whether a loaded row is stored so long before its ts day (3 days or more) that the
+ * snapshot of some day in the span could see it through the span's earlier scan start
+ * though its own (cn_eng__value_scan_lo) excludes it: a row in the window of the snapshot of D
+ * has day(ts) >= cn_eng__value_scan_lo(D) + 2. */
+static bool has_early_rows(const CnEngGroupBy *g, const CnGroupBy *gb) {
+    bool unb;
+    max_window(gb, &unb);
+    for (uint32_t r = 0; !unb && r < g->n_rows; r++)
+        if (g->ts_ok[r] && g->pday[r] + 2 < (int32_t)cn_ms_to_days(g->ts[r])) return true;
+    return false;
+}
+
 static bool has_day(const int32_t *days, uint32_t n, int32_t d) {
     return n && bsearch(&d, days, n, sizeof *days, cmp_i32) != NULL;
 }
@@ -467,7 +423,7 @@ typedef struct SnapCtx {
     const uint8_t *need;   /* per day offset from d0 */
     int32_t d0;
     CnBatch *rows;         /* keys + values of needed days */
-    Map map;
+    CnEngRowMap map;
     CnBuf kb;
     int *kcols;
     const char *table;
@@ -482,7 +438,7 @@ static int snap_emit(void *ud, int32_t day, CnBatch *b, CnErr *err) {
         if (!encode_day_key(b, c->kcols, c->p->n_keys, r, day, &c->kb)) continue; /* never matched */
         if (c->kb.oom) return cn_err_set(err, CN_ENOMEM, "out of memory");
         uint64_t h = cn_hash_bytes(c->kb.data, c->kb.len, 0x6a6f696e);
-        if (map_find(&c->map, c->kb.data, c->kb.len, h) != UINT32_MAX) {
+        if (cn_eng__rowmap_find(&c->map, c->kb.data, c->kb.len, h) != UINT32_MAX) {
             /* D10: a no-aggregation part must be unique per (key, ds) */
             char ds[11], kbuf[128];
             cn_ds_format(day, ds);
@@ -503,7 +459,7 @@ static int snap_emit(void *ud, int32_t day, CnBatch *b, CnErr *err) {
                               "without aggregations must have one row per key and day",
                               c->p->prefix, c->table, kbuf, ds);
         }
-        if (!map_add(&c->map, c->kb.data, c->kb.len, h)) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        if (!cn_eng__rowmap_add(&c->map, c->kb.data, c->kb.len, h)) return cn_err_set(err, CN_ENOMEM, "out of memory");
         for (uint32_t col = 0; col < c->rows->n_cols; col++) cn_col_vec_append_from(&c->rows->cols[col], &b->cols[col], r);
     }
     return cn_col_batch_sync_rows(c->rows, err);
@@ -585,14 +541,25 @@ static int eval_snapshot(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         CnArena ta;
         cn_arena_init(&ta, 0);
         c.table = gb->n_sources ? cn_conf_source_table(&ta, &gb->sources[0]) : "?";
-        rc = cn_eng__compute(p->g, dmin, dmax, NULL, snap_emit, &c, err);
+        /* with rows stored days before their ts, each needed day is computed from its
+         * own scan start (cn_eng__value_scan_lo), so the result does not depend on the range */
+        bool per_day = !entities && dmin < dmax && has_early_rows(p->g, gb);
+        if (!per_day) rc = cn_eng__compute(p->g, dmin, dmax, NULL, snap_emit, &c, err);
+        for (int32_t d = dmin; per_day && d <= dmax && rc == 0; d++) {
+            if (!need[d - dmin]) continue;
+            CnEngGroupBy *gd = NULL;
+            rc = cn_eng__open(cat, gb, cn_eng__value_scan_lo(gb, d), d, o, NULL, NULL, &gd, err);
+            if (rc == 0) rc = cover_days(gd, d, d, err);
+            if (rc == 0) rc = cn_eng__compute(gd, d, d, NULL, snap_emit, &c, err);
+            cn_eng_gb_free(gd);
+        }
         if (rc == 0) {
             uint32_t nk = p->n_keys;
             for (uint32_t r = 0; r < n && rc == 0; r++) {
                 uint32_t hit = UINT32_MAX;
                 if (day[r] != INT32_MIN && encode_day_key(l->rows, p->lcol, nk, r, day[r], &kb)) {
                     if (kb.oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-                    hit = map_find(&c.map, kb.data, kb.len, cn_hash_bytes(kb.data, kb.len, 0x6a6f696e));
+                    hit = cn_eng__rowmap_find(&c.map, kb.data, kb.len, cn_hash_bytes(kb.data, kb.len, 0x6a6f696e));
                 }
                 p->hit[r] = hit != UINT32_MAX;
                 for (uint32_t v = 0; v < p->vals->n_cols; v++) {
@@ -612,7 +579,7 @@ done:
     cn_free(c.kcols);
     cn_col_batch_free(c.rows);
     cn_col_schema_free(rs);
-    map_fini(&c.map);
+    cn_eng__rowmap_fini(&c.map);
     cn_buf_fini(&c.kb);
     cn_buf_fini(&kb);
     return rc;
@@ -635,8 +602,83 @@ static uint32_t left_key_id(const Part *p, const Left *l, uint32_t r, CnBuf *kb)
     return UINT32_MAX;
 }
 
-/* TEMPORAL events part: every left row's value by the sorted sweep of sweep.c. */
-static int temporal_sweep(Part *p, const Left *l, const CnVec *tsv, CnErr *err) {
+/* Rows stored before their ts day that a query's own lower bound excludes while the
+ * chunk's load (from the earliest query's bound) kept them: such queries are
+ * recomputed by a scan of their key's rows into fresh ids of res (ids[r] redirected). */
+static int early_fix(Part *p, const Left *l, const CnVec *tsv, const CnVec *gts, CnAggState **res, uint32_t *ids,
+                     const uint32_t *qid, CnErr *err) {
+    CnEngGroupBy *g = p->g;
+    const CnGroupBy *gb = p->jp->group_by;
+    bool unb;
+    max_window(gb, &unb);
+    if (unb) return 0;
+    uint32_t n = l->rows->n_rows, nk = g->keys.n;
+    int32_t *early_lo = NULL; /* per key: smallest partition of a row stored before its ts day */
+    uint32_t *start = NULL, *byk = NULL, *kid = NULL, *sel = NULL;
+    int rc = 0;
+    for (uint32_t r = 0; r < g->n_rows; r++) {
+        if (!g->ts_ok[r] || g->pday[r] >= (int32_t)cn_ms_to_days(g->ts[r])) continue;
+        if (!early_lo) {
+            early_lo = cn_malloc(((size_t)nk + 1) * sizeof *early_lo);
+            if (!early_lo) return cn_err_set(err, CN_ENOMEM, "out of memory");
+            for (uint32_t k = 0; k < nk; k++) early_lo[k] = INT32_MAX;
+        }
+        if (g->pday[r] < early_lo[g->key_id[r]]) early_lo[g->key_id[r]] = g->pday[r];
+    }
+    if (!early_lo) return 0;
+    const int64_t *qts = (const int64_t *)tsv->values;
+    uint32_t n_fix = 0, base = 0;
+    for (uint32_t r = 0; r < n; r++)
+        if (qid[r] != UINT32_MAX && early_lo[qid[r]] < cn_eng__value_scan_lo(gb, (int32_t)cn_ms_to_days(qts[r]))) n_fix++;
+    for (uint32_t q = 0; q < g->n_parts; q++)
+        if (cn_agg_state_n_ids(res[q]) > base) base = cn_agg_state_n_ids(res[q]);
+    if (!n_fix) goto done;
+    start = cn_calloc((size_t)nk + 2, sizeof *start);
+    byk = cn_malloc(((size_t)g->n_rows + 1) * sizeof *byk);
+    kid = cn_calloc((size_t)g->n_rows + 1, sizeof *kid);
+    sel = cn_malloc(((size_t)g->n_rows + 1) * sizeof *sel);
+    if (!start || !byk || !kid || !sel) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (uint32_t r = 0; r < g->n_rows; r++) start[g->key_id[r] + 2]++;
+    for (uint32_t k = 0; k < nk; k++) start[k + 2] += start[k + 1];
+    for (uint32_t r = 0; r < g->n_rows; r++) byk[start[g->key_id[r] + 1]++] = r;
+    for (uint32_t q = 0; q < g->n_parts && rc == 0; q++) rc = cn_agg_state_reserve(res[q], base + n_fix, err);
+    uint32_t id = base;
+    for (uint32_t r = 0; r < n && rc == 0; r++) {
+        uint32_t k = qid[r];
+        int64_t t = qts[r];
+        if (k == UINT32_MAX) continue;
+        int32_t lo = cn_eng__value_scan_lo(gb, (int32_t)cn_ms_to_days(t));
+        if (early_lo[k] >= lo) continue;
+        for (uint32_t q = 0; q < g->n_parts && rc == 0; q++) {
+            const CnEngPart *pt = &g->parts[q];
+            const CnEngBase *b = &g->bases[pt->i_base];
+            int64_t w0 = pt->w_ms ? cn_agg_temporal_start(t, pt->w_ms) : INT64_MIN;
+            uint32_t m = 0;
+            for (uint32_t i = start[k]; i < start[k + 1]; i++) {
+                uint32_t row = byk[i];
+                if (g->pday[row] < lo || g->pday[row] > l->pday[r] || !g->ts_ok[row]) continue;
+                if (g->ts[row] < t && g->ts[row] >= w0) sel[m++] = row, kid[row] = id;
+            }
+            rc = cn_agg_state_update(res[q], kid, sel, m, &g->rows->cols[b->i_input], gts,
+                                     b->i_bucket >= 0 ? &g->rows->cols[b->i_bucket] : NULL, err);
+        }
+        ids[r] = id++;
+    }
+done:
+    cn_free(early_lo);
+    cn_free(start);
+    cn_free(byk);
+    cn_free(kid);
+    cn_free(sel);
+    return rc;
+}
+
+/* TEMPORAL events part: every left row's value by the sorted sweep of sweep.c, then
+ * early_fix for rows stored before their ts day. */
+static int temporal_sweep(Part *p, const Left *l, const CnVec *tsv, const CnVec *gts, CnErr *err) {
     CnEngGroupBy *g = p->g;
     uint32_t n = l->rows->n_rows;
     uint32_t *qid = cn_malloc(((size_t)n + 1) * sizeof *qid), *ids = cn_malloc(((size_t)n + 1) * sizeof *ids);
@@ -656,6 +698,7 @@ static int temporal_sweep(Part *p, const Left *l, const CnVec *tsv, CnErr *err) 
     if (kb.oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
     for (uint32_t q = 0; q < g->n_parts && rc == 0; q++) rc = cn_agg_state_new(g->bases[g->parts[q].i_base].spec, &res[q], err);
     if (rc == 0) rc = cn_eng__sweep_temporal(g, n, qid, (const int64_t *)tsv->values, l->pday, res, ids, err);
+    if (rc == 0) rc = early_fix(p, l, tsv, gts, res, ids, qid, err);
     for (uint32_t q = 0; q < g->n_parts && rc == 0; q++) rc = cn_agg_state_finalize(res[q], ids, n, &p->vals->cols[q], err);
     if (rc == 0) rc = cn_col_batch_sync_rows(p->vals, err);
 done:
@@ -698,12 +741,6 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         if (l->pday[r] > pmax) pmax = l->pday[r];
     }
     int rc;
-    if (n && !ent) { /* flat arrays when the part allows (jscan.c), else the generic load and sweep */
-        bool taken = false;
-        rc = cn_eng__jscan_temporal(cat, gb, scan_lo_for(gb, qmin), pmax, o, l->rows, p->lcol, p->n_keys,
-                                    (const int64_t *)tsv->values, l->pday, &p->g, &p->vals, p->hit, &taken, err);
-        if (rc || taken) return rc;
-    }
     if (n && ent) rc = cn_eng__open(cat, gb, qmin - 1, qmax - 1, o, NULL, NULL, &p->g, err);
     else if (n) rc = cn_eng__open(cat, gb, scan_lo_for(gb, qmin), pmax, o, NULL, NULL, &p->g, err);
     else rc = cn_eng__open(cat, gb, 1, 0, o, NULL, NULL, &p->g, err);
@@ -753,7 +790,7 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
     }
     uint32_t zero_id = 0;
     if (!ent) {
-        rc = temporal_sweep(p, l, tsv, err);
+        rc = temporal_sweep(p, l, tsv, &gts, err);
         goto done;
     }
     for (uint32_t r = 0; r < n && rc == 0; r++) {
@@ -843,12 +880,12 @@ static bool verbatim_used(const CnDerivation *ders, size_t nd, const char *col) 
     return false;
 }
 
-/* Derivations over base (keep columns [0, n_keep), base features, ds last): the keep
- * columns, then each derivation in order (`*` stands for the base features no other
- * derivation uses verbatim), then ds; a derived name equal to a keep or base column is
+/* Derivations over base (keep columns [0, n_keep), base features up to n_star_end,
+ * other columns, ds last): the keep columns, then each derivation in order (`*` stands
+ * for the base features no other derivation uses verbatim), then ds; a derived name equal to a keep or base column is
  * coalesce(existing, expression) and stays where that column stands. */
-static int apply_derivations(const CnDerivation *ders, size_t nd, uint32_t n_keep, const CnBatch *base, CnArena *a,
-                             CnSchema **out_schema, CnBatch **out, CnErr *err) {
+static int apply_derivations(const CnDerivation *ders, size_t nd, uint32_t n_keep, uint32_t n_star_end,
+                             const CnBatch *base, CnArena *a, CnSchema **out_schema, CnBatch **out, CnErr *err) {
     const CnSchema *bs = base->schema;
     uint32_t n = base->n_rows;
     CnSchema *ds_schema = NULL, *fs = NULL;
@@ -880,7 +917,7 @@ static int apply_derivations(const CnDerivation *ders, size_t nd, uint32_t n_kee
     for (size_t i = 0; i < nd && rc == 0; i++) {
         const CnDerivation *d = &ders[i];
         if (!strcmp(d->name, "*")) {
-            for (uint32_t c = n_keep; c + 1 < bs->n_fields; c++)
+            for (uint32_t c = n_keep; c < n_star_end; c++)
                 if (!verbatim_used(ders, nd, bs->fields[c].name)) out_set(oc, &n_oc, bs->fields[c].name, (int)c, -1, -1);
             continue;
         }
@@ -965,7 +1002,7 @@ static int derive_part(Part *p, const Left *l, CnArena *a, CnErr *err) {
         cn_col_vec_append_str(&pb->cols[ps->n_fields - 1], ds, 10);
     }
     rc = cn_col_batch_sync_rows(pb, err);
-    if (rc == 0) rc = apply_derivations(gb->derivations, gb->n_derivations, nk, pb, a, &os, &ob, err);
+    if (rc == 0) rc = apply_derivations(gb->derivations, gb->n_derivations, nk, ps->n_fields - 1, pb, a, &os, &ob, err);
     if (rc) {
         rc = cn_err_ctx(err, rc, "GroupBy %s", gb->meta.name);
         goto done;
@@ -1001,9 +1038,11 @@ done:
     return rc;
 }
 
-/* Builds the joined batch (left columns, features, ds) and applies derivations. */
-static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts, CnArena *a, CnSchema **out_schema,
-                    CnBatch **out, CnErr *err) {
+/* Builds the joined batch (left columns, features, the extra columns xc[0..nx) of xb,
+ * ds) and applies derivations; `*` stands for features only (extra columns are
+ * bootstrapped derivation outputs, which coalesce into their derivations). */
+static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts, const CnBatch *xb, const int *xc,
+                    uint32_t nx, CnArena *a, CnSchema **out_schema, CnBatch **out, CnErr *err) {
     CnSchema *bs = NULL;
     CnBatch *base = NULL;
     const CnSchema *ls = l->rows->schema;
@@ -1043,6 +1082,10 @@ static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts,
             rc = cn_col_schema_add(bs, nm, vs->fields[v].type, true, CN_COL_NO_ID, err);
         }
     }
+    uint32_t n_feat_end = bs->n_fields;
+    for (uint32_t i = 0; i < nx && rc == 0; i++)
+        rc = cn_col_schema_add(bs, xb->schema->fields[xc[i]].name, xb->schema->fields[xc[i]].type, true, CN_COL_NO_ID,
+                               err);
     if (rc == 0) rc = cn_col_schema_add(bs, CN_ICE_DS, cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, err);
     if (rc == 0) rc = cn_col_batch_new(bs, &base, err);
     if (rc) goto done;
@@ -1074,6 +1117,7 @@ static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts,
         for (uint32_t v = 0; v < parts[p].vals->n_cols; v++, f++)
             if (feat_left[f] < 0)
                 cn_col_vec_append_range(&base->cols[cn_col_schema_find(bs, feat_name[f])], &parts[p].vals->cols[v], 0, n);
+    for (uint32_t i = 0; i < nx; i++) cn_col_vec_append_range(&base->cols[n_feat_end + i], &xb->cols[xc[i]], 0, n);
     cn_col_vec_append_range(&base->cols[bs->n_fields - 1], &l->rows->cols[l->i_ds], 0, n);
     rc = cn_col_batch_sync_rows(base, err);
     if (rc) goto done;
@@ -1085,10 +1129,164 @@ static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts,
         goto done;
     }
 
-    rc = apply_derivations(j->derivations, j->n_derivations, l->n_order, base, a, out_schema, out, err);
+    rc = apply_derivations(j->derivations, j->n_derivations, l->n_order, n_feat_end, base, a, out_schema, out, err);
 done:
     cn_col_batch_free(base);
     cn_col_schema_free(bs);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ bootstrap */
+
+/* True when identifier `id` (Chronon's [a-zA-Z_][a-zA-Z0-9_]*) occurs in expression e,
+ * matched as raw text like Chronon's dependency scan (string literals included). */
+static bool expr_mentions(const char *e, const char *id) {
+    size_t n = strlen(id);
+    for (const char *p = e; p && *p;) {
+        if (!(*p == '_' || ((*p | 32) >= 'a' && (*p | 32) <= 'z'))) {
+            p++;
+            continue;
+        }
+        const char *q = p;
+        while (*q == '_' || ((*q | 32) >= 'a' && (*q | 32) <= 'z') || (*q >= '0' && *q <= '9')) q++;
+        if ((size_t)(q - p) == n && !memcmp(p, id, n)) return true;
+        p = q;
+    }
+    return false;
+}
+
+/* The table of the first bootstrap part that provides column c (messages). */
+static const char *boot_table(const CnEngBoot *b, int c) {
+    for (uint32_t i = 0; i < b->n_parts; i++)
+        if (b->provides[c] & (UINT64_C(1) << i)) return b->tables[i];
+    return "?";
+}
+
+/* Whether bootstrap column `c` (index in b, -1 absent) is provided under mask. */
+static bool boot_has(const CnEngBoot *b, int c, uint64_t mask) { return c >= 0 && (b->provides[c] & mask); }
+
+/* Applies bootstrap values to the parts' features (compute.md section 6 "Bootstrap",
+ * Chronon's BootstrapInfo and covering sets). A row is covered for a part when the
+ * columns of the bootstrap parts it matched satisfy every dependency of the part: with
+ * no derivations each feature itself; else for each derivation (`*` standing for the
+ * features) whose expression names features of the part, the derived column or all of
+ * those features. A covered row takes the bootstrap values only (the computed ones are
+ * dropped, missing ones are null); any other row gets coalesce(bootstrap, computed).
+ * Bootstrap columns named like a derivation are returned in xc (indexes in b->vals) to
+ * coalesce into it. Any other bootstrap column is an error naming it and its table. */
+static int apply_bootstrap(const CnJoin *j, const Left *l, Part *parts, size_t n_parts, const CnEngBoot *b,
+                           CnArena *a, int **xc, uint32_t *nx, CnErr *err) {
+    const CnSchema *bs = b->schema;
+    uint32_t n = l->rows->n_rows;
+    int *x = cn_arena_alloc(a, (bs->n_fields + 1) * sizeof *x);
+    uint8_t *is_feat = cn_arena_alloc(a, bs->n_fields + 1);
+    if (!x || !is_feat) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    memset(is_feat, 0, bs->n_fields + 1);
+    *nx = 0;
+    for (size_t p = 0; p < n_parts; p++) {
+        const CnSchema *vs = parts[p].vals->schema;
+        for (uint32_t v = 0; v < vs->n_fields; v++) {
+            int c = cn_col_schema_find(bs, cn_arena_printf(a, "%s_%s", parts[p].prefix, vs->fields[v].name));
+            if (c < 0) continue;
+            if (!cn_col_type_equal(bs->fields[c].type, vs->fields[v].type)) {
+                char t1[64], t2[64];
+                return cn_err_set(err, CN_ECONFIG,
+                                  "join %s: bootstrap table %s: column %s is %s but part %s produces it as %s (types "
+                                  "must match exactly)",
+                                  j->meta.name, boot_table(b, c), bs->fields[c].name,
+                                  cn_col_type_name(bs->fields[c].type, t1, sizeof t1),
+                                  parts[p].prefix, cn_col_type_name(vs->fields[v].type, t2, sizeof t2));
+            }
+            is_feat[c] = 1;
+        }
+    }
+    for (uint32_t c = 0; c < bs->n_fields; c++) {
+        if (is_feat[c]) continue;
+        bool der = false;
+        for (size_t i = 0; i < j->n_derivations && !der; i++) der = !strcmp(j->derivations[i].name, bs->fields[c].name);
+        if (der) {
+            x[(*nx)++] = (int)c;
+            continue;
+        }
+        return cn_err_set(err, CN_ECONFIG,
+                          "join %s: bootstrap table %s has the column %s, which the join does not produce (expected "
+                          "a join part feature or a derivation name)",
+                          j->meta.name, boot_table(b, (int)c), bs->fields[c].name);
+    }
+    *xc = x;
+    uint8_t *covered = cn_malloc((size_t)n + 1);
+    int rc = covered ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (size_t p = 0; p < n_parts && rc == 0; p++) {
+        Part *pt = &parts[p];
+        const CnSchema *vs = pt->vals->schema;
+        uint32_t nv = vs->n_fields;
+        int *fc = cn_arena_alloc(a, (nv + 1) * sizeof *fc); /* bootstrap column per feature */
+        const char **fname = cn_arena_alloc(a, (nv + 1) * sizeof *fname);
+        /* dependencies: derived column (bootstrap index) -> features (mask over nv) */
+        size_t nd_max = j->n_derivations + nv + 1;
+        int *dcol = cn_arena_alloc(a, nd_max * sizeof *dcol);
+        uint8_t *dneed = cn_arena_alloc(a, nd_max * (nv + 1));
+        if (!fc || !fname || !dcol || !dneed) {
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+            break;
+        }
+        memset(dneed, 0, nd_max * (nv + 1));
+        size_t nd = 0;
+        for (uint32_t v = 0; v < nv; v++) {
+            fname[v] = cn_arena_printf(a, "%s_%s", pt->prefix, vs->fields[v].name);
+            fc[v] = cn_col_schema_find(bs, fname[v]);
+        }
+        if (!j->n_derivations) {
+            for (uint32_t v = 0; v < nv; v++, nd++) dcol[nd] = fc[v], dneed[nd * (nv + 1) + v] = 1;
+        } else {
+            for (size_t i = 0; i < j->n_derivations; i++) {
+                const CnDerivation *d = &j->derivations[i];
+                if (!strcmp(d->name, "*")) {
+                    for (uint32_t v = 0; v < nv; v++)
+                        if (!verbatim_used(j->derivations, j->n_derivations, fname[v]))
+                            dcol[nd] = fc[v], dneed[nd++ * (nv + 1) + v] = 1;
+                    continue;
+                }
+                bool any = false;
+                for (uint32_t v = 0; v < nv; v++)
+                    if (d->expression && expr_mentions(d->expression, fname[v])) dneed[nd * (nv + 1) + v] = 1, any = true;
+                if (any) dcol[nd++] = cn_col_schema_find(bs, d->name);
+            }
+        }
+        bool any_cov = false;
+        for (uint32_t r = 0; r < n; r++) {
+            uint64_t m = b->matched[r];
+            bool cov = true;
+            for (size_t k = 0; k < nd && cov; k++) {
+                if (boot_has(b, dcol[k], m)) continue;
+                for (uint32_t v = 0; v < nv && cov; v++)
+                    if (dneed[k * (nv + 1) + v] && !boot_has(b, fc[v], m)) cov = false;
+            }
+            covered[r] = cov;
+            any_cov = any_cov || cov;
+        }
+        bool touch = any_cov;
+        for (uint32_t v = 0; v < nv; v++) touch = touch || fc[v] >= 0;
+        if (!touch) continue;
+        CnBatch *nb = NULL;
+        rc = cn_col_batch_new(vs, &nb, err);
+        for (uint32_t v = 0; v < nv && rc == 0; v++) {
+            const CnVec *cv = &pt->vals->cols[v], *bv = fc[v] >= 0 ? &b->vals->cols[fc[v]] : NULL;
+            for (uint32_t r = 0; r < n; r++) {
+                if (bv && cn_col_vec_is_valid(bv, r)) cn_col_vec_append_from(&nb->cols[v], bv, r);
+                else if (covered[r]) cn_col_vec_append_null(&nb->cols[v]);
+                else cn_col_vec_append_from(&nb->cols[v], cv, r);
+            }
+        }
+        if (rc == 0) rc = cn_col_batch_sync_rows(nb, err);
+        if (rc) {
+            cn_col_batch_free(nb);
+            break;
+        }
+        cn_col_batch_free(pt->vals);
+        pt->vals = nb;
+    }
+    cn_free(covered);
     return rc;
 }
 
@@ -1101,8 +1299,6 @@ static int check_join(const CnJoin *j, CnErr *err) {
                           jn, cn_conf_source_kind_name(j->left.kind));
     if (j->left.kind == CN_CONF_SRC_EVENTS && j->left.is_cumulative == 1)
         return cn_err_set(err, CN_ECONFIG, "join %s: left: a cumulative events source cannot be a join's left", jn);
-    if (j->n_bootstraps)
-        return cn_err_set(err, CN_EUNSUPPORTED, "join %s: bootstrapParts are not supported by the backfill yet", jn);
     if (j->n_externals)
         return cn_err_set(err, CN_EUNSUPPORTED,
                           "join %s: onlineExternalParts are not supported by the backfill yet", jn);
@@ -1167,6 +1363,8 @@ static uint64_t semantic_hash(const CnJoin *j) {
         for (size_t k = 0; k < j->skew_key_values[i].n; k++) h = hs(h, j->skew_key_values[i].items[k]);
     }
     for (size_t i = 0; i < j->n_derivations; i++) h = hs(hs(h, j->derivations[i].name), j->derivations[i].expression);
+    for (size_t i = 0; i < j->row_ids.n; i++) h = hs(h, j->row_ids.items[i]);
+    for (size_t i = 0; i < j->n_bootstraps; i++) h = hi64(h, (int64_t)cn_eng__boot_part_hash(j, i));
     return h;
 }
 
@@ -1194,6 +1392,7 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
     CnSchema *os = NULL;
     CnBatch *ob = NULL;
     CnIceWrite *w = NULL;
+    CnEngBoot *boot = NULL;
     char ns[129], name[129];
     int rc = parts ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
     if (rc == 0) rc = cn_ice_name_parse(out_table, ns, name, err);
@@ -1256,7 +1455,13 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
         if (p->g) st->rows_scanned += p->g->stats.rows_scanned;
         if (rc) rc = cn_err_ctx(err, rc, "part %s", p->prefix);
     }
-    if (rc == 0) rc = assemble(j, &l, parts, j->n_parts, &a, &os, &ob, err);
+    int *xc = NULL;
+    uint32_t nx = 0;
+    if (rc == 0 && j->n_bootstraps) {
+        rc = cn_eng__boot_join(cat, j, l.rows, l.pday, days[0], days[n_days - 1], &boot, err);
+        if (rc == 0) rc = apply_bootstrap(j, &l, parts, j->n_parts, boot, &a, &xc, &nx, err);
+    }
+    if (rc == 0) rc = assemble(j, &l, parts, j->n_parts, boot ? boot->vals : NULL, xc, nx, &a, &os, &ob, err);
     if (rc) goto done;
     if (!cn_ice_table_exists(cat, ns, name)) {
         rc = cn_ice_table_create(cat, ns, name, os, NULL, 0, err);
@@ -1297,6 +1502,7 @@ done:
                 rc ? 0LL : (long long)(ob ? ob->n_rows : 0), rc ? " (failed)" : "");
     }
     cn_ice_write_free(w);
+    cn_eng__boot_free(boot);
     cn_col_batch_free(ob);
     cn_col_schema_free(os);
     for (size_t i = 0; parts && i < j->n_parts; i++) part_fini(&parts[i]);

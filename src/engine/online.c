@@ -369,7 +369,16 @@ int cn_eng_upload(CnIceCatalog *cat, CnKv *kv, const CnGroupBy *gb, const char *
     int32_t day = (int32_t)day64;
     int64_t batch_end = (day64 + 1) * CN_MS_PER_DAY;
     st.batch_end_ms = batch_end;
-    rc = cn_eng_gb_open(cat, gb, NULL, ds, opts, &g, err);
+    /* events are read from the first partition the served values read (D29,
+     * docs/joins.md): day+1 - 1d - maxWindow for TEMPORAL, day - 1d - maxWindow for
+     * SNAPSHOT, as Chronon's upload scans; all history for a cumulative source */
+    bool ev = gb->n_sources && cn_conf_source_model(&gb->sources[0]) == CN_CONF_EVENTS;
+    for (size_t i = 0; i < gb->n_sources; i++) ev = ev && gb->sources[i].is_cumulative != 1;
+    int32_t lo = ev ? cn_eng__value_scan_lo(gb, cn_conf_groupby_accuracy(gb) == CN_CONF_TEMPORAL ? day + 1 : day)
+                    : INT32_MIN;
+    char lo_ds[11];
+    if (lo != INT32_MIN) cn_ds_format(lo, lo_ds);
+    rc = cn_eng_gb_open(cat, gb, lo != INT32_MIN ? lo_ds : NULL, ds, opts, &g, err);
     if (rc) goto done;
     if (!cn_eng__has_day(g, day)) {
         CnBuf tabs = CN_BUF_INIT;

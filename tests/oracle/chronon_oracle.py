@@ -1634,10 +1634,12 @@ class GroupByModel:
         return out
 
     # -- temporal (§2 temporal membership, §5 Mutations, §8.1)
-    def temporal_events(self, key, q, max_partition=None):
-        """Value at q of a TEMPORAL event GroupBy: floor(q-W,H(W)) <= ts < q."""
+    def temporal_events(self, key, q, max_partition=None, min_partition=None):
+        """Value at q of a TEMPORAL event GroupBy: floor(q-W,H(W)) <= ts < q, over rows
+        stored in [min_partition, max_partition] (either None: unbounded)."""
         rows = [r for s in self.sources for r in s.rows
-                if (max_partition is None or r["ds"] <= max_partition)]
+                if (max_partition is None or r["ds"] <= max_partition)
+                and (min_partition is None or r["ds"] >= min_partition)]
         rows = [r for r in self.rows_with_keys(rows) if self.key_of(r) == key]
         self.check_ts(rows)
 
@@ -1701,11 +1703,12 @@ class GroupByModel:
         """What a left event row at q gets from this GroupBy (§6 point in time):
         SNAPSHOT -> snapshot of day(q)-1; TEMPORAL -> value at q."""
         if self.accuracy == "SNAPSHOT" or self.aggregations is None:
-            snap = self.snapshot(ds_add(day_of(q), -1))
+            day = ds_add(day_of(q), -1)
+            snap = self.snapshot(day, _scan_lo(self, day))   # per-day lower bound (D29)
             return snap.get(key)
         if self.is_entities:
             return self.temporal_entities(key, q)
-        return self.temporal_events(key, q, max_partition)
+        return self.temporal_events(key, q, max_partition, _scan_lo(self, day_of(q)))
 
     def derive(self, row):
         """GroupBy derivations (§5 Output table): keys, ts if present, derived, ds."""
@@ -1759,9 +1762,10 @@ def part_output_type(p):
 _DERIVATION_CACHE = {}
 
 
-def apply_derivations(derivations, row, base_cols, keep, schema, where):
+def apply_derivations(derivations, row, base_cols, keep, schema, where, extra_cols=()):
     """Derivations with `*` pass-through and renames (§5, §6).  `keep` columns are always
-    output first; a derived name equal to a kept or base column is coalesce(existing, expr)."""
+    output first; a derived name equal to a kept or base column, or to one of extra_cols
+    (bootstrapped derivation outputs), is coalesce(existing, expr)."""
     verbatim = {d.get("expression", "").strip() for d in derivations if d.get("name") != "*"}
     out = {c: row.get(c) for c in keep}
     for d in derivations:
@@ -1779,7 +1783,7 @@ def apply_derivations(derivations, row, base_cols, keep, schema, where):
         v = _DERIVATION_CACHE[memo](row)
         if name == "ds":
             continue
-        if name in keep or name in base_cols:
+        if name in keep or name in base_cols or name in extra_cols:
             v = row.get(name) if row.get(name) is not None else v
         out[name] = v
     out["ds"] = row.get("ds")
@@ -1961,32 +1965,117 @@ def join_backfill(conf, tables, end_ds, start_ds=None):
     feature_cols = []
     for model, full, _, cols, _ in parts:
         feature_cols.extend("%s_%s" % (full, c) for c in cols)
+    derivations = conf.get("derivations")
+    boots = _bootstrap_parts(conf, tables, lschema, feature_cols, where)
+    deps = [_bootstrap_deps(["%s_%s" % (full, c) for c in cols], derivations)
+            for _, full, _, cols, _ in parts]
+    boot_derived = [d.get("name") for d in (derivations or [])
+                    if d.get("name") != "*" and any(d.get("name") in b[2] for b in boots)]
 
     out_rows = []
     for r in lrows:
         row = {c: r.get(c) for c in left_cols}
-        for model, full, lkeys, cols, cache in parts:
-            vals = _part_value(model, r, lkind, lkeys, cache, where, full)
+        bvals, have = _bootstrap_row(boots, r)
+        for (model, full, lkeys, cols, cache), pdeps in zip(parts, deps):
+            covered = all(d in have or all(b in have for b in need) for d, need in pdeps)
+            vals = None if covered else _part_value(model, r, lkind, lkeys, cache, where, full)
             for c in cols:
                 name = "%s_%s" % (full, c)
                 v = vals.get(c) if vals is not None else None
+                if bvals.get(name) is not None:   # coalesce(bootstrap, computed)
+                    v = bvals[name]
                 if name in row:   # a column on both sides: coalesce(left, right)
                     row[name] = row[name] if row[name] is not None else v
                 else:
                     row[name] = v
+        for name in boot_derived:
+            row[name] = bvals.get(name)
         row["ds"] = r["ds"]
         out_rows.append(row)
 
-    derivations = conf.get("derivations")
     if derivations:
         schema = dict(lschema)
         for model, full, _, cols, _ in parts:
             for c, t in _part_column_types(model).items():
                 schema["%s_%s" % (full, c)] = t
         base = [c for c in feature_cols if c not in left_cols]
+        for b in boots:
+            schema.update({c: t for c, t in b[3].items() if c in boot_derived})
         out_rows = [apply_derivations(derivations, row, base, keep=left_cols, schema=schema,
-                                      where=where) for row in out_rows]
+                                      where=where, extra_cols=boot_derived) for row in out_rows]
     return sort_rows(out_rows, ["ds", "ts"] + left_cols)
+
+
+def _bootstrap_parts(conf, tables, lschema, feature_cols, where):
+    """bootstrapParts (§6 Bootstrap): [(keys, {(key values..., ds): first row}, columns,
+    types)] in order.  Keys are keyColumns or the join's rowIds, plus ds; value columns
+    are the query output minus keys, ds and ts, each a feature or derivation name."""
+    out = []
+    der_names = {d.get("name") for d in (conf.get("derivations") or []) if d.get("name") != "*"}
+    for i, bp in enumerate(conf.get("bootstrapParts") or []):
+        tname = bp.get("table")
+        keys = bp.get("keyColumns") or conf.get("rowIds")
+        if not keys:
+            raise OracleError("%s: bootstrapParts[%d] (table %s): no keyColumns and no rowIds"
+                              % (where, i, tname))
+        keys = [k for k in keys if k != "ds"]
+        rows, schema = select_rows(_table(tables, tname, where), bp.get("query") or {}, None,
+                                   "%s bootstrap %s" % (where, tname))
+        for k in keys:
+            if k not in lschema or k not in schema:
+                raise OracleError("%s: bootstrapParts[%d]: key %s missing (table %s or left)"
+                                  % (where, i, k, tname))
+        sel = (bp.get("query") or {}).get("selects")
+        cols = [c for c in (sel if sel is not None else schema) if c not in keys and c not in ("ds", "ts")]
+        for c in cols:
+            if c not in feature_cols and c not in der_names:
+                raise OracleError("%s: bootstrap table %s has the column %s, which the join does not "
+                                  "produce" % (where, tname, c))
+        index = {}
+        for row in rows:
+            kv = tuple(row.get(k) for k in keys)
+            if any(v is None for v in kv):
+                continue
+            index.setdefault(kv + (row["ds"],), row)
+        out.append((keys, index, cols, {c: schema[c] for c in cols}))
+    return out
+
+
+def _bootstrap_row(boots, lrow):
+    """({column: first non-null bootstrap value}, set of columns of the matched parts)."""
+    vals, have = {}, set()
+    for keys, index, cols, _ in boots:
+        kv = tuple(lrow.get(k) for k in keys)
+        m = None if any(v is None for v in kv) else index.get(kv + (lrow["ds"],))
+        if m is None:
+            continue
+        have.update(cols)
+        for c in cols:
+            if vals.get(c) is None:
+                vals[c] = m.get(c)
+    return vals, have
+
+
+_IDENT = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def _bootstrap_deps(features, derivations):
+    """[(column, [features])] a row's bootstraps must cover (column, or all those features)
+    for a part to be skipped: each feature without derivations; else per derivation (`*`
+    meaning the features not used verbatim) naming some of the part's features."""
+    if not derivations:
+        return [(f, [f]) for f in features]
+    verbatim = {(d.get("expression") or "").strip() for d in derivations if d.get("name") != "*"}
+    out = []
+    for d in derivations:
+        if d.get("name") == "*":
+            out.extend((f, [f]) for f in features if f not in verbatim)
+            continue
+        ids = set(_IDENT.findall(d.get("expression") or ""))
+        need = [f for f in features if f in ids]
+        if need:
+            out.append((d.get("name"), need))
+    return out
 
 
 def _part_columns(model):
@@ -2032,13 +2121,15 @@ def _part_value(model, lrow, lkind, lkeys, cache, where, full):
     if model.is_entities:
         vals = model.temporal_entities(key, q)
     else:
-        vals = model.temporal_events(key, q, max_partition=lrow["ds"])
+        # the value for day X reads partitions >= X - 1d - maxWindow, per day (D29)
+        vals = model.temporal_events(key, q, max_partition=lrow["ds"],
+                                     min_partition=_scan_lo(model, day_of(q)))
     return _derive_part(model, key, vals, day_of(q))
 
 
 def _snapshot_value(model, day, key, cache, where, full):
     if day not in cache:
-        cache[day] = model.snapshot(day)
+        cache[day] = model.snapshot(day, _scan_lo(model, day))   # per-day lower bound (D29)
     vals = cache[day].get(key)
     if vals is None:
         return None
