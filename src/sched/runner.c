@@ -27,6 +27,7 @@
 #include "base/alloc.h"
 #include "base/date.h"
 #include "base/fs.h"
+#include "sched/slurm.h"
 #include "table/table.h"
 
 typedef struct Child {
@@ -458,7 +459,8 @@ static int open_log(const char *dir, const CnSchedTi *ti, int try_no, char *path
 
 /* The wrapper: runs argv in its process group with output in the log, then records the
  * exit code in <try>.rc (temp + rename). Never returns. */
-CN_NORETURN static void wrapper(int go, int logfd, const char *log, char **argv, char **envs, size_t n_env) {
+CN_NORETURN static void wrapper(int go, int logfd, const char *log, char **argv, char **envs, size_t n_env,
+                                const CnSchedSlurm *slurm) {
     char c;
     ssize_t r;
     do r = read(go, &c, 1);
@@ -480,6 +482,7 @@ CN_NORETURN static void wrapper(int go, int logfd, const char *log, char **argv,
     clock_gettime(CLOCK_MONOTONIC, &t0);
     pid_t g = fork();
     if (g == 0) {
+        if (slurm) _exit(cn_sched_slurm_run(slurm, argv, log)); /* backfills through sbatch (slurm.c) */
         execvp(argv[0], argv);
         fprintf(stderr, "[chronon scheduler] cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -579,7 +582,8 @@ static int launch(CnSched *s, const CnSchedDag *d, const CnSchedTask *t, const C
         if (pid == 0) {
             setpgid(0, 0);
             close(go[1]);
-            wrapper(go[0], logfd, claim.log_path, argv, envs, n_env);
+            wrapper(go[0], logfd, claim.log_path, argv, envs, n_env,
+                    t->mode && !strcmp(t->mode, "backfill") ? st->slurm : NULL);
         }
     }
     if (go[0] >= 0) close(go[0]);

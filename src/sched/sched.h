@@ -61,6 +61,7 @@ typedef struct CnSchedSettings {
     int64_t lease_ms;           /* scheduler_lease_seconds: a scheduler silent this long (no
                                  * heartbeat in the state DB) is dead; another host takes over
                                  * its tries. Default 300 s */
+    const struct CnSchedSlurm *slurm; /* "slurm": backfill tasks go through sbatch (slurm.h); NULL: local */
 } CnSchedSettings;
 
 typedef enum CnSchedTaskKind {

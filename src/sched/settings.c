@@ -11,6 +11,7 @@
 
 #include "base/date.h"
 #include "base/json.h"
+#include "sched/slurm.h"
 
 static const char *const default_time_parts[] = {"ds", "ts", "hr"};
 
@@ -208,6 +209,7 @@ int cn_sched_settings_apply(CnArena *a, CnSchedSettings *s, const char *name, co
                 rc = bad(&c, k, "a date YYYY-MM-DD", v);
             else rc = get_str(&c, k, v, &s->start_date);
         } else if (!strcmp(k, "online_store")) rc = get_online(&c, k, v, &s->online_store);
+        else if (!strcmp(k, "slurm")) rc = cn_sched_slurm_parse(a, name, v, &s->slurm, err);
         else if (!strcmp(k, "time_parts")) {
             size_t n = json_is_array(v) ? json_array_size(v) : 0;
             const char **parts = n ? cn_arena_alloc(a, n * sizeof *parts) : NULL;
@@ -231,7 +233,7 @@ int cn_sched_settings_apply(CnArena *a, CnSchedSettings *s, const char *name, co
                             "sensor_timeout_hours, sensor_timeout_seconds, sensor_poke_interval_seconds, "
                             "sensor_retries, poll_interval_seconds, retry_delay_seconds, "
                             "retry_exponential_backoff, max_retry_delay_seconds, task_timeout_seconds, "
-                            "max_active_runs, parallelism, log_dir, state_db, scheduler_lease_seconds)",
+                            "max_active_runs, parallelism, log_dir, state_db, scheduler_lease_seconds, slurm)",
                             name, c.where, *c.where ? ": " : "", k);
         }
         if (rc) goto done;

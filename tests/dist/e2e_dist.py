@@ -6,8 +6,11 @@ are refused under mpirun.
 The slurm case starts a single-node Slurm cluster (munged, slurmctld, slurmd on free
 loopback ports, state in a temp dir), submits the sbatch script of docs/scaling.md for a
 2-rank backfill, checks its output against one process, and stops the daemons.
-usage: e2e_dist.py quickstart|random|fail|refusals|slurm"""
+The sched_slurm case runs the scheduler with its "slurm" setting on that cluster: a
+backfill_task is submitted with sbatch --wait as 2 ranks.
+usage: e2e_dist.py quickstart|random|fail|refusals|slurm|sched_slurm"""
 
+import contextlib
 import json
 import os
 import random
@@ -287,14 +290,16 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """
 
 
-def case_slurm(tmp):
+@contextlib.contextmanager
+def slurm_cluster(tmp, env):
+    """A single-node Slurm cluster (munged, slurmctld, slurmd) for the body of the with;
+    env gets SLURM_CONF and the PATH; the daemons are stopped at the end."""
     tools = ["slurmctld", "slurmd", "sbatch", "scontrol", "sinfo", "munged", "mungekey"]
     missing = [t for t in tools if not shutil.which(t) and not os.access("/usr/sbin/" + t, os.X_OK)]
     if missing:
         skip("Slurm is not installed (apt-get install slurm-wlm munge): no " + ", ".join(missing))
     if os.geteuid() != 0:
         skip("the single-node Slurm cluster runs its daemons as root")
-    job = quickstart_job(tmp)
     d = os.path.join(tmp, "slurm")
     for sub in ("munge", "state", "spool"):
         os.makedirs(os.path.join(d, sub))
@@ -303,7 +308,6 @@ def case_slurm(tmp):
     host = socket.gethostname().split(".")[0]
     with open(conf, "w") as f:
         f.write(SLURM_CONF.format(host=host, d=d, p1=free_port(), p2=free_port(), cpus=os.cpu_count() or 2))
-    env = job.wh.env()
     env.update({"SLURM_CONF": conf, "PATH": env.get("PATH", "") + ":/usr/sbin", "CHRONON_BIN": CHRONON,
                 "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
     daemons = []
@@ -329,6 +333,22 @@ def case_slurm(tmp):
                 break
             assert time.time() < deadline, "Slurm did not come up: %s %s" % (p.stdout, p.stderr)
             time.sleep(0.2)
+        yield d
+    finally:
+        for pr in reversed(daemons):
+            pr.terminate()
+        for pr in reversed(daemons):
+            try:
+                pr.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pr.kill()
+                pr.wait()
+
+
+def case_slurm(tmp):
+    job = quickstart_job(tmp)
+    env = job.wh.env()
+    with slurm_cluster(tmp, env) as d:
         script = os.path.join(d, "backfill.sbatch")
         with open(script, "w") as f:
             f.write(sbatch_script())
@@ -358,15 +378,69 @@ def case_slurm(tmp):
         assert p.returncode == 0, p.stderr
         assert got == job.rows(ref_table), "the Slurm job's rows differ from one process"
         print("slurm: job %s (2 ranks) wrote the same %d rows as one process" % (job_id, len(got)))
-    finally:
-        for pr in reversed(daemons):
-            pr.terminate()
-        for pr in reversed(daemons):
-            try:
-                pr.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pr.kill()
-                pr.wait()
+
+
+def case_sched_slurm(tmp):
+    """The scheduler with the "slurm" setting: a GroupBy's backfill_task goes through
+    sbatch --wait as 2 MPI ranks, its output lands in the try's log and its rows equal one
+    process's; a failing backfill's exit code fails the try."""
+    job = quickstart_job(tmp)
+    root, ds = job.root, "2023-12-07"
+    with open(os.path.join(root, "production/group_bys/quickstart/returns.v1")) as f:
+        conf = json.load(f)
+    for team, source in (("slurmok", None), ("slurmbad", "data.no_such_table")):
+        c = json.loads(json.dumps(conf))
+        c["metaData"].update({"team": team, "online": 0, "outputNamespace": team})
+        c["metaData"].pop("backfillStartDate", None)
+        c.pop("backfillStartDate", None)
+        if source:
+            c["sources"][0]["events"]["table"] = source
+        os.makedirs(os.path.join(root, "production/group_bys", team))
+        with open(os.path.join(root, "production/group_bys", team, "returns.v1"), "w") as f:
+            json.dump(c, f)
+    with open(os.path.join(root, "teams.json")) as f:
+        teams = json.load(f)
+    teams.update({"slurmok": {"namespace": "slurmok"}, "slurmbad": {"namespace": "slurmbad"}})
+    with open(os.path.join(root, "teams.json"), "w") as f:
+        json.dump(teams, f)
+    # a bad Slurm setting is refused naming the file, the key and the value
+    for bad, want in (({"ranks": 0}, "slurm.ranks: expected an integer from 1 to 100000"),
+                      ({"args": ["partition=x"]}, "slurm.args[0]: expected an sbatch option"),
+                      ({"sbatch_path": "x"}, 'unknown key "sbatch_path"')):
+        with open(os.path.join(root, "scheduler.json"), "w") as f:
+            json.dump({"slurm": bad}, f)
+        p = subprocess.run([CHRONON, "dags", "list", "--repo", root], env=job.wh.env(), capture_output=True, text=True)
+        assert p.returncode != 0 and "scheduler.json" in p.stderr and want in p.stderr, p.stderr
+    with open(os.path.join(root, "scheduler.json"), "w") as f:
+        json.dump({"slurm": {"ranks": 2, "args": ["--time=10"]}, "retries": 0, "poll_interval_seconds": 0.2}, f)
+    env = job.wh.env()
+    with slurm_cluster(tmp, env):
+        env = mpi_env(env)
+        for team in ("slurmok", "slurmbad"):
+            dag = "chronon_batch_dag_" + team
+            p = subprocess.run([CHRONON, "scheduler", "--once", "--ds", ds, "--dag", dag, "--repo", root, "--no-ui"],
+                               env=env, capture_output=True, text=True, timeout=240)
+            lg = subprocess.run([CHRONON, "tasks", "logs", dag, "backfill_task", ds, "--repo", root], env=env,
+                                capture_output=True, text=True)
+            st = subprocess.run([CHRONON, "dags", "state", dag, ds, "--json", "--repo", root], env=env,
+                                capture_output=True, text=True)
+            assert re.search(r"Slurm job \d+, output ", lg.stdout), lg.stdout + lg.stderr
+            if team == "slurmok":
+                assert p.returncode == 0, p.stdout + p.stderr + lg.stdout
+                assert "mpirun -np 2" in lg.stdout and re.search(r"wrote \d+ rows in 1 partition\b", lg.stdout), \
+                    lg.stdout
+                assert "exit code 0" in lg.stdout, lg.stdout
+                got = job.rows("slurmok.quickstart_returns_v1")
+                ref_conf, ref_table = job.conf_copy("production/group_bys/slurmok/returns.v1", "single")
+                r = job.run(ref_conf, ["--ds", ds])
+                assert r.returncode == 0, r.stderr
+                assert got and got == job.rows(ref_table), "the scheduler's Slurm backfill differs from one process"
+            else:
+                assert p.returncode != 0, p.stdout + p.stderr
+                assert "no_such_table" in lg.stdout, lg.stdout
+                assert re.search(r"Slurm job \d+ ended: exit code [1-9]", lg.stdout), lg.stdout
+                assert "failed" in st.stdout, st.stdout
+    print("sched_slurm: backfill_task through sbatch (2 ranks) equals one process; a failing job fails its try")
 
 
 def main():
