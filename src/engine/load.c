@@ -119,7 +119,15 @@ typedef struct FastKeys {
     FastSlot *slots;
     uint32_t cap, n;  /* cap a power of two */
     size_t width;     /* bytes of the key column's values (1..8) */
+    /* Integer keys in [0, dcap) (dense ids, the usual case) skip hashing: dmap[x] is
+     * id + 1 (0: not seen). dcap grows to cover new values while it stays within a few
+     * times the keys seen, so sparse values do not blow it up; others use slots. */
+    uint32_t *dmap;
+    uint64_t dcap;
+    bool is_int;      /* signed integer column (INT32, INT64) */
 } FastKeys;
+
+#define DMAP_MAX (UINT64_C(1) << 26) /* 256 MiB of map at most */
 
 #define FAST_AHEAD 16 /* rows between a slot's prefetch and its probe */
 
@@ -152,19 +160,66 @@ static int fast_put(FastKeys *f, uint64_t bits, uint32_t id, CnErr *err) {
     return 0;
 }
 
-/* Key ids of rows 0..n-1 of b (UINT32_MAX: null key) into ids. */
+static int64_t fast_int(const CnVec *v, size_t w, uint32_t r) {
+    return w == 8 ? ((const int64_t *)v->values)[r] : ((const int32_t *)v->values)[r];
+}
+
+/* Makes dmap cover x when that keeps it within a few times the keys seen; false: x
+ * goes to the hash table. */
+static bool dmap_cover(FastKeys *f, uint64_t x, uint32_t n_keys, CnErr *err, int *rc) {
+    if (x < f->dcap) return true;
+    uint64_t nc = f->dcap ? f->dcap : 4096;
+    while (nc <= x) nc *= 2;
+    if (nc > DMAP_MAX || nc > 8 * ((uint64_t)n_keys + 4096)) return false;
+    uint32_t *nm = cn_calloc(nc, sizeof *nm);
+    if (!nm) {
+        *rc = cn_err_set(err, CN_ENOMEM, "key table: out of memory (%llu direct slots)", (unsigned long long)nc);
+        return false;
+    }
+    if (f->dcap) memcpy(nm, f->dmap, f->dcap * sizeof *nm);
+    cn_free(f->dmap);
+    f->dmap = nm;
+    f->dcap = nc;
+    return true;
+}
+
+/* Key id of row r (a miss interns it, as the generic path would at this row). */
+static int fast_miss(CnEngKeys *k, const CnBatch *b, const int *cols, uint32_t r, CnBuf *kb, uint32_t *id,
+                     CnErr *err) {
+    cn_eng__key_encode(b, cols, 1, r, kb);
+    if (kb->oom) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    return cn_eng__key_intern(k, kb->data, kb->len, b, cols, r, id, err);
+}
+
+/* Key ids of rows 0..n-1 of b (UINT32_MAX: null key) into ids, in row order (ids are
+ * handed out in order of first appearance). */
 static int fast_ids(FastKeys *f, CnEngKeys *k, const CnBatch *b, const int *cols, uint32_t *ids, CnBuf *kb,
                     CnErr *err) {
     const CnVec *v = &b->cols[cols[0]];
     uint32_t n = b->n_rows;
+    int rc = 0;
     for (uint32_t r = 0; r < n; r++) {
-        if (f->cap && r + FAST_AHEAD < n) {
-            uint32_t j = (uint32_t)cn_hash_u64(fast_bits(v, f->width, r + FAST_AHEAD)) & (f->cap - 1);
-            __builtin_prefetch(&f->slots[j]);
-        }
         if (!cn_col_vec_is_valid(v, r)) {
             ids[r] = UINT32_MAX;
             continue;
+        }
+        uint32_t id;
+        if (f->is_int) {
+            int64_t x = fast_int(v, f->width, r);
+            if (x >= 0 && dmap_cover(f, (uint64_t)x, k->n, err, &rc)) {
+                if (!f->dmap[x]) {
+                    rc = fast_miss(k, b, cols, r, kb, &id, err);
+                    if (rc) return rc;
+                    f->dmap[x] = id + 1;
+                }
+                ids[r] = f->dmap[x] - 1;
+                continue;
+            }
+            if (rc) return rc;
+        }
+        if (f->cap && r + FAST_AHEAD < n) {
+            uint32_t j = (uint32_t)cn_hash_u64(fast_bits(v, f->width, r + FAST_AHEAD)) & (f->cap - 1);
+            __builtin_prefetch(&f->slots[j]);
         }
         uint64_t bits = fast_bits(v, f->width, r);
         uint32_t id1 = 0;
@@ -174,10 +229,7 @@ static int fast_ids(FastKeys *f, CnEngKeys *k, const CnBatch *b, const int *cols
             id1 = f->slots[j].id1;
         }
         if (!id1) {
-            uint32_t id;
-            cn_eng__key_encode(b, cols, 1, r, kb);
-            if (kb->oom) return cn_err_set(err, CN_ENOMEM, "out of memory");
-            int rc = cn_eng__key_intern(k, kb->data, kb->len, b, cols, r, &id, err);
+            rc = fast_miss(k, b, cols, r, kb, &id, err);
             if (rc == 0) rc = fast_put(f, bits, id, err);
             if (rc) return rc;
             id1 = id + 1;
@@ -502,8 +554,10 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
     }
     bool ts_from_ds = i_ts < 0 && !g->entities; /* SNAPSHOT events without timeColumn */
     if (!g->opts.shard && g->n_keys == 1) { /* distributed hook: ranks intern after the shuffle */
-        size_t w = cn_col_type_width(os->fields[g->key_cols[0]].type->id);
+        CnTypeId kt = os->fields[g->key_cols[0]].type->id;
+        size_t w = cn_col_type_width(kt);
         if (w >= 1 && w <= 8) fast.width = w;
+        fast.is_int = kt == CN_COL_INT64 || kt == CN_COL_INT32;
     }
     uint32_t cur_file = UINT32_MAX;
     uint64_t file_row = 0; /* distributed hook: rows of the current file before this batch */
@@ -637,6 +691,7 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
 done:
     cn_buf_fini(&kb);
     cn_free(fast.slots);
+    cn_free(fast.dmap);
     cn_free(fast_id);
     cn_col_batch_free(out);
     cn_expr_query_free(q2);

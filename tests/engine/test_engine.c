@@ -1,5 +1,6 @@
 /* test_engine.c: unit tests of engine internals: the key table (encoded key bytes ->
  * dense id, eng_int.h): many keys with probe collisions, stable ids, null keys; the
+ * loader's fast lookup of a single long key (same ids as the key table); the
  * partitions to compute (compute.md section 5: holes, step days, run-first-hole); and
  * the temporal API cn_eng_gb_values_at on a tiny table (compute.md Example 2.1). */
 #include "cn_test.h"
@@ -342,6 +343,96 @@ static void test_values_at_example_2_1(void **state) {
     rm_rf(dir);
 }
 
+/* Distinct key value i of test_loader_long_keys: negatives, dense values, sparse values
+ * near 1e15 and small odd ones, all distinct. */
+static int64_t long_key(uint32_t i) {
+    switch (i % 4) {
+    case 0: return -(int64_t)i - 1;
+    case 1: return (int64_t)i * 50;
+    case 2: return INT64_C(1000000000000000) + i;
+    default: return (int64_t)i;
+    }
+}
+
+/* The loader's lookup of a single long key (direct map for small non-negative values,
+ * an inline hash table for the rest, load.c) gives the ids the key table would: ids in
+ * order of first appearance across both structures, the same id on every repeat, null
+ * keys dropped, and the key values of id i those of its first row. */
+static void test_loader_long_keys(void **state) {
+    (void)state;
+    CnErr err = CN_ERR_INIT;
+    char dir[256], wh[300], catu[320];
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/cn_eng_XXXXXX", t && *t ? t : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
+    CnIceCatalog *cat = NULL;
+    ASSERT_OK(cn_ice_catalog_open(wh, catu, &cat, &err), &err);
+    CnSchema *sch = NULL;
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_schema_new(&sch), &err);
+    ASSERT_OK(cn_col_schema_add(sch, "uid", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(sch, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(sch, "amount", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(sch, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_batch_new(sch, &b, &err), &err);
+    const uint32_t d = 40000, n = 3 * d;
+    uint32_t *want = cn_malloc(n * sizeof *want), n_want = 0;
+    assert_non_null(want);
+    for (uint32_t r = 0; r < n; r++) {
+        uint32_t i = r < d ? r : (uint32_t)(((uint64_t)r * 7919) % d); /* first d rows: first sightings */
+        if (r % 7 == 3) {
+            cn_col_vec_append_null(&b->cols[0]);
+        } else {
+            cn_col_vec_append_i64(&b->cols[0], long_key(i));
+            want[n_want++] = i;
+        }
+        cn_col_vec_append_i64(&b->cols[1], INT64_C(1736121600000) + r);
+        cn_col_vec_append_i64(&b->cols[2], 1);
+        cn_col_vec_append_str(&b->cols[3], "2025-01-06", 10);
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    ASSERT_OK(cn_ice_table_create(cat, "raw", "ev", sch, NULL, 0, &err), &err);
+    CnIceWrite *w = NULL;
+    ASSERT_OK(cn_ice_write_begin(cat, "raw", "ev", CN_ICE_APPEND, &w, &err), &err);
+    ASSERT_OK(cn_ice_write_batch(w, b, &err), &err);
+    ASSERT_OK(cn_ice_write_commit(w, NULL, &err), &err);
+    cn_ice_write_free(w);
+    static const char js[] =
+        "{\"metaData\": {\"name\": \"t.lk\", \"outputNamespace\": \"out\", \"team\": \"t\"},"
+        " \"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {"
+        "   \"selects\": {\"uid\": \"uid\", \"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}],"
+        " \"keyColumns\": [\"uid\"], \"aggregations\": [{\"inputColumn\": \"amount\", \"operation\": 7}]}";
+    CnConf *conf = NULL;
+    ASSERT_OK(cn_conf_loadb("production/group_bys/t/lk", js, sizeof js - 1, CN_CONF_KIND_UNKNOWN, &conf, &err), &err);
+    CnEngGroupBy *g = NULL;
+    ASSERT_OK(cn_eng_gb_open(cat, conf->group_by, NULL, "2025-01-06", NULL, &g, &err), &err);
+    assert_int_equal(g->n_rows, n_want); /* null keys dropped */
+    uint32_t *id_of = cn_malloc(d * sizeof *id_of);
+    assert_non_null(id_of);
+    memset(id_of, 0xff, d * sizeof *id_of);
+    uint32_t next = 0;
+    for (uint32_t r = 0; r < n_want; r++) {
+        uint32_t i = want[r];
+        if (id_of[i] == UINT32_MAX) id_of[i] = next++;
+        if (g->key_id[r] != id_of[i])
+            fail_msg("row %u (key %lld): id %u, want %u", r, (long long)long_key(i), g->key_id[r], id_of[i]);
+    }
+    assert_int_equal(next, g->keys.n);
+    for (uint32_t i = 0; i < d; i++)
+        if (id_of[i] != UINT32_MAX)
+            assert_int_equal(((const int64_t *)g->keys.vals->cols[0].values)[id_of[i]], long_key(i));
+    cn_free(id_of);
+    cn_free(want);
+    cn_eng_gb_free(g);
+    cn_conf_free(conf);
+    cn_col_batch_free(b);
+    cn_col_schema_free(sch);
+    cn_ice_catalog_close(cat);
+    rm_rf(dir);
+}
+
 CN_TEST_MAIN(cmocka_unit_test(test_keys_many), cmocka_unit_test(test_keys_nulls),
              cmocka_unit_test(test_plan_spec_example), cmocka_unit_test(test_plan_step_days),
-             cmocka_unit_test(test_values_at_example_2_1))
+             cmocka_unit_test(test_values_at_example_2_1), cmocka_unit_test(test_loader_long_keys))
