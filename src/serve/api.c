@@ -67,6 +67,7 @@ static const char *const KIND_NAMES[2] = {"groupby", "join"};
 struct CnSrvApi {
     CnSrvFetchFn fetch;
     void *fetch_ctx;
+    CnSrvFetchTextFn fetch_text; /* optional: the answer as JSON text; same ctx */
     FeatRoute gb, join;
     struct timespec started;
     RouteName route_names[MAX_ROUTES];
@@ -104,7 +105,8 @@ static inline void put_raw(CnBuf *b, const char *p, size_t n) {
     }
 }
 
-#define PUT_LIT(b, lit) put_raw((b), (lit), sizeof(lit) - 1)
+/* lit must be a string literal (the "" on each side refuses anything else). */
+#define PUT_LIT(b, lit) put_raw((b), "" lit "", sizeof(lit) - 1)
 
 /* Whether any of the 8 bytes of w is below 0x20, '"' or '\\' (the "has a zero byte"
  * bit trick: exact about whether some byte matches, which is all that is asked). */
@@ -378,6 +380,139 @@ decline:
     return 1;
 }
 
+/* ---- the fetcher's answer as text ------------------------------------------------- */
+
+/* The end of the JSON value starting at p (well-formed text from the fetcher; a string's
+ * escapes are skipped, brackets are counted), or NULL when the text ends first. */
+static const char *skip_value(const char *p, const char *end) {
+    int depth = 0;
+    while (p < end) {
+        char c = *p;
+        if (c == '"') {
+            for (p++; p < end && *p != '"'; p++)
+                if (*p == '\\') p++;
+            if (p >= end) return NULL;
+            p++;
+        } else if (c == '{' || c == '[') {
+            depth++;
+            p++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0) return p; /* the enclosing container's end */
+            depth--;
+            p++;
+        } else if (c == ',' && depth == 0) {
+            return p;
+        } else {
+            p++;
+        }
+        if (depth == 0 && (c == '"' || c == '}' || c == ']')) return p;
+    }
+    return depth == 0 ? p : NULL;
+}
+
+/* Copies a JSON value's text, rewriting each number printed with 16 or more significant
+ * digits (jansson prints doubles with 17: 250.59999999999999) in the shortest form that
+ * reads back as the same double (250.6), as the tree path writes it. */
+static void copy_value(CnBuf *b, const char *s, size_t n) {
+    const char *end = s + n, *run = s, *p = s;
+    while (p < end) {
+        char c = *p;
+        if (c == '"') {
+            for (p++; p < end && *p != '"'; p++)
+                if (*p == '\\') p++;
+            p++;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            const char *t = p;
+            int digits = 0;
+            bool real = false;
+            while (p < end && ((*p >= '0' && *p <= '9') || *p == '-' || *p == '+' || *p == '.' || *p == 'e' ||
+                               *p == 'E')) {
+                if (*p >= '0' && *p <= '9') digits++;
+                else if (*p == '.' || *p == 'e' || *p == 'E') real = true;
+                p++;
+            }
+            if (real && digits >= 16 && p - t < 40) {
+                char num[40];
+                memcpy(num, t, (size_t)(p - t));
+                num[p - t] = 0;
+                put_raw(b, run, (size_t)(t - run));
+                write_real(b, strtod(num, NULL));
+                run = p;
+            }
+        } else {
+            p++;
+        }
+    }
+    put_raw(b, run, (size_t)(end - run));
+}
+
+/* Writes Chronon's results for the fetcher's text answer t, an array of
+ * {"error": ..., "keys": {...}} or {"keys": {...}, "values": {...}} objects, into b.
+ * *n_res: the number of results. -1 when the text is not that shape. */
+static int text_to_results(CnBuf *b, const char *t, size_t n, const json_t *keys, size_t *n_res, uint64_t *n_ok,
+                           uint64_t *n_failed) {
+    const char *p = t, *end = t + n;
+    if (!t) return -1;
+    p = skip_ws(p, end);
+    if (p >= end || *p++ != '[') return -1;
+    PUT_LIT(b, "{\"results\":[");
+    p = skip_ws(p, end);
+    size_t i = 0;
+    if (p < end && *p == ']') p++;
+    else
+        for (;; i++) {
+            const char *ek = NULL, *vals = NULL, *error = NULL;
+            size_t ek_n = 0, vals_n = 0, error_n = 0;
+            if (p >= end || *p++ != '{') return -1;
+            p = skip_ws(p, end);
+            while (p < end && *p != '}') {
+                const char *k;
+                size_t kn;
+                if (!(p = plain_string(p, end, &k, &kn))) return -1;
+                p = skip_ws(p, end);
+                if (p >= end || *p++ != ':') return -1;
+                p = skip_ws(p, end);
+                const char *v = p;
+                if (!(p = skip_value(p, end))) return -1;
+                if (kn == 4 && memcmp(k, "keys", 4) == 0) ek = v, ek_n = (size_t)(p - v);
+                else if (kn == 6 && memcmp(k, "values", 6) == 0) vals = v, vals_n = (size_t)(p - v);
+                else if (kn == 5 && memcmp(k, "error", 5) == 0) error = v, error_n = (size_t)(p - v);
+                p = skip_ws(p, end);
+                if (p < end && *p == ',') p = skip_ws(p + 1, end);
+            }
+            if (p >= end) return -1;
+            p++;
+            if (i) PUT_LIT(b, ",");
+            if (error) PUT_LIT(b, "{\"status\":\"Failure\",\"entityKeys\":");
+            else PUT_LIT(b, "{\"status\":\"Success\",\"entityKeys\":");
+            if (ek) put_raw(b, ek, ek_n);
+            else cn_srv_json_write(b, json_array_get(keys, i));
+            if (error) {
+                (*n_failed)++;
+                PUT_LIT(b, ",\"error\":");
+                put_raw(b, error, error_n);
+            } else {
+                (*n_ok)++;
+                PUT_LIT(b, ",\"features\":");
+                if (vals) copy_value(b, vals, vals_n);
+                else PUT_LIT(b, "{}");
+            }
+            PUT_LIT(b, "}");
+            p = skip_ws(p, end);
+            if (p < end && *p == ',') {
+                p = skip_ws(p + 1, end);
+                continue;
+            }
+            if (p >= end || *p++ != ']') return -1;
+            i++;
+            break;
+        }
+    if (skip_ws(p, end) != end) return -1;
+    PUT_LIT(b, "]}\n");
+    *n_res = i;
+    return 0;
+}
+
 /* ---- fetch routes ---------------------------------------------------------------- */
 
 static int parse_ts(const char *s, int64_t *out) {
@@ -454,7 +589,10 @@ static int features_handler(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
             goto done;
         }
     }
-    int rc = api->fetch(api->fetch_ctx, fr->kind, name, keys, ts, &out, &err);
+    CnBuf *text = req->scratch;
+    if (text) cn_buf_reset(text);
+    int rc = api->fetch_text && text ? api->fetch_text(api->fetch_ctx, fr->kind, name, keys, ts, text, &err)
+                                     : api->fetch(api->fetch_ctx, fr->kind, name, keys, ts, &out, &err);
     if (rc != 0) {
         if (rc == CN_ENOTFOUND) {
             res = RES_NOT_FOUND;
@@ -468,16 +606,28 @@ static int features_handler(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
         }
         goto done;
     }
+    uint64_t n_ok = 0, n_failed = 0;
+    CnBuf *b = &resp->body;
+    if (!out) {
+        cn_buf_reserve(b, text->len + 64 + 48 * json_array_size(keys));
+        size_t n_res = 0;
+        if (text_to_results(b, text->data, text->len, keys, &n_res, &n_ok, &n_failed) != 0 ||
+            n_res != json_array_size(keys)) {
+            res = RES_ERROR;
+            fail(resp, 500, "%s %s: the fetcher's answer is not an array of %zu results: %.200s", kind_name, name,
+                 json_array_size(keys), text->data ? text->data : "");
+            goto done;
+        }
+        goto answered;
+    }
     if (!json_is_array(out) || json_array_size(out) != json_array_size(keys)) {
         res = RES_ERROR;
         fail(resp, 500, "%s %s: the fetcher returned %zu results for %zu key maps", kind_name, name,
              json_is_array(out) ? json_array_size(out) : 0, json_array_size(keys));
         goto done;
     }
-    CnBuf *b = &resp->body;
     cn_buf_reserve(b, 64 + 128 * json_array_size(out));
     PUT_LIT(b, "{\"results\":[");
-    uint64_t n_ok = 0, n_failed = 0;
     for (size_t i = 0; i < json_array_size(out); i++) {
         json_t *o = json_array_get(out, i);
         json_t *ek = json_object_get(o, "keys");
@@ -502,6 +652,7 @@ static int features_handler(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
         PUT_LIT(b, "}");
     }
     PUT_LIT(b, "]}\n");
+answered:
     ADD_RELAXED(&api->keys_ok[fr->kind], n_ok);
     ADD_RELAXED(&api->keys_failed[fr->kind], n_failed);
     resp->status = 200;
@@ -705,6 +856,8 @@ void cn_srv_api_free(CnSrvApi *api) {
     if (!api) return;
     cn_free(api);
 }
+
+void cn_srv_api_set_text_fetch(CnSrvApi *api, CnSrvFetchTextFn fn) { api->fetch_text = fn; }
 
 int cn_srv_api_mount(CnSrvApi *api, CnHttpServer *s, CnErr *err) {
     int rc = cn_http_route(s, "POST", api->gb.prefix, features_handler, &api->gb, err);

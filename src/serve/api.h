@@ -26,11 +26,22 @@
 typedef int (*CnSrvFetchFn)(void *ctx, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
                             json_t **out, CnErr *err);
 
+/* Same contract as cn_fetcher_fetch_text: the answer appended to *out as the text
+ * json_dumps(answer, JSON_COMPACT | JSON_SORT_KEYS) gives. */
+typedef int (*CnSrvFetchTextFn)(void *ctx, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
+                                CnBuf *out, CnErr *err);
+
 typedef struct CnSrvApi CnSrvApi;
 
 /* OWNED: *out, freed by cn_srv_api_free after the server using it is freed. */
 int cn_srv_api_new(CnSrvFetchFn fetch, void *fetch_ctx, CnSrvApi **out, CnErr *err);
 void cn_srv_api_free(CnSrvApi *api); /* NULL-safe */
+
+/* Fetches through fn (with the ctx given to cn_srv_api_new) instead of the json_t
+ * fetch: the fetcher writes its answer as text, which the route rewraps in Chronon's
+ * shape without building a tree (doubles printed with 17 digits are rewritten in their
+ * shortest form, as the tree path writes them). Call before the server starts. */
+void cn_srv_api_set_text_fetch(CnSrvApi *api, CnSrvFetchTextFn fn);
 
 /* Adds the routes above to s and makes api the server's observer (every request,
  * whatever its route, is counted in /metrics). Call before cn_http_server_start; other

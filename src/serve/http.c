@@ -81,6 +81,7 @@ typedef struct ConnState {
     char *raw_uri;         /* in arena */
     CnBuf body;
     CnBuf out;             /* the response body, sent from here */
+    CnBuf scratch;         /* CnHttpReq.scratch */
     bool active;           /* between the URI callback and completion */
     bool seen;             /* the access handler ran once (headers complete) */
     bool too_big;          /* body exceeded max_body: drained, not kept */
@@ -114,6 +115,7 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
     if (!cs) return;
     cn_buf_fini(&cs->body);
     cn_buf_fini(&cs->out);
+    cn_buf_fini(&cs->scratch);
     cn_arena_fini(&cs->arena);
     cn_free(cs);
     *socket_context = NULL;
@@ -140,6 +142,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
     if (!cs) return;
     buf_recycle(&cs->body);
     buf_recycle(&cs->out);
+    buf_recycle(&cs->scratch);
     cn_arena_reset(&cs->arena);
     cs->raw_uri = NULL;
     cs->active = false;
@@ -291,6 +294,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
             .body = st->body.len ? (const uint8_t *)st->body.data : NULL,
             .body_len = st->body.len,
             .arena = &st->arena,
+            .scratch = &st->scratch,
         };
         dispatch(s, &req, &resp, &route, &allow);
     }

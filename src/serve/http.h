@@ -27,6 +27,8 @@ typedef struct CnHttpReq {
     const uint8_t *body;  /* request body, NUL-terminated; NULL when none */
     size_t body_len;
     CnArena *arena;       /* per-request scratch, freed after the response is sent */
+    CnBuf *scratch;       /* empty buffer for the handler; its memory is kept for the
+                           * connection's next request */
 } CnHttpReq;
 
 /* The decoded value of query parameter name (application/x-www-form-urlencoded rules),

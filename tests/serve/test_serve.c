@@ -585,7 +585,25 @@ static int fake_fetch(void *ctx, CnFetchKind kind, const char *name, const json_
         }
         json_t *o = json_object();
         json_object_set(o, "keys", k);
-        if (u && strcmp(u, "bad") == 0) {
+        if (u && strcmp(u, "many") == 0) {
+            /* doubles of every kind, for the text path's rewriting of 17-digit reals */
+            json_t *v = json_object();
+            uint64_t x = 0x9E3779B97F4A7C15ULL;
+            for (int j = 0; j < 400; j++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                double d;
+                switch (j % 4) {
+                case 0: d = (double)(int64_t)(x % 2000000001) / 1000.0 - 1e6; break;
+                case 1: d = (double)(x >> 11) / (double)(1ULL << 53) * 1000.0; break;
+                case 2: d = (double)(int64_t)(x % 100000) / 3.0; break;
+                default: memcpy(&d, &x, sizeof d);
+                }
+                char fname[16];
+                snprintf(fname, sizeof fname, "f%03d", j);
+                json_object_set_new(v, fname, isfinite(d) ? json_real(d) : json_integer((json_int_t)(x >> 1)));
+            }
+            json_object_set_new(o, "values", v);
+        } else if (u && strcmp(u, "bad") == 0) {
             json_object_set_new(o, "error", json_string("Invalid key format: key \"user_id\" is \"bad\""));
         } else {
             json_t *v = json_object();
@@ -599,6 +617,19 @@ static int fake_fetch(void *ctx, CnFetchKind kind, const char *name, const json_
         }
         json_array_append_new(*out, o);
     }
+    return 0;
+}
+
+/* The fake's answer as the text fetcher gives it (cn_fetcher_fetch_text's contract). */
+static int fake_fetch_text(void *ctx, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts,
+                           CnBuf *out, CnErr *err) {
+    json_t *ans = NULL;
+    int rc = fake_fetch(ctx, kind, name, keys, ts, &ans, err);
+    if (rc) return rc;
+    char *t = json_dumps(ans, JSON_COMPACT | JSON_SORT_KEYS);
+    cn_buf_puts(out, t);
+    free(t);
+    json_decref(ans);
     return 0;
 }
 
@@ -664,6 +695,55 @@ static void api_groupby_response_has_chronon_shape(void **state) {
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body.data, "{\"results\":[]}\n");
     resp_fini(&r);
+}
+
+/* The text path answers what the tree path answers: the same results (keys sorted, as
+ * the text fetcher sorts them), doubles in the same shortest form, the same errors. */
+static void api_text_fetch_answers_as_the_tree_fetch(void **state) {
+    ApiFx *fx = *state; /* the tree path */
+    Fake fake = {0};
+    CnErr err = CN_ERR_INIT;
+    CnSrvApi *api = NULL;
+    ASSERT_OK(cn_srv_api_new(fake_fetch, &fake, &api, &err), &err);
+    cn_srv_api_set_text_fetch(api, fake_fetch_text);
+    CnHttpServer *s = start(NULL);
+    ASSERT_OK(cn_srv_api_mount(api, s, &err), &err);
+    go(s);
+    int port = cn_http_server_port(s);
+    Resp r;
+    assert_int_equal(request(port, "POST", "/v1/features/groupby/team/gb.v1",
+                             "[{\"user_id\":\"5\"},{\"user_id\":\"bad\"}]", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.data,
+                        "{\"results\":[{\"status\":\"Success\",\"entityKeys\":{\"user_id\":\"5\"},\"features\":{"
+                        "\"avg\":12.0,\"list\":[1,2],\"missing\":null,\"purchase_price_count_3d\":3,"
+                        "\"purchase_price_sum_3d\":250.6,\"s\":\"a\\\"b\\n\\u0001\"}},"
+                        "{\"status\":\"Failure\",\"entityKeys\":{\"user_id\":\"bad\"},"
+                        "\"error\":\"Invalid key format: key \\\"user_id\\\" is \\\"bad\\\"\"}]}\n");
+    resp_fini(&r);
+    static const char *const bodies[] = {
+        "[{\"user_id\":\"many\"}]", "[]", "[{\"user_id\":\"5\"},{\"user_id\":\"many\"},{\"user_id\":\"bad\"}]",
+        "[{\"user_id\":\"down\"}]", "[{\"user_id\":\"5\",\"x\":\"\\u00e9\"}]",
+    };
+    for (size_t i = 0; i < CN_ARRAY_LEN(bodies); i++) {
+        Resp t, j;
+        assert_int_equal(request(port, "POST", "/v1/features/join/team/j.v1", bodies[i], &t), 0);
+        assert_int_equal(request(fx->port, "POST", "/v1/features/join/team/j.v1", bodies[i], &j), 0);
+        assert_int_equal(t.status, j.status);
+        json_error_t je;
+        json_t *tv = json_loads(t.body.data, 0, &je), *jv = json_loads(j.body.data, 0, &je);
+        assert_non_null(tv);
+        assert_non_null(jv);
+        if (!json_equal(tv, jv)) fail_msg("body %s: text path %s, tree path %s", bodies[i], t.body.data, j.body.data);
+        /* the same texts in another order: as long (no 17-digit doubles left) */
+        assert_int_equal(t.body.len, j.body.len);
+        json_decref(tv);
+        json_decref(jv);
+        resp_fini(&t);
+        resp_fini(&j);
+    }
+    cn_http_server_free(s);
+    cn_srv_api_free(api);
 }
 
 static void api_bad_requests_say_what_is_wrong(void **state) {
@@ -1039,6 +1119,7 @@ CN_TEST_MAIN(cmocka_unit_test(routes_methods_and_404_405),
              cmocka_unit_test(html_escape_covers_markup),
              cmocka_unit_test_setup_teardown(api_groupby_response_has_chronon_shape, api_setup, api_teardown),
              cmocka_unit_test_setup_teardown(api_bad_requests_say_what_is_wrong, api_setup, api_teardown),
+             cmocka_unit_test_setup_teardown(api_text_fetch_answers_as_the_tree_fetch, api_setup, api_teardown),
              cmocka_unit_test_setup_teardown(api_metrics_count_requests_keys_and_kv_errors, api_setup, api_teardown),
              cmocka_unit_test_setup_teardown(api_survives_allocation_failures, api_setup, api_teardown),
              cmocka_unit_test(json_writer_numbers_and_strings),
