@@ -139,6 +139,7 @@ typedef struct Flat {
     int32_t *pday;
     int64_t *val[MAX_IN];
     uint8_t *ok[MAX_IN];
+    uint64_t n_null[MAX_IN];     /* null inputs loaded */
 } Flat;
 
 /* A row or query in (key id, ts) order: what the sweep reads in sequence. */
@@ -399,6 +400,7 @@ static int load_source(CnIceCatalog *cat, const CnSource *s, const Plan *p, int3
                 const CnVec *iv = &b->cols[pos[2 + c]];
                 bool v = cn_col_vec_is_valid(iv, r);
                 f->ok[c][n] = v;
+                f->n_null[c] += !v;
                 if (p->in_vals[c]) f->val[c][n] = v ? get_int(iv, r) : 0;
             }
             n++;
@@ -610,6 +612,7 @@ typedef struct Sorted {
     int64_t *ts;
     int32_t *pday;
     int64_t *val[MAX_IN];
+    /* NULL for an input without nulls: every position counts, no gathers */
     uint8_t *ok[MAX_IN];
     uint32_t *cnt[MAX_IN];   /* prefix: non-null inputs in [0, i) */
     uint64_t *sum[MAX_IN];   /* prefix: their sum modulo 2^64 */
@@ -628,6 +631,8 @@ static void sorted_fini(Sorted *s) {
     }
     memset(s, 0, sizeof *s);
 }
+
+#define IN_OK(s, c, x) (!(s)->ok[c] || (s)->ok[c][x])
 
 /* Sorts the loaded rows by (id, ts) into s; frees f's arrays as they are consumed. */
 static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorted *s, CnErr *err) {
@@ -649,9 +654,12 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorte
     if (!s->ts || !s->pday) goto oom;
     for (uint32_t i = 0; i < n; i++) s->ts[i] = ev[i].ts, s->pday[i] = ev[i].pday;
     for (uint32_t c = 0; c < p->n_in; c++) {
-        uint8_t *ok = s->ok[c] = cn_malloc((size_t)n + 1);
-        if (!ok) goto oom;
-        for (uint32_t i = 0; i < n; i++) ok[i] = f->ok[c][ev[i].ix];
+        uint8_t *ok = NULL;
+        if (f->n_null[c]) {
+            ok = s->ok[c] = cn_malloc((size_t)n + 1);
+            if (!ok) goto oom;
+            for (uint32_t i = 0; i < n; i++) ok[i] = f->ok[c][ev[i].ix];
+        }
         cn_free(f->ok[c]), f->ok[c] = NULL;
         if (p->in_vals[c]) {
             int64_t *v = s->val[c] = cn_malloc(((size_t)n + 1) * sizeof *v);
@@ -659,7 +667,7 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorte
             for (uint32_t i = 0; i < n; i++) v[i] = f->val[c][ev[i].ix];
             cn_free(f->val[c]), f->val[c] = NULL;
         }
-        if (p->in_cnt[c]) {
+        if (p->in_cnt[c] && ok) {
             uint32_t *cn = s->cnt[c] = cn_malloc(((size_t)n + 1) * sizeof *cn);
             if (!cn) goto oom;
             cn[0] = 0;
@@ -669,14 +677,14 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorte
             uint64_t *sm = s->sum[c] = cn_malloc(((size_t)n + 1) * sizeof *sm);
             if (!sm) goto oom;
             sm[0] = 0;
-            for (uint32_t i = 0; i < n; i++) sm[i + 1] = sm[i] + (ok[i] ? (uint64_t)s->val[c][i] : 0);
+            for (uint32_t i = 0; i < n; i++) sm[i + 1] = sm[i] + (!ok || ok[i] ? (uint64_t)s->val[c][i] : 0);
         }
-        if (p->in_last[c]) {
+        if (p->in_last[c] && ok) {
             uint32_t *l = s->nnl[c] = cn_malloc(((size_t)n + 1) * sizeof *l), prev = NONE;
             if (!l) goto oom;
             for (uint32_t i = 0; i < n; i++) l[i] = prev = ok[i] ? i : prev;
         }
-        if (p->in_first[c]) {
+        if (p->in_first[c] && ok) {
             uint32_t *fi = s->nnf[c] = cn_malloc(((size_t)n + 1) * sizeof *fi), next = n;
             if (!fi) goto oom;
             fi[n] = n;
@@ -697,29 +705,29 @@ static bool part_value(const Sorted *s, const JPart *jp, uint32_t a, uint32_t b,
     switch (jp->op) {
     case J_COUNT:
     case J_SUM: {
-        uint32_t k = s->cnt[c][b] - s->cnt[c][a];
+        uint32_t k = s->cnt[c] ? s->cnt[c][b] - s->cnt[c][a] : b - a;
         if (!k) return false;
         *out = jp->op == J_COUNT ? (int64_t)k : (int64_t)(s->sum[c][b] - s->sum[c][a]);
         return true;
     }
     case J_LAST: {
         if (b <= a) return false;
-        uint32_t j = s->nnl[c][b - 1];
+        uint32_t j = s->nnl[c] ? s->nnl[c][b - 1] : b - 1;
         if (j == NONE || j < a) return false;
         /* ties at that ts: the largest value, as the kernel's fold keeps */
         int64_t best = s->val[c][j], t = s->ts[j];
         for (uint32_t x = j; x > a && s->ts[x - 1] == t;)
-            if (s->ok[c][--x] && s->val[c][x] > best) best = s->val[c][x];
+            if (IN_OK(s, c, --x) && s->val[c][x] > best) best = s->val[c][x];
         *out = best;
         return true;
     }
     case J_FIRST: {
         if (b <= a) return false;
-        uint32_t j = s->nnf[c][a];
+        uint32_t j = s->nnf[c] ? s->nnf[c][a] : a;
         if (j >= b) return false;
         int64_t best = s->val[c][j], t = s->ts[j];
         for (uint32_t x = j + 1; x < b && s->ts[x] == t; x++)
-            if (s->ok[c][x] && s->val[c][x] < best) best = s->val[c][x];
+            if (IN_OK(s, c, x) && s->val[c][x] < best) best = s->val[c][x];
         *out = best;
         return true;
     }
@@ -733,7 +741,7 @@ static bool part_value_upto(const Sorted *s, const JPart *jp, uint32_t a, uint32
     uint64_t sum = 0;
     int64_t bt = 0, bv = 0;
     for (uint32_t x = a; x < b; x++) {
-        if (s->pday[x] > pday || !s->ok[c][x]) continue;
+        if (s->pday[x] > pday || !IN_OK(s, c, x)) continue;
         int64_t t = s->ts[x], v = s->val[c] ? s->val[c][x] : 0;
         if (jp->op == J_SUM) sum += (uint64_t)v;
         else if (jp->op == J_LAST ? !k || t > bt || (t == bt && v > bv) : jp->op == J_FIRST && (!k || t < bt || (t == bt && v < bv)))
@@ -745,9 +753,12 @@ static bool part_value_upto(const Sorted *s, const JPart *jp, uint32_t a, uint32
     return true;
 }
 
-/* Every query's part values: out_v[q][r], out_ok[q][r] for left row r. */
+/* Every query's part values, in sorted order and row-major (the parts of a query share
+ * cache lines; sorted order is random in left order): slot[r] = j for left row r with a
+ * key, and part q's value is (*rv)[j * n_parts + q] when (*rok)[j * n_parts + q].
+ * OWNED: *rv, *rok (cn_free). */
 static int sweep(const Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, const int64_t *qts,
-                 const int32_t *qpday, uint32_t n_ids, int64_t **out_v, uint8_t **out_ok, CnErr *err) {
+                 const int32_t *qpday, uint32_t n_ids, uint32_t *slot, int64_t **rv, uint8_t **rok, CnErr *err) {
     uint32_t *qsel = cn_malloc(((size_t)n_q + 1) * sizeof *qsel), n_qq = 0;
     uint32_t *lo = cn_malloc(((size_t)p->n_w + 1) * sizeof *lo);
     Rec *qs = NULL;
@@ -761,6 +772,13 @@ static int sweep(const Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *q
         if (qid[r] != NONE) qsel[n_qq++] = r;
     rc = sort_recs(qid, qts, qpday, n_ids, qsel, n_qq, &qs, &cb, err);
     if (rc) goto done;
+    uint32_t np = p->n_parts;
+    int64_t *v = *rv = cn_malloc(((size_t)n_qq * np + 1) * sizeof *v);
+    uint8_t *ok = *rok = cn_malloc((size_t)n_qq * np + 1);
+    if (!v || !ok) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
     uint32_t cur = NONE, e1 = 0, hi = 0;
     int32_t max_pday = INT32_MIN;
     for (uint32_t j = 0; j < n_qq; j++) {
@@ -784,10 +802,11 @@ static int sweep(const Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *q
             while (lo[w] < hi && s->ts[lo[w]] < st) lo[w]++;
         }
         bool late = max_pday > qpd;
-        for (uint32_t q = 0; q < p->n_parts; q++) {
+        slot[r] = j;
+        for (uint32_t q = 0; q < np; q++) {
             const JPart *jp = &p->parts[q];
-            out_ok[q][r] = late ? part_value_upto(s, jp, lo[jp->win], hi, qpd, &out_v[q][r])
-                                : part_value(s, jp, lo[jp->win], hi, &out_v[q][r]);
+            size_t o = (size_t)j * np + q;
+            ok[o] = late ? part_value_upto(s, jp, lo[jp->win], hi, qpd, &v[o]) : part_value(s, jp, lo[jp->win], hi, &v[o]);
         }
     }
 done:
@@ -816,8 +835,9 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     memset(&s, 0, sizeof s);
     memset(&km, 0, sizeof km);
     uint32_t *id = NULL, *qid = NULL, n_ids = 0, n = left->n_rows;
-    int64_t **out_v = NULL;
-    uint8_t **out_ok = NULL;
+    int64_t *rv = NULL;
+    uint8_t *rok = NULL;
+    uint32_t *slot = NULL;
     int64_t scanned = 0;
     *taken = false;
     if (opts->shard || n_lkeys != 1) return 0;
@@ -846,20 +866,14 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     cn_free(id), id = NULL;
     if (rc) goto done;
     qid = cn_malloc(((size_t)n + 1) * sizeof *qid);
-    out_v = cn_calloc(p.n_parts + 1, sizeof *out_v);
-    out_ok = cn_calloc(p.n_parts + 1, sizeof *out_ok);
-    if (!qid || !out_v || !out_ok) {
+    slot = cn_malloc(((size_t)n + 1) * sizeof *slot);
+    if (!qid || !slot) {
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto done;
     }
-    for (uint32_t q = 0; q < p.n_parts && rc == 0; q++) {
-        out_v[q] = cn_malloc(((size_t)n + 1) * sizeof **out_v);
-        out_ok[q] = cn_calloc((size_t)n + 1, 1);
-        if (!out_v[q] || !out_ok[q]) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-    }
-    if (rc) goto done;
     for (uint32_t r = 0; r < n; r++) {
         hit[r] = cn_col_vec_is_valid(lk, r);
+        slot[r] = NONE;
         if (!hit[r]) {
             qid[r] = NONE;
         } else if (p.key_type == CN_COL_STRING) {
@@ -872,25 +886,28 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
         }
         if (qid[r] != NONE && s.start[qid[r]] == s.start[qid[r] + 1]) qid[r] = NONE; /* no rows */
     }
-    rc = sweep(&s, &p, n, qid, qts, qpday, n_ids, out_v, out_ok, err);
+    rc = sweep(&s, &p, n, qid, qts, qpday, n_ids, slot, &rv, &rok, err);
+    sorted_fini(&s);
     if (rc == 0) rc = cn_col_batch_new(g->value_schema, &vals, err);
-    for (uint32_t q = 0; q < p.n_parts && rc == 0; q++) {
-        CnVec *v = &vals->cols[q];
-        if (cn_col_vec_reserve(v, n)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-        bool i32 = p.parts[q].out == CN_COL_INT32;
-        for (uint32_t r = 0; r < n && rc == 0; r++) {
-            if (!out_ok[q][r]) cn_col_vec_append_null(v);
-            else if (i32) cn_col_vec_append_i32(v, (int32_t)out_v[q][r]);
-            else cn_col_vec_append_i64(v, out_v[q][r]);
+    for (uint32_t q = 0; q < p.n_parts && rc == 0; q++)
+        if (cn_col_vec_reserve(&vals->cols[q], n)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    uint32_t np = p.n_parts;
+    for (uint32_t r = 0; r < n && rc == 0; r++) {
+        size_t o = slot[r] == NONE ? 0 : (size_t)slot[r] * np;
+        for (uint32_t q = 0; q < np; q++) {
+            CnVec *v = &vals->cols[q];
+            if (slot[r] == NONE || !rok[o + q]) cn_col_vec_append_null(v);
+            else if (p.parts[q].out == CN_COL_INT32) cn_col_vec_append_i32(v, (int32_t)rv[o + q]);
+            else cn_col_vec_append_i64(v, rv[o + q]);
         }
-        if (rc == 0 && v->oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
     }
+    for (uint32_t q = 0; q < np && rc == 0; q++)
+        if (vals->cols[q].oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
     if (rc == 0) rc = cn_col_batch_sync_rows(vals, err);
 done:
-    for (uint32_t q = 0; out_v && q < p.n_parts; q++) cn_free(out_v[q]);
-    for (uint32_t q = 0; out_ok && q < p.n_parts; q++) cn_free(out_ok[q]);
-    cn_free(out_v);
-    cn_free(out_ok);
+    cn_free(rv);
+    cn_free(rok);
+    cn_free(slot);
     cn_free(qid);
     cn_free(id);
     keymap_fini(&km);
