@@ -19,6 +19,8 @@
 #include <mpi.h>
 #endif
 
+#define SHUFFLE_TAG 7001 /* point-to-point messages of the shuffle */
+
 struct CnDist {
     int rank, size;
     uint64_t bytes_sent;
@@ -127,11 +129,11 @@ void cn_dist_finish(CnDist *d) {
  * collective first (its share of the scan was smaller) sleeps in short naps instead of
  * busy-polling a core the other ranks need (Open MPI and MPICH poll in their blocking
  * calls). Naps grow from 20 us to 1 ms, so a wait costs at most about 1 ms of latency. */
-static void wait_req(MPI_Request *req) {
+static void wait_all(MPI_Request *reqs, int n) {
     long ns = 20000;
     for (;;) {
         int done = 0;
-        MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE);
         if (done) return;
         struct timespec t = {0, ns};
         nanosleep(&t, NULL);
@@ -142,7 +144,7 @@ static void wait_req(MPI_Request *req) {
 static void allreduce(const void *in, void *out, int n, MPI_Datatype t, MPI_Op op) {
     MPI_Request req;
     MPI_Iallreduce(in, out, n, t, op, MPI_COMM_WORLD, &req);
-    wait_req(&req);
+    wait_all(&req, 1);
 }
 
 static int any_failed(int mine) {
@@ -151,63 +153,61 @@ static int any_failed(int mine) {
     return all;
 }
 
-/* Shuffle: sizes first (MPI_Alltoall), then the bytes (MPI_Alltoallv). MPI counts are
- * ints: more than 2 GiB to or from one rank in one chunk is refused (CN_ELIMIT). */
+/* Shuffle: sizes first (MPI_Alltoall), then the bytes, point to point straight from
+ * each send buffer into its place in recv (this rank's own share is a memcpy), so no
+ * packed copy of everything is made. MPI counts are ints: more than 2 GiB from one rank
+ * to another in one chunk is refused (CN_ELIMIT). */
 static int x_exchange(void *ud, const CnBuf *send, CnBuf *recv, CnErr *err) {
     CnDist *d = ud;
     int n = d->size, rc = 0;
-    int *sc = cn_calloc((size_t)n * 4, sizeof *sc);
-    char *sb = NULL;
-    if (!sc) rc = cn_err_set(err, CN_ENOMEM, "shuffle: out of memory");
-    int *sd = sc + n, *rcnt = sc + 2 * n, *rd = sc + 3 * n;
-    size_t total = 0;
-    for (int i = 0; rc == 0 && i < n; i++) total += send[i].len;
-    if (rc == 0 && total > INT_MAX)
-        rc = cn_err_set(err, CN_ELIMIT, "shuffle: %zu bytes to send from rank %d, more than MPI's 2 GiB per call; "
-                                        "use more ranks or lower --step-days", total, d->rank);
-    if (rc == 0 && !(sb = cn_malloc(total + 1))) rc = cn_err_set(err, CN_ENOMEM, "shuffle: out of memory");
-    if (any_failed(rc != 0)) {
-        cn_free(sc);
-        cn_free(sb);
-        return rc ? rc : cn_err_set(err, CN_EREMOTE, "shuffle: another rank could not send its rows");
+    int *sc = cn_calloc((size_t)n * 2 + 1, sizeof *sc);
+    size_t *rd = cn_calloc((size_t)n + 1, sizeof *rd);
+    MPI_Request *reqs = cn_calloc((size_t)n * 2 + 1, sizeof *reqs);
+    if (!sc || !rd || !reqs) rc = cn_err_set(err, CN_ENOMEM, "shuffle: out of memory");
+    int *rcnt = sc ? sc + n : NULL;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        if (send[i].len > INT_MAX)
+            rc = cn_err_set(err, CN_ELIMIT, "shuffle: %zu bytes from rank %d to rank %d, more than MPI's 2 GiB per "
+                                            "message; use more ranks or lower --step-days", send[i].len, d->rank, i);
+        else sc[i] = (int)send[i].len;
     }
-    size_t off = 0;
-    for (int i = 0; i < n; i++) {
-        memcpy(sb + off, send[i].data ? send[i].data : "", send[i].len);
-        sc[i] = (int)send[i].len;
-        sd[i] = (int)off;
-        off += send[i].len;
-        if (i != d->rank) d->bytes_sent += send[i].len;
+    if (any_failed(rc != 0)) {
+        rc = rc ? rc : cn_err_set(err, CN_EREMOTE, "shuffle: another rank could not send its rows");
+        goto done;
     }
     MPI_Request req;
     MPI_Ialltoall(sc, 1, MPI_INT, rcnt, 1, MPI_INT, MPI_COMM_WORLD, &req);
-    wait_req(&req);
+    wait_all(&req, 1);
     size_t rtotal = 0;
-    for (int i = 0; i < n; i++) rd[i] = (int)rtotal, rtotal += (size_t)rcnt[i];
+    for (int i = 0; i < n; i++) rd[i] = rtotal, rtotal += (size_t)rcnt[i];
     cn_buf_reset(recv);
-    if (rtotal > INT_MAX)
-        rc = cn_err_set(err, CN_ELIMIT, "shuffle: %zu bytes to receive on rank %d, more than MPI's 2 GiB per call; "
-                                        "use more ranks or lower --step-days", rtotal, d->rank);
-    else if (cn_buf_reserve(recv, rtotal + 1))
-        rc = cn_err_set(err, CN_ENOMEM, "shuffle: out of memory");
+    if (cn_buf_reserve(recv, rtotal + 1)) rc = cn_err_set(err, CN_ENOMEM, "shuffle: out of memory");
     if (any_failed(rc != 0)) {
-        cn_free(sc);
-        cn_free(sb);
-        return rc ? rc : cn_err_set(err, CN_EREMOTE, "shuffle: another rank could not receive its rows");
+        rc = rc ? rc : cn_err_set(err, CN_EREMOTE, "shuffle: another rank could not receive its rows");
+        goto done;
     }
-    MPI_Ialltoallv(sb, sc, sd, MPI_BYTE, recv->data, rcnt, rd, MPI_BYTE, MPI_COMM_WORLD, &req);
-    wait_req(&req);
+    int nr = 0;
+    for (int i = 0; i < n; i++) {
+        if (i == d->rank) continue;
+        MPI_Irecv(recv->data + rd[i], rcnt[i], MPI_BYTE, i, SHUFFLE_TAG, MPI_COMM_WORLD, &reqs[nr++]);
+        MPI_Isend(send[i].data ? send[i].data : "", sc[i], MPI_BYTE, i, SHUFFLE_TAG, MPI_COMM_WORLD, &reqs[nr++]);
+        d->bytes_sent += send[i].len;
+    }
+    if (send[d->rank].len) memcpy(recv->data + rd[d->rank], send[d->rank].data, send[d->rank].len);
+    wait_all(reqs, nr);
     recv->len = rtotal;
+done:
     cn_free(sc);
-    cn_free(sb);
-    return 0;
+    cn_free(rd);
+    cn_free(reqs);
+    return rc;
 }
 
 void cn_dist_barrier(CnDist *d) {
     (void)d;
     MPI_Request req;
     MPI_Ibarrier(MPI_COMM_WORLD, &req);
-    wait_req(&req);
+    wait_all(&req, 1);
 }
 
 static int x_sync(void *ud, CnErr *err) {
@@ -234,7 +234,7 @@ static int x_commit(void *ud, CnIceWrite *w, CnErr *err) {
     int *lens = d->rank == 0 ? cn_calloc((size_t)n * 2 + 1, sizeof *lens) : NULL;
     MPI_Request req;
     MPI_Igather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, MPI_COMM_WORLD, &req);
-    wait_req(&req);
+    wait_all(&req, 1);
     char *all = NULL;
     if (d->rank == 0) {
         size_t total = 0;
@@ -250,7 +250,7 @@ static int x_commit(void *ud, CnIceWrite *w, CnErr *err) {
     }
     MPI_Igatherv(desc.data ? desc.data : "", len < 0 ? 0 : len, MPI_BYTE, all, lens, lens ? lens + n : NULL,
                  MPI_BYTE, 0, MPI_COMM_WORLD, &req);
-    wait_req(&req);
+    wait_all(&req, 1);
     cn_buf_fini(&desc);
     if (d->rank == 0) {
         for (int i = 1; i < n && rc == 0; i++) {
@@ -263,7 +263,7 @@ static int x_commit(void *ud, CnIceWrite *w, CnErr *err) {
     }
     int ok = rc;
     MPI_Ibcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD, &req);
-    wait_req(&req);
+    wait_all(&req, 1);
     if (d->rank != 0 && ok) rc = cn_err_set(err, ok, "rank 0 could not commit the chunk");
     return rc;
 }
@@ -296,7 +296,7 @@ int cn_dist_check_catalog(CnDist *d, const char *catalog_uri, CnErr *err) {
     if (!all) return cn_err_set(err, CN_ENOMEM, "out of memory");
     MPI_Request req;
     MPI_Iallgather(me, H, MPI_CHAR, all, H, MPI_CHAR, MPI_COMM_WORLD, &req);
-    wait_req(&req);
+    wait_all(&req, 1);
     int other = -1;
     for (int i = 1; i < d->size && other < 0; i++)
         if (strncmp(all, all + (size_t)i * H, H)) other = i;
