@@ -208,10 +208,14 @@ static void write_real(CnBuf *b, double d) {
     if (write_real_fixed(b, d)) return; /* OPT-ONLY: same value as the loop below */
     char num[40];
     /* The shortest of 15..17 significant digits that reads back as d (250.6, not
-     * 250.59999999999999), as Chronon's JSON shows doubles and `run --mode fetch` prints. */
-    for (int prec = 15; prec <= 17; prec++) {
+     * 250.59999999999999), as Chronon's JSON shows doubles and `run --mode fetch` prints.
+     * In write_real_fixed's range a form of up to 15 digits, n / 10^k with n < 10^15 <
+     * 2^53, is always found there, so the search starts at 16; 17 digits always read
+     * back. */
+    double a = fabs(d);
+    for (int prec = a >= 1e-4 && a < 1e15 ? 16 : 15; prec <= 17; prec++) {
         snprintf(num, sizeof num, "%.*g", prec, d);
-        if (strtod(num, NULL) == d) break;
+        if (prec == 17 || strtod(num, NULL) == d) break;
     }
     put_raw(b, num, strlen(num));
     if (!strpbrk(num, ".eE")) PUT_LIT(b, ".0");
@@ -274,6 +278,21 @@ static int fail(CnHttpResp *resp, int status, const char *fmt, ...) {
 static inline const char *skip_ws(const char *p, const char *end) {
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
     return p;
+}
+
+/* After a list element at *pp: 1 when a ',' follows (*pp moves past it and the blanks
+ * after it), 0 when the list's close follows (*pp moves past it), -1 for anything else. */
+static int list_next(const char **pp, const char *end, char close) {
+    const char *p = skip_ws(*pp, end);
+    if (p < end && *p == ',') {
+        *pp = skip_ws(p + 1, end);
+        return 1;
+    }
+    if (p < end && *p == close) {
+        *pp = p + 1;
+        return 0;
+    }
+    return -1;
 }
 
 /* A string without escapes, control characters or non-ASCII bytes (those go to jansson,
@@ -348,13 +367,9 @@ int cn_srv_keys_parse(const char *body, size_t len, json_t **out) {
                 }
                 /* A repeated key keeps its last value, as jansson's loader does. */
                 if (!v || json_object_setn_new_nocheck(obj, k, kn, v) != 0) goto decline;
-                p = skip_ws(p, end);
-                if (p < end && *p == ',') {
-                    p = skip_ws(p + 1, end);
-                    continue;
-                }
-                if (p >= end || *p++ != '}') goto decline;
-                break;
+                int more = list_next(&p, end, '}');
+                if (more < 0) goto decline;
+                if (!more) break;
             }
         }
         if (json_array_append_new(arr, obj) != 0) {
@@ -362,13 +377,9 @@ int cn_srv_keys_parse(const char *body, size_t len, json_t **out) {
             goto decline;
         }
         obj = NULL;
-        p = skip_ws(p, end);
-        if (p < end && *p == ',') {
-            p = skip_ws(p + 1, end);
-            continue;
-        }
-        if (p >= end || *p++ != ']') goto decline;
-        break;
+        int more = list_next(&p, end, ']');
+        if (more < 0) goto decline;
+        if (!more) break;
     }
 tail:
     if (skip_ws(p, end) != end) goto decline;
@@ -498,14 +509,12 @@ static int text_to_results(CnBuf *b, const char *t, size_t n, const json_t *keys
                 else PUT_LIT(b, "{}");
             }
             PUT_LIT(b, "}");
-            p = skip_ws(p, end);
-            if (p < end && *p == ',') {
-                p = skip_ws(p + 1, end);
-                continue;
+            int more = list_next(&p, end, ']');
+            if (more < 0) return -1;
+            if (!more) {
+                i++;
+                break;
             }
-            if (p >= end || *p++ != ']') return -1;
-            i++;
-            break;
         }
     if (skip_ws(p, end) != end) return -1;
     PUT_LIT(b, "]}\n");
