@@ -1,12 +1,16 @@
 /* backfill.c: partitions to compute (compute.md section 5), one commit per chunk, the
  * tile store `<output table>__tiles`, and the snapshot/temporal evaluation API.
- * Tile store rows: key columns, tile_ms (start of the time tile), agg (base index; -1
- * marks a scanned partition that produced no tile), ir (agg IR encoding, docs/agg.md),
- * ds (the source partition the rows came from). The table property
- * chronon.tiles.signature holds a hash of everything a tile depends on (sources,
- * queries, keys, aggregations, tile sizes); on a mismatch stored tiles are ignored and
- * their partitions emptied at the next write. Tile writes are a cache: a failure is
- * logged and the backfill still succeeds. */
+ * Tile store rows (layout "tiles/2"): one per key, time tile and source partition: key
+ * columns, tile_ms (start of the time tile), agg (how many IRs ir holds; -1 marks a
+ * scanned partition that produced no tile), ir (per base present, ascending: the base
+ * index as a LEB128 varint, then its agg IR encoding, docs/agg.md), ds (the source
+ * partition the rows came from). One row for all bases interns the key once per tile
+ * instead of once per base, which is most of the cost of reading a store. Rows are
+ * written day by day and each day's file is sealed at once (memory: one day's rows).
+ * The table property chronon.tiles.signature holds a hash of the layout and of
+ * everything a tile depends on (sources, queries, keys, aggregations, tile sizes); on a
+ * mismatch stored tiles are ignored and their partitions emptied at the next write.
+ * Tile writes are a cache: a failure is logged and the backfill still succeeds. */
 #include "engine/eng_int.h"
 
 #include <limits.h>
@@ -22,6 +26,7 @@
 #include "expr/expr.h"
 
 #define SIG_PROP "chronon.tiles.signature"
+#define TILE_FORMAT "tiles/2" /* one row per key, tile and partition; ir holds every base's IR */
 
 static int32_t to_days(const char *ds) {
     int64_t d = 0;
@@ -89,7 +94,7 @@ static uint64_t hs(uint64_t h, const char *s) { return cn_hash_bytes(s ? s : "\x
 
 static uint64_t signature(const CnEngGroupBy *g) {
     const CnGroupBy *gb = g->gb;
-    uint64_t h = 0x74696c6573;
+    uint64_t h = hs(0x74696c6573, TILE_FORMAT); /* a new layout makes every old store stale */
     for (size_t i = 0; i < gb->n_sources; i++) {
         const CnSource *s = &gb->sources[i];
         h = hs(h, s->table);
@@ -141,6 +146,20 @@ static int store_open(CnIceCatalog *cat, const char *out_table, Store *s, CnErr 
 
 static void store_fini(Store *s) {
     cn_free(s->all_days);
+}
+
+/* Reads a varint at p (< end) into *v; NULL when it does not fit. */
+static const uint8_t *get_varint(const uint8_t *p, const uint8_t *end, uint32_t *v) {
+    uint32_t x = 0;
+    for (int sh = 0; p < end && sh < 35; sh += 7) {
+        uint8_t c = *p++;
+        x |= (uint32_t)(c & 0x7f) << sh;
+        if (!(c & 0x80)) {
+            *v = x;
+            return p;
+        }
+    }
+    return NULL;
 }
 
 /* Reads the stored tiles of partitions [lo, hi] into ts. */
@@ -210,23 +229,30 @@ static int store_read(CnIceCatalog *cat, Store *st, CnEngGroupBy *g, CnEngTileSe
         const int32_t *aggs = av->values;
         const int64_t *tiles = b->cols[nk].values;
         for (uint32_t r = 0; r < b->n_rows && rc == 0; r++) {
-            int32_t agg = aggs[r];
-            if (agg < 0 || (av->n_null && !cn_col_vec_is_valid(av, r))) continue; /* partition marker */
-            if ((uint32_t)agg >= g->n_bases) {
-                rc = cn_err_set(err, CN_ECORRUPT, "tile store %s.%s, partition %s: agg %d out of range (%u bases)",
-                                st->ns, st->name, dsv, agg, g->n_bases);
-                break;
-            }
-            g->stats.tiles_read++;
+            int32_t cnt = aggs[r];
+            if (cnt < 0 || (av->n_null && !cn_col_vec_is_valid(av, r))) continue; /* partition marker */
             cn_eng__key_encode(b, kc, nk, r, &kb);
-            uint32_t id;
+            uint32_t id, len = 0;
             rc = cn_eng__key_intern(&g->keys, kb.data, kb.len, b, kc, r, &id, err);
-            CnAggState *tst = NULL;
-            uint32_t slot = 0, len = 0;
-            if (rc == 0) rc = cn_eng__tiles_slot(ts, (int32_t)pd, tiles[r], (uint32_t)agg, id, &tst, &slot, err);
-            const char *ir = cn_col_vec_str(iv, r, &len);
-            size_t used = 0;
-            if (rc == 0) rc = cn_agg_state_decode(tst, slot, (const uint8_t *)ir, len, &used, err);
+            const uint8_t *ir = (const uint8_t *)cn_col_vec_str(iv, r, &len), *end = ir + len;
+            for (int32_t c = 0; c < cnt && rc == 0; c++) {
+                uint32_t base = 0;
+                if (!(ir = get_varint(ir, end, &base)) || base >= g->n_bases) {
+                    rc = cn_err_set(err, CN_ECORRUPT, "tile store %s.%s, partition %s: IR %d of a row: %s", st->ns,
+                                    st->name, dsv, c, ir ? "base index out of range" : "truncated");
+                    break;
+                }
+                g->stats.tiles_read++;
+                CnAggState *tst = NULL;
+                uint32_t slot = 0;
+                size_t used = 0;
+                rc = cn_eng__tiles_slot(ts, (int32_t)pd, tiles[r], base, id, &tst, &slot, err);
+                if (rc == 0) rc = cn_agg_state_decode(tst, slot, ir, (size_t)(end - ir), &used, err);
+                ir += used;
+            }
+            if (rc == 0 && ir != end)
+                rc = cn_err_set(err, CN_ECORRUPT, "tile store %s.%s, partition %s: %zu bytes after the %d IRs of a row",
+                                st->ns, st->name, dsv, (size_t)(end - ir), cnt);
             if (rc) rc = cn_err_ctx(err, rc, "tile store %s.%s, partition %s", st->ns, st->name, dsv);
         }
     }
@@ -245,13 +271,101 @@ static int write_rows(CnIceWrite *w, CnBatch *b, CnErr *err) {
     return rc;
 }
 
+/* One tile entry of a day: (tile_ms, base) and its index in the tile set. */
+typedef struct Ent {
+    int64_t tile;
+    uint32_t base, i;
+} Ent;
+
+static int cmp_ent(const void *a, const void *b) {
+    const Ent *x = a, *y = b;
+    if (x->tile != y->tile) return x->tile < y->tile ? -1 : 1;
+    return (x->base > y->base) - (x->base < y->base);
+}
+
+/* Scratch of store_write, sized by the key count. pos[id] is the key's row in the
+ * current group (UINT32_MAX: none; reset after each group); jidx[q * n_keys + row] is
+ * the IR index of the row's key in the group's q-th entry (UINT32_MAX: absent). */
+typedef struct RowWriter {
+    uint32_t *pos, *order, *jidx;
+    uint32_t n_keys;
+    CnBuf ir;
+} RowWriter;
+
+static void put_varint(CnBuf *b, uint32_t v) {
+    while (v >= 0x80) {
+        cn_buf_putc(b, (char)(v | 0x80));
+        v >>= 7;
+    }
+    cn_buf_putc(b, (char)v);
+}
+
+/* Appends one row per key of the tile entries e[0..m) (one day, one tile_ms, bases in
+ * ascending order): the key, tile_ms, the number of IRs and the IRs, each preceded by
+ * its base index. */
+static int write_tile_rows(CnEngGroupBy *g, CnEngTileSet *ts, const Ent *e, uint32_t m, const char *ds, CnBatch *b,
+                           CnIceWrite *w, RowWriter *rw, CnErr *err) {
+    uint32_t nk = g->n_keys, n_rows = 0, K = rw->n_keys;
+    int rc = 0;
+    for (uint32_t q = 0; q < m; q++) {
+        int32_t pday;
+        int64_t tile;
+        uint32_t base;
+        CnAggState *s;
+        cn_eng__tiles_at(ts, e[q].i, &pday, &tile, &base, &s);
+        uint32_t n = cn_agg_state_n_ids(s);
+        const uint32_t *gid = cn_eng__tiles_ids(ts, e[q].i); /* sparse: IR j is key gid[j] */
+        for (uint32_t j = 0; j < n; j++) {
+            if (!cn_agg_state_present(s, j)) continue;
+            uint32_t id = gid[j];
+            if (rw->pos[id] == UINT32_MAX) {
+                rw->pos[id] = n_rows;
+                rw->order[n_rows] = id;
+                for (uint32_t x = 0; x < m; x++) rw->jidx[(size_t)x * K + n_rows] = UINT32_MAX;
+                n_rows++;
+            }
+            rw->jidx[(size_t)q * K + rw->pos[id]] = j;
+        }
+    }
+    for (uint32_t r = 0; r < n_rows && rc == 0; r++) {
+        uint32_t id = rw->order[r];
+        int32_t cnt = 0;
+        cn_buf_reset(&rw->ir);
+        for (uint32_t q = 0; q < m && rc == 0; q++) {
+            uint32_t j = rw->jidx[(size_t)q * K + r];
+            if (j == UINT32_MAX) continue;
+            int32_t pday;
+            int64_t tile;
+            uint32_t base;
+            CnAggState *s;
+            cn_eng__tiles_at(ts, e[q].i, &pday, &tile, &base, &s);
+            put_varint(&rw->ir, base);
+            rc = cn_agg_state_encode(s, j, &rw->ir, err);
+            cnt++;
+            g->stats.tiles_written++;
+        }
+        if (rc == 0 && rw->ir.oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        if (rc) break;
+        for (uint32_t k = 0; k < nk; k++) cn_col_vec_append_from(&b->cols[k], &g->keys.vals->cols[k], id);
+        cn_col_vec_append_i64(&b->cols[nk], e[0].tile);
+        cn_col_vec_append_i32(&b->cols[nk + 1], cnt);
+        cn_col_vec_append_str(&b->cols[nk + 2], rw->ir.data, (uint32_t)rw->ir.len);
+        cn_col_vec_append_str(&b->cols[nk + 3], ds, 10);
+        if (b->cols[nk].n >= 65536) rc = write_rows(w, b, err);
+    }
+    for (uint32_t r = 0; r < n_rows; r++) rw->pos[rw->order[r]] = UINT32_MAX;
+    return rc;
+}
+
 /* Writes the tiles of partitions not in the store (and markers for them). */
 static int store_write(CnIceCatalog *cat, Store *st, CnEngGroupBy *g, CnEngTileSet *ts, CnErr *err) {
     CnSchema *sch = NULL;
     CnBatch *b = NULL;
     CnIceWrite *w = NULL;
-    CnBuf ir = CN_BUF_INIT;
     int32_t *days = NULL;
+    Ent *ents = NULL;
+    RowWriter rw;
+    memset(&rw, 0, sizeof rw);
     int rc = cn_col_schema_new(&sch);
     for (uint32_t k = 0; k < g->n_keys && rc == 0; k++)
         rc = cn_col_schema_add(sch, g->key_schema->fields[k].name, g->key_schema->fields[k].type, true, CN_COL_NO_ID, err);
@@ -282,7 +396,13 @@ static int store_write(CnIceCatalog *cat, Store *st, CnEngGroupBy *g, CnEngTileS
      * writer holds one partition's row group at a time, not every tile of the run */
     uint32_t nt = cn_eng__tiles_n(ts);
     days = cn_malloc(((size_t)g->n_src_days + nt + 1) * sizeof *days);
-    if (!days && rc == 0) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    ents = cn_malloc(((size_t)nt + 1) * sizeof *ents);
+    rw.pos = cn_malloc(((size_t)g->keys.n + 1) * sizeof *rw.pos);
+    rw.order = cn_malloc(((size_t)g->keys.n + 1) * sizeof *rw.order);
+    rw.jidx = cn_malloc(((size_t)g->keys.n + 1) * (g->n_bases + 1) * sizeof *rw.jidx);
+    if ((!days || !ents || !rw.pos || !rw.order || !rw.jidx) && rc == 0) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t i = 0; rc == 0 && i < g->keys.n; i++) rw.pos[i] = UINT32_MAX;
+    rw.n_keys = g->keys.n;
     uint32_t n_days = 0;
     for (uint32_t i = 0; i < g->n_src_days && rc == 0; i++)
         if (!store_skip(st, g->src_days[i])) days[n_days++] = g->src_days[i];
@@ -306,35 +426,31 @@ static int store_write(CnIceCatalog *cat, Store *st, CnEngGroupBy *g, CnEngTileS
             cn_col_vec_append_null(&b->cols[nk + 2]);
             cn_col_vec_append_str(&b->cols[nk + 3], ds, 10);
         }
-        for (uint32_t i = 0; i < nt && rc == 0; i++) {
+        /* the day's tile entries by (tile_ms, base): one row per key and tile_ms */
+        uint32_t m = 0;
+        for (uint32_t i = 0; i < nt; i++) {
             int32_t pday;
             int64_t tile;
             uint32_t base;
             CnAggState *s;
             cn_eng__tiles_at(ts, i, &pday, &tile, &base, &s);
-            if (pday != d) continue;
-            uint32_t n = cn_agg_state_n_ids(s);
-            const uint32_t *gid = cn_eng__tiles_ids(ts, i); /* sparse: IR j is key gid[j] */
-            for (uint32_t j = 0; j < n && rc == 0; j++) {
-                if (!cn_agg_state_present(s, j)) continue;
-                cn_buf_reset(&ir);
-                rc = cn_agg_state_encode(s, j, &ir, err);
-                if (rc) break;
-                for (uint32_t k = 0; k < nk; k++) cn_col_vec_append_from(&b->cols[k], &g->keys.vals->cols[k], gid[j]);
-                cn_col_vec_append_i64(&b->cols[nk], tile);
-                cn_col_vec_append_i32(&b->cols[nk + 1], (int32_t)base);
-                cn_col_vec_append_str(&b->cols[nk + 2], ir.data, ir.len);
-                cn_col_vec_append_str(&b->cols[nk + 3], ds, 10);
-                g->stats.tiles_written++;
-                if (b->cols[nk].n >= 65536) rc = write_rows(w, b, err);
-            }
+            if (pday == d) ents[m++] = (Ent){tile, base, i};
+        }
+        qsort(ents, m, sizeof *ents, cmp_ent);
+        for (uint32_t g0 = 0, g1; g0 < m && rc == 0; g0 = g1) {
+            for (g1 = g0 + 1; g1 < m && ents[g1].tile == ents[g0].tile;) g1++;
+            rc = write_tile_rows(g, ts, ents + g0, g1 - g0, ds, b, w, &rw, err);
         }
         if (rc == 0) rc = write_rows(w, b, err);
         if (rc == 0) rc = cn_ice_write_seal_partition(w, ds, err);
     }
     if (rc == 0) rc = cn_ice_write_commit(w, NULL, err);
 done:
-    cn_buf_fini(&ir);
+    cn_buf_fini(&rw.ir);
+    cn_free(rw.pos);
+    cn_free(rw.order);
+    cn_free(rw.jidx);
+    cn_free(ents);
     cn_free(days);
     cn_ice_write_free(w);
     cn_col_batch_free(b);
