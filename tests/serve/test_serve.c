@@ -271,6 +271,54 @@ static void keep_alive_serves_many_requests_per_connection(void **state) {
     cn_http_server_free(s);
 }
 
+/* Replies n bytes of a repeating pattern, n from the query (?n=...), and says the body
+ * length it got: a reply and a body of any size on one connection. */
+static int h_sized(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
+    (void)ctx;
+    const char *n_s = cn_http_param(req, "n", 0);
+    size_t n = n_s ? (size_t)strtoull(n_s, NULL, 10) : 0;
+    resp->content_type = "text/plain";
+    cn_buf_printf(&resp->body, "got=%zu;", req->body_len);
+    for (size_t i = 0; i < n; i++) cn_buf_putc(&resp->body, (char)('a' + i % 26));
+    return 0;
+}
+
+/* The connection's request state (arena, body and reply buffers) is reused from one
+ * request to the next: replies and bodies that grow, shrink and pass the 256 KiB keep
+ * limit on one kept-alive connection each come back whole, with nothing of the last. */
+static void connection_state_reused_across_sizes(void **state) {
+    (void)state;
+    CnHttpServer *s = start(NULL);
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_http_route(s, "POST", "/sized", h_sized, NULL, &err), &err);
+    go(s);
+    int fd = connect_to(cn_http_server_port(s));
+    static const size_t sizes[] = {10, 5000, 3, 400000, 0, 70000, 1, 300000, 17};
+    for (size_t i = 0; i < CN_ARRAY_LEN(sizes); i++) {
+        size_t reply_n = sizes[i], body_n = sizes[(i + 3) % CN_ARRAY_LEN(sizes)];
+        char head[160];
+        int hl = snprintf(head, sizeof head, "POST /sized?n=%zu HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n",
+                          reply_n, body_n);
+        char *body = cn_malloc(body_n + 1);
+        memset(body, 'x', body_n);
+        send_all(fd, head, (size_t)hl);
+        send_all(fd, body, body_n);
+        cn_free(body);
+        Resp r;
+        if (read_resp(fd, &r) != 0) fail_msg("request %zu on the kept-alive connection got no reply", i);
+        assert_int_equal(r.status, 200);
+        char want_head[32];
+        int wl = snprintf(want_head, sizeof want_head, "got=%zu;", body_n);
+        assert_int_equal(r.body.len, (size_t)wl + reply_n);
+        assert_memory_equal(r.body.data, want_head, (size_t)wl);
+        for (size_t k = 0; k < reply_n; k++)
+            if (r.body.data[wl + k] != (char)('a' + k % 26)) fail_msg("reply %zu: byte %zu is wrong", i, k);
+        resp_fini(&r);
+    }
+    close(fd);
+    cn_http_server_free(s);
+}
+
 static void query_params_body_and_path_decoding(void **state) {
     (void)state;
     CnHttpServer *s = start(NULL);
@@ -1108,6 +1156,7 @@ static void keys_parser_fuzzed_against_jansson(void **state) {
 
 CN_TEST_MAIN(cmocka_unit_test(routes_methods_and_404_405),
              cmocka_unit_test(keep_alive_serves_many_requests_per_connection),
+             cmocka_unit_test(connection_state_reused_across_sizes),
              cmocka_unit_test(query_params_body_and_path_decoding),
              cmocka_unit_test(handler_errors_and_redirects),
              cmocka_unit_test(oversized_bodies_get_413_and_server_stays_up),
