@@ -839,6 +839,7 @@ static int fold_key(CnEngGroupBy *g, const FoldPart *fp, FoldWin *w, uint32_t n_
 
 #define FOLD_BATCH 65536u /* output rows per emitted batch */
 #define FOLD_BUCKETS 1024u /* radix partitions of the key ids */
+#define FOLD_AHEAD 16      /* rows between a counter's prefetch and its increment */
 /* Row r is visible on day d: a ts in [lo, end), stored by d, a non-null value. */
 #define FOLD_VISIBLE(r)                                                                           \
     (g->ts_ok[r] && g->pday[r] <= d && g->ts[r] < end && g->ts[r] >= lo && cn_col_vec_is_valid(val, r))
@@ -890,6 +891,7 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
         memset(start, 0, ((size_t)n_ids + 2) * sizeof *start);
         uint32_t m = 0;
         for (uint32_t r = 0; r < g->n_rows; r++) {
+            if (r + FOLD_AHEAD < g->n_rows) __builtin_prefetch(&start[g->key_id[r + FOLD_AHEAD] + 2], 1);
             if (!FOLD_VISIBLE(r)) continue;
             start[g->key_id[r] + 2]++;
             m++;

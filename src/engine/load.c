@@ -45,8 +45,8 @@ bool cn_eng__key_encode(const CnBatch *b, const int *cols, uint32_t n, uint32_t 
     return any;
 }
 
-static int keys_grow_table(CnEngKeys *k, CnErr *err) {
-    uint32_t cap = k->cap ? k->cap * 2 : 1024;
+/* Rebuilds the slots with cap (a power of two > 2 n) entries from the per-id hashes. */
+static int keys_rehash(CnEngKeys *k, uint32_t cap, CnErr *err) {
     uint32_t *slots = cn_calloc(cap, sizeof *slots);
     if (!slots) return cn_err_set(err, CN_ENOMEM, "key table: out of memory (%u slots)", cap);
     for (uint32_t id = 0; id < k->n; id++) {
@@ -60,25 +60,10 @@ static int keys_grow_table(CnEngKeys *k, CnErr *err) {
     return 0;
 }
 
-int cn_eng__key_intern(CnEngKeys *k, const void *p, size_t len, const CnBatch *b, const int *cols,
-                       uint32_t r, uint32_t *id, CnErr *err) {
-    uint64_t h = cn_hash_bytes(p, len, 0x6b6579);
-    if ((uint64_t)(k->n + 1) * 2 > k->cap) {
-        int rc = keys_grow_table(k, err);
-        if (rc) return rc;
-    }
-    uint32_t i = (uint32_t)h & (k->cap - 1);
-    for (;;) {
-        uint32_t s = k->slots[i];
-        if (!s) break;
-        uint32_t cand = s - 1;
-        if (k->hash[cand] == h && k->off[cand + 1] - k->off[cand] == len &&
-            !memcmp(k->bytes.data + k->off[cand], p, len)) {
-            *id = cand;
-            return 0;
-        }
-        i = (i + 1) & (k->cap - 1);
-    }
+/* Appends a new key (hash h, encoded bytes p) as id k->n, with vals row r of b; the
+ * caller puts it in a slot (or rebuilds the slots later). */
+static int key_store(CnEngKeys *k, uint64_t h, const void *p, size_t len, const CnBatch *b, const int *cols,
+                     uint32_t r, uint32_t *id, CnErr *err) {
     if (k->n == k->n_cap) {
         uint32_t nc = k->n_cap ? k->n_cap * 2 : 1024;
         uint64_t *hh = cn_realloc(k->hash, (size_t)nc * sizeof *hh);
@@ -94,13 +79,36 @@ int cn_eng__key_intern(CnEngKeys *k, const void *p, size_t len, const CnBatch *b
     uint32_t nid = k->n++;
     k->hash[nid] = h;
     k->off[nid + 1] = k->off[nid] + len;
-    k->slots[i] = nid + 1;
     for (uint32_t c = 0; c < k->vals->n_cols; c++)
         cn_col_vec_append_from(&k->vals->cols[c], &b->cols[cols[c]], r);
     int rc = cn_col_batch_sync_rows(k->vals, err);
     if (rc) return rc;
     *id = nid;
     return 0;
+}
+
+int cn_eng__key_intern(CnEngKeys *k, const void *p, size_t len, const CnBatch *b, const int *cols,
+                       uint32_t r, uint32_t *id, CnErr *err) {
+    uint64_t h = cn_hash_bytes(p, len, 0x6b6579);
+    if ((uint64_t)(k->n + 1) * 2 > k->cap) {
+        int rc = keys_rehash(k, k->cap ? k->cap * 2 : 1024, err);
+        if (rc) return rc;
+    }
+    uint32_t i = (uint32_t)h & (k->cap - 1);
+    for (;;) {
+        uint32_t s = k->slots[i];
+        if (!s) break;
+        uint32_t cand = s - 1;
+        if (k->hash[cand] == h && k->off[cand + 1] - k->off[cand] == len &&
+            !memcmp(k->bytes.data + k->off[cand], p, len)) {
+            *id = cand;
+            return 0;
+        }
+        i = (i + 1) & (k->cap - 1);
+    }
+    int rc = key_store(k, h, p, len, b, cols, r, id, err);
+    if (rc == 0) k->slots[i] = *id + 1;
+    return rc;
 }
 
 /* A side table for the common single fixed-width key column (ids, longs, ...): the
@@ -125,6 +133,11 @@ typedef struct FastKeys {
     uint32_t *dmap;
     uint64_t dcap;
     bool is_int;      /* signed integer column (INT32, INT64) */
+    /* While every key was added through these maps (known == keys.n), a miss is a new
+     * key: it is stored without probing the key table, whose slots are rebuilt once at
+     * the end of the load (stale). */
+    uint32_t known;
+    bool stale;
 } FastKeys;
 
 #define DMAP_MAX (UINT64_C(1) << 26) /* 256 MiB of map at most */
@@ -135,6 +148,13 @@ static uint64_t fast_bits(const CnVec *v, size_t w, uint32_t r) {
     uint64_t x = 0;
     memcpy(&x, (const uint8_t *)v->values + (size_t)r * w, w);
     return x;
+}
+
+/* id + 1 of bits in the hash table (cap > 0), 0 when absent. */
+static uint32_t fast_find(const FastKeys *f, uint64_t bits) {
+    uint32_t j = (uint32_t)cn_hash_u64(bits) & (f->cap - 1);
+    while (f->slots[j].id1 && f->slots[j].bits != bits) j = (j + 1) & (f->cap - 1);
+    return f->slots[j].id1;
 }
 
 static int fast_put(FastKeys *f, uint64_t bits, uint32_t id, CnErr *err) {
@@ -183,12 +203,28 @@ static bool dmap_cover(FastKeys *f, uint64_t x, uint32_t n_keys, CnErr *err, int
     return true;
 }
 
-/* Key id of row r (a miss interns it, as the generic path would at this row). */
-static int fast_miss(CnEngKeys *k, const CnBatch *b, const int *cols, uint32_t r, CnBuf *kb, uint32_t *id,
-                     CnErr *err) {
+/* Makes the key table's slots current after keys were stored without them. */
+static int fast_sync(FastKeys *f, CnEngKeys *k, CnErr *err) {
+    if (!f->stale) return 0;
+    uint32_t cap = 1024;
+    while ((uint64_t)(k->n + 1) * 2 > cap) cap *= 2;
+    f->stale = false;
+    return keys_rehash(k, cap, err);
+}
+
+/* Key id of row r, missing from the maps (interned as the generic path would at this
+ * row: ids in order of first appearance). */
+static int fast_miss(FastKeys *f, CnEngKeys *k, const CnBatch *b, const int *cols, uint32_t r, CnBuf *kb,
+                     uint32_t *id, CnErr *err) {
     cn_eng__key_encode(b, cols, 1, r, kb);
     if (kb->oom) return cn_err_set(err, CN_ENOMEM, "out of memory");
-    return cn_eng__key_intern(k, kb->data, kb->len, b, cols, r, id, err);
+    if (f->known == k->n) { /* the maps know every key: this one is new */
+        int rc = key_store(k, cn_hash_bytes(kb->data, kb->len, 0x6b6579), kb->data, kb->len, b, cols, r, id, err);
+        if (rc == 0) f->known++, f->stale = true;
+        return rc;
+    }
+    int rc = fast_sync(f, k, err);
+    return rc ? rc : cn_eng__key_intern(k, kb->data, kb->len, b, cols, r, id, err);
 }
 
 /* Key ids of rows 0..n-1 of b (UINT32_MAX: null key) into ids, in row order (ids are
@@ -205,10 +241,16 @@ static int fast_ids(FastKeys *f, CnEngKeys *k, const CnBatch *b, const int *cols
         }
         uint32_t id;
         if (f->is_int) {
+            if (r + FAST_AHEAD < n) { /* the map is random access too: fetch ahead */
+                int64_t y = fast_int(v, f->width, r + FAST_AHEAD);
+                if (y >= 0 && (uint64_t)y < f->dcap) __builtin_prefetch(&f->dmap[y]);
+            }
             int64_t x = fast_int(v, f->width, r);
             if (x >= 0 && dmap_cover(f, (uint64_t)x, k->n, err, &rc)) {
+                /* a value the map did not cover yet may sit in the hash table */
+                if (!f->dmap[x] && f->cap) f->dmap[x] = fast_find(f, (uint64_t)x);
                 if (!f->dmap[x]) {
-                    rc = fast_miss(k, b, cols, r, kb, &id, err);
+                    rc = fast_miss(f, k, b, cols, r, kb, &id, err);
                     if (rc) return rc;
                     f->dmap[x] = id + 1;
                 }
@@ -222,14 +264,9 @@ static int fast_ids(FastKeys *f, CnEngKeys *k, const CnBatch *b, const int *cols
             __builtin_prefetch(&f->slots[j]);
         }
         uint64_t bits = fast_bits(v, f->width, r);
-        uint32_t id1 = 0;
-        if (f->cap) {
-            uint32_t j = (uint32_t)cn_hash_u64(bits) & (f->cap - 1);
-            while (f->slots[j].id1 && f->slots[j].bits != bits) j = (j + 1) & (f->cap - 1);
-            id1 = f->slots[j].id1;
-        }
+        uint32_t id1 = f->cap ? fast_find(f, bits) : 0;
         if (!id1) {
-            rc = fast_miss(k, b, cols, r, kb, &id, err);
+            rc = fast_miss(f, k, b, cols, r, kb, &id, err);
             if (rc == 0) rc = fast_put(f, bits, id, err);
             if (rc) return rc;
             id1 = id + 1;
@@ -439,7 +476,7 @@ static int resolve(CnEngGroupBy *g, CnErr *err);
 
 /* Loads one source. */
 static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, uint32_t i_src, int32_t lo,
-                       int32_t hi, CnEngSkipFn skip, void *skip_ud, CnErr *err) {
+                       int32_t hi, CnEngSkipFn skip, void *skip_ud, FastKeys *fast, CnErr *err) {
     CnIceTable *t = NULL;
     CnExprQuery *q1 = NULL, *q2 = NULL;
     CnIceScan *scan = NULL;
@@ -447,7 +484,6 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
     bool *used = NULL;
     const char **cols = NULL;
     CnBuf kb = CN_BUF_INIT;
-    FastKeys fast = {0};
     uint32_t *fast_id = NULL, fast_id_cap = 0;
     char ns[129], name[129];
     const char *tname = cn_conf_source_table(&g->arena, s);
@@ -556,8 +592,8 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
     if (!g->opts.shard && g->n_keys == 1) { /* distributed hook: ranks intern after the shuffle */
         CnTypeId kt = os->fields[g->key_cols[0]].type->id;
         size_t w = cn_col_type_width(kt);
-        if (w >= 1 && w <= 8) fast.width = w;
-        fast.is_int = kt == CN_COL_INT64 || kt == CN_COL_INT32;
+        if (w >= 1 && w <= 8) fast->width = w;
+        fast->is_int = kt == CN_COL_INT64 || kt == CN_COL_INT32;
     }
     uint32_t cur_file = UINT32_MAX;
     uint64_t file_row = 0; /* distributed hook: rows of the current file before this batch */
@@ -603,7 +639,7 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
             break;
         }
         uint32_t n_keep = 0;
-        if (fast.width && out->n_rows) {
+        if (fast->width && out->n_rows) {
             if (out->n_rows > fast_id_cap) {
                 cn_free(fast_id);
                 fast_id_cap = out->n_rows;
@@ -613,7 +649,7 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
                     rc = cn_err_set(err, CN_ENOMEM, "out of memory");
                 }
             }
-            if (rc == 0) rc = fast_ids(&fast, &g->keys, out, g->key_cols, fast_id, &kb, err);
+            if (rc == 0) rc = fast_ids(fast, &g->keys, out, g->key_cols, fast_id, &kb, err);
             if (rc) {
                 cn_free(keep);
                 break;
@@ -624,7 +660,7 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
         int32_t last_day = INT32_MIN;
         for (uint32_t r = 0; r < out->n_rows && rc == 0; r++) {
             uint32_t id;
-            if (fast.width) {
+            if (fast->width) {
                 id = fast_id[r];
                 if (id == UINT32_MAX) continue; /* Query step 4: a null key drops the row */
             } else {
@@ -690,8 +726,6 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
     }
 done:
     cn_buf_fini(&kb);
-    cn_free(fast.slots);
-    cn_free(fast.dmap);
     cn_free(fast_id);
     cn_col_batch_free(out);
     cn_expr_query_free(q2);
@@ -825,6 +859,8 @@ int cn_eng__open(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi,
     *out = NULL;
     CnEngGroupBy *g = cn_calloc(1, sizeof *g);
     if (!g) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    FastKeys fast; /* the key maps live across sources */
+    memset(&fast, 0, sizeof fast);
     cn_arena_init(&g->arena, 0);
     g->gb = gb;
     g->opts = *opts;
@@ -859,11 +895,14 @@ int cn_eng__open(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi,
         goto done;
     }
     for (size_t i = 0; i < gb->n_sources && rc == 0; i++) {
-        rc = load_source(g, cat, &gb->sources[i], (uint32_t)i, lo, hi, skip, skip_ud, err);
+        rc = load_source(g, cat, &gb->sources[i], (uint32_t)i, lo, hi, skip, skip_ud, &fast, err);
     }
+    if (rc == 0) rc = fast_sync(&fast, &g->keys, err); /* slots of the keys the maps added */
     if (rc == 0 && opts->shard) rc = cn_eng__shard_exchange(g, err); /* distributed hook */
     if (rc == 0) rc = cn_eng__source_days(cat, gb, lo, hi, &g->src_days, &g->n_src_days, err);
 done:
+    cn_free(fast.slots);
+    cn_free(fast.dmap);
     if (rc) {
         cn_eng_gb_free(g);
         return cn_err_ctx(err, rc, "GroupBy %s", gb->meta.name ? gb->meta.name : "?");
