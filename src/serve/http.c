@@ -224,7 +224,7 @@ static void dispatch(CnHttpServer *s, const CnHttpReq *req, CnHttpResp *resp, co
 /* Queues resp. The body is sent from resp->body in place (PERSISTENT) when keep is
  * true, the caller keeping the buffer until the request completes; else MHD copies it. */
 static enum MHD_Result send_resp(CnHttpServer *s, struct MHD_Connection *con, const CnHttpResp *resp,
-                                 const char *allow, bool keep) {
+                                 const char *allow, bool keep, bool close_conn) {
     struct MHD_Response *r = MHD_create_response_from_buffer(
         resp->body.len, resp->body.len ? resp->body.data : (void *)"",
         keep || !resp->body.len ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_COPY);
@@ -233,7 +233,7 @@ static enum MHD_Result send_resp(CnHttpServer *s, struct MHD_Connection *con, co
                             resp->content_type ? resp->content_type : "application/json");
     if (resp->location[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, resp->location);
     if (allow && allow[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    if (atomic_load(&s->stopping)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (close_conn || atomic_load(&s->stopping)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(con, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -246,10 +246,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     CnHttpServer *s = cls;
     ConnState *st = *con_cls;
     if (!st) {
-        /* No connection state (out of memory): answer without it. */
+        /* No connection state (out of memory when the connection opened): answer
+         * without it, and close, so that the client's next connection may get one. */
         CnHttpResp resp = {0};
         json_error(&resp, 503, "out of memory");
-        enum MHD_Result ret = resp.body.oom ? MHD_NO : send_resp(s, con, &resp, NULL, false);
+        enum MHD_Result ret = resp.body.oom ? MHD_NO : send_resp(s, con, &resp, NULL, false, true);
         cn_buf_fini(&resp.body);
         return ret;
     }
@@ -305,7 +306,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     }
     if (s->observer) s->observer(s->observer_ctx, route, method, resp.status, elapsed_ns(&st->t0));
     st->out = resp.body; /* kept until the request completes, then reused */
-    enum MHD_Result ret = resp.body.oom ? MHD_NO : send_resp(s, con, &resp, allow.data, true);
+    enum MHD_Result ret = resp.body.oom ? MHD_NO : send_resp(s, con, &resp, allow.data, true, false);
     cn_buf_fini(&allow);
     return ret;
 }
