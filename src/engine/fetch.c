@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ typedef struct Serv {
     CnEngServing *sv;
     uint64_t version;
     CnBatch *keys; /* one-row scratch of the key schema */
+    uint32_t *order; /* value columns in byte order of their names (the typed path) */
 } Serv;
 
 typedef struct Pool {
@@ -57,11 +59,16 @@ typedef struct Pool {
     Serv *idle;
 } Pool;
 
+typedef struct Plan Plan;
+static void plan_free(Plan *pl);
+
 struct CnFetcher {
     CnKv *kv;
     char *root; /* NULL: no repo fallback */
     pthread_mutex_t mu;
     Named *named, *retired;
+    atomic_uint_fast64_t n_typed; /* answers of the typed path (tests) */
+    Plan *plans;        /* typed-path plans, newest first; freed at close */
     Pool *pools;
     CnFetchNoteFn note;
     void *note_ud;
@@ -110,6 +117,7 @@ static void serv_free(Serv *s) {
         Serv *next = s->next;
         cn_eng_serving_free(s->sv);
         cn_col_batch_free(s->keys);
+        cn_free(s->order);
         cn_free(s);
         s = next;
     }
@@ -119,6 +127,7 @@ void cn_fetcher_close(CnFetcher *f) {
     if (!f) return;
     named_free(f->named);
     named_free(f->retired);
+    plan_free(f->plans);
     for (Pool *p = f->pools, *next; p; p = next) {
         next = p->next;
         serv_free(p->idle);
@@ -134,6 +143,10 @@ void cn_fetcher_close(CnFetcher *f) {
 void cn_fetcher_set_notes(CnFetcher *f, CnFetchNoteFn fn, void *ud) {
     f->note = fn;
     f->note_ud = ud;
+}
+
+uint64_t cn_fetcher__typed_answers(CnFetcher *f) {
+    return atomic_load(&f->n_typed);
 }
 
 CnKv *cn_fetcher__kv(CnFetcher *f) {
@@ -218,6 +231,17 @@ static void nearby_names(const char *root, const char *folder, const char *want,
     for (int i = 0; i < nb; i++) cn_buf_printf(out, "%s%s", i ? ", " : "", best[i].name);
 }
 
+/* The cached conf of metadata key `key` if it is still what the store holds (v: the
+ * metadata value, {NULL, 0} when there is none: a conf read from the repo), else NULL. */
+static const CnConf *named_fresh(CnFetcher *f, CnFetchKind kind, const char *key, CnKvSlice v) {
+    pthread_mutex_lock(&f->mu);
+    Named *n = f->named;
+    while (n && !(n->kind == kind && !strcmp(n->key, key))) n = n->next;
+    bool fresh = n && (v.data ? (n->text && n->len == v.len && !memcmp(n->text, v.data, v.len)) : !n->text);
+    pthread_mutex_unlock(&f->mu);
+    return fresh ? n->conf : NULL;
+}
+
 /* The conf of a request name: ZIPLINE_METADATA, else <root>/production/<key>. Cached;
  * the metadata text is compared on every call so a new metadata-upload is seen.
  * BORROWED: *conf until the fetcher is closed. */
@@ -231,15 +255,7 @@ int cn_fetcher__conf(CnFetcher *f, CnFetchKind kind, const char *name, CnArena *
     int rc = cn_kv_get(f->kv, CN_KV_METADATA_DATASET, key, strlen(key), &v, ar, err);
     if (rc && rc != CN_ENOTFOUND) return rc;
     cn_err_clear(err);
-    pthread_mutex_lock(&f->mu);
-    Named *n = f->named;
-    while (n && !(n->kind == kind && !strcmp(n->key, key))) n = n->next;
-    bool fresh = n && (v.data ? (n->text && n->len == v.len && !memcmp(n->text, v.data, v.len)) : !n->text);
-    pthread_mutex_unlock(&f->mu);
-    if (fresh) {
-        *conf = n->conf;
-        return 0;
-    }
+    if ((*conf = named_fresh(f, kind, key, v))) return 0;
     CnConf *c = NULL;
     char *path = NULL;
     if (v.data) {
@@ -308,6 +324,40 @@ static Pool *pool_get(CnFetcher *f, const char *dataset) {
     return p;
 }
 
+/* s->order: the value columns sorted by name, as JSON_SORT_KEYS writes them (an
+ * insertion sort: once per loaded serving, tens of columns). */
+static int serv_order(Serv *s, CnErr *err) {
+    const CnSchema *vs = cn_eng_serving_value_schema(s->sv);
+    if (!(s->order = cn_malloc(((size_t)vs->n_fields + 1) * sizeof *s->order)))
+        return cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t c = 0; c < vs->n_fields; c++) {
+        uint32_t j = c;
+        while (j > 0 && strcmp(vs->fields[s->order[j - 1]].name, vs->fields[c].name) > 0) {
+            s->order[j] = s->order[j - 1];
+            j--;
+        }
+        s->order[j] = c;
+    }
+    return 0;
+}
+
+/* An idle serving of dataset at version ver, without reading the store; NULL when the
+ * pool has none (the generic path then loads one). OWNED by the caller until
+ * serv_release. */
+static Serv *serv_take(CnFetcher *f, const char *dataset, uint64_t ver) {
+    Serv *s = NULL;
+    pthread_mutex_lock(&f->mu);
+    Pool *p = f->pools;
+    while (p && strcmp(p->dataset, dataset)) p = p->next;
+    if (p && p->version == ver && p->idle && p->idle->version == ver) {
+        s = p->idle;
+        p->idle = s->next;
+        s->next = NULL;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return s;
+}
+
 /* Takes a serving of the dataset's current version. OWNED by the caller until
  * serv_release. */
 static int serv_acquire(CnFetcher *f, const char *gb_name, const char *dataset, Serv **out, CnErr *err) {
@@ -342,6 +392,7 @@ static int serv_acquire(CnFetcher *f, const char *gb_name, const char *dataset, 
         s->version = ver;
         rc = cn_eng_serving_load(f->kv, gb_name, &s->sv, err);
         if (rc == 0) rc = cn_col_batch_new(cn_eng_serving_key_schema(s->sv), &s->keys, err);
+        if (rc == 0) rc = serv_order(s, err);
         if (rc) {
             serv_free(s);
             return rc;
@@ -442,6 +493,15 @@ static int append_key(CnVec *vec, const char *name, const json_t *v, CnErr *err)
                       cn_fetcher__json_text(v, vb, sizeof vb), cn_col_type_name(t, tb, sizeof tb));
 }
 
+/* The KV key of the one row of s->keys into kb; *any false when every key is null. */
+static int key_bytes(const Serv *s, CnBuf *kb, bool *any, CnErr *err) {
+    int rc = cn_col_batch_sync_rows(s->keys, err);
+    if (rc) return rc;
+    kb->len = 0;
+    *any = cn_eng_serving_key(s->sv, s->keys, 0, kb);
+    return kb->oom ? cn_err_set(err, CN_ENOMEM, "out of memory") : 0;
+}
+
 /* The KV key of request r into *key (arena), or NULL when every key is null.
  * Returns non-zero with err set when r lacks a key or a key does not convert. */
 static int request_key(const Serv *s, const char *gb_name, const json_t *r, CnArena *ar, CnBuf *kb, CnKvSlice *key,
@@ -466,10 +526,9 @@ static int request_key(const Serv *s, const char *gb_name, const json_t *r, CnAr
         rc = append_key(&s->keys->cols[c], kn, v, err);
         if (rc && !err->code) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
     }
-    if (rc == 0) rc = cn_col_batch_sync_rows(s->keys, err);
-    if (rc) return rc;
-    kb->len = 0;
-    if (!cn_eng_serving_key(s->sv, s->keys, 0, kb)) return 0; /* a null key has no data */
+    bool any = false;
+    if (rc == 0) rc = key_bytes(s, kb, &any, err);
+    if (rc || !any) return rc; /* a null key has no data */
     uint8_t *copy = cn_arena_alloc(ar, kb->len ? kb->len : 1);
     if (!copy || kb->oom) return cn_err_set(err, CN_ENOMEM, "out of memory");
     memcpy(copy, kb->data, kb->len);
@@ -882,9 +941,8 @@ done:
 
 /* ------------------------------------------------------------------ entry */
 
-int cn_fetcher_fetch_json(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
-                          json_t **out, CnErr *err) {
-    *out = NULL;
+/* The checks of a request every entry makes before any work. */
+static int check_request(CnFetchKind kind, const char *name, const json_t *keys, CnErr *err) {
     if (!name || !*name) return cn_err_set(err, CN_EINVAL, "fetch: no name given (expected e.g. team/x.v1)");
     if (!json_is_array(keys)) return cn_err_set(err, CN_EINVAL, "fetch %s: keys are not a JSON array of objects", name);
     size_t n = json_array_size(keys);
@@ -893,6 +951,15 @@ int cn_fetcher_fetch_json(CnFetcher *f, CnFetchKind kind, const char *name, cons
             return cn_err_set(err, CN_EINVAL, "fetch %s: keys[%zu] is not an object of key columns", name, i);
     if (kind != CN_FETCH_GROUPBY && kind != CN_FETCH_JOIN)
         return cn_err_set(err, CN_EINVAL, "fetch %s: unknown kind %d (expected group-by or join)", name, (int)kind);
+    return 0;
+}
+
+int cn_fetcher_fetch_json(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
+                          json_t **out, CnErr *err) {
+    *out = NULL;
+    int rc = check_request(kind, name, keys, err);
+    if (rc) return rc;
+    size_t n = json_array_size(keys);
     int64_t q = ts_ms == CN_FETCH_NOW ? cn_fetcher__now_ms() : ts_ms;
     CnArena ar;
     cn_arena_init(&ar, 8192); /* a fetch needs a few KiB; 64 KiB blocks cost malloc_consolidate */
@@ -901,7 +968,6 @@ int cn_fetcher_fetch_json(CnFetcher *f, CnFetchKind kind, const char *name, cons
     json_t **vals = cn_arena_calloc(&ar, (n + 1) * sizeof *vals);
     const char **errs = cn_arena_calloc(&ar, (n + 1) * sizeof *errs);
     const CnConf *conf = NULL;
-    int rc = 0;
     if (!reqs || !vals || !errs) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < n; i++) reqs[i] = json_array_get(keys, i);
     if (rc == 0) rc = cn_fetcher__conf(f, kind, name, &ar, &conf, err);
@@ -929,5 +995,458 @@ done:
     for (size_t i = 0; vals && i < n; i++) json_decref(vals[i]);
     cn_arena_fini(&ar);
     if (rc == 0) *out = res;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ typed path
+ *
+ * cn_fetcher_fetch_text answers the common request (TEMPORAL GroupBys without
+ * derivations, keys present and convertible, every part's serving cached) from one
+ * store snapshot: the records are decoded from the store's own pages into each
+ * serving's one-row scratch and written straight out as JSON text in the bytes
+ * json_dumps(JSON_COMPACT | JSON_SORT_KEYS) gives for the generic answer. Anything
+ * else (an error, an exception field, a serving not loaded yet, notes wanted) leaves
+ * the request to the generic path, which gives the same bytes at its own pace. */
+
+/* A typed plan: what a request of one conf needs beyond its keys, for one set of
+ * dataset versions (the servings' schemas). Immutable once linked into f->plans; kept
+ * until close, since another thread may still read it. */
+typedef struct TCol {
+    const char *lit; /* "\"<output name>\":" as written */
+    uint32_t lit_len, part, col;
+} TCol;
+
+struct Plan {
+    Plan *next;
+    const CnConf *conf; /* identity: a Named's conf lives until close */
+    CnFetchKind kind;
+    size_t np, nc;
+    const char **dataset;   /* per part */
+    uint64_t *version;      /* per part */
+    const char ***req_key;  /* per part, per serving key column: the request's key name */
+    TCol *cols;             /* every output column in JSON_SORT_KEYS order */
+    CnArena arena;          /* everything above */
+};
+
+static void plan_free(Plan *pl) {
+    while (pl) {
+        Plan *next = pl->next;
+        cn_arena_fini(&pl->arena);
+        cn_free(pl);
+        pl = next;
+    }
+}
+
+/* jansson's fixups of "%.17g" text (dump.c, jsonp_dtostr): ".0" when neither '.' nor
+ * 'e' appears; no '+' or leading zeros in the exponent. t holds n chars and room. */
+static size_t real_fixups(char *t, size_t n) {
+    if (!memchr(t, '.', n) && !memchr(t, 'e', n)) {
+        t[n++] = '.';
+        t[n++] = '0';
+    }
+    char *e = memchr(t, 'e', n);
+    if (e) {
+        char *start = e + 1, *end = e + 2;
+        if (*start == '-') start++;
+        while (end < t + n && *end == '0') end++;
+        if (end != start) {
+            memmove(start, end, (size_t)(t + n - end));
+            n -= (size_t)(end - start);
+        }
+    }
+    return n;
+}
+
+/* The 17 significant digits of |d| as printf's %.17g rounds them (exactly, half to
+ * even): *digits in [1e16, 1e17) and the decimal exponent *x of the first digit. The
+ * product m * 10^p / 2^s stays within 128 bits for 1e-5 <= |d| < 1e17, the range of
+ * nearly every feature value; false outside it (snprintf writes those). */
+static bool real_digits(double d, uint64_t *digits, int *x) {
+    static const uint64_t P10[] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+                                   100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+                                   10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+                                   100000000000000000ull};
+    double a = fabs(d);
+    if (!(a >= 1e-5 && a < 1e17)) return false;
+    int e2;
+    double fr = frexp(a, &e2); /* a = fr * 2^e2, fr in [0.5, 1) */
+    uint64_t m = (uint64_t)ldexp(fr, 53);
+    int e = e2 - 53; /* a = m * 2^e exactly */
+    int k = (int)floor(log10(a));
+    for (int tries = 0; tries < 3; tries++) {
+        int p = 16 - k; /* digits = round(a * 10^p) */
+        if (p < 0 || p > 21) return false;
+        unsigned __int128 n = (unsigned __int128)m * P10[p > 17 ? 17 : p];
+        if (p > 17) n *= P10[p - 17];
+        uint64_t q;
+        if (e >= 0) {
+            if (e > 10) return false;
+            q = (uint64_t)(n << e); /* exact: a is an integer below 1e17 here */
+        } else {
+            int sh = -e;
+            if (sh >= 127) return false;
+            unsigned __int128 one = (unsigned __int128)1 << sh, rem = n & (one - 1), half = one >> 1;
+            unsigned __int128 qq = n >> sh;
+            if (rem > half || (rem == half && (qq & 1))) qq++;
+            q = (uint64_t)qq;
+        }
+        if (q < P10[16]) {
+            k--;
+            continue;
+        }
+        if (q >= P10[17]) {
+            if (q == P10[17]) { /* rounded up to the next power of ten */
+                *digits = P10[16];
+                *x = k + 1;
+                return true;
+            }
+            k++;
+            continue;
+        }
+        *digits = q;
+        *x = k;
+        return true;
+    }
+    return false;
+}
+
+/* A real as jansson writes it: "%.17g" plus its fixups. */
+static void put_real(CnBuf *b, double d) {
+    char t[48];
+    size_t n = 0;
+    uint64_t dig;
+    int x;
+    if (real_digits(d, &dig, &x)) {
+        char ds[17];
+        for (int i = 16; i >= 0; i--, dig /= 10) ds[i] = (char)('0' + dig % 10);
+        int nd = 17;
+        while (nd > 1 && ds[nd - 1] == '0') nd--; /* %g drops trailing zeros */
+        if (d < 0) t[n++] = '-';
+        if (x < -4) { /* %g's exponent form (x >= 17 is out of real_digits' range) */
+            t[n++] = ds[0];
+            if (nd > 1) {
+                t[n++] = '.';
+                memcpy(t + n, ds + 1, (size_t)nd - 1);
+                n += (size_t)nd - 1;
+            }
+            n += (size_t)snprintf(t + n, sizeof t - n, "e-%02d", -x);
+        } else if (x >= 0) {
+            int ip = x + 1; /* integer digits */
+            for (int i = 0; i < ip; i++) t[n++] = i < nd ? ds[i] : '0';
+            if (nd > ip) {
+                t[n++] = '.';
+                memcpy(t + n, ds + ip, (size_t)(nd - ip));
+                n += (size_t)(nd - ip);
+            }
+        } else {
+            t[n++] = '0';
+            t[n++] = '.';
+            for (int i = 0; i < -x - 1; i++) t[n++] = '0';
+            memcpy(t + n, ds, (size_t)nd);
+            n += (size_t)nd;
+        }
+    } else {
+        int w = snprintf(t, sizeof t - 3, "%.17g", d);
+        if (w <= 0 || (size_t)w >= sizeof t - 3) return;
+        n = (size_t)w;
+    }
+    cn_buf_append(b, t, real_fixups(t, n));
+}
+
+void cn_fetcher__real_text(double d, CnBuf *out) {
+    put_real(out, d);
+}
+
+static void put_int(CnBuf *b, int64_t x) {
+    char t[24], *p = t + sizeof t;
+    uint64_t u = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+    do *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (x < 0) *--p = '-';
+    cn_buf_append(b, p, (size_t)(t + sizeof t - p));
+}
+
+/* A JSON string as jansson writes it; false for bytes >= 0x80 (jansson checks UTF-8:
+ * the generic path decides). */
+static bool put_str(CnBuf *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    cn_buf_putc(b, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) return false;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        cn_buf_append(b, s + run, i - run);
+        run = i + 1;
+        char e[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t el = 2;
+        switch (c) {
+        case '"': e[1] = '"'; break;
+        case '\\': e[1] = '\\'; break;
+        case '\b': e[1] = 'b'; break;
+        case '\f': e[1] = 'f'; break;
+        case '\n': e[1] = 'n'; break;
+        case '\r': e[1] = 'r'; break;
+        case '\t': e[1] = 't'; break;
+        default:
+            memcpy(e + 1, "u00", 3);
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 15];
+            el = 6;
+        }
+        cn_buf_append(b, e, el);
+    }
+    cn_buf_append(b, s + run, n - run);
+    cn_buf_putc(b, '"');
+    return true;
+}
+
+/* Entry i of v as cn_eng_vec_json then json_dumps would write it; false for nested
+ * types (the generic path writes those). */
+static bool put_vec(CnBuf *b, const CnVec *v, uint32_t i) {
+    if (!v || !cn_col_vec_is_valid(v, i)) return cn_buf_append(b, "null", 4) == 0;
+    switch (v->type->id) {
+    case CN_COL_BOOL: return cn_buf_puts(b, ((const uint8_t *)v->values)[i] ? "true" : "false") == 0;
+    case CN_COL_INT32: put_int(b, ((const int32_t *)v->values)[i]); return true;
+    case CN_COL_INT64:
+    case CN_COL_TIMESTAMP: put_int(b, ((const int64_t *)v->values)[i]); return true;
+    case CN_COL_DATE: {
+        char ds[11];
+        cn_ds_format(((const int32_t *)v->values)[i], ds);
+        return put_str(b, ds, strlen(ds));
+    }
+    case CN_COL_FLOAT32:
+    case CN_COL_FLOAT64: {
+        double d = v->type->id == CN_COL_FLOAT32 ? ((const float *)v->values)[i] : ((const double *)v->values)[i];
+        if (isfinite(d)) put_real(b, d);
+        else cn_buf_append(b, "null", 4);
+        return true;
+    }
+    case CN_COL_STRING:
+    case CN_COL_BINARY: {
+        uint32_t len;
+        const char *p = cn_col_vec_str(v, i, &len);
+        return put_str(b, p, len);
+    }
+    default: return false;
+    }
+}
+
+/* The GroupBy of part p of conf (the conf's own for a GroupBy fetch). */
+static const CnGroupBy *conf_part_gb(const CnConf *conf, CnFetchKind kind, size_t p) {
+    return kind == CN_FETCH_JOIN ? conf->join->parts[p].group_by : conf->group_by;
+}
+
+/* The request's name for each serving key column of GroupBy gb (a Join part's key
+ * mapping), or NULL. */
+static const char **plan_keys(CnArena *a, const CnGroupBy *gb, const CnJoinPart *jp, const CnSchema *ks) {
+    const char **rk = cn_arena_calloc(a, ((size_t)ks->n_fields + 1) * sizeof *rk);
+    const char **lkeys = jp ? cn_conf_join_part_left_keys(a, jp) : NULL;
+    if (!rk || (jp && !lkeys)) return NULL;
+    for (uint32_t c = 0; c < ks->n_fields; c++) {
+        rk[c] = ks->fields[c].name;
+        if (!jp) continue;
+        size_t k = 0;
+        while (k < gb->key_columns.n && strcmp(gb->key_columns.items[k], rk[c])) k++;
+        if (k == gb->key_columns.n) return NULL;
+        rk[c] = lkeys[k];
+    }
+    return rk;
+}
+
+/* A new plan for conf with the taken servings sv[] (versions ver[]). Every part's
+ * columns are sorted already (Serv.order) and prefixed names keep that order, so the
+ * output order is a merge of the parts. NULL when the typed path does not apply (a
+ * name two parts share: the generic answer keeps the last) or out of memory. */
+static Plan *plan_build(const CnConf *conf, CnFetchKind kind, size_t np, char **dataset, const uint64_t *ver,
+                        Serv *const *sv) {
+    Plan *pl = cn_calloc(1, sizeof *pl);
+    if (!pl) return NULL;
+    cn_arena_init(&pl->arena, 4096);
+    CnArena *a = &pl->arena;
+    pl->conf = conf;
+    pl->kind = kind;
+    pl->np = np;
+    pl->dataset = cn_arena_calloc(a, (np + 1) * sizeof *pl->dataset);
+    pl->version = cn_arena_calloc(a, (np + 1) * sizeof *pl->version);
+    pl->req_key = cn_arena_calloc(a, (np + 1) * sizeof *pl->req_key);
+    const char ***names = cn_arena_calloc(a, (np + 1) * sizeof *names);
+    size_t *at = cn_arena_calloc(a, (np + 1) * sizeof *at);
+    if (!pl->dataset || !pl->version || !pl->req_key || !names || !at) goto fail;
+    for (size_t p = 0; p < np; p++) {
+        const CnJoinPart *jp = kind == CN_FETCH_JOIN ? &conf->join->parts[p] : NULL;
+        const char *prefix = jp ? cn_conf_join_part_prefix(a, jp) : NULL;
+        const CnSchema *vs = cn_eng_serving_value_schema(sv[p]->sv);
+        pl->dataset[p] = cn_arena_strdup(a, dataset[p]);
+        pl->version[p] = ver[p];
+        pl->req_key[p] = plan_keys(a, conf_part_gb(conf, kind, p), jp, cn_eng_serving_key_schema(sv[p]->sv));
+        names[p] = cn_arena_calloc(a, ((size_t)vs->n_fields + 1) * sizeof *names[p]);
+        if ((jp && !prefix) || !pl->dataset[p] || !pl->req_key[p] || !names[p]) goto fail;
+        for (uint32_t c = 0; c < vs->n_fields; c++) {
+            const char *nm = vs->fields[sv[p]->order[c]].name;
+            names[p][c] = prefix ? cn_arena_printf(a, "%s_%s", prefix, nm) : nm;
+            if (!names[p][c]) goto fail;
+        }
+        pl->nc += vs->n_fields;
+    }
+    if (!(pl->cols = cn_arena_calloc(a, (pl->nc + 1) * sizeof *pl->cols))) goto fail;
+    CnBuf lit = CN_BUF_INIT;
+    for (size_t o = 0; o < pl->nc; o++) {
+        size_t best = np;
+        bool dup = false;
+        for (size_t p = 0; p < np && !dup; p++) {
+            if (at[p] == cn_eng_serving_value_schema(sv[p]->sv)->n_fields) continue;
+            int c = best == np ? -1 : strcmp(names[p][at[p]], names[best][at[best]]);
+            dup = c == 0;
+            if (c < 0) best = p;
+        }
+        lit.len = 0;
+        bool ok = !dup && best < np && put_str(&lit, names[best][at[best]], strlen(names[best][at[best]])) &&
+                  cn_buf_putc(&lit, ':') == 0;
+        char *l = ok ? cn_arena_alloc(a, lit.len + 1) : NULL;
+        if (!l) {
+            cn_buf_fini(&lit);
+            goto fail;
+        }
+        memcpy(l, lit.data, lit.len);
+        pl->cols[o] = (TCol){l, (uint32_t)lit.len, (uint32_t)best, sv[best]->order[at[best]]};
+        at[best]++;
+    }
+    cn_buf_fini(&lit);
+    return pl;
+fail:
+    plan_free(pl);
+    return NULL;
+}
+
+/* One request's answer {"keys":...,"values":{...}} into out; false to leave the
+ * request to the generic path. */
+static bool typed_one(const Plan *pl, Serv *const *sv, CnKvRead *rd, const json_t *req, int64_t q, CnBuf *kb,
+                      CnBuf *out) {
+    CnErr e = CN_ERR_INIT;
+    const CnBatch *row[64];
+    bool absent[64];
+    for (size_t p = 0; p < pl->np; p++) {
+        Serv *s = sv[p];
+        const CnSchema *ks = cn_eng_serving_key_schema(s->sv);
+        cn_col_batch_reset(s->keys);
+        for (uint32_t c = 0; c < ks->n_fields; c++) {
+            json_t *v = json_object_get(req, pl->req_key[p][c]);
+            if (!v || append_key(&s->keys->cols[c], ks->fields[c].name, v, &e)) return false;
+        }
+        bool any = false;
+        if (key_bytes(s, kb, &any, &e)) return false;
+        CnKvSlice val = {NULL, 0};
+        uint64_t ver = s->version;
+        if (any && cn_kv_read_get(rd, pl->dataset[p], kb->data, kb->len, &val, &ver, &e)) return false;
+        if (ver != s->version) return false; /* flipped since the plan was made */
+        absent[p] = !val.data;
+        if (cn_eng_serving_row(s->sv, val.data, val.len, q, &row[p], &e)) return false;
+    }
+    char small[512];
+    size_t kl = json_dumpb(req, small, sizeof small, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!kl || kl > sizeof small) return false;
+    cn_buf_append(out, "{\"keys\":", 8);
+    cn_buf_append(out, small, kl);
+    cn_buf_append(out, ",\"values\":{", 11);
+    bool first = true, join = pl->kind == CN_FETCH_JOIN;
+    for (size_t o = 0; o < pl->nc; o++) {
+        const TCol *c = &pl->cols[o];
+        if (join && absent[c->part]) continue; /* a Join part without data adds nothing */
+        if (!first) cn_buf_putc(out, ',');
+        first = false;
+        cn_buf_append(out, c->lit, c->lit_len);
+        if (!put_vec(out, row[c->part] ? &row[c->part]->cols[c->col] : NULL, 0)) return false;
+    }
+    cn_buf_append(out, "}}", 2);
+    return !out->oom;
+}
+
+/* The whole answer by the typed path into out; false (out as it was) when the request
+ * needs the generic path. */
+static bool fetch_typed(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t q, CnBuf *out) {
+    if (f->note) return false; /* notes come from the generic path */
+    const char *folder = kind == CN_FETCH_JOIN ? "joins" : "group_bys";
+    const char *dot = strchr(name, '.');
+    char key[600];
+    int kn = strchr(name, '/') || !dot ? snprintf(key, sizeof key, "%s/%s", folder, name)
+                                       : snprintf(key, sizeof key, "%s/%.*s/%s", folder, (int)(dot - name), name, dot + 1);
+    if (kn <= 0 || (size_t)kn >= sizeof key) return false;
+    size_t mark = out->len, np = 0;
+    Serv *sv[64] = {NULL};
+    char *dsn[64] = {NULL};
+    uint64_t ver[64];
+    CnErr e = CN_ERR_INIT;
+    CnKvRead rd;
+    CnBuf kb = CN_BUF_INIT;
+    CnArena ar;
+    cn_arena_init(&ar, 2048);
+    bool ok = false;
+    if (cn_kv_read_begin(f->kv, &rd, &e)) return false;
+    CnKvSlice mv = {NULL, 0};
+    const CnConf *conf = NULL;
+    if (cn_kv_read_get(&rd, CN_KV_METADATA_DATASET, key, (size_t)kn, &mv, NULL, &e) ||
+        !(conf = named_fresh(f, kind, key, mv)) || (kind == CN_FETCH_JOIN ? !conf->join : !conf->group_by))
+        goto done;
+    np = kind == CN_FETCH_JOIN ? conf->join->n_parts : 1;
+    if (np > 64 || (kind == CN_FETCH_JOIN && conf->join->n_derivations)) goto done;
+    /* the newest plan of this conf names the datasets; it serves if their versions held */
+    pthread_mutex_lock(&f->mu);
+    Plan *pl = f->plans;
+    while (pl && !(pl->conf == conf && pl->kind == kind)) pl = pl->next;
+    pthread_mutex_unlock(&f->mu);
+    for (size_t p = 0; p < np; p++) {
+        const CnGroupBy *gb = conf_part_gb(conf, kind, p);
+        if (gb->n_derivations) goto done;
+        dsn[p] = pl ? (char *)pl->dataset[p] : cn_kv_dataset_name(&ar, gb->meta.name, CN_KV_BATCH_SUFFIX);
+        if (!dsn[p] || cn_kv_read_get(&rd, dsn[p], NULL, 0, NULL, &ver[p], &e) || !(sv[p] = serv_take(f, dsn[p], ver[p])))
+            goto done;
+        if (pl && pl->version[p] != ver[p]) pl = NULL;
+    }
+    if (!pl) {
+        if (!(pl = plan_build(conf, kind, np, dsn, ver, sv))) goto done;
+        pthread_mutex_lock(&f->mu);
+        pl->next = f->plans;
+        f->plans = pl;
+        pthread_mutex_unlock(&f->mu);
+    }
+    cn_buf_putc(out, '[');
+    for (size_t i = 0; i < json_array_size(keys); i++) {
+        if (i) cn_buf_putc(out, ',');
+        if (!typed_one(pl, sv, &rd, json_array_get(keys, i), q, &kb, out)) goto done;
+    }
+    cn_buf_putc(out, ']');
+    ok = !out->oom;
+    if (ok) atomic_fetch_add(&f->n_typed, 1);
+done:
+    cn_kv_read_end(&rd);
+    for (size_t p = 0; p < np; p++)
+        if (sv[p]) serv_release(f, dsn[p], sv[p]);
+    cn_buf_fini(&kb);
+    cn_arena_fini(&ar);
+    if (!ok) {
+        out->len = mark;
+        out->oom = false;
+        if (out->data) out->data[mark] = 0;
+    }
+    return ok;
+}
+
+int cn_fetcher_fetch_text(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
+                          CnBuf *out, CnErr *err) {
+    int rc = check_request(kind, name, keys, err);
+    if (rc) return rc;
+    int64_t q = ts_ms == CN_FETCH_NOW ? cn_fetcher__now_ms() : ts_ms;
+    if (fetch_typed(f, kind, name, keys, q, out)) return 0;
+    json_t *res = NULL;
+    rc = cn_fetcher_fetch_json(f, kind, name, keys, q, &res, err);
+    if (rc) return rc;
+    size_t need = json_dumpb(res, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!need || cn_buf_reserve(out, need + 1)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    else {
+        out->len += json_dumpb(res, out->data + out->len, need, JSON_COMPACT | JSON_SORT_KEYS);
+        out->data[out->len] = 0;
+    }
+    json_decref(res);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "base/err.h"
+#include "base/str.h"
 
 typedef struct CnFetcher CnFetcher;
 
@@ -43,6 +44,16 @@ void cn_fetcher_close(CnFetcher *f); /* NULL-safe */
  * errors (CN_EREMOTE/CN_EIO). */
 int cn_fetcher_fetch_json(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys,
                           int64_t ts_ms, json_t **out, CnErr *err);
+
+/* The answer of cn_fetcher_fetch_json as the text json_dumps(answer, JSON_COMPACT |
+ * JSON_SORT_KEYS) gives, appended to *out (NUL-terminated; the caller owns it; its data
+ * is malloc'd memory). The common request (TEMPORAL GroupBys without derivations, every
+ * key present, servings already cached, no note function) is answered from one store
+ * snapshot without building JSON values: IRs decoded from the store's pages, values
+ * written straight as text. Everything else takes the generic path: same bytes.
+ * Errors as cn_fetcher_fetch_json; on error *out is as it was. */
+int cn_fetcher_fetch_text(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
+                          CnBuf *out, CnErr *err);
 
 /* Notes a fetch may give besides its answer (a key without data, a query time far past
  * the uploaded day, GroupBy derivations not applied). fn runs on the fetching thread,

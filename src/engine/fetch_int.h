@@ -13,6 +13,10 @@
 
 /* BORROWED until close. */
 CnKv *cn_fetcher__kv(CnFetcher *f);
+/* A finite real as the typed path writes it (jansson's text of it), appended. */
+void cn_fetcher__real_text(double d, CnBuf *out);
+/* How many cn_fetcher_fetch_text calls the typed path answered (tests). */
+uint64_t cn_fetcher__typed_answers(CnFetcher *f);
 /* Formats and passes a note to the fetcher's note function (nothing when none is set). */
 void cn_fetcher__note(CnFetcher *f, const char *fmt, ...) CN_PRINTF(2, 3);
 int64_t cn_fetcher__now_ms(void);

@@ -173,7 +173,59 @@ static int cmp_u32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* TEMPORAL: one record per key with its collapsed IRs and tail hops. */
+typedef struct KeyRef {
+    const uint8_t *p;
+    uint32_t len, id;
+} KeyRef;
+
+static int keyref_cmp(const void *a, const void *b) {
+    const KeyRef *x = a, *y = b;
+    uint32_t n = x->len < y->len ? x->len : y->len;
+    int c = n ? memcmp(x->p, y->p, n) : 0;
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* order[0..n): the key ids in ascending byte order of their encoded keys, the order
+ * LMDB stores them in, so that the bulk load appends every record (MDB_APPEND) instead
+ * of sorting its buffer. Keys of one length (every fixed-width key schema) take an LSD
+ * radix sort, one pass per byte position that varies; others a comparison sort. */
+static int sort_key_ids(const CnEngKeys *k, uint32_t *order, CnErr *err) {
+    uint32_t n = k->n;
+    const uint8_t *bytes = (const uint8_t *)k->bytes.data;
+    bool fixed = true;
+    uint64_t len = n ? k->off[1] - k->off[0] : 0;
+    for (uint32_t i = 0; i < n && fixed; i++) fixed = k->off[i + 1] - k->off[i] == len;
+    if (!fixed || len > 64) {
+        KeyRef *r = cn_malloc(((size_t)n + 1) * sizeof *r);
+        if (!r) return cn_err_set(err, CN_ENOMEM, "upload: out of memory");
+        for (uint32_t i = 0; i < n; i++) r[i] = (KeyRef){bytes + k->off[i], (uint32_t)(k->off[i + 1] - k->off[i]), i};
+        qsort(r, n, sizeof *r, keyref_cmp);
+        for (uint32_t i = 0; i < n; i++) order[i] = r[i].id;
+        cn_free(r);
+        return 0;
+    }
+    uint32_t *tmp = cn_malloc(((size_t)n + 1) * sizeof *tmp);
+    if (!tmp) return cn_err_set(err, CN_ENOMEM, "upload: out of memory");
+    for (uint32_t i = 0; i < n; i++) order[i] = i;
+    uint32_t *src = order, *dst = tmp;
+    for (uint64_t b = len; b-- > 0;) {
+        uint32_t cnt[257] = {0};
+        for (uint32_t i = 0; i < n; i++) cnt[bytes[k->off[i] + b] + 1]++;
+        bool one = false;
+        for (int v = 1; v <= 256 && !one; v++) one = cnt[v] == n;
+        if (one) continue; /* every key has the same byte here */
+        for (int v = 0; v < 256; v++) cnt[v + 1] += cnt[v];
+        for (uint32_t i = 0; i < n; i++) dst[cnt[bytes[k->off[src[i]] + b]]++] = src[i];
+        uint32_t *x = src;
+        src = dst;
+        dst = x;
+    }
+    if (src != order) memcpy(order, src, (size_t)n * sizeof *order);
+    cn_free(tmp);
+    return 0;
+}
+
+/* TEMPORAL: one record per key with its collapsed IRs and tail hops, in key order. */
 static int upload_tiles(CnEngGroupBy *g, int32_t day, int64_t batch_end, CnKvLoad *ld, CnEngUploadStats *st,
                         CnErr *err) {
     uint32_t n_ids = g->keys.n;
@@ -184,13 +236,16 @@ static int upload_tiles(CnEngGroupBy *g, int32_t day, int64_t batch_end, CnKvLoa
     uint32_t *sel_c = cn_malloc(((size_t)g->n_rows + 1) * sizeof *sel_c);
     uint32_t *sel_h = cn_malloc(((size_t)g->n_rows + 1) * sizeof *sel_h);
     uint64_t *valid = cn_calloc(((size_t)g->n_rows + 63) / 64 + 1, sizeof *valid);
+    uint32_t *order = cn_malloc(((size_t)n_ids + 1) * sizeof *order);
     PartScratch *ps = cn_calloc((size_t)g->n_parts + 1, sizeof *ps);
     CnBuf rec = CN_BUF_INIT, key = CN_BUF_INIT;
     int rc = 0;
-    if (!start || !fill || !byk || !kid || !sel_c || !sel_h || !valid || !ps) {
+    if (!start || !fill || !byk || !kid || !sel_c || !sel_h || !valid || !order || !ps) {
         rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
         goto done;
     }
+    rc = sort_key_ids(&g->keys, order, err);
+    if (rc) goto done;
     for (uint32_t r = 0; r < g->n_rows; r++) start[g->key_id[r] + 1]++;
     for (uint32_t i = 0; i < n_ids; i++) start[i + 1] += start[i];
     for (uint32_t r = 0; r < g->n_rows; r++) byk[start[g->key_id[r]] + fill[g->key_id[r]]++] = r;
@@ -219,7 +274,8 @@ static int upload_tiles(CnEngGroupBy *g, int32_t day, int64_t batch_end, CnKvLoa
         ps[p].touched = cn_malloc((size_t)ps[p].n_hops * sizeof *ps[p].touched);
         if (rc == 0 && (!ps[p].mark || !ps[p].touched)) rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
     }
-    for (uint32_t id = 0; id < n_ids && rc == 0; id++) {
+    for (uint32_t oi = 0; oi < n_ids && rc == 0; oi++) {
+        uint32_t id = order[oi];
         cn_buf_reset(&rec);
         put_header(&rec, REC_TILES, g->n_parts, batch_end);
         bool any = false;
@@ -294,6 +350,7 @@ done:
     cn_free(sel_c);
     cn_free(sel_h);
     cn_free(valid);
+    cn_free(order);
     cn_buf_fini(&rec);
     cn_buf_fini(&key);
     return rc;
@@ -590,37 +647,14 @@ static void all_null(const CnEngServing *s, json_t *obj) {
         json_object_set_new(obj, s->value_schema->fields[c].name, json_null());
 }
 
-int cn_eng_serving_values(CnEngServing *s, const uint8_t *p, size_t len, int64_t q, json_t *obj, CnErr *err) {
-    if (!p) {
-        all_null(s, obj);
-        return 0;
-    }
+/* The finalized values of a tiles record at q into s->fin (one row): *row = NULL
+ * when q is before the batch end (no value yet: compute.md 8.3 step 1). */
+static int tiles_row(CnEngServing *s, const uint8_t *p, size_t len, int64_t q, int64_t batch_end, const CnBatch **row,
+                     CnErr *err) {
+    *row = NULL;
+    if (q < batch_end) return 0;
     uint32_t n_cols = s->value_schema->n_fields;
-    if (len < REC_HEADER || memcmp(p, REC_MAGIC, 4) || p[4] != REC_VERSION || p[5] != s->kind ||
-        (uint32_t)(p[6] | p[7] << 8) != n_cols)
-        return cn_err_set(err, CN_ECORRUPT,
-                          "%s: record of %zu bytes is not a version-%d %s record with %u columns (docs/online-format.md)",
-                          s->dataset, len, REC_VERSION, s->kind == REC_TILES ? "tiles" : "values", n_cols);
     size_t off = REC_HEADER;
-    int64_t batch_end = get_i64(p + 8);
-    if (s->kind == REC_VALUES) {
-        for (uint32_t c = 0; c < n_cols; c++) {
-            if (off + 4 > len || off + 4 + get_u32(p + off) > len)
-                return cn_err_set(err, CN_ECORRUPT, "%s: values record cut short at column %u", s->dataset, c);
-            uint32_t n = get_u32(p + off);
-            json_error_t je;
-            json_t *v = json_loadb((const char *)p + off + 4, n, JSON_DECODE_ANY, &je);
-            if (!v) return cn_err_set(err, CN_ECORRUPT, "%s: column %u: %s", s->dataset, c, je.text);
-            json_object_set_new(obj, s->value_schema->fields[c].name, v);
-            off += 4 + n;
-        }
-        return 0;
-    }
-    /* tiles. A fetch before the batch end has no value (compute.md 8.3 step 1). */
-    if (q < batch_end) {
-        all_null(s, obj);
-        return 0;
-    }
     cn_col_batch_reset(s->fin);
     int rc = 0;
     for (uint32_t c = 0; c < n_cols && rc == 0; c++) {
@@ -646,10 +680,63 @@ int cn_eng_serving_values(CnEngServing *s, const uint8_t *p, size_t len, int64_t
     }
     if (rc == 0) rc = cn_col_batch_sync_rows(s->fin, err);
     if (rc) return cn_err_ctx(err, rc, "%s", s->dataset);
+    *row = s->fin;
+    return 0;
+}
+
+static int check_header(const CnEngServing *s, const uint8_t *p, size_t len, CnErr *err) {
+    uint32_t n_cols = s->value_schema->n_fields;
+    if (len < REC_HEADER || memcmp(p, REC_MAGIC, 4) || p[4] != REC_VERSION || p[5] != s->kind ||
+        (uint32_t)(p[6] | p[7] << 8) != n_cols)
+        return cn_err_set(err, CN_ECORRUPT,
+                          "%s: record of %zu bytes is not a version-%d %s record with %u columns (docs/online-format.md)",
+                          s->dataset, len, REC_VERSION, s->kind == REC_TILES ? "tiles" : "values", n_cols);
+    return 0;
+}
+
+int cn_eng_serving_values(CnEngServing *s, const uint8_t *p, size_t len, int64_t q, json_t *obj, CnErr *err) {
+    if (!p) {
+        all_null(s, obj);
+        return 0;
+    }
+    uint32_t n_cols = s->value_schema->n_fields;
+    int hrc = check_header(s, p, len, err);
+    if (hrc) return hrc;
+    size_t off = REC_HEADER;
+    int64_t batch_end = get_i64(p + 8);
+    if (s->kind == REC_VALUES) {
+        for (uint32_t c = 0; c < n_cols; c++) {
+            if (off + 4 > len || off + 4 + get_u32(p + off) > len)
+                return cn_err_set(err, CN_ECORRUPT, "%s: values record cut short at column %u", s->dataset, c);
+            uint32_t n = get_u32(p + off);
+            json_error_t je;
+            json_t *v = json_loadb((const char *)p + off + 4, n, JSON_DECODE_ANY, &je);
+            if (!v) return cn_err_set(err, CN_ECORRUPT, "%s: column %u: %s", s->dataset, c, je.text);
+            json_object_set_new(obj, s->value_schema->fields[c].name, v);
+            off += 4 + n;
+        }
+        return 0;
+    }
+    const CnBatch *row = NULL;
+    int rc = tiles_row(s, p, len, q, batch_end, &row, err);
+    if (rc) return rc;
+    if (!row) {
+        all_null(s, obj);
+        return 0;
+    }
     for (uint32_t c = 0; c < n_cols; c++) {
-        json_t *v = cn_eng_vec_json(&s->fin->cols[c], 0);
+        json_t *v = cn_eng_vec_json(&row->cols[c], 0);
         if (!v) return cn_err_set(err, CN_ENOMEM, "out of memory");
         json_object_set_new(obj, s->value_schema->fields[c].name, v);
     }
     return 0;
 }
+
+int cn_eng_serving_row(CnEngServing *s, const uint8_t *p, size_t len, int64_t q, const CnBatch **row, CnErr *err) {
+    *row = NULL;
+    if (s->kind != REC_TILES) return cn_err_set(err, CN_EUNSUPPORTED, "%s: a values record has no typed row", s->dataset);
+    if (!p) return 0;
+    int rc = check_header(s, p, len, err);
+    return rc ? rc : tiles_row(s, p, len, q, get_i64(p + 8), row, err);
+}
+

@@ -63,6 +63,12 @@ bool cn_eng_serving_key(const CnEngServing *s, const CnBatch *keys, uint32_t r, 
 int cn_eng_serving_values(CnEngServing *s, const uint8_t *p, size_t len, int64_t q, json_t *obj,
                           CnErr *err);
 
+/* The finalized values of one stored TEMPORAL record at q as one row of the value
+ * schema (BORROWED: the serving's scratch, valid until its next call): *row = NULL for
+ * a missing record (p == NULL) or q < B. CN_EUNSUPPORTED for SNAPSHOT (values)
+ * records, which hold JSON texts; CN_ECORRUPT as cn_eng_serving_values. */
+int cn_eng_serving_row(CnEngServing *s, const uint8_t *p, size_t len, int64_t q, const CnBatch **row, CnErr *err);
+
 /* Entry i of v as JSON (NaN/Inf as null; maps with string keys). NULL when out of memory. */
 json_t *cn_eng_vec_json(const CnVec *v, uint32_t i);
 

@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "base/str.h"
 #include "chronon.h"
 #include "engine/fetch.h"
 
@@ -54,21 +55,31 @@ void chronon_client_close(chronon_client *client) {
     cn_free(client);
 }
 
-/* The fetcher's JSON answer for keys_json. OWNED: *out. */
-static int fetch(chronon_client *client, chronon_kind kind, const char *name, const char *keys_json, int64_t ts_ms,
-                 json_t **out, CnErr *err) {
-    *out = NULL;
+/* keys_json parsed, after the checks every call makes. OWNED: *keys. */
+static int parse_keys(chronon_client *client, chronon_kind kind, const char *name, const char *keys_json, json_t **keys,
+                      CnErr *err) {
+    *keys = NULL;
     if (!client || !name || !keys_json)
         return cn_err_set(err, CN_EINVAL, "chronon_fetch: client, name and keys_json must not be NULL");
     if (kind != CHRONON_GROUPBY && kind != CHRONON_JOIN)
         return cn_err_set(err, CN_EINVAL, "chronon_fetch %s: kind %d is neither CHRONON_GROUPBY nor CHRONON_JOIN", name,
                           (int)kind);
     json_error_t je;
-    json_t *keys = json_loads(keys_json, JSON_DECODE_ANY, &je);
-    if (!keys)
+    *keys = json_loads(keys_json, JSON_DECODE_ANY, &je);
+    if (!*keys)
         return cn_err_set(err, CN_EINVAL, "chronon_fetch %s: keys_json is not valid JSON (%s at column %d); expected "
                           "an array of key objects like [{\"user_id\":\"5\"}]", name, je.text, je.column);
-    int rc = cn_fetcher_fetch_json(client->f, kind == CHRONON_JOIN ? CN_FETCH_JOIN : CN_FETCH_GROUPBY, name, keys,
+    return 0;
+}
+
+/* The fetcher's JSON answer for keys_json. OWNED: *out. */
+static int fetch(chronon_client *client, chronon_kind kind, const char *name, const char *keys_json, int64_t ts_ms,
+                 json_t **out, CnErr *err) {
+    *out = NULL;
+    json_t *keys = NULL;
+    int rc = parse_keys(client, kind, name, keys_json, &keys, err);
+    if (rc == 0)
+        rc = cn_fetcher_fetch_json(client->f, kind == CHRONON_JOIN ? CN_FETCH_JOIN : CN_FETCH_GROUPBY, name, keys,
                                    ts_ms == CHRONON_NOW ? CN_FETCH_NOW : ts_ms, out, err);
     json_decref(keys);
     return rc;
@@ -79,12 +90,20 @@ int chronon_fetch_json(chronon_client *client, chronon_kind kind, const char *na
     CnErr err = CN_ERR_INIT;
     if (!result_json) return fail(cn_err_set(&err, CN_EINVAL, "chronon_fetch_json: result_json is NULL"), &err);
     *result_json = NULL;
-    json_t *res = NULL;
-    int rc = fetch(client, kind, name, keys_json, ts_ms, &res, &err);
-    if (rc) return fail(rc, &err);
-    *result_json = json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(res);
-    if (!*result_json) return fail(cn_err_set(&err, CN_ENOMEM, "out of memory"), &err);
+    json_t *keys = NULL;
+    int rc = parse_keys(client, kind, name, keys_json, &keys, &err);
+    CnBuf out = CN_BUF_INIT;
+    /* the typed path writes the text json_dumps(JSON_COMPACT | JSON_SORT_KEYS) gives */
+    if (rc == 0)
+        rc = cn_fetcher_fetch_text(client->f, kind == CHRONON_JOIN ? CN_FETCH_JOIN : CN_FETCH_GROUPBY, name, keys,
+                                   ts_ms == CHRONON_NOW ? CN_FETCH_NOW : ts_ms, &out, &err);
+    json_decref(keys);
+    if (rc == 0 && (out.oom || !out.data)) rc = cn_err_set(&err, CN_ENOMEM, "out of memory");
+    if (rc) {
+        cn_buf_fini(&out);
+        return fail(rc, &err);
+    }
+    *result_json = cn_buf_take(&out); /* cn_malloc is malloc: chronon_free frees it */
     last_error[0] = 0;
     return 0;
 }

@@ -238,6 +238,31 @@ int cn_kv_get(CnKv *kv, const char *dataset, const void *key, size_t key_len, Cn
     return cn_kv_multi_get(kv, dataset, &k, 1, value, arena, err);
 }
 
+int cn_kv_read_begin(CnKv *kv, CnKvRead *rd, CnErr *err) {
+    rd->kv = kv;
+    rd->impl = NULL;
+    if (!kv->ops->read_begin)
+        return cn_err_set(err, CN_EUNSUPPORTED, "%s: the %s backend has no read snapshots", kv->uri, kv->ops->name);
+    return kv->ops->read_begin(kv, &rd->impl, err);
+}
+
+int cn_kv_read_get(CnKvRead *rd, const char *dataset, const void *key, size_t key_len, CnKvSlice *value,
+                   uint64_t *version, CnErr *err) {
+    CnKvSlice k = {key, key_len}, none;
+    uint64_t v = 0;
+    int rc = check_dataset(rd->kv, dataset, err);
+    if (rc == 0 && key) rc = check_keys(rd->kv, dataset, &k, 1, err);
+    if (!value) value = &none;
+    if (rc == 0) rc = rd->kv->ops->read_get(rd->kv, rd->impl, dataset, &k, value, &v, err);
+    if (rc == 0 && version) *version = v;
+    return rc;
+}
+
+void cn_kv_read_end(CnKvRead *rd) {
+    if (rd->impl) rd->kv->ops->read_end(rd->kv, rd->impl);
+    rd->impl = NULL;
+}
+
 int cn_kv_multi_put(CnKv *kv, const char *dataset, const CnKvSlice *keys,
                     const CnKvSlice *values, size_t n, CnErr *err) {
     int rc = check_dataset(kv, dataset, err);

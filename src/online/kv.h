@@ -117,6 +117,30 @@ int cn_kv_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys, size_t
 int cn_kv_get(CnKv *kv, const char *dataset, const void *key, size_t key_len,
               CnKvSlice *value, CnArena *arena, CnErr *err);
 
+/* A read snapshot: the values of keys of any datasets as of one moment, each with the
+ * dataset version it belongs to, without copying (LMDB hands out its mapped pages).
+ * For a fetch that reads a few records of several datasets: one transaction in all
+ * instead of one per call. Only the thread that began it uses it; it must not call the
+ * other read functions of kv meanwhile (LMDB: a writer waiting between two reads of one
+ * thread would wait forever). Hold it for microseconds: LMDB keeps the pages of the
+ * snapshot alive until read_end. */
+typedef struct CnKvRead {
+    CnKv *kv;
+    void *impl; /* the backend's transaction */
+} CnKvRead;
+/* CN_EUNSUPPORTED when the backend has no snapshots (read with multi_get instead);
+ * CN_EIO and the like. */
+int cn_kv_read_begin(CnKv *kv, CnKvRead *rd, CnErr *err);
+/* OUT value: BORROWED until cn_kv_read_end ({NULL, 0}: missing key); OUT version (may
+ * be NULL): the dataset's version in the snapshot. key NULL (value may be NULL too):
+ * only the version. CN_ENOTFOUND when the dataset does
+ * not exist; CN_ECONFLICT when this snapshot cannot read the dataset (LMDB: a version
+ * this process has not opened yet; a cn_kv_multi_get of it opens it). */
+int cn_kv_read_get(CnKvRead *rd, const char *dataset, const void *key, size_t key_len, CnKvSlice *value,
+                   uint64_t *version, CnErr *err);
+/* Ends the snapshot; borrowed values are gone. NULL-safe on rd->impl. */
+void cn_kv_read_end(CnKvRead *rd);
+
 /* Writes n (key, value) pairs into the current version of an existing dataset (create
  * it first): all or none on the embedded backends. A repeated key: the last one wins. */
 int cn_kv_multi_put(CnKv *kv, const char *dataset, const CnKvSlice *keys,

@@ -69,6 +69,11 @@ struct CnKvOps {
     int (*load_commit)(CnKvLoad *ld, CnErr *err);
     /* Frees ld->impl; NULL-safe on impl. */
     void (*load_abort)(CnKvLoad *ld);
+    /* Optional read snapshots (kv.h cn_kv_read_*); NULL: the backend has none. */
+    int (*read_begin)(CnKv *kv, void **txn, CnErr *err);
+    int (*read_get)(CnKv *kv, void *txn, const char *dataset, const CnKvSlice *key, CnKvSlice *value,
+                    uint64_t *version, CnErr *err);
+    void (*read_end)(CnKv *kv, void *txn);
 };
 
 extern const CnKvOps cn_kv__lmdb_ops;

@@ -868,6 +868,42 @@ static int lm_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys, si
     }
 }
 
+/* ---- read snapshots: one renewed read transaction under the shared gate ------------------- */
+
+static int lm_read_begin(CnKv *kv, void **txn, CnErr *err) {
+    MDB_txn *t;
+    int rc = read_begin(kv, &t, err);
+    if (rc < 0) return rc;
+    *txn = t;
+    return 0;
+}
+
+static int lm_read_get(CnKv *kv, void *txn, const char *dataset, const CnKvSlice *key, CnKvSlice *value,
+                       uint64_t *version, CnErr *err) {
+    Lmdb *s = kv->impl;
+    size_t ds_len = strlen(dataset);
+    uint64_t v = 0;
+    int rc = cat_get(kv, txn, dataset, ds_len, &v, err);
+    if (rc == 1) return cn_kv__no_dataset(kv, dataset, err);
+    if (rc < 0) return rc;
+    /* the handle registry is read under the shared gate, which the snapshot holds */
+    RegNode *nd = reg_find(s, dataset, ds_len, v);
+    if (!nd)
+        return cn_err_set(err, CN_ECONFLICT, "%s: dataset %s: version %llu is not open in this process yet", kv->uri,
+                          dataset, (unsigned long long)v);
+    MDB_val k = {key->len, (void *)key->data}, d;
+    int mrc = key->data ? mdb_get(txn, nd->dbi, &k, &d) : MDB_NOTFOUND;
+    if (mrc == MDB_NOTFOUND) *value = (CnKvSlice){NULL, 0};
+    else if (mrc) return lm_err(kv, mrc, err, "mdb_get", dataset, key->data, key->len);
+    else *value = (CnKvSlice){d.mv_size ? d.mv_data : cn_kv__empty, d.mv_size};
+    *version = v;
+    return 0;
+}
+
+static void lm_read_end(CnKv *kv, void *txn) {
+    read_end(kv->impl, txn);
+}
+
 typedef struct PutArg {
     const char *ds;
     const CnKvSlice *keys, *values; /* values NULL: delete */
@@ -1201,4 +1237,7 @@ const CnKvOps cn_kv__lmdb_ops = {
     .load_add = lm_load_add,
     .load_commit = lm_load_commit,
     .load_abort = lm_load_abort,
+    .read_begin = lm_read_begin,
+    .read_get = lm_read_get,
+    .read_end = lm_read_end,
 };
