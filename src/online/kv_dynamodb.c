@@ -23,14 +23,16 @@
  * -XX (hex), padded with '-' to DynamoDB's 3-byte minimum.
  *
  * Versions: a load takes a number from the counter (UpdateItem ADD), writes its items
- * with BatchWriteItem (25 per request, UnprocessedItems retried with backoff), then
- * flips the dataset item with a conditional PutItem (attribute_not_exists(ds) OR
- * v < :new; failing means a newer load won: CN_ECONFLICT), then deletes the items of
- * older versions (Scan with FilterExpression v < :cut, BatchWriteItem deletes).
- * A multi-get reads the pointer (consistent GetItem), then BatchGetItem (100 keys per
- * request, consistent, UnprocessedKeys retried). If a key is missing and the pointer
- * has moved meanwhile, the read is redone on the new version, so a reader never mixes
- * versions even while the old one is being deleted.
+ * with BatchWriteItem (25 per request, UnprocessedItems retried with backoff) and the
+ * list of its keys (manifest chunks, see the loads), then flips the dataset item with a
+ * conditional PutItem (attribute_not_exists(ds) OR v < :new; failing means a newer
+ * load won: CN_ECONFLICT), then deletes the replaced version's items by its key list
+ * (a Scan with FilterExpression v < :cut only when that list may be incomplete).
+ * A multi-get is one consistent BatchGetItem (100 items per request, UnprocessedKeys
+ * retried) of the keys at the version last seen current and of the dataset item; the
+ * dataset item naming another version, or a key missing while the pointer moved,
+ * makes it read again at the new version, so a reader never mixes versions even while
+ * the old one is being deleted (dynamo_multi_get says why).
  * Retries: transport errors, HTTP 5xx and throttling (ThrottlingException,
  * ProvisionedThroughputExceededException, RequestLimitExceeded) up to `retries` times
  * (at least 8 for throttling) with doubling backoff. Errors name the table and the AWS
