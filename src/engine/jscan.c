@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 
 #include "base/alloc.h"
 #include "base/date.h"
@@ -146,6 +147,7 @@ typedef struct Flat {
 typedef struct Rec {
     uint64_t u;      /* key id << coarse bits | coarse ts (the radix key) */
     int64_t ts;
+    int64_t v;       /* rows: the first input's value (no gather for it) */
     uint32_t ix;     /* row number */
     int32_t pday;
 } Rec;
@@ -518,7 +520,47 @@ static int key_ids(const Flat *f, KeyMap *m, uint32_t **out, uint32_t *n_ids, Cn
 
 /* ------------------------------------------------------------------ sort */
 
-#define DIGIT_MAX 11 /* 2048 buckets: every pass's write streams stay in cache */
+/* Big scratch arrays ask for transparent huge pages (where the kernel gives them on
+ * request): a radix pass writes to 512 places at once, and with 4 KiB pages each write
+ * missed the TLB and every first touch faulted. Only advice: failure changes nothing. */
+static void *big_alloc(size_t bytes) {
+    void *p = cn_malloc(bytes);
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (p && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+/* 512 buckets: a pass's write streams and their pages stay within cache and TLB. */
+#define DIGIT 9
+
+/* Stable LSD radix sort of r[0..m) by bits [0, bits) of u; t is scratch of m records,
+ * cnt of 1 << DIGIT counters. The result is in r. */
+static void radix_lsd(Rec *r, Rec *t, uint32_t m, unsigned bits, uint32_t *cnt) {
+    unsigned passes = (bits + DIGIT - 1) / DIGIT;
+    unsigned digit = passes ? (bits + passes - 1) / passes : 1;
+    uint32_t mask = (1u << digit) - 1;
+    Rec *src = r, *dst = t;
+    for (unsigned sh = 0; sh < bits; sh += digit) {
+        memset(cnt, 0, ((size_t)mask + 1) * sizeof *cnt);
+        for (uint32_t i = 0; i < m; i++) cnt[(src[i].u >> sh) & mask]++;
+        uint32_t sum = 0;
+        bool one = false;
+        for (uint32_t d = 0; d <= mask; d++) {
+            uint32_t k = cnt[d];
+            one = one || k == m;
+            cnt[d] = sum;
+            sum += k;
+        }
+        if (one) continue; /* every record has this digit: the order stands */
+        for (uint32_t i = 0; i < m; i++) dst[cnt[(src[i].u >> sh) & mask]++] = src[i];
+        Rec *x = src;
+        src = dst, dst = x;
+    }
+    if (src != r) memcpy(r, src, (size_t)m * sizeof *r);
+}
 
 static int rec_cmp(const void *a, const void *b) {
     const Rec *x = a, *y = b;
@@ -531,11 +573,12 @@ static int rec_cmp(const void *a, const void *b) {
  * (id, coarse ts) has about 4n values, needs few passes of small digits; each group of
  * equal radix key (about one row, more for busy keys) is then finished on the full ts:
  * insertion sort for small groups, a sort on (ts, row) for large ones. OWNED: *out
- * (cn_free), n entries; *coarse_bits is the shift of the id within u. CN_ENOMEM. */
-static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday, uint32_t n_ids, const uint32_t *idx,
-                     uint32_t n, Rec **out, unsigned *coarse_bits, CnErr *err) {
-    Rec *a = cn_malloc(((size_t)n + 1) * sizeof *a), *b = cn_malloc(((size_t)n + 1) * sizeof *b);
-    uint32_t *cnt = cn_malloc(((size_t)1 << DIGIT_MAX) * sizeof *cnt);
+ * (cn_free), n entries; *coarse_bits is the shift of the id within u. pday and val
+ * (may be NULL) travel in the records. CN_ENOMEM. */
+static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday, const int64_t *val, uint32_t n_ids,
+                     const uint32_t *idx, uint32_t n, Rec **out, unsigned *coarse_bits, CnErr *err) {
+    Rec *a = big_alloc(((size_t)n + 1) * sizeof *a), *b = big_alloc(((size_t)n + 1) * sizeof *b);
+    uint32_t *cnt = cn_malloc(((size_t)2 << DIGIT) * sizeof *cnt), *bucket = cnt + ((size_t)1 << DIGIT);
     *out = NULL;
     if (!a || !b || !cnt) {
         cn_free(a), cn_free(b), cn_free(cnt);
@@ -561,26 +604,29 @@ static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday,
         a[i].ts = ts[r];
         a[i].ix = r;
         a[i].pday = pday ? pday[r] : 0;
+        a[i].v = val ? val[r] : 0;
     }
+    /* the top DIGIT bits in one pass over memory, then each bucket (n / 512 records,
+     * in cache for n up to about 20M) by its low bits */
     unsigned bits = key_bits + cb;
-    unsigned passes = (bits + DIGIT_MAX - 1) / DIGIT_MAX;
-    unsigned digit = passes ? (bits + passes - 1) / passes : 1;
-    uint32_t mask = (1u << digit) - 1;
-    for (unsigned sh = 0; sh < bits; sh += digit) {
-        memset(cnt, 0, ((size_t)mask + 1) * sizeof *cnt);
-        for (uint32_t i = 0; i < n; i++) cnt[(a[i].u >> sh) & mask]++;
+    if (bits <= 2 * DIGIT) {
+        radix_lsd(a, b, n, bits, cnt);
+    } else {
+        unsigned low = bits - DIGIT;
+        memset(bucket, 0, ((size_t)1 << DIGIT) * sizeof *bucket);
+        for (uint32_t i = 0; i < n; i++) bucket[a[i].u >> low]++;
         uint32_t sum = 0;
-        bool one = false;
-        for (uint32_t d = 0; d <= mask; d++) {
-            uint32_t c = cnt[d];
-            one = one || c == n;
-            cnt[d] = sum;
-            sum += c;
+        for (uint32_t d = 0; d < (1u << DIGIT); d++) {
+            uint32_t k = bucket[d];
+            bucket[d] = sum;
+            sum += k;
         }
-        if (one) continue; /* every row has this digit: the order stands */
-        for (uint32_t i = 0; i < n; i++) b[cnt[(a[i].u >> sh) & mask]++] = a[i];
-        Rec *t = a;
-        a = b, b = t;
+        for (uint32_t i = 0; i < n; i++) b[bucket[a[i].u >> low]++] = a[i];
+        /* bucket[d] is now the end of bucket d */
+        for (uint32_t d = 0, st = 0; d < (1u << DIGIT); st = bucket[d++])
+            radix_lsd(b + st, a + st, bucket[d] - st, low, cnt);
+        Rec *x = a;
+        a = b, b = x;
     }
     for (uint32_t g = 0; shift && g < n;) {
         uint32_t e = g + 1;
@@ -644,48 +690,53 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorte
     if (!s->start) return cn_err_set(err, CN_ENOMEM, "out of memory");
     for (uint32_t r = 0; r < n; r++) s->start[id[r] + 1]++;
     for (uint32_t k = 0; k < n_ids; k++) s->start[k + 1] += s->start[k];
-    int rc = sort_recs(id, f->ts, f->pday, n_ids, NULL, n, &ev, &cb, err);
+    uint32_t carried = 0; /* the input whose values travel with the sort */
+    while (carried < p->n_in && !p->in_vals[carried]) carried++;
+    int rc = sort_recs(id, f->ts, f->pday, carried < p->n_in ? f->val[carried] : NULL, n_ids, NULL, n, &ev, &cb, err);
     cn_free(f->ts), f->ts = NULL;
     cn_free(f->pday), f->pday = NULL;
     if (rc) return rc;
     s->n = n;
-    s->ts = cn_malloc(((size_t)n + 1) * sizeof *s->ts);
-    s->pday = cn_malloc(((size_t)n + 1) * sizeof *s->pday);
+    s->ts = big_alloc(((size_t)n + 1) * sizeof *s->ts);
+    s->pday = big_alloc(((size_t)n + 1) * sizeof *s->pday);
     if (!s->ts || !s->pday) goto oom;
     for (uint32_t i = 0; i < n; i++) s->ts[i] = ev[i].ts, s->pday[i] = ev[i].pday;
     for (uint32_t c = 0; c < p->n_in; c++) {
         uint8_t *ok = NULL;
         if (f->n_null[c]) {
-            ok = s->ok[c] = cn_malloc((size_t)n + 1);
+            ok = s->ok[c] = big_alloc((size_t)n + 1);
             if (!ok) goto oom;
             for (uint32_t i = 0; i < n; i++) ok[i] = f->ok[c][ev[i].ix];
         }
         cn_free(f->ok[c]), f->ok[c] = NULL;
         if (p->in_vals[c]) {
-            int64_t *v = s->val[c] = cn_malloc(((size_t)n + 1) * sizeof *v);
+            int64_t *v = s->val[c] = big_alloc(((size_t)n + 1) * sizeof *v);
             if (!v) goto oom;
-            for (uint32_t i = 0; i < n; i++) v[i] = f->val[c][ev[i].ix];
+            if (c == carried)
+                for (uint32_t i = 0; i < n; i++) v[i] = ev[i].v;
+            else
+                for (uint32_t i = 0; i < n; i++) v[i] = f->val[c][ev[i].ix];
             cn_free(f->val[c]), f->val[c] = NULL;
         }
         if (p->in_cnt[c] && ok) {
-            uint32_t *cn = s->cnt[c] = cn_malloc(((size_t)n + 1) * sizeof *cn);
+            uint32_t *cn = s->cnt[c] = big_alloc(((size_t)n + 1) * sizeof *cn);
             if (!cn) goto oom;
             cn[0] = 0;
             for (uint32_t i = 0; i < n; i++) cn[i + 1] = cn[i] + ok[i];
         }
         if (p->in_sum[c]) {
-            uint64_t *sm = s->sum[c] = cn_malloc(((size_t)n + 1) * sizeof *sm);
+            uint64_t *sm = s->sum[c] = big_alloc(((size_t)n + 1) * sizeof *sm);
             if (!sm) goto oom;
             sm[0] = 0;
             for (uint32_t i = 0; i < n; i++) sm[i + 1] = sm[i] + (!ok || ok[i] ? (uint64_t)s->val[c][i] : 0);
         }
         if (p->in_last[c] && ok) {
-            uint32_t *l = s->nnl[c] = cn_malloc(((size_t)n + 1) * sizeof *l), prev = NONE;
+            uint32_t *l = s->nnl[c] = big_alloc(((size_t)n + 1) * sizeof *l), prev = NONE;
             if (!l) goto oom;
             for (uint32_t i = 0; i < n; i++) l[i] = prev = ok[i] ? i : prev;
         }
         if (p->in_first[c] && ok) {
-            uint32_t *fi = s->nnf[c] = cn_malloc(((size_t)n + 1) * sizeof *fi), next = n;
+            uint32_t *fi = s->nnf[c] = big_alloc(((size_t)n + 1) * sizeof *fi), next = n;
             if (!fi) goto oom;
             fi[n] = n;
             for (uint32_t i = n; i-- > 0;) fi[i] = next = ok[i] ? i : next;
@@ -770,11 +821,11 @@ static int sweep(const Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *q
     }
     for (uint32_t r = 0; r < n_q; r++)
         if (qid[r] != NONE) qsel[n_qq++] = r;
-    rc = sort_recs(qid, qts, qpday, n_ids, qsel, n_qq, &qs, &cb, err);
+    rc = sort_recs(qid, qts, qpday, NULL, n_ids, qsel, n_qq, &qs, &cb, err);
     if (rc) goto done;
     uint32_t np = p->n_parts;
-    int64_t *v = *rv = cn_malloc(((size_t)n_qq * np + 1) * sizeof *v);
-    uint8_t *ok = *rok = cn_malloc((size_t)n_qq * np + 1);
+    int64_t *v = *rv = big_alloc(((size_t)n_qq * np + 1) * sizeof *v);
+    uint8_t *ok = *rok = big_alloc((size_t)n_qq * np + 1);
     if (!v || !ok) {
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto done;
@@ -814,6 +865,37 @@ done:
     cn_free(qs);
     cn_free(lo);
     return rc;
+}
+
+/* The values batch (empty, value schema) in left order: each left row gathers its
+ * query's row of part values once (prefetched a few rows ahead) and writes every
+ * column in place; a bitmap marks the non-null ones. */
+static int out_columns(const Plan *p, uint32_t n, const uint32_t *slot, const int64_t *rv, const uint8_t *rok,
+                       CnBatch *vals, CnErr *err) {
+    uint32_t np = p->n_parts;
+    for (uint32_t q = 0; q < np; q++) {
+        CnVec *v = &vals->cols[q];
+        if (cn_col_vec_reserve(v, n) || cn_col_vec_make_valid(v)) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        memset(v->valid, 0, ((size_t)n + 63) / 64 * 8);
+    }
+    for (uint32_t r = 0; r < n; r++) {
+        if (r + 8 < n && slot[r + 8] != NONE) {
+            __builtin_prefetch(rv + (size_t)slot[r + 8] * np);
+            __builtin_prefetch(rok + (size_t)slot[r + 8] * np);
+        }
+        size_t o = (size_t)(slot[r] == NONE ? 0 : slot[r]) * np;
+        for (uint32_t q = 0; q < np; q++) {
+            CnVec *v = &vals->cols[q];
+            bool ok = slot[r] != NONE && rok[o + q];
+            int64_t x = ok ? rv[o + q] : 0;
+            if (p->parts[q].out == CN_COL_INT32) ((int32_t *)v->values)[r] = (int32_t)x;
+            else ((int64_t *)v->values)[r] = x;
+            v->valid[r >> 6] |= (uint64_t)ok << (r & 63);
+            v->n_null += !ok;
+        }
+    }
+    for (uint32_t q = 0; q < np; q++) vals->cols[q].n = n;
+    return cn_col_batch_sync_rows(vals, err);
 }
 
 /* ------------------------------------------------------------------ entry */
@@ -889,21 +971,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     rc = sweep(&s, &p, n, qid, qts, qpday, n_ids, slot, &rv, &rok, err);
     sorted_fini(&s);
     if (rc == 0) rc = cn_col_batch_new(g->value_schema, &vals, err);
-    for (uint32_t q = 0; q < p.n_parts && rc == 0; q++)
-        if (cn_col_vec_reserve(&vals->cols[q], n)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-    uint32_t np = p.n_parts;
-    for (uint32_t r = 0; r < n && rc == 0; r++) {
-        size_t o = slot[r] == NONE ? 0 : (size_t)slot[r] * np;
-        for (uint32_t q = 0; q < np; q++) {
-            CnVec *v = &vals->cols[q];
-            if (slot[r] == NONE || !rok[o + q]) cn_col_vec_append_null(v);
-            else if (p.parts[q].out == CN_COL_INT32) cn_col_vec_append_i32(v, (int32_t)rv[o + q]);
-            else cn_col_vec_append_i64(v, rv[o + q]);
-        }
-    }
-    for (uint32_t q = 0; q < np && rc == 0; q++)
-        if (vals->cols[q].oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-    if (rc == 0) rc = cn_col_batch_sync_rows(vals, err);
+    if (rc == 0) rc = out_columns(&p, n, slot, rv, rok, vals, err);
 done:
     cn_free(rv);
     cn_free(rok);
