@@ -149,6 +149,22 @@ def case_quickstart(tmp):
         same_for_every_n(job, "production/group_bys/quickstart/%s.v1" % gb,
                          ["--start-ds", "2023-12-01", "--end-ds", "2023-12-07"], "quickstart " + gb,
                          RANKS if i == 0 else SOME_RANKS)
+    # nested and string columns through the shuffle: a list of strings (split), a string
+    # bucket, LAST_K of strings, an element-wise count
+    with open(os.path.join(job.root, "production/group_bys/quickstart/returns.v1")) as f:
+        c = json.load(f)
+    c["sources"][0]["events"]["query"]["selects"] = {
+        "user_id": "user_id", "parts": "split(return_id, '-')", "pid": "CAST(product_id AS STRING)",
+        "refund_amt": "refund_amt"}
+    c["aggregations"] = [
+        {"inputColumn": "parts", "operation": 3, "argMap": {}, "windows": [{"length": 3, "timeUnit": 1}]},
+        {"inputColumn": "parts", "operation": 6, "argMap": {}, "elementWise": 1},
+        {"inputColumn": "pid", "operation": 13, "argMap": {"k": "3"}},
+        {"inputColumn": "refund_amt", "operation": 7, "argMap": {}, "buckets": ["pid"]}]
+    with open(os.path.join(job.root, "production/group_bys/quickstart/nested.v1"), "w") as f:
+        json.dump(c, f)
+    same_for_every_n(job, "production/group_bys/quickstart/nested.v1",
+                     ["--start-ds", "2023-12-01", "--end-ds", "2023-12-07"], "quickstart lists and strings", SOME_RANKS)
 
 
 def case_random(tmp):
