@@ -52,6 +52,32 @@ static int32_t ds_days(const char *ds, int32_t fallback) {
     return (int32_t)d;
 }
 
+int cn_eng__query_scan_open(CnIceCatalog *cat, CnIceTable *t, const CnExprQuery *q, int32_t lo, int32_t hi,
+                            CnIceScan **scan, CnErr *err) {
+    const CnSchema *ts = cn_ice_table_schema(t);
+    bool *used = cn_calloc(ts->n_fields + 1, sizeof *used);
+    const char **cols = cn_calloc(ts->n_fields + 1, sizeof *cols);
+    int rc = used && cols ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (rc == 0) {
+        cn_expr_query_mark_columns(q, used);
+        uint32_t nc = 0;
+        for (uint32_t i = 0; i < ts->n_fields; i++)
+            if (used[i] || !strcmp(ts->fields[i].name, CN_ICE_DS)) cols[nc++] = ts->fields[i].name;
+        char lo_ds[11], hi_ds[11];
+        cn_ds_format(lo, lo_ds);
+        cn_ds_format(hi, hi_ds);
+        CnIceScanOpts so = {0};
+        so.ds_lo = lo_ds;
+        so.ds_hi = hi_ds;
+        so.columns = cols;
+        so.n_columns = nc;
+        rc = cn_ice_scan_open(cat, t, &so, scan, err);
+    }
+    cn_free(used);
+    cn_free(cols);
+    return rc;
+}
+
 /* One part's rows: the query output (value columns, keys, ts, __cn_ds) of [lo, hi]. */
 typedef struct PartRows {
     CnExprQuery *q;
@@ -64,8 +90,6 @@ static int part_scan(CnIceCatalog *cat, const CnBootstrapPart *bp, CnArena *a, i
     CnIceTable *t = NULL;
     CnIceScan *scan = NULL;
     CnExprQuery *q1 = NULL;
-    bool *used = NULL;
-    const char **cols = NULL;
     int rc = cn_ice_name_parse(bp->table, ns, name, err);
     if (rc == 0) rc = cn_ice_table_load(cat, ns, name, &t, err);
     if (rc) return rc;
@@ -73,9 +97,7 @@ static int part_scan(CnIceCatalog *cat, const CnBootstrapPart *bp, CnArena *a, i
     const CnQuery *q = bp->has_query ? &bp->query : NULL;
     uint32_t n = q && q->has_selects ? (uint32_t)q->selects.n : ts->n_fields;
     const char **names = cn_arena_alloc(a, (n + 2) * sizeof *names), **exprs = cn_arena_alloc(a, (n + 2) * sizeof *exprs);
-    used = cn_calloc(ts->n_fields + 1, sizeof *used);
-    cols = cn_calloc(ts->n_fields + 1, sizeof *cols);
-    if (!names || !exprs || !used || !cols) {
+    if (!names || !exprs) {
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto done;
     }
@@ -91,19 +113,7 @@ static int part_scan(CnIceCatalog *cat, const CnBootstrapPart *bp, CnArena *a, i
     CnExprQuerySpec spec = {names, exprs, m, q ? q->wheres.items : NULL, q ? (uint32_t)q->wheres.n : 0, NULL};
     rc = cn_expr_query_bind(ts, &spec, &q1, err);
     if (rc) goto done;
-    cn_expr_query_mark_columns(q1, used);
-    uint32_t nc = 0;
-    for (uint32_t i = 0; i < ts->n_fields; i++)
-        if (used[i] || !strcmp(ts->fields[i].name, CN_ICE_DS)) cols[nc++] = ts->fields[i].name;
-    char lo_ds[11], hi_ds[11];
-    cn_ds_format(lo, lo_ds);
-    cn_ds_format(hi, hi_ds);
-    CnIceScanOpts so = {0};
-    so.ds_lo = lo_ds;
-    so.ds_hi = hi_ds;
-    so.columns = cols;
-    so.n_columns = nc;
-    rc = cn_ice_scan_open(cat, t, &so, &scan, err);
+    rc = cn_eng__query_scan_open(cat, t, q1, lo, hi, &scan, err);
     if (rc == 0) rc = cn_expr_query_bind(cn_ice_scan_schema(scan), &spec, &pr->q, err);
     if (rc == 0) rc = cn_col_batch_new(cn_expr_query_schema(pr->q), &pr->rows, err);
     while (rc == 0) {
@@ -114,8 +124,6 @@ static int part_scan(CnIceCatalog *cat, const CnBootstrapPart *bp, CnArena *a, i
     }
 done:
     cn_expr_query_free(q1);
-    cn_free(used);
-    cn_free(cols);
     cn_ice_scan_close(scan);
     cn_ice_table_free(t);
     return rc;

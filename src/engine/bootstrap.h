@@ -4,6 +4,7 @@
 #define CN_ENG_BOOTSTRAP_H
 
 #include "engine/eng_int.h"
+#include "expr/expr.h"
 
 /* At most this many bootstrap parts (a row's matched parts are one bit mask). */
 #define CN_ENG_BOOT_MAX 64
@@ -32,6 +33,12 @@ typedef struct CnEngBoot {
 int cn_eng__boot_join(CnIceCatalog *cat, const CnJoin *j, const CnBatch *left, const int32_t *pday, int32_t lo,
                       int32_t hi, CnEngBoot **out, CnErr *err);
 void cn_eng__boot_free(CnEngBoot *b); /* NULL-safe */
+
+/* Opens a scan of table t over partitions [lo, hi] reading ds and the columns query q
+ * (bound on t's schema) uses. OWNED: *scan (cn_ice_scan_close). Scan errors, CN_ENOMEM.
+ * Shared by the left side (join.c) and bootstrap parts. */
+int cn_eng__query_scan_open(CnIceCatalog *cat, CnIceTable *t, const CnExprQuery *q, int32_t lo, int32_t hi,
+                            CnIceScan **scan, CnErr *err);
 
 /* Semantic hash of bootstrap part i of j (what its matched rows mean). */
 uint64_t cn_eng__boot_part_hash(const CnJoin *j, size_t i);

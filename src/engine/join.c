@@ -20,8 +20,13 @@
  *   --force, or unless the output's chronon.join.semantic_hash property differs from
  *   the join's (then every day in range is recomputed).
  * NAMES: features are <fullPrefix>_<col>; a feature equal to a left column name is
- *   coalesce(left, feature); two parts producing the same name is a config error. */
+ *   coalesce(left, feature); two parts producing the same name is a config error.
+ * BOOTSTRAP (bootstrap.c, apply_bootstrap) and online-only external parts (ext_columns)
+ *   fill or replace features before derivations; see docs/joins.md.
+ * PARTITION RANGE (D29): the value for day X reads partitions from X - 1d - maxWindow,
+ *   per day, whatever the chunk (early_fix, the per-day snapshot path). */
 #include "engine/eng_int.h"
+#include "engine/jscan.h"
 #include "engine/sweep.h"
 #include "engine/bootstrap.h"
 #include "engine/rowmap.h"
@@ -127,8 +132,6 @@ static int left_load(CnIceCatalog *cat, const CnJoin *j, CnArena *a, int32_t lo,
     CnIceTable *t = NULL;
     CnExprQuery *q1 = NULL;
     CnIceScan *scan = NULL;
-    bool *used = NULL;
-    const char **cols = NULL;
     char ns[129], name[129];
     memset(l, 0, sizeof *l);
     l->arena = a;
@@ -145,28 +148,10 @@ static int left_load(CnIceCatalog *cat, const CnJoin *j, CnArena *a, int32_t lo,
         rc = cn_err_ctx(err, rc, "left query on %s", l->table);
         goto done;
     }
-    used = cn_calloc(tschema->n_fields + 1, sizeof *used);
-    cols = cn_calloc(tschema->n_fields + 1, sizeof *cols);
-    if (!used || !cols) {
-        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-        goto done;
-    }
-    cn_expr_query_mark_columns(q1, used);
-    uint32_t n_cols = 0;
-    for (uint32_t i = 0; i < tschema->n_fields; i++)
-        if (used[i] || !strcmp(tschema->fields[i].name, CN_ICE_DS)) cols[n_cols++] = tschema->fields[i].name;
     int32_t qlo = to_days(s->query.start_partition, INT32_MIN), qhi = to_days(s->query.end_partition, INT32_MAX);
     if (qlo > lo) lo = qlo;
     if (qhi < hi) hi = qhi;
-    char lo_ds[11], hi_ds[11];
-    cn_ds_format(lo, lo_ds);
-    cn_ds_format(hi, hi_ds);
-    CnIceScanOpts so = {0};
-    so.ds_lo = lo_ds;
-    so.ds_hi = hi_ds;
-    so.columns = cols;
-    so.n_columns = n_cols;
-    rc = cn_ice_scan_open(cat, t, &so, &scan, err);
+    rc = cn_eng__query_scan_open(cat, t, q1, lo, hi, &scan, err);
     if (rc == 0) rc = left_bind(cn_ice_scan_schema(scan), &sp, &s->query, &l->q, err);
     if (rc == 0) rc = cn_col_batch_new(cn_expr_query_schema(l->q), &l->rows, err);
     if (rc) {
@@ -213,8 +198,6 @@ static int left_load(CnIceCatalog *cat, const CnJoin *j, CnArena *a, int32_t lo,
     if (!ts_placed && l->i_ts >= 0) l->order[l->n_order++] = l->i_ts;
 done:
     cn_expr_query_free(q1);
-    cn_free(used);
-    cn_free(cols);
     cn_ice_scan_close(scan);
     cn_ice_table_free(t);
     return rc;
@@ -741,6 +724,12 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         if (l->pday[r] > pmax) pmax = l->pday[r];
     }
     int rc;
+    if (n && !ent) { /* flat arrays when the part allows (jscan.c), else the generic load and sweep */
+        bool taken = false;
+        rc = cn_eng__jscan_temporal(cat, gb, scan_lo_for(gb, qmin), pmax, o, l->rows, p->lcol, p->n_keys,
+                                    (const int64_t *)tsv->values, l->pday, &p->g, &p->vals, p->hit, &taken, err);
+        if (rc || taken) return rc;
+    }
     if (n && ent) rc = cn_eng__open(cat, gb, qmin - 1, qmax - 1, o, NULL, NULL, &p->g, err);
     else if (n) rc = cn_eng__open(cat, gb, scan_lo_for(gb, qmin), pmax, o, NULL, NULL, &p->g, err);
     else rc = cn_eng__open(cat, gb, 1, 0, o, NULL, NULL, &p->g, err);
@@ -1041,8 +1030,9 @@ done:
 /* Builds the joined batch (left columns, features, the extra columns xc[0..nx) of xb,
  * ds) and applies derivations; `*` stands for features only (extra columns are
  * bootstrapped derivation outputs, which coalesce into their derivations). */
-static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts, const CnBatch *xb, const int *xc,
-                    uint32_t nx, CnArena *a, CnSchema **out_schema, CnBatch **out, CnErr *err) {
+static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts, const CnBatch *eb,
+                    const CnBatch *xb, const int *xc, uint32_t nx, CnArena *a, CnSchema **out_schema, CnBatch **out,
+                    CnErr *err) {
     CnSchema *bs = NULL;
     CnBatch *base = NULL;
     const CnSchema *ls = l->rows->schema;
@@ -1082,7 +1072,10 @@ static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts,
             rc = cn_col_schema_add(bs, nm, vs->fields[v].type, true, CN_COL_NO_ID, err);
         }
     }
-    uint32_t n_feat_end = bs->n_fields;
+    uint32_t n_ext0 = bs->n_fields;
+    for (uint32_t i = 0; eb && i < eb->n_cols && rc == 0; i++)
+        rc = cn_col_schema_add(bs, eb->schema->fields[i].name, eb->schema->fields[i].type, true, CN_COL_NO_ID, err);
+    uint32_t n_feat_end = bs->n_fields; /* `*` covers features and external values */
     for (uint32_t i = 0; i < nx && rc == 0; i++)
         rc = cn_col_schema_add(bs, xb->schema->fields[xc[i]].name, xb->schema->fields[xc[i]].type, true, CN_COL_NO_ID,
                                err);
@@ -1117,6 +1110,7 @@ static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts,
         for (uint32_t v = 0; v < parts[p].vals->n_cols; v++, f++)
             if (feat_left[f] < 0)
                 cn_col_vec_append_range(&base->cols[cn_col_schema_find(bs, feat_name[f])], &parts[p].vals->cols[v], 0, n);
+    for (uint32_t i = 0; eb && i < eb->n_cols; i++) cn_col_vec_append_range(&base->cols[n_ext0 + i], &eb->cols[i], 0, n);
     for (uint32_t i = 0; i < nx; i++) cn_col_vec_append_range(&base->cols[n_feat_end + i], &xb->cols[xc[i]], 0, n);
     cn_col_vec_append_range(&base->cols[bs->n_fields - 1], &l->rows->cols[l->i_ds], 0, n);
     rc = cn_col_batch_sync_rows(base, err);
@@ -1134,6 +1128,120 @@ done:
     cn_col_batch_free(base);
     cn_col_schema_free(bs);
     return rc;
+}
+
+/* ------------------------------------------------------------------ external parts */
+
+/* Column type of a declared external field; NULL for kinds not held offline here. */
+static const CnType *ext_type(const CnDataType *t) {
+    switch (t ? t->kind : CN_CONF_N_DATA_KINDS) {
+    case CN_CONF_DK_BOOLEAN: return cn_col_type_prim(CN_COL_BOOL);
+    case CN_CONF_DK_BYTE:
+    case CN_CONF_DK_SHORT:
+    case CN_CONF_DK_INT: return cn_col_type_prim(CN_COL_INT32);
+    case CN_CONF_DK_LONG: return cn_col_type_prim(CN_COL_INT64);
+    case CN_CONF_DK_FLOAT: return cn_col_type_prim(CN_COL_FLOAT32);
+    case CN_CONF_DK_DOUBLE: return cn_col_type_prim(CN_COL_FLOAT64);
+    case CN_CONF_DK_STRING: return cn_col_type_prim(CN_COL_STRING);
+    case CN_CONF_DK_BINARY: return cn_col_type_prim(CN_COL_BINARY);
+    case CN_CONF_DK_DATE: return cn_col_type_prim(CN_COL_DATE);
+    case CN_CONF_DK_TIMESTAMP: return cn_col_type_prim(CN_COL_TIMESTAMP);
+    default: return NULL;
+    }
+}
+
+/* Whether name is a value column of some external part (a bootstrap may fill it). */
+static bool is_ext_column(const CnJoin *j, CnArena *a, const char *name) {
+    for (size_t i = 0; i < j->n_externals; i++) {
+        const CnDataType *vs = j->externals[i].source.value_schema;
+        const char *px = cn_conf_external_prefix(a, &j->externals[i]);
+        for (size_t f = 0; px && vs && f < vs->n_params; f++)
+            if (!strcmp(cn_arena_printf(a, "%s_%s", px, vs->params[f].name), name)) return true;
+    }
+    return false;
+}
+
+/* Offline values of onlineExternalParts (Chronon's padExternalFields): the column
+ * <ext prefix>_<field> of each value field is null unless a bootstrap part provides it;
+ * a contextual part's (source "contextual") is coalesce(the left's key column, the
+ * bootstrapped value), the request context the row was logged with. OWNED: *out_s,
+ * *out (one row per left row). CN_ECONFIG names the part and field on an unsupported
+ * type, a type mismatch or a duplicate column. */
+static int ext_columns(const CnJoin *j, const Left *l, const CnEngBoot *b, CnArena *a, CnSchema **out_s,
+                       CnBatch **out, CnErr *err) {
+    CnSchema *es = NULL;
+    CnBatch *eb = NULL;
+    const CnVec **src = NULL, **ctx = NULL;
+    size_t n_max = 0;
+    for (size_t i = 0; i < j->n_externals; i++)
+        n_max += j->externals[i].source.value_schema ? j->externals[i].source.value_schema->n_params : 0;
+    src = cn_arena_alloc(a, (n_max + 1) * sizeof *src);
+    ctx = cn_arena_alloc(a, (n_max + 1) * sizeof *ctx);
+    int rc = src && ctx ? cn_col_schema_new(&es) : cn_err_set(err, CN_ENOMEM, "out of memory");
+    const char *jn = j->meta.name;
+    for (size_t i = 0; i < j->n_externals && rc == 0; i++) {
+        const CnExternalPart *ep = &j->externals[i];
+        const CnDataType *vs = ep->source.value_schema;
+        const char *px = cn_conf_external_prefix(a, ep);
+        bool contextual = ep->source.meta.name && !strcmp(ep->source.meta.name, "contextual");
+        for (size_t f = 0; vs && f < vs->n_params && rc == 0; f++) {
+            const char *fn = vs->params[f].name, *name = cn_arena_printf(a, "%s_%s", px, fn);
+            const CnType *t = ext_type(vs->params[f].type);
+            if (!t) {
+                rc = cn_err_set(err, CN_EUNSUPPORTED,
+                                "join %s: onlineExternalParts[%zu] (%s): field %s has a nested type, which the "
+                                "backfill does not hold (use a primitive type or bootstrap a derivation)",
+                                jn, i, ep->source.meta.name, fn);
+                break;
+            }
+            if (cn_col_schema_find(es, name) >= 0 || cn_col_schema_find(l->rows->schema, name) >= 0) {
+                rc = cn_err_set(err, CN_ECONFIG, "join %s: onlineExternalParts[%zu]: the column %s is produced twice",
+                                jn, i, name);
+                break;
+            }
+            uint32_t k = es->n_fields;
+            int bc = b ? cn_col_schema_find(b->schema, name) : -1;
+            src[k] = bc >= 0 ? &b->vals->cols[bc] : NULL;
+            ctx[k] = NULL;
+            if (contextual) { /* the left column the context key maps to */
+                const char *ln = fn;
+                for (size_t m = 0; m < ep->key_mapping.n; m++)
+                    if (!strcmp(ep->key_mapping.vals[m], fn)) ln = ep->key_mapping.keys[m];
+                int lc = cn_col_schema_find(l->rows->schema, ln);
+                if (lc >= 0 && strcmp(ln, LDS)) ctx[k] = &l->rows->cols[lc];
+            }
+            const CnVec *chk[2] = {src[k], ctx[k]};
+            for (int c = 0; c < 2 && rc == 0; c++)
+                if (chk[c] && !cn_col_type_equal(chk[c]->type, t)) {
+                    char t1[64], t2[64];
+                    rc = cn_err_set(err, CN_ECONFIG,
+                                    "join %s: onlineExternalParts[%zu] (%s): field %s is declared %s but the %s column "
+                                    "is %s",
+                                    jn, i, ep->source.meta.name, fn, cn_col_type_name(t, t1, sizeof t1),
+                                    c ? "left" : "bootstrap", cn_col_type_name(chk[c]->type, t2, sizeof t2));
+                }
+            if (rc == 0) rc = cn_col_schema_add(es, name, t, true, CN_COL_NO_ID, err);
+        }
+    }
+    if (rc == 0) rc = cn_col_batch_new(es, &eb, err);
+    for (uint32_t c = 0; rc == 0 && c < es->n_fields; c++)
+        for (uint32_t r = 0; r < l->rows->n_rows; r++) {
+            if (ctx[c] && cn_col_vec_is_valid(ctx[c], r)) cn_col_vec_append_from(&eb->cols[c], ctx[c], r);
+            else if (src[c] && cn_col_vec_is_valid(src[c], r)) cn_col_vec_append_from(&eb->cols[c], src[c], r);
+            else cn_col_vec_append_null(&eb->cols[c]);
+        }
+    if (rc == 0) {
+        eb->n_rows = l->rows->n_rows; /* also with no columns */
+        rc = cn_col_batch_sync_rows(eb, err);
+    }
+    if (rc) {
+        cn_col_batch_free(eb);
+        cn_col_schema_free(es);
+        return rc;
+    }
+    *out_s = es;
+    *out = eb;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ bootstrap */
@@ -1201,7 +1309,7 @@ static int apply_bootstrap(const CnJoin *j, const Left *l, Part *parts, size_t n
         }
     }
     for (uint32_t c = 0; c < bs->n_fields; c++) {
-        if (is_feat[c]) continue;
+        if (is_feat[c] || is_ext_column(j, a, bs->fields[c].name)) continue; /* ext: ext_columns */
         bool der = false;
         for (size_t i = 0; i < j->n_derivations && !der; i++) der = !strcmp(j->derivations[i].name, bs->fields[c].name);
         if (der) {
@@ -1210,7 +1318,7 @@ static int apply_bootstrap(const CnJoin *j, const Left *l, Part *parts, size_t n
         }
         return cn_err_set(err, CN_ECONFIG,
                           "join %s: bootstrap table %s has the column %s, which the join does not produce (expected "
-                          "a join part feature or a derivation name)",
+                          "a join part feature, an external part field or a derivation name)",
                           j->meta.name, boot_table(b, (int)c), bs->fields[c].name);
     }
     *xc = x;
@@ -1299,9 +1407,12 @@ static int check_join(const CnJoin *j, CnErr *err) {
                           jn, cn_conf_source_kind_name(j->left.kind));
     if (j->left.kind == CN_CONF_SRC_EVENTS && j->left.is_cumulative == 1)
         return cn_err_set(err, CN_ECONFIG, "join %s: left: a cumulative events source cannot be a join's left", jn);
-    if (j->n_externals)
-        return cn_err_set(err, CN_EUNSUPPORTED,
-                          "join %s: onlineExternalParts are not supported by the backfill yet", jn);
+    for (size_t i = 0; i < j->n_externals; i++)
+        if (j->externals[i].source.offline_group_by)
+            return cn_err_set(err, CN_EUNSUPPORTED,
+                              "join %s: onlineExternalParts[%zu] (%s) has an offlineGroupBy, which the backfill does "
+                              "not support yet",
+                              jn, i, j->externals[i].source.meta.name ? j->externals[i].source.meta.name : "?");
     if (!j->n_parts) return cn_err_set(err, CN_ECONFIG, "join %s: joinParts: at least one part is needed", jn);
     for (size_t i = 0; i < j->n_parts; i++) {
         const CnGroupBy *gb = j->parts[i].group_by;
@@ -1364,6 +1475,13 @@ static uint64_t semantic_hash(const CnJoin *j) {
     }
     for (size_t i = 0; i < j->n_derivations; i++) h = hs(hs(h, j->derivations[i].name), j->derivations[i].expression);
     for (size_t i = 0; i < j->row_ids.n; i++) h = hs(h, j->row_ids.items[i]);
+    for (size_t i = 0; i < j->n_externals; i++) {
+        const CnExternalPart *ep = &j->externals[i];
+        h = hs(hs(h, ep->prefix), ep->source.meta.name);
+        for (size_t k = 0; k < ep->key_mapping.n; k++) h = hs(hs(h, ep->key_mapping.keys[k]), ep->key_mapping.vals[k]);
+        for (size_t f = 0; ep->source.value_schema && f < ep->source.value_schema->n_params; f++)
+            h = hi64(hs(h, ep->source.value_schema->params[f].name), ep->source.value_schema->params[f].type->kind);
+    }
     for (size_t i = 0; i < j->n_bootstraps; i++) h = hi64(h, (int64_t)cn_eng__boot_part_hash(j, i));
     return h;
 }
@@ -1461,7 +1579,12 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
         rc = cn_eng__boot_join(cat, j, l.rows, l.pday, days[0], days[n_days - 1], &boot, err);
         if (rc == 0) rc = apply_bootstrap(j, &l, parts, j->n_parts, boot, &a, &xc, &nx, err);
     }
-    if (rc == 0) rc = assemble(j, &l, parts, j->n_parts, boot ? boot->vals : NULL, xc, nx, &a, &os, &ob, err);
+    CnSchema *es = NULL;
+    CnBatch *eb = NULL;
+    if (rc == 0 && j->n_externals) rc = ext_columns(j, &l, boot, &a, &es, &eb, err);
+    if (rc == 0) rc = assemble(j, &l, parts, j->n_parts, eb, boot ? boot->vals : NULL, xc, nx, &a, &os, &ob, err);
+    cn_col_batch_free(eb);
+    cn_col_schema_free(es);
     if (rc) goto done;
     if (!cn_ice_table_exists(cat, ns, name)) {
         rc = cn_ice_table_create(cat, ns, name, os, NULL, 0, err);

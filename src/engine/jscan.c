@@ -384,8 +384,25 @@ static int load_source(CnIceCatalog *cat, const CnSource *s, const Plan *p, int3
         rc = flat_grow(f, p, (uint64_t)f->n + b->n_rows, err);
         if (rc) break;
         const CnVec *kv = &b->cols[pos[0]], *tv = &b->cols[pos[1]];
-        uint32_t n = f->n;
-        for (uint32_t r = 0; r < b->n_rows; r++) {
+        uint32_t n = f->n, m = b->n_rows;
+        /* the common batch: int64 key and inputs without nulls, copied column by column */
+        bool bulk = !kv->valid && !tv->valid && kv->type->id == CN_COL_INT64;
+        for (uint32_t c = 0; c < p->n_in; c++) {
+            const CnVec *iv = &b->cols[pos[2 + c]];
+            bulk = bulk && !iv->valid && (!p->in_vals[c] || iv->type->id == CN_COL_INT64);
+        }
+        if (bulk) {
+            memcpy(f->key + n, kv->values, (size_t)m * sizeof *f->key);
+            memcpy(f->ts + n, tv->values, (size_t)m * sizeof *f->ts);
+            for (uint32_t r = 0; r < m; r++) f->pday[n + r] = day;
+            for (uint32_t c = 0; c < p->n_in; c++) {
+                memset(f->ok[c] + n, 1, m);
+                if (p->in_vals[c]) memcpy(f->val[c] + n, b->cols[pos[2 + c]].values, (size_t)m * sizeof **f->val);
+            }
+            f->n = n + m;
+            continue;
+        }
+        for (uint32_t r = 0; r < m; r++) {
             if (!cn_col_vec_is_valid(kv, r) || !cn_col_vec_is_valid(tv, r)) continue;
             if (p->key_type == CN_COL_STRING) {
                 uint32_t len, kid;
@@ -568,13 +585,33 @@ static int rec_cmp(const void *a, const void *b) {
     return x->ix < y->ix ? -1 : x->ix > y->ix; /* input order */
 }
 
+/* Finishes r[0..m), sorted by u, on the full ts: each group of equal u (about one
+ * record, more for busy keys) by insertion sort, or a sort on (ts, row) when large. */
+static void finish_groups(Rec *r, uint32_t m) {
+    for (uint32_t g = 0; g < m;) {
+        uint32_t e = g + 1;
+        while (e < m && r[e].u == r[g].u) e++;
+        if (e - g > 32) {
+            qsort(r + g, e - g, sizeof *r, rec_cmp);
+        } else {
+            for (uint32_t i = g + 1; i < e; i++) {
+                Rec x = r[i];
+                uint32_t j = i;
+                for (; j > g && r[j - 1].ts > x.ts; j--) r[j] = r[j - 1];
+                r[j] = x;
+            }
+        }
+        g = e;
+    }
+}
+
 /* Rows idx[0..n) (0..n-1 when idx is NULL) with key id id[r] < n_ids sorted by (id, ts),
- * ties in input order. An LSD radix sort of (id, ts >> shift), shift chosen so that
- * (id, coarse ts) has about 4n values, needs few passes of small digits; each group of
- * equal radix key (about one row, more for busy keys) is then finished on the full ts:
- * insertion sort for small groups, a sort on (ts, row) for large ones. OWNED: *out
- * (cn_free), n entries; *coarse_bits is the shift of the id within u. pday and val
- * (may be NULL) travel in the records. CN_ENOMEM. */
+ * ties in input order. A radix sort of (id, ts >> shift), shift chosen so that
+ * (id, coarse ts) has about 4n values: records are built straight into the buckets of
+ * the top 9 bits (one pass over memory), then each bucket is sorted in cache on the
+ * low bits and finished on the full ts (finish_groups). OWNED: *out (cn_free), n
+ * entries; *coarse_bits is the shift of the id within u. pday and val (may be NULL)
+ * travel in the records. CN_ENOMEM. */
 static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday, const int64_t *val, uint32_t n_ids,
                      const uint32_t *idx, uint32_t n, Rec **out, unsigned *coarse_bits, CnErr *err) {
     Rec *a = big_alloc(((size_t)n + 1) * sizeof *a), *b = big_alloc(((size_t)n + 1) * sizeof *b);
@@ -597,51 +634,37 @@ static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday,
     while (n_bits < 40 && ((uint64_t)n * 4 >> n_bits)) n_bits++;
     unsigned cb = n_bits > key_bits ? n_bits - key_bits : 0;
     if (cb > ts_bits) cb = ts_bits;
-    unsigned shift = ts_bits - cb;
+    unsigned shift = ts_bits - cb, bits = key_bits + cb;
+    unsigned top = bits > DIGIT ? DIGIT : bits, low = bits - top;
+#define U_OF(r) (((uint64_t)id[r] << cb) | (((uint64_t)ts[r] - (uint64_t)lo) >> shift))
+    /* the top bits: a histogram, then each record built straight into its bucket */
+    memset(bucket, 0, ((size_t)1 << DIGIT) * sizeof *bucket);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t r = idx ? idx[i] : i;
-        a[i].u = ((uint64_t)id[r] << cb) | (((uint64_t)ts[r] - (uint64_t)lo) >> shift);
-        a[i].ts = ts[r];
-        a[i].ix = r;
-        a[i].pday = pday ? pday[r] : 0;
-        a[i].v = val ? val[r] : 0;
+        bucket[U_OF(r) >> low]++;
     }
-    /* the top DIGIT bits in one pass over memory, then each bucket (n / 512 records,
-     * in cache for n up to about 20M) by its low bits */
-    unsigned bits = key_bits + cb;
-    if (bits <= 2 * DIGIT) {
-        radix_lsd(a, b, n, bits, cnt);
-    } else {
-        unsigned low = bits - DIGIT;
-        memset(bucket, 0, ((size_t)1 << DIGIT) * sizeof *bucket);
-        for (uint32_t i = 0; i < n; i++) bucket[a[i].u >> low]++;
-        uint32_t sum = 0;
-        for (uint32_t d = 0; d < (1u << DIGIT); d++) {
-            uint32_t k = bucket[d];
-            bucket[d] = sum;
-            sum += k;
-        }
-        for (uint32_t i = 0; i < n; i++) b[bucket[a[i].u >> low]++] = a[i];
-        /* bucket[d] is now the end of bucket d */
-        for (uint32_t d = 0, st = 0; d < (1u << DIGIT); st = bucket[d++])
-            radix_lsd(b + st, a + st, bucket[d] - st, low, cnt);
-        Rec *x = a;
-        a = b, b = x;
+    uint32_t sum = 0;
+    for (uint32_t d = 0; d < (1u << top); d++) {
+        uint32_t k = bucket[d];
+        bucket[d] = sum;
+        sum += k;
     }
-    for (uint32_t g = 0; shift && g < n;) {
-        uint32_t e = g + 1;
-        while (e < n && a[e].u == a[g].u) e++;
-        if (e - g > 32) {
-            qsort(a + g, e - g, sizeof *a, rec_cmp);
-        } else {
-            for (uint32_t i = g + 1; i < e; i++) {
-                Rec x = a[i];
-                uint32_t j = i;
-                for (; j > g && a[j - 1].ts > x.ts; j--) a[j] = a[j - 1];
-                a[j] = x;
-            }
-        }
-        g = e;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t r = idx ? idx[i] : i;
+        uint64_t u = U_OF(r);
+        Rec *x = &a[bucket[u >> low]++];
+        x->u = u;
+        x->ts = ts[r];
+        x->v = val ? val[r] : 0;
+        x->ix = r;
+        x->pday = pday ? pday[r] : 0;
+    }
+#undef U_OF
+    /* bucket[d] is now the end of bucket d: each bucket (n / 512 records, in cache up
+     * to about 20M rows) sorted on the low bits and finished on the full ts */
+    for (uint32_t d = 0, st = 0; d < (1u << top); st = bucket[d++]) {
+        radix_lsd(a + st, b + st, bucket[d] - st, low, cnt);
+        if (shift) finish_groups(a + st, bucket[d] - st);
     }
     cn_free(b);
     cn_free(cnt);

@@ -217,6 +217,45 @@ static void rm_rf(const char *path) {
     }
 }
 
+/* A catalog in a new temporary directory (its path in dir; rm_rf it after). */
+static CnIceCatalog *tmp_catalog(char *dir, size_t cap) {
+    CnErr err = CN_ERR_INIT;
+    char wh[300], catu[320];
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, cap, "%s/cn_eng_XXXXXX", t && *t ? t : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
+    CnIceCatalog *cat = NULL;
+    ASSERT_OK(cn_ice_catalog_open(wh, catu, &cat, &err), &err);
+    return cat;
+}
+
+/* An empty batch of raw.ev rows: {key, ts long, amount long, ds string}. */
+static CnBatch *ev_batch(const char *key, CnTypeId key_type, CnSchema **sch) {
+    CnErr err = CN_ERR_INIT;
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_schema_new(sch), &err);
+    ASSERT_OK(cn_col_schema_add(*sch, key, cn_col_type_prim(key_type), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(*sch, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(*sch, "amount", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(*sch, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_batch_new(*sch, &b, &err), &err);
+    return b;
+}
+
+/* Creates raw.ev with schema sch and commits the rows of b into it. */
+static void write_ev(CnIceCatalog *cat, const CnSchema *sch, CnBatch *b) {
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    ASSERT_OK(cn_ice_table_create(cat, "raw", "ev", sch, NULL, 0, &err), &err);
+    CnIceWrite *w = NULL;
+    ASSERT_OK(cn_ice_write_begin(cat, "raw", "ev", CN_ICE_APPEND, &w, &err), &err);
+    ASSERT_OK(cn_ice_write_batch(w, b, &err), &err);
+    ASSERT_OK(cn_ice_write_commit(w, NULL, &err), &err);
+    cn_ice_write_free(w);
+}
+
 static const char GB_JSON[] =
     "{\"metaData\": {\"name\": \"t.ex21\", \"outputNamespace\": \"out\", \"team\": \"t\"},"
     " \"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {"
@@ -243,22 +282,10 @@ static int64_t value_of(const CnBatch *b, const char *col, uint32_t r, bool *val
 static void test_values_at_example_2_1(void **state) {
     (void)state;
     CnErr err = CN_ERR_INIT;
-    char dir[256], wh[300], catu[320];
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/cn_eng_XXXXXX", t && *t ? t : "/tmp");
-    assert_non_null(mkdtemp(dir));
-    snprintf(wh, sizeof wh, "%s/wh", dir);
-    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
-    CnIceCatalog *cat = NULL;
-    ASSERT_OK(cn_ice_catalog_open(wh, catu, &cat, &err), &err);
+    char dir[256];
+    CnIceCatalog *cat = tmp_catalog(dir, sizeof dir);
     CnSchema *sch = NULL;
-    CnBatch *b = NULL;
-    ASSERT_OK(cn_col_schema_new(&sch), &err);
-    ASSERT_OK(cn_col_schema_add(sch, "user", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err), &err);
-    ASSERT_OK(cn_col_schema_add(sch, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
-    ASSERT_OK(cn_col_schema_add(sch, "amount", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
-    ASSERT_OK(cn_col_schema_add(sch, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err), &err);
-    ASSERT_OK(cn_col_batch_new(sch, &b, &err), &err);
+    CnBatch *b = ev_batch("user", CN_COL_STRING, &sch);
     static const struct { int64_t ts, amount; } ev[] = {
         {1736121600000, 3},  /* e1 2025-01-06 00:00:00.000 */
         {1736121599999, 5},  /* e2 2025-01-05 23:59:59.999 */
@@ -282,13 +309,7 @@ static void test_values_at_example_2_1(void **state) {
     cn_col_vec_append_i64(&b->cols[1], 1737380000000);
     cn_col_vec_append_i64(&b->cols[2], 1000);
     cn_col_vec_append_str(&b->cols[3], "2025-01-20", 10);
-    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
-    ASSERT_OK(cn_ice_table_create(cat, "raw", "ev", sch, NULL, 0, &err), &err);
-    CnIceWrite *w = NULL;
-    ASSERT_OK(cn_ice_write_begin(cat, "raw", "ev", CN_ICE_APPEND, &w, &err), &err);
-    ASSERT_OK(cn_ice_write_batch(w, b, &err), &err);
-    ASSERT_OK(cn_ice_write_commit(w, NULL, &err), &err);
-    cn_ice_write_free(w);
+    write_ev(cat, sch, b);
 
     CnConf *conf = NULL;
     ASSERT_OK(cn_conf_loadb("production/group_bys/t/ex21", GB_JSON, sizeof GB_JSON - 1, CN_CONF_KIND_UNKNOWN,
@@ -361,22 +382,10 @@ static int64_t long_key(uint32_t i) {
 static void test_loader_long_keys(void **state) {
     (void)state;
     CnErr err = CN_ERR_INIT;
-    char dir[256], wh[300], catu[320];
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/cn_eng_XXXXXX", t && *t ? t : "/tmp");
-    assert_non_null(mkdtemp(dir));
-    snprintf(wh, sizeof wh, "%s/wh", dir);
-    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
-    CnIceCatalog *cat = NULL;
-    ASSERT_OK(cn_ice_catalog_open(wh, catu, &cat, &err), &err);
+    char dir[256];
+    CnIceCatalog *cat = tmp_catalog(dir, sizeof dir);
     CnSchema *sch = NULL;
-    CnBatch *b = NULL;
-    ASSERT_OK(cn_col_schema_new(&sch), &err);
-    ASSERT_OK(cn_col_schema_add(sch, "uid", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
-    ASSERT_OK(cn_col_schema_add(sch, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
-    ASSERT_OK(cn_col_schema_add(sch, "amount", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
-    ASSERT_OK(cn_col_schema_add(sch, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err), &err);
-    ASSERT_OK(cn_col_batch_new(sch, &b, &err), &err);
+    CnBatch *b = ev_batch("uid", CN_COL_INT64, &sch);
     const uint32_t d = 40000, n = 3 * d;
     uint32_t *want = cn_malloc(n * sizeof *want), n_want = 0;
     assert_non_null(want);
@@ -392,13 +401,7 @@ static void test_loader_long_keys(void **state) {
         cn_col_vec_append_i64(&b->cols[2], 1);
         cn_col_vec_append_str(&b->cols[3], "2025-01-06", 10);
     }
-    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
-    ASSERT_OK(cn_ice_table_create(cat, "raw", "ev", sch, NULL, 0, &err), &err);
-    CnIceWrite *w = NULL;
-    ASSERT_OK(cn_ice_write_begin(cat, "raw", "ev", CN_ICE_APPEND, &w, &err), &err);
-    ASSERT_OK(cn_ice_write_batch(w, b, &err), &err);
-    ASSERT_OK(cn_ice_write_commit(w, NULL, &err), &err);
-    cn_ice_write_free(w);
+    write_ev(cat, sch, b);
     static const char js[] =
         "{\"metaData\": {\"name\": \"t.lk\", \"outputNamespace\": \"out\", \"team\": \"t\"},"
         " \"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {"

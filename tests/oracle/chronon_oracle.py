@@ -1966,7 +1966,8 @@ def join_backfill(conf, tables, end_ds, start_ds=None):
     for model, full, _, cols, _ in parts:
         feature_cols.extend("%s_%s" % (full, c) for c in cols)
     derivations = conf.get("derivations")
-    boots = _bootstrap_parts(conf, tables, lschema, feature_cols, where)
+    exts = _external_columns(conf)
+    boots = _bootstrap_parts(conf, tables, lschema, feature_cols + [c for c, _, _ in exts], where)
     deps = [_bootstrap_deps(["%s_%s" % (full, c) for c in cols], derivations)
             for _, full, _, cols, _ in parts]
     boot_derived = [d.get("name") for d in (derivations or [])
@@ -1988,6 +1989,9 @@ def join_backfill(conf, tables, end_ds, start_ds=None):
                     row[name] = row[name] if row[name] is not None else v
                 else:
                     row[name] = v
+        for name, left_key, _ in exts:   # contextual: coalesce(left key, bootstrap)
+            lv = r.get(left_key) if left_key else None
+            row[name] = lv if lv is not None else bvals.get(name)
         for name in boot_derived:
             row[name] = bvals.get(name)
         row["ds"] = r["ds"]
@@ -1998,12 +2002,34 @@ def join_backfill(conf, tables, end_ds, start_ds=None):
         for model, full, _, cols, _ in parts:
             for c, t in _part_column_types(model).items():
                 schema["%s_%s" % (full, c)] = t
-        base = [c for c in feature_cols if c not in left_cols]
+        base = [c for c in feature_cols if c not in left_cols] + [c for c, _, _ in exts]
+        schema.update({c: t for c, _, t in exts})
         for b in boots:
             schema.update({c: t for c, t in b[3].items() if c in boot_derived})
         out_rows = [apply_derivations(derivations, row, base, keep=left_cols, schema=schema,
                                       where=where, extra_cols=boot_derived) for row in out_rows]
     return sort_rows(out_rows, ["ds", "ts"] + left_cols)
+
+
+_EXT_KINDS = {0: "boolean", 1: "int", 2: "int", 3: "int", 4: "long", 5: "float", 6: "double", 7: "string",
+              8: "binary", 9: "date", 10: "timestamp"}
+
+
+def _external_columns(conf):
+    """[(column, left key column or None, type)] of onlineExternalParts offline: null unless
+    bootstrapped; a contextual part's value is coalesce(left key, bootstrap)."""
+    out = []
+    for ep in conf.get("onlineExternalParts") or []:
+        src = ep.get("source") or {}
+        name = (src.get("metadata") or {}).get("name") or ""
+        prefix = ep.get("prefix")
+        full = "ext_" + (prefix + "_" if prefix else "") + clean_name(name)
+        to_left = {v: k for k, v in (ep.get("keyMapping") or {}).items()}
+        for f in (src.get("valueSchema") or {}).get("params") or []:
+            left = to_left.get(f["name"], f["name"]) if name == "contextual" else None
+            out.append(("%s_%s" % (full, f["name"]), left,
+                        _EXT_KINDS.get((f.get("dataType") or {}).get("kind"), "string")))
+    return out
 
 
 def _bootstrap_parts(conf, tables, lschema, feature_cols, where):

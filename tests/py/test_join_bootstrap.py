@@ -46,6 +46,20 @@ BOOT2 = [(day(1), "u2", 50), (day(1), "u1", None), (day(2), "u1", 77)]
 # a derivation output only
 BOOT3 = [(day(1), "c", 9.5), (day(2), "e", None)]
 
+# external part values
+BOOT4 = [(day(1), "a", 0.5, 3), (day(2), "e", None, 9)]
+
+
+def struct(fields):
+    return {"kind": 13, "params": [{"name": n, "dataType": {"kind": k}} for n, k in fields]}
+
+
+def externals(user_kind=7):
+    ctx = struct([("user", user_kind), ("score", 6)])
+    return [{"source": {"metadata": {"name": "contextual"}, "keySchema": ctx, "valueSchema": ctx}},
+            {"source": {"metadata": {"name": "t.svc"}, "keySchema": struct([("user", 7)]),
+                        "valueSchema": struct([("rating", 4)])}}]
+
 
 def gb():
     return {"metaData": {"name": "t.gb", "outputNamespace": "out", "team": "t"}, "keyColumns": ["user"],
@@ -71,6 +85,7 @@ def join(name, boots, derivations=None, row_ids=("uid",)):
 B1 = {"table": "raw.boot1"}
 B2 = {"table": "raw.boot2", "keyColumns": ["user"]}
 B3 = {"table": "raw.boot3"}
+B4 = {"table": "raw.boot4"}
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +104,9 @@ def wh(tmp_path_factory):
              "user:string,%s:int64" % F_SUM),
             ("raw.boot3", ["ds", "uid", "avg_v"], BOOT3, {"uid": "string", "avg_v": "double"},
              "uid:string,avg_v:float64"),
+            ("raw.boot4", ["ds", "uid", "ext_contextual_score", "ext_t_svc_rating"], BOOT4,
+             {"uid": "string", "ext_contextual_score": "double", "ext_t_svc_rating": "long"},
+             "uid:string,ext_contextual_score:float64,ext_t_svc_rating:int64"),
             ("raw.bootbad", ["ds", "uid", "zzz"], [(day(1), "a", 1)], {"uid": "string", "zzz": "long"},
              "uid:string,zzz:int64"),
             ("raw.boottype", ["ds", "uid", F_SUM], [(day(1), "a", "x")], {"uid": "string", F_SUM: "string"},
@@ -173,6 +191,33 @@ def test_bootstrap_query_range_and_rerun(wh):
     run(wh, "b4", conf)
     r = by_uid(wh.rows("out.t_b4"))
     assert (r["a"][F_SUM], r["a"][F_CNT]) == (100, None)
+
+
+def test_external_parts_offline(wh):
+    """onlineExternalParts offline (Chronon's padExternalFields): null unless bootstrapped;
+    a contextual value is the left's column of that name, else the bootstrapped one."""
+    conf = join("b5", [B4], derivations=None)
+    conf["onlineExternalParts"] = externals()
+    run(wh, "b5", conf)
+    got = wh.rows("out.t_b5")
+    assert list(got[0]) == ["uid", "user", "ts", F_SUM, F_CNT, "ext_contextual_user", "ext_contextual_score",
+                            "ext_t_svc_rating", "ds"]
+    r = by_uid(got)
+    assert [r[u]["ext_contextual_user"] for u in "abcde"] == ["u1", "u1", "u2", "u1", "u2"]
+    assert [r[u]["ext_contextual_score"] for u in "abcde"] == [0.5, None, None, None, None]
+    assert [r[u]["ext_t_svc_rating"] for u in "abcde"] == [3, None, None, None, 9]
+    assert (r["a"][F_SUM], r["a"][F_CNT]) == (12, 2)   # ext columns do not cover the part
+    check_oracle(wh, conf, got)
+
+
+def test_external_part_type_mismatch(wh):
+    conf = join("b6", [B4])
+    conf["onlineExternalParts"] = externals(user_kind=4)
+    p = run(wh, "b6", conf, check=False)
+    assert p.returncode == 1, p.stderr
+    for n in ["onlineExternalParts[0]", "contextual", "field user", "int64", "string"]:
+        assert n.lower() in p.stderr.lower(), (n, p.stderr)
+    assert not os.path.exists(os.path.join(wh.wh, "out.db", "t_b6", "data"))
 
 
 @pytest.mark.parametrize("case,boots,row_ids,needles", [
