@@ -128,8 +128,9 @@ typedef struct FastKeys {
     uint32_t cap, n;  /* cap a power of two */
     size_t width;     /* bytes of the key column's values (1..8) */
     /* Integer keys in [0, dcap) (dense ids, the usual case) skip hashing: dmap[x] is
-     * id + 1 (0: not seen). dcap grows to cover new values while it stays within a few
-     * times the keys seen, so sparse values do not blow it up; others use slots. */
+     * id + 1 (0: not seen). dcap grows to cover new values up to DMAP_FREE, beyond that
+     * while it stays within a few times the keys seen, so sparse values do not blow it
+     * up; others use slots. */
     uint32_t *dmap;
     uint64_t dcap;
     bool is_int;      /* signed integer column (INT32, INT64) */
@@ -140,7 +141,8 @@ typedef struct FastKeys {
     bool stale;
 } FastKeys;
 
-#define DMAP_MAX (UINT64_C(1) << 26) /* 256 MiB of map at most */
+#define DMAP_MAX (UINT64_C(1) << 26)  /* 256 MiB of map at most */
+#define DMAP_FREE (UINT64_C(1) << 21) /* up to 8 MiB whatever the keys seen so far */
 
 #define FAST_AHEAD 16 /* rows between a slot's prefetch and its probe */
 
@@ -190,7 +192,7 @@ static bool dmap_cover(FastKeys *f, uint64_t x, uint32_t n_keys, CnErr *err, int
     if (x < f->dcap) return true;
     uint64_t nc = f->dcap ? f->dcap : 4096;
     while (nc <= x) nc *= 2;
-    if (nc > DMAP_MAX || nc > 8 * ((uint64_t)n_keys + 4096)) return false;
+    if (nc > DMAP_MAX || (nc > DMAP_FREE && nc > 8 * ((uint64_t)n_keys + 4096))) return false;
     uint32_t *nm = cn_calloc(nc, sizeof *nm);
     if (!nm) {
         *rc = cn_err_set(err, CN_ENOMEM, "key table: out of memory (%llu direct slots)", (unsigned long long)nc);

@@ -364,12 +364,13 @@ static void test_values_at_example_2_1(void **state) {
     rm_rf(dir);
 }
 
-/* Distinct key value i of test_loader_long_keys: negatives, dense values, sparse values
- * near 1e15 and small odd ones, all distinct. */
+/* Distinct key value i of test_loader_long_keys: negatives, values just above the
+ * direct map's free size (hashed while few keys are known, in the map later), sparse
+ * values near 1e15 and small ones, all distinct. */
 static int64_t long_key(uint32_t i) {
     switch (i % 4) {
     case 0: return -(int64_t)i - 1;
-    case 1: return (int64_t)i * 50;
+    case 1: return (INT64_C(1) << 21) + i;
     case 2: return INT64_C(1000000000000000) + i;
     default: return (int64_t)i;
     }
@@ -386,7 +387,7 @@ static void test_loader_long_keys(void **state) {
     CnIceCatalog *cat = tmp_catalog(dir, sizeof dir);
     CnSchema *sch = NULL;
     CnBatch *b = ev_batch("uid", CN_COL_INT64, &sch);
-    const uint32_t d = 40000, n = 3 * d;
+    const uint32_t d = 700000, n = d + d / 2; /* enough keys for the map to grow past 2^21 */
     uint32_t *want = cn_malloc(n * sizeof *want), n_want = 0;
     assert_non_null(want);
     for (uint32_t r = 0; r < n; r++) {
