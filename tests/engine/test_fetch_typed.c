@@ -5,12 +5,13 @@
  * list values (generic path), keys given as strings, null or missing keys (generic
  * path), unknown keys, several keys per request, query times before the batch end and
  * in the sawtooth tail. It also checks that the typed path answered a good share of
- * the requests, left those with list values to the generic path, and follows a new
- * upload. */
+ * the requests, left those with list values to the generic path, follows a new
+ * upload, and answers as one thread does from several threads at once. */
 #include "cn_test.h"
 
 #include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,58 @@ static void compare(CnFetcher *f, CnFetchKind kind, const char *name, const json
     cn_buf_fini(&txt);
 }
 
+/* Threads sharing one fetcher: each answer equals the one-thread answer. */
+#define N_THREADS 3
+#define N_REQS 40
+
+typedef struct Shared {
+    CnFetcher *f;
+    int64_t q;
+    json_t *reqs[N_REQS];
+    char *want[N_REQS];
+    int bad;
+} Shared;
+
+static void *fetch_thread(void *arg) {
+    Shared *sh = arg;
+    CnBuf txt = CN_BUF_INIT;
+    for (int round = 0; round < 20; round++)
+        for (int i = 0; i < N_REQS; i++) {
+            CnErr e = CN_ERR_INIT;
+            txt.len = 0;
+            if (cn_fetcher_fetch_text(sh->f, CN_FETCH_JOIN, "t/j1.v1", sh->reqs[i], sh->q, &txt, &e) ||
+                strcmp(txt.data, sh->want[i]))
+                __atomic_add_fetch(&sh->bad, 1, __ATOMIC_RELAXED);
+        }
+    cn_buf_fini(&txt);
+    return NULL;
+}
+
+static void threads_agree(CnFetcher *f, int64_t day_after, CnErr *err) {
+    Shared sh;
+    memset(&sh, 0, sizeof sh);
+    sh.f = f;
+    sh.q = day_after * CN_MS_PER_DAY + 5 * 3600000;
+    uint64_t s = 99;
+    for (int i = 0; i < N_REQS; i++) {
+        sh.reqs[i] = json_pack("[{s:I, s:s}]", "user_id", (json_int_t)(rnd(&s) % N_USERS), "uname", "n3");
+        json_t *gen = NULL;
+        ASSERT_OK(cn_fetcher_fetch_json(f, CN_FETCH_JOIN, "t/j1.v1", sh.reqs[i], sh.q, &gen, err), err);
+        sh.want[i] = json_dumps(gen, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(gen);
+    }
+    uint64_t before = cn_fetcher__typed_answers(f);
+    pthread_t th[N_THREADS];
+    for (int t = 0; t < N_THREADS; t++) assert_int_equal(pthread_create(&th[t], NULL, fetch_thread, &sh), 0);
+    for (int t = 0; t < N_THREADS; t++) pthread_join(th[t], NULL);
+    assert_int_equal(sh.bad, 0);
+    assert_true(cn_fetcher__typed_answers(f) - before >= N_THREADS * 20 * N_REQS / 2);
+    for (int i = 0; i < N_REQS; i++) {
+        json_decref(sh.reqs[i]);
+        cn_free_libc(sh.want[i]);
+    }
+}
+
 static void test_typed_equals_generic(void **state) {
     (void)state;
     CnErr err = CN_ERR_INIT;
@@ -270,6 +323,7 @@ static void test_typed_equals_generic(void **state) {
         assert_int_equal(cn_fetcher__typed_answers(f) - before, 1);
         json_decref(req);
     }
+    threads_agree(f, last + 1, &err);
     /* a request the typed path leaves alone still fails as the generic path does */
     CnBuf txt = CN_BUF_INIT;
     json_t *bad = json_pack("[{s:i}]", "user_id", 1);
