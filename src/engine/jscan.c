@@ -960,6 +960,12 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
         if (rc == 0 && !ok) goto done;
     }
     if (rc) goto done;
+    /* D29: a windowed value reads partitions from its own day's bound, which this sweep
+     * does not apply; only a row stored before its ts day can fall below it, and then
+     * the generic path (join.c early_fix) answers */
+    bool bounded = cn_eng__value_scan_lo(gb, 0) != INT32_MIN;
+    for (uint32_t i = 0; bounded && i < f.n; i++)
+        if (f.pday[i] < (int32_t)cn_ms_to_days(f.ts[i])) goto done;
     *taken = true;
     g->stats.rows_scanned = scanned;
     rc = key_ids(&f, &km, &id, &n_ids, err);

@@ -1,10 +1,12 @@
 /* test_jscan.c: the flat fast path of TEMPORAL events join parts (jscan.h) against the
  * generic path (cn_eng__open + cn_eng__sweep_temporal) on random data: null keys, ts
- * and inputs, ties in ts, rows stored a day or two after their ts (D27), queries
+ * and inputs, ties in ts, rows stored a day or two after their ts (D27) and a day
+ * before it (the GroupBy has unwindowed parts, so no per-day bound applies), queries
  * before any row and exactly at row times, keys in a dense range, sparse 64-bit keys
  * and strings, int32 and int64 inputs, windows 1h/1d/7d and unwindowed, COUNT, SUM,
  * FIRST and LAST. Every value of every query must be equal. Parts outside the subset
- * (AVERAGE, a where clause, a computed select) must be declined untouched. */
+ * (AVERAGE, a where clause, a computed select, only windowed parts over rows stored
+ * before their ts day: D29) must be declined untouched. */
 #include "cn_test.h"
 
 #include <dirent.h>
@@ -83,6 +85,7 @@ static void write_events(CnIceCatalog *cat, const char *name, uint32_t n, uint32
         int32_t day = (int32_t)cn_ms_to_days(ts);
         uint64_t y = next(&seed);
         if (y % 13 == 0) day += 1 + (int32_t)(y % 2); /* stored late */
+        else if (y % 17 == 0) day -= 1;              /* stored early */
         char ds[11];
         cn_ds_format(day, ds);
         if (y % 31 == 0) cn_col_vec_append_null(&b->cols[0]);
@@ -333,8 +336,19 @@ static void test_declines(void **state) {
         {"amount + 1", "", ""},
         {"AMOUNT", "", ""}, /* a name the binder matches only case-insensitively */
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        CnConf *c = gb_conf(cases[i].amount, cases[i].where, cases[i].extra);
+    for (size_t i = 0; i <= sizeof cases / sizeof cases[0]; i++) {
+        CnConf *c = NULL;
+        if (i < sizeof cases / sizeof cases[0]) {
+            c = gb_conf(cases[i].amount, cases[i].where, cases[i].extra);
+        } else { /* windowed parts only, and the table has rows stored before their ts day */
+            static const char js[] =
+                "{\"metaData\": {\"name\": \"t.w\", \"outputNamespace\": \"out\", \"team\": \"t\"},"
+                " \"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {\"selects\": {\"user\": \"user\","
+                " \"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}], \"keyColumns\": [\"user\"], \"accuracy\": 0,"
+                " \"aggregations\": [{\"inputColumn\": \"amount\", \"operation\": 7, \"windows\": " WINS "}]}";
+            CnErr e2 = CN_ERR_INIT;
+            ASSERT_OK(cn_conf_loadb("production/group_bys/t/w", js, sizeof js - 1, CN_CONF_KIND_UNKNOWN, &c, &e2), &e2);
+        }
         CnErr err = CN_ERR_INIT;
         CnEngOpts o;
         memset(&o, 0, sizeof o);
