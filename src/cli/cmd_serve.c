@@ -79,6 +79,11 @@ static int fetch_fn(void *ctx, CnFetchKind kind, const char *name, const json_t 
     return cn_fetcher_fetch_json(ctx, kind, name, keys, ts_ms, out, err);
 }
 
+static int fetch_text_fn(void *ctx, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms, CnBuf *out,
+                         CnErr *err) {
+    return cn_fetcher_fetch_text(ctx, kind, name, keys, ts_ms, out, err);
+}
+
 int cn_cli_serve(int argc, char **argv) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (ncpu <= 0) ncpu = 2;
@@ -156,6 +161,8 @@ int cn_cli_serve(int argc, char **argv) {
     rc = cn_fetcher_open(online, w->root, &fetcher, &err); /* its errors name the store */
     if (rc) goto done;
     rc = cn_srv_api_new(fetch_fn, fetcher, &api, &err);
+    /* the fetcher's typed path writes the common answer as text, without a JSON tree */
+    if (rc == 0) cn_srv_api_set_text_fetch(api, fetch_text_fn);
     if (rc == 0) rc = cn_http_server_new(&ho, &s, &err);
     if (rc == 0) rc = cn_srv_api_mount(api, s, &err);
     /* Web UI: its routes (/ui/..., and / redirecting there) mount here, after the fetch
