@@ -271,14 +271,17 @@ static int write_rows(CnIceWrite *w, CnBatch *b, CnErr *err) {
     return rc;
 }
 
-/* One tile entry of a day: (tile_ms, base) and its index in the tile set. */
+/* One entry of the tile set to write: (partition, tile_ms, base) and its state. */
 typedef struct Ent {
+    int32_t pday;
     int64_t tile;
     uint32_t base, i;
+    CnAggState *st;
 } Ent;
 
 static int cmp_ent(const void *a, const void *b) {
     const Ent *x = a, *y = b;
+    if (x->pday != y->pday) return x->pday < y->pday ? -1 : 1;
     if (x->tile != y->tile) return x->tile < y->tile ? -1 : 1;
     return (x->base > y->base) - (x->base < y->base);
 }
@@ -308,15 +311,10 @@ static int write_tile_rows(CnEngGroupBy *g, CnEngTileSet *ts, const Ent *e, uint
     uint32_t nk = g->n_keys, n_rows = 0, K = rw->n_keys;
     int rc = 0;
     for (uint32_t q = 0; q < m; q++) {
-        int32_t pday;
-        int64_t tile;
-        uint32_t base;
-        CnAggState *s;
-        cn_eng__tiles_at(ts, e[q].i, &pday, &tile, &base, &s);
-        uint32_t n = cn_agg_state_n_ids(s);
+        uint32_t n = cn_agg_state_n_ids(e[q].st);
         const uint32_t *gid = cn_eng__tiles_ids(ts, e[q].i); /* sparse: IR j is key gid[j] */
         for (uint32_t j = 0; j < n; j++) {
-            if (!cn_agg_state_present(s, j)) continue;
+            if (!cn_agg_state_present(e[q].st, j)) continue;
             uint32_t id = gid[j];
             if (rw->pos[id] == UINT32_MAX) {
                 rw->pos[id] = n_rows;
@@ -334,13 +332,8 @@ static int write_tile_rows(CnEngGroupBy *g, CnEngTileSet *ts, const Ent *e, uint
         for (uint32_t q = 0; q < m && rc == 0; q++) {
             uint32_t j = rw->jidx[(size_t)q * K + r];
             if (j == UINT32_MAX) continue;
-            int32_t pday;
-            int64_t tile;
-            uint32_t base;
-            CnAggState *s;
-            cn_eng__tiles_at(ts, e[q].i, &pday, &tile, &base, &s);
-            put_varint(&rw->ir, base);
-            rc = cn_agg_state_encode(s, j, &rw->ir, err);
+            put_varint(&rw->ir, e[q].base);
+            rc = cn_agg_state_encode(e[q].st, j, &rw->ir, err);
             cnt++;
             g->stats.tiles_written++;
         }
@@ -403,18 +396,18 @@ static int store_write(CnIceCatalog *cat, Store *st, CnEngGroupBy *g, CnEngTileS
     if ((!days || !ents || !rw.pos || !rw.order || !rw.jidx) && rc == 0) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
     for (uint32_t i = 0; rc == 0 && i < g->keys.n; i++) rw.pos[i] = UINT32_MAX;
     rw.n_keys = g->keys.n;
-    uint32_t n_days = 0;
+    uint32_t n_days = 0, n_ents = 0;
     for (uint32_t i = 0; i < g->n_src_days && rc == 0; i++)
         if (!store_skip(st, g->src_days[i])) days[n_days++] = g->src_days[i];
     for (uint32_t i = 0; i < nt && rc == 0; i++) {
-        int32_t pday;
-        int64_t tile;
-        uint32_t base;
-        CnAggState *s;
-        cn_eng__tiles_at(ts, i, &pday, &tile, &base, &s);
-        if (!store_skip(st, pday)) days[n_days++] = pday;
+        Ent *en = &ents[n_ents];
+        cn_eng__tiles_at(ts, i, &en->pday, &en->tile, &en->base, &en->st);
+        en->i = i;
+        if (!store_skip(st, en->pday)) days[n_days++] = en->pday, n_ents++;
     }
     n_days = sort_unique(days, n_days);
+    if (n_ents > 1) qsort(ents, n_ents, sizeof *ents, cmp_ent);
+    uint32_t e0 = 0; /* first entry of the day */
     for (uint32_t di = 0; di < n_days && rc == 0; di++) {
         int32_t d = days[di];
         char ds[11];
@@ -426,20 +419,10 @@ static int store_write(CnIceCatalog *cat, Store *st, CnEngGroupBy *g, CnEngTileS
             cn_col_vec_append_null(&b->cols[nk + 2]);
             cn_col_vec_append_str(&b->cols[nk + 3], ds, 10);
         }
-        /* the day's tile entries by (tile_ms, base): one row per key and tile_ms */
-        uint32_t m = 0;
-        for (uint32_t i = 0; i < nt; i++) {
-            int32_t pday;
-            int64_t tile;
-            uint32_t base;
-            CnAggState *s;
-            cn_eng__tiles_at(ts, i, &pday, &tile, &base, &s);
-            if (pday == d) ents[m++] = (Ent){tile, base, i};
-        }
-        qsort(ents, m, sizeof *ents, cmp_ent);
-        for (uint32_t g0 = 0, g1; g0 < m && rc == 0; g0 = g1) {
-            for (g1 = g0 + 1; g1 < m && ents[g1].tile == ents[g0].tile;) g1++;
-            rc = write_tile_rows(g, ts, ents + g0, g1 - g0, ds, b, w, &rw, err);
+        /* the day's entries, by (tile_ms, base): one row per key and tile_ms */
+        for (uint32_t g1; e0 < n_ents && ents[e0].pday == d && rc == 0; e0 = g1) {
+            for (g1 = e0 + 1; g1 < n_ents && ents[g1].pday == d && ents[g1].tile == ents[e0].tile;) g1++;
+            rc = write_tile_rows(g, ts, ents + e0, g1 - e0, ds, b, w, &rw, err);
         }
         if (rc == 0) rc = write_rows(w, b, err);
         if (rc == 0) rc = cn_ice_write_seal_partition(w, ds, err);
