@@ -25,6 +25,8 @@ struct CnDist {
     int rank, size;
     uint64_t bytes_sent;
     int fail_rank; /* CN_TEST_DIST_FAIL_RANK, -1: none */
+    CnIceWrite *w; /* the chunk's write between the start of x_commit and its end */
+    bool cleanup;  /* every rank failed together before finishing files: x_fail removes them */
 };
 
 bool cn_dist_launched(void) {
@@ -222,10 +224,19 @@ static int x_commit(void *ud, CnIceWrite *w, CnErr *err) {
     CnDist *d = ud;
     CnBuf desc = CN_BUF_INIT;
     int rc = 0, n = d->size;
-    if (d->rank != 0) rc = cn_ice_write_finish_files(w, &desc, err);
-    if (rc == 0 && d->rank == d->fail_rank)
+    /* Before any file is finished the ranks agree that each of them got here; when one did
+     * not, every rank removes the data files it wrote for the chunk (x_fail frees the
+     * unfinished write, which deletes them) and the job ends with nothing left behind */
+    d->w = w;
+    if (d->rank == d->fail_rank)
         rc = cn_err_set(err, CN_EIO, "injected failure after writing the data files (CN_TEST_DIST_FAIL_RANK=%d)",
                         d->fail_rank);
+    if (any_failed(rc != 0)) {
+        d->cleanup = true;
+        return rc ? rc : cn_err_set(err, CN_EREMOTE, "another rank failed before the commit; this rank's files of "
+                                                     "the chunk are removed");
+    }
+    if (d->rank != 0) rc = cn_ice_write_finish_files(w, &desc, err);
     if (rc) {
         cn_buf_fini(&desc);
         return rc; /* the engine calls fail: MPI_Abort before rank 0 can commit */
@@ -265,10 +276,19 @@ static int x_commit(void *ud, CnIceWrite *w, CnErr *err) {
     MPI_Ibcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD, &req);
     wait_all(&req, 1);
     if (d->rank != 0 && ok) rc = cn_err_set(err, ok, "rank 0 could not commit the chunk");
+    d->w = NULL; /* committed (or failed after its files were finished: they stay for gc) */
     return rc;
 }
 
-static void x_fail(void *ud, const CnErr *err) { cn_dist_abort(ud, err); }
+static void x_fail(void *ud, const CnErr *err) {
+    CnDist *d = ud;
+    if (d->cleanup && d->w) { /* every rank is here: remove the files, then end together */
+        cn_ice_write_free(d->w);
+        d->w = NULL;
+        cn_dist_barrier(d);
+    }
+    cn_dist_abort(d, err);
+}
 
 void cn_dist_shard(CnDist *d, CnEngShard *out) {
     memset(out, 0, sizeof *out);

@@ -8,8 +8,10 @@
  * FAILURE: a rank whose chunk (or whole backfill) fails prints its error and calls
  *   MPI_Abort, which ends every rank; commits happen only on rank 0 after every rank
  *   handed over its files,
- *   so a failed job commits nothing of the failing chunk (written files stay
- *   unreferenced until `chronon table gc`).
+ *   so a failed job commits nothing of the failing chunk. A rank failing when the chunk's
+ *   files are written (at the commit) fails every rank together: each removes its own
+ *   files first. Files of a rank that failed earlier, or of a failed rank-0 commit, stay
+ *   unreferenced until `chronon gc`.
  * Test hooks (inert unless set): CN_TEST_DIST_FAIL_RANK=r makes rank r fail each chunk
  *   after writing its files, before the commit; CN_TEST_DIST_FAKE_HOSTS=1 makes each
  *   rank report host "<hostname>-rank<r>" (as if every rank ran on its own machine). */

@@ -207,12 +207,22 @@ def case_fail(tmp):
     assert p.returncode == 0, p.stderr
     before = job.rows(table)
     assert {json.loads(r)["ds"] for r in before} == {"2023-12-01", "2023-12-02", "2023-12-03"}
-    # rank 1 fails after writing its files: no commit, the table keeps its 3 days
+    def data_files():
+        out = set()
+        for d, _, fs in os.walk(job.wh.wh):
+            out.update(os.path.join(d, f) for f in fs if f.endswith(".parquet") and "purchases_v1" in d)
+        return out
+
+    files = data_files()
+    assert files, "no data files found for %s" % table
+    # rank 1 fails after writing its files: no commit, the table keeps its 3 days, and
+    # every rank removed the files it wrote for the failed chunk
     p = job.run(conf, ["--start-ds", "2023-12-01", "--end-ds", "2023-12-07"], ranks=2,
                 env={"CN_TEST_DIST_FAIL_RANK": "1"})
     assert p.returncode != 0, "the job succeeded although rank 1 failed"
     assert "rank 1 of 2" in p.stderr and "injected failure" in p.stderr, p.stderr
     assert job.rows(table) == before, "a failed job changed the table"
+    assert data_files() == files, "the failed job left data files: %s" % sorted(data_files() - files)
     # the same run without the fault, launched by run.py --ranks 3, completes the range
     env = job.wh.env()
     env["CHRONON_BIN"] = CHRONON
