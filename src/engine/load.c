@@ -397,6 +397,42 @@ static int add_src_day(CnEngGroupBy *g, int32_t d, uint32_t *cap) {
 
 static int cmp_i32(const void *a, const void *b);
 
+/* Distinct partitions of a ds column, gathered batch by batch into acc->src_days. */
+typedef struct DayScan {
+    char last_ds[10]; /* a batch holds one partition or a few: parse ds once per change */
+    uint32_t last_len;
+    int32_t last;
+    uint32_t cap;     /* of acc->src_days */
+} DayScan;
+
+static int days_add_batch(CnEngGroupBy *acc, DayScan *ds, const CnVec *dv, uint32_t n, CnErr *err) {
+    for (uint32_t r = 0; r < n; r++) {
+        uint32_t len;
+        const char *p = cn_col_vec_str(dv, r, &len);
+        if (len > 10) len = 10;
+        if (len == ds->last_len && memcmp(p, ds->last_ds, len) == 0) continue;
+        memcpy(ds->last_ds, p, len);
+        ds->last_len = len;
+        char dsb[11];
+        snprintf(dsb, sizeof dsb, "%.*s", (int)len, p);
+        int32_t d = ds_days(dsb, INT32_MIN);
+        if (d == ds->last || d == INT32_MIN) continue;
+        ds->last = d;
+        if (add_src_day(acc, d, &ds->cap)) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* Sorts acc->src_days and drops repeats. */
+static void days_finish(CnEngGroupBy *acc) {
+    if (acc->n_src_days < 2) return;
+    qsort(acc->src_days, acc->n_src_days, sizeof *acc->src_days, cmp_i32);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < acc->n_src_days; i++)
+        if (!k || acc->src_days[k - 1] != acc->src_days[i]) acc->src_days[k++] = acc->src_days[i];
+    acc->n_src_days = k;
+}
+
 int cn_eng__source_days(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi, int32_t **days,
                         uint32_t *n_days, CnErr *err) {
     CnEngGroupBy tmp;
@@ -427,39 +463,20 @@ int cn_eng__source_days(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int3
         so.columns = &col;
         so.n_columns = 1;
         if (rc == 0) rc = cn_ice_scan_open(cat, t, &so, &scan, err);
-        char last_ds[10]; /* a batch holds one partition or a few: parse ds once per change */
-        uint32_t last_len = UINT32_MAX;
-        for (int32_t last = INT32_MIN; rc == 0;) {
+        DayScan dsc = {.last_len = UINT32_MAX, .last = INT32_MIN, .cap = cap};
+        while (rc == 0) {
             const CnBatch *b = NULL;
             rc = cn_ice_scan_next(scan, &b, err);
             if (rc || !b) break;
-            for (uint32_t r = 0; r < b->n_rows; r++) {
-                uint32_t len;
-                const char *p = cn_col_vec_str(&b->cols[0], r, &len);
-                if (len > 10) len = 10;
-                if (len == last_len && memcmp(p, last_ds, len) == 0) continue;
-                memcpy(last_ds, p, len);
-                last_len = len;
-                char dsb[11];
-                snprintf(dsb, sizeof dsb, "%.*s", (int)(len < 10 ? len : 10), p);
-                int32_t d = ds_days(dsb, INT32_MIN);
-                if (d == last || d == INT32_MIN) continue;
-                last = d;
-                if (add_src_day(&tmp, d, &cap)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-            }
+            rc = days_add_batch(&tmp, &dsc, &b->cols[0], b->n_rows, err);
         }
+        cap = dsc.cap;
         cn_ice_scan_close(scan);
         cn_ice_table_free(t);
         if (rc) rc = cn_err_ctx(err, rc, "sources[%zu]", i);
     }
     cn_arena_fini(&a);
-    if (rc == 0 && tmp.n_src_days > 1) {
-        qsort(tmp.src_days, tmp.n_src_days, sizeof *tmp.src_days, cmp_i32);
-        uint32_t k = 0;
-        for (uint32_t i = 0; i < tmp.n_src_days; i++)
-            if (!k || tmp.src_days[k - 1] != tmp.src_days[i]) tmp.src_days[k++] = tmp.src_days[i];
-        tmp.n_src_days = k;
-    }
+    if (rc == 0) days_finish(&tmp);
     if (rc) {
         cn_free(tmp.src_days);
         return rc;
@@ -476,9 +493,10 @@ static int cmp_i32(const void *a, const void *b) {
 
 static int resolve(CnEngGroupBy *g, CnErr *err);
 
-/* Loads one source. */
+/* Loads one source. days (NULL: not wanted) gathers the partitions its scan reads into
+ * g->src_days. */
 static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, uint32_t i_src, int32_t lo,
-                       int32_t hi, CnEngSkipFn skip, void *skip_ud, FastKeys *fast, CnErr *err) {
+                       int32_t hi, CnEngSkipFn skip, void *skip_ud, FastKeys *fast, DayScan *days, CnErr *err) {
     CnIceTable *t = NULL;
     CnExprQuery *q1 = NULL, *q2 = NULL;
     CnIceScan *scan = NULL;
@@ -603,6 +621,7 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
         const CnBatch *in = NULL;
         rc = cn_ice_scan_next(scan, &in, err);
         if (rc || !in) break;
+        if (days && (rc = days_add_batch(g, days, &in->cols[i_ds_in], in->n_rows, err))) break;
         /* partitions served from the tile store are not read again */
         uint32_t *selbuf = NULL;
         if (skip && in->n_rows) {
@@ -896,12 +915,20 @@ int cn_eng__open(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi,
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto done;
     }
+    /* Without skipped partitions or a shard of the files, the loads read every source
+     * partition in range: their ds columns give the source days (cn_eng__source_days
+     * would scan them all again). */
+    bool own_days = !skip && !opts->shard;
+    DayScan days = {.last_len = UINT32_MAX, .last = INT32_MIN};
     for (size_t i = 0; i < gb->n_sources && rc == 0; i++) {
-        rc = load_source(g, cat, &gb->sources[i], (uint32_t)i, lo, hi, skip, skip_ud, &fast, err);
+        days.last_len = UINT32_MAX, days.last = INT32_MIN;
+        rc = load_source(g, cat, &gb->sources[i], (uint32_t)i, lo, hi, skip, skip_ud, &fast,
+                         own_days ? &days : NULL, err);
     }
     if (rc == 0) rc = fast_sync(&fast, &g->keys, err); /* slots of the keys the maps added */
     if (rc == 0 && opts->shard) rc = cn_eng__shard_exchange(g, err); /* distributed hook */
-    if (rc == 0) rc = cn_eng__source_days(cat, gb, lo, hi, &g->src_days, &g->n_src_days, err);
+    if (rc == 0 && own_days) days_finish(g);
+    if (rc == 0 && !own_days) rc = cn_eng__source_days(cat, gb, lo, hi, &g->src_days, &g->n_src_days, err);
 done:
     cn_free(fast.slots);
     cn_free(fast.dmap);
