@@ -678,9 +678,9 @@ static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday,
 /* Rows in (key id, ts) order, with what the parts read per position. */
 typedef struct Sorted {
     uint32_t n;
-    int64_t *ts;
-    int32_t *pday;
-    int64_t *val[MAX_IN];
+    Rec *rec;                /* ts, storage day and the carried input's value */
+    uint32_t carried;        /* that input (n_in: none) */
+    int64_t *val[MAX_IN];    /* the other inputs' values */
     /* NULL for an input without nulls: every position counts, no gathers */
     uint8_t *ok[MAX_IN];
     uint32_t *cnt[MAX_IN];   /* prefix: non-null inputs in [0, i) */
@@ -691,8 +691,7 @@ typedef struct Sorted {
 } Sorted;
 
 static void sorted_fini(Sorted *s) {
-    cn_free(s->ts);
-    cn_free(s->pday);
+    cn_free(s->rec);
     cn_free(s->start);
     for (uint32_t c = 0; c < MAX_IN; c++) {
         cn_free(s->val[c]), cn_free(s->ok[c]), cn_free(s->cnt[c]);
@@ -702,6 +701,9 @@ static void sorted_fini(Sorted *s) {
 }
 
 #define IN_OK(s, c, x) (!(s)->ok[c] || (s)->ok[c][x])
+#define TS(s, x) ((s)->rec[x].ts)
+#define PDAY(s, x) ((s)->rec[x].pday)
+#define VAL(s, c, x) ((c) == (s)->carried ? (s)->rec[x].v : (s)->val[c] ? (s)->val[c][x] : 0)
 
 /* Sorts the loaded rows by (id, ts) into s; frees f's arrays as they are consumed. */
 static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorted *s, CnErr *err) {
@@ -720,10 +722,8 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorte
     cn_free(f->pday), f->pday = NULL;
     if (rc) return rc;
     s->n = n;
-    s->ts = big_alloc(((size_t)n + 1) * sizeof *s->ts);
-    s->pday = big_alloc(((size_t)n + 1) * sizeof *s->pday);
-    if (!s->ts || !s->pday) goto oom;
-    for (uint32_t i = 0; i < n; i++) s->ts[i] = ev[i].ts, s->pday[i] = ev[i].pday;
+    s->rec = ev;
+    s->carried = carried;
     for (uint32_t c = 0; c < p->n_in; c++) {
         uint8_t *ok = NULL;
         if (f->n_null[c]) {
@@ -733,12 +733,11 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorte
         }
         cn_free(f->ok[c]), f->ok[c] = NULL;
         if (p->in_vals[c]) {
-            int64_t *v = s->val[c] = big_alloc(((size_t)n + 1) * sizeof *v);
-            if (!v) goto oom;
-            if (c == carried)
-                for (uint32_t i = 0; i < n; i++) v[i] = ev[i].v;
-            else
+            if (c != carried) {
+                int64_t *v = s->val[c] = big_alloc(((size_t)n + 1) * sizeof *v);
+                if (!v) goto oom;
                 for (uint32_t i = 0; i < n; i++) v[i] = f->val[c][ev[i].ix];
+            }
             cn_free(f->val[c]), f->val[c] = NULL;
         }
         if (p->in_cnt[c] && ok) {
@@ -751,7 +750,7 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorte
             uint64_t *sm = s->sum[c] = big_alloc(((size_t)n + 1) * sizeof *sm);
             if (!sm) goto oom;
             sm[0] = 0;
-            for (uint32_t i = 0; i < n; i++) sm[i + 1] = sm[i] + (!ok || ok[i] ? (uint64_t)s->val[c][i] : 0);
+            for (uint32_t i = 0; i < n; i++) sm[i + 1] = sm[i] + (!ok || ok[i] ? (uint64_t)VAL(s, c, i) : 0);
         }
         if (p->in_last[c] && ok) {
             uint32_t *l = s->nnl[c] = big_alloc(((size_t)n + 1) * sizeof *l), prev = NONE;
@@ -765,10 +764,8 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorte
             for (uint32_t i = n; i-- > 0;) fi[i] = next = ok[i] ? i : next;
         }
     }
-    cn_free(ev);
     return 0;
 oom:
-    cn_free(ev);
     return cn_err_set(err, CN_ENOMEM, "sorting %u source rows: out of memory", n);
 }
 
@@ -789,9 +786,9 @@ static bool part_value(const Sorted *s, const JPart *jp, uint32_t a, uint32_t b,
         uint32_t j = s->nnl[c] ? s->nnl[c][b - 1] : b - 1;
         if (j == NONE || j < a) return false;
         /* ties at that ts: the largest value, as the kernel's fold keeps */
-        int64_t best = s->val[c][j], t = s->ts[j];
-        for (uint32_t x = j; x > a && s->ts[x - 1] == t;)
-            if (IN_OK(s, c, --x) && s->val[c][x] > best) best = s->val[c][x];
+        int64_t best = VAL(s, c, j), t = TS(s, j);
+        for (uint32_t x = j; x > a && TS(s, x - 1) == t;)
+            if (IN_OK(s, c, --x) && VAL(s, c, x) > best) best = VAL(s, c, x);
         *out = best;
         return true;
     }
@@ -799,9 +796,9 @@ static bool part_value(const Sorted *s, const JPart *jp, uint32_t a, uint32_t b,
         if (b <= a) return false;
         uint32_t j = s->nnf[c] ? s->nnf[c][a] : a;
         if (j >= b) return false;
-        int64_t best = s->val[c][j], t = s->ts[j];
-        for (uint32_t x = j + 1; x < b && s->ts[x] == t; x++)
-            if (IN_OK(s, c, x) && s->val[c][x] < best) best = s->val[c][x];
+        int64_t best = VAL(s, c, j), t = TS(s, j);
+        for (uint32_t x = j + 1; x < b && TS(s, x) == t; x++)
+            if (IN_OK(s, c, x) && VAL(s, c, x) < best) best = VAL(s, c, x);
         *out = best;
         return true;
     }
@@ -815,8 +812,8 @@ static bool part_value_upto(const Sorted *s, const JPart *jp, uint32_t a, uint32
     uint64_t sum = 0;
     int64_t bt = 0, bv = 0;
     for (uint32_t x = a; x < b; x++) {
-        if (s->pday[x] > pday || !IN_OK(s, c, x)) continue;
-        int64_t t = s->ts[x], v = s->val[c] ? s->val[c][x] : 0;
+        if (PDAY(s, x) > pday || !IN_OK(s, c, x)) continue;
+        int64_t t = TS(s, x), v = VAL(s, c, x);
         if (jp->op == J_SUM) sum += (uint64_t)v;
         else if (jp->op == J_LAST ? !k || t > bt || (t == bt && v > bv) : jp->op == J_FIRST && (!k || t < bt || (t == bt && v < bv)))
             bt = t, bv = v;
@@ -866,14 +863,14 @@ static int sweep(const Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *q
             max_pday = INT32_MIN;
             for (uint32_t w = 0; w < p->n_w; w++) lo[w] = hi;
         }
-        while (hi < e1 && s->ts[hi] < t) {
-            if (s->pday[hi] > max_pday) max_pday = s->pday[hi];
+        while (hi < e1 && TS(s, hi) < t) {
+            if (PDAY(s, hi) > max_pday) max_pday = PDAY(s, hi);
             hi++;
         }
         for (uint32_t w = 0; w < p->n_w; w++) {
             if (!p->w_ms[w]) continue;
             int64_t st = cn_agg_temporal_start(t, p->w_ms[w]);
-            while (lo[w] < hi && s->ts[lo[w]] < st) lo[w]++;
+            while (lo[w] < hi && TS(s, lo[w]) < st) lo[w]++;
         }
         bool late = max_pday > qpd;
         slot[r] = j;
