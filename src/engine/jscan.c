@@ -888,8 +888,9 @@ done:
 }
 
 /* The values batch (empty, value schema) in left order: each left row gathers its
- * query's row of part values once (prefetched a few rows ahead) and writes every
+ * query's row of part values once (prefetched PF rows ahead) and writes every
  * column in place; a bitmap marks the non-null ones. */
+#define PF 24 /* rows to prefetch ahead: about the misses in flight */
 static int out_columns(const Plan *p, uint32_t n, const uint32_t *slot, const int64_t *rv, const uint8_t *rok,
                        CnBatch *vals, CnErr *err) {
     uint32_t np = p->n_parts;
@@ -899,9 +900,9 @@ static int out_columns(const Plan *p, uint32_t n, const uint32_t *slot, const in
         memset(v->valid, 0, ((size_t)n + 63) / 64 * 8);
     }
     for (uint32_t r = 0; r < n; r++) {
-        if (r + 8 < n && slot[r + 8] != NONE) {
-            __builtin_prefetch(rv + (size_t)slot[r + 8] * np);
-            __builtin_prefetch(rok + (size_t)slot[r + 8] * np);
+        if (r + PF < n && slot[r + PF] != NONE) {
+            __builtin_prefetch(rv + (size_t)slot[r + PF] * np);
+            __builtin_prefetch(rok + (size_t)slot[r + PF] * np);
         }
         size_t o = (size_t)(slot[r] == NONE ? 0 : slot[r]) * np;
         for (uint32_t q = 0; q < np; q++) {
