@@ -591,6 +591,19 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
         so.shard_i = (uint32_t)g->opts.shard->rank;
     }
     rc = cn_ice_scan_open(cat, t, &so, &scan, err);
+    if (rc == 0 && !s->query.wheres.n && !g->opts.shard) {
+        /* Without wheres nearly every scanned row is kept: room for all of them at once
+         * instead of doubling (each doubling copies the rows so far and faults in fresh
+         * pages). */
+        int64_t nrec = cn_ice_scan_n_records(scan);
+        if (nrec > 0 && (uint64_t)g->n_rows + (uint64_t)nrec < UINT32_MAX) {
+            rc = grow_rows(g, (uint32_t)nrec, err);
+            for (uint32_t c = 0; rc == 0 && c < g->rows->n_cols; c++)
+                if (cn_col_type_width(g->rows->cols[c].type->id) &&
+                    cn_col_vec_reserve(&g->rows->cols[c], (uint32_t)nrec))
+                    rc = cn_err_set(err, CN_ENOMEM, "source rows: out of memory (%lld rows)", (long long)nrec);
+        }
+    }
     if (rc == 0) rc = bind(cn_ice_scan_schema(scan), &sb, &q2, err);
     if (rc == 0) rc = cn_col_batch_new(cn_expr_query_schema(q2), &out, err);
     if (rc) {
