@@ -5,6 +5,9 @@
 #include "dist/dist.h"
 
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +107,13 @@ int cn_dist_init(CnDist **out, CnErr *err) {
      * so ranks sharing cores with each other or with other work give them up; the
      * caller's setting wins */
     setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
+#ifdef __GLIBC__
+    /* the shuffle allocates and frees buffers of tens of MB per chunk: glibc would map
+     * each afresh (above 32 MB it always mmaps) and fault in every page again; from the
+     * heap, freed pages serve the next buffer (the rank's peak memory is the same) */
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
     int inited = 0;
     MPI_Initialized(&inited);
     if (!inited && MPI_Init(NULL, NULL) != MPI_SUCCESS) {
