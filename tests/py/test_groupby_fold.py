@@ -11,8 +11,8 @@ import os
 import random
 import subprocess
 
-from engine_util import CHRONON, Warehouse, co, compare
-from test_groupby_property import BASE_DAY, LOAD_SCHEMA, SCHEMA, gen_rows, write_csv
+from engine_util import CHRONON, co, compare
+from test_groupby_property import gen_rows, load_dataset
 
 PER_DATASET = 2  # GroupBys per random dataset
 FOLD_OPS = {"SUM": 7, "COUNT": 6, "AVERAGE": 8, "MIN": 0, "MAX": 1, "LAST_K": 13, "FIRST_K": 14}
@@ -51,14 +51,7 @@ def run_dataset(tmp, seed):
     n_days = rnd.randint(4, 8)
     rows = gen_rows(rnd, n_days, False)
     root = os.path.join(str(tmp), "f%d" % seed)
-    os.makedirs(os.path.join(root, "production", "group_bys", "t"))
-    csv = os.path.join(root, "ev.csv")
-    write_csv(csv, rows)
-    with open(csv + ".schema.json", "w") as f:
-        json.dump(SCHEMA, f)
-    table = co.load_table("raw.ev", csv)
-    wh = Warehouse(root)
-    wh.load(csv, "raw.ev", LOAD_SCHEMA)
+    table, wh = load_dataset(root, rows)
     present = sorted({r["ds"] for r in rows})
     compared = 0
     for i in range(PER_DATASET):

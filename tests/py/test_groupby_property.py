@@ -100,6 +100,19 @@ def gen_conf(rnd, name, entities):
 PER_DATASET = 4  # GroupBys per random dataset (one load, several runs)
 
 
+def load_dataset(root, rows):
+    """rows as table raw.ev of a new warehouse under root (with an empty
+    production/group_bys/t) and as the oracle's table: (oracle table, Warehouse)."""
+    os.makedirs(os.path.join(root, "production", "group_bys", "t"))
+    csv = os.path.join(root, "ev.csv")
+    write_csv(csv, rows)
+    with open(csv + ".schema.json", "w") as f:
+        json.dump(SCHEMA, f)
+    wh = Warehouse(root)
+    wh.load(csv, "raw.ev", LOAD_SCHEMA)
+    return co.load_table("raw.ev", csv), wh
+
+
 def run_case(tmp, seed):
     """One random dataset and PER_DATASET random GroupBys over it; returns how many
     GroupBys were compared with the oracle."""
@@ -108,14 +121,7 @@ def run_case(tmp, seed):
     n_days = rnd.randint(3, 8)
     rows = gen_rows(rnd, n_days, entities)
     root = os.path.join(str(tmp), "c%d" % seed)
-    os.makedirs(os.path.join(root, "production", "group_bys", "t"))
-    csv = os.path.join(root, "ev.csv")
-    write_csv(csv, rows)
-    with open(csv + ".schema.json", "w") as f:
-        json.dump(SCHEMA, f)
-    table = co.load_table("raw.ev", csv)
-    wh = Warehouse(root)
-    wh.load(csv, "raw.ev", LOAD_SCHEMA)
+    table, wh = load_dataset(root, rows)
     end = co.ds_add(BASE_DAY, n_days - 1)
     start = co.ds_add(BASE_DAY, 1)
     compared = 0
