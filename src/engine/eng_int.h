@@ -97,7 +97,8 @@ bool cn_eng__key_encode(const CnBatch *b, const int *cols, uint32_t n, uint32_t 
 /* Distributed runs (opts.shard): sends every loaded row to the rank owning its key and
  * replaces the rows and keys by the ones received, in one-process order (shard.c).
  * Before it, key_id holds each row's owning rank ((key hash >> 32) % nranks, the hash of
- * cn_eng__key_intern) and no key is interned. */
+ * cn_eng__key_intern) and no key is interned; src_days lists the partitions of this rank's
+ * files (on return: every rank's, unsorted). */
 int cn_eng__shard_exchange(CnEngGroupBy *g, CnErr *err);
 /* Memory check against opts.max_memory: CN_ELIMIT saying what to raise. */
 int cn_eng__mem_check(CnEngGroupBy *g, uint64_t extra, const char *what, CnErr *err);

@@ -931,7 +931,7 @@ int cn_eng__open(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi,
     /* Without skipped partitions or a shard of the files, the loads read every source
      * partition in range: their ds columns give the source days (cn_eng__source_days
      * would scan them all again). */
-    bool own_days = !skip && !opts->shard;
+    bool own_days = !skip; /* distributed hook: a rank's own days, united by cn_eng__shard_exchange */
     DayScan days = {.last_len = UINT32_MAX, .last = INT32_MIN};
     for (size_t i = 0; i < gb->n_sources && rc == 0; i++) {
         days.last_len = UINT32_MAX, days.last = INT32_MIN;

@@ -410,9 +410,43 @@ static int intern_rows(CnEngGroupBy *g, CnBuf *kb, CnErr *err) {
     return rc;
 }
 
+/* g->src_days holds the partitions this rank's files had: every rank sends its list to
+ * every rank and keeps the concatenation (cn_eng__open sorts it and drops repeats), so
+ * each rank knows every source partition without scanning the ds of all the files. */
+static int unite_days(CnEngGroupBy *g, CnErr *err) {
+    const CnEngShard *sh = g->opts.shard;
+    uint32_t nr = (uint32_t)sh->nranks;
+    CnBuf *send = cn_calloc(nr, sizeof *send), recv = CN_BUF_INIT;
+    int rc = send ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t i = 0; rc == 0 && i < nr; i++)
+        if (g->n_src_days && cn_buf_append(&send[i], g->src_days, (size_t)g->n_src_days * sizeof *g->src_days))
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    int xrc = sh->exchange(sh->ud, send, &recv, err); /* every rank enters it */
+    if (rc == 0) rc = xrc;
+    if (rc == 0 && recv.len % sizeof *g->src_days) rc = cn_err_set(err, CN_ECORRUPT, "shuffle: malformed days received");
+    size_t n = recv.len / sizeof *g->src_days;
+    int32_t *days = rc == 0 && n ? cn_malloc(n * sizeof *days) : NULL;
+    if (rc == 0 && n && !days) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (rc == 0 && n > UINT32_MAX) rc = cn_err_set(err, CN_ELIMIT, "too many source partitions");
+    if (rc == 0) {
+        if (n) memcpy(days, recv.data, n * sizeof *days);
+        cn_free(g->src_days);
+        g->src_days = days;
+        g->n_src_days = (uint32_t)n;
+        days = NULL;
+    }
+    cn_free(days);
+    for (uint32_t i = 0; send && i < nr; i++) cn_buf_fini(&send[i]);
+    cn_free(send);
+    cn_buf_fini(&recv);
+    return rc;
+}
+
 int cn_eng__shard_exchange(CnEngGroupBy *g, CnErr *err) {
     const CnEngShard *sh = g->opts.shard;
     uint32_t nr = (uint32_t)sh->nranks;
+    int drc = unite_days(g, err);
+    if (drc) return drc;
     CnBuf *send = cn_calloc(nr, sizeof *send);
     CnBuf recv = CN_BUF_INIT, kb = CN_BUF_INIT;
     Run *runs = cn_calloc((size_t)nr + 1, sizeof *runs);
