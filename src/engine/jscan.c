@@ -34,6 +34,7 @@
 #include "base/alloc.h"
 #include "base/date.h"
 #include "base/hash.h"
+#include "engine/rowmap.h"
 
 #define MAX_IN 8 /* distinct input columns a part set may read */
 #define NONE UINT32_MAX
@@ -62,81 +63,11 @@ typedef struct Plan {
     uint32_t n_parts;
 } Plan;
 
-/* String keys -> dense ids in first-seen order. INVARIANT: slots has cap (a power of
- * two) entries holding id + 1 or 0; off[id]..off[id + 1] are the id's bytes. */
-typedef struct StrMap {
-    uint32_t *slots;
-    uint32_t cap, n, n_cap;
-    uint64_t *hash;   /* per id */
-    uint64_t *off;    /* n_cap + 1 */
-    CnBuf bytes;
-} StrMap;
-
-static void strmap_fini(StrMap *m) {
-    cn_free(m->slots);
-    cn_free(m->hash);
-    cn_free(m->off);
-    cn_buf_fini(&m->bytes);
-    memset(m, 0, sizeof *m);
-}
-
-static uint32_t strmap_probe(const StrMap *m, const char *p, uint32_t len, uint64_t h, uint32_t *slot) {
-    uint32_t i = (uint32_t)h & (m->cap - 1);
-    for (; m->slots[i]; i = (i + 1) & (m->cap - 1)) {
-        uint32_t c = m->slots[i] - 1;
-        if (m->hash[c] == h && m->off[c + 1] - m->off[c] == len && !memcmp(m->bytes.data + m->off[c], p, len))
-            return c;
-    }
-    *slot = i;
-    return NONE;
-}
-
-static uint32_t strmap_find(const StrMap *m, const char *p, uint32_t len) {
-    uint32_t slot;
-    return m->cap ? strmap_probe(m, p, len, cn_hash_bytes(p, len, 0x6b6579), &slot) : NONE;
-}
-
-static int strmap_add(StrMap *m, const char *p, uint32_t len, uint32_t *id, CnErr *err) {
-    if ((uint64_t)(m->n + 1) * 2 > m->cap) {
-        uint32_t cap = m->cap ? m->cap * 2 : 1024;
-        uint32_t *s = cn_calloc(cap, sizeof *s);
-        if (!s) return cn_err_set(err, CN_ENOMEM, "key table: out of memory (%u slots)", cap);
-        for (uint32_t j = 0; j < m->n; j++) {
-            uint32_t i = (uint32_t)m->hash[j] & (cap - 1);
-            while (s[i]) i = (i + 1) & (cap - 1);
-            s[i] = j + 1;
-        }
-        cn_free(m->slots);
-        m->slots = s;
-        m->cap = cap;
-    }
-    uint64_t h = cn_hash_bytes(p, len, 0x6b6579);
-    uint32_t slot = 0;
-    *id = strmap_probe(m, p, len, h, &slot);
-    if (*id != NONE) return 0;
-    if (m->n == m->n_cap) {
-        uint32_t nc = m->n_cap ? m->n_cap * 2 : 1024;
-        uint64_t *hh = cn_realloc(m->hash, (size_t)nc * sizeof *hh);
-        if (hh) m->hash = hh;
-        uint64_t *oo = hh ? cn_realloc(m->off, ((size_t)nc + 1) * sizeof *oo) : NULL;
-        if (!oo) return cn_err_set(err, CN_ENOMEM, "key table: out of memory");
-        if (!m->off) oo[0] = 0;
-        m->off = oo;
-        m->n_cap = nc;
-    }
-    if (cn_buf_append(&m->bytes, p, len)) return cn_err_set(err, CN_ENOMEM, "key table: out of memory");
-    m->hash[m->n] = h;
-    m->off[m->n + 1] = m->off[m->n] + len;
-    m->slots[slot] = m->n + 1;
-    *id = m->n++;
-    return 0;
-}
-
 /* Loaded rows, in scan order. */
 typedef struct Flat {
     uint32_t n, cap;
-    int64_t *key, *ts;            /* key: the value, or the StrMap id of a string key */
-    StrMap skeys;
+    int64_t *key, *ts;            /* key: the value, or the skeys id of a string key */
+    CnEngRowMap skeys;            /* string keys -> ids in first-seen order */
     int32_t *pday;
     int64_t *val[MAX_IN];
     uint8_t *ok[MAX_IN];
@@ -153,7 +84,7 @@ typedef struct Rec {
 } Rec;
 
 static void flat_fini(Flat *f) {
-    strmap_fini(&f->skeys);
+    cn_eng__rowmap_fini(&f->skeys);
     cn_free(f->key);
     cn_free(f->ts);
     cn_free(f->pday);
@@ -405,10 +336,17 @@ static int load_source(CnIceCatalog *cat, const CnSource *s, const Plan *p, int3
         for (uint32_t r = 0; r < m; r++) {
             if (!cn_col_vec_is_valid(kv, r) || !cn_col_vec_is_valid(tv, r)) continue;
             if (p->key_type == CN_COL_STRING) {
-                uint32_t len, kid;
+                uint32_t len;
                 const char *kp = cn_col_vec_str(kv, r, &len);
-                rc = strmap_add(&f->skeys, kp, len, &kid, err);
-                if (rc) break;
+                uint64_t h = cn_hash_bytes(kp, len, 0x6b6579);
+                uint32_t kid = cn_eng__rowmap_find(&f->skeys, kp, len, h);
+                if (kid == NONE) {
+                    kid = f->skeys.n;
+                    if (!cn_eng__rowmap_add(&f->skeys, kp, len, h)) {
+                        rc = cn_err_set(err, CN_ENOMEM, "key table: out of memory");
+                        break;
+                    }
+                }
                 f->key[n] = kid;
             } else {
                 f->key[n] = get_int(kv, r);
@@ -930,7 +868,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     Flat f;
     Sorted s;
     KeyMap km;
-    StrMap skeys;
+    CnEngRowMap skeys;
     Plan p;
     memset(&skeys, 0, sizeof skeys);
     memset(&p, 0, sizeof p);
@@ -988,7 +926,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
         } else if (p.key_type == CN_COL_STRING) {
             uint32_t len;
             const char *kp = cn_col_vec_str(lk, r, &len);
-            uint32_t sid = strmap_find(&skeys, kp, len);
+            uint32_t sid = cn_eng__rowmap_find(&skeys, kp, len, cn_hash_bytes(kp, len, 0x6b6579));
             qid[r] = sid == NONE ? NONE : keymap_find(&km, sid);
         } else {
             qid[r] = keymap_find(&km, get_int(lk, r));
@@ -1006,7 +944,7 @@ done:
     cn_free(qid);
     cn_free(id);
     keymap_fini(&km);
-    strmap_fini(&skeys);
+    cn_eng__rowmap_fini(&skeys);
     sorted_fini(&s);
     flat_fini(&f);
     if (rc || !*taken) {
