@@ -81,7 +81,7 @@ static int fetch_fn(void *ctx, CnFetchKind kind, const char *name, const json_t 
 
 static int fetch_text_fn(void *ctx, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms, CnBuf *out,
                          CnErr *err) {
-    return cn_fetcher_fetch_text(ctx, kind, name, keys, ts_ms, out, err);
+    return cn_fetcher_fetch_typed(ctx, kind, name, keys, ts_ms, out, err); /* declined: the json_t fetch */
 }
 
 int cn_cli_serve(int argc, char **argv) {
@@ -161,7 +161,8 @@ int cn_cli_serve(int argc, char **argv) {
     rc = cn_fetcher_open(online, w->root, &fetcher, &err); /* its errors name the store */
     if (rc) goto done;
     rc = cn_srv_api_new(fetch_fn, fetcher, &api, &err);
-    /* the fetcher's typed path writes the common answer as text, without a JSON tree */
+    /* the fetcher's typed path writes the common answer as text, without a JSON tree;
+     * the rest goes through the json_t fetch (its text would only be parsed again) */
     if (rc == 0) cn_srv_api_set_text_fetch(api, fetch_text_fn);
     if (rc == 0) rc = cn_http_server_new(&ho, &s, &err);
     if (rc == 0) rc = cn_srv_api_mount(api, s, &err);

@@ -1432,6 +1432,14 @@ done:
     return ok;
 }
 
+int cn_fetcher_fetch_typed(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
+                           CnBuf *out, CnErr *err) {
+    int rc = check_request(kind, name, keys, err);
+    if (rc) return rc;
+    int64_t q = ts_ms == CN_FETCH_NOW ? cn_fetcher__now_ms() : ts_ms;
+    return fetch_typed(f, kind, name, keys, q, out) ? 0 : CN_FETCH_DECLINED;
+}
+
 int cn_fetcher_fetch_text(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
                           CnBuf *out, CnErr *err) {
     int rc = check_request(kind, name, keys, err);

@@ -55,6 +55,15 @@ int cn_fetcher_fetch_json(CnFetcher *f, CnFetchKind kind, const char *name, cons
 int cn_fetcher_fetch_text(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
                           CnBuf *out, CnErr *err);
 
+/* The typed path of cn_fetcher_fetch_text alone: 0 with the answer appended to *out when
+ * the request is the common one, CN_FETCH_DECLINED (positive, *out as it was) otherwise,
+ * or an error of the request's checks. A caller with its own use for the generic path's
+ * json_t (the HTTP routes) then calls cn_fetcher_fetch_json instead of paying for the
+ * text of it. */
+#define CN_FETCH_DECLINED 1
+int cn_fetcher_fetch_typed(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
+                           CnBuf *out, CnErr *err);
+
 /* Notes a fetch may give besides its answer (a key without data, a query time far past
  * the uploaded day, GroupBy derivations not applied). fn runs on the fetching thread,
  * possibly on several threads at once. Set before the fetcher is shared; NULL: none. */

@@ -600,8 +600,8 @@ static int features_handler(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
     }
     CnBuf *text = req->scratch;
     if (text) cn_buf_reset(text);
-    int rc = api->fetch_text && text ? api->fetch_text(api->fetch_ctx, fr->kind, name, keys, ts, text, &err)
-                                     : api->fetch(api->fetch_ctx, fr->kind, name, keys, ts, &out, &err);
+    int rc = api->fetch_text && text ? api->fetch_text(api->fetch_ctx, fr->kind, name, keys, ts, text, &err) : 1;
+    if (rc > 0) rc = api->fetch(api->fetch_ctx, fr->kind, name, keys, ts, &out, &err); /* declined or no text fetch */
     if (rc != 0) {
         if (rc == CN_ENOTFOUND) {
             res = RES_NOT_FOUND;

@@ -27,7 +27,9 @@ typedef int (*CnSrvFetchFn)(void *ctx, CnFetchKind kind, const char *name, const
                             json_t **out, CnErr *err);
 
 /* Same contract as cn_fetcher_fetch_text: the answer appended to *out as the text
- * json_dumps(answer, JSON_COMPACT | JSON_SORT_KEYS) gives. */
+ * json_dumps(answer, JSON_COMPACT | JSON_SORT_KEYS) gives; or, like
+ * cn_fetcher_fetch_typed, a positive return (*out untouched) when it declines the
+ * request, which the route then asks the json_t fetch for. */
 typedef int (*CnSrvFetchTextFn)(void *ctx, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
                                 CnBuf *out, CnErr *err);
 

@@ -668,9 +668,12 @@ static int fake_fetch(void *ctx, CnFetchKind kind, const char *name, const json_
     return 0;
 }
 
-/* The fake's answer as the text fetcher gives it (cn_fetcher_fetch_text's contract). */
+/* The fake's answer as the text fetcher gives it (cn_fetcher_fetch_text's contract);
+ * a first key {"user_id": "tree"} is declined, as cn_fetcher_fetch_typed declines. */
 static int fake_fetch_text(void *ctx, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts,
                            CnBuf *out, CnErr *err) {
+    const char *u0 = json_string_value(json_object_get(json_array_get(keys, 0), "user_id"));
+    if (u0 && strcmp(u0, "tree") == 0) return 1;
     json_t *ans = NULL;
     int rc = fake_fetch(ctx, kind, name, keys, ts, &ans, err);
     if (rc) return rc;
@@ -768,6 +771,14 @@ static void api_text_fetch_answers_as_the_tree_fetch(void **state) {
                         "\"purchase_price_sum_3d\":250.6,\"s\":\"a\\\"b\\n\\u0001\"}},"
                         "{\"status\":\"Failure\",\"entityKeys\":{\"user_id\":\"bad\"},"
                         "\"error\":\"Invalid key format: key \\\"user_id\\\" is \\\"bad\\\"\"}]}\n");
+    resp_fini(&r);
+    /* a declined request is answered by the tree fetch: its key order, not the sorted one */
+    assert_int_equal(request(port, "POST", "/v1/features/groupby/team/gb.v1", "[{\"user_id\":\"tree\"}]", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.data,
+                        "{\"results\":[{\"status\":\"Success\",\"entityKeys\":{\"user_id\":\"tree\"},\"features\":{"
+                        "\"purchase_price_sum_3d\":250.6,\"purchase_price_count_3d\":3,\"avg\":12.0,\"missing\":null,"
+                        "\"s\":\"a\\\"b\\n\\u0001\",\"list\":[1,2]}}]}\n");
     resp_fini(&r);
     static const char *const bodies[] = {
         "[{\"user_id\":\"many\"}]", "[]", "[{\"user_id\":\"5\"},{\"user_id\":\"many\"},{\"user_id\":\"bad\"}]",
