@@ -1025,6 +1025,7 @@ struct Plan {
     uint64_t *version;      /* per part */
     const char ***req_key;  /* per part, per serving key column: the request's key name */
     TCol *cols;             /* every output column in JSON_SORT_KEYS order */
+    bool generic;           /* a value type put_vec cannot write: every request declines */
     CnArena arena;          /* everything above */
 };
 
@@ -1201,8 +1202,8 @@ static bool put_str(CnBuf *b, const char *s, size_t n) {
     return true;
 }
 
-/* Entry i of v as cn_eng_vec_json then json_dumps would write it; false for nested
- * types (the generic path writes those). */
+/* Entry i of v as cn_eng_vec_json then json_dumps would write it; false for maps and
+ * structs (the generic path writes those: its maps come out with sorted keys). */
 static bool put_vec(CnBuf *b, const CnVec *v, uint32_t i) {
     if (!v || !cn_col_vec_is_valid(v, i)) return cn_buf_append(b, "null", 4) == 0;
     switch (v->type->id) {
@@ -1228,8 +1229,22 @@ static bool put_vec(CnBuf *b, const CnVec *v, uint32_t i) {
         const char *p = cn_col_vec_str(v, i, &len);
         return put_str(b, p, len);
     }
+    case CN_COL_LIST: { /* LAST_K and friends: "[e1,e2]" as the compact dump writes it */
+        cn_buf_putc(b, '[');
+        for (uint32_t k = v->offsets[i]; k < v->offsets[i + 1]; k++) {
+            if (k > v->offsets[i]) cn_buf_putc(b, ',');
+            if (!put_vec(b, &v->child[0], k)) return false;
+        }
+        return cn_buf_putc(b, ']') == 0;
+    }
     default: return false;
     }
+}
+
+/* Whether put_vec writes values of type t. */
+static bool typed_type(const CnType *t) {
+    if (t->id == CN_COL_LIST) return typed_type(t->children[0].type);
+    return t->id != CN_COL_MAP && t->id != CN_COL_STRUCT;
 }
 
 /* The GroupBy of part p of conf (the conf's own for a GroupBy fetch). */
@@ -1286,6 +1301,7 @@ static Plan *plan_build(const CnConf *conf, CnFetchKind kind, size_t np, char **
             const char *nm = vs->fields[sv[p]->order[c]].name;
             names[p][c] = prefix ? cn_arena_printf(a, "%s_%s", prefix, nm) : nm;
             if (!names[p][c]) goto fail;
+            if (!typed_type(vs->fields[c].type)) pl->generic = true;
         }
         pl->nc += vs->n_fields;
     }
@@ -1410,6 +1426,7 @@ static bool fetch_typed(CnFetcher *f, CnFetchKind kind, const char *name, const 
         f->plans = pl;
         pthread_mutex_unlock(&f->mu);
     }
+    if (pl->generic) goto done; /* known before reading a key */
     cn_buf_putc(out, '[');
     for (size_t i = 0; i < json_array_size(keys); i++) {
         if (i) cn_buf_putc(out, ',');

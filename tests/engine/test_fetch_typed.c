@@ -107,8 +107,8 @@ static void load_events(CnIceCatalog *c, uint64_t seed, int64_t last_day, CnErr 
     "\"name\": \"name\", \"amount\": \"amount\", \"price\": \"price\"}, \"timeColumn\": \"ts\"}}}], "      \
     "\"keyColumns\": [\"" key "\"], \"accuracy\": 0"
 
-/* t.by_user.v1: int key, every window kind; t.by_name.v1: string key; t.lists.v1: a
- * LAST_K list (the generic path writes lists). */
+/* t.by_user.v1: int key, every window kind, a FIRST_K list; t.by_name.v1: string key;
+ * t.lists.v1: a LAST_K list and a HISTOGRAM map (the generic path writes maps). */
 static const char *GB[3] = {
     "{\"metaData\": {\"name\": \"t.by_user.v1\", \"team\": \"t\", \"online\": 1}, " SRC("user_id") ", \"aggregations\": ["
     "{\"inputColumn\": \"amount\", \"operation\": 7, \"windows\": " WINS "},"
@@ -117,12 +117,14 @@ static const char *GB[3] = {
     "{\"inputColumn\": \"amount\", \"operation\": 0, \"windows\": " WINS "},"
     "{\"inputColumn\": \"price\", \"operation\": 1},"
     "{\"inputColumn\": \"price\", \"operation\": 8, \"windows\": " WINS "},"
-    "{\"inputColumn\": \"name\", \"operation\": 3, \"windows\": " WINS "}]}",
+    "{\"inputColumn\": \"name\", \"operation\": 3, \"windows\": " WINS "},"
+    "{\"inputColumn\": \"amount\", \"operation\": 14, \"argMap\": {\"k\": \"2\"}, \"windows\": " WINS "}]}",
     "{\"metaData\": {\"name\": \"t.by_name.v1\", \"team\": \"t\", \"online\": 1}, " SRC("name") ", \"aggregations\": ["
     "{\"inputColumn\": \"amount\", \"operation\": 6, \"windows\": " WINS "},"
     "{\"inputColumn\": \"price\", \"operation\": 7, \"windows\": " WINS "}]}",
     "{\"metaData\": {\"name\": \"t.lists.v1\", \"team\": \"t\", \"online\": 1}, " SRC("user_id") ", \"aggregations\": ["
-    "{\"inputColumn\": \"amount\", \"operation\": 13, \"argMap\": {\"k\": \"3\"}, \"windows\": " WINS "}]}",
+    "{\"inputColumn\": \"amount\", \"operation\": 13, \"argMap\": {\"k\": \"3\"}, \"windows\": " WINS "},"
+    "{\"inputColumn\": \"name\", \"operation\": 17, \"windows\": " WINS "}]}",
 };
 
 static void write_file(const char *path, const char *text) {
@@ -289,7 +291,7 @@ static void test_typed_equals_generic(void **state) {
     struct {
         CnFetchKind kind;
         const char *name;
-        bool typed; /* no list feature (null lists the typed path writes too) */
+        bool typed; /* no map feature (null maps the typed path writes too) */
     } what[] = {{CN_FETCH_GROUPBY, "t/by_user.v1", true}, {CN_FETCH_GROUPBY, "t.by_name.v1", true},
                 {CN_FETCH_JOIN, "t/j1.v1", true}, {CN_FETCH_JOIN, "t/j2.v1", false},
                 {CN_FETCH_GROUPBY, "t/lists.v1", false}};
@@ -313,7 +315,7 @@ static void test_typed_equals_generic(void **state) {
             }
             uint64_t typed = cn_fetcher__typed_answers(f) - before;
             if (what[w].typed) assert_true(typed >= (uint64_t)n_plain / 10);
-            else assert_true(typed < (uint64_t)n_plain); /* a list value takes the generic path */
+            else assert_true(typed < (uint64_t)n_plain); /* a map value takes the generic path */
         }
         /* a request whose every key is well-formed and present is answered typed */
         uint64_t before = cn_fetcher__typed_answers(f);
