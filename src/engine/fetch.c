@@ -1342,6 +1342,12 @@ static bool typed_one(const Plan *pl, Serv *const *sv, CnKvRead *rd, const json_
     CnErr e = CN_ERR_INIT;
     const CnBatch *row[64];
     bool absent[64];
+    /* SNAPSHOT parts: the stored texts of each column (NULL: the part has none) */
+    const char *txt_buf[256];
+    uint32_t txt_len_buf[256];
+    const char **txt[64];
+    uint32_t *txt_len[64];
+    size_t n_txt = 0;
     for (size_t p = 0; p < pl->np; p++) {
         Serv *s = sv[p];
         const CnSchema *ks = cn_eng_serving_key_schema(s->sv);
@@ -1357,7 +1363,20 @@ static bool typed_one(const Plan *pl, Serv *const *sv, CnKvRead *rd, const json_
         if (any && cn_kv_read_get(rd, pl->dataset[p], kb->data, kb->len, &val, &ver, &e)) return false;
         if (ver != s->version) return false; /* flipped since the plan was made */
         absent[p] = !val.data;
-        if (cn_eng_serving_row(s->sv, val.data, val.len, q, &row[p], &e)) return false;
+        txt[p] = NULL;
+        row[p] = NULL;
+        if (cn_eng_serving_is_values(s->sv)) {
+            uint32_t nc = cn_eng_serving_value_schema(s->sv)->n_fields;
+            if (n_txt + nc > sizeof txt_buf / sizeof *txt_buf) return false;
+            if (val.data) {
+                txt[p] = txt_buf + n_txt;
+                txt_len[p] = txt_len_buf + n_txt;
+                n_txt += nc;
+                if (cn_eng_serving_texts(s->sv, val.data, val.len, txt[p], txt_len[p], &e)) return false;
+            }
+        } else if (cn_eng_serving_row(s->sv, val.data, val.len, q, &row[p], &e)) {
+            return false;
+        }
     }
     char small[512];
     size_t kl = json_dumpb(req, small, sizeof small, JSON_COMPACT | JSON_SORT_KEYS);
@@ -1372,7 +1391,8 @@ static bool typed_one(const Plan *pl, Serv *const *sv, CnKvRead *rd, const json_
         if (!first) cn_buf_putc(out, ',');
         first = false;
         cn_buf_append(out, c->lit, c->lit_len);
-        if (!put_vec(out, row[c->part] ? &row[c->part]->cols[c->col] : NULL, 0)) return false;
+        if (txt[c->part]) cn_buf_append(out, txt[c->part][c->col], txt_len[c->part][c->col]);
+        else if (!put_vec(out, row[c->part] ? &row[c->part]->cols[c->col] : NULL, 0)) return false;
     }
     cn_buf_append(out, "}}", 2);
     return !out->oom;

@@ -732,6 +732,24 @@ int cn_eng_serving_values(CnEngServing *s, const uint8_t *p, size_t len, int64_t
     return 0;
 }
 
+bool cn_eng_serving_is_values(const CnEngServing *s) { return s->kind == REC_VALUES; }
+
+int cn_eng_serving_texts(CnEngServing *s, const uint8_t *p, size_t len, const char **text, uint32_t *text_len,
+                         CnErr *err) {
+    if (s->kind != REC_VALUES) return cn_err_set(err, CN_EUNSUPPORTED, "%s: a tiles record has no texts", s->dataset);
+    int rc = check_header(s, p, len, err);
+    if (rc) return rc;
+    size_t off = REC_HEADER;
+    for (uint32_t c = 0; c < s->value_schema->n_fields; c++) {
+        if (off + 4 > len || off + 4 + get_u32(p + off) > len)
+            return cn_err_set(err, CN_ECORRUPT, "%s: values record cut short at column %u", s->dataset, c);
+        text_len[c] = get_u32(p + off);
+        text[c] = (const char *)p + off + 4;
+        off += 4 + text_len[c];
+    }
+    return 0;
+}
+
 int cn_eng_serving_row(CnEngServing *s, const uint8_t *p, size_t len, int64_t q, const CnBatch **row, CnErr *err) {
     *row = NULL;
     if (s->kind != REC_TILES) return cn_err_set(err, CN_EUNSUPPORTED, "%s: a values record has no typed row", s->dataset);

@@ -69,6 +69,14 @@ int cn_eng_serving_values(CnEngServing *s, const uint8_t *p, size_t len, int64_t
  * records, which hold JSON texts; CN_ECORRUPT as cn_eng_serving_values. */
 int cn_eng_serving_row(CnEngServing *s, const uint8_t *p, size_t len, int64_t q, const CnBatch **row, CnErr *err);
 
+/* One SNAPSHOT (values) record's columns as the JSON texts the upload stored (compact,
+ * 17 significant digits: what json_dumps of the decoded value gives, map keys aside):
+ * text[c]/text_len[c] point into p. false for a TEMPORAL serving (use
+ * cn_eng_serving_row); CN_ECORRUPT as cn_eng_serving_values. */
+bool cn_eng_serving_is_values(const CnEngServing *s);
+int cn_eng_serving_texts(CnEngServing *s, const uint8_t *p, size_t len, const char **text, uint32_t *text_len,
+                         CnErr *err);
+
 /* Entry i of v as JSON (NaN/Inf as null; maps with string keys). NULL when out of memory. */
 json_t *cn_eng_vec_json(const CnVec *v, uint32_t i);
 

@@ -102,15 +102,17 @@ static void load_events(CnIceCatalog *c, uint64_t seed, int64_t last_day, CnErr 
 }
 
 #define WINS "[{\"length\": 1, \"timeUnit\": 0}, {\"length\": 1, \"timeUnit\": 1}, {\"length\": 7, \"timeUnit\": 1}]"
-#define SRC(key) \
+#define DAY_WINS "[{\"length\": 1, \"timeUnit\": 1}, {\"length\": 7, \"timeUnit\": 1}]"
+#define SRC(key, acc) \
     "\"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {\"selects\": {\"user_id\": \"user_id\", " \
     "\"name\": \"name\", \"amount\": \"amount\", \"price\": \"price\"}, \"timeColumn\": \"ts\"}}}], "      \
-    "\"keyColumns\": [\"" key "\"], \"accuracy\": 0"
+    "\"keyColumns\": [\"" key "\"], \"accuracy\": " acc
 
-/* t.by_user.v1: int key, every window kind, a FIRST_K list; t.by_name.v1: string key;
+/* t.by_user.v1: int key, every window kind, a FIRST_K list; t.by_name.v1: string key,
+ * SNAPSHOT accuracy (its values are stored as texts);
  * t.lists.v1: a LAST_K list and a HISTOGRAM map (the generic path writes maps). */
 static const char *GB[3] = {
-    "{\"metaData\": {\"name\": \"t.by_user.v1\", \"team\": \"t\", \"online\": 1}, " SRC("user_id") ", \"aggregations\": ["
+    "{\"metaData\": {\"name\": \"t.by_user.v1\", \"team\": \"t\", \"online\": 1}, " SRC("user_id", "0") ", \"aggregations\": ["
     "{\"inputColumn\": \"amount\", \"operation\": 7, \"windows\": " WINS "},"
     "{\"inputColumn\": \"amount\", \"operation\": 6, \"windows\": " WINS "},"
     "{\"inputColumn\": \"amount\", \"operation\": 8, \"windows\": " WINS "},"
@@ -119,10 +121,10 @@ static const char *GB[3] = {
     "{\"inputColumn\": \"price\", \"operation\": 8, \"windows\": " WINS "},"
     "{\"inputColumn\": \"name\", \"operation\": 3, \"windows\": " WINS "},"
     "{\"inputColumn\": \"amount\", \"operation\": 14, \"argMap\": {\"k\": \"2\"}, \"windows\": " WINS "}]}",
-    "{\"metaData\": {\"name\": \"t.by_name.v1\", \"team\": \"t\", \"online\": 1}, " SRC("name") ", \"aggregations\": ["
-    "{\"inputColumn\": \"amount\", \"operation\": 6, \"windows\": " WINS "},"
-    "{\"inputColumn\": \"price\", \"operation\": 7, \"windows\": " WINS "}]}",
-    "{\"metaData\": {\"name\": \"t.lists.v1\", \"team\": \"t\", \"online\": 1}, " SRC("user_id") ", \"aggregations\": ["
+    "{\"metaData\": {\"name\": \"t.by_name.v1\", \"team\": \"t\", \"online\": 1}, " SRC("name", "1") ", \"aggregations\": ["
+    "{\"inputColumn\": \"amount\", \"operation\": 6, \"windows\": " DAY_WINS "},"
+    "{\"inputColumn\": \"price\", \"operation\": 7, \"windows\": " DAY_WINS "}]}",
+    "{\"metaData\": {\"name\": \"t.lists.v1\", \"team\": \"t\", \"online\": 1}, " SRC("user_id", "0") ", \"aggregations\": ["
     "{\"inputColumn\": \"amount\", \"operation\": 13, \"argMap\": {\"k\": \"3\"}, \"windows\": " WINS "},"
     "{\"inputColumn\": \"name\", \"operation\": 17, \"windows\": " WINS "}]}",
 };
