@@ -198,26 +198,7 @@ static void test_plan_step_days(void **state) {
 
 /* ------------------------------------------------------------ values_at */
 
-static void rm_rf(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) < 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-/* A catalog in a new temporary directory (its path in dir; rm_rf it after). */
+/* A catalog in a new temporary directory (its path in dir; cn_test_rm_rf it after). */
 static CnIceCatalog *tmp_catalog(char *dir, size_t cap) {
     CnErr err = CN_ERR_INIT;
     char wh[300], catu[320];
@@ -361,7 +342,7 @@ static void test_values_at_example_2_1(void **state) {
     cn_col_batch_free(b);
     cn_col_schema_free(sch);
     cn_ice_catalog_close(cat);
-    rm_rf(dir);
+    cn_test_rm_rf(dir);
 }
 
 /* Distinct key value i of test_loader_long_keys: negatives, values just above the
@@ -434,7 +415,7 @@ static void test_loader_long_keys(void **state) {
     cn_col_batch_free(b);
     cn_col_schema_free(sch);
     cn_ice_catalog_close(cat);
-    rm_rf(dir);
+    cn_test_rm_rf(dir);
 }
 
 CN_TEST_MAIN(cmocka_unit_test(test_keys_many), cmocka_unit_test(test_keys_nulls),

@@ -39,23 +39,6 @@ static uint64_t rnd(uint64_t *s) {
     return *s;
 }
 
-static void rm_rf(const char *path) {
-    DIR *d = opendir(path);
-    if (!d) {
-        unlink(path);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char sub[1024];
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        rm_rf(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
 /* The name of user u: plain, with characters JSON escapes, or non-ASCII. */
 static void user_name(uint64_t u, char *buf, size_t cap) {
     if (u % 11 == 3) snprintf(buf, cap, "q\"\\\t%llu", (unsigned long long)(u % 40));
@@ -338,7 +321,7 @@ static void test_typed_equals_generic(void **state) {
     cn_fetcher_close(f);
     cn_kv_close(kv);
     cn_ice_catalog_close(c);
-    rm_rf(dir);
+    cn_test_rm_rf(dir);
 }
 
 /* The typed path's reals are jansson's text of them, across the range it formats

@@ -22,25 +22,6 @@
 #include "engine/jscan.h"
 #include "engine/sweep.h"
 
-static void rm_rf(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) < 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static uint64_t next(uint64_t *s) {
     *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
     return *s * UINT64_C(0x2545F4914F6CDD1D);
@@ -289,7 +270,7 @@ static void env_open(Env *e, uint32_t n_rows, uint32_t n_keys, Keys kk, uint64_t
 
 static void env_close(Env *e) {
     cn_ice_catalog_close(e->cat);
-    rm_rf(e->dir);
+    cn_test_rm_rf(e->dir);
 }
 
 static void run_random(uint32_t n_rows, uint32_t n_keys, Keys kk, uint64_t seed) {

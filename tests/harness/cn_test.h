@@ -18,8 +18,32 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/err.h"
+
+/* Removes path and everything below it (a test's scratch directory); quiet when it is
+ * already gone. Paths longer than the buffer are left alone, never truncated. */
+static inline void cn_test_rm_rf(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) < 0) return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            char sub[4096];
+            int n = snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+            if (n > 0 && (size_t)n < sizeof sub) cn_test_rm_rf(sub);
+        }
+        if (d) closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
 
 #define ASSERT_OK(rc, err)                                                       \
     do {                                                                         \

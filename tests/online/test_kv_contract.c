@@ -35,25 +35,6 @@ typedef struct Fx {
     CnErr err;
 } Fx;
 
-static void rm_rf(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            rm_rf(sub);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static void fx_uri(Fx *f, const char *tmpl) {
     const char *tmp = getenv("TMPDIR");
     snprintf(f->dir, sizeof f->dir, "%s/cnkv.XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -90,7 +71,7 @@ static void fx_close(Fx *f) {
     cn_kv_close(f->kv);
     f->kv = NULL;
     cn_arena_fini(&f->arena);
-    rm_rf(f->dir);
+    cn_test_rm_rf(f->dir);
 }
 
 typedef void (*Body)(const char *tmpl);
@@ -797,7 +778,7 @@ static void read_only_open_on(const char *tmpl) {
         ASSERT_ERR(cn_kv_open(g.uri, &ro, &kv, &g.err), CN_ENOTFOUND, &g.err);
         ASSERT_CONTAINS(cn_err_msg(&g.err), "no online store in");
         assert_null(kv);
-        rm_rf(g.dir);
+        cn_test_rm_rf(g.dir);
     }
 }
 RUN_ON_EACH_BACKEND(read_only_open)
@@ -837,7 +818,7 @@ static void corrupted_store_is_clear_error_on(const char *tmpl) {
     CnKvOptions ro = {.read_only = true};
     ASSERT_ERR(cn_kv_open(g.uri, &ro, &kv, &g.err), CN_ECORRUPT, &g.err);
     cn_err_clear(&g.err);
-    rm_rf(dir);
+    cn_test_rm_rf(dir);
 
     /* a valid LMDB environment holding somebody else's data */
     mkdir(dir, 0755);
@@ -855,14 +836,14 @@ static void corrupted_store_is_clear_error_on(const char *tmpl) {
     ASSERT_ERR(cn_kv_open(g.uri, NULL, &kv, &g.err), CN_ECORRUPT, &g.err);
     ASSERT_CONTAINS(cn_err_msg(&g.err), "not a chronon-c online store");
     cn_err_clear(&g.err);
-    rm_rf(dir);
+    cn_test_rm_rf(dir);
 
     /* a regular file where the directory should be */
     write_file(dir, "x", 1);
     ASSERT_ERR(cn_kv_open(g.uri, NULL, &kv, &g.err), CN_EIO, &g.err);
     ASSERT_CONTAINS(cn_err_msg(&g.err), dir);
     cn_err_clear(&g.err);
-    rm_rf(g.dir);
+    cn_test_rm_rf(g.dir);
 }
 RUN_ON_EACH_BACKEND(corrupted_store_is_clear_error)
 

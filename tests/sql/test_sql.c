@@ -22,25 +22,6 @@ typedef struct Env {
     CnErr err;
 } Env;
 
-static void rm_rf(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) < 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 /* Table ns.name (user_id int64, amount float64, ds string) with n_per_ds rows in each of
  * the n_ds days from 2024-01-01: user_id = i, amount = i + day. One commit per day, so
  * one file per partition. */
@@ -89,7 +70,7 @@ static void env_open(Env *e) {
 static void env_close(Env *e) {
     cn_sql_close(e->s);
     cn_ice_catalog_close(e->c);
-    rm_rf(e->dir);
+    cn_test_rm_rf(e->dir);
 }
 
 /* Collects results as "col|col\n" lines, header first; NULL prints as \N. */

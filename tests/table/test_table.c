@@ -32,28 +32,9 @@ static void env_open(Env *e) {
     ASSERT_OK(cn_ice_catalog_open(e->wh, e->cat, &e->c, &e->err), &e->err);
 }
 
-static void rm_rf(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) < 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static void env_close(Env *e) {
     cn_ice_catalog_close(e->c);
-    rm_rf(e->dir);
+    cn_test_rm_rf(e->dir);
 }
 
 /* Schema (user_id int64, amount float64, ds string). OWNED by the caller. */
