@@ -1259,7 +1259,10 @@ static const char **plan_keys(CnArena *a, const CnGroupBy *gb, const CnJoinPart 
     const char **lkeys = jp ? cn_conf_join_part_left_keys(a, jp) : NULL;
     if (!rk || (jp && !lkeys)) return NULL;
     for (uint32_t c = 0; c < ks->n_fields; c++) {
-        rk[c] = ks->fields[c].name;
+        /* a copy: the plan outlives the serving whose schema named the key (a serving of
+         * an older version is freed while another thread still answers with this plan) */
+        rk[c] = cn_arena_strdup(a, ks->fields[c].name);
+        if (!rk[c]) return NULL;
         if (!jp) continue;
         size_t k = 0;
         while (k < gb->key_columns.n && strcmp(gb->key_columns.items[k], rk[c])) k++;
