@@ -1482,10 +1482,10 @@ int cn_fetcher_fetch_typed(CnFetcher *f, CnFetchKind kind, const char *name, con
 
 int cn_fetcher_fetch_text(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
                           CnBuf *out, CnErr *err) {
-    int rc = check_request(kind, name, keys, err);
-    if (rc) return rc;
+    /* one query time for both paths */
     int64_t q = ts_ms == CN_FETCH_NOW ? cn_fetcher__now_ms() : ts_ms;
-    if (fetch_typed(f, kind, name, keys, q, out)) return 0;
+    int rc = cn_fetcher_fetch_typed(f, kind, name, keys, q, out, err);
+    if (rc != CN_FETCH_DECLINED) return rc;
     json_t *res = NULL;
     rc = cn_fetcher_fetch_json(f, kind, name, keys, q, &res, err);
     if (rc) return rc;

@@ -694,6 +694,17 @@ static int check_header(const CnEngServing *s, const uint8_t *p, size_t len, CnE
     return 0;
 }
 
+/* Column c's JSON text of a values record at *off (advanced past it). */
+static int value_text(const CnEngServing *s, const uint8_t *p, size_t len, size_t *off, uint32_t c, const char **text,
+                      uint32_t *text_len, CnErr *err) {
+    if (*off + 4 > len || *off + 4 + get_u32(p + *off) > len)
+        return cn_err_set(err, CN_ECORRUPT, "%s: values record cut short at column %u", s->dataset, c);
+    *text_len = get_u32(p + *off);
+    *text = (const char *)p + *off + 4;
+    *off += 4 + *text_len;
+    return 0;
+}
+
 int cn_eng_serving_values(CnEngServing *s, const uint8_t *p, size_t len, int64_t q, json_t *obj, CnErr *err) {
     if (!p) {
         all_null(s, obj);
@@ -706,14 +717,13 @@ int cn_eng_serving_values(CnEngServing *s, const uint8_t *p, size_t len, int64_t
     int64_t batch_end = get_i64(p + 8);
     if (s->kind == REC_VALUES) {
         for (uint32_t c = 0; c < n_cols; c++) {
-            if (off + 4 > len || off + 4 + get_u32(p + off) > len)
-                return cn_err_set(err, CN_ECORRUPT, "%s: values record cut short at column %u", s->dataset, c);
-            uint32_t n = get_u32(p + off);
+            const char *t = NULL;
+            uint32_t n = 0;
+            if ((hrc = value_text(s, p, len, &off, c, &t, &n, err)) != 0) return hrc;
             json_error_t je;
-            json_t *v = json_loadb((const char *)p + off + 4, n, JSON_DECODE_ANY, &je);
+            json_t *v = json_loadb(t, n, JSON_DECODE_ANY, &je);
             if (!v) return cn_err_set(err, CN_ECORRUPT, "%s: column %u: %s", s->dataset, c, je.text);
             json_object_set_new(obj, s->value_schema->fields[c].name, v);
-            off += 4 + n;
         }
         return 0;
     }
@@ -740,13 +750,8 @@ int cn_eng_serving_texts(CnEngServing *s, const uint8_t *p, size_t len, const ch
     int rc = check_header(s, p, len, err);
     if (rc) return rc;
     size_t off = REC_HEADER;
-    for (uint32_t c = 0; c < s->value_schema->n_fields; c++) {
-        if (off + 4 > len || off + 4 + get_u32(p + off) > len)
-            return cn_err_set(err, CN_ECORRUPT, "%s: values record cut short at column %u", s->dataset, c);
-        text_len[c] = get_u32(p + off);
-        text[c] = (const char *)p + off + 4;
-        off += 4 + text_len[c];
-    }
+    for (uint32_t c = 0; c < s->value_schema->n_fields; c++)
+        if ((rc = value_text(s, p, len, &off, c, &text[c], &text_len[c], err)) != 0) return rc;
     return 0;
 }
 
