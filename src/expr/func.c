@@ -1355,18 +1355,22 @@ static int ev_array_contains(EvalCtx *c, const Node *n, const Val *args, Val *ou
 
 /* ------------------------------------------------------------ table */
 
-static int bind_side(CnExpr *e, Node *n, CnErr *err, int aux, CnTypeId a0, CnTypeId a1, CnTypeId ret) {
+/* Casts each argument to its declared type (0: leave as is); a third argument,
+ * where the function takes one (lpad's pad), has type a2. */
+static int bind_side(CnExpr *e, Node *n, CnErr *err, int aux, const CnTypeId want[3], CnTypeId ret) {
     int rc;
     n->aux = aux;
-    if (n->n_args > 0 && a0 && (rc = cn_expr__cast_arg(e, n, 0, a0, err)) < 0) return rc;
-    if (n->n_args > 1 && a1 && (rc = cn_expr__cast_arg(e, n, 1, a1, err)) < 0) return rc;
+    for (uint32_t i = 0; i < n->n_args && i < 3; i++)
+        if (want[i] && (rc = cn_expr__cast_arg(e, n, i, want[i], err)) < 0) return rc;
     cn_expr__set_type(n, ret);
     return 0;
 }
-#define SIDE(fname, aux, a0, a1, ret)                                              \
+#define SIDE(fname, aux, a0, a1, ret) SIDE3(fname, aux, a0, a1, 0, ret)
+#define SIDE3(fname, aux, a0, a1, a2, ret)                                         \
     static int fname(CnExpr *e, Node *n, CnErr *err) {                             \
-        for (uint32_t i = 0; i < n->n_args && i < 2; i++) {                        \
-            CnTypeId w_ = i == 0 ? (a0) : (a1);                                    \
+        static const CnTypeId want_[3] = {(a0), (a1), (a2)};                       \
+        for (uint32_t i = 0; i < n->n_args && i < 3; i++) {                        \
+            CnTypeId w_ = want_[i];                                                \
             if (w_ && n->args[i]->t != w_ && n->args[i]->t != CN_EXPR__TNULL &&    \
                 (cn_col_type_is_nested(n->args[i]->t) ||                           \
                  !cn_expr__can_cast(n->args[i]->t, w_) ||                          \
@@ -1375,13 +1379,13 @@ static int bind_side(CnExpr *e, Node *n, CnErr *err, int aux, CnTypeId a0, CnTyp
                                            "%s: argument %u must be %s", n->fn->name, i + 1, \
                                            cn_col_type_id_name(w_));               \
         }                                                                          \
-        return bind_side(e, n, err, (aux), (a0), (a1), (ret));                      \
+        return bind_side(e, n, err, (aux), want_, (ret));                          \
     }
 SIDE(b_ltrim, 1, CN_COL_STRING, 0, CN_COL_STRING)
 SIDE(b_rtrim, 2, CN_COL_STRING, 0, CN_COL_STRING)
 SIDE(b_trim, 0, CN_COL_STRING, 0, CN_COL_STRING)
-SIDE(b_lpad, 0, CN_COL_STRING, CN_COL_INT32, CN_COL_STRING)
-SIDE(b_rpad, 1, CN_COL_STRING, CN_COL_INT32, CN_COL_STRING)
+SIDE3(b_lpad, 0, CN_COL_STRING, CN_COL_INT32, CN_COL_STRING, CN_COL_STRING)
+SIDE3(b_rpad, 1, CN_COL_STRING, CN_COL_INT32, CN_COL_STRING, CN_COL_STRING)
 SIDE(b_left, 0, CN_COL_STRING, CN_COL_INT32, CN_COL_STRING)
 SIDE(b_right, 1, CN_COL_STRING, CN_COL_INT32, CN_COL_STRING)
 SIDE(b_contains, 0, CN_COL_STRING, CN_COL_STRING, CN_COL_BOOL)

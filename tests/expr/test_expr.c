@@ -717,6 +717,8 @@ static void eval_string_functions_2(void **state) {
     EXPECT1(&f, "lpad('abc', 5, '\x96\x96')", "abc");      /* a pad without a character ends */
     EXPECT1(&f, "rpad('abc', 5, '\x96')", "abc");
     EXPECT1(&f, "lpad('a', 2000000000, 'b')", "NULL");          /* absurd sizes are null */
+    EXPECT1(&f, "lpad('7', 3, 0)", "007");                    /* a number as pad is its text */
+    EXPECT(&f, "rpad(s, 4, l)", "abc1|NULL|NULL|Hell| 12 ");
     EXPECT(&f, "instr(s, 'l')", "0|0|NULL|3|0");
     EXPECT1(&f, "instr('h\xc3\xa9llo', 'l')", "3");
     EXPECT1(&f, "instr('abc', '')", "1");
