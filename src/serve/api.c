@@ -68,6 +68,7 @@ struct CnSrvApi {
     CnSrvFetchFn fetch;
     void *fetch_ctx;
     CnSrvFetchTextFn fetch_text; /* optional: the answer as JSON text; same ctx */
+    CnSrvReadyFn ready;          /* optional: false while the store is not connected; same ctx */
     FeatRoute gb, join;
     struct timespec started;
     RouteName route_names[MAX_ROUTES];
@@ -598,6 +599,12 @@ static int features_handler(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
             goto done;
         }
     }
+    char why[CN_ERR_MSG_MAX];
+    if (api->ready && !api->ready(api->fetch_ctx, why, sizeof why)) {
+        res = RES_ERROR;
+        fail(resp, 503, "%s %s: %s", kind_name, name, why);
+        goto done;
+    }
     CnBuf *text = req->scratch;
     if (text) cn_buf_reset(text);
     int rc = api->fetch_text && text ? api->fetch_text(api->fetch_ctx, fr->kind, name, keys, ts, text, &err) : 1;
@@ -685,6 +692,16 @@ static double uptime_s(const CnSrvApi *api) {
 static int health_handler(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
     (void)req;
     CnSrvApi *api = ctx;
+    char why[CN_ERR_MSG_MAX];
+    if (api->ready && !api->ready(api->fetch_ctx, why, sizeof why)) {
+        /* up but not ready: a load balancer keeps traffic away until the store connects */
+        resp->status = 503;
+        resp->content_type = "application/json";
+        cn_buf_printf(&resp->body, "{\"status\":\"not ready\",\"uptime_seconds\":%.3f,\"error\":", uptime_s(api));
+        write_str(&resp->body, why, strlen(why));
+        cn_buf_puts(&resp->body, "}\n");
+        return 0;
+    }
     cn_buf_printf(&resp->body, "{\"status\":\"ok\",\"uptime_seconds\":%.3f}\n", uptime_s(api));
     return 0;
 }
@@ -867,6 +884,8 @@ void cn_srv_api_free(CnSrvApi *api) {
 }
 
 void cn_srv_api_set_text_fetch(CnSrvApi *api, CnSrvFetchTextFn fn) { api->fetch_text = fn; }
+
+void cn_srv_api_set_ready(CnSrvApi *api, CnSrvReadyFn fn) { api->ready = fn; }
 
 int cn_srv_api_mount(CnSrvApi *api, CnHttpServer *s, CnErr *err) {
     int rc = cn_http_route(s, "POST", api->gb.prefix, features_handler, &api->gb, err);

@@ -7,8 +7,9 @@
  *     200 {"results": [{"status": "Success", "entityKeys": {...}, "features": {...}},
  *                      {"status": "Failure", "entityKeys": {...}, "error": "..."}]}
  *     400 {"errors": ["<what is wrong with the body>"]}, 404 unknown name,
- *     500 {"errors": [...]} for store failures (the server stays up)
- *   GET /health, GET /ping, GET /metrics
+ *     500 {"errors": [...]} for store failures (the server stays up), 503 while the
+ *     store is not connected yet (cn_srv_api_set_ready)
+ *   GET /health (503 "not ready" while the store is not connected), GET /ping, GET /metrics
  *
  * The fetch itself is a function pointer, so tests can drive the routes without a store;
  * `chronon serve` passes a CnFetcher.
@@ -17,6 +18,8 @@
 #define CN_SERVE_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "base/err.h"
 #include "engine/fetch.h"
@@ -33,6 +36,11 @@ typedef int (*CnSrvFetchFn)(void *ctx, CnFetchKind kind, const char *name, const
 typedef int (*CnSrvFetchTextFn)(void *ctx, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
                                 CnBuf *out, CnErr *err);
 
+/* Whether the fetch can be asked now: false (with why, a NUL-terminated message naming
+ * the store and its last error, at most cap bytes) while the online store has not been
+ * reached yet. Called on the server's threads for every fetch and /health. */
+typedef bool (*CnSrvReadyFn)(void *ctx, char *why, size_t cap);
+
 typedef struct CnSrvApi CnSrvApi;
 
 /* OWNED: *out, freed by cn_srv_api_free after the server using it is freed. */
@@ -44,6 +52,11 @@ void cn_srv_api_free(CnSrvApi *api); /* NULL-safe */
  * shape without building a tree (doubles printed with 17 digits are rewritten in their
  * shortest form, as the tree path writes them). Call before the server starts. */
 void cn_srv_api_set_text_fetch(CnSrvApi *api, CnSrvFetchTextFn fn);
+
+/* Asks fn (with the fetch ctx) before each fetch and in /health: while it says false,
+ * the fetch routes answer 503 {"errors": ["<kind> <name>: <why>"]} and /health answers
+ * 503 {"status": "not ready", ..., "error": "<why>"}. Call before the server starts. */
+void cn_srv_api_set_ready(CnSrvApi *api, CnSrvReadyFn fn);
 
 /* Adds the routes above to s and makes api the server's observer (every request,
  * whatever its route, is counted in /metrics). Call before cn_http_server_start; other

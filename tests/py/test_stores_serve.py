@@ -6,12 +6,17 @@ The quickstart purchases GroupBy is uploaded for 2023-12-07 to redis-server (app
 file, so a restart keeps the data), dynalite (data on disk) or CongoDB (a MongoDB
 wire-protocol server holding data in memory: after its restart the test uploads again),
 each started on a free loopback port with tests/online's helpers. Then:
-  - down at start: `chronon serve` against a store nobody listens on exits 1 with one
-    error naming the store, at once (no hang);
-  - mid-run: serve answers; the store is killed; requests fail with a 5xx whose message
-    names the store, while /health still answers 200 (the server stays up); the store
-    is started again on the same port and data; the same request answers exactly what it
-    answered before, within a few seconds, without restarting serve.
+  - a URI that can never work (a port that is not a number) still exits 1 at once;
+  - down at start: `chronon serve` starts first and listens; /health answers 503 "not
+    ready" and a fetch 503, both naming the store and its error; stderr logs each retry
+    with the store URI; once the store is started (and uploaded to), serve connects on
+    its own and answers 200 with real features;
+  - killed mid-run: requests fail promptly with a 5xx whose message names the store,
+    while /health still answers 200 (the server stays up); the store is started again on
+    the same port and data; the same request answers exactly what it answered before,
+    within a few seconds, without restarting serve;
+  - hung mid-run (SIGSTOP): a fetch fails with a 5xx within the store's bounded
+    timeouts, not a client timeout; after SIGCONT the same answer comes back.
 A store whose server program is missing is skipped (a failure with CN_TEST_STRICT=1)."""
 
 import json
@@ -133,12 +138,16 @@ def post(base, path, body):
         return e.code, e.read().decode()
 
 
-def get(base, path):
+def get_body(base, path):
     try:
         with urllib.request.urlopen(base + path, timeout=30) as r:
-            return r.status
+            return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
-        return e.code
+        return e.code, e.read().decode()
+
+
+def get(base, path):
+    return get_body(base, path)[0]
 
 
 def upload(w, store):
@@ -146,55 +155,100 @@ def upload(w, store):
         chronon(w, store, "run", "--repo", w.repo, "--conf", GB, *mode)
 
 
+def wait_ok(base, what, limit=30):
+    """POSTs until a 200 (or the limit): (status, body)."""
+    end = time.time() + limit
+    while True:
+        status, body = post(base, ROUTE, KEYS)
+        if status == 200 or time.time() > end:
+            return status, body
+        time.sleep(0.2)
+
+
+def test_serve_bad_uri_exits(warehouse):
+    w = warehouse
+    e = w.env()
+    e["CHRONON_ONLINE"] = "redis://127.0.0.1:notaport/0"
+    t0 = time.time()
+    p = subprocess.run([CHRONON, "serve", "--port", "0", "--repo", w.repo], env=e, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "notaport" in p.stderr, p.stderr
+    assert time.time() - t0 < 10
+
+
 @pytest.mark.parametrize("kind", ["redis", "dynamodb", "mongodb"])
 def test_serve_survives_store_outage(warehouse, kind, tmp_path):
     w = warehouse
     store = Store(kind, str(tmp_path))
+    bare = store.uri.split("?")[0]
 
-    # down at start: one clear error naming the store, promptly
-    t0 = time.time()
-    p = subprocess.run([CHRONON, "serve", "--port", "0", "--repo", w.repo], env=env_for(w, store),
-                       capture_output=True, text=True, timeout=120)
-    assert p.returncode == 1, p.stdout + p.stderr
-    assert store.uri in p.stderr, p.stderr
-    assert "127.0.0.1:%d" % store.port in p.stderr, p.stderr
-    assert time.time() - t0 < 30
-
-    store.start()
-    server = None
+    # down at start: serve comes up, not ready, and keeps retrying
+    server = subprocess.Popen([CHRONON, "serve", "--port", "0", "--repo", w.repo, "--threads", "2"],
+                              env=env_for(w, store), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        upload(w, store)
-        server = subprocess.Popen([CHRONON, "serve", "--port", "0", "--repo", w.repo, "--threads", "2"],
-                                  env=env_for(w, store), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         r, _, _ = select.select([server.stdout], [], [], 60)
         line = server.stdout.readline() if r else ""
-        assert line.startswith("serve: listening on http://"), line
+        assert line.startswith("serve: listening on http://"), (line, server.poll())
+        assert "not connected yet" in line, line
         base = line.split()[3]
-        status, before = post(base, ROUTE, KEYS)
+        status, body = get_body(base, "/health")
+        assert status == 503, (status, body)
+        health = json.loads(body)
+        assert health["status"] == "not ready", body
+        assert bare in health["error"] and "127.0.0.1:%d" % store.port in health["error"], body
+        status, body = post(base, ROUTE, KEYS)
+        assert status == 503, (status, body)
+        assert bare in json.loads(body)["errors"][0], body
+        time.sleep(1.0)  # a few retries
+        assert server.poll() is None
+
+        store.start()
+        upload(w, store)
+        status, before = wait_ok(base, "connect")
         assert status == 200, before
         filled = [x for x in json.loads(before)["results"] if any(v is not None for v in x.get("features", {}).values())]
         assert filled, before  # the answer holds real features, not only nulls
+        assert get(base, "/health") == 200
 
+        # killed mid-run: a prompt 5xx naming the store, the server stays up
         store.stop()
+        t0 = time.time()
         status, body = post(base, ROUTE, KEYS)
         assert status >= 500, (status, body)
-        assert store.uri.split("?")[0] in body, body
+        assert bare in body, body
+        assert time.time() - t0 < 10, time.time() - t0
         assert get(base, "/health") == 200  # the server stays up
 
         store.start()
         if not store.keeps_data:
             upload(w, store)
-        end = time.time() + 30
-        while True:
-            status, after = post(base, ROUTE, KEYS)
-            if status == 200 or time.time() > end:
-                break
-            time.sleep(0.2)
+        status, after = wait_ok(base, "restart")
+        assert status == 200, after
+        assert after == before
+
+        # hung mid-run: bounded by the store's timeouts, then the same answer
+        proc = store.srv.proc if store.kind != "mongodb" else store.proc
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            t0 = time.time()
+            status, body = post(base, ROUTE, KEYS)
+            took = time.time() - t0
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        assert status >= 500, (status, body)
+        assert bare in body, body
+        assert took < 12, took
+        status, after = wait_ok(base, "resume")
         assert status == 200, after
         assert after == before
         assert server.poll() is None
     finally:
-        if server is not None and server.poll() is None:
+        if server.poll() is None:
             server.send_signal(signal.SIGTERM)
-            server.communicate(timeout=30)
+        _, err = server.communicate(timeout=30)
         store.stop()
+    # each backoff step was logged with the store, and the connection once
+    assert "not reachable; attempt 2 in 250 ms" in err and bare in err, err
+    assert "connected on attempt" in err, err
+    assert server.returncode == 0, err
