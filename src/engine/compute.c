@@ -12,6 +12,7 @@
 #include "engine/eng_int.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "base/alloc.h"
 #include "base/date.h"
 #include "base/hash.h"
+#include "base/pool.h"
 
 typedef struct TileEnt {
     int32_t pday;
@@ -850,21 +852,156 @@ typedef struct FoldPartRow {
     uint32_t id;
 } FoldPartRow;
 
+typedef struct FoldScratch { /* one thread's buffers */
+    FoldRow *rows;  /* one bucket's rows in key order */
+    uint32_t *cur;  /* next slot in rows of each key of the bucket */
+    FoldWin *fw;    /* per distinct window */
+} FoldScratch;
+
+/* One day's fold. Its output is cut into chunks of FOLD_BATCH written rows (key id
+ * ranges cut[c]..cut[c + 1]), each folded into its own batch, so the batches, and the
+ * files the writer makes of them, are the same whichever thread folds a chunk. With
+ * several threads, workers fold chunks in order of c into n_slots batches while the
+ * caller writes them out in order of c (emit is not thread-safe); a worker takes chunk c
+ * only once chunk c - n_slots is written, so its slot is free. */
+typedef struct FoldDay {
+    CnEngGroupBy *g;
+    const FoldPart *fp;
+    const FoldWin *fw0;        /* window starts of the day */
+    uint32_t n_wins;
+    bool any_k;
+    const FoldPartRow *part;   /* visible rows by bucket, source order within it */
+    const uint32_t *beg;       /* n_ids + 1: key id's rows are beg[id]..beg[id + 1] in key order */
+    uint32_t n_ids, shift;
+    const uint32_t *cut;
+    uint32_t n_chunks;
+    const char *ds;
+    FoldScratch *sc;           /* per worker */
+    /* hand-off, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint32_t next, written;    /* next chunk to fold; chunks written out */
+    CnBatch **slot;
+    uint32_t n_slots;
+    uint8_t *state;            /* per slot: FOLD_PENDING, FOLD_READY, FOLD_FAILED */
+    bool stop;                 /* the caller gave up: workers take no more chunks */
+} FoldDay;
+
+enum { FOLD_PENDING, FOLD_READY, FOLD_FAILED };
+
+/* Appends the output rows of chunk c to ob (then synced). CN_ENOMEM. */
+static int fold_chunk(const FoldDay *fd, FoldScratch *sc, uint32_t c, CnBatch *ob) {
+    uint32_t k0 = fd->cut[c], k1 = fd->cut[c + 1];
+    memcpy(sc->fw, fd->fw0, fd->n_wins * sizeof *sc->fw); /* window starts; fold_key resets the rest */
+    for (uint32_t id0 = k0; id0 < k1;) {
+        uint32_t b = id0 >> fd->shift;
+        uint64_t b_lo = (uint64_t)b << fd->shift, b_hi = (uint64_t)(b + 1) << fd->shift;
+        if (b_hi > fd->n_ids) b_hi = fd->n_ids;
+        uint32_t id1 = b_hi < k1 ? (uint32_t)b_hi : k1; /* a chunk may end inside a bucket */
+        uint32_t base = fd->beg[id0];
+        for (uint32_t id = id0; id < id1; id++) sc->cur[id - id0] = fd->beg[id] - base;
+        for (uint32_t i = fd->beg[b_lo], e = fd->beg[b_hi]; i < e; i++) { /* stable: source order */
+            const FoldPartRow *pr = &fd->part[i];
+            if (pr->id < id0 || pr->id >= id1) continue;
+            FoldRow *fr = &sc->rows[sc->cur[pr->id - id0]++];
+            fr->ts = pr->ts;
+            fr->v = pr->v;
+        }
+        for (uint32_t id = id0; id < id1; id++) {
+            uint32_t n = fd->beg[id + 1] - fd->beg[id];
+            if (!n) continue; /* no visible row: every value null, not written (D6) */
+            if (fold_key(fd->g, fd->fp, sc->fw, fd->n_wins, fd->any_k, id, sc->rows + (fd->beg[id] - base), n,
+                         fd->ds, ob))
+                return CN_ENOMEM;
+        }
+        id0 = id1;
+    }
+    CnErr e = CN_ERR_INIT;
+    return cn_col_batch_sync_rows(ob, &e) ? CN_ENOMEM : 0;
+}
+
+static void fold_worker(void *ud, uint32_t t) {
+    FoldDay *fd = ud;
+    pthread_mutex_lock(&fd->mu);
+    for (;;) {
+        while (!fd->stop && fd->next < fd->n_chunks && fd->next >= fd->written + fd->n_slots)
+            pthread_cond_wait(&fd->cv, &fd->mu);
+        if (fd->stop || fd->next >= fd->n_chunks) break;
+        uint32_t c = fd->next++, s = c % fd->n_slots;
+        pthread_mutex_unlock(&fd->mu);
+        int rc = fold_chunk(fd, &fd->sc[t], c, fd->slot[s]);
+        pthread_mutex_lock(&fd->mu);
+        fd->state[s] = rc ? FOLD_FAILED : FOLD_READY;
+        pthread_cond_broadcast(&fd->cv);
+    }
+    pthread_mutex_unlock(&fd->mu);
+}
+
+/* Folds and writes out the day's chunks: n_workers threads fold while this thread
+ * writes, or this thread alone does both when n_workers is 0. */
+static int fold_day(FoldDay *fd, uint32_t n_workers, int32_t d, CnEngEmitFn emit, void *ud, CnErr *err) {
+    int rc = 0;
+    if (!n_workers) {
+        for (uint32_t c = 0; c < fd->n_chunks && rc == 0; c++) {
+            cn_col_batch_reset(fd->slot[0]);
+            if (fold_chunk(fd, &fd->sc[0], c, fd->slot[0]))
+                rc = cn_err_set(err, CN_ENOMEM, "out of memory (day %s: output rows)", fd->ds);
+            else
+                rc = emit(ud, d, fd->slot[0], err);
+        }
+        return rc;
+    }
+    CnPoolJob *job = NULL;
+    fd->next = fd->written = 0;
+    fd->stop = false;
+    memset(fd->state, FOLD_PENDING, fd->n_slots);
+    for (uint32_t s = 0; s < fd->n_slots; s++) cn_col_batch_reset(fd->slot[s]);
+    rc = cn_pool_start(n_workers, fold_worker, fd, &job, err);
+    for (uint32_t c = 0; c < fd->n_chunks && rc == 0; c++) {
+        uint32_t s = c % fd->n_slots;
+        pthread_mutex_lock(&fd->mu);
+        while (fd->state[s] == FOLD_PENDING) pthread_cond_wait(&fd->cv, &fd->mu);
+        uint8_t st = fd->state[s];
+        pthread_mutex_unlock(&fd->mu);
+        if (st == FOLD_FAILED)
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory (day %s: output rows)", fd->ds);
+        else
+            rc = emit(ud, d, fd->slot[s], err);
+        cn_col_batch_reset(fd->slot[s]);
+        pthread_mutex_lock(&fd->mu);
+        fd->state[s] = FOLD_PENDING;
+        fd->written++;
+        if (rc) fd->stop = true;
+        pthread_cond_broadcast(&fd->cv);
+        pthread_mutex_unlock(&fd->mu);
+    }
+    cn_pool_join(job);
+    return rc;
+}
+
 /* Snapshots of days [s, e] by the key fold; *done false (nothing emitted) when the
  * GroupBy needs the generic path. */
 static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEngEmitFn emit, void *ud,
                         bool *done, CnErr *err) {
     *done = false;
     if (!fold_enabled()) return 0;
+    uint32_t n_threads = cn_pool_threads();
+    uint32_t n_workers = n_threads > 1 ? n_threads : 0, n_sc = n_workers ? n_workers : 1;
+    uint32_t n_slots = n_workers ? n_workers + 1 : 1;
+    FoldDay fd;
+    memset(&fd, 0, sizeof fd);
     FoldPart *fp = cn_calloc(g->n_parts + 1, sizeof *fp);
     int64_t *wins = cn_calloc(g->n_parts + 1, sizeof *wins);
     FoldWin *fw = cn_calloc(g->n_parts + 1, sizeof *fw);
+    fd.sc = cn_calloc(n_sc, sizeof *fd.sc);
+    fd.slot = cn_calloc(n_slots, sizeof *fd.slot);
+    fd.state = cn_calloc(n_slots, 1);
     uint32_t n_wins = 0, n_ids = g->keys.n;
-    uint32_t *start = NULL, *bpos = NULL;
+    uint32_t *beg = NULL, *bpos = NULL, *cut = NULL;
     FoldPartRow *part = NULL; /* visible rows by bucket */
-    FoldRow *rows = NULL;     /* one bucket's rows by key */
+    bool sync_init = false;
     int rc = 0;
-    if (!fp || !wins || !fw) {
+    if (!fp || !wins || !fw || !fd.sc || !fd.slot || !fd.state) {
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto out;
     }
@@ -874,12 +1011,24 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
     for (uint32_t p = 0; p < g->n_parts; p++) any_k |= fp[p].op == FOLD_LASTK || fp[p].op == FOLD_FIRSTK;
     const CnVec *val = &g->rows->cols[g->bases[0].i_input];
     const int64_t *x = val->values;
-    start = cn_malloc(((size_t)n_ids + 2) * sizeof *start);
+    beg = cn_malloc(((size_t)n_ids + 1) * sizeof *beg);
     bpos = cn_malloc((FOLD_BUCKETS + 1) * sizeof *bpos);
-    if (!start || !bpos) {
+    cut = cn_malloc(((size_t)n_ids / FOLD_BATCH + 3) * sizeof *cut);
+    if (!beg || !bpos || !cut) {
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto out;
     }
+    fd.slot[0] = ob;
+    for (uint32_t i = 1; i < n_slots && rc == 0; i++) rc = cn_col_batch_new(ob->schema, &fd.slot[i], err);
+    if (rc) goto out;
+    if (n_workers) {
+        pthread_mutex_init(&fd.mu, NULL);
+        pthread_cond_init(&fd.cv, NULL);
+        sync_init = true;
+    }
+    uint32_t shift = 0;
+    while (n_ids && ((n_ids - 1) >> shift) >= FOLD_BUCKETS) shift++;
+    uint32_t n_buckets = n_ids ? ((n_ids - 1) >> shift) + 1 : 0;
     for (int32_t d = s; d <= e && rc == 0; d++) {
         if (!cn_eng__has_day(g, d)) continue;
         int64_t end = ((int64_t)d + 1) * CN_MS_PER_DAY, lo = INT64_MAX;
@@ -887,38 +1036,52 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
             fw[i].lo = wins[i] ? end - wins[i] : INT64_MIN;
             if (fw[i].lo < lo) lo = fw[i].lo;
         }
-        /* rows per key (start[id + 2]), then prefix sums */
-        memset(start, 0, ((size_t)n_ids + 2) * sizeof *start);
+        /* rows per key (beg[id + 1]), then prefix sums: beg[id] is id's first row */
+        memset(beg, 0, ((size_t)n_ids + 1) * sizeof *beg);
         uint32_t m = 0;
         for (uint32_t r = 0; r < g->n_rows; r++) {
-            if (r + FOLD_AHEAD < g->n_rows) __builtin_prefetch(&start[g->key_id[r + FOLD_AHEAD] + 2], 1);
+            if (r + FOLD_AHEAD < g->n_rows) __builtin_prefetch(&beg[g->key_id[r + FOLD_AHEAD] + 1], 1);
             if (!FOLD_VISIBLE(r)) continue;
-            start[g->key_id[r] + 2]++;
+            beg[g->key_id[r] + 1]++;
             m++;
         }
-        for (uint32_t i = 2; i < n_ids + 2; i++) start[i] += start[i - 1];
+        /* output chunks: cut after every FOLD_BATCH-th key with rows; one chunk (maybe
+         * empty) at least, so a day without rows is still written */
+        uint32_t n_chunks = 0, in_chunk = 0;
+        cut[0] = 0;
+        for (uint32_t i = 1; i <= n_ids; i++) {
+            if (beg[i] && ++in_chunk == FOLD_BATCH) cut[++n_chunks] = i, in_chunk = 0;
+            beg[i] += beg[i - 1];
+        }
+        if (in_chunk || !n_chunks) n_chunks++;
+        cut[n_chunks] = n_ids;
         /* Radix partition by the high bits of the key id into at most FOLD_BUCKETS
          * buckets (a scatter over the whole array would miss cache and TLB on every
-         * row), then each bucket is put in key order in a small cache-resident buffer
+         * row); each bucket is put in key order later, in a small cache-resident buffer,
          * and folded from there. Both passes are stable: source order within a key. */
-        uint32_t shift = 0;
-        while (n_ids && ((n_ids - 1) >> shift) >= FOLD_BUCKETS) shift++;
-        /* until its bucket is scattered, id's rows begin at start[id + 1] */
-        uint32_t n_buckets = n_ids ? ((n_ids - 1) >> shift) + 1 : 0, max_b = 0;
+        uint32_t max_b = 0;
         for (uint32_t b = 0; b < n_buckets; b++) {
-            uint32_t hi = (b + 1) << shift < n_ids ? (b + 1) << shift : n_ids;
-            bpos[b] = start[(b << shift) + 1];
-            if (start[hi + 1] - bpos[b] > max_b) max_b = start[hi + 1] - bpos[b];
+            uint64_t hi = (uint64_t)(b + 1) << shift;
+            if (hi > n_ids) hi = n_ids;
+            bpos[b] = beg[(size_t)b << shift];
+            if (beg[hi] - bpos[b] > max_b) max_b = beg[hi] - bpos[b];
         }
-        rc = cn_eng__mem_check(g, (uint64_t)m * sizeof *part + (uint64_t)max_b * sizeof *rows +
-                                      ((uint64_t)n_ids + 2) * sizeof *start,
+        rc = cn_eng__mem_check(g, (uint64_t)m * sizeof *part + (uint64_t)n_sc * max_b * sizeof(FoldRow) +
+                                      ((uint64_t)n_ids + 1) * sizeof *beg,
                                "computing the daily windows", err);
         if (rc) break;
         cn_free(part);
-        cn_free(rows);
         part = cn_malloc(((size_t)m + 1) * sizeof *part);
-        rows = cn_malloc(((size_t)max_b + 1) * sizeof *rows);
-        if (!part || !rows) {
+        for (uint32_t t = 0; t < n_sc && part; t++) {
+            cn_free(fd.sc[t].rows);
+            cn_free(fd.sc[t].cur);
+            cn_free(fd.sc[t].fw);
+            fd.sc[t].rows = cn_malloc(((size_t)max_b + 1) * sizeof *fd.sc[t].rows);
+            fd.sc[t].cur = cn_malloc((((size_t)1 << shift) + 1) * sizeof *fd.sc[t].cur);
+            fd.sc[t].fw = cn_malloc(((size_t)n_wins + 1) * sizeof *fd.sc[t].fw);
+            if (!fd.sc[t].rows || !fd.sc[t].cur || !fd.sc[t].fw) part = (cn_free(part), NULL);
+        }
+        if (!part) {
             rc = cn_err_set(err, CN_ENOMEM, "out of memory (%u rows)", m);
             break;
         }
@@ -932,47 +1095,45 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
         }
         char ds[11];
         cn_ds_format(d, ds);
-        if (g->opts.verbose) fprintf(stderr, "day %s: key fold of %u rows over %u keys\n", ds, m, n_ids);
-        cn_col_batch_reset(ob);
-        bool emitted = false;
-        for (uint32_t b = 0; b < n_buckets && rc == 0; b++) {
-            uint32_t id0 = b << shift, id1 = (b + 1) << shift < n_ids ? (b + 1) << shift : n_ids;
-            uint32_t base = start[id0 + 1], end_b = start[id1 + 1];
-            for (uint32_t i = base; i < end_b; i++) { /* start[id + 1]: next slot of id */
-                const FoldPartRow *pr = &part[i];
-                FoldRow *fr = &rows[start[pr->id + 1]++ - base];
-                fr->ts = pr->ts;
-                fr->v = pr->v;
-            }
-            /* now start[id]..start[id + 1] are id's rows */
-            for (uint32_t id = id0; id < id1 && rc == 0; id++) {
-                uint32_t a = start[id], n = start[id + 1] - a;
-                if (!n) continue; /* no visible row: every value null, not written (D6) */
-                if (fold_key(g, fp, fw, n_wins, any_k, id, rows + (a - base), n, ds, ob)) {
-                    rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-                    break;
-                }
-                if (ob->cols[0].n >= FOLD_BATCH) {
-                    rc = cn_col_batch_sync_rows(ob, err);
-                    if (rc == 0) rc = emit(ud, d, ob, err);
-                    cn_col_batch_reset(ob);
-                    emitted = true;
-                }
-            }
-        }
-        if (rc == 0 && (ob->cols[0].n || !emitted)) { /* the rest; a day without rows too */
-            rc = cn_col_batch_sync_rows(ob, err);
-            if (rc == 0) rc = emit(ud, d, ob, err);
-        }
+        if (g->opts.verbose)
+            fprintf(stderr, "day %s: key fold of %u rows over %u keys (%u threads)\n", ds, m, n_ids,
+                    n_workers ? n_workers : 1);
+        fd.g = g;
+        fd.fp = fp;
+        fd.fw0 = fw;
+        fd.n_wins = n_wins;
+        fd.any_k = any_k;
+        fd.part = part;
+        fd.beg = beg;
+        fd.n_ids = n_ids;
+        fd.shift = shift;
+        fd.cut = cut;
+        fd.n_chunks = n_chunks;
+        fd.ds = ds;
+        fd.n_slots = n_slots;
+        rc = fold_day(&fd, n_chunks > 1 ? n_workers : 0, d, emit, ud, err);
     }
 out:
+    if (sync_init) {
+        pthread_mutex_destroy(&fd.mu);
+        pthread_cond_destroy(&fd.cv);
+    }
+    for (uint32_t t = 0; fd.sc && t < n_sc; t++) {
+        cn_free(fd.sc[t].rows);
+        cn_free(fd.sc[t].cur);
+        cn_free(fd.sc[t].fw);
+    }
+    for (uint32_t i = 1; fd.slot && i < n_slots; i++) cn_col_batch_free(fd.slot[i]);
+    cn_free(fd.sc);
+    cn_free(fd.slot);
+    cn_free(fd.state);
     cn_free(fp);
     cn_free(wins);
     cn_free(fw);
-    cn_free(start);
+    cn_free(beg);
     cn_free(bpos);
+    cn_free(cut);
     cn_free(part);
-    cn_free(rows);
     return rc;
 }
 

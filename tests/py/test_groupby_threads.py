@@ -1,0 +1,89 @@
+"""The key fold on several threads (src/engine/compute.c: workers fold chunks of output
+rows while the caller writes them) against one thread: random fold GroupBys over enough
+keys for several output chunks (65536 rows each) must write the same rows in the same
+order with CN_THREADS=1 and CN_THREADS=3, and the one-thread rows equal the generic row
+path's (CN_ENG_FOLD=0). Long, string and two-column keys, null keys and values, events on
+day edges, late events. CN_TEST_SEED=<seed> replays one dataset."""
+
+import json
+import os
+import random
+import subprocess
+
+from engine_util import CHRONON, DUMP, co
+from test_groupby_fold import gen_conf
+from test_groupby_property import BASE_DAY, DAY, load_dataset
+
+N_DAYS = 3
+N_KEYS = 250000  # keys with rows on one day: more than a chunk of written rows
+
+
+def gen_rows(rnd):
+    rows = []
+    e0 = co.ds_to_epoch(BASE_DAY)
+    for d in range(N_DAYS):
+        ds = co.ds_add(BASE_DAY, d)
+        for _ in range(100000):
+            k = rnd.randrange(N_KEYS)
+            k1 = None if rnd.random() < 0.03 else "u%d" % k
+            k2 = None if rnd.random() < 0.03 else k
+            edge = rnd.random()
+            if edge < 0.05:
+                ts = e0 + d * DAY
+            elif edge < 0.1:
+                ts = e0 + (d + 1) * DAY - 1
+            elif edge < 0.15 and d > 0:
+                ts = e0 + (d - 1) * DAY + rnd.randrange(DAY)  # late: stored a day after
+            else:
+                ts = e0 + d * DAY + rnd.randrange(DAY)
+            v = None if rnd.random() < 0.1 else rnd.randint(-50, 50)
+            rows.append({"ds": ds, "ts": ts, "k1": k1, "k2": k2, "v": v, "x": None, "cat": None})
+    return rows
+
+
+def run(wh, root, name, env_over, *args):
+    env = wh.env()
+    env.update(env_over)
+    cmd = [CHRONON, "run", "--mode", "backfill", "--repo", root, "--conf", "production/group_bys/t/" + name,
+           "--no-tiles", "--verbose"] + list(args)
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return p.stderr
+
+
+def dump(wh, table):
+    p = subprocess.run([DUMP, wh.wh, wh.cat, table], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.splitlines()
+
+
+def test_threads_write_what_one_thread_writes(tmp_path):
+    seed = int(os.environ.get("CN_TEST_SEED", random.randrange(1 << 30)))
+    print("seed", seed)
+    rnd = random.Random(seed)
+    root = os.path.join(str(tmp_path), "t%d" % seed)
+    _, wh = load_dataset(root, gen_rows(rnd))
+    last = co.ds_add(BASE_DAY, N_DAYS - 1)
+    for i in range(2):
+        conf = gen_conf(rnd, "g")
+        out = {}
+        for how, env in (("t1", {"CN_THREADS": "1"}), ("t3", {"CN_THREADS": "3"}),
+                         ("rows", {"CN_ENG_FOLD": "0"})):
+            if how == "rows" and i:
+                continue  # the generic path once: it is the slow one
+            name = "g%d_%s" % (i, how)
+            conf["metaData"]["name"] = "t." + name
+            with open(os.path.join(root, "production", "group_bys", "t", name), "w") as f:
+                json.dump(conf, f)
+            log = run(wh, root, name, env, "--ds", last)
+            log += run(wh, root, name, env, "--start-ds", co.ds_add(last, -2), "--end-ds", co.ds_add(last, -1))
+            if how == "t3":
+                assert "(3 threads)" in log, log
+            if how != "rows":
+                assert "key fold" in log, log
+            out[how] = dump(wh, "out.t_" + name)
+        rows_last = sum(1 for line in out["t1"] if json.loads(line)["ds"] == last)
+        assert rows_last > 65536, "GroupBy %d: %d rows on %s: too few for several chunks" % (i, rows_last, last)
+        assert out["t3"] == out["t1"], "GroupBy %d of seed %d: 3 threads and 1 thread differ" % (i, seed)
+        if "rows" in out:
+            assert out["rows"] == out["t1"], "GroupBy %d of seed %d: fold and row paths differ" % (i, seed)
