@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/run.h"
 #include "conf/conf.h"
+#include "dist/dist.h"
 #include "engine/engine.h"
 #include "table/table.h"
 
@@ -36,19 +37,23 @@ static int parse_size(const char *s, uint64_t *out) {
     return 0;
 }
 
-/* warehouse and catalog: flag > environment > <repo>/warehouse (cn_cli_where) */
-static int open_catalog(const CnRunArgs *a, CnIceCatalog **cat, CnErr *err) {
+/* warehouse and catalog: flag > environment > <repo>/warehouse (cn_cli_where); under
+ * mpirun the ranks open it in turn and shard is set (src/dist) */
+static int open_catalog(const CnRunArgs *a, CnDist *dist, CnIceCatalog **cat, CnEngShard *shard, CnErr *err) {
     CnCliWhere where;
     int rc = cn_cli_where(a->repo, cn_run_extra(a, "--warehouse", NULL), cn_run_extra(a, "--catalog", NULL), NULL,
                           NULL, &where, err);
-    return rc ? rc : cn_ice_catalog_open(where.warehouse, where.catalog, cat, err);
+    return rc ? rc : cn_dist_open_catalog(dist, where.warehouse, where.catalog, cat, shard, err);
 }
 
 int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err) {
     CnConf *conf = NULL;
     CnIceCatalog *cat = NULL;
-    int rc = cn_conf_load(a->conf_path, &conf, err);
-    if (rc) return rc;
+    CnDist *dist = NULL; /* distributed hook: launched by mpirun/srun (src/dist, docs/scaling.md) */
+    CnEngShard shard;
+    int rc = cn_dist_launched() ? cn_dist_init(&dist, err) : cn_dist_check_unlaunched(err);
+    if (rc == 0) rc = cn_conf_load(a->conf_path, &conf, err);
+    if (rc) goto done;
     if (!conf->join) {
         rc = cn_err_set(err, CN_ECONFIG, "%s: not a Join", a->conf);
         goto done;
@@ -75,11 +80,14 @@ int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err) {
         rc = cn_err_set(err, CN_EINVAL, "--max-memory: invalid size '%s' (expected bytes or a number with K, M or G)", v);
         goto done;
     }
-    rc = open_catalog(a, &cat, err);
+    rc = open_catalog(a, dist, &cat, &shard, err);
     if (rc) goto done;
+    o.shard = dist ? &shard : NULL;
     CnEngStats st;
     rc = cn_eng_join_backfill(cat, conf->join, &o, &st, err);
-    if (rc == 0 && !o.verbose && !has_flag(a, "--quiet") && !has_flag(a, "-q")) {
+    if (dist) cn_dist_sum_stats(dist, &st);
+    bool quiet = has_flag(a, "--quiet") || has_flag(a, "-q") || cn_dist_rank(dist) != 0;
+    if (rc == 0 && !o.verbose && !quiet) {
         if (st.days_written > 0)
             fprintf(stderr, "backfill %s: wrote %lld rows in %lld partition%s (up to %s)\n", conf->join->meta.name,
                     (long long)st.rows_written, (long long)st.days_written, st.days_written == 1 ? "" : "s", a->ds);
@@ -87,12 +95,15 @@ int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err) {
             fprintf(stderr, "backfill %s: nothing to compute: every left partition up to %s is already joined "
                             "(--force recomputes)\n", conf->join->meta.name, a->ds);
     }
-    if (o.verbose)
+    if (o.verbose && cn_dist_rank(dist) == 0)
         fprintf(stderr, "backfill %s: %lld chunks (%lld failed), rows written %lld in %lld partitions\n",
                 conf->join->meta.name, (long long)st.chunks, (long long)st.chunks_failed, (long long)st.rows_written,
                 (long long)st.days_written);
 done:
+    /* distributed hook: a rank that stops early would leave the others waiting forever */
+    if (rc && dist) cn_dist_abort(dist, err);
     cn_ice_catalog_close(cat);
     cn_conf_free(conf);
+    cn_dist_finish(dist);
     return rc;
 }

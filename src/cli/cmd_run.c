@@ -272,9 +272,10 @@ int cn_cli_run(int argc, char **argv) {
     } else if (!a.conf && strcmp(a.mode, "fetch") != 0) {
         fprintf(stderr, "chronon run: --conf is required for mode '%s'\n", a.mode);
         code = 2;
-    } else if (cn_dist_launched() && (strcmp(a.mode, "backfill") || strcmp(a.conf_type, "group_bys"))) {
+    } else if (cn_dist_launched() &&
+               (strcmp(a.mode, "backfill") || (strcmp(a.conf_type, "group_bys") && strcmp(a.conf_type, "joins")))) {
         /* distributed hook: N ranks must not each run a whole job */
-        fprintf(stderr, "chronon run: only GroupBy backfills run as several MPI ranks; run mode '%s' on %s without mpirun\n",
+        fprintf(stderr, "chronon run: only GroupBy and Join backfills run as several MPI ranks; run mode '%s' on %s without mpirun\n",
                 a.mode, a.conf_type);
         code = 2;
     } else if (!m->handler) {

@@ -70,6 +70,18 @@ void cn_dist_abort(CnDist *d, const CnErr *err) {
     _exit(1);
 }
 
+int cn_dist_open_catalog(CnDist *d, const char *warehouse, const char *catalog, CnIceCatalog **cat,
+                         CnEngShard *shard, CnErr *err) {
+    if (d && d->rank != 0) cn_dist_barrier(d);
+    int rc = cn_ice_catalog_open(warehouse, catalog, cat, err);
+    if (d && d->rank == 0) cn_dist_barrier(d);
+    if (rc == 0 && d) {
+        rc = cn_dist_check_catalog(d, catalog, err);
+        cn_dist_shard(d, shard);
+    }
+    return rc;
+}
+
 #ifndef CN_HAVE_MPI
 
 int cn_dist_init(CnDist **out, CnErr *err) {

@@ -44,6 +44,11 @@ void cn_dist_shard(CnDist *d, CnEngShard *out);
 /* CN_EINVAL when the catalog is a local SQLite file and the ranks are not all on one
  * host (compared with MPI_Allgather); the message names the hosts and what to use. */
 int cn_dist_check_catalog(CnDist *d, const char *catalog_uri, CnErr *err);
+/* Opens the run's catalog: with d, rank 0 first (it may create a SQLite catalog, which
+ * concurrent creators would find locked) and then the others; then checks the hosts
+ * (cn_dist_check_catalog) and fills *shard. Without d (one process) a plain open. */
+int cn_dist_open_catalog(CnDist *d, const char *warehouse, const char *catalog, CnIceCatalog **cat,
+                         CnEngShard *shard, CnErr *err);
 /* Sums the counters of every rank into st (on every rank). */
 void cn_dist_sum_stats(CnDist *d, CnEngStats *st);
 /* Bytes this rank sent to other ranks in shuffles so far. */

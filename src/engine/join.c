@@ -30,6 +30,7 @@
 #include "engine/sweep.h"
 #include "engine/bootstrap.h"
 #include "engine/rowmap.h"
+#include "engine/djoin.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -527,7 +528,8 @@ static int eval_snapshot(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         /* with rows stored days before their ts, each needed day is computed from its
          * own scan start (cn_eng__value_scan_lo), so the result does not depend on the range */
         bool per_day = !entities && dmin < dmax && has_early_rows(p->g, gb);
-        if (!per_day) rc = cn_eng__compute(p->g, dmin, dmax, NULL, snap_emit, &c, err);
+        if (o->shard) rc = cn_eng__shard_any(o->shard, per_day, &per_day, err); /* distributed hook: one path */
+        if (rc == 0 && !per_day) rc = cn_eng__compute(p->g, dmin, dmax, NULL, snap_emit, &c, err);
         for (int32_t d = dmin; per_day && d <= dmax && rc == 0; d++) {
             if (!need[d - dmin]) continue;
             CnEngGroupBy *gd = NULL;
@@ -1585,12 +1587,16 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
     if (rc == 0) rc = assemble(j, &l, parts, j->n_parts, eb, boot ? boot->vals : NULL, xc, nx, &a, &os, &ob, err);
     cn_col_batch_free(eb);
     cn_col_schema_free(es);
+    if (rc == 0 && o->shard) /* distributed hook: this rank writes the left rows it owns (djoin.h) */
+        rc = cn_eng__djoin_keep(o->shard, l.rows, parts[0].lcol, parts[0].n_keys, &ob, err);
     if (rc) goto done;
-    if (!cn_ice_table_exists(cat, ns, name)) {
+    if ((!o->shard || o->shard->rank == 0) && !cn_ice_table_exists(cat, ns, name)) {
         rc = cn_ice_table_create(cat, ns, name, os, NULL, 0, err);
         if (rc == CN_EEXISTS) cn_err_clear(err), rc = 0;
         if (rc) goto done;
     }
+    if (o->shard) rc = o->shard->sync(o->shard->ud, err); /* distributed hook: rank 0 created it */
+    if (rc) goto done;
     rc = cn_ice_write_begin(cat, ns, name, CN_ICE_OVERWRITE, &w, err);
     if (rc == 0) {
         /* a changed join that produces other columns cannot go into the old table */
@@ -1611,7 +1617,8 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
         rc = cn_ice_write_touch_partition(w, ds, err);
     }
     if (rc == 0) rc = cn_ice_write_batch(w, ob, err);
-    if (rc == 0) rc = cn_ice_write_commit(w, NULL, err);
+    if (rc == 0) /* distributed hook: rank 0 commits every rank's files */
+        rc = o->shard ? o->shard->commit(o->shard->ud, w, err) : cn_ice_write_commit(w, NULL, err);
     if (rc == 0) {
         st->rows_written += ob->n_rows;
         st->days_written += n_days;
@@ -1624,6 +1631,7 @@ done:
         fprintf(stderr, "join chunk %s..%s: %u left rows, %lld rows written%s\n", d0, d1, l.rows ? l.rows->n_rows : 0,
                 rc ? 0LL : (long long)(ob ? ob->n_rows : 0), rc ? " (failed)" : "");
     }
+    if (rc && o->shard) o->shard->fail(o->shard->ud, err); /* distributed hook: aborts the job */
     cn_ice_write_free(w);
     cn_eng__boot_free(boot);
     cn_col_batch_free(ob);
@@ -1666,6 +1674,7 @@ int cn_eng_join_backfill(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *op
     int32_t *days = NULL, *out_days = NULL;
     uint32_t n_days = 0, n_out = 0;
     int rc = check_join(j, err), first_rc = 0;
+    if (rc == 0 && o.shard) rc = cn_eng__djoin_check(j, err); /* distributed hook */
     if (rc) goto done;
     if (!o.step_days) o.step_days = 30;
     if (!o.max_memory) {

@@ -13,6 +13,7 @@
  * time: rows, key ids and every order-sensitive aggregation (first, last, first_k, ...)
  * then see the rows of their keys exactly as one process would. */
 #include "engine/eng_int.h"
+#include "engine/djoin.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -468,6 +469,87 @@ int cn_eng__shard_exchange(CnEngGroupBy *g, CnErr *err) {
     cn_arena_fini(&a);
     cn_free(runs);
     cn_buf_fini(&recv);
+    cn_buf_fini(&kb);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ distributed Joins */
+
+int cn_eng__djoin_check(const CnJoin *j, CnErr *err) {
+    CnArena a;
+    cn_arena_init(&a, 0);
+    int rc = 0;
+    const char **k0 = j->n_parts ? cn_conf_join_part_left_keys(&a, &j->parts[0]) : NULL;
+    size_t n0 = j->n_parts ? j->parts[0].group_by->key_columns.n : 0;
+    for (size_t i = 1; rc == 0 && k0 && i < j->n_parts; i++) {
+        const char **ki = cn_conf_join_part_left_keys(&a, &j->parts[i]);
+        size_t ni = j->parts[i].group_by->key_columns.n;
+        bool same = ki && ni == n0;
+        for (size_t k = 0; same && k < n0; k++) same = !strcmp(ki[k], k0[k]);
+        if (same) continue;
+        CnBuf b0 = CN_BUF_INIT, bi = CN_BUF_INIT;
+        for (size_t k = 0; k < n0; k++) cn_buf_printf(&b0, "%s%s", k ? ", " : "", k0[k]);
+        for (size_t k = 0; ki && k < ni; k++) cn_buf_printf(&bi, "%s%s", k ? ", " : "", ki[k]);
+        rc = cn_err_set(err, CN_EUNSUPPORTED,
+                        "join %s: part %s joins on the left columns (%s) but part %s on (%s): a Join runs as several "
+                        "MPI ranks only when every part uses the same left key columns in the same order (set "
+                        "keyMapping so they agree, or run it without mpirun)",
+                        j->meta.name ? j->meta.name : "?", cn_conf_join_part_prefix(&a, &j->parts[0]),
+                        b0.data ? b0.data : "", cn_conf_join_part_prefix(&a, &j->parts[i]), bi.data ? bi.data : "");
+        cn_buf_fini(&b0);
+        cn_buf_fini(&bi);
+    }
+    if (rc == 0 && j->n_parts && !k0) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    cn_arena_fini(&a);
+    return rc;
+}
+
+int cn_eng__shard_any(const CnEngShard *sh, bool mine, bool *out, CnErr *err) {
+    uint32_t nr = (uint32_t)sh->nranks;
+    CnBuf *send = cn_calloc(nr, sizeof *send), recv = CN_BUF_INIT;
+    uint8_t m = mine;
+    int rc = send ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t i = 0; rc == 0 && i < nr; i++)
+        if (cn_buf_append(&send[i], &m, 1)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    int xrc = sh->exchange(sh->ud, send, &recv, err); /* every rank enters it */
+    if (rc == 0) rc = xrc;
+    *out = mine;
+    for (size_t i = 0; rc == 0 && i < recv.len; i++) *out = *out || recv.data[i];
+    for (uint32_t i = 0; send && i < nr; i++) cn_buf_fini(&send[i]);
+    cn_free(send);
+    cn_buf_fini(&recv);
+    return rc;
+}
+
+int cn_eng__djoin_keep(const CnEngShard *sh, const CnBatch *left, const int *lcol, uint32_t n_keys, CnBatch **ob,
+                       CnErr *err) {
+    uint32_t n = left->n_rows, k = 0;
+    if ((*ob)->n_rows != n)
+        return cn_err_set(err, CN_EINTERNAL, "distributed join: %u output rows for %u left rows", (*ob)->n_rows, n);
+    uint32_t *keep = cn_malloc(((size_t)n + 1) * sizeof *keep);
+    CnBuf kb = CN_BUF_INIT;
+    CnBatch *nb = NULL;
+    int rc = keep ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t r = 0; rc == 0 && r < n; r++) {
+        /* the owner of the right rows with this key (load.c: the same encoding, hash and
+         * seed); a row with a null key has null features anywhere: it goes by the same rule */
+        uint64_t owner = r;
+        if (n_keys) {
+            cn_eng__key_encode(left, lcol, n_keys, r, &kb);
+            if (kb.oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+            owner = cn_hash_bytes(kb.data, kb.len, 0x6b6579) >> 32;
+        }
+        if (owner % (uint64_t)sh->nranks == (uint64_t)sh->rank) keep[k++] = r;
+    }
+    if (rc == 0) rc = cn_col_batch_new((*ob)->schema, &nb, err);
+    if (rc == 0) rc = cn_col_batch_append_rows(nb, *ob, keep, k, err);
+    if (rc == 0) {
+        cn_col_batch_free(*ob);
+        *ob = nb;
+        nb = NULL;
+    }
+    cn_col_batch_free(nb);
+    cn_free(keep);
     cn_buf_fini(&kb);
     return rc;
 }

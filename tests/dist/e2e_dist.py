@@ -1,6 +1,7 @@
 """Distributed GroupBy backfills (mpirun -np N chronon run --mode backfill): the output
 is the same, row for row and bit for bit, for N = 1, 2, 3, 4 as for one process without
-MPI, on the quickstart GroupBys and on random GroupBys of the property test; a failing
+MPI, on the quickstart GroupBys, on random GroupBys of the property test and on random
+Joins (the same rows per ds; the join case); a failing
 rank leaves the table as it was; SQLite catalogs are refused across hosts; other modes
 are refused under mpirun.
 The slurm case starts a single-node Slurm cluster (munged, slurmctld, slurmd on free
@@ -8,7 +9,7 @@ loopback ports, state in a temp dir), submits the sbatch script of docs/scaling.
 2-rank backfill, checks its output against one process, and stops the daemons.
 The sched_slurm case runs the scheduler with its "slurm" setting on that cluster: a
 backfill_task is submitted with sbatch --wait as 2 ranks.
-usage: e2e_dist.py quickstart|random|fail|refusals|slurm|sched_slurm"""
+usage: e2e_dist.py quickstart|random|join|fail|refusals|slurm|sched_slurm"""
 
 import contextlib
 import json
@@ -199,6 +200,124 @@ def case_random(tmp):
     assert n_cases >= 3
 
 
+def join_job(tmp, seed):
+    """The random-join data of test_join_vs_oracle (null keys, duplicate left rows, late
+    events, events and entities), each table loaded in two appends, plus a rowIds
+    bootstrap table."""
+    import test_join_vs_oracle as jvo
+    rnd = random.Random(seed)
+    n_days = 5
+    ev, dim, left = jvo.gen_data(rnd, n_days)
+    root = os.path.join(tmp, "j%d" % seed)
+    os.makedirs(os.path.join(root, "production", "joins", "t"))
+    job = Job(root)
+    boot = [{"ds": jvo.co.ds_add(jvo.BASE, d), "note": "p", "d_note": "boot-%d" % d} for d in range(1, n_days, 2)]
+    for name, rows, cols, schema, load in [
+            ("raw.ev", ev, ["ts", "k1", "k2", "v", "x"], jvo.EV_SCHEMA, jvo.EV_LOAD),
+            ("raw.dim", dim, ["ts", "k1", "attr", "score"], jvo.DIM_SCHEMA, jvo.DIM_LOAD),
+            ("raw.left", left, ["ts", "uid", "k1", "k2", "note"], jvo.LEFT_SCHEMA, jvo.LEFT_LOAD),
+            ("raw.boot", boot, ["note", "d_note"], {"note": "string", "d_note": "string"}, "note:string,d_note:string")]:
+        half = len(rows) // 2
+        for i, part in enumerate((rows[:half], rows[half:])):
+            if not part:
+                continue
+            path = os.path.join(root, "%s_%d.csv" % (name, i))
+            jvo.write_csv(path, part, cols, schema)
+            job.wh.load(path, name, load)
+    return job, rnd, jvo, jvo.co.ds_add(jvo.BASE, n_days - 1)
+
+
+def gen_dist_join(rnd, jvo, name):
+    """A random join of test_join_vs_oracle whose parts all join on the same left key
+    columns (what a distributed Join needs): ["k1"] or ["k1", "k2"] on every part, each
+    mapped from uid or not, alike; sometimes a rowIds bootstrap of a derivation."""
+    conf = jvo.gen_join(rnd, name)
+    parts = conf["joinParts"]
+    events_only = all("events" in jp["groupBy"]["sources"][0] for jp in parts)
+    keys = ["k1", "k2"] if events_only and rnd.random() < 0.3 else ["k1"]
+    mapped = rnd.random() < 0.5
+    for jp in parts:
+        jp["groupBy"]["keyColumns"] = keys
+        jp.pop("keyMapping", None)
+        if mapped:
+            jp["keyMapping"] = {"uid": "k1"}
+    if rnd.random() < 0.4 and "selects" in list(conf["left"].values())[0]["query"]:
+        conf["derivations"] = [{"name": "*", "expression": "*"}, {"name": "d_note", "expression": "concat(note, '!')"}]
+        conf["rowIds"] = ["note"]
+        conf["bootstrapParts"] = [{"table": "raw.boot"}]
+    return conf
+
+
+def case_join(tmp):
+    """Random Joins (several parts, key mappings, SNAPSHOT and TEMPORAL parts over events
+    and entities, null keys, duplicate left rows, derivations, bootstrap) give the same
+    rows per ds for N = 1..4 ranks as one process; a Join whose parts use different left
+    keys is refused, and a failing rank commits nothing."""
+    slow = os.environ.get("CN_TEST_SLOW") == "1"
+    compared = 0
+    for seed in ((3, 8, 21) if slow else (3, 8)):
+        job, rnd, jvo, end = join_job(tmp, seed)
+        for i in range(4 if slow else 3):
+            name = "j_%d_%d" % (seed, i)
+            conf = gen_dist_join(rnd, jvo, name)
+            rel = "production/joins/t/" + name
+            with open(os.path.join(job.root, rel), "w") as f:
+                json.dump(conf, f)
+            args = ["--end-ds", end, "--step-days", str(rnd.randint(1, 3))]
+            what = "join seed %d #%d (%s)" % (seed, i, ", ".join(
+                "%s %s" % ("TEMPORAL" if jp["groupBy"].get("accuracy") == 0 else "SNAPSHOT",
+                           list(jp["groupBy"]["sources"][0])[0]) for jp in conf["joinParts"]))
+            what += " on %s%s%s" % ("+".join(conf["joinParts"][0]["groupBy"]["keyColumns"]),
+                                    " from uid" if "keyMapping" in conf["joinParts"][0] else "",
+                                    ", bootstrap" if "bootstrapParts" in conf else "")
+            ref_conf, _ = job.conf_copy(rel, "single")
+            if job.run(ref_conf, args).returncode != 0:
+                # one process refuses this join (e.g. two dim rows for a key and day): so do the ranks
+                c2, t2 = job.conf_copy(rel, "failing")
+                p = job.run(c2, args, ranks=2)
+                assert p.returncode != 0 and "aborting every rank" in p.stderr, "%s: %s" % (what, p.stderr)
+                continue
+            same_for_every_n(job, rel, args, what, RANKS if compared == 0 else SOME_RANKS)
+            compared += 1
+    assert compared >= 3, compared
+    # parts joining on different left columns: refused, naming both parts, nothing written
+    conf["joinParts"][0]["keyMapping"] = {"uid": "k1"}
+    conf["joinParts"].append(dict(conf["joinParts"][0], prefix="other"))
+    conf["joinParts"][-1].pop("keyMapping")
+    conf["metaData"]["name"] = "t.mixed"
+    rel = "production/joins/t/mixed"
+    with open(os.path.join(job.root, rel), "w") as f:
+        json.dump(conf, f)
+    p = job.run(rel, ["--end-ds", end], ranks=2)
+    assert p.returncode != 0, p.stderr
+    assert re.search(r"part f0_\S+ joins on the left columns \(uid\) but part other_\S+ on \(k1\)", p.stderr), p.stderr
+    tables = subprocess.run([CHRONON, "sql", "SHOW TABLES IN out"], env=job.wh.env(), capture_output=True, text=True)
+    assert "t_mixed" not in tables.stdout, "a refused join created its table: " + tables.stdout
+    print("join: parts on different left keys refused, naming them")
+    # a failing rank: no commit, the earlier days stay, no data file left behind
+    rel = "production/joins/t/j_%d_0" % seed
+    c, table = job.conf_copy(rel, "failrun")
+    p = job.run(c, ["--end-ds", jvo.co.ds_add(jvo.BASE, 2), "--start-ds", jvo.co.ds_add(jvo.BASE, 1)], ranks=2)
+    assert p.returncode == 0, p.stderr
+    before = job.rows(table)
+    assert before, "the first run wrote nothing"
+
+    def data_files():
+        return {os.path.join(d, f) for d, _, fs in os.walk(job.wh.wh) for f in fs
+                if f.endswith(".parquet") and "failrun" in d}
+    files = data_files()
+    p = job.run(c, ["--end-ds", end], ranks=3, env={"CN_TEST_DIST_FAIL_RANK": "2"})
+    assert p.returncode != 0 and "rank 2 of 3" in p.stderr and "injected failure" in p.stderr, p.stderr
+    assert job.rows(table) == before, "a failed job changed the table"
+    assert data_files() == files, "the failed job left data files: %s" % sorted(data_files() - files)
+    p = job.run(c, ["--end-ds", end], ranks=3)
+    assert p.returncode == 0, p.stderr
+    ref, ref_table = job.conf_copy(rel, "failref")
+    assert job.run(ref, ["--end-ds", end]).returncode == 0
+    assert job.rows(table) == job.rows(ref_table), "the re-run after the failure differs from one process"
+    print("join fail: a failing rank left the table unchanged; the re-run equals one process")
+
+
 def case_fail(tmp):
     job = quickstart_job(tmp)
     conf = "production/group_bys/quickstart/purchases.v1"
@@ -260,7 +379,7 @@ def case_refusals(tmp):
                                         "production/group_bys/quickstart/purchases.v1", "--ds", "2023-12-07"],
                        env=mpi_env(job.wh.env()), capture_output=True, text=True, timeout=60)
     assert p.returncode != 0
-    assert "only GroupBy backfills run as several MPI ranks" in p.stderr, p.stderr
+    assert "only GroupBy and Join backfills run as several MPI ranks" in p.stderr, p.stderr
     print("modes: upload refused under mpirun")
     # srun -n 2 without an MPI launch: refused instead of two whole jobs
     env = job.wh.env()
