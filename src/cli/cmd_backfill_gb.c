@@ -85,14 +85,8 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
                       &where, err);
     if (rc) goto done;
     /* distributed hook: rank 0 opens (maybe creates) the catalog before the others */
-    if (dist && cn_dist_rank(dist) != 0) cn_dist_barrier(dist);
-    rc = cn_ice_catalog_open(where.warehouse, where.catalog, &cat, err);
-    if (dist && cn_dist_rank(dist) == 0) cn_dist_barrier(dist);
-    if (rc == 0 && dist) {
-        rc = cn_dist_check_catalog(dist, where.catalog, err);
-        cn_dist_shard(dist, &shard);
-        o.shard = &shard;
-    }
+    rc = cn_dist_open_catalog(dist, where.warehouse, where.catalog, &cat, &shard, err);
+    if (dist) o.shard = &shard;
     if (rc) goto done;
     CnEngStats st;
     rc = cn_eng_groupby_backfill(cat, conf->group_by, &o, &st, err);

@@ -476,6 +476,8 @@ static int eval_snapshot(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         if (day[r] < dmin) dmin = day[r];
         if (day[r] > dmax) dmax = day[r];
     }
+    if (o->shard && (rc = cn_eng__shard_range(o->shard, &dmin, &dmax, err)) != 0) /* distributed hook: same days */
+        return rc;
     bool entities = gb->n_sources && cn_conf_source_model(&gb->sources[0]) == CN_CONF_ENTITIES;
     if (dmin <= dmax) {
         int32_t lo = entities ? dmin : scan_lo_for(gb, dmin);
@@ -513,6 +515,8 @@ static int eval_snapshot(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         for (uint32_t k = 0; k < p->n_keys; k++) c.kcols[k] = (int)k;
         for (uint32_t r = 0; r < n; r++)
             if (day[r] != INT32_MIN) need[day[r] - dmin] = 1;
+        if (o->shard) rc = cn_eng__shard_or(o->shard, need, (size_t)(dmax - dmin) + 1, err); /* distributed hook */
+        if (rc) goto done;
         if (!entities) {
             /* a SNAPSHOT part is evaluated on every needed day, also on days without a
              * source partition (the GroupBy backfill skips those, D22) */
@@ -527,8 +531,8 @@ static int eval_snapshot(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         c.table = gb->n_sources ? cn_conf_source_table(&ta, &gb->sources[0]) : "?";
         /* with rows stored days before their ts, each needed day is computed from its
          * own scan start (cn_eng__value_scan_lo), so the result does not depend on the range */
-        bool per_day = !entities && dmin < dmax && has_early_rows(p->g, gb);
-        if (o->shard) rc = cn_eng__shard_any(o->shard, per_day, &per_day, err); /* distributed hook: one path */
+        uint8_t per_day = !entities && dmin < dmax && has_early_rows(p->g, gb);
+        if (o->shard) rc = cn_eng__shard_or(o->shard, &per_day, 1, err); /* distributed hook: one path */
         if (rc == 0 && !per_day) rc = cn_eng__compute(p->g, dmin, dmax, NULL, snap_emit, &c, err);
         for (int32_t d = dmin; per_day && d <= dmax && rc == 0; d++) {
             if (!need[d - dmin]) continue;
@@ -725,15 +729,20 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         if (d > qmax) qmax = d;
         if (l->pday[r] > pmax) pmax = l->pday[r];
     }
-    int rc;
-    if (n && !ent) { /* flat arrays when the part allows (jscan.c), else the generic load and sweep */
+    int rc = 0, plo = pmax;
+    if (o->shard) { /* distributed hook: every rank loads the same days (djoin.h) */
+        rc = cn_eng__shard_range(o->shard, &qmin, &qmax, err);
+        if (rc == 0) rc = cn_eng__shard_range(o->shard, &plo, &pmax, err);
+        if (rc) return rc;
+    }
+    if (qmin <= qmax && !ent) { /* flat arrays when the part allows (jscan.c), else the generic load and sweep */
         bool taken = false;
         rc = cn_eng__jscan_temporal(cat, gb, scan_lo_for(gb, qmin), pmax, o, l->rows, p->lcol, p->n_keys,
                                     (const int64_t *)tsv->values, l->pday, &p->g, &p->vals, p->hit, &taken, err);
         if (rc || taken) return rc;
     }
-    if (n && ent) rc = cn_eng__open(cat, gb, qmin - 1, qmax - 1, o, NULL, NULL, &p->g, err);
-    else if (n) rc = cn_eng__open(cat, gb, scan_lo_for(gb, qmin), pmax, o, NULL, NULL, &p->g, err);
+    if (qmin <= qmax && ent) rc = cn_eng__open(cat, gb, qmin - 1, qmax - 1, o, NULL, NULL, &p->g, err);
+    else if (qmin <= qmax) rc = cn_eng__open(cat, gb, scan_lo_for(gb, qmin), pmax, o, NULL, NULL, &p->g, err);
     else rc = cn_eng__open(cat, gb, 1, 0, o, NULL, NULL, &p->g, err);
     if (rc) return rc;
     CnEngGroupBy *g = p->g;
@@ -1518,6 +1527,7 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
     if (rc == 0) rc = cn_ice_name_parse(out_table, ns, name, err);
     if (rc == 0) rc = left_load(cat, j, &a, days[0], days[n_days - 1], &l, err);
     if (rc == 0) rc = left_drop_skew(j, &l, err);
+    if (rc == 0 && o->shard) rc = cn_eng__djoin_own(o->shard, j, &l.rows, &l.pday, err); /* distributed hook */
     if (rc == 0 && o->max_memory) {
         uint64_t need = left_mem(l.rows);
         if (need > o->max_memory) {
@@ -1587,8 +1597,6 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
     if (rc == 0) rc = assemble(j, &l, parts, j->n_parts, eb, boot ? boot->vals : NULL, xc, nx, &a, &os, &ob, err);
     cn_col_batch_free(eb);
     cn_col_schema_free(es);
-    if (rc == 0 && o->shard) /* distributed hook: this rank writes the left rows it owns (djoin.h) */
-        rc = cn_eng__djoin_keep(o->shard, l.rows, parts[0].lcol, parts[0].n_keys, &ob, err);
     if (rc) goto done;
     if ((!o->shard || o->shard->rank == 0) && !cn_ice_table_exists(cat, ns, name)) {
         rc = cn_ice_table_create(cat, ns, name, os, NULL, 0, err);

@@ -504,52 +504,79 @@ int cn_eng__djoin_check(const CnJoin *j, CnErr *err) {
     return rc;
 }
 
-int cn_eng__shard_any(const CnEngShard *sh, bool mine, bool *out, CnErr *err) {
+/* Sends the same bytes to every rank; recv gets every rank's, in rank order. */
+static int to_all(const CnEngShard *sh, const void *mine, size_t len, CnBuf *recv, CnErr *err) {
     uint32_t nr = (uint32_t)sh->nranks;
-    CnBuf *send = cn_calloc(nr, sizeof *send), recv = CN_BUF_INIT;
-    uint8_t m = mine;
+    CnBuf *send = cn_calloc(nr, sizeof *send);
     int rc = send ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
     for (uint32_t i = 0; rc == 0 && i < nr; i++)
-        if (cn_buf_append(&send[i], &m, 1)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-    int xrc = sh->exchange(sh->ud, send, &recv, err); /* every rank enters it */
+        if (len && cn_buf_append(&send[i], mine, len)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    int xrc = sh->exchange(sh->ud, send, recv, err); /* every rank enters it */
     if (rc == 0) rc = xrc;
-    *out = mine;
-    for (size_t i = 0; rc == 0 && i < recv.len; i++) *out = *out || recv.data[i];
+    if (rc == 0 && recv->len != len * nr) rc = cn_err_set(err, CN_ECORRUPT, "shuffle: malformed flags received");
     for (uint32_t i = 0; send && i < nr; i++) cn_buf_fini(&send[i]);
     cn_free(send);
+    return rc;
+}
+
+int cn_eng__shard_or(const CnEngShard *sh, uint8_t *flags, size_t n, CnErr *err) {
+    CnBuf recv = CN_BUF_INIT;
+    int rc = to_all(sh, flags, n, &recv, err);
+    for (size_t i = 0; rc == 0 && i < recv.len; i++) flags[i % n] |= (uint8_t)recv.data[i];
     cn_buf_fini(&recv);
     return rc;
 }
 
-int cn_eng__djoin_keep(const CnEngShard *sh, const CnBatch *left, const int *lcol, uint32_t n_keys, CnBatch **ob,
-                       CnErr *err) {
-    uint32_t n = left->n_rows, k = 0;
-    if ((*ob)->n_rows != n)
-        return cn_err_set(err, CN_EINTERNAL, "distributed join: %u output rows for %u left rows", (*ob)->n_rows, n);
+int cn_eng__shard_range(const CnEngShard *sh, int32_t *lo, int32_t *hi, CnErr *err) {
+    int32_t mine[2] = {*lo, *hi};
+    CnBuf recv = CN_BUF_INIT;
+    int rc = to_all(sh, mine, sizeof mine, &recv, err);
+    for (size_t i = 0; rc == 0 && i < recv.len; i += sizeof mine) {
+        int32_t v[2];
+        memcpy(v, recv.data + i, sizeof v);
+        if (v[0] < *lo) *lo = v[0];
+        if (v[1] > *hi) *hi = v[1];
+    }
+    cn_buf_fini(&recv);
+    return rc;
+}
+
+int cn_eng__djoin_own(const CnEngShard *sh, const CnJoin *j, CnBatch **rows, int32_t **pday, CnErr *err) {
+    CnArena a;
+    cn_arena_init(&a, 0);
+    uint32_t n = (*rows)->n_rows, k = 0, nk = j->n_parts ? (uint32_t)j->parts[0].group_by->key_columns.n : 0;
+    const char **names = j->n_parts ? cn_conf_join_part_left_keys(&a, &j->parts[0]) : NULL;
+    int *lcol = cn_arena_alloc(&a, ((size_t)nk + 1) * sizeof *lcol);
     uint32_t *keep = cn_malloc(((size_t)n + 1) * sizeof *keep);
     CnBuf kb = CN_BUF_INIT;
     CnBatch *nb = NULL;
-    int rc = keep ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
+    int rc = lcol && keep && (names || !nk) ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
+    /* a key column the left query lacks: the part reports it on every rank; until then
+     * rows are dealt by position */
+    for (uint32_t c = 0; rc == 0 && c < nk; c++)
+        if ((lcol[c] = cn_col_schema_find((*rows)->schema, names[c])) < 0) nk = 0;
     for (uint32_t r = 0; rc == 0 && r < n; r++) {
         /* the owner of the right rows with this key (load.c: the same encoding, hash and
-         * seed); a row with a null key has null features anywhere: it goes by the same rule */
+         * seed); a row with a null key gets null features on any rank: the same rule */
         uint64_t owner = r;
-        if (n_keys) {
-            cn_eng__key_encode(left, lcol, n_keys, r, &kb);
+        if (nk) {
+            cn_eng__key_encode(*rows, lcol, nk, r, &kb);
             if (kb.oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
             owner = cn_hash_bytes(kb.data, kb.len, 0x6b6579) >> 32;
         }
         if (owner % (uint64_t)sh->nranks == (uint64_t)sh->rank) keep[k++] = r;
     }
-    if (rc == 0) rc = cn_col_batch_new((*ob)->schema, &nb, err);
-    if (rc == 0) rc = cn_col_batch_append_rows(nb, *ob, keep, k, err);
+    if (rc == 0) rc = cn_col_batch_new((*rows)->schema, &nb, err);
+    if (rc == 0) rc = cn_col_batch_append_rows(nb, *rows, keep, k, err);
     if (rc == 0) {
-        cn_col_batch_free(*ob);
-        *ob = nb;
+        for (uint32_t i = 0; i < k; i++) (*pday)[i] = (*pday)[keep[i]];
+        cn_col_batch_free(*rows);
+        *rows = nb;
         nb = NULL;
     }
     cn_col_batch_free(nb);
     cn_free(keep);
     cn_buf_fini(&kb);
+    cn_arena_fini(&a);
     return rc;
 }
