@@ -557,10 +557,14 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
         if (rc == 0) rc = resolve(g, err);
         if (rc) goto done;
     } else {
+        /* the row schema lacks the hidden ds column, which the query puts before the time
+         * column: compare positions among the other columns */
+        uint32_t pos = 0;
         for (uint32_t i = 0; i < qs->n_fields; i++) {
             if (!strcmp(qs->fields[i].name, DS_COL)) continue;
             int j = cn_col_schema_find(g->row_schema, qs->fields[i].name);
-            if (j < 0 || (uint32_t)j != i || !cn_col_type_equal(g->row_schema->fields[j].type, qs->fields[i].type)) {
+            if (j < 0 || (uint32_t)j != pos++ ||
+                !cn_col_type_equal(g->row_schema->fields[j].type, qs->fields[i].type)) {
                 rc = cn_err_set(err, CN_ECONFIG,
                                 "sources[%u] (%s): selects must produce the same columns, in the same order and "
                                 "with the same types, as sources[0] (column \"%s\" differs)",
