@@ -12,6 +12,8 @@
  *           the old version's items: work the raw client has no counterpart for)
  *   fetch:  p50/p99 of cn_kv_multi_get of 1 and 10 random keys next to
  *     redis     MGET; mongodb find {k: {$in: [...]}}; dynamodb BatchGetItem (consistent)
+ *     and the CPU microseconds per fetch of the bench's thread (building, signing, parsing)
+ *     and of the store's server (a block of fetches of each path; CN_BENCH_SERVER_PID)
  * Every value read either way is checked against what was written (the cross-check).
  * Usage: bench_stores --store redis|mongodb|dynamodb URI [keys] [fetches]
  *   redis:    URI redis://host:port[/db]      (writes under the prefix "bench:")
@@ -603,27 +605,56 @@ static int dy_open(const char *uri, Raw *raw) {
 
 /* ---- the run -------------------------------------------------------------------------------- */
 
-static int fetches(CnKv *kv, const Raw *raw, size_t n, int n_keys, size_t iters, Lat *ours, Lat *rl,
-                   CnErr *err) {
+static uint64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU microseconds per fetch: the bench's own (request building, signing, parsing) and
+ * the server's (what the request made the store do). */
+typedef struct FetchCpu {
+    double self_us, srv_us;
+} FetchCpu;
+
+static int fetches(CnKv *kv, const Raw *raw, size_t n, int n_keys, size_t iters, long srv_pid, Lat *ours,
+                   Lat *rl, FetchCpu *ours_cpu, FetchCpu *raw_cpu, CnErr *err) {
     uint64_t *a_ns = cn_malloc(iters * sizeof *a_ns), *b_ns = cn_malloc(iters * sizeof *b_ns);
     CnArena a;
     cn_arena_init(&a, 0);
     uint64_t s = 88172645463325252ull;
     int rc = 0;
     size_t warm = iters / 10 + 1;
+    uint64_t a_cpu = 0, b_cpu = 0;
     /* interleaved, so that both see the same server state and machine load */
     for (size_t it = 0; rc == 0 && it < iters + warm; it++) {
         size_t idx[MAX_GET];
         for (int i = 0; i < n_keys; i++) idx[i] = (size_t)(xs(&s) % n);
-        uint64_t t0 = now_ns();
+        uint64_t c0 = thread_cpu_ns(), t0 = now_ns();
         rc = ours_get(kv, &a, idx, n_keys, err);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = now_ns(), c1 = thread_cpu_ns();
         if (rc == 0 && raw->get(raw->st, idx, n_keys) < 0)
             rc = cn_err_set(err, CN_EINTERNAL, "raw client: a fetch failed or returned a wrong value");
-        uint64_t t2 = now_ns();
-        if (it >= warm) a_ns[it - warm] = t1 - t0, b_ns[it - warm] = t2 - t1;
+        uint64_t t2 = now_ns(), c2 = thread_cpu_ns();
+        if (it >= warm) a_ns[it - warm] = t1 - t0, b_ns[it - warm] = t2 - t1, a_cpu += c1 - c0, b_cpu += c2 - c1;
     }
     if (rc == 0) *ours = summarize(a_ns, iters), *rl = summarize(b_ns, iters);
+    ours_cpu->self_us = (double)a_cpu / 1e3 / (double)iters;
+    raw_cpu->self_us = (double)b_cpu / 1e3 / (double)iters;
+    /* The server's CPU cannot be split between interleaved calls: one block of each path
+     * (the server's clock ticks are 10 ms, so a block of at least a few hundred fetches). */
+    ours_cpu->srv_us = raw_cpu->srv_us = 0;
+    for (int path = 0; rc == 0 && srv_pid > 0 && path < 2; path++) {
+        double c0 = server_cpu(srv_pid);
+        for (size_t it = 0; rc == 0 && it < iters; it++) {
+            size_t idx[MAX_GET];
+            for (int i = 0; i < n_keys; i++) idx[i] = (size_t)(xs(&s) % n);
+            if (path == 0) rc = ours_get(kv, &a, idx, n_keys, err);
+            else if (raw->get(raw->st, idx, n_keys) < 0)
+                rc = cn_err_set(err, CN_EINTERNAL, "raw client: a fetch failed or returned a wrong value");
+        }
+        (path == 0 ? ours_cpu : raw_cpu)->srv_us = (server_cpu(srv_pid) - c0) * 1e6 / (double)iters;
+    }
     cn_arena_fini(&a);
     cn_free(a_ns);
     cn_free(b_ns);
@@ -731,7 +762,8 @@ int main(int argc, char **argv) {
     fflush(stdout);
     for (int nk = 1; nk <= MAX_GET; nk += MAX_GET - 1) {
         Lat ours, rl;
-        rc = fetches(kv, &raw, n, nk, iters, &ours, &rl, &err);
+        FetchCpu oc, rcpu;
+        rc = fetches(kv, &raw, n, nk, iters, cl.pid, &ours, &rl, &oc, &rcpu, &err);
         if (rc < 0) {
             fprintf(stderr, "bench_stores: fetch: %s\n", cn_err_msg(&err));
             goto done;
@@ -739,6 +771,9 @@ int main(int argc, char **argv) {
         printf("fetch %2d key%s raw p50 %8.1f us p99 %8.1f us | chronon-c p50 %8.1f us p99 %8.1f us | "
                "overhead p50 %+6.1f%% p99 %+6.1f%%\n", nk, nk > 1 ? "s" : " ", rl.p50_us, rl.p99_us,
                ours.p50_us, ours.p99_us, pct(ours.p50_us, rl.p50_us), pct(ours.p99_us, rl.p99_us));
+        printf("fetch %2d key%s CPU per fetch, bench + server: raw %6.1f + %6.1f us | chronon-c %6.1f + %6.1f us | "
+               "overhead %+6.1f%%\n", nk, nk > 1 ? "s" : " ", rcpu.self_us, rcpu.srv_us, oc.self_us, oc.srv_us,
+               pct(oc.self_us + oc.srv_us, rcpu.self_us + rcpu.srv_us));
         fflush(stdout);
     }
     printf("cross-check: every value read through both paths matched what was written\n");

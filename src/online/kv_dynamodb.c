@@ -33,6 +33,12 @@
  * dataset item naming another version, or a key missing while the pointer moved,
  * makes it read again at the new version, so a reader never mixes versions even while
  * the old one is being deleted (dynamo_multi_get says why).
+ * Reads under a lease: within LEASE_MS of the send time of a pointer read that found the
+ * version current (kv_vercache's confirmation time), a multi-get reads the items alone,
+ * and keeps the answer only when the read ended within ACCEPT_MS of that time; a commit
+ * deletes a replaced version only GRACE_MS after its flip returned, and ACCEPT_MS <
+ * GRACE_MS, so such a read saw the version whole. Another handle may serve a replaced
+ * version for up to LEASE_MS after a flip (docs/online-store.md).
  * Retries: transport errors, HTTP 5xx and throttling (ThrottlingException,
  * ProvisionedThroughputExceededException, RequestLimitExceeded) up to `retries` times
  * (at least 8 for throttling) with doubling backoff. Errors name the table and the AWS
@@ -684,6 +690,7 @@ static int chunks_drop(CnKv *kv, const char *dataset, uint64_t version, CnErr *e
 
 static int dynamo_dataset_drop(CnKv *kv, const char *dataset, CnErr *err) {
     DStore *s = kv->impl;
+    cn_kv__vc_set(&s->vers, dataset, 0);
     json_t *req = json_pack("{s:s, s:{s:{s:s}}, s:s}", "TableName", s->ds_table, "Key", "ds", "S",
                             dataset, "ReturnValues", "ALL_OLD");
     json_t *out;
@@ -1148,17 +1155,30 @@ done:
  * read (in the same request, in no set order) did not see: then a GetItem of the
  * pointer after the reads decides (unchanged: really missing; moved: read again).
  * No cached version: one GetItem of the pointer first. */
+/* The read lease (see "Reads under a lease" in the header): a version confirmed current
+ * by a pointer read sent at time t is read without the pointer until t + LEASE, and
+ * such a read counts only if it ended before t + ACCEPT; a commit deletes a replaced
+ * version GRACE after its flip. ACCEPT < GRACE is what makes the lease safe. */
+enum { LEASE_MS = 150, ACCEPT_MS = 400, GRACE_MS = 500 };
+
+static uint64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys, size_t n,
                             CnKvSlice *values, CnArena *arena, CnErr *err) {
     DStore *s = kv->impl;
-    uint64_t version = 0;
+    uint64_t version = 0, at = 0;
     int rc = 0;
-    bool cached = cn_kv__vc_get(&s->vers, dataset, &version);
+    bool cached = cn_kv__vc_get_at(&s->vers, dataset, &version, &at);
     if (!cached) {
+        at = mono_ns();
         rc = get_pointer(kv, dataset, &version, err);
         if (rc < 0) return rc;
         if (!version) return cn_kv__no_dataset(kv, dataset, err);
-        cn_kv__vc_set(&s->vers, dataset, version);
+        cn_kv__vc_confirm(&s->vers, dataset, version, at);
     }
     char *table = table_of(kv, dataset, err);
     if (!table) return err->code;
@@ -1184,17 +1204,35 @@ static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys
     bool probe_ok = strcmp(table, s->ds_table) != 0;
     for (int attempt = 0;; attempt++) {
         bool all = true;
+        if (at && mono_ns() - at < (uint64_t)LEASE_MS * 1000000u) {
+            /* under the lease: the items alone. Whatever was found or missing is the
+             * version's own, if the read ended before a commit could start deleting it. */
+            CnErr le = CN_ERR_INIT;
+            rc = read_version(kv, dataset, table, version, dk, nd, values, n, arena, NULL, &all, &le);
+            if (rc == 0 && mono_ns() - at < (uint64_t)ACCEPT_MS * 1000000u) break;
+            cn_err_clear(&le); /* too slow, or failed (a dropped table): ask with the pointer */
+            at = 0;
+        }
         DProbe probe = {dataset, 0};
+        uint64_t sent = mono_ns();
         rc = read_version(kv, dataset, table, version, dk, nd, values, n, arena,
                           probe_ok ? &probe : NULL, &all, err);
         if (rc < 0) break;
         uint64_t now = probe.ver;
         if (!probe_ok || now == version) {
-            if (probe_ok && all) break;
+            if (probe_ok && all) {
+                cn_kv__vc_confirm(&s->vers, dataset, version, sent);
+                break;
+            }
             /* something was missing (or the pointer was not read with the items): fine,
              * unless the version moved since; then read the new version */
+            sent = mono_ns();
             rc = get_pointer(kv, dataset, &now, err);
-            if (rc < 0 || now == version) break;
+            if (rc < 0) break;
+            if (now == version) {
+                cn_kv__vc_confirm(&s->vers, dataset, version, sent);
+                break;
+            }
         }
         if (!now) {
             cn_kv__vc_set(&s->vers, dataset, 0);
@@ -1206,8 +1244,10 @@ static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys
                             "a multi-get", kv->uri, dataset);
             break;
         }
-        cn_kv__vc_set(&s->vers, dataset, now);
+        /* the pointer read (sent after `sent`) found `now` current: a confirmation */
+        cn_kv__vc_confirm(&s->vers, dataset, now, sent);
         version = now;
+        at = probe_ok ? sent : 0;
     }
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (dup_of[i] != SIZE_MAX) values[i] = values[dup_of[i]];
@@ -1581,16 +1621,26 @@ static int dynamo_load_commit(CnKvLoad *ld, CnErr *err) {
     json_t *old = NULL;
     int rc = batch_flush(kv, ld->dataset, l->table, &l->b, err);
     if (rc == 0 && l->mani.len) rc = mani_flush(ld, err);
+    uint64_t sent = mono_ns();
     if (rc == 0) rc = put_pointer(kv, ld->dataset, ld->version, false, l->n_chunks, &old, err);
     if (rc < 0) {
         dynamo_load_abort(ld);
         return rc;
     }
+    uint64_t flipped = mono_ns();
+    /* this handle's readers see the new version at once */
+    cn_kv__vc_confirm(&((DStore *)kv->impl)->vers, ld->dataset, ld->version, sent);
     /* flipped; deleting older versions can fail without undoing that */
     CnErr gc = CN_ERR_INIT;
     json_t *others = NULL;
     uint64_t prev = 0, mc = 0;
     int grc = open_set(kv, ld->dataset, ld->version, false, &others, &gc);
+    if (grc == 0 && (old || json_array_size(others))) {
+        /* readers under a lease may still read the replaced version: delete nothing
+         * before GRACE_MS after the flip (they accept only reads done by ACCEPT_MS) */
+        uint64_t waited = mono_ns() - flipped;
+        if (waited / 1000000u < (uint64_t)GRACE_MS) sleep_ms(GRACE_MS - waited / 1000000u);
+    }
     bool listed = old && num_of(json_object_get(old, "v"), &prev) == 0 &&
                   num_of(json_object_get(old, "mc"), &mc) == 0 && mc < UINT32_MAX &&
                   !json_object_get(old, "dirty");

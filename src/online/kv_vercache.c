@@ -10,6 +10,7 @@
 struct CnKvVerEnt {
     char *dataset;          /* OWNED */
     uint64_t ver;
+    uint64_t at_ns;         /* confirmation time (cn_kv__vc_confirm); 0: none */
     CnKvVerEnt *next;
 };
 
@@ -28,20 +29,26 @@ void cn_kv__vc_fini(CnKvVerCache *vc) {
     pthread_mutex_destroy(&vc->mu);
 }
 
-bool cn_kv__vc_get(CnKvVerCache *vc, const char *dataset, uint64_t *ver) {
+bool cn_kv__vc_get_at(CnKvVerCache *vc, const char *dataset, uint64_t *ver, uint64_t *at_ns) {
     pthread_mutex_lock(&vc->mu);
     CnKvVerEnt *e = vc->head;
     while (e && strcmp(e->dataset, dataset) != 0) e = e->next;
-    if (e) *ver = e->ver;
+    if (e) *ver = e->ver, *at_ns = e->at_ns;
     pthread_mutex_unlock(&vc->mu);
     return e != NULL;
 }
 
-void cn_kv__vc_set(CnKvVerCache *vc, const char *dataset, uint64_t ver) {
+bool cn_kv__vc_get(CnKvVerCache *vc, const char *dataset, uint64_t *ver) {
+    uint64_t at;
+    return cn_kv__vc_get_at(vc, dataset, ver, &at);
+}
+
+static void vc_put(CnKvVerCache *vc, const char *dataset, uint64_t ver, uint64_t at_ns, bool confirm) {
     pthread_mutex_lock(&vc->mu);
     CnKvVerEnt **pe = &vc->head;
     while (*pe && strcmp((*pe)->dataset, dataset) != 0) pe = &(*pe)->next;
     if (*pe && ver) {
+        if (!confirm || (*pe)->ver != ver || (*pe)->at_ns < at_ns) (*pe)->at_ns = at_ns;
         (*pe)->ver = ver;
     } else if (*pe) {
         CnKvVerEnt *e = *pe;
@@ -52,6 +59,7 @@ void cn_kv__vc_set(CnKvVerCache *vc, const char *dataset, uint64_t ver) {
         CnKvVerEnt *e = cn_malloc(sizeof *e);
         if (e && (e->dataset = cn_strdup(dataset))) {
             e->ver = ver;
+            e->at_ns = at_ns;
             e->next = vc->head;
             vc->head = e;
         } else {
@@ -59,4 +67,10 @@ void cn_kv__vc_set(CnKvVerCache *vc, const char *dataset, uint64_t ver) {
         }
     }
     pthread_mutex_unlock(&vc->mu);
+}
+
+void cn_kv__vc_set(CnKvVerCache *vc, const char *dataset, uint64_t ver) { vc_put(vc, dataset, ver, 0, false); }
+
+void cn_kv__vc_confirm(CnKvVerCache *vc, const char *dataset, uint64_t ver, uint64_t at_ns) {
+    vc_put(vc, dataset, ver, at_ns, true);
 }
