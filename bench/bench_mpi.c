@@ -1,5 +1,5 @@
 /* bench_mpi.c: the GroupBy backfill of bench_groupby as one process and as MPI ranks.
- *   bench_mpi [events] [keys] [ranks]   (default 4,000,000 events, events/10 keys, 2 ranks)
+ *   bench_mpi [events] [keys] [ranks] [join]   (default 4,000,000 events, events/10 keys, 2 ranks)
  * Data (fixed seed, as bench_groupby): table raw.ev {user_id int64, ts int64 (ms),
  * amount int64, ds}, 30 ds partitions 2024-01-01..2024-01-30 (one data file each).
  * GroupBy: key user_id; SUM, COUNT, AVERAGE and LAST_K(k=10) of amount over 1d, 7d and
@@ -9,6 +9,9 @@
  *   1. one process, no MPI (the peer);
  *   2. `mpirun -np 1` (what MPI start-up and the one-rank shuffle cost);
  *   3. `mpirun -np <ranks>`.
+ * With `join`: a Join instead, its left events/10 queries (table raw.left {user_id, ts})
+ * on 2024-01-30 and one TEMPORAL part, that GroupBy without LAST_K (one process takes the
+ * flat-array path of jscan.c, ranks the generic load and sweep).
  * Each writes its own table; the three must hold the same rows (an order-independent
  * checksum of every value, and the row count), else exit 1. Printed: wall and CPU times
  * (the whole process tree), the speed-up of N ranks over one process, the CPU per rank
@@ -19,6 +22,7 @@
 #include "base/compat.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,13 +89,20 @@ static void table_sum(CnIceCatalog *c, const char *ns, const char *name, uint64_
     cn_ice_table_free(t);
 }
 
-static void write_conf(const char *dir, const char *name) {
-    static const char WIN[] = "[{\"length\": 1, \"timeUnit\": 1}, {\"length\": 7, \"timeUnit\": 1},"
-                              " {\"length\": 30, \"timeUnit\": 1}]";
+static const char WIN[] = "[{\"length\": 1, \"timeUnit\": 1}, {\"length\": 7, \"timeUnit\": 1},"
+                          " {\"length\": 30, \"timeUnit\": 1}]";
+
+/* production/<kind>/bench/<name> for writing. */
+static FILE *conf_file(const char *dir, const char *kind, const char *name) {
     char path[512];
-    snprintf(path, sizeof path, "%s/production/group_bys/bench/%s", dir, name);
+    snprintf(path, sizeof path, "%s/production/%s/bench/%s", dir, kind, name);
     FILE *f = fopen(path, "w");
-    if (!f) die("write the GroupBy config", NULL);
+    if (!f) die("write a config", NULL);
+    return f;
+}
+
+static void write_conf(const char *dir, const char *name) {
+    FILE *f = conf_file(dir, "group_bys", name);
     fprintf(f,
             "{\"metaData\": {\"name\": \"bench.%s\", \"outputNamespace\": \"bench\", \"team\": \"bench\"},"
             " \"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {"
@@ -104,6 +115,56 @@ static void write_conf(const char *dir, const char *name) {
             "  {\"inputColumn\": \"amount\", \"operation\": 13, \"argMap\": {\"k\": \"10\"}, \"windows\": %s}]}",
             name, WIN, WIN, WIN, WIN);
     fclose(f);
+}
+
+/* The Join of the join mode: the bench GroupBy as a TEMPORAL part of a left of queries. */
+static void write_join_conf(const char *dir, const char *name) {
+    FILE *f = conf_file(dir, "joins", name);
+    fprintf(f,
+            "{\"metaData\": {\"name\": \"bench.%s\", \"outputNamespace\": \"bench\", \"team\": \"bench\"},"
+            " \"left\": {\"events\": {\"table\": \"raw.left\", \"query\": {"
+            "   \"selects\": {\"user_id\": \"user_id\", \"ts\": \"ts\"}, \"timeColumn\": \"ts\"}}},"
+            " \"joinParts\": [{\"prefix\": \"p\", \"groupBy\": {"
+            "  \"metaData\": {\"name\": \"bench.%s_gb\", \"outputNamespace\": \"bench\", \"team\": \"bench\"},"
+            "  \"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {"
+            "   \"selects\": {\"user_id\": \"user_id\", \"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}],"
+            "  \"keyColumns\": [\"user_id\"], \"accuracy\": 0,"
+            "  \"aggregations\": ["
+            "   {\"inputColumn\": \"amount\", \"operation\": 7, \"windows\": %s},"
+            "   {\"inputColumn\": \"amount\", \"operation\": 6, \"windows\": %s},"
+            "   {\"inputColumn\": \"amount\", \"operation\": 8, \"windows\": %s}]}}]}",
+            name, name, WIN, WIN, WIN);
+    fclose(f);
+}
+
+/* Left rows of the join mode: n queries on the last day, keys and times at random. */
+static void write_left(CnIceCatalog *c, int64_t day, int64_t n, int64_t keys) {
+    CnErr err = CN_ERR_INIT;
+    CnSchema *s = NULL;
+    cn_col_schema_new(&s);
+    cn_col_schema_add(s, "user_id", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
+    cn_col_schema_add(s, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
+    cn_col_schema_add(s, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err);
+    if (cn_ice_table_create(c, "raw", "left", s, NULL, 0, &err)) die("create the left table", &err);
+    cn_col_schema_free(s);
+    CnIceWrite *w = NULL;
+    CnBatch *b = NULL;
+    if (cn_ice_write_begin(c, "raw", "left", CN_ICE_APPEND, &w, &err) ||
+        cn_col_batch_new(cn_ice_write_schema(w), &b, &err))
+        die("write the left table", &err);
+    char ds[11];
+    cn_ds_format((int32_t)day, ds);
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int64_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        cn_col_vec_append_i64(&b->cols[0], (int64_t)((x >> 20) % (uint64_t)keys));
+        cn_col_vec_append_i64(&b->cols[1], day * CN_MS_PER_DAY + (int64_t)(x % (uint64_t)CN_MS_PER_DAY));
+        cn_col_vec_append_str(&b->cols[2], ds, 10);
+    }
+    if (cn_col_batch_sync_rows(b, &err) || cn_ice_write_batch(w, b, &err) || cn_ice_write_commit(w, NULL, &err))
+        die("write the left table", &err);
+    cn_ice_write_free(w);
+    cn_col_batch_free(b);
 }
 
 /* Runs argv (NULL-terminated) with stderr to errfile; the wall time, or -1 on failure.
@@ -142,6 +203,7 @@ int main(int argc, char **argv) {
     int64_t events = argc > 1 ? atoll(argv[1]) : 4000000;
     int64_t keys = argc > 2 ? atoll(argv[2]) : events / 10;
     int ranks = argc > 3 ? atoi(argv[3]) : 2;
+    bool join = argc > 4 && !strcmp(argv[4], "join"); /* else the GroupBy backfill */
     if (events < N_DS) events = N_DS;
     if (keys < 1) keys = 1;
     if (ranks < 1) ranks = 1;
@@ -165,6 +227,10 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/production/group_bys", dir);
     mkdir(path, 0755);
     snprintf(path, sizeof path, "%s/production/group_bys/bench", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/production/joins", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/production/joins/bench", dir);
     mkdir(path, 0755);
     CnErr err = CN_ERR_INIT;
     CnIceCatalog *c = NULL;
@@ -208,21 +274,29 @@ int main(int argc, char **argv) {
     if (cn_ice_write_commit(w, NULL, &err)) die("commit", &err);
     cn_ice_write_free(w);
     cn_col_batch_free(b);
-    printf("bench_mpi: %lld events, %lld keys, %d partitions, %ld cores\n", (long long)events, (long long)keys, N_DS,
-           sysconf(_SC_NPROCESSORS_ONLN));
+    int64_t n_left = events / 10;
+    if (join) write_left(c, day0 + N_DS - 1, n_left, keys);
+    printf("bench_mpi: %lld events, %lld keys, %d partitions, %ld cores%s\n", (long long)events, (long long)keys, N_DS,
+           sysconf(_SC_NPROCESSORS_ONLN), join ? "" : "; the GroupBy backfill of the last day");
+    if (join)
+        printf("join mode: a Join of %lld left rows on the last day with the GroupBy as a TEMPORAL part\n",
+               (long long)n_left);
 
     /* ---- runs */
     const char *names[3] = {"gb_single", "gb_mpi1", "gb_mpin"};
+    if (join) names[0] = "j_single", names[1] = "j_mpi1", names[2] = "j_mpin";
     char np[16], errf[3][300];
     snprintf(np, sizeof np, "%d", ranks);
     double t[3], cpu[3];
     for (int i = 0; i < 3; i++) {
-        write_conf(dir, names[i]);
+        if (join) write_join_conf(dir, names[i]);
+        else write_conf(dir, names[i]);
         char conf[64];
-        snprintf(conf, sizeof conf, "production/group_bys/bench/%s", names[i]);
+        snprintf(conf, sizeof conf, "production/%s/bench/%s", join ? "joins" : "group_bys", names[i]);
         snprintf(errf[i], sizeof errf[i], "%s/%s.err", dir, names[i]);
         char *cmd[] = {"mpirun", "-np", i == 1 ? "1" : np, (char *)chronon, "run", "--mode", "backfill",
-                       "--repo", dir, "--conf", conf, "--ds", "2024-01-30", "--no-tiles", "--verbose", NULL};
+                       "--repo", dir, "--conf", conf, "--ds", "2024-01-30", join ? "--verbose" : "--no-tiles",
+                       "--verbose", NULL};
         t[i] = run(i == 0 ? cmd + 3 : cmd, errf[i], &cpu[i]);
         if (t[i] < 0) {
             fprintf(stderr, "bench_mpi: run %s failed, see %s\n", names[i], errf[i]);

@@ -86,6 +86,10 @@ int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err) {
     CnEngStats st;
     rc = cn_eng_join_backfill(cat, conf->join, &o, &st, err);
     if (dist) cn_dist_sum_stats(dist, &st);
+    uint64_t shuffled = dist ? cn_dist_bytes_shuffled(dist) : 0; /* collective */
+    if (dist && o.verbose && cn_dist_rank(dist) == 0)
+        fprintf(stderr, "backfill %s: %d ranks shuffled %llu bytes\n", conf->join->meta.name, cn_dist_size(dist),
+                (unsigned long long)shuffled);
     bool quiet = has_flag(a, "--quiet") || has_flag(a, "-q") || cn_dist_rank(dist) != 0;
     if (rc == 0 && !o.verbose && !quiet) {
         if (st.days_written > 0)
