@@ -237,6 +237,43 @@ static void write_ev(CnIceCatalog *cat, const CnSchema *sch, CnBatch *b) {
     cn_ice_write_free(w);
 }
 
+/* One loader case: a catalog in a temporary directory and an empty raw.ev batch
+ * (ev_setup), the GroupBy opened over the rows added to the batch (ev_open), all freed
+ * and the directory removed by ev_teardown. */
+typedef struct EvCase {
+    char dir[256];
+    CnIceCatalog *cat;
+    CnSchema *sch;
+    CnBatch *b; /* raw.ev rows: {key, ts, amount, ds} */
+    CnConf *conf;
+    CnEngGroupBy *g;
+} EvCase;
+
+static void ev_setup(EvCase *c, const char *key, CnTypeId key_type) {
+    memset(c, 0, sizeof *c);
+    c->cat = tmp_catalog(c->dir, sizeof c->dir);
+    c->b = ev_batch(key, key_type, &c->sch);
+}
+
+/* Writes c->b as raw.ev and opens the GroupBy conf js (named path) with data up to ds. */
+static CnEngGroupBy *ev_open(EvCase *c, const char *path, const char *js, size_t len, const char *ds) {
+    CnErr err = CN_ERR_INIT;
+    write_ev(c->cat, c->sch, c->b);
+    ASSERT_OK(cn_conf_loadb(path, js, len, CN_CONF_KIND_UNKNOWN, &c->conf, &err), &err);
+    assert_non_null(c->conf->group_by);
+    ASSERT_OK(cn_eng_gb_open(c->cat, c->conf->group_by, NULL, ds, NULL, &c->g, &err), &err);
+    return c->g;
+}
+
+static void ev_teardown(EvCase *c) {
+    cn_eng_gb_free(c->g);
+    cn_conf_free(c->conf);
+    cn_col_batch_free(c->b);
+    cn_col_schema_free(c->sch);
+    cn_ice_catalog_close(c->cat);
+    cn_test_rm_rf(c->dir);
+}
+
 static const char GB_JSON[] =
     "{\"metaData\": {\"name\": \"t.ex21\", \"outputNamespace\": \"out\", \"team\": \"t\"},"
     " \"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {"
@@ -263,10 +300,9 @@ static int64_t value_of(const CnBatch *b, const char *col, uint32_t r, bool *val
 static void test_values_at_example_2_1(void **state) {
     (void)state;
     CnErr err = CN_ERR_INIT;
-    char dir[256];
-    CnIceCatalog *cat = tmp_catalog(dir, sizeof dir);
-    CnSchema *sch = NULL;
-    CnBatch *b = ev_batch("user", CN_COL_STRING, &sch);
+    EvCase c;
+    ev_setup(&c, "user", CN_COL_STRING);
+    CnBatch *b = c.b;
     static const struct { int64_t ts, amount; } ev[] = {
         {1736121600000, 3},  /* e1 2025-01-06 00:00:00.000 */
         {1736121599999, 5},  /* e2 2025-01-05 23:59:59.999 */
@@ -290,14 +326,7 @@ static void test_values_at_example_2_1(void **state) {
     cn_col_vec_append_i64(&b->cols[1], 1737380000000);
     cn_col_vec_append_i64(&b->cols[2], 1000);
     cn_col_vec_append_str(&b->cols[3], "2025-01-20", 10);
-    write_ev(cat, sch, b);
-
-    CnConf *conf = NULL;
-    ASSERT_OK(cn_conf_loadb("production/group_bys/t/ex21", GB_JSON, sizeof GB_JSON - 1, CN_CONF_KIND_UNKNOWN,
-                            &conf, &err), &err);
-    assert_non_null(conf->group_by);
-    CnEngGroupBy *g = NULL;
-    ASSERT_OK(cn_eng_gb_open(cat, conf->group_by, NULL, "2025-01-20", NULL, &g, &err), &err);
+    CnEngGroupBy *g = ev_open(&c, "production/group_bys/t/ex21", GB_JSON, sizeof GB_JSON - 1, "2025-01-20");
     const CnSchema *ks = cn_eng_gb_key_schema(g);
     assert_int_equal(ks->n_fields, 1);
     assert_string_equal(ks->fields[0].name, "user");
@@ -337,12 +366,7 @@ static void test_values_at_example_2_1(void **state) {
     cn_col_batch_free(out);
     cn_col_batch_free(q);
     cn_col_schema_free(qs);
-    cn_eng_gb_free(g);
-    cn_conf_free(conf);
-    cn_col_batch_free(b);
-    cn_col_schema_free(sch);
-    cn_ice_catalog_close(cat);
-    cn_test_rm_rf(dir);
+    ev_teardown(&c);
 }
 
 /* Distinct key value i of test_loader_long_keys: negatives, values just above the
@@ -363,11 +387,9 @@ static int64_t long_key(uint32_t i) {
  * keys dropped, and the key values of id i those of its first row. */
 static void test_loader_long_keys(void **state) {
     (void)state;
-    CnErr err = CN_ERR_INIT;
-    char dir[256];
-    CnIceCatalog *cat = tmp_catalog(dir, sizeof dir);
-    CnSchema *sch = NULL;
-    CnBatch *b = ev_batch("uid", CN_COL_INT64, &sch);
+    EvCase c;
+    ev_setup(&c, "uid", CN_COL_INT64);
+    CnBatch *b = c.b;
     const uint32_t d = 700000, n = d + d / 2; /* enough keys for the map to grow past 2^21 */
     uint32_t *want = cn_malloc(n * sizeof *want), n_want = 0;
     assert_non_null(want);
@@ -383,16 +405,12 @@ static void test_loader_long_keys(void **state) {
         cn_col_vec_append_i64(&b->cols[2], 1);
         cn_col_vec_append_str(&b->cols[3], "2025-01-06", 10);
     }
-    write_ev(cat, sch, b);
     static const char js[] =
         "{\"metaData\": {\"name\": \"t.lk\", \"outputNamespace\": \"out\", \"team\": \"t\"},"
         " \"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {"
         "   \"selects\": {\"uid\": \"uid\", \"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}],"
         " \"keyColumns\": [\"uid\"], \"aggregations\": [{\"inputColumn\": \"amount\", \"operation\": 7}]}";
-    CnConf *conf = NULL;
-    ASSERT_OK(cn_conf_loadb("production/group_bys/t/lk", js, sizeof js - 1, CN_CONF_KIND_UNKNOWN, &conf, &err), &err);
-    CnEngGroupBy *g = NULL;
-    ASSERT_OK(cn_eng_gb_open(cat, conf->group_by, NULL, "2025-01-06", NULL, &g, &err), &err);
+    CnEngGroupBy *g = ev_open(&c, "production/group_bys/t/lk", js, sizeof js - 1, "2025-01-06");
     assert_int_equal(g->n_rows, n_want); /* null keys dropped */
     uint32_t *id_of = cn_malloc(d * sizeof *id_of);
     assert_non_null(id_of);
@@ -410,12 +428,7 @@ static void test_loader_long_keys(void **state) {
             assert_int_equal(((const int64_t *)g->keys.vals->cols[0].values)[id_of[i]], long_key(i));
     cn_free(id_of);
     cn_free(want);
-    cn_eng_gb_free(g);
-    cn_conf_free(conf);
-    cn_col_batch_free(b);
-    cn_col_schema_free(sch);
-    cn_ice_catalog_close(cat);
-    cn_test_rm_rf(dir);
+    ev_teardown(&c);
 }
 
 CN_TEST_MAIN(cmocka_unit_test(test_keys_many), cmocka_unit_test(test_keys_nulls),

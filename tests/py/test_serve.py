@@ -6,29 +6,21 @@ port-in-use error and a clean exit 0 on SIGTERM."""
 
 import json
 import os
-import select
-import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
 import urllib.error
-import urllib.request
 
 import pytest
 
-from engine_util import CHRONON, SRC, Warehouse, norm
+from engine_util import CHRONON, norm
+from serve_util import DATA, PURCHASES, Q, quickstart_warehouse, request, start_serve
 
-QS = os.path.join(SRC, "examples", "quickstart")
-DATA = os.path.join(QS, "data")
-PURCHASES = "ts:int64,purchase_id:string,user_id:string,product_id:string,purchase_price:int64,item_category:string"
 RETURNS = "ts:int64,return_id:string,user_id:string,product_id:string,refund_amt:int64"
 USERS = "user_id:string,account_created_ds:string,email_verified:string"
-DAY = 86400000
 END = "2023-12-07"
-B = (19698 + 1) * DAY  # epoch(2023-12-07) + 1 day: the batch end of the upload of END
-Q = B + 3600000 * 5 + 17  # a fetch time inside the first day after the upload
 GROUPBYS = {
     "quickstart/purchases.v1": "production/group_bys/quickstart/purchases.v1",
     "my_team/user_purchase_features.v1": "production/group_bys/my_team/user_purchase_features.v1",
@@ -46,29 +38,11 @@ def user_ids():
 class Server:
     def __init__(self, w, *args):
         self.w = w
-        cmd = [CHRONON, "serve", "--port", "0", "--repo", w.repo, "--threads", "2"] + list(args)
-        self.p = subprocess.Popen(cmd, env=w.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        r, _, _ = select.select([self.p.stdout], [], [], 30)
-        line = self.p.stdout.readline() if r else ""
-        assert line.startswith("serve: listening on http://"), (line, self.stop_output())
-        self.base = line.split()[3]
+        self.p, _, self.base = start_serve(w, *args)
         self.port = int(self.base.rsplit(":", 1)[1])
 
-    def stop_output(self):
-        if self.p.poll() is None:
-            self.p.kill()
-        out, err = self.p.communicate(timeout=30)
-        return out + err
-
     def request(self, method, path, body=None, raw=None):
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, r.headers, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers, e.read().decode()
+        return request(self.base, method, path, body, raw)
 
     def post(self, path, body=None, raw=None):
         status, headers, text = self.request("POST", path, body, raw)
@@ -87,16 +61,10 @@ class Server:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
-    repo = os.path.join(str(root), "repo")
-    shutil.copytree(os.path.join(QS, "production"), os.path.join(repo, "production"))
-    shutil.copy(os.path.join(QS, "teams.json"), repo)
-    w = Warehouse(root)
-    w.load(os.path.join(DATA, "purchases.csv"), "data.purchases", PURCHASES)
+    w = quickstart_warehouse(tmp_path_factory.mktemp("serve"))
     w.load(os.path.join(DATA, "purchases.csv"), "default.purchases", PURCHASES)
     w.load(os.path.join(DATA, "returns.csv"), "data.returns", RETURNS)
     w.load(os.path.join(DATA, "users.csv"), "data.users", USERS)
-    w.repo = repo
     for conf in list(GROUPBYS.values()) + ["production/group_bys/quickstart/returns.v1"]:
         for mode in (["--mode", "upload", "--ds", END], ["--mode", "metadata-upload"]):
             run(w, "--conf", conf, *mode)

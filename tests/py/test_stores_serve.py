@@ -21,29 +21,22 @@ A store whose server program is missing is skipped (a failure with CN_TEST_STRIC
 
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
-from engine_util import CHRONON, SRC, Warehouse
+from engine_util import CHRONON, SRC
+from serve_util import Q, quickstart_warehouse, request, start_serve
 
 sys.path.insert(0, os.path.join(SRC, "tests", "online"))
 import kv_mongo_e2e  # noqa: E402
 import kv_remote_e2e as remote  # noqa: E402
 
-QS = os.path.join(SRC, "examples", "quickstart")
-DATA = os.path.join(QS, "data")
-PURCHASES = "ts:int64,purchase_id:string,user_id:string,product_id:string,purchase_price:int64,item_category:string"
 GB = "production/group_bys/quickstart/purchases.v1"
-B = (19698 + 1) * 86400000  # the batch end of the upload of 2023-12-07
-Q = B + 3600000 * 5 + 17
 KEYS = [{"user_id": str(i)} for i in (1, 5, 17, 42, 99)]
 ROUTE = "/v1/features/groupby/quickstart/purchases.v1?ts=%d" % Q
 
@@ -56,14 +49,7 @@ def strict_skip(why):
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stores_serve")
-    repo = os.path.join(str(root), "repo")
-    shutil.copytree(os.path.join(QS, "production"), os.path.join(repo, "production"))
-    shutil.copy(os.path.join(QS, "teams.json"), repo)
-    w = Warehouse(root)
-    w.load(os.path.join(DATA, "purchases.csv"), "data.purchases", PURCHASES)
-    w.repo = repo
-    return w
+    return quickstart_warehouse(tmp_path_factory.mktemp("stores_serve"))
 
 
 class Store:
@@ -129,21 +115,13 @@ def chronon(w, store, *args):
 
 
 def post(base, path, body):
-    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    status, _, text = request(base, "POST", path, body, timeout=60)
+    return status, text
 
 
 def get_body(base, path):
-    try:
-        with urllib.request.urlopen(base + path, timeout=30) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    status, _, text = request(base, "GET", path)
+    return status, text
 
 
 def get(base, path):
@@ -184,14 +162,9 @@ def test_serve_survives_store_outage(warehouse, kind, tmp_path):
     bare = store.uri.split("?")[0]
 
     # down at start: serve comes up, not ready, and keeps retrying
-    server = subprocess.Popen([CHRONON, "serve", "--port", "0", "--repo", w.repo, "--threads", "2"],
-                              env=env_for(w, store), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server, line, base = start_serve(w, env=env_for(w, store), wait=60)
     try:
-        r, _, _ = select.select([server.stdout], [], [], 60)
-        line = server.stdout.readline() if r else ""
-        assert line.startswith("serve: listening on http://"), (line, server.poll())
         assert "not connected yet" in line, line
-        base = line.split()[3]
         status, body = get_body(base, "/health")
         assert status == 503, (status, body)
         health = json.loads(body)
