@@ -75,13 +75,15 @@ typedef struct DHandle {
 } DHandle;
 
 typedef struct DStore {
-    pthread_mutex_t mu;     /* guards idle */
+    pthread_mutex_t mu;     /* guards idle, sk_date and sk */
     DHandle *idle;
     unsigned n_idle;
     char *prefix, *region, *endpoint, *host;     /* OWNED */
     char *access_key, *secret_key, *token;       /* OWNED; token may be NULL */
     char *ds_table;         /* OWNED: P chronon_datasets */
     CnKvVerCache vers;      /* versions multi-gets saw current */
+    char sk_date[16];       /* guarded by mu: the day (YYYYMMDD) of sk ... */
+    unsigned char sk[32];   /* ... and SigV4's signing key for it (4 HMACs, once a day) */
 } DStore;
 
 /* ---- small helpers ------------------------------------------------------------------- */
@@ -204,10 +206,24 @@ static int send_once(CnKv *kv, const char *op, const char *body, size_t body_len
     hex_of(dig, 32, creq_hex);
     cn_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/dynamodb/aws4_request\n%s", amzdate, date,
                   s->region, creq_hex);
-    cn_buf_printf(&h, "AWS4%s", s->secret_key);
-    if (sts.oom || h.oom || !hmac(h.data, h.len, date, strlen(date), k1) ||
-        !hmac(k1, 32, s->region, strlen(s->region), k2) || !hmac(k2, 32, "dynamodb", 8, k3) ||
-        !hmac(k3, 32, "aws4_request", 12, k4) || !hmac(k4, 32, sts.data, sts.len, sig)) {
+    /* the signing key depends only on the day, region and secret: derive it once a day */
+    pthread_mutex_lock(&s->mu);
+    bool have_key = strcmp(s->sk_date, date) == 0;
+    if (have_key) memcpy(k4, s->sk, 32);
+    pthread_mutex_unlock(&s->mu);
+    if (!have_key) {
+        cn_buf_printf(&h, "AWS4%s", s->secret_key);
+        have_key = !h.oom && hmac(h.data, h.len, date, strlen(date), k1) &&
+                   hmac(k1, 32, s->region, strlen(s->region), k2) && hmac(k2, 32, "dynamodb", 8, k3) &&
+                   hmac(k3, 32, "aws4_request", 12, k4);
+        if (have_key) {
+            pthread_mutex_lock(&s->mu);
+            memcpy(s->sk, k4, 32);
+            snprintf(s->sk_date, sizeof s->sk_date, "%s", date);
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
+    if (sts.oom || !have_key || !hmac(k4, 32, sts.data, sts.len, sig)) {
         snprintf(why, why_cap, "cannot sign the request");
         rc = CN_EINTERNAL;
         goto done;
