@@ -7,6 +7,7 @@
 #include "engine/eng_int.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "base/alloc.h"
 #include "base/date.h"
 #include "base/hash.h"
+#include "base/pool.h"
 #include "expr/expr.h"
 
 #define DS_COL "__cn_ds"
@@ -495,6 +497,263 @@ static int resolve(CnEngGroupBy *g, CnErr *err);
 
 /* Loads one source. days (NULL: not wanted) gathers the partitions its scan reads into
  * g->src_days. */
+/* What load_source carries from one selected batch to the next. */
+typedef struct Take {
+    FastKeys *fast;
+    CnBuf kb;
+    uint32_t *fast_id, fast_id_cap;
+    uint32_t *keep, keep_cap;
+    int i_ds, i_ts;       /* columns of the selected batch */
+    bool ts_from_ds;      /* SNAPSHOT events without timeColumn */
+    uint32_t i_src;
+    uint32_t cur_file;    /* distributed hook: file of the current batch */
+    uint64_t file_row;    /* distributed hook: rows of the current file before this batch */
+} Take;
+
+static void take_fini(Take *tk) {
+    cn_buf_fini(&tk->kb);
+    cn_free(tk->fast_id);
+    cn_free(tk->keep);
+}
+
+/* Grows buf (of *cap entries) to n entries at least. */
+static int take_room(uint32_t **buf, uint32_t *cap, uint32_t n, CnErr *err) {
+    if (n <= *cap) return 0;
+    cn_free(*buf);
+    *buf = cn_malloc(((size_t)n + 1) * sizeof **buf);
+    *cap = *buf ? n : 0;
+    return *buf ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
+}
+
+/* Appends the rows of a selected batch (its key ids, ts and storage days too), in order;
+ * rows without a key are dropped (Query step 4). */
+static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) {
+    int rc = grow_rows(g, out->n_rows, err);
+    if (rc == 0) rc = take_room(&tk->keep, &tk->keep_cap, out->n_rows, err);
+    if (rc) return rc;
+    uint32_t *keep = tk->keep, n_keep = 0;
+    FastKeys *fast = tk->fast;
+    if (fast->width && out->n_rows) {
+        rc = take_room(&tk->fast_id, &tk->fast_id_cap, out->n_rows, err);
+        if (rc == 0) rc = fast_ids(fast, &g->keys, out, g->key_cols, tk->fast_id, &tk->kb, err);
+        if (rc) return rc;
+    }
+    char last_ds[10];  /* rows of a batch share their partition: parse ds once per change */
+    uint32_t last_len = UINT32_MAX;
+    int32_t last_day = INT32_MIN;
+    for (uint32_t r = 0; r < out->n_rows && rc == 0; r++) {
+        uint32_t id;
+        if (fast->width) {
+            id = tk->fast_id[r];
+            if (id == UINT32_MAX) continue; /* Query step 4: a null key drops the row */
+        } else {
+            /* Query step 4: a row needs at least one non-null key */
+            if (!cn_eng__key_encode(out, g->key_cols, g->n_keys, r, &tk->kb)) continue;
+            if (tk->kb.oom) return cn_err_set(err, CN_ENOMEM, "out of memory");
+            if (g->ord) /* distributed hook: the owning rank's number; it interns the key (shard.c) */
+                id = (uint32_t)((cn_hash_bytes(tk->kb.data, tk->kb.len, 0x6b6579) >> 32) %
+                                (uint64_t)g->opts.shard->nranks);
+            else
+                rc = cn_eng__key_intern(&g->keys, tk->kb.data, tk->kb.len, out, g->key_cols, r, &id, err);
+            if (rc) return rc;
+        }
+        uint32_t len;
+        const char *p = cn_col_vec_str(&out->cols[tk->i_ds], r, &len);
+        if (len > 10) len = 10;
+        if (len != last_len || memcmp(p, last_ds, len) != 0) {
+            char dsb[11];
+            snprintf(dsb, sizeof dsb, "%.*s", (int)len, p);
+            last_day = ds_days(dsb, INT32_MIN);
+            memcpy(last_ds, p, len);
+            last_len = len;
+        }
+        int32_t day = last_day;
+        uint32_t row = g->n_rows + n_keep;
+        g->key_id[row] = id;
+        g->pday[row] = day;
+        if (g->ord)
+            g->ord[row] = ((uint64_t)tk->i_src << 56) | ((uint64_t)tk->cur_file << 32) | (tk->file_row + r);
+        if (tk->ts_from_ds) {
+            g->ts[row] = ((int64_t)day + 1) * CN_MS_PER_DAY - 1;
+            g->ts_ok[row] = 1;
+        } else if (tk->i_ts >= 0 && cn_col_vec_is_valid(&out->cols[tk->i_ts], r) &&
+                   cn_col_type_width(out->cols[tk->i_ts].type->id) == 8) {
+            g->ts[row] = ((const int64_t *)out->cols[tk->i_ts].values)[r];
+            g->ts_ok[row] = 1;
+        } else {
+            g->ts[row] = 0;
+            g->ts_ok[row] = 0;
+        }
+        keep[n_keep++] = r;
+    }
+    /* rows batch lacks __cn_ds: append the columns one by one */
+    for (uint32_t c = 0, oc = 0; c < out->n_cols && rc == 0; c++) {
+        if ((int)c == tk->i_ds) continue;
+        if (n_keep == out->n_rows) /* every row kept: one bulk copy */
+            rc = cn_col_vec_append_range(&g->rows->cols[oc], &out->cols[c], 0, n_keep);
+        else
+            for (uint32_t k = 0; k < n_keep; k++)
+                cn_col_vec_append_from(&g->rows->cols[oc], &out->cols[c], keep[k]);
+        oc++;
+    }
+    if (rc == 0) rc = cn_col_batch_sync_rows(g->rows, err);
+    g->n_rows += n_keep;
+    tk->file_row += out->n_rows;
+    return rc ? rc : cn_eng__mem_check(g, 0, "loading the sources", err);
+}
+
+/* ------------------------------------------------------------------ parallel decode */
+
+/* With several threads a source's files are decoded and selected on reader threads,
+ * reader t taking the files i of the scan plan with i % n == t (its own scan, shard
+ * t of n), while this thread takes the selected batches in plan order, file by file,
+ * exactly as one scan would give them: key ids, rows and sums come out the same whatever
+ * the thread count. Each reader hands over batches through a ring of READ_RING batches,
+ * so memory stays bounded when this thread falls behind. Only for local warehouses (an
+ * object store handle serves one thread) and plain loads (no tile skip, no shard). */
+#define READ_RING 4u
+
+typedef struct Reader {
+    CnIceScan *scan;
+    CnExprQuery *q;
+    CnBatch *ring[READ_RING];
+    uint32_t file[READ_RING];  /* plan index of each batch's file */
+    uint32_t n_in[READ_RING];  /* rows scanned for it */
+    int32_t day[READ_RING];    /* its storage partition (INT32_MIN: none) */
+    uint32_t made, taken;      /* batches put in the ring / taken out, under mu */
+    bool done;                 /* no more batches (rc says why), under mu */
+    int rc;
+    CnErr err;
+} Reader;
+
+typedef struct Readers {
+    Reader *r;
+    uint32_t n;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;                 /* the taker gave up */
+} Readers;
+
+static void reader_main(void *ud, uint32_t t) {
+    Readers *rs = ud;
+    Reader *rd = &rs->r[t];
+    int rc = 0;
+    for (;;) {
+        const CnBatch *in = NULL;
+        rc = cn_ice_scan_next(rd->scan, &in, &rd->err);
+        if (rc || !in) break;
+        pthread_mutex_lock(&rs->mu);
+        while (!rs->stop && rd->made - rd->taken == READ_RING) pthread_cond_wait(&rs->cv, &rs->mu);
+        bool stop = rs->stop;
+        pthread_mutex_unlock(&rs->mu);
+        if (stop) break;
+        uint32_t s = rd->made % READ_RING;
+        cn_col_batch_reset(rd->ring[s]);
+        rc = cn_expr_query_run(rd->q, in, rd->ring[s], &rd->err);
+        if (rc) break;
+        const char *ds = cn_ice_scan_batch_ds(rd->scan);
+        rd->file[s] = cn_ice_scan_batch_file(rd->scan);
+        rd->n_in[s] = in->n_rows;
+        rd->day[s] = ds && in->n_rows ? ds_days(ds, INT32_MIN) : INT32_MIN;
+        pthread_mutex_lock(&rs->mu);
+        rd->made++;
+        pthread_cond_broadcast(&rs->cv);
+        pthread_mutex_unlock(&rs->mu);
+    }
+    pthread_mutex_lock(&rs->mu);
+    rd->rc = rc;
+    rd->done = true;
+    pthread_cond_broadcast(&rs->cv);
+    pthread_mutex_unlock(&rs->mu);
+}
+
+/* The next batch of file f from rd: its ring slot, or -1 when rd has no more batches of f
+ * (*rc set when rd failed). */
+static int reader_next(Readers *rs, Reader *rd, uint32_t f, int *rc) {
+    pthread_mutex_lock(&rs->mu);
+    while (rd->made == rd->taken && !rd->done) pthread_cond_wait(&rs->cv, &rs->mu);
+    bool have = rd->made != rd->taken;
+    pthread_mutex_unlock(&rs->mu);
+    if (!have) {
+        *rc = rd->rc;
+        return -1;
+    }
+    uint32_t s = rd->taken % READ_RING;
+    return rd->file[s] == f ? (int)s : -1;
+}
+
+/* Loads a source's rows with n reader threads (see above); tk as load_source's. */
+static int load_parallel(CnEngGroupBy *g, CnIceCatalog *cat, const CnIceTable *t, const CnIceScanOpts *so0,
+                         const SrcBind *sb, const char *tname, uint32_t n, uint32_t n_files, Take *tk, DayScan *days,
+                         CnErr *err) {
+    Readers rs;
+    memset(&rs, 0, sizeof rs);
+    rs.r = cn_calloc(n, sizeof *rs.r);
+    CnPoolJob *job = NULL;
+    int rc = rs.r ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        Reader *rd = &rs.r[i];
+        CnIceScanOpts so = *so0;
+        so.shard_n = n;
+        so.shard_i = i;
+        rd->err = (CnErr)CN_ERR_INIT;
+        rc = cn_ice_scan_open(cat, t, &so, &rd->scan, err);
+        if (rc == 0) rc = bind(cn_ice_scan_schema(rd->scan), sb, &rd->q, err);
+        for (uint32_t s = 0; s < READ_RING && rc == 0; s++)
+            rc = cn_col_batch_new(cn_expr_query_schema(rd->q), &rd->ring[s], err);
+    }
+    if (rc) goto out;
+    pthread_mutex_init(&rs.mu, NULL);
+    pthread_cond_init(&rs.cv, NULL);
+    rs.n = n;
+    rc = cn_pool_start(n, reader_main, &rs, &job, err);
+    for (uint32_t f = 0; f < n_files && rc == 0; f++) {
+        Reader *rd = &rs.r[f % n];
+        for (;;) {
+            int s = reader_next(&rs, rd, f, &rc);
+            if (s < 0) {
+                if (rc) *err = rd->err, rc = cn_err_ctx(err, rc, "source table %s", tname);
+                break;
+            }
+            if (days && rd->day[s] != INT32_MIN && rd->day[s] != days->last) {
+                days->last = rd->day[s];
+                if (add_src_day(g, rd->day[s], &days->cap)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+            }
+            g->stats.rows_scanned += rd->n_in[s];
+            if (rc == 0) rc = take_rows(g, tk, rd->ring[s], err);
+            pthread_mutex_lock(&rs.mu);
+            rd->taken++;
+            pthread_cond_broadcast(&rs.cv);
+            pthread_mutex_unlock(&rs.mu);
+            if (rc) break;
+        }
+    }
+    if (job) {
+        pthread_mutex_lock(&rs.mu);
+        rs.stop = true;
+        pthread_cond_broadcast(&rs.cv);
+        pthread_mutex_unlock(&rs.mu);
+        cn_pool_join(job);
+    }
+    pthread_mutex_destroy(&rs.mu);
+    pthread_cond_destroy(&rs.cv);
+out:
+    for (uint32_t i = 0; rs.r && i < n; i++) {
+        for (uint32_t s = 0; s < READ_RING; s++) cn_col_batch_free(rs.r[i].ring[s]);
+        cn_expr_query_free(rs.r[i].q);
+        cn_ice_scan_close(rs.r[i].scan);
+    }
+    cn_free(rs.r);
+    return rc;
+}
+
+/* Whether the warehouse is a local directory (its files are read with pread, by any
+ * number of threads at once). */
+static bool local_warehouse(const CnIceCatalog *cat) {
+    const char *w = cn_ice_catalog_warehouse(cat);
+    return w && (w[0] == '/' || !strncmp(w, "file://", 7));
+}
+
 static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, uint32_t i_src, int32_t lo,
                        int32_t hi, CnEngSkipFn skip, void *skip_ud, FastKeys *fast, DayScan *days, CnErr *err) {
     CnIceTable *t = NULL;
@@ -503,8 +762,7 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
     CnBatch *out = NULL;
     bool *used = NULL;
     const char **cols = NULL;
-    CnBuf kb = CN_BUF_INIT;
-    uint32_t *fast_id = NULL, fast_id_cap = 0;
+    Take tk = {.fast = fast, .kb = CN_BUF_INIT, .cur_file = UINT32_MAX, .i_src = i_src};
     char ns[129], name[129];
     const char *tname = cn_conf_source_table(&g->arena, s);
     int rc = 0;
@@ -632,8 +890,15 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
         if (w >= 1 && w <= 8) fast->width = w;
         fast->is_int = kt == CN_COL_INT64 || kt == CN_COL_INT32;
     }
-    uint32_t cur_file = UINT32_MAX;
-    uint64_t file_row = 0; /* distributed hook: rows of the current file before this batch */
+    tk.i_ds = i_ds;
+    tk.i_ts = i_ts;
+    tk.ts_from_ds = ts_from_ds;
+    uint32_t n_threads = cn_pool_threads(), n_files = cn_ice_scan_n_files(scan);
+    if (n_threads > 1 && n_files > 1 && !skip && !g->opts.shard && local_warehouse(cat)) {
+        rc = load_parallel(g, cat, t, &so, &sb, tname, n_threads < n_files ? n_threads : n_files, n_files, &tk,
+                           days, err);
+        goto done;
+    }
     for (;;) {
         const CnBatch *in = NULL;
         rc = cn_ice_scan_next(scan, &in, err);
@@ -668,103 +933,13 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
             rc = cn_err_ctx(err, rc, "source table %s", tname);
             break;
         }
-        rc = grow_rows(g, out->n_rows, err);
-        if (rc) break;
-        if (g->ord && cn_ice_scan_batch_file(scan) != cur_file) cur_file = cn_ice_scan_batch_file(scan), file_row = 0;
-        uint32_t *keep = cn_malloc(((size_t)out->n_rows + 1) * sizeof *keep);
-        if (!keep) {
-            rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-            break;
-        }
-        uint32_t n_keep = 0;
-        if (fast->width && out->n_rows) {
-            if (out->n_rows > fast_id_cap) {
-                cn_free(fast_id);
-                fast_id_cap = out->n_rows;
-                fast_id = cn_malloc((size_t)fast_id_cap * sizeof *fast_id);
-                if (!fast_id) {
-                    fast_id_cap = 0;
-                    rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-                }
-            }
-            if (rc == 0) rc = fast_ids(fast, &g->keys, out, g->key_cols, fast_id, &kb, err);
-            if (rc) {
-                cn_free(keep);
-                break;
-            }
-        }
-        char last_ds[10];  /* rows of a batch share their partition: parse ds once per change */
-        uint32_t last_len = UINT32_MAX;
-        int32_t last_day = INT32_MIN;
-        for (uint32_t r = 0; r < out->n_rows && rc == 0; r++) {
-            uint32_t id;
-            if (fast->width) {
-                id = fast_id[r];
-                if (id == UINT32_MAX) continue; /* Query step 4: a null key drops the row */
-            } else {
-                /* Query step 4: a row needs at least one non-null key */
-                if (!cn_eng__key_encode(out, g->key_cols, g->n_keys, r, &kb)) continue;
-                if (kb.oom) {
-                    rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-                    break;
-                }
-                if (g->ord) /* distributed hook: the owning rank's number; it interns the key (shard.c) */
-                    id = (uint32_t)((cn_hash_bytes(kb.data, kb.len, 0x6b6579) >> 32) %
-                                    (uint64_t)g->opts.shard->nranks);
-                else
-                    rc = cn_eng__key_intern(&g->keys, kb.data, kb.len, out, g->key_cols, r, &id, err);
-                if (rc) break;
-            }
-            uint32_t len;
-            const char *p = cn_col_vec_str(&out->cols[i_ds], r, &len);
-            if (len > 10) len = 10;
-            if (len != last_len || memcmp(p, last_ds, len) != 0) {
-                char dsb[11];
-                snprintf(dsb, sizeof dsb, "%.*s", (int)len, p);
-                last_day = ds_days(dsb, INT32_MIN);
-                memcpy(last_ds, p, len);
-                last_len = len;
-            }
-            int32_t day = last_day;
-            uint32_t row = g->n_rows + n_keep;
-            g->key_id[row] = id;
-            g->pday[row] = day;
-            if (g->ord) g->ord[row] = ((uint64_t)i_src << 56) | ((uint64_t)cur_file << 32) | (file_row + r);
-            if (ts_from_ds) {
-                g->ts[row] = ((int64_t)day + 1) * CN_MS_PER_DAY - 1;
-                g->ts_ok[row] = 1;
-            } else if (i_ts >= 0 && cn_col_vec_is_valid(&out->cols[i_ts], r) &&
-                       cn_col_type_width(out->cols[i_ts].type->id) == 8) {
-                g->ts[row] = ((const int64_t *)out->cols[i_ts].values)[r];
-                g->ts_ok[row] = 1;
-            } else {
-                g->ts[row] = 0;
-                g->ts_ok[row] = 0;
-            }
-            keep[n_keep++] = r;
-        }
-        if (rc == 0) {
-            /* rows batch lacks __cn_ds: append the columns one by one */
-            for (uint32_t c = 0, oc = 0; c < out->n_cols && rc == 0; c++) {
-                if ((int)c == i_ds) continue;
-                if (n_keep == out->n_rows) /* every row kept: one bulk copy */
-                    rc = cn_col_vec_append_range(&g->rows->cols[oc], &out->cols[c], 0, n_keep);
-                else
-                    for (uint32_t k = 0; k < n_keep; k++)
-                        cn_col_vec_append_from(&g->rows->cols[oc], &out->cols[c], keep[k]);
-                oc++;
-            }
-            rc = cn_col_batch_sync_rows(g->rows, err);
-            g->n_rows += n_keep;
-        }
-        cn_free(keep);
-        file_row += out->n_rows;
-        if (rc == 0) rc = cn_eng__mem_check(g, 0, "loading the sources", err);
+        if (g->ord && cn_ice_scan_batch_file(scan) != tk.cur_file)
+            tk.cur_file = cn_ice_scan_batch_file(scan), tk.file_row = 0;
+        rc = take_rows(g, &tk, out, err);
         if (rc) break;
     }
 done:
-    cn_buf_fini(&kb);
-    cn_free(fast_id);
+    take_fini(&tk);
     cn_col_batch_free(out);
     cn_expr_query_free(q2);
     cn_ice_scan_close(scan);
