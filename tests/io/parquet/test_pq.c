@@ -866,6 +866,25 @@ static void bad_magic_named(void **state) {
     ASSERT_CONTAINS(cn_err_msg(&err), "data.csv: not a Parquet file");
 }
 
+/* Fuzzer finding (tests/fuzz/corpus/parquet/regress-dict-count-huge.parquet): a 579-byte
+ * file whose dictionary page header claims 2,013,265,919 values. The count is checked
+ * against the page's bytes before room is reserved for the values (an 8 GB reservation
+ * before), so the read ends in this error and not an allocation failure. */
+static void huge_page_value_count_refused(void **state) {
+    (void)state;
+    const char *src = getenv("CN_SOURCE_DIR");
+    assert_non_null(src);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/parquet/regress-dict-count-huge.parquet", src);
+    size_t len;
+    char *d = slurp(path, &len);
+    CnErr err = CN_ERR_INIT;
+    ASSERT_ERR(read_all_mem("huge.parquet", d, len, &err), CN_ECORRUPT, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "huge.parquet: column \"c\", row group 0, page 0: dictionary page");
+    ASSERT_CONTAINS(cn_err_msg(&err), "claims 2013265919 values but holds only 56 bytes");
+    cn_free(d);
+}
+
 /* Finds the first chunk's data page and breaks its page header: the error names the file,
  * the column and the row group. */
 static void corrupt_page_names_column_and_row_group(void **state) {
@@ -1206,6 +1225,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(delta_roundtrip_extremes),
         cmocka_unit_test(truncated_file_fails_cleanly),
         cmocka_unit_test(bad_magic_named),
+        cmocka_unit_test(huge_page_value_count_refused),
         cmocka_unit_test(corrupt_page_names_column_and_row_group),
         cmocka_unit_test(unsupported_codec_named),
         cmocka_unit_test(deep_nesting_roundtrip),
