@@ -34,6 +34,7 @@
 #include "base/alloc.h"
 #include "base/date.h"
 #include "base/hash.h"
+#include "base/pool.h"
 #include "engine/rowmap.h"
 
 #define MAX_IN 8 /* distinct input columns a part set may read */
@@ -192,6 +193,22 @@ static int src_col(const CnSource *s, const CnSchema *ts, const char *name) {
     return cn_col_schema_find(ts, name);
 }
 
+/* ------------------------------------------------------------------ threads */
+
+/* Rows per thread below which a step stays on fewer threads: starting a thread costs
+ * about what a few thousand rows of these loops do. */
+#define MIN_PER_THREAD 2048
+
+/* Threads for a step over n items: cn_pool_threads() (CN_THREADS), fewer for small n. */
+static uint32_t threads_for(uint64_t n) {
+    uint32_t t = cn_pool_threads();
+    uint64_t most = n / MIN_PER_THREAD;
+    return most < 1 ? 1 : most < t ? (uint32_t)most : t;
+}
+
+/* First item of chunk t of nt over n items (chunk t is [cut(t), cut(t + 1))). */
+static uint32_t cut(uint32_t n, uint32_t t, uint32_t nt) { return (uint32_t)((uint64_t)n * t / nt); }
+
 /* ------------------------------------------------------------------ load */
 
 static int flat_grow(Flat *f, const Plan *p, uint64_t need, CnErr *err) {
@@ -232,6 +249,190 @@ static int32_t ds_day(const char *ds) {
     int64_t d;
     if (!ds || cn_ds_parse(ds, &d)) return INT32_MIN;
     return (int32_t)d;
+}
+
+/* Where one scan's rows go: f's arrays from n on, below end. */
+typedef struct Dest {
+    uint32_t n, end;
+    uint64_t n_null[MAX_IN];  /* null inputs loaded */
+    int64_t scanned;
+    bool over;                /* a batch did not fit below end */
+} Dest;
+
+/* Appends the rows of batch b (storage day `day`) at d->n, dropping rows with a null
+ * key or ts. String keys intern into f->skeys, so only one thread may load them. */
+static int load_batch(const CnBatch *b, int32_t day, const Plan *p, const uint32_t *pos, Flat *f, Dest *d,
+                      CnErr *err) {
+    const CnVec *kv = &b->cols[pos[0]], *tv = &b->cols[pos[1]];
+    uint32_t n = d->n, m = b->n_rows;
+    /* the common batch: int64 key and inputs without nulls, copied column by column */
+    bool bulk = !kv->valid && !tv->valid && kv->type->id == CN_COL_INT64;
+    for (uint32_t c = 0; c < p->n_in; c++) {
+        const CnVec *iv = &b->cols[pos[2 + c]];
+        bulk = bulk && !iv->valid && (!p->in_vals[c] || iv->type->id == CN_COL_INT64);
+    }
+    if (bulk) {
+        memcpy(f->key + n, kv->values, (size_t)m * sizeof *f->key);
+        memcpy(f->ts + n, tv->values, (size_t)m * sizeof *f->ts);
+        for (uint32_t r = 0; r < m; r++) f->pday[n + r] = day;
+        for (uint32_t c = 0; c < p->n_in; c++) {
+            memset(f->ok[c] + n, 1, m);
+            if (p->in_vals[c]) memcpy(f->val[c] + n, b->cols[pos[2 + c]].values, (size_t)m * sizeof **f->val);
+        }
+        d->n = n + m;
+        return 0;
+    }
+    for (uint32_t r = 0; r < m; r++) {
+        if (!cn_col_vec_is_valid(kv, r) || !cn_col_vec_is_valid(tv, r)) continue;
+        if (p->key_type == CN_COL_STRING) {
+            uint32_t len;
+            const char *kp = cn_col_vec_str(kv, r, &len);
+            uint64_t h = cn_hash_bytes(kp, len, 0x6b6579);
+            uint32_t kid = cn_eng__rowmap_find(&f->skeys, kp, len, h);
+            if (kid == NONE) {
+                kid = f->skeys.n;
+                if (!cn_eng__rowmap_add(&f->skeys, kp, len, h)) return cn_err_set(err, CN_ENOMEM, "key table: out of memory");
+            }
+            f->key[n] = kid;
+        } else {
+            f->key[n] = get_int(kv, r);
+        }
+        f->ts[n] = ((const int64_t *)tv->values)[r];
+        f->pday[n] = day;
+        for (uint32_t c = 0; c < p->n_in; c++) {
+            const CnVec *iv = &b->cols[pos[2 + c]];
+            bool v = cn_col_vec_is_valid(iv, r);
+            f->ok[c][n] = v;
+            d->n_null[c] += !v;
+            if (p->in_vals[c]) f->val[c][n] = v ? get_int(iv, r) : 0;
+        }
+        n++;
+    }
+    d->n = n;
+    return 0;
+}
+
+/* Reads scan to its end into f at d; a batch that does not fit below d->end grows f
+ * when `grow` (one thread), else sets d->over and stops. */
+static int load_scan(CnIceScan *scan, const char *tname, const Plan *p, const uint32_t *pos, Flat *f, Dest *d,
+                     bool grow, CnErr *err) {
+    char last_ds[11] = "";
+    int32_t day = INT32_MIN;
+    int rc = 0;
+    while (rc == 0) {
+        const CnBatch *b = NULL;
+        rc = cn_ice_scan_next(scan, &b, err);
+        if (rc) rc = cn_err_ctx(err, rc, "source table %s", tname);
+        if (rc || !b) break;
+        d->scanned += b->n_rows;
+        if ((uint64_t)d->n + b->n_rows > d->end) {
+            if (!grow) {
+                d->over = true;
+                break;
+            }
+            rc = flat_grow(f, p, (uint64_t)d->n + b->n_rows, err);
+            if (rc) break;
+            d->end = f->cap;
+        }
+        const char *ds = cn_ice_scan_batch_ds(scan);
+        if (!ds) day = INT32_MIN, last_ds[0] = 0;
+        else if (strncmp(ds, last_ds, 10)) day = ds_day(ds), snprintf(last_ds, sizeof last_ds, "%.10s", ds);
+        rc = load_batch(b, day, p, pos, f, d, err);
+    }
+    return rc;
+}
+
+/* Shard t of a parallel load. */
+typedef struct LoadJob {
+    CnIceScan **scans;
+    const char *tname;
+    const Plan *p;
+    const uint32_t *pos;
+    Flat *f;
+    Dest *d;
+    int *rc;
+    CnErr *errs;
+} LoadJob;
+
+static void load_step(void *ud, uint32_t t) {
+    LoadJob *j = ud;
+    j->rc[t] = load_scan(j->scans[t], j->tname, j->p, j->pos, j->f, &j->d[t], false, &j->errs[t]);
+}
+
+/* Moves n rows of f from position `from` down to `to` (a shard's rows after the one
+ * before it). */
+static void flat_move(Flat *f, const Plan *p, uint32_t to, uint32_t from, uint32_t n) {
+    if (to == from || !n) return;
+    memmove(f->key + to, f->key + from, (size_t)n * sizeof *f->key);
+    memmove(f->ts + to, f->ts + from, (size_t)n * sizeof *f->ts);
+    memmove(f->pday + to, f->pday + from, (size_t)n * sizeof *f->pday);
+    for (uint32_t c = 0; c < p->n_in; c++) {
+        memmove(f->ok[c] + to, f->ok[c] + from, n);
+        if (p->in_vals[c]) memmove(f->val[c] + to, f->val[c] + from, (size_t)n * sizeof **f->val);
+    }
+}
+
+/* Loads table t on nt threads, each reading the files of one scan shard into its own
+ * range of f (sized by the shard's record count), then closes the gaps left by dropped
+ * rows. Rows end up grouped by shard: the values computed from them do not depend on
+ * row order (ties in ts are broken by value), so the output is the same for any nt.
+ * f must hold room for every row. *loaded = false (nothing appended) when a shard held
+ * more rows than its metadata said: the caller loads on one thread. */
+static int load_shards(CnIceCatalog *cat, const CnIceTable *t, const CnIceScanOpts *so0, uint32_t nt,
+                       const char *tname, const Plan *p, const uint32_t *pos, Flat *f, int64_t *scanned, bool *loaded,
+                       CnErr *err) {
+    CnIceScan **scans = cn_calloc(nt, sizeof *scans);
+    Dest *d = cn_calloc(nt, sizeof *d);
+    int *rcs = cn_calloc(nt, sizeof *rcs);
+    CnErr *errs = cn_calloc(nt, sizeof *errs);
+    int rc = 0;
+    *loaded = false;
+    if (!scans || !d || !rcs || !errs) {
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    uint64_t at = f->n;
+    for (uint32_t i = 0; i < nt && rc == 0; i++) {
+        CnIceScanOpts so = *so0;
+        so.shard_n = nt, so.shard_i = i;
+        rc = cn_ice_scan_open(cat, t, &so, &scans[i], err);
+        if (rc) {
+            rc = cn_err_ctx(err, rc, "source table %s", tname);
+            break;
+        }
+        d[i].n = (uint32_t)at;
+        at += (uint64_t)cn_ice_scan_n_records(scans[i]);
+        if (at > f->cap) goto done; /* the shards disagree with the whole scan */
+        d[i].end = (uint32_t)at;
+    }
+    if (rc) goto done;
+    LoadJob j = {.scans = scans, .tname = tname, .p = p, .pos = pos, .f = f, .d = d, .rc = rcs, .errs = errs};
+    cn_pool_run(nt, load_step, &j);
+    for (uint32_t i = 0; i < nt; i++) {
+        if (rcs[i]) {
+            *err = errs[i];
+            rc = rcs[i];
+            goto done;
+        }
+        if (d[i].over) goto done;
+    }
+    uint32_t n = f->n;
+    for (uint32_t i = 0; i < nt; i++) {
+        uint32_t first = i ? d[i - 1].end : f->n;
+        flat_move(f, p, n, first, d[i].n - first);
+        n += d[i].n - first;
+        *scanned += d[i].scanned;
+        for (uint32_t c = 0; c < p->n_in; c++) f->n_null[c] += d[i].n_null[c];
+    }
+    f->n = n;
+    *loaded = true;
+done:
+    for (uint32_t i = 0; scans && i < nt; i++) cn_ice_scan_close(scans[i]);
+    cn_free(scans);
+    cn_free(d);
+    cn_free(rcs);
+    cn_free(errs);
+    return rc;
 }
 
 /* Appends the rows of source s in partitions [lo, hi]; *ok = false when the source is
@@ -301,69 +502,20 @@ static int load_source(CnIceCatalog *cat, const CnSource *s, const Plan *p, int3
         goto done;
     }
     rc = flat_grow(f, p, expect, err);
-    char last_ds[11] = "";
-    int32_t day = INT32_MIN;
-    while (rc == 0) {
-        const CnBatch *b = NULL;
-        rc = cn_ice_scan_next(scan, &b, err);
-        if (rc) rc = cn_err_ctx(err, rc, "source table %s", tname);
-        if (rc || !b) break;
-        *scanned += b->n_rows;
-        const char *ds = cn_ice_scan_batch_ds(scan);
-        if (!ds) day = INT32_MIN, last_ds[0] = 0;
-        else if (strncmp(ds, last_ds, 10)) day = ds_day(ds), snprintf(last_ds, sizeof last_ds, "%.10s", ds);
-        rc = flat_grow(f, p, (uint64_t)f->n + b->n_rows, err);
-        if (rc) break;
-        const CnVec *kv = &b->cols[pos[0]], *tv = &b->cols[pos[1]];
-        uint32_t n = f->n, m = b->n_rows;
-        /* the common batch: int64 key and inputs without nulls, copied column by column */
-        bool bulk = !kv->valid && !tv->valid && kv->type->id == CN_COL_INT64;
-        for (uint32_t c = 0; c < p->n_in; c++) {
-            const CnVec *iv = &b->cols[pos[2 + c]];
-            bulk = bulk && !iv->valid && (!p->in_vals[c] || iv->type->id == CN_COL_INT64);
-        }
-        if (bulk) {
-            memcpy(f->key + n, kv->values, (size_t)m * sizeof *f->key);
-            memcpy(f->ts + n, tv->values, (size_t)m * sizeof *f->ts);
-            for (uint32_t r = 0; r < m; r++) f->pday[n + r] = day;
-            for (uint32_t c = 0; c < p->n_in; c++) {
-                memset(f->ok[c] + n, 1, m);
-                if (p->in_vals[c]) memcpy(f->val[c] + n, b->cols[pos[2 + c]].values, (size_t)m * sizeof **f->val);
-            }
-            f->n = n + m;
-            continue;
-        }
-        for (uint32_t r = 0; r < m; r++) {
-            if (!cn_col_vec_is_valid(kv, r) || !cn_col_vec_is_valid(tv, r)) continue;
-            if (p->key_type == CN_COL_STRING) {
-                uint32_t len;
-                const char *kp = cn_col_vec_str(kv, r, &len);
-                uint64_t h = cn_hash_bytes(kp, len, 0x6b6579);
-                uint32_t kid = cn_eng__rowmap_find(&f->skeys, kp, len, h);
-                if (kid == NONE) {
-                    kid = f->skeys.n;
-                    if (!cn_eng__rowmap_add(&f->skeys, kp, len, h)) {
-                        rc = cn_err_set(err, CN_ENOMEM, "key table: out of memory");
-                        break;
-                    }
-                }
-                f->key[n] = kid;
-            } else {
-                f->key[n] = get_int(kv, r);
-            }
-            f->ts[n] = ((const int64_t *)tv->values)[r];
-            f->pday[n] = day;
-            for (uint32_t c = 0; c < p->n_in; c++) {
-                const CnVec *iv = &b->cols[pos[2 + c]];
-                bool v = cn_col_vec_is_valid(iv, r);
-                f->ok[c][n] = v;
-                f->n_null[c] += !v;
-                if (p->in_vals[c]) f->val[c][n] = v ? get_int(iv, r) : 0;
-            }
-            n++;
-        }
-        f->n = n;
+    if (rc) goto done;
+    /* integer keys: files decoded on several threads (string keys intern on one) */
+    uint32_t nt = p->key_type == CN_COL_STRING ? 1 : threads_for(expect - f->n);
+    if (nt > cn_ice_scan_n_files(scan)) nt = cn_ice_scan_n_files(scan);
+    if (nt > 1) {
+        bool loaded = false;
+        rc = load_shards(cat, t, &so, nt, tname, p, pos, f, scanned, &loaded, err);
+        if (rc || loaded) goto done;
     }
+    Dest d = {.n = f->n, .end = f->cap};
+    rc = load_scan(scan, tname, p, pos, f, &d, true, err);
+    f->n = d.n;
+    *scanned += d.scanned;
+    for (uint32_t c = 0; c < p->n_in; c++) f->n_null[c] += d.n_null[c];
 done:
     cn_ice_scan_close(scan);
     cn_ice_table_free(t);
@@ -543,27 +695,108 @@ static void finish_groups(Rec *r, uint32_t m) {
     }
 }
 
+/* ------------------------------------------------------------------ sort (parallel) */
+
+/* One radix sort (sort_recs) shared by its threads. Every thread owns a chunk of the
+ * input (rows in input order) and, in the last phase, a run of top buckets; what each
+ * writes is fixed by the chunk offsets, so the result does not depend on nt. */
+typedef struct SortJob {
+    const uint32_t *id, *idx;
+    const int64_t *ts, *val;
+    const int32_t *pday;
+    uint32_t n, nt;
+    int phase;                  /* 0 ts range, 1 histogram, 2 scatter, 3 bucket sorts */
+    int64_t lo;
+    unsigned cb, shift, low, top;
+    int64_t *tmin, *tmax;       /* per thread */
+    uint32_t *hist;             /* per thread 1 << DIGIT: counts, then write cursors */
+    uint32_t *bend;             /* per bucket: end (after the scatter) */
+    uint32_t *bfirst;           /* per thread: first bucket it sorts (nt + 1 entries) */
+    uint32_t *cnt;              /* per thread 1 << DIGIT: radix_lsd counters */
+    Rec *a, *scratch;           /* scratch: per thread, the largest bucket */
+    uint32_t max_b;
+} SortJob;
+
+#define U_OF(j, r) \
+    (((uint64_t)(j)->id[r] << (j)->cb) | (((uint64_t)(j)->ts[r] - (uint64_t)(j)->lo) >> (j)->shift))
+
+static void sort_step(void *ud, uint32_t t) {
+    SortJob *j = ud;
+    uint32_t i0 = cut(j->n, t, j->nt), i1 = cut(j->n, t + 1, j->nt);
+    uint32_t *h = j->hist + ((size_t)t << DIGIT);
+    switch (j->phase) {
+    case 0: {
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
+        for (uint32_t i = i0; i < i1; i++) {
+            int64_t x = j->ts[j->idx ? j->idx[i] : i];
+            if (x < lo) lo = x;
+            if (x > hi) hi = x;
+        }
+        j->tmin[t] = lo, j->tmax[t] = hi;
+        break;
+    }
+    case 1:
+        memset(h, 0, ((size_t)1 << DIGIT) * sizeof *h);
+        for (uint32_t i = i0; i < i1; i++) h[U_OF(j, j->idx ? j->idx[i] : i) >> j->low]++;
+        break;
+    case 2: /* each record built straight into its bucket (one pass over memory) */
+        for (uint32_t i = i0; i < i1; i++) {
+            uint32_t r = j->idx ? j->idx[i] : i;
+            uint64_t u = U_OF(j, r);
+            Rec *x = &j->a[h[u >> j->low]++];
+            x->u = u;
+            x->ts = j->ts[r];
+            x->v = j->val ? j->val[r] : 0;
+            x->ix = r;
+            x->pday = j->pday ? j->pday[r] : 0;
+        }
+        break;
+    default: { /* each bucket (in cache up to about 20M rows) on the low bits, then the full ts */
+        Rec *sc = j->scratch + (size_t)t * j->max_b;
+        uint32_t *cnt = j->cnt + ((size_t)t << DIGIT);
+        for (uint32_t d = j->bfirst[t]; d < j->bfirst[t + 1]; d++) {
+            uint32_t st = d ? j->bend[d - 1] : 0;
+            radix_lsd(j->a + st, sc, j->bend[d] - st, j->low, cnt);
+            if (j->shift) finish_groups(j->a + st, j->bend[d] - st);
+        }
+        break;
+    }
+    }
+}
+#undef U_OF
+
+static void sort_phase(SortJob *j, int phase) {
+    j->phase = phase;
+    cn_pool_run(j->nt, sort_step, j);
+}
+
 /* Rows idx[0..n) (0..n-1 when idx is NULL) with key id id[r] < n_ids sorted by (id, ts),
  * ties in input order. A radix sort of (id, ts >> shift), shift chosen so that
  * (id, coarse ts) has about 4n values: records are built straight into the buckets of
- * the top 9 bits (one pass over memory), then each bucket is sorted in cache on the
- * low bits and finished on the full ts (finish_groups). OWNED: *out (cn_free), n
- * entries; *coarse_bits is the shift of the id within u. pday and val (may be NULL)
- * travel in the records. CN_ENOMEM. */
+ * the top 9 bits, then each bucket is sorted in cache on the low bits and finished on
+ * the full ts (finish_groups). Input chunks and buckets are spread over threads_for(n)
+ * threads; the result is the same for any number. OWNED: *out (cn_free), n entries;
+ * *coarse_bits is the shift of the id within u. pday and val (may be NULL) travel in
+ * the records. CN_ENOMEM. */
 static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday, const int64_t *val, uint32_t n_ids,
                      const uint32_t *idx, uint32_t n, Rec **out, unsigned *coarse_bits, CnErr *err) {
-    Rec *a = big_alloc(((size_t)n + 1) * sizeof *a), *b = big_alloc(((size_t)n + 1) * sizeof *b);
-    uint32_t *cnt = cn_malloc(((size_t)2 << DIGIT) * sizeof *cnt), *bucket = cnt + ((size_t)1 << DIGIT);
+    SortJob j = {.id = id, .idx = idx, .ts = ts, .val = val, .pday = pday, .n = n, .nt = threads_for(n)};
+    size_t nb = (size_t)1 << DIGIT;
+    int rc = 0;
     *out = NULL;
-    if (!a || !b || !cnt) {
-        cn_free(a), cn_free(b), cn_free(cnt);
-        return cn_err_set(err, CN_ENOMEM, "sorting %u rows by key and ts: out of memory", n);
-    }
+    j.a = big_alloc(((size_t)n + 1) * sizeof *j.a);
+    j.tmin = cn_malloc((size_t)j.nt * 2 * sizeof *j.tmin);
+    j.hist = cn_malloc((size_t)j.nt * nb * 2 * sizeof *j.hist);
+    j.bend = cn_malloc((nb + (size_t)j.nt + 1) * sizeof *j.bend);
+    if (!j.a || !j.tmin || !j.hist || !j.bend) goto oom;
+    j.tmax = j.tmin + j.nt;
+    j.cnt = j.hist + (size_t)j.nt * nb;
+    j.bfirst = j.bend + nb;
+    sort_phase(&j, 0);
     int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (uint32_t i = 0; i < n; i++) {
-        int64_t t = ts[idx ? idx[i] : i];
-        if (t < lo) lo = t;
-        if (t > hi) hi = t;
+    for (uint32_t t = 0; t < j.nt; t++) {
+        if (j.tmin[t] < lo) lo = j.tmin[t];
+        if (j.tmax[t] > hi) hi = j.tmax[t];
     }
     unsigned ts_bits = 0, key_bits = 0, n_bits = 0;
     uint64_t range = n ? (uint64_t)hi - (uint64_t)lo : 0;
@@ -572,43 +805,45 @@ static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday,
     while (n_bits < 40 && ((uint64_t)n * 4 >> n_bits)) n_bits++;
     unsigned cb = n_bits > key_bits ? n_bits - key_bits : 0;
     if (cb > ts_bits) cb = ts_bits;
-    unsigned shift = ts_bits - cb, bits = key_bits + cb;
-    unsigned top = bits > DIGIT ? DIGIT : bits, low = bits - top;
-#define U_OF(r) (((uint64_t)id[r] << cb) | (((uint64_t)ts[r] - (uint64_t)lo) >> shift))
-    /* the top bits: a histogram, then each record built straight into its bucket */
-    memset(bucket, 0, ((size_t)1 << DIGIT) * sizeof *bucket);
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t r = idx ? idx[i] : i;
-        bucket[U_OF(r) >> low]++;
-    }
+    unsigned bits = key_bits + cb;
+    j.lo = lo, j.cb = cb, j.shift = ts_bits - cb;
+    j.top = bits > DIGIT ? DIGIT : bits, j.low = bits - j.top;
+    sort_phase(&j, 1);
+    /* write cursors: bucket by bucket, thread chunks in input order (a stable scatter) */
     uint32_t sum = 0;
-    for (uint32_t d = 0; d < (1u << top); d++) {
-        uint32_t k = bucket[d];
-        bucket[d] = sum;
-        sum += k;
+    for (size_t d = 0; d < nb; d++) {
+        uint32_t st = sum;
+        for (uint32_t t = 0; t < j.nt; t++) {
+            uint32_t k = j.hist[t * nb + d];
+            j.hist[t * nb + d] = sum;
+            sum += k;
+        }
+        j.bend[d] = sum;
+        if (sum - st > j.max_b) j.max_b = sum - st;
     }
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t r = idx ? idx[i] : i;
-        uint64_t u = U_OF(r);
-        Rec *x = &a[bucket[u >> low]++];
-        x->u = u;
-        x->ts = ts[r];
-        x->v = val ? val[r] : 0;
-        x->ix = r;
-        x->pday = pday ? pday[r] : 0;
+    sort_phase(&j, 2);
+    /* buckets to threads: runs of about n / nt records */
+    for (uint32_t t = 0, d = 0; t <= j.nt; t++) {
+        uint32_t want = cut(n, t, j.nt);
+        while (t == j.nt ? d < nb : d < nb && (d ? j.bend[d - 1] : 0) < want) d++;
+        j.bfirst[t] = d;
     }
-#undef U_OF
-    /* bucket[d] is now the end of bucket d: each bucket (n / 512 records, in cache up
-     * to about 20M rows) sorted on the low bits and finished on the full ts */
-    for (uint32_t d = 0, st = 0; d < (1u << top); st = bucket[d++]) {
-        radix_lsd(a + st, b + st, bucket[d] - st, low, cnt);
-        if (shift) finish_groups(a + st, bucket[d] - st);
-    }
-    cn_free(b);
-    cn_free(cnt);
-    *out = a;
+    j.scratch = cn_malloc(((size_t)j.max_b * j.nt + 1) * sizeof *j.scratch);
+    if (!j.scratch) goto oom;
+    sort_phase(&j, 3);
+    *out = j.a;
+    j.a = NULL;
     *coarse_bits = cb;
-    return 0;
+    goto done;
+oom:
+    rc = cn_err_set(err, CN_ENOMEM, "sorting %u rows by key and ts: out of memory", n);
+done:
+    cn_free(j.a);
+    cn_free(j.tmin);
+    cn_free(j.hist);
+    cn_free(j.bend);
+    cn_free(j.scratch);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ sweep */
@@ -762,38 +997,31 @@ static bool part_value_upto(const Sorted *s, const JPart *jp, uint32_t a, uint32
     return true;
 }
 
-/* Every query's part values, in sorted order and row-major (the parts of a query share
- * cache lines; sorted order is random in left order): slot[r] = j for left row r with a
- * key, and part q's value is (*rv)[j * n_parts + q] when (*rok)[j * n_parts + q].
- * OWNED: *rv, *rok (cn_free). */
-static int sweep(const Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, const int64_t *qts,
-                 const int32_t *qpday, uint32_t n_ids, uint32_t *slot, int64_t **rv, uint8_t **rok, CnErr *err) {
-    uint32_t *qsel = cn_malloc(((size_t)n_q + 1) * sizeof *qsel), n_qq = 0;
-    uint32_t *lo = cn_malloc(((size_t)p->n_w + 1) * sizeof *lo);
-    Rec *qs = NULL;
-    unsigned cb = 0;
-    int rc = 0;
-    if (!qsel || !lo) {
-        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (uint32_t r = 0; r < n_q; r++)
-        if (qid[r] != NONE) qsel[n_qq++] = r;
-    rc = sort_recs(qid, qts, qpday, NULL, n_ids, qsel, n_qq, &qs, &cb, err);
-    if (rc) goto done;
-    uint32_t np = p->n_parts;
-    int64_t *v = *rv = big_alloc(((size_t)n_qq * np + 1) * sizeof *v);
-    uint8_t *ok = *rok = big_alloc((size_t)n_qq * np + 1);
-    if (!v || !ok) {
-        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-        goto done;
-    }
+/* One sweep shared by its threads: thread t answers the sorted queries
+ * [jcut[t], jcut[t + 1]), cut at key boundaries, so each key's pointers live in one
+ * thread and every thread writes its own slots and values. */
+typedef struct SweepJob {
+    const Sorted *s;
+    const Plan *p;
+    const Rec *qs;
+    unsigned cb;
+    uint32_t *slot, *jcut, *lo;  /* lo: per thread p->n_w window starts */
+    int64_t *v;
+    uint8_t *ok;
+} SweepJob;
+
+static void sweep_step(void *ud, uint32_t th) {
+    const SweepJob *sj = ud;
+    const Sorted *s = sj->s;
+    const Plan *p = sj->p;
+    uint32_t np = p->n_parts, *lo = sj->lo + (size_t)th * p->n_w;
     uint32_t cur = NONE, e1 = 0, hi = 0;
     int32_t max_pday = INT32_MIN;
-    for (uint32_t j = 0; j < n_qq; j++) {
-        uint32_t r = qs[j].ix, k = (uint32_t)(qs[j].u >> cb);
-        int64_t t = qs[j].ts;
-        int32_t qpd = qs[j].pday;
+    for (uint32_t j = sj->jcut[th]; j < sj->jcut[th + 1]; j++) {
+        const Rec *qr = &sj->qs[j];
+        uint32_t r = qr->ix, k = (uint32_t)(qr->u >> sj->cb);
+        int64_t t = qr->ts;
+        int32_t qpd = qr->pday;
         if (k != cur) {
             cur = k;
             hi = s->start[k];
@@ -811,49 +1039,114 @@ static int sweep(const Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *q
             while (lo[w] < hi && TS(s, lo[w]) < st) lo[w]++;
         }
         bool late = max_pday > qpd;
-        slot[r] = j;
+        sj->slot[r] = j;
         for (uint32_t q = 0; q < np; q++) {
             const JPart *jp = &p->parts[q];
             size_t o = (size_t)j * np + q;
-            ok[o] = late ? part_value_upto(s, jp, lo[jp->win], hi, qpd, &v[o]) : part_value(s, jp, lo[jp->win], hi, &v[o]);
+            sj->ok[o] = late ? part_value_upto(s, jp, lo[jp->win], hi, qpd, &sj->v[o])
+                             : part_value(s, jp, lo[jp->win], hi, &sj->v[o]);
         }
     }
+}
+
+/* Every query's part values, in sorted order and row-major (the parts of a query share
+ * cache lines; sorted order is random in left order): slot[r] = j for left row r with a
+ * key, and part q's value is (*rv)[j * n_parts + q] when (*rok)[j * n_parts + q].
+ * OWNED: *rv, *rok (cn_free). */
+static int sweep(const Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, const int64_t *qts,
+                 const int32_t *qpday, uint32_t n_ids, uint32_t *slot, int64_t **rv, uint8_t **rok, CnErr *err) {
+    uint32_t *qsel = cn_malloc(((size_t)n_q + 1) * sizeof *qsel), n_qq = 0;
+    SweepJob sj = {.s = s, .p = p, .slot = slot};
+    Rec *qs = NULL;
+    int rc = 0;
+    if (!qsel) goto oom;
+    for (uint32_t r = 0; r < n_q; r++)
+        if (qid[r] != NONE) qsel[n_qq++] = r;
+    rc = sort_recs(qid, qts, qpday, NULL, n_ids, qsel, n_qq, &qs, &sj.cb, err);
+    if (rc) goto done;
+    uint32_t np = p->n_parts, nt = threads_for(n_qq);
+    sj.qs = qs;
+    sj.v = *rv = big_alloc(((size_t)n_qq * np + 1) * sizeof *sj.v);
+    sj.ok = *rok = big_alloc((size_t)n_qq * np + 1);
+    sj.jcut = cn_malloc(((size_t)nt + 1) * sizeof *sj.jcut);
+    sj.lo = cn_malloc(((size_t)nt * p->n_w + 1) * sizeof *sj.lo);
+    if (!sj.v || !sj.ok || !sj.jcut || !sj.lo) goto oom;
+    for (uint32_t t = 0; t <= nt; t++) {
+        uint32_t j = t == nt ? n_qq : cut(n_qq, t, nt);
+        if (t && j < sj.jcut[t - 1]) j = sj.jcut[t - 1];
+        while (j > 0 && j < n_qq && qs[j].u >> sj.cb == qs[j - 1].u >> sj.cb) j++; /* a key stays in one thread */
+        sj.jcut[t] = j;
+    }
+    cn_pool_run(nt, sweep_step, &sj);
+    goto done;
+oom:
+    rc = cn_err_set(err, CN_ENOMEM, "out of memory");
 done:
     cn_free(qsel);
     cn_free(qs);
-    cn_free(lo);
+    cn_free(sj.jcut);
+    cn_free(sj.lo);
     return rc;
+}
+
+/* The values batch in left order, built by threads over runs of 64 left rows (whole
+ * validity words). */
+typedef struct OutJob {
+    const Plan *p;
+    uint32_t n, nt;
+    const uint32_t *slot;
+    const int64_t *rv;
+    const uint8_t *rok;
+    CnBatch *vals;
+    uint64_t *n_null;  /* per thread and part */
+} OutJob;
+
+#define PF 24 /* rows to prefetch ahead: about the misses in flight */
+static void out_step(void *ud, uint32_t t) {
+    const OutJob *oj = ud;
+    uint32_t np = oj->p->n_parts, words = (oj->n + 63) / 64;
+    uint32_t r0 = cut(words, t, oj->nt) * 64, r1 = cut(words, t + 1, oj->nt) * 64;
+    const uint32_t *slot = oj->slot;
+    uint64_t *nn = oj->n_null + (size_t)t * np;
+    if (r1 > oj->n) r1 = oj->n;
+    for (uint32_t r = r0; r < r1; r++) {
+        if (r + PF < r1 && slot[r + PF] != NONE) {
+            __builtin_prefetch(oj->rv + (size_t)slot[r + PF] * np);
+            __builtin_prefetch(oj->rok + (size_t)slot[r + PF] * np);
+        }
+        size_t o = (size_t)(slot[r] == NONE ? 0 : slot[r]) * np;
+        for (uint32_t q = 0; q < np; q++) {
+            CnVec *v = &oj->vals->cols[q];
+            bool ok = slot[r] != NONE && oj->rok[o + q];
+            int64_t x = ok ? oj->rv[o + q] : 0;
+            if (oj->p->parts[q].out == CN_COL_INT32) ((int32_t *)v->values)[r] = (int32_t)x;
+            else ((int64_t *)v->values)[r] = x;
+            v->valid[r >> 6] |= (uint64_t)ok << (r & 63);
+            nn[q] += !ok;
+        }
+    }
 }
 
 /* The values batch (empty, value schema) in left order: each left row gathers its
  * query's row of part values once (prefetched PF rows ahead) and writes every
  * column in place; a bitmap marks the non-null ones. */
-#define PF 24 /* rows to prefetch ahead: about the misses in flight */
 static int out_columns(const Plan *p, uint32_t n, const uint32_t *slot, const int64_t *rv, const uint8_t *rok,
                        CnBatch *vals, CnErr *err) {
     uint32_t np = p->n_parts;
+    OutJob oj = {.p = p, .n = n, .nt = threads_for(n), .slot = slot, .rv = rv, .rok = rok, .vals = vals};
     for (uint32_t q = 0; q < np; q++) {
         CnVec *v = &vals->cols[q];
         if (cn_col_vec_reserve(v, n) || cn_col_vec_make_valid(v)) return cn_err_set(err, CN_ENOMEM, "out of memory");
         memset(v->valid, 0, ((size_t)n + 63) / 64 * 8);
     }
-    for (uint32_t r = 0; r < n; r++) {
-        if (r + PF < n && slot[r + PF] != NONE) {
-            __builtin_prefetch(rv + (size_t)slot[r + PF] * np);
-            __builtin_prefetch(rok + (size_t)slot[r + PF] * np);
-        }
-        size_t o = (size_t)(slot[r] == NONE ? 0 : slot[r]) * np;
-        for (uint32_t q = 0; q < np; q++) {
-            CnVec *v = &vals->cols[q];
-            bool ok = slot[r] != NONE && rok[o + q];
-            int64_t x = ok ? rv[o + q] : 0;
-            if (p->parts[q].out == CN_COL_INT32) ((int32_t *)v->values)[r] = (int32_t)x;
-            else ((int64_t *)v->values)[r] = x;
-            v->valid[r >> 6] |= (uint64_t)ok << (r & 63);
-            v->n_null += !ok;
-        }
+    oj.n_null = cn_calloc((size_t)oj.nt * np + 1, sizeof *oj.n_null);
+    if (!oj.n_null) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    cn_pool_run(oj.nt, out_step, &oj);
+    for (uint32_t q = 0; q < np; q++) {
+        for (uint32_t t = 0; t < oj.nt; t++) vals->cols[q].n_null += oj.n_null[(size_t)t * np + q];
+        vals->cols[q].n = n;
     }
-    for (uint32_t q = 0; q < np; q++) vals->cols[q].n = n;
+    cn_free(oj.n_null);
     return cn_col_batch_sync_rows(vals, err);
 }
 
