@@ -12,6 +12,7 @@
  * mismatch stored tiles are ignored and their partitions emptied at the next write.
  * Tile writes are a cache: a failure is logged and the backfill still succeeds. */
 #include "engine/eng_int.h"
+#include "engine/range.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -443,6 +444,51 @@ done:
 
 /* ------------------------------------------------------------------ chunks */
 
+#define TILE_GAIN 4.0 /* source rows per stored tile row for the store to pay (range pass) */
+
+/* Adds to *rows the rows of table full (manifest counts) in partitions [lo, hi] that are
+ * also in only[0..n_only) (only NULL: all); nothing when the table is absent. */
+static int table_rows(CnIceCatalog *cat, const char *full, int32_t lo, int32_t hi, const int32_t *only,
+                      uint32_t n_only, uint64_t *rows, CnErr *err) {
+    char ns[129], name[129];
+    int rc = cn_ice_name_parse(full, ns, name, err);
+    if (rc || !cn_ice_table_exists(cat, ns, name)) return rc;
+    CnIceTable *t = NULL;
+    CnIcePartition *ps = NULL;
+    uint32_t np = 0;
+    rc = cn_ice_table_load(cat, ns, name, &t, err);
+    if (rc == 0) rc = cn_ice_table_partition_list(cat, t, 0, NULL, NULL, &ps, &np, err);
+    for (uint32_t i = 0; rc == 0 && i < np; i++) {
+        int64_t d;
+        if (!cn_ds_parse(ps[i].ds, &d) && d >= lo && d <= hi && ps[i].records > 0 &&
+            (!only || has(only, n_only, (int32_t)d)))
+            *rows += (uint64_t)ps[i].records;
+    }
+    cn_free(ps);
+    cn_ice_table_free(t);
+    return rc;
+}
+
+/* *use false when the valid store st holds more than 1/TILE_GAIN of the source rows of
+ * the partitions it would replace in [lo, hi]. */
+static int store_pays(CnIceCatalog *cat, const CnGroupBy *gb, const Store *st, int32_t lo, int32_t hi, bool *use,
+                      CnErr *err) {
+    uint64_t src = 0, tiles = 0;
+    char full[300];
+    snprintf(full, sizeof full, "%s.%s", st->ns, st->name);
+    int rc = table_rows(cat, full, lo, hi, NULL, 0, &tiles, err);
+    CnArena a;
+    cn_arena_init(&a, 0);
+    for (size_t i = 0; rc == 0 && i < gb->n_sources; i++) {
+        const char *tab = cn_conf_source_table(&a, &gb->sources[i]);
+        /* only the stored days count: the others are scanned either way */
+        if (tab) rc = table_rows(cat, tab, lo, hi, st->days, st->n_days, &src, err);
+    }
+    cn_arena_fini(&a);
+    if (rc == 0) *use = (double)tiles * TILE_GAIN <= (double)src;
+    return rc;
+}
+
 /* GroupBy derivations (compute.md section 5, config.md section 8): each output column
  * (names and order from cn_conf_groupby_output_columns) is a copy of base column src,
  * or derivation expression der, coalesced with base column co first (a derivation
@@ -634,14 +680,15 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
         }
         lo = unbounded ? INT32_MIN : (int32_t)cn_ms_to_days((int64_t)s * CN_MS_PER_DAY - CN_MS_PER_DAY - max_w);
     }
-    bool tiles = o->use_tiles && events && gb->has_aggregations;
+    bool tiles = o->use_tiles && events && gb->has_aggregations, range_ok = false;
     if (tiles) rc = store_open(cat, out_table, &store, err);
-    /* the signature needs the resolved parts: open without the store first when it
-     * exists, then decide; a cheap first pass resolves the GroupBy on no rows */
-    if (rc == 0 && tiles && store.exists) {
+    /* the signature and the range pass need the resolved parts: a cheap first open
+     * resolves the GroupBy on no rows */
+    if (rc == 0 && events && gb->has_aggregations && (tiles || e - s >= 2)) {
         CnEngGroupBy *probe = NULL;
         rc = cn_eng__open(cat, gb, 1, 0, o, NULL, NULL, &probe, err);
-        if (rc == 0) {
+        if (rc == 0) range_ok = cn_eng__range_eligible(probe);
+        if (rc == 0 && tiles && store.exists) {
             snprintf(store.sig, sizeof store.sig, "%016llx", (unsigned long long)signature(probe));
             CnIceTable *t = NULL;
             if (cn_ice_table_load(cat, store.ns, store.name, &t, err) == 0) {
@@ -655,9 +702,21 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
         }
         cn_eng_gb_free(probe);
     }
+    /* Rows the range pass folds cost less than stored IRs read back (each is decoded
+     * and its key interned again), so its GroupBys read the store only when the
+     * manifests say it holds several times fewer rows than the sources it replaces */
+    if (rc == 0 && tiles && range_ok && store.valid)
+        rc = store_pays(cat, gb, &store, lo, hi, &tiles, err);
     if (rc == 0) rc = cn_eng__open(cat, gb, lo, hi, o, tiles ? store_skip : NULL, &store, &g, err);
     if (rc) goto done;
     g->output_table = out_table;
+    /* without a usable store: build tiles only when the rows are dense enough that a
+     * later run would rather read them (rows / (keys x days) bounds rows per tile below) */
+    if (tiles && range_ok && !(store.valid && store.n_days) &&
+        (double)g->n_rows < TILE_GAIN * (double)g->keys.n * (double)(g->n_src_days ? g->n_src_days : 1))
+        tiles = false;
+    if (o->verbose && range_ok)
+        fprintf(stderr, "chunk: %s\n", tiles ? "tile store used (dense rows)" : "rows rescanned, no tile store");
     if (tiles) {
         snprintf(store.sig, sizeof store.sig, "%016llx", (unsigned long long)signature(g));
         rc = cn_eng__tiles_new(g, &ts, err);
@@ -684,7 +743,9 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
     wr.s = s;
     wr.e = e;
     wr.progress = o->progress;
-    rc = cn_eng__compute(g, s, e, ts, emit_write, &wr, err);
+    bool done_range = false;
+    if (range_ok && !tiles && e - s >= 2) rc = cn_eng__range_fold(g, s, e, emit_write, &wr, &done_range, err);
+    if (rc == 0 && !done_range) rc = cn_eng__compute(g, s, e, ts, emit_write, &wr, err);
     if (rc == 0) /* distributed hook: rank 0 commits every rank's files */
         rc = o->shard ? o->shard->commit(o->shard->ud, wr.w, err) : cn_ice_write_commit(wr.w, NULL, err);
     if (rc == 0 && tiles) {

@@ -543,12 +543,76 @@ static inline bool val_eq(const ValSrc *vs, uint32_t a, uint32_t b) {
     return la == lb && memcmp(pa, pb, la) == 0;
 }
 
+/* Signed value k of a fixed 4- or 8-byte column (raw bits: floats compare bitwise). */
+static inline int64_t val_int(const ValSrc *vs, uint32_t k) {
+    if (vs->wp == 4) {
+        int32_t x;
+        memcpy(&x, vs->fixed + 4 * (size_t)k, 4);
+        return x;
+    }
+    int64_t x;
+    memcpy(&x, vs->fixed + 8 * (size_t)k, 8);
+    return x;
+}
+
+#define DICT_DIRECT_SPAN 65536u /* widest value range the direct map takes */
+
+/* try_dict for fixed-width values spanning at most DICT_DIRECT_SPAN: the same entries in
+ * the same (first appearance) order and the same fall-backs to PLAIN, found by indexing
+ * an array with value - min instead of hashing, which is most of a dictionary's cost.
+ * *handled false when the values span more. */
+static int try_dict_direct(CnPqWriter *w, Chunk *c, bool *use, bool *handled, CnErr *err) {
+    const ValSrc *vs = &c->vs;
+    *handled = false;
+    int64_t mn = val_int(vs, 0), mx = mn;
+    for (uint32_t k = 1; k < vs->n; k++) {
+        int64_t x = val_int(vs, k);
+        mn = x < mn ? x : mn;
+        mx = x > mx ? x : mx;
+    }
+    if ((uint64_t)mx - (uint64_t)mn >= DICT_DIRECT_SPAN) return 0;
+    *handled = true;
+    uint32_t span = (uint32_t)((uint64_t)mx - (uint64_t)mn) + 1;
+    if (grow(&w->slots, (size_t)span * 4) < 0 || grow(&w->ids, (size_t)vs->n * 4 + 4) < 0 ||
+        grow(&w->first, ((size_t)span + 1) * 4) < 0)
+        return cn_err_set(err, CN_ENOMEM, "out of memory");
+    uint32_t *map = w->slots.p, *ids = w->ids.p, *first = w->first.p, nd = 0;
+    memset(map, 0, (size_t)span * 4);
+    uint64_t dict_bytes = 0, plain_bytes = (uint64_t)vs->n * (uint64_t)vs->wp;
+    for (uint32_t k = 0; k < vs->n; k++) {
+        uint32_t *m = &map[(uint64_t)val_int(vs, k) - (uint64_t)mn];
+        if (*m) {
+            ids[k] = *m - 1;
+            continue;
+        }
+        dict_bytes += (uint64_t)vs->wp;
+        if (dict_bytes > w->o.dict_max_bytes) return 0;
+        if (k == 8191 && (uint64_t)nd * 10 > (uint64_t)k * 9) return 0; /* as try_dict */
+        first[nd] = k;
+        ids[k] = nd;
+        *m = ++nd;
+    }
+    int bw = cn_pq__bit_width(nd > 1 ? nd - 1 : 1);
+    if (dict_bytes + ((uint64_t)vs->n * (uint64_t)bw + 7) / 8 >= plain_bytes) return 0;
+    c->use_dict = true;
+    c->n_dict = nd;
+    c->ids = ids;
+    c->first = first;
+    *use = true;
+    return 0;
+}
+
 /* Builds the dictionary; false (use PLAIN) when it grows past dict_max_bytes or would
  * not be smaller than PLAIN. */
 static int try_dict(CnPqWriter *w, Chunk *c, bool *use, CnErr *err) {
     *use = false;
     const ValSrc *vs = &c->vs;
     if (!w->o.dictionary || vs->wp == 1 || vs->n == 0) return 0;
+    if (vs->wp == 4 || vs->wp == 8) {
+        bool handled = false;
+        int rc = try_dict_direct(w, c, use, &handled, err);
+        if (rc || handled) return rc;
+    }
     uint32_t cap = 1024;
     if (grow(&w->slots, cap * 4) < 0 || grow(&w->ids, (size_t)vs->n * 4 + 4) < 0 || grow(&w->first, 1024 * 4) < 0)
         goto oom;
