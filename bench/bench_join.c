@@ -27,7 +27,8 @@
  * writing and committing the output) in a child process, so its peak RSS is its own.
  * Cross-check: the rows with rid % 997 == 5 are compared feature by feature; both outputs
  * must have every left row. Exit 1 on any difference.
- * Printed: wall and CPU times, the ratio, peak RSS. */
+ * Printed: wall and CPU times, the ratio, peak RSS, our threads (CN_THREADS, else the
+ * online CPUs). */
 #include "bench_util.h"
 #include "base/compat.h"
 
@@ -44,6 +45,7 @@
 
 #include "base/alloc.h"
 #include "base/date.h"
+#include "base/pool.h"
 #include "base/str.h"
 #include "conf/conf.h"
 #include "duckdb.h"
@@ -291,6 +293,11 @@ static void duck_exec(duckdb_connection con, const char *sql, duckdb_result *res
     }
 }
 
+static void print_ours(double w, double c, int64_t rss_kb) {
+    printf("  chronon backfill      wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB (child process, %u threads)\n", w, c,
+           (double)rss_kb / 1024.0, cn_pool_threads());
+}
+
 int main(int argc, char **argv) {
     int64_t n_left = argc > 1 ? atoll(argv[1]) : 1000000;
     int64_t events = argc > 2 ? atoll(argv[2]) : 10000000;
@@ -330,8 +337,7 @@ int main(int argc, char **argv) {
     CnEngStats st;
     double our_w = run_child(c, conf->join, s_ds, e_ds, &our_c, &our_rss, &st);
     if (ours_only) {
-        printf("  chronon backfill      wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB (child process)\n", our_w, our_c,
-               (double)our_rss / 1024.0);
+        print_ours(our_w, our_c, our_rss);
         cn_arena_fini(&a);
         cn_conf_free(conf);
         cn_ice_catalog_close(c);
@@ -411,8 +417,7 @@ int main(int argc, char **argv) {
 
     printf("point-in-time join, TEMPORAL, windows 1h/1d/7d x SUM/COUNT/LAST: %lld output rows, %lld rows read\n",
            (long long)st.rows_written, (long long)st.rows_scanned);
-    printf("  chronon backfill      wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB (child process)\n", our_w, our_c,
-           (double)our_rss / 1024.0);
+    print_ours(our_w, our_c, our_rss);
     printf("  DuckDB (all threads)  wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB (whole bench process)\n", duck_w,
            duck_c, (double)duck_rss / 1024.0);
     printf("  ratio DuckDB/chronon: %.2fx wall, %.2fx cpu; %lld sampled rows (%lld non-null features) %s\n",

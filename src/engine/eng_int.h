@@ -86,6 +86,9 @@ bool cn_eng__has_day(const CnEngGroupBy *g, int32_t d);
  * or the snapshot of day x): x - 1d - maxWindow; INT32_MIN when some aggregation is
  * unwindowed or there are none (D29, docs/joins.md). join.c. */
 int32_t cn_eng__value_scan_lo(const CnGroupBy *gb, int32_t x);
+/* Whether the warehouse is a local directory, whose files any number of threads may read
+ * at once (an object store client serves one thread at a time). load.c. */
+bool cn_eng__local_warehouse(const CnIceCatalog *cat);
 /* Output schema: keys, values, ds. OWNED: *out (cn_col_schema_free). */
 int cn_eng__out_schema(CnEngGroupBy *g, CnSchema **out, CnErr *err);
 /* Key id of encoded key bytes, adding it (with vals row r of batch b) when new. */

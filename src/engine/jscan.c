@@ -30,10 +30,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/date.h"
 #include "base/hash.h"
+#include "base/log.h"
 #include "base/pool.h"
 #include "engine/rowmap.h"
 
@@ -208,6 +210,13 @@ static uint32_t threads_for(uint64_t n) {
 
 /* First item of chunk t of nt over n items (chunk t is [cut(t), cut(t + 1))). */
 static uint32_t cut(uint32_t n, uint32_t t, uint32_t nt) { return (uint32_t)((uint64_t)n * t / nt); }
+
+/* Monotonic seconds (the phase times of the debug log line). */
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 /* ------------------------------------------------------------------ load */
 
@@ -503,8 +512,9 @@ static int load_source(CnIceCatalog *cat, const CnSource *s, const Plan *p, int3
     }
     rc = flat_grow(f, p, expect, err);
     if (rc) goto done;
-    /* integer keys: files decoded on several threads (string keys intern on one) */
-    uint32_t nt = p->key_type == CN_COL_STRING ? 1 : threads_for(expect - f->n);
+    /* integer keys in a local warehouse: files decoded on several threads (string keys
+     * intern on one; an object store client serves one thread) */
+    uint32_t nt = p->key_type == CN_COL_STRING || !cn_eng__local_warehouse(cat) ? 1 : threads_for(expect - f->n);
     if (nt > cn_ice_scan_n_files(scan)) nt = cn_ice_scan_n_files(scan);
     if (nt > 1) {
         bool loaded = false;
@@ -1183,6 +1193,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     }
     const CnVec *lk = &left->cols[lcol[0]];
     if (!plan_make(g, &p) || !cn_col_type_equal(lk->type, g->key_schema->fields[0].type)) goto done;
+    double t0 = now_s(), t_load = 0, t_sort = 0, t_sweep = 0;
     for (size_t i = 0; i < gb->n_sources && rc == 0; i++) {
         bool ok = false;
         rc = load_source(cat, &gb->sources[i], &p, lo, hi, opts, &f, &scanned, &ok, err);
@@ -1197,6 +1208,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
         if (f.pday[i] < (int32_t)cn_ms_to_days(f.ts[i])) goto done;
     *taken = true;
     g->stats.rows_scanned = scanned;
+    t_load = now_s();
     rc = key_ids(&f, &km, &id, &n_ids, err);
     cn_free(f.key), f.key = NULL;
     skeys = f.skeys; /* string keys: left rows look up their id here */
@@ -1226,10 +1238,17 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
         }
         if (qid[r] != NONE && s.start[qid[r]] == s.start[qid[r] + 1]) qid[r] = NONE; /* no rows */
     }
+    t_sort = now_s();
     rc = sweep(&s, &p, n, qid, qts, qpday, n_ids, slot, &rv, &rok, err);
+    t_sweep = now_s();
     sorted_fini(&s);
     if (rc == 0) rc = cn_col_batch_new(g->value_schema, &vals, err);
     if (rc == 0) rc = out_columns(&p, n, slot, rv, rok, vals, err);
+    if (rc == 0)
+        cn_log(CN_LOG_DEBUG,
+               "join fast path: %u threads, %lld rows, %u queries: load %.3fs, sort %.3fs, sweep %.3fs, output %.3fs",
+               cn_pool_threads(), (long long)scanned, n, t_load - t0, t_sort - t_load, t_sweep - t_sort,
+               now_s() - t_sweep);
 done:
     cn_free(rv);
     cn_free(rok);

@@ -749,7 +749,7 @@ out:
 
 /* Whether the warehouse is a local directory (its files are read with pread, by any
  * number of threads at once). */
-static bool local_warehouse(const CnIceCatalog *cat) {
+bool cn_eng__local_warehouse(const CnIceCatalog *cat) {
     const char *w = cn_ice_catalog_warehouse(cat);
     return w && (w[0] == '/' || !strncmp(w, "file://", 7));
 }
@@ -894,7 +894,7 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
     tk.i_ts = i_ts;
     tk.ts_from_ds = ts_from_ds;
     uint32_t n_threads = cn_pool_threads(), n_files = cn_ice_scan_n_files(scan);
-    if (n_threads > 1 && n_files > 1 && !skip && !g->opts.shard && local_warehouse(cat)) {
+    if (n_threads > 1 && n_files > 1 && !skip && !g->opts.shard && cn_eng__local_warehouse(cat)) {
         rc = load_parallel(g, cat, t, &so, &sb, tname, n_threads < n_files ? n_threads : n_files, n_files, &tk,
                            days, err);
         goto done;
