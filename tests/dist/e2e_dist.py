@@ -254,8 +254,11 @@ def case_join(tmp):
     rows per ds for N = 1..4 ranks as one process; a Join whose parts use different left
     keys is refused, and a failing rank commits nothing."""
     slow = os.environ.get("CN_TEST_SLOW") == "1"
+    # sanitizer builds (every MPI process several times slower): one dataset, and the
+    # failure without the re-run
+    lean = sanitizer_build() and not slow
     compared = 0
-    for seed in ((3, 8, 21) if slow else (3, 8)):
+    for seed in ((3, 8, 21) if slow else (3,) if lean else (3, 8)):
         job, rnd, jvo, end = join_job(tmp, seed)
         for i in range(4 if slow else 2):
             name = "j_%d_%d" % (seed, i)
@@ -293,7 +296,7 @@ def case_join(tmp):
     with open(os.path.join(job.root, "production/joins/t/two"), "w") as f:
         json.dump(two, f)
     same_for_every_n(job, "production/joins/t/two", ["--end-ds", end], "join on (uid as k1, k2)", SOME_RANKS)
-    assert compared >= 3, compared
+    assert compared >= (2 if lean else 3), compared
     # parts joining on different left columns: refused, naming both parts, nothing written
     conf["joinParts"] = conf["joinParts"][:1]
     conf["joinParts"][0]["keyMapping"] = {"uid": "k1"}
@@ -312,7 +315,7 @@ def case_join(tmp):
     # a failing rank: no commit, the earlier days stay, no data file left behind
     rel = "production/joins/t/j_%d_0" % seed
     c, table = job.conf_copy(rel, "failrun")
-    p = job.run(c, ["--end-ds", jvo.co.ds_add(jvo.BASE, 2), "--start-ds", jvo.co.ds_add(jvo.BASE, 1)], ranks=2)
+    p = job.run(c, ["--end-ds", jvo.co.ds_add(jvo.BASE, 2), "--start-ds", jvo.co.ds_add(jvo.BASE, 1)])
     assert p.returncode == 0, p.stderr
     before = job.rows(table)
     assert before, "the first run wrote nothing"
@@ -325,6 +328,9 @@ def case_join(tmp):
     assert p.returncode != 0 and "rank 2 of 3" in p.stderr and "injected failure" in p.stderr, p.stderr
     assert job.rows(table) == before, "a failed job changed the table"
     assert data_files() == files, "the failed job left data files: %s" % sorted(data_files() - files)
+    if lean:
+        print("join fail: a failing rank left the table unchanged")
+        return
     p = job.run(c, ["--end-ds", end], ranks=3)
     assert p.returncode == 0, p.stderr
     ref, ref_table = job.conf_copy(rel, "failref")
