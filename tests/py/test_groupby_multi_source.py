@@ -100,6 +100,20 @@ def test_two_sources_groupby_backfill_matches_oracle(data, ops):
     assert sum(r[col] or 0 for r in got) > sum(r[col] or 0 for r in a_only)
 
 
+def test_two_sources_one_day_key_fold_matches_oracle(data):
+    """A one-day run without tiles takes a fold path (compute.c) over both sources."""
+    root, w, tables = data
+    name = "gb_fold"
+    conf = groupby(name, SOURCES, (7, 6))
+    last = day(N_DAYS - 1)
+    p = w.run(root, put(root, "group_bys", name, conf), "--start-ds", last, "--end-ds", last, "--no-tiles",
+              "--verbose")
+    assert "fold" in p.stderr, p.stderr
+    got = w.rows("out.t_" + name)
+    want = co.groupby_backfill(conf, tables, day(N_DAYS - 1), day(N_DAYS - 1))
+    assert compare(got, want, ["user"], where=name) >= 3
+
+
 @pytest.mark.parametrize("ops", [(7, 6), (7, 8)], ids=["sum_count", "sum_avg"])
 def test_two_sources_join_part_matches_oracle(data, ops):
     root, w, tables = data
