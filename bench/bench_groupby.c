@@ -11,9 +11,10 @@
  *
  * 1. Snapshot of one ds (D = 2024-01-30, window end E = epoch(2024-01-31)): the backfill
  *    of partition D without the tile store (a full computation), in a child process so
- *    its peak RSS is its own. DuckDB (threads=1) runs, on the glob of the table's data
- *    files, the SQL the snapshot means (compute.md section 2: E - W <= ts < E; an empty
- *    group is null, COUNT included, N2; LAST_K newest first):
+ *    its peak RSS is its own, on N threads (CN_THREADS, default the online CPUs). DuckDB
+ *    (threads=N, the same count) runs, on the glob of the table's data files, the SQL the
+ *    snapshot means (compute.md section 2: E - W <= ts < E; an empty group is null, COUNT
+ *    included, N2; LAST_K newest first):
  *
  *      SELECT user_id,
  *        sum(amount) FILTER (WHERE ts >= E - W)::BIGINT              -- per W in 1d, 7d, 30d
@@ -49,6 +50,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/pool.h"
 #include "base/date.h"
 #include "base/str.h"
 #include "conf/conf.h"
@@ -358,7 +360,10 @@ int main(int argc, char **argv) {
     duckdb_connection con;
     if (duckdb_open(NULL, &db) == DuckDBError || duckdb_connect(db, &con) == DuckDBError) die("DuckDB open", NULL);
     duckdb_result res;
-    duckdb_query(con, "SET threads=1", &res);
+    uint32_t n_threads = cn_pool_threads(); /* what our engine uses */
+    char set_threads[64];
+    snprintf(set_threads, sizeof set_threads, "SET threads=%u", n_threads);
+    duckdb_query(con, set_threads, &res);
     duckdb_destroy_result(&res);
     int64_t e = ((int64_t)last + 1) * CN_MS_PER_DAY;
     static const int wdays[3] = {1, 7, 30};
@@ -414,11 +419,11 @@ int main(int argc, char **argv) {
 
     printf("snapshot of %s: windows 1d/7d/30d x SUM/COUNT/AVERAGE/LAST_K(10), %lld output rows\n", last_ds,
            (long long)one_st.rows_written);
-    printf("  chronon backfill   wall %7.3fs  cpu %7.3fs  %6.1f M events/s/core  peak RSS %6.0f MB\n", one_w, one_c,
-           (double)events / one_c / 1e6, (double)one_rss / 1024.0);
-    printf("  DuckDB (threads=1) wall %7.3fs  cpu %7.3fs  %6.1f M events/s/core  peak RSS %6.0f MB (whole bench "
+    printf("  chronon (%u threads) wall %7.3fs  cpu %7.3fs  %6.1f M events/s/core  peak RSS %6.0f MB\n", n_threads,
+           one_w, one_c, (double)events / one_c / 1e6, (double)one_rss / 1024.0);
+    printf("  DuckDB (threads=%u)  wall %7.3fs  cpu %7.3fs  %6.1f M events/s/core  peak RSS %6.0f MB (whole bench "
            "process)\n",
-           duck_w, duck_c, (double)events / duck_c / 1e6, (double)duck_rss / 1024.0);
+           n_threads, duck_w, duck_c, (double)events / duck_c / 1e6, (double)duck_rss / 1024.0);
     printf("  ratio DuckDB/chronon: %.2fx wall, %.2fx cpu (sampled keys %s)\n", duck_w / one_w, duck_c / one_c,
            d1 ? "DIFFER" : "agree");
 

@@ -841,7 +841,6 @@ static int fold_key(CnEngGroupBy *g, const FoldPart *fp, FoldWin *w, uint32_t n_
 
 #define FOLD_BATCH 65536u /* output rows per emitted batch */
 #define FOLD_BUCKETS 1024u /* radix partitions of the key ids */
-#define FOLD_AHEAD 16      /* rows between a counter's prefetch and its increment */
 /* Row r is visible on day d: a ts in [lo, end), stored by d, a non-null value. */
 #define FOLD_VISIBLE(r)                                                                           \
     (g->ts_ok[r] && g->pday[r] <= d && g->ts[r] < end && g->ts[r] >= lo && cn_col_vec_is_valid(val, r))
@@ -979,6 +978,76 @@ static int fold_day(FoldDay *fd, uint32_t n_workers, int32_t d, CnEngEmitFn emit
     return rc;
 }
 
+/* The passes of one day over the rows, each split among n_threads threads: row ranges
+ * for the bucket counts and the scatter (thread t's rows of a bucket go after those of
+ * threads before it, so the order within a key stays the source order), buckets for the
+ * key counts. */
+typedef struct FoldScan {
+    CnEngGroupBy *g;
+    const CnVec *val;
+    int32_t d;
+    int64_t lo, end;
+    uint32_t n_threads, shift, n_buckets, n_ids;
+    uint32_t *hist;            /* n_threads x n_buckets: rows of each bucket, then next slots */
+    const uint32_t *bbeg;      /* n_buckets + 1: bucket b's rows are part[bbeg[b]..bbeg[b + 1]) */
+    FoldPartRow *part;
+    uint32_t *beg;             /* n_ids + 1 (see FoldDay) */
+} FoldScan;
+
+static void fold_rows_of(const FoldScan *fs, uint32_t t, uint32_t *r0, uint32_t *r1) {
+    uint64_t n = fs->g->n_rows;
+    *r0 = (uint32_t)(n * t / fs->n_threads);
+    *r1 = (uint32_t)(n * (t + 1) / fs->n_threads);
+}
+
+static void fold_count(void *ud, uint32_t t) {
+    FoldScan *fs = ud;
+    const CnEngGroupBy *g = fs->g;
+    const CnVec *val = fs->val;
+    int32_t d = fs->d;
+    int64_t lo = fs->lo, end = fs->end;
+    uint32_t *h = fs->hist + (size_t)t * fs->n_buckets, r0, r1;
+    memset(h, 0, fs->n_buckets * sizeof *h);
+    fold_rows_of(fs, t, &r0, &r1);
+    for (uint32_t r = r0; r < r1; r++)
+        if (FOLD_VISIBLE(r)) h[g->key_id[r] >> fs->shift]++;
+}
+
+static void fold_scatter(void *ud, uint32_t t) {
+    FoldScan *fs = ud;
+    const CnEngGroupBy *g = fs->g;
+    const CnVec *val = fs->val;
+    const int64_t *x = val->values;
+    int32_t d = fs->d;
+    int64_t lo = fs->lo, end = fs->end;
+    uint32_t *pos = fs->hist + (size_t)t * fs->n_buckets, r0, r1;
+    fold_rows_of(fs, t, &r0, &r1);
+    for (uint32_t r = r0; r < r1; r++) {
+        if (!FOLD_VISIBLE(r)) continue;
+        uint32_t id = g->key_id[r];
+        FoldPartRow *pr = &fs->part[pos[id >> fs->shift]++];
+        pr->ts = g->ts[r];
+        pr->v = x[r];
+        pr->id = id;
+    }
+}
+
+/* beg[id + 1] of the keys of buckets t, t + n_threads, ...: each bucket's rows counted
+ * per key in its own small window of beg, then summed from the bucket's first row. */
+static void fold_key_counts(void *ud, uint32_t t) {
+    FoldScan *fs = ud;
+    for (uint32_t b = t; b < fs->n_buckets; b += fs->n_threads) {
+        uint32_t id0 = b << fs->shift;
+        uint64_t id1 = (uint64_t)(b + 1) << fs->shift;
+        if (id1 > fs->n_ids) id1 = fs->n_ids;
+        uint32_t *c = fs->beg + 1;
+        memset(c + id0, 0, (size_t)(id1 - id0) * sizeof *c);
+        for (uint32_t i = fs->bbeg[b]; i < fs->bbeg[b + 1]; i++) c[fs->part[i].id]++;
+        uint32_t run = fs->bbeg[b];
+        for (uint32_t id = id0; id < id1; id++) run += c[id], c[id] = run;
+    }
+}
+
 /* Snapshots of days [s, e] by the key fold; *done false (nothing emitted) when the
  * GroupBy needs the generic path. */
 static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEngEmitFn emit, void *ud,
@@ -997,7 +1066,7 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
     fd.slot = cn_calloc(n_slots, sizeof *fd.slot);
     fd.state = cn_calloc(n_slots, 1);
     uint32_t n_wins = 0, n_ids = g->keys.n;
-    uint32_t *beg = NULL, *bpos = NULL, *cut = NULL;
+    uint32_t *beg = NULL, *hist = NULL, *bbeg = NULL, *cut = NULL;
     FoldPartRow *part = NULL; /* visible rows by bucket */
     bool sync_init = false;
     int rc = 0;
@@ -1010,11 +1079,11 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
     bool any_k = false;
     for (uint32_t p = 0; p < g->n_parts; p++) any_k |= fp[p].op == FOLD_LASTK || fp[p].op == FOLD_FIRSTK;
     const CnVec *val = &g->rows->cols[g->bases[0].i_input];
-    const int64_t *x = val->values;
     beg = cn_malloc(((size_t)n_ids + 1) * sizeof *beg);
-    bpos = cn_malloc((FOLD_BUCKETS + 1) * sizeof *bpos);
+    hist = cn_malloc(((size_t)n_threads * FOLD_BUCKETS + 1) * sizeof *hist);
+    bbeg = cn_malloc((FOLD_BUCKETS + 2) * sizeof *bbeg);
     cut = cn_malloc(((size_t)n_ids / FOLD_BATCH + 3) * sizeof *cut);
-    if (!beg || !bpos || !cut) {
+    if (!beg || !hist || !bbeg || !cut) {
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto out;
     }
@@ -1036,36 +1105,24 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
             fw[i].lo = wins[i] ? end - wins[i] : INT64_MIN;
             if (fw[i].lo < lo) lo = fw[i].lo;
         }
-        /* rows per key (beg[id + 1]), then prefix sums: beg[id] is id's first row */
-        memset(beg, 0, ((size_t)n_ids + 1) * sizeof *beg);
-        uint32_t m = 0;
-        for (uint32_t r = 0; r < g->n_rows; r++) {
-            if (r + FOLD_AHEAD < g->n_rows) __builtin_prefetch(&beg[g->key_id[r + FOLD_AHEAD] + 1], 1);
-            if (!FOLD_VISIBLE(r)) continue;
-            beg[g->key_id[r] + 1]++;
-            m++;
-        }
-        /* output chunks: cut after every FOLD_BATCH-th key with rows; one chunk (maybe
-         * empty) at least, so a day without rows is still written */
-        uint32_t n_chunks = 0, in_chunk = 0;
-        cut[0] = 0;
-        for (uint32_t i = 1; i <= n_ids; i++) {
-            if (beg[i] && ++in_chunk == FOLD_BATCH) cut[++n_chunks] = i, in_chunk = 0;
-            beg[i] += beg[i - 1];
-        }
-        if (in_chunk || !n_chunks) n_chunks++;
-        cut[n_chunks] = n_ids;
         /* Radix partition by the high bits of the key id into at most FOLD_BUCKETS
          * buckets (a scatter over the whole array would miss cache and TLB on every
          * row); each bucket is put in key order later, in a small cache-resident buffer,
          * and folded from there. Both passes are stable: source order within a key. */
-        uint32_t max_b = 0;
-        for (uint32_t b = 0; b < n_buckets; b++) {
-            uint64_t hi = (uint64_t)(b + 1) << shift;
-            if (hi > n_ids) hi = n_ids;
-            bpos[b] = beg[(size_t)b << shift];
-            if (beg[hi] - bpos[b] > max_b) max_b = beg[hi] - bpos[b];
+        FoldScan fs = {.g = g, .val = val, .d = d, .lo = lo, .end = end, .n_threads = n_threads, .shift = shift,
+                       .n_buckets = n_buckets, .n_ids = n_ids, .hist = hist, .bbeg = bbeg, .beg = beg};
+        cn_pool_run(n_threads, fold_count, &fs);
+        uint32_t m = 0, max_b = 0;
+        for (uint32_t b = 0; b < n_buckets; b++) { /* bucket-major, thread-minor: stable */
+            bbeg[b] = m;
+            for (uint32_t t = 0; t < n_threads; t++) {
+                uint32_t c = hist[(size_t)t * n_buckets + b];
+                hist[(size_t)t * n_buckets + b] = m;
+                m += c;
+            }
+            if (m - bbeg[b] > max_b) max_b = m - bbeg[b];
         }
+        bbeg[n_buckets] = m;
         rc = cn_eng__mem_check(g, (uint64_t)m * sizeof *part + (uint64_t)n_sc * max_b * sizeof(FoldRow) +
                                       ((uint64_t)n_ids + 1) * sizeof *beg,
                                "computing the daily windows", err);
@@ -1085,14 +1142,19 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
             rc = cn_err_set(err, CN_ENOMEM, "out of memory (%u rows)", m);
             break;
         }
-        for (uint32_t r = 0; r < g->n_rows; r++) {
-            if (!FOLD_VISIBLE(r)) continue;
-            uint32_t id = g->key_id[r];
-            FoldPartRow *pr = &part[bpos[id >> shift]++];
-            pr->ts = g->ts[r];
-            pr->v = x[r];
-            pr->id = id;
-        }
+        fs.part = part;
+        cn_pool_run(n_threads, fold_scatter, &fs);
+        /* beg[id] is id's first row in key order */
+        beg[0] = 0;
+        cn_pool_run(n_threads < n_buckets ? n_threads : 1, fold_key_counts, &fs);
+        /* output chunks: cut after every FOLD_BATCH-th key with rows; one chunk (maybe
+         * empty) at least, so a day without rows is still written */
+        uint32_t n_chunks = 0, in_chunk = 0;
+        cut[0] = 0;
+        for (uint32_t i = 1; i <= n_ids; i++)
+            if (beg[i] != beg[i - 1] && ++in_chunk == FOLD_BATCH) cut[++n_chunks] = i, in_chunk = 0;
+        if (in_chunk || !n_chunks) n_chunks++;
+        cut[n_chunks] = n_ids;
         char ds[11];
         cn_ds_format(d, ds);
         if (g->opts.verbose)
@@ -1131,7 +1193,8 @@ out:
     cn_free(wins);
     cn_free(fw);
     cn_free(beg);
-    cn_free(bpos);
+    cn_free(hist);
+    cn_free(bbeg);
     cn_free(cut);
     cn_free(part);
     return rc;
