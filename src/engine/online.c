@@ -6,11 +6,13 @@
 #include "engine/online.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/pool.h"
 #include "base/date.h"
 #include "engine/eng_int.h"
 
@@ -225,6 +227,386 @@ static int sort_key_ids(const CnEngKeys *k, uint32_t *order, CnErr *err) {
     return 0;
 }
 
+/* ------------------------------------------------------------------ upload fold */
+
+/* The batch path of upload_tiles for the common exact operations (COUNT, SUM, AVERAGE,
+ * MIN, MAX) over one long input column, no buckets. The rows in reach are put in the
+ * records' key order once (a counting sort by rank, keeping source order within a key),
+ * so a key's rows are read sequentially and once for all its parts instead of once per
+ * part by random access. Per key and distinct window the rows fold into cells, the
+ * collapsed IR and one per touched hop in hop order, each summing its rows in source
+ * order, and each part's IRs are written straight from its cells. The bytes equal
+ * upload_tiles' (cn_agg_state_encode of the same IRs): the 3-byte IR header is taken
+ * from an encode of an empty state, and a flat IR is its state row (COUNT and SUM one
+ * 64-bit integer, AVERAGE {double sum, int64 count}, MIN/MAX one int64), which these
+ * writes reproduce. Records are folded on worker threads in chunks of keys while the
+ * caller hands finished chunks to the bulk load in order. CN_ENG_UPLOAD_FOLD=0 turns it
+ * off (tests compare both paths). */
+
+typedef enum UpOp { UP_COUNT, UP_SUM, UP_AVG, UP_MIN, UP_MAX } UpOp;
+
+typedef struct UpPart {
+    UpOp op;
+    uint32_t win;   /* index of its distinct window */
+    uint8_t hdr[3]; /* IR header of its spec */
+} UpPart;
+
+typedef struct UpWin {
+    int64_t w, lo, hop_ms, hop_lo, split; /* lo: first ts in reach (INT64_MIN unwindowed) */
+} UpWin;
+
+typedef struct UpCell { /* the collapsed IR (hop -1) or one tail hop of a key */
+    int64_t hop;
+    uint64_t n, sum;
+    double dsum;
+    int64_t mn, mx;
+} UpCell;
+
+typedef struct UpRow {
+    int64_t ts, v;
+} UpRow;
+
+#define UP_CHUNK 8192u /* keys per folded chunk */
+#define UP_SLOTS 4u    /* chunks folded ahead of the writer */
+
+typedef struct UpChunk {
+    CnBuf recs;     /* records back to back */
+    uint32_t *len;  /* per key of the chunk: record length, 0 for no record */
+    int rc;
+    bool ready;
+} UpChunk;
+
+typedef struct UpFold {
+    const CnEngGroupBy *g;
+    const UpPart *up;
+    const UpWin *uw;
+    uint32_t n_wins, n_ids, n_chunks;
+    const uint32_t *order, *beg; /* beg: rows of rank i are rows[beg[i]..beg[i + 1]) */
+    const UpRow *rows;
+    int64_t batch_end;
+    UpChunk slot[UP_SLOTS];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint32_t next;     /* next chunk to fold */
+    uint32_t written;  /* chunks handed to the load */
+    bool stop;
+} UpFold;
+
+static bool up_enabled(void) {
+    const char *e = getenv("CN_ENG_UPLOAD_FOLD");
+    return !e || strcmp(e, "0") != 0;
+}
+
+/* Fills up (one per part) and the distinct windows; false when some part needs the
+ * generic path. */
+static bool up_plan(const CnEngGroupBy *g, int64_t batch_end, UpPart *up, UpWin *uw, uint32_t *n_wins, CnErr *err,
+                    int *rc) {
+    *rc = 0;
+    if (!up_enabled() || !g->n_parts || g->no_aggs) return false;
+    int i_input = g->bases[g->parts[0].i_base].i_input;
+    if (g->row_schema->fields[i_input].type->id != CN_COL_INT64) return false;
+    *n_wins = 0;
+    for (uint32_t p = 0; p < g->n_parts; p++) {
+        const CnEngBase *b = &g->bases[g->parts[p].i_base];
+        if (b->i_input != i_input || b->i_bucket >= 0) return false;
+        CnTypeId want = CN_COL_INT64;
+        switch (cn_agg_spec_op(b->spec)) {
+        case CN_AGG_COUNT: up[p].op = UP_COUNT; break;
+        case CN_AGG_SUM: up[p].op = UP_SUM; break;
+        case CN_AGG_AVERAGE: up[p].op = UP_AVG, want = CN_COL_FLOAT64; break;
+        case CN_AGG_MIN: up[p].op = UP_MIN; break;
+        case CN_AGG_MAX: up[p].op = UP_MAX; break;
+        default: return false;
+        }
+        if (cn_agg_spec_output_type(b->spec)->id != want) return false;
+        /* the header of this spec's IRs: an empty state encodes as header + absent */
+        CnAggState *st = NULL;
+        CnBuf h = CN_BUF_INIT;
+        *rc = cn_agg_state_new(b->spec, &st, err);
+        if (*rc == 0) *rc = cn_agg_state_reserve(st, 1, err);
+        if (*rc == 0) *rc = cn_agg_state_encode(st, 0, &h, err);
+        bool ok = *rc == 0 && h.len == 4 && h.data[3] == 0;
+        if (ok) memcpy(up[p].hdr, h.data, 3);
+        cn_buf_fini(&h);
+        cn_agg_state_free(st);
+        if (!ok) return false;
+        int64_t w = g->parts[p].w_ms;
+        uint32_t i = 0;
+        while (i < *n_wins && uw[i].w != w) i++;
+        if (i == *n_wins) {
+            UpWin *x = &uw[(*n_wins)++];
+            memset(x, 0, sizeof *x);
+            x->w = w;
+            x->lo = w ? batch_end - w : INT64_MIN;
+            if (w) {
+                x->hop_ms = cn_agg_tail_hop_ms(w);
+                x->hop_lo = cn_agg_floor(batch_end - w, x->hop_ms);
+                x->split = batch_end - w + 2 * CN_AGG_MS_DAY;
+            }
+        }
+        up[p].win = i;
+    }
+    return true;
+}
+
+static uint8_t *up_put64(uint8_t *o, uint64_t v) {
+    for (int i = 0; i < 8; i++) o[i] = (uint8_t)(v >> (8 * i));
+    return o + 8;
+}
+
+/* One IR: header, presence, the state row of op. */
+static uint8_t *up_put_ir(uint8_t *o, const UpPart *p, const UpCell *c) {
+    memcpy(o, p->hdr, 3);
+    o += 3;
+    if (!c->n) {
+        *o++ = 0;
+        return o;
+    }
+    *o++ = 1;
+    switch (p->op) { /* host-order state rows, as encode_body copies them */
+    case UP_COUNT: memcpy(o, &c->n, 8); return o + 8;
+    case UP_SUM: memcpy(o, &c->sum, 8); return o + 8;
+    case UP_AVG: memcpy(o, &c->dsum, 8), memcpy(o + 8, &c->n, 8); return o + 16;
+    case UP_MIN: memcpy(o, &c->mn, 8); return o + 8;
+    case UP_MAX: memcpy(o, &c->mx, 8); return o + 8;
+    }
+    return o;
+}
+
+/* Key rank i's record into out (cleared); out->len 0 when the key has no row in reach. */
+static int up_key(const UpFold *f, uint32_t i, UpCell *cells, uint32_t *n_cells, CnBuf *out) {
+    const UpRow *kr = f->rows + f->beg[i];
+    uint32_t n = f->beg[i + 1] - f->beg[i];
+    const CnEngGroupBy *g = f->g;
+    out->len = 0;
+    if (!n) return 0;
+    size_t max_len = REC_HEADER;
+    for (uint32_t wi = 0; wi < f->n_wins; wi++) {
+        const UpWin *w = &f->uw[wi];
+        UpCell *cs = cells + (size_t)wi * (n + 1);
+        uint32_t nc = 1;
+        cs[0] = (UpCell){-1, 0, 0, 0, INT64_MAX, INT64_MIN};
+        for (uint32_t j = 0; j < n; j++) { /* source order: AVERAGE's double sum depends on it */
+            int64_t t = kr[j].ts, v = kr[j].v;
+            if (t < w->lo) continue;
+            UpCell *c = cs;
+            if (w->w && t < w->split) {
+                int64_t h = (cn_agg_floor(t, w->hop_ms) - w->hop_lo) / w->hop_ms;
+                uint32_t k = 1;
+                while (k < nc && cs[k].hop < h) k++;
+                if (k == nc || cs[k].hop != h) {
+                    memmove(cs + k + 1, cs + k, (nc - k) * sizeof *cs);
+                    cs[k] = (UpCell){h, 0, 0, 0, INT64_MAX, INT64_MIN};
+                    nc++;
+                }
+                c = &cs[k];
+            }
+            c->n++;
+            c->sum += (uint64_t)v;
+            c->dsum += (double)v;
+            if (v < c->mn) c->mn = v;
+            if (v > c->mx) c->mx = v;
+        }
+        n_cells[wi] = nc;
+    }
+    bool any = false;
+    for (uint32_t p = 0; p < g->n_parts; p++) {
+        uint32_t wi = f->up[p].win;
+        any |= n_cells[wi] > 1 || cells[(size_t)wi * (n + 1)].n > 0;
+        max_len += 4 + (size_t)n_cells[wi] * (8 + 3 + 1 + 16);
+    }
+    if (!any) return 0;
+    if (cn_buf_reserve(out, max_len)) return CN_ENOMEM;
+    uint8_t *o = (uint8_t *)out->data;
+    memcpy(o, REC_MAGIC, 4);
+    o[4] = REC_VERSION;
+    o[5] = REC_TILES;
+    o[6] = (uint8_t)g->n_parts, o[7] = (uint8_t)(g->n_parts >> 8);
+    o = up_put64(o + 8, (uint64_t)f->batch_end);
+    for (uint32_t p = 0; p < g->n_parts; p++) {
+        const UpPart *pp = &f->up[p];
+        const UpWin *w = &f->uw[pp->win];
+        const UpCell *cs = cells + (size_t)pp->win * (n + 1);
+        uint32_t nh = n_cells[pp->win] - 1;
+        for (int b = 0; b < 4; b++) o[b] = (uint8_t)(nh >> (8 * b));
+        o = up_put_ir(o + 4, pp, &cs[0]);
+        for (uint32_t k = 1; k <= nh; k++) {
+            o = up_put64(o, (uint64_t)(w->hop_lo + cs[k].hop * w->hop_ms));
+            o = up_put_ir(o, pp, &cs[k]);
+        }
+    }
+    out->len = (size_t)(o - (uint8_t *)out->data);
+    return 0;
+}
+
+/* Folds chunk c's keys into sl. */
+static int up_chunk(const UpFold *f, uint32_t c, UpChunk *sl, UpCell *cells, uint32_t *n_cells, CnBuf *rec) {
+    uint32_t lo = c * UP_CHUNK, hi = lo + UP_CHUNK < f->n_ids ? lo + UP_CHUNK : f->n_ids;
+    sl->recs.len = 0;
+    for (uint32_t i = lo; i < hi; i++) {
+        int rc = up_key(f, i, cells, n_cells, rec);
+        if (rc) return rc;
+        sl->len[i - lo] = (uint32_t)rec->len;
+        if (rec->len && cn_buf_append(&sl->recs, rec->data, rec->len)) return CN_ENOMEM;
+    }
+    return 0;
+}
+
+typedef struct UpWorker {
+    UpFold *f;
+    uint32_t max_rows;
+} UpWorker;
+
+static void up_worker(void *ud, uint32_t t) {
+    (void)t;
+    UpWorker *wk = ud;
+    UpFold *f = wk->f;
+    UpCell *cells = cn_malloc((size_t)f->n_wins * (wk->max_rows + 1) * sizeof *cells);
+    uint32_t *n_cells = cn_malloc(((size_t)f->n_wins + 1) * sizeof *n_cells);
+    CnBuf rec = CN_BUF_INIT;
+    for (;;) {
+        pthread_mutex_lock(&f->mu);
+        while (!f->stop && f->next < f->n_chunks && f->next >= f->written + UP_SLOTS) pthread_cond_wait(&f->cv, &f->mu);
+        if (f->stop || f->next >= f->n_chunks) {
+            pthread_mutex_unlock(&f->mu);
+            break;
+        }
+        uint32_t c = f->next++;
+        pthread_mutex_unlock(&f->mu);
+        UpChunk *sl = &f->slot[c % UP_SLOTS];
+        int rc = cells && n_cells ? up_chunk(f, c, sl, cells, n_cells, &rec) : CN_ENOMEM;
+        pthread_mutex_lock(&f->mu);
+        sl->rc = rc;
+        sl->ready = true;
+        pthread_cond_broadcast(&f->cv);
+        pthread_mutex_unlock(&f->mu);
+    }
+    cn_buf_fini(&rec);
+    cn_free(cells);
+    cn_free(n_cells);
+}
+
+/* TEMPORAL records by the upload fold (see above), in key order. */
+static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const UpPart *up, const UpWin *uw,
+                       uint32_t n_wins, CnKvLoad *ld, CnEngUploadStats *st, CnErr *err) {
+    uint32_t n_ids = g->keys.n;
+    uint32_t *order = cn_malloc(((size_t)n_ids + 1) * sizeof *order);
+    uint32_t *rank = cn_malloc(((size_t)n_ids + 1) * sizeof *rank);
+    uint32_t *beg = cn_calloc((size_t)n_ids + 2, sizeof *beg);
+    UpRow *rows = NULL;
+    UpFold f;
+    memset(&f, 0, sizeof f);
+    CnBuf key = CN_BUF_INIT;
+    CnPoolJob *job = NULL;
+    bool sync = false;
+    int rc = 0;
+    if (!order || !rank || !beg) {
+        rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
+        goto done;
+    }
+    rc = sort_key_ids(&g->keys, order, err);
+    if (rc) goto done;
+    for (uint32_t i = 0; i < n_ids; i++) rank[order[i]] = i;
+    /* the rows in reach of some window, by rank, in source order within a rank */
+    int64_t lo = INT64_MAX;
+    for (uint32_t wi = 0; wi < n_wins; wi++) lo = uw[wi].lo < lo ? uw[wi].lo : lo;
+    const CnVec *val = &g->rows->cols[g->bases[g->parts[0].i_base].i_input];
+    const int64_t *vals = val->values;
+#define UP_IN_REACH(r)                                                                                      \
+    (g->ts_ok[r] && g->ts[r] < batch_end && g->ts[r] >= lo && (!g->entities || g->pday[r] == day) && \
+     cn_col_vec_is_valid(val, r))
+    for (uint32_t r = 0; r < g->n_rows; r++)
+        if (UP_IN_REACH(r)) beg[rank[g->key_id[r]] + 2]++;
+    uint32_t max_rows = 0;
+    for (uint32_t i = 0; i < n_ids; i++) max_rows = beg[i + 2] > max_rows ? beg[i + 2] : max_rows;
+    for (uint32_t i = 2; i < n_ids + 2; i++) beg[i] += beg[i - 1];
+    rows = cn_malloc(((size_t)beg[n_ids + 1] + 1) * sizeof *rows);
+    if (!rows) {
+        rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
+        goto done;
+    }
+    for (uint32_t r = 0; r < g->n_rows; r++)
+        if (UP_IN_REACH(r)) rows[beg[rank[g->key_id[r]] + 1]++] = (UpRow){g->ts[r], vals[r]};
+#undef UP_IN_REACH
+    f = (UpFold){.g = g, .up = up, .uw = uw, .n_wins = n_wins, .n_ids = n_ids,
+                 .n_chunks = (n_ids + UP_CHUNK - 1) / UP_CHUNK, .order = order, .beg = beg, .rows = rows,
+                 .batch_end = batch_end};
+    for (uint32_t s = 0; s < UP_SLOTS; s++) {
+        f.slot[s].len = cn_malloc(UP_CHUNK * sizeof *f.slot[s].len);
+        if (!f.slot[s].len) rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
+    }
+    if (rc) goto done;
+    pthread_mutex_init(&f.mu, NULL);
+    pthread_cond_init(&f.cv, NULL);
+    sync = true;
+    UpWorker wk = {&f, max_rows};
+    uint32_t n_workers = cn_pool_threads();
+    if (n_workers > 1 && f.n_chunks > 1) rc = cn_pool_start(n_workers, up_worker, &wk, &job, err);
+    else n_workers = 0;
+    UpCell *cells = NULL;
+    uint32_t *n_cells = NULL;
+    CnBuf rec = CN_BUF_INIT;
+    if (rc == 0 && !n_workers) {
+        cells = cn_malloc((size_t)n_wins * (max_rows + 1) * sizeof *cells);
+        n_cells = cn_malloc(((size_t)n_wins + 1) * sizeof *n_cells);
+        if (!cells || !n_cells) rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
+    }
+    for (uint32_t c = 0; c < f.n_chunks && rc == 0; c++) {
+        UpChunk *sl = &f.slot[c % UP_SLOTS];
+        if (n_workers) {
+            pthread_mutex_lock(&f.mu);
+            while (!sl->ready) pthread_cond_wait(&f.cv, &f.mu);
+            pthread_mutex_unlock(&f.mu);
+        } else {
+            sl->rc = up_chunk(&f, c, sl, cells, n_cells, &rec);
+        }
+        if (sl->rc) {
+            rc = cn_err_set(err, sl->rc, "upload: out of memory folding keys");
+            break;
+        }
+        const char *p = sl->recs.data;
+        for (uint32_t i = c * UP_CHUNK, j = 0; i < n_ids && j < UP_CHUNK && rc == 0; i++, j++) {
+            if (!sl->len[j]) continue;
+            uint32_t id = order[i];
+            cn_buf_reset(&key);
+            cn_buf_putc(&key, KEY_PREFIX);
+            cn_buf_append(&key, g->keys.bytes.data + g->keys.off[id], g->keys.off[id + 1] - g->keys.off[id]);
+            if (key.oom) rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
+            if (rc == 0) rc = cn_kv_load_add(ld, key.data, key.len, p, sl->len[j], err);
+            p += sl->len[j];
+            st->keys++;
+        }
+        pthread_mutex_lock(&f.mu);
+        sl->ready = false;
+        f.written++;
+        pthread_cond_broadcast(&f.cv);
+        pthread_mutex_unlock(&f.mu);
+    }
+    cn_free(cells);
+    cn_free(n_cells);
+    cn_buf_fini(&rec);
+done:
+    if (sync) {
+        pthread_mutex_lock(&f.mu);
+        f.stop = true;
+        pthread_cond_broadcast(&f.cv);
+        pthread_mutex_unlock(&f.mu);
+        cn_pool_join(job);
+        pthread_mutex_destroy(&f.mu);
+        pthread_cond_destroy(&f.cv);
+    }
+    for (uint32_t s = 0; s < UP_SLOTS; s++) {
+        cn_buf_fini(&f.slot[s].recs);
+        cn_free(f.slot[s].len);
+    }
+    cn_free(order);
+    cn_free(rank);
+    cn_free(beg);
+    cn_free(rows);
+    cn_buf_fini(&key);
+    return rc;
+}
+
 /* TEMPORAL: one record per key with its collapsed IRs and tail hops, in key order. */
 static int upload_tiles(CnEngGroupBy *g, int32_t day, int64_t batch_end, CnKvLoad *ld, CnEngUploadStats *st,
                         CnErr *err) {
@@ -243,6 +625,17 @@ static int upload_tiles(CnEngGroupBy *g, int32_t day, int64_t batch_end, CnKvLoa
     if (!start || !fill || !byk || !kid || !sel_c || !sel_h || !valid || !order || !ps) {
         rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
         goto done;
+    }
+    {
+        UpPart *up = cn_calloc(g->n_parts, sizeof *up);
+        UpWin *uw = cn_calloc(g->n_parts, sizeof *uw);
+        uint32_t n_wins = 0;
+        bool fold = up && uw && up_plan(g, batch_end, up, uw, &n_wins, err, &rc);
+        if (fold) rc = upload_fold(g, day, batch_end, up, uw, n_wins, ld, st, err);
+        st->batch_path = fold;
+        cn_free(up);
+        cn_free(uw);
+        if (fold || rc) goto done;
     }
     rc = sort_key_ids(&g->keys, order, err);
     if (rc) goto done;

@@ -1,0 +1,270 @@
+/* test_upload_fold.c: the upload fold (src/engine/online.c: TEMPORAL records of COUNT,
+ * SUM, AVERAGE, MIN and MAX over one long column built from rows put in key order once)
+ * stores the bytes of the generic per-part path (CN_ENG_UPLOAD_FOLD=0), on random data:
+ * int, string and two-column keys, null keys and values, values near the int64 limits
+ * (wrapping sums), 5-minute, hourly and daily hops, unwindowed parts, events after the
+ * batch end and late events in later partitions, several threads and one. Every key of
+ * the data is read back from both stores and compared byte for byte, and the fetched
+ * values at several times after the batch end are compared too. */
+#include "cn_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/alloc.h"
+#include "base/date.h"
+#include "base/str.h"
+#include "conf/conf.h"
+#include "engine/online.h"
+#include "online/kv.h"
+#include "table/table.h"
+
+#define N_USERS 300
+#define N_DAYS 4
+#define N_CASES 6
+
+static uint64_t rnd(uint64_t *s) {
+    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+    return *s;
+}
+
+static void user_name(uint64_t u, char *buf, size_t cap) { snprintf(buf, cap, "n%llu", (unsigned long long)(u % 97)); }
+
+/* raw.ev {user_id, name, ts, amount, ds}: N_DAYS partitions ending last_day. */
+static void load_events(CnIceCatalog *c, uint64_t seed, int64_t last_day, CnErr *err) {
+    CnSchema *s = NULL;
+    ASSERT_OK(cn_col_schema_new(&s), err);
+    const char *names[] = {"user_id", "name", "ts", "amount", "ds"};
+    CnTypeId types[] = {CN_COL_INT64, CN_COL_STRING, CN_COL_INT64, CN_COL_INT64, CN_COL_STRING};
+    for (int i = 0; i < 5; i++)
+        ASSERT_OK(cn_col_schema_add(s, names[i], cn_col_type_prim(types[i]), true, CN_COL_NO_ID, err), err);
+    ASSERT_OK(cn_ice_table_create(c, "raw", "ev", s, NULL, 0, err), err);
+    cn_col_schema_free(s);
+    CnIceWrite *w = NULL;
+    ASSERT_OK(cn_ice_write_begin(c, "raw", "ev", CN_ICE_APPEND, &w, err), err);
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(cn_ice_write_schema(w), &b, err), err);
+    for (int64_t d = last_day - N_DAYS + 1; d <= last_day; d++) {
+        char ds[11];
+        cn_ds_format((int32_t)d, ds);
+        for (int i = 0; i < 1500; i++) {
+            uint64_t u = rnd(&seed) % N_USERS;
+            char nm[32];
+            user_name(u, nm, sizeof nm);
+            if (rnd(&seed) % 50 == 0) cn_col_vec_append_null(&b->cols[0]);
+            else cn_col_vec_append_i64(&b->cols[0], (int64_t)u);
+            cn_col_vec_append_str(&b->cols[1], nm, strlen(nm));
+            /* mostly this day; some late (an earlier day), some after the day, some on edges */
+            int64_t t = d * CN_MS_PER_DAY + (int64_t)(rnd(&seed) % CN_MS_PER_DAY);
+            uint64_t how = rnd(&seed) % 20;
+            if (how == 0) t -= CN_MS_PER_DAY * (int64_t)(1 + rnd(&seed) % 3);
+            else if (how == 1) t += CN_MS_PER_DAY;
+            else if (how == 2) t = d * CN_MS_PER_DAY + (int64_t)(rnd(&seed) % 3) * 300000;
+            cn_col_vec_append_i64(&b->cols[2], t);
+            uint64_t v = rnd(&seed) % 40;
+            if (v == 0) cn_col_vec_append_null(&b->cols[3]);
+            else if (v == 1) cn_col_vec_append_i64(&b->cols[3], INT64_MAX - (int64_t)(rnd(&seed) % 5));
+            else if (v == 2) cn_col_vec_append_i64(&b->cols[3], INT64_MIN + (int64_t)(rnd(&seed) % 5));
+            else cn_col_vec_append_i64(&b->cols[3], (int64_t)(rnd(&seed) % 2000) - 700);
+            cn_col_vec_append_str(&b->cols[4], ds, 10);
+        }
+        ASSERT_OK(cn_col_batch_sync_rows(b, err), err);
+        ASSERT_OK(cn_ice_write_batch(w, b, err), err);
+        cn_col_batch_reset(b);
+    }
+    ASSERT_OK(cn_ice_write_commit(w, NULL, err), err);
+    cn_ice_write_free(w);
+    cn_col_batch_free(b);
+}
+
+/* A random fold-eligible TEMPORAL GroupBy t.g<i>.v1. */
+static void random_conf(uint64_t *s, int i, CnBuf *js) {
+    static const char *KEYS[] = {"[\"user_id\"]", "[\"name\"]", "[\"user_id\", \"name\"]"};
+    static const int OPS[] = {6, 7, 8, 0, 1}; /* COUNT SUM AVERAGE MIN MAX */
+    static const char *WINS[] = {"{\"length\": 3, \"timeUnit\": 0}", "{\"length\": 1, \"timeUnit\": 1}",
+                                 "{\"length\": 2, \"timeUnit\": 1}", "{\"length\": 7, \"timeUnit\": 1}",
+                                 "{\"length\": 14, \"timeUnit\": 1}"};
+    js->len = 0;
+    cn_buf_printf(js,
+                  "{\"metaData\": {\"name\": \"t.g%d.v1\", \"team\": \"t\", \"online\": 1}, \"sources\": [{\"events\": "
+                  "{\"table\": \"raw.ev\", \"query\": {\"selects\": {\"user_id\": \"user_id\", \"name\": \"name\", "
+                  "\"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}], \"keyColumns\": %s, \"accuracy\": 0, "
+                  "\"aggregations\": [",
+                  i, KEYS[rnd(s) % 3]);
+    uint32_t ops = (uint32_t)(rnd(s) % 31) + 1; /* a non-empty set: each output name once */
+    for (int a = 0, o = 0; o < 5; o++) {
+        if (!(ops & (1u << o))) continue;
+        cn_buf_printf(js, "%s{\"inputColumn\": \"amount\", \"operation\": %d", a++ ? ", " : "", OPS[o]);
+        if (rnd(s) % 5) {
+            cn_buf_puts(js, ", \"windows\": [");
+            int n_w = 1 + (int)(rnd(s) % 3), first = 1;
+            uint32_t used = 0;
+            for (int k = 0; k < n_w; k++) {
+                uint32_t wi = (uint32_t)(rnd(s) % 5);
+                if (used & (1u << wi)) continue;
+                used |= 1u << wi;
+                cn_buf_printf(js, "%s%s", first ? "" : ", ", WINS[wi]);
+                first = 0;
+            }
+            cn_buf_puts(js, "]");
+        }
+        cn_buf_puts(js, "}");
+    }
+    cn_buf_puts(js, "]}");
+}
+
+static void upload_with(CnIceCatalog *c, CnKv *kv, const char *js, const char *ds, const char *fold,
+                        const char *threads, CnEngUploadStats *st, CnErr *err) {
+    setenv("CN_ENG_UPLOAD_FOLD", fold, 1);
+    setenv("CN_THREADS", threads, 1);
+    CnConf *conf = NULL;
+    ASSERT_OK(cn_conf_loadb("production/group_bys/t/g", js, strlen(js), CN_CONF_GROUP_BY, &conf, err), err);
+    CnEngOpts o;
+    memset(&o, 0, sizeof o);
+    o.end_ds = ds;
+    ASSERT_OK(cn_eng_upload(c, kv, conf->group_by, js, ds, &o, st, err), err);
+    cn_conf_free(conf);
+    unsetenv("CN_ENG_UPLOAD_FOLD");
+    unsetenv("CN_THREADS");
+}
+
+/* Every key of the data (user ids and names, both key shapes) read from both stores. */
+static void compare_stores(CnKv *a, CnKv *b, const char *gb_name, int64_t batch_end, uint64_t *s, CnErr *err) {
+    CnEngServing *sa = NULL, *sb = NULL;
+    ASSERT_OK(cn_eng_serving_load(a, gb_name, &sa, err), err);
+    ASSERT_OK(cn_eng_serving_load(b, gb_name, &sb, err), err);
+    const CnSchema *ks = cn_eng_serving_key_schema(sa);
+    CnBatch *kb = NULL;
+    ASSERT_OK(cn_col_batch_new(ks, &kb, err), err);
+    CnBuf key = CN_BUF_INIT;
+    CnArena ar;
+    cn_arena_init(&ar, 0);
+    int found = 0;
+    for (uint64_t u = 0; u < N_USERS; u++) {
+        char nm[32];
+        user_name(u, nm, sizeof nm);
+        cn_col_batch_reset(kb);
+        for (uint32_t k = 0; k < ks->n_fields; k++) {
+            if (!strcmp(ks->fields[k].name, "user_id")) cn_col_vec_append_i64(&kb->cols[k], (int64_t)u);
+            else cn_col_vec_append_str(&kb->cols[k], nm, strlen(nm));
+        }
+        ASSERT_OK(cn_col_batch_sync_rows(kb, err), err);
+        assert_true(cn_eng_serving_key(sa, kb, 0, &key));
+        CnKvSlice va = {NULL, 0}, vb = {NULL, 0};
+        ASSERT_OK(cn_kv_get(a, cn_eng_serving_dataset(sa), key.data, key.len, &va, &ar, err), err);
+        ASSERT_OK(cn_kv_get(b, cn_eng_serving_dataset(sb), key.data, key.len, &vb, &ar, err), err);
+        assert_int_equal(va.data != NULL, vb.data != NULL);
+        if (!va.data) continue;
+        found++;
+        assert_int_equal(va.len, vb.len);
+        assert_memory_equal(va.data, vb.data, va.len);
+        /* the fetched values at the batch end and in the sawtooth tail */
+        for (int i = 0; i < 3; i++) {
+            int64_t q = batch_end + (i ? (int64_t)(rnd(s) % (2 * CN_MS_PER_DAY)) : 0);
+            json_t *oa = json_object(), *ob = json_object();
+            ASSERT_OK(cn_eng_serving_values(sa, va.data, va.len, q, oa, err), err);
+            ASSERT_OK(cn_eng_serving_values(sb, vb.data, vb.len, q, ob, err), err);
+            char *ta = json_dumps(oa, JSON_COMPACT | JSON_SORT_KEYS), *tb = json_dumps(ob, JSON_COMPACT | JSON_SORT_KEYS);
+            assert_string_equal(ta, tb);
+            assert_true(json_object_size(oa) > 0);
+            cn_free_libc(ta);
+            cn_free_libc(tb);
+            json_decref(oa);
+            json_decref(ob);
+        }
+        cn_arena_reset(&ar);
+    }
+    assert_true(found > 0);
+    cn_arena_fini(&ar);
+    cn_buf_fini(&key);
+    cn_col_batch_free(kb);
+    cn_eng_serving_free(sa);
+    cn_eng_serving_free(sb);
+}
+
+static void test_fold_equals_generic(void **state) {
+    (void)state;
+    CnErr err = CN_ERR_INIT;
+    char dir[] = "/tmp/cn_upfold_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char wh[600], catu[700], ua[700], ub[700];
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
+    snprintf(ua, sizeof ua, "lmdb:%s/fold", dir);
+    snprintf(ub, sizeof ub, "lmdb:%s/generic", dir);
+    const char *seed_env = getenv("CN_TEST_SEED");
+    uint64_t seed = seed_env ? strtoull(seed_env, NULL, 10) : (uint64_t)time(NULL) * 2654435761u;
+    if (!seed) seed = 1;
+    printf("seed %llu\n", (unsigned long long)seed);
+    const char *DS = "2024-01-30";
+    int64_t day;
+    assert_int_equal(cn_ds_parse(DS, &day), 0);
+    CnIceCatalog *c = NULL;
+    ASSERT_OK(cn_ice_catalog_open(wh, catu, &c, &err), &err);
+    uint64_t s = seed;
+    load_events(c, rnd(&s), day, &err);
+    CnKv *ka = NULL, *kb = NULL;
+    CnKvOptions ko = {.no_sync = true};
+    ASSERT_OK(cn_kv_open(ua, &ko, &ka, &err), &err);
+    ASSERT_OK(cn_kv_open(ub, &ko, &kb, &err), &err);
+    CnBuf js = CN_BUF_INIT;
+    for (int i = 0; i < N_CASES; i++) {
+        random_conf(&s, i, &js);
+        CnEngUploadStats sa, sb;
+        /* one and several folding threads, and the day before the last */
+        const char *ds = i % 3 == 2 ? "2024-01-29" : DS;
+        upload_with(c, ka, js.data, ds, "1", i % 2 ? "1" : "3", &sa, &err);
+        upload_with(c, kb, js.data, ds, "0", "1", &sb, &err);
+        assert_true(sa.batch_path);
+        assert_false(sb.batch_path);
+        assert_true(sa.keys > 0);
+        assert_int_equal(sa.keys, sb.keys);
+        char name[32];
+        snprintf(name, sizeof name, "t.g%d.v1", i);
+        compare_stores(ka, kb, name, sa.batch_end_ms, &s, &err);
+    }
+    cn_buf_fini(&js);
+    cn_kv_close(ka);
+    cn_kv_close(kb);
+    cn_ice_catalog_close(c);
+    cn_test_rm_rf(dir);
+}
+
+/* An operation outside the fold (LAST_K) takes the generic path. */
+static void test_other_ops_take_generic_path(void **state) {
+    (void)state;
+    CnErr err = CN_ERR_INIT;
+    char dir[] = "/tmp/cn_upfold_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char wh[600], catu[700], ua[700];
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
+    snprintf(ua, sizeof ua, "lmdb:%s/kv", dir);
+    int64_t day;
+    assert_int_equal(cn_ds_parse("2024-01-30", &day), 0);
+    CnIceCatalog *c = NULL;
+    ASSERT_OK(cn_ice_catalog_open(wh, catu, &c, &err), &err);
+    load_events(c, 42, day, &err);
+    CnKv *ka = NULL;
+    CnKvOptions ko = {.no_sync = true};
+    ASSERT_OK(cn_kv_open(ua, &ko, &ka, &err), &err);
+    const char *js = "{\"metaData\": {\"name\": \"t.k.v1\", \"team\": \"t\", \"online\": 1}, \"sources\": [{\"events\": "
+                     "{\"table\": \"raw.ev\", \"query\": {\"selects\": {\"user_id\": \"user_id\", \"amount\": "
+                     "\"amount\"}, \"timeColumn\": \"ts\"}}}], \"keyColumns\": [\"user_id\"], \"accuracy\": 0, "
+                     "\"aggregations\": [{\"inputColumn\": \"amount\", \"operation\": 7}, {\"inputColumn\": "
+                     "\"amount\", \"operation\": 13, \"argMap\": {\"k\": \"2\"}}]}";
+    CnEngUploadStats st;
+    upload_with(c, ka, js, "2024-01-30", "1", "2", &st, &err);
+    assert_false(st.batch_path);
+    assert_true(st.keys > 0);
+    cn_kv_close(ka);
+    cn_ice_catalog_close(c);
+    cn_test_rm_rf(dir);
+}
+
+CN_TEST_MAIN(cmocka_unit_test(test_fold_equals_generic), cmocka_unit_test(test_other_ops_take_generic_path))
