@@ -65,6 +65,7 @@ int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err) {
     o.verbose = has_flag(a, "--verbose") || has_flag(a, "-v");
     o.force = has_flag(a, "--force");
     o.run_first_hole = has_flag(a, "--run-first-hole");
+    o.split = cn_run_join_split(a); /* backfill-left, --selected-join-parts, backfill-final */
     const char *v = cn_run_extra(a, "--step-days", NULL);
     if (v) {
         char *end = NULL;

@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "cli/run.h"
 #include "dist/dist.h"
+#include "engine/jsplit.h"
 
 /* backfill dispatches per conf type, one line each. */
 static int run_backfill(const CnRunArgs *a, CnErr *err) {
@@ -26,11 +27,25 @@ static int run_backfill(const CnRunArgs *a, CnErr *err) {
                       a->conf_type);
 }
 
+/* Join split mode (compute.md section 6 "Split mode", docs/joins.md "Modes"):
+ * backfill-left, backfill-final, and backfill with --selected-join-parts a,b
+ * [--use-cached-left]. NULL: not split. BORROWED (static; argv holds the names). */
+const struct CnEngSplit *cn_run_join_split(const CnRunArgs *a) {
+    static CnEngSplit sp;
+    memset(&sp, 0, sizeof sp);
+    sp.parts = cn_run_extra(a, "--selected-join-parts", NULL);
+    for (int i = 0; i < a->n_extra; i++) sp.use_cached_left |= !strcmp(a->extra[i], "--use-cached-left");
+    if (!strcmp(a->mode, "backfill-left")) sp.mode = CN_ENG_SPLIT_LEFT;
+    else if (!strcmp(a->mode, "backfill-final")) sp.mode = CN_ENG_SPLIT_FINAL;
+    else if (sp.parts) sp.mode = CN_ENG_SPLIT_PARTS;
+    return sp.mode ? &sp : NULL;
+}
+
 /* The modes of Chronon's run.py. Handlers are filled in as the engine grows. */
 static const CnRunMode modes[] = {
     {"backfill", "group_bys,joins,staging_queries", "compute historical partitions into the output table", run_backfill},
-    {"backfill-left", "joins", "compute the join's left side table", NULL},
-    {"backfill-final", "joins", "join the left side with the part tables", NULL},
+    {"backfill-left", "joins", "write the left rows and bootstrap columns to <join table>_bootstrap", cn_cli_backfill_join},
+    {"backfill-final", "joins", "join _bootstrap with the part tables into the output", cn_cli_backfill_join},
     {"upload", "group_bys", "build the online batch payload of a day", cn_run_upload},
     {"metadata-upload", "group_bys,joins", "store compiled configs in the online metadata dataset", cn_run_metadata_upload},
     {"fetch", "group_bys,joins", "fetch online features for keys and print them as JSON", cn_run_fetch},
@@ -75,6 +90,11 @@ static void usage(FILE *f) {
             "  --env ENV          environment whose teams.json settings apply (default dev)\n"
             "  --conf-type T      group_bys|joins|staging_queries when there is no --conf (default group_bys)\n"
             "  --sub-help         print this help and exit\n"
+            "Join split mode (same output as backfill, in three steps; see docs/joins.md):\n"
+            "  --mode backfill-left                      left rows + bootstrap columns -> <join table>_bootstrap\n"
+            "  --mode backfill --selected-join-parts P,Q  only those parts (full prefixes) -> <join table>_<P>\n"
+            "      [--use-cached-left]                   read the left rows from _bootstrap\n"
+            "  --mode backfill-final                     _bootstrap + every part table -> the output's missing days\n"
             "Spark and jar flags of Chronon's run.py (--spark-submit-path, --online-jar, --version, ...)\n"
             "are accepted and ignored. Other flags go to the mode (fetch: --name, -k/--key-json, ...).\n"
             "\n"

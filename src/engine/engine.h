@@ -66,6 +66,7 @@ typedef struct CnEngOpts {
     bool progress;            /* progress bar on stderr */
     bool force;               /* joins: also recompute partitions the output has */
     const CnEngShard *shard;  /* distributed GroupBy backfill, NULL: one process */
+    const struct CnEngSplit *split; /* joins: split mode (engine/jsplit.h), NULL: the whole join */
 } CnEngOpts;
 
 /* Counters of a run, for --verbose and tests. */

@@ -31,6 +31,7 @@
 #include "engine/bootstrap.h"
 #include "engine/rowmap.h"
 #include "engine/djoin.h"
+#include "engine/jsplit.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -127,9 +128,33 @@ static int left_bind(const CnSchema *schema, const LeftSpec *sp, const CnQuery *
     return cn_expr_query_bind(schema, &spec, out, err);
 }
 
-/* Loads the left rows of partitions [lo, hi]. */
-static int left_load(CnIceCatalog *cat, const CnJoin *j, CnArena *a, int32_t lo, int32_t hi, Left *l, CnErr *err) {
+/* Split mode: the left columns of a _bootstrap table, as written (jsplit.h). */
+static int left_spec_cached(CnArena *a, const CnIceTable *t, LeftSpec *sp, CnErr *err) {
+    const CnSchema *ts = cn_ice_table_schema(t);
+    const char *prop = cn_ice_table_property(t, CN_ENG_SPLIT_LEFT_PROP);
+    uint32_t n = prop ? (uint32_t)strtoul(prop, NULL, 10) : UINT32_MAX;
+    if (n >= ts->n_fields)
+        return cn_err_set(err, CN_ECORRUPT, "table %s: property %s is %s, expected fewer than %u columns",
+                          cn_ice_table_name(t), CN_ENG_SPLIT_LEFT_PROP, prop ? prop : "missing", ts->n_fields);
+    sp->names = cn_arena_alloc(a, (n + 1) * sizeof *sp->names);
+    sp->exprs = cn_arena_alloc(a, (n + 1) * sizeof *sp->exprs);
+    if (!sp->names || !sp->exprs) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (sp->n = 0; sp->n < n; sp->n++) {
+        sp->names[sp->n] = ts->fields[sp->n].name;
+        sp->exprs[sp->n] = cn_arena_printf(a, "`%s`", ts->fields[sp->n].name);
+    }
+    sp->names[sp->n] = LDS;
+    sp->exprs[sp->n++] = "`" CN_ICE_DS "`";
+    return 0;
+}
+
+/* Loads the left rows of partitions [lo, hi]: the left query's output, or (cached, split
+ * mode) the left columns of the _bootstrap table `cached`, written from that output. */
+static int left_load(CnIceCatalog *cat, const CnJoin *j, const char *cached, CnArena *a, int32_t lo, int32_t hi,
+                     Left *l, CnErr *err) {
+    static const CnQuery no_query;
     const CnSource *s = &j->left;
+    const CnQuery *sq = cached ? &no_query : &s->query;
     CnIceTable *t = NULL;
     CnExprQuery *q1 = NULL;
     CnIceScan *scan = NULL;
@@ -137,23 +162,23 @@ static int left_load(CnIceCatalog *cat, const CnJoin *j, CnArena *a, int32_t lo,
     memset(l, 0, sizeof *l);
     l->arena = a;
     l->events = s->kind == CN_CONF_SRC_EVENTS;
-    l->table = cn_conf_source_table(a, s);
+    l->table = cached ? cached : cn_conf_source_table(a, s);
     int rc = cn_ice_name_parse(l->table, ns, name, err);
     if (rc == 0) rc = cn_ice_table_load(cat, ns, name, &t, err);
     if (rc) return cn_err_ctx(err, rc, "left table %s", l->table);
     const CnSchema *tschema = cn_ice_table_schema(t);
     LeftSpec sp = {0};
-    rc = left_spec(a, s, tschema, &sp, err);
-    if (rc == 0) rc = left_bind(tschema, &sp, &s->query, &q1, err);
+    rc = cached ? left_spec_cached(a, t, &sp, err) : left_spec(a, s, tschema, &sp, err);
+    if (rc == 0) rc = left_bind(tschema, &sp, sq, &q1, err);
     if (rc) {
         rc = cn_err_ctx(err, rc, "left query on %s", l->table);
         goto done;
     }
-    int32_t qlo = to_days(s->query.start_partition, INT32_MIN), qhi = to_days(s->query.end_partition, INT32_MAX);
+    int32_t qlo = to_days(sq->start_partition, INT32_MIN), qhi = to_days(sq->end_partition, INT32_MAX);
     if (qlo > lo) lo = qlo;
     if (qhi < hi) hi = qhi;
     rc = cn_eng__query_scan_open(cat, t, q1, lo, hi, &scan, err);
-    if (rc == 0) rc = left_bind(cn_ice_scan_schema(scan), &sp, &s->query, &l->q, err);
+    if (rc == 0) rc = left_bind(cn_ice_scan_schema(scan), &sp, sq, &l->q, err);
     if (rc == 0) rc = cn_col_batch_new(cn_expr_query_schema(l->q), &l->rows, err);
     if (rc) {
         rc = cn_err_ctx(err, rc, "left table %s", l->table);
@@ -177,9 +202,11 @@ static int left_load(CnIceCatalog *cat, const CnJoin *j, CnArena *a, int32_t lo,
         goto done;
     }
     for (uint32_t r = 0; r < l->rows->n_rows; r++) l->pday[r] = vec_day(&l->rows->cols[l->i_ds], r);
-    /* output order: selects (with ts where it was selected), then ts when not selected */
-    const CnQuery *q = &s->query;
-    bool ts_placed = false;
+    /* output order: selects (with ts where it was selected), then ts when not selected;
+     * a _bootstrap table has them in that order */
+    const CnQuery *q = sq;
+    bool ts_placed = cached != NULL;
+    for (uint32_t i = 0; cached && i + 1 < sp.n; i++) l->order[l->n_order++] = cn_col_schema_find(os, sp.names[i]);
     for (uint32_t i = 0; q->has_selects && i < q->selects.n; i++) {
         const char *nm = q->selects.keys[i];
         if (!strcmp(nm, CN_ICE_DS)) continue;
@@ -188,7 +215,7 @@ static int left_load(CnIceCatalog *cat, const CnJoin *j, CnArena *a, int32_t lo,
         if (!strcmp(nm, "ts")) ts_placed = true;
         l->order[l->n_order++] = c;
     }
-    for (uint32_t i = 0; !q->has_selects && i < tschema->n_fields; i++) {
+    for (uint32_t i = 0; !cached && !q->has_selects && i < tschema->n_fields; i++) {
         /* all columns: table order, ts where the table has it */
         const char *nm = tschema->fields[i].name;
         int c = cn_col_schema_find(os, nm);
@@ -1458,10 +1485,8 @@ static uint64_t hash_source(uint64_t h, const CnSource *s) {
 /* Everything the output depends on: left, parts (GroupBy sources, keys, aggregations,
  * accuracy, key mapping, prefix), skew keys and derivations. Not metadata such as
  * online/production flags, team or schedule. */
-static uint64_t semantic_hash(const CnJoin *j) {
-    uint64_t h = hash_source(0x6a6f696e, &j->left);
-    for (size_t i = 0; i < j->n_parts; i++) {
-        const CnJoinPart *jp = &j->parts[i];
+static uint64_t hash_part(uint64_t h, const CnJoinPart *jp) {
+    {
         const CnGroupBy *gb = jp->group_by;
         h = hs(hs(h, jp->prefix), gb->meta.name);
         for (size_t k = 0; k < jp->key_mapping.n; k++) h = hs(hs(h, jp->key_mapping.keys[k]), jp->key_mapping.vals[k]);
@@ -1480,6 +1505,33 @@ static uint64_t semantic_hash(const CnJoin *j) {
         for (size_t k = 0; k < gb->n_derivations; k++)
             h = hs(hs(h, gb->derivations[k].name), gb->derivations[k].expression);
     }
+    return h;
+}
+
+static uint64_t hash_skew(uint64_t h, const CnJoin *j) {
+    for (size_t i = 0; i < j->n_skew_keys; i++) {
+        h = hs(h, j->skew_key_names[i]);
+        for (size_t k = 0; k < j->skew_key_values[i].n; k++) h = hs(h, j->skew_key_values[i].items[k]);
+    }
+    return h;
+}
+
+/* Split mode: what the left rows of _bootstrap depend on (left, skew keys, rowIds,
+ * bootstrap parts), and what part table i depends on (left, skew keys, the part). */
+static uint64_t left_hash(const CnJoin *j) {
+    uint64_t h = hash_skew(hash_source(0x6c656674, &j->left), j);
+    for (size_t i = 0; i < j->row_ids.n; i++) h = hs(h, j->row_ids.items[i]);
+    for (size_t i = 0; i < j->n_bootstraps; i++) h = hi64(h, (int64_t)cn_eng__boot_part_hash(j, i));
+    return h;
+}
+
+static uint64_t part_hash(const CnJoin *j, size_t i) {
+    return hash_part(hash_skew(hash_source(0x70617274, &j->left), j), &j->parts[i]);
+}
+
+static uint64_t semantic_hash(const CnJoin *j) {
+    uint64_t h = hash_source(0x6a6f696e, &j->left);
+    for (size_t i = 0; i < j->n_parts; i++) h = hash_part(h, &j->parts[i]);
     for (size_t i = 0; i < j->n_skew_keys; i++) {
         h = hs(h, j->skew_key_names[i]);
         for (size_t k = 0; k < j->skew_key_values[i].n; k++) h = hs(h, j->skew_key_values[i].items[k]);
@@ -1511,8 +1563,28 @@ static uint64_t left_mem(const CnBatch *b) {
     return m;
 }
 
-static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, const char *out_table,
+/* Split mode (o->split, jsplit.h): LEFT writes the left rows with their bootstrap columns
+ * to out_table (_bootstrap); PARTS computes only part `only` and writes its table
+ * out_table; FINAL reads the left rows from _bootstrap and every part's values from its
+ * table, then goes on as the whole join does. */
+static int split_left(CnIceCatalog *cat, const CnJoin *j, const char *out_table, const char *hash_hex, const Left *l,
+                      const int32_t *days, uint32_t n_days, CnEngStats *st, CnErr *err) {
+    CnEngBoot *boot = NULL;
+    CnSchema *os = NULL;
+    CnBatch *ob = NULL;
+    int rc = j->n_bootstraps ? cn_eng__boot_join(cat, j, l->rows, l->pday, days[0], days[n_days - 1], &boot, err) : 0;
+    if (rc == 0) rc = cn_eng__jsplit_left_batch(l->rows, l->order, l->n_order, l->pday, boot ? boot->vals : NULL, &os, &ob, err);
+    if (rc == 0) rc = cn_eng__jsplit_write(cat, out_table, hash_hex, (int)l->n_order, ob, days, n_days, err);
+    if (rc == 0) st->rows_written += ob->n_rows, st->days_written += n_days;
+    cn_col_batch_free(ob);
+    cn_col_schema_free(os);
+    cn_eng__boot_free(boot);
+    return rc;
+}
+
+static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, const char *out_table, int only,
                      const char *hash_hex, const int32_t *days, uint32_t n_days, CnEngStats *st, CnErr *err) {
+    const CnEngSplit *sp = o->split;
     CnArena a;
     cn_arena_init(&a, 0);
     Left l;
@@ -1525,8 +1597,12 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
     char ns[129], name[129];
     int rc = parts ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
     if (rc == 0) rc = cn_ice_name_parse(out_table, ns, name, err);
-    if (rc == 0) rc = left_load(cat, j, &a, days[0], days[n_days - 1], &l, err);
-    if (rc == 0) rc = left_drop_skew(j, &l, err);
+    const char *jt = sp ? cn_conf_output_table(&a, &j->meta, err) : NULL;
+    if (sp && !jt) rc = err->code ? err->code : CN_ENOMEM;
+    const char *cached =
+        sp && (sp->mode == CN_ENG_SPLIT_FINAL || sp->use_cached_left) ? cn_eng__jsplit_boot_table(&a, jt) : NULL;
+    if (rc == 0) rc = left_load(cat, j, cached, &a, days[0], days[n_days - 1], &l, err);
+    if (rc == 0 && !cached) rc = left_drop_skew(j, &l, err);
     if (rc == 0 && o->shard) rc = cn_eng__djoin_own(o->shard, j, &l.rows, &l.pday, err); /* distributed hook */
     if (rc == 0 && o->max_memory) {
         uint64_t need = left_mem(l.rows);
@@ -1541,9 +1617,11 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
                             (unsigned long long)(o->max_memory >> 20));
         }
     }
-    if (rc) goto done;
+    if (rc == 0 && sp && sp->mode == CN_ENG_SPLIT_LEFT) rc = split_left(cat, j, out_table, hash_hex, &l, days, n_days, st, err);
+    if (rc || (sp && sp->mode == CN_ENG_SPLIT_LEFT)) goto done;
     st->rows_scanned += l.rows->n_rows;
     for (size_t i = 0; i < j->n_parts && rc == 0; i++) {
+        if (sp && sp->mode == CN_ENG_SPLIT_PARTS && (int)i != only) continue;
         Part *p = &parts[i];
         p->jp = &j->parts[i];
         const CnGroupBy *gb = p->jp->group_by;
@@ -1580,11 +1658,23 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
             if (rc) break;
             p->mode = MODE_TEMPORAL_ENT;
         } else p->mode = MODE_TEMPORAL;
-        rc = p->mode >= MODE_TEMPORAL ? eval_temporal(cat, p, &l, o, err) : eval_snapshot(cat, p, &l, o, err);
-        if (rc == 0) rc = derive_part(p, &l, &a, err);
+        CnEngSplitKeys sk = {l.rows, l.pday, p->lcol, (const char *const *)gb->key_columns.items, p->n_keys,
+                             l.events ? l.i_ts : -1};
+        if (sp && sp->mode == CN_ENG_SPLIT_FINAL)
+            rc = cn_eng__jsplit_part_read(cat, cn_eng__jsplit_part_table(&a, jt, p->prefix), &sk, days[0],
+                                          days[n_days - 1], &p->vschema, &p->vals, err);
+        else
+            rc = p->mode >= MODE_TEMPORAL ? eval_temporal(cat, p, &l, o, err) : eval_snapshot(cat, p, &l, o, err);
+        if (rc == 0 && !(sp && sp->mode == CN_ENG_SPLIT_FINAL)) rc = derive_part(p, &l, &a, err);
+        if (rc == 0 && sp && sp->mode == CN_ENG_SPLIT_PARTS) {
+            rc = cn_eng__jsplit_part_batch(&sk, p->vals, &os, &ob, err);
+            if (rc == 0) rc = cn_eng__jsplit_write(cat, out_table, hash_hex, -1, ob, days, n_days, err);
+            if (rc == 0) st->rows_written += ob->n_rows, st->days_written += n_days;
+        }
         if (p->g) st->rows_scanned += p->g->stats.rows_scanned;
         if (rc) rc = cn_err_ctx(err, rc, "part %s", p->prefix);
     }
+    if (rc || (sp && sp->mode == CN_ENG_SPLIT_PARTS)) goto done;
     int *xc = NULL;
     uint32_t nx = 0;
     if (rc == 0 && j->n_bootstraps) {
@@ -1653,10 +1743,10 @@ done:
 
 /* Runs a chunk; when it needs more memory than --max-memory allows and has more than
  * one day, runs its halves instead (each commits on its own), down to single days. */
-static int run_chunk_fit(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, const char *out_table,
+static int run_chunk_fit(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, const char *out_table, int only,
                          const char *hash_hex, const int32_t *days, uint32_t n_days, CnEngStats *st, CnErr *err) {
     CnErr cerr = CN_ERR_INIT;
-    int rc = run_chunk(cat, j, o, out_table, hash_hex, days, n_days, st, &cerr);
+    int rc = run_chunk(cat, j, o, out_table, only, hash_hex, days, n_days, st, &cerr);
     if (rc != CN_ELIMIT || n_days < 2) {
         if (rc) cn_err_set(err, rc, "%s", cn_err_msg(&cerr));
         return rc;
@@ -1668,8 +1758,120 @@ static int run_chunk_fit(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o,
         fprintf(stderr, "join chunk %s..%s does not fit in --max-memory: computing it in two halves\n", d0, d1);
     }
     uint32_t h = n_days / 2;
-    rc = run_chunk_fit(cat, j, o, out_table, hash_hex, days, h, st, err);
-    if (rc == 0) rc = run_chunk_fit(cat, j, o, out_table, hash_hex, days + h, n_days - h, st, err);
+    rc = run_chunk_fit(cat, j, o, out_table, only, hash_hex, days, h, st, err);
+    if (rc == 0) rc = run_chunk_fit(cat, j, o, out_table, only, hash_hex, days + h, n_days - h, st, err);
+    return rc;
+}
+
+/* Split mode, FINAL: _bootstrap and every part table exist, hold what this version of
+ * the join writes and have the left days days[0..n) (errors say which run fills them). */
+static int split_final_check(CnIceCatalog *cat, const CnJoin *j, const char *out_table, const int32_t *days,
+                             uint32_t n, CnErr *err) {
+    CnArena a;
+    cn_arena_init(&a, 0);
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)left_hash(j));
+    int rc = cn_eng__jsplit_check(cat, cn_eng__jsplit_boot_table(&a, out_table), hex, days, n,
+                                  "run --mode backfill-left", err);
+    for (size_t i = 0; i < j->n_parts && rc == 0; i++) {
+        const char *pre = cn_conf_join_part_prefix(&a, &j->parts[i]);
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)part_hash(j, i));
+        rc = cn_eng__jsplit_check(cat, cn_eng__jsplit_part_table(&a, out_table, pre), hex, days, n,
+                                  cn_arena_printf(&a, "run --mode backfill --selected-join-parts %s", pre), err);
+    }
+    cn_arena_fini(&a);
+    return rc;
+}
+
+/* Computes the left days of days[0..n_days) that out_table (written with semantic hash
+ * `hash`) lacks, in chunks; `only` as run_chunk. The first failure is returned after the
+ * later chunks ran. */
+static int fill_table(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *opts, const char *out_table, int only,
+                      uint64_t hash, const int32_t *days, uint32_t n_days, CnEngStats *stats, CnErr *err) {
+    const CnEngOpts o = *opts;
+    CnEngStats st = *stats;
+    int32_t *out_days = NULL, *need = NULL;
+    uint32_t n_out = 0, n_need = 0;
+    int rc = 0, first_rc = 0;
+    /* partitions to compute (section 5 "Partitions to compute", over left days): days
+     * without output, on or after the earliest output partition; all of them with
+     * --force or when the join's semantic hash differs from the one the output was
+     * written with */
+    char hash_hex[17];
+    snprintf(hash_hex, sizeof hash_hex, "%016llx", (unsigned long long)hash);
+    {
+        char ons[129], oname[129];
+        rc = cn_ice_name_parse(out_table, ons, oname, err);
+        if (rc) goto done;
+        if (cn_ice_table_exists(cat, ons, oname) && !o.force) {
+            CnIceTable *ot = NULL;
+            rc = cn_ice_table_load(cat, ons, oname, &ot, err);
+            if (rc) goto done;
+            const char *prop = cn_ice_table_property(ot, HASH_PROP);
+            bool same = prop && !strcmp(prop, hash_hex);
+            if (!same) {
+                cn_log(CN_LOG_WARN, "%s was written by another version of join %s: recomputing every partition "
+                       "from the left side's first day in range",
+                       out_table, j->meta.name);
+            } else if (o.split && o.split->mode != CN_ENG_SPLIT_FINAL) {
+                rc = cn_eng__jsplit_days(ot, &out_days, &n_out, err); /* split tables: the days computed */
+            } else {
+                rc = left_days(cat, out_table, INT32_MIN, INT32_MAX, &out_days, &n_out, err);
+            }
+            cn_ice_table_free(ot);
+            if (rc) goto done;
+        }
+    }
+    int32_t earliest = n_out && !o.run_first_hole ? out_days[0] : INT32_MIN;
+    if (o.split && o.split->mode == CN_ENG_SPLIT_FINAL) {
+        /* every table the output days read must be complete before any day is written */
+        need = cn_malloc(((size_t)n_days + 1) * sizeof *need);
+        if (!need) {
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (uint32_t i = 0; i < n_days; i++)
+            if (days[i] >= earliest && !has_day(out_days, n_out, days[i])) need[n_need++] = days[i];
+        if (n_need) rc = split_final_check(cat, j, out_table, need, n_need, err);
+        if (rc) goto done;
+    }
+    for (uint32_t i = 0; i < n_days;) {
+        int32_t d = days[i];
+        bool cand = d >= earliest && !has_day(out_days, n_out, d);
+        if (!cand) {
+            i++;
+            continue;
+        }
+        /* a hole: consecutive candidate left days (calendar-consecutive), cut by step_days */
+        uint32_t k = i;
+        while (k + 1 < n_days && days[k + 1] == days[k] + 1 && days[k + 1] - days[i] < o.step_days &&
+               !has_day(out_days, n_out, days[k + 1]))
+            k++;
+        st.chunks++;
+        CnErr cerr = CN_ERR_INIT;
+        int crc = run_chunk_fit(cat, j, &o, out_table, only, hash_hex, days + i, k - i + 1, &st, &cerr);
+        if (crc) {
+            st.chunks_failed++;
+            char a0[11], a1[11];
+            cn_ds_format(days[i], a0);
+            cn_ds_format(days[k], a1);
+            if (!first_rc) {
+                first_rc = crc;
+                cn_err_set(err, crc, "%s (partitions %s..%s)", cn_err_msg(&cerr), a0, a1);
+            } else {
+                fprintf(stderr, "chronon: partitions %s..%s failed: %s\n", a0, a1, cn_err_msg(&cerr));
+            }
+        }
+        i = k + 1;
+    }
+    if (st.chunks == 0 && o.verbose)
+        fprintf(stderr, "%s: every left partition in range already has output; nothing to compute (--force recomputes)\n",
+                out_table);
+    rc = first_rc;
+done:
+    *stats = st;
+    cn_free(out_days);
+    cn_free(need);
     return rc;
 }
 
@@ -1679,9 +1881,9 @@ int cn_eng_join_backfill(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *op
     memset(&st, 0, sizeof st);
     CnArena a;
     cn_arena_init(&a, 0);
-    int32_t *days = NULL, *out_days = NULL;
-    uint32_t n_days = 0, n_out = 0;
-    int rc = check_join(j, err), first_rc = 0;
+    int32_t *days = NULL;
+    uint32_t n_days = 0;
+    int rc = check_join(j, err);
     if (rc == 0 && o.shard) rc = cn_eng__djoin_check(j, err); /* distributed hook */
     if (rc) goto done;
     if (!o.step_days) o.step_days = 30;
@@ -1717,71 +1919,28 @@ int cn_eng_join_backfill(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *op
                         ltable, e);
         goto done;
     }
-    /* partitions to compute (section 5 "Partitions to compute", over left days): days
-     * without output, on or after the earliest output partition; all of them with
-     * --force or when the join's semantic hash differs from the one the output was
-     * written with */
-    char hash_hex[17];
-    snprintf(hash_hex, sizeof hash_hex, "%016llx", (unsigned long long)semantic_hash(j));
-    {
-        char ons[129], oname[129];
-        rc = cn_ice_name_parse(out_table, ons, oname, err);
-        if (rc) goto done;
-        if (cn_ice_table_exists(cat, ons, oname) && !o.force) {
-            CnIceTable *ot = NULL;
-            rc = cn_ice_table_load(cat, ons, oname, &ot, err);
-            if (rc) goto done;
-            const char *prop = cn_ice_table_property(ot, HASH_PROP);
-            bool same = prop && !strcmp(prop, hash_hex);
-            cn_ice_table_free(ot);
-            if (!same) {
-                cn_log(CN_LOG_WARN, "%s was written by another version of join %s: recomputing every partition "
-                       "from the left side's first day in range",
-                       out_table, j->meta.name);
-            } else {
-                rc = left_days(cat, out_table, INT32_MIN, INT32_MAX, &out_days, &n_out, err);
-                if (rc) goto done;
-            }
+    const CnEngSplit *sp = o.split;
+    if (sp && o.shard) {
+        rc = cn_err_set(err, CN_EUNSUPPORTED, "split mode (backfill-left, --selected-join-parts, backfill-final) "
+                                              "runs in one process only");
+        goto done;
+    }
+    if (!sp || sp->mode == CN_ENG_SPLIT_FINAL) {
+        rc = fill_table(cat, j, &o, out_table, -1, semantic_hash(j), days, n_days, &st, err);
+    } else if (sp->mode == CN_ENG_SPLIT_LEFT) {
+        rc = fill_table(cat, j, &o, cn_eng__jsplit_boot_table(&a, out_table), -1, left_hash(j), days, n_days, &st, err);
+    } else {
+        int *sel = NULL;
+        uint32_t n_sel = 0;
+        rc = cn_eng__jsplit_select(j, &a, sp->parts, &sel, &n_sel, err);
+        for (uint32_t i = 0; i < n_sel && rc == 0; i++) {
+            const char *pt = cn_eng__jsplit_part_table(&a, out_table, cn_conf_join_part_prefix(&a, &j->parts[sel[i]]));
+            rc = fill_table(cat, j, &o, pt, sel[i], part_hash(j, (size_t)sel[i]), days, n_days, &st, err);
         }
     }
-    int32_t earliest = n_out && !o.run_first_hole ? out_days[0] : INT32_MIN;
-    for (uint32_t i = 0; i < n_days;) {
-        int32_t d = days[i];
-        bool cand = d >= earliest && !has_day(out_days, n_out, d);
-        if (!cand) {
-            i++;
-            continue;
-        }
-        /* a hole: consecutive candidate left days (calendar-consecutive), cut by step_days */
-        uint32_t k = i;
-        while (k + 1 < n_days && days[k + 1] == days[k] + 1 && days[k + 1] - days[i] < o.step_days &&
-               !has_day(out_days, n_out, days[k + 1]))
-            k++;
-        st.chunks++;
-        CnErr cerr = CN_ERR_INIT;
-        int crc = run_chunk_fit(cat, j, &o, out_table, hash_hex, days + i, k - i + 1, &st, &cerr);
-        if (crc) {
-            st.chunks_failed++;
-            char a0[11], a1[11];
-            cn_ds_format(days[i], a0);
-            cn_ds_format(days[k], a1);
-            if (!first_rc) {
-                first_rc = crc;
-                cn_err_set(err, crc, "%s (partitions %s..%s)", cn_err_msg(&cerr), a0, a1);
-            } else {
-                fprintf(stderr, "chronon: partitions %s..%s failed: %s\n", a0, a1, cn_err_msg(&cerr));
-            }
-        }
-        i = k + 1;
-    }
-    if (st.chunks == 0 && o.verbose)
-        fprintf(stderr, "%s: every left partition in range already has output; nothing to compute (--force recomputes)\n",
-                out_table);
-    rc = first_rc;
 done:
     if (stats) *stats = st;
     cn_free(days);
-    cn_free(out_days);
     cn_arena_fini(&a);
     return cn_err_ctx(err, rc, "backfill of join %s", j->meta.name ? j->meta.name : "?");
 }
