@@ -209,10 +209,13 @@ def test_serve_survives_store_outage(warehouse, kind, tmp_path):
             took = time.time() - t0
         finally:
             proc.send_signal(signal.SIGCONT)
+        print("%s: a fetch from the frozen store failed in %.2f s" % (kind, took))
         assert status >= 500, (status, body)
         assert bare in body, body
         assert took < 12, took
+        t0 = time.time()
         status, after = wait_ok(base, "resume")
+        print("%s: answering again %.2f s after SIGCONT" % (kind, time.time() - t0))
         assert status == 200, after
         assert after == before
         assert server.poll() is None
