@@ -1482,29 +1482,26 @@ static uint64_t hash_source(uint64_t h, const CnSource *s) {
     return hash_query(h, &s->query);
 }
 
-/* Everything the output depends on: left, parts (GroupBy sources, keys, aggregations,
- * accuracy, key mapping, prefix), skew keys and derivations. Not metadata such as
- * online/production flags, team or schedule. */
+/* What part jp contributes to a hash: prefix, GroupBy sources, keys, aggregations,
+ * accuracy, key mapping and GroupBy derivations. */
 static uint64_t hash_part(uint64_t h, const CnJoinPart *jp) {
-    {
-        const CnGroupBy *gb = jp->group_by;
-        h = hs(hs(h, jp->prefix), gb->meta.name);
-        for (size_t k = 0; k < jp->key_mapping.n; k++) h = hs(hs(h, jp->key_mapping.keys[k]), jp->key_mapping.vals[k]);
-        for (size_t k = 0; k < gb->n_sources; k++) h = hash_source(h, &gb->sources[k]);
-        for (size_t k = 0; k < gb->key_columns.n; k++) h = hs(h, gb->key_columns.items[k]);
-        h = hi64(hi64(h, cn_conf_groupby_accuracy(gb)), gb->has_aggregations);
-        for (size_t a = 0; a < gb->n_aggs; a++) {
-            const CnAggregation *ag = &gb->aggs[a];
-            h = hi64(hs(h, ag->input_column), ag->op);
-            for (size_t k = 0; k < ag->arg_map.n; k++) h = hs(hs(h, ag->arg_map.keys[k]), ag->arg_map.vals[k]);
-            h = hi64(h, ag->has_windows);
-            for (size_t k = 0; k < ag->n_windows; k++) h = hi64(hi64(h, ag->windows[k].length), ag->windows[k].unit);
-            for (size_t k = 0; k < ag->buckets.n; k++) h = hs(h, ag->buckets.items[k]);
-            h = hi64(h, ag->element_wise);
-        }
-        for (size_t k = 0; k < gb->n_derivations; k++)
-            h = hs(hs(h, gb->derivations[k].name), gb->derivations[k].expression);
+    const CnGroupBy *gb = jp->group_by;
+    h = hs(hs(h, jp->prefix), gb->meta.name);
+    for (size_t k = 0; k < jp->key_mapping.n; k++) h = hs(hs(h, jp->key_mapping.keys[k]), jp->key_mapping.vals[k]);
+    for (size_t k = 0; k < gb->n_sources; k++) h = hash_source(h, &gb->sources[k]);
+    for (size_t k = 0; k < gb->key_columns.n; k++) h = hs(h, gb->key_columns.items[k]);
+    h = hi64(hi64(h, cn_conf_groupby_accuracy(gb)), gb->has_aggregations);
+    for (size_t a = 0; a < gb->n_aggs; a++) {
+        const CnAggregation *ag = &gb->aggs[a];
+        h = hi64(hs(h, ag->input_column), ag->op);
+        for (size_t k = 0; k < ag->arg_map.n; k++) h = hs(hs(h, ag->arg_map.keys[k]), ag->arg_map.vals[k]);
+        h = hi64(h, ag->has_windows);
+        for (size_t k = 0; k < ag->n_windows; k++) h = hi64(hi64(h, ag->windows[k].length), ag->windows[k].unit);
+        for (size_t k = 0; k < ag->buckets.n; k++) h = hs(h, ag->buckets.items[k]);
+        h = hi64(h, ag->element_wise);
     }
+    for (size_t k = 0; k < gb->n_derivations; k++)
+        h = hs(hs(h, gb->derivations[k].name), gb->derivations[k].expression);
     return h;
 }
 
@@ -1529,13 +1526,13 @@ static uint64_t part_hash(const CnJoin *j, size_t i) {
     return hash_part(hash_skew(hash_source(0x70617274, &j->left), j), &j->parts[i]);
 }
 
+/* Everything the output depends on: left, parts (GroupBy sources, keys, aggregations,
+ * accuracy, key mapping, prefix), skew keys and derivations. Not metadata such as
+ * online/production flags, team or schedule. */
 static uint64_t semantic_hash(const CnJoin *j) {
     uint64_t h = hash_source(0x6a6f696e, &j->left);
     for (size_t i = 0; i < j->n_parts; i++) h = hash_part(h, &j->parts[i]);
-    for (size_t i = 0; i < j->n_skew_keys; i++) {
-        h = hs(h, j->skew_key_names[i]);
-        for (size_t k = 0; k < j->skew_key_values[i].n; k++) h = hs(h, j->skew_key_values[i].items[k]);
-    }
+    h = hash_skew(h, j);
     for (size_t i = 0; i < j->n_derivations; i++) h = hs(hs(h, j->derivations[i].name), j->derivations[i].expression);
     for (size_t i = 0; i < j->row_ids.n; i++) h = hs(h, j->row_ids.items[i]);
     for (size_t i = 0; i < j->n_externals; i++) {
@@ -1601,6 +1598,11 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
     if (sp && !jt) rc = err->code ? err->code : CN_ENOMEM;
     const char *cached =
         sp && (sp->mode == CN_ENG_SPLIT_FINAL || sp->use_cached_left) ? cn_eng__jsplit_boot_table(&a, jt) : NULL;
+    if (rc == 0 && cached && sp->mode == CN_ENG_SPLIT_PARTS) { /* FINAL checked every table up front */
+        char hex[17];
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)left_hash(j));
+        rc = cn_eng__jsplit_check(cat, cached, hex, days, n_days, "run --mode backfill-left", err);
+    }
     if (rc == 0) rc = left_load(cat, j, cached, &a, days[0], days[n_days - 1], &l, err);
     if (rc == 0 && !cached) rc = left_drop_skew(j, &l, err);
     if (rc == 0 && o->shard) rc = cn_eng__djoin_own(o->shard, j, &l.rows, &l.pday, err); /* distributed hook */

@@ -161,6 +161,8 @@ def test_partial_reruns_bootstrap_and_errors(tmp_path):
     # final before the parts: names _bootstrap, then the part table and its missing days
     p = run(wh, root, sconf, "backfill-final", "--end-ds", end)
     assert p.returncode == 1 and "out.t_s_bootstrap does not exist" in p.stderr and "backfill-left" in p.stderr, p.stderr
+    p = run(wh, root, sconf, "backfill", "--end-ds", end, "--selected-join-parts", "a_t_gb", "--use-cached-left")
+    assert p.returncode == 1 and "out.t_s_bootstrap does not exist" in p.stderr and "backfill-left" in p.stderr, p.stderr
     assert run(wh, root, sconf, "backfill-left", "--end-ds", end).returncode == 0
     brows = wh.rows("out.t_s_bootstrap")
     assert list(brows[0]) == ["uid", "k1", "note", "ts", "a_t_gb_v_sum_2d", "ds"], list(brows[0])
