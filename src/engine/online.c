@@ -187,6 +187,43 @@ static int keyref_cmp(const void *a, const void *b) {
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
+typedef struct PackedKey {
+    uint64_t v;
+    uint32_t id;
+} PackedKey;
+
+/* sort_key_ids of fixed-width keys that differ in the n_vary byte positions vary[]. */
+static int sort_packed(const CnEngKeys *k, const int *vary, int n_vary, uint32_t *order, CnErr *err) {
+    uint32_t n = k->n;
+    const uint8_t *bytes = (const uint8_t *)k->bytes.data;
+    PackedKey *a = cn_malloc(((size_t)n + 1) * sizeof *a), *t = cn_malloc(((size_t)n + 1) * sizeof *t);
+    if (!a || !t) {
+        cn_free(a);
+        cn_free(t);
+        return cn_err_set(err, CN_ENOMEM, "upload: out of memory");
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *p = bytes + k->off[i];
+        uint64_t v = 0;
+        for (int j = 0; j < n_vary; j++) v = v << 8 | p[vary[j]];
+        a[i] = (PackedKey){v, i};
+    }
+    for (int pass = 0; pass < n_vary; pass++) { /* LSD, one byte a pass, stable */
+        uint32_t cnt[257] = {0};
+        int sh = 8 * pass;
+        for (uint32_t i = 0; i < n; i++) cnt[((a[i].v >> sh) & 0xff) + 1]++;
+        for (int v = 0; v < 256; v++) cnt[v + 1] += cnt[v];
+        for (uint32_t i = 0; i < n; i++) t[cnt[(a[i].v >> sh) & 0xff]++] = a[i];
+        PackedKey *x = a;
+        a = t;
+        t = x;
+    }
+    for (uint32_t i = 0; i < n; i++) order[i] = a[i].id;
+    cn_free(a);
+    cn_free(t);
+    return 0;
+}
+
 /* order[0..n): the key ids in ascending byte order of their encoded keys, the order
  * LMDB stores them in, so that the bulk load appends every record (MDB_APPEND) instead
  * of sorting its buffer. Keys of one length (every fixed-width key schema) take an LSD
@@ -206,6 +243,19 @@ static int sort_key_ids(const CnEngKeys *k, uint32_t *order, CnErr *err) {
         cn_free(r);
         return 0;
     }
+    /* the byte positions where keys differ; up to 8 of them pack into one integer
+     * (most significant first) sorted with its id, reading the keys once */
+    int vary[8], n_vary = 0;
+    bool packed = true;
+    for (uint64_t b = 0; b < len && packed; b++) {
+        uint8_t first = bytes[k->off[0] + b];
+        uint32_t i = 1;
+        while (i < n && bytes[k->off[i] + b] == first) i++;
+        if (i == n) continue;
+        if (n_vary == 8) packed = false;
+        else vary[n_vary++] = (int)b;
+    }
+    if (packed) return sort_packed(k, vary, n_vary, order, err);
     uint32_t *tmp = cn_malloc(((size_t)n + 1) * sizeof *tmp);
     if (!tmp) return cn_err_set(err, CN_ENOMEM, "upload: out of memory");
     for (uint32_t i = 0; i < n; i++) order[i] = i;
@@ -267,11 +317,11 @@ typedef struct UpRow {
 } UpRow;
 
 #define UP_CHUNK 8192u /* keys per folded chunk */
-#define UP_SLOTS 4u    /* chunks folded ahead of the writer */
+#define UP_SLOTS 8u    /* chunks folded ahead of the writer */
 
 typedef struct UpChunk {
-    CnBuf recs;     /* records back to back */
-    uint32_t *len;  /* per key of the chunk: record length, 0 for no record */
+    CnBuf recs;     /* key and record of each key with a record, back to back */
+    uint32_t *len;  /* per key j of the chunk: len[2j] key, len[2j + 1] record length (0: none) */
     int rc;
     bool ready;
 } UpChunk;
@@ -446,8 +496,15 @@ static int up_chunk(const UpFold *f, uint32_t c, UpChunk *sl, UpCell *cells, uin
     for (uint32_t i = lo; i < hi; i++) {
         int rc = up_key(f, i, cells, n_cells, rec);
         if (rc) return rc;
-        sl->len[i - lo] = (uint32_t)rec->len;
-        if (rec->len && cn_buf_append(&sl->recs, rec->data, rec->len)) return CN_ENOMEM;
+        const CnEngKeys *k = &f->g->keys;
+        uint32_t id = f->order[i], kl = (uint32_t)(k->off[id + 1] - k->off[id]);
+        sl->len[2 * (i - lo)] = kl + 1;
+        sl->len[2 * (i - lo) + 1] = (uint32_t)rec->len;
+        if (!rec->len) continue;
+        char kp = KEY_PREFIX;
+        if (cn_buf_append(&sl->recs, &kp, 1) || cn_buf_append(&sl->recs, k->bytes.data + k->off[id], kl) ||
+            cn_buf_append(&sl->recs, rec->data, rec->len))
+            return CN_ENOMEM;
     }
     return 0;
 }
@@ -496,7 +553,6 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
     UpRow *rows = NULL;
     UpFold f;
     memset(&f, 0, sizeof f);
-    CnBuf key = CN_BUF_INIT;
     CnPoolJob *job = NULL;
     bool sync = false;
     int rc = 0;
@@ -532,7 +588,7 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
                  .n_chunks = (n_ids + UP_CHUNK - 1) / UP_CHUNK, .order = order, .beg = beg, .rows = rows,
                  .batch_end = batch_end};
     for (uint32_t s = 0; s < UP_SLOTS; s++) {
-        f.slot[s].len = cn_malloc(UP_CHUNK * sizeof *f.slot[s].len);
+        f.slot[s].len = cn_malloc(2 * UP_CHUNK * sizeof *f.slot[s].len);
         if (!f.slot[s].len) rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
     }
     if (rc) goto done;
@@ -566,14 +622,10 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
         }
         const char *p = sl->recs.data;
         for (uint32_t i = c * UP_CHUNK, j = 0; i < n_ids && j < UP_CHUNK && rc == 0; i++, j++) {
-            if (!sl->len[j]) continue;
-            uint32_t id = order[i];
-            cn_buf_reset(&key);
-            cn_buf_putc(&key, KEY_PREFIX);
-            cn_buf_append(&key, g->keys.bytes.data + g->keys.off[id], g->keys.off[id + 1] - g->keys.off[id]);
-            if (key.oom) rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
-            if (rc == 0) rc = cn_kv_load_add(ld, key.data, key.len, p, sl->len[j], err);
-            p += sl->len[j];
+            uint32_t kl = sl->len[2 * j], vl = sl->len[2 * j + 1];
+            if (!vl) continue;
+            rc = cn_kv_load_add(ld, p, kl, p + kl, vl, err);
+            p += kl + vl;
             st->keys++;
         }
         pthread_mutex_lock(&f.mu);
@@ -603,7 +655,6 @@ done:
     cn_free(rank);
     cn_free(beg);
     cn_free(rows);
-    cn_buf_fini(&key);
     return rc;
 }
 
