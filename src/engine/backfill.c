@@ -626,15 +626,14 @@ static int emit_write(void *ud, int32_t day, CnBatch *b, CnErr *err) {
     char ds[11];
     cn_ds_format(day, ds);
     int rc = cn_ice_write_touch_partition(wr->w, ds, err);
-    if (rc == 0 && wr->derive) {
-        rc = derive_apply(wr->derive, b, err);
-        if (rc == 0) rc = cn_ice_write_batch(wr->w, wr->derive->batch, err);
-    } else if (rc == 0) {
-        rc = cn_ice_write_batch(wr->w, b, err);
-    }
     /* the day is complete: finish its file now so the writer never holds more than one
      * day of output (the commit at the end still publishes every day at once) */
-    if (rc == 0) rc = cn_ice_write_seal_partition(wr->w, ds, err);
+    if (rc == 0 && wr->derive) {
+        rc = derive_apply(wr->derive, b, err);
+        if (rc == 0) rc = cn_ice_write_batch_sealed(wr->w, wr->derive->batch, ds, err);
+    } else if (rc == 0) {
+        rc = cn_ice_write_batch_sealed(wr->w, b, ds, err);
+    }
     wr->rows += b->sel ? b->n_sel : b->n_rows;
     wr->days++;
     if (wr->progress) {

@@ -136,6 +136,10 @@ int cn_ice_write_touch_partition(CnIceWrite *w, const char *ds, CnErr *err);
  * Nothing is visible before the commit; cn_ice_write_free without a commit removes
  * sealed files as well. No file for ds: nothing to do. Errors: those of the file. */
 int cn_ice_write_seal_partition(CnIceWrite *w, const char *ds, CnErr *err);
+/* cn_ice_write_batch then cn_ice_write_seal_partition(ds), for a batch whose rows all
+ * have partition ds: when no file of ds is open, the batch is encoded straight into a new
+ * file (one row group when it fits) without being copied first. */
+int cn_ice_write_batch_sealed(CnIceWrite *w, const CnBatch *b, const char *ds, CnErr *err);
 /* Property set with the commit (copied). */
 int cn_ice_write_set_property(CnIceWrite *w, const char *key, const char *value, CnErr *err);
 /* Finishes the files and commits one snapshot (append or overwrite). *snapshot_id

@@ -373,6 +373,38 @@ static int seal(CnIceWrite *w, Part *p, CnErr *err) {
     return 0;
 }
 
+int cn_ice_write_batch_sealed(CnIceWrite *w, const CnBatch *b, const char *ds, CnErr *err) {
+    const CnVec *dv = &b->cols[w->ds_col];
+    bool fast = !w->finished && !b->sel && b->n_rows && b->n_cols == w->base->schema->n_fields && strlen(ds) == 10 &&
+                dv->type->id == CN_COL_STRING;
+    for (uint32_t r = 0; fast && r < b->n_rows; r++) { /* every row in partition ds */
+        uint32_t len = 0;
+        const char *v = cn_col_vec_is_valid(dv, r) ? cn_col_vec_str(dv, r, &len) : NULL;
+        fast = v && len == 10 && !memcmp(v, ds, 10);
+    }
+    Part *p = NULL;
+    if (fast) { /* an open partition file that already has rows takes the general path */
+        for (uint32_t i = 0; i < w->n_parts && fast; i++)
+            if (!w->parts[i].sealed && !memcmp(w->parts[i].ds, ds, 11)) fast = false;
+    }
+    if (!fast) {
+        int rc = cn_ice_write_batch(w, b, err);
+        return rc ? rc : cn_ice_write_seal_partition(w, ds, err);
+    }
+    const CnSchema *s = w->base->schema;
+    for (uint32_t i = 0; i < s->n_fields; i++)
+        if (!cn_col_type_equal(b->cols[i].type, s->fields[i].type) || strcmp(b->schema->fields[i].name, s->fields[i].name)) {
+            int rc = cn_ice_write_batch(w, b, err); /* names the mismatch */
+            return rc ? rc : cn_ice_write_seal_partition(w, ds, err);
+        }
+    int rc = open_part(w, ds, &p, err);
+    if (rc < 0) return rc;
+    rc = cn_pq_writer_write_whole(p->pw, b, err);
+    if (rc < 0) return cn_err_ctx(err, rc, "table %s: ds=%s", w->base->full_name, p->ds);
+    p->rows += b->n_rows;
+    return seal(w, p, err);
+}
+
 int cn_ice_write_seal_partition(CnIceWrite *w, const char *ds, CnErr *err) {
     if (w->finished)
         return cn_err_set(err, CN_EINVAL, "table %s: write already committed", w->base->full_name);

@@ -224,6 +224,10 @@ int cn_pq_writer_set_kv(CnPqWriter *w, const char *key, const char *value, CnErr
  * one row group, then encodes and writes it. After any error, every later call returns
  * the first error (check once at finish). */
 int cn_pq_writer_write(CnPqWriter *w, const CnBatch *b, CnErr *err);
+/* As cn_pq_writer_write, but when no rows are pending and b (without a selection) fits
+ * one row group, b's vectors are encoded as the next row group at once instead of being
+ * copied into the writer's own (for a caller that finishes the file next). */
+int cn_pq_writer_write_whole(CnPqWriter *w, const CnBatch *b, CnErr *err);
 /* Writes the last row group and the footer, fsyncs and renames the temp file to path.
  * Returns the first error of the writer's life; on error nothing exists at path (the
  * temp file is removed). */

@@ -1030,8 +1030,8 @@ static int write_chunk(CnPqWriter *w, const WLeaf *L, const CnVec *top, CnPqChun
     return 0;
 }
 
-static int flush_row_group(CnPqWriter *w, CnErr *err) {
-    CnBatch *b = w->rg;
+/* Writes b's rows (no selection) as the next row group. */
+static int flush_batch(CnPqWriter *w, const CnBatch *b, CnErr *err) {
     if (b->n_rows == 0) return 0;
     if (w->n_rgs == w->cap_rgs) {
         uint32_t cap = w->cap_rgs ? w->cap_rgs * 2 : 8;
@@ -1057,8 +1057,13 @@ static int flush_row_group(CnPqWriter *w, CnErr *err) {
     rg->chunks = chunks;
     w->n_rgs++;
     w->n_rows += b->n_rows;
-    cn_col_batch_reset(b);
     return 0;
+}
+
+static int flush_row_group(CnPqWriter *w, CnErr *err) {
+    int rc = flush_batch(w, w->rg, err);
+    if (rc == 0) cn_col_batch_reset(w->rg);
+    return rc;
 }
 
 static int sticky(CnPqWriter *w, int rc, const CnErr *e, CnErr *err) {
@@ -1087,7 +1092,8 @@ static uint32_t required_nulls(const CnType *t, const CnVec *v, const char **wha
     return 0;
 }
 
-int cn_pq_writer_write(CnPqWriter *w, const CnBatch *b, CnErr *err) {
+/* The checks of a batch to write: columns, types, required values. */
+static int check_batch(CnPqWriter *w, const CnBatch *b, CnErr *err) {
     CnErr e = CN_ERR_INIT;
     if (w->sticky) return sticky(w, w->sticky, &w->sticky_err, err);
     if (w->finished) return cn_err_set(err, CN_EINVAL, "%s: write after finish", w->path);
@@ -1120,6 +1126,22 @@ int cn_pq_writer_write(CnPqWriter *w, const CnBatch *b, CnErr *err) {
             return sticky(w, rc, &e, err);
         }
     }
+    return 0;
+}
+
+int cn_pq_writer_write_whole(CnPqWriter *w, const CnBatch *b, CnErr *err) {
+    if (b->sel || w->rg->n_rows || !b->n_rows || b->n_rows > w->o.row_group_rows) return cn_pq_writer_write(w, b, err);
+    int rc = check_batch(w, b, err);
+    if (rc) return rc;
+    CnErr e = CN_ERR_INIT;
+    rc = flush_batch(w, b, &e); /* straight from the caller's vectors: no copy into w->rg */
+    return sticky(w, rc, &e, err);
+}
+
+int cn_pq_writer_write(CnPqWriter *w, const CnBatch *b, CnErr *err) {
+    int rc = check_batch(w, b, err);
+    if (rc) return rc;
+    CnErr e = CN_ERR_INIT;
     uint32_t n = b->sel ? b->n_sel : b->n_rows, done = 0;
     while (done < n) {
         uint32_t room = w->o.row_group_rows - w->rg->n_rows;
