@@ -394,6 +394,21 @@ decline:
 
 /* ---- the fetcher's answer as text ------------------------------------------------- */
 
+/* Just past the closing quote of the string whose opening quote is at p, or NULL when
+ * the text ends first. memchr finds each quote (feature names and stored texts make up
+ * most of an answer); a quote after an odd run of backslashes is escaped. */
+static const char *string_end(const char *p, const char *end) {
+    for (p++; p < end;) {
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (!q) return NULL;
+        const char *b = q;
+        while (b > p && b[-1] == '\\') b--;
+        if (((q - b) & 1) == 0) return q + 1;
+        p = q + 1;
+    }
+    return NULL;
+}
+
 /* The end of the JSON value starting at p (well-formed text from the fetcher; a string's
  * escapes are skipped, brackets are counted), or NULL when the text ends first. */
 static const char *skip_value(const char *p, const char *end) {
@@ -401,10 +416,7 @@ static const char *skip_value(const char *p, const char *end) {
     while (p < end) {
         char c = *p;
         if (c == '"') {
-            for (p++; p < end && *p != '"'; p++)
-                if (*p == '\\') p++;
-            if (p >= end) return NULL;
-            p++;
+            if (!(p = string_end(p, end))) return NULL;
         } else if (c == '{' || c == '[') {
             depth++;
             p++;
@@ -430,9 +442,8 @@ static void copy_value(CnBuf *b, const char *s, size_t n) {
     while (p < end) {
         char c = *p;
         if (c == '"') {
-            for (p++; p < end && *p != '"'; p++)
-                if (*p == '\\') p++;
-            p++;
+            const char *q = string_end(p, end);
+            p = q ? q : end;
         } else if (c == '-' || (c >= '0' && c <= '9')) {
             const char *t = p;
             int digits = 0;
