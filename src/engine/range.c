@@ -133,6 +133,11 @@ typedef struct RData {
     uint32_t *beg;  /* n_ids + 1 */
     uint32_t n_ids;
     CnSchema *os;
+    /* written batches kept for the next days (their pages are faulted in and sized
+     * already), under mu */
+    pthread_mutex_t mu;
+    CnBatch **spare;
+    uint32_t n_spare, cap_spare;
 } RData;
 
 /* One day's output: batches of at most R_BATCH rows (at least one, maybe empty). */
@@ -152,7 +157,7 @@ typedef struct RFolder {
     int32_t last_day;
 } RFolder;
 
-static int day_batch(const RData *rd, RDay *out, CnBatch **ob, CnErr *err) {
+static int day_batch(RData *rd, RDay *out, CnBatch **ob, CnErr *err) {
     if (out->n == out->cap) {
         uint32_t cap = out->cap ? out->cap * 2 : 8;
         CnBatch **nb = cn_realloc(out->b, cap * sizeof *nb);
@@ -160,14 +165,50 @@ static int day_batch(const RData *rd, RDay *out, CnBatch **ob, CnErr *err) {
         out->b = nb;
         out->cap = cap;
     }
-    int rc = cn_col_batch_new(rd->os, &out->b[out->n], err);
-    if (rc) return rc;
-    *ob = out->b[out->n++];
+    CnBatch *b = NULL;
+    pthread_mutex_lock(&rd->mu);
+    if (rd->n_spare) b = rd->spare[--rd->n_spare];
+    pthread_mutex_unlock(&rd->mu);
+    if (!b) {
+        int rc = cn_col_batch_new(rd->os, &b, err);
+        if (rc) return rc;
+        /* sized for a full batch at once: no regrowth copies while folding */
+        for (uint32_t c = 0; c < b->n_cols && rc == 0; c++) {
+            CnVec *v = &b->cols[c];
+            rc = cn_col_vec_reserve(v, R_BATCH);
+            if (rc == 0 && v->type->id == CN_COL_LIST) {
+                uint32_t k = rd->pl->part[c - rd->g->n_keys].k;
+                rc = cn_col_vec_reserve(&v->child[0], R_BATCH * (k < 16 ? k : 16));
+            }
+        }
+        if (rc) {
+            cn_col_batch_free(b);
+            return cn_err_set(err, CN_ENOMEM, "out of memory");
+        }
+    }
+    out->b[out->n++] = b;
+    *ob = b;
     return 0;
 }
 
-static void day_free(RDay *dy) {
-    for (uint32_t i = 0; i < dy->n; i++) cn_col_batch_free(dy->b[i]);
+/* Gives the day's batches back to the spares (reset). */
+static void day_free(RData *rd, RDay *dy) {
+    pthread_mutex_lock(&rd->mu);
+    for (uint32_t i = 0; i < dy->n; i++) {
+        if (rd->n_spare == rd->cap_spare) {
+            uint32_t cap = rd->cap_spare ? rd->cap_spare * 2 : 8;
+            CnBatch **ns = cn_realloc(rd->spare, cap * sizeof *ns);
+            if (!ns) {
+                cn_col_batch_free(dy->b[i]);
+                continue;
+            }
+            rd->spare = ns;
+            rd->cap_spare = cap;
+        }
+        cn_col_batch_reset(dy->b[i]);
+        rd->spare[rd->n_spare++] = dy->b[i];
+    }
+    pthread_mutex_unlock(&rd->mu);
     cn_free(dy->b);
     memset(dy, 0, sizeof *dy);
 }
@@ -212,7 +253,7 @@ static int key_row(const RData *rd, RFolder *f, uint32_t id, uint32_t n, const c
 }
 
 /* Folds day d (days must come in ascending order per folder) into out. */
-static int fold_day(const RData *rd, RFolder *f, int32_t d, RDay *out, CnErr *err) {
+static int fold_day(RData *rd, RFolder *f, int32_t d, RDay *out, CnErr *err) {
     const RPlan *pl = rd->pl;
     int64_t end = ((int64_t)d + 1) * CN_MS_PER_DAY, lo_min = INT64_MAX, lo[R_MAX_PARTS];
     for (uint32_t w = 0; w < pl->n_wins; w++) {
@@ -281,7 +322,7 @@ static void folder_fini(RFolder *f) {
 /* A worker folds the days of odd index, the caller the even ones, each with its own
  * cursors; the caller writes every day in order. */
 typedef struct RPipe {
-    const RData *rd;
+    RData *rd;
     const int32_t *days;
     uint32_t n_days;
     RDay *out;        /* per day index */
@@ -318,15 +359,15 @@ static void pipe_worker(void *ud, uint32_t t) {
     folder_fini(&f);
 }
 
-static int emit_day(RDay *dy, int32_t d, CnEngEmitFn emit, void *ud, CnErr *err) {
+static int emit_day(RData *rd, RDay *dy, int32_t d, CnEngEmitFn emit, void *ud, CnErr *err) {
     int rc = 0;
     for (uint32_t i = 0; i < dy->n && rc == 0; i++)
         if (dy->b[i]->n_rows || i == 0) rc = emit(ud, d, dy->b[i], err);
-    day_free(dy);
+    day_free(rd, dy);
     return rc;
 }
 
-static int run_days(const RData *rd, const int32_t *days, uint32_t n_days, uint32_t max_rows, CnEngEmitFn emit,
+static int run_days(RData *rd, const int32_t *days, uint32_t n_days, uint32_t max_rows, CnEngEmitFn emit,
                     void *ud, CnErr *err) {
     RFolder f;
     int rc = folder_init(rd, &f, max_rows, err);
@@ -334,8 +375,8 @@ static int run_days(const RData *rd, const int32_t *days, uint32_t n_days, uint3
         for (uint32_t i = 0; i < n_days && rc == 0; i++) {
             RDay dy = {0};
             rc = fold_day(rd, &f, days[i], &dy, err);
-            if (rc == 0) rc = emit_day(&dy, days[i], emit, ud, err);
-            day_free(&dy);
+            if (rc == 0) rc = emit_day(rd, &dy, days[i], emit, ud, err);
+            day_free(rd, &dy);
         }
         folder_fini(&f);
         return rc;
@@ -365,7 +406,7 @@ static int run_days(const RData *rd, const int32_t *days, uint32_t n_days, uint3
             rc = p.rc[i];
             if (rc) *err = p.errs[i];
         }
-        if (rc == 0) rc = emit_day(&p.out[i], days[i], emit, ud, err);
+        if (rc == 0) rc = emit_day(rd, &p.out[i], days[i], emit, ud, err);
         pthread_mutex_lock(&p.mu);
         p.written = i + 1;
         pthread_cond_broadcast(&p.cv);
@@ -376,7 +417,7 @@ static int run_days(const RData *rd, const int32_t *days, uint32_t n_days, uint3
     pthread_cond_broadcast(&p.cv);
     pthread_mutex_unlock(&p.mu);
     cn_pool_join(job);
-    for (uint32_t i = 0; p.out && i < n_days; i++) day_free(&p.out[i]);
+    for (uint32_t i = 0; p.out && i < n_days; i++) day_free(rd, &p.out[i]);
     pthread_cond_destroy(&p.cv);
     pthread_mutex_destroy(&p.mu);
     cn_free(p.out);
@@ -398,6 +439,7 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     rd.g = g;
     rd.pl = &pl;
     rd.n_ids = g->keys.n;
+    pthread_mutex_init(&rd.mu, NULL);
     int32_t *days = NULL;
     uint32_t *cnt = NULL;
     int rc = 0;
@@ -460,6 +502,9 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     rc = cn_eng__out_schema(g, &rd.os, err);
     if (rc == 0) rc = run_days(&rd, days, n_days, max_rows, emit, ud, err);
 out:
+    for (uint32_t i = 0; i < rd.n_spare; i++) cn_col_batch_free(rd.spare[i]);
+    cn_free(rd.spare);
+    pthread_mutex_destroy(&rd.mu);
     cn_col_schema_free(rd.os);
     cn_free(rd.rows);
     cn_free(rd.beg);
