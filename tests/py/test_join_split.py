@@ -3,7 +3,7 @@ backfill-left writes <join>_bootstrap, backfill --selected-join-parts fills the 
 tables <join>_<fullPrefix>, backfill-final joins them into the output. On random joins
 (the generators of test_join_vs_oracle) the split output must equal `--mode backfill`'s
 row for row; also partial re-runs, bootstrap parts, and the errors. Prints the seed;
-CN_TEST_SEED=<seed> replays one case, CN_TEST_CASES=<n> runs more joins (default 12)."""
+CN_TEST_SEED=<seed> replays one case, CN_TEST_CASES=<n> runs more joins (default 8)."""
 
 import json
 import os
@@ -117,7 +117,7 @@ def test_split_mode_equals_backfill_on_random_joins(tmp_path):
         seeds = [int(env_seed)]
     else:
         base = random.SystemRandom().randrange(1 << 30)
-        n = int(os.environ.get("CN_TEST_CASES", "12"))
+        n = int(os.environ.get("CN_TEST_CASES", "8"))
         seeds = [base + i for i in range((n + per - 1) // per)]
     print("seeds %d..%d (replay one with CN_TEST_SEED=<seed>)" % (seeds[0], seeds[-1]))
     compared = sum(split_case(tmp_path, s, per) for s in seeds)
