@@ -319,8 +319,8 @@ static void folder_fini(RFolder *f) {
 
 /* ------------------------------------------------------------------ two threads */
 
-/* A worker folds the days of odd index, the caller the even ones, each with its own
- * cursors; the caller writes every day in order. */
+/* A worker folds the days, a few ahead of the caller, who writes each day in order
+ * (folding and writing cost about the same, so each keeps a core busy). */
 typedef struct RPipe {
     RData *rd;
     const int32_t *days;
@@ -342,7 +342,7 @@ static void pipe_worker(void *ud, uint32_t t) {
     RFolder f;
     CnErr err = CN_ERR_INIT;
     int frc = folder_init(p->rd, &f, p->max_rows, &err);
-    for (uint32_t i = 1; i < p->n_days; i += 2) {
+    for (uint32_t i = 0; i < p->n_days; i++) {
         pthread_mutex_lock(&p->mu);
         while (!p->stop && i > p->written + 3) pthread_cond_wait(&p->cv, &p->mu); /* memory: a few days ahead */
         bool stop = p->stop;
@@ -369,9 +369,9 @@ static int emit_day(RData *rd, RDay *dy, int32_t d, CnEngEmitFn emit, void *ud, 
 
 static int run_days(RData *rd, const int32_t *days, uint32_t n_days, uint32_t max_rows, CnEngEmitFn emit,
                     void *ud, CnErr *err) {
-    RFolder f;
-    int rc = folder_init(rd, &f, max_rows, err);
-    if (rc == 0 && (cn_pool_threads() < 2 || n_days < 2)) {
+    if (cn_pool_threads() < 2 || n_days < 2) {
+        RFolder f;
+        int rc = folder_init(rd, &f, max_rows, err);
         for (uint32_t i = 0; i < n_days && rc == 0; i++) {
             RDay dy = {0};
             rc = fold_day(rd, &f, days[i], &dy, err);
@@ -381,6 +381,7 @@ static int run_days(RData *rd, const int32_t *days, uint32_t n_days, uint32_t ma
         folder_fini(&f);
         return rc;
     }
+    int rc = 0;
     RPipe p;
     memset(&p, 0, sizeof p);
     p.rd = rd;
@@ -397,15 +398,11 @@ static int run_days(RData *rd, const int32_t *days, uint32_t n_days, uint32_t ma
     pthread_cond_init(&p.cv, NULL);
     if (rc == 0) rc = cn_pool_start(1, pipe_worker, &p, &job, err);
     for (uint32_t i = 0; i < n_days && rc == 0; i++) {
-        if (i % 2 == 0) {
-            rc = fold_day(rd, &f, days[i], &p.out[i], err);
-        } else {
-            pthread_mutex_lock(&p.mu);
-            while (!p.ready[i]) pthread_cond_wait(&p.cv, &p.mu);
-            pthread_mutex_unlock(&p.mu);
-            rc = p.rc[i];
-            if (rc) *err = p.errs[i];
-        }
+        pthread_mutex_lock(&p.mu);
+        while (!p.ready[i]) pthread_cond_wait(&p.cv, &p.mu);
+        pthread_mutex_unlock(&p.mu);
+        rc = p.rc[i];
+        if (rc) *err = p.errs[i];
         if (rc == 0) rc = emit_day(rd, &p.out[i], days[i], emit, ud, err);
         pthread_mutex_lock(&p.mu);
         p.written = i + 1;
@@ -424,7 +421,6 @@ static int run_days(RData *rd, const int32_t *days, uint32_t n_days, uint32_t ma
     cn_free(p.rc);
     cn_free(p.ready);
     cn_free(p.errs);
-    folder_fini(&f);
     return rc;
 }
 
