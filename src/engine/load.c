@@ -933,7 +933,7 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
             rc = cn_err_ctx(err, rc, "source table %s", tname);
             break;
         }
-        if (g->ord && cn_ice_scan_batch_file(scan) != tk.cur_file)
+        if (g->opts.shard && cn_ice_scan_batch_file(scan) != tk.cur_file) /* distributed hook: ord comes later */
             tk.cur_file = cn_ice_scan_batch_file(scan), tk.file_row = 0;
         rc = take_rows(g, &tk, out, err);
         if (rc) break;
