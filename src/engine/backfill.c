@@ -49,26 +49,34 @@ static uint32_t sort_unique(int32_t *days, uint32_t n) {
     return k;
 }
 
-/* Distinct partitions of table ns.name (sorted), or none when the table is absent. */
-static int table_days(CnIceCatalog *cat, const char *full, int32_t **days, uint32_t *n, CnErr *err) {
+/* Partitions of table full from its manifests (no data file is read); none when the
+ * table is absent. OWNED: *ps (cn_free). */
+static int table_parts(CnIceCatalog *cat, const char *full, CnIcePartition **ps, uint32_t *np, CnErr *err) {
     char ns[129], name[129];
-    *days = NULL;
-    *n = 0;
+    *ps = NULL;
+    *np = 0;
     int rc = cn_ice_name_parse(full, ns, name, err);
     if (rc || !cn_ice_table_exists(cat, ns, name)) return rc;
     CnIceTable *t = NULL;
+    rc = cn_ice_table_load(cat, ns, name, &t, err);
+    if (rc == 0) rc = cn_ice_table_partition_list(cat, t, 0, NULL, NULL, ps, np, err);
+    cn_ice_table_free(t);
+    return rc;
+}
+
+/* Distinct partitions of table ns.name (sorted), or none when the table is absent. */
+static int table_days(CnIceCatalog *cat, const char *full, int32_t **days, uint32_t *n, CnErr *err) {
+    *days = NULL;
+    *n = 0;
     CnIcePartition *ps = NULL;
     uint32_t np = 0;
-    /* from the output's manifests: no data file is read */
-    rc = cn_ice_table_load(cat, ns, name, &t, err);
-    if (rc == 0) rc = cn_ice_table_partition_list(cat, t, 0, NULL, NULL, &ps, &np, err);
+    int rc = table_parts(cat, full, &ps, &np, err);
     if (rc == 0 && np && !(*days = cn_calloc(np, sizeof **days))) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
     for (uint32_t i = 0; rc == 0 && i < np; i++) {
         int64_t d;
         if (ps[i].records > 0 && !cn_ds_parse(ps[i].ds, &d)) (*days)[(*n)++] = (int32_t)d;
     }
     cn_free(ps);
-    cn_ice_table_free(t);
     *n = sort_unique(*days, *n);
     if (rc) {
         cn_free(*days);
@@ -450,14 +458,9 @@ done:
  * also in only[0..n_only) (only NULL: all); nothing when the table is absent. */
 static int table_rows(CnIceCatalog *cat, const char *full, int32_t lo, int32_t hi, const int32_t *only,
                       uint32_t n_only, uint64_t *rows, CnErr *err) {
-    char ns[129], name[129];
-    int rc = cn_ice_name_parse(full, ns, name, err);
-    if (rc || !cn_ice_table_exists(cat, ns, name)) return rc;
-    CnIceTable *t = NULL;
     CnIcePartition *ps = NULL;
     uint32_t np = 0;
-    rc = cn_ice_table_load(cat, ns, name, &t, err);
-    if (rc == 0) rc = cn_ice_table_partition_list(cat, t, 0, NULL, NULL, &ps, &np, err);
+    int rc = table_parts(cat, full, &ps, &np, err);
     for (uint32_t i = 0; rc == 0 && i < np; i++) {
         int64_t d;
         if (!cn_ds_parse(ps[i].ds, &d) && d >= lo && d <= hi && ps[i].records > 0 &&
@@ -465,7 +468,6 @@ static int table_rows(CnIceCatalog *cat, const char *full, int32_t lo, int32_t h
             *rows += (uint64_t)ps[i].records;
     }
     cn_free(ps);
-    cn_ice_table_free(t);
     return rc;
 }
 

@@ -4,7 +4,7 @@ Each random GroupBy (windows in hours and days, unwindowed parts, string, long a
 two-column keys, null keys and values, ties on ts, events on day and hour edges, late
 events, empty days, wheres) is backfilled three ways over the same data: one range run
 (which must take the range pass), one run per day without tiles (the one-day key fold),
-and one range run with CN_ENG_FOLD=0 (tiles and the generic path). All three must write
+and one range run with CN_ENG_FOLD=0 (tiles and the generic path), all without the tile store. All three must write
 the same rows, and a few days must equal the oracle. CN_TEST_SEED=<seed> replays one
 dataset, CN_TEST_CASES=<n> runs more (default 3, two GroupBys each)."""
 
@@ -14,10 +14,10 @@ import random
 import subprocess
 
 from engine_util import CHRONON, co, compare
+from test_groupby_fold import FOLD_OPS as OPS, run
 from test_groupby_property import BASE_DAY, DAY, gen_rows, load_dataset
 
 PER_DATASET = 2
-OPS = {"SUM": 7, "COUNT": 6, "AVERAGE": 8, "MIN": 0, "MAX": 1, "LAST_K": 13, "FIRST_K": 14}
 
 
 def gen_conf(rnd, name):
@@ -39,16 +39,6 @@ def gen_conf(rnd, name):
             # hour windows need TEMPORAL accuracy (D21); the backfill still writes daily snapshots
             "accuracy": 0 if hours else 1,
             "keyColumns": rnd.choice([["k1"], ["k2"], ["k1", "k2"]]), "aggregations": aggs}
-
-
-def run(wh, root, name, *args, fold=True):
-    env = wh.env()
-    env["CN_ENG_FOLD"] = "1" if fold else "0"
-    cmd = [CHRONON, "run", "--mode", "backfill", "--repo", root, "--conf", "production/group_bys/t/" + name,
-           "--verbose"] + list(args)
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    return p.stderr
 
 
 def run_dataset(tmp, seed):
@@ -74,15 +64,15 @@ def run_dataset(tmp, seed):
             with open(os.path.join(root, "production", "group_bys", "t", name), "w") as f:
                 json.dump(conf, f)
             if mode == "range":
-                # no tile store: the few keys here are dense enough for tiles to pay
-                log = run(wh, root, name, "--start-ds", first, "--end-ds", last, "--no-tiles")
+                # without the tile store (the few keys here are dense enough for tiles to pay)
+                log = run(wh, root, name, True, "--start-ds", first, "--end-ds", last)
                 assert "range fold" in log, log
             elif mode == "days":
                 for ds in present:
                     if first <= ds <= last:
-                        assert "range fold" not in run(wh, root, name, "--ds", ds, "--no-tiles")
-            else:
-                assert "range fold" not in run(wh, root, name, "--start-ds", first, "--end-ds", last, fold=False)
+                        assert "range fold" not in run(wh, root, name, True, "--ds", ds)
+            else:  # CN_ENG_FOLD=0: tiles built in memory, the generic path
+                assert "range fold" not in run(wh, root, name, False, "--start-ds", first, "--end-ds", last)
             got = wh.rows("out.t_" + name)
             out[mode] = sorted(json.dumps(r, sort_keys=True) for r in got)
             if mode == "range":
@@ -104,3 +94,52 @@ def test_range_pass_equals_one_day_runs(tmp_path):
     print("seeds", seeds[0], "..", seeds[-1])
     for s in seeds:
         run_dataset(tmp_path, s)
+
+
+def test_tile_store_used_only_when_it_pays(tmp_path):
+    """A range-pass GroupBy builds and reads the tile store only when rows are dense
+    (several per key and day): dense rows are stored and a next-day run reads the tiles
+    and scans only its new partition; sparse rows store nothing and the next-day run
+    rescans its window. Either way every day equals one-day runs without tiles."""
+    e0 = co.ds_to_epoch(BASE_DAY)
+    for kind, n_keys, per_key in (("dense", 3, 12), ("sparse", 300, 1)):
+        rnd = random.Random(n_keys)
+        rows = [{"ds": co.ds_add(BASE_DAY, d), "ts": e0 + d * DAY + rnd.randint(0, DAY - 1), "k1": "u%d" % k,
+                 "k2": k % 3, "v": rnd.randint(-9, 9), "x": None, "cat": None}
+                for d in range(6) for k in range(n_keys) for _ in range(per_key) if rnd.random() < 0.9]
+        root = os.path.join(str(tmp_path), kind)
+        _, wh = load_dataset(root, rows)
+        conf = {"metaData": {"name": "t.s", "outputNamespace": "out", "team": "t"},
+                "sources": [{"events": {"table": "raw.ev", "query": {"selects": {"k1": "k1", "v": "v"},
+                                                                        "timeColumn": "ts"}}}],
+                "keyColumns": ["k1"], "accuracy": 1,
+                "aggregations": [{"inputColumn": "v", "operation": 7, "windows": [{"length": 3, "timeUnit": 1}]},
+                                 {"inputColumn": "v", "operation": 13, "argMap": {"k": "2"}}]}
+        out = {}
+        for mode in ("store", "days"):
+            conf["metaData"]["name"] = "t." + mode
+            with open(os.path.join(root, "production", "group_bys", "t", mode), "w") as f:
+                json.dump(conf, f)
+            cmd = [CHRONON, "run", "--mode", "backfill", "--repo", root, "--conf", "production/group_bys/t/" + mode,
+                   "--verbose"]
+            if mode == "days":
+                for d in range(1, 6):
+                    p = subprocess.run(cmd + ["--ds", co.ds_add(BASE_DAY, d), "--no-tiles"], env=wh.env(),
+                                       capture_output=True, text=True)
+                    assert p.returncode == 0, p.stderr
+            else:
+                p = subprocess.run(cmd + ["--start-ds", co.ds_add(BASE_DAY, 1), "--end-ds", co.ds_add(BASE_DAY, 4)],
+                                   env=wh.env(), capture_output=True, text=True)
+                assert p.returncode == 0, p.stderr
+                written = int(p.stderr.split("tiles written ")[1].split(",")[0])
+                assert (written > 0) == (kind == "dense"), p.stderr
+                p = subprocess.run(cmd + ["--ds", co.ds_add(BASE_DAY, 5)], env=wh.env(), capture_output=True, text=True)
+                assert p.returncode == 0, p.stderr
+                read = int(p.stderr.split("tiles read ")[1].split(",")[0])
+                scanned = int(p.stderr.split("rows scanned ")[1].split(",")[0])
+                if kind == "dense":  # unwindowed LAST_K: every stored day comes from the store
+                    assert read > 0 and scanned == sum(1 for r in rows if r["ds"] == co.ds_add(BASE_DAY, 5)), p.stderr
+                else:
+                    assert read == 0 and "rows rescanned" in p.stderr and scanned == len(rows), p.stderr
+            out[mode] = sorted(json.dumps(dict(r, ds=r["ds"]), sort_keys=True) for r in wh.rows("out.t_" + mode))
+        assert len(out["days"]) >= 5 and out["store"] == out["days"], kind
