@@ -1146,7 +1146,7 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
         cn_pool_run(n_threads, fold_scatter, &fs);
         /* beg[id] is id's first row in key order */
         beg[0] = 0;
-        cn_pool_run(n_threads < n_buckets ? n_threads : 1, fold_key_counts, &fs);
+        cn_pool_run(n_threads, fold_key_counts, &fs);
         /* output chunks: cut after every FOLD_BATCH-th key with rows; one chunk (maybe
          * empty) at least, so a day without rows is still written */
         uint32_t n_chunks = 0, in_chunk = 0;
