@@ -13,6 +13,7 @@ import subprocess
 from engine_util import CHRONON, DUMP, co
 from test_groupby_fold import gen_conf
 from test_groupby_property import BASE_DAY, DAY, load_dataset
+from test_groupby_property import gen_rows as gen_small_rows
 
 N_DAYS = 3
 N_KEYS = 250000  # keys with rows on one day: more than a chunk of written rows
@@ -57,6 +58,45 @@ def dump(wh, table):
     return p.stdout.splitlines()
 
 
+def compare_threads(wh, root, conf, i, seed, last, hows, two=None):
+    """Runs conf each way of hows ((label, env) pairs; label tN: N threads) for day last and
+    the two days ending on day two; returns {label: dumped rows}."""
+    two = two or co.ds_add(last, -1)
+    out = {}
+    for how, env in hows:
+        name = "g%d_%s" % (i, how)
+        conf["metaData"]["name"] = "t." + name
+        with open(os.path.join(root, "production", "group_bys", "t", name), "w") as f:
+            json.dump(conf, f)
+        log = run(wh, root, name, env, "--ds", last)
+        log += run(wh, root, name, env, "--start-ds", co.ds_add(two, -1), "--end-ds", two)
+        if how.startswith("t") and how != "t1":
+            assert "(%s threads)" % how[1:] in log, log
+        if how != "rows":
+            assert "key fold" in log, log
+        out[how] = dump(wh, "out.t_" + name)
+    for how in out:
+        assert how == "rows" or out[how] == out["t1"], "GroupBy %d of seed %d: %s and t1 differ" % (i, seed, how)
+    return out
+
+
+def test_threads_with_fewer_keys_than_threads(tmp_path):
+    """At most 8 keys: no more key buckets than the 8 threads, one output chunk."""
+    seed = int(os.environ.get("CN_TEST_SEED", random.randrange(1 << 30)))
+    print("seed", seed)
+    rnd = random.Random(seed)
+    root = os.path.join(str(tmp_path), "s%d" % seed)
+    rows = gen_small_rows(rnd, 5, False)
+    for r in rows:  # keys k1 in {hot, u1, null}, k2 in {0, 1, null}
+        r["k1"] = r["k1"] and ("hot" if r["k1"] == "hot" else "u1")
+        r["k2"] = None if r["k2"] is None else r["k2"] % 2
+    _, wh = load_dataset(root, rows)
+    present = sorted({r["ds"] for r in rows})
+    for i in range(3):
+        compare_threads(wh, root, gen_conf(rnd, "g"), i, seed, present[-1],
+                        (("t1", {"CN_THREADS": "1"}), ("t8", {"CN_THREADS": "8"})), two=rnd.choice(present))
+
+
 def test_threads_write_what_one_thread_writes(tmp_path):
     seed = int(os.environ.get("CN_TEST_SEED", random.randrange(1 << 30)))
     print("seed", seed)
@@ -65,25 +105,11 @@ def test_threads_write_what_one_thread_writes(tmp_path):
     _, wh = load_dataset(root, gen_rows(rnd))
     last = co.ds_add(BASE_DAY, N_DAYS - 1)
     for i in range(2):
-        conf = gen_conf(rnd, "g")
-        out = {}
-        for how, env in (("t1", {"CN_THREADS": "1"}), ("t3", {"CN_THREADS": "3"}),
-                         ("rows", {"CN_ENG_FOLD": "0"})):
-            if how == "rows" and i:
-                continue  # the generic path once: it is the slow one
-            name = "g%d_%s" % (i, how)
-            conf["metaData"]["name"] = "t." + name
-            with open(os.path.join(root, "production", "group_bys", "t", name), "w") as f:
-                json.dump(conf, f)
-            log = run(wh, root, name, env, "--ds", last)
-            log += run(wh, root, name, env, "--start-ds", co.ds_add(last, -2), "--end-ds", co.ds_add(last, -1))
-            if how == "t3":
-                assert "(3 threads)" in log, log
-            if how != "rows":
-                assert "key fold" in log, log
-            out[how] = dump(wh, "out.t_" + name)
+        hows = [("t1", {"CN_THREADS": "1"}), ("t3", {"CN_THREADS": "3"})]
+        if not i:
+            hows.append(("rows", {"CN_ENG_FOLD": "0"}))  # the generic path once: it is the slow one
+        out = compare_threads(wh, root, gen_conf(rnd, "g"), i, seed, last, hows)
         rows_last = sum(1 for line in out["t1"] if json.loads(line)["ds"] == last)
         assert rows_last > 65536, "GroupBy %d: %d rows on %s: too few for several chunks" % (i, rows_last, last)
-        assert out["t3"] == out["t1"], "GroupBy %d of seed %d: 3 threads and 1 thread differ" % (i, seed)
         if "rows" in out:
             assert out["rows"] == out["t1"], "GroupBy %d of seed %d: fold and row paths differ" % (i, seed)
