@@ -134,16 +134,20 @@ static void pack_bits_u32(CnBuf *b, const uint32_t *v, uint32_t n, int bw) {
     uint64_t acc = 0;
     int bits = 0;
     size_t k = 0;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < n; i++) { /* bits < 32 before each value and bw <= 32: no overflow */
         acc |= (uint64_t)v[i] << bits;
         bits += bw;
-        while (bits >= 8) {
-            o[k++] = (uint8_t)acc;
-            acc >>= 8;
-            bits -= 8;
+        if (bits >= 32) { /* four bytes at a time instead of a loop per byte */
+            o[k] = (uint8_t)acc;
+            o[k + 1] = (uint8_t)(acc >> 8);
+            o[k + 2] = (uint8_t)(acc >> 16);
+            o[k + 3] = (uint8_t)(acc >> 24);
+            k += 4;
+            acc >>= 32;
+            bits -= 32;
         }
     }
-    if (bits) o[k++] = (uint8_t)acc;
+    for (; bits > 0; bits -= 8, acc >>= 8) o[k++] = (uint8_t)acc;
     b->len += k;
     b->data[b->len] = 0;
 }
