@@ -21,6 +21,14 @@ uint32_t cn_pool_threads(void) {
         if (end && !*end && v >= 1 && v <= (long)POOL_MAX) return (uint32_t)v;
     }
     long n = sysconf(_SC_NPROCESSORS_ONLN);
+    /* Ranks of an MPI job on one machine share its CPUs: each takes its share, so
+     * N ranks never start N x CPUs threads (Open MPI, then MPICH's Hydra). */
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (!local || !*local) local = getenv("MPI_LOCALNRANKS");
+    if (local && *local) {
+        long r = strtol(local, NULL, 10);
+        if (r > 1) n /= r;
+    }
     return n < 1 ? 1u : n > (long)POOL_MAX ? POOL_MAX : (uint32_t)n;
 }
 

@@ -69,6 +69,15 @@ static void threads_from_env(void **state) {
         assert_int_equal(cn_pool_threads(), online);
     }
     unsetenv("CN_THREADS");
+    /* ranks of an MPI job on one machine split its CPUs; CN_THREADS still wins */
+    setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "2", 1);
+    assert_int_equal(cn_pool_threads(), online / 2 < 1 ? 1 : online / 2);
+    setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "100000", 1);
+    assert_int_equal(cn_pool_threads(), 1);
+    setenv("CN_THREADS", "3", 1);
+    assert_int_equal(cn_pool_threads(), 3);
+    unsetenv("CN_THREADS");
+    unsetenv("OMPI_COMM_WORLD_LOCAL_SIZE");
 }
 
 CN_TEST_MAIN(cmocka_unit_test(run_calls_each_body_once), cmocka_unit_test(start_runs_beside_the_caller),
