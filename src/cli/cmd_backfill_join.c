@@ -1,5 +1,7 @@
 /* cmd_backfill_join.c: `chronon run --mode backfill` on a Join: resolves the warehouse
  * and catalog like the GroupBy backfill and runs src/engine's join backfill.
+ * Split mode (docs/joins.md): --mode backfill-left, --selected-join-parts a,b
+ * [--use-cached-left], --mode backfill-final.
  * Mode options: --step-days N, --force (recompute partitions that exist),
  * --run-first-hole, --max-memory SIZE (a chunk whose left rows or GroupBy rows need more
  * is computed in halves, down to single days, else refused), --verbose. */
@@ -14,6 +16,7 @@
 #include "conf/conf.h"
 #include "dist/dist.h"
 #include "engine/engine.h"
+#include "engine/jsplit.h"
 #include "table/table.h"
 
 static bool has_flag(const CnRunArgs *a, const char *flag) {
@@ -66,6 +69,12 @@ int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err) {
     o.force = has_flag(a, "--force");
     o.run_first_hole = has_flag(a, "--run-first-hole");
     o.split = cn_run_join_split(a); /* backfill-left, --selected-join-parts, backfill-final */
+    if (has_flag(a, "--use-cached-left") && (!o.split || o.split->mode != CN_ENG_SPLIT_PARTS)) {
+        rc = cn_err_set(err, CN_EINVAL,
+                        "--use-cached-left: only with --mode backfill --selected-join-parts (it reads the left "
+                        "rows of those parts from <join table>_bootstrap)");
+        goto done;
+    }
     const char *v = cn_run_extra(a, "--step-days", NULL);
     if (v) {
         char *end = NULL;

@@ -158,6 +158,10 @@ def test_partial_reruns_bootstrap_and_errors(tmp_path):
     assert p.returncode == 1 and "no part 'zz'" in p.stderr and "a_t_gb, b_t_gbs" in p.stderr, p.stderr
     assert not os.path.exists(os.path.join(wh.wh, "out.db", "t_s_a_t_gb")), "a refused run wrote a part table"
 
+    # --use-cached-left belongs to --selected-join-parts: alone it is refused, not ignored
+    p = run(wh, root, sconf, "backfill", "--end-ds", end, "--use-cached-left")
+    assert p.returncode == 1 and "--use-cached-left: only with" in p.stderr, p.stderr
+
     # final before the parts: names _bootstrap, then the part table and its missing days
     p = run(wh, root, sconf, "backfill-final", "--end-ds", end)
     assert p.returncode == 1 and "out.t_s_bootstrap does not exist" in p.stderr and "backfill-left" in p.stderr, p.stderr
