@@ -2,10 +2,11 @@
 MAX, LAST_K and FIRST_K over one long column folds every day of the range in one pass.
 Each random GroupBy (windows in hours and days, unwindowed parts, string, long and
 two-column keys, null keys and values, ties on ts, events on day and hour edges, late
-events, empty days, wheres) is backfilled three ways over the same data: one range run
-(which must take the range pass), one run per day without tiles (the one-day key fold),
-and one range run with CN_ENG_FOLD=0 (tiles and the generic path), all without the tile store. All three must write
-the same rows, and a few days must equal the oracle. CN_TEST_SEED=<seed> replays one
+events, wheres) is backfilled three ways over the same data, all without the tile store:
+one range run (which must take the range pass), one run per day (the one-day key fold),
+and one range run with CN_ENG_FOLD=0 (tiles built in memory, the generic path). All three
+must write the same rows, and a few days must equal the oracle. Every day has input (a
+day without any splits the range into separate runs). CN_TEST_SEED=<seed> replays one
 dataset, CN_TEST_CASES=<n> runs more (default 3, two GroupBys each)."""
 
 import json
@@ -14,31 +15,22 @@ import random
 import subprocess
 
 from engine_util import CHRONON, co, compare
-from test_groupby_fold import FOLD_OPS as OPS, run
+from test_groupby_fold import PER_DATASET, gen_conf as fold_conf, run
 from test_groupby_property import BASE_DAY, DAY, gen_rows, load_dataset
 
-PER_DATASET = 2
 
 
 def gen_conf(rnd, name):
-    aggs = []
-    for op in rnd.sample(list(OPS), rnd.randint(2, len(OPS))):
-        a = {"inputColumn": "v", "operation": OPS[op]}
-        if op in ("LAST_K", "FIRST_K"):
-            a["argMap"] = {"k": str(rnd.randint(1, 4))}
-        if rnd.random() < 0.85:
-            wins = rnd.sample([(1, 0), (5, 0), (30, 0), (1, 1), (2, 1), (3, 1), (7, 1)], rnd.randint(1, 3))
+    """The fold test's random GroupBy, some windows redrawn in hours (which need TEMPORAL
+    accuracy, D21; the backfill still writes daily snapshots)."""
+    conf = fold_conf(rnd, name)
+    for a in conf["aggregations"]:
+        if "windows" in a and rnd.random() < 0.5:
+            wins = rnd.sample([(1, 0), (5, 0), (30, 0), (1, 1), (2, 1), (7, 1)], rnd.randint(1, 3))
             a["windows"] = [{"length": n, "timeUnit": u} for n, u in sorted(wins)]
-        aggs.append(a)
-    query = {"selects": {c: c for c in ["k1", "k2", "v"]}, "timeColumn": "ts"}
-    if rnd.random() < 0.25:
-        query["wheres"] = ["v IS NULL OR v > -40"]
-    hours = any(w["timeUnit"] == 0 for a in aggs for w in a.get("windows", []))
-    return {"metaData": {"name": "t." + name, "outputNamespace": "out", "team": "t"},
-            "sources": [{"events": {"table": "raw.ev", "query": query}}],
-            # hour windows need TEMPORAL accuracy (D21); the backfill still writes daily snapshots
-            "accuracy": 0 if hours else 1,
-            "keyColumns": rnd.choice([["k1"], ["k2"], ["k1", "k2"]]), "aggregations": aggs}
+    hours = any(w["timeUnit"] == 0 for a in conf["aggregations"] for w in a.get("windows", []))
+    conf["accuracy"] = 0 if hours else 1
+    return conf
 
 
 def run_dataset(tmp, seed):
