@@ -344,7 +344,7 @@ int main(int argc, char **argv) {
         int64_t ir;
         CnEngStats is;
         double iw = run_child(c, inc->group_by, (int32_t)day0, last, true, false, &ic, &ir, &is);
-        printf("incremental (1 run, tiles)  wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB  rows scanned %lld, tiles "
+        printf("incremental (1 range run)   wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB  rows scanned %lld, tiles "
                "written %lld\n", iw, ic, (double)ir / 1024.0, (long long)is.rows_scanned, (long long)is.tiles_written);
         goto end;
     }
@@ -451,7 +451,7 @@ int main(int argc, char **argv) {
     full_w += one_w; /* the last day's full run is part 1's */
     full_c += one_c;
     printf("30-day range %s..%s:\n", "2024-01-01", last_ds);
-    printf("  incremental (1 run, tiles)  wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB  rows scanned %lld, tiles "
+    printf("  incremental (1 range run)   wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB  rows scanned %lld, tiles "
            "written %lld\n",
            inc_w, inc_c, (double)inc_rss / 1024.0, (long long)inc_st.rows_scanned, (long long)inc_st.tiles_written);
     printf("  30 full runs (no tiles)     wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB  rows scanned %lld\n", full_w,
