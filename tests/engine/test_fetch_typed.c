@@ -8,6 +8,7 @@
  * the requests, left those with list values to the generic path, follows a new
  * upload, and answers as one thread does from several threads at once. */
 #include "cn_test.h"
+#include "cn_test_ice.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -48,18 +49,11 @@ static void user_name(uint64_t u, char *buf, size_t cap) {
 
 /* raw.ev {user_id, name, ts, amount, price, ds}: N_DAYS days ending 2024-01-30. */
 static void load_events(CnIceCatalog *c, uint64_t seed, int64_t last_day, CnErr *err) {
-    CnSchema *s = NULL;
-    ASSERT_OK(cn_col_schema_new(&s), err);
-    const char *names[] = {"user_id", "name", "ts", "amount", "price", "ds"};
-    CnTypeId types[] = {CN_COL_INT64, CN_COL_STRING, CN_COL_INT64, CN_COL_INT64, CN_COL_FLOAT64, CN_COL_STRING};
-    for (int i = 0; i < 6; i++)
-        ASSERT_OK(cn_col_schema_add(s, names[i], cn_col_type_prim(types[i]), true, CN_COL_NO_ID, err), err);
-    ASSERT_OK(cn_ice_table_create(c, "raw", "ev", s, NULL, 0, err), err);
-    cn_col_schema_free(s);
+    static const char *const names[] = {"user_id", "name", "ts", "amount", "price", "ds"};
+    static const CnTypeId types[] = {CN_COL_INT64, CN_COL_STRING, CN_COL_INT64, CN_COL_INT64, CN_COL_FLOAT64, CN_COL_STRING};
     CnIceWrite *w = NULL;
-    ASSERT_OK(cn_ice_write_begin(c, "raw", "ev", CN_ICE_APPEND, &w, err), err);
     CnBatch *b = NULL;
-    ASSERT_OK(cn_col_batch_new(cn_ice_write_schema(w), &b, err), err);
+    cn_test_ice_open(c, "raw", "ev", names, types, 6, &w, &b, err);
     for (int64_t d = last_day - N_DAYS + 1; d <= last_day; d++) {
         char ds[11];
         cn_ds_format((int32_t)d, ds);
@@ -75,13 +69,9 @@ static void load_events(CnIceCatalog *c, uint64_t seed, int64_t last_day, CnErr 
             cn_col_vec_append_f64(&b->cols[4], (double)(rnd(&seed) % 100000) / 7.0 - 300.0);
             cn_col_vec_append_str(&b->cols[5], ds, 10);
         }
-        ASSERT_OK(cn_col_batch_sync_rows(b, err), err);
-        ASSERT_OK(cn_ice_write_batch(w, b, err), err);
-        cn_col_batch_reset(b);
+        cn_test_ice_flush(w, b, err);
     }
-    ASSERT_OK(cn_ice_write_commit(w, NULL, err), err);
-    cn_ice_write_free(w);
-    cn_col_batch_free(b);
+    cn_test_ice_close(w, b, err);
 }
 
 #define WINS "[{\"length\": 1, \"timeUnit\": 0}, {\"length\": 1, \"timeUnit\": 1}, {\"length\": 7, \"timeUnit\": 1}]"

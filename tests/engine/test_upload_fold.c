@@ -7,6 +7,7 @@
  * the data is read back from both stores and compared byte for byte, and the fetched
  * values at several times after the batch end are compared too. */
 #include "cn_test.h"
+#include "cn_test_ice.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,18 +38,11 @@ static void user_name(uint64_t u, char *buf, size_t cap) { snprintf(buf, cap, "n
 
 /* raw.ev {user_id, name, ts, amount, ds}: N_DAYS partitions ending last_day. */
 static void load_events(CnIceCatalog *c, uint64_t seed, int64_t last_day, CnErr *err) {
-    CnSchema *s = NULL;
-    ASSERT_OK(cn_col_schema_new(&s), err);
-    const char *names[] = {"user_id", "name", "ts", "amount", "ds"};
-    CnTypeId types[] = {CN_COL_INT64, CN_COL_STRING, CN_COL_INT64, CN_COL_INT64, CN_COL_STRING};
-    for (int i = 0; i < 5; i++)
-        ASSERT_OK(cn_col_schema_add(s, names[i], cn_col_type_prim(types[i]), true, CN_COL_NO_ID, err), err);
-    ASSERT_OK(cn_ice_table_create(c, "raw", "ev", s, NULL, 0, err), err);
-    cn_col_schema_free(s);
+    static const char *const names[] = {"user_id", "name", "ts", "amount", "ds"};
+    static const CnTypeId types[] = {CN_COL_INT64, CN_COL_STRING, CN_COL_INT64, CN_COL_INT64, CN_COL_STRING};
     CnIceWrite *w = NULL;
-    ASSERT_OK(cn_ice_write_begin(c, "raw", "ev", CN_ICE_APPEND, &w, err), err);
     CnBatch *b = NULL;
-    ASSERT_OK(cn_col_batch_new(cn_ice_write_schema(w), &b, err), err);
+    cn_test_ice_open(c, "raw", "ev", names, types, 5, &w, &b, err);
     for (int64_t d = last_day - N_DAYS + 1; d <= last_day; d++) {
         char ds[11];
         cn_ds_format((int32_t)d, ds);
@@ -73,13 +67,9 @@ static void load_events(CnIceCatalog *c, uint64_t seed, int64_t last_day, CnErr 
             else cn_col_vec_append_i64(&b->cols[3], (int64_t)(rnd(&seed) % 2000) - 700);
             cn_col_vec_append_str(&b->cols[4], ds, 10);
         }
-        ASSERT_OK(cn_col_batch_sync_rows(b, err), err);
-        ASSERT_OK(cn_ice_write_batch(w, b, err), err);
-        cn_col_batch_reset(b);
+        cn_test_ice_flush(w, b, err);
     }
-    ASSERT_OK(cn_ice_write_commit(w, NULL, err), err);
-    cn_ice_write_free(w);
-    cn_col_batch_free(b);
+    cn_test_ice_close(w, b, err);
 }
 
 /* A random fold-eligible TEMPORAL GroupBy t.g<i>.v1. */
