@@ -11,8 +11,7 @@ import random
 import subprocess
 
 from engine_util import CHRONON, Warehouse, co
-from test_join_vs_oracle import (BASE, DIM_LOAD, DIM_SCHEMA, EV_LOAD, EV_SCHEMA, LEFT_LOAD, LEFT_SCHEMA, gen_data,
-                                 gen_join, write_csv)
+from test_join_vs_oracle import BASE, gen_data, gen_join, load_data
 
 
 def run(wh, root, conf, mode, *args):
@@ -39,14 +38,7 @@ def make_repo(tmp, seed, n_days):
     root = os.path.join(str(tmp), "s%d" % seed)
     os.makedirs(os.path.join(root, "production", "joins", "t"))
     wh = Warehouse(root)
-    for name, rows, cols, schema, load in [
-            ("raw.ev", ev, ["ts", "k1", "k2", "v", "x"], EV_SCHEMA, EV_LOAD),
-            ("raw.dim", dim, ["ts", "k1", "attr", "score"], DIM_SCHEMA, DIM_LOAD),
-            ("raw.left", left, ["ts", "uid", "k1", "k2", "note"], LEFT_SCHEMA, LEFT_LOAD)]:
-        path = os.path.join(root, name + ".csv")
-        write_csv(path, rows, cols, schema)
-        if rows:
-            wh.load(path, name, load)
+    load_data(root, wh, ev, dim, left)
     return rnd, root, wh
 
 

@@ -239,15 +239,11 @@ def gen_join(rnd, name):
     return conf
 
 
-def run_case(tmp, seed, per_dataset):
-    rnd = random.Random(seed)
-    n_days = rnd.randint(3, 6)
-    ev, dim, left = gen_data(rnd, n_days)
-    root = os.path.join(str(tmp), "c%d" % seed)
-    os.makedirs(os.path.join(root, "production", "joins", "t"))
-    wh = Warehouse(root)
-    tables = {}
-    missing = []  # tables without rows are not loaded: runs that read them must fail naming them
+def load_data(root, wh, ev, dim, left):
+    """Writes the generated rows as CSVs under root and loads each table that has rows.
+    Returns the oracle's tables and the names of the tables left unloaded (without rows:
+    runs that read them must fail naming them)."""
+    tables, missing = {}, []
     for name, rows, cols, schema, load in [
             ("raw.ev", ev, ["ts", "k1", "k2", "v", "x"], EV_SCHEMA, EV_LOAD),
             ("raw.dim", dim, ["ts", "k1", "attr", "score"], DIM_SCHEMA, DIM_LOAD),
@@ -259,6 +255,17 @@ def run_case(tmp, seed, per_dataset):
         else:
             missing.append(name)
         tables[name] = co.load_table(name, path)
+    return tables, missing
+
+
+def run_case(tmp, seed, per_dataset):
+    rnd = random.Random(seed)
+    n_days = rnd.randint(3, 6)
+    ev, dim, left = gen_data(rnd, n_days)
+    root = os.path.join(str(tmp), "c%d" % seed)
+    os.makedirs(os.path.join(root, "production", "joins", "t"))
+    wh = Warehouse(root)
+    tables, missing = load_data(root, wh, ev, dim, left)
     end = co.ds_add(BASE, n_days - 1)
     compared = 0
     for i in range(per_dataset):
