@@ -29,7 +29,7 @@ import kv_remote_e2e as remote  # noqa: E402
 
 # keys, fetches per size: CongoDB scans the whole collection per query, dynalite writes
 # a few thousand items/s, so they get fewer keys than Redis
-FULL = {"redis": (200000, 5000), "mongodb": (3000, 60), "dynamodb": (5000, 500), "lmdb": (2000000, 0)}
+FULL = {"redis": (200000, 5000), "mongodb": (3000, 60), "dynamodb": (5000, 3000), "lmdb": (2000000, 0)}
 SMOKE = {"redis": (5000, 200), "mongodb": (100, 10), "dynamodb": (100, 10)}
 
 
