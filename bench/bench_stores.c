@@ -8,7 +8,9 @@
  *     mongodb   insert_many of 1000 documents {k, v} into a collection indexed on k
  *     dynamodb  BatchWriteItem of 25 items over libcurl (curl's SigV4), UnprocessedItems
  *               resent, into a table with hash key k
- *           and again for a second upload that replaces the first (its commit deletes
+ *           the raw upload runs before ours and again after it (the same keys), and its
+ *           figure is the mean, so a server whose speed drifts favours neither path;
+ *           then ours again for a second upload that replaces the first (its commit deletes
  *           the old version's items: work the raw client has no counterpart for)
  *   fetch:  p50/p99 of cn_kv_multi_get of 1 and 10 random keys next to
  *     redis     MGET; mongodb find {k: {$in: [...]}}; dynamodb BatchGetItem (consistent)
@@ -728,6 +730,16 @@ int main(int argc, char **argv) {
     if (rc == 0) rc = ours_load(kv, DATASET, 0, n, &commit_s, &err);
     uint64_t t2 = now_ns();
     cpu_lap(&cl, &ours_self, &ours_srv);
+    /* the raw upload again (the same keys, overwritten) after ours: a test server's speed
+     * drifts during a run (dynalite's JIT and growing table), so a raw upload on each side
+     * of ours, averaged, favours neither path */
+    uint64_t ours_ns = t2 - t1;
+    double raw2_self = 0, raw2_srv = 0;
+    if (rc == 0) rc = raw.load(raw.st, 0, n);
+    uint64_t raw_ns = (t1 - t0) + (now_ns() - t2); /* both raw uploads */
+    cpu_lap(&cl, &raw2_self, &raw2_srv);
+    raw_self = (raw_self + raw2_self) / 2, raw_srv = (raw_srv + raw2_srv) / 2;
+    t2 = now_ns();
     /* the next day's upload: a new version replaces this one, whose items the commit
      * then deletes (the raw client has no versions to clean up) */
     if (rc == 0) rc = ours_load(kv, DATASET, 0, n, &commit2_s, &err);
@@ -737,7 +749,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_stores: upload: %s\n", err.code ? cn_err_msg(&err) : "raw client failed");
         goto done;
     }
-    double raw_up = (double)n / ((double)(t1 - t0) / 1e9), ours_up = (double)n / ((double)(t2 - t1) / 1e9);
+    double raw_up = (double)n / ((double)raw_ns / 2e9), ours_up = (double)n / ((double)ours_ns / 1e9);
     if (raw.load2) {
         uint64_t h0 = now_ns();
         if (raw.load2(raw.st, 0, n) < 0) {
@@ -749,7 +761,7 @@ int main(int argc, char **argv) {
     }
     printf("upload      raw %-9s %10.0f keys/s | chronon-c %10.0f keys/s | overhead %+6.1f%% (commit: "
            "%.3f s of %.3f s)\n", store, raw_up, ours_up, pct(raw_up, ours_up), commit_s,
-           (double)(t2 - t1) / 1e9);
+           (double)ours_ns / 1e9);
     double again_up = (double)n / ((double)(t3 - t2) / 1e9);
     printf("upload replacing the previous version: chronon-c %10.0f keys/s | vs raw %+6.1f%% "
            "(commit with clean-up: %.3f s of %.3f s)\n", again_up, pct(raw_up, again_up),
