@@ -4,11 +4,13 @@
 #include "base/compat.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "base/pool.h"
 
 #define POOL_MAX 256u
@@ -19,6 +21,10 @@ uint32_t cn_pool_threads(void) {
         char *end = NULL;
         long v = strtol(e, &end, 10);
         if (end && !*end && v >= 1 && v <= (long)POOL_MAX) return (uint32_t)v;
+        static atomic_bool warned;
+        if (!atomic_exchange(&warned, true))
+            cn_log(CN_LOG_WARN, "CN_THREADS: '%s' is not a thread count (expected 1-%u); using the default", e,
+                   POOL_MAX);
     }
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     /* Ranks of an MPI job on one machine share its CPUs: each takes its share, so

@@ -65,7 +65,7 @@ static void threads_from_env(void **state) {
     assert_true(online >= 1);
     static const char *const bad[] = {"0", "-2", "x", "3x", "100000"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        setenv("CN_THREADS", bad[i], 1); /* ignored: the online CPUs */
+        setenv("CN_THREADS", bad[i], 1); /* warned about once, then the online CPUs */
         assert_int_equal(cn_pool_threads(), online);
     }
     unsetenv("CN_THREADS");
