@@ -95,6 +95,8 @@ static void usage(FILE *f) {
             "  --mode backfill --selected-join-parts P,Q  only those parts (full prefixes) -> <join table>_<P>\n"
             "      [--use-cached-left]                    read the left rows from _bootstrap\n"
             "  --mode backfill-final                      _bootstrap + every part table -> the output's missing days\n"
+            "Environment: CN_THREADS=N threads for the backfill fast paths and the batch upload\n"
+            "(default: the online CPUs, shared between the MPI ranks of one machine).\n"
             "Spark and jar flags of Chronon's run.py (--spark-submit-path, --online-jar, --version, ...)\n"
             "are accepted and ignored. Other flags go to the mode (fetch: --name, -k/--key-json, ...).\n"
             "\n"
