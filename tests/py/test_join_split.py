@@ -86,7 +86,9 @@ def split_case(tmp, seed, per_dataset):
         assert ps.returncode == 0, "%s: %s" % (where, ps.stderr)
         got, want = wh.rows("out.t_%s_split" % name), wh.rows("out.t_" + name)
         assert len(got) == len(want), "%s: %d rows, backfill %d" % (where, len(got), len(want))
-        assert got and list(got[0]) == list(want[0]), "%s: columns %s != %s" % (where, list(got[0]), list(want[0]))
+        if not want:
+            continue  # the left query kept no row (random wheres): both empty, not counted as compared
+        assert list(got[0]) == list(want[0]), "%s: columns %s != %s" % (where, list(got[0]), list(want[0]))
         assert canon(got) == canon(want), where
         # the part tables hold keys, ts (events left), the unprefixed values and ds
         first = prefixes(split)[0]
