@@ -47,6 +47,7 @@ def run_dataset(tmp, seed):
     table, wh = load_dataset(root, rows)
     present = sorted({r["ds"] for r in rows})
     first, last = present[1], present[-1]
+    counts = []
     for i in range(PER_DATASET):
         conf = gen_conf(rnd, "g%d" % i)
         out = {}
@@ -72,9 +73,10 @@ def run_dataset(tmp, seed):
                     want = co.groupby_backfill(conf, {"raw.ev": table}, ds, ds)
                     compare([r for r in got if r["ds"] == ds], want, conf["keyColumns"],
                             where="seed %d %s %s" % (seed, name, ds))
-        assert len(out["range"]) > 10
+        counts.append(len(out["range"]))
         assert out["range"] == out["days"], "seed %d GroupBy %d: range pass and one-day runs differ" % (seed, i)
         assert out["range"] == out["generic"], "seed %d GroupBy %d: range pass and generic path differ" % (seed, i)
+    return counts
 
 
 def test_range_pass_equals_one_day_runs(tmp_path):
@@ -84,8 +86,13 @@ def test_range_pass_equals_one_day_runs(tmp_path):
         base = random.randrange(1 << 30)
         seeds = [base + i for i in range(int(os.environ.get("CN_TEST_CASES", "3")))]
     print("seeds", seeds[0], "..", seeds[-1])
+    counts = []
     for s in seeds:
-        run_dataset(tmp_path, s)
+        counts += run_dataset(tmp_path, s)
+    # A GroupBy with a where and an hour window can keep only a few rows; the comparisons
+    # above mean something only if the run as a whole compared many rows.
+    print("rows per GroupBy", counts)
+    assert max(counts) > 10 and sum(counts) >= 10 * len(counts), counts
 
 
 def test_tile_store_used_only_when_it_pays(tmp_path):
