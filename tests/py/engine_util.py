@@ -4,6 +4,7 @@ rows of an output table read back with the eng_dump test reader."""
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 
@@ -13,6 +14,44 @@ CHRONON = os.environ.get("CHRONON_BIN", os.path.join(BUILD, "chronon"))
 DUMP = os.path.join(BUILD, "eng_dump")
 sys.path.insert(0, os.path.join(SRC, "tests", "oracle"))
 import chronon_oracle as co  # noqa: E402
+
+
+def case_seeds(default_cases, per_seed=1):
+    """The seeds of a random test: CN_TEST_SEED=<seed> replays that one; otherwise
+    consecutive seeds from a random base, enough for CN_TEST_CASES cases (default_cases when
+    unset) of per_seed cases each. Prints them and how to replay one."""
+    env_seed = os.environ.get("CN_TEST_SEED")
+    if env_seed:
+        seeds = [int(env_seed)]
+    else:
+        base = random.SystemRandom().randrange(1 << 30)
+        n = int(os.environ.get("CN_TEST_CASES") or default_cases)
+        seeds = [base + i for i in range(max(1, (n + per_seed - 1) // per_seed))]
+    print("seeds %d..%d (replay one with CN_TEST_SEED=<seed>)" % (seeds[0], seeds[-1]))
+    return seeds
+
+
+def one_seed(default=None):
+    """The seed of a test that draws one random case: CN_TEST_SEED, else default, else a
+    random one. Printed with how to replay it."""
+    env_seed = os.environ.get("CN_TEST_SEED")
+    seed = int(env_seed) if env_seed else default
+    if seed is None:
+        seed = random.SystemRandom().randrange(1 << 30)
+    print("seed %d (replay with CN_TEST_SEED=%d)" % (seed, seed))
+    return seed
+
+
+def each_seed(seeds, case):
+    """case(seed) for every seed, in order; a failing seed is named with its replay
+    variable in the assertion. Returns the results."""
+    out = []
+    for s in seeds:
+        try:
+            out.append(case(s))
+        except AssertionError as e:
+            raise AssertionError("CN_TEST_SEED=%d: %s" % (s, e)) from None
+    return out
 
 
 class Warehouse:

@@ -26,6 +26,7 @@ ROOT = os.environ.get("CN_SOURCE_DIR") or os.path.abspath(
 sys.path.insert(0, os.path.join(ROOT, "tests", "oracle"))
 
 import chronon_oracle as co  # noqa: E402
+from engine_util import one_seed  # noqa: E402
 
 OPS = {name: i for i, name in co.OPERATIONS.items()}
 SKETCHES = {"APPROX_UNIQUE_COUNT", "APPROX_PERCENTILE", "APPROX_HISTOGRAM_K"}
@@ -270,9 +271,9 @@ def check_case(drv, seed, idx, case, rows):
 
 def test_agg_kernels_match_oracle():
     drv = driver_path()
-    seed = int(os.environ.get("CN_TEST_SEED") or random.SystemRandom().randrange(1, 2 ** 31))
+    seed = one_seed()
     n_cases = int(os.environ.get("CN_AGG_CASES") or 300)
-    print("agg vs oracle: seed %d (replay with CN_TEST_SEED=%d), %d cases" % (seed, seed, n_cases))
+    print("agg vs oracle: %d cases" % n_cases)
     rnd = random.Random(seed)
     seen_ops, outcomes, shapes = set(), {}, {}
     for idx in range(n_cases):

@@ -11,10 +11,11 @@ import os
 import random
 import subprocess
 
-from engine_util import CHRONON, co, compare
-from test_groupby_property import gen_rows, load_dataset
+from engine_util import CHRONON, case_seeds, co, compare, each_seed
+from test_groupby_property import gen_rows, load_dataset, write_conf
 
 PER_DATASET = 2  # GroupBys per random dataset
+FOLD, ROWS = {"CN_ENG_FOLD": "1"}, {"CN_ENG_FOLD": "0"}  # the key fold on, off (the generic row path)
 FOLD_OPS = {"SUM": 7, "COUNT": 6, "AVERAGE": 8, "MIN": 0, "MAX": 1, "LAST_K": 13, "FIRST_K": 14}
 
 
@@ -36,9 +37,11 @@ def gen_conf(rnd, name):
             "aggregations": aggs}
 
 
-def run(wh, root, name, fold, *args):
+def run(wh, root, name, env_over, *args):
+    """Backfills GroupBy t.<name> without tiles, environment variables env_over set; returns
+    the verbose log."""
     env = wh.env()
-    env["CN_ENG_FOLD"] = "1" if fold else "0"
+    env.update(env_over)
     cmd = [CHRONON, "run", "--mode", "backfill", "--repo", root, "--conf", "production/group_bys/t/" + name,
            "--no-tiles", "--verbose"] + list(args)
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -59,17 +62,15 @@ def run_dataset(tmp, seed):
         out = {}
         for fold in (True, False):
             name = "g%d_%s" % (i, "fold" if fold else "rows")
-            conf["metaData"]["name"] = "t." + name
-            with open(os.path.join(root, "production", "group_bys", "t", name), "w") as f:
-                json.dump(conf, f)
+            write_conf(root, conf, name)
             # the same days both ways: a one-day run per ds, then a two-day range
             pick = random.Random(seed * 31 + i)
             days = sorted(pick.sample(present, min(2, len(present))))
             log = ""
             for ds in days:
-                log += run(wh, root, name, fold, "--ds", ds)
+                log += run(wh, root, name, FOLD if fold else ROWS, "--ds", ds)
             two = pick.choice(present[1:] or present)
-            log += run(wh, root, name, fold, "--start-ds", co.ds_add(two, -1), "--end-ds", two)
+            log += run(wh, root, name, FOLD if fold else ROWS, "--start-ds", co.ds_add(two, -1), "--end-ds", two)
             # the fold must have run (or not) as asked
             assert ("key fold" in log) == fold, log
             got = wh.rows("out.t_" + name)
@@ -84,11 +85,6 @@ def run_dataset(tmp, seed):
 
 
 def test_fold_equals_row_path_and_oracle(tmp_path):
-    if "CN_TEST_SEED" in os.environ:
-        seeds = [int(os.environ["CN_TEST_SEED"])]
-    else:
-        base = random.randrange(1 << 30)
-        seeds = [base + i for i in range(int(os.environ.get("CN_TEST_CASES", "3")))]
-    print("seeds", seeds[0], "..", seeds[-1])
-    total = sum(run_dataset(tmp_path, s) for s in seeds)
+    seeds = case_seeds(3)
+    total = sum(each_seed(seeds, lambda s: run_dataset(tmp_path, s)))
     assert total == PER_DATASET * len(seeds)

@@ -9,7 +9,7 @@ import json
 import os
 import random
 
-from engine_util import Warehouse, co, compare
+from engine_util import Warehouse, case_seeds, co, compare, each_seed, one_seed
 
 DAY = 86400000
 BASE_DAY = "2024-03-01"
@@ -113,6 +113,14 @@ def load_dataset(root, rows):
     return co.load_table("raw.ev", csv), wh
 
 
+def write_conf(root, conf, name):
+    """conf as GroupBy t.<name> of the repo at root; returns its path in the repo."""
+    conf["metaData"]["name"] = "t." + name
+    with open(os.path.join(root, "production", "group_bys", "t", name), "w") as f:
+        json.dump(conf, f)
+    return "production/group_bys/t/" + name
+
+
 def run_case(tmp, seed):
     """One random dataset and PER_DATASET random GroupBys over it; returns how many
     GroupBys were compared with the oracle."""
@@ -128,13 +136,12 @@ def run_case(tmp, seed):
     for i in range(PER_DATASET):
         name = "gb_%d_%d" % (seed, i)
         conf = gen_conf(rnd, name, entities)
-        with open(os.path.join(root, "production", "group_bys", "t", name), "w") as f:
-            json.dump(conf, f)
+        path = write_conf(root, conf, name)
         try:
             want = co.groupby_backfill(conf, {"raw.ev": table}, end, start)
         except co.OracleError:
             continue
-        p = wh.run(root, "production/group_bys/t/" + name, "--start-ds", start, "--end-ds", end,
+        p = wh.run(root, path, "--start-ds", start, "--end-ds", end,
                    "--step-days", str(rnd.randint(1, 4)), check=False)
         if not any(start <= r["ds"] <= end for r in rows):
             # empty input range: a clear error, nothing committed
@@ -150,27 +157,15 @@ def run_case(tmp, seed):
 
 
 def test_random_groupbys_match_oracle(tmp_path):
-    env_seed = os.environ.get("CN_TEST_SEED")
-    if env_seed:
-        seeds = [int(env_seed)]
-    else:
-        base = random.SystemRandom().randrange(1 << 30)
-        n = int(os.environ.get("CN_TEST_CASES", "200"))
-        seeds = [base + i for i in range((n + PER_DATASET - 1) // PER_DATASET)]
-    print("seeds %d..%d (replay one with CN_TEST_SEED=<seed>)" % (seeds[0], seeds[-1]))
-    compared = 0
-    for s in seeds:
-        try:
-            compared += run_case(tmp_path, s)
-        except AssertionError as e:
-            raise AssertionError("CN_TEST_SEED=%d: %s" % (s, e)) from None
+    seeds = case_seeds(200, PER_DATASET)
+    compared = sum(each_seed(seeds, lambda s: run_case(tmp_path, s)))
     want = len(seeds) * PER_DATASET
     assert compared >= want * 0.8, "too few GroupBys compared (%d of %d)" % (compared, want)
 
 
 def test_incremental_equals_full_recompute(tmp_path):
     """30 days run one day at a time (tiles from the store) == one 30-day run, bit for bit."""
-    seed = int(os.environ.get("CN_TEST_SEED", "4242"))
+    seed = one_seed(4242)
     rnd = random.Random(seed)
     rows = gen_rows(rnd, 32, False)
     conf = {"metaData": {"name": "t.inc", "outputNamespace": "out", "team": "t"},
@@ -226,7 +221,7 @@ def test_one_day_without_tiles_equals_tile_run(tmp_path):
     of non-deletable ones)
     every day must equal the same day of one multi-day run from tiles, bit for bit (late
     rows included: they count from their storage day on)."""
-    seed = int(os.environ.get("CN_TEST_SEED", "977"))
+    seed = one_seed(977)
     rnd = random.Random(seed)
     rows = gen_rows(rnd, 10, False)
     w = lambda *n: [{"length": x, "timeUnit": 1} for x in n]  # noqa: E731
@@ -271,7 +266,7 @@ def test_changed_groupby_ignores_stored_tiles(tmp_path):
     older tile layout works the same way) are never read: the next run scans its sources
     again, replaces the store, and the run after it reads the new tiles. Every day equals
     a full recompute of the new definition."""
-    rnd = random.Random(int(os.environ.get("CN_TEST_SEED", "5151")))
+    rnd = random.Random(one_seed(5151))
     rows = [r for r in gen_rows(rnd, 12, False) if r["ds"] != co.ds_add(BASE_DAY, 9)]
     rows += [{"ds": co.ds_add(BASE_DAY, 9), "ts": co.ds_to_epoch(BASE_DAY) + 9 * DAY + 5, "k1": "hot", "k2": 1,
               "v": 3, "x": 1.5, "cat": "a"}, {"ds": co.ds_add(BASE_DAY, 10), "ts": co.ds_to_epoch(BASE_DAY) + 10 * DAY,

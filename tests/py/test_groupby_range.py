@@ -14,9 +14,9 @@ import os
 import random
 import subprocess
 
-from engine_util import CHRONON, co, compare
-from test_groupby_fold import PER_DATASET, gen_conf as fold_conf, run
-from test_groupby_property import BASE_DAY, DAY, gen_rows, load_dataset
+from engine_util import CHRONON, case_seeds, co, compare, each_seed
+from test_groupby_fold import FOLD, PER_DATASET, ROWS, gen_conf as fold_conf, run
+from test_groupby_property import BASE_DAY, DAY, gen_rows, load_dataset, write_conf
 
 
 
@@ -53,19 +53,17 @@ def run_dataset(tmp, seed):
         out = {}
         for mode in ("range", "days", "generic"):
             name = "g%d_%s" % (i, mode)
-            conf["metaData"]["name"] = "t." + name
-            with open(os.path.join(root, "production", "group_bys", "t", name), "w") as f:
-                json.dump(conf, f)
+            write_conf(root, conf, name)
             if mode == "range":
                 # without the tile store (the few keys here are dense enough for tiles to pay)
-                log = run(wh, root, name, True, "--start-ds", first, "--end-ds", last)
+                log = run(wh, root, name, FOLD, "--start-ds", first, "--end-ds", last)
                 assert "range fold" in log, log
             elif mode == "days":
                 for ds in present:
                     if first <= ds <= last:
-                        assert "range fold" not in run(wh, root, name, True, "--ds", ds)
+                        assert "range fold" not in run(wh, root, name, FOLD, "--ds", ds)
             else:  # CN_ENG_FOLD=0: tiles built in memory, the generic path
-                assert "range fold" not in run(wh, root, name, False, "--start-ds", first, "--end-ds", last)
+                assert "range fold" not in run(wh, root, name, ROWS, "--start-ds", first, "--end-ds", last)
             got = wh.rows("out.t_" + name)
             out[mode] = sorted(json.dumps(r, sort_keys=True) for r in got)
             if mode == "range":
@@ -80,15 +78,8 @@ def run_dataset(tmp, seed):
 
 
 def test_range_pass_equals_one_day_runs(tmp_path):
-    if "CN_TEST_SEED" in os.environ:
-        seeds = [int(os.environ["CN_TEST_SEED"])]
-    else:
-        base = random.randrange(1 << 30)
-        seeds = [base + i for i in range(int(os.environ.get("CN_TEST_CASES", "3")))]
-    print("seeds", seeds[0], "..", seeds[-1])
-    counts = []
-    for s in seeds:
-        counts += run_dataset(tmp_path, s)
+    seeds = case_seeds(3)
+    counts = sum(each_seed(seeds, lambda s: run_dataset(tmp_path, s)), [])
     # A GroupBy with a where and an hour window can keep only a few rows; the comparisons
     # above mean something only if the run as a whole compared many rows.
     print("rows per GroupBy", counts)
@@ -116,10 +107,7 @@ def test_tile_store_used_only_when_it_pays(tmp_path):
                                  {"inputColumn": "v", "operation": 13, "argMap": {"k": "2"}}]}
         out = {}
         for mode in ("store", "days"):
-            conf["metaData"]["name"] = "t." + mode
-            with open(os.path.join(root, "production", "group_bys", "t", mode), "w") as f:
-                json.dump(conf, f)
-            cmd = [CHRONON, "run", "--mode", "backfill", "--repo", root, "--conf", "production/group_bys/t/" + mode,
+            cmd = [CHRONON, "run", "--mode", "backfill", "--repo", root, "--conf", write_conf(root, conf, mode),
                    "--verbose"]
             if mode == "days":
                 for d in range(1, 6):

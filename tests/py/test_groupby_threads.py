@@ -3,16 +3,17 @@ rows while the caller writes them) against one thread: random fold GroupBys over
 keys for several output chunks (65536 rows each) must write the same rows in the same
 order with CN_THREADS=1 and CN_THREADS=3, and the one-thread rows equal the generic row
 path's (CN_ENG_FOLD=0). Long, string and two-column keys, null keys and values, events on
-day edges, late events. CN_TEST_SEED=<seed> replays one dataset."""
+day edges, late events. CN_TEST_SEED=<seed> replays one dataset, CN_TEST_CASES=<n> runs n
+datasets (default 1)."""
 
 import json
 import os
 import random
 import subprocess
 
-from engine_util import CHRONON, DUMP, co
-from test_groupby_fold import gen_conf
-from test_groupby_property import BASE_DAY, DAY, load_dataset
+from engine_util import DUMP, case_seeds, co, each_seed
+from test_groupby_fold import gen_conf, run
+from test_groupby_property import BASE_DAY, DAY, load_dataset, write_conf
 from test_groupby_property import gen_rows as gen_small_rows
 
 N_DAYS = 3
@@ -42,16 +43,6 @@ def gen_rows(rnd):
     return rows
 
 
-def run(wh, root, name, env_over, *args):
-    env = wh.env()
-    env.update(env_over)
-    cmd = [CHRONON, "run", "--mode", "backfill", "--repo", root, "--conf", "production/group_bys/t/" + name,
-           "--no-tiles", "--verbose"] + list(args)
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    return p.stderr
-
-
 def dump(wh, table):
     p = subprocess.run([DUMP, wh.wh, wh.cat, table], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
@@ -65,9 +56,7 @@ def compare_threads(wh, root, conf, i, seed, last, hows, two=None):
     out = {}
     for how, env in hows:
         name = "g%d_%s" % (i, how)
-        conf["metaData"]["name"] = "t." + name
-        with open(os.path.join(root, "production", "group_bys", "t", name), "w") as f:
-            json.dump(conf, f)
+        write_conf(root, conf, name)
         log = run(wh, root, name, env, "--ds", last)
         log += run(wh, root, name, env, "--start-ds", co.ds_add(two, -1), "--end-ds", two)
         if how.startswith("t") and how != "t1":
@@ -82,10 +71,12 @@ def compare_threads(wh, root, conf, i, seed, last, hows, two=None):
 
 def test_threads_with_fewer_keys_than_threads(tmp_path):
     """At most 8 keys: no more key buckets than the 8 threads, one output chunk."""
-    seed = int(os.environ.get("CN_TEST_SEED", random.randrange(1 << 30)))
-    print("seed", seed)
+    each_seed(case_seeds(1), lambda s: fewer_keys_case(tmp_path, s))
+
+
+def fewer_keys_case(tmp, seed):
     rnd = random.Random(seed)
-    root = os.path.join(str(tmp_path), "s%d" % seed)
+    root = os.path.join(str(tmp), "s%d" % seed)
     rows = gen_small_rows(rnd, 5, False)
     for r in rows:  # keys k1 in {hot, u1, null}, k2 in {0, 1, null}
         r["k1"] = r["k1"] and ("hot" if r["k1"] == "hot" else "u1")
@@ -98,10 +89,12 @@ def test_threads_with_fewer_keys_than_threads(tmp_path):
 
 
 def test_threads_write_what_one_thread_writes(tmp_path):
-    seed = int(os.environ.get("CN_TEST_SEED", random.randrange(1 << 30)))
-    print("seed", seed)
+    each_seed(case_seeds(1), lambda s: threads_case(tmp_path, s))
+
+
+def threads_case(tmp, seed):
     rnd = random.Random(seed)
-    root = os.path.join(str(tmp_path), "t%d" % seed)
+    root = os.path.join(str(tmp), "t%d" % seed)
     _, wh = load_dataset(root, gen_rows(rnd))
     last = co.ds_add(BASE_DAY, N_DAYS - 1)
     for i in range(2):

@@ -10,7 +10,7 @@ import os
 import random
 import subprocess
 
-from engine_util import CHRONON, Warehouse, co
+from engine_util import CHRONON, Warehouse, case_seeds, co, each_seed
 from test_join_vs_oracle import BASE, gen_data, gen_join, load_data
 
 
@@ -105,16 +105,9 @@ def split_case(tmp, seed, per_dataset):
 
 
 def test_split_mode_equals_backfill_on_random_joins(tmp_path):
-    env_seed = os.environ.get("CN_TEST_SEED")
     per = 4
-    if env_seed:
-        seeds = [int(env_seed)]
-    else:
-        base = random.SystemRandom().randrange(1 << 30)
-        n = int(os.environ.get("CN_TEST_CASES", "8"))
-        seeds = [base + i for i in range((n + per - 1) // per)]
-    print("seeds %d..%d (replay one with CN_TEST_SEED=<seed>)" % (seeds[0], seeds[-1]))
-    compared = sum(split_case(tmp_path, s, per) for s in seeds)
+    seeds = case_seeds(8, per)
+    compared = sum(each_seed(seeds, lambda s: split_case(tmp_path, s, per)))
     assert compared >= len(seeds) * per * 0.6, "too few joins compared (%d)" % compared
 
 

@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from engine_util import SRC, Warehouse, close, co, norm
+from engine_util import SRC, Warehouse, case_seeds, close, co, each_seed, norm, one_seed
 
 QS = os.path.join(SRC, "examples", "quickstart")
 DATA = os.path.join(QS, "data")
@@ -302,20 +302,8 @@ PER_DATASET = 4
 
 
 def test_random_joins_match_oracle(tmp_path):
-    env_seed = os.environ.get("CN_TEST_SEED")
-    if env_seed:
-        seeds = [int(env_seed)]
-    else:
-        base = random.SystemRandom().randrange(1 << 30)
-        n = int(os.environ.get("CN_TEST_CASES", "100"))
-        seeds = [base + i for i in range((n + PER_DATASET - 1) // PER_DATASET)]
-    print("seeds %d..%d (replay one with CN_TEST_SEED=<seed>)" % (seeds[0], seeds[-1]))
-    compared = 0
-    for s in seeds:
-        try:
-            compared += run_case(tmp_path, s, PER_DATASET)
-        except AssertionError as e:
-            raise AssertionError("CN_TEST_SEED=%d: %s" % (s, e)) from None
+    seeds = case_seeds(100, PER_DATASET)
+    compared = sum(each_seed(seeds, lambda s: run_case(tmp_path, s, PER_DATASET)))
     assert compared >= len(seeds) * PER_DATASET * 0.8, "too few joins compared (%d)" % compared
 
 
@@ -323,8 +311,7 @@ def test_dense_keys_temporal_sweep_matches_oracle(tmp_path):
     """Many rows per key (the sorted sweep's windows slide, its front stacks are rebuilt
     many times): ts ties, null inputs, late rows, left rows at event times, windows of
     hours and days and unwindowed, every op the sweep treats apart."""
-    seed = int(os.environ.get("CN_TEST_SEED", random.SystemRandom().randrange(1 << 30)))
-    print("seed %d (replay with CN_TEST_SEED=<seed>)" % seed)
+    seed = one_seed()
     rnd = random.Random(seed)
     e0, n_days = co.ds_to_epoch(BASE), 3
     minutes = [rnd.randint(0, n_days * 24 * 60 - 1) for _ in range(60)]   # few distinct times: ties
