@@ -76,10 +76,23 @@ static uint64_t xorshift(uint64_t *x) {
     return *x * 0x2545F4914F6CDD1Dull;
 }
 
+/* One generated row of a day. */
+typedef struct GenRow {
+    int64_t key, ts, v;
+} GenRow;
+
+static int gen_cmp(const void *a, const void *b) {
+    const GenRow *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return (x->ts > y->ts) - (x->ts < y->ts);
+}
+
 /* Writes table raw.<name> with n rows over partitions day0+d_lo .. day0+N_DS-1: columns
- * user_id, ts, then amount (events) or rid (left), then ds. */
-static void write_table(CnIceCatalog *c, const char *name, bool left, int64_t n, int64_t keys, int64_t day0,
-                        uint64_t seed) {
+ * user_id, ts, then amount (events) or rid (left), then ds. sorted: each day's rows are
+ * written sorted by (user_id, ts) and the table declares that sort order (the same
+ * rows as unsorted, in another order). */
+static void write_table(CnIceCatalog *c, const char *name, bool left, bool sorted, int64_t n, int64_t keys,
+                        int64_t day0, uint64_t seed) {
     CnErr err = CN_ERR_INIT;
     CnSchema *s = NULL;
     cn_col_schema_new(&s);
@@ -90,6 +103,8 @@ static void write_table(CnIceCatalog *c, const char *name, bool left, int64_t n,
     cn_col_schema_add(s, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err);
     if (err.code || cn_ice_table_create(c, "raw", name, s, NULL, 0, &err)) die("create", &err);
     cn_col_schema_free(s);
+    static const char *const ORDER[2] = {"user_id", "ts"};
+    if (sorted && cn_ice_table_set_sort_order(c, "raw", name, ORDER, 2, &err)) die("sort order", &err);
     CnIceWrite *w = NULL;
     if (cn_ice_write_begin(c, "raw", name, CN_ICE_APPEND, &w, &err)) die("write", &err);
     CnBatch *b = NULL;
@@ -97,6 +112,8 @@ static void write_table(CnIceCatalog *c, const char *name, bool left, int64_t n,
     int d_lo = left ? LEFT_D0 : 0, n_days = N_DS - d_lo;
     int64_t per_day = n / n_days, rid = 0;
     uint64_t x = seed;
+    GenRow *day_rows = malloc(((size_t)(n - per_day * (n_days - 1)) + 1) * sizeof *day_rows);
+    if (!day_rows) die("out of memory", NULL);
     for (int d = d_lo; d < N_DS; d++) {
         char ds[11];
         cn_ds_format((int32_t)(day0 + d), ds);
@@ -104,11 +121,17 @@ static void write_table(CnIceCatalog *c, const char *name, bool left, int64_t n,
         int64_t nd = d == N_DS - 1 ? n - per_day * (n_days - 1) : per_day;
         for (int64_t i = 0; i < nd; i++) {
             uint64_t y = xorshift(&x);
+            day_rows[i].key = (int64_t)((y >> 20) % (uint64_t)keys);
+            day_rows[i].ts = base + (int64_t)(x % (uint64_t)CN_MS_PER_DAY);
+            day_rows[i].v = left ? rid++ : (int64_t)(y >> 54); /* amount 0..1023 */
+        }
+        if (sorted) qsort(day_rows, (size_t)nd, sizeof *day_rows, gen_cmp);
+        for (int64_t i = 0; i < nd; i++) {
             int c0 = 0;
-            if (left) cn_col_vec_append_i64(&b->cols[c0++], rid++);
-            cn_col_vec_append_i64(&b->cols[c0++], (int64_t)((y >> 20) % (uint64_t)keys));
-            cn_col_vec_append_i64(&b->cols[c0++], base + (int64_t)(x % (uint64_t)CN_MS_PER_DAY));
-            if (!left) cn_col_vec_append_i64(&b->cols[c0++], (int64_t)(y >> 54)); /* 0..1023 */
+            if (left) cn_col_vec_append_i64(&b->cols[c0++], day_rows[i].v);
+            cn_col_vec_append_i64(&b->cols[c0++], day_rows[i].key);
+            cn_col_vec_append_i64(&b->cols[c0++], day_rows[i].ts);
+            if (!left) cn_col_vec_append_i64(&b->cols[c0++], day_rows[i].v);
             cn_col_vec_append_str(&b->cols[c0], ds, 10);
             if (b->cols[0].n == 65536 || i == nd - 1) {
                 if (cn_col_batch_sync_rows(b, &err) || cn_ice_write_batch(w, b, &err)) die("write batch", &err);
@@ -116,32 +139,36 @@ static void write_table(CnIceCatalog *c, const char *name, bool left, int64_t n,
             }
         }
     }
+    free(day_rows);
     if (cn_ice_write_commit(w, NULL, &err)) die("commit", &err);
     cn_ice_write_free(w);
     cn_col_batch_free(b);
 }
 
-static CnConf *join_conf(void) {
+/* The Join over events table raw.<ev>; its name (and output table) is bench.<name>. */
+static CnConf *join_conf(const char *name, const char *ev) {
     static const char WIN[] = "[{\"length\": 1, \"timeUnit\": 0}, {\"length\": 1, \"timeUnit\": 1},"
                               " {\"length\": 7, \"timeUnit\": 1}]";
     char js[4096];
     snprintf(js, sizeof js,
-             "{\"metaData\": {\"name\": \"bench.pit\", \"outputNamespace\": \"bench\", \"team\": \"bench\"},"
+             "{\"metaData\": {\"name\": \"bench.%s\", \"outputNamespace\": \"bench\", \"team\": \"bench\"},"
              " \"left\": {\"events\": {\"table\": \"raw.left\", \"query\": {"
              "   \"selects\": {\"rid\": \"rid\", \"user_id\": \"user_id\", \"ts\": \"ts\"}, \"timeColumn\": \"ts\"}}},"
              " \"joinParts\": [{\"groupBy\": {"
              "   \"metaData\": {\"name\": \"bench.gb\", \"outputNamespace\": \"bench\", \"team\": \"bench\"},"
-             "   \"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {"
+             "   \"sources\": [{\"events\": {\"table\": \"raw.%s\", \"query\": {"
              "     \"selects\": {\"user_id\": \"user_id\", \"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}],"
              "   \"keyColumns\": [\"user_id\"], \"accuracy\": 0,"
              "   \"aggregations\": ["
              "    {\"inputColumn\": \"amount\", \"operation\": 7, \"windows\": %s},"
              "    {\"inputColumn\": \"amount\", \"operation\": 6, \"windows\": %s},"
              "    {\"inputColumn\": \"amount\", \"operation\": 3, \"windows\": %s}]}}]}",
-             WIN, WIN, WIN);
+             name, ev, WIN, WIN, WIN);
     CnConf *c = NULL;
     CnErr err = CN_ERR_INIT;
-    if (cn_conf_loadb("production/joins/bench/pit", js, strlen(js), CN_CONF_KIND_UNKNOWN, &c, &err))
+    char path[128];
+    snprintf(path, sizeof path, "production/joins/bench/%s", name);
+    if (cn_conf_loadb(path, js, strlen(js), CN_CONF_KIND_UNKNOWN, &c, &err))
         die("Join config", &err);
     return c;
 }
@@ -298,6 +325,66 @@ static void print_ours(double w, double c, int64_t rss_kb) {
            (double)rss_kb / 1024.0, cn_pool_threads());
 }
 
+/* DuckDB's answer over events table raw.<ev> into <dir>/duck_<ev>.parquet; its wall and
+ * CPU seconds, and the sampled rows into *sd. */
+static void run_duck(duckdb_connection con, const char *dir, const char *wh, const char *ev, int64_t n_left,
+                     double *w_out, double *c_out, Sample *sd) {
+    duckdb_result res;
+    static const int64_t W[3] = {3600000, 86400000, 604800000}, H[3] = {300000, 3600000, 3600000};
+    char start[3][128];
+    for (int i = 0; i < 3; i++)
+        snprintf(start[i], sizeof start[i], "(l.ts - %lld) - (l.ts - %lld) %% %lld", (long long)W[i], (long long)W[i],
+                 (long long)H[i]);
+    static const char *const HEAD[3] = {"sum(e.amount)", "nullif(count(e.amount)", "arg_max(e.amount, e.ts)"};
+    static const char *const TAIL[3] = {"::BIGINT", ", 0)", ""};
+    char sel[4096];
+    size_t off = 0;
+    for (int f = 0; f < 3; f++)
+        for (int i = 0; i < 3; i++)
+            off += (size_t)snprintf(sel + off, sizeof sel - off, ", %s FILTER (WHERE e.ts >= %s)%s AS %s", HEAD[f],
+                                    start[i], TAIL[f], FEAT[f * 3 + i]);
+    char duck_out[200];
+    snprintf(duck_out, sizeof duck_out, "%s/duck_%s.parquet", dir, ev);
+    size_t qcap = sizeof sel + 1024;
+    char *q = malloc(qcap);
+    if (!q) die("out of memory", NULL);
+    snprintf(q, qcap,
+             "COPY (SELECT l.rid%s FROM read_parquet('%s/raw.db/left/data/*/*.parquet') l "
+             "LEFT JOIN read_parquet('%s/raw.db/%s/data/*/*.parquet') e "
+             "ON e.user_id = l.user_id AND e.ts < l.ts AND e.ts >= %s GROUP BY l.rid) TO '%s' (FORMAT parquet)",
+             sel, wh, wh, ev, start[2], duck_out);
+    double w0 = wall(), c0 = cpu();
+    duck_exec(con, q, &res);
+    *w_out = wall() - w0, *c_out = cpu() - c0;
+    duckdb_destroy_result(&res);
+    sample_init(sd, n_left);
+    snprintf(q, qcap, "SELECT count(*) FROM read_parquet('%s')", duck_out);
+    duck_exec(con, q, &res);
+    sd->rows = duckdb_value_int64(&res, 0, 0);
+    duckdb_destroy_result(&res);
+    snprintf(q, qcap, "SELECT * FROM read_parquet('%s') WHERE rid %% %d = %d", duck_out, SAMPLE_MOD, SAMPLE_REM);
+    duck_exec(con, q, &res);
+    for (idx_t r = 0; r < duckdb_row_count(&res); r++) {
+        int64_t rid = duckdb_value_int64(&res, 0, r);
+        sd->seen[rid / SAMPLE_MOD]++;
+        for (int f = 0; f < N_FEAT; f++) {
+            char buf[32] = "NULL";
+            if (!duckdb_value_is_null(&res, (idx_t)f + 1, r))
+                snprintf(buf, sizeof buf, "%" PRId64, duckdb_value_int64(&res, (idx_t)f + 1, r));
+            sample_set(sd, rid, f, buf);
+        }
+    }
+    duckdb_destroy_result(&res);
+    free(q);
+}
+
+/* The two runs: the events table as generated, and the same rows written sorted by
+ * (user_id, ts) per partition with that sort order declared in the table. */
+#define N_VAR 2
+static const char *const VAR_EV[N_VAR] = {"ev", "ev_sorted"};
+static const char *const VAR_JOIN[N_VAR] = {"pit", "pit_sorted"};
+static const char *const VAR_LABEL[N_VAR] = {"events unsorted", "events sorted by (user_id, ts), order declared"};
+
 int main(int argc, char **argv) {
     int64_t n_left = argc > 1 ? atoll(argv[1]) : 1000000;
     int64_t events = argc > 2 ? atoll(argv[2]) : 10000000;
@@ -318,113 +405,74 @@ int main(int argc, char **argv) {
     if (cn_ds_parse("2024-01-01", &day0)) die("date", NULL);
 
     double t0 = wall();
-    write_table(c, "ev", false, events, keys, day0, 88172645463325252ull);
-    write_table(c, "left", true, n_left, keys, day0, 0x9E3779B97F4A7C15ull);
-    printf("bench_join: %lld left rows, %lld events, %lld keys written in %.2fs\n", (long long)n_left,
-           (long long)events, (long long)keys, wall() - t0);
+    for (int v = 0; v < N_VAR; v++) write_table(c, VAR_EV[v], false, v == 1, events, keys, day0, 88172645463325252ull);
+    write_table(c, "left", true, false, n_left, keys, day0, 0x9E3779B97F4A7C15ull);
+    printf("bench_join: %lld left rows, %lld events (written twice: as drawn, and sorted), %lld keys written in "
+           "%.2fs\n",
+           (long long)n_left, (long long)events, (long long)keys, wall() - t0);
 
-    /* ---- ours */
-    CnConf *conf = join_conf();
-    CnArena a;
-    cn_arena_init(&a, 0);
-    const char *out_table = cn_conf_output_table(&a, &conf->join->meta, &err);
-    if (!out_table) die("output table", &err);
     char s_ds[11], e_ds[11];
     cn_ds_format((int32_t)day0 + LEFT_D0, s_ds);
     cn_ds_format((int32_t)day0 + N_DS - 1, e_ds);
-    double our_c;
-    int64_t our_rss;
-    CnEngStats st;
-    double our_w = run_child(c, conf->join, s_ds, e_ds, &our_c, &our_rss, &st);
-    if (ours_only) {
-        print_ours(our_w, our_c, our_rss);
-        cn_arena_fini(&a);
-        cn_conf_free(conf);
-        cn_ice_catalog_close(c);
-        rm_rf(dir);
-        return 0;
-    }
-
-    /* ---- DuckDB */
     duckdb_database db;
     duckdb_connection con;
-    duckdb_result res;
-    if (duckdb_open(NULL, &db) == DuckDBError || duckdb_connect(db, &con) == DuckDBError) die("DuckDB open", NULL);
-    static const int64_t W[3] = {3600000, 86400000, 604800000}, H[3] = {300000, 3600000, 3600000};
-    char start[3][128];
-    for (int i = 0; i < 3; i++)
-        snprintf(start[i], sizeof start[i], "(l.ts - %lld) - (l.ts - %lld) %% %lld", (long long)W[i], (long long)W[i],
-                 (long long)H[i]);
-    static const char *const HEAD[3] = {"sum(e.amount)", "nullif(count(e.amount)", "arg_max(e.amount, e.ts)"};
-    static const char *const TAIL[3] = {"::BIGINT", ", 0)", ""};
-    char sel[4096];
-    size_t off = 0;
-    for (int f = 0; f < 3; f++)
-        for (int i = 0; i < 3; i++)
-            off += (size_t)snprintf(sel + off, sizeof sel - off, ", %s FILTER (WHERE e.ts >= %s)%s AS %s", HEAD[f],
-                                    start[i], TAIL[f], FEAT[f * 3 + i]);
-    char duck_out[200];
-    snprintf(duck_out, sizeof duck_out, "%s/duck.parquet", dir);
-    size_t qcap = sizeof sel + 1024;
-    char *q = malloc(qcap);
-    if (!q) die("out of memory", NULL);
-    snprintf(q, qcap,
-             "COPY (SELECT l.rid%s FROM read_parquet('%s/raw.db/left/data/*/*.parquet') l "
-             "LEFT JOIN read_parquet('%s/raw.db/ev/data/*/*.parquet') e "
-             "ON e.user_id = l.user_id AND e.ts < l.ts AND e.ts >= %s GROUP BY l.rid) TO '%s' (FORMAT parquet)",
-             sel, wh, wh, start[2], duck_out);
-    double w0 = wall(), c0 = cpu();
-    duck_exec(con, q, &res);
-    double duck_w = wall() - w0, duck_c = cpu() - c0;
-    duckdb_destroy_result(&res);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    int64_t duck_rss = ru.ru_maxrss;
-
-    /* ---- cross-check */
-    Sample sd, so;
-    sample_init(&sd, n_left);
-    sample_init(&so, n_left);
-    snprintf(q, qcap, "SELECT count(*) FROM read_parquet('%s')", duck_out);
-    duck_exec(con, q, &res);
-    sd.rows = duckdb_value_int64(&res, 0, 0);
-    duckdb_destroy_result(&res);
-    snprintf(q, qcap, "SELECT * FROM read_parquet('%s') WHERE rid %% %d = %d", duck_out, SAMPLE_MOD, SAMPLE_REM);
-    duck_exec(con, q, &res);
-    for (idx_t r = 0; r < duckdb_row_count(&res); r++) {
-        int64_t rid = duckdb_value_int64(&res, 0, r);
-        sd.seen[rid / SAMPLE_MOD]++;
-        for (int f = 0; f < N_FEAT; f++) {
-            char buf[32] = "NULL";
-            if (!duckdb_value_is_null(&res, (idx_t)f + 1, r))
-                snprintf(buf, sizeof buf, "%" PRId64, duckdb_value_int64(&res, (idx_t)f + 1, r));
-            sample_set(&sd, rid, f, buf);
+    if (!ours_only && (duckdb_open(NULL, &db) == DuckDBError || duckdb_connect(db, &con) == DuckDBError))
+        die("DuckDB open", NULL);
+    int bad_any = 0;
+    for (int v = 0; v < N_VAR; v++) {
+        /* ---- ours */
+        CnConf *conf = join_conf(VAR_JOIN[v], VAR_EV[v]);
+        CnArena a;
+        cn_arena_init(&a, 0);
+        const char *out_table = cn_conf_output_table(&a, &conf->join->meta, &err);
+        if (!out_table) die("output table", &err);
+        double our_c;
+        int64_t our_rss;
+        CnEngStats st;
+        double our_w = run_child(c, conf->join, s_ds, e_ds, &our_c, &our_rss, &st);
+        if (ours_only) {
+            printf("%s:\n", VAR_LABEL[v]);
+            print_ours(our_w, our_c, our_rss);
+            cn_arena_fini(&a);
+            cn_conf_free(conf);
+            continue;
         }
+        /* ---- DuckDB on the same files */
+        Sample sd, so;
+        double duck_w, duck_c;
+        run_duck(con, dir, wh, VAR_EV[v], n_left, &duck_w, &duck_c, &sd);
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        int64_t duck_rss = ru.ru_maxrss;
+        /* ---- cross-check */
+        sample_init(&so, n_left);
+        sample_ours(c, out_table, &so);
+        int64_t bad = sample_diff(&so, &sd);
+        int64_t n_sampled = 0, n_nonnull = 0;
+        for (uint32_t k = 0; k < so.n_slots; k++) {
+            n_sampled += so.seen[k] != 0;
+            for (int f = 0; so.seen[k] && f < N_FEAT; f++)
+                n_nonnull += strcmp(so.cell[(size_t)k * N_FEAT + f], "NULL") != 0;
+        }
+        sample_free(&so);
+        sample_free(&sd);
+        printf("point-in-time join, TEMPORAL, windows 1h/1d/7d x SUM/COUNT/LAST, %s: %lld output rows, %lld rows "
+               "read\n",
+               VAR_LABEL[v], (long long)st.rows_written, (long long)st.rows_scanned);
+        print_ours(our_w, our_c, our_rss);
+        printf("  DuckDB (all threads)  wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB (whole bench process)\n", duck_w,
+               duck_c, (double)duck_rss / 1024.0);
+        printf("  ratio DuckDB/chronon: %.2fx wall, %.2fx cpu; %lld sampled rows (%lld non-null features) %s\n",
+               duck_w / our_w, duck_c / our_c, (long long)n_sampled, (long long)n_nonnull, bad ? "DIFFER" : "agree");
+        bad_any |= bad || !n_sampled || !n_nonnull;
+        cn_arena_fini(&a);
+        cn_conf_free(conf);
     }
-    duckdb_destroy_result(&res);
-    duckdb_disconnect(&con);
-    duckdb_close(&db);
-    free(q);
-    sample_ours(c, out_table, &so);
-    int64_t bad = sample_diff(&so, &sd);
-    int64_t n_sampled = 0, n_nonnull = 0;
-    for (uint32_t k = 0; k < so.n_slots; k++) {
-        n_sampled += so.seen[k] != 0;
-        for (int f = 0; so.seen[k] && f < N_FEAT; f++) n_nonnull += strcmp(so.cell[(size_t)k * N_FEAT + f], "NULL") != 0;
+    if (!ours_only) {
+        duckdb_disconnect(&con);
+        duckdb_close(&db);
     }
-    sample_free(&so);
-    sample_free(&sd);
-
-    printf("point-in-time join, TEMPORAL, windows 1h/1d/7d x SUM/COUNT/LAST: %lld output rows, %lld rows read\n",
-           (long long)st.rows_written, (long long)st.rows_scanned);
-    print_ours(our_w, our_c, our_rss);
-    printf("  DuckDB (all threads)  wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB (whole bench process)\n", duck_w,
-           duck_c, (double)duck_rss / 1024.0);
-    printf("  ratio DuckDB/chronon: %.2fx wall, %.2fx cpu; %lld sampled rows (%lld non-null features) %s\n",
-           duck_w / our_w, duck_c / our_c, (long long)n_sampled, (long long)n_nonnull, bad ? "DIFFER" : "agree");
-    cn_arena_fini(&a);
-    cn_conf_free(conf);
     cn_ice_catalog_close(c);
     rm_rf(dir);
-    return bad || !n_sampled || !n_nonnull ? 1 : 0;
+    return bad_any ? 1 : 0;
 }

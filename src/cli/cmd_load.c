@@ -32,6 +32,7 @@ static void load_usage(FILE *f) {
     fprintf(f,
             "usage: chronon load FILE NS.TABLE [--partition-from COL | --ds YYYY-MM-DD]\n"
             "                    [--schema name:type,...] [--mode append|overwrite]\n"
+            "                    [--sort-by COL,...]\n"
             "                    [--warehouse URI] [--catalog URI] [--repo DIR]\n"
             "\n"
             "Loads a CSV (.csv) or Parquet (.parquet) file into the Iceberg table NS.TABLE\n"
@@ -48,12 +49,19 @@ static void load_usage(FILE *f) {
             "options:\n"
             "  --mode append      add the rows (default)\n"
             "  --mode overwrite   replace the ds partitions the file has rows for\n"
+            "  --sort-by COL,...  write each partition's rows sorted by these columns\n"
+            "                     (ascending, nulls first; int32, int64, date, timestamp\n"
+            "                     or string) and record that order as the table's Iceberg\n"
+            "                     sort order (a second commit after the data); a table\n"
+            "                     with a recorded order gets later loads sorted by it.\n"
+            "                     Joins over events sorted by (key, ts) skip their sort.\n"
+            "                     The file is held in memory to sort it.\n"
             "  --warehouse URI    local directory or s3://bucket/prefix\n"
             "                     (default $CHRONON_WAREHOUSE, else <root>/warehouse)\n"
             "  --catalog URI      sqlite:PATH or postgresql://user@host:port/db\n"
             "                     (default $CHRONON_CATALOG, else sqlite:<warehouse>/catalog.db)\n"
             "  --repo DIR         chronon root (default: the current directory)\n"
-            "The load is one commit: on any error nothing is visible in the table.\n");
+            "The load is one commit (the data): on any error nothing is visible in the table.\n");
 }
 
 typedef struct LoadIn {
@@ -80,9 +88,180 @@ static const char *list_cols(const CnSchema *s, char *buf, size_t len) {
     return buf;
 }
 
+/* ------------------------------------------------------------- sort-by */
+
+#define MAX_SORT 8
+
+/* Columns rows are ordered by: ds first (each partition's file gets a sorted run), then
+ * the sort columns. */
+typedef struct SortBy {
+    const CnBatch *b;
+    int col[MAX_SORT + 1];
+    uint32_t n;
+} SortBy;
+
+static int cmp_val(const CnVec *v, uint32_t a, uint32_t b) {
+    bool va = cn_col_vec_is_valid(v, a), vb = cn_col_vec_is_valid(v, b);
+    if (!va || !vb) return (int)va - (int)vb; /* nulls first */
+    switch (v->type->id) {
+    case CN_COL_INT32:
+    case CN_COL_DATE: {
+        int32_t x = ((const int32_t *)v->values)[a], y = ((const int32_t *)v->values)[b];
+        return (x > y) - (x < y);
+    }
+    case CN_COL_INT64:
+    case CN_COL_TIMESTAMP: {
+        int64_t x = ((const int64_t *)v->values)[a], y = ((const int64_t *)v->values)[b];
+        return (x > y) - (x < y);
+    }
+    default: { /* strings: bytes, unsigned, a prefix first (Iceberg's order) */
+        uint32_t la, lb;
+        const char *sa = cn_col_vec_str(v, a, &la), *sb = cn_col_vec_str(v, b, &lb);
+        int c = memcmp(sa, sb, la < lb ? la : lb);
+        return c ? c : (la > lb) - (la < lb);
+    }
+    }
+}
+
+static int row_cmp(const SortBy *s, uint32_t a, uint32_t b) {
+    for (uint32_t i = 0; i < s->n; i++) {
+        int c = cmp_val(&s->b->cols[s->col[i]], a, b);
+        if (c) return c;
+    }
+    return 0;
+}
+
+/* Stable merge sort of perm[0..n) (tmp: n entries of scratch). */
+static void sort_perm(const SortBy *s, uint32_t *perm, uint32_t *tmp, uint32_t n) {
+    if (n < 2) return;
+    uint32_t h = n / 2;
+    sort_perm(s, perm, tmp, h);
+    sort_perm(s, perm + h, tmp, n - h);
+    if (row_cmp(s, perm[h - 1], perm[h]) <= 0) return; /* already in order */
+    uint32_t i = 0, j = h, o = 0;
+    while (i < h && j < n) tmp[o++] = row_cmp(s, perm[j], perm[i]) < 0 ? perm[j++] : perm[i++];
+    while (i < h) tmp[o++] = perm[i++];
+    while (j < n) tmp[o++] = perm[j++];
+    memcpy(perm, tmp, (size_t)n * sizeof *perm);
+}
+
+/* Splits "a,b,c" into names[0..*n) (pointers into buf, a copy of list). */
+static int sort_cols_parse(const char *list, char *buf, size_t len, const char **names, uint32_t *n, CnErr *err) {
+    if (strlen(list) >= len) return cn_err_set(err, CN_EINVAL, "--sort-by \"%.40s...\": too long", list);
+    snprintf(buf, len, "%s", list);
+    *n = 0;
+    for (char *tok = buf, *next; tok; tok = next) {
+        next = strchr(tok, ',');
+        if (next) *next++ = 0;
+        if (!*tok) return cn_err_set(err, CN_EINVAL, "--sort-by \"%s\": an empty column name", list);
+        if (*n == MAX_SORT)
+            return cn_err_set(err, CN_EINVAL, "--sort-by \"%s\": at most %d columns", list, MAX_SORT);
+        names[(*n)++] = tok;
+    }
+    return 0;
+}
+
+/* Writes the rows of all to w in SortBy order, 65536 rows per batch. */
+static int write_sorted(CnIceWrite *w, const CnBatch *all, const SortBy *sb, CnErr *err) {
+    uint32_t n = all->n_rows, *perm = cn_malloc(((size_t)n + 1) * sizeof *perm);
+    uint32_t *tmp = cn_malloc(((size_t)n + 1) * sizeof *tmp);
+    CnBatch *chunk = NULL;
+    int rc = perm && tmp ? 0 : cn_err_set(err, CN_ENOMEM, "sorting %u rows: out of memory", n);
+    if (rc == 0) {
+        for (uint32_t i = 0; i < n; i++) perm[i] = i;
+        sort_perm(sb, perm, tmp, n);
+        rc = cn_col_batch_new(all->schema, &chunk, err);
+    }
+    for (uint32_t i = 0; rc == 0 && i < n; i += 65536) {
+        uint32_t m = n - i < 65536 ? n - i : 65536;
+        cn_col_batch_reset(chunk);
+        rc = cn_col_batch_append_rows(chunk, all, perm + i, m, err);
+        if (rc == 0) rc = cn_ice_write_batch(w, chunk, err);
+    }
+    cn_col_batch_free(chunk);
+    cn_free(perm);
+    cn_free(tmp);
+    return rc;
+}
+
+/* The order a load writes in: --sort-by, else the table's recorded sort order. */
+typedef struct SortLoad {
+    const char *names[MAX_SORT];
+    uint32_t n;
+    char list[512];  /* "a,b" for the message */
+    SortBy by;
+} SortLoad;
+
+static bool sortable(CnTypeId t) {
+    return t == CN_COL_INT32 || t == CN_COL_INT64 || t == CN_COL_DATE || t == CN_COL_TIMESTAMP || t == CN_COL_STRING;
+}
+
+/* Fills sl for table ns.name (existing): --sort-by `flag` (checked against the table's
+ * columns and types, then recorded as the table's sort order when it differs; a table
+ * this load created gets *created_at moved to the new metadata), else the recorded
+ * order when every column of it can be sorted here. */
+static int load_sort_cols(CnIceCatalog *c, const char *ns, const char *name, const char *flag, SortLoad *sl,
+                          char *buf, size_t len, char **created_at, CnErr *err) {
+    CnIceTable *t = NULL;
+    const char *declared[MAX_SORT];
+    uint32_t n_decl = 0;
+    int rc = cn_ice_table_load(c, ns, name, &t, err);
+    if (rc < 0) return rc;
+    const CnSchema *ts = cn_ice_table_schema(t);
+    cn_ice_table_sort_order(t, declared, MAX_SORT, &n_decl);
+    if (flag) rc = sort_cols_parse(flag, buf, len, sl->names, &sl->n, err);
+    for (uint32_t i = 0; flag && rc == 0 && i < sl->n; i++) {
+        int k = cn_col_schema_find(ts, sl->names[i]);
+        char cols[1024];
+        if (k < 0) {
+            rc = cn_err_set(err, CN_ENOTFOUND, "--sort-by %s: table %s.%s has no column \"%s\" (columns: %s)", flag,
+                            ns, name, sl->names[i], list_cols(ts, cols, sizeof cols));
+            break;
+        }
+        CnTypeId ty = ts->fields[k].type->id;
+        if (!sortable(ty))
+            rc = cn_err_set(err, CN_ETYPE, "--sort-by %s: column \"%s\" is %s, expected int32, int64, date, "
+                            "timestamp or string", flag, sl->names[i], cn_col_type_id_name(ty));
+    }
+    bool same = flag && rc == 0 && n_decl == sl->n;
+    for (uint32_t i = 0; same && i < sl->n; i++) same = !strcmp(declared[i], sl->names[i]);
+    if (flag && rc == 0 && !same) {
+        rc = cn_ice_table_set_sort_order(c, ns, name, sl->names, sl->n, err);
+        if (rc == 0 && *created_at) { /* undoing this load still drops the table it made */
+            CnIceTable *t2 = NULL;
+            rc = cn_ice_table_load(c, ns, name, &t2, err);
+            if (rc == 0) {
+                cn_free(*created_at);
+                *created_at = cn_strdup(cn_ice_table_metadata_location(t2));
+            }
+            cn_ice_table_free(t2);
+        }
+    }
+    if (!flag && rc == 0) { /* names borrowed from t: copy them into buf */
+        size_t o = 0;
+        for (uint32_t i = 0; i < n_decl; i++) {
+            int k = cn_col_schema_find(ts, declared[i]);
+            size_t l = strlen(declared[i]) + 1;
+            if (k < 0 || !sortable(ts->fields[k].type->id) || o + l > len) {
+                sl->n = 0;
+                break;
+            }
+            memcpy(buf + o, declared[i], l);
+            sl->names[sl->n++] = buf + o;
+            o += l;
+        }
+    }
+    size_t o = 0;
+    sl->list[0] = 0;
+    for (uint32_t i = 0; rc == 0 && i < sl->n && o + 2 < sizeof sl->list; i++)
+        o += (size_t)snprintf(sl->list + o, sizeof sl->list - o, "%s%s", i ? "," : "", sl->names[i]);
+    cn_ice_table_free(t);
+    return rc;
+}
+
 int cn_cli_load(int argc, char **argv) {
     const char *file = NULL, *table = NULL, *part_from = NULL, *ds = NULL, *schema = NULL;
-    const char *mode = "append", *wh = NULL, *cat = NULL, *repo = NULL;
+    const char *mode = "append", *wh = NULL, *cat = NULL, *repo = NULL, *sort_by = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cn_cli_is_help(a)) {
@@ -96,6 +275,7 @@ int cn_cli_load(int argc, char **argv) {
                             : !strcmp(a, "--warehouse")    ? &wh
                             : !strcmp(a, "--catalog")      ? &cat
                             : !strcmp(a, "--repo")         ? &repo
+                            : !strcmp(a, "--sort-by")      ? &sort_by
                                                            : NULL;
         if (slot) {
             if (i + 1 >= argc) {
@@ -130,6 +310,9 @@ int cn_cli_load(int argc, char **argv) {
     int *map = NULL;
     Settings st;
     char *created_at = NULL; /* metadata of the table this load created, for undoing it */
+    SortLoad sb = {0};
+    CnBatch *all = NULL; /* sorting: every row of the file */
+    char sort_buf[1024];
     bool overwrite = false;
     if (!strcmp(mode, "overwrite"))
         overwrite = true;
@@ -216,6 +399,8 @@ int cn_cli_load(int argc, char **argv) {
         }
         if (rc < 0) goto done;
     }
+    rc = load_sort_cols(c, ns, name, sort_by, &sb, sort_buf, sizeof sort_buf, &created_at, &err);
+    if (rc < 0) goto done;
     rc = cn_ice_write_begin(c, ns, name, overwrite ? CN_ICE_OVERWRITE : CN_ICE_APPEND, &w, &err);
     if (rc < 0) goto done;
     const CnSchema *ts = cn_ice_write_schema(w);
@@ -247,6 +432,13 @@ int cn_cli_load(int argc, char **argv) {
         map[k] = i >= 0 ? i : (!strcmp(ts->fields[k].name, CN_ICE_DS) ? -2 : -1);
     }
     rc = cn_col_batch_new(ts, &out, &err);
+    if (rc == 0 && sb.n) {
+        rc = cn_col_batch_new(ts, &all, &err);
+        sb.by.b = all;
+        sb.by.n = sb.n + 1;
+        sb.by.col[0] = cn_col_schema_find(ts, CN_ICE_DS);
+        for (uint32_t i = 0; i < sb.n; i++) sb.by.col[i + 1] = cn_col_schema_find(ts, sb.names[i]);
+    }
     uint64_t n_rows = 0;
     const CnBatch *b = NULL;
     while (rc == 0 && (rc = in_next(&in, &b, &err)) == 0 && b) {
@@ -276,9 +468,10 @@ int cn_cli_load(int argc, char **argv) {
             }
         }
         if (rc == 0) rc = cn_col_batch_sync_rows(out, &err);
-        if (rc == 0) rc = cn_ice_write_batch(w, out, &err);
+        if (rc == 0) rc = all ? cn_col_batch_append_rows(all, out, NULL, 0, &err) : cn_ice_write_batch(w, out, &err);
         n_rows += b->n_rows;
     }
+    if (rc == 0 && all) rc = write_sorted(w, all, &sb.by, &err);
     if (rc < 0) goto done;
     int64_t snap = -1;
     rc = cn_ice_write_commit(w, &snap, &err);
@@ -286,11 +479,12 @@ int cn_cli_load(int argc, char **argv) {
     if (snap < 0)
         printf("%s.%s: %s has no rows; nothing committed\n", ns, name, file);
     else
-        printf("%s.%s: %s %llu rows from %s (snapshot %lld)\n", ns, name,
+        printf("%s.%s: %s %llu rows from %s%s%s (snapshot %lld)\n", ns, name,
                overwrite ? "overwrote partitions with" : "appended", (unsigned long long)n_rows, file,
-               (long long)snap);
+               sb.n ? ", sorted by " : "", sb.n ? sb.list : "", (long long)snap);
 done:
     cn_col_batch_free(out);
+    cn_col_batch_free(all);
     cn_free(map);
     cn_ice_write_free(w);
     if (rc < 0 && created_at) { /* a failed first load leaves no empty table behind */

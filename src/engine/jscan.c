@@ -75,6 +75,7 @@ typedef struct Flat {
     int64_t *val[MAX_IN];
     uint8_t *ok[MAX_IN];
     uint64_t n_null[MAX_IN];     /* null inputs loaded */
+    uint32_t n_declared;         /* sources whose table declares a (key, ts) sort order */
 } Flat;
 
 /* A row or query in (key id, ts) order: what the sweep reads in sequence. */
@@ -480,6 +481,12 @@ static int load_source(CnIceCatalog *cat, const CnSource *s, const Plan *p, int3
         if (tc[i] < 0 || tsch->fields[tc[i]].type->id != want[i]) goto done;
     }
     *ok = true;
+    /* a declared (key, ts) order is only logged: sort_runs checks the order itself */
+    const char *so_cols[2];
+    uint32_t n_so = 0;
+    cn_ice_table_sort_order(t, so_cols, 2, &n_so);
+    f->n_declared += n_so == 2 && !strcmp(so_cols[0], tsch->fields[tc[0]].name) &&
+                     !strcmp(so_cols[1], tsch->fields[tc[1]].name);
     if (lo > hi) goto done;
     /* projection: distinct table columns; pos[i] = index of need i in it */
     const char *proj[MAX_IN + 2];
@@ -856,6 +863,133 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------------ sort (runs) */
+
+/* Runs above which the rows are radix sorted instead: the merge looks at every run for
+ * every key, so runs x keys must also stay near the row count, and each run is a read
+ * stream. */
+#define MAX_RUNS 256
+
+/* One placement of rows that arrive as a few runs already in (id, ts) order (a table
+ * written sorted by (key, ts): one run per file). Each run is sorted by id, so thread t
+ * finds the rows of its keys [kcut[t], kcut[t + 1]) in every run by binary search and
+ * copies them to their key's next position, runs taken in order of their first ts.
+ * Then each key's rows are checked for ts order and sorted where runs overlap in time
+ * (rows stored after their day, files sorted by other columns): order in the table is
+ * only a hint. Ties in ts may come in another order than sort_recs gives them; the
+ * sweep's values do not depend on it (ties are broken by value). */
+typedef struct RunJob {
+    const uint32_t *id, *rs, *re; /* run q is rows [rs[q], re[q]) */
+    const int64_t *ts, *val;
+    const int32_t *pday;
+    const uint32_t *start;     /* per key: first position */
+    uint32_t n_runs, nt;
+    uint32_t *kcut, *cur;      /* cur: per thread, per run, the next row */
+    uint32_t *fixed;           /* per thread: keys sorted again */
+    Rec *a;
+} RunJob;
+
+/* First position in [lo, hi) of run rows with id >= k. */
+static uint32_t id_lower(const uint32_t *id, uint32_t lo, uint32_t hi, uint32_t k) {
+    while (lo < hi) {
+        uint32_t m = lo + (hi - lo) / 2;
+        if (id[m] < k) lo = m + 1;
+        else hi = m;
+    }
+    return lo;
+}
+
+static void run_step(void *ud, uint32_t t) {
+    const RunJob *j = ud;
+    uint32_t k0 = j->kcut[t], k1 = j->kcut[t + 1];
+    if (k0 == k1) return;
+    /* per run, the cursor at the thread's first key; keys then in order, each taking
+     * its rows from every run: every stream is read and written in sequence */
+    uint32_t *cur = j->cur + (size_t)t * j->n_runs, o = j->start[k0];
+    for (uint32_t q = 0; q < j->n_runs; q++) cur[q] = id_lower(j->id, j->rs[q], j->re[q], k0);
+    for (uint32_t k = k0; k < k1; k++) {
+        for (uint32_t q = 0; q < j->n_runs; q++) {
+            uint32_t r = cur[q], e = j->re[q];
+            for (; r < e && j->id[r] == k; r++) {
+                Rec *x = &j->a[o++];
+                x->u = k;
+                x->ts = j->ts[r];
+                x->v = j->val ? j->val[r] : 0;
+                x->ix = r;
+                x->pday = j->pday ? j->pday[r] : 0;
+            }
+            cur[q] = r;
+        }
+    }
+    uint32_t fixed = 0;
+    for (uint32_t k = k0; k < k1; k++) {
+        uint32_t st = j->start[k], e = j->start[k + 1], i = st + 1;
+        while (i < e && j->a[i - 1].ts <= j->a[i].ts) i++;
+        if (i >= e) continue;
+        finish_groups(j->a + st, e - st); /* one group: every record has u = k */
+        fixed++;
+    }
+    j->fixed[t] = fixed;
+}
+
+/* Rows 0..n-1 with key id id[r] < n_ids (start: per key its first position, n_ids + 1
+ * entries) in (id, ts) order, as sort_recs gives them up to the order of ties, when they
+ * form at most MAX_RUNS runs in that order (and few enough for the key count);
+ * otherwise *out = NULL and nothing is done. *n_runs and *n_fixed (keys whose runs
+ * overlapped in ts) say what happened. OWNED: *out (cn_free). CN_ENOMEM. */
+static int sort_runs(const uint32_t *id, const int64_t *ts, const int32_t *pday, const int64_t *val, uint32_t n,
+                     uint32_t n_ids, const uint32_t *start, Rec **out, uint32_t *n_runs, uint32_t *n_fixed,
+                     CnErr *err) {
+    uint32_t rs[MAX_RUNS + 1], re[MAX_RUNS], nr = n ? 1 : 0;
+    int64_t rmin[MAX_RUNS];
+    *out = NULL;
+    *n_runs = *n_fixed = 0;
+    rs[0] = 0;
+    rmin[0] = n ? ts[0] : 0;
+    for (uint32_t i = 1; i < n; i++) {
+        if (id[i] > id[i - 1] || (id[i] == id[i - 1] && ts[i] >= ts[i - 1])) {
+            if (ts[i] < rmin[nr - 1]) rmin[nr - 1] = ts[i];
+            continue;
+        }
+        if (nr == MAX_RUNS) return 0;
+        re[nr - 1] = i;
+        rs[nr] = i, rmin[nr++] = ts[i];
+    }
+    if (nr) re[nr - 1] = n;
+    if ((uint64_t)nr * n_ids > (uint64_t)8 * n + 65536) return 0;
+    /* runs by their first ts (insertion sort, stable): a key's rows from files of
+     * successive days then follow in ts order, whichever thread loaded which file */
+    for (uint32_t q = 1; q < nr; q++) {
+        uint32_t a = rs[q], b = re[q], k = q;
+        int64_t m = rmin[q];
+        for (; k > 0 && rmin[k - 1] > m; k--) rs[k] = rs[k - 1], re[k] = re[k - 1], rmin[k] = rmin[k - 1];
+        rs[k] = a, re[k] = b, rmin[k] = m;
+    }
+    RunJob j = {.id = id, .rs = rs, .re = re, .ts = ts, .val = val, .pday = pday, .start = start, .n_runs = nr,
+                .nt = threads_for(n)};
+    j.a = big_alloc(((size_t)n + 1) * sizeof *j.a);
+    j.cur = cn_malloc(((size_t)nr * j.nt + 1) * sizeof *j.cur);
+    j.kcut = cn_calloc((size_t)j.nt * 2 + 1, sizeof *j.kcut);
+    if (!j.a || !j.cur || !j.kcut) {
+        cn_free(j.a), cn_free(j.cur), cn_free(j.kcut);
+        return cn_err_set(err, CN_ENOMEM, "ordering %u rows by key and ts: out of memory", n);
+    }
+    j.fixed = j.kcut + j.nt + 1;
+    /* keys to threads: runs of about n / nt rows */
+    for (uint32_t t = 0, k = 0; t <= j.nt; t++) {
+        uint32_t want = cut(n, t, j.nt);
+        while (t == j.nt ? k < n_ids : k < n_ids && start[k] < want) k++;
+        j.kcut[t] = k;
+    }
+    cn_pool_run(j.nt, run_step, &j);
+    for (uint32_t t = 0; t < j.nt; t++) *n_fixed += j.fixed[t];
+    cn_free(j.cur);
+    cn_free(j.kcut);
+    *out = j.a;
+    *n_runs = nr;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ sweep */
 
 /* Rows in (key id, ts) order, with what the parts read per position. */
@@ -871,6 +1005,8 @@ typedef struct Sorted {
     uint32_t *nnl[MAX_IN];   /* last non-null position <= i, NONE */
     uint32_t *nnf[MAX_IN];   /* first non-null position >= i, n */
     uint32_t *start;         /* per key id: first position (n_ids + 1 entries) */
+    uint32_t n_runs;         /* rows came in this many (id, ts) runs (0: radix sorted) */
+    uint32_t n_fixed;        /* keys whose runs overlapped in ts (sorted again) */
 } Sorted;
 
 static void sorted_fini(Sorted *s) {
@@ -900,7 +1036,9 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorte
     for (uint32_t k = 0; k < n_ids; k++) s->start[k + 1] += s->start[k];
     uint32_t carried = 0; /* the input whose values travel with the sort */
     while (carried < p->n_in && !p->in_vals[carried]) carried++;
-    int rc = sort_recs(id, f->ts, f->pday, carried < p->n_in ? f->val[carried] : NULL, n_ids, NULL, n, &ev, &cb, err);
+    const int64_t *cv = carried < p->n_in ? f->val[carried] : NULL;
+    int rc = sort_runs(id, f->ts, f->pday, cv, n, n_ids, s->start, &ev, &s->n_runs, &s->n_fixed, err);
+    if (rc == 0 && !ev) rc = sort_recs(id, f->ts, f->pday, cv, n_ids, NULL, n, &ev, &cb, err);
     cn_free(f->ts), f->ts = NULL;
     cn_free(f->pday), f->pday = NULL;
     if (rc) return rc;
@@ -1214,6 +1352,13 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     skeys = f.skeys; /* string keys: left rows look up their id here */
     memset(&f.skeys, 0, sizeof f.skeys);
     if (rc == 0) rc = sort_rows(&f, &p, id, n_ids, &s, err);
+    char order[96];
+    bool declared = f.n_declared == gb->n_sources;
+    if (s.n_runs)
+        snprintf(order, sizeof order, "%u runs in (key, ts) order merged, %u keys sorted again%s", s.n_runs,
+                 s.n_fixed, declared ? "" : ", no declared order");
+    else
+        snprintf(order, sizeof order, "radix%s", declared ? ", declared (key, ts) order not kept" : "");
     flat_fini(&f);
     cn_free(id), id = NULL;
     if (rc) goto done;
@@ -1246,8 +1391,9 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     if (rc == 0) rc = out_columns(&p, n, slot, rv, rok, vals, err);
     if (rc == 0)
         cn_log(CN_LOG_DEBUG,
-               "join fast path: %u threads, %lld rows, %u queries: load %.3fs, sort %.3fs, sweep %.3fs, output %.3fs",
-               cn_pool_threads(), (long long)scanned, n, t_load - t0, t_sort - t_load, t_sweep - t_sort,
+               "join fast path: %u threads, %lld rows, %u queries: load %.3fs, sort %.3fs (%s), sweep %.3fs, "
+               "output %.3fs",
+               cn_pool_threads(), (long long)scanned, n, t_load - t0, t_sort - t_load, order, t_sweep - t_sort,
                now_s() - t_sweep);
 done:
     cn_free(rv);

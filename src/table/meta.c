@@ -697,3 +697,89 @@ void cn_ice_table_snapshot(const CnIceTable *t, uint32_t i, CnIceSnapshot *out) 
     CN_ASSERT(i < t->n_snaps);
     *out = t->snaps[i];
 }
+
+/* ------------------------------------------------------------ sort orders */
+
+typedef struct SetSort {
+    const char *const *cols;
+    uint32_t n;
+    const char *full;
+} SetSort;
+
+/* The "fields" array of order s into *out; CN_ENOTFOUND when a column is missing. */
+static int sort_fields(const SetSort *s, const CnSchema *schema, json_t **out, CnErr *err) {
+    json_t *fields = json_array();
+    for (uint32_t i = 0; i < s->n; i++) {
+        int k = cn_col_schema_find(schema, s->cols[i]);
+        if (k < 0) {
+            json_decref(fields);
+            return cn_err_set(err, CN_ENOTFOUND, "table %s: sort column \"%s\" is not in the table", s->full,
+                              s->cols[i]);
+        }
+        json_array_append_new(fields, json_pack("{s:s, s:i, s:s, s:s}", "transform", "identity", "source-id",
+                                                (int)schema->fields[k].field_id, "direction", "asc", "null-order",
+                                                "nulls-first"));
+    }
+    *out = fields;
+    return 0;
+}
+
+static int apply_sort(void *ud, CnIceCatalog *c, CnIceTable *base, json_t *meta, CnErr *err) {
+    (void)c;
+    const SetSort *s = ud;
+    if (!s->n) {
+        json_object_set_new(meta, "default-sort-order-id", json_integer(0));
+        return 0;
+    }
+    json_t *fields = NULL;
+    int rc = sort_fields(s, base->schema, &fields, err);
+    if (rc) return rc;
+    json_t *orders = json_object_get(meta, "sort-orders");
+    if (!json_is_array(orders)) {
+        orders = json_array();
+        json_array_append_new(orders, json_pack("{s:i, s:[]}", "order-id", 0, "fields"));
+        json_object_set_new(meta, "sort-orders", orders);
+    }
+    json_int_t id = 0, top = 0;
+    for (size_t i = 0; i < json_array_size(orders); i++) {
+        json_t *o = json_array_get(orders, i);
+        json_int_t oid = json_integer_value(json_object_get(o, "order-id"));
+        if (oid > top) top = oid;
+        if (!id && oid && json_equal(json_object_get(o, "fields"), fields)) id = oid;
+    }
+    if (!id) {
+        id = top + 1;
+        json_array_append_new(orders, json_pack("{s:I, s:O}", "order-id", id, "fields", fields));
+    }
+    json_decref(fields);
+    json_object_set_new(meta, "default-sort-order-id", json_integer(id));
+    return 0;
+}
+
+int cn_ice_table_set_sort_order(CnIceCatalog *c, const char *ns, const char *name, const char *const *cols,
+                                uint32_t n, CnErr *err) {
+    char full[300];
+    snprintf(full, sizeof full, "%s.%s", ns, name);
+    SetSort s = {cols, n, full};
+    return cn_ice__commit(c, ns, name, apply_sort, &s, err);
+}
+
+void cn_ice_table_sort_order(const CnIceTable *t, const char **names, uint32_t max, uint32_t *n) {
+    *n = 0;
+    json_int_t id = json_integer_value(json_object_get(t->meta, "default-sort-order-id"));
+    json_t *orders = json_object_get(t->meta, "sort-orders"), *fields = NULL;
+    for (size_t i = 0; id && i < json_array_size(orders); i++)
+        if (json_integer_value(json_object_get(json_array_get(orders, i), "order-id")) == id)
+            fields = json_object_get(json_array_get(orders, i), "fields");
+    for (size_t i = 0; i < json_array_size(fields) && *n < max; i++) {
+        json_t *f = json_array_get(fields, i);
+        const char *tr = json_string_value(json_object_get(f, "transform"));
+        const char *dir = json_string_value(json_object_get(f, "direction"));
+        json_int_t src = json_integer_value(json_object_get(f, "source-id"));
+        if (!tr || strcmp(tr, "identity") || !dir || strcmp(dir, "asc")) return;
+        uint32_t k = 0;
+        while (k < t->schema->n_fields && t->schema->fields[k].field_id != src) k++;
+        if (k == t->schema->n_fields) return;
+        names[(*n)++] = t->schema->fields[k].name;
+    }
+}

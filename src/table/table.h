@@ -109,6 +109,18 @@ int cn_ice_table_set_properties(CnIceCatalog *c, const char *ns, const char *nam
                                 const char *const *keys, const char *const *values,
                                 uint32_t n, CnErr *err);
 
+/* Sort order (Iceberg "sort-orders", "default-sort-order-id"): declares that data files
+ * are written sorted by columns cols[0..n) ascending, nulls first, identity transforms.
+ * Adds the order (or reuses an equal one) and makes it the default, one commit; n == 0
+ * sets the unsorted order 0. CN_ENOTFOUND names a column the table lacks. Readers must
+ * treat the order as a hint: files written by other engines may break it. */
+int cn_ice_table_set_sort_order(CnIceCatalog *c, const char *ns, const char *name, const char *const *cols,
+                                uint32_t n, CnErr *err);
+/* Columns of the table's default sort order, in order, into names[0..*n) (at most max;
+ * BORROWED, valid until cn_ice_table_free). Only a prefix of ascending identity fields
+ * counts: a field with another transform or direction ends it. *n = 0 when unsorted. */
+void cn_ice_table_sort_order(const CnIceTable *t, const char **names, uint32_t max, uint32_t *n);
+
 /* ------------------------------------------------------------------ writes */
 
 typedef enum CnIceWriteMode {
