@@ -21,6 +21,7 @@
 #include "base/alloc.h"
 #include "base/date.h"
 #include "base/hash.h"
+#include "base/log.h"
 #include "engine/jscan.h"
 #include "engine/sweep.h"
 
@@ -96,10 +97,9 @@ static CnBatch *reorder(const CnBatch *b, Order ord) {
     return out;
 }
 
-/* Table raw.<name> {user int64, ts int64, amount int64, small int32, ds}: n random rows,
- * written in order ord. */
-static void write_events(CnIceCatalog *cat, const char *name, uint32_t n, uint32_t n_keys, Keys kk, uint64_t seed,
-                         Order ord) {
+/* n random rows {user, ts, amount int64, small int32, ds} in a new batch of schema *s;
+ * on_time: every row stored in its ts day (no late or early rows). */
+static CnBatch *draw_events(uint32_t n, uint32_t n_keys, Keys kk, uint64_t seed, bool on_time, CnSchema **s_out) {
     CnErr err = CN_ERR_INIT;
     CnSchema *s = NULL;
     CnBatch *b = NULL;
@@ -119,8 +119,8 @@ static void write_events(CnIceCatalog *cat, const char *name, uint32_t n, uint32
         prev_ts = ts;
         int32_t day = (int32_t)cn_ms_to_days(ts);
         uint64_t y = next(&seed);
-        if (y % 13 == 0) day += 1 + (int32_t)(y % 2); /* stored late */
-        else if (y % 17 == 0) day -= 1;              /* stored early */
+        if (!on_time && y % 13 == 0) day += 1 + (int32_t)(y % 2); /* stored late */
+        else if (!on_time && y % 17 == 0) day -= 1;              /* stored early */
         char ds[11];
         cn_ds_format(day, ds);
         if (y % 31 == 0) cn_col_vec_append_null(&b->cols[0]);
@@ -134,6 +134,17 @@ static void write_events(CnIceCatalog *cat, const char *name, uint32_t n, uint32
         cn_col_vec_append_str(&b->cols[4], ds, 10);
     }
     ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    *s_out = s;
+    return b;
+}
+
+/* Table raw.<name> {user int64, ts int64, amount int64, small int32, ds}: n random rows,
+ * written in order ord. */
+static void write_events(CnIceCatalog *cat, const char *name, uint32_t n, uint32_t n_keys, Keys kk, uint64_t seed,
+                         Order ord) {
+    CnErr err = CN_ERR_INIT;
+    CnSchema *s = NULL;
+    CnBatch *b = draw_events(n, n_keys, kk, seed, false, &s);
     if (ord != AS_DRAWN) {
         CnBatch *sorted = reorder(b, ord);
         cn_col_batch_free(b);
@@ -474,6 +485,185 @@ static void test_row_order_free(void **state) {
     }
 }
 
+/* Table raw.<name> of n on-time rows (as draw_events with seed), when `sorted` sorted by
+ * (key, ts) and declaring that sort order (user, ts), in `commits` commits (row i in
+ * commit i % commits: each file is still sorted). swaps > 0: that many pairs of rows
+ * trade places first, so the rows break the declared order. */
+static void write_sorted(CnIceCatalog *cat, const char *name, uint32_t n, uint32_t n_keys, Keys kk, uint64_t seed,
+                         bool sorted, uint32_t commits, uint32_t swaps) {
+    CnErr err = CN_ERR_INIT;
+    CnSchema *s = NULL;
+    CnBatch *drawn = draw_events(n, n_keys, kk, seed, true, &s);
+    CnBatch *b = reorder(drawn, sorted ? BY_KEY_TS : AS_DRAWN);
+    uint32_t *sel = cn_malloc(((size_t)n + 1) * sizeof *sel);
+    assert_non_null(sel);
+    for (uint32_t i = 0; i < n; i++) sel[i] = i;
+    uint64_t x = seed ^ 0x5157;
+    for (uint32_t k = 0; k < swaps; k++) {
+        uint32_t i = (uint32_t)(next(&x) % n), j = (uint32_t)(next(&x) % n), t = sel[i];
+        sel[i] = sel[j], sel[j] = t;
+    }
+    static const char *const order[2] = {"user", "ts"};
+    ASSERT_OK(cn_ice_table_create(cat, "raw", name, s, NULL, 0, &err), &err);
+    if (sorted) ASSERT_OK(cn_ice_table_set_sort_order(cat, "raw", name, order, 2, &err), &err);
+    uint32_t *part = cn_malloc(((size_t)n + 1) * sizeof *part);
+    assert_non_null(part);
+    for (uint32_t c = 0; c < commits; c++) {
+        uint32_t m = 0;
+        for (uint32_t i = c; i < n; i += commits) part[m++] = sel[i];
+        CnBatch *one = NULL;
+        ASSERT_OK(cn_col_batch_new(s, &one, &err), &err);
+        ASSERT_OK(cn_col_batch_append_rows(one, b, part, m, &err), &err);
+        CnIceWrite *w = NULL;
+        ASSERT_OK(cn_ice_write_begin(cat, "raw", name, CN_ICE_APPEND, &w, &err), &err);
+        ASSERT_OK(cn_ice_write_batch(w, one, &err), &err);
+        ASSERT_OK(cn_ice_write_commit(w, NULL, &err), &err);
+        cn_ice_write_free(w);
+        cn_col_batch_free(one);
+    }
+    cn_free(part);
+    cn_free(sel);
+    cn_col_batch_free(drawn);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
+/* The fast path's values with its debug log line captured: which order it took
+ * ("N runs in (key, ts) order merged, K keys sorted again" or "radix"). */
+static CnBatch *fast_values_logged(CnIceCatalog *cat, const CnGroupBy *gb, const Queries *q, char *log, size_t len,
+                                   CnEngGroupBy **g, uint8_t **hit) {
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *tmp = tmpfile();
+    assert_true(saved >= 0 && tmp);
+    dup2(fileno(tmp), 2);
+    int level = cn_log_level();
+    cn_log_set_level(CN_LOG_DEBUG);
+    CnBatch *out = fast_values(cat, gb, DAY0 + 1, DAY0 + N_DAYS - 2, q, g, hit);
+    cn_log_set_level(level);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(tmp);
+    size_t got = fread(log, 1, len - 1, tmp);
+    log[got] = 0;
+    fclose(tmp);
+    assert_non_null(strstr(log, "join fast path"));
+    return out;
+}
+
+/* The GroupBy of gb_conf over table raw.<table> (SUM, COUNT, LAST windowed and an
+ * unwindowed COUNT). */
+static CnConf *gb_conf_on(const char *table) {
+    char js[2048];
+    snprintf(js, sizeof js,
+             "{\"metaData\": {\"name\": \"t.s\", \"outputNamespace\": \"out\", \"team\": \"t\"},"
+             " \"sources\": [{\"events\": {\"table\": \"raw.%s\", \"query\": {\"selects\": {\"user\": "
+             "\"user\", \"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}], \"keyColumns\": [\"user\"],"
+             " \"accuracy\": 0, \"aggregations\": ["
+             "{\"inputColumn\": \"amount\", \"operation\": 7, \"windows\": " WINS "},"
+             "{\"inputColumn\": \"amount\", \"operation\": 6, \"windows\": " WINS "},"
+             "{\"inputColumn\": \"amount\", \"operation\": 3, \"windows\": " WINS "},"
+             "{\"inputColumn\": \"amount\", \"operation\": 6}]}",
+             table);
+    CnConf *c = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_conf_loadb("production/group_bys/t/s", js, strlen(js), CN_CONF_KIND_UNKNOWN, &c, &err), &err);
+    return c;
+}
+
+/* Tables written sorted by (key, ts) with the order declared: the fast path merges the
+ * files' runs (one commit: no key needs sorting again; two commits: each day's two
+ * files overlap in ts, so keys are sorted again) and gives the generic path's values,
+ * the same bytes as from the same rows stored as drawn, and the same for 1 and 3
+ * threads. */
+static void test_sorted_tables(void **state) {
+    (void)state;
+    const char *saved = getenv("CN_THREADS");
+    char keep[32] = "", log[4096];
+    if (saved) snprintf(keep, sizeof keep, "%s", saved);
+    static const Keys kinds[] = {DENSE, SPARSE, STRINGS};
+    static const struct { const char *name; bool sorted; uint32_t commits; } tabs[] = {
+        {"d1", false, 1}, {"s1", true, 1}, {"s2", true, 2}};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        Queries q;
+        make_queries(&q, 10000, 300, kinds[k], 91 + k);
+        Env e;
+        env_open_ordered(&e, 10, 2, kinds[k], 1, AS_DRAWN); /* the catalog; raw.ev is not read */
+        CnBatch *first = NULL;
+        for (size_t t = 0; t < sizeof tabs / sizeof tabs[0]; t++) {
+            write_sorted(e.cat, tabs[t].name, 24000, 300, kinds[k], 4000 + k, tabs[t].sorted, tabs[t].commits, 0);
+            CnConf *c = gb_conf_on(tabs[t].name);
+            const CnGroupBy *gb = c->group_by;
+            assert_true(compare(e.cat, gb, DAY0 + 1, DAY0 + N_DAYS - 2, &q) > q.b->n_rows);
+            CnBatch *out[2];
+            CnEngGroupBy *g[2];
+            uint8_t *hit[2];
+            for (int i = 0; i < 2; i++) {
+                setenv("CN_THREADS", i ? "3" : "1", 1);
+                out[i] = fast_values_logged(e.cat, gb, &q, log, sizeof log, &g[i], &hit[i]);
+                if (kinds[k] == DENSE && tabs[t].sorted) { /* ids follow key order: the runs are the files */
+                    assert_non_null(strstr(log, "runs in (key, ts) order merged"));
+                    if (tabs[t].commits == 1) assert_non_null(strstr(log, " 0 keys sorted again"));
+                    else assert_null(strstr(log, " 0 keys sorted again"));
+                    assert_null(strstr(log, "no declared order"));
+                } else if (!tabs[t].sorted) {
+                    assert_non_null(strstr(log, "(radix)"));
+                }
+            }
+            assert_memory_equal(hit[0], hit[1], q.b->n_rows);
+            assert_batches_equal(out[0], out[1]);
+            if (first) assert_batches_equal(first, out[0]);
+            for (int i = 0; i < 2; i++) {
+                if (!first && !i) first = out[0];
+                else cn_col_batch_free(out[i]);
+                cn_eng_gb_free(g[i]);
+                cn_free(hit[i]);
+            }
+            cn_conf_free(c);
+        }
+        cn_col_batch_free(first);
+        queries_fini(&q);
+        env_close(&e);
+    }
+    if (saved) setenv("CN_THREADS", keep, 1);
+    else unsetenv("CN_THREADS");
+}
+
+/* A declared (key, ts) order the rows break must not change a value: rows as drawn
+ * (radix sort), sorted rows with pairs swapped (more runs, keys sorted again), and rows
+ * stored late or early (runs overlap in ts) all give the generic path's values. */
+static void test_sorted_claim_broken(void **state) {
+    (void)state;
+    char log[4096];
+    Env e;
+    env_open_ordered(&e, 20000, 300, DENSE, 17, AS_DRAWN);
+    static const char *const order[2] = {"user", "ts"};
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_ice_table_set_sort_order(e.cat, "raw", "ev", order, 2, &err), &err);
+    write_sorted(e.cat, "s3", 20000, 300, DENSE, 18, true, 1, 40);
+    CnConf *c = gb_conf("amount", "", "");
+    Queries q;
+    make_queries(&q, 8000, 300, DENSE, 19);
+    /* as drawn, order declared */
+    CnEngGroupBy *g = NULL;
+    uint8_t *hit = NULL;
+    CnBatch *out = fast_values_logged(e.cat, c->group_by, &q, log, sizeof log, &g, &hit);
+    assert_non_null(strstr(log, "radix, declared (key, ts) order not kept"));
+    assert_true(compare(e.cat, c->group_by, DAY0 + 1, DAY0 + N_DAYS - 2, &q) > q.b->n_rows);
+    cn_col_batch_free(out), cn_eng_gb_free(g), cn_free(hit);
+    cn_conf_free(c);
+    c = gb_conf_on("s3"); /* sorted with 40 swapped pairs */
+    out = fast_values_logged(e.cat, c->group_by, &q, log, sizeof log, &g, &hit);
+    assert_non_null(strstr(log, "runs in (key, ts) order merged"));
+    assert_null(strstr(log, " 0 keys sorted again"));
+    assert_true(compare(e.cat, c->group_by, DAY0 + 1, DAY0 + N_DAYS - 2, &q) > q.b->n_rows);
+    cn_col_batch_free(out), cn_eng_gb_free(g), cn_free(hit);
+    cn_conf_free(c);
+    queries_fini(&q);
+    env_close(&e);
+}
+
 /* Outside the subset: declined, nothing out. */
 static void test_declines(void **state) {
     (void)state;
@@ -522,5 +712,5 @@ static void test_declines(void **state) {
 
 CN_TEST_MAIN(cmocka_unit_test(test_random_dense_keys), cmocka_unit_test(test_random_sparse_keys),
              cmocka_unit_test(test_random_string_keys), cmocka_unit_test(test_threads_identical),
-             cmocka_unit_test(test_row_order_free),
-             cmocka_unit_test(test_declines))
+             cmocka_unit_test(test_row_order_free), cmocka_unit_test(test_sorted_tables),
+             cmocka_unit_test(test_sorted_claim_broken), cmocka_unit_test(test_declines))
