@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 
 SRC = os.environ.get("CN_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BUILD = os.environ.get("CN_BUILD_DIR", os.path.join(SRC, "build"))
@@ -44,13 +45,17 @@ def one_seed(default=None):
 
 def each_seed(seeds, case):
     """case(seed) for every seed, in order; a failing seed is named with its replay
-    variable in the assertion. Returns the results."""
-    out = []
+    variable in the assertion. Prints the slowest seed (a seed far slower than the others
+    is a timeout waiting to happen). Returns the results."""
+    out, slowest = [], (0.0, None)
     for s in seeds:
+        t0 = time.monotonic()
         try:
             out.append(case(s))
         except AssertionError as e:
             raise AssertionError("CN_TEST_SEED=%d: %s" % (s, e)) from None
+        slowest = max(slowest, (time.monotonic() - t0, s))
+    print("slowest seed %d: %.1f s of %d seeds" % (slowest[1], slowest[0], len(seeds)))
     return out
 
 
