@@ -276,7 +276,7 @@ static int64_t sample_diff(const Sample *a, const Sample *b) {
 /* The join backfill in a child process. Returns wall seconds; CPU and peak RSS from the
  * child's rusage. */
 static double run_child(CnIceCatalog *c, const CnJoin *j, const char *s, const char *e, double *cpu_s,
-                        int64_t *rss_kb, CnEngStats *st_out) {
+                        int64_t *rss_kb, int64_t *faults, CnEngStats *st_out) {
     int fd[2];
     if (pipe(fd)) die("pipe", NULL);
     double w0 = wall();
@@ -309,6 +309,7 @@ static double run_child(CnIceCatalog *c, const CnJoin *j, const char *s, const c
     *cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
              (double)ru.ru_stime.tv_usec / 1e6;
     *rss_kb = ru.ru_maxrss;
+    *faults = ru.ru_minflt + ru.ru_majflt;
     *st_out = st;
     return w;
 }
@@ -320,9 +321,10 @@ static void duck_exec(duckdb_connection con, const char *sql, duckdb_result *res
     }
 }
 
-static void print_ours(double w, double c, int64_t rss_kb) {
-    printf("  chronon backfill      wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB (child process, %u threads)\n", w, c,
-           (double)rss_kb / 1024.0, cn_pool_threads());
+static void print_ours(double w, double c, int64_t rss_kb, int64_t faults) {
+    printf("  chronon backfill      wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB (child process, %u threads, %lld page "
+           "faults)\n",
+           w, c, (double)rss_kb / 1024.0, cn_pool_threads(), (long long)faults);
 }
 
 /* DuckDB's answer over events table raw.<ev> into <dir>/duck_<ev>.parquet; its wall and
@@ -427,12 +429,12 @@ int main(int argc, char **argv) {
         const char *out_table = cn_conf_output_table(&a, &conf->join->meta, &err);
         if (!out_table) die("output table", &err);
         double our_c;
-        int64_t our_rss;
+        int64_t our_rss, our_faults;
         CnEngStats st;
-        double our_w = run_child(c, conf->join, s_ds, e_ds, &our_c, &our_rss, &st);
+        double our_w = run_child(c, conf->join, s_ds, e_ds, &our_c, &our_rss, &our_faults, &st);
         if (ours_only) {
             printf("%s:\n", VAR_LABEL[v]);
-            print_ours(our_w, our_c, our_rss);
+            print_ours(our_w, our_c, our_rss, our_faults);
             cn_arena_fini(&a);
             cn_conf_free(conf);
             continue;
@@ -459,7 +461,7 @@ int main(int argc, char **argv) {
         printf("point-in-time join, TEMPORAL, windows 1h/1d/7d x SUM/COUNT/LAST, %s: %lld output rows, %lld rows "
                "read\n",
                VAR_LABEL[v], (long long)st.rows_written, (long long)st.rows_scanned);
-        print_ours(our_w, our_c, our_rss);
+        print_ours(our_w, our_c, our_rss, our_faults);
         printf("  DuckDB (all threads)  wall %7.3fs  cpu %7.3fs  peak RSS %6.0f MB (whole bench process)\n", duck_w,
                duck_c, (double)duck_rss / 1024.0);
         printf("  ratio DuckDB/chronon: %.2fx wall, %.2fx cpu; %lld sampled rows (%lld non-null features) %s\n",

@@ -98,6 +98,8 @@ static void flat_fini(Flat *f) {
 
 static bool is_int(CnTypeId t) { return t == CN_COL_INT32 || t == CN_COL_INT64; }
 
+static void huge_advise(void *p, size_t bytes);
+
 static int64_t get_int(const CnVec *v, uint32_t r) {
     return v->type->id == CN_COL_INT64 ? ((const int64_t *)v->values)[r] : ((const int32_t *)v->values)[r];
 }
@@ -230,7 +232,7 @@ static int flat_grow(Flat *f, const Plan *p, uint64_t need, CnErr *err) {
 #define GROW(arr)                                                \
     do {                                                         \
         void *np_ = cn_realloc((arr), nc * sizeof *(arr));       \
-        if (np_) (arr) = np_;                                    \
+        if (np_) (arr) = np_, huge_advise(np_, nc * sizeof *(arr)); \
         else ok = false;                                         \
     } while (0)
     GROW(f->key);
@@ -644,16 +646,23 @@ static int key_ids(const Flat *f, KeyMap *m, uint32_t **out, uint32_t *n_ids, Cn
 
 /* ------------------------------------------------------------------ sort */
 
-/* Big scratch arrays ask for transparent huge pages (where the kernel gives them on
- * request): a radix pass writes to 512 places at once, and with 4 KiB pages each write
- * missed the TLB and every first touch faulted. Only advice: failure changes nothing. */
-static void *big_alloc(size_t bytes) {
-    void *p = cn_malloc(bytes);
+/* Big arrays ask for transparent huge pages (where the kernel gives them on request): a
+ * radix pass writes to 512 places at once, and with 4 KiB pages each write missed the
+ * TLB; and every first touch of a 4 KiB page is a fault (the loaded columns took one
+ * per 4 KiB copied). Only advice: failure changes nothing. */
+static void huge_advise(void *p, size_t bytes) {
 #ifdef MADV_HUGEPAGE
     const uintptr_t huge = (uintptr_t)2 << 20;
     uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + bytes) & ~(huge - 1);
     if (p && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)p, (void)bytes;
 #endif
+}
+
+static void *big_alloc(size_t bytes) {
+    void *p = cn_malloc(bytes);
+    huge_advise(p, bytes);
     return p;
 }
 
