@@ -8,10 +8,11 @@ case, CN_TEST_CASES=<n> runs more random joins (default 100)."""
 import json
 import os
 import random
+import subprocess
 
 import pytest
 
-from engine_util import SRC, Warehouse, case_seeds, close, co, each_seed, norm, one_seed
+from engine_util import CHRONON, SRC, Warehouse, case_seeds, close, co, each_seed, norm, one_seed
 
 QS = os.path.join(SRC, "examples", "quickstart")
 DATA = os.path.join(QS, "data")
@@ -403,6 +404,51 @@ def _conf(left_table="raw.left", right_table="raw.ev", key="k1", derivations=Non
     if derivations:
         c["derivations"] = derivations
     return c
+
+
+@pytest.mark.parametrize("op", [pytest.param("LAST", marks=pytest.mark.xfail(
+    strict=True, reason="src/engine/jscan.c part_value: IN_OK(s, c, --x) skips the decrement without a null mask")),
+    "FIRST"])
+def test_temporal_first_last_on_ts_tie_without_nulls(tmp_path, op):
+    """TEMPORAL FIRST/LAST whose input column holds no null, two events of a key at the
+    same ts: the tie takes the extreme value (LAST the largest, FIRST the smallest) and
+    the run ends (D15; seed 495493695 of the random joins drew it: LAST looped for ever)."""
+    e0 = co.ds_to_epoch(BASE)
+    ev = [{"ds": BASE, "ts": e0 + 1000, "k1": "a", "k2": 0, "v": v, "x": 1.0} for v in (5, 9, 2)]
+    ev += [{"ds": BASE, "ts": e0 + 500, "k1": "a", "k2": 0, "v": v, "x": 1.0} for v in (7, 3)]
+    left = [{"ds": co.ds_add(BASE, 1), "ts": e0 + DAY + 10, "uid": "a", "k1": "a", "k2": 0, "note": "p"}]
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "production", "joins", "t"))
+    wh = Warehouse(root)
+    tables = {}
+    for name, rows, cols, schema, load in [
+            ("raw.ev", ev, ["ts", "k1", "k2", "v", "x"], EV_SCHEMA, EV_LOAD),
+            ("raw.left", left, ["ts", "uid", "k1", "k2", "note"], LEFT_SCHEMA, LEFT_LOAD)]:
+        path = os.path.join(root, name + ".csv")
+        write_csv(path, rows, cols, schema)
+        wh.load(path, name, load)
+        tables[name] = co.load_table(name, path)
+    gb = {"metaData": {"name": "t.tie_gb", "outputNamespace": "out", "team": "t"}, "keyColumns": ["k1"],
+          "accuracy": 0, "sources": [{"events": {"table": "raw.ev", "query": {
+              "selects": {"k1": "k1", "v": "v"}, "timeColumn": "ts"}}}],
+          "aggregations": [{"inputColumn": "v", "operation": {"FIRST": 2, "LAST": 3}[op],
+                            "windows": [{"length": 2, "timeUnit": 1}]}]}
+    conf = {"metaData": {"name": "t.tie", "outputNamespace": "out", "team": "t"},
+            "left": {"events": {"table": "raw.left", "query": {
+                "selects": {"uid": "uid", "k1": "k1", "ts": "ts"}, "timeColumn": "ts"}}},
+            "joinParts": [{"groupBy": gb, "prefix": "f0"}]}
+    with open(os.path.join(root, "production", "joins", "t", "tie"), "w") as f:
+        json.dump(conf, f)
+    day = co.ds_add(BASE, 1)
+    cmd = [CHRONON, "run", "--mode", "backfill", "--repo", root, "--conf", "production/joins/t/tie", "--ds", day]
+    try:
+        p = subprocess.run(cmd, env=wh.env(), capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("%s: the join did not end in 10 s" % op) from None
+    assert p.returncode == 0, p.stderr
+    want = co.join_backfill(conf, tables, day, day)
+    assert compare_join(wh.rows("out.t_tie"), want, where=op) == 1
+    assert want[0]["f0_t_tie_gb_v_%s_2d" % op.lower()] == (9 if op == "LAST" else 3)
 
 
 @pytest.mark.parametrize("case,conf,needles", [
