@@ -138,6 +138,16 @@ static CnBatch *draw_events(uint32_t n, uint32_t n_keys, Keys kk, uint64_t seed,
     return b;
 }
 
+/* Appends the rows of b to table raw.<name>, one commit. */
+static void append_commit(CnIceCatalog *cat, const char *name, const CnBatch *b) {
+    CnErr err = CN_ERR_INIT;
+    CnIceWrite *w = NULL;
+    ASSERT_OK(cn_ice_write_begin(cat, "raw", name, CN_ICE_APPEND, &w, &err), &err);
+    ASSERT_OK(cn_ice_write_batch(w, b, &err), &err);
+    ASSERT_OK(cn_ice_write_commit(w, NULL, &err), &err);
+    cn_ice_write_free(w);
+}
+
 /* Table raw.<name> {user int64, ts int64, amount int64, small int32, ds}: n random rows,
  * written in order ord. */
 static void write_events(CnIceCatalog *cat, const char *name, uint32_t n, uint32_t n_keys, Keys kk, uint64_t seed,
@@ -151,11 +161,7 @@ static void write_events(CnIceCatalog *cat, const char *name, uint32_t n, uint32
         b = sorted;
     }
     ASSERT_OK(cn_ice_table_create(cat, "raw", name, s, NULL, 0, &err), &err);
-    CnIceWrite *w = NULL;
-    ASSERT_OK(cn_ice_write_begin(cat, "raw", name, CN_ICE_APPEND, &w, &err), &err);
-    ASSERT_OK(cn_ice_write_batch(w, b, &err), &err);
-    ASSERT_OK(cn_ice_write_commit(w, NULL, &err), &err);
-    cn_ice_write_free(w);
+    append_commit(cat, name, b);
     cn_col_batch_free(b);
     cn_col_schema_free(s);
 }
@@ -514,11 +520,7 @@ static void write_sorted(CnIceCatalog *cat, const char *name, uint32_t n, uint32
         CnBatch *one = NULL;
         ASSERT_OK(cn_col_batch_new(s, &one, &err), &err);
         ASSERT_OK(cn_col_batch_append_rows(one, b, part, m, &err), &err);
-        CnIceWrite *w = NULL;
-        ASSERT_OK(cn_ice_write_begin(cat, "raw", name, CN_ICE_APPEND, &w, &err), &err);
-        ASSERT_OK(cn_ice_write_batch(w, one, &err), &err);
-        ASSERT_OK(cn_ice_write_commit(w, NULL, &err), &err);
-        cn_ice_write_free(w);
+        append_commit(cat, name, one);
         cn_col_batch_free(one);
     }
     cn_free(part);
