@@ -17,6 +17,19 @@ sys.path.insert(0, os.path.join(SRC, "tests", "oracle"))
 import chronon_oracle as co  # noqa: E402
 
 
+CMD_TIMEOUT = 180  # seconds: a random case's command takes a few; more is a hang
+
+
+def run_cmd(cmd, env=None, timeout=CMD_TIMEOUT):
+    """subprocess.run capturing text output; a command still running after timeout seconds
+    is killed and fails the test as an assertion (so a random test names the seed that hung
+    instead of running into CTest's timeout)."""
+    try:
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("%s did not end in %d s" % (" ".join(cmd), timeout)) from None
+
+
 def case_seeds(default_cases, per_seed=1):
     """The seeds of a random test: CN_TEST_SEED=<seed> replays that one; otherwise
     consecutive seeds from a random base, enough for CN_TEST_CASES cases (default_cases when
@@ -76,19 +89,19 @@ class Warehouse:
         cmd = [CHRONON, "load", path, table, "--mode", mode]
         if schema:
             cmd += ["--schema", schema]
-        p = subprocess.run(cmd, env=self.env(), capture_output=True, text=True)
+        p = run_cmd(cmd, self.env())
         assert p.returncode == 0, p.stderr
         return p
 
     def run(self, repo, conf, *args, check=True):
         cmd = [CHRONON, "run", "--mode", "backfill", "--repo", repo, "--conf", conf] + list(args)
-        p = subprocess.run(cmd, env=self.env(), capture_output=True, text=True)
+        p = run_cmd(cmd, self.env())
         if check:
             assert p.returncode == 0, p.stderr
         return p
 
     def rows(self, table):
-        p = subprocess.run([DUMP, self.wh, self.cat, table], capture_output=True, text=True)
+        p = run_cmd([DUMP, self.wh, self.cat, table])
         assert p.returncode == 0, p.stderr
         return [json.loads(line) for line in p.stdout.splitlines() if line]
 

@@ -9,9 +9,8 @@ CN_TEST_CASES=<n> runs more datasets (default 3, two GroupBys each)."""
 import json
 import os
 import random
-import subprocess
 
-from engine_util import CHRONON, case_seeds, co, compare, each_seed
+from engine_util import CHRONON, case_seeds, co, compare, each_seed, run_cmd
 from test_groupby_property import gen_rows, load_dataset, write_conf
 
 PER_DATASET = 2  # GroupBys per random dataset
@@ -44,7 +43,7 @@ def run(wh, root, name, env_over, *args):
     env.update(env_over)
     cmd = [CHRONON, "run", "--mode", "backfill", "--repo", root, "--conf", "production/group_bys/t/" + name,
            "--no-tiles", "--verbose"] + list(args)
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    p = run_cmd(cmd, env)
     assert p.returncode == 0, p.stderr
     return p.stderr
 

@@ -9,9 +9,8 @@ datasets (default 1)."""
 import json
 import os
 import random
-import subprocess
 
-from engine_util import DUMP, case_seeds, co, each_seed
+from engine_util import DUMP, case_seeds, co, each_seed, run_cmd
 from test_groupby_fold import gen_conf, run
 from test_groupby_property import BASE_DAY, DAY, load_dataset, write_conf
 from test_groupby_property import gen_rows as gen_small_rows
@@ -44,7 +43,7 @@ def gen_rows(rnd):
 
 
 def dump(wh, table):
-    p = subprocess.run([DUMP, wh.wh, wh.cat, table], capture_output=True, text=True)
+    p = run_cmd([DUMP, wh.wh, wh.cat, table])
     assert p.returncode == 0, p.stderr
     return p.stdout.splitlines()
 

@@ -10,13 +10,13 @@ import os
 import random
 import subprocess
 
-from engine_util import CHRONON, Warehouse, case_seeds, co, each_seed
+from engine_util import CHRONON, Warehouse, case_seeds, co, each_seed, run_cmd
 from test_join_vs_oracle import BASE, gen_data, gen_join, load_data
 
 
 def run(wh, root, conf, mode, *args):
     cmd = [CHRONON, "run", "--mode", mode, "--repo", root, "--conf", conf] + list(args)
-    return subprocess.run(cmd, env=wh.env(), capture_output=True, text=True)
+    return run_cmd(cmd, wh.env())
 
 
 def prefixes(conf):
