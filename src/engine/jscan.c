@@ -62,6 +62,7 @@ typedef struct Plan {
     bool in_sum[MAX_IN], in_cnt[MAX_IN], in_last[MAX_IN], in_first[MAX_IN];
     uint32_t n_w;
     int64_t *w_ms;               /* distinct window lengths (0: unwindowed) */
+    int64_t *w_hop;              /* their tail hops (cn_agg_tail_hop_ms) */
     JPart *parts;                /* one per g->parts entry */
     uint32_t n_parts;
 } Plan;
@@ -125,7 +126,8 @@ static bool plan_make(CnEngGroupBy *g, Plan *p) {
     if (!is_int(p->key_type) && p->key_type != CN_COL_STRING) return false;
     p->parts = cn_arena_alloc(&g->arena, (g->n_parts + 1) * sizeof *p->parts);
     p->w_ms = cn_arena_alloc(&g->arena, (g->n_parts + 1) * sizeof *p->w_ms);
-    if (!p->parts || !p->w_ms) return false;
+    p->w_hop = cn_arena_alloc(&g->arena, (g->n_parts + 1) * sizeof *p->w_hop);
+    if (!p->parts || !p->w_ms || !p->w_hop) return false;
     p->n_parts = g->n_parts;
     for (uint32_t q = 0; q < g->n_parts; q++) {
         const CnEngPart *pt = &g->parts[q];
@@ -150,7 +152,7 @@ static bool plan_make(CnEngGroupBy *g, Plan *p) {
         p->in_first[jp->in] |= jp->op == J_FIRST;
         uint32_t w = 0;
         while (w < p->n_w && p->w_ms[w] != pt->w_ms) w++;
-        if (w == p->n_w) p->w_ms[p->n_w++] = pt->w_ms;
+        if (w == p->n_w) p->w_hop[w] = pt->w_ms ? cn_agg_tail_hop_ms(pt->w_ms) : 1, p->w_ms[p->n_w++] = pt->w_ms;
         jp->win = w;
     }
     return true;
@@ -1192,7 +1194,9 @@ static void sweep_step(void *ud, uint32_t th) {
         }
         for (uint32_t w = 0; w < p->n_w; w++) {
             if (!p->w_ms[w]) continue;
-            int64_t st = cn_agg_temporal_start(t, p->w_ms[w]);
+            /* cn_agg_temporal_start with the hop looked up once: floor(t - W, H) */
+            int64_t x = t - p->w_ms[w], rem = x % p->w_hop[w];
+            int64_t st = rem < 0 ? x - rem - p->w_hop[w] : x - rem;
             while (lo[w] < hi && TS(s, lo[w]) < st) lo[w]++;
         }
         bool late = max_pday > qpd;
