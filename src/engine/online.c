@@ -406,7 +406,11 @@ static bool up_plan(const CnEngGroupBy *g, int64_t batch_end, UpPart *up, UpWin 
 }
 
 static uint8_t *up_put64(uint8_t *o, uint64_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(o, &v, 8); /* one store: the byte loop was a fifth of the fold */
+#else
     for (int i = 0; i < 8; i++) o[i] = (uint8_t)(v >> (8 * i));
+#endif
     return o + 8;
 }
 
@@ -447,7 +451,9 @@ static int up_key(const UpFold *f, uint32_t i, UpCell *cells, uint32_t *n_cells,
             if (t < w->lo) continue;
             UpCell *c = cs;
             if (w->w && t < w->split) {
-                int64_t h = (cn_agg_floor(t, w->hop_ms) - w->hop_lo) / w->hop_ms;
+                /* hop_lo is a multiple of hop_ms at or below lo <= t, so this is
+                 * (floor(t, hop) - hop_lo) / hop with one division */
+                int64_t h = (int64_t)((uint64_t)(t - w->hop_lo) / (uint64_t)w->hop_ms);
                 uint32_t k = 1;
                 while (k < nc && cs[k].hop < h) k++;
                 if (k == nc || cs[k].hop != h) {
@@ -484,7 +490,8 @@ static int up_key(const UpFold *f, uint32_t i, UpCell *cells, uint32_t *n_cells,
         const UpWin *w = &f->uw[pp->win];
         const UpCell *cs = cells + (size_t)pp->win * (n + 1);
         uint32_t nh = n_cells[pp->win] - 1;
-        for (int b = 0; b < 4; b++) o[b] = (uint8_t)(nh >> (8 * b));
+        uint8_t nb[4] = {(uint8_t)nh, (uint8_t)(nh >> 8), (uint8_t)(nh >> 16), (uint8_t)(nh >> 24)};
+        memcpy(o, nb, 4);
         o = up_put_ir(o + 4, pp, &cs[0]);
         for (uint32_t k = 1; k <= nh; k++) {
             o = up_put64(o, (uint64_t)(w->hop_lo + cs[k].hop * w->hop_ms));
