@@ -12,7 +12,11 @@
  *    nothing is encoded.
  *  - SORT: one radix sort of rows and one of queries by (key id, coarse ts), finished
  *    per group of equal radix key on the full ts (sort_recs); ts and storage day
- *    travel with the sort, so the sweep reads them in sequence.
+ *    travel with the sort, so the sweep reads them in sequence. Rows that arrive as a
+ *    few runs already in (key id, ts) order (a table written sorted by (key, ts), as
+ *    `chronon load --sort-by` writes it: one run per file) are merged per key instead
+ *    (sort_runs), and each key's rows checked for ts order and sorted where runs
+ *    overlap: a declared sort order is never trusted.
  *  - SWEEP: per key, one pointer for the end of every window (ts < q) and one per
  *    distinct window length for its start; COUNT and SUM are differences of prefix
  *    arrays (SUM wraps modulo 2^64 as the generic kernel does, so it is exact), LAST
