@@ -5,10 +5,13 @@
  * (wrapping sums), 5-minute, hourly and daily hops, unwindowed parts, events after the
  * batch end and late events in later partitions, several threads and one. Every key of
  * the data is read back from both stores and compared byte for byte, and the fetched
- * values at several times after the batch end are compared too. */
+ * values at several times after the batch end are compared too. The same on an entity
+ * source (daily snapshots: only partition D counts), whose values at the batch end are
+ * also compared with the offline backfill's rows of D. */
 #include "cn_test.h"
 #include "cn_test_ice.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,7 @@
 #include "base/date.h"
 #include "base/str.h"
 #include "conf/conf.h"
+#include "engine/engine.h"
 #include "engine/online.h"
 #include "online/kv.h"
 #include "table/table.h"
@@ -36,13 +40,16 @@ static uint64_t rnd(uint64_t *s) {
 
 static void user_name(uint64_t u, char *buf, size_t cap) { snprintf(buf, cap, "n%llu", (unsigned long long)(u % 97)); }
 
-/* raw.ev {user_id, name, ts, amount, ds}: N_DAYS partitions ending last_day. */
-static void load_events(CnIceCatalog *c, uint64_t seed, int64_t last_day, CnErr *err) {
+/* raw.<table> {user_id, name, ts, amount, ds}: N_DAYS partitions ending last_day (the
+ * events of raw.ev, or the daily snapshots of raw.snap: the same shape of rows). The
+ * snapshots get no amounts near the int64 limits: an AVERAGE of such values depends on
+ * the order of its double sum, which the backfill and the upload do not share. */
+static void load_rows(CnIceCatalog *c, const char *table, uint64_t seed, int64_t last_day, CnErr *err) {
     static const char *const names[] = {"user_id", "name", "ts", "amount", "ds"};
     static const CnTypeId types[] = {CN_COL_INT64, CN_COL_STRING, CN_COL_INT64, CN_COL_INT64, CN_COL_STRING};
     CnIceWrite *w = NULL;
     CnBatch *b = NULL;
-    cn_test_ice_open(c, "raw", "ev", names, types, 5, &w, &b, err);
+    cn_test_ice_open(c, "raw", table, names, types, 5, &w, &b, err);
     for (int64_t d = last_day - N_DAYS + 1; d <= last_day; d++) {
         char ds[11];
         cn_ds_format((int32_t)d, ds);
@@ -62,8 +69,8 @@ static void load_events(CnIceCatalog *c, uint64_t seed, int64_t last_day, CnErr 
             cn_col_vec_append_i64(&b->cols[2], t);
             uint64_t v = rnd(&seed) % 40;
             if (v == 0) cn_col_vec_append_null(&b->cols[3]);
-            else if (v == 1) cn_col_vec_append_i64(&b->cols[3], INT64_MAX - (int64_t)(rnd(&seed) % 5));
-            else if (v == 2) cn_col_vec_append_i64(&b->cols[3], INT64_MIN + (int64_t)(rnd(&seed) % 5));
+            else if (v == 1 && !strcmp(table, "ev")) cn_col_vec_append_i64(&b->cols[3], INT64_MAX - (int64_t)(rnd(&seed) % 5));
+            else if (v == 2 && !strcmp(table, "ev")) cn_col_vec_append_i64(&b->cols[3], INT64_MIN + (int64_t)(rnd(&seed) % 5));
             else cn_col_vec_append_i64(&b->cols[3], (int64_t)(rnd(&seed) % 2000) - 700);
             cn_col_vec_append_str(&b->cols[4], ds, 10);
         }
@@ -72,8 +79,14 @@ static void load_events(CnIceCatalog *c, uint64_t seed, int64_t last_day, CnErr 
     cn_test_ice_close(w, b, err);
 }
 
-/* A random fold-eligible TEMPORAL GroupBy t.g<i>.v1. */
-static void random_conf(uint64_t *s, int i, CnBuf *js) {
+static void load_events(CnIceCatalog *c, uint64_t seed, int64_t last_day, CnErr *err) {
+    load_rows(c, "ev", seed, last_day, err);
+}
+
+/* A random fold-eligible TEMPORAL GroupBy t.g<i>.v1 over raw.ev, or with entities over
+ * the snapshots raw.snap (then its first part has windows: a GroupBy without any window
+ * counts an entity row whose ts is after D offline but not online, compute.md 5). */
+static void random_conf(uint64_t *s, int i, bool entities, CnBuf *js) {
     static const char *KEYS[] = {"[\"user_id\"]", "[\"name\"]", "[\"user_id\", \"name\"]"};
     static const int OPS[] = {6, 7, 8, 0, 1}; /* COUNT SUM AVERAGE MIN MAX */
     static const char *WINS[] = {"{\"length\": 3, \"timeUnit\": 0}", "{\"length\": 1, \"timeUnit\": 1}",
@@ -81,16 +94,17 @@ static void random_conf(uint64_t *s, int i, CnBuf *js) {
                                  "{\"length\": 14, \"timeUnit\": 1}"};
     js->len = 0;
     cn_buf_printf(js,
-                  "{\"metaData\": {\"name\": \"t.g%d.v1\", \"team\": \"t\", \"online\": 1}, \"sources\": [{\"events\": "
-                  "{\"table\": \"raw.ev\", \"query\": {\"selects\": {\"user_id\": \"user_id\", \"name\": \"name\", "
-                  "\"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}], \"keyColumns\": %s, \"accuracy\": 0, "
+                  "{\"metaData\": {\"name\": \"t.g%d.v1\", \"team\": \"t\", \"online\": 1, \"outputNamespace\": "
+                  "\"out\"}, \"sources\": [{%s, \"query\": {\"selects\": {\"user_id\": \"user_id\", \"name\": "
+                  "\"name\", \"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}], \"keyColumns\": %s, \"accuracy\": 0, "
                   "\"aggregations\": [",
-                  i, KEYS[rnd(s) % 3]);
+                  i, entities ? "\"entities\": {\"snapshotTable\": \"raw.snap\"" : "\"events\": {\"table\": \"raw.ev\"",
+                  KEYS[rnd(s) % 3]);
     uint32_t ops = (uint32_t)(rnd(s) % 31) + 1; /* a non-empty set: each output name once */
     for (int a = 0, o = 0; o < 5; o++) {
         if (!(ops & (1u << o))) continue;
         cn_buf_printf(js, "%s{\"inputColumn\": \"amount\", \"operation\": %d", a++ ? ", " : "", OPS[o]);
-        if (rnd(s) % 5) {
+        if (rnd(s) % 5 || (entities && a == 1)) {
             cn_buf_puts(js, ", \"windows\": [");
             int n_w = 1 + (int)(rnd(s) % 3), first = 1;
             uint32_t used = 0;
@@ -177,8 +191,75 @@ static void compare_stores(CnKv *a, CnKv *b, const char *gb_name, int64_t batch_
     cn_eng_serving_free(sb);
 }
 
-static void test_fold_equals_generic(void **state) {
-    (void)state;
+/* Each key row of the backfill's output for ds (out.t_g<i>_v1) against the value fetched
+ * from the uploaded record at the batch end: equal (reals within 1e-9 relative). A key
+ * of D without a row in reach has no record; it must have no non-null backfill value
+ * other than a zero count. Returns the keys compared. */
+static int compare_backfill(CnIceCatalog *c, CnKv *kv, const char *gb_name, const char *table, const char *ds,
+                            int64_t batch_end, CnErr *err) {
+    CnEngServing *sv = NULL;
+    ASSERT_OK(cn_eng_serving_load(kv, gb_name, &sv, err), err);
+    const CnSchema *ks = cn_eng_serving_key_schema(sv), *vs = cn_eng_serving_value_schema(sv);
+    CnIceTable *t = NULL;
+    ASSERT_OK(cn_ice_table_load(c, "out", table, &t, err), err);
+    CnIceScanOpts so = {.ds_lo = ds, .ds_hi = ds};
+    CnIceScan *scan = NULL;
+    ASSERT_OK(cn_ice_scan_open(c, t, &so, &scan, err), err);
+    const CnSchema *os = cn_ice_scan_schema(scan);
+    int kcol[8], vcol[64];
+    assert_true(ks->n_fields <= 8 && vs->n_fields <= 64);
+    for (uint32_t k = 0; k < ks->n_fields; k++) assert_true((kcol[k] = cn_col_schema_find(os, ks->fields[k].name)) >= 0);
+    for (uint32_t v = 0; v < vs->n_fields; v++) assert_true((vcol[v] = cn_col_schema_find(os, vs->fields[v].name)) >= 0);
+    CnBatch *kb = NULL;
+    ASSERT_OK(cn_col_batch_new(ks, &kb, err), err);
+    CnBuf key = CN_BUF_INIT;
+    CnArena ar;
+    cn_arena_init(&ar, 0);
+    int compared = 0, rows = 0;
+    const CnBatch *b = NULL;
+    while (cn_ice_scan_next(scan, &b, err) == 0 && b) {
+        for (uint32_t r = 0; r < b->n_rows; r++, rows++) {
+            cn_col_batch_reset(kb);
+            for (uint32_t k = 0; k < ks->n_fields; k++)
+                assert_int_equal(cn_col_vec_append_from(&kb->cols[k], &b->cols[kcol[k]], r), 0);
+            ASSERT_OK(cn_col_batch_sync_rows(kb, err), err);
+            cn_eng_serving_key(sv, kb, 0, &key);
+            CnKvSlice v = {NULL, 0};
+            ASSERT_OK(cn_kv_get(kv, cn_eng_serving_dataset(sv), key.data, key.len, &v, &ar, err), err);
+            json_t *got = json_object();
+            ASSERT_OK(cn_eng_serving_values(sv, v.data, v.len, batch_end, got, err), err);
+            for (uint32_t f = 0; f < vs->n_fields; f++) {
+                json_t *want = cn_eng_vec_json(&b->cols[vcol[f]], r);
+                json_t *g = json_object_get(got, vs->fields[f].name);
+                if (!v.data) { /* no record: nothing in reach, so no value offline either */
+                    assert_true(json_is_null(want) || (json_is_integer(want) && json_integer_value(want) == 0));
+                } else if (json_is_real(want) && json_is_real(g)) {
+                    double x = json_real_value(want), y = json_real_value(g);
+                    if (!(fabs(x - y) <= 1e-9 * fmax(1.0, fabs(x)))) fail_msg("%s row %d %s: backfill %.17g, fetched %.17g", table, rows, vs->fields[f].name, x, y);
+                } else if (!json_equal(want, g)) {
+                    char *tw = json_dumps(want, JSON_ENCODE_ANY), *tg = json_dumps(g ? g : json_null(), JSON_ENCODE_ANY);
+                    fail_msg("%s row %d %s: backfill %s, fetched %s", table, rows, vs->fields[f].name, tw, tg);
+                }
+                json_decref(want);
+            }
+            compared += v.data != NULL;
+            json_decref(got);
+            cn_arena_reset(&ar);
+        }
+    }
+    assert_true(rows > 0);
+    cn_arena_fini(&ar);
+    cn_buf_fini(&key);
+    cn_col_batch_free(kb);
+    cn_ice_scan_close(scan);
+    cn_ice_table_free(t);
+    cn_eng_serving_free(sv);
+    return compared;
+}
+
+/* Random GroupBys uploaded by the fold (several threads and one) and by the generic
+ * path into two stores, compared key by key; on entities also against the backfill. */
+static void fold_vs_generic(bool entities) {
     CnErr err = CN_ERR_INIT;
     char dir[] = "/tmp/cn_upfold_XXXXXX";
     assert_non_null(mkdtemp(dir));
@@ -197,14 +278,15 @@ static void test_fold_equals_generic(void **state) {
     CnIceCatalog *c = NULL;
     ASSERT_OK(cn_ice_catalog_open(wh, catu, &c, &err), &err);
     uint64_t s = seed;
-    load_events(c, rnd(&s), day, &err);
+    load_rows(c, entities ? "snap" : "ev", rnd(&s), day, &err);
     CnKv *ka = NULL, *kb = NULL;
     CnKvOptions ko = {.no_sync = true};
     ASSERT_OK(cn_kv_open(ua, &ko, &ka, &err), &err);
     ASSERT_OK(cn_kv_open(ub, &ko, &kb, &err), &err);
     CnBuf js = CN_BUF_INIT;
+    int backfilled = 0;
     for (int i = 0; i < N_CASES; i++) {
-        random_conf(&s, i, &js);
+        random_conf(&s, i, entities, &js);
         CnEngUploadStats sa, sb;
         /* one and several folding threads, and the day before the last */
         const char *ds = i % 3 == 2 ? "2024-01-29" : DS;
@@ -214,15 +296,39 @@ static void test_fold_equals_generic(void **state) {
         assert_false(sb.batch_path);
         assert_true(sa.keys > 0);
         assert_int_equal(sa.keys, sb.keys);
-        char name[32];
+        char name[32], table[32];
         snprintf(name, sizeof name, "t.g%d.v1", i);
         compare_stores(ka, kb, name, sa.batch_end_ms, &s, &err);
+        if (!entities) continue;
+        CnConf *conf = NULL;
+        ASSERT_OK(cn_conf_loadb("production/group_bys/t/g", js.data, js.len, CN_CONF_GROUP_BY, &conf, &err), &err);
+        CnEngOpts o;
+        memset(&o, 0, sizeof o);
+        o.start_ds = ds;
+        o.end_ds = ds;
+        ASSERT_OK(cn_eng_groupby_backfill(c, conf->group_by, &o, NULL, &err), &err);
+        cn_conf_free(conf);
+        snprintf(table, sizeof table, "t_g%d_v1", i);
+        backfilled += compare_backfill(c, ka, name, table, ds, sa.batch_end_ms, &err);
     }
+    if (entities) assert_true(backfilled >= N_CASES * N_USERS / 4);
     cn_buf_fini(&js);
     cn_kv_close(ka);
     cn_kv_close(kb);
     cn_ice_catalog_close(c);
     cn_test_rm_rf(dir);
+}
+
+static void test_fold_equals_generic(void **state) {
+    (void)state;
+    fold_vs_generic(false);
+}
+
+/* An entity source: partition D only (compute.md 8.1), against the generic path and
+ * the backfill. */
+static void test_fold_entities(void **state) {
+    (void)state;
+    fold_vs_generic(true);
 }
 
 /* An operation outside the fold (LAST_K) takes the generic path. */
@@ -257,4 +363,5 @@ static void test_other_ops_take_generic_path(void **state) {
     cn_test_rm_rf(dir);
 }
 
-CN_TEST_MAIN(cmocka_unit_test(test_fold_equals_generic), cmocka_unit_test(test_other_ops_take_generic_path))
+CN_TEST_MAIN(cmocka_unit_test(test_fold_equals_generic), cmocka_unit_test(test_fold_entities),
+             cmocka_unit_test(test_other_ops_take_generic_path))
