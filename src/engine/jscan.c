@@ -9,7 +9,8 @@
  *    them.
  *  - KEYS: dense ids are key - min when integer keys span a small range, else an
  *    open-addressing hash of the values (string keys: of their bytes, while loading);
- *    nothing is encoded.
+ *    nothing is encoded. When the tables declare a (key, ts) sort order, hashed and
+ *    string ids are renumbered in key order (ids_by_key).
  *  - SORT: one radix sort of rows and one of queries by (key id, coarse ts), finished
  *    per group of equal radix key on the full ts (sort_recs); ts and storage day
  *    travel with the sort, so the sweep reads them in sequence. Rows that arrive as a
@@ -647,6 +648,58 @@ static int key_ids(const Flat *f, KeyMap *m, uint32_t **out, uint32_t *n_ids, Cn
         *n_ids = m->n;
     }
     *out = id;
+    return 0;
+}
+
+/* A key for ordering ids: the integer, or the string's bytes. */
+typedef struct KeyRank {
+    int64_t k;
+    const uint8_t *p;
+    uint64_t len;
+    uint32_t id;
+} KeyRank;
+
+static int rank_int_cmp(const void *a, const void *b) {
+    const KeyRank *x = a, *y = b;
+    return (x->k > y->k) - (x->k < y->k);
+}
+
+/* Bytes, unsigned, a prefix first: Iceberg's order of strings (and chronon load's). */
+static int rank_str_cmp(const void *a, const void *b) {
+    const KeyRank *x = a, *y = b;
+    int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* When the sources declare a (key, ts) order, ids in first-seen order (hashed integer
+ * keys, string keys) become ranks in key order, so that rows sorted by key load as runs
+ * in id order: a key absent from the first file would otherwise get a late id and cut
+ * a run wherever it shows up. *rank (OWNED, cn_free): old id -> new id; id[0..n) are
+ * renumbered here. CN_ENOMEM. */
+static int ids_by_key(const Plan *p, const KeyMap *km, const CnEngRowMap *skeys, uint32_t n_ids, uint32_t *id,
+                      uint32_t n, uint32_t **rank, CnErr *err) {
+    KeyRank *kr = cn_malloc(((size_t)n_ids + 1) * sizeof *kr);
+    uint32_t *rk = *rank = cn_malloc(((size_t)n_ids + 1) * sizeof *rk);
+    if (!kr || !rk) {
+        cn_free(kr);
+        return cn_err_set(err, CN_ENOMEM, "ordering %u keys: out of memory", n_ids);
+    }
+    bool str = p->key_type == CN_COL_STRING;
+    for (uint32_t i = 0; i < n_ids; i++) {
+        kr[i].id = i;
+        if (!str) {
+            kr[i].k = km->range ? km->lo + (int64_t)i : km->keys[i];
+            continue;
+        }
+        /* string ids: keymap id i holds the skeys id of its string */
+        uint32_t sid = (uint32_t)(km->range ? km->lo + (int64_t)i : km->keys[i]);
+        kr[i].p = (const uint8_t *)skeys->bytes.data + skeys->off[sid];
+        kr[i].len = skeys->off[sid + 1] - skeys->off[sid];
+    }
+    qsort(kr, n_ids, sizeof *kr, str ? rank_str_cmp : rank_int_cmp);
+    for (uint32_t i = 0; i < n_ids; i++) rk[kr[i].id] = i;
+    for (uint32_t r = 0; r < n; r++) id[r] = rk[id[r]];
+    cn_free(kr);
     return 0;
 }
 
@@ -1333,7 +1386,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     memset(&f, 0, sizeof f);
     memset(&s, 0, sizeof s);
     memset(&km, 0, sizeof km);
-    uint32_t *id = NULL, *qid = NULL, n_ids = 0, n = left->n_rows;
+    uint32_t *id = NULL, *qid = NULL, *rank = NULL, n_ids = 0, n = left->n_rows;
     int64_t *rv = NULL;
     uint8_t *rok = NULL;
     uint32_t *slot = NULL;
@@ -1368,9 +1421,11 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     cn_free(f.key), f.key = NULL;
     skeys = f.skeys; /* string keys: left rows look up their id here */
     memset(&f.skeys, 0, sizeof f.skeys);
+    bool declared = f.n_declared == gb->n_sources;
+    if (rc == 0 && declared && (p.key_type == CN_COL_STRING || !km.range))
+        rc = ids_by_key(&p, &km, &skeys, n_ids, id, f.n, &rank, err);
     if (rc == 0) rc = sort_rows(&f, &p, id, n_ids, &s, err);
     char order[96];
-    bool declared = f.n_declared == gb->n_sources;
     if (s.n_runs)
         snprintf(order, sizeof order, "%u runs in (key, ts) order merged, %u keys sorted again%s", s.n_runs,
                  s.n_fixed, declared ? "" : ", no declared order");
@@ -1398,6 +1453,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
         } else {
             qid[r] = keymap_find(&km, get_int(lk, r));
         }
+        if (rank && qid[r] != NONE) qid[r] = rank[qid[r]];
         if (qid[r] != NONE && s.start[qid[r]] == s.start[qid[r] + 1]) qid[r] = NONE; /* no rows */
     }
     t_sort = now_s();
@@ -1418,6 +1474,7 @@ done:
     cn_free(slot);
     cn_free(qid);
     cn_free(id);
+    cn_free(rank);
     keymap_fini(&km);
     cn_eng__rowmap_fini(&skeys);
     sorted_fini(&s);
