@@ -702,14 +702,6 @@ static int compute_rows(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
  * D6 filter of the generic path keeps exactly those). CN_ENG_FOLD=0 turns it off (tests
  * compare both paths). */
 
-typedef enum FoldOp { FOLD_SUM, FOLD_COUNT, FOLD_AVG, FOLD_MIN, FOLD_MAX, FOLD_LASTK, FOLD_FIRSTK } FoldOp;
-
-typedef struct FoldPart {
-    FoldOp op;
-    uint32_t win;  /* index of its distinct window */
-    uint32_t k;    /* K-lists */
-} FoldPart;
-
 typedef struct FoldRow { /* one visible row of a key, in the key-ordered scratch */
     int64_t ts;
     int64_t v;
@@ -722,15 +714,13 @@ typedef struct FoldWin { /* accumulators of one key over one window */
     int64_t mn, mx;
 } FoldWin;
 
-static bool fold_enabled(void) {
+bool cn_eng__fold_enabled(void) {
     const char *e = getenv("CN_ENG_FOLD");
     return !e || strcmp(e, "0") != 0;
 }
 
-/* Fills fp (one per part) and the distinct window lengths; false when some part needs
- * the generic path. */
-static bool fold_plan(const CnEngGroupBy *g, FoldPart *fp, int64_t *wins, uint32_t *n_wins) {
-    if (!g->n_parts || !g->n_bases || g->no_aggs) return false;
+bool cn_eng__fold_plan(const CnEngGroupBy *g, CnEngFoldPart *fp, int64_t *wins, uint32_t *n_wins) {
+    if (g->entities || !g->n_parts || !g->n_bases || g->no_aggs) return false;
     int i_input = g->bases[0].i_input;
     if (g->row_schema->fields[i_input].type->id != CN_COL_INT64) return false;
     *n_wins = 0;
@@ -741,13 +731,13 @@ static bool fold_plan(const CnEngGroupBy *g, FoldPart *fp, int64_t *wins, uint32
         const CnType *ot = cn_agg_spec_output_type(b->spec);
         CnTypeId want = CN_COL_INT64;
         switch (cn_agg_spec_op(b->spec)) {
-        case CN_AGG_SUM: fp[p].op = FOLD_SUM; break;
-        case CN_AGG_COUNT: fp[p].op = FOLD_COUNT; break;
-        case CN_AGG_AVERAGE: fp[p].op = FOLD_AVG, want = CN_COL_FLOAT64; break;
-        case CN_AGG_MIN: fp[p].op = FOLD_MIN; break;
-        case CN_AGG_MAX: fp[p].op = FOLD_MAX; break;
-        case CN_AGG_LAST_K: fp[p].op = FOLD_LASTK, want = CN_COL_LIST; break;
-        case CN_AGG_FIRST_K: fp[p].op = FOLD_FIRSTK, want = CN_COL_LIST; break;
+        case CN_AGG_SUM: fp[p].op = CN_ENG_FOLD_SUM; break;
+        case CN_AGG_COUNT: fp[p].op = CN_ENG_FOLD_COUNT; break;
+        case CN_AGG_AVERAGE: fp[p].op = CN_ENG_FOLD_AVG, want = CN_COL_FLOAT64; break;
+        case CN_AGG_MIN: fp[p].op = CN_ENG_FOLD_MIN; break;
+        case CN_AGG_MAX: fp[p].op = CN_ENG_FOLD_MAX; break;
+        case CN_AGG_LAST_K: fp[p].op = CN_ENG_FOLD_LASTK, want = CN_COL_LIST; break;
+        case CN_AGG_FIRST_K: fp[p].op = CN_ENG_FOLD_FIRSTK, want = CN_COL_LIST; break;
         default: return false;
         }
         if (ot->id != want) return false;
@@ -763,28 +753,8 @@ static bool fold_plan(const CnEngGroupBy *g, FoldPart *fp, int64_t *wins, uint32
     return true;
 }
 
-/* Newest first: ts descending, then value descending (rec.c's LAST_K order). */
-static int fold_row_cmp(const void *a, const void *b) {
-    const FoldRow *x = a, *y = b;
-    if (x->ts != y->ts) return x->ts > y->ts ? -1 : 1;
-    return (x->v > y->v) ? -1 : x->v < y->v;
-}
-
-static void fold_sort(FoldRow *r, uint32_t n) {
-    if (n > 24) {
-        qsort(r, n, sizeof *r, fold_row_cmp);
-        return;
-    }
-    for (uint32_t i = 1; i < n; i++) {
-        FoldRow x = r[i];
-        uint32_t j = i;
-        while (j > 0 && fold_row_cmp(&r[j - 1], &x) > 0) r[j] = r[j - 1], j--;
-        r[j] = x;
-    }
-}
-
 /* Appends key id's output row (keys, one value per part, ds) from its rows kr[0..n). */
-static int fold_key(CnEngGroupBy *g, const FoldPart *fp, FoldWin *w, uint32_t n_wins, bool any_k, uint32_t id,
+static int fold_key(CnEngGroupBy *g, const CnEngFoldPart *fp, FoldWin *w, uint32_t n_wins, bool any_k, uint32_t id,
                     FoldRow *kr, uint32_t n, const char *ds, CnBatch *ob) {
     for (uint32_t i = 0; i < n_wins; i++) {
         w[i].n = w[i].sum = 0;
@@ -803,7 +773,7 @@ static int fold_key(CnEngGroupBy *g, const FoldPart *fp, FoldWin *w, uint32_t n_
             if (v > w[i].mx) w[i].mx = v;
         }
     }
-    if (any_k) fold_sort(kr, n);
+    if (any_k) cn_eng__fold_sort(kr, n, sizeof *kr);
     int rc = 0;
     uint32_t nk = g->n_keys;
     for (uint32_t k = 0; k < nk; k++) rc |= cn_col_vec_append_from(&ob->cols[k], &g->keys.vals->cols[k], id);
@@ -815,21 +785,21 @@ static int fold_key(CnEngGroupBy *g, const FoldPart *fp, FoldWin *w, uint32_t n_
             continue;
         }
         switch (fp[p].op) {
-        case FOLD_SUM: rc |= cn_col_vec_append_i64(out, (int64_t)fw->sum); break;
-        case FOLD_COUNT: rc |= cn_col_vec_append_i64(out, (int64_t)fw->n); break;
-        case FOLD_MIN: rc |= cn_col_vec_append_i64(out, fw->mn); break;
-        case FOLD_MAX: rc |= cn_col_vec_append_i64(out, fw->mx); break;
-        case FOLD_AVG: {
+        case CN_ENG_FOLD_SUM: rc |= cn_col_vec_append_i64(out, (int64_t)fw->sum); break;
+        case CN_ENG_FOLD_COUNT: rc |= cn_col_vec_append_i64(out, (int64_t)fw->n); break;
+        case CN_ENG_FOLD_MIN: rc |= cn_col_vec_append_i64(out, fw->mn); break;
+        case CN_ENG_FOLD_MAX: rc |= cn_col_vec_append_i64(out, fw->mx); break;
+        case CN_ENG_FOLD_AVG: {
             double d = fw->dsum / (double)fw->n;
             rc |= isfinite(d) ? cn_col_vec_append_f64(out, d) : cn_col_vec_append_null(out); /* N4 */
             break;
         }
-        case FOLD_LASTK: case FOLD_FIRSTK: {
+        case CN_ENG_FOLD_LASTK: case CN_ENG_FOLD_FIRSTK: {
             /* the window's rows are kr[0..fw->n) (newest first) */
             uint32_t m = fw->n < fp[p].k ? (uint32_t)fw->n : fp[p].k;
             for (uint32_t j = 0; j < m; j++)
                 rc |= cn_col_vec_append_i64(&out->child[0],
-                                            kr[fp[p].op == FOLD_LASTK ? j : (uint32_t)fw->n - 1 - j].v);
+                                            kr[fp[p].op == CN_ENG_FOLD_LASTK ? j : (uint32_t)fw->n - 1 - j].v);
             rc |= cn_col_vec_close_list(out);
             break;
         }
@@ -865,7 +835,7 @@ typedef struct FoldScratch { /* one thread's buffers */
  * only once chunk c - n_slots is written, so its slot is free. */
 typedef struct FoldDay {
     CnEngGroupBy *g;
-    const FoldPart *fp;
+    const CnEngFoldPart *fp;
     const FoldWin *fw0;        /* window starts of the day */
     uint32_t n_wins;
     bool any_k;
@@ -1053,13 +1023,13 @@ static void fold_key_counts(void *ud, uint32_t t) {
 static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEngEmitFn emit, void *ud,
                         bool *done, CnErr *err) {
     *done = false;
-    if (!fold_enabled()) return 0;
+    if (!cn_eng__fold_enabled()) return 0;
     uint32_t n_threads = cn_pool_threads();
     uint32_t n_workers = n_threads > 1 ? n_threads : 0, n_sc = n_workers ? n_workers : 1;
     uint32_t n_slots = n_workers ? n_workers + 1 : 1;
     FoldDay fd;
     memset(&fd, 0, sizeof fd);
-    FoldPart *fp = cn_calloc(g->n_parts + 1, sizeof *fp);
+    CnEngFoldPart *fp = cn_calloc(g->n_parts + 1, sizeof *fp);
     int64_t *wins = cn_calloc(g->n_parts + 1, sizeof *wins);
     FoldWin *fw = cn_calloc(g->n_parts + 1, sizeof *fw);
     fd.sc = cn_calloc(n_sc, sizeof *fd.sc);
@@ -1074,10 +1044,10 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto out;
     }
-    if (!fold_plan(g, fp, wins, &n_wins)) goto out;
+    if (!cn_eng__fold_plan(g, fp, wins, &n_wins)) goto out;
     *done = true;
     bool any_k = false;
-    for (uint32_t p = 0; p < g->n_parts; p++) any_k |= fp[p].op == FOLD_LASTK || fp[p].op == FOLD_FIRSTK;
+    for (uint32_t p = 0; p < g->n_parts; p++) any_k |= fp[p].op == CN_ENG_FOLD_LASTK || fp[p].op == CN_ENG_FOLD_FIRSTK;
     const CnVec *val = &g->rows->cols[g->bases[0].i_input];
     beg = cn_malloc(((size_t)n_ids + 1) * sizeof *beg);
     hist = cn_malloc(((size_t)n_threads * FOLD_BUCKETS + 1) * sizeof *hist);

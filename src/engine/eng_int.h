@@ -4,6 +4,11 @@
 #ifndef CN_ENG_INT_H
 #define CN_ENG_INT_H
 
+#include "base/compat.h" /* first: feature-test macros before any system header */
+
+#include <stdlib.h>
+#include <string.h>
+
 #include "agg/agg.h"
 #include "base/arena.h"
 #include "base/str.h"
@@ -141,5 +146,49 @@ void cn_eng__tiles_at(const CnEngTileSet *ts, uint32_t i, int32_t *pday, int64_t
                       uint32_t *base, CnAggState **st);
 /* Builds the tiles of every loaded row into ts (all partitions loaded). */
 int cn_eng__tiles_build(CnEngGroupBy *g, CnEngTileSet *ts, CnErr *err);
+
+/* Key fold (compute.c's one- and two-day fold, range.c's range pass): the exact operations
+ * both take over one long input column, any windows, no buckets, no entities. */
+typedef enum CnEngFoldOp {
+    CN_ENG_FOLD_SUM, CN_ENG_FOLD_COUNT, CN_ENG_FOLD_AVG, CN_ENG_FOLD_MIN, CN_ENG_FOLD_MAX,
+    CN_ENG_FOLD_LASTK, CN_ENG_FOLD_FIRSTK
+} CnEngFoldOp;
+typedef struct CnEngFoldPart {
+    CnEngFoldOp op;
+    uint32_t win;  /* index of its distinct window */
+    uint32_t k;    /* K-lists; else 0 */
+} CnEngFoldPart;
+/* False when CN_ENG_FOLD is 0: the generic paths only (tests compare both). */
+bool cn_eng__fold_enabled(void);
+/* Fills fp (g->n_parts entries) and the distinct window lengths wins[0..*n_wins) (ms, 0
+ * unwindowed; at most g->n_parts); false when some part needs the generic path. */
+bool cn_eng__fold_plan(const CnEngGroupBy *g, CnEngFoldPart *fp, int64_t *wins, uint32_t *n_wins);
+/* Newest first: ts descending, then value descending (rec.c's LAST_K order), over rows
+ * whose first members are int64_t ts, v (qsort comparator). */
+static inline int cn_eng__fold_row_cmp(const void *a, const void *b) {
+    int64_t xt, xv, yt, yv;
+    memcpy(&xt, a, 8), memcpy(&xv, (const char *)a + 8, 8);
+    memcpy(&yt, b, 8), memcpy(&yv, (const char *)b + 8, 8);
+    if (xt != yt) return xt > yt ? -1 : 1;
+    return xv > yv ? -1 : xv < yv;
+}
+/* Sorts n rows of size bytes (at most 32) each, starting with {int64_t ts, v}, newest
+ * first. Inline: the few rows of a key sort in place, the size known at the call. */
+static inline void cn_eng__fold_sort(void *rows, uint32_t n, size_t size) {
+    if (n > 24) {
+        qsort(rows, n, size, cn_eng__fold_row_cmp);
+        return;
+    }
+    unsigned char *r = rows, x[32];
+    for (uint32_t i = 1; i < n; i++) {
+        memcpy(x, r + i * size, size);
+        uint32_t j = i;
+        while (j > 0 && cn_eng__fold_row_cmp(r + (j - 1) * size, x) > 0) {
+            memcpy(r + j * size, r + (j - 1) * size, size);
+            j--;
+        }
+        memcpy(r + j * size, x, size);
+    }
+}
 
 #endif /* CN_ENG_INT_H */

@@ -31,14 +31,6 @@
 #include "base/date.h"
 #include "base/pool.h"
 
-typedef enum ROp { R_SUM, R_COUNT, R_AVG, R_MIN, R_MAX, R_LASTK, R_FIRSTK } ROp;
-
-typedef struct RPart {
-    ROp op;
-    uint32_t win; /* index into the distinct windows */
-    uint32_t k;
-} RPart;
-
 typedef struct RRow { /* one row a day of the range may see */
     int64_t ts, v;
     int32_t pday;
@@ -55,7 +47,7 @@ typedef struct RAcc { /* one key, one window, one day */
 #define R_BATCH 65536u /* output rows per emitted batch */
 
 typedef struct RPlan {
-    RPart part[R_MAX_PARTS];
+    CnEngFoldPart part[R_MAX_PARTS];
     int64_t win[R_MAX_PARTS]; /* window lengths in ms, 0 unwindowed */
     uint32_t n_parts, n_wins;
     bool any_avg;
@@ -65,64 +57,16 @@ typedef struct RPlan {
 /* false when some part needs another path */
 static bool plan_make(const CnEngGroupBy *g, RPlan *pl) {
     memset(pl, 0, sizeof *pl);
-    if (g->entities || g->no_aggs || !g->n_parts || !g->n_bases || g->n_parts > R_MAX_PARTS) return false;
-    pl->i_input = g->bases[0].i_input;
-    if (g->row_schema->fields[pl->i_input].type->id != CN_COL_INT64) return false;
+    if (g->n_parts > R_MAX_PARTS || !cn_eng__fold_plan(g, pl->part, pl->win, &pl->n_wins)) return false;
     pl->n_parts = g->n_parts;
-    for (uint32_t p = 0; p < g->n_parts; p++) {
-        const CnEngBase *b = &g->bases[g->parts[p].i_base];
-        if (b->i_input != pl->i_input || b->i_bucket >= 0) return false;
-        const CnType *ot = cn_agg_spec_output_type(b->spec);
-        RPart *rp = &pl->part[p];
-        bool list = false;
-        switch (cn_agg_spec_op(b->spec)) {
-        case CN_AGG_SUM: rp->op = R_SUM; break;
-        case CN_AGG_COUNT: rp->op = R_COUNT; break;
-        case CN_AGG_AVERAGE: rp->op = R_AVG; break;
-        case CN_AGG_MIN: rp->op = R_MIN; break;
-        case CN_AGG_MAX: rp->op = R_MAX; break;
-        case CN_AGG_LAST_K: rp->op = R_LASTK, list = true; break;
-        case CN_AGG_FIRST_K: rp->op = R_FIRSTK, list = true; break;
-        default: return false;
-        }
-        CnTypeId want = rp->op == R_AVG ? CN_COL_FLOAT64 : list ? CN_COL_LIST : CN_COL_INT64;
-        if (ot->id != want) return false;
-        if (list && (ot->children[0].type->id != CN_COL_INT64 || cn_agg_spec_k(b->spec) < 1)) return false;
-        rp->k = list ? (uint32_t)cn_agg_spec_k(b->spec) : 0;
-        pl->any_avg |= rp->op == R_AVG;
-        int64_t w = g->parts[p].w_ms;
-        uint32_t i = 0;
-        while (i < pl->n_wins && pl->win[i] != w) i++;
-        if (i == pl->n_wins) pl->win[pl->n_wins++] = w;
-        rp->win = i;
-    }
+    pl->i_input = g->bases[0].i_input;
+    for (uint32_t p = 0; p < pl->n_parts; p++) pl->any_avg |= pl->part[p].op == CN_ENG_FOLD_AVG;
     return true;
 }
 
 bool cn_eng__range_eligible(const CnEngGroupBy *g) {
     RPlan pl;
-    const char *env = getenv("CN_ENG_FOLD"); /* 0: the generic paths only (tests compare them) */
-    return (!env || strcmp(env, "0") != 0) && plan_make(g, &pl);
-}
-
-/* newest first: ts descending, then value descending */
-static int rrow_cmp(const void *a, const void *b) {
-    const RRow *x = a, *y = b;
-    if (x->ts != y->ts) return x->ts > y->ts ? -1 : 1;
-    return (x->v > y->v) ? -1 : x->v < y->v;
-}
-
-static void rrow_sort(RRow *r, uint32_t n) {
-    if (n > 24) {
-        qsort(r, n, sizeof *r, rrow_cmp);
-        return;
-    }
-    for (uint32_t i = 1; i < n; i++) {
-        RRow x = r[i];
-        uint32_t j = i;
-        while (j > 0 && rrow_cmp(&r[j - 1], &x) > 0) r[j] = r[j - 1], j--;
-        r[j] = x;
-    }
+    return cn_eng__fold_enabled() && plan_make(g, &pl);
 }
 
 /* Shared, read-only once built: the rows by key and the plan. */
@@ -222,26 +166,26 @@ static int key_row(const RData *rd, RFolder *f, uint32_t id, uint32_t n, const c
     for (uint32_t k = 0; k < nk; k++) rc |= cn_col_vec_append_from(&ob->cols[k], &g->keys.vals->cols[k], id);
     for (uint32_t p = 0; p < pl->n_parts; p++) {
         CnVec *out = &ob->cols[nk + p];
-        const RPart *rp = &pl->part[p];
+        const CnEngFoldPart *rp = &pl->part[p];
         const RAcc *a = &f->acc[rp->win];
         if (!a->n) {
             rc |= cn_col_vec_append_null(out);
             continue;
         }
         switch (rp->op) {
-        case R_SUM: rc |= cn_col_vec_append_i64(out, (int64_t)a->sum); break;
-        case R_COUNT: rc |= cn_col_vec_append_i64(out, (int64_t)a->n); break;
-        case R_MIN: rc |= cn_col_vec_append_i64(out, a->mn); break;
-        case R_MAX: rc |= cn_col_vec_append_i64(out, a->mx); break;
-        case R_AVG: {
+        case CN_ENG_FOLD_SUM: rc |= cn_col_vec_append_i64(out, (int64_t)a->sum); break;
+        case CN_ENG_FOLD_COUNT: rc |= cn_col_vec_append_i64(out, (int64_t)a->n); break;
+        case CN_ENG_FOLD_MIN: rc |= cn_col_vec_append_i64(out, a->mn); break;
+        case CN_ENG_FOLD_MAX: rc |= cn_col_vec_append_i64(out, a->mx); break;
+        case CN_ENG_FOLD_AVG: {
             double x = a->dsum / (double)a->n;
             rc |= isfinite(x) ? cn_col_vec_append_f64(out, x) : cn_col_vec_append_null(out); /* N4 */
             break;
         }
-        case R_LASTK: case R_FIRSTK: {
+        case CN_ENG_FOLD_LASTK: case CN_ENG_FOLD_FIRSTK: {
             uint32_t m = a->n < rp->k ? a->n : rp->k;
             for (uint32_t j = 0; j < m; j++)
-                rc |= cn_col_vec_append_i64(&out->child[0], f->vis[rp->op == R_LASTK ? j : a->n - 1 - j].v);
+                rc |= cn_col_vec_append_i64(&out->child[0], f->vis[rp->op == CN_ENG_FOLD_LASTK ? j : a->n - 1 - j].v);
             rc |= cn_col_vec_close_list(out);
             break;
         }
@@ -489,7 +433,7 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
         rr->pday = g->pday[r];
     }
 #undef R_SEEN
-    for (uint32_t id = 0; id < rd.n_ids; id++) rrow_sort(rd.rows + rd.beg[id], rd.beg[id + 1] - rd.beg[id]);
+    for (uint32_t id = 0; id < rd.n_ids; id++) cn_eng__fold_sort(rd.rows + rd.beg[id], rd.beg[id + 1] - rd.beg[id], sizeof *rd.rows);
     uint32_t n_days = 0;
     for (int32_t d = s; d <= e; d++)
         if (cn_eng__has_day(g, d)) days[n_days++] = d;
