@@ -52,16 +52,18 @@ static void load_usage(FILE *f) {
             "  --sort-by COL,...  write each partition's rows sorted by these columns\n"
             "                     (ascending, nulls first; int32, int64, date, timestamp\n"
             "                     or string) and record that order as the table's Iceberg\n"
-            "                     sort order (a second commit after the data); a table\n"
-            "                     with a recorded order gets later loads sorted by it.\n"
-            "                     Joins over events sorted by (key, ts) skip their sort.\n"
+            "                     sort order (its own commit, before the data's, when\n"
+            "                     it differs from the recorded one); a table with a\n"
+            "                     recorded order gets later loads sorted by it.\n"
+            "                     Joins merge events sorted by (key, ts) instead of\n"
+            "                     sorting them.\n"
             "                     The file is held in memory to sort it.\n"
             "  --warehouse URI    local directory or s3://bucket/prefix\n"
             "                     (default $CHRONON_WAREHOUSE, else <root>/warehouse)\n"
             "  --catalog URI      sqlite:PATH or postgresql://user@host:port/db\n"
             "                     (default $CHRONON_CATALOG, else sqlite:<warehouse>/catalog.db)\n"
             "  --repo DIR         chronon root (default: the current directory)\n"
-            "The load is one commit (the data): on any error nothing is visible in the table.\n");
+            "The data is one commit: on any error no row is visible in the table.\n");
 }
 
 typedef struct LoadIn {
