@@ -1176,8 +1176,10 @@ static bool part_value(const Sorted *s, const JPart *jp, uint32_t a, uint32_t b,
         if (j == NONE || j < a) return false;
         /* ties at that ts: the largest value, as the kernel's fold keeps */
         int64_t best = VAL(s, c, j), t = TS(s, j);
-        for (uint32_t x = j; x > a && TS(s, x - 1) == t;)
-            if (IN_OK(s, c, --x) && VAL(s, c, x) > best) best = VAL(s, c, x);
+        for (uint32_t x = j; x > a && TS(s, x - 1) == t;) {
+            x--; /* not inside IN_OK: without a null mask it does not evaluate x */
+            if (IN_OK(s, c, x) && VAL(s, c, x) > best) best = VAL(s, c, x);
+        }
         *out = best;
         return true;
     }

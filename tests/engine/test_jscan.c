@@ -670,6 +670,65 @@ static void test_sorted_claim_broken(void **state) {
     env_close(&e);
 }
 
+/* LAST and FIRST over rows tied in ts when the input has no null (no validity mask):
+ * the tie gives the largest (LAST) or smallest (FIRST) value, and the scan of the tie
+ * ends (it once looped for ever without a mask). Both paths agree. */
+static void test_ties_without_nulls(void **state) {
+    (void)state;
+    Env e;
+    env_open_ordered(&e, 10, 2, DENSE, 1, AS_DRAWN); /* the catalog */
+    CnErr err = CN_ERR_INIT;
+    CnSchema *s = NULL;
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_schema_new(&s), &err);
+    ASSERT_OK(cn_col_schema_add(s, "user", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "amount", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err), &err);
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    int64_t t0 = (int64_t)(DAY0 + 2) * CN_MS_PER_DAY + 3600000;
+    static const int64_t ts_off[5] = {500, 500, 500, 0, 0}, vals[5] = {5, 9, 2, 7, 3};
+    char ds[11];
+    cn_ds_format(DAY0 + 2, ds);
+    for (int i = 0; i < 5; i++) {
+        cn_col_vec_append_i64(&b->cols[0], 1);
+        cn_col_vec_append_i64(&b->cols[1], t0 + ts_off[i]);
+        cn_col_vec_append_i64(&b->cols[2], vals[i]);
+        cn_col_vec_append_str(&b->cols[3], ds, 10);
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    ASSERT_OK(cn_ice_table_create(e.cat, "raw", "tie", s, NULL, 0, &err), &err);
+    append_commit(e.cat, "tie", b);
+    Queries q;
+    make_queries(&q, 0, 1, DENSE, 1);
+    cn_col_vec_append_i64(&q.b->cols[0], 1);
+    cn_col_vec_append_i64(&q.b->cols[1], t0 + 600);
+    ASSERT_OK(cn_col_batch_sync_rows(q.b, &err), &err);
+    cn_free(q.ts), cn_free(q.pday);
+    q.ts = cn_malloc(sizeof *q.ts), q.pday = cn_malloc(sizeof *q.pday);
+    q.ts[0] = t0 + 600, q.pday[0] = DAY0 + 2;
+    static const char js[] =
+        "{\"metaData\": {\"name\": \"t.tie\", \"outputNamespace\": \"out\", \"team\": \"t\"},"
+        " \"sources\": [{\"events\": {\"table\": \"raw.tie\", \"query\": {\"selects\": {\"user\": \"user\","
+        " \"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}], \"keyColumns\": [\"user\"], \"accuracy\": 0,"
+        " \"aggregations\": [{\"inputColumn\": \"amount\", \"operation\": 3, \"windows\": " WINS "},"
+        " {\"inputColumn\": \"amount\", \"operation\": 2, \"windows\": " WINS "}]}";
+    CnConf *c = NULL;
+    ASSERT_OK(cn_conf_loadb("production/group_bys/t/tie", js, sizeof js - 1, CN_CONF_KIND_UNKNOWN, &c, &err), &err);
+    assert_int_equal(compare(e.cat, c->group_by, INT32_MIN, INT32_MAX, &q), 6);
+    CnEngGroupBy *g = NULL;
+    uint8_t *hit = NULL;
+    CnBatch *out = fast_values(e.cat, c->group_by, INT32_MIN, INT32_MAX, &q, &g, &hit);
+    for (uint32_t col = 0; col < 6; col++) /* LAST 1h/1d/7d, then FIRST */
+        assert_int_equal(((const int64_t *)out->cols[col].values)[0], col < 3 ? 9 : 3);
+    cn_col_batch_free(out), cn_eng_gb_free(g), cn_free(hit);
+    cn_conf_free(c);
+    queries_fini(&q);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+    env_close(&e);
+}
+
 /* Outside the subset: declined, nothing out. */
 static void test_declines(void **state) {
     (void)state;
@@ -719,4 +778,5 @@ static void test_declines(void **state) {
 CN_TEST_MAIN(cmocka_unit_test(test_random_dense_keys), cmocka_unit_test(test_random_sparse_keys),
              cmocka_unit_test(test_random_string_keys), cmocka_unit_test(test_threads_identical),
              cmocka_unit_test(test_row_order_free), cmocka_unit_test(test_sorted_tables),
-             cmocka_unit_test(test_sorted_claim_broken), cmocka_unit_test(test_declines))
+             cmocka_unit_test(test_sorted_claim_broken), cmocka_unit_test(test_ties_without_nulls),
+             cmocka_unit_test(test_declines))
