@@ -502,7 +502,6 @@ static int resolve(CnEngGroupBy *g, CnErr *err);
 typedef struct Take {
     FastKeys *fast;
     CnBuf kb;
-    uint32_t *fast_id, fast_id_cap;
     uint32_t *keep, keep_cap;
     int i_ds, i_ts;       /* columns of the selected batch */
     bool ts_from_ds;      /* SNAPSHOT events without timeColumn */
@@ -513,7 +512,6 @@ typedef struct Take {
 
 static void take_fini(Take *tk) {
     cn_buf_fini(&tk->kb);
-    cn_free(tk->fast_id);
     cn_free(tk->keep);
 }
 
@@ -534,32 +532,39 @@ static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) 
     if (rc) return rc;
     uint32_t *keep = tk->keep, n_keep = 0;
     FastKeys *fast = tk->fast;
-    if (fast->width && out->n_rows) {
-        rc = take_room(&tk->fast_id, &tk->fast_id_cap, out->n_rows, err);
-        if (rc == 0) rc = fast_ids(fast, &g->keys, out, g->key_cols, tk->fast_id, &tk->kb, err);
+    uint32_t base = g->n_rows, *kid = g->key_id + base;
+    if (fast->width) { /* ids straight into place, then the null keys squeezed out */
+        rc = out->n_rows ? fast_ids(fast, &g->keys, out, g->key_cols, kid, &tk->kb, err) : 0;
         if (rc) return rc;
+        for (uint32_t r = 0; r < out->n_rows; r++) {
+            if (kid[r] == UINT32_MAX) continue; /* Query step 4: a null key drops the row */
+            kid[n_keep] = kid[r];
+            keep[n_keep++] = r;
+        }
     }
-    char last_ds[10];  /* rows of a batch share their partition: parse ds once per change */
+    /* key ids of the kept rows, through the key table */
+    for (uint32_t r = 0; !fast->width && r < out->n_rows; r++) {
+        uint32_t id;
+        /* Query step 4: a row needs at least one non-null key */
+        if (!cn_eng__key_encode(out, g->key_cols, g->n_keys, r, &tk->kb)) continue;
+        if (tk->kb.oom) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        if (g->ord) /* distributed hook: the owning rank's number; it interns the key (shard.c) */
+            id = (uint32_t)((cn_hash_bytes(tk->kb.data, tk->kb.len, 0x6b6579) >> 32) %
+                            (uint64_t)g->opts.shard->nranks);
+        else
+            rc = cn_eng__key_intern(&g->keys, tk->kb.data, tk->kb.len, out, g->key_cols, r, &id, err);
+        if (rc) return rc;
+        kid[n_keep] = id;
+        keep[n_keep++] = r;
+    }
+    /* storage days: rows of a batch share their partition, so ds is parsed once per change */
+    const CnVec *dv = &out->cols[tk->i_ds];
+    char last_ds[10];
     uint32_t last_len = UINT32_MAX;
     int32_t last_day = INT32_MIN;
-    for (uint32_t r = 0; r < out->n_rows && rc == 0; r++) {
-        uint32_t id;
-        if (fast->width) {
-            id = tk->fast_id[r];
-            if (id == UINT32_MAX) continue; /* Query step 4: a null key drops the row */
-        } else {
-            /* Query step 4: a row needs at least one non-null key */
-            if (!cn_eng__key_encode(out, g->key_cols, g->n_keys, r, &tk->kb)) continue;
-            if (tk->kb.oom) return cn_err_set(err, CN_ENOMEM, "out of memory");
-            if (g->ord) /* distributed hook: the owning rank's number; it interns the key (shard.c) */
-                id = (uint32_t)((cn_hash_bytes(tk->kb.data, tk->kb.len, 0x6b6579) >> 32) %
-                                (uint64_t)g->opts.shard->nranks);
-            else
-                rc = cn_eng__key_intern(&g->keys, tk->kb.data, tk->kb.len, out, g->key_cols, r, &id, err);
-            if (rc) return rc;
-        }
-        uint32_t len;
-        const char *p = cn_col_vec_str(&out->cols[tk->i_ds], r, &len);
+    for (uint32_t k = 0; k < n_keep; k++) {
+        uint32_t r = keep[k], len;
+        const char *p = cn_col_vec_str(dv, r, &len);
         if (len > 10) len = 10;
         if (len != last_len || memcmp(p, last_ds, len) != 0) {
             char dsb[11];
@@ -568,24 +573,32 @@ static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) 
             memcpy(last_ds, p, len);
             last_len = len;
         }
-        int32_t day = last_day;
-        uint32_t row = g->n_rows + n_keep;
-        g->key_id[row] = id;
-        g->pday[row] = day;
-        if (g->ord)
-            g->ord[row] = ((uint64_t)tk->i_src << 56) | ((uint64_t)tk->cur_file << 32) | (tk->file_row + r);
-        if (tk->ts_from_ds) {
-            g->ts[row] = ((int64_t)day + 1) * CN_MS_PER_DAY - 1;
-            g->ts_ok[row] = 1;
-        } else if (tk->i_ts >= 0 && cn_col_vec_is_valid(&out->cols[tk->i_ts], r) &&
-                   cn_col_type_width(out->cols[tk->i_ts].type->id) == 8) {
-            g->ts[row] = ((const int64_t *)out->cols[tk->i_ts].values)[r];
-            g->ts_ok[row] = 1;
-        } else {
-            g->ts[row] = 0;
-            g->ts_ok[row] = 0;
+        g->pday[base + k] = last_day;
+    }
+    if (g->ord)
+        for (uint32_t k = 0; k < n_keep; k++)
+            g->ord[base + k] = ((uint64_t)tk->i_src << 56) | ((uint64_t)tk->cur_file << 32) | (tk->file_row + keep[k]);
+    /* event times: the ts column when it holds 8-byte values (a null ts is not ok) */
+    const CnVec *tv = tk->i_ts >= 0 ? &out->cols[tk->i_ts] : NULL;
+    if (tv && cn_col_type_width(tv->type->id) != 8) tv = NULL;
+    int64_t *ts = g->ts + base;
+    uint8_t *ts_ok = g->ts_ok + base;
+    if (tk->ts_from_ds) {
+        for (uint32_t k = 0; k < n_keep; k++) ts[k] = ((int64_t)g->pday[base + k] + 1) * CN_MS_PER_DAY - 1;
+        memset(ts_ok, 1, n_keep);
+    } else if (!tv) {
+        memset(ts, 0, (size_t)n_keep * sizeof *ts);
+        memset(ts_ok, 0, n_keep);
+    } else if (n_keep == out->n_rows && !tv->valid) { /* every row, no null: one copy */
+        memcpy(ts, tv->values, (size_t)n_keep * sizeof *ts);
+        memset(ts_ok, 1, n_keep);
+    } else {
+        const int64_t *tx = tv->values;
+        for (uint32_t k = 0; k < n_keep; k++) {
+            bool ok = cn_col_vec_is_valid(tv, keep[k]);
+            ts[k] = ok ? tx[keep[k]] : 0;
+            ts_ok[k] = ok;
         }
-        keep[n_keep++] = r;
     }
     /* rows batch lacks __cn_ds: append the columns one by one */
     for (uint32_t c = 0, oc = 0; c < out->n_cols && rc == 0; c++) {
