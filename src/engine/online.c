@@ -433,12 +433,13 @@ static uint8_t *up_put_ir(uint8_t *o, const UpPart *p, const UpCell *c) {
     return o;
 }
 
-/* Key rank i's record into out (cleared); out->len 0 when the key has no row in reach. */
-static int up_key(const UpFold *f, uint32_t i, UpCell *cells, uint32_t *n_cells, CnBuf *out) {
+/* Appends key rank i's record to out (the chunk's buffer: no copy afterwards); *rec_len
+ * 0 and nothing appended when the key has no row in reach. */
+static int up_key(const UpFold *f, uint32_t i, UpCell *cells, uint32_t *n_cells, CnBuf *out, size_t *rec_len) {
     const UpRow *kr = f->rows + f->beg[i];
     uint32_t n = f->beg[i + 1] - f->beg[i];
     const CnEngGroupBy *g = f->g;
-    out->len = 0;
+    *rec_len = 0;
     if (!n) return 0;
     size_t max_len = REC_HEADER;
     for (uint32_t wi = 0; wi < f->n_wins; wi++) {
@@ -479,7 +480,7 @@ static int up_key(const UpFold *f, uint32_t i, UpCell *cells, uint32_t *n_cells,
     }
     if (!any) return 0;
     if (cn_buf_reserve(out, max_len)) return CN_ENOMEM;
-    uint8_t *o = (uint8_t *)out->data;
+    uint8_t *o0 = (uint8_t *)out->data + out->len, *o = o0;
     memcpy(o, REC_MAGIC, 4);
     o[4] = REC_VERSION;
     o[5] = REC_TILES;
@@ -498,12 +499,13 @@ static int up_key(const UpFold *f, uint32_t i, UpCell *cells, uint32_t *n_cells,
             o = up_put_ir(o, pp, &cs[k]);
         }
     }
-    out->len = (size_t)(o - (uint8_t *)out->data);
+    *rec_len = (size_t)(o - o0);
+    out->len += *rec_len;
     return 0;
 }
 
 /* Folds chunk c's keys into sl. */
-static int up_chunk(const UpFold *f, uint32_t c, UpChunk *sl, UpCell *cells, uint32_t *n_cells, CnBuf *rec) {
+static int up_chunk(const UpFold *f, uint32_t c, UpChunk *sl, UpCell *cells, uint32_t *n_cells) {
     uint32_t lo = c * UP_CHUNK, hi = lo + UP_CHUNK < f->n_ids ? lo + UP_CHUNK : f->n_ids;
     sl->recs.len = 0;
     const CnEngKeys *kk = &f->g->keys;
@@ -512,17 +514,19 @@ static int up_chunk(const UpFold *f, uint32_t c, UpChunk *sl, UpCell *cells, uin
          * their bytes 8 ahead (offsets fetched by then) */
         if (i + 16 < hi) __builtin_prefetch(&kk->off[f->order[i + 16]]);
         if (i + 8 < hi) __builtin_prefetch(kk->bytes.data + kk->off[f->order[i + 8]]);
-        int rc = up_key(f, i, cells, n_cells, rec);
-        if (rc) return rc;
         const CnEngKeys *k = &f->g->keys;
         uint32_t id = f->order[i], kl = (uint32_t)(k->off[id + 1] - k->off[id]);
-        sl->len[2 * (i - lo)] = kl + 1;
-        sl->len[2 * (i - lo) + 1] = (uint32_t)rec->len;
-        if (!rec->len) continue;
+        /* the key, then the record encoded right after it; the key is taken back
+         * when the key has no record */
         char kp = KEY_PREFIX;
-        if (cn_buf_append(&sl->recs, &kp, 1) || cn_buf_append(&sl->recs, k->bytes.data + k->off[id], kl) ||
-            cn_buf_append(&sl->recs, rec->data, rec->len))
+        if (cn_buf_append(&sl->recs, &kp, 1) || cn_buf_append(&sl->recs, k->bytes.data + k->off[id], kl))
             return CN_ENOMEM;
+        size_t rl = 0;
+        int rc = up_key(f, i, cells, n_cells, &sl->recs, &rl);
+        if (rc) return rc;
+        if (!rl) sl->recs.len -= kl + 1;
+        sl->len[2 * (i - lo)] = kl + 1;
+        sl->len[2 * (i - lo) + 1] = (uint32_t)rl;
     }
     return 0;
 }
@@ -538,7 +542,6 @@ static void up_worker(void *ud, uint32_t t) {
     UpFold *f = wk->f;
     UpCell *cells = cn_malloc((size_t)f->n_wins * (wk->max_rows + 1) * sizeof *cells);
     uint32_t *n_cells = cn_malloc(((size_t)f->n_wins + 1) * sizeof *n_cells);
-    CnBuf rec = CN_BUF_INIT;
     for (;;) {
         pthread_mutex_lock(&f->mu);
         while (!f->stop && f->next < f->n_chunks && f->next >= f->written + UP_SLOTS) pthread_cond_wait(&f->cv, &f->mu);
@@ -549,14 +552,13 @@ static void up_worker(void *ud, uint32_t t) {
         uint32_t c = f->next++;
         pthread_mutex_unlock(&f->mu);
         UpChunk *sl = &f->slot[c % UP_SLOTS];
-        int rc = cells && n_cells ? up_chunk(f, c, sl, cells, n_cells, &rec) : CN_ENOMEM;
+        int rc = cells && n_cells ? up_chunk(f, c, sl, cells, n_cells) : CN_ENOMEM;
         pthread_mutex_lock(&f->mu);
         sl->rc = rc;
         sl->ready = true;
         pthread_cond_broadcast(&f->cv);
         pthread_mutex_unlock(&f->mu);
     }
-    cn_buf_fini(&rec);
     cn_free(cells);
     cn_free(n_cells);
 }
@@ -642,7 +644,6 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
     else n_workers = 0;
     UpCell *cells = NULL;
     uint32_t *n_cells = NULL;
-    CnBuf rec = CN_BUF_INIT;
     if (rc == 0 && !n_workers) {
         cells = cn_malloc((size_t)n_wins * (max_rows + 1) * sizeof *cells);
         n_cells = cn_malloc(((size_t)n_wins + 1) * sizeof *n_cells);
@@ -655,7 +656,7 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
             while (!sl->ready) pthread_cond_wait(&f.cv, &f.mu);
             pthread_mutex_unlock(&f.mu);
         } else {
-            sl->rc = up_chunk(&f, c, sl, cells, n_cells, &rec);
+            sl->rc = up_chunk(&f, c, sl, cells, n_cells);
         }
         if (sl->rc) {
             rc = cn_err_set(err, sl->rc, "upload: out of memory folding keys");
@@ -677,7 +678,6 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
     }
     cn_free(cells);
     cn_free(n_cells);
-    cn_buf_fini(&rec);
 done:
     if (sync) {
         pthread_mutex_lock(&f.mu);
