@@ -2,7 +2,7 @@
  * equivalent SQL on the same Parquet files, in one run.
  *   bench_groupby [events] [keys] [parts]   (default 10,000,000 events, 1,000,000 keys;
  *   parts "1" runs part 1 only,
- *   "inc" part 2's incremental run only)
+ *   "inc" part 2's incremental run only, "sc" part 3 only)
  * Data (fixed seed): table raw.ev {user_id int64, ts int64 (ms), amount int64, ds}, 30 ds
  * partitions 2024-01-01..2024-01-30, written day by day with our Parquet writer (one
  * commit); each event has a uniform key and a uniform ts within its day.
@@ -33,6 +33,9 @@
  *    once per input day, stored in the __tiles table) against 30 separate full runs, one
  *    per ds, without tiles, into a second GroupBy's table. Both tables must hold the same
  *    rows for the sampled keys on every day.
+ * 3. The snapshot of part 1 for a GroupBy of SUM and COUNT only (6 columns: the cheapest
+ *    folds, where the events/s/core goal applies) against DuckDB's SQL of part 1 cut to
+ *    those columns (printed), sampled keys compared the same way.
  * Printed: wall and CPU times, ratios, events/s/core, peak RSS, and the CPU time of
  * chronon's main thread (the serial part of a run). */
 #include "bench_util.h"
@@ -61,6 +64,7 @@
 
 #define N_DS 30
 #define N_VAL 12 /* value columns */
+#define N_SC 6   /* of which SUM and COUNT (the SUM/COUNT-only GroupBy's columns) */
 #define SAMPLE_MOD 97
 #define SAMPLE_REM 5
 
@@ -77,7 +81,8 @@ static void die(const char *what, const CnErr *err) {
 }
 
 
-static CnConf *groupby_conf(const char *name) {
+/* The GroupBy; sum_count: its SUM and COUNT aggregations only (the first N_SC columns). */
+static CnConf *groupby_conf(const char *name, bool sum_count) {
     char js[2048];
     static const char WIN[] = "[{\"length\": 1, \"timeUnit\": 1}, {\"length\": 7, \"timeUnit\": 1},"
                               " {\"length\": 30, \"timeUnit\": 1}]";
@@ -88,10 +93,12 @@ static CnConf *groupby_conf(const char *name) {
              " \"keyColumns\": [\"user_id\"], \"accuracy\": 1,"
              " \"aggregations\": ["
              "  {\"inputColumn\": \"amount\", \"operation\": 7, \"windows\": %s},"
-             "  {\"inputColumn\": \"amount\", \"operation\": 6, \"windows\": %s},"
-             "  {\"inputColumn\": \"amount\", \"operation\": 8, \"windows\": %s},"
-             "  {\"inputColumn\": \"amount\", \"operation\": 13, \"argMap\": {\"k\": \"10\"}, \"windows\": %s}]}",
-             name, WIN, WIN, WIN, WIN);
+             "  {\"inputColumn\": \"amount\", \"operation\": 6, \"windows\": %s}%s%s%s%s%s]}",
+             name, WIN, WIN, sum_count ? "" : ",  {\"inputColumn\": \"amount\", \"operation\": 8, \"windows\": ",
+             sum_count ? "" : WIN,
+             sum_count ? "" : "}, {\"inputColumn\": \"amount\", \"operation\": 13, \"argMap\": {\"k\": \"10\"}, "
+                              "\"windows\": ",
+             sum_count ? "" : WIN, sum_count ? "" : "}");
     char path[256];
     snprintf(path, sizeof path, "production/group_bys/bench/%s", name);
     CnConf *c = NULL;
@@ -127,18 +134,20 @@ typedef struct Sample {
     char **cell;
     uint8_t *seen;
     uint32_t n_slots;
+    int n_val; /* the first n_val of VAL_COLS */
     int64_t rows;
 } Sample;
 
-static void sample_init(Sample *s, int64_t keys) {
+static void sample_init(Sample *s, int64_t keys, int n_val) {
+    s->n_val = n_val;
     s->n_slots = (uint32_t)(keys / SAMPLE_MOD + 1);
-    s->cell = calloc((size_t)s->n_slots * N_VAL, sizeof *s->cell);
+    s->cell = calloc((size_t)s->n_slots * s->n_val, sizeof *s->cell);
     s->seen = calloc(s->n_slots, 1);
     s->rows = 0;
     if (!s->cell || !s->seen) die("sample", NULL);
 }
 static void sample_free(Sample *s) {
-    for (size_t i = 0; i < (size_t)s->n_slots * N_VAL; i++) free(s->cell[i]);
+    for (size_t i = 0; i < (size_t)s->n_slots * s->n_val; i++) free(s->cell[i]);
     free(s->cell);
     free(s->seen);
 }
@@ -153,10 +162,10 @@ static void sample_ours(CnIceCatalog *c, const char *table, const char *ds, Samp
     if (cn_ice_table_load(c, ns, dot + 1, &t, &err)) die("load output", &err);
     const char *cols[1 + N_VAL];
     cols[0] = "user_id";
-    for (int i = 0; i < N_VAL; i++) cols[1 + i] = VAL_COLS[i];
+    for (int i = 0; i < s->n_val; i++) cols[1 + i] = VAL_COLS[i];
     CnIceScanOpts o = {0};
     o.columns = cols;
-    o.n_columns = 1 + N_VAL;
+    o.n_columns = 1 + (uint32_t)s->n_val;
     o.ds_lo = o.ds_hi = ds;
     CnIceScan *sc = NULL;
     if (cn_ice_scan_open(c, t, &o, &sc, &err)) die("scan output", &err);
@@ -171,10 +180,10 @@ static void sample_ours(CnIceCatalog *c, const char *table, const char *ds, Samp
             if (uid[r] % SAMPLE_MOD != SAMPLE_REM) continue;
             uint32_t slot = (uint32_t)(uid[r] / SAMPLE_MOD);
             s->seen[slot]++;
-            for (int i = 0; i < N_VAL; i++) {
+            for (int i = 0; i < s->n_val; i++) {
                 fmt_entry(&b->cols[1 + i], r, buf, sizeof buf);
-                free(s->cell[(size_t)slot * N_VAL + i]);
-                s->cell[(size_t)slot * N_VAL + i] = strdup(buf);
+                free(s->cell[(size_t)slot * s->n_val + i]);
+                s->cell[(size_t)slot * s->n_val + i] = strdup(buf);
             }
         }
     }
@@ -197,8 +206,8 @@ static int64_t sample_diff(const Sample *a, const Sample *b, const char *what) {
             continue;
         }
         if (!a->seen[k]) continue;
-        for (int i = 0; i < N_VAL; i++) {
-            const char *x = a->cell[(size_t)k * N_VAL + i], *y = b->cell[(size_t)k * N_VAL + i];
+        for (int i = 0; i < a->n_val; i++) {
+            const char *x = a->cell[(size_t)k * a->n_val + i], *y = b->cell[(size_t)k * b->n_val + i];
             bool same = strcmp(x, y) == 0;
             if (!same && strstr(VAL_COLS[i], "average") && strcmp(x, "NULL") && strcmp(y, "NULL")) {
                 double dx = atof(x), dy = atof(y);
@@ -283,6 +292,69 @@ static double run_child(CnIceCatalog *c, const CnGroupBy *gb, int32_t d0, int32_
     return w;
 }
 
+/* DuckDB (threads = ours) runs the snapshot SQL of the first n_val columns for the ds
+ * `last` on the table's files; its sampled rows into *sd (initialised here). Returns wall
+ * seconds, CPU seconds in *cpu_s; the SQL into *sql_out when given (caller frees). */
+static double duck_snapshot(const char *wh, int32_t last, int64_t keys, int n_val, Sample *sd, double *cpu_s,
+                            char **sql_out) {
+    duckdb_database db;
+    duckdb_connection con;
+    if (duckdb_open(NULL, &db) == DuckDBError || duckdb_connect(db, &con) == DuckDBError) die("DuckDB open", NULL);
+    duckdb_result res;
+    char set_threads[64];
+    snprintf(set_threads, sizeof set_threads, "SET threads=%u", cn_pool_threads());
+    duckdb_query(con, set_threads, &res);
+    duckdb_destroy_result(&res);
+    int64_t e = ((int64_t)last + 1) * CN_MS_PER_DAY;
+    static const int wdays[3] = {1, 7, 30};
+    char sel[4096];
+    size_t off = 0;
+    static const char *const HEAD[4] = {"sum(amount)", "nullif(count(amount)", "avg(amount)", "max_by(amount, ts, 10)"};
+    static const char *const TAIL[4] = {"::BIGINT", ", 0)", "", "::VARCHAR"};
+    for (int f = 0; f < n_val / 3; f++)
+        for (int i = 0; i < 3; i++)
+            off += (size_t)snprintf(sel + off, sizeof sel - off, ", %s FILTER (WHERE ts >= %lld)%s", HEAD[f],
+                                    (long long)(e - wdays[i] * CN_MS_PER_DAY), TAIL[f]);
+    size_t qcap = sizeof sel + 512;
+    char *dq = malloc(qcap);
+    if (!dq) die("out of memory", NULL);
+    snprintf(dq, qcap,
+             "SELECT user_id%s FROM read_parquet('%s/raw.db/ev/data/*/*.parquet') WHERE ts >= %lld AND ts < %lld "
+             "GROUP BY user_id",
+             sel, wh, (long long)(e - 30 * CN_MS_PER_DAY), (long long)e);
+    double w0 = wall(), c0 = cpu();
+    if (duckdb_query(con, dq, &res) == DuckDBError) {
+        fprintf(stderr, "bench_groupby: DuckDB: %s\n", duckdb_result_error(&res));
+        exit(1);
+    }
+    double duck_w = wall() - w0;
+    *cpu_s = cpu() - c0;
+    sample_init(sd, keys, n_val);
+    sd->rows = (int64_t)duckdb_row_count(&res);
+    for (idx_t r = 0; r < duckdb_row_count(&res); r++) {
+        int64_t uid = duckdb_value_int64(&res, 0, r);
+        if (uid % SAMPLE_MOD != SAMPLE_REM) continue;
+        uint32_t slot = (uint32_t)(uid / SAMPLE_MOD);
+        sd->seen[slot]++;
+        for (int i = 0; i < n_val; i++) {
+            char *v = duckdb_value_is_null(&res, (idx_t)i + 1, r) ? NULL : duckdb_value_varchar(&res, (idx_t)i + 1, r);
+            char buf[64];
+            if (v && strstr(VAL_COLS[i], "average")) snprintf(buf, sizeof buf, "%.17g", atof(v));
+            free(sd->cell[(size_t)slot * n_val + i]);
+            sd->cell[(size_t)slot * n_val + i] = strdup(!v ? "NULL" : strstr(VAL_COLS[i], "average") ? buf : v);
+            if (v) duckdb_free(v);
+        }
+    }
+    duckdb_destroy_result(&res);
+    duckdb_disconnect(&con);
+    duckdb_close(&db);
+    if (sql_out)
+        *sql_out = dq;
+    else
+        free(dq);
+    return duck_w;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* figures show up as each part ends */
     int64_t events = argc > 1 ? atoll(argv[1]) : 10000000;
@@ -340,12 +412,14 @@ int main(int argc, char **argv) {
     printf("bench_groupby: %lld events, %lld keys, %d partitions written in %.2fs\n", (long long)events,
            (long long)keys, N_DS, wall() - t0);
 
-    CnConf *full = groupby_conf("gb_full"), *inc = groupby_conf("gb_inc");
+    CnConf *full = groupby_conf("gb_full", false), *inc = groupby_conf("gb_inc", false);
+    CnConf *sc = groupby_conf("gb_sum_count", true);
     CnArena a;
     cn_arena_init(&a, 0);
     const char *full_table = cn_conf_output_table(&a, &full->group_by->meta, &err);
     const char *inc_table = cn_conf_output_table(&a, &inc->group_by->meta, &err);
-    if (!full_table || !inc_table) die("output table", &err);
+    const char *sc_table = cn_conf_output_table(&a, &sc->group_by->meta, &err);
+    if (!full_table || !inc_table || !sc_table) die("output table", &err);
     int32_t last = (int32_t)day0 + N_DS - 1;
     char last_ds[11];
     cn_ds_format(last, last_ds);
@@ -359,6 +433,7 @@ int main(int argc, char **argv) {
                "written %lld\n", iw, ic, (double)ir / 1024.0, (long long)is.rows_scanned, (long long)is.tiles_written);
         goto end;
     }
+    if (argc > 3 && !strcmp(argv[3], "sc")) goto sum_count; /* parts "sc": part 3 only */
 
     /* ---- 1. one ds: ours (no tiles: a full computation) */
     double one_c;
@@ -368,61 +443,12 @@ int main(int argc, char **argv) {
     double one_main = child_main_cpu;
 
     /* ---- 1. one ds: DuckDB */
-    duckdb_database db;
-    duckdb_connection con;
-    if (duckdb_open(NULL, &db) == DuckDBError || duckdb_connect(db, &con) == DuckDBError) die("DuckDB open", NULL);
-    duckdb_result res;
     uint32_t n_threads = cn_pool_threads(); /* what our engine uses */
-    char set_threads[64];
-    snprintf(set_threads, sizeof set_threads, "SET threads=%u", n_threads);
-    duckdb_query(con, set_threads, &res);
-    duckdb_destroy_result(&res);
-    int64_t e = ((int64_t)last + 1) * CN_MS_PER_DAY;
-    static const int wdays[3] = {1, 7, 30};
-    char sel[4096];
-    size_t off = 0;
-    static const char *const HEAD[4] = {"sum(amount)", "nullif(count(amount)", "avg(amount)", "max_by(amount, ts, 10)"};
-    static const char *const TAIL[4] = {"::BIGINT", ", 0)", "", "::VARCHAR"};
-    for (int f = 0; f < 4; f++)
-        for (int i = 0; i < 3; i++)
-            off += (size_t)snprintf(sel + off, sizeof sel - off, ", %s FILTER (WHERE ts >= %lld)%s", HEAD[f],
-                                    (long long)(e - wdays[i] * CN_MS_PER_DAY), TAIL[f]);
-    size_t qcap = sizeof sel + 512;
-    char *dq = malloc(qcap);
-    if (!dq) die("out of memory", NULL);
-    snprintf(dq, qcap,
-             "SELECT user_id%s FROM read_parquet('%s/raw.db/ev/data/*/*.parquet') WHERE ts >= %lld AND ts < %lld "
-             "GROUP BY user_id",
-             sel, wh, (long long)(e - 30 * CN_MS_PER_DAY), (long long)e);
-    double w0 = wall(), c0 = cpu();
-    if (duckdb_query(con, dq, &res) == DuckDBError) {
-        fprintf(stderr, "bench_groupby: DuckDB: %s\n", duckdb_result_error(&res));
-        return 1;
-    }
-    double duck_w = wall() - w0, duck_c = cpu() - c0;
-    int64_t duck_rss = peak_rss_kb();
     Sample sd, so;
-    sample_init(&sd, keys);
-    sample_init(&so, keys);
-    sd.rows = (int64_t)duckdb_row_count(&res);
-    for (idx_t r = 0; r < duckdb_row_count(&res); r++) {
-        int64_t uid = duckdb_value_int64(&res, 0, r);
-        if (uid % SAMPLE_MOD != SAMPLE_REM) continue;
-        uint32_t slot = (uint32_t)(uid / SAMPLE_MOD);
-        sd.seen[slot]++;
-        for (int i = 0; i < N_VAL; i++) {
-            char *v = duckdb_value_is_null(&res, (idx_t)i + 1, r) ? NULL : duckdb_value_varchar(&res, (idx_t)i + 1, r);
-            char buf[64];
-            if (v && strstr(VAL_COLS[i], "average")) snprintf(buf, sizeof buf, "%.17g", atof(v));
-            free(sd.cell[(size_t)slot * N_VAL + i]);
-            sd.cell[(size_t)slot * N_VAL + i] = strdup(!v ? "NULL" : strstr(VAL_COLS[i], "average") ? buf : v);
-            if (v) duckdb_free(v);
-        }
-    }
-    duckdb_destroy_result(&res);
-    duckdb_disconnect(&con);
-    duckdb_close(&db);
-    free(dq);
+    sample_init(&so, keys, N_VAL);
+    double duck_c;
+    double duck_w = duck_snapshot(wh, last, keys, N_VAL, &sd, &duck_c, NULL);
+    int64_t duck_rss = peak_rss_kb();
     sample_ours(c, full_table, last_ds, &so);
     int64_t d1 = sample_diff(&so, &sd, "one ds, chronon versus DuckDB");
     sample_free(&so);
@@ -452,8 +478,8 @@ int main(int argc, char **argv) {
         char ds[11];
         cn_ds_format(d, ds);
         Sample si, sf;
-        sample_init(&si, keys);
-        sample_init(&sf, keys);
+        sample_init(&si, keys, N_VAL);
+        sample_init(&sf, keys, N_VAL);
         sample_ours(c, inc_table, ds, &si);
         sample_ours(c, full_table, ds, &sf);
         d2 += sample_diff(&si, &sf, ds);
@@ -473,8 +499,37 @@ int main(int argc, char **argv) {
     printf("  ratio full/incremental: %.1fx wall, %.1fx cpu (sampled keys on every day %s)\n", full_w / inc_w,
            full_c / inc_c, d2 ? "DIFFER" : "agree");
 
+sum_count:;
+    /* ---- 3. one ds, SUM and COUNT only: the events/s/core of the cheapest folds */
+    double sc_c, sdc_c;
+    int64_t sc_rss;
+    CnEngStats sc_st;
+    double sc_w = run_child(c, sc->group_by, last, last, false, false, &sc_c, &sc_rss, &sc_st);
+    double sc_main = child_main_cpu;
+    Sample scd, sco;
+    char *sc_sql = NULL;
+    double sdc_w = duck_snapshot(wh, last, keys, N_SC, &scd, &sdc_c, &sc_sql);
+    sample_init(&sco, keys, N_SC);
+    sample_ours(c, sc_table, last_ds, &sco);
+    int64_t d3 = sample_diff(&sco, &scd, "one ds SUM/COUNT, chronon versus DuckDB");
+    sample_free(&sco);
+    sample_free(&scd);
+    if (d3) bad = 1;
+    printf("snapshot of %s: windows 1d/7d/30d x SUM/COUNT only, %lld output rows\n", last_ds,
+           (long long)sc_st.rows_written);
+    printf("  DuckDB SQL: %s\n", sc_sql);
+    free(sc_sql);
+    printf("  chronon (%u threads) wall %7.3fs  cpu %7.3fs  %6.1f M events/s/core  peak RSS %6.0f MB  main thread "
+           "cpu %.3fs\n",
+           cn_pool_threads(), sc_w, sc_c, (double)events / sc_c / 1e6, (double)sc_rss / 1024.0, sc_main);
+    printf("  DuckDB (threads=%u)  wall %7.3fs  cpu %7.3fs  %6.1f M events/s/core\n", cn_pool_threads(), sdc_w, sdc_c,
+           (double)events / sdc_c / 1e6);
+    printf("  ratio DuckDB/chronon: %.2fx wall, %.2fx cpu (sampled keys %s)\n", sdc_w / sc_w, sdc_c / sc_c,
+           d3 ? "DIFFER" : "agree");
+
 end:
     cn_arena_fini(&a);
+    cn_conf_free(sc);
     cn_conf_free(full);
     cn_conf_free(inc);
     cn_ice_catalog_close(c);
