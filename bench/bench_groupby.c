@@ -38,7 +38,6 @@
  *    those columns (printed), sampled keys compared the same way.
  * Printed: wall and CPU times, ratios, events/s/core, peak RSS, and the CPU time of
  * chronon's main thread (the serial part of a run). */
-#include "bench_util.h"
 #include "base/compat.h"
 
 #include <dirent.h>
@@ -61,6 +60,7 @@
 #include "duckdb.h"
 #include "engine/engine.h"
 #include "table/table.h"
+#include "bench_util.h" /* after table.h: its warehouse helpers */
 
 #define N_DS 30
 #define N_VAL 12 /* value columns */
@@ -355,60 +355,35 @@ static double duck_snapshot(const char *wh, int32_t last, int64_t keys, int n_va
     return duck_w;
 }
 
+/* Our output table's partition ds against DuckDB's sample *sd (freed here): the number
+ * of differing sampled cells. */
+static int64_t check_snapshot(CnIceCatalog *c, const char *table, const char *ds, int64_t keys, Sample *sd,
+                              const char *what) {
+    Sample so;
+    sample_init(&so, keys, sd->n_val);
+    sample_ours(c, table, ds, &so);
+    int64_t d = sample_diff(&so, sd, what);
+    sample_free(&so);
+    sample_free(sd);
+    return d;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* figures show up as each part ends */
     int64_t events = argc > 1 ? atoll(argv[1]) : 10000000;
     int64_t keys = argc > 2 ? atoll(argv[2]) : events / 10;
     if (events < N_DS) events = N_DS;
     if (keys < 1) keys = 1;
-    char dir[] = "/tmp/cn_bench_groupby_XXXXXX";
-    if (!mkdtemp(dir)) die("mkdtemp", NULL);
-    char wh[128], catu[160];
-    snprintf(wh, sizeof wh, "%s/wh", dir);
-    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
+    BenchScratch scratch;
+    bench_scratch_open(&scratch, "bench_groupby");
+    CnIceCatalog *c = scratch.cat;
     CnErr err = CN_ERR_INIT;
-    CnIceCatalog *c = NULL;
-    if (cn_ice_catalog_open(wh, catu, &c, &err)) die("catalog", &err);
 
     /* ---- data */
-    int64_t day0;
-    if (cn_ds_parse("2024-01-01", &day0)) die("date", NULL);
-    CnSchema *s = NULL;
-    cn_col_schema_new(&s);
-    cn_col_schema_add(s, "user_id", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
-    cn_col_schema_add(s, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
-    cn_col_schema_add(s, "amount", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
-    cn_col_schema_add(s, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err);
-    if (cn_ice_table_create(c, "raw", "ev", s, NULL, 0, &err)) die("create", &err);
-    cn_col_schema_free(s);
+    int64_t day0 = scratch.day0;
     double t0 = wall();
-    CnIceWrite *w = NULL;
-    if (cn_ice_write_begin(c, "raw", "ev", CN_ICE_APPEND, &w, &err)) die("write", &err);
-    CnBatch *b = NULL;
-    if (cn_col_batch_new(cn_ice_write_schema(w), &b, &err)) die("batch", &err);
-    uint64_t x = 88172645463325252ull;
-    int64_t per_day = events / N_DS;
-    for (int d = 0; d < N_DS; d++) {
-        char ds[11];
-        cn_ds_format((int32_t)day0 + d, ds);
-        int64_t base = (day0 + d) * CN_MS_PER_DAY;
-        int64_t nd = d == N_DS - 1 ? events - per_day * (N_DS - 1) : per_day;
-        for (int64_t i = 0; i < nd; i++) {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            uint64_t y = x * 0x2545F4914F6CDD1Dull;
-            cn_col_vec_append_i64(&b->cols[0], (int64_t)((y >> 20) % (uint64_t)keys));
-            cn_col_vec_append_i64(&b->cols[1], base + (int64_t)(x % (uint64_t)CN_MS_PER_DAY));
-            cn_col_vec_append_i64(&b->cols[2], (int64_t)(y >> 54)); /* 0..1023 */
-            cn_col_vec_append_str(&b->cols[3], ds, 10);
-            if (b->cols[0].n == 65536 || i == nd - 1) {
-                if (cn_col_batch_sync_rows(b, &err) || cn_ice_write_batch(w, b, &err)) die("write batch", &err);
-                cn_col_batch_reset(b);
-            }
-        }
-    }
-    if (cn_ice_write_commit(w, NULL, &err)) die("commit", &err);
-    cn_ice_write_free(w);
-    cn_col_batch_free(b);
+    if (bench_write_table(c, "ev", false, false, events, keys, day0, 0, N_DS, 88172645463325252ull, &err))
+        die("write raw.ev", &err);
     printf("bench_groupby: %lld events, %lld keys, %d partitions written in %.2fs\n", (long long)events,
            (long long)keys, N_DS, wall() - t0);
 
@@ -444,15 +419,11 @@ int main(int argc, char **argv) {
 
     /* ---- 1. one ds: DuckDB */
     uint32_t n_threads = cn_pool_threads(); /* what our engine uses */
-    Sample sd, so;
-    sample_init(&so, keys, N_VAL);
+    Sample sd;
     double duck_c;
-    double duck_w = duck_snapshot(wh, last, keys, N_VAL, &sd, &duck_c, NULL);
+    double duck_w = duck_snapshot(scratch.wh, last, keys, N_VAL, &sd, &duck_c, NULL);
     int64_t duck_rss = peak_rss_kb();
-    sample_ours(c, full_table, last_ds, &so);
-    int64_t d1 = sample_diff(&so, &sd, "one ds, chronon versus DuckDB");
-    sample_free(&so);
-    sample_free(&sd);
+    int64_t d1 = check_snapshot(c, full_table, last_ds, keys, &sd, "one ds, chronon versus DuckDB");
     if (d1) bad = 1;
 
     printf("snapshot of %s: windows 1d/7d/30d x SUM/COUNT/AVERAGE/LAST_K(10), %lld output rows\n", last_ds,
@@ -506,14 +477,10 @@ sum_count:;
     CnEngStats sc_st;
     double sc_w = run_child(c, sc->group_by, last, last, false, false, &sc_c, &sc_rss, &sc_st);
     double sc_main = child_main_cpu;
-    Sample scd, sco;
+    Sample scd;
     char *sc_sql = NULL;
-    double sdc_w = duck_snapshot(wh, last, keys, N_SC, &scd, &sdc_c, &sc_sql);
-    sample_init(&sco, keys, N_SC);
-    sample_ours(c, sc_table, last_ds, &sco);
-    int64_t d3 = sample_diff(&sco, &scd, "one ds SUM/COUNT, chronon versus DuckDB");
-    sample_free(&sco);
-    sample_free(&scd);
+    double sdc_w = duck_snapshot(scratch.wh, last, keys, N_SC, &scd, &sdc_c, &sc_sql);
+    int64_t d3 = check_snapshot(c, sc_table, last_ds, keys, &scd, "one ds SUM/COUNT, chronon versus DuckDB");
     if (d3) bad = 1;
     printf("snapshot of %s: windows 1d/7d/30d x SUM/COUNT only, %lld output rows\n", last_ds,
            (long long)sc_st.rows_written);
@@ -533,6 +500,6 @@ end:
     cn_conf_free(full);
     cn_conf_free(inc);
     cn_ice_catalog_close(c);
-    rm_rf(dir);
+    rm_rf(scratch.dir);
     return bad;
 }

@@ -34,7 +34,6 @@
  * must have every left row. Exit 1 on any difference.
  * Printed per run: wall and CPU times, the ratio, peak RSS, our threads (CN_THREADS, else
  * the online CPUs) and the page faults of our child process. */
-#include "bench_util.h"
 #include "base/compat.h"
 
 #include <dirent.h>
@@ -56,6 +55,7 @@
 #include "duckdb.h"
 #include "engine/engine.h"
 #include "table/table.h"
+#include "bench_util.h" /* after table.h: its warehouse helpers */
 
 #define N_DS 30
 #define LEFT_D0 7 /* first left partition: day 7 (2024-01-08), so 7d windows are full */
@@ -75,80 +75,6 @@ static void die(const char *what, const CnErr *err) {
     exit(1);
 }
 
-
-static uint64_t xorshift(uint64_t *x) {
-    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
-    return *x * 0x2545F4914F6CDD1Dull;
-}
-
-/* One generated row of a day. */
-typedef struct GenRow {
-    int64_t key, ts, v;
-} GenRow;
-
-static int gen_cmp(const void *a, const void *b) {
-    const GenRow *x = a, *y = b;
-    if (x->key != y->key) return x->key < y->key ? -1 : 1;
-    return (x->ts > y->ts) - (x->ts < y->ts);
-}
-
-/* Writes table raw.<name> with n rows over partitions day0+d_lo .. day0+N_DS-1: columns
- * user_id, ts, then amount (events) or rid (left), then ds. sorted: each day's rows are
- * written sorted by (user_id, ts) and the table declares that sort order (the same
- * rows as unsorted, in another order). */
-static void write_table(CnIceCatalog *c, const char *name, bool left, bool sorted, int64_t n, int64_t keys,
-                        int64_t day0, uint64_t seed) {
-    CnErr err = CN_ERR_INIT;
-    CnSchema *s = NULL;
-    cn_col_schema_new(&s);
-    if (left) cn_col_schema_add(s, "rid", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
-    cn_col_schema_add(s, "user_id", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
-    cn_col_schema_add(s, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
-    if (!left) cn_col_schema_add(s, "amount", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
-    cn_col_schema_add(s, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err);
-    if (err.code || cn_ice_table_create(c, "raw", name, s, NULL, 0, &err)) die("create", &err);
-    cn_col_schema_free(s);
-    static const char *const ORDER[2] = {"user_id", "ts"};
-    if (sorted && cn_ice_table_set_sort_order(c, "raw", name, ORDER, 2, &err)) die("sort order", &err);
-    CnIceWrite *w = NULL;
-    if (cn_ice_write_begin(c, "raw", name, CN_ICE_APPEND, &w, &err)) die("write", &err);
-    CnBatch *b = NULL;
-    if (cn_col_batch_new(cn_ice_write_schema(w), &b, &err)) die("batch", &err);
-    int d_lo = left ? LEFT_D0 : 0, n_days = N_DS - d_lo;
-    int64_t per_day = n / n_days, rid = 0;
-    uint64_t x = seed;
-    GenRow *day_rows = malloc(((size_t)(n - per_day * (n_days - 1)) + 1) * sizeof *day_rows);
-    if (!day_rows) die("out of memory", NULL);
-    for (int d = d_lo; d < N_DS; d++) {
-        char ds[11];
-        cn_ds_format((int32_t)(day0 + d), ds);
-        int64_t base = (day0 + d) * CN_MS_PER_DAY;
-        int64_t nd = d == N_DS - 1 ? n - per_day * (n_days - 1) : per_day;
-        for (int64_t i = 0; i < nd; i++) {
-            uint64_t y = xorshift(&x);
-            day_rows[i].key = (int64_t)((y >> 20) % (uint64_t)keys);
-            day_rows[i].ts = base + (int64_t)(x % (uint64_t)CN_MS_PER_DAY);
-            day_rows[i].v = left ? rid++ : (int64_t)(y >> 54); /* amount 0..1023 */
-        }
-        if (sorted) qsort(day_rows, (size_t)nd, sizeof *day_rows, gen_cmp);
-        for (int64_t i = 0; i < nd; i++) {
-            int c0 = 0;
-            if (left) cn_col_vec_append_i64(&b->cols[c0++], day_rows[i].v);
-            cn_col_vec_append_i64(&b->cols[c0++], day_rows[i].key);
-            cn_col_vec_append_i64(&b->cols[c0++], day_rows[i].ts);
-            if (!left) cn_col_vec_append_i64(&b->cols[c0++], day_rows[i].v);
-            cn_col_vec_append_str(&b->cols[c0], ds, 10);
-            if (b->cols[0].n == 65536 || i == nd - 1) {
-                if (cn_col_batch_sync_rows(b, &err) || cn_ice_write_batch(w, b, &err)) die("write batch", &err);
-                cn_col_batch_reset(b);
-            }
-        }
-    }
-    free(day_rows);
-    if (cn_ice_write_commit(w, NULL, &err)) die("commit", &err);
-    cn_ice_write_free(w);
-    cn_col_batch_free(b);
-}
 
 /* The Join over events table raw.<ev>; its name (and output table) is bench.<name>. */
 static CnConf *join_conf(const char *name, const char *ev) {
@@ -400,20 +326,19 @@ int main(int argc, char **argv) {
     if (n_left < N_DS) n_left = N_DS;
     if (events < N_DS) events = N_DS;
     if (keys < 1) keys = 1;
-    char dir[] = "/tmp/cn_bench_join_XXXXXX";
-    if (!mkdtemp(dir)) die("mkdtemp", NULL);
-    char wh[128], catu[160];
-    snprintf(wh, sizeof wh, "%s/wh", dir);
-    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
+    BenchScratch scratch;
+    bench_scratch_open(&scratch, "bench_join");
+    const char *dir = scratch.dir, *wh = scratch.wh;
+    CnIceCatalog *c = scratch.cat;
     CnErr err = CN_ERR_INIT;
-    CnIceCatalog *c = NULL;
-    if (cn_ice_catalog_open(wh, catu, &c, &err)) die("catalog", &err);
-    int64_t day0;
-    if (cn_ds_parse("2024-01-01", &day0)) die("date", NULL);
+    int64_t day0 = scratch.day0;
 
     double t0 = wall();
-    for (int v = 0; v < N_VAR; v++) write_table(c, VAR_EV[v], false, v == 1, events, keys, day0, 88172645463325252ull);
-    write_table(c, "left", true, false, n_left, keys, day0, 0x9E3779B97F4A7C15ull);
+    for (int v = 0; v < N_VAR; v++)
+        if (bench_write_table(c, VAR_EV[v], false, v == 1, events, keys, day0, 0, N_DS, 88172645463325252ull, &err))
+            die(VAR_EV[v], &err);
+    if (bench_write_table(c, "left", true, false, n_left, keys, day0, LEFT_D0, N_DS, 0x9E3779B97F4A7C15ull, &err))
+        die("left", &err);
     printf("bench_join: %lld left rows, %lld events (written twice: as drawn, and sorted), %lld keys written in "
            "%.2fs\n",
            (long long)n_left, (long long)events, (long long)keys, wall() - t0);

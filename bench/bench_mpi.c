@@ -36,14 +36,9 @@
 #include "base/hash.h"
 #include "base/str.h"
 #include "table/table.h"
+#include "bench_util.h" /* after table.h: its warehouse helpers */
 
 #define N_DS 30
-
-static double wall(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static void die(const char *what, const CnErr *err) {
     fprintf(stderr, "bench_mpi: %s%s%s\n", what, err ? ": " : "", err ? cn_err_msg(err) : "");
@@ -215,13 +210,12 @@ int main(int argc, char **argv) {
     setenv("OMPI_MCA_btl", "self,vader", 0);
     setenv("OMPI_MCA_pml", "ob1", 0);
 
-    char dir[] = "/tmp/cn_bench_mpi_XXXXXX";
-    if (!mkdtemp(dir)) die("mkdtemp", NULL);
-    char wh[128], catu[160], path[256];
-    snprintf(wh, sizeof wh, "%s/wh", dir);
-    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
-    setenv("CHRONON_WAREHOUSE", wh, 1);
-    setenv("CHRONON_CATALOG", catu, 1);
+    BenchScratch scratch;
+    bench_scratch_open(&scratch, "bench_mpi");
+    char *dir = scratch.dir;
+    char path[256];
+    setenv("CHRONON_WAREHOUSE", scratch.wh, 1);
+    setenv("CHRONON_CATALOG", scratch.catu, 1);
     snprintf(path, sizeof path, "%s/production", dir);
     mkdir(path, 0755);
     snprintf(path, sizeof path, "%s/production/group_bys", dir);
@@ -233,47 +227,12 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/production/joins/bench", dir);
     mkdir(path, 0755);
     CnErr err = CN_ERR_INIT;
-    CnIceCatalog *c = NULL;
-    if (cn_ice_catalog_open(wh, catu, &c, &err)) die("catalog", &err);
+    CnIceCatalog *c = scratch.cat;
 
     /* ---- data (bench_groupby's generator) */
-    int64_t day0;
-    if (cn_ds_parse("2024-01-01", &day0)) die("date", NULL);
-    CnSchema *s = NULL;
-    cn_col_schema_new(&s);
-    cn_col_schema_add(s, "user_id", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
-    cn_col_schema_add(s, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
-    cn_col_schema_add(s, "amount", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err);
-    cn_col_schema_add(s, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err);
-    if (cn_ice_table_create(c, "raw", "ev", s, NULL, 0, &err)) die("create", &err);
-    cn_col_schema_free(s);
-    CnIceWrite *w = NULL;
-    if (cn_ice_write_begin(c, "raw", "ev", CN_ICE_APPEND, &w, &err)) die("write", &err);
-    CnBatch *b = NULL;
-    if (cn_col_batch_new(cn_ice_write_schema(w), &b, &err)) die("batch", &err);
-    uint64_t x = 88172645463325252ull;
-    int64_t per_day = events / N_DS;
-    for (int d = 0; d < N_DS; d++) {
-        char ds[11];
-        cn_ds_format((int32_t)day0 + d, ds);
-        int64_t base = (day0 + d) * CN_MS_PER_DAY;
-        int64_t nd = d == N_DS - 1 ? events - per_day * (N_DS - 1) : per_day;
-        for (int64_t i = 0; i < nd; i++) {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            uint64_t y = x * 0x2545F4914F6CDD1Dull;
-            cn_col_vec_append_i64(&b->cols[0], (int64_t)((y >> 20) % (uint64_t)keys));
-            cn_col_vec_append_i64(&b->cols[1], base + (int64_t)(x % (uint64_t)CN_MS_PER_DAY));
-            cn_col_vec_append_i64(&b->cols[2], (int64_t)(y >> 54));
-            cn_col_vec_append_str(&b->cols[3], ds, 10);
-            if (b->cols[0].n == 65536 || i == nd - 1) {
-                if (cn_col_batch_sync_rows(b, &err) || cn_ice_write_batch(w, b, &err)) die("write batch", &err);
-                cn_col_batch_reset(b);
-            }
-        }
-    }
-    if (cn_ice_write_commit(w, NULL, &err)) die("commit", &err);
-    cn_ice_write_free(w);
-    cn_col_batch_free(b);
+    int64_t day0 = scratch.day0;
+    if (bench_write_table(c, "ev", false, false, events, keys, day0, 0, N_DS, 88172645463325252ull, &err))
+        die("write raw.ev", &err);
     int64_t n_left = events / 10;
     if (join) write_left(c, day0 + N_DS - 1, n_left, keys);
     printf("bench_mpi: %lld events, %lld keys, %d partitions, %ld cores%s\n", (long long)events, (long long)keys, N_DS,
