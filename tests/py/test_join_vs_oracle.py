@@ -307,6 +307,22 @@ def test_random_joins_match_oracle(tmp_path):
     assert compared >= len(seeds) * PER_DATASET * 0.8, "too few joins compared (%d)" % compared
 
 
+def ev_left_repo(root, ev, left):
+    """A join repo at root (empty production/joins/t) whose warehouse holds ev as raw.ev and
+    left as raw.left: (Warehouse, the oracle's tables)."""
+    os.makedirs(os.path.join(root, "production", "joins", "t"))
+    wh = Warehouse(root)
+    tables = {}
+    for name, rows, cols, schema, load in [
+            ("raw.ev", ev, ["ts", "k1", "k2", "v", "x"], EV_SCHEMA, EV_LOAD),
+            ("raw.left", left, ["ts", "uid", "k1", "k2", "note"], LEFT_SCHEMA, LEFT_LOAD)]:
+        path = os.path.join(root, name + ".csv")
+        write_csv(path, rows, cols, schema)
+        wh.load(path, name, load)
+        tables[name] = co.load_table(name, path)
+    return wh, tables
+
+
 def test_dense_keys_temporal_sweep_matches_oracle(tmp_path):
     """Many rows per key (the sorted sweep's windows slide, its front stacks are rebuilt
     many times): ts ties, null inputs, late rows, left rows at event times, windows of
@@ -335,16 +351,7 @@ def test_dense_keys_temporal_sweep_matches_oracle(tmp_path):
         k = rnd.choice(["a", "b", "c", "zz"])
         left.append({"ds": co.ds_add(BASE, d), "ts": ts, "uid": k, "k1": k, "k2": 0, "note": "p"})
     root = str(tmp_path)
-    os.makedirs(os.path.join(root, "production", "joins", "t"))
-    wh = Warehouse(root)
-    tables = {}
-    for name, rows, cols, schema, load in [
-            ("raw.ev", ev, ["ts", "k1", "k2", "v", "x"], EV_SCHEMA, EV_LOAD),
-            ("raw.left", left, ["ts", "uid", "k1", "k2", "note"], LEFT_SCHEMA, LEFT_LOAD)]:
-        path = os.path.join(root, name + ".csv")
-        write_csv(path, rows, cols, schema)
-        wh.load(path, name, load)
-        tables[name] = co.load_table(name, path)
+    wh, tables = ev_left_repo(root, ev, left)
     wins = [{"length": 1, "timeUnit": 0}, {"length": 6, "timeUnit": 0}, {"length": 1, "timeUnit": 1},
             {"length": 2, "timeUnit": 1}]
     aggs = [{"inputColumn": c, "operation": OPS[op], "argMap": {"k": "3"} if op == "LAST_K" else {}, "windows": wins}
@@ -376,18 +383,10 @@ def test_dense_keys_temporal_sweep_matches_oracle(tmp_path):
 
 def _bad_repo(tmp_path, conf):
     root = str(tmp_path)
-    os.makedirs(os.path.join(root, "production", "joins", "t"), exist_ok=True)
+    ev, dim, left = gen_data(random.Random(7), 3)
+    wh, _ = ev_left_repo(root, ev, left)
     with open(os.path.join(root, "production", "joins", "t", "bad"), "w") as f:
         json.dump(conf, f)
-    wh = Warehouse(root)
-    rnd = random.Random(7)
-    ev, dim, left = gen_data(rnd, 3)
-    for name, rows, cols, schema, load in [
-            ("raw.ev", ev, ["ts", "k1", "k2", "v", "x"], EV_SCHEMA, EV_LOAD),
-            ("raw.left", left, ["ts", "uid", "k1", "k2", "note"], LEFT_SCHEMA, LEFT_LOAD)]:
-        path = os.path.join(root, name + ".csv")
-        write_csv(path, rows, cols, schema)
-        wh.load(path, name, load)
     return root, wh
 
 
@@ -415,16 +414,7 @@ def test_temporal_first_last_on_ts_tie_without_nulls(tmp_path, op):
     ev += [{"ds": BASE, "ts": e0 + 500, "k1": "a", "k2": 0, "v": v, "x": 1.0} for v in (7, 3)]
     left = [{"ds": co.ds_add(BASE, 1), "ts": e0 + DAY + 10, "uid": "a", "k1": "a", "k2": 0, "note": "p"}]
     root = str(tmp_path)
-    os.makedirs(os.path.join(root, "production", "joins", "t"))
-    wh = Warehouse(root)
-    tables = {}
-    for name, rows, cols, schema, load in [
-            ("raw.ev", ev, ["ts", "k1", "k2", "v", "x"], EV_SCHEMA, EV_LOAD),
-            ("raw.left", left, ["ts", "uid", "k1", "k2", "note"], LEFT_SCHEMA, LEFT_LOAD)]:
-        path = os.path.join(root, name + ".csv")
-        write_csv(path, rows, cols, schema)
-        wh.load(path, name, load)
-        tables[name] = co.load_table(name, path)
+    wh, tables = ev_left_repo(root, ev, left)
     gb = {"metaData": {"name": "t.tie_gb", "outputNamespace": "out", "team": "t"}, "keyColumns": ["k1"],
           "accuracy": 0, "sources": [{"events": {"table": "raw.ev", "query": {
               "selects": {"k1": "k1", "v": "v"}, "timeColumn": "ts"}}}],
@@ -520,16 +510,7 @@ def test_max_memory_halves_chunks_then_refuses(tmp_path):
     left = [{"ds": co.ds_add(BASE, d), "ts": e0 + d * DAY + rnd.randint(0, DAY - 1), "uid": "a",
              "k1": rnd.choice(["a", "b", "c"]), "k2": 0, "note": pad} for d in range(1, n_days) for _ in range(1500)]
     root = str(tmp_path)
-    os.makedirs(os.path.join(root, "production", "joins", "t"))
-    wh = Warehouse(root)
-    tables = {}
-    for name, rows, cols, schema, load in [
-            ("raw.ev", ev, ["ts", "k1", "k2", "v", "x"], EV_SCHEMA, EV_LOAD),
-            ("raw.left", left, ["ts", "uid", "k1", "k2", "note"], LEFT_SCHEMA, LEFT_LOAD)]:
-        path = os.path.join(root, name + ".csv")
-        write_csv(path, rows, cols, schema)
-        wh.load(path, name, load)
-        tables[name] = co.load_table(name, path)
+    wh, tables = ev_left_repo(root, ev, left)
     gb = {"metaData": {"name": "t.mm_gb", "outputNamespace": "out", "team": "t"}, "keyColumns": ["k1"],
           "accuracy": 0, "sources": [{"events": {"table": "raw.ev", "query": {
               "selects": {"k1": "k1", "v": "v"}, "timeColumn": "ts"}}}],
