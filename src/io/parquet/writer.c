@@ -451,7 +451,8 @@ static int prepare(CnPqWriter *w, const WLeaf *L, const CnVec *top, Chunk *c, Cn
     if (L->role == ROLE_DEEP) {
         /* levels made above */
     } else if (L->role == ROLE_FLAT) {
-        if (L->max_def)
+        if (L->max_def && !top->n_null) memset(def, 1, n_levels); /* no bit tests when all present */
+        else if (L->max_def)
             for (uint32_t i = 0; i < n_levels; i++) def[i] = cn_col_vec_is_valid(top, i);
     } else {
         uint32_t j = 0;
@@ -463,10 +464,14 @@ static int prepare(CnPqWriter *w, const WLeaf *L, const CnVec *top, Chunk *c, Cn
                 def[j++] = cn_col_vec_is_valid(top, r) ? (uint8_t)L->list_def : 0;
                 continue;
             }
-            for (uint32_t e = a; e < b; e++) {
-                rep[j] = e == a ? 0 : 1;
-                def[j++] = cn_col_vec_is_valid(vv, e) ? full : slot;
+            rep[j] = 0;
+            memset(rep + j + 1, 1, b - a - 1);
+            if (!vv->n_null) { /* elements all present: one fill instead of a bit test each */
+                memset(def + j, full, b - a);
+                j += b - a;
+                continue;
             }
+            for (uint32_t e = a; e < b; e++) def[j++] = cn_col_vec_is_valid(vv, e) ? full : slot;
         }
     }
     c->n_levels = n_levels;
@@ -621,11 +626,17 @@ static int try_dict(CnPqWriter *w, Chunk *c, bool *use, CnErr *err) {
     uint32_t nd = 0;
     uint64_t dict_bytes = 0, plain_bytes = 0;
     for (uint32_t k = 0; k < vs->n; k++) {
-        uint64_t h = val_hash(vs, k);
-        uint32_t mask = cap - 1, s = (uint32_t)h & mask;
         uint32_t vlen = 0;
         if (!vs->wp) vs_bytes(vs, k, &vlen);
         plain_bytes += vs->wp ? (uint64_t)vs->wp : 4 + (uint64_t)vlen;
+        /* a repeat of the previous value (a constant column such as the partition's ds)
+         * has its id already: no hash, no probe */
+        if (k && val_eq(vs, k - 1, k)) {
+            ids[k] = ids[k - 1];
+            continue;
+        }
+        uint64_t h = val_hash(vs, k);
+        uint32_t mask = cap - 1, s = (uint32_t)h & mask;
         for (;;) {
             uint32_t e = slots[s];
             if (!e) break;
