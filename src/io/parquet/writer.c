@@ -978,15 +978,20 @@ static int write_chunk(CnPqWriter *w, const WLeaf *L, const CnVec *top, CnPqChun
         if (c.rep)
             while (l1 < c.n_levels && c.rep[l1] != 0) l1++;
         uint32_t nv = 0, rows = 0;
-        if (c.def) {
-            for (uint32_t j = l0; j < l1; j++) nv += c.def[j] == L->max_def;
+        if (l0 == 0 && l1 == c.n_levels) { /* one page: every dense value, every row */
+            nv = vs->n;
+            rows = top->n;
         } else {
-            nv = l1 - l0;
-        }
-        if (c.rep) {
-            for (uint32_t j = l0; j < l1; j++) rows += c.rep[j] == 0;
-        } else {
-            rows = l1 - l0;
+            if (c.def) {
+                for (uint32_t j = l0; j < l1; j++) nv += c.def[j] == L->max_def;
+            } else {
+                nv = l1 - l0;
+            }
+            if (c.rep) {
+                for (uint32_t j = l0; j < l1; j++) rows += c.rep[j] == 0;
+            } else {
+                rows = l1 - l0;
+            }
         }
         uint32_t v1 = v0 + nv;
         cn_buf_reset(&w->page);
