@@ -49,9 +49,8 @@ static const char k_usage[] =
     "options:\n"
     "  --port N             port (default 9000; 0 picks a free one); the address is printed on start\n"
     "  --bind ADDR          address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)\n"
-    "  --threads N          requests handled at once; each connection has its own thread (default:\n"
-    "                       one per CPU for an lmdb: store, whose fetches only compute; two per\n"
-    "                       CPU for network stores, which wait)\n"
+    "  --threads N          worker threads (default: one per CPU for an lmdb: store, whose\n"
+    "                       fetches only compute; two per CPU for network stores, which wait)\n"
     "  --repo DIR           chronon root (default: the current directory)\n"
     "  --online URI         online store: lmdb:<dir>, redis://, mongodb://, dynamodb:// (default:\n"
     "                       $CHRONON_ONLINE, else lmdb:<warehouse>/online)\n"
@@ -239,10 +238,9 @@ int cn_cli_serve(int argc, char **argv) {
     rc = cn_cli_where(repo, warehouse, NULL, NULL, NULL, w, &err);
     if (rc) goto done;
     if (!online) online = w->online;
-    /* How many requests run at once (each connection has its own thread; the others wait
-     * for a permit). An LMDB fetch never waits (the store is memory-mapped), so more at once
-     * than CPUs would only take turns on them (context switches, and a p99 of several time
-     * slices); a network store's fetch waits on its server, and another can run meanwhile. */
+    /* An LMDB fetch never waits (the store is memory-mapped), so more threads than CPUs
+     * would only take turns on them (context switches, and a p99 of several time slices);
+     * a network store's fetch waits on its server, and another thread can run meanwhile. */
     if (ho.threads == 0) ho.threads = (int)(strncmp(online, "lmdb:", 5) == 0 ? ncpu : 2 * ncpu);
     st.uri = online;
     st.root = w->root;
@@ -286,7 +284,7 @@ int cn_cli_serve(int argc, char **argv) {
     }
     if (rc == 0) {
         const char *host = strcmp(ho.bind, "0.0.0.0") == 0 ? "127.0.0.1" : ho.bind;
-        printf("serve: listening on http://%s:%d (online store %s%s, %d requests at once)\n", host, cn_http_server_port(s),
+        printf("serve: listening on http://%s:%d (online store %s%s, %d threads)\n", host, cn_http_server_port(s),
                online, retrying ? ", not connected yet: retrying" : "", ho.threads);
         fflush(stdout);
         sigset_t wait_set = old_set;

@@ -1,16 +1,4 @@
-/* http.c: CnHttpServer over libmicrohttpd (MHD), a thread per connection.
- *
- * Threads: each connection has its own thread, which sleeps in poll() between requests;
- * opts.threads bounds the requests being handled at once (a semaphore around the
- * handler), so a flood of connections cannot start more fetches than that. Measured with
- * wrk -t2 -c50 on 2 shared cores (bench/bench_http.py, docs/serve.md), this cut the p99
- * from 9-25 ms to 4-7 ms at equal requests/s while other processes loaded the machine.
- * With MHD's pool of epoll threads the connections sat on whichever worker accepted them
- * (wrk's 50 landed 46/5 on two workers), and all of a worker's connections waited while
- * that one thread was off the CPU; spreading them evenly did not help (two busy workers
- * and wrk's two threads then took turns on the 2 cores). A thread that wakes for one
- * request runs soon after its wakeup and holds up only its own connection. It costs
- * about 5 us more CPU per request (a wakeup and a switch each).
+/* http.c: CnHttpServer over libmicrohttpd (MHD) with an internal epoll thread pool.
  *
  * Memory: each connection owns one ConnState for its life (MHD's connection notifier
  * makes and frees it): the request arena, the body buffer and the response buffer are
@@ -29,26 +17,16 @@
  * chunks, and the last call (no more data) routes the request and queues the response.
  * The completion callback resets the state.
  *
- * Accepting: a thread of ours accepts and hands each connection to MHD
- * (MHD_add_connection), because MHD's own accept in this mode takes connections past its
- * limit only to close them.
- *
- * Limits: at max_connections open connections the acceptor stops accepting and new
- * connections wait in the listen backlog, which bounds the queue; bodies above max_body
- * are drained, not buffered, and get 413. Shutdown: stop the acceptor and close the
- * listen socket, wait for requests in flight (bounded), then stop the daemon. */
+ * Limits: past MHD's connection limit new connections wait in the listen backlog, which
+ * bounds the queue; bodies above max_body are drained, not buffered, and get 413. Shutdown: quiesce (stop accepting), wait
+ * for requests in flight (bounded), then stop the daemon. */
 #include "base/compat.h"
 #include "serve/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <pthread.h>
-#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,14 +67,7 @@ struct CnHttpServer {
     int listen_fd;         /* ours: we bind it so a failure can name errno */
     int port;
     atomic_int in_flight;  /* requests between URI callback and completion */
-    atomic_int n_conns;    /* connections MHD holds (started, not yet closed) */
-    atomic_int n_adding;   /* handed to MHD by the acceptor, not started yet */
     atomic_bool stopping;  /* replies say Connection: close once set */
-    pthread_t acceptor;
-    bool acceptor_running;
-    int wake[2];           /* a byte on wake[1] stops the acceptor; -1 when closed */
-    sem_t busy;            /* opts.threads permits: requests handled at once */
-    bool busy_ok;          /* busy initialised */
 };
 
 /* Buffers above this are freed when their request ends rather than kept for the
@@ -131,19 +102,15 @@ static void buf_recycle(CnBuf *b) {
 static void on_connection(void *cls, struct MHD_Connection *con, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
     (void)con;
-    CnHttpServer *s = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        atomic_fetch_add(&s->n_conns, 1);
-        atomic_fetch_sub(&s->n_adding, 1);
         ConnState *cs = cn_calloc(1, sizeof *cs);
         if (cs) {
-            cs->srv = s;
+            cs->srv = cls;
             cn_arena_init(&cs->arena, REQ_ARENA_BLOCK);
         }
         *socket_context = cs; /* NULL: the URI callback answers 503 */
         return;
     }
-    atomic_fetch_sub(&s->n_conns, 1);
     ConnState *cs = *socket_context;
     if (!cs) return;
     cn_buf_fini(&cs->body);
@@ -330,10 +297,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
             .arena = &st->arena,
             .scratch = &st->scratch,
         };
-        while (sem_wait(&s->busy) != 0 && errno == EINTR) {
-        }
         dispatch(s, &req, &resp, &route, &allow);
-        sem_post(&s->busy);
     }
     if (resp.body.oom) {
         /* A buffer that failed to grow keeps failing: answer from a fresh one. */
@@ -369,7 +333,6 @@ int cn_http_server_new(const CnHttpOpts *opts, CnHttpServer **out, CnErr *err) {
     if (s->opts.max_connections <= 0) s->opts.max_connections = 1024;
     if (s->opts.max_body == 0) s->opts.max_body = 16u << 20;
     s->listen_fd = -1;
-    s->wake[0] = s->wake[1] = -1;
     s->port = s->opts.port;
     *out = s;
     return 0;
@@ -453,94 +416,23 @@ static int open_listener(CnHttpServer *s, CnErr *err) {
     return 0;
 }
 
-/* Adds status flags (and close-on-exec) to fd. */
-static bool fd_flags(int fd, int status) {
-    int fl = fcntl(fd, F_GETFL);
-    return fl >= 0 && fcntl(fd, F_SETFL, fl | status) == 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) == 0;
-}
-
-static int open_conns(CnHttpServer *s) { return atomic_load(&s->n_conns) + atomic_load(&s->n_adding); }
-
-/* The acceptor (see the top): accepts while fewer than max_connections are open,
- * draining the backlog, and hands each socket to MHD (which closes it if it cannot take
- * it). At the limit it naps 1 ms at a time until a connection closes. */
-static void *acceptor_main(void *arg) {
-    CnHttpServer *s = arg;
-    struct pollfd p[2] = {{.fd = s->listen_fd, .events = POLLIN}, {.fd = s->wake[0], .events = POLLIN}};
-    while (!atomic_load(&s->stopping)) {
-        if (open_conns(s) >= s->opts.max_connections) {
-            if (poll(&p[1], 1, 1) > 0) break;
-            continue;
-        }
-        int n = poll(p, 2, -1);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 || p[1].revents) break;
-        while (!atomic_load(&s->stopping) && open_conns(s) < s->opts.max_connections) {
-            struct sockaddr_storage ss;
-            socklen_t len = sizeof ss;
-            int fd = accept(s->listen_fd, (struct sockaddr *)&ss, &len);
-            int one = 1;
-            if (fd >= 0) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            if (fd >= 0 && !fd_flags(fd, O_NONBLOCK)) {
-                close(fd);
-                continue;
-            }
-            if (fd < 0) {
-                /* out of descriptors: wait a little rather than spin on a ready socket */
-                if (errno == EMFILE || errno == ENFILE) poll(&p[1], 1, 10);
-                break;
-            }
-            /* counted until its worker starts it (MHD closes a socket it refuses) */
-            atomic_fetch_add(&s->n_adding, 1);
-            if (MHD_add_connection(s->daemon, fd, (struct sockaddr *)&ss, len) != MHD_YES)
-                atomic_fetch_sub(&s->n_adding, 1);
-        }
-    }
-    return NULL;
-}
-
 int cn_http_server_start(CnHttpServer *s, CnErr *err) {
     if (s->daemon) return 0;
     int rc = open_listener(s, err);
     if (rc < 0) return rc;
-    if (pipe(s->wake) != 0 || !fd_flags(s->wake[0], 0) || !fd_flags(s->wake[1], O_NONBLOCK)) {
-        int e = errno;
-        close(s->listen_fd);
-        s->listen_fd = -1;
-        for (int i = 0; i < 2; i++)
-            if (s->wake[i] >= 0) close(s->wake[i]);
-        s->wake[0] = s->wake[1] = -1;
-        return cn_err_set(err, CN_EIO, "http server: pipe: %s", strerror(e));
-    }
-    if (sem_init(&s->busy, 0, (unsigned)s->opts.threads) != 0) {
-        int e = errno;
-        close(s->listen_fd);
-        close(s->wake[0]);
-        close(s->wake[1]);
-        s->listen_fd = s->wake[0] = s->wake[1] = -1;
-        return cn_err_set(err, CN_EIO, "http server: semaphore of %d: %s", s->opts.threads, strerror(e));
-    }
-    s->busy_ok = true;
-    /* TURBO: read and write first and poll only on EAGAIN (the sockets are
-     * non-blocking), and skip shutdown() before close. NO_LISTEN_SOCKET: the acceptor
-     * adds the connections. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ITC |
-                     MHD_USE_TURBO | MHD_USE_NO_LISTEN_SOCKET;
+    /* TURBO: read, write and accept first and poll only on EAGAIN (the sockets are
+     * non-blocking), and skip shutdown() before close. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO;
     s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_CONNECTION_LIMIT,
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->opts.threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL_BYTES, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_END);
-    if (s->daemon && pthread_create(&s->acceptor, NULL, acceptor_main, s) == 0) s->acceptor_running = true;
-    if (!s->acceptor_running) {
-        if (s->daemon) MHD_stop_daemon(s->daemon);
-        s->daemon = NULL;
+    if (!s->daemon) {
         close(s->listen_fd);
         s->listen_fd = -1;
-        close(s->wake[0]);
-        close(s->wake[1]);
-        s->wake[0] = s->wake[1] = -1;
         return cn_err_set(err, CN_EIO, "http server: could not start on %s port %d (%d threads)", s->bind,
                           s->port, s->opts.threads);
     }
@@ -553,15 +445,10 @@ void cn_http_server_free(CnHttpServer *s) {
     if (!s) return;
     if (s->daemon) {
         atomic_store(&s->stopping, true);
-        /* stop accepting: the acceptor exits, then the listen socket closes */
-        if (s->acceptor_running) {
-            char b = 1;
-            if (write(s->wake[1], &b, 1) < 0) { /* a full pipe is awake already */
-            }
-            pthread_join(s->acceptor, NULL);
-            s->acceptor_running = false;
-        }
-        close(s->listen_fd);
+        /* After a successful quiesce the listen socket is ours to close; otherwise
+         * MHD_stop_daemon closes it, and closing it here too could close a reused fd. */
+        MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+        if (fd != MHD_INVALID_SOCKET) close(fd);
         s->listen_fd = -1;
         /* Let requests already read finish and be sent. */
         for (int waited = 0; atomic_load(&s->in_flight) > 0 && waited < SHUTDOWN_WAIT_MS; waited += 5) {
@@ -571,9 +458,6 @@ void cn_http_server_free(CnHttpServer *s) {
         MHD_stop_daemon(s->daemon);
     }
     if (s->listen_fd >= 0) close(s->listen_fd);
-    for (int i = 0; i < 2; i++)
-        if (s->wake[i] >= 0) close(s->wake[i]);
-    if (s->busy_ok) sem_destroy(&s->busy);
     for (size_t i = 0; i < s->n_routes; i++) {
         cn_free(s->routes[i].method);
         cn_free(s->routes[i].prefix);
