@@ -583,7 +583,9 @@ static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) 
     if (tv && cn_col_type_width(tv->type->id) != 8) tv = NULL;
     int64_t *ts = g->ts + base;
     uint8_t *ts_ok = g->ts_ok + base;
-    if (tk->ts_from_ds) {
+    if (n_keep == 0) {
+        /* an empty batch (or every key null): its vectors may have no memory at all */
+    } else if (tk->ts_from_ds) {
         for (uint32_t k = 0; k < n_keep; k++) ts[k] = ((int64_t)g->pday[base + k] + 1) * CN_MS_PER_DAY - 1;
         memset(ts_ok, 1, n_keep);
     } else if (!tv) {
