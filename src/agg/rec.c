@@ -30,13 +30,6 @@ static inline uint32_t rec_len(const uint8_t *r) {
     return l;
 }
 
-static int bytes_cmp(const uint8_t *a, uint32_t la, const uint8_t *b, uint32_t lb) {
-    uint32_t n = la < lb ? la : lb;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c) return c < 0 ? -1 : 1;
-    return la < lb ? -1 : la > lb;
-}
-
 /* Order of records for compaction, by flavour. */
 static int rec_cmp(const void *vctx, uint32_t x, uint32_t y) {
     const Ctx *ctx = vctx;
@@ -47,18 +40,18 @@ static int rec_cmp(const void *vctx, uint32_t x, uint32_t y) {
     switch (ctx->sp->rec) {
     case CN_AGG__R_TOPK:
         c = -cn_agg__payload_cmp(ctx->sp->sc, pa, la, pb, lb);
-        return c ? c : bytes_cmp(pa, la, pb, lb);
+        return c ? c : cn_bytes_cmp(pa, la, pb, lb);
     case CN_AGG__R_BOTK:
         c = cn_agg__payload_cmp(ctx->sp->sc, pa, la, pb, lb);
-        return c ? c : bytes_cmp(pa, la, pb, lb);
+        return c ? c : cn_bytes_cmp(pa, la, pb, lb);
     case CN_AGG__R_FIRSTK: case CN_AGG__R_LASTK: {
         int64_t ta = rec_aux(a), tb = rec_aux(b);
         c = ta < tb ? -1 : ta > tb;
         if (!c) c = cn_agg__payload_cmp(ctx->sp->sc, pa, la, pb, lb);
-        if (!c) c = bytes_cmp(pa, la, pb, lb);
+        if (!c) c = cn_bytes_cmp(pa, la, pb, lb);
         return ctx->sp->rec == CN_AGG__R_LASTK ? -c : c;
     }
-    default: return bytes_cmp(pa, la, pb, lb);
+    default: return cn_bytes_cmp(pa, la, pb, lb);
     }
 }
 
@@ -68,7 +61,7 @@ static int count_cmp(const void *vctx, uint32_t x, uint32_t y) {
     const uint8_t *a = ctx->base + x, *b = ctx->base + y;
     int64_t ca = rec_aux(a), cb = rec_aux(b);
     if (ca != cb) return ca > cb ? -1 : 1;
-    return bytes_cmp(a + REC_FIX, rec_len(a), b + REC_FIX, rec_len(b));
+    return cn_bytes_cmp(a + REC_FIX, rec_len(a), b + REC_FIX, rec_len(b));
 }
 
 static int off_cmp(const void *ctx, uint32_t x, uint32_t y) {

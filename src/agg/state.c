@@ -957,10 +957,7 @@ static int label_cmp(const void *ctx, uint32_t a, uint32_t b) {
     const CnAggState *st = ctx;
     uint32_t la, lb;
     const uint8_t *pa = label_of(st, a, &la), *pb = label_of(st, b, &lb);
-    uint32_t n = la < lb ? la : lb;
-    int c = n ? memcmp(pa, pb, n) : 0;
-    if (c) return c;
-    return la < lb ? -1 : la > lb;
+    return cn_bytes_cmp(pa, la, pb, lb);
 }
 
 static int finalize_one(CnAggState *st, uint32_t id, CnVec *out, bool top, CnErr *err);

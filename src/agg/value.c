@@ -40,13 +40,6 @@ int cn_agg__utf16_cmp(const uint8_t *a, uint32_t alen, const uint8_t *b, uint32_
     return memcmp(a + i, b + i, 1) < 0 ? -1 : 1; /* malformed UTF-8: bytes decide */
 }
 
-static int bytes_cmp(const uint8_t *a, uint32_t alen, const uint8_t *b, uint32_t blen) {
-    uint32_t n = alen < blen ? alen : blen;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c) return c < 0 ? -1 : 1;
-    return alen < blen ? -1 : alen > blen;
-}
-
 static int dbl_cmp(double x, double y) {
     bool nx = x != x, ny = y != y;
     if (nx || ny) return nx == ny ? 0 : nx ? 1 : -1; /* NaN above every number */
@@ -82,7 +75,7 @@ int cn_agg__payload_cmp(CnTypeId sc, const uint8_t *a, uint32_t alen, const uint
         return dbl_cmp(x, y);
     }
     case CN_COL_STRING: return cn_agg__utf16_cmp(a, alen, b, blen);
-    default: return bytes_cmp(a, alen, b, blen);
+    default: return cn_bytes_cmp(a, alen, b, blen);
     }
 }
 

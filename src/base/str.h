@@ -7,6 +7,7 @@
 #define CN_STR_H
 
 #include <stdarg.h>
+#include <string.h>
 
 #include "base/compat.h"
 
@@ -35,5 +36,14 @@ bool cn_str_starts_with(const char *s, const char *prefix);
 bool cn_str_ends_with(const char *s, const char *suffix);
 /* Lower-cases ASCII in place. */
 void cn_str_lower(char *s);
+
+/* Byte strings in unsigned byte order, a prefix before its extensions (Parquet's and
+ * Iceberg's order of binary and string values): -1, 0 or 1. Empty strings may be NULL. */
+static inline int cn_bytes_cmp(const void *a, size_t alen, const void *b, size_t blen) {
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c) return c < 0 ? -1 : 1;
+    return (alen > blen) - (alen < blen);
+}
 
 #endif /* CN_STR_H */

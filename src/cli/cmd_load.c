@@ -119,8 +119,7 @@ static int cmp_val(const CnVec *v, uint32_t a, uint32_t b) {
     default: { /* strings: bytes, unsigned, a prefix first (Iceberg's order) */
         uint32_t la, lb;
         const char *sa = cn_col_vec_str(v, a, &la), *sb = cn_col_vec_str(v, b, &lb);
-        int c = memcmp(sa, sb, la < lb ? la : lb);
-        return c ? c : (la > lb) - (la < lb);
+        return cn_bytes_cmp(sa, la, sb, lb);
     }
     }
 }

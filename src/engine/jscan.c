@@ -667,8 +667,7 @@ static int rank_int_cmp(const void *a, const void *b) {
 /* Bytes, unsigned, a prefix first: Iceberg's order of strings (and chronon load's). */
 static int rank_str_cmp(const void *a, const void *b) {
     const KeyRank *x = a, *y = b;
-    int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
-    return c ? c : (x->len > y->len) - (x->len < y->len);
+    return cn_bytes_cmp(x->p, x->len, y->p, y->len);
 }
 
 /* When the sources declare a (key, ts) order, ids in first-seen order (hashed integer

@@ -182,9 +182,7 @@ typedef struct KeyRef {
 
 static int keyref_cmp(const void *a, const void *b) {
     const KeyRef *x = a, *y = b;
-    uint32_t n = x->len < y->len ? x->len : y->len;
-    int c = n ? memcmp(x->p, y->p, n) : 0;
-    return c ? c : (x->len > y->len) - (x->len < y->len);
+    return cn_bytes_cmp(x->p, x->len, y->p, y->len);
 }
 
 typedef struct PackedKey {

@@ -940,7 +940,7 @@ typedef struct DKey {
 
 static int dkey_cmp(const void *a, const void *b) {
     const DKey *x = a, *y = b;
-    return cn_kv__key_cmp(x->key, x->len, y->key, y->len);
+    return cn_bytes_cmp(x->key, x->len, y->key, y->len);
 }
 
 /* BatchGetItem of items (sorted, distinct keys) at sort keys sorts[i]; calls back

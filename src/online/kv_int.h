@@ -93,12 +93,4 @@ const uint8_t *cn_kv__copy_value(CnArena *arena, const void *data, size_t len);
 int cn_kv__no_dataset(CnKv *kv, const char *dataset, CnErr *err);
 int cn_kv__oom(CnKv *kv, const char *dataset, CnErr *err);
 
-/* Byte order of keys, the same as LMDB's default: memcmp, then shorter first. */
-static inline int cn_kv__key_cmp(const void *a, size_t a_len, const void *b, size_t b_len) {
-    size_t n = a_len < b_len ? a_len : b_len;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c) return c;
-    return a_len < b_len ? -1 : a_len > b_len;
-}
-
 #endif /* CN_KV_INT_H */

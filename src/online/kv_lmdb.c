@@ -1000,7 +1000,7 @@ static int lm_load_begin(CnKvLoad *ld, CnErr *err) {
 }
 
 static int ent_cmp(const LmEnt *a, const LmEnt *b) {
-    return cn_kv__key_cmp(a->p, a->key_len, b->p, b->key_len);
+    return cn_bytes_cmp(a->p, a->key_len, b->p, b->key_len);
 }
 
 /* Stable merge sort of a[0..n) using tmp: equal keys keep arrival order, so the last
@@ -1058,7 +1058,7 @@ static int flush_body(CnKv *kv, MDB_txn *t, void *arg, CnErr *err) {
         MDB_val k = {e->key_len, (void *)e->p};
         MDB_val d = {e->val_len, (void *)(e->val_len ? e->p + e->key_len : cn_kv__empty)};
         /* keys beyond everything written go to the end of the tree without a search */
-        unsigned fl = !mk || cn_kv__key_cmp(e->p, e->key_len, mk, ml) > 0 ? MDB_APPEND : 0;
+        unsigned fl = !mk || cn_bytes_cmp(e->p, e->key_len, mk, ml) > 0 ? MDB_APPEND : 0;
         rc = mdb_cursor_put(c, &k, &d, fl);
         if (rc) break;
         if (fl) {

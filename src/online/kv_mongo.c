@@ -566,14 +566,14 @@ typedef struct MgGet {
 
 static int cmp_q(const void *a, const void *b) {
     const MgQ *x = a, *y = b;
-    return cn_kv__key_cmp(x->data, x->len, y->data, y->len);
+    return cn_bytes_cmp(x->data, x->len, y->data, y->len);
 }
 
 /* First position in q[lo..hi) whose key is >= (key, len). */
 static size_t lower_bound(const MgQ *q, size_t lo, size_t hi, const uint8_t *key, size_t len) {
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (cn_kv__key_cmp(q[mid].data, q[mid].len, key, len) < 0) lo = mid + 1;
+        if (cn_bytes_cmp(q[mid].data, q[mid].len, key, len) < 0) lo = mid + 1;
         else hi = mid;
     }
     return lo;
@@ -621,7 +621,7 @@ static int get_batch(MgCtx *x, MgGet *g, const MgPtr *p, size_t lo, size_t hi, s
                       x->kv->uri, x->s->db, p->coll, g->ds);
         for (size_t pos = lower_bound(g->q, lo, hi, kd, kl); pos < hi; pos++) {
             size_t i = g->q[pos].slot;
-            if (cn_kv__key_cmp(g->q[pos].data, g->q[pos].len, kd, kl) != 0) break;
+            if (cn_bytes_cmp(g->q[pos].data, g->q[pos].len, kd, kl) != 0) break;
             if (!g->values[i].data) ++*n_found;
             g->values[i].data = cn_kv__copy_value(g->arena, vd, vl);
             g->values[i].len = vl;
@@ -895,15 +895,15 @@ static int insert_fn(MgCtx *x, void *arg) {
 
 static int cmp_ent(const void *a, const void *b) {
     const MgEnt *x = a, *y = b;
-    int c = cn_kv__key_cmp(x->key, x->key_len, y->key, y->key_len);
+    int c = cn_bytes_cmp(x->key, x->key_len, y->key, y->key_len);
     if (c) return c;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static bool range_meets(const MgLoad *L, const MgEnt *first, const MgEnt *last) {
     if (!L->wrote || !L->lo.len) return false;
-    return cn_kv__key_cmp(last->key, last->key_len, L->lo.data, L->lo.len) >= 0 &&
-           cn_kv__key_cmp(first->key, first->key_len, L->hi.data, L->hi.len) <= 0;
+    return cn_bytes_cmp(last->key, last->key_len, L->lo.data, L->lo.len) >= 0 &&
+           cn_bytes_cmp(first->key, first->key_len, L->hi.data, L->hi.len) <= 0;
 }
 
 static int flush_chunk(CnKvLoad *ld, CnErr *err) {
@@ -912,7 +912,7 @@ static int flush_chunk(CnKvLoad *ld, CnErr *err) {
     qsort(L->ents, L->n_ents, sizeof *L->ents, cmp_ent);
     size_t m = 0; /* keep the last of each run of equal keys */
     for (size_t i = 0; i < L->n_ents; i++) {
-        if (i + 1 < L->n_ents && cn_kv__key_cmp(L->ents[i].key, L->ents[i].key_len,
+        if (i + 1 < L->n_ents && cn_bytes_cmp(L->ents[i].key, L->ents[i].key_len,
                                                 L->ents[i + 1].key, L->ents[i + 1].key_len) == 0)
             continue;
         L->ents[m++] = L->ents[i];
@@ -932,11 +932,11 @@ static int flush_chunk(CnKvLoad *ld, CnErr *err) {
     }
     if (rc == 0) { /* widen the written range by the chunk's first and last keys */
         const MgEnt *a = &L->ents[0], *z = &L->ents[m - 1];
-        if (!had_range || cn_kv__key_cmp(a->key, a->key_len, L->lo.data, L->lo.len) < 0) {
+        if (!had_range || cn_bytes_cmp(a->key, a->key_len, L->lo.data, L->lo.len) < 0) {
             cn_buf_reset(&L->lo);
             cn_buf_append(&L->lo, a->key, a->key_len);
         }
-        if (!had_range || cn_kv__key_cmp(z->key, z->key_len, L->hi.data, L->hi.len) > 0) {
+        if (!had_range || cn_bytes_cmp(z->key, z->key_len, L->hi.data, L->hi.len) > 0) {
             cn_buf_reset(&L->hi);
             cn_buf_append(&L->hi, z->key, z->key_len);
         }

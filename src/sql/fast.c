@@ -504,10 +504,7 @@ static int part_cmp(const char *a, const char *b, uint32_t part) {
     int ta = key_part(a, part, &ia, &pa, &na), tb = key_part(b, part, &ib, &pb, &nb);
     if (ta != tb) return ta < tb ? -1 : 1;
     if (ta == 1) return ia < ib ? -1 : ia > ib;
-    if (ta == 2) {
-        int c = memcmp(pa, pb, na < nb ? na : nb);
-        return c ? c : na < nb ? -1 : na > nb;
-    }
+    if (ta == 2) return cn_bytes_cmp(pa, na, pb, nb);
     return 0;
 }
 

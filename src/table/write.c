@@ -293,10 +293,7 @@ static int cmp_raw(CnTypeId t, const uint8_t *a, uint32_t al, const uint8_t *b, 
         memcpy(&y, b, 8);
         return (x > y) - (x < y);
     }
-    default: {
-        int c = memcmp(a, b, CN_MIN(al, bl));
-        return c ? c : (al > bl) - (al < bl);
-    }
+    default: return cn_bytes_cmp(a, al, b, bl);
     }
 }
 

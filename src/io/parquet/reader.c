@@ -796,12 +796,7 @@ static int bound_cmp(int kind, const Bound *a, const Bound *b) {
     switch (kind) {
     case CMP_INT: case CMP_BOOL: return (a->i > b->i) - (a->i < b->i);
     case CMP_FLOAT: return (a->f > b->f) - (a->f < b->f);
-    default: {
-        uint32_t n = CN_MIN(a->len, b->len);
-        int c = n ? memcmp(a->s, b->s, n) : 0;
-        if (c) return c < 0 ? -1 : 1;
-        return (a->len > b->len) - (a->len < b->len);
-    }
+    default: return cn_bytes_cmp(a->s, a->len, b->s, b->len);
     }
 }
 

@@ -816,12 +816,6 @@ static int emit_page(CnPqWriter *w, CnPqPageHdr *h, size_t plain_prefix, ChunkOu
     return rc;
 }
 
-static int cmp_bytes(const uint8_t *a, uint32_t la, const uint8_t *b, uint32_t lb) {
-    uint32_t n = CN_MIN(la, lb);
-    int c = n ? memcmp(a, b, n) : 0;
-    return c ? c : (la > lb) - (la < lb);
-}
-
 /* min/max over dense values (or the dictionary entries, which hold the same set). */
 static void compute_stats(CnPqWriter *w, const WLeaf *L, const Chunk *c, CnPqStats *st) {
     const ValSrc *vs = &c->vs;
@@ -911,11 +905,11 @@ static void compute_stats(CnPqWriter *w, const WLeaf *L, const Chunk *c, CnPqSta
         for (uint32_t i = 0; i < n; i++) {
             uint32_t len;
             const uint8_t *p = vs_bytes(vs, ix ? ix[i] : i, &len);
-            if (!found || cmp_bytes(p, len, smn, lmn) < 0) {
+            if (!found || cn_bytes_cmp(p, len, smn, lmn) < 0) {
                 smn = p;
                 lmn = len;
             }
-            if (!found || cmp_bytes(p, len, smx, lmx) > 0) {
+            if (!found || cn_bytes_cmp(p, len, smx, lmx) > 0) {
                 smx = p;
                 lmx = len;
             }
