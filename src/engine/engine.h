@@ -96,9 +96,8 @@ int cn_eng_groupby_backfill(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngO
  * every left row of the left partitions in [start, min(left.endPartition, end_ds)]
  * (start: opts->start_ds, else left.startPartition, else the first left partition)
  * once, with each part's point-in-time features, then derivations; chunks of
- * step_days, each one overwrite commit of its ds partitions. Bootstrap and external
- * parts, and TEMPORAL entity parts with a mutationTable on an events left, are
- * CN_EUNSUPPORTED. Errors:
+ * step_days, each one overwrite commit of its ds partitions (docs/joins.md lists what
+ * is not built). Errors:
  * CN_ENOTFOUND (left or right table), CN_ECONFIG (key not on the left, key types
  * differ, two parts produce a column, duplicate rows of a no-aggregation part),
  * expression errors of derivations (naming derivations[i]), table errors. */

@@ -10,8 +10,9 @@
  *   - TEMPORAL event parts: each left row's value over its key's rows with ts in
  *     [floor(q-W,H), q) stored in partitions <= P (D27: a late event is seen from its
  *     storage day on), by one sorted sweep per key (sweep.c).
- *   - TEMPORAL entity parts (no mutationTable) do the same over the rows of snapshot
- *     X-1 as a batch IR with B = epoch(X) (section 5 "Mutations", D1, no mutations).
+ *   - TEMPORAL entity parts do the same over the rows of snapshot X-1 as a batch IR
+ *     with B = epoch(X) (D1), then apply day X's mutations before q (mutate.c,
+ *     section 5 "Mutations", D7, D8).
  *   A null in any key of a part, or no data, gives that part null features. A part's
  *   GroupBy derivations then run over (keys, values, ds = the day of the value).
  * MEMORY: a chunk whose left rows or GroupBy rows need more than --max-memory (default
@@ -32,6 +33,7 @@
 #include "engine/rowmap.h"
 #include "engine/djoin.h"
 #include "engine/jsplit.h"
+#include "engine/mutate.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -608,14 +610,7 @@ static uint32_t left_key_id(const Part *p, const Left *l, uint32_t r, CnBuf *kb)
     for (uint32_t k = 0; k < p->n_keys; k++)
         if (!cn_col_vec_is_valid(&l->rows->cols[p->lcol[k]], r)) return UINT32_MAX;
     if (!ks->cap || !cn_eng__key_encode(l->rows, p->lcol, p->n_keys, r, kb)) return UINT32_MAX;
-    uint64_t h = cn_hash_bytes(kb->data, kb->len, 0x6b6579);
-    for (uint32_t i = (uint32_t)h & (ks->cap - 1); ks->slots[i]; i = (i + 1) & (ks->cap - 1)) {
-        uint32_t c = ks->slots[i] - 1;
-        if (ks->hash[c] == h && ks->off[c + 1] - ks->off[c] == kb->len &&
-            !memcmp(ks->bytes.data + ks->off[c], kb->data, kb->len))
-            return c;
-    }
-    return UINT32_MAX;
+    return cn_eng__keys_find(ks, kb->data, kb->len);
 }
 
 /* Rows stored before their ts day that a query's own lower bound excludes while the
@@ -726,10 +721,10 @@ done:
     return rc;
 }
 
-/* TEMPORAL parts. Events: value at q over the rows of partitions <= P. Entities
- * (without mutations): the batch IR of snapshot X-1 with B = epoch(X) (rows of
- * partition X-1 with ts < B and, per windowed part, ts >= B-W (D1) and
- * ts >= floor(q-W, H); rows without ts count only for unwindowed parts). */
+/* TEMPORAL parts. Events: value at q over the rows of partitions <= P. Entities: the
+ * batch IR of snapshot X-1 with B = epoch(X) (rows of partition X-1 with ts < B and,
+ * per windowed part, ts >= B-W (D1) and ts >= floor(q-W, H); rows without ts count
+ * only for unwindowed parts), then day X's mutations before q (mutate.h). */
 static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngOpts *o, CnErr *err) {
     const CnGroupBy *gb = p->jp->group_by;
     uint32_t n = l->rows->n_rows;
@@ -794,6 +789,7 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
     uint32_t *zero = cn_calloc((size_t)g->n_rows + 1, sizeof *zero);
     uint64_t *valid = cn_calloc(((size_t)g->n_rows + 63) / 64 + 1, sizeof *valid);
     CnAggState **st = cn_calloc(g->n_parts + 1, sizeof *st);
+    CnEngMut *mut = NULL;
     CnBuf kb = CN_BUF_INIT;
     if (!start || !byk || !fill || !sel || !zero || !valid || !st) {
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
@@ -820,23 +816,17 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
         rc = temporal_sweep(p, l, tsv, &gts, err);
         goto done;
     }
+    /* day X's mutations of the days queried (section 5 "Mutations") */
+    if (qmin <= qmax && cn_eng__mut_has(gb)) rc = cn_eng__mut_open(cat, gb, g, qmin, qmax, o, &mut, err);
     for (uint32_t r = 0; r < n && rc == 0; r++) {
-        uint32_t id = UINT32_MAX;
+        uint32_t id = UINT32_MAX, mid = UINT32_MAX;
         int64_t t = ((const int64_t *)tsv->values)[r];
         bool all = true;
         for (uint32_t k = 0; k < p->n_keys; k++) all = all && cn_col_vec_is_valid(&l->rows->cols[p->lcol[k]], r);
         p->hit[r] = all;
         if (all && cn_eng__key_encode(l->rows, p->lcol, p->n_keys, r, &kb)) {
-            uint64_t h = cn_hash_bytes(kb.data, kb.len, 0x6b6579);
-            const CnEngKeys *ks = &g->keys;
-            for (uint32_t i = ks->cap ? (uint32_t)h & (ks->cap - 1) : 0; ks->cap && ks->slots[i]; i = (i + 1) & (ks->cap - 1)) {
-                uint32_t c = ks->slots[i] - 1;
-                if (ks->hash[c] == h && ks->off[c + 1] - ks->off[c] == kb.len &&
-                    !memcmp(ks->bytes.data + ks->off[c], kb.data, kb.len)) {
-                    id = c;
-                    break;
-                }
-            }
+            id = cn_eng__keys_find(&g->keys, kb.data, kb.len);
+            if (mut) mid = cn_eng__keys_find(cn_eng__mut_keys(mut), kb.data, kb.len);
         }
         for (uint32_t q = 0; q < g->n_parts && rc == 0; q++) {
             const CnEngPart *pt = &g->parts[q];
@@ -858,6 +848,7 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
             }
             rc = cn_agg_state_update(st[q], zero, sel, m, &g->rows->cols[b->i_input], &gts,
                                      b->i_bucket >= 0 ? &g->rows->cols[b->i_bucket] : NULL, err);
+            if (rc == 0 && mut) rc = cn_eng__mut_apply(mut, mid, (int32_t)cn_ms_to_days(t), t, q, st[q], err);
             if (rc == 0) rc = cn_agg_state_finalize(st[q], &zero_id, 1, &p->vals->cols[q], err);
         }
     }
@@ -865,6 +856,7 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
 done:
     for (uint32_t q = 0; st && q < g->n_parts; q++) cn_agg_state_free(st[q]);
     cn_free(st);
+    cn_eng__mut_free(mut);
     cn_free(start);
     cn_free(byk);
     cn_free(fill);
@@ -1650,16 +1642,8 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
         bool right_entities = gb->n_sources && cn_conf_source_model(&gb->sources[0]) == CN_CONF_ENTITIES;
         if (!l.events) p->mode = MODE_SNAP_P;
         else if (!temporal) p->mode = MODE_SNAP_PREV;
-        else if (right_entities) {
-            for (size_t k = 0; k < gb->n_sources && rc == 0; k++)
-                if (gb->sources[k].mutation_table)
-                    rc = cn_err_set(err, CN_EUNSUPPORTED,
-                                    "join %s: part %s: a TEMPORAL entities GroupBy with a mutationTable (%s) on an "
-                                    "events left is not supported by the backfill yet",
-                                    j->meta.name, p->prefix, gb->sources[k].mutation_table);
-            if (rc) break;
-            p->mode = MODE_TEMPORAL_ENT;
-        } else p->mode = MODE_TEMPORAL;
+        else if (right_entities) p->mode = MODE_TEMPORAL_ENT;
+        else p->mode = MODE_TEMPORAL;
         CnEngSplitKeys sk = {l.rows, l.pday, p->lcol, (const char *const *)gb->key_columns.items, p->n_keys,
                              l.events ? l.i_ts : -1};
         if (sp && sp->mode == CN_ENG_SPLIT_FINAL)

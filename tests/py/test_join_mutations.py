@@ -1,0 +1,258 @@
+"""Join backfills with TEMPORAL entity parts that have a mutationTable on an events left
+(compute.md section 5 "Mutations", D7, D8): Example 5.2 through a join, the per-query window
+rule, deletes on an empty IR, random joins against the oracle, and bad mutation tables.
+CN_TEST_SEED=<seed> replays one random case, CN_TEST_CASES=<n> runs more (default 40)."""
+
+import json
+import os
+import random
+
+from engine_util import Warehouse, case_seeds, co, each_seed
+from test_join_vs_oracle import compare_join, write_csv
+
+DAY = 86400000
+SNAP_COLS = ["ts", "w", "stock"]
+MUT_COLS = ["ts", "w", "stock", "mutation_ts", "is_before"]
+SNAP_SCHEMA = {"ts": "long", "w": "string", "stock": "long"}
+MUT_SCHEMA = dict(SNAP_SCHEMA, mutation_ts="long", is_before="boolean")
+SNAP_LOAD = "ts:int64,w:string,stock:int64"
+MUT_LOAD = "ts:int64,w:string,stock:int64,mutation_ts:int64,is_before:bool"
+LEFT_COLS = ["ts", "w", "tag"]
+LEFT_SCHEMA = {"ts": "long", "w": "string", "tag": "string"}
+LEFT_LOAD = "ts:int64,w:string,tag:string"
+OPS = {"SUM": 7, "COUNT": 6, "AVERAGE": 8, "MIN": 0, "MAX": 1, "LAST": 3, "LAST_K": 13, "UNIQUE_COUNT": 4,
+       "FIRST": 2}
+
+
+def ms(text):
+    day, _, clock = text.partition(" ")
+    h, m, s = (clock or "00:00:00").split(":")
+    sec, _, frac = s.partition(".")
+    return co.ds_to_epoch(day) + ((int(h) * 60 + int(m)) * 60 + int(sec)) * 1000 + int((frac + "000")[:3])
+
+
+def write_bool_csv(path, rows, cols, schema):
+    """write_csv with booleans as true/false (the loader's spelling)."""
+    rows = [{c: (("true" if v else "false") if isinstance(v, bool) else v) for c, v in r.items()} for r in rows]
+    write_csv(path, rows, cols, schema)
+
+
+def repo(root, snap, muts, left):
+    """Warehouse with raw.snap, raw.muts and raw.left (tables without rows not loaded) and
+    the oracle's tables."""
+    os.makedirs(os.path.join(root, "production", "joins", "t"), exist_ok=True)
+    wh = Warehouse(root)
+    tables = {}
+    for name, rows, cols, schema, load in [("raw.snap", snap, SNAP_COLS, SNAP_SCHEMA, SNAP_LOAD),
+                                           ("raw.muts", muts, MUT_COLS, MUT_SCHEMA, MUT_LOAD),
+                                           ("raw.left", left, LEFT_COLS, LEFT_SCHEMA, LEFT_LOAD)]:
+        path = os.path.join(root, name + ".csv")
+        write_bool_csv(path, rows, cols, schema)
+        if rows:
+            wh.load(path, name, load)
+        tables[name] = co.load_table(name, path)
+    return wh, tables
+
+
+def gb_conf(aggs, name="t.stock", mutation_table="raw.muts", selects=True, query_extra=None):
+    q = {"timeColumn": "ts"}
+    if selects:
+        q["selects"] = {"w": "w", "stock": "stock"}
+    q.update(query_extra or {})
+    return {"metaData": {"name": name, "outputNamespace": "out", "team": "t"}, "keyColumns": ["w"],
+            "sources": [{"entities": {"snapshotTable": "raw.snap", "mutationTable": mutation_table,
+                                      "mutationTopic": "muts", "query": q}}],
+            "aggregations": aggs}
+
+
+def join_conf(name, gb, prefix="f"):
+    left = {"events": {"table": "raw.left", "query": {
+        "selects": {"w": "w", "tag": "tag", "ts": "ts"}, "timeColumn": "ts"}}}
+    return {"metaData": {"name": "t." + name, "outputNamespace": "out", "team": "t"}, "left": left,
+            "joinParts": [{"groupBy": gb, "prefix": prefix}]}
+
+
+def run_join(wh, root, conf, end, start):
+    name = conf["metaData"]["name"].split(".", 1)[1]
+    with open(os.path.join(root, "production", "joins", "t", name), "w") as f:
+        json.dump(conf, f)
+    p = wh.run(root, "production/joins/t/" + name, "--start-ds", start, "--end-ds", end, check=False)
+    return p, ("out.t_" + name)
+
+
+def example_5_2_rows():
+    snap = [{"ds": "2025-02-02", "ts": ms("2025-02-01 08:00:00"), "w": "w1", "stock": 10},
+            {"ds": "2025-02-02", "ts": ms("2025-02-02 09:00:00"), "w": "w1", "stock": 4}]
+    muts = [  # B updated 4 -> 9 at 06:00; A deleted at 07:00; C inserted at 18:30
+        {"ts": ms("2025-02-02 09:00:00"), "stock": 4, "mutation_ts": ms("2025-02-03 06:00:00"), "is_before": True},
+        {"ts": ms("2025-02-03 06:00:00"), "stock": 9, "mutation_ts": ms("2025-02-03 06:00:00"), "is_before": False},
+        {"ts": ms("2025-02-01 08:00:00"), "stock": 10, "mutation_ts": ms("2025-02-03 07:00:00"), "is_before": True},
+        {"ts": ms("2025-02-03 18:30:00"), "stock": 1, "mutation_ts": ms("2025-02-03 18:30:00"), "is_before": False}]
+    for m in muts:
+        m.update(ds="2025-02-03", w="w1")
+    return snap, muts
+
+
+def test_example_5_2_through_a_join(tmp_path):
+    snap, muts = example_5_2_rows()
+    qs = ["2025-02-03 05:00:00", "2025-02-03 06:00:00", "2025-02-03 12:00:00", "2025-02-03 18:30:00.001"]
+    left = [{"ds": "2025-02-03", "ts": ms(q), "w": "w1", "tag": q} for q in qs]
+    left.append({"ds": "2025-02-03", "ts": ms("2025-02-03 12:00:00"), "w": "nobody", "tag": "none"})
+    root = str(tmp_path)
+    wh, tables = repo(root, snap, muts, left)
+    aggs = [{"inputColumn": "stock", "operation": OPS[o], "argMap": {}} for o in ("SUM", "COUNT", "MAX")]
+    conf = join_conf("ex52", gb_conf(aggs, mutation_table="raw.muts/hr=00:00"))
+    p, table = run_join(wh, root, conf, "2025-02-03", "2025-02-03")
+    assert p.returncode == 0, p.stderr
+    got = {r["tag"]: (r["f_t_stock_stock_sum"], r["f_t_stock_stock_count"], r["f_t_stock_stock_max"])
+           for r in wh.rows(table)}
+    assert got == {"2025-02-03 05:00:00": (14, 2, 10), "2025-02-03 06:00:00": (14, 2, 10),
+                   "2025-02-03 12:00:00": (9, 1, 10), "2025-02-03 18:30:00.001": (10, 2, 10),
+                   "none": (None, None, None)}
+    compare_join(wh.rows(table), co.join_backfill(conf, tables, "2025-02-03", "2025-02-03"), where="ex52")
+
+
+def test_windows_per_query_d7_and_inverse_ir_n5(tmp_path):
+    """D7: a 1h window, row ts 00:30 inserted at 01:00: in at 01:10, out at 02:00. N5: a
+    delete of a row absent from the snapshot starts an inverse IR (COUNT -1, SUM -4), MAX
+    ignores it (D8)."""
+    muts = [{"ds": "2025-02-03", "w": "w1", "ts": ms("2025-02-03 00:30:00"), "stock": 1,
+             "mutation_ts": ms("2025-02-03 01:00:00"), "is_before": False},
+            {"ds": "2025-02-03", "w": "w2", "ts": ms("2025-02-01 00:00:00"), "stock": 4,
+             "mutation_ts": ms("2025-02-03 01:00:00"), "is_before": True}]
+    snap = [{"ds": "2025-02-02", "w": "w3", "ts": ms("2025-02-02 01:00:00"), "stock": 2}]
+    left = [{"ds": "2025-02-03", "ts": ms("2025-02-03 " + t), "w": w, "tag": w + t}
+            for w in ("w1", "w2") for t in ("00:59:59", "01:10:00", "02:00:00")]
+    root = str(tmp_path)
+    wh, tables = repo(root, snap, muts, left)
+    aggs = [{"inputColumn": "stock", "operation": 6, "argMap": {}, "windows": [{"length": 1, "timeUnit": 0}]},
+            {"inputColumn": "stock", "operation": 7, "argMap": {}},
+            {"inputColumn": "stock", "operation": 1, "argMap": {}}]
+    conf = join_conf("d7", gb_conf(aggs))
+    p, table = run_join(wh, root, conf, "2025-02-03", "2025-02-03")
+    assert p.returncode == 0, p.stderr
+    got = {r["tag"]: (r["f_t_stock_stock_count_1h"], r["f_t_stock_stock_sum"], r["f_t_stock_stock_max"])
+           for r in wh.rows(table)}
+    assert got["w101:10:00"] == (1, 1, 1)
+    assert got["w102:00:00"] == (None, 1, 1)
+    assert got["w100:59:59"] == (None, None, None)
+    assert got["w201:10:00"] == (None, -4, None)
+    compare_join(wh.rows(table), co.join_backfill(conf, tables, "2025-02-03", "2025-02-03"), where="d7")
+
+
+# --------------------------------------------------------------------------- random
+
+BASE = "2025-03-01"
+
+
+def gen_case(rnd):
+    """Entity snapshots per day with the day's mutations replayed on them: updates (before +
+    after), inserts, deletes, mutation_ts ties, rows whose ts is before the day, left rows at
+    mutation times and day starts."""
+    n_days = rnd.randint(2, 4)
+    e0 = co.ds_to_epoch(BASE)
+    keys = ["w%d" % i for i in range(5)]
+    state = {}   # (key, row id) -> (ts, stock)
+    snap, muts, left = [], [], []
+    rid = 0
+    for d in range(n_days):
+        ds = co.ds_add(BASE, d)
+        day0 = e0 + d * DAY
+        for _ in range(rnd.randint(0, 12)):
+            mt = day0 + rnd.choice([0, DAY - 1, rnd.randint(0, DAY - 1), rnd.randint(0, DAY - 1)])
+            if muts and rnd.random() < 0.15:
+                mt = max(day0, muts[-1]["mutation_ts"])                    # tie with the last one
+            kind = rnd.choice(["insert", "update", "delete"]) if state else "insert"
+            if kind == "insert":
+                k = rnd.choice(keys)
+                ts = mt if rnd.random() < 0.7 else mt - rnd.randint(0, 3 * DAY)
+                stock = None if rnd.random() < 0.1 else rnd.randint(-5, 30)
+                rid += 1
+                state[(k, rid)] = (ts, stock)
+                muts.append(dict(ds=ds, w=k, ts=ts, stock=stock, mutation_ts=mt, is_before=False))
+            else:
+                (k, r), (ts, stock) = rnd.choice(sorted(state.items(), key=lambda kv: kv[0]))
+                muts.append(dict(ds=ds, w=k, ts=ts, stock=stock, mutation_ts=mt, is_before=True))
+                if kind == "update":
+                    nts = mt if rnd.random() < 0.8 else ts
+                    nstock = rnd.randint(-5, 30)
+                    state[(k, r)] = (nts, nstock)
+                    muts.append(dict(ds=ds, w=k, ts=nts, stock=nstock, mutation_ts=mt, is_before=False))
+                else:
+                    del state[(k, r)]
+        for (k, r), (ts, stock) in sorted(state.items(), key=lambda kv: kv[0]):
+            snap.append(dict(ds=ds, w=k, ts=ts, stock=stock))
+        if d == 0:
+            continue
+        for _ in range(rnd.randint(1, 10)):
+            x = rnd.random()
+            day_muts = [m for m in muts if m["ds"] == ds]
+            if x < 0.3 and day_muts:
+                m = rnd.choice(day_muts)
+                k, ts = m["w"], m["mutation_ts"] + rnd.choice([0, 1])
+            elif x < 0.4:
+                k, ts = rnd.choice(keys), day0
+            else:
+                k, ts = rnd.choice(keys + ["nobody"]), day0 + rnd.randint(0, DAY - 1)
+            if rnd.random() < 0.05:
+                k = None
+            left.append(dict(ds=ds, ts=min(ts, day0 + DAY - 1), w=k, tag=rnd.choice(["a", "b"])))
+    return n_days, snap, muts, left
+
+
+def gen_aggs(rnd):
+    aggs, used = [], set()
+    for _ in range(rnd.randint(1, 4)):
+        op = rnd.choice(sorted(OPS))
+        if op in used:
+            continue
+        used.add(op)
+        a = {"inputColumn": "stock", "operation": OPS[op], "argMap": {"k": "2"} if op == "LAST_K" else {}}
+        if rnd.random() < 0.6:
+            a["windows"] = [{"length": w, "timeUnit": u} for w, u in
+                            rnd.sample([(1, 0), (6, 0), (1, 1), (2, 1), (12, 0)], rnd.randint(1, 2))]
+        aggs.append(a)
+    return aggs
+
+
+def run_random(tmp, seed):
+    rnd = random.Random(seed)
+    n_days, snap, muts, left = gen_case(rnd)
+    root = os.path.join(str(tmp), "m%d" % seed)
+    wh, tables = repo(root, snap, muts, left)
+    if not left or not snap or not muts:
+        return 0
+    conf = join_conf("r%d" % seed, gb_conf(gen_aggs(rnd), name="t.stock%d" % seed, selects=rnd.random() < 0.8))
+    end = co.ds_add(BASE, n_days - 1)
+    want = co.join_backfill(conf, tables, end, co.ds_add(BASE, 1))
+    p, table = run_join(wh, root, conf, end, co.ds_add(BASE, 1))
+    assert p.returncode == 0, p.stderr
+    return compare_join(wh.rows(table), want, where="seed %d" % seed)
+
+
+def test_random_mutation_joins_match_oracle(tmp_path):
+    seeds = case_seeds(40)
+    rows = each_seed(seeds, lambda s: run_random(tmp_path, s))
+    assert sum(1 for r in rows if r) >= len(seeds) * 0.7, "too few cases compared"
+
+
+# --------------------------------------------------------------------------- bad input
+
+def test_bad_mutation_tables(tmp_path):
+    snap, muts = example_5_2_rows()
+    left = [{"ds": "2025-02-03", "ts": ms("2025-02-03 12:00:00"), "w": "w1", "tag": "a"}]
+    root = str(tmp_path)
+    wh, _ = repo(root, snap, muts, left)
+    aggs = [{"inputColumn": "stock", "operation": 7, "argMap": {}}]
+    cases = [
+        (gb_conf(aggs, mutation_table="raw.nope"), ["raw.nope", "not found"]),
+        (gb_conf(aggs, query_extra={"reversalColumn": "stock"}), ["raw.muts", "reversal column", "boolean"]),
+        (gb_conf(aggs, query_extra={"mutationTimeColumn": "w"}), ["raw.muts", "mutation time column", "long"]),
+        (gb_conf(aggs, selects=False, query_extra={"reversalColumn": "gone"}), ["raw.muts", "gone"]),
+    ]
+    for i, (gb, needles) in enumerate(cases):
+        p, table = run_join(wh, root, join_conf("bad%d" % i, gb), "2025-02-03", "2025-02-03")
+        assert p.returncode != 0, "case %d succeeded" % i
+        for n in needles:
+            assert n in p.stderr, "case %d: %r not in %s" % (i, n, p.stderr)
+        assert not os.path.exists(os.path.join(wh.wh, "out", "t_bad%d" % i)), "case %d wrote output" % i
