@@ -6,7 +6,8 @@
  * The supported subset of the format (types, encodings, codecs) is tabled at the top of
  * pq_int.h. Errors on bad files name the file, column, row group and page.
  * THREADS: a reader or writer has one owner thread at a time; distinct readers of the
- *   same file may run on different threads. CnPqMeta is immutable once returned. */
+ *   same file may run on different threads. A writer may encode a row group on pool
+ *   threads of its own (CnPqWriteOpts.threads), joined before the call returns. CnPqMeta is immutable once returned. */
 #ifndef CN_PQ_H
 #define CN_PQ_H
 
@@ -205,6 +206,11 @@ typedef struct CnPqWriteOpts {
      * (default), CN_PQ_ENC_DELTA_LENGTH_BYTE_ARRAY or CN_PQ_ENC_DELTA_BYTE_ARRAY. */
     int int_encoding;
     int bytes_encoding;
+    /* Threads encoding a row group's column chunks at once (each chunk on one thread,
+     * appended in column order, so the file is byte for byte the same for any count).
+     * 0 (default): cn_pool_threads() for a row group of at least 131,072 rows x leaves,
+     * else the caller alone. */
+    uint32_t threads;
 } CnPqWriteOpts;
 
 void cn_pq_write_opts_init(CnPqWriteOpts *o);

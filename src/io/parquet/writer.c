@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -15,6 +16,7 @@
 #include "base/alloc.h"
 #include "base/arena.h"
 #include "base/hash.h"
+#include "base/pool.h"
 #include "io/parquet/pq_int.h"
 
 /* FLAT, LIST, KEY and VALUE are the one-level shapes with their own fast loops; DEEP is
@@ -37,10 +39,33 @@ typedef struct WLeaf {
     bool nullable[CN_PQ__MAX_DEPTH + 1];     /* entries of node k may be null (k == depth: leaf) */
 } WLeaf;
 
+/* Longest min/max kept in statistics: longer values would bloat the footer. */
+#define STAT_MAX 256
+
 typedef struct Grow {
     void *p;
     size_t cap;
 } Grow;
+
+/* What one encoding thread reuses from chunk to chunk: levels, dense values, the
+ * dictionary's table and ids, and the page being built and compressed. */
+typedef struct WScratch {
+    CnBuf page, comp, lvl;
+    Grow def, rep, dense, idx, ids, slots, first, tmp64;
+} WScratch;
+
+/* One leaf's column chunk of the row group being written, encoded apart from the file:
+ * its pages in order, the chunk's metadata with offsets counted from the chunk's first
+ * byte (moved to file offsets when the chunk is appended), and its min/max until they
+ * are copied into the writer's arena. Chunks are encoded on several threads and
+ * appended in leaf order, so the file is the same whatever the thread count. */
+typedef struct WOut {
+    CnBuf bytes;
+    CnPqChunk meta;
+    uint8_t min[STAT_MAX], max[STAT_MAX];
+    int rc;
+    CnErr err;
+} WOut;
 
 struct CnPqWriter {
     char *path, *tmp;
@@ -52,8 +77,11 @@ struct CnPqWriter {
     WLeaf *leaves;
     uint32_t n_leaves;
     CnBatch *rg;
-    CnBuf fbuf, page, comp, lvl;
-    Grow def, rep, dense, idx, ids, slots, first, tmp64, sel;
+    CnBuf fbuf;
+    Grow sel;
+    WScratch *scr;           /* one per encoding thread (n_scr), made on first use */
+    uint32_t n_scr;
+    WOut *outs;              /* one per leaf */
     /* metadata so far */
     CnPqRowGroup *rgs;
     uint32_t n_rgs, cap_rgs;
@@ -249,11 +277,12 @@ static int plan_leaves(CnPqWriter *w, CnErr *err) {
 
 /* ---------------------------------------------------------------- file */
 
-static int fbuf_flush(CnPqWriter *w, CnErr *err) {
+#define FBUF_MAX (1u << 20) /* file bytes gathered before a write() */
+
+static int write_all(CnPqWriter *w, const void *p, size_t len, CnErr *err) {
     size_t done = 0;
-    if (w->fbuf.oom) return cn_err_set(err, CN_ENOMEM, "%s: out of memory", w->path);
-    while (done < w->fbuf.len) {
-        ssize_t n = write(w->fd, w->fbuf.data + done, w->fbuf.len - done);
+    while (done < len) {
+        ssize_t n = write(w->fd, (const char *)p + done, len - done);
         if (n < 0) {
             if (errno == EINTR) continue;
             int e = errno;
@@ -261,14 +290,26 @@ static int fbuf_flush(CnPqWriter *w, CnErr *err) {
         }
         done += (size_t)n;
     }
-    cn_buf_reset(&w->fbuf);
     return 0;
 }
 
+static int fbuf_flush(CnPqWriter *w, CnErr *err) {
+    if (w->fbuf.oom) return cn_err_set(err, CN_ENOMEM, "%s: out of memory", w->path);
+    int rc = write_all(w, w->fbuf.data, w->fbuf.len, err);
+    if (rc == 0) cn_buf_reset(&w->fbuf);
+    return rc;
+}
+
 static int fwrite_bytes(CnPqWriter *w, const void *p, size_t n, CnErr *err) {
+    if (n >= FBUF_MAX) { /* a whole column chunk: straight to the file, not copied first */
+        int rc = fbuf_flush(w, err);
+        if (rc == 0) rc = write_all(w, p, n, err);
+        if (rc == 0) w->off += n;
+        return rc;
+    }
     if (cn_buf_append(&w->fbuf, p, n) < 0) return cn_err_set(err, CN_ENOMEM, "%s: out of memory", w->path);
     w->off += n;
-    if (w->fbuf.len >= (1u << 20)) return fbuf_flush(w, err);
+    if (w->fbuf.len >= FBUF_MAX) return fbuf_flush(w, err);
     return 0;
 }
 
@@ -425,7 +466,7 @@ static void deep_levels(DeepLv *lv, uint32_t k, const CnVec *v, uint32_t e, uint
     for (uint32_t x = a + 1; x < b; x++) deep_levels(lv, k + 1, ch, x, (uint8_t)(k + 1), (uint8_t)(def + 1));
 }
 
-static int prepare(CnPqWriter *w, const WLeaf *L, const CnVec *top, Chunk *c, CnErr *err) {
+static int prepare(const CnPqWriter *w, WScratch *ws, const WLeaf *L, const CnVec *top, Chunk *c, CnErr *err) {
     memset(c, 0, sizeof *c);
     const CnVec *vv = L->role == ROLE_FLAT ? top : L->role == ROLE_VALUE ? &top->child[1] : &top->child[0];
     uint32_t n_levels = 0;
@@ -435,8 +476,8 @@ static int prepare(CnPqWriter *w, const WLeaf *L, const CnVec *top, Chunk *c, Cn
         DeepLv lv = {L, NULL, NULL, 0};
         for (uint32_t r = 0; r < top->n; r++) deep_levels(&lv, 0, top, r, 0, 0);
         n_levels = lv.n;
-        if (grow(&w->def, n_levels + 8) < 0 || grow(&w->rep, n_levels + 8) < 0) goto oom;
-        lv = (DeepLv){L, w->def.p, w->rep.p, 0};
+        if (grow(&ws->def, n_levels + 8) < 0 || grow(&ws->rep, n_levels + 8) < 0) goto oom;
+        lv = (DeepLv){L, ws->def.p, ws->rep.p, 0};
         for (uint32_t r = 0; r < top->n; r++) deep_levels(&lv, 0, top, r, 0, 0);
     } else if (L->role == ROLE_FLAT) {
         n_levels = top->n;
@@ -446,8 +487,8 @@ static int prepare(CnPqWriter *w, const WLeaf *L, const CnVec *top, Chunk *c, Cn
             n_levels += k ? k : 1;
         }
     }
-    if (grow(&w->def, n_levels + 8) < 0 || grow(&w->rep, n_levels + 8) < 0) goto oom;
-    uint8_t *def = w->def.p, *rep = w->rep.p;
+    if (grow(&ws->def, n_levels + 8) < 0 || grow(&ws->rep, n_levels + 8) < 0) goto oom;
+    uint8_t *def = ws->def.p, *rep = ws->rep.p;
     if (L->role == ROLE_DEEP) {
         /* levels made above */
     } else if (L->role == ROLE_FLAT) {
@@ -488,8 +529,8 @@ static int prepare(CnPqWriter *w, const WLeaf *L, const CnVec *top, Chunk *c, Cn
     bool conv = L->vtype->id == CN_COL_TIMESTAMP && w->o.timestamp_micros;
     if (vs->wp == 0) {
         if (vv->n_null) {
-            if (grow(&w->idx, (size_t)n_nn * 4 + 4) < 0) goto oom;
-            uint32_t *ix = w->idx.p, k = 0;
+            if (grow(&ws->idx, (size_t)n_nn * 4 + 4) < 0) goto oom;
+            uint32_t *ix = ws->idx.p, k = 0;
             for (uint32_t e = 0; e < vv->n; e++)
                 if (cn_col_vec_is_valid(vv, e)) ix[k++] = e;
             vs->idx = ix;
@@ -497,8 +538,8 @@ static int prepare(CnPqWriter *w, const WLeaf *L, const CnVec *top, Chunk *c, Cn
     } else if (!vv->n_null && !conv) {
         vs->fixed = vv->values;
     } else {
-        if (grow(&w->dense, (size_t)n_nn * (size_t)vs->wp + 8) < 0) goto oom;
-        uint8_t *d = w->dense.p;
+        if (grow(&ws->dense, (size_t)n_nn * (size_t)vs->wp + 8) < 0) goto oom;
+        uint8_t *d = ws->dense.p;
         size_t wp = (size_t)vs->wp;
         uint32_t k = 0;
         for (uint32_t e = 0; e < vv->n; e++)
@@ -566,7 +607,7 @@ static inline int64_t val_int(const ValSrc *vs, uint32_t k) {
  * the same (first appearance) order and the same fall-backs to PLAIN, found by indexing
  * an array with value - min instead of hashing, which is most of a dictionary's cost.
  * *handled false when the values span more. */
-static int try_dict_direct(CnPqWriter *w, Chunk *c, bool *use, bool *handled, CnErr *err) {
+static int try_dict_direct(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use, bool *handled, CnErr *err) {
     const ValSrc *vs = &c->vs;
     *handled = false;
     int64_t mn = val_int(vs, 0), mx = mn;
@@ -578,10 +619,10 @@ static int try_dict_direct(CnPqWriter *w, Chunk *c, bool *use, bool *handled, Cn
     if ((uint64_t)mx - (uint64_t)mn >= DICT_DIRECT_SPAN) return 0;
     *handled = true;
     uint32_t span = (uint32_t)((uint64_t)mx - (uint64_t)mn) + 1;
-    if (grow(&w->slots, (size_t)span * 4) < 0 || grow(&w->ids, (size_t)vs->n * 4 + 4) < 0 ||
-        grow(&w->first, ((size_t)span + 1) * 4) < 0)
+    if (grow(&ws->slots, (size_t)span * 4) < 0 || grow(&ws->ids, (size_t)vs->n * 4 + 4) < 0 ||
+        grow(&ws->first, ((size_t)span + 1) * 4) < 0)
         return cn_err_set(err, CN_ENOMEM, "out of memory");
-    uint32_t *map = w->slots.p, *ids = w->ids.p, *first = w->first.p, nd = 0;
+    uint32_t *map = ws->slots.p, *ids = ws->ids.p, *first = ws->first.p, nd = 0;
     memset(map, 0, (size_t)span * 4);
     uint64_t dict_bytes = 0, plain_bytes = (uint64_t)vs->n * (uint64_t)vs->wp;
     for (uint32_t k = 0; k < vs->n; k++) {
@@ -609,19 +650,19 @@ static int try_dict_direct(CnPqWriter *w, Chunk *c, bool *use, bool *handled, Cn
 
 /* Builds the dictionary; false (use PLAIN) when it grows past dict_max_bytes or would
  * not be smaller than PLAIN. */
-static int try_dict(CnPqWriter *w, Chunk *c, bool *use, CnErr *err) {
+static int try_dict(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use, CnErr *err) {
     *use = false;
     const ValSrc *vs = &c->vs;
     if (!w->o.dictionary || vs->wp == 1 || vs->n == 0) return 0;
     if (vs->wp == 4 || vs->wp == 8) {
         bool handled = false;
-        int rc = try_dict_direct(w, c, use, &handled, err);
+        int rc = try_dict_direct(w, ws, c, use, &handled, err);
         if (rc || handled) return rc;
     }
     uint32_t cap = 1024;
-    if (grow(&w->slots, cap * 4) < 0 || grow(&w->ids, (size_t)vs->n * 4 + 4) < 0 || grow(&w->first, 1024 * 4) < 0)
+    if (grow(&ws->slots, cap * 4) < 0 || grow(&ws->ids, (size_t)vs->n * 4 + 4) < 0 || grow(&ws->first, 1024 * 4) < 0)
         goto oom;
-    uint32_t *slots = w->slots.p, *ids = w->ids.p, *first = w->first.p;
+    uint32_t *slots = ws->slots.p, *ids = ws->ids.p, *first = ws->first.p;
     memset(slots, 0, cap * 4);
     uint32_t nd = 0;
     uint64_t dict_bytes = 0, plain_bytes = 0;
@@ -651,9 +692,9 @@ static int try_dict(CnPqWriter *w, Chunk *c, bool *use, CnErr *err) {
         if (dict_bytes > w->o.dict_max_bytes) return 0; /* fall back to PLAIN */
         /* OPT-ONLY: nearly all distinct so far, so the dictionary cannot pay */
         if (k == 8191 && (uint64_t)nd * 10 > (uint64_t)k * 9) return 0;
-        if ((size_t)(nd + 1) * 4 > w->first.cap) {
-            if (grow(&w->first, (size_t)(nd + 1) * 8) < 0) goto oom;
-            first = w->first.p;
+        if ((size_t)(nd + 1) * 4 > ws->first.cap) {
+            if (grow(&ws->first, (size_t)(nd + 1) * 8) < 0) goto oom;
+            first = ws->first.p;
         }
         first[nd] = k;
         ids[k] = nd;
@@ -661,8 +702,8 @@ static int try_dict(CnPqWriter *w, Chunk *c, bool *use, CnErr *err) {
         if (nd * 2 > cap) {
             /* rehash into a table twice the size */
             uint32_t ncap = cap * 2;
-            if (grow(&w->slots, (size_t)ncap * 4) < 0) goto oom;
-            slots = w->slots.p;
+            if (grow(&ws->slots, (size_t)ncap * 4) < 0) goto oom;
+            slots = ws->slots.p;
             memset(slots, 0, (size_t)ncap * 4);
             for (uint32_t d = 0; d < nd; d++) {
                 uint32_t q = (uint32_t)val_hash(vs, first[d]) & (ncap - 1);
@@ -720,10 +761,10 @@ static void plain_encode(CnBuf *b, const ValSrc *vs, uint32_t v0, uint32_t v1, c
     }
 }
 
-static int delta_encode_values(CnPqWriter *w, CnBuf *b, const ValSrc *vs, uint32_t v0, uint32_t v1, int enc) {
+static int delta_encode_values(WScratch *ws, CnBuf *b, const ValSrc *vs, uint32_t v0, uint32_t v1, int enc) {
     uint32_t n = v1 - v0;
-    if (grow(&w->tmp64, (size_t)n * 8 + 8) < 0) return CN_ENOMEM;
-    int64_t *t = w->tmp64.p;
+    if (grow(&ws->tmp64, (size_t)n * 8 + 8) < 0) return CN_ENOMEM;
+    int64_t *t = ws->tmp64.p;
     if (enc == CN_PQ_ENC_DELTA_BINARY_PACKED) {
         for (uint32_t i = 0; i < n; i++) {
             if (vs->wp == 4) {
@@ -794,30 +835,31 @@ typedef struct ChunkOut {
     int64_t comp, uncomp;
 } ChunkOut;
 
-/* Compresses w->page into a page with header h and appends it to the file. */
-static int emit_page(CnPqWriter *w, CnPqPageHdr *h, size_t plain_prefix, ChunkOut *co, CnErr *err) {
-    cn_buf_reset(&w->comp);
+/* Compresses ws->page into a page with header h and appends it to the chunk's bytes. */
+static int emit_page(const CnPqWriter *w, WScratch *ws, WOut *out, CnPqPageHdr *h, size_t plain_prefix, ChunkOut *co,
+                     CnErr *err) {
+    cn_buf_reset(&ws->comp);
     /* v2 pages keep their levels (plain_prefix bytes) outside the compressed part */
-    if (plain_prefix) cn_buf_append(&w->comp, w->page.data, plain_prefix);
-    int rc = cn_pq__compress(w->o.codec, w->o.level, (const uint8_t *)w->page.data + plain_prefix,
-                             w->page.len - plain_prefix, &w->comp, err);
+    if (plain_prefix) cn_buf_append(&ws->comp, ws->page.data, plain_prefix);
+    int rc = cn_pq__compress(w->o.codec, w->o.level, (const uint8_t *)ws->page.data + plain_prefix,
+                             ws->page.len - plain_prefix, &ws->comp, err);
     if (rc < 0) return rc;
-    if (w->page.oom || w->comp.oom || w->page.len > INT32_MAX || w->comp.len > INT32_MAX)
-        return cn_err_set(err, w->page.oom || w->comp.oom ? CN_ENOMEM : CN_ELIMIT, "page too large or out of memory");
-    h->uncompressed_len = (int32_t)w->page.len;
-    h->compressed_len = (int32_t)w->comp.len;
-    cn_buf_reset(&w->lvl);
-    cn_pq__page_hdr_encode(&w->lvl, h);
-    if (w->lvl.oom) return cn_err_set(err, CN_ENOMEM, "out of memory");
-    co->comp += (int64_t)(w->lvl.len + w->comp.len);
-    co->uncomp += (int64_t)(w->lvl.len + w->page.len);
-    rc = fwrite_bytes(w, w->lvl.data, w->lvl.len, err);
-    if (rc == 0) rc = fwrite_bytes(w, w->comp.data, w->comp.len, err);
-    return rc;
+    if (ws->page.oom || ws->comp.oom || ws->page.len > INT32_MAX || ws->comp.len > INT32_MAX)
+        return cn_err_set(err, ws->page.oom || ws->comp.oom ? CN_ENOMEM : CN_ELIMIT, "page too large or out of memory");
+    h->uncompressed_len = (int32_t)ws->page.len;
+    h->compressed_len = (int32_t)ws->comp.len;
+    cn_buf_reset(&ws->lvl);
+    cn_pq__page_hdr_encode(&ws->lvl, h);
+    if (ws->lvl.oom) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    co->comp += (int64_t)(ws->lvl.len + ws->comp.len);
+    co->uncomp += (int64_t)(ws->lvl.len + ws->page.len);
+    cn_buf_append(&out->bytes, ws->lvl.data, ws->lvl.len);
+    cn_buf_append(&out->bytes, ws->comp.data, ws->comp.len);
+    return out->bytes.oom ? cn_err_set(err, CN_ENOMEM, "out of memory") : 0;
 }
 
 /* min/max over dense values (or the dictionary entries, which hold the same set). */
-static void compute_stats(CnPqWriter *w, const WLeaf *L, const Chunk *c, CnPqStats *st) {
+static void compute_stats(const CnPqWriter *w, const WLeaf *L, const Chunk *c, WOut *out, CnPqStats *st) {
     const ValSrc *vs = &c->vs;
     uint32_t n = c->use_dict ? c->n_dict : vs->n;
     const uint32_t *ix = c->use_dict ? c->first : NULL;
@@ -916,13 +958,13 @@ static void compute_stats(CnPqWriter *w, const WLeaf *L, const Chunk *c, CnPqSta
             found = true;
         }
         /* long values would bloat the footer; such columns get no min/max */
-        if (lmn > 256 || lmx > 256) found = false;
+        if (lmn > STAT_MAX || lmx > STAT_MAX) found = false;
         break;
     }
     }
     if (!found) return;
-    uint8_t *a = cn_arena_alloc(&w->arena, lmn + 1), *b = cn_arena_alloc(&w->arena, lmx + 1);
-    if (!a || !b) return;
+    /* kept in out until the chunk is appended: the arena is the appending thread's */
+    uint8_t *a = out->min, *b = out->max;
     memcpy(a, smn ? smn : mn, lmn);
     memcpy(b, smx ? smx : mx, lmx);
     st->has_min_max = true;
@@ -932,13 +974,16 @@ static void compute_stats(CnPqWriter *w, const WLeaf *L, const Chunk *c, CnPqSta
     st->max_len = lmx;
 }
 
-static int write_chunk(CnPqWriter *w, const WLeaf *L, const CnVec *top, CnPqChunk *meta, CnErr *err) {
+/* Encodes leaf L of the row group into out (offsets counted from the chunk's start). */
+static int encode_chunk(const CnPqWriter *w, WScratch *ws, const WLeaf *L, const CnVec *top, WOut *out, CnErr *err) {
     Chunk c;
-    ChunkOut co = {(int64_t)w->off, -1, -1, 0, 0};
-    int rc = prepare(w, L, top, &c, err);
+    CnPqChunk *meta = &out->meta;
+    cn_buf_reset(&out->bytes);
+    ChunkOut co = {0, -1, -1, 0, 0};
+    int rc = prepare(w, ws, L, top, &c, err);
     if (rc < 0) return rc;
     bool use_dict = false;
-    rc = try_dict(w, &c, &use_dict, err);
+    rc = try_dict(w, ws, &c, &use_dict, err);
     if (rc < 0) return rc;
     const ValSrc *vs = &c.vs;
     int enc = CN_PQ_ENC_PLAIN;
@@ -949,14 +994,14 @@ static int write_chunk(CnPqWriter *w, const WLeaf *L, const CnVec *top, CnPqChun
     uint32_t encodings = (1u << CN_PQ_ENC_RLE) | (1u << enc);
     if (use_dict) {
         encodings |= 1u << CN_PQ_ENC_PLAIN;
-        cn_buf_reset(&w->page);
-        plain_encode(&w->page, vs, 0, c.n_dict, c.first);
+        cn_buf_reset(&ws->page);
+        plain_encode(&ws->page, vs, 0, c.n_dict, c.first);
         CnPqPageHdr h = {0};
         h.type = CN_PQ__PAGE_DICT;
         h.n_values = (int32_t)c.n_dict;
         h.encoding = CN_PQ_ENC_PLAIN;
-        co.dict_off = (int64_t)w->off;
-        rc = emit_page(w, &h, 0, &co, err);
+        co.dict_off = (int64_t)out->bytes.len;
+        rc = emit_page(w, ws, out, &h, 0, &co, err);
         if (rc < 0) return rc;
     }
     /* pages: about page_bytes of values each, cut at row starts */
@@ -965,7 +1010,7 @@ static int write_chunk(CnPqWriter *w, const WLeaf *L, const CnVec *top, CnPqChun
     if (use_dict) est_bytes = (uint64_t)(dict_bw + 7) / 8 + 1;
     uint32_t per_page = (uint32_t)CN_MAX(UINT64_C(1), CN_MIN((uint64_t)w->o.page_bytes / est_bytes, UINT64_C(1) << 24));
     uint32_t l0 = 0, v0 = 0;
-    co.data_off = (int64_t)w->off;
+    co.data_off = (int64_t)out->bytes.len;
     int64_t null_count = 0;
     do {
         uint32_t l1 = c.n_levels - l0 > per_page ? l0 + per_page : c.n_levels;
@@ -988,25 +1033,25 @@ static int write_chunk(CnPqWriter *w, const WLeaf *L, const CnVec *top, CnPqChun
             }
         }
         uint32_t v1 = v0 + nv;
-        cn_buf_reset(&w->page);
+        cn_buf_reset(&ws->page);
         bool v2 = w->o.page_version == 2;
         size_t rep_len = 0, def_len = 0;
         if (c.rep) {
-            size_t at = w->page.len;
-            levels_rle(&w->page, c.rep + l0, l1 - l0, L->max_rep, !v2);
-            rep_len = w->page.len - at;
+            size_t at = ws->page.len;
+            levels_rle(&ws->page, c.rep + l0, l1 - l0, L->max_rep, !v2);
+            rep_len = ws->page.len - at;
         }
         if (c.def) {
-            size_t at = w->page.len;
-            levels_rle(&w->page, c.def + l0, l1 - l0, L->max_def, !v2);
-            def_len = w->page.len - at;
+            size_t at = ws->page.len;
+            levels_rle(&ws->page, c.def + l0, l1 - l0, L->max_def, !v2);
+            def_len = ws->page.len - at;
         }
         if (use_dict) {
-            cn_buf_putc(&w->page, (char)dict_bw);
-            cn_pq__rle_encode_u32(&w->page, c.ids + v0, nv, dict_bw);
+            cn_buf_putc(&ws->page, (char)dict_bw);
+            cn_pq__rle_encode_u32(&ws->page, c.ids + v0, nv, dict_bw);
         } else if (enc == CN_PQ_ENC_PLAIN) {
-            plain_encode(&w->page, vs, v0, v1, NULL);
-        } else if (delta_encode_values(w, &w->page, vs, v0, v1, enc) < 0) {
+            plain_encode(&ws->page, vs, v0, v1, NULL);
+        } else if (delta_encode_values(ws, &ws->page, vs, v0, v1, enc) < 0) {
             return cn_err_set(err, CN_ENOMEM, "out of memory");
         }
         CnPqPageHdr h = {0};
@@ -1019,7 +1064,7 @@ static int write_chunk(CnPqWriter *w, const WLeaf *L, const CnVec *top, CnPqChun
         h.def_len = (int32_t)def_len;
         h.is_compressed = w->o.codec != CN_PQ_CODEC_UNCOMPRESSED;
         null_count += l1 - l0 - nv;
-        rc = emit_page(w, &h, v2 ? rep_len + def_len : 0, &co, err);
+        rc = emit_page(w, ws, out, &h, v2 ? rep_len + def_len : 0, &co, err);
         if (rc < 0) return rc;
         l0 = l1;
         v0 = v1;
@@ -1035,12 +1080,78 @@ static int write_chunk(CnPqWriter *w, const WLeaf *L, const CnVec *top, CnPqChun
     if (w->o.statistics) {
         meta->stats.has_null_count = true;
         meta->stats.null_count = null_count;
-        compute_stats(w, L, &c, &meta->stats);
+        compute_stats(w, L, &c, out, &meta->stats);
     }
     return 0;
 }
 
-/* Writes b's rows (no selection) as the next row group. */
+/* Rows x leaves below which a row group is encoded on the caller alone when the thread
+ * count is left to the writer: starting threads costs more than such a group's encoding. */
+#define ENC_PAR_MIN 131072u
+
+/* Leaves of a row group shared among encoding threads, costliest first so that the
+ * longest chunk does not start last. */
+typedef struct EncJob {
+    const CnPqWriter *w;
+    const CnBatch *b;
+    const uint32_t *order;
+    atomic_uint next;
+} EncJob;
+
+static void enc_thread(void *ud, uint32_t t) {
+    EncJob *j = ud;
+    const CnPqWriter *w = j->w;
+    for (;;) {
+        uint32_t k = atomic_fetch_add(&j->next, 1);
+        if (k >= w->n_leaves) return;
+        uint32_t i = j->order[k];
+        const WLeaf *L = &w->leaves[i];
+        WOut *out = &w->outs[i];
+        cn_err_clear(&out->err);
+        out->rc = encode_chunk(w, &w->scr[t], L, &j->b->cols[L->i_field], out, &out->err);
+    }
+}
+
+/* Level entries plus a share for string bytes: the relative cost of encoding leaf L. */
+static uint64_t leaf_cost(const WLeaf *L, const CnVec *top) {
+    const CnVec *v = top;
+    for (uint32_t k = 0; k < L->depth; k++) v = &v->child[L->child[k]];
+    uint64_t c = (uint64_t)top->n + v->n;
+    if (L->physical == CN_PQ_BYTE_ARRAY && v->n) c += v->offsets[v->n] / 8;
+    return c;
+}
+
+/* Encoding threads for b: opts.threads when set, else the pool's count for a row group
+ * big enough to share; never more than the leaves. */
+static uint32_t enc_threads(const CnPqWriter *w, const CnBatch *b) {
+    uint32_t n = w->o.threads;
+    if (!n) n = (uint64_t)b->n_rows * w->n_leaves >= ENC_PAR_MIN ? cn_pool_threads() : 1;
+    return CN_MAX(1u, CN_MIN(n, w->n_leaves));
+}
+
+/* Moves the encoded chunk out (leaf i) to the end of the file as chunk meta. */
+static int append_chunk(CnPqWriter *w, uint32_t i, WOut *out, CnPqChunk *meta, CnErr *err) {
+    if (out->rc < 0) {
+        *err = out->err;
+        return cn_err_ctx(err, out->rc, "%s: column \"%s\", row group %u", w->path, w->leaves[i].path, w->n_rgs);
+    }
+    *meta = out->meta;
+    meta->data_page_offset += (int64_t)w->off;
+    if (meta->dict_page_offset >= 0) meta->dict_page_offset += (int64_t)w->off;
+    CnPqStats *st = &meta->stats;
+    if (st->has_min_max) {
+        uint8_t *a = cn_arena_alloc(&w->arena, st->min_len + 1), *b = cn_arena_alloc(&w->arena, st->max_len + 1);
+        if (!a || !b) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        memcpy(a, out->min, st->min_len);
+        memcpy(b, out->max, st->max_len);
+        st->min = a;
+        st->max = b;
+    }
+    return fwrite_bytes(w, out->bytes.data, out->bytes.len, err);
+}
+
+/* Writes b's rows (no selection) as the next row group: each leaf's chunk is encoded
+ * (on several threads when it pays) and the chunks are appended in leaf order. */
 static int flush_batch(CnPqWriter *w, const CnBatch *b, CnErr *err) {
     if (b->n_rows == 0) return 0;
     if (w->n_rgs == w->cap_rgs) {
@@ -1053,16 +1164,59 @@ static int flush_batch(CnPqWriter *w, const CnBatch *b, CnErr *err) {
     }
     CnPqChunk *chunks = cn_arena_calloc(&w->arena, (w->n_leaves + 1) * sizeof *chunks);
     if (!chunks) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    uint32_t nt = enc_threads(w, b);
+    if (nt > w->n_scr) {
+        WScratch *x = cn_realloc(w->scr, nt * sizeof *x);
+        if (!x) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        memset(x + w->n_scr, 0, (nt - w->n_scr) * sizeof *x);
+        w->scr = x;
+        w->n_scr = nt;
+    }
+    if (!w->outs) {
+        w->outs = cn_calloc(w->n_leaves + 1, sizeof *w->outs);
+        if (!w->outs) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    }
     CnPqRowGroup *rg = &w->rgs[w->n_rgs];
     rg->n_rows = b->n_rows;
     rg->file_offset = (int64_t)w->off;
     rg->total_byte_size = 0;
-    for (uint32_t i = 0; i < w->n_leaves; i++) {
-        const WLeaf *L = &w->leaves[i];
-        int rc = write_chunk(w, L, &b->cols[L->i_field], &chunks[i], err);
-        if (rc < 0)
-            return cn_err_ctx(err, rc, "%s: column \"%s\", row group %u", w->path, L->path, w->n_rgs);
-        rg->total_byte_size += chunks[i].uncompressed_len;
+    if (nt == 1) { /* one chunk buffered at a time */
+        for (uint32_t i = 0; i < w->n_leaves; i++) {
+            const WLeaf *L = &w->leaves[i];
+            WOut *out = &w->outs[0];
+            cn_err_clear(&out->err);
+            out->rc = encode_chunk(w, &w->scr[0], L, &b->cols[L->i_field], out, &out->err);
+            int rc = append_chunk(w, i, out, &chunks[i], err);
+            if (rc < 0) return rc;
+            rg->total_byte_size += chunks[i].uncompressed_len;
+        }
+    } else {
+        uint32_t *order = cn_malloc(((size_t)w->n_leaves + 1) * sizeof *order);
+        uint64_t *cost = cn_malloc(((size_t)w->n_leaves + 1) * sizeof *cost);
+        if (!order || !cost) {
+            cn_free(order);
+            cn_free(cost);
+            return cn_err_set(err, CN_ENOMEM, "out of memory");
+        }
+        for (uint32_t i = 0; i < w->n_leaves; i++) { /* insertion sort: a handful of leaves */
+            uint64_t c = leaf_cost(&w->leaves[i], &b->cols[w->leaves[i].i_field]);
+            uint32_t k = i;
+            for (; k > 0 && cost[k - 1] < c; k--) {
+                cost[k] = cost[k - 1];
+                order[k] = order[k - 1];
+            }
+            cost[k] = c;
+            order[k] = i;
+        }
+        EncJob job = {w, b, order, 0};
+        cn_pool_run(nt, enc_thread, &job);
+        cn_free(order);
+        cn_free(cost);
+        for (uint32_t i = 0; i < w->n_leaves; i++) {
+            int rc = append_chunk(w, i, &w->outs[i], &chunks[i], err);
+            if (rc < 0) return rc;
+            rg->total_byte_size += chunks[i].uncompressed_len;
+        }
     }
     rg->chunks = chunks;
     w->n_rgs++;
@@ -1431,11 +1585,18 @@ void cn_pq_writer_free(CnPqWriter *w) {
     if (!w->finished && w->tmp) unlink(w->tmp);
     cn_col_batch_free(w->rg);
     cn_buf_fini(&w->fbuf);
-    cn_buf_fini(&w->page);
-    cn_buf_fini(&w->comp);
-    cn_buf_fini(&w->lvl);
-    Grow *gs[] = {&w->def, &w->rep, &w->dense, &w->idx, &w->ids, &w->slots, &w->first, &w->tmp64, &w->sel};
-    for (size_t i = 0; i < CN_ARRAY_LEN(gs); i++) grow_free(gs[i]);
+    grow_free(&w->sel);
+    for (uint32_t t = 0; t < w->n_scr; t++) {
+        WScratch *ws = &w->scr[t];
+        cn_buf_fini(&ws->page);
+        cn_buf_fini(&ws->comp);
+        cn_buf_fini(&ws->lvl);
+        Grow *gs[] = {&ws->def, &ws->rep, &ws->dense, &ws->idx, &ws->ids, &ws->slots, &ws->first, &ws->tmp64};
+        for (size_t i = 0; i < CN_ARRAY_LEN(gs); i++) grow_free(gs[i]);
+    }
+    cn_free(w->scr);
+    for (uint32_t i = 0; w->outs && i < w->n_leaves; i++) cn_buf_fini(&w->outs[i].bytes);
+    cn_free(w->outs);
     cn_arena_fini(&w->arena);
     cn_free(w->tmp);
     cn_free(w->path);

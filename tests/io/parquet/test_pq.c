@@ -986,13 +986,14 @@ static void unsupported_column_is_named_and_skippable(void **state) {
 }
 
 /* One write + read cycle with no assertions inside, for fault injection. */
-static int write_read_cycle(const char *path, const CnSchema *s, CnErr *err) {
+static int write_read_cycle(const char *path, const CnSchema *s, uint32_t threads, CnErr *err) {
     CnBatch *b = NULL;
     CnPqWriter *w = NULL;
     CnPqReader *r = NULL;
     CnPqWriteOpts o;
     cn_pq_write_opts_init(&o);
     o.row_group_rows = 150;
+    o.threads = threads;
     int rc = cn_col_batch_new(s, &b, err);
     if (rc < 0) goto done;
     for (uint32_t i = 0; i < 300; i++) {
@@ -1024,9 +1025,9 @@ done:
 }
 
 /* Allocation failure at every point of a write/read cycle ends in CN_ENOMEM (or success
- * once the budget suffices), never a crash, a leak (ASan) or a partial file. */
-static void alloc_failures_end_cleanly(void **state) {
-    (void)state;
+ * once the budget suffices), never a crash, a leak (ASan) or a partial file; with the
+ * chunks encoded on the caller alone and on two threads. */
+static void alloc_failures_threads(uint32_t threads) {
     CnSchema *s = ks_schema();
     char path[1024];
     snprintf(path, sizeof path, "%s", tmp_path("oom.parquet"));
@@ -1037,7 +1038,7 @@ static void alloc_failures_end_cleanly(void **state) {
         setenv("CN_TEST_FAIL_ALLOC_AFTER", v, 1);
         cn_alloc_reset_fault();
         CnErr err = CN_ERR_INIT;
-        int rc = write_read_cycle(path, s, &err);
+        int rc = write_read_cycle(path, s, threads, &err);
         setenv("CN_TEST_FAIL_ALLOC_AFTER", "-1", 1);
         cn_alloc_reset_fault();
         if (rc == 0) {
@@ -1052,6 +1053,59 @@ static void alloc_failures_end_cleanly(void **state) {
     cn_alloc_reset_fault();
     assert_true(oom > 20);
     assert_int_equal(ok, 3);
+    cn_col_schema_free(s);
+}
+
+static void alloc_failures_end_cleanly(void **state) {
+    (void)state;
+    alloc_failures_threads(1);
+    alloc_failures_threads(2);
+}
+
+/* Column chunks encoded on several threads give the file of the caller alone, byte
+ * for byte (1 and 2 threads and the writer's own choice), over every type, nulls,
+ * lists and maps, one row group or several, both page versions, dictionary or not. */
+static void threads_write_same_bytes(void **state) {
+    (void)state;
+    seed_init();
+    CnSchema *s = make_schema();
+    CnBatch *b = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    static const uint32_t sizes[] = {1000, 40000};
+    for (size_t si = 0; si < CN_ARRAY_LEN(sizes); si++) {
+        cn_col_batch_reset(b);
+        fill(b, sizes[si], si == 1);
+        for (int variant = 0; variant < 3; variant++) {
+            char *one = NULL;
+            size_t one_len = 0;
+            static const uint32_t threads[] = {1, 2, 0};
+            for (size_t t = 0; t < CN_ARRAY_LEN(threads); t++) {
+                CnPqWriteOpts o;
+                cn_pq_write_opts_init(&o);
+                o.threads = threads[t];
+                o.page_version = variant == 1 ? 2 : 1;
+                o.dictionary = variant != 2;
+                if (variant == 2) o.row_group_rows = sizes[si] / 3; /* several row groups */
+                const char *path = tmp_path("thr.parquet");
+                write_batch(path, b, &o, sizes[si]);
+                size_t len = 0;
+                char *d = slurp(path, &len);
+                if (t == 0) {
+                    read_and_compare(path, b, 65536);
+                    one = d;
+                    one_len = len;
+                } else {
+                    assert_int_equal(len, one_len);
+                    if (memcmp(d, one, len)) fail_msg("%u rows, variant %d: %u threads wrote other bytes", sizes[si], variant, threads[t]);
+                    cn_free(d);
+                }
+                unlink(path);
+            }
+            cn_free(one);
+        }
+    }
+    cn_col_batch_free(b);
     cn_col_schema_free(s);
 }
 
@@ -1234,6 +1288,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(unsupported_column_is_named_and_skippable),
         cmocka_unit_test(random_corruption_never_crashes),
         cmocka_unit_test(alloc_failures_end_cleanly),
+        cmocka_unit_test(threads_write_same_bytes),
         cmocka_unit_test(writer_leaves_nothing_half_written),
         cmocka_unit_test(empty_file_and_zero_columns),
     };
