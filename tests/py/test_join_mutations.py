@@ -1,27 +1,31 @@
 """Join backfills with TEMPORAL entity parts that have a mutationTable on an events left
 (compute.md section 5 "Mutations", D7, D8): Example 5.2 through a join, the per-query window
-rule, deletes on an empty IR, random joins against the oracle, and bad mutation tables.
-CN_TEST_SEED=<seed> replays one random case, CN_TEST_CASES=<n> runs more (default 40)."""
+rule, deletes on an empty IR, random joins against the oracle, and bad mutation tables. Also
+the same GroupBy backfilled on its own (daily snapshots: mutations unused) and uploaded and
+fetched (the batch IR of the snapshot; mutations reach fetch only by streaming).
+CN_TEST_SEED=<seed> replays one random case, CN_TEST_CASES=<n> runs more (default 30)."""
 
 import json
 import os
 import random
+import subprocess
 
-from engine_util import Warehouse, case_seeds, co, each_seed
+from engine_util import CHRONON, Warehouse, case_seeds, close, co, compare, each_seed, norm, run_cmd
 from test_join_vs_oracle import compare_join, write_csv
 
 DAY = 86400000
-SNAP_COLS = ["ts", "w", "stock"]
-MUT_COLS = ["ts", "w", "stock", "mutation_ts", "is_before"]
-SNAP_SCHEMA = {"ts": "long", "w": "string", "stock": "long"}
+SNAP_COLS = ["ts", "w", "stock", "color"]
+MUT_COLS = SNAP_COLS + ["mutation_ts", "is_before"]
+SNAP_SCHEMA = {"ts": "long", "w": "string", "stock": "long", "color": "string"}
 MUT_SCHEMA = dict(SNAP_SCHEMA, mutation_ts="long", is_before="boolean")
-SNAP_LOAD = "ts:int64,w:string,stock:int64"
-MUT_LOAD = "ts:int64,w:string,stock:int64,mutation_ts:int64,is_before:bool"
+SNAP_LOAD = "ts:int64,w:string,stock:int64,color:string"
+MUT_LOAD = SNAP_LOAD + ",mutation_ts:int64,is_before:bool"
 LEFT_COLS = ["ts", "w", "tag"]
 LEFT_SCHEMA = {"ts": "long", "w": "string", "tag": "string"}
 LEFT_LOAD = "ts:int64,w:string,tag:string"
 OPS = {"SUM": 7, "COUNT": 6, "AVERAGE": 8, "MIN": 0, "MAX": 1, "LAST": 3, "LAST_K": 13, "UNIQUE_COUNT": 4,
-       "FIRST": 2}
+       "FIRST": 2, "HISTOGRAM": 17, "VARIANCE": 9}
+DELETABLE = {"SUM", "COUNT", "AVERAGE", "HISTOGRAM"}
 
 
 def ms(text):
@@ -57,7 +61,7 @@ def repo(root, snap, muts, left):
 def gb_conf(aggs, name="t.stock", mutation_table="raw.muts", selects=True, query_extra=None):
     q = {"timeColumn": "ts"}
     if selects:
-        q["selects"] = {"w": "w", "stock": "stock"}
+        q["selects"] = {"w": "w", "stock": "stock", "color": "color"}
     q.update(query_extra or {})
     return {"metaData": {"name": name, "outputNamespace": "out", "team": "t"}, "keyColumns": ["w"],
             "sources": [{"entities": {"snapshotTable": "raw.snap", "mutationTable": mutation_table,
@@ -70,6 +74,11 @@ def join_conf(name, gb, prefix="f"):
         "selects": {"w": "w", "tag": "tag", "ts": "ts"}, "timeColumn": "ts"}}}
     return {"metaData": {"name": "t." + name, "outputNamespace": "out", "team": "t"}, "left": left,
             "joinParts": [{"groupBy": gb, "prefix": prefix}]}
+
+
+def table_dir(wh, table):
+    ns, name = table.split(".")
+    return os.path.join(wh.wh, ns + ".db", name)
 
 
 def run_join(wh, root, conf, end, start):
@@ -89,7 +98,9 @@ def example_5_2_rows():
         {"ts": ms("2025-02-01 08:00:00"), "stock": 10, "mutation_ts": ms("2025-02-03 07:00:00"), "is_before": True},
         {"ts": ms("2025-02-03 18:30:00"), "stock": 1, "mutation_ts": ms("2025-02-03 18:30:00"), "is_before": False}]
     for m in muts:
-        m.update(ds="2025-02-03", w="w1")
+        m.update(ds="2025-02-03", w="w1", color=None)
+    for r in snap:
+        r["color"] = None
     return snap, muts
 
 
@@ -104,6 +115,7 @@ def test_example_5_2_through_a_join(tmp_path):
     conf = join_conf("ex52", gb_conf(aggs, mutation_table="raw.muts/hr=00:00"))
     p, table = run_join(wh, root, conf, "2025-02-03", "2025-02-03")
     assert p.returncode == 0, p.stderr
+    assert os.path.isdir(table_dir(wh, table))
     got = {r["tag"]: (r["f_t_stock_stock_sum"], r["f_t_stock_stock_count"], r["f_t_stock_stock_max"])
            for r in wh.rows(table)}
     assert got == {"2025-02-03 05:00:00": (14, 2, 10), "2025-02-03 06:00:00": (14, 2, 10),
@@ -117,10 +129,10 @@ def test_windows_per_query_d7_and_inverse_ir_n5(tmp_path):
     delete of a row absent from the snapshot starts an inverse IR (COUNT -1, SUM -4), MAX
     ignores it (D8)."""
     muts = [{"ds": "2025-02-03", "w": "w1", "ts": ms("2025-02-03 00:30:00"), "stock": 1,
-             "mutation_ts": ms("2025-02-03 01:00:00"), "is_before": False},
+             "mutation_ts": ms("2025-02-03 01:00:00"), "is_before": False, "color": None},
             {"ds": "2025-02-03", "w": "w2", "ts": ms("2025-02-01 00:00:00"), "stock": 4,
-             "mutation_ts": ms("2025-02-03 01:00:00"), "is_before": True}]
-    snap = [{"ds": "2025-02-02", "w": "w3", "ts": ms("2025-02-02 01:00:00"), "stock": 2}]
+             "mutation_ts": ms("2025-02-03 01:00:00"), "is_before": True, "color": None}]
+    snap = [{"ds": "2025-02-02", "w": "w3", "ts": ms("2025-02-02 01:00:00"), "stock": 2, "color": None}]
     left = [{"ds": "2025-02-03", "ts": ms("2025-02-03 " + t), "w": w, "tag": w + t}
             for w in ("w1", "w2") for t in ("00:59:59", "01:10:00", "02:00:00")]
     root = str(tmp_path)
@@ -147,12 +159,15 @@ BASE = "2025-03-01"
 
 def gen_case(rnd):
     """Entity snapshots per day with the day's mutations replayed on them: updates (before +
-    after), inserts, deletes, mutation_ts ties, rows whose ts is before the day, left rows at
-    mutation times and day starts."""
+    after), inserts (also of keys without snapshot rows), deletes, deletes of rows no
+    snapshot holds (inverse IRs, N5), mutation_ts ties and at B, rows whose ts is days
+    before the day (the B-W bound of long windows), null values, and left rows exactly at
+    mutation times, 1 ms after, at B, with null keys and with keys without data."""
     n_days = rnd.randint(2, 4)
     e0 = co.ds_to_epoch(BASE)
     keys = ["w%d" % i for i in range(5)]
-    state = {}   # (key, row id) -> (ts, stock)
+    colors = ["red", "blue", "green", None]
+    state = {}   # (key, row id) -> (ts, stock, color)
     snap, muts, left = [], [], []
     rid = 0
     for d in range(n_days):
@@ -163,25 +178,34 @@ def gen_case(rnd):
             if muts and rnd.random() < 0.15:
                 mt = max(day0, muts[-1]["mutation_ts"])                    # tie with the last one
             kind = rnd.choice(["insert", "update", "delete"]) if state else "insert"
-            if kind == "insert":
+            if rnd.random() < 0.08:
+                kind = "orphan"
+            if kind in ("insert", "orphan"):
                 k = rnd.choice(keys)
-                ts = mt if rnd.random() < 0.7 else mt - rnd.randint(0, 3 * DAY)
+                x = rnd.random()
+                ts = mt if x < 0.6 else mt - rnd.randint(0, 3 * DAY) if x < 0.9 else mt - rnd.randint(0, 16 * DAY)
                 stock = None if rnd.random() < 0.1 else rnd.randint(-5, 30)
+                color = rnd.choice(colors)
+                if kind == "orphan":   # a delete of a row no snapshot holds
+                    muts.append(dict(ds=ds, w=k, ts=ts, stock=stock, color=color, mutation_ts=mt, is_before=True))
+                    continue
                 rid += 1
-                state[(k, rid)] = (ts, stock)
-                muts.append(dict(ds=ds, w=k, ts=ts, stock=stock, mutation_ts=mt, is_before=False))
+                state[(k, rid)] = (ts, stock, color)
+                muts.append(dict(ds=ds, w=k, ts=ts, stock=stock, color=color, mutation_ts=mt, is_before=False))
             else:
-                (k, r), (ts, stock) = rnd.choice(sorted(state.items(), key=lambda kv: kv[0]))
-                muts.append(dict(ds=ds, w=k, ts=ts, stock=stock, mutation_ts=mt, is_before=True))
+                (k, r), (ts, stock, color) = rnd.choice(sorted(state.items(), key=lambda kv: kv[0]))
+                muts.append(dict(ds=ds, w=k, ts=ts, stock=stock, color=color, mutation_ts=mt, is_before=True))
                 if kind == "update":
                     nts = mt if rnd.random() < 0.8 else ts
                     nstock = rnd.randint(-5, 30)
-                    state[(k, r)] = (nts, nstock)
-                    muts.append(dict(ds=ds, w=k, ts=nts, stock=nstock, mutation_ts=mt, is_before=False))
+                    ncolor = rnd.choice(colors)
+                    state[(k, r)] = (nts, nstock, ncolor)
+                    muts.append(dict(ds=ds, w=k, ts=nts, stock=nstock, color=ncolor, mutation_ts=mt,
+                                     is_before=False))
                 else:
                     del state[(k, r)]
-        for (k, r), (ts, stock) in sorted(state.items(), key=lambda kv: kv[0]):
-            snap.append(dict(ds=ds, w=k, ts=ts, stock=stock))
+        for (k, r), (ts, stock, color) in sorted(state.items(), key=lambda kv: kv[0]):
+            snap.append(dict(ds=ds, w=k, ts=ts, stock=stock, color=color))
         if d == 0:
             continue
         for _ in range(rnd.randint(1, 10)):
@@ -201,16 +225,22 @@ def gen_case(rnd):
 
 
 def gen_aggs(rnd):
+    """1-4 aggregations, deletable and not; windows of every tail hop (5 min, 1 h, 1 d) and
+    300h (12.5 days, not a whole number of its 1-day hops); some bucketed by color."""
     aggs, used = [], set()
     for _ in range(rnd.randint(1, 4)):
         op = rnd.choice(sorted(OPS))
         if op in used:
             continue
         used.add(op)
-        a = {"inputColumn": "stock", "operation": OPS[op], "argMap": {"k": "2"} if op == "LAST_K" else {}}
+        col = "color" if op == "HISTOGRAM" or (op == "UNIQUE_COUNT" and rnd.random() < 0.5) else "stock"
+        a = {"inputColumn": col, "operation": OPS[op], "argMap": {"k": "2"} if op == "LAST_K" else {}}
         if rnd.random() < 0.6:
             a["windows"] = [{"length": w, "timeUnit": u} for w, u in
-                            rnd.sample([(1, 0), (6, 0), (1, 1), (2, 1), (12, 0)], rnd.randint(1, 2))]
+                            rnd.sample([(1, 0), (6, 0), (1, 1), (2, 1), (12, 0), (14, 1), (300, 0)],
+                                       rnd.randint(1, 2))]
+        if col == "stock" and op in ("SUM", "COUNT", "MAX") and rnd.random() < 0.3:
+            a["buckets"] = ["color"]
         aggs.append(a)
     return aggs
 
@@ -231,7 +261,7 @@ def run_random(tmp, seed):
 
 
 def test_random_mutation_joins_match_oracle(tmp_path):
-    seeds = case_seeds(40)
+    seeds = case_seeds(30)
     rows = each_seed(seeds, lambda s: run_random(tmp_path, s))
     assert sum(1 for r in rows if r) >= len(seeds) * 0.7, "too few cases compared"
 
@@ -239,20 +269,110 @@ def test_random_mutation_joins_match_oracle(tmp_path):
 # --------------------------------------------------------------------------- bad input
 
 def test_bad_mutation_tables(tmp_path):
+    """One error naming the mutation table and the column or Query field, non-zero exit,
+    no output table."""
     snap, muts = example_5_2_rows()
     left = [{"ds": "2025-02-03", "ts": ms("2025-02-03 12:00:00"), "w": "w1", "tag": "a"}]
     root = str(tmp_path)
     wh, _ = repo(root, snap, muts, left)
+    for name, drop in (("raw.norev", "is_before"), ("raw.nomts", "mutation_ts")):
+        cols = [c for c in MUT_COLS if c != drop]
+        path = os.path.join(root, name + ".csv")
+        write_bool_csv(path, muts, cols, {c: MUT_SCHEMA[c] for c in cols})
+        wh.load(path, name, ",".join(x for x in MUT_LOAD.split(",") if not x.startswith(drop + ":")))
     aggs = [{"inputColumn": "stock", "operation": 7, "argMap": {}}]
     cases = [
         (gb_conf(aggs, mutation_table="raw.nope"), ["raw.nope", "not found"]),
-        (gb_conf(aggs, query_extra={"reversalColumn": "stock"}), ["raw.muts", "reversal column", "boolean"]),
-        (gb_conf(aggs, query_extra={"mutationTimeColumn": "w"}), ["raw.muts", "mutation time column", "long"]),
-        (gb_conf(aggs, selects=False, query_extra={"reversalColumn": "gone"}), ["raw.muts", "gone"]),
+        (gb_conf(aggs, mutation_table="raw.norev"), ["raw.norev", "query.reversalColumn", "is_before",
+                                                      "unknown column"]),
+        (gb_conf(aggs, mutation_table="raw.nomts"), ["raw.nomts", "query.mutationTimeColumn", "mutation_ts",
+                                                      "unknown column"]),
+        (gb_conf(aggs, mutation_table="raw.norev", selects=False), ["raw.norev", "no column is_before",
+                                                                     "query.reversalColumn"]),
+        (gb_conf(aggs, mutation_table="raw.nomts", selects=False), ["raw.nomts", "no column mutation_ts",
+                                                                     "query.mutationTimeColumn"]),
+        (gb_conf(aggs, query_extra={"reversalColumn": "stock"}), ["raw.muts", "reversal column stock",
+                                                                  "expected boolean"]),
+        (gb_conf(aggs, query_extra={"mutationTimeColumn": "w"}), ["raw.muts", "mutation time column w",
+                                                                  "expected long"]),
+        (gb_conf(aggs, selects=False, query_extra={"reversalColumn": "gone"}), ["raw.muts", "no column gone"]),
     ]
     for i, (gb, needles) in enumerate(cases):
         p, table = run_join(wh, root, join_conf("bad%d" % i, gb), "2025-02-03", "2025-02-03")
         assert p.returncode != 0, "case %d succeeded" % i
         for n in needles:
             assert n in p.stderr, "case %d: %r not in %s" % (i, n, p.stderr)
-        assert not os.path.exists(os.path.join(wh.wh, "out", "t_bad%d" % i)), "case %d wrote output" % i
+        assert len(p.stderr.strip().splitlines()) == 1, "case %d: %s" % (i, p.stderr)
+        assert not os.path.exists(table_dir(wh, "out.t_bad%d" % i)), "case %d wrote output" % i
+
+
+# --------------------------------------------------------------------------- GroupBy alone
+
+def write_gb(root, gb):
+    name = gb["metaData"]["name"].split(".", 1)[1]
+    os.makedirs(os.path.join(root, "production", "group_bys", "t"), exist_ok=True)
+    with open(os.path.join(root, "production", "group_bys", "t", name), "w") as f:
+        json.dump(gb, f)
+    return "production/group_bys/t/" + name
+
+
+def test_groupby_backfill_ignores_mutations(tmp_path):
+    """compute.md section 5: a GroupBy backfill is daily snapshots of the entity partitions
+    and mutations feed only TEMPORAL joins and fetch, so the mutationTable is not read (not
+    even when it does not exist) and the output equals the oracle's snapshots."""
+    rnd = random.Random(7)
+    n_days, snap, muts, left = gen_case(rnd)
+    root = str(tmp_path)
+    wh, tables = repo(root, snap, muts, left)
+    aggs = [{"inputColumn": "stock", "operation": OPS[o], "argMap": {},
+             "windows": [{"length": 1, "timeUnit": 1}, {"length": 2147483647, "timeUnit": 1}]}
+            for o in ("SUM", "COUNT", "MAX")]
+    end = co.ds_add(BASE, n_days - 1)
+    outs = []
+    for i, mt in enumerate(["raw.muts", "raw.absent"]):
+        gb = gb_conf(aggs, name="t.alone%d" % i, mutation_table=mt)
+        p = wh.run(root, write_gb(root, gb), "--start-ds", BASE, "--end-ds", end, check=False)
+        assert p.returncode == 0, p.stderr
+        got = wh.rows("out.t_alone%d" % i)
+        want = co.groupby_backfill(gb, tables, end, BASE)
+        assert compare(got, want, ["w"], where="alone%d" % i) >= n_days
+        outs.append([{c: v for c, v in r.items()} for r in got])
+    assert outs[0] == outs[1]
+
+
+def test_upload_and_fetch_serve_the_snapshot(tmp_path):
+    """Upload of day D (TEMPORAL entities: the batch IR of partition D, compute.md 8.1) and
+    fetch at q on D+1: without streaming data (mutations reach fetch only through the
+    mutationTopic stream) the value at q is the batch IR's, i.e. the join's value at q with
+    no mutations of D+1 applied."""
+    snap, muts = example_5_2_rows()
+    snap.append({"ds": "2025-02-02", "ts": ms("2025-02-02 23:00:00"), "w": "w2", "stock": 5, "color": "red"})
+    root = str(tmp_path)
+    wh, tables = repo(root, snap, muts, [{"ds": "2025-02-03", "ts": ms("2025-02-03 12:00:00"), "w": "w1",
+                                           "tag": "a"}])
+    aggs = [{"inputColumn": "stock", "operation": OPS[o], "argMap": {},
+             "windows": [{"length": 1, "timeUnit": 0}, {"length": 2, "timeUnit": 1}]} for o in ("SUM", "MAX")]
+    aggs.append({"inputColumn": "stock", "operation": OPS["COUNT"], "argMap": {}})
+    gb = gb_conf(aggs, name="t.online")
+    gb["metaData"]["online"] = 1
+    conf = write_gb(root, gb)
+    cmd = [CHRONON, "run", "--repo", root, "--mode", "upload", "--conf", conf, "--ds", "2025-02-02"]
+    p = run_cmd(cmd, wh.env())
+    assert p.returncode == 0, p.stderr
+    no_muts = json.loads(json.dumps(gb))
+    del no_muts["sources"][0]["entities"]["mutationTable"]
+    n = 0
+    for q in ("2025-02-03 00:00:00", "2025-02-03 00:30:00", "2025-02-03 12:00:00", "2025-02-03 23:59:59"):
+        at = ms(q)
+        p = subprocess.run([CHRONON, "run", "--repo", root, "--mode", "fetch", "--conf-type", "group_bys",
+                            "--name", "t/online", "--at-millis", str(at)], env=wh.env(), capture_output=True,
+                           text=True, input='{"w": "w1"}\n{"w": "w2"}\n', timeout=120)
+        assert p.returncode == 0, p.stderr
+        got = [json.loads(x) for x in p.stdout.splitlines() if x.strip()]
+        for key, g in zip(("w1", "w2"), got):
+            want = co.groupby_value_at(no_muts, tables, {"w": key}, at) or {}
+            want = norm(co.to_json_value(want))
+            for c, v in g.items():
+                assert close(norm(v), want.get(c)), "%s %s at %s: got %r, oracle %r" % (key, c, q, v, want.get(c))
+                n += v is not None
+    assert n > 10
