@@ -4,8 +4,10 @@
  *   columns more (reversal and mutation time), so queries, wheres, key ids and input
  *   columns follow the snapshot's rules exactly.
  * ORDER: each key's rows are sorted by (partition, mutation_ts, load order) once; a query
- *   walks the rows of its day up to q. Ties in mutation_ts keep load order (Chronon's
- *   sortWith is stable too). */
+ *   finds its day's first row by binary search and walks the rows up to q. Ties in
+ *   mutation_ts keep load order (Chronon sorts each key's day stably, but after a shuffle);
+ *   every operation's update and delete commute, so ties can change only the rounding
+ *   of floating-point sums. */
 #include "engine/mutate.h"
 
 #include <stdio.h>
@@ -23,7 +25,7 @@ struct CnEngMut {
     CnGroupBy gb;          /* the GroupBy copy the loader keeps a pointer to */
     CnArena arena;
     CnEngGroupBy *g;
-    const int64_t *mts;    /* per row; valid per mts_ok */
+    const int64_t *mts;    /* per row; rows with a null mutation time are not in the CSR */
     const CnVec *mts_vec, *rev;
     uint32_t *start;       /* CSR by key id over sorted rows */
     uint32_t *rows;

@@ -152,6 +152,62 @@ def test_windows_per_query_d7_and_inverse_ir_n5(tmp_path):
     compare_join(wh.rows(table), co.join_backfill(conf, tables, "2025-02-03", "2025-02-03"), where="d7")
 
 
+def test_deleting_every_row(tmp_path):
+    """The key's only snapshot row deleted: COUNT 0, SUM 0 (IRs present), AVERAGE null (count
+    0 gives NaN, N4), the HISTOGRAM entry removed (an empty map), MAX keeps it (D8); a row inserted 1 ms
+    later counts alone for the deletable operations and MAX still has the deleted 2."""
+    snap = [{"ds": "2025-02-02", "w": "w3", "ts": ms("2025-02-02 01:00:00"), "stock": 2, "color": "red"}]
+    muts = [{"ds": "2025-02-03", "w": "w3", "ts": ms("2025-02-02 01:00:00"), "stock": 2, "color": "red",
+             "mutation_ts": ms("2025-02-03 01:00:00"), "is_before": True},
+            {"ds": "2025-02-03", "w": "w3", "ts": ms("2025-02-03 01:00:00"), "stock": 1, "color": "blue",
+             "mutation_ts": ms("2025-02-03 01:00:00.001"), "is_before": False}]
+    left = [{"ds": "2025-02-03", "ts": ms("2025-02-03 " + t), "w": "w3", "tag": t}
+            for t in ("01:00:00", "01:00:00.001", "01:00:00.002")]
+    root = str(tmp_path)
+    wh, tables = repo(root, snap, muts, left)
+    aggs = [{"inputColumn": c, "operation": OPS[o], "argMap": {}}
+            for c, o in (("stock", "COUNT"), ("stock", "SUM"), ("stock", "AVERAGE"), ("color", "HISTOGRAM"),
+                         ("stock", "MAX"))]
+    conf = join_conf("del", gb_conf(aggs))
+    p, table = run_join(wh, root, conf, "2025-02-03", "2025-02-03")
+    assert p.returncode == 0, p.stderr
+    cols = ["stock_count", "stock_sum", "stock_average", "color_histogram", "stock_max"]
+    got = {r["tag"]: tuple(r["f_t_stock_" + c] for c in cols) for r in wh.rows(table)}
+    assert got["01:00:00"] == (1, 2, 2.0, {"red": 1}, 2)
+    assert got["01:00:00.001"][:3] == (0, 0, None) and got["01:00:00.001"][4] == 2
+    assert got["01:00:00.001"][3] == {}
+    assert got["01:00:00.002"] == (1, 1, 1.0, {"blue": 1}, 2)
+    compare_join(wh.rows(table), co.join_backfill(conf, tables, "2025-02-03", "2025-02-03"), where="del")
+
+
+def test_mutation_day_and_long_window_tails(tmp_path):
+    """Only partition X's rows with B <= mutation_ts count on day X (a row of partition X with
+    mutation_ts before B, and the rows of X-1, do not). A 300h window (12.5 days, hop 1 day):
+    at q = B+1h the tail is floor(q-W, 1d) = B-13d; a snapshot row at B-12.75d is also
+    below B-W and does not count (D1), the same row inserted by a mutation does (step 3 of
+    section 5 has no B-W bound)."""
+    b = ms("2025-02-20 00:00:00")
+    old = b - 12 * DAY - 18 * 3600000                       # B - 12.75d
+    snap = [{"ds": "2025-02-19", "w": "w1", "ts": old, "stock": 100, "color": None}]
+    muts = [{"ds": "2025-02-20", "w": "w2", "ts": old, "stock": 10, "color": None, "mutation_ts": b,
+             "is_before": False},
+            {"ds": "2025-02-20", "w": "w1", "ts": b - 5, "stock": 1000, "color": None, "mutation_ts": b - 1,
+             "is_before": False},
+            {"ds": "2025-02-19", "w": "w1", "ts": b - 3, "stock": 10000, "color": None, "mutation_ts": b - 2,
+             "is_before": False}]
+    left = [{"ds": "2025-02-20", "ts": b + 3600000, "w": w, "tag": w} for w in ("w1", "w2")]
+    root = str(tmp_path)
+    wh, tables = repo(root, snap, muts, left)
+    aggs = [{"inputColumn": "stock", "operation": OPS["SUM"], "argMap": {},
+             "windows": [{"length": 300, "timeUnit": 0}, {"length": 2147483647, "timeUnit": 1}]}]
+    conf = join_conf("tails", gb_conf(aggs))
+    p, table = run_join(wh, root, conf, "2025-02-20", "2025-02-20")
+    assert p.returncode == 0, p.stderr
+    got = {r["tag"]: (r["f_t_stock_stock_sum_300h"], r["f_t_stock_stock_sum"]) for r in wh.rows(table)}
+    assert got == {"w1": (None, 100), "w2": (10, 10)}
+    compare_join(wh.rows(table), co.join_backfill(conf, tables, "2025-02-20", "2025-02-20"), where="tails")
+
+
 # --------------------------------------------------------------------------- random
 
 BASE = "2025-03-01"
