@@ -131,6 +131,26 @@ def test_example_5_2_through_a_join(tmp_path):
     compare_join(wh.rows(table), co.join_backfill(conf, tables, "2025-02-03", "2025-02-03"), where="ex52")
 
 
+def test_snapshot_accuracy_ignores_mutations(tmp_path):
+    """An explicit SNAPSHOT accuracy makes the part use snapshot X-1 (section 6); mutations
+    feed only TEMPORAL parts, so every q of Example 5.2 sees the snapshot's 14, 2, 10."""
+    snap, muts = example_5_2_rows()
+    qs = ["2025-02-03 05:00:00", "2025-02-03 12:00:00", "2025-02-03 18:30:00.001"]
+    left = [{"ds": "2025-02-03", "ts": ms(q), "w": "w1", "tag": q} for q in qs]
+    root = str(tmp_path)
+    wh, tables = repo(root, snap, muts, left)
+    aggs = [{"inputColumn": "stock", "operation": OPS[o], "argMap": {}} for o in ("SUM", "COUNT", "MAX")]
+    gb = gb_conf(aggs)
+    gb["accuracy"] = 1
+    conf = join_conf("snapacc", gb)
+    p, table = run_join(wh, root, conf, "2025-02-03", "2025-02-03")
+    assert p.returncode == 0, p.stderr
+    got = sorted((r["f_t_stock_stock_sum"], r["f_t_stock_stock_count"], r["f_t_stock_stock_max"])
+                 for r in wh.rows(table))
+    assert got == [(14, 2, 10)] * 3
+    compare_join(wh.rows(table), co.join_backfill(conf, tables, "2025-02-03", "2025-02-03"), where="snapacc")
+
+
 def test_windows_per_query_d7_and_inverse_ir_n5(tmp_path):
     """D7: a 1h window, row ts 00:30 inserted at 01:00: in at 01:10, out at 02:00. N5: a
     delete of a row absent from the snapshot starts an inverse IR (COUNT -1, SUM -4), MAX
