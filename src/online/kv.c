@@ -289,6 +289,10 @@ static void load_free(CnKvLoad *ld) {
 }
 
 int cn_kv_load_begin(CnKv *kv, const char *dataset, CnKvLoad **out, CnErr *err) {
+    return cn_kv_load_begin_flags(kv, dataset, 0, out, err);
+}
+
+int cn_kv_load_begin_flags(CnKv *kv, const char *dataset, unsigned flags, CnKvLoad **out, CnErr *err) {
     *out = NULL;
     int rc = check_dataset(kv, dataset, err);
     if (rc == 0) rc = check_writable(kv, "load", dataset, err);
@@ -300,6 +304,7 @@ int cn_kv_load_begin(CnKv *kv, const char *dataset, CnKvLoad **out, CnErr *err) 
                           dataset);
     }
     ld->kv = kv;
+    ld->flags = flags;
     rc = kv->ops->load_begin(ld, err);
     if (rc < 0) {
         load_free(ld);

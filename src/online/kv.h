@@ -154,6 +154,22 @@ int cn_kv_multi_delete(CnKv *kv, const char *dataset, const CnKvSlice *keys, siz
  * one wins. Nothing is visible to readers until cn_kv_load_commit() flips the dataset to
  * the new version. OWNED: *out, ended by exactly one of commit or abort. */
 int cn_kv_load_begin(CnKv *kv, const char *dataset, CnKvLoad **out, CnErr *err);
+/* Load flags (cn_kv_load_begin_flags). */
+enum {
+    /* Write the pairs as they are added, in write transactions held across load_add
+     * calls, instead of buffering them first: no copy into a load buffer, and the writes
+     * overlap whatever the caller computes between adds. Pairs in ascending byte order
+     * are appended; any other order is still stored right (a repeated key: the last one
+     * wins), only slower. Nothing is visible to readers before the commit, as without the
+     * flag. While the load is open, the thread that began it makes no other call on kv
+     * (LMDB: a second write transaction of the thread would wait for its own), and this
+     * process's calls that open, create or drop datasets wait for the transaction in
+     * progress (at most options.load_chunk_bytes of pairs). Backends without it (all but
+     * LMDB) load as without the flag. */
+    CN_KV_LOAD_STREAM = 1u << 0,
+};
+/* cn_kv_load_begin with CN_KV_LOAD_* flags (cn_kv_load_begin is flags 0). */
+int cn_kv_load_begin_flags(CnKv *kv, const char *dataset, unsigned flags, CnKvLoad **out, CnErr *err);
 /* Copies the pair (the caller may reuse its buffers). After an error every later call
  * returns the same error (check once, at commit). */
 int cn_kv_load_add(CnKvLoad *ld, const void *key, size_t key_len, const void *value,

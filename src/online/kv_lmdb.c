@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <lmdb.h>
 
@@ -52,6 +53,8 @@
  * of dirty pages; the slice is halved on MDB_TXN_FULL). A load that fits in one chunk
  * is appended in key order whatever order it arrived in. */
 #define CHUNK_ENTS (1u << 22)
+/* Page bytes of a streamed load's write transaction (CN_KV_LOAD_STREAM), at most. */
+#define STREAM_PART_MAX (UINT64_C(256) << 20)
 
 /* One open database handle. INVARIANT: a node exists iff its dbi is open in this
  * process; nodes are added/removed only under the exclusive gate, read under shared. */
@@ -101,7 +104,25 @@ typedef struct LmLoad {
     CnBuf max_key;          /* largest key written to the database so far ... */
     bool have_max;          /* ... if any: larger keys are appended (MDB_APPEND) */
     size_t slice;           /* entries per write transaction */
+    /* CN_KV_LOAD_STREAM: each pair goes straight into a write transaction held across
+     * adds (with the shared gate), committed once its pages reach part_budget. Nothing
+     * is buffered, so nothing could be written again after MDB_MAP_FULL: the map is grown
+     * for a whole part before the part begins and a part never outgrows that room. */
+    bool stream;
+    MDB_txn *txn;           /* the part in progress, or NULL */
+    MDB_cursor *cur;        /* on the new version, in txn */
+    uint64_t part_pages;    /* page bytes the part's pairs take (page_share, estimated) */
+    uint64_t part_room;     /* page bytes the map was grown for before the part began */
+    uint64_t part_budget;
+    uint32_t n_parts;       /* parts committed (debug log) */
+    double commit_s;        /* seconds in their commits (debug log) */
 } LmLoad;
+
+static double mono_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
@@ -986,6 +1007,9 @@ static int lm_load_begin(CnKvLoad *ld, CnErr *err) {
     cn_arena_init(&L->arena, 4u << 20);
     L->sorted = true;
     L->slice = CHUNK_ENTS;
+    L->stream = (ld->flags & CN_KV_LOAD_STREAM) != 0;
+    /* a part's dirty pages stay well under LMDB's cap on a write transaction */
+    L->part_budget = CN_MIN(kv->opts.load_chunk_bytes, STREAM_PART_MAX);
     BeginArg a = {ld, 0, NULL};
     int rc = run_write(kv, true, ld->dataset, begin_body, begin_after, &a, err);
     if (rc == MDB_TXN_FULL) rc = lm_err(kv, rc, err, "load", ld->dataset, NULL, 0);
@@ -1083,16 +1107,15 @@ static uint64_t page_share(unsigned psize, size_t key_len, size_t val_len) {
     return (uint64_t)(node + 2 + 1) * psize / (psize - 16);
 }
 
-/* Room in the map for the chunk about to be written. Growing before the transaction
- * spares a second write of the whole chunk after MDB_MAP_FULL: the map starts at
- * 256 MiB, so a first upload of a few hundred MB outgrew it in the middle of its first
- * chunk every time. The estimate is for a chunk appended in key order plus an eighth;
- * a chunk that takes more still finds MDB_MAP_FULL handled by run_write. */
-static int load_room(CnKvLoad *ld, CnErr *err) {
-    CnKv *kv = ld->kv;
+/* Room in the map for `pages` page bytes more: the chunk about to be written, or a
+ * streamed part. Growing before the transaction spares a second write of the whole
+ * chunk after MDB_MAP_FULL: the map starts at 256 MiB, so a first upload of a few
+ * hundred MB outgrew it in the middle of its first chunk every time. The estimate is
+ * for pairs appended in key order plus an eighth; a chunk that takes more still finds
+ * MDB_MAP_FULL handled by run_write (a streamed part fails the load). */
+static int map_room(CnKv *kv, uint64_t pages, CnErr *err) {
     Lmdb *s = kv->impl;
-    LmLoad *L = ld->impl;
-    uint64_t need = L->chunk_pages + L->chunk_pages / 8 + 64 * (uint64_t)s->psize;
+    uint64_t need = pages + pages / 8 + 64 * (uint64_t)s->psize;
     gate_excl_enter(s);
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
@@ -1113,7 +1136,7 @@ static int load_flush(CnKvLoad *ld, CnErr *err) {
         if (rc < 0) return rc;
     }
     if (L->n_ents) {
-        int rc = load_room(ld, err);
+        int rc = map_room(ld->kv, L->chunk_pages, err);
         if (rc < 0) return rc;
     }
     size_t i = 0;
@@ -1142,12 +1165,115 @@ static int load_flush(CnKvLoad *ld, CnErr *err) {
     return 0;
 }
 
+/* ---- streamed load (CN_KV_LOAD_STREAM) ----------------------------------------------- */
+
+static int flip_body(CnKv *kv, MDB_txn *t, void *arg, CnErr *err);
+static int flip_after(CnKv *kv, void *arg, CnErr *err);
+
+/* Ends the part in progress without writing it. */
+static void part_abort(Lmdb *s, LmLoad *L) {
+    if (!L->txn) return;
+    mdb_cursor_close(L->cur);
+    mdb_txn_abort(L->txn);
+    L->txn = NULL;
+    L->cur = NULL;
+    gate_shared_leave(s, NULL);
+}
+
+/* Grows the map for a part of room page bytes and begins its write transaction. */
+static int part_begin(CnKvLoad *ld, uint64_t room, CnErr *err) {
+    CnKv *kv = ld->kv;
+    Lmdb *s = kv->impl;
+    LmLoad *L = ld->impl;
+    int rc = map_room(kv, room, err);
+    if (rc < 0) return rc;
+    for (int attempt = 0;; attempt++) {
+        gate_shared_enter(s, false);
+        int mrc = mdb_txn_begin(s->env, NULL, 0, &L->txn);
+        if (mrc == 0) {
+            mrc = mdb_cursor_open(L->txn, L->node->dbi, &L->cur);
+            if (mrc == 0) break;
+            mdb_txn_abort(L->txn);
+        }
+        L->txn = NULL;
+        gate_shared_leave(s, NULL);
+        /* another process grew the map beyond ours */
+        if (mrc == MDB_MAP_RESIZED && attempt < 3 && adopt_map_size(s) == 0) continue;
+        return lm_err(kv, mrc, err, "starting a write transaction", ld->dataset, NULL, 0);
+    }
+    L->part_pages = 0;
+    L->part_room = room;
+    return 0;
+}
+
+/* Commits the part in progress; with flip, the new version becomes current in the same
+ * transaction (one commit and one sync fewer at the end of the load). */
+static int part_commit(CnKvLoad *ld, bool flip, CnErr *err) {
+    CnKv *kv = ld->kv;
+    Lmdb *s = kv->impl;
+    LmLoad *L = ld->impl;
+    int rc = flip ? flip_body(kv, L->txn, ld, err) : 0;
+    if (rc == MDB_MAP_FULL) rc = lm_err(kv, rc, err, "flipping to the new version", ld->dataset, NULL, 0);
+    if (rc < 0) {
+        part_abort(s, L);
+        return rc;
+    }
+    mdb_cursor_close(L->cur);
+    double t0 = mono_s();
+    int mrc = mdb_txn_commit(L->txn);
+    L->commit_s += mono_s() - t0;
+    L->n_parts++;
+    L->txn = NULL;
+    L->cur = NULL;
+    if (mrc == 0 && flip) flip_after(kv, ld, err);
+    gate_shared_leave(s, NULL);
+    return mrc ? lm_err(kv, mrc, err, "commit", ld->dataset, NULL, 0) : 0;
+}
+
+/* One pair appended to the part in progress (1), or 0 when the pair is not beyond every
+ * key written: then the part is committed and the load goes on buffered, as without
+ * the flag (a put in the middle of the tree copies and splits pages, which no room
+ * estimate bounds well, and the buffer sorts the rest into appends again). A part that
+ * would outgrow its room is committed first and the next begins with room for the pair. */
+static int stream_add(CnKvLoad *ld, const void *key, size_t key_len, const void *value, size_t value_len,
+                      CnErr *err) {
+    CnKv *kv = ld->kv;
+    Lmdb *s = kv->impl;
+    LmLoad *L = ld->impl;
+    if (L->have_max && cn_bytes_cmp(key, key_len, L->max_key.data, L->max_key.len) <= 0) {
+        L->stream = false;
+        return L->txn ? part_commit(ld, false, err) : 0;
+    }
+    uint64_t share = page_share(s->psize, key_len, value_len);
+    int rc = 0;
+    if (L->txn && L->part_pages + share > L->part_room) rc = part_commit(ld, false, err);
+    if (rc == 0 && !L->txn) rc = part_begin(ld, share > L->part_budget ? share : L->part_budget, err);
+    if (rc < 0) return rc;
+    MDB_val k = {key_len, (void *)key};
+    MDB_val d = {value_len, (void *)(value_len ? value : cn_kv__empty)};
+    /* beyond every key written: to the end of the tree without a search */
+    int mrc = mdb_cursor_put(L->cur, &k, &d, MDB_APPEND);
+    if (mrc) {
+        part_abort(s, L); /* the pairs of this part are gone: the load fails */
+        return lm_err(kv, mrc, err, "load", ld->dataset, key, key_len);
+    }
+    L->part_pages += share;
+    cn_buf_reset(&L->max_key);
+    if (cn_buf_append(&L->max_key, key, key_len) < 0) return cn_kv__oom(kv, ld->dataset, err);
+    L->have_max = true;
+    return 1;
+}
+
 static int lm_load_add(CnKvLoad *ld, const void *key, size_t key_len, const void *value,
                        size_t value_len, CnErr *err) {
     LmLoad *L = ld->impl;
     if (value_len > UINT32_MAX)
         return cn_err_set(err, CN_ELIMIT, "%s: dataset %s: a value of %zu bytes; loads take values "
                           "up to 4 GiB", ld->kv->uri, ld->dataset, value_len);
+    if (L->stream) {
+        int rc = stream_add(ld, key, key_len, value, value_len, err);
+        if (rc != 0) return rc < 0 ? rc : 0;
+    }
     if (L->n_ents == L->cap_ents) {
         size_t cap = L->cap_ents ? L->cap_ents * 2 : 4096;
         LmEnt *ne = cn_realloc(L->ents, cap * sizeof *ne);
@@ -1206,6 +1332,7 @@ static int abort_body(CnKv *kv, MDB_txn *t, void *arg, CnErr *err) {
 static void lm_load_abort(CnKvLoad *ld) {
     LmLoad *L = ld->impl;
     if (!L) return;
+    part_abort(ld->kv->impl, L);
     if (L->node) { /* NULL once flipped */
         CnErr e = CN_ERR_INIT;
         if (run_write(ld->kv, true, ld->dataset, abort_body, NULL, ld, &e) != 0)
@@ -1247,7 +1374,12 @@ static int lm_load_commit(CnKvLoad *ld, CnErr *err) {
     CnKv *kv = ld->kv;
     LmLoad *L = ld->impl;
     int rc = load_flush(ld, err);
-    if (rc == 0) rc = run_write(kv, false, ld->dataset, flip_body, flip_after, ld, err);
+    if (rc == 0 && L->txn) rc = part_commit(ld, true, err);
+    else if (rc == 0) rc = run_write(kv, false, ld->dataset, flip_body, flip_after, ld, err);
+    if (ld->flags & CN_KV_LOAD_STREAM)
+        cn_log(CN_LOG_DEBUG, "kv=%s dataset=%s streamed load: pairs=%llu parts=%u commits=%.3fs%s", kv->uri,
+               ld->dataset, (unsigned long long)ld->n_added, L->n_parts, L->commit_s,
+               L->stream ? "" : " (then buffered: keys out of order)");
     if (rc == MDB_TXN_FULL) rc = lm_err(kv, rc, err, "load", ld->dataset, NULL, 0);
     if (rc < 0) {
         lm_load_abort(ld);

@@ -79,7 +79,7 @@ def contract(uri, env=None, timeout=1500):
     assert r.returncode == 0, f"contract suite failed on {uri}"
     # it really ran on the remote backend, every case
     assert out.count(f" on {uri}") >= 15, "contract cases did not run on the remote URI"
-    assert "[  PASSED  ] 19 test(s)." in out
+    assert "[  PASSED  ] 20 test(s)." in out
 
 
 # ---- redis ------------------------------------------------------------------------------

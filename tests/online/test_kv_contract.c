@@ -430,6 +430,155 @@ static void load_repeated_keys_last_wins_on(const char *tmpl) {
 }
 RUN_ON_EACH_BACKEND(load_repeated_keys_last_wins)
 
+/* A reader thread's view of dataset S while the main thread streams a new version. */
+typedef struct StreamPeek {
+    CnKv *kv;
+    char key[32];
+    char got[64];       /* the value it read, "" when missing */
+    char failure[256];
+} StreamPeek;
+
+static void *stream_peek(void *arg) {
+    StreamPeek *r = arg;
+    CnArena a;
+    cn_arena_init(&a, 0);
+    CnErr err = CN_ERR_INIT;
+    CnKvSlice v;
+    if (cn_kv_get(r->kv, "S", r->key, strlen(r->key), &v, &a, &err) != 0)
+        snprintf(r->failure, sizeof r->failure, "get: %s", cn_err_msg(&err));
+    else if (v.data)
+        snprintf(r->got, sizeof r->got, "%.*s", (int)CN_MIN(v.len, sizeof r->got - 1), (const char *)v.data);
+    cn_arena_fini(&a);
+    return NULL;
+}
+
+static void stream_peek_run(StreamPeek *r) {
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stream_peek, r), 0);
+    pthread_join(th, NULL);
+    if (r->failure[0]) fail_msg("reader during a streamed load: %s", r->failure);
+}
+
+/* CN_KV_LOAD_STREAM: the same contract as a buffered load (any order, the last of
+ * repeated keys wins, empty and large values, nothing visible before the commit, an
+ * abort changes nothing), with loads spanning many write transactions (small
+ * load_chunk_bytes). Backends without streaming ignore the flag. */
+static void streamed_load_on(const char *tmpl) {
+    Fx f;
+    CnKvOptions o = {.load_chunk_bytes = 64 << 10};
+    fx_open_opts(&f, tmpl, &o);
+    const size_t N = scaled(20000) & ~(size_t)1; /* even: key N/2 is in version 2 */
+    CnKvLoad *ld;
+    uint64_t v1, v2, cur;
+    ASSERT_OK(cn_kv_load_begin_flags(f.kv, "S", CN_KV_LOAD_STREAM, &ld, &f.err), &f.err);
+    for (size_t i = 0; i < N; i++) {
+        char k[32], v[48];
+        key_of(k, i);
+        int vl = snprintf(v, sizeof v, "one-%zu", i);
+        ASSERT_OK(cn_kv_load_add(ld, k, strlen(k), v, (size_t)vl, &f.err), &f.err);
+    }
+    ASSERT_OK(cn_kv_load_commit(ld, &v1, &f.err), &f.err);
+    CnKvSlice got;
+    ASSERT_OK(cn_kv_get(f.kv, "S", "key0000007", 10, &got, &f.arena, &f.err), &f.err);
+    assert_str_value(got, "one-7");
+
+    /* version 2: ascending, then a repeat, keys out of order (one before everything
+     * written, one in the middle), an empty and a 3 MiB value, interleaved with a reader
+     * thread that must keep seeing version 1 */
+    const size_t big_n = 3 << 20;
+    uint8_t *big = pattern(big_n, 9);
+    ASSERT_OK(cn_kv_load_begin_flags(f.kv, "S", CN_KV_LOAD_STREAM, &ld, &f.err), &f.err);
+    for (size_t i = 0; i < N; i += 2) {
+        char k[32], v[48];
+        key_of(k, i);
+        int vl = snprintf(v, sizeof v, "two-%zu", i);
+        ASSERT_OK(cn_kv_load_add(ld, k, strlen(k), v, (size_t)vl, &f.err), &f.err);
+        if (i == N / 2) {
+            ASSERT_OK(cn_kv_load_add(ld, k, strlen(k), "again", 5, &f.err), &f.err);
+            StreamPeek r = {f.kv, {0}, {0}, {0}};
+            key_of(r.key, 0);
+            stream_peek_run(&r);
+            assert_string_equal(r.got, "one-0");
+        }
+    }
+    ASSERT_OK(cn_kv_load_add(ld, "a-first", 7, "", 0, &f.err), &f.err);
+    ASSERT_OK(cn_kv_load_add(ld, "key0000003", 10, "middle", 6, &f.err), &f.err);
+    ASSERT_OK(cn_kv_load_add(ld, "zz-big", 6, big, big_n, &f.err), &f.err);
+    ASSERT_OK(cn_kv_load_add(ld, "zz-last", 7, "end", 3, &f.err), &f.err);
+    assert_int_equal(cn_kv_load_count(ld), (N + 1) / 2 + 5);
+    {
+        StreamPeek r = {f.kv, "zz-last", {0}, {0}};
+        stream_peek_run(&r);
+        assert_string_equal(r.got, ""); /* not in version 1, not visible yet */
+    }
+    ASSERT_OK(cn_kv_load_commit(ld, &v2, &f.err), &f.err);
+    assert_true(v2 > v1);
+    ASSERT_OK(cn_kv_dataset_version(f.kv, "S", &cur, &f.err), &f.err);
+    assert_int_equal(cur, v2);
+    for (size_t i = 0; i < N; i += 97) {
+        char k[32], want[48];
+        key_of(k, i);
+        cn_arena_reset(&f.arena);
+        ASSERT_OK(cn_kv_get(f.kv, "S", k, strlen(k), &got, &f.arena, &f.err), &f.err);
+        if (i % 2) {
+            assert_null(got.data); /* only in version 1 */
+            continue;
+        }
+        if (i == N / 2) snprintf(want, sizeof want, "again");
+        else snprintf(want, sizeof want, "two-%zu", i);
+        assert_str_value(got, want);
+    }
+    {
+        char k[32];
+        key_of(k, N / 2); /* repeated: the last one wins */
+        ASSERT_OK(cn_kv_get(f.kv, "S", k, strlen(k), &got, &f.arena, &f.err), &f.err);
+        assert_str_value(got, "again");
+    }
+    CnKvSlice q[5] = {S("a-first"), S("key0000003"), S("zz-big"), S("zz-last"), S("key0000001")}, out[5];
+    cn_arena_reset(&f.arena);
+    ASSERT_OK(cn_kv_multi_get(f.kv, "S", q, 5, out, &f.arena, &f.err), &f.err);
+    assert_value(out[0], "", 0);
+    assert_str_value(out[1], "middle");
+    assert_value(out[2], big, big_n);
+    assert_str_value(out[3], "end");
+    assert_null(out[4].data);
+
+    /* an aborted streamed load, after some of its writes were committed, changes nothing */
+    ASSERT_OK(cn_kv_load_begin_flags(f.kv, "S", CN_KV_LOAD_STREAM, &ld, &f.err), &f.err);
+    for (size_t i = 0; i < N; i++) {
+        char k[32];
+        key_of(k, i);
+        ASSERT_OK(cn_kv_load_add(ld, k, strlen(k), "three", 5, &f.err), &f.err);
+    }
+    cn_kv_load_abort(ld);
+    ASSERT_OK(cn_kv_dataset_version(f.kv, "S", &cur, &f.err), &f.err);
+    assert_int_equal(cur, v2);
+    cn_arena_reset(&f.arena);
+    ASSERT_OK(cn_kv_get(f.kv, "S", "key0000002", 10, &got, &f.arena, &f.err), &f.err);
+    assert_str_value(got, "two-2");
+    ASSERT_OK(cn_kv_get(f.kv, "S", "key0000001", 10, &got, &f.arena, &f.err), &f.err);
+    assert_null(got.data);
+
+    /* a failed add fails the commit and leaves version 2 */
+    ASSERT_OK(cn_kv_load_begin_flags(f.kv, "S", CN_KV_LOAD_STREAM, &ld, &f.err), &f.err);
+    ASSERT_OK(cn_kv_load_add(ld, "key0000002", 10, "four", 4, &f.err), &f.err);
+    assert_int_equal(cn_kv_load_add(ld, "", 0, "x", 1, &f.err), CN_EINVAL);
+    cn_err_clear(&f.err);
+    ASSERT_ERR(cn_kv_load_commit(ld, NULL, &f.err), CN_EINVAL, &f.err);
+    cn_err_clear(&f.err);
+    cn_arena_reset(&f.arena);
+    ASSERT_OK(cn_kv_get(f.kv, "S", "key0000002", 10, &got, &f.arena, &f.err), &f.err);
+    assert_str_value(got, "two-2");
+    /* and the store takes ordinary writes afterwards (the writer was released) */
+    CnKvSlice pk = S("put-after"), pv = S("p");
+    ASSERT_OK(cn_kv_multi_put(f.kv, "S", &pk, &pv, 1, &f.err), &f.err);
+    ASSERT_OK(cn_kv_get(f.kv, "S", "put-after", 9, &got, &f.arena, &f.err), &f.err);
+    assert_str_value(got, "p");
+    cn_free(big);
+    fx_close(&f);
+}
+RUN_ON_EACH_BACKEND(streamed_load)
+
 static void versions_flip_and_abort_on(const char *tmpl) {
     Fx f;
     fx_open(&f, tmpl);
@@ -572,7 +721,9 @@ static void *flip_reader(void *arg) {
 
 static void flip_load(Fx *f, int k) {
     CnKvLoad *ld;
-    ASSERT_OK(cn_kv_load_begin(f->kv, "FLIP", &ld, &f->err), &f->err);
+    /* versions 2, 3 and 6 streamed (CN_KV_LOAD_STREAM), the others buffered */
+    unsigned flags = k % 4 >= 2 ? CN_KV_LOAD_STREAM : 0;
+    ASSERT_OK(cn_kv_load_begin_flags(f->kv, "FLIP", flags, &ld, &f->err), &f->err);
     size_t n = flip_size(k);
     for (size_t i = 0; i < n; i++) {
         size_t j = k % 2 ? i : (i * 7919) % n; /* odd versions sorted, even shuffled */
@@ -847,16 +998,16 @@ static void corrupted_store_is_clear_error_on(const char *tmpl) {
 }
 RUN_ON_EACH_BACKEND(corrupted_store_is_clear_error)
 
-/* LMDB only: a tiny initial map grows on MDB_MAP_FULL; a hard limit gives CN_ELIMIT and
- * leaves the old version serving. */
-static void map_grows_and_limit_is_clear_on(const char *tmpl) {
-    if (strncmp(tmpl, "lmdb:", 5) != 0) return;
+/* LMDB only: a tiny initial map grows on MDB_MAP_FULL (a streamed load: before each of
+ * its write transactions); a hard limit gives CN_ELIMIT and leaves the old version
+ * serving. */
+static void map_grows_once(const char *tmpl, unsigned flags) {
     Fx f;
-    CnKvOptions o = {.map_size = 1 << 20, .map_size_max = 64 << 20};
+    CnKvOptions o = {.map_size = 1 << 20, .map_size_max = 64 << 20, .load_chunk_bytes = 4 << 20};
     fx_open_opts(&f, tmpl, &o);
     uint8_t *blob = pattern(1 << 20, 5);
     CnKvLoad *ld;
-    ASSERT_OK(cn_kv_load_begin(f.kv, "G", &ld, &f.err), &f.err);
+    ASSERT_OK(cn_kv_load_begin_flags(f.kv, "G", flags, &ld, &f.err), &f.err);
     for (int i = 0; i < 20; i++) { /* 20 MiB through a 1 MiB map */
         char kb[32];
         key_of(kb, (size_t)i);
@@ -873,7 +1024,7 @@ static void map_grows_and_limit_is_clear_on(const char *tmpl) {
     assert_value(got, blob, 1 << 20);
 
     /* beyond map_size_max: a clear error, the current version keeps serving */
-    ASSERT_OK(cn_kv_load_begin(f.kv, "G", &ld, &f.err), &f.err);
+    ASSERT_OK(cn_kv_load_begin_flags(f.kv, "G", flags, &ld, &f.err), &f.err);
     int rc = 0;
     for (int i = 0; i < 100 && rc == 0; i++) {
         key_of(kb, (size_t)i);
@@ -887,7 +1038,7 @@ static void map_grows_and_limit_is_clear_on(const char *tmpl) {
     ASSERT_OK(cn_kv_get(f.kv, "G", kb, strlen(kb), &got, &f.arena, &f.err), &f.err);
     assert_value(got, blob, 1 << 20);
     /* the failed version was dropped: a new 20 MiB load fits again */
-    ASSERT_OK(cn_kv_load_begin(f.kv, "G", &ld, &f.err), &f.err);
+    ASSERT_OK(cn_kv_load_begin_flags(f.kv, "G", flags, &ld, &f.err), &f.err);
     for (int i = 0; i < 20; i++) {
         key_of(kb, (size_t)i + 100);
         ASSERT_OK(cn_kv_load_add(ld, kb, strlen(kb), blob, 1 << 20, &f.err), &f.err);
@@ -895,6 +1046,12 @@ static void map_grows_and_limit_is_clear_on(const char *tmpl) {
     ASSERT_OK(cn_kv_load_commit(ld, NULL, &f.err), &f.err);
     cn_free(blob);
     fx_close(&f);
+}
+
+static void map_grows_and_limit_is_clear_on(const char *tmpl) {
+    if (strncmp(tmpl, "lmdb:", 5) != 0) return;
+    map_grows_once(tmpl, 0);
+    map_grows_once(tmpl, CN_KV_LOAD_STREAM);
 }
 RUN_ON_EACH_BACKEND(map_grows_and_limit_is_clear)
 
@@ -1021,6 +1178,7 @@ CN_TEST_MAIN(cmocka_unit_test(put_get_overwrite_delete),
              cmocka_unit_test(dataset_names_follow_chronon),
              cmocka_unit_test(many_keys_sorted_and_unsorted),
              cmocka_unit_test(load_repeated_keys_last_wins),
+             cmocka_unit_test(streamed_load),
              cmocka_unit_test(versions_flip_and_abort),
              cmocka_unit_test(atomic_flip_under_concurrent_reads),
              cmocka_unit_test(concurrent_readers_one_writer),
