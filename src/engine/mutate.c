@@ -15,6 +15,7 @@
 #include "base/alloc.h"
 #include "base/date.h"
 #include "base/hash.h"
+#include "base/log.h"
 
 /* Names of the two columns added to the source's selects: the Query fields they come
  * from, so that a loader error about them names the field to fix. */
@@ -179,6 +180,16 @@ int cn_eng__mut_open(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngGroupBy 
     }
     rc = check_types(m, snap, table, err);
     if (rc) goto fail;
+    /* D8: deletes are skipped by the operations that cannot undo a row; said once per load */
+    uint32_t n_keep = 0;
+    const char *first_keep = NULL;
+    for (uint32_t i = 0; i < g->n_parts; i++)
+        if (!cn_agg_spec_deletable(g->bases[g->parts[i].i_base].spec) && !n_keep++) first_keep = g->parts[i].name;
+    if (n_keep)
+        cn_log(CN_LOG_WARN,
+               "GroupBy %s: %u of its columns (%s%s) ignore the deletes (before rows) of mutation table %s; "
+               "only COUNT, SUM, AVERAGE and HISTOGRAM undo them",
+               gb->meta.name, n_keep, first_keep, n_keep > 1 ? ", ..." : "", table);
     m->mts_vec = &g->rows->cols[i_mts];
     m->mts = (const int64_t *)m->mts_vec->values;
     m->rev = &g->rows->cols[i_rev];

@@ -123,6 +123,8 @@ def test_example_5_2_through_a_join(tmp_path):
     p, table = run_join(wh, root, conf, "2025-02-03", "2025-02-03")
     assert p.returncode == 0, p.stderr
     assert os.path.isdir(table_dir(wh, table))
+    # D8: said once, naming the column that keeps deleted rows
+    assert p.stderr.count("ignore the deletes") == 1 and "1 of its columns (stock_max)" in p.stderr, p.stderr
     got = {r["tag"]: (r["f_t_stock_stock_sum"], r["f_t_stock_stock_count"], r["f_t_stock_stock_max"])
            for r in wh.rows(table)}
     assert got == {"2025-02-03 05:00:00": (14, 2, 10), "2025-02-03 06:00:00": (14, 2, 10),
@@ -230,6 +232,7 @@ def test_mutation_day_and_long_window_tails(tmp_path):
     conf = join_conf("tails", gb_conf(aggs))
     p, table = run_join(wh, root, conf, "2025-02-20", "2025-02-20")
     assert p.returncode == 0, p.stderr
+    assert "ignore the deletes" not in p.stderr   # SUM undoes them (D8)
     got = {r["tag"]: (r["f_t_stock_stock_sum_300h"], r["f_t_stock_stock_sum"]) for r in wh.rows(table)}
     assert got == {"w1": (None, 100), "w2": (10, 10)}
     compare_join(wh.rows(table), co.join_backfill(conf, tables, "2025-02-20", "2025-02-20"), where="tails")
