@@ -1583,6 +1583,7 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
     CnBatch *ob = NULL;
     CnIceWrite *w = NULL;
     CnEngBoot *boot = NULL;
+    CnEngDjoin *dj = NULL; /* distributed: the chunk's left rows (djoin.h) */
     char ns[129], name[129];
     int rc = parts ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
     if (rc == 0) rc = cn_ice_name_parse(out_table, ns, name, err);
@@ -1597,7 +1598,7 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
     }
     if (rc == 0) rc = left_load(cat, j, cached, &a, days[0], days[n_days - 1], &l, err);
     if (rc == 0 && !cached) rc = left_drop_skew(j, &l, err);
-    if (rc == 0 && o->shard) rc = cn_eng__djoin_own(o->shard, j, &l.rows, &l.pday, err); /* distributed hook */
+    if (rc == 0 && o->shard) rc = cn_eng__djoin_own(o->shard, j, &l.rows, &l.pday, &dj, err); /* distributed hook */
     if (rc == 0 && o->max_memory) {
         uint64_t need = left_mem(l.rows);
         if (need > o->max_memory) {
@@ -1646,12 +1647,22 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
         else p->mode = MODE_TEMPORAL;
         CnEngSplitKeys sk = {l.rows, l.pday, p->lcol, (const char *const *)gb->key_columns.items, p->n_keys,
                              l.events ? l.i_ts : -1};
+        Left pl = l, *el = &l; /* distributed hook: a part on another key than the home rows' */
+        if (dj && cn_eng__djoin_foreign(dj, p->lcol, p->n_keys)) {
+            pl.rows = NULL, pl.pday = NULL, el = &pl;
+            rc = cn_eng__djoin_part_rows(dj, p->lcol, p->n_keys, &pl.rows, &pl.pday, err);
+        }
         if (sp && sp->mode == CN_ENG_SPLIT_FINAL)
             rc = cn_eng__jsplit_part_read(cat, cn_eng__jsplit_part_table(&a, jt, p->prefix), &sk, days[0],
                                           days[n_days - 1], &p->vschema, &p->vals, err);
-        else
-            rc = p->mode >= MODE_TEMPORAL ? eval_temporal(cat, p, &l, o, err) : eval_snapshot(cat, p, &l, o, err);
-        if (rc == 0 && !(sp && sp->mode == CN_ENG_SPLIT_FINAL)) rc = derive_part(p, &l, &a, err);
+        else if (rc == 0)
+            rc = p->mode >= MODE_TEMPORAL ? eval_temporal(cat, p, el, o, err) : eval_snapshot(cat, p, el, o, err);
+        if (rc == 0 && !(sp && sp->mode == CN_ENG_SPLIT_FINAL)) rc = derive_part(p, el, &a, err);
+        if (el == &pl) { /* the values go back to the home ranks of their rows */
+            if (rc == 0) rc = cn_eng__djoin_part_back(dj, &p->vals, &p->day, &p->hit, err);
+            cn_col_batch_free(pl.rows);
+            cn_free(pl.pday);
+        }
         if (rc == 0 && sp && sp->mode == CN_ENG_SPLIT_PARTS) {
             rc = cn_eng__jsplit_part_batch(&sk, p->vals, &os, &ob, err);
             if (rc == 0) rc = cn_eng__jsplit_write(cat, out_table, hash_hex, -1, ob, days, n_days, err);
@@ -1718,6 +1729,7 @@ done:
     if (rc && o->shard) o->shard->fail(o->shard->ud, err); /* distributed hook: aborts the job */
     cn_ice_write_free(w);
     cn_eng__boot_free(boot);
+    cn_eng__djoin_free(dj);
     cn_col_batch_free(ob);
     cn_col_schema_free(os);
     for (size_t i = 0; parts && i < j->n_parts; i++) part_fini(&parts[i]);
@@ -1870,7 +1882,6 @@ int cn_eng_join_backfill(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *op
     int32_t *days = NULL;
     uint32_t n_days = 0;
     int rc = check_join(j, err);
-    if (rc == 0 && o.shard) rc = cn_eng__djoin_check(j, err); /* distributed hook */
     if (rc) goto done;
     if (!o.step_days) o.step_days = 30;
     if (!o.max_memory) {

@@ -24,7 +24,7 @@
 #define PAD8(n) (((n) + 7) & ~(size_t)7)
 
 /* n bytes at the end of b (zeroed up to the next multiple of 8), or NULL (b->oom). */
-static void *put(CnBuf *b, size_t n) {
+void *cn_eng__wire_put(CnBuf *b, size_t n) {
     size_t m = PAD8(n);
     if (cn_buf_reserve(b, m + 1)) {
         b->oom = true;
@@ -36,7 +36,7 @@ static void *put(CnBuf *b, size_t n) {
     return p;
 }
 
-static void gather(void *dst, const void *src, size_t w, const uint32_t *sel, uint32_t n) {
+void cn_eng__wire_gather(void *dst, const void *src, size_t w, const uint32_t *sel, uint32_t n) {
     switch (w) {
     case 8:
         for (uint32_t i = 0; i < n; i++) ((uint64_t *)dst)[i] = ((const uint64_t *)src)[sel[i]];
@@ -54,15 +54,15 @@ static void gather(void *dst, const void *src, size_t w, const uint32_t *sel, ui
 }
 
 /* Appends entries sel[0..n) of v to b in the MESSAGE column layout. false: out of memory. */
-static bool enc_vec(CnBuf *b, const CnVec *v, const uint32_t *sel, uint32_t n) {
-    uint32_t *hdr = put(b, 8);
+bool cn_eng__wire_vec(CnBuf *b, const CnVec *v, const uint32_t *sel, uint32_t n) {
+    uint32_t *hdr = cn_eng__wire_put(b, 8);
     if (!hdr) return false;
     bool has_valid = false;
     for (uint32_t i = 0; v->valid && v->n_null && i < n && !has_valid; i++) has_valid = !cn_col_vec_is_valid(v, sel[i]);
     hdr[0] = has_valid;
     hdr[1] = 0;
     if (has_valid) {
-        uint64_t *bits = put(b, ((size_t)n + 63) / 64 * 8);
+        uint64_t *bits = cn_eng__wire_put(b, ((size_t)n + 63) / 64 * 8);
         if (!bits) return false;
         memset(bits, 0, ((size_t)n + 63) / 64 * 8);
         for (uint32_t i = 0; i < n; i++)
@@ -71,18 +71,18 @@ static bool enc_vec(CnBuf *b, const CnVec *v, const uint32_t *sel, uint32_t n) {
     CnTypeId id = v->type->id;
     size_t w = cn_col_type_width(id);
     if (w) {
-        void *p = put(b, (size_t)n * w);
+        void *p = cn_eng__wire_put(b, (size_t)n * w);
         if (!p) return false;
-        gather(p, v->values, w, sel, n);
+        cn_eng__wire_gather(p, v->values, w, sel, n);
         return true;
     }
     if (id == CN_COL_STRUCT) {
         for (uint32_t c = 0; c < v->n_child; c++)
-            if (!enc_vec(b, &v->child[c], sel, n)) return false;
+            if (!cn_eng__wire_vec(b, &v->child[c], sel, n)) return false;
         return true;
     }
     /* strings, binaries, lists and maps: rebased offsets */
-    uint32_t *off = put(b, ((size_t)n + 1) * 4);
+    uint32_t *off = cn_eng__wire_put(b, ((size_t)n + 1) * 4);
     if (!off) return false;
     uint64_t total = 0;
     off[0] = 0;
@@ -92,7 +92,7 @@ static bool enc_vec(CnBuf *b, const CnVec *v, const uint32_t *sel, uint32_t n) {
         off[i + 1] = (uint32_t)total;
     }
     if (id == CN_COL_STRING || id == CN_COL_BINARY) {
-        char *p = put(b, 8 + (size_t)total);
+        char *p = cn_eng__wire_put(b, 8 + (size_t)total);
         if (!p) return false;
         memcpy(p, &total, 8);
         p += 8;
@@ -111,18 +111,13 @@ static bool enc_vec(CnBuf *b, const CnVec *v, const uint32_t *sel, uint32_t n) {
     for (uint32_t i = 0; i < n; i++)
         for (uint32_t j = v->offsets[sel[i]]; j < v->offsets[sel[i] + 1]; j++) csel[k++] = j;
     bool ok = true;
-    for (uint32_t c = 0; c < v->n_child && ok; c++) ok = enc_vec(b, &v->child[c], csel, k);
+    for (uint32_t c = 0; c < v->n_child && ok; c++) ok = cn_eng__wire_vec(b, &v->child[c], csel, k);
     cn_free(csel);
     return ok;
 }
 
-typedef struct Rd {
-    const char *p, *end;
-    bool bad;
-} Rd;
-
 /* n bytes in place (the reader then skips to the next multiple of 8), NULL when short. */
-static const void *take(Rd *r, size_t n) {
+const void *cn_eng__wire_take(CnEngWireRd *r, size_t n) {
     size_t m = PAD8(n);
     if (r->bad || (size_t)(r->end - r->p) < m) {
         r->bad = true;
@@ -134,19 +129,19 @@ static const void *take(Rd *r, size_t n) {
 }
 
 /* A read-only view of n entries of type t inside the message (children from a). */
-static void view_vec(Rd *r, CnArena *a, const CnType *t, CnVec *v, uint32_t n) {
+void cn_eng__wire_view(CnEngWireRd *r, CnArena *a, const CnType *t, CnVec *v, uint32_t n) {
     memset(v, 0, sizeof *v);
     v->type = t;
     v->n = n;
-    const uint32_t *hdr = take(r, 8);
+    const uint32_t *hdr = cn_eng__wire_take(r, 8);
     if (!hdr) return;
     if (hdr[0]) {
-        v->valid = (uint64_t *)take(r, ((size_t)n + 63) / 64 * 8);
+        v->valid = (uint64_t *)cn_eng__wire_take(r, ((size_t)n + 63) / 64 * 8);
         for (uint32_t i = 0; v->valid && i < n; i++) v->n_null += !cn_col_vec_is_valid(v, i);
     }
     size_t w = cn_col_type_width(t->id);
     if (w) {
-        v->values = (void *)take(r, (size_t)n * w);
+        v->values = (void *)cn_eng__wire_take(r, (size_t)n * w);
         return;
     }
     if (t->id == CN_COL_LIST || t->id == CN_COL_MAP || t->id == CN_COL_STRUCT) {
@@ -158,10 +153,10 @@ static void view_vec(Rd *r, CnArena *a, const CnType *t, CnVec *v, uint32_t n) {
         }
     }
     if (t->id == CN_COL_STRUCT) {
-        for (uint32_t c = 0; c < t->n_children && !r->bad; c++) view_vec(r, a, t->children[c].type, &v->child[c], n);
+        for (uint32_t c = 0; c < t->n_children && !r->bad; c++) cn_eng__wire_view(r, a, t->children[c].type, &v->child[c], n);
         return;
     }
-    v->offsets = (uint32_t *)take(r, ((size_t)n + 1) * 4);
+    v->offsets = (uint32_t *)cn_eng__wire_take(r, ((size_t)n + 1) * 4);
     if (!v->offsets) return;
     for (uint32_t i = 0; i < n && !r->bad; i++) r->bad = v->offsets[i + 1] < v->offsets[i];
     if (r->bad || v->offsets[0] != 0) {
@@ -170,16 +165,16 @@ static void view_vec(Rd *r, CnArena *a, const CnType *t, CnVec *v, uint32_t n) {
     }
     uint32_t total = v->offsets[n];
     if (t->id == CN_COL_STRING || t->id == CN_COL_BINARY) {
-        const uint64_t *len = take(r, 8);
+        const uint64_t *len = cn_eng__wire_take(r, 8);
         if (!len || *len != total) {
             r->bad = true;
             return;
         }
-        v->bytes = (uint8_t *)take(r, total);
+        v->bytes = (uint8_t *)cn_eng__wire_take(r, total);
         return;
     }
     if (t->id == CN_COL_LIST || t->id == CN_COL_MAP) {
-        for (uint32_t c = 0; c < t->n_children && !r->bad; c++) view_vec(r, a, t->children[c].type, &v->child[c], total);
+        for (uint32_t c = 0; c < t->n_children && !r->bad; c++) cn_eng__wire_view(r, a, t->children[c].type, &v->child[c], total);
         return;
     }
     r->bad = true;
@@ -241,18 +236,18 @@ static int encode(CnEngGroupBy *g, CnBuf *send, uint32_t nr, CnErr *err) {
         size_t hs = 8 + (size_t)n * 16 + PAD8((size_t)n * 4) + PAD8((size_t)n), all = hs + 64;
         for (uint32_t c = 0; c < g->rows->n_cols; c++) all += est_vec(&g->rows->cols[c], n);
         cn_buf_reserve(b, all + all / 16); /* a hint: put grows the buffer if it falls short */
-        char *base = put(b, hs);
+        char *base = cn_eng__wire_put(b, hs);
         bool ok = base != NULL;
         if (ok) {
             memset(base, 0, hs); /* the padding travels too */
             ((uint32_t *)base)[0] = n;
             ((uint32_t *)base)[1] = g->rows->n_cols;
-            gather(base + 8, g->ord, 8, s, n);
-            gather(base + 8 + (size_t)n * 8, g->ts, 8, s, n);
-            gather(base + 8 + (size_t)n * 16, g->pday, 4, s, n);
-            gather(base + 8 + (size_t)n * 16 + PAD8((size_t)n * 4), g->ts_ok, 1, s, n);
+            cn_eng__wire_gather(base + 8, g->ord, 8, s, n);
+            cn_eng__wire_gather(base + 8 + (size_t)n * 8, g->ts, 8, s, n);
+            cn_eng__wire_gather(base + 8 + (size_t)n * 16, g->pday, 4, s, n);
+            cn_eng__wire_gather(base + 8 + (size_t)n * 16 + PAD8((size_t)n * 4), g->ts_ok, 1, s, n);
         }
-        for (uint32_t c = 0; c < g->rows->n_cols && ok; c++) ok = enc_vec(b, &g->rows->cols[c], s, n);
+        for (uint32_t c = 0; c < g->rows->n_cols && ok; c++) ok = cn_eng__wire_vec(b, &g->rows->cols[c], s, n);
         if (!ok || b->oom) rc = cn_err_set(err, CN_ENOMEM, "shuffle: out of memory (or a column over 4 GiB)");
     }
     cn_free(cnt);
@@ -262,23 +257,23 @@ static int encode(CnEngGroupBy *g, CnBuf *send, uint32_t nr, CnErr *err) {
 
 /* Parses the messages of every sender in recv into runs (views). */
 static int parse(CnEngGroupBy *g, const CnBuf *recv, CnArena *a, Run *runs, uint32_t nr, CnErr *err) {
-    Rd r = {recv->data, recv->data + recv->len, false};
+    CnEngWireRd r = {recv->data, recv->data + recv->len, false};
     const CnSchema *rs = g->rows->schema;
     for (uint32_t i = 0; i < nr && !r.bad; i++) {
         Run *u = &runs[i];
-        const uint32_t *hdr = take(&r, 8);
+        const uint32_t *hdr = cn_eng__wire_take(&r, 8);
         if (!hdr || hdr[1] != g->rows->n_cols) {
             r.bad = true;
             break;
         }
         u->n = hdr[0];
-        u->ord = take(&r, (size_t)u->n * 8);
-        u->ts = take(&r, (size_t)u->n * 8);
-        u->pday = take(&r, (size_t)u->n * 4);
-        u->ts_ok = take(&r, u->n);
+        u->ord = cn_eng__wire_take(&r, (size_t)u->n * 8);
+        u->ts = cn_eng__wire_take(&r, (size_t)u->n * 8);
+        u->pday = cn_eng__wire_take(&r, (size_t)u->n * 4);
+        u->ts_ok = cn_eng__wire_take(&r, u->n);
         u->cols = cn_arena_calloc(a, (size_t)rs->n_fields * sizeof *u->cols + 1);
         if (!u->cols) return cn_err_set(err, CN_ENOMEM, "shuffle: out of memory");
-        for (uint32_t c = 0; c < rs->n_fields && !r.bad; c++) view_vec(&r, a, rs->fields[c].type, &u->cols[c], u->n);
+        for (uint32_t c = 0; c < rs->n_fields && !r.bad; c++) cn_eng__wire_view(&r, a, rs->fields[c].type, &u->cols[c], u->n);
         for (uint32_t k = 1; k < u->n && !r.bad; k++) r.bad = u->ord[k] <= u->ord[k - 1]; /* senders keep plan order */
     }
     if (r.bad || r.p != r.end) return cn_err_set(err, CN_ECORRUPT, "shuffle: malformed rows received");
@@ -470,113 +465,5 @@ int cn_eng__shard_exchange(CnEngGroupBy *g, CnErr *err) {
     cn_free(runs);
     cn_buf_fini(&recv);
     cn_buf_fini(&kb);
-    return rc;
-}
-
-/* ------------------------------------------------------------------ distributed Joins */
-
-int cn_eng__djoin_check(const CnJoin *j, CnErr *err) {
-    CnArena a;
-    cn_arena_init(&a, 0);
-    int rc = 0;
-    const char **k0 = j->n_parts ? cn_conf_join_part_left_keys(&a, &j->parts[0]) : NULL;
-    size_t n0 = j->n_parts ? j->parts[0].group_by->key_columns.n : 0;
-    for (size_t i = 1; rc == 0 && k0 && i < j->n_parts; i++) {
-        const char **ki = cn_conf_join_part_left_keys(&a, &j->parts[i]);
-        size_t ni = j->parts[i].group_by->key_columns.n;
-        bool same = ki && ni == n0;
-        for (size_t k = 0; same && k < n0; k++) same = !strcmp(ki[k], k0[k]);
-        if (same) continue;
-        CnBuf b0 = CN_BUF_INIT, bi = CN_BUF_INIT;
-        for (size_t k = 0; k < n0; k++) cn_buf_printf(&b0, "%s%s", k ? ", " : "", k0[k]);
-        for (size_t k = 0; ki && k < ni; k++) cn_buf_printf(&bi, "%s%s", k ? ", " : "", ki[k]);
-        rc = cn_err_set(err, CN_EUNSUPPORTED,
-                        "join %s: part %s joins on the left columns (%s) but part %s on (%s): a Join runs as several "
-                        "MPI ranks only when every part uses the same left key columns in the same order (set "
-                        "keyMapping so they agree, or run it without mpirun)",
-                        j->meta.name ? j->meta.name : "?", cn_conf_join_part_prefix(&a, &j->parts[0]),
-                        b0.data ? b0.data : "", cn_conf_join_part_prefix(&a, &j->parts[i]), bi.data ? bi.data : "");
-        cn_buf_fini(&b0);
-        cn_buf_fini(&bi);
-    }
-    if (rc == 0 && j->n_parts && !k0) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-    cn_arena_fini(&a);
-    return rc;
-}
-
-/* Sends the same bytes to every rank; recv gets every rank's, in rank order. */
-static int to_all(const CnEngShard *sh, const void *mine, size_t len, CnBuf *recv, CnErr *err) {
-    uint32_t nr = (uint32_t)sh->nranks;
-    CnBuf *send = cn_calloc(nr, sizeof *send);
-    int rc = send ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
-    for (uint32_t i = 0; rc == 0 && i < nr; i++)
-        if (len && cn_buf_append(&send[i], mine, len)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-    int xrc = sh->exchange(sh->ud, send, recv, err); /* every rank enters it */
-    if (rc == 0) rc = xrc;
-    if (rc == 0 && recv->len != len * nr) rc = cn_err_set(err, CN_ECORRUPT, "shuffle: malformed flags received");
-    for (uint32_t i = 0; send && i < nr; i++) cn_buf_fini(&send[i]);
-    cn_free(send);
-    return rc;
-}
-
-int cn_eng__shard_or(const CnEngShard *sh, uint8_t *flags, size_t n, CnErr *err) {
-    CnBuf recv = CN_BUF_INIT;
-    int rc = to_all(sh, flags, n, &recv, err);
-    for (size_t i = 0; rc == 0 && i < recv.len; i++) flags[i % n] |= (uint8_t)recv.data[i];
-    cn_buf_fini(&recv);
-    return rc;
-}
-
-int cn_eng__shard_range(const CnEngShard *sh, int32_t *lo, int32_t *hi, CnErr *err) {
-    int32_t mine[2] = {*lo, *hi};
-    CnBuf recv = CN_BUF_INIT;
-    int rc = to_all(sh, mine, sizeof mine, &recv, err);
-    for (size_t i = 0; rc == 0 && i < recv.len; i += sizeof mine) {
-        int32_t v[2];
-        memcpy(v, recv.data + i, sizeof v);
-        if (v[0] < *lo) *lo = v[0];
-        if (v[1] > *hi) *hi = v[1];
-    }
-    cn_buf_fini(&recv);
-    return rc;
-}
-
-int cn_eng__djoin_own(const CnEngShard *sh, const CnJoin *j, CnBatch **rows, int32_t **pday, CnErr *err) {
-    CnArena a;
-    cn_arena_init(&a, 0);
-    uint32_t n = (*rows)->n_rows, k = 0, nk = j->n_parts ? (uint32_t)j->parts[0].group_by->key_columns.n : 0;
-    const char **names = j->n_parts ? cn_conf_join_part_left_keys(&a, &j->parts[0]) : NULL;
-    int *lcol = cn_arena_alloc(&a, ((size_t)nk + 1) * sizeof *lcol);
-    uint32_t *keep = cn_malloc(((size_t)n + 1) * sizeof *keep);
-    CnBuf kb = CN_BUF_INIT;
-    CnBatch *nb = NULL;
-    int rc = lcol && keep && (names || !nk) ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
-    /* a key column the left query lacks: the part reports it on every rank; until then
-     * rows are dealt by position */
-    for (uint32_t c = 0; rc == 0 && c < nk; c++)
-        if ((lcol[c] = cn_col_schema_find((*rows)->schema, names[c])) < 0) nk = 0;
-    for (uint32_t r = 0; rc == 0 && r < n; r++) {
-        /* the owner of the right rows with this key (load.c: the same encoding, hash and
-         * seed); a row with a null key gets null features on any rank: the same rule */
-        uint64_t owner = r;
-        if (nk) {
-            cn_eng__key_encode(*rows, lcol, nk, r, &kb);
-            if (kb.oom) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-            owner = cn_hash_bytes(kb.data, kb.len, 0x6b6579) >> 32;
-        }
-        if (owner % (uint64_t)sh->nranks == (uint64_t)sh->rank) keep[k++] = r;
-    }
-    if (rc == 0) rc = cn_col_batch_new((*rows)->schema, &nb, err);
-    if (rc == 0) rc = cn_col_batch_append_rows(nb, *rows, keep, k, err);
-    if (rc == 0) {
-        for (uint32_t i = 0; i < k; i++) (*pday)[i] = (*pday)[keep[i]];
-        cn_col_batch_free(*rows);
-        *rows = nb;
-        nb = NULL;
-    }
-    cn_col_batch_free(nb);
-    cn_free(keep);
-    cn_buf_fini(&kb);
-    cn_arena_fini(&a);
     return rc;
 }
