@@ -131,6 +131,8 @@ typedef struct CnIceDataFile {
     int status;               /* 0 existing, 1 added, 2 deleted */
     int64_t snapshot_id;      /* that added it (or deleted it, for status 2) */
     int64_t seq, file_seq;    /* data and file sequence numbers */
+    int32_t sort_order_id;    /* sort order the rows are in; 0: none recorded (written
+                                 as null: unsorted or unknown) */
     uint32_t n_stats;
     CnIceColStat *stats;      /* written files only */
     json_t *raw;              /* OWNED when set: the data_file record as read (a rewrite

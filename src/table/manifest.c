@@ -143,14 +143,15 @@ static json_t *stat_map(const CnIceDataFile *f, int which) {
 
 static json_t *data_file_json(const CnIceDataFile *f) {
     if (f->raw) return json_incref(f->raw);
-    return json_pack("{s:i, s:s, s:s, s:{s:o}, s:I, s:I, s:o, s:o, s:o, s:n, s:o, s:o, s:n, s:n, s:n, s:n}",
+    return json_pack("{s:i, s:s, s:s, s:{s:o}, s:I, s:I, s:o, s:o, s:o, s:n, s:o, s:o, s:n, s:n, s:n, s:o}",
                      "content", 0, "file_path", f->path, "file_format", "PARQUET", "partition",
                      "ds", f->ds_null ? json_null() : json_string(f->ds), "record_count",
                      (json_int_t)f->records, "file_size_in_bytes", (json_int_t)f->size,
                      "column_sizes", stat_map(f, 0), "value_counts", stat_map(f, 1),
                      "null_value_counts", stat_map(f, 2), "nan_value_counts", "lower_bounds",
                      stat_map(f, 3), "upper_bounds", stat_map(f, 4), "key_metadata",
-                     "split_offsets", "equality_ids", "sort_order_id");
+                     "split_offsets", "equality_ids", "sort_order_id",
+                     f->sort_order_id ? json_integer(f->sort_order_id) : json_null());
 }
 
 int cn_ice__write_manifest(CnIceCatalog *c, CnArena *a, const CnIceTable *t, const char *key,

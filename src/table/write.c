@@ -7,7 +7,11 @@
  * write; sealed files stay invisible until the commit and are removed without one. The commit then writes the manifests and manifest
  * list for a new snapshot and goes through cn_ice__commit's compare-and-swap; each
  * retry re-reads the winner's snapshot, checks for conflicts and rebuilds the manifests
- * (the data files are reused as they are). */
+ * (the data files are reused as they are).
+ * When the table declares a sort order the writer can check (ascending identity fields,
+ * nulls first, on integer, date, timestamp or string columns), each file follows its rows
+ * through it and records the order's id (manifest data_file field 140, sort_order_id)
+ * only when they all came in that order; other files record none (unsorted). */
 #include "base/compat.h"
 
 #include <stdio.h>
@@ -21,6 +25,8 @@
 #include "io/parquet/pq.h"
 #include "table/ice_int.h"
 
+#define SORT_MAX 16 /* fields of a sort order the writer checks */
+
 typedef struct Part {
     char ds[11];
     CnPqWriter *pw;
@@ -30,6 +36,8 @@ typedef struct Part {
     uint32_t *idx;            /* OWNED: rows of the current batch in this partition */
     uint32_t n_idx, cap_idx;
     bool sealed;              /* pw finished and freed; file describes it */
+    bool unsorted;            /* a row came before the one ahead of it in the sort order */
+    CnBatch *last;            /* OWNED: the file's last row so far (sort order check) */
     bool file_moved;          /* file (and its statistics) now belongs to w->files */
     CnIceDataFile file;       /* when sealed; statistics buffers OWNED until moved */
 } Part;
@@ -57,9 +65,98 @@ struct CnIceWrite {
     CnBuf attempt_keys;       /* manifests of the last commit attempt, "key\n" each */
     int64_t new_snap;
     bool finished, committed;
+    int32_t sort_id;          /* the table's sort order when checkable, else 0 */
+    uint32_t n_sort;
+    int sort_col[SORT_MAX];   /* its columns, most significant first */
 };
 
 static int oom(CnErr *err) { return cn_err_set(err, CN_ENOMEM, "out of memory"); }
+
+/* Sets w->sort_id and its columns when the table's default sort order is one the rows
+ * can be checked against (see the top of the file); leaves 0 otherwise. */
+static void sort_plan(CnIceWrite *w) {
+    json_t *meta = w->base->meta, *orders = json_object_get(meta, "sort-orders"), *fields = NULL;
+    json_int_t id = json_integer_value(json_object_get(meta, "default-sort-order-id"));
+    for (size_t i = 0; id > 0 && id <= INT32_MAX && i < json_array_size(orders); i++)
+        if (json_integer_value(json_object_get(json_array_get(orders, i), "order-id")) == id)
+            fields = json_object_get(json_array_get(orders, i), "fields");
+    uint32_t n = (uint32_t)json_array_size(fields);
+    if (!n || n > SORT_MAX) return;
+    const CnSchema *s = w->base->schema;
+    for (uint32_t i = 0; i < n; i++) {
+        json_t *f = json_array_get(fields, i);
+        const char *tr = json_string_value(json_object_get(f, "transform"));
+        const char *dir = json_string_value(json_object_get(f, "direction"));
+        const char *nulls = json_string_value(json_object_get(f, "null-order"));
+        json_int_t src = json_integer_value(json_object_get(f, "source-id"));
+        if (!tr || strcmp(tr, "identity") || !dir || strcmp(dir, "asc") || !nulls || strcmp(nulls, "nulls-first"))
+            return;
+        uint32_t k = 0;
+        while (k < s->n_fields && s->fields[k].field_id != src) k++;
+        if (k == s->n_fields) return;
+        CnTypeId t = s->fields[k].type->id;
+        if (t != CN_COL_INT32 && t != CN_COL_DATE && t != CN_COL_INT64 && t != CN_COL_TIMESTAMP && t != CN_COL_STRING)
+            return;
+        w->sort_col[i] = (int)k;
+    }
+    w->n_sort = n;
+    w->sort_id = (int32_t)id;
+}
+
+/* Order of entry i of a and entry j of b (same type) in an ascending, nulls-first sort. */
+static int sort_cell_cmp(const CnVec *a, uint32_t i, const CnVec *b, uint32_t j) {
+    bool va = cn_col_vec_is_valid(a, i), vb = cn_col_vec_is_valid(b, j);
+    if (!va || !vb) return (int)va - (int)vb;
+    switch (a->type->id) {
+    case CN_COL_INT32:
+    case CN_COL_DATE: {
+        int32_t x = ((const int32_t *)a->values)[i], y = ((const int32_t *)b->values)[j];
+        return (x > y) - (x < y);
+    }
+    case CN_COL_INT64:
+    case CN_COL_TIMESTAMP: {
+        int64_t x = ((const int64_t *)a->values)[i], y = ((const int64_t *)b->values)[j];
+        return (x > y) - (x < y);
+    }
+    default: {
+        uint32_t la, lb;
+        const char *pa = cn_col_vec_str(a, i, &la), *pb = cn_col_vec_str(b, j, &lb);
+        return cn_bytes_cmp(pa, la, pb, lb);
+    }
+    }
+}
+
+static int sort_row_cmp(const CnIceWrite *w, const CnBatch *a, uint32_t i, const CnBatch *b, uint32_t j) {
+    for (uint32_t k = 0; k < w->n_sort; k++) {
+        int c = sort_cell_cmp(&a->cols[w->sort_col[k]], i, &b->cols[w->sort_col[k]], j);
+        if (c) return c;
+    }
+    return 0;
+}
+
+/* Follows the rows of b going to p's file (rows idx[0..n), or 0..n-1 when idx is NULL)
+ * through the sort check, and keeps a copy of the last for the next batch. */
+static int sort_track(CnIceWrite *w, Part *p, const CnBatch *b, const uint32_t *idx, uint32_t n, CnErr *err) {
+    if (!w->sort_id || p->unsorted || !n) return 0;
+    uint32_t prev = idx ? idx[0] : 0;
+    if (p->last && p->last->n_rows && sort_row_cmp(w, p->last, 0, b, prev) > 0) p->unsorted = true;
+    for (uint32_t k = 1; k < n && !p->unsorted; k++) {
+        uint32_t r = idx ? idx[k] : k;
+        if (sort_row_cmp(w, b, prev, b, r) > 0) p->unsorted = true;
+        prev = r;
+    }
+    if (p->unsorted) { /* the file records no order: the copy is not needed any more */
+        cn_col_batch_free(p->last);
+        p->last = NULL;
+        return 0;
+    }
+    if (!p->last) {
+        int rc = cn_col_batch_new(w->base->schema, &p->last, err);
+        if (rc < 0) return rc;
+    }
+    cn_col_batch_reset(p->last);
+    return cn_col_batch_append_rows(p->last, b, &prev, 1, err);
+}
 
 int cn_ice_write_begin(CnIceCatalog *c, const char *ns, const char *name, CnIceWriteMode mode,
                        CnIceWrite **out, CnErr *err) {
@@ -74,6 +171,7 @@ int cn_ice_write_begin(CnIceCatalog *c, const char *ns, const char *name, CnIceW
     int rc = cn_ice_table_load(c, ns, name, &w->base, err);
     if (rc < 0) goto done;
     w->start_snap = cn_ice_table_current_snapshot(w->base);
+    sort_plan(w);
     w->ds_col = cn_col_schema_find(w->base->schema, CN_ICE_DS);
     if (w->ds_col < 0 || w->base->ds_field_id < 0) {
         rc = cn_err_set(err, CN_EUNSUPPORTED,
@@ -255,7 +353,8 @@ int cn_ice_write_batch(CnIceWrite *w, const CnBatch *b, CnErr *err) {
         CnBatch view = *b; /* shallow: only the selection differs */
         view.sel = p->idx;
         view.n_sel = p->n_idx;
-        int rc = cn_pq_writer_write(p->pw, &view, err);
+        int rc = sort_track(w, p, b, p->idx, p->n_idx, err);
+        if (rc == 0) rc = cn_pq_writer_write(p->pw, &view, err);
         if (rc < 0) return cn_err_ctx(err, rc, "table %s: ds=%s", w->base->full_name, p->ds);
         p->rows += p->n_idx;
     }
@@ -351,6 +450,9 @@ static int seal(CnIceWrite *w, Part *p, CnErr *err) {
     f->records = p->rows;
     f->size = (int64_t)m->file_len;
     f->status = 1;
+    f->sort_order_id = w->sort_id && !p->unsorted ? w->sort_id : 0;
+    cn_col_batch_free(p->last);
+    p->last = NULL;
     p->sealed = true; /* from here write_free releases the statistics */
     if (file_stats(w, m, f) < 0) return oom(err);
     cn_pq_writer_free(p->pw); /* finished: the file stays */
@@ -395,6 +497,7 @@ int cn_ice_write_batch_sealed(CnIceWrite *w, const CnBatch *b, const char *ds, C
             return rc ? rc : cn_ice_write_seal_partition(w, ds, err);
         }
     int rc = open_part(w, ds, &p, err);
+    if (rc == 0) rc = sort_track(w, p, b, NULL, b->n_rows, err);
     if (rc < 0) return rc;
     rc = cn_pq_writer_write_whole(p->pw, b, err);
     if (rc < 0) return cn_err_ctx(err, rc, "table %s: ds=%s", w->base->full_name, p->ds);
@@ -745,6 +848,7 @@ void cn_ice_write_free(CnIceWrite *w) {
             cn_obj_delete(w->c->store, p->key, &e); /* sealed files too */
         }
         cn_free(p->idx);
+        cn_col_batch_free(p->last);
         for (uint32_t k = 0; p->sealed && !p->file_moved && k < p->file.n_stats; k++) {
             cn_buf_fini(&p->file.stats[k].lo);
             cn_buf_fini(&p->file.stats[k].hi);
@@ -778,8 +882,9 @@ void cn_ice_write_free(CnIceWrite *w) {
 
 /* ------------------------------------------------------- distributed writes */
 
-/* Description format (one process, same machine architecture): "CNF1", u32 n, then per
- * file u32 path length, path, ds[11], u8 ds_null, i64 records, i64 size, u32 n_stats,
+/* Description format (one process, same machine architecture): "CNF2", u32 n, then per
+ * file u32 path length, path, ds[11], u8 ds_null, i64 records, i64 size, i32 sort order
+ * id (0: none), u32 n_stats,
  * per statistic i32 field id, i64 size/values/nulls, u8 has_bounds, u32 + lo, u32 + hi. */
 #define PUT(b, x) cn_buf_append((b), &(x), sizeof(x))
 
@@ -789,7 +894,7 @@ int cn_ice_write_finish_files(CnIceWrite *w, CnBuf *out, CnErr *err) {
     int rc = finish_files(w, err);
     if (rc < 0) return rc;
     uint32_t n = w->n_files;
-    cn_buf_append(out, "CNF1", 4);
+    cn_buf_append(out, "CNF2", 4);
     PUT(out, n);
     for (uint32_t i = 0; i < n; i++) {
         const CnIceDataFile *f = &w->files[i];
@@ -801,6 +906,7 @@ int cn_ice_write_finish_files(CnIceWrite *w, CnBuf *out, CnErr *err) {
         PUT(out, dn);
         PUT(out, f->records);
         PUT(out, f->size);
+        PUT(out, f->sort_order_id);
         PUT(out, ns);
         for (uint32_t k = 0; k < ns; k++) {
             const CnIceColStat *st = &f->stats[k];
@@ -843,7 +949,7 @@ int cn_ice_write_add_files(CnIceWrite *w, const void *desc, size_t len, CnErr *e
     const void *m = rd(&r, 4);
     uint32_t n = 0;
     GET(&r, n);
-    if (!m || memcmp(m, "CNF1", 4) || r.bad)
+    if (!m || memcmp(m, "CNF2", 4) || r.bad)
         return cn_err_set(err, CN_ECORRUPT, "table %s: bad description of another process's data files", w->base->full_name);
     if (w->n_adopted + n > w->cap_adopted) {
         uint32_t cap = w->n_adopted + n + 16;
@@ -863,6 +969,7 @@ int cn_ice_write_add_files(CnIceWrite *w, const void *desc, size_t len, CnErr *e
         GET(&r, dn);
         GET(&r, f.records);
         GET(&r, f.size);
+        GET(&r, f.sort_order_id);
         GET(&r, ns);
         if (r.bad || ns > 100000) break;
         f.path = cn_arena_alloc(&w->arena, (size_t)pl + 1);

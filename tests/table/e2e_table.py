@@ -167,6 +167,18 @@ def icebird(meta_uri, endpoint=None):
     return sorted_rows([json.loads(x) for x in p.stdout.splitlines()])
 
 
+def icebird_entries(meta_uri):
+    """the current snapshot's manifest entries as icebird reads them"""
+    if not os.path.isdir(os.path.join(NPM, "node_modules", "icebird")):
+        skip("icebird not installed (run scripts/checkers.sh)")
+    p = subprocess.run([node(), os.path.join(HERE, "icebird_read.mjs"), meta_uri, "--entries"], capture_output=True,
+                       text=True, timeout=120, env=dict(os.environ, CN_SOURCE_DIR=SRC))
+    if p.returncode == 77:
+        skip(p.stdout.strip())
+    check(p.returncode == 0, "icebird failed: %s" % p.stderr[-3000:])
+    return [json.loads(x) for x in p.stdout.splitlines()]
+
+
 def avsc_read(path):
     js = os.path.join(SRC, "tests", "checkers", "avro_check.cjs")
     p = subprocess.run([node(), js, "read", path], capture_output=True, text=True, timeout=60,
@@ -729,6 +741,30 @@ def case_expire_snapshots(work):
     check("data.nope" in p.stderr, p.stderr)
 
 
+def case_sort_order(work):
+    """data files written in the table's declared sort order record its id (manifest
+    data_file field 140, sort_order_id), as icebird reads it; a table without a sort
+    order records none, and neither does a file whose rows break the order"""
+    ctx = Ctx(work, work + "/wh", "sqlite:%s/catalog.db" % work)
+    rows = [((i * 37) % 101, T0 + (i % 3) * DAY + i * 1000, i * 0.5) for i in range(60)]
+    write_csv(work + "/s.csv", ["user_id", "ts", "amount"], rows)
+    ctx.chronon("load", work + "/s.csv", "data.sorted", "--partition-from", "ts", "--sort-by", "user_id,ts")
+    meta = ctx.meta("data.sorted")
+    oid = json.load(open(meta[7:]))["default-sort-order-id"]
+    check(oid > 0, "default-sort-order-id %s after --sort-by" % oid)
+    ents = icebird_entries(meta)
+    check(len(ents) == 3 and all(e["sort_order_id"] == oid for e in ents),
+          "sorted load: entries %s, expected sort_order_id %d on 3 files" % (ents, oid))
+    for d in range(3):  # the rows of each file are in that order indeed
+        ds = ds_of(T0 + d * DAY)
+        got = [(r["user_id"], r["ts"]) for r in
+               (json.loads(x) for x in ctx.tool("scan", "data.sorted", "--ds-lo", ds, "--ds-hi", ds).stdout.splitlines()[:-1])]
+        check(got == sorted(got) and len(got) == 20, "ds=%s rows not in (user_id, ts) order: %s" % (ds, got[:5]))
+    ctx.chronon("load", work + "/s.csv", "data.plain", "--partition-from", "ts")
+    ents = icebird_entries(ctx.meta("data.plain"))
+    check(len(ents) == 3 and all(e["sort_order_id"] is None for e in ents), "unsorted table: entries %s" % ents)
+
+
 def main():
     work = tempfile.mkdtemp(prefix="cn_table_e2e_")
     try:
@@ -748,6 +784,8 @@ def main():
             case_bad_input(work)
         elif CASE == "expire_snapshots":
             case_expire_snapshots(work)
+        elif CASE == "sort_order":
+            case_sort_order(work)
         else:
             check(False, "unknown case " + CASE)
         print("ok: " + CASE)

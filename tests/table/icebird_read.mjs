@@ -1,6 +1,8 @@
 // Reads an Iceberg table with icebird (an independent JavaScript implementation) and
 // prints its current snapshot's rows as JSON lines, sorted, for the end-to-end tests.
-//   node icebird_read.mjs METADATA_URI [S3_ENDPOINT]
+//   node icebird_read.mjs METADATA_URI [S3_ENDPOINT] [--entries]
+// --entries prints the current snapshot's manifest entries instead, one JSON line each:
+// {status, file_path, record_count, sort_order_id}, sorted.
 // icebird reads through the global fetch. file:// locations are served by a tiny HTTP
 // server started here (Range and HEAD included); s3:// locations, which icebird turns
 // into https://BUCKET.s3.amazonaws.com/KEY, are sent to S3_ENDPOINT (path style).
@@ -13,9 +15,10 @@ import { fileURLToPath } from 'node:url'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const { importChecker } = await import(path.join(here, '..', 'checkers', 'hyparquet_common.mjs'))
-const { icebergRead } = await importChecker('icebird')
+const { icebergRead, icebergManifests } = await importChecker('icebird')
 
-const [metaUri, s3Endpoint] = process.argv.slice(2)
+const entriesMode = process.argv.includes('--entries')
+const [metaUri, s3Endpoint] = process.argv.slice(2).filter(a => a !== '--entries')
 if (!metaUri) {
   console.error('usage: node icebird_read.mjs METADATA_URI [S3_ENDPOINT]')
   process.exit(2)
@@ -47,8 +50,12 @@ globalThis.fetch = (u, init) => {
 
 try {
   const metadata = await (await globalThis.fetch(metaUri.replace(/^s3:\/\/([^/]+)\//, 'https://$1.s3.amazonaws.com/'))).json()
-  const rows = await icebergRead({ tableUrl: metadata.location, metadata })
   const plain = v => (typeof v === 'bigint' ? Number(v) : v instanceof Date ? v.getTime() : v === undefined ? null : v)
+  const rows = entriesMode
+    ? (await icebergManifests(metadata)).flatMap(m => m.entries).map(e => ({
+        status: e.status, file_path: e.data_file.file_path, record_count: e.data_file.record_count,
+        sort_order_id: e.data_file.sort_order_id }))
+    : await icebergRead({ tableUrl: metadata.location, metadata })
   const lines = rows.map(r => JSON.stringify(Object.fromEntries(Object.entries(r).map(([k, v]) => [k, plain(v)]))))
   lines.sort()
   process.stdout.write(lines.join('\n') + (lines.length ? '\n' : ''))

@@ -12,6 +12,7 @@
 #include "base/alloc.h"
 #include "base/fs.h"
 #include "base/str.h"
+#include "table/ice_int.h" /* manifest entries as written (sort_order_tracks_each_file) */
 #include "table/table.h"
 
 typedef struct Env {
@@ -934,7 +935,93 @@ static void many_commits_merge_manifests(void **state) {
     env_close(&e);
 }
 
-CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(many_commits_merge_manifests), cmocka_unit_test(corrupt_files_are_reported), cmocka_unit_test(all_types_round_trip), cmocka_unit_test(create_append_scan),
+/* One batch of (user_id, amount, ds) rows: ids[i] (INT64_MIN: null) in partition dss[i]. */
+static void sort_batch(CnIceWrite *w, const int64_t *ids, const char *const *dss, uint32_t n, bool sealed) {
+    CnErr err = CN_ERR_INIT;
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(cn_ice_write_schema(w), &b, &err), &err);
+    for (uint32_t i = 0; i < n; i++) {
+        if (ids[i] == INT64_MIN) cn_col_vec_append_null(&b->cols[0]);
+        else cn_col_vec_append_i64(&b->cols[0], ids[i]);
+        cn_col_vec_append_f64(&b->cols[1], 1.0);
+        cn_col_vec_append_str(&b->cols[2], dss[i], 10);
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    if (sealed) ASSERT_OK(cn_ice_write_batch_sealed(w, b, dss[0], &err), &err);
+    else ASSERT_OK(cn_ice_write_batch(w, b, &err), &err);
+    cn_col_batch_free(b);
+}
+
+/* A table with a sort order: each data file records its id (manifest data_file field
+ * 140) only when its rows came in that order, across batches too (nulls first); the
+ * order's id survives a hand-over between processes (finish_files/add_files). */
+static void sort_order_tracks_each_file(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    CnSchema *s = base_schema();
+    ASSERT_OK(cn_ice_table_create(e.c, "data", "so", s, NULL, 0, &e.err), &e.err);
+    const char *col = "user_id";
+    ASSERT_OK(cn_ice_table_set_sort_order(e.c, "data", "so", &col, 1, &e.err), &e.err);
+    static const char *const A = "2024-01-01", *const B = "2024-01-02", *const C = "2024-01-03",
+                             *const D = "2024-01-04", *const E = "2024-01-05", *const F = "2024-01-06";
+    CnIceWrite *w = NULL, *w2 = NULL;
+    ASSERT_OK(cn_ice_write_begin(e.c, "data", "so", CN_ICE_APPEND, &w, &e.err), &e.err);
+    /* A sorted over two batches, B broken at the batch edge, C inside a batch, D with a
+     * null first, E a null after a value; F (sealed batches) in the other process */
+    const int64_t b1[] = {1, 2, 10, 20, 3, 1, INT64_MIN, 4, 7};
+    const char *const d1[] = {A, A, B, B, C, C, D, D, E};
+    sort_batch(w, b1, d1, 9, false);
+    const int64_t b2[] = {2, 5, 15, 9, INT64_MIN};
+    const char *const d2[] = {A, A, B, D, E};
+    sort_batch(w, b2, d2, 5, false);
+    ASSERT_OK(cn_ice_write_begin(e.c, "data", "so", CN_ICE_APPEND, &w2, &e.err), &e.err);
+    const int64_t b3[] = {5, 6, 6};
+    const char *const d3[] = {F, F, F};
+    sort_batch(w2, b3, d3, 3, true);
+    CnBuf desc = CN_BUF_INIT;
+    ASSERT_OK(cn_ice_write_finish_files(w2, &desc, &e.err), &e.err);
+    ASSERT_OK(cn_ice_write_add_files(w, desc.data, desc.len, &e.err), &e.err);
+    ASSERT_OK(cn_ice_write_commit(w, NULL, &e.err), &e.err);
+    cn_buf_fini(&desc);
+    cn_ice_write_free(w2);
+    cn_ice_write_free(w);
+
+    CnIceTable *t = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "so", &t, &e.err), &e.err);
+    json_int_t oid = json_integer_value(json_object_get(t->meta, "default-sort-order-id"));
+    assert_true(oid > 0);
+    json_t *sn = cn_ice__meta_snapshot(t->meta, cn_ice_table_current_snapshot(t));
+    CnArena a;
+    cn_arena_init(&a, 0);
+    CnIceManifest *ms = NULL;
+    uint32_t n_ms = 0, seen = 0;
+    ASSERT_OK(cn_ice__read_manifest_list(e.c, &a, json_string_value(json_object_get(sn, "manifest-list")), &ms, &n_ms,
+                                         &e.err), &e.err);
+    for (uint32_t i = 0; i < n_ms; i++) {
+        CnIceDataFile *fs = NULL;
+        uint32_t nf = 0;
+        ASSERT_OK(cn_ice__read_manifest(e.c, &a, &ms[i], true, &fs, &nf, &e.err), &e.err);
+        for (uint32_t k = 0; k < nf; k++, seen++) {
+            json_t *so = json_object_get(fs[k].raw, "sort_order_id");
+            bool sorted = !strcmp(fs[k].ds, A) || !strcmp(fs[k].ds, D) || !strcmp(fs[k].ds, F);
+            if (sorted) {
+                if (!json_is_integer(so) || json_integer_value(so) != oid)
+                    fail_msg("ds=%s: sort_order_id is not %d", fs[k].ds, (int)oid);
+            } else if (!json_is_null(so)) {
+                fail_msg("ds=%s: rows out of order but sort_order_id is set", fs[k].ds);
+            }
+            json_decref(fs[k].raw);
+        }
+    }
+    assert_int_equal(seen, 6);
+    cn_arena_fini(&a);
+    cn_ice_table_free(t);
+    cn_col_schema_free(s);
+    env_close(&e);
+}
+
+CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(sort_order_tracks_each_file), cmocka_unit_test(many_commits_merge_manifests), cmocka_unit_test(corrupt_files_are_reported), cmocka_unit_test(all_types_round_trip), cmocka_unit_test(create_append_scan),
              cmocka_unit_test(overwrite_replaces_only_its_partitions),
              cmocka_unit_test(partitions_come_from_manifests),
              cmocka_unit_test(time_travel_by_id_and_timestamp),
