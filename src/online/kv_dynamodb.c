@@ -11,16 +11,21 @@
  *
  * Tables (P = the prefix; created when missing, on demand, PAY_PER_REQUEST, and waited
  * for until ACTIVE):
- *   P chronon_datasets     hash key ds (S): one item per dataset {ds, v: current version}
- *                          and the counter item {ds: "\u0001next_version", n} (dataset
- *                          names never hold control bytes... in practice; see docs)
- *   P<dataset, escaped>    hash key k (B, the user key), range key v (N):
- *                          v = version * 1024 + part. Part 0 holds d (B, the value or its
- *                          first part; absent for an empty value) and, for a value over
- *                          PART_BYTES, n (N, the number of parts); parts 1..n-1 hold the
- *                          rest (DynamoDB items are at most 400 KB).
+ *   P chronon_datasets     hash key ds (S): one item per dataset {ds, v: current version,
+ *                          f: item layout (2), mc: key-list chunks} and the counter item
+ *                          {ds: "\u0001next_version", n} (dataset names never hold
+ *                          control bytes... in practice; see docs)
+ *   P<dataset, escaped>--2 hash key k (B) only: the user key followed by s = version *
+ *                          1024 + part as 8 big-endian bytes (item layout 2). Part 0 holds
+ *                          d (B, the value or its first part; absent for an empty value)
+ *                          and, for a value over PART_BYTES, n (N, the number of parts);
+ *                          parts 1..n-1 hold the rest (DynamoDB items are at most 400 KB).
+ *                          A plain item is {k, d}, the shape a bare client writes: dynalite
+ *                          spent 17-34% more CPU per item on layout 1's range key v (N).
  * Dataset names become table names with every byte outside [A-Za-z0-9_.] written as
- * -XX (hex), padded with '-' to DynamoDB's 3-byte minimum.
+ * -XX (hex), padded with '-' to DynamoDB's 3-byte minimum, then "--2". Layout 1 (table
+ * without "--2", range key v, dataset item without f) is refused by reads with an error
+ * saying to upload again; a load over it writes layout 2 and drops the layout-1 table.
  *
  * Versions: a load takes a number from the counter (UpdateItem ADD), writes its items
  * with BatchWriteItem (25 per request, UnprocessedItems retried with backoff) and the
@@ -66,7 +71,9 @@
 
 enum { PART_SHIFT = 1024, BATCH_WRITE = 25, BATCH_GET = 100, POOL_IDLE_MAX = 16 };
 #define PART_BYTES ((size_t)380000)
-#define MAX_KEY 2048
+/* DynamoDB allows binary hash keys of 2048 bytes; 8 of them carry version and part */
+enum { SORT_BYTES = 8 };
+#define MAX_KEY (2048 - SORT_BYTES)
 static const char COUNTER_KEY[] = "\x01next_version";
 
 typedef struct DHandle {
@@ -119,16 +126,24 @@ static json_t *b64_json(const void *p, size_t n) {
     return j;
 }
 
+/* Decodes base64 text into out (room for sl / 4 * 3 bytes): the decoded size, or -1 on
+ * bad input. */
+static long b64_decode_into(uint8_t *out, const char *s, size_t sl) {
+    if (sl % 4) return -1;
+    int n = sl ? EVP_DecodeBlock(out, (const unsigned char *)s, (int)sl) : 0;
+    if (n < 0) return -1;
+    size_t pad = sl >= 1 && s[sl - 1] == '=' ? (sl >= 2 && s[sl - 2] == '=' ? 2 : 1) : 0;
+    return (long)n - (long)pad;
+}
+
 /* Decodes base64 text into arena memory; *len is the decoded size. NULL on bad input
  * or out of memory. */
 static uint8_t *b64_decode(CnArena *arena, const char *s, size_t sl, size_t *len) {
     if (sl % 4) return NULL;
     uint8_t *out = cn_arena_alloc(arena, sl / 4 * 3 + 1);
-    if (!out) return NULL;
-    int n = sl ? EVP_DecodeBlock(out, (const unsigned char *)s, (int)sl) : 0;
+    long n = out ? b64_decode_into(out, s, sl) : -1;
     if (n < 0) return NULL;
-    size_t pad = sl >= 1 && s[sl - 1] == '=' ? (sl >= 2 && s[sl - 2] == '=' ? 2 : 1) : 0;
-    *len = (size_t)n - pad;
+    *len = (size_t)n;
     return out;
 }
 
@@ -381,7 +396,10 @@ static int ddb(CnKv *kv, const char *op, const char *table, json_t *req, json_t 
 /* ---- tables --------------------------------------------------------------------------- */
 
 /* P + escaped dataset: bytes outside [A-Za-z0-9_.] as -XX, padded to 3 bytes. OWNED. */
-static char *table_of(CnKv *kv, const char *dataset, CnErr *err) {
+/* The data table of dataset: P<escaped dataset>--2 in layout 2; legacy: the layout-1 table
+ * P<escaped dataset> (hash key k, range key v). Escaping never makes "--" and only names
+ * under 3 bytes are padded, so no layout-1 table name is a layout-2 one. */
+static char *table_of(CnKv *kv, const char *dataset, bool legacy, CnErr *err) {
     DStore *s = kv->impl;
     CnBuf b = CN_BUF_INIT;
     cn_buf_puts(&b, s->prefix);
@@ -394,6 +412,7 @@ static char *table_of(CnKv *kv, const char *dataset, CnErr *err) {
             cn_buf_printf(&b, "-%02X", c);
     }
     while (b.len < 3) cn_buf_putc(&b, '-');
+    if (!legacy) cn_buf_puts(&b, "--2");
     if (b.oom) {
         cn_buf_fini(&b);
         cn_err_set(err, CN_ENOMEM, "%s: dataset %s: out of memory", kv->uri, dataset);
@@ -409,10 +428,8 @@ static char *table_of(CnKv *kv, const char *dataset, CnErr *err) {
     return cn_buf_take(&b);
 }
 
-/* Creates the table when missing (hash key `hk` of type ht, optional range key v:N) and
- * waits until it is ACTIVE. */
-static int ensure_table(CnKv *kv, const char *table, const char *hk, const char *ht, bool range,
-                        CnErr *err) {
+/* Creates the table when missing (hash key `hk` of type ht) and waits until it is ACTIVE. */
+static int ensure_table(CnKv *kv, const char *table, const char *hk, const char *ht, CnErr *err) {
     char type[128];
     json_t *out = NULL;
     int rc = 0;
@@ -435,16 +452,9 @@ static int ensure_table(CnKv *kv, const char *table, const char *hk, const char 
             *err = e;
             return rc;
         }
-        req = range ? json_pack("{s:s, s:s, s:[{s:s, s:s}, {s:s, s:s}], s:[{s:s, s:s}, {s:s, s:s}]}",
-                                "TableName", table, "BillingMode", "PAY_PER_REQUEST",
-                                "AttributeDefinitions", "AttributeName", hk, "AttributeType", ht,
-                                "AttributeName", "v", "AttributeType", "N", "KeySchema",
-                                "AttributeName", hk, "KeyType", "HASH", "AttributeName", "v",
-                                "KeyType", "RANGE")
-                    : json_pack("{s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s}]}", "TableName", table,
-                                "BillingMode", "PAY_PER_REQUEST", "AttributeDefinitions",
-                                "AttributeName", hk, "AttributeType", ht, "KeySchema",
-                                "AttributeName", hk, "KeyType", "HASH");
+        req = json_pack("{s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s}]}", "TableName", table,
+                        "BillingMode", "PAY_PER_REQUEST", "AttributeDefinitions", "AttributeName",
+                        hk, "AttributeType", ht, "KeySchema", "AttributeName", hk, "KeyType", "HASH");
         cn_err_clear(&e);
         rc = ddb(kv, "CreateTable", table, req, &out, type, sizeof type, &e);
         json_decref(req);
@@ -597,7 +607,7 @@ static int dynamo_open(CnKv *kv, const char *target, CnErr *err) {
         goto done;
     }
     /* reaches the service and checks the credentials now, with one clear error */
-    rc = ensure_table(kv, s->ds_table, "ds", "S", false, err);
+    rc = ensure_table(kv, s->ds_table, "ds", "S", err);
 done:
     cn_buf_fini(&b);
     if (rc < 0) {
@@ -619,8 +629,34 @@ static int num_of(json_t *attr, uint64_t *v) {
     return 0;
 }
 
-/* The current version of dataset, or 0 when it does not exist. */
-static int get_pointer(CnKv *kv, const char *dataset, uint64_t *version, CnErr *err) {
+/* The item layout of the data tables this file writes, recorded as f in every dataset
+ * item it writes. An item without f is layout 1 (table without the "--2" suffix, range key
+ * v): reads and in-place writes refuse it, a load replaces it (and drops that table). */
+enum { LAYOUT = 2 };
+
+/* 0 when dataset's item (may be NULL: no dataset) is in LAYOUT, else the error. */
+static int layout_check(CnKv *kv, const char *dataset, json_t *item, CnErr *err) {
+    uint64_t f = 1;
+    if (!item || (json_object_get(item, "f") && num_of(json_object_get(item, "f"), &f) < 0) ||
+        f == LAYOUT)
+        return 0;
+    if (f > LAYOUT)
+        return cn_err_set(err, CN_EUNSUPPORTED, "%s: dataset %s is in DynamoDB item layout %llu, "
+                          "written by a newer chronon-c; this one reads layout %d", kv->uri,
+                          dataset, (unsigned long long)f, LAYOUT);
+    char *old = table_of(kv, dataset, true, err);
+    if (!old) return err->code;
+    int rc = cn_err_set(err, CN_EUNSUPPORTED, "%s: dataset %s was uploaded by an older chronon-c "
+                        "(DynamoDB item layout 1: table %s with range key v), which this one does "
+                        "not read; upload it again (the upload writes layout %d and drops %s)",
+                        kv->uri, dataset, old, LAYOUT, old);
+    cn_free(old);
+    return rc;
+}
+
+/* The current version of dataset, or 0 when it does not exist. strict: an error when the
+ * dataset is not in LAYOUT (see layout_check). */
+static int get_pointer(CnKv *kv, const char *dataset, uint64_t *version, bool strict, CnErr *err) {
     DStore *s = kv->impl;
     json_t *req = json_pack("{s:s, s:{s:{s:s}}, s:b}", "TableName", s->ds_table, "Key", "ds", "S",
                             dataset, "ConsistentRead", 1);
@@ -633,6 +669,7 @@ static int get_pointer(CnKv *kv, const char *dataset, uint64_t *version, CnErr *
     if (item && num_of(json_object_get(item, "v"), version) < 0)
         rc = cn_err_set(err, CN_ECORRUPT, "%s: table %s: item of dataset %s has no version v",
                         kv->uri, s->ds_table, dataset);
+    if (rc == 0 && strict) rc = layout_check(kv, dataset, item, err);
     json_decref(out);
     return rc;
 }
@@ -659,12 +696,13 @@ static int next_version(CnKv *kv, const char *dataset, uint64_t *version, CnErr 
 static int put_pointer(CnKv *kv, const char *dataset, uint64_t version, bool create_only,
                        uint32_t n_chunks, json_t **old, CnErr *err) {
     DStore *s = kv->impl;
-    char vs[24], mc[16], type[128];
+    char vs[24], mc[16], f[8], type[128];
     snprintf(vs, sizeof vs, "%llu", (unsigned long long)version);
     snprintf(mc, sizeof mc, "%u", n_chunks);
-    json_t *req = json_pack("{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}}, s:s, s:{s:{s:s}}, s:s}",
+    snprintf(f, sizeof f, "%d", LAYOUT);
+    json_t *req = json_pack("{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}, s:s, s:{s:{s:s}}, s:s}",
                             "TableName", s->ds_table, "Item", "ds", "S", dataset, "v", "N", vs,
-                            "mc", "N", mc, "ConditionExpression",
+                            "mc", "N", mc, "f", "N", f, "ConditionExpression",
                             create_only ? "attribute_not_exists(ds) OR v < :zero"
                                         : "attribute_not_exists(ds) OR v < :new",
                             "ExpressionAttributeValues", create_only ? ":zero" : ":new", "N",
@@ -680,7 +718,7 @@ static int put_pointer(CnKv *kv, const char *dataset, uint64_t version, bool cre
         if (create_only) return 1;
         uint64_t cur = 0;
         CnErr e2 = CN_ERR_INIT;
-        get_pointer(kv, dataset, &cur, &e2);
+        get_pointer(kv, dataset, &cur, false, &e2);
         return cn_err_set(err, CN_ECONFLICT, "%s: dataset %s: a newer load (version %llu) was "
                           "committed while version %llu was loading", kv->uri, dataset,
                           (unsigned long long)cur, (unsigned long long)version);
@@ -691,11 +729,11 @@ static int put_pointer(CnKv *kv, const char *dataset, uint64_t version, bool cre
 
 static int dynamo_dataset_create(CnKv *kv, const char *dataset, CnErr *err) {
     uint64_t cur, v;
-    int rc = get_pointer(kv, dataset, &cur, err);
+    int rc = get_pointer(kv, dataset, &cur, false, err);
     if (rc < 0 || cur) return rc;
-    char *table = table_of(kv, dataset, err);
+    char *table = table_of(kv, dataset, false, err);
     if (!table) return err->code;
-    rc = ensure_table(kv, table, "k", "B", true, err);
+    rc = ensure_table(kv, table, "k", "B", err);
     cn_free(table);
     if (rc == 0) rc = next_version(kv, dataset, &v, err);
     if (rc == 0) rc = put_pointer(kv, dataset, v, true, 0, NULL, err);
@@ -703,6 +741,33 @@ static int dynamo_dataset_create(CnKv *kv, const char *dataset, CnErr *err) {
 }
 
 static int chunks_drop(CnKv *kv, const char *dataset, uint64_t version, CnErr *err);
+
+/* DeleteTable (a table that is not there is fine); wait: until it is gone, so that
+ * creating it again finds no DELETING table. */
+static int drop_table(CnKv *kv, const char *table, bool wait, CnErr *err) {
+    char type[128];
+    json_t *out = NULL, *req = json_pack("{s:s}", "TableName", table);
+    CnErr e = CN_ERR_INIT;
+    int rc = ddb(kv, "DeleteTable", table, req, &out, type, sizeof type, &e);
+    json_decref(req);
+    json_decref(out);
+    if (rc < 0 && strcmp(type, "ResourceNotFoundException") != 0) {
+        *err = e;
+        return rc;
+    }
+    cn_err_clear(&e);
+    for (int i = 0; wait && rc == 0 && i < 600; i++) {
+        req = json_pack("{s:s}", "TableName", table);
+        CnErr e3 = CN_ERR_INIT;
+        int r = ddb(kv, "DescribeTable", table, req, &out, type, sizeof type, &e3);
+        json_decref(req);
+        json_decref(out);
+        cn_err_clear(&e3);
+        if (r < 0) break;
+        sleep_ms(100);
+    }
+    return 0;
+}
 
 static int dynamo_dataset_drop(CnKv *kv, const char *dataset, CnErr *err) {
     DStore *s = kv->impl;
@@ -722,27 +787,12 @@ static int dynamo_dataset_drop(CnKv *kv, const char *dataset, CnErr *err) {
     CnErr e0 = CN_ERR_INIT;
     if (cur && chunks_drop(kv, dataset, cur, &e0) < 0) cn_log(CN_LOG_WARN, "%s", cn_err_msg(&e0));
     cn_err_clear(&e0);
-    char *table = table_of(kv, dataset, err);
-    if (!table) return err->code;
-    char type[128];
-    req = json_pack("{s:s}", "TableName", table);
-    CnErr e = CN_ERR_INIT;
-    rc = ddb(kv, "DeleteTable", table, req, &out, type, sizeof type, &e);
-    json_decref(req);
-    json_decref(out);
-    if (rc < 0 && strcmp(type, "ResourceNotFoundException") != 0) *err = e;
-    else rc = 0;
-    /* wait for the deletion, so that creating the dataset again finds no DELETING table */
-    for (int i = 0; rc == 0 && i < 600; i++) {
-        req = json_pack("{s:s}", "TableName", table);
-        CnErr e3 = CN_ERR_INIT;
-        int r = ddb(kv, "DescribeTable", table, req, &out, type, sizeof type, &e3);
-        json_decref(req);
-        json_decref(out);
-        if (r < 0) break;
-        sleep_ms(100);
+    /* the table of either layout (a layout-1 one a load has not replaced yet) */
+    for (int legacy = 0; rc == 0 && legacy < 2; legacy++) {
+        char *table = table_of(kv, dataset, legacy, err);
+        rc = table ? drop_table(kv, table, true, err) : err->code;
+        cn_free(table);
     }
-    cn_free(table);
     return rc;
 }
 
@@ -795,7 +845,7 @@ static int dynamo_dataset_list(CnKv *kv, CnArena *arena, char ***names, size_t *
 }
 
 static int dynamo_dataset_version(CnKv *kv, const char *dataset, uint64_t *version, CnErr *err) {
-    int rc = get_pointer(kv, dataset, version, err);
+    int rc = get_pointer(kv, dataset, version, false, err);
     if (rc == 0 && !*version) rc = cn_kv__no_dataset(kv, dataset, err);
     return rc;
 }
@@ -813,10 +863,24 @@ typedef struct DWrite {
     bool del;
 } DWrite;
 
+/* An item's key {k: key || sort as 8 big-endian bytes} (layout 2). One binary hash key
+ * and no range key is the raw client's shape; the fixed-size suffix keeps (key, sort)
+ * one-to-one with k. */
 static json_t *key_json(const uint8_t *key, size_t key_len, uint64_t sort) {
-    char vs[24];
-    snprintf(vs, sizeof vs, "%llu", (unsigned long long)sort);
-    return json_pack("{s:{s:o}, s:{s:s}}", "k", "B", b64_json(key, key_len), "v", "N", vs);
+    uint8_t buf[MAX_KEY + SORT_BYTES];
+    memcpy(buf, key, key_len);
+    for (int i = 0; i < SORT_BYTES; i++) buf[key_len + (size_t)i] = (uint8_t)(sort >> (56 - 8 * i));
+    return json_pack("{s:{s:o}}", "k", "B", b64_json(buf, key_len + SORT_BYTES));
+}
+
+/* Splits a decoded k into the user key (its length in *key_len) and the sort value;
+ * false when k is too short to be ours. */
+static bool key_split(const uint8_t *k, size_t len, size_t *key_len, uint64_t *sort) {
+    if (len <= SORT_BYTES) return false;
+    *key_len = len - SORT_BYTES;
+    *sort = 0;
+    for (size_t i = 0; i < SORT_BYTES; i++) *sort = *sort << 8 | k[*key_len + i];
+    return true;
 }
 
 /* Sends up to BATCH_WRITE writes (distinct item keys) with BatchWriteItem, resending
@@ -991,22 +1055,22 @@ static int batch_get(CnKv *kv, const char *dataset, const char *table, const DKe
             if (ptr && num_of(json_object_get(ptr, "v"), &probe->ver) < 0)
                 rc = cn_err_set(err, CN_ECORRUPT, "%s: table %s: item of dataset %s has no "
                                 "version v", kv->uri, s->ds_table, probe->dataset);
+            if (ptr && rc == 0) rc = layout_check(kv, probe->dataset, ptr, err);
             json_t *items = json_object_get(json_object_get(out, "Responses"), table);
             size_t i;
             json_t *it;
             json_array_foreach(items, i, it) {
                 if (rc < 0) break;
                 const char *kb = json_string_value(json_object_get(json_object_get(it, "k"), "B"));
-                uint64_t sort;
-                if (!kb || num_of(json_object_get(it, "v"), &sort) < 0) continue;
-                /* find the key: decode into a scratch arena, binary search */
-                CnArena tmp;
-                cn_arena_init(&tmp, 0);
-                size_t kl = 0;
-                uint8_t *k = b64_decode(&tmp, kb, strlen(kb), &kl);
-                DKey want = {k, kl, 0};
-                const DKey *hit = k ? bsearch(&want, keys + first, m, sizeof *keys, dkey_cmp) : NULL;
-                cn_arena_fini(&tmp);
+                if (!kb) continue;
+                /* find the key: decode into a scratch buffer, binary search */
+                uint8_t kbuf[MAX_KEY + SORT_BYTES + 3];
+                size_t kl = strlen(kb), ukl = 0;
+                uint64_t sort = 0;
+                long dl = kl / 4 * 3 <= sizeof kbuf ? b64_decode_into(kbuf, kb, kl) : -1;
+                if (dl < 0 || !key_split(kbuf, (size_t)dl, &ukl, &sort)) continue;
+                DKey want = {kbuf, ukl, 0};
+                const DKey *hit = bsearch(&want, keys + first, m, sizeof *keys, dkey_cmp);
                 if (hit && sorts[hit - keys] == sort) rc = found(ud, (size_t)(hit - keys), it, err);
                 if (rc < 0) break;
             }
@@ -1191,12 +1255,12 @@ static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys
     bool cached = cn_kv__vc_get_at(&s->vers, dataset, &version, &at);
     if (!cached) {
         at = mono_ns();
-        rc = get_pointer(kv, dataset, &version, err);
+        rc = get_pointer(kv, dataset, &version, true, err);
         if (rc < 0) return rc;
         if (!version) return cn_kv__no_dataset(kv, dataset, err);
         cn_kv__vc_confirm(&s->vers, dataset, version, at);
     }
-    char *table = table_of(kv, dataset, err);
+    char *table = table_of(kv, dataset, false, err);
     if (!table) return err->code;
     DKey *dk = cn_malloc((n + 1) * sizeof *dk);
     size_t *dup_of = cn_malloc((n + 1) * sizeof *dup_of);
@@ -1243,7 +1307,7 @@ static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys
             /* something was missing (or the pointer was not read with the items): fine,
              * unless the version moved since; then read the new version */
             sent = mono_ns();
-            rc = get_pointer(kv, dataset, &now, err);
+            rc = get_pointer(kv, dataset, &now, true, err);
             if (rc < 0) break;
             if (now == version) {
                 cn_kv__vc_confirm(&s->vers, dataset, version, sent);
@@ -1281,7 +1345,7 @@ done:
 static int write_current(CnKv *kv, const char *dataset, const CnKvSlice *keys,
                          const CnKvSlice *values, size_t n, CnErr *err) {
     uint64_t version;
-    int rc = get_pointer(kv, dataset, &version, err);
+    int rc = get_pointer(kv, dataset, &version, true, err);
     if (rc < 0) return rc;
     if (!version) return cn_kv__no_dataset(kv, dataset, err);
     if (values) { /* keys added in place are not in the version's manifest: see the loads */
@@ -1304,7 +1368,7 @@ static int write_current(CnKv *kv, const char *dataset, const CnKvSlice *keys,
         }
         rc = 0; /* flipped meanwhile: the write lands in a replaced version, as without this */
     }
-    char *table = table_of(kv, dataset, err);
+    char *table = table_of(kv, dataset, false, err);
     if (!table) return err->code;
     DBatch *b = cn_calloc(1, sizeof *b);
     if (!b) {
@@ -1497,23 +1561,17 @@ static int mani_purge(CnKv *kv, const char *dataset, const char *table, uint64_t
     return rc;
 }
 
-/* Deletes every item whose version is in [from, below): Scan (projection k, v) with a
- * filter, then batched deletes. */
+/* Deletes every item whose version is in [from, below): Scan (projection k; the version
+ * is the end of k, which no filter expression reads), then batched deletes. */
 static int sweep(CnKv *kv, const char *dataset, const char *table, uint64_t from, uint64_t below,
                  CnErr *err) {
-    char lo[32], hi[32];
-    snprintf(lo, sizeof lo, "%llu", (unsigned long long)(from * PART_SHIFT));
-    snprintf(hi, sizeof hi, "%llu", (unsigned long long)(below * PART_SHIFT));
     DBatch *b = cn_calloc(1, sizeof *b);
     if (!b) return cn_kv__oom(kv, dataset, err);
     cn_arena_init(&b->mem, 0);
     json_t *start = NULL;
     int rc = 0;
     do {
-        json_t *req = json_pack("{s:s, s:s, s:s, s:{s:s}, s:{s:{s:s}, s:{s:s}}}", "TableName",
-                                table, "ProjectionExpression", "k, #v", "FilterExpression",
-                                "#v >= :lo AND #v < :hi", "ExpressionAttributeNames", "#v", "v",
-                                "ExpressionAttributeValues", ":lo", "N", lo, ":hi", "N", hi);
+        json_t *req = json_pack("{s:s, s:s}", "TableName", table, "ProjectionExpression", "k");
         if (req && start) json_object_set(req, "ExclusiveStartKey", start);
         json_decref(start);
         start = NULL;
@@ -1525,15 +1583,17 @@ static int sweep(CnKv *kv, const char *dataset, const char *table, uint64_t from
         json_t *it;
         json_array_foreach(json_object_get(out, "Items"), i, it) {
             const char *kb = json_string_value(json_object_get(json_object_get(it, "k"), "B"));
+            if (!kb) continue;
+            size_t kl, ukl;
             uint64_t sort;
-            if (!kb || num_of(json_object_get(it, "v"), &sort) < 0) continue;
-            size_t kl;
             uint8_t *k = b64_decode(&b->mem, kb, strlen(kb), &kl);
             if (!k) {
                 rc = cn_kv__oom(kv, dataset, err);
                 break;
             }
-            DWrite w = {k, kl, sort, NULL, 0, 0, true};
+            if (!key_split(k, kl, &ukl, &sort) || sort < from * PART_SHIFT || sort >= below * PART_SHIFT)
+                continue;
+            DWrite w = {k, ukl, sort, NULL, 0, 0, true};
             if ((rc = batch_add(kv, dataset, table, b, w, false, err)) < 0) break;
         }
         start = rc == 0 ? json_incref(json_object_get(out, "LastEvaluatedKey")) : NULL;
@@ -1567,9 +1627,9 @@ static int chunks_drop(CnKv *kv, const char *dataset, uint64_t version, CnErr *e
 
 static int dynamo_load_begin(CnKvLoad *ld, CnErr *err) {
     CnKv *kv = ld->kv;
-    char *table = table_of(kv, ld->dataset, err);
+    char *table = table_of(kv, ld->dataset, false, err);
     if (!table) return err->code;
-    int rc = ensure_table(kv, table, "k", "B", true, err);
+    int rc = ensure_table(kv, table, "k", "B", err);
     if (rc == 0) rc = next_version(kv, ld->dataset, &ld->version, err);
     /* registered before any item is written, so a crash leaves the next commit a sign
      * to sweep */
@@ -1660,13 +1720,23 @@ static int dynamo_load_commit(CnKvLoad *ld, CnErr *err) {
     bool listed = old && num_of(json_object_get(old, "v"), &prev) == 0 &&
                   num_of(json_object_get(old, "mc"), &mc) == 0 && mc < UINT32_MAX &&
                   !json_object_get(old, "dirty");
-    if (grc == 0 && old && listed && !json_array_size(others)) {
+    /* replacing a layout-1 version: its whole table goes (nothing else is in it) */
+    uint64_t f = 1;
+    bool legacy = old && (!json_object_get(old, "f") ||
+                          (num_of(json_object_get(old, "f"), &f) == 0 && f < LAYOUT));
+    if (grc == 0 && legacy) {
+        char *lt = table_of(kv, ld->dataset, true, &gc);
+        grc = lt ? drop_table(kv, lt, false, &gc) : gc.code;
+        cn_free(lt);
+        if (grc == 0 && listed) grc = chunks_drop(kv, ld->dataset, prev, &gc);
+    }
+    if (grc == 0 && old && !legacy && listed && !json_array_size(others)) {
         grc = mani_purge(kv, ld->dataset, l->table, prev, (uint32_t)mc, &gc);
-    } else if (grc == 0 && (old || json_array_size(others))) {
+    } else if (grc == 0 && ((old && !legacy) || json_array_size(others))) {
         grc = sweep(kv, ld->dataset, l->table, 0, ld->version, &gc);
         /* the items went with the sweep; then the key lists of the versions swept, and
          * the older open loads (crashed, or about to lose their flip) */
-        if (grc == 0 && listed) grc = chunks_drop(kv, ld->dataset, prev, &gc);
+        if (grc == 0 && listed && !legacy) grc = chunks_drop(kv, ld->dataset, prev, &gc);
         size_t i;
         json_t *o;
         json_array_foreach(others, i, o) {

@@ -277,20 +277,24 @@ def scan_all(port, table):
 def case_dynamodb_cleanup(d):
     """A commit deletes the replaced version's items from the list of its keys the load
     wrote (no Scan of the table); a crashed load, or keys added in place by a put, make
-    the next commit sweep the table instead. Checked by looking at the tables."""
+    the next commit sweep the table instead. Checked by looking at the tables. Items are
+    in layout 2 ({k: key + 8-byte version * 1024 + part, d}, no range key); a dataset in
+    layout 1 is refused with a clear error until a load moves it to layout 2."""
     import base64
     port = free_port()
     s = Dynalite(d, port)
     s.start()
     env = aws_env(port)
     uri = "dynamodb://cl_?region=us-east-1"
-    table, meta = "cl_D", "cl_chronon_datasets"
+    table, meta = "cl_D--2", "cl_chronon_datasets"
 
     def versions():
-        """{version: number of items} of table cl_D (sort key = version * 1024 + part)."""
+        """{version: number of items} of table cl_D--2 (k ends with version * 1024 + part
+        in 8 big-endian bytes)."""
         out = {}
         for it in scan_all(port, table):
-            v = int(it["v"]["N"]) // 1024
+            assert set(it) <= {"k", "d", "n"}, it
+            v = int.from_bytes(base64.b64decode(it["k"]["B"])[-8:], "big") // 1024
             out[v] = out.get(v, 0) + 1
         return out
 
@@ -318,7 +322,7 @@ def case_dynamodb_cleanup(d):
         # an item of an old version that no key list names: the next commit deletes by the
         # list, so it stays (a Scan of the table would have removed it)
         ddb_raw(port, "PutItem", {"TableName": table, "Item": {
-            "k": {"B": base64.b64encode(b"planted").decode()}, "v": {"N": str(v1 * 1024)},
+            "k": {"B": base64.b64encode(b"planted" + (v1 * 1024).to_bytes(8, "big")).decode()},
             "d": {"B": base64.b64encode(b"x").decode()}}})
         v3 = load(150)
         assert versions() == {v1: 1, v3: 150}, versions()
@@ -342,6 +346,32 @@ def case_dynamodb_cleanup(d):
         assert rc == 0 and "(missing)" in out, out
         rc, out = tool(uri, "get", "D", "k79", env=env)
         assert rc == 0 and "value v79" in out, out
+        # a dataset written in layout 1 (table cl_L, range key v, dataset item without f)
+        ddb_raw(port, "CreateTable", {
+            "TableName": "cl_L", "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "B"},
+                                     {"AttributeName": "v", "AttributeType": "N"}],
+            "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"},
+                          {"AttributeName": "v", "KeyType": "RANGE"}]})
+        for _ in range(100):
+            if ddb_raw(port, "DescribeTable", {"TableName": "cl_L"})["Table"]["TableStatus"] == "ACTIVE":
+                break
+            time.sleep(0.05)
+        ddb_raw(port, "PutItem", {"TableName": "cl_L", "Item": {
+            "k": {"B": base64.b64encode(b"k7").decode()}, "v": {"N": str(1 * 1024)},
+            "d": {"B": base64.b64encode(b"old").decode()}}})
+        ddb_raw(port, "PutItem", {"TableName": meta, "Item": {"ds": {"S": "L"}, "v": {"N": "1"}}})
+        rc, out = tool(uri, "get", "L", "k7", env=env)
+        assert rc == 1 and "dataset L was uploaded by an older chronon-c" in out and \
+            "table cl_L with range key v" in out and "upload it again" in out, out
+        rc, out = tool(uri, "put", "L", "k7", "x", env=env)
+        assert rc == 1 and "older chronon-c" in out, out
+        load_l = tool(uri, "load", "L", "50", env=env)
+        assert load_l[0] == 0, load_l[1]
+        rc, out = tool(uri, "get", "L", "k7", env=env)
+        assert rc == 0 and "value v7" in out, out
+        assert "cl_L" not in ddb_raw(port, "ListTables", {})["TableNames"]
+        assert len(scan_all(port, "cl_L--2")) == 50
     finally:
         s.stop()
 
