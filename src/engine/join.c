@@ -34,6 +34,7 @@
 #include "engine/djoin.h"
 #include "engine/jsplit.h"
 #include "engine/mutate.h"
+#include "engine/extpart.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -1437,12 +1438,6 @@ static int check_join(const CnJoin *j, CnErr *err) {
                           jn, cn_conf_source_kind_name(j->left.kind));
     if (j->left.kind == CN_CONF_SRC_EVENTS && j->left.is_cumulative == 1)
         return cn_err_set(err, CN_ECONFIG, "join %s: left: a cumulative events source cannot be a join's left", jn);
-    for (size_t i = 0; i < j->n_externals; i++)
-        if (j->externals[i].source.offline_group_by)
-            return cn_err_set(err, CN_EUNSUPPORTED,
-                              "join %s: onlineExternalParts[%zu] (%s) has an offlineGroupBy, which the backfill does "
-                              "not support yet",
-                              jn, i, j->externals[i].source.meta.name ? j->externals[i].source.meta.name : "?");
     if (!j->n_parts) return cn_err_set(err, CN_ECONFIG, "join %s: joinParts: at least one part is needed", jn);
     for (size_t i = 0; i < j->n_parts; i++) {
         const CnGroupBy *gb = j->parts[i].group_by;
@@ -1881,7 +1876,9 @@ int cn_eng_join_backfill(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *op
     cn_arena_init(&a, 0);
     int32_t *days = NULL;
     uint32_t n_days = 0;
-    int rc = check_join(j, err);
+    const CnJoin *j0 = j; /* j becomes j0 with its offline-capable external parts as join parts */
+    int rc = cn_eng__extpart_expand(j0, &a, &j, err);
+    if (rc == 0) rc = check_join(j, err);
     if (rc) goto done;
     if (!o.step_days) o.step_days = 30;
     if (!o.max_memory) {
@@ -1939,5 +1936,5 @@ done:
     if (stats) *stats = st;
     cn_free(days);
     cn_arena_fini(&a);
-    return cn_err_ctx(err, rc, "backfill of join %s", j->meta.name ? j->meta.name : "?");
+    return cn_err_ctx(err, rc, "backfill of join %s", j0->meta.name ? j0->meta.name : "?");
 }

@@ -1961,6 +1961,26 @@ def join_backfill(conf, tables, end_ds, start_ds=None):
                 raise OracleError("%s: part %s key %s is not a left column" % (where, full, lk))
         cols = _part_columns(model)
         parts.append((model, full, lkeys, cols, {}))
+    for i, ep in enumerate(conf.get("onlineExternalParts") or []):
+        # an offlineGroupBy makes the external part a join part after the regular ones, its
+        # columns named with the external prefix ext_[<prefix>_]<source> (Chronon's
+        # getRegularAndExternalJoinParts); its accuracy is the GroupBy's own
+        src = ep.get("source") or {}
+        gb = src.get("offlineGroupBy")
+        if not gb:
+            continue
+        model = GroupByModel(gb, tables)
+        full = _external_prefix(ep)
+        right_to_left = {v: k for k, v in (ep.get("keyMapping") or {}).items()}
+        for rk in right_to_left:
+            if rk not in model.keys:
+                raise OracleError("%s: onlineExternalParts[%d] keyMapping value %s is no key of its offlineGroupBy"
+                                  % (where, i, rk))
+        lkeys = [right_to_left.get(k, k) for k in model.keys]
+        for lk in lkeys:
+            if lk not in lschema:
+                raise OracleError("%s: part %s key %s is not a left column" % (where, full, lk))
+        parts.append((model, full, lkeys, _part_columns(model), {}))
 
     feature_cols = []
     for model, full, _, cols, _ in parts:
@@ -2015,15 +2035,23 @@ _EXT_KINDS = {0: "boolean", 1: "int", 2: "int", 3: "int", 4: "long", 5: "float",
               8: "binary", 9: "date", 10: "timestamp"}
 
 
+def _external_prefix(ep):
+    """ext_[<prefix>_]<clean source name>: the column prefix of an external part."""
+    name = ((ep.get("source") or {}).get("metadata") or {}).get("name") or ""
+    prefix = ep.get("prefix")
+    return "ext_" + (prefix + "_" if prefix else "") + clean_name(name)
+
+
 def _external_columns(conf):
     """[(column, left key column or None, type)] of onlineExternalParts offline: null unless
     bootstrapped; a contextual part's value is coalesce(left key, bootstrap)."""
     out = []
     for ep in conf.get("onlineExternalParts") or []:
         src = ep.get("source") or {}
+        if src.get("offlineGroupBy"):   # a join part instead (join_backfill)
+            continue
         name = (src.get("metadata") or {}).get("name") or ""
-        prefix = ep.get("prefix")
-        full = "ext_" + (prefix + "_" if prefix else "") + clean_name(name)
+        full = _external_prefix(ep)
         to_left = {v: k for k, v in (ep.get("keyMapping") or {}).items()}
         for f in (src.get("valueSchema") or {}).get("params") or []:
             left = to_left.get(f["name"], f["name"]) if name == "contextual" else None
