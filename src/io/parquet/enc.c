@@ -152,14 +152,73 @@ static void pack_bits_u32(CnBuf *b, const uint32_t *v, uint32_t n, int bw) {
     b->data[b->len] = 0;
 }
 
-#define RLE_ENCODE(name, T)                                                     \
+/* Length of the run of values equal to v[i], at most cap. Bytes are compared eight at
+ * a time: the levels of a column are mostly long runs. */
+static inline uint32_t run_u8(const uint8_t *v, uint32_t n, uint32_t i, uint32_t cap) {
+    uint32_t lim = n - i < cap ? n - i : cap, r = 0;
+    uint64_t pat = UINT64_C(0x0101010101010101) * v[i];
+    for (; r + 8 <= lim; r += 8) {
+        uint64_t w;
+        memcpy(&w, v + i + r, 8);
+        if (w != pat) return r + (uint32_t)(__builtin_ctzll(w ^ pat) >> 3); /* little-endian: first differing byte */
+    }
+    while (r < lim && v[i + r] == v[i]) r++;
+    return r;
+}
+
+static inline uint32_t run_u32(const uint32_t *v, uint32_t n, uint32_t i, uint32_t cap) {
+    uint32_t lim = n - i < cap ? n - i : cap, r = 1;
+    while (r < lim && v[i + r] == v[i]) r++;
+    return r;
+}
+
+/* Eight values of bw bits (bw <= 8) packed into bw bytes, little-endian (inlined per bw:
+ * constant shifts). */
+static inline void pack8_u8(uint8_t *o, const uint8_t *v, int bw) {
+    uint64_t acc = 0;
+    for (int k = 0; k < 8; k++) acc |= (uint64_t)v[k] << (k * bw);
+    for (int k = 0; k < bw; k++) o[k] = (uint8_t)(acc >> (8 * k));
+}
+
+/* Bit-packs cnt values of v as groups x 8 (zeros after cnt). Bytes, bw <= 8: each group
+ * of eight is bw whole bytes. */
+static void pack_groups_u8(CnBuf *b, const uint8_t *v, uint32_t cnt, uint32_t groups, int bw) {
+    if (cn_buf_reserve(b, (size_t)groups * (size_t)bw + 9) < 0) return;
+    uint8_t *o = (uint8_t *)b->data + b->len;
+    uint32_t full = cnt / 8;
+    switch (bw) { /* the usual level widths get loops of their own */
+    case 1: for (uint32_t g = 0; g < full; g++) pack8_u8(o + g, v + 8 * g, 1); break;
+    case 2: for (uint32_t g = 0; g < full; g++) pack8_u8(o + 2 * g, v + 8 * g, 2); break;
+    default: for (uint32_t g = 0; g < full; g++) pack8_u8(o + (size_t)bw * g, v + 8 * g, bw); break;
+    }
+    if (full < groups) { /* the last group, padded with zeros */
+        uint8_t last[8] = {0};
+        memcpy(last, v + 8 * full, cnt - 8 * full);
+        pack8_u8(o + (size_t)bw * full, last, bw);
+    }
+    b->len += (size_t)groups * (size_t)bw;
+    b->data[b->len] = 0;
+}
+
+static void pack_groups_u32(CnBuf *b, const uint32_t *v, uint32_t cnt, uint32_t groups, int bw) {
+    if (cnt == groups * 8) { /* whole groups: packed in place, no copy */
+        pack_bits_u32(b, v, cnt, bw);
+        return;
+    }
+    uint32_t grp[8 * 64];
+    for (uint32_t k = 0; k < groups * 8; k++) grp[k] = k < cnt ? v[k] : 0;
+    pack_bits_u32(b, grp, groups * 8, bw);
+}
+
+/* RLE/bit-packed hybrid: a run of 8 or more equal values is an RLE run, anything else
+ * goes into bit-packed groups of 8 until a long run starts at a group edge (63 groups
+ * at most per header). */
+#define RLE_ENCODE(name, T, RUN, PACK)                                          \
     void name(CnBuf *b, const T *v, uint32_t n, int bw) {                       \
         uint32_t i = 0;                                                         \
-        uint32_t grp[8 * 64];                                                   \
         int nb = (bw + 7) / 8;                                                  \
         while (i < n) {                                                         \
-            uint32_t run = 1;                                                   \
-            while (i + run < n && v[i + run] == v[i]) run++;                    \
+            uint32_t run = RUN(v, n, i, UINT32_MAX);                            \
             if (run >= 8) {                                                     \
                 put_varint(b, (uint64_t)run << 1);                              \
                 uint32_t x = (uint32_t)v[i];                                    \
@@ -167,27 +226,19 @@ static void pack_bits_u32(CnBuf *b, const uint32_t *v, uint32_t n, int bw) {
                 i += run;                                                       \
                 continue;                                                       \
             }                                                                   \
-            /* bit-pack groups of 8 until a long run starts at a group edge */ \
             uint32_t start = i, groups = 0;                                     \
             while (i < n && groups < 63) {                                      \
                 i = i + 8 < n ? i + 8 : n;                                      \
                 groups++;                                                       \
-                if (i < n) {                                                    \
-                    uint32_t r2 = 1;                                            \
-                    while (i + r2 < n && r2 < 8 && v[i + r2] == v[i]) r2++;     \
-                    if (r2 >= 8) break;                                         \
-                }                                                               \
+                if (i < n && RUN(v, n, i, 8) >= 8) break;                       \
             }                                                                   \
-            uint32_t cnt = i - start;                                           \
-            for (uint32_t k = 0; k < groups * 8; k++)                           \
-                grp[k] = k < cnt ? (uint32_t)v[start + k] : 0;                  \
             put_varint(b, ((uint64_t)groups << 1) | 1);                         \
-            pack_bits_u32(b, grp, groups * 8, bw);                              \
+            PACK(b, v + start, i - start, groups, bw);                          \
         }                                                                       \
     }
 
-RLE_ENCODE(cn_pq__rle_encode_u8, uint8_t)
-RLE_ENCODE(cn_pq__rle_encode_u32, uint32_t)
+RLE_ENCODE(cn_pq__rle_encode_u8, uint8_t, run_u8, pack_groups_u8)
+RLE_ENCODE(cn_pq__rle_encode_u32, uint32_t, run_u32, pack_groups_u32)
 
 /* ------------------------------------------------------ DELTA_BINARY_PACKED */
 

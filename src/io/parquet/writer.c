@@ -466,6 +466,31 @@ static void deep_levels(DeepLv *lv, uint32_t k, const CnVec *v, uint32_t e, uint
     for (uint32_t x = a + 1; x < b; x++) deep_levels(lv, k + 1, ch, x, (uint8_t)(k + 1), (uint8_t)(def + 1));
 }
 
+/* Non-null entries of v in order, by validity word: a full word is one block copy, an
+ * empty one is skipped, others are walked bit by bit (nulls in a 1d window's column are
+ * most rows, so a test per entry was much of the chunk's cost). Fixed width wp: their
+ * values into d; wp 0: their entry numbers into ix. */
+static void gather_valid(const CnVec *v, size_t wp, uint8_t *d, uint32_t *ix) {
+    const uint8_t *src = v->values;
+    uint32_t k = 0;
+    for (uint32_t base = 0; base < v->n; base += 64) {
+        uint32_t m = CN_MIN(64u, v->n - base);
+        uint64_t word = v->valid[base >> 6];
+        if (m < 64) word &= (UINT64_C(1) << m) - 1;
+        if (word == UINT64_MAX && d) {
+            memcpy(d + (size_t)k * wp, src + (size_t)base * wp, 64 * wp);
+            k += 64;
+            continue;
+        }
+        while (word) {
+            uint32_t e = base + (uint32_t)__builtin_ctzll(word);
+            word &= word - 1;
+            if (d) memcpy(d + (size_t)(k++) * wp, src + (size_t)e * wp, wp);
+            else ix[k++] = e;
+        }
+    }
+}
+
 static int prepare(const CnPqWriter *w, WScratch *ws, const WLeaf *L, const CnVec *top, Chunk *c, CnErr *err) {
     memset(c, 0, sizeof *c);
     const CnVec *vv = L->role == ROLE_FLAT ? top : L->role == ROLE_VALUE ? &top->child[1] : &top->child[0];
@@ -494,7 +519,7 @@ static int prepare(const CnPqWriter *w, WScratch *ws, const WLeaf *L, const CnVe
     } else if (L->role == ROLE_FLAT) {
         if (L->max_def && !top->n_null) memset(def, 1, n_levels); /* no bit tests when all present */
         else if (L->max_def)
-            for (uint32_t i = 0; i < n_levels; i++) def[i] = cn_col_vec_is_valid(top, i);
+            for (uint32_t i = 0; i < n_levels; i++) def[i] = (uint8_t)((top->valid[i >> 6] >> (i & 63)) & 1);
     } else {
         uint32_t j = 0;
         uint8_t full = (uint8_t)L->max_def, slot = (uint8_t)(L->list_def + 1);
@@ -530,20 +555,16 @@ static int prepare(const CnPqWriter *w, WScratch *ws, const WLeaf *L, const CnVe
     if (vs->wp == 0) {
         if (vv->n_null) {
             if (grow(&ws->idx, (size_t)n_nn * 4 + 4) < 0) goto oom;
-            uint32_t *ix = ws->idx.p, k = 0;
-            for (uint32_t e = 0; e < vv->n; e++)
-                if (cn_col_vec_is_valid(vv, e)) ix[k++] = e;
-            vs->idx = ix;
+            gather_valid(vv, 0, NULL, ws->idx.p);
+            vs->idx = ws->idx.p;
         }
     } else if (!vv->n_null && !conv) {
         vs->fixed = vv->values;
     } else {
         if (grow(&ws->dense, (size_t)n_nn * (size_t)vs->wp + 8) < 0) goto oom;
         uint8_t *d = ws->dense.p;
-        size_t wp = (size_t)vs->wp;
-        uint32_t k = 0;
-        for (uint32_t e = 0; e < vv->n; e++)
-            if (cn_col_vec_is_valid(vv, e)) memcpy(d + (size_t)(k++) * wp, (const uint8_t *)vv->values + e * wp, wp);
+        if (vv->n_null) gather_valid(vv, (size_t)vs->wp, d, NULL);
+        else memcpy(d, vv->values, (size_t)n_nn * (size_t)vs->wp);
         if (conv) {
             int64_t *t = (int64_t *)d;
             for (uint32_t i = 0; i < n_nn; i++) t[i] *= 1000;
@@ -607,36 +628,81 @@ static inline int64_t val_int(const ValSrc *vs, uint32_t k) {
  * the same (first appearance) order and the same fall-backs to PLAIN, found by indexing
  * an array with value - min instead of hashing, which is most of a dictionary's cost.
  * *handled false when the values span more. */
+/* Value k of an 8- or 4-byte column as a signed integer (raw bits: floats too). */
+static inline int64_t ld64(const uint8_t *p, uint32_t k) {
+    int64_t x;
+    memcpy(&x, p + 8 * (size_t)k, 8);
+    return x;
+}
+
+static inline int64_t ld32(const uint8_t *p, uint32_t k) {
+    int32_t x;
+    memcpy(&x, p + 4 * (size_t)k, 4);
+    return x;
+}
+
+/* Smallest value of a 4- or 8-byte column into *mn, or false as soon as the values seen
+ * span DICT_DIRECT_SPAN or more (a span only grows, so the rest cannot change that):
+ * a column of sums or doubles stops after a block instead of a pass. */
+static bool direct_span(const ValSrc *vs, int64_t *mn_out, uint32_t *span_out) {
+    int64_t mn = val_int(vs, 0), mx = mn;
+    for (uint32_t k0 = 0; k0 < vs->n; k0 += 4096) {
+        uint32_t k1 = CN_MIN(vs->n, k0 + 4096);
+        if (vs->wp == 8) /* a loop per width: no width test per value */
+            for (uint32_t k = k0; k < k1; k++) {
+                int64_t x = ld64(vs->fixed, k);
+                mn = x < mn ? x : mn;
+                mx = x > mx ? x : mx;
+            }
+        else
+            for (uint32_t k = k0; k < k1; k++) {
+                int64_t x = ld32(vs->fixed, k);
+                mn = x < mn ? x : mn;
+                mx = x > mx ? x : mx;
+            }
+        if ((uint64_t)mx - (uint64_t)mn >= DICT_DIRECT_SPAN) return false;
+    }
+    *mn_out = mn;
+    *span_out = (uint32_t)((uint64_t)mx - (uint64_t)mn) + 1;
+    return true;
+}
+
 static int try_dict_direct(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use, bool *handled, CnErr *err) {
     const ValSrc *vs = &c->vs;
     *handled = false;
-    int64_t mn = val_int(vs, 0), mx = mn;
-    for (uint32_t k = 1; k < vs->n; k++) {
-        int64_t x = val_int(vs, k);
-        mn = x < mn ? x : mn;
-        mx = x > mx ? x : mx;
-    }
-    if ((uint64_t)mx - (uint64_t)mn >= DICT_DIRECT_SPAN) return 0;
+    int64_t mn;
+    uint32_t span;
+    if (!direct_span(vs, &mn, &span)) return 0;
     *handled = true;
-    uint32_t span = (uint32_t)((uint64_t)mx - (uint64_t)mn) + 1;
     if (grow(&ws->slots, (size_t)span * 4) < 0 || grow(&ws->ids, (size_t)vs->n * 4 + 4) < 0 ||
         grow(&ws->first, ((size_t)span + 1) * 4) < 0)
         return cn_err_set(err, CN_ENOMEM, "out of memory");
     uint32_t *map = ws->slots.p, *ids = ws->ids.p, *first = ws->first.p, nd = 0;
     memset(map, 0, (size_t)span * 4);
     uint64_t dict_bytes = 0, plain_bytes = (uint64_t)vs->n * (uint64_t)vs->wp;
-    for (uint32_t k = 0; k < vs->n; k++) {
-        uint32_t *m = &map[(uint64_t)val_int(vs, k) - (uint64_t)mn];
-        if (*m) {
-            ids[k] = *m - 1;
-            continue;
-        }
+    uint32_t k = 0;
+    while (k < vs->n) {
+        /* values already in the dictionary, a loop per width; a new value ends it */
+        if (vs->wp == 8)
+            for (; k < vs->n; k++) {
+                uint32_t id = map[(uint64_t)ld64(vs->fixed, k) - (uint64_t)mn];
+                if (!id) break;
+                ids[k] = id - 1;
+            }
+        else
+            for (; k < vs->n; k++) {
+                uint32_t id = map[(uint64_t)ld32(vs->fixed, k) - (uint64_t)mn];
+                if (!id) break;
+                ids[k] = id - 1;
+            }
+        if (k == vs->n) break;
         dict_bytes += (uint64_t)vs->wp;
         if (dict_bytes > w->o.dict_max_bytes) return 0;
         if (k == 8191 && (uint64_t)nd * 10 > (uint64_t)k * 9) return 0; /* as try_dict */
         first[nd] = k;
         ids[k] = nd;
-        *m = ++nd;
+        map[(uint64_t)val_int(vs, k) - (uint64_t)mn] = ++nd;
+        k++;
     }
     int bw = cn_pq__bit_width(nd > 1 ? nd - 1 : 1);
     if (dict_bytes + ((uint64_t)vs->n * (uint64_t)bw + 7) / 8 >= plain_bytes) return 0;
