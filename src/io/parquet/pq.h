@@ -7,7 +7,8 @@
  * pq_int.h. Errors on bad files name the file, column, row group and page.
  * THREADS: a reader or writer has one owner thread at a time; distinct readers of the
  *   same file may run on different threads. A writer may encode a row group on pool
- *   threads of its own (CnPqWriteOpts.threads), joined before the call returns. CnPqMeta is immutable once returned. */
+ *   threads of its own (CnPqWriteOpts.threads), joined before the call returns.
+ *   CnPqMeta is immutable once returned. */
 #ifndef CN_PQ_H
 #define CN_PQ_H
 
