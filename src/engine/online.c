@@ -3,6 +3,8 @@
  * TEMPORAL records hold per part a collapsed IR plus tail hops; the rule that splits
  * them (t >= B-W+2d collapses) makes every hop a whole H-aligned interval that a fetch
  * keeps or drops as a unit, which is what makes online equal offline at any q < B+2d. */
+#include "base/compat.h" /* first: online.h includes jansson.h before it */
+
 #include "engine/online.h"
 
 #include <math.h>
@@ -10,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/pool.h"
 #include "base/date.h"
+#include "base/log.h"
 #include "engine/eng_int.h"
 
 #define REC_MAGIC "CNOB"
@@ -118,6 +122,13 @@ json_t *cn_eng_vec_json(const CnVec *v, uint32_t i) {
 }
 
 /* ------------------------------------------------------------------ upload */
+
+/* Monotonic seconds, for the phase times of the debug log (CHRONON_LOG=debug). */
+static double up_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
 
 static json_t *schema_json(const CnSchema *s) {
     json_t *a = json_array();
@@ -576,6 +587,7 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
     CnPoolJob *job = NULL;
     bool sync = false;
     int rc = 0;
+    double t0 = up_now(), t_wait = 0, t_load = 0;
     if (!order || !rank || !beg) {
         rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
         goto done;
@@ -637,6 +649,9 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
     pthread_cond_init(&f.cv, NULL);
     sync = true;
     UpWorker wk = {&f, max_rows};
+    /* as many folding threads as cores, beside the calling thread that writes: one fewer
+     * was measured slower on a loaded machine (a descheduled lone worker stalls the
+     * writer) */
     uint32_t n_workers = cn_pool_threads();
     if (n_workers > 1 && f.n_chunks > 1) rc = cn_pool_start(n_workers, up_worker, &wk, &job, err);
     else n_workers = 0;
@@ -647,8 +662,10 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
         n_cells = cn_malloc(((size_t)n_wins + 1) * sizeof *n_cells);
         if (!cells || !n_cells) rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
     }
+    double t_prep = up_now() - t0;
     for (uint32_t c = 0; c < f.n_chunks && rc == 0; c++) {
         UpChunk *sl = &f.slot[c % UP_SLOTS];
+        double tw = up_now();
         if (n_workers) {
             pthread_mutex_lock(&f.mu);
             while (!sl->ready) pthread_cond_wait(&f.cv, &f.mu);
@@ -660,6 +677,8 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
             rc = cn_err_set(err, sl->rc, "upload: out of memory folding keys");
             break;
         }
+        double tl = up_now();
+        t_wait += tl - tw;
         const char *p = sl->recs.data;
         for (uint32_t i = c * UP_CHUNK, j = 0; i < n_ids && j < UP_CHUNK && rc == 0; i++, j++) {
             uint32_t kl = sl->len[2 * j], vl = sl->len[2 * j + 1];
@@ -668,6 +687,7 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
             p += kl + vl;
             st->keys++;
         }
+        t_load += up_now() - tl;
         pthread_mutex_lock(&f.mu);
         sl->ready = false;
         f.written++;
@@ -676,6 +696,8 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
     }
     cn_free(cells);
     cn_free(n_cells);
+    cn_log(CN_LOG_DEBUG, "upload fold: keys=%u rows=%u workers=%u sort_and_partition=%.3fs waiting=%.3fs loading=%.3fs",
+           n_ids, n_in, n_workers, t_prep, t_wait, t_load);
 done:
     if (sync) {
         pthread_mutex_lock(&f.mu);
@@ -920,8 +942,10 @@ int cn_eng_upload(CnIceCatalog *cat, CnKv *kv, const CnGroupBy *gb, const char *
                     : INT32_MIN;
     char lo_ds[11];
     if (lo != INT32_MIN) cn_ds_format(lo, lo_ds);
+    double t0 = up_now();
     rc = cn_eng_gb_open(cat, gb, lo != INT32_MIN ? lo_ds : NULL, ds, opts, &g, err);
     if (rc) goto done;
+    double t1 = up_now();
     if (!cn_eng__has_day(g, day)) {
         CnBuf tabs = CN_BUF_INIT;
         for (size_t i = 0; i < gb->n_sources; i++)
@@ -941,14 +965,20 @@ int cn_eng_upload(CnIceCatalog *cat, CnKv *kv, const CnGroupBy *gb, const char *
         goto done;
     }
     bool tiles = !g->no_aggs && cn_conf_groupby_accuracy(gb) == CN_CONF_TEMPORAL;
-    rc = cn_kv_load_begin(kv, dataset, &ld, err);
+    /* records come in key order (tiles) and are written as they come: no load buffer,
+     * and the writes overlap the fold's worker threads */
+    rc = cn_kv_load_begin_flags(kv, dataset, tiles ? CN_KV_LOAD_STREAM : 0, &ld, err);
     if (rc == 0) rc = tiles ? upload_tiles(g, day, batch_end, ld, &st, err) : upload_values(g, ds, batch_end, ld, &st, err);
     if (rc == 0) rc = serving_info(g, conf_json, ds, batch_end, tiles ? REC_TILES : REC_VALUES, &info, err);
     if (rc == 0)
         rc = cn_kv_load_add(ld, CN_KV_SERVING_INFO_KEY, strlen(CN_KV_SERVING_INFO_KEY), info.data, info.len, err);
     if (rc == 0) {
+        double t2 = up_now();
         rc = cn_kv_load_commit(ld, &st.version, err);
         ld = NULL;
+        double t3 = up_now();
+        cn_log(CN_LOG_DEBUG, "upload %s: keys=%lld read=%.3fs records=%.3fs commit=%.3fs", gb->meta.name,
+               (long long)st.keys, t1 - t0, t2 - t1, t3 - t2);
     }
 done:
     cn_kv_load_abort(ld);
