@@ -3,7 +3,7 @@
 rule, deletes on an empty IR, random joins against the oracle, and bad mutation tables. Also
 the same GroupBy backfilled on its own (daily snapshots: mutations unused) and uploaded and
 fetched (the batch IR of the snapshot; mutations reach fetch only by streaming).
-CN_TEST_SEED=<seed> replays one random case, CN_TEST_CASES=<n> runs more (default 20, 10 in
+CN_TEST_SEED=<seed> replays one random case, CN_TEST_CASES=<n> runs more (default 16, 6 in
 sanitizer builds)."""
 
 import json
@@ -365,7 +365,7 @@ def sanitizer_build():
 
 
 def test_random_mutation_joins_match_oracle(tmp_path):
-    seeds = case_seeds(10 if sanitizer_build() else 20)
+    seeds = case_seeds(6 if sanitizer_build() else 16)
     rows = each_seed(seeds, lambda s: run_random(tmp_path, s))
     assert sum(1 for r in rows if r) >= len(seeds) * 0.7, "too few cases compared"
 
