@@ -1,7 +1,8 @@
 /* bench_join.c: a point-in-time Join backfill (TEMPORAL accuracy) through the engine API
  * against DuckDB computing the same values with SQL on the same Parquet files, in one run.
- *   bench_join [left_rows] [events] [keys] [ours]  (default 1,000,000 / 10,000,000 / 100,000)
- * "ours" runs only our side (for profiling): no DuckDB run and no cross-check.
+ *   bench_join [left_rows] [events] [keys] [ours [repeat]]  (default 1,000,000 / 10,000,000 / 100,000)
+ * "ours" runs only our side (for profiling), `repeat` times per table (default 1): no
+ * DuckDB run and no cross-check.
  * Data (fixed seed): raw.ev {user_id int64, ts int64 (ms), amount int64 0..1023, ds} over
  * 30 partitions 2024-01-01..2024-01-30; raw.left {rid int64 (row number), user_id, ts, ds}
  * over the 23 partitions 2024-01-08..2024-01-30. Keys and ts are uniform (ts within the
@@ -219,6 +220,7 @@ static double run_child(CnIceCatalog *c, const CnJoin *j, const char *s, const c
         memset(&o, 0, sizeof o);
         o.start_ds = s;
         o.end_ds = e;
+        o.force = true; /* a repeated run computes every partition again */
         CnEngStats st;
         CnErr err = CN_ERR_INIT;
         if (cn_eng_join_backfill(c, j, &o, &st, &err)) {
@@ -323,6 +325,8 @@ int main(int argc, char **argv) {
     int64_t events = argc > 2 ? atoll(argv[2]) : 10000000;
     int64_t keys = argc > 3 ? atoll(argv[3]) : 100000;
     bool ours_only = argc > 4 && !strcmp(argv[4], "ours");
+    int repeat = ours_only && argc > 5 ? atoi(argv[5]) : 1;
+    if (repeat < 1) repeat = 1;
     if (n_left < N_DS) n_left = N_DS;
     if (events < N_DS) events = N_DS;
     if (keys < 1) keys = 1;
@@ -357,12 +361,12 @@ int main(int argc, char **argv) {
     CnEngStats st[N_VAR];
     for (int v = 0; v < N_VAR; v++) {
         CnConf *conf = join_conf(VAR_JOIN[v], VAR_EV[v]);
-        our_w[v] = run_child(c, conf->join, s_ds, e_ds, &our_c[v], &our_rss[v], &our_faults[v], &st[v]);
-        cn_conf_free(conf);
-        if (ours_only) {
-            printf("%s:\n", VAR_LABEL[v]);
-            print_ours(our_w[v], our_c[v], our_rss[v], our_faults[v]);
+        if (ours_only) printf("%s:\n", VAR_LABEL[v]);
+        for (int i = 0; i < repeat; i++) {
+            our_w[v] = run_child(c, conf->join, s_ds, e_ds, &our_c[v], &our_rss[v], &our_faults[v], &st[v]);
+            if (ours_only) print_ours(our_w[v], our_c[v], our_rss[v], our_faults[v]);
         }
+        cn_conf_free(conf);
     }
     int bad_any = 0;
     for (int v = 0; v < N_VAR && !ours_only; v++) {

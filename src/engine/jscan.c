@@ -82,6 +82,8 @@ typedef struct Flat {
     uint8_t *ok[MAX_IN];
     uint64_t n_null[MAX_IN];     /* null inputs loaded */
     uint32_t n_declared;         /* sources whose table declares a (key, ts) sort order */
+    int64_t kmin, kmax;          /* range of the loaded keys (kmin > kmax: none) */
+    bool early;                  /* a row is stored in a partition before its ts's day */
 } Flat;
 
 /* A row or query in (key id, ts) order: what the sweep reads in sequence. */
@@ -275,8 +277,40 @@ typedef struct Dest {
     uint32_t n, end;
     uint64_t n_null[MAX_IN];  /* null inputs loaded */
     int64_t scanned;
+    int64_t kmin, kmax;       /* range of the keys loaded (Flat's) */
+    bool early;               /* Flat's */
     bool over;                /* a batch did not fit below end */
 } Dest;
+
+/* Notes the key range and early rows of rows [a, b) of f, loaded from partition day:
+ * done per batch while its rows are in cache, instead of passes over all rows later.
+ * A row is early when its ts is on a day after day, i.e. ts >= (day + 1) days (a null
+ * partition, day INT32_MIN, makes every row early, as the day comparison did). */
+static void dest_note(Dest *d, const Flat *f, uint32_t a, uint32_t b, int32_t day) {
+    int64_t lo = d->kmin, hi = d->kmax, lim = ((int64_t)day + 1) * CN_MS_PER_DAY, tmax = INT64_MIN;
+    for (uint32_t r = a; r < b; r++) {
+        int64_t k = f->key[r], t = f->ts[r];
+        lo = k < lo ? k : lo;
+        hi = k > hi ? k : hi;
+        tmax = t > tmax ? t : tmax;
+    }
+    d->kmin = lo, d->kmax = hi;
+    d->early = d->early || (a < b && (day == INT32_MIN || tmax >= lim));
+}
+
+static void dest_init(Dest *d, uint32_t n, uint32_t end) {
+    memset(d, 0, sizeof *d);
+    d->n = n, d->end = end;
+    d->kmin = INT64_MAX, d->kmax = INT64_MIN;
+}
+
+/* Adds what dest d noted to f. */
+static void flat_note(Flat *f, const Plan *p, const Dest *d) {
+    if (d->kmin < f->kmin) f->kmin = d->kmin;
+    if (d->kmax > f->kmax) f->kmax = d->kmax;
+    f->early = f->early || d->early;
+    for (uint32_t c = 0; c < p->n_in; c++) f->n_null[c] += d->n_null[c];
+}
 
 /* Appends the rows of batch b (storage day `day`) at d->n, dropping rows with a null
  * key or ts. String keys intern into f->skeys, so only one thread may load them. */
@@ -299,8 +333,10 @@ static int load_batch(const CnBatch *b, int32_t day, const Plan *p, const uint32
             if (p->in_vals[c]) memcpy(f->val[c] + n, b->cols[pos[2 + c]].values, (size_t)m * sizeof **f->val);
         }
         d->n = n + m;
+        dest_note(d, f, n, n + m, day);
         return 0;
     }
+    uint32_t n0 = n;
     for (uint32_t r = 0; r < m; r++) {
         if (!cn_col_vec_is_valid(kv, r) || !cn_col_vec_is_valid(tv, r)) continue;
         if (p->key_type == CN_COL_STRING) {
@@ -328,6 +364,7 @@ static int load_batch(const CnBatch *b, int32_t day, const Plan *p, const uint32
         n++;
     }
     d->n = n;
+    dest_note(d, f, n0, n, day);
     return 0;
 }
 
@@ -419,10 +456,10 @@ static int load_shards(CnIceCatalog *cat, const CnIceTable *t, const CnIceScanOp
             rc = cn_err_ctx(err, rc, "source table %s", tname);
             break;
         }
-        d[i].n = (uint32_t)at;
+        uint32_t first = (uint32_t)at;
         at += (uint64_t)cn_ice_scan_n_records(scans[i]);
         if (at > f->cap) goto done; /* the shards disagree with the whole scan */
-        d[i].end = (uint32_t)at;
+        dest_init(&d[i], first, (uint32_t)at);
     }
     if (rc) goto done;
     LoadJob j = {.scans = scans, .tname = tname, .p = p, .pos = pos, .f = f, .d = d, .rc = rcs, .errs = errs};
@@ -441,7 +478,7 @@ static int load_shards(CnIceCatalog *cat, const CnIceTable *t, const CnIceScanOp
         flat_move(f, p, n, first, d[i].n - first);
         n += d[i].n - first;
         *scanned += d[i].scanned;
-        for (uint32_t c = 0; c < p->n_in; c++) f->n_null[c] += d[i].n_null[c];
+        flat_note(f, p, &d[i]);
     }
     f->n = n;
     *loaded = true;
@@ -512,6 +549,7 @@ static int load_source(CnIceCatalog *cat, const CnSource *s, const Plan *p, int3
     if (hi != INT32_MAX) cn_ds_format(hi, hi_ds), so.ds_hi = hi_ds;
     so.columns = proj;
     so.n_columns = n_proj;
+    so.batch_rows = UINT32_MAX; /* whole row groups: the reader hands out its own batch, no copy */
     rc = cn_ice_scan_open(cat, t, &so, &scan, err);
     if (rc) {
         rc = cn_err_ctx(err, rc, "source table %s", tname);
@@ -537,11 +575,12 @@ static int load_source(CnIceCatalog *cat, const CnSource *s, const Plan *p, int3
         rc = load_shards(cat, t, &so, nt, tname, p, pos, f, scanned, &loaded, err);
         if (rc || loaded) goto done;
     }
-    Dest d = {.n = f->n, .end = f->cap};
+    Dest d;
+    dest_init(&d, f->n, f->cap);
     rc = load_scan(scan, tname, p, pos, f, &d, true, err);
     f->n = d.n;
     *scanned += d.scanned;
-    for (uint32_t c = 0; c < p->n_in; c++) f->n_null[c] += d.n_null[c];
+    flat_note(f, p, &d);
 done:
     cn_ice_scan_close(scan);
     cn_ice_table_free(t);
@@ -619,15 +658,57 @@ static int keymap_add(KeyMap *m, int64_t k, uint32_t *id, CnErr *err) {
     return 0;
 }
 
+/* Rows of a pass shared by threads: thread t takes [cut(n, t, nt), cut(n, t + 1, nt)). */
+typedef struct IdJob {
+    const int64_t *key;
+    int64_t lo;
+    uint32_t *id;
+    uint32_t n, nt, n_ids;
+    uint32_t *cnt;  /* per thread n_ids + 1 counters (histogram pass) */
+} IdJob;
+
+static void range_step(void *ud, uint32_t t) {
+    const IdJob *j = ud;
+    uint32_t *id = j->id;
+    const int64_t *key = j->key;
+    uint64_t lo = (uint64_t)j->lo;
+    for (uint32_t r = cut(j->n, t, j->nt), e = cut(j->n, t + 1, j->nt); r < e; r++)
+        id[r] = (uint32_t)((uint64_t)key[r] - lo);
+}
+
+static void hist_step(void *ud, uint32_t t) {
+    const IdJob *j = ud;
+    uint32_t *c = j->cnt + (size_t)t * (j->n_ids + 1);
+    memset(c, 0, ((size_t)j->n_ids + 1) * sizeof *c);
+    for (uint32_t r = cut(j->n, t, j->nt), e = cut(j->n, t + 1, j->nt); r < e; r++) c[j->id[r]]++;
+}
+
+/* start[k] = first position of key id k in (id) order, n_ids + 1 entries (start[n_ids]
+ * = n): per-thread histograms when the ids are few beside the rows, else one pass. */
+static void id_starts(const uint32_t *id, uint32_t n, uint32_t n_ids, uint32_t *start) {
+    IdJob j = {.id = (uint32_t *)id, .n = n, .n_ids = n_ids, .nt = threads_for(n)};
+    if (j.nt > 1 && (uint64_t)n_ids * 4 <= n) j.cnt = cn_malloc((size_t)j.nt * (n_ids + 1) * sizeof *j.cnt);
+    if (!j.cnt) {
+        memset(start, 0, ((size_t)n_ids + 1) * sizeof *start);
+        for (uint32_t r = 0; r < n; r++) start[id[r] + 1]++;
+        for (uint32_t k = 0; k < n_ids; k++) start[k + 1] += start[k];
+        return;
+    }
+    cn_pool_run(j.nt, hist_step, &j);
+    uint32_t sum = 0;
+    for (uint32_t k = 0; k < n_ids; k++) {
+        start[k] = sum;
+        for (uint32_t t = 0; t < j.nt; t++) sum += j.cnt[(size_t)t * (n_ids + 1) + k];
+    }
+    start[n_ids] = sum;
+    cn_free(j.cnt);
+}
+
 /* Dense id of every loaded row; *n_ids ids in all. OWNED: *out (cn_free). */
 static int key_ids(const Flat *f, KeyMap *m, uint32_t **out, uint32_t *n_ids, CnErr *err) {
     uint32_t *id = cn_malloc(((size_t)f->n + 1) * sizeof *id);
     if (!id) return cn_err_set(err, CN_ENOMEM, "out of memory");
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (uint32_t r = 0; r < f->n; r++) {
-        if (f->key[r] < lo) lo = f->key[r];
-        if (f->key[r] > hi) hi = f->key[r];
-    }
+    int64_t lo = f->kmin, hi = f->kmax; /* noted while loading */
     memset(m, 0, sizeof *m);
     uint64_t span = f->n ? (uint64_t)hi - (uint64_t)lo : 0;
     /* keys spanning at most about 2 values per row: ids need no hashing */
@@ -635,7 +716,8 @@ static int key_ids(const Flat *f, KeyMap *m, uint32_t **out, uint32_t *n_ids, Cn
         m->range = true;
         m->lo = f->n ? lo : 0;
         m->span = span;
-        for (uint32_t r = 0; r < f->n; r++) id[r] = (uint32_t)((uint64_t)f->key[r] - (uint64_t)m->lo);
+        IdJob j = {.key = f->key, .lo = m->lo, .id = id, .n = f->n, .nt = threads_for(f->n)};
+        cn_pool_run(j.nt, range_step, &j);
         *n_ids = (uint32_t)span + 1;
     } else {
         for (uint32_t r = 0; r < f->n; r++) {
@@ -722,6 +804,42 @@ static void *big_alloc(size_t bytes) {
     void *p = cn_malloc(bytes);
     huge_advise(p, bytes);
     return p;
+}
+
+/* Big arrays done with, kept for later ones: a fresh array costs the kernel zeroing
+ * every page on first touch (about a sixth of bench_join's CPU time), an array taken
+ * from here costs nothing. Loaded columns become the prefix sums, the query sort and
+ * the sweep's values. */
+#define N_SPARE 6
+typedef struct Spare {
+    void *p[N_SPARE];
+    size_t bytes[N_SPARE];
+} Spare;
+
+static void spare_put(Spare *sp, void *p, size_t bytes) {
+    for (uint32_t i = 0; p && i < N_SPARE; i++)
+        if (!sp->p[i]) {
+            sp->p[i] = p, sp->bytes[i] = bytes;
+            return;
+        }
+    cn_free(p);
+}
+
+/* The smallest spare array of at least bytes, else a new one. OWNED (cn_free); its
+ * contents are whatever they were. */
+static void *spare_take(Spare *sp, size_t bytes) {
+    uint32_t best = N_SPARE;
+    for (uint32_t i = 0; i < N_SPARE; i++)
+        if (sp->p[i] && sp->bytes[i] >= bytes && (best == N_SPARE || sp->bytes[i] < sp->bytes[best])) best = i;
+    if (best == N_SPARE) return big_alloc(bytes);
+    void *p = sp->p[best];
+    sp->p[best] = NULL;
+    return p;
+}
+
+static void spare_fini(Spare *sp) {
+    for (uint32_t i = 0; i < N_SPARE; i++) cn_free(sp->p[i]);
+    memset(sp, 0, sizeof *sp);
 }
 
 /* 512 buckets: a pass's write streams and their pages stay within cache and TLB. */
@@ -863,12 +981,12 @@ static void sort_phase(SortJob *j, int phase) {
  * *coarse_bits is the shift of the id within u. pday and val (may be NULL) travel in
  * the records. CN_ENOMEM. */
 static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday, const int64_t *val, uint32_t n_ids,
-                     const uint32_t *idx, uint32_t n, Rec **out, unsigned *coarse_bits, CnErr *err) {
+                     const uint32_t *idx, uint32_t n, Spare *sp, Rec **out, unsigned *coarse_bits, CnErr *err) {
     SortJob j = {.id = id, .idx = idx, .ts = ts, .val = val, .pday = pday, .n = n, .nt = threads_for(n)};
     size_t nb = (size_t)1 << DIGIT;
     int rc = 0;
     *out = NULL;
-    j.a = big_alloc(((size_t)n + 1) * sizeof *j.a);
+    j.a = spare_take(sp, ((size_t)n + 1) * sizeof *j.a);
     j.tmin = cn_malloc((size_t)j.nt * 2 * sizeof *j.tmin);
     j.hist = cn_malloc((size_t)j.nt * nb * 2 * sizeof *j.hist);
     j.bend = cn_malloc((nb + (size_t)j.nt + 1) * sizeof *j.bend);
@@ -1074,6 +1192,7 @@ typedef struct Sorted {
     uint32_t *start;         /* per key id: first position (n_ids + 1 entries) */
     uint32_t n_runs;         /* rows came in this many (id, ts) runs (0: radix sorted) */
     uint32_t n_fixed;        /* keys whose runs overlapped in ts (sorted again) */
+    Spare spare;             /* loaded arrays done with */
 } Sorted;
 
 static void sorted_fini(Sorted *s) {
@@ -1083,6 +1202,7 @@ static void sorted_fini(Sorted *s) {
         cn_free(s->val[c]), cn_free(s->ok[c]), cn_free(s->cnt[c]);
         cn_free(s->sum[c]), cn_free(s->nnl[c]), cn_free(s->nnf[c]);
     }
+    spare_fini(&s->spare);
     memset(s, 0, sizeof *s);
 }
 
@@ -1090,6 +1210,45 @@ static void sorted_fini(Sorted *s) {
 #define TS(s, x) ((s)->rec[x].ts)
 #define PDAY(s, x) ((s)->rec[x].pday)
 #define VAL(s, c, x) ((c) == (s)->carried ? (s)->rec[x].v : (s)->val[c] ? (s)->val[c][x] : 0)
+
+/* The SUM prefix of input c over s (sm[i] = sum of positions [0, i)) on threads: each
+ * sums its chunk, then writes its prefixes from the chunks before it. */
+typedef struct SumJob {
+    const Sorted *s;
+    uint32_t c, n, nt;
+    const uint8_t *ok;
+    uint64_t *sm, *part;  /* part: per thread, its chunk's sum, then its offset */
+    bool write;
+} SumJob;
+
+static void sum_step(void *ud, uint32_t t) {
+    const SumJob *j = ud;
+    const Sorted *s = j->s;
+    uint32_t c = j->c, a = cut(j->n, t, j->nt), b = cut(j->n, t + 1, j->nt);
+    const uint8_t *ok = j->ok;
+    uint64_t acc = j->write ? j->part[t] : 0;
+    for (uint32_t i = a; i < b; i++) {
+        acc += !ok || ok[i] ? (uint64_t)VAL(s, c, i) : 0;
+        if (j->write) j->sm[i + 1] = acc;
+    }
+    if (!j->write) j->part[t] = acc;
+}
+
+static void sum_prefix(const Sorted *s, uint32_t c, const uint8_t *ok, uint64_t *sm) {
+    uint64_t part[64];
+    SumJob j = {.s = s, .c = c, .n = s->n, .nt = threads_for(s->n), .ok = ok, .sm = sm, .part = part};
+    if (j.nt > 64) j.nt = 64;
+    sm[0] = 0;
+    cn_pool_run(j.nt, sum_step, &j);
+    uint64_t off = 0; /* wraps modulo 2^64, as the sum does */
+    for (uint32_t t = 0; t < j.nt; t++) {
+        uint64_t x = part[t];
+        part[t] = off;
+        off += x;
+    }
+    j.write = true;
+    cn_pool_run(j.nt, sum_step, &j);
+}
 
 /* Sorts the loaded rows by (id, ts) into s; frees f's arrays as they are consumed. */
 static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorted *s, CnErr *err) {
@@ -1099,15 +1258,14 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorte
     memset(s, 0, sizeof *s);
     s->start = cn_calloc((size_t)n_ids + 2, sizeof *s->start);
     if (!s->start) return cn_err_set(err, CN_ENOMEM, "out of memory");
-    for (uint32_t r = 0; r < n; r++) s->start[id[r] + 1]++;
-    for (uint32_t k = 0; k < n_ids; k++) s->start[k + 1] += s->start[k];
+    id_starts(id, n, n_ids, s->start);
     uint32_t carried = 0; /* the input whose values travel with the sort */
     while (carried < p->n_in && !p->in_vals[carried]) carried++;
     const int64_t *cv = carried < p->n_in ? f->val[carried] : NULL;
     int rc = sort_runs(id, f->ts, f->pday, cv, n, n_ids, s->start, &ev, &s->n_runs, &s->n_fixed, err);
-    if (rc == 0 && !ev) rc = sort_recs(id, f->ts, f->pday, cv, n_ids, NULL, n, &ev, &cb, err);
-    cn_free(f->ts), f->ts = NULL;
-    cn_free(f->pday), f->pday = NULL;
+    if (rc == 0 && !ev) rc = sort_recs(id, f->ts, f->pday, cv, n_ids, NULL, n, &s->spare, &ev, &cb, err);
+    spare_put(&s->spare, f->ts, (size_t)f->cap * sizeof *f->ts), f->ts = NULL;
+    spare_put(&s->spare, f->pday, (size_t)f->cap * sizeof *f->pday), f->pday = NULL;
     if (rc) return rc;
     s->n = n;
     s->rec = ev;
@@ -1126,7 +1284,7 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorte
                 if (!v) goto oom;
                 for (uint32_t i = 0; i < n; i++) v[i] = f->val[c][ev[i].ix];
             }
-            cn_free(f->val[c]), f->val[c] = NULL;
+            spare_put(&s->spare, f->val[c], (size_t)f->cap * sizeof **f->val), f->val[c] = NULL;
         }
         if (p->in_cnt[c] && ok) {
             uint32_t *cn = s->cnt[c] = big_alloc(((size_t)n + 1) * sizeof *cn);
@@ -1135,10 +1293,9 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorte
             for (uint32_t i = 0; i < n; i++) cn[i + 1] = cn[i] + ok[i];
         }
         if (p->in_sum[c]) {
-            uint64_t *sm = s->sum[c] = big_alloc(((size_t)n + 1) * sizeof *sm);
+            uint64_t *sm = s->sum[c] = spare_take(&s->spare, ((size_t)n + 1) * sizeof *sm);
             if (!sm) goto oom;
-            sm[0] = 0;
-            for (uint32_t i = 0; i < n; i++) sm[i + 1] = sm[i] + (!ok || ok[i] ? (uint64_t)VAL(s, c, i) : 0);
+            sum_prefix(s, c, ok, sm);
         }
         if (p->in_last[c] && ok) {
             uint32_t *l = s->nnl[c] = big_alloc(((size_t)n + 1) * sizeof *l), prev = NONE;
@@ -1272,7 +1429,7 @@ static void sweep_step(void *ud, uint32_t th) {
  * cache lines; sorted order is random in left order): slot[r] = j for left row r with a
  * key, and part q's value is (*rv)[j * n_parts + q] when (*rok)[j * n_parts + q].
  * OWNED: *rv, *rok (cn_free). */
-static int sweep(const Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, const int64_t *qts,
+static int sweep(Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, const int64_t *qts,
                  const int32_t *qpday, uint32_t n_ids, uint32_t *slot, int64_t **rv, uint8_t **rok, CnErr *err) {
     uint32_t *qsel = cn_malloc(((size_t)n_q + 1) * sizeof *qsel), n_qq = 0;
     SweepJob sj = {.s = s, .p = p, .slot = slot};
@@ -1281,12 +1438,12 @@ static int sweep(const Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *q
     if (!qsel) goto oom;
     for (uint32_t r = 0; r < n_q; r++)
         if (qid[r] != NONE) qsel[n_qq++] = r;
-    rc = sort_recs(qid, qts, qpday, NULL, n_ids, qsel, n_qq, &qs, &sj.cb, err);
+    rc = sort_recs(qid, qts, qpday, NULL, n_ids, qsel, n_qq, &s->spare, &qs, &sj.cb, err);
     if (rc) goto done;
     uint32_t np = p->n_parts, nt = threads_for(n_qq);
     sj.qs = qs;
-    sj.v = *rv = big_alloc(((size_t)n_qq * np + 1) * sizeof *sj.v);
-    sj.ok = *rok = big_alloc((size_t)n_qq * np + 1);
+    sj.v = *rv = spare_take(&s->spare, ((size_t)n_qq * np + 1) * sizeof *sj.v);
+    sj.ok = *rok = spare_take(&s->spare, (size_t)n_qq * np + 1);
     sj.jcut = cn_malloc(((size_t)nt + 1) * sizeof *sj.jcut);
     sj.lo = cn_malloc(((size_t)nt * p->n_w + 1) * sizeof *sj.lo);
     if (!sj.v || !sj.ok || !sj.jcut || !sj.lo) goto oom;
@@ -1385,6 +1542,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     memset(&skeys, 0, sizeof skeys);
     memset(&p, 0, sizeof p);
     memset(&f, 0, sizeof f);
+    f.kmin = INT64_MAX, f.kmax = INT64_MIN;
     memset(&s, 0, sizeof s);
     memset(&km, 0, sizeof km);
     uint32_t *id = NULL, *qid = NULL, *rank = NULL, n_ids = 0, n = left->n_rows;
@@ -1413,8 +1571,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
      * does not apply; only a row stored before its ts day can fall below it, and then
      * the generic path (join.c early_fix) answers */
     bool bounded = cn_eng__value_scan_lo(gb, 0) != INT32_MIN;
-    for (uint32_t i = 0; bounded && i < f.n; i++)
-        if (f.pday[i] < (int32_t)cn_ms_to_days(f.ts[i])) goto done;
+    if (bounded && f.early) goto done;
     *taken = true;
     g->stats.rows_scanned = scanned;
     t_load = now_s();
@@ -1432,8 +1589,8 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
                  s.n_fixed, declared ? "" : ", no declared order");
     else
         snprintf(order, sizeof order, "radix%s", declared ? ", declared (key, ts) order not kept" : "");
+    spare_put(&s.spare, id, ((size_t)f.n + 1) * sizeof *id), id = NULL;
     flat_fini(&f);
-    cn_free(id), id = NULL;
     if (rc) goto done;
     qid = cn_malloc(((size_t)n + 1) * sizeof *qid);
     slot = cn_malloc(((size_t)n + 1) * sizeof *slot);

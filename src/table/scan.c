@@ -27,6 +27,7 @@ struct CnIceScan {
     CnPqReader *r;            /* OWNED: the open file */
     CnBuf bytes;              /* remote file's bytes while it is open */
     int *map;                 /* OWNED: out column -> projected file column, or -1 */
+    bool pass;                /* the open file's batches are the scan's as they are */
     CnBatch *out;             /* OWNED */
 };
 
@@ -134,6 +135,21 @@ const CnSchema *cn_ice_scan_schema(const CnIceScan *s) { return s->out_schema; }
 uint32_t cn_ice_scan_n_files(const CnIceScan *s) { return s->n_files; }
 int64_t cn_ice_scan_n_records(const CnIceScan *s) { return s->n_records; }
 
+/* Whether the reader's batches can be handed out as the scan's without a copy: every
+ * column of the projection comes from the file, in order, under the same name, type and
+ * nullability (a renamed column or one the file lacks is built into s->out instead). */
+static bool pass_through(const CnIceScan *s, uint32_t n_read) {
+    const CnSchema *rs = cn_pq_reader_out_schema(s->r), *os = s->out_schema;
+    if (n_read != os->n_fields || rs->n_fields != os->n_fields) return false;
+    for (uint32_t i = 0; i < os->n_fields; i++) {
+        const CnField *a = &os->fields[i], *b = &rs->fields[i];
+        if (s->map[i] != (int)i || strcmp(a->name, b->name) || a->nullable != b->nullable ||
+            a->field_id != b->field_id || !cn_col_type_equal(a->type, b->type))
+            return false;
+    }
+    return true;
+}
+
 static int open_file(CnIceScan *s, const CnIceDataFile *f, CnErr *err) {
     const char *local = cn_ice__local_path(f->path);
     int rc;
@@ -174,7 +190,10 @@ static int open_file(CnIceScan *s, const CnIceDataFile *f, CnErr *err) {
         names[n++] = fs->fields[0].name;
         for (uint32_t i = 0; i < s->out_schema->n_fields; i++) s->map[i] = -1;
     }
-    return cn_pq_reader_project(s->r, names, n, err);
+    rc = cn_pq_reader_project(s->r, names, n, err);
+    if (rc < 0) return rc;
+    s->pass = pass_through(s, n);
+    return 0;
 }
 
 static void close_file(CnIceScan *s) {
@@ -202,6 +221,11 @@ int cn_ice_scan_next(CnIceScan *s, const CnBatch **out, CnErr *err) {
             continue;
         }
         if (fb->n_rows == 0) continue;
+        if (s->pass && !fb->sel) {
+            /* borrowed from the reader until the next call, as s->out would be */
+            *out = fb;
+            return 0;
+        }
         cn_col_batch_reset(s->out);
         for (uint32_t i = 0; i < s->out_schema->n_fields; i++) {
             CnVec *v = &s->out->cols[i];

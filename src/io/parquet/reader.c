@@ -1427,6 +1427,8 @@ static int load_dict(CnPqReader *r, uint32_t li, const uint8_t *p, size_t len, u
     return 0;
 }
 
+#define RESERVE_ROWS ((int64_t)1 << 22)
+
 /* Decodes column chunk li of row group g into the field vector tv. */
 static int decode_chunk(CnPqReader *r, uint32_t g, uint32_t li, CnVec *tv, CnErr *err) {
     const CnPqRowGroup *rg = &r->foot.row_groups[g];
@@ -1446,6 +1448,12 @@ static int decode_chunk(CnPqReader *r, uint32_t g, uint32_t li, CnVec *tv, CnErr
     size_t len = (size_t)c->compressed_len, pos = 0;
     int64_t seen = 0;
     uint32_t rows_before = tv->n;
+    /* a flat column's rows are the row group's: room for them at once, not by doublings
+     * page after page. The count is the footer's, checked only after decoding, so it
+     * sizes at most RESERVE_ROWS rows (a lying footer costs no more than that). */
+    if (x->role == ROLE_FLAT && rg->n_rows > 0 && rg->n_rows <= c->n_values &&
+        cn_col_vec_reserve(tv, (uint32_t)CN_MIN(rg->n_rows, RESERVE_ROWS)) < 0)
+        goto oom;
     while (seen < c->n_values) {
         CN_CHECK_DATA(pos < len, err, rc, "column chunk ends after %lld of %lld values", (long long)seen,
                       (long long)c->n_values);
