@@ -9,7 +9,9 @@
  * (prefixes p0..p2).
  *   upload: keys/s of cn_eng_upload (scan, aggregate, encode, one versioned LMDB bulk
  *           load) per GroupBy, next to raw mdb_put(MDB_APPEND) in one transaction of as
- *           many records of the same average key and value sizes;
+ *           many records of the same average key and value sizes, and to the same
+ *           pairs through cn_kv's streamed bulk load (the KV layer's share);
+ *           CHRONON_LOG=debug prints each upload's phase times;
  *   fetch:  p50/p99 of one cn_fetcher_fetch_json of the Join for one random key at
  *           q = end of the day + 1 ms (config cached, 3 GroupBy lookups, decode,
  *           finalize, JSON), next to cn_kv_multi_get of the same 3 records (the store's
@@ -133,6 +135,31 @@ static double raw_put(const char *dir, size_t n, size_t key_len, size_t val_len,
     cn_free(k);
     cn_free(v);
     return rc ? -1 : (double)n / dt;
+}
+
+/* The same puts as raw_put through the store's streamed bulk load (CN_KV_LOAD_STREAM:
+ * a new version, its write transactions, the flip): what the KV layer adds to raw
+ * LMDB, the upload's fold aside. */
+static double kv_stream_put(CnKv *kv, size_t n, size_t key_len, size_t val_len, double *cpu_kps) {
+    CnErr err = CN_ERR_INIT;
+    if (key_len < 8) key_len = 8;
+    uint8_t *k = cn_calloc(1, key_len), *v = cn_calloc(1, val_len + 8);
+    double t0 = now_s(), c0 = proc_cpu_s();
+    CnKvLoad *ld = NULL;
+    int rc = cn_kv_load_begin_flags(kv, "BENCH_KV_STREAM", CN_KV_LOAD_STREAM, &ld, &err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        for (int j = 0; j < 8; j++) k[j] = (uint8_t)(i >> (56 - 8 * j));
+        memcpy(v, &i, sizeof i);
+        rc = cn_kv_load_add(ld, k, key_len, v, val_len, &err);
+    }
+    if (!rc) rc = cn_kv_load_commit(ld, NULL, &err);
+    else cn_kv_load_abort(ld);
+    double dt = now_s() - t0;
+    *cpu_kps = (double)n / (proc_cpu_s() - c0);
+    if (rc) die("streamed load", &err);
+    cn_free(k);
+    cn_free(v);
+    return (double)n / dt;
 }
 
 /* Raw LMDB: p50/p99 (ns) of 3 mdb_get in a renewed read transaction, random keys. */
@@ -303,8 +330,9 @@ int main(int argc, char **argv) {
     if (!nsamp) die("no stored records", NULL);
     klen /= nsamp;
     vlen /= nsamp;
-    double raw_cpu = 0;
+    double raw_cpu = 0, kvs_cpu = 0;
     double raw = raw_put(rawdir, (size_t)keys, klen, vlen, &raw_cpu);
+    double kvs = kv_stream_put(kv, (size_t)keys, klen, vlen, &kvs_cpu);
     /* keys/s count the keys each upload wrote (the keys with rows in reach), as the
      * per-upload lines do */
     double up_mean = up_keys / up_total, up_cpu_kps = up_keys / up_cpu;
@@ -312,7 +340,10 @@ int main(int argc, char **argv) {
            up_mean / 1e6, N_GB, up_best / 1e6, up_cpu_kps / 1e6);
     printf("upload      raw lmdb mdb_put APPEND     %8.2f M keys/s (key %zu B, value %zu B); CPU %.2f M keys/s\n",
            raw / 1e6, klen, vlen, raw_cpu / 1e6);
+    printf("upload      cn_kv streamed load         %8.2f M keys/s (same pairs as raw); CPU %.2f M keys/s\n",
+           kvs / 1e6, kvs_cpu / 1e6);
     printf("upload      ratio ours/raw              wall %.3f  CPU %.3f\n", up_mean / raw, up_cpu_kps / raw_cpu);
+    printf("upload      ratio cn_kv streamed/raw    wall %.3f  CPU %.3f\n", kvs / raw, kvs_cpu / raw_cpu);
 
     /* ---- fetch (the Join conf is read from the repo; metadata-upload makes the dataset) */
     if (cn_kv_dataset_create(kv, CN_KV_METADATA_DATASET, &err)) die("metadata dataset", &err);

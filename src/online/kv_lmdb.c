@@ -114,6 +114,8 @@ typedef struct LmLoad {
     uint64_t part_pages;    /* page bytes the part's pairs take (page_share, estimated) */
     uint64_t part_room;     /* page bytes the map was grown for before the part began */
     uint64_t part_budget;
+    uint8_t last[512];      /* the last key streamed (keys are at most 511 bytes) ... */
+    size_t last_len;        /* ... 0: none yet; max_key holds it once buffering starts */
     uint32_t n_parts;       /* parts committed (debug log) */
     double commit_s;        /* seconds in their commits (debug log) */
 } LmLoad;
@@ -1235,13 +1237,18 @@ static int part_commit(CnKvLoad *ld, bool flip, CnErr *err) {
  * the flag (a put in the middle of the tree copies and splits pages, which no room
  * estimate bounds well, and the buffer sorts the rest into appends again). A part that
  * would outgrow its room is committed first and the next begins with room for the pair. */
+_Static_assert(sizeof ((LmLoad *)0)->last > 511, "a streamed key fits LmLoad.last (max_key_len)");
+
 static int stream_add(CnKvLoad *ld, const void *key, size_t key_len, const void *value, size_t value_len,
                       CnErr *err) {
     CnKv *kv = ld->kv;
     Lmdb *s = kv->impl;
     LmLoad *L = ld->impl;
-    if (L->have_max && cn_bytes_cmp(key, key_len, L->max_key.data, L->max_key.len) <= 0) {
+    if (L->last_len && cn_bytes_cmp(key, key_len, L->last, L->last_len) <= 0) {
         L->stream = false;
+        cn_buf_reset(&L->max_key);
+        if (cn_buf_append(&L->max_key, L->last, L->last_len) < 0) return cn_kv__oom(kv, ld->dataset, err);
+        L->have_max = true;
         return L->txn ? part_commit(ld, false, err) : 0;
     }
     uint64_t share = page_share(s->psize, key_len, value_len);
@@ -1258,9 +1265,8 @@ static int stream_add(CnKvLoad *ld, const void *key, size_t key_len, const void 
         return lm_err(kv, mrc, err, "load", ld->dataset, key, key_len);
     }
     L->part_pages += share;
-    cn_buf_reset(&L->max_key);
-    if (cn_buf_append(&L->max_key, key, key_len) < 0) return cn_kv__oom(kv, ld->dataset, err);
-    L->have_max = true;
+    memcpy(L->last, key, key_len);
+    L->last_len = key_len;
     return 1;
 }
 
