@@ -247,8 +247,9 @@ def gen_case(rnd):
     """Entity snapshots per day with the day's mutations replayed on them: updates (before +
     after), inserts (also of keys without snapshot rows), deletes, deletes of rows no
     snapshot holds (inverse IRs, N5), mutation_ts ties and at B, rows whose ts is days
-    before the day (the B-W bound of long windows), null values, and left rows exactly at
-    mutation times, 1 ms after, at B, with null keys and with keys without data."""
+    before the day (the B-W bound of long windows) or after their mutation time (and after
+    q: they never count), null values, and left rows exactly at mutation times, 1 ms
+    after, at B, with null keys and with keys without data."""
     n_days = rnd.randint(2, 4)
     e0 = co.ds_to_epoch(BASE)
     keys = ["w%d" % i for i in range(5)]
@@ -269,7 +270,8 @@ def gen_case(rnd):
             if kind in ("insert", "orphan"):
                 k = rnd.choice(keys)
                 x = rnd.random()
-                ts = mt if x < 0.6 else mt - rnd.randint(0, 3 * DAY) if x < 0.9 else mt - rnd.randint(0, 16 * DAY)
+                ts = (mt if x < 0.55 else mt - rnd.randint(0, 3 * DAY) if x < 0.85 else
+                      mt - rnd.randint(0, 16 * DAY) if x < 0.95 else mt + rnd.randint(1, DAY))  # ts after q too
                 stock = None if rnd.random() < 0.1 else rnd.randint(-5, 30)
                 color = rnd.choice(colors)
                 if kind == "orphan":   # a delete of a row no snapshot holds
