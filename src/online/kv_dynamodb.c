@@ -12,36 +12,35 @@
  * Tables (P = the prefix; created when missing, on demand, PAY_PER_REQUEST, and waited
  * for until ACTIVE):
  *   P chronon_datasets     hash key ds (S): one item per dataset {ds, v: current version,
- *                          f: item layout (2), mc: key-list chunks} and the counter item
+ *                          f: item layout (2)} and the counter item
  *                          {ds: "\u0001next_version", n} (dataset names never hold
  *                          control bytes... in practice; see docs)
- *   P<dataset, escaped>--2 hash key k (B) only: the user key followed by s = version *
- *                          1024 + part as 8 big-endian bytes (item layout 2). Part 0 holds
- *                          d (B, the value or its first part; absent for an empty value)
- *                          and, for a value over PART_BYTES, n (N, the number of parts);
- *                          parts 1..n-1 hold the rest (DynamoDB items are at most 400 KB).
- *                          A plain item is {k, d}, the shape a bare client writes: dynalite
- *                          spent 17-34% more CPU per item on layout 1's range key v (N).
+ *   P<dataset>--<version>  one table per version of a dataset (item layout 2), hash key
+ *                          k (B) only: the user key followed by the part number in 2
+ *                          big-endian bytes. Part 0 holds d (B, the value or its first
+ *                          part; absent for an empty value) and, for a value over
+ *                          PART_BYTES, n (N, the number of parts); parts 1..n-1 hold the
+ *                          rest (DynamoDB items are at most 400 KB). A plain item is
+ *                          {k, d}, the shape a bare client writes.
  * Dataset names become table names with every byte outside [A-Za-z0-9_.] written as
- * -XX (hex), padded with '-' to DynamoDB's 3-byte minimum, then "--2". Layout 1 (table
- * without "--2", range key v, dataset item without f) is refused by reads with an error
- * saying to upload again; a load over it writes layout 2 and drops the layout-1 table.
+ * -XX (hex). Layout 1 (one table P<dataset> for all versions, range key v = version *
+ * 1024 + part, dataset item without f) is refused by reads with an error saying to
+ * upload again; a load over it writes layout 2 and drops what layout 1 kept.
  *
- * Versions: a load takes a number from the counter (UpdateItem ADD), writes its items
- * with BatchWriteItem (25 per request, UnprocessedItems retried with backoff) and the
- * list of its keys (manifest chunks, see the loads), then flips the dataset item with a
- * conditional PutItem (attribute_not_exists(ds) OR v < :new; failing means a newer
- * load won: CN_ECONFLICT), then deletes the replaced version's items by its key list
- * (a Scan with FilterExpression v < :cut only when that list may be incomplete).
+ * Versions: a load takes a number from the counter (UpdateItem ADD), creates its table,
+ * writes its items with BatchWriteItem (25 per request, UnprocessedItems retried with
+ * backoff), then flips the dataset item with a conditional PutItem
+ * (attribute_not_exists(ds) OR v < :new; failing means a newer load won: CN_ECONFLICT),
+ * then drops the tables of the replaced version and older ones (see the loads).
  * A multi-get is one consistent BatchGetItem (100 items per request, UnprocessedKeys
  * retried) of the keys at the version last seen current and of the dataset item; the
- * dataset item naming another version, or a key missing while the pointer moved,
- * makes it read again at the new version, so a reader never mixes versions even while
- * the old one is being deleted (dynamo_multi_get says why).
+ * dataset item naming another version, a key missing while the pointer moved, or the
+ * version's table gone, makes it read again at the new version, so a reader never mixes
+ * versions even while the old one is being dropped (dynamo_multi_get says why).
  * Reads under a lease: within LEASE_MS of the send time of a pointer read that found the
  * version current (kv_vercache's confirmation time), a multi-get reads the items alone,
  * and keeps the answer only when the read ended within ACCEPT_MS of that time; a commit
- * deletes a replaced version only GRACE_MS after its flip returned, and ACCEPT_MS <
+ * drops a replaced version only GRACE_MS after its flip returned, and ACCEPT_MS <
  * GRACE_MS, so such a read saw the version whole. Another handle may serve a replaced
  * version for up to LEASE_MS after a flip (docs/online-store.md).
  * Retries: transport errors, HTTP 5xx and throttling (ThrottlingException,
@@ -69,10 +68,10 @@
 #include "online/kv_int.h"
 #include "online/kv_vercache.h"
 
-enum { PART_SHIFT = 1024, BATCH_WRITE = 25, BATCH_GET = 100, POOL_IDLE_MAX = 16 };
+enum { MAX_PARTS = 1024, BATCH_WRITE = 25, BATCH_GET = 100, POOL_IDLE_MAX = 16 };
 #define PART_BYTES ((size_t)380000)
-/* DynamoDB allows binary hash keys of 2048 bytes; 8 of them carry version and part */
-enum { SORT_BYTES = 8 };
+/* DynamoDB allows binary hash keys of 2048 bytes; 2 of them carry the part number */
+enum { SORT_BYTES = 2 };
 #define MAX_KEY (2048 - SORT_BYTES)
 static const char COUNTER_KEY[] = "\x01next_version";
 
@@ -395,11 +394,16 @@ static int ddb(CnKv *kv, const char *op, const char *table, json_t *req, json_t 
 
 /* ---- tables --------------------------------------------------------------------------- */
 
-/* P + escaped dataset: bytes outside [A-Za-z0-9_.] as -XX, padded to 3 bytes. OWNED. */
-/* The data table of dataset: P<escaped dataset>--2 in layout 2; legacy: the layout-1 table
- * P<escaped dataset> (hash key k, range key v). Escaping never makes "--" and only names
- * under 3 bytes are padded, so no layout-1 table name is a layout-2 one. */
-static char *table_of(CnKv *kv, const char *dataset, bool legacy, CnErr *err) {
+/* version for table_of: the stem every layout-2 table name of the dataset starts with */
+#define TABLE_STEM UINT64_MAX
+
+/* A data table's name (OWNED), P + the dataset with bytes outside [A-Za-z0-9_.] as -XX:
+ * version > 0: P<escaped>--<version>, the table of that version (layout 2); TABLE_STEM:
+ * P<escaped>-- (a layout-2 table of the dataset is that and digits); 0: the layout-1
+ * table P<escaped> (hash key k, range key v), padded with '-' to 3 bytes. Escaping never
+ * makes "--" and padding only makes 3-byte names, so no other dataset's table name starts
+ * with the stem and no layout-1 name is a layout-2 one. */
+static char *table_of(CnKv *kv, const char *dataset, uint64_t version, CnErr *err) {
     DStore *s = kv->impl;
     CnBuf b = CN_BUF_INIT;
     cn_buf_puts(&b, s->prefix);
@@ -411,8 +415,9 @@ static char *table_of(CnKv *kv, const char *dataset, bool legacy, CnErr *err) {
         else
             cn_buf_printf(&b, "-%02X", c);
     }
+    if (version == TABLE_STEM) cn_buf_puts(&b, "--");
+    else if (version) cn_buf_printf(&b, "--%llu", (unsigned long long)version);
     while (b.len < 3) cn_buf_putc(&b, '-');
-    if (!legacy) cn_buf_puts(&b, "--2");
     if (b.oom) {
         cn_buf_fini(&b);
         cn_err_set(err, CN_ENOMEM, "%s: dataset %s: out of memory", kv->uri, dataset);
@@ -644,7 +649,7 @@ static int layout_check(CnKv *kv, const char *dataset, json_t *item, CnErr *err)
         return cn_err_set(err, CN_EUNSUPPORTED, "%s: dataset %s is in DynamoDB item layout %llu, "
                           "written by a newer chronon-c; this one reads layout %d", kv->uri,
                           dataset, (unsigned long long)f, LAYOUT);
-    char *old = table_of(kv, dataset, true, err);
+    char *old = table_of(kv, dataset, 0, err);
     if (!old) return err->code;
     int rc = cn_err_set(err, CN_EUNSUPPORTED, "%s: dataset %s was uploaded by an older chronon-c "
                         "(DynamoDB item layout 1: table %s with range key v), which this one does "
@@ -694,15 +699,14 @@ static int next_version(CnKv *kv, const char *dataset, uint64_t *version, CnErr 
 /* Sets the pointer to version unless a newer one is there (CN_ECONFLICT). create_only:
  * only when the dataset does not exist (returns 1 when it did). */
 static int put_pointer(CnKv *kv, const char *dataset, uint64_t version, bool create_only,
-                       uint32_t n_chunks, json_t **old, CnErr *err) {
+                       json_t **old, CnErr *err) {
     DStore *s = kv->impl;
-    char vs[24], mc[16], f[8], type[128];
+    char vs[24], f[8], type[128];
     snprintf(vs, sizeof vs, "%llu", (unsigned long long)version);
-    snprintf(mc, sizeof mc, "%u", n_chunks);
     snprintf(f, sizeof f, "%d", LAYOUT);
-    json_t *req = json_pack("{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}}, s:s, s:{s:{s:s}}, s:s}",
+    json_t *req = json_pack("{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}}, s:s, s:{s:{s:s}}, s:s}",
                             "TableName", s->ds_table, "Item", "ds", "S", dataset, "v", "N", vs,
-                            "mc", "N", mc, "f", "N", f, "ConditionExpression",
+                            "f", "N", f, "ConditionExpression",
                             create_only ? "attribute_not_exists(ds) OR v < :zero"
                                         : "attribute_not_exists(ds) OR v < :new",
                             "ExpressionAttributeValues", create_only ? ":zero" : ":new", "N",
@@ -726,21 +730,6 @@ static int put_pointer(CnKv *kv, const char *dataset, uint64_t version, bool cre
     if (rc < 0) *err = e;
     return rc;
 }
-
-static int dynamo_dataset_create(CnKv *kv, const char *dataset, CnErr *err) {
-    uint64_t cur, v;
-    int rc = get_pointer(kv, dataset, &cur, false, err);
-    if (rc < 0 || cur) return rc;
-    char *table = table_of(kv, dataset, false, err);
-    if (!table) return err->code;
-    rc = ensure_table(kv, table, "k", "B", err);
-    cn_free(table);
-    if (rc == 0) rc = next_version(kv, dataset, &v, err);
-    if (rc == 0) rc = put_pointer(kv, dataset, v, true, 0, NULL, err);
-    return rc < 0 ? rc : 0;
-}
-
-static int chunks_drop(CnKv *kv, const char *dataset, uint64_t version, CnErr *err);
 
 /* DeleteTable (a table that is not there is fine); wait: until it is gone, so that
  * creating it again finds no DELETING table. */
@@ -769,6 +758,83 @@ static int drop_table(CnKv *kv, const char *table, bool wait, CnErr *err) {
     return 0;
 }
 
+/* Drops the tables of dataset's versions 1..upto (ListTables, every page: the order of
+ * the names is not promised). */
+static int drop_versions(CnKv *kv, const char *dataset, uint64_t upto, bool wait, CnErr *err) {
+    char *stem = table_of(kv, dataset, TABLE_STEM, err);
+    if (!stem) return err->code;
+    size_t sl = strlen(stem);
+    json_t *start = NULL;
+    int rc = 0;
+    do {
+        json_t *req = json_pack("{s:i}", "Limit", 100), *out = NULL;
+        if (req && start) json_object_set(req, "ExclusiveStartTableName", start);
+        json_decref(start);
+        start = NULL;
+        rc = req ? ddb(kv, "ListTables", stem, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
+        json_decref(req);
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_object_get(out, "TableNames"), i, t) {
+            const char *name = json_string_value(t);
+            if (rc < 0 || !name || strncmp(name, stem, sl) != 0 || !name[sl] ||
+                strspn(name + sl, "0123456789") != strlen(name + sl))
+                continue;
+            if (strtoull(name + sl, NULL, 10) <= upto) rc = drop_table(kv, name, wait, err);
+        }
+        start = rc == 0 ? json_incref(json_object_get(out, "LastEvaluatedTableName")) : NULL;
+        json_decref(out);
+    } while (rc == 0 && start);
+    json_decref(start);
+    cn_free(stem);
+    return rc;
+}
+
+/* Removes what a layout-1 store kept of dataset (replaced by a load, or dropped): its
+ * table and, in the datasets table, the key lists of version ("<dataset>\x02<version>.<i>")
+ * and the set of open loads ("<dataset>\x02open"). */
+static int legacy_drop(CnKv *kv, const char *dataset, uint64_t version, bool wait, CnErr *err) {
+    DStore *s = kv->impl;
+    char *table = table_of(kv, dataset, 0, err);
+    int rc = table ? drop_table(kv, table, wait, err) : err->code;
+    cn_free(table);
+    for (uint32_t i = 0; rc == 0; i++) {
+        CnBuf name = CN_BUF_INIT;
+        cn_buf_printf(&name, "%s\x02", dataset);
+        if (i == 0) cn_buf_puts(&name, "open");
+        else cn_buf_printf(&name, "%llu.%u", (unsigned long long)version, i - 1);
+        json_t *req = name.oom ? NULL : json_pack("{s:s, s:{s:{s:s}}, s:s}", "TableName", s->ds_table,
+                                                  "Key", "ds", "S", name.data, "ReturnValues", "ALL_OLD");
+        json_t *out = NULL;
+        rc = req ? ddb(kv, "DeleteItem", s->ds_table, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
+        bool existed = json_object_get(out, "Attributes") != NULL;
+        json_decref(req);
+        json_decref(out);
+        cn_buf_fini(&name);
+        if (i > 0 && !existed) break;
+    }
+    return rc;
+}
+
+/* The dataset starts at a fresh version with an empty table. */
+static int dynamo_dataset_create(CnKv *kv, const char *dataset, CnErr *err) {
+    uint64_t cur, v;
+    int rc = get_pointer(kv, dataset, &cur, false, err);
+    if (rc < 0 || cur) return rc;
+    if ((rc = next_version(kv, dataset, &v, err)) < 0) return rc;
+    char *table = table_of(kv, dataset, v, err);
+    if (!table) return err->code;
+    rc = ensure_table(kv, table, "k", "B", err);
+    if (rc == 0) rc = put_pointer(kv, dataset, v, true, NULL, err);
+    if (rc == 1) { /* created meanwhile by another handle: this table is nobody's */
+        CnErr e = CN_ERR_INIT;
+        drop_table(kv, table, false, &e);
+        cn_err_clear(&e);
+    }
+    cn_free(table);
+    return rc < 0 ? rc : 0;
+}
+
 static int dynamo_dataset_drop(CnKv *kv, const char *dataset, CnErr *err) {
     DStore *s = kv->impl;
     cn_kv__vc_set(&s->vers, dataset, 0);
@@ -778,21 +844,15 @@ static int dynamo_dataset_drop(CnKv *kv, const char *dataset, CnErr *err) {
     int rc = req ? ddb(kv, "DeleteItem", s->ds_table, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
     json_decref(req);
     if (rc < 0) return rc;
-    bool existed = json_object_get(out, "Attributes") != NULL;
+    json_t *old = json_object_get(out, "Attributes");
+    bool existed = old != NULL, legacy = old && !json_object_get(old, "f");
     uint64_t cur = 0;
-    if (existed) num_of(json_object_get(json_object_get(out, "Attributes"), "v"), &cur);
+    if (existed) num_of(json_object_get(old, "v"), &cur);
     json_decref(out);
     if (!existed) return cn_kv__no_dataset(kv, dataset, err);
-    /* its key list goes too (best effort: a leftover is a small item nobody reads) */
-    CnErr e0 = CN_ERR_INIT;
-    if (cur && chunks_drop(kv, dataset, cur, &e0) < 0) cn_log(CN_LOG_WARN, "%s", cn_err_msg(&e0));
-    cn_err_clear(&e0);
-    /* the table of either layout (a layout-1 one a load has not replaced yet) */
-    for (int legacy = 0; rc == 0 && legacy < 2; legacy++) {
-        char *table = table_of(kv, dataset, legacy, err);
-        rc = table ? drop_table(kv, table, true, err) : err->code;
-        cn_free(table);
-    }
+    /* every version's table (loads that crashed too), and what layout 1 left */
+    rc = drop_versions(kv, dataset, UINT64_MAX, true, err);
+    if (rc == 0 && legacy) rc = legacy_drop(kv, dataset, cur, true, err);
     return rc;
 }
 
@@ -820,7 +880,7 @@ static int dynamo_dataset_list(CnKv *kv, CnArena *arena, char ***names, size_t *
         json_t *it;
         json_array_foreach(items, i, it) {
             const char *name = json_string_value(json_object_get(json_object_get(it, "ds"), "S"));
-            if (!name || strpbrk(name, "\x01\x02")) continue; /* the counter, manifests */
+            if (!name || strpbrk(name, "\x01\x02")) continue; /* the counter; layout 1's key lists */
             if (count == cap) {
                 size_t nc = cap ? cap * 2 : 16;
                 char **g = cn_arena_alloc(arena, nc * sizeof *g);
@@ -863,13 +923,13 @@ typedef struct DWrite {
     bool del;
 } DWrite;
 
-/* An item's key {k: key || sort as 8 big-endian bytes} (layout 2). One binary hash key
- * and no range key is the raw client's shape; the fixed-size suffix keeps (key, sort)
- * one-to-one with k. */
+/* An item's key {k: key || part as SORT_BYTES big-endian bytes} (layout 2). One binary
+ * hash key and no range key is the raw client's shape; the fixed-size suffix keeps
+ * (key, part) one-to-one with k. */
 static json_t *key_json(const uint8_t *key, size_t key_len, uint64_t sort) {
     uint8_t buf[MAX_KEY + SORT_BYTES];
     memcpy(buf, key, key_len);
-    for (int i = 0; i < SORT_BYTES; i++) buf[key_len + (size_t)i] = (uint8_t)(sort >> (56 - 8 * i));
+    for (int i = 0; i < SORT_BYTES; i++) buf[key_len + (size_t)i] = (uint8_t)(sort >> (8 * (SORT_BYTES - 1 - i)));
     return json_pack("{s:{s:o}}", "k", "B", b64_json(buf, key_len + SORT_BYTES));
 }
 
@@ -972,21 +1032,20 @@ static int batch_add(CnKv *kv, const char *dataset, const char *table, DBatch *b
     return b->n == BATCH_WRITE ? batch_flush(kv, dataset, table, b, err) : 0;
 }
 
-/* Adds the writes of one (key, value) put of version: part 0 and any further parts. */
-static int batch_put(CnKv *kv, const char *dataset, const char *table, DBatch *b, uint64_t version,
-                     const void *key, size_t key_len, const void *val, size_t val_len, bool copy,
-                     CnErr *err) {
+/* Adds the writes of one (key, value) put: part 0 and any further parts. */
+static int batch_put(CnKv *kv, const char *dataset, const char *table, DBatch *b, const void *key,
+                     size_t key_len, const void *val, size_t val_len, bool copy, CnErr *err) {
     uint32_t parts = val_len <= PART_BYTES ? 1 : (uint32_t)((val_len + PART_BYTES - 1) / PART_BYTES);
-    if (parts >= PART_SHIFT) {
+    if (parts >= MAX_PARTS) {
         char kr[CN_KV_KEY_REPR_MAX];
         return cn_err_set(err, CN_ELIMIT, "%s: dataset %s: key %s: value of %zu bytes is over "
                           "the %zu bytes this backend stores", kv->uri, dataset,
                           cn_kv_key_repr(key, key_len, kr, sizeof kr), val_len,
-                          PART_BYTES * (PART_SHIFT - 1));
+                          PART_BYTES * (MAX_PARTS - 1));
     }
     for (uint32_t p = 0; p < parts; p++) {
         size_t off = (size_t)p * PART_BYTES, len = CN_MIN(PART_BYTES, val_len - off);
-        DWrite w = {key, key_len, version * PART_SHIFT + p, (const uint8_t *)val + off, len,
+        DWrite w = {key, key_len, p, (const uint8_t *)val + off, len,
                     p == 0 ? parts : 0, false};
         int rc = batch_add(kv, dataset, table, b, w, copy, err);
         if (rc < 0) return rc;
@@ -1007,10 +1066,11 @@ static int dkey_cmp(const void *a, const void *b) {
     return cn_bytes_cmp(x->key, x->len, y->key, y->len);
 }
 
-/* BatchGetItem of items (sorted, distinct keys) at sort keys sorts[i]; calls back
+/* BatchGetItem of items (sorted, distinct keys) of parts sorts[i]; calls back
  * found(ud, i, item) per item found. probe (may be NULL): its dataset's pointer item is
  * read in the first request too (BatchGetItem reads from several tables), setting
- * probe->ver (0: no such dataset). */
+ * probe->ver (0: no such dataset). *gone: the error was ResourceNotFoundException (the
+ * table is not there: a version deleted after a flip). */
 typedef int (*FoundFn)(void *ud, size_t i, json_t *item, CnErr *err);
 
 typedef struct DProbe {
@@ -1020,8 +1080,9 @@ typedef struct DProbe {
 
 static int batch_get(CnKv *kv, const char *dataset, const char *table, const DKey *keys,
                      const uint64_t *sorts, size_t n, FoundFn found, void *ud, DProbe *probe,
-                     CnErr *err) {
+                     bool *gone, CnErr *err) {
     DStore *s = kv->impl;
+    char type[128] = "";
     int rc = 0;
     size_t m;
     for (size_t first = 0; rc == 0 && first < n; first += m) {
@@ -1046,9 +1107,11 @@ static int batch_get(CnKv *kv, const char *dataset, const char *table, const DKe
         for (uint32_t round = 0; rc == 0 && pending; round++) {
             json_t *req = json_pack("{s:o}", "RequestItems", pending);
             json_t *out;
-            rc = req ? ddb(kv, "BatchGetItem", table, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
+            rc = req ? ddb(kv, "BatchGetItem", table, req, &out, type, sizeof type, err)
+                     : cn_kv__oom(kv, dataset, err);
             json_decref(req);
             pending = NULL;
+            if (rc < 0) *gone = !strcmp(type, "ResourceNotFoundException");
             if (rc < 0) break;
             json_t *ptr = probe ? json_array_get(json_object_get(json_object_get(out, "Responses"),
                                                                  s->ds_table), 0) : NULL;
@@ -1130,8 +1193,7 @@ static int found_part0(void *ud, size_t i, json_t *item, CnErr *err) {
 typedef struct PartCtx {
     GetCtx *g;
     const size_t *owner;    /* per part request: the distinct key's index */
-    const uint64_t *sorts;
-    uint64_t base;
+    const uint64_t *sorts;  /* per part request: the part number */
 } PartCtx;
 
 static int found_part(void *ud, size_t i, json_t *item, CnErr *err) {
@@ -1144,7 +1206,7 @@ static int found_part(void *ud, size_t i, json_t *item, CnErr *err) {
     cn_arena_init(&tmp, 0);
     uint8_t *v = d ? b64_decode(&tmp, d, strlen(d), &len) : NULL;
     int rc = 0;
-    uint64_t part = p->sorts[i] - p->base;
+    uint64_t part = p->sorts[i];
     if (!v || len > PART_BYTES) rc = cn_err_set(err, CN_ECORRUPT, "%s: dataset %s: part %llu of "
                                                 "a value is damaged", g->kv->uri, g->dataset,
                                                 (unsigned long long)part);
@@ -1156,13 +1218,14 @@ static int found_part(void *ud, size_t i, json_t *item, CnErr *err) {
     return rc;
 }
 
-/* One read of keys at version: values set for found keys. OUT *all_found. probe: as
- * for batch_get (read with the first request). */
-static int read_version(CnKv *kv, const char *dataset, const char *table, uint64_t version,
-                        const DKey *dk, size_t nd, CnKvSlice *values, size_t n, CnArena *arena,
-                        DProbe *probe, bool *all_found, CnErr *err) {
+/* One read of keys in a version's table: values set for found keys. OUT *all_found.
+ * probe, *gone: as for batch_get (probe read with the first request). */
+static int read_version(CnKv *kv, const char *dataset, const char *table, const DKey *dk, size_t nd,
+                        CnKvSlice *values, size_t n, CnArena *arena, DProbe *probe,
+                        bool *all_found, bool *gone, CnErr *err) {
     int rc = 0;
-    uint64_t *sorts = cn_malloc((nd + 1) * sizeof *sorts);
+    *gone = false;
+    uint64_t *sorts = cn_calloc(nd + 1, sizeof *sorts); /* part 0 of every key */
     uint32_t *parts = cn_calloc(nd + 1, sizeof *parts);
     size_t *total = cn_calloc(nd + 1, sizeof *total);
     uint8_t **buf = cn_calloc(nd + 1, sizeof *buf);
@@ -1174,9 +1237,8 @@ static int read_version(CnKv *kv, const char *dataset, const char *table, uint64
         goto done;
     }
     for (size_t i = 0; i < n; i++) values[i] = (CnKvSlice){NULL, 0};
-    for (size_t i = 0; i < nd; i++) sorts[i] = version * PART_SHIFT;
     GetCtx g = {kv, dataset, arena, values, dk, parts, total, buf, 0};
-    rc = batch_get(kv, dataset, table, dk, sorts, nd, found_part0, &g, probe, err);
+    rc = batch_get(kv, dataset, table, dk, sorts, nd, found_part0, &g, probe, gone, err);
     if (rc < 0) goto done;
     *all_found = g.found == nd;
     /* values in several parts: fetch parts 1.. of each (key order kept: sorted) */
@@ -1197,17 +1259,17 @@ static int read_version(CnKv *kv, const char *dataset, const char *table, uint64
             for (size_t i = 0; i < nd; i++)
                 if (parts[i] > part) {
                     pk[m] = dk[i];
-                    psorts[m] = version * PART_SHIFT + part;
+                    psorts[m] = part;
                     owner[m++] = i;
                 }
             if (!m) break;
-            PartCtx pc = {&g, owner, psorts, version * PART_SHIFT};
-            rc = batch_get(kv, dataset, table, pk, psorts, m, found_part, &pc, NULL, err);
+            PartCtx pc = {&g, owner, psorts};
+            rc = batch_get(kv, dataset, table, pk, psorts, m, found_part, &pc, NULL, gone, err);
         }
         for (size_t i = 0; rc == 0 && i < nd; i++)
             if (parts[i] > 1) {
                 size_t want_min = (size_t)(parts[i] - 1) * PART_BYTES + 1;
-                if (total[i] < want_min) { /* a part vanished: a flip deleted this version */
+                if (total[i] < want_min) { /* a part vanished: a flip dropped this version */
                     *all_found = false;
                     continue;
                 }
@@ -1227,17 +1289,19 @@ done:
 
 /* A multi-get in one round trip when all keys are found: the BatchGetItem of the items
  * at the version last seen current (cached) also reads the dataset's pointer item.
- * Versions only grow, and a version's items are deleted only after the pointer has
+ * Versions only grow, and a version's table is dropped only after the pointer has
  * left it; so when the pointer read in the same request still names that version,
  * every item found is that version's value, read while it was current. A pointer
  * that moved means a flip: read again at the new version (once per flip and reader).
- * A key found missing could instead have been swept after a flip that the pointer
- * read (in the same request, in no set order) did not see: then a GetItem of the
- * pointer after the reads decides (unchanged: really missing; moved: read again).
+ * A key found missing could instead have gone with a table dropped after a flip that
+ * the pointer read (in the same request, in no set order) did not see: then a GetItem
+ * of the pointer after the reads decides (unchanged: really missing; moved: read
+ * again). A table that is not there (ResourceNotFoundException, which fails the whole
+ * request, pointer read included) is decided the same way.
  * No cached version: one GetItem of the pointer first. */
 /* The read lease (see "Reads under a lease" in the header): a version confirmed current
  * by a pointer read sent at time t is read without the pointer until t + LEASE, and
- * such a read counts only if it ended before t + ACCEPT; a commit deletes a replaced
+ * such a read counts only if it ended before t + ACCEPT; a commit drops a replaced
  * version GRACE after its flip. ACCEPT < GRACE is what makes the lease safe. */
 enum { LEASE_MS = 150, ACCEPT_MS = 400, GRACE_MS = 500 };
 
@@ -1260,8 +1324,7 @@ static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys
         if (!version) return cn_kv__no_dataset(kv, dataset, err);
         cn_kv__vc_confirm(&s->vers, dataset, version, at);
     }
-    char *table = table_of(kv, dataset, false, err);
-    if (!table) return err->code;
+    char *table = NULL;
     DKey *dk = cn_malloc((n + 1) * sizeof *dk);
     size_t *dup_of = cn_malloc((n + 1) * sizeof *dup_of);
     if (!dk || !dup_of) {
@@ -1280,32 +1343,49 @@ static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys
         dup_of[dk[i].idx] = SIZE_MAX;
         dk[nd++] = dk[i];
     }
-    /* a dataset whose table is the pointers' own table cannot share the request */
-    bool probe_ok = strcmp(table, s->ds_table) != 0;
     for (int attempt = 0;; attempt++) {
-        bool all = true;
+        bool all = true, gone = false;
+        cn_free(table);
+        if (!(table = table_of(kv, dataset, version, err))) {
+            rc = err->code;
+            break;
+        }
         if (at && mono_ns() - at < (uint64_t)LEASE_MS * 1000000u) {
             /* under the lease: the items alone. Whatever was found or missing is the
              * version's own, if the read ended before a commit could start deleting it. */
             CnErr le = CN_ERR_INIT;
-            rc = read_version(kv, dataset, table, version, dk, nd, values, n, arena, NULL, &all, &le);
+            rc = read_version(kv, dataset, table, dk, nd, values, n, arena, NULL, &all, &gone, &le);
             if (rc == 0 && mono_ns() - at < (uint64_t)ACCEPT_MS * 1000000u) break;
             cn_err_clear(&le); /* too slow, or failed (a dropped table): ask with the pointer */
             at = 0;
         }
         DProbe probe = {dataset, 0};
         uint64_t sent = mono_ns();
-        rc = read_version(kv, dataset, table, version, dk, nd, values, n, arena,
-                          probe_ok ? &probe : NULL, &all, err);
-        if (rc < 0) break;
+        CnErr re = CN_ERR_INIT;
+        rc = read_version(kv, dataset, table, dk, nd, values, n, arena, &probe, &all, &gone, &re);
+        if (rc < 0 && !gone) {
+            *err = re;
+            break;
+        }
         uint64_t now = probe.ver;
-        if (!probe_ok || now == version) {
-            if (probe_ok && all) {
+        if (rc < 0) {
+            /* the version's table is gone (the request read no pointer either): a flip
+             * deleted it, unless the pointer still names it */
+            sent = mono_ns();
+            rc = get_pointer(kv, dataset, &now, true, err);
+            if (rc < 0) break;
+            if (now == version) {
+                *err = re;
+                rc = re.code;
+                break;
+            }
+        } else if (now == version) {
+            if (all) {
                 cn_kv__vc_confirm(&s->vers, dataset, version, sent);
                 break;
             }
-            /* something was missing (or the pointer was not read with the items): fine,
-             * unless the version moved since; then read the new version */
+            /* something was missing: fine, unless the version moved since; then read
+             * the new version */
             sent = mono_ns();
             rc = get_pointer(kv, dataset, &now, true, err);
             if (rc < 0) break;
@@ -1327,7 +1407,7 @@ static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys
         /* the pointer read (sent after `sent`) found `now` current: a confirmation */
         cn_kv__vc_confirm(&s->vers, dataset, now, sent);
         version = now;
-        at = probe_ok ? sent : 0;
+        at = sent;
     }
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (dup_of[i] != SIZE_MAX) values[i] = values[dup_of[i]];
@@ -1348,27 +1428,8 @@ static int write_current(CnKv *kv, const char *dataset, const CnKvSlice *keys,
     int rc = get_pointer(kv, dataset, &version, true, err);
     if (rc < 0) return rc;
     if (!version) return cn_kv__no_dataset(kv, dataset, err);
-    if (values) { /* keys added in place are not in the version's manifest: see the loads */
-        DStore *s = kv->impl;
-        char vs[24], type[128];
-        snprintf(vs, sizeof vs, "%llu", (unsigned long long)version);
-        json_t *req = json_pack("{s:s, s:{s:{s:s}}, s:s, s:s, s:{s:{s:b}, s:{s:s}}}", "TableName",
-                                s->ds_table, "Key", "ds", "S", dataset, "UpdateExpression",
-                                "SET dirty = :t", "ConditionExpression", "v = :v",
-                                "ExpressionAttributeValues", ":t", "BOOL", 1, ":v", "N", vs);
-        json_t *out = NULL;
-        CnErr e = CN_ERR_INIT;
-        rc = req ? ddb(kv, "UpdateItem", s->ds_table, req, &out, type, sizeof type, &e)
-                 : cn_kv__oom(kv, dataset, &e);
-        json_decref(req);
-        json_decref(out);
-        if (rc < 0 && strcmp(type, "ConditionalCheckFailedException") != 0) {
-            *err = e;
-            return rc;
-        }
-        rc = 0; /* flipped meanwhile: the write lands in a replaced version, as without this */
-    }
-    char *table = table_of(kv, dataset, false, err);
+    /* the current version's table (writers are serialised, so no flip deletes it meanwhile) */
+    char *table = table_of(kv, dataset, version, err);
     if (!table) return err->code;
     DBatch *b = cn_calloc(1, sizeof *b);
     if (!b) {
@@ -1378,10 +1439,10 @@ static int write_current(CnKv *kv, const char *dataset, const CnKvSlice *keys,
     cn_arena_init(&b->mem, 0);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (values) {
-            rc = batch_put(kv, dataset, table, b, version, keys[i].data, keys[i].len,
-                           values[i].data, values[i].len, false, err);
-        } else { /* parts beyond 0 become unreachable; the next load's sweep takes them */
-            DWrite w = {keys[i].data, keys[i].len, version * PART_SHIFT, NULL, 0, 0, true};
+            rc = batch_put(kv, dataset, table, b, keys[i].data, keys[i].len, values[i].data,
+                           values[i].len, false, err);
+        } else { /* parts beyond 0 become unreachable; they go with the table */
+            DWrite w = {keys[i].data, keys[i].len, 0, NULL, 0, 0, true};
             rc = batch_add(kv, dataset, table, b, w, false, err);
         }
     }
@@ -1404,236 +1465,26 @@ static int dynamo_multi_delete(CnKv *kv, const char *dataset, const CnKvSlice *k
 
 /* ---- loads ------------------------------------------------------------------------------- */
 
-/* What a commit deletes, found without a Scan of the table: a load also writes the list
- * of its keys (with each value's number of parts) as manifest chunks, items of the
- * pointers' table named "<dataset>\x02<version>.<i>" holding records (key length,
- * key, parts; LEB128 lengths) in attribute m, up to MANI_BYTES each; the flip stores
- * their count as mc in the pointer item. Replacing version u then reads u's chunks
- * and deletes exactly its items and chunks: work in proportion to u, not a Scan of
- * the whole table (which also read the new version's items: +32-38% on an upload).
- * The Scan stays as the fallback when the list may be incomplete:
- *   - the old pointer item has no mc (written before manifests existed) or carries
- *     dirty (a multi_put added keys to it in place: write_current sets it);
- *   - another load of the dataset is open: "<dataset>\x02open" holds, in NS o, every
- *     version whose load began and did not end (ADDed by load_begin, DELETEd by commit
- *     and abort), so a crashed or concurrent load's items are swept as before. */
-enum { MANI_BYTES = 256 * 1024 };
-
+/* A load writes version v into a table of its own, P<dataset>--v, created by load_begin.
+ * The commit flips the dataset item to v, then drops whole tables: the replaced
+ * version's and the dataset's older ones (loads that crashed). Dropping a table costs
+ * the server no work per item (on DynamoDB, no write units), where deleting a version's
+ * items one by one cost as much as writing them. Tables of versions between the
+ * replaced one and v belong to loads begun after the replaced one: one still running
+ * (it loses its flip with CN_ECONFLICT and drops its table) or one that crashed (the
+ * next commit, which replaces v, drops it). */
 typedef struct DLoad {
-    char *table;            /* OWNED */
+    char *table;            /* OWNED: the version's table */
     DBatch b;
-    bool wrote;
-    CnBuf mani;             /* key records not yet in a chunk */
-    uint32_t n_chunks;      /* chunks written */
 } DLoad;
-
-/* "<dataset>\x02<suffix>" (OWNED; NULL when out of memory). */
-static char *aux_name(const char *dataset, const char *suffix) {
-    CnBuf n = CN_BUF_INIT;
-    cn_buf_puts(&n, dataset);
-    cn_buf_putc(&n, '\x02');
-    cn_buf_puts(&n, suffix);
-    if (n.oom) {
-        cn_buf_fini(&n);
-        return NULL;
-    }
-    return cn_buf_take(&n);
-}
-
-static char *chunk_name(const char *dataset, uint64_t version, uint32_t i) {
-    char sfx[40];
-    snprintf(sfx, sizeof sfx, "%llu.%u", (unsigned long long)version, i);
-    return aux_name(dataset, sfx);
-}
-
-static void put_uvarint(CnBuf *b, uint64_t x) {
-    while (x >= 0x80) {
-        cn_buf_putc(b, (char)(x | 0x80));
-        x >>= 7;
-    }
-    cn_buf_putc(b, (char)x);
-}
-
-static bool get_uvarint(const uint8_t **p, const uint8_t *end, uint64_t *x) {
-    *x = 0;
-    for (int shift = 0; *p < end && shift < 64; shift += 7) {
-        uint8_t c = *(*p)++;
-        *x |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) return true;
-    }
-    return false;
-}
-
-/* One item of the pointers' table keyed by name: PutItem of attribute m (data), or
- * DeleteItem (data NULL). */
-static int aux_write(CnKv *kv, const char *dataset, const char *name, const CnBuf *data, CnErr *err) {
-    DStore *s = kv->impl;
-    json_t *req = data ? json_pack("{s:s, s:{s:{s:s}, s:{s:o}}}", "TableName", s->ds_table, "Item",
-                                   "ds", "S", name, "m", "B", b64_json(data->data, data->len))
-                       : json_pack("{s:s, s:{s:{s:s}}}", "TableName", s->ds_table, "Key", "ds", "S", name);
-    json_t *out = NULL;
-    int rc = req ? ddb(kv, data ? "PutItem" : "DeleteItem", s->ds_table, req, &out, NULL, 0, err)
-                 : cn_kv__oom(kv, dataset, err);
-    json_decref(req);
-    json_decref(out);
-    return rc;
-}
-
-/* Writes the pending key records as the load's next chunk. */
-static int mani_flush(CnKvLoad *ld, CnErr *err) {
-    DLoad *l = ld->impl;
-    char *name = chunk_name(ld->dataset, ld->version, l->n_chunks);
-    int rc = name ? aux_write(ld->kv, ld->dataset, name, &l->mani, err) : cn_kv__oom(ld->kv, ld->dataset, err);
-    cn_free(name);
-    if (rc == 0) l->n_chunks++;
-    cn_buf_reset(&l->mani);
-    return rc;
-}
-
-/* ADD (add) or DELETE the version in the dataset's set of open loads. others (may be
- * NULL, OWNED): the versions that stay open (a JSON array of decimal strings). */
-static int open_set(CnKv *kv, const char *dataset, uint64_t version, bool add, json_t **others,
-                    CnErr *err) {
-    DStore *s = kv->impl;
-    char *name = aux_name(dataset, "open");
-    char vs[24];
-    snprintf(vs, sizeof vs, "%llu", (unsigned long long)version);
-    json_t *req = name ? json_pack("{s:s, s:{s:{s:s}}, s:s, s:{s:{s:[s]}}, s:s}", "TableName",
-                                   s->ds_table, "Key", "ds", "S", name, "UpdateExpression",
-                                   add ? "ADD o :v" : "DELETE o :v", "ExpressionAttributeValues",
-                                   ":v", "NS", vs, "ReturnValues", "ALL_NEW")
-                       : NULL;
-    json_t *out = NULL;
-    int rc = req ? ddb(kv, "UpdateItem", s->ds_table, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
-    if (others)
-        *others = rc == 0 ? json_incref(json_object_get(json_object_get(json_object_get(out, "Attributes"),
-                                                                        "o"), "NS")) : NULL;
-    json_decref(req);
-    json_decref(out);
-    cn_free(name);
-    return rc;
-}
-
-/* Deletes version's items listed in its chunks 0..n_chunks-1, then the chunks. */
-static int mani_purge(CnKv *kv, const char *dataset, const char *table, uint64_t version,
-                      uint32_t n_chunks, CnErr *err) {
-    DStore *s = kv->impl;
-    DBatch *b = cn_calloc(1, sizeof *b);
-    if (!b) return cn_kv__oom(kv, dataset, err);
-    cn_arena_init(&b->mem, 0);
-    int rc = 0;
-    for (uint32_t i = 0; rc == 0 && i < n_chunks; i++) {
-        char *name = chunk_name(dataset, version, i);
-        json_t *req = name ? json_pack("{s:s, s:{s:{s:s}}, s:b}", "TableName", s->ds_table, "Key", "ds",
-                                       "S", name, "ConsistentRead", 1) : NULL;
-        json_t *out = NULL;
-        rc = req ? ddb(kv, "GetItem", s->ds_table, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
-        json_decref(req);
-        const char *m = json_string_value(json_object_get(json_object_get(json_object_get(out, "Item"), "m"), "B"));
-        size_t len = 0;
-        CnArena tmp;
-        cn_arena_init(&tmp, 0);
-        const uint8_t *p = rc == 0 && m ? b64_decode(&tmp, m, strlen(m), &len) : NULL;
-        const uint8_t *end = p ? p + len : NULL;
-        while (rc == 0 && p && p < end) {
-            uint64_t kl, parts;
-            if (!get_uvarint(&p, end, &kl) || kl > (uint64_t)(end - p)) break;
-            const uint8_t *key = p;
-            p += kl;
-            if (!get_uvarint(&p, end, &parts)) break;
-            for (uint64_t part = 0; rc == 0 && part < parts && part < PART_SHIFT; part++) {
-                DWrite w = {key, (size_t)kl, version * PART_SHIFT + part, NULL, 0, 0, true};
-                rc = batch_add(kv, dataset, table, b, w, true, err);
-            }
-        }
-        cn_arena_fini(&tmp);
-        json_decref(out);
-        cn_free(name);
-    }
-    if (rc == 0) rc = batch_flush(kv, dataset, table, b, err);
-    cn_arena_fini(&b->mem);
-    cn_free(b);
-    for (uint32_t i = 0; rc == 0 && i < n_chunks; i++) {
-        char *name = chunk_name(dataset, version, i);
-        rc = name ? aux_write(kv, dataset, name, NULL, err) : cn_kv__oom(kv, dataset, err);
-        cn_free(name);
-    }
-    return rc;
-}
-
-/* Deletes every item whose version is in [from, below): Scan (projection k; the version
- * is the end of k, which no filter expression reads), then batched deletes. */
-static int sweep(CnKv *kv, const char *dataset, const char *table, uint64_t from, uint64_t below,
-                 CnErr *err) {
-    DBatch *b = cn_calloc(1, sizeof *b);
-    if (!b) return cn_kv__oom(kv, dataset, err);
-    cn_arena_init(&b->mem, 0);
-    json_t *start = NULL;
-    int rc = 0;
-    do {
-        json_t *req = json_pack("{s:s, s:s}", "TableName", table, "ProjectionExpression", "k");
-        if (req && start) json_object_set(req, "ExclusiveStartKey", start);
-        json_decref(start);
-        start = NULL;
-        json_t *out;
-        rc = req ? ddb(kv, "Scan", table, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
-        json_decref(req);
-        if (rc < 0) break;
-        size_t i;
-        json_t *it;
-        json_array_foreach(json_object_get(out, "Items"), i, it) {
-            const char *kb = json_string_value(json_object_get(json_object_get(it, "k"), "B"));
-            if (!kb) continue;
-            size_t kl, ukl;
-            uint64_t sort;
-            uint8_t *k = b64_decode(&b->mem, kb, strlen(kb), &kl);
-            if (!k) {
-                rc = cn_kv__oom(kv, dataset, err);
-                break;
-            }
-            if (!key_split(k, kl, &ukl, &sort) || sort < from * PART_SHIFT || sort >= below * PART_SHIFT)
-                continue;
-            DWrite w = {k, ukl, sort, NULL, 0, 0, true};
-            if ((rc = batch_add(kv, dataset, table, b, w, false, err)) < 0) break;
-        }
-        start = rc == 0 ? json_incref(json_object_get(out, "LastEvaluatedKey")) : NULL;
-        json_decref(out);
-    } while (rc == 0 && start);
-    json_decref(start);
-    if (rc == 0) rc = batch_flush(kv, dataset, table, b, err);
-    cn_arena_fini(&b->mem);
-    cn_free(b);
-    return rc;
-}
-
-/* Deletes version's key-list chunks 0, 1, ... up to the first that is not there. */
-static int chunks_drop(CnKv *kv, const char *dataset, uint64_t version, CnErr *err) {
-    DStore *s = kv->impl;
-    int rc = 0;
-    for (uint32_t i = 0; rc == 0; i++) {
-        char *name = chunk_name(dataset, version, i);
-        json_t *req = name ? json_pack("{s:s, s:{s:{s:s}}, s:s}", "TableName", s->ds_table, "Key", "ds",
-                                       "S", name, "ReturnValues", "ALL_OLD") : NULL;
-        json_t *out = NULL;
-        rc = req ? ddb(kv, "DeleteItem", s->ds_table, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
-        bool existed = json_object_get(out, "Attributes") != NULL;
-        json_decref(req);
-        json_decref(out);
-        cn_free(name);
-        if (!existed) break;
-    }
-    return rc;
-}
 
 static int dynamo_load_begin(CnKvLoad *ld, CnErr *err) {
     CnKv *kv = ld->kv;
-    char *table = table_of(kv, ld->dataset, false, err);
+    int rc = next_version(kv, ld->dataset, &ld->version, err);
+    if (rc < 0) return rc;
+    char *table = table_of(kv, ld->dataset, ld->version, err);
     if (!table) return err->code;
-    int rc = ensure_table(kv, table, "k", "B", err);
-    if (rc == 0) rc = next_version(kv, ld->dataset, &ld->version, err);
-    /* registered before any item is written, so a crash leaves the next commit a sign
-     * to sweep */
-    if (rc == 0) rc = open_set(kv, ld->dataset, ld->version, true, NULL, err);
+    rc = ensure_table(kv, table, "k", "B", err);
     DLoad *l = rc == 0 ? cn_calloc(1, sizeof *l) : NULL;
     if (rc == 0 && !l) rc = cn_kv__oom(kv, ld->dataset, err);
     if (rc < 0) {
@@ -1641,7 +1492,6 @@ static int dynamo_load_begin(CnKvLoad *ld, CnErr *err) {
         return rc;
     }
     l->table = table;
-    l->mani = (CnBuf)CN_BUF_INIT;
     cn_arena_init(&l->b.mem, 0);
     ld->impl = l;
     return 0;
@@ -1650,25 +1500,13 @@ static int dynamo_load_begin(CnKvLoad *ld, CnErr *err) {
 static int dynamo_load_add(CnKvLoad *ld, const void *key, size_t key_len, const void *value,
                            size_t value_len, CnErr *err) {
     DLoad *l = ld->impl;
-    l->wrote = true;
-    uint32_t parts = value_len <= PART_BYTES ? 1 : (uint32_t)((value_len + PART_BYTES - 1) / PART_BYTES);
-    put_uvarint(&l->mani, key_len);
-    cn_buf_append(&l->mani, key, key_len);
-    put_uvarint(&l->mani, parts);
-    if (l->mani.oom) return cn_kv__oom(ld->kv, ld->dataset, err);
-    if (l->mani.len >= MANI_BYTES) {
-        int rc = mani_flush(ld, err);
-        if (rc < 0) return rc;
-    }
-    return batch_put(ld->kv, ld->dataset, l->table, &l->b, ld->version, key, key_len, value,
-                     value_len, true, err);
+    return batch_put(ld->kv, ld->dataset, l->table, &l->b, key, key_len, value, value_len, true, err);
 }
 
 static void dload_free(CnKvLoad *ld) {
     DLoad *l = ld->impl;
     if (!l) return;
     cn_arena_fini(&l->b.mem);
-    cn_buf_fini(&l->mani);
     cn_free(l->table);
     cn_free(l);
     ld->impl = NULL;
@@ -1677,17 +1515,9 @@ static void dload_free(CnKvLoad *ld) {
 static void dynamo_load_abort(CnKvLoad *ld) {
     DLoad *l = ld->impl;
     CnErr e = CN_ERR_INIT;
-    if (l) { /* best effort; what stays is swept by a later commit (the version stays open) */
-        int rc = l->wrote ? sweep(ld->kv, ld->dataset, l->table, ld->version, ld->version + 1, &e) : 0;
-        for (uint32_t i = 0; rc == 0 && i < l->n_chunks; i++) {
-            char *name = chunk_name(ld->dataset, ld->version, i);
-            rc = name ? aux_write(ld->kv, ld->dataset, name, NULL, &e) : cn_kv__oom(ld->kv, ld->dataset, &e);
-            cn_free(name);
-        }
-        if (rc == 0) rc = open_set(ld->kv, ld->dataset, ld->version, false, NULL, &e);
-        if (rc < 0) cn_log(CN_LOG_WARN, "%s", cn_err_msg(&e));
-        cn_err_clear(&e);
-    }
+    /* best effort; a table left behind is dropped by a later commit */
+    if (l && drop_table(ld->kv, l->table, false, &e) < 0) cn_log(CN_LOG_WARN, "%s", cn_err_msg(&e));
+    cn_err_clear(&e);
     dload_free(ld);
 }
 
@@ -1696,9 +1526,8 @@ static int dynamo_load_commit(CnKvLoad *ld, CnErr *err) {
     CnKv *kv = ld->kv;
     json_t *old = NULL;
     int rc = batch_flush(kv, ld->dataset, l->table, &l->b, err);
-    if (rc == 0 && l->mani.len) rc = mani_flush(ld, err);
     uint64_t sent = mono_ns();
-    if (rc == 0) rc = put_pointer(kv, ld->dataset, ld->version, false, l->n_chunks, &old, err);
+    if (rc == 0) rc = put_pointer(kv, ld->dataset, ld->version, false, &old, err);
     if (rc < 0) {
         dynamo_load_abort(ld);
         return rc;
@@ -1706,48 +1535,23 @@ static int dynamo_load_commit(CnKvLoad *ld, CnErr *err) {
     uint64_t flipped = mono_ns();
     /* this handle's readers see the new version at once */
     cn_kv__vc_confirm(&((DStore *)kv->impl)->vers, ld->dataset, ld->version, sent);
-    /* flipped; deleting older versions can fail without undoing that */
+    /* flipped; dropping older versions can fail without undoing that */
     CnErr gc = CN_ERR_INIT;
-    json_t *others = NULL;
-    uint64_t prev = 0, mc = 0;
-    int grc = open_set(kv, ld->dataset, ld->version, false, &others, &gc);
-    if (grc == 0 && (old || json_array_size(others))) {
-        /* readers under a lease may still read the replaced version: delete nothing
-         * before GRACE_MS after the flip (they accept only reads done by ACCEPT_MS) */
+    uint64_t prev = 0, f = 1;
+    int grc = 0;
+    if (old && num_of(json_object_get(old, "v"), &prev) == 0 && prev < ld->version) {
+        /* readers under a lease may still read the replaced version: drop nothing before
+         * GRACE_MS after the flip (they accept only reads done by ACCEPT_MS) */
         uint64_t waited = mono_ns() - flipped;
         if (waited / 1000000u < (uint64_t)GRACE_MS) sleep_ms(GRACE_MS - waited / 1000000u);
-    }
-    bool listed = old && num_of(json_object_get(old, "v"), &prev) == 0 &&
-                  num_of(json_object_get(old, "mc"), &mc) == 0 && mc < UINT32_MAX &&
-                  !json_object_get(old, "dirty");
-    /* replacing a layout-1 version: its whole table goes (nothing else is in it) */
-    uint64_t f = 1;
-    bool legacy = old && (!json_object_get(old, "f") ||
-                          (num_of(json_object_get(old, "f"), &f) == 0 && f < LAYOUT));
-    if (grc == 0 && legacy) {
-        char *lt = table_of(kv, ld->dataset, true, &gc);
-        grc = lt ? drop_table(kv, lt, false, &gc) : gc.code;
-        cn_free(lt);
-        if (grc == 0 && listed) grc = chunks_drop(kv, ld->dataset, prev, &gc);
-    }
-    if (grc == 0 && old && !legacy && listed && !json_array_size(others)) {
-        grc = mani_purge(kv, ld->dataset, l->table, prev, (uint32_t)mc, &gc);
-    } else if (grc == 0 && ((old && !legacy) || json_array_size(others))) {
-        grc = sweep(kv, ld->dataset, l->table, 0, ld->version, &gc);
-        /* the items went with the sweep; then the key lists of the versions swept, and
-         * the older open loads (crashed, or about to lose their flip) */
-        if (grc == 0 && listed && !legacy) grc = chunks_drop(kv, ld->dataset, prev, &gc);
-        size_t i;
-        json_t *o;
-        json_array_foreach(others, i, o) {
-            uint64_t ov = strtoull(json_string_value(o) ? json_string_value(o) : "0", NULL, 10);
-            if (grc == 0 && ov && ov < ld->version) grc = chunks_drop(kv, ld->dataset, ov, &gc);
-            if (grc == 0 && ov && ov < ld->version) grc = open_set(kv, ld->dataset, ov, false, NULL, &gc);
-        }
+        grc = drop_versions(kv, ld->dataset, prev, false, &gc);
+        /* replacing a layout-1 version */
+        if (grc == 0 && (!json_object_get(old, "f") ||
+                         (num_of(json_object_get(old, "f"), &f) == 0 && f < LAYOUT)))
+            grc = legacy_drop(kv, ld->dataset, prev, false, &gc);
     }
     if (grc < 0) cn_log(CN_LOG_WARN, "%s (old versions stay until the next load)", cn_err_msg(&gc));
     cn_err_clear(&gc);
-    json_decref(others);
     json_decref(old);
     dload_free(ld);
     return 0;

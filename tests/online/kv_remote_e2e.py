@@ -275,39 +275,38 @@ def scan_all(port, table):
 
 
 def case_dynamodb_cleanup(d):
-    """A commit deletes the replaced version's items from the list of its keys the load
-    wrote (no Scan of the table); a crashed load, or keys added in place by a put, make
-    the next commit sweep the table instead. Checked by looking at the tables. Items are
-    in layout 2 ({k: key + 8-byte version * 1024 + part, d}, no range key); a dataset in
-    layout 1 is refused with a clear error until a load moves it to layout 2."""
+    """Each version of a dataset is a table of its own (cl_D--<version>) whose items are
+    {k: key + 2-byte part, d} with no range key; a commit drops the replaced version's
+    table and older ones (a crashed load's table goes with the commit after next); drop
+    removes them all. A dataset in layout 1 is refused with a clear error until a load
+    moves it to layout 2. Checked by looking at the tables."""
     import base64
     port = free_port()
     s = Dynalite(d, port)
     s.start()
     env = aws_env(port)
     uri = "dynamodb://cl_?region=us-east-1"
-    table, meta = "cl_D--2", "cl_chronon_datasets"
+    meta = "cl_chronon_datasets"
 
-    def versions():
-        """{version: number of items} of table cl_D--2 (k ends with version * 1024 + part
-        in 8 big-endian bytes)."""
+    def tables():
+        """{version: number of items} over the tables cl_D--<version> (a commit drops
+        tables without waiting: one being deleted counts as gone)."""
         out = {}
-        for it in scan_all(port, table):
-            assert set(it) <= {"k", "d", "n"}, it
-            v = int.from_bytes(base64.b64decode(it["k"]["B"])[-8:], "big") // 1024
-            out[v] = out.get(v, 0) + 1
+        for t in ddb_raw(port, "ListTables", {})["TableNames"]:
+            if t.startswith("cl_D--"):
+                try:
+                    if ddb_raw(port, "DescribeTable", {"TableName": t})["Table"]["TableStatus"] != "ACTIVE":
+                        continue
+                    items = scan_all(port, t)
+                except urllib.error.HTTPError as e:
+                    if "ResourceNotFoundException" in e.read().decode():
+                        continue
+                    raise
+                for it in items:
+                    assert set(it) <= {"k", "d", "n"}, it
+                    assert base64.b64decode(it["k"]["B"])[-2:] == b"\0\0", it
+                out[int(t[len("cl_D--"):])] = len(items)
         return out
-
-    def aux_items():
-        """Names of the dataset's manifest chunks and whether loads are open."""
-        names, open_loads = [], []
-        for it in scan_all(port, meta):
-            name = it["ds"]["S"]
-            if name.startswith("D\x02") and name != "D\x02open":
-                names.append(name[2:])
-            if name == "D\x02open":
-                open_loads = it.get("o", {}).get("NS", [])
-        return sorted(names), open_loads
 
     def load(n):
         rc, out = tool(uri, "load", "D", str(n), env=env)
@@ -315,38 +314,37 @@ def case_dynamodb_cleanup(d):
         return int(out.split()[-1])
 
     try:
-        v1 = load(300)
+        load(300)
         v2 = load(200)
-        assert versions() == {v2: 200}, versions()
-        assert aux_items() == ([f"{v2}.0"], []), aux_items()
-        # an item of an old version that no key list names: the next commit deletes by the
-        # list, so it stays (a Scan of the table would have removed it)
-        ddb_raw(port, "PutItem", {"TableName": table, "Item": {
-            "k": {"B": base64.b64encode(b"planted" + (v1 * 1024).to_bytes(8, "big")).decode()},
-            "d": {"B": base64.b64encode(b"x").decode()}}})
-        v3 = load(150)
-        assert versions() == {v1: 1, v3: 150}, versions()
-        assert aux_items() == ([f"{v3}.0"], []), aux_items()
-        # a crashed upload leaves items and an open load: the next commit sweeps them all
+        assert tables() == {v2: 200}, tables()
+        # the datasets table holds the dataset's item and the counter, nothing per key
+        names = sorted(it["ds"]["S"] for it in scan_all(port, meta))
+        assert names == ["\x01next_version", "D"], names
+        # a crashed upload leaves its table: the next commit replaces v2 and keeps it (a
+        # load begun after v2's, possibly still running), the one after drops it
         rc, out = tool(uri, "crash", "D", "60", env=env)
         assert rc == 3 and "crashing" in out, out
-        assert len(versions()) == 3, versions()
-        assert len(aux_items()[1]) == 1, aux_items()
-        v5 = load(100)
-        assert versions() == {v5: 100}, versions()
-        assert aux_items() == ([f"{v5}.0"], []), aux_items()
-        # a key put in place is in no list: the commit after it sweeps too
+        # (the crash wrote two full batches of 25; 10 were still buffered)
+        assert tables() == {v2: 200, v2 + 1: 50}, tables()
+        v4 = load(100)
+        assert tables() == {v2 + 1: 50, v4: 100}, tables()
+        # a key put in place goes into the current version's table
         rc, out = tool(uri, "put", "D", "extra", "e", env=env)
         assert rc == 0, out
         rc, out = tool(uri, "get", "D", "extra", env=env)
         assert rc == 0 and "value e" in out, out
-        v6 = load(80)
-        assert versions() == {v6: 80}, versions()
+        assert tables()[v4] == 101, tables()
+        v5 = load(80)
+        assert tables() == {v5: 80}, tables()
         rc, out = tool(uri, "get", "D", "extra", env=env)
         assert rc == 0 and "(missing)" in out, out
         rc, out = tool(uri, "get", "D", "k79", env=env)
         assert rc == 0 and "value v79" in out, out
-        # a dataset written in layout 1 (table cl_L, range key v, dataset item without f)
+        rc, out = tool(uri, "drop", "D", env=env)
+        assert rc == 0 and "dropped" in out, out
+        assert tables() == {}, tables()
+        # a dataset written in layout 1 (table cl_L, range key v, dataset item without f,
+        # a key list item)
         ddb_raw(port, "CreateTable", {
             "TableName": "cl_L", "BillingMode": "PAY_PER_REQUEST",
             "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "B"},
@@ -360,7 +358,10 @@ def case_dynamodb_cleanup(d):
         ddb_raw(port, "PutItem", {"TableName": "cl_L", "Item": {
             "k": {"B": base64.b64encode(b"k7").decode()}, "v": {"N": str(1 * 1024)},
             "d": {"B": base64.b64encode(b"old").decode()}}})
-        ddb_raw(port, "PutItem", {"TableName": meta, "Item": {"ds": {"S": "L"}, "v": {"N": "1"}}})
+        ddb_raw(port, "PutItem", {"TableName": meta, "Item": {"ds": {"S": "L"}, "v": {"N": "1"},
+                                                             "mc": {"N": "1"}}})
+        ddb_raw(port, "PutItem", {"TableName": meta, "Item": {"ds": {"S": "L\x021.0"},
+                                                             "m": {"B": "AA=="}}})
         rc, out = tool(uri, "get", "L", "k7", env=env)
         assert rc == 1 and "dataset L was uploaded by an older chronon-c" in out and \
             "table cl_L with range key v" in out and "upload it again" in out, out
@@ -370,8 +371,14 @@ def case_dynamodb_cleanup(d):
         assert load_l[0] == 0, load_l[1]
         rc, out = tool(uri, "get", "L", "k7", env=env)
         assert rc == 0 and "value v7" in out, out
-        assert "cl_L" not in ddb_raw(port, "ListTables", {})["TableNames"]
-        assert len(scan_all(port, "cl_L--2")) == 50
+        for _ in range(100):  # the commit drops the table without waiting
+            left = ddb_raw(port, "ListTables", {})["TableNames"]
+            if "cl_L" not in left:
+                break
+            time.sleep(0.05)
+        assert "cl_L" not in left and len([t for t in left if t.startswith("cl_L--")]) == 1, left
+        names = sorted(it["ds"]["S"] for it in scan_all(port, meta))
+        assert names == ["\x01next_version", "L"], names
     finally:
         s.stop()
 

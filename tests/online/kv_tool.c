@@ -4,6 +4,7 @@
  *   kv_tool URI load DATASET N            bulk load keys k0..k<N-1> = "v<i>"; prints the version
  *   kv_tool URI get DATASET KEY           prints the value, "(missing)", or the error
  *   kv_tool URI put DATASET KEY VALUE     one multi_put of one pair into the current version
+ *   kv_tool URI drop DATASET              drops the dataset, prints "dropped"
  *   kv_tool URI crash DATASET N           begins a load, adds keys c0..c<N-1>, and exits 3
  *                                         without commit or abort (a crashed upload)
  *   kv_tool URI watch DATASET N SECONDS   multi-gets 3 keys of a loaded dataset every 20 ms
@@ -117,6 +118,9 @@ int main(int argc, char **argv) {
         CnKvSlice v = {(const uint8_t *)argv[5], strlen(argv[5])};
         rc = cn_kv_multi_put(kv, argv[3], &k, &v, 1, &err);
         if (rc == 0) printf("put\n");
+    } else if (strcmp(cmd, "drop") == 0 && argc == 4) {
+        rc = cn_kv_dataset_drop(kv, argv[3], &err);
+        if (rc == 0) printf("dropped\n");
     } else if (strcmp(cmd, "crash") == 0 && argc == 5) {
         long n = strtol(argv[4], NULL, 10);
         CnKvLoad *ld;
