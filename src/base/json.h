@@ -14,4 +14,14 @@ int cn_json_loadb(const char *name, const char *buf, size_t len, json_t **out, C
 /* Human name of a JSON type ("object", "string", ...). */
 const char *cn_json_type_name(const json_t *v);
 
+/* Room for any text cn_json_real_text writes. */
+#define CN_JSON_REAL_MAX 40
+/* d as the shortest decimal that reads back as d (Java's and Chronon's form: 250.6,
+ * not 250.59999999999999; "1.0" for integral values; an exponent only outside
+ * [1e-4, 1e15)), NaN and infinities as null. Not NUL-terminated; returns the length. */
+size_t cn_json_real_text(double d, char out[CN_JSON_REAL_MAX]);
+/* The double that the JSON number text [s, s+n) denotes, rounded exactly as strtod
+ * rounds it (the common shapes without strtod's cost). */
+double cn_json_real_parse(const char *s, size_t n);
+
 #endif /* CN_JSON_H */

@@ -161,65 +161,11 @@ static void write_int(CnBuf *b, long long x) {
     put_raw(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
-/* Powers of ten that are exact doubles. */
-static const double P10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-/* Writes d as n / 10^k with the fewest fraction digits k that read back as d, when
- * 1e-4 <= |d| < 1e15 (where %g prints no exponent). n and 10^k are exact doubles and
- * IEEE division rounds correctly, so n / 10^k == d proves strtod("n e-k") == d without
- * printing and parsing, which costs about 10x more. False when no such n fits 2^53. */
-static bool write_real_fixed(CnBuf *b, double d) {
-    double a = fabs(d);
-    if (!(a >= 1e-4 && a < 1e15)) return false;
-    for (int k = 0; k < (int)CN_ARRAY_LEN(P10); k++) {
-        double s = a * P10[k];
-        if (s >= 9007199254740992.0) return false; /* 2^53 */
-        double n = nearbyint(s);
-        if (n / P10[k] != a) continue;
-        unsigned long long u = (unsigned long long)n;
-        char tmp[48], *p = tmp + sizeof tmp;
-        for (int i = 0; i < k; i++) {
-            *--p = (char)('0' + u % 10);
-            u /= 10;
-        }
-        if (k > 0) *--p = '.';
-        do {
-            *--p = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
-        if (d < 0) *--p = '-';
-        put_raw(b, p, (size_t)(tmp + sizeof tmp - p));
-        if (k == 0) PUT_LIT(b, ".0");
-        return true;
-    }
-    return false;
-}
-
+/* Doubles in the shortest form that reads back as the same double (250.6, not
+ * 250.59999999999999), as Chronon's JSON shows them and `run --mode fetch` prints. */
 static void write_real(CnBuf *b, double d) {
-    if (!isfinite(d)) {
-        PUT_LIT(b, "null");
-        return;
-    }
-    if (d == 0) {
-        if (signbit(d)) PUT_LIT(b, "-0.0");
-        else PUT_LIT(b, "0.0");
-        return;
-    }
-    if (write_real_fixed(b, d)) return; /* OPT-ONLY: same value as the loop below */
-    char num[40];
-    /* The shortest of 15..17 significant digits that reads back as d (250.6, not
-     * 250.59999999999999), as Chronon's JSON shows doubles and `run --mode fetch` prints.
-     * In write_real_fixed's range a form of up to 15 digits, n / 10^k with n < 10^15 <
-     * 2^53, is always found there, so the search starts at 16; 17 digits always read
-     * back. */
-    double a = fabs(d);
-    for (int prec = a >= 1e-4 && a < 1e15 ? 16 : 15; prec <= 17; prec++) {
-        snprintf(num, sizeof num, "%.*g", prec, d);
-        if (prec == 17 || strtod(num, NULL) == d) break;
-    }
-    put_raw(b, num, strlen(num));
-    if (!strpbrk(num, ".eE")) PUT_LIT(b, ".0");
+    char t[CN_JSON_REAL_MAX];
+    put_raw(b, t, cn_json_real_text(d, t));
 }
 
 void cn_srv_json_write(CnBuf *b, const json_t *v) {
@@ -454,12 +400,9 @@ static void copy_value(CnBuf *b, const char *s, size_t n) {
                 else if (*p == '.' || *p == 'e' || *p == 'E') real = true;
                 p++;
             }
-            if (real && digits >= 16 && p - t < 40) {
-                char num[40];
-                memcpy(num, t, (size_t)(p - t));
-                num[p - t] = 0;
+            if (real && digits >= 16) {
                 put_raw(b, run, (size_t)(t - run));
-                write_real(b, strtod(num, NULL));
+                write_real(b, cn_json_real_parse(t, (size_t)(p - t)));
                 run = p;
             }
         } else {

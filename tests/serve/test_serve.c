@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/json.h"
 #include "base/str.h"
 #include "serve/api.h"
 #include "serve/http.h"
@@ -1020,6 +1021,93 @@ static void json_writer_doubles_read_back_exactly(void **state) {
     assert_true(same_text > 20000);
 }
 
+/* The first and last doubles of binades (where the gap below is half the gap above),
+ * neighbours of short decimals and of halfway points: the text reads back as the same
+ * double and is never longer than the printf search's. */
+static void json_real_text_edges(void **state) {
+    (void)state;
+    int n_checked = 0;
+    for (int e = -14; e <= 50; e++) {
+        double base = ldexp(1.0, e);
+        double cand[] = {base, nextafter(base, 0), nextafter(base, INFINITY), base * 1.5, 0.1 * base, 0.3 * base};
+        for (size_t c = 0; c < sizeof cand / sizeof *cand; c++) {
+            for (int sign = 0; sign < 2; sign++) {
+                double d = sign ? -cand[c] : cand[c];
+                char t[CN_JSON_REAL_MAX + 1], ref[64];
+                size_t n = cn_json_real_text(d, t);
+                t[n] = 0;
+                ref_real(ref, sizeof ref, d);
+                if (strtod(t, NULL) != d) fail_msg("%a written as %s, which reads back as %a", d, t, strtod(t, NULL));
+                if (n > strlen(ref)) fail_msg("%a written as %s, longer than %s", d, t, ref);
+                n_checked++;
+            }
+        }
+    }
+    /* short decimals and their neighbours */
+    for (long long i = 1; i < 200000; i += 7) {
+        double d = (double)i / 1000.0;
+        double cand[] = {d, nextafter(d, 0), nextafter(d, INFINITY)};
+        for (size_t c = 0; c < 3; c++) {
+            char t[CN_JSON_REAL_MAX + 1], ref[64];
+            size_t n = cn_json_real_text(cand[c], t);
+            t[n] = 0;
+            ref_real(ref, sizeof ref, cand[c]);
+            if (strtod(t, NULL) != cand[c] || n > strlen(ref))
+                fail_msg("%a written as %s (the printf search writes %s)", cand[c], t, ref);
+            if (c == 0) assert_true(strcmp(t, ref) == 0); /* i / 1000 prints as the short decimal */
+            n_checked++;
+        }
+    }
+    char t[CN_JSON_REAL_MAX + 1];
+    t[cn_json_real_text(NAN, t)] = 0;
+    assert_string_equal(t, "null");
+    t[cn_json_real_text(-0.0, t)] = 0;
+    assert_string_equal(t, "-0.0");
+    t[cn_json_real_text(1e15, t)] = 0;
+    assert_string_equal(t, "1e+15");
+    t[cn_json_real_text(123456789012345.0, t)] = 0;
+    assert_string_equal(t, "123456789012345.0");
+    t[cn_json_real_text(0.0001, t)] = 0;
+    assert_string_equal(t, "0.0001");
+    assert_true(n_checked > 80000);
+}
+
+/* The number parser rounds as strtod does: texts of 1 to 19 digits from random
+ * doubles, halfway points between neighbouring doubles (written with 17..25 digits, so
+ * the exact-double-rounding check and strtod's own path both run), exponents,
+ * leading zeros and signs. */
+static void json_real_parse_equals_strtod(void **state) {
+    (void)state;
+    uint64_t x = 0x2545F4914F6CDD1DULL;
+    for (int i = 0; i < 300000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double d;
+        memcpy(&d, &x, sizeof d);
+        if (i % 3) d = ldexp((double)(x >> 11), (int)(x % 80) - 100); /* the usual range */
+        if (!isfinite(d)) continue;
+        char txt[96];
+        int n;
+        switch (i % 4) {
+        case 0: n = snprintf(txt, sizeof txt, "%.17g", d); break;
+        case 1: n = snprintf(txt, sizeof txt, "%.*g", 1 + (int)(x % 19), d); break;
+        case 2: { /* halfway between d and the next double up, exactly or nearly */
+            long double h = ((long double)d + (long double)nextafter(d, INFINITY)) / 2;
+            n = snprintf(txt, sizeof txt, "%.*Lg", 17 + (int)(x % 9), h);
+            break;
+        }
+        default: n = snprintf(txt, sizeof txt, "%.*e", (int)(x % 18), d); break;
+        }
+        double got = cn_json_real_parse(txt, (size_t)n), want = strtod(txt, NULL);
+        if (memcmp(&got, &want, sizeof got) != 0) fail_msg("%s parsed as %a, strtod gives %a", txt, got, want);
+    }
+    static const char *const fixed[] = {"0.0", "-0.0", "0.000123", "250.59999999999999", "1e21", "1E-5", "-1.5e+3",
+                                        "00012.5", "9007199254740993", "18446744073709551615", "0.1"};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+        double got = cn_json_real_parse(fixed[i], strlen(fixed[i])), want = strtod(fixed[i], NULL);
+        if (memcmp(&got, &want, sizeof got) != 0) fail_msg("%s parsed as %a, strtod gives %a", fixed[i], got, want);
+    }
+}
+
 /* Strings of every length around the 8-byte word steps, with a byte that needs an
  * escape (or a harmless one) at every position: the written JSON reads back as the
  * same bytes, and plain strings are copied as they are. */
@@ -1184,6 +1272,8 @@ CN_TEST_MAIN(cmocka_unit_test(routes_methods_and_404_405),
              cmocka_unit_test_setup_teardown(api_survives_allocation_failures, api_setup, api_teardown),
              cmocka_unit_test(json_writer_numbers_and_strings),
              cmocka_unit_test(json_writer_doubles_read_back_exactly),
+             cmocka_unit_test(json_real_text_edges),
+             cmocka_unit_test(json_real_parse_equals_strtod),
              cmocka_unit_test(json_writer_escapes_at_every_position),
              cmocka_unit_test(keys_parser_takes_the_common_shape),
              cmocka_unit_test(keys_parser_fuzzed_against_jansson))
