@@ -28,9 +28,15 @@ struct CnDist {
     int rank, size;
     uint64_t bytes_sent;
     int fail_rank; /* CN_TEST_DIST_FAIL_RANK, -1: none */
-    CnIceWrite *w; /* the chunk's write between the start of x_commit and its end */
-    bool cleanup;  /* every rank failed together before finishing files: x_fail removes them */
+    int fail_at;   /* CN_TEST_DIST_FAIL_AT: where fail_rank fails (FAIL_*) */
+    bool writing;  /* between the sync before the chunk's writes and the commit's agreement */
+    bool cleanup;  /* every rank knows the chunk failed: x_fail ends them together */
 };
+
+/* CN_TEST_DIST_FAIL_AT: files (default: after writing its files, before the commit),
+ * write (right after the sync, while the other ranks write theirs), commit (rank 0's
+ * commit of every rank's files) */
+enum { FAIL_FILES, FAIL_WRITE, FAIL_COMMIT };
 
 bool cn_dist_launched(void) {
     static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"};
@@ -134,8 +140,9 @@ int cn_dist_init(CnDist **out, CnErr *err) {
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->size);
-    const char *f = getenv("CN_TEST_DIST_FAIL_RANK");
+    const char *f = getenv("CN_TEST_DIST_FAIL_RANK"), *at = getenv("CN_TEST_DIST_FAIL_AT");
     d->fail_rank = f && *f ? atoi(f) : -1;
+    d->fail_at = !at || !strcmp(at, "files") ? FAIL_FILES : !strcmp(at, "write") ? FAIL_WRITE : FAIL_COMMIT;
     *out = d;
     return 0;
 }
@@ -234,9 +241,14 @@ void cn_dist_barrier(CnDist *d) {
     wait_all(&req, 1);
 }
 
+/* The engine's last collective before each rank writes the chunk's files. */
 static int x_sync(void *ud, CnErr *err) {
-    (void)err;
-    cn_dist_barrier(ud);
+    CnDist *d = ud;
+    cn_dist_barrier(d);
+    d->writing = true;
+    if (d->rank == d->fail_rank && d->fail_at == FAIL_WRITE)
+        return cn_err_set(err, CN_EIO, "injected failure while the other ranks write (CN_TEST_DIST_FAIL_RANK=%d)",
+                          d->fail_rank);
     return 0;
 }
 
@@ -246,13 +258,14 @@ static int x_commit(void *ud, CnIceWrite *w, CnErr *err) {
     CnDist *d = ud;
     CnBuf desc = CN_BUF_INIT;
     int rc = 0, n = d->size;
-    /* Before any file is finished the ranks agree that each of them got here; when one did
-     * not, every rank removes the data files it wrote for the chunk (x_fail frees the
-     * unfinished write, which deletes them) and the job ends with nothing left behind */
-    d->w = w;
-    if (d->rank == d->fail_rank)
+    /* Before any file is finished the ranks agree that each of them got here; a rank that
+     * failed since the sync joins this agreement from x_fail. When one failed, every rank
+     * returns the error, the engine frees its unfinished write (which removes the files)
+     * and x_fail ends the ranks together, with nothing left behind */
+    if (d->rank == d->fail_rank && d->fail_at == FAIL_FILES)
         rc = cn_err_set(err, CN_EIO, "injected failure after writing the data files (CN_TEST_DIST_FAIL_RANK=%d)",
                         d->fail_rank);
+    d->writing = false;
     if (any_failed(rc != 0)) {
         d->cleanup = true;
         return rc ? rc : cn_err_set(err, CN_EREMOTE, "another rank failed before the commit; this rank's files of "
@@ -290,6 +303,9 @@ static int x_commit(void *ud, CnIceWrite *w, CnErr *err) {
             if (lens[i] < 0) rc = cn_err_set(err, CN_ELIMIT, "commit: rank %d wrote too many files", i);
             else rc = cn_ice_write_add_files(w, all + lens[n + i], (size_t)lens[i], err);
         }
+        if (rc == 0 && d->rank == d->fail_rank && d->fail_at == FAIL_COMMIT)
+            rc = cn_err_set(err, CN_EIO, "injected failure of the commit (CN_TEST_DIST_FAIL_RANK=0)");
+        /* on failure the engine frees w, which removes every rank's files added to it */
         if (rc == 0) rc = cn_ice_write_commit(w, NULL, err);
         cn_free(all);
         cn_free(lens);
@@ -298,17 +314,23 @@ static int x_commit(void *ud, CnIceWrite *w, CnErr *err) {
     MPI_Ibcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD, &req);
     wait_all(&req, 1);
     if (d->rank != 0 && ok) rc = cn_err_set(err, ok, "rank 0 could not commit the chunk");
-    d->w = NULL; /* committed (or failed after its files were finished: they stay for gc) */
+    d->cleanup = ok != 0; /* rank 0 removes the files: the others wait for it in x_fail */
     return rc;
 }
 
+/* The engine freed its write of the chunk (removing its uncommitted files) before this.
+ * A rank failing before the sync aborts at once: no rank has written a file of the chunk
+ * (each writes after the sync). After the sync the others are writing: this rank joins
+ * the commit's agreement with a failure, so they remove their files too; then every
+ * rank waits for the others' removals before the job ends. */
 static void x_fail(void *ud, const CnErr *err) {
     CnDist *d = ud;
-    if (d->cleanup && d->w) { /* every rank is here: remove the files, then end together */
-        cn_ice_write_free(d->w);
-        d->w = NULL;
-        cn_dist_barrier(d);
+    if (d->writing && !d->cleanup) {
+        d->writing = false;
+        (void)any_failed(1);
+        d->cleanup = true;
     }
+    if (d->cleanup) cn_dist_barrier(d);
     cn_dist_abort(d, err);
 }
 

@@ -8,13 +8,17 @@
  * FAILURE: a rank whose chunk (or whole backfill) fails prints its error and calls
  *   MPI_Abort, which ends every rank; commits happen only on rank 0 after every rank
  *   handed over its files,
- *   so a failed job commits nothing of the failing chunk. A rank failing when the chunk's
- *   files are written (at the commit) fails every rank together: each removes its own
- *   files first. Files of a rank that failed earlier, or of a failed rank-0 commit, stay
- *   unreferenced until `chronon gc`.
- * Test hooks (inert unless set): CN_TEST_DIST_FAIL_RANK=r makes rank r fail each chunk
- *   after writing its files, before the commit; CN_TEST_DIST_FAKE_HOSTS=1 makes each
- *   rank report host "<hostname>-rank<r>" (as if every rank ran on its own machine). */
+ *   so a failed job commits nothing of the failing chunk. Nothing it wrote is left
+ *   behind either: a rank failing before the sync that precedes the chunk's writes
+ *   (CnEngShard.sync) aborts at once (no rank wrote a file yet); one failing after it
+ *   tells the others through the commit's agreement, each rank's engine frees its write
+ *   (removing its files) and the ranks end together; when rank 0's commit fails, freeing
+ *   its write removes every rank's files added to it.
+ * Test hooks (inert unless set): CN_TEST_DIST_FAIL_RANK=r makes rank r fail each chunk,
+ *   where CN_TEST_DIST_FAIL_AT says: files (default: after writing its files, before the
+ *   commit), write (right after the sync, while the others write), commit (rank 0's
+ *   commit, with r = 0); CN_TEST_DIST_FAKE_HOSTS=1 makes each rank report host
+ *   "<hostname>-rank<r>" (as if every rank ran on its own machine). */
 #ifndef CN_DIST_H
 #define CN_DIST_H
 

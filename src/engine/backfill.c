@@ -760,6 +760,7 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
         st->days_written += wr.days;
     }
 done:
+    cn_ice_write_free(wr.w); /* first: an uncommitted write removes its files before a distributed job ends */
     if (rc && o->shard) o->shard->fail(o->shard->ud, err); /* distributed hook: aborts the job */
     if (g) {
         st->rows_scanned += g->stats.rows_scanned;
@@ -776,7 +777,6 @@ done:
                 g ? (long long)g->stats.tiles_written : 0LL, (long long)wr.rows, (long long)wr.days,
                 rc ? " (failed)" : "");
     }
-    cn_ice_write_free(wr.w);
     cn_eng__tiles_free(ts);
     cn_col_schema_free(os);
     derive_free(&derive);

@@ -1721,8 +1721,8 @@ done:
         fprintf(stderr, "join chunk %s..%s: %u left rows, %lld rows written%s\n", d0, d1, l.rows ? l.rows->n_rows : 0,
                 rc ? 0LL : (long long)(ob ? ob->n_rows : 0), rc ? " (failed)" : "");
     }
+    cn_ice_write_free(w); /* first: an uncommitted write removes its files before a distributed job ends */
     if (rc && o->shard) o->shard->fail(o->shard->ud, err); /* distributed hook: aborts the job */
-    cn_ice_write_free(w);
     cn_eng__boot_free(boot);
     cn_eng__djoin_free(dj);
     cn_col_batch_free(ob);

@@ -163,11 +163,10 @@ void cn_ice_write_free(CnIceWrite *w); /* NULL-safe */
 /* Distributed writes (src/dist: every process writes its own files, one commits them).
  * finish_files finishes this write's data files (uploading them) and appends a
  * description of them (paths, partitions, counts, column statistics) to out; the write
- * is then done: it commits nothing and free no longer removes those files (a job that
- * fails afterwards leaves them unreferenced, for cn_ice_gc). add_files adds the files
- * described by another process's finish_files on the same table to this write, before
- * its commit; an overwrite also replaces their partitions. CN_ECORRUPT for a bad
- * description. */
+ * is then done: it commits nothing and free no longer removes those files. add_files
+ * adds the files described by another process's finish_files on the same table to this
+ * write, before its commit; an overwrite also replaces their partitions; a write freed
+ * without a commit removes them too. CN_ECORRUPT for a bad description. */
 int cn_ice_write_finish_files(CnIceWrite *w, CnBuf *out, CnErr *err);
 int cn_ice_write_add_files(CnIceWrite *w, const void *desc, size_t len, CnErr *err);
 

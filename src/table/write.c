@@ -59,6 +59,7 @@ struct CnIceWrite {
     char *schema_json;        /* OWNED (jansson): iceberg.schema for the Parquet footer */
     CnIceDataFile *files;     /* arena */
     uint32_t n_files;
+    uint32_t n_files_adopted; /* files[0..n) came from cn_ice_write_add_files */
     CnIceDataFile *adopted;   /* OWNED array (strings in arena): cn_ice_write_add_files */
     uint32_t n_adopted, cap_adopted;
     char *tmpdir;             /* arena: S3 staging directory, or NULL */
@@ -522,6 +523,7 @@ static int finish_files(CnIceWrite *w, CnErr *err) {
     if (!w->files) return oom(err);
     /* other processes' files first: from here on w->files owns their statistics */
     for (uint32_t i = 0; i < w->n_adopted; i++) w->files[w->n_files++] = w->adopted[i];
+    w->n_files_adopted = w->n_adopted;
     w->n_adopted = 0;
     for (uint32_t i = 0; i < w->n_parts; i++) {
         Part *p = &w->parts[i];
@@ -855,6 +857,13 @@ void cn_ice_write_free(CnIceWrite *w) {
         }
     }
     if (w->tmpdir) rmdir(w->tmpdir);
+    /* other processes' files added to a write that did not commit: nobody else will
+     * reference them (a failed distributed commit leaves nothing behind) */
+    for (uint32_t i = 0; !w->committed && i < w->n_files_adopted + w->n_adopted; i++) {
+        const CnIceDataFile *f = i < w->n_files_adopted ? &w->files[i] : &w->adopted[i - w->n_files_adopted];
+        const char *key = NULL;
+        if (cn_ice__key(w->c, f->path, &key, &e) == 0) cn_obj_delete(w->c->store, key, &e);
+    }
     for (uint32_t i = 0; i < w->n_files; i++)
         for (uint32_t k = 0; k < w->files[i].n_stats; k++) {
             cn_buf_fini(&w->files[i].stats[k].lo);

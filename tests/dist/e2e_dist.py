@@ -367,23 +367,34 @@ def case_join(tmp):
     before = job.rows(table)
     assert before, "the first run wrote nothing"
 
-    def data_files():
-        return {os.path.join(d, f) for d, _, fs in os.walk(job.wh.wh) for f in fs
-                if f.endswith(".parquet") and "failrun" in d}
-    files = data_files()
-    p = job.run(c, ["--end-ds", end], ranks=3, env={"CN_TEST_DIST_FAIL_RANK": "2"})
-    assert p.returncode != 0 and "rank 2 of 3" in p.stderr and "injected failure" in p.stderr, p.stderr
-    assert job.rows(table) == before, "a failed job changed the table"
-    assert data_files() == files, "the failed job left data files: %s" % sorted(data_files() - files)
+    files = table_files(job, "failrun")
+    assert any(f.endswith(".parquet") for f in files), files
+    for rank, at in FAILURES:
+        p = job.run(c, ["--end-ds", end], ranks=3, env={"CN_TEST_DIST_FAIL_RANK": str(rank), "CN_TEST_DIST_FAIL_AT": at})
+        assert p.returncode != 0 and "rank %d of 3" % rank in p.stderr and "injected failure" in p.stderr, p.stderr
+        assert job.rows(table) == before, "a job failing at %s changed the table" % at
+        left = table_files(job, "failrun")
+        assert left == files, "the job failing at %s left files (data or snapshot): %s" % (at, sorted(left ^ files))
     if lean:
-        print("join fail: a failing rank left the table unchanged")
+        print("join fail: a rank failing after writing, while others write, or at rank 0's commit left no file")
         return
     p = job.run(c, ["--end-ds", end], ranks=3)
     assert p.returncode == 0, p.stderr
     ref, ref_table = job.conf_copy(rel, "failref")
     assert job.run(ref, ["--end-ds", end]).returncode == 0
     assert job.rows(table) == job.rows(ref_table), "the re-run after the failure differs from one process"
-    print("join fail: a failing rank left the table unchanged; the re-run equals one process")
+    print("join fail: a rank failing after writing, while others write, or at rank 0's commit left no file; the re-run equals one process")
+
+
+# (failing rank, CN_TEST_DIST_FAIL_AT): after writing its files; while the other ranks
+# write theirs; rank 0's commit of every rank's files
+FAILURES = ((2, "files"), (1, "write"), (0, "commit"))
+
+
+def table_files(job, name):
+    """Every file of the tables whose directory names name: data files and the metadata
+    and manifests a commit writes."""
+    return {os.path.join(d, f) for d, _, fs in os.walk(job.wh.wh) for f in fs if name in d}
 
 
 def case_fail(tmp):
@@ -394,22 +405,20 @@ def case_fail(tmp):
     assert p.returncode == 0, p.stderr
     before = job.rows(table)
     assert {json.loads(r)["ds"] for r in before} == {"2023-12-01", "2023-12-02", "2023-12-03"}
-    def data_files():
-        out = set()
-        for d, _, fs in os.walk(job.wh.wh):
-            out.update(os.path.join(d, f) for f in fs if f.endswith(".parquet") and "purchases_v1" in d)
-        return out
-
-    files = data_files()
-    assert files, "no data files found for %s" % table
-    # rank 1 fails after writing its files: no commit, the table keeps its 3 days, and
-    # every rank removed the files it wrote for the failed chunk
-    p = job.run(conf, ["--start-ds", "2023-12-01", "--end-ds", "2023-12-07"], ranks=2,
-                env={"CN_TEST_DIST_FAIL_RANK": "1"})
-    assert p.returncode != 0, "the job succeeded although rank 1 failed"
-    assert "rank 1 of 2" in p.stderr and "injected failure" in p.stderr, p.stderr
-    assert job.rows(table) == before, "a failed job changed the table"
-    assert data_files() == files, "the failed job left data files: %s" % sorted(data_files() - files)
+    files = table_files(job, "purchases_v1")
+    assert any(f.endswith(".parquet") for f in files), "no data files found for %s" % table
+    # a rank fails after writing its files, or while the other ranks write theirs, or rank
+    # 0's commit fails: no commit, the table keeps its 3 days, and every file the job wrote
+    # for the failed chunk is removed (data files and any metadata)
+    for rank, at in FAILURES:
+        rank = min(rank, 1)
+        p = job.run(conf, ["--start-ds", "2023-12-01", "--end-ds", "2023-12-07"], ranks=2,
+                    env={"CN_TEST_DIST_FAIL_RANK": str(rank), "CN_TEST_DIST_FAIL_AT": at})
+        assert p.returncode != 0, "the job succeeded although rank %d failed at %s" % (rank, at)
+        assert "rank %d of 2" % rank in p.stderr and "injected failure" in p.stderr, p.stderr
+        assert job.rows(table) == before, "a job failing at %s changed the table" % at
+        left = table_files(job, "purchases_v1")
+        assert left == files, "the job failing at %s left files (data or snapshot): %s" % (at, sorted(left ^ files))
     # the same run without the fault, launched by run.py --ranks 3, completes the range
     env = job.wh.env()
     env["CHRONON_BIN"] = CHRONON
@@ -419,7 +428,7 @@ def case_fail(tmp):
     assert p.returncode == 0, p.stderr
     assert "wrote 404 rows in 4 partitions" in p.stderr, p.stderr  # summed over the ranks
     assert len({json.loads(r)["ds"] for r in job.rows(table)}) == 7
-    print("fail: a failing rank left the table unchanged; run.py --ranks 3 wrote the 4 missing days")
+    print("fail: a rank failing after writing, while others write, or at rank 0's commit left no file; run.py --ranks 3 wrote the 4 missing days")
 
 
 def refusals_job(tmp):
