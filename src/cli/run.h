@@ -43,6 +43,7 @@ const char *cn_run_extra(const CnRunArgs *a, const char *flag, const char *alias
 /* Mode handlers per conf type (backfill: cmd_backfill_gb.c for group_bys). */
 int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err);
 int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err); /* cmd_backfill_join.c */
+int cn_cli_label_join(const CnRunArgs *a, CnErr *err);    /* cmd_label_join.c */
 const struct CnEngSplit *cn_run_join_split(const CnRunArgs *a); /* cmd_run.c: join split mode or NULL */
 int cn_run_staging_query_backfill(const CnRunArgs *a, CnErr *err); /* cmd_sql.c */
 /* Online modes (cmd_online.c). */

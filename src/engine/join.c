@@ -35,6 +35,7 @@
 #include "engine/jsplit.h"
 #include "engine/mutate.h"
 #include "engine/extpart.h"
+#include "engine/label.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -1443,6 +1444,20 @@ static int check_join(const CnJoin *j, CnErr *err) {
         const CnGroupBy *gb = j->parts[i].group_by;
         if (!gb) return cn_err_set(err, CN_ECONFIG, "join %s: joinParts[%zu] has no groupBy", jn, i);
     }
+    return 0;
+}
+
+/* Label joins (label.c): the left rows of days [lo, hi] as the backfill reads them. */
+int cn_eng__join_left_rows(CnIceCatalog *cat, const CnJoin *j, CnArena *a, int32_t lo, int32_t hi, CnExprQuery **q,
+                           CnBatch **rows, int32_t **pday, const int **order, uint32_t *n_order, CnErr *err) {
+    Left l;
+    int rc = left_load(cat, j, NULL, a, lo, hi, &l, err);
+    if (rc == 0) rc = left_drop_skew(j, &l, err);
+    if (rc) {
+        left_fini(&l);
+        return rc;
+    }
+    *q = l.q, *rows = l.rows, *pday = l.pday, *order = l.order, *n_order = l.n_order; /* rows use q's schema */
     return 0;
 }
 

@@ -1902,12 +1902,9 @@ def groupby_values_at(conf, tables, at_ms, max_partition=None):
 
 # --------------------------------------------------------------------------- Join (§6)
 
-def join_backfill(conf, tables, end_ds, start_ds=None):
-    """Output rows of a join backfill: one per left row, left outer over every part."""
-    conf = _conf_of(conf)
-    meta = conf.get("metaData") or {}
-    jname = meta.get("name") or "join"
-    where = "join %s" % jname
+def _join_left(conf, tables, where):
+    """The left rows of a join (query applied): (kind, rows, schema, output columns
+    without ds, query)."""
     left = conf.get("left") or {}
     if "events" in left:
         lkind, body = "events", left["events"]
@@ -1930,12 +1927,11 @@ def join_backfill(conf, tables, end_ds, start_ds=None):
     if (tc or lkind == "events") and "ts" not in left_cols and (tc or "ts" in lschema):
         left_cols.append("ts")
     left_cols = [c for c in left_cols if c != "ds"]
+    return lkind, lrows, lschema, left_cols, lquery
 
-    left_parts = sorted({r["ds"] for r in lrows})
-    start = start_ds or lquery.get("startPartition") or (left_parts[0] if left_parts else end_ds)
-    end = min(end_ds, lquery["endPartition"]) if lquery.get("endPartition") else end_ds
-    lrows = [r for r in lrows if start <= r["ds"] <= end]
 
+def _drop_skew(conf, lrows):
+    """Left rows without the skewKeys values."""
     skew = conf.get("skewKeys") or {}
     if skew:
         def skewed(r):
@@ -1945,6 +1941,21 @@ def join_backfill(conf, tables, end_ds, start_ds=None):
                     return True
             return False
         lrows = [r for r in lrows if not skewed(r)]
+    return lrows
+
+
+def join_backfill(conf, tables, end_ds, start_ds=None):
+    """Output rows of a join backfill: one per left row, left outer over every part."""
+    conf = _conf_of(conf)
+    meta = conf.get("metaData") or {}
+    jname = meta.get("name") or "join"
+    where = "join %s" % jname
+    lkind, lrows, lschema, left_cols, lquery = _join_left(conf, tables, where)
+    left_parts = sorted({r["ds"] for r in lrows})
+    start = start_ds or lquery.get("startPartition") or (left_parts[0] if left_parts else end_ds)
+    end = min(end_ds, lquery["endPartition"]) if lquery.get("endPartition") else end_ds
+    lrows = [r for r in lrows if start <= r["ds"] <= end]
+    lrows = _drop_skew(conf, lrows)
 
     parts = []
     for i, jp in enumerate(conf.get("joinParts") or []):
@@ -2029,6 +2040,83 @@ def join_backfill(conf, tables, end_ds, start_ds=None):
         out_rows = [apply_derivations(derivations, row, base, keep=left_cols, schema=schema,
                                       where=where, extra_cols=boot_derived) for row in out_rows]
     return sort_rows(out_rows, ["ds", "ts"] + left_cols)
+
+
+def label_join(conf, tables, label_ds):
+    """Rows a `label-join` run for label day label_ds writes to <join>_labels, sorted
+    (docs/joins.md "Label joins"): the left rows of days [L-(leftStartOffset-1),
+    L-(leftEndOffset-1)] reduced to their row identifier (rowIds, else the label parts'
+    left keys; plus ds) once each, left outer joined on each label part's keys with the
+    part's GroupBy snapshot of day L, then label_ds and ds."""
+    conf = _conf_of(conf)
+    jname = (conf.get("metaData") or {}).get("name") or "join"
+    where = "join %s: labelPart" % jname
+    lp = conf.get("labelPart")
+    if not lp:
+        raise OracleError("join %s has no labelPart" % jname)
+    if "events" not in (conf.get("left") or {}):
+        raise OracleError("%s: the left must be events" % where)
+    so, eo = lp.get("leftStartOffset"), lp.get("leftEndOffset")
+    if so is None or eo is None or so < eo:
+        raise OracleError("%s: leftStartOffset %s / leftEndOffset %s" % (where, so, eo))
+    labels = lp.get("labels") or []
+    if not labels:
+        raise OracleError("%s: labels is empty" % where)
+    for i, jp in enumerate(labels):
+        gb = jp.get("groupBy") or {}
+        aggs = gb.get("aggregations")
+        want = "events" if aggs is not None else "entities"
+        if any(want not in src for src in gb.get("sources") or []):
+            raise OracleError("%s: labels[%d] sources must be %s" % (where, i, want))
+        if aggs is None:
+            continue
+        wins = aggs[0].get("windows") if len(aggs) == 1 else None
+        if not wins or len(wins) != 1 or wins[0].get("timeUnit") != 1:
+            raise OracleError("%s: labels[%d] needs one aggregation with one DAYS window" % (where, i))
+        if so != wins[0]["length"] or eo != wins[0]["length"] or len(labels) != 1:
+            raise OracleError("%s: labels[%d] offsets must equal the window, one label part" % (where, i))
+    lo, hi = ds_add(label_ds, -(so - 1)), ds_add(label_ds, -(eo - 1))
+    _, lrows, _, left_cols, _ = _join_left(conf, tables, where)
+    lrows = _drop_skew(conf, [r for r in lrows if lo <= r["ds"] <= hi])
+
+    parts, rid = [], [c for c in conf.get("rowIds") or [] if c != "ds"]
+    for jp in labels:
+        model = GroupByModel(jp["groupBy"], tables)
+        full = (jp["prefix"] + "_" if jp.get("prefix") else "") + clean_name(model.name)
+        right_to_left = {v: k for k, v in (jp.get("keyMapping") or {}).items()}
+        lkeys = [right_to_left.get(k, k) for k in model.keys]
+        if not conf.get("rowIds"):
+            rid += [k for k in lkeys if k not in rid and k != "ds"]
+        snap = {}
+        for row in groupby_snapshot(jp["groupBy"], tables, label_ds):
+            key = tuple(row.get(k) for k in model.keys)
+            if all(v is not None for v in key):
+                snap.setdefault(key, row)
+        parts.append((full, lkeys, _part_columns(model), snap))
+    for c in rid:
+        if c not in left_cols:
+            raise OracleError("%s: row identifier column %s is not a left column" % (where, c))
+    order = [c for c in left_cols if c in rid]
+    for full, lkeys, cols, _ in parts:
+        if any(k not in rid for k in lkeys):
+            raise OracleError("%s: part %s key is not a row identifier column" % (where, full))
+        keys = list(dict.fromkeys(lkeys))
+        order = keys + [c for c in order if c not in keys] + ["%s_%s" % (full, c) for c in cols]
+
+    out, seen = [], set()
+    for r in lrows:
+        ident = canonical_json([r["ds"]] + [r.get(c) for c in rid])
+        if ident in seen:
+            continue
+        seen.add(ident)
+        row = {c: r.get(c) for c in rid}
+        for full, lkeys, cols, snap in parts:
+            key = tuple(r.get(k) for k in lkeys)
+            hit = snap.get(key) if all(v is not None for v in key) else None
+            for c in cols:
+                row["%s_%s" % (full, c)] = hit.get(c) if hit else None
+        out.append({**{c: row[c] for c in order}, "label_ds": label_ds, "ds": r["ds"]})
+    return sort_rows(out, ["ds"] + order)
 
 
 _EXT_KINDS = {0: "boolean", 1: "int", 2: "int", 3: "int", 4: "long", 5: "float", 6: "double", 7: "string",

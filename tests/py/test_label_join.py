@@ -1,0 +1,210 @@
+"""Label joins (`--mode label-join`, Chronon's LabelJoin.scala; docs/joins.md "Label
+joins"): for label day L the left days [L-(leftStartOffset-1), L-(leftEndOffset-1)] get one
+row per row identifier in <join>_labels with each label part's GroupBy snapshot of day L,
+label_ds = L; runs for other label days keep their versions; the _labeled view joins the
+output table with the labels. Hand-computed values, the oracle (written from the docs),
+run.py, and the bad input of Chronon's rules."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from engine_util import CHRONON, SRC, Warehouse, co, norm, run_cmd
+from test_join_vs_oracle import write_csv
+
+D0 = "2024-05-01"
+E0 = co.ds_to_epoch(D0)
+H = 3600000
+DAY = 86400000
+SUM, COUNT, LAST = 7, 6, 3
+
+
+def day(i):
+    return co.ds_add(D0, i)
+
+
+def ev(d, hour, user, v):
+    return {"ds": day(d), "ts": E0 + d * DAY + hour * H, "user": user, "v": v}
+
+
+# left: u1 twice on day 3 (one row identifier without rowIds), u2 on days 3 and 4, u3 on day 4
+LEFT = [{"ds": day(d), "ts": E0 + d * DAY + h * H, "uid": uid, "user": u}
+        for d, h, uid, u in [(3, 8, "a", "u1"), (3, 9, "b", "u1"), (3, 10, "c", "u2"), (4, 8, "d", "u2"),
+                             (4, 9, "e", "u3"), (5, 7, "f", "u1"), (6, 7, "g", "u2"), (2, 7, "z", "u1")]]
+# u1: 5 on day 2 (before the window of L=5), 1 on day 3, 2 on day 5, 40 on day 6 (after L=5)
+EV = [ev(2, 10, "u1", 5), ev(3, 1, "u1", 1), ev(5, 23, "u1", 2), ev(6, 0, "u1", 40), ev(4, 3, "u2", 7),
+      ev(3, 12, "u9", 100)]
+# entity snapshots: status per user, per day
+ENT = [{"ds": day(d), "user": u, "status": s, "tier": t}
+       for d, u, s, t in [(5, "u1", "gold", 3), (5, "u2", "none", 0), (6, "u1", "silver", 2),
+                          (6, "u3", "gold", 3)]]
+
+
+def gb_events(name="t.lbl", window=3, unit=1, aggs=None):
+    return {"metaData": {"name": name, "outputNamespace": "out", "team": "t"}, "keyColumns": ["user"],
+            "sources": [{"events": {"table": "raw.ev", "query": {"selects": {"user": "user", "v": "v"},
+                                                                  "timeColumn": "ts"}}}],
+            "aggregations": aggs or [{"inputColumn": "v", "operation": SUM, "argMap": {},
+                                      "windows": [{"length": window, "timeUnit": unit}]}]}
+
+
+def gb_entities(name="t.status"):
+    return {"metaData": {"name": name, "outputNamespace": "out", "team": "t"}, "keyColumns": ["user"],
+            "sources": [{"entities": {"snapshotTable": "raw.ent", "query": {
+                "selects": {"user": "user", "status": "status", "tier": "tier"}}}}]}
+
+
+def join(name, labels, so, eo, row_ids=None):
+    feat = dict(gb_events("t.feat"), aggregations=[{"inputColumn": "v", "operation": COUNT, "argMap": {}}])
+    c = {"metaData": {"name": "t." + name, "outputNamespace": "out", "team": "t"},
+         "left": {"events": {"table": "raw.left", "query": {
+             "selects": {"uid": "uid", "user": "user", "ts": "ts"}, "timeColumn": "ts"}}},
+         "joinParts": [{"groupBy": feat}],
+         "labelPart": {"labels": labels, "leftStartOffset": so, "leftEndOffset": eo}}
+    if row_ids:
+        c["rowIds"] = row_ids
+    return c
+
+
+@pytest.fixture(scope="module")
+def wh(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("label"))
+    w = Warehouse(root)
+    tables = {}
+    for name, rows, cols, schema, load in [
+            ("raw.left", LEFT, ["ts", "uid", "user"], {"ts": "long", "uid": "string", "user": "string"},
+             "ts:int64,uid:string,user:string"),
+            ("raw.ev", EV, ["ts", "user", "v"], {"ts": "long", "user": "string", "v": "long"},
+             "ts:int64,user:string,v:int64"),
+            ("raw.ent", ENT, ["user", "status", "tier"], {"user": "string", "status": "string", "tier": "long"},
+             "user:string,status:string,tier:int64")]:
+        path = os.path.join(root, name + ".csv")
+        write_csv(path, rows, cols, schema)
+        w.load(path, name, load)
+        tables[name] = co.load_table(name, path)
+    os.makedirs(os.path.join(root, "production", "joins", "t"))
+    w.repo, w.tables = root, tables
+    return w
+
+
+def conf_path(w, conf):
+    name = conf["metaData"]["name"].split(".", 1)[1]
+    with open(os.path.join(w.repo, "production", "joins", "t", name), "w") as f:
+        json.dump(conf, f)
+    return "production/joins/t/" + name
+
+
+def label(w, conf, ds, check=True):
+    p = run_cmd([CHRONON, "run", "--mode", "label-join", "--repo", w.repo, "--conf", conf_path(w, conf),
+                 "--ds", ds], w.env())
+    if check:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def canon(rows):
+    return sorted(json.dumps(list(norm(co.to_json_value(r)).items())) for r in rows)
+
+
+def test_aggregation_label(wh):
+    conf = join("agg", [{"groupBy": gb_events()}], 3, 3)
+    label(wh, conf, day(5))   # left day 3, labels over days 3..5
+    got = wh.rows("out.t_agg_labels")
+    assert list(got[0]) == ["user", "t_lbl_v_sum_3d", "label_ds", "ds"]
+    assert sorted((r["ds"], r["user"], r["t_lbl_v_sum_3d"], r["label_ds"]) for r in got) == [
+        (day(3), "u1", 3, day(5)), (day(3), "u2", 7, day(5))]
+    assert canon(got) == canon(co.label_join(conf, wh.tables, day(5)))
+    label(wh, conf, day(6))   # left day 4: u2 (7 on day 4), u3 (nothing)
+    got = wh.rows("out.t_agg_labels")
+    want = co.label_join(conf, wh.tables, day(5)) + co.label_join(conf, wh.tables, day(6))
+    assert canon(got) == canon(want)
+    assert {(r["ds"], r["user"]): r["t_lbl_v_sum_3d"] for r in got if r["ds"] == day(4)} == {
+        (day(4), "u2"): 7, (day(4), "u3"): None}
+
+
+def test_entity_labels_versions_and_view(wh):
+    """No-aggregation entity labels over a range of left days (offsets 3..1); a second label
+    day keeps the first one's rows; the _labeled view over the output table."""
+    conf = join("ent", [{"groupBy": gb_entities(), "prefix": "s"}], 3, 1, row_ids=["uid", "user"])
+    wh.run(wh.repo, conf_path(wh, conf), "--start-ds", day(2), "--end-ds", day(6))
+    label(wh, conf, day(5))   # left days 3..5
+    got = wh.rows("out.t_ent_labels")
+    assert list(got[0]) == ["user", "uid", "s_t_status_status", "s_t_status_tier", "label_ds", "ds"]
+    r = {x["uid"]: x for x in got}
+    assert sorted(r) == ["a", "b", "c", "d", "e", "f"]
+    assert (r["a"]["s_t_status_status"], r["a"]["s_t_status_tier"]) == ("gold", 3)
+    assert (r["e"]["s_t_status_status"], r["d"]["s_t_status_status"]) == (None, "none")
+    label(wh, conf, day(6))   # left days 4..6, snapshot of day 6
+    label(wh, conf, day(5))   # a re-run replaces its own version only
+    got = wh.rows("out.t_ent_labels")
+    want = co.label_join(conf, wh.tables, day(5)) + co.label_join(conf, wh.tables, day(6))
+    assert len(got) == 6 + 4
+    assert canon(got) == canon(want)
+    # the view: feature rows left outer joined on (uid, user, ds), label columns prefixed
+    p = run_cmd([CHRONON, "sql", "--format", "json", "--repo", wh.repo,
+                 "SELECT * FROM out.t_ent_labeled ORDER BY ds, uid, label_ds"], wh.env())
+    assert p.returncode == 0, p.stderr
+    rows = [json.loads(x) for x in p.stdout.splitlines() if x.strip()]
+    assert list(rows[0]) == ["uid", "user", "ds", "ts", "t_feat_v_count", "label_s_t_status_status",
+                             "label_s_t_status_tier", "label_ds"]
+    e_rows = [(x["label_ds"], x["label_s_t_status_status"]) for x in rows if x["uid"] == "e"]
+    assert e_rows == [(day(5), None), (day(6), "gold")]
+    z = [x for x in rows if x["uid"] == "z"]   # day 2: no label version
+    assert len(z) == 1 and z[0]["label_ds"] is None
+
+
+def test_run_py_and_help(wh):
+    conf = join("runpy", [{"groupBy": gb_events()}], 3, 3)
+    path = conf_path(wh, conf)
+    env = dict(wh.env(), CHRONON_BIN=CHRONON)
+    p = subprocess.run([sys.executable, os.path.join(SRC, "api", "py", "ai", "chronon", "repo", "run.py"),
+                        "--mode", "label-join", "--conf", path, "--repo", wh.repo, "--ds", day(5)],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert canon(wh.rows("out.t_runpy_labels")) == canon(co.label_join(conf, wh.tables, day(5)))
+    h = run_cmd([CHRONON, "run", "--help"], wh.env())
+    line = [x for x in h.stdout.splitlines() if x.strip().startswith("label-join")]
+    assert line and "not in this build" not in line[0], h.stdout
+
+
+@pytest.mark.parametrize("case,conf,needles", [
+    ("two_aggs", join("bad_two_aggs", [{"groupBy": gb_events(aggs=[
+        {"inputColumn": "v", "operation": SUM, "argMap": {}, "windows": [{"length": 3, "timeUnit": 1}]},
+        {"inputColumn": "v", "operation": LAST, "argMap": {}, "windows": [{"length": 3, "timeUnit": 1}]}])}], 3, 3),
+     ["labelPart.labels", "t.lbl", "single aggregation with one window"]),
+    ("hours", join("bad_hours", [{"groupBy": gb_events(window=72, unit=0)}], 3, 3),
+     ["labelPart.labels", "t.lbl", "DAYS"]),
+    ("offsets", join("bad_offsets", [{"groupBy": gb_events(window=7)}], 3, 3),
+     ["labelPart", "leftStartOffset 3", "window length 7"]),
+    ("two_windows", join("bad_two_windows", [{"groupBy": gb_events(aggs=[
+        {"inputColumn": "v", "operation": SUM, "argMap": {},
+         "windows": [{"length": 3, "timeUnit": 1}, {"length": 7, "timeUnit": 1}]}])}], 3, 3),
+     ["labelPart.labels", "single aggregation with one window"]),
+    ("start_before_end", join("bad_order", [{"groupBy": gb_entities()}], 1, 3),
+     ["labelPart", "leftStartOffset 1", ">= leftEndOffset 3"]),
+    ("entity_events", join("bad_kind", [{"groupBy": dict(gb_events(), aggregations=None)}], 3, 3),
+     ["labelPart.labels[0].groupBy.sources[0]", "without aggregations", "entity"]),
+    ("key_not_row_id", join("bad_rid", [{"groupBy": gb_entities()}], 3, 1, row_ids=["uid"]),
+     ["labelPart", "key user", "row identifier"]),
+])
+def test_bad_label_parts(wh, case, conf, needles):
+    if conf["labelPart"]["labels"][0]["groupBy"].get("aggregations", 0) is None:
+        del conf["labelPart"]["labels"][0]["groupBy"]["aggregations"]
+    p = label(wh, conf, day(5), check=False)
+    assert p.returncode == 1, (case, p.stderr)
+    for n in needles:
+        assert n.lower() in p.stderr.lower(), (case, n, p.stderr)
+    assert p.stderr.count("\n") <= 2, p.stderr
+    assert not os.path.exists(os.path.join(wh.wh, "out.db", conf["metaData"]["name"][2:] + "_labels")), case
+    with pytest.raises(co.OracleError):
+        co.label_join(conf, wh.tables, day(5))
+
+
+def test_no_label_part(wh):
+    conf = join("bad_none", [], 3, 3)
+    del conf["labelPart"]
+    p = label(wh, conf, day(5), check=False)
+    assert p.returncode == 1 and "has no labelPart" in p.stderr, p.stderr
