@@ -6,12 +6,16 @@
  *     redis     pipelined MSET, 256 pairs per command, 16 commands in flight (hiredis); also
  *               the same as HSET into one hash, the backend's layout (a version's hash)
  *     mongodb   insert_many of 1000 documents {k, v} into a collection indexed on k
- *     dynamodb  BatchWriteItem of 25 items over libcurl (curl's SigV4), UnprocessedItems
- *               resent, into a table with hash key k
+ *     dynamodb  CreateTable of a new table (hash key k), waited for until ACTIVE, then
+ *               BatchWriteItem of 25 items over libcurl (curl's SigV4), UnprocessedItems
+ *               resent: ours too writes each version into a table of its own
  *           the raw upload runs before ours and again after it (as many new keys), and
  *           its figure is the mean, so a server whose speed drifts favours neither path;
- *           then ours again for a second upload that replaces the first (its commit deletes
- *           the old version's items: work the raw client has no counterpart for)
+ *           then ours again for a second upload that replaces the first (its commit drops
+ *           the old version), next to the raw counterpart where the store has one
+ *     dynamodb  replacing: a new table as above, then DeleteTable of the previous upload's
+ *               (no key of the previous day left); redis and mongodb: compared with the
+ *               plain raw upload (their raw clients have no versions to remove)
  *   fetch:  p50/p99 of cn_kv_multi_get of 1 and 10 random keys next to
  *     redis     MGET; mongodb find {k: {$in: [...]}}; dynamodb BatchGetItem (consistent)
  *     and the CPU microseconds per fetch of the bench's thread (building, signing, parsing)
@@ -132,6 +136,10 @@ typedef struct Raw {
     void (*close)(void *st);
     int (*load2)(void *st, size_t first, size_t n); /* optional: a second raw upload, shown on its own line */
     const char *load2_what;
+    /* optional: the raw counterpart of a replacing upload (the next day's data, none of
+     * the previous day's left), compared with ours instead of load */
+    int (*replace)(void *st, size_t first, size_t n);
+    const char *replace_what;
 } Raw;
 
 /* ---- ours ---------------------------------------------------------------------------- */
@@ -256,7 +264,8 @@ static int rd_open(const char *uri, Raw *raw) {
         return -1;
     }
     if (rd_check(redisCommand(c, "SELECT %d", db), "SELECT") < 0) return -1;
-    *raw = (Raw){c, rd_load, rd_get, rd_close, rd_load_hash, "raw redis HSET into one hash (our layout)"};
+    *raw = (Raw){c, rd_load, rd_get, rd_close, rd_load_hash, "raw redis HSET into one hash (our layout)",
+                 NULL, NULL};
     return 0;
 }
 #endif
@@ -392,7 +401,7 @@ static int mg_open(const char *uri, Raw *raw) {
     }
     bson_destroy(&reply);
     bson_destroy(&cmd);
-    *raw = (Raw){m, mg_load, mg_get, mg_close, NULL, NULL};
+    *raw = (Raw){m, mg_load, mg_get, mg_close, NULL, NULL, NULL, NULL};
     return 0;
 }
 #endif
@@ -402,7 +411,10 @@ static int mg_open(const char *uri, Raw *raw) {
 typedef struct DyRaw {
     CURL *h;
     struct curl_slist *hdr_write, *hdr_get;
-    char endpoint[512], sigv4[128], userpwd[512], table[300];
+    char endpoint[512], sigv4[128], userpwd[512], prefix[128];
+    char table[300];        /* the table fetches read: the upload of keys 0.. */
+    char last[300];         /* the latest upload's table */
+    unsigned n_tables;
     CnBuf resp;
 } DyRaw;
 
@@ -454,11 +466,19 @@ static int dy_other(DyRaw *d, const char *target, json_t *body, bool quiet) {
     return code == 200 ? 0 : -1;
 }
 
+static int dy_create(DyRaw *d, const char *table);
+
+/* An upload into a table of its own, created here, as ours does (a version's table): the
+ * store does the same work for both, and neither writes into a table already holding
+ * other data. */
 static int dy_load(void *st, size_t first, size_t n) {
     DyRaw *d = st;
     enum { ITEMS = 25 };
     char k[KEY_LEN], v[VAL_LEN];
-    int rc = 0;
+    snprintf(d->last, sizeof d->last, "%sraw%u", d->prefix, d->n_tables++);
+    if (first == 0) snprintf(d->table, sizeof d->table, "%s", d->last);
+    const char *table = d->last;
+    int rc = dy_create(d, table);
     for (size_t i = first; rc == 0 && i < first + n;) {
         json_t *reqs = json_array();
         for (int p = 0; p < ITEMS && i < first + n; p++, i++) {
@@ -467,7 +487,7 @@ static int dy_load(void *st, size_t first, size_t n) {
             json_array_append_new(reqs, json_pack("{s:{s:{s:{s:o},s:{s:o}}}}", "PutRequest", "Item", "k",
                                                   "B", b64(k, KEY_LEN), "d", "B", b64(v, VAL_LEN)));
         }
-        json_t *items = json_pack("{s:o}", d->table, reqs);
+        json_t *items = json_pack("{s:o}", table, reqs);
         for (int tries = 0; rc == 0 && items; tries++) {
             json_t *body = json_pack("{s:O}", "RequestItems", items);
             char *txt = json_dumps(body, JSON_COMPACT);
@@ -483,7 +503,7 @@ static int dy_load(void *st, size_t first, size_t n) {
                 rc = -1;
             } else {
                 json_t *un = json_object_get(r, "UnprocessedItems");
-                if (un && json_object_size(un) > 0) items = json_incref(json_object_get(un, d->table));
+                if (un && json_object_size(un) > 0) items = json_incref(json_object_get(un, table));
             }
             json_decref(r);
         }
@@ -539,6 +559,17 @@ static int dy_get(void *st, const size_t *idx, int n_keys) {
     return rc;
 }
 
+/* The next day's upload as a bare client would make it without leaving the previous
+ * day's keys behind: a new table (dy_load), then DeleteTable of the previous upload's. */
+static int dy_replace(void *st, size_t first, size_t n) {
+    DyRaw *d = st;
+    char prev[sizeof d->last];
+    snprintf(prev, sizeof prev, "%s", d->last);
+    int rc = dy_load(st, first, n);
+    if (rc == 0) rc = dy_other(d, "DeleteTable", json_pack("{s:s}", "TableName", prev), false);
+    return rc;
+}
+
 static void dy_close(void *st) {
     DyRaw *d = st;
     curl_slist_free_all(d->hdr_write);
@@ -567,7 +598,7 @@ static int dy_open(const char *uri, Raw *raw) {
     snprintf(d->endpoint, sizeof d->endpoint, "%s/", ep);
     snprintf(d->sigv4, sizeof d->sigv4, "aws:amz:%s:dynamodb", region);
     snprintf(d->userpwd, sizeof d->userpwd, "%s:%s", key, secret);
-    snprintf(d->table, sizeof d->table, "%sraw", prefix);
+    snprintf(d->prefix, sizeof d->prefix, "%s", prefix);
     d->h = curl_easy_init();
     curl_easy_setopt(d->h, CURLOPT_URL, d->endpoint);
     curl_easy_setopt(d->h, CURLOPT_AWS_SIGV4, d->sigv4);
@@ -577,16 +608,22 @@ static int dy_open(const char *uri, Raw *raw) {
     curl_easy_setopt(d->h, CURLOPT_NOSIGNAL, 1L);
     d->hdr_write = dy_headers("BatchWriteItem");
     d->hdr_get = dy_headers("BatchGetItem");
-    dy_other(d, "DeleteTable", json_pack("{s:s}", "TableName", d->table), true);
+    *raw = (Raw){d, dy_load, dy_get, dy_close, NULL, NULL, dy_replace,
+                 "raw dynamodb (new table, then DeleteTable of the previous)"};
+    return 0;
+}
+
+/* CreateTable (hash key k, on demand) and waits until it is ACTIVE. */
+static int dy_create(DyRaw *d, const char *table) {
     int rc = dy_other(d, "CreateTable",
-                      json_pack("{s:s,s:[{s:s,s:s}],s:[{s:s,s:s}],s:s}", "TableName", d->table,
+                      json_pack("{s:s,s:[{s:s,s:s}],s:[{s:s,s:s}],s:s}", "TableName", table,
                                 "AttributeDefinitions", "AttributeName", "k", "AttributeType", "B",
                                 "KeySchema", "AttributeName", "k", "KeyType", "HASH", "BillingMode",
                                 "PAY_PER_REQUEST"), false);
     for (int i = 0; rc == 0 && i < 200; i++) { /* until ACTIVE */
         struct curl_slist *h = dy_headers("DescribeTable");
         char body[400];
-        snprintf(body, sizeof body, "{\"TableName\":\"%s\"}", d->table);
+        snprintf(body, sizeof body, "{\"TableName\":\"%s\"}", table);
         json_t *r;
         dy_post(d, h, body, &r);
         curl_slist_free_all(h);
@@ -597,12 +634,7 @@ static int dy_open(const char *uri, Raw *raw) {
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
     }
-    if (rc < 0) {
-        dy_close(d);
-        return -1;
-    }
-    *raw = (Raw){d, dy_load, dy_get, dy_close, NULL, NULL};
-    return 0;
+    return rc;
 }
 
 /* ---- the run -------------------------------------------------------------------------------- */
@@ -746,6 +778,15 @@ int main(int argc, char **argv) {
     if (rc == 0) rc = ours_load(kv, DATASET, 0, n, &commit2_s, &err);
     uint64_t t3 = now_ns();
     cpu_lap(&cl, &again_self, &again_srv);
+    /* the raw counterpart of that, when the store has one: as many new keys into a new
+     * place, the previous upload's removed */
+    double rep_self = 0, rep_srv = 0;
+    uint64_t rep_ns = 0;
+    if (rc == 0 && raw.replace) {
+        rc = raw.replace(raw.st, n + warm_n, n);
+        rep_ns = now_ns() - t3;
+        cpu_lap(&cl, &rep_self, &rep_srv);
+    }
     if (rc < 0) {
         fprintf(stderr, "bench_stores: upload: %s\n", err.code ? cn_err_msg(&err) : "raw client failed");
         goto done;
@@ -764,14 +805,21 @@ int main(int argc, char **argv) {
            "%.3f s of %.3f s)\n", store, raw_up, ours_up, pct(raw_up, ours_up), commit_s,
            (double)ours_ns / 1e9);
     double again_up = (double)n / ((double)(t3 - t2) / 1e9);
-    printf("upload replacing the previous version: chronon-c %10.0f keys/s | vs raw %+6.1f%% "
-           "(commit with clean-up: %.3f s of %.3f s)\n", again_up, pct(raw_up, again_up),
-           commit2_s, (double)(t3 - t2) / 1e9);
+    /* without a raw counterpart, the replacing upload is compared with the plain one */
+    double rep_up = raw.replace ? (double)n / ((double)rep_ns / 1e9) : raw_up;
+    if (!raw.replace) rep_self = raw_self, rep_srv = raw_srv;
+    if (raw.replace)
+        printf("upload      %s %10.0f keys/s\n", raw.replace_what, rep_up);
+    printf("upload replacing the previous version: chronon-c %10.0f keys/s | vs %s %+6.1f%% "
+           "(commit with clean-up: %.3f s of %.3f s)\n", again_up,
+           raw.replace ? "raw replacing" : "raw", pct(rep_up, again_up), commit2_s,
+           (double)(t3 - t2) / 1e9);
     if (cl.pid)
         printf("upload CPU  bench + server: raw %.2f + %.2f s | chronon-c %.2f + %.2f s | overhead "
-               "%+6.1f%% | replacing %.2f + %.2f s (%+6.1f%%)\n", raw_self, raw_srv, ours_self,
-               ours_srv, pct(ours_self + ours_srv, raw_self + raw_srv), again_self, again_srv,
-               pct(again_self + again_srv, raw_self + raw_srv));
+               "%+6.1f%% | replacing %.2f + %.2f s vs raw %.2f + %.2f s (%+6.1f%%)\n", raw_self,
+               raw_srv, ours_self, ours_srv, pct(ours_self + ours_srv, raw_self + raw_srv),
+               again_self, again_srv, rep_self, rep_srv,
+               pct(again_self + again_srv, rep_self + rep_srv));
     fflush(stdout);
     for (int nk = 1; nk <= MAX_GET; nk += MAX_GET - 1) {
         Lat ours, rl;
