@@ -1338,6 +1338,40 @@ fail:
     return NULL;
 }
 
+/* The request's key map as json_dumps(JSON_COMPACT | JSON_SORT_KEYS) writes it, for up
+ * to 8 keys of plain text whose values are strings or integers (the usual request),
+ * without jansson's dump machinery; false (out as it was) for anything else. */
+static bool put_keys(CnBuf *out, const json_t *req) {
+    const char *k[8];
+    size_t kn[8], n = 0, mark = out->len;
+    const char *key;
+    size_t klen;
+    json_t *v;
+    json_object_keylen_foreach((json_t *)req, key, klen, v) {
+        if (n == 8 || strlen(key) != klen || !(json_is_string(v) || json_is_integer(v))) return false;
+        size_t i = n++; /* insertion sort: jansson orders keys by strcmp */
+        while (i > 0 && strcmp(k[i - 1], key) > 0) {
+            k[i] = k[i - 1], kn[i] = kn[i - 1];
+            i--;
+        }
+        k[i] = key, kn[i] = klen;
+    }
+    cn_buf_putc(out, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i) cn_buf_putc(out, ',');
+        v = json_object_getn(req, k[i], kn[i]);
+        bool ok = put_str(out, k[i], kn[i]) && cn_buf_putc(out, ':') == 0;
+        if (ok && json_is_string(v)) ok = put_str(out, json_string_value(v), json_string_length(v));
+        else if (ok) put_int(out, (int64_t)json_integer_value(v));
+        if (!ok) {
+            out->len = mark;
+            return false;
+        }
+    }
+    cn_buf_putc(out, '}');
+    return !out->oom;
+}
+
 /* One request's answer {"keys":...,"values":{...}} into out; false to leave the
  * request to the generic path. */
 static bool typed_one(const Plan *pl, Serv *const *sv, CnKvRead *rd, const json_t *req, int64_t q, CnBuf *kb,
@@ -1381,11 +1415,13 @@ static bool typed_one(const Plan *pl, Serv *const *sv, CnKvRead *rd, const json_
             return false;
         }
     }
-    char small[512];
-    size_t kl = json_dumpb(req, small, sizeof small, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!kl || kl > sizeof small) return false;
     cn_buf_append(out, "{\"keys\":", 8);
-    cn_buf_append(out, small, kl);
+    if (!put_keys(out, req)) {
+        char small[512];
+        size_t kl = json_dumpb(req, small, sizeof small, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!kl || kl > sizeof small) return false;
+        cn_buf_append(out, small, kl);
+    }
     cn_buf_append(out, ",\"values\":{", 11);
     bool first = true, join = pl->kind == CN_FETCH_JOIN;
     for (size_t o = 0; o < pl->nc; o++) {
