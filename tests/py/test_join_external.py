@@ -170,7 +170,7 @@ def random_case(tmp, seed):
 
 
 def test_random_external_parts_match_oracle(tmp_path):
-    seeds = case_seeds(12)
+    seeds = case_seeds(8)
     compared = sum(each_seed(seeds, lambda s: random_case(tmp_path, s)))
     assert compared >= len(seeds) * 0.6, "too few joins compared (%d)" % compared
 
