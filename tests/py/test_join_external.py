@@ -12,6 +12,7 @@ import os
 import random
 
 from engine_util import CHRONON, Warehouse, case_seeds, co, each_seed, run_cmd
+from test_join_split import write_conf
 from test_join_vs_oracle import BASE, compare_join, gen_data, gen_join, load_data
 
 DAY = 86400000
@@ -63,13 +64,6 @@ def repo(tmp, ev, left):
     wh = Warehouse(root)
     tables, _ = load_data(root, wh, ev, [], left)
     return root, wh, tables
-
-
-def write_conf(root, conf):
-    name = conf["metaData"]["name"].split(".", 1)[1]
-    with open(os.path.join(root, "production", "joins", "t", name), "w") as f:
-        json.dump(conf, f)
-    return "production/joins/t/" + name
 
 
 # events of key u1: 5 at day0 10h, 7 at day1 9h, 1 at day1 15h; u2: 3 at day0 11h

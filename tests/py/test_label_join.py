@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from engine_util import CHRONON, SRC, Warehouse, co, norm, run_cmd
+from test_join_split import write_conf
 from test_join_vs_oracle import write_csv
 
 D0 = "2024-05-01"
@@ -91,10 +92,7 @@ def wh(tmp_path_factory):
 
 
 def conf_path(w, conf):
-    name = conf["metaData"]["name"].split(".", 1)[1]
-    with open(os.path.join(w.repo, "production", "joins", "t", name), "w") as f:
-        json.dump(conf, f)
-    return "production/joins/t/" + name
+    return write_conf(w.repo, conf)
 
 
 def label(w, conf, ds, check=True):
