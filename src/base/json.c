@@ -11,6 +11,7 @@
 
 #include "base/alloc.h"
 #include "base/fs.h"
+#include "base/str.h"
 
 int cn_json_loadb(const char *name, const char *buf, size_t len, json_t **out, CnErr *err) {
     json_error_t je;
@@ -237,4 +238,48 @@ slow:;
     memcpy(num, s, n);
     num[n] = 0;
     return strtod(num, NULL);
+}
+
+const char *cn_json_string_end(const char *p, const char *end) {
+    /* memchr finds each quote (feature names and stored texts are most of an answer); a
+     * quote after an odd run of backslashes is escaped */
+    for (p++; p < end;) {
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (!q) return NULL;
+        const char *b = q;
+        while (b > p && b[-1] == '\\') b--;
+        if (((q - b) & 1) == 0) return q + 1;
+        p = q + 1;
+    }
+    return NULL;
+}
+
+void cn_json_copy_short_reals(CnBuf *b, const char *s, size_t n) {
+    const char *end = s + n, *run = s, *p = s;
+    while (p < end) {
+        char c = *p;
+        if (c == '"') {
+            const char *q = cn_json_string_end(p, end);
+            p = q ? q : end;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            const char *t = p;
+            int digits = 0;
+            bool real = false;
+            while (p < end && ((*p >= '0' && *p <= '9') || *p == '-' || *p == '+' || *p == '.' || *p == 'e' ||
+                               *p == 'E')) {
+                if (*p >= '0' && *p <= '9') digits++;
+                else if (*p == '.' || *p == 'e' || *p == 'E') real = true;
+                p++;
+            }
+            if (real && digits >= 16) { /* shorter texts are the shortest form already */
+                char txt[CN_JSON_REAL_MAX];
+                cn_buf_append(b, run, (size_t)(t - run));
+                cn_buf_append(b, txt, cn_json_real_text(cn_json_real_parse(t, (size_t)(p - t)), txt));
+                run = p;
+            }
+        } else {
+            p++;
+        }
+    }
+    cn_buf_append(b, run, (size_t)(end - run));
 }

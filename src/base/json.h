@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "base/err.h"
+#include "base/str.h"
 
 /* OWNED: *out (json_decref). Errors: CN_ENOTFOUND, CN_ECORRUPT ("file:line:col: ..."). */
 int cn_json_load_file(const char *path, json_t **out, CnErr *err);
@@ -23,5 +24,12 @@ size_t cn_json_real_text(double d, char out[CN_JSON_REAL_MAX]);
 /* The double that the JSON number text [s, s+n) denotes, rounded exactly as strtod
  * rounds it (the common shapes without strtod's cost). */
 double cn_json_real_parse(const char *s, size_t n);
+/* Just past the closing quote of the JSON string whose opening quote is at p, or NULL
+ * when the text ends first. */
+const char *cn_json_string_end(const char *p, const char *end);
+/* Appends the JSON text [s, s+n) to b with each number of 16 or more significant digits
+ * (jansson prints doubles with 17: 250.59999999999999) rewritten in the shortest form
+ * that reads back as the same double (250.6). */
+void cn_json_copy_short_reals(CnBuf *b, const char *s, size_t n);
 
 #endif /* CN_JSON_H */

@@ -157,10 +157,10 @@ static int fetch_fn(void *ctx, CnFetchKind kind, const char *name, const json_t 
     return cn_fetcher_fetch_json(store_fetcher(ctx), kind, name, keys, ts_ms, out, err);
 }
 
-static int fetch_text_fn(void *ctx, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms, CnBuf *out,
-                         CnErr *err) {
+static int fetch_service_fn(void *ctx, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
+                            CnBuf *out, CnErr *err) {
     /* declined: the json_t fetch */
-    return cn_fetcher_fetch_typed(store_fetcher(ctx), kind, name, keys, ts_ms, out, err);
+    return cn_fetcher_fetch_service(store_fetcher(ctx), kind, name, keys, ts_ms, out, err);
 }
 
 int cn_cli_serve(int argc, char **argv) {
@@ -254,9 +254,10 @@ int cn_cli_serve(int argc, char **argv) {
     if (rc) goto done;
     atomic_store_explicit(&st.fetcher, fetcher, memory_order_release);
     rc = cn_srv_api_new(fetch_fn, &st, &api, &err);
-    /* the fetcher's typed path writes the common answer as text, without a JSON tree;
-     * the rest goes through the json_t fetch (its text would only be parsed again) */
-    if (rc == 0) cn_srv_api_set_text_fetch(api, fetch_text_fn);
+    /* the fetcher's typed path writes the common answer as the response body, without a
+     * JSON tree; the rest goes through the json_t fetch (its text would only be parsed
+     * again) */
+    if (rc == 0) cn_srv_api_set_service_fetch(api, fetch_service_fn);
     if (rc == 0) cn_srv_api_set_ready(api, store_ready);
     if (rc == 0) rc = cn_http_server_new(&ho, &s, &err);
     if (rc == 0) rc = cn_srv_api_mount(api, s, &err);

@@ -28,6 +28,7 @@
 #include "base/arena.h"
 #include "base/date.h"
 #include "base/fs.h"
+#include "base/json.h"
 #include "base/str.h"
 #include "engine/fetch.h"
 #include "engine/fetch_int.h"
@@ -1203,8 +1204,9 @@ static bool put_str(CnBuf *b, const char *s, size_t n) {
 }
 
 /* Entry i of v as cn_eng_vec_json then json_dumps would write it; false for maps and
- * structs (the generic path writes those: its maps come out with sorted keys). */
-static bool put_vec(CnBuf *b, const CnVec *v, uint32_t i) {
+ * structs (the generic path writes those: its maps come out with sorted keys). svc:
+ * doubles in their shortest form, as the feature service writes them. */
+static bool put_vec(CnBuf *b, const CnVec *v, uint32_t i, bool svc) {
     if (!v || !cn_col_vec_is_valid(v, i)) return cn_buf_append(b, "null", 4) == 0;
     switch (v->type->id) {
     case CN_COL_BOOL: return cn_buf_puts(b, ((const uint8_t *)v->values)[i] ? "true" : "false") == 0;
@@ -1219,8 +1221,14 @@ static bool put_vec(CnBuf *b, const CnVec *v, uint32_t i) {
     case CN_COL_FLOAT32:
     case CN_COL_FLOAT64: {
         double d = v->type->id == CN_COL_FLOAT32 ? ((const float *)v->values)[i] : ((const double *)v->values)[i];
-        if (isfinite(d)) put_real(b, d);
-        else cn_buf_append(b, "null", 4);
+        if (!isfinite(d)) {
+            cn_buf_append(b, "null", 4);
+        } else if (svc) {
+            char t[CN_JSON_REAL_MAX];
+            cn_buf_append(b, t, cn_json_real_text(d, t));
+        } else {
+            put_real(b, d);
+        }
         return true;
     }
     case CN_COL_STRING:
@@ -1233,7 +1241,7 @@ static bool put_vec(CnBuf *b, const CnVec *v, uint32_t i) {
         cn_buf_putc(b, '[');
         for (uint32_t k = v->offsets[i]; k < v->offsets[i + 1]; k++) {
             if (k > v->offsets[i]) cn_buf_putc(b, ',');
-            if (!put_vec(b, &v->child[0], k)) return false;
+            if (!put_vec(b, &v->child[0], k, svc)) return false;
         }
         return cn_buf_putc(b, ']') == 0;
     }
@@ -1372,10 +1380,11 @@ static bool put_keys(CnBuf *out, const json_t *req) {
     return !out->oom;
 }
 
-/* One request's answer {"keys":...,"values":{...}} into out; false to leave the
- * request to the generic path. */
+/* One request's answer {"keys":...,"values":{...}} into out, or with svc the feature
+ * service's {"status":"Success","entityKeys":...,"features":{...}} with shortest
+ * doubles; false to leave the request to the generic path. */
 static bool typed_one(const Plan *pl, Serv *const *sv, CnKvRead *rd, const json_t *req, int64_t q, CnBuf *kb,
-                      CnBuf *out) {
+                      CnBuf *out, bool svc) {
     CnErr e = CN_ERR_INIT;
     const CnBatch *row[64];
     bool absent[64];
@@ -1415,14 +1424,16 @@ static bool typed_one(const Plan *pl, Serv *const *sv, CnKvRead *rd, const json_
             return false;
         }
     }
-    cn_buf_append(out, "{\"keys\":", 8);
+    if (svc) cn_buf_puts(out, "{\"status\":\"Success\",\"entityKeys\":");
+    else cn_buf_append(out, "{\"keys\":", 8);
     if (!put_keys(out, req)) {
         char small[512];
         size_t kl = json_dumpb(req, small, sizeof small, JSON_COMPACT | JSON_SORT_KEYS);
         if (!kl || kl > sizeof small) return false;
         cn_buf_append(out, small, kl);
     }
-    cn_buf_append(out, ",\"values\":{", 11);
+    if (svc) cn_buf_puts(out, ",\"features\":{");
+    else cn_buf_append(out, ",\"values\":{", 11);
     bool first = true, join = pl->kind == CN_FETCH_JOIN;
     for (size_t o = 0; o < pl->nc; o++) {
         const TCol *c = &pl->cols[o];
@@ -1430,16 +1441,18 @@ static bool typed_one(const Plan *pl, Serv *const *sv, CnKvRead *rd, const json_
         if (!first) cn_buf_putc(out, ',');
         first = false;
         cn_buf_append(out, c->lit, c->lit_len);
-        if (txt[c->part]) cn_buf_append(out, txt[c->part][c->col], txt_len[c->part][c->col]);
-        else if (!put_vec(out, row[c->part] ? &row[c->part]->cols[c->col] : NULL, 0)) return false;
+        if (txt[c->part] && svc) cn_json_copy_short_reals(out, txt[c->part][c->col], txt_len[c->part][c->col]);
+        else if (txt[c->part]) cn_buf_append(out, txt[c->part][c->col], txt_len[c->part][c->col]);
+        else if (!put_vec(out, row[c->part] ? &row[c->part]->cols[c->col] : NULL, 0, svc)) return false;
     }
     cn_buf_append(out, "}}", 2);
     return !out->oom;
 }
 
-/* The whole answer by the typed path into out; false (out as it was) when the request
- * needs the generic path. */
-static bool fetch_typed(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t q, CnBuf *out) {
+/* The whole answer by the typed path into out (svc: as the feature service's body);
+ * false (out as it was) when the request needs the generic path. */
+static bool fetch_typed(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t q, CnBuf *out,
+                        bool svc) {
     if (f->note) return false; /* notes come from the generic path */
     const char *folder = kind == CN_FETCH_JOIN ? "joins" : "group_bys";
     const char *dot = strchr(name, '.');
@@ -1486,12 +1499,14 @@ static bool fetch_typed(CnFetcher *f, CnFetchKind kind, const char *name, const 
         pthread_mutex_unlock(&f->mu);
     }
     if (pl->generic) goto done; /* known before reading a key */
-    cn_buf_putc(out, '[');
+    if (svc) cn_buf_puts(out, "{\"results\":[");
+    else cn_buf_putc(out, '[');
     for (size_t i = 0; i < json_array_size(keys); i++) {
         if (i) cn_buf_putc(out, ',');
-        if (!typed_one(pl, sv, &rd, json_array_get(keys, i), q, &kb, out)) goto done;
+        if (!typed_one(pl, sv, &rd, json_array_get(keys, i), q, &kb, out, svc)) goto done;
     }
-    cn_buf_putc(out, ']');
+    if (svc) cn_buf_puts(out, "]}\n");
+    else cn_buf_putc(out, ']');
     ok = !out->oom;
     if (ok) atomic_fetch_add(&f->n_typed, 1);
 done:
@@ -1513,7 +1528,15 @@ int cn_fetcher_fetch_typed(CnFetcher *f, CnFetchKind kind, const char *name, con
     int rc = check_request(kind, name, keys, err);
     if (rc) return rc;
     int64_t q = ts_ms == CN_FETCH_NOW ? cn_fetcher__now_ms() : ts_ms;
-    return fetch_typed(f, kind, name, keys, q, out) ? 0 : CN_FETCH_DECLINED;
+    return fetch_typed(f, kind, name, keys, q, out, false) ? 0 : CN_FETCH_DECLINED;
+}
+
+int cn_fetcher_fetch_service(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
+                             CnBuf *out, CnErr *err) {
+    int rc = check_request(kind, name, keys, err);
+    if (rc) return rc;
+    int64_t q = ts_ms == CN_FETCH_NOW ? cn_fetcher__now_ms() : ts_ms;
+    return fetch_typed(f, kind, name, keys, q, out, true) ? 0 : CN_FETCH_DECLINED;
 }
 
 int cn_fetcher_fetch_text(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,

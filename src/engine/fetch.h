@@ -63,6 +63,12 @@ int cn_fetcher_fetch_text(CnFetcher *f, CnFetchKind kind, const char *name, cons
 #define CN_FETCH_DECLINED 1
 int cn_fetcher_fetch_typed(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
                            CnBuf *out, CnErr *err);
+/* cn_fetcher_fetch_typed's answer as the body of Chronon's feature service (the HTTP
+ * routes send it as it is): {"results":[{"status":"Success","entityKeys":{...},
+ * "features":{...}},...]} and a newline, doubles in their shortest round-trip form
+ * (cn_json_real_text). Declines and fails as cn_fetcher_fetch_typed. */
+int cn_fetcher_fetch_service(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
+                             CnBuf *out, CnErr *err);
 
 /* Notes a fetch may give besides its answer (a key without data, a query time far past
  * the uploaded day, GroupBy derivations not applied). fn runs on the fetching thread,

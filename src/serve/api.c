@@ -68,6 +68,7 @@ struct CnSrvApi {
     CnSrvFetchFn fetch;
     void *fetch_ctx;
     CnSrvFetchTextFn fetch_text; /* optional: the answer as JSON text; same ctx */
+    CnSrvFetchTextFn fetch_service; /* optional: the answer as the response body; same ctx */
     CnSrvReadyFn ready;          /* optional: false while the store is not connected; same ctx */
     FeatRoute gb, join;
     struct timespec started;
@@ -340,21 +341,6 @@ decline:
 
 /* ---- the fetcher's answer as text ------------------------------------------------- */
 
-/* Just past the closing quote of the string whose opening quote is at p, or NULL when
- * the text ends first. memchr finds each quote (feature names and stored texts make up
- * most of an answer); a quote after an odd run of backslashes is escaped. */
-static const char *string_end(const char *p, const char *end) {
-    for (p++; p < end;) {
-        const char *q = memchr(p, '"', (size_t)(end - p));
-        if (!q) return NULL;
-        const char *b = q;
-        while (b > p && b[-1] == '\\') b--;
-        if (((q - b) & 1) == 0) return q + 1;
-        p = q + 1;
-    }
-    return NULL;
-}
-
 /* The end of the JSON value starting at p (well-formed text from the fetcher; a string's
  * escapes are skipped, brackets are counted), or NULL when the text ends first. */
 static const char *skip_value(const char *p, const char *end) {
@@ -362,7 +348,7 @@ static const char *skip_value(const char *p, const char *end) {
     while (p < end) {
         char c = *p;
         if (c == '"') {
-            if (!(p = string_end(p, end))) return NULL;
+            if (!(p = cn_json_string_end(p, end))) return NULL;
         } else if (c == '{' || c == '[') {
             depth++;
             p++;
@@ -378,38 +364,6 @@ static const char *skip_value(const char *p, const char *end) {
         if (depth == 0 && (c == '"' || c == '}' || c == ']')) return p;
     }
     return depth == 0 ? p : NULL;
-}
-
-/* Copies a JSON value's text, rewriting each number printed with 16 or more significant
- * digits (jansson prints doubles with 17: 250.59999999999999) in the shortest form that
- * reads back as the same double (250.6), as the tree path writes it. */
-static void copy_value(CnBuf *b, const char *s, size_t n) {
-    const char *end = s + n, *run = s, *p = s;
-    while (p < end) {
-        char c = *p;
-        if (c == '"') {
-            const char *q = string_end(p, end);
-            p = q ? q : end;
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
-            const char *t = p;
-            int digits = 0;
-            bool real = false;
-            while (p < end && ((*p >= '0' && *p <= '9') || *p == '-' || *p == '+' || *p == '.' || *p == 'e' ||
-                               *p == 'E')) {
-                if (*p >= '0' && *p <= '9') digits++;
-                else if (*p == '.' || *p == 'e' || *p == 'E') real = true;
-                p++;
-            }
-            if (real && digits >= 16) {
-                put_raw(b, run, (size_t)(t - run));
-                write_real(b, cn_json_real_parse(t, (size_t)(p - t)));
-                run = p;
-            }
-        } else {
-            p++;
-        }
-    }
-    put_raw(b, run, (size_t)(end - run));
 }
 
 /* Writes Chronon's results for the fetcher's text answer t, an array of
@@ -460,7 +414,7 @@ static int text_to_results(CnBuf *b, const char *t, size_t n, const json_t *keys
             } else {
                 (*n_ok)++;
                 PUT_LIT(b, ",\"features\":");
-                if (vals) copy_value(b, vals, vals_n);
+                if (vals) cn_json_copy_short_reals(b, vals, vals_n);
                 else PUT_LIT(b, "{}");
             }
             PUT_LIT(b, "}");
@@ -500,6 +454,20 @@ static bool name_ok(const char *name) {
             return false;
     }
     return true;
+}
+
+/* A failed fetch's answer: 404 unknown name, 400 bad request, else 500 (counted as a
+ * store error). */
+static void fail_fetch(CnSrvApi *api, CnHttpResp *resp, int rc, const char *kind_name, const char *name,
+                       const CnErr *err) {
+    if (rc == CN_ENOTFOUND) {
+        fail(resp, 404, "%s %s: %s", kind_name, name, cn_err_msg(err));
+    } else if (rc == CN_EINVAL) {
+        fail(resp, 400, "%s %s: %s", kind_name, name, cn_err_msg(err));
+    } else {
+        ADD_RELAXED(&api->kv_errors, 1);
+        fail(resp, 500, "%s %s: %s", kind_name, name, cn_err_msg(err));
+    }
 }
 
 static int features_handler(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
@@ -559,25 +527,32 @@ static int features_handler(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
         fail(resp, 503, "%s %s: %s", kind_name, name, why);
         goto done;
     }
-    CnBuf *text = req->scratch;
-    if (text) cn_buf_reset(text);
-    int rc = api->fetch_text && text ? api->fetch_text(api->fetch_ctx, fr->kind, name, keys, ts, text, &err) : 1;
-    if (rc > 0) rc = api->fetch(api->fetch_ctx, fr->kind, name, keys, ts, &out, &err); /* declined or no text fetch */
-    if (rc != 0) {
-        if (rc == CN_ENOTFOUND) {
-            res = RES_NOT_FOUND;
-            fail(resp, 404, "%s %s: %s", kind_name, name, cn_err_msg(&err));
-        } else if (rc == CN_EINVAL) {
-            fail(resp, 400, "%s %s: %s", kind_name, name, cn_err_msg(&err));
-        } else {
-            res = RES_ERROR;
-            ADD_RELAXED(&api->kv_errors, 1);
-            fail(resp, 500, "%s %s: %s", kind_name, name, cn_err_msg(&err));
-        }
-        goto done;
-    }
     uint64_t n_ok = 0, n_failed = 0;
     CnBuf *b = &resp->body;
+    if (api->fetch_service) {
+        /* the common request: its answer is the body, written in place */
+        int rc = api->fetch_service(api->fetch_ctx, fr->kind, name, keys, ts, b, &err);
+        if (rc == 0) {
+            n_ok = json_array_size(keys);
+            goto answered;
+        }
+        if (rc < 0) {
+            res = rc == CN_ENOTFOUND ? RES_NOT_FOUND : rc == CN_EINVAL ? RES_BAD_REQUEST : RES_ERROR;
+            fail_fetch(api, resp, rc, kind_name, name, &err);
+            goto done;
+        }
+    }
+    CnBuf *text = req->scratch;
+    if (text) cn_buf_reset(text);
+    int rc = api->fetch_text && text && !api->fetch_service
+                 ? api->fetch_text(api->fetch_ctx, fr->kind, name, keys, ts, text, &err)
+                 : 1;
+    if (rc > 0) rc = api->fetch(api->fetch_ctx, fr->kind, name, keys, ts, &out, &err); /* declined or no text fetch */
+    if (rc != 0) {
+        res = rc == CN_ENOTFOUND ? RES_NOT_FOUND : rc == CN_EINVAL ? RES_BAD_REQUEST : RES_ERROR;
+        fail_fetch(api, resp, rc, kind_name, name, &err);
+        goto done;
+    }
     if (!out) {
         cn_buf_reserve(b, text->len + 64 + 48 * json_array_size(keys));
         size_t n_res = 0;
@@ -838,6 +813,8 @@ void cn_srv_api_free(CnSrvApi *api) {
 }
 
 void cn_srv_api_set_text_fetch(CnSrvApi *api, CnSrvFetchTextFn fn) { api->fetch_text = fn; }
+
+void cn_srv_api_set_service_fetch(CnSrvApi *api, CnSrvFetchTextFn fn) { api->fetch_service = fn; }
 
 void cn_srv_api_set_ready(CnSrvApi *api, CnSrvReadyFn fn) { api->ready = fn; }
 

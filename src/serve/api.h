@@ -52,6 +52,12 @@ void cn_srv_api_free(CnSrvApi *api); /* NULL-safe */
  * shape without building a tree (doubles printed with 17 digits are rewritten in their
  * shortest form, as the tree path writes them). Call before the server starts. */
 void cn_srv_api_set_text_fetch(CnSrvApi *api, CnSrvFetchTextFn fn);
+/* Asks fn (with the fetch ctx) first, before the text or json_t fetch: the contract of
+ * cn_fetcher_fetch_service, whose answer is the response body as it is sent (it is
+ * written straight into the response buffer: no copy, no rewrap). A positive return
+ * (declined, body untouched) passes the request on to the json_t fetch. Call before
+ * the server starts. */
+void cn_srv_api_set_service_fetch(CnSrvApi *api, CnSrvFetchTextFn fn);
 
 /* Asks fn (with the fetch ctx) before each fetch and in /health: while it says false,
  * the fetch routes answer 503 {"errors": ["<kind> <name>: <why>"]} and /health answers

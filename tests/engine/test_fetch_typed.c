@@ -24,6 +24,7 @@
 #include "base/alloc.h"
 #include "base/date.h"
 #include "base/fs.h"
+#include "base/json.h"
 #include "base/str.h"
 #include "conf/conf.h"
 #include "engine/fetch.h"
@@ -169,6 +170,43 @@ static json_t *random_keys(uint64_t *s) {
     return o;
 }
 
+/* Requests the service body answered (it declines what the typed path declines). */
+static int n_service;
+
+/* The service body of a request holds the generic answer's keys and values in the
+ * feature service's shape, with every double already in its shortest form (rewriting
+ * the body's long reals changes nothing). */
+static void check_service(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *req, int64_t q,
+                          const json_t *gen, CnErr *err) {
+    CnBuf body = CN_BUF_INIT, again = CN_BUF_INIT;
+    int rc = cn_fetcher_fetch_service(f, kind, name, req, q, &body, err);
+    if (rc == CN_FETCH_DECLINED) {
+        assert_int_equal(body.len, 0);
+        return;
+    }
+    ASSERT_OK(rc, err);
+    n_service++;
+    assert_true(body.len > 2 && body.data[body.len - 1] == '\n');
+    json_error_t je;
+    json_t *got = json_loadb(body.data, body.len, 0, &je);
+    if (!got) fail_msg("service body is not JSON (%s): %s", je.text, body.data);
+    json_t *res = json_object_get(got, "results");
+    assert_int_equal(json_array_size(res), json_array_size(gen));
+    for (size_t i = 0; i < json_array_size(gen); i++) {
+        json_t *r = json_array_get(res, i), *g = json_array_get(gen, i);
+        assert_string_equal(json_string_value(json_object_get(r, "status")), "Success");
+        assert_true(json_equal(json_object_get(r, "entityKeys"), json_object_get(g, "keys")));
+        if (!json_equal(json_object_get(r, "features"), json_object_get(g, "values")))
+            fail_msg("service features differ from the generic values: %s", body.data);
+    }
+    cn_json_copy_short_reals(&again, body.data, body.len);
+    assert_int_equal(again.len, body.len);
+    assert_memory_equal(again.data, body.data, body.len);
+    json_decref(got);
+    cn_buf_fini(&again);
+    cn_buf_fini(&body);
+}
+
 static void compare(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *req, int64_t q, CnErr *err) {
     json_t *gen = NULL;
     CnBuf txt = CN_BUF_INIT;
@@ -183,6 +221,7 @@ static void compare(CnFetcher *f, CnFetchKind kind, const char *name, const json
     }
     assert_string_equal(txt.data, want);
     cn_free_libc(want);
+    check_service(f, kind, name, req, q, gen, err);
     json_decref(gen);
     cn_buf_fini(&txt);
 }
@@ -297,9 +336,10 @@ static void test_typed_equals_generic(void **state) {
         json_t *req = json_pack("[{s:I, s:s}, {s:s, s:s}]", "user_id", (json_int_t)7, "uname", "n7", "user_id", "8",
                                 "uname", "nobody");
         compare(f, CN_FETCH_JOIN, "t.j1.v1", req, be + 3600000, &err);
-        assert_int_equal(cn_fetcher__typed_answers(f) - before, 1);
+        assert_int_equal(cn_fetcher__typed_answers(f) - before, 2); /* the text and the service body */
         json_decref(req);
     }
+    assert_true(n_service > 100);
     threads_agree(f, last + 1, &err);
     /* a request the typed path leaves alone still fails as the generic path does */
     CnBuf txt = CN_BUF_INIT;
