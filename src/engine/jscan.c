@@ -83,6 +83,7 @@ typedef struct Flat {
     uint64_t n_null[MAX_IN];     /* null inputs loaded */
     uint32_t n_declared;         /* sources whose table declares a (key, ts) sort order */
     int64_t kmin, kmax;          /* range of the loaded keys (kmin > kmax: none) */
+    int64_t tmin, tmax;          /* and of their ts */
     bool early;                  /* a row is stored in a partition before its ts's day */
 } Flat;
 
@@ -278,36 +279,42 @@ typedef struct Dest {
     uint64_t n_null[MAX_IN];  /* null inputs loaded */
     int64_t scanned;
     int64_t kmin, kmax;       /* range of the keys loaded (Flat's) */
+    int64_t tmin, tmax;       /* Flat's */
     bool early;               /* Flat's */
     bool over;                /* a batch did not fit below end */
 } Dest;
 
-/* Notes the key range and early rows of rows [a, b) of f, loaded from partition day:
+/* Notes the key and ts ranges and early rows of rows [a, b) of f, loaded from partition day:
  * done per batch while its rows are in cache, instead of passes over all rows later.
  * A row is early when its ts is on a day after day, i.e. ts >= (day + 1) days (a null
  * partition, day INT32_MIN, makes every row early, as the day comparison did). */
 static void dest_note(Dest *d, const Flat *f, uint32_t a, uint32_t b, int32_t day) {
-    int64_t lo = d->kmin, hi = d->kmax, lim = ((int64_t)day + 1) * CN_MS_PER_DAY, tmax = INT64_MIN;
+    int64_t lo = d->kmin, hi = d->kmax, lim = ((int64_t)day + 1) * CN_MS_PER_DAY, tmin = INT64_MAX, tmax = INT64_MIN;
     for (uint32_t r = a; r < b; r++) {
         int64_t k = f->key[r], t = f->ts[r];
         lo = k < lo ? k : lo;
         hi = k > hi ? k : hi;
+        tmin = t < tmin ? t : tmin;
         tmax = t > tmax ? t : tmax;
     }
     d->kmin = lo, d->kmax = hi;
+    d->tmin = tmin < d->tmin ? tmin : d->tmin;
+    d->tmax = tmax > d->tmax ? tmax : d->tmax;
     d->early = d->early || (a < b && (day == INT32_MIN || tmax >= lim));
 }
 
 static void dest_init(Dest *d, uint32_t n, uint32_t end) {
     memset(d, 0, sizeof *d);
     d->n = n, d->end = end;
-    d->kmin = INT64_MAX, d->kmax = INT64_MIN;
+    d->kmin = d->tmin = INT64_MAX, d->kmax = d->tmax = INT64_MIN;
 }
 
 /* Adds what dest d noted to f. */
 static void flat_note(Flat *f, const Plan *p, const Dest *d) {
     if (d->kmin < f->kmin) f->kmin = d->kmin;
     if (d->kmax > f->kmax) f->kmax = d->kmax;
+    if (d->tmin < f->tmin) f->tmin = d->tmin;
+    if (d->tmax > f->tmax) f->tmax = d->tmax;
     f->early = f->early || d->early;
     for (uint32_t c = 0; c < p->n_in; c++) f->n_null[c] += d->n_null[c];
 }
@@ -979,9 +986,11 @@ static void sort_phase(SortJob *j, int phase) {
  * the full ts (finish_groups). Input chunks and buckets are spread over threads_for(n)
  * threads; the result is the same for any number. OWNED: *out (cn_free), n entries;
  * *coarse_bits is the shift of the id within u. pday and val (may be NULL) travel in
- * the records. CN_ENOMEM. */
+ * the records. trange: {min, max} of the ts sorted when known (else NULL: a pass finds
+ * it); the records' array comes from sp. CN_ENOMEM. */
 static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday, const int64_t *val, uint32_t n_ids,
-                     const uint32_t *idx, uint32_t n, Spare *sp, Rec **out, unsigned *coarse_bits, CnErr *err) {
+                     const uint32_t *idx, uint32_t n, const int64_t *trange, Spare *sp, Rec **out, unsigned *coarse_bits,
+                     CnErr *err) {
     SortJob j = {.id = id, .idx = idx, .ts = ts, .val = val, .pday = pday, .n = n, .nt = threads_for(n)};
     size_t nb = (size_t)1 << DIGIT;
     int rc = 0;
@@ -994,11 +1003,15 @@ static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday,
     j.tmax = j.tmin + j.nt;
     j.cnt = j.hist + (size_t)j.nt * nb;
     j.bfirst = j.bend + nb;
-    sort_phase(&j, 0);
     int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (uint32_t t = 0; t < j.nt; t++) {
-        if (j.tmin[t] < lo) lo = j.tmin[t];
-        if (j.tmax[t] > hi) hi = j.tmax[t];
+    if (trange) {
+        lo = trange[0], hi = trange[1];
+    } else {
+        sort_phase(&j, 0);
+        for (uint32_t t = 0; t < j.nt; t++) {
+            if (j.tmin[t] < lo) lo = j.tmin[t];
+            if (j.tmax[t] > hi) hi = j.tmax[t];
+        }
     }
     unsigned ts_bits = 0, key_bits = 0, n_bits = 0;
     uint64_t range = n ? (uint64_t)hi - (uint64_t)lo : 0;
@@ -1263,7 +1276,8 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorte
     while (carried < p->n_in && !p->in_vals[carried]) carried++;
     const int64_t *cv = carried < p->n_in ? f->val[carried] : NULL;
     int rc = sort_runs(id, f->ts, f->pday, cv, n, n_ids, s->start, &ev, &s->n_runs, &s->n_fixed, err);
-    if (rc == 0 && !ev) rc = sort_recs(id, f->ts, f->pday, cv, n_ids, NULL, n, &s->spare, &ev, &cb, err);
+    const int64_t trange[2] = {f->tmin, f->tmax}; /* noted while loading */
+    if (rc == 0 && !ev) rc = sort_recs(id, f->ts, f->pday, cv, n_ids, NULL, n, trange, &s->spare, &ev, &cb, err);
     spare_put(&s->spare, f->ts, (size_t)f->cap * sizeof *f->ts), f->ts = NULL;
     spare_put(&s->spare, f->pday, (size_t)f->cap * sizeof *f->pday), f->pday = NULL;
     if (rc) return rc;
@@ -1438,12 +1452,13 @@ static int sweep(Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, co
     if (!qsel) goto oom;
     for (uint32_t r = 0; r < n_q; r++)
         if (qid[r] != NONE) qsel[n_qq++] = r;
-    rc = sort_recs(qid, qts, qpday, NULL, n_ids, qsel, n_qq, &s->spare, &qs, &sj.cb, err);
+    rc = sort_recs(qid, qts, qpday, NULL, n_ids, qsel, n_qq, NULL, &s->spare, &qs, &sj.cb, err);
     if (rc) goto done;
     uint32_t np = p->n_parts, nt = threads_for(n_qq);
     sj.qs = qs;
     sj.v = *rv = spare_take(&s->spare, ((size_t)n_qq * np + 1) * sizeof *sj.v);
     sj.ok = *rok = spare_take(&s->spare, (size_t)n_qq * np + 1);
+    spare_fini(&s->spare); /* nothing bigger is made after: the rest goes back now */
     sj.jcut = cn_malloc(((size_t)nt + 1) * sizeof *sj.jcut);
     sj.lo = cn_malloc(((size_t)nt * p->n_w + 1) * sizeof *sj.lo);
     if (!sj.v || !sj.ok || !sj.jcut || !sj.lo) goto oom;
@@ -1542,7 +1557,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     memset(&skeys, 0, sizeof skeys);
     memset(&p, 0, sizeof p);
     memset(&f, 0, sizeof f);
-    f.kmin = INT64_MAX, f.kmax = INT64_MIN;
+    f.kmin = f.tmin = INT64_MAX, f.kmax = f.tmax = INT64_MIN;
     memset(&s, 0, sizeof s);
     memset(&km, 0, sizeof km);
     uint32_t *id = NULL, *qid = NULL, *rank = NULL, n_ids = 0, n = left->n_rows;

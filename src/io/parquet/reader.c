@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "base/alloc.h"
 #include "base/arena.h"
@@ -81,6 +82,7 @@ struct CnPqReader {
     int sticky;              /* first error of next() */
     CnErr sticky_err;
     Scratch chunk, page, def, rep, slot, idx, tmp64, dictpage;
+    ZSTD_DCtx *zd;           /* OWNED: one zstd context for every page, made on first use */
     /* context for messages while decoding */
     uint32_t c_rg, c_page;
     const char *c_col;
@@ -646,6 +648,7 @@ void cn_pq_reader_close(CnPqReader *r) {
     cn_col_schema_free(r->schema);
     Scratch *ss[] = {&r->chunk, &r->page, &r->def, &r->rep, &r->slot, &r->idx, &r->tmp64, &r->dictpage};
     for (size_t i = 0; i < CN_ARRAY_LEN(ss); i++) scratch_free(ss[i]);
+    ZSTD_freeDCtx(r->zd);
     cn_arena_fini(&r->arena);
     cn_free(r->name);
     cn_free(r);
@@ -1429,6 +1432,20 @@ static int load_dict(CnPqReader *r, uint32_t li, const uint8_t *p, size_t len, u
 
 #define RESERVE_ROWS ((int64_t)1 << 22)
 
+/* A page's payload decompressed into out: zstd through the reader's own context
+ * (ZSTD_decompress makes and frees one of over 100 KiB per call, a fresh mapping to
+ * fault in for every page), the other codecs as codec.c does them. */
+static int page_bytes(CnPqReader *r, int codec, const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len,
+                      CnErr *err) {
+    if (codec != CN_PQ_CODEC_ZSTD) return cn_pq__decompress(codec, in, in_len, out, out_len, err);
+    if (!r->zd && !(r->zd = ZSTD_createDCtx())) return cn_err_set(err, CN_ENOMEM, "zstd: out of memory");
+    /* frames may be concatenated; ZSTD_decompressDCtx handles that */
+    size_t n = ZSTD_decompressDCtx(r->zd, out, out_len, in, in_len);
+    if (ZSTD_isError(n)) return cn_err_set(err, CN_ECORRUPT, "zstd page is corrupt: %s", ZSTD_getErrorName(n));
+    if (n != out_len) return cn_err_set(err, CN_ECORRUPT, "zstd page decodes to %zu bytes, header says %zu", n, out_len);
+    return 0;
+}
+
 /* Decodes column chunk li of row group g into the field vector tv. */
 static int decode_chunk(CnPqReader *r, uint32_t g, uint32_t li, CnVec *tv, CnErr *err) {
     const CnPqRowGroup *rg = &r->foot.row_groups[g];
@@ -1469,7 +1486,7 @@ static int decode_chunk(CnPqReader *r, uint32_t g, uint32_t li, CnVec *tv, CnErr
         pos += (size_t)h.compressed_len;
         if (h.type == CN_PQ__PAGE_DICT) {
             if (scratch(&r->dictpage, (size_t)h.uncompressed_len + 8) < 0) goto oom;
-            rc = cn_pq__decompress(c->codec, payload, (size_t)h.compressed_len, r->dictpage.p,
+            rc = page_bytes(r, c->codec, payload, (size_t)h.compressed_len, r->dictpage.p,
                                    (size_t)h.uncompressed_len, err);
             if (rc < 0) goto done;
             rc = load_dict(r, li, r->dictpage.p, (size_t)h.uncompressed_len, (uint32_t)h.n_values, h.encoding, err);
@@ -1477,7 +1494,7 @@ static int decode_chunk(CnPqReader *r, uint32_t g, uint32_t li, CnVec *tv, CnErr
         } else if (h.type == CN_PQ__PAGE_DATA) {
             if (scratch(&r->page, (size_t)h.uncompressed_len + 8) < 0) goto oom;
             uint8_t *pg = r->page.p;
-            rc = cn_pq__decompress(c->codec, payload, (size_t)h.compressed_len, pg, (size_t)h.uncompressed_len, err);
+            rc = page_bytes(r, c->codec, payload, (size_t)h.compressed_len, pg, (size_t)h.uncompressed_len, err);
             if (rc < 0) goto done;
             size_t plen = (size_t)h.uncompressed_len, q = 0;
             const uint8_t *rp = NULL, *dp = NULL;
@@ -1515,7 +1532,7 @@ static int decode_chunk(CnPqReader *r, uint32_t g, uint32_t li, CnVec *tv, CnErr
             size_t vlen = (size_t)h.uncompressed_len - lv_len;
             if (scratch(&r->page, vlen + 8) < 0) goto oom;
             bool comp = h.is_compressed && c->codec != CN_PQ_CODEC_UNCOMPRESSED;
-            rc = cn_pq__decompress(comp ? c->codec : CN_PQ_CODEC_UNCOMPRESSED, payload + lv_len,
+            rc = page_bytes(r, comp ? c->codec : CN_PQ_CODEC_UNCOMPRESSED, payload + lv_len,
                                    (size_t)h.compressed_len - lv_len, r->page.p, vlen, err);
             if (rc < 0) goto done;
             CN_CHECK_DATA(h.n_nulls <= h.n_values, err, rc, "v2 page has %d nulls in %d values", h.n_nulls, h.n_values);
