@@ -9,7 +9,13 @@ run. A server near
 100% of a core while the bench mostly waits is the bottleneck: then the figures say how
 fast that test server is, not how fast a real Redis/MongoDB/DynamoDB would be.
 
-Usage: bench_stores.py [--smoke] [--only redis,mongodb,dynamodb,lmdb]
+DynamoDB is measured on two servers: dynalite (node, the tests' server) and, as a second
+opinion when a python with moto is found, moto's server (`--only moto`; not in --smoke).
+On both, the raw client writes each upload into a new table, as ours writes a version's
+table, and its replacing upload is a new table and then DeleteTable of the previous one
+(see bench_stores.c).
+
+Usage: bench_stores.py [--smoke] [--only redis,mongodb,dynamodb,moto,lmdb]
   --smoke   tiny sizes (the CTest bench.stores.smoke): proves the bench runs and that
             every value read through both paths matched; a missing server is skipped.
 Paths come from CN_BUILD_DIR and CN_SOURCE_DIR (set by CTest)."""
@@ -29,7 +35,8 @@ import kv_remote_e2e as remote  # noqa: E402
 
 # keys, fetches per size: CongoDB scans the whole collection per query, dynalite writes
 # a few thousand items/s, so they get fewer keys than Redis
-FULL = {"redis": (200000, 5000), "mongodb": (3000, 60), "dynamodb": (5000, 3000), "lmdb": (2000000, 0)}
+FULL = {"redis": (200000, 5000), "mongodb": (3000, 60), "dynamodb": (5000, 3000),
+        "moto": (2000, 1000), "lmdb": (2000000, 0)}
 SMOKE = {"redis": (5000, 200), "mongodb": (100, 10), "dynamodb": (100, 10)}
 
 
@@ -109,6 +116,21 @@ def do_dynamodb(d, sizes):
         check(run_bench(argv, srv.proc.pid, env=remote.aws_env(port)))
     finally:
         srv.stop()
+
+
+def do_moto(d, sizes):
+    py = remote.moto_python()
+    port = remote.free_port()
+    proc = subprocess.Popen([py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        remote.wait_port(port, proc, timeout=30)
+        argv = bench("dynamodb", sizes)
+        argv[3] = "dynamodb://bench_?region=us-east-1"
+        argv[4:6] = [str(x) for x in sizes["moto"]]
+        check(run_bench(argv, proc.pid, env=remote.aws_env(port)))
+    finally:
+        remote.stop(proc)
 
 
 def do_lmdb(d, sizes):
