@@ -1039,6 +1039,29 @@ static void plan_free(Plan *pl) {
     }
 }
 
+/* Appends for the answer's text: the answer is many small pieces, so the common case
+ * (room left) is inline; cn_buf_append grows the buffer otherwise. 0 or CN_ENOMEM. */
+static inline int out_put(CnBuf *b, const void *p, size_t n) {
+    if (b->len + n < b->cap) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = 0;
+        return 0;
+    }
+    return cn_buf_append(b, p, n);
+}
+
+static inline int out_putc(CnBuf *b, char c) {
+    if (b->len + 1 < b->cap) {
+        b->data[b->len++] = c;
+        b->data[b->len] = 0;
+        return 0;
+    }
+    return cn_buf_putc(b, c);
+}
+
+#define OUT_LIT(b, lit) out_put((b), "" lit "", sizeof(lit) - 1)
+
 /* jansson's fixups of "%.17g" text (dump.c, jsonp_dtostr): ".0" when neither '.' nor
  * 'e' appears; no '+' or leading zeros in the exponent. t holds n chars and room. */
 static size_t real_fixups(char *t, size_t n) {
@@ -1152,7 +1175,7 @@ static void put_real(CnBuf *b, double d) {
         if (w <= 0 || (size_t)w >= sizeof t - 3) return;
         n = (size_t)w;
     }
-    cn_buf_append(b, t, real_fixups(t, n));
+    out_put(b, t, real_fixups(t, n));
 }
 
 void cn_fetcher__real_text(double d, CnBuf *out) {
@@ -1165,20 +1188,20 @@ static void put_int(CnBuf *b, int64_t x) {
     do *--p = (char)('0' + u % 10);
     while (u /= 10);
     if (x < 0) *--p = '-';
-    cn_buf_append(b, p, (size_t)(t + sizeof t - p));
+    out_put(b, p, (size_t)(t + sizeof t - p));
 }
 
 /* A JSON string as jansson writes it; false for bytes >= 0x80 (jansson checks UTF-8:
  * the generic path decides). */
 static bool put_str(CnBuf *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
-    cn_buf_putc(b, '"');
+    out_putc(b, '"');
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x80) return false;
         if (c >= 0x20 && c != '"' && c != '\\') continue;
-        cn_buf_append(b, s + run, i - run);
+        out_put(b, s + run, i - run);
         run = i + 1;
         char e[6] = {'\\', 0, 0, 0, 0, 0};
         size_t el = 2;
@@ -1196,10 +1219,10 @@ static bool put_str(CnBuf *b, const char *s, size_t n) {
             e[5] = hex[c & 15];
             el = 6;
         }
-        cn_buf_append(b, e, el);
+        out_put(b, e, el);
     }
-    cn_buf_append(b, s + run, n - run);
-    cn_buf_putc(b, '"');
+    out_put(b, s + run, n - run);
+    out_putc(b, '"');
     return true;
 }
 
@@ -1207,9 +1230,9 @@ static bool put_str(CnBuf *b, const char *s, size_t n) {
  * structs (the generic path writes those: its maps come out with sorted keys). svc:
  * doubles in their shortest form, as the feature service writes them. */
 static bool put_vec(CnBuf *b, const CnVec *v, uint32_t i, bool svc) {
-    if (!v || !cn_col_vec_is_valid(v, i)) return cn_buf_append(b, "null", 4) == 0;
+    if (!v || !cn_col_vec_is_valid(v, i)) return out_put(b, "null", 4) == 0;
     switch (v->type->id) {
-    case CN_COL_BOOL: return cn_buf_puts(b, ((const uint8_t *)v->values)[i] ? "true" : "false") == 0;
+    case CN_COL_BOOL: return (((const uint8_t *)v->values)[i] ? OUT_LIT(b, "true") : OUT_LIT(b, "false")) == 0;
     case CN_COL_INT32: put_int(b, ((const int32_t *)v->values)[i]); return true;
     case CN_COL_INT64:
     case CN_COL_TIMESTAMP: put_int(b, ((const int64_t *)v->values)[i]); return true;
@@ -1222,10 +1245,10 @@ static bool put_vec(CnBuf *b, const CnVec *v, uint32_t i, bool svc) {
     case CN_COL_FLOAT64: {
         double d = v->type->id == CN_COL_FLOAT32 ? ((const float *)v->values)[i] : ((const double *)v->values)[i];
         if (!isfinite(d)) {
-            cn_buf_append(b, "null", 4);
+            out_put(b, "null", 4);
         } else if (svc) {
             char t[CN_JSON_REAL_MAX];
-            cn_buf_append(b, t, cn_json_real_text(d, t));
+            out_put(b, t, cn_json_real_text(d, t));
         } else {
             put_real(b, d);
         }
@@ -1238,12 +1261,12 @@ static bool put_vec(CnBuf *b, const CnVec *v, uint32_t i, bool svc) {
         return put_str(b, p, len);
     }
     case CN_COL_LIST: { /* LAST_K and friends: "[e1,e2]" as the compact dump writes it */
-        cn_buf_putc(b, '[');
+        out_putc(b, '[');
         for (uint32_t k = v->offsets[i]; k < v->offsets[i + 1]; k++) {
-            if (k > v->offsets[i]) cn_buf_putc(b, ',');
+            if (k > v->offsets[i]) out_putc(b, ',');
             if (!put_vec(b, &v->child[0], k, svc)) return false;
         }
-        return cn_buf_putc(b, ']') == 0;
+        return out_putc(b, ']') == 0;
     }
     default: return false;
     }
@@ -1329,7 +1352,7 @@ static Plan *plan_build(const CnConf *conf, CnFetchKind kind, size_t np, char **
         }
         lit.len = 0;
         bool ok = !dup && best < np && put_str(&lit, names[best][at[best]], strlen(names[best][at[best]])) &&
-                  cn_buf_putc(&lit, ':') == 0;
+                  out_putc(&lit, ':') == 0;
         char *l = ok ? cn_arena_alloc(a, lit.len + 1) : NULL;
         if (!l) {
             cn_buf_fini(&lit);
@@ -1364,11 +1387,11 @@ static bool put_keys(CnBuf *out, const json_t *req) {
         }
         k[i] = key, kn[i] = klen;
     }
-    cn_buf_putc(out, '{');
+    out_putc(out, '{');
     for (size_t i = 0; i < n; i++) {
-        if (i) cn_buf_putc(out, ',');
+        if (i) out_putc(out, ',');
         v = json_object_getn(req, k[i], kn[i]);
-        bool ok = put_str(out, k[i], kn[i]) && cn_buf_putc(out, ':') == 0;
+        bool ok = put_str(out, k[i], kn[i]) && out_putc(out, ':') == 0;
         if (ok && json_is_string(v)) ok = put_str(out, json_string_value(v), json_string_length(v));
         else if (ok) put_int(out, (int64_t)json_integer_value(v));
         if (!ok) {
@@ -1376,7 +1399,7 @@ static bool put_keys(CnBuf *out, const json_t *req) {
             return false;
         }
     }
-    cn_buf_putc(out, '}');
+    out_putc(out, '}');
     return !out->oom;
 }
 
@@ -1424,28 +1447,28 @@ static bool typed_one(const Plan *pl, Serv *const *sv, CnKvRead *rd, const json_
             return false;
         }
     }
-    if (svc) cn_buf_puts(out, "{\"status\":\"Success\",\"entityKeys\":");
-    else cn_buf_append(out, "{\"keys\":", 8);
+    if (svc) OUT_LIT(out, "{\"status\":\"Success\",\"entityKeys\":");
+    else out_put(out, "{\"keys\":", 8);
     if (!put_keys(out, req)) {
         char small[512];
         size_t kl = json_dumpb(req, small, sizeof small, JSON_COMPACT | JSON_SORT_KEYS);
         if (!kl || kl > sizeof small) return false;
-        cn_buf_append(out, small, kl);
+        out_put(out, small, kl);
     }
-    if (svc) cn_buf_puts(out, ",\"features\":{");
-    else cn_buf_append(out, ",\"values\":{", 11);
+    if (svc) OUT_LIT(out, ",\"features\":{");
+    else out_put(out, ",\"values\":{", 11);
     bool first = true, join = pl->kind == CN_FETCH_JOIN;
     for (size_t o = 0; o < pl->nc; o++) {
         const TCol *c = &pl->cols[o];
         if (join && absent[c->part]) continue; /* a Join part without data adds nothing */
-        if (!first) cn_buf_putc(out, ',');
+        if (!first) out_putc(out, ',');
         first = false;
-        cn_buf_append(out, c->lit, c->lit_len);
+        out_put(out, c->lit, c->lit_len);
         if (txt[c->part] && svc) cn_json_copy_short_reals(out, txt[c->part][c->col], txt_len[c->part][c->col]);
-        else if (txt[c->part]) cn_buf_append(out, txt[c->part][c->col], txt_len[c->part][c->col]);
+        else if (txt[c->part]) out_put(out, txt[c->part][c->col], txt_len[c->part][c->col]);
         else if (!put_vec(out, row[c->part] ? &row[c->part]->cols[c->col] : NULL, 0, svc)) return false;
     }
-    cn_buf_append(out, "}}", 2);
+    out_put(out, "}}", 2);
     return !out->oom;
 }
 
@@ -1499,14 +1522,14 @@ static bool fetch_typed(CnFetcher *f, CnFetchKind kind, const char *name, const 
         pthread_mutex_unlock(&f->mu);
     }
     if (pl->generic) goto done; /* known before reading a key */
-    if (svc) cn_buf_puts(out, "{\"results\":[");
-    else cn_buf_putc(out, '[');
+    if (svc) OUT_LIT(out, "{\"results\":[");
+    else out_putc(out, '[');
     for (size_t i = 0; i < json_array_size(keys); i++) {
-        if (i) cn_buf_putc(out, ',');
+        if (i) out_putc(out, ',');
         if (!typed_one(pl, sv, &rd, json_array_get(keys, i), q, &kb, out, svc)) goto done;
     }
-    if (svc) cn_buf_puts(out, "]}\n");
-    else cn_buf_putc(out, ']');
+    if (svc) OUT_LIT(out, "]}\n");
+    else out_putc(out, ']');
     ok = !out->oom;
     if (ok) atomic_fetch_add(&f->n_typed, 1);
 done:
