@@ -947,18 +947,6 @@ int cn_eng_gb_snapshot(CnEngGroupBy *g, const char *ds, CnBatch *out, CnErr *err
     return cn_eng__compute(g, d, d, NULL, emit_snap, &so, err);
 }
 
-/* Key id of the encoded key, or UINT32_MAX. */
-static uint32_t key_find(const CnEngKeys *k, const void *p, size_t len) {
-    if (!k->cap) return UINT32_MAX;
-    uint64_t h = cn_hash_bytes(p, len, 0x6b6579);
-    for (uint32_t i = (uint32_t)h & (k->cap - 1); k->slots[i]; i = (i + 1) & (k->cap - 1)) {
-        uint32_t c = k->slots[i] - 1;
-        if (k->hash[c] == h && k->off[c + 1] - k->off[c] == len && !memcmp(k->bytes.data + k->off[c], p, len))
-            return c;
-    }
-    return UINT32_MAX;
-}
-
 int cn_eng_gb_values_at(CnEngGroupBy *g, const CnBatch *q, CnBatch *out, CnErr *err) {
     int kc[64];
     if (g->n_keys > 64) return cn_err_set(err, CN_EUNSUPPORTED, "values_at: more than 64 key columns");
@@ -1014,7 +1002,7 @@ int cn_eng_gb_values_at(CnEngGroupBy *g, const CnBatch *q, CnBatch *out, CnErr *
         uint32_t id = UINT32_MAX;
         bool tv = cn_col_vec_is_valid(&q->cols[i_ts], r);
         int64_t t = tv ? ((const int64_t *)q->cols[i_ts].values)[r] : 0;
-        if (tv && cn_eng__key_encode(q, kc, g->n_keys, r, &kb)) id = key_find(&g->keys, kb.data, kb.len);
+        if (tv && cn_eng__key_encode(q, kc, g->n_keys, r, &kb)) id = cn_eng__keys_find(&g->keys, kb.data, kb.len);
         for (uint32_t p = 0; p < g->n_parts && rc == 0; p++) {
             const CnEngPart *pt = &g->parts[p];
             const CnEngBase *b = &g->bases[pt->i_base];

@@ -114,6 +114,17 @@ int cn_eng__key_intern(CnEngKeys *k, const void *p, size_t len, const CnBatch *b
     return rc;
 }
 
+uint32_t cn_eng__keys_find(const CnEngKeys *k, const void *key, size_t len) {
+    if (!k->cap) return UINT32_MAX;
+    uint64_t h = cn_hash_bytes(key, len, 0x6b6579);
+    for (uint32_t i = (uint32_t)h & (k->cap - 1); k->slots[i]; i = (i + 1) & (k->cap - 1)) {
+        uint32_t c = k->slots[i] - 1;
+        if (k->hash[c] == h && k->off[c + 1] - k->off[c] == len && !memcmp(k->bytes.data + k->off[c], key, len))
+            return c;
+    }
+    return UINT32_MAX;
+}
+
 /* A side table for the common single fixed-width key column (ids, longs, ...): the
  * value's bits -> key id, both inline in one 16-byte slot, so a lookup costs one cache
  * line instead of the four (slot, hash, offsets, bytes) of cn_eng__key_intern, and the

@@ -14,7 +14,6 @@
 
 #include "base/alloc.h"
 #include "base/date.h"
-#include "base/hash.h"
 #include "base/log.h"
 
 /* Names of the two columns added to the source's selects: the Query fields they come
@@ -39,17 +38,6 @@ bool cn_eng__mut_has(const CnGroupBy *gb) {
     for (size_t i = 0; i < gb->n_sources; i++)
         if (gb->sources[i].kind == CN_CONF_SRC_ENTITIES && gb->sources[i].mutation_table) return true;
     return false;
-}
-
-uint32_t cn_eng__keys_find(const CnEngKeys *ks, const void *key, size_t len) {
-    if (!ks->cap) return UINT32_MAX;
-    uint64_t h = cn_hash_bytes(key, len, 0x6b6579);
-    for (uint32_t i = (uint32_t)h & (ks->cap - 1); ks->slots[i]; i = (i + 1) & (ks->cap - 1)) {
-        uint32_t c = ks->slots[i] - 1;
-        if (ks->hash[c] == h && ks->off[c + 1] - ks->off[c] == len && !memcmp(ks->bytes.data + ks->off[c], key, len))
-            return c;
-    }
-    return UINT32_MAX;
 }
 
 const CnEngKeys *cn_eng__mut_keys(const CnEngMut *m) { return &m->g->keys; }

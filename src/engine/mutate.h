@@ -20,8 +20,6 @@ int cn_eng__mut_open(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngGroupBy 
 void cn_eng__mut_free(CnEngMut *m); /* NULL-safe */
 /* Whether some source of gb has a mutationTable. */
 bool cn_eng__mut_has(const CnGroupBy *gb);
-/* Key id of encoded key bytes (cn_eng__key_encode) in ks; UINT32_MAX when absent. */
-uint32_t cn_eng__keys_find(const CnEngKeys *ks, const void *key, size_t len);
 /* The key table of the mutation rows. */
 const CnEngKeys *cn_eng__mut_keys(const CnEngMut *m);
 /* Applies key id k's mutations of day x with epoch(x) <= mutation_ts < q to IR 0 of st,
