@@ -442,6 +442,9 @@ static struct curl_slist *dy_headers(const char *target) {
     char t[128];
     snprintf(t, sizeof t, "X-Amz-Target: DynamoDB_20120810.%s", target);
     struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/x-amz-json-1.0");
+    /* as the backend does: without it curl sends "Expect: 100-continue" for a body over
+     * 1 KB (a BatchWriteItem of 25) and waits for the server's interim reply */
+    l = curl_slist_append(l, "Expect:");
     return curl_slist_append(l, t);
 }
 
