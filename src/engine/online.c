@@ -572,6 +572,68 @@ static void up_worker(void *ud, uint32_t t) {
     cn_free(n_cells);
 }
 
+/* Puts the rows in reach of some window in rank order, source order within a rank
+ * (beg[i]: the first row of rank i in rows), in two passes as the key fold's: rows to
+ * n_b ranges of 2^shift ranks in source order, then each range's rows to their ranks,
+ * every write stream short enough to cache. Threads take equal row ranges in the first
+ * pass (phase 0 counts, phase 1 scatters; thread t's rows of a range follow those of the
+ * threads before it, so source order holds) and equal runs of ranges in the second
+ * (phase 2, disjoint parts of beg and rows). */
+typedef struct UpPrep {
+    const CnEngGroupBy *g;
+    const CnVec *val;
+    const uint32_t *rank;
+    int64_t lo, batch_end;
+    int32_t day;
+    uint32_t shift, n_b, n_t, phase;
+    uint32_t *rk;         /* per row: its rank, UINT32_MAX when out of reach */
+    uint32_t *cnt;        /* n_t x (n_b + 1): per thread and range, a count, then where its rows go */
+    const uint32_t *bc;   /* where each range's rows begin in part and rows (n_b + 1) */
+    UpPartRow *part;
+    UpRow *rows;
+    uint32_t *beg;        /* n_ids + 1, zeroed */
+    uint32_t *max_rows;   /* per thread: most rows of a rank */
+} UpPrep;
+
+static void up_prep_pass(void *ud, uint32_t t) {
+    UpPrep *p = ud;
+    const CnEngGroupBy *g = p->g;
+    uint32_t *c = p->cnt + (size_t)t * (p->n_b + 1);
+    uint32_t r0 = (uint32_t)((uint64_t)g->n_rows * t / p->n_t), r1 = (uint32_t)((uint64_t)g->n_rows * (t + 1) / p->n_t);
+    if (p->phase == 0) {
+        for (uint32_t r = r0; r < r1; r++) {
+            bool in = g->ts_ok[r] && g->ts[r] < p->batch_end && g->ts[r] >= p->lo &&
+                      (!g->entities || g->pday[r] == p->day) && cn_col_vec_is_valid(p->val, r);
+            p->rk[r] = in ? p->rank[g->key_id[r]] : UINT32_MAX;
+            if (in) c[p->rk[r] >> p->shift]++;
+        }
+    } else if (p->phase == 1) {
+        const int64_t *vals = p->val->values;
+        for (uint32_t r = r0; r < r1; r++)
+            if (p->rk[r] != UINT32_MAX) p->part[c[p->rk[r] >> p->shift]++] = (UpPartRow){g->ts[r], vals[r], p->rk[r]};
+    } else {
+        uint32_t b0 = (uint32_t)((uint64_t)p->n_b * t / p->n_t), b1 = (uint32_t)((uint64_t)p->n_b * (t + 1) / p->n_t);
+        uint32_t n_ids = g->keys.n, mx = 0;
+        uint32_t *beg = p->beg;
+        for (uint32_t b = b0; b < b1; b++) {
+            uint32_t lo = b << p->shift, hi = CN_MIN((uint64_t)(b + 1) << p->shift, n_ids);
+            /* counts in beg[i + 1], then the starts there, then the scatter leaves
+             * beg[i + 1] at rank i's end, which is rank i + 1's start */
+            for (uint32_t i = p->bc[b]; i < p->bc[b + 1]; i++) beg[p->part[i].rank + 1]++;
+            uint32_t run = p->bc[b];
+            for (uint32_t i = lo; i < hi; i++) {
+                uint32_t n = beg[i + 1];
+                mx = CN_MAX(mx, n);
+                beg[i + 1] = run;
+                run += n;
+            }
+            for (uint32_t i = p->bc[b]; i < p->bc[b + 1]; i++)
+                p->rows[beg[p->part[i].rank + 1]++] = (UpRow){p->part[i].ts, p->part[i].v};
+        }
+        p->max_rows[t] = mx;
+    }
+}
+
 /* TEMPORAL records by the upload fold (see above), in key order. */
 static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const UpPart *up, const UpWin *uw,
                        uint32_t n_wins, CnKvLoad *ld, CnEngUploadStats *st, CnErr *err) {
@@ -598,45 +660,51 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
     /* the rows in reach of some window, by rank, in source order within a rank */
     int64_t lo = INT64_MAX;
     for (uint32_t wi = 0; wi < n_wins; wi++) lo = uw[wi].lo < lo ? uw[wi].lo : lo;
-    const CnVec *val = &g->rows->cols[g->bases[g->parts[0].i_base].i_input];
-    const int64_t *vals = val->values;
-#define UP_IN_REACH(r)                                                                                      \
-    (g->ts_ok[r] && g->ts[r] < batch_end && g->ts[r] >= lo && (!g->entities || g->pday[r] == day) && \
-     cn_col_vec_is_valid(val, r))
-    /* two passes, as the key fold's: rows to UP_BUCKETS ranges of ranks in source order,
-     * then each range's rows to their ranks, every write stream short enough to cache */
     uint32_t shift = 0;
     while ((n_ids >> shift) >= UP_BUCKETS) shift++;
     uint32_t n_b = (n_ids >> shift) + 1, bc[UP_BUCKETS + 2] = {0};
+    /* a few threads once there are rows enough to pay for starting them (tens of
+     * microseconds; the upload fold's tests run several on 6000 rows) */
+    uint32_t n_t = g->n_rows < 4096 ? 1 : CN_MIN(cn_pool_threads(), 8u);
+    UpPrep pp = {.g = g, .val = &g->rows->cols[g->bases[g->parts[0].i_base].i_input], .rank = rank, .lo = lo,
+                 .batch_end = batch_end, .day = day, .shift = shift, .n_b = n_b, .n_t = n_t, .bc = bc, .beg = beg};
+    uint32_t n_in = 0, max_rows = 0;
     rk = cn_malloc(((size_t)g->n_rows + 1) * sizeof *rk);
-    if (!rk) {
+    pp.cnt = cn_calloc((size_t)n_t * (n_b + 1), sizeof *pp.cnt);
+    pp.max_rows = cn_calloc(n_t, sizeof *pp.max_rows);
+    pp.rk = rk;
+    if (!rk || !pp.cnt || !pp.max_rows) {
         rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
-        goto done;
+        goto prep_done;
     }
-    for (uint32_t r = 0; r < g->n_rows; r++) {
-        rk[r] = UP_IN_REACH(r) ? rank[g->key_id[r]] : UINT32_MAX;
-        if (rk[r] != UINT32_MAX) bc[(rk[r] >> shift) + 1]++;
+    cn_pool_run(n_t, up_prep_pass, &pp);
+    /* bucket b's rows: thread 0's, then thread 1's, ...: source order */
+    for (uint32_t b = 0; b < n_b; b++) {
+        bc[b] = n_in;
+        for (uint32_t t = 0; t < n_t; t++) {
+            uint32_t c = pp.cnt[(size_t)t * (n_b + 1) + b];
+            pp.cnt[(size_t)t * (n_b + 1) + b] = n_in;
+            n_in += c;
+        }
     }
-#undef UP_IN_REACH
-    for (uint32_t b = 0; b < n_b; b++) bc[b + 1] += bc[b];
-    uint32_t n_in = bc[n_b];
+    bc[n_b] = n_in;
     part = cn_malloc(((size_t)n_in + 1) * sizeof *part);
     rows = cn_malloc(((size_t)n_in + 1) * sizeof *rows);
     if (!part || !rows) {
         rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
-        goto done;
+        goto prep_done;
     }
-    {
-        uint32_t fill[UP_BUCKETS + 1];
-        memcpy(fill, bc, n_b * sizeof *fill);
-        for (uint32_t r = 0; r < g->n_rows; r++)
-            if (rk[r] != UINT32_MAX) part[fill[rk[r] >> shift]++] = (UpPartRow){g->ts[r], vals[r], rk[r]};
-    }
-    for (uint32_t i = 0; i < n_in; i++) beg[part[i].rank + 2]++;
-    uint32_t max_rows = 0;
-    for (uint32_t i = 0; i < n_ids; i++) max_rows = beg[i + 2] > max_rows ? beg[i + 2] : max_rows;
-    for (uint32_t i = 2; i < n_ids + 2; i++) beg[i] += beg[i - 1];
-    for (uint32_t i = 0; i < n_in; i++) rows[beg[part[i].rank + 1]++] = (UpRow){part[i].ts, part[i].v};
+    pp.part = part;
+    pp.rows = rows;
+    pp.phase = 1;
+    cn_pool_run(n_t, up_prep_pass, &pp);
+    pp.phase = 2;
+    cn_pool_run(n_t, up_prep_pass, &pp);
+    for (uint32_t t = 0; t < n_t; t++) max_rows = CN_MAX(max_rows, pp.max_rows[t]);
+prep_done:
+    cn_free(pp.cnt);
+    cn_free(pp.max_rows);
+    if (rc) goto done;
     f = (UpFold){.g = g, .up = up, .uw = uw, .n_wins = n_wins, .n_ids = n_ids,
                  .n_chunks = (n_ids + UP_CHUNK - 1) / UP_CHUNK, .order = order, .beg = beg, .rows = rows,
                  .batch_end = batch_end};
