@@ -21,7 +21,8 @@ typedef struct LabelPart {
     int *lcol;            /* their columns in the left rows */
     uint32_t n_keys;
     CnSchema *ss;         /* schema of snap (a batch borrows its schema) */
-    CnBatch *snap;        /* snapshot of label day: keys then values */
+    CnBatch *snap;        /* label values: columns [v0, n) of row hit[r] */
+    uint32_t v0;
     uint32_t *hit;        /* per left row: snapshot row or UINT32_MAX */
 } LabelPart;
 
@@ -130,6 +131,39 @@ static int row_ids(const CnJoin *j, CnArena *a, const CnBatch *rows, const int *
     return 0;
 }
 
+/* Label values of an aggregation part: the snapshot of day L of events is the value at
+ * q = epoch(L+1) (a window of whole days starts at midnight, so floor(q-W, H) = q-W),
+ * asked for every left row. cn_eng_gb_snapshot would skip a day without a source
+ * partition (a GroupBy backfill writes no such day), while Chronon's label run computes
+ * it. Fills p->ss (values), p->snap (one row per left row), p->hit. */
+static int agg_values(CnEngGroupBy *g, LabelPart *p, const CnBatch *rows, int64_t L, CnErr *err) {
+    const CnSchema *ks = cn_eng_gb_key_schema(g), *vs = cn_eng_gb_value_schema(g);
+    CnSchema *qs = NULL;
+    CnBatch *qb = NULL;
+    int rc = cn_col_schema_new(&qs) ? cn_err_set(err, CN_ENOMEM, "out of memory") : 0;
+    for (uint32_t i = 0; i < ks->n_fields && rc == 0; i++)
+        rc = cn_col_schema_add(qs, ks->fields[i].name, cn_col_type_copy(&qs->arena, ks->fields[i].type), true,
+                               CN_COL_NO_ID, err);
+    if (rc == 0) rc = cn_col_schema_add(qs, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, err);
+    for (uint32_t i = 0; i < vs->n_fields && rc == 0; i++)
+        rc = cn_col_schema_add(p->ss, vs->fields[i].name, cn_col_type_copy(&p->ss->arena, vs->fields[i].type), true,
+                               CN_COL_NO_ID, err);
+    if (rc == 0) rc = cn_col_batch_new(qs, &qb, err);
+    if (rc == 0) rc = cn_col_batch_new(p->ss, &p->snap, err);
+    int64_t q = (L + 1) * INT64_C(86400000);
+    for (uint32_t r = 0; r < rows->n_rows && rc == 0; r++) {
+        for (uint32_t k = 0; k < p->n_keys && rc == 0; k++) rc = cn_col_vec_append_from(&qb->cols[k], &rows->cols[p->lcol[k]], r);
+        if (rc == 0) rc = cn_col_vec_append_i64(&qb->cols[p->n_keys], q);
+        if (rc) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        p->hit[r] = r;
+    }
+    if (rc == 0) rc = cn_col_batch_sync_rows(qb, err);
+    if (rc == 0) rc = cn_eng_gb_values_at(g, qb, p->snap, err);
+    cn_col_batch_free(qb);
+    cn_col_schema_free(qs);
+    return rc;
+}
+
 /* Snapshot of label day L of part p's GroupBy, and the snapshot row of each left row. */
 static int part_eval(CnIceCatalog *cat, const CnJoin *j, LabelPart *p, const CnBatch *rows, const int *rid_cols,
                      uint32_t n_rid, CnArena *a, const char *label_ds, const CnEngOpts *o, CnErr *err) {
@@ -147,18 +181,8 @@ static int part_eval(CnIceCatalog *cat, const CnJoin *j, LabelPart *p, const CnB
     int32_t back = gb->has_aggregations ? gb->aggs[0].windows[0].length : 0;
     cn_ds_format(L - back, lo);
     int rc = cn_eng_gb_open(cat, gb, lo, label_ds, o, &g, err);
-    if (rc == 0) rc = cn_col_schema_new(&ss) ? cn_err_set(err, CN_ENOMEM, "out of memory") : 0;
-    const CnSchema *ks = rc == 0 ? cn_eng_gb_key_schema(g) : NULL;
-    for (int k = 0; k < 2 && rc == 0; k++) {
-        const CnSchema *s = k ? cn_eng_gb_value_schema(g) : ks;
-        for (uint32_t i = 0; i < s->n_fields && rc == 0; i++)
-            rc = cn_col_schema_add(ss, s->fields[i].name, cn_col_type_copy(&ss->arena, s->fields[i].type), true,
-                                   CN_COL_NO_ID, err);
-    }
-    p->ss = ss;
-    if (rc == 0) rc = cn_col_batch_new(ss, &p->snap, err);
-    if (rc == 0) rc = cn_eng_gb_snapshot(g, label_ds, p->snap, err);
     if (rc) goto done;
+    const CnSchema *ks = cn_eng_gb_key_schema(g);
     for (uint32_t k = 0; k < p->n_keys; k++) {
         bool in_rid = false;
         for (uint32_t x = 0; x < n_rid; x++) in_rid = in_rid || rid_cols[x] == p->lcol[k];
@@ -179,6 +203,25 @@ static int part_eval(CnIceCatalog *cat, const CnJoin *j, LabelPart *p, const CnB
             goto done;
         }
     }
+    rc = cn_col_schema_new(&ss) ? cn_err_set(err, CN_ENOMEM, "out of memory") : 0;
+    p->ss = ss;
+    p->hit = cn_arena_alloc(a, ((size_t)rows->n_rows + 1) * sizeof *p->hit);
+    if (rc == 0 && !p->hit) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (rc) goto done;
+    if (gb->has_aggregations) { /* the value at q = epoch(L+1) of each left row's key */
+        rc = agg_values(g, p, rows, L, err);
+        goto done;
+    }
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        const CnSchema *s = k ? cn_eng_gb_value_schema(g) : ks;
+        for (uint32_t i = 0; i < s->n_fields && rc == 0; i++)
+            rc = cn_col_schema_add(ss, s->fields[i].name, cn_col_type_copy(&ss->arena, s->fields[i].type), true,
+                                   CN_COL_NO_ID, err);
+    }
+    p->v0 = p->n_keys;
+    if (rc == 0) rc = cn_col_batch_new(ss, &p->snap, err);
+    if (rc == 0) rc = cn_eng_gb_snapshot(g, label_ds, p->snap, err);
+    if (rc) goto done;
     /* first snapshot row per key (an entity snapshot may hold a key twice) */
     int kc[64], *lc = p->lcol;
     if (p->n_keys > 64) {
@@ -187,8 +230,7 @@ static int part_eval(CnIceCatalog *cat, const CnJoin *j, LabelPart *p, const CnB
     }
     for (uint32_t k = 0; k < p->n_keys; k++) kc[k] = (int)k;
     first = cn_malloc(((size_t)p->snap->n_rows + 1) * sizeof *first);
-    p->hit = cn_arena_alloc(a, ((size_t)rows->n_rows + 1) * sizeof *p->hit);
-    if (!first || !p->hit) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (!first) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
     for (uint32_t r = 0, n_first = 0; r < p->snap->n_rows && rc == 0; r++) {
         if (!cn_eng__key_encode(p->snap, kc, p->n_keys, r, &kb)) continue; /* every key null */
         bool null_key = false;
@@ -247,7 +289,7 @@ static int fold_columns(const CnJoin *j, LabelPart *parts, size_t n_parts, const
             if (!key) nxt[m++] = cur[i];
         }
         const CnSchema *ss = parts[p].snap->schema;
-        for (uint32_t v = parts[p].n_keys; v < ss->n_fields; v++) {
+        for (uint32_t v = parts[p].v0; v < ss->n_fields; v++) {
             const char *nm = cn_arena_printf(a, "%s_%s", parts[p].prefix, ss->fields[v].name);
             for (uint32_t x = 0; x < m && nm; x++)
                 if (!strcmp(nxt[x].name, nm))
@@ -522,6 +564,8 @@ int cn_eng_label_join(CnIceCatalog *cat, const CnJoin *j, const char *label_ds, 
         const char *props[] = {"chronon_table_type", "label"};
         rc = cn_ice_table_create(cat, ns, name, os, props, 1, err);
     }
+    /* the view before the write: a view error leaves the labels as they were */
+    if (rc == 0) rc = make_view(cat, j, &a, out_table, label_table, os, rid, n_rid, &st.view, err);
     if (rc == 0) rc = cn_ice_write_begin(cat, ns, name, CN_ICE_OVERWRITE, &w, err);
     for (int32_t d = lo; d <= hi && rc == 0; d++) {
         char ds[11];
@@ -530,7 +574,6 @@ int cn_eng_label_join(CnIceCatalog *cat, const CnJoin *j, const char *label_ds, 
     }
     if (rc == 0) rc = cn_ice_write_batch(w, ob, err);
     if (rc == 0) rc = cn_ice_write_commit(w, NULL, err);
-    if (rc == 0) rc = make_view(cat, j, &a, out_table, label_table, os, rid, n_rid, &st.view, err);
 done:
     if (stats) *stats = st;
     for (size_t i = 0; parts && i < n_parts; i++) {
