@@ -18,15 +18,20 @@
  * The completion callback resets the state.
  *
  * Limits: past MHD's connection limit new connections wait in the listen backlog, which
- * bounds the queue; bodies above max_body are drained, not buffered, and get 413. Shutdown: quiesce (stop accepting), wait
- * for requests in flight (bounded), then stop the daemon. */
+ * bounds the queue; bodies above max_body are drained, not buffered, and get 413.
+ *
+ * Accepting: our own thread accepts and hands each connection to MHD (accept_loop).
+ * Shutdown: stop accepting, wait for requests in flight (bounded), then stop the daemon. */
 #include "base/compat.h"
 #include "serve/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,8 +72,11 @@ struct CnHttpServer {
     void *observer_ctx;
     struct MHD_Daemon *daemon;
     int listen_fd;         /* ours: we bind it so a failure can name errno */
+    pthread_t acceptor;    /* accepts and hands connections to MHD's workers in turn */
+    bool acceptor_started;
     int port;
     atomic_int in_flight;  /* requests between URI callback and completion */
+    atomic_int open_conns; /* connections handed to MHD and not yet closed */
     atomic_bool stopping;  /* replies say Connection: close once set */
 };
 
@@ -104,15 +112,17 @@ static void buf_recycle(CnBuf *b) {
 static void on_connection(void *cls, struct MHD_Connection *con, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
     (void)con;
+    CnHttpServer *srv = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         ConnState *cs = cn_calloc(1, sizeof *cs);
         if (cs) {
-            cs->srv = cls;
+            cs->srv = srv;
             cn_arena_init(&cs->arena, REQ_ARENA_BLOCK);
         }
         *socket_context = cs; /* NULL: the URI callback answers 503 */
         return;
     }
+    atomic_fetch_sub(&srv->open_conns, 1);
     ConnState *cs = *socket_context;
     if (!cs) return;
     cn_buf_fini(&cs->body);
@@ -418,15 +428,60 @@ static int open_listener(CnHttpServer *s, CnErr *err) {
     return 0;
 }
 
+/* How long the acceptor waits in poll before it looks at the stopping flag, and between
+ * looks while the server is at its connection limit. */
+#define ACCEPT_POLL_MS 100
+#define ACCEPT_FULL_WAIT_MS 2
+
+/* The acceptor thread. MHD's workers each accepting from the shared listen socket left
+ * connections uneven (wrk's 50 landed 46 and 5 on two workers), so one worker served
+ * most requests on one core while the other idled. MHD_add_connection instead spreads
+ * them over the workers by socket number. At the connection limit it stops accepting,
+ * so further connections wait in the listen backlog, as before. */
+static void *accept_loop(void *arg) {
+    CnHttpServer *s = arg;
+    while (!atomic_load(&s->stopping)) {
+        /* counted when handed over (MHD starts it later, on a worker) and uncounted when
+         * MHD closes it */
+        if (atomic_load(&s->open_conns) >= s->opts.max_connections) {
+            struct timespec ts = {0, ACCEPT_FULL_WAIT_MS * 1000000L};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        struct pollfd pfd = {.fd = s->listen_fd, .events = POLLIN};
+        if (poll(&pfd, 1, ACCEPT_POLL_MS) <= 0) continue;
+        struct sockaddr_storage addr;
+        socklen_t alen = sizeof addr;
+        int fd = accept(s->listen_fd, (struct sockaddr *)&addr, &alen);
+        if (fd >= 0 && (fcntl(fd, F_SETFL, O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)) {
+            close(fd);
+            continue;
+        }
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                struct timespec ts = {0, ACCEPT_POLL_MS * 1000000L}; /* out of descriptors: wait */
+                nanosleep(&ts, NULL);
+            }
+            continue;
+        }
+        /* MHD closes the socket itself when it cannot take it */
+        atomic_fetch_add(&s->open_conns, 1);
+        if (MHD_add_connection(s->daemon, fd, (const struct sockaddr *)&addr, alen) != MHD_YES)
+            atomic_fetch_sub(&s->open_conns, 1);
+    }
+    return NULL;
+}
+
 int cn_http_server_start(CnHttpServer *s, CnErr *err) {
     if (s->daemon) return 0;
     int rc = open_listener(s, err);
     if (rc < 0) return rc;
     /* TURBO: read, write and accept first and poll only on EAGAIN (the sockets are
      * non-blocking), and skip shutdown() before close. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO | MHD_USE_NO_LISTEN_SOCKET;
     s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+        flags, 0, NULL, NULL, on_request, s,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->opts.threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL_BYTES, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -438,6 +493,15 @@ int cn_http_server_start(CnHttpServer *s, CnErr *err) {
         return cn_err_set(err, CN_EIO, "http server: could not start on %s port %d (%d threads)", s->bind,
                           s->port, s->opts.threads);
     }
+    if (pthread_create(&s->acceptor, NULL, accept_loop, s) != 0) {
+        MHD_stop_daemon(s->daemon);
+        s->daemon = NULL;
+        close(s->listen_fd);
+        s->listen_fd = -1;
+        return cn_err_set(err, CN_EIO, "http server: could not start the accepting thread on %s port %d", s->bind,
+                          s->port);
+    }
+    s->acceptor_started = true;
     return 0;
 }
 
@@ -447,10 +511,11 @@ void cn_http_server_free(CnHttpServer *s) {
     if (!s) return;
     if (s->daemon) {
         atomic_store(&s->stopping, true);
-        /* After a successful quiesce the listen socket is ours to close; otherwise
-         * MHD_stop_daemon closes it, and closing it here too could close a reused fd. */
-        MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-        if (fd != MHD_INVALID_SOCKET) close(fd);
+        /* No new connections: the acceptor sees the flag within ACCEPT_POLL_MS, then the
+         * listen socket closes (later connects are refused). */
+        if (s->acceptor_started) pthread_join(s->acceptor, NULL);
+        s->acceptor_started = false;
+        if (s->listen_fd >= 0) close(s->listen_fd);
         s->listen_fd = -1;
         /* Let requests already read finish and be sent. */
         for (int waited = 0; atomic_load(&s->in_flight) > 0 && waited < SHUTDOWN_WAIT_MS; waited += 5) {
