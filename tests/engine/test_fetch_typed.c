@@ -182,6 +182,7 @@ static void check_service(CnFetcher *f, CnFetchKind kind, const char *name, cons
     int rc = cn_fetcher_fetch_service(f, kind, name, req, q, &body, err);
     if (rc == CN_FETCH_DECLINED) {
         assert_int_equal(body.len, 0);
+        cn_buf_fini(&body); /* it may have grown before the decline */
         return;
     }
     ASSERT_OK(rc, err);
