@@ -1,7 +1,7 @@
 /* cmd_label_join.c: `chronon run --mode label-join --conf production/joins/...` (run.py's
  * label-join): the label table <join output>_labels for label day --ds (also --end-ds),
- * and the <join output>_labeled view when the output table exists (src/engine/label.h,
- * docs/joins.md "Label joins"). Mode options: --verbose. */
+ * and the <join output>_labeled and _labeled_latest views when the output table exists
+ * (src/engine/label.h, docs/joins.md "Label joins"). No mode options of its own. */
 #include "base/compat.h"
 
 #include <stdio.h>
@@ -27,13 +27,13 @@ int cn_cli_label_join(const CnRunArgs *a, CnErr *err) {
     CnEngOpts o;
     memset(&o, 0, sizeof o);
     o.end_ds = a->ds;
-    for (int i = 0; i < a->n_extra; i++) o.verbose = o.verbose || !strcmp(a->extra[i], "--verbose");
     CnEngLabelStats st;
     rc = cn_eng_label_join(cat, conf->join, a->ds, &o, &st, err);
     if (rc == 0)
         fprintf(stderr, "label-join %s: label_ds %s, left days %s..%s: wrote %lld rows%s\n", conf->join->meta.name, a->ds,
                 st.left_lo, st.left_hi, (long long)st.rows_written,
-                st.view ? ", view _labeled updated" : (st.rows_written ? ", no _labeled view (no output table)" : ""));
+                st.view ? ", views _labeled and _labeled_latest updated"
+                        : (st.rows_written ? ", no _labeled views (no output table)" : ""));
 done:
     cn_ice_catalog_close(cat);
     cn_conf_free(conf);

@@ -58,7 +58,7 @@ static const CnRunMode modes[] = {
     {"stats-summary", "joins", "daily statistics of a join", NULL},
     {"log-summary", "joins", "daily statistics of logged values", NULL},
     {"log-flattener", "joins", "flatten request logs into the _logged table", NULL},
-    {"label-join", "joins", "labels of label day --ds into <join table>_labels and the _labeled view", cn_cli_label_join},
+    {"label-join", "joins", "labels of label day --ds into <join table>_labels, views _labeled(_latest)", cn_cli_label_join},
     {"model-transform-batch", "joins", "apply model transforms in batch", NULL},
     {"info", "group_bys,joins,staging_queries", "render information about a config", NULL},
 };

@@ -476,6 +476,18 @@ static int make_view(CnIceCatalog *cat, const CnJoin *j, CnArena *a, const char 
     if (rc) goto done;
     const char *props[] = {"label_table", label_table, "feature_table", out_table};
     rc = cn_ice_view_replace(cat, vns, vname, (const char *)sql.data, vs, props, 2, err);
+    /* _labeled_latest (JoinUtils.createLatestLabelView): per ds, the rows of its latest
+     * label_ds; a ds without labels keeps its rows. Chronon writes the latest label_ds of
+     * each ds into the SQL; asking the labels table at query time gives the same rows. */
+    const char *latest = cn_arena_printf(a, "%s_latest", vname);
+    cn_buf_reset(&sql);
+    cn_buf_printf(&sql,
+                  "SELECT * FROM %s AS v WHERE CASE WHEN (SELECT max(m.`%s`) FROM %s AS m WHERE m.`%s` = v.`%s`) IS "
+                  "NULL THEN 1 ELSE v.`%s` = (SELECT max(m.`%s`) FROM %s AS m WHERE m.`%s` = v.`%s`) END",
+                  view, LABEL_DS, label_table, CN_ICE_DS, CN_ICE_DS, LABEL_DS, LABEL_DS, label_table, CN_ICE_DS,
+                  CN_ICE_DS);
+    if (rc == 0 && (!latest || sql.oom)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (rc == 0) rc = cn_ice_view_replace(cat, vns, latest, (const char *)sql.data, vs, props, 2, err);
     *made = rc == 0;
 done:
     cn_buf_fini(&sql);

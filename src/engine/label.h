@@ -12,8 +12,9 @@
  *     and ds. Our tables have one partition column (ds), so label_ds is a column: a run
  *     rewrites its left days, replacing their rows of label_ds L and keeping other
  *     label_ds versions.
- *   VIEW: <join output table>_labeled, the output table left outer joined with the labels
- *     on the row identifier; label columns not starting with "label" get "label_". Made
+ *   VIEWS: <join output table>_labeled, the output table left outer joined with the labels
+ *     on the row identifier; label columns not starting with "label" get "label_";
+ *     <join output table>_labeled_latest, its rows of each ds's latest label_ds. Made
  *     only when the output table exists.
  * docs/joins.md "Label joins" has the rules and what differs from Chronon. */
 #ifndef CN_ENG_LABEL_H
@@ -26,7 +27,7 @@
 typedef struct CnEngLabelStats {
     int64_t rows_written;   /* rows of label_ds L written */
     char left_lo[11], left_hi[11];
-    bool view;              /* the _labeled view was (re)created */
+    bool view;              /* the _labeled and _labeled_latest views were (re)created */
 } CnEngLabelStats;
 
 /* Runs the label join of j for label day label_ds (YYYY-MM-DD). opts: verbose only.

@@ -153,6 +153,19 @@ def test_entity_labels_versions_and_view(wh):
     assert e_rows == [(day(5), None), (day(6), "gold")]
     z = [x for x in rows if x["uid"] == "z"]   # day 2: no label version
     assert len(z) == 1 and z[0]["label_ds"] is None
+    # _labeled_latest: per ds only its latest label_ds; a ds without labels keeps its rows
+    p = run_cmd([CHRONON, "sql", "--format", "json", "--repo", wh.repo,
+                 "SELECT * FROM out.t_ent_labeled_latest ORDER BY ds, uid"], wh.env())
+    assert p.returncode == 0, p.stderr
+    latest = [json.loads(x) for x in p.stdout.splitlines() if x.strip()]
+    assert list(latest[0]) == list(rows[0])
+    newest = {}
+    for x in got:
+        newest[x["ds"]] = max(newest.get(x["ds"], ""), x["label_ds"])
+    want_latest = [x for x in rows if x["label_ds"] == newest.get(x["ds"]) or x["ds"] not in newest]
+    assert sorted(json.dumps(x) for x in latest) == sorted(json.dumps(x) for x in want_latest)
+    assert [(x["uid"], x["label_ds"]) for x in latest if x["uid"] in "dez"] == [
+        ("z", None), ("d", day(6)), ("e", day(6))]
 
 
 def test_run_py_and_help(wh):
