@@ -669,7 +669,8 @@ static int keymap_add(KeyMap *m, int64_t k, uint32_t *id, CnErr *err) {
 typedef struct IdJob {
     const int64_t *key;
     int64_t lo;
-    uint32_t *id;
+    uint32_t *id;            /* written by the id pass */
+    const uint32_t *ids;     /* read by the histogram pass */
     uint32_t n, nt, n_ids;
     uint32_t *cnt;  /* per thread n_ids + 1 counters (histogram pass) */
 } IdJob;
@@ -687,13 +688,13 @@ static void hist_step(void *ud, uint32_t t) {
     const IdJob *j = ud;
     uint32_t *c = j->cnt + (size_t)t * (j->n_ids + 1);
     memset(c, 0, ((size_t)j->n_ids + 1) * sizeof *c);
-    for (uint32_t r = cut(j->n, t, j->nt), e = cut(j->n, t + 1, j->nt); r < e; r++) c[j->id[r]]++;
+    for (uint32_t r = cut(j->n, t, j->nt), e = cut(j->n, t + 1, j->nt); r < e; r++) c[j->ids[r]]++;
 }
 
 /* start[k] = first position of key id k in (id) order, n_ids + 1 entries (start[n_ids]
  * = n): per-thread histograms when the ids are few beside the rows, else one pass. */
 static void id_starts(const uint32_t *id, uint32_t n, uint32_t n_ids, uint32_t *start) {
-    IdJob j = {.id = (uint32_t *)id, .n = n, .n_ids = n_ids, .nt = threads_for(n)};
+    IdJob j = {.ids = id, .n = n, .n_ids = n_ids, .nt = threads_for(n)};
     if (j.nt > 1 && (uint64_t)n_ids * 4 <= n) j.cnt = cn_malloc((size_t)j.nt * (n_ids + 1) * sizeof *j.cnt);
     if (!j.cnt) {
         memset(start, 0, ((size_t)n_ids + 1) * sizeof *start);
