@@ -355,6 +355,10 @@ typedef struct UpFold {
     uint32_t next;     /* next chunk to fold */
     uint32_t written;  /* chunks handed to the load */
     bool stop;
+    /* who sleeps on cv: a wake-up only when someone waits (on a loaded machine each
+     * needless one could hand the core to a worker in the middle of the writer's work) */
+    uint32_t n_idle;   /* workers waiting for a free slot */
+    bool main_waits;   /* the writer waiting for its chunk */
 } UpFold;
 
 static bool up_enabled(void) {
@@ -553,7 +557,11 @@ static void up_worker(void *ud, uint32_t t) {
     uint32_t *n_cells = cn_malloc(((size_t)f->n_wins + 1) * sizeof *n_cells);
     for (;;) {
         pthread_mutex_lock(&f->mu);
-        while (!f->stop && f->next < f->n_chunks && f->next >= f->written + UP_SLOTS) pthread_cond_wait(&f->cv, &f->mu);
+        while (!f->stop && f->next < f->n_chunks && f->next >= f->written + UP_SLOTS) {
+            f->n_idle++;
+            pthread_cond_wait(&f->cv, &f->mu);
+            f->n_idle--;
+        }
         if (f->stop || f->next >= f->n_chunks) {
             pthread_mutex_unlock(&f->mu);
             break;
@@ -565,7 +573,7 @@ static void up_worker(void *ud, uint32_t t) {
         pthread_mutex_lock(&f->mu);
         sl->rc = rc;
         sl->ready = true;
-        pthread_cond_broadcast(&f->cv);
+        if (f->main_waits) pthread_cond_broadcast(&f->cv);
         pthread_mutex_unlock(&f->mu);
     }
     cn_free(cells);
@@ -736,7 +744,11 @@ prep_done:
         double tw = up_now();
         if (n_workers) {
             pthread_mutex_lock(&f.mu);
-            while (!sl->ready) pthread_cond_wait(&f.cv, &f.mu);
+            while (!sl->ready) {
+                f.main_waits = true;
+                pthread_cond_wait(&f.cv, &f.mu);
+            }
+            f.main_waits = false;
             pthread_mutex_unlock(&f.mu);
         } else {
             sl->rc = up_chunk(&f, c, sl, cells, n_cells);
@@ -759,7 +771,7 @@ prep_done:
         pthread_mutex_lock(&f.mu);
         sl->ready = false;
         f.written++;
-        pthread_cond_broadcast(&f.cv);
+        if (f.n_idle) pthread_cond_broadcast(&f.cv);
         pthread_mutex_unlock(&f.mu);
     }
     cn_free(cells);
