@@ -635,8 +635,9 @@ static int num_of(json_t *attr, uint64_t *v) {
 }
 
 /* The item layout of the data tables this file writes, recorded as f in every dataset
- * item it writes. An item without f is layout 1 (table without the "--2" suffix, range key
- * v): reads and in-place writes refuse it, a load replaces it (and drops that table). */
+ * item it writes. An item without f is layout 1 (one table P<dataset> for all versions,
+ * range key v): reads and in-place writes refuse it, a load replaces it (and drops that
+ * table). */
 enum { LAYOUT = 2 };
 
 /* 0 when dataset's item (may be NULL: no dataset) is in LAYOUT, else the error. */
