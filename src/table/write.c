@@ -66,6 +66,7 @@ struct CnIceWrite {
     CnBuf attempt_keys;       /* manifests of the last commit attempt, "key\n" each */
     int64_t new_snap;
     bool finished, committed;
+    CnPqEncCache *enc;        /* OWNED: encoding buffers every data file reuses in turn */
     int32_t sort_id;          /* the table's sort order when checkable, else 0 */
     uint32_t n_sort;
     int sort_col[SORT_MAX];   /* its columns, most significant first */
@@ -275,7 +276,11 @@ static int open_part(CnIceWrite *w, const char *ds, Part **out, CnErr *err) {
     cn_pq_write_opts_init(&o);
     o.timestamp_micros = true; /* Iceberg's timestamp is microseconds */
     o.row_group_rows = 262144; /* bounds memory when many partitions are open at once */
-    int rc = cn_pq_writer_open(p->tmp_path, w->base->schema, &o, &p->pw, err);
+    /* one owner thread encodes every file of the write, one row group at a time: they
+     * can share the buffers (allocated once, not per file) */
+    int rc = w->enc ? 0 : cn_pq_enc_cache_new(&w->enc, err);
+    o.cache = w->enc;
+    if (rc == 0) rc = cn_pq_writer_open(p->tmp_path, w->base->schema, &o, &p->pw, err);
     if (rc == 0) rc = cn_pq_writer_set_kv(p->pw, "iceberg.schema", w->schema_json, err);
     if (rc < 0) {
         cn_pq_writer_free(p->pw);
@@ -884,6 +889,7 @@ void cn_ice_write_free(CnIceWrite *w) {
         fr(w->schema_json);
     }
     cn_buf_fini(&w->attempt_keys);
+    cn_pq_enc_cache_free(w->enc); /* after the last Parquet writer */
     cn_ice_table_free(w->base);
     cn_arena_fini(&w->arena);
     cn_free(w);

@@ -212,9 +212,19 @@ typedef struct CnPqWriteOpts {
      * 0 (default): cn_pool_threads() for a row group of at least 131,072 rows x leaves,
      * else the caller alone. */
     uint32_t threads;
+    /* Encoding buffers lent by the caller (BORROWED, may be NULL: the writer's own), for
+     * a caller writing many files one after another: they are allocated once instead of
+     * per file. Writers sharing a cache must not write or finish at the same time. */
+    struct CnPqEncCache *cache;
 } CnPqWriteOpts;
 
 void cn_pq_write_opts_init(CnPqWriteOpts *o);
+
+/* Encoding buffers to lend to writers (CnPqWriteOpts.cache). OWNED: free with
+ * cn_pq_enc_cache_free (NULL-safe) after the last writer using it is freed. CN_ENOMEM. */
+typedef struct CnPqEncCache CnPqEncCache;
+int cn_pq_enc_cache_new(CnPqEncCache **out, CnErr *err);
+void cn_pq_enc_cache_free(CnPqEncCache *c);
 
 typedef struct CnPqWriter CnPqWriter;
 

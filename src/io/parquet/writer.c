@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "base/alloc.h"
 #include "base/arena.h"
@@ -52,6 +53,7 @@ typedef struct Grow {
 typedef struct WScratch {
     CnBuf page, comp, lvl;
     Grow def, rep, dense, idx, ids, slots, first, tmp64;
+    ZSTD_CCtx *zc;          /* kept from page to page (ZSTD codec) */
 } WScratch;
 
 /* One leaf's column chunk of the row group being written, encoded apart from the file:
@@ -67,6 +69,16 @@ typedef struct WOut {
     CnErr err;
 } WOut;
 
+/* A writer's encoding buffers: its own, or a cache lent by a caller that writes many
+ * files one after another, so that they are allocated and faulted in once (the pages of
+ * fresh buffers and a new zstd context per file were a fifth of a small file's cost). */
+struct CnPqEncCache {
+    WScratch *scr;           /* one per encoding thread */
+    uint32_t n_scr;
+    WOut *outs;              /* one per leaf */
+    uint32_t n_outs;
+};
+
 struct CnPqWriter {
     char *path, *tmp;
     int fd;
@@ -79,9 +91,8 @@ struct CnPqWriter {
     CnBatch *rg;
     CnBuf fbuf;
     Grow sel;
-    WScratch *scr;           /* one per encoding thread (n_scr), made on first use */
-    uint32_t n_scr;
-    WOut *outs;              /* one per leaf */
+    CnPqEncCache own;
+    CnPqEncCache *ec;        /* &own, or the caller's (opts.cache) */
     /* metadata so far */
     CnPqRowGroup *rgs;
     uint32_t n_rgs, cap_rgs;
@@ -324,6 +335,7 @@ int cn_pq_writer_open(const char *path, const CnSchema *schema, const CnPqWriteO
     if (opts) w->o = *opts;
     else cn_pq_write_opts_init(&w->o);
     w->schema = schema;
+    w->ec = w->o.cache ? w->o.cache : &w->own;
     w->path = cn_strdup(path);
     if (!w->path) goto oom;
     const CnPqWriteOpts *o = &w->o;
@@ -521,23 +533,23 @@ static int prepare(const CnPqWriter *w, WScratch *ws, const WLeaf *L, const CnVe
         else if (L->max_def)
             for (uint32_t i = 0; i < n_levels; i++) def[i] = (uint8_t)((top->valid[i >> 6] >> (i & 63)) & 1);
     } else {
+        /* one fill for the whole chunk, then a store or two per row: a row's first level
+         * repeats nothing, an empty or null list has one level of its own; elements all
+         * present (LAST_K's lists) need no test each */
         uint32_t j = 0;
         uint8_t full = (uint8_t)L->max_def, slot = (uint8_t)(L->list_def + 1);
+        memset(rep, 1, n_levels);
+        if (!vv->n_null) memset(def, full, n_levels);
         for (uint32_t r = 0; r < top->n; r++) {
             uint32_t a = top->offsets[r], b = top->offsets[r + 1];
-            if (a == b) {
-                rep[j] = 0;
-                def[j++] = cn_col_vec_is_valid(top, r) ? (uint8_t)L->list_def : 0;
-                continue;
-            }
             rep[j] = 0;
-            memset(rep + j + 1, 1, b - a - 1);
-            if (!vv->n_null) { /* elements all present: one fill instead of a bit test each */
-                memset(def + j, full, b - a);
+            if (a == b) {
+                def[j++] = cn_col_vec_is_valid(top, r) ? (uint8_t)L->list_def : 0;
+            } else if (!vv->n_null) {
                 j += b - a;
-                continue;
+            } else {
+                for (uint32_t e = a; e < b; e++) def[j++] = cn_col_vec_is_valid(vv, e) ? full : slot;
             }
-            for (uint32_t e = a; e < b; e++) def[j++] = cn_col_vec_is_valid(vv, e) ? full : slot;
         }
     }
     c->n_levels = n_levels;
@@ -901,14 +913,28 @@ typedef struct ChunkOut {
     int64_t comp, uncomp;
 } ChunkOut;
 
+/* Appends the compressed form of in to ws->comp. ZSTD goes through the thread's own
+ * context, kept from page to page (and file to file with a cache): ZSTD_compress would
+ * allocate and set up a new one for every page. The bytes are ZSTD_compress's (same
+ * level, same source size). */
+static int compress_page(const CnPqWriter *w, WScratch *ws, const uint8_t *in, size_t n, CnErr *err) {
+    if (w->o.codec != CN_PQ_CODEC_ZSTD) return cn_pq__compress(w->o.codec, w->o.level, in, n, &ws->comp, err);
+    if (!ws->zc && !(ws->zc = ZSTD_createCCtx())) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    size_t cap = ZSTD_compressBound(n);
+    if (cn_buf_reserve(&ws->comp, cap + 1) < 0) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    size_t k = ZSTD_compressCCtx(ws->zc, ws->comp.data + ws->comp.len, cap, in, n, w->o.level ? w->o.level : 1);
+    if (ZSTD_isError(k)) return cn_err_set(err, CN_EINTERNAL, "zstd compression failed: %s", ZSTD_getErrorName(k));
+    ws->comp.len += k;
+    return 0;
+}
+
 /* Compresses ws->page into a page with header h and appends it to the chunk's bytes. */
 static int emit_page(const CnPqWriter *w, WScratch *ws, WOut *out, CnPqPageHdr *h, size_t plain_prefix, ChunkOut *co,
                      CnErr *err) {
     cn_buf_reset(&ws->comp);
     /* v2 pages keep their levels (plain_prefix bytes) outside the compressed part */
     if (plain_prefix) cn_buf_append(&ws->comp, ws->page.data, plain_prefix);
-    int rc = cn_pq__compress(w->o.codec, w->o.level, (const uint8_t *)ws->page.data + plain_prefix,
-                             ws->page.len - plain_prefix, &ws->comp, err);
+    int rc = compress_page(w, ws, (const uint8_t *)ws->page.data + plain_prefix, ws->page.len - plain_prefix, err);
     if (rc < 0) return rc;
     if (ws->page.oom || ws->comp.oom || ws->page.len > INT32_MAX || ws->comp.len > INT32_MAX)
         return cn_err_set(err, ws->page.oom || ws->comp.oom ? CN_ENOMEM : CN_ELIMIT, "page too large or out of memory");
@@ -1172,9 +1198,9 @@ static void enc_thread(void *ud, uint32_t t) {
         if (k >= w->n_leaves) return;
         uint32_t i = j->order[k];
         const WLeaf *L = &w->leaves[i];
-        WOut *out = &w->outs[i];
+        WOut *out = &w->ec->outs[i];
         cn_err_clear(&out->err);
-        out->rc = encode_chunk(w, &w->scr[t], L, &j->b->cols[L->i_field], out, &out->err);
+        out->rc = encode_chunk(w, &w->ec->scr[t], L, &j->b->cols[L->i_field], out, &out->err);
     }
 }
 
@@ -1231,16 +1257,20 @@ static int flush_batch(CnPqWriter *w, const CnBatch *b, CnErr *err) {
     CnPqChunk *chunks = cn_arena_calloc(&w->arena, (w->n_leaves + 1) * sizeof *chunks);
     if (!chunks) return cn_err_set(err, CN_ENOMEM, "out of memory");
     uint32_t nt = enc_threads(w, b);
-    if (nt > w->n_scr) {
-        WScratch *x = cn_realloc(w->scr, nt * sizeof *x);
+    CnPqEncCache *ec = w->ec;
+    if (nt > ec->n_scr) {
+        WScratch *x = cn_realloc(ec->scr, nt * sizeof *x);
         if (!x) return cn_err_set(err, CN_ENOMEM, "out of memory");
-        memset(x + w->n_scr, 0, (nt - w->n_scr) * sizeof *x);
-        w->scr = x;
-        w->n_scr = nt;
+        memset(x + ec->n_scr, 0, (nt - ec->n_scr) * sizeof *x);
+        ec->scr = x;
+        ec->n_scr = nt;
     }
-    if (!w->outs) {
-        w->outs = cn_calloc(w->n_leaves + 1, sizeof *w->outs);
-        if (!w->outs) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (ec->n_outs < w->n_leaves) {
+        WOut *o = cn_realloc(ec->outs, w->n_leaves * sizeof *o);
+        if (!o) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        memset(o + ec->n_outs, 0, (w->n_leaves - ec->n_outs) * sizeof *o);
+        ec->outs = o;
+        ec->n_outs = w->n_leaves;
     }
     CnPqRowGroup *rg = &w->rgs[w->n_rgs];
     rg->n_rows = b->n_rows;
@@ -1249,9 +1279,9 @@ static int flush_batch(CnPqWriter *w, const CnBatch *b, CnErr *err) {
     if (nt == 1) { /* one chunk buffered at a time */
         for (uint32_t i = 0; i < w->n_leaves; i++) {
             const WLeaf *L = &w->leaves[i];
-            WOut *out = &w->outs[0];
+            WOut *out = &ec->outs[0];
             cn_err_clear(&out->err);
-            out->rc = encode_chunk(w, &w->scr[0], L, &b->cols[L->i_field], out, &out->err);
+            out->rc = encode_chunk(w, &ec->scr[0], L, &b->cols[L->i_field], out, &out->err);
             int rc = append_chunk(w, i, out, &chunks[i], err);
             if (rc < 0) return rc;
             rg->total_byte_size += chunks[i].uncompressed_len;
@@ -1279,7 +1309,7 @@ static int flush_batch(CnPqWriter *w, const CnBatch *b, CnErr *err) {
         cn_free(order);
         cn_free(cost);
         for (uint32_t i = 0; i < w->n_leaves; i++) {
-            int rc = append_chunk(w, i, &w->outs[i], &chunks[i], err);
+            int rc = append_chunk(w, i, &ec->outs[i], &chunks[i], err);
             if (rc < 0) return rc;
             rg->total_byte_size += chunks[i].uncompressed_len;
         }
@@ -1645,6 +1675,33 @@ done:
 
 const CnPqMeta *cn_pq_writer_meta(const CnPqWriter *w) { return w->finished ? &w->meta : NULL; }
 
+static void enc_cache_fini(CnPqEncCache *ec) {
+    for (uint32_t t = 0; t < ec->n_scr; t++) {
+        WScratch *ws = &ec->scr[t];
+        cn_buf_fini(&ws->page);
+        cn_buf_fini(&ws->comp);
+        cn_buf_fini(&ws->lvl);
+        Grow *gs[] = {&ws->def, &ws->rep, &ws->dense, &ws->idx, &ws->ids, &ws->slots, &ws->first, &ws->tmp64};
+        for (size_t i = 0; i < CN_ARRAY_LEN(gs); i++) grow_free(gs[i]);
+        ZSTD_freeCCtx(ws->zc);
+    }
+    cn_free(ec->scr);
+    for (uint32_t i = 0; i < ec->n_outs; i++) cn_buf_fini(&ec->outs[i].bytes);
+    cn_free(ec->outs);
+    memset(ec, 0, sizeof *ec);
+}
+
+int cn_pq_enc_cache_new(CnPqEncCache **out, CnErr *err) {
+    *out = cn_calloc(1, sizeof **out);
+    return *out ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
+}
+
+void cn_pq_enc_cache_free(CnPqEncCache *ec) {
+    if (!ec) return;
+    enc_cache_fini(ec);
+    cn_free(ec);
+}
+
 void cn_pq_writer_free(CnPqWriter *w) {
     if (!w) return;
     if (w->fd >= 0) close(w->fd);
@@ -1652,17 +1709,7 @@ void cn_pq_writer_free(CnPqWriter *w) {
     cn_col_batch_free(w->rg);
     cn_buf_fini(&w->fbuf);
     grow_free(&w->sel);
-    for (uint32_t t = 0; t < w->n_scr; t++) {
-        WScratch *ws = &w->scr[t];
-        cn_buf_fini(&ws->page);
-        cn_buf_fini(&ws->comp);
-        cn_buf_fini(&ws->lvl);
-        Grow *gs[] = {&ws->def, &ws->rep, &ws->dense, &ws->idx, &ws->ids, &ws->slots, &ws->first, &ws->tmp64};
-        for (size_t i = 0; i < CN_ARRAY_LEN(gs); i++) grow_free(gs[i]);
-    }
-    cn_free(w->scr);
-    for (uint32_t i = 0; w->outs && i < w->n_leaves; i++) cn_buf_fini(&w->outs[i].bytes);
-    cn_free(w->outs);
+    enc_cache_fini(&w->own);
     cn_arena_fini(&w->arena);
     cn_free(w->tmp);
     cn_free(w->path);

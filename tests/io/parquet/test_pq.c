@@ -1074,13 +1074,17 @@ static void alloc_failures_end_cleanly(void **state) {
 
 /* Column chunks encoded on several threads give the file of the caller alone, byte
  * for byte (1 and 2 threads and the writer's own choice), over every type, nulls,
- * lists and maps, one row group or several, both page versions, dictionary or not. */
+ * lists and maps, one row group or several, both page versions, dictionary or not; so
+ * do writers sharing one encoding cache in turn, whatever they wrote before (other
+ * sizes, other schemas). */
 static void threads_write_same_bytes(void **state) {
     (void)state;
     seed_init();
     CnSchema *s = make_schema();
     CnBatch *b = NULL;
     CnErr err = CN_ERR_INIT;
+    CnPqEncCache *cache = NULL;
+    ASSERT_OK(cn_pq_enc_cache_new(&cache, &err), &err);
     ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
     static const uint32_t sizes[] = {1000, 40000};
     for (size_t si = 0; si < CN_ARRAY_LEN(sizes); si++) {
@@ -1089,11 +1093,12 @@ static void threads_write_same_bytes(void **state) {
         for (int variant = 0; variant < 3; variant++) {
             char *one = NULL;
             size_t one_len = 0;
-            static const uint32_t threads[] = {1, 2, 0};
+            static const uint32_t threads[] = {1, 2, 0, 1, 2};
             for (size_t t = 0; t < CN_ARRAY_LEN(threads); t++) {
                 CnPqWriteOpts o;
                 cn_pq_write_opts_init(&o);
                 o.threads = threads[t];
+                if (t >= 3) o.cache = cache; /* the last two through the shared cache */
                 o.page_version = variant == 1 ? 2 : 1;
                 o.dictionary = variant != 2;
                 if (variant == 2) o.row_group_rows = sizes[si] / 3; /* several row groups */
@@ -1113,8 +1118,25 @@ static void threads_write_same_bytes(void **state) {
                 unlink(path);
             }
             cn_free(one);
+            /* a narrower schema through the same cache in between */
+            const char *k1 = tmp_path("thr-ks1.parquet"), *k2 = tmp_path("thr-ks2.parquet");
+            CnPqWriteOpts o;
+            cn_pq_write_opts_init(&o);
+            o.threads = 2;
+            write_ks(k1, 5000, 1000, 50, &o);
+            o.cache = cache;
+            write_ks(k2, 5000, 1000, 50, &o);
+            size_t l1 = 0, l2 = 0;
+            char *d1 = slurp(k1, &l1), *d2 = slurp(k2, &l2);
+            assert_int_equal(l1, l2);
+            assert_memory_equal(d1, d2, l1);
+            cn_free(d1);
+            cn_free(d2);
+            unlink(k1);
+            unlink(k2);
         }
     }
+    cn_pq_enc_cache_free(cache);
     cn_col_batch_free(b);
     cn_col_schema_free(s);
 }
