@@ -1546,20 +1546,23 @@ done:
     return ok;
 }
 
-int cn_fetcher_fetch_typed(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
-                           CnBuf *out, CnErr *err) {
+/* The checks of a request, then the typed path (svc: the service body). */
+static int typed_request(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
+                         CnBuf *out, bool svc, CnErr *err) {
     int rc = check_request(kind, name, keys, err);
     if (rc) return rc;
     int64_t q = ts_ms == CN_FETCH_NOW ? cn_fetcher__now_ms() : ts_ms;
-    return fetch_typed(f, kind, name, keys, q, out, false) ? 0 : CN_FETCH_DECLINED;
+    return fetch_typed(f, kind, name, keys, q, out, svc) ? 0 : CN_FETCH_DECLINED;
+}
+
+int cn_fetcher_fetch_typed(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
+                           CnBuf *out, CnErr *err) {
+    return typed_request(f, kind, name, keys, ts_ms, out, false, err);
 }
 
 int cn_fetcher_fetch_service(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
                              CnBuf *out, CnErr *err) {
-    int rc = check_request(kind, name, keys, err);
-    if (rc) return rc;
-    int64_t q = ts_ms == CN_FETCH_NOW ? cn_fetcher__now_ms() : ts_ms;
-    return fetch_typed(f, kind, name, keys, q, out, true) ? 0 : CN_FETCH_DECLINED;
+    return typed_request(f, kind, name, keys, ts_ms, out, true, err);
 }
 
 int cn_fetcher_fetch_text(CnFetcher *f, CnFetchKind kind, const char *name, const json_t *keys, int64_t ts_ms,
