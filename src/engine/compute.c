@@ -821,6 +821,16 @@ typedef struct FoldPartRow {
     uint32_t id;
 } FoldPartRow;
 
+/* The same in 16 bytes instead of 24, when every visible row's ts - lo fits 32 bits (a
+ * day's windows span under 49 days): the partitioned rows are written once and read
+ * twice per day, and their pages are first touched there, so their size is most of
+ * those passes' cost. */
+typedef struct FoldPartRowC {
+    int64_t v;
+    uint32_t dt; /* ts - lo */
+    uint32_t id;
+} FoldPartRowC;
+
 typedef struct FoldScratch { /* one thread's buffers */
     FoldRow *rows;  /* one bucket's rows in key order */
     uint32_t *cur;  /* next slot in rows of each key of the bucket */
@@ -839,7 +849,9 @@ typedef struct FoldDay {
     const FoldWin *fw0;        /* window starts of the day */
     uint32_t n_wins;
     bool any_k;
-    const FoldPartRow *part;   /* visible rows by bucket, source order within it */
+    const void *part;          /* visible rows by bucket, source order within it: */
+    bool compact;              /* FoldPartRowC (ts = lo + dt), else FoldPartRow */
+    int64_t lo;
     const uint32_t *beg;       /* n_ids + 1: key id's rows are beg[id]..beg[id + 1] in key order */
     uint32_t n_ids, shift;
     const uint32_t *cut;
@@ -869,12 +881,25 @@ static int fold_chunk(const FoldDay *fd, FoldScratch *sc, uint32_t c, CnBatch *o
         uint32_t id1 = b_hi < k1 ? (uint32_t)b_hi : k1; /* a chunk may end inside a bucket */
         uint32_t base = fd->beg[id0];
         for (uint32_t id = id0; id < id1; id++) sc->cur[id - id0] = fd->beg[id] - base;
-        for (uint32_t i = fd->beg[b_lo], e = fd->beg[b_hi]; i < e; i++) { /* stable: source order */
-            const FoldPartRow *pr = &fd->part[i];
-            if (pr->id < id0 || pr->id >= id1) continue;
-            FoldRow *fr = &sc->rows[sc->cur[pr->id - id0]++];
-            fr->ts = pr->ts;
-            fr->v = pr->v;
+        uint32_t i0 = fd->beg[b_lo], i1 = fd->beg[b_hi];
+        if (fd->compact) { /* stable: source order */
+            const FoldPartRowC *part = fd->part;
+            for (uint32_t i = i0; i < i1; i++) {
+                const FoldPartRowC *pr = &part[i];
+                if (pr->id < id0 || pr->id >= id1) continue;
+                FoldRow *fr = &sc->rows[sc->cur[pr->id - id0]++];
+                fr->ts = fd->lo + (int64_t)pr->dt;
+                fr->v = pr->v;
+            }
+        } else {
+            const FoldPartRow *part = fd->part;
+            for (uint32_t i = i0; i < i1; i++) {
+                const FoldPartRow *pr = &part[i];
+                if (pr->id < id0 || pr->id >= id1) continue;
+                FoldRow *fr = &sc->rows[sc->cur[pr->id - id0]++];
+                fr->ts = pr->ts;
+                fr->v = pr->v;
+            }
         }
         for (uint32_t id = id0; id < id1; id++) {
             uint32_t n = fd->beg[id + 1] - fd->beg[id];
@@ -960,7 +985,8 @@ typedef struct FoldScan {
     uint32_t n_threads, shift, n_buckets, n_ids;
     uint32_t *hist;            /* n_threads x n_buckets: rows of each bucket, then next slots */
     const uint32_t *bbeg;      /* n_buckets + 1: bucket b's rows are part[bbeg[b]..bbeg[b + 1]) */
-    FoldPartRow *part;
+    void *part;                /* FoldPartRowC when compact, else FoldPartRow */
+    bool compact;
     uint32_t *beg;             /* n_ids + 1 (see FoldDay) */
 } FoldScan;
 
@@ -992,10 +1018,23 @@ static void fold_scatter(void *ud, uint32_t t) {
     int64_t lo = fs->lo, end = fs->end;
     uint32_t *pos = fs->hist + (size_t)t * fs->n_buckets, r0, r1;
     fold_rows_of(fs, t, &r0, &r1);
+    if (fs->compact) {
+        FoldPartRowC *part = fs->part;
+        for (uint32_t r = r0; r < r1; r++) {
+            if (!FOLD_VISIBLE(r)) continue;
+            uint32_t id = g->key_id[r];
+            FoldPartRowC *pr = &part[pos[id >> fs->shift]++];
+            pr->v = x[r];
+            pr->dt = (uint32_t)(g->ts[r] - lo);
+            pr->id = id;
+        }
+        return;
+    }
+    FoldPartRow *part = fs->part;
     for (uint32_t r = r0; r < r1; r++) {
         if (!FOLD_VISIBLE(r)) continue;
         uint32_t id = g->key_id[r];
-        FoldPartRow *pr = &fs->part[pos[id >> fs->shift]++];
+        FoldPartRow *pr = &part[pos[id >> fs->shift]++];
         pr->ts = g->ts[r];
         pr->v = x[r];
         pr->id = id;
@@ -1012,7 +1051,10 @@ static void fold_key_counts(void *ud, uint32_t t) {
         if (id1 > fs->n_ids) id1 = fs->n_ids;
         uint32_t *c = fs->beg + 1;
         memset(c + id0, 0, (size_t)(id1 - id0) * sizeof *c);
-        for (uint32_t i = fs->bbeg[b]; i < fs->bbeg[b + 1]; i++) c[fs->part[i].id]++;
+        if (fs->compact)
+            for (uint32_t i = fs->bbeg[b]; i < fs->bbeg[b + 1]; i++) c[((const FoldPartRowC *)fs->part)[i].id]++;
+        else
+            for (uint32_t i = fs->bbeg[b]; i < fs->bbeg[b + 1]; i++) c[((const FoldPartRow *)fs->part)[i].id]++;
         uint32_t run = fs->bbeg[b];
         for (uint32_t id = id0; id < id1; id++) run += c[id], c[id] = run;
     }
@@ -1037,7 +1079,7 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
     fd.state = cn_calloc(n_slots, 1);
     uint32_t n_wins = 0, n_ids = g->keys.n;
     uint32_t *beg = NULL, *hist = NULL, *bbeg = NULL, *cut = NULL;
-    FoldPartRow *part = NULL; /* visible rows by bucket */
+    void *part = NULL; /* visible rows by bucket (FoldPartRowC or FoldPartRow) */
     bool sync_init = false;
     int rc = 0;
     if (!fp || !wins || !fw || !fd.sc || !fd.slot || !fd.state) {
@@ -1079,8 +1121,11 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
          * buckets (a scatter over the whole array would miss cache and TLB on every
          * row); each bucket is put in key order later, in a small cache-resident buffer,
          * and folded from there. Both passes are stable: source order within a key. */
+        bool compact = lo != INT64_MIN && (uint64_t)(end - lo) <= UINT32_MAX;
+        size_t psz = compact ? sizeof(FoldPartRowC) : sizeof(FoldPartRow);
         FoldScan fs = {.g = g, .val = val, .d = d, .lo = lo, .end = end, .n_threads = n_threads, .shift = shift,
-                       .n_buckets = n_buckets, .n_ids = n_ids, .hist = hist, .bbeg = bbeg, .beg = beg};
+                       .n_buckets = n_buckets, .n_ids = n_ids, .hist = hist, .bbeg = bbeg, .beg = beg,
+                       .compact = compact};
         cn_pool_run(n_threads, fold_count, &fs);
         uint32_t m = 0, max_b = 0;
         for (uint32_t b = 0; b < n_buckets; b++) { /* bucket-major, thread-minor: stable */
@@ -1093,12 +1138,12 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
             if (m - bbeg[b] > max_b) max_b = m - bbeg[b];
         }
         bbeg[n_buckets] = m;
-        rc = cn_eng__mem_check(g, (uint64_t)m * sizeof *part + (uint64_t)n_sc * max_b * sizeof(FoldRow) +
+        rc = cn_eng__mem_check(g, (uint64_t)m * psz + (uint64_t)n_sc * max_b * sizeof(FoldRow) +
                                       ((uint64_t)n_ids + 1) * sizeof *beg,
                                "computing the daily windows", err);
         if (rc) break;
         cn_free(part);
-        part = cn_malloc(((size_t)m + 1) * sizeof *part);
+        part = cn_malloc(((size_t)m + 1) * psz);
         for (uint32_t t = 0; t < n_sc && part; t++) {
             cn_free(fd.sc[t].rows);
             cn_free(fd.sc[t].cur);
@@ -1136,6 +1181,8 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
         fd.n_wins = n_wins;
         fd.any_k = any_k;
         fd.part = part;
+        fd.compact = compact;
+        fd.lo = lo;
         fd.beg = beg;
         fd.n_ids = n_ids;
         fd.shift = shift;
