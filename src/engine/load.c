@@ -65,10 +65,12 @@ static int keys_rehash(CnEngKeys *k, uint32_t cap, CnErr *err) {
 
 /* Appends a new key (hash h, encoded bytes p) as id k->n, with vals row r of b; the
  * caller puts it in a slot (or rebuilds the slots later). */
-static int key_store(CnEngKeys *k, uint64_t h, const void *p, size_t len, const CnBatch *b, const int *cols,
-                     uint32_t r, uint32_t *id, CnErr *err) {
-    if (k->n == k->n_cap) {
-        uint32_t nc = k->n_cap ? k->n_cap * 2 : 1024;
+/* Room for n_more ids in the per-id arrays. */
+static int keys_room(CnEngKeys *k, uint32_t n_more, CnErr *err) {
+    if ((uint64_t)k->n + n_more > k->n_cap) {
+        uint64_t nc = k->n_cap ? k->n_cap : 1024;
+        while (nc < (uint64_t)k->n + n_more) nc *= 2;
+        if (nc > UINT32_MAX) return cn_err_set(err, CN_ELIMIT, "key table: more than 4G keys");
         uint64_t *hh = cn_realloc(k->hash, (size_t)nc * sizeof *hh);
         if (!hh) return cn_err_set(err, CN_ENOMEM, "key table: out of memory");
         k->hash = hh;
@@ -76,15 +78,22 @@ static int key_store(CnEngKeys *k, uint64_t h, const void *p, size_t len, const 
         if (!oo) return cn_err_set(err, CN_ENOMEM, "key table: out of memory");
         if (!k->off) oo[0] = 0;
         k->off = oo;
-        k->n_cap = nc;
+        k->n_cap = (uint32_t)nc;
     }
+    return 0;
+}
+
+static int key_store(CnEngKeys *k, uint64_t h, const void *p, size_t len, const CnBatch *b, const int *cols,
+                     uint32_t r, uint32_t *id, CnErr *err) {
+    int rc = keys_room(k, 1, err);
+    if (rc) return rc;
     if (cn_buf_append(&k->bytes, p, len)) return cn_err_set(err, CN_ENOMEM, "key table: out of memory");
     uint32_t nid = k->n++;
     k->hash[nid] = h;
     k->off[nid + 1] = k->off[nid] + len;
     for (uint32_t c = 0; c < k->vals->n_cols; c++)
         cn_col_vec_append_from(&k->vals->cols[c], &b->cols[cols[c]], r);
-    int rc = cn_col_batch_sync_rows(k->vals, err);
+    rc = cn_col_batch_sync_rows(k->vals, err);
     if (rc) return rc;
     *id = nid;
     return 0;
@@ -153,6 +162,7 @@ typedef struct FastKeys {
      * the end of the load (stale). */
     uint32_t known;
     bool stale;
+    uint32_t *fresh, fresh_cap; /* rows of a batch's new keys, stored after its loop */
 } FastKeys;
 
 #define DMAP_MAX (UINT64_C(1) << 26)  /* 256 MiB of map at most */
@@ -243,6 +253,38 @@ static int fast_miss(FastKeys *f, CnEngKeys *k, const CnBatch *b, const int *col
     return rc ? rc : cn_eng__key_intern(k, kb->data, kb->len, b, cols, r, id, err);
 }
 
+/* Appends the keys of rows[0..n) of b as ids k->n, k->n + 1, ... exactly as key_store
+ * would one at a time: each a new non-null value of the single fixed-width key column
+ * (encoded as cn_eng__key_encode does: flag 1, then the value's w bytes), its key row
+ * copied from b. The slots are left stale (the caller rebuilds them). */
+static int keys_store_rows(CnEngKeys *k, size_t w, const CnBatch *b, const int *cols, const uint32_t *rows,
+                           uint32_t n, CnErr *err) {
+    if (!n) return 0;
+    int rc = keys_room(k, n, err);
+    if (rc) return rc;
+    if (cn_buf_reserve(&k->bytes, (size_t)n * (w + 1))) return cn_err_set(err, CN_ENOMEM, "key table: out of memory");
+    const CnVec *v = &b->cols[cols[0]];
+    CnVec *kv = &k->vals->cols[0];
+    if (cn_col_vec_reserve(kv, n)) return cn_err_set(err, CN_ENOMEM, "key table: out of memory");
+    const uint8_t *vals = v->values;
+    uint8_t *kvv = kv->values;
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t id = k->n + j;
+        char *e = k->bytes.data + k->bytes.len;
+        e[0] = 1;
+        memcpy(e + 1, vals + (size_t)rows[j] * w, w);
+        k->bytes.len += w + 1;
+        k->hash[id] = cn_hash_bytes(e, w + 1, 0x6b6579);
+        k->off[id + 1] = k->off[id] + w + 1;
+        memcpy(kvv + (size_t)(kv->n + j) * w, vals + (size_t)rows[j] * w, w);
+    }
+    if (kv->valid) /* the key values are all present: their bits set as appends would */
+        for (uint32_t j = 0; j < n; j++) kv->valid[(kv->n + j) >> 6] |= UINT64_C(1) << ((kv->n + j) & 63);
+    kv->n += n;
+    k->n += n;
+    return cn_col_batch_sync_rows(k->vals, err);
+}
+
 /* Key ids of rows 0..n-1 of b (UINT32_MAX: null key) into ids, in row order (ids are
  * handed out in order of first appearance). */
 static int fast_ids(FastKeys *f, CnEngKeys *k, const CnBatch *b, const int *cols, uint32_t *ids, CnBuf *kb,
@@ -250,6 +292,26 @@ static int fast_ids(FastKeys *f, CnEngKeys *k, const CnBatch *b, const int *cols
     const CnVec *v = &b->cols[cols[0]];
     uint32_t n = b->n_rows;
     int rc = 0;
+    /* While the maps know every key, a miss is a new key: it takes the next id at once
+     * and its row is stored with the batch's other new keys after the loop, in one pass
+     * (a key at a time costs an encode, a hash and a batch append each). */
+    bool bulk = f->known == k->n;
+    uint32_t n_fresh = 0, n0 = k->n;
+    if (bulk && n > f->fresh_cap) {
+        cn_free(f->fresh);
+        f->fresh = cn_malloc((size_t)n * sizeof *f->fresh);
+        f->fresh_cap = f->fresh ? n : 0;
+        if (!f->fresh) return cn_err_set(err, CN_ENOMEM, "key table: out of memory");
+    }
+#define FAST_MISS(r, id)                                                    \
+    do {                                                                    \
+        if (bulk) {                                                         \
+            f->fresh[n_fresh] = (r);                                        \
+            (id) = n0 + n_fresh++;                                          \
+        } else if ((rc = fast_miss(f, k, b, cols, (r), kb, &(id), err))) {  \
+            return rc;                                                      \
+        }                                                                   \
+    } while (0)
     for (uint32_t r = 0; r < n; r++) {
         if (!cn_col_vec_is_valid(v, r)) {
             ids[r] = UINT32_MAX;
@@ -262,12 +324,11 @@ static int fast_ids(FastKeys *f, CnEngKeys *k, const CnBatch *b, const int *cols
                 if (y >= 0 && (uint64_t)y < f->dcap) __builtin_prefetch(&f->dmap[y]);
             }
             int64_t x = fast_int(v, f->width, r);
-            if (x >= 0 && dmap_cover(f, (uint64_t)x, k->n, err, &rc)) {
+            if (x >= 0 && dmap_cover(f, (uint64_t)x, k->n + n_fresh, err, &rc)) {
                 /* a value the map did not cover yet may sit in the hash table */
                 if (!f->dmap[x] && f->cap) f->dmap[x] = fast_find(f, (uint64_t)x);
                 if (!f->dmap[x]) {
-                    rc = fast_miss(f, k, b, cols, r, kb, &id, err);
-                    if (rc) return rc;
+                    FAST_MISS(r, id);
                     f->dmap[x] = id + 1;
                 }
                 ids[r] = f->dmap[x] - 1;
@@ -282,14 +343,17 @@ static int fast_ids(FastKeys *f, CnEngKeys *k, const CnBatch *b, const int *cols
         uint64_t bits = fast_bits(v, f->width, r);
         uint32_t id1 = f->cap ? fast_find(f, bits) : 0;
         if (!id1) {
-            rc = fast_miss(f, k, b, cols, r, kb, &id, err);
-            if (rc == 0) rc = fast_put(f, bits, id, err);
-            if (rc) return rc;
+            FAST_MISS(r, id);
+            if ((rc = fast_put(f, bits, id, err))) return rc;
             id1 = id + 1;
         }
         ids[r] = id1 - 1;
     }
-    return 0;
+#undef FAST_MISS
+    if (!n_fresh) return 0;
+    rc = keys_store_rows(k, f->width, b, cols, f->fresh, n_fresh, err);
+    if (rc == 0) f->known += n_fresh, f->stale = true;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ memory */
@@ -1209,6 +1273,7 @@ int cn_eng__open(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi,
 done:
     cn_free(fast.slots);
     cn_free(fast.dmap);
+    cn_free(fast.fresh);
     if (rc) {
         cn_eng_gb_free(g);
         return cn_err_ctx(err, rc, "GroupBy %s", gb->meta.name ? gb->meta.name : "?");
