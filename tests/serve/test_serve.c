@@ -41,9 +41,16 @@ static const char *find_ci(const char *hay, const char *needle) {
     return NULL;
 }
 
+static int connect_fd(int fd, int port);
+
 static int connect_to(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
+    return connect_fd(fd, port);
+}
+
+/* Connects socket fd to the server on port (10 s receive timeout). */
+static int connect_fd(int fd, int port) {
     struct timeval tv = {10, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     struct sockaddr_in a = {0};
@@ -476,6 +483,91 @@ static void connection_limit_queues_extra_connections(void **state) {
     close(extra);
     close(fds[1]);
     close(fds[2]);
+    cn_http_server_free(s);
+}
+
+/* The worker threads that answered, in order of first answer. */
+typedef struct Workers {
+    pthread_mutex_t mu;
+    pthread_t id[8];
+    int n;
+} Workers;
+
+static int h_worker(void *ctx, const CnHttpReq *req, CnHttpResp *resp) {
+    (void)req;
+    Workers *w = ctx;
+    pthread_mutex_lock(&w->mu);
+    int i = 0;
+    while (i < w->n && !pthread_equal(w->id[i], pthread_self())) i++;
+    if (i == w->n && w->n < 8) w->id[w->n++] = pthread_self();
+    pthread_mutex_unlock(&w->mu);
+    cn_buf_printf(&resp->body, "%d", i);
+    return 0;
+}
+
+/* Connections are spread over the workers by socket number: eight kept-alive
+ * connections to two workers are answered by both, at least three each (a worker keeps
+ * its connections, so each connection's second answer comes from the same worker). The
+ * client sockets are made first, so that the server's accepted sockets (same process)
+ * get consecutive numbers, as they do with clients in other processes. */
+static void connections_spread_over_workers(void **state) {
+    (void)state;
+    Workers w = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    CnHttpOpts o = {.threads = 2};
+    CnHttpServer *s = start(&o);
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_http_route(s, "GET", "/w", h_worker, &w, &err), &err);
+    go(s);
+    const char *q = "GET /w HTTP/1.1\r\nHost: t\r\n\r\n";
+    int fds[8], first[8], per[2] = {0, 0};
+    for (int i = 0; i < 8; i++) assert_true((fds[i] = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+    for (int i = 0; i < 8; i++) connect_fd(fds[i], cn_http_server_port(s));
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 8; i++) {
+            send_all(fds[i], q, strlen(q));
+            Resp r;
+            assert_int_equal(read_resp(fds[i], &r), 0);
+            assert_int_equal(r.status, 200);
+            int k = atoi(r.body.data);
+            assert_true(k == 0 || k == 1);
+            if (round == 0) {
+                first[i] = k;
+                per[k]++;
+            } else {
+                assert_int_equal(k, first[i]);
+            }
+            resp_fini(&r);
+        }
+    assert_int_equal(w.n, 2);
+    assert_true(per[0] >= 3 && per[1] >= 3);
+    for (int i = 0; i < 8; i++) close(fds[i]);
+    cn_http_server_free(s);
+}
+
+/* Request line and headers: about 7.5 KiB are read, 8 KiB and more get 431, and the
+ * server answers the next connection. */
+static void headers_past_8k_get_431(void **state) {
+    (void)state;
+    CnHttpServer *s = start(NULL);
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_http_route(s, "GET", "/h", h_text, "H", &err), &err);
+    go(s);
+    const int sizes[] = {7000, 9000, 20000, 100};
+    const int want[] = {200, 431, 431, 200};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        CnBuf q = CN_BUF_INIT;
+        cn_buf_puts(&q, "GET /h HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-Pad: ");
+        for (int k = 0; k < sizes[i]; k++) cn_buf_putc(&q, 'a');
+        cn_buf_puts(&q, "\r\n\r\n");
+        int fd = connect_to(cn_http_server_port(s));
+        send_all(fd, q.data, q.len);
+        Resp r;
+        assert_int_equal(read_resp_x(fd, &r, true), 0);
+        if (r.status != want[i]) fail_msg("%d bytes of header: status %d, expected %d", sizes[i], r.status, want[i]);
+        resp_fini(&r);
+        close(fd);
+        cn_buf_fini(&q);
+    }
     cn_http_server_free(s);
 }
 
@@ -1262,6 +1354,8 @@ CN_TEST_MAIN(cmocka_unit_test(routes_methods_and_404_405),
              cmocka_unit_test(bind_errors_name_address_and_port),
              cmocka_unit_test(concurrent_clients_all_answered),
              cmocka_unit_test(connection_limit_queues_extra_connections),
+             cmocka_unit_test(connections_spread_over_workers),
+             cmocka_unit_test(headers_past_8k_get_431),
              cmocka_unit_test(binds_ipv6_loopback),
              cmocka_unit_test(stop_finishes_requests_in_flight),
              cmocka_unit_test(html_escape_covers_markup),
