@@ -651,7 +651,7 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
     uint32_t *beg = cn_calloc((size_t)n_ids + 2, sizeof *beg);
     UpRow *rows = NULL;
     UpPartRow *part = NULL;
-    uint32_t *rk = NULL;
+    uint32_t *rk = NULL, *cnt = NULL, *most = NULL; /* the partition's per-thread counts and maxima */
     UpFold f;
     memset(&f, 0, sizeof f);
     CnPoolJob *job = NULL;
@@ -678,12 +678,12 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
                  .batch_end = batch_end, .day = day, .shift = shift, .n_b = n_b, .n_t = n_t, .bc = bc, .beg = beg};
     uint32_t n_in = 0, max_rows = 0;
     rk = cn_malloc(((size_t)g->n_rows + 1) * sizeof *rk);
-    pp.cnt = cn_calloc((size_t)n_t * (n_b + 1), sizeof *pp.cnt);
-    pp.max_rows = cn_calloc(n_t, sizeof *pp.max_rows);
+    pp.cnt = cnt = cn_calloc((size_t)n_t * (n_b + 1), sizeof *cnt);
+    pp.max_rows = most = cn_calloc(n_t, sizeof *most);
     pp.rk = rk;
     if (!rk || !pp.cnt || !pp.max_rows) {
         rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
-        goto prep_done;
+        goto done;
     }
     cn_pool_run(n_t, up_prep_pass, &pp);
     /* bucket b's rows: thread 0's, then thread 1's, ...: source order */
@@ -700,7 +700,7 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
     rows = cn_malloc(((size_t)n_in + 1) * sizeof *rows);
     if (!part || !rows) {
         rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
-        goto prep_done;
+        goto done;
     }
     pp.part = part;
     pp.rows = rows;
@@ -709,10 +709,6 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
     pp.phase = 2;
     cn_pool_run(n_t, up_prep_pass, &pp);
     for (uint32_t t = 0; t < n_t; t++) max_rows = CN_MAX(max_rows, pp.max_rows[t]);
-prep_done:
-    cn_free(pp.cnt);
-    cn_free(pp.max_rows);
-    if (rc) goto done;
     f = (UpFold){.g = g, .up = up, .uw = uw, .n_wins = n_wins, .n_ids = n_ids,
                  .n_chunks = (n_ids + UP_CHUNK - 1) / UP_CHUNK, .order = order, .beg = beg, .rows = rows,
                  .batch_end = batch_end};
@@ -798,6 +794,8 @@ done:
     cn_free(rows);
     cn_free(part);
     cn_free(rk);
+    cn_free(cnt);
+    cn_free(most);
     return rc;
 }
 
