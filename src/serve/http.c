@@ -478,12 +478,18 @@ int cn_http_server_start(CnHttpServer *s, CnErr *err) {
     if (rc < 0) return rc;
     /* TURBO: read, write and accept first and poll only on EAGAIN (the sockets are
      * non-blocking), and skip shutdown() before close. */
+    /* The acceptor enforces max_connections. MHD's own limit is split over its workers
+     * and counts a closed connection until its worker cleans it up, after our count has
+     * dropped; at our limit it would close the connection the acceptor just handed over.
+     * So MHD gets room for every connection on any one worker, twice over. */
+    size_t mhd_limit = (size_t)s->opts.max_connections * (size_t)s->opts.threads * 2;
+    if (mhd_limit > (size_t)1 << 24) mhd_limit = (size_t)1 << 24;
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO | MHD_USE_NO_LISTEN_SOCKET;
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->opts.threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+        (unsigned)mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL_BYTES, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_END);
