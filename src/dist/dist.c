@@ -66,14 +66,22 @@ int cn_dist_rank(const CnDist *d) { return d ? d->rank : 0; }
 int cn_dist_size(const CnDist *d) { return d ? d->size : 1; }
 uint64_t cn_dist_bytes_sent(const CnDist *d) { return d ? d->bytes_sent : 0; }
 
-void cn_dist_abort(CnDist *d, const CnErr *err) {
+static void say_failed(CnDist *d, const CnErr *err) {
     fprintf(stderr, "chronon: rank %d of %d: %s; aborting every rank\n",
             cn_dist_rank(d), cn_dist_size(d), err && cn_err_msg(err)[0] ? cn_err_msg(err) : "failed");
     fflush(stderr);
+}
+
+static _Noreturn void abort_all(void) {
 #ifdef CN_HAVE_MPI
     MPI_Abort(MPI_COMM_WORLD, 1);
 #endif
     _exit(1);
+}
+
+void cn_dist_abort(CnDist *d, const CnErr *err) {
+    say_failed(d, err);
+    abort_all();
 }
 
 int cn_dist_open_catalog(CnDist *d, const char *warehouse, const char *catalog, CnIceCatalog **cat,
@@ -330,8 +338,13 @@ static void x_fail(void *ud, const CnErr *err) {
         (void)any_failed(1);
         d->cleanup = true;
     }
-    if (d->cleanup) cn_dist_barrier(d);
-    cn_dist_abort(d, err);
+    if (!d->cleanup) cn_dist_abort(d, err);
+    /* Every rank says why it stops before any of them aborts: the first MPI_Abort kills
+     * the others, and a rank that had not printed yet (the one that failed, whose reason
+     * the user needs) would lose its message. */
+    say_failed(d, err);
+    cn_dist_barrier(d);
+    abort_all();
 }
 
 void cn_dist_shard(CnDist *d, CnEngShard *out) {
