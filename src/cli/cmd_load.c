@@ -102,31 +102,9 @@ typedef struct SortBy {
     uint32_t n;
 } SortBy;
 
-static int cmp_val(const CnVec *v, uint32_t a, uint32_t b) {
-    bool va = cn_col_vec_is_valid(v, a), vb = cn_col_vec_is_valid(v, b);
-    if (!va || !vb) return (int)va - (int)vb; /* nulls first */
-    switch (v->type->id) {
-    case CN_COL_INT32:
-    case CN_COL_DATE: {
-        int32_t x = ((const int32_t *)v->values)[a], y = ((const int32_t *)v->values)[b];
-        return (x > y) - (x < y);
-    }
-    case CN_COL_INT64:
-    case CN_COL_TIMESTAMP: {
-        int64_t x = ((const int64_t *)v->values)[a], y = ((const int64_t *)v->values)[b];
-        return (x > y) - (x < y);
-    }
-    default: { /* strings: bytes, unsigned, a prefix first (Iceberg's order) */
-        uint32_t la, lb;
-        const char *sa = cn_col_vec_str(v, a, &la), *sb = cn_col_vec_str(v, b, &lb);
-        return cn_bytes_cmp(sa, la, sb, lb);
-    }
-    }
-}
-
 static int row_cmp(const SortBy *s, uint32_t a, uint32_t b) {
     for (uint32_t i = 0; i < s->n; i++) {
-        int c = cmp_val(&s->b->cols[s->col[i]], a, b);
+        int c = cn_col_vec_cmp_asc(&s->b->cols[s->col[i]], a, &s->b->cols[s->col[i]], b);
         if (c) return c;
     }
     return 0;

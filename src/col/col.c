@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "base/alloc.h"
+#include "base/str.h"
 
 /* ---------------------------------------------------------------- types */
 
@@ -853,4 +854,26 @@ int cn_col_batch_check(const CnBatch *b, CnErr *err) {
                                   k, b->sel[k]);
     }
     return 0;
+}
+
+int cn_col_vec_cmp_asc(const CnVec *a, uint32_t i, const CnVec *b, uint32_t j) {
+    bool va = cn_col_vec_is_valid(a, i), vb = cn_col_vec_is_valid(b, j);
+    if (!va || !vb) return (int)va - (int)vb;
+    switch (a->type->id) {
+    case CN_COL_INT32:
+    case CN_COL_DATE: {
+        int32_t x = ((const int32_t *)a->values)[i], y = ((const int32_t *)b->values)[j];
+        return (x > y) - (x < y);
+    }
+    case CN_COL_INT64:
+    case CN_COL_TIMESTAMP: {
+        int64_t x = ((const int64_t *)a->values)[i], y = ((const int64_t *)b->values)[j];
+        return (x > y) - (x < y);
+    }
+    default: {
+        uint32_t la, lb;
+        const char *pa = cn_col_vec_str(a, i, &la), *pb = cn_col_vec_str(b, j, &lb);
+        return cn_bytes_cmp(pa, la, pb, lb);
+    }
+    }
 }

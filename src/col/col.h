@@ -184,6 +184,11 @@ static inline const char *cn_col_vec_str(const CnVec *v, uint32_t i, uint32_t *l
     return (const char *)v->bytes + v->offsets[i];
 }
 
+/* Order of entry i of a and entry j of b (same type: INT32, DATE, INT64, TIMESTAMP or
+ * STRING) in an ascending sort with nulls first, strings by unsigned bytes (Iceberg's
+ * order): <0, 0 or >0. */
+int cn_col_vec_cmp_asc(const CnVec *a, uint32_t i, const CnVec *b, uint32_t j);
+
 /* Out-of-line growth. Ensure room for n_more entries (values, offsets, validity) or
  * n_more payload bytes. 0 or CN_ENOMEM (also sets v->oom). */
 int cn_col_vec_reserve(CnVec *v, uint32_t n_more);

@@ -105,32 +105,9 @@ static void sort_plan(CnIceWrite *w) {
     w->sort_id = (int32_t)id;
 }
 
-/* Order of entry i of a and entry j of b (same type) in an ascending, nulls-first sort. */
-static int sort_cell_cmp(const CnVec *a, uint32_t i, const CnVec *b, uint32_t j) {
-    bool va = cn_col_vec_is_valid(a, i), vb = cn_col_vec_is_valid(b, j);
-    if (!va || !vb) return (int)va - (int)vb;
-    switch (a->type->id) {
-    case CN_COL_INT32:
-    case CN_COL_DATE: {
-        int32_t x = ((const int32_t *)a->values)[i], y = ((const int32_t *)b->values)[j];
-        return (x > y) - (x < y);
-    }
-    case CN_COL_INT64:
-    case CN_COL_TIMESTAMP: {
-        int64_t x = ((const int64_t *)a->values)[i], y = ((const int64_t *)b->values)[j];
-        return (x > y) - (x < y);
-    }
-    default: {
-        uint32_t la, lb;
-        const char *pa = cn_col_vec_str(a, i, &la), *pb = cn_col_vec_str(b, j, &lb);
-        return cn_bytes_cmp(pa, la, pb, lb);
-    }
-    }
-}
-
 static int sort_row_cmp(const CnIceWrite *w, const CnBatch *a, uint32_t i, const CnBatch *b, uint32_t j) {
     for (uint32_t k = 0; k < w->n_sort; k++) {
-        int c = sort_cell_cmp(&a->cols[w->sort_col[k]], i, &b->cols[w->sort_col[k]], j);
+        int c = cn_col_vec_cmp_asc(&a->cols[w->sort_col[k]], i, &b->cols[w->sort_col[k]], j);
         if (c) return c;
     }
     return 0;
