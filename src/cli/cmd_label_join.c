@@ -1,10 +1,12 @@
 /* cmd_label_join.c: `chronon run --mode label-join --conf production/joins/...` (run.py's
  * label-join): the label table <join output>_labels for label day --ds (also --end-ds),
  * and the <join output>_labeled and _labeled_latest views when the output table exists
- * (src/engine/label.h, docs/joins.md "Label joins"). No mode options of its own. */
+ * (src/engine/label.h, docs/joins.md "Label joins"). Option: --step-days N, the left days
+ * computed and committed per step (Chronon's --step-days, default 30). */
 #include "base/compat.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -27,11 +29,23 @@ int cn_cli_label_join(const CnRunArgs *a, CnErr *err) {
     CnEngOpts o;
     memset(&o, 0, sizeof o);
     o.end_ds = a->ds;
+    const char *v = cn_run_extra(a, "--step-days", NULL);
+    if (v) {
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+        if (!*v || *end || n < 1 || n > 100000) {
+            rc = cn_err_set(err, CN_EINVAL,
+                            "--step-days: invalid value '%s' (expected a positive number of left days per step)", v);
+            goto done;
+        }
+        o.step_days = (int)n;
+    }
     CnEngLabelStats st;
     rc = cn_eng_label_join(cat, conf->join, a->ds, &o, &st, err);
     if (rc == 0)
-        fprintf(stderr, "label-join %s: label_ds %s, left days %s..%s: wrote %lld rows%s\n", conf->join->meta.name, a->ds,
-                st.left_lo, st.left_hi, (long long)st.rows_written,
+        fprintf(stderr, "label-join %s: label_ds %s, left days %s..%s: wrote %lld rows in %d of %d step%s%s\n",
+                conf->join->meta.name, a->ds, st.left_lo, st.left_hi, (long long)st.rows_written, st.steps_written,
+                st.steps, st.steps == 1 ? "" : "s",
                 st.view ? ", views _labeled and _labeled_latest updated"
                         : (st.rows_written ? ", no _labeled views (no output table)" : ""));
 done:

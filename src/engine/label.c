@@ -496,8 +496,22 @@ done:
     return rc;
 }
 
-int cn_eng_label_join(CnIceCatalog *cat, const CnJoin *j, const char *label_ds, const CnEngOpts *opts,
-                      CnEngLabelStats *stats, CnErr *err) {
+/* What every step of one run shares. */
+typedef struct LabelRun {
+    CnIceCatalog *cat;
+    const CnJoin *j;
+    const char *label_ds, *out_table, *label_table;
+    const CnEngOpts *opts;
+    bool view_tried;        /* the _labeled views are made once, by the first step that writes */
+    bool several;           /* more than one step: errors name the step's days */
+} LabelRun;
+
+/* One step of LabelJoin.compute: left days [c0, c1] labelled and written in one overwrite
+ * commit of those partitions (other label versions of them kept). A step without left
+ * rows writes nothing, as Chronon skips an empty left range. */
+static int label_step(LabelRun *run, int32_t c0, int32_t c1, CnEngLabelStats *st, CnErr *err) {
+    const CnJoin *j = run->j;
+    const CnLabelPart *lp = j->label_part;
     CnArena a;
     cn_arena_init(&a, 0);
     CnBatch *rows = NULL, *ob = NULL;
@@ -507,29 +521,12 @@ int cn_eng_label_join(CnIceCatalog *cat, const CnJoin *j, const char *label_ds, 
     int32_t *pday = NULL;
     LabelPart *parts = NULL;
     size_t n_parts = 0;
-    CnEngLabelStats st;
-    memset(&st, 0, sizeof st);
-    int64_t L = 0;
-    int rc = check_label(j, &a, err);
-    if (rc) goto done;
-    if (!label_ds || cn_ds_parse(label_ds, &L)) {
-        rc = cn_err_set(err, CN_EINVAL, "label day '%s' is not a date (expected YYYY-MM-DD in --ds)",
-                        label_ds ? label_ds : "");
-        goto done;
-    }
-    const CnLabelPart *lp = j->label_part;
-    int32_t lo = (int32_t)(L - (lp->left_start_offset - 1)), hi = (int32_t)(L - (lp->left_end_offset - 1));
-    cn_ds_format(lo, st.left_lo);
-    cn_ds_format(hi, st.left_hi);
-    const char *out_table = cn_conf_output_table(&a, &j->meta, err);
-    const char *label_table = out_table ? cn_arena_printf(&a, "%s_labels", out_table) : NULL;
-    if (!out_table || !label_table) {
-        rc = err->code ? err->code : cn_err_set(err, CN_ENOMEM, "out of memory");
-        goto done;
-    }
+    char s_lo[11], s_hi[11];
+    cn_ds_format(c0, s_lo);
+    cn_ds_format(c1, s_hi);
     const int *order = NULL;
     uint32_t n_order = 0;
-    rc = cn_eng__join_left_rows(cat, j, &a, lo, hi, &lq, &rows, &pday, &order, &n_order, err);
+    int rc = cn_eng__join_left_rows(run->cat, j, &a, c0, c1, &lq, &rows, &pday, &order, &n_order, err);
     if (rc) goto done;
     const char **rid = NULL;
     int *rid_cols = NULL;
@@ -537,8 +534,7 @@ int cn_eng_label_join(CnIceCatalog *cat, const CnJoin *j, const char *label_ds, 
     rc = row_ids(j, &a, rows, order, n_order, &rid, &rid_cols, &n_rid, err);
     if (rc) goto done;
     if (!rows->n_rows) {
-        cn_log(CN_LOG_INFO, "label join %s: no left rows in %s..%s: nothing written", j->meta.name, st.left_lo,
-               st.left_hi);
+        cn_log(CN_LOG_INFO, "label join %s: no left rows in %s..%s: nothing written", j->meta.name, s_lo, s_hi);
         goto done;
     }
     n_parts = lp->n_labels;
@@ -560,34 +556,43 @@ int cn_eng_label_join(CnIceCatalog *cat, const CnJoin *j, const char *label_ds, 
             break;
         }
         for (uint32_t k = 0; k < p->n_keys; k++) p->lcol[k] = find_col(rows, order, n_order, p->lkeys[k]);
-        rc = part_eval(cat, j, p, rows, rid_cols, n_rid, &a, label_ds, opts, err);
+        rc = part_eval(run->cat, j, p, rows, rid_cols, n_rid, &a, run->label_ds, run->opts, err);
     }
     OutCol *oc = NULL;
     uint32_t n_oc = 0;
     if (rc == 0) rc = fold_columns(j, parts, n_parts, rows, order, n_order, rid_cols, n_rid, &a, &oc, &n_oc, err);
-    if (rc == 0) rc = assemble(j, parts, oc, n_oc, rows, pday, rid_cols, n_rid, label_ds, &os, &ob, err);
+    if (rc == 0) rc = assemble(j, parts, oc, n_oc, rows, pday, rid_cols, n_rid, run->label_ds, &os, &ob, err);
     if (rc) goto done;
-    st.rows_written = ob->n_rows;
+    int64_t n_new = ob->n_rows;
     char ns[129], name[129];
-    rc = cn_ice_name_parse(label_table, ns, name, err);
-    if (rc == 0 && cn_ice_table_exists(cat, ns, name))
-        rc = keep_other_versions(cat, ns, name, label_table, st.left_lo, st.left_hi, label_ds, ob, err);
+    rc = cn_ice_name_parse(run->label_table, ns, name, err);
+    if (rc == 0 && cn_ice_table_exists(run->cat, ns, name))
+        rc = keep_other_versions(run->cat, ns, name, run->label_table, s_lo, s_hi, run->label_ds, ob, err);
     else if (rc == 0) {
         const char *props[] = {"chronon_table_type", "label"};
-        rc = cn_ice_table_create(cat, ns, name, os, props, 1, err);
+        rc = cn_ice_table_create(run->cat, ns, name, os, props, 1, err);
     }
-    /* the view before the write: a view error leaves the labels as they were */
-    if (rc == 0) rc = make_view(cat, j, &a, out_table, label_table, os, rid, n_rid, &st.view, err);
-    if (rc == 0) rc = cn_ice_write_begin(cat, ns, name, CN_ICE_OVERWRITE, &w, err);
-    for (int32_t d = lo; d <= hi && rc == 0; d++) {
+    /* the view before the first write: a view error leaves the labels as they were */
+    if (rc == 0 && !run->view_tried) {
+        run->view_tried = true;
+        rc = make_view(run->cat, j, &a, run->out_table, run->label_table, os, rid, n_rid, &st->view, err);
+    }
+    if (rc == 0) rc = cn_ice_write_begin(run->cat, ns, name, CN_ICE_OVERWRITE, &w, err);
+    for (int32_t d = c0; d <= c1 && rc == 0; d++) {
         char ds[11];
         cn_ds_format(d, ds);
         rc = cn_ice_write_touch_partition(w, ds, err);
     }
     if (rc == 0) rc = cn_ice_write_batch(w, ob, err);
     if (rc == 0) rc = cn_ice_write_commit(w, NULL, err);
+    if (rc == 0) {
+        st->rows_written += n_new;
+        st->steps_written++;
+        cn_log(CN_LOG_INFO, "label join %s: left days %s..%s (label_ds %s): wrote %lld rows", j->meta.name, s_lo,
+               s_hi, run->label_ds, (long long)n_new);
+    }
 done:
-    if (stats) *stats = st;
+    if (rc && run->several) rc = cn_err_ctx(err, rc, "step of left days %s..%s", s_lo, s_hi);
     for (size_t i = 0; parts && i < n_parts; i++) {
         cn_col_batch_free(parts[i].snap);
         cn_col_schema_free(parts[i].ss);
@@ -598,6 +603,43 @@ done:
     cn_col_batch_free(rows);
     cn_expr_query_free(lq);
     cn_free(pday);
+    cn_arena_fini(&a);
+    return rc;
+}
+
+int cn_eng_label_join(CnIceCatalog *cat, const CnJoin *j, const char *label_ds, const CnEngOpts *opts,
+                      CnEngLabelStats *stats, CnErr *err) {
+    CnArena a;
+    cn_arena_init(&a, 0);
+    CnEngLabelStats st;
+    memset(&st, 0, sizeof st);
+    int64_t L = 0;
+    int rc = check_label(j, &a, err);
+    if (rc) goto done;
+    if (!label_ds || cn_ds_parse(label_ds, &L)) {
+        rc = cn_err_set(err, CN_EINVAL, "label day '%s' is not a date (expected YYYY-MM-DD in --ds)",
+                        label_ds ? label_ds : "");
+        goto done;
+    }
+    const CnLabelPart *lp = j->label_part;
+    int32_t lo = (int32_t)(L - (lp->left_start_offset - 1)), hi = (int32_t)(L - (lp->left_end_offset - 1));
+    cn_ds_format(lo, st.left_lo);
+    cn_ds_format(hi, st.left_hi);
+    /* PartitionRange.steps: consecutive runs of step_days left days (Chronon's default 30) */
+    int32_t step = opts && opts->step_days > 0 ? opts->step_days : 30;
+    LabelRun run = {cat, j, label_ds, cn_conf_output_table(&a, &j->meta, err), NULL, opts, false, hi - lo >= step};
+    run.label_table = run.out_table ? cn_arena_printf(&a, "%s_labels", run.out_table) : NULL;
+    if (!run.out_table || !run.label_table) {
+        rc = err->code ? err->code : cn_err_set(err, CN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int32_t c0 = lo; c0 <= hi && rc == 0; c0 += step) {
+        int32_t c1 = hi - c0 >= step ? c0 + step - 1 : hi;
+        st.steps++;
+        rc = label_step(&run, c0, c1, &st, err);
+    }
+done:
+    if (stats) *stats = st;
     cn_arena_fini(&a);
     return cn_err_ctx(err, rc, "label join %s", j->meta.name ? j->meta.name : "?");
 }

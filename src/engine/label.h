@@ -16,6 +16,9 @@
  *     on the row identifier; label columns not starting with "label" get "label_";
  *     <join output table>_labeled_latest, its rows of each ds's latest label_ds. Made
  *     only when the output table exists.
+ *   STEPS: the left days are cut into runs of opts->step_days (0: 30, Chronon's default
+ *     --step-days), each computed and committed on its own as LabelJoin.compute does; a
+ *     failing step stops the run, the steps before it stay written.
  * docs/joins.md "Label joins" has the rules and what differs from Chronon. */
 #ifndef CN_ENG_LABEL_H
 #define CN_ENG_LABEL_H
@@ -27,10 +30,12 @@
 typedef struct CnEngLabelStats {
     int64_t rows_written;   /* rows of label_ds L written */
     char left_lo[11], left_hi[11];
+    int32_t steps;          /* steps run (the left days cut by step_days) */
+    int32_t steps_written;  /* steps that had left rows and committed */
     bool view;              /* the _labeled and _labeled_latest views were (re)created */
 } CnEngLabelStats;
 
-/* Runs the label join of j for label day label_ds (YYYY-MM-DD). opts: verbose only.
+/* Runs the label join of j for label day label_ds (YYYY-MM-DD). opts: step_days only.
  * Errors (nothing written): CN_ECONFIG naming labelPart and the field or value that breaks
  * Chronon's rules (no labelPart, left not events, offsets missing or start < end, a
  * part with aggregations that has not exactly one aggregation with one DAYS window equal

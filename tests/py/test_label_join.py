@@ -291,3 +291,54 @@ def test_random_label_joins_match_oracle(tmp_path):
     seeds = case_seeds(3 if sanitizer_build() else 5)
     compared = sum(each_seed(seeds, lambda s: random_case(tmp_path, s)))
     assert compared >= len(seeds) * 0.6, "too few label joins compared (%d)" % compared
+
+
+# --------------------------------------------------------------------------- --step-days
+
+def snapshots(w, table):
+    from test_load_sorted import metadata
+    return metadata(w, table)[1].get("snapshots", [])
+
+
+def partitions_at(w, table, snap_id):
+    p = run_cmd([CHRONON, "table", "partitions", table, "--json", "--snapshot", str(snap_id)], w.env())
+    assert p.returncode == 0, p.stderr
+    return sorted(x["ds"] if isinstance(x, dict) else x for x in json.loads(p.stdout)["partitions"])
+
+
+def test_step_days(wh):
+    """LabelJoin.compute cuts the left days into steps of --step-days, each computed and
+    committed on its own: four left days in steps of 3 are two commits (days 3..5, then
+    day 6), with the same rows as one step and as the oracle."""
+    whole = join("steps_one", [{"groupBy": gb_entities(), "prefix": "s"}], 4, 1, row_ids=["uid", "user"])
+    steps = join("steps_three", [{"groupBy": gb_entities(), "prefix": "s"}], 4, 1, row_ids=["uid", "user"])
+    p = label(wh, whole, day(6))
+    assert "in 1 of 1 step" in p.stderr, p.stderr
+    p = run_cmd([CHRONON, "run", "--mode", "label-join", "--repo", wh.repo, "--conf", conf_path(wh, steps),
+                 "--ds", day(6), "--step-days", "3"], wh.env())
+    assert p.returncode == 0, p.stderr
+    assert "left days %s..%s" % (day(3), day(6)) in p.stderr and "in 2 of 2 steps" in p.stderr, p.stderr
+    one, three = wh.rows("out.t_steps_one_labels"), wh.rows("out.t_steps_three_labels")
+    assert len(one) == 7 and canon(three) == canon(one)
+    assert canon(three) == canon(co.label_join(steps, wh.tables, day(6)))
+    assert len(snapshots(wh, "out.t_steps_one_labels")) == 1
+    snaps = snapshots(wh, "out.t_steps_three_labels")
+    assert len(snaps) == 2
+    assert partitions_at(wh, "out.t_steps_three_labels", snaps[0]["snapshot-id"]) == [day(3), day(4), day(5)]
+    assert partitions_at(wh, "out.t_steps_three_labels", snaps[1]["snapshot-id"]) == [day(3), day(4), day(5),
+                                                                                       day(6)]
+    # a step without left rows commits nothing: days 7..8 of label day 8 have no left rows
+    p = run_cmd([CHRONON, "run", "--mode", "label-join", "--repo", wh.repo, "--conf", conf_path(wh, steps),
+                 "--ds", day(8), "--step-days", "2"], wh.env())
+    assert p.returncode == 0 and "in 1 of 2 steps" in p.stderr, p.stderr
+    assert len(snapshots(wh, "out.t_steps_three_labels")) == 3
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "x", "1.5"])
+def test_step_days_bad_value(wh, value):
+    conf = join("steps_bad", [{"groupBy": gb_entities()}], 3, 1, row_ids=["uid", "user"])
+    p = run_cmd([CHRONON, "run", "--mode", "label-join", "--repo", wh.repo, "--conf", conf_path(wh, conf),
+                 "--ds", day(5), "--step-days", value], wh.env())
+    assert p.returncode == 1, p.stderr
+    assert "--step-days: invalid value '%s'" % value in p.stderr and "positive number" in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(wh.wh, "out.db", "t_steps_bad_labels"))
