@@ -2,8 +2,10 @@
  * Three passes over the loaded configs: (1) count GroupBys and StagingQueries per team, so
  * task ids stay the guide's (`backfill_task`) when a team has one and become
  * `<short name>.backfill_task` when it has several; (2) create DAGs and run tasks and
- * record which task produces which table; (3) add partition sensors from
- * metaData.dependencies and waits on the producers of the tables a config reads.
+ * record which task produces which table (a Join with a labelPart gets a second entry,
+ * its label-join DAG); (3) add partition sensors from metaData.dependencies (a label
+ * entry: labelPart.metaData.dependencies) and waits on the producers of the tables a
+ * config reads.
  * Arena allocations set a sticky out-of-memory flag checked once at the end. */
 #include "sched/sched_int.h"
 
@@ -32,6 +34,7 @@ typedef struct Entry {
     const char *entry_ids[2];   /* run tasks that sensors and waits feed */
     size_t n_entry;
     const char *backfill_id;    /* its backfill task, or NULL */
+    bool label;                 /* the label-join DAG of a Join with a labelPart */
 } Entry;
 
 typedef struct Producer {
@@ -170,7 +173,10 @@ const char *cn_sched_task_kind_name(CnSchedTaskKind k) {
 }
 
 const char *cn_sched_dag_kind_name(CnSchedDagKind k) {
-    return k == CN_SCHED_DAG_GROUP_BY ? "group_by" : k == CN_SCHED_DAG_JOIN ? "join" : "staging_query";
+    return k == CN_SCHED_DAG_GROUP_BY      ? "group_by"
+           : k == CN_SCHED_DAG_JOIN       ? "join"
+           : k == CN_SCHED_DAG_LABEL_JOIN ? "label_join"
+                                          : "staging_query";
 }
 
 const char *cn_sched_naming_name(CnSchedNaming n) {
@@ -242,8 +248,8 @@ static CnSchedDag *dag_ensure(Build *b, const char *id, CnSchedDagKind kind, con
     d->kind = kind;
     d->team = team;
     d->schedule = schedule;
-    d->concurrency = kind == CN_SCHED_DAG_JOIN ? m->settings.join_concurrency
-                                               : m->settings.group_by_concurrency;
+    d->concurrency = kind == CN_SCHED_DAG_JOIN || kind == CN_SCHED_DAG_LABEL_JOIN ? m->settings.join_concurrency
+                                                                                  : m->settings.group_by_concurrency;
     /* Chronon's task_default_args: team settings, then default's. */
     const char *start = team_setting(b, team, "dag_start_date");
     int64_t days;
@@ -517,6 +523,20 @@ static void plan_group_by(Build *b, Entry *e) {
     }
 }
 
+/* Whether a Join's schedule (field: where it was written) parses; if not, an issue naming
+ * the file, the field and the value, and what fed dag_id is not scheduled. */
+static bool schedule_ok(Build *b, const Entry *e, const char *dag_id, const char *field, const char *sched) {
+    CnSchedCron cron;
+    char why[256];
+    if (cn_sched_cron_parse(sched, &cron, why, sizeof why) == 0) return true;
+    char msg[700];
+    snprintf(msg, sizeof msg, "%s \"%.100s\" is not a schedule: %s. Expected an Airflow preset (@daily, @weekly, "
+             "@monthly, ...), @never, or a 5-field cron string such as \"0 3 * * *\"; %s%s is not scheduled",
+             field, sched, why, e->label ? "the label join of " : "", e->conf->meta->name);
+    issue(b, e->rel, dag_id, msg);
+    return false;
+}
+
 static void plan_join(Build *b, Entry *e) {
     if (b->oom) return;
     const CnJoin *j = e->conf->join;
@@ -524,16 +544,7 @@ static void plan_join(Build *b, Entry *e) {
     if (!join_backfill(b, j)) return;
     const char *dag_id = team_dag_id(b, CN_CONF_JOIN, e->team, j->meta.name);
     const char *sched = j->meta.offline_schedule ? j->meta.offline_schedule : "@daily";
-    CnSchedCron cron;
-    char why[256];
-    if (cn_sched_cron_parse(sched, &cron, why, sizeof why) < 0) {
-        char msg[640];
-        snprintf(msg, sizeof msg, "metaData.offlineSchedule \"%.100s\" is not a schedule: %s. Expected an Airflow "
-                 "preset (@daily, @weekly, @monthly, ...), @never, or a 5-field cron string such as "
-                 "\"0 3 * * *\"; %s is not scheduled", sched, why, j->meta.name);
-        issue(b, e->rel, dag_id, msg);
-        return;
-    }
+    if (!schedule_ok(b, e, dag_id, "metaData.offlineSchedule", sched)) return;
     CnSchedDag *d = dag_id ? dag_ensure(b, dag_id, CN_SCHED_DAG_JOIN, e->team, sched) : NULL;
     if (!d) return;
     e->dag_id = d->id;
@@ -549,6 +560,32 @@ static void plan_join(Build *b, Entry *e) {
         cn_err_clear(&ignored);
         produce(b, cn_conf_join_part_table(b->a, j, &j->parts[p], &ignored), d->id, e->backfill_id);
     }
+}
+
+/* The label-join DAG of a Join with a labelPart, as Chronon's helpers name it for mode
+ * label-join: `chronon_label_join_<N>` with task `compute_labels__<N>` (guide naming:
+ * `chronon_label_join_<sanitize(name)>`, `label_join_task`), scheduled by
+ * labelPart.metaData.offlineSchedule (default @daily; @never: manual runs), whatever the
+ * Join's own schedule. The task labels label day {{ ds }}. */
+static void plan_label_join(Build *b, Entry *e) {
+    if (b->oom) return;
+    const CnJoin *j = e->conf->join;
+    const CnLabelPart *lp = j->label_part;
+    bool guide = b->m->naming == CN_SCHED_NAMING_GUIDE;
+    const char *n = guide ? sanitized(b, j->meta.name) : fmt_ok(b, cn_sched__normalize(b->a, &b->m->settings, j->meta.name));
+    const char *dag_id = n ? fmt_ok(b, cn_arena_printf(b->a, "chronon_label_join_%s", n)) : NULL;
+    const char *sched = lp->meta.offline_schedule ? lp->meta.offline_schedule : "@daily";
+    if (!dag_id || !schedule_ok(b, e, dag_id, "labelPart.metaData.offlineSchedule", sched)) return;
+    CnSchedDag *d = dag_ensure(b, dag_id, CN_SCHED_DAG_LABEL_JOIN, e->team, sched);
+    if (!d) return;
+    e->dag_id = d->id;
+    long t = add_run(b, d, e, guide ? "label_join_task" : chronon_task_id(b, "compute_labels", j->meta.name),
+                     "label-join");
+    if (t < 0) return;
+    e->entry_ids[e->n_entry++] = d->tasks[t].id;
+    CnErr ignored = CN_ERR_INIT;
+    const char *out = cn_conf_output_table(b->a, &j->meta, &ignored);
+    produce(b, out ? fmt_ok(b, cn_arena_printf(b->a, "%s_labels", out)) : NULL, d->id, d->tasks[t].id);
 }
 
 static void plan_staging_query(Build *b, Entry *e) {
@@ -679,14 +716,61 @@ static void wait_for_sources(Build *b, Entry *e, CnSchedDag *d, const CnSource *
     }
 }
 
+/* A label dependency that still holds compile's "{{ join_backfill_table }}" (a config
+ * not filled by compile) names the Join's output table. */
+static const char *label_dep(Build *b, const Entry *e, const char *raw) {
+    static const char ph[] = "{{ join_backfill_table }}";
+    CnErr ignored = CN_ERR_INIT;
+    const char *out = strstr(raw, ph) ? cn_conf_output_table(b->a, &e->conf->join->meta, &ignored) : NULL;
+    if (!out) return raw;
+    CnBuf r = CN_BUF_INIT;
+    for (const char *p = raw, *hit; p; p = hit ? hit + sizeof ph - 1 : NULL) {
+        hit = strstr(p, ph);
+        cn_buf_append(&r, p, hit ? (size_t)(hit - p) : strlen(p));
+        if (hit) cn_buf_puts(&r, out);
+    }
+    const char *res = r.oom ? NULL : fmt_ok(b, cn_arena_strdup(b->a, r.len ? r.data : ""));
+    cn_buf_fini(&r);
+    return res ? res : raw;
+}
+
+/* The waits of a label-join DAG: the Join's backfill (its output table, which the
+ * _labeled views read), the producers of the left table and of the label GroupBys'
+ * sources, and those GroupBys' own backfills. */
+static void link_label(Build *b, Entry *e, CnSchedDag *d);
+
+/* For each part: its GroupBy's own backfill, when the GroupBy is scheduled on its own,
+ * and the producers of its sources. */
+static void wait_for_parts(Build *b, Entry *e, CnSchedDag *d, const CnJoinPart *parts, size_t n) {
+    for (size_t p = 0; p < n; p++) {
+        const CnGroupBy *gb = parts[p].group_by;
+        for (size_t k = 0; k < b->n_entries && gb; k++) {
+            const Entry *o = &b->entries[k];
+            if (o->conf->kind == CN_CONF_GROUP_BY && o->backfill_id && gb->meta.name &&
+                !strcmp(o->conf->meta->name, gb->meta.name))
+                add_wait(b, e, d, o->dag_id, o->backfill_id);
+        }
+        if (gb) wait_for_sources(b, e, d, gb->sources, gb->n_sources);
+    }
+}
+
+static void link_label(Build *b, Entry *e, CnSchedDag *d) {
+    const CnJoin *j = e->conf->join;
+    CnErr ignored = CN_ERR_INIT;
+    wait_for_table(b, e, d, cn_conf_output_table(b->a, &j->meta, &ignored));
+    wait_for_sources(b, e, d, &j->left, 1);
+    wait_for_parts(b, e, d, j->label_part->labels, j->label_part->n_labels);
+}
+
 static void link_entry(Build *b, Entry *e) {
     if (b->oom || !e->dag_id || !e->n_entry) return;
     CnSchedDag *d = dag_get(b, e->dag_id);
-    const CnMetaData *md = e->conf->meta;
+    const CnMetaData *md = e->label ? &e->conf->join->label_part->meta : e->conf->meta;
     for (size_t i = 0; i < md->dependencies.n; i++) {
         Dep dep;
         char why[600];
-        if (parse_dep(b, e, i, md->dependencies.items[i], &dep, why, sizeof why)) {
+        const char *raw = e->label ? label_dep(b, e, md->dependencies.items[i]) : md->dependencies.items[i];
+        if (parse_dep(b, e, i, raw, &dep, why, sizeof why)) {
             issue(b, e->rel, d->id, why);
             d->incomplete = true;
             continue;
@@ -697,6 +781,10 @@ static void link_entry(Build *b, Entry *e) {
         const char *slash = dep.spec ? strchr(dep.spec, '/') : NULL;
         if (slash) wait_for_table(b, e, d, fmt_ok(b, cn_arena_strndup(b->a, dep.spec, (size_t)(slash - dep.spec))));
     }
+    if (e->label) {
+        link_label(b, e, d);
+        return;
+    }
     switch (e->conf->kind) {
     case CN_CONF_GROUP_BY:
         wait_for_sources(b, e, d, e->conf->group_by->sources, e->conf->group_by->n_sources);
@@ -704,17 +792,7 @@ static void link_entry(Build *b, Entry *e) {
     case CN_CONF_JOIN: {
         const CnJoin *j = e->conf->join;
         wait_for_sources(b, e, d, &j->left, 1);
-        for (size_t p = 0; p < j->n_parts; p++) {
-            const CnGroupBy *gb = j->parts[p].group_by;
-            /* The part's own backfill, when the GroupBy is scheduled on its own. */
-            for (size_t k = 0; k < b->n_entries; k++) {
-                const Entry *o = &b->entries[k];
-                if (o->conf->kind == CN_CONF_GROUP_BY && o->backfill_id && gb->meta.name &&
-                    !strcmp(o->conf->meta->name, gb->meta.name))
-                    add_wait(b, e, d, o->dag_id, o->backfill_id);
-            }
-            wait_for_sources(b, e, d, gb->sources, gb->n_sources);
-        }
+        wait_for_parts(b, e, d, j->parts, j->n_parts);
         for (size_t k = 0; k < j->n_bootstraps; k++) wait_for_table(b, e, d, j->bootstraps[k].table);
         break;
     }
@@ -821,6 +899,16 @@ int cn_sched_model_build(const char *repo, const CnSchedOptions *opt, CnSchedMod
         if (e->conf->kind == CN_CONF_GROUP_BY) plan_group_by(&b, e);
         else if (e->conf->kind == CN_CONF_JOIN) plan_join(&b, e);
         else plan_staging_query(&b, e);
+    }
+    /* each Join with a labelPart: a second entry for its label-join DAG (grow may move
+     * the entries: indexes, not pointers) */
+    for (size_t i = 0, n0 = b.n_entries; i < n0 && !b.oom; i++) {
+        if (b.entries[i].conf->kind != CN_CONF_JOIN || !b.entries[i].conf->join->label_part) continue;
+        Entry *l = grow(&b, (void **)&b.entries, &b.n_entries, &b.cap_entries, sizeof *l);
+        if (!l) break;
+        const Entry *src = &b.entries[i];
+        l->conf = src->conf, l->rel = src->rel, l->team = src->team, l->label = true;
+        plan_label_join(&b, l);
     }
     for (size_t i = 0; i < b.n_entries; i++) link_entry(&b, &b.entries[i]);
 

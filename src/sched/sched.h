@@ -74,7 +74,7 @@ typedef struct CnSchedTask {
     const char *id;
     CnSchedTaskKind kind;
     /* RUN */
-    const char *mode;          /* backfill, upload, metadata-upload */
+    const char *mode;          /* backfill, upload, metadata-upload, label-join */
     const char *conf_path;     /* production/<kind>/<team>/<file>, relative to the repo */
     const char *conf_name;     /* metaData.name */
     const char **argv;         /* argv[0] is settings.chronon_bin; "{{ ds }}" is a template */
@@ -97,6 +97,7 @@ typedef enum CnSchedDagKind {
     CN_SCHED_DAG_GROUP_BY = 0,
     CN_SCHED_DAG_JOIN = 1,
     CN_SCHED_DAG_STAGING_QUERY = 2,
+    CN_SCHED_DAG_LABEL_JOIN = 3, /* a Join's labelPart: chronon_label_join_<name> */
 } CnSchedDagKind;
 
 typedef struct CnSchedDag {

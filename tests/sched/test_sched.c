@@ -577,6 +577,71 @@ static void airflow_file_carries_ids_schedule_settings_and_edges(void **state) {
     cn_sched_model_free(m);
 }
 
+/* ---- label joins (Chronon's helpers, mode label-join) ---- */
+
+static void label_join_dags_guide_naming(void **state) {
+    (void)state;
+    CnSchedModel *m = build("tests/sched/fixtures/repo_label", CN_SCHED_NAMING_GUIDE);
+    assert_int_equal(m->n_issues, 0);
+    assert_int_equal(m->n_dags, 5);
+    const CnSchedDag *d = dag(m, "chronon_label_join_team_l_training_v1");
+    assert_int_equal(d->kind, CN_SCHED_DAG_LABEL_JOIN);
+    assert_string_equal(cn_sched_dag_kind_name(d->kind), "label_join");
+    /* labelPart.metaData.offlineSchedule, not the join's @daily */
+    assert_string_equal(d->schedule, "@weekly");
+    assert_int_equal(d->concurrency, 4); /* join_concurrency */
+    static const char *const ids[] = {"label_join_task", "wait_for_data_left_ds", "wait_for_data_returns_ds",
+                                      "wait_for_ns_l_team_l_training_v1",
+                                      "wait_for_chronon_join_team_l_training_v1__backfill_task",
+                                      "wait_for_chronon_batch_dag_team_l__backfill_task"};
+    expect_tasks(d, ids, CN_ARRAY_LEN(ids));
+    for (size_t i = 1; i < CN_ARRAY_LEN(ids); i++) expect_edge(d, ids[i], "label_join_task");
+    assert_int_equal(n_edges(d), 5);
+    const CnSchedTask *t = task(d, "label_join_task");
+    assert_string_equal(t->mode, "label-join");
+    assert_null(t->env_online);
+    char real[PATH_MAX], want[PATH_MAX + 128];
+    assert_non_null(realpath(src_path("tests/sched/fixtures/repo_label"), real)); /* chronon_path */
+    snprintf(want, sizeof want,
+             "chronon run --mode label-join --conf production/joins/team_l/training.v1 --ds {{ ds }} --repo %s", real);
+    expect_command(m, t, want);
+    cn_sched_model_free(m);
+}
+
+static void label_join_dags_chronon_naming(void **state) {
+    (void)state;
+    CnSchedModel *m = build("tests/sched/fixtures/repo_label", CN_SCHED_NAMING_CHRONON);
+    assert_int_equal(m->n_issues, 0);
+    /* the @never join has no backfill DAG in Chronon's helpers, its labels still have one */
+    assert_int_equal(m->n_dags, 4);
+    assert_null(cn_sched_dag_find(m, "chronon_join_team_l__manual__v1"));
+    const CnSchedDag *d = dag(m, "chronon_label_join_team_l__training__v1");
+    assert_string_equal(d->schedule, "@weekly");
+    static const char *const ids[] = {
+        "compute_labels__team_l__training__v1", "wait_for_data__left_ds", "wait_for_data__returns_ds",
+        "wait_for_ns_l__team_l_training_v1",
+        "wait_for_chronon_join_team_l__training__v1__compute_join__team_l__training__v1",
+        "wait_for_chronon_group_by_batch_team_l__group_by_batch_backfill__team_l__returns__v1"};
+    expect_tasks(d, ids, CN_ARRAY_LEN(ids));
+    for (size_t i = 1; i < CN_ARRAY_LEN(ids); i++) expect_edge(d, ids[i], "compute_labels__team_l__training__v1");
+    /* "{{ join_backfill_table }}" left in a dependency names the join's output table */
+    d = dag(m, "chronon_label_join_team_l__manual__v1");
+    assert_string_equal(d->schedule, "@never");
+    static const char *const man[] = {"compute_labels__team_l__manual__v1", "wait_for_ns_l__team_l_manual_v1"};
+    expect_tasks(d, man, CN_ARRAY_LEN(man));
+    const CnSchedTask *s = task(d, "wait_for_ns_l__team_l_manual_v1");
+    assert_string_equal(s->table, "ns_l.team_l_manual_v1");
+    assert_string_equal(s->partition, "ds={{ ds }}");
+    expect_edge(d, "wait_for_ns_l__team_l_manual_v1", "compute_labels__team_l__manual__v1");
+    char *py = render(m, "chronon_label_join_team_l__manual__v1");
+    ASSERT_CONTAINS(py, "dag_id=\"chronon_label_join_team_l__manual__v1\",");
+    ASSERT_CONTAINS(py, "schedule=None,");
+    ASSERT_CONTAINS(py, "bash_command=\"chronon run --mode label-join --conf production/joins/team_l/manual.v1 "
+                        "--ds {{ ds }} --repo ");
+    cn_free(py);
+    cn_sched_model_free(m);
+}
+
 CN_TEST_MAIN(cmocka_unit_test(quickstart_example_builds_the_guide_dags),
              cmocka_unit_test(quickstart_example_chronon_naming),
              cmocka_unit_test(single_groupby_team_keeps_guide_names_and_settings),
@@ -593,4 +658,6 @@ CN_TEST_MAIN(cmocka_unit_test(quickstart_example_builds_the_guide_dags),
              cmocka_unit_test(cycle_marks_the_dag_incomplete),
              cmocka_unit_test(missing_production_dir_is_an_error),
              cmocka_unit_test(allocation_failures_fail_cleanly),
-             cmocka_unit_test(airflow_file_carries_ids_schedule_settings_and_edges))
+             cmocka_unit_test(airflow_file_carries_ids_schedule_settings_and_edges),
+             cmocka_unit_test(label_join_dags_guide_naming),
+             cmocka_unit_test(label_join_dags_chronon_naming))
