@@ -54,9 +54,52 @@ void cn_eng__mut_free(CnEngMut *m) {
     cn_free(m);
 }
 
+/* A bare column name: read as is, no expression to evaluate. */
+static bool plain_name(const char *s) {
+    size_t n = strlen(s);
+    if (!n || (s[0] >= '0' && s[0] <= '9')) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '_'))
+            return false;
+    return true;
+}
+
+/* Selects standing for "every column" of the mutation table, as the loader reads a source
+ * without selects (partition column left out, ts too when timeColumn makes it), so that
+ * the two hidden expressions can be added. *n = 0 when the table does not exist: the
+ * loader then says so itself. */
+static int all_columns(CnEngMut *m, CnIceCatalog *cat, const CnSource *d, const char ***keys, const char ***vals,
+                       size_t *n, CnErr *err) {
+    char ns[129], name[129];
+    CnIceTable *t = NULL;
+    *n = 0;
+    if (cn_ice_name_parse(d->table, ns, name, err) || !cn_ice_table_exists(cat, ns, name)) {
+        cn_err_clear(err);
+        return 0;
+    }
+    int rc = cn_ice_table_load(cat, ns, name, &t, err);
+    if (rc) return rc;
+    const CnSchema *ts = cn_ice_table_schema(t);
+    *keys = cn_arena_alloc(&m->arena, (ts->n_fields + 2) * sizeof **keys);
+    *vals = cn_arena_alloc(&m->arena, (ts->n_fields + 2) * sizeof **vals);
+    if (!*keys || !*vals) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < ts->n_fields && rc == 0; i++) {
+        const char *c = ts->fields[i].name;
+        if (!strcmp(c, CN_ICE_DS) || (d->query.time_column && !strcmp(c, "ts"))) continue;
+        (*keys)[*n] = cn_arena_strdup(&m->arena, c);
+        (*vals)[*n] = cn_arena_printf(&m->arena, "`%s`", c);
+        if (!(*keys)[*n] || !(*vals)[(*n)++]) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    }
+    cn_ice_table_free(t);
+    return rc;
+}
+
 /* The GroupBy copy: sources with a mutationTable read it (sub-partition spec after '/'
- * dropped), selecting the two hidden columns after the source's own selects. */
-static int mut_groupby(CnEngMut *m, const CnGroupBy *gb, CnErr *err) {
+ * dropped), selecting the two hidden columns after the source's own selects. Without
+ * selects, bare column names are read as they are; an expression in either field makes
+ * the selects every column of the table plus the two. */
+static int mut_groupby(CnEngMut *m, CnIceCatalog *cat, const CnGroupBy *gb, CnErr *err) {
     CnArena *a = &m->arena;
     m->gb = *gb;
     CnSource *srcs = cn_arena_alloc(a, (gb->n_sources + 1) * sizeof *srcs);
@@ -74,12 +117,21 @@ static int mut_groupby(CnEngMut *m, const CnGroupBy *gb, CnErr *err) {
         const char *mts = q->mutation_time_column ? q->mutation_time_column : "mutation_ts";
         const char *rev = q->reversal_column ? q->reversal_column : "is_before";
         if (!d->table) return cn_err_set(err, CN_ENOMEM, "out of memory");
-        if (!q->has_selects) continue; /* every column: the two come under their own names */
-        size_t ns = q->selects.n;
-        const char **keys = cn_arena_alloc(a, (ns + 2) * sizeof *keys);
-        const char **vals = cn_arena_alloc(a, (ns + 2) * sizeof *vals);
-        if (!keys || !vals) return cn_err_set(err, CN_ENOMEM, "out of memory");
-        for (size_t k = 0; k < ns; k++) keys[k] = q->selects.keys[k], vals[k] = q->selects.vals[k];
+        const char **keys = NULL, **vals = NULL;
+        size_t ns = 0;
+        if (!q->has_selects) {
+            if (plain_name(mts) && plain_name(rev)) continue; /* every column, the two under their names */
+            int rc = all_columns(m, cat, d, &keys, &vals, &ns, err);
+            if (rc) return rc;
+            if (!ns) continue;
+            d->query.has_selects = true;
+        } else {
+            ns = q->selects.n;
+            keys = cn_arena_alloc(a, (ns + 2) * sizeof *keys);
+            vals = cn_arena_alloc(a, (ns + 2) * sizeof *vals);
+            if (!keys || !vals) return cn_err_set(err, CN_ENOMEM, "out of memory");
+            for (size_t k = 0; k < ns; k++) keys[k] = q->selects.keys[k], vals[k] = q->selects.vals[k];
+        }
         keys[ns] = MTS_COL, vals[ns] = mts;
         keys[ns + 1] = REV_COL, vals[ns + 1] = rev;
         d->query.selects = (CnStrMap){keys, vals, ns + 2};
@@ -132,7 +184,7 @@ int cn_eng__mut_open(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngGroupBy 
     CnEngMut *m = cn_calloc(1, sizeof *m);
     if (!m) return cn_err_set(err, CN_ENOMEM, "out of memory");
     cn_arena_init(&m->arena, 0);
-    int rc = mut_groupby(m, gb, err);
+    int rc = mut_groupby(m, cat, gb, err);
     const char *table = m->gb.n_sources ? m->gb.sources[0].table : "?";
     if (rc == 0) rc = cn_eng__open(cat, &m->gb, lo, hi, o, NULL, NULL, &m->g, err);
     if (rc) {
