@@ -5,7 +5,9 @@
  *   upload: keys/s of cn_kv_load_* (a new dataset's first version, then the flip) next to
  *     redis     pipelined MSET, 256 pairs per command, 16 commands in flight (hiredis); also
  *               the same as HSET into one hash, the backend's layout (a version's hash)
- *     mongodb   insert_many of 1000 documents {k, v} into a collection indexed on k
+ *     mongodb   a new collection with a unique index on k, insert_many of 1000 documents
+ *               {k, v}, then renameCollection onto the live collection with dropTarget:
+ *               ours too writes a version into a staging collection and renames it
  *     dynamodb  CreateTable of a new table (hash key k), waited for until ACTIVE, then
  *               BatchWriteItem of 25 items over libcurl (curl's SigV4), UnprocessedItems
  *               resent: ours too writes each version into a table of its own
@@ -14,8 +16,9 @@
  *           then ours again for a second upload that replaces the first (its commit drops
  *           the old version), next to the raw counterpart where the store has one
  *     dynamodb  replacing: a new table as above, then DeleteTable of the previous upload's
- *               (no key of the previous day left); redis and mongodb: compared with the
- *               plain raw upload (their raw clients have no versions to remove)
+ *               (no key of the previous day left); mongodb: the same as its upload, whose
+ *               rename drops the previous day's collection; redis: compared with the plain
+ *               raw upload (its raw client has no versions to remove)
  *   fetch:  p50/p99 of cn_kv_multi_get of 1 and 10 random keys next to
  *     redis     MGET; mongodb find {k: {$in: [...]}}; dynamodb BatchGetItem (consistent)
  *     and the CPU microseconds per fetch of the bench's thread (building, signing, parsing)
@@ -285,19 +288,51 @@ typedef struct MgRaw {
     /* the other uploads' keys: CongoDB scans a whole collection per query, so the
      * fetched one holds n documents, as our dataset's does */
     mongoc_collection_t *other;
+    mongoc_collection_t *stage; /* where an upload is written before its rename */
+    char db[128];
 } MgRaw;
 
 static void bin(bson_t *b, const char *f, const void *d, size_t n) {
     bson_append_binary(b, f, -1, BSON_SUBTYPE_BINARY, d, (uint32_t)n);
 }
 
+/* Drops coll, creates it again with a unique index on k (the backend's index). */
+static int mg_fresh(mongoc_collection_t *coll) {
+    bson_error_t e;
+    mongoc_collection_drop(coll, NULL); /* fails harmlessly when absent */
+    bson_t cmd = BSON_INITIALIZER, arr, idx, key, reply;
+    BSON_APPEND_UTF8(&cmd, "createIndexes", mongoc_collection_get_name(coll));
+    BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
+    BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &idx);
+    BSON_APPEND_DOCUMENT_BEGIN(&idx, "key", &key);
+    BSON_APPEND_INT32(&key, "k", 1);
+    bson_append_document_end(&idx, &key);
+    BSON_APPEND_UTF8(&idx, "name", "k_1");
+    BSON_APPEND_BOOL(&idx, "unique", true);
+    bson_append_document_end(&arr, &idx);
+    bson_append_array_end(&cmd, &arr);
+    /* servers without createIndexes (code 59) scan anyway */
+    int rc = 0;
+    if (!mongoc_collection_write_command_with_opts(coll, &cmd, NULL, &reply, &e) && e.code != 59) {
+        fprintf(stderr, "bench_stores: mongodb createIndexes: %s\n", e.message);
+        rc = -1;
+    }
+    bson_destroy(&reply);
+    bson_destroy(&cmd);
+    return rc;
+}
+
+/* A day's upload as a bare client makes it replace the previous day at once for its
+ * readers: a new collection with the index, insert_many of 1000 documents {k, v}, then
+ * renameCollection over the live one with dropTarget (what the backend does, without
+ * its pointer and version documents). Keys 0.. go to the fetched collection. */
 static int mg_load(void *st, size_t first, size_t n) {
     MgRaw *m = st;
     enum { DOCS = 1000 };
+    int rc = mg_fresh(m->stage);
     bson_t *docs = cn_malloc(DOCS * sizeof *docs);
     const bson_t *ptrs[DOCS];
     char k[KEY_LEN], v[VAL_LEN];
-    int rc = 0;
     for (size_t i = first; rc == 0 && i < first + n;) {
         size_t m_docs = 0;
         for (; m_docs < DOCS && i < first + n; m_docs++, i++) {
@@ -309,13 +344,26 @@ static int mg_load(void *st, size_t first, size_t n) {
             ptrs[m_docs] = &docs[m_docs];
         }
         bson_error_t e;
-        if (!mongoc_collection_insert_many(first == 0 ? m->coll : m->other, ptrs, m_docs, NULL, NULL, &e)) {
+        if (!mongoc_collection_insert_many(m->stage, ptrs, m_docs, NULL, NULL, &e)) {
             fprintf(stderr, "bench_stores: mongodb insert_many: %s\n", e.message);
             rc = -1;
         }
         for (size_t j = 0; j < m_docs; j++) bson_destroy(&docs[j]);
     }
     cn_free(docs);
+    if (rc == 0) {
+        char from[256], to[256];
+        snprintf(from, sizeof from, "%s.%s", m->db, mongoc_collection_get_name(m->stage));
+        snprintf(to, sizeof to, "%s.%s", m->db, mongoc_collection_get_name(first == 0 ? m->coll : m->other));
+        bson_t *cmd = BCON_NEW("renameCollection", BCON_UTF8(from), "to", BCON_UTF8(to), "dropTarget",
+                               BCON_BOOL(true));
+        bson_error_t e;
+        if (!mongoc_client_command_simple(m->cl, "admin", cmd, NULL, NULL, &e)) {
+            fprintf(stderr, "bench_stores: mongodb renameCollection: %s\n", e.message);
+            rc = -1;
+        }
+        bson_destroy(cmd);
+    }
     return rc;
 }
 
@@ -373,33 +421,9 @@ static void mg_close(void *st) {
     MgRaw *m = st;
     mongoc_collection_destroy(m->coll);
     mongoc_collection_destroy(m->other);
+    mongoc_collection_destroy(m->stage);
     mongoc_client_destroy(m->cl);
     cn_free(m);
-}
-
-/* Drops the collection and creates it again with an index on k. */
-static int mg_fresh(mongoc_collection_t *coll) {
-    bson_error_t e;
-    mongoc_collection_drop(coll, NULL); /* fails harmlessly when absent */
-    bson_t cmd = BSON_INITIALIZER, arr, idx, key, reply;
-    BSON_APPEND_UTF8(&cmd, "createIndexes", mongoc_collection_get_name(coll));
-    BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
-    BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &idx);
-    BSON_APPEND_DOCUMENT_BEGIN(&idx, "key", &key);
-    BSON_APPEND_INT32(&key, "k", 1);
-    bson_append_document_end(&idx, &key);
-    BSON_APPEND_UTF8(&idx, "name", "k_1");
-    bson_append_document_end(&arr, &idx);
-    bson_append_array_end(&cmd, &arr);
-    /* CongoDB answers createIndexes with code 59 (no such command): it scans anyway */
-    int rc = 0;
-    if (!mongoc_collection_write_command_with_opts(coll, &cmd, NULL, &reply, &e) && e.code != 59) {
-        fprintf(stderr, "bench_stores: mongodb createIndexes: %s\n", e.message);
-        rc = -1;
-    }
-    bson_destroy(&reply);
-    bson_destroy(&cmd);
-    return rc;
 }
 
 static int mg_open(const char *uri, Raw *raw) {
@@ -412,15 +436,17 @@ static int mg_open(const char *uri, Raw *raw) {
     }
     const char *db = mongoc_uri_get_database(u);
     MgRaw *m = cn_malloc(sizeof *m);
+    snprintf(m->db, sizeof m->db, "%s", db ? db : "chronon");
     m->cl = mongoc_client_new_from_uri(u);
-    m->coll = mongoc_client_get_collection(m->cl, db ? db : "chronon", "bench_raw");
-    m->other = mongoc_client_get_collection(m->cl, db ? db : "chronon", "bench_raw_other");
+    m->coll = mongoc_client_get_collection(m->cl, m->db, "bench_raw");
+    m->other = mongoc_client_get_collection(m->cl, m->db, "bench_raw_other");
+    m->stage = mongoc_client_get_collection(m->cl, m->db, "bench_raw_stage");
     mongoc_uri_destroy(u);
-    if (mg_fresh(m->coll) < 0 || mg_fresh(m->other) < 0) {
-        mg_close(m);
-        return -1;
-    }
-    *raw = (Raw){m, mg_load, mg_get, mg_close, NULL, NULL, NULL, NULL};
+    mongoc_collection_drop(m->coll, NULL); /* a previous run's; fails harmlessly when absent */
+    mongoc_collection_drop(m->other, NULL);
+    /* the replacing upload is the same work: its rename drops the previous day */
+    *raw = (Raw){m, mg_load, mg_get, mg_close, NULL, NULL, mg_load,
+                 "raw mongodb (new collection, then renameCollection over the previous)"};
     return 0;
 }
 #endif

@@ -1,18 +1,26 @@
 /* kv_mongo.c: the MongoDB backend, `mongodb://[user:pass@]host[:port][/db][?options]`
- * (and `mongodb+srv://`), over libmongoc with a client pool shared by all threads.
+ * (and `mongodb+srv://`), over libmongoc with a client pool shared by all threads. Built
+ * as the module chronon_mongo.so that kv_mongo_load.c loads on the first mongodb:// open,
+ * so that processes that never use MongoDB never load (and initialise) libmongoc.
  *
- * Layout (docs/online-store.md, "MongoDB"): one collection per dataset holding documents
- * {k: <binary key>, v: <binary value>, ver: <version>}, indexed on (ver, k). The key is
- * not the `_id`: servers that only take ObjectId `_id`s (CongoDB) work too, and one
- * collection can hold an old and a new version side by side during a load. The
- * collection `chronon_datasets` holds a pointer document per dataset,
- * {dataset, coll, ver}, and the counter {counter: "next_version", next}. A load writes
- * its documents under a fresh version, flips the pointer with one conditional update,
- * then deletes the older versions' documents. Readers read the pointer, then the keys at
- * that version; when some key was missing they read the pointer again, and if it moved
- * (a flip and its clean-up may have overlapped the read) they read again, so a
- * multi-get shows exactly one version. Every call is made idempotent so that transient
- * failures (no server, socket errors) can be retried a bounded number of times. */
+ * Layout 2 (docs/online-store.md, "MongoDB"): one collection per dataset, named like its
+ * GroupBy's output table, holding the current version only: documents {k: <binary key>,
+ * v: <binary value>}, unique index on k, and one version document {k: <empty binary>,
+ * ver: <version>} (no key is empty). A load writes a new version into a staging
+ * collection `chronon_load.<version>.<collection>` and makes it live with one
+ * renameCollection with dropTarget, which replaces the old version and its documents at
+ * once. The key is not the `_id`: servers that only take ObjectId `_id`s (CongoDB) work
+ * too. The collection `chronon_datasets` holds a pointer document per dataset,
+ * {dataset, coll, ver, layout}: which datasets exist and the newest version committed
+ * (a load older than it loses), and the counter {counter: "next_version", next}.
+ * Readers never read the pointer when the dataset exists: a multi-get asks for the
+ * version document's empty key with its keys, so each find returns the version it read;
+ * a multi-get of more than one find retries when they differ. A version that the rename
+ * made live comes with its data, so a reader sees the old or the new version, never a
+ * mix. Layout 1 (one collection with every version's documents {k, v, ver}) is refused
+ * by reads with an error that says to upload again; the next load converts it. Every
+ * call is made idempotent so that transient failures (no server, socket errors) can be
+ * retried a bounded number of times. */
 #include "base/compat.h"
 
 #include <pthread.h>
@@ -27,7 +35,6 @@
 #include "base/log.h"
 #include "base/str.h"
 #include "online/kv_int.h"
-#include "online/kv_vercache.h"
 
 #define META_COLL "chronon_datasets"
 #define DEFAULT_DB "chronon"
@@ -44,17 +51,26 @@
 #define NS_MAX 255
 /* Rereads of a multi-get whose dataset flipped while it read (each needs a new flip). */
 #define GET_ROUNDS 8
+/* The collection layout this file writes (the pointer document's "layout"; none: 1). */
+#define LAYOUT 2
+/* A load's staging collection: STAGE_PREFIX <version> "." <live collection>. No live
+ * collection name starts with it (see coll_name). STAGE_ROOM: what it adds at most. */
+#define STAGE_PREFIX "chronon_load."
+#define STAGE_ROOM (sizeof STAGE_PREFIX - 1 + 21)
+/* Server errors of a cursor whose collection was dropped or renamed under it (a flip
+ * during a read on a real MongoDB): the read starts again. */
+#define CURSOR_GONE(code) ((code) == 43 || (code) == 175 || (code) == 237)
 
 typedef struct MgStore {
     mongoc_uri_t *uri;
     mongoc_client_pool_t *pool;
     char *db;               /* OWNED: database name */
-    CnKvVerCache indexed;   /* collections this handle created the index of (value 1) */
 } MgStore;
 
 /* A dataset's pointer document. */
 typedef struct MgPtr {
-    uint64_t ver;
+    uint64_t ver;           /* the newest version committed */
+    uint64_t layout;        /* LAYOUT, or 1 for a dataset written before layouts */
     char coll[NS_MAX + 1];
 } MgPtr;
 
@@ -145,7 +161,8 @@ static mongoc_collection_t *coll_get(MgCtx *x, const char *name) {
  *    ".xx" (hex): ZIPLINE_METADATA -> kv.ZIPLINE_METADATA, A@2 -> kv.A.402.
  * Both rules are one-to-one and their images are disjoint (only the second has a dot),
  * so two datasets never share a collection; a stem that would name META_COLL takes the
- * second rule. CN_EINVAL when the namespace would exceed NS_MAX. */
+ * second rule. No name of either rule starts with STAGE_PREFIX. CN_EINVAL when the
+ * namespace of the collection or of a load's staging collection would exceed NS_MAX. */
 static int coll_name(CnKv *kv, const char *ds, char *out, CnErr *err) {
     MgStore *s = kv->impl;
     size_t n = strlen(ds), sfx = strlen(CN_KV_BATCH_SUFFIX);
@@ -156,7 +173,8 @@ static int coll_name(CnKv *kv, const char *ds, char *out, CnErr *err) {
     }
     if (batch && n - sfx == strlen(META_COLL) && strncasecmp(ds, META_COLL, n - sfx) == 0)
         batch = false;
-    size_t cap = NS_MAX - strlen(s->db) - 1, o = 0;
+    size_t room = NS_MAX - 1 - STAGE_ROOM, o = 0; /* a load's staging name fits too */
+    size_t cap = strlen(s->db) < room ? room - strlen(s->db) : 0;
     char tmp[3 * CN_KV_DATASET_MAX + 4];
     if (batch) {
         for (size_t i = 0; i < n - sfx; i++)
@@ -178,8 +196,9 @@ static int coll_name(CnKv *kv, const char *ds, char *out, CnErr *err) {
     }
     if (o > cap)
         return cn_err_set(err, CN_EINVAL, "%s: dataset %.60s...: its collection name would be %zu "
-                          "bytes; MongoDB namespaces (database \"%s\" + collection) hold at most %d",
-                          kv->uri, ds, o, s->db, NS_MAX);
+                          "bytes; MongoDB namespaces (database \"%s\" + collection) hold at most %d, "
+                          "%zu of them kept for a load's staging collection", kv->uri, ds, o, s->db,
+                          NS_MAX, (size_t)STAGE_ROOM);
     memcpy(out, tmp, o);
     out[o] = '\0';
     return 0;
@@ -211,7 +230,7 @@ static int check_value(CnKv *kv, const char *ds, const void *key, size_t key_len
                       cn_kv_key_repr(key, key_len, r, sizeof r), val_len);
 }
 
-/* ---- pointer documents ------------------------------------------------------------------ */
+/* ---- pointer and version documents ------------------------------------------------------ */
 
 /* Reads ds's pointer; *found false when the dataset does not exist. */
 static int ptr_read(MgCtx *x, const char *ds, MgPtr *p, bool *found) {
@@ -234,6 +253,7 @@ static int ptr_read(MgCtx *x, const char *ds, MgPtr *p, bool *found) {
                       "version", x->kv->uri, x->s->db, META_COLL, ds);
         memcpy(p->coll, coll, len);
         p->coll[len] = '\0';
+        if (!iter_u64(doc, "layout", &p->layout)) p->layout = 1;
         *found = true;
     } else if (mongoc_cursor_error(cur, &x->e)) {
         rc = MG_DRIVER;
@@ -250,11 +270,25 @@ static int not_found(MgCtx *x, const char *ds) {
     return cn_err_set(x->err, CN_ENOTFOUND, "%s: dataset %s does not exist", x->kv->uri, ds);
 }
 
-/* Reads an existing dataset's pointer (CN_ENOTFOUND otherwise). */
+/* 0 when p is in LAYOUT, else why this build cannot read it. */
+static int layout_check(MgCtx *x, const char *ds, const MgPtr *p) {
+    if (p->layout == LAYOUT) return 0;
+    if (p->layout > LAYOUT)
+        return cn_err_set(x->err, CN_EUNSUPPORTED, "%s: dataset %s is in MongoDB layout %llu, "
+                          "written by a newer chronon-c; this one reads layout %d", x->kv->uri, ds,
+                          (unsigned long long)p->layout, LAYOUT);
+    return cn_err_set(x->err, CN_EUNSUPPORTED, "%s: dataset %s was uploaded by an older chronon-c "
+                      "(MongoDB layout 1: every version's documents {k, v, ver} in %s.%s), which "
+                      "this one does not read; upload it again (the upload rewrites %s in layout %d)",
+                      x->kv->uri, ds, x->s->db, p->coll, p->coll, LAYOUT);
+}
+
+/* Reads an existing dataset's pointer in LAYOUT (CN_ENOTFOUND, CN_EUNSUPPORTED otherwise). */
 static int ptr_need(MgCtx *x, const char *ds, MgPtr *p) {
     bool found;
     int rc = ptr_read(x, ds, p, &found);
     if (rc == 0 && !found) rc = not_found(x, ds);
+    if (rc == 0) rc = layout_check(x, ds, p);
     return rc;
 }
 
@@ -291,23 +325,19 @@ static int next_version(MgCtx *x, uint64_t *ver) {
     return rc;
 }
 
-/* The (ver, k) index that serves multi-gets and version clean-up; unique so that a real
- * MongoDB refuses a second document for a key. Servers without createIndexes (code 59)
- * still work, unindexed. Sent once per handle and collection (a round trip per load
- * otherwise); dropping the dataset through this handle forgets it. */
-static int ensure_index(MgCtx *x, const char *coll) {
-    uint64_t done_before;
-    if (cn_kv__vc_get(&x->s->indexed, coll, &done_before)) return 0;
+/* Creates coll (when missing) with the unique index on k that serves multi-gets and
+ * keeps one document per key on a real MongoDB. Servers without createIndexes (code 59)
+ * still work, unindexed. */
+static int create_index(MgCtx *x, const char *coll) {
     mongoc_collection_t *c = coll_get(x, coll);
     bson_t cmd = BSON_INITIALIZER, arr, idx, key, reply;
     BSON_APPEND_UTF8(&cmd, "createIndexes", coll);
     BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
     BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &idx);
     BSON_APPEND_DOCUMENT_BEGIN(&idx, "key", &key);
-    BSON_APPEND_INT32(&key, "ver", 1);
     BSON_APPEND_INT32(&key, "k", 1);
     bson_append_document_end(&idx, &key);
-    BSON_APPEND_UTF8(&idx, "name", "ver_k");
+    BSON_APPEND_UTF8(&idx, "name", "k_1");
     BSON_APPEND_BOOL(&idx, "unique", true);
     bson_append_document_end(&arr, &idx);
     bson_append_array_end(&cmd, &arr);
@@ -315,10 +345,93 @@ static int ensure_index(MgCtx *x, const char *coll) {
     if (!mongoc_collection_write_command_with_opts(c, &cmd, NULL, &reply, &x->e) &&
         x->e.code != 59)
         rc = MG_DRIVER;
-    if (rc == 0) cn_kv__vc_set(&x->s->indexed, coll, 1);
     bson_destroy(&reply);
     bson_destroy(&cmd);
     mongoc_collection_destroy(c);
+    return rc;
+}
+
+/* Drops coll; a missing one (NamespaceNotFound, 26) is no error. */
+static int coll_drop(MgCtx *x, const char *coll) {
+    mongoc_collection_t *c = coll_get(x, coll);
+    int rc = 0;
+    if (!mongoc_collection_drop_with_opts(c, NULL, &x->e) && x->e.code != 26) rc = MG_DRIVER;
+    mongoc_collection_destroy(c);
+    return rc;
+}
+
+/* The version document {k: <empty binary>, ver} (filter: ver 0, no "ver" field). */
+static void ver_doc(bson_t *b, uint64_t ver) {
+    append_bin(b, "k", NULL, 0);
+    if (ver) BSON_APPEND_INT64(b, "ver", (int64_t)ver);
+}
+
+/* The version of the data in coll, from its version document; *found false without one
+ * (no such collection, or a layout-1 one). */
+static int live_version(MgCtx *x, const char *coll, uint64_t *ver, bool *found) {
+    mongoc_collection_t *c = coll_get(x, coll);
+    bson_t q = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    ver_doc(&q, 0);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, &q, &opts, NULL);
+    const bson_t *doc;
+    int rc = 0;
+    *found = false;
+    if (mongoc_cursor_next(cur, &doc)) {
+        CN_CHECK_DATA(iter_u64(doc, "ver", ver), x->err, rc, "%s: %s.%s: the version document "
+                      "{k: <empty>} has no version \"ver\"", x->kv->uri, x->s->db, coll);
+        *found = true;
+    } else if (mongoc_cursor_error(cur, &x->e)) {
+        rc = MG_DRIVER;
+    }
+done:
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&q);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(c);
+    return rc;
+}
+
+/* Why the collection of ds had no version document: the dataset does not exist (or was
+ * dropped meanwhile), is in another layout, or (*again) was dropped and created again
+ * during the read, which the caller retries. */
+static int no_version_doc(MgCtx *x, const char *ds, const char *coll, bool last, bool *again) {
+    MgPtr p;
+    *again = false;
+    int rc = ptr_need(x, ds, &p);
+    if (rc) return rc;
+    if (last)
+        return cn_err_set(x->err, CN_ECORRUPT, "%s: %s.%s: the collection of dataset %s has no "
+                          "version document {k: <empty binary>, ver}", x->kv->uri, x->s->db, coll, ds);
+    *again = true;
+    return 0;
+}
+
+/* Drops the staging collections of loads of live that crashed or were abandoned: those
+ * of versions below `below`. Loads of one dataset are serialised by the caller, so a
+ * lower version's load is not running. */
+static int drop_stages(MgCtx *x, const char *live, uint64_t below) {
+    mongoc_database_t *d = mongoc_client_get_database(x->client, x->s->db);
+    bson_t opts = BSON_INITIALIZER, filter, re;
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "filter", &filter);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "name", &re);
+    BSON_APPEND_UTF8(&re, "$regex", "^chronon_load\\.");
+    bson_append_document_end(&filter, &re);
+    bson_append_document_end(&opts, &filter);
+    char **names = mongoc_database_get_collection_names_with_opts(d, &opts, &x->e);
+    int rc = names ? 0 : MG_DRIVER;
+    size_t pre = strlen(STAGE_PREFIX);
+    for (size_t i = 0; rc == 0 && names[i]; i++) {
+        const char *n = names[i];
+        char *end;
+        if (strncmp(n, STAGE_PREFIX, pre) != 0) continue; /* a server that ignores filters */
+        unsigned long long v = strtoull(n + pre, &end, 10);
+        if (end == n + pre || *end != '.' || strcmp(end + 1, live) != 0 || v >= below) continue;
+        rc = coll_drop(x, n);
+    }
+    bson_strfreev(names);
+    bson_destroy(&opts);
+    mongoc_database_destroy(d);
     return rc;
 }
 
@@ -339,7 +452,6 @@ static void mg_close(CnKv *kv) {
     if (!s) return;
     if (s->pool) mongoc_client_pool_destroy(s->pool);
     if (s->uri) mongoc_uri_destroy(s->uri);
-    cn_kv__vc_fini(&s->indexed);
     cn_free(s->db);
     cn_free(s);
     kv->impl = NULL;
@@ -361,7 +473,6 @@ static int mg_open(CnKv *kv, const char *target, CnErr *err) {
     MgStore *s = cn_calloc(1, sizeof *s);
     if (!s) return cn_err_set(err, CN_ENOMEM, "%s: out of memory opening the store", full);
     kv->impl = s;
-    cn_kv__vc_init(&s->indexed);
     /* kv.c hands only the part after the scheme; put the scheme back. */
     CnBuf whole = CN_BUF_INIT;
     cn_buf_puts(&whole, strncmp(full, "mongodb+srv:", 12) == 0 ? "mongodb+srv:" : "mongodb:");
@@ -405,6 +516,24 @@ done:
 
 /* ---- datasets ---------------------------------------------------------------------------- */
 
+/* Inserts or replaces ds's pointer document. */
+static int ptr_write(MgCtx *x, const char *ds, const char *coll, uint64_t ver) {
+    mongoc_collection_t *c = coll_get(x, META_COLL);
+    bson_t sel = BSON_INITIALIZER, doc = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&sel, "dataset", ds);
+    BSON_APPEND_UTF8(&doc, "dataset", ds);
+    BSON_APPEND_UTF8(&doc, "coll", coll);
+    BSON_APPEND_INT64(&doc, "ver", (int64_t)ver);
+    BSON_APPEND_INT32(&doc, "layout", LAYOUT);
+    BSON_APPEND_BOOL(&opts, "upsert", true);
+    int rc = mongoc_collection_replace_one(c, &sel, &doc, &opts, NULL, &x->e) ? 0 : MG_DRIVER;
+    bson_destroy(&sel);
+    bson_destroy(&doc);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(c);
+    return rc;
+}
+
 static int create_fn(MgCtx *x, void *arg) {
     const char *ds = arg;
     MgPtr p;
@@ -413,18 +542,22 @@ static int create_fn(MgCtx *x, void *arg) {
     if (rc || found) return rc;
     rc = coll_name(x->kv, ds, p.coll, x->err);
     if (rc == 0) rc = next_version(x, &p.ver);
-    if (rc == 0) rc = ensure_index(x, p.coll);
+    /* a collection left by a drop that failed half-way must not show its documents */
+    if (rc == 0) rc = coll_drop(x, p.coll);
+    if (rc == 0) rc = create_index(x, p.coll);
     if (rc) return rc;
-    /* The pointer last: the dataset exists once its collection is ready. */
-    mongoc_collection_t *c = coll_get(x, META_COLL);
-    bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "dataset", ds);
-    BSON_APPEND_UTF8(&doc, "coll", p.coll);
-    BSON_APPEND_INT64(&doc, "ver", (int64_t)p.ver);
-    if (!mongoc_collection_insert_one(c, &doc, NULL, NULL, &x->e)) rc = MG_DRIVER;
+    mongoc_collection_t *c = coll_get(x, p.coll);
+    bson_t sel = BSON_INITIALIZER, doc = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    ver_doc(&sel, 0);
+    ver_doc(&doc, p.ver);
+    BSON_APPEND_BOOL(&opts, "upsert", true);
+    if (!mongoc_collection_replace_one(c, &sel, &doc, &opts, NULL, &x->e)) rc = MG_DRIVER;
+    bson_destroy(&sel);
     bson_destroy(&doc);
+    bson_destroy(&opts);
     mongoc_collection_destroy(c);
-    return rc;
+    /* The pointer last: the dataset exists once its collection is ready. */
+    return rc ? rc : ptr_write(x, ds, p.coll, p.ver);
 }
 
 static int check_utf8(CnKv *kv, const char *ds, CnErr *err) {
@@ -441,19 +574,19 @@ static int mg_dataset_create(CnKv *kv, const char *ds, CnErr *err) {
 static int drop_fn(MgCtx *x, void *arg) {
     const char *ds = arg;
     MgPtr p;
-    int rc = ptr_need(x, ds, &p);
+    bool found;
+    int rc = ptr_read(x, ds, &p, &found);
+    if (rc == 0 && !found) rc = not_found(x, ds);
     if (rc) return rc;
-    /* The pointer first: readers see "does not exist", never a half-dropped dataset.
-     * Documents left by a failed collection drop carry old versions nobody reads. */
-    mongoc_collection_t *m = coll_get(x, META_COLL), *c = coll_get(x, p.coll);
+    /* The pointer first: readers see "does not exist", never a half-dropped dataset. A
+     * collection left by a failed drop is dropped by the next create. */
+    mongoc_collection_t *m = coll_get(x, META_COLL);
     bson_t q = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&q, "dataset", ds);
     if (!mongoc_collection_delete_many(m, &q, NULL, NULL, &x->e)) rc = MG_DRIVER;
-    else if (!mongoc_collection_drop_with_opts(c, NULL, &x->e) && x->e.code != 26) /* NamespaceNotFound */
-        rc = MG_DRIVER;
-    cn_kv__vc_set(&x->s->indexed, p.coll, 0); /* the drop took the index with it */
+    if (rc == 0) rc = coll_drop(x, p.coll);
+    if (rc == 0) rc = drop_stages(x, p.coll, UINT64_MAX);
     bson_destroy(&q);
-    mongoc_collection_destroy(c);
     mongoc_collection_destroy(m);
     return rc;
 }
@@ -532,9 +665,14 @@ typedef struct MgVer {
 
 static int version_fn(MgCtx *x, void *arg) {
     MgVer *v = arg;
-    MgPtr p;
-    int rc = ptr_need(x, v->ds, &p);
-    if (rc == 0) v->ver = p.ver;
+    char coll[NS_MAX + 1];
+    int rc = coll_name(x->kv, v->ds, coll, x->err);
+    for (int round = 0; rc == 0; round++) {
+        bool found, again = false;
+        rc = live_version(x, coll, &v->ver, &found);
+        if (rc || found) return rc;
+        rc = no_version_doc(x, v->ds, coll, round + 1 == GET_ROUNDS, &again);
+    }
     return rc;
 }
 
@@ -562,6 +700,7 @@ typedef struct MgGet {
     CnKvSlice *values;
     CnArena *arena;
     const MgQ *q;           /* n keys sorted */
+    char coll[NS_MAX + 1];
 } MgGet;
 
 static int cmp_q(const void *a, const void *b) {
@@ -579,15 +718,16 @@ static size_t lower_bound(const MgQ *q, size_t lo, size_t hi, const uint8_t *key
     return lo;
 }
 
-/* Finds keys q[lo..hi) at version p->ver; fills values and counts the slots found. */
-static int get_batch(MgCtx *x, MgGet *g, const MgPtr *p, size_t lo, size_t hi, size_t *n_found) {
-    mongoc_collection_t *c = coll_get(x, p->coll);
+/* Finds keys q[lo..hi) and the version document in one find; fills values, counts the
+ * slots found and sets *ver to the version read (0: no version document). */
+static int get_batch(MgCtx *x, MgGet *g, size_t lo, size_t hi, size_t *n_found, uint64_t *ver) {
+    mongoc_collection_t *c = coll_get(x, g->coll);
     bson_t q = BSON_INITIALIZER, in, arr, opts = BSON_INITIALIZER, proj;
-    BSON_APPEND_INT64(&q, "ver", (int64_t)p->ver);
     BSON_APPEND_DOCUMENT_BEGIN(&q, "k", &in);
     BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+    append_bin(&arr, "0", NULL, 0); /* the version document's key */
     char idx[16];
-    uint32_t n_in = 0;
+    uint32_t n_in = 1;
     for (size_t i = lo; i < hi; i++) {
         if (i > lo && cmp_q(&g->q[i], &g->q[i - 1]) == 0) continue; /* asked twice, sent once */
         const char *name;
@@ -598,27 +738,34 @@ static int get_batch(MgCtx *x, MgGet *g, const MgPtr *p, size_t lo, size_t hi, s
     bson_append_document_end(&q, &in);
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
     BSON_APPEND_INT32(&proj, "_id", 0);
-    BSON_APPEND_INT32(&proj, "k", 1);
-    BSON_APPEND_INT32(&proj, "v", 1);
     bson_append_document_end(&opts, &proj);
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, &q, &opts, NULL);
     const bson_t *doc;
     int rc = 0;
+    *ver = 0;
     while (rc == 0 && mongoc_cursor_next(cur, &doc)) {
         bson_iter_t it;
         bson_subtype_t st;
         const uint8_t *kd = NULL, *vd = NULL;
         uint32_t kl = 0, vl = 0;
-        bool has_v = false;
-        if (bson_iter_init_find(&it, doc, "k") && BSON_ITER_HOLDS_BINARY(&it))
+        bool has_k = false, has_v = false;
+        if (bson_iter_init_find(&it, doc, "k") && BSON_ITER_HOLDS_BINARY(&it)) {
             bson_iter_binary(&it, &st, &kl, &kd);
+            has_k = true;
+        }
+        if (has_k && kl == 0) {
+            CN_CHECK_DATA(iter_u64(doc, "ver", ver) && *ver > 0, x->err, rc, "%s: %s.%s: the "
+                          "version document {k: <empty>} has no version \"ver\"", x->kv->uri,
+                          x->s->db, g->coll);
+            continue;
+        }
         if (bson_iter_init_find(&it, doc, "v") && BSON_ITER_HOLDS_BINARY(&it)) {
             bson_iter_binary(&it, &st, &vl, &vd);
             has_v = true;
         }
-        CN_CHECK_DATA(kd && kl && has_v, x->err, rc,
+        CN_CHECK_DATA(has_k && has_v, x->err, rc,
                       "%s: %s.%s: a document of dataset %s has no binary \"k\" or \"v\"",
-                      x->kv->uri, x->s->db, p->coll, g->ds);
+                      x->kv->uri, x->s->db, g->coll, g->ds);
         for (size_t pos = lower_bound(g->q, lo, hi, kd, kl); pos < hi; pos++) {
             size_t i = g->q[pos].slot;
             if (cn_bytes_cmp(g->q[pos].data, g->q[pos].len, kd, kl) != 0) break;
@@ -641,23 +788,35 @@ done:
     return rc;
 }
 
+/* One find per GET_BATCH keys, each with the version it read. One find sees one version
+ * (the flip is a rename); finds that saw different versions, or a cursor that a flip
+ * killed, start the read again. */
 static int get_fn(MgCtx *x, void *arg) {
     MgGet *g = arg;
-    MgPtr p, again;
     for (int round = 0;; round++) {
-        int rc = ptr_need(x, g->ds, &p);
-        if (rc) return rc;
-        memset(g->values, 0, g->n * sizeof *g->values);
+        bool last = round + 1 == GET_ROUNDS, again = false;
+        uint64_t first_ver = 0;
         size_t n_found = 0;
-        for (size_t lo = 0; lo < g->n && rc == 0; lo += GET_BATCH)
-            rc = get_batch(x, g, &p, lo, lo + GET_BATCH < g->n ? lo + GET_BATCH : g->n, &n_found);
-        if (rc) return rc;
-        /* Every key found: each document read belongs to version p.ver, so the answer is
-         * that version's. A missing key may instead have been cleaned up after a flip. */
-        if (n_found == g->n) return 0;
-        if ((rc = ptr_need(x, g->ds, &again))) return rc;
-        if (again.ver == p.ver) return 0;
-        if (round + 1 == GET_ROUNDS)
+        int rc = 0;
+        memset(g->values, 0, g->n * sizeof *g->values);
+        for (size_t lo = 0; lo < g->n && !again; lo += GET_BATCH) {
+            uint64_t ver;
+            rc = get_batch(x, g, lo, lo + GET_BATCH < g->n ? lo + GET_BATCH : g->n, &n_found, &ver);
+            if (rc == MG_DRIVER && CURSOR_GONE(x->e.code) && !last) {
+                again = true;
+            } else if (rc) {
+                return rc;
+            } else if (ver == 0) {
+                rc = no_version_doc(x, g->ds, g->coll, last, &again);
+                if (rc) return rc;
+            } else if (lo == 0) {
+                first_ver = ver;
+            } else if (ver != first_ver) {
+                again = true;
+            }
+        }
+        if (!again) return 0;
+        if (last)
             return cn_err_set(x->err, CN_ECONFLICT, "%s: dataset %s: flipped to a new version "
                               "during each of %d reads", x->kv->uri, g->ds, GET_ROUNDS);
     }
@@ -666,15 +825,16 @@ static int get_fn(MgCtx *x, void *arg) {
 static int mg_multi_get(CnKv *kv, const char *ds, const CnKvSlice *keys, size_t n,
                         CnKvSlice *values, CnArena *arena, CnErr *err) {
     int rc = check_utf8(kv, ds, err);
-    if (rc < 0) return rc;
-    if (n == 0) return 0;
+    if (rc < 0 || n == 0) return rc;
+    MgGet g = {ds, n, values, arena, NULL, {0}};
+    if ((rc = coll_name(kv, ds, g.coll, err)) < 0) return rc;
     MgQ small[16];
     MgQ *q = n <= 16 ? small : cn_malloc(n * sizeof *q);
     if (!q) return cn_err_set(err, CN_ENOMEM, "%s: dataset %s: out of memory for %zu keys",
                               kv->uri, ds, n);
     for (size_t i = 0; i < n; i++) q[i] = (MgQ){keys[i].data, keys[i].len, i};
     qsort(q, n, sizeof *q, cmp_q);
-    MgGet g = {ds, n, values, arena, q};
+    g.q = q;
     rc = mg_run(kv, ds, "multi-get", get_fn, &g, err);
     if (rc < 0) memset(values, 0, n * sizeof *values);
     if (q != small) cn_free(q);
@@ -689,9 +849,9 @@ typedef struct MgPut {
     size_t n;
 } MgPut;
 
-/* An ordered bulk of upserts keyed on (ver, k): a repeated key's last value wins, and a
- * retry rewrites the same documents. Not atomic across keys (MongoDB has no multi-
- * document atomicity without transactions). */
+/* An ordered bulk of upserts keyed on k into the live collection: a repeated key's last
+ * value wins, and a retry rewrites the same documents. Not atomic across keys (MongoDB
+ * has no multi-document atomicity without transactions). */
 static int put_fn(MgCtx *x, void *arg) {
     MgPut *m = arg;
     MgPtr p;
@@ -704,11 +864,9 @@ static int put_fn(MgCtx *x, void *arg) {
     mongoc_bulk_operation_t *b = mongoc_collection_create_bulk_operation_with_opts(c, &bopts);
     for (size_t i = 0; i < m->n && rc == 0; i++) {
         bson_t sel = BSON_INITIALIZER, doc = BSON_INITIALIZER;
-        BSON_APPEND_INT64(&sel, "ver", (int64_t)p.ver);
         append_bin(&sel, "k", m->keys[i].data, m->keys[i].len);
         append_bin(&doc, "k", m->keys[i].data, m->keys[i].len);
         append_bin(&doc, "v", m->values[i].data, m->values[i].len);
-        BSON_APPEND_INT64(&doc, "ver", (int64_t)p.ver);
         if (!mongoc_bulk_operation_replace_one_with_opts(b, &sel, &doc, &uopts, &x->e)) rc = MG_DRIVER;
         bson_destroy(&sel);
         bson_destroy(&doc);
@@ -735,18 +893,22 @@ static int mg_multi_put(CnKv *kv, const char *ds, const CnKvSlice *keys, const C
     return mg_run(kv, ds, "multi-put", put_fn, &m, err);
 }
 
-/* delete_many {ver, k: {$in: keys[lo..hi)}} in coll. */
-static int delete_keys(MgCtx *x, const char *coll, uint64_t ver, const CnKvSlice *keys, size_t lo,
-                       size_t hi) {
+/* delete_many {k: {$in: keys[lo..hi)}} in coll, and the version document when ver_too. */
+static int delete_keys(MgCtx *x, const char *coll, const CnKvSlice *keys, size_t lo, size_t hi,
+                       bool ver_too) {
     mongoc_collection_t *c = coll_get(x, coll);
     bson_t q = BSON_INITIALIZER, in, arr;
-    BSON_APPEND_INT64(&q, "ver", (int64_t)ver);
     BSON_APPEND_DOCUMENT_BEGIN(&q, "k", &in);
     BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
     char idx[16];
+    uint32_t n_in = 0;
+    const char *name;
+    if (ver_too) {
+        bson_uint32_to_string(n_in++, &name, idx, sizeof idx);
+        append_bin(&arr, name, NULL, 0);
+    }
     for (size_t i = lo; i < hi; i++) {
-        const char *name;
-        bson_uint32_to_string((uint32_t)(i - lo), &name, idx, sizeof idx);
+        bson_uint32_to_string(n_in++, &name, idx, sizeof idx);
         append_bin(&arr, name, keys[i].data, keys[i].len);
     }
     bson_append_array_end(&in, &arr);
@@ -762,7 +924,7 @@ static int del_fn(MgCtx *x, void *arg) {
     MgPtr p;
     int rc = ptr_need(x, m->ds, &p);
     for (size_t lo = 0; rc == 0 && lo < m->n; lo += GET_BATCH)
-        rc = delete_keys(x, p.coll, p.ver, m->keys, lo, lo + GET_BATCH < m->n ? lo + GET_BATCH : m->n);
+        rc = delete_keys(x, p.coll, m->keys, lo, lo + GET_BATCH < m->n ? lo + GET_BATCH : m->n, false);
     return rc;
 }
 
@@ -775,12 +937,14 @@ static int mg_multi_delete(CnKv *kv, const char *ds, const CnKvSlice *keys, size
 
 /* ---- bulk loads -------------------------------------------------------------------------- */
 
-/* A load buffers pairs up to load_chunk_bytes, sorts the chunk by key (arrival order
- * breaks ties, so the last of a repeated key wins), and writes it as unordered
- * insert_many commands of at most INSERT_DOCS documents / INSERT_BYTES. A key written
- * by an earlier chunk of the same load must not get a second document: a batch whose
- * key range meets the range already written first deletes its keys at this version.
- * Sorted input never pays for that; shuffled input beyond one chunk does. */
+/* A load writes into its staging collection (created with the index at begin). It
+ * buffers pairs up to load_chunk_bytes, sorts the chunk by key (arrival order breaks
+ * ties, so the last of a repeated key wins), and writes it as unordered insert_many
+ * commands of at most INSERT_DOCS documents / INSERT_BYTES; the commit's last command
+ * carries the version document too. A key written by an earlier chunk of the same load
+ * must not get a second document: a batch whose key range meets the range already
+ * written first deletes its keys. Sorted input never pays for that; shuffled input
+ * beyond one chunk does. */
 typedef struct MgEnt {
     const uint8_t *key, *val;
     size_t key_len, val_len;
@@ -793,10 +957,11 @@ typedef struct MgLoad {
     size_t n_ents, cap_ents;
     size_t chunk_bytes;
     size_t seq;
-    char coll[NS_MAX + 1];
-    bool wrote;             /* documents may be on the server (abort deletes them) */
-    CnBuf lo, hi;           /* key range written so far, when wrote */
-    bson_t *docs;           /* OWNED: INSERT_DOCS documents reused per batch */
+    char live[NS_MAX + 1];  /* the dataset's collection */
+    char stage[NS_MAX + STAGE_ROOM + 1]; /* this load's staging collection */
+    bool staged;            /* the staging collection may exist (abort drops it) */
+    CnBuf lo, hi;           /* key range written so far */
+    bson_t *docs;           /* OWNED: INSERT_DOCS + 1 documents reused per batch */
 } MgLoad;
 
 typedef struct MgBegin {
@@ -809,10 +974,16 @@ static int begin_fn(MgCtx *x, void *arg) {
     MgPtr p;
     bool found;
     int rc = ptr_read(x, b->ld->dataset, &p, &found);
-    if (rc == 0 && !found) rc = coll_name(x->kv, b->ld->dataset, p.coll, x->err);
-    if (rc == 0) memcpy(b->L->coll, p.coll, sizeof p.coll);
+    /* a layout-1 dataset is converted by this load; a newer layout is left alone */
+    if (rc == 0 && found && p.layout > LAYOUT) rc = layout_check(x, b->ld->dataset, &p);
+    if (rc == 0) rc = coll_name(x->kv, b->ld->dataset, b->L->live, x->err);
     if (rc == 0) rc = next_version(x, &b->ld->version);
-    if (rc == 0) rc = ensure_index(x, b->L->coll);
+    if (rc) return rc;
+    snprintf(b->L->stage, sizeof b->L->stage, STAGE_PREFIX "%llu.%s",
+             (unsigned long long)b->ld->version, b->L->live);
+    rc = drop_stages(x, b->L->live, b->ld->version);
+    b->L->staged = true;
+    if (rc == 0) rc = create_index(x, b->L->stage);
     return rc;
 }
 
@@ -826,12 +997,14 @@ static void load_free(MgLoad *L) {
     cn_free(L);
 }
 
+static int drop_fn_stage(MgCtx *x, void *arg) { return coll_drop(x, arg); }
+
 static int mg_load_begin(CnKvLoad *ld, CnErr *err) {
     CnKv *kv = ld->kv;
     int rc = check_utf8(kv, ld->dataset, err);
     if (rc < 0) return rc;
     MgLoad *L = cn_calloc(1, sizeof *L);
-    if (L) L->docs = cn_malloc(INSERT_DOCS * sizeof *L->docs);
+    if (L) L->docs = cn_malloc((INSERT_DOCS + 1) * sizeof *L->docs);
     if (!L || !L->docs) {
         load_free(L);
         return cn_err_set(err, CN_ENOMEM, "%s: out of memory starting a load of %s", kv->uri,
@@ -844,6 +1017,10 @@ static int mg_load_begin(CnKvLoad *ld, CnErr *err) {
     MgBegin b = {ld, L};
     rc = mg_run(kv, ld->dataset, "load", begin_fn, &b, err);
     if (rc < 0) {
+        if (L->staged) { /* best effort; the next load of the dataset drops it otherwise */
+            CnErr ignored = CN_ERR_INIT;
+            mg_run(kv, ld->dataset, "abort load", drop_fn_stage, L->stage, &ignored);
+        }
         load_free(L);
         return rc;
     }
@@ -856,40 +1033,44 @@ typedef struct MgFlush {
     MgLoad *L;
     size_t lo, hi;          /* the batch: ents[lo..hi) */
     bool overlap;
+    bool ver_doc;           /* the batch carries the version document */
 } MgFlush;
 
 static int insert_fn(MgCtx *x, void *arg) {
     MgFlush *f = arg;
     MgLoad *L = f->L;
-    size_t n = f->hi - f->lo;
+    size_t n = f->hi - f->lo, m = n + f->ver_doc;
     int rc = 0;
     /* A retry may follow an insert that landed without its reply reaching us. */
     if (f->overlap || x->attempt > 0) {
-        CnKvSlice *keys = cn_malloc(n * sizeof *keys);
+        CnKvSlice *keys = cn_malloc((n ? n : 1) * sizeof *keys);
         if (!keys) return cn_err_set(x->err, CN_ENOMEM, "%s: out of memory", x->kv->uri);
         for (size_t i = 0; i < n; i++) keys[i] = (CnKvSlice){L->ents[f->lo + i].key, L->ents[f->lo + i].key_len};
-        rc = delete_keys(x, L->coll, f->ld->version, keys, 0, n);
+        rc = delete_keys(x, L->stage, keys, 0, n, f->ver_doc);
         cn_free(keys);
         if (rc) return rc;
     }
-    const bson_t *ptrs[INSERT_DOCS];
+    const bson_t *ptrs[INSERT_DOCS + 1];
     for (size_t i = 0; i < n; i++) {
         const MgEnt *e = &L->ents[f->lo + i];
         bson_t *d = &L->docs[i];
         bson_init(d);
         append_bin(d, "k", e->key, e->key_len);
         append_bin(d, "v", e->val, e->val_len);
-        BSON_APPEND_INT64(d, "ver", (int64_t)f->ld->version);
         ptrs[i] = d;
     }
-    mongoc_collection_t *c = coll_get(x, L->coll);
+    if (f->ver_doc) {
+        bson_init(&L->docs[n]);
+        ver_doc(&L->docs[n], f->ld->version);
+        ptrs[n] = &L->docs[n];
+    }
+    mongoc_collection_t *c = coll_get(x, L->stage);
     bson_t opts = BSON_INITIALIZER;
     BSON_APPEND_BOOL(&opts, "ordered", false);
-    L->wrote = true;
-    if (!mongoc_collection_insert_many(c, ptrs, n, &opts, NULL, &x->e)) rc = MG_DRIVER;
+    if (!mongoc_collection_insert_many(c, ptrs, m, &opts, NULL, &x->e)) rc = MG_DRIVER;
     bson_destroy(&opts);
     mongoc_collection_destroy(c);
-    for (size_t i = 0; i < n; i++) bson_destroy(&L->docs[i]);
+    for (size_t i = 0; i < m; i++) bson_destroy(&L->docs[i]);
     return rc;
 }
 
@@ -901,15 +1082,16 @@ static int cmp_ent(const void *a, const void *b) {
 }
 
 static bool range_meets(const MgLoad *L, const MgEnt *first, const MgEnt *last) {
-    if (!L->wrote || !L->lo.len) return false;
+    if (!L->lo.len) return false;
     return cn_bytes_cmp(last->key, last->key_len, L->lo.data, L->lo.len) >= 0 &&
            cn_bytes_cmp(first->key, first->key_len, L->hi.data, L->hi.len) <= 0;
 }
 
-static int flush_chunk(CnKvLoad *ld, CnErr *err) {
+/* Writes the buffered chunk; last: the load's final chunk, whose last command carries
+ * the version document (alone when the chunk is empty). */
+static int flush_chunk(CnKvLoad *ld, bool last, CnErr *err) {
     MgLoad *L = ld->impl;
-    if (!L->n_ents) return 0;
-    qsort(L->ents, L->n_ents, sizeof *L->ents, cmp_ent);
+    if (L->n_ents) qsort(L->ents, L->n_ents, sizeof *L->ents, cmp_ent);
     size_t m = 0; /* keep the last of each run of equal keys */
     for (size_t i = 0; i < L->n_ents; i++) {
         if (i + 1 < L->n_ents && cn_bytes_cmp(L->ents[i].key, L->ents[i].key_len,
@@ -919,18 +1101,20 @@ static int flush_chunk(CnKvLoad *ld, CnErr *err) {
     }
     int rc = 0;
     bool had_range = L->lo.len > 0;
-    for (size_t lo = 0; lo < m && rc == 0;) {
+    for (size_t lo = 0; (lo < m || (last && lo == 0)) && rc == 0;) {
         size_t hi = lo, bytes = 0;
         while (hi < m && hi - lo < INSERT_DOCS &&
                (hi == lo || bytes + L->ents[hi].key_len + L->ents[hi].val_len + DOC_OVERHEAD <= INSERT_BYTES)) {
             bytes += L->ents[hi].key_len + L->ents[hi].val_len + DOC_OVERHEAD;
             hi++;
         }
-        MgFlush f = {ld, L, lo, hi, had_range && range_meets(L, &L->ents[lo], &L->ents[hi - 1])};
+        MgFlush f = {ld, L, lo, hi, hi > lo && had_range && range_meets(L, &L->ents[lo], &L->ents[hi - 1]),
+                     last && hi == m};
         rc = mg_run(ld->kv, ld->dataset, "load", insert_fn, &f, err);
         lo = hi;
+        if (hi == m) break;
     }
-    if (rc == 0) { /* widen the written range by the chunk's first and last keys */
+    if (rc == 0 && m) { /* widen the written range by the chunk's first and last keys */
         const MgEnt *a = &L->ents[0], *z = &L->ents[m - 1];
         if (!had_range || cn_bytes_cmp(a->key, a->key_len, L->lo.data, L->lo.len) < 0) {
             cn_buf_reset(&L->lo);
@@ -967,40 +1151,34 @@ static int mg_load_add(CnKvLoad *ld, const void *key, size_t key_len, const void
     memcpy(bytes, key, key_len);
     if (value_len) memcpy(bytes + key_len, value, value_len);
     L->ents[L->n_ents++] = (MgEnt){bytes, bytes + key_len, key_len, value_len, L->seq++};
-    if (L->arena.used_total >= L->chunk_bytes) return flush_chunk(ld, err);
+    if (L->arena.used_total >= L->chunk_bytes) return flush_chunk(ld, false, err);
     return 0;
-}
-
-/* delete_many {ver: {op: ver}} in coll: op "$eq" drops one version, "$lt" the older ones. */
-typedef struct MgGc {
-    const char *coll;
-    const char *op;
-    uint64_t ver;
-} MgGc;
-
-static int gc_fn(MgCtx *x, void *arg) {
-    MgGc *g = arg;
-    mongoc_collection_t *c = coll_get(x, g->coll);
-    bson_t q = BSON_INITIALIZER, cond;
-    BSON_APPEND_DOCUMENT_BEGIN(&q, "ver", &cond);
-    BSON_APPEND_INT64(&cond, g->op, (int64_t)g->ver);
-    bson_append_document_end(&q, &cond);
-    int rc = mongoc_collection_delete_many(c, &q, NULL, NULL, &x->e) ? 0 : MG_DRIVER;
-    bson_destroy(&q);
-    mongoc_collection_destroy(c);
-    return rc;
 }
 
 typedef struct MgFlip {
     CnKvLoad *ld;
-    const char *coll;
+    MgLoad *L;
     uint64_t winner;        /* OUT: the newer version that won, on conflict */
-    uint64_t prev;          /* OUT: the version flipped away from; 0: none (first load),
-                             * UINT64_MAX: not known (a retried flip found its own) */
 } MgFlip;
 
-/* Points the dataset at ld->version unless a newer version is current already. Safe to
- * retry: finding our own version current means an earlier attempt landed. */
+/* renameCollection stage -> live with dropTarget, run on the admin database. */
+static int rename_stage(MgCtx *x, const MgLoad *L) {
+    char from[2 * NS_MAX + 2], to[2 * NS_MAX + 2];
+    snprintf(from, sizeof from, "%s.%s", x->s->db, L->stage);
+    snprintf(to, sizeof to, "%s.%s", x->s->db, L->live);
+    bson_t cmd = BSON_INITIALIZER, reply;
+    BSON_APPEND_UTF8(&cmd, "renameCollection", from);
+    BSON_APPEND_UTF8(&cmd, "to", to);
+    BSON_APPEND_BOOL(&cmd, "dropTarget", true);
+    bool ok = mongoc_client_command_simple(x->client, "admin", &cmd, NULL, &reply, &x->e);
+    bson_destroy(&reply);
+    bson_destroy(&cmd);
+    return ok ? 0 : MG_DRIVER;
+}
+
+/* Claims the pointer for ld->version unless a newer version was committed, then makes
+ * the staging collection live. Safe to retry: a claim that finds its own version landed
+ * before, and a rename whose source is gone landed when the live version is ours. */
 static int flip_fn(MgCtx *x, void *arg) {
     MgFlip *f = arg;
     const char *ds = f->ld->dataset;
@@ -1009,58 +1187,65 @@ static int flip_fn(MgCtx *x, void *arg) {
     bson_t q = BSON_INITIALIZER, lt, upd = BSON_INITIALIZER, set, reply;
     BSON_APPEND_UTF8(&q, "dataset", ds);
     BSON_APPEND_DOCUMENT_BEGIN(&q, "ver", &lt);
-    BSON_APPEND_INT64(&lt, "$lt", (int64_t)ver);
+    BSON_APPEND_INT64(&lt, "$lte", (int64_t)ver);
     bson_append_document_end(&q, &lt);
     BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
     BSON_APPEND_INT64(&set, "ver", (int64_t)ver);
+    BSON_APPEND_UTF8(&set, "coll", f->L->live);
     bson_append_document_end(&upd, &set);
-    /* findAndModify rather than an update: its reply holds the version flipped away
-     * from, whose documents the commit then removes */
+    /* findAndModify rather than an update: its reply holds the layout claimed over */
     mongoc_find_and_modify_opts_t *fm = mongoc_find_and_modify_opts_new();
     mongoc_find_and_modify_opts_set_update(fm, &upd);
     int rc = 0;
-    bool updated = false;
+    bool claimed = false;
+    uint64_t old_layout = LAYOUT;
     if (!mongoc_collection_find_and_modify_with_opts(c, &q, fm, &reply, &x->e)) {
         rc = MG_DRIVER;
     } else {
         bson_iter_t it, sub;
         if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
-            bson_iter_recurse(&it, &sub) && bson_iter_find(&sub, "ver") && BSON_ITER_HOLDS_NUMBER(&sub)) {
-            updated = true;
-            f->prev = (uint64_t)bson_iter_as_int64(&sub);
+            bson_iter_recurse(&it, &sub)) {
+            claimed = true;
+            old_layout = 1;
+            if (bson_iter_find(&sub, "layout") && BSON_ITER_HOLDS_NUMBER(&sub))
+                old_layout = (uint64_t)bson_iter_as_int64(&sub);
         }
     }
     bson_destroy(&reply);
     mongoc_find_and_modify_opts_destroy(fm);
-    if (rc == 0 && !updated) {
-        MgPtr p;
-        bool found;
-        rc = ptr_read(x, ds, &p, &found);
-        if (rc == 0 && found && p.ver > ver) f->winner = p.ver;
-        if (rc == 0 && !found) { /* the first version creates the dataset */
-            bson_t doc = BSON_INITIALIZER;
-            BSON_APPEND_UTF8(&doc, "dataset", ds);
-            BSON_APPEND_UTF8(&doc, "coll", f->coll);
-            BSON_APPEND_INT64(&doc, "ver", (int64_t)ver);
-            if (!mongoc_collection_insert_one(c, &doc, NULL, NULL, &x->e)) rc = MG_DRIVER;
-            bson_destroy(&doc);
-            f->prev = 0;
-        }
-    }
     bson_destroy(&q);
     bson_destroy(&upd);
     mongoc_collection_destroy(c);
+    bool first = false;
+    if (rc == 0 && !claimed) {
+        MgPtr p;
+        rc = ptr_read(x, ds, &p, &first);
+        if (rc == 0 && first) { /* not claimed: a newer version holds the pointer */
+            f->winner = p.ver;
+            return 0;
+        }
+        first = true; /* the dataset's first version: the pointer follows the rename */
+    }
+    if (rc == 0) rc = rename_stage(x, f->L);
+    if (rc == MG_DRIVER && x->e.code == 26 && x->attempt > 0) { /* an earlier attempt renamed */
+        uint64_t live;
+        bool found;
+        rc = live_version(x, f->L->live, &live, &found);
+        if (rc == 0 && !(found && live == ver)) rc = MG_DRIVER;
+    }
+    /* A first version's pointer comes after its collection is live (readers that find a
+     * pointer expect the version document). Readers of a layout-1 dataset were refused
+     * until the rename; they read it once its pointer says layout 2. */
+    if (rc == 0 && (first || old_layout != LAYOUT)) rc = ptr_write(x, ds, f->L->live, ver);
     return rc;
 }
 
 static void mg_load_abort(CnKvLoad *ld) {
     MgLoad *L = ld->impl;
     if (!L) return;
-    if (L->wrote) { /* best effort: leftovers carry an old version the next load removes */
-        MgGc g = {L->coll, "$eq", ld->version};
-        CnErr ignored = CN_ERR_INIT;
-        mg_run(ld->kv, ld->dataset, "abort load", gc_fn, &g, &ignored);
-    }
+    /* best effort: a staging collection left behind is dropped by the dataset's next load */
+    CnErr ignored = CN_ERR_INIT;
+    mg_run(ld->kv, ld->dataset, "abort load", drop_fn_stage, L->stage, &ignored);
     load_free(L);
     ld->impl = NULL;
 }
@@ -1074,11 +1259,10 @@ static uint64_t mono_ns(void) {
 static int mg_load_commit(CnKvLoad *ld, CnErr *err) {
     MgLoad *L = ld->impl;
     uint64_t t0 = mono_ns();
-    int rc = flush_chunk(ld, err);
+    int rc = flush_chunk(ld, true, err);
     uint64_t t1 = mono_ns();
-    MgFlip f = {ld, L->coll, 0, UINT64_MAX};
+    MgFlip f = {ld, L, 0};
     if (rc == 0) rc = mg_run(ld->kv, ld->dataset, "flip to the new version", flip_fn, &f, err);
-    uint64_t t2 = mono_ns();
     if (rc == 0 && f.winner)
         rc = cn_err_set(err, CN_ECONFLICT, "%s: dataset %s: load of version %llu lost: version "
                         "%llu, from a load started later, was committed meanwhile", ld->kv->uri,
@@ -1088,25 +1272,16 @@ static int mg_load_commit(CnKvLoad *ld, CnErr *err) {
         mg_load_abort(ld);
         return rc;
     }
-    /* Old versions go after the flip; a failure here only leaves documents nobody reads,
-     * which the next load's clean-up removes. The first load of a dataset has nothing
-     * older that a reader ever saw, so it skips the delete (a query over the whole
-     * collection on servers without the index); documents of loads that crashed before
-     * it stay, unread, until the next load's clean-up. */
-    if (f.prev != 0) {
-        MgGc g = {L->coll, "$lt", ld->version};
-        CnErr ignored = CN_ERR_INIT;
-        mg_run(ld->kv, ld->dataset, "remove old versions", gc_fn, &g, &ignored);
-    }
     cn_log(CN_LOG_DEBUG, "%s: dataset %s: commit of version %llu: last inserts %.1f ms, flip "
-           "%.1f ms, clean-up %.1f ms", ld->kv->uri, ld->dataset, (unsigned long long)ld->version,
-           (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6, (double)(mono_ns() - t2) / 1e6);
+           "(rename over the old version) %.1f ms", ld->kv->uri, ld->dataset,
+           (unsigned long long)ld->version, (double)(t1 - t0) / 1e6, (double)(mono_ns() - t1) / 1e6);
     load_free(L);
     ld->impl = NULL;
     return 0;
 }
 
-const CnKvOps cn_kv__mongo_ops = {
+/* Loaded by kv_mongo_load.c (dlsym); the only symbol the module exports. */
+__attribute__((visibility("default"))) const CnKvOps cn_kv__mongo_module_ops = {
     .name = "mongodb",
     .caps = CN_KV_CAP_PERSISTENT,
     .max_key_len = 1000, /* MongoDB before 4.2 refuses index entries over 1024 bytes */

@@ -1,7 +1,8 @@
 /* test_kv_mongo.c: the MongoDB backend against a real wire-protocol server, CongoDB
  * (tests/checkers/mongo_server.mjs), started by each case on a free loopback port:
  * the store down at open, the server dying under a client and coming back, the
- * collection layout the users' guide inspects (checked with raw libmongoc), and the
+ * collection layout the users' guide inspects (checked with raw libmongoc), a layout-1
+ * dataset refused then converted by an upload, staging collections cleaned up, and the
  * contract's load, flip and reader/writer cases at a size CongoDB can serve (it scans every
  * document of a collection per query; kv_mongo_e2e.py runs the rest of the contract).
  * Needs node and scripts/checkers.sh; otherwise SKIP (exit 77). */
@@ -218,6 +219,19 @@ static int64_t count_docs(mongoc_client_t *c, const char *db, const char *coll, 
     return n;
 }
 
+/* Staging collections (chronon_load.<version>.<collection>) in db. */
+static int count_stages(mongoc_client_t *c, const char *db) {
+    mongoc_database_t *d = mongoc_client_get_database(c, db);
+    bson_error_t e;
+    char **names = mongoc_database_get_collection_names_with_opts(d, NULL, &e);
+    if (!names) fail_msg("list collections of %s: %s", db, e.message);
+    int n = 0;
+    for (size_t i = 0; names[i]; i++) n += strncmp(names[i], "chronon_load.", 13) == 0;
+    bson_strfreev(names);
+    mongoc_database_destroy(d);
+    return n;
+}
+
 static void collections_follow_guide(void **state) {
     (void)state;
     Server s = {0};
@@ -251,20 +265,99 @@ static void collections_follow_guide(void **state) {
     mongoc_client_t *c = mongoc_client_new(uri);
     assert_non_null(c);
     bson_t all = BSON_INITIALIZER;
-    /* the second load's 4 documents; the first version's 3 were removed after the flip */
-    assert_int_equal(count_docs(c, "admin", "my_team_user_purchase_features_v1", &all), 4);
-    bson_t *q = BCON_NEW("ver", BCON_INT64((int64_t)v2), "k", BCON_BIN(BSON_SUBTYPE_BINARY, (const uint8_t *)"user_3", 6),
+    /* the second load's 4 documents and its version document: the rename replaced the
+     * first version's collection */
+    assert_int_equal(count_docs(c, "admin", "my_team_user_purchase_features_v1", &all), 5);
+    bson_t *q = BCON_NEW("k", BCON_BIN(BSON_SUBTYPE_BINARY, (const uint8_t *)"user_3", 6),
                          "v", BCON_BIN(BSON_SUBTYPE_BINARY, (const uint8_t *)"\x01\x02", 2));
     assert_int_equal(count_docs(c, "admin", "my_team_user_purchase_features_v1", q), 1);
     bson_destroy(q);
+    q = BCON_NEW("k", BCON_BIN(BSON_SUBTYPE_BINARY, (const uint8_t *)"", 0), "ver", BCON_INT64((int64_t)v2));
+    assert_int_equal(count_docs(c, "admin", "my_team_user_purchase_features_v1", q), 1);
+    bson_destroy(q);
+    q = BCON_NEW("ver", "{", "$exists", BCON_BOOL(true), "}");
+    assert_int_equal(count_docs(c, "admin", "my_team_user_purchase_features_v1", q), 1); /* only it */
+    bson_destroy(q);
     q = BCON_NEW("dataset", "MY_TEAM_USER_PURCHASE_FEATURES_V1_BATCH", "coll",
-                 "my_team_user_purchase_features_v1", "ver", BCON_INT64((int64_t)v2));
+                 "my_team_user_purchase_features_v1", "ver", BCON_INT64((int64_t)v2), "layout", BCON_INT32(2));
     assert_int_equal(count_docs(c, "admin", "chronon_datasets", q), 1);
     bson_destroy(q);
-    assert_int_equal(count_docs(c, "admin", "kv.ZIPLINE_METADATA", &all), 1);
+    assert_int_equal(count_docs(c, "admin", "kv.ZIPLINE_METADATA", &all), 2);
     q = BCON_NEW("dataset", "A_BATCH@2", "coll", "kv.A_BATCH.402");
     assert_int_equal(count_docs(c, "admin", "chronon_datasets", q), 1);
     bson_destroy(q);
+    assert_int_equal(count_stages(c, "admin"), 0); /* every load's staging collection renamed */
+    mongoc_client_destroy(c);
+    server_kill(&s);
+    cn_arena_fini(&a);
+}
+
+/* A dataset in layout 1 (written before staging collections) is refused by reads with
+ * an error saying to upload again; the upload converts it. A crashed load's staging
+ * collection goes with the dataset's next load, an aborted load's at once. */
+static void layout1_refused_then_converted(void **state) {
+    (void)state;
+    Server s = {0};
+    server_start(&s, 0);
+    char uri[256];
+    uri_of(uri, sizeof uri, &s, "old");
+    mongoc_client_t *c = mongoc_client_new(uri);
+    assert_non_null(c);
+    bson_error_t e;
+    /* what a layout-1 upload of version 5 left, and a load of version 3 that crashed */
+    mongoc_collection_t *m = mongoc_client_get_collection(c, "old", "chronon_datasets");
+    bson_t *d = BCON_NEW("dataset", "OLD_BATCH", "coll", "old", "ver", BCON_INT64(5));
+    if (!mongoc_collection_insert_one(m, d, NULL, NULL, &e)) fail_msg("insert: %s", e.message);
+    bson_destroy(d);
+    d = BCON_NEW("counter", "next_version", "next", BCON_INT64(5));
+    if (!mongoc_collection_insert_one(m, d, NULL, NULL, &e)) fail_msg("insert: %s", e.message);
+    bson_destroy(d);
+    mongoc_collection_destroy(m);
+    const char *colls[2] = {"old", "chronon_load.3.old"};
+    for (int i = 0; i < 2; i++) {
+        mongoc_collection_t *o = mongoc_client_get_collection(c, "old", colls[i]);
+        d = BCON_NEW("k", BCON_BIN(BSON_SUBTYPE_BINARY, (const uint8_t *)"u1", 2),
+                     "v", BCON_BIN(BSON_SUBTYPE_BINARY, (const uint8_t *)"old", 3), "ver", BCON_INT64(5));
+        if (!mongoc_collection_insert_one(o, d, NULL, NULL, &e)) fail_msg("insert: %s", e.message);
+        bson_destroy(d);
+        mongoc_collection_destroy(o);
+    }
+    CnKv *kv;
+    CnErr err = CN_ERR_INIT;
+    CnArena a;
+    cn_arena_init(&a, 0);
+    ASSERT_OK(cn_kv_open(uri, NULL, &kv, &err), &err);
+    CnKvSlice got;
+    assert_int_equal(cn_kv_get(kv, "OLD_BATCH", "u1", 2, &got, &a, &err), CN_EUNSUPPORTED);
+    assert_non_null(strstr(cn_err_msg(&err), "dataset OLD_BATCH was uploaded by an older chronon-c"));
+    assert_non_null(strstr(cn_err_msg(&err), "upload it again"));
+    assert_null(got.data);
+    cn_err_clear(&err);
+    uint64_t ver;
+    assert_int_equal(cn_kv_dataset_version(kv, "OLD_BATCH", &ver, &err), CN_EUNSUPPORTED);
+    cn_err_clear(&err);
+    /* an aborted load leaves nothing; a committed one converts the dataset */
+    CnKvLoad *ld;
+    ASSERT_OK(cn_kv_load_begin(kv, "OLD_BATCH", &ld, &err), &err);
+    ASSERT_OK(cn_kv_load_add(ld, "u1", 2, "aborted", 7, &err), &err);
+    cn_kv_load_abort(ld);
+    assert_int_equal(count_stages(c, "old"), 0); /* the crashed one went with the begin */
+    assert_int_equal(cn_kv_get(kv, "OLD_BATCH", "u1", 2, &got, &a, &err), CN_EUNSUPPORTED);
+    cn_err_clear(&err);
+    ASSERT_OK(cn_kv_load_begin(kv, "OLD_BATCH", &ld, &err), &err);
+    ASSERT_OK(cn_kv_load_add(ld, "u1", 2, "new", 3, &err), &err);
+    ASSERT_OK(cn_kv_load_add(ld, "u2", 2, "two", 3, &err), &err);
+    uint64_t v_new;
+    ASSERT_OK(cn_kv_load_commit(ld, &v_new, &err), &err);
+    assert_true(v_new > 5);
+    ASSERT_OK(cn_kv_get(kv, "OLD_BATCH", "u1", 2, &got, &a, &err), &err);
+    assert_str_value(got, "new");
+    ASSERT_OK(cn_kv_dataset_version(kv, "OLD_BATCH", &ver, &err), &err);
+    assert_int_equal(ver, v_new);
+    bson_t all = BSON_INITIALIZER;
+    assert_int_equal(count_docs(c, "old", "old", &all), 3); /* u1, u2, the version document */
+    assert_int_equal(count_stages(c, "old"), 0);
+    cn_kv_close(kv);
     mongoc_client_destroy(c);
     server_kill(&s);
     cn_arena_fini(&a);
@@ -330,11 +423,12 @@ static void loads_sorted_shuffled_many_chunks(void **state) {
     }
     mongoc_client_t *c = mongoc_client_new(uri);
     bson_t all = BSON_INITIALIZER;
-    /* exactly one document per key, repeats included, each with its value */
+    /* exactly one document per key, repeats included, each with its value, and the
+     * version document */
     for (int d = 0; d < 3; d++) {
         char coll[64];
         snprintf(coll, sizeof coll, "kv.%s", dss[d]);
-        assert_int_equal(count_docs(c, "loads", coll, &all), (int64_t)N);
+        assert_int_equal(count_docs(c, "loads", coll, &all), (int64_t)N + 1);
     }
     mongoc_collection_t *col = mongoc_client_get_collection(c, "loads", "kv.SHUFFLED_SMALL_CHUNKS");
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(col, &all, NULL, NULL);
@@ -349,14 +443,15 @@ static void loads_sorted_shuffled_many_chunks(void **state) {
         if (bson_iter_init_find(&it, doc, "v")) bson_iter_binary(&it, &st, &vl, &v);
         size_t idx = 0;
         char want[48];
-        if (k && kl == 10 && sscanf((const char *)k + 3, "%7zu", &idx) == 1) {
+        if (k && kl == 0) n_ok += 100000; /* the version document, counted apart */
+        else if (k && kl == 10 && sscanf((const char *)k + 3, "%7zu", &idx) == 1) {
             int wl = snprintf(want, sizeof want, "value-%zu", idx * 3);
             if (v && vl == (uint32_t)wl && memcmp(v, want, vl) == 0) n_ok++;
         }
     }
     mongoc_cursor_destroy(cur);
     mongoc_collection_destroy(col);
-    assert_int_equal(n_ok, N);
+    assert_int_equal(n_ok, N + 100000);
     mongoc_client_destroy(c);
     server_kill(&s);
     cn_arena_fini(&a);
@@ -559,6 +654,7 @@ static void readers_with_one_writer(void **state) {
 CN_TEST_MAIN(cmocka_unit_test(down_at_open_names_uri),
              cmocka_unit_test(dies_and_comes_back),
              cmocka_unit_test(collections_follow_guide),
+             cmocka_unit_test(layout1_refused_then_converted),
              cmocka_unit_test(loads_sorted_shuffled_many_chunks),
              cmocka_unit_test(flip_atomic_under_reads),
              cmocka_unit_test(readers_with_one_writer))
