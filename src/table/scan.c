@@ -25,6 +25,7 @@ struct CnIceScan {
     int64_t n_records;
     uint32_t batch_rows;
     CnPqReader *r;            /* OWNED: the open file */
+    CnPqReadCache *rcache;    /* OWNED: decode buffers lent to each file's reader in turn */
     CnBuf bytes;              /* remote file's bytes while it is open */
     int *map;                 /* OWNED: out column -> projected file column, or -1 */
     bool pass;                /* the open file's batches are the scan's as they are */
@@ -122,6 +123,7 @@ int cn_ice_scan_open(CnIceCatalog *c, const CnIceTable *t, const CnIceScanOpts *
         goto done;
     }
     rc = cn_col_batch_new(s->out_schema, &s->out, err);
+    if (rc == 0) rc = cn_pq_read_cache_new(&s->rcache, err);
 done:
     if (rc < 0) {
         cn_ice_scan_close(s);
@@ -191,6 +193,7 @@ static int open_file(CnIceScan *s, const CnIceDataFile *f, CnErr *err) {
         for (uint32_t i = 0; i < s->out_schema->n_fields; i++) s->map[i] = -1;
     }
     rc = cn_pq_reader_project(s->r, names, n, err);
+    if (rc == 0) rc = cn_pq_reader_set_cache(s->r, s->rcache, err);
     if (rc < 0) return rc;
     s->pass = pass_through(s, n);
     return 0;
@@ -253,6 +256,7 @@ const char *cn_ice_scan_batch_ds(const CnIceScan *s) {
 void cn_ice_scan_close(CnIceScan *s) {
     if (!s) return;
     close_file(s);
+    cn_pq_read_cache_free(s->rcache);
     cn_buf_fini(&s->bytes);
     cn_col_batch_free(s->out);
     cn_free(s->map);

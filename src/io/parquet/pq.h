@@ -186,6 +186,18 @@ bool cn_pq_reader_row_group_selected(const CnPqReader *r, uint32_t i);
  * group and page; after an error every later call returns the same error. */
 int cn_pq_reader_next(CnPqReader *r, uint32_t max_rows, const CnBatch **out, CnErr *err);
 
+/* Decode buffers (scratch, zstd context, row-group batches) to lend to readers that run
+ * one after another, such as a scan's files: made once instead of per file. OWNED: free
+ * with cn_pq_read_cache_free (NULL-safe) after the last reader using it is closed; a
+ * batch from a reader is only valid until the next reader using the cache reads.
+ * cn_pq_reader_set_cache lends it (NULL: the reader's own buffers) before the first
+ * cn_pq_reader_next (CN_EINVAL after). Readers sharing a cache must not read at the same
+ * time. CN_ENOMEM. */
+typedef struct CnPqReadCache CnPqReadCache;
+int cn_pq_read_cache_new(CnPqReadCache **out, CnErr *err);
+void cn_pq_read_cache_free(CnPqReadCache *c);
+int cn_pq_reader_set_cache(CnPqReader *r, CnPqReadCache *c, CnErr *err);
+
 /* --------------------------------------------------------------- writer */
 
 typedef struct CnPqWriteOpts {

@@ -147,11 +147,13 @@ static bool entry_equal(const CnVec *a, uint32_t i, const CnVec *b, uint32_t j) 
     return true;
 }
 
-/* Reads path fully and compares with the rows of expect (same schema). */
-static void read_and_compare(const char *path, const CnBatch *expect, uint32_t max_rows) {
+/* Reads path fully, through cache's buffers when given, and compares with the rows of
+ * expect (same schema). */
+static void read_and_compare_cached(const char *path, const CnBatch *expect, uint32_t max_rows, CnPqReadCache *cache) {
     CnPqReader *r = NULL;
     CnErr err = CN_ERR_INIT;
     ASSERT_OK(cn_pq_reader_open(path, &r, &err), &err);
+    ASSERT_OK(cn_pq_reader_set_cache(r, cache, &err), &err);
     const CnSchema *s = cn_pq_reader_schema(r);
     assert_int_equal(s->n_fields, expect->schema->n_fields);
     for (uint32_t c = 0; c < s->n_fields; c++) {
@@ -180,6 +182,10 @@ static void read_and_compare(const char *path, const CnBatch *expect, uint32_t m
     assert_int_equal(row, expect->n_rows);
     assert_int_equal(cn_pq_reader_meta(r)->n_rows, expect->n_rows);
     cn_pq_reader_close(r);
+}
+
+static void read_and_compare(const char *path, const CnBatch *expect, uint32_t max_rows) {
+    read_and_compare_cached(path, expect, max_rows, NULL);
 }
 
 static void write_batch(const char *path, const CnBatch *b, const CnPqWriteOpts *o, uint32_t chunk) {
@@ -279,6 +285,52 @@ static void write_ks(const char *path, uint32_t n, uint32_t rg_rows, uint32_t s_
 }
 
 /* ---------------------------------------------------------------- tests */
+
+/* One read cache lent to readers of files one after another (a scan's files): files of
+ * different schemas, codecs and page versions read in turn through it give their own
+ * rows, whole row groups and slices alike; a cache is lent before the first read only. */
+static void read_cache_serves_files_in_turn(void **state) {
+    (void)state;
+    seed_init();
+    CnErr err = CN_ERR_INIT;
+    CnSchema *full = make_schema(), *ks = ks_schema();
+    CnBatch *bs[3] = {NULL, NULL, NULL};
+    const char *paths[3];
+    for (int f = 0; f < 3; f++) {
+        ASSERT_OK(cn_col_batch_new(f == 1 ? ks : full, &bs[f], &err), &err);
+        fill(bs[f], 1200 + (uint32_t)(rnd() % 900), f == 2);
+        CnPqWriteOpts o;
+        cn_pq_write_opts_init(&o);
+        o.codec = f == 2 ? CN_PQ_CODEC_SNAPPY : CN_PQ_CODEC_ZSTD;
+        o.page_version = f == 2 ? 2 : 1;
+        o.dictionary = f != 1;
+        o.row_group_rows = 700;
+        o.page_bytes = 2000;
+        char name[32];
+        snprintf(name, sizeof name, "cache-%d.parquet", f);
+        paths[f] = tmp_path(name);
+        write_batch(paths[f], bs[f], &o, 311);
+    }
+    CnPqReadCache *cache = NULL;
+    ASSERT_OK(cn_pq_read_cache_new(&cache, &err), &err);
+    static const int order[] = {0, 0, 1, 2, 0, 1, 1, 2};
+    for (size_t i = 0; i < CN_ARRAY_LEN(order); i++)
+        read_and_compare_cached(paths[order[i]], bs[order[i]], i % 2 ? 700 : 256, cache);
+    CnPqReader *r = NULL;
+    const CnBatch *b = NULL;
+    ASSERT_OK(cn_pq_reader_open(paths[1], &r, &err), &err);
+    ASSERT_OK(cn_pq_reader_next(r, 0, &b, &err), &err);
+    assert_non_null(b);
+    ASSERT_ERR(cn_pq_reader_set_cache(r, cache, &err), CN_EINVAL, &err);
+    cn_pq_reader_close(r);
+    cn_pq_read_cache_free(cache);
+    for (int f = 0; f < 3; f++) {
+        unlink(paths[f]);
+        cn_col_batch_free(bs[f]);
+    }
+    cn_col_schema_free(full);
+    cn_col_schema_free(ks);
+}
 
 static void batches_never_span_row_groups(void **state) {
     (void)state;
@@ -1302,6 +1354,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(roundtrip_gzip),
         cmocka_unit_test(roundtrip_zstd),
         cmocka_unit_test(batches_never_span_row_groups),
+        cmocka_unit_test(read_cache_serves_files_in_turn),
         cmocka_unit_test(dictionary_used_then_falls_back),
         cmocka_unit_test(statistics_follow_type_order),
         cmocka_unit_test(projection_by_name),
