@@ -5,8 +5,8 @@
  *
  * Layout 2 (docs/online-store.md, "MongoDB"): one collection per dataset, named like its
  * GroupBy's output table, holding the current version only: documents {k: <binary key>,
- * v: <binary value>}, unique index on k, and one version document {k: <empty binary>,
- * ver: <version>} (no key is empty). A load writes a new version into a staging
+ * v: <binary value>}, unique index on k, and one version document {version: <version>}
+ * (sparse index on version). A load writes a new version into a staging
  * collection `chronon_load.<version>.<collection>` and makes it live with one
  * renameCollection with dropTarget, which replaces the old version and its documents at
  * once. The key is not the `_id`: servers that only take ObjectId `_id`s (CongoDB) work
@@ -14,7 +14,7 @@
  * {dataset, coll, ver, layout}: which datasets exist and the newest version committed
  * (a load older than it loses), and the counter {counter: "next_version", next}.
  * Readers never read the pointer when the dataset exists: a multi-get asks for the
- * version document's empty key with its keys, so each find returns the version it read;
+ * version document with its keys ($or), so each find returns the version it read;
  * a multi-get of more than one find retries when they differ. A version that the rename
  * made live comes with its data, so a reader sees the old or the new version, never a
  * mix. Layout 1 (one collection with every version's documents {k, v, ver}) is refused
@@ -53,6 +53,8 @@
 #define GET_ROUNDS 8
 /* The collection layout this file writes (the pointer document's "layout"; none: 1). */
 #define LAYOUT 2
+/* The field of the version document of a live collection. */
+#define VER_FIELD "version"
 /* A load's staging collection: STAGE_PREFIX <version> "." <live collection>. No live
  * collection name starts with it (see coll_name). STAGE_ROOM: what it adds at most. */
 #define STAGE_PREFIX "chronon_load."
@@ -325,9 +327,10 @@ static int next_version(MgCtx *x, uint64_t *ver) {
     return rc;
 }
 
-/* Creates coll (when missing) with the unique index on k that serves multi-gets and
- * keeps one document per key on a real MongoDB. Servers without createIndexes (code 59)
- * still work, unindexed. */
+/* Creates coll (when missing) with the indexes that serve multi-gets on a real MongoDB:
+ * unique on k (one document per key; the version document has none) and sparse on
+ * VER_FIELD (the version document alone). Servers without createIndexes (code 59) still work,
+ * unindexed. */
 static int create_index(MgCtx *x, const char *coll) {
     mongoc_collection_t *c = coll_get(x, coll);
     bson_t cmd = BSON_INITIALIZER, arr, idx, key, reply;
@@ -339,6 +342,13 @@ static int create_index(MgCtx *x, const char *coll) {
     bson_append_document_end(&idx, &key);
     BSON_APPEND_UTF8(&idx, "name", "k_1");
     BSON_APPEND_BOOL(&idx, "unique", true);
+    bson_append_document_end(&arr, &idx);
+    BSON_APPEND_DOCUMENT_BEGIN(&arr, "1", &idx);
+    BSON_APPEND_DOCUMENT_BEGIN(&idx, "key", &key);
+    BSON_APPEND_INT32(&key, VER_FIELD, 1);
+    bson_append_document_end(&idx, &key);
+    BSON_APPEND_UTF8(&idx, "name", VER_FIELD "_1");
+    BSON_APPEND_BOOL(&idx, "sparse", true);
     bson_append_document_end(&arr, &idx);
     bson_append_array_end(&cmd, &arr);
     int rc = 0;
@@ -360,10 +370,53 @@ static int coll_drop(MgCtx *x, const char *coll) {
     return rc;
 }
 
-/* The version document {k: <empty binary>, ver} (filter: ver 0, no "ver" field). */
+/* The version document {version} (ver 0: the filter {version: {$exists: true}} that
+ * finds it). Not "ver": every document of a layout-1 collection has one. */
 static void ver_doc(bson_t *b, uint64_t ver) {
-    append_bin(b, "k", NULL, 0);
-    if (ver) BSON_APPEND_INT64(b, "ver", (int64_t)ver);
+    if (ver) {
+        BSON_APPEND_INT64(b, VER_FIELD, (int64_t)ver);
+    } else {
+        bson_t ex;
+        BSON_APPEND_DOCUMENT_BEGIN(b, VER_FIELD, &ex);
+        BSON_APPEND_BOOL(&ex, "$exists", true);
+        bson_append_document_end(b, &ex);
+    }
+}
+
+/* Appends {k: {$in: keys[lo..hi)}} to q: keys finds the i-th key at
+ * (CnKvSlice *)(keys + i * stride); a key equal to the one before it is sent once. */
+static void keys_in(bson_t *q, const void *keys, size_t stride, size_t lo, size_t hi) {
+    bson_t in, arr;
+    BSON_APPEND_DOCUMENT_BEGIN(q, "k", &in);
+    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+    char idx[16];
+    uint32_t n_in = 0;
+    const CnKvSlice *prev = NULL;
+    for (size_t i = lo; i < hi; i++) {
+        const CnKvSlice *k = (const CnKvSlice *)((const char *)keys + i * stride);
+        if (prev && cn_bytes_cmp(k->data, k->len, prev->data, prev->len) == 0) continue;
+        const char *name;
+        bson_uint32_to_string(n_in++, &name, idx, sizeof idx);
+        append_bin(&arr, name, k->data, k->len);
+        prev = k;
+    }
+    bson_append_array_end(&in, &arr);
+    bson_append_document_end(q, &in);
+}
+
+/* {$or: [{k: {$in: keys}}, <the version document's filter>]} (keys as for keys_in). Not
+ * an $in with the version document's key in it: CongoDB compares each document with
+ * each $in element, so a 1-key read would cost it twice the raw client's. */
+static void keys_or_ver(bson_t *q, const void *keys, size_t stride, size_t lo, size_t hi) {
+    bson_t or, c;
+    BSON_APPEND_ARRAY_BEGIN(q, "$or", &or);
+    BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &c);
+    keys_in(&c, keys, stride, lo, hi);
+    bson_append_document_end(&or, &c);
+    BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &c);
+    ver_doc(&c, 0);
+    bson_append_document_end(&or, &c);
+    bson_append_array_end(q, &or);
 }
 
 /* The version of the data in coll, from its version document; *found false without one
@@ -378,8 +431,8 @@ static int live_version(MgCtx *x, const char *coll, uint64_t *ver, bool *found) 
     int rc = 0;
     *found = false;
     if (mongoc_cursor_next(cur, &doc)) {
-        CN_CHECK_DATA(iter_u64(doc, "ver", ver), x->err, rc, "%s: %s.%s: the version document "
-                      "{k: <empty>} has no version \"ver\"", x->kv->uri, x->s->db, coll);
+        CN_CHECK_DATA(iter_u64(doc, VER_FIELD, ver), x->err, rc, "%s: %s.%s: the version "
+                      "document has no number \"" VER_FIELD "\"", x->kv->uri, x->s->db, coll);
         *found = true;
     } else if (mongoc_cursor_error(cur, &x->e)) {
         rc = MG_DRIVER;
@@ -402,7 +455,7 @@ static int no_version_doc(MgCtx *x, const char *ds, const char *coll, bool last,
     if (rc) return rc;
     if (last)
         return cn_err_set(x->err, CN_ECORRUPT, "%s: %s.%s: the collection of dataset %s has no "
-                          "version document {k: <empty binary>, ver}", x->kv->uri, x->s->db, coll, ds);
+                          "version document {" VER_FIELD "}", x->kv->uri, x->s->db, coll, ds);
     *again = true;
     return 0;
 }
@@ -689,8 +742,7 @@ static int mg_dataset_version(CnKv *kv, const char *ds, uint64_t *version, CnErr
 /* A query key and its slot, sorted by key so that each returned document finds its
  * slots by binary search. */
 typedef struct MgQ {
-    const uint8_t *data;
-    size_t len;
+    CnKvSlice key;          /* first: keys_or_ver reads it with a stride */
     size_t slot;
 } MgQ;
 
@@ -705,14 +757,14 @@ typedef struct MgGet {
 
 static int cmp_q(const void *a, const void *b) {
     const MgQ *x = a, *y = b;
-    return cn_bytes_cmp(x->data, x->len, y->data, y->len);
+    return cn_bytes_cmp(x->key.data, x->key.len, y->key.data, y->key.len);
 }
 
 /* First position in q[lo..hi) whose key is >= (key, len). */
 static size_t lower_bound(const MgQ *q, size_t lo, size_t hi, const uint8_t *key, size_t len) {
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (cn_bytes_cmp(q[mid].data, q[mid].len, key, len) < 0) lo = mid + 1;
+        if (cn_bytes_cmp(q[mid].key.data, q[mid].key.len, key, len) < 0) lo = mid + 1;
         else hi = mid;
     }
     return lo;
@@ -722,20 +774,8 @@ static size_t lower_bound(const MgQ *q, size_t lo, size_t hi, const uint8_t *key
  * slots found and sets *ver to the version read (0: no version document). */
 static int get_batch(MgCtx *x, MgGet *g, size_t lo, size_t hi, size_t *n_found, uint64_t *ver) {
     mongoc_collection_t *c = coll_get(x, g->coll);
-    bson_t q = BSON_INITIALIZER, in, arr, opts = BSON_INITIALIZER, proj;
-    BSON_APPEND_DOCUMENT_BEGIN(&q, "k", &in);
-    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
-    append_bin(&arr, "0", NULL, 0); /* the version document's key */
-    char idx[16];
-    uint32_t n_in = 1;
-    for (size_t i = lo; i < hi; i++) {
-        if (i > lo && cmp_q(&g->q[i], &g->q[i - 1]) == 0) continue; /* asked twice, sent once */
-        const char *name;
-        bson_uint32_to_string(n_in++, &name, idx, sizeof idx);
-        append_bin(&arr, name, g->q[i].data, g->q[i].len);
-    }
-    bson_append_array_end(&in, &arr);
-    bson_append_document_end(&q, &in);
+    bson_t q = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
+    keys_or_ver(&q, g->q, sizeof *g->q, lo, hi);
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
     BSON_APPEND_INT32(&proj, "_id", 0);
     bson_append_document_end(&opts, &proj);
@@ -751,11 +791,11 @@ static int get_batch(MgCtx *x, MgGet *g, size_t lo, size_t hi, size_t *n_found, 
         bool has_k = false, has_v = false;
         if (bson_iter_init_find(&it, doc, "k") && BSON_ITER_HOLDS_BINARY(&it)) {
             bson_iter_binary(&it, &st, &kl, &kd);
-            has_k = true;
+            has_k = kl > 0;
         }
-        if (has_k && kl == 0) {
-            CN_CHECK_DATA(iter_u64(doc, "ver", ver) && *ver > 0, x->err, rc, "%s: %s.%s: the "
-                          "version document {k: <empty>} has no version \"ver\"", x->kv->uri,
+        if (!has_k && bson_iter_init_find(&it, doc, VER_FIELD)) {
+            CN_CHECK_DATA(iter_u64(doc, VER_FIELD, ver) && *ver > 0, x->err, rc, "%s: %s.%s: the "
+                          "version document has no positive number \"" VER_FIELD "\"", x->kv->uri,
                           x->s->db, g->coll);
             continue;
         }
@@ -768,7 +808,7 @@ static int get_batch(MgCtx *x, MgGet *g, size_t lo, size_t hi, size_t *n_found, 
                       x->kv->uri, x->s->db, g->coll, g->ds);
         for (size_t pos = lower_bound(g->q, lo, hi, kd, kl); pos < hi; pos++) {
             size_t i = g->q[pos].slot;
-            if (cn_bytes_cmp(g->q[pos].data, g->q[pos].len, kd, kl) != 0) break;
+            if (cn_bytes_cmp(g->q[pos].key.data, g->q[pos].key.len, kd, kl) != 0) break;
             if (!g->values[i].data) ++*n_found;
             g->values[i].data = cn_kv__copy_value(g->arena, vd, vl);
             g->values[i].len = vl;
@@ -832,7 +872,7 @@ static int mg_multi_get(CnKv *kv, const char *ds, const CnKvSlice *keys, size_t 
     MgQ *q = n <= 16 ? small : cn_malloc(n * sizeof *q);
     if (!q) return cn_err_set(err, CN_ENOMEM, "%s: dataset %s: out of memory for %zu keys",
                               kv->uri, ds, n);
-    for (size_t i = 0; i < n; i++) q[i] = (MgQ){keys[i].data, keys[i].len, i};
+    for (size_t i = 0; i < n; i++) q[i] = (MgQ){keys[i], i};
     qsort(q, n, sizeof *q, cmp_q);
     g.q = q;
     rc = mg_run(kv, ds, "multi-get", get_fn, &g, err);
@@ -893,26 +933,13 @@ static int mg_multi_put(CnKv *kv, const char *ds, const CnKvSlice *keys, const C
     return mg_run(kv, ds, "multi-put", put_fn, &m, err);
 }
 
-/* delete_many {k: {$in: keys[lo..hi)}} in coll, and the version document when ver_too. */
+/* delete_many of keys[lo..hi) in coll, and of the version document when ver_too. */
 static int delete_keys(MgCtx *x, const char *coll, const CnKvSlice *keys, size_t lo, size_t hi,
                        bool ver_too) {
     mongoc_collection_t *c = coll_get(x, coll);
-    bson_t q = BSON_INITIALIZER, in, arr;
-    BSON_APPEND_DOCUMENT_BEGIN(&q, "k", &in);
-    BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
-    char idx[16];
-    uint32_t n_in = 0;
-    const char *name;
-    if (ver_too) {
-        bson_uint32_to_string(n_in++, &name, idx, sizeof idx);
-        append_bin(&arr, name, NULL, 0);
-    }
-    for (size_t i = lo; i < hi; i++) {
-        bson_uint32_to_string(n_in++, &name, idx, sizeof idx);
-        append_bin(&arr, name, keys[i].data, keys[i].len);
-    }
-    bson_append_array_end(&in, &arr);
-    bson_append_document_end(&q, &in);
+    bson_t q = BSON_INITIALIZER;
+    if (ver_too) keys_or_ver(&q, keys, sizeof *keys, lo, hi);
+    else keys_in(&q, keys, sizeof *keys, lo, hi);
     int rc = mongoc_collection_delete_many(c, &q, NULL, NULL, &x->e) ? 0 : MG_DRIVER;
     bson_destroy(&q);
     mongoc_collection_destroy(c);
