@@ -45,6 +45,7 @@ typedef struct RAcc { /* one key, one window, one day */
 
 #define R_MAX_PARTS 256
 #define R_BATCH 65536u /* output rows per emitted batch */
+#define R_FILL 2048u   /* keys per column-wise fill (a multiple dividing R_BATCH) */
 
 typedef struct RPlan {
     CnEngFoldPart part[R_MAX_PARTS];
@@ -74,6 +75,7 @@ typedef struct RData {
     CnEngGroupBy *g;
     const RPlan *pl;
     RRow *rows;
+    uint64_t *psum; /* m + 1 running sums of rows[].v (wrapping), or NULL: see fold_day_prefix */
     uint32_t *beg;  /* n_ids + 1 */
     uint32_t n_ids;
     CnSchema *os;
@@ -94,6 +96,9 @@ typedef struct RDay {
  * last day folded (rows before it are newer). */
 typedef struct RFolder {
     uint32_t *cur;
+    uint32_t *wend; /* prefix path: [id * n_wins + w] first row of id older than window w */
+    uint32_t *sel_id, *sel_c, *sel_j; /* prefix path: a batch's keys, their cur and wend */
+    uint8_t *sel_ok;
     RRow *vis;      /* the visible rows of one key, newest first */
     uint32_t vis_cap;
     RAcc acc[R_MAX_PARTS];
@@ -158,7 +163,7 @@ static void day_free(RData *rd, RDay *dy) {
 }
 
 /* Appends key id's row for day d from its visible rows f->vis[0..n) (newest first). */
-static int key_row(const RData *rd, RFolder *f, uint32_t id, uint32_t n, const char *ds, CnBatch *ob) {
+static int key_row(const RData *rd, const RFolder *f, const RRow *vis, uint32_t id, const char *ds, CnBatch *ob) {
     const CnEngGroupBy *g = rd->g;
     const RPlan *pl = rd->pl;
     int rc = 0;
@@ -185,15 +190,26 @@ static int key_row(const RData *rd, RFolder *f, uint32_t id, uint32_t n, const c
         case CN_ENG_FOLD_LASTK: case CN_ENG_FOLD_FIRSTK: {
             uint32_t m = a->n < rp->k ? a->n : rp->k;
             for (uint32_t j = 0; j < m; j++)
-                rc |= cn_col_vec_append_i64(&out->child[0], f->vis[rp->op == CN_ENG_FOLD_LASTK ? j : a->n - 1 - j].v);
+                rc |= cn_col_vec_append_i64(&out->child[0], vis[rp->op == CN_ENG_FOLD_LASTK ? j : a->n - 1 - j].v);
             rc |= cn_col_vec_close_list(out);
             break;
         }
         }
     }
-    (void)n;
     rc |= cn_col_vec_append_str(&ob->cols[ob->n_cols - 1], ds, 10);
     return rc ? CN_ENOMEM : 0;
+}
+
+/* Appends key id's row (its visible rows vis, newest first) to the day, in a new batch
+ * when the current one is full. */
+static int day_row(RData *rd, const RFolder *f, const RRow *vis, uint32_t id, const char *ds, RDay *out,
+                   CnBatch **ob, CnErr *err) {
+    if ((*ob)->cols[0].n >= R_BATCH) {
+        int rc = cn_col_batch_sync_rows(*ob, err);
+        if (rc == 0) rc = day_batch(rd, out, ob, err);
+        if (rc) return rc;
+    }
+    return key_row(rd, f, vis, id, ds, *ob) ? cn_err_set(err, CN_ENOMEM, "out of memory") : 0;
 }
 
 /* Folds day d (days must come in ascending order per folder) into out. */
@@ -236,28 +252,184 @@ static int fold_day(RData *rd, RFolder *f, int32_t d, RDay *out, CnErr *err) {
             }
         }
         if (!n) continue; /* no visible row: every value null, not written (D6) */
-        if (ob->cols[0].n >= R_BATCH) {
-            rc = cn_col_batch_sync_rows(ob, err);
-            if (rc == 0) rc = day_batch(rd, out, &ob, err);
-            if (rc) break;
-        }
-        if (key_row(rd, f, id, n, ds, ob)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        rc = day_row(rd, f, f->vis, id, ds, out, &ob, err);
     }
     if (rc == 0) rc = cn_col_batch_sync_rows(ob, err);
+    return rc;
+}
+
+/* Sets validity bits [0, n) of v from ok[], materialising the bitmap only when some
+ * entry is null; counts the nulls. 0 or CN_ENOMEM. */
+static int fill_valid(CnVec *v, const uint8_t *ok, uint32_t n) {
+    uint32_t nulls = 0;
+    for (uint32_t i = 0; i < n; i++) nulls += !ok[i];
+    if (nulls) {
+        if (cn_col_vec_make_valid(v)) return CN_ENOMEM;
+        memset(v->valid, 0, ((size_t)n + 63) / 64 * 8);
+        for (uint32_t i = 0; i < n; i++) v->valid[i >> 6] |= (uint64_t)ok[i] << (i & 63);
+    }
+    v->n_null = nulls;
+    v->n = n;
+    return 0;
+}
+
+/* Entries [i0, i0 + n) of part p's column v (reserved for R_BATCH entries) from the n
+ * keys selected by fold_day_prefix, written in place (validity into ok[i0...], set by
+ * fill_valid once the batch is full): key i's rows for window w are
+ * rows[sel_c[i], sel_j[i * n_wins + w]). */
+static int fill_part(const RData *rd, const RFolder *f, uint32_t p, uint32_t i0, uint32_t n, CnVec *v, uint8_t *ok) {
+    const CnEngFoldPart *rp = &rd->pl->part[p];
+    const RRow *rows = rd->rows;
+    const uint64_t *ps = rd->psum;
+    uint32_t nw = rd->pl->n_wins, w = rp->win;
+    const uint32_t *sc = f->sel_c, *sj = f->sel_j;
+    if (rp->op == CN_ENG_FOLD_LASTK || rp->op == CN_ENG_FOLD_FIRSTK) {
+        CnVec *ch = &v->child[0];
+        uint64_t total = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t m = sj[(size_t)i * nw + w] - sc[i];
+            total += m < rp->k ? m : rp->k;
+        }
+        if (total > UINT32_MAX - ch->n || cn_col_vec_reserve(ch, (uint32_t)total)) return CN_ENOMEM;
+        int64_t *out = ch->values;
+        uint32_t o = ch->n;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t c = sc[i], j = sj[(size_t)i * nw + w], m = j - c < rp->k ? j - c : rp->k;
+            if (rp->op == CN_ENG_FOLD_LASTK)
+                for (uint32_t q = 0; q < m; q++) out[o + q] = rows[c + q].v;
+            else
+                for (uint32_t q = 0; q < m; q++) out[o + q] = rows[j - 1 - q].v;
+            o += m;
+            v->offsets[i0 + i + 1] = o;
+            ok[i0 + i] = j > c;
+        }
+        ch->n = o;
+        return 0;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t c = sc[i], j = sj[(size_t)i * nw + w];
+        uint64_t sum = ps[j] - ps[c];
+        uint8_t has = j > c;
+        switch (rp->op) {
+        case CN_ENG_FOLD_SUM: ((int64_t *)v->values)[i0 + i] = (int64_t)sum; break;
+        case CN_ENG_FOLD_COUNT: ((int64_t *)v->values)[i0 + i] = (int64_t)(j - c); break;
+        case CN_ENG_FOLD_AVG: {
+            /* exact: range_fold declines AVERAGE unless every partial sum is below 2^53 */
+            double x = has ? (double)(int64_t)sum / (double)(j - c) : 0;
+            has &= isfinite(x) != 0; /* N4 */
+            ((double *)v->values)[i0 + i] = has ? x : 0;
+            break;
+        }
+        default: ((int64_t *)v->values)[i0 + i] = 0; break; /* MIN, MAX: not on this path */
+        }
+        ok[i0 + i] = has;
+    }
+    return 0;
+}
+
+/* Appends the n keys selected by fold_day_prefix to the day's last batch (a new one
+ * when it is full, or when force: the first of the day). A batch filled to R_BATCH rows
+ * gets its validity and row count. */
+static int fill_rows(RData *rd, RFolder *f, uint32_t n, const char *ds, RDay *out, CnErr *err) {
+    CnBatch *ob = out->n ? out->b[out->n - 1] : NULL;
+    int rc = 0;
+    if (!ob || ob->cols[0].n + n > R_BATCH) rc = day_batch(rd, out, &ob, err);
+    if (rc) return rc;
+    const CnEngGroupBy *g = rd->g;
+    uint32_t nk = g->n_keys, i0 = ob->cols[0].n, np = rd->pl->n_parts;
+    for (uint32_t k = 0; k < nk; k++)
+        for (uint32_t i = 0; i < n; i++) rc |= cn_col_vec_append_from(&ob->cols[k], &g->keys.vals->cols[k], f->sel_id[i]);
+    for (uint32_t p = 0; p < np; p++) rc |= fill_part(rd, f, p, i0, n, &ob->cols[nk + p], f->sel_ok + (size_t)p * R_BATCH);
+    for (uint32_t i = 0; i < n; i++) rc |= cn_col_vec_append_str(&ob->cols[ob->n_cols - 1], ds, 10);
+    for (uint32_t p = 0; p < np; p++) ob->cols[nk + p].n = i0 + n; /* for the next fill's i0 */
+    if (rc) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Seals the day's last batch: validity of the part columns, row count. */
+static int fill_seal(RData *rd, RFolder *f, RDay *out, CnErr *err) {
+    CnBatch *ob = out->b[out->n - 1];
+    uint32_t nk = rd->g->n_keys, n = ob->cols[0].n;
+    for (uint32_t p = 0; p < rd->pl->n_parts; p++)
+        if (fill_valid(&ob->cols[nk + p], f->sel_ok + (size_t)p * R_BATCH, n))
+            return cn_err_set(err, CN_ENOMEM, "out of memory");
+    return cn_col_batch_sync_rows(ob, err);
+}
+
+/* fold_day when every row is visible from its own ts day on (rd->psum set): a key's rows
+ * for day d are rows[cur, end of window) with no gaps, so each window's count and sum
+ * come from the running sums and per-window cursors (which, like cur, only move back as
+ * d grows) without visiting the rows, and K-lists read the run in place. The keys with
+ * a visible row are selected R_FILL at a time, then written column by column (few
+ * enough that their rows stay in cache across the columns). */
+static int fold_day_prefix(RData *rd, RFolder *f, int32_t d, RDay *out, CnErr *err) {
+    const RPlan *pl = rd->pl;
+    uint32_t nw = pl->n_wins;
+    int64_t end = ((int64_t)d + 1) * CN_MS_PER_DAY, lo[R_MAX_PARTS];
+    for (uint32_t w = 0; w < nw; w++) lo[w] = pl->win[w] ? end - pl->win[w] : INT64_MIN;
+    char ds[11];
+    cn_ds_format(d, ds);
+    const RRow *rows = rd->rows;
+    uint32_t n = 0;
+    int rc = 0;
+    for (uint32_t id = 0; id < rd->n_ids && rc == 0; id++) {
+        uint32_t b = rd->beg[id], c = f->cur[id];
+        while (c > b && rows[c - 1].ts < end) c--;
+        f->cur[id] = c;
+        uint32_t *we = f->wend + (size_t)id * nw, *sj = f->sel_j + (size_t)n * nw, any = 0;
+        for (uint32_t w = 0; w < nw; w++) {
+            uint32_t j = we[w];
+            while (j > c && rows[j - 1].ts < lo[w]) j--;
+            we[w] = sj[w] = j;
+            any |= j - c;
+        }
+        if (!any) continue; /* no visible row: every value null, not written (D6) */
+        f->sel_id[n] = id;
+        f->sel_c[n++] = c;
+        if (n < R_FILL) continue;
+        if (out->n && out->b[out->n - 1]->cols[0].n + n > R_BATCH) rc = fill_seal(rd, f, out, err);
+        if (rc == 0) rc = fill_rows(rd, f, n, ds, out, err);
+        n = 0;
+    }
+    if (rc == 0 && out->n && out->b[out->n - 1]->cols[0].n + n > R_BATCH) rc = fill_seal(rd, f, out, err);
+    if (rc == 0 && (n || !out->n)) rc = fill_rows(rd, f, n, ds, out, err);
+    if (rc == 0) rc = fill_seal(rd, f, out, err);
     return rc;
 }
 
 static int folder_init(const RData *rd, RFolder *f, uint32_t max_rows, CnErr *err) {
     memset(f, 0, sizeof *f);
     f->cur = cn_malloc(((size_t)rd->n_ids + 1) * sizeof *f->cur);
-    f->vis = cn_malloc(((size_t)max_rows + 1) * sizeof *f->vis);
-    if (!f->cur || !f->vis) return cn_err_set(err, CN_ENOMEM, "out of memory");
-    for (uint32_t id = 0; id < rd->n_ids; id++) f->cur[id] = rd->beg[id + 1];
+    uint32_t nw = rd->pl->n_wins;
+    if (rd->psum) {
+        f->wend = cn_malloc(((size_t)rd->n_ids * nw + 1) * sizeof *f->wend);
+        f->sel_id = cn_malloc(R_FILL * sizeof *f->sel_id);
+        f->sel_c = cn_malloc(R_FILL * sizeof *f->sel_c);
+        f->sel_j = cn_malloc((size_t)R_FILL * nw * sizeof *f->sel_j);
+        f->sel_ok = cn_malloc((size_t)R_BATCH * rd->pl->n_parts + 1);
+    } else {
+        f->vis = cn_malloc(((size_t)max_rows + 1) * sizeof *f->vis);
+    }
+    if (!f->cur || (rd->psum ? !f->wend || !f->sel_id || !f->sel_c || !f->sel_j || !f->sel_ok : !f->vis))
+        return cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t id = 0; id < rd->n_ids; id++) {
+        f->cur[id] = rd->beg[id + 1];
+        for (uint32_t w = 0; f->wend && w < nw; w++) f->wend[(size_t)id * nw + w] = rd->beg[id + 1];
+    }
     return 0;
+}
+
+static int fold_any(RData *rd, RFolder *f, int32_t d, RDay *out, CnErr *err) {
+    return rd->psum ? fold_day_prefix(rd, f, d, out, err) : fold_day(rd, f, d, out, err);
 }
 
 static void folder_fini(RFolder *f) {
     cn_free(f->cur);
+    cn_free(f->wend);
+    cn_free(f->sel_id);
+    cn_free(f->sel_c);
+    cn_free(f->sel_j);
+    cn_free(f->sel_ok);
     cn_free(f->vis);
 }
 
@@ -292,7 +464,7 @@ static void pipe_worker(void *ud, uint32_t t) {
         bool stop = p->stop;
         pthread_mutex_unlock(&p->mu);
         if (stop) break;
-        int rc = frc ? frc : fold_day(p->rd, &f, p->days[i], &p->out[i], &p->errs[i]);
+        int rc = frc ? frc : fold_any(p->rd, &f, p->days[i], &p->out[i], &p->errs[i]);
         if (frc) p->errs[i] = err;
         pthread_mutex_lock(&p->mu);
         p->rc[i] = rc;
@@ -318,7 +490,7 @@ static int run_days(RData *rd, const int32_t *days, uint32_t n_days, uint32_t ma
         int rc = folder_init(rd, &f, max_rows, err);
         for (uint32_t i = 0; i < n_days && rc == 0; i++) {
             RDay dy = {0};
-            rc = fold_day(rd, &f, days[i], &dy, err);
+            rc = fold_any(rd, &f, days[i], &dy, err);
             if (rc == 0) rc = emit_day(rd, &dy, days[i], emit, ud, err);
             day_free(rd, &dy);
         }
@@ -400,9 +572,15 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
         goto out;
     }
     uint64_t m = 0, max_abs = 0;
+    /* the prefix path needs every row visible from its ts day on (stored no later) and
+     * only operations a running sum gives */
+    bool prefix = true;
+    for (uint32_t p = 0; p < pl.n_parts; p++)
+        prefix &= pl.part[p].op != CN_ENG_FOLD_MIN && pl.part[p].op != CN_ENG_FOLD_MAX;
     for (uint32_t r = 0; r < g->n_rows; r++) {
         if (!R_SEEN(r)) continue;
         cnt[g->key_id[r]]++;
+        prefix &= (int64_t)g->pday[r] * CN_MS_PER_DAY <= g->ts[r];
         uint64_t a = x[r] < 0 ? (uint64_t)0 - (uint64_t)x[r] : (uint64_t)x[r];
         if (a > max_abs) max_abs = a;
         m++;
@@ -416,7 +594,7 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     /* AVERAGE in ts order equals source order only while every partial sum is exact */
     if (pl.any_avg && max_rows && max_abs > (UINT64_C(1) << 53) / max_rows) goto out;
     *done = true;
-    rc = cn_eng__mem_check(g, m * sizeof *rd.rows + ((uint64_t)rd.n_ids * 3 + (uint64_t)max_rows) * 16,
+    rc = cn_eng__mem_check(g, m * (sizeof *rd.rows + (prefix ? 8 : 0)) + ((uint64_t)rd.n_ids * 3 + (uint64_t)max_rows) * 16,
                            "computing the daily windows of the range", err);
     if (rc) goto out;
     rd.rows = cn_malloc((m + 1) * sizeof *rd.rows);
@@ -434,11 +612,21 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     }
 #undef R_SEEN
     for (uint32_t id = 0; id < rd.n_ids; id++) cn_eng__fold_sort(rd.rows + rd.beg[id], rd.beg[id + 1] - rd.beg[id], sizeof *rd.rows);
+    if (prefix) {
+        rd.psum = cn_malloc((m + 1) * sizeof *rd.psum);
+        if (!rd.psum) {
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory (%llu rows)", (unsigned long long)m);
+            goto out;
+        }
+        rd.psum[0] = 0;
+        for (uint64_t i = 0; i < m; i++) rd.psum[i + 1] = rd.psum[i] + (uint64_t)rd.rows[i].v;
+    }
     uint32_t n_days = 0;
     for (int32_t d = s; d <= e; d++)
         if (cn_eng__has_day(g, d)) days[n_days++] = d;
     if (g->opts.verbose)
-        fprintf(stderr, "range fold: %llu rows over %u keys, %u days\n", (unsigned long long)m, rd.n_ids, n_days);
+        fprintf(stderr, "range fold: %llu rows over %u keys, %u days%s\n", (unsigned long long)m, rd.n_ids, n_days,
+                prefix ? " (running sums)" : "");
     rc = cn_eng__out_schema(g, &rd.os, err);
     if (rc == 0) rc = run_days(&rd, days, n_days, max_rows, emit, ud, err);
 out:
@@ -447,6 +635,7 @@ out:
     pthread_mutex_destroy(&rd.mu);
     cn_col_schema_free(rd.os);
     cn_free(rd.rows);
+    cn_free(rd.psum);
     cn_free(rd.beg);
     cn_free(cnt);
     cn_free(days);
