@@ -888,7 +888,8 @@ int cn_sched_model_build(const char *repo, const CnSchedOptions *opt, CnSchedMod
     for (size_t k = 0; k < CN_ARRAY_LEN(kinds); k++) {
         size_t first = files.n;
         if ((rc = walk(repo, kinds[k], &files, err))) goto done;
-        qsort(files.items + first, files.n - first, sizeof *files.items, cmp_str);
+        if (files.n > first) /* a repo without this kind: items may still be NULL */
+            qsort(files.items + first, files.n - first, sizeof *files.items, cmp_str);
     }
     for (size_t i = 0; i < files.n && !b.oom; i++) load_one(&b, files.items[i]);
 
