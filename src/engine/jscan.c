@@ -87,14 +87,27 @@ typedef struct Flat {
     bool early;                  /* a row is stored in a partition before its ts's day */
 } Flat;
 
-/* A row or query in (key id, ts) order: what the sweep reads in sequence. */
+/* A row or query in (key id, ts) order: what the sweep reads in sequence. 24 bytes: the
+ * radix key is computed from id and ts (RecKey), not stored, and one payload is either
+ * the carried input's value or the row number, so every record written, zeroed and
+ * moved by the sort is a quarter smaller. */
 typedef struct Rec {
-    uint64_t u;      /* key id << coarse bits | coarse ts (the radix key) */
     int64_t ts;
-    int64_t v;       /* rows: the first input's value (no gather for it) */
-    uint32_t ix;     /* row number */
+    int64_t v;       /* rows: the carried input's value (no gather for it); queries and
+                      * rows whose inputs are gathered: the row number */
+    uint32_t id;     /* key id */
     int32_t pday;
 } Rec;
+
+/* The radix key of a record: id << cb | (ts - lo) >> shift (key id, coarse ts). */
+typedef struct RecKey {
+    int64_t lo;
+    unsigned cb, shift;
+} RecKey;
+
+static inline uint64_t rec_u(const Rec *x, const RecKey *k) {
+    return ((uint64_t)x->id << k->cb) | (((uint64_t)x->ts - (uint64_t)k->lo) >> k->shift);
+}
 
 static void flat_fini(Flat *f) {
     cn_eng__rowmap_fini(&f->skeys);
@@ -853,54 +866,64 @@ static void spare_fini(Spare *sp) {
 /* 512 buckets: a pass's write streams and their pages stay within cache and TLB. */
 #define DIGIT 9
 
-/* Stable LSD radix sort of r[0..m) by bits [0, bits) of u; t is scratch of m records,
- * cnt of 1 << DIGIT counters. The result is in r. */
-static void radix_lsd(Rec *r, Rec *t, uint32_t m, unsigned bits, uint32_t *cnt) {
+/* Stable LSD radix sort of r[0..m) by bits [0, bits) of their radix key k; t is scratch
+ * of m records, cnt of 1 << DIGIT counters. The result is in r. */
+static void radix_lsd(Rec *r, Rec *t, uint32_t m, unsigned bits, const RecKey *k, uint32_t *cnt) {
     unsigned passes = (bits + DIGIT - 1) / DIGIT;
     unsigned digit = passes ? (bits + passes - 1) / passes : 1;
     uint32_t mask = (1u << digit) - 1;
     Rec *src = r, *dst = t;
     for (unsigned sh = 0; sh < bits; sh += digit) {
         memset(cnt, 0, ((size_t)mask + 1) * sizeof *cnt);
-        for (uint32_t i = 0; i < m; i++) cnt[(src[i].u >> sh) & mask]++;
+        for (uint32_t i = 0; i < m; i++) cnt[(rec_u(&src[i], k) >> sh) & mask]++;
         uint32_t sum = 0;
         bool one = false;
         for (uint32_t d = 0; d <= mask; d++) {
-            uint32_t k = cnt[d];
-            one = one || k == m;
+            uint32_t c = cnt[d];
+            one = one || c == m;
             cnt[d] = sum;
-            sum += k;
+            sum += c;
         }
         if (one) continue; /* every record has this digit: the order stands */
-        for (uint32_t i = 0; i < m; i++) dst[cnt[(src[i].u >> sh) & mask]++] = src[i];
+        for (uint32_t i = 0; i < m; i++) dst[cnt[(rec_u(&src[i], k) >> sh) & mask]++] = src[i];
         Rec *x = src;
         src = dst, dst = x;
     }
     if (src != r) memcpy(r, src, (size_t)m * sizeof *r);
 }
 
+/* Ties in ts by payload (row number or value), then storage day: one order whatever
+ * order they came in (the values computed do not depend on it). */
 static int rec_cmp(const void *a, const void *b) {
     const Rec *x = a, *y = b;
     if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
-    return x->ix < y->ix ? -1 : x->ix > y->ix; /* input order */
+    if (x->v != y->v) return x->v < y->v ? -1 : 1;
+    return (x->pday > y->pday) - (x->pday < y->pday);
 }
 
-/* Finishes r[0..m), sorted by u, on the full ts: each group of equal u (about one
- * record, more for busy keys) by insertion sort, or a sort on (ts, row) when large. */
-static void finish_groups(Rec *r, uint32_t m) {
+/* Sorts the records of one key, r[0..m), by ts: insertion sort (about one record), or a
+ * full sort when large. */
+static void sort_group(Rec *r, uint32_t m) {
+    if (m > 32) {
+        qsort(r, m, sizeof *r, rec_cmp);
+        return;
+    }
+    for (uint32_t i = 1; i < m; i++) {
+        Rec x = r[i];
+        uint32_t j = i;
+        for (; j > 0 && r[j - 1].ts > x.ts; j--) r[j] = r[j - 1];
+        r[j] = x;
+    }
+}
+
+/* Finishes r[0..m), sorted by radix key k, on the full ts: each group of equal key
+ * (about one record, more for busy keys). */
+static void finish_groups(Rec *r, uint32_t m, const RecKey *k) {
     for (uint32_t g = 0; g < m;) {
         uint32_t e = g + 1;
-        while (e < m && r[e].u == r[g].u) e++;
-        if (e - g > 32) {
-            qsort(r + g, e - g, sizeof *r, rec_cmp);
-        } else {
-            for (uint32_t i = g + 1; i < e; i++) {
-                Rec x = r[i];
-                uint32_t j = i;
-                for (; j > g && r[j - 1].ts > x.ts; j--) r[j] = r[j - 1];
-                r[j] = x;
-            }
-        }
+        uint64_t u = rec_u(&r[g], k);
+        while (e < m && rec_u(&r[e], k) == u) e++;
+        sort_group(r + g, e - g);
         g = e;
     }
 }
@@ -916,8 +939,8 @@ typedef struct SortJob {
     const int32_t *pday;
     uint32_t n, nt;
     int phase;                  /* 0 ts range, 1 histogram, 2 scatter, 3 bucket sorts */
-    int64_t lo;
-    unsigned cb, shift, low, top;
+    RecKey k;                   /* the radix key */
+    unsigned low, top;
     int64_t *tmin, *tmax;       /* per thread */
     uint32_t *hist;             /* per thread 1 << DIGIT: counts, then write cursors */
     uint32_t *bend;             /* per bucket: end (after the scatter) */
@@ -928,7 +951,7 @@ typedef struct SortJob {
 } SortJob;
 
 #define U_OF(j, r) \
-    (((uint64_t)(j)->id[r] << (j)->cb) | (((uint64_t)(j)->ts[r] - (uint64_t)(j)->lo) >> (j)->shift))
+    (((uint64_t)(j)->id[r] << (j)->k.cb) | (((uint64_t)(j)->ts[r] - (uint64_t)(j)->k.lo) >> (j)->k.shift))
 
 static void sort_step(void *ud, uint32_t t) {
     SortJob *j = ud;
@@ -954,10 +977,9 @@ static void sort_step(void *ud, uint32_t t) {
             uint32_t r = j->idx ? j->idx[i] : i;
             uint64_t u = U_OF(j, r);
             Rec *x = &j->a[h[u >> j->low]++];
-            x->u = u;
             x->ts = j->ts[r];
-            x->v = j->val ? j->val[r] : 0;
-            x->ix = r;
+            x->v = j->val ? j->val[r] : (int64_t)r;
+            x->id = j->id[r];
             x->pday = j->pday ? j->pday[r] : 0;
         }
         break;
@@ -966,8 +988,8 @@ static void sort_step(void *ud, uint32_t t) {
         uint32_t *cnt = j->cnt + ((size_t)t << DIGIT);
         for (uint32_t d = j->bfirst[t]; d < j->bfirst[t + 1]; d++) {
             uint32_t st = d ? j->bend[d - 1] : 0;
-            radix_lsd(j->a + st, sc, j->bend[d] - st, j->low, cnt);
-            if (j->shift) finish_groups(j->a + st, j->bend[d] - st);
+            radix_lsd(j->a + st, sc, j->bend[d] - st, j->low, &j->k, cnt);
+            if (j->k.shift) finish_groups(j->a + st, j->bend[d] - st, &j->k);
         }
         break;
     }
@@ -981,17 +1003,16 @@ static void sort_phase(SortJob *j, int phase) {
 }
 
 /* Rows idx[0..n) (0..n-1 when idx is NULL) with key id id[r] < n_ids sorted by (id, ts),
- * ties in input order. A radix sort of (id, ts >> shift), shift chosen so that
- * (id, coarse ts) has about 4n values: records are built straight into the buckets of
- * the top 9 bits, then each bucket is sorted in cache on the low bits and finished on
- * the full ts (finish_groups). Input chunks and buckets are spread over threads_for(n)
- * threads; the result is the same for any number. OWNED: *out (cn_free), n entries;
- * *coarse_bits is the shift of the id within u. pday and val (may be NULL) travel in
- * the records. trange: {min, max} of the ts sorted when known (else NULL: a pass finds
- * it); the records' array comes from sp. CN_ENOMEM. */
+ * ties in input order (by payload, rec_cmp, in a large group of one radix key). A radix
+ * sort of (id, ts >> shift), shift chosen so that (id, coarse ts) has about 4n values:
+ * records are built straight into the buckets of the top 9 bits, then each bucket is
+ * sorted in cache on the low bits and finished on the full ts (finish_groups). Input
+ * chunks and buckets are spread over threads_for(n) threads; the result is the same for
+ * any number. OWNED: *out (cn_free), n entries. pday and val travel in the records (val
+ * NULL: the row number is the payload). trange: {min, max} of the ts sorted when known
+ * (else NULL: a pass finds it); the records' array comes from sp. CN_ENOMEM. */
 static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday, const int64_t *val, uint32_t n_ids,
-                     const uint32_t *idx, uint32_t n, const int64_t *trange, Spare *sp, Rec **out, unsigned *coarse_bits,
-                     CnErr *err) {
+                     const uint32_t *idx, uint32_t n, const int64_t *trange, Spare *sp, Rec **out, CnErr *err) {
     SortJob j = {.id = id, .idx = idx, .ts = ts, .val = val, .pday = pday, .n = n, .nt = threads_for(n)};
     size_t nb = (size_t)1 << DIGIT;
     int rc = 0;
@@ -1022,7 +1043,7 @@ static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday,
     unsigned cb = n_bits > key_bits ? n_bits - key_bits : 0;
     if (cb > ts_bits) cb = ts_bits;
     unsigned bits = key_bits + cb;
-    j.lo = lo, j.cb = cb, j.shift = ts_bits - cb;
+    j.k.lo = lo, j.k.cb = cb, j.k.shift = ts_bits - cb;
     j.top = bits > DIGIT ? DIGIT : bits, j.low = bits - j.top;
     sort_phase(&j, 1);
     /* write cursors: bucket by bucket, thread chunks in input order (a stable scatter) */
@@ -1049,7 +1070,6 @@ static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday,
     sort_phase(&j, 3);
     *out = j.a;
     j.a = NULL;
-    *coarse_bits = cb;
     goto done;
 oom:
     rc = cn_err_set(err, CN_ENOMEM, "sorting %u rows by key and ts: out of memory", n);
@@ -1111,10 +1131,9 @@ static void run_step(void *ud, uint32_t t) {
             uint32_t r = cur[q], e = j->re[q];
             for (; r < e && j->id[r] == k; r++) {
                 Rec *x = &j->a[o++];
-                x->u = k;
                 x->ts = j->ts[r];
-                x->v = j->val ? j->val[r] : 0;
-                x->ix = r;
+                x->v = j->val ? j->val[r] : (int64_t)r;
+                x->id = k;
                 x->pday = j->pday ? j->pday[r] : 0;
             }
             cur[q] = r;
@@ -1125,7 +1144,7 @@ static void run_step(void *ud, uint32_t t) {
         uint32_t st = j->start[k], e = j->start[k + 1], i = st + 1;
         while (i < e && j->a[i - 1].ts <= j->a[i].ts) i++;
         if (i >= e) continue;
-        finish_groups(j->a + st, e - st); /* one group: every record has u = k */
+        sort_group(j->a + st, e - st);
         fixed++;
     }
     j->fixed[t] = fixed;
@@ -1268,17 +1287,23 @@ static void sum_prefix(const Sorted *s, uint32_t c, const uint8_t *ok, uint64_t 
 static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorted *s, CnErr *err) {
     Rec *ev = NULL;
     uint32_t n = f->n;
-    unsigned cb;
     memset(s, 0, sizeof *s);
     s->start = cn_calloc((size_t)n_ids + 2, sizeof *s->start);
     if (!s->start) return cn_err_set(err, CN_ENOMEM, "out of memory");
     id_starts(id, n, n_ids, s->start);
-    uint32_t carried = 0; /* the input whose values travel with the sort */
-    while (carried < p->n_in && !p->in_vals[carried]) carried++;
+    /* the input whose values travel with the sort: the one read, when nothing is gathered
+     * by row number (other inputs' values, null masks); else the row number travels */
+    uint32_t carried = p->n_in, n_vals = 0;
+    bool gather = false;
+    for (uint32_t c = 0; c < p->n_in; c++) {
+        gather = gather || f->n_null[c];
+        if (p->in_vals[c] && !n_vals++) carried = c;
+    }
+    if (gather || n_vals > 1) carried = p->n_in;
     const int64_t *cv = carried < p->n_in ? f->val[carried] : NULL;
     int rc = sort_runs(id, f->ts, f->pday, cv, n, n_ids, s->start, &ev, &s->n_runs, &s->n_fixed, err);
     const int64_t trange[2] = {f->tmin, f->tmax}; /* noted while loading */
-    if (rc == 0 && !ev) rc = sort_recs(id, f->ts, f->pday, cv, n_ids, NULL, n, trange, &s->spare, &ev, &cb, err);
+    if (rc == 0 && !ev) rc = sort_recs(id, f->ts, f->pday, cv, n_ids, NULL, n, trange, &s->spare, &ev, err);
     spare_put(&s->spare, f->ts, (size_t)f->cap * sizeof *f->ts), f->ts = NULL;
     spare_put(&s->spare, f->pday, (size_t)f->cap * sizeof *f->pday), f->pday = NULL;
     if (rc) return rc;
@@ -1290,14 +1315,14 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorte
         if (f->n_null[c]) {
             ok = s->ok[c] = big_alloc((size_t)n + 1);
             if (!ok) goto oom;
-            for (uint32_t i = 0; i < n; i++) ok[i] = f->ok[c][ev[i].ix];
+            for (uint32_t i = 0; i < n; i++) ok[i] = f->ok[c][ev[i].v];
         }
         cn_free(f->ok[c]), f->ok[c] = NULL;
         if (p->in_vals[c]) {
             if (c != carried) {
                 int64_t *v = s->val[c] = big_alloc(((size_t)n + 1) * sizeof *v);
                 if (!v) goto oom;
-                for (uint32_t i = 0; i < n; i++) v[i] = f->val[c][ev[i].ix];
+                for (uint32_t i = 0; i < n; i++) v[i] = f->val[c][ev[i].v];
             }
             spare_put(&s->spare, f->val[c], (size_t)f->cap * sizeof **f->val), f->val[c] = NULL;
         }
@@ -1393,7 +1418,6 @@ typedef struct SweepJob {
     const Sorted *s;
     const Plan *p;
     const Rec *qs;
-    unsigned cb;
     uint32_t *slot, *jcut, *lo;  /* lo: per thread p->n_w window starts */
     int64_t *v;
     uint8_t *ok;
@@ -1408,7 +1432,7 @@ static void sweep_step(void *ud, uint32_t th) {
     int32_t max_pday = INT32_MIN;
     for (uint32_t j = sj->jcut[th]; j < sj->jcut[th + 1]; j++) {
         const Rec *qr = &sj->qs[j];
-        uint32_t r = qr->ix, k = (uint32_t)(qr->u >> sj->cb);
+        uint32_t r = (uint32_t)qr->v, k = qr->id;
         int64_t t = qr->ts;
         int32_t qpd = qr->pday;
         if (k != cur) {
@@ -1453,7 +1477,7 @@ static int sweep(Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, co
     if (!qsel) goto oom;
     for (uint32_t r = 0; r < n_q; r++)
         if (qid[r] != NONE) qsel[n_qq++] = r;
-    rc = sort_recs(qid, qts, qpday, NULL, n_ids, qsel, n_qq, NULL, &s->spare, &qs, &sj.cb, err);
+    rc = sort_recs(qid, qts, qpday, NULL, n_ids, qsel, n_qq, NULL, &s->spare, &qs, err);
     if (rc) goto done;
     uint32_t np = p->n_parts, nt = threads_for(n_qq);
     sj.qs = qs;
@@ -1466,7 +1490,7 @@ static int sweep(Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, co
     for (uint32_t t = 0; t <= nt; t++) {
         uint32_t j = t == nt ? n_qq : cut(n_qq, t, nt);
         if (t && j < sj.jcut[t - 1]) j = sj.jcut[t - 1];
-        while (j > 0 && j < n_qq && qs[j].u >> sj.cb == qs[j - 1].u >> sj.cb) j++; /* a key stays in one thread */
+        while (j > 0 && j < n_qq && qs[j].id == qs[j - 1].id) j++; /* a key stays in one thread */
         sj.jcut[t] = j;
     }
     cn_pool_run(nt, sweep_step, &sj);

@@ -1398,6 +1398,15 @@ int cn_pq_writer_write_whole(CnPqWriter *w, const CnBatch *b, CnErr *err) {
     return sticky(w, rc, &e, err);
 }
 
+/* Appends rows [start, start + k) of b to dst (same column types, checked by
+ * check_batch): a table write's partition is often one run of the caller's rows. */
+static int append_run(const char *path, CnBatch *dst, const CnBatch *b, uint32_t start, uint32_t k, CnErr *err) {
+    for (uint32_t c = 0; c < dst->n_cols; c++)
+        if (cn_col_vec_append_range(&dst->cols[c], &b->cols[c], start, k) < 0)
+            return cn_err_set(err, CN_ENOMEM, "%s: out of memory", path);
+    return cn_col_batch_sync_rows(dst, err);
+}
+
 int cn_pq_writer_write(CnPqWriter *w, const CnBatch *b, CnErr *err) {
     int rc = check_batch(w, b, err);
     if (rc) return rc;
@@ -1411,9 +1420,15 @@ int cn_pq_writer_write(CnPqWriter *w, const CnBatch *b, CnErr *err) {
             break;
         }
         uint32_t *sel = w->sel.p;
-        for (uint32_t i = 0; i < k; i++) sel[i] = b->sel ? b->sel[done + i] : done + i;
+        bool run = true; /* rows [sel[0], sel[0] + k) in order: copied as ranges, not row by row */
+        for (uint32_t i = 0; i < k; i++) {
+            sel[i] = b->sel ? b->sel[done + i] : done + i;
+            run = run && sel[i] == sel[0] + i;
+        }
         if (!b->sel && done == 0 && k == n) {
             rc = cn_col_batch_append_rows(w->rg, b, NULL, 0, &e);
+        } else if (run && k) {
+            rc = append_run(w->path, w->rg, b, sel[0], k, &e);
         } else {
             rc = cn_col_batch_append_rows(w->rg, b, sel, k, &e);
         }
