@@ -71,10 +71,9 @@ def join(name, labels, so, eo, row_ids=None):
     return c
 
 
-@pytest.fixture(scope="module")
-def wh(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("label"))
-    w = Warehouse(root)
+def load_tables(w, csv_dir):
+    """raw.left, raw.ev and raw.ent loaded into warehouse w (CSVs under csv_dir); the
+    oracle's tables."""
     tables = {}
     for name, rows, cols, schema, load in [
             ("raw.left", LEFT, ["ts", "uid", "user"], {"ts": "long", "uid": "string", "user": "string"},
@@ -83,10 +82,18 @@ def wh(tmp_path_factory):
              "ts:int64,user:string,v:int64"),
             ("raw.ent", ENT, ["user", "status", "tier"], {"user": "string", "status": "string", "tier": "long"},
              "user:string,status:string,tier:int64")]:
-        path = os.path.join(root, name + ".csv")
+        path = os.path.join(csv_dir, name + ".csv")
         write_csv(path, rows, cols, schema)
         w.load(path, name, load)
         tables[name] = co.load_table(name, path)
+    return tables
+
+
+@pytest.fixture(scope="module")
+def wh(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("label"))
+    w = Warehouse(root)
+    tables = load_tables(w, root)
     os.makedirs(os.path.join(root, "production", "joins", "t"))
     w.repo, w.tables = root, tables
     return w

@@ -10,8 +10,7 @@ import pytest
 
 import sched_util as u
 from engine_util import Warehouse, co
-from test_label_join import ENT, EV, LEFT, canon, day, gb_entities, join
-from test_join_vs_oracle import write_csv
+from test_label_join import canon, day, gb_entities, join, load_tables
 
 pytestmark = pytest.mark.skipif(not u.BIN or not u.SRC, reason="run through ctest (CHRONON_BIN, CN_SOURCE_DIR)")
 
@@ -22,18 +21,7 @@ JOIN_DAG = "chronon_join_t_lab_v1"
 def make_repo(tmp, label_schedule="@daily"):
     repo = os.path.join(str(tmp), "repo")
     w = Warehouse(repo)   # <repo>/warehouse and its catalog: the scheduler's defaults
-    tables = {}
-    for name, rows, cols, schema, load in [
-            ("raw.left", LEFT, ["ts", "uid", "user"], {"ts": "long", "uid": "string", "user": "string"},
-             "ts:int64,uid:string,user:string"),
-            ("raw.ev", EV, ["ts", "user", "v"], {"ts": "long", "user": "string", "v": "long"},
-             "ts:int64,user:string,v:int64"),
-            ("raw.ent", ENT, ["user", "status", "tier"], {"user": "string", "status": "string", "tier": "long"},
-             "user:string,status:string,tier:int64")]:
-        path = os.path.join(str(tmp), name + ".csv")
-        write_csv(path, rows, cols, schema)
-        w.load(path, name, load)
-        tables[name] = co.load_table(name, path)
+    tables = load_tables(w, str(tmp))
     conf = join("lab.v1", [{"groupBy": gb_entities(), "prefix": "s"}], 3, 1, row_ids=["uid", "user"])
     conf["metaData"]["offlineSchedule"] = "@daily"
     conf["labelPart"]["metaData"] = {"offlineSchedule": label_schedule, "dependencies": [
