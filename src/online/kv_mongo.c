@@ -35,6 +35,7 @@
 #include "base/log.h"
 #include "base/str.h"
 #include "online/kv_int.h"
+#include "online/kv_vercache.h"
 
 #define META_COLL "chronon_datasets"
 #define DEFAULT_DB "chronon"
@@ -67,6 +68,8 @@ typedef struct MgStore {
     mongoc_uri_t *uri;
     mongoc_client_pool_t *pool;
     char *db;               /* OWNED: database name */
+    CnKvVerCache cleaned;   /* live collections whose older staging collections this
+                             * handle dropped (value 1): once per handle, not per load */
 } MgStore;
 
 /* A dataset's pointer document. */
@@ -505,6 +508,7 @@ static void mg_close(CnKv *kv) {
     if (!s) return;
     if (s->pool) mongoc_client_pool_destroy(s->pool);
     if (s->uri) mongoc_uri_destroy(s->uri);
+    cn_kv__vc_fini(&s->cleaned);
     cn_free(s->db);
     cn_free(s);
     kv->impl = NULL;
@@ -526,6 +530,7 @@ static int mg_open(CnKv *kv, const char *target, CnErr *err) {
     MgStore *s = cn_calloc(1, sizeof *s);
     if (!s) return cn_err_set(err, CN_ENOMEM, "%s: out of memory opening the store", full);
     kv->impl = s;
+    cn_kv__vc_init(&s->cleaned);
     /* kv.c hands only the part after the scheme; put the scheme back. */
     CnBuf whole = CN_BUF_INIT;
     cn_buf_puts(&whole, strncmp(full, "mongodb+srv:", 12) == 0 ? "mongodb+srv:" : "mongodb:");
@@ -996,19 +1001,22 @@ typedef struct MgBegin {
     MgLoad *L;
 } MgBegin;
 
+/* The pointer is not read here: the commit's claim refuses a dataset in a newer layout
+ * (and converts a layout-1 one). Leftover staging collections are looked for at a
+ * handle's first load of the dataset (a round trip per load otherwise); this handle's
+ * own loads leave none behind unless an abort fails. */
 static int begin_fn(MgCtx *x, void *arg) {
     MgBegin *b = arg;
-    MgPtr p;
-    bool found;
-    int rc = ptr_read(x, b->ld->dataset, &p, &found);
-    /* a layout-1 dataset is converted by this load; a newer layout is left alone */
-    if (rc == 0 && found && p.layout > LAYOUT) rc = layout_check(x, b->ld->dataset, &p);
-    if (rc == 0) rc = coll_name(x->kv, b->ld->dataset, b->L->live, x->err);
+    int rc = coll_name(x->kv, b->ld->dataset, b->L->live, x->err);
     if (rc == 0) rc = next_version(x, &b->ld->version);
     if (rc) return rc;
     snprintf(b->L->stage, sizeof b->L->stage, STAGE_PREFIX "%llu.%s",
              (unsigned long long)b->ld->version, b->L->live);
-    rc = drop_stages(x, b->L->live, b->ld->version);
+    uint64_t done_before;
+    if (!cn_kv__vc_get(&x->s->cleaned, b->L->live, &done_before)) {
+        rc = drop_stages(x, b->L->live, b->ld->version);
+        if (rc == 0) cn_kv__vc_set(&x->s->cleaned, b->L->live, 1);
+    }
     b->L->staged = true;
     if (rc == 0) rc = create_index(x, b->L->stage);
     return rc;
@@ -1046,7 +1054,8 @@ static int mg_load_begin(CnKvLoad *ld, CnErr *err) {
     if (rc < 0) {
         if (L->staged) { /* best effort; the next load of the dataset drops it otherwise */
             CnErr ignored = CN_ERR_INIT;
-            mg_run(kv, ld->dataset, "abort load", drop_fn_stage, L->stage, &ignored);
+            if (mg_run(kv, ld->dataset, "abort load", drop_fn_stage, L->stage, &ignored) < 0)
+                cn_kv__vc_set(&((MgStore *)kv->impl)->cleaned, L->live, 0);
         }
         load_free(L);
         return rc;
@@ -1211,11 +1220,16 @@ static int flip_fn(MgCtx *x, void *arg) {
     const char *ds = f->ld->dataset;
     uint64_t ver = f->ld->version;
     mongoc_collection_t *c = coll_get(x, META_COLL);
-    bson_t q = BSON_INITIALIZER, lt, upd = BSON_INITIALIZER, set, reply;
+    bson_t q = BSON_INITIALIZER, lt, nl, gt, upd = BSON_INITIALIZER, set, reply;
     BSON_APPEND_UTF8(&q, "dataset", ds);
     BSON_APPEND_DOCUMENT_BEGIN(&q, "ver", &lt);
     BSON_APPEND_INT64(&lt, "$lte", (int64_t)ver);
     bson_append_document_end(&q, &lt);
+    BSON_APPEND_DOCUMENT_BEGIN(&q, "layout", &nl); /* no newer layout (none: layout 1) */
+    BSON_APPEND_DOCUMENT_BEGIN(&nl, "$not", &gt);
+    BSON_APPEND_INT32(&gt, "$gt", LAYOUT);
+    bson_append_document_end(&nl, &gt);
+    bson_append_document_end(&q, &nl);
     BSON_APPEND_DOCUMENT_BEGIN(&upd, "$set", &set);
     BSON_APPEND_INT64(&set, "ver", (int64_t)ver);
     BSON_APPEND_UTF8(&set, "coll", f->L->live);
@@ -1247,6 +1261,7 @@ static int flip_fn(MgCtx *x, void *arg) {
     if (rc == 0 && !claimed) {
         MgPtr p;
         rc = ptr_read(x, ds, &p, &first);
+        if (rc == 0 && first && p.layout > LAYOUT) return layout_check(x, ds, &p);
         if (rc == 0 && first) { /* not claimed: a newer version holds the pointer */
             f->winner = p.ver;
             return 0;
@@ -1272,7 +1287,8 @@ static void mg_load_abort(CnKvLoad *ld) {
     if (!L) return;
     /* best effort: a staging collection left behind is dropped by the dataset's next load */
     CnErr ignored = CN_ERR_INIT;
-    mg_run(ld->kv, ld->dataset, "abort load", drop_fn_stage, L->stage, &ignored);
+    if (mg_run(ld->kv, ld->dataset, "abort load", drop_fn_stage, L->stage, &ignored) < 0)
+        cn_kv__vc_set(&((MgStore *)ld->kv->impl)->cleaned, L->live, 0);
     load_free(L);
     ld->impl = NULL;
 }

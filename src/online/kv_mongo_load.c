@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "base/str.h"
 #include "online/kv_int.h"
+#include "online/kv_vercache.h"
 
 #define MODULE_FILE "chronon_mongo.so"
 #define MODULE_SYMBOL "cn_kv__mongo_module_ops"
@@ -43,7 +44,9 @@ __attribute__((used)) static void (*const KEEP[])(void) = {
     (void (*)(void))cn_arena_init,   (void (*)(void))cn_arena_fini,
     (void (*)(void))cn_arena_alloc,  (void (*)(void))cn_arena_reset,
     (void (*)(void))cn_arena_strdup, (void (*)(void))cn_kv_key_repr,
-    (void (*)(void))cn_kv__copy_value,
+    (void (*)(void))cn_kv__copy_value, (void (*)(void))cn_kv__vc_init,
+    (void (*)(void))cn_kv__vc_fini,  (void (*)(void))cn_kv__vc_get,
+    (void (*)(void))cn_kv__vc_set,
 };
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
