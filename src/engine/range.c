@@ -26,9 +26,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/date.h"
+#include "base/log.h"
 #include "base/pool.h"
 
 typedef struct RRow { /* one row a day of the range may see */
@@ -70,12 +72,22 @@ bool cn_eng__range_eligible(const CnEngGroupBy *g) {
     return cn_eng__fold_enabled() && plan_make(g, &pl);
 }
 
+static double cpu_clock(clockid_t id) {
+    struct timespec t;
+    clock_gettime(id, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 /* Shared, read-only once built: the rows by key and the plan. */
 typedef struct RData {
     CnEngGroupBy *g;
     const RPlan *pl;
     RRow *rows;
-    uint64_t *psum; /* m + 1 running sums of rows[].v (wrapping), or NULL: see fold_day_prefix */
+    /* the prefix path (see fold_day_prefix), else NULL: rows' ts and values in their own
+     * arrays (rows freed: a day reads a few values and cursor ts per key, a third of the
+     * cache lines of whole rows) and m + 1 running sums of the values (wrapping) */
+    int64_t *ts, *v;
+    uint64_t *psum;
     uint32_t *beg;  /* n_ids + 1 */
     uint32_t n_ids;
     CnSchema *os;
@@ -279,7 +291,7 @@ static int fill_valid(CnVec *v, const uint8_t *ok, uint32_t n) {
  * rows[sel_c[i], sel_j[i * n_wins + w]). */
 static int fill_part(const RData *rd, const RFolder *f, uint32_t p, uint32_t i0, uint32_t n, CnVec *v, uint8_t *ok) {
     const CnEngFoldPart *rp = &rd->pl->part[p];
-    const RRow *rows = rd->rows;
+    const int64_t *val = rd->v;
     const uint64_t *ps = rd->psum;
     uint32_t nw = rd->pl->n_wins, w = rp->win;
     const uint32_t *sc = f->sel_c, *sj = f->sel_j;
@@ -296,9 +308,9 @@ static int fill_part(const RData *rd, const RFolder *f, uint32_t p, uint32_t i0,
         for (uint32_t i = 0; i < n; i++) {
             uint32_t c = sc[i], j = sj[(size_t)i * nw + w], m = j - c < rp->k ? j - c : rp->k;
             if (rp->op == CN_ENG_FOLD_LASTK)
-                for (uint32_t q = 0; q < m; q++) out[o + q] = rows[c + q].v;
+                memcpy(out + o, val + c, (size_t)m * sizeof *out);
             else
-                for (uint32_t q = 0; q < m; q++) out[o + q] = rows[j - 1 - q].v;
+                for (uint32_t q = 0; q < m; q++) out[o + q] = val[j - 1 - q];
             o += m;
             v->offsets[i0 + i + 1] = o;
             ok[i0 + i] = j > c;
@@ -369,17 +381,17 @@ static int fold_day_prefix(RData *rd, RFolder *f, int32_t d, RDay *out, CnErr *e
     for (uint32_t w = 0; w < nw; w++) lo[w] = pl->win[w] ? end - pl->win[w] : INT64_MIN;
     char ds[11];
     cn_ds_format(d, ds);
-    const RRow *rows = rd->rows;
+    const int64_t *ts = rd->ts;
     uint32_t n = 0;
     int rc = 0;
     for (uint32_t id = 0; id < rd->n_ids && rc == 0; id++) {
         uint32_t b = rd->beg[id], c = f->cur[id];
-        while (c > b && rows[c - 1].ts < end) c--;
+        while (c > b && ts[c - 1] < end) c--;
         f->cur[id] = c;
         uint32_t *we = f->wend + (size_t)id * nw, *sj = f->sel_j + (size_t)n * nw, any = 0;
         for (uint32_t w = 0; w < nw; w++) {
             uint32_t j = we[w];
-            while (j > c && rows[j - 1].ts < lo[w]) j--;
+            while (j > c && ts[j - 1] < lo[w]) j--;
             we[w] = sj[w] = j;
             any |= j - c;
         }
@@ -450,6 +462,7 @@ typedef struct RPipe {
     pthread_cond_t cv;
     uint32_t written; /* days the caller has written (the worker keeps <= 2 ahead) */
     bool stop;
+    double fold_cpu;  /* the worker's CPU seconds, set when it ends */
 } RPipe;
 
 static void pipe_worker(void *ud, uint32_t t) {
@@ -473,6 +486,7 @@ static void pipe_worker(void *ud, uint32_t t) {
         pthread_mutex_unlock(&p->mu);
     }
     folder_fini(&f);
+    p->fold_cpu = cpu_clock(CLOCK_THREAD_CPUTIME_ID);
 }
 
 static int emit_day(RData *rd, RDay *dy, int32_t d, CnEngEmitFn emit, void *ud, CnErr *err) {
@@ -483,8 +497,10 @@ static int emit_day(RData *rd, RDay *dy, int32_t d, CnEngEmitFn emit, void *ud, 
     return rc;
 }
 
+/* *fold_cpu: CPU seconds of the folding worker (-1 when the caller folds too). */
 static int run_days(RData *rd, const int32_t *days, uint32_t n_days, uint32_t max_rows, CnEngEmitFn emit,
-                    void *ud, CnErr *err) {
+                    void *ud, double *fold_cpu, CnErr *err) {
+    *fold_cpu = -1;
     if (cn_pool_threads() < 2 || n_days < 2) {
         RFolder f;
         int rc = folder_init(rd, &f, max_rows, err);
@@ -530,6 +546,7 @@ static int run_days(RData *rd, const int32_t *days, uint32_t n_days, uint32_t ma
     pthread_cond_broadcast(&p.cv);
     pthread_mutex_unlock(&p.mu);
     cn_pool_join(job);
+    *fold_cpu = p.fold_cpu;
     for (uint32_t i = 0; p.out && i < n_days; i++) day_free(rd, &p.out[i]);
     pthread_cond_destroy(&p.cv);
     pthread_mutex_destroy(&p.mu);
@@ -546,6 +563,7 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     *done = false;
     RPlan pl;
     if (!plan_make(g, &pl)) return 0;
+    double cpu0 = cpu_clock(CLOCK_PROCESS_CPUTIME_ID), cpu1 = 0, fold_cpu = -1;
     RData rd;
     memset(&rd, 0, sizeof rd);
     rd.g = g;
@@ -594,7 +612,7 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     /* AVERAGE in ts order equals source order only while every partial sum is exact */
     if (pl.any_avg && max_rows && max_abs > (UINT64_C(1) << 53) / max_rows) goto out;
     *done = true;
-    rc = cn_eng__mem_check(g, m * (sizeof *rd.rows + (prefix ? 8 : 0)) + ((uint64_t)rd.n_ids * 3 + (uint64_t)max_rows) * 16,
+    rc = cn_eng__mem_check(g, m * (sizeof *rd.rows + (prefix ? 24 : 0)) + ((uint64_t)rd.n_ids * 3 + (uint64_t)max_rows) * 16,
                            "computing the daily windows of the range", err);
     if (rc) goto out;
     rd.rows = cn_malloc((m + 1) * sizeof *rd.rows);
@@ -614,12 +632,20 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     for (uint32_t id = 0; id < rd.n_ids; id++) cn_eng__fold_sort(rd.rows + rd.beg[id], rd.beg[id + 1] - rd.beg[id], sizeof *rd.rows);
     if (prefix) {
         rd.psum = cn_malloc((m + 1) * sizeof *rd.psum);
-        if (!rd.psum) {
+        rd.ts = cn_malloc((m + 1) * sizeof *rd.ts);
+        rd.v = cn_malloc((m + 1) * sizeof *rd.v);
+        if (!rd.psum || !rd.ts || !rd.v) {
             rc = cn_err_set(err, CN_ENOMEM, "out of memory (%llu rows)", (unsigned long long)m);
             goto out;
         }
         rd.psum[0] = 0;
-        for (uint64_t i = 0; i < m; i++) rd.psum[i + 1] = rd.psum[i] + (uint64_t)rd.rows[i].v;
+        for (uint64_t i = 0; i < m; i++) {
+            rd.ts[i] = rd.rows[i].ts;
+            rd.v[i] = rd.rows[i].v;
+            rd.psum[i + 1] = rd.psum[i] + (uint64_t)rd.rows[i].v;
+        }
+        cn_free(rd.rows);
+        rd.rows = NULL;
     }
     uint32_t n_days = 0;
     for (int32_t d = s; d <= e; d++)
@@ -627,8 +653,18 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     if (g->opts.verbose)
         fprintf(stderr, "range fold: %llu rows over %u keys, %u days%s\n", (unsigned long long)m, rd.n_ids, n_days,
                 prefix ? " (running sums)" : "");
+    cpu1 = cpu_clock(CLOCK_PROCESS_CPUTIME_ID);
     rc = cn_eng__out_schema(g, &rd.os, err);
-    if (rc == 0) rc = run_days(&rd, days, n_days, max_rows, emit, ud, err);
+    if (rc == 0) rc = run_days(&rd, days, n_days, max_rows, emit, ud, &fold_cpu, err);
+    if (rc == 0 && n_days && fold_cpu >= 0) {
+        /* where a range's time goes: grouping, then folding (worker) and writing (the rest) */
+        double days_cpu = cpu_clock(CLOCK_PROCESS_CPUTIME_ID) - cpu1;
+        cn_log(CN_LOG_DEBUG,
+               "range fold: rows grouped and sorted in %.3f s CPU; %u days in %.3f s CPU: folding %.3f s "
+               "(%.4f a day), writing %.3f s (%.4f a day)",
+               cpu1 - cpu0, n_days, days_cpu, fold_cpu, fold_cpu / n_days, days_cpu - fold_cpu,
+               (days_cpu - fold_cpu) / n_days);
+    }
 out:
     for (uint32_t i = 0; i < rd.n_spare; i++) cn_col_batch_free(rd.spare[i]);
     cn_free(rd.spare);
@@ -636,6 +672,8 @@ out:
     cn_col_schema_free(rd.os);
     cn_free(rd.rows);
     cn_free(rd.psum);
+    cn_free(rd.ts);
+    cn_free(rd.v);
     cn_free(rd.beg);
     cn_free(cnt);
     cn_free(days);
