@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -453,6 +454,54 @@ static int bind(const CnSchema *schema, const SrcBind *b, CnExprQuery **q, CnErr
     return cn_expr_query_bind(schema, &spec, q, err);
 }
 
+/* The column a select names when its text is nothing but that column: `name` (without
+ * backquotes inside) or a bare identifier that is not a literal keyword, spelled exactly
+ * as in schema (the binder's exact match). -1 otherwise. */
+static int plain_column(const CnSchema *schema, const char *text) {
+    char name[129];
+    size_t n = strlen(text);
+    if (n >= 2 && text[0] == '`' && text[n - 1] == '`') {
+        if (n - 2 >= sizeof name || memchr(text + 1, '`', n - 2)) return -1;
+        memcpy(name, text + 1, n - 2);
+        name[n - 2] = 0;
+    } else {
+        if (!n || n >= sizeof name) return -1;
+        for (size_t i = 0; i < n; i++) {
+            char c = text[i], l = (char)(c | 0x20);
+            if (!(c == '_' || (l >= 'a' && l <= 'z') || (i && c >= '0' && c <= '9'))) return -1;
+        }
+        if (!strcasecmp(text, "null") || !strcasecmp(text, "true") || !strcasecmp(text, "false")) return -1;
+        memcpy(name, text, n + 1);
+    }
+    return cn_col_schema_find(schema, name);
+}
+
+/* When a source's Query only picks columns (no wheres; every select and the time column
+ * a column of the scan, of the same type, a time column already long milliseconds), the
+ * scan column of each output column into from[] (out columns of q) and true: the
+ * loader then copies the columns itself instead of evaluating each as an expression. */
+static bool plain_projection(const CnSchema *scan, const SrcBind *b, const CnExprQuery *q, int *from) {
+    const CnSchema *os = cn_expr_query_schema(q);
+    if (b->n_wheres || os->n_fields != b->n + (b->time_column ? 1u : 0u)) return false;
+    for (uint32_t i = 0; i < os->n_fields; i++) {
+        int c = plain_column(scan, i < b->n ? b->exprs[i] : b->time_column);
+        if (c < 0 || !cn_col_type_equal(scan->fields[c].type, os->fields[i].type)) return false;
+        if (i == b->n && scan->fields[c].type->id != CN_COL_INT64) return false;
+        from[i] = c;
+    }
+    return true;
+}
+
+/* Runs a source's Query on a scanned batch into out (reset): a plain projection
+ * (from != NULL, no selection on in) as column copies, anything else through q. */
+static int query_run(const CnExprQuery *q, const int *from, const CnBatch *in, CnBatch *out, CnErr *err) {
+    if (!from || in->sel) return cn_expr_query_run(q, in, out, err);
+    for (uint32_t i = 0; i < out->n_cols; i++)
+        if (cn_col_vec_append_range(&out->cols[i], &in->cols[from[i]], 0, in->n_rows) < 0)
+            return cn_err_set(err, CN_ENOMEM, "query: out of memory (%u rows)", in->n_rows);
+    return cn_col_batch_sync_rows(out, err);
+}
+
 /* Parses "YYYY-MM-DD" (days) or returns fallback. */
 static int32_t ds_days(const char *ds, int32_t fallback) {
     int64_t d;
@@ -707,6 +756,7 @@ static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) 
 typedef struct Reader {
     CnIceScan *scan;
     CnExprQuery *q;
+    int *from;                 /* plain projection's scan columns (query_run), or NULL */
     CnBatch *ring[READ_RING];
     uint32_t file[READ_RING];  /* plan index of each batch's file */
     uint32_t n_in[READ_RING];  /* rows scanned for it */
@@ -740,7 +790,7 @@ static void reader_main(void *ud, uint32_t t) {
         if (stop) break;
         uint32_t s = rd->made % READ_RING;
         cn_col_batch_reset(rd->ring[s]);
-        rc = cn_expr_query_run(rd->q, in, rd->ring[s], &rd->err);
+        rc = query_run(rd->q, rd->from, in, rd->ring[s], &rd->err);
         if (rc) break;
         const char *ds = cn_ice_scan_batch_ds(rd->scan);
         rd->file[s] = cn_ice_scan_batch_file(rd->scan);
@@ -843,6 +893,12 @@ static int load_parallel(CnEngGroupBy *g, CnIceCatalog *cat, const CnIceTable *t
         rd->err = (CnErr)CN_ERR_INIT;
         rc = cn_ice_scan_open(cat, t, &so, &rd->scan, err);
         if (rc == 0) rc = bind(cn_ice_scan_schema(rd->scan), sb, &rd->q, err);
+        if (rc == 0 && !(rd->from = cn_calloc(cn_expr_query_schema(rd->q)->n_fields + 1, sizeof *rd->from)))
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        if (rc == 0 && !plain_projection(cn_ice_scan_schema(rd->scan), sb, rd->q, rd->from)) {
+            cn_free(rd->from);
+            rd->from = NULL;
+        }
         for (uint32_t s = 0; s < READ_RING && rc == 0; s++)
             rc = cn_col_batch_new(cn_expr_query_schema(rd->q), &rd->ring[s], err);
     }
@@ -890,6 +946,7 @@ out:
     for (uint32_t i = 0; rs.r && i < n; i++) {
         for (uint32_t s = 0; s < READ_RING; s++) cn_col_batch_free(rs.r[i].ring[s]);
         cn_expr_query_free(rs.r[i].q);
+        cn_free(rs.r[i].from);
         cn_ice_scan_close(rs.r[i].scan);
     }
     cn_free(rs.r);
@@ -911,6 +968,7 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
     CnBatch *out = NULL;
     bool *used = NULL;
     const char **cols = NULL;
+    int *from = NULL;
     Take tk = {.fast = fast, .kb = CN_BUF_INIT, .cur_file = UINT32_MAX, .i_src = i_src};
     char ns[129], name[129];
     const char *tname = cn_conf_source_table(&g->arena, s);
@@ -997,6 +1055,9 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
     }
     so.columns = cols;
     so.n_columns = n_cols;
+    /* whole row groups of our writer's table files (262,144 rows): the reader hands out
+     * its row-group batch itself instead of copying it out a slice at a time */
+    so.batch_rows = 1u << 18;
     if (g->opts.shard) { /* distributed hook: this rank reads its share of the files */
         so.shard_n = (uint32_t)g->opts.shard->nranks;
         so.shard_i = (uint32_t)g->opts.shard->rank;
@@ -1017,6 +1078,12 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
     }
     if (rc == 0) rc = bind(cn_ice_scan_schema(scan), &sb, &q2, err);
     if (rc == 0) rc = cn_col_batch_new(cn_expr_query_schema(q2), &out, err);
+    if (rc == 0 && !(from = cn_calloc(cn_expr_query_schema(q2)->n_fields + 1, sizeof *from)))
+        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    if (rc == 0 && !plain_projection(cn_ice_scan_schema(scan), &sb, q2, from)) {
+        cn_free(from);
+        from = NULL;
+    }
     if (rc) {
         rc = cn_err_ctx(err, rc, "source table %s", tname);
         goto done;
@@ -1075,7 +1142,7 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
         }
         g->stats.rows_scanned += in->sel ? in->n_sel : in->n_rows;
         cn_col_batch_reset(out);
-        rc = cn_expr_query_run(q2, in, out, err);
+        rc = query_run(q2, from, in, out, err);
         ((CnBatch *)in)->sel = NULL;
         cn_free(selbuf);
         if (rc) {
@@ -1090,6 +1157,7 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
 done:
     take_fini(&tk);
     cn_col_batch_free(out);
+    cn_free(from);
     cn_expr_query_free(q2);
     cn_ice_scan_close(scan);
     cn_expr_query_free(q1);

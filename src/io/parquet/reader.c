@@ -1081,7 +1081,13 @@ static int dict_values(CnPqReader *r, const CnPqLeaf *L, LeafX *x, const uint8_t
     if (rc < 0) return rc;
     const CnVec *d = &x->dict->cols[0];
     uint32_t nd = d->n, mx = 0;
-    for (uint32_t i = 0; i < n; i++) mx = idx[i] > mx ? idx[i] : mx;
+    { /* four running maxima: one chain of compares would wait on itself */
+        uint32_t m[4] = {0, 0, 0, 0}, i = 0;
+        for (; i + 4 <= n; i += 4)
+            for (int k = 0; k < 4; k++) m[k] = idx[i + k] > m[k] ? idx[i + k] : m[k];
+        for (; i < n; i++) m[0] = idx[i] > m[0] ? idx[i] : m[0];
+        for (int k = 0; k < 4; k++) mx = m[k] > mx ? m[k] : mx;
+    }
     if (n && mx >= nd) {
         uint32_t i = 0;
         while (idx[i] < nd) i++;
@@ -1102,6 +1108,19 @@ static int dict_values(CnPqReader *r, const CnPqLeaf *L, LeafX *x, const uint8_t
         const uint8_t *dv = d->values;
         uint8_t *o = (uint8_t *)v->values + b0;
         for (uint32_t i = 0; i < n; i++) o[i] = dv[idx[i]];
+    } else if (nd == 1) { /* one entry (a partition or other constant column): n copies */
+        uint32_t l = d->offsets[1];
+        if ((uint64_t)n * l > UINT32_MAX - v->offsets[b0])
+            return cn_err_set(err, CN_ELIMIT, "more than 4 GiB of strings in one row group column");
+        if (cn_col_vec_reserve_bytes(v, (size_t)n * l) < 0) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        uint32_t *off = v->offsets + b0, o = off[0];
+        uint8_t *dst = v->bytes + o;
+        for (uint32_t i = 0; i < n; i++) off[i + 1] = o + (i + 1) * l;
+        if (n && l) { /* doubling copies of the entry */
+            memcpy(dst, d->bytes, l);
+            for (size_t have = l, all = (size_t)n * l; have < all; have *= 2)
+                memcpy(dst + have, dst, CN_MIN(have, all - have));
+        }
     } else {
         uint64_t total = 0;
         for (uint32_t i = 0; i < n; i++) total += d->offsets[idx[i] + 1] - d->offsets[idx[i]];
@@ -1412,6 +1431,27 @@ static int build_deep(LeafX *x, const CnPqLeaf *L, CnVec *tv, const uint8_t *def
     return 0;
 }
 
+#define BYTES_ONES UINT64_C(0x0101010101010101)
+
+/* Whether any of the n level bytes at lv exceeds mx (0 <= mx). Eight bytes at a time
+ * while mx < 128: a byte b is above mx when its top bit is set or its low seven bits
+ * plus 127 - mx carry into the top bit (at most 254: no carry into the next byte). */
+static bool levels_above(const uint8_t *lv, uint32_t n, int16_t mx) {
+    uint32_t j = 0;
+    if (mx < 128) {
+        uint64_t acc = 0, add = BYTES_ONES * (uint64_t)(127 - mx);
+        for (; j + 8 <= n; j += 8) {
+            uint64_t w;
+            memcpy(&w, lv + j, 8);
+            acc |= ((w & (BYTES_ONES * 0x7f)) + add) | w;
+        }
+        if (acc & (BYTES_ONES * 0x80)) return true;
+    }
+    for (; j < n; j++)
+        if (lv[j] > mx) return true;
+    return false;
+}
+
 /* Decodes one page's levels and values into the field vector tv. */
 static int decode_page(CnPqReader *r, uint32_t li, CnVec *tv, const uint8_t *rep_p, size_t rep_len,
                        const uint8_t *def_p, size_t def_len, const uint8_t *vals, size_t vals_len, int enc,
@@ -1427,9 +1467,8 @@ static int decode_page(CnPqReader *r, uint32_t li, CnVec *tv, const uint8_t *rep
         cn_pq__rle_init(&rle, def_p, def_len, cn_pq__bit_width((uint64_t)L->max_def));
         rc = cn_pq__rle_get_u8(&rle, def, n_levels, err);
         if (rc < 0) return cn_err_ctx(err, rc, "definition levels");
-        uint8_t bad = 0;
-        for (uint32_t j = 0; j < n_levels; j++) bad |= def[j] > L->max_def;
-        if (bad) return FAIL(err, "definition level above the maximum %d", L->max_def);
+        if (levels_above(def, n_levels, L->max_def))
+            return FAIL(err, "definition level above the maximum %d", L->max_def);
     } else {
         memset(def, 0, n_levels);
     }
@@ -1438,9 +1477,8 @@ static int decode_page(CnPqReader *r, uint32_t li, CnVec *tv, const uint8_t *rep
         cn_pq__rle_init(&rle, rep_p, rep_len, cn_pq__bit_width((uint64_t)L->max_rep));
         rc = cn_pq__rle_get_u8(&rle, rep, n_levels, err);
         if (rc < 0) return cn_err_ctx(err, rc, "repetition levels");
-        uint8_t bad = 0;
-        for (uint32_t j = 0; j < n_levels; j++) bad |= rep[j] > L->max_rep;
-        if (bad) return FAIL(err, "repetition level above the maximum %d", L->max_rep);
+        if (levels_above(rep, n_levels, L->max_rep))
+            return FAIL(err, "repetition level above the maximum %d", L->max_rep);
     }
     /* slots: one per level for flat columns, one per element for nested ones */
     uint32_t n_slots = 0, n_dense = 0;
@@ -1453,10 +1491,10 @@ static int decode_page(CnPqReader *r, uint32_t li, CnVec *tv, const uint8_t *rep
         } else {
             uint32_t j = 0;
             uint64_t acc = 0;
-            for (; j + 8 <= n_levels; j += 8) {
+            for (; j + 8 <= n_levels; j += 8) { /* bytes of 0 or 1: their sum is the top byte */
                 uint64_t wd;
                 memcpy(&wd, def + j, 8);
-                acc += (uint64_t)__builtin_popcountll(wd);
+                acc += (wd * BYTES_ONES) >> 56;
             }
             for (; j < n_levels; j++) acc += def[j];
             n_dense = (uint32_t)acc;

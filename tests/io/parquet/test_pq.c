@@ -971,6 +971,46 @@ static void corrupt_page_names_column_and_row_group(void **state) {
     unlink(path);
 }
 
+/* A level above the column's maximum and a dictionary index past the dictionary are
+ * refused with their column named (both are RLE run values, which the decoder does not
+ * cut to the bit width). */
+static void bad_levels_and_dict_index_refused(void **state) {
+    (void)state;
+    const char *path = tmp_path("levels.parquet");
+    CnPqWriteOpts o;
+    cn_pq_write_opts_init(&o);
+    o.codec = CN_PQ_CODEC_UNCOMPRESSED;
+    write_ks(path, 100, 1000, 1, &o); /* "s": one dictionary entry, no nulls */
+    size_t len;
+    char *d = slurp(path, &len);
+    CnPqReader *r = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_pq_reader_open_mem("levels.parquet", d, len, &r, &err), &err);
+    int64_t off = cn_pq_reader_meta(r)->row_groups[0].chunks[1].data_page_offset;
+    cn_pq_reader_close(r);
+    /* levels: 3 bytes (RLE run of 100 = varint 0xc8 0x01, value 1), then the indices:
+     * bit width, RLE run of 100, value 0 */
+    static const uint8_t lv[] = {3, 0, 0, 0, 0xc8, 0x01, 0x01};
+    size_t at = 0;
+    for (size_t i = (size_t)off; !at && i + sizeof lv + 4 < len; i++)
+        if (!memcmp(d + i, lv, sizeof lv)) at = i;
+    assert_true(at > 0);
+    assert_int_equal((uint8_t)d[at + 7], 1);
+    assert_int_equal((uint8_t)d[at + 10], 0);
+    d[at + 6] = 2;
+    ASSERT_ERR(read_all_mem("levels.parquet", d, len, &err), CN_ECORRUPT, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "definition level above the maximum 1");
+    ASSERT_CONTAINS(cn_err_msg(&err), "column \"s\", row group 0");
+    d[at + 6] = 1;
+    ASSERT_OK(read_all_mem("levels.parquet", d, len, &err), &err);
+    d[at + 10] = 5;
+    err = (CnErr)CN_ERR_INIT;
+    ASSERT_ERR(read_all_mem("levels.parquet", d, len, &err), CN_ECORRUPT, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "dictionary index 5 out of range (dictionary has 1 entries) at value 0");
+    cn_free(d);
+    unlink(path);
+}
+
 static void unsupported_codec_named(void **state) {
     (void)state;
     const char *path = tmp_path("codec.parquet");
@@ -1367,6 +1407,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(huge_page_value_count_refused),
         cmocka_unit_test(corrupt_page_names_column_and_row_group),
         cmocka_unit_test(unsupported_codec_named),
+        cmocka_unit_test(bad_levels_and_dict_index_refused),
         cmocka_unit_test(deep_nesting_roundtrip),
         cmocka_unit_test(map_of_lists_exact_values),
         cmocka_unit_test(deep_required_null_refused),
