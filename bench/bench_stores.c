@@ -14,7 +14,8 @@
  *           the raw upload runs before ours and again after it (as many new keys), and
  *           its figure is the mean, so a server whose speed drifts favours neither path;
  *           then ours again for a second upload that replaces the first (its commit drops
- *           the old version), next to the raw counterpart where the store has one
+ *           the old version), next to the raw counterpart where the store has one (run
+ *           before and after ours, the mean)
  *     dynamodb  replacing: a new table as above, then DeleteTable of the previous upload's
  *               (no key of the previous day left); mongodb: the same as its upload, whose
  *               rename drops the previous day's collection; redis: compared with the plain
@@ -820,20 +821,29 @@ int main(int argc, char **argv) {
     uint64_t raw_ns = (t1 - t0) + (now_ns() - t2); /* both raw uploads */
     cpu_lap(&cl, &raw2_self, &raw2_srv);
     raw_self = (raw_self + raw2_self) / 2, raw_srv = (raw_srv + raw2_srv) / 2;
+    /* the raw counterpart of the next day's upload, when the store has one (as many new
+     * keys into a new place, the previous upload's removed), once before ours and once
+     * after, averaged as above: a node server's JIT and garbage collector otherwise
+     * charge whichever path runs first */
+    double rep_self = 0, rep_srv = 0, rep2_self = 0, rep2_srv = 0;
+    uint64_t rep_ns = 0;
+    if (rc == 0 && raw.replace) {
+        uint64_t r0 = now_ns();
+        rc = raw.replace(raw.st, n + warm_n, n);
+        rep_ns = now_ns() - r0;
+        cpu_lap(&cl, &rep_self, &rep_srv);
+    }
     t2 = now_ns();
     /* the next day's upload: a new version replaces this one, whose items the commit
      * then deletes (the raw client has no versions to clean up) */
     if (rc == 0) rc = ours_load(kv, DATASET, 0, n, &commit2_s, &err);
     uint64_t t3 = now_ns();
     cpu_lap(&cl, &again_self, &again_srv);
-    /* the raw counterpart of that, when the store has one: as many new keys into a new
-     * place, the previous upload's removed */
-    double rep_self = 0, rep_srv = 0;
-    uint64_t rep_ns = 0;
     if (rc == 0 && raw.replace) {
         rc = raw.replace(raw.st, n + warm_n, n);
-        rep_ns = now_ns() - t3;
-        cpu_lap(&cl, &rep_self, &rep_srv);
+        rep_ns = (rep_ns + now_ns() - t3) / 2;
+        cpu_lap(&cl, &rep2_self, &rep2_srv);
+        rep_self = (rep_self + rep2_self) / 2, rep_srv = (rep_srv + rep2_srv) / 2;
     }
     if (rc < 0) {
         fprintf(stderr, "bench_stores: upload: %s\n", err.code ? cn_err_msg(&err) : "raw client failed");

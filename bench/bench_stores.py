@@ -15,9 +15,12 @@ On both, the raw client writes each upload into a new table, as ours writes a ve
 table, and its replacing upload is a new table and then DeleteTable of the previous one
 (see bench_stores.c).
 
-Usage: bench_stores.py [--smoke] [--only redis,mongodb,dynamodb,moto,lmdb]
+Usage: bench_stores.py [--smoke] [--only redis,mongodb,dynamodb,moto,lmdb] [--keys N]
   --smoke   tiny sizes (the CTest bench.stores.smoke): proves the bench runs and that
             every value read through both paths matched; a missing server is skipped.
+  --keys N  N keys for every store run (default: the sizes below). A load's fixed
+            commands (version counter, pointer, index) weigh less in a larger upload;
+            CongoDB's fetches get slower with it (it scans every document per query).
 Paths come from CN_BUILD_DIR and CN_SOURCE_DIR (set by CTest)."""
 import argparse
 import os
@@ -145,8 +148,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--only", default="")
+    ap.add_argument("--keys", type=int, default=0)
     a = ap.parse_args()
     sizes = SMOKE if a.smoke else FULL
+    if a.keys > 0:
+        sizes = {k: (a.keys, v[1]) for k, v in sizes.items()}
     stores = [s for s in (a.only.split(",") if a.only else sizes) if s in sizes]
     ran = 0
     for store in stores:
