@@ -30,6 +30,7 @@ typedef struct CnEngUploadStats {
     int64_t batch_end_ms;  /* B = epoch(D+1) */
     uint64_t version;      /* dataset version after the flip */
     bool batch_path;       /* the records came from the upload fold (online.c) */
+    bool streamed;         /* ... in key order, written as they came (cn_kv_load_streaming) */
 } CnEngUploadStats;
 
 /* Uploads day ds of the GroupBy to kv. conf_json (the compiled conf text) is stored

@@ -304,7 +304,8 @@ int cn_kv_load_begin_flags(CnKv *kv, const char *dataset, unsigned flags, CnKvLo
                           dataset);
     }
     ld->kv = kv;
-    ld->flags = flags;
+    /* the flags in effect: a backend without streamed loads loads as without the flag */
+    ld->flags = kv->ops->caps & CN_KV_CAP_STREAM ? flags : flags & ~(unsigned)CN_KV_LOAD_STREAM;
     rc = kv->ops->load_begin(ld, err);
     if (rc < 0) {
         load_free(ld);
@@ -334,6 +335,10 @@ int cn_kv_load_add(CnKvLoad *ld, const void *key, size_t key_len, const void *va
     }
     ld->n_added++;
     return 0;
+}
+
+bool cn_kv_load_streaming(const CnKvLoad *ld) {
+    return (ld->flags & CN_KV_LOAD_STREAM) != 0;
 }
 
 int cn_kv_load_commit(CnKvLoad *ld, uint64_t *version, CnErr *err) {

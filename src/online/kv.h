@@ -51,6 +51,7 @@ typedef struct CnKvSlice {
 enum {
     CN_KV_CAP_PERSISTENT = 1u << 0, /* data survives close and reopen */
     CN_KV_CAP_FILES = 1u << 1,      /* lives in local files (corruption is detectable) */
+    CN_KV_CAP_STREAM = 1u << 2,     /* loads take CN_KV_LOAD_STREAM */
 };
 
 /* Open options. Zero means "backend default" for every numeric field, so a
@@ -183,6 +184,10 @@ int cn_kv_load_commit(CnKvLoad *ld, uint64_t *version, CnErr *err);
 void cn_kv_load_abort(CnKvLoad *ld);
 /* Pairs added so far. */
 uint64_t cn_kv_load_count(const CnKvLoad *ld);
+/* True while a CN_KV_LOAD_STREAM load writes its pairs as they come: false once a key
+ * came that was not beyond every key before it (the rest is buffered and sorted), and
+ * for loads without the flag or backends without CN_KV_CAP_STREAM. */
+bool cn_kv_load_streaming(const CnKvLoad *ld);
 
 /* Chronon's dataset name for a GroupBy: UPPER(sanitize(name)) + suffix, e.g.
  * ("team.purchases.v1", CN_KV_BATCH_SUFFIX) -> "TEAM_PURCHASES_V1_BATCH". In arena;

@@ -35,7 +35,8 @@ struct CnKvLoad {
     CnKv *kv;
     char *dataset;          /* OWNED */
     void *impl;             /* backend state; freed by load_commit/load_abort */
-    unsigned flags;         /* CN_KV_LOAD_*; a backend may ignore them */
+    unsigned flags;         /* CN_KV_LOAD_* in effect; LMDB clears CN_KV_LOAD_STREAM when
+                             * a key comes out of order */
     uint64_t version;       /* the version being written (set by load_begin) */
     uint64_t n_added;
     int rc;                 /* sticky: first error of load_add */

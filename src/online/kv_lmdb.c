@@ -108,7 +108,7 @@ typedef struct LmLoad {
      * adds (with the shared gate), committed once its pages reach part_budget. Nothing
      * is buffered, so nothing could be written again after MDB_MAP_FULL: the map is grown
      * for a whole part before the part begins and a part never outgrows that room. */
-    bool stream;
+    bool stream, stream_asked;
     MDB_txn *txn;           /* the part in progress, or NULL */
     MDB_cursor *cur;        /* on the new version, in txn */
     uint64_t part_pages;    /* page bytes the part's pairs take (page_share, estimated) */
@@ -118,11 +118,18 @@ typedef struct LmLoad {
     size_t last_len;        /* ... 0: none yet; max_key holds it once buffering starts */
     uint32_t n_parts;       /* parts committed (debug log) */
     double commit_s;        /* seconds in their commits (debug log) */
+    double commit_cpu;      /* ... of the committing thread's CPU */
 } LmLoad;
 
 static double mono_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static double thread_cpu_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
@@ -1009,7 +1016,7 @@ static int lm_load_begin(CnKvLoad *ld, CnErr *err) {
     cn_arena_init(&L->arena, 4u << 20);
     L->sorted = true;
     L->slice = CHUNK_ENTS;
-    L->stream = (ld->flags & CN_KV_LOAD_STREAM) != 0;
+    L->stream = L->stream_asked = (ld->flags & CN_KV_LOAD_STREAM) != 0;
     /* a part's dirty pages stay well under LMDB's cap on a write transaction */
     L->part_budget = CN_MIN(kv->opts.load_chunk_bytes, STREAM_PART_MAX);
     BeginArg a = {ld, 0, NULL};
@@ -1221,9 +1228,10 @@ static int part_commit(CnKvLoad *ld, bool flip, CnErr *err) {
         return rc;
     }
     mdb_cursor_close(L->cur);
-    double t0 = mono_s();
+    double t0 = mono_s(), c0 = thread_cpu_s();
     int mrc = mdb_txn_commit(L->txn);
     L->commit_s += mono_s() - t0;
+    L->commit_cpu += thread_cpu_s() - c0;
     L->n_parts++;
     L->txn = NULL;
     L->cur = NULL;
@@ -1246,6 +1254,7 @@ static int stream_add(CnKvLoad *ld, const void *key, size_t key_len, const void 
     LmLoad *L = ld->impl;
     if (L->last_len && cn_bytes_cmp(key, key_len, L->last, L->last_len) <= 0) {
         L->stream = false;
+        ld->flags &= ~(unsigned)CN_KV_LOAD_STREAM;
         cn_buf_reset(&L->max_key);
         if (cn_buf_append(&L->max_key, L->last, L->last_len) < 0) return cn_kv__oom(kv, ld->dataset, err);
         L->have_max = true;
@@ -1382,9 +1391,9 @@ static int lm_load_commit(CnKvLoad *ld, CnErr *err) {
     int rc = load_flush(ld, err);
     if (rc == 0 && L->txn) rc = part_commit(ld, true, err);
     else if (rc == 0) rc = run_write(kv, false, ld->dataset, flip_body, flip_after, ld, err);
-    if (ld->flags & CN_KV_LOAD_STREAM)
-        cn_log(CN_LOG_DEBUG, "kv=%s dataset=%s streamed load: pairs=%llu parts=%u commits=%.3fs%s", kv->uri,
-               ld->dataset, (unsigned long long)ld->n_added, L->n_parts, L->commit_s,
+    if (L->stream_asked)
+        cn_log(CN_LOG_DEBUG, "kv=%s dataset=%s streamed load: pairs=%llu parts=%u commits=%.3fs (CPU %.3fs)%s",
+               kv->uri, ld->dataset, (unsigned long long)ld->n_added, L->n_parts, L->commit_s, L->commit_cpu,
                L->stream ? "" : " (then buffered: keys out of order)");
     if (rc == MDB_TXN_FULL) rc = lm_err(kv, rc, err, "load", ld->dataset, NULL, 0);
     if (rc < 0) {
@@ -1404,7 +1413,7 @@ static int lm_load_commit(CnKvLoad *ld, CnErr *err) {
 
 const CnKvOps cn_kv__lmdb_ops = {
     .name = "lmdb",
-    .caps = CN_KV_CAP_PERSISTENT | CN_KV_CAP_FILES,
+    .caps = CN_KV_CAP_PERSISTENT | CN_KV_CAP_FILES | CN_KV_CAP_STREAM,
     .max_key_len = 511, /* MDB_MAXKEYSIZE of liblmdb's default build; checked at open */
     .open = lm_open,
     .close = lm_close,

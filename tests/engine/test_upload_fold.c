@@ -7,7 +7,9 @@
  * the data is read back from both stores and compared byte for byte, and the fetched
  * values at several times after the batch end are compared too. The same on an entity
  * source (daily snapshots: only partition D counts), whose values at the batch end are
- * also compared with the offline backfill's rows of D. */
+ * also compared with the offline backfill's rows of D. Many keys (test_fold_many_keys):
+ * the threaded key sort with uneven buckets and many chunks of keys, every record equal
+ * to the generic path's. */
 #include "cn_test.h"
 #include "cn_test_ice.h"
 
@@ -293,6 +295,7 @@ static void fold_vs_generic(bool entities) {
         upload_with(c, ka, js.data, ds, "1", i % 2 ? "1" : "3", &sa, &err);
         upload_with(c, kb, js.data, ds, "0", "1", &sb, &err);
         assert_true(sa.batch_path);
+        assert_true(sa.streamed);
         assert_false(sb.batch_path);
         assert_true(sa.keys > 0);
         assert_int_equal(sa.keys, sb.keys);
@@ -363,5 +366,109 @@ static void test_other_ops_take_generic_path(void **state) {
     cn_test_rm_rf(dir);
 }
 
+/* ~100k keys, half of them multiples of 256 (the first byte of their little-endian key,
+ * which the sort buckets by, is then 0: uneven buckets): the threaded key sort and
+ * records in many chunks, one thread and three, against the generic path, record by
+ * record over every key of the data. */
+#define MANY_KEYS 100000
+static void test_fold_many_keys(void **state) {
+    (void)state;
+    CnErr err = CN_ERR_INIT;
+    char dir[] = "/tmp/cn_upfold_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char wh[600], catu[700], u1[700], u3[700], ug[700];
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
+    snprintf(u1, sizeof u1, "lmdb:%s/one", dir);
+    snprintf(u3, sizeof u3, "lmdb:%s/three", dir);
+    snprintf(ug, sizeof ug, "lmdb:%s/generic", dir);
+    int64_t day;
+    assert_int_equal(cn_ds_parse("2024-01-30", &day), 0);
+    CnIceCatalog *c = NULL;
+    ASSERT_OK(cn_ice_catalog_open(wh, catu, &c, &err), &err);
+    static const char *const names[] = {"user_id", "ts", "amount", "ds"};
+    static const CnTypeId types[] = {CN_COL_INT64, CN_COL_INT64, CN_COL_INT64, CN_COL_STRING};
+    CnIceWrite *w = NULL;
+    CnBatch *b = NULL;
+    cn_test_ice_open(c, "raw", "big", names, types, 4, &w, &b, &err);
+    int64_t *ids = cn_malloc(MANY_KEYS * sizeof *ids);
+    assert_non_null(ids);
+    for (int64_t u = 0; u < MANY_KEYS; u++) ids[u] = u % 2 ? u * 256 : u * 1000003 - 5000000;
+    uint64_t s = 977;
+    for (int i = 0; i < 3 * MANY_KEYS / 2; i++) {
+        cn_col_vec_append_i64(&b->cols[0], ids[rnd(&s) % MANY_KEYS]);
+        cn_col_vec_append_i64(&b->cols[1], day * CN_MS_PER_DAY - 3 * CN_MS_PER_DAY +
+                                               (int64_t)(rnd(&s) % (4 * CN_MS_PER_DAY)));
+        cn_col_vec_append_i64(&b->cols[2], (int64_t)(rnd(&s) % 1000) - 300);
+        cn_col_vec_append_str(&b->cols[3], "2024-01-30", 10);
+        if (b->cols[0].n == 65536) cn_test_ice_flush(w, b, &err);
+    }
+    cn_test_ice_flush(w, b, &err);
+    cn_test_ice_close(w, b, &err);
+    const char *js = "{\"metaData\": {\"name\": \"t.many.v1\", \"team\": \"t\", \"online\": 1}, \"sources\": "
+                     "[{\"events\": {\"table\": \"raw.big\", \"query\": {\"selects\": {\"user_id\": \"user_id\", "
+                     "\"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}], \"keyColumns\": [\"user_id\"], "
+                     "\"accuracy\": 0, \"aggregations\": [{\"inputColumn\": \"amount\", \"operation\": 7, "
+                     "\"windows\": [{\"length\": 1, \"timeUnit\": 1}, {\"length\": 7, \"timeUnit\": 1}]}, "
+                     "{\"inputColumn\": \"amount\", \"operation\": 1}]}";
+    CnKv *k1 = NULL, *k3 = NULL, *kg = NULL;
+    CnKvOptions ko = {.no_sync = true};
+    ASSERT_OK(cn_kv_open(u1, &ko, &k1, &err), &err);
+    ASSERT_OK(cn_kv_open(u3, &ko, &k3, &err), &err);
+    ASSERT_OK(cn_kv_open(ug, &ko, &kg, &err), &err);
+    CnEngUploadStats s1, s3, sg;
+    upload_with(c, k1, js, "2024-01-30", "1", "1", &s1, &err);
+    upload_with(c, k3, js, "2024-01-30", "1", "3", &s3, &err);
+    upload_with(c, kg, js, "2024-01-30", "0", "1", &sg, &err);
+    assert_true(s1.batch_path && s3.batch_path && !sg.batch_path);
+    /* the records came in key byte order: the loads stayed streamed (a key out of
+     * order would have the load sort the rest: same bytes, so only this tells) */
+    assert_true(s1.streamed && s3.streamed && sg.streamed);
+    assert_true(sg.keys > 70000); /* most of the 100k keys have a row, over 8 chunks of keys */
+    assert_int_equal(s1.keys, sg.keys);
+    assert_int_equal(s3.keys, sg.keys);
+    CnEngServing *sv = NULL;
+    ASSERT_OK(cn_eng_serving_load(kg, "t.many.v1", &sv, &err), &err);
+    CnBatch *kb = NULL;
+    ASSERT_OK(cn_col_batch_new(cn_eng_serving_key_schema(sv), &kb, &err), &err);
+    CnBuf key = CN_BUF_INIT;
+    CnArena ar;
+    cn_arena_init(&ar, 0);
+    int64_t found = 0;
+    for (int64_t u = 0; u < MANY_KEYS; u++) {
+        cn_col_batch_reset(kb);
+        cn_col_vec_append_i64(&kb->cols[0], ids[u]);
+        ASSERT_OK(cn_col_batch_sync_rows(kb, &err), &err);
+        assert_true(cn_eng_serving_key(sv, kb, 0, &key));
+        CnKvSlice vg, v1, v3;
+        const char *dn = cn_eng_serving_dataset(sv);
+        ASSERT_OK(cn_kv_get(kg, dn, key.data, key.len, &vg, &ar, &err), &err);
+        ASSERT_OK(cn_kv_get(k1, dn, key.data, key.len, &v1, &ar, &err), &err);
+        ASSERT_OK(cn_kv_get(k3, dn, key.data, key.len, &v3, &ar, &err), &err);
+        assert_int_equal(vg.data != NULL, v1.data != NULL);
+        assert_int_equal(vg.data != NULL, v3.data != NULL);
+        if (vg.data) {
+            found++;
+            assert_int_equal(v1.len, vg.len);
+            assert_int_equal(v3.len, vg.len);
+            assert_memory_equal(v1.data, vg.data, vg.len);
+            assert_memory_equal(v3.data, vg.data, vg.len);
+        }
+        cn_arena_reset(&ar);
+    }
+    assert_int_equal(found, (int64_t)sg.keys);
+    cn_arena_fini(&ar);
+    cn_buf_fini(&key);
+    cn_col_batch_free(kb);
+    cn_eng_serving_free(sv);
+    cn_free(ids);
+    cn_kv_close(k1);
+    cn_kv_close(k3);
+    cn_kv_close(kg);
+    cn_ice_catalog_close(c);
+    cn_test_rm_rf(dir);
+}
+
 CN_TEST_MAIN(cmocka_unit_test(test_fold_equals_generic), cmocka_unit_test(test_fold_entities),
+             cmocka_unit_test(test_fold_many_keys),
              cmocka_unit_test(test_other_ops_take_generic_path))
