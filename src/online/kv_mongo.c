@@ -237,37 +237,48 @@ static int check_value(CnKv *kv, const char *ds, const void *key, size_t key_len
 
 /* ---- pointer and version documents ------------------------------------------------------ */
 
-/* Reads ds's pointer; *found false when the dataset does not exist. */
-static int ptr_read(MgCtx *x, const char *ds, MgPtr *p, bool *found) {
-    mongoc_collection_t *c = coll_get(x, META_COLL);
-    bson_t q = BSON_INITIALIZER, opts = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&q, "dataset", ds);
+/* The first document of coll matching q, copied into *doc (to bson_destroy when
+ * *found); MG_DRIVER on a driver error. */
+static int find_one(MgCtx *x, const char *coll, const bson_t *q, bson_t *doc, bool *found) {
+    mongoc_collection_t *c = coll_get(x, coll);
+    bson_t opts = BSON_INITIALIZER;
     BSON_APPEND_INT64(&opts, "limit", 1);
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, &q, &opts, NULL);
-    const bson_t *doc;
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, q, &opts, NULL);
+    const bson_t *d;
     int rc = 0;
     *found = false;
-    if (mongoc_cursor_next(cur, &doc)) {
-        bson_iter_t it;
-        const char *coll = NULL;
-        uint32_t len = 0;
-        if (bson_iter_init_find(&it, doc, "coll") && BSON_ITER_HOLDS_UTF8(&it))
-            coll = bson_iter_utf8(&it, &len);
-        CN_CHECK_DATA(coll && len > 0 && len <= NS_MAX && iter_u64(doc, "ver", &p->ver), x->err,
-                      rc, "%s: %s.%s: pointer document of dataset %s lacks a collection name or "
-                      "version", x->kv->uri, x->s->db, META_COLL, ds);
-        memcpy(p->coll, coll, len);
-        p->coll[len] = '\0';
-        if (!iter_u64(doc, "layout", &p->layout)) p->layout = 1;
+    if (mongoc_cursor_next(cur, &d)) {
+        bson_copy_to(d, doc);
         *found = true;
     } else if (mongoc_cursor_error(cur, &x->e)) {
         rc = MG_DRIVER;
     }
-done:
     mongoc_cursor_destroy(cur);
-    bson_destroy(&q);
     bson_destroy(&opts);
     mongoc_collection_destroy(c);
+    return rc;
+}
+
+/* Reads ds's pointer; *found false when the dataset does not exist. */
+static int ptr_read(MgCtx *x, const char *ds, MgPtr *p, bool *found) {
+    bson_t q = BSON_INITIALIZER, doc;
+    BSON_APPEND_UTF8(&q, "dataset", ds);
+    int rc = find_one(x, META_COLL, &q, &doc, found);
+    bson_destroy(&q);
+    if (rc || !*found) return rc;
+    bson_iter_t it;
+    const char *coll = NULL;
+    uint32_t len = 0;
+    if (bson_iter_init_find(&it, &doc, "coll") && BSON_ITER_HOLDS_UTF8(&it))
+        coll = bson_iter_utf8(&it, &len);
+    CN_CHECK_DATA(coll && len > 0 && len <= NS_MAX && iter_u64(&doc, "ver", &p->ver), x->err,
+                  rc, "%s: %s.%s: pointer document of dataset %s lacks a collection name or "
+                  "version", x->kv->uri, x->s->db, META_COLL, ds);
+    memcpy(p->coll, coll, len);
+    p->coll[len] = '\0';
+    if (!iter_u64(&doc, "layout", &p->layout)) p->layout = 1;
+done:
+    bson_destroy(&doc);
     return rc;
 }
 
@@ -425,26 +436,15 @@ static void keys_or_ver(bson_t *q, const void *keys, size_t stride, size_t lo, s
 /* The version of the data in coll, from its version document; *found false without one
  * (no such collection, or a layout-1 one). */
 static int live_version(MgCtx *x, const char *coll, uint64_t *ver, bool *found) {
-    mongoc_collection_t *c = coll_get(x, coll);
-    bson_t q = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    bson_t q = BSON_INITIALIZER, doc;
     ver_doc(&q, 0);
-    BSON_APPEND_INT64(&opts, "limit", 1);
-    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, &q, &opts, NULL);
-    const bson_t *doc;
-    int rc = 0;
-    *found = false;
-    if (mongoc_cursor_next(cur, &doc)) {
-        CN_CHECK_DATA(iter_u64(doc, VER_FIELD, ver), x->err, rc, "%s: %s.%s: the version "
-                      "document has no number \"" VER_FIELD "\"", x->kv->uri, x->s->db, coll);
-        *found = true;
-    } else if (mongoc_cursor_error(cur, &x->e)) {
-        rc = MG_DRIVER;
-    }
-done:
-    mongoc_cursor_destroy(cur);
+    int rc = find_one(x, coll, &q, &doc, found);
     bson_destroy(&q);
-    bson_destroy(&opts);
-    mongoc_collection_destroy(c);
+    if (rc || !*found) return rc;
+    CN_CHECK_DATA(iter_u64(&doc, VER_FIELD, ver), x->err, rc, "%s: %s.%s: the version "
+                  "document has no number \"" VER_FIELD "\"", x->kv->uri, x->s->db, coll);
+done:
+    bson_destroy(&doc);
     return rc;
 }
 
