@@ -493,12 +493,30 @@ static bool plain_projection(const CnSchema *scan, const SrcBind *b, const CnExp
 }
 
 /* Runs a source's Query on a scanned batch into out (reset): a plain projection
- * (from != NULL, no selection on in) as column copies, anything else through q. */
-static int query_run(const CnExprQuery *q, const int *from, const CnBatch *in, CnBatch *out, CnErr *err) {
-    if (!from || in->sel) return cn_expr_query_run(q, in, out, err);
-    for (uint32_t i = 0; i < out->n_cols; i++)
-        if (cn_col_vec_append_range(&out->cols[i], &in->cols[from[i]], 0, in->n_rows) < 0)
+ * (from != NULL, no selection on in) column by column, anything else through q.
+ * A scan's batch is only lent until its next batch, which its producer (reader or scan)
+ * rebuilds from reset vectors: so a flat column picked once trades its storage with
+ * out's emptied vector instead of being copied (child vectors live in their own batch's
+ * arena, so nested columns, and columns picked twice, are copied). Each buffer keeps
+ * one owner; each vector keeps its own batch's type. */
+static int query_run(const CnExprQuery *q, const int *from, const CnBatch *in_lent, CnBatch *out, CnErr *err) {
+    if (!from || in_lent->sel) return cn_expr_query_run(q, in_lent, out, err);
+    CnBatch *in = (CnBatch *)in_lent;
+    for (uint32_t i = 0; i < out->n_cols; i++) {
+        CnVec *src = &in->cols[from[i]], *dst = &out->cols[i];
+        uint32_t picks = 0;
+        for (uint32_t k = 0; k < out->n_cols; k++) picks += from[k] == from[i];
+        if (picks == 1 && !src->n_child && !dst->n_child && dst->n == 0 && src->n == in->n_rows) {
+            CnVec was = *dst;
+            const CnType *src_type = src->type;
+            *dst = *src;
+            dst->type = was.type;
+            *src = was;
+            src->type = src_type;
+        } else if (cn_col_vec_append_range(dst, src, 0, in->n_rows) < 0) {
             return cn_err_set(err, CN_ENOMEM, "query: out of memory (%u rows)", in->n_rows);
+        }
+    }
     return cn_col_batch_sync_rows(out, err);
 }
 
