@@ -259,15 +259,24 @@ static int compare_backfill(CnIceCatalog *c, CnKv *kv, const char *gb_name, cons
     return compared;
 }
 
+/* A temporary directory (dir: a mkdtemp template) with a warehouse and its catalog. */
+static CnIceCatalog *open_warehouse(char *dir, CnErr *err) {
+    assert_non_null(mkdtemp(dir));
+    char wh[600], catu[700];
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
+    CnIceCatalog *c = NULL;
+    ASSERT_OK(cn_ice_catalog_open(wh, catu, &c, err), err);
+    return c;
+}
+
 /* Random GroupBys uploaded by the fold (several threads and one) and by the generic
  * path into two stores, compared key by key; on entities also against the backfill. */
 static void fold_vs_generic(bool entities) {
     CnErr err = CN_ERR_INIT;
     char dir[] = "/tmp/cn_upfold_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char wh[600], catu[700], ua[700], ub[700];
-    snprintf(wh, sizeof wh, "%s/wh", dir);
-    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
+    CnIceCatalog *c = open_warehouse(dir, &err);
+    char ua[700], ub[700];
     snprintf(ua, sizeof ua, "lmdb:%s/fold", dir);
     snprintf(ub, sizeof ub, "lmdb:%s/generic", dir);
     const char *seed_env = getenv("CN_TEST_SEED");
@@ -277,8 +286,6 @@ static void fold_vs_generic(bool entities) {
     const char *DS = "2024-01-30";
     int64_t day;
     assert_int_equal(cn_ds_parse(DS, &day), 0);
-    CnIceCatalog *c = NULL;
-    ASSERT_OK(cn_ice_catalog_open(wh, catu, &c, &err), &err);
     uint64_t s = seed;
     load_rows(c, entities ? "snap" : "ev", rnd(&s), day, &err);
     CnKv *ka = NULL, *kb = NULL;
@@ -339,15 +346,11 @@ static void test_other_ops_take_generic_path(void **state) {
     (void)state;
     CnErr err = CN_ERR_INIT;
     char dir[] = "/tmp/cn_upfold_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char wh[600], catu[700], ua[700];
-    snprintf(wh, sizeof wh, "%s/wh", dir);
-    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
+    CnIceCatalog *c = open_warehouse(dir, &err);
+    char ua[700];
     snprintf(ua, sizeof ua, "lmdb:%s/kv", dir);
     int64_t day;
     assert_int_equal(cn_ds_parse("2024-01-30", &day), 0);
-    CnIceCatalog *c = NULL;
-    ASSERT_OK(cn_ice_catalog_open(wh, catu, &c, &err), &err);
     load_events(c, 42, day, &err);
     CnKv *ka = NULL;
     CnKvOptions ko = {.no_sync = true};
@@ -375,17 +378,13 @@ static void test_fold_many_keys(void **state) {
     (void)state;
     CnErr err = CN_ERR_INIT;
     char dir[] = "/tmp/cn_upfold_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char wh[600], catu[700], u1[700], u3[700], ug[700];
-    snprintf(wh, sizeof wh, "%s/wh", dir);
-    snprintf(catu, sizeof catu, "sqlite:%s/catalog.db", dir);
+    CnIceCatalog *c = open_warehouse(dir, &err);
+    char u1[700], u3[700], ug[700];
     snprintf(u1, sizeof u1, "lmdb:%s/one", dir);
     snprintf(u3, sizeof u3, "lmdb:%s/three", dir);
     snprintf(ug, sizeof ug, "lmdb:%s/generic", dir);
     int64_t day;
     assert_int_equal(cn_ds_parse("2024-01-30", &day), 0);
-    CnIceCatalog *c = NULL;
-    ASSERT_OK(cn_ice_catalog_open(wh, catu, &c, &err), &err);
     static const char *const names[] = {"user_id", "ts", "amount", "ds"};
     static const CnTypeId types[] = {CN_COL_INT64, CN_COL_INT64, CN_COL_INT64, CN_COL_STRING};
     CnIceWrite *w = NULL;
