@@ -83,10 +83,11 @@ typedef struct RData {
     CnEngGroupBy *g;
     const RPlan *pl;
     RRow *rows;
-    /* the prefix path (see fold_day_prefix), else NULL: rows' ts and values in their own
-     * arrays (rows freed: a day reads a few values and cursor ts per key, a third of the
-     * cache lines of whole rows) and m + 1 running sums of the values (wrapping) */
-    int64_t *ts, *v;
+    /* the prefix path (see fold_day_prefix), else NULL: rows' ts in an array of its own
+     * and m + 1 running sums of the values (wrapping; value i is psum[i + 1] - psum[i]),
+     * rows freed: a day reads a few values and cursor ts per key, a third of the cache
+     * lines of whole rows */
+    int64_t *ts;
     uint64_t *psum;
     uint32_t *beg;  /* n_ids + 1 */
     uint32_t n_ids;
@@ -291,7 +292,6 @@ static int fill_valid(CnVec *v, const uint8_t *ok, uint32_t n) {
  * rows[sel_c[i], sel_j[i * n_wins + w]). */
 static int fill_part(const RData *rd, const RFolder *f, uint32_t p, uint32_t i0, uint32_t n, CnVec *v, uint8_t *ok) {
     const CnEngFoldPart *rp = &rd->pl->part[p];
-    const int64_t *val = rd->v;
     const uint64_t *ps = rd->psum;
     uint32_t nw = rd->pl->n_wins, w = rp->win;
     const uint32_t *sc = f->sel_c, *sj = f->sel_j;
@@ -308,9 +308,9 @@ static int fill_part(const RData *rd, const RFolder *f, uint32_t p, uint32_t i0,
         for (uint32_t i = 0; i < n; i++) {
             uint32_t c = sc[i], j = sj[(size_t)i * nw + w], m = j - c < rp->k ? j - c : rp->k;
             if (rp->op == CN_ENG_FOLD_LASTK)
-                memcpy(out + o, val + c, (size_t)m * sizeof *out);
+                for (uint32_t q = 0; q < m; q++) out[o + q] = (int64_t)(ps[c + q + 1] - ps[c + q]);
             else
-                for (uint32_t q = 0; q < m; q++) out[o + q] = val[j - 1 - q];
+                for (uint32_t q = 0; q < m; q++) out[o + q] = (int64_t)(ps[j - q] - ps[j - 1 - q]);
             o += m;
             v->offsets[i0 + i + 1] = o;
             ok[i0 + i] = j > c;
@@ -612,7 +612,7 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     /* AVERAGE in ts order equals source order only while every partial sum is exact */
     if (pl.any_avg && max_rows && max_abs > (UINT64_C(1) << 53) / max_rows) goto out;
     *done = true;
-    rc = cn_eng__mem_check(g, m * (sizeof *rd.rows + (prefix ? 24 : 0)) + ((uint64_t)rd.n_ids * 3 + (uint64_t)max_rows) * 16,
+    rc = cn_eng__mem_check(g, m * (sizeof *rd.rows + (prefix ? 16 : 0)) + ((uint64_t)rd.n_ids * 3 + (uint64_t)max_rows) * 16,
                            "computing the daily windows of the range", err);
     if (rc) goto out;
     rd.rows = cn_malloc((m + 1) * sizeof *rd.rows);
@@ -633,15 +633,13 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     if (prefix) {
         rd.psum = cn_malloc((m + 1) * sizeof *rd.psum);
         rd.ts = cn_malloc((m + 1) * sizeof *rd.ts);
-        rd.v = cn_malloc((m + 1) * sizeof *rd.v);
-        if (!rd.psum || !rd.ts || !rd.v) {
+        if (!rd.psum || !rd.ts) {
             rc = cn_err_set(err, CN_ENOMEM, "out of memory (%llu rows)", (unsigned long long)m);
             goto out;
         }
         rd.psum[0] = 0;
         for (uint64_t i = 0; i < m; i++) {
             rd.ts[i] = rd.rows[i].ts;
-            rd.v[i] = rd.rows[i].v;
             rd.psum[i + 1] = rd.psum[i] + (uint64_t)rd.rows[i].v;
         }
         cn_free(rd.rows);
@@ -673,7 +671,6 @@ out:
     cn_free(rd.rows);
     cn_free(rd.psum);
     cn_free(rd.ts);
-    cn_free(rd.v);
     cn_free(rd.beg);
     cn_free(cnt);
     cn_free(days);
