@@ -1606,7 +1606,7 @@ static int split_left(CnIceCatalog *cat, const CnJoin *j, const char *out_table,
  * reused from file to file, instead of every partition's at once. Else one write. */
 static int write_days(CnIceWrite *w, const CnBatch *ob, const Left *l, CnErr *err) {
     uint32_t n = ob->n_rows;
-    bool runs = n == l->rows->n_rows && l->i_ds >= 0;
+    bool runs = n && n == l->rows->n_rows && l->i_ds >= 0;
     for (uint32_t r = 0; r < n && runs; r++) runs = l->pday[r] != INT32_MIN && (!r || l->pday[r] >= l->pday[r - 1]);
     uint32_t *sel = runs ? cn_malloc(((size_t)n + 1) * sizeof *sel) : NULL;
     if (!sel) return cn_ice_write_batch(w, ob, err);
