@@ -417,9 +417,9 @@ typedef struct UpPartRow { /* a row in reach in its range of ranks */
     uint32_t rank;
 } UpPartRow;
 
-#define UP_CHUNK 8192u   /* keys per folded chunk: a power of two */
-#define UP_BUCKETS 1024u /* ranges of ranks of the partition, about (whole chunks each) */
-#define UP_SLOTS 8u      /* chunks folded ahead of the writer */
+#define UP_CHUNK 8192u /* keys per folded chunk */
+#define UP_BUCKETS 1024u /* ranges of ranks of the first pass */
+#define UP_SLOTS 8u    /* chunks folded ahead of the writer */
 
 typedef struct UpChunk {
     CnBuf recs;     /* key and record of each key with a record, back to back */
@@ -428,23 +428,13 @@ typedef struct UpChunk {
     bool ready;
 } UpChunk;
 
-/* A folding thread's buffers, grown to the largest chunk it met. */
-typedef struct UpScratch {
-    UpRow *rows;      /* the chunk's rows by rank, source order within a rank */
-    uint32_t *kb;     /* UP_CHUNK + 1: rows of the chunk's key j are rows[kb[j]..kb[j + 1]) */
-    UpCell *cells;    /* n_wins x (most rows of a key + 1) */
-    uint32_t *n_cells;
-    size_t cap_rows, cap_cells;
-} UpScratch;
-
 typedef struct UpFold {
     const CnEngGroupBy *g;
     const UpPart *up;
     const UpWin *uw;
-    uint32_t n_wins, n_ids, n_chunks, shift;
-    const uint32_t *order;
-    const UpPartRow *part; /* the rows in reach by range of 2^shift ranks ... */
-    const uint32_t *bc;    /* ... range b's from part[bc[b]] */
+    uint32_t n_wins, n_ids, n_chunks;
+    const uint32_t *order, *beg; /* beg: rows of rank i are rows[beg[i]..beg[i + 1]) */
+    const UpRow *rows;
     int64_t batch_end;
     UpChunk slot[UP_SLOTS];
     pthread_mutex_t mu;
@@ -543,10 +533,11 @@ static uint8_t *up_put_ir(uint8_t *o, const UpPart *p, const UpCell *c) {
     return o;
 }
 
-/* Appends the record of a key with rows kr[0..n) to out (the chunk's buffer: no copy
- * afterwards); *rec_len 0 and nothing appended when the key has no row in reach. */
-static int up_key(const UpFold *f, const UpRow *kr, uint32_t n, UpCell *cells, uint32_t *n_cells, CnBuf *out,
-                  size_t *rec_len) {
+/* Appends key rank i's record to out (the chunk's buffer: no copy afterwards); *rec_len
+ * 0 and nothing appended when the key has no row in reach. */
+static int up_key(const UpFold *f, uint32_t i, UpCell *cells, uint32_t *n_cells, CnBuf *out, size_t *rec_len) {
+    const UpRow *kr = f->rows + f->beg[i];
+    uint32_t n = f->beg[i + 1] - f->beg[i];
     const CnEngGroupBy *g = f->g;
     *rec_len = 0;
     if (!n) return 0;
@@ -613,50 +604,17 @@ static int up_key(const UpFold *f, const UpRow *kr, uint32_t n, UpCell *cells, u
     return 0;
 }
 
-/* Grows *p (cap elements of size sz) to at least n elements. */
-static int up_grow(void **p, size_t *cap, size_t n, size_t sz) {
-    if (n <= *cap) return 0;
-    size_t c = CN_MAX(n, *cap * 2);
-    void *q = cn_realloc(*p, c * sz);
-    if (!q) return CN_ENOMEM;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
-/* Folds chunk c's keys into sl. The chunk's ranks are whole ranges of the partition, so
- * its rows are part[bc[b0]..bc[b1]): counted and put in rank order here, on the folding
- * thread (the partition's last pass, run per chunk while the writer loads the chunks
- * before: in cache, and no barrier before the first record). */
-static int up_chunk(const UpFold *f, uint32_t c, UpChunk *sl, UpScratch *sc) {
-    uint32_t lo = c * UP_CHUNK, hi = lo + UP_CHUNK < f->n_ids ? lo + UP_CHUNK : f->n_ids, nk = hi - lo;
-    uint32_t p0 = f->bc[lo >> f->shift], p1 = f->bc[((hi - 1) >> f->shift) + 1];
-    uint32_t *kb = sc->kb;
-    /* counts in kb[j + 1], then the starts there, then the scatter leaves kb[j + 1] at
-     * key j's end, which is key j + 1's start */
-    memset(kb, 0, ((size_t)nk + 1) * sizeof *kb);
-    for (uint32_t i = p0; i < p1; i++) kb[f->part[i].rank - lo + 1]++;
-    uint32_t run = 0, most = 0;
-    for (uint32_t j = 0; j < nk; j++) {
-        uint32_t n = kb[j + 1];
-        most = CN_MAX(most, n);
-        kb[j + 1] = run;
-        run += n;
-    }
-    if (up_grow((void **)&sc->rows, &sc->cap_rows, (size_t)(p1 - p0) + 1, sizeof *sc->rows) ||
-        up_grow((void **)&sc->cells, &sc->cap_cells, (size_t)f->n_wins * (most + 1), sizeof *sc->cells))
-        return CN_ENOMEM;
-    for (uint32_t i = p0; i < p1; i++) {
-        const UpPartRow *r = &f->part[i];
-        sc->rows[kb[r->rank - lo + 1]++] = (UpRow){r->ts, r->v};
-    }
+/* Folds chunk c's keys into sl. */
+static int up_chunk(const UpFold *f, uint32_t c, UpChunk *sl, UpCell *cells, uint32_t *n_cells) {
+    uint32_t lo = c * UP_CHUNK, hi = lo + UP_CHUNK < f->n_ids ? lo + UP_CHUNK : f->n_ids;
     sl->recs.len = 0;
-    const CnEngKeys *k = &f->g->keys;
+    const CnEngKeys *kk = &f->g->keys;
     for (uint32_t i = lo; i < hi; i++) {
         /* the keys are read in rank order, at random: their offsets 16 keys ahead, then
          * their bytes 8 ahead (offsets fetched by then) */
-        if (i + 16 < hi) __builtin_prefetch(&k->off[f->order[i + 16]]);
-        if (i + 8 < hi) __builtin_prefetch(k->bytes.data + k->off[f->order[i + 8]]);
+        if (i + 16 < hi) __builtin_prefetch(&kk->off[f->order[i + 16]]);
+        if (i + 8 < hi) __builtin_prefetch(kk->bytes.data + kk->off[f->order[i + 8]]);
+        const CnEngKeys *k = &f->g->keys;
         uint32_t id = f->order[i], kl = (uint32_t)(k->off[id + 1] - k->off[id]);
         /* the key, then the record encoded right after it; the key is taken back
          * when the key has no record */
@@ -664,35 +622,26 @@ static int up_chunk(const UpFold *f, uint32_t c, UpChunk *sl, UpScratch *sc) {
         if (cn_buf_append(&sl->recs, &kp, 1) || cn_buf_append(&sl->recs, k->bytes.data + k->off[id], kl))
             return CN_ENOMEM;
         size_t rl = 0;
-        uint32_t j = i - lo;
-        int rc = up_key(f, sc->rows + kb[j], kb[j + 1] - kb[j], sc->cells, sc->n_cells, &sl->recs, &rl);
+        int rc = up_key(f, i, cells, n_cells, &sl->recs, &rl);
         if (rc) return rc;
         if (!rl) sl->recs.len -= kl + 1;
-        sl->len[2 * j] = kl + 1;
-        sl->len[2 * j + 1] = (uint32_t)rl;
+        sl->len[2 * (i - lo)] = kl + 1;
+        sl->len[2 * (i - lo) + 1] = (uint32_t)rl;
     }
     return 0;
 }
 
-static int up_scratch_init(UpScratch *sc, uint32_t n_wins) {
-    memset(sc, 0, sizeof *sc);
-    sc->kb = cn_malloc(((size_t)UP_CHUNK + 1) * sizeof *sc->kb);
-    sc->n_cells = cn_malloc(((size_t)n_wins + 1) * sizeof *sc->n_cells);
-    return sc->kb && sc->n_cells ? 0 : CN_ENOMEM;
-}
-
-static void up_scratch_fini(UpScratch *sc) {
-    cn_free(sc->rows);
-    cn_free(sc->kb);
-    cn_free(sc->cells);
-    cn_free(sc->n_cells);
-}
+typedef struct UpWorker {
+    UpFold *f;
+    uint32_t max_rows;
+} UpWorker;
 
 static void up_worker(void *ud, uint32_t t) {
     (void)t;
-    UpFold *f = ud;
-    UpScratch sc;
-    int src = up_scratch_init(&sc, f->n_wins);
+    UpWorker *wk = ud;
+    UpFold *f = wk->f;
+    UpCell *cells = cn_malloc((size_t)f->n_wins * (wk->max_rows + 1) * sizeof *cells);
+    uint32_t *n_cells = cn_malloc(((size_t)f->n_wins + 1) * sizeof *n_cells);
     for (;;) {
         pthread_mutex_lock(&f->mu);
         while (!f->stop && f->next < f->n_chunks && f->next >= f->written + UP_SLOTS) {
@@ -707,21 +656,24 @@ static void up_worker(void *ud, uint32_t t) {
         uint32_t c = f->next++;
         pthread_mutex_unlock(&f->mu);
         UpChunk *sl = &f->slot[c % UP_SLOTS];
-        int rc = src ? src : up_chunk(f, c, sl, &sc);
+        int rc = cells && n_cells ? up_chunk(f, c, sl, cells, n_cells) : CN_ENOMEM;
         pthread_mutex_lock(&f->mu);
         sl->rc = rc;
         sl->ready = true;
         if (f->main_waits) pthread_cond_broadcast(&f->cv);
         pthread_mutex_unlock(&f->mu);
     }
-    up_scratch_fini(&sc);
+    cn_free(cells);
+    cn_free(n_cells);
 }
 
-/* Puts the rows in reach of some window into n_b ranges of 2^shift ranks, source order
- * within a range, every write stream short enough to cache; the folding threads put
- * each chunk's rows in rank order (up_chunk). Threads take equal row ranges (phase 0
- * counts, phase 1 scatters; thread t's rows of a range follow those of the threads
- * before it, so source order holds). */
+/* Puts the rows in reach of some window in rank order, source order within a rank
+ * (beg[i]: the first row of rank i in rows), in two passes as the key fold's: rows to
+ * n_b ranges of 2^shift ranks in source order, then each range's rows to their ranks,
+ * every write stream short enough to cache. Threads take equal row ranges in the first
+ * pass (phase 0 counts, phase 1 scatters; thread t's rows of a range follow those of the
+ * threads before it, so source order holds) and equal runs of ranges in the second
+ * (phase 2, disjoint parts of beg and rows). */
 typedef struct UpPrep {
     const CnEngGroupBy *g;
     const CnVec *val;
@@ -731,7 +683,11 @@ typedef struct UpPrep {
     uint32_t shift, n_b, n_t, phase;
     uint32_t *rk;         /* per row: its rank, UINT32_MAX when out of reach */
     uint32_t *cnt;        /* n_t x (n_b + 1): per thread and range, a count, then where its rows go */
+    const uint32_t *bc;   /* where each range's rows begin in part and rows (n_b + 1) */
     UpPartRow *part;
+    UpRow *rows;
+    uint32_t *beg;        /* n_ids + 1, zeroed */
+    uint32_t *max_rows;   /* per thread: most rows of a rank */
 } UpPrep;
 
 static void up_prep_pass(void *ud, uint32_t t) {
@@ -746,10 +702,30 @@ static void up_prep_pass(void *ud, uint32_t t) {
             p->rk[r] = in ? p->rank[g->key_id[r]] : UINT32_MAX;
             if (in) c[p->rk[r] >> p->shift]++;
         }
-    } else {
+    } else if (p->phase == 1) {
         const int64_t *vals = p->val->values;
         for (uint32_t r = r0; r < r1; r++)
             if (p->rk[r] != UINT32_MAX) p->part[c[p->rk[r] >> p->shift]++] = (UpPartRow){g->ts[r], vals[r], p->rk[r]};
+    } else {
+        uint32_t b0 = (uint32_t)((uint64_t)p->n_b * t / p->n_t), b1 = (uint32_t)((uint64_t)p->n_b * (t + 1) / p->n_t);
+        uint32_t n_ids = g->keys.n, mx = 0;
+        uint32_t *beg = p->beg;
+        for (uint32_t b = b0; b < b1; b++) {
+            uint32_t lo = b << p->shift, hi = CN_MIN((uint64_t)(b + 1) << p->shift, n_ids);
+            /* counts in beg[i + 1], then the starts there, then the scatter leaves
+             * beg[i + 1] at rank i's end, which is rank i + 1's start */
+            for (uint32_t i = p->bc[b]; i < p->bc[b + 1]; i++) beg[p->part[i].rank + 1]++;
+            uint32_t run = p->bc[b];
+            for (uint32_t i = lo; i < hi; i++) {
+                uint32_t n = beg[i + 1];
+                mx = CN_MAX(mx, n);
+                beg[i + 1] = run;
+                run += n;
+            }
+            for (uint32_t i = p->bc[b]; i < p->bc[b + 1]; i++)
+                p->rows[beg[p->part[i].rank + 1]++] = (UpRow){p->part[i].ts, p->part[i].v};
+        }
+        p->max_rows[t] = mx;
     }
 }
 
@@ -759,66 +735,70 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
     uint32_t n_ids = g->keys.n;
     uint32_t *order = cn_malloc(((size_t)n_ids + 1) * sizeof *order);
     uint32_t *rank = cn_malloc(((size_t)n_ids + 1) * sizeof *rank);
+    uint32_t *beg = cn_calloc((size_t)n_ids + 2, sizeof *beg);
+    UpRow *rows = NULL;
     UpPartRow *part = NULL;
-    uint32_t *rk = NULL, *cnt = NULL, *bc = NULL; /* the partition's per-thread counts and ranges */
+    uint32_t *rk = NULL, *cnt = NULL, *most = NULL; /* the partition's per-thread counts and maxima */
     UpFold f;
     memset(&f, 0, sizeof f);
-    UpScratch sc;
-    int src = up_scratch_init(&sc, n_wins);
     CnPoolJob *job = NULL;
     bool sync = false;
     int rc = 0;
     double t0 = up_now(), c0 = up_cpu(), t_wait = 0, t_load = 0, c_load = 0, t_sort = 0;
-    if (!order || !rank || src) {
+    if (!order || !rank || !beg) {
         rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
         goto done;
     }
     rc = sort_key_ids(&g->keys, order, rank, err);
     if (rc) goto done;
     t_sort = up_now() - t0;
-    /* the rows in reach of some window, by range of ranks, in source order within one */
+    /* the rows in reach of some window, by rank, in source order within a rank */
     int64_t lo = INT64_MAX;
     for (uint32_t wi = 0; wi < n_wins; wi++) lo = uw[wi].lo < lo ? uw[wi].lo : lo;
-    /* ranges of at most a chunk's ranks, so that a chunk is whole ranges */
     uint32_t shift = 0;
-    while ((n_ids >> shift) >= UP_BUCKETS && (1u << shift) < UP_CHUNK) shift++;
-    uint32_t n_b = (n_ids >> shift) + 1;
+    while ((n_ids >> shift) >= UP_BUCKETS) shift++;
+    uint32_t n_b = (n_ids >> shift) + 1, bc[UP_BUCKETS + 2] = {0};
     /* a few threads once there are rows enough to pay for starting them (tens of
      * microseconds; the upload fold's tests run several on 6000 rows) */
     uint32_t n_t = g->n_rows < 4096 ? 1 : CN_MIN(cn_pool_threads(), 8u);
     UpPrep pp = {.g = g, .val = &g->rows->cols[g->bases[g->parts[0].i_base].i_input], .rank = rank, .lo = lo,
-                 .batch_end = batch_end, .day = day, .shift = shift, .n_b = n_b, .n_t = n_t};
-    uint32_t n_in = 0;
-    pp.rk = rk = cn_malloc(((size_t)g->n_rows + 1) * sizeof *rk);
+                 .batch_end = batch_end, .day = day, .shift = shift, .n_b = n_b, .n_t = n_t, .bc = bc, .beg = beg};
+    uint32_t n_in = 0, max_rows = 0;
+    rk = cn_malloc(((size_t)g->n_rows + 1) * sizeof *rk);
     pp.cnt = cnt = cn_calloc((size_t)n_t * (n_b + 1), sizeof *cnt);
-    bc = cn_malloc(((size_t)n_b + 1) * sizeof *bc);
-    if (!rk || !cnt || !bc) {
+    pp.max_rows = most = cn_calloc(n_t, sizeof *most);
+    pp.rk = rk;
+    if (!rk || !pp.cnt || !pp.max_rows) {
         rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
         goto done;
     }
     cn_pool_run(n_t, up_prep_pass, &pp);
-    /* range b's rows: thread 0's, then thread 1's, ...: source order */
+    /* bucket b's rows: thread 0's, then thread 1's, ...: source order */
     for (uint32_t b = 0; b < n_b; b++) {
         bc[b] = n_in;
         for (uint32_t t = 0; t < n_t; t++) {
-            uint32_t c = cnt[(size_t)t * (n_b + 1) + b];
-            cnt[(size_t)t * (n_b + 1) + b] = n_in;
+            uint32_t c = pp.cnt[(size_t)t * (n_b + 1) + b];
+            pp.cnt[(size_t)t * (n_b + 1) + b] = n_in;
             n_in += c;
         }
     }
     bc[n_b] = n_in;
-    pp.part = part = cn_malloc(((size_t)n_in + 1) * sizeof *part);
-    if (!part) {
+    part = cn_malloc(((size_t)n_in + 1) * sizeof *part);
+    rows = cn_malloc(((size_t)n_in + 1) * sizeof *rows);
+    if (!part || !rows) {
         rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
         goto done;
     }
+    pp.part = part;
+    pp.rows = rows;
     pp.phase = 1;
     cn_pool_run(n_t, up_prep_pass, &pp);
-    cn_free(rk); /* the biggest buffers go before the records grow */
-    rk = NULL;
+    pp.phase = 2;
+    cn_pool_run(n_t, up_prep_pass, &pp);
+    for (uint32_t t = 0; t < n_t; t++) max_rows = CN_MAX(max_rows, pp.max_rows[t]);
     f = (UpFold){.g = g, .up = up, .uw = uw, .n_wins = n_wins, .n_ids = n_ids,
-                 .n_chunks = (n_ids + UP_CHUNK - 1) / UP_CHUNK, .shift = shift, .order = order, .part = part,
-                 .bc = bc, .batch_end = batch_end};
+                 .n_chunks = (n_ids + UP_CHUNK - 1) / UP_CHUNK, .order = order, .beg = beg, .rows = rows,
+                 .batch_end = batch_end};
     for (uint32_t s = 0; s < UP_SLOTS; s++) {
         f.slot[s].len = cn_malloc(2 * UP_CHUNK * sizeof *f.slot[s].len);
         if (!f.slot[s].len) rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
@@ -827,12 +807,20 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
     pthread_mutex_init(&f.mu, NULL);
     pthread_cond_init(&f.cv, NULL);
     sync = true;
+    UpWorker wk = {&f, max_rows};
     /* as many folding threads as cores, beside the calling thread that writes: one fewer
      * was measured slower on a loaded machine (a descheduled lone worker stalls the
      * writer) */
     uint32_t n_workers = cn_pool_threads();
-    if (n_workers > 1 && f.n_chunks > 1) rc = cn_pool_start(n_workers, up_worker, &f, &job, err);
+    if (n_workers > 1 && f.n_chunks > 1) rc = cn_pool_start(n_workers, up_worker, &wk, &job, err);
     else n_workers = 0;
+    UpCell *cells = NULL;
+    uint32_t *n_cells = NULL;
+    if (rc == 0 && !n_workers) {
+        cells = cn_malloc((size_t)n_wins * (max_rows + 1) * sizeof *cells);
+        n_cells = cn_malloc(((size_t)n_wins + 1) * sizeof *n_cells);
+        if (!cells || !n_cells) rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
+    }
     double t_prep = up_now() - t0, c_prep = up_cpu() - c0;
     for (uint32_t c = 0; c < f.n_chunks && rc == 0; c++) {
         UpChunk *sl = &f.slot[c % UP_SLOTS];
@@ -846,7 +834,7 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
             f.main_waits = false;
             pthread_mutex_unlock(&f.mu);
         } else {
-            sl->rc = up_chunk(&f, c, sl, &sc);
+            sl->rc = up_chunk(&f, c, sl, cells, n_cells);
         }
         if (sl->rc) {
             rc = cn_err_set(err, sl->rc, "upload: out of memory folding keys");
@@ -870,6 +858,8 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
         if (f.n_idle) pthread_cond_broadcast(&f.cv);
         pthread_mutex_unlock(&f.mu);
     }
+    cn_free(cells);
+    cn_free(n_cells);
     cn_log(CN_LOG_DEBUG,
            "upload fold: keys=%u rows=%u workers=%u sort=%.3fs sort_and_partition=%.3fs (caller CPU %.3fs) "
            "waiting=%.3fs loading=%.3fs (CPU %.3fs)",
@@ -888,13 +878,14 @@ done:
         cn_buf_fini(&f.slot[s].recs);
         cn_free(f.slot[s].len);
     }
-    up_scratch_fini(&sc);
     cn_free(order);
     cn_free(rank);
+    cn_free(beg);
+    cn_free(rows);
     cn_free(part);
     cn_free(rk);
     cn_free(cnt);
-    cn_free(bc);
+    cn_free(most);
     return rc;
 }
 
