@@ -732,7 +732,10 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
     }
     if (rc) goto done;
     if ((!o->shard || o->shard->rank == 0) && !cn_ice_table_exists(cat, ns, name)) {
-        rc = cn_ice_table_create(cat, ns, name, wr.derive ? derive.out : os, NULL, 0, err);
+        /* Spark writes Chronon's output tables with its default Parquet codec, snappy
+         * (Chronon sets none): a fraction of zstd's CPU for each output day */
+        const char *props[] = {"write.parquet.compression-codec", "snappy"};
+        rc = cn_ice_table_create(cat, ns, name, wr.derive ? derive.out : os, props, 1, err);
         if (rc == CN_EEXISTS) cn_err_clear(err), rc = 0;
         if (rc) goto done;
     }

@@ -253,6 +253,10 @@ static int open_part(CnIceWrite *w, const char *ds, Part **out, CnErr *err) {
     cn_pq_write_opts_init(&o);
     o.timestamp_micros = true; /* Iceberg's timestamp is microseconds */
     o.row_group_rows = 262144; /* bounds memory when many partitions are open at once */
+    /* Iceberg's table property for the data files' codec (ours: zstd when unset) */
+    const char *codec = cn_ice_table_property(w->base, "write.parquet.compression-codec");
+    if (codec && cn_pq_codec_parse(codec, &o.codec, err) < 0)
+        return cn_err_ctx(err, CN_EINVAL, "table %s: property write.parquet.compression-codec", w->base->full_name);
     /* one owner thread encodes every file of the write, one row group at a time: they
      * can share the buffers (allocated once, not per file) */
     int rc = w->enc ? 0 : cn_pq_enc_cache_new(&w->enc, err);

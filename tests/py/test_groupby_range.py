@@ -11,6 +11,7 @@ path (every row visible from its ts day on); odd seeds keep them (the row-by-row
 day without any splits the range into separate runs). CN_TEST_SEED=<seed> replays one
 dataset, CN_TEST_CASES=<n> runs more (default 3, two GroupBys each)."""
 
+import glob
 import json
 import os
 import random
@@ -75,6 +76,12 @@ def run_dataset(tmp, seed):
             else:  # CN_ENG_FOLD=0: tiles built in memory, the generic path
                 assert "range fold" not in run(wh, root, name, ROWS, "--start-ds", first, "--end-ds", last)
             got = wh.rows("out.t_" + name)
+            if mode == "range":  # output days as Spark writes Chronon's tables: snappy
+                files = glob.glob(os.path.join(wh.wh, "out.db", "t_" + name, "data", "ds=*", "*.parquet"))
+                p = subprocess.run([CHRONON, "parquet", "stats", files[0], "--json"], capture_output=True, text=True)
+                assert p.returncode == 0, p.stderr
+                stats = json.loads(p.stdout)
+                assert {c["codec"] for g in stats["row_groups"] for c in g["columns"]} == {"SNAPPY"}, stats
             out[mode] = sorted(json.dumps(r, sort_keys=True) for r in got)
             if mode == "range":
                 for ds in rnd.sample(present[1:], 2):

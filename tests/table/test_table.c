@@ -12,6 +12,7 @@
 #include "base/alloc.h"
 #include "base/fs.h"
 #include "base/str.h"
+#include "io/parquet/pq.h"
 #include "table/ice_int.h" /* manifest entries as written (sort_order_tracks_each_file) */
 #include "table/table.h"
 
@@ -490,6 +491,59 @@ static void properties_round_trip(void **state) {
     assert_string_equal(cn_ice_table_property(t, "chronon.last_run"), "2023-12-01");
     assert_string_equal(cn_ice_table_property(t, "write.format.default"), "parquet");
     cn_ice_table_free(t);
+    env_close(&e);
+}
+
+/* The codec of the one data file of partition ds of data.<table>. */
+static int file_codec(Env *e, const char *table, const char *ds) {
+    char dir[512], path[900];
+    snprintf(dir, sizeof dir, "%s/data.db/%s/data/ds=%s", e->wh, table, ds);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    path[0] = 0;
+    while ((de = readdir(d)))
+        if (strstr(de->d_name, ".parquet")) snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    closedir(d);
+    CnPqReader *r = NULL;
+    ASSERT_OK(cn_pq_reader_open(path, &r, &e->err), &e->err);
+    int codec = cn_pq_reader_meta(r)->row_groups[0].chunks[0].codec;
+    cn_pq_reader_close(r);
+    return codec;
+}
+
+/* Iceberg's write.parquet.compression-codec picks the data files' codec (zstd unset);
+ * an unknown one fails the write naming the table, the property and the value. */
+static void codec_property(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    CnSchema *s = base_schema();
+    const char *props[] = {"write.parquet.compression-codec", "snappy"};
+    ASSERT_OK(cn_ice_table_create(e.c, "data", "snap", s, props, 1, &e.err), &e.err);
+    ASSERT_OK(cn_ice_table_create(e.c, "data", "dflt", s, NULL, 0, &e.err), &e.err);
+    cn_col_schema_free(s);
+    const char *dss[] = {"2023-12-01"};
+    write_rows(&e, "snap", CN_ICE_OVERWRITE, 0, 100, dss, 1, 0);
+    write_rows(&e, "dflt", CN_ICE_OVERWRITE, 0, 100, dss, 1, 0);
+    assert_int_equal(file_codec(&e, "snap", "2023-12-01"), CN_PQ_CODEC_SNAPPY);
+    assert_int_equal(file_codec(&e, "dflt", "2023-12-01"), CN_PQ_CODEC_ZSTD);
+    const char *k[] = {"write.parquet.compression-codec"}, *v[] = {"lzo"};
+    ASSERT_OK(cn_ice_table_set_properties(e.c, "data", "snap", k, v, 1, &e.err), &e.err);
+    CnIceWrite *w = NULL;
+    ASSERT_OK(cn_ice_write_begin(e.c, "data", "snap", CN_ICE_OVERWRITE, &w, &e.err), &e.err);
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(cn_ice_write_schema(w), &b, &e.err), &e.err);
+    cn_col_vec_append_i64(&b->cols[0], 1);
+    cn_col_vec_append_f64(&b->cols[1], 0.5);
+    cn_col_vec_append_str(&b->cols[2], "2023-12-02", 10);
+    ASSERT_OK(cn_col_batch_sync_rows(b, &e.err), &e.err);
+    ASSERT_ERR(cn_ice_write_batch(w, b, &e.err), CN_EINVAL, &e.err);
+    ASSERT_CONTAINS(cn_err_msg(&e.err), "data.snap");
+    ASSERT_CONTAINS(cn_err_msg(&e.err), "write.parquet.compression-codec");
+    ASSERT_CONTAINS(cn_err_msg(&e.err), "lzo");
+    cn_col_batch_free(b);
+    cn_ice_write_free(w); /* nothing committed */
     env_close(&e);
 }
 
@@ -1027,6 +1081,7 @@ CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(sort_order_
              cmocka_unit_test(time_travel_by_id_and_timestamp),
              cmocka_unit_test(add_column_reads_old_files_as_null),
              cmocka_unit_test(pruning_and_projection), cmocka_unit_test(properties_round_trip),
+             cmocka_unit_test(codec_property),
              cmocka_unit_test(not_found_suggests_names),
              cmocka_unit_test(racing_writers_merge_or_conflict),
              cmocka_unit_test(uncommitted_write_leaves_nothing),
