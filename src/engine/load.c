@@ -1148,15 +1148,27 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
                 rc = cn_err_set(err, CN_ENOMEM, "out of memory");
                 break;
             }
+            /* rows of a batch share their partition: ds parsed and asked about once per change */
+            char last_ds[10];
+            uint32_t last_len = UINT32_MAX;
+            bool keep = false;
             for (uint32_t r = 0; r < in->n_rows; r++) {
                 uint32_t len;
                 const char *p = cn_col_vec_str(dv, r, &len);
-                char dsb[11];
-                snprintf(dsb, sizeof dsb, "%.*s", (int)(len < 10 ? len : 10), p);
-                if (!skip(skip_ud, ds_days(dsb, INT32_MIN))) selbuf[k++] = r;
+                if (len > 10) len = 10;
+                if (len != last_len || memcmp(p, last_ds, len) != 0) {
+                    char dsb[11];
+                    snprintf(dsb, sizeof dsb, "%.*s", (int)len, p);
+                    keep = !skip(skip_ud, ds_days(dsb, INT32_MIN));
+                    memcpy(last_ds, p, len);
+                    last_len = len;
+                }
+                if (keep) selbuf[k++] = r;
             }
-            ((CnBatch *)in)->sel = selbuf;
-            ((CnBatch *)in)->n_sel = k;
+            if (k < in->n_rows) { /* every row kept: no selection (a plain projection stays one) */
+                ((CnBatch *)in)->sel = selbuf;
+                ((CnBatch *)in)->n_sel = k;
+            }
         }
         g->stats.rows_scanned += in->sel ? in->n_sel : in->n_rows;
         cn_col_batch_reset(out);
