@@ -1,8 +1,9 @@
 /* kv.h: the online key-value store. One interface (a vtable, CnKvOps in kv_int.h) over
  * backends chosen by URI: `lmdb:<dir>` (embedded, the default `<warehouse>/online`),
  * `mem:` (a hash map, the reference in the contract tests), `redis://` (kv_redis.c, when
- * built with hiredis) and `dynamodb://` (kv_dynamodb.c). `rediss://` and `mongodb://` are
- * recognised but fail with CN_EUNSUPPORTED until their backends exist.
+ * built with hiredis), `mongodb://` (kv_mongo.c, the module chronon_mongo.so loaded on
+ * first use by kv_mongo_load.c) and `dynamodb://` (kv_dynamodb.c). `rediss://` is
+ * recognised but fails with CN_EUNSUPPORTED.
  *
  * A store holds named datasets (Chronon's `<GROUPBY>_BATCH`, `ZIPLINE_METADATA`, ...).
  * Each dataset has a current VERSION. A bulk load writes a whole new version beside the

@@ -10,7 +10,8 @@
  *   mem:[name]    kv_mem.c         built in (process memory; tests, reference)
  *   redis://      kv_redis.c       built in when hiredis is found (CN_HAVE_HIREDIS)
  *   rediss://     -                recognised, CN_EUNSUPPORTED (hiredis 0.14 has no TLS)
- *   mongodb(+srv)://  kv_mongo.c   built in when libmongoc is found (CN_HAVE_MONGOC)
+ *   mongodb(+srv)://  kv_mongo.c   module chronon_mongo.so, loaded on first use by
+ *                                  kv_mongo_load.c (built when libmongoc is found)
  *   dynamodb://   kv_dynamodb.c    built in (libcurl, OpenSSL)
  *
  * THREADS: a backend honours kv.h's rule (many readers, one writer) on its own: kv.c
@@ -80,7 +81,7 @@ struct CnKvOps {
 
 extern const CnKvOps cn_kv__lmdb_ops;
 extern const CnKvOps cn_kv__mem_ops;
-extern const CnKvOps cn_kv__mongo_ops;    /* kv_mongo.c, when CN_HAVE_MONGOC */
+extern const CnKvOps cn_kv__mongo_ops;    /* kv_mongo_load.c, when CN_HAVE_MONGOC */
 extern const CnKvOps cn_kv__redis_ops;    /* kv_redis.c, when CN_HAVE_HIREDIS */
 extern const CnKvOps cn_kv__dynamodb_ops; /* kv_dynamodb.c */
 

@@ -7,6 +7,7 @@ only chronon_* symbols."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -116,6 +117,8 @@ def test_errors(env):
 
 
 def test_shared_library_exports_only_chronon_symbols():
+    """libchronon.so exports the chronon_* API and, beyond it, only the base functions the
+    MongoDB backend module (chronon_mongo.so) calls back into its host for."""
     nm = shutil.which("nm")
     assert nm, "nm (binutils) is installed with the compiler"
     p = subprocess.run([nm, "-D", "--defined-only", os.path.join(BUILD, "libchronon.so")], capture_output=True,
@@ -123,9 +126,29 @@ def test_shared_library_exports_only_chronon_symbols():
     assert p.returncode == 0, p.stderr
     syms = [line.split()[-1] for line in p.stdout.splitlines() if line.split()]
     assert "chronon_fetch_json" in syms and "chronon_client_open" in syms
-    assert [s for s in syms if not s.startswith("chronon_")] == []
+    others = sorted(s for s in syms if not s.startswith("chronon_"))
+    module = os.path.join(BUILD, "chronon_mongo.so")
+    assert os.path.exists(module), "the MongoDB backend module is built (scripts/deps.sh installs libmongoc-dev)"
+    p = subprocess.run([nm, "-D", "--undefined-only", module], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    needed = sorted(line.split()[-1] for line in p.stdout.splitlines() if line.split()[-1].startswith("cn_"))
+    assert needed and others == needed
     p = subprocess.run([nm, "--defined-only", os.path.join(BUILD, "libchronon.a")], capture_output=True, text=True)
     assert " T cn_fetcher_open" in p.stdout and " T chronon_fetch_json" in p.stdout
+
+
+def test_shared_library_loads_the_mongodb_module(env):
+    """A program on libchronon.so opens a mongodb:// store: the backend module loads (it
+    resolves its base functions in the library) and the open fails only because nothing
+    listens on the port."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = "mongodb://127.0.0.1:%d/db?serverSelectionTimeoutMS=200" % port
+    p = subprocess.run([EXAMPLES[0], uri, "-", "group_by", "x/y", "[]"], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 1
+    assert "could not be loaded" not in p.stderr and "cannot reach the server" in p.stderr, p.stderr
 
 
 def test_fetches_during_uploads(env):
