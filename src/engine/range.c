@@ -612,7 +612,7 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     /* AVERAGE in ts order equals source order only while every partial sum is exact */
     if (pl.any_avg && max_rows && max_abs > (UINT64_C(1) << 53) / max_rows) goto out;
     *done = true;
-    rc = cn_eng__mem_check(g, m * (sizeof *rd.rows + (prefix ? 16 : 0)) + ((uint64_t)rd.n_ids * 3 + (uint64_t)max_rows) * 16,
+    rc = cn_eng__mem_check(g, m * (sizeof *rd.rows + (prefix ? 8 : 0)) + ((uint64_t)rd.n_ids * 3 + (uint64_t)max_rows) * 16,
                            "computing the daily windows of the range", err);
     if (rc) goto out;
     rd.rows = cn_malloc((m + 1) * sizeof *rd.rows);
@@ -632,17 +632,21 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     for (uint32_t id = 0; id < rd.n_ids; id++) cn_eng__fold_sort(rd.rows + rd.beg[id], rd.beg[id + 1] - rd.beg[id], sizeof *rd.rows);
     if (prefix) {
         rd.psum = cn_malloc((m + 1) * sizeof *rd.psum);
-        rd.ts = cn_malloc((m + 1) * sizeof *rd.ts);
-        if (!rd.psum || !rd.ts) {
+        if (!rd.psum) {
             rc = cn_err_set(err, CN_ENOMEM, "out of memory (%llu rows)", (unsigned long long)m);
             goto out;
         }
+        /* the ts go to the front of the rows' own buffer (ts i lands on bytes of rows
+         * already read), which then shrinks: no third array while the rows are alive */
+        int64_t *ts = (int64_t *)(void *)rd.rows;
         rd.psum[0] = 0;
         for (uint64_t i = 0; i < m; i++) {
-            rd.ts[i] = rd.rows[i].ts;
-            rd.psum[i + 1] = rd.psum[i] + (uint64_t)rd.rows[i].v;
+            int64_t t = rd.rows[i].ts, v = rd.rows[i].v;
+            rd.psum[i + 1] = rd.psum[i] + (uint64_t)v;
+            ts[i] = t;
         }
-        cn_free(rd.rows);
+        int64_t *shrunk = cn_realloc(ts, (m + 1) * sizeof *ts);
+        rd.ts = shrunk ? shrunk : ts;
         rd.rows = NULL;
     }
     uint32_t n_days = 0;
