@@ -744,7 +744,7 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
     CnPoolJob *job = NULL;
     bool sync = false;
     int rc = 0;
-    double t0 = up_now(), c0 = up_cpu(), t_wait = 0, t_load = 0, c_load = 0, t_sort = 0;
+    double t0 = up_now(), c0 = up_cpu(), t_wait = 0, t_load = 0, c_load = 0, t_sort = 0, t_hand = 0;
     if (!order || !rank || !beg) {
         rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
         goto done;
@@ -850,20 +850,24 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
             p += kl + vl;
             st->keys++;
         }
-        t_load += up_now() - tl;
+        double th = up_now();
+        t_load += th - tl;
         c_load += up_cpu() - cl;
         pthread_mutex_lock(&f.mu);
         sl->ready = false;
         f.written++;
         if (f.n_idle) pthread_cond_broadcast(&f.cv);
         pthread_mutex_unlock(&f.mu);
+        /* handing the slot back wakes an idle worker; with more runnable threads than
+         * cores the writer can lose its core here (docs/online-format.md) */
+        t_hand += up_now() - th;
     }
     cn_free(cells);
     cn_free(n_cells);
     cn_log(CN_LOG_DEBUG,
            "upload fold: keys=%u rows=%u workers=%u sort=%.3fs sort_and_partition=%.3fs (caller CPU %.3fs) "
-           "waiting=%.3fs loading=%.3fs (CPU %.3fs)",
-           n_ids, n_in, n_workers, t_sort, t_prep, c_prep, t_wait, t_load, c_load);
+           "waiting=%.3fs loading=%.3fs (CPU %.3fs) handing_back=%.3fs",
+           n_ids, n_in, n_workers, t_sort, t_prep, c_prep, t_wait, t_load, c_load, t_hand);
 done:
     if (sync) {
         pthread_mutex_lock(&f.mu);

@@ -703,8 +703,12 @@ static int lm_open(CnKv *kv, const char *target, CnErr *err) {
     }
     /* NOTLS: read transactions are pooled across threads. NORDAHEAD: point lookups
      * should not drag neighbouring pages into memory when the store outgrows RAM.
-     * (MDB_WRITEMAP was measured on the upload bench: it saves the write() copy at
-     * commit but costs more in page faults on the file, +20% CPU in all.) */
+     * (MDB_WRITEMAP was measured on the upload bench twice: it saves the writev copy at
+     * commit but costs more in page faults on the file, +15-20% CPU in all and no
+     * better wall; it would also make the file as large as the map, sparse. Making the
+     * intermediate commits of a streamed load MDB_NOSYNC is not safe either: their meta
+     * page could reach the disk before their data pages, and a power loss would then
+     * leave the whole store, not just the new version, unreadable.) */
     unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (o->read_only ? MDB_RDONLY : 0) |
                      (o->no_sync ? MDB_NOSYNC : 0);
     rc = mdb_env_open(s->env, s->dir, flags, 0644);
