@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static atomic_int log_level = -1;
@@ -41,4 +42,10 @@ void cn_log__write(int level, const char *fmt, ...) {
     line[len++] = '\n';
     ssize_t w = write(2, line, len);
     (void)w;
+}
+
+double cn_clock_s(clockid_t id) {
+    struct timespec t;
+    clock_gettime(id, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }

@@ -237,13 +237,6 @@ static uint32_t threads_for(uint64_t n) {
 /* First item of chunk t of nt over n items (chunk t is [cut(t), cut(t + 1))). */
 static uint32_t cut(uint32_t n, uint32_t t, uint32_t nt) { return (uint32_t)((uint64_t)n * t / nt); }
 
-/* Monotonic seconds (the phase times of the debug log line). */
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* ------------------------------------------------------------------ load */
 
 static int flat_grow(Flat *f, const Plan *p, uint64_t need, CnErr *err) {
@@ -1600,7 +1593,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     }
     const CnVec *lk = &left->cols[lcol[0]];
     if (!plan_make(g, &p) || !cn_col_type_equal(lk->type, g->key_schema->fields[0].type)) goto done;
-    double t0 = now_s(), t_load = 0, t_sort = 0, t_sweep = 0;
+    double t0 = cn_clock_s(CLOCK_MONOTONIC), t_load = 0, t_sort = 0, t_sweep = 0;
     for (size_t i = 0; i < gb->n_sources && rc == 0; i++) {
         bool ok = false;
         rc = load_source(cat, &gb->sources[i], &p, lo, hi, opts, &f, &scanned, &ok, err);
@@ -1614,7 +1607,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     if (bounded && f.early) goto done;
     *taken = true;
     g->stats.rows_scanned = scanned;
-    t_load = now_s();
+    t_load = cn_clock_s(CLOCK_MONOTONIC);
     rc = key_ids(&f, &km, &id, &n_ids, err);
     cn_free(f.key), f.key = NULL;
     skeys = f.skeys; /* string keys: left rows look up their id here */
@@ -1654,9 +1647,9 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
         if (rank && qid[r] != NONE) qid[r] = rank[qid[r]];
         if (qid[r] != NONE && s.start[qid[r]] == s.start[qid[r] + 1]) qid[r] = NONE; /* no rows */
     }
-    t_sort = now_s();
+    t_sort = cn_clock_s(CLOCK_MONOTONIC);
     rc = sweep(&s, &p, n, qid, qts, qpday, n_ids, slot, &rv, &rok, err);
-    t_sweep = now_s();
+    t_sweep = cn_clock_s(CLOCK_MONOTONIC);
     sorted_fini(&s);
     if (rc == 0) rc = cn_col_batch_new(g->value_schema, &vals, err);
     if (rc == 0) rc = out_columns(&p, n, slot, rv, rok, vals, err);
@@ -1665,7 +1658,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
                "join fast path: %u threads, %lld rows, %u queries: load %.3fs, sort %.3fs (%s), sweep %.3fs, "
                "output %.3fs",
                cn_pool_threads(), (long long)scanned, n, t_load - t0, t_sort - t_load, order, t_sweep - t_sort,
-               now_s() - t_sweep);
+               cn_clock_s(CLOCK_MONOTONIC) - t_sweep);
 done:
     cn_free(rv);
     cn_free(rok);

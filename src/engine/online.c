@@ -123,21 +123,6 @@ json_t *cn_eng_vec_json(const CnVec *v, uint32_t i) {
 
 /* ------------------------------------------------------------------ upload */
 
-/* Monotonic seconds, for the phase times of the debug log (CHRONON_LOG=debug). */
-static double up_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-/* CPU seconds of the calling thread (the debug log's phases: wall against CPU tells a
- * phase that waits or is descheduled from one that works). */
-static double up_cpu(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static json_t *schema_json(const CnSchema *s) {
     json_t *a = json_array();
     char tb[512];
@@ -744,14 +729,14 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
     CnPoolJob *job = NULL;
     bool sync = false;
     int rc = 0;
-    double t0 = up_now(), c0 = up_cpu(), t_wait = 0, t_load = 0, c_load = 0, t_sort = 0, t_hand = 0;
+    double t0 = cn_clock_s(CLOCK_MONOTONIC), c0 = cn_clock_s(CLOCK_THREAD_CPUTIME_ID), t_wait = 0, t_load = 0, c_load = 0, t_sort = 0, t_hand = 0;
     if (!order || !rank || !beg) {
         rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
         goto done;
     }
     rc = sort_key_ids(&g->keys, order, rank, err);
     if (rc) goto done;
-    t_sort = up_now() - t0;
+    t_sort = cn_clock_s(CLOCK_MONOTONIC) - t0;
     /* the rows in reach of some window, by rank, in source order within a rank */
     int64_t lo = INT64_MAX;
     for (uint32_t wi = 0; wi < n_wins; wi++) lo = uw[wi].lo < lo ? uw[wi].lo : lo;
@@ -821,10 +806,10 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
         n_cells = cn_malloc(((size_t)n_wins + 1) * sizeof *n_cells);
         if (!cells || !n_cells) rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
     }
-    double t_prep = up_now() - t0, c_prep = up_cpu() - c0;
+    double t_prep = cn_clock_s(CLOCK_MONOTONIC) - t0, c_prep = cn_clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
     for (uint32_t c = 0; c < f.n_chunks && rc == 0; c++) {
         UpChunk *sl = &f.slot[c % UP_SLOTS];
-        double tw = up_now();
+        double tw = cn_clock_s(CLOCK_MONOTONIC);
         if (n_workers) {
             pthread_mutex_lock(&f.mu);
             while (!sl->ready) {
@@ -840,7 +825,7 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
             rc = cn_err_set(err, sl->rc, "upload: out of memory folding keys");
             break;
         }
-        double tl = up_now(), cl = up_cpu();
+        double tl = cn_clock_s(CLOCK_MONOTONIC), cl = cn_clock_s(CLOCK_THREAD_CPUTIME_ID);
         t_wait += tl - tw;
         const char *p = sl->recs.data;
         for (uint32_t i = c * UP_CHUNK, j = 0; i < n_ids && j < UP_CHUNK && rc == 0; i++, j++) {
@@ -850,9 +835,9 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
             p += kl + vl;
             st->keys++;
         }
-        double th = up_now();
+        double th = cn_clock_s(CLOCK_MONOTONIC);
         t_load += th - tl;
-        c_load += up_cpu() - cl;
+        c_load += cn_clock_s(CLOCK_THREAD_CPUTIME_ID) - cl;
         pthread_mutex_lock(&f.mu);
         sl->ready = false;
         f.written++;
@@ -860,7 +845,7 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
         pthread_mutex_unlock(&f.mu);
         /* handing the slot back wakes an idle worker; with more runnable threads than
          * cores the writer can lose its core here (docs/online-format.md) */
-        t_hand += up_now() - th;
+        t_hand += cn_clock_s(CLOCK_MONOTONIC) - th;
     }
     cn_free(cells);
     cn_free(n_cells);
@@ -1114,10 +1099,10 @@ int cn_eng_upload(CnIceCatalog *cat, CnKv *kv, const CnGroupBy *gb, const char *
                     : INT32_MIN;
     char lo_ds[11];
     if (lo != INT32_MIN) cn_ds_format(lo, lo_ds);
-    double t0 = up_now(), c0 = up_cpu();
+    double t0 = cn_clock_s(CLOCK_MONOTONIC), c0 = cn_clock_s(CLOCK_THREAD_CPUTIME_ID);
     rc = cn_eng_gb_open(cat, gb, lo != INT32_MIN ? lo_ds : NULL, ds, opts, &g, err);
     if (rc) goto done;
-    double t1 = up_now(), c1 = up_cpu();
+    double t1 = cn_clock_s(CLOCK_MONOTONIC), c1 = cn_clock_s(CLOCK_THREAD_CPUTIME_ID);
     if (!cn_eng__has_day(g, day)) {
         CnBuf tabs = CN_BUF_INIT;
         for (size_t i = 0; i < gb->n_sources; i++)
@@ -1146,10 +1131,10 @@ int cn_eng_upload(CnIceCatalog *cat, CnKv *kv, const CnGroupBy *gb, const char *
     if (rc == 0)
         rc = cn_kv_load_add(ld, CN_KV_SERVING_INFO_KEY, strlen(CN_KV_SERVING_INFO_KEY), info.data, info.len, err);
     if (rc == 0) {
-        double t2 = up_now(), c2 = up_cpu();
+        double t2 = cn_clock_s(CLOCK_MONOTONIC), c2 = cn_clock_s(CLOCK_THREAD_CPUTIME_ID);
         rc = cn_kv_load_commit(ld, &st.version, err);
         ld = NULL;
-        double t3 = up_now(), c3 = up_cpu();
+        double t3 = cn_clock_s(CLOCK_MONOTONIC), c3 = cn_clock_s(CLOCK_THREAD_CPUTIME_ID);
         cn_log(CN_LOG_DEBUG,
                "upload %s: keys=%lld read=%.3fs records=%.3fs commit=%.3fs (calling thread CPU %.3fs %.3fs %.3fs)",
                gb->meta.name, (long long)st.keys, t1 - t0, t2 - t1, t3 - t2, c1 - c0, c2 - c1, c3 - c2);

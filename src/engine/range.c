@@ -72,12 +72,6 @@ bool cn_eng__range_eligible(const CnEngGroupBy *g) {
     return cn_eng__fold_enabled() && plan_make(g, &pl);
 }
 
-static double cpu_clock(clockid_t id) {
-    struct timespec t;
-    clock_gettime(id, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* Shared, read-only once built: the rows by key and the plan. */
 typedef struct RData {
     CnEngGroupBy *g;
@@ -486,7 +480,7 @@ static void pipe_worker(void *ud, uint32_t t) {
         pthread_mutex_unlock(&p->mu);
     }
     folder_fini(&f);
-    p->fold_cpu = cpu_clock(CLOCK_THREAD_CPUTIME_ID);
+    p->fold_cpu = cn_clock_s(CLOCK_THREAD_CPUTIME_ID);
 }
 
 static int emit_day(RData *rd, RDay *dy, int32_t d, CnEngEmitFn emit, void *ud, CnErr *err) {
@@ -563,7 +557,7 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     *done = false;
     RPlan pl;
     if (!plan_make(g, &pl)) return 0;
-    double cpu0 = cpu_clock(CLOCK_PROCESS_CPUTIME_ID), cpu1 = 0, fold_cpu = -1;
+    double cpu0 = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID), cpu1 = 0, fold_cpu = -1;
     RData rd;
     memset(&rd, 0, sizeof rd);
     rd.g = g;
@@ -655,12 +649,12 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     if (g->opts.verbose)
         fprintf(stderr, "range fold: %llu rows over %u keys, %u days%s\n", (unsigned long long)m, rd.n_ids, n_days,
                 prefix ? " (running sums)" : "");
-    cpu1 = cpu_clock(CLOCK_PROCESS_CPUTIME_ID);
+    cpu1 = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID);
     rc = cn_eng__out_schema(g, &rd.os, err);
     if (rc == 0) rc = run_days(&rd, days, n_days, max_rows, emit, ud, &fold_cpu, err);
     if (rc == 0 && n_days && fold_cpu >= 0) {
         /* where a range's time goes: grouping, then folding (worker) and writing (the rest) */
-        double days_cpu = cpu_clock(CLOCK_PROCESS_CPUTIME_ID) - cpu1;
+        double days_cpu = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu1;
         cn_log(CN_LOG_DEBUG,
                "range fold: rows grouped and sorted in %.3f s CPU; %u days in %.3f s CPU: folding %.3f s "
                "(%.4f a day), writing %.3f s (%.4f a day)",

@@ -121,18 +121,6 @@ typedef struct LmLoad {
     double commit_cpu;      /* ... of the committing thread's CPU */
 } LmLoad;
 
-static double mono_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static double thread_cpu_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 /* ---- small helpers ---------------------------------------------------------------- */
 
 static void put_u64(uint8_t *p, uint64_t v) {
@@ -1232,10 +1220,10 @@ static int part_commit(CnKvLoad *ld, bool flip, CnErr *err) {
         return rc;
     }
     mdb_cursor_close(L->cur);
-    double t0 = mono_s(), c0 = thread_cpu_s();
+    double t0 = cn_clock_s(CLOCK_MONOTONIC), c0 = cn_clock_s(CLOCK_THREAD_CPUTIME_ID);
     int mrc = mdb_txn_commit(L->txn);
-    L->commit_s += mono_s() - t0;
-    L->commit_cpu += thread_cpu_s() - c0;
+    L->commit_s += cn_clock_s(CLOCK_MONOTONIC) - t0;
+    L->commit_cpu += cn_clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
     L->n_parts++;
     L->txn = NULL;
     L->cur = NULL;
