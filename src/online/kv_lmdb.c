@@ -107,8 +107,10 @@ typedef struct LmLoad {
     /* CN_KV_LOAD_STREAM: each pair goes straight into a write transaction held across
      * adds (with the shared gate), committed once its pages reach part_budget. Nothing
      * is buffered, so nothing could be written again after MDB_MAP_FULL: the map is grown
-     * for a whole part before the part begins and a part never outgrows that room. */
-    bool stream, stream_asked;
+     * for a whole part before the part begins and a part never outgrows that room.
+     * Streaming while ld->flags has CN_KV_LOAD_STREAM (cleared when a key comes out of
+     * order: the rest is buffered); stream_asked: the load began with it. */
+    bool stream_asked;
     MDB_txn *txn;           /* the part in progress, or NULL */
     MDB_cursor *cur;        /* on the new version, in txn */
     uint64_t part_pages;    /* page bytes the part's pairs take (page_share, estimated) */
@@ -1008,7 +1010,7 @@ static int lm_load_begin(CnKvLoad *ld, CnErr *err) {
     cn_arena_init(&L->arena, 4u << 20);
     L->sorted = true;
     L->slice = CHUNK_ENTS;
-    L->stream = L->stream_asked = (ld->flags & CN_KV_LOAD_STREAM) != 0;
+    L->stream_asked = (ld->flags & CN_KV_LOAD_STREAM) != 0;
     /* a part's dirty pages stay well under LMDB's cap on a write transaction */
     L->part_budget = CN_MIN(kv->opts.load_chunk_bytes, STREAM_PART_MAX);
     BeginArg a = {ld, 0, NULL};
@@ -1245,7 +1247,6 @@ static int stream_add(CnKvLoad *ld, const void *key, size_t key_len, const void 
     Lmdb *s = kv->impl;
     LmLoad *L = ld->impl;
     if (L->last_len && cn_bytes_cmp(key, key_len, L->last, L->last_len) <= 0) {
-        L->stream = false;
         ld->flags &= ~(unsigned)CN_KV_LOAD_STREAM;
         cn_buf_reset(&L->max_key);
         if (cn_buf_append(&L->max_key, L->last, L->last_len) < 0) return cn_kv__oom(kv, ld->dataset, err);
@@ -1277,7 +1278,7 @@ static int lm_load_add(CnKvLoad *ld, const void *key, size_t key_len, const void
     if (value_len > UINT32_MAX)
         return cn_err_set(err, CN_ELIMIT, "%s: dataset %s: a value of %zu bytes; loads take values "
                           "up to 4 GiB", ld->kv->uri, ld->dataset, value_len);
-    if (L->stream) {
+    if (ld->flags & CN_KV_LOAD_STREAM) {
         int rc = stream_add(ld, key, key_len, value, value_len, err);
         if (rc != 0) return rc < 0 ? rc : 0;
     }
@@ -1386,7 +1387,7 @@ static int lm_load_commit(CnKvLoad *ld, CnErr *err) {
     if (L->stream_asked)
         cn_log(CN_LOG_DEBUG, "kv=%s dataset=%s streamed load: pairs=%llu parts=%u commits=%.3fs (CPU %.3fs)%s",
                kv->uri, ld->dataset, (unsigned long long)ld->n_added, L->n_parts, L->commit_s, L->commit_cpu,
-               L->stream ? "" : " (then buffered: keys out of order)");
+               ld->flags & CN_KV_LOAD_STREAM ? "" : " (then buffered: keys out of order)");
     if (rc == MDB_TXN_FULL) rc = lm_err(kv, rc, err, "load", ld->dataset, NULL, 0);
     if (rc < 0) {
         lm_load_abort(ld);
