@@ -734,11 +734,6 @@ static const char *label_dep(Build *b, const Entry *e, const char *raw) {
     return res ? res : raw;
 }
 
-/* The waits of a label-join DAG: the Join's backfill (its output table, which the
- * _labeled views read), the producers of the left table and of the label GroupBys'
- * sources, and those GroupBys' own backfills. */
-static void link_label(Build *b, Entry *e, CnSchedDag *d);
-
 /* For each part: its GroupBy's own backfill, when the GroupBy is scheduled on its own,
  * and the producers of its sources. */
 static void wait_for_parts(Build *b, Entry *e, CnSchedDag *d, const CnJoinPart *parts, size_t n) {
@@ -754,6 +749,9 @@ static void wait_for_parts(Build *b, Entry *e, CnSchedDag *d, const CnJoinPart *
     }
 }
 
+/* The waits of a label-join DAG: the Join's backfill (its output table, which the
+ * _labeled views read), the producers of the left table and of the label GroupBys'
+ * sources, and those GroupBys' own backfills. */
 static void link_label(Build *b, Entry *e, CnSchedDag *d) {
     const CnJoin *j = e->conf->join;
     CnErr ignored = CN_ERR_INIT;
