@@ -59,23 +59,16 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
     o.verbose = has_flag(a, "--verbose") || has_flag(a, "-v");
     bool quiet = has_flag(a, "--quiet") || has_flag(a, "-q") || cn_dist_rank(dist) != 0;
     o.progress = !quiet && isatty(2);
-    const char *v = cn_run_extra(a, "--step-days", NULL);
-    if (v) {
-        char *end = NULL;
-        long n = strtol(v, &end, 10);
-        if (!*v || *end || n < 1 || n > 100000) {
-            rc = cn_err_set(err, CN_EINVAL, "--step-days: invalid value '%s' (expected a positive number of days)", v);
-            goto done;
-        }
-        o.step_days = (int)n;
-    } else if (a->parallelism > 0 && a->has_start) {
+    rc = cn_run_step_days(a, &o.step_days, err);
+    if (rc) goto done;
+    if (!o.step_days && a->parallelism > 0 && a->has_start) {
         /* --parallelism N: N contiguous chunks of the range */
         int64_t s = 0, e = 0;
         cn_ds_parse(a->start_ds, &s);
         cn_ds_parse(a->ds, &e);
         o.step_days = (int)((e - s + 1 + a->parallelism - 1) / a->parallelism);
     }
-    v = cn_run_extra(a, "--max-memory", NULL);
+    const char *v = cn_run_extra(a, "--max-memory", NULL);
     if (v && parse_size(v, &o.max_memory)) {
         rc = cn_err_set(err, CN_EINVAL, "--max-memory: invalid size '%s' (expected bytes or a number with K, M or G)", v);
         goto done;

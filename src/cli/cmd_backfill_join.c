@@ -75,17 +75,9 @@ int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err) {
                         "rows of those parts from <join table>_bootstrap)");
         goto done;
     }
-    const char *v = cn_run_extra(a, "--step-days", NULL);
-    if (v) {
-        char *end = NULL;
-        long n = strtol(v, &end, 10);
-        if (!*v || *end || n < 1 || n > 100000) {
-            rc = cn_err_set(err, CN_EINVAL, "--step-days: invalid value '%s' (expected a positive number of days)", v);
-            goto done;
-        }
-        o.step_days = (int)n;
-    }
-    v = cn_run_extra(a, "--max-memory", NULL);
+    rc = cn_run_step_days(a, &o.step_days, err);
+    if (rc) goto done;
+    const char *v = cn_run_extra(a, "--max-memory", NULL);
     if (v && parse_size(v, &o.max_memory)) {
         rc = cn_err_set(err, CN_EINVAL, "--max-memory: invalid size '%s' (expected bytes or a number with K, M or G)", v);
         goto done;

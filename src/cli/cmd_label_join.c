@@ -6,7 +6,6 @@
 #include "base/compat.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -29,17 +28,8 @@ int cn_cli_label_join(const CnRunArgs *a, CnErr *err) {
     CnEngOpts o;
     memset(&o, 0, sizeof o);
     o.end_ds = a->ds;
-    const char *v = cn_run_extra(a, "--step-days", NULL);
-    if (v) {
-        char *end = NULL;
-        long n = strtol(v, &end, 10);
-        if (!*v || *end || n < 1 || n > 100000) {
-            rc = cn_err_set(err, CN_EINVAL,
-                            "--step-days: invalid value '%s' (expected a positive number of left days per step)", v);
-            goto done;
-        }
-        o.step_days = (int)n;
-    }
+    rc = cn_run_step_days(a, &o.step_days, err);
+    if (rc) goto done;
     CnEngLabelStats st;
     rc = cn_eng_label_join(cat, conf->join, a->ds, &o, &st, err);
     if (rc == 0)

@@ -268,6 +268,18 @@ const char *cn_run_extra(const CnRunArgs *a, const char *flag, const char *alias
     return NULL;
 }
 
+int cn_run_step_days(const CnRunArgs *a, int *days, CnErr *err) {
+    *days = 0;
+    const char *v = cn_run_extra(a, "--step-days", NULL);
+    if (!v) return 0;
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 1 || n > 100000)
+        return cn_err_set(err, CN_EINVAL, "--step-days: invalid value '%s' (expected a positive number of days)", v);
+    *days = (int)n;
+    return 0;
+}
+
 static void free_args(CnRunArgs *a) {
     cn_free(a->extra);
     if (a->conf) {

@@ -373,16 +373,8 @@ int cn_run_staging_query_backfill(const CnRunArgs *a, CnErr *err) {
         goto done;
     }
     int step_days = 0;
-    const char *sd = cn_run_extra(a, "--step-days", NULL);
-    if (sd) {
-        char *end = NULL;
-        long v = strtol(sd, &end, 10);
-        if (!*sd || *end || v < 1 || v > 100000) {
-            rc = cn_err_set(err, CN_EINVAL, "--step-days: invalid value '%s' (expected a positive number of days)", sd);
-            goto done;
-        }
-        step_days = (int)v;
-    }
+    rc = cn_run_step_days(a, &step_days, err);
+    if (rc) goto done;
     /* teams.json env (CHRONON_WAREHOUSE / CHRONON_CATALOG), when the repo has one */
     char tpath[PATH_MAX + 16];
     snprintf(tpath, sizeof tpath, "%s/teams.json", a->repo);

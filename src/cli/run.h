@@ -39,6 +39,9 @@ int cn_run_parse(int argc, char **argv, CnRunArgs *out, CnErr *err);
 /* Value of an extra flag (`--name X`, `--name=X`, or a short alias), or NULL.
  * BORROWED from argv. */
 const char *cn_run_extra(const CnRunArgs *a, const char *flag, const char *alias);
+/* --step-days N (1..100000) into *days; 0 when the flag is absent. CN_EINVAL naming the
+ * value otherwise. */
+int cn_run_step_days(const CnRunArgs *a, int *days, CnErr *err);
 
 /* Mode handlers per conf type (backfill: cmd_backfill_gb.c for group_bys). */
 int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err);
