@@ -273,6 +273,9 @@ const char *cn_conf_source_kind_name(CnSourceKind k);
 
 /* Chronon's sanitize: every char outside [A-Za-z0-9_] becomes '_'. */
 char *cn_conf_sanitize(CnArena *a, const char *name);
+/* Whether s is a bare identifier ([A-Za-z_][A-Za-z0-9_]*): a column name as written,
+ * with nothing to evaluate. */
+bool cn_conf_is_identifier(const char *s);
 /* "<outputNamespace>.<sanitize(name)>"; NULL (with err CN_ECONFIG) when the namespace or
  * name is not set. */
 char *cn_conf_output_table(CnArena *a, const CnMetaData *md, CnErr *err);

@@ -63,7 +63,6 @@ int cn_conf__validate_join(CnConfPx *px, const CnJoin *j);
 int cn_conf__validate_staging_query(CnConfPx *px, const CnStagingQuery *sq);
 
 /* names.c */
-bool cn_conf__is_identifier(const char *s);
 /* GroupBy value columns before derivations (aggregation parts or selected columns). */
 int cn_conf__groupby_base_values(CnArena *a, const CnGroupBy *gb, CnColumnList *out, CnErr *err);
 /* Join columns; derive=false gives left + part + external columns + ds, no derivations. */

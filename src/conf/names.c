@@ -63,7 +63,7 @@ bool cn_conf_list_has(const CnStrList *l, const char *s) {
     return false;
 }
 
-bool cn_conf__is_identifier(const char *s) {
+bool cn_conf_is_identifier(const char *s) {
     if (!s || !(isalpha((unsigned char)*s) || *s == '_')) return false;
     for (s++; *s; s++)
         if (!(isalnum((unsigned char)*s) || *s == '_')) return false;
@@ -371,7 +371,7 @@ static int expand_derivations(const CnDerivation *d, size_t n, const ColVec *bas
         CnColumn *c = col_push(out, d[i].name, CN_CONF_COL_DERIVED);
         if (!c) return cn_err_set(err, CN_ENOMEM, "out of memory");
         /* A rename keeps the renamed column's rule; anything else is an expression. */
-        const CnColumn *src = cn_conf__is_identifier(d[i].expression)
+        const CnColumn *src = cn_conf_is_identifier(d[i].expression)
                                   ? find_col(base, d[i].expression) : NULL;
         if (src) {
             c->type = src->type;

@@ -99,7 +99,7 @@ static int check_derivations(CnConfPx *px, CnArena *scratch, const CnDerivation 
         const CnDerivation *d = &ds[i];
         size_t old2 = cn_conf__push_idx(px, i);
         if (!*d->name) rc = cn_conf__fail(px, CN_ECONFIG, "name is empty (expected a column name or \"*\")");
-        if (!rc && cn_conf__is_identifier(d->expression)) {
+        if (!rc && cn_conf_is_identifier(d->expression)) {
             bool known = !strcmp(d->expression, "ds") || !strcmp(d->expression, "ts");
             for (size_t k = 0; k < n_pre && !known; k++)
                 if (!strcmp(pre[k], d->expression)) known = true;

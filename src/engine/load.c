@@ -465,11 +465,7 @@ static int plain_column(const CnSchema *schema, const char *text) {
         memcpy(name, text + 1, n - 2);
         name[n - 2] = 0;
     } else {
-        if (!n || n >= sizeof name) return -1;
-        for (size_t i = 0; i < n; i++) {
-            char c = text[i], l = (char)(c | 0x20);
-            if (!(c == '_' || (l >= 'a' && l <= 'z') || (i && c >= '0' && c <= '9'))) return -1;
-        }
+        if (n >= sizeof name || !cn_conf_is_identifier(text)) return -1;
         if (!strcasecmp(text, "null") || !strcasecmp(text, "true") || !strcasecmp(text, "false")) return -1;
         memcpy(name, text, n + 1);
     }

@@ -54,17 +54,6 @@ void cn_eng__mut_free(CnEngMut *m) {
     cn_free(m);
 }
 
-/* A bare column name: read as is, no expression to evaluate. */
-static bool plain_name(const char *s) {
-    size_t n = strlen(s);
-    if (!n || (s[0] >= '0' && s[0] <= '9')) return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-              s[i] == '_'))
-            return false;
-    return true;
-}
-
 /* Selects standing for "every column" of the mutation table, as the loader reads a source
  * without selects (partition column left out, ts too when timeColumn makes it), so that
  * the two hidden expressions can be added. *n = 0 when the table does not exist: the
@@ -120,7 +109,7 @@ static int mut_groupby(CnEngMut *m, CnIceCatalog *cat, const CnGroupBy *gb, CnEr
         const char **keys = NULL, **vals = NULL;
         size_t ns = 0;
         if (!q->has_selects) {
-            if (plain_name(mts) && plain_name(rev)) continue; /* every column, the two under their names */
+            if (cn_conf_is_identifier(mts) && cn_conf_is_identifier(rev)) continue; /* every column, the two under their names */
             int rc = all_columns(m, cat, d, &keys, &vals, &ns, err);
             if (rc) return rc;
             if (!ns) continue;
