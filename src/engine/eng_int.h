@@ -99,6 +99,11 @@ int cn_eng__out_schema(CnEngGroupBy *g, CnSchema **out, CnErr *err);
 /* Key id of encoded key bytes, adding it (with vals row r of batch b) when new. */
 int cn_eng__key_intern(CnEngKeys *k, const void *p, size_t len, const CnBatch *b,
                        const int *cols, uint32_t r, uint32_t *id, CnErr *err);
+/* The column of schema a select's text names when the text is nothing but that column:
+ * `name` (no backquote inside) or a bare identifier other than null/true/false, spelled
+ * exactly as in schema (the expression binder's first, exact match); -1 for anything
+ * else. load.c. */
+int cn_eng__bare_col(const CnSchema *schema, const char *text);
 /* Key id of encoded key bytes (cn_eng__key_encode) in k; UINT32_MAX when absent. load.c. */
 uint32_t cn_eng__keys_find(const CnEngKeys *k, const void *key, size_t len);
 /* Encodes the key columns cols[0..n) of row r into out (reset first). false when every

@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -179,26 +178,10 @@ static bool plan_make(CnEngGroupBy *g, Plan *p) {
     return true;
 }
 
-/* Table column named by a select expression that is only a column name (bare or in
- * backticks, matching exactly as the binder matches first); -1 for anything else. */
+/* Table column named by a select expression that is only a column name (not the
+ * partition column); -1 for anything else. */
 static int bare_col(const CnSchema *ts, const char *ex) {
-    char name[256];
-    size_t len = strlen(ex);
-    if (len >= 2 && ex[0] == '`' && ex[len - 1] == '`') {
-        if (len - 2 >= sizeof name || memchr(ex + 1, '`', len - 2)) return -1;
-        memcpy(name, ex + 1, len - 2);
-        name[len - 2] = 0;
-    } else {
-        if (!len || len >= sizeof name || !(ex[0] == '_' || ((ex[0] | 32) >= 'a' && (ex[0] | 32) <= 'z'))) return -1;
-        for (size_t i = 0; i < len; i++) {
-            char c = ex[i];
-            if (!(c == '_' || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z'))) return -1;
-        }
-        if (!strcasecmp(ex, "null") || !strcasecmp(ex, "true") || !strcasecmp(ex, "false")) return -1;
-        memcpy(name, ex, len + 1);
-    }
-    if (!strcmp(name, CN_ICE_DS)) return -1;
-    return cn_col_schema_find(ts, name);
+    return strcmp(ex, CN_ICE_DS) && strcmp(ex, "`" CN_ICE_DS "`") ? cn_eng__bare_col(ts, ex) : -1;
 }
 
 /* Table column the source's query gives output column `name` from (as load.c binds

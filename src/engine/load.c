@@ -454,11 +454,8 @@ static int bind(const CnSchema *schema, const SrcBind *b, CnExprQuery **q, CnErr
     return cn_expr_query_bind(schema, &spec, q, err);
 }
 
-/* The column a select names when its text is nothing but that column: `name` (without
- * backquotes inside) or a bare identifier that is not a literal keyword, spelled exactly
- * as in schema (the binder's exact match). -1 otherwise. */
-static int plain_column(const CnSchema *schema, const char *text) {
-    char name[129];
+int cn_eng__bare_col(const CnSchema *schema, const char *text) {
+    char name[256];
     size_t n = strlen(text);
     if (n >= 2 && text[0] == '`' && text[n - 1] == '`') {
         if (n - 2 >= sizeof name || memchr(text + 1, '`', n - 2)) return -1;
@@ -480,7 +477,7 @@ static bool plain_projection(const CnSchema *scan, const SrcBind *b, const CnExp
     const CnSchema *os = cn_expr_query_schema(q);
     if (b->n_wheres || os->n_fields != b->n + (b->time_column ? 1u : 0u)) return false;
     for (uint32_t i = 0; i < os->n_fields; i++) {
-        int c = plain_column(scan, i < b->n ? b->exprs[i] : b->time_column);
+        int c = cn_eng__bare_col(scan, i < b->n ? b->exprs[i] : b->time_column);
         if (c < 0 || !cn_col_type_equal(scan->fields[c].type, os->fields[i].type)) return false;
         if (i == b->n && scan->fields[c].type->id != CN_COL_INT64) return false;
         from[i] = c;
