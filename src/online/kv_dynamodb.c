@@ -31,7 +31,7 @@
  * writes its items with BatchWriteItem (25 per request, UnprocessedItems retried with
  * backoff), then flips the dataset item with a conditional PutItem
  * (attribute_not_exists(ds) OR v < :new; failing means a newer load won: CN_ECONFLICT),
- * then drops the tables of the replaced version and older ones (see the loads).
+ * then drops the tables of the versions replaced before its load began (see the loads).
  * A multi-get is one consistent BatchGetItem (100 items per request, UnprocessedKeys
  * retried) of the keys at the version last seen current and of the dataset item; the
  * dataset item naming another version, a key missing while the pointer moved, or the
@@ -39,10 +39,12 @@
  * versions even while the old one is being dropped (dynamo_multi_get says why).
  * Reads under a lease: within LEASE_MS of the send time of a pointer read that found the
  * version current (kv_vercache's confirmation time), a multi-get reads the items alone,
- * and keeps the answer only when the read ended within ACCEPT_MS of that time; a commit
- * drops a replaced version only GRACE_MS after its flip returned, and ACCEPT_MS <
- * GRACE_MS, so such a read saw the version whole. Another handle may serve a replaced
- * version for up to LEASE_MS after a flip (docs/online-store.md).
+ * and keeps the answer only when the read ended within ACCEPT_MS of that time. A commit
+ * drops only versions that a pointer read at its load's begin found already replaced,
+ * and no sooner than GRACE_MS after that read returned (ACCEPT_MS < GRACE_MS), so such a
+ * read saw the version whole; the version a commit replaces stays until the next
+ * commit (see the loads). Another handle may serve a replaced version for up to
+ * LEASE_MS after a flip (docs/online-store.md).
  * Retries: transport errors, HTTP 5xx and throttling (ThrottlingException,
  * ProvisionedThroughputExceededException, RequestLimitExceeded) up to `retries` times
  * (at least 8 for throttling) with doubling backoff. Errors name the table and the AWS
@@ -98,6 +100,18 @@ static void sleep_ms(uint64_t ms) {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
     }
+}
+
+static uint64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Sleeps until the monotonic time mono (ns; a past one: not at all). */
+static void sleep_until(uint64_t mono) {
+    uint64_t now = mono_ns();
+    if (now < mono) sleep_ms((mono - now + 999999u) / 1000000u);
 }
 
 static void hex_of(const unsigned char *d, size_t n, char *out) {
@@ -760,8 +774,9 @@ static int drop_table(CnKv *kv, const char *table, bool wait, CnErr *err) {
 }
 
 /* Drops the tables of dataset's versions 1..upto (ListTables, every page: the order of
- * the names is not promised). */
-static int drop_versions(CnKv *kv, const char *dataset, uint64_t upto, bool wait, CnErr *err) {
+ * the names is not promised), none before the monotonic time not_before (0: at once). */
+static int drop_versions(CnKv *kv, const char *dataset, uint64_t upto, bool wait, uint64_t not_before,
+                         CnErr *err) {
     char *stem = table_of(kv, dataset, TABLE_STEM, err);
     if (!stem) return err->code;
     size_t sl = strlen(stem);
@@ -781,7 +796,9 @@ static int drop_versions(CnKv *kv, const char *dataset, uint64_t upto, bool wait
             if (rc < 0 || !name || strncmp(name, stem, sl) != 0 || !name[sl] ||
                 strspn(name + sl, "0123456789") != strlen(name + sl))
                 continue;
-            if (strtoull(name + sl, NULL, 10) <= upto) rc = drop_table(kv, name, wait, err);
+            if (strtoull(name + sl, NULL, 10) > upto) continue;
+            sleep_until(not_before);
+            rc = drop_table(kv, name, wait, err);
         }
         start = rc == 0 ? json_incref(json_object_get(out, "LastEvaluatedTableName")) : NULL;
         json_decref(out);
@@ -852,7 +869,7 @@ static int dynamo_dataset_drop(CnKv *kv, const char *dataset, CnErr *err) {
     json_decref(out);
     if (!existed) return cn_kv__no_dataset(kv, dataset, err);
     /* every version's table (loads that crashed too), and what layout 1 left */
-    rc = drop_versions(kv, dataset, UINT64_MAX, true, err);
+    rc = drop_versions(kv, dataset, UINT64_MAX, true, 0, err);
     if (rc == 0 && legacy) rc = legacy_drop(kv, dataset, cur, true, err);
     return rc;
 }
@@ -1302,18 +1319,10 @@ done:
  * No cached version: one GetItem of the pointer first. */
 /* The read lease (see "Reads under a lease" in the header): a version confirmed current
  * by a pointer read sent at time t is read without the pointer until t + LEASE, and
- * such a read counts only if it ended before t + ACCEPT; a commit drops a replaced
- * version GRACE after its flip. ACCEPT < GRACE is what makes the lease safe. */
-/* (GRACE_MS is added to every replacing commit: 500 ms made a 5k-key replacing upload on
- * dynalite 25-30% slower than the raw client's; a lease read taking over 100 ms is just
- * read again with the pointer.) */
+ * such a read counts only if it ended before t + ACCEPT; a commit drops a version only
+ * GRACE after a pointer read found it replaced. ACCEPT < GRACE is what makes the lease
+ * safe. (A lease read taking over 100 ms is just read again with the pointer.) */
 enum { LEASE_MS = 100, ACCEPT_MS = 200, GRACE_MS = 250 };
-
-static uint64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys, size_t n,
                             CnKvSlice *values, CnArena *arena, CnErr *err) {
@@ -1470,15 +1479,26 @@ static int dynamo_multi_delete(CnKv *kv, const char *dataset, const CnKvSlice *k
 /* ---- loads ------------------------------------------------------------------------------- */
 
 /* A load writes version v into a table of its own, P<dataset>--v, created by load_begin.
- * The commit flips the dataset item to v, then drops whole tables: the replaced
- * version's and the dataset's older ones (loads that crashed). Dropping a table costs
- * the server no work per item (on DynamoDB, no write units), where deleting a version's
- * items one by one cost as much as writing them. Tables of versions between the
- * replaced one and v belong to loads begun after the replaced one: one still running
- * (it loses its flip with CN_ECONFLICT and drops its table) or one that crashed (the
- * next commit, which replaces v, drops it). */
+ * load_begin also reads the dataset's pointer: version `seen`, current when that read
+ * returned at `seen_at`. The commit flips the dataset item to v, then drops whole
+ * tables: those of the versions below `seen`, which were replaced before seen_at, once
+ * GRACE_MS has passed since seen_at (only a load shorter than that waits, for the
+ * rest). A reader under a lease on such a version confirmed it before its replacement
+ * landed, so its accepted reads ended before seen_at + ACCEPT_MS.
+ * The version this commit replaces (`seen` itself, usually) is left to the next commit:
+ * readers of other handles may hold a lease on it, and waiting GRACE_MS here made every
+ * replacing upload that much longer (on dynalite, +49% wall time for 5k keys). The cost
+ * is storage: between two uploads a dataset keeps two versions' tables (DynamoDB bills
+ * the stored bytes; on-demand tables cost nothing else while unused). Dropping a table
+ * costs the server no work per item (on DynamoDB, no write units), where deleting a
+ * version's items one by one cost as much as writing them. Tables of versions at or
+ * above `seen` other than v belong to loads begun later: one still running (it loses
+ * its flip with CN_ECONFLICT and drops its table) or one that crashed (a later commit
+ * drops it). A version in layout 1 is dropped at once: no reader reads layout 1. */
 typedef struct DLoad {
     char *table;            /* OWNED: the version's table */
+    uint64_t seen;          /* the dataset's version at begin (0: none, or unread) */
+    uint64_t seen_at;       /* mono_ns when that pointer read returned */
     DBatch b;
 } DLoad;
 
@@ -1486,6 +1506,15 @@ static int dynamo_load_begin(CnKvLoad *ld, CnErr *err) {
     CnKv *kv = ld->kv;
     int rc = next_version(kv, ld->dataset, &ld->version, err);
     if (rc < 0) return rc;
+    /* what this load's commit may drop (see above); a failed read drops nothing */
+    uint64_t seen = 0;
+    CnErr pe = CN_ERR_INIT;
+    if (get_pointer(kv, ld->dataset, &seen, false, &pe) < 0) {
+        cn_log(CN_LOG_DEBUG, "%s (old versions stay until a later load)", cn_err_msg(&pe));
+        seen = 0;
+    }
+    cn_err_clear(&pe);
+    uint64_t seen_at = mono_ns();
     char *table = table_of(kv, ld->dataset, ld->version, err);
     if (!table) return err->code;
     rc = ensure_table(kv, table, "k", "B", err);
@@ -1496,6 +1525,8 @@ static int dynamo_load_begin(CnKvLoad *ld, CnErr *err) {
         return rc;
     }
     l->table = table;
+    l->seen = seen;
+    l->seen_at = seen_at;
     cn_arena_init(&l->b.mem, 0);
     ld->impl = l;
     return 0;
@@ -1536,24 +1567,19 @@ static int dynamo_load_commit(CnKvLoad *ld, CnErr *err) {
         dynamo_load_abort(ld);
         return rc;
     }
-    uint64_t flipped = mono_ns();
     /* this handle's readers see the new version at once */
     cn_kv__vc_confirm(&((DStore *)kv->impl)->vers, ld->dataset, ld->version, sent);
     /* flipped; dropping older versions can fail without undoing that */
     CnErr gc = CN_ERR_INIT;
     uint64_t prev = 0, f = 1;
     int grc = 0;
-    if (old && num_of(json_object_get(old, "v"), &prev) == 0 && prev < ld->version) {
-        /* readers under a lease may still read the replaced version: drop nothing before
-         * GRACE_MS after the flip (they accept only reads done by ACCEPT_MS) */
-        uint64_t waited = mono_ns() - flipped;
-        if (waited / 1000000u < (uint64_t)GRACE_MS) sleep_ms(GRACE_MS - waited / 1000000u);
-        grc = drop_versions(kv, ld->dataset, prev, false, &gc);
-        /* replacing a layout-1 version */
-        if (grc == 0 && (!json_object_get(old, "f") ||
-                         (num_of(json_object_get(old, "f"), &f) == 0 && f < LAYOUT)))
-            grc = legacy_drop(kv, ld->dataset, prev, false, &gc);
-    }
+    bool legacy = old && num_of(json_object_get(old, "v"), &prev) == 0 && prev < ld->version &&
+                  (!json_object_get(old, "f") || (num_of(json_object_get(old, "f"), &f) == 0 && f < LAYOUT));
+    if (legacy) grc = legacy_drop(kv, ld->dataset, prev, false, &gc);
+    /* versions replaced before seen_at: lease reads of them were accepted only until
+     * ACCEPT_MS after seen_at */
+    if (grc == 0 && l->seen > 1)
+        grc = drop_versions(kv, ld->dataset, l->seen - 1, false, l->seen_at + (uint64_t)GRACE_MS * 1000000u, &gc);
     if (grc < 0) cn_log(CN_LOG_WARN, "%s (old versions stay until the next load)", cn_err_msg(&gc));
     cn_err_clear(&gc);
     json_decref(old);

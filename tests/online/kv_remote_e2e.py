@@ -7,8 +7,10 @@ started here on a free loopback port and stopped at the end:
                       down, no crash, correct values again after the restart
   dynamodb_contract   the contract suite on dynalite
   dynamodb_dies       dynalite down at open, then dies under a reader and comes back
-  dynamodb_cleanup    what a commit deletes: the replaced version's items by its key list,
-                      a table sweep after a crashed load or an in-place put
+  dynamodb_cleanup    what a commit deletes: the tables of versions replaced before its
+                      load began (the one it replaces stays until the next commit), a
+                      crashed load's table, what layout 1 left; a reader on another handle
+                      during back-to-back uploads sees each day whole
   dynamodb_sigv4      moto with signature checks on: the right secret works, a wrong one
                       fails clearly (the signer is right, not merely tolerated)
 Usage: kv_remote_e2e.py CASE. A missing server program is a skip (exit 77), or a
@@ -276,10 +278,13 @@ def scan_all(port, table):
 
 def case_dynamodb_cleanup(d):
     """Each version of a dataset is a table of its own (cl_D--<version>) whose items are
-    {k: key + 2-byte part, d} with no range key; a commit drops the replaced version's
-    table and older ones (a crashed load's table goes with the commit after next); drop
-    removes them all. A dataset in layout 1 is refused with a clear error until a load
-    moves it to layout 2. Checked by looking at the tables."""
+    {k: key + 2-byte part, d} with no range key; a commit drops the tables of the
+    versions below the one current when its load began (the version it replaces stays
+    for readers until the next commit, which drops it with a crashed load's table);
+    drop removes them all. A reader on another handle during back-to-back uploads reads
+    every day whole, and their old tables are gone after the uploads. A dataset in
+    layout 1 is refused with a clear error until a load moves it to layout 2 (its table
+    dropped at once). Checked by looking at the tables."""
     import base64
     port = free_port()
     s = Dynalite(d, port)
@@ -314,9 +319,9 @@ def case_dynamodb_cleanup(d):
         return int(out.split()[-1])
 
     try:
-        load(300)
+        v1 = load(300)
         v2 = load(200)
-        assert tables() == {v2: 200}, tables()
+        assert tables() == {v1: 300, v2: 200}, tables()
         # the datasets table holds the dataset's item and the counter, nothing per key
         names = sorted(it["ds"]["S"] for it in scan_all(port, meta))
         assert names == ["\x01next_version", "D"], names
@@ -325,9 +330,9 @@ def case_dynamodb_cleanup(d):
         rc, out = tool(uri, "crash", "D", "60", env=env)
         assert rc == 3 and "crashing" in out, out
         # (the crash wrote two full batches of 25; 10 were still buffered)
-        assert tables() == {v2: 200, v2 + 1: 50}, tables()
+        assert tables() == {v1: 300, v2: 200, v2 + 1: 50}, tables()
         v4 = load(100)
-        assert tables() == {v2 + 1: 50, v4: 100}, tables()
+        assert tables() == {v2: 200, v2 + 1: 50, v4: 100}, tables()
         # a key put in place goes into the current version's table
         rc, out = tool(uri, "put", "D", "extra", "e", env=env)
         assert rc == 0, out
@@ -335,11 +340,26 @@ def case_dynamodb_cleanup(d):
         assert rc == 0 and "value e" in out, out
         assert tables()[v4] == 101, tables()
         v5 = load(80)
-        assert tables() == {v5: 80}, tables()
+        assert tables() == {v4: 101, v5: 80}, tables()
         rc, out = tool(uri, "get", "D", "extra", env=env)
         assert rc == 0 and "(missing)" in out, out
         rc, out = tool(uri, "get", "D", "k79", env=env)
         assert rc == 0 and "value v79" in out, out
+        # a reader of its own (another process, with its read lease) during back-to-back
+        # uploads of the same keys: every multi-get finds the loaded values (watch exits
+        # 2 on a wrong or missing one) and none fails; the tables of all but the last
+        # two versions are gone afterwards
+        n = 400
+        v = load(n)
+        w = subprocess.Popen([TOOL, uri, "watch", "D", str(n), "4"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+        vs = [load(n) for _ in range(5)]
+        out, err = w.communicate(timeout=120)
+        lines = out.splitlines()
+        assert w.returncode == 0 and lines[:-1] == ["ok 0"] and lines[-1].startswith("done"), \
+            (w.returncode, out, err)
+        assert vs == sorted(vs) and vs[0] > v, vs
+        assert tables() == {vs[-2]: n, vs[-1]: n}, tables()
         rc, out = tool(uri, "drop", "D", env=env)
         assert rc == 0 and "dropped" in out, out
         assert tables() == {}, tables()
