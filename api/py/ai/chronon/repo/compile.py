@@ -133,7 +133,8 @@ def _confirm(question, default):
 
 def _set_team_level_metadata(obj, teams_path: str, team_name: str):
     namespace = teams.get_team_conf(teams_path, team_name, "namespace")
-    table_properties = teams.get_team_conf(teams_path, team_name, "table_properties")
+    # optional: a teams.json without a `default` team (the guide's) leaves it unset
+    table_properties = teams.get_team_conf(teams_path, team_name, "table_properties", required=False)
     obj.metaData.outputNamespace = obj.metaData.outputNamespace or namespace
     obj.metaData.tableProperties = obj.metaData.tableProperties or table_properties
     obj.metaData.team = team_name

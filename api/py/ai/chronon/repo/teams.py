@@ -30,7 +30,9 @@ def team_exists(json_path, team):
     return team in read_conf_json(json_path)
 
 
-def get_team_conf(json_path, team, key):
+def get_team_conf(json_path, team, key, required=True):
+    """The team's `key`, else the `default` team's; a key in neither is an error, or None
+    when not `required` (teams.json need not have a `default` team)."""
     team_json = read_conf_json(json_path)
     if team not in team_json:
         raise TeamConfigError("team {} does not exist in {}".format(team, json_path))
@@ -39,6 +41,8 @@ def get_team_conf(json_path, team, key):
         return team_dict[key]
     default = team_json.get(DEFAULT_CONF_TEAM, {})
     if key not in default:
+        if not required:
+            return None
         raise TeamConfigError(
             f"{json_path}: team {team} has no '{key}' and the '{DEFAULT_CONF_TEAM}' team has none to fall back on")
     return default[key]

@@ -1,0 +1,110 @@
+"""The users' guide (Chronon developer guide) walked as written, and bad input on the way.
+
+Each test runs a guide command the way a user types it (compile.py and run.py by path,
+the guide's teams.json and GroupBy) or a mistake a user makes, and checks the outcome:
+the guide's steps succeed, a mistake gets one line naming the flag/file/value and what
+was expected, a non-zero exit, and no output."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+BIN = os.environ.get("CHRONON_BIN")
+SRC = os.environ.get("CN_SOURCE_DIR")
+assert BIN and SRC, "run under ctest: CHRONON_BIN and CN_SOURCE_DIR must be set"
+COMPILE = os.path.join(SRC, "api", "py", "ai", "chronon", "repo", "compile.py")
+RUN_PY = os.path.join(SRC, "api", "py", "ai", "chronon", "repo", "run.py")
+CONF = "production/group_bys/my_team/user_purchase_features.v1"
+
+# the guide's "2. Setup Team Information", verbatim: no "default" team
+GUIDE_TEAMS = {
+    "my_team": {
+        "description": "My team for GroupBy development",
+        "namespace": "default",
+        "user": "developer",
+        "production": {
+            "backfill": {"EXECUTOR_CORES": "2", "DRIVER_MEMORY": "1G", "EXECUTOR_MEMORY": "2G", "PARALLELISM": "4"},
+            "upload": {"EXECUTOR_CORES": "2", "EXECUTOR_MEMORY": "2G", "PARALLELISM": "4"},
+        },
+    }
+}
+
+# the guide's "3. Define GroupBy Configuration"
+GUIDE_GB = '''
+from ai.chronon.api.ttypes import Source, EventSource
+from ai.chronon.query import Query, select
+from ai.chronon.group_by import GroupBy, Aggregation, Operation, Window, TimeUnit
+
+source = Source(
+    events=EventSource(
+        table="purchases",
+        query=Query(
+            selects=select("user_id", "purchase_price", "item_category"),
+            time_column="ts"
+        )
+    )
+)
+window_sizes = [
+    Window(length=1, timeUnit=TimeUnit.DAYS),
+    Window(length=7, timeUnit=TimeUnit.DAYS),
+    Window(length=30, timeUnit=TimeUnit.DAYS),
+]
+v1 = GroupBy(
+    sources=[source],
+    keys=["user_id"],
+    aggregations=[
+        Aggregation(input_column="purchase_price", operation=Operation.SUM, windows=window_sizes),
+        Aggregation(input_column="purchase_price", operation=Operation.COUNT, windows=window_sizes),
+        Aggregation(input_column="purchase_price", operation=Operation.AVERAGE, windows=window_sizes),
+        Aggregation(input_column="purchase_price", operation=Operation.LAST_K(10)),
+    ],
+    online=True,
+)
+'''
+
+
+def env():
+    e = dict(os.environ, CHRONON_BIN=BIN, PYTHONDONTWRITEBYTECODE="1")
+    for k in ("CHRONON_ROOT", "CHRONON_REPO_PATH", "CHRONON_WAREHOUSE", "CHRONON_CATALOG", "CHRONON_ONLINE"):
+        e.pop(k, None)
+    return e
+
+
+def sh(cwd, *cmd, stdin=""):
+    return subprocess.run(list(cmd), cwd=str(cwd), env=env(), input=stdin, capture_output=True, text=True,
+                          timeout=300)
+
+
+def guide_root(tmp_path):
+    root = tmp_path / "repo"
+    (root / "group_bys" / "my_team").mkdir(parents=True)
+    (root / "teams.json").write_text(json.dumps(GUIDE_TEAMS, indent=4))
+    (root / "group_bys" / "my_team" / "user_purchase_features.py").write_text(textwrap.dedent(GUIDE_GB))
+    return root
+
+
+def guide_compile(root, stdin=""):
+    # "4. Compile Configuration", as the guide writes it (no -y)
+    return sh(root, sys.executable, COMPILE, "--conf", "group_bys/my_team/user_purchase_features.py",
+              "--force-overwrite", stdin=stdin)
+
+
+def test_guide_teams_json_without_default_team_compiles(tmp_path):
+    root = guide_root(tmp_path)
+    p = guide_compile(root, stdin="\n")
+    assert p.returncode == 0, p.stdout + p.stderr
+    doc = json.loads((root / CONF).read_text())
+    assert doc["metaData"]["outputNamespace"] == "default"
+    assert doc["metaData"]["team"] == "my_team"
+    assert "tableProperties" not in doc["metaData"]
+    # the namespace stays required: a team without one, and no default, is one clear error
+    teams = {"my_team": {"description": "no namespace"}}
+    (root / "teams.json").write_text(json.dumps(teams))
+    (root / CONF).unlink()
+    p = guide_compile(root, stdin="\n")
+    assert p.returncode == 1 and "team my_team has no 'namespace'" in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr and not (root / CONF).exists()
