@@ -109,9 +109,12 @@ def test_mode_to_env_map_prompt(tmp_path):
     r = run_compile(root, "--conf", "group_bys/team_a/gb.py", stdin="\n")
     assert r.returncode == 0
     assert read_json(root, "group_bys/team_a/gb.v1")[0]["metaData"]["modeToEnvMap"] == {"backfill": {"NEW": "2"}}
-    # no answer at all (stdin closed): aborted, exit 1
+    # no answer at all (stdin closed, as in a script): the default, yes, as with Enter
+    write(root, "group_bys/team_a/gb.py", gb_file(env='{"backfill": {"THIRD": "3"}}'))
     r = run_compile(root, "--conf", "group_bys/team_a/gb.py", stdin="")
-    assert r.returncode == 1 and "Aborted!" in r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "[Y/n]: y (no answer on standard input: the default)" in r.stdout
+    assert read_json(root, "group_bys/team_a/gb.v1")[0]["metaData"]["modeToEnvMap"] == {"backfill": {"THIRD": "3"}}
 
 
 def test_sample_percent_prompt_preserves_logging(tmp_path):

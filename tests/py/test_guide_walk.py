@@ -108,3 +108,34 @@ def test_guide_teams_json_without_default_team_compiles(tmp_path):
     p = guide_compile(root, stdin="\n")
     assert p.returncode == 1 and "team my_team has no 'namespace'" in p.stderr, p.stderr
     assert "Traceback" not in p.stderr and not (root / CONF).exists()
+
+
+def test_guide_compile_runs_without_a_terminal(tmp_path):
+    # the guide's command from a script: stdin closed, no -y. The prompt takes its default.
+    root = guide_root(tmp_path)
+    p = guide_compile(root, stdin="")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "(no answer on standard input: the default)" in p.stdout
+    assert (root / CONF).exists()
+    p = guide_compile(root, stdin=None)  # again over the existing file, stdin inherited from a pipe
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_guide_compile_interrupted_at_the_prompt(tmp_path):
+    # ^C at the prompt: "Aborted!", exit 1, no traceback, nothing written
+    import signal
+    root = guide_root(tmp_path)
+    p = subprocess.Popen([sys.executable, COMPILE, "--conf", "group_bys/my_team/user_purchase_features.py"],
+                         cwd=str(root), env=env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen = ""
+    while "[Y/n]" not in seen:
+        ch = p.stdout.read(1)
+        assert ch, "no prompt: " + seen
+        seen += ch
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 1, err
+    assert err.strip() == "Aborted!" and "Traceback" not in err
+    assert not (root / "production").exists()

@@ -67,10 +67,6 @@ class CompileError(Exception):
     """A problem reported as one line (file/config, field, rule) with a non-zero exit."""
 
 
-class Aborted(Exception):
-    pass
-
-
 def get_folder_name_from_class_name(class_name):
     return {v.__name__: k for k, v in FOLDER_NAME_TO_CLASS.items()}[class_name]
 
@@ -110,14 +106,17 @@ def _print_debug_info(keys, header, log_level=logging.DEBUG):
 
 
 def _confirm(question, default):
-    """Yes/no prompt on stdin ([Y/n] or [y/N]); end of input aborts."""
+    """Yes/no prompt on stdin ([Y/n] or [y/N]). End of input (no terminal: a script, a
+    pipeline, stdin closed) takes the default, as pressing Enter does, so the guide's
+    commands also run unattended; ^C aborts (main)."""
     suffix = " [Y/n]: " if default else " [y/N]: "
     while True:
         sys.stdout.write(question + suffix)
         sys.stdout.flush()
         line = sys.stdin.readline()
         if not line:
-            raise Aborted()
+            print("%s (no answer on standard input: the default)" % ("y" if default else "n"))
+            return default
         answer = line.strip().lower()
         if answer == "":
             return default
@@ -664,9 +663,9 @@ def main(argv=None):
     try:
         extract_and_convert(args.chronon_root, args.input_path, args.output_root, args.debug, args.force_overwrite,
                             args.feature_display, args.table_display, args.yes)
-    except Aborted:
+    except KeyboardInterrupt:  # ^C at a prompt or while compiling: one line, no traceback
         sys.stdout.flush()
-        print("Aborted! (no answer on standard input; pass -y to accept the defaults)", file=sys.stderr)
+        print("\nAborted!", file=sys.stderr)
         return 1
     except Exception as e:  # every failure becomes one line and exit 1
         sys.stdout.flush()
