@@ -770,6 +770,7 @@ typedef struct Reader {
     int *from;                 /* plain projection's scan columns (query_run), or NULL */
     CnBatch *ring[READ_RING];
     uint32_t file[READ_RING];  /* plan index of each batch's file */
+    uint32_t rg[READ_RING];    /* and its row group there */
     uint32_t n_in[READ_RING];  /* rows scanned for it */
     int32_t day[READ_RING];    /* its storage partition (INT32_MIN: none) */
     uint32_t made, taken;      /* batches put in the ring / taken out, under mu */
@@ -805,6 +806,7 @@ static void reader_main(void *ud, uint32_t t) {
         if (rc) break;
         const char *ds = cn_ice_scan_batch_ds(rd->scan);
         rd->file[s] = cn_ice_scan_batch_file(rd->scan);
+        rd->rg[s] = cn_ice_scan_batch_row_group(rd->scan);
         rd->n_in[s] = in->n_rows;
         rd->day[s] = ds && in->n_rows ? ds_days(ds, INT32_MIN) : INT32_MIN;
         pthread_mutex_lock(&rs->mu);
@@ -832,6 +834,40 @@ static int reader_next(Readers *rs, Reader *rd, uint32_t f, int *rc) {
     }
     uint32_t s = rd->taken % READ_RING;
     return rd->file[s] == f ? (int)s : -1;
+}
+
+/* Readers splitting each file's row groups: the slot of the batch that comes first in
+ * the unsharded scan (by file, then row group) among every reader's next one, *out its
+ * reader; -1 at the end or when a reader failed (*rc, *out that reader). */
+static int reader_first(Readers *rs, Reader **out, int *rc) {
+    int best = -1;
+    uint64_t first = UINT64_MAX;
+    pthread_mutex_lock(&rs->mu);
+    for (uint32_t i = 0; i < rs->n && !*rc; i++) {
+        Reader *rd = &rs->r[i];
+        while (rd->made == rd->taken && !rd->done) pthread_cond_wait(&rs->cv, &rs->mu);
+        uint32_t s = rd->taken % READ_RING;
+        uint64_t at = (uint64_t)rd->file[s] << 32 | rd->rg[s];
+        if (rd->made == rd->taken) {
+            if (rd->rc) *rc = rd->rc, *out = rd, best = -1;
+        } else if (at < first) {
+            first = at, *out = rd, best = (int)s;
+        }
+    }
+    pthread_mutex_unlock(&rs->mu);
+    return best;
+}
+
+/* The next batch to take, in the order of one scan: its slot, *out its reader; -1 at
+ * the end or on a failure (*rc). f: the file being taken (readers taking whole files). */
+static int reader_take(Readers *rs, bool by_rg, uint32_t n_files, uint32_t *f, Reader **out, int *rc) {
+    if (by_rg) return reader_first(rs, out, rc);
+    for (; *f < n_files; (*f)++) {
+        *out = &rs->r[*f % rs->n];
+        int s = reader_next(rs, *out, *f, rc);
+        if (s >= 0 || *rc) return s;
+    }
+    return -1;
 }
 
 /* Faults in the pages of the rows reserved but not yet written (the loader would take
@@ -887,10 +923,11 @@ static void prefault_run(void *ud, uint32_t t) {
     for (uint32_t i = 0; i < pf->n; i++) prefault_one(pf->p[i], pf->used[i], pf->cap[i]);
 }
 
-/* Loads a source's rows with n reader threads (see above); tk as load_source's. */
+/* Loads a source's rows with n reader threads (see above), each taking whole files or,
+ * by_rg, its share of every file's row groups; tk as load_source's. */
 static int load_parallel(CnEngGroupBy *g, CnIceCatalog *cat, const CnIceTable *t, const CnIceScanOpts *so0,
-                         const SrcBind *sb, const char *tname, uint32_t n, uint32_t n_files, int64_t n_records,
-                         Take *tk, DayScan *days, CnErr *err) {
+                         const SrcBind *sb, const char *tname, uint32_t n, bool by_rg, uint32_t n_files,
+                         int64_t n_records, Take *tk, DayScan *days, CnErr *err) {
     Readers rs;
     memset(&rs, 0, sizeof rs);
     rs.r = cn_calloc(n, sizeof *rs.r);
@@ -901,6 +938,7 @@ static int load_parallel(CnEngGroupBy *g, CnIceCatalog *cat, const CnIceTable *t
         CnIceScanOpts so = *so0;
         so.shard_n = n;
         so.shard_i = i;
+        so.shard_row_groups = by_rg;
         rd->err = (CnErr)CN_ERR_INIT;
         rc = cn_ice_scan_open(cat, t, &so, &rd->scan, err);
         if (rc == 0) rc = bind(cn_ice_scan_schema(rd->scan), sb, &rd->q, err);
@@ -922,26 +960,23 @@ static int load_parallel(CnEngGroupBy *g, CnIceCatalog *cat, const CnIceTable *t
     prefault_plan(g, (uint64_t)(n_records > 0 ? n_records : 0), &pf);
     rc = cn_pool_start(1, prefault_run, &pf, &pre, err);
     if (rc == 0) rc = cn_pool_start(n, reader_main, &rs, &job, err);
-    for (uint32_t f = 0; f < n_files && rc == 0; f++) {
-        Reader *rd = &rs.r[f % n];
-        for (;;) {
-            int s = reader_next(&rs, rd, f, &rc);
-            if (s < 0) {
-                if (rc) *err = rd->err, rc = cn_err_ctx(err, rc, "source table %s", tname);
-                break;
-            }
-            if (days && rd->day[s] != INT32_MIN && rd->day[s] != days->last) {
-                days->last = rd->day[s];
-                if (add_src_day(g, rd->day[s], &days->cap)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-            }
-            g->stats.rows_scanned += rd->n_in[s];
-            if (rc == 0) rc = take_rows(g, tk, rd->ring[s], err);
-            pthread_mutex_lock(&rs.mu);
-            rd->taken++;
-            pthread_cond_broadcast(&rs.cv);
-            pthread_mutex_unlock(&rs.mu);
-            if (rc) break;
+    for (uint32_t f = 0; rc == 0;) {
+        Reader *rd = NULL;
+        int s = reader_take(&rs, by_rg, n_files, &f, &rd, &rc);
+        if (s < 0) {
+            if (rc) *err = rd->err, rc = cn_err_ctx(err, rc, "source table %s", tname);
+            break;
         }
+        if (days && rd->day[s] != INT32_MIN && rd->day[s] != days->last) {
+            days->last = rd->day[s];
+            if (add_src_day(g, rd->day[s], &days->cap)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        }
+        g->stats.rows_scanned += rd->n_in[s];
+        if (rc == 0) rc = take_rows(g, tk, rd->ring[s], err);
+        pthread_mutex_lock(&rs.mu);
+        rd->taken++;
+        pthread_cond_broadcast(&rs.cv);
+        pthread_mutex_unlock(&rs.mu);
     }
     if (job) {
         pthread_mutex_lock(&rs.mu);
@@ -1121,9 +1156,12 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
     tk.i_ts = i_ts;
     tk.ts_from_ds = ts_from_ds;
     uint32_t n_threads = cn_pool_threads(), n_files = cn_ice_scan_n_files(scan);
-    if (n_threads > 1 && n_files > 1 && !skip && !g->opts.shard && cn_eng__local_warehouse(cat)) {
-        rc = load_parallel(g, cat, t, &so, &sb, tname, n_threads < n_files ? n_threads : n_files, n_files,
-                           cn_ice_scan_n_records(scan), &tk, days, err);
+    /* fewer files than threads, but more rows than a row group: the readers split each
+     * file's row groups (one large file would otherwise be decoded on this thread) */
+    bool by_rg = n_files < n_threads && cn_ice_scan_n_records(scan) > (int64_t)so.batch_rows;
+    if (n_threads > 1 && (n_files > 1 || by_rg) && !skip && !g->opts.shard && cn_eng__local_warehouse(cat)) {
+        rc = load_parallel(g, cat, t, &so, &sb, tname, by_rg || n_threads < n_files ? n_threads : n_files, by_rg,
+                           n_files, cn_ice_scan_n_records(scan), &tk, days, err);
         goto done;
     }
     for (;;) {

@@ -22,6 +22,7 @@ struct CnIceScan {
     CnIceDataFile *files;     /* arena */
     uint32_t n_files, i_file;
     uint32_t *file_ord;       /* arena: plan index of each file (sharded scans), or NULL */
+    uint32_t rg_shard_n, rg_shard_i; /* row groups g % n == i of each file (n > 0), else all */
     int64_t n_records;
     uint32_t batch_rows;
     CnPqReader *r;            /* OWNED: the open file */
@@ -105,7 +106,10 @@ int cn_ice_scan_open(CnIceCatalog *c, const CnIceTable *t, const CnIceScanOpts *
                                     opts ? opts->ds_hi : NULL, &s->files, &s->n_files, err);
         if (rc < 0) goto done;
     }
-    if (opts && opts->shard_n > 0) { /* keep files i % shard_n == shard_i, remember i */
+    if (opts && opts->shard_n > 0 && opts->shard_row_groups) {
+        s->rg_shard_n = opts->shard_n;
+        s->rg_shard_i = opts->shard_i;
+    } else if (opts && opts->shard_n > 0) { /* keep files i % shard_n == shard_i, remember i */
         s->file_ord = cn_arena_alloc(&s->arena, ((size_t)s->n_files + 1) * sizeof *s->file_ord);
         if (!s->file_ord) {
             rc = cn_err_set(err, CN_ENOMEM, "out of memory");
@@ -194,6 +198,13 @@ static int open_file(CnIceScan *s, const CnIceDataFile *f, CnErr *err) {
     }
     rc = cn_pq_reader_project(s->r, names, n, err);
     if (rc == 0) rc = cn_pq_reader_set_cache(s->r, s->rcache, err);
+    if (rc == 0 && s->rg_shard_n) { /* this shard's row groups of the file (maybe none) */
+        uint32_t n_rg = cn_pq_reader_meta(s->r)->n_row_groups, k = 0;
+        uint32_t *idx = cn_arena_alloc(&s->arena, ((size_t)n_rg + 1) * sizeof *idx);
+        if (!idx) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        for (uint32_t g = s->rg_shard_i; g < n_rg; g += s->rg_shard_n) idx[k++] = g;
+        rc = cn_pq_reader_set_row_groups(s->r, idx, k, err);
+    }
     if (rc < 0) return rc;
     s->pass = pass_through(s, n);
     return 0;
@@ -327,4 +338,9 @@ int cn_ice_table_partitions(CnIceCatalog *c, const CnIceTable *t, int64_t snapsh
 
 uint32_t cn_ice_scan_batch_file(const CnIceScan *s) {
     return s->file_ord && s->i_file < s->n_files ? s->file_ord[s->i_file] : s->i_file;
+}
+
+uint32_t cn_ice_scan_batch_row_group(const CnIceScan *s) {
+    int64_t g = s->r ? cn_pq_reader_batch_row_group(s->r) : -1;
+    return g > 0 ? (uint32_t)g : 0;
 }

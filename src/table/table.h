@@ -204,6 +204,9 @@ typedef struct CnIceScanOpts {
      * i (in the plan's deterministic order) has i % shard_n == shard_i, so shard_n
      * processes planning the same snapshot read disjoint files that together are all. */
     uint32_t shard_n, shard_i;
+    /* With shard_n > 0: every planned file is read, but only its row groups g with
+     * g % shard_n == shard_i (threads splitting few large files). */
+    bool shard_row_groups;
 } CnIceScanOpts;
 
 /* Plans a scan: picks the snapshot, prunes manifests and files by ds. Reads file by file.
@@ -230,6 +233,9 @@ const char *cn_ice_scan_batch_ds(const CnIceScan *s);
  * first batch): with a row's position in its file, a total order of the rows that does
  * not depend on shard_n. */
 uint32_t cn_ice_scan_batch_file(const CnIceScan *s);
+/* Row group, in its file, of the last batch (0 before the first): with the file, the
+ * batch's place in the unsharded scan when row groups are sharded. */
+uint32_t cn_ice_scan_batch_row_group(const CnIceScan *s);
 
 /* ------------------------------------------------------------------- views */
 

@@ -179,6 +179,9 @@ int cn_pq_reader_set_row_groups(CnPqReader *r, const uint32_t *idx, uint32_t n,
                                 CnErr *err);
 /* Whether row group i will be read (after pruning and set_row_groups). */
 bool cn_pq_reader_row_group_selected(const CnPqReader *r, uint32_t i);
+/* Row group of the last batch next returned (-1 before the first): with the file, the
+ * batch's place in the file when several readers split its row groups. */
+int64_t cn_pq_reader_batch_row_group(const CnPqReader *r);
 
 /* Next batch of at most max_rows rows (0 picks 65536), or *out = NULL at the end.
  * A batch never spans two row groups. BORROWED: valid until the next call or close.

@@ -951,6 +951,8 @@ bool cn_pq_reader_row_group_selected(const CnPqReader *r, uint32_t i) {
     return i < r->foot.n_row_groups && r->rg_sel[i];
 }
 
+int64_t cn_pq_reader_batch_row_group(const CnPqReader *r) { return r->cur_rg; }
+
 /* ------------------------------------------------------------- decoding */
 
 #define FAIL(err, ...) cn_err_set((err), CN_ECORRUPT, __VA_ARGS__)
