@@ -209,12 +209,12 @@ int cn_run_parse(int argc, char **argv, CnRunArgs *a, CnErr *err) {
         long p = strtol(par, &end, 10);
         if (!*par || *end || p < 1 || p > 100000)
             return cn_err_set(err, CN_EINVAL, "--parallelism: invalid value '%s' (expected a positive integer)", par);
-        if (!a->has_start || !a->has_end)
-            return cn_err_set(err, CN_EINVAL, "--parallelism needs --start-ds and --end-ds");
-        int64_t s, e;
-        cn_ds_parse(a->start_ds, &s);
-        cn_ds_parse(a->ds, &e);
-        if (p > e - s + 1)
+        /* as Chronon's run.py: only a split (N > 1) needs the range */
+        if (p > 1 && (!a->has_start || !a->has_end))
+            return cn_err_set(err, CN_EINVAL, "--parallelism %ld needs --start-ds and --end-ds", p);
+        int64_t s = 0, e = 0;
+        if (p > 1) cn_ds_parse(a->start_ds, &s), cn_ds_parse(a->ds, &e);
+        if (p > 1 && p > e - s + 1)
             return cn_err_set(err, CN_EINVAL,
                               "--parallelism %ld is larger than the %lld days from %s to %s", p,
                               (long long)(e - s + 1), a->start_ds, a->ds);

@@ -47,7 +47,7 @@ def test_missing_conf_names_path_and_repo(repo, via_py):
     (["--ds", "2023-13-01"], "--ds: invalid date '2023-13-01'"),
     (["--ds", "2023-12-01", "--start-ds", "2023-12-05"], "--start-ds 2023-12-05 is after the end partition 2023-12-01"),
     (["--start-ds", "2023-12-01", "--end-ds", "2023-12-07", "--parallelism", "8"], "--parallelism 8 is larger than the 7 days"),
-    (["--ds", "2023-12-01", "--parallelism", "2"], "--parallelism needs --start-ds and --end-ds"),
+    (["--ds", "2023-12-01", "--parallelism", "2"], "--parallelism 2 needs --start-ds and --end-ds"),
     (["--mode", "bogus"], "unknown mode 'bogus'"),
     (["--mode"], "--mode needs a value"),
 ])
