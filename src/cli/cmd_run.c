@@ -104,7 +104,8 @@ static void usage(FILE *f) {
             "Environment: CN_THREADS=N threads for the backfill fast paths and the batch upload\n"
             "(default: the online CPUs, shared between the MPI ranks of one machine).\n"
             "Spark and jar flags of Chronon's run.py (--spark-submit-path, --online-jar, --version, ...)\n"
-            "are accepted and ignored. Other flags go to the mode (fetch: --name, -k/--key-json, ...).\n"
+            "are accepted and ignored. Fetch options: --name, -k/--key-json, -f/--key-json-file,\n"
+            "--type, --at-millis/--ts. Also --warehouse, --catalog. Any other option is an error.\n"
             "\n"
             "modes:\n");
     for (size_t i = 0; i < CN_ARRAY_LEN(modes); i++)
@@ -128,6 +129,46 @@ static bool is_ignored_valued(const char *flag) {
 static size_t flag_name_len(const char *arg) {
     const char *eq = strchr(arg, '=');
     return eq ? (size_t)(eq - arg) : strlen(arg);
+}
+
+/* The modes' own options (read with cn_run_extra or as plain flags by the handlers): any
+ * other option is a mistake (a typo such as --start_ds would otherwise be dropped and the
+ * job run over other days), refused as Chronon's driver refuses options it does not know.
+ * 'v': takes a value (next argument, or --flag=value). */
+static const struct {
+    const char *flag;
+    char kind;
+} mode_flags[] = {
+    {"--name", 'v'}, {"--key-json", 'v'}, {"-k", 'v'}, {"--key-json-file", 'v'}, {"-f", 'v'},
+    {"--type", 'v'}, {"--at-millis", 'v'}, {"--ts", 'v'}, {"--warehouse", 'v'}, {"--catalog", 'v'},
+    {"--max-memory", 'v'}, {"--step-days", 'v'}, {"--selected-join-parts", 'v'},
+    {"--force", 'b'}, {"--no-tiles", 'b'}, {"--run-first-hole", 'b'}, {"--use-cached-left", 'b'},
+    {"--verbose", 'b'}, {"-v", 'b'}, {"--quiet", 'b'}, {"-q", 'b'},
+};
+
+/* Every extra argument is a known mode option or the value of one. */
+static int check_extras(const CnRunArgs *a, CnErr *err) {
+    for (int i = 0; i < a->n_extra; i++) {
+        const char *arg = a->extra[i];
+        size_t n = flag_name_len(arg);
+        char kind = 0;
+        for (size_t k = 0; k < CN_ARRAY_LEN(mode_flags) && !kind; k++)
+            if (strlen(mode_flags[k].flag) == n && !strncmp(arg, mode_flags[k].flag, n)) kind = mode_flags[k].kind;
+        if (!kind) {
+            if (arg[0] == '-')
+                return cn_err_set(err, CN_EINVAL, "unknown option '%.*s' (chronon run --help lists the options)",
+                                  (int)n, arg);
+            return cn_err_set(err, CN_EINVAL, "unexpected argument '%s' (options are --flag value; chronon run --help)",
+                              arg);
+        }
+        if (kind == 'b' && arg[n] == '=')
+            return cn_err_set(err, CN_EINVAL, "%.*s takes no value (got '%s')", (int)n, arg, arg + n + 1);
+        if (kind == 'v' && arg[n] != '=') {
+            if (i + 1 >= a->n_extra) return cn_err_set(err, CN_EINVAL, "%s needs a value", arg);
+            i++;
+        }
+    }
+    return 0;
 }
 
 static int parse_ds(const char *flag, const char *v, char out[11], CnErr *err) {
@@ -184,6 +225,7 @@ int cn_run_parse(int argc, char **argv, CnRunArgs *a, CnErr *err) {
     }
 
     if (!find_mode(a->mode)) return cn_err_set(err, CN_EINVAL, "--mode: unknown mode '%s'", a->mode);
+    if (check_extras(a, err)) return err->code;
     if (!a->repo) {
         const char *env = getenv("CHRONON_REPO_PATH");
         a->repo = env && *env ? env : ".";

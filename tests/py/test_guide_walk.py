@@ -170,3 +170,20 @@ def test_guide_backfill_with_parallelism_one(warehouse):
     # a split (N > 1) still needs the range, as in Chronon's run.py
     p = run_py(warehouse, "--conf", CONF, "--mode", "backfill", "--ds", "2023-12-02", "--parallelism", "2")
     assert p.returncode == 2 and "--parallelism 2 needs --start-ds and --end-ds" in p.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--start_ds", "2023-12-03"], "unknown option '--start_ds'"),
+    (["--ds", "2023-12-03", "--step_days", "1"], "unknown option '--step_days'"),
+    (["--ds", "2023-12-03", "2023-12-04"], "unexpected argument '2023-12-04'"),
+    (["--ds", "2023-12-03", "--force=yes"], "--force takes no value (got 'yes')"),
+    (["--ds", "2023-12-03", "--step-days"], "--step-days needs a value"),
+])
+def test_run_unknown_options_refused(warehouse, args, needle):
+    # a typo must not run the job over other days (before: --start_ds was dropped and the
+    # backfill ran up to today)
+    before = table_days(warehouse)
+    p = run_py(warehouse, "--conf", CONF, "--mode", "backfill", *args)
+    assert p.returncode == 2, p.stderr
+    assert needle in p.stderr and p.stderr.count("\n") == 1 and not p.stdout
+    assert table_days(warehouse) == before
