@@ -264,6 +264,20 @@ int cn_run_parse(int argc, char **argv, CnRunArgs *a, CnErr *err) {
     }
 
     if (a->conf) {
+        size_t cl = strlen(a->conf);
+        if (cl > 3 && !strcmp(a->conf + cl - 3, ".py"))
+            return cn_err_set(err, CN_EINVAL,
+                              "--conf %s: a Python config; run takes its compiled file (compile.py --conf %s, "
+                              "then --conf production/<group_bys|joins|staging_queries>/<team>/<name>)",
+                              a->conf, a->conf);
+        char where[PATH_MAX];
+        if (a->conf[0] == '/') snprintf(where, sizeof where, "%s", a->conf);
+        else snprintf(where, sizeof where, "%s/%s", a->repo, a->conf);
+        if (cn_fs_is_dir(where))
+            return cn_err_set(err, CN_EINVAL,
+                              "--conf %s: %s is a directory; expected one compiled config file "
+                              "production/<group_bys|joins|staging_queries>/<team>/<name>",
+                              a->conf, where);
         /* production/<conf_type>/<team>/<name>: the 3rd- and 2nd-last segments */
         char tmp[PATH_MAX];
         snprintf(tmp, sizeof tmp, "%s", a->conf);
@@ -276,14 +290,11 @@ int cn_run_parse(int argc, char **argv, CnRunArgs *a, CnErr *err) {
                               a->conf);
         a->conf_type = cn_strdup(segs[ns - 3]);
         a->team = cn_strdup(segs[ns - 2]);
-        char path[PATH_MAX];
-        if (a->conf[0] == '/') snprintf(path, sizeof path, "%s", a->conf);
-        else snprintf(path, sizeof path, "%s/%s", a->repo, a->conf);
-        a->conf_path = cn_strdup(path);
+        a->conf_path = cn_strdup(where);
         if (!a->conf_type || !a->team || !a->conf_path) return cn_err_set(err, CN_ENOMEM, "out of memory");
-        if (!cn_fs_exists(path))
+        if (!cn_fs_exists(where))
             return cn_err_set(err, CN_ENOTFOUND, "--conf %s: no such file %s (compile the config first, or check --repo)",
-                              a->conf, path);
+                              a->conf, where);
     } else {
         a->conf_type = conf_type ? conf_type : "group_bys";
     }

@@ -187,3 +187,17 @@ def test_run_unknown_options_refused(warehouse, args, needle):
     assert p.returncode == 2, p.stderr
     assert needle in p.stderr and p.stderr.count("\n") == 1 and not p.stdout
     assert table_days(warehouse) == before
+
+
+@pytest.mark.parametrize("conf,needle", [
+    ("group_bys/my_team/user_purchase_features.py",
+     "--conf group_bys/my_team/user_purchase_features.py: a Python config; run takes its compiled file"),
+    ("production/group_bys/my_team", "production/group_bys/my_team is a directory; expected one compiled config file"),
+    ("production/group_bys/my_team/", "is a directory; expected one compiled config file"),
+])
+def test_run_conf_not_a_compiled_file(warehouse, conf, needle):
+    # the Python file or the team's folder instead of the compiled file (before: "malformed
+    # JSON near '#'" and "conf type 'production' is not one of ...")
+    p = run_py(warehouse, "--conf", conf, "--mode", "backfill", "--ds", "2023-12-01")
+    assert p.returncode == 2, p.stderr
+    assert needle in p.stderr and p.stderr.count("\n") == 1 and not p.stdout
