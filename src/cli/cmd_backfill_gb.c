@@ -96,7 +96,8 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
                     conf->group_by->meta.name, (long long)st.rows_written, (long long)st.days_written,
                     st.days_written == 1 ? "" : "s", a->has_start ? a->start_ds : a->ds, a->ds);
         else
-            fprintf(stderr, "backfill %s: nothing to compute: every partition up to %s is already written\n",
+            /* days without source partitions have no output to write: say so, not "every day" */
+            fprintf(stderr, "backfill %s: nothing to compute: every partition up to %s with source data is already written\n",
                     conf->group_by->meta.name, a->ds);
     }
     if (o.verbose && cn_dist_rank(dist) == 0)

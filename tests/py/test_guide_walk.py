@@ -201,3 +201,14 @@ def test_run_conf_not_a_compiled_file(warehouse, conf, needle):
     p = run_py(warehouse, "--conf", conf, "--mode", "backfill", "--ds", "2023-12-01")
     assert p.returncode == 2, p.stderr
     assert needle in p.stderr and p.stderr.count("\n") == 1 and not p.stdout
+
+
+def test_backfill_nothing_to_compute_says_which_days(warehouse):
+    # the source ends on 2023-12-07: a range past it computes what has source data, and a
+    # second run says nothing is left "with source data" (not that every day is written)
+    p = run_py(warehouse, "--conf", CONF, "--mode", "backfill", "--start-ds", "2023-12-01", "--end-ds", "2023-12-31")
+    assert p.returncode == 0, p.stderr
+    assert table_days(warehouse)[-1] == "2023-12-07"
+    p = run_py(warehouse, "--conf", CONF, "--mode", "backfill", "--start-ds", "2023-12-01", "--end-ds", "2023-12-31")
+    assert p.returncode == 0, p.stderr
+    assert "nothing to compute: every partition up to 2023-12-31 with source data is already written" in p.stderr
