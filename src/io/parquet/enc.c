@@ -286,6 +286,36 @@ static int delta_hdr(VarIn *in, DeltaHdr *h, CnErr *err) {
     return 0;
 }
 
+/* Adds the k deltas (min_delta + w-bit value) of the miniblock at p (bytes long, avail
+ * readable bytes from p on) to prev, storing each running value in out; returns the last.
+ * Widths up to 56 bits read each value with one unaligned 8-byte load while the load
+ * stays within avail (the miniblocks after this one may be read but are masked off);
+ * the rest go through read_bits. */
+static uint64_t unpack_deltas(const uint8_t *p, size_t avail, size_t bytes, int w, uint32_t k, uint64_t prev,
+                              uint64_t min_delta, int64_t *out) {
+    uint32_t j = 0;
+    uint64_t off = 0;
+    if (w == 0) {
+        for (; j < k; j++) out[j] = (int64_t)(prev += min_delta);
+        return prev;
+    }
+    if (w <= 56) {
+        uint64_t mask = (UINT64_C(1) << w) - 1;
+        uint32_t fast = avail >= 8 ? (uint32_t)CN_MIN((uint64_t)k, ((uint64_t)(avail - 8) * 8) / (uint64_t)w + 1) : 0;
+        for (; j < fast; j++, off += (uint64_t)w) {
+            uint64_t x;
+            memcpy(&x, p + (off >> 3), 8);
+            prev += min_delta + ((x >> (off & 7)) & mask);
+            out[j] = (int64_t)prev;
+        }
+    }
+    for (; j < k; j++, off += (uint64_t)w) {
+        prev += min_delta + read_bits(p, bytes, off, w);
+        out[j] = (int64_t)prev;
+    }
+    return prev;
+}
+
 int cn_pq__delta_count(const uint8_t *p, size_t len, uint32_t *n, CnErr *err) {
     VarIn in = {p, p + len, false};
     DeltaHdr h;
@@ -323,11 +353,8 @@ int cn_pq__delta_decode(const uint8_t *p, size_t len, int64_t *out, uint32_t max
                 return cn_err_set(err, CN_ECORRUPT, "DELTA_BINARY_PACKED miniblock truncated at value %u of %u",
                                   i, total);
             uint32_t k = (uint32_t)CN_MIN(per_mini, (uint64_t)(total - i));
-            uint64_t off = 0;
-            for (uint32_t j = 0; j < k; j++, off += (uint64_t)w) {
-                prev += min_delta + read_bits(in.p, bytes, off, w);
-                out[i++] = (int64_t)prev;
-            }
+            prev = unpack_deltas(in.p, (size_t)(in.end - in.p), bytes, w, k, prev, min_delta, out + i);
+            i += k;
             in.p += bytes;
         }
     }

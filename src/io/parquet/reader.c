@@ -1003,7 +1003,7 @@ static int plain_values(CnPqReader *r, const CnPqLeaf *L, const LeafX *x, const 
     case CN_PQ_INT64: case CN_PQ_DOUBLE: {
         if ((uint64_t)n * 8 > len) return FAIL(err, "PLAIN values: %u values need %llu bytes, page has %zu", n, (unsigned long long)n * 8, len);
         int64_t *o = (int64_t *)v->values + b0;
-        memcpy(o, p, (size_t)n * 8);
+        if ((const uint8_t *)o != p) memcpy(o, p, (size_t)n * 8); /* else decompressed in place (direct_dst) */
         if (x->conv == CONV_TS_MICROS)
             for (uint32_t i = 0; i < n; i++) o[i] = floor_div(o[i], 1000);
         else if (x->conv == CONV_TS_NANOS)
@@ -1283,6 +1283,18 @@ static int decode_values(CnPqReader *r, const CnPqLeaf *L, LeafX *x, int enc, co
         }
         break;
     case CN_PQ_ENC_DELTA_BINARY_PACKED:
+        if (L->physical == CN_PQ_INT64 && x->conv == CONV_NONE) {
+            /* the values as they are: straight into the vector, no scratch copy */
+            uint32_t cnt = 0, got = 0;
+            int rc = cn_pq__delta_count(p, len, &cnt, err);
+            if (rc < 0) return rc;
+            if (cnt != n) return FAIL(err, "DELTA_BINARY_PACKED holds %u values, expected %u", cnt, n);
+            if (cn_col_vec_reserve(v, n) < 0) return cn_err_set(err, CN_ENOMEM, "out of memory");
+            rc = cn_pq__delta_decode(p, len, (int64_t *)v->values + v->n, n, &got, &used, err);
+            if (rc < 0) return rc;
+            v->n += n;
+            return 0;
+        }
         if (L->physical == CN_PQ_INT32 || L->physical == CN_PQ_INT64) {
             int64_t *t;
             int rc = delta_ints(r, p, len, n, &t, &used, err);
@@ -1571,6 +1583,20 @@ static int page_bytes(CnPqReader *r, int codec, const uint8_t *in, size_t in_len
     return 0;
 }
 
+/* Where a page's values may be decompressed straight to: the free tail of the column's
+ * vector, when the page holds n PLAIN 8-byte values as the vector stores them (a flat
+ * INT64/DOUBLE column without conversion, no nulls in the page, vlen == 8n), so that
+ * decode_page finds them already in place; else NULL (decompress into scratch). */
+static uint8_t *direct_dst(CnPqReader *r, uint32_t li, CnVec *tv, int enc, int32_t n, int32_t n_nulls, size_t vlen) {
+    const CnPqLeaf *L = &r->leaves[li];
+    const LeafX *x = &r->lx[li];
+    if (enc != CN_PQ_ENC_PLAIN || x->role != ROLE_FLAT || x->conv != CONV_NONE || n <= 0 || n_nulls != 0 ||
+        (L->physical != CN_PQ_INT64 && L->physical != CN_PQ_DOUBLE) || vlen != (size_t)n * 8)
+        return NULL;
+    if (cn_col_vec_reserve(tv, (uint32_t)n) < 0) return NULL;
+    return (uint8_t *)tv->values + (size_t)tv->n * 8;
+}
+
 /* Decodes column chunk li of row group g into the field vector tv. */
 static int decode_chunk(CnPqReader *r, uint32_t g, uint32_t li, CnVec *tv, CnErr *err) {
     const CnPqRowGroup *rg = &r->foot.row_groups[g];
@@ -1617,8 +1643,15 @@ static int decode_chunk(CnPqReader *r, uint32_t g, uint32_t li, CnVec *tv, CnErr
             rc = load_dict(r, li, r->b->dictpage.p, (size_t)h.uncompressed_len, (uint32_t)h.n_values, h.encoding, err);
             if (rc < 0) goto done;
         } else if (h.type == CN_PQ__PAGE_DATA) {
-            if (scratch(&r->b->page, (size_t)h.uncompressed_len + 8) < 0) goto oom;
-            uint8_t *pg = r->b->page.p;
+            /* a required flat column's v1 page has no levels: its plain values can go
+             * straight to the column, as a v2 page's */
+            uint8_t *pg = L->max_def == 0 && L->max_rep == 0
+                              ? direct_dst(r, li, tv, h.encoding, h.n_values, 0, (size_t)h.uncompressed_len)
+                              : NULL;
+            if (!pg) {
+                if (scratch(&r->b->page, (size_t)h.uncompressed_len + 8) < 0) goto oom;
+                pg = r->b->page.p;
+            }
             rc = page_bytes(r, c->codec, payload, (size_t)h.compressed_len, pg, (size_t)h.uncompressed_len, err);
             if (rc < 0) goto done;
             size_t plen = (size_t)h.uncompressed_len, q = 0;
@@ -1655,13 +1688,28 @@ static int decode_chunk(CnPqReader *r, uint32_t g, uint32_t li, CnVec *tv, CnErr
             CN_CHECK_DATA(lv_len <= (size_t)h.compressed_len && lv_len <= (size_t)h.uncompressed_len, err, rc,
                           "v2 page levels (%zu bytes) larger than the page", lv_len);
             size_t vlen = (size_t)h.uncompressed_len - lv_len;
-            if (scratch(&r->b->page, vlen + 8) < 0) goto oom;
             bool comp = h.is_compressed && c->codec != CN_PQ_CODEC_UNCOMPRESSED;
-            rc = page_bytes(r, comp ? c->codec : CN_PQ_CODEC_UNCOMPRESSED, payload + lv_len,
-                                   (size_t)h.compressed_len - lv_len, r->b->page.p, vlen, err);
-            if (rc < 0) goto done;
-            CN_CHECK_DATA(h.n_nulls <= h.n_values, err, rc, "v2 page has %d nulls in %d values", h.n_nulls, h.n_values);
-            rc = decode_page(r, li, tv, payload, (size_t)h.rep_len, payload + h.rep_len, (size_t)h.def_len, r->b->page.p,
+            CN_CHECK_DATA(h.n_nulls >= 0 && h.n_nulls <= h.n_values, err, rc, "v2 page has %d nulls in %d values",
+                          h.n_nulls, h.n_values);
+            const uint8_t *vals = payload + lv_len;
+            if (comp) {
+                /* levels stay outside the compressed part: plain values can go straight
+                 * to the column (decode_page then finds them in place) */
+                uint8_t *dst = direct_dst(r, li, tv, h.encoding, h.n_values, h.n_nulls, vlen);
+                if (!dst) {
+                    if (scratch(&r->b->page, vlen + 8) < 0) goto oom;
+                    dst = r->b->page.p;
+                }
+                rc = page_bytes(r, c->codec, vals, (size_t)h.compressed_len - lv_len, dst, vlen, err);
+                if (rc < 0) goto done;
+                vals = dst;
+            } else {
+                /* stored as they are: decoded where they lie in the chunk */
+                CN_CHECK_DATA(vlen == (size_t)h.compressed_len - lv_len, err, rc,
+                              "uncompressed v2 page: %zu value bytes stored, header says %zu",
+                              (size_t)h.compressed_len - lv_len, vlen);
+            }
+            rc = decode_page(r, li, tv, payload, (size_t)h.rep_len, payload + h.rep_len, (size_t)h.def_len, vals,
                              vlen, h.encoding, (uint32_t)h.n_values, err);
             if (rc < 0) goto done;
             seen += h.n_values;

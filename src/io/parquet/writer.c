@@ -934,8 +934,17 @@ static int emit_page(const CnPqWriter *w, WScratch *ws, WOut *out, CnPqPageHdr *
     cn_buf_reset(&ws->comp);
     /* v2 pages keep their levels (plain_prefix bytes) outside the compressed part */
     if (plain_prefix) cn_buf_append(&ws->comp, ws->page.data, plain_prefix);
-    int rc = compress_page(w, ws, (const uint8_t *)ws->page.data + plain_prefix, ws->page.len - plain_prefix, err);
+    size_t raw = ws->page.len - plain_prefix;
+    int rc = compress_page(w, ws, (const uint8_t *)ws->page.data + plain_prefix, raw, err);
     if (rc < 0) return rc;
+    if (h->type == CN_PQ__PAGE_DATA_V2 && h->is_compressed && ws->comp.len - plain_prefix > raw - raw / 16) {
+        /* compression saves under 1/16 (bit-packed dictionary indices, DELTA_BINARY_PACKED
+         * of spread values): a v2 page may say its values are stored as they are, which
+         * readers then decode without decompressing */
+        ws->comp.len = plain_prefix;
+        cn_buf_append(&ws->comp, (const uint8_t *)ws->page.data + plain_prefix, raw);
+        h->is_compressed = false;
+    }
     if (ws->page.oom || ws->comp.oom || ws->page.len > INT32_MAX || ws->comp.len > INT32_MAX)
         return cn_err_set(err, ws->page.oom || ws->comp.oom ? CN_ENOMEM : CN_ELIMIT, "page too large or out of memory");
     h->uncompressed_len = (int32_t)ws->page.len;
