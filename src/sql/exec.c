@@ -1203,6 +1203,20 @@ static int run_stmt(CnSql *s, const Stmt *st, Out *o) {
         char ns[129];
         return cn_sql_use(s, cn_sql__tok_text(st->text, &st->t[i], ns, sizeof ns), o->err);
     }
+    if (kw(st, 0, "DROP") && kw(st, 1, "TABLE")) {
+        /* SQLite would drop the session's virtual table over it and report success while
+         * the warehouse table stays: refuse, as INSERT and DELETE are refused */
+        size_t i = kw(st, 2, "IF") && kw(st, 3, "EXISTS") ? 4 : 2;
+        char ns[129], name[129];
+        if ((rc = cn_sql__refresh(s, o->err)) < 0) return rc;
+        const char *cns = parse_table_name(s, st, &i, ns, name, o->err) == 0 ? find_ns(s, ns) : NULL;
+        cn_err_clear(o->err);
+        const CnSqlName *tn = cns ? find_table(s, cns, name) : NULL;
+        if (tn)
+            return cn_err_set(o->err, CN_EUNSUPPORTED,
+                              "DROP TABLE %s.%s: warehouse tables are read-only in chronon sql (the table is unchanged)",
+                              tn->ns, tn->name);
+    }
     if (kw(st, 0, "SET") || kw(st, 0, "RESET")) return 0; /* Spark session settings: nothing to set */
     if ((kw(st, 0, "ADD") && (kw(st, 1, "JAR") || kw(st, 1, "FILE"))) ||
         (kw(st, 0, "CREATE") && (kw(st, 1, "FUNCTION") || kw(st, 2, "FUNCTION") || kw(st, 3, "FUNCTION"))))

@@ -212,3 +212,17 @@ def test_backfill_nothing_to_compute_says_which_days(warehouse):
     p = run_py(warehouse, "--conf", CONF, "--mode", "backfill", "--start-ds", "2023-12-01", "--end-ds", "2023-12-31")
     assert p.returncode == 0, p.stderr
     assert "nothing to compute: every partition up to 2023-12-31 with source data is already written" in p.stderr
+
+
+def test_sql_drop_table_refused(warehouse):
+    # before: exit 0 and nothing said, while the warehouse table stayed
+    for q in ("DROP TABLE default.purchases", "USE default; DROP TABLE IF EXISTS Purchases"):
+        p = sh(warehouse, BIN, "sql", q)
+        assert p.returncode == 1, (q, p.stderr)
+        assert p.stderr == ("chronon sql: DROP TABLE default.purchases: warehouse tables are read-only in chronon sql "
+                            "(the table is unchanged)\n")
+    p = sh(warehouse, BIN, "sql", "--format", "csv", "SELECT count(*) AS n FROM default.purchases")
+    assert p.returncode == 0 and int(p.stdout.split()[1]) > 0
+    # a session table of the same run still drops
+    p = sh(warehouse, BIN, "sql", "--format", "csv", "CREATE TABLE t AS SELECT 1 AS a; DROP TABLE t; SELECT 2 AS b")
+    assert p.returncode == 0 and p.stdout.split() == ["b", "2"], p.stderr
