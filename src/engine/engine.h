@@ -67,6 +67,7 @@ typedef struct CnEngOpts {
     bool force;               /* joins: also recompute partitions the output has */
     const CnEngShard *shard;  /* distributed GroupBy backfill, NULL: one process */
     const struct CnEngSplit *split; /* joins: split mode (engine/jsplit.h), NULL: the whole join */
+    bool keys_unindexed;      /* the loaded keys are never looked up (upload): no key hash slots */
 } CnEngOpts;
 
 /* Counters of a run, for --verbose and tests. */

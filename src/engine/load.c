@@ -163,6 +163,9 @@ typedef struct FastKeys {
      * the end of the load (stale). */
     uint32_t known;
     bool stale;
+    /* CnEngOpts.keys_unindexed: the keys stored in bulk get no hash; fast_sync hashes
+     * every key before it builds slots (only when a lookup needs them) */
+    bool lazy;
     uint32_t *fresh, fresh_cap; /* rows of a batch's new keys, stored after its loop */
 } FastKeys;
 
@@ -236,6 +239,9 @@ static int fast_sync(FastKeys *f, CnEngKeys *k, CnErr *err) {
     uint32_t cap = 1024;
     while ((uint64_t)(k->n + 1) * 2 > cap) cap *= 2;
     f->stale = false;
+    for (uint32_t id = 0; f->lazy && id < k->n; id++)
+        k->hash[id] = cn_hash_bytes(k->bytes.data + k->off[id], k->off[id + 1] - k->off[id], 0x6b6579);
+    f->lazy = false;
     return keys_rehash(k, cap, err);
 }
 
@@ -259,7 +265,7 @@ static int fast_miss(FastKeys *f, CnEngKeys *k, const CnBatch *b, const int *col
  * (encoded as cn_eng__key_encode does: flag 1, then the value's w bytes), its key row
  * copied from b. The slots are left stale (the caller rebuilds them). */
 static int keys_store_rows(CnEngKeys *k, size_t w, const CnBatch *b, const int *cols, const uint32_t *rows,
-                           uint32_t n, CnErr *err) {
+                           uint32_t n, bool lazy, CnErr *err) {
     if (!n) return 0;
     int rc = keys_room(k, n, err);
     if (rc) return rc;
@@ -275,7 +281,7 @@ static int keys_store_rows(CnEngKeys *k, size_t w, const CnBatch *b, const int *
         e[0] = 1;
         memcpy(e + 1, vals + (size_t)rows[j] * w, w);
         k->bytes.len += w + 1;
-        k->hash[id] = cn_hash_bytes(e, w + 1, 0x6b6579);
+        if (!lazy) k->hash[id] = cn_hash_bytes(e, w + 1, 0x6b6579);
         k->off[id + 1] = k->off[id] + w + 1;
         memcpy(kvv + (size_t)(kv->n + j) * w, vals + (size_t)rows[j] * w, w);
     }
@@ -352,7 +358,7 @@ static int fast_ids(FastKeys *f, CnEngKeys *k, const CnBatch *b, const int *cols
     }
 #undef FAST_MISS
     if (!n_fresh) return 0;
-    rc = keys_store_rows(k, f->width, b, cols, f->fresh, n_fresh, err);
+    rc = keys_store_rows(k, f->width, b, cols, f->fresh, n_fresh, f->lazy, err);
     if (rc == 0) f->known += n_fresh, f->stale = true;
     return rc;
 }
@@ -1352,6 +1358,7 @@ int cn_eng__open(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi,
     if (!g) return cn_err_set(err, CN_ENOMEM, "out of memory");
     FastKeys fast; /* the key maps live across sources */
     memset(&fast, 0, sizeof fast);
+    fast.lazy = opts->keys_unindexed;
     cn_arena_init(&g->arena, 0);
     g->gb = gb;
     g->opts = *opts;
@@ -1395,7 +1402,8 @@ int cn_eng__open(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi,
         rc = load_source(g, cat, &gb->sources[i], (uint32_t)i, lo, hi, skip, skip_ud, &fast,
                          own_days ? &days : NULL, err);
     }
-    if (rc == 0) rc = fast_sync(&fast, &g->keys, err); /* slots of the keys the maps added */
+    /* slots of the keys the maps added, unless the caller never looks keys up */
+    if (rc == 0 && !opts->keys_unindexed) rc = fast_sync(&fast, &g->keys, err);
     if (rc == 0 && opts->shard) rc = cn_eng__shard_exchange(g, err); /* distributed hook */
     if (rc == 0 && own_days) days_finish(g);
     if (rc == 0 && !own_days) rc = cn_eng__source_days(cat, gb, lo, hi, &g->src_days, &g->n_src_days, err);

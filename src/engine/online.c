@@ -1099,8 +1099,15 @@ int cn_eng_upload(CnIceCatalog *cat, CnKv *kv, const CnGroupBy *gb, const char *
                     : INT32_MIN;
     char lo_ds[11];
     if (lo != INT32_MIN) cn_ds_format(lo, lo_ds);
+    bool tiles = gb->has_aggregations && cn_conf_groupby_accuracy(gb) == CN_CONF_TEMPORAL;
+    /* a TEMPORAL upload only sorts and folds the keys it loads, never looks one up: the
+     * loader builds no hash slots for them */
+    CnEngOpts o;
+    memset(&o, 0, sizeof o);
+    if (opts) o = *opts;
+    o.keys_unindexed = tiles;
     double t0 = cn_clock_s(CLOCK_MONOTONIC), c0 = cn_clock_s(CLOCK_THREAD_CPUTIME_ID);
-    rc = cn_eng_gb_open(cat, gb, lo != INT32_MIN ? lo_ds : NULL, ds, opts, &g, err);
+    rc = cn_eng_gb_open(cat, gb, lo != INT32_MIN ? lo_ds : NULL, ds, &o, &g, err);
     if (rc) goto done;
     double t1 = cn_clock_s(CLOCK_MONOTONIC), c1 = cn_clock_s(CLOCK_THREAD_CPUTIME_ID);
     if (!cn_eng__has_day(g, day)) {
@@ -1121,7 +1128,6 @@ int cn_eng_upload(CnIceCatalog *cat, CnKv *kv, const CnGroupBy *gb, const char *
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto done;
     }
-    bool tiles = !g->no_aggs && cn_conf_groupby_accuracy(gb) == CN_CONF_TEMPORAL;
     /* records come in key order (tiles) and are written as they come: no load buffer,
      * and the writes overlap the fold's worker threads */
     rc = cn_kv_load_begin_flags(kv, dataset, tiles ? CN_KV_LOAD_STREAM : 0, &ld, err);
