@@ -289,6 +289,7 @@ int cn_cli_load(int argc, char **argv) {
     int *map = NULL;
     Settings st;
     char *created_at = NULL; /* metadata of the table this load created, for undoing it */
+    bool drop_empty = false; /* the table this load created stays empty: undo it too */
     SortLoad sb = {0};
     CnBatch *all = NULL; /* sorting: every row of the file */
     char sort_buf[1024];
@@ -455,8 +456,12 @@ int cn_cli_load(int argc, char **argv) {
     int64_t snap = -1;
     rc = cn_ice_write_commit(w, &snap, &err);
     if (rc < 0) goto done;
+    /* a CSV header alone gives every column type string: a table created from it would
+     * refuse the real data's first load, so a first load without rows creates none */
+    drop_empty = snap < 0 && in.csv && created_at;
     if (snap < 0)
-        printf("%s.%s: %s has no rows; nothing committed\n", ns, name, file);
+        printf("%s.%s: %s has no rows; nothing committed%s\n", ns, name, file,
+               drop_empty ? " and no table created (a CSV header gives no column types)" : "");
     else
         printf("%s.%s: %s %llu rows from %s%s%s (snapshot %lld)\n", ns, name,
                overwrite ? "overwrote partitions with" : "appended", (unsigned long long)n_rows, file,
@@ -466,7 +471,7 @@ done:
     cn_col_batch_free(all);
     cn_free(map);
     cn_ice_write_free(w);
-    if (rc < 0 && created_at) { /* a failed first load leaves no empty table behind */
+    if ((rc < 0 || drop_empty) && created_at) { /* a failed first load leaves no empty table behind */
         CnErr e2 = CN_ERR_INIT;
         cn_ice_table_drop_unused(c, ns, name, created_at, &e2);
     }

@@ -226,3 +226,19 @@ def test_sql_drop_table_refused(warehouse):
     # a session table of the same run still drops
     p = sh(warehouse, BIN, "sql", "--format", "csv", "CREATE TABLE t AS SELECT 1 AS a; DROP TABLE t; SELECT 2 AS b")
     assert p.returncode == 0 and p.stdout.split() == ["b", "2"], p.stderr
+
+
+def test_load_header_only_csv_creates_no_table(tmp_path):
+    # before: the table was created with every column a string ("nothing committed"), and
+    # the real data's load was then refused: column "ts" is int64, the table has string
+    root = guide_root(tmp_path)
+    (root / "h.csv").write_text("ds,ts,user_id,purchase_price,item_category\n")
+    p = sh(root, BIN, "load", "h.csv", "purchases")
+    assert p.returncode == 0, p.stderr
+    assert "has no rows; nothing committed and no table created" in p.stdout
+    p = sh(root, BIN, "sql", "--format", "csv", "SHOW TABLES")
+    assert "purchases" not in p.stdout
+    p = sh(root, BIN, "load", os.path.join(SRC, "examples", "quickstart", "data", "purchases.csv"), "purchases")
+    assert p.returncode == 0, p.stderr
+    p = sh(root, BIN, "sql", "--format", "csv", "DESCRIBE purchases")
+    assert "ts,bigint" in p.stdout, p.stdout
