@@ -242,3 +242,19 @@ def test_load_header_only_csv_creates_no_table(tmp_path):
     assert p.returncode == 0, p.stderr
     p = sh(root, BIN, "sql", "--format", "csv", "DESCRIBE purchases")
     assert "ts,bigint" in p.stdout, p.stdout
+
+
+def test_folder_compile_broken_file_one_line(tmp_path):
+    # a broken file in a folder compile is skipped with one line (before: a full traceback);
+    # --debug still prints the traceback
+    root = guide_root(tmp_path)
+    (root / "group_bys" / "my_team" / "broken.py").write_text("import nonexistent_mod\n")
+    p = sh(root, sys.executable, COMPILE, "--conf", "group_bys/my_team", "-y")
+    assert p.returncode == 0, p.stderr
+    assert "Traceback" not in p.stderr
+    lines = [x for x in p.stderr.splitlines() if "broken.py" in x or "nonexistent_mod" in x]
+    assert len(lines) == 1 and "Failed to extract:" in lines[0], p.stderr
+    assert lines[0].endswith("broken.py: ModuleNotFoundError: No module named 'nonexistent_mod'"), lines
+    assert (root / CONF).exists()
+    p = sh(root, sys.executable, COMPILE, "--conf", "group_bys/my_team", "-y", "--debug")
+    assert p.returncode == 0 and "Traceback" in p.stderr

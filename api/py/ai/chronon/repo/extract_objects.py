@@ -18,8 +18,11 @@ def from_folder(root_path: str, full_path: str, cls: type, log_level=logging.INF
         try:
             result.update(from_file(root_path, f, cls, log_level))
         except Exception as e:  # a broken file must not stop the rest of the folder
-            logging.error(f"Failed to extract: {f}")
-            logging.exception(e)
+            # one line naming the file (and the line of a syntax error); the traceback with --debug
+            where = f"{f}:{e.lineno}" if isinstance(e, SyntaxError) and e.lineno else f
+            logging.error(f"Failed to extract: {where}: {type(e).__name__}: {' '.join(str(e).split())}")
+            if log_level <= logging.DEBUG:
+                logging.exception(e)
     return result
 
 
