@@ -260,7 +260,7 @@ int cn_run_fetch(const CnRunArgs *a, CnErr *err) {
         errno = 0;
         long long x = strtoll(at, &end, 10);
         if (!*at || *end || errno || x < 0)
-            return cn_err_set(err, CN_EINVAL, "--at-millis: invalid value '%s' (expected epoch milliseconds)", at);
+            return cn_err_set(err, CN_EINVAL, "--at-millis/--ts: invalid value '%s' (expected epoch milliseconds)", at);
         q = x;
     }
     rc = read_requests(a, &reqs, err);

@@ -258,3 +258,12 @@ def test_folder_compile_broken_file_one_line(tmp_path):
     assert (root / CONF).exists()
     p = sh(root, sys.executable, COMPILE, "--conf", "group_bys/my_team", "-y", "--debug")
     assert p.returncode == 0 and "Traceback" in p.stderr
+
+
+@pytest.mark.parametrize("flag", ["--ts", "--at-millis"])
+def test_fetch_bad_time_names_the_flag_given(warehouse, flag):
+    # before: "--at-millis: invalid value" also when the user typed --ts
+    p = run_py(warehouse, "--mode", "fetch", "--conf-type", "group_bys", "--name", "my_team/user_purchase_features.v1",
+               flag, "abc", "-k", '{"user_id":"5"}')
+    assert p.returncode == 1 and not p.stdout
+    assert p.stderr == "chronon run: --at-millis/--ts: invalid value 'abc' (expected epoch milliseconds)\n"
