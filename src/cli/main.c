@@ -40,7 +40,15 @@ int main(int argc, char **argv) {
     if (!strcmp(verb, "--version") || !strcmp(verb, "-V")) verb = "version";
     for (size_t i = 0; i < cn_cli_n_commands; i++)
         if (!strcmp(cn_cli_commands[i].name, verb)) return cn_cli_commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "chronon: unknown command '%s'\n", verb);
-    usage(stderr);
+    /* one line; a command the word starts (schedule -> scheduler) is suggested */
+    const char *near = NULL;
+    size_t n = strlen(verb);
+    for (size_t i = 0; i < cn_cli_n_commands && !near; i++)
+        if (n >= 3 && !strncmp(cn_cli_commands[i].name, verb, n)) near = cn_cli_commands[i].name;
+    if (near)
+        fprintf(stderr, "chronon: unknown command '%s' (did you mean '%s'? chronon --help lists the commands)\n", verb,
+                near);
+    else
+        fprintf(stderr, "chronon: unknown command '%s' (chronon --help lists the commands)\n", verb);
     return 2;
 }

@@ -267,3 +267,13 @@ def test_fetch_bad_time_names_the_flag_given(warehouse, flag):
                flag, "abc", "-k", '{"user_id":"5"}')
     assert p.returncode == 1 and not p.stdout
     assert p.stderr == "chronon run: --at-millis/--ts: invalid value 'abc' (expected epoch milliseconds)\n"
+
+
+@pytest.mark.parametrize("verb,want", [
+    ("schedule", "chronon: unknown command 'schedule' (did you mean 'scheduler'? chronon --help lists the commands)\n"),
+    ("frob", "chronon: unknown command 'frob' (chronon --help lists the commands)\n"),
+])
+def test_unknown_command_one_line(tmp_path, verb, want):
+    # before: the message followed by the whole command list on stderr
+    p = sh(tmp_path, BIN, verb)
+    assert p.returncode == 2 and not p.stdout and p.stderr == want
