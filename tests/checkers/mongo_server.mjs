@@ -23,7 +23,25 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`mongo_server: port "${process.argv[2]}" is not a port number (0..65535)`)
   process.exit(2)
 }
-const { CongoServer } = await import(pathToFileURL(entry).href)
+const { CongoServer, ObjectId, Long } = await import(pathToFileURL(entry).href)
+// CongoDB answers every hello with a new topologyVersion and at once, also an awaitable
+// one (topologyVersion and maxAwaitTimeMS given); a pooled libmongoc client's monitor
+// then sends hellos in a loop (hundreds a second, a core's tenth of the server's CPU
+// time, charged to whatever the pool's users do meanwhile). A real mongod keeps its
+// topologyVersion and holds an awaitable hello for maxAwaitTimeMS while nothing changes;
+// so does this server.
+const { HelloHandler } = await import(
+  pathToFileURL(path.join(path.dirname(entry), 'server', 'handlers', 'HelloHandler.js')).href)
+const topologyVersion = { processId: new ObjectId(), counter: Long.fromNumber(0) }
+const hello = HelloHandler.prototype.handle
+HelloHandler.prototype.handle = async function (context) {
+  const reply = await hello.call(this, context)
+  reply.topologyVersion = topologyVersion
+  const { command } = context
+  if (command.topologyVersion && command.maxAwaitTimeMS !== undefined)
+    await new Promise((resolve) => setTimeout(resolve, Number(command.maxAwaitTimeMS)).unref())
+  return reply
+}
 const server = new CongoServer({ port, host })
 try {
   await server.start()
