@@ -1081,6 +1081,24 @@ done:
 /* Builds the joined batch (left columns, features, the extra columns xc[0..nx) of xb,
  * ds) and applies derivations; `*` stands for features only (extra columns are
  * bootstrapped derivation outputs, which coalesce into their derivations). */
+/* Puts src's n rows into the empty dst. Copying the left columns and features into the
+ * joined batch cost a pass over them and as many fresh pages; src is not read again
+ * (the joined batch replaces it), so a flat vector trades its storage with dst instead
+ * (dst gets src's buffers, src dst's empty ones; each keeps its own type). Nested
+ * vectors (children in their batch's arena) and short ones are copied. */
+static void vec_take(CnVec *dst, CnVec *src, uint32_t n) {
+    if (src->n_child || dst->n_child || dst->n || src->n != n || src->oom) {
+        cn_col_vec_append_range(dst, src, 0, n);
+        return;
+    }
+    CnVec was = *dst;
+    const CnType *src_type = src->type;
+    *dst = *src;
+    dst->type = was.type;
+    *src = was;
+    src->type = src_type;
+}
+
 static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts, const CnBatch *eb,
                     const CnBatch *xb, const int *xc, uint32_t nx, CnArena *a, CnSchema **out_schema, CnBatch **out,
                     CnErr *err) {
@@ -1145,7 +1163,10 @@ static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts,
                 }
         const CnVec *lv = &l->rows->cols[l->order[i]];
         if (fi < 0) {
-            cn_col_vec_append_range(&base->cols[i], lv, 0, n);
+            uint32_t picks = 0;
+            for (uint32_t k = 0; k < l->n_order; k++) picks += l->order[k] == l->order[i];
+            if (picks == 1 && l->order[i] != l->i_ds) vec_take(&base->cols[i], &l->rows->cols[l->order[i]], n);
+            else cn_col_vec_append_range(&base->cols[i], lv, 0, n);
             continue;
         }
         const CnVec *rv = NULL;
@@ -1159,8 +1180,7 @@ static int assemble(const CnJoin *j, const Left *l, Part *parts, size_t n_parts,
     f = 0;
     for (size_t p = 0; p < n_parts; p++)
         for (uint32_t v = 0; v < parts[p].vals->n_cols; v++, f++)
-            if (feat_left[f] < 0)
-                cn_col_vec_append_range(&base->cols[cn_col_schema_find(bs, feat_name[f])], &parts[p].vals->cols[v], 0, n);
+            if (feat_left[f] < 0) vec_take(&base->cols[cn_col_schema_find(bs, feat_name[f])], &parts[p].vals->cols[v], n);
     for (uint32_t i = 0; eb && i < eb->n_cols; i++) cn_col_vec_append_range(&base->cols[n_ext0 + i], &eb->cols[i], 0, n);
     for (uint32_t i = 0; i < nx; i++) cn_col_vec_append_range(&base->cols[n_feat_end + i], &xb->cols[xc[i]], 0, n);
     cn_col_vec_append_range(&base->cols[bs->n_fields - 1], &l->rows->cols[l->i_ds], 0, n);

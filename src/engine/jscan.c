@@ -67,6 +67,7 @@ typedef struct Plan {
     uint32_t n_w;
     int64_t *w_ms;               /* distinct window lengths (0: unwindowed) */
     int64_t *w_hop;              /* their tail hops (cn_agg_tail_hop_ms) */
+    double *w_inv;               /* 1.0 / w_hop: floor_hop's estimate */
     JPart *parts;                /* one per g->parts entry */
     uint32_t n_parts;
 } Plan;
@@ -147,7 +148,8 @@ static bool plan_make(CnEngGroupBy *g, Plan *p) {
     p->parts = cn_arena_alloc(&g->arena, (g->n_parts + 1) * sizeof *p->parts);
     p->w_ms = cn_arena_alloc(&g->arena, (g->n_parts + 1) * sizeof *p->w_ms);
     p->w_hop = cn_arena_alloc(&g->arena, (g->n_parts + 1) * sizeof *p->w_hop);
-    if (!p->parts || !p->w_ms || !p->w_hop) return false;
+    p->w_inv = cn_arena_alloc(&g->arena, (g->n_parts + 1) * sizeof *p->w_inv);
+    if (!p->parts || !p->w_ms || !p->w_hop || !p->w_inv) return false;
     p->n_parts = g->n_parts;
     for (uint32_t q = 0; q < g->n_parts; q++) {
         const CnEngPart *pt = &g->parts[q];
@@ -172,7 +174,11 @@ static bool plan_make(CnEngGroupBy *g, Plan *p) {
         p->in_first[jp->in] |= jp->op == J_FIRST;
         uint32_t w = 0;
         while (w < p->n_w && p->w_ms[w] != pt->w_ms) w++;
-        if (w == p->n_w) p->w_hop[w] = pt->w_ms ? cn_agg_tail_hop_ms(pt->w_ms) : 1, p->w_ms[p->n_w++] = pt->w_ms;
+        if (w == p->n_w) {
+            p->w_hop[w] = pt->w_ms ? cn_agg_tail_hop_ms(pt->w_ms) : 1;
+            p->w_inv[w] = 1.0 / (double)p->w_hop[w];
+            p->w_ms[p->n_w++] = pt->w_ms;
+        }
         jp->win = w;
     }
     return true;
@@ -914,6 +920,7 @@ typedef struct SortJob {
     const int64_t *ts, *val;
     const int32_t *pday;
     uint32_t n, nt;
+    uint32_t drop;              /* rows with this key id are left out (NONE: none) */
     int phase;                  /* 0 ts range, 1 histogram, 2 scatter, 3 bucket sorts */
     RecKey k;                   /* the radix key */
     unsigned low, top;
@@ -946,11 +953,15 @@ static void sort_step(void *ud, uint32_t t) {
     }
     case 1:
         memset(h, 0, ((size_t)1 << DIGIT) * sizeof *h);
-        for (uint32_t i = i0; i < i1; i++) h[U_OF(j, j->idx ? j->idx[i] : i) >> j->low]++;
+        for (uint32_t i = i0; i < i1; i++) {
+            uint32_t r = j->idx ? j->idx[i] : i;
+            if (j->id[r] != j->drop) h[U_OF(j, r) >> j->low]++;
+        }
         break;
     case 2: /* each record built straight into its bucket (one pass over memory) */
         for (uint32_t i = i0; i < i1; i++) {
             uint32_t r = j->idx ? j->idx[i] : i;
+            if (j->id[r] == j->drop) continue;
             uint64_t u = U_OF(j, r);
             Rec *x = &j->a[h[u >> j->low]++];
             x->ts = j->ts[r];
@@ -979,21 +990,23 @@ static void sort_phase(SortJob *j, int phase) {
 }
 
 /* Rows idx[0..n) (0..n-1 when idx is NULL) with key id id[r] < n_ids sorted by (id, ts),
- * ties in input order (by payload, rec_cmp, in a large group of one radix key). A radix
+ * but for the rows whose id is `drop` (NONE: none), which are left out: n_keep others.
+ * Ties in input order (by payload, rec_cmp, in a large group of one radix key). A radix
  * sort of (id, ts >> shift), shift chosen so that (id, coarse ts) has about 4n values:
  * records are built straight into the buckets of the top 9 bits, then each bucket is
  * sorted in cache on the low bits and finished on the full ts (finish_groups). Input
  * chunks and buckets are spread over threads_for(n) threads; the result is the same for
- * any number. OWNED: *out (cn_free), n entries. pday and val travel in the records (val
+ * any number. OWNED: *out (cn_free), n_keep entries. pday and val travel in the records (val
  * NULL: the row number is the payload). trange: {min, max} of the ts sorted when known
  * (else NULL: a pass finds it); the records' array comes from sp. CN_ENOMEM. */
 static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday, const int64_t *val, uint32_t n_ids,
-                     const uint32_t *idx, uint32_t n, const int64_t *trange, Spare *sp, Rec **out, CnErr *err) {
-    SortJob j = {.id = id, .idx = idx, .ts = ts, .val = val, .pday = pday, .n = n, .nt = threads_for(n)};
+                     uint32_t drop, const uint32_t *idx, uint32_t n, uint32_t n_keep, const int64_t *trange, Spare *sp,
+                     Rec **out, CnErr *err) {
+    SortJob j = {.id = id, .idx = idx, .ts = ts, .val = val, .pday = pday, .n = n, .nt = threads_for(n), .drop = drop};
     size_t nb = (size_t)1 << DIGIT;
     int rc = 0;
     *out = NULL;
-    j.a = spare_take(sp, ((size_t)n + 1) * sizeof *j.a);
+    j.a = spare_take(sp, ((size_t)n_keep + 1) * sizeof *j.a);
     j.tmin = cn_malloc((size_t)j.nt * 2 * sizeof *j.tmin);
     j.hist = cn_malloc((size_t)j.nt * nb * 2 * sizeof *j.hist);
     j.bend = cn_malloc((nb + (size_t)j.nt + 1) * sizeof *j.bend);
@@ -1015,7 +1028,7 @@ static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday,
     uint64_t range = n ? (uint64_t)hi - (uint64_t)lo : 0;
     while (ts_bits < 64 && (range >> ts_bits)) ts_bits++;
     while (key_bits < 32 && ((uint64_t)(n_ids ? n_ids - 1 : 0) >> key_bits)) key_bits++;
-    while (n_bits < 40 && ((uint64_t)n * 4 >> n_bits)) n_bits++;
+    while (n_bits < 40 && ((uint64_t)n_keep * 4 >> n_bits)) n_bits++;
     unsigned cb = n_bits > key_bits ? n_bits - key_bits : 0;
     if (cb > ts_bits) cb = ts_bits;
     unsigned bits = key_bits + cb;
@@ -1035,9 +1048,9 @@ static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday,
         if (sum - st > j.max_b) j.max_b = sum - st;
     }
     sort_phase(&j, 2);
-    /* buckets to threads: runs of about n / nt records */
+    /* buckets to threads: runs of about n_keep / nt records */
     for (uint32_t t = 0, d = 0; t <= j.nt; t++) {
-        uint32_t want = cut(n, t, j.nt);
+        uint32_t want = cut(n_keep, t, j.nt);
         while (t == j.nt ? d < nb : d < nb && (d ? j.bend[d - 1] : 0) < want) d++;
         j.bfirst[t] = d;
     }
@@ -1201,6 +1214,7 @@ typedef struct Sorted {
     uint32_t *start;         /* per key id: first position (n_ids + 1 entries) */
     uint32_t n_runs;         /* rows came in this many (id, ts) runs (0: radix sorted) */
     uint32_t n_fixed;        /* keys whose runs overlapped in ts (sorted again) */
+    uint32_t n_dropped;      /* loaded rows no query sees, left out */
     Spare spare;             /* loaded arrays done with */
 } Sorted;
 
@@ -1259,8 +1273,30 @@ static void sum_prefix(const Sorted *s, uint32_t c, const uint8_t *ok, uint64_t 
     cn_pool_run(j.nt, sum_step, &j);
 }
 
-/* Sorts the loaded rows by (id, ts) into s; frees f's arrays as they are consumed. */
-static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorted *s, CnErr *err) {
+/* Rows no query sees, marked by setting their key id to `drop` (one pass on threads):
+ * those of key k with a ts outside [win[2k], win[2k + 1]). */
+typedef struct DropJob {
+    uint32_t *id;
+    const int64_t *ts, *win;
+    uint32_t n, nt, drop;
+} DropJob;
+
+static void drop_step(void *ud, uint32_t t) {
+    const DropJob *j = ud;
+    for (uint32_t r = cut(j->n, t, j->nt), e = cut(j->n, t + 1, j->nt); r < e; r++) {
+        uint32_t k = j->id[r];
+        int64_t x = j->ts[r];
+        if (x < j->win[2 * (size_t)k] || x >= j->win[2 * (size_t)k + 1]) j->id[r] = j->drop;
+    }
+}
+
+/* Sorts the loaded rows by (id, ts) into s; frees f's arrays as they are consumed. win
+ * (NULL: all rows) gives per key id the ts range [win[2k], win[2k + 1]) its queries'
+ * windows cover: a radix sort leaves the other rows out (they change no value; a late
+ * one among them only sends a query to the filtered fold, which gives the same values).
+ * Rows that come as runs are merged whole: the merge costs less than the marking. */
+static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const int64_t *win, Sorted *s,
+                     CnErr *err) {
     Rec *ev = NULL;
     uint32_t n = f->n;
     memset(s, 0, sizeof *s);
@@ -1279,7 +1315,17 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, Sorte
     const int64_t *cv = carried < p->n_in ? f->val[carried] : NULL;
     int rc = sort_runs(id, f->ts, f->pday, cv, n, n_ids, s->start, &ev, &s->n_runs, &s->n_fixed, err);
     const int64_t trange[2] = {f->tmin, f->tmax}; /* noted while loading */
-    if (rc == 0 && !ev) rc = sort_recs(id, f->ts, f->pday, cv, n_ids, NULL, n, trange, &s->spare, &ev, err);
+    uint32_t n_keep = n, drop = NONE;
+    if (rc == 0 && !ev && win) {
+        DropJob dj = {.id = id, .ts = f->ts, .win = win, .n = n, .nt = threads_for(n), .drop = n_ids};
+        cn_pool_run(dj.nt, drop_step, &dj);
+        id_starts(id, n, n_ids + 1, s->start); /* the dropped rows' id counts last */
+        n_keep = s->start[n_ids], drop = n_ids;
+        s->n_dropped = n - n_keep;
+    }
+    if (rc == 0 && !ev)
+        rc = sort_recs(id, f->ts, f->pday, cv, n_ids, drop, NULL, n, n_keep, trange, &s->spare, &ev, err);
+    n = n_keep;
     spare_put(&s->spare, f->ts, (size_t)f->cap * sizeof *f->ts), f->ts = NULL;
     spare_put(&s->spare, f->pday, (size_t)f->cap * sizeof *f->pday), f->pday = NULL;
     if (rc) return rc;
@@ -1387,6 +1433,21 @@ static bool part_value_upto(const Sorted *s, const JPart *jp, uint32_t a, uint32
     return true;
 }
 
+/* floor(x, h) = the largest multiple of h <= x, for h >= 1 with inv = 1.0 / h. A 64-bit
+ * division per window and query was a third of the sweep; for 0 <= x < 2^52 the
+ * product x * inv is within one of x / h, so its multiple of h is corrected by one
+ * step at most. Other x take the division. */
+static inline int64_t floor_hop(int64_t x, int64_t h, double inv) {
+    if (x >= 0 && x < ((int64_t)1 << 52)) {
+        int64_t s = (int64_t)((double)x * inv) * h;
+        if (s > x) s -= h;
+        else if (x - s >= h) s += h;
+        return s;
+    }
+    int64_t rem = x % h;
+    return rem < 0 ? x - rem - h : x - rem;
+}
+
 /* One sweep shared by its threads: thread t answers the sorted queries
  * [jcut[t], jcut[t + 1]), cut at key boundaries, so each key's pointers live in one
  * thread and every thread writes its own slots and values. */
@@ -1425,8 +1486,7 @@ static void sweep_step(void *ud, uint32_t th) {
         for (uint32_t w = 0; w < p->n_w; w++) {
             if (!p->w_ms[w]) continue;
             /* cn_agg_temporal_start with the hop looked up once: floor(t - W, H) */
-            int64_t x = t - p->w_ms[w], rem = x % p->w_hop[w];
-            int64_t st = rem < 0 ? x - rem - p->w_hop[w] : x - rem;
+            int64_t st = floor_hop(t - p->w_ms[w], p->w_hop[w], p->w_inv[w]);
             while (lo[w] < hi && TS(s, lo[w]) < st) lo[w]++;
         }
         bool late = max_pday > qpd;
@@ -1453,7 +1513,7 @@ static int sweep(Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, co
     if (!qsel) goto oom;
     for (uint32_t r = 0; r < n_q; r++)
         if (qid[r] != NONE) qsel[n_qq++] = r;
-    rc = sort_recs(qid, qts, qpday, NULL, n_ids, qsel, n_qq, NULL, &s->spare, &qs, err);
+    rc = sort_recs(qid, qts, qpday, NULL, n_ids, NONE, qsel, n_qq, n_qq, NULL, &s->spare, &qs, err);
     if (rc) goto done;
     uint32_t np = p->n_parts, nt = threads_for(n_qq);
     sj.qs = qs;
@@ -1544,6 +1604,35 @@ static int out_columns(const Plan *p, uint32_t n, const uint32_t *slot, const in
 
 /* ------------------------------------------------------------------ entry */
 
+/* *win (OWNED, cn_free; NULL when not worth it): per key id k < n_ids, the ts range
+ * [win[2k], win[2k + 1]) the windows of its queries cover, from the earliest window
+ * start (floor(q - W, H), as the sweep takes it; unbounded with an unwindowed part) to
+ * the latest query time (rows are seen when ts < q). Keys without queries get an empty
+ * range. Left NULL when the keys are many beside the n_rows loaded rows (the table
+ * would cost more than the rows it could spare). CN_ENOMEM. */
+static int query_windows(const Plan *p, uint32_t n_q, const uint32_t *qid, const int64_t *qts, uint32_t n_ids,
+                         uint32_t n_rows, int64_t **win, CnErr *err) {
+    *win = NULL;
+    if ((uint64_t)n_ids * 4 > n_rows) return 0;
+    int64_t *w = cn_malloc(((size_t)n_ids + 1) * 2 * sizeof *w);
+    if (!w) return cn_err_set(err, CN_ENOMEM, "query windows of %u keys: out of memory", n_ids);
+    bool unbounded = false;
+    for (uint32_t i = 0; i < p->n_w; i++) unbounded = unbounded || !p->w_ms[i];
+    for (uint32_t k = 0; k < n_ids; k++) w[2 * (size_t)k] = INT64_MAX, w[2 * (size_t)k + 1] = INT64_MIN;
+    for (uint32_t r = 0; r < n_q; r++) {
+        if (qid[r] == NONE) continue;
+        int64_t t = qts[r], st = INT64_MIN, *x = w + 2 * (size_t)qid[r];
+        for (uint32_t i = 0; i < p->n_w && !unbounded; i++) {
+            int64_t s = floor_hop(t - p->w_ms[i], p->w_hop[i], p->w_inv[i]);
+            st = i == 0 || s < st ? s : st;
+        }
+        if (st < x[0]) x[0] = st;
+        if (t > x[1]) x[1] = t;
+    }
+    *win = w;
+    return 0;
+}
+
 int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi, const CnEngOpts *opts,
                            const CnBatch *left, const int *lcol, uint32_t n_lkeys, const int64_t *qts,
                            const int32_t *qpday, CnEngGroupBy **g_out, CnBatch **vals_out, uint8_t *hit, bool *taken,
@@ -1565,7 +1654,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     int64_t *rv = NULL;
     uint8_t *rok = NULL;
     uint32_t *slot = NULL;
-    int64_t scanned = 0;
+    int64_t *win = NULL, scanned = 0;
     *taken = false;
     if (opts->shard || n_lkeys != 1) return 0;
     /* the GroupBy without rows: schemas, bases and parts as the generic path has them */
@@ -1598,23 +1687,10 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     bool declared = f.n_declared == gb->n_sources;
     if (rc == 0 && declared && (p.key_type == CN_COL_STRING || !km.range))
         rc = ids_by_key(&p, &km, &skeys, n_ids, id, f.n, &rank, err);
-    if (rc == 0) rc = sort_rows(&f, &p, id, n_ids, &s, err);
-    char order[96];
-    if (s.n_runs)
-        snprintf(order, sizeof order, "%u runs in (key, ts) order merged, %u keys sorted again%s", s.n_runs,
-                 s.n_fixed, declared ? "" : ", no declared order");
-    else
-        snprintf(order, sizeof order, "radix%s", declared ? ", declared (key, ts) order not kept" : "");
-    spare_put(&s.spare, id, ((size_t)f.n + 1) * sizeof *id), id = NULL;
-    flat_fini(&f);
-    if (rc) goto done;
     qid = cn_malloc(((size_t)n + 1) * sizeof *qid);
     slot = cn_malloc(((size_t)n + 1) * sizeof *slot);
-    if (!qid || !slot) {
-        rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (uint32_t r = 0; r < n; r++) {
+    if (rc == 0 && (!qid || !slot)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    for (uint32_t r = 0; rc == 0 && r < n; r++) {
         hit[r] = cn_col_vec_is_valid(lk, r);
         slot[r] = NONE;
         if (!hit[r]) {
@@ -1628,8 +1704,21 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
             qid[r] = keymap_find(&km, get_int(lk, r));
         }
         if (rank && qid[r] != NONE) qid[r] = rank[qid[r]];
-        if (qid[r] != NONE && s.start[qid[r]] == s.start[qid[r] + 1]) qid[r] = NONE; /* no rows */
     }
+    if (rc == 0) rc = query_windows(&p, n, qid, qts, n_ids, f.n, &win, err);
+    if (rc == 0) rc = sort_rows(&f, &p, id, n_ids, win, &s, err);
+    char order[96];
+    if (s.n_runs)
+        snprintf(order, sizeof order, "%u runs in (key, ts) order merged, %u keys sorted again%s", s.n_runs,
+                 s.n_fixed, declared ? "" : ", no declared order");
+    else
+        snprintf(order, sizeof order, "radix%s", declared ? ", declared (key, ts) order not kept" : "");
+    spare_put(&s.spare, id, ((size_t)f.n + 1) * sizeof *id), id = NULL;
+    flat_fini(&f);
+    if (rc) goto done;
+    for (uint32_t r = 0; r < n; r++)
+        if (qid[r] != NONE && s.start[qid[r]] == s.start[qid[r] + 1]) qid[r] = NONE; /* no rows */
+    uint32_t s_dropped = s.n_dropped;
     t_sort = cn_clock_s(CLOCK_MONOTONIC);
     rc = sweep(&s, &p, n, qid, qts, qpday, n_ids, slot, &rv, &rok, err);
     t_sweep = cn_clock_s(CLOCK_MONOTONIC);
@@ -1638,9 +1727,9 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     if (rc == 0) rc = out_columns(&p, n, slot, rv, rok, vals, err);
     if (rc == 0)
         cn_log(CN_LOG_DEBUG,
-               "join fast path: %u threads, %lld rows, %u queries: load %.3fs, sort %.3fs (%s), sweep %.3fs, "
-               "output %.3fs",
-               cn_pool_threads(), (long long)scanned, n, t_load - t0, t_sort - t_load, order, t_sweep - t_sort,
+               "join fast path: %u threads, %lld rows, %u queries: load %.3fs, sort %.3fs (%s), %u rows outside "
+               "every query's windows left out, sweep %.3fs, output %.3fs",
+               cn_pool_threads(), (long long)scanned, n, t_load - t0, t_sort - t_load, order, s_dropped, t_sweep - t_sort,
                cn_clock_s(CLOCK_MONOTONIC) - t_sweep);
 done:
     cn_free(rv);
@@ -1649,6 +1738,7 @@ done:
     cn_free(qid);
     cn_free(id);
     cn_free(rank);
+    cn_free(win);
     keymap_fini(&km);
     cn_eng__rowmap_fini(&skeys);
     sorted_fini(&s);
