@@ -391,6 +391,33 @@ void cn_pq__delta_encode(CnBuf *b, const int64_t *v, uint32_t n) {
         cn_buf_append(b, widths, MINI);
         for (uint32_t m = 0; m < MINI && m * PER < k; m++) {
             int w = widths[m];
+            if (w < 64) {
+                /* values gathered in a register, stored eight bytes at a time (a store
+                 * per value into overlapping bytes would wait on the one before) */
+                size_t bytes = (size_t)PER * (size_t)w / 8;
+                if (cn_buf_reserve(b, bytes + 8) < 0) {
+                    b->oom = true;
+                    return;
+                }
+                uint8_t *o = (uint8_t *)b->data + b->len;
+                uint64_t acc = 0;
+                int bits = 0;
+                for (uint32_t j = m * PER; j < (m + 1) * PER; j++) {
+                    uint64_t x = j < k ? d[j] - mn : 0;
+                    acc |= x << bits; /* bits < 64 */
+                    bits += w;
+                    if (bits >= 64) {
+                        memcpy(o, &acc, 8); /* little-endian hosts only, as below */
+                        o += 8;
+                        bits -= 64;
+                        acc = x >> (w - bits); /* the high bits that did not fit (w < 64) */
+                    }
+                }
+                memcpy(o, &acc, 8); /* the last (bits + 7) / 8 bytes; the rest is slack */
+                b->len += bytes;
+                b->data[b->len] = 0; /* CnBuf stays NUL-terminated */
+                continue;
+            }
             uint64_t acc = 0;
             int bits = 0;
             for (uint32_t j = m * PER; j < (m + 1) * PER; j++) {
