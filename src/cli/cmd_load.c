@@ -63,7 +63,8 @@ static void load_usage(FILE *f) {
             "  --catalog URI      sqlite:PATH or postgresql://user@host:port/db\n"
             "                     (default $CHRONON_CATALOG, else sqlite:<warehouse>/catalog.db)\n"
             "  --repo DIR         chronon root (default: the current directory)\n"
-            "The data is one commit: on any error no row is visible in the table.\n");
+            "The data is one commit: on any error no row is visible in the table. A first\n"
+            "load of a CSV without data rows creates the (empty) table only with --schema.\n");
 }
 
 typedef struct LoadIn {
@@ -457,11 +458,12 @@ int cn_cli_load(int argc, char **argv) {
     rc = cn_ice_write_commit(w, &snap, &err);
     if (rc < 0) goto done;
     /* a CSV header alone gives every column type string: a table created from it would
-     * refuse the real data's first load, so a first load without rows creates none */
-    drop_empty = snap < 0 && in.csv && created_at;
+     * refuse the real data's first load, so a first load without rows and without
+     * --schema creates none (with --schema it makes the empty table asked for) */
+    drop_empty = snap < 0 && in.csv && created_at && !schema;
     if (snap < 0)
         printf("%s.%s: %s has no rows; nothing committed%s\n", ns, name, file,
-               drop_empty ? " and no table created (a CSV header gives no column types)" : "");
+               drop_empty ? " and no table created (a CSV header gives no column types; --schema sets them)" : "");
     else
         printf("%s.%s: %s %llu rows from %s%s%s (snapshot %lld)\n", ns, name,
                overwrite ? "overwrote partitions with" : "appended", (unsigned long long)n_rows, file,

@@ -242,6 +242,11 @@ def test_load_header_only_csv_creates_no_table(tmp_path):
     assert p.returncode == 0, p.stderr
     p = sh(root, BIN, "sql", "--format", "csv", "DESCRIBE purchases")
     assert "ts,bigint" in p.stdout, p.stdout
+    # with --schema the header-only file makes the empty table it types
+    p = sh(root, BIN, "load", "h.csv", "data.empty", "--schema", "ts:int64,user_id:int64,purchase_price:int64")
+    assert p.returncode == 0 and "no table created" not in p.stdout, p.stdout + p.stderr
+    p = sh(root, BIN, "sql", "--format", "csv", "DESCRIBE data.empty")
+    assert p.returncode == 0 and "user_id,bigint" in p.stdout, p.stdout + p.stderr
 
 
 def test_folder_compile_broken_file_one_line(tmp_path):
