@@ -1762,7 +1762,10 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
     cn_col_schema_free(es);
     if (rc) goto done;
     if ((!o->shard || o->shard->rank == 0) && !cn_ice_table_exists(cat, ns, name)) {
-        rc = cn_ice_table_create(cat, ns, name, os, NULL, 0, err);
+        /* Spark writes Chronon's join tables with its default Parquet codec, snappy (as
+         * the GroupBy outputs, backfill.c): a fraction of zstd's CPU per output row */
+        const char *props[] = {"write.parquet.compression-codec", "snappy"};
+        rc = cn_ice_table_create(cat, ns, name, os, props, 1, err);
         if (rc == CN_EEXISTS) cn_err_clear(err), rc = 0;
         if (rc) goto done;
     }

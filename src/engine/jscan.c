@@ -1665,7 +1665,8 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     }
     const CnVec *lk = &left->cols[lcol[0]];
     if (!plan_make(g, &p) || !cn_col_type_equal(lk->type, g->key_schema->fields[0].type)) goto done;
-    double t0 = cn_clock_s(CLOCK_MONOTONIC), t_load = 0, t_sort = 0, t_sweep = 0;
+    /* wall and process CPU at the phase ends ([0] start, [1] load, [2] sort, [3] sweep) */
+    double tw[4] = {cn_clock_s(CLOCK_MONOTONIC)}, tc[4] = {cn_clock_s(CLOCK_PROCESS_CPUTIME_ID)};
     for (size_t i = 0; i < gb->n_sources && rc == 0; i++) {
         bool ok = false;
         rc = load_source(cat, &gb->sources[i], &p, lo, hi, opts, &f, &scanned, &ok, err);
@@ -1679,7 +1680,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     if (bounded && f.early) goto done;
     *taken = true;
     g->stats.rows_scanned = scanned;
-    t_load = cn_clock_s(CLOCK_MONOTONIC);
+    tw[1] = cn_clock_s(CLOCK_MONOTONIC), tc[1] = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID);
     rc = key_ids(&f, &km, &id, &n_ids, err);
     cn_free(f.key), f.key = NULL;
     skeys = f.skeys; /* string keys: left rows look up their id here */
@@ -1719,18 +1720,20 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     for (uint32_t r = 0; r < n; r++)
         if (qid[r] != NONE && s.start[qid[r]] == s.start[qid[r] + 1]) qid[r] = NONE; /* no rows */
     uint32_t s_dropped = s.n_dropped;
-    t_sort = cn_clock_s(CLOCK_MONOTONIC);
+    tw[2] = cn_clock_s(CLOCK_MONOTONIC), tc[2] = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID);
     rc = sweep(&s, &p, n, qid, qts, qpday, n_ids, slot, &rv, &rok, err);
-    t_sweep = cn_clock_s(CLOCK_MONOTONIC);
+    tw[3] = cn_clock_s(CLOCK_MONOTONIC), tc[3] = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID);
     sorted_fini(&s);
     if (rc == 0) rc = cn_col_batch_new(g->value_schema, &vals, err);
     if (rc == 0) rc = out_columns(&p, n, slot, rv, rok, vals, err);
     if (rc == 0)
         cn_log(CN_LOG_DEBUG,
                "join fast path: %u threads, %lld rows, %u queries: load %.3fs, sort %.3fs (%s), %u rows outside "
-               "every query's windows left out, sweep %.3fs, output %.3fs",
-               cn_pool_threads(), (long long)scanned, n, t_load - t0, t_sort - t_load, order, s_dropped, t_sweep - t_sort,
-               cn_clock_s(CLOCK_MONOTONIC) - t_sweep);
+               "every query's windows left out, sweep %.3fs, output %.3fs; CPU: load %.3fs, sort %.3fs, sweep "
+               "%.3fs, output %.3fs",
+               cn_pool_threads(), (long long)scanned, n, tw[1] - tw[0], tw[2] - tw[1], order, s_dropped,
+               tw[3] - tw[2], cn_clock_s(CLOCK_MONOTONIC) - tw[3], tc[1] - tc[0], tc[2] - tc[1], tc[3] - tc[2],
+               cn_clock_s(CLOCK_PROCESS_CPUTIME_ID) - tc[3]);
 done:
     cn_free(rv);
     cn_free(rok);

@@ -5,9 +5,11 @@ rows before any event and exactly at event times, null keys, duplicate left rows
 events, derivations), and bad input. Prints the seed; CN_TEST_SEED=<seed> replays one
 case, CN_TEST_CASES=<n> runs more random joins (default 100)."""
 
+import glob
 import json
 import os
 import random
+import subprocess
 
 import pytest
 
@@ -377,6 +379,13 @@ def test_dense_keys_temporal_sweep_matches_oracle(tmp_path):
     assert c1h in got[0] and s2d in got[0], list(got[0])
     assert any(r[c1h] is None and r[s2d] is not None for r in got)
     assert sum(1 for r in got if r[s2d] is not None) > len(got) // 2
+    # the output files as Spark writes Chronon's join tables: snappy
+    files = glob.glob(os.path.join(wh.wh, "out.db", "t_dense", "data", "ds=*", "*.parquet"))
+    assert files
+    p = subprocess.run([CHRONON, "parquet", "stats", files[0], "--json"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    stats = json.loads(p.stdout)
+    assert {c["codec"] for g in stats["row_groups"] for c in g["columns"]} == {"SNAPPY"}, stats
 
 
 # --------------------------------------------------------------------------- bad input
