@@ -252,7 +252,16 @@ int cn_run_fetch(const CnRunArgs *a, CnErr *err) {
                           "(join fetch: --type join; GroupBys: --type group-by)");
     else if (strcmp(type, "group-by") && strcmp(type, "group_by") && strcmp(type, "group_bys"))
         return cn_err_set(err, CN_EINVAL, "--type: unknown type '%s' (expected group-by or join)", type);
-    if (!name || !*name) return cn_err_set(err, CN_EINVAL, "fetch needs --name <team>/<name>, e.g. --name my_team/user_purchase_features.v1");
+    char conf_name[512];
+    if ((!name || !*name) && a->conf) {
+        /* as Chronon's fetch, --conf names the config too: its path's <team>/<name> */
+        const char *last = strrchr(a->conf, '/');
+        snprintf(conf_name, sizeof conf_name, "%s/%s", a->team, last ? last + 1 : a->conf);
+        name = conf_name;
+    }
+    if (!name || !*name)
+        return cn_err_set(err, CN_EINVAL, "fetch needs --name <team>/<name> (e.g. --name my_team/user_purchase_features.v1) "
+                          "or --conf production/<group_bys|joins>/<team>/<name>");
     int64_t q = CN_FETCH_NOW;
     const char *at = cn_run_extra(a, "--at-millis", "--ts");
     if (at) {

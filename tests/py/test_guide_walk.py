@@ -282,3 +282,18 @@ def test_unknown_command_one_line(tmp_path, verb, want):
     # before: the message followed by the whole command list on stderr
     p = sh(tmp_path, BIN, verb)
     assert p.returncode == 2 and not p.stdout and p.stderr == want
+
+
+def test_fetch_by_conf_path(warehouse):
+    # Chronon's fetch takes --conf instead of --name (the name is the path's team/name);
+    # before: "fetch needs --name"
+    p = run_py(warehouse, "--conf", CONF, "--mode", "upload", "--ds", "2023-12-01")
+    assert p.returncode == 0, p.stderr
+    by_name = run_py(warehouse, "--mode", "fetch", "--conf-type", "group_bys", "--name",
+                     "my_team/user_purchase_features.v1", "-k", '{"user_id":"5"}', "--ts", "1701475200001")
+    by_conf = run_py(warehouse, "--mode", "fetch", "--conf", CONF, "-k", '{"user_id":"5"}', "--ts", "1701475200001")
+    assert by_name.returncode == 0 and by_conf.returncode == 0, by_conf.stderr
+    assert json.loads(by_conf.stdout) == json.loads(by_name.stdout)
+    assert json.loads(by_conf.stdout)["purchase_price_sum_30d"] is not None
+    p = run_py(warehouse, "--mode", "fetch", "-k", '{"user_id":"5"}')
+    assert p.returncode == 1 and "fetch needs --name <team>/<name>" in p.stderr and "or --conf" in p.stderr
