@@ -374,6 +374,52 @@ ranks:
  * caller hands finished chunks to the bulk load in order. CN_ENG_UPLOAD_FOLD=0 turns it
  * off (tests compare both paths). */
 
+/* The bulk load's begin, a write transaction that creates the new version and syncs,
+ * runs on a thread of its own while the upload sorts and partitions (it mostly waits
+ * for the disk); the first record waits for it (up_load_wait). */
+typedef struct UpLoad {
+    CnKv *kv;
+    const char *dataset;
+    unsigned flags;
+    CnKvLoad *ld;
+    CnPoolJob *job;
+    int rc;
+    CnErr err;
+    double t_begin, t_wait; /* the begin's time on its thread; the first record's wait for it */
+} UpLoad;
+
+static void up_load_main(void *ud, uint32_t t) {
+    (void)t;
+    UpLoad *ul = ud;
+    double t0 = cn_clock_s(CLOCK_MONOTONIC);
+    ul->rc = cn_kv_load_begin_flags(ul->kv, ul->dataset, ul->flags, &ul->ld, &ul->err);
+    ul->t_begin = cn_clock_s(CLOCK_MONOTONIC) - t0;
+}
+
+static int up_load_start(UpLoad *ul, CnErr *err) {
+    ul->err = (CnErr)CN_ERR_INIT;
+    if (cn_pool_start(1, up_load_main, ul, &ul->job, err) == 0) return 0;
+    up_load_main(ul, 0); /* no thread: here and now */
+    return ul->rc ? (*err = ul->err, ul->rc) : 0;
+}
+
+/* The begun load (NULL with *rc and err set when the begin failed). Once joined, the
+ * same answer again. */
+static CnKvLoad *up_load_wait(UpLoad *ul, int *rc, CnErr *err) {
+    if (ul->job) {
+        double t0 = cn_clock_s(CLOCK_MONOTONIC);
+        cn_pool_join(ul->job);
+        ul->job = NULL;
+        ul->t_wait = cn_clock_s(CLOCK_MONOTONIC) - t0;
+    }
+    if (ul->rc) {
+        *err = ul->err;
+        *rc = ul->rc;
+        return NULL;
+    }
+    return ul->ld;
+}
+
 typedef enum UpOp { UP_COUNT, UP_SUM, UP_AVG, UP_MIN, UP_MAX } UpOp;
 
 typedef struct UpPart {
@@ -731,7 +777,7 @@ static void up_prep_pass(void *ud, uint32_t t) {
 
 /* TEMPORAL records by the upload fold (see above), in key order. */
 static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const UpPart *up, const UpWin *uw,
-                       uint32_t n_wins, CnKvLoad *ld, CnEngUploadStats *st, CnErr *err) {
+                       uint32_t n_wins, UpLoad *ul, CnEngUploadStats *st, CnErr *err) {
     uint32_t n_ids = g->keys.n;
     uint32_t *order = cn_malloc(((size_t)n_ids + 1) * sizeof *order);
     uint32_t *rank = cn_malloc(((size_t)n_ids + 1) * sizeof *rank);
@@ -821,6 +867,7 @@ static int upload_fold(CnEngGroupBy *g, int32_t day, int64_t batch_end, const Up
         n_cells = cn_malloc(((size_t)n_wins + 1) * sizeof *n_cells);
         if (!cells || !n_cells) rc = cn_err_set(err, CN_ENOMEM, "upload: out of memory");
     }
+    CnKvLoad *ld = rc == 0 ? up_load_wait(ul, &rc, err) : NULL;
     double t_prep = cn_clock_s(CLOCK_MONOTONIC) - t0, c_prep = cn_clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
     for (uint32_t c = 0; c < f.n_chunks && rc == 0; c++) {
         UpChunk *sl = &f.slot[c % UP_SLOTS];
@@ -894,7 +941,7 @@ done:
 }
 
 /* TEMPORAL: one record per key with its collapsed IRs and tail hops, in key order. */
-static int upload_tiles(CnEngGroupBy *g, int32_t day, int64_t batch_end, CnKvLoad *ld, CnEngUploadStats *st,
+static int upload_tiles(CnEngGroupBy *g, int32_t day, int64_t batch_end, UpLoad *ul, CnEngUploadStats *st,
                         CnErr *err) {
     uint32_t n_ids = g->keys.n;
     uint32_t *start = cn_calloc((size_t)n_ids + 2, sizeof *start);
@@ -917,13 +964,14 @@ static int upload_tiles(CnEngGroupBy *g, int32_t day, int64_t batch_end, CnKvLoa
         UpWin *uw = cn_calloc(g->n_parts, sizeof *uw);
         uint32_t n_wins = 0;
         bool fold = up && uw && up_plan(g, batch_end, up, uw, &n_wins, err, &rc);
-        if (fold) rc = upload_fold(g, day, batch_end, up, uw, n_wins, ld, st, err);
+        if (fold) rc = upload_fold(g, day, batch_end, up, uw, n_wins, ul, st, err);
         st->batch_path = fold;
         cn_free(up);
         cn_free(uw);
         if (fold || rc) goto done;
     }
-    rc = sort_key_ids(&g->keys, order, NULL, err);
+    CnKvLoad *ld = up_load_wait(ul, &rc, err);
+    if (rc == 0) rc = sort_key_ids(&g->keys, order, NULL, err);
     if (rc) goto done;
     for (uint32_t r = 0; r < g->n_rows; r++) start[g->key_id[r] + 1]++;
     for (uint32_t i = 0; i < n_ids; i++) start[i + 1] += start[i];
@@ -1036,7 +1084,7 @@ done:
 }
 
 /* SNAPSHOT and no-aggregation GroupBys: the backfill's row of day D, finalized. */
-static int upload_values(CnEngGroupBy *g, const char *ds, int64_t batch_end, CnKvLoad *ld, CnEngUploadStats *st,
+static int upload_values(CnEngGroupBy *g, const char *ds, int64_t batch_end, UpLoad *ul, CnEngUploadStats *st,
                          CnErr *err) {
     CnSchema *sch = NULL;
     CnBatch *b = NULL;
@@ -1044,6 +1092,8 @@ static int upload_values(CnEngGroupBy *g, const char *ds, int64_t batch_end, CnK
     int kc[64];
     int rc = 0;
     if (g->n_keys > 64) return cn_err_set(err, CN_EUNSUPPORTED, "upload: more than 64 key columns");
+    CnKvLoad *ld = up_load_wait(ul, &rc, err);
+    if (rc) return rc;
     rc = cn_col_schema_new(&sch);
     if (rc) return cn_err_set(err, CN_ENOMEM, "upload: out of memory");
     const CnSchema *parts[2] = {g->key_schema, g->value_schema};
@@ -1091,6 +1141,7 @@ int cn_eng_upload(CnIceCatalog *cat, CnKv *kv, const CnGroupBy *gb, const char *
                   const CnEngOpts *opts, CnEngUploadStats *stats, CnErr *err) {
     CnEngGroupBy *g = NULL;
     CnKvLoad *ld = NULL;
+    UpLoad ul = {.kv = kv};
     CnArena a;
     CnBuf info = CN_BUF_INIT;
     CnEngUploadStats st;
@@ -1145,8 +1196,11 @@ int cn_eng_upload(CnIceCatalog *cat, CnKv *kv, const CnGroupBy *gb, const char *
     }
     /* records come in key order (tiles) and are written as they come: no load buffer,
      * and the writes overlap the fold's worker threads */
-    rc = cn_kv_load_begin_flags(kv, dataset, tiles ? CN_KV_LOAD_STREAM : 0, &ld, err);
-    if (rc == 0) rc = tiles ? upload_tiles(g, day, batch_end, ld, &st, err) : upload_values(g, ds, batch_end, ld, &st, err);
+    ul.dataset = dataset;
+    ul.flags = tiles ? CN_KV_LOAD_STREAM : 0;
+    rc = up_load_start(&ul, err);
+    if (rc == 0) rc = tiles ? upload_tiles(g, day, batch_end, &ul, &st, err) : upload_values(g, ds, batch_end, &ul, &st, err);
+    if (rc == 0) ld = up_load_wait(&ul, &rc, err);
     if (rc == 0) st.streamed = cn_kv_load_streaming(ld);
     if (rc == 0) rc = serving_info(g, conf_json, ds, batch_end, tiles ? REC_TILES : REC_VALUES, &info, err);
     if (rc == 0)
@@ -1154,14 +1208,17 @@ int cn_eng_upload(CnIceCatalog *cat, CnKv *kv, const CnGroupBy *gb, const char *
     if (rc == 0) {
         double t2 = cn_clock_s(CLOCK_MONOTONIC), c2 = cn_clock_s(CLOCK_THREAD_CPUTIME_ID);
         rc = cn_kv_load_commit(ld, &st.version, err);
-        ld = NULL;
+        ul.ld = NULL;
         double t3 = cn_clock_s(CLOCK_MONOTONIC), c3 = cn_clock_s(CLOCK_THREAD_CPUTIME_ID);
         cn_log(CN_LOG_DEBUG,
-               "upload %s: keys=%lld read=%.3fs records=%.3fs commit=%.3fs (calling thread CPU %.3fs %.3fs %.3fs)",
-               gb->meta.name, (long long)st.keys, t1 - t0, t2 - t1, t3 - t2, c1 - c0, c2 - c1, c3 - c2);
+               "upload %s: keys=%lld read=%.3fs records=%.3fs commit=%.3fs (calling thread CPU %.3fs %.3fs %.3fs) "
+               "load_begin=%.3fs (waited for %.3fs)",
+               gb->meta.name, (long long)st.keys, t1 - t0, t2 - t1, t3 - t2, c1 - c0, c2 - c1, c3 - c2, ul.t_begin,
+               ul.t_wait);
     }
 done:
-    cn_kv_load_abort(ld);
+    cn_pool_join(ul.job); /* a begin still running when the upload failed */
+    cn_kv_load_abort(ul.ld);
     cn_eng_gb_free(g);
     cn_buf_fini(&info);
     cn_arena_fini(&a);
