@@ -101,11 +101,13 @@ static void usage(FILE *f) {
             "  --run-first-hole   only the first run of missing days (backfill)\n"
             "  --max-memory SIZE  memory bound of a backfill (bytes or K, M, G)\n"
             "  --verbose          rows scanned, tiles read; --quiet hides the progress bar\n"
+            "  --no-tiles         GroupBy backfill: neither read nor write the daily tile store\n"
             "Environment: CN_THREADS=N threads for the backfill fast paths and the batch upload\n"
             "(default: the online CPUs, shared between the MPI ranks of one machine).\n"
             "Spark and jar flags of Chronon's run.py (--spark-submit-path, --online-jar, --version, ...)\n"
             "are accepted and ignored. Fetch options: --name, -k/--key-json, -f/--key-json-file,\n"
-            "--type, --at-millis/--ts. Also --warehouse, --catalog. Any other option is an error.\n"
+            "--type, --at-millis/--ts (--conf may name the config instead of --name). Also\n"
+            "--warehouse, --catalog. Any other option is an error.\n"
             "\n"
             "modes:\n");
     for (size_t i = 0; i < CN_ARRAY_LEN(modes); i++)
