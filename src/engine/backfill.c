@@ -23,6 +23,7 @@
 #include "base/alloc.h"
 #include "base/date.h"
 #include "base/hash.h"
+#include "base/pool.h"
 #include "base/log.h"
 #include "expr/expr.h"
 
@@ -614,8 +615,41 @@ static int derive_apply(Derive *d, const CnBatch *b, CnErr *err) {
     return rc;
 }
 
+/* The output table's creation (when missing) and the write's start: catalog and file
+ * writes with their syncs, which the computation's first passes over the rows do not
+ * need, so they run beside them; the first emitted batch waits for them (writer_ready). */
+typedef struct OutOpen {
+    CnIceCatalog *cat;
+    const char *ns, *name;
+    const CnSchema *schema;
+    CnIceWrite *w;
+    int rc;
+    CnErr err;
+} OutOpen;
+
+/* Creates the output table when it is missing. */
+static int out_create(CnIceCatalog *cat, const char *ns, const char *name, const CnSchema *schema, CnErr *err) {
+    if (cn_ice_table_exists(cat, ns, name)) return 0;
+    /* Spark writes Chronon's output tables with its default Parquet codec, snappy
+     * (Chronon sets none): a fraction of zstd's CPU for each output day */
+    const char *props[] = {"write.parquet.compression-codec", "snappy"};
+    int rc = cn_ice_table_create(cat, ns, name, schema, props, 1, err);
+    if (rc == CN_EEXISTS) cn_err_clear(err), rc = 0;
+    return rc;
+}
+
+static void out_open(void *ud, uint32_t t) {
+    OutOpen *oo = ud;
+    (void)t;
+    int rc = out_create(oo->cat, oo->ns, oo->name, oo->schema, &oo->err);
+    if (rc == 0) rc = cn_ice_write_begin(oo->cat, oo->ns, oo->name, CN_ICE_OVERWRITE, &oo->w, &oo->err);
+    oo->rc = rc;
+}
+
 typedef struct Writer {
     CnIceWrite *w;
+    CnPoolJob *opening;    /* out_open running; w is set once it is joined */
+    OutOpen *oo;
     CnEngGroupBy *g;
     Derive *derive;        /* NULL: no derivations */
     int32_t s, e;
@@ -623,11 +657,23 @@ typedef struct Writer {
     int64_t rows, days;
 } Writer;
 
+/* Waits for out_open when it runs: 0 once wr->w is the started write, else its error. */
+static int writer_ready(Writer *wr, CnErr *err) {
+    if (!wr->opening) return 0;
+    cn_pool_join(wr->opening);
+    wr->opening = NULL;
+    wr->w = wr->oo->w;
+    wr->oo->w = NULL;
+    if (wr->oo->rc) *err = wr->oo->err;
+    return wr->oo->rc;
+}
+
 static int emit_write(void *ud, int32_t day, CnBatch *b, CnErr *err) {
     Writer *wr = ud;
     char ds[11];
     cn_ds_format(day, ds);
-    int rc = cn_ice_write_touch_partition(wr->w, ds, err);
+    int rc = writer_ready(wr, err);
+    if (rc == 0) rc = cn_ice_write_touch_partition(wr->w, ds, err);
     /* the day is complete: finish its file now so the writer never holds more than one
      * day of output (the commit at the end still publishes every day at once) */
     if (rc == 0 && wr->derive) {
@@ -655,6 +701,7 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
     CnEngTileSet *ts = NULL;
     CnSchema *os = NULL;
     Writer wr = {0};
+    OutOpen oo;
     Derive derive = {0};
     Store store;
     memset(&store, 0, sizeof store);
@@ -708,7 +755,11 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
      * manifests say it holds several times fewer rows than the sources it replaces */
     if (rc == 0 && tiles && range_ok && store.valid)
         rc = store_pays(cat, gb, &store, lo, hi, &tiles, err);
-    if (rc == 0) rc = cn_eng__open(cat, gb, lo, hi, o, tiles ? store_skip : NULL, &store, &g, err);
+    /* Without tiles no key is looked up after the load: the loader's bulk-stored keys need
+     * no hash slots (built on one thread after the load otherwise) */
+    CnEngOpts lo_opts = *o;
+    lo_opts.keys_unindexed = o->keys_unindexed || (!tiles && !o->shard);
+    if (rc == 0) rc = cn_eng__open(cat, gb, lo, hi, &lo_opts, tiles ? store_skip : NULL, &store, &g, err);
     if (rc) goto done;
     g->output_table = out_table;
     /* without a usable store: build tiles only when the rows are dense enough that a
@@ -718,6 +769,7 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
         tiles = false;
     if (o->verbose && range_ok)
         fprintf(stderr, "chunk: %s\n", tiles ? "tile store used (dense rows)" : "rows rescanned, no tile store");
+    g->release_rows = !tiles; /* only the tile store reads the rows after the computation */
     if (tiles) {
         snprintf(store.sig, sizeof store.sig, "%016llx", (unsigned long long)signature(g));
         rc = cn_eng__tiles_new(g, &ts, err);
@@ -731,17 +783,18 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
         if (rc == 0) wr.derive = &derive;
     }
     if (rc) goto done;
-    if ((!o->shard || o->shard->rank == 0) && !cn_ice_table_exists(cat, ns, name)) {
-        /* Spark writes Chronon's output tables with its default Parquet codec, snappy
-         * (Chronon sets none): a fraction of zstd's CPU for each output day */
-        const char *props[] = {"write.parquet.compression-codec", "snappy"};
-        rc = cn_ice_table_create(cat, ns, name, wr.derive ? derive.out : os, props, 1, err);
-        if (rc == CN_EEXISTS) cn_err_clear(err), rc = 0;
-        if (rc) goto done;
+    oo = (OutOpen){cat, ns, name, wr.derive ? derive.out : os, NULL, 0, CN_ERR_INIT};
+    wr.oo = &oo;
+    if (o->shard) { /* distributed hook: rank 0 creates the table, the others wait for it */
+        if (o->shard->rank == 0) rc = out_create(cat, ns, name, oo.schema, err);
+        if (rc == 0) rc = o->shard->sync(o->shard->ud, err);
+        if (rc == 0) rc = cn_ice_write_begin(cat, ns, name, CN_ICE_OVERWRITE, &wr.w, err);
+    } else if (cn_pool_start(1, out_open, &oo, &wr.opening, err)) { /* no thread: here */
+        cn_err_clear(err);
+        out_open(&oo, 0);
+        wr.w = oo.w;
+        if ((rc = oo.rc)) *err = oo.err;
     }
-    if (o->shard) rc = o->shard->sync(o->shard->ud, err); /* distributed hook: rank 0 created it */
-    if (rc) goto done;
-    rc = cn_ice_write_begin(cat, ns, name, CN_ICE_OVERWRITE, &wr.w, err);
     if (rc) goto done;
     wr.g = g;
     wr.s = s;
@@ -750,6 +803,7 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
     bool done_range = false;
     if (range_ok && !tiles && e - s >= 2) rc = cn_eng__range_fold(g, s, e, emit_write, &wr, &done_range, err);
     if (rc == 0 && !done_range) rc = cn_eng__compute(g, s, e, ts, emit_write, &wr, err);
+    if (rc == 0) rc = writer_ready(&wr, err); /* nothing emitted */
     if (rc == 0) /* distributed hook: rank 0 commits every rank's files */
         rc = o->shard ? o->shard->commit(o->shard->ud, wr.w, err) : cn_ice_write_commit(wr.w, NULL, err);
     if (rc == 0 && tiles) {
@@ -763,6 +817,10 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
         st->days_written += wr.days;
     }
 done:
+    if (wr.opening) { /* failed before the first batch: out_open reads os */
+        CnErr e2 = CN_ERR_INIT;
+        (void)writer_ready(&wr, &e2);
+    }
     cn_ice_write_free(wr.w); /* first: an uncommitted write removes its files before a distributed job ends */
     if (rc && o->shard) o->shard->fail(o->shard->ud, err); /* distributed hook: aborts the job */
     if (g) {

@@ -73,6 +73,10 @@ struct CnEngGroupBy {
     CnEngOpts opts;
     CnEngStats stats;
     uint64_t mem_base;            /* bytes held by rows and keys */
+    /* The caller reads no row after cn_eng__compute: the key fold releases the rows once
+     * it no longer needs them, beside the last writes, instead of leaving their pages to
+     * be unmapped at the end on one thread (cn_eng__rows_release). */
+    bool release_rows;
 };
 
 /* Loads sources for partitions [lo, hi] (INT32_MIN/INT32_MAX unbounded). skip(day)
@@ -104,6 +108,9 @@ int cn_eng__key_intern(CnEngKeys *k, const void *p, size_t len, const CnBatch *b
  * exactly as in schema (the expression binder's first, exact match); -1 for anything
  * else. load.c. */
 int cn_eng__bare_col(const CnSchema *schema, const char *text);
+/* Frees the loaded rows (columns, key ids, ts, storage days) and leaves g with none;
+ * the keys, parts and statistics stay. THREADS: nothing else may touch the rows. load.c. */
+void cn_eng__rows_release(CnEngGroupBy *g);
 /* Key id of encoded key bytes (cn_eng__key_encode) in k; UINT32_MAX when absent. load.c. */
 uint32_t cn_eng__keys_find(const CnEngKeys *k, const void *key, size_t len);
 /* Encodes the key columns cols[0..n) of row r into out (reset first). false when every
