@@ -1139,13 +1139,13 @@ static void run_step(void *ud, uint32_t t) {
     j->fixed[t] = fixed;
 }
 
-/* Rows 0..n-1 with key id id[r] < n_ids (start: per key its first position, n_ids + 1
- * entries) in (id, ts) order, as sort_recs gives them up to the order of ties, when they
- * form at most MAX_RUNS runs in that order (and few enough for the key count);
- * otherwise *out = NULL and nothing is done. *n_runs and *n_fixed (keys whose runs
+/* Rows 0..n-1 with key id id[r] < n_ids in (id, ts) order, as sort_recs gives them up
+ * to the order of ties, when they form at most MAX_RUNS runs in that order (and few
+ * enough for the key count): start (OUT, n_ids + 1 entries) is then set to each key's
+ * first position (id_starts). Otherwise *out = NULL and nothing is done. *n_runs and *n_fixed (keys whose runs
  * overlapped in ts) say what happened. OWNED: *out (cn_free). CN_ENOMEM. */
 static int sort_runs(const uint32_t *id, const int64_t *ts, const int32_t *pday, const int64_t *val, uint32_t n,
-                     uint32_t n_ids, const uint32_t *start, Rec **out, uint32_t *n_runs, uint32_t *n_fixed,
+                     uint32_t n_ids, uint32_t *start, Rec **out, uint32_t *n_runs, uint32_t *n_fixed,
                      CnErr *err) {
     uint32_t rs[MAX_RUNS + 1], re[MAX_RUNS], nr = n ? 1 : 0;
     int64_t rmin[MAX_RUNS];
@@ -1164,6 +1164,7 @@ static int sort_runs(const uint32_t *id, const int64_t *ts, const int32_t *pday,
     }
     if (nr) re[nr - 1] = n;
     if ((uint64_t)nr * n_ids > (uint64_t)8 * n + 65536) return 0;
+    id_starts(id, n, n_ids, start);
     /* runs by their first ts (insertion sort, stable): a key's rows from files of
      * successive days then follow in ts order, whichever thread loaded which file */
     for (uint32_t q = 1; q < nr; q++) {
@@ -1302,7 +1303,6 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const
     memset(s, 0, sizeof *s);
     s->start = cn_calloc((size_t)n_ids + 2, sizeof *s->start);
     if (!s->start) return cn_err_set(err, CN_ENOMEM, "out of memory");
-    id_starts(id, n, n_ids, s->start);
     /* the input whose values travel with the sort: the one read, when nothing is gathered
      * by row number (other inputs' values, null masks); else the row number travels */
     uint32_t carried = p->n_in, n_vals = 0;
@@ -1322,6 +1322,8 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const
         id_starts(id, n, n_ids + 1, s->start); /* the dropped rows' id counts last */
         n_keep = s->start[n_ids], drop = n_ids;
         s->n_dropped = n - n_keep;
+    } else if (rc == 0 && !ev) {
+        id_starts(id, n, n_ids, s->start);
     }
     if (rc == 0 && !ev)
         rc = sort_recs(id, f->ts, f->pday, cv, n_ids, drop, NULL, n, n_keep, trange, &s->spare, &ev, err);
