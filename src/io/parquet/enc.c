@@ -114,6 +114,52 @@ static int rle_next_run(CnPqRle *r, CnErr *err) {
 RLE_GET(cn_pq__rle_get_u8, uint8_t)
 RLE_GET(cn_pq__rle_get_u32, uint32_t)
 
+int cn_pq__rle_gather_u64(CnPqRle *r, const uint64_t *dict, uint32_t nd, uint64_t *out, uint32_t n, CnErr *err) {
+    if (n && !nd) return 1;
+    bool bad = false;
+    while (n) {
+        if (r->rle_left) {
+            uint32_t k = CN_MIN(r->rle_left, n);
+            if (r->rle_value >= nd) return 1;
+            uint64_t v = dict[r->rle_value];
+            for (uint32_t i = 0; i < k; i++) out[i] = v;
+            out += k;
+            n -= k;
+            r->rle_left -= k;
+        } else if (r->bp_left) {
+            uint32_t k = CN_MIN(r->bp_left, n);
+            size_t avail = (size_t)(r->p - r->bp);
+            int bw = r->bw;
+            uint64_t off = (uint64_t)r->bp_pos * (uint64_t)bw;
+            uint32_t i = 0;
+            if (bw > 0 && bw <= 32) {
+                /* an index past the dictionary reads entry 0 and is noted: no branch */
+                uint64_t mask = (UINT64_C(1) << bw) - 1;
+                for (; i < k && (off >> 3) + 8 <= avail; i++, off += (uint64_t)bw) {
+                    uint64_t wd;
+                    memcpy(&wd, r->bp + (off >> 3), 8);
+                    uint64_t id = (wd >> (off & 7)) & mask;
+                    bad |= id >= nd;
+                    out[i] = dict[id < nd ? id : 0];
+                }
+            }
+            for (; i < k; i++, off += (uint64_t)bw) {
+                uint64_t id = read_bits(r->bp, avail, off, bw);
+                bad |= id >= nd;
+                out[i] = dict[id < nd ? id : 0];
+            }
+            out += k;
+            n -= k;
+            r->bp_left -= k;
+            r->bp_pos += k;
+        } else {
+            int rc = rle_next_run(r, err);
+            if (rc < 0) return rc;
+        }
+    }
+    return bad ? 1 : 0;
+}
+
 /* ---------------------------------------------------------------- encoder */
 
 static void put_varint(CnBuf *b, uint64_t v) {
@@ -301,7 +347,10 @@ static uint64_t unpack_deltas(const uint8_t *p, size_t avail, size_t bytes, int 
     }
     if (w <= 56) {
         uint64_t mask = (UINT64_C(1) << w) - 1;
-        uint32_t fast = avail >= 8 ? (uint32_t)CN_MIN((uint64_t)k, ((uint64_t)(avail - 8) * 8) / (uint64_t)w + 1) : 0;
+        /* all k when 8 bytes past the miniblock are readable (no division per miniblock) */
+        uint32_t fast = avail >= bytes + 8 ? k
+                        : avail >= 8     ? (uint32_t)CN_MIN((uint64_t)k, ((uint64_t)(avail - 8) * 8) / (uint64_t)w + 1)
+                                         : 0;
         for (; j < fast; j++, off += (uint64_t)w) {
             uint64_t x;
             memcpy(&x, p + (off >> 3), 8);

@@ -224,6 +224,10 @@ void cn_pq__rle_init(CnPqRle *r, const uint8_t *p, size_t len, int bw);
  * (message set in err without context). */
 int cn_pq__rle_get_u8(CnPqRle *r, uint8_t *out, uint32_t n, CnErr *err);
 int cn_pq__rle_get_u32(CnPqRle *r, uint32_t *out, uint32_t n, CnErr *err);
+/* Decodes n dictionary indexes and writes dict[index] (nd 8-byte entries) to out, with no
+ * index array in between. 0; 1 when an index is nd or more (out then holds no reliable
+ * values: decode again with cn_pq__rle_get_u32 to name it); CN_ECORRUPT as above. */
+int cn_pq__rle_gather_u64(CnPqRle *r, const uint64_t *dict, uint32_t nd, uint64_t *out, uint32_t n, CnErr *err);
 
 /* RLE/bit-packed hybrid encoder; appends to b. */
 void cn_pq__rle_encode_u8(CnBuf *b, const uint8_t *v, uint32_t n, int bw);

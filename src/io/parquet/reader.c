@@ -1075,13 +1075,26 @@ static int dict_values(CnPqReader *r, const CnPqLeaf *L, LeafX *x, const uint8_t
     if (len < 1) return FAIL(err, "dictionary page data is empty");
     int bw = p[0];
     if (bw > 32) return FAIL(err, "dictionary index bit width %d (at most 32)", bw);
+    const CnVec *d = &x->dict->cols[0];
+    if (cn_col_type_width(L->type->id) == 8) {
+        /* 8-byte entries gathered as the indexes are decoded; an index out of range
+         * (rc 1) is named by the decoding below */
+        if (cn_col_vec_reserve(v, n) < 0) return cn_err_set(err, CN_ENOMEM, "out of memory");
+        CnPqRle rle;
+        cn_pq__rle_init(&rle, p + 1, len - 1, bw);
+        int rc = cn_pq__rle_gather_u64(&rle, d->values, d->n, (uint64_t *)v->values + v->n, n, err);
+        if (rc < 0) return rc;
+        if (rc == 0) {
+            v->n += n;
+            return 0;
+        }
+    }
     if (scratch(&r->b->idx, (size_t)n * 4 + 4) < 0) return cn_err_set(err, CN_ENOMEM, "out of memory");
     uint32_t *idx = r->b->idx.p;
     CnPqRle rle;
     cn_pq__rle_init(&rle, p + 1, len - 1, bw);
     int rc = cn_pq__rle_get_u32(&rle, idx, n, err);
     if (rc < 0) return rc;
-    const CnVec *d = &x->dict->cols[0];
     uint32_t nd = d->n, mx = 0;
     { /* four running maxima: one chain of compares would wait on itself */
         uint32_t m[4] = {0, 0, 0, 0}, i = 0;

@@ -905,6 +905,55 @@ static void delta_every_width(void **state) {
     }
 }
 
+/* Dictionary indexes gathered straight into 8-byte values (cn_pq__rle_gather_u64) equal
+ * decoding the indexes then looking them up, over RLE runs and bit-packed runs of widths
+ * 1..20 in pieces of odd sizes; an index past the dictionary, in either kind of run, is
+ * reported (1) instead of read. */
+static void dict_gather_matches_index_lookup(void **state) {
+    (void)state;
+    seed_init();
+    CnErr err = CN_ERR_INIT;
+    enum { N = 3000 };
+    static uint32_t idx[N], got_idx[N];
+    static uint64_t dict[1u << 20], want[N], got[N];
+    for (uint32_t i = 0; i < (1u << 20); i++) dict[i] = rnd();
+    for (int bw = 1; bw <= 20; bw++) {
+        uint32_t nd = (uint32_t)CN_MIN((UINT64_C(1) << bw), UINT64_C(1) << 20);
+        for (uint32_t i = 0; i < N;) { /* runs of repeats (RLE) between spread values (bit-packed) */
+            uint32_t k = rnd() % 4 == 0 ? 8 + (uint32_t)(rnd() % 40) : 1;
+            uint32_t x = (uint32_t)(rnd() % nd);
+            for (uint32_t j = 0; j < k && i < N; j++) idx[i++] = x;
+        }
+        for (uint32_t i = 0; i < N; i++) want[i] = dict[idx[i]];
+        CnBuf b = CN_BUF_INIT;
+        cn_pq__rle_encode_u32(&b, idx, N, bw);
+        CnPqRle r1, r2;
+        cn_pq__rle_init(&r1, (const uint8_t *)b.data, b.len, bw);
+        cn_pq__rle_init(&r2, (const uint8_t *)b.data, b.len, bw);
+        for (uint32_t at = 0; at < N;) {
+            uint32_t k = 1 + (uint32_t)(rnd() % 700); /* CN_MIN would draw twice */
+            k = CN_MIN(k, N - at);
+            assert_int_equal(cn_pq__rle_gather_u64(&r1, dict, nd, got + at, k, &err), 0);
+            ASSERT_OK(cn_pq__rle_get_u32(&r2, got_idx + at, k, &err), &err);
+            at += k;
+        }
+        assert_memory_equal(got_idx, idx, sizeof idx);
+        assert_memory_equal(got, want, sizeof want);
+        /* the largest index written, one past a dictionary that ends just before it */
+        uint32_t mx = 0, first_run = idx[0];
+        for (uint32_t i = 0; i < N; i++) mx = idx[i] > mx ? idx[i] : mx;
+        cn_pq__rle_init(&r1, (const uint8_t *)b.data, b.len, bw);
+        assert_int_equal(cn_pq__rle_gather_u64(&r1, dict, mx, got, N, &err), 1);
+        cn_buf_fini(&b);
+        /* an RLE run of an index out of range */
+        for (uint32_t i = 0; i < 64; i++) idx[i] = first_run;
+        cn_pq__rle_encode_u32(&b, idx, 64, bw);
+        cn_pq__rle_init(&r1, (const uint8_t *)b.data, b.len, bw);
+        assert_int_equal(cn_pq__rle_gather_u64(&r1, dict, first_run, got, 64, &err), 1);
+        cn_buf_fini(&b);
+    }
+}
+
 /* v2 data pages under zstd: values that do not compress (random int64, PLAIN) are stored
  * as they are (the chunk's compressed and uncompressed sizes equal), values that do
  * (a few distinct int64, PLAIN) are compressed; both read back exactly. Nullable
@@ -1107,6 +1156,47 @@ static void bad_levels_and_dict_index_refused(void **state) {
     ASSERT_CONTAINS(cn_err_msg(&err), "dictionary index 5 out of range (dictionary has 1 entries) at value 0");
     cn_free(d);
     unlink(path);
+}
+
+/* An int64 column's dictionary index past the dictionary is named by the reader (the
+ * gathering decoder only notices it; the message comes from decoding the indexes). */
+static void int64_dict_index_out_of_range_named(void **state) {
+    (void)state;
+    CnErr err = CN_ERR_INIT;
+    CnSchema *s = NULL;
+    assert_int_equal(cn_col_schema_new(&s), 0);
+    ASSERT_OK(cn_col_schema_add(s, "k", cn_col_type_prim(CN_COL_INT64), false, 1, &err), &err);
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    for (uint32_t i = 0; i < 104; i++) cn_col_vec_append_i64(&b->cols[0], (int64_t)(i % 3) * 1000000007);
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    CnPqWriteOpts o;
+    cn_pq_write_opts_init(&o);
+    o.codec = CN_PQ_CODEC_UNCOMPRESSED;
+    const char *path = tmp_path("dict64.parquet");
+    write_batch(path, b, &o, 1000);
+    read_and_compare(path, b, 65536);
+    size_t len;
+    char *d = slurp(path, &len);
+    CnPqReader *r = NULL;
+    ASSERT_OK(cn_pq_reader_open_mem("dict64.parquet", d, len, &r, &err), &err);
+    int64_t off = cn_pq_reader_meta(r)->row_groups[0].chunks[0].data_page_offset;
+    cn_pq_reader_close(r);
+    /* indexes: bit width 2, one bit-packed run of 13 groups (header 13 << 1 | 1), then
+     * 0,1,2,0 packed LSB first (0x24); 0x27 makes the first index 3 */
+    static const uint8_t ix[] = {2, 27, 0x24};
+    size_t at = 0;
+    for (size_t i = (size_t)off; !at && i + sizeof ix < len; i++)
+        if (!memcmp(d + i, ix, sizeof ix)) at = i;
+    assert_true(at > 0);
+    d[at + 2] = 0x27;
+    ASSERT_ERR(read_all_mem("dict64.parquet", d, len, &err), CN_ECORRUPT, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "column \"k\", row group 0");
+    ASSERT_CONTAINS(cn_err_msg(&err), "dictionary index 3 out of range (dictionary has 3 entries) at value 0");
+    cn_free(d);
+    unlink(path);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
 }
 
 static void unsupported_codec_named(void **state) {
@@ -1501,6 +1591,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(rle_hybrid_roundtrip),
         cmocka_unit_test(delta_roundtrip_extremes),
         cmocka_unit_test(delta_every_width),
+        cmocka_unit_test(dict_gather_matches_index_lookup),
+        cmocka_unit_test(int64_dict_index_out_of_range_named),
         cmocka_unit_test(v2_pages_stored_and_read_in_place),
         cmocka_unit_test(truncated_file_fails_cleanly),
         cmocka_unit_test(bad_magic_named),
