@@ -93,44 +93,111 @@ static char *metadata_key(CnArena *ar, const char *folder, const char *name) {
     return cn_arena_printf(ar, "%s/%.*s/%s", folder, (int)(dot - name), name, dot + 1);
 }
 
-int cn_run_metadata_upload(const CnRunArgs *a, CnErr *err) {
+static int cmp_str(const void *x, const void *y) {
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The metadata entries of one upload: keys and values live in the arena. */
+typedef struct MetaEntries {
+    CnKvSlice *keys, *vals;
+    const char **shown; /* each entry's file, as printed */
+    size_t n, cap;
+} MetaEntries;
+
+/* Adds the entry of one compiled file (shown: its path as the user named it). A
+ * StagingQuery met while walking a folder is skipped (Chronon's metadata holds GroupBys
+ * and Joins); named alone it is an error. */
+static int meta_add(CnArena *ar, const char *path, const char *shown, bool walking, MetaEntries *m, CnErr *err) {
     CnConf *conf = NULL;
-    CnKv *kv = NULL;
     char *text = NULL;
     size_t len = 0;
+    int rc = cn_conf_load(path, &conf, err);
+    if (rc == 0 && !conf->group_by && !conf->join && walking) goto done;
+    if (rc == 0 && !conf->group_by && !conf->join)
+        rc = cn_err_set(err, CN_ECONFIG, "%s: metadata-upload takes a GroupBy or a Join, this is a %s", shown,
+                        cn_conf_kind_name(conf->kind));
+    if (rc == 0 && (!conf->meta || !conf->meta->name))
+        rc = cn_err_set(err, CN_ECONFIG, "%s: metaData.name is not set", shown);
+    if (rc == 0) rc = cn_fs_read_all(path, &text, &len, err);
+    if (rc == 0 && m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 16;
+        CnKvSlice *k = cn_arena_alloc(ar, cap * sizeof *k), *v = cn_arena_alloc(ar, cap * sizeof *v);
+        const char **sh = cn_arena_alloc(ar, cap * sizeof *sh);
+        if (!k || !v || !sh) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        else if (m->n)
+            memcpy(k, m->keys, m->n * sizeof *k), memcpy(v, m->vals, m->n * sizeof *v),
+                memcpy(sh, m->shown, m->n * sizeof *sh);
+        if (rc == 0) m->keys = k, m->vals = v, m->shown = sh, m->cap = cap;
+    }
+    if (rc == 0) {
+        char *key = metadata_key(ar, conf->group_by ? "group_bys" : "joins", conf->meta->name);
+        char *val = cn_arena_strndup(ar, text, len);
+        if (!key || !val) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        else {
+            m->keys[m->n] = (CnKvSlice){(const uint8_t *)key, strlen(key)};
+            m->shown[m->n] = shown;
+            m->vals[m->n++] = (CnKvSlice){(const uint8_t *)val, len};
+        }
+    }
+done:
+    cn_free(text);
+    cn_conf_free(conf);
+    return rc;
+}
+
+/* Every compiled file under dir (sorted, recursively; dot files skipped), as Chronon's
+ * metadata-upload of a folder. */
+static int meta_add_dir(CnArena *ar, const char *dir, MetaEntries *m, CnErr *err) {
+    DIR *d = opendir(dir);
+    if (!d) return cn_err_set(err, CN_ENOTFOUND, "%s: cannot read the folder: %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    for (struct dirent *de; rc == 0 && (de = readdir(d)) != NULL;) {
+        if (de->d_name[0] == '.') continue;
+        if (n == cap) {
+            char **t = cn_realloc(names, (cap = cap ? 2 * cap : 32) * sizeof *t);
+            if (!t) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+            else names = t;
+        }
+        if (rc == 0 && !(names[n++] = cn_arena_printf(ar, "%s/%s", dir, de->d_name)))
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    }
+    closedir(d);
+    if (rc == 0 && n) qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = cn_fs_is_dir(names[i]) ? meta_add_dir(ar, names[i], m, err) : meta_add(ar, names[i], names[i], true, m, err);
+    cn_free(names);
+    return rc;
+}
+
+/* One compiled file, or every one under a folder (Chronon's MetadataUploader takes
+ * both): all are read and checked first, then written in one multi-put, so a bad file
+ * uploads nothing. */
+int cn_run_metadata_upload(const CnRunArgs *a, CnErr *err) {
+    CnKv *kv = NULL;
     CnArena ar;
     cn_arena_init(&ar, 0);
     Env e;
-    int rc = cn_conf_load(a->conf_path, &conf, err);
-    if (rc == 0 && !conf->group_by && !conf->join)
-        rc = cn_err_set(err, CN_ECONFIG, "%s: metadata-upload takes a GroupBy or a Join, this is a %s", a->conf,
-                        cn_conf_kind_name(conf->kind));
-    if (rc == 0 && (!conf->meta || !conf->meta->name))
-        rc = cn_err_set(err, CN_ECONFIG, "%s: metaData.name is not set", a->conf);
-    if (rc == 0) rc = cn_fs_read_all(a->conf_path, &text, &len, err);
+    MetaEntries m = {0};
+    int rc = cn_fs_is_dir(a->conf_path) ? meta_add_dir(&ar, a->conf_path, &m, err)
+                                         : meta_add(&ar, a->conf_path, a->conf, false, &m, err);
+    if (rc == 0 && m.n == 0)
+        rc = cn_err_set(err, CN_ENOTFOUND, "--conf %s: no compiled GroupBy or Join under it", a->conf);
     if (rc == 0) rc = resolve_env(a, &e, err);
     if (rc == 0) rc = cn_kv_open(e.kv, NULL, &kv, err);
-    if (rc) goto done;
-    char *key = metadata_key(&ar, conf->group_by ? "group_bys" : "joins", conf->meta->name);
-    rc = cn_kv_dataset_create(kv, CN_KV_METADATA_DATASET, err);
-    if (rc == 0) {
-        CnKvSlice k = {(const uint8_t *)key, strlen(key)}, v = {(const uint8_t *)text, len};
-        rc = cn_kv_multi_put(kv, CN_KV_METADATA_DATASET, &k, &v, 1, err);
-    }
-    if (rc == 0) fprintf(stderr, "metadata-upload: %s -> %s/%s in %s\n", a->conf, CN_KV_METADATA_DATASET, key, cn_kv_uri(kv));
-done:
+    if (rc == 0) rc = cn_kv_dataset_create(kv, CN_KV_METADATA_DATASET, err);
+    if (rc == 0) rc = cn_kv_multi_put(kv, CN_KV_METADATA_DATASET, m.keys, m.vals, m.n, err);
+    for (size_t i = 0; rc == 0 && i < m.n; i++)
+        fprintf(stderr, "metadata-upload: %s -> %s/%.*s in %s\n", m.shown[i], CN_KV_METADATA_DATASET,
+                (int)m.keys[i].len, (const char *)m.keys[i].data, cn_kv_uri(kv));
     cn_kv_close(kv);
-    cn_free(text);
-    cn_conf_free(conf);
     cn_arena_fini(&ar);
     return rc;
 }
 
 /* ------------------------------------------------------------------ fetch */
 
-static int cmp_str(const void *x, const void *y) {
-    return strcmp(*(const char *const *)x, *(const char *const *)y);
-}
 
 /* The requests: -k (an object or an array of objects), -f FILE or stdin (one object a
  * line). *reqs is a JSON array. */

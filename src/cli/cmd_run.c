@@ -275,10 +275,12 @@ int cn_run_parse(int argc, char **argv, CnRunArgs *a, CnErr *err) {
         char where[PATH_MAX];
         if (a->conf[0] == '/') snprintf(where, sizeof where, "%s", a->conf);
         else snprintf(where, sizeof where, "%s/%s", a->repo, a->conf);
-        if (cn_fs_is_dir(where))
+        bool dir = cn_fs_is_dir(where);
+        if (dir && strcmp(a->mode, "metadata-upload"))
             return cn_err_set(err, CN_EINVAL,
                               "--conf %s: %s is a directory; expected one compiled config file "
-                              "production/<group_bys|joins|staging_queries>/<team>/<name>",
+                              "production/<group_bys|joins|staging_queries>/<team>/<name> (only metadata-upload "
+                              "takes a folder)",
                               a->conf, where);
         /* production/<conf_type>/<team>/<name>: the 3rd- and 2nd-last segments */
         char tmp[PATH_MAX];
@@ -286,6 +288,20 @@ int cn_run_parse(int argc, char **argv, CnRunArgs *a, CnErr *err) {
         char *segs[64];
         int ns = 0;
         for (char *tok = strtok(tmp, "/"); tok && ns < 64; tok = strtok(NULL, "/")) segs[ns++] = tok;
+        if (dir) {
+            /* metadata-upload of a folder (Chronon's uploader walks it): its kind folder, else
+             * any (the walk takes GroupBys and Joins, whatever the folder) */
+            int k = ns - 1;
+            while (k >= 0 && strcmp(segs[k], "group_bys") && strcmp(segs[k], "joins") &&
+                   strcmp(segs[k], "staging_queries"))
+                k--;
+            a->conf_type = cn_strdup(k >= 0 ? segs[k] : "group_bys");
+            a->team = cn_strdup(k >= 0 && k + 1 < ns ? segs[k + 1] : "");
+            for (size_t wl = strlen(where); wl > 1 && where[wl - 1] == '/';) where[--wl] = 0;
+            a->conf_path = cn_strdup(where);
+            if (!a->conf_type || !a->team || !a->conf_path) return cn_err_set(err, CN_ENOMEM, "out of memory");
+            return 0;
+        }
         if (ns < 3)
             return cn_err_set(err, CN_EINVAL,
                               "--conf %s: expected a path like production/<group_bys|joins|staging_queries>/<team>/<name>",

@@ -297,3 +297,34 @@ def test_fetch_by_conf_path(warehouse):
     assert json.loads(by_conf.stdout)["purchase_price_sum_30d"] is not None
     p = run_py(warehouse, "--mode", "fetch", "-k", '{"user_id":"5"}')
     assert p.returncode == 1 and "fetch needs --name <team>/<name>" in p.stderr and "or --conf" in p.stderr
+
+
+def test_metadata_upload_of_a_folder(tmp_path):
+    # Chronon's metadata-upload takes a folder too (its uploader walks it); before: "conf
+    # type 'production' is not one of ..." or "is a directory"
+    import shutil
+    root = tmp_path / "qs"
+    shutil.copytree(os.path.join(SRC, "examples", "quickstart", "production"), root / "production")
+    (root / "teams.json").write_text("{}")
+    p = run_py(root, "--mode", "metadata-upload", "--conf", "production/group_bys/quickstart/")
+    assert p.returncode == 0, p.stderr
+    for gb in ("purchases", "returns", "users"):
+        assert "-> ZIPLINE_METADATA/group_bys/quickstart/%s.v1 in lmdb:" % gb in p.stderr, p.stderr
+    assert "my_team" not in p.stderr
+    p = run_py(root, "--mode", "metadata-upload", "--conf", "production/joins")
+    assert p.returncode == 0 and p.stderr.count("-> ZIPLINE_METADATA/joins/quickstart/training_set.v") == 2, p.stderr
+    # the configs now come from the store: with production/ gone a fetch finds them and
+    # stops only at the missing batch data
+    shutil.rmtree(root / "production")
+    p = run_py(root, "--mode", "fetch", "--name", "quickstart/returns.v1", "-k", '{"user_id":"5"}')
+    assert p.returncode == 1 and "has no batch data in the online store" in p.stderr, p.stderr
+    # a bad file in the folder uploads nothing
+    bad = tmp_path / "bad"
+    shutil.copytree(os.path.join(SRC, "examples", "quickstart", "production"), bad / "production")
+    (bad / "production" / "group_bys" / "quickstart" / "zz.v1").write_text("{bad")
+    p = run_py(bad, "--mode", "metadata-upload", "--conf", "production/group_bys")
+    assert p.returncode == 1 and "zz.v1:1:" in p.stderr and "malformed JSON" in p.stderr
+    assert p.stderr.count("\n") == 1 and not (bad / "warehouse" / "online").exists()
+    # any other mode still takes one file
+    p = run_py(bad, "--mode", "upload", "--conf", "production/group_bys/quickstart")
+    assert p.returncode == 2 and "is a directory" in p.stderr and "only metadata-upload takes a folder" in p.stderr
