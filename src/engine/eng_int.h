@@ -194,6 +194,16 @@ static inline void cn_eng__fold_sort(void *rows, uint32_t n, size_t size) {
         return;
     }
     unsigned char *r = rows, x[32];
+    /* A key's rows come in source order, mostly oldest first (partitions are read in day
+     * order), the insertion sort's worst case: reversed first, few rows move. Rows equal
+     * in (ts, v) give the same values whichever comes first (qsort keeps no order
+     * among them either). */
+    if (n > 2 && cn_eng__fold_row_cmp(r, r + (n - 1) * size) > 0)
+        for (uint32_t i = 0, j = n - 1; i < j; i++, j--) {
+            memcpy(x, r + i * size, size);
+            memcpy(r + i * size, r + j * size, size);
+            memcpy(r + j * size, x, size);
+        }
     for (uint32_t i = 1; i < n; i++) {
         memcpy(x, r + i * size, size);
         uint32_t j = i;
