@@ -240,7 +240,12 @@ static int flat_grow(Flat *f, const Plan *p, uint64_t need, CnErr *err) {
         if (np_) (arr) = np_, huge_advise(np_, nc * sizeof *(arr)); \
         else ok = false;                                         \
     } while (0)
-    GROW(f->key);
+    /* the key column's block has room for the sort records: the keys are dead once they
+     * are ids, before the sort, and the records then take its pages, which the load
+     * has faulted in already (a fresh array costs the kernel zeroing each page) */
+    void *nk = cn_realloc(f->key, ((size_t)nc + 1) * sizeof(Rec));
+    if (nk) f->key = nk, huge_advise(nk, ((size_t)nc + 1) * sizeof(Rec));
+    else ok = false;
     GROW(f->ts);
     GROW(f->pday);
     for (uint32_t c = 0; c < p->n_in; c++) {
@@ -1142,10 +1147,11 @@ static void run_step(void *ud, uint32_t t) {
 /* Rows 0..n-1 with key id id[r] < n_ids in (id, ts) order, as sort_recs gives them up
  * to the order of ties, when they form at most MAX_RUNS runs in that order (and few
  * enough for the key count): start (OUT, n_ids + 1 entries) is then set to each key's
- * first position (id_starts). Otherwise *out = NULL and nothing is done. *n_runs and *n_fixed (keys whose runs
+ * first position (id_starts). Otherwise *out = NULL and nothing is done. The records'
+ * array comes from sp. *n_runs and *n_fixed (keys whose runs
  * overlapped in ts) say what happened. OWNED: *out (cn_free). CN_ENOMEM. */
 static int sort_runs(const uint32_t *id, const int64_t *ts, const int32_t *pday, const int64_t *val, uint32_t n,
-                     uint32_t n_ids, uint32_t *start, Rec **out, uint32_t *n_runs, uint32_t *n_fixed,
+                     uint32_t n_ids, uint32_t *start, Spare *sp, Rec **out, uint32_t *n_runs, uint32_t *n_fixed,
                      CnErr *err) {
     uint32_t rs[MAX_RUNS + 1], re[MAX_RUNS], nr = n ? 1 : 0;
     int64_t rmin[MAX_RUNS];
@@ -1175,7 +1181,7 @@ static int sort_runs(const uint32_t *id, const int64_t *ts, const int32_t *pday,
     }
     RunJob j = {.id = id, .rs = rs, .re = re, .ts = ts, .val = val, .pday = pday, .start = start, .n_runs = nr,
                 .nt = threads_for(n)};
-    j.a = big_alloc(((size_t)n + 1) * sizeof *j.a);
+    j.a = spare_take(sp, ((size_t)n + 1) * sizeof *j.a);
     j.cur = cn_malloc(((size_t)nr * j.nt + 1) * sizeof *j.cur);
     j.kcut = cn_calloc((size_t)j.nt * 2 + 1, sizeof *j.kcut);
     if (!j.a || !j.cur || !j.kcut) {
@@ -1291,16 +1297,19 @@ static void drop_step(void *ud, uint32_t t) {
     }
 }
 
-/* Sorts the loaded rows by (id, ts) into s; frees f's arrays as they are consumed. win
+/* Sorts the loaded rows by (id, ts) into s; frees f's arrays as they are consumed.
+ * OWNED rec_mem (rec_bytes, the dead key column's block) goes to s's spares, where the
+ * records' array is taken from. win
  * (NULL: all rows) gives per key id the ts range [win[2k], win[2k + 1]) its queries'
  * windows cover: a radix sort leaves the other rows out (they change no value; a late
  * one among them only sends a query to the filtered fold, which gives the same values).
  * Rows that come as runs are merged whole: the merge costs less than the marking. */
-static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const int64_t *win, Sorted *s,
-                     CnErr *err) {
+static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const int64_t *win, void *rec_mem,
+                     size_t rec_bytes, Sorted *s, CnErr *err) {
     Rec *ev = NULL;
     uint32_t n = f->n;
     memset(s, 0, sizeof *s);
+    spare_put(&s->spare, rec_mem, rec_bytes); /* the key column's block: the records' array */
     s->start = cn_calloc((size_t)n_ids + 2, sizeof *s->start);
     if (!s->start) return cn_err_set(err, CN_ENOMEM, "out of memory");
     /* the input whose values travel with the sort: the one read, when nothing is gathered
@@ -1313,7 +1322,7 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const
     }
     if (gather || n_vals > 1) carried = p->n_in;
     const int64_t *cv = carried < p->n_in ? f->val[carried] : NULL;
-    int rc = sort_runs(id, f->ts, f->pday, cv, n, n_ids, s->start, &ev, &s->n_runs, &s->n_fixed, err);
+    int rc = sort_runs(id, f->ts, f->pday, cv, n, n_ids, s->start, &s->spare, &ev, &s->n_runs, &s->n_fixed, err);
     const int64_t trange[2] = {f->tmin, f->tmax}; /* noted while loading */
     uint32_t n_keep = n, drop = NONE;
     if (rc == 0 && !ev && win) {
@@ -1657,6 +1666,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     uint8_t *rok = NULL;
     uint32_t *slot = NULL;
     int64_t *win = NULL, scanned = 0;
+    void *rec_mem = NULL;
     *taken = false;
     if (opts->shard || n_lkeys != 1) return 0;
     /* the GroupBy without rows: schemas, bases and parts as the generic path has them */
@@ -1684,7 +1694,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     g->stats.rows_scanned = scanned;
     tw[1] = cn_clock_s(CLOCK_MONOTONIC), tc[1] = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID);
     rc = key_ids(&f, &km, &id, &n_ids, err);
-    cn_free(f.key), f.key = NULL;
+    rec_mem = f.key, f.key = NULL; /* sized for the records (flat_grow) */
     skeys = f.skeys; /* string keys: left rows look up their id here */
     memset(&f.skeys, 0, sizeof f.skeys);
     bool declared = f.n_declared == gb->n_sources;
@@ -1709,7 +1719,10 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
         if (rank && qid[r] != NONE) qid[r] = rank[qid[r]];
     }
     if (rc == 0) rc = query_windows(&p, n, qid, qts, n_ids, f.n, &win, err);
-    if (rc == 0) rc = sort_rows(&f, &p, id, n_ids, win, &s, err);
+    if (rc == 0) {
+        rc = sort_rows(&f, &p, id, n_ids, win, rec_mem, ((size_t)f.cap + 1) * sizeof(Rec), &s, err);
+        rec_mem = NULL;
+    }
     char order[96];
     if (s.n_runs)
         snprintf(order, sizeof order, "%u runs in (key, ts) order merged, %u keys sorted again%s", s.n_runs,
@@ -1744,6 +1757,7 @@ done:
     cn_free(id);
     cn_free(rank);
     cn_free(win);
+    cn_free(rec_mem);
     keymap_fini(&km);
     cn_eng__rowmap_fini(&skeys);
     sorted_fini(&s);
