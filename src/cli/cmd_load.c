@@ -71,9 +71,15 @@ typedef struct LoadIn {
     CnCsvReader *csv;
     CnPqReader *pq;
     const CnSchema *schema;
+    CnBatch *peeked; /* a CSV's first batch, read ahead to see whether it has rows */
 } LoadIn;
 
 static int in_next(LoadIn *in, const CnBatch **b, CnErr *err) {
+    if (in->peeked) {
+        *b = in->peeked;
+        in->peeked = NULL;
+        return 0;
+    }
     if (in->csv) {
         CnBatch *cb = NULL;
         int rc = cn_csv_reader_next(in->csv, &cb, err);
@@ -290,7 +296,7 @@ int cn_cli_load(int argc, char **argv) {
     int *map = NULL;
     Settings st;
     char *created_at = NULL; /* metadata of the table this load created, for undoing it */
-    bool drop_empty = false; /* the table this load created stays empty: undo it too */
+    bool no_rows = false;    /* a CSV without --schema and without data rows */
     SortLoad sb = {0};
     CnBatch *all = NULL; /* sorting: every row of the file */
     char sort_buf[1024];
@@ -316,6 +322,10 @@ int cn_cli_load(int argc, char **argv) {
         CnCsvOptions o = {.schema = schema};
         rc = cn_csv_reader_open(file, &o, &in.csv, &err);
         if (rc == 0) in.schema = cn_csv_reader_schema(in.csv);
+        /* without --schema a header alone types every column string: with no rows there
+         * is nothing to type, create or check (below) */
+        if (rc == 0 && !schema) rc = cn_csv_reader_next(in.csv, &in.peeked, &err);
+        no_rows = rc == 0 && !schema && !in.peeked;
     } else if (cn_str_ends_with(file, ".parquet")) {
         if (schema) {
             rc = cn_err_set(&err, CN_EINVAL, "--schema applies to CSV files only (%s is Parquet)", file);
@@ -364,6 +374,13 @@ int cn_cli_load(int argc, char **argv) {
     rc = resolve_settings(repo, wh, cat, &st, &err);
     if (rc == 0) rc = cn_ice_catalog_open(st.warehouse, st.catalog, &c, &err);
     if (rc < 0) goto done;
+    if (no_rows) {
+        printf("%s.%s: %s has no rows; nothing committed%s\n", ns, name, file,
+               cn_ice_table_exists(c, ns, name) ? ""
+                                                 : " and no table created (a CSV header gives no column types; "
+                                                   "--schema sets them)");
+        goto done;
+    }
     if (!cn_ice_table_exists(c, ns, name)) {
         rc = cn_col_schema_copy(in.schema, &create, &err);
         if (rc == 0 && in_ds < 0)
@@ -457,13 +474,8 @@ int cn_cli_load(int argc, char **argv) {
     int64_t snap = -1;
     rc = cn_ice_write_commit(w, &snap, &err);
     if (rc < 0) goto done;
-    /* a CSV header alone gives every column type string: a table created from it would
-     * refuse the real data's first load, so a first load without rows and without
-     * --schema creates none (with --schema it makes the empty table asked for) */
-    drop_empty = snap < 0 && in.csv && created_at && !schema;
     if (snap < 0)
-        printf("%s.%s: %s has no rows; nothing committed%s\n", ns, name, file,
-               drop_empty ? " and no table created (a CSV header gives no column types; --schema sets them)" : "");
+        printf("%s.%s: %s has no rows; nothing committed\n", ns, name, file);
     else
         printf("%s.%s: %s %llu rows from %s%s%s (snapshot %lld)\n", ns, name,
                overwrite ? "overwrote partitions with" : "appended", (unsigned long long)n_rows, file,
@@ -473,7 +485,7 @@ done:
     cn_col_batch_free(all);
     cn_free(map);
     cn_ice_write_free(w);
-    if ((rc < 0 || drop_empty) && created_at) { /* a failed first load leaves no empty table behind */
+    if (rc < 0 && created_at) { /* a failed first load leaves no empty table behind */
         CnErr e2 = CN_ERR_INIT;
         cn_ice_table_drop_unused(c, ns, name, created_at, &e2);
     }

@@ -242,6 +242,10 @@ def test_load_header_only_csv_creates_no_table(tmp_path):
     assert p.returncode == 0, p.stderr
     p = sh(root, BIN, "sql", "--format", "csv", "DESCRIBE purchases")
     assert "ts,bigint" in p.stdout, p.stdout
+    # into the existing table the header alone is no rows, not a type mismatch (before:
+    # column "ts" is string, table default.purchases has it as int64)
+    p = sh(root, BIN, "load", "h.csv", "purchases")
+    assert p.returncode == 0 and p.stdout == "default.purchases: h.csv has no rows; nothing committed\n", p.stderr
     # with --schema the header-only file makes the empty table it types
     p = sh(root, BIN, "load", "h.csv", "data.empty", "--schema", "ts:int64,user_id:int64,purchase_price:int64")
     assert p.returncode == 0 and "no table created" not in p.stdout, p.stdout + p.stderr
