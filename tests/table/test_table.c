@@ -547,6 +547,61 @@ static void codec_property(void **state) {
     env_close(&e);
 }
 
+/* Data files are written with DataPageV2 pages and DELTA_BINARY_PACKED integers: an
+ * integer column too spread for the dictionary (user_id over 2^40) is delta-encoded
+ * and, its bit-packed deltas not compressing, stored uncompressed (the chunk's sizes
+ * equal); a repetitive one keeps the dictionary; the scan reads every value back. */
+static void data_files_v2_delta(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    CnSchema *s = base_schema();
+    ASSERT_OK(cn_ice_table_create(e.c, "data", "v2", s, NULL, 0, &e.err), &e.err);
+    cn_col_schema_free(s);
+    CnIceWrite *w = NULL;
+    ASSERT_OK(cn_ice_write_begin(e.c, "data", "v2", CN_ICE_APPEND, &w, &e.err), &e.err);
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_batch_new(cn_ice_write_schema(w), &b, &e.err), &e.err);
+    const uint32_t n = 20000;
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    int64_t want_sum = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t uid = (int64_t)(x >> 24);
+        want_sum += uid;
+        cn_col_vec_append_i64(&b->cols[0], uid);
+        cn_col_vec_append_f64(&b->cols[1], (double)(i % 4));
+        cn_col_vec_append_str(&b->cols[2], "2023-12-01", 10);
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(b, &e.err), &e.err);
+    ASSERT_OK(cn_ice_write_batch(w, b, &e.err), &e.err);
+    ASSERT_OK(cn_ice_write_commit(w, NULL, &e.err), &e.err);
+    cn_ice_write_free(w);
+    cn_col_batch_free(b);
+    char dir[512], path[900];
+    snprintf(dir, sizeof dir, "%s/data.db/v2/data/ds=2023-12-01", e.wh);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    path[0] = 0;
+    while ((de = readdir(d)))
+        if (strstr(de->d_name, ".parquet")) snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    closedir(d);
+    CnPqReader *r = NULL;
+    ASSERT_OK(cn_pq_reader_open(path, &r, &e.err), &e.err);
+    const CnPqChunk *uid = &cn_pq_reader_meta(r)->row_groups[0].chunks[0];
+    const CnPqChunk *amt = &cn_pq_reader_meta(r)->row_groups[0].chunks[1];
+    assert_true(uid->encodings & (1u << CN_PQ_ENC_DELTA_BINARY_PACKED));
+    assert_int_equal(uid->compressed_len, uid->uncompressed_len);
+    assert_true(amt->dict_page_offset >= 0);
+    cn_pq_reader_close(r);
+    Sum sum = scan_sum(&e, "v2", NULL);
+    assert_int_equal(sum.rows, n);
+    assert_int_equal(sum.user_sum, want_sum);
+    assert_true(sum.amount_sum == 1.5 * n);
+    env_close(&e);
+}
+
 static void not_found_suggests_names(void **state) {
     (void)state;
     Env e;
@@ -1082,6 +1137,7 @@ CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(sort_order_
              cmocka_unit_test(add_column_reads_old_files_as_null),
              cmocka_unit_test(pruning_and_projection), cmocka_unit_test(properties_round_trip),
              cmocka_unit_test(codec_property),
+             cmocka_unit_test(data_files_v2_delta),
              cmocka_unit_test(not_found_suggests_names),
              cmocka_unit_test(racing_writers_merge_or_conflict),
              cmocka_unit_test(uncommitted_write_leaves_nothing),
