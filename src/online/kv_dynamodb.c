@@ -1491,10 +1491,11 @@ static int dynamo_multi_delete(CnKv *kv, const char *dataset, const CnKvSlice *k
  * is storage: between two uploads a dataset keeps two versions' tables (DynamoDB bills
  * the stored bytes; on-demand tables cost nothing else while unused). Dropping a table
  * costs the server no work per item (on DynamoDB, no write units), where deleting a
- * version's items one by one cost as much as writing them. Tables of versions at or
- * above `seen` other than v belong to loads begun later: one still running (it loses
- * its flip with CN_ECONFLICT and drops its table) or one that crashed (a later commit
- * drops it). A version in layout 1 is dropped at once: no reader reads layout 1. */
+ * version's items one by one cost as much as writing them. Tables of versions above
+ * `seen` other than v belong to other loads: one still running (it loses its flip with
+ * CN_ECONFLICT and drops its table), one that crashed, or one that committed after
+ * seen_at (a later commit drops them). A version in layout 1 is dropped at once: no
+ * reader reads layout 1. */
 typedef struct DLoad {
     char *table;            /* OWNED: the version's table */
     uint64_t seen;          /* the dataset's version at begin (0: none, or unread) */

@@ -1002,9 +1002,8 @@ typedef struct MgBegin {
 } MgBegin;
 
 /* The pointer is not read here: the commit's claim refuses a dataset in a newer layout
- * (and converts a layout-1 one). Leftover staging collections are looked for at a
- * handle's first load of the dataset (a round trip per load otherwise); this handle's
- * own loads leave none behind unless an abort fails. */
+ * (and converts a layout-1 one). Leftover staging collections are swept by the commit
+ * (see sweep_fn). */
 static int begin_fn(MgCtx *x, void *arg) {
     MgBegin *b = arg;
     int rc = coll_name(x->kv, b->ld->dataset, b->L->live, x->err);
@@ -1012,11 +1011,6 @@ static int begin_fn(MgCtx *x, void *arg) {
     if (rc) return rc;
     snprintf(b->L->stage, sizeof b->L->stage, STAGE_PREFIX "%llu.%s",
              (unsigned long long)b->ld->version, b->L->live);
-    uint64_t done_before;
-    if (!cn_kv__vc_get(&x->s->cleaned, b->L->live, &done_before)) {
-        rc = drop_stages(x, b->L->live, b->ld->version);
-        if (rc == 0) cn_kv__vc_set(&x->s->cleaned, b->L->live, 1);
-    }
     b->L->staged = true;
     if (rc == 0) rc = create_index(x, b->L->stage);
     return rc;
@@ -1198,6 +1192,7 @@ typedef struct MgFlip {
     CnKvLoad *ld;
     MgLoad *L;
     uint64_t winner;        /* OUT: the newer version that won, on conflict */
+    bool existed;           /* OUT: the dataset had a pointer (not its first version) */
 } MgFlip;
 
 /* renameCollection stage -> live with dropTarget, run on the admin database. */
@@ -1249,7 +1244,7 @@ static int flip_fn(MgCtx *x, void *arg) {
         bson_iter_t it, sub;
         if (bson_iter_init_find(&it, &reply, "value") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
             bson_iter_recurse(&it, &sub)) {
-            claimed = true;
+            claimed = f->existed = true;
             old_layout = 1;
             if (bson_iter_find(&sub, "layout") && BSON_ITER_HOLDS_NUMBER(&sub))
                 old_layout = (uint64_t)bson_iter_as_int64(&sub);
@@ -1296,6 +1291,17 @@ static void mg_load_abort(CnKvLoad *ld) {
     ld->impl = NULL;
 }
 
+/* Drops the staging collections of earlier loads of the dataset that crashed or whose
+ * abort failed (versions below this load's). Run after a commit that replaced a
+ * version, once per handle and dataset: a dataset's first upload skips it (a round
+ * trip of its fixed cost, and such leftovers are rare: they go with its next upload),
+ * and this handle's own loads leave none behind unless an abort fails. */
+static int sweep_fn(MgCtx *x, void *arg) {
+    const CnKvLoad *ld = arg;
+    const MgLoad *L = ld->impl;
+    return drop_stages(x, L->live, ld->version);
+}
+
 static uint64_t mono_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1307,7 +1313,7 @@ static int mg_load_commit(CnKvLoad *ld, CnErr *err) {
     uint64_t t0 = mono_ns();
     int rc = flush_chunk(ld, true, err);
     uint64_t t1 = mono_ns();
-    MgFlip f = {ld, L, 0};
+    MgFlip f = {ld, L, 0, false};
     if (rc == 0) rc = mg_run(ld->kv, ld->dataset, "flip to the new version", flip_fn, &f, err);
     if (rc == 0 && f.winner)
         rc = cn_err_set(err, CN_ECONFLICT, "%s: dataset %s: load of version %llu lost: version "
@@ -1318,9 +1324,21 @@ static int mg_load_commit(CnKvLoad *ld, CnErr *err) {
         mg_load_abort(ld);
         return rc;
     }
+    uint64_t t2 = mono_ns(), done_before;
+    MgStore *s = ld->kv->impl;
+    if (f.existed && !cn_kv__vc_get(&s->cleaned, L->live, &done_before)) {
+        /* committed already: a failed sweep is left to a later load */
+        CnErr sweep = CN_ERR_INIT;
+        if (mg_run(ld->kv, ld->dataset, "drop staging collections of crashed loads", sweep_fn, ld,
+                   &sweep) == 0)
+            cn_kv__vc_set(&s->cleaned, L->live, 1);
+        else
+            cn_log(CN_LOG_WARN, "%s (they stay until a later load)", sweep.msg);
+    }
     cn_log(CN_LOG_DEBUG, "%s: dataset %s: commit of version %llu: last inserts %.1f ms, flip "
-           "(rename over the old version) %.1f ms", ld->kv->uri, ld->dataset,
-           (unsigned long long)ld->version, (double)(t1 - t0) / 1e6, (double)(mono_ns() - t1) / 1e6);
+           "(rename over the old version) %.1f ms, sweep %.1f ms", ld->kv->uri, ld->dataset,
+           (unsigned long long)ld->version, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
+           (double)(mono_ns() - t2) / 1e6);
     load_free(L);
     ld->impl = NULL;
     return 0;
