@@ -1299,11 +1299,11 @@ static void drop_step(void *ud, uint32_t t) {
 
 /* Sorts the loaded rows by (id, ts) into s; frees f's arrays as they are consumed.
  * OWNED rec_mem (rec_bytes, the dead key column's block) goes to s's spares, where the
- * records' array is taken from. win
- * (NULL: all rows) gives per key id the ts range [win[2k], win[2k + 1]) its queries'
- * windows cover: a radix sort leaves the other rows out (they change no value; a late
- * one among them only sends a query to the filtered fold, which gives the same values).
- * Rows that come as runs are merged whole: the merge costs less than the marking. */
+ * records' array is taken from. win (NULL: all rows) gives per key id the ts range
+ * [win[2k], win[2k + 1]) its queries' windows cover: a radix sort leaves the other rows
+ * out (they change no value; a late one among them only sends a query to the filtered
+ * fold, which gives the same values). Rows that come as runs are merged whole: the
+ * merge costs less than the marking. */
 static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const int64_t *win, void *rec_mem,
                      size_t rec_bytes, Sorted *s, CnErr *err) {
     Rec *ev = NULL;
