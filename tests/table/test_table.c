@@ -495,16 +495,23 @@ static void properties_round_trip(void **state) {
 }
 
 /* The codec of the one data file of partition ds of data.<table>. */
-static int file_codec(Env *e, const char *table, const char *ds) {
-    char dir[512], path[900];
+/* The only data file of table data.<table>, partition ds (path into out). */
+static void data_file(Env *e, const char *table, const char *ds, char *out, size_t cap) {
+    char dir[512];
     snprintf(dir, sizeof dir, "%s/data.db/%s/data/ds=%s", e->wh, table, ds);
     DIR *d = opendir(dir);
     assert_non_null(d);
     struct dirent *de;
-    path[0] = 0;
+    out[0] = 0;
     while ((de = readdir(d)))
-        if (strstr(de->d_name, ".parquet")) snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (strstr(de->d_name, ".parquet")) snprintf(out, cap, "%s/%s", dir, de->d_name);
     closedir(d);
+    assert_true(out[0] != 0);
+}
+
+static int file_codec(Env *e, const char *table, const char *ds) {
+    char path[900];
+    data_file(e, table, ds, path, sizeof path);
     CnPqReader *r = NULL;
     ASSERT_OK(cn_pq_reader_open(path, &r, &e->err), &e->err);
     int codec = cn_pq_reader_meta(r)->row_groups[0].chunks[0].codec;
@@ -550,55 +557,75 @@ static void codec_property(void **state) {
 /* Data files are written with DataPageV2 pages and DELTA_BINARY_PACKED integers: an
  * integer column too spread for the dictionary (user_id over 2^40) is delta-encoded
  * and, its bit-packed deltas not compressing, stored uncompressed (the chunk's sizes
- * equal); a repetitive one keeps the dictionary; the scan reads every value back. */
+ * equal); a repetitive one keeps the dictionary; the scan reads every value back.
+ * Iceberg's write.parquet.page-version=v1 gives v1 pages and PLAIN integers; another
+ * value fails the write naming table, property and value. */
 static void data_files_v2_delta(void **state) {
     (void)state;
     Env e;
     env_open(&e);
     CnSchema *s = base_schema();
+    const char *v1_props[] = {"write.parquet.page-version", "v1"}, *bad_props[] = {"write.parquet.page-version", "v3"};
     ASSERT_OK(cn_ice_table_create(e.c, "data", "v2", s, NULL, 0, &e.err), &e.err);
+    ASSERT_OK(cn_ice_table_create(e.c, "data", "v1", s, v1_props, 1, &e.err), &e.err);
+    ASSERT_OK(cn_ice_table_create(e.c, "data", "v3", s, bad_props, 1, &e.err), &e.err);
     cn_col_schema_free(s);
-    CnIceWrite *w = NULL;
-    ASSERT_OK(cn_ice_write_begin(e.c, "data", "v2", CN_ICE_APPEND, &w, &e.err), &e.err);
-    CnBatch *b = NULL;
-    ASSERT_OK(cn_col_batch_new(cn_ice_write_schema(w), &b, &e.err), &e.err);
     const uint32_t n = 20000;
-    uint64_t x = 0x9e3779b97f4a7c15ull;
-    int64_t want_sum = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        int64_t uid = (int64_t)(x >> 24);
-        want_sum += uid;
-        cn_col_vec_append_i64(&b->cols[0], uid);
-        cn_col_vec_append_f64(&b->cols[1], (double)(i % 4));
-        cn_col_vec_append_str(&b->cols[2], "2023-12-01", 10);
+    for (int t = 0; t < 3; t++) {
+        const char *table = t == 0 ? "v2" : t == 1 ? "v1" : "v3";
+        CnIceWrite *w = NULL;
+        ASSERT_OK(cn_ice_write_begin(e.c, "data", table, CN_ICE_APPEND, &w, &e.err), &e.err);
+        CnBatch *b = NULL;
+        ASSERT_OK(cn_col_batch_new(cn_ice_write_schema(w), &b, &e.err), &e.err);
+        uint64_t x = 0x9e3779b97f4a7c15ull;
+        int64_t want_sum = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            int64_t uid = (int64_t)(x >> 24);
+            want_sum += uid;
+            cn_col_vec_append_i64(&b->cols[0], uid);
+            cn_col_vec_append_f64(&b->cols[1], (double)(i % 4));
+            cn_col_vec_append_str(&b->cols[2], "2023-12-01", 10);
+        }
+        ASSERT_OK(cn_col_batch_sync_rows(b, &e.err), &e.err);
+        if (t == 2) {
+            ASSERT_ERR(cn_ice_write_batch(w, b, &e.err), CN_EINVAL, &e.err);
+            ASSERT_CONTAINS(cn_err_msg(&e.err), "table data.v3: property write.parquet.page-version is \"v3\"");
+            ASSERT_CONTAINS(cn_err_msg(&e.err), "expected v1 or v2");
+            cn_err_clear(&e.err);
+            cn_ice_write_free(w); /* nothing committed */
+            cn_col_batch_free(b);
+            break;
+        }
+        ASSERT_OK(cn_ice_write_batch(w, b, &e.err), &e.err);
+        ASSERT_OK(cn_ice_write_commit(w, NULL, &e.err), &e.err);
+        cn_ice_write_free(w);
+        cn_col_batch_free(b);
+        char path[900];
+        data_file(&e, table, "2023-12-01", path, sizeof path);
+        CnPqReader *r = NULL;
+        ASSERT_OK(cn_pq_reader_open(path, &r, &e.err), &e.err);
+        const CnPqChunk *uid = &cn_pq_reader_meta(r)->row_groups[0].chunks[0];
+        const CnPqChunk *amt = &cn_pq_reader_meta(r)->row_groups[0].chunks[1];
+        if (t == 0) {
+            assert_true(uid->encodings & (1u << CN_PQ_ENC_DELTA_BINARY_PACKED));
+            assert_int_equal(uid->compressed_len, uid->uncompressed_len);
+        } else {
+            assert_false(uid->encodings & (1u << CN_PQ_ENC_DELTA_BINARY_PACKED));
+            assert_true(uid->encodings & (1u << CN_PQ_ENC_PLAIN));
+            assert_true(uid->compressed_len != uid->uncompressed_len);
+        }
+        assert_true(amt->dict_page_offset >= 0);
+        cn_pq_reader_close(r);
+        Sum sum = scan_sum(&e, table, NULL);
+        assert_int_equal(sum.rows, n);
+        assert_int_equal(sum.user_sum, want_sum);
+        assert_true(sum.amount_sum == 1.5 * n);
     }
-    ASSERT_OK(cn_col_batch_sync_rows(b, &e.err), &e.err);
-    ASSERT_OK(cn_ice_write_batch(w, b, &e.err), &e.err);
-    ASSERT_OK(cn_ice_write_commit(w, NULL, &e.err), &e.err);
-    cn_ice_write_free(w);
-    cn_col_batch_free(b);
-    char dir[512], path[900];
-    snprintf(dir, sizeof dir, "%s/data.db/v2/data/ds=2023-12-01", e.wh);
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    struct dirent *de;
-    path[0] = 0;
-    while ((de = readdir(d)))
-        if (strstr(de->d_name, ".parquet")) snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-    closedir(d);
-    CnPqReader *r = NULL;
-    ASSERT_OK(cn_pq_reader_open(path, &r, &e.err), &e.err);
-    const CnPqChunk *uid = &cn_pq_reader_meta(r)->row_groups[0].chunks[0];
-    const CnPqChunk *amt = &cn_pq_reader_meta(r)->row_groups[0].chunks[1];
-    assert_true(uid->encodings & (1u << CN_PQ_ENC_DELTA_BINARY_PACKED));
-    assert_int_equal(uid->compressed_len, uid->uncompressed_len);
-    assert_true(amt->dict_page_offset >= 0);
-    cn_pq_reader_close(r);
-    Sum sum = scan_sum(&e, "v2", NULL);
-    assert_int_equal(sum.rows, n);
-    assert_int_equal(sum.user_sum, want_sum);
-    assert_true(sum.amount_sum == 1.5 * n);
+    CnIceTable *tb = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "v3", &tb, &e.err), &e.err);
+    assert_true(cn_ice_table_current_snapshot(tb) < 0);
+    cn_ice_table_free(tb);
     env_close(&e);
 }
 
