@@ -19,7 +19,10 @@
  *   dataset_list from any thread at once) and ONE writer at a time (create, drop, put,
  *   delete, loads: the caller serialises writers, across processes too). Reads run
  *   concurrently with the writer. cn_kv_close() only when no call is in flight. A
- *   CnKvLoad belongs to the thread that began it.
+ *   CnKvLoad is used by one thread at a time: up to its first load_add it may pass to
+ *   another thread (a begin that returned holds no transaction open; the upload begins
+ *   its load on a thread of its own), from then on it stays with the thread that adds
+ *   (a streamed load keeps LMDB's write transaction across calls).
  * docs/online-store.md describes the LMDB layout, versions and how remote backends plug in. */
 #ifndef CN_KV_H
 #define CN_KV_H
