@@ -666,6 +666,19 @@ static int take_room(uint32_t **buf, uint32_t *cap, uint32_t n, CnErr *err) {
     return *buf ? 0 : cn_err_set(err, CN_ENOMEM, "out of memory");
 }
 
+/* Row of out of the k-th kept row: keep[k], or k when keep is NULL (every row kept). */
+static inline uint32_t kept_row(const uint32_t *keep, uint32_t k) { return keep ? keep[k] : k; }
+
+/* Whether ds strings a and b of len bytes are equal: once per row, where a call to memcmp
+ * costs more than the compare (a ds is 10 bytes: one 8-byte and one 2-byte load). */
+static inline bool ds_same(const char *a, const char *b, uint32_t len) {
+    if (len != 10) return memcmp(a, b, len) == 0;
+    uint64_t x, y;
+    uint16_t u, v;
+    memcpy(&x, a, 8), memcpy(&y, b, 8), memcpy(&u, a + 8, 2), memcpy(&v, b + 8, 2);
+    return x == y && u == v;
+}
+
 /* Appends the rows of a selected batch (its key ids, ts and storage days too), in order;
  * rows without a key are dropped (Query step 4). */
 static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) {
@@ -678,7 +691,10 @@ static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) 
     if (fast->width) { /* ids straight into place, then the null keys squeezed out */
         rc = out->n_rows ? fast_ids(fast, &g->keys, out, g->key_cols, kid, &tk->kb, err) : 0;
         if (rc) return rc;
-        for (uint32_t r = 0; r < out->n_rows; r++) {
+        while (n_keep < out->n_rows && kid[n_keep] != UINT32_MAX) n_keep++;
+        if (n_keep == out->n_rows) keep = NULL; /* no null key: every row, no row list */
+        for (uint32_t r = 0; keep && r < n_keep; r++) keep[r] = r;
+        for (uint32_t r = n_keep + 1; keep && r < out->n_rows; r++) {
             if (kid[r] == UINT32_MAX) continue; /* Query step 4: a null key drops the row */
             kid[n_keep] = kid[r];
             keep[n_keep++] = r;
@@ -705,10 +721,10 @@ static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) 
     uint32_t last_len = UINT32_MAX;
     int32_t last_day = INT32_MIN;
     for (uint32_t k = 0; k < n_keep; k++) {
-        uint32_t r = keep[k], len;
+        uint32_t r = kept_row(keep, k), len;
         const char *p = cn_col_vec_str(dv, r, &len);
         if (len > 10) len = 10;
-        if (len != last_len || memcmp(p, last_ds, len) != 0) {
+        if (len != last_len || !ds_same(p, last_ds, len)) {
             char dsb[11];
             snprintf(dsb, sizeof dsb, "%.*s", (int)len, p);
             last_day = ds_days(dsb, INT32_MIN);
@@ -719,7 +735,7 @@ static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) 
     }
     if (g->ord)
         for (uint32_t k = 0; k < n_keep; k++)
-            g->ord[base + k] = ((uint64_t)tk->i_src << 56) | ((uint64_t)tk->cur_file << 32) | (tk->file_row + keep[k]);
+            g->ord[base + k] = ((uint64_t)tk->i_src << 56) | ((uint64_t)tk->cur_file << 32) | (tk->file_row + kept_row(keep, k));
     /* event times: the ts column when it holds 8-byte values (a null ts is not ok) */
     const CnVec *tv = tk->i_ts >= 0 ? &out->cols[tk->i_ts] : NULL;
     if (tv && cn_col_type_width(tv->type->id) != 8) tv = NULL;
@@ -739,8 +755,9 @@ static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) 
     } else {
         const int64_t *tx = tv->values;
         for (uint32_t k = 0; k < n_keep; k++) {
-            bool ok = cn_col_vec_is_valid(tv, keep[k]);
-            ts[k] = ok ? tx[keep[k]] : 0;
+            uint32_t r = kept_row(keep, k);
+            bool ok = cn_col_vec_is_valid(tv, r);
+            ts[k] = ok ? tx[r] : 0;
             ts_ok[k] = ok;
         }
     }
@@ -751,7 +768,7 @@ static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) 
             rc = cn_col_vec_append_range(&g->rows->cols[oc], &out->cols[c], 0, n_keep);
         else
             for (uint32_t k = 0; k < n_keep; k++)
-                cn_col_vec_append_from(&g->rows->cols[oc], &out->cols[c], keep[k]);
+                cn_col_vec_append_from(&g->rows->cols[oc], &out->cols[c], kept_row(keep, k));
         oc++;
     }
     if (rc == 0) rc = cn_col_batch_sync_rows(g->rows, err);
