@@ -326,31 +326,7 @@ static int sort_key_ids(const CnEngKeys *k, uint32_t *order, uint32_t *rank, CnE
      * (most significant first) sorted with its id, reading the keys once */
     int vary[8], n_vary = 0;
     bool packed = true;
-    if (len <= 16 && n > 1) {
-        /* one pass over the keys (fixed width: back to back from the first): each key
-         * XOR the first, ORed, as two 8-byte words (the second ending at the key's end) */
-        const uint8_t *k0 = bytes + k->off[0];
-        size_t w = len < 8 ? len : 8, o2 = len > 8 ? len - 8 : 0;
-        uint64_t f0 = 0, f1 = 0, a0 = 0, a1 = 0;
-        memcpy(&f0, k0, w);
-        memcpy(&f1, k0 + o2, w);
-        for (uint32_t i = 1; i < n; i++) {
-            uint64_t x0 = 0, x1 = 0;
-            memcpy(&x0, k0 + (size_t)i * len, w);
-            memcpy(&x1, k0 + (size_t)i * len + o2, w);
-            a0 |= x0 ^ f0;
-            a1 |= x1 ^ f1;
-        }
-        uint8_t d0[8], d1[8]; /* in the keys' byte order */
-        memcpy(d0, &a0, 8);
-        memcpy(d1, &a1, 8);
-        for (uint64_t b = 0; b < len && packed; b++) {
-            if (!(b < 8 ? d0[b] : d1[b - o2])) continue;
-            if (n_vary == 8) packed = false;
-            else vary[n_vary++] = (int)b;
-        }
-    }
-    for (uint64_t b = 0; len > 16 && b < len && packed; b++) { /* longer keys: a byte position at a time */
+    for (uint64_t b = 0; b < len && packed; b++) {
         uint8_t first = bytes[k->off[0] + b];
         uint32_t i = 1;
         while (i < n && bytes[k->off[i] + b] == first) i++;
