@@ -11,21 +11,21 @@
  *     dynamodb  CreateTable of a new table (hash key k), waited for until ACTIVE, then
  *               BatchWriteItem of 25 items over libcurl (curl's SigV4), UnprocessedItems
  *               resent: ours too writes each version into a table of its own
- *           the raw upload runs before ours and again after it (as many new keys), and
- *           its figure is the mean, so a server whose speed drifts favours neither path;
- *           then ours again for a second upload that replaces the first (its commit drops
- *           the old version), next to the raw counterpart where the store has one (run
- *           before and after ours, the mean)
+ *           each into a new place (mongodb: a collection that does not exist yet), in
+ *           `rounds` rounds of raw, ours, raw (upload_rounds: the mean and the median);
+ *           then, as many rounds, the next day's upload of ours (the dataset's third
+ *           version and later: a steady-state day, whose commit drops what a day's does)
+ *           next to the raw counterpart where the store has one
  *     dynamodb  replacing: a new table as above, then DeleteTable of the previous upload's
- *               (no key of the previous day left); mongodb: the same as its upload, whose
- *               rename drops the previous day's collection; redis: compared with the plain
- *               raw upload (its raw client has no versions to remove)
+ *               (no key of the previous day left); mongodb: an upload renamed over the
+ *               previous day's collection, which the rename drops; redis: HSET into a
+ *               new hash, then UNLINK of the previous day's
  *   fetch:  p50/p99 of cn_kv_multi_get of 1 and 10 random keys next to
  *     redis     MGET; mongodb find {k: {$in: [...]}}; dynamodb BatchGetItem (consistent)
  *     and the CPU microseconds per fetch of the bench's thread (building, signing, parsing)
  *     and of the store's server (a block of fetches of each path; CN_BENCH_SERVER_PID)
  * Every value read either way is checked against what was written (the cross-check).
- * Usage: bench_stores --store redis|mongodb|dynamodb URI [keys] [fetches]
+ * Usage: bench_stores --store redis|mongodb|dynamodb URI [keys] [fetches] [rounds]
  *   redis:    URI redis://host:port[/db]      (writes under the prefix "bench:")
  *   mongodb:  URI mongodb://host:port/db      (collections bench_raw and the dataset's)
  *   dynamodb: URI dynamodb://prefix?region=R  (endpoint and keys from the AWS_*
@@ -236,13 +236,34 @@ static int rd_load_into(redisContext *c, const char *hash, size_t first, size_t 
     return rc;
 }
 
-static int rd_load(void *st, size_t first, size_t n) { return rd_load_into(st, NULL, first, n); }
+typedef struct RdRaw {
+    redisContext *c;
+    unsigned day;           /* rd_replace's days so far */
+} RdRaw;
+
+static int rd_load(void *st, size_t first, size_t n) {
+    return rd_load_into(((RdRaw *)st)->c, NULL, first, n);
+}
 static int rd_load_hash(void *st, size_t first, size_t n) {
-    return rd_load_into(st, "raw:hash", first, n);
+    return rd_load_into(((RdRaw *)st)->c, "raw:hash", first, n);
+}
+
+/* The next day as a bare client replaces it without leaving the previous day's keys
+ * behind: HSET into a new hash, then UNLINK of the previous day's (what the backend
+ * does, without its pointer). */
+static int rd_replace(void *st, size_t first, size_t n) {
+    RdRaw *r = st;
+    char day[32], prev[32];
+    snprintf(day, sizeof day, "raw:day%u", r->day);
+    snprintf(prev, sizeof prev, "raw:day%u", r->day - 1);
+    int rc = rd_load_into(r->c, day, first, n);
+    if (rc == 0 && r->day > 0) rc = rd_check(redisCommand(r->c, "UNLINK %s", prev), "UNLINK");
+    r->day++;
+    return rc;
 }
 
 static int rd_get(void *st, const size_t *idx, int n_keys) {
-    redisContext *c = st;
+    redisContext *c = ((RdRaw *)st)->c;
     char kb[MAX_GET][4 + KEY_LEN];
     const char *argv[1 + MAX_GET];
     size_t lens[1 + MAX_GET];
@@ -260,7 +281,10 @@ static int rd_get(void *st, const size_t *idx, int n_keys) {
     return rc;
 }
 
-static void rd_close(void *st) { redisFree(st); }
+static void rd_close(void *st) {
+    redisFree(((RdRaw *)st)->c);
+    cn_free(st);
+}
 
 static int rd_open(const char *uri, Raw *raw) {
     char host[256];
@@ -277,8 +301,11 @@ static int rd_open(const char *uri, Raw *raw) {
         return -1;
     }
     if (rd_check(redisCommand(c, "SELECT %d", db), "SELECT") < 0) return -1;
-    *raw = (Raw){c, rd_load, rd_get, rd_close, rd_load_hash, "raw redis HSET into one hash (our layout)",
-                 NULL, NULL, NULL};
+    RdRaw *r = cn_malloc(sizeof *r);
+    *r = (RdRaw){c, 0};
+    *raw = (Raw){r, rd_load, rd_get, rd_close, rd_load_hash, "raw redis HSET into one hash (our layout)",
+                 rd_replace, "raw redis (HSET into a new hash, then UNLINK of the previous day's)",
+                 NULL};
     return 0;
 }
 #endif
