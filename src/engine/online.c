@@ -667,22 +667,10 @@ typedef struct UpWorker {
     uint32_t max_rows;
 } UpWorker;
 
-/* Linux's SCHED_BATCH (3; <sched.h> names it only under _GNU_SOURCE): a thread of it
- * woken up does not preempt the running one, it waits for the tick. */
-#define UP_SCHED_BATCH 3
-
 static void up_worker(void *ud, uint32_t t) {
     (void)t;
     UpWorker *wk = ud;
     UpFold *f = wk->f;
-#ifdef __linux__
-    /* the writer wakes a worker each time it hands a slot back; at the same weight as
-     * before, but without taking the writer's core at that moment */
-    int policy = 0;
-    struct sched_param sp0, sp = {0};
-    bool batch = pthread_getschedparam(pthread_self(), &policy, &sp0) == 0 && policy == SCHED_OTHER &&
-                 pthread_setschedparam(pthread_self(), UP_SCHED_BATCH, &sp) == 0;
-#endif
     UpCell *cells = cn_malloc((size_t)f->n_wins * (wk->max_rows + 1) * sizeof *cells);
     uint32_t *n_cells = cn_malloc(((size_t)f->n_wins + 1) * sizeof *n_cells);
     for (;;) {
@@ -708,9 +696,6 @@ static void up_worker(void *ud, uint32_t t) {
     }
     cn_free(cells);
     cn_free(n_cells);
-#ifdef __linux__
-    if (batch) (void)pthread_setschedparam(pthread_self(), policy, &sp0);
-#endif
 }
 
 /* Puts the rows in reach of some window in rank order, source order within a rank
