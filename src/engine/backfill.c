@@ -655,6 +655,7 @@ typedef struct Writer {
     int32_t s, e;
     bool progress;
     int64_t rows, days;
+    int32_t last_day;      /* the day of the last batch: a day's batches come together */
 } Writer;
 
 /* Waits for out_open when it runs: 0 once wr->w is the started write, else its error. */
@@ -683,7 +684,7 @@ static int emit_write(void *ud, int32_t day, CnBatch *b, CnErr *err) {
         rc = cn_ice_write_batch_sealed(wr->w, b, ds, err);
     }
     wr->rows += b->sel ? b->n_sel : b->n_rows;
-    wr->days++;
+    if (wr->days == 0 || day != wr->last_day) wr->days++, wr->last_day = day;
     if (wr->progress) {
         int64_t done = day - wr->s + 1, all = wr->e - wr->s + 1;
         int bar = (int)(30 * done / (all ? all : 1));

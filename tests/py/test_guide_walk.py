@@ -332,3 +332,30 @@ def test_metadata_upload_of_a_folder(tmp_path):
     # any other mode still takes one file
     p = run_py(bad, "--mode", "upload", "--conf", "production/group_bys/quickstart")
     assert p.returncode == 2 and "is a directory" in p.stderr and "only metadata-upload takes a folder" in p.stderr
+
+
+def test_backfill_counts_partitions_not_batches(tmp_path):
+    # a day of more than 65,536 keys is written in several batches: the closing line
+    # counted each batch as a partition ("215 partitions" for 59 days)
+    root = guide_root(tmp_path)
+    p = guide_compile(root, stdin="\n")
+    assert p.returncode == 0, p.stdout + p.stderr
+    days = ["2023-12-01", "2023-12-02", "2023-12-03", "2023-12-04"]
+    keys = 70000
+    csv = tmp_path / "purchases.csv"
+    with open(csv, "w") as f:
+        f.write("ts,ds,purchase_id,user_id,product_id,purchase_price,item_category\n")
+        for d, ds in enumerate(days):
+            base = 1701388800000 + d * 86400000
+            for k in range(keys):
+                f.write(f"{base + k},{ds},p{d}_{k},{k},{k % 97},{k % 1000 + 1},toys\n")
+    p = sh(root, BIN, "load", str(csv), "purchases")
+    assert p.returncode == 0, p.stderr
+    # one day (the per-day fold), then three (the range pass)
+    p = run_py(root, "--conf", CONF, "--mode", "backfill", "--ds", "2023-12-01")
+    assert p.returncode == 0, p.stderr
+    assert f"wrote {keys} rows in 1 partition (2023-12-01..2023-12-01)" in p.stderr, p.stderr
+    p = run_py(root, "--conf", CONF, "--mode", "backfill", "--start-ds", "2023-12-02", "--end-ds", "2023-12-04")
+    assert p.returncode == 0, p.stderr
+    assert f"wrote {3 * keys} rows in 3 partitions (2023-12-02..2023-12-04)" in p.stderr, p.stderr
+    assert table_days(root) == days
