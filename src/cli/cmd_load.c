@@ -147,6 +147,24 @@ static int sort_cols_parse(const char *list, char *buf, size_t len, const char *
     return 0;
 }
 
+/* Every ds value of the n rows of v (rows first+1.. of file) is a YYYY-MM-DD date. */
+static int check_ds(const char *file, uint64_t first, const CnVec *v, uint32_t n, CnErr *err) {
+    for (uint32_t r = 0; r < n; r++) {
+        uint32_t len = 0;
+        const char *s = cn_col_vec_is_valid(v, r) ? cn_col_vec_str(v, r, &len) : NULL;
+        char d[11];
+        int64_t day;
+        if (!s)
+            return cn_err_set(err, CN_EINVAL, "%s: row %llu: ds is empty (the partition column needs a YYYY-MM-DD date)",
+                              file, (unsigned long long)(first + r + 1));
+        if (len == 10) memcpy(d, s, 10), d[10] = 0;
+        if (len != 10 || cn_ds_parse(d, &day) < 0)
+            return cn_err_set(err, CN_EINVAL, "%s: row %llu: ds \"%.*s\" is not a YYYY-MM-DD date", file,
+                              (unsigned long long)(first + r + 1), (int)(len < 40 ? len : 40), s);
+    }
+    return 0;
+}
+
 /* Writes the rows of all to w in SortBy order, 65536 rows per batch. */
 static int write_sorted(CnIceWrite *w, const CnBatch *all, const SortBy *sb, CnErr *err) {
     uint32_t n = all->n_rows, *perm = cn_malloc(((size_t)n + 1) * sizeof *perm);
@@ -439,12 +457,16 @@ int cn_cli_load(int argc, char **argv) {
     }
     uint64_t n_rows = 0;
     const CnBatch *b = NULL;
+    int ds_col = cn_col_schema_find(ts, CN_ICE_DS);
     while (rc == 0 && (rc = in_next(&in, &b, &err)) == 0 && b) {
         cn_col_batch_reset(out);
         for (uint32_t k = 0; k < ts->n_fields && rc == 0; k++) {
             CnVec *v = &out->cols[k];
             if (map[k] >= 0) {
                 rc = cn_col_vec_append_range(v, &b->cols[map[k]], 0, b->n_rows);
+                /* the partition column from the file: a bad value is named with the file
+                 * and its row here (the table writer knows neither) */
+                if (rc == 0 && (int)k == ds_col) rc = check_ds(file, n_rows, &b->cols[map[k]], b->n_rows, &err);
             } else if (map[k] == -2) {
                 for (uint32_t r = 0; r < b->n_rows && rc == 0; r++) {
                     char d[11];

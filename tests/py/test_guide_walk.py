@@ -359,3 +359,18 @@ def test_backfill_counts_partitions_not_batches(tmp_path):
     assert p.returncode == 0, p.stderr
     assert f"wrote {3 * keys} rows in 3 partitions (2023-12-02..2023-12-04)" in p.stderr, p.stderr
     assert table_days(root) == days
+
+
+@pytest.mark.parametrize("bad,needle", [
+    ("2023/12/02", 'bad.csv: row 3: ds "2023/12/02" is not a YYYY-MM-DD date'),
+    ("", "bad.csv: row 3: ds is empty (the partition column needs a YYYY-MM-DD date)"),
+])
+def test_load_bad_ds_names_file_and_row(tmp_path, bad, needle):
+    # the writer's message named the table and a row of the batch counted from 0
+    # ("table default.t2: row 2"), not the file; nothing is committed either way
+    csv = tmp_path / "bad.csv"
+    csv.write_text(f"ds,ts,user_id\n2023-12-01,1,1\n2023-12-01,2,2\n{bad},3,3\n")
+    p = sh(tmp_path, BIN, "load", str(csv), "t2")
+    assert p.returncode != 0 and needle in p.stderr and p.stderr.count("\n") == 1, p.stderr
+    p = sh(tmp_path, BIN, "sql", "SELECT count(*) FROM default.t2")
+    assert p.returncode != 0 and "not found" in p.stderr
