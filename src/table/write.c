@@ -256,14 +256,15 @@ static int open_part(CnIceWrite *w, const char *ds, Part **out, CnErr *err) {
     /* v2 data pages keep levels out of the compressed part and may store values that do
      * not compress as they are; integers that miss the dictionary are delta-encoded
      * (bit-packed: smaller than plain and zstd, and decoded without decompressing), as
-     * parquet-mr's v2 writer does. Iceberg's write.parquet.page-version=v1 asks for v1
-     * pages and plain integers instead (readers without DELTA_BINARY_PACKED, such as
-     * Iceberg's vectorized Spark reader before 1.10) */
+     * parquet-mr's v2 writer does. The table property write.parquet.page-version (as
+     * iceberg-go names it, values "1"/"2"; "v1"/"v2" as parquet-mr spells the versions)
+     * set to 1 asks for v1 pages and plain integers instead (readers without
+     * DELTA_BINARY_PACKED, such as Iceberg's vectorized Spark reader before 1.10) */
     const char *pv = cn_ice_table_property(w->base, "write.parquet.page-version");
-    if (pv && strcmp(pv, "v1") && strcmp(pv, "v2"))
-        return cn_err_set(err, CN_EINVAL, "table %s: property write.parquet.page-version is \"%s\" (expected v1 or v2)",
+    bool v1 = pv && (!strcmp(pv, "1") || !strcmp(pv, "v1"));
+    if (pv && !v1 && strcmp(pv, "2") && strcmp(pv, "v2"))
+        return cn_err_set(err, CN_EINVAL, "table %s: property write.parquet.page-version is \"%s\" (expected 1 or 2)",
                           w->base->full_name, pv);
-    bool v1 = pv && !strcmp(pv, "v1");
     o.page_version = v1 ? 1 : 2;
     o.int_encoding = v1 ? CN_PQ_ENC_PLAIN : CN_PQ_ENC_DELTA_BINARY_PACKED;
     /* Iceberg's table property for the data files' codec (ours: zstd when unset) */

@@ -558,14 +558,14 @@ static void codec_property(void **state) {
  * integer column too spread for the dictionary (user_id over 2^40) is delta-encoded
  * and, its bit-packed deltas not compressing, stored uncompressed (the chunk's sizes
  * equal); a repetitive one keeps the dictionary; the scan reads every value back.
- * Iceberg's write.parquet.page-version=v1 gives v1 pages and PLAIN integers; another
+ * The table property write.parquet.page-version=1 gives v1 pages and PLAIN integers; another
  * value fails the write naming table, property and value. */
 static void data_files_v2_delta(void **state) {
     (void)state;
     Env e;
     env_open(&e);
     CnSchema *s = base_schema();
-    const char *v1_props[] = {"write.parquet.page-version", "v1"}, *bad_props[] = {"write.parquet.page-version", "v3"};
+    const char *v1_props[] = {"write.parquet.page-version", "1"}, *bad_props[] = {"write.parquet.page-version", "v3"};
     ASSERT_OK(cn_ice_table_create(e.c, "data", "v2", s, NULL, 0, &e.err), &e.err);
     ASSERT_OK(cn_ice_table_create(e.c, "data", "v1", s, v1_props, 1, &e.err), &e.err);
     ASSERT_OK(cn_ice_table_create(e.c, "data", "v3", s, bad_props, 1, &e.err), &e.err);
@@ -590,8 +590,7 @@ static void data_files_v2_delta(void **state) {
         ASSERT_OK(cn_col_batch_sync_rows(b, &e.err), &e.err);
         if (t == 2) {
             ASSERT_ERR(cn_ice_write_batch(w, b, &e.err), CN_EINVAL, &e.err);
-            ASSERT_CONTAINS(cn_err_msg(&e.err), "table data.v3: property write.parquet.page-version is \"v3\"");
-            ASSERT_CONTAINS(cn_err_msg(&e.err), "expected v1 or v2");
+            ASSERT_CONTAINS(cn_err_msg(&e.err), "table data.v3: property write.parquet.page-version is \"v3\" (expected 1 or 2)");
             cn_err_clear(&e.err);
             cn_ice_write_free(w); /* nothing committed */
             cn_col_batch_free(b);
