@@ -4,6 +4,8 @@
 
 #include "base/err.h"
 
+#include <string.h>
+
 int64_t cn_date_days_from_civil(int64_t y, unsigned m, unsigned d) {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -50,6 +52,13 @@ int cn_ds_parse(const char *s, int64_t *days) {
     if (d > lim) return CN_EINVAL;
     *days = cn_date_days_from_civil(y, m, d);
     return 0;
+}
+
+int cn_ds_parse_n(const char *s, size_t n, char out[static 11], int64_t *days) {
+    if (!s || n != 10) return CN_EINVAL;
+    memcpy(out, s, 10);
+    out[10] = 0;
+    return cn_ds_parse(out, days);
 }
 
 void cn_ds_format(int64_t days, char out[static 11]) {

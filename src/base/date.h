@@ -14,6 +14,9 @@ int64_t cn_date_days_from_civil(int64_t y, unsigned m, unsigned d);
 void cn_date_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
 /* Parses exactly "YYYY-MM-DD" (a valid calendar date). 0 or CN_EINVAL. */
 int cn_ds_parse(const char *s, int64_t *days);
+/* The same for the n bytes at s (not NUL-terminated: a string column's value); on success
+ * out holds them as a NUL-terminated ds. */
+int cn_ds_parse_n(const char *s, size_t n, char out[static 11], int64_t *days);
 /* Writes "YYYY-MM-DD" into out (at least 11 bytes). */
 void cn_ds_format(int64_t days, char out[static 11]);
 /* Floor division of a millisecond timestamp into its UTC day. */

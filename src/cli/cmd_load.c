@@ -157,8 +157,7 @@ static int check_ds(const char *file, uint64_t first, const CnVec *v, uint32_t n
         if (!s)
             return cn_err_set(err, CN_EINVAL, "%s: row %llu: ds is empty (the partition column needs a YYYY-MM-DD date)",
                               file, (unsigned long long)(first + r + 1));
-        if (len == 10) memcpy(d, s, 10), d[10] = 0;
-        if (len != 10 || cn_ds_parse(d, &day) < 0)
+        if (cn_ds_parse_n(s, len, d, &day) < 0)
             return cn_err_set(err, CN_EINVAL, "%s: row %llu: ds \"%.*s\" is not a YYYY-MM-DD date", file,
                               (unsigned long long)(first + r + 1), (int)(len < 40 ? len : 40), s);
     }

@@ -327,11 +327,7 @@ int cn_ice_write_batch(CnIceWrite *w, const CnBatch *b, CnErr *err) {
         if (!p) {
             char ds[11];
             int64_t day;
-            if (len == 10) {
-                memcpy(ds, v, 10);
-                ds[10] = 0;
-            }
-            if (len != 10 || cn_ds_parse(ds, &day) < 0)
+            if (cn_ds_parse_n(v, len, ds, &day) < 0)
                 return cn_err_set(err, CN_EINVAL,
                                   "table %s: row %u: ds \"%.*s\" is not a YYYY-MM-DD date",
                                   w->base->full_name, row, (int)CN_MIN(len, 40), v);

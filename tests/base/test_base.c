@@ -80,6 +80,11 @@ static void ds_roundtrip_and_validation(void **state) {
     assert_int_not_equal(cn_ds_parse("2023-13-01", &d), 0);
     assert_int_not_equal(cn_ds_parse("2023-12-1", &d), 0);
     assert_int_not_equal(cn_ds_parse("2023-12-011", &d), 0);
+    char ds[11];
+    assert_int_equal(cn_ds_parse_n("2024-02-29T00", 10, ds, &d), 0);
+    assert_string_equal(ds, "2024-02-29");
+    assert_int_not_equal(cn_ds_parse_n("2024-02-29", 9, ds, &d), 0);
+    assert_int_not_equal(cn_ds_parse_n("2023-02-29", 10, ds, &d), 0);
     cn_ms_to_ds(1701378787000, out);
     assert_string_equal(out, "2023-11-30");
     cn_ms_to_ds(-1, out);
