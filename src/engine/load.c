@@ -540,27 +540,53 @@ static int add_src_day(CnEngGroupBy *g, int32_t d, uint32_t *cap) {
     return 0;
 }
 
+/* Whether ds strings a and b of len bytes are equal: once per row, where a call to memcmp
+ * costs more than the compare (a ds is 10 bytes: one 8-byte and one 2-byte load). */
+static inline bool ds_same(const char *a, const char *b, uint32_t len) {
+    if (len != 10) return memcmp(a, b, len) == 0;
+    uint64_t x, y;
+    uint16_t u, v;
+    memcpy(&x, a, 8), memcpy(&y, b, 8), memcpy(&u, a + 8, 2), memcpy(&v, b + 8, 2);
+    return x == y && u == v;
+}
+
+/* The day of a ds column's values, parsed only when a value differs from the one before:
+ * a batch holds one partition or a few. Values are cut to their first 10 bytes. */
+typedef struct DsMemo {
+    char ds[10];
+    uint32_t len; /* UINT32_MAX: none seen yet */
+    int32_t day;  /* of ds; INT32_MIN when it is not a date */
+} DsMemo;
+#define DS_MEMO_INIT ((DsMemo){.len = UINT32_MAX, .day = INT32_MIN})
+
+/* Whether the value at p differs from the last one seen; m->day is its day either way. */
+static inline bool ds_memo_see(DsMemo *m, const char *p, uint32_t len) {
+    if (len > 10) len = 10;
+    if (len == m->len && ds_same(p, m->ds, len)) return false;
+    char b[11];
+    int64_t d;
+    m->day = cn_ds_parse_n(p, len, b, &d) ? INT32_MIN : (int32_t)d;
+    memcpy(m->ds, p, len);
+    m->len = len;
+    return true;
+}
+
 static int cmp_i32(const void *a, const void *b);
 
 /* Distinct partitions of a ds column, gathered batch by batch into acc->src_days. */
 typedef struct DayScan {
-    char last_ds[10]; /* a batch holds one partition or a few: parse ds once per change */
-    uint32_t last_len;
+    DsMemo memo;
     int32_t last;
     uint32_t cap;     /* of acc->src_days */
 } DayScan;
+#define DAY_SCAN_INIT(c) ((DayScan){.memo = DS_MEMO_INIT, .last = INT32_MIN, .cap = (c)})
 
 static int days_add_batch(CnEngGroupBy *acc, DayScan *ds, const CnVec *dv, uint32_t n, CnErr *err) {
     for (uint32_t r = 0; r < n; r++) {
         uint32_t len;
         const char *p = cn_col_vec_str(dv, r, &len);
-        if (len > 10) len = 10;
-        if (len == ds->last_len && memcmp(p, ds->last_ds, len) == 0) continue;
-        memcpy(ds->last_ds, p, len);
-        ds->last_len = len;
-        char dsb[11];
-        snprintf(dsb, sizeof dsb, "%.*s", (int)len, p);
-        int32_t d = ds_days(dsb, INT32_MIN);
+        if (!ds_memo_see(&ds->memo, p, len)) continue;
+        int32_t d = ds->memo.day;
         if (d == ds->last || d == INT32_MIN) continue;
         ds->last = d;
         if (add_src_day(acc, d, &ds->cap)) return cn_err_set(err, CN_ENOMEM, "out of memory");
@@ -608,7 +634,7 @@ int cn_eng__source_days(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int3
         so.columns = &col;
         so.n_columns = 1;
         if (rc == 0) rc = cn_ice_scan_open(cat, t, &so, &scan, err);
-        DayScan dsc = {.last_len = UINT32_MAX, .last = INT32_MIN, .cap = cap};
+        DayScan dsc = DAY_SCAN_INIT(cap);
         while (rc == 0) {
             const CnBatch *b = NULL;
             rc = cn_ice_scan_next(scan, &b, err);
@@ -669,16 +695,6 @@ static int take_room(uint32_t **buf, uint32_t *cap, uint32_t n, CnErr *err) {
 /* Row of out of the k-th kept row: keep[k], or k when keep is NULL (every row kept). */
 static inline uint32_t kept_row(const uint32_t *keep, uint32_t k) { return keep ? keep[k] : k; }
 
-/* Whether ds strings a and b of len bytes are equal: once per row, where a call to memcmp
- * costs more than the compare (a ds is 10 bytes: one 8-byte and one 2-byte load). */
-static inline bool ds_same(const char *a, const char *b, uint32_t len) {
-    if (len != 10) return memcmp(a, b, len) == 0;
-    uint64_t x, y;
-    uint16_t u, v;
-    memcpy(&x, a, 8), memcpy(&y, b, 8), memcpy(&u, a + 8, 2), memcpy(&v, b + 8, 2);
-    return x == y && u == v;
-}
-
 /* Appends the rows of a selected batch (its key ids, ts and storage days too), in order;
  * rows without a key are dropped (Query step 4). */
 static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) {
@@ -717,21 +733,12 @@ static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) 
     }
     /* storage days: rows of a batch share their partition, so ds is parsed once per change */
     const CnVec *dv = &out->cols[tk->i_ds];
-    char last_ds[10];
-    uint32_t last_len = UINT32_MAX;
-    int32_t last_day = INT32_MIN;
+    DsMemo m = DS_MEMO_INIT;
     for (uint32_t k = 0; k < n_keep; k++) {
-        uint32_t r = kept_row(keep, k), len;
-        const char *p = cn_col_vec_str(dv, r, &len);
-        if (len > 10) len = 10;
-        if (len != last_len || !ds_same(p, last_ds, len)) {
-            char dsb[11];
-            snprintf(dsb, sizeof dsb, "%.*s", (int)len, p);
-            last_day = ds_days(dsb, INT32_MIN);
-            memcpy(last_ds, p, len);
-            last_len = len;
-        }
-        g->pday[base + k] = last_day;
+        uint32_t len;
+        const char *p = cn_col_vec_str(dv, kept_row(keep, k), &len);
+        (void)ds_memo_see(&m, p, len);
+        g->pday[base + k] = m.day;
     }
     if (g->ord)
         for (uint32_t k = 0; k < n_keep; k++)
@@ -1204,20 +1211,12 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
                 break;
             }
             /* rows of a batch share their partition: ds parsed and asked about once per change */
-            char last_ds[10];
-            uint32_t last_len = UINT32_MAX;
+            DsMemo m = DS_MEMO_INIT;
             bool keep = false;
             for (uint32_t r = 0; r < in->n_rows; r++) {
                 uint32_t len;
                 const char *p = cn_col_vec_str(dv, r, &len);
-                if (len > 10) len = 10;
-                if (len != last_len || memcmp(p, last_ds, len) != 0) {
-                    char dsb[11];
-                    snprintf(dsb, sizeof dsb, "%.*s", (int)len, p);
-                    keep = !skip(skip_ud, ds_days(dsb, INT32_MIN));
-                    memcpy(last_ds, p, len);
-                    last_len = len;
-                }
+                if (ds_memo_see(&m, p, len)) keep = !skip(skip_ud, m.day);
                 if (keep) selbuf[k++] = r;
             }
             if (k < in->n_rows) { /* every row kept: no selection (a plain projection stays one) */
@@ -1416,9 +1415,9 @@ int cn_eng__open(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi,
     bool own_days = !skip; /* distributed hook: a rank's own days, united by cn_eng__shard_exchange */
     double w0 = cn_clock_s(CLOCK_MONOTONIC), c0 = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID);
     double t0 = cn_clock_s(CLOCK_THREAD_CPUTIME_ID);
-    DayScan days = {.last_len = UINT32_MAX, .last = INT32_MIN};
+    DayScan days = DAY_SCAN_INIT(0);
     for (size_t i = 0; i < gb->n_sources && rc == 0; i++) {
-        days.last_len = UINT32_MAX, days.last = INT32_MIN;
+        days.memo = DS_MEMO_INIT, days.last = INT32_MIN;
         rc = load_source(g, cat, &gb->sources[i], (uint32_t)i, lo, hi, skip, skip_ud, &fast,
                          own_days ? &days : NULL, err);
     }
