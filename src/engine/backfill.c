@@ -627,8 +627,7 @@ typedef struct OutOpen {
     CnErr err;
 } OutOpen;
 
-/* Creates the output table when it is missing. */
-static int out_create(CnIceCatalog *cat, const char *ns, const char *name, const CnSchema *schema, CnErr *err) {
+int cn_eng__output_create(CnIceCatalog *cat, const char *ns, const char *name, const CnSchema *schema, CnErr *err) {
     if (cn_ice_table_exists(cat, ns, name)) return 0;
     /* Spark writes Chronon's output tables with its default Parquet codec, snappy
      * (Chronon sets none): a fraction of zstd's CPU for each output day */
@@ -641,7 +640,7 @@ static int out_create(CnIceCatalog *cat, const char *ns, const char *name, const
 static void out_open(void *ud, uint32_t t) {
     OutOpen *oo = ud;
     (void)t;
-    int rc = out_create(oo->cat, oo->ns, oo->name, oo->schema, &oo->err);
+    int rc = cn_eng__output_create(oo->cat, oo->ns, oo->name, oo->schema, &oo->err);
     if (rc == 0) rc = cn_ice_write_begin(oo->cat, oo->ns, oo->name, CN_ICE_OVERWRITE, &oo->w, &oo->err);
     oo->rc = rc;
 }
@@ -787,7 +786,7 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
     oo = (OutOpen){cat, ns, name, wr.derive ? derive.out : os, NULL, 0, CN_ERR_INIT};
     wr.oo = &oo;
     if (o->shard) { /* distributed hook: rank 0 creates the table, the others wait for it */
-        if (o->shard->rank == 0) rc = out_create(cat, ns, name, oo.schema, err);
+        if (o->shard->rank == 0) rc = cn_eng__output_create(cat, ns, name, oo.schema, err);
         if (rc == 0) rc = o->shard->sync(o->shard->ud, err);
         if (rc == 0) rc = cn_ice_write_begin(cat, ns, name, CN_ICE_OVERWRITE, &wr.w, err);
     } else if (cn_pool_start(1, out_open, &oo, &wr.opening, err)) { /* no thread: here */

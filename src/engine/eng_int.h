@@ -111,6 +111,10 @@ int cn_eng__bare_col(const CnSchema *schema, const char *text);
 /* Frees the loaded rows (columns, key ids, ts, storage days) and leaves g with none;
  * the keys, parts and statistics stay. THREADS: nothing else may touch the rows. load.c. */
 void cn_eng__rows_release(CnEngGroupBy *g);
+/* Creates a GroupBy's or Join's output table ns.name when it is missing (one created
+ * meanwhile is fine), with snappy as its Parquet codec: Spark's default, with which
+ * Chronon's output tables are written (backfill.c). */
+int cn_eng__output_create(CnIceCatalog *cat, const char *ns, const char *name, const CnSchema *schema, CnErr *err);
 /* Key id of encoded key bytes (cn_eng__key_encode) in k; UINT32_MAX when absent. load.c. */
 uint32_t cn_eng__keys_find(const CnEngKeys *k, const void *key, size_t len);
 /* Encodes the key columns cols[0..n) of row r into out (reset first). false when every

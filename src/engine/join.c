@@ -1761,12 +1761,8 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
     cn_col_batch_free(eb);
     cn_col_schema_free(es);
     if (rc) goto done;
-    if ((!o->shard || o->shard->rank == 0) && !cn_ice_table_exists(cat, ns, name)) {
-        /* Spark writes Chronon's join tables with its default Parquet codec, snappy (as
-         * the GroupBy outputs, backfill.c): a fraction of zstd's CPU per output row */
-        const char *props[] = {"write.parquet.compression-codec", "snappy"};
-        rc = cn_ice_table_create(cat, ns, name, os, props, 1, err);
-        if (rc == CN_EEXISTS) cn_err_clear(err), rc = 0;
+    if (!o->shard || o->shard->rank == 0) {
+        rc = cn_eng__output_create(cat, ns, name, os, err);
         if (rc) goto done;
     }
     if (o->shard) rc = o->shard->sync(o->shard->ud, err); /* distributed hook: rank 0 created it */
