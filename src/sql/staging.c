@@ -26,6 +26,7 @@
 
 #include "base/alloc.h"
 #include "base/date.h"
+#include "base/log.h"
 
 #define BATCH_ROWS 65536
 
@@ -710,12 +711,6 @@ done:
     return rc;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Number of distinct ds partitions written by snapshot: the partitions of the table
  * between the chunk bounds is what the progress line reports. */
 static size_t count_parts_in(CnIceCatalog *c, const char *ns, const char *name, const char *lo, const char *hi) {
@@ -781,13 +776,13 @@ int cn_sql_staging_run(CnIceCatalog *c, const CnStagingQuery *sq, const CnSqlSta
             goto done;
         }
         ChunkStats cs = {0};
-        double t0 = now_s();
+        double t0 = cn_clock_s(CLOCK_MONOTONIC);
         if ((rc = run_chunk(s, c, ns, name, rendered, props, (uint32_t)np, &cs, err)) < 0) {
             cn_err_ctx(err, rc, "staging query %s (no startPartition: one run)", qname);
             goto done;
         }
         fprintf(pr, "staging query %s: %s.%s: one run (no startPartition): %lld rows, %.2fs\n", qname, ns, name,
-                (long long)cs.rows, now_s() - t0);
+                (long long)cs.rows, cn_clock_s(CLOCK_MONOTONIC) - t0);
         goto done;
     }
     bool historical = sq->meta.historical_backfill != 0;
@@ -816,7 +811,7 @@ int cn_sql_staging_run(CnIceCatalog *c, const CnStagingQuery *sq, const CnSqlSta
         cn_free(rendered);
         rendered = NULL;
         ChunkStats cs = {0};
-        double t0 = now_s();
+        double t0 = cn_clock_s(CLOCK_MONOTONIC);
         int crc = cn_sql_render_macros(c, sq->query, ranges[i].start, ranges[i].end, o->end_ds, &rendered, &e);
         if (crc == 0) crc = run_chunk(s, c, ns, name, rendered, props, (uint32_t)np, &cs, &e);
         if (crc < 0) {
@@ -831,7 +826,7 @@ int cn_sql_staging_run(CnIceCatalog *c, const CnStagingQuery *sq, const CnSqlSta
         }
         fprintf(pr, "staging query %s: chunk %zu/%zu [%s, %s]: %lld rows, %zu partitions, %.2fs\n", qname, i + 1,
                 n_ranges, ranges[i].start, ranges[i].end, (long long)cs.rows,
-                cs.rows ? count_parts_in(c, ns, name, ranges[i].start, ranges[i].end) : 0, now_s() - t0);
+                cs.rows ? count_parts_in(c, ns, name, ranges[i].start, ranges[i].end) : 0, cn_clock_s(CLOCK_MONOTONIC) - t0);
     }
     if (failed)
         rc = cn_err_set(err, first.code, "staging query %s: %zu of %zu holes failed; first: %s", qname, failed, n_holes,
