@@ -772,27 +772,53 @@ static inline void put_f64(CnVec *v, double x) {
     put_bit(v);
 }
 
-/* Appends key id's output row (keys, one value per part, ds) from its rows kr[0..n). */
-static int fold_key(CnEngGroupBy *g, const CnEngFoldPart *fp, FoldWin *w, uint32_t n_wins, bool any_k, uint32_t id,
-                    FoldRow *kr, uint32_t n, const char *ds, CnBatch *ob) {
+static inline void fold_win_reset(FoldWin *w, uint32_t n_wins) {
     for (uint32_t i = 0; i < n_wins; i++) {
         w[i].n = w[i].sum = 0;
         w[i].dsum = 0;
         w[i].mn = INT64_MAX;
         w[i].mx = INT64_MIN;
     }
-    for (uint32_t j = 0; j < n; j++) { /* source order: AVERAGE's double sum depends on it */
-        int64_t t = kr[j].ts, v = kr[j].v;
-        for (uint32_t i = 0; i < n_wins; i++) {
-            if (t < w[i].lo) continue;
-            w[i].n++;
-            w[i].sum += (uint64_t)v;
-            w[i].dsum += (double)v;
-            if (v < w[i].mn) w[i].mn = v;
-            if (v > w[i].mx) w[i].mx = v;
-        }
+}
+
+/* The same for parts that are all SUM or COUNT: the double sum and the extremes unused. */
+static inline void fold_win_add_sc(FoldWin *w, uint32_t n_wins, int64_t t, int64_t v) {
+    for (uint32_t i = 0; i < n_wins; i++) {
+        if (t < w[i].lo) continue;
+        w[i].n++;
+        w[i].sum += (uint64_t)v;
     }
+}
+
+/* Adds a row (ts t, value v) to the accumulators of the windows that hold it. */
+static inline void fold_win_add(FoldWin *w, uint32_t n_wins, int64_t t, int64_t v) {
+    for (uint32_t i = 0; i < n_wins; i++) {
+        if (t < w[i].lo) continue;
+        w[i].n++;
+        w[i].sum += (uint64_t)v;
+        w[i].dsum += (double)v;
+        if (v < w[i].mn) w[i].mn = v;
+        if (v > w[i].mx) w[i].mx = v;
+    }
+}
+
+static int fold_key_out(CnEngGroupBy *g, const CnEngFoldPart *fp, const FoldWin *w, uint32_t id, const FoldRow *kr,
+                        const char *ds, CnBatch *ob);
+
+/* Appends key id's output row (keys, one value per part, ds) from its rows kr[0..n). */
+static int fold_key(CnEngGroupBy *g, const CnEngFoldPart *fp, FoldWin *w, uint32_t n_wins, bool any_k, uint32_t id,
+                    FoldRow *kr, uint32_t n, const char *ds, CnBatch *ob) {
+    fold_win_reset(w, n_wins);
+    for (uint32_t j = 0; j < n; j++) /* source order: AVERAGE's double sum depends on it */
+        fold_win_add(w, n_wins, kr[j].ts, kr[j].v);
     if (any_k) cn_eng__fold_sort(kr, n, sizeof *kr);
+    return fold_key_out(g, fp, w, id, kr, ds, ob);
+}
+
+/* Appends key id's output row from its windows' accumulators w (and, for the K-lists,
+ * its rows kr newest first; NULL when no part is one). */
+static int fold_key_out(CnEngGroupBy *g, const CnEngFoldPart *fp, const FoldWin *w, uint32_t id, const FoldRow *kr,
+                        const char *ds, CnBatch *ob) {
     int rc = 0;
     uint32_t nk = g->n_keys;
     for (uint32_t k = 0; k < nk; k++) rc |= cn_col_vec_append_from(&ob->cols[k], &g->keys.vals->cols[k], id);
@@ -881,6 +907,7 @@ typedef struct FoldScratch { /* one thread's buffers */
     FoldRow *rows;  /* one bucket's rows in key order */
     uint32_t *cur;  /* next slot in rows of each key of the bucket */
     FoldWin *fw;    /* per distinct window */
+    FoldWin *acc;   /* without K-lists: per key of a bucket x distinct window */
 } FoldScratch;
 
 /* One day's fold. Its output is cut into chunks of FOLD_BATCH written rows (key id
@@ -895,6 +922,7 @@ typedef struct FoldDay {
     const FoldWin *fw0;        /* window starts of the day */
     uint32_t n_wins;
     bool any_k;
+    bool sum_count;            /* every part SUM or COUNT */
     const void *part;          /* visible rows by bucket, source order within it: */
     bool compact;              /* FoldPartRowC (ts = lo + dt), else FoldPartRow */
     int64_t lo;
@@ -934,8 +962,47 @@ static int fold_chunk(const FoldDay *fd, FoldScratch *sc, uint32_t c, CnBatch *o
         if (b_hi > fd->n_ids) b_hi = fd->n_ids;
         uint32_t id1 = b_hi < k1 ? (uint32_t)b_hi : k1; /* a chunk may end inside a bucket */
         uint32_t base = fd->beg[id0];
-        for (uint32_t id = id0; id < id1; id++) sc->cur[id - id0] = fd->beg[id] - base;
         uint32_t i0 = fd->beg[b_lo], i1 = fd->beg[b_hi];
+        if (!fd->any_k) {
+            /* no K-list: each row goes straight into its key's accumulators, in bucket
+             * order, which is source order within a key (as fold_key adds them) */
+            uint32_t nw = fd->n_wins;
+            for (uint32_t id = id0; id < id1; id++) {
+                FoldWin *w = sc->acc + (size_t)(id - id0) * nw;
+                memcpy(w, fd->fw0, nw * sizeof *w);
+                fold_win_reset(w, nw);
+            }
+            if (fd->compact && fd->sum_count) {
+                const FoldPartRowC *part = fd->part;
+                for (uint32_t i = i0; i < i1; i++) {
+                    const FoldPartRowC *pr = &part[i];
+                    if (pr->id < id0 || pr->id >= id1) continue;
+                    fold_win_add_sc(sc->acc + (size_t)(pr->id - id0) * nw, nw, fd->lo + (int64_t)pr->dt, pr->v);
+                }
+            } else if (fd->compact) {
+                const FoldPartRowC *part = fd->part;
+                for (uint32_t i = i0; i < i1; i++) {
+                    const FoldPartRowC *pr = &part[i];
+                    if (pr->id < id0 || pr->id >= id1) continue;
+                    fold_win_add(sc->acc + (size_t)(pr->id - id0) * nw, nw, fd->lo + (int64_t)pr->dt, pr->v);
+                }
+            } else {
+                const FoldPartRow *part = fd->part;
+                for (uint32_t i = i0; i < i1; i++) {
+                    const FoldPartRow *pr = &part[i];
+                    if (pr->id < id0 || pr->id >= id1) continue;
+                    fold_win_add(sc->acc + (size_t)(pr->id - id0) * nw, nw, pr->ts, pr->v);
+                }
+            }
+            for (uint32_t id = id0; id < id1; id++) {
+                if (fd->beg[id + 1] == fd->beg[id]) continue; /* no visible row (D6) */
+                if (fold_key_out(fd->g, fd->fp, sc->acc + (size_t)(id - id0) * nw, id, NULL, fd->ds, ob))
+                    return CN_ENOMEM;
+            }
+            id0 = id1;
+            continue;
+        }
+        for (uint32_t id = id0; id < id1; id++) sc->cur[id - id0] = fd->beg[id] - base;
         if (fd->compact) { /* stable: source order */
             const FoldPartRowC *part = fd->part;
             for (uint32_t i = i0; i < i1; i++) {
@@ -1151,7 +1218,11 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
     if (!cn_eng__fold_plan(g, fp, wins, &n_wins)) goto out;
     *done = true;
     bool any_k = false;
-    for (uint32_t p = 0; p < g->n_parts; p++) any_k |= fp[p].op == CN_ENG_FOLD_LASTK || fp[p].op == CN_ENG_FOLD_FIRSTK;
+    bool sum_count = true;
+    for (uint32_t p = 0; p < g->n_parts; p++) {
+        any_k |= fp[p].op == CN_ENG_FOLD_LASTK || fp[p].op == CN_ENG_FOLD_FIRSTK;
+        sum_count &= fp[p].op == CN_ENG_FOLD_SUM || fp[p].op == CN_ENG_FOLD_COUNT;
+    }
     const CnVec *val = &g->rows->cols[g->bases[0].i_input];
     beg = cn_malloc(((size_t)n_ids + 1) * sizeof *beg);
     hist = cn_malloc(((size_t)n_threads * FOLD_BUCKETS + 1) * sizeof *hist);
@@ -1201,8 +1272,8 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
             if (m - bbeg[b] > max_b) max_b = m - bbeg[b];
         }
         bbeg[n_buckets] = m;
-        rc = cn_eng__mem_check(g, (uint64_t)m * psz + (uint64_t)n_sc * max_b * sizeof(FoldRow) +
-                                      ((uint64_t)n_ids + 1) * sizeof *beg,
+        uint64_t per_sc = any_k ? (uint64_t)max_b * sizeof(FoldRow) : ((uint64_t)1 << shift) * n_wins * sizeof(FoldWin);
+        rc = cn_eng__mem_check(g, (uint64_t)m * psz + n_sc * per_sc + ((uint64_t)n_ids + 1) * sizeof *beg,
                                "computing the daily windows", err);
         if (rc) break;
         cn_free(part);
@@ -1211,10 +1282,13 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
             cn_free(fd.sc[t].rows);
             cn_free(fd.sc[t].cur);
             cn_free(fd.sc[t].fw);
-            fd.sc[t].rows = cn_malloc(((size_t)max_b + 1) * sizeof *fd.sc[t].rows);
+            cn_free(fd.sc[t].acc);
+            /* rows in key order only for the K-lists; accumulators per key otherwise */
+            fd.sc[t].rows = cn_malloc(((size_t)(any_k ? max_b : 0) + 1) * sizeof *fd.sc[t].rows);
             fd.sc[t].cur = cn_malloc((((size_t)1 << shift) + 1) * sizeof *fd.sc[t].cur);
             fd.sc[t].fw = cn_malloc(((size_t)n_wins + 1) * sizeof *fd.sc[t].fw);
-            if (!fd.sc[t].rows || !fd.sc[t].cur || !fd.sc[t].fw) part = (cn_free(part), NULL);
+            fd.sc[t].acc = cn_malloc(((any_k ? 0 : ((size_t)1 << shift) * n_wins) + 1) * sizeof *fd.sc[t].acc);
+            if (!fd.sc[t].rows || !fd.sc[t].cur || !fd.sc[t].fw || !fd.sc[t].acc) part = (cn_free(part), NULL);
         }
         if (!part) {
             rc = cn_err_set(err, CN_ENOMEM, "out of memory (%u rows)", m);
@@ -1243,6 +1317,7 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
         fd.fw0 = fw;
         fd.n_wins = n_wins;
         fd.any_k = any_k;
+        fd.sum_count = sum_count;
         fd.part = part;
         fd.compact = compact;
         fd.lo = lo;
@@ -1275,6 +1350,7 @@ out:
         cn_free(fd.sc[t].rows);
         cn_free(fd.sc[t].cur);
         cn_free(fd.sc[t].fw);
+        cn_free(fd.sc[t].acc);
     }
     for (uint32_t i = 1; fd.slot && i < n_slots; i++) cn_col_batch_free(fd.slot[i]);
     cn_free(fd.sc);
