@@ -781,15 +781,6 @@ static inline void fold_win_reset(FoldWin *w, uint32_t n_wins) {
     }
 }
 
-/* The same for parts that are all SUM or COUNT: the double sum and the extremes unused. */
-static inline void fold_win_add_sc(FoldWin *w, uint32_t n_wins, int64_t t, int64_t v) {
-    for (uint32_t i = 0; i < n_wins; i++) {
-        if (t < w[i].lo) continue;
-        w[i].n++;
-        w[i].sum += (uint64_t)v;
-    }
-}
-
 /* Adds a row (ts t, value v) to the accumulators of the windows that hold it. */
 static inline void fold_win_add(FoldWin *w, uint32_t n_wins, int64_t t, int64_t v) {
     for (uint32_t i = 0; i < n_wins; i++) {
@@ -903,6 +894,12 @@ typedef struct FoldPartRowC {
     uint32_t id;
 } FoldPartRowC;
 
+typedef struct FoldSC { /* accumulators of one key over one window: SUM and COUNT alone */
+    uint64_t n, sum;
+} FoldSC;
+
+#define FOLD_SC_WINS 16u /* distinct windows the FoldSC pass takes at most */
+
 typedef struct FoldScratch { /* one thread's buffers */
     FoldRow *rows;  /* one bucket's rows in key order */
     uint32_t *cur;  /* next slot in rows of each key of the bucket */
@@ -967,19 +964,36 @@ static int fold_chunk(const FoldDay *fd, FoldScratch *sc, uint32_t c, CnBatch *o
             /* no K-list: each row goes straight into its key's accumulators, in bucket
              * order, which is source order within a key (as fold_key adds them) */
             uint32_t nw = fd->n_wins;
+            if (fd->compact && fd->sum_count && nw <= FOLD_SC_WINS) {
+                /* SUM and COUNT alone: a count and a sum per key and window (16 bytes,
+                 * so a bucket's fit in the L2 cache), a window's start as ts - lo */
+                FoldSC *a = (FoldSC *)sc->acc;
+                uint32_t th[FOLD_SC_WINS];
+                for (uint32_t j = 0; j < nw; j++) th[j] = (uint32_t)(fd->fw0[j].lo - fd->lo);
+                memset(a, 0, (size_t)(id1 - id0) * nw * sizeof *a);
+                const FoldPartRowC *part = fd->part;
+                for (uint32_t i = i0; i < i1; i++) {
+                    const FoldPartRowC *pr = &part[i];
+                    if (pr->id < id0 || pr->id >= id1) continue;
+                    FoldSC *w = a + (size_t)(pr->id - id0) * nw;
+                    for (uint32_t j = 0; j < nw; j++)
+                        if (pr->dt >= th[j]) w[j].n++, w[j].sum += (uint64_t)pr->v;
+                }
+                for (uint32_t id = id0; id < id1; id++) {
+                    if (fd->beg[id + 1] == fd->beg[id]) continue; /* no visible row (D6) */
+                    const FoldSC *w = a + (size_t)(id - id0) * nw;
+                    for (uint32_t j = 0; j < nw; j++) sc->fw[j].n = w[j].n, sc->fw[j].sum = w[j].sum;
+                    if (fold_key_out(fd->g, fd->fp, sc->fw, id, NULL, fd->ds, ob)) return CN_ENOMEM;
+                }
+                id0 = id1;
+                continue;
+            }
             for (uint32_t id = id0; id < id1; id++) {
                 FoldWin *w = sc->acc + (size_t)(id - id0) * nw;
                 memcpy(w, fd->fw0, nw * sizeof *w);
                 fold_win_reset(w, nw);
             }
-            if (fd->compact && fd->sum_count) {
-                const FoldPartRowC *part = fd->part;
-                for (uint32_t i = i0; i < i1; i++) {
-                    const FoldPartRowC *pr = &part[i];
-                    if (pr->id < id0 || pr->id >= id1) continue;
-                    fold_win_add_sc(sc->acc + (size_t)(pr->id - id0) * nw, nw, fd->lo + (int64_t)pr->dt, pr->v);
-                }
-            } else if (fd->compact) {
+            if (fd->compact) {
                 const FoldPartRowC *part = fd->part;
                 for (uint32_t i = i0; i < i1; i++) {
                     const FoldPartRowC *pr = &part[i];
