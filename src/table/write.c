@@ -32,6 +32,10 @@ typedef struct Part {
     CnPqWriter *pw;
     char *key;                /* arena: key of the data file in the warehouse */
     char *tmp_path;           /* arena: the local file the writer produces */
+    char *made_dir;           /* arena: the partition folder (and its data/ folder when
+                               * made_data) this write created; removed again, when
+                               * empty, if the write does not commit */
+    bool made_data;
     int64_t rows;
     uint32_t *idx;            /* OWNED: rows of the current batch in this partition */
     uint32_t n_idx, cap_idx;
@@ -71,6 +75,15 @@ struct CnIceWrite {
     uint32_t n_sort;
     int sort_col[SORT_MAX];   /* its columns, most significant first */
 };
+
+/* Removes the folders part p's open made (see Part.made_dir), if still empty. */
+static void unmake_dirs(Part *p) {
+    if (p->made_dir && rmdir(p->made_dir) == 0 && p->made_data) {
+        *strrchr(p->made_dir, '/') = 0;
+        rmdir(p->made_dir);
+    }
+    p->made_dir = NULL;
+}
 
 static int oom(CnErr *err) { return cn_err_set(err, CN_ENOMEM, "out of memory"); }
 
@@ -235,6 +248,8 @@ static int open_part(CnIceWrite *w, const char *ds, Part **out, CnErr *err) {
     }
     Part *p = &w->parts[w->n_parts];
     memcpy(p->ds, ds, 11);
+    p->made_dir = NULL;
+    p->made_data = false;
     char uuid[37];
     cn_ice__uuid7(uuid);
     p->key = cn_arena_printf(&w->arena, "%s.db/%s/data/ds=%s/%s.parquet", w->ns, w->name, ds, uuid);
@@ -246,6 +261,13 @@ static int open_part(CnIceWrite *w, const char *ds, Part **out, CnErr *err) {
         char *dir = cn_arena_strdup(&w->arena, p->tmp_path);
         if (!dir) return oom(err);
         *strrchr(dir, '/') = 0;
+        if (access(dir, F_OK) != 0) {
+            p->made_dir = dir;
+            char *up = strrchr(dir, '/');
+            *up = 0;
+            p->made_data = access(dir, F_OK) != 0;
+            *up = '/';
+        }
         int rc = cn_fs_mkdirs(dir, err);
         if (rc < 0) return rc;
     }
@@ -263,14 +285,14 @@ static int open_part(CnIceWrite *w, const char *ds, Part **out, CnErr *err) {
     const char *pv = cn_ice_table_property(w->base, "write.parquet.page-version");
     bool v1 = pv && (!strcmp(pv, "1") || !strcmp(pv, "v1"));
     if (pv && !v1 && strcmp(pv, "2") && strcmp(pv, "v2"))
-        return cn_err_set(err, CN_EINVAL, "table %s: property write.parquet.page-version is \"%s\" (expected 1 or 2)",
+        return unmake_dirs(p), cn_err_set(err, CN_EINVAL, "table %s: property write.parquet.page-version is \"%s\" (expected 1 or 2)",
                           w->base->full_name, pv);
     o.page_version = v1 ? 1 : 2;
     o.int_encoding = v1 ? CN_PQ_ENC_PLAIN : CN_PQ_ENC_DELTA_BINARY_PACKED;
     /* Iceberg's table property for the data files' codec (ours: zstd when unset) */
     const char *codec = cn_ice_table_property(w->base, "write.parquet.compression-codec");
     if (codec && cn_pq_codec_parse(codec, &o.codec, err) < 0)
-        return cn_err_ctx(err, CN_EINVAL, "table %s: property write.parquet.compression-codec", w->base->full_name);
+        return unmake_dirs(p), cn_err_ctx(err, CN_EINVAL, "table %s: property write.parquet.compression-codec", w->base->full_name);
     /* one owner thread encodes every file of the write, one row group at a time: they
      * can share the buffers (allocated once, not per file) */
     int rc = w->enc ? 0 : cn_pq_enc_cache_new(&w->enc, err);
@@ -280,6 +302,7 @@ static int open_part(CnIceWrite *w, const char *ds, Part **out, CnErr *err) {
     if (rc < 0) {
         cn_pq_writer_free(p->pw);
         p->pw = NULL;
+        unmake_dirs(p);
         return cn_err_ctx(err, rc, "table %s: data file for ds=%s", w->base->full_name, ds);
     }
     w->last_part = w->n_parts++;
@@ -852,6 +875,9 @@ void cn_ice_write_free(CnIceWrite *w) {
             cn_buf_fini(&p->file.stats[k].hi);
         }
     }
+    /* the folders this write made, newest first (the first made data/), unless another
+     * writer's files are in them now */
+    for (uint32_t i = w->n_parts; !w->committed && i-- > 0;) unmake_dirs(&w->parts[i]);
     if (w->tmpdir) rmdir(w->tmpdir);
     /* other processes' files added to a write that did not commit: nobody else will
      * reference them (a failed distributed commit leaves nothing behind) */

@@ -374,3 +374,24 @@ def test_load_bad_ds_names_file_and_row(tmp_path, bad, needle):
     assert p.returncode != 0 and needle in p.stderr and p.stderr.count("\n") == 1, p.stderr
     p = sh(tmp_path, BIN, "sql", "SELECT count(*) FROM default.t2")
     assert p.returncode != 0 and "not found" in p.stderr
+
+
+def tree(path):
+    return sorted(os.path.relpath(os.path.join(d, f), str(path)) for d, ds, fs in os.walk(str(path)) for f in ds + fs)
+
+
+def test_failed_load_leaves_nothing(tmp_path):
+    # a bad value far into the file: partitions were opened and written before it is met;
+    # they left empty ds= folders (and a new table its own folders) behind
+    (tmp_path / "a.csv").write_text("ds,ts,user_id\n2023-12-01,1,1\n2023-12-02,2,2\n")
+    assert sh(tmp_path, BIN, "load", "a.csv", "t1").returncode == 0
+    rows = ["2023-12-%02d,%d,%d" % (3 + i % 5, i, i) for i in range(200000)]
+    (tmp_path / "b.csv").write_text("ds,ts,user_id\n" + "\n".join(rows) + "\n2023-12-09,5,abc\n")
+    wh = tmp_path / "warehouse"
+    before = [f for f in tree(wh) if not f.startswith("catalog.db")]
+    for table in ("t1", "t2"):  # an existing table, a new one
+        p = sh(tmp_path, BIN, "load", "b.csv", table)
+        assert p.returncode == 1 and 'b.csv:200002:3: column "user_id": value "abc"' in p.stderr, p.stderr
+        assert [f for f in tree(wh) if not f.startswith("catalog.db")] == before, table
+    p = sh(tmp_path, BIN, "sql", "SELECT count(*) FROM default.t1")
+    assert p.returncode == 0 and p.stdout.split()[-1] == "2", p.stdout
