@@ -23,21 +23,6 @@ static bool has_flag(const CnRunArgs *a, const char *flag) {
     return false;
 }
 
-/* "512M", "2G", "100000" (bytes), "1.5G". */
-static int parse_size(const char *s, uint64_t *out) {
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (end == s || v <= 0) return -1;
-    double mul = 1;
-    if (*end == 'k' || *end == 'K') mul = 1024.0, end++;
-    else if (*end == 'm' || *end == 'M') mul = 1024.0 * 1024, end++;
-    else if (*end == 'g' || *end == 'G') mul = 1024.0 * 1024 * 1024, end++;
-    if (*end == 'b' || *end == 'B') end++;
-    if (*end) return -1;
-    *out = (uint64_t)(v * mul);
-    return 0;
-}
-
 int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
     CnConf *conf = NULL;
     CnIceCatalog *cat = NULL;
@@ -68,11 +53,8 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
         cn_ds_parse(a->ds, &e);
         o.step_days = (int)((e - s + 1 + a->parallelism - 1) / a->parallelism);
     }
-    const char *v = cn_run_extra(a, "--max-memory", NULL);
-    if (v && parse_size(v, &o.max_memory)) {
-        rc = cn_err_set(err, CN_EINVAL, "--max-memory: invalid size '%s' (expected bytes or a number with K, M or G)", v);
-        goto done;
-    }
+    rc = cn_run_max_memory(a, &o.max_memory, err);
+    if (rc) goto done;
     CnCliWhere where;
     rc = cn_cli_where(a->repo, cn_run_extra(a, "--warehouse", NULL), cn_run_extra(a, "--catalog", NULL), NULL, NULL,
                       &where, err);

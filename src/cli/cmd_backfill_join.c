@@ -25,21 +25,6 @@ static bool has_flag(const CnRunArgs *a, const char *flag) {
     return false;
 }
 
-/* "512M", "2G", "1048576": bytes, with K, M or G (powers of 1024). */
-static int parse_size(const char *s, uint64_t *out) {
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (end == s || !(v > 0) || v > 1e18) return -1;
-    double mul = 1;
-    if (*end == 'k' || *end == 'K') mul = 1024.0, end++;
-    else if (*end == 'm' || *end == 'M') mul = 1024.0 * 1024, end++;
-    else if (*end == 'g' || *end == 'G') mul = 1024.0 * 1024 * 1024, end++;
-    if (*end == 'b' || *end == 'B') end++;
-    if (*end) return -1;
-    *out = (uint64_t)(v * mul);
-    return 0;
-}
-
 /* warehouse and catalog: flag > environment > <repo>/warehouse (cn_cli_where); under
  * mpirun the ranks open it in turn and shard is set (src/dist) */
 static int open_catalog(const CnRunArgs *a, CnDist *dist, CnIceCatalog **cat, CnEngShard *shard, CnErr *err) {
@@ -77,11 +62,8 @@ int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err) {
     }
     rc = cn_run_step_days(a, &o.step_days, err);
     if (rc) goto done;
-    const char *v = cn_run_extra(a, "--max-memory", NULL);
-    if (v && parse_size(v, &o.max_memory)) {
-        rc = cn_err_set(err, CN_EINVAL, "--max-memory: invalid size '%s' (expected bytes or a number with K, M or G)", v);
-        goto done;
-    }
+    rc = cn_run_max_memory(a, &o.max_memory, err);
+    if (rc) goto done;
     rc = open_catalog(a, dist, &cat, &shard, err);
     if (rc) goto done;
     o.shard = dist ? &shard : NULL;

@@ -264,6 +264,10 @@ int cn_run_parse(int argc, char **argv, CnRunArgs *a, CnErr *err) {
                               (long long)(e - s + 1), a->start_ds, a->ds);
         a->parallelism = (int)p;
     }
+    /* the modes' own values, checked before anything is read: a usage error (exit 2) */
+    int step_days = 0;
+    uint64_t max_memory = 0;
+    if (cn_run_step_days(a, &step_days, err) || cn_run_max_memory(a, &max_memory, err)) return err->code;
 
     if (a->conf) {
         size_t cl = strlen(a->conf);
@@ -348,6 +352,28 @@ int cn_run_step_days(const CnRunArgs *a, int *days, CnErr *err) {
     if (!*v || *end || n < 1 || n > 100000)
         return cn_err_set(err, CN_EINVAL, "--step-days: invalid value '%s' (expected a positive number of days)", v);
     *days = (int)n;
+    return 0;
+}
+
+/* "512M", "2G", "1048576": bytes, with K, M or G (powers of 1024), an optional B. */
+static int parse_size(const char *s, uint64_t *out) {
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (end == s || !(v > 0) || v > 1e18) return -1;
+    double mul = 1;
+    if (*end == 'k' || *end == 'K') mul = 1024.0, end++;
+    else if (*end == 'm' || *end == 'M') mul = 1024.0 * 1024, end++;
+    else if (*end == 'g' || *end == 'G') mul = 1024.0 * 1024 * 1024, end++;
+    if (*end == 'b' || *end == 'B') end++;
+    if (*end) return -1;
+    *out = (uint64_t)(v * mul);
+    return 0;
+}
+
+int cn_run_max_memory(const CnRunArgs *a, uint64_t *bytes, CnErr *err) {
+    const char *v = cn_run_extra(a, "--max-memory", NULL);
+    if (v && parse_size(v, bytes))
+        return cn_err_set(err, CN_EINVAL, "--max-memory: invalid size '%s' (expected bytes or a number with K, M or G)", v);
     return 0;
 }
 

@@ -42,6 +42,8 @@ const char *cn_run_extra(const CnRunArgs *a, const char *flag, const char *alias
 /* --step-days N (1..100000) into *days; 0 when the flag is absent. CN_EINVAL naming the
  * value otherwise. */
 int cn_run_step_days(const CnRunArgs *a, int *days, CnErr *err);
+/* --max-memory SIZE (bytes, or with K, M or G) into *bytes; left as it is when absent. */
+int cn_run_max_memory(const CnRunArgs *a, uint64_t *bytes, CnErr *err);
 
 /* Mode handlers per conf type (backfill: cmd_backfill_gb.c for group_bys). */
 int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err);

@@ -178,6 +178,10 @@ def test_guide_backfill_with_parallelism_one(warehouse):
     (["--ds", "2023-12-03", "2023-12-04"], "unexpected argument '2023-12-04'"),
     (["--ds", "2023-12-03", "--force=yes"], "--force takes no value (got 'yes')"),
     (["--ds", "2023-12-03", "--step-days"], "--step-days needs a value"),
+    # bad values of the modes' own options are usage errors too (they exited 1, after the
+    # config was read)
+    (["--ds", "2023-12-03", "--step-days", "x"], "--step-days: invalid value 'x'"),
+    (["--ds", "2023-12-03", "--max-memory", "12Q"], "--max-memory: invalid size '12Q'"),
 ])
 def test_run_unknown_options_refused(warehouse, args, needle):
     # a typo must not run the job over other days (before: --start_ds was dropped and the

@@ -346,6 +346,6 @@ def test_step_days_bad_value(wh, value):
     conf = join("steps_bad", [{"groupBy": gb_entities()}], 3, 1, row_ids=["uid", "user"])
     p = run_cmd([CHRONON, "run", "--mode", "label-join", "--repo", wh.repo, "--conf", conf_path(wh, conf),
                  "--ds", day(5), "--step-days", value], wh.env())
-    assert p.returncode == 1, p.stderr
+    assert p.returncode == 2, p.stderr  # a usage error, as an unknown option
     assert "--step-days: invalid value '%s'" % value in p.stderr and "positive number" in p.stderr, p.stderr
     assert not os.path.exists(os.path.join(wh.wh, "out.db", "t_steps_bad_labels"))
