@@ -188,4 +188,4 @@ def test_errors(repo, q, kw, needles):
 def test_step_days_flag_checked(repo):
     conf = write_conf(repo, "team.flags.v1", SPEC_QUERY)
     r = backfill(repo, conf, "--end-ds", "2025-01-02", "--step-days", "0")
-    assert r.returncode == 1 and "--step-days: invalid value '0'" in r.stderr
+    assert r.returncode == 2 and "--step-days: invalid value '0'" in r.stderr
