@@ -372,22 +372,15 @@ int cn_ice_table_drop_unused(CnIceCatalog *c, const char *ns, const char *name,
     CnErr e2 = CN_ERR_INIT;
     if (cn_ice__key(c, metadata_location, &key, &e2) == 0) cn_obj_delete(c->store, key, &e2);
     const char *local = cn_ice__local_path(c->warehouse);
-    if (local) { /* the table's folders, if nothing else is in them now */
-        CnBuf dir = CN_BUF_INIT, tk = CN_BUF_INIT;
-        cn_ice__table_key(ns, name, &tk);
-        if (tk.data) cn_buf_printf(&dir, "%s/%s", local, tk.data);
-        cn_buf_fini(&tk);
-        size_t n = dir.len;
-        static const char *const sub[] = {"/metadata", "/data"};
-        for (size_t i = 0; i < 2 && dir.data; i++) {
-            cn_buf_printf(&dir, "%s", sub[i]);
-            if (dir.data) rmdir(dir.data);
-            dir.len = n;
-            if (dir.data) dir.data[n] = 0;
-        }
-        if (dir.data) rmdir(dir.data);
-        cn_buf_fini(&dir);
+    CnBuf tk = CN_BUF_INIT;
+    if (local && cn_ice__table_key(ns, name, &tk) == 0 && tk.data) {
+        /* the table's folders, if nothing else is in them now */
+        static const char *const sub[] = {"/metadata", "/data", ""};
+        char path[4096];
+        for (size_t i = 0; i < 3; i++)
+            if (snprintf(path, sizeof path, "%s/%s%s", local, tk.data, sub[i]) < (int)sizeof path) rmdir(path);
     }
+    cn_buf_fini(&tk);
     return 0;
 }
 
