@@ -44,8 +44,7 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
     o.verbose = has_flag(a, "--verbose") || has_flag(a, "-v");
     bool quiet = has_flag(a, "--quiet") || has_flag(a, "-q") || cn_dist_rank(dist) != 0;
     o.progress = !quiet && isatty(2);
-    rc = cn_run_step_days(a, &o.step_days, err);
-    if (rc) goto done;
+    o.step_days = a->step_days;
     if (!o.step_days && a->parallelism > 0 && a->has_start) {
         /* --parallelism N: N contiguous chunks of the range */
         int64_t s = 0, e = 0;
@@ -53,8 +52,7 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
         cn_ds_parse(a->ds, &e);
         o.step_days = (int)((e - s + 1 + a->parallelism - 1) / a->parallelism);
     }
-    rc = cn_run_max_memory(a, &o.max_memory, err);
-    if (rc) goto done;
+    o.max_memory = a->max_memory;
     CnCliWhere where;
     rc = cn_cli_where(a->repo, cn_run_extra(a, "--warehouse", NULL), cn_run_extra(a, "--catalog", NULL), NULL, NULL,
                       &where, err);

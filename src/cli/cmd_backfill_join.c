@@ -60,10 +60,8 @@ int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err) {
                         "rows of those parts from <join table>_bootstrap)");
         goto done;
     }
-    rc = cn_run_step_days(a, &o.step_days, err);
-    if (rc) goto done;
-    rc = cn_run_max_memory(a, &o.max_memory, err);
-    if (rc) goto done;
+    o.step_days = a->step_days;
+    o.max_memory = a->max_memory;
     rc = open_catalog(a, dist, &cat, &shard, err);
     if (rc) goto done;
     o.shard = dist ? &shard : NULL;

@@ -28,8 +28,7 @@ int cn_cli_label_join(const CnRunArgs *a, CnErr *err) {
     CnEngOpts o;
     memset(&o, 0, sizeof o);
     o.end_ds = a->ds;
-    rc = cn_run_step_days(a, &o.step_days, err);
-    if (rc) goto done;
+    o.step_days = a->step_days;
     CnEngLabelStats st;
     rc = cn_eng_label_join(cat, conf->join, a->ds, &o, &st, err);
     if (rc == 0)

@@ -181,6 +181,43 @@ static int parse_ds(const char *flag, const char *v, char out[11], CnErr *err) {
     return 0;
 }
 
+/* --step-days N (1..100000) into *days; 0 when the flag is absent. */
+static int parse_step_days(const CnRunArgs *a, int *days, CnErr *err) {
+    *days = 0;
+    const char *v = cn_run_extra(a, "--step-days", NULL);
+    if (!v) return 0;
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 1 || n > 100000)
+        return cn_err_set(err, CN_EINVAL, "--step-days: invalid value '%s' (expected a positive number of days)", v);
+    *days = (int)n;
+    return 0;
+}
+
+/* "512M", "2G", "1048576": bytes, with K, M or G (powers of 1024), an optional B. */
+static int parse_size(const char *s, uint64_t *out) {
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (end == s || !(v > 0) || v > 1e18) return -1;
+    double mul = 1;
+    if (*end == 'k' || *end == 'K') mul = 1024.0, end++;
+    else if (*end == 'm' || *end == 'M') mul = 1024.0 * 1024, end++;
+    else if (*end == 'g' || *end == 'G') mul = 1024.0 * 1024 * 1024, end++;
+    if (*end == 'b' || *end == 'B') end++;
+    if (*end) return -1;
+    *out = (uint64_t)(v * mul);
+    return 0;
+}
+
+/* --max-memory SIZE into *bytes; 0 when the flag is absent. */
+static int parse_max_memory(const CnRunArgs *a, uint64_t *bytes, CnErr *err) {
+    *bytes = 0;
+    const char *v = cn_run_extra(a, "--max-memory", NULL);
+    if (v && parse_size(v, bytes))
+        return cn_err_set(err, CN_EINVAL, "--max-memory: invalid size '%s' (expected bytes or a number with K, M or G)", v);
+    return 0;
+}
+
 int cn_run_parse(int argc, char **argv, CnRunArgs *a, CnErr *err) {
     memset(a, 0, sizeof *a);
     a->mode = "backfill";
@@ -265,9 +302,7 @@ int cn_run_parse(int argc, char **argv, CnRunArgs *a, CnErr *err) {
         a->parallelism = (int)p;
     }
     /* the modes' own values, checked before anything is read: a usage error (exit 2) */
-    int step_days = 0;
-    uint64_t max_memory = 0;
-    if (cn_run_step_days(a, &step_days, err) || cn_run_max_memory(a, &max_memory, err)) return err->code;
+    if (parse_step_days(a, &a->step_days, err) || parse_max_memory(a, &a->max_memory, err)) return err->code;
 
     if (a->conf) {
         size_t cl = strlen(a->conf);
@@ -341,40 +376,6 @@ const char *cn_run_extra(const CnRunArgs *a, const char *flag, const char *alias
         }
     }
     return NULL;
-}
-
-int cn_run_step_days(const CnRunArgs *a, int *days, CnErr *err) {
-    *days = 0;
-    const char *v = cn_run_extra(a, "--step-days", NULL);
-    if (!v) return 0;
-    char *end = NULL;
-    long n = strtol(v, &end, 10);
-    if (!*v || *end || n < 1 || n > 100000)
-        return cn_err_set(err, CN_EINVAL, "--step-days: invalid value '%s' (expected a positive number of days)", v);
-    *days = (int)n;
-    return 0;
-}
-
-/* "512M", "2G", "1048576": bytes, with K, M or G (powers of 1024), an optional B. */
-static int parse_size(const char *s, uint64_t *out) {
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (end == s || !(v > 0) || v > 1e18) return -1;
-    double mul = 1;
-    if (*end == 'k' || *end == 'K') mul = 1024.0, end++;
-    else if (*end == 'm' || *end == 'M') mul = 1024.0 * 1024, end++;
-    else if (*end == 'g' || *end == 'G') mul = 1024.0 * 1024 * 1024, end++;
-    if (*end == 'b' || *end == 'B') end++;
-    if (*end) return -1;
-    *out = (uint64_t)(v * mul);
-    return 0;
-}
-
-int cn_run_max_memory(const CnRunArgs *a, uint64_t *bytes, CnErr *err) {
-    const char *v = cn_run_extra(a, "--max-memory", NULL);
-    if (v && parse_size(v, bytes))
-        return cn_err_set(err, CN_EINVAL, "--max-memory: invalid size '%s' (expected bytes or a number with K, M or G)", v);
-    return 0;
 }
 
 static void free_args(CnRunArgs *a) {

@@ -372,9 +372,7 @@ int cn_run_staging_query_backfill(const CnRunArgs *a, CnErr *err) {
         rc = cn_err_set(err, CN_ECONFIG, "%s: expected a StagingQuery, found a %s", a->conf, cn_conf_kind_name(conf->kind));
         goto done;
     }
-    int step_days = 0;
-    rc = cn_run_step_days(a, &step_days, err);
-    if (rc) goto done;
+    int step_days = a->step_days;
     /* teams.json env (CHRONON_WAREHOUSE / CHRONON_CATALOG), when the repo has one */
     char tpath[PATH_MAX + 16];
     snprintf(tpath, sizeof tpath, "%s/teams.json", a->repo);

@@ -21,6 +21,8 @@ typedef struct CnRunArgs {
     char start_ds[11];      /* --start-ds, or "" */
     bool has_start, has_end;
     int parallelism;        /* --parallelism N (0 = not given) */
+    int step_days;          /* --step-days N (0 = not given) */
+    uint64_t max_memory;    /* --max-memory SIZE in bytes (0 = not given) */
     int n_extra;            /* flags not known to run, passed to the mode */
     char **extra;
 } CnRunArgs;
@@ -39,11 +41,6 @@ int cn_run_parse(int argc, char **argv, CnRunArgs *out, CnErr *err);
 /* Value of an extra flag (`--name X`, `--name=X`, or a short alias), or NULL.
  * BORROWED from argv. */
 const char *cn_run_extra(const CnRunArgs *a, const char *flag, const char *alias);
-/* --step-days N (1..100000) into *days; 0 when the flag is absent. CN_EINVAL naming the
- * value otherwise. */
-int cn_run_step_days(const CnRunArgs *a, int *days, CnErr *err);
-/* --max-memory SIZE (bytes, or with K, M or G) into *bytes; left as it is when absent. */
-int cn_run_max_memory(const CnRunArgs *a, uint64_t *bytes, CnErr *err);
 
 /* Mode handlers per conf type (backfill: cmd_backfill_gb.c for group_bys). */
 int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err);
