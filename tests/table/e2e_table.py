@@ -345,9 +345,15 @@ def case_s3_readers(work):
         check(len(keys) >= 4, "data objects in s3rver: %s" % keys)
         # a crashed S3 writer's files are collected by gc
         write_csv(work + "/d.csv", ["user_id", "ts", "amount", "score"], [(999, T0, 1.0, 2.0)])
+        # the killed writer cannot remove its staging folder: keep it under the work dir
+        stage = os.path.join(work, "stage")
+        os.makedirs(stage)
         p = ctx.chronon("load", work + "/d.csv", "data.events", "--partition-from", "ts", expect=None,
-                        env={"CN_TEST_TABLE_ABORT_AT": "manifests"})
+                        env={"CN_TEST_TABLE_ABORT_AT": "manifests", "TMPDIR": stage})
         check(p.returncode == -9, "writer was not killed: rc=%d %s" % (p.returncode, p.stderr))
+        staged = os.listdir(stage)
+        check(len(staged) == 1 and staged[0].startswith("chronon-write-"),
+              "killed writer's staging folder: %s" % staged)
         check(ctx.scan("data.events") == exp, "S3 table changed by a killed writer")
         out = ctx.chronon("gc", "--older-than", "0s", "data.events").stdout
         removed = [l for l in out.splitlines() if l.startswith("removed s3://")]
