@@ -12,7 +12,8 @@
  * Tables (P = the prefix; created when missing, on demand, PAY_PER_REQUEST, and waited
  * for until ACTIVE):
  *   P chronon_datasets     hash key ds (S): one item per dataset {ds, v: current version,
- *                          f: item layout (2)} and the counter item
+ *                          f: item layout (2), p, o, x: which version tables there are
+ *                          (see the loads)} and the counter item
  *                          {ds: "\u0001next_version", n} (dataset names never hold
  *                          control bytes... in practice; see docs)
  *   P<dataset>--<version>  one table per version of a dataset (item layout 2), hash key
@@ -29,8 +30,8 @@
  *
  * Versions: a load takes a number from the counter (UpdateItem ADD), creates its table,
  * writes its items with BatchWriteItem (25 per request, UnprocessedItems retried with
- * backoff), then flips the dataset item with a conditional PutItem
- * (attribute_not_exists(ds) OR v < :new; failing means a newer load won: CN_ECONFLICT),
+ * backoff), then flips the dataset item with a conditional UpdateItem
+ * (attribute_not_exists(v) OR v < :new; failing means a newer load won: CN_ECONFLICT),
  * then drops the tables of the versions replaced before its load began (see the loads).
  * A multi-get is one consistent BatchGetItem (100 items per request, UnprocessedKeys
  * retried) of the keys at the version last seen current and of the dataset item; the
@@ -373,7 +374,11 @@ static int ddb(CnKv *kv, const char *op, const char *table, json_t *req, json_t 
     int rc = 0;
     for (uint32_t attempt = 0;; attempt++) {
         long status = 0;
+        uint64_t t0 = cn_log_level() >= CN_LOG_DEBUG ? mono_ns() : 0;
         rc = send_once(kv, op, body, strlen(body), &status, &resp, why, sizeof why);
+        if (t0)
+            cn_log(CN_LOG_DEBUG, "dynamodb: %s %s: HTTP %ld, %zu bytes sent, %zu received, %.2f ms",
+                   op, table, status, strlen(body), resp.len, (double)(mono_ns() - t0) / 1e6);
         bool retry = rc == CN_EIO;
         if (rc == 0 && status == 200) {
             json_error_t je;
@@ -686,8 +691,9 @@ static int get_pointer(CnKv *kv, const char *dataset, uint64_t *version, bool st
     if (rc < 0) return rc;
     json_t *item = json_object_get(out, "Item");
     *version = 0;
+    if (item && !json_object_get(item, "v")) item = NULL; /* loads begun, none committed */
     if (item && num_of(json_object_get(item, "v"), version) < 0)
-        rc = cn_err_set(err, CN_ECORRUPT, "%s: table %s: item of dataset %s has no version v",
+        rc = cn_err_set(err, CN_ECORRUPT, "%s: table %s: item of dataset %s has a bad version v",
                         kv->uri, s->ds_table, dataset);
     if (rc == 0 && strict) rc = layout_check(kv, dataset, item, err);
     json_decref(out);
@@ -711,38 +717,112 @@ static int next_version(CnKv *kv, const char *dataset, uint64_t *version, CnErr 
     return rc;
 }
 
-/* Sets the pointer to version unless a newer one is there (CN_ECONFLICT). create_only:
- * only when the dataset does not exist (returns 1 when it did). */
-static int put_pointer(CnKv *kv, const char *dataset, uint64_t version, bool create_only,
-                       json_t **old, CnErr *err) {
+/* {"NS": [v...]}, or NULL when out of memory. */
+static json_t *vset_json(const uint64_t *v, size_t n) {
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        char b[24];
+        snprintf(b, sizeof b, "%llu", (unsigned long long)v[i]);
+        if (json_array_append_new(a, json_string(b)) < 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    return a ? json_pack("{s:o}", "NS", a) : NULL;
+}
+
+/* The versions in the number set attr (absent: none) as *v (OWNED), *n of them. */
+static int vset_of(CnKv *kv, const char *dataset, json_t *attr, uint64_t **v, size_t *n, CnErr *err) {
+    json_t *a = json_object_get(attr, "NS");
+    *v = NULL;
+    *n = 0;
+    if (!json_array_size(a)) return 0;
+    if (!(*v = cn_malloc(json_array_size(a) * sizeof **v))) return cn_kv__oom(kv, dataset, err);
+    size_t i;
+    json_t *e;
+    json_array_foreach(a, i, e) {
+        const char *t = json_string_value(e);
+        char *end;
+        unsigned long long x = t ? strtoull(t, &end, 10) : 0;
+        if (t && *t && !*end) (*v)[(*n)++] = x;
+    }
+    return 0;
+}
+
+/* UpdateItem of dataset's item: expr under cond (NULL: none) with the attribute values
+ * vals (stolen). ret: ReturnValues (NULL: NONE); *attrs (may be NULL) gets its
+ * Attributes. Returns 1 when cond failed, else 0 or the error. */
+static int item_update(CnKv *kv, const char *dataset, const char *expr, const char *cond, json_t *vals,
+                       const char *ret, json_t **attrs, CnErr *err) {
     DStore *s = kv->impl;
-    char vs[24], f[8], type[128];
-    snprintf(vs, sizeof vs, "%llu", (unsigned long long)version);
-    snprintf(f, sizeof f, "%d", LAYOUT);
-    json_t *req = json_pack("{s:s, s:{s:{s:s}, s:{s:s}, s:{s:s}}, s:s, s:{s:{s:s}}, s:s}",
-                            "TableName", s->ds_table, "Item", "ds", "S", dataset, "v", "N", vs,
-                            "f", "N", f, "ConditionExpression",
-                            create_only ? "attribute_not_exists(ds) OR v < :zero"
-                                        : "attribute_not_exists(ds) OR v < :new",
-                            "ExpressionAttributeValues", create_only ? ":zero" : ":new", "N",
-                            create_only ? "0" : vs, "ReturnValues", "ALL_OLD");
+    char type[128];
+    json_t *req = json_pack("{s:s, s:{s:{s:s}}, s:s, s:o}", "TableName", s->ds_table, "Key", "ds", "S",
+                            dataset, "UpdateExpression", expr, "ExpressionAttributeValues", vals);
+    if (req && cond) json_object_set_new(req, "ConditionExpression", json_string(cond));
+    if (req && ret) json_object_set_new(req, "ReturnValues", json_string(ret));
     json_t *out = NULL;
     CnErr e = CN_ERR_INIT;
-    int rc = req ? ddb(kv, "PutItem", s->ds_table, req, &out, type, sizeof type, &e)
+    int rc = req ? ddb(kv, "UpdateItem", s->ds_table, req, &out, type, sizeof type, &e)
                  : cn_kv__oom(kv, dataset, &e);
     json_decref(req);
-    if (old) *old = rc == 0 ? json_incref(json_object_get(out, "Attributes")) : NULL;
+    if (attrs) *attrs = rc == 0 ? json_incref(json_object_get(out, "Attributes")) : NULL;
     json_decref(out);
-    if (rc < 0 && !strcmp(type, "ConditionalCheckFailedException")) {
-        if (create_only) return 1;
+    if (rc < 0 && cond && !strcmp(type, "ConditionalCheckFailedException")) {
+        cn_err_clear(&e);
+        return 1;
+    }
+    if (rc < 0) *err = e;
+    return rc;
+}
+
+/* A load of version begins: it joins the item's set o of loads whose tables exist or may
+ * (a commit drops those of loads that can no longer commit, crashed ones too, without
+ * listing tables). *seen: the dataset's version then (0: none). */
+static int open_load(CnKv *kv, const char *dataset, uint64_t version, uint64_t *seen, CnErr *err) {
+    json_t *vals = json_pack("{s:o}", ":mine", vset_json(&version, 1)), *item = NULL;
+    int rc = vals ? item_update(kv, dataset, "ADD o :mine", NULL, vals, "ALL_NEW", &item, err)
+                  : cn_kv__oom(kv, dataset, err);
+    *seen = 0;
+    if (rc == 0 && json_object_get(item, "v") && num_of(json_object_get(item, "v"), seen) < 0)
+        rc = cn_err_set(err, CN_ECORRUPT, "%s: dataset %s: its item has a bad version v", kv->uri, dataset);
+    json_decref(item);
+    return rc;
+}
+
+/* Best effort: version's load ended without a flip (its table dropped or never made). */
+static void close_load(CnKv *kv, const char *dataset, uint64_t version) {
+    json_t *vals = json_pack("{s:o}", ":mine", vset_json(&version, 1));
+    CnErr e = CN_ERR_INIT;
+    if (vals && item_update(kv, dataset, "DELETE o :mine", "attribute_exists(ds)", vals, NULL, NULL, &e) < 0)
+        cn_log(CN_LOG_WARN, "%s (a later commit drops that version)", cn_err_msg(&e));
+    cn_err_clear(&e);
+}
+
+/* Flips dataset's item to version (begun with open_load) unless a newer one is there
+ * (CN_ECONFLICT); the version replaced becomes p. create_only: only when the dataset has
+ * no version yet (returns 1 when it had). *old (may be NULL): the item before. */
+static int put_pointer(CnKv *kv, const char *dataset, uint64_t version, bool create_only,
+                       json_t **old, CnErr *err) {
+    char vs[24], f[8];
+    snprintf(vs, sizeof vs, "%llu", (unsigned long long)version);
+    snprintf(f, sizeof f, "%d", LAYOUT);
+    json_t *vals = json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:o}", ":new", "N", vs, ":f", "N", f, ":zero", "N",
+                             "0", ":mine", vset_json(&version, 1));
+    int rc = vals ? item_update(kv, dataset,
+                                create_only ? "SET v = :new, f = :f, p = :zero DELETE o :mine"
+                                            : "SET v = :new, f = :f, p = if_not_exists(v, :zero) DELETE o :mine",
+                                create_only ? "attribute_not_exists(v)" : "attribute_not_exists(v) OR v < :new",
+                                vals, "ALL_OLD", old, err)
+                  : cn_kv__oom(kv, dataset, err);
+    if (rc == 1 && !create_only) {
         uint64_t cur = 0;
         CnErr e2 = CN_ERR_INIT;
         get_pointer(kv, dataset, &cur, false, &e2);
+        cn_err_clear(&e2);
         return cn_err_set(err, CN_ECONFLICT, "%s: dataset %s: a newer load (version %llu) was "
                           "committed while version %llu was loading", kv->uri, dataset,
                           (unsigned long long)cur, (unsigned long long)version);
     }
-    if (rc < 0) *err = e;
     return rc;
 }
 
@@ -842,11 +922,12 @@ static int dynamo_dataset_create(CnKv *kv, const char *dataset, CnErr *err) {
     if ((rc = next_version(kv, dataset, &v, err)) < 0) return rc;
     char *table = table_of(kv, dataset, v, err);
     if (!table) return err->code;
-    rc = ensure_table(kv, table, "k", "B", err);
+    rc = open_load(kv, dataset, v, &cur, err);
+    if (rc == 0) rc = ensure_table(kv, table, "k", "B", err);
     if (rc == 0) rc = put_pointer(kv, dataset, v, true, NULL, err);
-    if (rc == 1) { /* created meanwhile by another handle: this table is nobody's */
+    if (rc != 0) { /* failed, or created meanwhile by another handle: the table is nobody's */
         CnErr e = CN_ERR_INIT;
-        drop_table(kv, table, false, &e);
+        if (drop_table(kv, table, false, &e) == 0) close_load(kv, dataset, v);
         cn_err_clear(&e);
     }
     cn_free(table);
@@ -856,12 +937,23 @@ static int dynamo_dataset_create(CnKv *kv, const char *dataset, CnErr *err) {
 static int dynamo_dataset_drop(CnKv *kv, const char *dataset, CnErr *err) {
     DStore *s = kv->impl;
     cn_kv__vc_set(&s->vers, dataset, 0);
-    json_t *req = json_pack("{s:s, s:{s:{s:s}}, s:s}", "TableName", s->ds_table, "Key", "ds", "S",
-                            dataset, "ReturnValues", "ALL_OLD");
-    json_t *out;
-    int rc = req ? ddb(kv, "DeleteItem", s->ds_table, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
+    /* an item without v (loads begun, none committed) is no dataset, and stays */
+    json_t *req = json_pack("{s:s, s:{s:{s:s}}, s:s, s:s}", "TableName", s->ds_table, "Key", "ds", "S",
+                            dataset, "ReturnValues", "ALL_OLD", "ConditionExpression", "attribute_exists(v)");
+    json_t *out = NULL;
+    char type[128];
+    CnErr e = CN_ERR_INIT;
+    int rc = req ? ddb(kv, "DeleteItem", s->ds_table, req, &out, type, sizeof type, &e)
+                 : cn_kv__oom(kv, dataset, &e);
     json_decref(req);
-    if (rc < 0) return rc;
+    if (rc < 0 && !strcmp(type, "ConditionalCheckFailedException")) {
+        cn_err_clear(&e);
+        return cn_kv__no_dataset(kv, dataset, err);
+    }
+    if (rc < 0) {
+        *err = e;
+        return rc;
+    }
     json_t *old = json_object_get(out, "Attributes");
     bool existed = old != NULL, legacy = old && !json_object_get(old, "f");
     uint64_t cur = 0;
@@ -899,6 +991,7 @@ static int dynamo_dataset_list(CnKv *kv, CnArena *arena, char ***names, size_t *
         json_array_foreach(items, i, it) {
             const char *name = json_string_value(json_object_get(json_object_get(it, "ds"), "S"));
             if (!name || strpbrk(name, "\x01\x02")) continue; /* the counter; layout 1's key lists */
+            if (!json_object_get(it, "v")) continue;            /* loads begun, none committed */
             if (count == cap) {
                 size_t nc = cap ? cap * 2 : 16;
                 char **g = cn_arena_alloc(arena, nc * sizeof *g);
@@ -1133,8 +1226,9 @@ static int batch_get(CnKv *kv, const char *dataset, const char *table, const DKe
             if (rc < 0) break;
             json_t *ptr = probe ? json_array_get(json_object_get(json_object_get(out, "Responses"),
                                                                  s->ds_table), 0) : NULL;
+            if (ptr && !json_object_get(ptr, "v")) ptr = NULL; /* no version committed */
             if (ptr && num_of(json_object_get(ptr, "v"), &probe->ver) < 0)
-                rc = cn_err_set(err, CN_ECORRUPT, "%s: table %s: item of dataset %s has no "
+                rc = cn_err_set(err, CN_ECORRUPT, "%s: table %s: item of dataset %s has a bad "
                                 "version v", kv->uri, s->ds_table, probe->dataset);
             if (ptr && rc == 0) rc = layout_check(kv, probe->dataset, ptr, err);
             json_t *items = json_object_get(json_object_get(out, "Responses"), table);
@@ -1478,28 +1572,35 @@ static int dynamo_multi_delete(CnKv *kv, const char *dataset, const CnKvSlice *k
 
 /* ---- loads ------------------------------------------------------------------------------- */
 
-/* A load writes version v into a table of its own, P<dataset>--v, created by load_begin.
- * load_begin also reads the dataset's pointer: version `seen`, current when that read
- * returned at `seen_at`. The commit flips the dataset item to v, then drops whole
- * tables: those of the versions below `seen`, which were replaced before seen_at, once
- * GRACE_MS has passed since seen_at (only a load shorter than that waits, for the
- * rest). A reader under a lease on such a version confirmed it before its replacement
- * landed, so its accepted reads ended before seen_at + ACCEPT_MS.
+/* A load writes version v into a table of its own, P<dataset>--v, created by load_begin
+ * after it added v to the dataset item's set o (open loads: their tables exist or may).
+ * That update also returns the dataset's version `seen`, current when it returned at
+ * `seen_at`. The commit flips the item to v (the version replaced becomes p, v leaves o),
+ * then drops whole tables: those of the versions below `seen`, which were replaced (or
+ * lost their flip) before seen_at, once GRACE_MS has passed since seen_at (only a load
+ * shorter than that waits, for the rest). A reader under a lease on such a version
+ * confirmed it before its replacement landed, so its accepted reads ended before
+ * seen_at + ACCEPT_MS.
+ * Which tables there are comes from the item the flip returned, not from ListTables
+ * (which lists the account's every table, and costs dynalite a scan of all its items):
+ * its p (the version the previous commit replaced), its o below `seen` (loads that can
+ * no longer commit: crashed, or aborted without dropping their table) and its x
+ * (replaced versions whose drop was left to a later commit). A replaced version that is
+ * not below `seen` (a commit landed during this load), or whose DeleteTable failed, goes
+ * into x; dropped ones leave o and x. An item written before p existed (an older
+ * chronon-c) gets one ListTables sweep instead.
  * The version this commit replaces (`seen` itself, usually) is left to the next commit:
  * readers of other handles may hold a lease on it, and waiting GRACE_MS here made every
  * replacing upload that much longer (on dynalite, +49% wall time for 5k keys). The cost
  * is storage: between two uploads a dataset keeps two versions' tables (DynamoDB bills
  * the stored bytes; on-demand tables cost nothing else while unused). Dropping a table
  * costs the server no work per item (on DynamoDB, no write units), where deleting a
- * version's items one by one cost as much as writing them. Tables of versions above
- * `seen` other than v belong to other loads: one still running (it loses its flip with
- * CN_ECONFLICT and drops its table), one that crashed, or one that committed after
- * seen_at (a later commit drops them). A version in layout 1 is dropped at once: no
- * reader reads layout 1. */
+ * version's items one by one cost as much as writing them. A version in layout 1 is
+ * dropped at once: no reader reads layout 1. */
 typedef struct DLoad {
     char *table;            /* OWNED: the version's table */
-    uint64_t seen;          /* the dataset's version at begin (0: none, or unread) */
-    uint64_t seen_at;       /* mono_ns when that pointer read returned */
+    uint64_t seen;          /* the dataset's version at begin (0: none) */
+    uint64_t seen_at;       /* mono_ns when that read returned */
     DBatch b;
 } DLoad;
 
@@ -1507,21 +1608,17 @@ static int dynamo_load_begin(CnKvLoad *ld, CnErr *err) {
     CnKv *kv = ld->kv;
     int rc = next_version(kv, ld->dataset, &ld->version, err);
     if (rc < 0) return rc;
-    /* what this load's commit may drop (see above); a failed read drops nothing */
     uint64_t seen = 0;
-    CnErr pe = CN_ERR_INIT;
-    if (get_pointer(kv, ld->dataset, &seen, false, &pe) < 0) {
-        cn_log(CN_LOG_DEBUG, "%s (old versions stay until a later load)", cn_err_msg(&pe));
-        seen = 0;
-    }
-    cn_err_clear(&pe);
+    if ((rc = open_load(kv, ld->dataset, ld->version, &seen, err)) < 0) return rc;
     uint64_t seen_at = mono_ns();
     char *table = table_of(kv, ld->dataset, ld->version, err);
-    if (!table) return err->code;
-    rc = ensure_table(kv, table, "k", "B", err);
+    rc = table ? ensure_table(kv, table, "k", "B", err) : err->code;
     DLoad *l = rc == 0 ? cn_calloc(1, sizeof *l) : NULL;
     if (rc == 0 && !l) rc = cn_kv__oom(kv, ld->dataset, err);
     if (rc < 0) {
+        CnErr e = CN_ERR_INIT;
+        if (!table || drop_table(kv, table, false, &e) == 0) close_load(kv, ld->dataset, ld->version);
+        cn_err_clear(&e);
         cn_free(table);
         return rc;
     }
@@ -1551,10 +1648,78 @@ static void dload_free(CnKvLoad *ld) {
 static void dynamo_load_abort(CnKvLoad *ld) {
     DLoad *l = ld->impl;
     CnErr e = CN_ERR_INIT;
-    /* best effort; a table left behind is dropped by a later commit */
+    /* best effort; a table left behind stays in o, for a later commit to drop */
     if (l && drop_table(ld->kv, l->table, false, &e) < 0) cn_log(CN_LOG_WARN, "%s", cn_err_msg(&e));
+    else if (l) close_load(ld->kv, ld->dataset, ld->version);
     cn_err_clear(&e);
     dload_free(ld);
+}
+
+/* Drops version's table once not_before has passed; false when that failed (logged). */
+static bool drop_version(CnKv *kv, const char *dataset, uint64_t version, uint64_t not_before) {
+    CnErr e = CN_ERR_INIT;
+    char *t = table_of(kv, dataset, version, &e);
+    if (t) sleep_until(not_before);
+    bool ok = t && drop_table(kv, t, false, &e) == 0;
+    if (!ok) cn_log(CN_LOG_WARN, "%s (the next load drops it)", cn_err_msg(&e));
+    cn_err_clear(&e);
+    cn_free(t);
+    return ok;
+}
+
+static bool vset_has(const uint64_t *v, size_t n, uint64_t x) {
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == x) return true;
+    return false;
+}
+
+/* After the flip of l's version: drops what old (the item before it) says is droppable,
+ * and records in the item what is left (see above). Failures only leave tables for a
+ * later commit. */
+static int drop_replaced(CnKv *kv, const char *dataset, uint64_t mine, const DLoad *l, json_t *old,
+                         CnErr *err) {
+    uint64_t not_before = l->seen_at + (uint64_t)GRACE_MS * 1000000u, p = 0;
+    if (json_object_get(old, "v") && !json_object_get(old, "p"))
+        return l->seen > 1 ? drop_versions(kv, dataset, l->seen - 1, false, not_before, err) : 0;
+    if (json_object_get(old, "p") && num_of(json_object_get(old, "p"), &p) < 0) p = 0;
+    uint64_t *o = NULL, *x = NULL;
+    size_t no = 0, nx = 0, ko = 0, kx = 0;
+    int rc = vset_of(kv, dataset, json_object_get(old, "o"), &o, &no, err);
+    if (rc == 0) rc = vset_of(kv, dataset, json_object_get(old, "x"), &x, &nx, err);
+    bool p_in_x = vset_has(x, nx, p);
+    /* o[0..ko) and x[0..kx) become the dropped ones */
+    for (size_t i = 0; rc == 0 && i < no; i++)
+        if (o[i] < l->seen && o[i] != mine && drop_version(kv, dataset, o[i], not_before)) o[ko++] = o[i];
+    for (size_t i = 0; rc == 0 && i < nx; i++)
+        if (x[i] < l->seen && drop_version(kv, dataset, x[i], not_before)) x[kx++] = x[i];
+    bool keep_p = rc == 0 && p && !p_in_x &&
+                  !(p < l->seen && drop_version(kv, dataset, p, not_before));
+    /* DynamoDB refuses two actions on one attribute in an update: x's removals and its
+     * addition (a commit landed during this load) go in two */
+    json_t *vals = NULL;
+    if (rc == 0 && (ko || kx || keep_p)) {
+        CnBuf expr = CN_BUF_INIT;
+        vals = json_object();
+        if (ko || kx) cn_buf_puts(&expr, "DELETE ");
+        if (ko) cn_buf_puts(&expr, "o :o");
+        if (ko && kx) cn_buf_puts(&expr, ", ");
+        if (kx) cn_buf_puts(&expr, "x :x");
+        if (keep_p && !kx) cn_buf_printf(&expr, "%sADD x :p", ko ? " " : "");
+        if (vals && ko) json_object_set_new(vals, ":o", vset_json(o, ko));
+        if (vals && kx) json_object_set_new(vals, ":x", vset_json(x, kx));
+        if (vals && keep_p && !kx) json_object_set_new(vals, ":p", vset_json(&p, 1));
+        rc = expr.oom || !vals ? cn_kv__oom(kv, dataset, err)
+                               : item_update(kv, dataset, expr.data, "attribute_exists(v)", json_incref(vals),
+                                             NULL, NULL, err);
+        if (rc >= 0 && keep_p && kx)
+            rc = item_update(kv, dataset, "ADD x :p", "attribute_exists(v)",
+                             json_pack("{s:o}", ":p", vset_json(&p, 1)), NULL, NULL, err);
+        cn_buf_fini(&expr);
+    }
+    json_decref(vals);
+    cn_free(o);
+    cn_free(x);
+    return rc < 0 ? rc : 0; /* 1: the dataset was dropped meanwhile, with its tables */
 }
 
 static int dynamo_load_commit(CnKvLoad *ld, CnErr *err) {
@@ -1577,10 +1742,7 @@ static int dynamo_load_commit(CnKvLoad *ld, CnErr *err) {
     bool legacy = old && num_of(json_object_get(old, "v"), &prev) == 0 && prev < ld->version &&
                   (!json_object_get(old, "f") || (num_of(json_object_get(old, "f"), &f) == 0 && f < LAYOUT));
     if (legacy) grc = legacy_drop(kv, ld->dataset, prev, false, &gc);
-    /* versions replaced before seen_at: lease reads of them were accepted only until
-     * ACCEPT_MS after seen_at */
-    if (grc == 0 && l->seen > 1)
-        grc = drop_versions(kv, ld->dataset, l->seen - 1, false, l->seen_at + (uint64_t)GRACE_MS * 1000000u, &gc);
+    if (grc == 0) grc = drop_replaced(kv, ld->dataset, ld->version, l, old, &gc);
     if (grc < 0) cn_log(CN_LOG_WARN, "%s (old versions stay until the next load)", cn_err_msg(&gc));
     cn_err_clear(&gc);
     json_decref(old);

@@ -16,6 +16,7 @@ started here on a free loopback port and stopped at the end:
 Usage: kv_remote_e2e.py CASE. A missing server program is a skip (exit 77), or a
 failure when CN_TEST_STRICT=1. Paths come from CN_BUILD_DIR and CN_SOURCE_DIR."""
 import json
+import re
 import os
 import shutil
 import signal
@@ -341,6 +342,48 @@ def case_dynamodb_cleanup(d):
         assert tables()[v4] == 101, tables()
         v5 = load(80)
         assert tables() == {v4: 101, v5: 80}, tables()
+
+        def item():
+            return ddb_raw(port, "GetItem", {"TableName": meta, "Key": {"ds": {"S": "D"}},
+                                             "ConsistentRead": True})["Item"]
+        # the dataset item says what a commit drops (p, the version the last flip
+        # replaced; no open load left in o, nothing deferred in x): a commit lists no
+        # tables and deletes the one two versions back by name
+        it = item()
+        assert it["v"] == {"N": str(v5)} and it["p"] == {"N": str(v4)} and "o" not in it and "x" not in it, it
+        rc, out = tool(uri, "load", "D", "80", env=dict(env, CHRONON_LOG="debug"))
+        assert rc == 0, out
+        v6 = int(re.search(r"^loaded 80 version (\d+)$", out, re.M).group(1))
+        assert "ListTables" not in out, out
+        dropped = [l.split()[4].rstrip(":") for l in out.splitlines() if " DeleteTable " in l]
+        assert dropped == ["cl_D--%d" % v4], (dropped, out)
+        assert tables() == {v5: 80, v6: 80}, tables()
+        # an item written before p existed (v and f alone), and a table it does not name:
+        # the next commit lists the tables once and drops every version below the one
+        # it replaces
+        ddb_raw(port, "PutItem", {"TableName": meta, "Item": {"ds": {"S": "D"}, "v": {"N": str(v6)},
+                                                             "f": {"N": "2"}}})
+        ddb_raw(port, "CreateTable", {
+            "TableName": "cl_D--%d" % (v5 - 1), "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "k", "AttributeType": "B"}],
+            "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}]})
+        assert tables() == {v5 - 1: 0, v5: 80, v6: 80}, tables()
+        rc, out = tool(uri, "load", "D", "80", env=dict(env, CHRONON_LOG="debug"))
+        assert rc == 0 and "ListTables" in out, out
+        v7 = int(re.search(r"^loaded 80 version (\d+)$", out, re.M).group(1))
+        assert tables() == {v6: 80, v7: 80}, tables()
+        assert item()["p"] == {"N": str(v6)}, item()
+        # a crashed load stays in o until a commit begun after it could no longer flip:
+        # the next commit keeps its table, the one after drops it and empties o
+        rc, out = tool(uri, "crash", "D", "30", env=env)
+        assert rc == 3, out
+        crashed = v7 + 1
+        assert item()["o"] == {"NS": [str(crashed)]}, item()
+        v9 = load(80)
+        assert item()["o"] == {"NS": [str(crashed)]} and tables() == {v7: 80, crashed: 25, v9: 80}, \
+            (item(), tables())
+        v10 = load(80)
+        assert "o" not in item() and tables() == {v9: 80, v10: 80}, (item(), tables())
         rc, out = tool(uri, "get", "D", "extra", env=env)
         assert rc == 0 and "(missing)" in out, out
         rc, out = tool(uri, "get", "D", "k79", env=env)
@@ -424,7 +467,6 @@ def iam_call(port, params):
 
 
 def case_dynamodb_sigv4(d):
-    import re
     import urllib.parse  # noqa: F401  (used by iam_call)
     py = moto_python()
     port = free_port()
