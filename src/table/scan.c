@@ -243,8 +243,21 @@ int cn_ice_scan_next(CnIceScan *s, const CnBatch **out, CnErr *err) {
         cn_col_batch_reset(s->out);
         for (uint32_t i = 0; i < s->out_schema->n_fields; i++) {
             CnVec *v = &s->out->cols[i];
-            if (s->map[i] >= 0) {
-                rc = cn_col_vec_append_range(v, &fb->cols[s->map[i]], 0, fb->n_rows);
+            CnVec *src = s->map[i] >= 0 ? &((CnBatch *)fb)->cols[s->map[i]] : NULL;
+            if (src && !fb->sel && !src->n_child && !v->n_child && v->n == 0 && src->n == fb->n_rows) {
+                /* The reader rebuilds its batch from reset vectors on its next call (as
+                 * when the batch is handed out as is): a flat column trades its storage
+                 * with s->out's emptied vector instead of being copied, each vector
+                 * keeping its own batch's type (a file column is read once: map is
+                 * one-to-one). */
+                CnVec was = *v;
+                const CnType *src_type = src->type;
+                *v = *src;
+                v->type = was.type;
+                *src = was;
+                src->type = src_type;
+            } else if (src) {
+                rc = cn_col_vec_append_range(v, src, 0, fb->n_rows);
             } else if (s->out_schema->fields[i].field_id == s->ds_field_id && !f->ds_null) {
                 for (uint32_t r = 0; r < fb->n_rows && rc == 0; r++) rc = cn_col_vec_append_str(v, f->ds, 10);
             } else {
