@@ -673,6 +673,9 @@ typedef struct Take {
     uint32_t *keep, keep_cap;
     int i_ds, i_ts;       /* columns of the selected batch */
     bool ts_from_ds;      /* SNAPSHOT events without timeColumn */
+    /* storage day of every row of the batch being taken, when its scan's partition says
+     * it (the ds column holds that value in each row); INT32_MIN: each row's ds parsed */
+    int32_t batch_day;
     uint32_t i_src;
     uint32_t cur_file;    /* distributed hook: file of the current batch */
     uint64_t file_row;    /* distributed hook: rows of the current file before this batch */
@@ -731,10 +734,12 @@ static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) 
         kid[n_keep] = id;
         keep[n_keep++] = r;
     }
-    /* storage days: rows of a batch share their partition, so ds is parsed once per change */
+    /* storage days: the scan's partition of the batch when it gave one, else each row's ds
+     * (rows of a batch share their partition, so it is parsed once per change) */
     const CnVec *dv = &out->cols[tk->i_ds];
     DsMemo m = DS_MEMO_INIT;
-    for (uint32_t k = 0; k < n_keep; k++) {
+    for (uint32_t k = 0; tk->batch_day != INT32_MIN && k < n_keep; k++) g->pday[base + k] = tk->batch_day;
+    for (uint32_t k = 0; tk->batch_day == INT32_MIN && k < n_keep; k++) {
         uint32_t len;
         const char *p = cn_col_vec_str(dv, kept_row(keep, k), &len);
         (void)ds_memo_see(&m, p, len);
@@ -803,7 +808,7 @@ typedef struct Reader {
     uint32_t file[READ_RING];  /* plan index of each batch's file */
     uint32_t rg[READ_RING];    /* and its row group there */
     uint32_t n_in[READ_RING];  /* rows scanned for it */
-    int32_t day[READ_RING];    /* its storage partition (INT32_MIN: none) */
+    int32_t day[READ_RING];    /* its storage partition, every row's ds (INT32_MIN: none) */
     uint32_t made, taken;      /* batches put in the ring / taken out, under mu */
     bool done;                 /* no more batches (rc says why), under mu */
     int rc;
@@ -1003,6 +1008,7 @@ static int load_parallel(CnEngGroupBy *g, CnIceCatalog *cat, const CnIceTable *t
             if (add_src_day(g, rd->day[s], &days->cap)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         }
         g->stats.rows_scanned += rd->n_in[s];
+        tk->batch_day = rd->day[s];
         if (rc == 0) rc = take_rows(g, tk, rd->ring[s], err);
         pthread_mutex_lock(&rs.mu);
         rd->taken++;
@@ -1046,7 +1052,7 @@ static int load_source(CnEngGroupBy *g, CnIceCatalog *cat, const CnSource *s, ui
     bool *used = NULL;
     const char **cols = NULL;
     int *from = NULL;
-    Take tk = {.fast = fast, .kb = CN_BUF_INIT, .cur_file = UINT32_MAX, .i_src = i_src};
+    Take tk = {.fast = fast, .kb = CN_BUF_INIT, .batch_day = INT32_MIN, .cur_file = UINT32_MAX, .i_src = i_src};
     char ns[129], name[129];
     const char *tname = cn_conf_source_table(&g->arena, s);
     int rc = 0;
