@@ -52,6 +52,11 @@ int cn_cli_where(const char *repo, const char *wh_flag, const char *cat_flag, co
 int cn_cli_fail(const char *verb, const CnErr *err);
 /* True when argv[i] is -h or --help. */
 bool cn_cli_is_help(const char *arg);
+/* Whether argv[*i] is the option `flag`, which takes a value: 1 with *v the value
+ * (flag=VALUE, or the next argument, *i moved onto it), 0 when it is another argument,
+ * -1 when the value is missing (said on stderr: "chronon <verb>: <flag> needs a value";
+ * the verb then exits 2). */
+int cn_cli_opt(const char *verb, int argc, char **argv, int *i, const char *flag, const char **v);
 /* Directory holding api/py (CHRONON_HOME, the binary's source tree, or the build's
  * source dir). BORROWED: static storage, valid for the process. */
 const char *cn_cli_home(void);

@@ -98,9 +98,8 @@ int cn_cli_airflow(int argc, char **argv) {
         int r = cn_cli_sched_common_flag("airflow", argc, argv, &i, &c);
         if (r == 2) return 2;
         if (r == 1) continue;
-        if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-        else if (!strncmp(argv[i], "--out=", 6)) out = argv[i] + 6;
-        else {
+        if ((r = cn_cli_opt("airflow", argc, argv, &i, "--out", &out)) < 0) return 2;
+        if (!r) {
             fprintf(stderr, "chronon airflow: unknown argument '%s'\n%s", argv[i], k_usage);
             return 2;
         }

@@ -45,19 +45,12 @@ void cn_cli_sched_common_init(CnSchedCliCommon *c) {
 }
 
 int cn_cli_sched_common_flag(const char *verb, int argc, char **argv, int *i, CnSchedCliCommon *c) {
-    const char *arg = argv[*i];
     static const char *const flags[] = {"--repo", "--settings", "--naming"};
     for (size_t k = 0; k < CN_ARRAY_LEN(flags); k++) {
-        size_t n = strlen(flags[k]);
-        if (strncmp(arg, flags[k], n) || (arg[n] != 0 && arg[n] != '=')) continue;
-        const char *v = arg[n] == '=' ? arg + n + 1 : NULL;
-        if (!v) {
-            if (*i + 1 >= argc) {
-                fprintf(stderr, "chronon %s: %s needs a value\n", verb, flags[k]);
-                return 2;
-            }
-            v = argv[++*i];
-        }
+        const char *v;
+        int m = cn_cli_opt(verb, argc, argv, i, flags[k], &v);
+        if (m < 0) return 2;
+        if (!m) continue;
         if (k == 0) c->repo = v;
         else if (k == 1) c->settings = v;
         else if (!strcmp(v, "guide")) c->naming = CN_SCHED_NAMING_GUIDE;

@@ -101,16 +101,13 @@ static bool valid_ds(const char *verb, const char *flag, const char *v) {
     return false;
 }
 
-static const char *flag_value(const char *verb, int argc, char **argv, int *i, const char *flag) {
-    size_t n = strlen(flag);
-    if (strncmp(argv[*i], flag, n)) return NULL;
-    if (argv[*i][n] == '=') return argv[*i] + n + 1;
-    if (argv[*i][n]) return NULL;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "chronon %s: %s needs a value\n", verb, flag);
-        return "";
-    }
-    return argv[++*i];
+/* The value of option flag at argv[*i] (see cn_cli_opt), else NULL; *bad set when its
+ * value is missing (said on stderr): the verb's unknown-argument branch then only exits 2. */
+static const char *flag_value(const char *verb, int argc, char **argv, int *i, const char *flag, bool *bad) {
+    const char *v;
+    int m = cn_cli_opt(verb, argc, argv, i, flag, &v);
+    if (m < 0) *bad = true;
+    return m > 0 ? v : NULL;
 }
 
 /* ---------------------------------------------------------------- scheduler */
@@ -189,30 +186,28 @@ int cn_cli_scheduler(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         int r = cn_cli_sched_common_flag("scheduler", argc, argv, &i, &c);
         const char *v;
+        bool bad = false;
         if (r == 2) return 2;
         if (r == 1) continue;
         if (!strcmp(argv[i], "--once")) once = true;
         else if (!strcmp(argv[i], "--no-ui")) no_ui = true;
-        else if ((v = flag_value("scheduler", argc, argv, &i, "--ui-port"))) {
+        else if ((v = flag_value("scheduler", argc, argv, &i, "--ui-port", &bad))) {
             char *end;
-            long port = *v ? strtol(v, &end, 10) : -1;
-            if (!*v || *end || port < 0 || port > 65535) {
+            long port = strtol(v, &end, 10);
+            if (*end || port < 0 || port > 65535) {
                 fprintf(stderr, "chronon scheduler: --ui-port: '%s' is not a port number (0-65535)\n", v);
                 return 2;
             }
             ui_port = (int)port;
-        } else if ((v = flag_value("scheduler", argc, argv, &i, "--ui-bind"))) {
-            if (!*v) return 2;
+        } else if ((v = flag_value("scheduler", argc, argv, &i, "--ui-bind", &bad))) {
             ui_bind = v;
-        }
-        else if ((v = flag_value("scheduler", argc, argv, &i, "--ds"))) {
+        } else if ((v = flag_value("scheduler", argc, argv, &i, "--ds", &bad))) {
             if (!valid_ds("scheduler", "--ds", v)) return 2;
             ds = v;
-        } else if ((v = flag_value("scheduler", argc, argv, &i, "--dag"))) {
-            if (!*v) return 2;
+        } else if ((v = flag_value("scheduler", argc, argv, &i, "--dag", &bad))) {
             only_dag = v;
         } else {
-            fprintf(stderr, "chronon scheduler: unknown argument '%s'\n%s", argv[i], k_sched_usage);
+            if (!bad) fprintf(stderr, "chronon scheduler: unknown argument '%s'\n%s", argv[i], k_sched_usage);
             return 2;
         }
     }
@@ -425,15 +420,16 @@ int cn_cli_dags_state_verbs(int argc, char **argv) {
     for (int i = 2; i < argc; i++) {
         int r = cn_cli_sched_common_flag("dags", argc, argv, &i, &c);
         const char *v;
+        bool bad = false;
         if (r == 2) return 2;
         if (r == 1) continue;
         if (!strcmp(sub, "state") && !strcmp(argv[i], "--json")) json = true;
-        else if (!strcmp(sub, "trigger") && (v = flag_value("dags", argc, argv, &i, "--ds"))) ds = v;
-        else if (!strcmp(sub, "backfill") && (v = flag_value("dags", argc, argv, &i, "--start-ds"))) lo = v;
-        else if (!strcmp(sub, "backfill") && (v = flag_value("dags", argc, argv, &i, "--end-ds"))) hi = v;
+        else if (!strcmp(sub, "trigger") && (v = flag_value("dags", argc, argv, &i, "--ds", &bad))) ds = v;
+        else if (!strcmp(sub, "backfill") && (v = flag_value("dags", argc, argv, &i, "--start-ds", &bad))) lo = v;
+        else if (!strcmp(sub, "backfill") && (v = flag_value("dags", argc, argv, &i, "--end-ds", &bad))) hi = v;
         else if (argv[i][0] != '-' && n_pos < want) pos[n_pos++] = argv[i];
         else {
-            fprintf(stderr, "chronon dags %s: unknown argument '%s'\n%s", sub, argv[i], k_dags_usage);
+            if (!bad) fprintf(stderr, "chronon dags %s: unknown argument '%s'\n%s", sub, argv[i], k_dags_usage);
             return 2;
         }
     }
@@ -564,20 +560,21 @@ int cn_cli_tasks_state_verbs(int argc, char **argv) {
     for (int i = 2; i < argc; i++) {
         int r = cn_cli_sched_common_flag("tasks", argc, argv, &i, &c);
         const char *v;
+        bool bad = false;
         if (r == 2) return 2;
         if (r == 1) continue;
         if (!strcmp(sub, "clear") && !strcmp(argv[i], "--downstream")) downstream = true;
-        else if (!strcmp(sub, "logs") && (v = flag_value("tasks", argc, argv, &i, "--try"))) {
+        else if (!strcmp(sub, "logs") && (v = flag_value("tasks", argc, argv, &i, "--try", &bad))) {
             char *end;
             long n = strtol(v, &end, 10);
-            if (!*v || *end || n < 1 || n > 100000) {
+            if (*end || n < 1 || n > 100000) {
                 fprintf(stderr, "chronon tasks logs: --try: '%s' is not a try number (1, 2, ...)\n", v);
                 return 2;
             }
             try_no = (int)n;
         } else if (argv[i][0] != '-' && n_pos < 3) pos[n_pos++] = argv[i];
         else {
-            fprintf(stderr, "chronon tasks %s: unknown argument '%s'\n%s", sub, argv[i], k_tasks_usage);
+            if (!bad) fprintf(stderr, "chronon tasks %s: unknown argument '%s'\n%s", sub, argv[i], k_tasks_usage);
             return 2;
         }
     }

@@ -67,15 +67,6 @@ static const char k_usage[] =
     "exit codes: 0 stopped by a signal, 1 the port or the online store could not be used (a bad\n"
     "URI, a missing lmdb: store), 2 usage error\n";
 
-static const char *flag_value(int argc, char **argv, int *i, const char *flag) {
-    size_t n = strlen(flag);
-    if (strncmp(argv[*i], flag, n) != 0) return NULL;
-    if (argv[*i][n] == '=') return argv[*i] + n + 1;
-    if (argv[*i][n]) return NULL;
-    if (*i + 1 >= argc) return "";
-    return argv[++*i];
-}
-
 /* v as an integer in [lo, hi], else -1. */
 static long long parse_int(const char *v, long long lo, long long hi) {
     char *end = NULL;
@@ -173,48 +164,52 @@ int cn_cli_serve(int argc, char **argv) {
             fputs(k_usage, stdout);
             return 0;
         }
+    static const char *const opts[] = {"--port", "--threads", "--max-connections", "--max-body",
+                                       "--bind", "--repo", "--online", "--warehouse"};
     for (int i = 1; i < argc; i++) {
-        const char *v;
+        const char *v = NULL, *o = NULL;
         long long x;
-        if ((v = flag_value(argc, argv, &i, "--port"))) {
+        for (size_t k = 0; !o && k < sizeof opts / sizeof *opts; k++) {
+            int m = cn_cli_opt("serve", argc, argv, &i, opts[k], &v);
+            if (m < 0) return 2;
+            if (m) o = opts[k];
+        }
+        if (!o) {
+            fprintf(stderr, "chronon serve: unknown argument '%s'\n%s", argv[i], k_usage);
+            return 2;
+        }
+        if (!strcmp(o, "--port")) {
             if ((x = parse_int(v, 0, 65535)) < 0) {
                 fprintf(stderr, "chronon serve: --port: '%s' is not a port number (0-65535)\n", v);
                 return 2;
             }
             ho.port = (int)x;
-        } else if ((v = flag_value(argc, argv, &i, "--threads"))) {
+        } else if (!strcmp(o, "--threads")) {
             if ((x = parse_int(v, 1, 256)) < 0) {
                 fprintf(stderr, "chronon serve: --threads: '%s' is not a thread count (1-256)\n", v);
                 return 2;
             }
             ho.threads = (int)x;
-        } else if ((v = flag_value(argc, argv, &i, "--max-connections"))) {
+        } else if (!strcmp(o, "--max-connections")) {
             if ((x = parse_int(v, 1, 1000000)) < 0) {
                 fprintf(stderr, "chronon serve: --max-connections: '%s' is not a count (1-1000000)\n", v);
                 return 2;
             }
             ho.max_connections = (int)x;
-        } else if ((v = flag_value(argc, argv, &i, "--max-body"))) {
+        } else if (!strcmp(o, "--max-body")) {
             if ((x = parse_int(v, 1, (long long)1 << 40)) < 0) {
                 fprintf(stderr, "chronon serve: --max-body: '%s' is not a byte count (at least 1)\n", v);
                 return 2;
             }
             ho.max_body = (size_t)x;
-        } else if ((v = flag_value(argc, argv, &i, "--bind"))) {
+        } else if (!strcmp(o, "--bind")) {
             ho.bind = v;
-        } else if ((v = flag_value(argc, argv, &i, "--repo"))) {
+        } else if (!strcmp(o, "--repo")) {
             repo = v;
-        } else if ((v = flag_value(argc, argv, &i, "--online"))) {
+        } else if (!strcmp(o, "--online")) {
             online = v;
-        } else if ((v = flag_value(argc, argv, &i, "--warehouse"))) {
-            warehouse = v;
         } else {
-            fprintf(stderr, "chronon serve: unknown argument '%s'\n%s", argv[i], k_usage);
-            return 2;
-        }
-        if (v && !*v) {
-            fprintf(stderr, "chronon serve: %s needs a value\n", argv[i]);
-            return 2;
+            warehouse = v;
         }
     }
 

@@ -144,15 +144,6 @@ static const char k_usage[] =
     "exit codes: 0 stopped by a signal, 1 the configs, the online store or the port could\n"
     "not be used, 2 usage error\n";
 
-static const char *flag_value(int argc, char **argv, int *i, const char *flag) {
-    size_t n = strlen(flag);
-    if (strncmp(argv[*i], flag, n)) return NULL;
-    if (argv[*i][n] == '=') return argv[*i] + n + 1;
-    if (argv[*i][n]) return NULL;
-    if (*i + 1 >= argc) return "";
-    return argv[++*i];
-}
-
 /* A port number 0..65535, or -1. */
 static int parse_port(const char *v) {
     char *end;
@@ -175,16 +166,15 @@ int cn_cli_ui(int argc, char **argv) {
         const char *v;
         if (r == 2) return 2;
         if (r == 1) continue;
-        if ((v = flag_value(argc, argv, &i, "--port"))) {
+        int port_opt = cn_cli_opt("ui", argc, argv, &i, "--port", &v);
+        int bind_opt = port_opt ? 0 : cn_cli_opt("ui", argc, argv, &i, "--bind", &v);
+        if (port_opt < 0 || bind_opt < 0) return 2;
+        if (port_opt) {
             if ((port = parse_port(v)) < 0) {
                 fprintf(stderr, "chronon ui: --port: '%s' is not a port number (0-65535)\n", v);
                 return 2;
             }
-        } else if ((v = flag_value(argc, argv, &i, "--bind"))) {
-            if (!*v) {
-                fprintf(stderr, "chronon ui: --bind needs an address\n");
-                return 2;
-            }
+        } else if (bind_opt) {
             bind = v;
         } else {
             fprintf(stderr, "chronon ui: unknown argument '%s'\n%s", argv[i], k_usage);

@@ -19,6 +19,17 @@ bool cn_cli_is_help(const char *arg) {
     return arg && (!strcmp(arg, "-h") || !strcmp(arg, "--help"));
 }
 
+int cn_cli_opt(const char *verb, int argc, char **argv, int *i, const char *flag, const char **v) {
+    size_t n = strlen(flag);
+    *v = NULL;
+    if (strncmp(argv[*i], flag, n) != 0 || (argv[*i][n] && argv[*i][n] != '=')) return 0;
+    if (argv[*i][n] == '=') *v = argv[*i] + n + 1;
+    else if (*i + 1 < argc) *v = argv[++*i];
+    if (*v && **v) return 1;
+    fprintf(stderr, "chronon %s: %s needs a value\n", verb, flag);
+    return -1;
+}
+
 static bool has_api(const char *dir) {
     char p[PATH_MAX + 64];
     snprintf(p, sizeof p, "%s/api/py/ai/chronon/repo/compile.py", dir);

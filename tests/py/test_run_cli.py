@@ -76,3 +76,19 @@ def test_repo_from_environment(repo):
     p = subprocess.run([BIN, "run", "--mode", "backfill-left", "--conf", "production/group_bys/my_team/feats.v1"],
                        env=env, capture_output=True, text=True)
     assert "does not apply to group_bys" in p.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["serve", "--port"], ["serve", "--port="], ["serve", "--threads"], ["serve", "--online"],
+    ["ui", "--port"], ["ui", "--bind"], ["ui", "--repo"],
+    ["scheduler", "--ui-port"], ["scheduler", "--ds"], ["scheduler", "--dag"], ["scheduler", "--naming"],
+    ["dags", "trigger", "d", "--ds"], ["dags", "backfill", "d", "--start-ds"],
+    ["tasks", "logs", "d", "t", "2024-01-01", "--try"], ["airflow", "export", "--out"],
+])
+def test_option_without_value_is_one_usage_error(tmp_path, args):
+    """An option that takes a value, given none: exit 2 and one line naming the option."""
+    p = subprocess.run([BIN] + args, cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    flag = args[-1].rstrip("=")
+    verb = " ".join(args[:1])
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert p.stderr == "chronon %s: %s needs a value\n" % (verb, flag), p.stderr
