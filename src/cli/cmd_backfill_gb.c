@@ -17,12 +17,6 @@
 #include "engine/engine.h"
 #include "table/table.h"
 
-static bool has_flag(const CnRunArgs *a, const char *flag) {
-    for (int i = 0; i < a->n_extra; i++)
-        if (!strcmp(a->extra[i], flag)) return true;
-    return false;
-}
-
 int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
     CnConf *conf = NULL;
     CnIceCatalog *cat = NULL;
@@ -39,10 +33,10 @@ int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err) {
     memset(&o, 0, sizeof o);
     o.end_ds = a->ds;
     o.start_ds = a->has_start ? a->start_ds : NULL;
-    o.use_tiles = !has_flag(a, "--no-tiles");
-    o.run_first_hole = has_flag(a, "--run-first-hole");
-    o.verbose = has_flag(a, "--verbose") || has_flag(a, "-v");
-    bool quiet = has_flag(a, "--quiet") || has_flag(a, "-q") || cn_dist_rank(dist) != 0;
+    o.use_tiles = !cn_run_has_flag(a, "--no-tiles");
+    o.run_first_hole = cn_run_has_flag(a, "--run-first-hole");
+    o.verbose = cn_run_has_flag(a, "--verbose") || cn_run_has_flag(a, "-v");
+    bool quiet = cn_run_has_flag(a, "--quiet") || cn_run_has_flag(a, "-q") || cn_dist_rank(dist) != 0;
     o.progress = !quiet && isatty(2);
     o.step_days = a->step_days;
     if (!o.step_days && a->parallelism > 0 && a->has_start) {

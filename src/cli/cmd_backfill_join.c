@@ -19,12 +19,6 @@
 #include "engine/jsplit.h"
 #include "table/table.h"
 
-static bool has_flag(const CnRunArgs *a, const char *flag) {
-    for (int i = 0; i < a->n_extra; i++)
-        if (!strcmp(a->extra[i], flag)) return true;
-    return false;
-}
-
 /* warehouse and catalog: flag > environment > <repo>/warehouse (cn_cli_where); under
  * mpirun the ranks open it in turn and shard is set (src/dist) */
 static int open_catalog(const CnRunArgs *a, CnDist *dist, CnIceCatalog **cat, CnEngShard *shard, CnErr *err) {
@@ -50,11 +44,11 @@ int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err) {
     memset(&o, 0, sizeof o);
     o.end_ds = a->ds;
     o.start_ds = a->has_start ? a->start_ds : NULL;
-    o.verbose = has_flag(a, "--verbose") || has_flag(a, "-v");
-    o.force = has_flag(a, "--force");
-    o.run_first_hole = has_flag(a, "--run-first-hole");
+    o.verbose = cn_run_has_flag(a, "--verbose") || cn_run_has_flag(a, "-v");
+    o.force = cn_run_has_flag(a, "--force");
+    o.run_first_hole = cn_run_has_flag(a, "--run-first-hole");
     o.split = cn_run_join_split(a); /* backfill-left, --selected-join-parts, backfill-final */
-    if (has_flag(a, "--use-cached-left") && (!o.split || o.split->mode != CN_ENG_SPLIT_PARTS)) {
+    if (cn_run_has_flag(a, "--use-cached-left") && (!o.split || o.split->mode != CN_ENG_SPLIT_PARTS)) {
         rc = cn_err_set(err, CN_EINVAL,
                         "--use-cached-left: only with --mode backfill --selected-join-parts (it reads the left "
                         "rows of those parts from <join table>_bootstrap)");
@@ -72,7 +66,7 @@ int cn_cli_backfill_join(const CnRunArgs *a, CnErr *err) {
     if (dist && o.verbose && cn_dist_rank(dist) == 0)
         fprintf(stderr, "backfill %s: %d ranks shuffled %llu bytes\n", conf->join->meta.name, cn_dist_size(dist),
                 (unsigned long long)shuffled);
-    bool quiet = has_flag(a, "--quiet") || has_flag(a, "-q") || cn_dist_rank(dist) != 0;
+    bool quiet = cn_run_has_flag(a, "--quiet") || cn_run_has_flag(a, "-q") || cn_dist_rank(dist) != 0;
     if (rc == 0 && !o.verbose && !quiet) {
         if (st.days_written > 0)
             fprintf(stderr, "backfill %s: wrote %lld rows in %lld partition%s (up to %s)\n", conf->join->meta.name,

@@ -378,6 +378,12 @@ const char *cn_run_extra(const CnRunArgs *a, const char *flag, const char *alias
     return NULL;
 }
 
+bool cn_run_has_flag(const CnRunArgs *a, const char *flag) {
+    for (int i = 0; i < a->n_extra; i++)
+        if (!strcmp(a->extra[i], flag)) return true;
+    return false;
+}
+
 static void free_args(CnRunArgs *a) {
     cn_free(a->extra);
     if (a->conf) {

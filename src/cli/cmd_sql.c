@@ -356,12 +356,6 @@ done:
 
 /* ------------------------------------------------- StagingQuery backfill */
 
-static bool has_flag(const CnRunArgs *a, const char *flag) {
-    for (int i = 0; i < a->n_extra; i++)
-        if (!strcmp(a->extra[i], flag)) return true;
-    return false;
-}
-
 int cn_run_staging_query_backfill(const CnRunArgs *a, CnErr *err) {
     CnConf *conf = NULL;
     CnTeams *teams = NULL;
@@ -391,7 +385,7 @@ int cn_run_staging_query_backfill(const CnRunArgs *a, CnErr *err) {
     o.end_ds = a->ds;
     o.start_ds = a->has_start ? a->start_ds : NULL;
     o.step_days = step_days;
-    o.run_first_hole = has_flag(a, "--run-first-hole");
+    o.run_first_hole = cn_run_has_flag(a, "--run-first-hole");
     o.progress = stderr;
     rc = cn_sql_staging_run(c, conf->staging_query, &o, err);
 done:

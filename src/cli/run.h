@@ -41,6 +41,8 @@ int cn_run_parse(int argc, char **argv, CnRunArgs *out, CnErr *err);
 /* Value of an extra flag (`--name X`, `--name=X`, or a short alias), or NULL.
  * BORROWED from argv. */
 const char *cn_run_extra(const CnRunArgs *a, const char *flag, const char *alias);
+/* Whether the bare flag (`--force`) is among the extra flags. */
+bool cn_run_has_flag(const CnRunArgs *a, const char *flag);
 
 /* Mode handlers per conf type (backfill: cmd_backfill_gb.c for group_bys). */
 int cn_cli_backfill_group_by(const CnRunArgs *a, CnErr *err);
