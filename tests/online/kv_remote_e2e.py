@@ -384,6 +384,29 @@ def case_dynamodb_cleanup(d):
             (item(), tables())
         v10 = load(80)
         assert "o" not in item() and tables() == {v9: 80, v10: 80}, (item(), tables())
+        # interleaved loads: C begins, A begins, C commits, then A. v10 was current when A
+        # began (readers may hold a lease on it), so A's commit does not drop it but
+        # records it in x; the next commit drops it with C's table
+        def begin(name):
+            flag = os.path.join(d, name)
+            pr = subprocess.Popen([TOOL, uri, "load", "D", "40"], stdout=subprocess.PIPE, text=True,
+                                  env=dict(env, CN_KV_TOOL_WAIT=flag))
+            assert pr.stdout.readline() == "ready\n"
+            return pr, flag
+
+        def commit(pr, flag):
+            open(flag, "w").close()
+            out, _ = pr.communicate(timeout=60)
+            assert pr.returncode == 0, out
+            return int(re.search(r"^loaded 40 version (\d+)$", out, re.M).group(1))
+        c, a = begin("go_c"), begin("go_a")
+        vc = commit(*c)
+        assert tables() == {v10: 80, vc: 40, vc + 1: 25}, tables()  # A: one batch of 25 so far
+        va = commit(*a)
+        assert va == vc + 1 and item()["x"] == {"NS": [str(v10)]} and item()["p"] == {"N": str(vc)}, item()
+        assert tables() == {v10: 80, vc: 40, va: 40}, tables()
+        v13 = load(80)
+        assert "x" not in item() and "o" not in item() and tables() == {va: 40, v13: 80}, (item(), tables())
         rc, out = tool(uri, "get", "D", "extra", env=env)
         assert rc == 0 and "(missing)" in out, out
         rc, out = tool(uri, "get", "D", "k79", env=env)

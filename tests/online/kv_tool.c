@@ -2,6 +2,7 @@
  * (tests/online/kv_remote_e2e.py), which start and stop servers around it.
  *   kv_tool URI open                      open, print "ok" or the error (exit 1)
  *   kv_tool URI load DATASET N            bulk load keys k0..k<N-1> = "v<i>"; prints the version
+ *                                         (CN_KV_TOOL_WAIT=<path>: "ready", and the commit waits for <path>)
  *   kv_tool URI get DATASET KEY           prints the value, "(missing)", or the error
  *   kv_tool URI put DATASET KEY VALUE     one multi_put of one pair into the current version
  *   kv_tool URI drop DATASET              drops the dataset, prints "dropped"
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -101,6 +103,18 @@ int main(int argc, char **argv) {
             char k[32], val[32];
             int kl = snprintf(k, sizeof k, "k%ld", i), vl = snprintf(val, sizeof val, "v%ld", i);
             rc = cn_kv_load_add(ld, k, (size_t)kl, val, (size_t)vl, &err);
+        }
+        /* CN_KV_TOOL_WAIT=<path>: say "ready", then commit once that file exists (a test
+         * interleaves loads of several processes with it) */
+        const char *wait = getenv("CN_KV_TOOL_WAIT");
+        if (rc == 0 && wait) {
+            printf("ready\n");
+            fflush(stdout);
+            struct stat st;
+            for (int t = 0; t < 6000 && stat(wait, &st) != 0; t++) {
+                struct timespec ts = {0, 10 * 1000000L};
+                nanosleep(&ts, NULL);
+            }
         }
         if (rc == 0) rc = cn_kv_load_commit(ld, &v, &err);
         else cn_kv_load_abort(ld);
