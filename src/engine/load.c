@@ -419,6 +419,26 @@ static int grow_rows(CnEngGroupBy *g, uint32_t n_more, CnErr *err) {
 
 static bool is_partition_col(const char *name) { return !strcmp(name, CN_ICE_DS); }
 
+/* Whether the loaded rows hold the values of column c of the row schema. Event rows are
+ * read only through the bases' inputs and buckets (keys live in g->keys, times in g->ts),
+ * so their other fixed-width columns (the keys, ts) are loaded as nulls, their values
+ * neither copied nor touched. Entity rows are the output or carry the mutation columns,
+ * and a distributed run sends every column to other ranks: those keep them all. */
+static bool row_col_kept(const CnEngGroupBy *g, uint32_t c) {
+    if (g->entities || g->opts.shard || !cn_col_type_width(g->rows->cols[c].type->id)) return true;
+    for (uint32_t b = 0; b < g->n_bases; b++)
+        if (g->bases[b].i_input == (int)c || g->bases[b].i_bucket == (int)c) return true;
+    return false;
+}
+
+/* Appends n nulls to the fixed-width vector v: validity bits past v->n are zero, so only
+ * the counts move. Out of memory leaves v->oom set, as the appenders do. */
+static void append_nulls(CnVec *v, uint32_t n) {
+    if (cn_col_vec_reserve(v, n) || cn_col_vec_make_valid(v)) return;
+    v->n += n;
+    v->n_null += n;
+}
+
 typedef struct SrcBind {
     const char **names, **exprs;
     uint32_t n;
@@ -776,7 +796,9 @@ static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) 
     /* rows batch lacks __cn_ds: append the columns one by one */
     for (uint32_t c = 0, oc = 0; c < out->n_cols && rc == 0; c++) {
         if ((int)c == tk->i_ds) continue;
-        if (n_keep == out->n_rows) /* every row kept: one bulk copy */
+        if (!row_col_kept(g, oc))
+            append_nulls(&g->rows->cols[oc], n_keep);
+        else if (n_keep == out->n_rows) /* every row kept: one bulk copy */
             rc = cn_col_vec_append_range(&g->rows->cols[oc], &out->cols[c], 0, n_keep);
         else
             for (uint32_t k = 0; k < n_keep; k++)
@@ -949,7 +971,7 @@ static void prefault_plan(const CnEngGroupBy *g, uint64_t expect, Prefault *pf) 
         const CnVec *v = &g->rows->cols[c];
         size_t w = cn_col_type_width(v->type->id);
         size_t vcap = v->cap < n + expect ? v->cap : n + expect;
-        if (w) prefault_add(pf, v->values, (size_t)v->n * w, vcap * w);
+        if (w && row_col_kept(g, c)) prefault_add(pf, v->values, (size_t)v->n * w, vcap * w);
     }
 }
 
