@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "base/alloc.h"
@@ -119,8 +118,6 @@ static void flat_fini(Flat *f) {
 }
 
 static bool is_int(CnTypeId t) { return t == CN_COL_INT32 || t == CN_COL_INT64; }
-
-static void huge_advise(void *p, size_t bytes);
 
 static int64_t get_int(const CnVec *v, uint32_t r) {
     return v->type->id == CN_COL_INT64 ? ((const int64_t *)v->values)[r] : ((const int32_t *)v->values)[r];
@@ -237,14 +234,14 @@ static int flat_grow(Flat *f, const Plan *p, uint64_t need, CnErr *err) {
 #define GROW(arr)                                                \
     do {                                                         \
         void *np_ = cn_realloc((arr), nc * sizeof *(arr));       \
-        if (np_) (arr) = np_, huge_advise(np_, nc * sizeof *(arr)); \
+        if (np_) (arr) = np_, cn_eng__huge_advise(np_, nc * sizeof *(arr)); \
         else ok = false;                                         \
     } while (0)
     /* the key column's block has room for the sort records: the keys are dead once they
      * are ids, before the sort, and the records then take its pages, which the load
      * has faulted in already (a fresh array costs the kernel zeroing each page) */
     void *nk = cn_realloc(f->key, ((size_t)nc + 1) * sizeof(Rec));
-    if (nk) f->key = nk, huge_advise(nk, ((size_t)nc + 1) * sizeof(Rec));
+    if (nk) f->key = nk, cn_eng__huge_advise(nk, ((size_t)nc + 1) * sizeof(Rec));
     else ok = false;
     GROW(f->ts);
     GROW(f->pday);
@@ -794,23 +791,12 @@ static int ids_by_key(const Plan *p, const KeyMap *km, const CnEngRowMap *skeys,
 
 /* ------------------------------------------------------------------ sort */
 
-/* Big arrays ask for transparent huge pages (where the kernel gives them on request): a
- * radix pass writes to 512 places at once, and with 4 KiB pages each write missed the
- * TLB; and every first touch of a 4 KiB page is a fault (the loaded columns took one
- * per 4 KiB copied). Only advice: failure changes nothing. */
-static void huge_advise(void *p, size_t bytes) {
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + bytes) & ~(huge - 1);
-    if (p && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-#else
-    (void)p, (void)bytes;
-#endif
-}
-
+/* Big arrays ask for transparent huge pages: a radix pass writes to 512 places at once,
+ * and with 4 KiB pages each write missed the TLB; and every first touch of a 4 KiB page
+ * is a fault (the loaded columns took one per 4 KiB copied). */
 static void *big_alloc(size_t bytes) {
     void *p = cn_malloc(bytes);
-    huge_advise(p, bytes);
+    cn_eng__huge_advise(p, bytes);
     return p;
 }
 
