@@ -981,7 +981,7 @@ int main(int argc, char **argv) {
                pct(rep.ours_med, raw.replace ? rep.raw_med : up.raw_med));
     fflush(stdout);
     for (int nk = 1; nk <= MAX_GET; nk += MAX_GET - 1) {
-        Lat ours, rl;
+        Lat ours = {0}, rl = {0}; /* set by fetches() when it succeeds */
         FetchCpu oc, rcpu;
         rc = fetches(kv, &raw, n, nk, iters, cl.pid, &ours, &rl, &oc, &rcpu, &err);
         if (rc < 0) {

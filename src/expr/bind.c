@@ -431,7 +431,7 @@ static int bind_case(CnExpr *e, Node *n, CnErr *err) {
 }
 
 static int bind_in(CnExpr *e, Node *n, CnErr *err) {
-    CnTypeId t;
+    CnTypeId t = CN_EXPR__TNULL; /* set by unify() when it succeeds */
     int rc = unify(e, n, 0, 1, true, "IN", &t, err);
     if (rc < 0) return rc;
     if (t == CN_EXPR__TNULL) {

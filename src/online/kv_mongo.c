@@ -1268,7 +1268,7 @@ static int flip_fn(MgCtx *x, void *arg) {
     }
     if (rc == 0) rc = rename_stage(x, f->L);
     if (rc == MG_DRIVER && x->e.code == 26 && x->attempt > 0) { /* an earlier attempt renamed */
-        uint64_t live;
+        uint64_t live = 0;
         bool found;
         rc = live_version(x, f->L->live, &live, &found);
         if (rc == 0 && !(found && live == ver)) rc = MG_DRIVER;

@@ -297,7 +297,7 @@ int cn_avro__decode(CnAvroDec *d, const CnAvroSchema *s, CnAvroValue *out, CnErr
     }
     case CN_AVRO_BYTES:
     case CN_AVRO_STRING: {
-        size_t n;
+        size_t n = 0; /* read_len sets it; -O3 cannot tell */
         rc = read_len(d, &n, s->type == CN_AVRO_STRING ? "string" : "bytes", err);
         if (rc < 0) return rc;
         if (s->type == CN_AVRO_STRING && !utf8_valid(d->p, n))
@@ -378,7 +378,7 @@ int cn_avro__decode(CnAvroDec *d, const CnAvroSchema *s, CnAvroValue *out, CnErr
             for (int64_t i = 0; i < cnt; i++, n++) {
                 if (map) {
                     CnAvroValue *k = &items[2 * n];
-                    size_t kl;
+                    size_t kl = 0;
                     k->schema = &cn_avro__key_schema;
                     rc = read_len(d, &kl, "map key", err);
                     if (rc == 0 && !utf8_valid(d->p, kl))
