@@ -16,17 +16,20 @@
  *    snapshot means (compute.md section 2: E - W <= ts < E; an empty group is null, COUNT
  *    included, N2; LAST_K newest first):
  *
- *      SELECT user_id,
+ *      COPY (SELECT user_id,
  *        sum(amount) FILTER (WHERE ts >= E - W)::BIGINT              -- per W in 1d, 7d, 30d
  *        nullif(count(amount) FILTER (WHERE ts >= E - W), 0)
  *        avg(amount) FILTER (WHERE ts >= E - W)
- *        max_by(amount, ts, 10) FILTER (WHERE ts >= E - W)::VARCHAR  -- LAST_K(10)
+ *        max_by(amount, ts, 10) FILTER (WHERE ts >= E - W)           -- LAST_K(10)
  *      FROM read_parquet('<table>/data/{asterisk}/{asterisk}.parquet')
- *      WHERE ts >= E - 30d AND ts < E GROUP BY user_id
+ *      WHERE ts >= E - 30d AND ts < E GROUP BY user_id) TO '<file>' (FORMAT parquet)
  *
  *    max_by(x, ts, n) is DuckDB's top-n by ts (newest first), its fastest form of LAST_K;
- *    `list(amount ORDER BY ts DESC)[1:10]` gives the same lists more slowly. The lists
- *    come back as text (the C API's value accessors do not read lists).
+ *    `list(amount ORDER BY ts DESC)[1:10]` gives the same lists more slowly. Both sides
+ *    write their result, as a backfill does (ours: Parquet files committed to an Iceberg
+ *    table; DuckDB: one Parquet file), as bench_join's DuckDB does; the sample is read
+ *    back from DuckDB's file afterwards, outside its time (lists as text: the C API's
+ *    value accessors do not read lists).
  *    The keys with user_id % 97 == 5 are compared column by column (AVERAGE to 1e-9
  *    relative); every key must be in both outputs. Exit 1 on any difference.
  * 2. The 30-day range: one incremental backfill of 2024-01-01..2024-01-30 (tiles built
@@ -293,8 +296,10 @@ static double run_child(CnIceCatalog *c, const CnGroupBy *gb, int32_t d0, int32_
 }
 
 /* DuckDB (threads = ours) runs the snapshot SQL of the first n_val columns for the ds
- * `last` on the table's files; its sampled rows into *sd (initialised here). Returns wall
- * seconds, CPU seconds in *cpu_s; the SQL into *sql_out when given (caller frees). */
+ * `last` on the table's files and writes the result to a Parquet file in wh, as a
+ * backfill writes its output (ours writes and commits an Iceberg table); its sampled rows,
+ * read back from that file, into *sd (initialised here). Returns wall seconds of the
+ * COPY, CPU seconds in *cpu_s; the SQL into *sql_out when given (caller frees). */
 static double duck_snapshot(const char *wh, int32_t last, int64_t keys, int n_val, Sample *sd, double *cpu_s,
                             char **sql_out) {
     duckdb_database db;
@@ -307,21 +312,26 @@ static double duck_snapshot(const char *wh, int32_t last, int64_t keys, int n_va
     duckdb_destroy_result(&res);
     int64_t e = ((int64_t)last + 1) * CN_MS_PER_DAY;
     static const int wdays[3] = {1, 7, 30};
-    char sel[4096];
-    size_t off = 0;
+    char sel[4096], cast[2048];
+    size_t off = 0, coff = 0;
     static const char *const HEAD[4] = {"sum(amount)", "nullif(count(amount)", "avg(amount)", "max_by(amount, ts, 10)"};
-    static const char *const TAIL[4] = {"::BIGINT", ", 0)", "", "::VARCHAR"};
+    static const char *const TAIL[4] = {"::BIGINT", ", 0)", "", ""};
     for (int f = 0; f < n_val / 3; f++)
-        for (int i = 0; i < 3; i++)
-            off += (size_t)snprintf(sel + off, sizeof sel - off, ", %s FILTER (WHERE ts >= %lld)%s", HEAD[f],
-                                    (long long)(e - wdays[i] * CN_MS_PER_DAY), TAIL[f]);
-    size_t qcap = sizeof sel + 512;
+        for (int i = 0; i < 3; i++) {
+            off += (size_t)snprintf(sel + off, sizeof sel - off, ", %s FILTER (WHERE ts >= %lld)%s AS c%d", HEAD[f],
+                                    (long long)(e - wdays[i] * CN_MS_PER_DAY), TAIL[f], f * 3 + i);
+            /* the C API's value accessors do not read lists: LAST_K's come back as text */
+            coff += (size_t)snprintf(cast + coff, sizeof cast - coff, ", c%d%s", f * 3 + i, f == 3 ? "::VARCHAR" : "");
+        }
+    char out[4200];
+    snprintf(out, sizeof out, "%s/duckdb_snapshot.parquet", wh);
+    size_t qcap = sizeof sel + sizeof out + 4608;
     char *dq = malloc(qcap);
     if (!dq) die("out of memory", NULL);
     snprintf(dq, qcap,
-             "SELECT user_id%s FROM read_parquet('%s/raw.db/ev/data/*/*.parquet') WHERE ts >= %lld AND ts < %lld "
-             "GROUP BY user_id",
-             sel, wh, (long long)(e - 30 * CN_MS_PER_DAY), (long long)e);
+             "COPY (SELECT user_id%s FROM read_parquet('%s/raw.db/ev/data/*/*.parquet') WHERE ts >= %lld AND ts < %lld "
+             "GROUP BY user_id) TO '%s' (FORMAT parquet)",
+             sel, wh, (long long)(e - 30 * CN_MS_PER_DAY), (long long)e, out);
     double w0 = wall(), c0 = cpu();
     if (duckdb_query(con, dq, &res) == DuckDBError) {
         fprintf(stderr, "bench_groupby: DuckDB: %s\n", duckdb_result_error(&res));
@@ -329,11 +339,20 @@ static double duck_snapshot(const char *wh, int32_t last, int64_t keys, int n_va
     }
     double duck_w = wall() - w0;
     *cpu_s = cpu() - c0;
+    duckdb_destroy_result(&res);
     sample_init(sd, keys, n_val);
-    sd->rows = (int64_t)duckdb_row_count(&res);
+    char *rq = malloc(qcap);
+    if (!rq) die("out of memory", NULL);
+    snprintf(rq, qcap, "SELECT count(*) FROM read_parquet('%s')", out);
+    if (duckdb_query(con, rq, &res) == DuckDBError) die("DuckDB: reading its output back", NULL);
+    sd->rows = duckdb_value_int64(&res, 0, 0);
+    duckdb_destroy_result(&res);
+    snprintf(rq, qcap, "SELECT user_id%s FROM read_parquet('%s') WHERE user_id %% %d = %d", cast, out, SAMPLE_MOD,
+             SAMPLE_REM);
+    if (duckdb_query(con, rq, &res) == DuckDBError) die("DuckDB: reading its output's sample back", NULL);
+    free(rq);
     for (idx_t r = 0; r < duckdb_row_count(&res); r++) {
         int64_t uid = duckdb_value_int64(&res, 0, r);
-        if (uid % SAMPLE_MOD != SAMPLE_REM) continue;
         uint32_t slot = (uint32_t)(uid / SAMPLE_MOD);
         sd->seen[slot]++;
         for (int i = 0; i < n_val; i++) {
@@ -348,6 +367,7 @@ static double duck_snapshot(const char *wh, int32_t last, int64_t keys, int n_va
     duckdb_destroy_result(&res);
     duckdb_disconnect(&con);
     duckdb_close(&db);
+    unlink(out);
     if (sql_out)
         *sql_out = dq;
     else
