@@ -452,15 +452,26 @@ static char *table_of(CnKv *kv, const char *dataset, uint64_t version, CnErr *er
     return cn_buf_take(&b);
 }
 
-/* Creates the table when missing (hash key `hk` of type ht) and waits until it is ACTIVE. */
-static int ensure_table(CnKv *kv, const char *table, const char *hk, const char *ht, CnErr *err) {
+/* Creates the table when missing (hash key `hk` of type ht) and waits until it is ACTIVE:
+ * polls from 10 ms, doubling up to 1 s, for up to a minute (a local server's table is
+ * ACTIVE at once or within milliseconds; DynamoDB's within seconds). fresh: the table is
+ * expected not to exist (a version's), so CreateTable comes first, without a
+ * DescribeTable that would find nothing. */
+static int ensure_table(CnKv *kv, const char *table, const char *hk, const char *ht, bool fresh, CnErr *err) {
     char type[128];
     json_t *out = NULL;
     int rc = 0;
-    for (int waited = 0; waited < 600; waited++) { /* up to ~60 s */
+    uint64_t t0 = mono_ns(), delay = 10;
+    while (mono_ns() - t0 < UINT64_C(60000000000)) {
         json_t *req = json_pack("{s:s}", "TableName", table);
         CnErr e = CN_ERR_INIT;
-        rc = ddb(kv, "DescribeTable", table, req, &out, type, sizeof type, &e);
+        if (fresh) { /* as if DescribeTable found nothing */
+            fresh = false;
+            rc = -1;
+            snprintf(type, sizeof type, "ResourceNotFoundException");
+        } else {
+            rc = ddb(kv, "DescribeTable", table, req, &out, type, sizeof type, &e);
+        }
         json_decref(req);
         if (rc == 0) {
             const char *st = json_string_value(
@@ -469,7 +480,8 @@ static int ensure_table(CnKv *kv, const char *table, const char *hk, const char 
             json_decref(out);
             out = NULL;
             if (active) return 0;
-            sleep_ms(100);
+            sleep_ms(delay);
+            delay = CN_MIN(delay * 2, (uint64_t)1000);
             continue;
         }
         if (strcmp(type, "ResourceNotFoundException") != 0) {
@@ -482,12 +494,18 @@ static int ensure_table(CnKv *kv, const char *table, const char *hk, const char 
         cn_err_clear(&e);
         rc = ddb(kv, "CreateTable", table, req, &out, type, sizeof type, &e);
         json_decref(req);
+        const char *st = rc == 0 ? json_string_value(json_object_get(
+                                       json_object_get(out, "TableDescription"), "TableStatus"))
+                                 : NULL;
+        bool active = st && !strcmp(st, "ACTIVE"); /* some servers create at once */
         json_decref(out);
         out = NULL;
+        if (active) return 0;
         if (rc < 0 && strcmp(type, "ResourceInUseException") != 0) { /* not a creation race */
             *err = e;
             return rc;
         }
+        cn_err_clear(&e);
     }
     return cn_err_set(err, CN_EREMOTE, "%s: table %s did not become ACTIVE within a minute",
                       kv->uri, table);
@@ -631,7 +649,7 @@ static int dynamo_open(CnKv *kv, const char *target, CnErr *err) {
         goto done;
     }
     /* reaches the service and checks the credentials now, with one clear error */
-    rc = ensure_table(kv, s->ds_table, "ds", "S", err);
+    rc = ensure_table(kv, s->ds_table, "ds", "S", false, err);
 done:
     cn_buf_fini(&b);
     if (rc < 0) {
@@ -923,7 +941,7 @@ static int dynamo_dataset_create(CnKv *kv, const char *dataset, CnErr *err) {
     char *table = table_of(kv, dataset, v, err);
     if (!table) return err->code;
     rc = open_load(kv, dataset, v, &cur, err);
-    if (rc == 0) rc = ensure_table(kv, table, "k", "B", err);
+    if (rc == 0) rc = ensure_table(kv, table, "k", "B", true, err);
     if (rc == 0) rc = put_pointer(kv, dataset, v, true, NULL, err);
     if (rc != 0) { /* failed, or created meanwhile by another handle: the table is nobody's */
         CnErr e = CN_ERR_INIT;
@@ -1612,7 +1630,7 @@ static int dynamo_load_begin(CnKvLoad *ld, CnErr *err) {
     if ((rc = open_load(kv, ld->dataset, ld->version, &seen, err)) < 0) return rc;
     uint64_t seen_at = mono_ns();
     char *table = table_of(kv, ld->dataset, ld->version, err);
-    rc = table ? ensure_table(kv, table, "k", "B", err) : err->code;
+    rc = table ? ensure_table(kv, table, "k", "B", true, err) : err->code;
     DLoad *l = rc == 0 ? cn_calloc(1, sizeof *l) : NULL;
     if (rc == 0 && !l) rc = cn_kv__oom(kv, ld->dataset, err);
     if (rc < 0) {
