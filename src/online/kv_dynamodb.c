@@ -462,36 +462,33 @@ static int ensure_table(CnKv *kv, const char *table, const char *hk, const char 
     json_t *out = NULL;
     int rc = 0;
     uint64_t t0 = mono_ns(), delay = 10;
-    while (mono_ns() - t0 < UINT64_C(60000000000)) {
-        json_t *req = json_pack("{s:s}", "TableName", table);
+    for (bool create = fresh; mono_ns() - t0 < UINT64_C(60000000000); create = false) {
+        json_t *req;
         CnErr e = CN_ERR_INIT;
-        if (fresh) { /* as if DescribeTable found nothing */
-            fresh = false;
-            rc = -1;
-            snprintf(type, sizeof type, "ResourceNotFoundException");
-        } else {
+        if (!create) {
+            req = json_pack("{s:s}", "TableName", table);
             rc = ddb(kv, "DescribeTable", table, req, &out, type, sizeof type, &e);
-        }
-        json_decref(req);
-        if (rc == 0) {
-            const char *st = json_string_value(
-                json_object_get(json_object_get(out, "Table"), "TableStatus"));
-            bool active = st && !strcmp(st, "ACTIVE");
-            json_decref(out);
-            out = NULL;
-            if (active) return 0;
-            sleep_ms(delay);
-            delay = CN_MIN(delay * 2, (uint64_t)1000);
-            continue;
-        }
-        if (strcmp(type, "ResourceNotFoundException") != 0) {
-            *err = e;
-            return rc;
+            json_decref(req);
+            if (rc == 0) {
+                const char *st = json_string_value(
+                    json_object_get(json_object_get(out, "Table"), "TableStatus"));
+                bool active = st && !strcmp(st, "ACTIVE");
+                json_decref(out);
+                out = NULL;
+                if (active) return 0;
+                sleep_ms(delay);
+                delay = CN_MIN(delay * 2, (uint64_t)1000);
+                continue;
+            }
+            if (strcmp(type, "ResourceNotFoundException") != 0) {
+                *err = e;
+                return rc;
+            }
+            cn_err_clear(&e);
         }
         req = json_pack("{s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s}]}", "TableName", table,
                         "BillingMode", "PAY_PER_REQUEST", "AttributeDefinitions", "AttributeName",
                         hk, "AttributeType", ht, "KeySchema", "AttributeName", hk, "KeyType", "HASH");
-        cn_err_clear(&e);
         rc = ddb(kv, "CreateTable", table, req, &out, type, sizeof type, &e);
         json_decref(req);
         const char *st = rc == 0 ? json_string_value(json_object_get(
