@@ -294,12 +294,13 @@ def case_dynamodb_cleanup(d):
     uri = "dynamodb://cl_?region=us-east-1"
     meta = "cl_chronon_datasets"
 
-    def tables():
-        """{version: number of items} over the tables cl_D--<version> (a commit drops
+    def tables(ds="D"):
+        """{version: number of items} over the tables cl_<ds>--<version> (a commit drops
         tables without waiting: one being deleted counts as gone)."""
         out = {}
+        stem = "cl_%s--" % ds
         for t in ddb_raw(port, "ListTables", {})["TableNames"]:
-            if t.startswith("cl_D--"):
+            if t.startswith(stem):
                 try:
                     if ddb_raw(port, "DescribeTable", {"TableName": t})["Table"]["TableStatus"] != "ACTIVE":
                         continue
@@ -311,7 +312,7 @@ def case_dynamodb_cleanup(d):
                 for it in items:
                     assert set(it) <= {"k", "d", "n"}, it
                     assert base64.b64decode(it["k"]["B"])[-2:] == b"\0\0", it
-                out[int(t[len("cl_D--"):])] = len(items)
+                out[int(t[len(stem):])] = len(items)
         return out
 
     def load(n):
@@ -407,6 +408,26 @@ def case_dynamodb_cleanup(d):
         assert tables() == {v10: 80, vc: 40, va: 40}, tables()
         v13 = load(80)
         assert "x" not in item() and "o" not in item() and tables() == {va: 40, v13: 80}, (item(), tables())
+        # a crashed first load: its item holds o alone, which is no dataset to readers;
+        # the first commit keeps that table (its begin saw no version), the second drops it
+        rc, out = tool(uri, "crash", "F", "30", env=env)
+        assert rc == 3, out
+        f_item = ddb_raw(port, "GetItem", {"TableName": meta, "Key": {"ds": {"S": "F"}},
+                                           "ConsistentRead": True})["Item"]
+        assert set(f_item) == {"ds", "o"} and len(tables("F")) == 1, (f_item, tables("F"))
+        crashed_f = int(f_item["o"]["NS"][0])
+        rc, out = tool(uri, "get", "F", "k1", env=env)
+        assert rc == 1 and "dataset F does not exist" in out, out
+        rc, out = tool(uri, "load", "F", "20", env=env)
+        f1 = int(out.split()[-1])
+        assert rc == 0 and tables("F") == {crashed_f: 25, f1: 20}, (out, tables("F"))
+        rc, out = tool(uri, "load", "F", "20", env=env)
+        f2 = int(out.split()[-1])
+        assert rc == 0 and tables("F") == {f1: 20, f2: 20}, (out, tables("F"))
+        names = sorted(it["ds"]["S"] for it in scan_all(port, meta))
+        assert names == ["\x01next_version", "D", "F"], names
+        rc, out = tool(uri, "drop", "F", env=env)
+        assert rc == 0 and tables("F") == {}, (out, tables("F"))
         rc, out = tool(uri, "get", "D", "extra", env=env)
         assert rc == 0 and "(missing)" in out, out
         rc, out = tool(uri, "get", "D", "k79", env=env)
