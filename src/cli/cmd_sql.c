@@ -366,7 +366,6 @@ int cn_run_staging_query_backfill(const CnRunArgs *a, CnErr *err) {
         rc = cn_err_set(err, CN_ECONFIG, "%s: expected a StagingQuery, found a %s", a->conf, cn_conf_kind_name(conf->kind));
         goto done;
     }
-    int step_days = a->step_days;
     /* teams.json env (CHRONON_WAREHOUSE / CHRONON_CATALOG), when the repo has one */
     char tpath[PATH_MAX + 16];
     snprintf(tpath, sizeof tpath, "%s/teams.json", a->repo);
@@ -384,7 +383,7 @@ int cn_run_staging_query_backfill(const CnRunArgs *a, CnErr *err) {
     CnSqlStagingOpts o = {0};
     o.end_ds = a->ds;
     o.start_ds = a->has_start ? a->start_ds : NULL;
-    o.step_days = step_days;
+    o.step_days = a->step_days;
     o.run_first_hole = cn_run_has_flag(a, "--run-first-hole");
     o.progress = stderr;
     rc = cn_sql_staging_run(c, conf->staging_query, &o, err);

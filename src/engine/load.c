@@ -769,14 +769,17 @@ static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) 
     }
     /* storage days: the scan's partition of the batch when it gave one, else each row's ds
      * (rows of a batch share their partition, so it is parsed once per change) */
-    const CnVec *dv = &out->cols[tk->i_ds];
-    DsMemo m = DS_MEMO_INIT;
-    for (uint32_t k = 0; tk->batch_day != INT32_MIN && k < n_keep; k++) g->pday[base + k] = tk->batch_day;
-    for (uint32_t k = 0; tk->batch_day == INT32_MIN && k < n_keep; k++) {
-        uint32_t len;
-        const char *p = cn_col_vec_str(dv, kept_row(keep, k), &len);
-        (void)ds_memo_see(&m, p, len);
-        g->pday[base + k] = m.day;
+    if (tk->batch_day != INT32_MIN) {
+        for (uint32_t k = 0; k < n_keep; k++) g->pday[base + k] = tk->batch_day;
+    } else {
+        const CnVec *dv = &out->cols[tk->i_ds];
+        DsMemo m = DS_MEMO_INIT;
+        for (uint32_t k = 0; k < n_keep; k++) {
+            uint32_t len;
+            const char *p = cn_col_vec_str(dv, kept_row(keep, k), &len);
+            (void)ds_memo_see(&m, p, len);
+            g->pday[base + k] = m.day;
+        }
     }
     if (g->ord)
         for (uint32_t k = 0; k < n_keep; k++)
