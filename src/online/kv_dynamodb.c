@@ -868,6 +868,38 @@ static int drop_table(CnKv *kv, const char *table, bool wait, CnErr *err) {
     return 0;
 }
 
+/* Best effort, for a begun version that will not be flipped to: drops its table (NULL:
+ * never named) and then takes the version out of o. A table left behind stays in o, for
+ * a later commit to drop. 0, or the DeleteTable error in *e. */
+static int discard_version(CnKv *kv, const char *dataset, uint64_t version, const char *table, CnErr *e) {
+    int rc = table ? drop_table(kv, table, false, e) : 0;
+    if (rc == 0) close_load(kv, dataset, version);
+    return rc;
+}
+
+/* Begins a new version of dataset: its number (*version), in o (open_load: *seen, the
+ * version current then, when that reply came at *seen_at), and its table, created and
+ * ACTIVE (*table, OWNED). A failure after open_load discards the version. */
+static int begin_version(CnKv *kv, const char *dataset, uint64_t *version, uint64_t *seen, uint64_t *seen_at,
+                         char **table, CnErr *err) {
+    *table = NULL;
+    int rc = next_version(kv, dataset, version, err);
+    if (rc == 0) rc = open_load(kv, dataset, *version, seen, err);
+    if (rc < 0) return rc;
+    *seen_at = mono_ns();
+    char *t = table_of(kv, dataset, *version, err);
+    rc = t ? ensure_table(kv, t, "k", "B", true, err) : err->code;
+    if (rc < 0) {
+        CnErr e = CN_ERR_INIT;
+        discard_version(kv, dataset, *version, t, &e);
+        cn_err_clear(&e);
+        cn_free(t);
+        return rc;
+    }
+    *table = t;
+    return 0;
+}
+
 /* Drops the tables of dataset's versions 1..upto (ListTables, every page: the order of
  * the names is not promised), none before the monotonic time not_before (0: at once). */
 static int drop_versions(CnKv *kv, const char *dataset, uint64_t upto, bool wait, uint64_t not_before,
@@ -931,18 +963,15 @@ static int legacy_drop(CnKv *kv, const char *dataset, uint64_t version, bool wai
 
 /* The dataset starts at a fresh version with an empty table. */
 static int dynamo_dataset_create(CnKv *kv, const char *dataset, CnErr *err) {
-    uint64_t cur, v;
+    uint64_t cur, v, at;
+    char *table;
     int rc = get_pointer(kv, dataset, &cur, false, err);
     if (rc < 0 || cur) return rc;
-    if ((rc = next_version(kv, dataset, &v, err)) < 0) return rc;
-    char *table = table_of(kv, dataset, v, err);
-    if (!table) return err->code;
-    rc = open_load(kv, dataset, v, &cur, err);
-    if (rc == 0) rc = ensure_table(kv, table, "k", "B", true, err);
-    if (rc == 0) rc = put_pointer(kv, dataset, v, true, NULL, err);
+    if ((rc = begin_version(kv, dataset, &v, &cur, &at, &table, err)) < 0) return rc;
+    rc = put_pointer(kv, dataset, v, true, NULL, err);
     if (rc != 0) { /* failed, or created meanwhile by another handle: the table is nobody's */
         CnErr e = CN_ERR_INIT;
-        if (drop_table(kv, table, false, &e) == 0) close_load(kv, dataset, v);
+        discard_version(kv, dataset, v, table, &e);
         cn_err_clear(&e);
     }
     cn_free(table);
@@ -1621,21 +1650,17 @@ typedef struct DLoad {
 
 static int dynamo_load_begin(CnKvLoad *ld, CnErr *err) {
     CnKv *kv = ld->kv;
-    int rc = next_version(kv, ld->dataset, &ld->version, err);
+    uint64_t seen = 0, seen_at = 0;
+    char *table;
+    int rc = begin_version(kv, ld->dataset, &ld->version, &seen, &seen_at, &table, err);
     if (rc < 0) return rc;
-    uint64_t seen = 0;
-    if ((rc = open_load(kv, ld->dataset, ld->version, &seen, err)) < 0) return rc;
-    uint64_t seen_at = mono_ns();
-    char *table = table_of(kv, ld->dataset, ld->version, err);
-    rc = table ? ensure_table(kv, table, "k", "B", true, err) : err->code;
-    DLoad *l = rc == 0 ? cn_calloc(1, sizeof *l) : NULL;
-    if (rc == 0 && !l) rc = cn_kv__oom(kv, ld->dataset, err);
-    if (rc < 0) {
+    DLoad *l = cn_calloc(1, sizeof *l);
+    if (!l) {
         CnErr e = CN_ERR_INIT;
-        if (!table || drop_table(kv, table, false, &e) == 0) close_load(kv, ld->dataset, ld->version);
+        discard_version(kv, ld->dataset, ld->version, table, &e);
         cn_err_clear(&e);
         cn_free(table);
-        return rc;
+        return cn_kv__oom(kv, ld->dataset, err);
     }
     l->table = table;
     l->seen = seen;
@@ -1663,9 +1688,8 @@ static void dload_free(CnKvLoad *ld) {
 static void dynamo_load_abort(CnKvLoad *ld) {
     DLoad *l = ld->impl;
     CnErr e = CN_ERR_INIT;
-    /* best effort; a table left behind stays in o, for a later commit to drop */
-    if (l && drop_table(ld->kv, l->table, false, &e) < 0) cn_log(CN_LOG_WARN, "%s", cn_err_msg(&e));
-    else if (l) close_load(ld->kv, ld->dataset, ld->version);
+    if (l && discard_version(ld->kv, ld->dataset, ld->version, l->table, &e) < 0)
+        cn_log(CN_LOG_WARN, "%s", cn_err_msg(&e));
     cn_err_clear(&e);
     dload_free(ld);
 }
