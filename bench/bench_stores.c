@@ -3,7 +3,8 @@
  * (STYLE.md section 7). The difference is what chronon-c's layer costs: versions, the
  * pointer read that makes a multi-get see one snapshot, retries, copying.
  *   upload: keys/s of cn_kv_load_* (a new dataset's first version, then the flip) next to
- *     redis     pipelined MSET, 256 pairs per command, 16 commands in flight (hiredis); also
+ *     redis     pipelined MSET, 256 pairs per command, 16 commands in flight (hiredis), of
+ *               keys that do not exist yet (each upload its own prefix); also
  *               the same as HSET into one hash, the backend's layout (a version's hash)
  *     mongodb   a new collection with a unique index on k, insert_many of 1000 documents
  *               {k, v}, then renameCollection onto the live collection with dropTarget:
@@ -202,9 +203,9 @@ static int rd_check(redisReply *r, const char *what) {
     return 0;
 }
 
-/* Pipelined MSET of top-level keys (hash NULL), or HSET into one hash: our layout's
- * cost on the server without our client code. */
-static int rd_load_into(redisContext *c, const char *hash, size_t first, size_t n) {
+/* Pipelined MSET of top-level keys "<prefix><key>" (hash NULL), or HSET of "raw:<key>"
+ * into one hash: our layout's cost on the server without our client code. */
+static int rd_load_into(redisContext *c, const char *hash, const char *prefix, size_t first, size_t n) {
     enum { PAIRS = 256, INFLIGHT = 16 };
     const char *argv[2 + 2 * PAIRS];
     size_t lens[2 + 2 * PAIRS];
@@ -217,7 +218,7 @@ static int rd_load_into(redisContext *c, const char *hash, size_t first, size_t 
         if (hash) argv[argc] = hash, lens[argc++] = strlen(hash);
         for (int p = 0; p < PAIRS && i < first + n; p++, i++) {
             char *k = buf + (size_t)p * (4 + KEY_LEN + VAL_LEN), *v = k + 4 + KEY_LEN;
-            memcpy(k, "raw:", 4);
+            memcpy(k, hash ? "raw:" : prefix, 4);
             make_key(k + 4, i);
             make_val(v, i);
             argv[argc] = k, lens[argc++] = 4 + KEY_LEN;
@@ -236,16 +237,68 @@ static int rd_load_into(redisContext *c, const char *hash, size_t first, size_t 
     return rc;
 }
 
+enum { RD_UNSETTLED = 64 };
+
 typedef struct RdRaw {
     redisContext *c;
     unsigned day;           /* rd_replace's days so far */
+    unsigned n_loads;       /* rd_load's uploads so far */
+    /* uploads after the first not yet removed by rd_settle: prefix number, keys */
+    unsigned n_unsettled, pre[RD_UNSETTLED];
+    size_t first[RD_UNSETTLED], n[RD_UNSETTLED];
 } RdRaw;
 
+/* Each upload writes keys that do not exist yet, as ours does (a new dataset's version):
+ * keys 0..n (the fetched ones, written once) under "raw:", every other upload under a
+ * prefix of its own ("r<i>:"), removed untimed by rd_settle. Writing the same keys again would time
+ * overwrites, which cost the server less than new keys. */
 static int rd_load(void *st, size_t first, size_t n) {
-    return rd_load_into(((RdRaw *)st)->c, NULL, first, n);
+    RdRaw *r = st;
+    char prefix[5] = "raw:";
+    unsigned i = r->n_loads++;
+    if (first != 0) { /* not the fetched keys 0..n */
+        if (r->n_unsettled == RD_UNSETTLED) return -1;
+        snprintf(prefix, sizeof prefix, "r%02u:", i % 100);
+        r->pre[r->n_unsettled] = i % 100, r->first[r->n_unsettled] = first, r->n[r->n_unsettled++] = n;
+    }
+    return rd_load_into(r->c, NULL, prefix, first, n);
 }
+
+/* UNLINKs the keys of the uploads since the last call, but the fetched ones. */
+static int rd_settle(void *st) {
+    enum { PER = 256, INFLIGHT = 16 };
+    RdRaw *r = st;
+    char kb[PER][4 + KEY_LEN];
+    const char *argv[1 + PER];
+    size_t lens[1 + PER];
+    int rc = 0, pending = 0;
+    for (unsigned u = 0; u < r->n_unsettled && rc == 0; u++) {
+        size_t end = r->first[u] + r->n[u];
+        for (size_t i = r->first[u]; i < end && rc == 0;) {
+            int argc = 1;
+            argv[0] = "UNLINK", lens[0] = 6;
+            for (; argc <= PER && i < end; i++, argc++) {
+                char *k = kb[argc - 1];
+                snprintf(k, 5, "r%02u:", r->pre[u]);
+                make_key(k + 4, i);
+                argv[argc] = k, lens[argc] = sizeof kb[0];
+            }
+            /* hiredis copies the arguments into its output buffer here */
+            if (redisAppendCommandArgv(r->c, argc, argv, lens) != REDIS_OK) rc = -1;
+            if (++pending == INFLIGHT || i == end)
+                for (; rc == 0 && pending; pending--) {
+                    void *x = NULL;
+                    if (redisGetReply(r->c, &x) != REDIS_OK) rc = -1;
+                    else rc = rd_check(x, "UNLINK");
+                }
+        }
+    }
+    r->n_unsettled = 0;
+    return rc;
+}
+
 static int rd_load_hash(void *st, size_t first, size_t n) {
-    return rd_load_into(((RdRaw *)st)->c, "raw:hash", first, n);
+    return rd_load_into(((RdRaw *)st)->c, "raw:hash", NULL, first, n);
 }
 
 /* The next day as a bare client replaces it without leaving the previous day's keys
@@ -256,7 +309,7 @@ static int rd_replace(void *st, size_t first, size_t n) {
     char day[32], prev[32];
     snprintf(day, sizeof day, "raw:day%u", r->day);
     snprintf(prev, sizeof prev, "raw:day%u", r->day - 1);
-    int rc = rd_load_into(r->c, day, first, n);
+    int rc = rd_load_into(r->c, day, NULL, first, n);
     if (rc == 0 && r->day > 0) rc = rd_check(redisCommand(r->c, "UNLINK %s", prev), "UNLINK");
     r->day++;
     return rc;
@@ -302,10 +355,11 @@ static int rd_open(const char *uri, Raw *raw) {
     }
     if (rd_check(redisCommand(c, "SELECT %d", db), "SELECT") < 0) return -1;
     RdRaw *r = cn_malloc(sizeof *r);
-    *r = (RdRaw){c, 0};
+    memset(r, 0, sizeof *r);
+    r->c = c;
     *raw = (Raw){r, rd_load, rd_get, rd_close, rd_load_hash, "raw redis HSET into one hash (our layout)",
                  rd_replace, "raw redis (HSET into a new hash, then UNLINK of the previous day's)",
-                 NULL};
+                 rd_settle};
     return 0;
 }
 #endif
