@@ -241,7 +241,7 @@ static double run_child(CnIceCatalog *c, const CnGroupBy *gb, int32_t d0, int32_
     int fd[2];
     if (pipe(fd)) die("pipe", NULL);
     double w0 = wall();
-    pid_t pid = fork();
+    pid_t pid = bench_fork();
     if (pid < 0) die("fork", NULL);
     if (pid == 0) {
         close(fd[0]);

@@ -5,6 +5,7 @@
 #include "base/compat.h" /* feature macros before any system header */
 
 #include <dirent.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,6 +22,18 @@ static inline double cpu(void) {
     struct timespec t;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* fork() for a timed child that stands for a fresh `chronon` process. The parent's heap
+ * first gives its free pages back (malloc_trim): freed memory left mapped in the parent
+ * (the generated tables' buffers) is shared copy-on-write with the child, whose first
+ * write to each such page would copy it and flush the TLB of every thread, a cost a
+ * process started by exec does not pay. The page cache is written back first (sync), so
+ * the kernel's writeback of the generated tables does not run beside the first timing. */
+static inline pid_t bench_fork(void) {
+    sync(); /* the generated tables' writeback, not in the first timed run */
+    malloc_trim(0);
+    return fork();
 }
 
 /* Removes path and everything under it; errors are ignored (scratch data). */
