@@ -822,17 +822,24 @@ static int fetches(CnKv *kv, const Raw *raw, size_t n, int n_keys, size_t iters,
     int rc = 0;
     size_t warm = iters / 10 + 1;
     uint64_t a_cpu = 0, b_cpu = 0;
-    /* interleaved, so that both see the same server state and machine load */
+    /* interleaved, so that both see the same server state and machine load, each
+     * iteration's first path drawn at random: a server's pauses (node's and Python's
+     * garbage collections) come every so many requests, and with a fixed order their
+     * cadence could fall on one path's calls more often than on the other's */
     for (size_t it = 0; rc == 0 && it < iters + warm; it++) {
         size_t idx[MAX_GET];
         for (int i = 0; i < n_keys; i++) idx[i] = (size_t)(xs(&s) % n);
-        uint64_t c0 = thread_cpu_ns(), t0 = now_ns();
-        rc = ours_get(kv, &a, idx, n_keys, err);
-        uint64_t t1 = now_ns(), c1 = thread_cpu_ns();
-        if (rc == 0 && raw->get(raw->st, idx, n_keys) < 0)
-            rc = cn_err_set(err, CN_EINTERNAL, "raw client: a fetch failed or returned a wrong value");
-        uint64_t t2 = now_ns(), c2 = thread_cpu_ns();
-        if (it >= warm) a_ns[it - warm] = t1 - t0, b_ns[it - warm] = t2 - t1, a_cpu += c1 - c0, b_cpu += c2 - c1;
+        bool raw_first = xs(&s) >> 63;
+        uint64_t t[2] = {0, 0}, c[2] = {0, 0}; /* [0] ours, [1] raw */
+        for (int k = 0; k < 2 && rc == 0; k++) {
+            int path = k ^ raw_first;
+            uint64_t c0 = thread_cpu_ns(), t0 = now_ns();
+            if (path == 0) rc = ours_get(kv, &a, idx, n_keys, err);
+            else if (raw->get(raw->st, idx, n_keys) < 0)
+                rc = cn_err_set(err, CN_EINTERNAL, "raw client: a fetch failed or returned a wrong value");
+            t[path] = now_ns() - t0, c[path] = thread_cpu_ns() - c0;
+        }
+        if (it >= warm) a_ns[it - warm] = t[0], b_ns[it - warm] = t[1], a_cpu += c[0], b_cpu += c[1];
     }
     if (rc == 0) *ours = summarize(a_ns, iters), *rl = summarize(b_ns, iters);
     ours_cpu->self_us = (double)a_cpu / 1e3 / (double)iters;
