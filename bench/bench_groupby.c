@@ -39,6 +39,7 @@
  * 3. The snapshot of part 1 for a GroupBy of SUM and COUNT only (6 columns: the cheapest
  *    folds, where the events/s/core goal applies) against DuckDB's SQL of part 1 cut to
  *    those columns (printed), sampled keys compared the same way.
+ * Parts 1 and 3 run each side RUNS times and count its fastest run (best_child).
  * Printed: wall and CPU times, ratios, events/s/core, peak RSS, and the CPU time of
  * chronon's main thread (the serial part of a run). */
 #include "base/compat.h"
@@ -295,6 +296,28 @@ static double run_child(CnIceCatalog *c, const CnGroupBy *gb, int32_t d0, int32_
     return w;
 }
 
+#define RUNS 2 /* runs of each side of a snapshot part; the fastest counts */
+
+/* run_child of a one-ds snapshot RUNS times, run i by GroupBy gb[i] (the same but its
+ * name: a backfill computes only partitions its output lacks, so each run writes a
+ * table of its own): the fastest run's figures (and its main thread's CPU in
+ * child_main_cpu). On a virtual machine the first touch of memory the guest has not
+ * used lately can cost several times a later one, which would fall on whichever side
+ * runs first. */
+static double best_child(CnIceCatalog *c, CnConf *const *gb, int32_t day, double *cpu_s, int64_t *rss_kb,
+                         CnEngStats *st_out) {
+    double best = 0, main_cpu = 0;
+    for (int i = 0; i < RUNS; i++) {
+        double cs;
+        int64_t rss;
+        CnEngStats st;
+        double w = run_child(c, gb[i]->group_by, day, day, false, false, &cs, &rss, &st);
+        if (i == 0 || w < best) best = w, *cpu_s = cs, *rss_kb = rss, *st_out = st, main_cpu = child_main_cpu;
+    }
+    child_main_cpu = main_cpu;
+    return best;
+}
+
 /* DuckDB (threads = ours) runs the snapshot SQL of the first n_val columns for the ds
  * `last` on the table's files and writes the result to a Parquet file in wh, as a
  * backfill writes its output (ours writes and commits an Iceberg table); its sampled rows,
@@ -375,6 +398,22 @@ static double duck_snapshot(const char *wh, int32_t last, int64_t keys, int n_va
     return duck_w;
 }
 
+/* duck_snapshot RUNS times: the fastest run's times; *sd and *sql_out from the last. */
+static double best_duck(const char *wh, int32_t last, int64_t keys, int n_val, Sample *sd, double *cpu_s,
+                        char **sql_out) {
+    double best = 0;
+    for (int i = 0; i < RUNS; i++) {
+        double cs;
+        if (i) {
+            sample_free(sd);
+            if (sql_out) free(*sql_out);
+        }
+        double w = duck_snapshot(wh, last, keys, n_val, sd, &cs, sql_out);
+        if (i == 0 || w < best) best = w, *cpu_s = cs;
+    }
+    return best;
+}
+
 /* Our output table's partition ds against DuckDB's sample *sd (freed here): the number
  * of differing sampled cells. */
 static int64_t check_snapshot(CnIceCatalog *c, const char *table, const char *ds, int64_t keys, Sample *sd,
@@ -409,6 +448,15 @@ int main(int argc, char **argv) {
 
     CnConf *full = groupby_conf("gb_full", false), *inc = groupby_conf("gb_inc", false);
     CnConf *sc = groupby_conf("gb_sum_count", true);
+    /* parts 1 and 3's later runs (best_child) */
+    CnConf *full_runs[RUNS] = {full}, *sc_runs[RUNS] = {sc};
+    for (int i = 1; i < RUNS; i++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "gb_full_run%d", i);
+        full_runs[i] = groupby_conf(nm, false);
+        snprintf(nm, sizeof nm, "gb_sum_count_run%d", i);
+        sc_runs[i] = groupby_conf(nm, true);
+    }
     CnArena a;
     cn_arena_init(&a, 0);
     const char *full_table = cn_conf_output_table(&a, &full->group_by->meta, &err);
@@ -434,14 +482,14 @@ int main(int argc, char **argv) {
     double one_c;
     int64_t one_rss;
     CnEngStats one_st;
-    double one_w = run_child(c, full->group_by, last, last, false, false, &one_c, &one_rss, &one_st);
+    double one_w = best_child(c, full_runs, last, &one_c, &one_rss, &one_st);
     double one_main = child_main_cpu;
 
     /* ---- 1. one ds: DuckDB */
     uint32_t n_threads = cn_pool_threads(); /* what our engine uses */
     Sample sd;
     double duck_c;
-    double duck_w = duck_snapshot(scratch.wh, last, keys, N_VAL, &sd, &duck_c, NULL);
+    double duck_w = best_duck(scratch.wh, last, keys, N_VAL, &sd, &duck_c, NULL);
     int64_t duck_rss = peak_rss_kb();
     int64_t d1 = check_snapshot(c, full_table, last_ds, keys, &sd, "one ds, chronon versus DuckDB");
     if (d1) bad = 1;
@@ -495,11 +543,11 @@ sum_count:;
     double sc_c, sdc_c;
     int64_t sc_rss;
     CnEngStats sc_st;
-    double sc_w = run_child(c, sc->group_by, last, last, false, false, &sc_c, &sc_rss, &sc_st);
+    double sc_w = best_child(c, sc_runs, last, &sc_c, &sc_rss, &sc_st);
     double sc_main = child_main_cpu;
     Sample scd;
     char *sc_sql = NULL;
-    double sdc_w = duck_snapshot(scratch.wh, last, keys, N_SC, &scd, &sdc_c, &sc_sql);
+    double sdc_w = best_duck(scratch.wh, last, keys, N_SC, &scd, &sdc_c, &sc_sql);
     int64_t d3 = check_snapshot(c, sc_table, last_ds, keys, &scd, "one ds SUM/COUNT, chronon versus DuckDB");
     if (d3) bad = 1;
     printf("snapshot of %s: windows 1d/7d/30d x SUM/COUNT only, %lld output rows\n", last_ds,
@@ -516,6 +564,7 @@ sum_count:;
 
 end:
     cn_arena_fini(&a);
+    for (int i = 1; i < RUNS; i++) cn_conf_free(full_runs[i]), cn_conf_free(sc_runs[i]);
     cn_conf_free(sc);
     cn_conf_free(full);
     cn_conf_free(inc);
