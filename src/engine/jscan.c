@@ -1550,28 +1550,50 @@ typedef struct OutJob {
     uint64_t *n_null;  /* per thread and part */
 } OutJob;
 
-#define PF 24 /* rows to prefetch ahead: about the misses in flight */
+#define PF 24      /* rows to prefetch ahead: about the misses in flight */
+#define OUT_GROUP 16 /* parts written per pass over the rows */
 static void out_step(void *ud, uint32_t t) {
     const OutJob *oj = ud;
     uint32_t np = oj->p->n_parts, words = (oj->n + 63) / 64;
     uint32_t r0 = cut(words, t, oj->nt) * 64, r1 = cut(words, t + 1, oj->nt) * 64;
     const uint32_t *slot = oj->slot;
+    const int64_t *rv = oj->rv;
+    const uint8_t *rok = oj->rok;
     uint64_t *nn = oj->n_null + (size_t)t * np;
     if (r1 > oj->n) r1 = oj->n;
-    for (uint32_t r = r0; r < r1; r++) {
-        if (r + PF < r1 && slot[r + PF] != NONE) {
-            __builtin_prefetch(oj->rv + (size_t)slot[r + PF] * np);
-            __builtin_prefetch(oj->rok + (size_t)slot[r + PF] * np);
+    for (uint32_t q0 = 0; q0 < np; q0 += OUT_GROUP) {
+        uint32_t ng = np - q0 < OUT_GROUP ? np - q0 : OUT_GROUP;
+        /* the group's columns, hoisted: the stores below cannot alias them then */
+        void *out[OUT_GROUP];
+        uint64_t *valid[OUT_GROUP], bits[OUT_GROUP];
+        bool narrow[OUT_GROUP];
+        for (uint32_t g = 0; g < ng; g++) {
+            CnVec *v = &oj->vals->cols[q0 + g];
+            out[g] = v->values, valid[g] = v->valid, bits[g] = 0;
+            narrow[g] = oj->p->parts[q0 + g].out == CN_COL_INT32;
         }
-        size_t o = (size_t)(slot[r] == NONE ? 0 : slot[r]) * np;
-        for (uint32_t q = 0; q < np; q++) {
-            CnVec *v = &oj->vals->cols[q];
-            bool ok = slot[r] != NONE && oj->rok[o + q];
-            int64_t x = ok ? oj->rv[o + q] : 0;
-            if (oj->p->parts[q].out == CN_COL_INT32) ((int32_t *)v->values)[r] = (int32_t)x;
-            else ((int64_t *)v->values)[r] = x;
-            v->valid[r >> 6] |= (uint64_t)ok << (r & 63);
-            nn[q] += !ok;
+        /* r0 is a multiple of 64: each validity word is stored once, when complete */
+        for (uint32_t r = r0; r < r1; r++) {
+            if (r + PF < r1 && slot[r + PF] != NONE) {
+                __builtin_prefetch(rv + (size_t)slot[r + PF] * np + q0);
+                __builtin_prefetch(rok + (size_t)slot[r + PF] * np + q0);
+            }
+            unsigned b = r & 63;
+            size_t o = (size_t)(slot[r] == NONE ? 0 : slot[r]) * np + q0;
+            bool any = slot[r] != NONE;
+            for (uint32_t g = 0; g < ng; g++) {
+                uint64_t ok = any && rok[o + g];
+                int64_t x = ok ? rv[o + g] : 0;
+                if (narrow[g]) ((int32_t *)out[g])[r] = (int32_t)x;
+                else ((int64_t *)out[g])[r] = x;
+                bits[g] |= ok << b;
+            }
+            if (b == 63 || r + 1 == r1)
+                for (uint32_t g = 0; g < ng; g++) {
+                    valid[g][r >> 6] = bits[g];
+                    nn[q0 + g] += b + 1 - (unsigned)__builtin_popcountll(bits[g]);
+                    bits[g] = 0;
+                }
         }
     }
 }
