@@ -12,7 +12,8 @@
  * 1. Snapshot of one ds (D = 2024-01-30, window end E = epoch(2024-01-31)): the backfill
  *    of partition D without the tile store (a full computation), in a child process so
  *    its peak RSS is its own, on N threads (CN_THREADS, default the online CPUs). DuckDB
- *    (threads=N, the same count) runs, on the glob of the table's data files, the SQL the
+ *    (threads=N, the same count; a new in-memory database in a child process too) runs,
+ *    on the glob of the table's data files, the SQL the
  *    snapshot means (compute.md section 2: E - W <= ts < E; an empty group is null, COUNT
  *    included, N2; LAST_K newest first):
  *
@@ -225,12 +226,6 @@ static int64_t sample_diff(const Sample *a, const Sample *b, const char *what) {
     return bad;
 }
 
-static int64_t peak_rss_kb(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss;
-}
-
 /* Runs backfill(s) in a child process: its own peak RSS, and nothing of it stays in
  * this process. Returns wall seconds; *cpu_s and *rss_kb from the child's rusage. */
 /* CPU time of the last child's main thread (it takes the loaded rows and writes the
@@ -318,21 +313,38 @@ static double best_child(CnIceCatalog *c, CnConf *const *gb, int32_t day, double
     return best;
 }
 
-/* DuckDB (threads = ours) runs the snapshot SQL of the first n_val columns for the ds
- * `last` on the table's files and writes the result to a Parquet file in wh, as a
- * backfill writes its output (ours writes and commits an Iceberg table); its sampled rows,
- * read back from that file, into *sd (initialised here). Returns wall seconds of the
- * COPY, CPU seconds in *cpu_s; the SQL into *sql_out when given (caller frees). */
-static double duck_snapshot(const char *wh, int32_t last, int64_t keys, int n_val, Sample *sd, double *cpu_s,
-                            char **sql_out) {
+/* The timed part of a DuckDB run, in a child process (bench_in_child): a new in-memory
+ * database with threads = ours runs sql (ud). */
+static int duck_child(void *ud) {
     duckdb_database db;
     duckdb_connection con;
-    if (duckdb_open(NULL, &db) == DuckDBError || duckdb_connect(db, &con) == DuckDBError) die("DuckDB open", NULL);
     duckdb_result res;
+    if (duckdb_open(NULL, &db) == DuckDBError || duckdb_connect(db, &con) == DuckDBError) {
+        fprintf(stderr, "bench_groupby: DuckDB open failed\n");
+        return 1;
+    }
     char set_threads[64];
     snprintf(set_threads, sizeof set_threads, "SET threads=%u", cn_pool_threads());
     duckdb_query(con, set_threads, &res);
     duckdb_destroy_result(&res);
+    if (duckdb_query(con, (const char *)ud, &res) == DuckDBError) {
+        fprintf(stderr, "bench_groupby: DuckDB: %s\n", duckdb_result_error(&res));
+        return 1;
+    }
+    duckdb_destroy_result(&res);
+    duckdb_disconnect(&con);
+    duckdb_close(&db);
+    return 0;
+}
+
+/* DuckDB (threads = ours, in a child process as ours runs) runs the snapshot SQL of the
+ * first n_val columns for the ds `last` on the table's files and writes the result to a
+ * Parquet file in wh, as a backfill writes its output (ours writes and commits an
+ * Iceberg table); its sampled rows, read back from that file, into *sd (initialised
+ * here). Returns the child's wall seconds, its CPU seconds in *cpu_s and peak RSS in
+ * *rss_kb; the SQL into *sql_out when given (caller frees). */
+static double duck_snapshot(const char *wh, int32_t last, int64_t keys, int n_val, Sample *sd, double *cpu_s,
+                            long *rss_kb, char **sql_out) {
     int64_t e = ((int64_t)last + 1) * CN_MS_PER_DAY;
     static const int wdays[3] = {1, 7, 30};
     char sel[4096], cast[2048];
@@ -355,14 +367,11 @@ static double duck_snapshot(const char *wh, int32_t last, int64_t keys, int n_va
              "COPY (SELECT user_id%s FROM read_parquet('%s/raw.db/ev/data/*/*.parquet') WHERE ts >= %lld AND ts < %lld "
              "GROUP BY user_id) TO '%s' (FORMAT parquet)",
              sel, wh, (long long)(e - 30 * CN_MS_PER_DAY), (long long)e, out);
-    double w0 = wall(), c0 = cpu();
-    if (duckdb_query(con, dq, &res) == DuckDBError) {
-        fprintf(stderr, "bench_groupby: DuckDB: %s\n", duckdb_result_error(&res));
-        exit(1);
-    }
-    double duck_w = wall() - w0;
-    *cpu_s = cpu() - c0;
-    duckdb_destroy_result(&res);
+    double duck_w = bench_in_child(duck_child, dq, cpu_s, rss_kb);
+    duckdb_database db;
+    duckdb_connection con;
+    duckdb_result res;
+    if (duckdb_open(NULL, &db) == DuckDBError || duckdb_connect(db, &con) == DuckDBError) die("DuckDB open", NULL);
     sample_init(sd, keys, n_val);
     char *rq = malloc(qcap);
     if (!rq) die("out of memory", NULL);
@@ -398,18 +407,20 @@ static double duck_snapshot(const char *wh, int32_t last, int64_t keys, int n_va
     return duck_w;
 }
 
-/* duck_snapshot RUNS times: the fastest run's times; *sd and *sql_out from the last. */
+/* duck_snapshot RUNS times: the fastest run's times and peak RSS; *sd and *sql_out from
+ * the last. */
 static double best_duck(const char *wh, int32_t last, int64_t keys, int n_val, Sample *sd, double *cpu_s,
-                        char **sql_out) {
+                        long *rss_kb, char **sql_out) {
     double best = 0;
     for (int i = 0; i < RUNS; i++) {
         double cs;
+        long rss;
         if (i) {
             sample_free(sd);
             if (sql_out) free(*sql_out);
         }
-        double w = duck_snapshot(wh, last, keys, n_val, sd, &cs, sql_out);
-        if (i == 0 || w < best) best = w, *cpu_s = cs;
+        double w = duck_snapshot(wh, last, keys, n_val, sd, &cs, &rss, sql_out);
+        if (i == 0 || w < best) best = w, *cpu_s = cs, *rss_kb = rss;
     }
     return best;
 }
@@ -489,8 +500,8 @@ int main(int argc, char **argv) {
     uint32_t n_threads = cn_pool_threads(); /* what our engine uses */
     Sample sd;
     double duck_c;
-    double duck_w = best_duck(scratch.wh, last, keys, N_VAL, &sd, &duck_c, NULL);
-    int64_t duck_rss = peak_rss_kb();
+    long duck_rss;
+    double duck_w = best_duck(scratch.wh, last, keys, N_VAL, &sd, &duck_c, &duck_rss, NULL);
     int64_t d1 = check_snapshot(c, full_table, last_ds, keys, &sd, "one ds, chronon versus DuckDB");
     if (d1) bad = 1;
 
@@ -499,7 +510,7 @@ int main(int argc, char **argv) {
     printf("  chronon (%u threads) wall %7.3fs  cpu %7.3fs  %6.1f M events/s/core  peak RSS %6.0f MB  main thread "
            "cpu %.3fs\n",
            n_threads, one_w, one_c, (double)events / one_c / 1e6, (double)one_rss / 1024.0, one_main);
-    printf("  DuckDB (threads=%u)  wall %7.3fs  cpu %7.3fs  %6.1f M events/s/core  peak RSS %6.0f MB (whole bench "
+    printf("  DuckDB (threads=%u)  wall %7.3fs  cpu %7.3fs  %6.1f M events/s/core  peak RSS %6.0f MB (child "
            "process)\n",
            n_threads, duck_w, duck_c, (double)events / duck_c / 1e6, (double)duck_rss / 1024.0);
     printf("  ratio DuckDB/chronon: %.2fx wall, %.2fx cpu (sampled keys %s)\n", duck_w / one_w, duck_c / one_c,
@@ -547,7 +558,8 @@ sum_count:;
     double sc_main = child_main_cpu;
     Sample scd;
     char *sc_sql = NULL;
-    double sdc_w = best_duck(scratch.wh, last, keys, N_SC, &scd, &sdc_c, &sc_sql);
+    long sdc_rss;
+    double sdc_w = best_duck(scratch.wh, last, keys, N_SC, &scd, &sdc_c, &sdc_rss, &sc_sql);
     int64_t d3 = check_snapshot(c, sc_table, last_ds, keys, &scd, "one ds SUM/COUNT, chronon versus DuckDB");
     if (d3) bad = 1;
     printf("snapshot of %s: windows 1d/7d/30d x SUM/COUNT only, %lld output rows\n", last_ds,
@@ -557,8 +569,9 @@ sum_count:;
     printf("  chronon (%u threads) wall %7.3fs  cpu %7.3fs  %6.1f M events/s/core  peak RSS %6.0f MB  main thread "
            "cpu %.3fs\n",
            cn_pool_threads(), sc_w, sc_c, (double)events / sc_c / 1e6, (double)sc_rss / 1024.0, sc_main);
-    printf("  DuckDB (threads=%u)  wall %7.3fs  cpu %7.3fs  %6.1f M events/s/core\n", cn_pool_threads(), sdc_w, sdc_c,
-           (double)events / sdc_c / 1e6);
+    printf("  DuckDB (threads=%u)  wall %7.3fs  cpu %7.3fs  %6.1f M events/s/core  peak RSS %6.0f MB (child "
+           "process)\n",
+           cn_pool_threads(), sdc_w, sdc_c, (double)events / sdc_c / 1e6, (double)sdc_rss / 1024.0);
     printf("  ratio DuckDB/chronon: %.2fx wall, %.2fx cpu (sampled keys %s)\n", sdc_w / sc_w, sdc_c / sc_c,
            d3 ? "DIFFER" : "agree");
 

@@ -8,7 +8,9 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +36,33 @@ static inline pid_t bench_fork(void) {
     sync(); /* the generated tables' writeback, not in the first timed run */
     malloc_trim(0);
     return fork();
+}
+
+/* Runs fn(ud) in a child process (bench_fork), as a fresh process would run it: a peer
+ * (DuckDB) is timed this way, as our side is, so that neither runs on a heap an earlier
+ * run left faulted in. fn returns 0 on success. Returns the child's wall seconds; its
+ * CPU seconds (all threads, from its rusage) into *cpu_s and its peak RSS into *rss_kb.
+ * Exits on failure. */
+static inline double bench_in_child(int (*fn)(void *ud), void *ud, double *cpu_s, long *rss_kb) {
+    fflush(NULL);
+    double w0 = wall();
+    pid_t pid = bench_fork();
+    if (pid < 0) {
+        perror("fork");
+        exit(1);
+    }
+    if (pid == 0) _exit(fn(ud) ? 1 : 0);
+    int status = 0;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "bench: the timed child process failed\n");
+        exit(1);
+    }
+    double w = wall() - w0;
+    *cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+             (double)ru.ru_stime.tv_usec / 1e6;
+    *rss_kb = ru.ru_maxrss;
+    return w;
 }
 
 /* Removes path and everything under it; errors are ignored (scratch data). */
