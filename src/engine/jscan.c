@@ -1098,23 +1098,32 @@ static uint32_t id_lower(const uint32_t *id, uint32_t lo, uint32_t hi, uint32_t 
     return lo;
 }
 
+/* Entries between two threads' run cursors: at least a cache line apart, or every store
+ * of one thread's cursors takes the line from the other. */
+#define CUR_STRIDE(n_runs) ((((size_t)(n_runs)) + 31) & ~(size_t)15)
+
 static void run_step(void *ud, uint32_t t) {
     const RunJob *j = ud;
     uint32_t k0 = j->kcut[t], k1 = j->kcut[t + 1];
     if (k0 == k1) return;
     /* per run, the cursor at the thread's first key; keys then in order, each taking
      * its rows from every run: every stream is read and written in sequence */
-    uint32_t *cur = j->cur + (size_t)t * j->n_runs, o = j->start[k0];
-    for (uint32_t q = 0; q < j->n_runs; q++) cur[q] = id_lower(j->id, j->rs[q], j->re[q], k0);
+    uint32_t *cur = j->cur + (size_t)t * CUR_STRIDE(j->n_runs), o = j->start[k0], n_runs = j->n_runs;
+    /* the job's arrays in locals: the records' stores may alias its fields */
+    const uint32_t *id = j->id, *re = j->re;
+    const int64_t *ts = j->ts, *val = j->val;
+    const int32_t *pday = j->pday;
+    Rec *a = j->a;
+    for (uint32_t q = 0; q < n_runs; q++) cur[q] = id_lower(id, j->rs[q], re[q], k0);
     for (uint32_t k = k0; k < k1; k++) {
-        for (uint32_t q = 0; q < j->n_runs; q++) {
-            uint32_t r = cur[q], e = j->re[q];
-            for (; r < e && j->id[r] == k; r++) {
-                Rec *x = &j->a[o++];
-                x->ts = j->ts[r];
-                x->v = j->val ? j->val[r] : (int64_t)r;
+        for (uint32_t q = 0; q < n_runs; q++) {
+            uint32_t r = cur[q], e = re[q];
+            for (; r < e && id[r] == k; r++) {
+                Rec *x = &a[o++];
+                x->ts = ts[r];
+                x->v = val ? val[r] : (int64_t)r;
                 x->id = k;
-                x->pday = j->pday ? j->pday[r] : 0;
+                x->pday = pday ? pday[r] : 0;
             }
             cur[q] = r;
         }
@@ -1168,7 +1177,7 @@ static int sort_runs(const uint32_t *id, const int64_t *ts, const int32_t *pday,
     RunJob j = {.id = id, .rs = rs, .re = re, .ts = ts, .val = val, .pday = pday, .start = start, .n_runs = nr,
                 .nt = threads_for(n)};
     j.a = spare_take(sp, ((size_t)n + 1) * sizeof *j.a);
-    j.cur = cn_malloc(((size_t)nr * j.nt + 1) * sizeof *j.cur);
+    j.cur = cn_malloc((CUR_STRIDE(nr) * j.nt + 1) * sizeof *j.cur);
     j.kcut = cn_calloc((size_t)j.nt * 2 + 1, sizeof *j.kcut);
     if (!j.a || !j.cur || !j.kcut) {
         cn_free(j.a), cn_free(j.cur), cn_free(j.kcut);
@@ -1452,47 +1461,71 @@ typedef struct SweepJob {
     const Sorted *s;
     const Plan *p;
     const Rec *qs;
-    uint32_t *slot, *jcut, *lo;  /* lo: per thread p->n_w window starts */
+    uint32_t *slot, *jcut, *lo;  /* lo: per thread p->n_w window starts, LO_STRIDE apart */
     int64_t *v;
     uint8_t *ok;
 } SweepJob;
 
+/* Entries between two threads' window starts: at least a cache line apart, or every
+ * store of one thread's pointers takes the line from the other (two thirds of the
+ * sweep's time went to it). */
+#define LO_STRIDE(n_w) ((((size_t)(n_w)) + 31) & ~(size_t)15)
+
+/* The pointers walk in locals: through the memory of lo[] (or with the job's fields
+ * reloaded after every byte stored to ok, which may alias them) each step of a walk
+ * waited on the store of the step before. */
 static void sweep_step(void *ud, uint32_t th) {
     const SweepJob *sj = ud;
     const Sorted *s = sj->s;
     const Plan *p = sj->p;
-    uint32_t np = p->n_parts, *lo = sj->lo + (size_t)th * p->n_w;
+    const Rec *qs = sj->qs, *rec = s->rec;
+    const JPart *parts = p->parts;
+    const int64_t *w_ms = p->w_ms, *w_hop = p->w_hop;
+    const double *w_inv = p->w_inv;
+    const uint32_t *start = s->start;
+    uint32_t *slot = sj->slot;
+    int64_t *vals = sj->v;
+    uint8_t *oks = sj->ok;
+    uint32_t np = p->n_parts, n_w = p->n_w, *lo = sj->lo + (size_t)th * LO_STRIDE(n_w);
     uint32_t cur = NONE, e1 = 0, hi = 0;
     int32_t max_pday = INT32_MIN;
-    for (uint32_t j = sj->jcut[th]; j < sj->jcut[th + 1]; j++) {
-        const Rec *qr = &sj->qs[j];
+    for (uint32_t j = sj->jcut[th], j1 = sj->jcut[th + 1]; j < j1; j++) {
+        const Rec *qr = &qs[j];
         uint32_t r = (uint32_t)qr->v, k = qr->id;
         int64_t t = qr->ts;
         int32_t qpd = qr->pday;
         if (k != cur) {
             cur = k;
-            hi = s->start[k];
-            e1 = s->start[k + 1];
+            hi = start[k];
+            e1 = start[k + 1];
             max_pday = INT32_MIN;
-            for (uint32_t w = 0; w < p->n_w; w++) lo[w] = hi;
+            for (uint32_t w = 0; w < n_w; w++) lo[w] = hi;
         }
-        while (hi < e1 && TS(s, hi) < t) {
-            if (PDAY(s, hi) > max_pday) max_pday = PDAY(s, hi);
-            hi++;
+        uint32_t h = hi;
+        int32_t mp = max_pday;
+        while (h < e1 && rec[h].ts < t) {
+            if (rec[h].pday > mp) mp = rec[h].pday;
+            h++;
         }
-        for (uint32_t w = 0; w < p->n_w; w++) {
-            if (!p->w_ms[w]) continue;
+        hi = h, max_pday = mp;
+        for (uint32_t w = 0; w < n_w; w++) {
+            if (!w_ms[w]) continue;
             /* cn_agg_temporal_start with the hop looked up once: floor(t - W, H) */
-            int64_t st = floor_hop(t - p->w_ms[w], p->w_hop[w], p->w_inv[w]);
-            while (lo[w] < hi && TS(s, lo[w]) < st) lo[w]++;
+            int64_t st = floor_hop(t - w_ms[w], w_hop[w], w_inv[w]);
+            uint32_t x = lo[w];
+            while (x < h && rec[x].ts < st) x++;
+            lo[w] = x;
         }
-        bool late = max_pday > qpd;
-        sj->slot[r] = j;
+        bool late = mp > qpd;
+        slot[r] = j;
+        int64_t *v = vals + (size_t)j * np;
+        uint8_t *ok = oks + (size_t)j * np;
         for (uint32_t q = 0; q < np; q++) {
-            const JPart *jp = &p->parts[q];
-            size_t o = (size_t)j * np + q;
-            sj->ok[o] = late ? part_value_upto(s, jp, lo[jp->win], hi, qpd, &sj->v[o])
-                             : part_value(s, jp, lo[jp->win], hi, &sj->v[o]);
+            const JPart *jp = &parts[q];
+            int64_t x = 0;
+            bool got = late ? part_value_upto(s, jp, lo[jp->win], h, qpd, &x) : part_value(s, jp, lo[jp->win], h, &x);
+            v[q] = x;
+            ok[q] = got;
         }
     }
 }
@@ -1518,7 +1551,7 @@ static int sweep(Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, co
     sj.ok = *rok = spare_take(&s->spare, (size_t)n_qq * np + 1);
     spare_fini(&s->spare); /* nothing bigger is made after: the rest goes back now */
     sj.jcut = cn_malloc(((size_t)nt + 1) * sizeof *sj.jcut);
-    sj.lo = cn_malloc(((size_t)nt * p->n_w + 1) * sizeof *sj.lo);
+    sj.lo = cn_malloc(((size_t)nt * LO_STRIDE(p->n_w) + 1) * sizeof *sj.lo);
     if (!sj.v || !sj.ok || !sj.jcut || !sj.lo) goto oom;
     for (uint32_t t = 0; t <= nt; t++) {
         uint32_t j = t == nt ? n_qq : cut(n_qq, t, nt);
@@ -1551,6 +1584,7 @@ typedef struct OutJob {
 } OutJob;
 
 #define PF 24      /* rows to prefetch ahead: about the misses in flight */
+#define NN_STRIDE(np) ((((size_t)(np)) + 15) & ~(size_t)7) /* per-thread null counts, a line apart */
 #define OUT_GROUP 16 /* parts written per pass over the rows */
 static void out_step(void *ud, uint32_t t) {
     const OutJob *oj = ud;
@@ -1559,7 +1593,7 @@ static void out_step(void *ud, uint32_t t) {
     const uint32_t *slot = oj->slot;
     const int64_t *rv = oj->rv;
     const uint8_t *rok = oj->rok;
-    uint64_t *nn = oj->n_null + (size_t)t * np;
+    uint64_t *nn = oj->n_null + (size_t)t * NN_STRIDE(np);
     if (r1 > oj->n) r1 = oj->n;
     for (uint32_t q0 = 0; q0 < np; q0 += OUT_GROUP) {
         uint32_t ng = np - q0 < OUT_GROUP ? np - q0 : OUT_GROUP;
@@ -1610,11 +1644,11 @@ static int out_columns(const Plan *p, uint32_t n, const uint32_t *slot, const in
         if (cn_col_vec_reserve(v, n) || cn_col_vec_make_valid(v)) return cn_err_set(err, CN_ENOMEM, "out of memory");
         memset(v->valid, 0, ((size_t)n + 63) / 64 * 8);
     }
-    oj.n_null = cn_calloc((size_t)oj.nt * np + 1, sizeof *oj.n_null);
+    oj.n_null = cn_calloc((size_t)oj.nt * NN_STRIDE(np) + 1, sizeof *oj.n_null);
     if (!oj.n_null) return cn_err_set(err, CN_ENOMEM, "out of memory");
     cn_pool_run(oj.nt, out_step, &oj);
     for (uint32_t q = 0; q < np; q++) {
-        for (uint32_t t = 0; t < oj.nt; t++) vals->cols[q].n_null += oj.n_null[(size_t)t * np + q];
+        for (uint32_t t = 0; t < oj.nt; t++) vals->cols[q].n_null += oj.n_null[(size_t)t * NN_STRIDE(np) + q];
         vals->cols[q].n = n;
     }
     cn_free(oj.n_null);
