@@ -841,7 +841,8 @@ static void spare_fini(Spare *sp) {
 
 /* Stable LSD radix sort of r[0..m) by bits [0, bits) of their radix key k; t is scratch
  * of m records, cnt of 1 << DIGIT counters. The result is in r. */
-static void radix_lsd(Rec *r, Rec *t, uint32_t m, unsigned bits, const RecKey *k, uint32_t *cnt) {
+static void radix_lsd(Rec *r, Rec *t, uint32_t m, unsigned bits, const RecKey *key, uint32_t *cnt) {
+    const RecKey kk = *key, *k = &kk; /* a local: the records' stores may alias *key */
     unsigned passes = (bits + DIGIT - 1) / DIGIT;
     unsigned digit = passes ? (bits + passes - 1) / passes : 1;
     uint32_t mask = (1u << digit) - 1;
@@ -942,25 +943,29 @@ static void sort_step(void *ud, uint32_t t) {
         j->tmin[t] = lo, j->tmax[t] = hi;
         break;
     }
-    case 1:
+    case 1: {
+        const SortJob jl = *j; /* locals: the counts' stores may alias the job's fields */
         memset(h, 0, ((size_t)1 << DIGIT) * sizeof *h);
         for (uint32_t i = i0; i < i1; i++) {
-            uint32_t r = j->idx ? j->idx[i] : i;
-            if (j->id[r] != j->drop) h[U_OF(j, r) >> j->low]++;
+            uint32_t r = jl.idx ? jl.idx[i] : i;
+            if (jl.id[r] != jl.drop) h[U_OF(&jl, r) >> jl.low]++;
         }
         break;
-    case 2: /* each record built straight into its bucket (one pass over memory) */
+    }
+    case 2: { /* each record built straight into its bucket (one pass over memory) */
+        const SortJob jl = *j; /* locals: the records' stores may alias the job's fields */
         for (uint32_t i = i0; i < i1; i++) {
-            uint32_t r = j->idx ? j->idx[i] : i;
-            if (j->id[r] == j->drop) continue;
-            uint64_t u = U_OF(j, r);
-            Rec *x = &j->a[h[u >> j->low]++];
-            x->ts = j->ts[r];
-            x->v = j->val ? j->val[r] : (int64_t)r;
-            x->id = j->id[r];
-            x->pday = j->pday ? j->pday[r] : 0;
+            uint32_t r = jl.idx ? jl.idx[i] : i;
+            if (jl.id[r] == jl.drop) continue;
+            uint64_t u = U_OF(&jl, r);
+            Rec *x = &jl.a[h[u >> jl.low]++];
+            x->ts = jl.ts[r];
+            x->v = jl.val ? jl.val[r] : (int64_t)r;
+            x->id = jl.id[r];
+            x->pday = jl.pday ? jl.pday[r] : 0;
         }
         break;
+    }
     default: { /* each bucket (in cache up to about 20M rows) on the low bits, then the full ts */
         Rec *sc = j->scratch + (size_t)t * j->max_b;
         uint32_t *cnt = j->cnt + ((size_t)t << DIGIT);
