@@ -1613,8 +1613,10 @@ static void out_step(void *ud, uint32_t t) {
         }
         /* r0 is a multiple of 64: each validity word is stored once, when complete */
         for (uint32_t r = r0; r < r1; r++) {
-            if (r + PF < r1 && slot[r + PF] != NONE) {
-                __builtin_prefetch(rv + (size_t)slot[r + PF] * np + q0);
+            if (r + PF < r1 && slot[r + PF] != NONE) { /* the group's values may span two lines */
+                const int64_t *pv = rv + (size_t)slot[r + PF] * np + q0;
+                __builtin_prefetch(pv);
+                __builtin_prefetch(pv + ng - 1);
                 __builtin_prefetch(rok + (size_t)slot[r + PF] * np + q0);
             }
             unsigned b = r & 63;
