@@ -69,7 +69,10 @@ typedef struct Plan {
     double *w_inv;               /* 1.0 / w_hop: floor_hop's estimate */
     JPart *parts;                /* one per g->parts entry */
     uint32_t n_parts;
+    bool running;                /* SUM and COUNT from running sums in the sweep (n_w <= RUN_W) */
 } Plan;
+
+#define RUN_W 8 /* distinct windows the sweep keeps running sums for; more: prefix arrays */
 
 /* Loaded rows, in scan order. */
 typedef struct Flat {
@@ -178,6 +181,7 @@ static bool plan_make(CnEngGroupBy *g, Plan *p) {
         }
         jp->win = w;
     }
+    p->running = p->n_w <= RUN_W;
     return true;
 }
 
@@ -1359,13 +1363,13 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const
             }
             spare_put(&s->spare, f->val[c], (size_t)f->cap * sizeof **f->val), f->val[c] = NULL;
         }
-        if (p->in_cnt[c] && ok) {
+        if (p->in_cnt[c] && ok && !p->running) {
             uint32_t *cn = s->cnt[c] = big_alloc(((size_t)n + 1) * sizeof *cn);
             if (!cn) goto oom;
             cn[0] = 0;
             for (uint32_t i = 0; i < n; i++) cn[i + 1] = cn[i] + ok[i];
         }
-        if (p->in_sum[c]) {
+        if (p->in_sum[c] && !p->running) {
             uint64_t *sm = s->sum[c] = spare_take(&s->spare, ((size_t)n + 1) * sizeof *sm);
             if (!sm) goto oom;
             sum_prefix(s, c, ok, sm);
@@ -1494,6 +1498,20 @@ static void sweep_step(void *ud, uint32_t th) {
     uint32_t np = p->n_parts, n_w = p->n_w, *lo = sj->lo + (size_t)th * LO_STRIDE(n_w);
     uint32_t cur = NONE, e1 = 0, hi = 0;
     int32_t max_pday = INT32_MIN;
+    /* running sums (p->running): per counted input c, what entered the key's windows at
+     * their end (tot, tcnt: every row before hi) and what left window w at its start
+     * (out, ocnt: rows before lo[w]); the window holds the difference, modulo 2^64 as
+     * the prefix sums and the kernel's SUM wrap */
+    uint32_t rin[MAX_IN], n_rin = 0;
+    uint64_t tot[MAX_IN], out[RUN_W][MAX_IN];
+    uint32_t tcnt[MAX_IN], ocnt[RUN_W][MAX_IN];
+    bool run = p->running;
+    for (uint32_t c = 0; run && c < p->n_in; c++)
+        if (p->in_cnt[c]) rin[n_rin++] = c;
+    /* the one counted input's arrays (the carried one's values are in the records) */
+    uint32_t c1 = n_rin ? rin[0] : 0;
+    const uint8_t *ok1 = n_rin ? s->ok[c1] : NULL;
+    const int64_t *v1 = n_rin && c1 != s->carried ? s->val[c1] : NULL;
     for (uint32_t j = sj->jcut[th], j1 = sj->jcut[th + 1]; j < j1; j++) {
         const Rec *qr = &qs[j];
         uint32_t r = (uint32_t)qr->v, k = qr->id;
@@ -1505,12 +1523,34 @@ static void sweep_step(void *ud, uint32_t th) {
             e1 = start[k + 1];
             max_pday = INT32_MIN;
             for (uint32_t w = 0; w < n_w; w++) lo[w] = hi;
+            for (uint32_t i = 0; i < n_rin; i++) {
+                uint32_t c = rin[i];
+                tot[c] = 0, tcnt[c] = 0;
+                for (uint32_t w = 0; w < n_w; w++) out[w][c] = 0, ocnt[w][c] = 0;
+            }
         }
         uint32_t h = hi;
         int32_t mp = max_pday;
-        while (h < e1 && rec[h].ts < t) {
-            if (rec[h].pday > mp) mp = rec[h].pday;
-            h++;
+        if (n_rin == 1) { /* one counted input: its sums in registers */
+            uint64_t sv = tot[c1];
+            uint32_t sc = tcnt[c1];
+            for (; h < e1 && rec[h].ts < t; h++) {
+                if (rec[h].pday > mp) mp = rec[h].pday;
+                bool okx = !ok1 || ok1[h];
+                sv += okx ? (uint64_t)(v1 ? v1[h] : rec[h].v) : 0;
+                sc += okx;
+            }
+            tot[c1] = sv, tcnt[c1] = sc;
+        } else {
+            for (; h < e1 && rec[h].ts < t; h++) {
+                if (rec[h].pday > mp) mp = rec[h].pday;
+                for (uint32_t i = 0; i < n_rin; i++) {
+                    uint32_t c = rin[i];
+                    bool okx = IN_OK(s, c, h);
+                    tot[c] += okx ? (uint64_t)VAL(s, c, h) : 0;
+                    tcnt[c] += okx;
+                }
+            }
         }
         hi = h, max_pday = mp;
         for (uint32_t w = 0; w < n_w; w++) {
@@ -1518,7 +1558,26 @@ static void sweep_step(void *ud, uint32_t th) {
             /* cn_agg_temporal_start with the hop looked up once: floor(t - W, H) */
             int64_t st = floor_hop(t - w_ms[w], w_hop[w], w_inv[w]);
             uint32_t x = lo[w];
-            while (x < h && rec[x].ts < st) x++;
+            if (n_rin == 1) {
+                uint64_t sv = out[w][c1];
+                uint32_t sc = ocnt[w][c1];
+                for (; x < h && rec[x].ts < st; x++) {
+                    bool okx = !ok1 || ok1[x];
+                    sv += okx ? (uint64_t)(v1 ? v1[x] : rec[x].v) : 0;
+                    sc += okx;
+                }
+                out[w][c1] = sv, ocnt[w][c1] = sc;
+            } else if (n_rin) {
+                for (; x < h && rec[x].ts < st; x++)
+                    for (uint32_t i = 0; i < n_rin; i++) {
+                        uint32_t c = rin[i];
+                        bool okx = IN_OK(s, c, x);
+                        out[w][c] += okx ? (uint64_t)VAL(s, c, x) : 0;
+                        ocnt[w][c] += okx;
+                    }
+            } else {
+                while (x < h && rec[x].ts < st) x++;
+            }
             lo[w] = x;
         }
         bool late = mp > qpd;
@@ -1528,7 +1587,16 @@ static void sweep_step(void *ud, uint32_t th) {
         for (uint32_t q = 0; q < np; q++) {
             const JPart *jp = &parts[q];
             int64_t x = 0;
-            bool got = late ? part_value_upto(s, jp, lo[jp->win], h, qpd, &x) : part_value(s, jp, lo[jp->win], h, &x);
+            bool got;
+            if (late) {
+                got = part_value_upto(s, jp, lo[jp->win], h, qpd, &x);
+            } else if (run && (jp->op == J_COUNT || jp->op == J_SUM)) {
+                uint32_t c = jp->in, m = tcnt[c] - ocnt[jp->win][c];
+                got = m != 0;
+                x = jp->op == J_COUNT ? (int64_t)m : (int64_t)(tot[c] - out[jp->win][c]);
+            } else {
+                got = part_value(s, jp, lo[jp->win], h, &x);
+            }
             v[q] = x;
             ok[q] = got;
         }

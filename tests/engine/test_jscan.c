@@ -434,6 +434,44 @@ static void test_random_carried_value(void **state) {
     cn_conf_free(c);
 }
 
+/* One counted input (the sweep's running sums keep its sums in registers): SUM and
+ * COUNT of amount with nulls (the null mask read per row), and COUNT alone of small,
+ * whose values are not loaded (the records carry row numbers, which must not count).
+ * Each has an unwindowed part: rows stored before their ts's day (drawn here) send a
+ * GroupBy with windows alone to the generic path (D29). */
+static void test_random_one_counted_input(void **state) {
+    (void)state;
+    static const char *const js[] = {
+        "{\"metaData\": {\"name\": \"t.one\", \"outputNamespace\": \"out\", \"team\": \"t\"},"
+        " \"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {\"selects\": {\"user\": \"user\","
+        " \"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}], \"keyColumns\": [\"user\"], \"accuracy\": 0,"
+        " \"aggregations\": [{\"inputColumn\": \"amount\", \"operation\": 7, \"windows\": " WINS "},"
+        " {\"inputColumn\": \"amount\", \"operation\": 6, \"windows\": " WINS "},"
+        " {\"inputColumn\": \"amount\", \"operation\": 6}]}",
+        "{\"metaData\": {\"name\": \"t.one\", \"outputNamespace\": \"out\", \"team\": \"t\"},"
+        " \"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {\"selects\": {\"user\": \"user\","
+        " \"small\": \"`small`\"}, \"timeColumn\": \"ts\"}}}], \"keyColumns\": [\"user\"], \"accuracy\": 0,"
+        " \"aggregations\": [{\"inputColumn\": \"small\", \"operation\": 6, \"windows\": " WINS "},"
+        " {\"inputColumn\": \"small\", \"operation\": 6}]}",
+    };
+    for (size_t k = 0; k < CN_ARRAY_LEN(js); k++) {
+        CnErr err = CN_ERR_INIT;
+        CnConf *c = NULL;
+        ASSERT_OK(cn_conf_loadb("production/group_bys/t/one", js[k], strlen(js[k]), CN_CONF_KIND_UNKNOWN, &c, &err),
+                  &err);
+        for (uint32_t i = 0; i < 2; i++) {
+            Env e;
+            env_open_ordered(&e, 20000, i ? 5 : 300, i ? SPARSE : DENSE, 700 + 10 * k + i, AS_DRAWN);
+            Queries q;
+            make_queries(&q, 10000, i ? 5 : 300, i ? SPARSE : DENSE, 800 + 10 * k + i);
+            assert_true(compare(e.cat, c->group_by, INT32_MIN, INT32_MAX, &q) > (uint64_t)q.b->n_rows);
+            queries_fini(&q);
+            env_close(&e);
+        }
+        cn_conf_free(c);
+    }
+}
+
 /* Two batches of the same schema hold the same bytes: every value and validity. */
 static void assert_batches_equal(const CnBatch *a, const CnBatch *b) {
     assert_int_equal(a->n_cols, b->n_cols);
@@ -858,5 +896,6 @@ CN_TEST_MAIN(cmocka_unit_test(test_random_dense_keys), cmocka_unit_test(test_ran
              cmocka_unit_test(test_random_string_keys), cmocka_unit_test(test_threads_identical),
              cmocka_unit_test(test_row_order_free), cmocka_unit_test(test_sorted_tables),
              cmocka_unit_test(test_sorted_claim_broken), cmocka_unit_test(test_ties_without_nulls),
-             cmocka_unit_test(test_random_carried_value), cmocka_unit_test(test_rows_outside_windows),
+             cmocka_unit_test(test_random_carried_value), cmocka_unit_test(test_random_one_counted_input),
+             cmocka_unit_test(test_rows_outside_windows),
              cmocka_unit_test(test_declines))
