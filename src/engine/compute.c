@@ -1139,6 +1139,11 @@ static void fold_rows_of(const FoldScan *fs, uint32_t t, uint32_t *r0, uint32_t 
     *r1 = (uint32_t)(n * (t + 1) / fs->n_threads);
 }
 
+/* FOLD_VISIBLE over locals: the passes' stores may alias the fields of g and val,
+ * which each row would otherwise load again. */
+#define FOLD_VIS_L(r) \
+    (ts_ok[r] && pday[r] <= d && tsa[r] < end && tsa[r] >= lo && (!valid || ((valid[(r) >> 6] >> ((r) & 63)) & 1)))
+
 static void fold_count(void *ud, uint32_t t) {
     FoldScan *fs = ud;
     const CnEngGroupBy *g = fs->g;
@@ -1148,8 +1153,13 @@ static void fold_count(void *ud, uint32_t t) {
     uint32_t *h = fs->hist + (size_t)t * fs->n_buckets, r0, r1;
     memset(h, 0, fs->n_buckets * sizeof *h);
     fold_rows_of(fs, t, &r0, &r1);
+    const uint8_t *ts_ok = g->ts_ok;
+    const int32_t *pday = g->pday;
+    const int64_t *tsa = g->ts;
+    const uint64_t *valid = val->valid;
+    const uint32_t *kid = g->key_id, shift = fs->shift;
     for (uint32_t r = r0; r < r1; r++)
-        if (FOLD_VISIBLE(r)) h[g->key_id[r] >> fs->shift]++;
+        if (FOLD_VIS_L(r)) h[kid[r] >> shift]++;
 }
 
 static void fold_scatter(void *ud, uint32_t t) {
@@ -1161,24 +1171,29 @@ static void fold_scatter(void *ud, uint32_t t) {
     int64_t lo = fs->lo, end = fs->end;
     uint32_t *pos = fs->hist + (size_t)t * fs->n_buckets, r0, r1;
     fold_rows_of(fs, t, &r0, &r1);
+    const uint8_t *ts_ok = g->ts_ok;
+    const int32_t *pday = g->pday;
+    const int64_t *tsa = g->ts;
+    const uint64_t *valid = val->valid;
+    const uint32_t *kid = g->key_id, shift = fs->shift;
     if (fs->compact) {
         FoldPartRowC *part = fs->part;
         for (uint32_t r = r0; r < r1; r++) {
-            if (!FOLD_VISIBLE(r)) continue;
-            uint32_t id = g->key_id[r];
-            FoldPartRowC *pr = &part[pos[id >> fs->shift]++];
+            if (!FOLD_VIS_L(r)) continue;
+            uint32_t id = kid[r];
+            FoldPartRowC *pr = &part[pos[id >> shift]++];
             pr->v = x[r];
-            pr->dt = (uint32_t)(g->ts[r] - lo);
+            pr->dt = (uint32_t)(tsa[r] - lo);
             pr->id = id;
         }
         return;
     }
     FoldPartRow *part = fs->part;
     for (uint32_t r = r0; r < r1; r++) {
-        if (!FOLD_VISIBLE(r)) continue;
-        uint32_t id = g->key_id[r];
-        FoldPartRow *pr = &part[pos[id >> fs->shift]++];
-        pr->ts = g->ts[r];
+        if (!FOLD_VIS_L(r)) continue;
+        uint32_t id = kid[r];
+        FoldPartRow *pr = &part[pos[id >> shift]++];
+        pr->ts = tsa[r];
         pr->v = x[r];
         pr->id = id;
     }
