@@ -66,6 +66,7 @@
 #include "engine/engine.h"
 #include "table/table.h"
 #include "bench_util.h" /* after table.h: its warehouse helpers */
+#include "bench_duck.h"
 
 #define N_DS 30
 #define N_VAL 12 /* value columns */
@@ -313,30 +314,6 @@ static double best_child(CnIceCatalog *c, CnConf *const *gb, int32_t day, double
     return best;
 }
 
-/* The timed part of a DuckDB run, in a child process (bench_in_child): a new in-memory
- * database with threads = ours runs sql (ud). */
-static int duck_child(void *ud) {
-    duckdb_database db;
-    duckdb_connection con;
-    duckdb_result res;
-    if (duckdb_open(NULL, &db) == DuckDBError || duckdb_connect(db, &con) == DuckDBError) {
-        fprintf(stderr, "bench_groupby: DuckDB open failed\n");
-        return 1;
-    }
-    char set_threads[64];
-    snprintf(set_threads, sizeof set_threads, "SET threads=%u", cn_pool_threads());
-    duckdb_query(con, set_threads, &res);
-    duckdb_destroy_result(&res);
-    if (duckdb_query(con, (const char *)ud, &res) == DuckDBError) {
-        fprintf(stderr, "bench_groupby: DuckDB: %s\n", duckdb_result_error(&res));
-        return 1;
-    }
-    duckdb_destroy_result(&res);
-    duckdb_disconnect(&con);
-    duckdb_close(&db);
-    return 0;
-}
-
 /* DuckDB (threads = ours, in a child process as ours runs) runs the snapshot SQL of the
  * first n_val columns for the ds `last` on the table's files and writes the result to a
  * Parquet file in wh, as a backfill writes its output (ours writes and commits an
@@ -367,7 +344,8 @@ static double duck_snapshot(const char *wh, int32_t last, int64_t keys, int n_va
              "COPY (SELECT user_id%s FROM read_parquet('%s/raw.db/ev/data/*/*.parquet') WHERE ts >= %lld AND ts < %lld "
              "GROUP BY user_id) TO '%s' (FORMAT parquet)",
              sel, wh, (long long)(e - 30 * CN_MS_PER_DAY), (long long)e, out);
-    double duck_w = bench_in_child(duck_child, dq, cpu_s, rss_kb);
+    BenchDuck bd = {"bench_groupby", dq, cn_pool_threads()};
+    double duck_w = bench_in_child(bench_duck_child, &bd, cpu_s, rss_kb);
     duckdb_database db;
     duckdb_connection con;
     duckdb_result res;

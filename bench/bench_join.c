@@ -62,6 +62,7 @@
 #include "engine/engine.h"
 #include "table/table.h"
 #include "bench_util.h" /* after table.h: its warehouse helpers */
+#include "bench_duck.h"
 
 #define N_DS 30
 #define LEFT_D0 7 /* first left partition: day 7 (2024-01-08), so 7d windows are full */
@@ -265,28 +266,9 @@ static void print_ours(double w, double c, int64_t rss_kb, int64_t faults) {
            w, c, (double)rss_kb / 1024.0, cn_pool_threads(), (long long)faults);
 }
 
-/* DuckDB's answer over events table raw.<ev> into <dir>/duck_<ev>.parquet; its wall and
- * CPU seconds, and the sampled rows into *sd. */
-/* The timed part of a DuckDB run, in a child process (bench_in_child), as ours runs: a
- * new in-memory database (default threads: all) runs sql (ud). */
-static int duck_child(void *ud) {
-    duckdb_database db;
-    duckdb_connection con;
-    duckdb_result res;
-    if (duckdb_open(NULL, &db) == DuckDBError || duckdb_connect(db, &con) == DuckDBError) {
-        fprintf(stderr, "bench_join: DuckDB open failed\n");
-        return 1;
-    }
-    if (duckdb_query(con, (const char *)ud, &res) == DuckDBError) {
-        fprintf(stderr, "bench_join: DuckDB: %s\n", duckdb_result_error(&res));
-        return 1;
-    }
-    duckdb_destroy_result(&res);
-    duckdb_disconnect(&con);
-    duckdb_close(&db);
-    return 0;
-}
-
+/* DuckDB's answer over events table raw.<ev> into <dir>/duck_<ev>.parquet, computed in a
+ * child process (bench_duck_child); its wall and CPU seconds and peak RSS, and the
+ * sampled rows (read back here, untimed) into *sd. */
 static void run_duck(duckdb_connection con, const char *dir, const char *wh, const char *ev, int64_t n_left,
                      double *w_out, double *c_out, long *rss_kb, Sample *sd) {
     duckdb_result res;
@@ -313,7 +295,8 @@ static void run_duck(duckdb_connection con, const char *dir, const char *wh, con
              "LEFT JOIN read_parquet('%s/raw.db/%s/data/*/*.parquet') e "
              "ON e.user_id = l.user_id AND e.ts < l.ts AND e.ts >= %s GROUP BY l.rid) TO '%s' (FORMAT parquet)",
              sel, wh, wh, ev, start[2], duck_out);
-    *w_out = bench_in_child(duck_child, q, c_out, rss_kb);
+    BenchDuck bd = {"bench_join", q, 0};
+    *w_out = bench_in_child(bench_duck_child, &bd, c_out, rss_kb);
     sample_init(sd, n_left);
     snprintf(q, qcap, "SELECT count(*) FROM read_parquet('%s')", duck_out);
     duck_exec(con, q, &res);
