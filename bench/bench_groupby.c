@@ -237,8 +237,8 @@ static double run_child(CnIceCatalog *c, const CnGroupBy *gb, int32_t d0, int32_
                         double *cpu_s, int64_t *rss_kb, CnEngStats *st_out) {
     int fd[2];
     if (pipe(fd)) die("pipe", NULL);
-    double w0 = wall();
-    pid_t pid = bench_fork();
+    double w0;
+    pid_t pid = bench_fork(&w0);
     if (pid < 0) die("fork", NULL);
     if (pid == 0) {
         close(fd[0]);

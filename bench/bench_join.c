@@ -217,8 +217,8 @@ static double run_child(CnIceCatalog *c, const CnJoin *j, const char *s, const c
                         int64_t *rss_kb, int64_t *faults, CnEngStats *st_out) {
     int fd[2];
     if (pipe(fd)) die("pipe", NULL);
-    double w0 = wall();
-    pid_t pid = bench_fork();
+    double w0;
+    pid_t pid = bench_fork(&w0);
     if (pid < 0) die("fork", NULL);
     if (pid == 0) {
         close(fd[0]);

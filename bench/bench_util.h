@@ -32,10 +32,13 @@ static inline double cpu(void) {
  * (the generated tables' buffers) is shared copy-on-write with the child, whose first
  * write to each such page would copy it and flush the TLB of every thread, a cost a
  * process started by exec does not pay. The page cache is written back first (sync), so
- * the kernel's writeback of the generated tables does not run beside the first timing. */
-static inline pid_t bench_fork(void) {
+ * the kernel's writeback of the generated tables does not run beside the first timing.
+ * *t0: the wall clock just before the fork, after that preparation (which is no part of
+ * the child's time). */
+static inline pid_t bench_fork(double *t0) {
     sync(); /* the generated tables' writeback, not in the first timed run */
     malloc_trim(0);
+    *t0 = wall(); /* the child's time starts here, after both */
     return fork();
 }
 
@@ -46,8 +49,8 @@ static inline pid_t bench_fork(void) {
  * Exits on failure. */
 static inline double bench_in_child(int (*fn)(void *ud), void *ud, double *cpu_s, long *rss_kb) {
     fflush(NULL);
-    double w0 = wall();
-    pid_t pid = bench_fork();
+    double w0;
+    pid_t pid = bench_fork(&w0);
     if (pid < 0) {
         perror("fork");
         exit(1);
