@@ -718,6 +718,56 @@ void cn_col_batch_free(CnBatch *b) {
     cn_free(bi);
 }
 
+int cn_col_batch_view(const CnBatch *b, uint32_t start, uint32_t n, CnBatch **out, CnErr *err) {
+    *out = NULL;
+    if (b->sel || start > b->n_rows || n > b->n_rows - start)
+        return cn_err_set(err, CN_EINVAL, "batch view: rows %u..%u of a batch of %u%s", start, start + n, b->n_rows,
+                          b->sel ? " with a selection" : "");
+    for (uint32_t c = 0; c < b->n_cols; c++)
+        if (cn_col_type_is_nested(b->cols[c].type->id))
+            return cn_err_set(err, CN_EINVAL, "batch view: column \"%s\" is nested", b->schema->fields[c].name);
+    CnBatch *v;
+    int rc = cn_col_batch_new(b->schema, &v, err);
+    if (rc < 0) return rc;
+    size_t words = ((size_t)n + 63) / 64;
+    for (uint32_t c = 0; c < b->n_cols; c++) {
+        const CnVec *s = &b->cols[c];
+        CnVec *d = &v->cols[c];
+        size_t w = cn_col_type_width(s->type->id);
+        d->n = n;
+        if (s->values) d->values = (uint8_t *)s->values + (size_t)start * w;
+        if (s->offsets) {
+            uint32_t base = s->offsets[start];
+            d->offsets = cn_arena_alloc(&v->arena, ((size_t)n + 1) * sizeof *d->offsets);
+            if (!d->offsets) goto oom;
+            for (uint32_t i = 0; i <= n; i++) d->offsets[i] = s->offsets[start + i] - base;
+            d->bytes = s->bytes ? s->bytes + base : NULL;
+        }
+        if (s->valid && s->n_null) {
+            d->valid = cn_arena_alloc(&v->arena, (words + 1) * sizeof *d->valid);
+            if (!d->valid) goto oom;
+            uint32_t sh = start & 63, nulls = 0;
+            const uint64_t *src = s->valid + (start >> 6);
+            size_t src_words = ((size_t)s->n + 63) / 64 - (start >> 6);
+            for (size_t k = 0; k < words; k++) {
+                uint64_t x = src[k] >> sh;
+                if (sh && k + 1 < src_words) x |= src[k + 1] << (64 - sh);
+                if (k == words - 1 && (n & 63)) x &= (UINT64_C(1) << (n & 63)) - 1;
+                d->valid[k] = x;
+                nulls += (uint32_t)__builtin_popcountll(x);
+            }
+            d->n_null = n - nulls;
+            if (!d->n_null) d->valid = NULL;
+        }
+    }
+    v->n_rows = n;
+    *out = v;
+    return 0;
+oom:
+    cn_col_batch_free(v);
+    return cn_err_set(err, CN_ENOMEM, "batch view: out of memory");
+}
+
 void cn_col_batch_reset(CnBatch *b) {
     for (uint32_t i = 0; i < b->n_cols; i++) vec_reset(&b->cols[i]);
     b->n_rows = 0;

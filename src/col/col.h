@@ -255,6 +255,13 @@ int cn_col_batch_sync_rows(CnBatch *b, CnErr *err);
  * dst; schemas must have equal types per column. CN_ETYPE names a mismatching column. */
 int cn_col_batch_append_rows(CnBatch *dst, const CnBatch *src, const uint32_t *sel,
                              uint32_t n_sel, CnErr *err);
+/* Rows [start, start + n) of b (no selection, no nested column) as a batch of their own
+ * without copying their values: fixed-width values and string bytes are BORROWED from b
+ * (valid while b is neither freed nor changed), validity bits and string offsets are
+ * copied (rebased: every INVARIANT above holds). A read-only view: never append to it.
+ * OWNED: free with cn_col_batch_free. CN_EINVAL (a selection, a nested column, rows out
+ * of range), CN_ENOMEM. */
+int cn_col_batch_view(const CnBatch *b, uint32_t start, uint32_t n, CnBatch **out, CnErr *err);
 /* Debug check of every INVARIANT above; CN_EINTERNAL naming column and entry. O(rows). */
 int cn_col_batch_check(const CnBatch *b, CnErr *err);
 /* Same for one vector; name is used in the message. */
