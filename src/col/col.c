@@ -734,7 +734,7 @@ int cn_col_batch_view(const CnBatch *b, uint32_t start, uint32_t n, CnBatch **ou
         const CnVec *s = &b->cols[c];
         CnVec *d = &v->cols[c];
         size_t w = cn_col_type_width(s->type->id);
-        d->n = n;
+        d->n = d->cap = n; /* capacity as the invariants see it; b_* stay empty (nothing to free) */
         if (s->values) d->values = (uint8_t *)s->values + (size_t)start * w;
         if (s->offsets) {
             uint32_t base = s->offsets[start];
@@ -742,6 +742,7 @@ int cn_col_batch_view(const CnBatch *b, uint32_t start, uint32_t n, CnBatch **ou
             if (!d->offsets) goto oom;
             for (uint32_t i = 0; i <= n; i++) d->offsets[i] = s->offsets[start + i] - base;
             d->bytes = s->bytes ? s->bytes + base : NULL;
+            d->b_bytes.cap = d->offsets[n];
         }
         if (s->valid && s->n_null) {
             d->valid = cn_arena_alloc(&v->arena, (words + 1) * sizeof *d->valid);

@@ -1775,7 +1775,6 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
     cn_col_schema_free(es);
     if (rc) goto done;
     tw[3] = cn_clock_s(CLOCK_MONOTONIC);
-    double tc3 = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID);
     if (!o->shard || o->shard->rank == 0) {
         rc = cn_eng__output_create(cat, ns, name, os, err);
         if (rc) goto done;
@@ -1802,14 +1801,14 @@ static int run_chunk(CnIceCatalog *cat, const CnJoin *j, const CnEngOpts *o, con
         rc = cn_ice_write_touch_partition(w, ds, err);
     }
     if (rc == 0) rc = write_days(w, ob, &l, err);
-    tw[4] = cn_clock_s(CLOCK_MONOTONIC);
+    tw[4] = cn_clock_s(CLOCK_MONOTONIC); /* phases for CHRONON_LOG=debug */
     if (rc == 0) /* distributed hook: rank 0 commits every rank's files */
         rc = o->shard ? o->shard->commit(o->shard->ud, w, err) : cn_ice_write_commit(w, NULL, err);
     if (rc == 0) {
         tw[5] = cn_clock_s(CLOCK_MONOTONIC);
-        cn_log(CN_LOG_DEBUG, "join chunk: %u left rows read in %.3fs, parts %.3fs, assembled %.3fs, written %.3fs (cpu %.3f), "
+        cn_log(CN_LOG_DEBUG, "join chunk: %u left rows read in %.3fs, parts %.3fs, assembled %.3fs, written %.3fs, "
                "committed %.3fs", l.rows->n_rows, tw[1] - tw[0], tw[2] - tw[1], tw[3] - tw[2], tw[4] - tw[3],
-               cn_clock_s(CLOCK_PROCESS_CPUTIME_ID)-tc3, tw[5] - tw[4]);
+               tw[5] - tw[4]);
         st->rows_written += ob->n_rows;
         st->days_written += n_days;
     }
