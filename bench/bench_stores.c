@@ -807,12 +807,6 @@ static uint64_t thread_cpu_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t process_cpu_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* CPU microseconds per fetch: the bench's own (request building, signing, parsing) and
  * the server's (what the request made the store do). */
 typedef struct FetchCpu {
@@ -832,9 +826,7 @@ static int fetches(CnKv *kv, const Raw *raw, size_t n, int n_keys, size_t iters,
      * iteration's first path drawn at random: a server's pauses (node's and Python's
      * garbage collections) come every so many requests, and with a fixed order their
      * cadence could fall on one path's calls more often than on the other's */
-    uint64_t p0 = 0;
     for (size_t it = 0; rc == 0 && it < iters + warm; it++) {
-        if (it == warm) p0 = process_cpu_ns();
         size_t idx[MAX_GET];
         for (int i = 0; i < n_keys; i++) idx[i] = (size_t)(xs(&s) % n);
         bool raw_first = xs(&s) >> 63;
@@ -849,11 +841,6 @@ static int fetches(CnKv *kv, const Raw *raw, size_t n, int n_keys, size_t iters,
         }
         if (it >= warm) a_ns[it - warm] = t[0], b_ns[it - warm] = t[1], a_cpu += c[0], b_cpu += c[1];
     }
-    /* the process's CPU time beyond both calls' on this thread: our DynamoDB handle's
-     * lease refresher (another thread), and the loop's own few instructions; all of it
-     * is charged to ours */
-    uint64_t p1 = process_cpu_ns();
-    if (p0 && p1 - p0 > a_cpu + b_cpu) a_cpu = p1 - p0 - b_cpu;
     if (rc == 0) *ours = summarize(a_ns, iters), *rl = summarize(b_ns, iters);
     ours_cpu->self_us = (double)a_cpu / 1e3 / (double)iters;
     raw_cpu->self_us = (double)b_cpu / 1e3 / (double)iters;

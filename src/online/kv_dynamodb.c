@@ -45,8 +45,7 @@
  * and no sooner than GRACE_MS after that read returned (ACCEPT_MS < GRACE_MS), so such a
  * read saw the version whole; the version a commit replaces stays until the next
  * commit (see the loads). Another handle may serve a replaced version for up to
- * LEASE_MS after a flip (docs/online-store.md). A thread per handle renews the leases
- * of the datasets it reads (see "The lease refresher" below).
+ * LEASE_MS after a flip (docs/online-store.md).
  * Retries: transport errors, HTTP 5xx and throttling (ThrottlingException,
  * ProvisionedThroughputExceededException, RequestLimitExceeded) up to `retries` times
  * (at least 8 for throttling) with doubling backoff. Errors name the table and the AWS
@@ -55,12 +54,10 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -96,23 +93,7 @@ typedef struct DStore {
     CnKvVerCache vers;      /* versions multi-gets saw current */
     char sk_date[16];       /* guarded by mu: the day (YYYYMMDD) of sk ... */
     unsigned char sk[32];   /* ... and SigV4's signing key for it (4 HMACs, once a day) */
-    /* The lease refresher (see refresher_main): a thread, started by the first
-     * multi-get, that renews the leases of the datasets read since its last round, so
-     * that a steady reader's multi-gets need not carry the pointer. */
-    pthread_mutex_t rmu;    /* guards the fields below */
-    pthread_cond_t rcv;     /* rstop set, or a dataset entered an empty list */
-    pthread_t rthr;
-    pid_t rpid;             /* the process that started rthr (0: not started) */
-    bool rstop;
-    struct DLeased *leased; /* OWNED: datasets read under a lease lately */
 } DStore;
-
-typedef struct DLeased {
-    char *dataset;          /* OWNED */
-    bool used;              /* read under a lease since the last round */
-    unsigned idle;          /* rounds without a read under a lease */
-    struct DLeased *next;
-} DLeased;
 
 /* ---- small helpers ------------------------------------------------------------------- */
 
@@ -378,18 +359,18 @@ static bool throttled(const char *type) {
            !strcmp(type, "LimitExceededException");
 }
 
-/* One DynamoDB call with retries (once: a single attempt). OWNED *out: the parsed reply
- * (json_decref). On an AWS error reply, *aws_type (when not NULL) receives its type and
- * the error is set, naming the store, the table and the type. */
-static int ddb_try(CnKv *kv, const char *op, const char *table, json_t *req, json_t **out,
-                   char *aws_type, size_t tcap, bool once, CnErr *err) {
+/* One DynamoDB call with retries. OWNED *out: the parsed reply (json_decref). On an
+ * AWS error reply, *aws_type (when not NULL) receives its type and the error is set,
+ * naming the store, the table and the type. */
+static int ddb(CnKv *kv, const char *op, const char *table, json_t *req, json_t **out,
+               char *aws_type, size_t tcap, CnErr *err) {
     *out = NULL;
     if (aws_type) aws_type[0] = 0;
     char *body = json_dumps(req, JSON_COMPACT);
     if (!body) return cn_err_set(err, CN_ENOMEM, "%s: table %s: %s: out of memory", kv->uri, table, op);
     CnBuf resp = CN_BUF_INIT;
     char why[600] = "", type[128] = "", msg[400] = "";
-    uint32_t attempts = once ? 1 : kv->opts.retries + 1;
+    uint32_t attempts = kv->opts.retries + 1;
     int rc = 0;
     for (uint32_t attempt = 0;; attempt++) {
         long status = 0;
@@ -410,7 +391,7 @@ static int ddb_try(CnKv *kv, const char *op, const char *table, json_t *req, jso
         if (rc == 0) {
             aws_error(&resp, type, sizeof type, msg, sizeof msg);
             retry = status >= 500 || throttled(type);
-            if (!once && throttled(type) && attempts < 9) attempts = 9;
+            if (throttled(type) && attempts < 9) attempts = 9;
             snprintf(why, sizeof why, "HTTP %ld %s%s%s%s", status, type, msg[0] ? ": " : "", msg,
                      hint_for(type));
             rc = CN_EREMOTE;
@@ -428,11 +409,6 @@ static int ddb_try(CnKv *kv, const char *op, const char *table, json_t *req, jso
     cn_free_libc(body); /* jansson's allocation */
     cn_buf_fini(&resp);
     return rc;
-}
-
-static int ddb(CnKv *kv, const char *op, const char *table, json_t *req, json_t **out,
-               char *aws_type, size_t tcap, CnErr *err) {
-    return ddb_try(kv, op, table, req, out, aws_type, tcap, false, err);
 }
 
 /* ---- tables --------------------------------------------------------------------------- */
@@ -534,19 +510,8 @@ static int ensure_table(CnKv *kv, const char *table, const char *hk, const char 
 
 /* ---- open / close --------------------------------------------------------------------- */
 
-static void refresher_stop(DStore *s);
-
 static void dstore_free(DStore *s) {
     if (!s) return;
-    refresher_stop(s);
-    while (s->leased) {
-        DLeased *n = s->leased->next;
-        cn_free(s->leased->dataset);
-        cn_free(s->leased);
-        s->leased = n;
-    }
-    pthread_mutex_destroy(&s->rmu);
-    pthread_cond_destroy(&s->rcv);
     while (s->idle) {
         DHandle *n = s->idle->next;
         curl_easy_cleanup(s->idle->h);
@@ -585,12 +550,6 @@ static int dynamo_open(CnKv *kv, const char *target, CnErr *err) {
     DStore *s = cn_calloc(1, sizeof *s);
     if (!s) return cn_err_set(err, CN_ENOMEM, "%s: out of memory", kv->uri);
     pthread_mutex_init(&s->mu, NULL);
-    pthread_mutex_init(&s->rmu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the refresher's rounds follow mono_ns */
-    pthread_cond_init(&s->rcv, &ca);
-    pthread_condattr_destroy(&ca);
     cn_kv__vc_init(&s->vers);
     kv->impl = s;
     int rc = 0;
@@ -737,13 +696,12 @@ static int layout_check(CnKv *kv, const char *dataset, json_t *item, CnErr *err)
 
 /* The current version of dataset, or 0 when it does not exist. strict: an error when the
  * dataset is not in LAYOUT (see layout_check). */
-static int get_pointer_try(CnKv *kv, const char *dataset, uint64_t *version, bool strict, bool once,
-                           CnErr *err) {
+static int get_pointer(CnKv *kv, const char *dataset, uint64_t *version, bool strict, CnErr *err) {
     DStore *s = kv->impl;
     json_t *req = json_pack("{s:s, s:{s:{s:s}}, s:b}", "TableName", s->ds_table, "Key", "ds", "S",
                             dataset, "ConsistentRead", 1);
     json_t *out;
-    int rc = req ? ddb_try(kv, "GetItem", s->ds_table, req, &out, NULL, 0, once, err) : cn_kv__oom(kv, dataset, err);
+    int rc = req ? ddb(kv, "GetItem", s->ds_table, req, &out, NULL, 0, err) : cn_kv__oom(kv, dataset, err);
     json_decref(req);
     if (rc < 0) return rc;
     json_t *item = json_object_get(out, "Item");
@@ -755,10 +713,6 @@ static int get_pointer_try(CnKv *kv, const char *dataset, uint64_t *version, boo
     if (rc == 0 && strict) rc = layout_check(kv, dataset, item, err);
     json_decref(out);
     return rc;
-}
-
-static int get_pointer(CnKv *kv, const char *dataset, uint64_t *version, bool strict, CnErr *err) {
-    return get_pointer_try(kv, dataset, version, strict, false, err);
 }
 
 static int next_version(CnKv *kv, const char *dataset, uint64_t *version, CnErr *err) {
@@ -1508,113 +1462,6 @@ done:
  * safe. (A lease read taking over 100 ms is just read again with the pointer.) */
 enum { LEASE_MS = 100, ACCEPT_MS = 200, GRACE_MS = 250 };
 
-/* The lease refresher. Every multi-get marks its dataset used (lease_used); every
- * REFRESH_MS the refresher thread reads the pointer of each dataset used since its last
- * round (one GetItem, a single attempt) and confirms the version found at that read's
- * send time, as a multi-get's own pointer read does: a steady reader's lease is renewed
- * before it lapses (when the GetItem takes under LEASE_MS - REFRESH_MS), so its
- * multi-gets read the items alone. Without it, one multi-get per lease carried the
- * pointer: at a fetch a millisecond, one in a hundred, slower (two tables in one
- * BatchGetItem), which made the p99. Costs one GetItem per round per dataset read
- * lately; a dataset not read for IDLE_ROUNDS rounds leaves the list, and with none left
- * the thread waits. A failed or slow refresh changes nothing: the lease lapses and the
- * next multi-get carries the pointer. The thread is started by the first multi-get and
- * stopped by close (which waits for a GetItem in flight: at most one request timeout).
- * A forked child has no refresher, and reads as it did without one. */
-enum { REFRESH_MS = 70, IDLE_ROUNDS = 4 };
-
-static void *refresher_main(void *arg) {
-    CnKv *kv = arg;
-    DStore *s = kv->impl;
-    char **names = NULL;
-    size_t cap = 0;
-    uint64_t next = 0;
-    pthread_mutex_lock(&s->rmu);
-    while (!s->rstop) {
-        if (!s->leased) { /* nothing read lately: wait for a multi-get */
-            pthread_cond_wait(&s->rcv, &s->rmu);
-            next = mono_ns() + (uint64_t)REFRESH_MS * 1000000u / 2;
-            continue;
-        }
-        uint64_t now = mono_ns();
-        if (now < next) {
-            struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
-            pthread_cond_timedwait(&s->rcv, &s->rmu, &ts);
-            continue; /* stopped, or time for the round */
-        }
-        next = now + (uint64_t)REFRESH_MS * 1000000u;
-        size_t n = 0;
-        for (DLeased **pp = &s->leased; *pp;) {
-            DLeased *e = *pp;
-            if (!e->used && ++e->idle >= IDLE_ROUNDS) { /* not read lately */
-                *pp = e->next;
-                cn_free(e->dataset);
-                cn_free(e);
-                continue;
-            }
-            if (e->used) {
-                if (n == cap) {
-                    size_t c = cap ? cap * 2 : 8;
-                    char **x = cn_realloc(names, c * sizeof *x);
-                    if (!x) break; /* the rest's leases lapse this round */
-                    names = x, cap = c;
-                }
-                if ((names[n] = cn_strdup(e->dataset))) n++;
-                e->used = false, e->idle = 0;
-            }
-            pp = &e->next;
-        }
-        pthread_mutex_unlock(&s->rmu);
-        for (size_t i = 0; i < n; i++) {
-            uint64_t v = 0, sent = mono_ns();
-            CnErr e = CN_ERR_INIT;
-            if (get_pointer_try(kv, names[i], &v, true, true, &e) == 0 && v) cn_kv__vc_confirm(&s->vers, names[i], v, sent);
-            cn_err_clear(&e);
-            cn_free(names[i]);
-        }
-        pthread_mutex_lock(&s->rmu);
-    }
-    pthread_mutex_unlock(&s->rmu);
-    cn_free(names);
-    return NULL;
-}
-
-/* Marks dataset read (for the refresher), starting the refresher on the first call. */
-static void lease_used(CnKv *kv, const char *dataset) {
-    DStore *s = kv->impl;
-    pthread_mutex_lock(&s->rmu);
-    DLeased *e = s->leased;
-    while (e && strcmp(e->dataset, dataset)) e = e->next;
-    if (!e && (e = cn_calloc(1, sizeof *e)) != NULL) {
-        if ((e->dataset = cn_strdup(dataset)) != NULL) {
-            if (!s->leased) pthread_cond_signal(&s->rcv);
-            e->next = s->leased;
-            s->leased = e;
-        } else {
-            cn_free(e);
-            e = NULL; /* out of memory: this dataset's leases lapse as without a refresher */
-        }
-    }
-    if (e) e->used = true;
-    if (!s->rpid && !s->rstop) {
-        sigset_t all, old; /* signals stay with the threads that take them */
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &old);
-        s->rpid = pthread_create(&s->rthr, NULL, refresher_main, kv) == 0 ? getpid() : -1; /* -1: none, ever */
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
-    pthread_mutex_unlock(&s->rmu);
-}
-
-static void refresher_stop(DStore *s) {
-    pthread_mutex_lock(&s->rmu);
-    bool mine = s->rpid > 0 && s->rpid == getpid();
-    s->rstop = true;
-    pthread_cond_broadcast(&s->rcv);
-    pthread_mutex_unlock(&s->rmu);
-    if (mine) pthread_join(s->rthr, NULL);
-}
-
 static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys, size_t n,
                             CnKvSlice *values, CnArena *arena, CnErr *err) {
     DStore *s = kv->impl;
@@ -1664,8 +1511,6 @@ static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys
             at = 0;
         }
         DProbe probe = {dataset, 0};
-        cn_log(CN_LOG_DEBUG, "dynamodb: multi-get of dataset %s: version %llu read with the pointer", dataset,
-               (unsigned long long)version);
         uint64_t sent = mono_ns();
         CnErr re = CN_ERR_INIT;
         rc = read_version(kv, dataset, table, dk, nd, values, n, arena, &probe, &all, &gone, &re);
@@ -1717,7 +1562,6 @@ static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys
     }
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (dup_of[i] != SIZE_MAX) values[i] = values[dup_of[i]];
-    if (rc == 0) lease_used(kv, dataset);
 done:
     if (rc < 0)
         for (size_t i = 0; i < n; i++) values[i] = (CnKvSlice){NULL, 0};

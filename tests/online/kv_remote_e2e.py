@@ -11,9 +11,6 @@ started here on a free loopback port and stopped at the end:
                       load began (the one it replaces stays until the next commit), a
                       crashed load's table, what layout 1 left; a reader on another handle
                       during back-to-back uploads sees each day whole
-  dynamodb_lease      a steady reader's multi-gets read the items alone: the refresher
-                      renews the read lease before it lapses (the pointer is read by
-                      its GetItems, not carried by the reader's BatchGetItems)
   dynamodb_sigv4      moto with signature checks on: the right secret works, a wrong one
                       fails clearly (the signer is right, not merely tolerated)
 Usage: kv_remote_e2e.py CASE. A missing server program is a skip (exit 77), or a
@@ -251,38 +248,6 @@ def case_dynamodb_dies(d):
         assert rc == 0, out
         errs = watch_through_restart(uri, s.start, s.stop, env=env, n=300)
         assert all(uri in e for e in errs), errs
-    finally:
-        s.stop()
-
-
-def case_dynamodb_lease(d):
-    port = free_port()
-    s = Dynalite(d, port)
-    s.start()
-    env = aws_env(port)
-    uri = "dynamodb://lease_?region=us-east-1"
-    try:
-        rc, out = tool(uri, "load", "D", "200", env=env)
-        assert rc == 0, out
-        env["CHRONON_LOG"] = "debug"
-        # a multi-get every 20 ms for 2 s: about 100, over 20 leases of 100 ms
-        rc, out = tool(uri, "watch", "D", "200", "2", env=env)
-        assert rc == 0 and out.startswith("ok"), out
-        reads = out.count("dynamodb: BatchGetItem lease_D--")
-        carried = out.count("multi-get of dataset D: version")
-        renewals = len(re.findall(r"dynamodb: GetItem lease_chronon_datasets", out))
-        print(f"{reads} BatchGetItems, {carried} with the pointer, {renewals} pointer GetItems")
-        assert reads >= 50, out[-3000:]
-        # without the refresher one read in five carried the pointer (every lease's
-        # first); with it, those of the start and of a late renewal at most
-        assert carried * 10 <= reads, f"{carried} of {reads} multi-gets carried the pointer"
-        assert renewals >= 10, f"only {renewals} pointer reads in 2 s: the refresher did not run"
-        # a one-shot reader (open, a multi-get that starts the refresher, close) ends
-        # promptly: close stops the refresher without waiting out a round
-        t0 = time.time()
-        rc, out = tool(uri, "get", "D", "k7", env=env)
-        assert rc == 0 and "v7" in out, out
-        assert time.time() - t0 < 5, "close waited on the refresher"
     finally:
         s.stop()
 
