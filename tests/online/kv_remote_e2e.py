@@ -11,6 +11,8 @@ started here on a free loopback port and stopped at the end:
                       load began (the one it replaces stays until the next commit), a
                       crashed load's table, what layout 1 left; a reader on another handle
                       during back-to-back uploads sees each day whole
+  dynamodb_lease      a steady reader's multi-gets carry the dataset item at most once
+                      per read lease (200 ms): the others read the items alone
   dynamodb_sigv4      moto with signature checks on: the right secret works, a wrong one
                       fails clearly (the signer is right, not merely tolerated)
 Usage: kv_remote_e2e.py CASE. A missing server program is a skip (exit 77), or a
@@ -248,6 +250,31 @@ def case_dynamodb_dies(d):
         assert rc == 0, out
         errs = watch_through_restart(uri, s.start, s.stop, env=env, n=300)
         assert all(uri in e for e in errs), errs
+    finally:
+        s.stop()
+
+
+def case_dynamodb_lease(d):
+    port = free_port()
+    s = Dynalite(d, port)
+    s.start()
+    env = aws_env(port)
+    uri = "dynamodb://lease_?region=us-east-1"
+    try:
+        rc, out = tool(uri, "load", "D", "200", env=env)
+        assert rc == 0, out
+        env["CHRONON_LOG"] = "debug"
+        # a multi-get every 20 ms for 2 s: about 100, over 10 leases of 200 ms
+        rc, out = tool(uri, "watch", "D", "200", "2", env=env)
+        assert rc == 0 and out.startswith("ok"), out
+        reads = out.count("dynamodb: BatchGetItem lease_D--")
+        carried = out.count("multi-get of dataset D: version")
+        print(f"{reads} BatchGetItems, {carried} with the dataset item")
+        assert reads >= 50, out[-3000:]
+        # once per lease (the open's GetItem confirms the first): 9 or 10 in 2 s; a
+        # 100 ms lease gave 17 to 19, no lease every read
+        assert carried <= 12, f"{carried} of {reads} multi-gets carried the dataset item"
+        assert carried >= 4, f"{carried} of {reads} multi-gets carried the dataset item: the lease never lapsed?"
     finally:
         s.stop()
 
