@@ -1634,7 +1634,7 @@ static int write_days(CnIceWrite *w, const CnBatch *ob, const Left *l, CnErr *er
     int rc = 0;
     bool flat = !ob->sel; /* a run of flat columns is written from a view of its rows, not copied */
     for (uint32_t c = 0; c < ob->n_cols && flat; c++) flat = !cn_col_type_is_nested(ob->cols[c].type->id);
-    for (uint32_t r = 0; r < n; r++) sel[r] = r;
+    for (uint32_t r = 0; r < n && !flat; r++) sel[r] = r;
     for (uint32_t a = 0, b; a < n && rc == 0; a = b) {
         for (b = a + 1; b < n && l->pday[b] == l->pday[a];) b++;
         uint32_t len;

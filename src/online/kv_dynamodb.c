@@ -1459,12 +1459,13 @@ done:
  * by a pointer read sent at time t is read without the pointer until t + LEASE, and
  * such a read counts only if it ended before t + ACCEPT; a commit drops a version only
  * GRACE after a pointer read found it replaced. ACCEPT < GRACE is what makes the lease
- * safe. (A lease read taking over 100 ms is just read again with the pointer.) LEASE
- * bounds how long another handle may serve a replaced version, and its inverse is the
- * rate of the multi-gets that carry the pointer (slower: two tables in one request):
- * 100 ms made one fetch in a hundred carry it at a fetch a millisecond, which set the
- * p99 on dynalite; 200 ms halves that. A longer lease would lengthen GRACE too, which
- * a load shorter than GRACE waits out before its drops (see the loads). */
+ * safe. (A lease read that ends after t + ACCEPT is read again with the pointer: one
+ * begun as the lease ends has 50 ms.) LEASE bounds how long another handle may serve a
+ * replaced version, and its inverse is the rate of the multi-gets that carry the
+ * pointer (slower: two tables in one request): 100 ms made one fetch in a hundred carry
+ * it at a fetch a millisecond, which set the p99 on dynalite; 200 ms halves that. A
+ * longer lease would lengthen GRACE too, which a load shorter than GRACE waits out
+ * before its drops (see the loads). */
 enum { LEASE_MS = 200, ACCEPT_MS = 250, GRACE_MS = 300 };
 
 static int dynamo_multi_get(CnKv *kv, const char *dataset, const CnKvSlice *keys, size_t n,
