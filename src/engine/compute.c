@@ -874,9 +874,6 @@ static int fold_reserve(const CnEngGroupBy *g, const CnEngFoldPart *fp, uint32_t
 
 #define FOLD_BATCH 65536u /* output rows per emitted batch */
 #define FOLD_BUCKETS 1024u /* radix partitions of the key ids */
-/* Row r is visible on day d: a ts in [lo, end), stored by d, a non-null value. */
-#define FOLD_VISIBLE(r)                                                                           \
-    (g->ts_ok[r] && g->pday[r] <= d && g->ts[r] < end && g->ts[r] >= lo && cn_col_vec_is_valid(val, r))
 
 typedef struct FoldPartRow {
     int64_t ts;
@@ -1139,9 +1136,10 @@ static void fold_rows_of(const FoldScan *fs, uint32_t t, uint32_t *r0, uint32_t 
     *r1 = (uint32_t)(n * (t + 1) / fs->n_threads);
 }
 
-/* FOLD_VISIBLE over locals: the passes' stores may alias the fields of g and val,
- * which each row would otherwise load again. */
-#define FOLD_VIS_L(r) \
+/* Row r is visible on day d: a ts in [lo, end), stored by d, a non-null value. Read
+ * from locals (ts_ok, pday, tsa: g's arrays; valid: val's bitmap): the passes' stores
+ * may alias the fields of g and val, which each row would otherwise load again. */
+#define FOLD_VISIBLE(r) \
     (ts_ok[r] && pday[r] <= d && tsa[r] < end && tsa[r] >= lo && (!valid || ((valid[(r) >> 6] >> ((r) & 63)) & 1)))
 
 static void fold_count(void *ud, uint32_t t) {
@@ -1159,7 +1157,7 @@ static void fold_count(void *ud, uint32_t t) {
     const uint64_t *valid = val->valid;
     const uint32_t *kid = g->key_id, shift = fs->shift;
     for (uint32_t r = r0; r < r1; r++)
-        if (FOLD_VIS_L(r)) h[kid[r] >> shift]++;
+        if (FOLD_VISIBLE(r)) h[kid[r] >> shift]++;
 }
 
 static void fold_scatter(void *ud, uint32_t t) {
@@ -1179,7 +1177,7 @@ static void fold_scatter(void *ud, uint32_t t) {
     if (fs->compact) {
         FoldPartRowC *part = fs->part;
         for (uint32_t r = r0; r < r1; r++) {
-            if (!FOLD_VIS_L(r)) continue;
+            if (!FOLD_VISIBLE(r)) continue;
             uint32_t id = kid[r];
             FoldPartRowC *pr = &part[pos[id >> shift]++];
             pr->v = x[r];
@@ -1190,7 +1188,7 @@ static void fold_scatter(void *ud, uint32_t t) {
     }
     FoldPartRow *part = fs->part;
     for (uint32_t r = r0; r < r1; r++) {
-        if (!FOLD_VIS_L(r)) continue;
+        if (!FOLD_VISIBLE(r)) continue;
         uint32_t id = kid[r];
         FoldPartRow *pr = &part[pos[id >> shift]++];
         pr->ts = tsa[r];

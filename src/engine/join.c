@@ -1629,12 +1629,13 @@ static int write_days(CnIceWrite *w, const CnBatch *ob, const Left *l, CnErr *er
     uint32_t n = ob->n_rows;
     bool runs = n && n == l->rows->n_rows && l->i_ds >= 0;
     for (uint32_t r = 0; r < n && runs; r++) runs = l->pday[r] != INT32_MIN && (!r || l->pday[r] >= l->pday[r - 1]);
-    uint32_t *sel = runs ? cn_malloc(((size_t)n + 1) * sizeof *sel) : NULL;
-    if (!sel) return cn_ice_write_batch(w, ob, err);
-    int rc = 0;
+    if (!runs) return cn_ice_write_batch(w, ob, err);
     bool flat = !ob->sel; /* a run of flat columns is written from a view of its rows, not copied */
     for (uint32_t c = 0; c < ob->n_cols && flat; c++) flat = !cn_col_type_is_nested(ob->cols[c].type->id);
-    for (uint32_t r = 0; r < n && !flat; r++) sel[r] = r;
+    uint32_t *sel = flat ? NULL : cn_malloc(((size_t)n + 1) * sizeof *sel); /* else the runs' rows, selected */
+    if (!flat && !sel) return cn_ice_write_batch(w, ob, err);
+    int rc = 0;
+    for (uint32_t r = 0; r < n && sel; r++) sel[r] = r;
     for (uint32_t a = 0, b; a < n && rc == 0; a = b) {
         for (b = a + 1; b < n && l->pday[b] == l->pday[a];) b++;
         uint32_t len;
