@@ -203,15 +203,30 @@ static int rd_check(redisReply *r, const char *what) {
     return 0;
 }
 
+/* Appends one command to c's pipeline (hiredis copies the arguments into its output
+ * buffer); with RD_INFLIGHT commands pending, or at the last (`last`), reads every
+ * pending reply, each checked as `what`. 0 or -1. */
+enum { RD_INFLIGHT = 16 };
+static int rd_pipe(redisContext *c, int argc, const char **argv, const size_t *lens, bool last, int *pending,
+                   const char *what) {
+    int rc = redisAppendCommandArgv(c, argc, argv, lens) == REDIS_OK ? 0 : -1;
+    if (++*pending == RD_INFLIGHT || last)
+        for (; rc == 0 && *pending; --*pending) {
+            void *r = NULL;
+            if (redisGetReply(c, &r) != REDIS_OK) rc = -1;
+            else rc = rd_check(r, what);
+        }
+    return rc;
+}
+
 /* Pipelined MSET of top-level keys "<prefix><key>" (hash NULL), or HSET of "raw:<key>"
  * into one hash: our layout's cost on the server without our client code. */
 static int rd_load_into(redisContext *c, const char *hash, const char *prefix, size_t first, size_t n) {
-    enum { PAIRS = 256, INFLIGHT = 16 };
+    enum { PAIRS = 256 };
     const char *argv[2 + 2 * PAIRS];
     size_t lens[2 + 2 * PAIRS];
     char *buf = cn_malloc((size_t)PAIRS * (4 + KEY_LEN + VAL_LEN));
-    size_t pending = 0;
-    int rc = 0;
+    int rc = 0, pending = 0;
     for (size_t i = first; rc == 0 && i < first + n;) {
         int argc = 1;
         argv[0] = hash ? "HSET" : "MSET", lens[0] = 4;
@@ -224,14 +239,7 @@ static int rd_load_into(redisContext *c, const char *hash, const char *prefix, s
             argv[argc] = k, lens[argc++] = 4 + KEY_LEN;
             argv[argc] = v, lens[argc++] = VAL_LEN;
         }
-        /* hiredis copies the arguments into its output buffer here */
-        if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK) rc = -1;
-        if (++pending == INFLIGHT || i == first + n)
-            for (; rc == 0 && pending; pending--) {
-                void *r = NULL;
-                if (redisGetReply(c, &r) != REDIS_OK) rc = -1;
-                else rc = rd_check(r, hash ? "HSET" : "MSET");
-            }
+        rc = rd_pipe(c, argc, argv, lens, i == first + n, &pending, hash ? "HSET" : "MSET");
     }
     cn_free(buf);
     return rc;
@@ -250,8 +258,8 @@ typedef struct RdRaw {
 
 /* Each upload writes keys that do not exist yet, as ours does (a new dataset's version):
  * keys 0..n (the fetched ones, written once) under "raw:", every other upload under a
- * prefix of its own ("r<i>:"), removed untimed by rd_settle. Writing the same keys again would time
- * overwrites, which cost the server less than new keys. */
+ * prefix of its own ("r<i>:"), removed untimed by rd_settle. Writing the same keys again
+ * would time overwrites, which cost the server less than new keys. */
 static int rd_load(void *st, size_t first, size_t n) {
     RdRaw *r = st;
     char prefix[5] = "raw:";
@@ -266,7 +274,7 @@ static int rd_load(void *st, size_t first, size_t n) {
 
 /* UNLINKs the keys of the uploads since the last call, but the fetched ones. */
 static int rd_settle(void *st) {
-    enum { PER = 256, INFLIGHT = 16 };
+    enum { PER = 256 };
     RdRaw *r = st;
     char kb[PER][4 + KEY_LEN];
     const char *argv[1 + PER];
@@ -283,14 +291,7 @@ static int rd_settle(void *st) {
                 make_key(k + 4, i);
                 argv[argc] = k, lens[argc] = sizeof kb[0];
             }
-            /* hiredis copies the arguments into its output buffer here */
-            if (redisAppendCommandArgv(r->c, argc, argv, lens) != REDIS_OK) rc = -1;
-            if (++pending == INFLIGHT || i == end)
-                for (; rc == 0 && pending; pending--) {
-                    void *x = NULL;
-                    if (redisGetReply(r->c, &x) != REDIS_OK) rc = -1;
-                    else rc = rd_check(x, "UNLINK");
-                }
+            rc = rd_pipe(r->c, argc, argv, lens, i == end, &pending, "UNLINK");
         }
     }
     r->n_unsettled = 0;
