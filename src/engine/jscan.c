@@ -12,8 +12,9 @@
  *    nothing is encoded. When the tables declare a (key, ts) sort order, hashed and
  *    string ids are renumbered in key order (ids_by_key).
  *  - SORT: one radix sort of rows and one of queries by (key id, coarse ts), finished
- *    per group of equal radix key on the full ts (sort_recs); ts and storage day
- *    travel with the sort, so the sweep reads them in sequence. Rows that arrive as a
+ *    per group of equal radix key on the full ts (sort_recs); key id and ts travel
+ *    with the sort packed in one word, so the sweep reads them in sequence (the
+ *    storage day only when a row can be late for a query). Rows that arrive as a
  *    few runs already in (key id, ts) order (a table written sorted by (key, ts), as
  *    `chronon load --sort-by` writes it: one run per file) are merged per key instead
  *    (sort_runs), and each key's rows checked for ts order and sorted where runs
@@ -27,7 +28,8 @@
  *    with that filter instead.
  * The results equal those of cn_eng__sweep_temporal bit for bit; tests/engine/
  * test_jscan.c compares both paths on random data. Anything outside that subset is
- * declined before work is done, and the generic path runs. */
+ * declined before work is done (or, for key ids and a ts range too wide to pack in 64
+ * bits, after the load), and the generic path runs. */
 #include "engine/jscan.h"
 
 #include <stdio.h>
@@ -87,28 +89,53 @@ typedef struct Flat {
     int64_t kmin, kmax;          /* range of the loaded keys (kmin > kmax: none) */
     int64_t tmin, tmax;          /* and of their ts */
     bool early;                  /* a row is stored in a partition before its ts's day */
+    int64_t late;                /* most days a row is stored after its ts's day (INT64_MIN: no rows) */
 } Flat;
 
-/* A row or query in (key id, ts) order: what the sweep reads in sequence. 24 bytes: the
- * radix key is computed from id and ts (RecKey), not stored, and one payload is either
- * the carried input's value or the row number, so every record written, zeroed and
- * moved by the sort is a quarter smaller. */
+/* A row or query in (key id, ts) order: what the sweep reads in sequence. 16 bytes: key
+ * id and ts packed in one word u = id << tb | (ts - lo) (RecKey), whose order is the
+ * (id, ts) order, so every record written, zeroed and moved by the sort is a third
+ * smaller than one holding them apart; one payload is either the carried input's value
+ * or the row number. The storage day travels beside them only when a row can be late
+ * for a query (Sorted.pday, gathered by row number). */
 typedef struct Rec {
-    int64_t ts;
+    uint64_t u;      /* id << tb | (ts - lo) */
     int64_t v;       /* rows: the carried input's value (no gather for it); queries and
                       * rows whose inputs are gathered: the row number */
-    uint32_t id;     /* key id */
-    int32_t pday;
 } Rec;
 
-/* The radix key of a record: id << cb | (ts - lo) >> shift (key id, coarse ts). */
+/* How ids and ts pack into Rec.u (tb bits of ts above lo), and the radix key of a
+ * record: u >> shift, i.e. (key id, coarse ts). */
 typedef struct RecKey {
     int64_t lo;
-    unsigned cb, shift;
+    unsigned tb, shift;
 } RecKey;
 
-static inline uint64_t rec_u(const Rec *x, const RecKey *k) {
-    return ((uint64_t)x->id << k->cb) | (((uint64_t)x->ts - (uint64_t)k->lo) >> k->shift);
+static inline uint64_t rec_u(const Rec *x, const RecKey *k) { return x->u >> k->shift; }
+static inline uint32_t rec_id(const Rec *x, const RecKey *k) { return (uint32_t)(x->u >> k->tb); }
+static inline int64_t rec_ts(const Rec *x, const RecKey *k) {
+    return (int64_t)((uint64_t)k->lo + (x->u & ((UINT64_C(1) << k->tb) - 1)));
+}
+/* The u of key id's rows at time t: rows of that key with ts < t have u below it. */
+static inline uint64_t rec_at(const RecKey *k, uint32_t id, int64_t t) {
+    uint64_t base = (uint64_t)id << k->tb, span = UINT64_C(1) << k->tb;
+    if (t <= k->lo) return base;
+    uint64_t d = (uint64_t)t - (uint64_t)k->lo;
+    return base + (d < span ? d : span);
+}
+
+/* Bits a value needs (0 for 0). */
+static unsigned bits_of(uint64_t x) {
+    unsigned b = 0;
+    while (b < 64 && (x >> b)) b++;
+    return b;
+}
+
+/* Whether ids below n_ids and ts in [lo, hi] pack into a Rec (with one spare bit, so
+ * that rec_at's bound above the last id does not wrap). */
+static bool rec_fits(uint32_t n_ids, int64_t lo, int64_t hi) {
+    uint64_t range = hi > lo ? (uint64_t)hi - (uint64_t)lo : 0;
+    return bits_of(n_ids ? n_ids - 1 : 0) + bits_of(range) <= 63;
 }
 
 static void flat_fini(Flat *f) {
@@ -282,13 +309,15 @@ typedef struct Dest {
     int64_t kmin, kmax;       /* range of the keys loaded (Flat's) */
     int64_t tmin, tmax;       /* Flat's */
     bool early;               /* Flat's */
+    int64_t late;             /* Flat's */
     bool over;                /* a batch did not fit below end */
 } Dest;
 
-/* Notes the key and ts ranges and early rows of rows [a, b) of f, loaded from partition day:
- * done per batch while its rows are in cache, instead of passes over all rows later.
- * A row is early when its ts is on a day after day, i.e. ts >= (day + 1) days (a null
- * partition, day INT32_MIN, makes every row early, as the day comparison did). */
+/* Notes the key and ts ranges, early and late rows of rows [a, b) of f, loaded from
+ * partition day: done per batch while its rows are in cache, instead of passes over all
+ * rows later. A row is early when its ts is on a day after day, i.e. ts >= (day + 1)
+ * days (a null partition, day INT32_MIN, makes every row early, as the day comparison
+ * did); the latest is the one with the least ts. */
 static void dest_note(Dest *d, const Flat *f, uint32_t a, uint32_t b, int32_t day) {
     int64_t lo = d->kmin, hi = d->kmax, lim = ((int64_t)day + 1) * CN_MS_PER_DAY, tmin = INT64_MAX, tmax = INT64_MIN;
     for (uint32_t r = a; r < b; r++) {
@@ -302,12 +331,13 @@ static void dest_note(Dest *d, const Flat *f, uint32_t a, uint32_t b, int32_t da
     d->tmin = tmin < d->tmin ? tmin : d->tmin;
     d->tmax = tmax > d->tmax ? tmax : d->tmax;
     d->early = d->early || (a < b && (day == INT32_MIN || tmax >= lim));
+    if (a < b && day != INT32_MIN && day - cn_ms_to_days(tmin) > d->late) d->late = day - cn_ms_to_days(tmin);
 }
 
 static void dest_init(Dest *d, uint32_t n, uint32_t end) {
     memset(d, 0, sizeof *d);
     d->n = n, d->end = end;
-    d->kmin = d->tmin = INT64_MAX, d->kmax = d->tmax = INT64_MIN;
+    d->kmin = d->tmin = INT64_MAX, d->kmax = d->tmax = d->late = INT64_MIN;
 }
 
 /* Adds what dest d noted to f. */
@@ -317,6 +347,7 @@ static void flat_note(Flat *f, const Plan *p, const Dest *d) {
     if (d->tmin < f->tmin) f->tmin = d->tmin;
     if (d->tmax > f->tmax) f->tmax = d->tmax;
     f->early = f->early || d->early;
+    if (d->late > f->late) f->late = d->late;
     for (uint32_t c = 0; c < p->n_in; c++) f->n_null[c] += d->n_null[c];
 }
 
@@ -870,17 +901,16 @@ static void radix_lsd(Rec *r, Rec *t, uint32_t m, unsigned bits, const RecKey *k
     if (src != r) memcpy(r, src, (size_t)m * sizeof *r);
 }
 
-/* Ties in ts by payload (row number or value), then storage day: one order whatever
- * order they came in (the values computed do not depend on it). */
+/* Ties in (id, ts) by payload (row number or value): one order whatever order they came
+ * in (the values computed do not depend on it). */
 static int rec_cmp(const void *a, const void *b) {
     const Rec *x = a, *y = b;
-    if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
-    if (x->v != y->v) return x->v < y->v ? -1 : 1;
-    return (x->pday > y->pday) - (x->pday < y->pday);
+    if (x->u != y->u) return x->u < y->u ? -1 : 1;
+    return (x->v > y->v) - (x->v < y->v);
 }
 
-/* Sorts the records of one key, r[0..m), by ts: insertion sort (about one record), or a
- * full sort when large. */
+/* Sorts the records r[0..m) of one radix key by u (one key id: by ts): insertion sort
+ * (about one record), or a full sort when large. */
 static void sort_group(Rec *r, uint32_t m) {
     if (m > 32) {
         qsort(r, m, sizeof *r, rec_cmp);
@@ -889,7 +919,7 @@ static void sort_group(Rec *r, uint32_t m) {
     for (uint32_t i = 1; i < m; i++) {
         Rec x = r[i];
         uint32_t j = i;
-        for (; j > 0 && r[j - 1].ts > x.ts; j--) r[j] = r[j - 1];
+        for (; j > 0 && r[j - 1].u > x.u; j--) r[j] = r[j - 1];
         r[j] = x;
     }
 }
@@ -914,7 +944,6 @@ static void finish_groups(Rec *r, uint32_t m, const RecKey *k) {
 typedef struct SortJob {
     const uint32_t *id, *idx;
     const int64_t *ts, *val;
-    const int32_t *pday;
     uint32_t n, nt;
     uint32_t drop;              /* rows with this key id are left out (NONE: none) */
     int phase;                  /* 0 ts range, 1 histogram, 2 scatter, 3 bucket sorts */
@@ -929,8 +958,8 @@ typedef struct SortJob {
     uint32_t max_b;
 } SortJob;
 
-#define U_OF(j, r) \
-    (((uint64_t)(j)->id[r] << (j)->k.cb) | (((uint64_t)(j)->ts[r] - (uint64_t)(j)->k.lo) >> (j)->k.shift))
+/* Row r's packed (id, ts) */
+#define U_OF(j, r) (((uint64_t)(j)->id[r] << (j)->k.tb) | ((uint64_t)(j)->ts[r] - (uint64_t)(j)->k.lo))
 
 static void sort_step(void *ud, uint32_t t) {
     SortJob *j = ud;
@@ -952,7 +981,7 @@ static void sort_step(void *ud, uint32_t t) {
         memset(h, 0, ((size_t)1 << DIGIT) * sizeof *h);
         for (uint32_t i = i0; i < i1; i++) {
             uint32_t r = jl.idx ? jl.idx[i] : i;
-            if (jl.id[r] != jl.drop) h[U_OF(&jl, r) >> jl.low]++;
+            if (jl.id[r] != jl.drop) h[U_OF(&jl, r) >> jl.k.shift >> jl.low]++;
         }
         break;
     }
@@ -962,11 +991,9 @@ static void sort_step(void *ud, uint32_t t) {
             uint32_t r = jl.idx ? jl.idx[i] : i;
             if (jl.id[r] == jl.drop) continue;
             uint64_t u = U_OF(&jl, r);
-            Rec *x = &jl.a[h[u >> jl.low]++];
-            x->ts = jl.ts[r];
+            Rec *x = &jl.a[h[u >> jl.k.shift >> jl.low]++];
+            x->u = u;
             x->v = jl.val ? jl.val[r] : (int64_t)r;
-            x->id = jl.id[r];
-            x->pday = jl.pday ? jl.pday[r] : 0;
         }
         break;
     }
@@ -996,13 +1023,14 @@ static void sort_phase(SortJob *j, int phase) {
  * records are built straight into the buckets of the top 9 bits, then each bucket is
  * sorted in cache on the low bits and finished on the full ts (finish_groups). Input
  * chunks and buckets are spread over threads_for(n) threads; the result is the same for
- * any number. OWNED: *out (cn_free), n_keep entries. pday and val travel in the records (val
- * NULL: the row number is the payload). trange: {min, max} of the ts sorted when known
- * (else NULL: a pass finds it); the records' array comes from sp. CN_ENOMEM. */
-static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday, const int64_t *val, uint32_t n_ids,
-                     uint32_t drop, const uint32_t *idx, uint32_t n, uint32_t n_keep, const int64_t *trange, Spare *sp,
-                     Rec **out, CnErr *err) {
-    SortJob j = {.id = id, .idx = idx, .ts = ts, .val = val, .pday = pday, .n = n, .nt = threads_for(n), .drop = drop};
+ * any number. OWNED: *out (cn_free), n_keep entries, packed as *key says. val travels in
+ * the records (NULL: the row number is the payload). trange: {min, max} of the ts sorted
+ * when known (else NULL: a pass finds it); the records' array comes from sp. The ids and
+ * ts must pack (rec_fits: the caller checks). CN_ENOMEM. */
+static int sort_recs(const uint32_t *id, const int64_t *ts, const int64_t *val, uint32_t n_ids, uint32_t drop,
+                     const uint32_t *idx, uint32_t n, uint32_t n_keep, const int64_t *trange, Spare *sp, Rec **out,
+                     RecKey *key, CnErr *err) {
+    SortJob j = {.id = id, .idx = idx, .ts = ts, .val = val, .n = n, .nt = threads_for(n), .drop = drop};
     size_t nb = (size_t)1 << DIGIT;
     int rc = 0;
     *out = NULL;
@@ -1024,15 +1052,19 @@ static int sort_recs(const uint32_t *id, const int64_t *ts, const int32_t *pday,
             if (j.tmax[t] > hi) hi = j.tmax[t];
         }
     }
-    unsigned ts_bits = 0, key_bits = 0, n_bits = 0;
-    uint64_t range = n ? (uint64_t)hi - (uint64_t)lo : 0;
-    while (ts_bits < 64 && (range >> ts_bits)) ts_bits++;
-    while (key_bits < 32 && ((uint64_t)(n_ids ? n_ids - 1 : 0) >> key_bits)) key_bits++;
-    while (n_bits < 40 && ((uint64_t)n_keep * 4 >> n_bits)) n_bits++;
+    if (!n) lo = hi = 0;
+    if (!rec_fits(n_ids, lo, hi)) {
+        rc = cn_err_set(err, CN_EINTERNAL, "sorting %u rows: %u key ids and ts %lld..%lld do not pack", n, n_ids,
+                        (long long)lo, (long long)hi);
+        goto done;
+    }
+    unsigned ts_bits = bits_of((uint64_t)hi - (uint64_t)lo), key_bits = bits_of(n_ids ? n_ids - 1 : 0);
+    unsigned n_bits = bits_of((uint64_t)n_keep * 4);
     unsigned cb = n_bits > key_bits ? n_bits - key_bits : 0;
     if (cb > ts_bits) cb = ts_bits;
     unsigned bits = key_bits + cb;
-    j.k.lo = lo, j.k.cb = cb, j.k.shift = ts_bits - cb;
+    j.k.lo = lo, j.k.tb = ts_bits, j.k.shift = ts_bits - cb;
+    *key = j.k;
     j.top = bits > DIGIT ? DIGIT : bits, j.low = bits - j.top;
     sort_phase(&j, 1);
     /* write cursors: bucket by bucket, thread chunks in input order (a stable scatter) */
@@ -1089,7 +1121,7 @@ done:
 typedef struct RunJob {
     const uint32_t *id, *rs, *re; /* run q is rows [rs[q], re[q]) */
     const int64_t *ts, *val;
-    const int32_t *pday;
+    RecKey k;                  /* how the records pack */
     const uint32_t *start;     /* per key: first position */
     uint32_t n_runs, nt;
     uint32_t *kcut, *cur;      /* cur: per thread, per run, the next row */
@@ -1121,7 +1153,8 @@ static void run_step(void *ud, uint32_t t) {
     /* the job's arrays in locals: the records' stores may alias its fields */
     const uint32_t *id = j->id, *re = j->re;
     const int64_t *ts = j->ts, *val = j->val;
-    const int32_t *pday = j->pday;
+    const uint64_t lo = (uint64_t)j->k.lo;
+    const unsigned tb = j->k.tb;
     Rec *a = j->a;
     for (uint32_t q = 0; q < n_runs; q++) cur[q] = id_lower(id, j->rs[q], re[q], k0);
     for (uint32_t k = k0; k < k1; k++) {
@@ -1129,10 +1162,8 @@ static void run_step(void *ud, uint32_t t) {
             uint32_t r = cur[q], e = re[q];
             for (; r < e && id[r] == k; r++) {
                 Rec *x = &a[o++];
-                x->ts = ts[r];
+                x->u = ((uint64_t)k << tb) | ((uint64_t)ts[r] - lo);
                 x->v = val ? val[r] : (int64_t)r;
-                x->id = k;
-                x->pday = pday ? pday[r] : 0;
             }
             cur[q] = r;
         }
@@ -1140,7 +1171,7 @@ static void run_step(void *ud, uint32_t t) {
     uint32_t fixed = 0;
     for (uint32_t k = k0; k < k1; k++) {
         uint32_t st = j->start[k], e = j->start[k + 1], i = st + 1;
-        while (i < e && j->a[i - 1].ts <= j->a[i].ts) i++;
+        while (i < e && j->a[i - 1].u <= j->a[i].u) i++;
         if (i >= e) continue;
         sort_group(j->a + st, e - st);
         fixed++;
@@ -1152,9 +1183,9 @@ static void run_step(void *ud, uint32_t t) {
  * to the order of ties, when they form at most MAX_RUNS runs in that order (and few
  * enough for the key count): start (OUT, n_ids + 1 entries) is then set to each key's
  * first position (id_starts). Otherwise *out = NULL and nothing is done. The records'
- * array comes from sp. *n_runs and *n_fixed (keys whose runs
+ * array comes from sp, packed as key says. *n_runs and *n_fixed (keys whose runs
  * overlapped in ts) say what happened. OWNED: *out (cn_free). CN_ENOMEM. */
-static int sort_runs(const uint32_t *id, const int64_t *ts, const int32_t *pday, const int64_t *val, uint32_t n,
+static int sort_runs(const uint32_t *id, const int64_t *ts, const int64_t *val, const RecKey *key, uint32_t n,
                      uint32_t n_ids, uint32_t *start, Spare *sp, Rec **out, uint32_t *n_runs, uint32_t *n_fixed,
                      CnErr *err) {
     uint32_t rs[MAX_RUNS + 1], re[MAX_RUNS], nr = n ? 1 : 0;
@@ -1183,7 +1214,7 @@ static int sort_runs(const uint32_t *id, const int64_t *ts, const int32_t *pday,
         for (; k > 0 && rmin[k - 1] > m; k--) rs[k] = rs[k - 1], re[k] = re[k - 1], rmin[k] = rmin[k - 1];
         rs[k] = a, re[k] = b, rmin[k] = m;
     }
-    RunJob j = {.id = id, .rs = rs, .re = re, .ts = ts, .val = val, .pday = pday, .start = start, .n_runs = nr,
+    RunJob j = {.id = id, .rs = rs, .re = re, .ts = ts, .val = val, .k = *key, .start = start, .n_runs = nr,
                 .nt = threads_for(n)};
     j.a = spare_take(sp, ((size_t)n + 1) * sizeof *j.a);
     j.cur = cn_malloc((CUR_STRIDE(nr) * j.nt + 1) * sizeof *j.cur);
@@ -1213,7 +1244,9 @@ static int sort_runs(const uint32_t *id, const int64_t *ts, const int32_t *pday,
 /* Rows in (key id, ts) order, with what the parts read per position. */
 typedef struct Sorted {
     uint32_t n;
-    Rec *rec;                /* ts, storage day and the carried input's value */
+    Rec *rec;                /* key id and ts (packed as k says), the carried input's value */
+    RecKey k;
+    int32_t *pday;           /* storage days, when a row can be late for a query (else NULL) */
     uint32_t carried;        /* that input (n_in: none) */
     int64_t *val[MAX_IN];    /* the other inputs' values */
     /* NULL for an input without nulls: every position counts, no gathers */
@@ -1231,6 +1264,7 @@ typedef struct Sorted {
 
 static void sorted_fini(Sorted *s) {
     cn_free(s->rec);
+    cn_free(s->pday);
     cn_free(s->start);
     for (uint32_t c = 0; c < MAX_IN; c++) {
         cn_free(s->val[c]), cn_free(s->ok[c]), cn_free(s->cnt[c]);
@@ -1241,8 +1275,8 @@ static void sorted_fini(Sorted *s) {
 }
 
 #define IN_OK(s, c, x) (!(s)->ok[c] || (s)->ok[c][x])
-#define TS(s, x) ((s)->rec[x].ts)
-#define PDAY(s, x) ((s)->rec[x].pday)
+#define TS(s, x) rec_ts(&(s)->rec[x], &(s)->k)
+#define PDAY(s, x) ((s)->pday[x])
 #define VAL(s, c, x) ((c) == (s)->carried ? (s)->rec[x].v : (s)->val[c] ? (s)->val[c][x] : 0)
 
 /* The SUM prefix of input c over s (sm[i] = sum of positions [0, i)) on threads: each
@@ -1302,14 +1336,16 @@ static void drop_step(void *ud, uint32_t t) {
 }
 
 /* Sorts the loaded rows by (id, ts) into s; frees f's arrays as they are consumed.
+ * pday: a row may be late for a query (stored in a partition after the query's): the
+ * rows' storage days are kept in s->pday then, and the row number travels.
  * OWNED rec_mem (rec_bytes, the dead key column's block) goes to s's spares, where the
  * records' array is taken from. win (NULL: all rows) gives per key id the ts range
  * [win[2k], win[2k + 1]) its queries' windows cover: a radix sort leaves the other rows
  * out (they change no value; a late one among them only sends a query to the filtered
  * fold, which gives the same values). Rows that come as runs are merged whole: the
  * merge costs less than the marking. */
-static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const int64_t *win, void *rec_mem,
-                     size_t rec_bytes, Sorted *s, CnErr *err) {
+static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const int64_t *win, bool pday,
+                     void *rec_mem, size_t rec_bytes, Sorted *s, CnErr *err) {
     Rec *ev = NULL;
     uint32_t n = f->n;
     memset(s, 0, sizeof *s);
@@ -1324,10 +1360,11 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const
         gather = gather || f->n_null[c];
         if (p->in_vals[c] && !n_vals++) carried = c;
     }
-    if (gather || n_vals > 1) carried = p->n_in;
+    if (gather || n_vals > 1 || pday) carried = p->n_in;
     const int64_t *cv = carried < p->n_in ? f->val[carried] : NULL;
-    int rc = sort_runs(id, f->ts, f->pday, cv, n, n_ids, s->start, &s->spare, &ev, &s->n_runs, &s->n_fixed, err);
-    const int64_t trange[2] = {f->tmin, f->tmax}; /* noted while loading */
+    const int64_t trange[2] = {n ? f->tmin : 0, n ? f->tmax : 0}; /* noted while loading */
+    s->k.lo = trange[0], s->k.tb = bits_of((uint64_t)trange[1] - (uint64_t)trange[0]);
+    int rc = sort_runs(id, f->ts, cv, &s->k, n, n_ids, s->start, &s->spare, &ev, &s->n_runs, &s->n_fixed, err);
     uint32_t n_keep = n, drop = NONE;
     if (rc == 0 && !ev && win) {
         DropJob dj = {.id = id, .ts = f->ts, .win = win, .n = n, .nt = threads_for(n), .drop = n_ids};
@@ -1339,13 +1376,18 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const
         id_starts(id, n, n_ids, s->start);
     }
     if (rc == 0 && !ev)
-        rc = sort_recs(id, f->ts, f->pday, cv, n_ids, drop, NULL, n, n_keep, trange, &s->spare, &ev, err);
+        rc = sort_recs(id, f->ts, cv, n_ids, drop, NULL, n, n_keep, trange, &s->spare, &ev, &s->k, err);
     n = n_keep;
+    s->rec = ev; /* sorted_fini frees it */
+    if (rc == 0 && pday) {
+        s->pday = big_alloc(((size_t)n + 1) * sizeof *s->pday);
+        if (!s->pday) rc = cn_err_set(err, CN_ENOMEM, "sorting %u source rows: out of memory", n);
+        for (uint32_t i = 0; rc == 0 && i < n; i++) s->pday[i] = f->pday[ev[i].v];
+    }
     spare_put(&s->spare, f->ts, (size_t)f->cap * sizeof *f->ts), f->ts = NULL;
     spare_put(&s->spare, f->pday, (size_t)f->cap * sizeof *f->pday), f->pday = NULL;
     if (rc) return rc;
     s->n = n;
-    s->rec = ev;
     s->carried = carried;
     for (uint32_t c = 0; c < p->n_in; c++) {
         uint8_t *ok = NULL;
@@ -1470,6 +1512,8 @@ typedef struct SweepJob {
     const Sorted *s;
     const Plan *p;
     const Rec *qs;
+    RecKey qk;                   /* how the queries pack */
+    const int32_t *qpday;        /* per left row: its storage day */
     uint32_t *slot, *jcut, *lo;  /* lo: per thread p->n_w window starts, LO_STRIDE apart */
     int64_t *v;
     uint8_t *ok;
@@ -1488,6 +1532,8 @@ static void sweep_step(void *ud, uint32_t th) {
     const Sorted *s = sj->s;
     const Plan *p = sj->p;
     const Rec *qs = sj->qs, *rec = s->rec;
+    const RecKey qk = sj->qk, rk = s->k;
+    const int32_t *pd = s->pday, *qpday = sj->qpday;
     const JPart *parts = p->parts;
     const int64_t *w_ms = p->w_ms, *w_hop = p->w_hop;
     const double *w_inv = p->w_inv;
@@ -1514,9 +1560,9 @@ static void sweep_step(void *ud, uint32_t th) {
     const int64_t *v1 = n_rin && c1 != s->carried ? s->val[c1] : NULL;
     for (uint32_t j = sj->jcut[th], j1 = sj->jcut[th + 1]; j < j1; j++) {
         const Rec *qr = &qs[j];
-        uint32_t r = (uint32_t)qr->v, k = qr->id;
-        int64_t t = qr->ts;
-        int32_t qpd = qr->pday;
+        uint32_t r = (uint32_t)qr->v, k = rec_id(qr, &qk);
+        int64_t t = rec_ts(qr, &qk);
+        uint64_t tu = rec_at(&rk, k, t); /* rows of key k with ts < t: u < tu */
         if (k != cur) {
             cur = k;
             hi = start[k];
@@ -1531,19 +1577,19 @@ static void sweep_step(void *ud, uint32_t th) {
         }
         uint32_t h = hi;
         int32_t mp = max_pday;
+        if (pd) /* the latest storage day of the rows the end pointer passes */
+            for (uint32_t x = h; x < e1 && rec[x].u < tu; x++) mp = pd[x] > mp ? pd[x] : mp;
         if (n_rin == 1) { /* one counted input: its sums in registers */
             uint64_t sv = tot[c1];
             uint32_t sc = tcnt[c1];
-            for (; h < e1 && rec[h].ts < t; h++) {
-                if (rec[h].pday > mp) mp = rec[h].pday;
+            for (; h < e1 && rec[h].u < tu; h++) {
                 bool okx = !ok1 || ok1[h];
                 sv += okx ? (uint64_t)(v1 ? v1[h] : rec[h].v) : 0;
                 sc += okx;
             }
             tot[c1] = sv, tcnt[c1] = sc;
         } else {
-            for (; h < e1 && rec[h].ts < t; h++) {
-                if (rec[h].pday > mp) mp = rec[h].pday;
+            for (; h < e1 && rec[h].u < tu; h++) {
                 for (uint32_t i = 0; i < n_rin; i++) {
                     uint32_t c = rin[i];
                     bool okx = IN_OK(s, c, h);
@@ -1556,19 +1602,19 @@ static void sweep_step(void *ud, uint32_t th) {
         for (uint32_t w = 0; w < n_w; w++) {
             if (!w_ms[w]) continue;
             /* cn_agg_temporal_start with the hop looked up once: floor(t - W, H) */
-            int64_t st = floor_hop(t - w_ms[w], w_hop[w], w_inv[w]);
+            uint64_t su = rec_at(&rk, k, floor_hop(t - w_ms[w], w_hop[w], w_inv[w]));
             uint32_t x = lo[w];
             if (n_rin == 1) {
                 uint64_t sv = out[w][c1];
                 uint32_t sc = ocnt[w][c1];
-                for (; x < h && rec[x].ts < st; x++) {
+                for (; x < h && rec[x].u < su; x++) {
                     bool okx = !ok1 || ok1[x];
                     sv += okx ? (uint64_t)(v1 ? v1[x] : rec[x].v) : 0;
                     sc += okx;
                 }
                 out[w][c1] = sv, ocnt[w][c1] = sc;
             } else if (n_rin) {
-                for (; x < h && rec[x].ts < st; x++)
+                for (; x < h && rec[x].u < su; x++)
                     for (uint32_t i = 0; i < n_rin; i++) {
                         uint32_t c = rin[i];
                         bool okx = IN_OK(s, c, x);
@@ -1576,11 +1622,12 @@ static void sweep_step(void *ud, uint32_t th) {
                         ocnt[w][c] += okx;
                     }
             } else {
-                while (x < h && rec[x].ts < st) x++;
+                while (x < h && rec[x].u < su) x++;
             }
             lo[w] = x;
         }
-        bool late = mp > qpd;
+        int32_t qpd = pd ? qpday[r] : 0;
+        bool late = pd && mp > qpd;
         slot[r] = j;
         int64_t *v = vals + (size_t)j * np;
         uint8_t *ok = oks + (size_t)j * np;
@@ -1610,13 +1657,13 @@ static void sweep_step(void *ud, uint32_t th) {
 static int sweep(Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, const int64_t *qts,
                  const int32_t *qpday, uint32_t n_ids, uint32_t *slot, int64_t **rv, uint8_t **rok, CnErr *err) {
     uint32_t *qsel = cn_malloc(((size_t)n_q + 1) * sizeof *qsel), n_qq = 0;
-    SweepJob sj = {.s = s, .p = p, .slot = slot};
+    SweepJob sj = {.s = s, .p = p, .slot = slot, .qpday = qpday};
     Rec *qs = NULL;
     int rc = 0;
     if (!qsel) goto oom;
     for (uint32_t r = 0; r < n_q; r++)
         if (qid[r] != NONE) qsel[n_qq++] = r;
-    rc = sort_recs(qid, qts, qpday, NULL, n_ids, NONE, qsel, n_qq, n_qq, NULL, &s->spare, &qs, err);
+    rc = sort_recs(qid, qts, NULL, n_ids, NONE, qsel, n_qq, n_qq, NULL, &s->spare, &qs, &sj.qk, err);
     if (rc) goto done;
     uint32_t np = p->n_parts, nt = threads_for(n_qq);
     sj.qs = qs;
@@ -1629,7 +1676,8 @@ static int sweep(Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, co
     for (uint32_t t = 0; t <= nt; t++) {
         uint32_t j = t == nt ? n_qq : cut(n_qq, t, nt);
         if (t && j < sj.jcut[t - 1]) j = sj.jcut[t - 1];
-        while (j > 0 && j < n_qq && qs[j].id == qs[j - 1].id) j++; /* a key stays in one thread */
+        while (j > 0 && j < n_qq && rec_id(&qs[j], &sj.qk) == rec_id(&qs[j - 1], &sj.qk))
+            j++; /* a key stays in one thread */
         sj.jcut[t] = j;
     }
     cn_pool_run(nt, sweep_step, &sj);
@@ -1775,7 +1823,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     memset(&skeys, 0, sizeof skeys);
     memset(&p, 0, sizeof p);
     memset(&f, 0, sizeof f);
-    f.kmin = f.tmin = INT64_MAX, f.kmax = f.tmax = INT64_MIN;
+    f.kmin = f.tmin = INT64_MAX, f.kmax = f.tmax = f.late = INT64_MIN;
     memset(&s, 0, sizeof s);
     memset(&km, 0, sizeof km);
     uint32_t *id = NULL, *qid = NULL, *rank = NULL, n_ids = 0, n = left->n_rows;
@@ -1807,8 +1855,6 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
      * the generic path (join.c early_fix) answers */
     bool bounded = cn_eng__value_scan_lo(gb, 0) != INT32_MIN;
     if (bounded && f.early) goto done;
-    *taken = true;
-    g->stats.rows_scanned = scanned;
     tw[1] = cn_clock_s(CLOCK_MONOTONIC), tc[1] = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID);
     rc = key_ids(&f, &km, &id, &n_ids, err);
     rec_mem = f.key, f.key = NULL; /* sized for the records (flat_grow) */
@@ -1835,9 +1881,29 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
         }
         if (rank && qid[r] != NONE) qid[r] = rank[qid[r]];
     }
+    if (rc) goto done;
+    /* the queries' ts range, and whether a row can be late for a query: a row stored d
+     * days after its ts's day, before a query stored e days before its ts's day, with
+     * d + e > 0 (else every row before a query's ts is stored by the query's day) */
+    int64_t qlo = INT64_MAX, qhi = INT64_MIN, qlate = INT64_MIN;
+    for (uint32_t r = 0; r < n; r++) {
+        if (qid[r] == NONE) continue;
+        int64_t t = qts[r], e = qpday[r] == INT32_MIN ? INT32_MAX : cn_ms_to_days(t) - qpday[r];
+        qlo = t < qlo ? t : qlo;
+        qhi = t > qhi ? t : qhi;
+        qlate = e > qlate ? e : qlate;
+    }
+    bool need_pday = f.late != INT64_MIN && qlate != INT64_MIN && f.late + qlate > 0;
+    if (!rec_fits(n_ids, f.n ? f.tmin : 0, f.n ? f.tmax : 0) || !rec_fits(n_ids, qlo <= qhi ? qlo : 0, qlo <= qhi ? qhi : 0)) {
+        cn_log(CN_LOG_DEBUG, "join fast path declined: %u keys and ts %lld..%lld (queries %lld..%lld) do not pack in 64 bits",
+               n_ids, (long long)f.tmin, (long long)f.tmax, (long long)qlo, (long long)qhi);
+        goto done;
+    }
+    *taken = true;
+    g->stats.rows_scanned = scanned;
     if (rc == 0) rc = query_windows(&p, n, qid, qts, n_ids, f.n, &win, err);
     if (rc == 0) {
-        rc = sort_rows(&f, &p, id, n_ids, win, rec_mem, ((size_t)f.cap + 1) * sizeof(Rec), &s, err);
+        rc = sort_rows(&f, &p, id, n_ids, win, need_pday, rec_mem, ((size_t)f.cap + 1) * sizeof(Rec), &s, err);
         rec_mem = NULL;
     }
     char order[96];

@@ -846,6 +846,88 @@ static void test_rows_outside_windows(void **state) {
     cn_conf_free(c);
 }
 
+/* Key ids and ts share one 64-bit word in the sort records: a ts range that leaves no
+ * room for the key ids is declined (the generic path answers), one that just fits is
+ * taken and gives the generic path's values. Three keys (two bits of id) and one row far
+ * before the others: 2^60 ms before them fits (61 + 2 bits of 63), 2^62 does not. The
+ * far row is stored with the others (days late) and an unwindowed FIRST must find it. */
+static void test_wide_ts_range(void **state) {
+    (void)state;
+    static const char js[] =
+        "{\"metaData\": {\"name\": \"t.wide\", \"outputNamespace\": \"out\", \"team\": \"t\"},"
+        " \"sources\": [{\"events\": {\"table\": \"raw.wide\", \"query\": {\"selects\": {\"user\": \"user\","
+        " \"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}], \"keyColumns\": [\"user\"], \"accuracy\": 0,"
+        " \"aggregations\": [{\"inputColumn\": \"amount\", \"operation\": 7},"
+        " {\"inputColumn\": \"amount\", \"operation\": 2},"
+        " {\"inputColumn\": \"amount\", \"operation\": 3, \"windows\": " WINS "}]}";
+    CnErr err = CN_ERR_INIT;
+    CnConf *c = NULL;
+    ASSERT_OK(cn_conf_loadb("production/group_bys/t/wide", js, sizeof js - 1, CN_CONF_KIND_UNKNOWN, &c, &err), &err);
+    int64_t t0 = (int64_t)(DAY0 + 2) * CN_MS_PER_DAY + 3600000;
+    for (int far = 60; far <= 62; far += 2) {
+        Env e;
+        env_open_ordered(&e, 10, 2, DENSE, 1, AS_DRAWN); /* the catalog */
+        CnSchema *s = NULL;
+        CnBatch *b = NULL;
+        ASSERT_OK(cn_col_schema_new(&s), &err);
+        ASSERT_OK(cn_col_schema_add(s, "user", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+        ASSERT_OK(cn_col_schema_add(s, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+        ASSERT_OK(cn_col_schema_add(s, "amount", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
+        ASSERT_OK(cn_col_schema_add(s, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err), &err);
+        ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+        char ds[11];
+        cn_ds_format(DAY0 + 2, ds);
+        for (int i = 0; i < 9; i++) {
+            cn_col_vec_append_i64(&b->cols[0], 1 + i % 3);
+            cn_col_vec_append_i64(&b->cols[1], i == 4 ? t0 - ((int64_t)1 << far) : t0 + 60000 * i);
+            cn_col_vec_append_i64(&b->cols[2], 10 + i);
+            cn_col_vec_append_str(&b->cols[3], ds, 10);
+        }
+        ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+        ASSERT_OK(cn_ice_table_create(e.cat, "raw", "wide", s, NULL, 0, &err), &err);
+        append_commit(e.cat, "wide", b);
+        Queries q;
+        make_queries(&q, 0, 1, DENSE, 1);
+        cn_free(q.ts), cn_free(q.pday);
+        q.ts = cn_malloc(6 * sizeof *q.ts), q.pday = cn_malloc(6 * sizeof *q.pday);
+        for (int i = 0; i < 6; i++) {
+            cn_col_vec_append_i64(&q.b->cols[0], 1 + i % 3);
+            cn_col_vec_append_i64(&q.b->cols[1], q.ts[i] = t0 + (i < 3 ? 30000 : 2 * CN_MS_PER_DAY));
+            q.pday[i] = (int32_t)cn_ms_to_days(q.ts[i]);
+        }
+        ASSERT_OK(cn_col_batch_sync_rows(q.b, &err), &err);
+        if (far == 60) {
+            assert_true(compare(e.cat, c->group_by, INT32_MIN, INT32_MAX, &q) > 6);
+            CnEngGroupBy *g = NULL;
+            uint8_t *hit = NULL;
+            CnBatch *out = fast_values(e.cat, c->group_by, INT32_MIN, INT32_MAX, &q, &g, &hit);
+            /* key 2's FIRST is the far row's amount (14), at both query times */
+            assert_int_equal(((const int64_t *)out->cols[1].values)[1], 14);
+            assert_int_equal(((const int64_t *)out->cols[1].values)[4], 14);
+            cn_col_batch_free(out), cn_eng_gb_free(g), cn_free(hit);
+        } else {
+            CnEngOpts o;
+            memset(&o, 0, sizeof o);
+            CnEngGroupBy *g = NULL;
+            CnBatch *vals = NULL;
+            uint8_t hit[6] = {0};
+            int lcol = 0;
+            bool taken = true;
+            ASSERT_OK(cn_eng__jscan_temporal(e.cat, c->group_by, INT32_MIN, INT32_MAX, &o, q.b, &lcol, 1, q.ts, q.pday,
+                                             &g, &vals, hit, &taken, &err),
+                      &err);
+            assert_false(taken);
+            assert_null(g);
+            assert_null(vals);
+        }
+        queries_fini(&q);
+        cn_col_batch_free(b);
+        cn_col_schema_free(s);
+        env_close(&e);
+    }
+    cn_conf_free(c);
+}
+
 /* Outside the subset: declined, nothing out. */
 static void test_declines(void **state) {
     (void)state;
@@ -897,5 +979,5 @@ CN_TEST_MAIN(cmocka_unit_test(test_random_dense_keys), cmocka_unit_test(test_ran
              cmocka_unit_test(test_row_order_free), cmocka_unit_test(test_sorted_tables),
              cmocka_unit_test(test_sorted_claim_broken), cmocka_unit_test(test_ties_without_nulls),
              cmocka_unit_test(test_random_carried_value), cmocka_unit_test(test_random_one_counted_input),
-             cmocka_unit_test(test_rows_outside_windows),
+             cmocka_unit_test(test_rows_outside_windows), cmocka_unit_test(test_wide_ts_range),
              cmocka_unit_test(test_declines))
