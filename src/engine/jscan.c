@@ -76,12 +76,32 @@ typedef struct Plan {
 
 #define RUN_W 8 /* distinct windows the sweep keeps running sums for; more: prefix arrays */
 
+/* Rows from first on (up to the next run's first) are stored in partition day. */
+typedef struct DayRun {
+    uint32_t first;
+    int32_t day;
+} DayRun;
+
+/* Appends run {first, day} to *runs unless the last run has that day. CN_ENOMEM. */
+static int day_run_add(DayRun **runs, uint32_t *n, uint32_t *cap, uint32_t first, int32_t day) {
+    if (*n && (*runs)[*n - 1].day == day) return 0;
+    if (*n == *cap) {
+        uint32_t nc = *cap ? *cap * 2 : 64;
+        DayRun *nr = cn_realloc(*runs, (size_t)nc * sizeof *nr);
+        if (!nr) return CN_ENOMEM;
+        *runs = nr, *cap = nc;
+    }
+    (*runs)[(*n)++] = (DayRun){first, day};
+    return 0;
+}
+
 /* Loaded rows, in scan order. */
 typedef struct Flat {
     uint32_t n, cap;
     int64_t *key, *ts;            /* key: the value, or the skeys id of a string key */
     CnEngRowMap skeys;            /* string keys -> ids in first-seen order */
-    int32_t *pday;
+    DayRun *days;                /* storage days: rows [days[i].first, days[i + 1].first) */
+    uint32_t n_days, cap_days;
     int64_t *val[MAX_IN];
     uint8_t *ok[MAX_IN];
     uint64_t n_null[MAX_IN];     /* null inputs loaded */
@@ -142,7 +162,7 @@ static void flat_fini(Flat *f) {
     cn_eng__rowmap_fini(&f->skeys);
     cn_free(f->key);
     cn_free(f->ts);
-    cn_free(f->pday);
+    cn_free(f->days);
     for (uint32_t c = 0; c < MAX_IN; c++) cn_free(f->val[c]), cn_free(f->ok[c]);
     memset(f, 0, sizeof *f);
 }
@@ -275,7 +295,6 @@ static int flat_grow(Flat *f, const Plan *p, uint64_t need, CnErr *err) {
     if (nk) f->key = nk, cn_eng__huge_advise(nk, ((size_t)nc + 1) * sizeof(Rec));
     else ok = false;
     GROW(f->ts);
-    GROW(f->pday);
     for (uint32_t c = 0; c < p->n_in; c++) {
         if (p->in_vals[c]) GROW(f->val[c]);
         GROW(f->ok[c]);
@@ -286,11 +305,11 @@ static int flat_grow(Flat *f, const Plan *p, uint64_t need, CnErr *err) {
     return 0;
 }
 
-/* Bytes a loaded row costs through the sort and sweep: key, ts, day and id, two sort
- * records, the sorted ts and day; per input the loaded and sorted value and validity
+/* Bytes a loaded row costs through the sort and sweep: key, ts and id, two sort
+ * records, a sorted storage day; per input the loaded and sorted value and validity
  * and the prefix arrays. An estimate of the peak, not a sum of one moment. */
 static uint64_t row_bytes(const Plan *p) {
-    uint64_t b = 8 + 8 + 4 + 4 + 2 * sizeof(Rec) + 8 + 4;
+    uint64_t b = 8 + 8 + 4 + 2 * sizeof(Rec) + 4;
     for (uint32_t c = 0; c < p->n_in; c++) b += 2 * (1 + (p->in_vals[c] ? 8 : 0)) + 16;
     return b;
 }
@@ -310,6 +329,8 @@ typedef struct Dest {
     int64_t tmin, tmax;       /* Flat's */
     bool early;               /* Flat's */
     int64_t late;             /* Flat's */
+    DayRun *days;             /* storage days of the rows, as Flat's */
+    uint32_t n_days, cap_days;
     bool over;                /* a batch did not fit below end */
 } Dest;
 
@@ -318,7 +339,7 @@ typedef struct Dest {
  * rows later. A row is early when its ts is on a day after day, i.e. ts >= (day + 1)
  * days (a null partition, day INT32_MIN, makes every row early, as the day comparison
  * did); the latest is the one with the least ts. */
-static void dest_note(Dest *d, const Flat *f, uint32_t a, uint32_t b, int32_t day) {
+static int dest_note(Dest *d, const Flat *f, uint32_t a, uint32_t b, int32_t day) {
     int64_t lo = d->kmin, hi = d->kmax, lim = ((int64_t)day + 1) * CN_MS_PER_DAY, tmin = INT64_MAX, tmax = INT64_MIN;
     for (uint32_t r = a; r < b; r++) {
         int64_t k = f->key[r], t = f->ts[r];
@@ -332,6 +353,7 @@ static void dest_note(Dest *d, const Flat *f, uint32_t a, uint32_t b, int32_t da
     d->tmax = tmax > d->tmax ? tmax : d->tmax;
     d->early = d->early || (a < b && (day == INT32_MIN || tmax >= lim));
     if (a < b && day != INT32_MIN && day - cn_ms_to_days(tmin) > d->late) d->late = day - cn_ms_to_days(tmin);
+    return a < b ? day_run_add(&d->days, &d->n_days, &d->cap_days, a, day) : 0;
 }
 
 static void dest_init(Dest *d, uint32_t n, uint32_t end) {
@@ -340,8 +362,9 @@ static void dest_init(Dest *d, uint32_t n, uint32_t end) {
     d->kmin = d->tmin = INT64_MAX, d->kmax = d->tmax = d->late = INT64_MIN;
 }
 
-/* Adds what dest d noted to f. */
-static void flat_note(Flat *f, const Plan *p, const Dest *d) {
+/* Adds what dest d noted to f, its rows moved from position `from` to `to`; frees d's
+ * day runs. CN_ENOMEM. */
+static int flat_note(Flat *f, const Plan *p, Dest *d, uint32_t from, uint32_t to) {
     if (d->kmin < f->kmin) f->kmin = d->kmin;
     if (d->kmax > f->kmax) f->kmax = d->kmax;
     if (d->tmin < f->tmin) f->tmin = d->tmin;
@@ -349,6 +372,23 @@ static void flat_note(Flat *f, const Plan *p, const Dest *d) {
     f->early = f->early || d->early;
     if (d->late > f->late) f->late = d->late;
     for (uint32_t c = 0; c < p->n_in; c++) f->n_null[c] += d->n_null[c];
+    int rc = 0;
+    for (uint32_t i = 0; i < d->n_days && rc == 0; i++)
+        rc = day_run_add(&f->days, &f->n_days, &f->cap_days, d->days[i].first - from + to, d->days[i].day);
+    cn_free(d->days);
+    d->days = NULL, d->n_days = d->cap_days = 0;
+    return rc;
+}
+
+/* Storage day of loaded row r. */
+static int32_t flat_day(const Flat *f, uint32_t r) {
+    uint32_t lo = 0, hi = f->n_days; /* the last run with first <= r */
+    while (hi - lo > 1) {
+        uint32_t m = lo + (hi - lo) / 2;
+        if (f->days[m].first <= r) lo = m;
+        else hi = m;
+    }
+    return f->n_days ? f->days[lo].day : INT32_MIN;
 }
 
 /* Appends the rows of batch b (storage day `day`) at d->n, dropping rows with a null
@@ -366,14 +406,12 @@ static int load_batch(const CnBatch *b, int32_t day, const Plan *p, const uint32
     if (bulk) {
         memcpy(f->key + n, kv->values, (size_t)m * sizeof *f->key);
         memcpy(f->ts + n, tv->values, (size_t)m * sizeof *f->ts);
-        for (uint32_t r = 0; r < m; r++) f->pday[n + r] = day;
         for (uint32_t c = 0; c < p->n_in; c++) {
             memset(f->ok[c] + n, 1, m);
             if (p->in_vals[c]) memcpy(f->val[c] + n, b->cols[pos[2 + c]].values, (size_t)m * sizeof **f->val);
         }
         d->n = n + m;
-        dest_note(d, f, n, n + m, day);
-        return 0;
+        return dest_note(d, f, n, n + m, day) ? cn_err_set(err, CN_ENOMEM, "out of memory") : 0;
     }
     uint32_t n0 = n;
     for (uint32_t r = 0; r < m; r++) {
@@ -392,7 +430,6 @@ static int load_batch(const CnBatch *b, int32_t day, const Plan *p, const uint32
             f->key[n] = get_int(kv, r);
         }
         f->ts[n] = ((const int64_t *)tv->values)[r];
-        f->pday[n] = day;
         for (uint32_t c = 0; c < p->n_in; c++) {
             const CnVec *iv = &b->cols[pos[2 + c]];
             bool v = cn_col_vec_is_valid(iv, r);
@@ -403,8 +440,7 @@ static int load_batch(const CnBatch *b, int32_t day, const Plan *p, const uint32
         n++;
     }
     d->n = n;
-    dest_note(d, f, n0, n, day);
-    return 0;
+    return dest_note(d, f, n0, n, day) ? cn_err_set(err, CN_ENOMEM, "out of memory") : 0;
 }
 
 /* Reads scan to its end into f at d; a batch that does not fit below d->end grows f
@@ -460,7 +496,6 @@ static void flat_move(Flat *f, const Plan *p, uint32_t to, uint32_t from, uint32
     if (to == from || !n) return;
     memmove(f->key + to, f->key + from, (size_t)n * sizeof *f->key);
     memmove(f->ts + to, f->ts + from, (size_t)n * sizeof *f->ts);
-    memmove(f->pday + to, f->pday + from, (size_t)n * sizeof *f->pday);
     for (uint32_t c = 0; c < p->n_in; c++) {
         memmove(f->ok[c] + to, f->ok[c] + from, n);
         if (p->in_vals[c]) memmove(f->val[c] + to, f->val[c] + from, (size_t)n * sizeof **f->val);
@@ -515,15 +550,19 @@ static int load_shards(CnIceCatalog *cat, const CnIceTable *t, const CnIceScanOp
     for (uint32_t i = 0; i < nt; i++) {
         uint32_t first = i ? d[i - 1].end : f->n;
         flat_move(f, p, n, first, d[i].n - first);
-        n += d[i].n - first;
         *scanned += d[i].scanned;
-        flat_note(f, p, &d[i]);
+        if (flat_note(f, p, &d[i], first, n)) {
+            rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+            goto done;
+        }
+        n += d[i].n - first;
     }
     f->n = n;
     *loaded = true;
 done:
     for (uint32_t i = 0; scans && i < nt; i++) cn_ice_scan_close(scans[i]);
     cn_free(scans);
+    for (uint32_t i = 0; d && i < nt; i++) cn_free(d[i].days);
     cn_free(d);
     cn_free(rcs);
     cn_free(errs);
@@ -619,7 +658,8 @@ static int load_source(CnIceCatalog *cat, const CnSource *s, const Plan *p, int3
     rc = load_scan(scan, tname, p, pos, f, &d, true, err);
     f->n = d.n;
     *scanned += d.scanned;
-    flat_note(f, p, &d);
+    if (flat_note(f, p, &d, 0, 0) && rc == 0) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    cn_free(d.days);
 done:
     cn_ice_scan_close(scan);
     cn_ice_table_free(t);
@@ -1382,10 +1422,9 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const
     if (rc == 0 && pday) {
         s->pday = big_alloc(((size_t)n + 1) * sizeof *s->pday);
         if (!s->pday) rc = cn_err_set(err, CN_ENOMEM, "sorting %u source rows: out of memory", n);
-        for (uint32_t i = 0; rc == 0 && i < n; i++) s->pday[i] = f->pday[ev[i].v];
+        for (uint32_t i = 0; rc == 0 && i < n; i++) s->pday[i] = flat_day(f, (uint32_t)ev[i].v);
     }
     spare_put(&s->spare, f->ts, (size_t)f->cap * sizeof *f->ts), f->ts = NULL;
-    spare_put(&s->spare, f->pday, (size_t)f->cap * sizeof *f->pday), f->pday = NULL;
     if (rc) return rc;
     s->n = n;
     s->carried = carried;
