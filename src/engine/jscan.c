@@ -32,6 +32,7 @@
  * bits, after the load), and the generic path runs. */
 #include "engine/jscan.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,7 +323,7 @@ static int32_t ds_day(const char *ds) {
 
 /* Where one scan's rows go: f's arrays from n on, below end. */
 typedef struct Dest {
-    uint32_t n, end;
+    uint32_t first, n, end;   /* rows [first, n) written, room up to end */
     uint64_t n_null[MAX_IN];  /* null inputs loaded */
     int64_t scanned;
     int64_t kmin, kmax;       /* range of the keys loaded (Flat's) */
@@ -358,7 +359,7 @@ static int dest_note(Dest *d, const Flat *f, uint32_t a, uint32_t b, int32_t day
 
 static void dest_init(Dest *d, uint32_t n, uint32_t end) {
     memset(d, 0, sizeof *d);
-    d->n = n, d->end = end;
+    d->first = d->n = n, d->end = end;
     d->kmin = d->tmin = INT64_MAX, d->kmax = d->tmax = d->late = INT64_MIN;
 }
 
@@ -443,10 +444,10 @@ static int load_batch(const CnBatch *b, int32_t day, const Plan *p, const uint32
     return dest_note(d, f, n0, n, day) ? cn_err_set(err, CN_ENOMEM, "out of memory") : 0;
 }
 
-/* Reads scan to its end into f at d; a batch that does not fit below d->end grows f
- * when `grow` (one thread), else sets d->over and stops. */
+/* Reads scan to its end into f at d (one thread), growing f for a batch that does not
+ * fit below d->end. */
 static int load_scan(CnIceScan *scan, const char *tname, const Plan *p, const uint32_t *pos, Flat *f, Dest *d,
-                     bool grow, CnErr *err) {
+                     CnErr *err) {
     char last_ds[11] = "";
     int32_t day = INT32_MIN;
     int rc = 0;
@@ -457,10 +458,6 @@ static int load_scan(CnIceScan *scan, const char *tname, const Plan *p, const ui
         if (rc || !b) break;
         d->scanned += b->n_rows;
         if ((uint64_t)d->n + b->n_rows > d->end) {
-            if (!grow) {
-                d->over = true;
-                break;
-            }
             rc = flat_grow(f, p, (uint64_t)d->n + b->n_rows, err);
             if (rc) break;
             d->end = f->cap;
@@ -473,24 +470,61 @@ static int load_scan(CnIceScan *scan, const char *tname, const Plan *p, const ui
     return rc;
 }
 
-/* Shard t of a parallel load. */
+/* A parallel load: nt scans of one plan share a claim (claim_file), so each thread
+ * reads the next file nobody has taken when done with one, into a range of f reserved
+ * for the file's rows by its record count when it is claimed. */
 typedef struct LoadJob {
     CnIceScan **scans;
     const char *tname;
     const Plan *p;
     const uint32_t *pos;
     Flat *f;
-    Dest *d;
+    Dest *d;                   /* per planned file (dest_init when claimed) */
+    atomic_uchar *taken;       /* per planned file */
+    atomic_uint_fast64_t next; /* the first row not reserved yet */
+    uint32_t n_files;
     int *rc;
     CnErr *errs;
 } LoadJob;
 
-static void load_step(void *ud, uint32_t t) {
+static bool claim_file(void *ud, uint32_t file, int64_t records) {
     LoadJob *j = ud;
-    j->rc[t] = load_scan(j->scans[t], j->tname, j->p, j->pos, j->f, &j->d[t], false, &j->errs[t]);
+    if (file >= j->n_files || records < 0 || atomic_exchange(&j->taken[file], 1)) return false;
+    uint64_t at = atomic_fetch_add(&j->next, (uint64_t)records);
+    /* past the capacity (the plans disagree): the batches find no room, d->over */
+    uint64_t end = at + (uint64_t)records > j->f->cap ? at : at + (uint64_t)records;
+    dest_init(&j->d[file], (uint32_t)(at < j->f->cap ? at : j->f->cap), (uint32_t)end);
+    return true;
 }
 
-/* Moves n rows of f from position `from` down to `to` (a shard's rows after the one
+/* Thread t's scan to its end: each batch into the range of its file. */
+static void load_step(void *ud, uint32_t t) {
+    LoadJob *j = ud;
+    CnIceScan *scan = j->scans[t];
+    CnErr *err = &j->errs[t];
+    int32_t day = INT32_MIN;
+    char last_ds[11] = "";
+    int rc = 0;
+    while (rc == 0) {
+        const CnBatch *b = NULL;
+        rc = cn_ice_scan_next(scan, &b, err);
+        if (rc) rc = cn_err_ctx(err, rc, "source table %s", j->tname);
+        if (rc || !b) break;
+        Dest *d = &j->d[cn_ice_scan_batch_file(scan)];
+        d->scanned += b->n_rows;
+        if ((uint64_t)d->n + b->n_rows > d->end) {
+            d->over = true; /* more rows than the file's record count */
+            break;
+        }
+        const char *ds = cn_ice_scan_batch_ds(scan);
+        if (!ds) day = INT32_MIN, last_ds[0] = 0;
+        else if (strncmp(ds, last_ds, 10)) day = ds_day(ds), snprintf(last_ds, sizeof last_ds, "%.10s", ds);
+        rc = load_batch(b, day, j->p, j->pos, j->f, d, err);
+    }
+    j->rc[t] = rc;
+}
+
+/* Moves n rows of f from position `from` down to `to` (a file's rows after the ones
  * before it). */
 static void flat_move(Flat *f, const Plan *p, uint32_t to, uint32_t from, uint32_t n) {
     if (to == from || !n) return;
@@ -502,70 +536,78 @@ static void flat_move(Flat *f, const Plan *p, uint32_t to, uint32_t from, uint32
     }
 }
 
-/* Loads table t on nt threads, each reading the files of one scan shard into its own
- * range of f (sized by the shard's record count), then closes the gaps left by dropped
- * rows. Rows end up grouped by shard: the values computed from them do not depend on
- * row order (ties in ts are broken by value), so the output is the same for any nt.
- * f must hold room for every row. *loaded = false (nothing appended) when a shard held
- * more rows than its metadata said: the caller loads on one thread. */
+static int dest_first_cmp(const void *a, const void *b) {
+    const Dest *x = *(const Dest *const *)a, *y = *(const Dest *const *)b;
+    return (x->first > y->first) - (x->first < y->first);
+}
+
+/* Loads table t on nt threads taking its files as they go (LoadJob), each file into its
+ * own range of f, then closes the gaps left by dropped rows. Rows end up in the order
+ * the files were claimed: the values computed from them do not depend on row order
+ * (ties in ts are broken by value), so the output is the same for any nt and any
+ * timing. f must hold room for every row. *loaded = false (nothing appended) when a
+ * file held more rows than its metadata said: the caller loads on one thread. */
 static int load_shards(CnIceCatalog *cat, const CnIceTable *t, const CnIceScanOpts *so0, uint32_t nt,
-                       const char *tname, const Plan *p, const uint32_t *pos, Flat *f, int64_t *scanned, bool *loaded,
-                       CnErr *err) {
-    CnIceScan **scans = cn_calloc(nt, sizeof *scans);
-    Dest *d = cn_calloc(nt, sizeof *d);
-    int *rcs = cn_calloc(nt, sizeof *rcs);
-    CnErr *errs = cn_calloc(nt, sizeof *errs);
+                       uint32_t n_files, const char *tname, const Plan *p, const uint32_t *pos, Flat *f,
+                       int64_t *scanned, bool *loaded, CnErr *err) {
+    LoadJob j = {.tname = tname, .p = p, .pos = pos, .f = f, .n_files = n_files};
+    j.scans = cn_calloc(nt, sizeof *j.scans);
+    j.d = cn_calloc((size_t)n_files + 1, sizeof *j.d);
+    j.taken = cn_calloc((size_t)n_files + 1, sizeof *j.taken);
+    j.rc = cn_calloc(nt, sizeof *j.rc);
+    j.errs = cn_calloc(nt, sizeof *j.errs);
+    Dest **order = cn_calloc((size_t)n_files + 1, sizeof *order);
     int rc = 0;
     *loaded = false;
-    if (!scans || !d || !rcs || !errs) {
+    if (!j.scans || !j.d || !j.taken || !j.rc || !j.errs || !order) {
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto done;
     }
-    uint64_t at = f->n;
+    atomic_init(&j.next, f->n);
+    for (uint32_t i = 0; i < n_files; i++) atomic_init(&j.taken[i], 0);
     for (uint32_t i = 0; i < nt && rc == 0; i++) {
         CnIceScanOpts so = *so0;
-        so.shard_n = nt, so.shard_i = i;
-        rc = cn_ice_scan_open(cat, t, &so, &scans[i], err);
-        if (rc) {
-            rc = cn_err_ctx(err, rc, "source table %s", tname);
-            break;
-        }
-        uint32_t first = (uint32_t)at;
-        at += (uint64_t)cn_ice_scan_n_records(scans[i]);
-        if (at > f->cap) goto done; /* the shards disagree with the whole scan */
-        dest_init(&d[i], first, (uint32_t)at);
+        so.claim = claim_file, so.claim_ud = &j;
+        rc = cn_ice_scan_open(cat, t, &so, &j.scans[i], err);
+        if (rc) rc = cn_err_ctx(err, rc, "source table %s", tname);
+        else if (cn_ice_scan_n_files(j.scans[i]) != n_files) goto done; /* the plans disagree */
     }
     if (rc) goto done;
-    LoadJob j = {.scans = scans, .tname = tname, .p = p, .pos = pos, .f = f, .d = d, .rc = rcs, .errs = errs};
     cn_pool_run(nt, load_step, &j);
-    for (uint32_t i = 0; i < nt; i++) {
-        if (rcs[i]) {
-            *err = errs[i];
-            rc = rcs[i];
+    for (uint32_t i = 0; i < nt; i++)
+        if (j.rc[i]) {
+            *err = j.errs[i];
+            rc = j.rc[i];
             goto done;
         }
-        if (d[i].over) goto done;
+    uint32_t n_order = 0;
+    for (uint32_t i = 0; i < n_files; i++) {
+        if (j.d[i].over) goto done;
+        if (atomic_load(&j.taken[i])) order[n_order++] = &j.d[i];
     }
+    qsort(order, n_order, sizeof *order, dest_first_cmp);
     uint32_t n = f->n;
-    for (uint32_t i = 0; i < nt; i++) {
-        uint32_t first = i ? d[i - 1].end : f->n;
-        flat_move(f, p, n, first, d[i].n - first);
-        *scanned += d[i].scanned;
-        if (flat_note(f, p, &d[i], first, n)) {
+    for (uint32_t i = 0; i < n_order; i++) {
+        Dest *d = order[i];
+        flat_move(f, p, n, d->first, d->n - d->first);
+        *scanned += d->scanned;
+        if (flat_note(f, p, d, d->first, n)) {
             rc = cn_err_set(err, CN_ENOMEM, "out of memory");
             goto done;
         }
-        n += d[i].n - first;
+        n += d->n - d->first;
     }
     f->n = n;
     *loaded = true;
 done:
-    for (uint32_t i = 0; scans && i < nt; i++) cn_ice_scan_close(scans[i]);
-    cn_free(scans);
-    for (uint32_t i = 0; d && i < nt; i++) cn_free(d[i].days);
-    cn_free(d);
-    cn_free(rcs);
-    cn_free(errs);
+    for (uint32_t i = 0; j.scans && i < nt; i++) cn_ice_scan_close(j.scans[i]);
+    for (uint32_t i = 0; j.d && i < n_files; i++) cn_free(j.d[i].days);
+    cn_free(j.scans);
+    cn_free(j.d);
+    cn_free(j.taken);
+    cn_free(j.rc);
+    cn_free(j.errs);
+    cn_free(order);
     return rc;
 }
 
@@ -650,12 +692,12 @@ static int load_source(CnIceCatalog *cat, const CnSource *s, const Plan *p, int3
     if (nt > cn_ice_scan_n_files(scan)) nt = cn_ice_scan_n_files(scan);
     if (nt > 1) {
         bool loaded = false;
-        rc = load_shards(cat, t, &so, nt, tname, p, pos, f, scanned, &loaded, err);
+        rc = load_shards(cat, t, &so, nt, cn_ice_scan_n_files(scan), tname, p, pos, f, scanned, &loaded, err);
         if (rc || loaded) goto done;
     }
     Dest d;
     dest_init(&d, f->n, f->cap);
-    rc = load_scan(scan, tname, p, pos, f, &d, true, err);
+    rc = load_scan(scan, tname, p, pos, f, &d, err);
     f->n = d.n;
     *scanned += d.scanned;
     if (flat_note(f, p, &d, 0, 0) && rc == 0) rc = cn_err_set(err, CN_ENOMEM, "out of memory");

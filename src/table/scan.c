@@ -23,6 +23,8 @@ struct CnIceScan {
     uint32_t n_files, i_file;
     uint32_t *file_ord;       /* arena: plan index of each file (sharded scans), or NULL */
     uint32_t rg_shard_n, rg_shard_i; /* row groups g % n == i of each file (n > 0), else all */
+    bool (*claim)(void *ud, uint32_t file, int64_t records); /* CnIceScanOpts' */
+    void *claim_ud;
     int64_t n_records;
     uint32_t batch_rows;
     CnPqReader *r;            /* OWNED: the open file */
@@ -121,6 +123,7 @@ int cn_ice_scan_open(CnIceCatalog *c, const CnIceTable *t, const CnIceScanOpts *
         s->n_files = k;
     }
     for (uint32_t i = 0; i < s->n_files; i++) s->n_records += s->files[i].records;
+    if (opts) s->claim = opts->claim, s->claim_ud = opts->claim_ud;
     s->map = cn_calloc(s->out_schema->n_fields + 1, sizeof *s->map);
     if (!s->map) {
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
@@ -222,6 +225,10 @@ int cn_ice_scan_next(CnIceScan *s, const CnBatch **out, CnErr *err) {
     for (;;) {
         if (!s->r) {
             if (s->i_file >= s->n_files) return 0;
+            if (s->claim && !s->claim(s->claim_ud, cn_ice_scan_batch_file(s), s->files[s->i_file].records)) {
+                s->i_file++; /* another scan reads it */
+                continue;
+            }
             rc = open_file(s, &s->files[s->i_file], err);
             if (rc < 0) return cn_err_ctx(err, rc, "table %s", s->table);
         }

@@ -207,6 +207,13 @@ typedef struct CnIceScanOpts {
     /* With shard_n > 0: every planned file is read, but only its row groups g with
      * g % shard_n == shard_i (threads splitting few large files). */
     bool shard_row_groups;
+    /* claim (NULL: every planned file is read): asked before each planned file is
+     * opened, with its index in the plan and its record count; false skips the file.
+     * Scans of one plan on several threads, sharing a claim that grants each file once,
+     * split the files as they go: each takes the next file when done with one, so a
+     * slow file or thread does not hold the others to an even share. */
+    bool (*claim)(void *ud, uint32_t file, int64_t records);
+    void *claim_ud;
 } CnIceScanOpts;
 
 /* Plans a scan: picks the snapshot, prunes manifests and files by ds. Reads file by file.

@@ -463,6 +463,83 @@ static void pruning_and_projection(void **state) {
     env_close(&e);
 }
 
+/* Claims shared by scans of one plan: each file is granted once, to the scan that asks
+ * first; what a claim said about the file (its index and records) is checked against
+ * the batches that scan then reads from it. */
+typedef struct Claims {
+    int owner[16];      /* scan that took file i, -1 */
+    int64_t records[16];
+    int asking;         /* the scan whose next() runs */
+    bool refuse;
+} Claims;
+
+static bool claim_once(void *ud, uint32_t file, int64_t records) {
+    Claims *c = ud;
+    assert_true(file < 16);
+    if (c->refuse || c->owner[file] >= 0) return false;
+    c->owner[file] = c->asking;
+    c->records[file] = records;
+    return true;
+}
+
+static void claimed_files_split_among_scans(void **state) {
+    (void)state;
+    Env e;
+    env_open(&e);
+    create_table(&e, "t");
+    const char *d5[] = {"2023-12-01", "2023-12-02", "2023-12-03", "2023-12-04", "2023-12-05"};
+    write_rows(&e, "t", CN_ICE_APPEND, 0, 50, d5, 5, 0);
+    write_rows(&e, "t", CN_ICE_APPEND, 100, 7, d5 + 2, 1, 0);
+    Sum all = scan_sum(&e, "t", NULL);
+    Claims c;
+    for (int i = 0; i < 16; i++) c.owner[i] = -1, c.records[i] = 0;
+    c.refuse = false;
+    CnIceScanOpts o = {.claim = claim_once, .claim_ud = &c};
+    CnIceTable *t = NULL;
+    CnIceScan *sc[2] = {NULL, NULL};
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "t", &t, &e.err), &e.err);
+    for (int k = 0; k < 2; k++) ASSERT_OK(cn_ice_scan_open(e.c, t, &o, &sc[k], &e.err), &e.err);
+    uint32_t n_files = cn_ice_scan_n_files(sc[0]);
+    assert_int_equal(n_files, 6);
+    int64_t rows[16] = {0}, user_sum = 0, total = 0;
+    bool done[2] = {false, false};
+    for (int turn = 0; !done[0] || !done[1]; turn++) { /* the scans take turns */
+        int k = turn % 2;
+        if (done[k]) continue;
+        const CnBatch *b = NULL;
+        c.asking = k;
+        ASSERT_OK(cn_ice_scan_next(sc[k], &b, &e.err), &e.err);
+        if (!b) {
+            done[k] = true;
+            continue;
+        }
+        uint32_t f = cn_ice_scan_batch_file(sc[k]);
+        assert_int_equal(c.owner[f], k); /* only files it was granted */
+        rows[f] += b->n_rows;
+        total += b->n_rows;
+        for (uint32_t r = 0; r < b->n_rows; r++) user_sum += ((const int64_t *)b->cols[0].values)[r];
+    }
+    int taken[2] = {0, 0};
+    for (uint32_t f = 0; f < n_files; f++) {
+        assert_true(c.owner[f] == 0 || c.owner[f] == 1);
+        taken[c.owner[f]]++;
+        assert_int_equal(rows[f], c.records[f]);
+    }
+    assert_true(taken[0] > 0 && taken[1] > 0);
+    assert_int_equal(total, all.rows);
+    assert_int_equal(user_sum, all.user_sum);
+    for (int k = 0; k < 2; k++) cn_ice_scan_close(sc[k]);
+    /* a claim that grants nothing: no batch, no file opened */
+    c.refuse = true;
+    ASSERT_OK(cn_ice_scan_open(e.c, t, &o, &sc[0], &e.err), &e.err);
+    const CnBatch *b = NULL;
+    ASSERT_OK(cn_ice_scan_next(sc[0], &b, &e.err), &e.err);
+    assert_null(b);
+    cn_ice_scan_close(sc[0]);
+    cn_ice_table_free(t);
+    env_close(&e);
+}
+
 static void properties_round_trip(void **state) {
     (void)state;
     Env e;
@@ -1161,7 +1238,8 @@ CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(sort_order_
              cmocka_unit_test(partitions_come_from_manifests),
              cmocka_unit_test(time_travel_by_id_and_timestamp),
              cmocka_unit_test(add_column_reads_old_files_as_null),
-             cmocka_unit_test(pruning_and_projection), cmocka_unit_test(properties_round_trip),
+             cmocka_unit_test(pruning_and_projection), cmocka_unit_test(claimed_files_split_among_scans),
+             cmocka_unit_test(properties_round_trip),
              cmocka_unit_test(codec_property),
              cmocka_unit_test(data_files_v2_delta),
              cmocka_unit_test(not_found_suggests_names),
