@@ -1636,17 +1636,24 @@ static int write_days(CnIceWrite *w, const CnBatch *ob, const Left *l, CnErr *er
     if (!flat && !sel) return cn_ice_write_batch(w, ob, err);
     int rc = 0;
     for (uint32_t r = 0; r < n && sel; r++) sel[r] = r;
-    for (uint32_t a = 0, b; a < n && rc == 0; a = b) {
+    uint32_t n_runs = 0;
+    for (uint32_t r = 0; r < n; r++) n_runs += !r || l->pday[r] != l->pday[r - 1];
+    /* flat: every run's view, written at once (files on several threads) */
+    CnBatch **views = flat ? cn_calloc((size_t)n_runs + 1, sizeof *views) : NULL;
+    char (*dss)[11] = flat ? cn_malloc(((size_t)n_runs + 1) * sizeof *dss) : NULL;
+    const char **dsp = flat ? cn_malloc(((size_t)n_runs + 1) * sizeof *dsp) : NULL;
+    if (flat && (!views || !dss || !dsp)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+    uint32_t k = 0;
+    for (uint32_t a = 0, b; a < n && rc == 0; a = b, k++) {
         for (b = a + 1; b < n && l->pday[b] == l->pday[a];) b++;
         uint32_t len;
         const char *ds = cn_col_vec_str(&l->rows->cols[l->i_ds], a, &len);
         char d[11];
         snprintf(d, sizeof d, "%.*s", (int)(len < 10 ? len : 10), ds);
         if (flat) {
-            CnBatch *v = NULL;
-            rc = cn_col_batch_view(ob, a, b - a, &v, err);
-            if (rc == 0) rc = cn_ice_write_batch_sealed(w, v, d, err);
-            cn_col_batch_free(v);
+            memcpy(dss[k], d, sizeof d);
+            dsp[k] = dss[k];
+            rc = cn_col_batch_view(ob, a, b - a, &views[k], err);
             continue;
         }
         CnBatch view = *ob; /* shallow: the run's rows selected */
@@ -1654,6 +1661,11 @@ static int write_days(CnIceWrite *w, const CnBatch *ob, const Left *l, CnErr *er
         rc = cn_ice_write_batch(w, &view, err);
         if (rc == 0) rc = cn_ice_write_seal_partition(w, d, err);
     }
+    if (rc == 0 && flat) rc = cn_ice_write_batches_sealed(w, (const CnBatch *const *)views, dsp, n_runs, err);
+    for (uint32_t i = 0; views && i < n_runs; i++) cn_col_batch_free(views[i]);
+    cn_free(views);
+    cn_free(dss);
+    cn_free(dsp);
     cn_free(sel);
     return rc;
 }

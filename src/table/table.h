@@ -152,6 +152,13 @@ int cn_ice_write_seal_partition(CnIceWrite *w, const char *ds, CnErr *err);
  * have partition ds: when no file of ds is open, the batch is encoded straight into a new
  * file (one row group when it fits) without being copied first. */
 int cn_ice_write_batch_sealed(CnIceWrite *w, const CnBatch *b, const char *ds, CnErr *err);
+/* cn_ice_write_batch_sealed of batch b[i] in partition ds[i] for i = 0..n-1, the files
+ * encoded and written on several threads at once (each file on one) when there are
+ * several, big enough, each going straight into a new file of a partition of its own;
+ * else one after another. The files and their descriptions are those of the calls one
+ * by one (but for their names), described in batch order. */
+int cn_ice_write_batches_sealed(CnIceWrite *w, const CnBatch *const *b, const char *const *ds, uint32_t n,
+                                CnErr *err);
 /* Property set with the commit (copied). */
 int cn_ice_write_set_property(CnIceWrite *w, const char *key, const char *value, CnErr *err);
 /* Finishes the files and commits one snapshot (append or overwrite). *snapshot_id

@@ -22,6 +22,8 @@
 #include "base/alloc.h"
 #include "base/date.h"
 #include "base/fs.h"
+#include "base/log.h"
+#include "base/pool.h"
 #include "io/parquet/pq.h"
 #include "table/ice_int.h"
 
@@ -39,6 +41,7 @@ typedef struct Part {
     int64_t rows;
     uint32_t *idx;            /* OWNED: rows of the current batch in this partition */
     uint32_t n_idx, cap_idx;
+    bool finished;            /* pw finished (its file complete), not yet described */
     bool sealed;              /* pw finished and freed; file describes it */
     bool unsorted;            /* a row came before the one ahead of it in the sort order */
     CnBatch *last;            /* OWNED: the file's last row so far (sort order check) */
@@ -71,6 +74,8 @@ struct CnIceWrite {
     int64_t new_snap;
     bool finished, committed;
     CnPqEncCache *enc;        /* OWNED: encoding buffers every data file reuses in turn */
+    CnPqEncCache **encs;      /* OWNED: more, one per thread of cn_ice_write_batches_sealed */
+    uint32_t n_encs;
     int32_t sort_id;          /* the table's sort order when checkable, else 0 */
     uint32_t n_sort;
     int sort_col[SORT_MAX];   /* its columns, most significant first */
@@ -229,7 +234,11 @@ int cn_ice_write_set_property(CnIceWrite *w, const char *key, const char *value,
     return 0;
 }
 
-static int open_part(CnIceWrite *w, const char *ds, Part **out, CnErr *err) {
+/* Opens a data file of partition ds (or finds the one open), encoded with the write's
+ * buffers (w->enc) when cache is NULL, else with cache on `threads` threads (0: as the
+ * writer sees fit). */
+static int open_part_with(CnIceWrite *w, const char *ds, CnPqEncCache *cache, uint32_t threads, Part **out,
+                          CnErr *err) {
     for (uint32_t i = 0; i < w->n_parts; i++) {
         uint32_t k = (w->last_part + i) % w->n_parts;
         if (!w->parts[k].sealed && !memcmp(w->parts[k].ds, ds, 11)) {
@@ -295,8 +304,9 @@ static int open_part(CnIceWrite *w, const char *ds, Part **out, CnErr *err) {
         return unmake_dirs(p), cn_err_ctx(err, CN_EINVAL, "table %s: property write.parquet.compression-codec", w->base->full_name);
     /* one owner thread encodes every file of the write, one row group at a time: they
      * can share the buffers (allocated once, not per file) */
-    int rc = w->enc ? 0 : cn_pq_enc_cache_new(&w->enc, err);
-    o.cache = w->enc;
+    int rc = cache || w->enc ? 0 : cn_pq_enc_cache_new(&w->enc, err);
+    o.cache = cache ? cache : w->enc;
+    o.threads = threads;
     if (rc == 0) rc = cn_pq_writer_open(p->tmp_path, w->base->schema, &o, &p->pw, err);
     if (rc == 0) rc = cn_pq_writer_set_kv(p->pw, "iceberg.schema", w->schema_json, err);
     if (rc < 0) {
@@ -308,6 +318,10 @@ static int open_part(CnIceWrite *w, const char *ds, Part **out, CnErr *err) {
     w->last_part = w->n_parts++;
     *out = p;
     return touch(w, ds) < 0 ? oom(err) : 0;
+}
+
+static int open_part(CnIceWrite *w, const char *ds, Part **out, CnErr *err) {
+    return open_part_with(w, ds, NULL, 0, out, err);
 }
 
 int cn_ice_write_batch(CnIceWrite *w, const CnBatch *b, CnErr *err) {
@@ -457,8 +471,9 @@ static int file_stats(CnIceWrite *w, const CnPqMeta *m, CnIceDataFile *f) {
  * Parquet writer, whose buffers are the bulk of an open partition's memory. */
 static int seal(CnIceWrite *w, Part *p, CnErr *err) {
     if (p->sealed) return 0;
-    int rc = cn_pq_writer_finish(p->pw, err);
+    int rc = p->finished ? 0 : cn_pq_writer_finish(p->pw, err);
     if (rc < 0) return cn_err_ctx(err, rc, "table %s: ds=%s", w->base->full_name, p->ds);
+    p->finished = true;
     const CnPqMeta *m = cn_pq_writer_meta(p->pw);
     CnIceDataFile *f = &p->file;
     CnBuf uri = CN_BUF_INIT;
@@ -492,7 +507,9 @@ static int seal(CnIceWrite *w, Part *p, CnErr *err) {
     return 0;
 }
 
-int cn_ice_write_batch_sealed(CnIceWrite *w, const CnBatch *b, const char *ds, CnErr *err) {
+/* Whether b (every row in partition ds, the table's columns) can be encoded straight
+ * into a new file of ds: no file of ds is open, no selection. */
+static bool direct_ok(const CnIceWrite *w, const CnBatch *b, const char *ds) {
     const CnVec *dv = &b->cols[w->ds_col];
     bool fast = !w->finished && !b->sel && b->n_rows && b->n_cols == w->base->schema->n_fields && strlen(ds) == 10 &&
                 dv->type->id == CN_COL_STRING;
@@ -501,21 +518,20 @@ int cn_ice_write_batch_sealed(CnIceWrite *w, const CnBatch *b, const char *ds, C
         const char *v = cn_col_vec_is_valid(dv, r) ? cn_col_vec_str(dv, r, &len) : NULL;
         fast = v && len == 10 && !memcmp(v, ds, 10);
     }
-    Part *p = NULL;
-    if (fast) { /* an open partition file that already has rows takes the general path */
-        for (uint32_t i = 0; i < w->n_parts && fast; i++)
-            if (!w->parts[i].sealed && !memcmp(w->parts[i].ds, ds, 11)) fast = false;
-    }
-    if (!fast) {
+    for (uint32_t i = 0; i < w->n_parts && fast; i++) /* an open file of ds takes the general path */
+        if (!w->parts[i].sealed && !memcmp(w->parts[i].ds, ds, 11)) fast = false;
+    const CnSchema *s = w->base->schema;
+    for (uint32_t i = 0; i < s->n_fields && fast; i++)
+        fast = cn_col_type_equal(b->cols[i].type, s->fields[i].type) && !strcmp(b->schema->fields[i].name, s->fields[i].name);
+    return fast;
+}
+
+int cn_ice_write_batch_sealed(CnIceWrite *w, const CnBatch *b, const char *ds, CnErr *err) {
+    if (!direct_ok(w, b, ds)) { /* cn_ice_write_batch names a mismatch */
         int rc = cn_ice_write_batch(w, b, err);
         return rc ? rc : cn_ice_write_seal_partition(w, ds, err);
     }
-    const CnSchema *s = w->base->schema;
-    for (uint32_t i = 0; i < s->n_fields; i++)
-        if (!cn_col_type_equal(b->cols[i].type, s->fields[i].type) || strcmp(b->schema->fields[i].name, s->fields[i].name)) {
-            int rc = cn_ice_write_batch(w, b, err); /* names the mismatch */
-            return rc ? rc : cn_ice_write_seal_partition(w, ds, err);
-        }
+    Part *p = NULL;
     int rc = open_part(w, ds, &p, err);
     if (rc == 0) rc = sort_track(w, p, b, NULL, b->n_rows, err);
     if (rc < 0) return rc;
@@ -523,6 +539,91 @@ int cn_ice_write_batch_sealed(CnIceWrite *w, const CnBatch *b, const char *ds, C
     if (rc < 0) return cn_err_ctx(err, rc, "table %s: ds=%s", w->base->full_name, p->ds);
     p->rows += b->n_rows;
     return seal(w, p, err);
+}
+
+/* Values (rows x columns) below which cn_ice_write_batches_sealed writes one file after
+ * another (each file's columns still encoded on several threads when it pays). */
+#define SEAL_PAR_MIN 65536u
+
+/* Files of one cn_ice_write_batches_sealed, thread t taking batches t, t + nt, ...: each
+ * file encoded, written and finished on its thread, with that thread's buffers. */
+typedef struct SealJob {
+    CnIceWrite *w;
+    const CnBatch *const *b;
+    const uint32_t *part;     /* batch i's file: w->parts[part[i]] */
+    uint32_t n, nt;
+    int *rc;
+    CnErr *err;
+} SealJob;
+
+static void seal_step(void *ud, uint32_t t) {
+    SealJob *j = ud;
+    for (uint32_t i = t; i < j->n; i += j->nt) {
+        Part *p = &j->w->parts[j->part[i]];
+        CnErr *err = &j->err[i];
+        int rc = sort_track(j->w, p, j->b[i], NULL, j->b[i]->n_rows, err);
+        if (rc == 0) rc = cn_pq_writer_write_whole(p->pw, j->b[i], err);
+        if (rc == 0) rc = cn_pq_writer_finish(p->pw, err);
+        if (rc < 0) {
+            j->rc[i] = cn_err_ctx(err, rc, "table %s: ds=%s", j->w->base->full_name, p->ds);
+            return;
+        }
+        p->finished = true;
+    }
+}
+
+int cn_ice_write_batches_sealed(CnIceWrite *w, const CnBatch *const *b, const char *const *ds, uint32_t n,
+                                CnErr *err) {
+    uint32_t nt = cn_pool_threads();
+    uint64_t vals = 0;
+    bool par = nt > 1 && n > 1;
+    for (uint32_t i = 0; i < n && par; i++) {
+        par = direct_ok(w, b[i], ds[i]);
+        for (uint32_t k = 0; k < i && par; k++) par = strcmp(ds[i], ds[k]) != 0;
+        vals += (uint64_t)b[i]->n_rows * b[i]->n_cols;
+    }
+    if (!par || vals < SEAL_PAR_MIN) {
+        for (uint32_t i = 0; i < n; i++) {
+            int rc = cn_ice_write_batch_sealed(w, b[i], ds[i], err);
+            if (rc) return rc;
+        }
+        return 0;
+    }
+    if (nt > n) nt = n;
+    if (w->n_encs < nt) {
+        CnPqEncCache **e = cn_realloc(w->encs, nt * sizeof *e);
+        if (!e) return oom(err);
+        w->encs = e;
+        for (; w->n_encs < nt; w->n_encs++) {
+            int rc = cn_pq_enc_cache_new(&w->encs[w->n_encs], err);
+            if (rc < 0) return rc;
+        }
+    }
+    uint32_t *part = cn_malloc(((size_t)n + 1) * sizeof *part);
+    int *rcs = cn_calloc((size_t)n + 1, sizeof *rcs);
+    CnErr *errs = cn_calloc((size_t)n + 1, sizeof *errs);
+    int rc = part && rcs && errs ? 0 : oom(err);
+    for (uint32_t i = 0; i < n && rc == 0; i++) { /* every file opened first: w->parts may move */
+        Part *p = NULL;
+        rc = open_part_with(w, ds[i], w->encs[i % nt], 1, &p, err);
+        if (rc == 0) part[i] = (uint32_t)(p - w->parts);
+    }
+    if (rc == 0) {
+        SealJob j = {.w = w, .b = b, .part = part, .n = n, .nt = nt, .rc = rcs, .err = errs};
+        cn_log(CN_LOG_DEBUG, "table %s: %u files written on %u threads", w->base->full_name, n, nt);
+        cn_pool_run(nt, seal_step, &j);
+        for (uint32_t i = 0; i < n && rc == 0; i++)
+            if (rcs[i]) *err = errs[i], rc = rcs[i];
+    }
+    for (uint32_t i = 0; i < n && rc == 0; i++) { /* described in batch order */
+        Part *p = &w->parts[part[i]];
+        p->rows += b[i]->n_rows;
+        rc = seal(w, p, err);
+    }
+    cn_free(part);
+    cn_free(rcs);
+    cn_free(errs);
+    return rc;
 }
 
 int cn_ice_write_seal_partition(CnIceWrite *w, const char *ds, CnErr *err) {
@@ -907,6 +1008,8 @@ void cn_ice_write_free(CnIceWrite *w) {
     }
     cn_buf_fini(&w->attempt_keys);
     cn_pq_enc_cache_free(w->enc); /* after the last Parquet writer */
+    for (uint32_t i = 0; i < w->n_encs; i++) cn_pq_enc_cache_free(w->encs[i]);
+    cn_free(w->encs);
     cn_ice_table_free(w->base);
     cn_arena_fini(&w->arena);
     cn_free(w);

@@ -11,6 +11,7 @@
 
 #include "base/alloc.h"
 #include "base/fs.h"
+#include "base/log.h"
 #include "base/str.h"
 #include "io/parquet/pq.h"
 #include "table/ice_int.h" /* manifest entries as written (sort_order_tracks_each_file) */
@@ -126,6 +127,12 @@ static Sum scan_sum(Env *e, const char *table, const CnIceScanOpts *o) {
     cn_ice_scan_close(s);
     cn_ice_table_free(t);
     return sum;
+}
+
+static int64_t user_sum_of(const CnBatch *b) {
+    int64_t x = 0;
+    for (uint32_t r = 0; r < b->n_rows; r++) x += ((const int64_t *)b->cols[0].values)[r];
+    return x;
 }
 
 static const char *const D3[] = {"2023-12-01", "2023-12-02", "2023-12-03"};
@@ -1233,7 +1240,100 @@ static void sort_order_tracks_each_file(void **state) {
     env_close(&e);
 }
 
-CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(sort_order_tracks_each_file), cmocka_unit_test(many_commits_merge_manifests), cmocka_unit_test(corrupt_files_are_reported), cmocka_unit_test(all_types_round_trip), cmocka_unit_test(create_append_scan),
+/* Batches of several partitions written at once (cn_ice_write_batches_sealed): with two
+ * threads and enough rows the files are encoded side by side, one per partition, and
+ * read back as written; each file records the sort order only when its rows are in it
+ * (the third is not). Two batches of one partition go one after the other, as two
+ * files. */
+static void batches_sealed_files_on_threads(void **state) {
+    (void)state;
+    setenv("CN_THREADS", "2", 1);
+    Env e;
+    env_open(&e);
+    CnSchema *s = base_schema();
+    ASSERT_OK(cn_ice_table_create(e.c, "data", "bs", s, NULL, 0, &e.err), &e.err);
+    const char *col = "user_id";
+    ASSERT_OK(cn_ice_table_set_sort_order(e.c, "data", "bs", &col, 1, &e.err), &e.err);
+    static const char *const ds[] = {"2024-02-01", "2024-02-02", "2024-02-03", "2024-02-04", "2024-02-05"};
+    enum { NB = 5, ROWS = 20000 };
+    CnBatch *b[NB];
+    int64_t user_sum = 0;
+    for (uint32_t i = 0; i < NB; i++) {
+        ASSERT_OK(cn_col_batch_new(s, &b[i], &e.err), &e.err);
+        for (uint32_t r = 0; r < ROWS + i; r++) {
+            int64_t u = i == 2 && r == 100 ? 5 : (int64_t)r * 3 + i; /* batch 2: one row out of order */
+            cn_col_vec_append_i64(&b[i]->cols[0], u);
+            cn_col_vec_append_f64(&b[i]->cols[1], (double)u * 0.5);
+            cn_col_vec_append_str(&b[i]->cols[2], ds[i], 10);
+            user_sum += u;
+        }
+        ASSERT_OK(cn_col_batch_sync_rows(b[i], &e.err), &e.err);
+    }
+    CnIceWrite *w = NULL;
+    ASSERT_OK(cn_ice_write_begin(e.c, "data", "bs", CN_ICE_APPEND, &w, &e.err), &e.err);
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *tmp = tmpfile();
+    assert_true(saved >= 0 && tmp);
+    dup2(fileno(tmp), 2);
+    int level = cn_log_level();
+    cn_log_set_level(CN_LOG_DEBUG);
+    int rc = cn_ice_write_batches_sealed(w, (const CnBatch *const *)b, ds, NB, &e.err);
+    cn_log_set_level(level);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char log[1024];
+    rewind(tmp);
+    log[fread(log, 1, sizeof log - 1, tmp)] = 0;
+    fclose(tmp);
+    ASSERT_OK(rc, &e.err);
+    ASSERT_CONTAINS(log, "5 files written on 2 threads");
+    /* one partition twice: one file after the other */
+    const CnBatch *twice[2] = {b[0], b[0]};
+    const char *const same[2] = {ds[0], ds[0]};
+    ASSERT_OK(cn_ice_write_batches_sealed(w, twice, same, 2, &e.err), &e.err);
+    ASSERT_OK(cn_ice_write_commit(w, NULL, &e.err), &e.err);
+    cn_ice_write_free(w);
+    user_sum += 2 * user_sum_of(b[0]);
+    Sum got = scan_sum(&e, "bs", NULL);
+    assert_int_equal(got.files, NB + 2);
+    assert_int_equal(got.rows, (int64_t)NB * ROWS + 10 + 2 * ROWS);
+    assert_int_equal(got.user_sum, user_sum);
+
+    CnIceTable *t = NULL;
+    ASSERT_OK(cn_ice_table_load(e.c, "data", "bs", &t, &e.err), &e.err);
+    json_int_t oid = json_integer_value(json_object_get(t->meta, "default-sort-order-id"));
+    json_t *sn = cn_ice__meta_snapshot(t->meta, cn_ice_table_current_snapshot(t));
+    CnArena a;
+    cn_arena_init(&a, 0);
+    CnIceManifest *ms = NULL;
+    uint32_t n_ms = 0, seen = 0;
+    ASSERT_OK(cn_ice__read_manifest_list(e.c, &a, json_string_value(json_object_get(sn, "manifest-list")), &ms, &n_ms,
+                                         &e.err), &e.err);
+    for (uint32_t i = 0; i < n_ms; i++) {
+        CnIceDataFile *fs = NULL;
+        uint32_t nf = 0;
+        ASSERT_OK(cn_ice__read_manifest(e.c, &a, &ms[i], true, &fs, &nf, &e.err), &e.err);
+        for (uint32_t k = 0; k < nf; k++, seen++) {
+            json_t *so = json_object_get(fs[k].raw, "sort_order_id");
+            if (!strcmp(fs[k].ds, ds[2])) assert_true(json_is_null(so));
+            else assert_int_equal(json_integer_value(so), oid);
+            assert_int_equal(fs[k].records, ROWS + (fs[k].ds[9] - '1'));
+            json_decref(fs[k].raw);
+        }
+    }
+    assert_int_equal(seen, NB + 2);
+    cn_arena_fini(&a);
+    cn_ice_table_free(t);
+    for (uint32_t i = 0; i < NB; i++) cn_col_batch_free(b[i]);
+    cn_col_schema_free(s);
+    env_close(&e);
+    unsetenv("CN_THREADS");
+}
+
+CN_TEST_MAIN(cmocka_unit_test(names_are_validated), cmocka_unit_test(sort_order_tracks_each_file),
+             cmocka_unit_test(batches_sealed_files_on_threads), cmocka_unit_test(many_commits_merge_manifests), cmocka_unit_test(corrupt_files_are_reported), cmocka_unit_test(all_types_round_trip), cmocka_unit_test(create_append_scan),
              cmocka_unit_test(overwrite_replaces_only_its_partitions),
              cmocka_unit_test(partitions_come_from_manifests),
              cmocka_unit_test(time_travel_by_id_and_timestamp),
