@@ -1211,6 +1211,44 @@ typedef struct RunJob {
     Rec *a;
 } RunJob;
 
+/* Where rows stop being in (id, ts) order, on threads: thread t looks at rows
+ * [cut(n, t, nt), cut(n, t + 1, nt)), each against the one before it, and notes the
+ * positions that break the order (brk, up to MAX_RUNS; nb says how many, MAX_RUNS + 1
+ * when more) and the least ts of each segment between them (segmin[0]: from the
+ * chunk's start to its first break, INT64_MAX when empty). */
+#define BREAK_MAX_THREADS 64
+typedef struct BreakJob {
+    const uint32_t *id;
+    const int64_t *ts;
+    uint32_t n, nt;
+    uint32_t nb[BREAK_MAX_THREADS];
+    uint32_t brk[BREAK_MAX_THREADS][MAX_RUNS];
+    int64_t segmin[BREAK_MAX_THREADS][MAX_RUNS + 1];
+} BreakJob;
+
+static void break_step(void *ud, uint32_t t) {
+    BreakJob *j = ud;
+    const uint32_t *id = j->id;
+    const int64_t *ts = j->ts;
+    uint32_t a = cut(j->n, t, j->nt), b = cut(j->n, t + 1, j->nt), nb = 0;
+    int64_t m = INT64_MAX;
+    for (uint32_t i = a; i < b; i++) {
+        if (i == 0 || id[i] > id[i - 1] || (id[i] == id[i - 1] && ts[i] >= ts[i - 1])) {
+            m = ts[i] < m ? ts[i] : m;
+            continue;
+        }
+        if (nb == MAX_RUNS) {
+            nb++;
+            break;
+        }
+        j->segmin[t][nb] = m;
+        j->brk[t][nb++] = i;
+        m = ts[i];
+    }
+    if (nb <= MAX_RUNS) j->segmin[t][nb] = m;
+    j->nb[t] = nb;
+}
+
 /* First position in [lo, hi) of run rows with id >= k. */
 static uint32_t id_lower(const uint32_t *id, uint32_t lo, uint32_t hi, uint32_t k) {
     while (lo < hi) {
@@ -1275,16 +1313,26 @@ static int sort_runs(const uint32_t *id, const int64_t *ts, const int64_t *val, 
     *out = NULL;
     *n_runs = *n_fixed = 0;
     rs[0] = 0;
-    rmin[0] = n ? ts[0] : 0;
-    for (uint32_t i = 1; i < n; i++) {
-        if (id[i] > id[i - 1] || (id[i] == id[i - 1] && ts[i] >= ts[i - 1])) {
-            if (ts[i] < rmin[nr - 1]) rmin[nr - 1] = ts[i];
-            continue;
+    rmin[0] = INT64_MAX;
+    /* where runs break, on threads; then each thread's breaks in order */
+    BreakJob *bj = cn_malloc(sizeof *bj);
+    if (!bj) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    bj->id = id, bj->ts = ts, bj->n = n, bj->nt = threads_for(n);
+    if (bj->nt > BREAK_MAX_THREADS) bj->nt = BREAK_MAX_THREADS;
+    cn_pool_run(bj->nt, break_step, bj);
+    bool few = true;
+    for (uint32_t t = 0; t < bj->nt && n && few; t++) {
+        few = bj->nb[t] <= MAX_RUNS;
+        if (few && bj->segmin[t][0] < rmin[nr - 1]) rmin[nr - 1] = bj->segmin[t][0];
+        for (uint32_t k = 0; few && k < bj->nb[t]; k++) {
+            few = nr < MAX_RUNS;
+            if (!few) break;
+            re[nr - 1] = bj->brk[t][k];
+            rs[nr] = bj->brk[t][k], rmin[nr++] = bj->segmin[t][k + 1];
         }
-        if (nr == MAX_RUNS) return 0;
-        re[nr - 1] = i;
-        rs[nr] = i, rmin[nr++] = ts[i];
     }
+    cn_free(bj);
+    if (!few) return 0;
     if (nr) re[nr - 1] = n;
     if ((uint64_t)nr * n_ids > (uint64_t)8 * n + 65536) return 0;
     id_starts(id, n, n_ids, start);
@@ -1861,6 +1909,56 @@ static int out_columns(const Plan *p, uint32_t n, const uint32_t *slot, const in
 
 /* ------------------------------------------------------------------ entry */
 
+/* The left rows' key ids, on threads (thread t: rows [cut(n, t, nt), cut(n, t + 1, nt))):
+ * hit[r] when row r has a key, qid[r] its id (NONE: none, or a key no row has), slot[r]
+ * NONE; per thread the ts range of the rows with an id and the most days one is stored
+ * before its ts's day (late: a row stored d days after its ts's day can then be late
+ * for it when d + late > 0; else every row before a query's ts is stored by the query's
+ * day). */
+#define QID_MAX_THREADS 256
+typedef struct QidJob {
+    const Plan *p;
+    const CnVec *lk;
+    const CnEngRowMap *skeys;
+    const KeyMap *km;
+    const uint32_t *rank;
+    const int64_t *qts;
+    const int32_t *qpday;
+    uint32_t n, nt;
+    uint8_t *hit;
+    uint32_t *qid, *slot;
+    int64_t lo[QID_MAX_THREADS], hi[QID_MAX_THREADS], late[QID_MAX_THREADS];
+} QidJob;
+
+static void qid_step(void *ud, uint32_t t) {
+    QidJob *j = ud;
+    int64_t lo = INT64_MAX, hi = INT64_MIN, late = INT64_MIN;
+    for (uint32_t r = cut(j->n, t, j->nt), e = cut(j->n, t + 1, j->nt); r < e; r++) {
+        uint32_t q = NONE;
+        j->hit[r] = cn_col_vec_is_valid(j->lk, r);
+        j->slot[r] = NONE;
+        if (!j->hit[r]) {
+            q = NONE;
+        } else if (j->p->key_type == CN_COL_STRING) {
+            uint32_t len;
+            const char *kp = cn_col_vec_str(j->lk, r, &len);
+            uint32_t sid = cn_eng__rowmap_find(j->skeys, kp, len, cn_hash_bytes(kp, len, 0x6b6579));
+            q = sid == NONE ? NONE : keymap_find(j->km, sid);
+        } else {
+            q = keymap_find(j->km, get_int(j->lk, r));
+        }
+        if (j->rank && q != NONE) q = j->rank[q];
+        j->qid[r] = q;
+        if (q == NONE) continue;
+        int64_t ts = j->qts[r];
+        int64_t d = j->qpday[r] == INT32_MIN ? INT32_MAX : cn_ms_to_days(ts) - j->qpday[r];
+        lo = ts < lo ? ts : lo;
+        hi = ts > hi ? ts : hi;
+        late = d > late ? d : late;
+    }
+    j->lo[t] = lo, j->hi[t] = hi, j->late[t] = late;
+}
+
 /* *win (OWNED, cn_free; NULL when not worth it): per key id k < n_ids, the ts range
  * [win[2k], win[2k + 1]) the windows of its queries cover, from the earliest window
  * start (floor(q - W, H), as the sweep takes it; unbounded with an unwindowed part) to
@@ -1947,32 +2045,16 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     qid = cn_malloc(((size_t)n + 1) * sizeof *qid);
     slot = cn_malloc(((size_t)n + 1) * sizeof *slot);
     if (rc == 0 && (!qid || !slot)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
-    for (uint32_t r = 0; rc == 0 && r < n; r++) {
-        hit[r] = cn_col_vec_is_valid(lk, r);
-        slot[r] = NONE;
-        if (!hit[r]) {
-            qid[r] = NONE;
-        } else if (p.key_type == CN_COL_STRING) {
-            uint32_t len;
-            const char *kp = cn_col_vec_str(lk, r, &len);
-            uint32_t sid = cn_eng__rowmap_find(&skeys, kp, len, cn_hash_bytes(kp, len, 0x6b6579));
-            qid[r] = sid == NONE ? NONE : keymap_find(&km, sid);
-        } else {
-            qid[r] = keymap_find(&km, get_int(lk, r));
-        }
-        if (rank && qid[r] != NONE) qid[r] = rank[qid[r]];
-    }
     if (rc) goto done;
-    /* the queries' ts range, and whether a row can be late for a query: a row stored d
-     * days after its ts's day, before a query stored e days before its ts's day, with
-     * d + e > 0 (else every row before a query's ts is stored by the query's day) */
+    QidJob qj = {.p = &p, .lk = lk, .skeys = &skeys, .km = &km, .rank = rank, .qts = qts, .qpday = qpday, .n = n,
+                 .nt = threads_for(n), .hit = hit, .qid = qid, .slot = slot};
+    if (qj.nt > QID_MAX_THREADS) qj.nt = QID_MAX_THREADS;
+    cn_pool_run(qj.nt, qid_step, &qj);
     int64_t qlo = INT64_MAX, qhi = INT64_MIN, qlate = INT64_MIN;
-    for (uint32_t r = 0; r < n; r++) {
-        if (qid[r] == NONE) continue;
-        int64_t t = qts[r], e = qpday[r] == INT32_MIN ? INT32_MAX : cn_ms_to_days(t) - qpday[r];
-        qlo = t < qlo ? t : qlo;
-        qhi = t > qhi ? t : qhi;
-        qlate = e > qlate ? e : qlate;
+    for (uint32_t t = 0; t < qj.nt; t++) {
+        qlo = qj.lo[t] < qlo ? qj.lo[t] : qlo;
+        qhi = qj.hi[t] > qhi ? qj.hi[t] : qhi;
+        qlate = qj.late[t] > qlate ? qj.late[t] : qlate;
     }
     bool need_pday = f.late != INT64_MIN && qlate != INT64_MIN && f.late + qlate > 0;
     if (!rec_fits(n_ids, f.n ? f.tmin : 0, f.n ? f.tmax : 0) || !rec_fits(n_ids, qlo <= qhi ? qlo : 0, qlo <= qhi ? qhi : 0)) {
