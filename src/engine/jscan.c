@@ -1193,9 +1193,10 @@ done:
 #define MAX_RUNS 256
 
 /* One placement of rows that arrive as a few runs already in (id, ts) order (a table
- * written sorted by (key, ts): one run per file). Each run is sorted by id, so thread t
- * finds the rows of its keys [kcut[t], kcut[t + 1]) in every run by binary search and
- * copies them to their key's next position, runs taken in order of their first ts.
+ * written sorted by (key, ts): one run per file). Each run is sorted by id, so a thread
+ * taking the chunk of keys [kcut[c], kcut[c + 1]) finds their rows in every run by binary
+ * search and copies them to their key's next position, runs taken in order of their
+ * first ts.
  * Then each key's rows are checked for ts order and sorted where runs overlap in time
  * (rows stored after their day, files sorted by other columns): order in the table is
  * only a hint. Ties in ts may come in another order than sort_recs gives them; the
@@ -1206,7 +1207,9 @@ typedef struct RunJob {
     RecKey k;                  /* how the records pack */
     const uint32_t *start;     /* per key: first position */
     uint32_t n_runs, nt;
-    uint32_t *kcut, *cur;      /* cur: per thread, per run, the next row */
+    uint32_t *kcut, n_chunks; /* chunk c: keys [kcut[c], kcut[c + 1]), taken in turn */
+    atomic_uint next;          /* the next chunk to take */
+    uint32_t *cur;             /* per thread, per run, the next row */
     uint32_t *fixed;           /* per thread: keys sorted again */
     Rec *a;
 } RunJob;
@@ -1261,40 +1264,41 @@ static uint32_t id_lower(const uint32_t *id, uint32_t lo, uint32_t hi, uint32_t 
 
 /* Entries between two threads' run cursors: at least a cache line apart, or every store
  * of one thread's cursors takes the line from the other. */
+#define RUN_CHUNKS 16 /* key chunks per thread of a run merge */
 #define CUR_STRIDE(n_runs) ((((size_t)(n_runs)) + 31) & ~(size_t)15)
 
 static void run_step(void *ud, uint32_t t) {
-    const RunJob *j = ud;
-    uint32_t k0 = j->kcut[t], k1 = j->kcut[t + 1];
-    if (k0 == k1) return;
-    /* per run, the cursor at the thread's first key; keys then in order, each taking
-     * its rows from every run: every stream is read and written in sequence */
-    uint32_t *cur = j->cur + (size_t)t * CUR_STRIDE(j->n_runs), o = j->start[k0], n_runs = j->n_runs;
+    RunJob *j = ud;
+    uint32_t *cur = j->cur + (size_t)t * CUR_STRIDE(j->n_runs), n_runs = j->n_runs, fixed = 0;
     /* the job's arrays in locals: the records' stores may alias its fields */
     const uint32_t *id = j->id, *re = j->re;
     const int64_t *ts = j->ts, *val = j->val;
     const uint64_t lo = (uint64_t)j->k.lo;
     const unsigned tb = j->k.tb;
     Rec *a = j->a;
-    for (uint32_t q = 0; q < n_runs; q++) cur[q] = id_lower(id, j->rs[q], re[q], k0);
-    for (uint32_t k = k0; k < k1; k++) {
-        for (uint32_t q = 0; q < n_runs; q++) {
-            uint32_t r = cur[q], e = re[q];
-            for (; r < e && id[r] == k; r++) {
-                Rec *x = &a[o++];
-                x->u = ((uint64_t)k << tb) | ((uint64_t)ts[r] - lo);
-                x->v = val ? val[r] : (int64_t)r;
+    for (uint32_t c; (c = atomic_fetch_add(&j->next, 1)) < j->n_chunks;) {
+        uint32_t k0 = j->kcut[c], k1 = j->kcut[c + 1], o = j->start[k0];
+        /* per run, the cursor at the chunk's first key; keys then in order, each taking
+         * its rows from every run: every stream is read and written in sequence */
+        for (uint32_t q = 0; q < n_runs; q++) cur[q] = id_lower(id, j->rs[q], re[q], k0);
+        for (uint32_t k = k0; k < k1; k++) {
+            for (uint32_t q = 0; q < n_runs; q++) {
+                uint32_t r = cur[q], e = re[q];
+                for (; r < e && id[r] == k; r++) {
+                    Rec *x = &a[o++];
+                    x->u = ((uint64_t)k << tb) | ((uint64_t)ts[r] - lo);
+                    x->v = val ? val[r] : (int64_t)r;
+                }
+                cur[q] = r;
             }
-            cur[q] = r;
         }
-    }
-    uint32_t fixed = 0;
-    for (uint32_t k = k0; k < k1; k++) {
-        uint32_t st = j->start[k], e = j->start[k + 1], i = st + 1;
-        while (i < e && j->a[i - 1].u <= j->a[i].u) i++;
-        if (i >= e) continue;
-        sort_group(j->a + st, e - st);
-        fixed++;
+        for (uint32_t k = k0; k < k1; k++) {
+            uint32_t st = j->start[k], e = j->start[k + 1], i = st + 1;
+            while (i < e && a[i - 1].u <= a[i].u) i++;
+            if (i >= e) continue;
+            sort_group(a + st, e - st);
+            fixed++;
+        }
     }
     j->fixed[t] = fixed;
 }
@@ -1346,19 +1350,22 @@ static int sort_runs(const uint32_t *id, const int64_t *ts, const int64_t *val, 
     }
     RunJob j = {.id = id, .rs = rs, .re = re, .ts = ts, .val = val, .k = *key, .start = start, .n_runs = nr,
                 .nt = threads_for(n)};
+    /* keys in chunks of about n / n_chunks rows, taken by the threads in turn: a thread
+     * slowed down (by fresh pages, say) takes fewer */
+    j.n_chunks = j.nt > 1 ? j.nt * RUN_CHUNKS : 1;
+    atomic_init(&j.next, 0);
     j.a = spare_take(sp, ((size_t)n + 1) * sizeof *j.a);
     j.cur = cn_malloc((CUR_STRIDE(nr) * j.nt + 1) * sizeof *j.cur);
-    j.kcut = cn_calloc((size_t)j.nt * 2 + 1, sizeof *j.kcut);
+    j.kcut = cn_calloc((size_t)j.n_chunks + j.nt + 2, sizeof *j.kcut);
     if (!j.a || !j.cur || !j.kcut) {
         cn_free(j.a), cn_free(j.cur), cn_free(j.kcut);
         return cn_err_set(err, CN_ENOMEM, "ordering %u rows by key and ts: out of memory", n);
     }
-    j.fixed = j.kcut + j.nt + 1;
-    /* keys to threads: runs of about n / nt rows */
-    for (uint32_t t = 0, k = 0; t <= j.nt; t++) {
-        uint32_t want = cut(n, t, j.nt);
-        while (t == j.nt ? k < n_ids : k < n_ids && start[k] < want) k++;
-        j.kcut[t] = k;
+    j.fixed = j.kcut + j.n_chunks + 1;
+    for (uint32_t c = 0, k = 0; c <= j.n_chunks; c++) {
+        uint32_t want = cut(n, c, j.n_chunks);
+        while (c == j.n_chunks ? k < n_ids : k < n_ids && start[k] < want) k++;
+        j.kcut[c] = k;
     }
     cn_pool_run(j.nt, run_step, &j);
     for (uint32_t t = 0; t < j.nt; t++) *n_fixed += j.fixed[t];
@@ -1465,17 +1472,26 @@ static void drop_step(void *ud, uint32_t t) {
     }
 }
 
+/* *win (OWNED, cn_free; NULL when not worth it): per key id k < n_ids, the ts range
+ * [win[2k], win[2k + 1]) the windows of its queries cover, from the earliest window
+ * start (floor(q - W, H), as the sweep takes it; unbounded with an unwindowed part) to
+ * the latest query time (rows are seen when ts < q). Keys without queries get an empty
+ * range. Left NULL when the keys are many beside the n_rows loaded rows (the table
+ * would cost more than the rows it could spare). CN_ENOMEM. */
+static int query_windows(const Plan *p, uint32_t n_q, const uint32_t *qid, const int64_t *qts, uint32_t n_ids,
+                         uint32_t n_rows, int64_t **win, CnErr *err);
+
 /* Sorts the loaded rows by (id, ts) into s; frees f's arrays as they are consumed.
  * pday: a row may be late for a query (stored in a partition after the query's): the
  * rows' storage days are kept in s->pday then, and the row number travels.
  * OWNED rec_mem (rec_bytes, the dead key column's block) goes to s's spares, where the
- * records' array is taken from. win (NULL: all rows) gives per key id the ts range
- * [win[2k], win[2k + 1]) its queries' windows cover: a radix sort leaves the other rows
- * out (they change no value; a late one among them only sends a query to the filtered
- * fold, which gives the same values). Rows that come as runs are merged whole: the
- * merge costs less than the marking. */
-static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const int64_t *win, bool pday,
-                     void *rec_mem, size_t rec_bytes, Sorted *s, CnErr *err) {
+ * records' array is taken from. A radix sort leaves out the rows outside the ts range
+ * their key's queries' windows cover (query_windows of the n_q queries with key ids qid
+ * at qts): they change no value (a late one among them only sends a query to the
+ * filtered fold, which gives the same values). Rows that come as runs are merged whole:
+ * the merge costs less than the marking. */
+static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, uint32_t n_q, const uint32_t *qid,
+                     const int64_t *qts, bool pday, void *rec_mem, size_t rec_bytes, Sorted *s, CnErr *err) {
     Rec *ev = NULL;
     uint32_t n = f->n;
     memset(s, 0, sizeof *s);
@@ -1496,6 +1512,8 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const
     s->k.lo = trange[0], s->k.tb = bits_of((uint64_t)trange[1] - (uint64_t)trange[0]);
     int rc = sort_runs(id, f->ts, cv, &s->k, n, n_ids, s->start, &s->spare, &ev, &s->n_runs, &s->n_fixed, err);
     uint32_t n_keep = n, drop = NONE;
+    int64_t *win = NULL;
+    if (rc == 0 && !ev) rc = query_windows(p, n_q, qid, qts, n_ids, n, &win, err);
     if (rc == 0 && !ev && win) {
         DropJob dj = {.id = id, .ts = f->ts, .win = win, .n = n, .nt = threads_for(n), .drop = n_ids};
         cn_pool_run(dj.nt, drop_step, &dj);
@@ -1505,6 +1523,7 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, const
     } else if (rc == 0 && !ev) {
         id_starts(id, n, n_ids, s->start);
     }
+    cn_free(win);
     if (rc == 0 && !ev)
         rc = sort_recs(id, f->ts, cv, n_ids, drop, NULL, n, n_keep, trange, &s->spare, &ev, &s->k, err);
     n = n_keep;
@@ -1959,32 +1978,46 @@ static void qid_step(void *ud, uint32_t t) {
     j->lo[t] = lo, j->hi[t] = hi, j->late[t] = late;
 }
 
-/* *win (OWNED, cn_free; NULL when not worth it): per key id k < n_ids, the ts range
- * [win[2k], win[2k + 1]) the windows of its queries cover, from the earliest window
- * start (floor(q - W, H), as the sweep takes it; unbounded with an unwindowed part) to
- * the latest query time (rows are seen when ts < q). Keys without queries get an empty
- * range. Left NULL when the keys are many beside the n_rows loaded rows (the table
- * would cost more than the rows it could spare). CN_ENOMEM. */
+/* Keys [cut(n_ids, t, nt), cut(n_ids, t + 1, nt)) of a query_windows, on thread t: each
+ * thread reads every query and folds those of its keys. */
+typedef struct WinJob {
+    const Plan *p;
+    const uint32_t *qid;
+    const int64_t *qts;
+    uint32_t n_q, n_ids, nt;
+    bool unbounded;
+    int64_t *w;
+} WinJob;
+
+static void win_step(void *ud, uint32_t t) {
+    const WinJob *j = ud;
+    const Plan *p = j->p;
+    uint32_t k0 = cut(j->n_ids, t, j->nt), k1 = cut(j->n_ids, t + 1, j->nt);
+    int64_t *w = j->w;
+    for (uint32_t k = k0; k < k1; k++) w[2 * (size_t)k] = INT64_MAX, w[2 * (size_t)k + 1] = INT64_MIN;
+    for (uint32_t r = 0; r < j->n_q; r++) {
+        uint32_t k = j->qid[r];
+        if (k == NONE || k < k0 || k >= k1) continue;
+        int64_t q = j->qts[r], st = INT64_MIN, *x = w + 2 * (size_t)k;
+        for (uint32_t i = 0; i < p->n_w && !j->unbounded; i++) {
+            int64_t s = floor_hop(q - p->w_ms[i], p->w_hop[i], p->w_inv[i]);
+            st = i == 0 || s < st ? s : st;
+        }
+        if (st < x[0]) x[0] = st;
+        if (q > x[1]) x[1] = q;
+    }
+}
+
 static int query_windows(const Plan *p, uint32_t n_q, const uint32_t *qid, const int64_t *qts, uint32_t n_ids,
                          uint32_t n_rows, int64_t **win, CnErr *err) {
     *win = NULL;
     if ((uint64_t)n_ids * 4 > n_rows) return 0;
-    int64_t *w = cn_malloc(((size_t)n_ids + 1) * 2 * sizeof *w);
-    if (!w) return cn_err_set(err, CN_ENOMEM, "query windows of %u keys: out of memory", n_ids);
-    bool unbounded = false;
-    for (uint32_t i = 0; i < p->n_w; i++) unbounded = unbounded || !p->w_ms[i];
-    for (uint32_t k = 0; k < n_ids; k++) w[2 * (size_t)k] = INT64_MAX, w[2 * (size_t)k + 1] = INT64_MIN;
-    for (uint32_t r = 0; r < n_q; r++) {
-        if (qid[r] == NONE) continue;
-        int64_t t = qts[r], st = INT64_MIN, *x = w + 2 * (size_t)qid[r];
-        for (uint32_t i = 0; i < p->n_w && !unbounded; i++) {
-            int64_t s = floor_hop(t - p->w_ms[i], p->w_hop[i], p->w_inv[i]);
-            st = i == 0 || s < st ? s : st;
-        }
-        if (st < x[0]) x[0] = st;
-        if (t > x[1]) x[1] = t;
-    }
-    *win = w;
+    WinJob j = {.p = p, .qid = qid, .qts = qts, .n_q = n_q, .n_ids = n_ids, .nt = threads_for(n_q)};
+    j.w = cn_malloc(((size_t)n_ids + 1) * 2 * sizeof *j.w);
+    if (!j.w) return cn_err_set(err, CN_ENOMEM, "query windows of %u keys: out of memory", n_ids);
+    for (uint32_t i = 0; i < p->n_w; i++) j.unbounded = j.unbounded || !p->w_ms[i];
+    cn_pool_run(j.nt, win_step, &j);
+    *win = j.w;
     return 0;
 }
 
@@ -2009,7 +2042,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     int64_t *rv = NULL;
     uint8_t *rok = NULL;
     uint32_t *slot = NULL;
-    int64_t *win = NULL, scanned = 0;
+    int64_t scanned = 0;
     void *rec_mem = NULL;
     *taken = false;
     if (opts->shard || n_lkeys != 1) return 0;
@@ -2064,9 +2097,9 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     }
     *taken = true;
     g->stats.rows_scanned = scanned;
-    if (rc == 0) rc = query_windows(&p, n, qid, qts, n_ids, f.n, &win, err);
     if (rc == 0) {
-        rc = sort_rows(&f, &p, id, n_ids, win, need_pday, rec_mem, ((size_t)f.cap + 1) * sizeof(Rec), &s, err);
+        rc = sort_rows(&f, &p, id, n_ids, n, qid, qts, need_pday, rec_mem, ((size_t)f.cap + 1) * sizeof(Rec), &s,
+                       err);
         rec_mem = NULL;
     }
     char order[96];
@@ -2102,7 +2135,6 @@ done:
     cn_free(qid);
     cn_free(id);
     cn_free(rank);
-    cn_free(win);
     cn_free(rec_mem);
     keymap_fini(&km);
     cn_eng__rowmap_fini(&skeys);
