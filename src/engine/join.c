@@ -205,12 +205,21 @@ static int left_load(CnIceCatalog *cat, const CnJoin *j, const char *cached, CnA
     int64_t n_rec = cn_ice_scan_n_records(scan);
     for (uint32_t c = 0; n_rec > 0 && n_rec < UINT32_MAX && c < l->rows->n_cols; c++)
         (void)cn_col_vec_reserve(&l->rows->cols[c], (uint32_t)n_rec); /* only advice: appends grow it */
+    bool first = true;
     while (rc == 0 && lo <= hi) {
         const CnBatch *in = NULL;
         rc = cn_ice_scan_next(scan, &in, err);
         if (rc || !in) break;
         rc = cn_expr_query_run(l->q, in, l->rows, err);
         if (rc) rc = cn_err_ctx(err, rc, "left table %s", l->table);
+        /* string bytes as the first batch has them per row, for every row to come */
+        for (uint32_t c = 0; rc == 0 && first && l->rows->n_rows && n_rec > 0 && c < l->rows->n_cols; c++) {
+            const CnVec *v = &l->rows->cols[c];
+            if (!v->offsets || v->n_child || !v->n) continue;
+            uint64_t per = v->offsets[v->n] / v->n + 1, more = (uint64_t)(n_rec - v->n) * per;
+            if (n_rec > v->n && more < (UINT64_C(1) << 32)) (void)cn_col_vec_reserve_bytes(&l->rows->cols[c], more);
+        }
+        first = false;
     }
     if (rc) goto done;
     const CnSchema *os = cn_expr_query_schema(l->q);

@@ -144,6 +144,15 @@ int cn_expr_query_run(const CnExprQuery *q, const CnBatch *in, CnBatch *out, CnE
         n = k;
     }
     for (uint32_t i = 0; i < q->n_out && rc == 0; i++) {
+        /* a column as it is, every row, without nulls (whose slots the evaluator zeroes):
+         * copied in bulk */
+        const Node *nd = q->selects[i]->root;
+        const CnVec *src = nd->kind == N_COL && nd->col >= 0 && (uint32_t)nd->col < in->n_cols ? &in->cols[nd->col] : NULL;
+        if (!sel && src && !src->n_null && !src->n_child && src->n == n && cn_col_type_equal(src->type, out->cols[i].type)) {
+            if (cn_col_vec_append_range(&out->cols[i], src, 0, n) < 0)
+                rc = cn_err_set(err, CN_ENOMEM, "query: out of memory (%u rows)", n);
+            continue;
+        }
         rc = cn_expr_eval(q->selects[i], in, sel, n, &out->cols[i], err);
         rc = cn_err_ctx(err, rc, "selects[\"%s\"]", q->out->fields[i].name);
     }

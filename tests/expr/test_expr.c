@@ -976,6 +976,79 @@ static void query_filters_selects_and_time_column(void **state) {
     fix_fini(&f);
 }
 
+/* Plain column selects over rows without a selection are copied in bulk: the output
+ * equals the one the evaluator gives (the same rows through a selection of all of
+ * them), columns with nulls included. */
+static void query_columns_copied_as_evaluated(void **state) {
+    (void)state;
+    CnErr err = CN_ERR_INIT;
+    CnSchema *s = NULL;
+    CnBatch *b = NULL;
+    ASSERT_OK(cn_col_schema_new(&s), &err);
+    ASSERT_OK(cn_col_schema_add(s, "k", cn_col_type_prim(CN_COL_INT64), false, 1, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "name", cn_col_type_prim(CN_COL_STRING), true, 2, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "x", cn_col_type_prim(CN_COL_INT64), true, 3, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "ts", cn_col_type_prim(CN_COL_INT64), true, 4, &err), &err);
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    enum { N = 300 };
+    uint32_t all[N];
+    for (uint32_t r = 0; r < N; r++) {
+        char nm[32];
+        int len = snprintf(nm, sizeof nm, "user-%u%s", r * 7, r % 3 ? "" : "-x");
+        cn_col_vec_append_i64(&b->cols[0], (int64_t)r * 11 - 5);
+        cn_col_vec_append_str(&b->cols[1], nm, (uint32_t)len);
+        if (r % 5 == 2) cn_col_vec_append_null(&b->cols[2]);
+        else cn_col_vec_append_i64(&b->cols[2], (int64_t)r * r);
+        cn_col_vec_append_i64(&b->cols[3], 1700000000000 + r);
+        all[r] = r;
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+    const char *names[] = {"key", "who", "x", "key_again"};
+    const char *exprs[] = {"k", "name", "x", "k"};
+    CnExprQuerySpec spec = {names, exprs, 4, NULL, 0, "ts"};
+    CnExprQuery *q = NULL;
+    ASSERT_OK(cn_expr_query_bind(s, &spec, &q, &err), &err);
+    CnBatch *bulk = NULL, *evald = NULL;
+    ASSERT_OK(cn_col_batch_new(cn_expr_query_schema(q), &bulk, &err), &err);
+    ASSERT_OK(cn_col_batch_new(cn_expr_query_schema(q), &evald, &err), &err);
+    for (int round = 0; round < 2; round++) { /* a second batch appends to the first */
+        ASSERT_OK(cn_expr_query_run(q, b, bulk, &err), &err);
+        b->sel = all, b->n_sel = N;
+        ASSERT_OK(cn_expr_query_run(q, b, evald, &err), &err);
+        b->sel = NULL, b->n_sel = 0;
+    }
+    ASSERT_OK(cn_col_batch_check(bulk, &err), &err);
+    assert_int_equal(bulk->n_rows, 2 * N);
+    assert_int_equal(evald->n_rows, 2 * N);
+    for (uint32_t c = 0; c < bulk->n_cols; c++) {
+        const CnVec *x = &bulk->cols[c], *y = &evald->cols[c];
+        assert_int_equal(x->n_null, y->n_null);
+        for (uint32_t r = 0; r < 2 * N; r++) {
+            assert_int_equal(cn_col_vec_is_valid(x, r), cn_col_vec_is_valid(y, r));
+            if (!cn_col_vec_is_valid(x, r)) continue;
+            if (x->type->id == CN_COL_STRING) {
+                uint32_t la, lb;
+                const char *pa = cn_col_vec_str(x, r, &la), *pb = cn_col_vec_str(y, r, &lb);
+                assert_int_equal(la, lb);
+                assert_memory_equal(pa, pb, la);
+            } else {
+                assert_int_equal(((const int64_t *)x->values)[r], ((const int64_t *)y->values)[r]);
+            }
+        }
+    }
+    uint32_t len;
+    const char *w = cn_col_vec_str(&bulk->cols[1], N + 3, &len);
+    assert_int_equal(len, 9);
+    assert_memory_equal(w, "user-21-x", 9);
+    assert_int_equal(((const int64_t *)bulk->cols[3].values)[N + 4], 39);
+    assert_false(cn_col_vec_is_valid(&bulk->cols[2], N + 7));
+    cn_col_batch_free(bulk);
+    cn_col_batch_free(evald);
+    cn_expr_query_free(q);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
 static void query_errors_name_the_field(void **state) {
     (void)state;
     Fix f;
@@ -1546,5 +1619,5 @@ CN_TEST_MAIN(cmocka_unit_test(parse_precedence_and_associativity), cmocka_unit_t
              cmocka_unit_test(eval_date_functions), cmocka_unit_test(eval_collection_functions),
              cmocka_unit_test(eval_with_selection_and_filter),
              cmocka_unit_test(query_filters_selects_and_time_column),
-             cmocka_unit_test(query_errors_name_the_field), cmocka_unit_test(docs_list_every_function),
+             cmocka_unit_test(query_columns_copied_as_evaluated), cmocka_unit_test(query_errors_name_the_field), cmocka_unit_test(docs_list_every_function),
              cmocka_unit_test(property_vectorized_matches_reference))
