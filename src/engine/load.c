@@ -947,13 +947,18 @@ static int reader_take(Readers *rs, bool by_rg, uint32_t n_files, uint32_t *f, R
 /* Faults in the pages of the rows reserved but not yet written (the loader would take
  * every first-touch fault itself otherwise, about a tenth of its time): runs beside the
  * readers. MADV_POPULATE_WRITE maps pages without changing their contents, so the
- * loader may write them at the same time; an older kernel refuses it, harmlessly. */
+ * loader may write them at the same time; an older kernel refuses it, harmlessly. A
+ * few MiB per call: the call holds the address space's lock, and a reader mapping
+ * memory for its buffers meanwhile waited for the whole range (the readers stood still
+ * for the first tenth of a 10M-row load). */
+#define PREFAULT_STEP ((uintptr_t)2 << 20)
 static void prefault_one(void *p, size_t used, size_t cap) {
 #ifdef MADV_POPULATE_WRITE
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p + used, e = (uintptr_t)p + cap;
     a = (a + page - 1) & ~(page - 1);
     e &= ~(page - 1);
-    if (p && e > a) (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+    for (; p && a < e; a += PREFAULT_STEP)
+        if (madvise((void *)a, e - a < PREFAULT_STEP ? e - a : PREFAULT_STEP, MADV_POPULATE_WRITE)) break;
 #else
     (void)p, (void)used, (void)cap;
 #endif
@@ -1032,8 +1037,7 @@ static int load_parallel(CnEngGroupBy *g, CnIceCatalog *cat, const CnIceTable *t
     CnPoolJob *pre = NULL;
     Prefault pf;
     prefault_plan(g, (uint64_t)(n_records > 0 ? n_records : 0), &pf);
-    rc = cn_pool_start(1, prefault_run, &pf, &pre, err);
-    if (rc == 0) rc = cn_pool_start(n, reader_main, &rs, &job, err);
+    rc = cn_pool_start(n, reader_main, &rs, &job, err);
     for (uint32_t f = 0; rc == 0;) {
         Reader *rd = NULL;
         int s = reader_take(&rs, by_rg, n_files, &f, &rd, &rc);
@@ -1041,6 +1045,10 @@ static int load_parallel(CnEngGroupBy *g, CnIceCatalog *cat, const CnIceTable *t
             if (rc) *err = rd->err, rc = cn_err_ctx(err, rc, "source table %s", tname);
             break;
         }
+        /* the prefault from the first batch on: the readers have mapped their buffers by
+         * then (a reader mapping memory waits while a populate call holds the lock) */
+        if (!pre && pf.n) rc = cn_pool_start(1, prefault_run, &pf, &pre, err);
+        if (rc) break;
         if (days && rd->day[s] != INT32_MIN && rd->day[s] != days->last) {
             days->last = rd->day[s];
             if (add_src_day(g, rd->day[s], &days->cap)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
