@@ -490,10 +490,10 @@ typedef struct LoadJob {
 static bool claim_file(void *ud, uint32_t file, int64_t records) {
     LoadJob *j = ud;
     if (file >= j->n_files || records < 0 || atomic_exchange(&j->taken[file], 1)) return false;
-    uint64_t at = atomic_fetch_add(&j->next, (uint64_t)records);
-    /* past the capacity (the plans disagree): the batches find no room, d->over */
-    uint64_t end = at + (uint64_t)records > j->f->cap ? at : at + (uint64_t)records;
-    dest_init(&j->d[file], (uint32_t)(at < j->f->cap ? at : j->f->cap), (uint32_t)end);
+    uint64_t at = atomic_fetch_add(&j->next, (uint64_t)records), cap = j->f->cap;
+    /* past the capacity (the plans disagree): no room, the first batch sets d->over */
+    uint64_t first = at < cap ? at : cap, end = at + (uint64_t)records <= cap ? at + (uint64_t)records : first;
+    dest_init(&j->d[file], (uint32_t)first, (uint32_t)end);
     return true;
 }
 
@@ -1262,9 +1262,10 @@ static uint32_t id_lower(const uint32_t *id, uint32_t lo, uint32_t hi, uint32_t 
     return lo;
 }
 
+#define RUN_CHUNKS 16 /* key chunks per thread of a run merge */
+
 /* Entries between two threads' run cursors: at least a cache line apart, or every store
  * of one thread's cursors takes the line from the other. */
-#define RUN_CHUNKS 16 /* key chunks per thread of a run merge */
 #define CUR_STRIDE(n_runs) ((((size_t)(n_runs)) + 31) & ~(size_t)15)
 
 static void run_step(void *ud, uint32_t t) {
