@@ -611,22 +611,13 @@ static void write_sorted(CnIceCatalog *cat, const char *name, uint32_t n, uint32
  * ("N runs in (key, ts) order merged, K keys sorted again" or "radix"). */
 static CnBatch *fast_values_logged(CnIceCatalog *cat, const CnGroupBy *gb, const Queries *q, char *log, size_t len,
                                    CnEngGroupBy **g, uint8_t **hit) {
-    fflush(stderr);
-    int saved = dup(2);
-    FILE *tmp = tmpfile();
-    assert_true(saved >= 0 && tmp);
-    dup2(fileno(tmp), 2);
+    CnTestCapture cap;
+    cn_test_capture_begin(&cap);
     int level = cn_log_level();
     cn_log_set_level(CN_LOG_DEBUG);
     CnBatch *out = fast_values(cat, gb, DAY0 + 1, DAY0 + N_DAYS - 2, q, g, hit);
     cn_log_set_level(level);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    rewind(tmp);
-    size_t got = fread(log, 1, len - 1, tmp);
-    log[got] = 0;
-    fclose(tmp);
+    cn_test_capture_end(&cap, log, len);
     assert_non_null(strstr(log, "join fast path"));
     return out;
 }
@@ -747,13 +738,29 @@ static void test_sorted_claim_broken(void **state) {
     env_close(&e);
 }
 
-/* LAST and FIRST over rows tied in ts when the input has no null (no validity mask):
- * the tie gives the largest (LAST) or smallest (FIRST) value, and the scan of the tie
- * ends (it once looped for ever without a mask). Both paths agree. */
-static void test_ties_without_nulls(void **state) {
-    (void)state;
-    Env e;
-    env_open_ordered(&e, 10, 2, DENSE, 1, AS_DRAWN); /* the catalog */
+/* The fast path declines gb over the queries q: not taken, nothing out. */
+static void assert_declined(CnIceCatalog *cat, const CnGroupBy *gb, const Queries *q) {
+    CnErr err = CN_ERR_INIT;
+    CnEngOpts o;
+    memset(&o, 0, sizeof o);
+    CnEngGroupBy *g = NULL;
+    CnBatch *vals = NULL;
+    uint8_t *hit = cn_calloc(q->b->n_rows + 1, 1);
+    int lcol = 0;
+    bool taken = true;
+    ASSERT_OK(cn_eng__jscan_temporal(cat, gb, INT32_MIN, INT32_MAX, &o, q->b, &lcol, 1, q->ts, q->pday, &g, &vals, hit,
+                                     &taken, &err),
+              &err);
+    assert_false(taken);
+    assert_null(g);
+    assert_null(vals);
+    cn_free(hit);
+}
+
+/* Table raw.<name> {user, ts, amount int64, ds} of n rows, every one stored in partition
+ * day, committed at once. */
+static void write_rows(CnIceCatalog *cat, const char *name, const int64_t *user, const int64_t *ts,
+                       const int64_t *amount, uint32_t n, int32_t day) {
     CnErr err = CN_ERR_INIT;
     CnSchema *s = NULL;
     CnBatch *b = NULL;
@@ -763,27 +770,49 @@ static void test_ties_without_nulls(void **state) {
     ASSERT_OK(cn_col_schema_add(s, "amount", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
     ASSERT_OK(cn_col_schema_add(s, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err), &err);
     ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
-    int64_t t0 = (int64_t)(DAY0 + 2) * CN_MS_PER_DAY + 3600000;
-    static const int64_t ts_off[5] = {500, 500, 500, 0, 0}, vals[5] = {5, 9, 2, 7, 3};
     char ds[11];
-    cn_ds_format(DAY0 + 2, ds);
-    for (int i = 0; i < 5; i++) {
-        cn_col_vec_append_i64(&b->cols[0], 1);
-        cn_col_vec_append_i64(&b->cols[1], t0 + ts_off[i]);
-        cn_col_vec_append_i64(&b->cols[2], vals[i]);
+    cn_ds_format(day, ds);
+    for (uint32_t i = 0; i < n; i++) {
+        cn_col_vec_append_i64(&b->cols[0], user[i]);
+        cn_col_vec_append_i64(&b->cols[1], ts[i]);
+        cn_col_vec_append_i64(&b->cols[2], amount[i]);
         cn_col_vec_append_str(&b->cols[3], ds, 10);
     }
     ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
-    ASSERT_OK(cn_ice_table_create(e.cat, "raw", "tie", s, NULL, 0, &err), &err);
-    append_commit(e.cat, "tie", b);
+    ASSERT_OK(cn_ice_table_create(cat, "raw", name, s, NULL, 0, &err), &err);
+    append_commit(cat, name, b);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
+/* Queries {user, ts} of n left rows, each stored in its ts's day. */
+static void hand_queries(Queries *q, const int64_t *user, const int64_t *ts, uint32_t n) {
+    CnErr err = CN_ERR_INIT;
+    make_queries(q, 0, 1, DENSE, 1);
+    cn_free(q->ts), cn_free(q->pday);
+    q->ts = cn_malloc((n + 1) * sizeof *q->ts), q->pday = cn_malloc((n + 1) * sizeof *q->pday);
+    for (uint32_t i = 0; i < n; i++) {
+        cn_col_vec_append_i64(&q->b->cols[0], user[i]);
+        cn_col_vec_append_i64(&q->b->cols[1], q->ts[i] = ts[i]);
+        q->pday[i] = (int32_t)cn_ms_to_days(ts[i]);
+    }
+    ASSERT_OK(cn_col_batch_sync_rows(q->b, &err), &err);
+}
+
+/* LAST and FIRST over rows tied in ts when the input has no null (no validity mask):
+ * the tie gives the largest (LAST) or smallest (FIRST) value, and the scan of the tie
+ * ends (it once looped for ever without a mask). Both paths agree. */
+static void test_ties_without_nulls(void **state) {
+    (void)state;
+    Env e;
+    env_open_ordered(&e, 10, 2, DENSE, 1, AS_DRAWN); /* the catalog */
+    CnErr err = CN_ERR_INIT;
+    int64_t t0 = (int64_t)(DAY0 + 2) * CN_MS_PER_DAY + 3600000;
+    const int64_t users[5] = {1, 1, 1, 1, 1}, ts[5] = {t0 + 500, t0 + 500, t0 + 500, t0, t0}, vals[5] = {5, 9, 2, 7, 3};
+    write_rows(e.cat, "tie", users, ts, vals, 5, DAY0 + 2);
     Queries q;
-    make_queries(&q, 0, 1, DENSE, 1);
-    cn_col_vec_append_i64(&q.b->cols[0], 1);
-    cn_col_vec_append_i64(&q.b->cols[1], t0 + 600);
-    ASSERT_OK(cn_col_batch_sync_rows(q.b, &err), &err);
-    cn_free(q.ts), cn_free(q.pday);
-    q.ts = cn_malloc(sizeof *q.ts), q.pday = cn_malloc(sizeof *q.pday);
-    q.ts[0] = t0 + 600, q.pday[0] = DAY0 + 2;
+    const int64_t qu = 1, qt = t0 + 600;
+    hand_queries(&q, &qu, &qt, 1);
     static const char js[] =
         "{\"metaData\": {\"name\": \"t.tie\", \"outputNamespace\": \"out\", \"team\": \"t\"},"
         " \"sources\": [{\"events\": {\"table\": \"raw.tie\", \"query\": {\"selects\": {\"user\": \"user\","
@@ -801,8 +830,6 @@ static void test_ties_without_nulls(void **state) {
     cn_col_batch_free(out), cn_eng_gb_free(g), cn_free(hit);
     cn_conf_free(c);
     queries_fini(&q);
-    cn_col_batch_free(b);
-    cn_col_schema_free(s);
     env_close(&e);
 }
 
@@ -867,35 +894,16 @@ static void test_wide_ts_range(void **state) {
     for (int far = 60; far <= 62; far += 2) {
         Env e;
         env_open_ordered(&e, 10, 2, DENSE, 1, AS_DRAWN); /* the catalog */
-        CnSchema *s = NULL;
-        CnBatch *b = NULL;
-        ASSERT_OK(cn_col_schema_new(&s), &err);
-        ASSERT_OK(cn_col_schema_add(s, "user", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
-        ASSERT_OK(cn_col_schema_add(s, "ts", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
-        ASSERT_OK(cn_col_schema_add(s, "amount", cn_col_type_prim(CN_COL_INT64), true, CN_COL_NO_ID, &err), &err);
-        ASSERT_OK(cn_col_schema_add(s, "ds", cn_col_type_prim(CN_COL_STRING), true, CN_COL_NO_ID, &err), &err);
-        ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
-        char ds[11];
-        cn_ds_format(DAY0 + 2, ds);
+        int64_t users[9], ts[9], amounts[9], qu[6], qt[6];
         for (int i = 0; i < 9; i++) {
-            cn_col_vec_append_i64(&b->cols[0], 1 + i % 3);
-            cn_col_vec_append_i64(&b->cols[1], i == 4 ? t0 - ((int64_t)1 << far) : t0 + 60000 * i);
-            cn_col_vec_append_i64(&b->cols[2], 10 + i);
-            cn_col_vec_append_str(&b->cols[3], ds, 10);
+            users[i] = 1 + i % 3;
+            ts[i] = i == 4 ? t0 - ((int64_t)1 << far) : t0 + 60000 * i;
+            amounts[i] = 10 + i;
         }
-        ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
-        ASSERT_OK(cn_ice_table_create(e.cat, "raw", "wide", s, NULL, 0, &err), &err);
-        append_commit(e.cat, "wide", b);
+        write_rows(e.cat, "wide", users, ts, amounts, 9, DAY0 + 2);
+        for (int i = 0; i < 6; i++) qu[i] = 1 + i % 3, qt[i] = t0 + (i < 3 ? 30000 : 2 * CN_MS_PER_DAY);
         Queries q;
-        make_queries(&q, 0, 1, DENSE, 1);
-        cn_free(q.ts), cn_free(q.pday);
-        q.ts = cn_malloc(6 * sizeof *q.ts), q.pday = cn_malloc(6 * sizeof *q.pday);
-        for (int i = 0; i < 6; i++) {
-            cn_col_vec_append_i64(&q.b->cols[0], 1 + i % 3);
-            cn_col_vec_append_i64(&q.b->cols[1], q.ts[i] = t0 + (i < 3 ? 30000 : 2 * CN_MS_PER_DAY));
-            q.pday[i] = (int32_t)cn_ms_to_days(q.ts[i]);
-        }
-        ASSERT_OK(cn_col_batch_sync_rows(q.b, &err), &err);
+        hand_queries(&q, qu, qt, 6);
         if (far == 60) {
             assert_true(compare(e.cat, c->group_by, INT32_MIN, INT32_MAX, &q) > 6);
             CnEngGroupBy *g = NULL;
@@ -906,23 +914,9 @@ static void test_wide_ts_range(void **state) {
             assert_int_equal(((const int64_t *)out->cols[1].values)[4], 14);
             cn_col_batch_free(out), cn_eng_gb_free(g), cn_free(hit);
         } else {
-            CnEngOpts o;
-            memset(&o, 0, sizeof o);
-            CnEngGroupBy *g = NULL;
-            CnBatch *vals = NULL;
-            uint8_t hit[6] = {0};
-            int lcol = 0;
-            bool taken = true;
-            ASSERT_OK(cn_eng__jscan_temporal(e.cat, c->group_by, INT32_MIN, INT32_MAX, &o, q.b, &lcol, 1, q.ts, q.pday,
-                                             &g, &vals, hit, &taken, &err),
-                      &err);
-            assert_false(taken);
-            assert_null(g);
-            assert_null(vals);
+            assert_declined(e.cat, c->group_by, &q);
         }
         queries_fini(&q);
-        cn_col_batch_free(b);
-        cn_col_schema_free(s);
         env_close(&e);
     }
     cn_conf_free(c);
@@ -954,20 +948,7 @@ static void test_declines(void **state) {
             CnErr e2 = CN_ERR_INIT;
             ASSERT_OK(cn_conf_loadb("production/group_bys/t/w", js, sizeof js - 1, CN_CONF_KIND_UNKNOWN, &c, &e2), &e2);
         }
-        CnErr err = CN_ERR_INIT;
-        CnEngOpts o;
-        memset(&o, 0, sizeof o);
-        CnEngGroupBy *g = NULL;
-        CnBatch *vals = NULL;
-        uint8_t hit[100] = {0};
-        int lcol = 0;
-        bool taken = true;
-        ASSERT_OK(cn_eng__jscan_temporal(e.cat, c->group_by, INT32_MIN, INT32_MAX, &o, q.b, &lcol, 1, q.ts, q.pday, &g,
-                                         &vals, hit, &taken, &err),
-                  &err);
-        assert_false(taken);
-        assert_null(g);
-        assert_null(vals);
+        assert_declined(e.cat, c->group_by, &q);
         cn_conf_free(c);
     }
     queries_fini(&q);

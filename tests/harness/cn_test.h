@@ -64,6 +64,32 @@ static inline void cn_test_rm_rf(const char *path) {
         if (!h_ || !strstr(h_, n_)) fail_msg("expected \"%s\" in \"%s\"", n_, h_ ? h_ : "(null)"); \
     } while (0)
 
+/* What the process writes to stderr between cn_test_capture_begin and
+ * cn_test_capture_end (log lines a test looks for), into buf (cut at len - 1 bytes,
+ * NUL-terminated). */
+typedef struct CnTestCapture {
+    int saved;
+    FILE *tmp;
+} CnTestCapture;
+
+static inline void cn_test_capture_begin(CnTestCapture *c) {
+    fflush(stderr);
+    c->saved = dup(2);
+    c->tmp = tmpfile();
+    assert_true(c->saved >= 0 && c->tmp);
+    dup2(fileno(c->tmp), 2);
+}
+
+static inline void cn_test_capture_end(CnTestCapture *c, char *buf, size_t len) {
+    fflush(stderr);
+    dup2(c->saved, 2);
+    close(c->saved);
+    rewind(c->tmp);
+    size_t got = fread(buf, 1, len - 1, c->tmp);
+    buf[got] = 0;
+    fclose(c->tmp);
+}
+
 static inline void cn_test_skip(const char *why) {
     const char *strict = getenv("CN_TEST_STRICT");
     if (strict && strcmp(strict, "1") == 0) fail_msg("SKIP not allowed (CN_TEST_STRICT=1): %s", why);

@@ -1171,6 +1171,46 @@ static void sort_batch(CnIceWrite *w, const int64_t *ids, const char *const *dss
     cn_col_batch_free(b);
 }
 
+/* One data file of a table's current snapshot as its manifest lists it: partition,
+ * records and the sort order id it records (-1: null). */
+typedef struct FileEntry {
+    char ds[11];
+    int64_t records;
+    json_int_t sort_order_id;
+} FileEntry;
+
+/* The data files of data.<name>'s current snapshot (at most cap into out) and, in *oid,
+ * the table's default sort order id. Returns how many the manifests list. */
+static uint32_t file_entries(Env *e, const char *name, FileEntry *out, uint32_t cap, json_int_t *oid) {
+    CnIceTable *t = NULL;
+    ASSERT_OK(cn_ice_table_load(e->c, "data", name, &t, &e->err), &e->err);
+    *oid = json_integer_value(json_object_get(t->meta, "default-sort-order-id"));
+    json_t *sn = cn_ice__meta_snapshot(t->meta, cn_ice_table_current_snapshot(t));
+    CnArena a;
+    cn_arena_init(&a, 0);
+    CnIceManifest *ms = NULL;
+    uint32_t n_ms = 0, seen = 0;
+    ASSERT_OK(cn_ice__read_manifest_list(e->c, &a, json_string_value(json_object_get(sn, "manifest-list")), &ms, &n_ms,
+                                         &e->err), &e->err);
+    for (uint32_t i = 0; i < n_ms; i++) {
+        CnIceDataFile *fs = NULL;
+        uint32_t nf = 0;
+        ASSERT_OK(cn_ice__read_manifest(e->c, &a, &ms[i], true, &fs, &nf, &e->err), &e->err);
+        for (uint32_t k = 0; k < nf; k++, seen++) {
+            json_t *so = json_object_get(fs[k].raw, "sort_order_id");
+            if (seen < cap) {
+                memcpy(out[seen].ds, fs[k].ds, sizeof out[seen].ds);
+                out[seen].records = fs[k].records;
+                out[seen].sort_order_id = json_is_integer(so) ? json_integer_value(so) : -1;
+            }
+            json_decref(fs[k].raw);
+        }
+    }
+    cn_arena_fini(&a);
+    cn_ice_table_free(t);
+    return seen;
+}
+
 /* A table with a sort order: each data file records its id (manifest data_file field
  * 140) only when its rows came in that order, across batches too (nulls first); the
  * order's id survives a hand-over between processes (finish_files/add_files). */
@@ -1206,36 +1246,15 @@ static void sort_order_tracks_each_file(void **state) {
     cn_ice_write_free(w2);
     cn_ice_write_free(w);
 
-    CnIceTable *t = NULL;
-    ASSERT_OK(cn_ice_table_load(e.c, "data", "so", &t, &e.err), &e.err);
-    json_int_t oid = json_integer_value(json_object_get(t->meta, "default-sort-order-id"));
+    FileEntry fe[8];
+    json_int_t oid = 0;
+    assert_int_equal(file_entries(&e, "so", fe, 8, &oid), 6);
     assert_true(oid > 0);
-    json_t *sn = cn_ice__meta_snapshot(t->meta, cn_ice_table_current_snapshot(t));
-    CnArena a;
-    cn_arena_init(&a, 0);
-    CnIceManifest *ms = NULL;
-    uint32_t n_ms = 0, seen = 0;
-    ASSERT_OK(cn_ice__read_manifest_list(e.c, &a, json_string_value(json_object_get(sn, "manifest-list")), &ms, &n_ms,
-                                         &e.err), &e.err);
-    for (uint32_t i = 0; i < n_ms; i++) {
-        CnIceDataFile *fs = NULL;
-        uint32_t nf = 0;
-        ASSERT_OK(cn_ice__read_manifest(e.c, &a, &ms[i], true, &fs, &nf, &e.err), &e.err);
-        for (uint32_t k = 0; k < nf; k++, seen++) {
-            json_t *so = json_object_get(fs[k].raw, "sort_order_id");
-            bool sorted = !strcmp(fs[k].ds, A) || !strcmp(fs[k].ds, D) || !strcmp(fs[k].ds, F);
-            if (sorted) {
-                if (!json_is_integer(so) || json_integer_value(so) != oid)
-                    fail_msg("ds=%s: sort_order_id is not %d", fs[k].ds, (int)oid);
-            } else if (!json_is_null(so)) {
-                fail_msg("ds=%s: rows out of order but sort_order_id is set", fs[k].ds);
-            }
-            json_decref(fs[k].raw);
-        }
+    for (uint32_t k = 0; k < 6; k++) {
+        bool sorted = !strcmp(fe[k].ds, A) || !strcmp(fe[k].ds, D) || !strcmp(fe[k].ds, F);
+        if (sorted && fe[k].sort_order_id != oid) fail_msg("ds=%s: sort_order_id is not %d", fe[k].ds, (int)oid);
+        if (!sorted && fe[k].sort_order_id != -1) fail_msg("ds=%s: rows out of order but sort_order_id is set", fe[k].ds);
     }
-    assert_int_equal(seen, 6);
-    cn_arena_fini(&a);
-    cn_ice_table_free(t);
     cn_col_schema_free(s);
     env_close(&e);
 }
@@ -1271,22 +1290,14 @@ static void batches_sealed_files_on_threads(void **state) {
     }
     CnIceWrite *w = NULL;
     ASSERT_OK(cn_ice_write_begin(e.c, "data", "bs", CN_ICE_APPEND, &w, &e.err), &e.err);
-    fflush(stderr);
-    int saved = dup(2);
-    FILE *tmp = tmpfile();
-    assert_true(saved >= 0 && tmp);
-    dup2(fileno(tmp), 2);
+    CnTestCapture cap;
+    char log[1024];
+    cn_test_capture_begin(&cap);
     int level = cn_log_level();
     cn_log_set_level(CN_LOG_DEBUG);
     int rc = cn_ice_write_batches_sealed(w, (const CnBatch *const *)b, ds, NB, &e.err);
     cn_log_set_level(level);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    char log[1024];
-    rewind(tmp);
-    log[fread(log, 1, sizeof log - 1, tmp)] = 0;
-    fclose(tmp);
+    cn_test_capture_end(&cap, log, sizeof log);
     ASSERT_OK(rc, &e.err);
     ASSERT_CONTAINS(log, "5 files written on 2 threads");
     /* one partition twice: one file after the other */
@@ -1301,31 +1312,14 @@ static void batches_sealed_files_on_threads(void **state) {
     assert_int_equal(got.rows, (int64_t)NB * ROWS + 10 + 2 * ROWS);
     assert_int_equal(got.user_sum, user_sum);
 
-    CnIceTable *t = NULL;
-    ASSERT_OK(cn_ice_table_load(e.c, "data", "bs", &t, &e.err), &e.err);
-    json_int_t oid = json_integer_value(json_object_get(t->meta, "default-sort-order-id"));
-    json_t *sn = cn_ice__meta_snapshot(t->meta, cn_ice_table_current_snapshot(t));
-    CnArena a;
-    cn_arena_init(&a, 0);
-    CnIceManifest *ms = NULL;
-    uint32_t n_ms = 0, seen = 0;
-    ASSERT_OK(cn_ice__read_manifest_list(e.c, &a, json_string_value(json_object_get(sn, "manifest-list")), &ms, &n_ms,
-                                         &e.err), &e.err);
-    for (uint32_t i = 0; i < n_ms; i++) {
-        CnIceDataFile *fs = NULL;
-        uint32_t nf = 0;
-        ASSERT_OK(cn_ice__read_manifest(e.c, &a, &ms[i], true, &fs, &nf, &e.err), &e.err);
-        for (uint32_t k = 0; k < nf; k++, seen++) {
-            json_t *so = json_object_get(fs[k].raw, "sort_order_id");
-            if (!strcmp(fs[k].ds, ds[2])) assert_true(json_is_null(so));
-            else assert_int_equal(json_integer_value(so), oid);
-            assert_int_equal(fs[k].records, ROWS + (fs[k].ds[9] - '1'));
-            json_decref(fs[k].raw);
-        }
+    FileEntry fe[NB + 2];
+    json_int_t oid = 0;
+    assert_int_equal(file_entries(&e, "bs", fe, NB + 2, &oid), NB + 2);
+    assert_true(oid > 0);
+    for (uint32_t k = 0; k < NB + 2; k++) {
+        assert_int_equal(fe[k].sort_order_id, strcmp(fe[k].ds, ds[2]) ? oid : -1);
+        assert_int_equal(fe[k].records, ROWS + (fe[k].ds[9] - '1'));
     }
-    assert_int_equal(seen, NB + 2);
-    cn_arena_fini(&a);
-    cn_ice_table_free(t);
     for (uint32_t i = 0; i < NB; i++) cn_col_batch_free(b[i]);
     cn_col_schema_free(s);
     env_close(&e);
