@@ -59,7 +59,7 @@ def run_dataset(tmp, seed):
         if ontime and i == 0:
             aggs = [a for a in conf["aggregations"] if a["operation"] not in (FOLD_OPS["MIN"], FOLD_OPS["MAX"])]
             conf["aggregations"] = aggs or [{"inputColumn": "v", "operation": FOLD_OPS["SUM"]}]
-        sums = ontime and all(a["operation"] not in (FOLD_OPS["MIN"], FOLD_OPS["MAX"]) for a in conf["aggregations"])
+        no_minmax = all(a["operation"] not in (FOLD_OPS["MIN"], FOLD_OPS["MAX"]) for a in conf["aggregations"])
         out = {}
         for mode in ("range", "days", "generic"):
             name = "g%d_%s" % (i, mode)
@@ -68,7 +68,12 @@ def run_dataset(tmp, seed):
                 # without the tile store (the few keys here are dense enough for tiles to pay)
                 log = run(wh, root, name, FOLD, "--start-ds", first, "--end-ds", last)
                 assert "range fold" in log, log
-                assert ("(running sums)" in log) == sums, log
+                # running sums take SUM/COUNT-like operations over rows stored by their ts day:
+                # always so on an on-time dataset; with late rows in the table it depends on
+                # whether the GroupBy reads one of them (its wheres, keys, values and windows
+                # decide), and the comparisons below check the values either way
+                if ontime or not no_minmax:
+                    assert ("(running sums)" in log) == (ontime and no_minmax), log
             elif mode == "days":
                 for ds in present:
                     if first <= ds <= last:
