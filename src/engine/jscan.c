@@ -353,7 +353,8 @@ static int dest_note(Dest *d, const Flat *f, uint32_t a, uint32_t b, int32_t day
     d->tmin = tmin < d->tmin ? tmin : d->tmin;
     d->tmax = tmax > d->tmax ? tmax : d->tmax;
     d->early = d->early || (a < b && (day == INT32_MIN || tmax >= lim));
-    if (a < b && day != INT32_MIN && day - cn_ms_to_days(tmin) > d->late) d->late = day - cn_ms_to_days(tmin);
+    int64_t late = a < b && day != INT32_MIN ? day - cn_ms_to_days(tmin) : INT64_MIN;
+    d->late = late > d->late ? late : d->late;
     return a < b ? day_run_add(&d->days, &d->n_days, &d->cap_days, a, day) : 0;
 }
 
@@ -444,10 +445,12 @@ static int load_batch(const CnBatch *b, int32_t day, const Plan *p, const uint32
     return dest_note(d, f, n0, n, day) ? cn_err_set(err, CN_ENOMEM, "out of memory") : 0;
 }
 
-/* Reads scan to its end into f at d (one thread), growing f for a batch that does not
- * fit below d->end. */
+/* Reads scan to its end into f. One thread alone (per_file NULL): at d, growing f for a
+ * batch that does not fit below d->end. A thread of a parallel load: each batch at the
+ * Dest of its file, per_file[file] (set when the file was claimed); a batch that does not
+ * fit there sets its over and stops. */
 static int load_scan(CnIceScan *scan, const char *tname, const Plan *p, const uint32_t *pos, Flat *f, Dest *d,
-                     CnErr *err) {
+                     Dest *per_file, CnErr *err) {
     char last_ds[11] = "";
     int32_t day = INT32_MIN;
     int rc = 0;
@@ -456,8 +459,13 @@ static int load_scan(CnIceScan *scan, const char *tname, const Plan *p, const ui
         rc = cn_ice_scan_next(scan, &b, err);
         if (rc) rc = cn_err_ctx(err, rc, "source table %s", tname);
         if (rc || !b) break;
+        if (per_file) d = &per_file[cn_ice_scan_batch_file(scan)];
         d->scanned += b->n_rows;
         if ((uint64_t)d->n + b->n_rows > d->end) {
+            if (per_file) {
+                d->over = true; /* more rows than the file's record count */
+                break;
+            }
             rc = flat_grow(f, p, (uint64_t)d->n + b->n_rows, err);
             if (rc) break;
             d->end = f->cap;
@@ -500,28 +508,7 @@ static bool claim_file(void *ud, uint32_t file, int64_t records) {
 /* Thread t's scan to its end: each batch into the range of its file. */
 static void load_step(void *ud, uint32_t t) {
     LoadJob *j = ud;
-    CnIceScan *scan = j->scans[t];
-    CnErr *err = &j->errs[t];
-    int32_t day = INT32_MIN;
-    char last_ds[11] = "";
-    int rc = 0;
-    while (rc == 0) {
-        const CnBatch *b = NULL;
-        rc = cn_ice_scan_next(scan, &b, err);
-        if (rc) rc = cn_err_ctx(err, rc, "source table %s", j->tname);
-        if (rc || !b) break;
-        Dest *d = &j->d[cn_ice_scan_batch_file(scan)];
-        d->scanned += b->n_rows;
-        if ((uint64_t)d->n + b->n_rows > d->end) {
-            d->over = true; /* more rows than the file's record count */
-            break;
-        }
-        const char *ds = cn_ice_scan_batch_ds(scan);
-        if (!ds) day = INT32_MIN, last_ds[0] = 0;
-        else if (strncmp(ds, last_ds, 10)) day = ds_day(ds), snprintf(last_ds, sizeof last_ds, "%.10s", ds);
-        rc = load_batch(b, day, j->p, j->pos, j->f, d, err);
-    }
-    j->rc[t] = rc;
+    j->rc[t] = load_scan(j->scans[t], j->tname, j->p, j->pos, j->f, NULL, j->d, &j->errs[t]);
 }
 
 /* Moves n rows of f from position `from` down to `to` (a file's rows after the ones
@@ -547,7 +534,7 @@ static int dest_first_cmp(const void *a, const void *b) {
  * (ties in ts are broken by value), so the output is the same for any nt and any
  * timing. f must hold room for every row. *loaded = false (nothing appended) when a
  * file held more rows than its metadata said: the caller loads on one thread. */
-static int load_shards(CnIceCatalog *cat, const CnIceTable *t, const CnIceScanOpts *so0, uint32_t nt,
+static int load_claimed(CnIceCatalog *cat, const CnIceTable *t, const CnIceScanOpts *so0, uint32_t nt,
                        uint32_t n_files, const char *tname, const Plan *p, const uint32_t *pos, Flat *f,
                        int64_t *scanned, bool *loaded, CnErr *err) {
     LoadJob j = {.tname = tname, .p = p, .pos = pos, .f = f, .n_files = n_files};
@@ -692,12 +679,12 @@ static int load_source(CnIceCatalog *cat, const CnSource *s, const Plan *p, int3
     if (nt > cn_ice_scan_n_files(scan)) nt = cn_ice_scan_n_files(scan);
     if (nt > 1) {
         bool loaded = false;
-        rc = load_shards(cat, t, &so, nt, cn_ice_scan_n_files(scan), tname, p, pos, f, scanned, &loaded, err);
+        rc = load_claimed(cat, t, &so, nt, cn_ice_scan_n_files(scan), tname, p, pos, f, scanned, &loaded, err);
         if (rc || loaded) goto done;
     }
     Dest d;
     dest_init(&d, f->n, f->cap);
-    rc = load_scan(scan, tname, p, pos, f, &d, err);
+    rc = load_scan(scan, tname, p, pos, f, &d, NULL, err);
     f->n = d.n;
     *scanned += d.scanned;
     if (flat_note(f, p, &d, 0, 0) && rc == 0) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
@@ -1957,14 +1944,12 @@ static void qid_step(void *ud, uint32_t t) {
         uint32_t q = NONE;
         j->hit[r] = cn_col_vec_is_valid(j->lk, r);
         j->slot[r] = NONE;
-        if (!j->hit[r]) {
-            q = NONE;
-        } else if (j->p->key_type == CN_COL_STRING) {
+        if (j->hit[r] && j->p->key_type == CN_COL_STRING) {
             uint32_t len;
             const char *kp = cn_col_vec_str(j->lk, r, &len);
             uint32_t sid = cn_eng__rowmap_find(j->skeys, kp, len, cn_hash_bytes(kp, len, 0x6b6579));
             q = sid == NONE ? NONE : keymap_find(j->km, sid);
-        } else {
+        } else if (j->hit[r]) {
             q = keymap_find(j->km, get_int(j->lk, r));
         }
         if (j->rank && q != NONE) q = j->rank[q];
