@@ -37,6 +37,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "base/alloc.h"
 #include "base/date.h"
@@ -942,28 +945,34 @@ static void spare_fini(Spare *sp) {
 
 /* 512 buckets: a pass's write streams and their pages stay within cache and TLB. */
 #define DIGIT 9
+#define LSD_PASSES 7 /* passes of a radix key up to 63 bits */
+#define SORT_GROUP 4 /* buckets a thread takes at a time */
 
 /* Stable LSD radix sort of r[0..m) by bits [0, bits) of their radix key k; t is scratch
- * of m records, cnt of 1 << DIGIT counters. The result is in r. */
+ * of m records, cnt of LSD_PASSES << DIGIT counters. The result is in r. */
 static void radix_lsd(Rec *r, Rec *t, uint32_t m, unsigned bits, const RecKey *key, uint32_t *cnt) {
     const RecKey kk = *key, *k = &kk; /* a local: the records' stores may alias *key */
     unsigned passes = (bits + DIGIT - 1) / DIGIT;
     unsigned digit = passes ? (bits + passes - 1) / passes : 1;
-    uint32_t mask = (1u << digit) - 1;
+    uint32_t mask = (1u << digit) - 1, nb = mask + 1;
+    /* every pass's counts in one read of the records */
+    memset(cnt, 0, (size_t)passes * nb * sizeof *cnt);
+    for (uint32_t i = 0; i < m; i++) {
+        uint64_t u = rec_u(&r[i], k);
+        for (unsigned p = 0; p < passes; p++) cnt[p * nb + ((u >> (p * digit)) & mask)]++;
+    }
     Rec *src = r, *dst = t;
-    for (unsigned sh = 0; sh < bits; sh += digit) {
-        memset(cnt, 0, ((size_t)mask + 1) * sizeof *cnt);
-        for (uint32_t i = 0; i < m; i++) cnt[(rec_u(&src[i], k) >> sh) & mask]++;
-        uint32_t sum = 0;
+    for (unsigned p = 0; p < passes; p++) {
+        uint32_t *c = cnt + p * nb, sum = 0, sh = p * digit;
         bool one = false;
-        for (uint32_t d = 0; d <= mask; d++) {
-            uint32_t c = cnt[d];
-            one = one || c == m;
-            cnt[d] = sum;
-            sum += c;
+        for (uint32_t d = 0; d < nb; d++) {
+            uint32_t x = c[d];
+            one = one || x == m;
+            c[d] = sum;
+            sum += x;
         }
         if (one) continue; /* every record has this digit: the order stands */
-        for (uint32_t i = 0; i < m; i++) dst[cnt[(rec_u(&src[i], k) >> sh) & mask]++] = src[i];
+        for (uint32_t i = 0; i < m; i++) dst[c[(rec_u(&src[i], k) >> sh) & mask]++] = src[i];
         Rec *x = src;
         src = dst, dst = x;
     }
@@ -1008,8 +1017,9 @@ static void finish_groups(Rec *r, uint32_t m, const RecKey *k) {
 /* ------------------------------------------------------------------ sort (parallel) */
 
 /* One radix sort (sort_recs) shared by its threads. Every thread owns a chunk of the
- * input (rows in input order) and, in the last phase, a run of top buckets; what each
- * writes is fixed by the chunk offsets, so the result does not depend on nt. */
+ * input (rows in input order); in the last phase threads take the top buckets a few at
+ * a time as they come free. What each writes is fixed by the chunk offsets and each
+ * bucket is sorted alone, so the result depends neither on nt nor on timing. */
 typedef struct SortJob {
     const uint32_t *id, *idx;
     const int64_t *ts, *val;
@@ -1021,14 +1031,41 @@ typedef struct SortJob {
     int64_t *tmin, *tmax;       /* per thread */
     uint32_t *hist;             /* per thread 1 << DIGIT: counts, then write cursors */
     uint32_t *bend;             /* per bucket: end (after the scatter) */
-    uint32_t *bfirst;           /* per thread: first bucket it sorts (nt + 1 entries) */
-    uint32_t *cnt;              /* per thread 1 << DIGIT: radix_lsd counters */
+    atomic_uint next;           /* the next group of SORT_GROUP buckets to sort (phase 3) */
+    uint32_t *cnt;              /* per thread LSD_PASSES << DIGIT: radix_lsd counters */
     Rec *a, *scratch;           /* scratch: per thread, the largest bucket */
     uint32_t max_b;
 } SortJob;
 
 /* Row r's packed (id, ts) */
 #define U_OF(j, r) (((uint64_t)(j)->id[r] << (j)->k.tb) | ((uint64_t)(j)->ts[r] - (uint64_t)(j)->k.lo))
+
+/* Records per cache line, and the write of a gathered line (sort_step's scatter). */
+#define WC_RECS (64 / sizeof(Rec))
+
+/* Writes records [a, b) of dst (b - a <= WC_RECS, within one line) from the line buffer
+ * wc, where record i sits at (i + mis) % WC_RECS; those below lo belong to another
+ * thread's range (or bucket) and are left alone. A whole line goes out with streaming
+ * stores where the target has them. */
+static inline void wc_flush(Rec *dst, int64_t a, uint32_t b, uint32_t lo, const Rec *wc, uint32_t mis) {
+    if (a < lo) a = lo; /* a may be below 0: a line that starts before dst */
+#if defined(__SSE2__)
+    if (b - a == (int64_t)WC_RECS && ((a + mis) & (WC_RECS - 1)) == 0) {
+        __m128i *d = (__m128i *)(void *)(dst + a);
+        const __m128i *s = (const __m128i *)(const void *)wc;
+        for (uint32_t i = 0; i < WC_RECS; i++) _mm_stream_si128(d + i, _mm_load_si128(s + i));
+        return;
+    }
+#endif
+    for (uint32_t i = (uint32_t)a; i < b; i++) dst[i] = wc[(i + mis) & (WC_RECS - 1)];
+}
+
+/* Orders the streaming stores before the threads' join. */
+static inline void wc_fence(void) {
+#if defined(__SSE2__)
+    _mm_sfence();
+#endif
+}
 
 static void sort_step(void *ud, uint32_t t) {
     SortJob *j = ud;
@@ -1056,24 +1093,37 @@ static void sort_step(void *ud, uint32_t t) {
     }
     case 2: { /* each record built straight into its bucket (one pass over memory) */
         const SortJob jl = *j; /* locals: the records' stores may alias the job's fields */
+        /* records gather per bucket in a line of cache (wc) and go out a whole line at
+         * once, bypassing the cache: stored one by one, each missed line was read
+         * before being written */
+        _Alignas(64) Rec wc[1 << DIGIT][WC_RECS];
+        uint32_t first[1 << DIGIT];
+        uint32_t mis = (uint32_t)((uintptr_t)jl.a / sizeof(Rec)) & (WC_RECS - 1); /* a's offset in its line */
+        memcpy(first, h, sizeof first);
         for (uint32_t i = i0; i < i1; i++) {
             uint32_t r = jl.idx ? jl.idx[i] : i;
             if (jl.id[r] == jl.drop) continue;
             uint64_t u = U_OF(&jl, r);
-            Rec *x = &jl.a[h[u >> jl.k.shift >> jl.low]++];
-            x->u = u;
-            x->v = jl.val ? jl.val[r] : (int64_t)r;
+            uint32_t b = (uint32_t)(u >> jl.k.shift >> jl.low), at = h[b]++, w = (at + mis) & (WC_RECS - 1);
+            wc[b][w].u = u;
+            wc[b][w].v = jl.val ? jl.val[r] : (int64_t)r;
+            if (w == WC_RECS - 1) wc_flush(jl.a, (int64_t)at + 1 - (int64_t)WC_RECS, at + 1, first[b], wc[b], mis);
         }
+        for (uint32_t b = 0; b < (1u << DIGIT); b++) /* the part-filled last lines */
+            if ((h[b] + mis) & (WC_RECS - 1))
+                wc_flush(jl.a, (int64_t)h[b] - ((h[b] + mis) & (WC_RECS - 1)), h[b], first[b], wc[b], mis);
+        wc_fence();
         break;
     }
     default: { /* each bucket (in cache up to about 20M rows) on the low bits, then the full ts */
         Rec *sc = j->scratch + (size_t)t * j->max_b;
-        uint32_t *cnt = j->cnt + ((size_t)t << DIGIT);
-        for (uint32_t d = j->bfirst[t]; d < j->bfirst[t + 1]; d++) {
-            uint32_t st = d ? j->bend[d - 1] : 0;
-            radix_lsd(j->a + st, sc, j->bend[d] - st, j->low, &j->k, cnt);
-            if (j->k.shift) finish_groups(j->a + st, j->bend[d] - st, &j->k);
-        }
+        uint32_t *cnt = j->cnt + ((size_t)t * LSD_PASSES << DIGIT);
+        for (uint32_t g; (g = atomic_fetch_add(&j->next, SORT_GROUP)) < (1u << DIGIT);)
+            for (uint32_t d = g; d < g + SORT_GROUP; d++) {
+                uint32_t st = d ? j->bend[d - 1] : 0;
+                radix_lsd(j->a + st, sc, j->bend[d] - st, j->low, &j->k, cnt);
+                if (j->k.shift) finish_groups(j->a + st, j->bend[d] - st, &j->k);
+            }
         break;
     }
     }
@@ -1084,6 +1134,28 @@ static void sort_phase(SortJob *j, int phase) {
     j->phase = phase;
     cn_pool_run(j->nt, sort_step, j);
 }
+
+/* How sort_recs packs rows of n_ids key ids with ts in [lo, hi] and splits the radix key
+ * of (id, ts >> shift): shift chosen so that (id, coarse ts) has about 4n values, the top
+ * DIGIT bits scattered, the low ones sorted per bucket. */
+static void radix_plan(uint32_t n_ids, int64_t lo, int64_t hi, uint32_t n, RecKey *k, unsigned *top, unsigned *low) {
+    unsigned ts_bits = bits_of((uint64_t)hi - (uint64_t)lo), key_bits = bits_of(n_ids ? n_ids - 1 : 0);
+    unsigned n_bits = bits_of((uint64_t)n * 4);
+    unsigned cb = n_bits > key_bits ? n_bits - key_bits : 0;
+    if (cb > ts_bits) cb = ts_bits;
+    unsigned bits = key_bits + cb;
+    k->lo = lo, k->tb = ts_bits, k->shift = ts_bits - cb;
+    *top = bits > DIGIT ? DIGIT : bits, *low = bits - *top;
+}
+
+/* A scatter's counts made by the caller's pass over the rows (mark_rows): the plan they
+ * were counted with and per chunk of cut(n, t, threads_for(n)), the rows of each top
+ * bucket. */
+typedef struct SortPre {
+    RecKey k;
+    unsigned top, low;
+    uint32_t *hist; /* threads_for(n) << DIGIT */
+} SortPre;
 
 /* Rows idx[0..n) (0..n-1 when idx is NULL) with key id id[r] < n_ids sorted by (id, ts),
  * but for the rows whose id is `drop` (NONE: none), which are left out: n_keep others.
@@ -1097,20 +1169,19 @@ static void sort_phase(SortJob *j, int phase) {
  * when known (else NULL: a pass finds it); the records' array comes from sp. The ids and
  * ts must pack (rec_fits: the caller checks). CN_ENOMEM. */
 static int sort_recs(const uint32_t *id, const int64_t *ts, const int64_t *val, uint32_t n_ids, uint32_t drop,
-                     const uint32_t *idx, uint32_t n, uint32_t n_keep, const int64_t *trange, Spare *sp, Rec **out,
-                     RecKey *key, CnErr *err) {
+                     const uint32_t *idx, uint32_t n, uint32_t n_keep, const int64_t *trange, const SortPre *pre,
+                     Spare *sp, Rec **out, RecKey *key, CnErr *err) {
     SortJob j = {.id = id, .idx = idx, .ts = ts, .val = val, .n = n, .nt = threads_for(n), .drop = drop};
     size_t nb = (size_t)1 << DIGIT;
     int rc = 0;
     *out = NULL;
     j.a = spare_take(sp, ((size_t)n_keep + 1) * sizeof *j.a);
     j.tmin = cn_malloc((size_t)j.nt * 2 * sizeof *j.tmin);
-    j.hist = cn_malloc((size_t)j.nt * nb * 2 * sizeof *j.hist);
-    j.bend = cn_malloc((nb + (size_t)j.nt + 1) * sizeof *j.bend);
+    j.hist = cn_malloc((size_t)j.nt * nb * (1 + LSD_PASSES) * sizeof *j.hist);
+    j.bend = cn_malloc((nb + 1) * sizeof *j.bend);
     if (!j.a || !j.tmin || !j.hist || !j.bend) goto oom;
     j.tmax = j.tmin + j.nt;
     j.cnt = j.hist + (size_t)j.nt * nb;
-    j.bfirst = j.bend + nb;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     if (trange) {
         lo = trange[0], hi = trange[1];
@@ -1127,15 +1198,14 @@ static int sort_recs(const uint32_t *id, const int64_t *ts, const int64_t *val, 
                         (long long)lo, (long long)hi);
         goto done;
     }
-    unsigned ts_bits = bits_of((uint64_t)hi - (uint64_t)lo), key_bits = bits_of(n_ids ? n_ids - 1 : 0);
-    unsigned n_bits = bits_of((uint64_t)n_keep * 4);
-    unsigned cb = n_bits > key_bits ? n_bits - key_bits : 0;
-    if (cb > ts_bits) cb = ts_bits;
-    unsigned bits = key_bits + cb;
-    j.k.lo = lo, j.k.tb = ts_bits, j.k.shift = ts_bits - cb;
+    if (pre) {
+        j.k = pre->k, j.top = pre->top, j.low = pre->low;
+        memcpy(j.hist, pre->hist, (size_t)j.nt * nb * sizeof *j.hist);
+    } else {
+        radix_plan(n_ids, lo, hi, n_keep, &j.k, &j.top, &j.low);
+        sort_phase(&j, 1);
+    }
     *key = j.k;
-    j.top = bits > DIGIT ? DIGIT : bits, j.low = bits - j.top;
-    sort_phase(&j, 1);
     /* write cursors: bucket by bucket, thread chunks in input order (a stable scatter) */
     uint32_t sum = 0;
     for (size_t d = 0; d < nb; d++) {
@@ -1149,12 +1219,7 @@ static int sort_recs(const uint32_t *id, const int64_t *ts, const int64_t *val, 
         if (sum - st > j.max_b) j.max_b = sum - st;
     }
     sort_phase(&j, 2);
-    /* buckets to threads: runs of about n_keep / nt records */
-    for (uint32_t t = 0, d = 0; t <= j.nt; t++) {
-        uint32_t want = cut(n_keep, t, j.nt);
-        while (t == j.nt ? d < nb : d < nb && (d ? j.bend[d - 1] : 0) < want) d++;
-        j.bfirst[t] = d;
-    }
+    atomic_init(&j.next, 0); /* buckets taken by threads as they come free */
     j.scratch = cn_malloc(((size_t)j.max_b * j.nt + 1) * sizeof *j.scratch);
     if (!j.scratch) goto oom;
     sort_phase(&j, 3);
@@ -1443,21 +1508,63 @@ static void sum_prefix(const Sorted *s, uint32_t c, const uint8_t *ok, uint64_t 
     cn_pool_run(j.nt, sum_step, &j);
 }
 
-/* Rows no query sees, marked by setting their key id to `drop` (one pass on threads):
- * those of key k with a ts outside [win[2k], win[2k + 1]). */
-typedef struct DropJob {
+/* Rows no query sees, marked by setting their key id to `drop` (one pass on threads,
+ * chunk t of cut(n, t, nt)): those of key k with a ts outside [win[2k], win[2k + 1]).
+ * The same pass counts, per thread, the kept rows of each key id (cnt, n_ids counters a
+ * thread) and of each top bucket of the radix sort to come (hist, 1 << DIGIT a thread,
+ * as pre->k and pre->low split the key): sort_recs then skips its counting pass. */
+typedef struct MarkJob {
     uint32_t *id;
     const int64_t *ts, *win;
-    uint32_t n, nt, drop;
-} DropJob;
+    uint32_t n, nt, drop, n_ids;
+    RecKey k;
+    unsigned low;
+    uint32_t *cnt, *hist;
+} MarkJob;
 
-static void drop_step(void *ud, uint32_t t) {
-    const DropJob *j = ud;
-    for (uint32_t r = cut(j->n, t, j->nt), e = cut(j->n, t + 1, j->nt); r < e; r++) {
-        uint32_t k = j->id[r];
-        int64_t x = j->ts[r];
-        if (x < j->win[2 * (size_t)k] || x >= j->win[2 * (size_t)k + 1]) j->id[r] = j->drop;
+static void mark_step(void *ud, uint32_t t) {
+    const MarkJob jl = *(const MarkJob *)ud; /* locals: the counts' stores may alias the job's fields */
+    uint32_t *cnt = jl.cnt + (size_t)t * jl.n_ids, *h = jl.hist + ((size_t)t << DIGIT);
+    memset(cnt, 0, (size_t)jl.n_ids * sizeof *cnt);
+    memset(h, 0, ((size_t)1 << DIGIT) * sizeof *h);
+    unsigned sh = jl.k.shift + jl.low;
+    for (uint32_t r = cut(jl.n, t, jl.nt), e = cut(jl.n, t + 1, jl.nt); r < e; r++) {
+        uint32_t k = jl.id[r];
+        int64_t x = jl.ts[r];
+        if (x < jl.win[2 * (size_t)k] || x >= jl.win[2 * (size_t)k + 1]) {
+            jl.id[r] = jl.drop;
+            continue;
+        }
+        cnt[k]++;
+        h[rec_at(&jl.k, k, x) >> sh]++;
     }
+}
+
+/* Marks the rows outside their key's windows (MarkJob), fills start[0..n_ids] with the
+ * first position of each kept key id in (id) order and returns the rows kept; pre gets
+ * the plan and counts for sort_recs (OWNED: pre->hist, cn_free). CN_ENOMEM: -1. */
+static int64_t mark_rows(uint32_t *id, const int64_t *ts, const int64_t *win, uint32_t n, uint32_t n_ids,
+                         const int64_t *trange, uint32_t *start, SortPre *pre) {
+    MarkJob j = {.id = id, .ts = ts, .win = win, .n = n, .nt = threads_for(n), .drop = n_ids, .n_ids = n_ids};
+    radix_plan(n_ids, trange[0], trange[1], n, &pre->k, &pre->top, &pre->low);
+    j.k = pre->k, j.low = pre->low;
+    j.cnt = cn_malloc(((size_t)j.nt * n_ids + 1) * sizeof *j.cnt);
+    j.hist = cn_malloc(((size_t)j.nt << DIGIT) * sizeof *j.hist);
+    if (!j.cnt || !j.hist) {
+        cn_free(j.cnt);
+        cn_free(j.hist);
+        return -1;
+    }
+    cn_pool_run(j.nt, mark_step, &j);
+    uint32_t sum = 0;
+    for (uint32_t k = 0; k < n_ids; k++) {
+        start[k] = sum;
+        for (uint32_t t = 0; t < j.nt; t++) sum += j.cnt[(size_t)t * n_ids + k];
+    }
+    start[n_ids] = sum;
+    cn_free(j.cnt);
+    pre->hist = j.hist;
+    return sum;
 }
 
 /* *win (OWNED, cn_free; NULL when not worth it): per key id k < n_ids, the ts range
@@ -1502,18 +1609,19 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, uint3
     uint32_t n_keep = n, drop = NONE;
     int64_t *win = NULL;
     if (rc == 0 && !ev) rc = query_windows(p, n_q, qid, qts, n_ids, n, &win, err);
+    SortPre pre = {0}, *use_pre = NULL;
     if (rc == 0 && !ev && win) {
-        DropJob dj = {.id = id, .ts = f->ts, .win = win, .n = n, .nt = threads_for(n), .drop = n_ids};
-        cn_pool_run(dj.nt, drop_step, &dj);
-        id_starts(id, n, n_ids + 1, s->start); /* the dropped rows' id counts last */
-        n_keep = s->start[n_ids], drop = n_ids;
+        int64_t kept = mark_rows(id, f->ts, win, n, n_ids, trange, s->start, &pre);
+        if (kept < 0) rc = cn_err_set(err, CN_ENOMEM, "sorting %u source rows: out of memory", n);
+        n_keep = kept < 0 ? 0 : (uint32_t)kept, drop = n_ids, use_pre = &pre;
         s->n_dropped = n - n_keep;
     } else if (rc == 0 && !ev) {
         id_starts(id, n, n_ids, s->start);
     }
     cn_free(win);
     if (rc == 0 && !ev)
-        rc = sort_recs(id, f->ts, cv, n_ids, drop, NULL, n, n_keep, trange, &s->spare, &ev, &s->k, err);
+        rc = sort_recs(id, f->ts, cv, n_ids, drop, NULL, n, n_keep, trange, use_pre, &s->spare, &ev, &s->k, err);
+    cn_free(pre.hist);
     n = n_keep;
     s->rec = ev; /* sorted_fini frees it */
     if (rc == 0 && pday) {
@@ -1641,9 +1749,9 @@ static inline int64_t floor_hop(int64_t x, int64_t h, double inv) {
     return rem < 0 ? x - rem - h : x - rem;
 }
 
-/* One sweep shared by its threads: thread t answers the sorted queries
- * [jcut[t], jcut[t + 1]), cut at key boundaries, so each key's pointers live in one
- * thread and every thread writes its own slots and values. */
+/* One sweep shared by its threads: the sorted queries are cut at key boundaries into
+ * chunks [jcut[c], jcut[c + 1]), which threads take as they come free, so each key's
+ * pointers live in one thread and every chunk's slots and values are written by one. */
 typedef struct SweepJob {
     const Sorted *s;
     const Plan *p;
@@ -1651,6 +1759,8 @@ typedef struct SweepJob {
     RecKey qk;                   /* how the queries pack */
     const int32_t *qpday;        /* per left row: its storage day */
     uint32_t *slot, *jcut, *lo;  /* lo: per thread p->n_w window starts, LO_STRIDE apart */
+    uint32_t n_chunks;
+    atomic_uint next;            /* the next chunk to take */
     int64_t *v;
     uint8_t *ok;
 } SweepJob;
@@ -1658,13 +1768,16 @@ typedef struct SweepJob {
 /* Entries between two threads' window starts: at least a cache line apart, or every
  * store of one thread's pointers takes the line from the other (two thirds of the
  * sweep's time went to it). */
+#define SWEEP_CHUNKS 16 /* chunks of queries per thread */
+
 #define LO_STRIDE(n_w) ((((size_t)(n_w)) + 31) & ~(size_t)15)
 
 /* The pointers walk in locals: through the memory of lo[] (or with the job's fields
  * reloaded after every byte stored to ok, which may alias them) each step of a walk
  * waited on the store of the step before. */
 static void sweep_step(void *ud, uint32_t th) {
-    const SweepJob *sj = ud;
+    SweepJob *sjm = ud;
+    const SweepJob *sj = sjm;
     const Sorted *s = sj->s;
     const Plan *p = sj->p;
     const Rec *qs = sj->qs, *rec = s->rec;
@@ -1694,94 +1807,97 @@ static void sweep_step(void *ud, uint32_t th) {
     uint32_t c1 = n_rin ? rin[0] : 0;
     const uint8_t *ok1 = n_rin ? s->ok[c1] : NULL;
     const int64_t *v1 = n_rin && c1 != s->carried ? s->val[c1] : NULL;
-    for (uint32_t j = sj->jcut[th], j1 = sj->jcut[th + 1]; j < j1; j++) {
-        const Rec *qr = &qs[j];
-        uint32_t r = (uint32_t)qr->v, k = rec_id(qr, &qk);
-        int64_t t = rec_ts(qr, &qk);
-        uint64_t tu = rec_at(&rk, k, t); /* rows of key k with ts < t: u < tu */
-        if (k != cur) {
-            cur = k;
-            hi = start[k];
-            e1 = start[k + 1];
-            max_pday = INT32_MIN;
-            for (uint32_t w = 0; w < n_w; w++) lo[w] = hi;
-            for (uint32_t i = 0; i < n_rin; i++) {
-                uint32_t c = rin[i];
-                tot[c] = 0, tcnt[c] = 0;
-                for (uint32_t w = 0; w < n_w; w++) out[w][c] = 0, ocnt[w][c] = 0;
-            }
-        }
-        uint32_t h = hi;
-        int32_t mp = max_pday;
-        if (pd) /* the latest storage day of the rows the end pointer passes */
-            for (uint32_t x = h; x < e1 && rec[x].u < tu; x++) mp = pd[x] > mp ? pd[x] : mp;
-        if (n_rin == 1) { /* one counted input: its sums in registers */
-            uint64_t sv = tot[c1];
-            uint32_t sc = tcnt[c1];
-            for (; h < e1 && rec[h].u < tu; h++) {
-                bool okx = !ok1 || ok1[h];
-                sv += okx ? (uint64_t)(v1 ? v1[h] : rec[h].v) : 0;
-                sc += okx;
-            }
-            tot[c1] = sv, tcnt[c1] = sc;
-        } else {
-            for (; h < e1 && rec[h].u < tu; h++) {
+    for (uint32_t ch; (ch = atomic_fetch_add(&sjm->next, 1)) < sj->n_chunks;) {
+        cur = NONE; /* a chunk starts with a key */
+        for (uint32_t j = sj->jcut[ch], j1 = sj->jcut[ch + 1]; j < j1; j++) {
+            const Rec *qr = &qs[j];
+            uint32_t r = (uint32_t)qr->v, k = rec_id(qr, &qk);
+            int64_t t = rec_ts(qr, &qk);
+            uint64_t tu = rec_at(&rk, k, t); /* rows of key k with ts < t: u < tu */
+            if (k != cur) {
+                cur = k;
+                hi = start[k];
+                e1 = start[k + 1];
+                max_pday = INT32_MIN;
+                for (uint32_t w = 0; w < n_w; w++) lo[w] = hi;
                 for (uint32_t i = 0; i < n_rin; i++) {
                     uint32_t c = rin[i];
-                    bool okx = IN_OK(s, c, h);
-                    tot[c] += okx ? (uint64_t)VAL(s, c, h) : 0;
-                    tcnt[c] += okx;
+                    tot[c] = 0, tcnt[c] = 0;
+                    for (uint32_t w = 0; w < n_w; w++) out[w][c] = 0, ocnt[w][c] = 0;
                 }
             }
-        }
-        hi = h, max_pday = mp;
-        for (uint32_t w = 0; w < n_w; w++) {
-            if (!w_ms[w]) continue;
-            /* cn_agg_temporal_start with the hop looked up once: floor(t - W, H) */
-            uint64_t su = rec_at(&rk, k, floor_hop(t - w_ms[w], w_hop[w], w_inv[w]));
-            uint32_t x = lo[w];
-            if (n_rin == 1) {
-                uint64_t sv = out[w][c1];
-                uint32_t sc = ocnt[w][c1];
-                for (; x < h && rec[x].u < su; x++) {
-                    bool okx = !ok1 || ok1[x];
-                    sv += okx ? (uint64_t)(v1 ? v1[x] : rec[x].v) : 0;
+            uint32_t h = hi;
+            int32_t mp = max_pday;
+            if (pd) /* the latest storage day of the rows the end pointer passes */
+                for (uint32_t x = h; x < e1 && rec[x].u < tu; x++) mp = pd[x] > mp ? pd[x] : mp;
+            if (n_rin == 1) { /* one counted input: its sums in registers */
+                uint64_t sv = tot[c1];
+                uint32_t sc = tcnt[c1];
+                for (; h < e1 && rec[h].u < tu; h++) {
+                    bool okx = !ok1 || ok1[h];
+                    sv += okx ? (uint64_t)(v1 ? v1[h] : rec[h].v) : 0;
                     sc += okx;
                 }
-                out[w][c1] = sv, ocnt[w][c1] = sc;
-            } else if (n_rin) {
-                for (; x < h && rec[x].u < su; x++)
+                tot[c1] = sv, tcnt[c1] = sc;
+            } else {
+                for (; h < e1 && rec[h].u < tu; h++) {
                     for (uint32_t i = 0; i < n_rin; i++) {
                         uint32_t c = rin[i];
-                        bool okx = IN_OK(s, c, x);
-                        out[w][c] += okx ? (uint64_t)VAL(s, c, x) : 0;
-                        ocnt[w][c] += okx;
+                        bool okx = IN_OK(s, c, h);
+                        tot[c] += okx ? (uint64_t)VAL(s, c, h) : 0;
+                        tcnt[c] += okx;
                     }
-            } else {
-                while (x < h && rec[x].u < su) x++;
+                }
             }
-            lo[w] = x;
-        }
-        int32_t qpd = pd ? qpday[r] : 0;
-        bool late = pd && mp > qpd;
-        slot[r] = j;
-        int64_t *v = vals + (size_t)j * np;
-        uint8_t *ok = oks + (size_t)j * np;
-        for (uint32_t q = 0; q < np; q++) {
-            const JPart *jp = &parts[q];
-            int64_t x = 0;
-            bool got;
-            if (late) {
-                got = part_value_upto(s, jp, lo[jp->win], h, qpd, &x);
-            } else if (run && (jp->op == J_COUNT || jp->op == J_SUM)) {
-                uint32_t c = jp->in, m = tcnt[c] - ocnt[jp->win][c];
-                got = m != 0;
-                x = jp->op == J_COUNT ? (int64_t)m : (int64_t)(tot[c] - out[jp->win][c]);
-            } else {
-                got = part_value(s, jp, lo[jp->win], h, &x);
+            hi = h, max_pday = mp;
+            for (uint32_t w = 0; w < n_w; w++) {
+                if (!w_ms[w]) continue;
+                /* cn_agg_temporal_start with the hop looked up once: floor(t - W, H) */
+                uint64_t su = rec_at(&rk, k, floor_hop(t - w_ms[w], w_hop[w], w_inv[w]));
+                uint32_t x = lo[w];
+                if (n_rin == 1) {
+                    uint64_t sv = out[w][c1];
+                    uint32_t sc = ocnt[w][c1];
+                    for (; x < h && rec[x].u < su; x++) {
+                        bool okx = !ok1 || ok1[x];
+                        sv += okx ? (uint64_t)(v1 ? v1[x] : rec[x].v) : 0;
+                        sc += okx;
+                    }
+                    out[w][c1] = sv, ocnt[w][c1] = sc;
+                } else if (n_rin) {
+                    for (; x < h && rec[x].u < su; x++)
+                        for (uint32_t i = 0; i < n_rin; i++) {
+                            uint32_t c = rin[i];
+                            bool okx = IN_OK(s, c, x);
+                            out[w][c] += okx ? (uint64_t)VAL(s, c, x) : 0;
+                            ocnt[w][c] += okx;
+                        }
+                } else {
+                    while (x < h && rec[x].u < su) x++;
+                }
+                lo[w] = x;
             }
-            v[q] = x;
-            ok[q] = got;
+            int32_t qpd = pd ? qpday[r] : 0;
+            bool late = pd && mp > qpd;
+            slot[r] = j;
+            int64_t *v = vals + (size_t)j * np;
+            uint8_t *ok = oks + (size_t)j * np;
+            for (uint32_t q = 0; q < np; q++) {
+                const JPart *jp = &parts[q];
+                int64_t x = 0;
+                bool got;
+                if (late) {
+                    got = part_value_upto(s, jp, lo[jp->win], h, qpd, &x);
+                } else if (run && (jp->op == J_COUNT || jp->op == J_SUM)) {
+                    uint32_t c = jp->in, m = tcnt[c] - ocnt[jp->win][c];
+                    got = m != 0;
+                    x = jp->op == J_COUNT ? (int64_t)m : (int64_t)(tot[c] - out[jp->win][c]);
+                } else {
+                    got = part_value(s, jp, lo[jp->win], h, &x);
+                }
+                v[q] = x;
+                ok[q] = got;
+            }
         }
     }
 }
@@ -1799,23 +1915,25 @@ static int sweep(Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, co
     if (!qsel) goto oom;
     for (uint32_t r = 0; r < n_q; r++)
         if (qid[r] != NONE) qsel[n_qq++] = r;
-    rc = sort_recs(qid, qts, NULL, n_ids, NONE, qsel, n_qq, n_qq, NULL, &s->spare, &qs, &sj.qk, err);
+    rc = sort_recs(qid, qts, NULL, n_ids, NONE, qsel, n_qq, n_qq, NULL, NULL, &s->spare, &qs, &sj.qk, err);
     if (rc) goto done;
     uint32_t np = p->n_parts, nt = threads_for(n_qq);
     sj.qs = qs;
     sj.v = *rv = spare_take(&s->spare, ((size_t)n_qq * np + 1) * sizeof *sj.v);
     sj.ok = *rok = spare_take(&s->spare, (size_t)n_qq * np + 1);
     spare_fini(&s->spare); /* nothing bigger is made after: the rest goes back now */
-    sj.jcut = cn_malloc(((size_t)nt + 1) * sizeof *sj.jcut);
+    sj.n_chunks = nt > 1 ? nt * SWEEP_CHUNKS : 1;
+    sj.jcut = cn_malloc(((size_t)sj.n_chunks + 1) * sizeof *sj.jcut);
     sj.lo = cn_malloc(((size_t)nt * LO_STRIDE(p->n_w) + 1) * sizeof *sj.lo);
     if (!sj.v || !sj.ok || !sj.jcut || !sj.lo) goto oom;
-    for (uint32_t t = 0; t <= nt; t++) {
-        uint32_t j = t == nt ? n_qq : cut(n_qq, t, nt);
-        if (t && j < sj.jcut[t - 1]) j = sj.jcut[t - 1];
+    for (uint32_t c = 0; c <= sj.n_chunks; c++) {
+        uint32_t j = c == sj.n_chunks ? n_qq : cut(n_qq, c, sj.n_chunks);
+        if (c && j < sj.jcut[c - 1]) j = sj.jcut[c - 1];
         while (j > 0 && j < n_qq && rec_id(&qs[j], &sj.qk) == rec_id(&qs[j - 1], &sj.qk))
-            j++; /* a key stays in one thread */
-        sj.jcut[t] = j;
+            j++; /* a key stays in one chunk */
+        sj.jcut[c] = j;
     }
+    atomic_init(&sj.next, 0);
     cn_pool_run(nt, sweep_step, &sj);
     goto done;
 oom:
