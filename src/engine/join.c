@@ -47,6 +47,7 @@
 #include "base/date.h"
 #include "base/hash.h"
 #include "base/log.h"
+#include "base/pool.h"
 #include "expr/expr.h"
 
 #define LDS "__cn_ds"
@@ -77,6 +78,22 @@ static int32_t vec_day(const CnVec *v, uint32_t r, DayMemo *m) {
     int32_t d = to_days(b, INT32_MIN);
     if (len == 10) memcpy(m->ds, p, 10), m->day = d, m->set = true;
     return d;
+}
+
+/* Storage days of rows [cut(t), cut(t + 1)) of v on thread t (DAY_PAR_MIN rows a thread
+ * at least). */
+#define DAY_PAR_MIN 65536
+typedef struct DayJob {
+    const CnVec *v;
+    int32_t *day;
+    uint32_t n, nt;
+} DayJob;
+
+static void day_step(void *ud, uint32_t t) {
+    const DayJob *j = ud;
+    DayMemo memo = {0};
+    uint32_t r = (uint32_t)((uint64_t)j->n * t / j->nt), e = (uint32_t)((uint64_t)j->n * (t + 1) / j->nt);
+    for (; r < e; r++) j->day[r] = vec_day(j->v, r, &memo);
 }
 
 static int cmp_i32(const void *a, const void *b) {
@@ -231,8 +248,9 @@ static int left_load(CnIceCatalog *cat, const CnJoin *j, const char *cached, CnA
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto done;
     }
-    DayMemo memo = {0};
-    for (uint32_t r = 0; r < l->rows->n_rows; r++) l->pday[r] = vec_day(&l->rows->cols[l->i_ds], r, &memo);
+    DayJob dj = {.v = &l->rows->cols[l->i_ds], .day = l->pday, .n = l->rows->n_rows, .nt = cn_pool_threads()};
+    if (dj.nt > dj.n / DAY_PAR_MIN) dj.nt = dj.n / DAY_PAR_MIN ? dj.n / DAY_PAR_MIN : 1;
+    cn_pool_run(dj.nt, day_step, &dj);
     /* output order: selects (with ts where it was selected), then ts when not selected;
      * a _bootstrap table has them in that order */
     const CnQuery *q = sq;
