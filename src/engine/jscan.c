@@ -816,8 +816,16 @@ static void id_starts(const uint32_t *id, uint32_t n, uint32_t n_ids, uint32_t *
     cn_free(j.cnt);
 }
 
-/* Dense id of every loaded row; *n_ids ids in all. OWNED: *out (cn_free). */
-static int key_ids(const Flat *f, KeyMap *m, uint32_t **out, uint32_t *n_ids, CnErr *err) {
+/* Ids of range keys (key - lo) of rows [0, n) into id, on threads. */
+static void ids_fill(const int64_t *key, int64_t lo, uint32_t *id, uint32_t n) {
+    IdJob j = {.key = key, .lo = lo, .id = id, .n = n, .nt = threads_for(n)};
+    cn_pool_run(j.nt, range_step, &j);
+}
+
+/* Dense id of every loaded row; *n_ids ids in all. OWNED: *out (cn_free). With lazy,
+ * ids of keys spanning a small range (m->range) are left for the first pass that reads
+ * them to work out (*out's array is made but not filled; ids_fill). */
+static int key_ids(const Flat *f, KeyMap *m, bool lazy, uint32_t **out, uint32_t *n_ids, CnErr *err) {
     uint32_t *id = cn_malloc(((size_t)f->n + 1) * sizeof *id);
     if (!id) return cn_err_set(err, CN_ENOMEM, "out of memory");
     int64_t lo = f->kmin, hi = f->kmax; /* noted while loading */
@@ -828,8 +836,7 @@ static int key_ids(const Flat *f, KeyMap *m, uint32_t **out, uint32_t *n_ids, Cn
         m->range = true;
         m->lo = f->n ? lo : 0;
         m->span = span;
-        IdJob j = {.key = f->key, .lo = m->lo, .id = id, .n = f->n, .nt = threads_for(f->n)};
-        cn_pool_run(j.nt, range_step, &j);
+        if (!lazy) ids_fill(f->key, m->lo, id, f->n);
         *n_ids = (uint32_t)span + 1;
     } else {
         for (uint32_t r = 0; r < f->n; r++) {
@@ -1274,6 +1281,7 @@ typedef struct RunJob {
 #define BREAK_MAX_THREADS 64
 typedef struct BreakJob {
     const uint32_t *id;
+    const int64_t *key;  /* not NULL: ids not made yet, the range keys are compared */
     const int64_t *ts;
     uint32_t n, nt;
     uint32_t nb[BREAK_MAX_THREADS];
@@ -1284,11 +1292,12 @@ typedef struct BreakJob {
 static void break_step(void *ud, uint32_t t) {
     BreakJob *j = ud;
     const uint32_t *id = j->id;
-    const int64_t *ts = j->ts;
+    const int64_t *ts = j->ts, *key = j->key;
     uint32_t a = cut(j->n, t, j->nt), b = cut(j->n, t + 1, j->nt), nb = 0;
     int64_t m = INT64_MAX;
     for (uint32_t i = a; i < b; i++) {
-        if (i == 0 || id[i] > id[i - 1] || (id[i] == id[i - 1] && ts[i] >= ts[i - 1])) {
+        int64_t x = key ? key[i] : id[i], y = i == 0 ? 0 : key ? key[i - 1] : id[i - 1];
+        if (i == 0 || x > y || (x == y && ts[i] >= ts[i - 1])) {
             m = ts[i] < m ? ts[i] : m;
             continue;
         }
@@ -1362,9 +1371,9 @@ static void run_step(void *ud, uint32_t t) {
  * first position (id_starts). Otherwise *out = NULL and nothing is done. The records'
  * array comes from sp, packed as key says. *n_runs and *n_fixed (keys whose runs
  * overlapped in ts) say what happened. OWNED: *out (cn_free). CN_ENOMEM. */
-static int sort_runs(const uint32_t *id, const int64_t *ts, const int64_t *val, const RecKey *key, uint32_t n,
-                     uint32_t n_ids, uint32_t *start, Spare *sp, Rec **out, uint32_t *n_runs, uint32_t *n_fixed,
-                     CnErr *err) {
+static int sort_runs(uint32_t *id, const int64_t *lazy_key, int64_t lazy_lo, const int64_t *ts, const int64_t *val,
+                     const RecKey *key, uint32_t n, uint32_t n_ids, uint32_t *start, Spare *sp, Rec **out,
+                     uint32_t *n_runs, uint32_t *n_fixed, CnErr *err) {
     uint32_t rs[MAX_RUNS + 1], re[MAX_RUNS], nr = n ? 1 : 0;
     int64_t rmin[MAX_RUNS];
     *out = NULL;
@@ -1374,7 +1383,7 @@ static int sort_runs(const uint32_t *id, const int64_t *ts, const int64_t *val, 
     /* where runs break, on threads; then each thread's breaks in order */
     BreakJob *bj = cn_malloc(sizeof *bj);
     if (!bj) return cn_err_set(err, CN_ENOMEM, "out of memory");
-    bj->id = id, bj->ts = ts, bj->n = n, bj->nt = threads_for(n);
+    bj->id = id, bj->key = lazy_key, bj->ts = ts, bj->n = n, bj->nt = threads_for(n);
     if (bj->nt > BREAK_MAX_THREADS) bj->nt = BREAK_MAX_THREADS;
     cn_pool_run(bj->nt, break_step, bj);
     bool few = true;
@@ -1392,6 +1401,7 @@ static int sort_runs(const uint32_t *id, const int64_t *ts, const int64_t *val, 
     if (!few) return 0;
     if (nr) re[nr - 1] = n;
     if ((uint64_t)nr * n_ids > (uint64_t)8 * n + 65536) return 0;
+    if (lazy_key) ids_fill(lazy_key, lazy_lo, id, n);
     id_starts(id, n, n_ids, start);
     /* runs by their first ts (insertion sort, stable): a key's rows from files of
      * successive days then follow in ts order, whichever thread loaded which file */
@@ -1515,6 +1525,8 @@ static void sum_prefix(const Sorted *s, uint32_t c, const uint8_t *ok, uint64_t 
  * as pre->k and pre->low split the key): sort_recs then skips its counting pass. */
 typedef struct MarkJob {
     uint32_t *id;
+    const int64_t *key;   /* not NULL: the ids are made here, key - klo */
+    int64_t klo;
     const int64_t *ts, *win;
     uint32_t n, nt, drop, n_ids;
     RecKey k;
@@ -1529,12 +1541,11 @@ static void mark_step(void *ud, uint32_t t) {
     memset(h, 0, ((size_t)1 << DIGIT) * sizeof *h);
     unsigned sh = jl.k.shift + jl.low;
     for (uint32_t r = cut(jl.n, t, jl.nt), e = cut(jl.n, t + 1, jl.nt); r < e; r++) {
-        uint32_t k = jl.id[r];
+        uint32_t k = jl.key ? (uint32_t)((uint64_t)jl.key[r] - (uint64_t)jl.klo) : jl.id[r];
         int64_t x = jl.ts[r];
-        if (x < jl.win[2 * (size_t)k] || x >= jl.win[2 * (size_t)k + 1]) {
-            jl.id[r] = jl.drop;
-            continue;
-        }
+        bool out = x < jl.win[2 * (size_t)k] || x >= jl.win[2 * (size_t)k + 1];
+        jl.id[r] = out ? jl.drop : k;
+        if (out) continue;
         cnt[k]++;
         h[rec_at(&jl.k, k, x) >> sh]++;
     }
@@ -1543,9 +1554,10 @@ static void mark_step(void *ud, uint32_t t) {
 /* Marks the rows outside their key's windows (MarkJob), fills start[0..n_ids] with the
  * first position of each kept key id in (id) order and returns the rows kept; pre gets
  * the plan and counts for sort_recs (OWNED: pre->hist, cn_free). CN_ENOMEM: -1. */
-static int64_t mark_rows(uint32_t *id, const int64_t *ts, const int64_t *win, uint32_t n, uint32_t n_ids,
-                         const int64_t *trange, uint32_t *start, SortPre *pre) {
-    MarkJob j = {.id = id, .ts = ts, .win = win, .n = n, .nt = threads_for(n), .drop = n_ids, .n_ids = n_ids};
+static int64_t mark_rows(uint32_t *id, const int64_t *key, int64_t klo, const int64_t *ts, const int64_t *win,
+                         uint32_t n, uint32_t n_ids, const int64_t *trange, uint32_t *start, SortPre *pre) {
+    MarkJob j = {.id = id, .key = key, .klo = klo, .ts = ts, .win = win, .n = n, .nt = threads_for(n), .drop = n_ids,
+                 .n_ids = n_ids};
     radix_plan(n_ids, trange[0], trange[1], n, &pre->k, &pre->top, &pre->low);
     j.k = pre->k, j.low = pre->low;
     j.cnt = cn_malloc(((size_t)j.nt * n_ids + 1) * sizeof *j.cnt);
@@ -1584,9 +1596,12 @@ static int query_windows(const Plan *p, uint32_t n_q, const uint32_t *qid, const
  * their key's queries' windows cover (query_windows of the n_q queries with key ids qid
  * at qts): they change no value (a late one among them only sends a query to the
  * filtered fold, which gives the same values). Rows that come as runs are merged whole:
- * the merge costs less than the marking. */
-static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, uint32_t n_q, const uint32_t *qid,
-                     const int64_t *qts, bool pday, void *rec_mem, size_t rec_bytes, Sorted *s, CnErr *err) {
+ * the merge costs less than the marking. lazy_lo: id is not filled yet (key_ids' lazy):
+ * the keys are in rec_mem, each id key - lazy_lo, filled by the first pass that reads
+ * them (before rec_mem is taken for the records). */
+static int sort_rows(Flat *f, const Plan *p, uint32_t *id, const int64_t *lazy_lo, uint32_t n_ids, uint32_t n_q,
+                     const uint32_t *qid, const int64_t *qts, bool pday, void *rec_mem, size_t rec_bytes, Sorted *s,
+                     CnErr *err) {
     Rec *ev = NULL;
     uint32_t n = f->n;
     memset(s, 0, sizeof *s);
@@ -1605,17 +1620,21 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, uint32_t n_ids, uint3
     const int64_t *cv = carried < p->n_in ? f->val[carried] : NULL;
     const int64_t trange[2] = {n ? f->tmin : 0, n ? f->tmax : 0}; /* noted while loading */
     s->k.lo = trange[0], s->k.tb = bits_of((uint64_t)trange[1] - (uint64_t)trange[0]);
-    int rc = sort_runs(id, f->ts, cv, &s->k, n, n_ids, s->start, &s->spare, &ev, &s->n_runs, &s->n_fixed, err);
+    const int64_t *key = lazy_lo ? rec_mem : NULL; /* rec_mem is not taken before the ids are made */
+    int64_t klo = lazy_lo ? *lazy_lo : 0;
+    int rc = sort_runs(id, key, klo, f->ts, cv, &s->k, n, n_ids, s->start, &s->spare, &ev, &s->n_runs, &s->n_fixed,
+                       err);
     uint32_t n_keep = n, drop = NONE;
     int64_t *win = NULL;
     if (rc == 0 && !ev) rc = query_windows(p, n_q, qid, qts, n_ids, n, &win, err);
     SortPre pre = {0}, *use_pre = NULL;
     if (rc == 0 && !ev && win) {
-        int64_t kept = mark_rows(id, f->ts, win, n, n_ids, trange, s->start, &pre);
+        int64_t kept = mark_rows(id, key, klo, f->ts, win, n, n_ids, trange, s->start, &pre);
         if (kept < 0) rc = cn_err_set(err, CN_ENOMEM, "sorting %u source rows: out of memory", n);
         n_keep = kept < 0 ? 0 : (uint32_t)kept, drop = n_ids, use_pre = &pre;
         s->n_dropped = n - n_keep;
     } else if (rc == 0 && !ev) {
+        if (key) ids_fill(key, klo, id, n);
         id_starts(id, n, n_ids, s->start);
     }
     cn_free(win);
@@ -2172,11 +2191,15 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     bool bounded = cn_eng__value_scan_lo(gb, 0) != INT32_MIN;
     if (bounded && f.early) goto done;
     tw[1] = cn_clock_s(CLOCK_MONOTONIC), tc[1] = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID);
-    rc = key_ids(&f, &km, &id, &n_ids, err);
+    bool declared = f.n_declared == gb->n_sources;
+    /* range ids made by the sort's first pass over the rows, unless renumbered in key
+     * order first (ids_by_key) */
+    bool lazy = !(declared && p.key_type == CN_COL_STRING);
+    rc = key_ids(&f, &km, lazy, &id, &n_ids, err);
+    lazy = lazy && km.range;
     rec_mem = f.key, f.key = NULL; /* sized for the records (flat_grow) */
     skeys = f.skeys; /* string keys: left rows look up their id here */
     memset(&f.skeys, 0, sizeof f.skeys);
-    bool declared = f.n_declared == gb->n_sources;
     if (rc == 0 && declared && (p.key_type == CN_COL_STRING || !km.range))
         rc = ids_by_key(&p, &km, &skeys, n_ids, id, f.n, &rank, err);
     qid = cn_malloc(((size_t)n + 1) * sizeof *qid);
@@ -2202,7 +2225,7 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     *taken = true;
     g->stats.rows_scanned = scanned;
     if (rc == 0) {
-        rc = sort_rows(&f, &p, id, n_ids, n, qid, qts, need_pday, rec_mem, ((size_t)f.cap + 1) * sizeof(Rec), &s,
+        rc = sort_rows(&f, &p, id, lazy ? &km.lo : NULL, n_ids, n, qid, qts, need_pday, rec_mem, ((size_t)f.cap + 1) * sizeof(Rec), &s,
                        err);
         rec_mem = NULL;
     }
