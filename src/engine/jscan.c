@@ -37,9 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "base/alloc.h"
 #include "base/date.h"
@@ -1047,33 +1044,6 @@ typedef struct SortJob {
 /* Row r's packed (id, ts) */
 #define U_OF(j, r) (((uint64_t)(j)->id[r] << (j)->k.tb) | ((uint64_t)(j)->ts[r] - (uint64_t)(j)->k.lo))
 
-/* Records per cache line, and the write of a gathered line (sort_step's scatter). */
-#define WC_RECS (64 / sizeof(Rec))
-
-/* Writes records [a, b) of dst (b - a <= WC_RECS, within one line) from the line buffer
- * wc, where record i sits at (i + mis) % WC_RECS; those below lo belong to another
- * thread's range (or bucket) and are left alone. A whole line goes out with streaming
- * stores where the target has them. */
-static inline void wc_flush(Rec *dst, int64_t a, uint32_t b, uint32_t lo, const Rec *wc, uint32_t mis) {
-    if (a < lo) a = lo; /* a may be below 0: a line that starts before dst */
-#if defined(__SSE2__)
-    if (b - a == (int64_t)WC_RECS && ((a + mis) & (WC_RECS - 1)) == 0) {
-        __m128i *d = (__m128i *)(void *)(dst + a);
-        const __m128i *s = (const __m128i *)(const void *)wc;
-        for (uint32_t i = 0; i < WC_RECS; i++) _mm_stream_si128(d + i, _mm_load_si128(s + i));
-        return;
-    }
-#endif
-    for (uint32_t i = (uint32_t)a; i < b; i++) dst[i] = wc[(i + mis) & (WC_RECS - 1)];
-}
-
-/* Orders the streaming stores before the threads' join. */
-static inline void wc_fence(void) {
-#if defined(__SSE2__)
-    _mm_sfence();
-#endif
-}
-
 static void sort_step(void *ud, uint32_t t) {
     SortJob *j = ud;
     uint32_t i0 = cut(j->n, t, j->nt), i1 = cut(j->n, t + 1, j->nt);
@@ -1100,26 +1070,14 @@ static void sort_step(void *ud, uint32_t t) {
     }
     case 2: { /* each record built straight into its bucket (one pass over memory) */
         const SortJob jl = *j; /* locals: the records' stores may alias the job's fields */
-        /* records gather per bucket in a line of cache (wc) and go out a whole line at
-         * once, bypassing the cache: stored one by one, each missed line was read
-         * before being written */
-        _Alignas(64) Rec wc[1 << DIGIT][WC_RECS];
-        uint32_t first[1 << DIGIT];
-        uint32_t mis = (uint32_t)((uintptr_t)jl.a / sizeof(Rec)) & (WC_RECS - 1); /* a's offset in its line */
-        memcpy(first, h, sizeof first);
         for (uint32_t i = i0; i < i1; i++) {
             uint32_t r = jl.idx ? jl.idx[i] : i;
             if (jl.id[r] == jl.drop) continue;
             uint64_t u = U_OF(&jl, r);
-            uint32_t b = (uint32_t)(u >> jl.k.shift >> jl.low), at = h[b]++, w = (at + mis) & (WC_RECS - 1);
-            wc[b][w].u = u;
-            wc[b][w].v = jl.val ? jl.val[r] : (int64_t)r;
-            if (w == WC_RECS - 1) wc_flush(jl.a, (int64_t)at + 1 - (int64_t)WC_RECS, at + 1, first[b], wc[b], mis);
+            Rec *x = &jl.a[h[u >> jl.k.shift >> jl.low]++];
+            x->u = u;
+            x->v = jl.val ? jl.val[r] : (int64_t)r;
         }
-        for (uint32_t b = 0; b < (1u << DIGIT); b++) /* the part-filled last lines */
-            if ((h[b] + mis) & (WC_RECS - 1))
-                wc_flush(jl.a, (int64_t)h[b] - ((h[b] + mis) & (WC_RECS - 1)), h[b], first[b], wc[b], mis);
-        wc_fence();
         break;
     }
     default: { /* each bucket (in cache up to about 20M rows) on the low bits, then the full ts */
