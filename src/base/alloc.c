@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static atomic_uint_fast64_t n_allocs;
 static atomic_int_fast64_t fail_after = -2; /* -2: not read yet, -1: never fail */
@@ -59,3 +60,13 @@ char *cn_strndup(const char *s, size_t n) {
 }
 
 char *cn_strdup(const char *s) { return s ? cn_strndup(s, strlen(s)) : NULL; }
+
+void cn_alloc_huge(void *p, size_t bytes) {
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (p && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)p, (void)bytes;
+#endif
+}

@@ -21,6 +21,12 @@ char *cn_strndup(const char *s, size_t n);
  * buffer, jansson's json_dumps text), which must not go through cn_free's accounting. */
 void cn_free_libc(void *p);
 
+/* Asks for transparent huge pages on the whole 2 MiB pages of [p, p + bytes) (where the
+ * kernel gives them on request): a big array then faults in 2 MiB at a time instead of
+ * 4 KiB, and passes reading or writing it at random miss the TLB less. Only advice:
+ * failure changes nothing. */
+void cn_alloc_huge(void *p, size_t bytes);
+
 /* Allocations performed so far (for leak and allocation-count tests). */
 uint64_t cn_alloc_count(void);
 /* Re-read CN_TEST_FAIL_ALLOC_AFTER (tests call this after setenv). */

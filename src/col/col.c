@@ -365,6 +365,11 @@ done:
 
 /* -------------------------------------------------------------- buffers */
 
+/* Buffers of at least this many bytes ask for huge pages: a column of a million values
+ * took 2,000 page faults of 4 KiB (and their zeroing, at a third of the speed) instead of
+ * a few of 2 MiB. */
+#define HUGE_BUF ((size_t)4 << 20)
+
 /* Grows b to hold at least need bytes, keeping the first keep bytes. */
 static int buf_grow(CnColBuf *b, size_t need, size_t keep) {
     if (need <= b->cap) return 0;
@@ -373,6 +378,7 @@ static int buf_grow(CnColBuf *b, size_t need, size_t keep) {
     void *raw = cn_malloc(cap + 64);
     if (!raw) return CN_ENOMEM;
     void *p = (void *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+    if (cap >= HUGE_BUF) cn_alloc_huge(p, cap);
     if (keep && b->ptr) memcpy(p, b->ptr, keep < b->cap ? keep : b->cap);
     cn_free(b->raw);
     b->raw = raw;

@@ -126,10 +126,6 @@ bool cn_eng__key_encode(const CnBatch *b, const int *cols, uint32_t n, uint32_t 
  * cn_eng__key_intern) and no key is interned; src_days lists the partitions of this rank's
  * files (on return: every rank's, unsorted). */
 int cn_eng__shard_exchange(CnEngGroupBy *g, CnErr *err);
-/* Asks for transparent huge pages on the whole 2 MiB pages of [p, p + bytes) (where the
- * kernel gives them on request): fewer TLB misses for big arrays read or written at
- * random. Only advice: failure changes nothing. load.c. */
-void cn_eng__huge_advise(void *p, size_t bytes);
 /* Memory check against opts.max_memory: CN_ELIMIT saying what to raise. */
 int cn_eng__mem_check(CnEngGroupBy *g, uint64_t extra, const char *what, CnErr *err);
 

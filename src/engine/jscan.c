@@ -286,14 +286,14 @@ static int flat_grow(Flat *f, const Plan *p, uint64_t need, CnErr *err) {
 #define GROW(arr)                                                \
     do {                                                         \
         void *np_ = cn_realloc((arr), nc * sizeof *(arr));       \
-        if (np_) (arr) = np_, cn_eng__huge_advise(np_, nc * sizeof *(arr)); \
+        if (np_) (arr) = np_, cn_alloc_huge(np_, nc * sizeof *(arr)); \
         else ok = false;                                         \
     } while (0)
     /* the key column's block has room for the sort records: the keys are dead once they
      * are ids, before the sort, and the records then take its pages, which the load
      * has faulted in already (a fresh array costs the kernel zeroing each page) */
     void *nk = cn_realloc(f->key, ((size_t)nc + 1) * sizeof(Rec));
-    if (nk) f->key = nk, cn_eng__huge_advise(nk, ((size_t)nc + 1) * sizeof(Rec));
+    if (nk) f->key = nk, cn_alloc_huge(nk, ((size_t)nc + 1) * sizeof(Rec));
     else ok = false;
     GROW(f->ts);
     for (uint32_t c = 0; c < p->n_in; c++) {
@@ -907,7 +907,7 @@ static int ids_by_key(const Plan *p, const KeyMap *km, const CnEngRowMap *skeys,
  * is a fault (the loaded columns took one per 4 KiB copied). */
 static void *big_alloc(size_t bytes) {
     void *p = cn_malloc(bytes);
-    cn_eng__huge_advise(p, bytes);
+    cn_alloc_huge(p, bytes);
     return p;
 }
 

@@ -215,16 +215,6 @@ static int64_t fast_int(const CnVec *v, size_t w, uint32_t r) {
     return w == 8 ? ((const int64_t *)v->values)[r] : ((const int32_t *)v->values)[r];
 }
 
-void cn_eng__huge_advise(void *p, size_t bytes) {
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + bytes) & ~(huge - 1);
-    if (p && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-#else
-    (void)p, (void)bytes;
-#endif
-}
-
 /* Makes dmap cover x when that keeps it within a few times the keys seen; false: x
  * goes to the hash table. */
 static bool dmap_cover(FastKeys *f, uint64_t x, uint32_t n_keys, CnErr *err, int *rc) {
@@ -243,7 +233,7 @@ static bool dmap_cover(FastKeys *f, uint64_t x, uint32_t n_keys, CnErr *err, int
     f->dcap = nc;
     /* a lookup per row at a random place: with 4 KiB pages a map of a million keys
      * (4 MiB) missed the TLB on most of them */
-    cn_eng__huge_advise(nm, nc * sizeof *nm);
+    cn_alloc_huge(nm, nc * sizeof *nm);
     return true;
 }
 
