@@ -825,6 +825,7 @@ static void ids_fill(const int64_t *key, int64_t lo, uint32_t *id, uint32_t n) {
 static int key_ids(const Flat *f, KeyMap *m, bool lazy, uint32_t **out, uint32_t *n_ids, CnErr *err) {
     uint32_t *id = cn_malloc(((size_t)f->n + 1) * sizeof *id);
     if (!id) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    cn_alloc_huge(id, ((size_t)f->n + 1) * sizeof *id);
     int64_t lo = f->kmin, hi = f->kmax; /* noted while loading */
     memset(m, 0, sizeof *m);
     uint64_t span = f->n ? (uint64_t)hi - (uint64_t)lo : 0;
@@ -1885,7 +1886,7 @@ static void sweep_step(void *ud, uint32_t th) {
  * OWNED: *rv, *rok (cn_free). */
 static int sweep(Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, const int64_t *qts,
                  const int32_t *qpday, uint32_t n_ids, uint32_t *slot, int64_t **rv, uint8_t **rok, CnErr *err) {
-    uint32_t *qsel = cn_malloc(((size_t)n_q + 1) * sizeof *qsel), n_qq = 0;
+    uint32_t *qsel = big_alloc(((size_t)n_q + 1) * sizeof *qsel), n_qq = 0;
     SweepJob sj = {.s = s, .p = p, .slot = slot, .qpday = qpday};
     Rec *qs = NULL;
     int rc = 0;
@@ -2160,8 +2161,8 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     memset(&f.skeys, 0, sizeof f.skeys);
     if (rc == 0 && declared && (p.key_type == CN_COL_STRING || !km.range))
         rc = ids_by_key(&p, &km, &skeys, n_ids, id, f.n, &rank, err);
-    qid = cn_malloc(((size_t)n + 1) * sizeof *qid);
-    slot = cn_malloc(((size_t)n + 1) * sizeof *slot);
+    qid = big_alloc(((size_t)n + 1) * sizeof *qid);
+    slot = big_alloc(((size_t)n + 1) * sizeof *slot);
     if (rc == 0 && (!qid || !slot)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
     if (rc) goto done;
     QidJob qj = {.p = &p, .lk = lk, .skeys = &skeys, .km = &km, .rank = rank, .qts = qts, .qpday = qpday, .n = n,
