@@ -1132,8 +1132,10 @@ typedef struct SortPre {
  * chunks and buckets are spread over threads_for(n) threads; the result is the same for
  * any number. OWNED: *out (cn_free), n_keep entries, packed as *key says. val travels in
  * the records (NULL: the row number is the payload). trange: {min, max} of the ts sorted
- * when known (else NULL: a pass finds it); the records' array comes from sp. The ids and
- * ts must pack (rec_fits: the caller checks). CN_ENOMEM. */
+ * when known (else NULL: a pass finds it); the records' array comes from sp. pre: the
+ * plan and bucket counts a pass of the caller made (mark_rows, over idx NULL and these n
+ * rows; NULL: counted here). The ids and ts must pack (rec_fits: the caller checks).
+ * CN_ENOMEM. */
 static int sort_recs(const uint32_t *id, const int64_t *ts, const int64_t *val, uint32_t n_ids, uint32_t drop,
                      const uint32_t *idx, uint32_t n, uint32_t n_keep, const int64_t *trange, const SortPre *pre,
                      Spare *sp, Rec **out, RecKey *key, CnErr *err) {
