@@ -14,6 +14,11 @@ int cn_fs_write_atomic(const char *path, const void *data, size_t len, CnErr *er
 /* mkdir -p (mode 0755). */
 int cn_fs_mkdirs(const char *path, CnErr *err);
 bool cn_fs_exists(const char *path);
+/* Starts writing bytes [off, off + len) of fd's file to the device without waiting
+ * (Linux sync_file_range WRITE; elsewhere nothing): a later fsync then waits for what is
+ * left instead of all of it. Only a hint: errors are ignored, and it is no substitute
+ * for fsync. */
+void cn_fs_start_writeback(int fd, uint64_t off, uint64_t len);
 bool cn_fs_is_dir(const char *path);
 
 #endif /* CN_FS_H */
