@@ -157,3 +157,14 @@ void cn_fs_start_writeback(int fd, uint64_t off, uint64_t len) {
     (void)fd, (void)off, (void)len;
 #endif
 }
+
+int cn_fs_sync_path(const char *path, CnErr *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return cn_err_set(err, -e, "%s: cannot open to sync: %s", path, strerror(e));
+    }
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc ? cn_err_set(err, rc, "%s: fsync failed: %s", path, strerror(-rc)) : 0;
+}

@@ -19,6 +19,9 @@ bool cn_fs_exists(const char *path);
  * left instead of all of it. Only a hint: errors are ignored, and it is no substitute
  * for fsync. */
 void cn_fs_start_writeback(int fd, uint64_t off, uint64_t len);
+/* fsync of the file or folder at path (opened read-only): its data and, for a folder,
+ * the names in it are on the device when this returns 0. */
+int cn_fs_sync_path(const char *path, CnErr *err);
 bool cn_fs_is_dir(const char *path);
 
 #endif /* CN_FS_H */

@@ -307,6 +307,7 @@ static int open_part_with(CnIceWrite *w, const char *ds, CnPqEncCache *cache, ui
     int rc = cache || w->enc ? 0 : cn_pq_enc_cache_new(&w->enc, err);
     o.cache = cache ? cache : w->enc;
     o.threads = threads;
+    o.defer_sync = true; /* finish_files syncs every file at once, before the commit */
     if (rc == 0) rc = cn_pq_writer_open(p->tmp_path, w->base->schema, &o, &p->pw, err);
     if (rc == 0) rc = cn_pq_writer_set_kv(p->pw, "iceberg.schema", w->schema_json, err);
     if (rc < 0) {
@@ -638,6 +639,31 @@ int cn_ice_write_seal_partition(CnIceWrite *w, const char *ds, CnErr *err) {
     return 0;
 }
 
+/* The local data files and their folders onto the device before anything names them:
+ * their writers started each file's writeback and left the fsync to here (defer_sync),
+ * so a write of many files waits once for what is still unwritten instead of once per
+ * file. S3 files were uploaded whole by seal. */
+static int sync_files(CnIceWrite *w, CnErr *err) {
+    const char **dirs = w->tmpdir ? NULL : cn_calloc(w->n_parts + 1, sizeof *dirs);
+    uint32_t n_dirs = 0;
+    int rc = w->tmpdir || dirs ? 0 : oom(err);
+    for (uint32_t i = 0; rc == 0 && !w->tmpdir && i < w->n_parts; i++) {
+        const Part *p = &w->parts[i];
+        rc = cn_fs_sync_path(p->tmp_path, err);
+        char *dir = rc == 0 ? cn_arena_strdup(&w->arena, p->tmp_path) : NULL;
+        if (rc == 0 && !dir) rc = oom(err);
+        if (rc) break;
+        *strrchr(dir, '/') = 0;
+        uint32_t k = 0;
+        while (k < n_dirs && strcmp(dirs[k], dir)) k++;
+        if (k < n_dirs) continue;
+        dirs[n_dirs++] = dir;
+        rc = cn_fs_sync_path(dir, err);
+    }
+    cn_free(dirs);
+    return rc < 0 ? cn_err_ctx(err, rc, "table %s: data files", w->base->full_name) : rc;
+}
+
 static int finish_files(CnIceWrite *w, CnErr *err) {
     w->files = cn_arena_calloc(&w->arena, sizeof *w->files * (w->n_parts + w->n_adopted + 1));
     if (!w->files) return oom(err);
@@ -652,7 +678,7 @@ static int finish_files(CnIceWrite *w, CnErr *err) {
         w->files[w->n_files++] = p->file;
         p->file_moved = true;
     }
-    return 0;
+    return sync_files(w, err);
 }
 
 /* ------------------------------------------------------------------ commit */

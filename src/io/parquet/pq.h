@@ -231,6 +231,12 @@ typedef struct CnPqWriteOpts {
      * a caller writing many files one after another: they are allocated once instead of
      * per file. Writers sharing a cache must not write or finish at the same time. */
     struct CnPqEncCache *cache;
+    /* The fsync of the finished file left to the caller, who must sync the file and its
+     * folder (cn_fs_sync_path) before anything durable refers to it: finish starts the
+     * file's writeback and renames it into place without waiting for the device, so a
+     * caller finishing many files waits once, at the end, for what is still unwritten.
+     * Default false (finish syncs the file and its folder). */
+    bool defer_sync;
 } CnPqWriteOpts;
 
 void cn_pq_write_opts_init(CnPqWriteOpts *o);

@@ -1,8 +1,9 @@
 /* writer.c: Parquet writer (see pq.h). Rows are buffered in a batch until a row group
  * is full; then each leaf column is turned into levels plus its dense non-null values,
  * dictionary-encoded through an open-addressing hash table when that is smaller than
- * PLAIN, cut into pages, compressed and appended to a temporary file. finish() writes
- * the footer, fsyncs and renames, so readers never see a partial file. */
+ * PLAIN, cut into pages, compressed and appended to a temporary file, each megabyte's
+ * writeback started as it goes. finish() writes the footer, fsyncs (or leaves that to a
+ * caller that asked, defer_sync) and renames, so readers never see a partial file. */
 #include "base/compat.h"
 
 #include <errno.h>
@@ -1669,7 +1670,9 @@ int cn_pq_writer_finish(CnPqWriter *w, CnErr *err) {
     if (rc == 0) rc = fwrite_bytes(w, "PAR1", 4, &e);
     if (rc == 0) rc = fbuf_flush(w, &e);
     if (rc < 0) goto done;
-    if (fsync(w->fd) < 0) {
+    if (w->o.defer_sync) {
+        cn_fs_start_writeback(w->fd, w->flushed, w->written - w->flushed);
+    } else if (fsync(w->fd) < 0) {
         int en = errno;
         rc = cn_err_set(&e, -en, "%s: fsync failed: %s", w->tmp, strerror(en));
         goto done;
@@ -1686,7 +1689,7 @@ int cn_pq_writer_finish(CnPqWriter *w, CnErr *err) {
         rc = cn_err_set(&e, -en, "%s: cannot rename into place: %s", w->path, strerror(en));
         goto done;
     }
-    (void)fsync_dir(w->path); /* durability only: the file is complete either way */
+    if (!w->o.defer_sync) (void)fsync_dir(w->path); /* durability only: the file is complete either way */
     w->finished = true;
     /* public metadata */
     w->pub_leaves = cn_arena_calloc(&w->arena, (w->n_leaves + 1) * sizeof *w->pub_leaves);
