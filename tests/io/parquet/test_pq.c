@@ -1485,6 +1485,44 @@ static int count_dir_entries(const char *dir) {
     return n;
 }
 
+/* defer_sync: finish leaves the fsync to the caller but the file is whole and in place
+ * (no temporary left), reads back equal, and syncs by path; a file of several megabytes
+ * has its writeback started on the way. A path that does not exist fails to sync, named. */
+static void deferred_sync_file_complete_and_in_place(void **state) {
+    (void)state;
+    CnSchema *s = make_schema();
+    CnBatch *b = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+    fill(b, 60000, false);
+    const char *path = tmp_path("ds/deferred.parquet");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = 0;
+    mkdir(dir, 0755);
+    CnPqWriteOpts o;
+    cn_pq_write_opts_init(&o);
+    o.codec = CN_PQ_CODEC_UNCOMPRESSED;
+    o.dictionary = false;
+    o.defer_sync = true;
+    write_batch(path, b, &o, 4096);
+    assert_int_equal(count_dir_entries(dir), 1); /* the file, no temporary */
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > 2 * (1 << 20)); /* past the writeback step twice */
+    read_and_compare(path, b, 65536);
+    ASSERT_OK(cn_fs_sync_path(path, &err), &err);
+    ASSERT_OK(cn_fs_sync_path(dir, &err), &err);
+    const char *gone = tmp_path("ds/none.parquet");
+    assert_true(cn_fs_sync_path(gone, &err) < 0);
+    ASSERT_CONTAINS(cn_err_msg(&err), "none.parquet: cannot open to sync");
+    cn_err_clear(&err);
+    unlink(path);
+    rmdir(dir);
+    cn_col_batch_free(b);
+    cn_col_schema_free(s);
+}
+
 static void writer_leaves_nothing_half_written(void **state) {
     (void)state;
     CnSchema *s = ks_schema();
@@ -1608,6 +1646,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(alloc_failures_end_cleanly),
         cmocka_unit_test(threads_write_same_bytes),
         cmocka_unit_test(writer_leaves_nothing_half_written),
+        cmocka_unit_test(deferred_sync_file_complete_and_in_place),
         cmocka_unit_test(empty_file_and_zero_columns),
     };
     if (argc > 1) cmocka_set_test_filter(argv[1]);
