@@ -65,18 +65,14 @@ int cn_fs_read_all(const char *path, char **out, size_t *len, CnErr *err) {
     return 0;
 }
 
-static int fsync_dir_of(const char *path) {
+int cn_fs_sync_dir_of(const char *path, CnErr *err) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash == dir) dir[1] = 0;
     else if (slash) *slash = 0;
     else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -errno;
-    int rc = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
+    return cn_fs_sync_path(dir, err);
 }
 
 int cn_fs_write_atomic(const char *path, const void *data, size_t len, CnErr *err) {
@@ -113,7 +109,7 @@ int cn_fs_write_atomic(const char *path, const void *data, size_t len, CnErr *er
         unlink(tmp);
         return cn_err_set(err, -e, "%s: rename failed: %s", path, strerror(e));
     }
-    fsync_dir_of(path);
+    (void)cn_fs_sync_dir_of(path, NULL); /* durability only: the file is complete either way */
     return 0;
 }
 

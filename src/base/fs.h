@@ -22,6 +22,8 @@ void cn_fs_start_writeback(int fd, uint64_t off, uint64_t len);
 /* fsync of the file or folder at path (opened read-only): its data and, for a folder,
  * the names in it are on the device when this returns 0. */
 int cn_fs_sync_path(const char *path, CnErr *err);
+/* cn_fs_sync_path of the folder holding path (".": none named); err may be NULL. */
+int cn_fs_sync_dir_of(const char *path, CnErr *err);
 bool cn_fs_is_dir(const char *path);
 
 #endif /* CN_FS_H */

@@ -644,23 +644,13 @@ int cn_ice_write_seal_partition(CnIceWrite *w, const char *ds, CnErr *err) {
  * so a write of many files waits once for what is still unwritten instead of once per
  * file. S3 files were uploaded whole by seal. */
 static int sync_files(CnIceWrite *w, CnErr *err) {
-    const char **dirs = w->tmpdir ? NULL : cn_calloc(w->n_parts + 1, sizeof *dirs);
-    uint32_t n_dirs = 0;
-    int rc = w->tmpdir || dirs ? 0 : oom(err);
+    int rc = 0;
     for (uint32_t i = 0; rc == 0 && !w->tmpdir && i < w->n_parts; i++) {
-        const Part *p = &w->parts[i];
-        rc = cn_fs_sync_path(p->tmp_path, err);
-        char *dir = rc == 0 ? cn_arena_strdup(&w->arena, p->tmp_path) : NULL;
-        if (rc == 0 && !dir) rc = oom(err);
-        if (rc) break;
-        *strrchr(dir, '/') = 0;
-        uint32_t k = 0;
-        while (k < n_dirs && strcmp(dirs[k], dir)) k++;
-        if (k < n_dirs) continue;
-        dirs[n_dirs++] = dir;
-        rc = cn_fs_sync_path(dir, err);
+        rc = cn_fs_sync_path(w->parts[i].tmp_path, err);
+        uint32_t k = 0; /* a partition's files share its folder (data/ds=<ds>): synced once */
+        while (k < i && strcmp(w->parts[k].ds, w->parts[i].ds)) k++;
+        if (rc == 0 && k == i) rc = cn_fs_sync_dir_of(w->parts[i].tmp_path, err);
     }
-    cn_free(dirs);
     return rc < 0 ? cn_err_ctx(err, rc, "table %s: data files", w->base->full_name) : rc;
 }
 

@@ -33,14 +33,6 @@ static char *path_of(LocalStore *ls, const char *key) {
     return p;
 }
 
-static int fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -errno;
-    int rc = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
 static int local_put(CnObjStore *s, const char *key, const void *data, size_t len,
                      bool if_absent, CnErr *err) {
     LocalStore *ls = (LocalStore *)s;
@@ -107,7 +99,7 @@ static int local_put(CnObjStore *s, const char *key, const void *data, size_t le
         cn_free(tmp);
         tmp = NULL;   /* renamed away: nothing to unlink */
     }
-    int frc = fsync_dir(dir);
+    int frc = cn_fs_sync_path(dir, NULL);
     if (frc < 0) rc = cn_err_set(err, frc, "put %s: fsync of directory failed", path);
 done:
     if (fd >= 0) close(fd);

@@ -1638,20 +1638,6 @@ static void encode_footer(CnPqWriter *w, CnBuf *b) {
     cn_pq__t_struct_end(&o);
 }
 
-static int fsync_dir(const char *path) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir) slash[1] = 0;
-    else if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -errno;
-    int rc = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
 int cn_pq_writer_finish(CnPqWriter *w, CnErr *err) {
     CnErr e = CN_ERR_INIT;
     if (w->finished) return 0;
@@ -1689,7 +1675,7 @@ int cn_pq_writer_finish(CnPqWriter *w, CnErr *err) {
         rc = cn_err_set(&e, -en, "%s: cannot rename into place: %s", w->path, strerror(en));
         goto done;
     }
-    if (!w->o.defer_sync) (void)fsync_dir(w->path); /* durability only: the file is complete either way */
+    if (!w->o.defer_sync) (void)cn_fs_sync_dir_of(w->path, NULL); /* durability only: the file is complete */
     w->finished = true;
     /* public metadata */
     w->pub_leaves = cn_arena_calloc(&w->arena, (w->n_leaves + 1) * sizeof *w->pub_leaves);
