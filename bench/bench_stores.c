@@ -26,7 +26,9 @@
  *     and the CPU microseconds per fetch of the bench's thread (building, signing, parsing)
  *     and of the store's server (a block of fetches of each path; CN_BENCH_SERVER_PID)
  * Every value read either way is checked against what was written (the cross-check).
- * Usage: bench_stores --store redis|mongodb|dynamodb URI [keys] [fetches] [rounds]
+ * Usage: bench_stores --store redis|mongodb|dynamodb URI [keys] [fetches[/fetches10]] [rounds]
+ *   fetches: how many fetches of 1 key are timed per path; /fetches10 of 10 keys (else
+ *            as many)
  *   redis:    URI redis://host:port[/db]      (writes under the prefix "bench:")
  *   mongodb:  URI mongodb://host:port/db      (collections bench_raw and the dataset's)
  *   dynamodb: URI dynamodb://prefix?region=R  (endpoint and keys from the AWS_*
@@ -939,12 +941,20 @@ static double pct(double ours, double raw) { return (ours / raw - 1.0) * 100.0; 
 
 int main(int argc, char **argv) {
     if (argc < 4 || strcmp(argv[1], "--store") != 0) {
-        fprintf(stderr, "usage: bench_stores --store redis|mongodb|dynamodb URI [keys] [fetches] [rounds]\n");
+        fprintf(stderr, "usage: bench_stores --store redis|mongodb|dynamodb URI [keys] [fetches[/fetches10]] [rounds]\n");
         return 64;
     }
     const char *store = argv[2], *uri = argv[3];
     size_t n = argc > 4 ? (size_t)strtoull(argv[4], NULL, 10) : 100000;
-    size_t iters = argc > 5 ? (size_t)strtoull(argv[5], NULL, 10) : 2000;
+    /* fetches: one count for both sizes, or "N1/N10" (CongoDB scans every document per
+     * query, so its 10-key fetches take four times its 1-key ones) */
+    char *slash = NULL;
+    size_t iters = argc > 5 ? (size_t)strtoull(argv[5], &slash, 10) : 2000;
+    size_t iters10 = slash && *slash == '/' ? (size_t)strtoull(slash + 1, NULL, 10) : iters;
+    if (iters == 0 || iters10 == 0) {
+        fprintf(stderr, "bench_stores: fetches \"%s\": expected a count above 0, or two as N1/N10\n", argv[5]);
+        return 64;
+    }
     size_t rounds = argc > 6 ? (size_t)strtoull(argv[6], NULL, 10) : 3;
     if (rounds == 0) rounds = 1;
     Raw raw = {0};
@@ -980,8 +990,8 @@ int main(int argc, char **argv) {
         raw.close(raw.st);
         return 1;
     }
-    printf("bench_stores: %s, %zu keys of %d bytes, values of %d bytes, %zu fetches per size\n", store,
-           n, KEY_LEN, VAL_LEN, iters);
+    printf("bench_stores: %s, %zu keys of %d bytes, values of %d bytes, %zu fetches of 1 key, %zu of %d\n",
+           store, n, KEY_LEN, VAL_LEN, iters, iters10, MAX_GET);
     fflush(stdout);
     /* Warm-up, not timed: both paths upload a tenth of the keys (keys n.. for the raw
      * client, outside the fetched range; another dataset for ours) so that a test
@@ -1050,7 +1060,7 @@ int main(int argc, char **argv) {
     for (int nk = 1; nk <= MAX_GET; nk += MAX_GET - 1) {
         Lat ours = {0}, rl = {0}; /* set by fetches() when it succeeds */
         FetchCpu oc, rcpu;
-        rc = fetches(kv, &raw, n, nk, iters, cl.pid, &ours, &rl, &oc, &rcpu, &err);
+        rc = fetches(kv, &raw, n, nk, nk == 1 ? iters : iters10, cl.pid, &ours, &rl, &oc, &rcpu, &err);
         if (rc < 0) {
             fprintf(stderr, "bench_stores: fetch: %s\n", cn_err_msg(&err));
             goto done;
