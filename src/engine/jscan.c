@@ -104,7 +104,9 @@ typedef struct Flat {
     DayRun *days;                /* storage days: rows [days[i].first, days[i + 1].first) */
     uint32_t n_days, cap_days;
     int64_t *val[MAX_IN];
-    uint8_t *ok[MAX_IN];
+    /* per input, 1 where the row's value is null: zeroed memory (calloc) that only a
+     * null writes to, so that a column without nulls costs no pass and no page */
+    uint8_t *nul[MAX_IN];
     uint64_t n_null[MAX_IN];     /* null inputs loaded */
     uint32_t n_declared;         /* sources whose table declares a (key, ts) sort order */
     int64_t kmin, kmax;          /* range of the loaded keys (kmin > kmax: none) */
@@ -164,7 +166,7 @@ static void flat_fini(Flat *f) {
     cn_free(f->key);
     cn_free(f->ts);
     cn_free(f->days);
-    for (uint32_t c = 0; c < MAX_IN; c++) cn_free(f->val[c]), cn_free(f->ok[c]);
+    for (uint32_t c = 0; c < MAX_IN; c++) cn_free(f->val[c]), cn_free(f->nul[c]);
     memset(f, 0, sizeof *f);
 }
 
@@ -298,7 +300,13 @@ static int flat_grow(Flat *f, const Plan *p, uint64_t need, CnErr *err) {
     GROW(f->ts);
     for (uint32_t c = 0; c < p->n_in; c++) {
         if (p->in_vals[c]) GROW(f->val[c]);
-        GROW(f->ok[c]);
+        if (!f->nul[c]) { /* calloc: untouched pages until a null is written */
+            if (!(f->nul[c] = cn_calloc(nc, 1))) ok = false;
+        } else {
+            uint8_t *nn = cn_realloc(f->nul[c], nc);
+            if (nn) memset(nn + f->cap, 0, nc - f->cap), f->nul[c] = nn;
+            else ok = false;
+        }
     }
 #undef GROW
     if (!ok) return cn_err_set(err, CN_ENOMEM, "source rows: out of memory");
@@ -409,7 +417,6 @@ static int load_batch(const CnBatch *b, int32_t day, const Plan *p, const uint32
         memcpy(f->key + n, kv->values, (size_t)m * sizeof *f->key);
         memcpy(f->ts + n, tv->values, (size_t)m * sizeof *f->ts);
         for (uint32_t c = 0; c < p->n_in; c++) {
-            memset(f->ok[c] + n, 1, m);
             if (p->in_vals[c]) memcpy(f->val[c] + n, b->cols[pos[2 + c]].values, (size_t)m * sizeof **f->val);
         }
         d->n = n + m;
@@ -435,8 +442,7 @@ static int load_batch(const CnBatch *b, int32_t day, const Plan *p, const uint32
         for (uint32_t c = 0; c < p->n_in; c++) {
             const CnVec *iv = &b->cols[pos[2 + c]];
             bool v = cn_col_vec_is_valid(iv, r);
-            f->ok[c][n] = v;
-            d->n_null[c] += !v;
+            if (!v) f->nul[c][n] = 1, d->n_null[c]++;
             if (p->in_vals[c]) f->val[c][n] = v ? get_int(iv, r) : 0;
         }
         n++;
@@ -512,13 +518,13 @@ static void load_step(void *ud, uint32_t t) {
 }
 
 /* Moves n rows of f from position `from` down to `to` (a file's rows after the ones
- * before it). */
-static void flat_move(Flat *f, const Plan *p, uint32_t to, uint32_t from, uint32_t n) {
+ * before it); the null flags of the inputs in nul_mask (bit c: input c has nulls). */
+static void flat_move(Flat *f, const Plan *p, uint32_t to, uint32_t from, uint32_t n, uint32_t nul_mask) {
     if (to == from || !n) return;
     memmove(f->key + to, f->key + from, (size_t)n * sizeof *f->key);
     memmove(f->ts + to, f->ts + from, (size_t)n * sizeof *f->ts);
     for (uint32_t c = 0; c < p->n_in; c++) {
-        memmove(f->ok[c] + to, f->ok[c] + from, n);
+        if (nul_mask >> c & 1) memmove(f->nul[c] + to, f->nul[c] + from, n);
         if (p->in_vals[c]) memmove(f->val[c] + to, f->val[c] + from, (size_t)n * sizeof **f->val);
     }
 }
@@ -567,16 +573,26 @@ static int load_claimed(CnIceCatalog *cat, const CnIceTable *t, const CnIceScanO
             rc = j.rc[i];
             goto done;
         }
-    uint32_t n_order = 0;
+    /* rows past the last kept one must read as not null for the rows appended there
+     * later (none is written for a row without nulls): the flags moved down, or written
+     * by a load given up, are cleared up to the highest row written */
+    uint32_t n_order = 0, nul_mask = 0, top = f->n;
+    bool over = false;
     for (uint32_t i = 0; i < n_files; i++) {
-        if (j.d[i].over) goto done;
-        if (atomic_load(&j.taken[i])) order[n_order++] = &j.d[i];
+        if (!atomic_load(&j.taken[i])) continue;
+        order[n_order++] = &j.d[i];
+        over = over || j.d[i].over;
+        top = j.d[i].n > top ? j.d[i].n : top;
+        for (uint32_t c = 0; c < p->n_in; c++) nul_mask |= (uint32_t)(j.d[i].n_null[c] != 0) << c;
     }
+    for (uint32_t c = 0; over && c < p->n_in; c++)
+        if (nul_mask >> c & 1) memset(f->nul[c] + f->n, 0, top - f->n);
+    if (over) goto done;
     qsort(order, n_order, sizeof *order, dest_first_cmp);
     uint32_t n = f->n;
     for (uint32_t i = 0; i < n_order; i++) {
         Dest *d = order[i];
-        flat_move(f, p, n, d->first, d->n - d->first);
+        flat_move(f, p, n, d->first, d->n - d->first, nul_mask);
         *scanned += d->scanned;
         if (flat_note(f, p, d, d->first, n)) {
             rc = cn_err_set(err, CN_ENOMEM, "out of memory");
@@ -584,6 +600,8 @@ static int load_claimed(CnIceCatalog *cat, const CnIceTable *t, const CnIceScanO
         }
         n += d->n - d->first;
     }
+    for (uint32_t c = 0; c < p->n_in; c++)
+        if (nul_mask >> c & 1) memset(f->nul[c] + n, 0, top - n);
     f->n = n;
     *loaded = true;
 done:
@@ -1618,9 +1636,9 @@ static int sort_rows(Flat *f, const Plan *p, uint32_t *id, const int64_t *lazy_l
         if (f->n_null[c]) {
             ok = s->ok[c] = big_alloc((size_t)n + 1);
             if (!ok) goto oom;
-            for (uint32_t i = 0; i < n; i++) ok[i] = f->ok[c][ev[i].v];
+            for (uint32_t i = 0; i < n; i++) ok[i] = !f->nul[c][ev[i].v];
         }
-        cn_free(f->ok[c]), f->ok[c] = NULL;
+        cn_free(f->nul[c]), f->nul[c] = NULL;
         if (p->in_vals[c]) {
             if (c != carried) {
                 int64_t *v = s->val[c] = big_alloc(((size_t)n + 1) * sizeof *v);

@@ -491,6 +491,43 @@ static void assert_batches_equal(const CnBatch *a, const CnBatch *b) {
     }
 }
 
+/* Two sources (the same table twice, with null inputs and rows dropped for a null key
+ * or ts): the second source's rows are loaded after the first's, where the first's
+ * threaded load had left gaps and moved rows, and their null flags must be their own.
+ * Both paths agree on 1 and 3 threads. */
+static void test_two_sources(void **state) {
+    (void)state;
+    static const char js[] =
+        "{\"metaData\": {\"name\": \"t.two\", \"outputNamespace\": \"out\", \"team\": \"t\"},"
+        " \"sources\": [{\"events\": {\"table\": \"raw.ev\", \"query\": {\"selects\": {\"user\": \"user\","
+        " \"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}},"
+        " {\"events\": {\"table\": \"raw.ev\", \"query\": {\"selects\": {\"user\": \"user\","
+        " \"amount\": \"amount\"}, \"timeColumn\": \"ts\"}}}], \"keyColumns\": [\"user\"], \"accuracy\": 0,"
+        " \"aggregations\": [{\"inputColumn\": \"amount\", \"operation\": 6, \"windows\": " WINS "},"
+        " {\"inputColumn\": \"amount\", \"operation\": 7, \"windows\": " WINS "},"
+        " {\"inputColumn\": \"amount\", \"operation\": 3, \"windows\": " WINS "},"
+        " {\"inputColumn\": \"amount\", \"operation\": 7}]}"; /* unwindowed: rows stored early are in */
+    CnErr err = CN_ERR_INIT;
+    CnConf *c = NULL;
+    ASSERT_OK(cn_conf_loadb("production/group_bys/t/two", js, strlen(js), CN_CONF_KIND_UNKNOWN, &c, &err), &err);
+    const char *saved = getenv("CN_THREADS");
+    char keep[32] = "";
+    if (saved) snprintf(keep, sizeof keep, "%s", saved);
+    Env e;
+    env_open(&e, 20000, 300, DENSE, 2468);
+    Queries q;
+    make_queries(&q, 10000, 300, DENSE, 8642);
+    for (int i = 0; i < 2; i++) {
+        setenv("CN_THREADS", i ? "3" : "1", 1);
+        assert_true(compare(e.cat, c->group_by, INT32_MIN, INT32_MAX, &q) > (uint64_t)q.b->n_rows);
+    }
+    if (saved) setenv("CN_THREADS", keep, 1);
+    else unsetenv("CN_THREADS");
+    queries_fini(&q);
+    env_close(&e);
+    cn_conf_free(c);
+}
+
 /* The fast path splits its load (by file), sort (by input chunk and bucket), sweep (by
  * key) and output (by row) over CN_THREADS threads: 1 and 3 threads must give the same
  * bytes. 20000 rows over 12 files and 10000 queries are enough for 3 threads in every
@@ -964,4 +1001,4 @@ CN_TEST_MAIN(cmocka_unit_test(test_random_dense_keys), cmocka_unit_test(test_ran
              cmocka_unit_test(test_sorted_claim_broken), cmocka_unit_test(test_ties_without_nulls),
              cmocka_unit_test(test_random_carried_value), cmocka_unit_test(test_random_one_counted_input),
              cmocka_unit_test(test_rows_outside_windows), cmocka_unit_test(test_wide_ts_range),
-             cmocka_unit_test(test_declines))
+             cmocka_unit_test(test_declines), cmocka_unit_test(test_two_sources))
