@@ -277,6 +277,15 @@ static uint32_t threads_for(uint64_t n) {
 /* First item of chunk t of nt over n items (chunk t is [cut(t), cut(t + 1))). */
 static uint32_t cut(uint32_t n, uint32_t t, uint32_t nt) { return (uint32_t)((uint64_t)n * t / nt); }
 
+/* Chunks of rows a pass over the rows is cut into, taken by its threads as they come
+ * free: with a half each, the thread given the early days (rows mostly outside every
+ * query's windows, dropped at once) idled for a third of the marking pass. */
+#define ROW_CHUNKS 8 /* per thread */
+static uint32_t row_chunks(uint32_t n) {
+    uint32_t nt = threads_for(n);
+    return nt > 1 ? nt * ROW_CHUNKS : 1;
+}
+
 /* ------------------------------------------------------------------ load */
 
 static int flat_grow(Flat *f, const Plan *p, uint64_t need, CnErr *err) {
@@ -1046,15 +1055,16 @@ static void finish_groups(Rec *r, uint32_t m, const RecKey *k) {
 typedef struct SortJob {
     const uint32_t *id, *idx;
     const int64_t *ts, *val;
-    uint32_t n, nt;
+    uint32_t n, nt, n_chunks;   /* phases 0-2 take row chunks (row_chunks(n)) */
     uint32_t drop;              /* rows with this key id are left out (NONE: none) */
     int phase;                  /* 0 ts range, 1 histogram, 2 scatter, 3 bucket sorts */
     RecKey k;                   /* the radix key */
     unsigned low, top;
     int64_t *tmin, *tmax;       /* per thread */
-    uint32_t *hist;             /* per thread 1 << DIGIT: counts, then write cursors */
+    uint32_t *hist;             /* per row chunk 1 << DIGIT: counts, then write cursors */
     uint32_t *bend;             /* per bucket: end (after the scatter) */
-    atomic_uint next;           /* the next group of SORT_GROUP buckets to sort (phase 3) */
+    atomic_uint next;           /* the next row chunk (phases 0-2) or group of SORT_GROUP
+                                 * buckets to sort (phase 3) */
     uint32_t *cnt;              /* per thread LSD_PASSES << DIGIT: radix_lsd counters */
     Rec *a, *scratch;           /* scratch: per thread, the largest bucket */
     uint32_t max_b;
@@ -1063,59 +1073,70 @@ typedef struct SortJob {
 /* Row r's packed (id, ts) */
 #define U_OF(j, r) (((uint64_t)(j)->id[r] << (j)->k.tb) | ((uint64_t)(j)->ts[r] - (uint64_t)(j)->k.lo))
 
+/* Phase 3 on thread t: each bucket (in cache up to about 20M rows) on the low bits, then
+ * the full ts. */
+static void sort_buckets(SortJob *j, uint32_t t) {
+    Rec *sc = j->scratch + (size_t)t * j->max_b;
+    uint32_t *cnt = j->cnt + ((size_t)t * LSD_PASSES << DIGIT);
+    for (uint32_t g; (g = atomic_fetch_add(&j->next, SORT_GROUP)) < (1u << DIGIT);)
+        for (uint32_t d = g; d < g + SORT_GROUP; d++) {
+            uint32_t st = d ? j->bend[d - 1] : 0;
+            radix_lsd(j->a + st, sc, j->bend[d] - st, j->low, &j->k, cnt);
+            if (j->k.shift) finish_groups(j->a + st, j->bend[d] - st, &j->k);
+        }
+}
+
+/* Phases 0-2 take row chunks as threads come free. */
 static void sort_step(void *ud, uint32_t t) {
     SortJob *j = ud;
-    uint32_t i0 = cut(j->n, t, j->nt), i1 = cut(j->n, t + 1, j->nt);
-    uint32_t *h = j->hist + ((size_t)t << DIGIT);
-    switch (j->phase) {
-    case 0: {
-        int64_t lo = INT64_MAX, hi = INT64_MIN;
-        for (uint32_t i = i0; i < i1; i++) {
-            int64_t x = j->ts[j->idx ? j->idx[i] : i];
-            if (x < lo) lo = x;
-            if (x > hi) hi = x;
-        }
-        j->tmin[t] = lo, j->tmax[t] = hi;
-        break;
+    if (j->phase == 3) {
+        sort_buckets(j, t);
+        return;
     }
-    case 1: {
-        const SortJob jl = *j; /* locals: the counts' stores may alias the job's fields */
-        memset(h, 0, ((size_t)1 << DIGIT) * sizeof *h);
-        for (uint32_t i = i0; i < i1; i++) {
-            uint32_t r = jl.idx ? jl.idx[i] : i;
-            if (jl.id[r] != jl.drop) h[U_OF(&jl, r) >> jl.k.shift >> jl.low]++;
-        }
-        break;
-    }
-    case 2: { /* each record built straight into its bucket (one pass over memory) */
-        const SortJob jl = *j; /* locals: the records' stores may alias the job's fields */
-        for (uint32_t i = i0; i < i1; i++) {
-            uint32_t r = jl.idx ? jl.idx[i] : i;
-            if (jl.id[r] == jl.drop) continue;
-            uint64_t u = U_OF(&jl, r);
-            Rec *x = &jl.a[h[u >> jl.k.shift >> jl.low]++];
-            x->u = u;
-            x->v = jl.val ? jl.val[r] : (int64_t)r;
-        }
-        break;
-    }
-    default: { /* each bucket (in cache up to about 20M rows) on the low bits, then the full ts */
-        Rec *sc = j->scratch + (size_t)t * j->max_b;
-        uint32_t *cnt = j->cnt + ((size_t)t * LSD_PASSES << DIGIT);
-        for (uint32_t g; (g = atomic_fetch_add(&j->next, SORT_GROUP)) < (1u << DIGIT);)
-            for (uint32_t d = g; d < g + SORT_GROUP; d++) {
-                uint32_t st = d ? j->bend[d - 1] : 0;
-                radix_lsd(j->a + st, sc, j->bend[d] - st, j->low, &j->k, cnt);
-                if (j->k.shift) finish_groups(j->a + st, j->bend[d] - st, &j->k);
+    if (j->phase == 0) j->tmin[t] = INT64_MAX, j->tmax[t] = INT64_MIN;
+    for (uint32_t c; (c = atomic_fetch_add(&j->next, 1)) < j->n_chunks;) {
+        uint32_t i0 = cut(j->n, c, j->n_chunks), i1 = cut(j->n, c + 1, j->n_chunks);
+        uint32_t *h = j->hist + ((size_t)c << DIGIT);
+        switch (j->phase) {
+        case 0: {
+            int64_t lo = j->tmin[t], hi = j->tmax[t];
+            for (uint32_t i = i0; i < i1; i++) {
+                int64_t x = j->ts[j->idx ? j->idx[i] : i];
+                if (x < lo) lo = x;
+                if (x > hi) hi = x;
             }
-        break;
-    }
+            j->tmin[t] = lo, j->tmax[t] = hi;
+            break;
+        }
+        case 1: {
+            const SortJob jl = *j; /* locals: the counts' stores may alias the job's fields */
+            memset(h, 0, ((size_t)1 << DIGIT) * sizeof *h);
+            for (uint32_t i = i0; i < i1; i++) {
+                uint32_t r = jl.idx ? jl.idx[i] : i;
+                if (jl.id[r] != jl.drop) h[U_OF(&jl, r) >> jl.k.shift >> jl.low]++;
+            }
+            break;
+        }
+        default: { /* each record built straight into its bucket (one pass over memory) */
+            const SortJob jl = *j; /* locals: the records' stores may alias the job's fields */
+            for (uint32_t i = i0; i < i1; i++) {
+                uint32_t r = jl.idx ? jl.idx[i] : i;
+                if (jl.id[r] == jl.drop) continue;
+                uint64_t u = U_OF(&jl, r);
+                Rec *x = &jl.a[h[u >> jl.k.shift >> jl.low]++];
+                x->u = u;
+                x->v = jl.val ? jl.val[r] : (int64_t)r;
+            }
+            break;
+        }
+        }
     }
 }
 #undef U_OF
 
 static void sort_phase(SortJob *j, int phase) {
     j->phase = phase;
+    atomic_store(&j->next, 0);
     cn_pool_run(j->nt, sort_step, j);
 }
 
@@ -1133,12 +1154,12 @@ static void radix_plan(uint32_t n_ids, int64_t lo, int64_t hi, uint32_t n, RecKe
 }
 
 /* A scatter's counts made by the caller's pass over the rows (mark_rows): the plan they
- * were counted with and per chunk of cut(n, t, threads_for(n)), the rows of each top
- * bucket. */
+ * were counted with and per row chunk (row_chunks(n) of them, cut(n, c, chunks)), the
+ * rows of each top bucket. */
 typedef struct SortPre {
     RecKey k;
     unsigned top, low;
-    uint32_t *hist; /* threads_for(n) << DIGIT */
+    uint32_t *hist; /* row_chunks(n) << DIGIT */
 } SortPre;
 
 /* Rows idx[0..n) (0..n-1 when idx is NULL) with key id id[r] < n_ids sorted by (id, ts),
@@ -1157,17 +1178,18 @@ typedef struct SortPre {
 static int sort_recs(const uint32_t *id, const int64_t *ts, const int64_t *val, uint32_t n_ids, uint32_t drop,
                      const uint32_t *idx, uint32_t n, uint32_t n_keep, const int64_t *trange, const SortPre *pre,
                      Spare *sp, Rec **out, RecKey *key, CnErr *err) {
-    SortJob j = {.id = id, .idx = idx, .ts = ts, .val = val, .n = n, .nt = threads_for(n), .drop = drop};
+    SortJob j = {.id = id, .idx = idx, .ts = ts, .val = val, .n = n, .nt = threads_for(n), .n_chunks = row_chunks(n),
+                 .drop = drop};
     size_t nb = (size_t)1 << DIGIT;
     int rc = 0;
     *out = NULL;
     j.a = spare_take(sp, ((size_t)n_keep + 1) * sizeof *j.a);
     j.tmin = cn_malloc((size_t)j.nt * 2 * sizeof *j.tmin);
-    j.hist = cn_malloc((size_t)j.nt * nb * (1 + LSD_PASSES) * sizeof *j.hist);
+    j.hist = cn_malloc(((size_t)j.n_chunks + (size_t)j.nt * LSD_PASSES) * nb * sizeof *j.hist);
     j.bend = cn_malloc((nb + 1) * sizeof *j.bend);
     if (!j.a || !j.tmin || !j.hist || !j.bend) goto oom;
     j.tmax = j.tmin + j.nt;
-    j.cnt = j.hist + (size_t)j.nt * nb;
+    j.cnt = j.hist + (size_t)j.n_chunks * nb;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     if (trange) {
         lo = trange[0], hi = trange[1];
@@ -1186,26 +1208,25 @@ static int sort_recs(const uint32_t *id, const int64_t *ts, const int64_t *val, 
     }
     if (pre) {
         j.k = pre->k, j.top = pre->top, j.low = pre->low;
-        memcpy(j.hist, pre->hist, (size_t)j.nt * nb * sizeof *j.hist);
+        memcpy(j.hist, pre->hist, (size_t)j.n_chunks * nb * sizeof *j.hist);
     } else {
         radix_plan(n_ids, lo, hi, n_keep, &j.k, &j.top, &j.low);
         sort_phase(&j, 1);
     }
     *key = j.k;
-    /* write cursors: bucket by bucket, thread chunks in input order (a stable scatter) */
+    /* write cursors: bucket by bucket, row chunks in input order (a stable scatter) */
     uint32_t sum = 0;
     for (size_t d = 0; d < nb; d++) {
         uint32_t st = sum;
-        for (uint32_t t = 0; t < j.nt; t++) {
-            uint32_t k = j.hist[t * nb + d];
-            j.hist[t * nb + d] = sum;
+        for (uint32_t c = 0; c < j.n_chunks; c++) {
+            uint32_t k = j.hist[c * nb + d];
+            j.hist[c * nb + d] = sum;
             sum += k;
         }
         j.bend[d] = sum;
         if (sum - st > j.max_b) j.max_b = sum - st;
     }
     sort_phase(&j, 2);
-    atomic_init(&j.next, 0); /* buckets taken by threads as they come free */
     j.scratch = cn_malloc(((size_t)j.max_b * j.nt + 1) * sizeof *j.scratch);
     if (!j.scratch) goto oom;
     sort_phase(&j, 3);
@@ -1507,26 +1528,31 @@ typedef struct MarkJob {
     const int64_t *key;   /* not NULL: the ids are made here, key - klo */
     int64_t klo;
     const int64_t *ts, *win;
-    uint32_t n, nt, drop, n_ids;
+    uint32_t n, nt, n_chunks, drop, n_ids;
     RecKey k;
     unsigned low;
-    uint32_t *cnt, *hist;
+    uint32_t *cnt, *hist; /* cnt: per thread; hist: per row chunk */
+    atomic_uint next;     /* the next row chunk */
 } MarkJob;
 
 static void mark_step(void *ud, uint32_t t) {
-    const MarkJob jl = *(const MarkJob *)ud; /* locals: the counts' stores may alias the job's fields */
-    uint32_t *cnt = jl.cnt + (size_t)t * jl.n_ids, *h = jl.hist + ((size_t)t << DIGIT);
-    memset(cnt, 0, (size_t)jl.n_ids * sizeof *cnt);
-    memset(h, 0, ((size_t)1 << DIGIT) * sizeof *h);
-    unsigned sh = jl.k.shift + jl.low;
-    for (uint32_t r = cut(jl.n, t, jl.nt), e = cut(jl.n, t + 1, jl.nt); r < e; r++) {
-        uint32_t k = jl.key ? (uint32_t)((uint64_t)jl.key[r] - (uint64_t)jl.klo) : jl.id[r];
-        int64_t x = jl.ts[r];
-        bool out = x < jl.win[2 * (size_t)k] || x >= jl.win[2 * (size_t)k + 1];
-        jl.id[r] = out ? jl.drop : k;
-        if (out) continue;
-        cnt[k]++;
-        h[rec_at(&jl.k, k, x) >> sh]++;
+    MarkJob *j = ud;
+    uint32_t *cnt = j->cnt + (size_t)t * j->n_ids;
+    memset(cnt, 0, (size_t)j->n_ids * sizeof *cnt);
+    for (uint32_t c; (c = atomic_fetch_add(&j->next, 1)) < j->n_chunks;) {
+        const MarkJob jl = *j; /* locals: the counts' stores may alias the job's fields */
+        uint32_t *h = jl.hist + ((size_t)c << DIGIT);
+        memset(h, 0, ((size_t)1 << DIGIT) * sizeof *h);
+        unsigned sh = jl.k.shift + jl.low;
+        for (uint32_t r = cut(jl.n, c, jl.n_chunks), e = cut(jl.n, c + 1, jl.n_chunks); r < e; r++) {
+            uint32_t k = jl.key ? (uint32_t)((uint64_t)jl.key[r] - (uint64_t)jl.klo) : jl.id[r];
+            int64_t x = jl.ts[r];
+            bool out = x < jl.win[2 * (size_t)k] || x >= jl.win[2 * (size_t)k + 1];
+            jl.id[r] = out ? jl.drop : k;
+            if (out) continue;
+            cnt[k]++;
+            h[rec_at(&jl.k, k, x) >> sh]++;
+        }
     }
 }
 
@@ -1535,17 +1561,18 @@ static void mark_step(void *ud, uint32_t t) {
  * the plan and counts for sort_recs (OWNED: pre->hist, cn_free). CN_ENOMEM: -1. */
 static int64_t mark_rows(uint32_t *id, const int64_t *key, int64_t klo, const int64_t *ts, const int64_t *win,
                          uint32_t n, uint32_t n_ids, const int64_t *trange, uint32_t *start, SortPre *pre) {
-    MarkJob j = {.id = id, .key = key, .klo = klo, .ts = ts, .win = win, .n = n, .nt = threads_for(n), .drop = n_ids,
-                 .n_ids = n_ids};
+    MarkJob j = {.id = id, .key = key, .klo = klo, .ts = ts, .win = win, .n = n, .nt = threads_for(n),
+                 .n_chunks = row_chunks(n), .drop = n_ids, .n_ids = n_ids};
     radix_plan(n_ids, trange[0], trange[1], n, &pre->k, &pre->top, &pre->low);
     j.k = pre->k, j.low = pre->low;
     j.cnt = cn_malloc(((size_t)j.nt * n_ids + 1) * sizeof *j.cnt);
-    j.hist = cn_malloc(((size_t)j.nt << DIGIT) * sizeof *j.hist);
+    j.hist = cn_malloc(((size_t)j.n_chunks << DIGIT) * sizeof *j.hist);
     if (!j.cnt || !j.hist) {
         cn_free(j.cnt);
         cn_free(j.hist);
         return -1;
     }
+    atomic_init(&j.next, 0);
     cn_pool_run(j.nt, mark_step, &j);
     uint32_t sum = 0;
     for (uint32_t k = 0; k < n_ids; k++) {
