@@ -1975,7 +1975,8 @@ done:
  * validity words). */
 typedef struct OutJob {
     const Plan *p;
-    uint32_t n, nt;
+    uint32_t n, nt, n_chunks; /* chunks of 64-row words, taken as threads come free */
+    atomic_uint next;
     const uint32_t *slot;
     const int64_t *rv;
     const uint8_t *rok;
@@ -1986,15 +1987,13 @@ typedef struct OutJob {
 #define PF 24      /* rows to prefetch ahead: about the misses in flight */
 #define NN_STRIDE(np) ((((size_t)(np)) + 15) & ~(size_t)7) /* per-thread null counts, a line apart */
 #define OUT_GROUP 16 /* parts written per pass over the rows */
-static void out_step(void *ud, uint32_t t) {
-    const OutJob *oj = ud;
-    uint32_t np = oj->p->n_parts, words = (oj->n + 63) / 64;
-    uint32_t r0 = cut(words, t, oj->nt) * 64, r1 = cut(words, t + 1, oj->nt) * 64;
+/* Rows [r0, r1) (r0 a multiple of 64) on thread t. */
+static void out_chunk(const OutJob *oj, uint32_t t, uint32_t r0, uint32_t r1) {
+    uint32_t np = oj->p->n_parts;
     const uint32_t *slot = oj->slot;
     const int64_t *rv = oj->rv;
     const uint8_t *rok = oj->rok;
     uint64_t *nn = oj->n_null + (size_t)t * NN_STRIDE(np);
-    if (r1 > oj->n) r1 = oj->n;
     for (uint32_t q0 = 0; q0 < np; q0 += OUT_GROUP) {
         uint32_t ng = np - q0 < OUT_GROUP ? np - q0 : OUT_GROUP;
         /* the group's columns, hoisted: the stores below cannot alias them then */
@@ -2034,6 +2033,13 @@ static void out_step(void *ud, uint32_t t) {
     }
 }
 
+static void out_step(void *ud, uint32_t t) {
+    OutJob *oj = ud;
+    uint32_t words = (oj->n + 63) / 64;
+    for (uint32_t c; (c = atomic_fetch_add(&oj->next, 1)) < oj->n_chunks;)
+        out_chunk(oj, t, cut(words, c, oj->n_chunks) * 64, CN_MIN(cut(words, c + 1, oj->n_chunks) * 64, oj->n));
+}
+
 /* The values batch (empty, value schema) in left order: each left row gathers its
  * query's row of part values once (prefetched PF rows ahead) and writes every
  * column in place; a bitmap marks the non-null ones. */
@@ -2041,6 +2047,8 @@ static int out_columns(const Plan *p, uint32_t n, const uint32_t *slot, const in
                        CnBatch *vals, CnErr *err) {
     uint32_t np = p->n_parts;
     OutJob oj = {.p = p, .n = n, .nt = threads_for(n), .slot = slot, .rv = rv, .rok = rok, .vals = vals};
+    oj.n_chunks = oj.nt > 1 ? oj.nt * ROW_CHUNKS : 1;
+    atomic_init(&oj.next, 0);
     for (uint32_t q = 0; q < np; q++) {
         CnVec *v = &vals->cols[q];
         if (cn_col_vec_reserve(v, n) || cn_col_vec_make_valid(v)) return cn_err_set(err, CN_ENOMEM, "out of memory");
