@@ -96,6 +96,37 @@ static void day_step(void *ud, uint32_t t) {
     for (; r < e; r++) j->day[r] = vec_day(j->v, r, &memo);
 }
 
+/* Days of the left rows' ts (rows [cut(t), cut(t + 1)) on thread t), with per thread
+ * their range, the latest storage day and the first row without a ts (n: none). */
+#define TSDAY_MAX_THREADS 64
+typedef struct TsDayJob {
+    const CnVec *ts;
+    const int32_t *pday;
+    int32_t *day;
+    uint32_t n, nt;
+    int32_t qmin[TSDAY_MAX_THREADS], qmax[TSDAY_MAX_THREADS], pmax[TSDAY_MAX_THREADS];
+    uint32_t null_row[TSDAY_MAX_THREADS];
+} TsDayJob;
+
+static void tsday_step(void *ud, uint32_t t) {
+    TsDayJob *j = ud;
+    int32_t qmin = INT32_MAX, qmax = INT32_MIN, pmax = INT32_MIN;
+    uint32_t r = (uint32_t)((uint64_t)j->n * t / j->nt), e = (uint32_t)((uint64_t)j->n * (t + 1) / j->nt);
+    const int64_t *tv = j->ts->values;
+    j->null_row[t] = j->n;
+    for (; r < e; r++) {
+        if (!cn_col_vec_is_valid(j->ts, r)) {
+            j->null_row[t] = r;
+            break;
+        }
+        int32_t d = j->day[r] = (int32_t)cn_ms_to_days(tv[r]);
+        qmin = d < qmin ? d : qmin;
+        qmax = d > qmax ? d : qmax;
+        pmax = j->pday[r] > pmax ? j->pday[r] : pmax;
+    }
+    j->qmin[t] = qmin, j->qmax[t] = qmax, j->pmax[t] = pmax;
+}
+
 static int cmp_i32(const void *a, const void *b) {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     return (x > y) - (x < y);
@@ -784,20 +815,28 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
     p->day = cn_malloc(((size_t)n + 1) * sizeof *p->day);
     p->hit = cn_calloc((size_t)n + 1, 1);
     if (!p->day || !p->hit) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    TsDayJob *tj = cn_malloc(sizeof *tj);
+    if (!tj) return cn_err_set(err, CN_ENOMEM, "out of memory");
+    *tj = (TsDayJob){.ts = tsv, .pday = l->pday, .day = p->day, .n = n, .nt = cn_pool_threads()};
+    if (tj->nt > n / DAY_PAR_MIN) tj->nt = n / DAY_PAR_MIN ? n / DAY_PAR_MIN : 1;
+    if (tj->nt > TSDAY_MAX_THREADS) tj->nt = TSDAY_MAX_THREADS;
+    cn_pool_run(tj->nt, tsday_step, tj);
     int32_t qmin = INT32_MAX, qmax = INT32_MIN, pmax = INT32_MIN;
-    for (uint32_t r = 0; r < n; r++) {
-        if (!cn_col_vec_is_valid(tsv, r)) {
-            char ds[11];
-            cn_ds_format(l->pday[r], ds);
-            return cn_err_set(err, CN_EINVAL,
-                              "part %s is TEMPORAL but left table %s has a row with a null ts in ds %s (every left "
-                              "row needs a ts)",
-                              p->prefix, l->table, ds);
-        }
-        int32_t d = p->day[r] = (int32_t)cn_ms_to_days(((const int64_t *)tsv->values)[r]);
-        if (d < qmin) qmin = d;
-        if (d > qmax) qmax = d;
-        if (l->pday[r] > pmax) pmax = l->pday[r];
+    uint32_t null_row = n;
+    for (uint32_t t = 0; t < tj->nt; t++) {
+        qmin = tj->qmin[t] < qmin ? tj->qmin[t] : qmin;
+        qmax = tj->qmax[t] > qmax ? tj->qmax[t] : qmax;
+        pmax = tj->pmax[t] > pmax ? tj->pmax[t] : pmax;
+        null_row = tj->null_row[t] < null_row ? tj->null_row[t] : null_row;
+    }
+    cn_free(tj);
+    if (null_row < n) {
+        char ds[11];
+        cn_ds_format(l->pday[null_row], ds);
+        return cn_err_set(err, CN_EINVAL,
+                          "part %s is TEMPORAL but left table %s has a row with a null ts in ds %s (every left "
+                          "row needs a ts)",
+                          p->prefix, l->table, ds);
     }
     int rc = 0, plo = pmax;
     if (o->shard) { /* distributed hook: every rank loads the same days (djoin.h) */
