@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 static atomic_uint_fast64_t n_allocs;
 static atomic_int_fast64_t fail_after = -2; /* -2: not read yet, -1: never fail */
@@ -68,5 +69,31 @@ void cn_alloc_huge(void *p, size_t bytes) {
     if (p && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
 #else
     (void)p, (void)bytes;
+#endif
+}
+
+void cn_prefault_add(CnPrefault *pf, void *p, size_t from, size_t to) {
+    if (!p || from >= to || pf->n == CN_PREFAULT_MAX) return;
+    pf->p[pf->n] = p;
+    pf->from[pf->n] = from;
+    pf->to[pf->n++] = to;
+}
+
+#define PREFAULT_STEP ((uintptr_t)2 << 20)
+
+void cn_prefault_run(void *ud, uint32_t t) {
+    const CnPrefault *pf = ud;
+    (void)t;
+#ifdef MADV_POPULATE_WRITE
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    for (uint32_t i = 0; i < pf->n; i++) {
+        uintptr_t a = (uintptr_t)pf->p[i] + pf->from[i], e = (uintptr_t)pf->p[i] + pf->to[i];
+        a = (a + page - 1) & ~(page - 1);
+        e &= ~(page - 1);
+        for (; a < e; a += PREFAULT_STEP)
+            if (madvise((void *)a, e - a < PREFAULT_STEP ? e - a : PREFAULT_STEP, MADV_POPULATE_WRITE)) return;
+    }
+#else
+    (void)pf;
 #endif
 }

@@ -27,6 +27,25 @@ void cn_free_libc(void *p);
  * failure changes nothing. */
 void cn_alloc_huge(void *p, size_t bytes);
 
+/* Regions of memory to fault in on another thread while their owner writes them from
+ * the front (cn_pool_start(1, cn_prefault_run, &pf, ...)): the first touch of a fresh
+ * page costs the kernel zeroing it, which then happens on a core that would idle.
+ * MADV_POPULATE_WRITE maps pages without changing their contents, so the owner may
+ * write them meanwhile; an older kernel refuses it, harmlessly (nothing is done). */
+#define CN_PREFAULT_MAX 64u
+typedef struct CnPrefault {
+    void *p[CN_PREFAULT_MAX];
+    size_t from[CN_PREFAULT_MAX], to[CN_PREFAULT_MAX]; /* bytes [from, to) of p */
+    uint32_t n;
+} CnPrefault;
+
+/* Adds bytes [from, to) of p (nothing when full, p NULL or the range empty). */
+void cn_prefault_add(CnPrefault *pf, void *p, size_t from, size_t to);
+/* Faults in every region of pf (a CnPoolFn: ud is the CnPrefault, t unused), a few MiB
+ * per call: a call holds the address space's lock, and another thread mapping memory
+ * meanwhile waits for it. */
+void cn_prefault_run(void *pf, uint32_t t);
+
 /* Allocations performed so far (for leak and allocation-count tests). */
 uint64_t cn_alloc_count(void);
 /* Re-read CN_TEST_FAIL_ALLOC_AFTER (tests call this after setenv). */

@@ -213,6 +213,9 @@ static int left_spec_cached(CnArena *a, const CnIceTable *t, LeftSpec *sp, CnErr
     return 0;
 }
 
+/* Left rows from which the reserved columns are faulted in on another thread. */
+#define LEFT_PREFAULT_MIN 262144
+
 /* Loads the left rows of partitions [lo, hi]: the left query's output, or (cached, split
  * mode) the left columns of the _bootstrap table `cached`, written from that output. */
 static int left_load(CnIceCatalog *cat, const CnJoin *j, const char *cached, CnArena *a, int32_t lo, int32_t hi,
@@ -254,6 +257,8 @@ static int left_load(CnIceCatalog *cat, const CnJoin *j, const char *cached, CnA
     for (uint32_t c = 0; n_rec > 0 && n_rec < UINT32_MAX && c < l->rows->n_cols; c++)
         (void)cn_col_vec_reserve(&l->rows->cols[c], (uint32_t)n_rec); /* only advice: appends grow it */
     bool first = true;
+    CnPrefault *pf = NULL;
+    CnPoolJob *pre = NULL;
     while (rc == 0 && lo <= hi) {
         const CnBatch *in = NULL;
         rc = cn_ice_scan_next(scan, &in, err);
@@ -267,8 +272,23 @@ static int left_load(CnIceCatalog *cat, const CnJoin *j, const char *cached, CnA
             uint64_t per = v->offsets[v->n] / v->n + 1, more = (uint64_t)(n_rec - v->n) * per;
             if (n_rec > v->n && more < (UINT64_C(1) << 32)) (void)cn_col_vec_reserve_bytes(&l->rows->cols[c], more);
         }
+        if (rc == 0 && first && n_rec >= LEFT_PREFAULT_MIN && cn_pool_threads() > 1 && (pf = cn_calloc(1, sizeof *pf))) {
+            /* the rest of the reserved columns faulted in on another core while this one
+             * decodes and copies (from the first batch on: see load.c's prefault_plan) */
+            for (uint32_t c = 0; c < l->rows->n_cols; c++) {
+                CnVec *v = &l->rows->cols[c];
+                size_t w = cn_col_type_width(v->type->id);
+                if (v->n_child) continue;
+                if (w) cn_prefault_add(pf, v->b_values.ptr, (size_t)v->n * w, v->b_values.cap);
+                if (v->offsets) cn_prefault_add(pf, v->b_offsets.ptr, ((size_t)v->n + 1) * 4, v->b_offsets.cap);
+                if (v->offsets) cn_prefault_add(pf, v->b_bytes.ptr, v->offsets[v->n], v->b_bytes.cap);
+            }
+            if (cn_pool_start(1, cn_prefault_run, pf, &pre, err)) cn_err_clear(err), pre = NULL; /* only help */
+        }
         first = false;
     }
+    cn_pool_join(pre);
+    cn_free(pf);
     if (rc) goto done;
     const CnSchema *os = cn_expr_query_schema(l->q);
     l->i_ds = cn_col_schema_find(os, LDS);

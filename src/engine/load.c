@@ -934,62 +934,26 @@ static int reader_take(Readers *rs, bool by_rg, uint32_t n_files, uint32_t *f, R
     return -1;
 }
 
-/* Faults in the pages of the rows reserved but not yet written (the loader would take
- * every first-touch fault itself otherwise, about a tenth of its time): runs beside the
- * readers. MADV_POPULATE_WRITE maps pages without changing their contents, so the
- * loader may write them at the same time; an older kernel refuses it, harmlessly. A
- * few MiB per call: the call holds the address space's lock, and a reader mapping
- * memory for its buffers meanwhile waited for the whole range (the readers stood still
- * for the first tenth of a 10M-row load). */
-#define PREFAULT_STEP ((uintptr_t)2 << 20)
-static void prefault_one(void *p, size_t used, size_t cap) {
-#ifdef MADV_POPULATE_WRITE
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p + used, e = (uintptr_t)p + cap;
-    a = (a + page - 1) & ~(page - 1);
-    e &= ~(page - 1);
-    for (; p && a < e; a += PREFAULT_STEP)
-        if (madvise((void *)a, e - a < PREFAULT_STEP ? e - a : PREFAULT_STEP, MADV_POPULATE_WRITE)) break;
-#else
-    (void)p, (void)used, (void)cap;
-#endif
-}
-
-#define PREFAULT_MAX 64u
-
-typedef struct Prefault { /* regions taken on the loader's thread before it writes on */
-    void *p[PREFAULT_MAX];
-    size_t used[PREFAULT_MAX], cap[PREFAULT_MAX];
-    uint32_t n;
-} Prefault;
-
-static void prefault_add(Prefault *pf, void *p, size_t used, size_t cap) {
-    if (pf->n == PREFAULT_MAX) return;
-    pf->p[pf->n] = p;
-    pf->used[pf->n] = used;
-    pf->cap[pf->n++] = cap;
-}
-
-/* Up to the rows the scan will give (expect): capacity beyond stays untouched. */
-static void prefault_plan(const CnEngGroupBy *g, uint64_t expect, Prefault *pf) {
+/* The rows reserved but not yet written, up to the rows the scan will give (expect;
+ * capacity beyond stays untouched): their pages are faulted in beside the readers
+ * (cn_prefault_run; the loader would take every first-touch fault itself otherwise,
+ * about a tenth of its time), from the first batch on (a reader mapping memory for its
+ * buffers waits while a populate call holds the address space's lock: the readers stood
+ * still for the first tenth of a 10M-row load when it ran from the start). */
+static void prefault_plan(const CnEngGroupBy *g, uint64_t expect, CnPrefault *pf) {
     size_t n = g->n_rows, cap = g->cap_rows;
     pf->n = 0;
     if (n + expect < cap) cap = n + expect;
-    prefault_add(pf, g->key_id, n * sizeof *g->key_id, cap * sizeof *g->key_id);
-    prefault_add(pf, g->ts, n * sizeof *g->ts, cap * sizeof *g->ts);
-    prefault_add(pf, g->ts_ok, n, cap);
-    prefault_add(pf, g->pday, n * sizeof *g->pday, cap * sizeof *g->pday);
+    cn_prefault_add(pf, g->key_id, n * sizeof *g->key_id, cap * sizeof *g->key_id);
+    cn_prefault_add(pf, g->ts, n * sizeof *g->ts, cap * sizeof *g->ts);
+    cn_prefault_add(pf, g->ts_ok, n, cap);
+    cn_prefault_add(pf, g->pday, n * sizeof *g->pday, cap * sizeof *g->pday);
     for (uint32_t c = 0; c < g->rows->n_cols; c++) {
         const CnVec *v = &g->rows->cols[c];
         size_t w = cn_col_type_width(v->type->id);
         size_t vcap = v->cap < n + expect ? v->cap : n + expect;
-        if (w && row_col_kept(g, c)) prefault_add(pf, v->values, (size_t)v->n * w, vcap * w);
+        if (w && row_col_kept(g, c)) cn_prefault_add(pf, v->values, (size_t)v->n * w, vcap * w);
     }
-}
-
-static void prefault_run(void *ud, uint32_t t) {
-    const Prefault *pf = ud;
-    (void)t;
-    for (uint32_t i = 0; i < pf->n; i++) prefault_one(pf->p[i], pf->used[i], pf->cap[i]);
 }
 
 /* Loads a source's rows with n reader threads (see above), each taking whole files or,
@@ -1025,7 +989,7 @@ static int load_parallel(CnEngGroupBy *g, CnIceCatalog *cat, const CnIceTable *t
     pthread_cond_init(&rs.cv, NULL);
     rs.n = n;
     CnPoolJob *pre = NULL;
-    Prefault pf;
+    CnPrefault pf;
     prefault_plan(g, (uint64_t)(n_records > 0 ? n_records : 0), &pf);
     rc = cn_pool_start(n, reader_main, &rs, &job, err);
     for (uint32_t f = 0; rc == 0;) {
@@ -1037,7 +1001,7 @@ static int load_parallel(CnEngGroupBy *g, CnIceCatalog *cat, const CnIceTable *t
         }
         /* the prefault from the first batch on: the readers have mapped their buffers by
          * then (a reader mapping memory waits while a populate call holds the lock) */
-        if (!pre && pf.n) rc = cn_pool_start(1, prefault_run, &pf, &pre, err);
+        if (!pre && pf.n) rc = cn_pool_start(1, cn_prefault_run, &pf, &pre, err);
         if (rc) break;
         if (days && rd->day[s] != INT32_MIN && rd->day[s] != days->last) {
             days->last = rd->day[s];

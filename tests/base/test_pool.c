@@ -7,6 +7,10 @@
 #include <sched.h>
 #include <stdlib.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
 #include "base/pool.h"
 
 typedef struct Run {
@@ -80,5 +84,45 @@ static void threads_from_env(void **state) {
     unsetenv("OMPI_COMM_WORLD_LOCAL_SIZE");
 }
 
+/* cn_prefault_run beside a writer: the pages end up resident (where the kernel has
+ * MADV_POPULATE_WRITE) and every byte written before or meanwhile is kept. */
+static void prefault_keeps_contents(void **state) {
+    (void)state;
+    const size_t bytes = (size_t)8 << 20, page = (size_t)sysconf(_SC_PAGESIZE);
+    uint8_t *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(p != MAP_FAILED);
+    for (size_t i = 0; i < bytes / 4; i++) p[i] = (uint8_t)(i * 7 + 1); /* written before */
+    CnPrefault pf = {0};
+    cn_prefault_add(&pf, NULL, 0, 10);  /* no memory */
+    cn_prefault_add(&pf, p, 100, 100);  /* empty */
+    assert_int_equal(pf.n, 0);
+    cn_prefault_add(&pf, p, 0, bytes);
+    assert_int_equal(pf.n, 1);
+    CnPoolJob *j = NULL;
+    CnErr err = CN_ERR_INIT;
+    ASSERT_OK(cn_pool_start(1, cn_prefault_run, &pf, &j, &err), &err);
+    for (size_t i = bytes / 4; i < bytes; i++) p[i] = (uint8_t)(i * 7 + 1); /* written meanwhile */
+    cn_pool_join(j);
+    for (size_t i = 0; i < bytes; i++)
+        if (p[i] != (uint8_t)(i * 7 + 1)) fail_msg("byte %zu changed", i);
+    /* fresh memory: resident after a run alone */
+    uint8_t *q = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(q != MAP_FAILED);
+    CnPrefault pq = {0};
+    cn_prefault_add(&pq, q, 0, bytes);
+    cn_prefault_run(&pq, 0);
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(q, page, MADV_POPULATE_WRITE) == 0) { /* the kernel has it */
+        unsigned char *vec = cn_malloc(bytes / page);
+        assert_int_equal(mincore(q, bytes, vec), 0);
+        for (size_t i = 0; i < bytes / page; i++) assert_true(vec[i] & 1);
+        cn_free(vec);
+    }
+#endif
+    for (size_t i = 0; i < bytes; i += page) assert_int_equal(q[i], 0); /* zeroed, as any fresh page */
+    munmap(p, bytes);
+    munmap(q, bytes);
+}
+
 CN_TEST_MAIN(cmocka_unit_test(run_calls_each_body_once), cmocka_unit_test(start_runs_beside_the_caller),
-             cmocka_unit_test(threads_from_env))
+             cmocka_unit_test(threads_from_env), cmocka_unit_test(prefault_keeps_contents))
