@@ -1928,8 +1928,9 @@ static void sweep_step(void *ud, uint32_t th) {
 }
 
 /* Every query's part values, in sorted order and row-major (the parts of a query share
- * cache lines; sorted order is random in left order): slot[r] = j for left row r with a
- * key, and part q's value is (*rv)[j * n_parts + q] when (*rok)[j * n_parts + q].
+ * cache lines; sorted order is random in left order): slot[r] = j for left row r whose
+ * key has rows (its other rows keep NONE: null values), and part q's value is
+ * (*rv)[j * n_parts + q] when (*rok)[j * n_parts + q].
  * OWNED: *rv, *rok (cn_free). */
 static int sweep(Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, const int64_t *qts,
                  const int32_t *qpday, uint32_t n_ids, uint32_t *slot, int64_t **rv, uint8_t **rok, CnErr *err) {
@@ -1939,7 +1940,7 @@ static int sweep(Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, co
     int rc = 0;
     if (!qsel) goto oom;
     for (uint32_t r = 0; r < n_q; r++)
-        if (qid[r] != NONE) qsel[n_qq++] = r;
+        if (qid[r] != NONE && s->start[qid[r]] != s->start[qid[r] + 1]) qsel[n_qq++] = r; /* a key with rows */
     rc = sort_recs(qid, qts, NULL, n_ids, NONE, qsel, n_qq, n_qq, NULL, NULL, &s->spare, &qs, &sj.qk, err);
     if (rc) goto done;
     uint32_t np = p->n_parts, nt = threads_for(n_qq);
@@ -2252,8 +2253,6 @@ int cn_eng__jscan_temporal(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, i
     spare_put(&s.spare, id, ((size_t)f.n + 1) * sizeof *id), id = NULL;
     flat_fini(&f);
     if (rc) goto done;
-    for (uint32_t r = 0; r < n; r++)
-        if (qid[r] != NONE && s.start[qid[r]] == s.start[qid[r] + 1]) qid[r] = NONE; /* no rows */
     uint32_t s_dropped = s.n_dropped;
     tw[2] = cn_clock_s(CLOCK_MONOTONIC), tc[2] = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID);
     rc = sweep(&s, &p, n, qid, qts, qpday, n_ids, slot, &rv, &rok, err);
