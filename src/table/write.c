@@ -14,6 +14,7 @@
  * only when they all came in that order; other files record none (unsorted). */
 #include "base/compat.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -546,22 +547,27 @@ int cn_ice_write_batch_sealed(CnIceWrite *w, const CnBatch *b, const char *ds, C
  * another (each file's columns still encoded on several threads when it pays). */
 #define SEAL_PAR_MIN 65536u
 
-/* Files of one cn_ice_write_batches_sealed, thread t taking batches t, t + nt, ...: each
- * file encoded, written and finished on its thread, with that thread's buffers. */
+/* Files of one cn_ice_write_batches_sealed, taken largest first by threads as they come
+ * free: each file encoded, written and finished on the thread that takes it, with that
+ * thread's buffers (thread t, w->encs[t]). */
 typedef struct SealJob {
     CnIceWrite *w;
     const CnBatch *const *b;
     const uint32_t *part;     /* batch i's file: w->parts[part[i]] */
+    const uint32_t *order;    /* batches, largest first */
     uint32_t n, nt;
+    atomic_uint next;         /* the next of order to take */
     int *rc;
     CnErr *err;
 } SealJob;
 
 static void seal_step(void *ud, uint32_t t) {
     SealJob *j = ud;
-    for (uint32_t i = t; i < j->n; i += j->nt) {
+    for (uint32_t k; (k = atomic_fetch_add(&j->next, 1)) < j->n;) {
+        uint32_t i = j->order[k];
         Part *p = &j->w->parts[j->part[i]];
         CnErr *err = &j->err[i];
+        cn_pq_writer_set_cache(p->pw, j->w->encs[t]); /* this thread's buffers */
         int rc = sort_track(j->w, p, j->b[i], NULL, j->b[i]->n_rows, err);
         if (rc == 0) rc = cn_pq_writer_write_whole(p->pw, j->b[i], err);
         if (rc == 0) rc = cn_pq_writer_finish(p->pw, err);
@@ -600,17 +606,25 @@ int cn_ice_write_batches_sealed(CnIceWrite *w, const CnBatch *const *b, const ch
             if (rc < 0) return rc;
         }
     }
-    uint32_t *part = cn_malloc(((size_t)n + 1) * sizeof *part);
+    uint32_t *part = cn_malloc(((size_t)n + 1) * sizeof *part), *order = cn_malloc(((size_t)n + 1) * sizeof *order);
     int *rcs = cn_calloc((size_t)n + 1, sizeof *rcs);
     CnErr *errs = cn_calloc((size_t)n + 1, sizeof *errs);
-    int rc = part && rcs && errs ? 0 : oom(err);
+    int rc = part && order && rcs && errs ? 0 : oom(err);
+    /* largest first, taken as threads come free: no big file left for one thread at the
+     * end (insertion: a write has a file per partition, a few hundred at most) */
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        uint32_t k = i;
+        for (; k > 0 && b[order[k - 1]]->n_rows < b[i]->n_rows; k--) order[k] = order[k - 1];
+        order[k] = i;
+    }
     for (uint32_t i = 0; i < n && rc == 0; i++) { /* every file opened first: w->parts may move */
         Part *p = NULL;
         rc = open_part_with(w, ds[i], w->encs[i % nt], 1, &p, err);
         if (rc == 0) part[i] = (uint32_t)(p - w->parts);
     }
     if (rc == 0) {
-        SealJob j = {.w = w, .b = b, .part = part, .n = n, .nt = nt, .rc = rcs, .err = errs};
+        SealJob j = {.w = w, .b = b, .part = part, .order = order, .n = n, .nt = nt, .rc = rcs, .err = errs};
+        atomic_init(&j.next, 0);
         cn_log(CN_LOG_DEBUG, "table %s: %u files written on %u threads", w->base->full_name, n, nt);
         cn_pool_run(nt, seal_step, &j);
         for (uint32_t i = 0; i < n && rc == 0; i++)
@@ -622,6 +636,7 @@ int cn_ice_write_batches_sealed(CnIceWrite *w, const CnBatch *const *b, const ch
         rc = seal(w, p, err);
     }
     cn_free(part);
+    cn_free(order);
     cn_free(rcs);
     cn_free(errs);
     return rc;

@@ -255,6 +255,11 @@ typedef struct CnPqWriter CnPqWriter;
  * (a type outside the subset, e.g. struct: names the column), CN_ENOMEM. */
 int cn_pq_writer_open(const char *path, const CnSchema *schema, const CnPqWriteOpts *opts,
                       CnPqWriter **out, CnErr *err);
+/* Lends the writer other encoding buffers (NULL: its own) from now on, as opts.cache
+ * does: for a caller that picks the thread writing a file, and that thread's buffers,
+ * only when it writes the file. Between writes, with no row pending (the buffers hold
+ * nothing of a file between row groups). */
+void cn_pq_writer_set_cache(CnPqWriter *w, struct CnPqEncCache *cache);
 /* Adds a key/value metadata entry to the footer (copied). Before finish. */
 int cn_pq_writer_set_kv(CnPqWriter *w, const char *key, const char *value, CnErr *err);
 /* Appends the batch's rows (only the selected ones when b->sel is set). The batch's

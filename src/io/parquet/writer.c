@@ -406,6 +406,11 @@ oom:
     goto done;
 }
 
+void cn_pq_writer_set_cache(CnPqWriter *w, CnPqEncCache *cache) {
+    w->o.cache = cache;
+    w->ec = cache ? cache : &w->own;
+}
+
 int cn_pq_writer_set_kv(CnPqWriter *w, const char *key, const char *value, CnErr *err) {
     if (w->finished) return cn_err_set(err, CN_EINVAL, "%s: metadata after finish", w->path);
     for (uint32_t i = 0; i < w->n_kv; i++)
