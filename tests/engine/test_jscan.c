@@ -367,6 +367,24 @@ static void env_close(Env *e) {
     cn_test_rm_rf(e->dir);
 }
 
+/* CN_THREADS as a test found it, put back by threads_restore. */
+typedef struct ThreadsEnv {
+    bool had;
+    char value[32];
+} ThreadsEnv;
+
+static ThreadsEnv threads_keep(void) {
+    ThreadsEnv t = {0};
+    const char *v = getenv("CN_THREADS");
+    if (v) t.had = true, snprintf(t.value, sizeof t.value, "%s", v);
+    return t;
+}
+
+static void threads_restore(const ThreadsEnv *t) {
+    if (t->had) setenv("CN_THREADS", t->value, 1);
+    else unsetenv("CN_THREADS");
+}
+
 static void run_random(uint32_t n_rows, uint32_t n_keys, Keys kk, uint64_t seed) {
     Env e;
     env_open(&e, n_rows, n_keys, kk, seed);
@@ -510,9 +528,7 @@ static void test_two_sources(void **state) {
     CnErr err = CN_ERR_INIT;
     CnConf *c = NULL;
     ASSERT_OK(cn_conf_loadb("production/group_bys/t/two", js, strlen(js), CN_CONF_KIND_UNKNOWN, &c, &err), &err);
-    const char *saved = getenv("CN_THREADS");
-    char keep[32] = "";
-    if (saved) snprintf(keep, sizeof keep, "%s", saved);
+    ThreadsEnv keep = threads_keep();
     Env e;
     env_open(&e, 20000, 300, DENSE, 2468);
     Queries q;
@@ -521,8 +537,7 @@ static void test_two_sources(void **state) {
         setenv("CN_THREADS", i ? "3" : "1", 1);
         assert_true(compare(e.cat, c->group_by, INT32_MIN, INT32_MAX, &q) > (uint64_t)q.b->n_rows);
     }
-    if (saved) setenv("CN_THREADS", keep, 1);
-    else unsetenv("CN_THREADS");
+    threads_restore(&keep);
     queries_fini(&q);
     env_close(&e);
     cn_conf_free(c);
@@ -534,9 +549,7 @@ static void test_two_sources(void **state) {
  * step (a step keeps at least 2048 rows per thread). */
 static void test_threads_identical(void **state) {
     (void)state;
-    const char *saved = getenv("CN_THREADS");
-    char keep[32] = "";
-    if (saved) snprintf(keep, sizeof keep, "%s", saved);
+    ThreadsEnv keep = threads_keep();
     static const Keys kinds[] = {DENSE, SPARSE, STRINGS};
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         Env e;
@@ -568,8 +581,7 @@ static void test_threads_identical(void **state) {
         cn_conf_free(c);
         env_close(&e);
     }
-    if (saved) setenv("CN_THREADS", keep, 1);
-    else unsetenv("CN_THREADS");
+    threads_restore(&keep);
 }
 
 /* Rows stored sorted by (key, ts), as drawn, or reversed give the same values: the
@@ -690,9 +702,8 @@ static CnConf *gb_conf_on(const char *table) {
  * threads. */
 static void test_sorted_tables(void **state) {
     (void)state;
-    const char *saved = getenv("CN_THREADS");
-    char keep[32] = "", log[4096];
-    if (saved) snprintf(keep, sizeof keep, "%s", saved);
+    ThreadsEnv keep = threads_keep();
+    char log[4096];
     static const Keys kinds[] = {DENSE, SPARSE, STRINGS};
     static const struct { const char *name; bool sorted; uint32_t commits; } tabs[] = {
         {"d1", false, 1}, {"s1", true, 1}, {"s2", true, 2}};
@@ -740,8 +751,7 @@ static void test_sorted_tables(void **state) {
         queries_fini(&q);
         env_close(&e);
     }
-    if (saved) setenv("CN_THREADS", keep, 1);
-    else unsetenv("CN_THREADS");
+    threads_restore(&keep);
 }
 
 /* A declared (key, ts) order the rows break must not change a value: rows as drawn
