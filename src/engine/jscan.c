@@ -1063,8 +1063,9 @@ typedef struct SortJob {
     int64_t *tmin, *tmax;       /* per thread */
     uint32_t *hist;             /* per row chunk 1 << DIGIT: counts, then write cursors */
     uint32_t *bend;             /* per bucket: end (after the scatter) */
-    atomic_uint next;           /* the next row chunk (phases 0-2) or group of SORT_GROUP
-                                 * buckets to sort (phase 3) */
+    /* the next row chunk (phases 0-2) or group of SORT_GROUP buckets to sort (phase 3);
+     * apart from the job, which the steps copy to locals while others take chunks */
+    atomic_uint *next;
     uint32_t *cnt;              /* per thread LSD_PASSES << DIGIT: radix_lsd counters */
     Rec *a, *scratch;           /* scratch: per thread, the largest bucket */
     uint32_t max_b;
@@ -1078,7 +1079,7 @@ typedef struct SortJob {
 static void sort_buckets(SortJob *j, uint32_t t) {
     Rec *sc = j->scratch + (size_t)t * j->max_b;
     uint32_t *cnt = j->cnt + ((size_t)t * LSD_PASSES << DIGIT);
-    for (uint32_t g; (g = atomic_fetch_add(&j->next, SORT_GROUP)) < (1u << DIGIT);)
+    for (uint32_t g; (g = atomic_fetch_add(j->next, SORT_GROUP)) < (1u << DIGIT);)
         for (uint32_t d = g; d < g + SORT_GROUP; d++) {
             uint32_t st = d ? j->bend[d - 1] : 0;
             radix_lsd(j->a + st, sc, j->bend[d] - st, j->low, &j->k, cnt);
@@ -1094,7 +1095,7 @@ static void sort_step(void *ud, uint32_t t) {
         return;
     }
     if (j->phase == 0) j->tmin[t] = INT64_MAX, j->tmax[t] = INT64_MIN;
-    for (uint32_t c; (c = atomic_fetch_add(&j->next, 1)) < j->n_chunks;) {
+    for (uint32_t c; (c = atomic_fetch_add(j->next, 1)) < j->n_chunks;) {
         uint32_t i0 = cut(j->n, c, j->n_chunks), i1 = cut(j->n, c + 1, j->n_chunks);
         uint32_t *h = j->hist + ((size_t)c << DIGIT);
         switch (j->phase) {
@@ -1136,7 +1137,7 @@ static void sort_step(void *ud, uint32_t t) {
 
 static void sort_phase(SortJob *j, int phase) {
     j->phase = phase;
-    atomic_store(&j->next, 0);
+    atomic_store(j->next, 0);
     cn_pool_run(j->nt, sort_step, j);
 }
 
@@ -1178,8 +1179,9 @@ typedef struct SortPre {
 static int sort_recs(const uint32_t *id, const int64_t *ts, const int64_t *val, uint32_t n_ids, uint32_t drop,
                      const uint32_t *idx, uint32_t n, uint32_t n_keep, const int64_t *trange, const SortPre *pre,
                      Spare *sp, Rec **out, RecKey *key, CnErr *err) {
+    atomic_uint next = 0;
     SortJob j = {.id = id, .idx = idx, .ts = ts, .val = val, .n = n, .nt = threads_for(n), .n_chunks = row_chunks(n),
-                 .drop = drop};
+                 .drop = drop, .next = &next};
     size_t nb = (size_t)1 << DIGIT;
     int rc = 0;
     *out = NULL;
@@ -1532,14 +1534,14 @@ typedef struct MarkJob {
     RecKey k;
     unsigned low;
     uint32_t *cnt, *hist; /* cnt: per thread; hist: per row chunk */
-    atomic_uint next;     /* the next row chunk */
+    atomic_uint *next;    /* the next row chunk (apart: the steps copy the job) */
 } MarkJob;
 
 static void mark_step(void *ud, uint32_t t) {
     MarkJob *j = ud;
     uint32_t *cnt = j->cnt + (size_t)t * j->n_ids;
     memset(cnt, 0, (size_t)j->n_ids * sizeof *cnt);
-    for (uint32_t c; (c = atomic_fetch_add(&j->next, 1)) < j->n_chunks;) {
+    for (uint32_t c; (c = atomic_fetch_add(j->next, 1)) < j->n_chunks;) {
         const MarkJob jl = *j; /* locals: the counts' stores may alias the job's fields */
         uint32_t *h = jl.hist + ((size_t)c << DIGIT);
         memset(h, 0, ((size_t)1 << DIGIT) * sizeof *h);
@@ -1561,8 +1563,9 @@ static void mark_step(void *ud, uint32_t t) {
  * the plan and counts for sort_recs (OWNED: pre->hist, cn_free). CN_ENOMEM: -1. */
 static int64_t mark_rows(uint32_t *id, const int64_t *key, int64_t klo, const int64_t *ts, const int64_t *win,
                          uint32_t n, uint32_t n_ids, const int64_t *trange, uint32_t *start, SortPre *pre) {
+    atomic_uint next = 0;
     MarkJob j = {.id = id, .key = key, .klo = klo, .ts = ts, .win = win, .n = n, .nt = threads_for(n),
-                 .n_chunks = row_chunks(n), .drop = n_ids, .n_ids = n_ids};
+                 .n_chunks = row_chunks(n), .drop = n_ids, .n_ids = n_ids, .next = &next};
     radix_plan(n_ids, trange[0], trange[1], n, &pre->k, &pre->top, &pre->low);
     j.k = pre->k, j.low = pre->low;
     j.cnt = cn_malloc(((size_t)j.nt * n_ids + 1) * sizeof *j.cnt);
@@ -1572,7 +1575,6 @@ static int64_t mark_rows(uint32_t *id, const int64_t *key, int64_t klo, const in
         cn_free(j.hist);
         return -1;
     }
-    atomic_init(&j.next, 0);
     cn_pool_run(j.nt, mark_step, &j);
     uint32_t sum = 0;
     for (uint32_t k = 0; k < n_ids; k++) {
