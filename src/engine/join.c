@@ -80,9 +80,14 @@ static int32_t vec_day(const CnVec *v, uint32_t r, DayMemo *m) {
     return d;
 }
 
-/* Storage days of rows [cut(t), cut(t + 1)) of v on thread t (DAY_PAR_MIN rows a thread
- * at least). */
+/* Threads for a pass over n left rows: DAY_PAR_MIN rows each at least. */
 #define DAY_PAR_MIN 65536
+static uint32_t day_threads(uint32_t n) {
+    uint32_t nt = cn_pool_threads(), most = n / DAY_PAR_MIN;
+    return most < 1 ? 1 : most < nt ? most : nt;
+}
+
+/* Storage days of rows [cut(t), cut(t + 1)) of v on thread t (day_threads). */
 typedef struct DayJob {
     const CnVec *v;
     int32_t *day;
@@ -299,8 +304,8 @@ static int left_load(CnIceCatalog *cat, const CnJoin *j, const char *cached, CnA
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto done;
     }
-    DayJob dj = {.v = &l->rows->cols[l->i_ds], .day = l->pday, .n = l->rows->n_rows, .nt = cn_pool_threads()};
-    if (dj.nt > dj.n / DAY_PAR_MIN) dj.nt = dj.n / DAY_PAR_MIN ? dj.n / DAY_PAR_MIN : 1;
+    DayJob dj = {.v = &l->rows->cols[l->i_ds], .day = l->pday, .n = l->rows->n_rows,
+                 .nt = day_threads(l->rows->n_rows)};
     cn_pool_run(dj.nt, day_step, &dj);
     /* output order: selects (with ts where it was selected), then ts when not selected;
      * a _bootstrap table has them in that order */
@@ -837,8 +842,7 @@ static int eval_temporal(CnIceCatalog *cat, Part *p, const Left *l, const CnEngO
     if (!p->day || !p->hit) return cn_err_set(err, CN_ENOMEM, "out of memory");
     TsDayJob *tj = cn_malloc(sizeof *tj);
     if (!tj) return cn_err_set(err, CN_ENOMEM, "out of memory");
-    *tj = (TsDayJob){.ts = tsv, .pday = l->pday, .day = p->day, .n = n, .nt = cn_pool_threads()};
-    if (tj->nt > n / DAY_PAR_MIN) tj->nt = n / DAY_PAR_MIN ? n / DAY_PAR_MIN : 1;
+    *tj = (TsDayJob){.ts = tsv, .pday = l->pday, .day = p->day, .n = n, .nt = day_threads(n)};
     if (tj->nt > TSDAY_MAX_THREADS) tj->nt = TSDAY_MAX_THREADS;
     cn_pool_run(tj->nt, tsday_step, tj);
     int32_t qmin = INT32_MAX, qmax = INT32_MIN, pmax = INT32_MIN;

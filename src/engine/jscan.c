@@ -281,10 +281,11 @@ static uint32_t cut(uint32_t n, uint32_t t, uint32_t nt) { return (uint32_t)((ui
  * free: with a half each, the thread given the early days (rows mostly outside every
  * query's windows, dropped at once) idled for a third of the marking pass. */
 #define ROW_CHUNKS 8 /* per thread */
-static uint32_t row_chunks(uint32_t n) {
-    uint32_t nt = threads_for(n);
-    return nt > 1 ? nt * ROW_CHUNKS : 1;
-}
+
+/* Chunks for nt threads taking `per` each (one when alone). */
+static uint32_t chunks_for(uint32_t nt, uint32_t per) { return nt > 1 ? nt * per : 1; }
+
+static uint32_t row_chunks(uint32_t n) { return chunks_for(threads_for(n), ROW_CHUNKS); }
 
 /* ------------------------------------------------------------------ load */
 
@@ -1417,7 +1418,7 @@ static int sort_runs(uint32_t *id, const int64_t *lazy_key, int64_t lazy_lo, con
                 .nt = threads_for(n)};
     /* keys in chunks of about n / n_chunks rows, taken by the threads in turn: a thread
      * slowed down (by fresh pages, say) takes fewer */
-    j.n_chunks = j.nt > 1 ? j.nt * RUN_CHUNKS : 1;
+    j.n_chunks = chunks_for(j.nt, RUN_CHUNKS);
     atomic_init(&j.next, 0);
     j.a = spare_take(sp, ((size_t)n + 1) * sizeof *j.a);
     j.cur = cn_malloc((CUR_STRIDE(nr) * j.nt + 1) * sizeof *j.cur);
@@ -1950,7 +1951,7 @@ static int sweep(Sorted *s, const Plan *p, uint32_t n_q, const uint32_t *qid, co
     sj.v = *rv = spare_take(&s->spare, ((size_t)n_qq * np + 1) * sizeof *sj.v);
     sj.ok = *rok = spare_take(&s->spare, (size_t)n_qq * np + 1);
     spare_fini(&s->spare); /* nothing bigger is made after: the rest goes back now */
-    sj.n_chunks = nt > 1 ? nt * SWEEP_CHUNKS : 1;
+    sj.n_chunks = chunks_for(nt, SWEEP_CHUNKS);
     sj.jcut = cn_malloc(((size_t)sj.n_chunks + 1) * sizeof *sj.jcut);
     sj.lo = cn_malloc(((size_t)nt * LO_STRIDE(p->n_w) + 1) * sizeof *sj.lo);
     if (!sj.v || !sj.ok || !sj.jcut || !sj.lo) goto oom;
@@ -2050,7 +2051,7 @@ static int out_columns(const Plan *p, uint32_t n, const uint32_t *slot, const in
                        CnBatch *vals, CnErr *err) {
     uint32_t np = p->n_parts;
     OutJob oj = {.p = p, .n = n, .nt = threads_for(n), .slot = slot, .rv = rv, .rok = rok, .vals = vals};
-    oj.n_chunks = oj.nt > 1 ? oj.nt * ROW_CHUNKS : 1;
+    oj.n_chunks = row_chunks(n); /* of 64-row words */
     atomic_init(&oj.next, 0);
     for (uint32_t q = 0; q < np; q++) {
         CnVec *v = &vals->cols[q];
