@@ -698,7 +698,8 @@ static int compute_rows(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
  * then a prefix of that order (they are the rows with ts >= the window's start), so
  * LAST_K of a window is the head of its prefix and FIRST_K the prefix's tail reversed.
  * Results are bit for bit the generic path's: integer sums wrap alike, AVERAGE adds the
- * same doubles in the same (source) order, K-lists follow rec.c's total order (ts, then
+ * same doubles in the same (source) order (or takes the integer sum when that order
+ * cannot change a bit: fold_win_exact), K-lists follow rec.c's total order (ts, then
  * value), and the rows written are the keys with a visible row, in key id order (the
  * D6 filter of the generic path keeps exactly those). CN_ENG_FOLD=0 turns it off (tests
  * compare both paths). */
@@ -793,15 +794,37 @@ static inline void fold_win_add(FoldWin *w, uint32_t n_wins, int64_t t, int64_t 
     }
 }
 
+/* fold_win_add for parts that read a window's count and integer sum alone (lite: no MIN
+ * or MAX, and AVERAGE's double sum exact, see fold_win_exact): no branch per window. */
+static inline void fold_win_add_lite(FoldWin *w, uint32_t n_wins, int64_t t, int64_t v) {
+    for (uint32_t i = 0; i < n_wins; i++) {
+        uint64_t in = t >= w[i].lo;
+        w[i].n += in;
+        w[i].sum += (uint64_t)v & (0 - in);
+    }
+}
+
+/* The double sums of a lite fold: when every partial sum is an integer below 2^53 in
+ * magnitude (the caller checked max |value| x rows), adding the doubles in source order
+ * is exact at every step, so its result is the integer sum's. */
+static inline void fold_win_exact(FoldWin *w, uint32_t n_wins) {
+    for (uint32_t i = 0; i < n_wins; i++) w[i].dsum = (double)(int64_t)w[i].sum;
+}
+
 static int fold_key_out(CnEngGroupBy *g, const CnEngFoldPart *fp, const FoldWin *w, uint32_t id, const FoldRow *kr,
                         const char *ds, CnBatch *ob);
 
 /* Appends key id's output row (keys, one value per part, ds) from its rows kr[0..n). */
-static int fold_key(CnEngGroupBy *g, const CnEngFoldPart *fp, FoldWin *w, uint32_t n_wins, bool any_k, uint32_t id,
-                    FoldRow *kr, uint32_t n, const char *ds, CnBatch *ob) {
+static int fold_key(CnEngGroupBy *g, const CnEngFoldPart *fp, FoldWin *w, uint32_t n_wins, bool any_k, bool lite,
+                    uint32_t id, FoldRow *kr, uint32_t n, const char *ds, CnBatch *ob) {
     fold_win_reset(w, n_wins);
-    for (uint32_t j = 0; j < n; j++) /* source order: AVERAGE's double sum depends on it */
-        fold_win_add(w, n_wins, kr[j].ts, kr[j].v);
+    if (lite) {
+        for (uint32_t j = 0; j < n; j++) fold_win_add_lite(w, n_wins, kr[j].ts, kr[j].v);
+        fold_win_exact(w, n_wins);
+    } else {
+        for (uint32_t j = 0; j < n; j++) /* source order: AVERAGE's double sum depends on it */
+            fold_win_add(w, n_wins, kr[j].ts, kr[j].v);
+    }
     if (any_k) cn_eng__fold_sort(kr, n, sizeof *kr);
     return fold_key_out(g, fp, w, id, kr, ds, ob);
 }
@@ -917,6 +940,7 @@ typedef struct FoldDay {
     uint32_t n_wins;
     bool any_k;
     bool sum_count;            /* every part SUM or COUNT */
+    bool lite;                 /* no MIN or MAX, AVERAGE's double sums exact (fold_win_add_lite) */
     const void *part;          /* visible rows by bucket, source order within it: */
     bool compact;              /* FoldPartRowC (ts = lo + dt), else FoldPartRow */
     int64_t lo;
@@ -990,23 +1014,26 @@ static int fold_chunk(const FoldDay *fd, FoldScratch *sc, uint32_t c, CnBatch *o
                 memcpy(w, fd->fw0, nw * sizeof *w);
                 fold_win_reset(w, nw);
             }
+#define FOLD_ADD(w, t, v) (fd->lite ? fold_win_add_lite(w, nw, t, v) : fold_win_add(w, nw, t, v))
             if (fd->compact) {
                 const FoldPartRowC *part = fd->part;
                 for (uint32_t i = i0; i < i1; i++) {
                     const FoldPartRowC *pr = &part[i];
                     if (pr->id < id0 || pr->id >= id1) continue;
-                    fold_win_add(sc->acc + (size_t)(pr->id - id0) * nw, nw, fd->lo + (int64_t)pr->dt, pr->v);
+                    FOLD_ADD(sc->acc + (size_t)(pr->id - id0) * nw, fd->lo + (int64_t)pr->dt, pr->v);
                 }
             } else {
                 const FoldPartRow *part = fd->part;
                 for (uint32_t i = i0; i < i1; i++) {
                     const FoldPartRow *pr = &part[i];
                     if (pr->id < id0 || pr->id >= id1) continue;
-                    fold_win_add(sc->acc + (size_t)(pr->id - id0) * nw, nw, pr->ts, pr->v);
+                    FOLD_ADD(sc->acc + (size_t)(pr->id - id0) * nw, pr->ts, pr->v);
                 }
             }
+#undef FOLD_ADD
             for (uint32_t id = id0; id < id1; id++) {
                 if (fd->beg[id + 1] == fd->beg[id]) continue; /* no visible row (D6) */
+                if (fd->lite) fold_win_exact(sc->acc + (size_t)(id - id0) * nw, nw);
                 if (fold_key_out(fd->g, fd->fp, sc->acc + (size_t)(id - id0) * nw, id, NULL, fd->ds, ob))
                     return CN_ENOMEM;
             }
@@ -1036,7 +1063,7 @@ static int fold_chunk(const FoldDay *fd, FoldScratch *sc, uint32_t c, CnBatch *o
         for (uint32_t id = id0; id < id1; id++) {
             uint32_t n = fd->beg[id + 1] - fd->beg[id];
             if (!n) continue; /* no visible row: every value null, not written (D6) */
-            if (fold_key(fd->g, fd->fp, sc->fw, fd->n_wins, fd->any_k, id, sc->rows + (fd->beg[id] - base), n,
+            if (fold_key(fd->g, fd->fp, sc->fw, fd->n_wins, fd->any_k, fd->lite, id, sc->rows + (fd->beg[id] - base), n,
                          fd->ds, ob))
                 return CN_ENOMEM;
         }
@@ -1128,6 +1155,7 @@ typedef struct FoldScan {
     void *part;                /* FoldPartRowC when compact, else FoldPartRow */
     bool compact;
     uint32_t *beg;             /* n_ids + 1 (see FoldDay) */
+    uint64_t *amax;            /* per thread: the largest |value| it scattered */
 } FoldScan;
 
 static void fold_rows_of(const FoldScan *fs, uint32_t t, uint32_t *r0, uint32_t *r1) {
@@ -1160,6 +1188,12 @@ static void fold_count(void *ud, uint32_t t) {
         if (FOLD_VISIBLE(r)) h[kid[r] >> shift]++;
 }
 
+/* The larger of m and |v| (|INT64_MIN| is 2^63). */
+static inline uint64_t abs_max(uint64_t m, int64_t v) {
+    uint64_t a = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    return a > m ? a : m;
+}
+
 static void fold_scatter(void *ud, uint32_t t) {
     FoldScan *fs = ud;
     const CnEngGroupBy *g = fs->g;
@@ -1174,27 +1208,33 @@ static void fold_scatter(void *ud, uint32_t t) {
     const int64_t *tsa = g->ts;
     const uint64_t *valid = val->valid;
     const uint32_t *kid = g->key_id, shift = fs->shift;
+    uint64_t amax = 0;
     if (fs->compact) {
         FoldPartRowC *part = fs->part;
         for (uint32_t r = r0; r < r1; r++) {
             if (!FOLD_VISIBLE(r)) continue;
             uint32_t id = kid[r];
             FoldPartRowC *pr = &part[pos[id >> shift]++];
-            pr->v = x[r];
+            int64_t v = x[r];
+            pr->v = v;
             pr->dt = (uint32_t)(tsa[r] - lo);
             pr->id = id;
+            amax = abs_max(amax, v);
         }
-        return;
+    } else {
+        FoldPartRow *part = fs->part;
+        for (uint32_t r = r0; r < r1; r++) {
+            if (!FOLD_VISIBLE(r)) continue;
+            uint32_t id = kid[r];
+            FoldPartRow *pr = &part[pos[id >> shift]++];
+            int64_t v = x[r];
+            pr->ts = tsa[r];
+            pr->v = v;
+            pr->id = id;
+            amax = abs_max(amax, v);
+        }
     }
-    FoldPartRow *part = fs->part;
-    for (uint32_t r = r0; r < r1; r++) {
-        if (!FOLD_VISIBLE(r)) continue;
-        uint32_t id = kid[r];
-        FoldPartRow *pr = &part[pos[id >> shift]++];
-        pr->ts = tsa[r];
-        pr->v = x[r];
-        pr->id = id;
-    }
+    fs->amax[t] = amax;
 }
 
 /* beg[id + 1] of the keys of buckets t, t + n_threads, ...: each bucket's rows counted
@@ -1235,6 +1275,7 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
     fd.state = cn_calloc(n_slots, 1);
     uint32_t n_wins = 0, n_ids = g->keys.n;
     uint32_t *beg = NULL, *hist = NULL, *bbeg = NULL, *cut = NULL;
+    uint64_t *amax = NULL;
     void *part = NULL; /* visible rows by bucket (FoldPartRowC or FoldPartRow) */
     bool sync_init = false;
     int rc = 0;
@@ -1245,17 +1286,20 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
     if (!cn_eng__fold_plan(g, fp, wins, &n_wins)) goto out;
     *done = true;
     bool any_k = false;
-    bool sum_count = true;
+    bool sum_count = true, any_mm = false, any_avg = false;
     for (uint32_t p = 0; p < g->n_parts; p++) {
         any_k |= fp[p].op == CN_ENG_FOLD_LASTK || fp[p].op == CN_ENG_FOLD_FIRSTK;
         sum_count &= fp[p].op == CN_ENG_FOLD_SUM || fp[p].op == CN_ENG_FOLD_COUNT;
+        any_mm |= fp[p].op == CN_ENG_FOLD_MIN || fp[p].op == CN_ENG_FOLD_MAX;
+        any_avg |= fp[p].op == CN_ENG_FOLD_AVG;
     }
     const CnVec *val = &g->rows->cols[g->bases[0].i_input];
     beg = cn_malloc(((size_t)n_ids + 1) * sizeof *beg);
     hist = cn_malloc(((size_t)n_threads * FOLD_BUCKETS + 1) * sizeof *hist);
+    amax = cn_malloc(((size_t)n_threads + 1) * sizeof *amax);
     bbeg = cn_malloc((FOLD_BUCKETS + 2) * sizeof *bbeg);
     cut = cn_malloc(((size_t)n_ids / FOLD_BATCH + 3) * sizeof *cut);
-    if (!beg || !hist || !bbeg || !cut) {
+    if (!beg || !hist || !bbeg || !cut || !amax) {
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto out;
     }
@@ -1285,7 +1329,7 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
         size_t psz = compact ? sizeof(FoldPartRowC) : sizeof(FoldPartRow);
         FoldScan fs = {.g = g, .val = val, .d = d, .lo = lo, .end = end, .n_threads = n_threads, .shift = shift,
                        .n_buckets = n_buckets, .n_ids = n_ids, .hist = hist, .bbeg = bbeg, .beg = beg,
-                       .compact = compact};
+                       .compact = compact, .amax = amax};
         double w0 = cn_clock_s(CLOCK_MONOTONIC), c0 = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID);
         cn_pool_run(n_threads, fold_count, &fs);
         uint32_t m = 0, max_b = 0;
@@ -1323,6 +1367,11 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
         }
         fs.part = part;
         cn_pool_run(n_threads, fold_scatter, &fs);
+        /* lite: every part reads a window's count and integer sum alone, AVERAGE too when
+         * max |value| x rows stays below 2^53 (fold_win_exact) */
+        uint64_t am = 0;
+        for (uint32_t t = 0; t < n_threads; t++) am = am > amax[t] ? am : amax[t];
+        bool lite = !any_mm && (!any_avg || am < (UINT64_C(1) << 53) / (m ? m : 1));
         /* beg[id] is id's first row in key order */
         beg[0] = 0;
         cn_pool_run(n_threads, fold_key_counts, &fs);
@@ -1345,6 +1394,7 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
         fd.n_wins = n_wins;
         fd.any_k = any_k;
         fd.sum_count = sum_count;
+        fd.lite = lite;
         fd.part = part;
         fd.compact = compact;
         fd.lo = lo;
@@ -1388,6 +1438,7 @@ out:
     cn_free(fw);
     cn_free(beg);
     cn_free(hist);
+    cn_free(amax);
     cn_free(bbeg);
     cn_free(cut);
     cn_free(part);

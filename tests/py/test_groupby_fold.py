@@ -20,9 +20,10 @@ FOLD, ROWS = {"CN_ENG_FOLD": "1"}, {"CN_ENG_FOLD": "0"}  # the key fold on, off 
 FOLD_OPS = {"SUM": 7, "COUNT": 6, "AVERAGE": 8, "MIN": 0, "MAX": 1, "LAST_K": 13, "FIRST_K": 14}
 
 
-def gen_conf(rnd, name, ops=tuple(FOLD_OPS)):
+def gen_conf(rnd, name, ops=tuple(FOLD_OPS), must=()):
     aggs = []
-    for op in rnd.sample(list(ops), rnd.randint(1, len(ops))):
+    pick = rnd.sample(list(ops), rnd.randint(1, len(ops)))
+    for op in pick + [m for m in must if m not in pick]:
         a = {"inputColumn": "v", "operation": FOLD_OPS[op]}
         if op in ("LAST_K", "FIRST_K"):
             a["argMap"] = {"k": str(rnd.randint(1, 5))}
@@ -50,16 +51,20 @@ def run(wh, root, name, env_over, *args):
     return p.stderr
 
 
-def run_dataset(tmp, seed, ops=tuple(FOLD_OPS), tag="f"):
+def run_dataset(tmp, seed, ops=tuple(FOLD_OPS), tag="f", big=False):
     rnd = random.Random(seed)
     n_days = rnd.randint(4, 8)
     rows = gen_rows(rnd, n_days, False)
+    if big:  # values of 58 bits: doubles round them, and their sums overflow
+        for r in rows:
+            if r["v"] is not None:
+                r["v"] = r["v"] * (1 << 52) + rnd.randint(0, 3)
     root = os.path.join(str(tmp), "%s%d" % (tag, seed))
     table, wh = load_dataset(root, rows)
     present = sorted({r["ds"] for r in rows})
     compared = 0
     for i in range(PER_DATASET):
-        conf = gen_conf(rnd, "g%d" % i, ops)
+        conf = gen_conf(rnd, "g%d" % i, ops, ("AVERAGE",) if big else ())
         out = {}
         for fold in (True, False):
             name = "g%d_%s" % (i, "fold" if fold else "rows")
@@ -97,4 +102,14 @@ def test_fold_without_k_lists(tmp_path):
     seeds = case_seeds(2)
     for tag, ops in (("sc", ("SUM", "COUNT")), ("nk", ("SUM", "COUNT", "AVERAGE", "MIN", "MAX"))):
         total = sum(each_seed(seeds, lambda s: run_dataset(tmp_path, s, ops, tag)))
+        assert total == PER_DATASET * len(seeds)
+
+
+def test_fold_average_of_large_values(tmp_path):
+    """AVERAGE over values whose sums are not exact in doubles: the fold must add them in
+    source order as the row path does (a window's integer sum stands for the double sum
+    only while max |value| x rows stays below 2^53), with and without K-lists."""
+    seeds = case_seeds(2)
+    for tag, ops in (("bk", ("AVERAGE", "LAST_K", "SUM")), ("bn", ("AVERAGE", "COUNT", "SUM"))):
+        total = sum(each_seed(seeds, lambda s: run_dataset(tmp_path, s, ops, tag, big=True)))
         assert total == PER_DATASET * len(seeds)
