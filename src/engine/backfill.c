@@ -759,7 +759,10 @@ static int run_chunk(CnIceCatalog *cat, const CnGroupBy *gb, const CnEngOpts *o,
      * no hash slots (built on one thread after the load otherwise) */
     CnEngOpts lo_opts = *o;
     lo_opts.keys_unindexed = o->keys_unindexed || (!tiles && !o->shard);
-    if (rc == 0) rc = cn_eng__open(cat, gb, lo, hi, &lo_opts, tiles ? store_skip : NULL, &store, &g, err);
+    /* the skip only when the store can serve a partition: a load without one reads its
+     * files on several threads */
+    bool skips = tiles && store.valid && store.n_days;
+    if (rc == 0) rc = cn_eng__open(cat, gb, lo, hi, &lo_opts, skips ? store_skip : NULL, &store, &g, err);
     if (rc) goto done;
     g->output_table = out_table;
     /* without a usable store: build tiles only when the rows are dense enough that a
