@@ -1188,12 +1188,6 @@ static void fold_count(void *ud, uint32_t t) {
         if (FOLD_VISIBLE(r)) h[kid[r] >> shift]++;
 }
 
-/* The larger of m and |v| (|INT64_MIN| is 2^63). */
-static inline uint64_t abs_max(uint64_t m, int64_t v) {
-    uint64_t a = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    return a > m ? a : m;
-}
-
 static void fold_scatter(void *ud, uint32_t t) {
     FoldScan *fs = ud;
     const CnEngGroupBy *g = fs->g;
@@ -1219,7 +1213,7 @@ static void fold_scatter(void *ud, uint32_t t) {
             pr->v = v;
             pr->dt = (uint32_t)(tsa[r] - lo);
             pr->id = id;
-            amax = abs_max(amax, v);
+            amax = cn_eng__abs_max(amax, v);
         }
     } else {
         FoldPartRow *part = fs->part;
@@ -1231,7 +1225,7 @@ static void fold_scatter(void *ud, uint32_t t) {
             pr->ts = tsa[r];
             pr->v = v;
             pr->id = id;
-            amax = abs_max(amax, v);
+            amax = cn_eng__abs_max(amax, v);
         }
     }
     fs->amax[t] = amax;

@@ -181,6 +181,12 @@ bool cn_eng__fold_enabled(void);
 /* Fills fp (g->n_parts entries) and the distinct window lengths wins[0..*n_wins) (ms, 0
  * unwindowed; at most g->n_parts); false when some part needs the generic path. */
 bool cn_eng__fold_plan(const CnEngGroupBy *g, CnEngFoldPart *fp, int64_t *wins, uint32_t *n_wins);
+/* The larger of m and |v| (|INT64_MIN| is 2^63): the largest |value| of a fold's rows,
+ * which bounds its partial sums (AVERAGE's double sums are exact below 2^53). */
+static inline uint64_t cn_eng__abs_max(uint64_t m, int64_t v) {
+    uint64_t a = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    return a > m ? a : m;
+}
 /* Newest first: ts descending, then value descending (rec.c's LAST_K order), over rows
  * whose first members are int64_t ts, v (qsort comparator). */
 static inline int cn_eng__fold_row_cmp(const void *a, const void *b) {

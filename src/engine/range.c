@@ -593,8 +593,7 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
         if (!R_SEEN(r)) continue;
         cnt[g->key_id[r]]++;
         prefix &= (int64_t)g->pday[r] * CN_MS_PER_DAY <= g->ts[r];
-        uint64_t a = x[r] < 0 ? (uint64_t)0 - (uint64_t)x[r] : (uint64_t)x[r];
-        if (a > max_abs) max_abs = a;
+        max_abs = cn_eng__abs_max(max_abs, x[r]);
         m++;
     }
     uint32_t max_rows = 0;
