@@ -555,7 +555,7 @@ typedef struct SealJob {
     const CnBatch *const *b;
     const uint32_t *part;     /* batch i's file: w->parts[part[i]] */
     const uint32_t *order;    /* batches, largest first */
-    uint32_t n, nt;
+    uint32_t n;
     atomic_uint next;         /* the next of order to take */
     int *rc;
     CnErr *err;
@@ -623,7 +623,7 @@ int cn_ice_write_batches_sealed(CnIceWrite *w, const CnBatch *const *b, const ch
         if (rc == 0) part[i] = (uint32_t)(p - w->parts);
     }
     if (rc == 0) {
-        SealJob j = {.w = w, .b = b, .part = part, .order = order, .n = n, .nt = nt, .rc = rcs, .err = errs};
+        SealJob j = {.w = w, .b = b, .part = part, .order = order, .n = n, .rc = rcs, .err = errs};
         atomic_init(&j.next, 0);
         cn_log(CN_LOG_DEBUG, "table %s: %u files written on %u threads", w->base->full_name, n, nt);
         cn_pool_run(nt, seal_step, &j);
