@@ -23,6 +23,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -553,11 +554,88 @@ static int run_days(RData *rd, const int32_t *days, uint32_t n_days, uint32_t ma
 
 /* ------------------------------------------------------------------ entry */
 
+/* ------------------------------------------------------------------ grouping */
+
+#define GROUP_MAX_THREADS 16u
+#define GROUP_SORT_IDS 4096u /* key ids a thread takes at a time to sort */
+
+/* The grouping of the rows a day of the range may see, on threads: thread t counts the
+ * rows of chunk t (cut(n, t, nt)) per key id into cnt[t * n_ids ...], which then become
+ * its write cursors (after the rows of the same key in the chunks before it, so a key's
+ * rows stay in source order), scatters them, and the threads sort keys' rows in turns of
+ * GROUP_SORT_IDS ids. The result does not depend on the thread count. */
+typedef struct GroupJob {
+    const CnEngGroupBy *g;
+    const CnVec *val;
+    int32_t e;
+    int64_t end_e, lo_s;
+    uint32_t n, nt, n_ids;
+    uint32_t *cnt;       /* nt x n_ids: counts, then cursors */
+    RRow *rows;
+    const uint32_t *beg;
+    int phase;           /* 0 count, 1 scatter, 2 sort */
+    atomic_uint next;    /* phase 2: the next ids to sort */
+    uint64_t m[GROUP_MAX_THREADS], max_abs[GROUP_MAX_THREADS];
+    bool prefix[GROUP_MAX_THREADS];
+} GroupJob;
+
+static void group_step(void *ud, uint32_t t) {
+    GroupJob *j = ud;
+    const CnEngGroupBy *g = j->g;
+    if (j->phase == 2) {
+        for (uint32_t a; (a = atomic_fetch_add(&j->next, GROUP_SORT_IDS)) < j->n_ids;)
+            for (uint32_t id = a, b = CN_MIN(j->n_ids, a + GROUP_SORT_IDS); id < b; id++)
+                cn_eng__fold_sort(j->rows + j->beg[id], j->beg[id + 1] - j->beg[id], sizeof *j->rows);
+        return;
+    }
+    /* locals: the stores below may alias g's and val's fields */
+    const uint8_t *ts_ok = g->ts_ok;
+    const int32_t *pday = g->pday;
+    const int64_t *ts = g->ts, *x = j->val->values;
+    const uint64_t *valid = j->val->valid;
+    const uint32_t *kid = g->key_id;
+    int32_t e = j->e;
+    int64_t end_e = j->end_e, lo_s = j->lo_s;
+    uint32_t *c = j->cnt + (size_t)t * j->n_ids;
+    uint32_t r0 = (uint32_t)((uint64_t)j->n * t / j->nt), r1 = (uint32_t)((uint64_t)j->n * (t + 1) / j->nt);
+#define R_SEEN(r) \
+    (ts_ok[r] && pday[r] <= e && ts[r] < end_e && ts[r] >= lo_s && (!valid || ((valid[(r) >> 6] >> ((r) & 63)) & 1)))
+    if (j->phase == 0) {
+        uint64_t m = 0, max_abs = 0;
+        bool prefix = true;
+        for (uint32_t r = r0; r < r1; r++) {
+            if (!R_SEEN(r)) continue;
+            c[kid[r]]++;
+            prefix &= (int64_t)pday[r] * CN_MS_PER_DAY <= ts[r];
+            max_abs = cn_eng__abs_max(max_abs, x[r]);
+            m++;
+        }
+        j->m[t] = m, j->max_abs[t] = max_abs, j->prefix[t] = prefix;
+        return;
+    }
+    RRow *rows = j->rows;
+    for (uint32_t r = r0; r < r1; r++) {
+        if (!R_SEEN(r)) continue;
+        RRow *rr = &rows[c[kid[r]]++];
+        rr->ts = ts[r];
+        rr->v = x[r];
+        rr->pday = pday[r];
+    }
+#undef R_SEEN
+}
+
+static void group_phase(GroupJob *j, int phase) {
+    j->phase = phase;
+    atomic_store(&j->next, 0);
+    cn_pool_run(j->nt, group_step, j);
+}
+
 int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, void *ud, bool *done, CnErr *err) {
     *done = false;
     RPlan pl;
     if (!plan_make(g, &pl)) return 0;
     double cpu0 = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID), cpu1 = 0, fold_cpu = -1;
+    double wall0 = cn_clock_s(CLOCK_MONOTONIC), wall1 = 0;
     RData rd;
     memset(&rd, 0, sizeof rd);
     rd.g = g;
@@ -568,61 +646,69 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     uint32_t *cnt = NULL;
     int rc = 0;
     const CnVec *val = &g->rows->cols[pl.i_input];
-    const int64_t *x = val->values;
     /* rows some day of [s, e] may see: ts < end(e), stored by e, ts in the widest window of s */
     int64_t end_e = ((int64_t)e + 1) * CN_MS_PER_DAY, lo_s = INT64_MAX;
     for (uint32_t w = 0; w < pl.n_wins; w++) {
         int64_t l = pl.win[w] ? ((int64_t)s + 1) * CN_MS_PER_DAY - pl.win[w] : INT64_MIN;
         if (l < lo_s) lo_s = l;
     }
-#define R_SEEN(r) (g->ts_ok[r] && g->pday[r] <= e && g->ts[r] < end_e && g->ts[r] >= lo_s && cn_col_vec_is_valid(val, r))
-    cnt = cn_calloc((size_t)rd.n_ids + 2, sizeof *cnt);
+    /* threads: each keeps n_ids counters, so not more than the rows can repay */
+    uint32_t nt = CN_MIN(cn_pool_threads(), GROUP_MAX_THREADS);
+    while (nt > 1 && (uint64_t)nt * rd.n_ids > 2 * (uint64_t)g->n_rows) nt--;
+    GroupJob *gj = cn_calloc(1, sizeof *gj);
+    cnt = cn_calloc((size_t)nt * rd.n_ids + 2, sizeof *cnt);
     rd.beg = cn_malloc(((size_t)rd.n_ids + 2) * sizeof *rd.beg);
     days = cn_malloc(((size_t)(e - s) + 1) * sizeof *days);
-    if (!cnt || !rd.beg || !days) {
+    if (!gj || !cnt || !rd.beg || !days) {
+        cn_free(gj);
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto out;
     }
+    *gj = (GroupJob){.g = g, .val = val, .e = e, .end_e = end_e, .lo_s = lo_s, .n = g->n_rows, .nt = nt,
+                     .n_ids = rd.n_ids, .cnt = cnt, .beg = rd.beg};
+    group_phase(gj, 0);
     uint64_t m = 0, max_abs = 0;
     /* the prefix path needs every row visible from its ts day on (stored no later) and
      * only operations a running sum gives */
     bool prefix = true;
     for (uint32_t p = 0; p < pl.n_parts; p++)
         prefix &= pl.part[p].op != CN_ENG_FOLD_MIN && pl.part[p].op != CN_ENG_FOLD_MAX;
-    for (uint32_t r = 0; r < g->n_rows; r++) {
-        if (!R_SEEN(r)) continue;
-        cnt[g->key_id[r]]++;
-        prefix &= (int64_t)g->pday[r] * CN_MS_PER_DAY <= g->ts[r];
-        max_abs = cn_eng__abs_max(max_abs, x[r]);
-        m++;
+    for (uint32_t t = 0; t < nt; t++) {
+        m += gj->m[t];
+        max_abs = max_abs > gj->max_abs[t] ? max_abs : gj->max_abs[t];
+        prefix &= gj->prefix[t];
     }
+    /* a key's rows start at beg[id]; thread t's cursor after the threads before it */
     uint32_t max_rows = 0;
     rd.beg[0] = 0;
     for (uint32_t id = 0; id < rd.n_ids; id++) {
-        if (cnt[id] > max_rows) max_rows = cnt[id];
-        rd.beg[id + 1] = rd.beg[id] + cnt[id];
+        uint32_t at = rd.beg[id];
+        for (uint32_t t = 0; t < nt; t++) {
+            uint32_t k = cnt[(size_t)t * rd.n_ids + id];
+            cnt[(size_t)t * rd.n_ids + id] = at;
+            at += k;
+        }
+        if (at - rd.beg[id] > max_rows) max_rows = at - rd.beg[id];
+        rd.beg[id + 1] = at;
     }
     /* AVERAGE in ts order equals source order only while every partial sum is exact */
-    if (pl.any_avg && max_rows && max_abs > (UINT64_C(1) << 53) / max_rows) goto out;
+    if (pl.any_avg && max_rows && max_abs > (UINT64_C(1) << 53) / max_rows) {
+        cn_free(gj);
+        goto out;
+    }
     *done = true;
     rc = cn_eng__mem_check(g, m * (sizeof *rd.rows + (prefix ? 8 : 0)) + ((uint64_t)rd.n_ids * 3 + (uint64_t)max_rows) * 16,
                            "computing the daily windows of the range", err);
-    if (rc) goto out;
-    rd.rows = cn_malloc((m + 1) * sizeof *rd.rows);
-    if (!rd.rows) {
+    if (rc == 0 && !(rd.rows = cn_malloc((m + 1) * sizeof *rd.rows)))
         rc = cn_err_set(err, CN_ENOMEM, "out of memory (%llu rows)", (unsigned long long)m);
-        goto out;
+    if (rc == 0) {
+        gj->rows = rd.rows;
+        group_phase(gj, 1); /* scatter */
+        group_phase(gj, 2); /* each key's rows newest first */
     }
-    for (uint32_t id = 0; id < rd.n_ids; id++) cnt[id] = rd.beg[id];
-    for (uint32_t r = 0; r < g->n_rows; r++) {
-        if (!R_SEEN(r)) continue;
-        RRow *rr = &rd.rows[cnt[g->key_id[r]]++];
-        rr->ts = g->ts[r];
-        rr->v = x[r];
-        rr->pday = g->pday[r];
-    }
-#undef R_SEEN
-    for (uint32_t id = 0; id < rd.n_ids; id++) cn_eng__fold_sort(rd.rows + rd.beg[id], rd.beg[id + 1] - rd.beg[id], sizeof *rd.rows);
+    cn_free(gj);
+    cn_free(cnt), cnt = NULL; /* the cursors: done with */
+    if (rc) goto out;
     if (prefix) {
         rd.psum = cn_malloc((m + 1) * sizeof *rd.psum);
         if (!rd.psum) {
@@ -649,15 +735,16 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
         fprintf(stderr, "range fold: %llu rows over %u keys, %u days%s\n", (unsigned long long)m, rd.n_ids, n_days,
                 prefix ? " (running sums)" : "");
     cpu1 = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID);
+    wall1 = cn_clock_s(CLOCK_MONOTONIC);
     rc = cn_eng__out_schema(g, &rd.os, err);
     if (rc == 0) rc = run_days(&rd, days, n_days, max_rows, emit, ud, &fold_cpu, err);
     if (rc == 0 && n_days && fold_cpu >= 0) {
         /* where a range's time goes: grouping, then folding (worker) and writing (the rest) */
         double days_cpu = cn_clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu1;
         cn_log(CN_LOG_DEBUG,
-               "range fold: rows grouped and sorted in %.3f s CPU; %u days in %.3f s CPU: folding %.3f s "
+               "range fold: rows grouped and sorted in %.3f s wall, %.3f s CPU; %u days in %.3f s CPU: folding %.3f s "
                "(%.4f a day), writing %.3f s (%.4f a day)",
-               cpu1 - cpu0, n_days, days_cpu, fold_cpu, fold_cpu / n_days, days_cpu - fold_cpu,
+               wall1 - wall0, cpu1 - cpu0, n_days, days_cpu, fold_cpu, fold_cpu / n_days, days_cpu - fold_cpu,
                (days_cpu - fold_cpu) / n_days);
     }
 out:

@@ -2,14 +2,16 @@
 MAX, LAST_K and FIRST_K over one long column folds every day of the range in one pass.
 Each random GroupBy (windows in hours and days, unwindowed parts, string, long and
 two-column keys, null keys and values, ties on ts, events on day and hour edges, late
-events, wheres) is backfilled three ways over the same data, all without the tile store:
-one range run (which must take the range pass), one run per day (the one-day key fold),
-and one range run with CN_ENG_FOLD=0 (tiles built in memory, the generic path). All three
-must write the same rows, and a few days must equal the oracle. Even seeds drop the late
-events and their first GroupBy has no MIN or MAX, so the range pass takes its running-sum
-path (every row visible from its ts day on); odd seeds keep them (the row-by-row path). Every day has input (a
-day without any splits the range into separate runs). CN_TEST_SEED=<seed> replays one
-dataset, CN_TEST_CASES=<n> runs more (default 3, two GroupBys each)."""
+events, wheres) is backfilled four ways over the same data, all without the tile store:
+one range run (which must take the range pass), the same on three threads (its grouping
+splits the rows among them), one run per day (the one-day key fold), and one range run
+with CN_ENG_FOLD=0 (tiles built in memory, the generic path). All four must write the
+same rows, and a few days must equal the oracle. Even seeds drop the late events and
+their first GroupBy has no MIN or MAX, so the range pass takes its running-sum path
+(every row visible from its ts day on); odd seeds keep them (the row-by-row path). Every
+day has input (a day without any splits the range into separate runs).
+CN_TEST_SEED=<seed> replays one dataset, CN_TEST_CASES=<n> runs more (default 3, two
+GroupBys each)."""
 
 import glob
 import json
@@ -61,10 +63,12 @@ def run_dataset(tmp, seed):
             conf["aggregations"] = aggs or [{"inputColumn": "v", "operation": FOLD_OPS["SUM"]}]
         no_minmax = all(a["operation"] not in (FOLD_OPS["MIN"], FOLD_OPS["MAX"]) for a in conf["aggregations"])
         out = {}
-        for mode in ("range", "days", "generic"):
+        for mode in ("range", "range3", "days", "generic"):
             name = "g%d_%s" % (i, mode)
             write_conf(root, conf, name)
-            if mode == "range":
+            if mode == "range3":  # the grouping's threads change nothing (it may use them all)
+                assert "range fold" in run(wh, root, name, dict(FOLD, CN_THREADS="3"), "--start-ds", first, "--end-ds", last)
+            elif mode == "range":
                 # without the tile store (the few keys here are dense enough for tiles to pay)
                 log = run(wh, root, name, FOLD, "--start-ds", first, "--end-ds", last)
                 assert "range fold" in log, log
@@ -94,6 +98,7 @@ def run_dataset(tmp, seed):
                     compare([r for r in got if r["ds"] == ds], want, conf["keyColumns"],
                             where="seed %d %s %s" % (seed, name, ds))
         counts.append(len(out["range"]))
+        assert out["range"] == out["range3"], "seed %d GroupBy %d: range pass on 2 and 3 threads differ" % (seed, i)
         assert out["range"] == out["days"], "seed %d GroupBy %d: range pass and one-day runs differ" % (seed, i)
         assert out["range"] == out["generic"], "seed %d GroupBy %d: range pass and generic path differ" % (seed, i)
     return counts
