@@ -606,35 +606,14 @@ oom:
     return cn_err_set(err, CN_ENOMEM, "out of memory");
 }
 
+/* Hash and equality of byte-array values k, a and b (try_dict's generic table). */
 static inline uint64_t val_hash(const ValSrc *vs, uint32_t k) {
-    if (vs->wp == 4) {
-        uint32_t x;
-        memcpy(&x, vs->fixed + 4 * (size_t)k, 4);
-        return cn_hash_u64(x);
-    }
-    if (vs->wp == 8) {
-        uint64_t x;
-        memcpy(&x, vs->fixed + 8 * (size_t)k, 8);
-        return cn_hash_u64(x ^ UINT64_C(0x9e3779b97f4a7c15));
-    }
     uint32_t len;
     const uint8_t *p = vs_bytes(vs, k, &len);
     return cn_hash_bytes(p, len, 7);
 }
 
 static inline bool val_eq(const ValSrc *vs, uint32_t a, uint32_t b) {
-    if (vs->wp == 8) {
-        uint64_t x, y;
-        memcpy(&x, vs->fixed + 8 * (size_t)a, 8);
-        memcpy(&y, vs->fixed + 8 * (size_t)b, 8);
-        return x == y;
-    }
-    if (vs->wp == 4) {
-        uint32_t x, y;
-        memcpy(&x, vs->fixed + 4 * (size_t)a, 4);
-        memcpy(&y, vs->fixed + 4 * (size_t)b, 4);
-        return x == y;
-    }
     uint32_t la, lb;
     const uint8_t *pa = vs_bytes(vs, a, &la), *pb = vs_bytes(vs, b, &lb);
     return la == lb && memcmp(pa, pb, la) == 0;
@@ -744,8 +723,80 @@ static int try_dict_direct(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *us
     return 0;
 }
 
+/* A slot of try_dict_fixed's table: the value's raw bits beside its entry number + 1 (0:
+ * empty), so a probe reads one place instead of the slot, the entry's first row and that
+ * row's value (three dependent loads, most of a dictionary's cost on doubles). */
+typedef struct DictSlot {
+    uint64_t v;
+    uint32_t id;
+} DictSlot;
+
+/* try_dict for 4- and 8-byte values the direct map does not take: the same entries in
+ * the same (first appearance) order, the same fall-backs to PLAIN. */
+static int try_dict_fixed(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use, CnErr *err) {
+    const ValSrc *vs = &c->vs;
+    uint32_t cap = 1024, wide = vs->wp == 8;
+    if (grow(&ws->slots, cap * sizeof(DictSlot)) < 0 || grow(&ws->ids, (size_t)vs->n * 4 + 4) < 0 ||
+        grow(&ws->first, 1024 * 4) < 0)
+        goto oom;
+    DictSlot *slots = ws->slots.p;
+    uint32_t *ids = ws->ids.p, *first = ws->first.p, nd = 0;
+    memset(slots, 0, cap * sizeof *slots);
+    uint64_t dict_bytes = 0, plain_bytes = (uint64_t)vs->n * (uint64_t)vs->wp, prev = 0;
+    for (uint32_t k = 0; k < vs->n; k++) {
+        uint64_t x = wide ? (uint64_t)ld64(vs->fixed, k) : (uint32_t)ld32(vs->fixed, k);
+        /* a repeat of the previous value has its id already: no hash, no probe */
+        if (k && x == prev) {
+            ids[k] = ids[k - 1];
+            continue;
+        }
+        prev = x;
+        uint32_t mask = cap - 1, s = (uint32_t)cn_hash_u64(x ^ UINT64_C(0x9e3779b97f4a7c15)) & mask;
+        while (slots[s].id && slots[s].v != x) s = (s + 1) & mask;
+        if (slots[s].id) {
+            ids[k] = slots[s].id - 1;
+            continue;
+        }
+        dict_bytes += (uint64_t)vs->wp;
+        if (dict_bytes > w->o.dict_max_bytes) return 0; /* fall back to PLAIN */
+        if (k == 8191 && (uint64_t)nd * 10 > (uint64_t)k * 9) return 0; /* as try_dict */
+        if ((size_t)(nd + 1) * 4 > ws->first.cap) {
+            if (grow(&ws->first, (size_t)(nd + 1) * 8) < 0) goto oom;
+            first = ws->first.p;
+        }
+        first[nd] = k;
+        ids[k] = nd;
+        slots[s] = (DictSlot){x, ++nd};
+        if (nd * 2 > cap) {
+            /* rehash into a table twice the size, from the entries' first rows */
+            uint32_t ncap = cap * 2;
+            if (grow(&ws->slots, (size_t)ncap * sizeof *slots) < 0) goto oom;
+            slots = ws->slots.p;
+            memset(slots, 0, (size_t)ncap * sizeof *slots);
+            for (uint32_t d = 0; d < nd; d++) {
+                uint64_t y = wide ? (uint64_t)ld64(vs->fixed, first[d]) : (uint32_t)ld32(vs->fixed, first[d]);
+                uint32_t q = (uint32_t)cn_hash_u64(y ^ UINT64_C(0x9e3779b97f4a7c15)) & (ncap - 1);
+                while (slots[q].id) q = (q + 1) & (ncap - 1);
+                slots[q] = (DictSlot){y, d + 1};
+            }
+            cap = ncap;
+        }
+    }
+    int bw = cn_pq__bit_width(nd > 1 ? nd - 1 : 1);
+    if (dict_bytes + ((uint64_t)vs->n * (uint64_t)bw + 7) / 8 >= plain_bytes) return 0;
+    c->use_dict = true;
+    c->n_dict = nd;
+    c->ids = ids;
+    c->first = first;
+    *use = true;
+    return 0;
+oom:
+    return cn_err_set(err, CN_ENOMEM, "out of memory");
+}
+
 /* Builds the dictionary; false (use PLAIN) when it grows past dict_max_bytes or would
- * not be smaller than PLAIN. */
+ * not be smaller than PLAIN. Fixed widths go to try_dict_direct or try_dict_fixed, byte
+ * arrays to the table below. */
 static int try_dict(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use, CnErr *err) {
     *use = false;
     const ValSrc *vs = &c->vs;
@@ -754,6 +805,7 @@ static int try_dict(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use, CnEr
         bool handled = false;
         int rc = try_dict_direct(w, ws, c, use, &handled, err);
         if (rc || handled) return rc;
+        return try_dict_fixed(w, ws, c, use, err);
     }
     uint32_t cap = 1024;
     if (grow(&ws->slots, cap * 4) < 0 || grow(&ws->ids, (size_t)vs->n * 4 + 4) < 0 || grow(&ws->first, 1024 * 4) < 0)
@@ -763,9 +815,9 @@ static int try_dict(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use, CnEr
     uint32_t nd = 0;
     uint64_t dict_bytes = 0, plain_bytes = 0;
     for (uint32_t k = 0; k < vs->n; k++) {
-        uint32_t vlen = 0;
-        if (!vs->wp) vs_bytes(vs, k, &vlen);
-        plain_bytes += vs->wp ? (uint64_t)vs->wp : 4 + (uint64_t)vlen;
+        uint32_t vlen;
+        vs_bytes(vs, k, &vlen);
+        plain_bytes += 4 + (uint64_t)vlen;
         /* a repeat of the previous value (a constant column such as the partition's ds)
          * has its id already: no hash, no probe */
         if (k && val_eq(vs, k - 1, k)) {
@@ -784,7 +836,7 @@ static int try_dict(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use, CnEr
             ids[k] = slots[s] - 1;
             continue;
         }
-        dict_bytes += vs->wp ? (uint64_t)vs->wp : 4 + (uint64_t)vlen;
+        dict_bytes += 4 + (uint64_t)vlen;
         if (dict_bytes > w->o.dict_max_bytes) return 0; /* fall back to PLAIN */
         /* OPT-ONLY: nearly all distinct so far, so the dictionary cannot pay */
         if (k == 8191 && (uint64_t)nd * 10 > (uint64_t)k * 9) return 0;

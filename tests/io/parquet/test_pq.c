@@ -6,6 +6,7 @@
 #include "cn_test.h"
 
 #include <errno.h>
+#include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -393,6 +394,116 @@ static void dictionary_used_then_falls_back(void **state) {
     cn_pq_reader_close(r);
     unlink(lo);
     unlink(hi);
+}
+
+/* 4- and 8-byte values too spread out for the direct map (doubles, wide ints) take the
+ * hashed dictionary when they repeat: a dictionary page, and every bit read back (-0.0
+ * apart from 0.0, a NaN's payload); all distinct in the first 8192, or past
+ * dict_max_bytes, they fall back to PLAIN. */
+static void fixed_width_dictionary_keeps_bits(void **state) {
+    (void)state;
+    seed_init();
+    CnSchema *s = NULL;
+    CnErr err = CN_ERR_INIT;
+    assert_int_equal(cn_col_schema_new(&s), 0);
+    ASSERT_OK(cn_col_schema_add(s, "d", cn_col_type_prim(CN_COL_FLOAT64), true, 1, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "i", cn_col_type_prim(CN_COL_INT32), false, 2, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "l", cn_col_type_prim(CN_COL_INT64), false, 3, &err), &err);
+    double pool_d[3000];
+    int32_t pool_i[3000];
+    for (uint32_t k = 0; k < 3000; k++) {
+        uint64_t x = rnd();
+        double d;
+        memcpy(&d, &x, 8);
+        pool_d[k] = isnan(d) ? (double)k : d; /* random bits: wide exponents, both signs */
+        pool_i[k] = (int32_t)(uint32_t)rnd();
+    }
+    uint64_t nan_bits = UINT64_C(0x7ff8000000000abc);
+    memcpy(&pool_d[0], &nan_bits, 8);
+    pool_d[1] = -0.0, pool_d[2] = 0.0;
+    for (int v = 0; v < 3; v++) { /* 0: repeats; 1: all distinct; 2: repeats past dict_max_bytes */
+        CnBatch *b = NULL;
+        ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+        for (uint32_t r = 0; r < 20000; r++) {
+            uint32_t k = (uint32_t)(rnd() % 3000);
+            if (v == 0 && r % 13 == 5) cn_col_vec_append_null(&b->cols[0]);
+            else if (v == 1) cn_col_vec_append_f64(&b->cols[0], (double)r * 1e300 - 1e290);
+            else cn_col_vec_append_f64(&b->cols[0], pool_d[k]);
+            cn_col_vec_append_i32(&b->cols[1], v == 1 ? (int32_t)(r * 2654435761u) : pool_i[k]);
+            cn_col_vec_append_i64(&b->cols[2], v == 1 ? (int64_t)r << 40 : (int64_t)pool_i[k] << 20);
+        }
+        ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+        CnPqWriteOpts o;
+        cn_pq_write_opts_init(&o);
+        if (v == 2) o.dict_max_bytes = 4096;
+        const char *path = tmp_path("dict-fixed.parquet");
+        write_batch(path, b, &o, 3001);
+        CnPqReader *r = NULL;
+        ASSERT_OK(cn_pq_reader_open(path, &r, &err), &err);
+        const CnPqRowGroup *rg = &cn_pq_reader_meta(r)->row_groups[0];
+        for (uint32_t c = 0; c < 3; c++) {
+            bool dict = (rg->chunks[c].encodings & (1u << CN_PQ_ENC_RLE_DICT)) != 0;
+            if (dict != (v == 0)) fail_msg("variant %d column %u: dictionary %d", v, c, dict);
+            assert_true(v == 0 ? rg->chunks[c].dict_page_offset > 0 : rg->chunks[c].dict_page_offset == -1);
+        }
+        cn_pq_reader_close(r);
+        read_and_compare(path, b, 4096);
+        unlink(path);
+        cn_col_batch_free(b);
+    }
+    cn_col_schema_free(s);
+}
+
+/* Integer min/max statistics over every count of values up to 9 and a long column (the
+ * scan keeps four minima and maxima apart: lanes that see no value must not count), with
+ * and without a dictionary, extremes first or last. */
+static void integer_statistics_any_count(void **state) {
+    (void)state;
+    seed_init();
+    CnSchema *s = NULL;
+    CnErr err = CN_ERR_INIT;
+    assert_int_equal(cn_col_schema_new(&s), 0);
+    ASSERT_OK(cn_col_schema_add(s, "i", cn_col_type_prim(CN_COL_INT32), false, 1, &err), &err);
+    ASSERT_OK(cn_col_schema_add(s, "l", cn_col_type_prim(CN_COL_INT64), false, 2, &err), &err);
+    const char *path = tmp_path("stats-int.parquet");
+    for (uint32_t n = 1; n <= 10; n++) {
+        uint32_t rows = n == 10 ? 5003 : n;
+        for (int dict = 0; dict < 2; dict++) {
+            CnBatch *b = NULL;
+            ASSERT_OK(cn_col_batch_new(s, &b, &err), &err);
+            int64_t mn32 = INT64_MAX, mx32 = INT64_MIN, mn64 = INT64_MAX, mx64 = INT64_MIN;
+            for (uint32_t r = 0; r < rows; r++) {
+                int32_t x = (int32_t)(uint32_t)rnd();
+                int64_t y = (int64_t)rnd();
+                if (r == rows - 1 && dict) x = INT32_MIN, y = INT64_MAX; /* an extreme last */
+                cn_col_vec_append_i32(&b->cols[0], x);
+                cn_col_vec_append_i64(&b->cols[1], y);
+                mn32 = x < mn32 ? x : mn32, mx32 = x > mx32 ? x : mx32;
+                mn64 = y < mn64 ? y : mn64, mx64 = y > mx64 ? y : mx64;
+            }
+            ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
+            CnPqWriteOpts o;
+            cn_pq_write_opts_init(&o);
+            o.dictionary = dict;
+            write_batch(path, b, &o, 1000);
+            CnPqReader *r = NULL;
+            ASSERT_OK(cn_pq_reader_open(path, &r, &err), &err);
+            const CnPqChunk *ch = cn_pq_reader_meta(r)->row_groups[0].chunks;
+            int32_t a, z;
+            int64_t a64, z64;
+            assert_true(ch[0].stats.has_min_max && ch[1].stats.has_min_max);
+            memcpy(&a, ch[0].stats.min, 4), memcpy(&z, ch[0].stats.max, 4);
+            memcpy(&a64, ch[1].stats.min, 8), memcpy(&z64, ch[1].stats.max, 8);
+            if (a != mn32 || z != mx32 || a64 != mn64 || z64 != mx64)
+                fail_msg("%u rows, dictionary %d: int32 %d..%d (want %lld..%lld), int64 %lld..%lld (want %lld..%lld)",
+                         rows, dict, a, z, (long long)mn32, (long long)mx32, (long long)a64, (long long)z64,
+                         (long long)mn64, (long long)mx64);
+            cn_pq_reader_close(r);
+            cn_col_batch_free(b);
+        }
+    }
+    unlink(path);
+    cn_col_schema_free(s);
 }
 
 static void statistics_follow_type_order(void **state) {
@@ -1620,6 +1731,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(roundtrip_gzip),
         cmocka_unit_test(roundtrip_zstd),
         cmocka_unit_test(batches_never_span_row_groups),
+        cmocka_unit_test(fixed_width_dictionary_keeps_bits),
+        cmocka_unit_test(integer_statistics_any_count),
         cmocka_unit_test(read_cache_serves_files_in_turn),
         cmocka_unit_test(dictionary_used_then_falls_back),
         cmocka_unit_test(statistics_follow_type_order),
