@@ -254,11 +254,14 @@ static int bind_ident(CnExpr *e, Node *n, CnErr *err) {
         CnBuf b = CN_BUF_INIT;
         const char *best = NULL;
         unsigned bd = 3;
+        uint32_t more = 0; /* names left out of the list, which stays short enough to be read whole */
         for (uint32_t i = 0; s && i < s->n_fields; i++) {
-            cn_buf_printf(&b, "%s%s", i ? ", " : "", s->fields[i].name);
+            if (more || b.len + strlen(s->fields[i].name) > 360) more++;
+            else cn_buf_printf(&b, "%s%s", i ? ", " : "", s->fields[i].name);
             unsigned d = edit_distance(n->name, s->fields[i].name);
             if (d < bd) { bd = d; best = s->fields[i].name; }
         }
+        if (more) cn_buf_printf(&b, ", ... and %u more", more);
         char hint[160] = "";
         if (best) snprintf(hint, sizeof hint, "; did you mean \"%s\"?", best);
         if (strchr(n->name, '.')) snprintf(hint, sizeof hint, "; struct fields and qualified names are not supported");

@@ -374,6 +374,19 @@ static void bind_columns_case_insensitive_exact_first(void **state) {
     ASSERT_ERR(cn_expr_bind("bb", s, &e, &err), CN_EINVAL, &err);
     ASSERT_CONTAINS(cn_err_msg(&err), "ambiguous");
     cn_col_schema_free(s);
+    /* a wide table's columns are listed as far as they read whole, then counted, so the
+     * hint and the position are never cut off */
+    ASSERT_OK(cn_col_schema_new(&s), &err);
+    for (int i = 0; i < 40; i++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "quickstart_purchases_v1_purchase_price_sum_%dd", i);
+        ASSERT_OK(cn_col_schema_add(s, nm, cn_col_type_prim(CN_COL_INT64), true, i + 1, &err), &err);
+    }
+    cn_err_clear(&err);
+    ASSERT_ERR(cn_expr_bind("quickstart_purchases_v1_purchase_price_sum_7x + 1", s, &e, &err), CN_ENOTFOUND, &err);
+    ASSERT_CONTAINS(cn_err_msg(&err), "(available: quickstart_purchases_v1_purchase_price_sum_0d, ");
+    ASSERT_CONTAINS(cn_err_msg(&err), "_sum_6d, ... and 33 more); did you mean \"quickstart_purchases_v1_purchase_price_sum_7d\"? at column 1");
+    cn_col_schema_free(s);
     fix_fini(&f);
 }
 
