@@ -9,7 +9,7 @@ from engine_util import Warehouse
 ROWS = "ds,ts,user_id,amount,category\n2024-01-01,1704067200000,u1,5,books\n2024-01-02,1704153600000,u2,7,toys\n"
 
 
-def setup(tmp_path, select=None, op=7, col="amount", table="raw.ev"):
+def make_case(tmp_path, select=None, op=7, col="amount", table="raw.ev"):
     root = str(tmp_path)
     os.makedirs(os.path.join(root, "production", "group_bys", "t"), exist_ok=True)
     conf = {"metaData": {"name": "t.gb", "outputNamespace": "out", "team": "t"},
@@ -34,7 +34,7 @@ def no_output(wh):
 
 
 def test_missing_source_table_is_named(tmp_path):
-    wh, root = setup(tmp_path, table="raw.evs")
+    wh, root = make_case(tmp_path, table="raw.evs")
     p = wh.run(root, "production/group_bys/t/gb", "--ds", "2024-01-02", check=False)
     assert p.returncode == 1
     assert "raw.evs" in p.stderr and "ev" in p.stderr.split("raw.evs", 1)[1], p.stderr
@@ -42,7 +42,7 @@ def test_missing_source_table_is_named(tmp_path):
 
 
 def test_missing_select_column_lists_available(tmp_path):
-    wh, root = setup(tmp_path, select={"user_id": "user_id", "amount": "amount_usd"})
+    wh, root = make_case(tmp_path, select={"user_id": "user_id", "amount": "amount_usd"})
     p = wh.run(root, "production/group_bys/t/gb", "--ds", "2024-01-02", check=False)
     assert p.returncode == 1
     assert "amount_usd" in p.stderr and "available" in p.stderr and "category" in p.stderr, p.stderr
@@ -50,7 +50,7 @@ def test_missing_select_column_lists_available(tmp_path):
 
 
 def test_sum_of_string_is_a_type_error(tmp_path):
-    wh, root = setup(tmp_path, col="category")
+    wh, root = make_case(tmp_path, col="category")
     p = wh.run(root, "production/group_bys/t/gb", "--ds", "2024-01-02", check=False)
     assert p.returncode == 1
     assert "SUM" in p.stderr and "category" in p.stderr and "string" in p.stderr, p.stderr
@@ -58,7 +58,7 @@ def test_sum_of_string_is_a_type_error(tmp_path):
 
 
 def test_empty_input_range_is_explained(tmp_path):
-    wh, root = setup(tmp_path)
+    wh, root = make_case(tmp_path)
     p = wh.run(root, "production/group_bys/t/gb", "--start-ds", "2024-02-01", "--end-ds", "2024-02-03",
                check=False)
     assert p.returncode == 1
@@ -67,7 +67,7 @@ def test_empty_input_range_is_explained(tmp_path):
 
 
 def test_max_memory_says_what_to_raise(tmp_path):
-    wh, root = setup(tmp_path)
+    wh, root = make_case(tmp_path)
     p = wh.run(root, "production/group_bys/t/gb", "--ds", "2024-01-02", "--max-memory", "1K", check=False)
     assert p.returncode == 1
     assert "--max-memory" in p.stderr and "raise" in p.stderr, p.stderr

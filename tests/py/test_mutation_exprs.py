@@ -18,7 +18,7 @@ WANT = {QS[0]: (14, 2, 10), QS[1]: (14, 2, 10), QS[2]: (9, 1, 10), QS[3]: (10, 2
 EXPRS = {"mutationTimeColumn": "mts_s * 1000", "reversalColumn": "op = 'D'"}
 
 
-def setup(tmp_path):
+def make_case(tmp_path):
     snap, muts = example_5_2_rows()
     left = [{"ds": "2025-02-03", "ts": ms(q), "w": "w1", "tag": q} for q in QS]
     root = str(tmp_path)
@@ -39,7 +39,7 @@ def features(wh, table):
 
 
 def test_expressions_without_and_with_selects(tmp_path):
-    wh, root = setup(tmp_path)
+    wh, root = make_case(tmp_path)
     aggs = [{"inputColumn": "stock", "operation": OPS[o], "argMap": {}} for o in ("SUM", "COUNT", "MAX")]
     for name, selects in (("nosel", False), ("sel", True)):
         gb = gb_conf(aggs, mutation_table="raw.muts_x", selects=selects, query_extra=EXPRS)
@@ -54,7 +54,7 @@ def test_expressions_without_and_with_selects(tmp_path):
 
 
 def test_bad_expressions_without_selects(tmp_path):
-    wh, root = setup(tmp_path)
+    wh, root = make_case(tmp_path)
     aggs = [{"inputColumn": "stock", "operation": 7, "argMap": {}}]
 
     def gb(**extra):
