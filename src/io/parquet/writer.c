@@ -631,6 +631,20 @@ static inline int64_t val_int(const ValSrc *vs, uint32_t k) {
     return x;
 }
 
+/* The end of a dictionary build: nd entries (their first rows in first, each value's
+ * entry in ids), taken only when smaller than PLAIN's plain_bytes (OPT-ONLY: both
+ * encodings read back the same). */
+static void dict_finish(Chunk *c, uint32_t nd, uint64_t dict_bytes, uint64_t plain_bytes, uint32_t *ids,
+                        uint32_t *first, bool *use) {
+    int bw = cn_pq__bit_width(nd > 1 ? nd - 1 : 1);
+    if (dict_bytes + ((uint64_t)c->vs.n * (uint64_t)bw + 7) / 8 >= plain_bytes) return;
+    c->use_dict = true;
+    c->n_dict = nd;
+    c->ids = ids;
+    c->first = first;
+    *use = true;
+}
+
 #define DICT_DIRECT_SPAN 65536u /* widest value range the direct map takes */
 
 /* try_dict for fixed-width values spanning at most DICT_DIRECT_SPAN: the same entries in
@@ -713,13 +727,7 @@ static int try_dict_direct(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *us
         map[(uint64_t)val_int(vs, k) - (uint64_t)mn] = ++nd;
         k++;
     }
-    int bw = cn_pq__bit_width(nd > 1 ? nd - 1 : 1);
-    if (dict_bytes + ((uint64_t)vs->n * (uint64_t)bw + 7) / 8 >= plain_bytes) return 0;
-    c->use_dict = true;
-    c->n_dict = nd;
-    c->ids = ids;
-    c->first = first;
-    *use = true;
+    dict_finish(c, nd, dict_bytes, plain_bytes, ids, first, use);
     return 0;
 }
 
@@ -782,13 +790,7 @@ static int try_dict_fixed(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use
             cap = ncap;
         }
     }
-    int bw = cn_pq__bit_width(nd > 1 ? nd - 1 : 1);
-    if (dict_bytes + ((uint64_t)vs->n * (uint64_t)bw + 7) / 8 >= plain_bytes) return 0;
-    c->use_dict = true;
-    c->n_dict = nd;
-    c->ids = ids;
-    c->first = first;
-    *use = true;
+    dict_finish(c, nd, dict_bytes, plain_bytes, ids, first, use);
     return 0;
 oom:
     return cn_err_set(err, CN_ENOMEM, "out of memory");
@@ -861,14 +863,7 @@ static int try_dict(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use, CnEr
             cap = ncap;
         }
     }
-    int bw = cn_pq__bit_width(nd > 1 ? nd - 1 : 1);
-    uint64_t dict_cost = dict_bytes + ((uint64_t)vs->n * (uint64_t)bw + 7) / 8;
-    if (dict_cost >= plain_bytes) return 0; /* OPT-ONLY: both encodings read back the same */
-    c->use_dict = true;
-    c->n_dict = nd;
-    c->ids = ids;
-    c->first = first;
-    *use = true;
+    dict_finish(c, nd, dict_bytes, plain_bytes, ids, first, use);
     return 0;
 oom:
     return cn_err_set(err, CN_ENOMEM, "out of memory");
