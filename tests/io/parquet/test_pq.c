@@ -430,7 +430,7 @@ static void fixed_width_dictionary_keeps_bits(void **state) {
             else if (v == 1) cn_col_vec_append_f64(&b->cols[0], (double)r * 1e300 - 1e290);
             else cn_col_vec_append_f64(&b->cols[0], pool_d[k]);
             cn_col_vec_append_i32(&b->cols[1], v == 1 ? (int32_t)(r * 2654435761u) : pool_i[k]);
-            cn_col_vec_append_i64(&b->cols[2], v == 1 ? (int64_t)r << 40 : (int64_t)pool_i[k] << 20);
+            cn_col_vec_append_i64(&b->cols[2], v == 1 ? (int64_t)r << 40 : (int64_t)pool_i[k] * 1048576);
         }
         ASSERT_OK(cn_col_batch_sync_rows(b, &err), &err);
         CnPqWriteOpts o;
