@@ -552,15 +552,13 @@ static int run_days(RData *rd, const int32_t *days, uint32_t n_days, uint32_t ma
     return rc;
 }
 
-/* ------------------------------------------------------------------ entry */
-
 /* ------------------------------------------------------------------ grouping */
 
 #define GROUP_MAX_THREADS 16u
 #define GROUP_SORT_IDS 4096u /* key ids a thread takes at a time to sort */
 
 /* The grouping of the rows a day of the range may see, on threads: thread t counts the
- * rows of chunk t (cut(n, t, nt)) per key id into cnt[t * n_ids ...], which then become
+ * rows [n t / nt, n (t + 1) / nt) per key id into cnt[t * n_ids ...], which then become
  * its write cursors (after the rows of the same key in the chunks before it, so a key's
  * rows stay in source order), scatters them, and the threads sort keys' rows in turns of
  * GROUP_SORT_IDS ids. The result does not depend on the thread count. */
@@ -629,6 +627,8 @@ static void group_phase(GroupJob *j, int phase) {
     atomic_store(&j->next, 0);
     cn_pool_run(j->nt, group_step, j);
 }
+
+/* ------------------------------------------------------------------ entry */
 
 int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, void *ud, bool *done, CnErr *err) {
     *done = false;
