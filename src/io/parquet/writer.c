@@ -743,7 +743,8 @@ typedef struct DictSlot {
  * the same (first appearance) order, the same fall-backs to PLAIN. */
 static int try_dict_fixed(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use, CnErr *err) {
     const ValSrc *vs = &c->vs;
-    uint32_t cap = 1024, wide = vs->wp == 8;
+    uint32_t cap = 1024;
+    bool wide = vs->wp == 8;
     if (grow(&ws->slots, cap * sizeof(DictSlot)) < 0 || grow(&ws->ids, (size_t)vs->n * 4 + 4) < 0 ||
         grow(&ws->first, 1024 * 4) < 0)
         goto oom;
