@@ -98,7 +98,7 @@ def run_dataset(tmp, seed):
                     compare([r for r in got if r["ds"] == ds], want, conf["keyColumns"],
                             where="seed %d %s %s" % (seed, name, ds))
         counts.append(len(out["range"]))
-        assert out["range"] == out["range3"], "seed %d GroupBy %d: range pass on 2 and 3 threads differ" % (seed, i)
+        assert out["range"] == out["range3"], "seed %d GroupBy %d: range pass on the default threads and on 3 differ" % (seed, i)
         assert out["range"] == out["days"], "seed %d GroupBy %d: range pass and one-day runs differ" % (seed, i)
         assert out["range"] == out["generic"], "seed %d GroupBy %d: range pass and generic path differ" % (seed, i)
     return counts
