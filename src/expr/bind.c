@@ -21,7 +21,7 @@
 static int bind_node(CnExpr *e, Node **slot, CnErr *err);
 
 int cn_expr__bind_error(CnExpr *e, const Node *at, int code, CnErr *err, const char *fmt, ...) {
-    char q[200], what[600];
+    char q[200], what[700];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
@@ -256,7 +256,7 @@ static int bind_ident(CnExpr *e, Node *n, CnErr *err) {
         unsigned bd = 3;
         uint32_t more = 0; /* names left out of the list, which stays short enough to be read whole */
         for (uint32_t i = 0; s && i < s->n_fields; i++) {
-            if (more || b.len + strlen(s->fields[i].name) > 360) more++;
+            if (more || b.len + strlen(s->fields[i].name) > 440) more++;
             else cn_buf_printf(&b, "%s%s", i ? ", " : "", s->fields[i].name);
             unsigned d = edit_distance(n->name, s->fields[i].name);
             if (d < bd) { bd = d; best = s->fields[i].name; }
