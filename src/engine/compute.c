@@ -1164,11 +1164,8 @@ static void fold_rows_of(const FoldScan *fs, uint32_t t, uint32_t *r0, uint32_t 
     *r1 = (uint32_t)(n * (t + 1) / fs->n_threads);
 }
 
-/* Row r is visible on day d: a ts in [lo, end), stored by d, a non-null value. Read
- * from locals (ts_ok, pday, tsa: g's arrays; valid: val's bitmap): the passes' stores
- * may alias the fields of g and val, which each row would otherwise load again. */
-#define FOLD_VISIBLE(r) \
-    (ts_ok[r] && pday[r] <= d && tsa[r] < end && tsa[r] >= lo && (!valid || ((valid[(r) >> 6] >> ((r) & 63)) & 1)))
+/* Row r is visible on day d (cn_eng__row_seen over the passes' locals). */
+#define FOLD_VISIBLE(r) cn_eng__row_seen(ts_ok, pday, tsa, valid, r, d, lo, end)
 
 static void fold_count(void *ud, uint32_t t) {
     FoldScan *fs = ud;

@@ -181,6 +181,14 @@ bool cn_eng__fold_enabled(void);
 /* Fills fp (g->n_parts entries) and the distinct window lengths wins[0..*n_wins) (ms, 0
  * unwindowed; at most g->n_parts); false when some part needs the generic path. */
 bool cn_eng__fold_plan(const CnEngGroupBy *g, CnEngFoldPart *fp, int64_t *wins, uint32_t *n_wins);
+/* Row r of the loaded rows is seen by day d over [lo, end): a ts in that range, stored
+ * by d, a non-null value (valid: the input's bitmap, NULL without nulls). The arrays are
+ * g's, passed in from the callers' locals: their passes' stores may alias g's fields,
+ * which each row would otherwise load again. */
+static inline bool cn_eng__row_seen(const uint8_t *ts_ok, const int32_t *pday, const int64_t *ts, const uint64_t *valid,
+                                    uint32_t r, int32_t d, int64_t lo, int64_t end) {
+    return ts_ok[r] && pday[r] <= d && ts[r] < end && ts[r] >= lo && (!valid || ((valid[r >> 6] >> (r & 63)) & 1));
+}
 /* The larger of m and |v| (|INT64_MIN| is 2^63): the largest |value| of a fold's rows,
  * which bounds its partial sums (AVERAGE's double sums are exact below 2^53). */
 static inline uint64_t cn_eng__abs_max(uint64_t m, int64_t v) {

@@ -596,8 +596,7 @@ static void group_step(void *ud, uint32_t t) {
     int64_t end_e = j->end_e, lo_s = j->lo_s;
     uint32_t *c = j->cnt + (size_t)t * j->n_ids;
     uint32_t r0 = (uint32_t)((uint64_t)j->n * t / j->nt), r1 = (uint32_t)((uint64_t)j->n * (t + 1) / j->nt);
-#define R_SEEN(r) \
-    (ts_ok[r] && pday[r] <= e && ts[r] < end_e && ts[r] >= lo_s && (!valid || ((valid[(r) >> 6] >> ((r) & 63)) & 1)))
+#define R_SEEN(r) cn_eng__row_seen(ts_ok, pday, ts, valid, r, e, lo_s, end_e)
     if (j->phase == 0) {
         uint64_t m = 0, max_abs = 0;
         bool prefix = true;
