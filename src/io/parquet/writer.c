@@ -631,6 +631,13 @@ static inline int64_t val_int(const ValSrc *vs, uint32_t k) {
     return x;
 }
 
+/* Whether a dictionary build falls back to PLAIN on adding entry nd at value k: past
+ * dict_max_bytes, or (OPT-ONLY) nearly all distinct in the first 8192 values, so that
+ * the dictionary cannot pay. */
+static bool dict_gives_up(const CnPqWriter *w, uint64_t dict_bytes, uint32_t k, uint32_t nd) {
+    return dict_bytes > w->o.dict_max_bytes || (k == 8191 && (uint64_t)nd * 10 > (uint64_t)k * 9);
+}
+
 /* The end of a dictionary build: nd entries (their first rows in first, each value's
  * entry in ids), taken only when smaller than PLAIN's plain_bytes (OPT-ONLY: both
  * encodings read back the same). */
@@ -720,8 +727,7 @@ static int try_dict_direct(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *us
             }
         if (k == vs->n) break;
         dict_bytes += (uint64_t)vs->wp;
-        if (dict_bytes > w->o.dict_max_bytes) return 0;
-        if (k == 8191 && (uint64_t)nd * 10 > (uint64_t)k * 9) return 0; /* as try_dict */
+        if (dict_gives_up(w, dict_bytes, k, nd)) return 0;
         first[nd] = k;
         ids[k] = nd;
         map[(uint64_t)val_int(vs, k) - (uint64_t)mn] = ++nd;
@@ -767,8 +773,7 @@ static int try_dict_fixed(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use
             continue;
         }
         dict_bytes += (uint64_t)vs->wp;
-        if (dict_bytes > w->o.dict_max_bytes) return 0; /* fall back to PLAIN */
-        if (k == 8191 && (uint64_t)nd * 10 > (uint64_t)k * 9) return 0; /* as try_dict */
+        if (dict_gives_up(w, dict_bytes, k, nd)) return 0;
         if ((size_t)(nd + 1) * 4 > ws->first.cap) {
             if (grow(&ws->first, (size_t)(nd + 1) * 8) < 0) goto oom;
             first = ws->first.p;
@@ -840,9 +845,7 @@ static int try_dict(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use, CnEr
             continue;
         }
         dict_bytes += 4 + (uint64_t)vlen;
-        if (dict_bytes > w->o.dict_max_bytes) return 0; /* fall back to PLAIN */
-        /* OPT-ONLY: nearly all distinct so far, so the dictionary cannot pay */
-        if (k == 8191 && (uint64_t)nd * 10 > (uint64_t)k * 9) return 0;
+        if (dict_gives_up(w, dict_bytes, k, nd)) return 0;
         if ((size_t)(nd + 1) * 4 > ws->first.cap) {
             if (grow(&ws->first, (size_t)(nd + 1) * 8) < 0) goto oom;
             first = ws->first.p;
