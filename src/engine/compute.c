@@ -1340,6 +1340,9 @@ static int compute_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnBatch *ob, CnEn
         if (rc) break;
         cn_free(part);
         part = cn_malloc(((size_t)m + 1) * psz);
+        /* the scatter writes to a place in every bucket at once: with 4 KiB pages that
+         * was a TLB miss and, on first touch, a fault per 256 rows */
+        cn_alloc_huge(part, ((size_t)m + 1) * psz);
         for (uint32_t t = 0; t < n_sc && part; t++) {
             cn_free(fd.sc[t].rows);
             cn_free(fd.sc[t].cur);
