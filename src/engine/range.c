@@ -656,6 +656,7 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     while (nt > 1 && (uint64_t)nt * rd.n_ids > 2 * (uint64_t)g->n_rows) nt--;
     GroupJob *gj = cn_calloc(1, sizeof *gj);
     cnt = cn_calloc((size_t)nt * rd.n_ids + 2, sizeof *cnt);
+    cn_alloc_huge(cnt, ((size_t)nt * rd.n_ids + 2) * sizeof *cnt); /* counted and read at random */
     rd.beg = cn_malloc(((size_t)rd.n_ids + 2) * sizeof *rd.beg);
     days = cn_malloc(((size_t)(e - s) + 1) * sizeof *days);
     if (!gj || !cnt || !rd.beg || !days) {
