@@ -99,6 +99,11 @@ static CnBatch *reorder(const CnBatch *b, Order ord) {
 
 /* Draws amount without nulls (test_random_carried_value). */
 static bool g_amount_dense;
+/* Draws amount times 2^g_amount_shift (values past 32 bits: not carried in the records). */
+static int g_amount_shift;
+/* write_events stores every row in its ts day (no row late for a query: the records
+ * may carry a value instead of the row number). */
+static bool g_on_time;
 
 /* n random rows {user, ts, amount int64, small int32, ds} in a new batch of schema *s;
  * on_time: every row stored in its ts day (no late or early rows). */
@@ -131,7 +136,7 @@ static CnBatch *draw_events(uint32_t n, uint32_t n_keys, Keys kk, uint64_t seed,
         if (y % 37 == 0) cn_col_vec_append_null(&b->cols[1]);
         else cn_col_vec_append_i64(&b->cols[1], ts);
         if (y % 7 == 0 && !g_amount_dense) cn_col_vec_append_null(&b->cols[2]);
-        else cn_col_vec_append_i64(&b->cols[2], (int64_t)(y >> 40) - 8000000);
+        else cn_col_vec_append_i64(&b->cols[2], ((int64_t)(y >> 40) - 8000000) * ((int64_t)1 << g_amount_shift));
         if (y % 5 == 0) cn_col_vec_append_null(&b->cols[3]);
         else cn_col_vec_append_i32(&b->cols[3], (int32_t)(y >> 50) % 50 - 10);
         cn_col_vec_append_str(&b->cols[4], ds, 10);
@@ -157,7 +162,7 @@ static void write_events(CnIceCatalog *cat, const char *name, uint32_t n, uint32
                          Order ord) {
     CnErr err = CN_ERR_INIT;
     CnSchema *s = NULL;
-    CnBatch *b = draw_events(n, n_keys, kk, seed, false, &s);
+    CnBatch *b = draw_events(n, n_keys, kk, seed, g_on_time, &s);
     if (ord != AS_DRAWN) {
         CnBatch *sorted = reorder(b, ord);
         cn_col_batch_free(b);
@@ -419,10 +424,12 @@ static void test_random_string_keys(void **state) {
     run_random(20000, 400, STRINGS, 91);
 }
 
-/* One input without nulls (amount: COUNT, SUM, LAST, FIRST): its value travels in the
- * sort records instead of the row number, and ties in ts (common on the 15-minute grid,
- * in groups of more than 32 rows with few keys) are ordered by value. Both paths agree,
- * rows as drawn and sorted by (key, ts). */
+/* One input without nulls (amount: COUNT, SUM, LAST, FIRST): when no row is late its
+ * value travels in the sort records instead of the row number if it fits in 32 bits
+ * (negative ones too), and ties in ts (common on the 15-minute grid, in groups of more
+ * than 32 rows with few keys) are ordered by value. Both paths agree, rows as drawn and
+ * sorted by (key, ts): with late rows (the row number travels), rows on time, and rows on
+ * time with values past 32 bits (gathered by row number instead). */
 static void test_random_carried_value(void **state) {
     (void)state;
     static const char js[] =
@@ -442,16 +449,20 @@ static void test_random_carried_value(void **state) {
     CnConf *c = NULL;
     ASSERT_OK(cn_conf_loadb("production/group_bys/t/cv", js, strlen(js), CN_CONF_KIND_UNKNOWN, &c, &err), &err);
     g_amount_dense = true;
-    for (size_t i = 0; i < CN_ARRAY_LEN(runs); i++) {
+    for (size_t i = 0; i < 3 * CN_ARRAY_LEN(runs); i++) {
+        size_t k = i % CN_ARRAY_LEN(runs), variant = i / CN_ARRAY_LEN(runs);
+        g_on_time = variant > 0;
+        g_amount_shift = variant == 2 ? 20 : 0;
         Env e;
-        env_open_ordered(&e, runs[i].rows, runs[i].keys, runs[i].kk, 500 + i, runs[i].ord);
+        env_open_ordered(&e, runs[k].rows, runs[k].keys, runs[k].kk, 500 + i, runs[k].ord);
         Queries q;
-        make_queries(&q, runs[i].rows / 2, runs[i].keys, runs[i].kk, 600 + i);
+        make_queries(&q, runs[k].rows / 2, runs[k].keys, runs[k].kk, 600 + i);
         assert_true(compare(e.cat, c->group_by, INT32_MIN, INT32_MAX, &q) > (uint64_t)q.b->n_rows);
         queries_fini(&q);
         env_close(&e);
     }
-    g_amount_dense = false;
+    g_amount_dense = g_on_time = false;
+    g_amount_shift = 0;
     cn_conf_free(c);
 }
 
