@@ -817,13 +817,32 @@ static int fold_key_out(CnEngGroupBy *g, const CnEngFoldPart *fp, const FoldWin 
 /* Appends key id's output row (keys, one value per part, ds) from its rows kr[0..n). */
 static int fold_key(CnEngGroupBy *g, const CnEngFoldPart *fp, FoldWin *w, uint32_t n_wins, bool any_k, bool lite,
                     uint32_t id, FoldRow *kr, uint32_t n, const char *ds, CnBatch *ob) {
-    fold_win_reset(w, n_wins);
-    if (lite) {
-        for (uint32_t j = 0; j < n; j++) fold_win_add_lite(w, n_wins, kr[j].ts, kr[j].v);
-        fold_win_exact(w, n_wins);
-    } else {
-        for (uint32_t j = 0; j < n; j++) /* source order: AVERAGE's double sum depends on it */
-            fold_win_add(w, n_wins, kr[j].ts, kr[j].v);
+    /* window by window over the key's rows, the sums in locals: row by row through the
+     * windows' accumulators, each add waited on the store of the row before */
+    for (uint32_t i = 0; i < n_wins; i++) {
+        int64_t lo = w[i].lo;
+        uint64_t c = 0, sum = 0;
+        if (lite) {
+            for (uint32_t j = 0; j < n; j++) {
+                uint64_t in = kr[j].ts >= lo;
+                c += in;
+                sum += (uint64_t)kr[j].v & (0 - in);
+            }
+            w[i].n = c, w[i].sum = sum, w[i].dsum = (double)(int64_t)sum; /* fold_win_exact */
+            continue;
+        }
+        double dsum = 0;
+        int64_t mn = INT64_MAX, mx = INT64_MIN;
+        for (uint32_t j = 0; j < n; j++) { /* source order: AVERAGE's double sum depends on it */
+            int64_t v = kr[j].v;
+            if (kr[j].ts < lo) continue;
+            c++;
+            sum += (uint64_t)v;
+            dsum += (double)v;
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
+        }
+        w[i].n = c, w[i].sum = sum, w[i].dsum = dsum, w[i].mn = mn, w[i].mx = mx;
     }
     if (any_k) cn_eng__fold_sort(kr, n, sizeof *kr);
     return fold_key_out(g, fp, w, id, kr, ds, ob);
