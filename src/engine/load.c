@@ -733,6 +733,7 @@ static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) 
     if (fast->width) { /* ids straight into place, then the null keys squeezed out */
         rc = out->n_rows ? fast_ids(fast, &g->keys, out, g->key_cols, kid, &tk->kb, err) : 0;
         if (rc) return rc;
+        if (!out->cols[g->key_cols[0]].valid) n_keep = out->n_rows; /* no null key: no scan for one */
         while (n_keep < out->n_rows && kid[n_keep] != UINT32_MAX) n_keep++;
         if (n_keep == out->n_rows) keep = NULL; /* no null key: every row, no row list */
         for (uint32_t r = 0; keep && r < n_keep; r++) keep[r] = r;
