@@ -120,8 +120,9 @@ typedef struct Flat {
  * id and ts packed in one word u = id << tb | (ts - lo) (RecKey), whose order is the
  * (id, ts) order, and a 32-bit payload, either the carried input's value (one that fits
  * in 32 bits) or the row number: every record written, zeroed and moved by the sort is
- * half the size of one holding id, ts and a 64-bit value apart (a 16-byte record took
- * about a tenth longer to sort). The storage day travels beside them only when a row
+ * half the size of one holding id, ts and a 64-bit value apart, and a quarter smaller
+ * than one with a 64-bit payload (bench_join: sort 0.183 -> 0.177 s, sweep 0.108 ->
+ * 0.096 s, medians of ten runs). The storage day travels beside them only when a row
  * can be late for a query (Sorted.pday, gathered by row number). */
 typedef struct __attribute__((packed)) Rec {
     uint64_t u;      /* id << tb | (ts - lo) */
