@@ -643,6 +643,7 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     pthread_mutex_init(&rd.mu, NULL);
     int32_t *days = NULL;
     uint32_t *cnt = NULL;
+    GroupJob *gj = NULL;
     int rc = 0;
     const CnVec *val = &g->rows->cols[pl.i_input];
     /* rows some day of [s, e] may see: ts < end(e), stored by e, ts in the widest window of s */
@@ -654,13 +655,12 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
     /* threads: each keeps n_ids counters, so not more than the rows can repay */
     uint32_t nt = CN_MIN(cn_pool_threads(), GROUP_MAX_THREADS);
     while (nt > 1 && (uint64_t)nt * rd.n_ids > 2 * (uint64_t)g->n_rows) nt--;
-    GroupJob *gj = cn_calloc(1, sizeof *gj);
+    gj = cn_calloc(1, sizeof *gj);
     cnt = cn_calloc((size_t)nt * rd.n_ids + 2, sizeof *cnt);
     cn_alloc_huge(cnt, ((size_t)nt * rd.n_ids + 2) * sizeof *cnt); /* counted and read at random */
     rd.beg = cn_malloc(((size_t)rd.n_ids + 2) * sizeof *rd.beg);
     days = cn_malloc(((size_t)(e - s) + 1) * sizeof *days);
     if (!gj || !cnt || !rd.beg || !days) {
-        cn_free(gj);
         rc = cn_err_set(err, CN_ENOMEM, "out of memory");
         goto out;
     }
@@ -692,10 +692,7 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
         rd.beg[id + 1] = at;
     }
     /* AVERAGE in ts order equals source order only while every partial sum is exact */
-    if (pl.any_avg && max_rows && max_abs > (UINT64_C(1) << 53) / max_rows) {
-        cn_free(gj);
-        goto out;
-    }
+    if (pl.any_avg && max_rows && max_abs > (UINT64_C(1) << 53) / max_rows) goto out;
     *done = true;
     rc = cn_eng__mem_check(g, m * (sizeof *rd.rows + (prefix ? 8 : 0)) + ((uint64_t)rd.n_ids * 3 + (uint64_t)max_rows) * 16,
                            "computing the daily windows of the range", err);
@@ -709,7 +706,6 @@ int cn_eng__range_fold(CnEngGroupBy *g, int32_t s, int32_t e, CnEngEmitFn emit, 
         group_phase(gj, 1); /* scatter */
         group_phase(gj, 2); /* each key's rows newest first */
     }
-    cn_free(gj);
     cn_free(cnt), cnt = NULL; /* the cursors: done with */
     if (rc) goto out;
     if (prefix) {
@@ -759,6 +755,7 @@ out:
     cn_free(rd.psum);
     cn_free(rd.ts);
     cn_free(rd.beg);
+    cn_free(gj);
     cn_free(cnt);
     cn_free(days);
     return rc;
