@@ -638,6 +638,18 @@ static bool dict_gives_up(const CnPqWriter *w, uint64_t dict_bytes, uint32_t k, 
     return dict_bytes > w->o.dict_max_bytes || (k == 8191 && (uint64_t)nd * 10 > (uint64_t)k * 9);
 }
 
+/* Entry nd of a dictionary build is value k: its first row in *first (ws->first grown
+ * as needed, *first then moved), its number in ids[k]. -1: out of memory. */
+static int dict_entry_add(WScratch *ws, uint32_t **first, uint32_t *ids, uint32_t nd, uint32_t k) {
+    if ((size_t)(nd + 1) * 4 > ws->first.cap) {
+        if (grow(&ws->first, (size_t)(nd + 1) * 8) < 0) return -1;
+        *first = ws->first.p;
+    }
+    (*first)[nd] = k;
+    ids[k] = nd;
+    return 0;
+}
+
 /* The end of a dictionary build: nd entries (their first rows in first, each value's
  * entry in ids), taken only when smaller than PLAIN's plain_bytes (OPT-ONLY: both
  * encodings read back the same). */
@@ -745,6 +757,8 @@ typedef struct DictSlot {
     uint32_t id;
 } DictSlot;
 
+static inline uint32_t dict_slot_hash(uint64_t x) { return (uint32_t)cn_hash_u64(x ^ UINT64_C(0x9e3779b97f4a7c15)); }
+
 /* try_dict for 4- and 8-byte values the direct map does not take: the same entries in
  * the same (first appearance) order, the same fall-backs to PLAIN. */
 static int try_dict_fixed(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use, CnErr *err) {
@@ -766,7 +780,7 @@ static int try_dict_fixed(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use
             continue;
         }
         prev = x;
-        uint32_t mask = cap - 1, s = (uint32_t)cn_hash_u64(x ^ UINT64_C(0x9e3779b97f4a7c15)) & mask;
+        uint32_t mask = cap - 1, s = dict_slot_hash(x) & mask;
         while (slots[s].id && slots[s].v != x) s = (s + 1) & mask;
         if (slots[s].id) {
             ids[k] = slots[s].id - 1;
@@ -774,12 +788,7 @@ static int try_dict_fixed(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use
         }
         dict_bytes += (uint64_t)vs->wp;
         if (dict_gives_up(w, dict_bytes, k, nd)) return 0;
-        if ((size_t)(nd + 1) * 4 > ws->first.cap) {
-            if (grow(&ws->first, (size_t)(nd + 1) * 8) < 0) goto oom;
-            first = ws->first.p;
-        }
-        first[nd] = k;
-        ids[k] = nd;
+        if (dict_entry_add(ws, &first, ids, nd, k) < 0) goto oom;
         slots[s] = (DictSlot){x, ++nd};
         if (nd * 2 > cap) {
             /* rehash into a table twice the size, from the entries' first rows */
@@ -789,7 +798,7 @@ static int try_dict_fixed(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use
             memset(slots, 0, (size_t)ncap * sizeof *slots);
             for (uint32_t d = 0; d < nd; d++) {
                 uint64_t y = wide ? (uint64_t)ld64(vs->fixed, first[d]) : (uint32_t)ld32(vs->fixed, first[d]);
-                uint32_t q = (uint32_t)cn_hash_u64(y ^ UINT64_C(0x9e3779b97f4a7c15)) & (ncap - 1);
+                uint32_t q = dict_slot_hash(y) & (ncap - 1);
                 while (slots[q].id) q = (q + 1) & (ncap - 1);
                 slots[q] = (DictSlot){y, d + 1};
             }
@@ -846,12 +855,7 @@ static int try_dict(const CnPqWriter *w, WScratch *ws, Chunk *c, bool *use, CnEr
         }
         dict_bytes += 4 + (uint64_t)vlen;
         if (dict_gives_up(w, dict_bytes, k, nd)) return 0;
-        if ((size_t)(nd + 1) * 4 > ws->first.cap) {
-            if (grow(&ws->first, (size_t)(nd + 1) * 8) < 0) goto oom;
-            first = ws->first.p;
-        }
-        first[nd] = k;
-        ids[k] = nd;
+        if (dict_entry_add(ws, &first, ids, nd, k) < 0) goto oom;
         slots[s] = ++nd;
         if (nd * 2 > cap) {
             /* rehash into a table twice the size */
