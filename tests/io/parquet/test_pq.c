@@ -454,9 +454,9 @@ static void fixed_width_dictionary_keeps_bits(void **state) {
     cn_col_schema_free(s);
 }
 
-/* Integer min/max statistics over every count of values up to 9 and a long column (the
- * scan keeps four minima and maxima apart: lanes that see no value must not count), with
- * and without a dictionary, extremes first or last. */
+/* Integer min/max statistics over every count of values up to 9 and a long column, with
+ * and without a dictionary, extremes first or last (a scan that kept several minima and
+ * maxima apart, unrolled, once counted lanes that saw no value). */
 static void integer_statistics_any_count(void **state) {
     (void)state;
     seed_init();
