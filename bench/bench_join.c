@@ -327,6 +327,23 @@ static const char *const VAR_LABEL[N_VAR] = {"events unsorted", "events sorted b
 
 #define RUNS 2 /* runs of each side per table; the fastest counts */
 
+typedef struct GenJob {
+    int64_t n_left, events, keys, day0;
+} GenJob;
+
+/* The three tables (bench_generate runs this in a process of its own). */
+static int gen_tables(CnIceCatalog *c, void *ud, CnErr *err) {
+    const GenJob *g = ud;
+    for (int v = 0; v < N_VAR; v++)
+        if (bench_write_table(c, VAR_EV[v], false, v == 1, g->events, g->keys, g->day0, 0, N_DS,
+                              88172645463325252ull, err))
+            return cn_err_ctx(err, -1, "raw.%s", VAR_EV[v]);
+    if (bench_write_table(c, "left", true, false, g->n_left, g->keys, g->day0, LEFT_D0, N_DS, 0x9E3779B97F4A7C15ull,
+                          err))
+        return cn_err_ctx(err, -1, "raw.left");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int64_t n_left = argc > 1 ? atoll(argv[1]) : 1000000;
     int64_t events = argc > 2 ? atoll(argv[2]) : 10000000;
@@ -345,11 +362,8 @@ int main(int argc, char **argv) {
     int64_t day0 = scratch.day0;
 
     double t0 = wall();
-    for (int v = 0; v < N_VAR; v++)
-        if (bench_write_table(c, VAR_EV[v], false, v == 1, events, keys, day0, 0, N_DS, 88172645463325252ull, &err))
-            die(VAR_EV[v], &err);
-    if (bench_write_table(c, "left", true, false, n_left, keys, day0, LEFT_D0, N_DS, 0x9E3779B97F4A7C15ull, &err))
-        die("left", &err);
+    GenJob gj = {.n_left = n_left, .events = events, .keys = keys, .day0 = day0};
+    bench_generate(&scratch, gen_tables, &gj);
     printf("bench_join: %lld left rows, %lld events (written twice: as drawn, and sorted), %lld keys written in "
            "%.2fs\n",
            (long long)n_left, (long long)events, (long long)keys, wall() - t0);
