@@ -360,21 +360,18 @@ typedef struct Dest {
     bool over;                /* a batch did not fit below end */
 } Dest;
 
-/* Notes the key and ts ranges, early and late rows of rows [a, b) of f, loaded from
- * partition day: done per batch while its rows are in cache, instead of passes over all
- * rows later. A row is early when its ts is on a day after day, i.e. ts >= (day + 1)
- * days (a null partition, day INT32_MIN, makes every row early, as the day comparison
- * did); the latest is the one with the least ts. */
-static int dest_note(Dest *d, const Flat *f, uint32_t a, uint32_t b, int32_t day) {
-    int64_t lo = d->kmin, hi = d->kmax, lim = ((int64_t)day + 1) * CN_MS_PER_DAY, tmin = INT64_MAX, tmax = INT64_MIN;
+/* Key, ts and value ranges of rows [a, b) of f into d (the ts range into *tmin, *tmax:
+ * the batch's). */
+static void dest_scan(Dest *d, const Flat *f, uint32_t a, uint32_t b, int64_t *tmin, int64_t *tmax) {
+    int64_t lo = d->kmin, hi = d->kmax, tlo = *tmin, thi = *tmax;
     for (uint32_t r = a; r < b; r++) {
         int64_t k = f->key[r], t = f->ts[r];
         lo = k < lo ? k : lo;
         hi = k > hi ? k : hi;
-        tmin = t < tmin ? t : tmin;
-        tmax = t > tmax ? t : tmax;
+        tlo = t < tlo ? t : tlo;
+        thi = t > thi ? t : thi;
     }
-    d->kmin = lo, d->kmax = hi;
+    d->kmin = lo, d->kmax = hi, *tmin = tlo, *tmax = thi;
     for (uint32_t c = 0; c < MAX_IN; c++) {
         if (!f->val[c]) continue; /* not read */
         int64_t vlo = d->vmin[c], vhi = d->vmax[c];
@@ -385,6 +382,15 @@ static int dest_note(Dest *d, const Flat *f, uint32_t a, uint32_t b, int32_t day
         }
         d->vmin[c] = vlo, d->vmax[c] = vhi;
     }
+}
+
+/* Notes what rows [a, b) of f, loaded from partition day, bring (their ranges already
+ * scanned by dest_scan, the ts range tmin..tmax): done per batch while its rows are in
+ * cache, instead of passes over all rows later. A row is early when its ts is on a day
+ * after day, i.e. ts >= (day + 1) days (a null partition, day INT32_MIN, makes every row
+ * early, as the day comparison did); the latest is the one with the least ts. */
+static int dest_note(Dest *d, uint32_t a, uint32_t b, int32_t day, int64_t tmin, int64_t tmax) {
+    int64_t lim = ((int64_t)day + 1) * CN_MS_PER_DAY;
     d->tmin = tmin < d->tmin ? tmin : d->tmin;
     d->tmax = tmax > d->tmax ? tmax : d->tmax;
     d->early = d->early || (a < b && (day == INT32_MIN || tmax >= lim));
@@ -433,6 +439,8 @@ static int32_t flat_day(const Flat *f, uint32_t r) {
     return f->n_days ? f->days[lo].day : INT32_MIN;
 }
 
+#define NOTE_BLOCK 4096 /* rows copied and scanned at a time: three columns in L2 */
+
 /* Appends the rows of batch b (storage day `day`) at d->n, dropping rows with a null
  * key or ts. String keys intern into f->skeys, so only one thread may load them. */
 static int load_batch(const CnBatch *b, int32_t day, const Plan *p, const uint32_t *pos, Flat *f, Dest *d,
@@ -445,14 +453,23 @@ static int load_batch(const CnBatch *b, int32_t day, const Plan *p, const uint32
         const CnVec *iv = &b->cols[pos[2 + c]];
         bulk = bulk && !iv->valid && (!p->in_vals[c] || iv->type->id == CN_COL_INT64);
     }
+    int64_t tmin = INT64_MAX, tmax = INT64_MIN;
     if (bulk) {
-        memcpy(f->key + n, kv->values, (size_t)m * sizeof *f->key);
-        memcpy(f->ts + n, tv->values, (size_t)m * sizeof *f->ts);
-        for (uint32_t c = 0; c < p->n_in; c++) {
-            if (p->in_vals[c]) memcpy(f->val[c] + n, b->cols[pos[2 + c]].values, (size_t)m * sizeof **f->val);
+        /* a block at a time, its ranges scanned while it is in cache (a row group's
+         * columns are larger than the cache, and a scan after the copies read them from
+         * memory again) */
+        for (uint32_t a = 0; a < m; a += NOTE_BLOCK) {
+            uint32_t k = m - a < NOTE_BLOCK ? m - a : NOTE_BLOCK;
+            memcpy(f->key + n + a, (const int64_t *)kv->values + a, (size_t)k * sizeof *f->key);
+            memcpy(f->ts + n + a, (const int64_t *)tv->values + a, (size_t)k * sizeof *f->ts);
+            for (uint32_t c = 0; c < p->n_in; c++)
+                if (p->in_vals[c])
+                    memcpy(f->val[c] + n + a, (const int64_t *)b->cols[pos[2 + c]].values + a,
+                           (size_t)k * sizeof **f->val);
+            dest_scan(d, f, n + a, n + a + k, &tmin, &tmax);
         }
         d->n = n + m;
-        return dest_note(d, f, n, n + m, day) ? cn_err_set(err, CN_ENOMEM, "out of memory") : 0;
+        return dest_note(d, n, n + m, day, tmin, tmax) ? cn_err_set(err, CN_ENOMEM, "out of memory") : 0;
     }
     uint32_t n0 = n;
     for (uint32_t r = 0; r < m; r++) {
@@ -480,7 +497,8 @@ static int load_batch(const CnBatch *b, int32_t day, const Plan *p, const uint32
         n++;
     }
     d->n = n;
-    return dest_note(d, f, n0, n, day) ? cn_err_set(err, CN_ENOMEM, "out of memory") : 0;
+    dest_scan(d, f, n0, n, &tmin, &tmax);
+    return dest_note(d, n0, n, day, tmin, tmax) ? cn_err_set(err, CN_ENOMEM, "out of memory") : 0;
 }
 
 /* Reads scan to its end into f. One thread alone (per_file NULL): at d, growing f for a
