@@ -827,7 +827,7 @@ static int take_rows(CnEngGroupBy *g, Take *tk, const CnBatch *out, CnErr *err) 
  * the thread count. Each reader hands over batches through a ring of READ_RING batches,
  * so memory stays bounded when this thread falls behind. Only for local warehouses (an
  * object store handle serves one thread) and plain loads (no tile skip, no shard). */
-#define READ_RING 4u
+#define READ_RING 2u
 
 typedef struct Reader {
     CnIceScan *scan;
