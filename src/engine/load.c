@@ -627,6 +627,18 @@ static void days_finish(CnEngGroupBy *acc) {
     acc->n_src_days = k;
 }
 
+/* A scan's claim granting only the files without a ds partition value. */
+typedef struct NullDs {
+    const CnIceScan *scan;
+} NullDs;
+
+static bool null_ds_file(void *ud, uint32_t file, int64_t records) {
+    const NullDs *nd = ud;
+    int64_t n;
+    (void)records;
+    return !cn_ice_scan_file_ds(nd->scan, file, &n);
+}
+
 int cn_eng__source_days(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int32_t hi, int32_t **days,
                         uint32_t *n_days, CnErr *err) {
     CnEngGroupBy tmp;
@@ -656,8 +668,22 @@ int cn_eng__source_days(CnIceCatalog *cat, const CnGroupBy *gb, int32_t lo, int3
         if (h != INT32_MAX) cn_ds_format(h, hi_ds), so.ds_hi = hi_ds;
         so.columns = &col;
         so.n_columns = 1;
+        /* a file with a partition value holds that day (when it holds rows): only the
+         * files without one have their ds column read */
+        NullDs nd = {0};
+        so.claim = null_ds_file;
+        so.claim_ud = &nd;
         if (rc == 0) rc = cn_ice_scan_open(cat, t, &so, &scan, err);
         DayScan dsc = DAY_SCAN_INIT(cap);
+        nd.scan = scan;
+        for (uint32_t f = 0; rc == 0 && f < cn_ice_scan_n_files(scan); f++) {
+            int64_t records;
+            const char *ds = cn_ice_scan_file_ds(scan, f, &records);
+            int32_t d = ds && records > 0 ? ds_days(ds, INT32_MIN) : INT32_MIN;
+            if (d == INT32_MIN || d == dsc.last) continue;
+            dsc.last = d;
+            if (add_src_day(&tmp, d, &dsc.cap)) rc = cn_err_set(err, CN_ENOMEM, "out of memory");
+        }
         while (rc == 0) {
             const CnBatch *b = NULL;
             rc = cn_ice_scan_next(scan, &b, err);

@@ -356,6 +356,15 @@ int cn_ice_table_partitions(CnIceCatalog *c, const CnIceTable *t, int64_t snapsh
     return rc;
 }
 
+const char *cn_ice_scan_file_ds(const CnIceScan *s, uint32_t i, int64_t *records) {
+    if (i >= s->n_files) {
+        *records = 0;
+        return NULL;
+    }
+    *records = s->files[i].records;
+    return s->files[i].ds_null ? NULL : s->files[i].ds;
+}
+
 uint32_t cn_ice_scan_batch_file(const CnIceScan *s) {
     return s->file_ord && s->i_file < s->n_files ? s->file_ord[s->i_file] : s->i_file;
 }

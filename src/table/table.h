@@ -243,6 +243,10 @@ void cn_ice_scan_close(CnIceScan *s); /* NULL-safe */
  * when the file's partition value is null or no batch was returned. BORROWED until the
  * next cn_ice_scan_next. Lets a reader group or filter by ds without decoding it. */
 const char *cn_ice_scan_batch_ds(const CnIceScan *s);
+/* The ds partition value (NULL when null) and record count of the scan's i-th file
+ * (i < cn_ice_scan_n_files, in the order the scan reads them), from the manifests: every
+ * row of a file with a partition value has that ds. BORROWED until close. */
+const char *cn_ice_scan_file_ds(const CnIceScan *s, uint32_t i, int64_t *records);
 /* Index, in the unsharded plan, of the file the last batch came from (0 before the
  * first batch): with a row's position in its file, a total order of the rows that does
  * not depend on shard_n. */
