@@ -411,6 +411,9 @@ static int grow_rows(CnEngGroupBy *g, uint32_t n_more, CnErr *err) {
     int32_t *d = cn_realloc(g->pday, nc * sizeof *d);
     if (d) g->pday = d;
     if (!k || !t || !o || !d) return cn_err_set(err, CN_ENOMEM, "source rows: out of memory");
+    /* huge pages: the prefault (or the loader) faults a row array in 2 MiB at a time */
+    cn_alloc_huge(k, nc * sizeof *k), cn_alloc_huge(t, nc * sizeof *t);
+    cn_alloc_huge(o, nc), cn_alloc_huge(d, nc * sizeof *d);
     if (g->opts.shard) { /* distributed hook: plan order of each row (shard.c) */
         uint64_t *od = cn_realloc(g->ord, nc * sizeof *od);
         if (!od) return cn_err_set(err, CN_ENOMEM, "source rows: out of memory");
