@@ -2,7 +2,8 @@
  * equivalent SQL on the same Parquet files, in one run.
  *   bench_groupby [events] [keys] [parts]   (default 10,000,000 events, 1,000,000 keys;
  *   parts "1" runs part 1 only,
- *   "inc" part 2's incremental run only, "sc" part 3 only)
+ *   "inc" part 2's incremental run only, "sc" part 3 only, "ours [n]" our side of parts 1
+ *   and 3 only, n runs each (default 5; for profiling and A/B runs, no DuckDB, no check))
  * Data (fixed seed): table raw.ev {user_id int64, ts int64 (ms), amount int64, ds}, 30 ds
  * partitions 2024-01-01..2024-01-30, written day by day with our Parquet writer (one
  * commit); each event has a uniform key and a uniform ts within its day.
@@ -478,6 +479,24 @@ int main(int argc, char **argv) {
         goto end;
     }
     if (argc > 3 && !strcmp(argv[3], "sc")) goto sum_count; /* parts "sc": part 3 only */
+    if (argc > 3 && !strcmp(argv[3], "ours")) { /* parts "ours [n]": our side of parts 1 and 3 */
+        int n_runs = argc > 4 ? atoi(argv[4]) : 5;
+        for (int part = 0; part < 2; part++)
+            for (int i = 0; i < n_runs; i++) {
+                char nm[64];
+                snprintf(nm, sizeof nm, "gb_ours_%s_%d", part ? "sc" : "full", i);
+                CnConf *conf = groupby_conf(nm, part == 1);
+                double oc;
+                int64_t orss;
+                CnEngStats ost;
+                double ow = run_child(c, conf->group_by, last, last, false, false, &oc, &orss, &ost);
+                printf("%s  wall %7.3fs  cpu %7.3fs  %6.1f M events/s/core  peak RSS %6.0f MB  main thread cpu %.3fs\n",
+                       part ? "SUM/COUNT" : "part 1   ", ow, oc, (double)events / oc / 1e6, (double)orss / 1024.0,
+                       child_main_cpu);
+                cn_conf_free(conf);
+            }
+        goto end;
+    }
 
     /* ---- 1. one ds: ours (no tiles: a full computation) */
     double one_c;
