@@ -1903,10 +1903,16 @@ static void sweep_step(void *ud, uint32_t th) {
             if (n_rin == 1) { /* one counted input: its sums in registers */
                 uint64_t sv = tot[c1];
                 uint32_t sc = tcnt[c1];
-                for (; h < e1 && rec[h].u < tu; h++) {
-                    bool okx = !ok1 || ok1[h];
-                    sv += okx ? (uint64_t)(v1 ? v1[h] : rec_val(&rec[h])) : 0;
-                    sc += okx;
+                if (!ok1 && !v1) { /* no nulls, values in the records: the count is the rows passed */
+                    uint32_t h0 = h;
+                    for (; h < e1 && rec[h].u < tu; h++) sv += (uint64_t)rec_val(&rec[h]);
+                    sc += h - h0;
+                } else {
+                    for (; h < e1 && rec[h].u < tu; h++) {
+                        bool okx = !ok1 || ok1[h];
+                        sv += okx ? (uint64_t)(v1 ? v1[h] : rec_val(&rec[h])) : 0;
+                        sc += okx;
+                    }
                 }
                 tot[c1] = sv, tcnt[c1] = sc;
             } else {
@@ -1928,10 +1934,16 @@ static void sweep_step(void *ud, uint32_t th) {
                 if (n_rin == 1) {
                     uint64_t sv = out[w][c1];
                     uint32_t sc = ocnt[w][c1];
-                    for (; x < h && rec[x].u < su; x++) {
-                        bool okx = !ok1 || ok1[x];
-                        sv += okx ? (uint64_t)(v1 ? v1[x] : rec_val(&rec[x])) : 0;
-                        sc += okx;
+                    if (!ok1 && !v1) {
+                        uint32_t x0 = x;
+                        for (; x < h && rec[x].u < su; x++) sv += (uint64_t)rec_val(&rec[x]);
+                        sc += x - x0;
+                    } else {
+                        for (; x < h && rec[x].u < su; x++) {
+                            bool okx = !ok1 || ok1[x];
+                            sv += okx ? (uint64_t)(v1 ? v1[x] : rec_val(&rec[x])) : 0;
+                            sc += okx;
+                        }
                     }
                     out[w][c1] = sv, ocnt[w][c1] = sc;
                 } else if (n_rin) {
