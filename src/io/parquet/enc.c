@@ -72,6 +72,14 @@ static int rle_next_run(CnPqRle *r, CnErr *err) {
     return 0;
 }
 
+bool cn_pq__rle_one_run(const uint8_t *p, size_t len, int bw, uint32_t n, uint32_t *value) {
+    CnPqRle r;
+    cn_pq__rle_init(&r, p, len, bw);
+    if (rle_next_run(&r, NULL) < 0 || r.rle_left < n) return false;
+    *value = r.rle_value;
+    return true;
+}
+
 #define RLE_GET(name, T)                                                        \
     int name(CnPqRle *r, T *out, uint32_t n, CnErr *err) {                      \
         while (n) {                                                             \

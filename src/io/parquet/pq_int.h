@@ -224,6 +224,9 @@ void cn_pq__rle_init(CnPqRle *r, const uint8_t *p, size_t len, int bw);
  * (message set in err without context). */
 int cn_pq__rle_get_u8(CnPqRle *r, uint8_t *out, uint32_t n, CnErr *err);
 int cn_pq__rle_get_u32(CnPqRle *r, uint32_t *out, uint32_t n, CnErr *err);
+/* Whether RLE/bit-packed data p[0..len) starts with an RLE run of at least n values (a
+ * column of one value); its value into *value. */
+bool cn_pq__rle_one_run(const uint8_t *p, size_t len, int bw, uint32_t n, uint32_t *value);
 /* Decodes n dictionary indexes and writes dict[index] (nd 8-byte entries) to out, with no
  * index array in between. 0; 1 when an index is nd or more (out then holds no reliable
  * values: decode again with cn_pq__rle_get_u32 to name it); CN_ECORRUPT as above. */

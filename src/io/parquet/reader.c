@@ -1090,13 +1090,16 @@ static int dict_values(CnPqReader *r, const CnPqLeaf *L, LeafX *x, const uint8_t
         }
     }
     if (scratch(&r->b->idx, (size_t)n * 4 + 4) < 0) return cn_err_set(err, CN_ENOMEM, "out of memory");
-    uint32_t *idx = r->b->idx.p;
+    uint32_t *idx = r->b->idx.p, nd = d->n, mx = 0, one = 1;
+    /* strings of a one-entry dictionary (a partition or other constant column) whose
+     * indexes are one run of 0: the n copies below, without decoding the indexes */
+    bool same = !cn_col_type_width(L->type->id) && nd == 1 && cn_pq__rle_one_run(p + 1, len - 1, bw, n, &one) &&
+                one == 0;
     CnPqRle rle;
     cn_pq__rle_init(&rle, p + 1, len - 1, bw);
-    int rc = cn_pq__rle_get_u32(&rle, idx, n, err);
+    int rc = same ? 0 : cn_pq__rle_get_u32(&rle, idx, n, err);
     if (rc < 0) return rc;
-    uint32_t nd = d->n, mx = 0;
-    { /* four running maxima: one chain of compares would wait on itself */
+    if (!same) { /* four running maxima: one chain of compares would wait on itself */
         uint32_t m[4] = {0, 0, 0, 0}, i = 0;
         for (; i + 4 <= n; i += 4)
             for (int k = 0; k < 4; k++) m[k] = idx[i + k] > m[k] ? idx[i + k] : m[k];
