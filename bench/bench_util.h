@@ -129,7 +129,7 @@ static inline void bench_scratch_open(BenchScratch *s, const char *prog) {
  * timed children fork from: a thread's malloc arena keeps its top pages mapped after
  * malloc_trim (which gives back only the main arena's top), and a child's threads,
  * which take over the parent's arenas, would copy each such page and flush the TLB of
- * every thread on their first write to it (a tenth of bench_join's load when the
+ * every thread on their first write to it (a sixth of bench_join's load when the
  * writers' arenas were left in the parent), a cost a process started by exec does not
  * pay. */
 static inline void bench_generate(const BenchScratch *s, int (*gen)(CnIceCatalog *c, void *ud, CnErr *err), void *ud) {
