@@ -124,36 +124,37 @@ static inline void bench_scratch_open(BenchScratch *s, const char *prog) {
     }
 }
 
+/* bench_generate's child: its own catalog handle, then gen. */
+typedef struct BenchGen {
+    const BenchScratch *s;
+    int (*gen)(CnIceCatalog *c, void *ud, CnErr *err);
+    void *ud;
+} BenchGen;
+
+static inline int bench_gen_child(void *ud) {
+    const BenchGen *bg = ud;
+    CnErr err = CN_ERR_INIT;
+    CnIceCatalog *c = NULL;
+    int rc = cn_ice_catalog_open(bg->s->wh, bg->s->catu, &c, &err);
+    if (rc == 0) rc = bg->gen(c, bg->ud, &err);
+    if (rc) fprintf(stderr, "bench: generating the tables: %s\n", cn_err_msg(&err));
+    cn_ice_catalog_close(c);
+    return rc;
+}
+
 /* Runs gen(c, ud, err) in a child process with its own handle c on s's catalog, and
- * waits for it; exits on failure. The tables are generated apart from the process the
- * timed children fork from: a thread's malloc arena keeps its top pages mapped after
- * malloc_trim (which gives back only the main arena's top), and a child's threads,
- * which take over the parent's arenas, would copy each such page and flush the TLB of
- * every thread on their first write to it (a sixth of bench_join's load when the
- * writers' arenas were left in the parent), a cost a process started by exec does not
- * pay. */
+ * waits for it (bench_in_child); exits on failure. The tables are generated apart
+ * from the process the timed children fork from: a thread's malloc arena keeps its
+ * top pages mapped after malloc_trim (which gives back only the main arena's top),
+ * and a child's threads, which take over the parent's arenas, would copy each such
+ * page and flush the TLB of every thread on their first write to it (a sixth of
+ * bench_join's load when the writers' arenas were left in the parent), a cost a
+ * process started by exec does not pay. */
 static inline void bench_generate(const BenchScratch *s, int (*gen)(CnIceCatalog *c, void *ud, CnErr *err), void *ud) {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        perror("fork");
-        exit(1);
-    }
-    if (pid == 0) {
-        CnErr err = CN_ERR_INIT;
-        CnIceCatalog *c = NULL;
-        int rc = cn_ice_catalog_open(s->wh, s->catu, &c, &err);
-        if (rc == 0) rc = gen(c, ud, &err);
-        if (rc) fprintf(stderr, "bench: generating the tables: %s\n", cn_err_msg(&err));
-        cn_ice_catalog_close(c);
-        fflush(NULL);
-        _exit(rc ? 1 : 0);
-    }
-    int status = 0;
-    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "bench: the process generating the tables failed\n");
-        exit(1);
-    }
+    BenchGen bg = {s, gen, ud};
+    double cpu_s;
+    long rss_kb;
+    (void)bench_in_child(bench_gen_child, &bg, &cpu_s, &rss_kb); /* exits on failure */
 }
 
 /* One generated row of a day. */
